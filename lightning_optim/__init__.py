@@ -1,0 +1,14 @@
+"""Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
+
+from lightning_optim._mixin import ConfigurableOptimizersMixin
+from lightning_optim._monitor import LRMonitor
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
+
+__all__ = [
+    "ConfigurableOptimizersMixin",
+    "LRMonitor",
+    "OptimizerSpec",
+    "ParamGroup",
+    "SchedulerSpec",
+]
+__version__ = "0.1.0.dev0"

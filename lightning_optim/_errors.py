@@ -1,0 +1,22 @@
+"""Error messages in one voice: who declared it, what was expected, what was given, and a near miss."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+def did_you_mean(value: str, candidates: Iterable[str]) -> str:
+    """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close."""
+    matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean `{matches[0]}`?)" if matches else ""
+
+
+def listing(names: Iterable[str]) -> str:
+    """``a, b, c`` with each name in backticks, in the given order."""
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def declaration_error(where: str, message: str, error: type[Exception] = ValueError) -> Exception:
+    """An exception whose message starts with the declaring attribute (``GAN.gen_opt.scheduler``)."""
+    return error(f"{where}: {message}")

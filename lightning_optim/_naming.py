@@ -1,0 +1,24 @@
+"""How a mixin module names its live optimizers, shared by the mixin, ``LRMonitor`` and ``preview_schedule``.
+
+The mixin records, after ``configure_optimizers``, one metric prefix per live optimizer in
+``trainer.optimizers`` order (``"lr-gen_opt"`` or an explicit ``SchedulerSpec(name=...)``), and writes each
+param group's name into the torch param group under the ``"name"`` key (as Lightning's own
+``LearningRateMonitor`` expects).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PREFIXES_ATTRIBUTE = "_lightning_optim_prefixes"
+
+
+def declared_prefixes(pl_module: Any) -> list[str] | None:
+    """The metric prefix of each live optimizer of a mixin module, or ``None`` for any other module."""
+    prefixes = getattr(pl_module, PREFIXES_ATTRIBUTE, None)
+    return list(prefixes) if prefixes is not None else None
+
+
+def default_prefix(attribute_name: str) -> str:
+    """The metric prefix of an optimizer declared as ``attribute_name``: ``"lr-" + attribute_name``."""
+    return f"lr-{attribute_name}"

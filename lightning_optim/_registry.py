@@ -1,0 +1,115 @@
+"""Name registries: every ``torch.optim`` optimizer and LR scheduler by name, plus dotted import paths."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch.optim import lr_scheduler
+
+from lightning_optim._errors import did_you_mean
+
+PLATEAU = lr_scheduler.ReduceLROnPlateau
+
+OPTIMIZERS: MappingProxyType[str, type[torch.optim.Optimizer]] = MappingProxyType(
+    {
+        name.lower(): cls
+        for name, cls in sorted(vars(torch.optim).items())
+        if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    }
+)
+
+_SCHEDULER_CLASSES = {
+    name.lower(): cls
+    for name, cls in sorted(vars(lr_scheduler).items())
+    if inspect.isclass(cls)
+    and not name.startswith("_")
+    and cls is not lr_scheduler.LRScheduler
+    and (issubclass(cls, lr_scheduler.LRScheduler) or cls is PLATEAU)
+}
+
+_SCHEDULER_SHORT_NAMES = {
+    "chained": lr_scheduler.ChainedScheduler,
+    "constant": lr_scheduler.ConstantLR,
+    "cosine": lr_scheduler.CosineAnnealingLR,
+    "cosine_restarts": lr_scheduler.CosineAnnealingWarmRestarts,
+    "cyclic": lr_scheduler.CyclicLR,
+    "exponential": lr_scheduler.ExponentialLR,
+    "lambda": lr_scheduler.LambdaLR,
+    "linear": lr_scheduler.LinearLR,
+    "multiplicative": lr_scheduler.MultiplicativeLR,
+    "multistep": lr_scheduler.MultiStepLR,
+    "onecycle": lr_scheduler.OneCycleLR,
+    "plateau": PLATEAU,
+    "polynomial": lr_scheduler.PolynomialLR,
+    "sequential": lr_scheduler.SequentialLR,
+    "step": lr_scheduler.StepLR,
+}
+
+SCHEDULERS: MappingProxyType[str, type] = MappingProxyType(
+    dict(sorted({**_SCHEDULER_CLASSES, **_SCHEDULER_SHORT_NAMES}.items()))
+)
+
+
+def is_scheduler_class(cls: Any) -> bool:
+    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
+    return inspect.isclass(cls) and (
+        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
+        or issubclass(cls, PLATEAU)
+    )
+
+
+def is_optimizer_class(cls: Any) -> bool:
+    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
+    return inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+
+
+def _import_dotted(path: str) -> Any:
+    module_name, _, attribute = path.replace(":", ".").rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import module `{module_name}` of `{path}` ({err})") from err
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
+
+
+def resolve(value: Any, *, kind: str, registry: MappingProxyType[str, type], accepts: Any) -> type:
+    """Turn a class, a registered name or a dotted path into a class of the expected kind.
+
+    Args:
+        value: what the user declared.
+        kind: ``"optimizer"`` or ``"scheduler"``, for messages.
+        registry: the names known for that kind.
+        accepts: predicate telling whether a class is of that kind.
+
+    Raises:
+        ValueError: an unknown name or an import path that does not import.
+        TypeError: anything that does not resolve to a class of the expected kind.
+    """
+    expected = (
+        "a torch.optim.Optimizer subclass"
+        if kind == "optimizer"
+        else "an LRScheduler subclass or ReduceLROnPlateau"
+    )
+    if isinstance(value, str):
+        key = value.lower()
+        if key in registry:
+            return registry[key]
+        if "." not in value and ":" not in value:
+            raise ValueError(
+                f"Expected a known {kind} name or a dotted import path but got {value!r}"
+                f"{did_you_mean(key, registry)}. Known names: {', '.join(registry)}."
+            )
+        value_from_path = _import_dotted(value)
+        if not accepts(value_from_path):
+            raise TypeError(f"Expected `{value}` to resolve to {expected} but got {value_from_path!r}")
+        return value_from_path
+    if not accepts(value):
+        raise TypeError(f"Expected {expected}, a name or a dotted import path but got {value!r}")
+    return value

@@ -1,0 +1,362 @@
+"""Check declarations when a module class is defined and turn them into resolved, validated plans.
+
+Everything that can be checked without the model is checked here, so that a typo fails at import time
+with a message naming the attribute: class names, keyword arguments against the class signature (with a
+"did you mean"), stepping options, group options against the optimizer's per-group options, and the
+values themselves, by building the optimizer and scheduler once over stand-in parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch.optim import lr_scheduler
+
+from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._registry import (
+    OPTIMIZERS,
+    PLATEAU,
+    SCHEDULERS,
+    is_optimizer_class,
+    is_scheduler_class,
+    resolve,
+)
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector
+
+INTERVALS = ("step", "epoch")
+
+#: Schedulers that only make sense per optimizer step: their ``interval`` defaults to ``"step"``.
+STEP_SCHEDULERS: tuple[type, ...] = (lr_scheduler.OneCycleLR, lr_scheduler.CyclicLR)
+
+#: The length argument of each scheduler that ``fit`` can derive from the run when it is left out.
+LENGTH_ARGUMENTS: Mapping[type, str] = MappingProxyType(
+    {
+        lr_scheduler.CosineAnnealingLR: "T_max",
+        lr_scheduler.OneCycleLR: "total_steps",
+        lr_scheduler.PolynomialLR: "total_iters",
+        lr_scheduler.LinearLR: "total_iters",
+    }
+)
+
+#: Scheduler arguments that may hold one value per param group (a list in group order, or a dict by name).
+PER_GROUP_ARGUMENTS = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_momentum", "max_momentum"})
+
+#: Schedulers whose ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s.
+COMPOSITE_SCHEDULERS: tuple[type, ...] = (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)
+
+_STEPPING_OPTIONS = ("interval", "frequency", "monitor", "strict", "name", "warmup")
+
+
+@dataclass(frozen=True)
+class ResolvedScheduler:
+    """A checked ``SchedulerSpec``; ``kwargs`` may hold nested ``ResolvedScheduler``s for composites."""
+
+    where: str
+    cls: type
+    kwargs: Mapping[str, Any]
+    interval: str
+    interval_explicit: bool
+    frequency: int
+    monitor: str | None
+    strict: bool
+    name: str | None
+    warmup: int | float | None
+    #: the length argument left out, to derive from the run when ``fit`` starts
+    derived_length: str | None = None
+
+    @property
+    def is_plateau(self) -> bool:
+        return issubclass(self.cls, PLATEAU)
+
+
+@dataclass(frozen=True)
+class ResolvedGroup:
+    """A checked ``ParamGroup``: its selector, its name (``None``: derived at build time) and options."""
+
+    select: Selector
+    name: str | None
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedOptimizer:
+    """A checked ``OptimizerSpec``, with the attribute that declared it."""
+
+    attribute: str
+    where: str
+    spec: OptimizerSpec
+    cls: type[torch.optim.Optimizer]
+    params: Selector | None
+    groups: tuple[ResolvedGroup, ...]
+    kwargs: Mapping[str, Any]
+    scheduler: ResolvedScheduler | None
+    group_options: frozenset[str] = field(default_factory=frozenset)
+
+
+def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
+    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), skipping the first parameter."""
+    parameters = list(inspect.signature(cls).parameters.values())[1:]
+    names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    return names, required, var_keyword
+
+
+def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tuple[str, ...]) -> list[str]:
+    """Reject unknown keyword arguments; return the required ones that are missing."""
+    names, required, var_keyword = _accepted_arguments(cls)
+    if not var_keyword:
+        accepted = [*names, *extra]
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(
+                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)}. "
+                    f"Accepted arguments: {listing(accepted)}."
+                )
+    return [name for name in required if name not in kwargs]
+
+
+def _check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ValueError(f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}.")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
+    """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
+    interval = spec.interval
+    if interval is None:
+        interval = "step" if issubclass(cls, STEP_SCHEDULERS) else "epoch"
+    _check_choice(where, "interval", interval, INTERVALS)
+    if interval == "epoch" and spec.interval is not None and issubclass(cls, STEP_SCHEDULERS):
+        warnings.warn(
+            f"{where}: `{cls.__name__}` is meant to be stepped after every optimizer step but is declared "
+            "with `interval='epoch'`; its cycle will then be measured in epochs.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if not _is_int(spec.frequency) or spec.frequency < 1:
+        raise ValueError(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
+    if issubclass(cls, PLATEAU):
+        if not isinstance(spec.monitor, str) or not spec.monitor:
+            raise ValueError(
+                f"{where}: `ReduceLROnPlateau` needs `monitor`, the name of a logged metric "
+                f"(e.g. `monitor='val_loss'`), but got {spec.monitor!r}."
+            )
+    elif spec.monitor is not None:
+        raise ValueError(
+            f"{where}: `monitor` only applies to `ReduceLROnPlateau`, but the scheduler is `{cls.__name__}`; "
+            "remove `monitor`."
+        )
+    if not isinstance(spec.strict, bool):
+        raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
+    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
+        raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
+    warmup = spec.warmup
+    if warmup is not None:
+        valid = (_is_int(warmup) and warmup >= 0) or (
+            isinstance(warmup, float) and math.isfinite(warmup) and 0.0 < warmup < 1.0
+        )
+        if not valid:
+            raise ValueError(
+                f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+                f"(fraction of the run) but got {warmup!r}."
+            )
+    return interval
+
+
+def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
+    """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
+    if not isinstance(spec, SchedulerSpec):
+        raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
+    try:
+        cls = resolve(spec.scheduler, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
+    missing = _check_arguments(where, cls, spec.kwargs, () if nested else _STEPPING_OPTIONS)
+    derived_length = None
+    length_argument = LENGTH_ARGUMENTS.get(cls)
+    if length_argument is not None and length_argument not in spec.kwargs:
+        if cls is lr_scheduler.OneCycleLR and "epochs" in spec.kwargs:
+            missing = [m for m in missing if m != "steps_per_epoch"]
+        else:
+            derived_length = length_argument
+    missing = [m for m in missing if m != derived_length]
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if nested:
+        set_options = [o for o in _STEPPING_OPTIONS if getattr(spec, o) != getattr(_NESTED_DEFAULTS, o)]
+        if set_options:
+            raise ValueError(
+                f"{where}: a scheduler inside a composite scheduler is stepped by it; "
+                f"remove {listing(set_options)} (declare them on the outer SchedulerSpec)."
+            )
+        if issubclass(cls, PLATEAU):
+            raise ValueError(f"{where}: `ReduceLROnPlateau` cannot be part of a composite scheduler.")
+        interval = "epoch"
+    else:
+        interval = _check_stepping(where, spec, cls)
+    kwargs = dict(spec.kwargs)
+    if issubclass(cls, COMPOSITE_SCHEDULERS):
+        inner = kwargs.get("schedulers")
+        if not isinstance(inner, (list, tuple)) or not inner:
+            raise TypeError(
+                f"{where}: Expected `schedulers` of `{cls.__name__}` to be a non-empty list of SchedulerSpec "
+                f"but got {inner!r}."
+            )
+        kwargs["schedulers"] = tuple(
+            resolve_scheduler(f"{where}.schedulers[{i}]", s, nested=True) for i, s in enumerate(inner)
+        )
+        derived = [s.where for s in kwargs["schedulers"] if s.derived_length]
+        if derived:
+            raise TypeError(
+                f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
+            )
+    return ResolvedScheduler(
+        where=where,
+        cls=cls,
+        kwargs=MappingProxyType(kwargs),
+        interval=interval,
+        interval_explicit=spec.interval is not None,
+        frequency=spec.frequency,
+        monitor=spec.monitor,
+        strict=spec.strict,
+        name=spec.name,
+        warmup=spec.warmup,
+        derived_length=derived_length,
+    )
+
+
+_NESTED_DEFAULTS = SchedulerSpec("step")
+
+
+def check_selector(where: str, option: str, selector: Any) -> None:
+    """A selector is a str, a callable ``(name, param) -> bool`` or a non-empty list of those."""
+    if isinstance(selector, str):
+        if not selector:
+            raise ValueError(f"{where}: Expected `{option}` to be a non-empty string but got ''.")
+        return
+    if callable(selector):
+        return
+    if isinstance(selector, (list, tuple)) and selector:
+        for item in selector:
+            check_selector(where, option, item)
+        return
+    raise TypeError(
+        f"{where}: Expected `{option}` to be a submodule path, a parameter name, a glob, a callable "
+        f"(name, param) -> bool or a list of these but got {selector!r}."
+    )
+
+
+def default_group_name(select: Selector, index: int) -> str | None:
+    """The name of a group that declares none: its selector string, a function's name, else ``None``."""
+    if isinstance(select, str):
+        return select
+    name = getattr(select, "__name__", None)
+    if isinstance(name, str) and name.isidentifier():
+        return name
+    return None
+
+
+def _trial_optimizer(where: str, cls: type, kwargs: Mapping[str, Any], groups: list[Mapping[str, Any]]) -> Any:
+    """Build the optimizer once over stand-in parameters so torch validates every value now."""
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1))], **g} for g in groups]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return cls(stand_ins, **kwargs)
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err
+
+
+def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
+    if any(key in PER_GROUP_ARGUMENTS and isinstance(v, (list, tuple, dict)) for key, v in scheduler.kwargs.items()):
+        return  # one value per group: checked when the model's groups are known
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            instantiate_scheduler(scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {})
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        raise error(f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}") from err
+
+
+def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:
+    """Build a resolved scheduler (and any nested ones) on ``optimizer``."""
+    kwargs = {**scheduler.kwargs, **extra}
+    if issubclass(scheduler.cls, COMPOSITE_SCHEDULERS):
+        kwargs["schedulers"] = [instantiate_scheduler(inner, optimizer, {}) for inner in kwargs["schedulers"]]
+    return scheduler.cls(optimizer, **kwargs)
+
+
+def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
+    """Check one ``OptimizerSpec`` declared as ``owner.attribute``."""
+    where = f"{owner}.{attribute}"
+    try:
+        cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
+    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler"))
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if spec.params is not None:
+        check_selector(where, "params", spec.params)
+    if not isinstance(spec.groups, tuple):
+        raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
+    optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+    group_options = frozenset(optimizer.defaults) | {"name"}
+    groups: list[ResolvedGroup] = []
+    for index, group in enumerate(spec.groups):
+        group_where = f"{where}.groups[{index}]"
+        if not isinstance(group, ParamGroup):
+            raise TypeError(f"{group_where}: Expected a ParamGroup but got {group!r}.")
+        check_selector(group_where, "select", group.select)
+        for key in group.options:
+            if key not in group_options:
+                raise ValueError(
+                    f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
+                    f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
+                )
+        name = group.options.get("name", default_group_name(group.select, index))
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
+        options = {k: v for k, v in group.options.items() if k != "name"}
+        groups.append(ResolvedGroup(select=group.select, name=name, options=MappingProxyType(options)))
+    names = [g.name for g in groups if g.name is not None]
+    duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
+    if duplicates:
+        raise ValueError(
+            f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
+            f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
+        )
+    if groups:
+        optimizer = _trial_optimizer(where, cls, spec.kwargs, [dict(g.options) for g in groups] + [{}])
+    scheduler = None
+    if spec.scheduler is not None:
+        scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
+        _trial_scheduler(scheduler, optimizer)
+    return ResolvedOptimizer(
+        attribute=attribute,
+        where=where,
+        spec=spec,
+        cls=cls,
+        params=spec.params,
+        groups=tuple(groups),
+        kwargs=MappingProxyType(dict(spec.kwargs)),
+        scheduler=scheduler,
+        group_options=group_options,
+    )
+
+

@@ -1,0 +1,200 @@
+"""The three immutable declarations: ``OptimizerSpec``, ``SchedulerSpec`` and ``ParamGroup``.
+
+They hold exactly what the user wrote. Checking happens when a ``ConfigurableOptimizersMixin`` subclass is
+defined (see ``_resolve.py``), so every message can name the attribute that declared the mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Union, overload
+
+import torch
+
+if TYPE_CHECKING:
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+#: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
+#: parameter name, a glob over ``named_parameters()`` names (``"*.bias"``), a callable
+#: ``(name, param) -> bool``, or a list of these (their union).
+Selector = Union[str, Callable[[str, torch.nn.Parameter], bool], Sequence[Any]]
+
+Interval = Literal["step", "epoch"]
+
+
+def _class_repr(value: Any) -> str:
+    return value.__name__ if isinstance(value, type) else repr(value)
+
+
+def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
+    return [f"{key}={value!r}" for key, value in kwargs.items()]
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class ParamGroup:
+    """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
+
+    Groups are matched in declared order and a parameter taken by an earlier group is not taken again.
+    Trainable parameters that no group takes form a last group (named ``"rest"``) with the optimizer's own
+    options. ``options`` are per-group options of the optimizer (``lr``, ``weight_decay``, ``momentum``,
+    ``betas``, ...) plus ``name``, used in logged metric keys; it defaults to ``select`` when that is a string.
+
+    Example:
+        >>> ParamGroup("layer1", lr=0.5)
+        ParamGroup('layer1', lr=0.5)
+    """
+
+    select: Selector
+    options: Mapping[str, Any]
+
+    def __init__(self, select: Selector, /, **options: Any) -> None:
+        object.__setattr__(self, "select", select)
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    @property
+    def name(self) -> str | None:
+        """The explicit ``name`` option, if any."""
+        name = self.options.get("name")
+        return name if isinstance(name, str) else None
+
+    def __repr__(self) -> str:
+        return f"ParamGroup({', '.join([repr(self.select), *_kwargs_repr(self.options)])})"
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class SchedulerSpec:
+    """An LR scheduler and how it is stepped.
+
+    Args:
+        scheduler: an ``LRScheduler`` subclass, ``ReduceLROnPlateau``, a registered name (``"step"``,
+            ``"cosine"``, ``"onecycle"``, ``"plateau"``, ..., or any lower-case class name) or a dotted
+            import path.
+        interval: ``"step"`` (after each optimizer step) or ``"epoch"``. ``None`` means ``"epoch"``, except
+            for schedulers that only make sense per batch (``OneCycleLR``, ``CyclicLR``): ``"step"``.
+        frequency: step the scheduler every ``frequency`` intervals.
+        monitor: the metric a ``ReduceLROnPlateau`` watches (required for it, refused for others).
+        strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
+        name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
+        warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
+            intervals, a float in (0, 1) is a fraction of the whole run.
+        **kwargs: the scheduler's own arguments (``optimizer`` excluded).
+
+    Example:
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> SchedulerSpec(StepLR, step_size=30, gamma=0.1)
+        SchedulerSpec(StepLR, step_size=30, gamma=0.1)
+        >>> SchedulerSpec("exponential", gamma=0.99, interval="step")
+        SchedulerSpec('exponential', gamma=0.99, interval='step')
+    """
+
+    scheduler: type | str
+    kwargs: Mapping[str, Any]
+    interval: Interval | None
+    frequency: int
+    monitor: str | None
+    strict: bool
+    name: str | None
+    warmup: int | float | None
+
+    def __init__(
+        self,
+        scheduler: type | str,
+        /,
+        *,
+        interval: Interval | None = None,
+        frequency: int = 1,
+        monitor: str | None = None,
+        strict: bool = True,
+        name: str | None = None,
+        warmup: int | float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for field, value in (
+            ("scheduler", scheduler),
+            ("kwargs", MappingProxyType(dict(kwargs))),
+            ("interval", interval),
+            ("frequency", frequency),
+            ("monitor", monitor),
+            ("strict", strict),
+            ("name", name),
+            ("warmup", warmup),
+        ):
+            object.__setattr__(self, field, value)
+
+    def __repr__(self) -> str:
+        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
+        defaults = {"interval": None, "frequency": 1, "monitor": None, "strict": True, "name": None, "warmup": None}
+        parts += [f"{key}={getattr(self, key)!r}" for key, default in defaults.items() if getattr(self, key) != default]
+        return f"SchedulerSpec({', '.join(parts)})"
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class OptimizerSpec:
+    """One optimizer: which parameters it trains, its param groups, its options and its scheduler.
+
+    Assign it to a class attribute of a ``ConfigurableOptimizersMixin`` module; the attribute name is the
+    optimizer's name. During training the attribute gives the live (Lightning-wrapped) optimizer, so a
+    manual ``training_step`` can write ``self.gen_opt.step()``; outside a run it gives the declaration.
+
+    Args:
+        optimizer: a ``torch.optim.Optimizer`` subclass, a lower-case ``torch.optim`` class name (``"adamw"``)
+            or a dotted import path.
+        params: what this optimizer trains (see ``Selector``); ``None`` takes every trainable parameter that
+            no other declared optimizer takes.
+        groups: ``ParamGroup`` declarations, matched in order.
+        scheduler: an optional ``SchedulerSpec``.
+        **kwargs: the optimizer's own arguments (``params`` excluded).
+
+    Example:
+        >>> from torch.optim import Adam
+        >>> OptimizerSpec(Adam, params="model_gen", lr=0.01)
+        OptimizerSpec(Adam, params='model_gen', lr=0.01)
+    """
+
+    optimizer: type | str
+    params: Selector | None
+    groups: tuple[ParamGroup, ...]
+    scheduler: SchedulerSpec | None
+    kwargs: Mapping[str, Any]
+
+    def __init__(
+        self,
+        optimizer: type | str,
+        /,
+        *,
+        params: Selector | None = None,
+        groups: Sequence[ParamGroup] = (),
+        scheduler: SchedulerSpec | None = None,
+        **kwargs: Any,
+    ) -> None:
+        object.__setattr__(self, "optimizer", optimizer)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
+        object.__setattr__(self, "scheduler", scheduler)
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+
+    def __repr__(self) -> str:
+        parts = [_class_repr(self.optimizer)]
+        if self.params is not None:
+            parts.append(f"params={self.params!r}")
+        if self.groups:
+            parts.append(f"groups={list(self.groups)!r}")
+        parts += _kwargs_repr(self.kwargs)
+        if self.scheduler is not None:
+            parts.append(f"scheduler={self.scheduler!r}")
+        return f"OptimizerSpec({', '.join(parts)})"
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> OptimizerSpec: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> OptimizerSpec | LightningOptimizer: ...
+
+    def __get__(self, instance: object | None, owner: type) -> OptimizerSpec | LightningOptimizer:
+        if instance is None:
+            return self
+        from lightning_optim._mixin import live_optimizer
+
+        return live_optimizer(instance, self)

@@ -1,0 +1,104 @@
+"""Tiny real training setups shared by the tests: data, models, and an lr recorder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+FAST = {
+    "accelerator": "cpu",
+    "devices": 1,
+    "logger": False,
+    "enable_checkpointing": False,
+    "enable_progress_bar": False,
+    "enable_model_summary": False,
+}
+
+
+def loader(n: int = 32, batch_size: int = 8, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=generator)
+    y = torch.randint(0, 4, (n,), generator=generator)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer1 = nn.Linear(8, 16)
+        self.layer2 = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer2(torch.relu(self.layer1(x)))
+
+
+class Classifier(L.LightningModule):
+    """A small classifier; subclasses add ``configure_optimizers`` or declarations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.model_gen(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+
+class TwoNets(L.LightningModule):
+    """Two networks trained by two optimizers in manual optimization (a GAN's shape, kept simple)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+        self.model_dis = Net()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in zip((self.model_gen, self.model_dis), self.optimizers()):
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+
+class LrRecorder(L.Callback):
+    """Records, before every training batch, the lr of every param group of every optimizer."""
+
+    def __init__(self) -> None:
+        self.history: list[list[list[float]]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.history.append([[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers])
+
+    def of(self, optimizer: int = 0, group: int = 0) -> list[float]:
+        return [step[optimizer][group] for step in self.history]
+
+
+def fit(module: L.LightningModule, *, data: DataLoader | None = None, **trainer_kwargs: Any) -> LrRecorder:
+    """Train ``module`` with a real Trainer on tiny data; return the recorded lr history."""
+    recorder = LrRecorder()
+    callbacks = [recorder, *trainer_kwargs.pop("callbacks", [])]
+    options = {**FAST, "max_epochs": 3, **trainer_kwargs}
+    trainer = L.Trainer(callbacks=callbacks, **options)
+    trainer.fit(module, data if data is not None else loader())
+    return recorder
+
+
+def weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.equal(wa[name], wb[name]), name
