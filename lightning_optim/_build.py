@@ -49,7 +49,11 @@ class Built:
     @property
     def prefix(self) -> str:
         scheduler = self.plan.scheduler
-        return scheduler.name if scheduler is not None and scheduler.name else default_prefix(self.plan.attribute)
+        return (
+            scheduler.name
+            if scheduler is not None and scheduler.name
+            else default_prefix(self.plan.attribute)
+        )
 
 
 def assign_parameters(
@@ -108,9 +112,13 @@ def plan_groups(
     groups: list[GroupPlan] = []
     for index, group in enumerate(plan.groups):
         remaining = [(n, p) for n, p in parameters if id(p) not in taken]
-        chosen = select(named, group.select, where=f"{plan.where}.groups[{index}]", option="select", among=remaining)
+        chosen = select(
+            named, group.select, where=f"{plan.where}.groups[{index}]", option="select", among=remaining
+        )
         taken.update(id(p) for _, p in chosen)
-        groups.append(GroupPlan(name=group.name or f"pg{index + 1}", parameters=chosen, options=group.options))
+        groups.append(
+            GroupPlan(name=group.name or f"pg{index + 1}", parameters=chosen, options=group.options)
+        )
     leftover = [(n, p) for n, p in parameters if id(p) not in taken]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
@@ -166,7 +174,9 @@ def build_scheduler(
         return instantiate_scheduler(scheduler, optimizer, extra)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}") from err
+        raise error(
+            f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
+        ) from err
 
 
 def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:

@@ -18,7 +18,9 @@ OPTIMIZERS: MappingProxyType[str, type[torch.optim.Optimizer]] = MappingProxyTyp
     {
         name.lower(): cls
         for name, cls in sorted(vars(torch.optim).items())
-        if inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+        if inspect.isclass(cls)
+        and issubclass(cls, torch.optim.Optimizer)
+        and cls is not torch.optim.Optimizer
     }
 )
 
@@ -64,7 +66,9 @@ def is_scheduler_class(cls: Any) -> bool:
 
 def is_optimizer_class(cls: Any) -> bool:
     """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
-    return inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    return (
+        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    )
 
 
 def _import_dotted(path: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -29,6 +29,7 @@ from lightning_optim._registry import (
     resolve,
 )
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector
+from lightning_optim._typecheck import type_mismatch
 
 INTERVALS = ("step", "epoch")
 
@@ -104,7 +105,11 @@ def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
     """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), skipping the first parameter."""
     parameters = list(inspect.signature(cls).parameters.values())[1:]
     names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    required = [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
 
@@ -120,13 +125,23 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
                     f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)}. "
                     f"Accepted arguments: {listing(accepted)}."
                 )
+    for key, value in kwargs.items():
+        if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
+            value = list(value.values())  # one value per group by name: checked like a list
+        expected = type_mismatch(cls, key, value)
+        if expected is not None:
+            raise TypeError(
+                f"{where}: Expected `{key}` of `{cls.__name__}` to be {expected} but got {value!r}."
+            )
     return [name for name in required if name not in kwargs]
 
 
 def _check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ValueError(f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}.")
+        raise ValueError(
+            f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}."
+        )
 
 
 def _is_int(value: Any) -> bool:
@@ -269,7 +284,9 @@ def default_group_name(select: Selector, index: int) -> str | None:
     return None
 
 
-def _trial_optimizer(where: str, cls: type, kwargs: Mapping[str, Any], groups: list[Mapping[str, Any]]) -> Any:
+def _trial_optimizer(
+    where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> Any:
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
     stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1))], **g} for g in groups]
     try:
@@ -282,15 +299,22 @@ def _trial_optimizer(where: str, cls: type, kwargs: Mapping[str, Any], groups: l
 
 
 def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
-    if any(key in PER_GROUP_ARGUMENTS and isinstance(v, (list, tuple, dict)) for key, v in scheduler.kwargs.items()):
+    if any(
+        key in PER_GROUP_ARGUMENTS and isinstance(v, (list, tuple, dict))
+        for key, v in scheduler.kwargs.items()
+    ):
         return  # one value per group: checked when the model's groups are known
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            instantiate_scheduler(scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {})
+            instantiate_scheduler(
+                scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {}
+            )
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}") from err
+        raise error(
+            f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
+        ) from err
 
 
 def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:
@@ -329,6 +353,12 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
                     f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
                     f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
                 )
+            expected = type_mismatch(cls, key, group.options[key])
+            if expected is not None:
+                raise TypeError(
+                    f"{group_where}: Expected `{key}` of `{cls.__name__}` to be {expected} "
+                    f"but got {group.options[key]!r}."
+                )
         name = group.options.get("name", default_group_name(group.select, index))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
@@ -358,5 +388,3 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         scheduler=scheduler,
         group_options=group_options,
     )
-
-

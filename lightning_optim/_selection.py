@@ -34,7 +34,9 @@ class NamedParameters:
         return cls(items=items, submodules=submodules)
 
 
-def _matcher(selector: Selector, named: NamedParameters, where: str, option: str) -> Callable[[str, torch.nn.Parameter], bool]:
+def _matcher(
+    selector: Selector, named: NamedParameters, where: str, option: str
+) -> Callable[[str, torch.nn.Parameter], bool]:
     if isinstance(selector, str):
         if selector in named.submodules:
             prefix = selector + "."
@@ -88,7 +90,9 @@ def select(
     return chosen
 
 
-def _no_match_message(named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool) -> str:
+def _no_match_message(
+    named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
+) -> str:
     scope = "this optimizer's trainable parameters" if restricted else "the module's trainable parameters"
     hint = ""
     if isinstance(selector, str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, Union, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import torch
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 #: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
 #: parameter name, a glob over ``named_parameters()`` names (``"*.bias"``), a callable
 #: ``(name, param) -> bool``, or a list of these (their union).
-Selector = Union[str, Callable[[str, torch.nn.Parameter], bool], Sequence[Any]]
+Selector = str | Callable[[str, torch.nn.Parameter], bool] | Sequence[Any]
 
 Interval = Literal["step", "epoch"]
 
@@ -125,8 +125,19 @@ class SchedulerSpec:
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
-        defaults = {"interval": None, "frequency": 1, "monitor": None, "strict": True, "name": None, "warmup": None}
-        parts += [f"{key}={getattr(self, key)!r}" for key, default in defaults.items() if getattr(self, key) != default]
+        defaults = {
+            "interval": None,
+            "frequency": 1,
+            "monitor": None,
+            "strict": True,
+            "name": None,
+            "warmup": None,
+        }
+        parts += [
+            f"{key}={getattr(self, key)!r}"
+            for key, default in defaults.items()
+            if getattr(self, key) != default
+        ]
         return f"SchedulerSpec({', '.join(parts)})"
 
 

@@ -15,24 +15,40 @@ at the start of the next epoch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_optim._build import Built
+from lightning_optim._resolve import ResolvedScheduler
 
 STEPS = "_lightning_optim_steps"
 EPOCHS = "_lightning_optim_epochs"
 
 
-def _metric(trainer: Trainer, built: Built, *, epoch_end: bool) -> float | None:
+@dataclass(frozen=True)
+class Scheduled:
+    """A live scheduler with its optimizer and declaration."""
+
+    optimizer: Any
+    scheduler: Any
+    spec: ResolvedScheduler
+
+    @classmethod
+    def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
+        return [
+            cls(b.optimizer, b.scheduler, b.plan.scheduler)
+            for b in built
+            if b.scheduler is not None and b.plan.scheduler is not None
+        ]
+
+
+def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time."""
-    scheduler = built.plan.scheduler
-    if scheduler is None or scheduler.monitor is None:
-        return None
-    value = trainer.callback_metrics.get(scheduler.monitor)
+    value = trainer.callback_metrics.get(spec.monitor or "")
     if value is not None:
         return float(value)
     validation_due = (
@@ -43,73 +59,72 @@ def _metric(trainer: Trainer, built: Built, *, epoch_end: bool) -> float | None:
     if not epoch_end or not validation_due:
         return None  # not logged yet: wait until the metric exists
     message = (
-        f"{scheduler.where}: `ReduceLROnPlateau` monitors `{scheduler.monitor}`, which was not logged by the end "
+        f"{spec.where}: `ReduceLROnPlateau` monitors `{spec.monitor}`, which was not logged by the end "
         f"of epoch {trainer.current_epoch}. Available metrics: {sorted(trainer.callback_metrics)}."
     )
-    if scheduler.strict:
+    if spec.strict:
         raise ValueError(message + " Log it with `self.log(...)` or pass `strict=False` to skip such steps.")
     rank_zero_warn(message + " Skipping this step because `strict=False`.", category=RuntimeWarning)
     return None
 
 
-def _step(trainer: Trainer, built: Built, *, epoch_end: bool) -> None:
-    if built.plan.scheduler is not None and built.plan.scheduler.is_plateau:
-        value = _metric(trainer, built, epoch_end=epoch_end)
+def _step(trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool) -> None:
+    if scheduled.spec.is_plateau:
+        value = _metric(trainer, scheduled.spec, epoch_end=epoch_end)
         if value is not None:
-            built.scheduler.step(value)
+            scheduled.scheduler.step(value)
     else:
-        built.scheduler.step()
+        scheduled.scheduler.step()
 
 
 class _AfterOptimizerStep:
     """A torch post-step hook counting one optimizer's steps and stepping its per-step scheduler."""
 
-    def __init__(self, trainer: Trainer, built: Built) -> None:
+    def __init__(self, trainer: Trainer, scheduled: Scheduled) -> None:
         self.trainer = trainer
-        self.built = built
+        self.scheduled = scheduled
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        scheduler = self.built.scheduler
+        scheduler = self.scheduled.scheduler
         steps = getattr(scheduler, STEPS, 0) + 1
         setattr(scheduler, STEPS, steps)
-        if self.built.plan.scheduler is not None and steps % self.built.plan.scheduler.frequency == 0:
-            _step(self.trainer, self.built, epoch_end=False)
+        if steps % self.scheduled.spec.frequency == 0:
+            _step(self.trainer, self.scheduled, epoch_end=False)
 
 
 class ManualSchedulerStepping(Callback):
     """Steps the declared ``interval="epoch"`` schedulers of a manual-optimization mixin module."""
 
-    def __init__(self, built: Sequence[Built]) -> None:
-        self.epoch_schedulers = [
-            b for b in built if b.scheduler is not None and b.plan.scheduler and b.plan.scheduler.interval == "epoch"
-        ]
+    def __init__(self, scheduled: Sequence[Scheduled]) -> None:
+        self.per_epoch = [s for s in scheduled if s.spec.interval == "epoch"]
 
-    def _finish_epoch(self, trainer: Trainer, built: Built, epoch: int, *, catch_up: bool) -> None:
-        setattr(built.scheduler, EPOCHS, epoch + 1)
-        if built.plan.scheduler is None or (epoch + 1) % built.plan.scheduler.frequency:
+    def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
+        setattr(scheduled.scheduler, EPOCHS, epoch + 1)
+        if (epoch + 1) % scheduled.spec.frequency:
             return
-        if catch_up and built.plan.scheduler.is_plateau:
+        if catch_up and scheduled.spec.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
-        _step(trainer, built, epoch_end=True)
+        _step(trainer, scheduled, epoch_end=True)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for built in self.epoch_schedulers:
-            done = getattr(built.scheduler, EPOCHS, 0)
-            for epoch in range(done, trainer.current_epoch):
-                self._finish_epoch(trainer, built, epoch, catch_up=True)
+        for scheduled in self.per_epoch:
+            for epoch in range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch):
+                self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        for built in self.epoch_schedulers:
-            if getattr(built.scheduler, EPOCHS, 0) == trainer.current_epoch:
-                self._finish_epoch(trainer, built, trainer.current_epoch, catch_up=False)
+        for scheduled in self.per_epoch:
+            if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
+                self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
 
 
 def install(trainer: Trainer, built: Sequence[Built]) -> None:
     """Hook per-step schedulers to their optimizers and put the epoch stepper first in the callbacks."""
-    for b in built:
-        if b.scheduler is not None and b.plan.scheduler is not None and b.plan.scheduler.interval == "step":
-            b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, b))
-    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ManualSchedulerStepping)]
-    trainer.callbacks.insert(0, ManualSchedulerStepping(built))
+    scheduled = Scheduled.all_of(built)
+    for s in scheduled:
+        if s.spec.interval == "step":
+            s.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, s))
+    callbacks: list[Callback] = cast(Any, trainer).callbacks
+    callbacks[:] = [c for c in callbacks if not isinstance(c, ManualSchedulerStepping)]
+    callbacks.insert(0, ManualSchedulerStepping(scheduled))

@@ -33,7 +33,10 @@ def handwritten(make: Callable[[Any], Any]) -> type[Classifier]:
 @pytest.mark.parametrize("cls", [Adam, RMSprop, SGD, AdamW, RAdam], ids=lambda c: c.__name__)
 def test_optimizer_with_defaults(cls: type) -> None:
     kwargs = {"lr": 1e-3} if cls is SGD else {}
-    ours, theirs = declared(OptimizerSpec(cls, **kwargs))(), handwritten(lambda m: cls(m.parameters(), **kwargs))()
+    ours, theirs = (
+        declared(OptimizerSpec(cls, **kwargs))(),
+        handwritten(lambda m: cls(m.parameters(), **kwargs))(),
+    )
     assert fit(ours, max_epochs=2).history == fit(theirs, max_epochs=2).history
     assert_same_weights(ours, theirs)
 

@@ -1,0 +1,87 @@
+"""Check declared values against the simple annotations of a torch class's signature.
+
+Torch validates some values when an optimizer or scheduler is built, but a wrong type often only fails
+later, deep inside a step (``ExponentialLR(gamma="0.9")`` builds, then breaks at its first ``step()``).
+Annotations such as ``float``, ``int``, ``bool``, ``str``, ``Literal[...]``, ``list[float]``,
+``tuple[float, float]``, ``Callable`` and unions of these are checked; anything else is left to torch.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import sys
+import types
+import typing
+from functools import cache
+from typing import Any
+
+import torch
+
+_UNKNOWN = object()
+
+
+@cache
+def annotations_of(cls: type) -> dict[str, Any]:
+    """The evaluable annotations of ``cls.__init__``'s parameters (one failure does not drop the rest)."""
+    namespace = {**vars(typing), **vars(collections.abc), **vars(sys.modules[cls.__module__]), "torch": torch}
+    hints = {}
+    for parameter in inspect.signature(cls).parameters.values():
+        annotation = parameter.annotation
+        if annotation is parameter.empty:
+            continue
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, namespace)  # the class's own annotation text, not user input
+            except Exception:
+                continue
+        hints[parameter.name] = annotation
+    return hints
+
+
+def _matches(value: Any, annotation: Any) -> Any:
+    """True/False when the annotation is understood, ``_UNKNOWN`` otherwise."""
+    if annotation is Any:
+        return True
+    if annotation is float:
+        return isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation in (bool, str):
+        return isinstance(value, annotation)
+    if annotation is type(None):
+        return value is None
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:
+        return isinstance(value, annotation)
+    origin = typing.get_origin(annotation)
+    arguments = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return value in arguments
+    if origin in (typing.Union, types.UnionType):
+        results = [_matches(value, a) for a in arguments]
+        if any(r is True for r in results):
+            return True
+        return _UNKNOWN if any(r is _UNKNOWN for r in results) else False
+    if origin is collections.abc.Callable or annotation is collections.abc.Callable:
+        return callable(value)
+    if origin in (list, collections.abc.Sequence, collections.abc.Iterable) and len(arguments) == 1:
+        if not isinstance(value, (list, tuple)):
+            return False
+        results = [_matches(v, arguments[0]) for v in value]
+        return _UNKNOWN if any(r is _UNKNOWN for r in results) else all(results)
+    if origin is tuple and arguments and arguments[-1] is not Ellipsis:
+        if not isinstance(value, (list, tuple)) or len(value) != len(arguments):
+            return False
+        results = [_matches(v, a) for v, a in zip(value, arguments)]
+        return _UNKNOWN if any(r is _UNKNOWN for r in results) else all(results)
+    return _UNKNOWN
+
+
+def type_mismatch(cls: type, name: str, value: Any) -> str | None:
+    """A readable expected type when ``value`` does not fit ``cls``'s annotation for ``name``, else ``None``."""
+    annotation = annotations_of(cls).get(name)
+    if annotation is None or _matches(value, annotation) is not False:
+        return None
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "").replace("torch.", "")

@@ -1,0 +1,258 @@
+"""Declarations: names, discovery, inheritance and every validation error, checked by message."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch.optim import SGD, Adam, lr_scheduler
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim._registry import OPTIMIZERS, SCHEDULERS
+from tests.helpers import Classifier, fit
+
+
+def define(**attributes: Any) -> type:
+    return type("Model", (ConfigurableOptimizersMixin, Classifier), attributes)
+
+
+def test_reprs_read_like_the_declaration() -> None:
+    spec = OptimizerSpec(
+        Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
+    )
+    assert repr(spec) == (
+        "OptimizerSpec(Adam, params='model_gen', lr=0.01, "
+        "scheduler=SchedulerSpec('exponential', gamma=0.99, interval='step'))"
+    )
+    assert repr(ParamGroup("*.bias", weight_decay=0.0)) == "ParamGroup('*.bias', weight_decay=0.0)"
+
+
+def test_declarations_are_frozen() -> None:
+    spec = SchedulerSpec("step", step_size=3)
+    with pytest.raises(AttributeError):
+        spec.interval = "step"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        spec.kwargs["step_size"] = 4  # type: ignore[index]
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_resolves_by_name(name: str) -> None:
+    kwargs: dict[str, Any] = {"lr": 0.01} if name not in {"lbfgs", "sparseadam", "adafactor"} else {}
+    if name == "muon":
+        pytest.skip("Muon only takes 2-D parameters; covered by its own dotted-path test below")
+    model = define(optimizer=OptimizerSpec(name, **kwargs))
+    assert model._lightning_optim_plans[0].cls is OPTIMIZERS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_scheduler_name_resolves(name: str) -> None:
+    from lightning_optim._registry import is_scheduler_class, resolve
+
+    assert (
+        resolve(name, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class) is SCHEDULERS[name]
+    )
+
+
+def test_dotted_paths_resolve() -> None:
+    model = define(
+        optimizer=OptimizerSpec(
+            "torch.optim.AdamW", scheduler=SchedulerSpec("torch.optim.lr_scheduler.StepLR", step_size=2)
+        )
+    )
+    plan = model._lightning_optim_plans[0]
+    assert plan.cls is torch.optim.AdamW
+    assert plan.scheduler is not None and plan.scheduler.cls is lr_scheduler.StepLR
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "message"),
+    [
+        (
+            OptimizerSpec("adamm"),
+            ValueError,
+            "Model.optimizer: Expected a known optimizer name or a dotted import path but got 'adamm' (did you mean `adam`?)",
+        ),
+        (
+            OptimizerSpec("torch.nn.Linear"),
+            TypeError,
+            "Model.optimizer: Expected `torch.nn.Linear` to resolve to a torch.optim.Optimizer subclass",
+        ),
+        (
+            OptimizerSpec(torch.nn.Linear),
+            TypeError,
+            "Model.optimizer: Expected a torch.optim.Optimizer subclass",
+        ),
+        (
+            OptimizerSpec("no_such_module.Opt"),
+            ValueError,
+            "Model.optimizer: cannot import module `no_such_module`",
+        ),
+        (
+            OptimizerSpec(Adam, lrr=0.1),
+            TypeError,
+            "Model.optimizer: `Adam` got an unexpected argument `lrr` (did you mean `lr`?). Accepted arguments:",
+        ),
+        (
+            OptimizerSpec(Adam, lr=-1.0),
+            ValueError,
+            "Model.optimizer: `Adam` rejected the declared options: Invalid learning rate: -1.0",
+        ),
+        (
+            OptimizerSpec(Adam, params=3),
+            TypeError,
+            "Model.optimizer: Expected `params` to be a submodule path",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler="step"),
+            TypeError,
+            "Model.optimizer.scheduler: Expected a SchedulerSpec or None but got 'step'",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec(lr_scheduler.StepLR, step_size=30, lnterval="step")),
+            TypeError,
+            "Model.optimizer.scheduler: `StepLR` got an unexpected argument `lnterval` (did you mean `interval`?)",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, interval="stpe")),
+            ValueError,
+            "Model.optimizer.scheduler: Expected `interval` to be one of `step`, `epoch` but got 'stpe' (did you mean `step`?)",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, frequency=0)),
+            ValueError,
+            "Model.optimizer.scheduler: Expected `frequency` to be a positive int but got 0",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, frequency=True)),
+            ValueError,
+            "Expected `frequency` to be a positive int but got True",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("plateau")),
+            ValueError,
+            "Model.optimizer.scheduler: `ReduceLROnPlateau` needs `monitor`",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, monitor="val_loss")),
+            ValueError,
+            "`monitor` only applies to `ReduceLROnPlateau`",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, strict="yes")),
+            TypeError,
+            "Expected `strict` to be a bool but got 'yes'",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, name="")),
+            TypeError,
+            "Expected `name` to be a non-empty str or None",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, warmup=1.5)),
+            ValueError,
+            "Expected `warmup` to be None, an int >= 0",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step")),
+            TypeError,
+            "Model.optimizer.scheduler: `StepLR` needs the argument(s) `step_size`",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("exponential", gamma="fast")),
+            TypeError,
+            "Model.optimizer.scheduler: Expected `gamma` of `ExponentialLR` to be float but got 'fast'",
+        ),
+        (
+            OptimizerSpec(Adam, betas=0.9),
+            TypeError,
+            "Model.optimizer: Expected `betas` of `Adam` to be tuple[",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("plateau", monitor="v", mode="minimum")),
+            TypeError,
+            "Expected `mode` of `ReduceLROnPlateau` to be Literal['min', 'max'] but got 'minimum'",
+        ),
+        (
+            OptimizerSpec(SGD, groups=[ParamGroup("layer1", lr="high")]),
+            TypeError,
+            "Model.optimizer.groups[0]: Expected `lr` of `SGD` to be",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("steplr", step_size=3, gama=0.5)),
+            TypeError,
+            "`gama` (did you mean `gamma`?)",
+        ),
+        (
+            OptimizerSpec(SGD, groups=[ParamGroup("layer1", betas=(0.9, 0.99))]),
+            ValueError,
+            "Model.optimizer.groups[0]: `betas` is not a per-group option of `SGD`. Accepted:",
+        ),
+        (
+            OptimizerSpec(SGD, groups=["layer1"]),
+            TypeError,
+            "Model.optimizer.groups[0]: Expected a ParamGroup but got 'layer1'",
+        ),
+        (
+            OptimizerSpec(SGD, groups=[ParamGroup("a"), ParamGroup("b", name="a")]),
+            ValueError,
+            "param group names must be unique",
+        ),
+    ],
+)
+def test_declaration_errors_at_class_definition(spec: OptimizerSpec, error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        define(optimizer=spec)
+
+
+def test_onecycle_defaults_to_step_and_warns_on_explicit_epoch() -> None:
+    step = define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0)))
+    assert step._lightning_optim_plans[0].scheduler.interval == "step"
+    with pytest.warns(UserWarning, match="is meant to be stepped after every optimizer step"):
+        define(
+            optimizer=OptimizerSpec(
+                SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0, interval="epoch")
+            )
+        )
+
+
+def test_shadowing_a_lightning_module_member_is_rejected() -> None:
+    with pytest.raises(
+        ValueError, match=r"Model\.optimizers: the attribute name `optimizers` is a LightningModule member"
+    ):
+        define(optimizers=OptimizerSpec(Adam))
+
+
+def test_declaring_and_writing_configure_optimizers_is_rejected() -> None:
+    with pytest.raises(
+        TypeError, match=r"declares optimizers \(optimizer\) and also defines `configure_optimizers`"
+    ):
+        define(optimizer=OptimizerSpec(Adam), configure_optimizers=lambda self: None)
+
+
+def test_two_catch_all_optimizers_are_rejected() -> None:
+    with pytest.raises(ValueError, match="a, b all use `params=None`"):
+        define(a=OptimizerSpec(Adam), b=OptimizerSpec(Adam))
+
+
+def test_inheritance_replaces_in_place_and_none_removes() -> None:
+    class Base(ConfigurableOptimizersMixin, L.LightningModule):
+        first = OptimizerSpec(Adam, params="a")
+        second = OptimizerSpec(Adam, params="b")
+        third = OptimizerSpec(Adam, params="c")
+
+    class Child(Base):
+        first = OptimizerSpec(SGD, params="a", lr=0.1)
+        second = None
+
+    assert [p.attribute for p in Child._lightning_optim_plans] == ["first", "third"]
+    assert Child._lightning_optim_plans[0].cls is SGD
+    with pytest.raises(TypeError, match=r"Bad\.first: a base class declares `first` as an OptimizerSpec"):
+        type("Bad", (Base,), {"first": 3})
+
+
+def test_no_declaration_is_an_error_when_fit_starts() -> None:
+    with pytest.raises(ValueError, match="Model: no optimizer is declared"):
+        fit(define()(), max_epochs=1)

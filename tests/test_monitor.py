@@ -1,0 +1,495 @@
+"""``LRMonitor`` against Lightning's ``LearningRateMonitor`` on real ``Trainer`` runs, and its extras."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
+from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim import LRMonitor, _to_floats
+
+BATCHES = 4
+
+
+class RecordingLogger(Logger):
+    """Records every ``log_metrics`` call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[int | None, dict[str, Any]]] = []
+
+    @property
+    def name(self) -> str:
+        return "recording"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        self.calls.append((step, dict(metrics)))
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class CallbackMetricsProbe(Callback):
+    """Snapshots, then removes, the callback metrics the monitor before it just wrote (``Net`` logs none)."""
+
+    def __init__(self) -> None:
+        self.snapshots: list[dict[str, tuple[float, torch.device]]] = []
+
+    def _snapshot(self, trainer: Trainer) -> None:
+        metrics = trainer.callback_metrics
+        self.snapshots.append({key: (value.item(), value.device) for key, value in metrics.items()})
+        metrics.clear()
+
+    def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
+        self._snapshot(trainer)
+
+    def on_train_epoch_start(self, trainer: Trainer, *args: Any) -> None:
+        self._snapshot(trainer)
+
+
+class Net(LightningModule):
+    """A tiny regression model whose optimizers are chosen by arguments."""
+
+    def __init__(
+        self,
+        optimizer: str = "sgd",
+        groups: int = 1,
+        named: bool = False,
+        scheduler: str | None = None,
+        n_optimizers: int = 1,
+        scheduler_name: str | None = None,
+        grow: bool = False,
+        tensor_lr: bool = False,
+        prefixes: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+        self.optimizer_kind = optimizer
+        self.groups = groups
+        self.named = named
+        self.scheduler_kind = scheduler
+        self.n_optimizers = n_optimizers
+        self.scheduler_name = scheduler_name
+        self.grow = grow
+        self.tensor_lr = tensor_lr
+        self.prefixes = prefixes
+        self.automatic_optimization = n_optimizers == 1
+
+    def train_dataloader(self) -> DataLoader:
+        data = TensorDataset(torch.randn(BATCHES * 4, 4), torch.randn(BATCHES * 4, 1))
+        return DataLoader(data, batch_size=4)
+
+    def _loss(self, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self.head(torch.relu(self.body(x))), y)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if self.automatic_optimization:
+            return self._loss(batch)
+        optimizers = self.optimizers()
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        self.manual_backward(self._loss(batch))
+        for optimizer in optimizers:
+            optimizer.step()
+        if self.scheduler_kind == "step":
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
+        return None
+
+    def on_train_epoch_end(self) -> None:
+        if not self.automatic_optimization and self.scheduler_kind == "epoch":
+            for scheduler in self.lr_schedulers():
+                scheduler.step()
+        if self.grow and self.current_epoch == 0:
+            # as BackboneFinetuning does: unfreeze a module by adding a param group mid-training
+            self.trainer.optimizers[0].add_param_group({"params": list(self.head.parameters()), "lr": 0.02})
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        if self.grow:
+            return [{"params": list(self.body.parameters())}]
+        if self.groups == 1:
+            groups: list[dict[str, Any]] = [{"params": list(self.parameters())}]
+        else:
+            groups = [
+                {"params": list(self.body.parameters())},
+                {"params": list(self.head.parameters()), "lr": 0.05, "weight_decay": 0.0},
+            ]
+        if self.named:
+            for group, name in zip(groups, ["body", "head"]):
+                group["name"] = name
+        return groups
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        lr: Any = torch.tensor(0.01) if self.tensor_lr else 0.01
+        if self.optimizer_kind == "sgd":
+            return torch.optim.SGD(self._param_groups(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+        if self.optimizer_kind == "adam":
+            return torch.optim.Adam(self._param_groups(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
+        return torch.optim.Adagrad(self._param_groups(), lr=0.1)
+
+    def configure_optimizers(self) -> Any:
+        optimizers = [self._optimizer() for _ in range(self.n_optimizers)]
+        if self.prefixes is not None:
+            self._lightning_optim_prefixes = self.prefixes
+        if self.scheduler_kind is None:
+            return optimizers
+        configs = []
+        for optimizer in optimizers:
+            if self.scheduler_kind == "epoch":
+                scheduler: Any = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+            else:
+                scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+            config = {"scheduler": scheduler, "interval": self.scheduler_kind}
+            if self.scheduler_name is not None:
+                config["name"] = self.scheduler_name
+            configs.append(config)
+        return optimizers, configs
+
+
+def make_trainer(callbacks: list[Callback], logger: Any, epochs: int = 2, **kwargs: Any) -> Trainer:
+    return Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        limit_train_batches=BATCHES,
+        logger=logger,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **{"log_every_n_steps": 1, **kwargs},
+    )
+
+
+# (module kwargs, monitor kwargs, trainer kwargs, keys both monitors must log)
+CASES = {
+    "sgd-no-scheduler": ({}, {}, {}, ["lr-SGD"]),
+    "sgd-steplr-epoch": ({"scheduler": "epoch"}, {}, {}, ["lr-SGD"]),
+    "sgd-explr-step": ({"scheduler": "step"}, {}, {}, ["lr-SGD"]),
+    "adam-explr-step-log-epoch": (
+        {"optimizer": "adam", "scheduler": "step"},
+        {"logging_interval": "epoch"},
+        {},
+        ["lr-Adam"],
+    ),
+    "adam-steplr-log-step-every-2": (
+        {"optimizer": "adam", "scheduler": "epoch"},
+        {"logging_interval": "step"},
+        {"log_every_n_steps": 2},
+        ["lr-Adam"],
+    ),
+    "sgd-every-3-no-scheduler": ({}, {"logging_interval": None}, {"log_every_n_steps": 3}, ["lr-SGD"]),
+    "sgd-groups-unnamed-momentum-wd": (
+        {"groups": 2, "scheduler": "step"},
+        {"log_momentum": True, "log_weight_decay": True},
+        {},
+        ["lr-SGD/pg1", "lr-SGD/pg2"],
+    ),
+    "adam-groups-named-betas-wd": (
+        {"optimizer": "adam", "groups": 2, "named": True, "scheduler": "epoch"},
+        {"log_momentum": True, "log_weight_decay": True, "logging_interval": "step"},
+        {},
+        ["lr-Adam/body", "lr-Adam/head"],
+    ),
+    "adam-one-named-group": ({"optimizer": "adam", "named": True}, {}, {}, ["lr-Adam/body"]),
+    "named-scheduler": (
+        {"scheduler": "step", "scheduler_name": "my-lr"},
+        {"log_momentum": True},
+        {},
+        ["my-lr"],
+    ),
+    "adagrad-no-momentum": ({"optimizer": "adagrad"}, {"log_momentum": True}, {}, ["lr-Adagrad"]),
+    "manual-two-adam": ({"optimizer": "adam", "n_optimizers": 2}, {}, {}, ["lr-Adam", "lr-Adam-1"]),
+    "manual-two-adam-step-schedulers": (
+        {"optimizer": "adam", "n_optimizers": 2, "scheduler": "step", "groups": 2},
+        {"log_momentum": True},
+        {"log_every_n_steps": 2},
+        ["lr-Adam/pg1", "lr-Adam/pg2", "lr-Adam-1/pg1", "lr-Adam-1/pg2"],
+    ),
+    "manual-two-sgd-epoch-schedulers": (
+        {"n_optimizers": 2, "scheduler": "epoch"},
+        {"logging_interval": "epoch", "log_weight_decay": True},
+        {},
+        ["lr-SGD", "lr-SGD-1"],
+    ),
+    "param-group-added-mid-training": (
+        {"grow": True, "scheduler": "epoch"},
+        {"log_momentum": True},
+        {},
+        ["lr-SGD/pg1", "lr-SGD/pg2"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=list(CASES))
+def test_matches_lightning_monitor(case: tuple[dict, dict, dict, list[str]]) -> None:
+    """Both monitors on one Trainer: same logged calls, histories, last values and callback metrics."""
+    module_kwargs, monitor_kwargs, trainer_kwargs, expected_keys = case
+    theirs, ours = LearningRateMonitor(**monitor_kwargs), LRMonitor(**monitor_kwargs)
+    their_probe, our_probe = CallbackMetricsProbe(), CallbackMetricsProbe()
+    logger = RecordingLogger()
+    trainer = make_trainer([theirs, their_probe, ours, our_probe], logger, **trainer_kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You have set log_momentum=True")
+        trainer.fit(Net(**module_kwargs))
+
+    # callbacks run in list order, so each event is a call by theirs followed by the same call by ours
+    assert logger.calls, "nothing was logged"
+    assert len(logger.calls) % 2 == 0
+    assert logger.calls[1::2] == logger.calls[0::2]
+    assert sorted(ours.lrs) == sorted(expected_keys)
+    assert {key: list(values) for key, values in ours.lrs.items()} == theirs.lrs
+    assert ours.last_momentum_values == theirs.last_momentum_values
+    assert ours.last_weight_decay_values == theirs.last_weight_decay_values
+    assert our_probe.snapshots == their_probe.snapshots
+    assert any(snapshot for snapshot in our_probe.snapshots)
+    # our histories carry the steps they were logged at (a key gaining "/pg1" keeps its history, as Lightning)
+    for key, steps in ours.lr_steps.items():
+        old_key = key.replace("/pg1", "")
+        logged_at = [step for step, metrics in logger.calls[1::2] if key in metrics or old_key in metrics]
+        assert list(steps) == logged_at
+
+
+@pytest.mark.parametrize(
+    "case", ["sgd-explr-step", "adam-groups-named-betas-wd", "manual-two-adam-step-schedulers"]
+)
+def test_csv_logger_output_matches_lightning_monitor(case: str, tmp_path: Path) -> None:
+    """Separate runs, one per monitor, write byte-identical ``metrics.csv`` files."""
+    module_kwargs, monitor_kwargs, trainer_kwargs, _ = CASES[case]
+    written = []
+    for monitor_cls in (LearningRateMonitor, LRMonitor):
+        logger = CSVLogger(tmp_path, name=monitor_cls.__name__)
+        make_trainer([monitor_cls(**monitor_kwargs)], logger, **trainer_kwargs).fit(Net(**module_kwargs))
+        written.append(Path(logger.log_dir, "metrics.csv").read_text())
+    assert written[0] == written[1]
+    assert written[1].count("\n") > 2
+
+
+def test_mixin_module_keys_use_declared_names() -> None:
+    """The optimizer part of a key is the declared prefix; one group gets no suffix even if named."""
+    module = Net(optimizer="adam", n_optimizers=2, named=True, prefixes=["lr-gen_opt", "lr-dis_opt"])
+    ours = LRMonitor(log_momentum=True)
+    logger = RecordingLogger()
+    make_trainer([ours], logger, epochs=1).fit(module)
+    assert list(ours.lrs) == ["lr-gen_opt", "lr-dis_opt"]
+    assert set(logger.calls[0][1]) == {
+        "lr-gen_opt",
+        "lr-gen_opt-momentum",
+        "lr-dis_opt",
+        "lr-dis_opt-momentum",
+    }
+
+    grouped = Net(groups=2, named=True, scheduler="epoch", prefixes=["lr-optimizer"])
+    ours = LRMonitor()
+    make_trainer([ours], RecordingLogger(), epochs=1).fit(grouped)
+    assert list(ours.lrs) == ["lr-optimizer/body", "lr-optimizer/head"]
+
+
+def test_tensor_lr_history_does_not_alias_the_live_tensor() -> None:
+    """Lightning's history holds the live lr tensor, so it collapses to its last value; ours does not."""
+    theirs, ours = LearningRateMonitor(logging_interval="step"), LRMonitor(logging_interval="step")
+    trainer = make_trainer([theirs, ours], RecordingLogger())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "To copy construct from a tensor")
+        trainer.fit(Net(optimizer="adam", scheduler="step", tensor_lr=True))
+
+    their_history = [float(value) for value in theirs.lrs["lr-Adam"]]
+    our_history = list(ours.lrs["lr-Adam"])
+    assert len(set(their_history)) == 1
+    assert all(type(value) is float for value in our_history)
+    expected = [torch.tensor(0.01 * 0.9**step).item() for step in range(len(our_history))]
+    assert our_history == pytest.approx(expected, rel=1e-6)
+    # every entry of theirs is the live tensor, which holds the lr after the last scheduler step
+    assert their_history[0] == pytest.approx(0.01 * 0.9 ** (2 * BATCHES), rel=1e-6)
+    assert len(set(our_history)) == len(our_history) == 2 * BATCHES
+
+
+def test_tensor_values_are_read_with_one_transfer(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"tolist": 0, "item": 0}
+    original_tolist, original_item = torch.Tensor.tolist, torch.Tensor.item
+
+    def tolist(self: torch.Tensor) -> Any:
+        calls["tolist"] += 1
+        return original_tolist(self)
+
+    def item(self: torch.Tensor) -> Any:
+        calls["item"] += 1
+        return original_item(self)
+
+    monkeypatch.setattr(torch.Tensor, "tolist", tolist)
+    monkeypatch.setattr(torch.Tensor, "item", item)
+    values = [torch.tensor(0.5), 0.25, torch.tensor(0.125, dtype=torch.float64), torch.tensor([2.0])]
+    assert _to_floats(values) == [0.5, 0.25, 0.125, 2.0]
+    assert calls == {"tolist": 1, "item": 0}
+
+
+def test_without_logger_warns_once_and_keeps_history() -> None:
+    ours = LRMonitor(logging_interval="step")
+    trainer = make_trainer([ours], logger=False)
+    with pytest.warns(UserWarning, match="no logger") as record:
+        trainer.fit(Net(scheduler="step"))
+    assert len([w for w in record if "no logger" in str(w.message)]) == 1
+    assert len(ours.lrs["lr-SGD"]) == 2 * BATCHES
+    assert trainer.callback_metrics["lr-SGD"].item() == pytest.approx(0.1 * 0.9 ** (2 * BATCHES - 1))
+
+    with pytest.raises(MisconfigurationException, match="has no logger"):
+        make_trainer([LearningRateMonitor()], logger=False).fit(Net())
+
+
+def test_max_history_keeps_the_last_entries() -> None:
+    bounded, unbounded = LRMonitor(max_history=3), LRMonitor()
+    make_trainer([bounded, unbounded], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    for key, values in unbounded.lrs.items():
+        assert isinstance(bounded.lrs[key], deque)
+        assert list(bounded.lrs[key]) == list(values)[-3:]
+        assert list(bounded.lr_steps[key]) == list(unbounded.lr_steps[key])[-3:]
+    assert len(unbounded.lrs["lr-SGD/pg1"]) > 3
+
+
+def test_prog_bar_shows_current_lr() -> None:
+    ours = LRMonitor(prog_bar=True)
+    trainer = make_trainer([ours], RecordingLogger())
+    trainer.fit(Net(scheduler="step", groups=2, named=True))
+    assert trainer.progress_bar_metrics["lr-SGD/body"] == ours.lrs["lr-SGD/body"][-1]
+    assert trainer.progress_bar_metrics["lr-SGD/head"] == ours.lrs["lr-SGD/head"][-1]
+
+    quiet = make_trainer([LRMonitor()], RecordingLogger())
+    quiet.fit(Net(scheduler="step"))
+    assert not any(key.startswith("lr-") for key in quiet.progress_bar_metrics)
+
+
+def test_early_stopping_can_monitor_an_lr() -> None:
+    stopper = EarlyStopping(
+        monitor="lr-SGD", mode="min", stopping_threshold=0.05, check_on_train_epoch_end=True
+    )
+    trainer = make_trainer([LRMonitor(), stopper], RecordingLogger(), epochs=5)
+    trainer.fit(Net(scheduler="epoch"))
+    # StepLR halves 0.1 each epoch: 0.025 < 0.05 at the third epoch, which is the last one run
+    assert trainer.current_epoch == 3
+    assert trainer.should_stop
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    ours = LRMonitor()
+    make_trainer([ours], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    path = ours.plot(tmp_path / "lr.png", log_scale=True)
+    data = path.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(data) > 10_000
+
+    from matplotlib.image import imread
+
+    pixels = imread(path)
+    assert pixels.std() > 0.01
+
+
+def test_plot_without_history_or_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="no learning rate"):
+        LRMonitor().plot(tmp_path / "lr.png")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install lightning-optim\[plot\]"):
+        LRMonitor().plot(tmp_path / "lr.png")
+
+
+def test_duplicate_group_names_raise_as_lightning() -> None:
+    module = Net(groups=2, named=True)
+    module._param_groups = lambda: [  # type: ignore[method-assign]
+        {"params": list(module.body.parameters()), "name": "same"},
+        {"params": list(module.head.parameters()), "name": "same"},
+    ]
+    with pytest.raises(MisconfigurationException, match="duplicated parameter group names"):
+        make_trainer([LRMonitor()], RecordingLogger()).fit(module)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"logging_interval": "stp"}, ValueError, "did you mean `step`"),
+        ({"logging_interval": "epochs"}, ValueError, "one of 'step', 'epoch' or None but got 'epochs'"),
+        ({"logging_interval": "hourly"}, ValueError, r"but got 'hourly'$"),
+        ({"logging_interval": 1}, TypeError, "of type int"),
+        ({"log_momentum": "yes"}, TypeError, "`log_momentum` to be a bool"),
+        ({"log_weight_decay": 1}, TypeError, "`log_weight_decay` to be a bool"),
+        ({"prog_bar": None}, TypeError, "`prog_bar` to be a bool"),
+        ({"max_history": 0}, ValueError, "positive"),
+        ({"max_history": 2.5}, TypeError, "int or None"),
+        ({"max_history": True}, TypeError, "int or None"),
+    ],
+)
+def test_invalid_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        LRMonitor(**kwargs)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensor_lrs_need_no_sync_beyond_one_transfer() -> None:
+    """Capturable Adam on CUDA holds tensor lrs; a logging event reads all groups with one transfer."""
+    params = [nn.Parameter(torch.zeros(2, device="cuda")) for _ in range(3)]
+    optimizer = torch.optim.Adam(
+        [{"params": [p], "lr": torch.tensor(0.01 * (i + 1), device="cuda")} for i, p in enumerate(params)],
+        capturable=True,
+    )
+    values = [group["lr"] for group in optimizer.param_groups]
+    torch.cuda.synchronize()
+    calls = {"tolist": 0}
+    original_tolist = torch.Tensor.tolist
+
+    def tolist(self: torch.Tensor) -> Any:
+        calls["tolist"] += 1
+        torch.cuda.set_sync_debug_mode(0)  # the one intended transfer
+        try:
+            return original_tolist(self)
+        finally:
+            torch.cuda.set_sync_debug_mode("error")
+
+    torch.Tensor.tolist = tolist  # type: ignore[method-assign]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        floats = _to_floats(values)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+        torch.Tensor.tolist = original_tolist  # type: ignore[method-assign]
+    assert calls["tolist"] == 1
+    assert floats == pytest.approx([0.01, 0.02, 0.03])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_with_tensor_lr_matches_schedule() -> None:
+    ours = LRMonitor(logging_interval="step")
+    trainer = Trainer(
+        accelerator="gpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=BATCHES,
+        logger=RecordingLogger(),
+        callbacks=[ours],
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "To copy construct from a tensor")
+        trainer.fit(Net(optimizer="adam", scheduler="step", tensor_lr=True))
+    assert list(ours.lrs["lr-Adam"]) == pytest.approx([0.01 * 0.9**s for s in range(BATCHES)], rel=1e-6)
+    assert trainer.callback_metrics["lr-Adam"].device.type == "cuda"

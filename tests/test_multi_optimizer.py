@@ -1,0 +1,245 @@
+"""Several optimizers: parameter selection, manual optimization and the mixin stepping every scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
+from torch.optim import SGD, Adam
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit, loader
+
+
+class GAN(ConfigurableOptimizersMixin, TwoNets):
+    """The seed notes' GAN recipe: generator lr 0.01 decayed per step, discriminator 0.02 per epoch."""
+
+    gen_opt = OptimizerSpec(
+        Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("exponential", gamma=0.99)
+    )
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+
+def gan(**attributes: Any) -> GAN:
+    return type("Custom", (GAN,), attributes)()
+
+
+def test_gan_switches_to_manual_and_steps_both_schedulers() -> None:
+    module = GAN()
+    assert module.automatic_optimization is False
+    recorder = fit(module, max_epochs=2)  # 4 batches per epoch
+    # generator: one ExponentialLR step after each of its optimizer steps
+    assert recorder.of(0) == pytest.approx([0.01 * 0.99**i for i in range(8)])
+    # discriminator: one step per epoch
+    assert recorder.of(1) == pytest.approx([0.02] * 4 + [0.02 * 0.99] * 4)
+
+
+def test_matches_a_hand_written_manual_reference() -> None:
+    class HandWritten(TwoNets):
+        def configure_optimizers(self) -> Any:
+            gen = Adam(self.model_gen.parameters(), lr=0.01)
+            dis = Adam(self.model_dis.parameters(), lr=0.02)
+            return [gen, dis], [
+                torch.optim.lr_scheduler.ExponentialLR(gen, 0.99),
+                torch.optim.lr_scheduler.ExponentialLR(dis, 0.99),
+            ]
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            super().training_step(batch, batch_idx)
+            gen_sch, dis_sch = self.lr_schedulers()
+            gen_sch.step()
+            if self.trainer.is_last_batch:
+                dis_sch.step()
+
+    ours, theirs = GAN(), HandWritten()
+    assert fit(ours, max_epochs=3).history == fit(theirs, max_epochs=3).history
+    assert_same_weights(ours, theirs)
+
+
+def test_live_optimizers_by_attribute_and_in_declaration_order() -> None:
+    seen: dict[str, Any] = {}
+
+    class Probe(GAN):
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            seen["by_name"] = (self.gen_opt, self.dis_opt)
+            seen["ordered"] = tuple(self.optimizers())
+            super().training_step(batch, batch_idx)
+
+    module = Probe()
+    assert isinstance(Probe.gen_opt, OptimizerSpec)  # outside a run the attribute is the declaration
+    fit(module, max_epochs=1, limit_train_batches=1)
+    assert seen["by_name"] == seen["ordered"]
+    gen, dis = seen["by_name"]
+    assert {id(p) for p in gen.optimizer.param_groups[0]["params"]} == {
+        id(p) for p in module.model_gen.parameters()
+    }
+    assert {id(p) for p in dis.optimizer.param_groups[0]["params"]} == {
+        id(p) for p in module.model_dis.parameters()
+    }
+
+
+@pytest.mark.parametrize(
+    ("interval", "frequency", "expected"),
+    [
+        # per step, every 3rd generator step: 0.01 until the 3rd step, then x0.5 every 3 steps
+        ("step", 3, [0.01] * 3 + [0.005] * 3 + [0.0025] * 2),
+        # per epoch, every 2nd epoch (4 batches each): 0.01 for epochs 0-1, then 0.005
+        ("epoch", 2, [0.01] * 8),
+    ],
+)
+def test_frequency(interval: str, frequency: int, expected: list[float]) -> None:
+    spec = SchedulerSpec("exponential", gamma=0.5, interval=interval, frequency=frequency)
+    module = gan(gen_opt=OptimizerSpec(Adam, params="model_gen", lr=0.01, scheduler=spec))
+    assert fit(module, max_epochs=2).of(0) == pytest.approx(expected)
+
+
+def test_epoch_frequency_steps_on_the_right_epoch() -> None:
+    spec = SchedulerSpec("exponential", gamma=0.5, frequency=2)
+    module = gan(gen_opt=OptimizerSpec(Adam, params="model_gen", lr=0.01, scheduler=spec))
+    lrs = fit(module, max_epochs=5, limit_train_batches=1).of(0)
+    assert lrs == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.0025])
+
+
+def test_plateau_steps_with_its_monitored_metric() -> None:
+    class Plateau(GAN):
+        dis_opt = OptimizerSpec(
+            Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("plateau", monitor="flat", patience=1)
+        )
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            super().training_step(batch, batch_idx)
+            self.log("flat", 1.0)  # never improves: reduce by 10x after `patience` + 1 bad epochs
+
+    lrs = fit(Plateau(), max_epochs=5, limit_train_batches=1).of(1)
+    # epoch 0 sets the best value; epochs 1 and 2 are bad -> reduced after epoch 2; cooldown 0 -> again after 4
+    assert lrs == pytest.approx([0.02, 0.02, 0.02, 0.002, 0.002])
+
+
+def test_plateau_missing_metric_is_an_error_naming_it() -> None:
+    module = gan(
+        dis_opt=OptimizerSpec(
+            Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("plateau", monitor="val_los")
+        )
+    )
+    with pytest.raises(
+        ValueError, match=r"Custom\.dis_opt\.scheduler: `ReduceLROnPlateau` monitors `val_los`"
+    ):
+        fit(module, max_epochs=1, limit_train_batches=1)
+
+
+def test_plateau_not_strict_warns_and_trains_on() -> None:
+    spec = SchedulerSpec("plateau", monitor="missing", strict=False)
+    module = gan(dis_opt=OptimizerSpec(Adam, params="model_dis", lr=0.02, scheduler=spec))
+    with pytest.warns(RuntimeWarning, match="strict=False"):
+        assert fit(module, max_epochs=2, limit_train_batches=1).of(1) == [0.02, 0.02]
+
+
+def test_user_hooks_without_super_do_not_stop_stepping() -> None:
+    class OwnHooks(GAN):
+        def on_train_epoch_end(self) -> None:  # no super()
+            pass
+
+        def on_train_batch_end(self, *args: Any) -> None:  # no super()
+            pass
+
+    recorder = fit(OwnHooks(), max_epochs=2)
+    assert recorder.of(0) == pytest.approx([0.01 * 0.99**i for i in range(8)])
+    assert recorder.of(1) == pytest.approx([0.02] * 4 + [0.02 * 0.99] * 4)
+
+
+def test_accumulation_counts_optimizer_steps_not_batches() -> None:
+    class Accumulating(GAN):
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+                self.manual_backward(nn.functional.cross_entropy(net(x), y))
+                if (batch_idx + 1) % 2 == 0:  # step every 2 batches
+                    opt.step()
+                    opt.zero_grad()
+
+    lrs = fit(Accumulating(), max_epochs=1).of(0)
+    # 4 batches, 2 optimizer steps (after batches 1 and 3): lr changes only after those
+    assert lrs == pytest.approx([0.01, 0.01, 0.01 * 0.99, 0.01 * 0.99])
+
+
+@pytest.mark.parametrize("every_n_train_steps", [None, 6], ids=["epoch_end", "mid_epoch"])
+def test_resume_continues_the_exact_trajectory(tmp_path: Path, every_n_train_steps: int | None) -> None:
+    # manual optimization: global_step counts both optimizers' steps (8 per epoch of 4 batches).
+    # Lightning replays a plain DataLoader from its start after a mid-epoch resume, so every batch is the
+    # same here and the weights can be compared too.
+    x, y = next(iter(loader(n=8)))
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x.repeat(4, 1), y.repeat(4)), batch_size=8
+    )
+    uninterrupted = GAN()
+    full = fit(uninterrupted, max_epochs=3, data=data)
+
+    first = GAN()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=every_n_train_steps, save_top_k=-1)
+    fit(first, max_epochs=2, enable_checkpointing=True, callbacks=[checkpoint], data=data)
+    path = sorted(tmp_path.glob("*.ckpt"))[0 if every_n_train_steps else -1]
+
+    resumed = GAN()
+    trainer = L.Trainer(**{**FAST, "max_epochs": 3})
+    recorder = LrRecorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(resumed, data, ckpt_path=path)
+    done = len(full.history) - len(recorder.history)
+    assert done > 0
+    assert recorder.history == full.history[done:]
+    assert_same_weights(resumed, uninterrupted)
+
+
+def test_single_optimizer_keeps_automatic_optimization() -> None:
+    class Single(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+        )
+
+    module = Single()
+    assert module.automatic_optimization is True
+    assert fit(module, max_epochs=1).of() == pytest.approx([0.1, 0.05, 0.025, 0.0125])
+
+
+def test_single_optimizer_in_manual_optimization_is_stepped_by_the_mixin() -> None:
+    class ManualSingle(ConfigurableOptimizersMixin, TwoNets):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5))
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.model_gen(x) + self.model_dis(x), y)
+            self.optimizer.zero_grad()
+            self.manual_backward(loss)
+            self.optimizer.step()
+
+    assert fit(ManualSingle(), max_epochs=2, limit_train_batches=2).of() == pytest.approx(
+        [0.1, 0.1, 0.05, 0.05]
+    )
+
+
+def test_explicit_automatic_optimization_with_two_optimizers_is_an_error() -> None:
+    class Automatic(GAN):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = True
+
+    with pytest.raises(
+        ValueError,
+        match=r"declares 2 optimizers \(gen_opt, dis_opt\) but sets `automatic_optimization = True`",
+    ):
+        fit(Automatic(), max_epochs=1)

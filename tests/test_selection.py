@@ -1,0 +1,123 @@
+"""``params`` selection: which parameters each declared optimizer trains."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.optim import SGD
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+from lightning_optim._build import build_all
+from tests.helpers import TwoNets
+
+
+def built_names(**attributes: Any) -> dict[str, list[str]]:
+    """Build the declared optimizers without a Trainer; return each one's parameter names."""
+    module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
+    names = {id(p): n for n, p in module.named_parameters()}
+    built = build_all(module, module._lightning_optim_plans, None)
+    return {
+        b.plan.attribute: [names[id(p)] for g in b.optimizer.param_groups for p in g["params"]] for b in built
+    }
+
+
+GEN = ["model_gen.layer1.weight", "model_gen.layer1.bias", "model_gen.layer2.weight", "model_gen.layer2.bias"]
+DIS = [n.replace("gen", "dis") for n in GEN]
+
+
+@pytest.mark.parametrize(
+    ("selector", "expected"),
+    [
+        ("model_gen", GEN),  # a submodule path
+        ("model_gen.layer1", GEN[:2]),  # a nested submodule path
+        ("model_gen.layer1.bias", GEN[1:2]),  # an exact parameter name
+        ("*.bias", [GEN[1], GEN[3], DIS[1], DIS[3]]),  # a glob over parameter names
+        (lambda name, p: p.ndim == 2, [GEN[0], GEN[2], DIS[0], DIS[2]]),  # a callable
+        (["model_gen.layer2", "model_dis.layer1"], [*GEN[2:], *DIS[:2]]),  # a list: the union
+    ],
+)
+def test_selector_forms(selector: Any, expected: list[str]) -> None:
+    names = built_names(first=OptimizerSpec(SGD, params=selector, lr=0.1), rest=OptimizerSpec(SGD, lr=0.1))
+    assert names["first"] == expected
+    assert sorted(names["rest"]) == sorted(set(GEN + DIS) - set(expected))
+
+
+def test_catch_all_takes_what_the_others_leave_in_model_order() -> None:
+    names = built_names(rest=OptimizerSpec(SGD, lr=0.1), dis=OptimizerSpec(SGD, params="model_dis", lr=0.1))
+    assert names == {"rest": GEN, "dis": DIS}
+
+
+def test_frozen_parameters_are_skipped() -> None:
+    class Frozen(ConfigurableOptimizersMixin, TwoNets):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model_dis.requires_grad_(False)
+
+    module = Frozen()
+    (built,) = build_all(module, Frozen._lightning_optim_plans, None)
+    assert len(built.optimizer.param_groups[0]["params"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        (
+            {
+                "gen": OptimizerSpec(SGD, params="model_gn", lr=0.1),
+                "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
+            },
+            "Model.gen: `params='model_gn'` matches none of the module's trainable parameters (did you mean `model_gen`?)",
+        ),
+        (
+            {
+                "gen": OptimizerSpec(SGD, params="*.weight", lr=0.1),
+                "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
+            },
+            "Model.dis: parameter `model_dis.layer1.weight` is selected by both `gen` and `dis`",
+        ),
+        (
+            {"gen": OptimizerSpec(SGD, params="model_gen", lr=0.1)},
+            "Model: trainable parameter(s) `model_dis.layer1.weight`, `model_dis.layer1.bias`, "
+            "`model_dis.layer2.weight`, `model_dis.layer2.bias` are trained by no declared optimizer",
+        ),
+        (
+            {
+                "gen": OptimizerSpec(SGD, params="model_gen", lr=0.1),
+                "rest": OptimizerSpec(SGD, params=None, lr=0.1),
+                "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
+            },
+            "Model.rest: `params=None` takes the trainable parameters no other optimizer takes, but none are left",
+        ),
+    ],
+)
+def test_selection_errors(attributes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        built_names(**attributes)
+
+
+def test_a_callable_selector_must_return_a_bool() -> None:
+    with pytest.raises(TypeError, match=re.escape("Expected the `params` callable to return a bool")):
+        built_names(optimizer=OptimizerSpec(SGD, params=lambda name, p: name, lr=0.1))
+
+
+def test_tied_parameters_are_selected_once() -> None:
+    class Tied(ConfigurableOptimizersMixin, TwoNets):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.extra = nn.Linear(16, 8)
+            self.extra.weight = nn.Parameter(self.model_gen.layer1.weight.detach().T.clone())
+            self.tied = self.model_gen  # the same module twice
+
+    module = Tied()
+    (built,) = build_all(module, Tied._lightning_optim_plans, None)
+    params = built.optimizer.param_groups[0]["params"]
+    assert len(params) == len({id(p) for p in params}) == len(list(module.parameters()))
+    assert all(isinstance(p, torch.nn.Parameter) for p in params)
