@@ -1,0 +1,37 @@
+"""The README's examples run end to end (shortened to one epoch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(script: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.xdist_group("examples")
+def test_demo_prints_accuracy_and_learning_rates() -> None:
+    out = run("demo.py", "--max-epochs", "2")
+    assert "epoch  0  val_acc=" in out
+    assert "lr-optimizer/first_layer=" in out and "lr-optimizer/rest=" in out
+    assert "final validation accuracy" in out
+
+
+@pytest.mark.xdist_group("examples")
+def test_gan_prints_both_learning_rates_and_saves_a_grid(tmp_path: Path) -> None:
+    png = tmp_path / "grid.png"
+    out = run("gan.py", "--max-epochs", "1", "--out", str(png))
+    # one epoch of 23 batches: the generator decayed 23 times, the discriminator once
+    assert f"gen lr={0.01 * 0.99**23:.5f}" in out
+    assert f"dis lr={0.02 * 0.99:.5f}" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
