@@ -17,9 +17,9 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _digits import digits_loaders  # noqa: E402
+from _digits import digits_loaders
 
-from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec  # noqa: E402
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 
 
 class DigitsClassifier(ConfigurableOptimizersMixin, L.LightningModule):
@@ -35,7 +35,9 @@ class DigitsClassifier(ConfigurableOptimizersMixin, L.LightningModule):
 
     def __init__(self) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+        self.body = nn.Sequential(
+            nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)
+        )
         self.accuracy = torchmetrics.classification.MulticlassAccuracy(num_classes=10)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -60,7 +62,9 @@ class PrintEpoch(L.Callback):
         if trainer.sanity_checking:
             return
         lrs = "  ".join(f"{key}={values[-1]:.2e}" for key, values in self.monitor.lrs.items() if values)
-        print(f"epoch {trainer.current_epoch:2d}  val_acc={float(trainer.callback_metrics['val_acc']):.3f}  {lrs}")
+        print(
+            f"epoch {trainer.current_epoch:2d}  val_acc={float(trainer.callback_metrics['val_acc']):.3f}  {lrs}"
+        )
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ from torch import nn
 from torch.optim import Adam
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _digits import digits_loaders  # noqa: E402
+from _digits import digits_loaders
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec  # noqa: E402
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 
 LATENT = 16
 
@@ -35,7 +35,11 @@ class DigitsGAN(ConfigurableOptimizersMixin, L.LightningModule):
         scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
     )
     dis_opt = OptimizerSpec(
-        Adam, params="model_dis", lr=0.02, betas=(0.5, 0.999), scheduler=SchedulerSpec("exponential", gamma=0.99)
+        Adam,
+        params="model_dis",
+        lr=0.02,
+        betas=(0.5, 0.999),
+        scheduler=SchedulerSpec("exponential", gamma=0.99),
     )
 
     def __init__(self) -> None:

@@ -13,7 +13,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def run(script: str, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
