@@ -181,17 +181,18 @@ def test_per_group_value_that_does_not_fit_the_groups_lists_them_in_order(
     [
         (
             [ParamGroup("model_gen.layr1")],
-            "Declared.optimizer.groups[0]: `select='model_gen.layr1'` matches none of this optimizer's trainable "
-            "parameters (did you mean `model_gen.layer1`?)",
+            "Declared.optimizer.groups[0]: `select='model_gen.layr1'` matches none of this optimizer's "
+            "trainable parameters (did you mean `model_gen.layer1`?)",
         ),
         (
             [ParamGroup("*.gamma")],
-            "Declared.optimizer.groups[0]: `select='*.gamma'` matches none of this optimizer's trainable parameters",
+            "Declared.optimizer.groups[0]: `select='*.gamma'` matches none of this optimizer's "
+            "trainable parameters",
         ),
         (
             [ParamGroup("model_gen", lr=0.5), ParamGroup("*.bias", lr=0.1)],
-            "Declared.optimizer.groups[1]: `select='*.bias'` matches only parameters already taken by the earlier "
-            "group(s) `model_gen`; a parameter goes to the first group that selects it",
+            "Declared.optimizer.groups[1]: `select='*.bias'` matches only parameters already taken by the "
+            "earlier group(s) `model_gen`; a parameter goes to the first group that selects it",
         ),
     ],
     ids=["typo", "glob", "taken"],
@@ -212,7 +213,8 @@ def test_selector_matching_no_parameter_left_is_an_error_naming_it(
         (
             SGD,
             ParamGroup("model_gen.layer1", betas=(0.9, 0.99)),
-            "Declared.optimizer.groups[0]: `betas` is not a per-group option of `SGD`. Accepted: `dampening`, ",
+            "Declared.optimizer.groups[0]: `betas` is not a per-group option of `SGD`. "
+            "Accepted: `dampening`, ",
         ),
         (
             Adam,
@@ -236,8 +238,8 @@ def test_group_option_the_optimizer_lacks_is_an_error_at_class_definition(
     [
         (
             [ParamGroup("model_gen.layer1", name="a"), ParamGroup("model_gen.layer2", name="a")],
-            "Declared.optimizer: param group names must be unique and `rest` is reserved for the leftover group; "
-            "got `a`",
+            "Declared.optimizer: param group names must be unique and `rest` is reserved for the leftover "
+            "group; got `a`",
         ),
         ([ParamGroup("model_gen.layer1", name="rest")], "got `rest` more than once or reserved"),
         (
