@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,7 +144,7 @@ def plan_groups(
                 )
         declared = split
     names = [g.name for g in declared]
-    duplicates = sorted({n for n in names if n is not None and names.count(n) > 1})
+    duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
     if duplicates:
         raise ValueError(
             f"{plan.where}: Expected unique param group names but {listing(duplicates)} name more than "
