@@ -15,11 +15,11 @@ from lightning_optim._selection import NamedParameters
 def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
     """Every param group each declared optimizer of ``module`` will get, as ``fit`` will build them.
 
-    For each optimizer: its groups in order, with their names (the metric key suffix), how many tensors and
-    scalar parameters each holds, the options torch will use for them (every option declared anywhere in
-    the ``OptimizerSpec``, read back from a real optimizer over the module's parameters, so recipe scales
-    and ``weight_decay=0.0`` halves show), and which parameters each group holds, the leftover ``rest``
-    group included.
+    For each optimizer: its groups in order, with their names (the metric key suffix; ``all`` for an
+    optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the options
+    torch will use for them (every option declared anywhere in the ``OptimizerSpec``, read back from a real
+    optimizer over the module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and
+    which parameters each group holds, the leftover ``rest`` group included.
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
