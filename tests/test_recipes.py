@@ -12,6 +12,8 @@ from typing import Any
 
 import lightning as L
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.optim import SGD, AdamW, Rprop, lr_scheduler
 
@@ -22,6 +24,8 @@ from lightning_optim import (
     SchedulerSpec,
     describe_optimizers,
 )
+from lightning_optim._build import plan_groups
+from lightning_optim._selection import NamedParameters
 from tests.helpers import VitLike, assert_same_weights, fit
 
 LR, WD, DECAY = 1e-3, 0.05, 0.75
@@ -373,3 +377,38 @@ def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
         ValueError, match=re.escape("`layer_decay_blocks='blocks'` holds none of this optimizer's")
     ):
         describe_optimizers(module)
+
+
+# ---- every plan is a partition ---------------------------------------------------------------------
+
+SELECTORS = ["blocks.0", "blocks", "*.bias", "head", "embed", "*.norm.*", "blocks.1.fc.weight", "norm"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    selects=st.lists(st.sampled_from(SELECTORS), max_size=4, unique=True),
+    no_decay=st.booleans(),
+    layer_decay=st.booleans(),
+)
+def test_every_plan_puts_each_trainable_parameter_in_exactly_one_group(
+    selects: list[str], no_decay: bool, layer_decay: bool
+) -> None:
+    recipes: dict[str, Any] = {"layer_decay": 0.5, "layer_decay_blocks": "blocks"} if layer_decay else {}
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay=no_decay, groups=[ParamGroup(s) for s in selects], **recipes
+    )
+    module = declared(spec)()
+    named = NamedParameters.of(module)
+    try:
+        groups = plan_groups(named, type(module)._lightning_optim_plans[0], named.items)
+    except ValueError as err:  # a later selector found nothing left: named in the message
+        assert re.search(r"groups\[\d\]: `select=.*` matches (none|only parameters already taken)", str(err))
+        return
+    order = [name for name, _ in module.named_parameters()]
+    planned = [name for g in groups for name, _ in g.parameters]
+    assert sorted(planned) == sorted(order)  # every parameter once
+    for group in groups:
+        names = [name for name, _ in group.parameters]
+        assert names == sorted(names, key=order.index)  # named_parameters() order within a group
+        assert (group.options.get("weight_decay") == 0.0) == str(group.name).endswith("no_decay")
+    assert len({g.name for g in groups}) == len(groups)
