@@ -1,5 +1,6 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
+from lightning_optim._describe import describe_optimizers
 from lightning_optim._mixin import ConfigurableOptimizersMixin
 from lightning_optim._monitor import LRMonitor
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
@@ -10,5 +11,6 @@ __all__ = [
     "OptimizerSpec",
     "ParamGroup",
     "SchedulerSpec",
+    "describe_optimizers",
 ]
 __version__ = "0.1.0.dev0"

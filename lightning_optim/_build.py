@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
@@ -17,7 +19,7 @@ from lightning_optim._resolve import (
     ResolvedScheduler,
     instantiate_scheduler,
 )
-from lightning_optim._selection import NamedParameters, select
+from lightning_optim._selection import NamedParameters, select, select_or_none
 
 LEFTOVER_GROUP = "rest"
 
@@ -105,21 +107,79 @@ def assign_parameters(
 def plan_groups(
     named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
 ) -> list[GroupPlan]:
-    """Split one optimizer's parameters into its declared groups, in order, plus the leftover group."""
+    """Split one optimizer's parameters into its declared groups, in order, plus the leftover group.
+
+    Each group takes the matching parameters that no earlier group took; the parameters no group takes form
+    the last group, ``rest``, with the optimizer's own options. The recipes then split every group: by
+    block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
+    (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
+    """
+    declared = _declared_groups(named, plan, parameters)
+    if plan.layer_decay is not None and plan.layer_decay_blocks is not None:
+        depths, num_blocks = recipes.layer_depths(plan.where, named, plan.layer_decay_blocks, parameters)
+        declared = [
+            GroupPlan(
+                name="/".join(n for n in (group.name, f"layer_{depth}") if n),
+                parameters=chosen,
+                options={
+                    **group.options,
+                    "lr": group.options.get("lr", plan.defaults["lr"])
+                    * recipes.layer_scale(plan.layer_decay, depth, num_blocks),
+                },
+            )
+            for group in declared
+            for depth, chosen in recipes.split_by_depth(group.parameters, depths)
+        ]
+    if plan.no_decay:
+        excluded = recipes.no_decay_ids(named, plan.no_decay)
+        split = []
+        for group in declared:
+            decay, no_decay = recipes.split_no_decay(group.parameters, excluded)
+            if decay:
+                split.append(GroupPlan(name=group.name or "decay", parameters=decay, options=group.options))
+            if no_decay:
+                name = "/".join(n for n in (group.name, "no_decay") if n)
+                split.append(
+                    GroupPlan(name=name, parameters=no_decay, options={**group.options, "weight_decay": 0.0})
+                )
+        declared = split
+    names = [g.name for g in declared]
+    duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
+    if duplicates:
+        raise ValueError(
+            f"{plan.where}: Expected unique param group names but {listing(duplicates)} name more than "
+            f"one group (groups in order: {listing(str(n) for n in names)}). "
+            "Give the declared groups distinct `name=`s."
+        )
+    return declared
+
+
+def _declared_groups(
+    named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+) -> list[GroupPlan]:
     if not plan.groups:
         return [GroupPlan(name=None, parameters=parameters, options={})]
-    taken: set[int] = set()
+    owner: dict[int, str] = {}
     groups: list[GroupPlan] = []
     for index, group in enumerate(plan.groups):
-        remaining = [(n, p) for n, p in parameters if id(p) not in taken]
-        chosen = select(
-            named, group.select, where=f"{plan.where}.groups[{index}]", option="select", among=remaining
-        )
-        taken.update(id(p) for _, p in chosen)
-        groups.append(
-            GroupPlan(name=group.name or f"pg{index + 1}", parameters=chosen, options=group.options)
-        )
-    leftover = [(n, p) for n, p in parameters if id(p) not in taken]
+        where = f"{plan.where}.groups[{index}]"
+        remaining = [(n, p) for n, p in parameters if id(p) not in owner]
+        try:
+            chosen = select(named, group.select, where=where, option="select", among=remaining)
+        except ValueError:
+            taken = select_or_none(named, group.select, where=where, among=parameters)
+            if not taken:
+                raise
+            earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
+            raise ValueError(
+                f"{where}: `select={group.select!r}` matches only parameters already taken by the "
+                f"earlier group(s) {earlier}; a parameter goes to the first group that selects it. "
+                "Reorder the groups or narrow the earlier selector."
+            ) from None
+        name = group.name or f"pg{index + 1}"
+        owner.update((id(p), name) for _, p in chosen)
+        groups.append(GroupPlan(name=name, parameters=chosen, options=group.options))
+    leftover = [(n, p) for n, p in parameters if id(p) not in owner]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
     return groups

@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
 from lightning_optim._registry import (
     OPTIMIZERS,
     PLATEAU,
@@ -99,6 +100,12 @@ class ResolvedOptimizer:
     kwargs: Mapping[str, Any]
     scheduler: ResolvedScheduler | None
     group_options: frozenset[str] = field(default_factory=frozenset)
+    #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: the kinds of parameters that get no weight decay (empty: the recipe is off)
+    no_decay: tuple[str, ...] = ()
+    layer_decay: float | None = None
+    layer_decay_blocks: str | None = None
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -332,7 +339,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler"))
+    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler", *RECIPE_OPTIONS))
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
@@ -371,6 +378,8 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
             f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
             f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
         )
+    defaults = MappingProxyType(dict(optimizer.defaults))
+    no_decay, layer_decay, layer_decay_blocks = check_recipes(where, spec, cls.__name__, group_options)
     if groups:
         optimizer = _trial_optimizer(where, cls, spec.kwargs, [dict(g.options) for g in groups] + [{}])
     scheduler = None
@@ -387,4 +396,8 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         kwargs=MappingProxyType(dict(spec.kwargs)),
         scheduler=scheduler,
         group_options=group_options,
+        defaults=defaults,
+        no_decay=no_decay,
+        layer_decay=layer_decay,
+        layer_decay_blocks=layer_decay_blocks,
     )

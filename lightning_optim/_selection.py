@@ -2,7 +2,10 @@
 
 Every selector is evaluated in one pass over the module's ``named_parameters()`` (linear in the number of
 parameter tensors), always on the user's own names: ``configure_optimizers`` runs on the
-``LightningModule`` itself, never on a strategy's wrapper, so DDP/FSDP prefixes never enter a match.
+``LightningModule`` itself, never on a strategy's wrapper, so a DDP ``module.`` prefix never enters a match;
+and the segments that in-place wrappers insert inside the module (FSDP's ``_fsdp_wrapped_module``,
+activation checkpointing's ``_checkpoint_wrapped_module``, ``torch.compile``'s ``_orig_mod``) are removed
+from every name before matching, so ``"encoder.layers.0"`` means the same with or without them.
 """
 
 from __future__ import annotations
@@ -19,19 +22,37 @@ from lightning_optim._specs import Selector
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
 
+#: Name segments inserted by wrappers that replace a submodule in place; never part of the user's names.
+WRAPPER_SEGMENTS = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod")
+_WRAPPER_PATTERN = re.compile(r"(^|\.)(?:" + "|".join(WRAPPER_SEGMENTS) + r")(?=\.|$)")
+
+
+def user_name(name: str) -> str:
+    """A parameter or module name without wrapper segments, as the user wrote the model.
+
+    Example:
+        >>> user_name("encoder._fsdp_wrapped_module.layers.0._checkpoint_wrapped_module.weight")
+        'encoder.layers.0.weight'
+        >>> user_name("_orig_mod")
+        ''
+    """
+    return _WRAPPER_PATTERN.sub("", name).lstrip(".")
+
 
 @dataclass(frozen=True)
 class NamedParameters:
-    """A module's trainable parameters by name, with its submodule names for prefix matches and hints."""
+    """A module's trainable parameters and its submodules, by the user's names (see ``user_name``)."""
 
     items: Sequence[tuple[str, torch.nn.Parameter]]
     submodules: frozenset[str]
+    modules: Sequence[tuple[str, torch.nn.Module]] = ()
 
     @classmethod
     def of(cls, module: torch.nn.Module) -> NamedParameters:
-        items = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
-        submodules = frozenset(name for name, _ in module.named_modules() if name)
-        return cls(items=items, submodules=submodules)
+        items = [(user_name(name), p) for name, p in module.named_parameters() if p.requires_grad]
+        modules = [(user_name(name), m) for name, m in module.named_modules()]
+        submodules = frozenset(name for name, _ in modules if name)
+        return cls(items=items, submodules=submodules, modules=modules)
 
 
 def _matcher(
@@ -88,6 +109,14 @@ def select(
     if not chosen:
         raise ValueError(_no_match_message(named, selector, where, option, restricted=among is not None))
     return chosen
+
+
+def select_or_none(
+    named: NamedParameters, selector: Selector, *, where: str, among: Sequence[tuple[str, torch.nn.Parameter]]
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters among ``among`` that ``selector`` takes, possibly none."""
+    matches = _matcher(selector, named, where, "select")
+    return [(name, p) for name, p in among if matches(name, p)]
 
 
 def _no_match_message(

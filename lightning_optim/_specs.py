@@ -36,10 +36,13 @@ def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
 class ParamGroup:
     """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
 
-    Groups are matched in declared order and a parameter taken by an earlier group is not taken again.
-    Trainable parameters that no group takes form a last group (named ``"rest"``) with the optimizer's own
-    options. ``options`` are per-group options of the optimizer (``lr``, ``weight_decay``, ``momentum``,
-    ``betas``, ...) plus ``name``, used in logged metric keys; it defaults to ``select`` when that is a string.
+    Groups are matched in declared order and a parameter taken by an earlier group is not taken again
+    (so ``ParamGroup("head.bias")`` before ``ParamGroup("head")`` gives the bias its own options); a group
+    whose selector matches no parameter left is an error. Trainable parameters that no group takes form a
+    last group (named ``"rest"``) with the optimizer's own options. ``options`` are per-group options of the
+    optimizer (``lr``, ``weight_decay``, ``momentum``, ``betas``, ...) plus ``name``, used in logged metric
+    keys (``lr-optimizer/<name>``); it defaults to ``select`` when that is a string (else to a callable's
+    name, else ``pg<n>``). Names are unique within an optimizer and ``rest`` is reserved.
 
     Example:
         >>> ParamGroup("layer1", lr=0.5)
@@ -156,12 +159,28 @@ class OptimizerSpec:
             no other declared optimizer takes.
         groups: ``ParamGroup`` declarations, matched in order.
         scheduler: an optional ``SchedulerSpec``.
+        no_decay: ``True`` (meaning ``("bias", "norm", "embedding")``) or a tuple of the kinds of parameters
+            that get ``weight_decay=0.0``: ``"bias"`` (named ``bias``), ``"norm"`` (every parameter of a
+            normalization layer: ``BatchNorm*``, ``SyncBatchNorm``, ``InstanceNorm*``, ``LayerNorm``,
+            ``GroupNorm``, ``RMSNorm``, or any module class whose name ends in ``Norm``), ``"embedding"``
+            (``Embedding``/``EmbeddingBag`` weights) and ``"1d"`` (every parameter with ``ndim <= 1``, timm's
+            rule). Each group is split in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets none.
+        layer_decay: layer-wise lr decay for stacked blocks (BEiT/ViT fine-tuning): block ``i`` of ``L``
+            gets ``lr * layer_decay ** (L - i)``, parameters registered before the blocks (embeddings) get
+            ``lr * layer_decay ** (L + 1)`` and those after them (final norm, head) the full ``lr``. The scale
+            is baked into each group's ``lr``, so any scheduler keeps the ratios.
+        layer_decay_blocks: with ``layer_decay``, the submodule path of the blocks (a ``ModuleList`` or
+            ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``.
         **kwargs: the optimizer's own arguments (``params`` excluded).
 
     Example:
-        >>> from torch.optim import Adam
+        >>> from torch.optim import Adam, AdamW
         >>> OptimizerSpec(Adam, params="model_gen", lr=0.01)
         OptimizerSpec(Adam, params='model_gen', lr=0.01)
+        >>> OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.05, no_decay=True)
+        OptimizerSpec(AdamW, lr=0.001, weight_decay=0.05, no_decay=True)
+        >>> OptimizerSpec(AdamW, lr=1e-3, layer_decay=0.75, layer_decay_blocks="blocks")
+        OptimizerSpec(AdamW, lr=0.001, layer_decay=0.75, layer_decay_blocks='blocks')
     """
 
     optimizer: type | str
@@ -169,6 +188,9 @@ class OptimizerSpec:
     groups: tuple[ParamGroup, ...]
     scheduler: SchedulerSpec | None
     kwargs: Mapping[str, Any]
+    no_decay: bool | Sequence[str]
+    layer_decay: float | None
+    layer_decay_blocks: str | None
 
     def __init__(
         self,
@@ -178,6 +200,9 @@ class OptimizerSpec:
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
         scheduler: SchedulerSpec | None = None,
+        no_decay: bool | Sequence[str] = False,
+        layer_decay: float | None = None,
+        layer_decay_blocks: str | None = None,
         **kwargs: Any,
     ) -> None:
         object.__setattr__(self, "optimizer", optimizer)
@@ -185,6 +210,9 @@ class OptimizerSpec:
         object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
         object.__setattr__(self, "scheduler", scheduler)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
+        object.__setattr__(self, "layer_decay", layer_decay)
+        object.__setattr__(self, "layer_decay_blocks", layer_decay_blocks)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.optimizer)]
@@ -193,6 +221,12 @@ class OptimizerSpec:
         if self.groups:
             parts.append(f"groups={list(self.groups)!r}")
         parts += _kwargs_repr(self.kwargs)
+        recipes = {"no_decay": False, "layer_decay": None, "layer_decay_blocks": None}
+        parts += [
+            f"{key}={getattr(self, key)!r}"
+            for key, default in recipes.items()
+            if getattr(self, key) != default
+        ]
         if self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
         return f"OptimizerSpec({', '.join(parts)})"

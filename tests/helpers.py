@@ -102,3 +102,40 @@ def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
     assert wa.keys() == wb.keys()
     for name in wa:
         assert torch.equal(wa[name], wb[name]), name
+
+
+class Block(nn.Module):
+    """A pre-norm residual block: LayerNorm then Linear."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.fc = nn.Linear(width, width)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.fc(self.norm(h))
+
+
+class VitLike(L.LightningModule):
+    """A ViT's shape in miniature: embedding, stacked ``blocks``, a BatchNorm and a ``head``.
+
+    The tokens come from the float features of ``loader()``, so it trains on the same tiny data.
+    """
+
+    def __init__(self, num_blocks: int = 3) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(10, 8)
+        self.blocks = nn.ModuleList([Block() for _ in range(num_blocks)])
+        self.norm = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed((x.abs() * 3).long().clamp(max=9)).mean(1)
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm(h))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)

@@ -1,0 +1,414 @@
+"""The built-in recipes against the hand-written recipes they copy (transformers, timm, minGPT, BEiT).
+
+Group contents are read back from the optimizer a real ``Trainer`` built; training runs compare lr
+sequences and weights with a hand-written ``configure_optimizers`` using the reference groups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import lightning as L
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.optim import SGD, AdamW, Rprop, lr_scheduler
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    describe_optimizers,
+)
+from lightning_optim._build import plan_groups
+from lightning_optim._selection import NamedParameters
+from tests.helpers import VitLike, assert_same_weights, fit
+
+LR, WD, DECAY = 1e-3, 0.05, 0.75
+
+
+def declared(spec: OptimizerSpec, base: type[L.LightningModule] = VitLike) -> type[Any]:
+    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+
+
+def handwritten(
+    make_groups: Callable[[nn.Module], list[dict[str, Any]]], make_scheduler: Any = None
+) -> type[Any]:
+    def configure_optimizers(self: Any) -> Any:
+        optimizer = AdamW(make_groups(self), lr=LR, weight_decay=WD)
+        if make_scheduler is None:
+            return optimizer
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": make_scheduler(optimizer), "interval": "step"},
+        }
+
+    return type("HandWritten", (VitLike,), {"configure_optimizers": configure_optimizers})
+
+
+def partition(
+    module: nn.Module, groups: Sequence[dict[str, Any]]
+) -> dict[frozenset[str], tuple[float, float]]:
+    """Each group as {its parameter names: (lr, weight_decay)}: comparable whatever the group order."""
+    names = {id(p): name for name, p in module.named_parameters()}
+    return {
+        frozenset(names[id(p)] for p in g["params"]): (
+            pytest.approx(g.get("lr", LR)),
+            g.get("weight_decay", WD),
+        )
+        for g in groups
+    }
+
+
+def built_groups(module: L.LightningModule) -> list[dict[str, Any]]:
+    fit(module, max_steps=1)
+    return module.trainer.optimizers[0].param_groups
+
+
+# ---- the reference recipes, as their projects write them -----------------------------------------
+
+
+def get_parameter_names(model: nn.Module, forbidden_layer_types: Sequence[type]) -> list[str]:
+    """transformers.trainer_pt_utils.get_parameter_names: parameters not inside the forbidden layer types."""
+    result = []
+    for name, child in model.named_children():
+        result += [
+            f"{name}.{n}"
+            for n in get_parameter_names(child, forbidden_layer_types)
+            if not isinstance(child, tuple(forbidden_layer_types))
+        ]
+    result += list(model._parameters.keys())
+    return result
+
+
+def transformers_groups(forbidden: Sequence[type]) -> Callable[[nn.Module], list[dict[str, Any]]]:
+    """transformers' ``Trainer.create_optimizer`` (with ``forbidden`` for ``ALL_LAYERNORM_LAYERS``)."""
+
+    def make(model: nn.Module) -> list[dict[str, Any]]:
+        decay_parameters = get_parameter_names(model, forbidden)
+        decay_parameters = [name for name in decay_parameters if "bias" not in name]
+        return [
+            {
+                "params": [
+                    p for n, p in model.named_parameters() if n in decay_parameters and p.requires_grad
+                ],
+                "weight_decay": WD,
+            },
+            {
+                "params": [
+                    p for n, p in model.named_parameters() if n not in decay_parameters and p.requires_grad
+                ],
+                "weight_decay": 0.0,
+            },
+        ]
+
+    return make
+
+
+def timm_param_groups_weight_decay(model: nn.Module) -> list[dict[str, Any]]:
+    """timm.optim._param_groups.param_groups_weight_decay (empty ``no_weight_decay_list``)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or name.endswith(".bias"):
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": WD}]
+
+
+def beit_param_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """BEiT's ``get_parameter_groups`` with ``LayerDecayValueAssigner`` and ``get_num_layer_for_vit``.
+
+    BEiT stores ``lr_scale`` in each group and its scheduler multiplies; here the scale is applied to ``lr``.
+    """
+    num_layers = len(model.blocks)
+    scales = [DECAY ** (num_layers + 1 - i) for i in range(num_layers + 2)]
+    groups: dict[str, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if name.startswith("embed"):  # get_num_layer_for_vit: cls_token, pos_embed, patch_embed -> 0
+            layer_id = 0
+        elif name.startswith("blocks"):
+            layer_id = int(name.split(".")[1]) + 1
+        else:  # final norm, head
+            layer_id = num_layers + 1
+        if len(param.shape) == 1 or name.endswith(".bias"):
+            group_name, weight_decay = f"layer_{layer_id}_no_decay", 0.0
+        else:
+            group_name, weight_decay = f"layer_{layer_id}_decay", WD
+        group = groups.setdefault(
+            group_name, {"params": [], "weight_decay": weight_decay, "lr": LR * scales[layer_id]}
+        )
+        group["params"].append(param)
+    return list(groups.values())
+
+
+# ---- no weight decay -------------------------------------------------------------------------------
+
+NORMS = [nn.LayerNorm, nn.BatchNorm1d]
+
+
+@pytest.mark.parametrize(
+    ("no_decay", "reference"),
+    [
+        # transformers: LayerNorm layers (by type) and every bias; here all norm types
+        (("bias", "norm"), transformers_groups(NORMS)),
+        # the default also spares embeddings (minGPT's blacklist: LayerNorm and Embedding weights)
+        (True, transformers_groups([*NORMS, nn.Embedding])),
+        # timm: ndim <= 1 or a name ending in ".bias"
+        (("1d",), timm_param_groups_weight_decay),
+    ],
+    ids=["transformers", "default", "timm"],
+)
+def test_no_decay_groups_equal_the_reference_recipe(no_decay: Any, reference: Any) -> None:
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=no_decay))()
+    groups = built_groups(module)
+    assert [g["name"] for g in groups] == ["decay", "no_decay"]
+    assert partition(module, groups) == partition(module, reference(module))
+
+
+def test_no_decay_trains_like_the_hand_written_transformers_recipe() -> None:
+    ours = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=("bias", "norm")))()
+    theirs = handwritten(transformers_groups(NORMS))()
+    assert fit(ours, max_epochs=2).history == fit(theirs, max_epochs=2).history
+    assert_same_weights(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "norm", [nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.RMSNorm, nn.SyncBatchNorm]
+)
+def test_every_torch_norm_layer_is_spared_by_type_not_by_name(norm: type) -> None:
+    class Model(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4, bias=False)
+            self.mixer = norm(2, 4, affine=True) if norm is nn.GroupNorm else _norm(norm)
+
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=("norm",)), Model)()
+    no_decay = ", ".join(name for name, _ in module.mixer.named_parameters(prefix="mixer"))
+    assert describe_optimizers(module).splitlines()[-2:] == ["  decay: fc.weight", f"  no_decay: {no_decay}"]
+
+
+def _norm(cls: type) -> nn.Module:
+    return cls(4, affine=True) if cls is nn.InstanceNorm1d else cls(4)
+
+
+def test_no_decay_splits_each_declared_group_in_two() -> None:
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay=True, groups=[ParamGroup("head", lr=1e-2, weight_decay=0.1)]
+    )
+    module = declared(spec)()
+    groups = built_groups(module)
+    assert [(g["name"], g["lr"], g["weight_decay"]) for g in groups] == [
+        ("head", 1e-2, 0.1),
+        ("head/no_decay", 1e-2, 0.0),  # keeps the group's lr, drops its decay
+        ("rest", LR, WD),
+        ("rest/no_decay", LR, 0.0),
+    ]
+    names = {id(p): n for n, p in module.named_parameters()}
+    assert [names[id(p)] for p in groups[1]["params"]] == ["head.bias"]
+    assert sorted(names[id(p)] for p in groups[2]["params"]) == sorted(
+        f"blocks.{i}.fc.weight" for i in range(3)
+    )
+
+
+# ---- layer-wise lr decay ---------------------------------------------------------------------------
+
+BEIT = OptimizerSpec(
+    AdamW, lr=LR, weight_decay=WD, no_decay=("1d",), layer_decay=DECAY, layer_decay_blocks="blocks"
+)
+#: the index of the decayed group of each depth 0..4 in our group order (see the test below)
+DEPTHS = [0, 1, 3, 5, 7]
+
+
+def test_layer_decay_groups_equal_beits_recipe() -> None:
+    module = declared(BEIT)()
+    groups = built_groups(module)
+    assert partition(module, groups) == partition(module, beit_param_groups(module))
+    # embeddings at depth 0, block i at depth i + 1, BatchNorm and head after the blocks at depth 4
+    assert [g["name"] for g in groups] == [
+        "layer_0",
+        *(name for i in (1, 2, 3) for name in (f"layer_{i}", f"layer_{i}/no_decay")),
+        "layer_4",
+        "layer_4/no_decay",
+    ]
+    assert [groups[i]["lr"] for i in DEPTHS] == pytest.approx(
+        [LR * DECAY ** (4 - depth) for depth in range(5)]
+    )
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        (
+            SchedulerSpec("step", step_size=3, gamma=0.5, interval="step"),
+            lambda o: lr_scheduler.StepLR(o, 3, 0.5),
+        ),
+        (
+            SchedulerSpec("cosine", T_max=8, interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8),
+        ),
+    ],
+    ids=["step", "cosine"],
+)
+def test_layer_decay_ratios_survive_a_scheduler_and_training_matches_beit(scheduler: Any) -> None:
+    spec, make = scheduler
+    ours = declared(
+        OptimizerSpec(
+            AdamW,
+            lr=LR,
+            weight_decay=WD,
+            no_decay=("1d",),
+            layer_decay=DECAY,
+            layer_decay_blocks="blocks",
+            scheduler=spec,
+        )
+    )()
+    theirs = handwritten(beit_param_groups, make)()
+    got, expected = fit(ours, max_epochs=2), fit(theirs, max_epochs=2)
+    assert_same_weights(ours, theirs)
+    # BEiT orders its groups by first appearance; the multiset of lrs is the same at every step
+    assert [sorted(step[0]) for step in got.history] == [sorted(step[0]) for step in expected.history]
+    head = DEPTHS[-1]
+    assert len({round(lr, 12) for lr in got.of(group=head)}) > 2  # the schedule really moved
+    for step in got.history:
+        lrs = step[0]
+        # relative to the head, the depth scales stay put at every step
+        assert [lrs[i] / lrs[head] for i in DEPTHS] == pytest.approx([DECAY ** (4 - d) for d in range(5)])
+
+
+def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
+    spec = OptimizerSpec(
+        SGD, lr=0.1, layer_decay=0.5, layer_decay_blocks="blocks", groups=[ParamGroup("blocks.0", lr=1.0)]
+    )
+    groups = built_groups(declared(spec)())
+    assert [(g["name"], g["lr"]) for g in groups] == [
+        ("blocks.0/layer_1", 1.0 * 0.5**3),
+        ("rest/layer_0", 0.1 * 0.5**4),
+        ("rest/layer_2", 0.1 * 0.5**2),
+        ("rest/layer_3", 0.1 * 0.5),
+        ("rest/layer_4", 0.1),
+    ]
+
+
+# ---- recipe validation -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"no_decay": "bias"},
+            TypeError,
+            "Declared.optimizer: Expected `no_decay` to be a bool or a non-empty tuple",
+        ),
+        (
+            {"no_decay": ("bais",)},
+            ValueError,
+            "Declared.optimizer: Expected each `no_decay` entry to be one of `bias`, `norm`, `embedding`, "
+            "`1d` but got 'bais' (did you mean `bias`?)",
+        ),
+        (
+            {"no_decy": True},
+            TypeError,
+            "`AdamW` got an unexpected argument `no_decy` (did you mean `no_decay`?)",
+        ),
+        (
+            {"layer_decay": 1.5, "layer_decay_blocks": "blocks"},
+            ValueError,
+            "Expected `layer_decay` to be a float in (0, 1] but got 1.5",
+        ),
+        ({"layer_decay": 0.75}, ValueError, "`layer_decay` needs `layer_decay_blocks`, the submodule path"),
+        (
+            {"layer_decay_blocks": "blocks"},
+            ValueError,
+            "`layer_decay_blocks='blocks'` only applies with `layer_decay`",
+        ),
+    ],
+    ids=["str", "typo", "argument-typo", "decay-range", "no-blocks", "blocks-alone"],
+)
+def test_recipe_mistakes_fail_at_class_definition(kwargs: dict[str, Any], error: type, message: str) -> None:
+    with pytest.raises(error, match=re.escape(message)):
+        declared(OptimizerSpec(AdamW, lr=LR, **kwargs))
+
+
+def test_no_decay_needs_an_optimizer_with_weight_decay() -> None:
+    with pytest.raises(
+        ValueError, match=re.escape("`no_decay` sets `weight_decay=0.0` on some groups, but `Rprop` has no")
+    ):
+        declared(OptimizerSpec(Rprop, no_decay=True))
+
+
+@pytest.mark.parametrize(
+    ("blocks", "message"),
+    [
+        (
+            "blokcs",
+            "Expected `layer_decay_blocks` to be a submodule path but got 'blokcs', which is not a submodule "
+            "(did you mean `blocks`?)",
+        ),
+        (
+            "head",
+            "Expected `layer_decay_blocks='head'` to be a non-empty ModuleList or Sequential of blocks "
+            "but got Linear",
+        ),
+    ],
+    ids=["typo", "not-a-list"],
+)
+def test_layer_decay_blocks_are_checked_when_fit_starts(blocks: str, message: str) -> None:
+    module = declared(OptimizerSpec(AdamW, lr=LR, layer_decay=DECAY, layer_decay_blocks=blocks))()
+    with pytest.raises(ValueError, match=re.escape(f"Declared.optimizer: {message}")):
+        fit(module, max_steps=1)
+
+
+def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
+    spec = OptimizerSpec(AdamW, params="head", lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks")
+    module = type(
+        "Declared",
+        (ConfigurableOptimizersMixin, VitLike),
+        {"optimizer": spec, "rest": OptimizerSpec(SGD, lr=0.1)},
+    )()
+    with pytest.raises(
+        ValueError, match=re.escape("`layer_decay_blocks='blocks'` holds none of this optimizer's")
+    ):
+        describe_optimizers(module)
+
+
+# ---- every plan is a partition ---------------------------------------------------------------------
+
+SELECTORS = ["blocks.0", "blocks", "*.bias", "head", "embed", "*.norm.*", "blocks.1.fc.weight", "norm"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    selects=st.lists(st.sampled_from(SELECTORS), max_size=4, unique=True),
+    no_decay=st.booleans(),
+    layer_decay=st.booleans(),
+)
+def test_every_plan_puts_each_trainable_parameter_in_exactly_one_group(
+    selects: list[str], no_decay: bool, layer_decay: bool
+) -> None:
+    recipes: dict[str, Any] = {"layer_decay": 0.5, "layer_decay_blocks": "blocks"} if layer_decay else {}
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay=no_decay, groups=[ParamGroup(s) for s in selects], **recipes
+    )
+    module = declared(spec)()
+    named = NamedParameters.of(module)
+    try:
+        groups = plan_groups(named, type(module)._lightning_optim_plans[0], named.items)
+    except ValueError as err:  # a later selector found nothing left: named in the message
+        assert re.search(r"groups\[\d\]: `select=.*` matches (none|only parameters already taken)", str(err))
+        return
+    order = [name for name, _ in module.named_parameters()]
+    planned = [name for g in groups for name, _ in g.parameters]
+    assert sorted(planned) == sorted(order)  # every parameter once
+    for group in groups:
+        names = [name for name, _ in group.parameters]
+        assert names == sorted(names, key=order.index)  # named_parameters() order within a group
+        assert (group.options.get("weight_decay") == 0.0) == str(group.name).endswith("no_decay")
+    assert len({g.name for g in groups}) == len(groups)
