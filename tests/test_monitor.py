@@ -17,7 +17,8 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim import LRMonitor, _to_floats
+from lightning_optim import LRMonitor
+from lightning_optim._monitor import _to_floats
 
 BATCHES = 4
 
