@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, count, repeat
 from typing import Any, Union
@@ -105,10 +105,12 @@ def _instance(module_or_class: Any) -> torch.nn.Module:
                 f"`{module_or_class.__qualname__}()` failed: {err}. Pass an instance instead."
             ) from err
     if not isinstance(module, ConfigurableOptimizersMixin) or not isinstance(module, torch.nn.Module):
-        raise TypeError(
-            "preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got "
-            f"{module_or_class!r} of type {type(module_or_class).__name__}."
+        got = (
+            f"an instance of `{type(module).__qualname__}`, which does not use the mixin"
+            if isinstance(module, torch.nn.Module)
+            else f"{module!r} of type {type(module).__name__}"
         )
+        raise TypeError(f"preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got {got}.")
     return module
 
 
@@ -170,25 +172,18 @@ def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[in
                 yield entry, entry
 
 
-def _metric_reader(run: Run, scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float | None]:
-    """The value a plateau scheduler receives for index ``i`` (``None``: no step)."""
+def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
+    """The value a plateau scheduler receives for index ``i``; ``None`` without metric (it never steps)."""
     if metric is None:
-        return lambda index: None
-    # in manual optimization the mixin steps from inside ``training_step``, before that step's logged
-    # values reach ``trainer.callback_metrics``: it sees the previous step's value
-    lag = 1 if run.manual and scheduler.interval == "step" else 0
-
-    def read(index: int) -> float | None:
-        index -= lag
-        if index < 0:
-            return None
+        return None
+    def read(index: int) -> float:
         if callable(metric):
             return float(metric(index))
         if index >= len(metric):
             raise ValueError(
                 f"preview_schedule: Expected `metrics[{scheduler.monitor!r}]` to hold a value for every "
                 f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
-                f"{scheduler.interval} {index + lag} needs one."
+                f"{scheduler.interval} {index} needs one."
             )
         return float(metric[index])
 
@@ -208,15 +203,17 @@ def _simulate(built: Built, run: Run, metric: Metric | None) -> list[list[float]
     previous = -1
     if scheduler is not None and declared is not None:
         step = scheduler.step
-        value_at = _metric_reader(run, declared, metric) if declared.is_plateau else None
-        for entry, index in _step_positions(run, declared):
-            if value_at is None:
-                step()
+        plateau = declared.is_plateau
+        value_at = _metric_reader(declared, metric)
+        if plateau and value_at is None:
+            positions: Iterable[tuple[int, int]] = ()  # without its metric a plateau scheduler never steps
+        else:
+            positions = _step_positions(run, declared)
+        for entry, index in positions:
+            if plateau and value_at is not None:
+                scheduler.step(value_at(index))
             else:
-                value = value_at(index)
-                if value is None:
-                    continue
-                scheduler.step(value)
+                step()
             lengths.append(entry - previous)
             previous = entry
             if convert is _same:
@@ -343,8 +340,8 @@ def preview_schedule(
             ``DistributedSampler``: each process runs ``ceil(steps_per_epoch / devices)`` batches per epoch.
         metrics: for a ``ReduceLROnPlateau``, by monitored name, the metric's values: a sequence, or a
             callable of the index, where the index is the epoch for ``interval="epoch"`` and the optimizer
-            step for ``interval="step"`` (in manual optimization a per-step plateau reads the previous
-            step's value, as in ``fit``, so it first steps after the second step).
+            step for ``interval="step"``: the value the scheduler reads when it steps after that epoch or
+            step (in manual optimization, a value logged in ``training_step`` before ``opt.step()``).
 
     Returns:
         The lr history of every param group, by ``LRMonitor`` key.
