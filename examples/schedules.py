@@ -1,4 +1,4 @@
-"""Schedules to look at before training: ``python -m lightning_optim preview examples.schedules:WarmupCosine``.
+"""Schedules to look at before training (``python -m lightning_optim preview examples.schedules:OneCycle``).
 
 ``WarmupCosine`` is the usual fine-tuning schedule: a linear warmup over the first 100 optimizer steps, then
 a cosine decay over the next 900, with a backbone trained at a tenth of the head's lr. ``OneCycle`` leaves

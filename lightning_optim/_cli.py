@@ -37,13 +37,23 @@ def _parser() -> argparse.ArgumentParser:
             "run, computed without data or training (a ReduceLROnPlateau stays constant: it has no metric)."
         ),
     )
-    command.add_argument("target", metavar="MODULE:CLASS", help="the module class, e.g. `my_package.models:Net`")
-    command.add_argument("--max-epochs", type=int, required=True, help="Trainer(max_epochs=...); -1: no limit")
+    command.add_argument(
+        "target", metavar="MODULE:CLASS", help="the module class, e.g. `my_package.models:Net`"
+    )
+    command.add_argument(
+        "--max-epochs", type=int, required=True, help="Trainer(max_epochs=...); -1: no limit"
+    )
     command.add_argument("--steps-per-epoch", type=int, required=True, help="training batches per epoch")
     command.add_argument("--accumulate-grad-batches", type=int, default=1, help="default: 1")
-    command.add_argument("--max-steps", type=int, default=-1, help="Trainer(max_steps=...); default -1: no limit")
-    command.add_argument("--devices", type=int, default=1, help="processes the batches are split over; default 1")
-    command.add_argument("--init-args", default=None, metavar="JSON", help='constructor arguments, e.g. \'{"k": 1}\'')
+    command.add_argument(
+        "--max-steps", type=int, default=-1, help="Trainer(max_steps=...); default -1: no limit"
+    )
+    command.add_argument(
+        "--devices", type=int, default=1, help="processes the batches are split over; default 1"
+    )
+    command.add_argument(
+        "--init-args", default=None, metavar="JSON", help="constructor arguments, e.g. '{\"k\": 1}'"
+    )
     command.add_argument("--png", default=None, metavar="PATH", help="also draw the schedule into this PNG")
     command.add_argument("--log-scale", action="store_true", help="logarithmic lr axis in the PNG")
     command.add_argument("--max-rows", type=int, default=40, help="rows of the table at most; default 40")
@@ -66,7 +76,9 @@ def load_class(target: str) -> type:
     try:
         value = getattr(module, attribute)
     except AttributeError:
-        raise UsageError(f"module `{module_name}` has no attribute `{attribute}` (from {target!r}).") from None
+        raise UsageError(
+            f"module `{module_name}` has no attribute `{attribute}` (from {target!r})."
+        ) from None
     if not isinstance(value, type):
         raise UsageError(f"Expected {target!r} to be a class but got {value!r}.")
     return value
@@ -86,7 +98,9 @@ def instantiate(cls: type, init_args: str | None) -> Any:
         try:
             kwargs = json.loads(init_args)
         except json.JSONDecodeError as err:
-            raise UsageError(f"Expected --init-args to be a JSON object but got {init_args!r} ({err}).") from err
+            raise UsageError(
+                f"Expected --init-args to be a JSON object but got {init_args!r} ({err})."
+            ) from err
         if not isinstance(kwargs, dict):
             raise UsageError(f"Expected --init-args to be a JSON object but got {init_args!r}.")
     try:

@@ -30,7 +30,7 @@ def optimizer_steps(
     Example:
         >>> optimizer_steps(max_epochs=3, steps_per_epoch=10)
         30
-        >>> optimizer_steps(max_epochs=3, steps_per_epoch=10, accumulate_grad_batches=4)  # 4 + 4 + 2 per epoch
+        >>> optimizer_steps(max_epochs=3, steps_per_epoch=10, accumulate_grad_batches=4)  # 4+4+2 per epoch
         9
         >>> optimizer_steps(max_epochs=3, steps_per_epoch=10, max_steps=25)
         25

@@ -27,6 +27,7 @@ def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: s
     """Write ``result`` as a PNG: one line per key against the optimizer step, epochs on the top axis."""
     Figure = figure_class()
     from matplotlib.ticker import MaxNLocator
+
     per_epoch = result.run.entries_per_epoch
     entries = max((len(v) for v in result.lrs.values()), default=0)
     # ``Figure`` without pyplot: no global backend or figure registry is touched

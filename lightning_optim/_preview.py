@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, count, repeat
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -34,7 +34,7 @@ from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
 from lightning_optim._selection import NamedParameters
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
-Metric = Union[Sequence[float], Callable[[int], float]]
+Metric = Sequence[float] | Callable[[int], float]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class Run:
 
     @property
     def entries(self) -> int:
-        """Logged entries in the whole run: ``max_steps`` counts every optimizer's steps, as Lightning does."""
+        """Logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does."""
         per_epoch_total = self.entries_per_epoch * self.max_epochs if self.max_epochs != -1 else math.inf
         if self.max_steps == -1:
             return int(per_epoch_total)
@@ -67,7 +67,9 @@ class Run:
     @property
     def length(self) -> RunLength:
         """What ``fit`` derives omitted scheduler lengths from (``Trainer.estimated_stepping_batches``)."""
-        steps = optimizer_steps(self.max_epochs, self.batches_per_epoch, self.accumulate_grad_batches, self.max_steps)
+        steps = optimizer_steps(
+            self.max_epochs, self.batches_per_epoch, self.accumulate_grad_batches, self.max_steps
+        )
         return RunLength(max_epochs=self.max_epochs, estimated_stepping_batches=steps)
 
 
@@ -80,14 +82,18 @@ class Preview:
 
 
 def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or (value < minimum and not (allow_unlimited and value == -1)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or (value < minimum and not (allow_unlimited and value == -1))
+    ):
         accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
         raise (TypeError if not isinstance(value, int) or isinstance(value, bool) else ValueError)(
             f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
         )
 
 
-def _instance(module_or_class: Any) -> torch.nn.Module:
+def _instance(module_or_class: Any) -> Any:
     from lightning_optim._mixin import ConfigurableOptimizersMixin
 
     module = module_or_class
@@ -101,8 +107,8 @@ def _instance(module_or_class: Any) -> torch.nn.Module:
             module = module_or_class()
         except TypeError as err:
             raise TypeError(
-                f"preview_schedule: Expected a module instance or a class constructible without arguments but "
-                f"`{module_or_class.__qualname__}()` failed: {err}. Pass an instance instead."
+                "preview_schedule: Expected a module instance or a class constructible without arguments "
+                f"but `{module_or_class.__qualname__}()` failed: {err}. Pass an instance instead."
             ) from err
     if not isinstance(module, ConfigurableOptimizersMixin) or not isinstance(module, torch.nn.Module):
         got = (
@@ -110,11 +116,15 @@ def _instance(module_or_class: Any) -> torch.nn.Module:
             if isinstance(module, torch.nn.Module)
             else f"{module!r} of type {type(module).__name__}"
         )
-        raise TypeError(f"preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got {got}.")
+        raise TypeError(
+            f"preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got {got}."
+        )
     return module
 
 
-def _build_over_stand_ins(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength) -> list[Built]:
+def _build_over_stand_ins(
+    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength
+) -> list[Built]:
     """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
     named = NamedParameters.of(module)
     assigned = assign_parameters(named, plans)
@@ -122,7 +132,8 @@ def _build_over_stand_ins(module: torch.nn.Module, plans: Sequence[ResolvedOptim
     for plan in plans:
         groups = plan_groups(named, plan, assigned[plan.attribute])
         stand_ins = [
-            dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))]) for g in groups
+            dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
+            for g in groups
         ]
         torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in stand_ins]
         try:
@@ -149,7 +160,7 @@ def _keys(built: Built) -> list[str]:
 
 
 def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
-    """``(entry, index)`` pairs: the scheduler steps after ``entry``; ``index`` is the epoch or step it ends."""
+    """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``."""
     per_epoch, last = run.entries_per_epoch, run.entries - 1
     frequency = scheduler.frequency
     if scheduler.interval == "epoch":
@@ -176,6 +187,7 @@ def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Calla
     """The value a plateau scheduler receives for index ``i``; ``None`` without metric (it never steps)."""
     if metric is None:
         return None
+
     def read(index: int) -> float:
         if callable(metric):
             return float(metric(index))
@@ -236,18 +248,21 @@ def _check_metrics(plans: Sequence[ResolvedOptimizer], metrics: Mapping[str, Met
     if metrics is None:
         return
     if not isinstance(metrics, Mapping):
-        raise TypeError(f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}.")
+        raise TypeError(
+            f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
+        )
     monitored = [p.scheduler.monitor for p in plans if p.scheduler is not None and p.scheduler.monitor]
     for key, value in metrics.items():
         if key not in monitored:
             raise ValueError(
-                f"preview_schedule: Expected the keys of `metrics` to be monitored metric names "
-                f"({listing(monitored) or 'none declared'}) but got {key!r}{did_you_mean(str(key), monitored)}."
+                "preview_schedule: Expected the keys of `metrics` to be monitored metric names "
+                f"({listing(monitored) or 'none declared'}) but got {key!r}"
+                f"{did_you_mean(str(key), monitored)}."
             )
         if not callable(value) and not isinstance(value, Sequence):
             raise TypeError(
-                f"preview_schedule: Expected `metrics[{key!r}]` to be a callable index -> value or a sequence "
-                f"of values but got {value!r}."
+                f"preview_schedule: Expected `metrics[{key!r}]` to be a callable index -> value or a "
+                f"sequence of values but got {value!r}."
             )
 
 
@@ -273,15 +288,16 @@ def preview(
             "set one of them."
         )
     module = _instance(module_or_class)
-    plans = type(module)._lightning_optim_plans
+    plans: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_plans
     if not plans:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     _check_metrics(plans, metrics)
     manual = not module.automatic_optimization or len(plans) > 1
     if manual and accumulate_grad_batches != 1:
         raise ValueError(
-            f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning refuses "
-            f"gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got {accumulate_grad_batches}."
+            f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
+            "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
+            f"{accumulate_grad_batches}."
         )
     run = Run(
         max_epochs=max_epochs,
@@ -356,8 +372,9 @@ def preview_schedule(
         >>> import lightning as L
         >>> from torch import nn
         >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+        >>> halve = SchedulerSpec("step", step_size=1, gamma=0.5)  # per epoch
         >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
-        ...     optimizer = OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5))
+        ...     optimizer = OptimizerSpec("sgd", lr=1.0, scheduler=halve)
         ...     def __init__(self):
         ...         super().__init__()
         ...         self.net = nn.Linear(2, 1)

@@ -89,7 +89,11 @@ KWARGS: dict[type, dict[str, Any]] = {
 #: (id, stepping options, Trainer options)
 RUNS = [
     ("epoch", {"interval": "epoch"}, {"max_epochs": 4}),
-    ("step_frequency_accumulate", {"interval": "step", "frequency": 2}, {"max_epochs": 3, "accumulate_grad_batches": 2}),
+    (
+        "step_frequency_accumulate",
+        {"interval": "step", "frequency": 2},
+        {"max_epochs": 3, "accumulate_grad_batches": 2},
+    ),
     ("step_max_steps", {"interval": "step"}, {"max_epochs": 3, "max_steps": 7}),
 ]
 
@@ -103,7 +107,9 @@ def _name(cls: type) -> str:
 #: A scheduler the core cannot declare yet: its first argument is ``schedulers``, not ``optimizer``, so
 #: ``_resolve`` rejects ``schedulers=`` (and ``instantiate_scheduler`` would pass the optimizer first).
 CANNOT_DECLARE = pytest.mark.xfail(
-    raises=TypeError, strict=True, reason="ChainedScheduler(schedulers, optimizer=None) cannot be declared yet"
+    raises=TypeError,
+    strict=True,
+    reason="ChainedScheduler(schedulers, optimizer=None) cannot be declared yet",
 )
 
 
@@ -145,11 +151,15 @@ def declared(spec: OptimizerSpec, base: type = LogsConstant) -> type:
 
 
 def two_groups(scheduler: SchedulerSpec) -> OptimizerSpec:
-    return OptimizerSpec("sgd", lr=0.1, momentum=0.9, groups=[ParamGroup("model_gen.layer1", lr=0.5)], scheduler=scheduler)
+    return OptimizerSpec(
+        "sgd", lr=0.1, momentum=0.9, groups=[ParamGroup("model_gen.layer1", lr=0.5)], scheduler=scheduler
+    )
 
 
 @pytest.mark.parametrize(("cls", "stepping", "trainer"), _cases())
-def test_every_scheduler_matches_a_real_fit(cls: type, stepping: dict[str, Any], trainer: dict[str, Any]) -> None:
+def test_every_scheduler_matches_a_real_fit(
+    cls: type, stepping: dict[str, Any], trainer: dict[str, Any]
+) -> None:
     module = declared(two_groups(SchedulerSpec(cls, **stepping, **KWARGS[cls])))
     expected = logged(module(), **trainer)
     preview = preview_schedule(
@@ -163,13 +173,19 @@ def test_every_scheduler_matches_a_real_fit(cls: type, stepping: dict[str, Any],
 def test_run_shapes_have_the_expected_lengths() -> None:
     # 4 epochs x 5 steps; 3 epochs x ceil(5 / 2) steps; max_steps=7 stops in the second epoch
     module = declared(two_groups(SchedulerSpec("step", step_size=1)))
-    lengths = [len(preview_schedule(module, steps_per_epoch=BATCHES, **trainer)["lr-optimizer/rest"]) for *_, trainer in RUNS]
+    lengths = [
+        len(preview_schedule(module, steps_per_epoch=BATCHES, **trainer)["lr-optimizer/rest"])
+        for *_, trainer in RUNS
+    ]
     assert lengths == [20, 9, 7]
 
 
 class GAN(ConfigurableOptimizersMixin, TwoNetsLogging):
     gen_opt = OptimizerSpec(
-        "adam", params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step", frequency=3)
+        "adam",
+        params="model_gen",
+        lr=0.01,
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step", frequency=3),
     )
     dis_opt = OptimizerSpec(
         "sgd",
@@ -181,16 +197,24 @@ class GAN(ConfigurableOptimizersMixin, TwoNetsLogging):
 
 
 class GANEpochAndConstant(ConfigurableOptimizersMixin, TwoNetsLogging):
-    gen_opt = OptimizerSpec("adam", params="model_gen", lr=0.01, scheduler=SchedulerSpec("step", step_size=1, frequency=2))
+    gen_opt = OptimizerSpec(
+        "adam", params="model_gen", lr=0.01, scheduler=SchedulerSpec("step", step_size=1, frequency=2)
+    )
     dis_opt = OptimizerSpec("sgd", params="model_dis", lr=0.02)
 
 
 class GANPlateau(ConfigurableOptimizersMixin, TwoNetsLogging):
     gen_opt = OptimizerSpec(
-        "adam", params="model_gen", lr=0.01, scheduler=SchedulerSpec("plateau", monitor="const", patience=0, interval="step")
+        "adam",
+        params="model_gen",
+        lr=0.01,
+        scheduler=SchedulerSpec("plateau", monitor="const", patience=0, interval="step"),
     )
     dis_opt = OptimizerSpec(
-        "sgd", params="model_dis", lr=0.02, scheduler=SchedulerSpec("plateau", monitor="const", patience=1, factor=0.5)
+        "sgd",
+        params="model_dis",
+        lr=0.02,
+        scheduler=SchedulerSpec("plateau", monitor="const", patience=1, factor=0.5),
     )
 
 
@@ -212,7 +236,9 @@ def test_two_optimizers_in_manual_optimization_match_a_real_fit(
     module: type, trainer: dict[str, Any], keys: list[str]
 ) -> None:
     expected = logged(module(), **trainer)
-    preview = preview_schedule(module, steps_per_epoch=BATCHES, metrics=CONSTANT if module is GANPlateau else None, **trainer)
+    preview = preview_schedule(
+        module, steps_per_epoch=BATCHES, metrics=CONSTANT if module is GANPlateau else None, **trainer
+    )
     assert list(expected) == keys
     assert list(preview) == keys
     assert preview == expected
@@ -228,7 +254,9 @@ def test_plateau_without_metrics_keeps_its_lr() -> None:
 
 def test_plateau_metrics_as_a_sequence() -> None:
     # patience 0, mode min: epoch 0 sets the best (3.0), epoch 1 improves (2.0), epoch 2 does not: halve
-    module = declared(OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("plateau", monitor="val", patience=0)))
+    module = declared(
+        OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("plateau", monitor="val", patience=0))
+    )
     lrs = preview_schedule(module, max_epochs=4, steps_per_epoch=1, metrics={"val": [3.0, 2.0, 2.5]})
     assert lrs == {"lr-optimizer": [1.0, 1.0, 1.0, 0.1]}
 
@@ -243,18 +271,26 @@ def test_the_module_is_only_read() -> None:
     assert module._trainer is None
 
 
-@pytest.mark.parametrize(("samples", "batch_size", "devices"), [(40, 8, 2), (41, 8, 3), (100, 7, 4), (5, 8, 2)])
-def test_devices_split_the_batches_like_a_distributed_sampler(samples: int, batch_size: int, devices: int) -> None:
+@pytest.mark.parametrize(
+    ("samples", "batch_size", "devices"), [(40, 8, 2), (41, 8, 3), (100, 7, 4), (5, 8, 2)]
+)
+def test_devices_split_the_batches_like_a_distributed_sampler(
+    samples: int, batch_size: int, devices: int
+) -> None:
     dataset = TensorDataset(torch.zeros(samples))
     sampler = DistributedSampler(dataset, num_replicas=devices, rank=0, shuffle=False)
     per_process = len(DataLoader(dataset, batch_size=batch_size, sampler=sampler))
     module = declared(OptimizerSpec("sgd", lr=0.1))
-    lrs = preview_schedule(module, max_epochs=2, steps_per_epoch=math.ceil(samples / batch_size), devices=devices)
+    lrs = preview_schedule(
+        module, max_epochs=2, steps_per_epoch=math.ceil(samples / batch_size), devices=devices
+    )
     assert len(lrs["lr-optimizer"]) == 2 * per_process
 
 
 def test_tensor_learning_rates_are_read_as_floats() -> None:
-    module = declared(OptimizerSpec("adam", lr=torch.tensor(0.01), scheduler=SchedulerSpec("exponential", gamma=0.5)))
+    module = declared(
+        OptimizerSpec("adam", lr=torch.tensor(0.01), scheduler=SchedulerSpec("exponential", gamma=0.5))
+    )
     lrs = preview_schedule(module, max_epochs=3, steps_per_epoch=1)["lr-optimizer"]
     assert lrs == pytest.approx([0.01, 0.005, 0.0025])
     assert all(type(v) is float for v in lrs)
@@ -277,22 +313,80 @@ STEP = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("plateau", 
 @pytest.mark.parametrize(
     ("target", "kwargs", "error", "match"),
     [
-        (Classifier, {}, TypeError, r"Expected a ConfigurableOptimizersMixin module or class but got the class `Classifier`"),
-        (Classifier(), {}, TypeError, r"Expected a ConfigurableOptimizersMixin module or class but got an instance of `Classifier`, which does not use the mixin"),
+        (
+            Classifier,
+            {},
+            TypeError,
+            r"Expected a ConfigurableOptimizersMixin module or class but got the class `Classifier`",
+        ),
+        (
+            Classifier(),
+            {},
+            TypeError,
+            r"Expected a ConfigurableOptimizersMixin module or class but got an instance of `Classifier`, "
+            r"which does not use the mixin",
+        ),
         (NeedsArguments, {}, TypeError, r"`NeedsArguments\(\)` failed: .*width.*Pass an instance"),
         (NotDeclared, {}, ValueError, r"`NotDeclared` declares no optimizer"),
-        (STEP, {"max_epochs": 0}, ValueError, r"Expected `max_epochs` to be an int >= 1 or -1 \(no limit\) but got 0"),
-        (STEP, {"max_epochs": "3"}, TypeError, r"Expected `max_epochs` to be an int >= 1 or -1 \(no limit\) but got '3'"),
-        (STEP, {"steps_per_epoch": True}, TypeError, r"Expected `steps_per_epoch` to be an int >= 1 but got True"),
-        (STEP, {"accumulate_grad_batches": 0}, ValueError, r"Expected `accumulate_grad_batches` to be an int >= 1"),
-        (STEP, {"max_epochs": -1}, ValueError, r"Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`"),
-        (STEP, {"metrics": {"val_los": [1.0]}}, ValueError, r"monitored metric names \(`val_loss`\) but got 'val_los' \(did you mean `val_loss`\?\)"),
-        (STEP, {"metrics": {"val_loss": 1.0}}, TypeError, r"Expected `metrics\['val_loss'\]` to be a callable index -> value or a sequence"),
-        (STEP, {"metrics": {"val_loss": [1.0]}}, ValueError, r"to hold a value for every epoch .* got 1 values; epoch 1 needs one"),
-        (GAN, {"accumulate_grad_batches": 2}, ValueError, r"`GAN` uses manual optimization.*Expected `accumulate_grad_batches` to be 1 but got 2"),
+        (
+            STEP,
+            {"max_epochs": 0},
+            ValueError,
+            r"Expected `max_epochs` to be an int >= 1 or -1 \(no limit\) but got 0",
+        ),
+        (
+            STEP,
+            {"max_epochs": "3"},
+            TypeError,
+            r"Expected `max_epochs` to be an int >= 1 or -1 \(no limit\) but got '3'",
+        ),
+        (
+            STEP,
+            {"steps_per_epoch": True},
+            TypeError,
+            r"Expected `steps_per_epoch` to be an int >= 1 but got True",
+        ),
+        (
+            STEP,
+            {"accumulate_grad_batches": 0},
+            ValueError,
+            r"Expected `accumulate_grad_batches` to be an int >= 1",
+        ),
+        (
+            STEP,
+            {"max_epochs": -1},
+            ValueError,
+            r"Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`",
+        ),
+        (
+            STEP,
+            {"metrics": {"val_los": [1.0]}},
+            ValueError,
+            r"monitored metric names \(`val_loss`\) but got 'val_los' \(did you mean `val_loss`\?\)",
+        ),
+        (
+            STEP,
+            {"metrics": {"val_loss": 1.0}},
+            TypeError,
+            r"Expected `metrics\['val_loss'\]` to be a callable index -> value or a sequence",
+        ),
+        (
+            STEP,
+            {"metrics": {"val_loss": [1.0]}},
+            ValueError,
+            r"to hold a value for every epoch .* got 1 values; epoch 1 needs one",
+        ),
+        (
+            GAN,
+            {"accumulate_grad_batches": 2},
+            ValueError,
+            r"`GAN` uses manual optimization.*Expected `accumulate_grad_batches` to be 1 but got 2",
+        ),
     ],
 )
-def test_bad_input_is_reported(target: Any, kwargs: dict[str, Any], error: type[Exception], match: str) -> None:
+def test_bad_input_is_reported(
+    target: Any, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
     arguments = {"max_epochs": 3, "steps_per_epoch": 2, **kwargs}
     with pytest.raises(error, match=match):
         preview_schedule(target, **arguments)
@@ -300,7 +394,9 @@ def test_bad_input_is_reported(target: Any, kwargs: dict[str, Any], error: type[
 
 def test_declaration_errors_are_those_of_fit() -> None:
     module = declared(two_groups(SchedulerSpec("lambda", lr_lambda=[halve_every_two])))
-    with pytest.raises(ValueError, match=r"Declared.optimizer.scheduler: `lr_lambda` has 1 entries but the optimizer has 2"):
+    with pytest.raises(
+        ValueError, match=r"Declared.optimizer.scheduler: `lr_lambda` has 1 entries but the optimizer has 2"
+    ):
         preview_schedule(module, max_epochs=3, steps_per_epoch=2)
 
 
@@ -308,7 +404,9 @@ def test_plot_schedule_writes_a_png(tmp_path: Any) -> None:
     from matplotlib.image import imread
 
     module = declared(two_groups(SchedulerSpec("onecycle", max_lr=1.0)))
-    path = plot_schedule(module, tmp_path / "lr.png", max_epochs=3, steps_per_epoch=10, log_scale=True, title="t")
+    path = plot_schedule(
+        module, tmp_path / "lr.png", max_epochs=3, steps_per_epoch=10, log_scale=True, title="t"
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = imread(path)
     assert image.shape[:2] == (450, 800)
@@ -319,6 +417,10 @@ def test_plot_schedule_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_p
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    with pytest.raises(ModuleNotFoundError, match=r"needs matplotlib; install it with `pip install lightning-optim\[plot\]`"):
-        plot_schedule(declared(OptimizerSpec("sgd", lr=0.1)), tmp_path / "lr.png", max_epochs=1, steps_per_epoch=1)
+    with pytest.raises(
+        ModuleNotFoundError, match=r"needs matplotlib; install it with `pip install lightning-optim\[plot\]`"
+    ):
+        plot_schedule(
+            declared(OptimizerSpec("sgd", lr=0.1)), tmp_path / "lr.png", max_epochs=1, steps_per_epoch=1
+        )
     assert not (tmp_path / "lr.png").exists()
