@@ -27,6 +27,7 @@ from lightning_optim import (
     plot_schedule,
     preview_schedule,
 )
+from lightning_optim._length import optimizer_steps
 from lightning_optim._registry import SCHEDULERS
 from lightning_optim._resolve import LENGTH_ARGUMENTS, STEP_SCHEDULERS
 from tests.helpers import Classifier, TwoNets, fit, loader
@@ -424,3 +425,37 @@ def test_plot_schedule_without_matplotlib(monkeypatch: pytest.MonkeyPatch, tmp_p
             declared(OptimizerSpec("sgd", lr=0.1)), tmp_path / "lr.png", max_epochs=1, steps_per_epoch=1
         )
     assert not (tmp_path / "lr.png").exists()
+
+
+class _Stop(Exception):
+    pass
+
+
+class RecordsStepEstimate(Classifier):
+    """Records ``trainer.estimated_stepping_batches`` where ``configure_optimizers`` reads it, then stops."""
+
+    estimate: float = 0
+
+    def configure_optimizers(self) -> Any:
+        type(self).estimate = self.trainer.estimated_stepping_batches
+        raise _Stop
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "accumulate_grad_batches", "max_steps"),
+    [(3, 1, -1), (3, 2, -1), (4, 4, -1), (3, 3, 4), (2, 1, 100), (-1, 1, 12)],
+)
+def test_optimizer_steps_is_lightnings_estimate(
+    max_epochs: int, accumulate_grad_batches: int, max_steps: int
+) -> None:
+    options = {
+        "max_epochs": max_epochs,
+        "accumulate_grad_batches": accumulate_grad_batches,
+        "max_steps": max_steps,
+    }
+    with pytest.raises(_Stop):
+        fit(RecordsStepEstimate(), data=loader(40), **options)
+    assert (
+        optimizer_steps(max_epochs, BATCHES, accumulate_grad_batches, max_steps)
+        == RecordsStepEstimate.estimate
+    )
