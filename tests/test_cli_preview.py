@@ -1,4 +1,4 @@
-"""``python -m lightning_optim preview``: a real subprocess for the whole path, ``main()`` for each error."""
+"""``python -m lightning_optim preview``: real subprocesses for success and failure, ``main()`` per error."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ class Plain(L.LightningModule):
     pass
 
 
-def run_cli(*args: str, path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in (ROOT, path) if p is not None)}
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "lightning_optim", "preview", *args],
         cwd=ROOT,
@@ -74,7 +74,9 @@ def test_a_bad_import_path_is_a_clean_error() -> None:
     assert "error: cannot import `examples.no_such_module`" in result.stderr
 
 
-def test_a_declaration_error_at_import_is_a_clean_error(tmp_path: Path) -> None:
+def test_a_declaration_error_at_import_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "broken_declaration.py").write_text(
         textwrap.dedent(
             """
@@ -87,16 +89,16 @@ def test_a_declaration_error_at_import_is_a_clean_error(tmp_path: Path) -> None:
             """
         )
     )
-    result = run_cli(
-        "broken_declaration:Broken", "--max-epochs", "2", "--steps-per-epoch", "3", path=tmp_path
-    )
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["preview", "broken_declaration:Broken", "--max-epochs", "2", "--steps-per-epoch", "3"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
     assert (
         "importing `broken_declaration` failed: TypeError: Broken.optimizer.scheduler: `StepLR` got an "
-        in result.stderr
+        in error
     )
-    assert "(did you mean `interval`?)" in result.stderr
+    assert "(did you mean `interval`?)" in error
 
 
 @pytest.mark.parametrize(
