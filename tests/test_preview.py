@@ -245,6 +245,32 @@ def test_two_optimizers_in_manual_optimization_match_a_real_fit(
     assert preview == expected
 
 
+class ManualOne(ConfigurableOptimizersMixin, Classifier):
+    """One optimizer in manual optimization: the mixin steps its scheduler every 2 optimizer steps."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step", frequency=2)
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        loss = torch.nn.functional.cross_entropy(self.model_gen(x), y)
+        self.optimizer.zero_grad()
+        self.manual_backward(loss)
+        self.optimizer.step()
+
+
+def test_one_optimizer_in_manual_optimization_matches_a_real_fit() -> None:
+    # the count runs over epochs (5 steps each): halvings after steps 2, 4, 6, ... not reset per epoch
+    expected = logged(ManualOne(), max_epochs=2)
+    assert preview_schedule(ManualOne, max_epochs=2, steps_per_epoch=BATCHES) == expected
+    assert expected == {"lr-optimizer": [0.1 * 0.5 ** (step // 2) for step in range(10)]}
+
+
 def test_plateau_without_metrics_keeps_its_lr() -> None:
     module = declared(two_groups(SchedulerSpec("plateau", monitor="const", patience=0)))
     assert preview_schedule(module, max_epochs=3, steps_per_epoch=2) == {
