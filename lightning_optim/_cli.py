@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from lightning_optim._errors import did_you_mean
 from lightning_optim._preview import Preview, preview
 from lightning_optim._table import format_table
 
@@ -76,8 +77,10 @@ def load_class(target: str) -> type:
     try:
         value = getattr(module, attribute)
     except AttributeError:
+        classes = [name for name, value in vars(module).items() if isinstance(value, type)]
         raise UsageError(
-            f"module `{module_name}` has no attribute `{attribute}` (from {target!r})."
+            f"module `{module_name}` has no attribute `{attribute}` (from {target!r})"
+            f"{did_you_mean(attribute, classes)}."
         ) from None
     if not isinstance(value, type):
         raise UsageError(f"Expected {target!r} to be a class but got {value!r}.")

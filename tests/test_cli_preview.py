@@ -106,6 +106,7 @@ def test_a_declaration_error_at_import_is_a_clean_error(
     [
         (["nocolon"], r"Expected MODULE:CLASS \(e.g. `my_package.models:Net`\) but got 'nocolon'"),
         (["tests.test_cli_preview:Missing"], r"module `tests.test_cli_preview` has no attribute `Missing`"),
+        (["tests.test_cli_preview:Size"], r"has no attribute `Size` .*\(did you mean `Sized`\?\)"),
         (
             ["tests.test_cli_preview:ROOT"],
             r"Expected 'tests.test_cli_preview:ROOT' to be a class but got PosixPath",
