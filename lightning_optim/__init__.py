@@ -3,6 +3,8 @@
 from lightning_optim._describe import describe_optimizers
 from lightning_optim._mixin import ConfigurableOptimizersMixin
 from lightning_optim._monitor import LRMonitor
+from lightning_optim._plot import plot_schedule
+from lightning_optim._preview import preview_schedule
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
 
 __all__ = [
@@ -12,5 +14,7 @@ __all__ = [
     "ParamGroup",
     "SchedulerSpec",
     "describe_optimizers",
+    "plot_schedule",
+    "preview_schedule",
 ]
 __version__ = "0.1.0.dev0"

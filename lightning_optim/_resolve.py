@@ -109,8 +109,16 @@ class ResolvedOptimizer:
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
-    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), skipping the first parameter."""
-    parameters = list(inspect.signature(cls).parameters.values())[1:]
+    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
+
+    The mixin passes the parameters to an optimizer (its first argument) and the optimizer to a scheduler
+    (its ``optimizer`` argument, which ``ChainedScheduler`` takes second).
+    """
+    parameters = list(inspect.signature(cls).parameters.values())
+    if "optimizer" in (p.name for p in parameters):
+        parameters = [p for p in parameters if p.name != "optimizer"]
+    else:
+        parameters = parameters[1:]
     names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     required = [
         p.name
@@ -135,6 +143,8 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
     for key, value in kwargs.items():
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
+        if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
+            continue  # declared as SchedulerSpecs, each checked on its own
         expected = type_mismatch(cls, key, value)
         if expected is not None:
             raise TypeError(
@@ -329,7 +339,7 @@ def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: M
     kwargs = {**scheduler.kwargs, **extra}
     if issubclass(scheduler.cls, COMPOSITE_SCHEDULERS):
         kwargs["schedulers"] = [instantiate_scheduler(inner, optimizer, {}) for inner in kwargs["schedulers"]]
-    return scheduler.cls(optimizer, **kwargs)
+    return scheduler.cls(**kwargs, optimizer=optimizer)
 
 
 def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
