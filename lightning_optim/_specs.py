@@ -78,7 +78,12 @@ class SchedulerSpec:
         strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
         name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
         warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
-            intervals, a float in (0, 1) is a fraction of the whole run.
+            steps (intervals, or epochs with ``unit="epoch"``), a float in (0, 1) is a fraction of the run.
+        warmup_start_factor: the fraction of the lr used during the warmup's first interval, in ``[0, 1)``;
+            default ``1 / (warmup + 1)`` (equal increments, no interval at lr 0).
+        unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
+            ``"epoch"`` with ``interval="step"`` declares an epoch-based schedule that is updated after every
+            optimizer step with the same shape. ``None`` means ``interval``.
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:
@@ -97,6 +102,8 @@ class SchedulerSpec:
     strict: bool
     name: str | None
     warmup: int | float | None
+    warmup_start_factor: float | None
+    unit: Interval | None
 
     def __init__(
         self,
@@ -109,6 +116,8 @@ class SchedulerSpec:
         strict: bool = True,
         name: str | None = None,
         warmup: int | float | None = None,
+        warmup_start_factor: float | None = None,
+        unit: Interval | None = None,
         **kwargs: Any,
     ) -> None:
         for field, value in (
@@ -120,12 +129,23 @@ class SchedulerSpec:
             ("strict", strict),
             ("name", name),
             ("warmup", warmup),
+            ("warmup_start_factor", warmup_start_factor),
+            ("unit", unit),
         ):
             object.__setattr__(self, field, value)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
-        defaults = {"interval": None, "frequency": 1, "monitor": None, "strict": True, "name": None, "warmup": None}
+        defaults = {
+            "interval": None,
+            "frequency": 1,
+            "monitor": None,
+            "strict": True,
+            "name": None,
+            "warmup": None,
+            "warmup_start_factor": None,
+            "unit": None,
+        }
         parts += [f"{key}={getattr(self, key)!r}" for key, default in defaults.items() if getattr(self, key) != default]
         return f"SchedulerSpec({', '.join(parts)})"
 

@@ -96,6 +96,9 @@ class ManualSchedulerStepping(Callback):
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for built in self.epoch_schedulers:
             done = getattr(built.scheduler, EPOCHS, 0)
+            if done is None:  # started fresh on resume: its first epoch is this one
+                setattr(built.scheduler, EPOCHS, trainer.current_epoch)
+                continue
             for epoch in range(done, trainer.current_epoch):
                 self._finish_epoch(trainer, built, epoch, catch_up=True)
 
@@ -104,6 +107,12 @@ class ManualSchedulerStepping(Callback):
         for built in self.epoch_schedulers:
             if getattr(built.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, built, trainer.current_epoch, catch_up=False)
+
+
+def start_fresh(scheduler: Any) -> dict[str, Any]:
+    """Mark a fresh scheduler of a resumed run, whose epochs count from the resumed one; its state."""
+    setattr(scheduler, EPOCHS, None)
+    return dict(scheduler.state_dict())
 
 
 def install(trainer: Trainer, built: Sequence[Built]) -> None:
