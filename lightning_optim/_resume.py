@@ -14,6 +14,11 @@ checkpoint is already loaded when ``configure_optimizers`` runs (Lightning resto
 callback the mixin inserts writes the fingerprint (``on_save_checkpoint``) and checks again for strategies
 that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoint``).
 
+Lightning steps a ``ReduceLROnPlateau`` of ``interval="epoch"`` after the epoch-end checkpoint is written and
+does not replay that step on resume (the metric is not in the checkpoint). The callback therefore also saves
+the monitored value of each plateau scheduler, and the resumed run takes the missing step with it at the
+start of its first epoch, so a resumed plateau schedule continues exactly.
+
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
 number of optimizers and schedulers and the parameter count of every group.
 """
@@ -33,6 +38,7 @@ from lightning_optim._length import run_shape
 from lightning_optim._resolve import ResolvedScheduler
 
 CHECKPOINT_KEY = "lightning_optim"
+METRICS_KEY = "lightning_optim_plateau_metrics"
 FINGERPRINT_VERSION = 1
 
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
@@ -109,12 +115,14 @@ def fingerprint(built: Sequence[Built], trainer: Any) -> dict[str, Any]:
 
 def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
     if isinstance(value, Mapping):
+        if path:
+            into[path] = "declared"
         for key, item in value.items():
             _flatten(item, f"{path}.{key}" if path else str(key), into)
     elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers")):
         into[f"{path} (count)"] = len(value)
         for index, item in enumerate(value):
-            name = item.get("attribute") or item.get("name") if isinstance(item, Mapping) else None
+            name = item.get("attribute") if isinstance(item, Mapping) else None  # groups: by position
             _flatten(item, f"{path}[{index}{' ' + repr(name) if name else ''}]", into)
     else:
         into[path] = value
@@ -132,13 +140,15 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     """
     old, new = _flatten(saved, "", {}), _flatten(current, "", {})
     missing = object()
+    changed = [k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)]
     lines = []
-    for key in [*old, *(k for k in new if k not in old)]:
+    for key in changed:
+        if any(key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key):
+            continue  # inside an entry that changed as a whole (a scheduler added or removed)
         before, after = old.get(key, missing), new.get(key, missing)
-        if before != after:
-            shown_before = "absent" if before is missing else repr(before)
-            shown_after = "absent" if after is missing else repr(after)
-            lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
+        shown_before = "absent" if before is missing else repr(before)
+        shown_after = "absent" if after is missing else repr(after)
+        lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
     return lines
 
 
@@ -188,6 +198,7 @@ def check_resume(
 
         checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
         checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
+        checkpoint.pop(METRICS_KEY, None)
         return
     shown = changes[:12] + ([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])
     raise ValueError(
@@ -206,26 +217,62 @@ def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
     return checkpoint if isinstance(checkpoint, dict) else {}
 
 
+def _plateaus(built: Sequence[Built]) -> list[tuple[int, Built]]:
+    return [
+        (index, b)
+        for index, b in enumerate(built)
+        if b.scheduler is not None
+        and b.plan.scheduler is not None
+        and b.plan.scheduler.is_plateau
+        and b.plan.scheduler.interval == "epoch"
+    ]
+
+
 class ResumeGuard(Callback):
-    """Writes the fingerprint into checkpoints and checks it on strategies that load them late."""
+    """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
 
     def __init__(self, owner: str, built: Sequence[Built], trainer: Trainer, choice: ResumeChoice) -> None:
         self.owner = owner
         self.built = built
         self.choice = choice
         self.fingerprint = fingerprint(built, trainer)
+        self.pending_metrics: dict[str, float] = {}
+
+    def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
+        saved = checkpoint.get(METRICS_KEY)
+        self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
 
     @override
     def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = self.fingerprint
+        metrics = {}
+        for index, b in _plateaus(self.built):
+            value = trainer.callback_metrics.get(b.plan.scheduler.monitor or "")
+            if value is not None:
+                metrics[str(index)] = float(value)
+        checkpoint[METRICS_KEY] = metrics
 
     @override
     def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
         check_resume(self.owner, checkpoint, self.built, trainer, self.choice)
+        self.take_metrics(checkpoint)
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pending, self.pending_metrics = self.pending_metrics, {}
+        for index, b in _plateaus(self.built):
+            if str(index) not in pending or b.plan.scheduler is None:
+                continue
+            due = trainer.current_epoch // b.plan.scheduler.frequency
+            if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
+                b.scheduler.step(pending[str(index)])
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
-    check_resume(owner, loaded_checkpoint(trainer), built, trainer, choice)
+    checkpoint = loaded_checkpoint(trainer)
+    check_resume(owner, checkpoint, built, trainer, choice)
     trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ResumeGuard)]
-    trainer.callbacks.append(ResumeGuard(owner, built, trainer, choice))
+    guard = ResumeGuard(owner, built, trainer, choice)
+    guard.take_metrics(checkpoint)
+    trainer.callbacks.append(guard)

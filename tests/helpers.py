@@ -102,3 +102,15 @@ def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
     assert wa.keys() == wb.keys()
     for name in wa:
         assert torch.equal(wa[name], wb[name]), name
+
+
+def fit_resumed(
+    module: L.LightningModule, ckpt_path: str | None, *, data: DataLoader | None = None, **trainer_kwargs: Any
+) -> LrRecorder:
+    """Like ``fit``, resuming from ``ckpt_path`` (a Lightning checkpoint) when it is given."""
+    recorder = LrRecorder()
+    callbacks = [recorder, *trainer_kwargs.pop("callbacks", [])]
+    options = {**FAST, "max_epochs": 3, **trainer_kwargs}
+    trainer = L.Trainer(callbacks=callbacks, **options)
+    trainer.fit(module, data if data is not None else loader(), ckpt_path=ckpt_path)
+    return recorder
