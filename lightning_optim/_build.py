@@ -141,10 +141,11 @@ def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> 
 def run_length(trainer: Any, scheduler: ResolvedScheduler) -> int:
     """The number of the scheduler's intervals in the whole run (optimizer steps or epochs)."""
     total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+    or_max_steps = " or `max_steps`" if scheduler.interval == "step" else ""
     if not math.isfinite(total):
         raise ValueError(
-            f"{scheduler.where}: `{scheduler.cls.__name__}` needs the run's length in {scheduler.interval}s, but the "
-            f"Trainer's run has no known length (set `max_epochs`{' or `max_steps`' if scheduler.interval == 'step' else ''})."
+            f"{scheduler.where}: `{scheduler.cls.__name__}` needs the run's length in {scheduler.interval}s, but "
+            f"the Trainer's run has no known length (set `max_epochs`{or_max_steps})."
         )
     return int(total)
 
@@ -168,7 +169,9 @@ def build_scheduler(
         built = instantiate_scheduler(scheduler, optimizer, extra)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}") from err
+        raise error(
+            f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
+        ) from err
     if shape.warmup:
         return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor)
     return built

@@ -74,7 +74,9 @@ def run_epochs(trainer: Any) -> float:
     """Epochs in the run: ``max_epochs``, or fewer when ``max_steps`` ends it first; ``inf`` when unknown."""
     epochs = math.inf if trainer.max_epochs in (None, -1) else float(trainer.max_epochs)
     if trainer.max_steps not in (None, -1):
-        per_epoch = steps_per_epoch(trainer) * (_manual_optimizers(trainer) or 1)  # in Lightning's global steps
+        per_epoch = steps_per_epoch(trainer) * (
+            _manual_optimizers(trainer) or 1
+        )  # in Lightning's global steps
         if math.isfinite(per_epoch) and per_epoch > 0:
             epochs = min(epochs, math.ceil(trainer.max_steps / per_epoch))
     return epochs
@@ -136,8 +138,8 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler) -> RunShape:
         if derived < 1:
             raise _unknown(
                 scheduler,
-                f"`{scheduler.derived_length}` of `{name}` is derived as the run's {updates} scheduler updates "
-                f"minus the warmup's {warmup}",
+                f"`{scheduler.derived_length}` of `{name}` is derived as the run's {updates} scheduler "
+                f"updates minus the warmup's {warmup}",
                 f"that leaves {derived}; shorten the warmup or lengthen the run",
             )
     return RunShape(updates=updates, warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)

@@ -118,8 +118,8 @@ class ConfigurableOptimizersMixin:
         )
         if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
             raise ValueError(
-                f"{cls.__qualname__}.resume_changed_setup: Expected one of {', '.join(map(repr, _resume.RESUME_CHOICES))} "
-                f"but got {cls.resume_changed_setup!r}."
+                f"{cls.__qualname__}.resume_changed_setup: Expected one of "
+                f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
             )
         catch_alls = [plan.attribute for plan in cls._lightning_optim_plans if plan.params is None]
         if len(catch_alls) > 1:

@@ -52,7 +52,10 @@ PER_GROUP_ARGUMENTS = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "ba
 #: Schedulers whose ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s.
 COMPOSITE_SCHEDULERS: tuple[type, ...] = (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)
 
-_STEPPING_OPTIONS = ("interval", "frequency", "monitor", "strict", "name", "warmup", "warmup_start_factor", "unit")
+_STEPPING_OPTIONS = (
+    *("interval", "frequency", "monitor", "strict", "name"),
+    *("warmup", "warmup_start_factor", "unit"),
+)
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,9 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
                 "give `warmup=` or remove `warmup_start_factor`."
             )
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= start < 1.0:
-            raise ValueError(f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}.")
+            raise ValueError(
+                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+            )
     _check_unit(where, spec, cls, interval)
     return interval
 
@@ -196,15 +201,15 @@ def _check_unit(where: str, spec: SchedulerSpec, cls: type, interval: str) -> No
     _check_choice(where, "unit", spec.unit, INTERVALS)
     if spec.unit == "step" and interval == "epoch":
         raise ValueError(
-            f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it once "
-            "per epoch; use `interval='step'` (or remove `unit`)."
+            f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
+            "once per epoch; use `interval='step'` (or remove `unit`)."
         )
     if spec.unit == "epoch" and interval == "step":
         if cls not in EPOCH_ARGUMENTS:
             known = sorted(c.__name__ for c in EPOCH_ARGUMENTS)
             raise ValueError(
-                f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` with "
-                f"`interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
+                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
                 "`interval='epoch'`, or in steps."
             )
         if spec.frequency != 1:

@@ -140,10 +140,14 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     """
     old, new = _flatten(saved, "", {}), _flatten(current, "", {})
     missing = object()
-    changed = [k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)]
+    changed = [
+        k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)
+    ]
     lines = []
     for key in changed:
-        if any(key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key):
+        if any(
+            key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key
+        ):
             continue  # inside an entry that changed as a whole (a scheduler added or removed)
         before, after = old.get(key, missing), new.get(key, missing)
         shown_before = "absent" if before is missing else repr(before)
@@ -243,17 +247,22 @@ class ResumeGuard(Callback):
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
 
     @override
-    def on_save_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         checkpoint[CHECKPOINT_KEY] = self.fingerprint
         metrics = {}
         for index, b in _plateaus(self.built):
-            value = trainer.callback_metrics.get(b.plan.scheduler.monitor or "")
+            monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
+            value = trainer.callback_metrics.get(monitor or "")
             if value is not None:
                 metrics[str(index)] = float(value)
         checkpoint[METRICS_KEY] = metrics
 
     @override
-    def on_load_checkpoint(self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         check_resume(self.owner, checkpoint, self.built, trainer, self.choice)
         self.take_metrics(checkpoint)
 
@@ -261,7 +270,7 @@ class ResumeGuard(Callback):
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pending, self.pending_metrics = self.pending_metrics, {}
         for index, b in _plateaus(self.built):
-            if str(index) not in pending or b.plan.scheduler is None:
+            if str(index) not in pending or b.plan.scheduler is None or b.scheduler is None:
                 continue
             due = trainer.current_epoch // b.plan.scheduler.frequency
             if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
@@ -272,7 +281,8 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: Resume
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
     checkpoint = loaded_checkpoint(trainer)
     check_resume(owner, checkpoint, built, trainer, choice)
-    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, ResumeGuard)]
+    callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
+    callbacks[:] = [c for c in callbacks if not isinstance(c, ResumeGuard)]
     guard = ResumeGuard(owner, built, trainer, choice)
     guard.take_metrics(checkpoint)
-    trainer.callbacks.append(guard)
+    callbacks.append(guard)

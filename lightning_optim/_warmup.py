@@ -59,11 +59,13 @@ class Warmup(LRScheduler):
     def __init__(
         self, optimizer: torch.optim.Optimizer, scheduler: Any, steps: int, start_factor: float | None = None
     ) -> None:
-        # LRScheduler.__init__ is not called: it would take a step and overwrite the lrs the main scheduler set.
+        # LRScheduler.__init__ is not called: it would take a step and overwrite the main scheduler's lrs.
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.warmup_steps = int(steps)
-        self.start_factor = default_start_factor(self.warmup_steps) if start_factor is None else float(start_factor)
+        self.start_factor = (
+            default_start_factor(self.warmup_steps) if start_factor is None else float(start_factor)
+        )
         #: the main scheduler's starting lr of each group: what the warmup climbs to
         self.base_lrs = [group["lr"] for group in optimizer.param_groups]
         self.last_epoch = 0
@@ -101,7 +103,7 @@ class Warmup(LRScheduler):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
-        return list(self._last_lr)
+        return [float(lr) for lr in self._last_lr]
 
     def state_dict(self) -> dict[str, Any]:
         """The wrapper's counters (and any attribute set on it) plus the main scheduler's state."""

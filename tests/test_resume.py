@@ -16,7 +16,6 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed
@@ -55,7 +54,13 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     "cosine_restarts": {"scheduler": "cosine_restarts", "T_0": 3},
     "multiplicative": {"scheduler": "multiplicative", "lr_lambda": decay},
     "cosine_warmup": {"scheduler": "cosine", "warmup": 2},
-    "plateau_warmup": {"scheduler": "plateau", "monitor": "metric", "patience": 0, "factor": 0.5, "warmup": 1},
+    "plateau_warmup": {
+        "scheduler": "plateau",
+        "monitor": "metric",
+        "patience": 0,
+        "factor": 0.5,
+        "warmup": 1,
+    },
 }
 
 
@@ -93,7 +98,10 @@ class Gan(ConfigurableOptimizersMixin, TwoNets):
     """Two optimizers in manual optimization: the mixin steps both schedulers itself."""
 
     gen_opt = OptimizerSpec(
-        "sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step", warmup=3)
+        "sgd",
+        params="model_gen",
+        lr=0.1,
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step", warmup=3),
     )
     dis_opt = OptimizerSpec(
         "sgd", params="model_dis", lr=0.2, scheduler=SchedulerSpec("cosine", warmup=1, frequency=1)
@@ -131,7 +139,9 @@ BASE = {
 
 def grouped(**changes: Any) -> type[Logged]:
     options = {**BASE, **changes}
-    return type("Grouped", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("sgd", **options)})
+    return type(
+        "Grouped", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("sgd", **options)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,23 +155,54 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("changes", "trainer_kwargs", "changed"),
     [
-        ({"lr": 0.2}, {}, r"optimizers\[0 'optimizer'\]\.options: 'lr=0\.1' in the checkpoint, 'lr=0\.2' now"),
-        ({"groups": [ParamGroup("model_gen.layer2", lr=0.5)]}, {}, r"groups\[0\]\.name: 'model_gen.layer1' in the checkpoint, 'model_gen.layer2' now"),
+        (
+            {"lr": 0.2},
+            {},
+            r"optimizers\[0 'optimizer'\]\.options: 'lr=0\.1' in the checkpoint, 'lr=0\.2' now",
+        ),
+        (
+            {"groups": [ParamGroup("model_gen.layer2", lr=0.5)]},
+            {},
+            r"groups\[0\]\.name: 'model_gen.layer1' in the checkpoint, 'model_gen.layer2' now",
+        ),
         ({"groups": []}, {}, r"groups \(count\): 2 in the checkpoint, 1 now"),
-        ({"scheduler": SchedulerSpec("linear", warmup=1)}, {}, r"scheduler\.class: 'torch\.optim\.lr_scheduler\.Cos"),
-        ({"scheduler": SchedulerSpec("cosine", warmup=2)}, {}, r"scheduler\.warmup: '1' in the checkpoint, '2' now"),
-        ({"scheduler": SchedulerSpec("cosine", interval="step", warmup=1)}, {}, r"scheduler\.interval: 'epoch'"),
+        (
+            {"scheduler": SchedulerSpec("linear", warmup=1)},
+            {},
+            r"scheduler\.class: 'torch\.optim\.lr_scheduler\.Cos",
+        ),
+        (
+            {"scheduler": SchedulerSpec("cosine", warmup=2)},
+            {},
+            r"scheduler\.warmup: '1' in the checkpoint, '2' now",
+        ),
+        (
+            {"scheduler": SchedulerSpec("cosine", interval="step", warmup=1)},
+            {},
+            r"scheduler\.interval: 'epoch'",
+        ),
         ({"scheduler": None}, {}, r"scheduler: 'declared' in the checkpoint, None now\n"),
         # the derived T_max changes with the run's length; torch would restore the old one silently
         ({}, {"max_epochs": 4}, r"scheduler\.T_max \(derived\): 2 in the checkpoint, 3 now"),
     ],
-    ids=["lr", "group_selection", "group_count", "scheduler_class", "warmup", "interval", "no_scheduler", "length"],
+    ids=[
+        "lr",
+        "group_selection",
+        "group_count",
+        "scheduler_class",
+        "warmup",
+        "interval",
+        "no_scheduler",
+        "length",
+    ],
 )
 def test_resume_refuses_a_changed_setup(
     saved: Path, tmp_path: Path, changes: dict[str, Any], trainer_kwargs: dict[str, Any], changed: str
 ) -> None:
     module = grouped(**changes)()
-    with pytest.raises(ValueError, match=r"Grouped: Expected the checkpoint being resumed to come from the same") as err:
+    with pytest.raises(
+        ValueError, match=r"Grouped: Expected the checkpoint being resumed to come from the same"
+    ) as err:
         run(module, tmp_path, ckpt_path=str(saved), **{"max_epochs": 3, **trainer_kwargs})
     assert re.search(changed, str(err.value)), str(err.value)
     assert "resume_changed_setup = 'fresh'" in str(err.value)
@@ -186,10 +227,14 @@ def test_resume_same_setup_without_fingerprint_checks_the_structure(saved: Path,
     rest = run(grouped()(), tmp_path, ckpt_path=str(path), max_epochs=3)
     # warmup over: epoch 1 trains at the declared lrs, epoch 2 at the cosine's end (T_max = 3 - 1 = 2): 1/2
     assert rest.history == [[[0.5, 0.1]]] * 4 + [[[0.25, 0.05]]] * 4
-    with pytest.raises(ValueError, match=r"parameters per group: \[\[2, 2\]\] in the checkpoint, \[\[4\]\] now"):
+    with pytest.raises(
+        ValueError, match=r"parameters per group: \[\[2, 2\]\] in the checkpoint, \[\[4\]\] now"
+    ):
         run(grouped(groups=[])(), tmp_path, ckpt_path=str(path), max_epochs=3)
 
 
 def test_resume_changed_setup_must_be_a_known_choice() -> None:
-    with pytest.raises(ValueError, match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh' but got 'keep'"):
+    with pytest.raises(
+        ValueError, match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh' but got 'keep'"
+    ):
         type("Bad", (ConfigurableOptimizersMixin, Logged), {"resume_changed_setup": "keep"})

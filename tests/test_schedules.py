@@ -7,6 +7,7 @@ hand-written ``configure_optimizers`` that wires the length by hand, run on the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +54,11 @@ def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: floa
             {"accumulate_grad_batches": 2},
         ),
         # max_steps ends the run after 6 of the 16 steps: T_max = 6
-        (SchedulerSpec("cosine", interval="step"), lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=6), {"max_steps": 6}),
+        (
+            SchedulerSpec("cosine", interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=6),
+            {"max_steps": 6},
+        ),
         # 3 of the 4 batches per epoch, 4 epochs: total_steps = 12
         (
             SchedulerSpec("onecycle", max_lr=0.5),
@@ -67,17 +72,29 @@ def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: floa
             {"frequency": 2},
         ),
         # per epoch: 4 epochs -> total_iters = 4
-        (SchedulerSpec("linear", start_factor=0.2), lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=4), {}),
+        (
+            SchedulerSpec("linear", start_factor=0.2),
+            lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=4),
+            {},
+        ),
         # per epoch with max_steps=9 (4 steps per epoch): the run has ceil(9 / 4) = 3 epochs -> T_max = 3
-        (SchedulerSpec("cosine"), lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=3), {"max_steps": 9, "max_epochs": 10}),
+        (
+            SchedulerSpec("cosine"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=3),
+            {"max_steps": 9, "max_epochs": 10},
+        ),
     ],
     ids=["accumulation", "max_steps", "limit_train_batches", "frequency", "epochs", "epochs_max_steps"],
 )
-def test_length_derived_from_the_run(scheduler: SchedulerSpec, make: Any, trainer_kwargs: dict[str, Any]) -> None:
+def test_length_derived_from_the_run(
+    scheduler: SchedulerSpec, make: Any, trainer_kwargs: dict[str, Any]
+) -> None:
     kwargs = {"max_epochs": 4, **trainer_kwargs}
     frequency = kwargs.pop("frequency", 1)
     ours = declared(scheduler)()
-    reference = handwritten(make, scheduler.interval or ("step" if scheduler.scheduler == "onecycle" else "epoch"))
+    reference = handwritten(
+        make, scheduler.interval or ("step" if scheduler.scheduler == "onecycle" else "epoch")
+    )
     if frequency != 1:
         base = reference.configure_optimizers
 
@@ -95,7 +112,9 @@ def test_length_derived_from_the_run(scheduler: SchedulerSpec, make: Any, traine
 
 
 class Gan(ConfigurableOptimizersMixin, TwoNets):
-    gen_opt = OptimizerSpec("sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("cosine", interval="step"))
+    gen_opt = OptimizerSpec(
+        "sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("cosine", interval="step")
+    )
     dis_opt = OptimizerSpec("sgd", params="model_dis", lr=0.2)
 
 
@@ -118,15 +137,18 @@ def test_unknown_run_length_is_a_clear_error(interval: str) -> None:
     module = declared(SchedulerSpec("cosine", interval=interval))()
     with pytest.raises(
         ValueError,
-        match=rf"Declared\.optimizer\.scheduler: `CosineAnnealingLR` is derived from the run's length in {interval}s "
-        r"\(`T_max`\), but the Trainer's run has no known length \(set `max_epochs`.*\), or give `T_max` explicitly",
+        match=rf"Declared\.optimizer\.scheduler: `CosineAnnealingLR` is derived from the run's length in "
+        rf"{interval}s \(`T_max`\), but the Trainer's run has no known length \(set `max_epochs`.*\), "
+        r"or give `T_max` explicitly",
     ):
         fit(module, max_epochs=-1)
 
 
 def test_warmup_longer_than_the_run_is_a_clear_error() -> None:
     module = declared(SchedulerSpec("cosine", warmup=3))()
-    with pytest.raises(ValueError, match=r"`T_max` of `CosineAnnealingLR` is derived as the run's 3 scheduler updates"):
+    with pytest.raises(
+        ValueError, match=r"`T_max` of `CosineAnnealingLR` is derived as the run's 3 scheduler updates"
+    ):
         fit(module, max_epochs=3)
 
 
@@ -140,7 +162,9 @@ def test_step_schedulers_default_to_per_step(name: str) -> None:
 @pytest.mark.parametrize("name", ["onecycle", "cyclic"])
 def test_step_schedulers_per_epoch_warn_and_step_per_epoch(name: str) -> None:
     kwargs = {"max_lr": 0.5} if name == "onecycle" else {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
-    with pytest.warns(UserWarning, match=r"Declared\.optimizer\.scheduler: `.*` is meant to be stepped after every"):
+    with pytest.warns(
+        UserWarning, match=r"Declared\.optimizer\.scheduler: `.*` is meant to be stepped after every"
+    ):
         cls = declared(SchedulerSpec(name, interval="epoch", **kwargs))
     history = fit(cls(), max_epochs=2).of()
     assert len(set(history[:4])) == 1 and history[4] != history[3]  # constant within an epoch
@@ -153,7 +177,11 @@ def test_step_schedulers_per_epoch_warn_and_step_per_epoch(name: str) -> None:
     ("scheduler", "make", "trainer_kwargs"),
     [
         # step_size 1 epoch = 4 steps
-        (SchedulerSpec("step", step_size=1, gamma=0.5), lambda o: lr_scheduler.StepLR(o, step_size=4, gamma=0.5), {}),
+        (
+            SchedulerSpec("step", step_size=1, gamma=0.5),
+            lambda o: lr_scheduler.StepLR(o, step_size=4, gamma=0.5),
+            {},
+        ),
         # with accumulation 2, an epoch is 2 optimizer steps: milestones [1, 2] epochs -> [2, 4] steps
         (
             SchedulerSpec("multistep", milestones=[1, 2], gamma=0.5),
@@ -195,11 +223,13 @@ def test_epoch_unit_with_warmup_and_derived_length() -> None:
     ],
     ids=["exponential", "lambda"],
 )
-def test_epoch_unit_rates_reach_each_epoch_value_at_its_start(scheduler: SchedulerSpec, per_epoch: list[float]) -> None:
+def test_epoch_unit_rates_reach_each_epoch_value_at_its_start(
+    scheduler: SchedulerSpec, per_epoch: list[float]
+) -> None:
     spec = SchedulerSpec(scheduler.scheduler, interval="step", unit="epoch", **scheduler.kwargs)
     history = fit(declared(spec)()).of()
     assert history[::4] == pytest.approx(per_epoch, rel=1e-12)
-    assert all(a > b for a, b in zip(history, history[1:]))  # and decays smoothly, step by step
+    assert all(a > b for a, b in itertools.pairwise(history))  # and decays smoothly, step by step
 
 
 @pytest.mark.parametrize(
@@ -207,12 +237,13 @@ def test_epoch_unit_rates_reach_each_epoch_value_at_its_start(scheduler: Schedul
     [
         (
             {"scheduler": "plateau", "monitor": "loss", "interval": "step", "unit": "epoch"},
-            r"Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'`.* but got `ReduceLROnPlateau`",
+            r"Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'`.* "
+            r"but got `ReduceLROnPlateau`",
         ),
         (
             {"scheduler": "step", "step_size": 1, "interval": "step", "unit": "epoch", "frequency": 2},
-            r"`unit='epoch'` with `interval='step'` updates the lr after every optimizer step; Expected `frequency` "
-            r"to be 1 but got 2",
+            r"`unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
+            r"Expected `frequency` to be 1 but got 2",
         ),
         (
             {"scheduler": "step", "step_size": 1, "interval": "epoch", "unit": "step"},
@@ -243,4 +274,3 @@ class _Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         generator = torch.Generator().manual_seed(0)
         while True:
             yield torch.randn(8, 8, generator=generator), torch.randint(0, 4, (8,), generator=generator)
-

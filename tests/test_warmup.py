@@ -58,7 +58,9 @@ def test_fractional_warmup_and_start_factor() -> None:
     spec = SchedulerSpec("cosine", interval="step", warmup=0.25, warmup_start_factor=0.0)
     history = fit(declared(spec)(), max_epochs=4).of()
     # 16 steps: warmup 0.25 x 16 = 4 steps from 0 (0, 1/4, 2/4, 3/4 of 0.1), then CosineAnnealingLR(T_max=12)
-    expected = [0.0, 0.025, 0.05, 0.075] + [lrs[0] for lrs in torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, 12), 12)]
+    expected = [0.0, 0.025, 0.05, 0.075] + [
+        lrs[0] for lrs in torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, 12), 12)
+    ]
     assert history == pytest.approx(expected, rel=1e-12)
 
 
@@ -73,7 +75,9 @@ class Plateau(Classifier):
 @pytest.mark.parametrize("manual", [False, True], ids=["automatic", "manual"])
 def test_warmup_then_plateau(manual: bool) -> None:
     spec = OptimizerSpec(
-        "sgd", lr=0.1, scheduler=SchedulerSpec("plateau", monitor="val_loss", patience=1, factor=0.5, warmup=2)
+        "sgd",
+        lr=0.1,
+        scheduler=SchedulerSpec("plateau", monitor="val_loss", patience=1, factor=0.5, warmup=2),
     )
     attributes: dict[str, Any] = {"optimizer": spec}
     if manual:
@@ -99,9 +103,14 @@ def test_warmup_then_plateau(manual: bool) -> None:
 
 class Gan(ConfigurableOptimizersMixin, TwoNets):
     gen_opt = OptimizerSpec(
-        "sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step", warmup=3)
+        "sgd",
+        params="model_gen",
+        lr=0.1,
+        scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step", warmup=3),
     )
-    dis_opt = OptimizerSpec("sgd", params="model_dis", lr=0.2, scheduler=SchedulerSpec("step", step_size=1, warmup=1))
+    dis_opt = OptimizerSpec(
+        "sgd", params="model_dis", lr=0.2, scheduler=SchedulerSpec("step", step_size=1, warmup=1)
+    )
 
 
 def test_warmup_in_manual_optimization() -> None:
@@ -142,10 +151,19 @@ def test_warmup_state_dict_round_trips() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"warmup_start_factor": 0.1}, r"`warmup_start_factor` only applies with a `warmup`, but `warmup` is None"),
-        ({"warmup": 2, "warmup_start_factor": 1.0}, r"Expected `warmup_start_factor` to be a float in \[0, 1\) but got 1\.0"),
+        (
+            {"warmup_start_factor": 0.1},
+            r"`warmup_start_factor` only applies with a `warmup`, but `warmup` is None",
+        ),
+        (
+            {"warmup": 2, "warmup_start_factor": 1.0},
+            r"Expected `warmup_start_factor` to be a float in \[0, 1\) but got 1\.0",
+        ),
         ({"warmup": 1.5}, r"Expected `warmup` to be None, an int >= 0 \(intervals\) or a float in \(0, 1\)"),
-        ({"warmup": 2, "warmup_strat_factor": 0.1}, r"unexpected argument `warmup_strat_factor` \(did you mean `warmup_start_factor`\?\)"),
+        (
+            {"warmup": 2, "warmup_strat_factor": 0.1},
+            r"unexpected argument `warmup_strat_factor` \(did you mean `warmup_start_factor`\?\)",
+        ),
     ],
     ids=["without_warmup", "start_factor_range", "warmup_range", "typo"],
 )
@@ -156,5 +174,8 @@ def test_warmup_errors(kwargs: dict[str, Any], message: str) -> None:
 
 def test_fractional_warmup_needs_a_known_run_length() -> None:
     module = declared(SchedulerSpec("exponential", gamma=0.9, warmup=0.1))()
-    with pytest.raises(ValueError, match=r"\(`warmup=0\.1`\), but the Trainer's run has no known length .* or give `warmup` as an int"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(`warmup=0\.1`\), but the Trainer's run has no known length .* or give `warmup` as an int",
+    ):
         fit(module, max_epochs=-1)
