@@ -78,7 +78,8 @@ class SchedulerSpec:
         strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
         name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
         warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
-            steps (intervals, or epochs with ``unit="epoch"``), a float in (0, 1) is a fraction of the run.
+            updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in (0, 1) is a
+            fraction of the run's updates.
         warmup_start_factor: the fraction of the lr used during the warmup's first interval, in ``[0, 1)``;
             default ``1 / (warmup + 1)`` (equal increments, no interval at lr 0).
         unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
