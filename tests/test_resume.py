@@ -39,7 +39,8 @@ def decay(epoch: int) -> float:
     return 0.9**epoch
 
 
-#: One declaration per registered scheduler name (and two with a warmup); lengths left out are derived.
+#: One declaration per registered scheduler name (and two with a warmup, one in epochs); lengths left out
+#: are derived from the run.
 SCHEDULERS: dict[str, dict[str, Any]] = {
     "step": {"scheduler": "step", "step_size": 2, "gamma": 0.5},
     "multistep": {"scheduler": "multistep", "milestones": [1, 3], "gamma": 0.5},
@@ -62,6 +63,8 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
         "factor": 0.5,
         "warmup": 1,
     },
+    # per step: the function of fractional epochs (a partial in LambdaLR's state); per epoch: unchanged
+    "lambda_in_epochs": {"scheduler": "lambda", "lr_lambda": decay, "unit": "epoch"},
 }
 
 
