@@ -12,6 +12,7 @@ import torch
 
 from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing
+from lightning_optim._length import run_epochs, run_shape, run_steps
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
     PER_GROUP_ARGUMENTS,
@@ -20,6 +21,8 @@ from lightning_optim._resolve import (
     instantiate_scheduler,
 )
 from lightning_optim._selection import NamedParameters, select, select_or_none
+from lightning_optim._units import epochs_to_steps
+from lightning_optim._warmup import Warmup
 
 LEFTOVER_GROUP = "rest"
 
@@ -205,16 +208,12 @@ def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> 
 
 def run_length(trainer: Any, scheduler: ResolvedScheduler) -> int:
     """The number of the scheduler's intervals in the whole run (optimizer steps or epochs)."""
-    if scheduler.interval == "step":
-        total = trainer.estimated_stepping_batches
-    else:
-        total = trainer.max_epochs if trainer.max_epochs not in (None, -1) else math.inf
+    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+    or_max_steps = " or `max_steps`" if scheduler.interval == "step" else ""
     if not math.isfinite(total):
         raise ValueError(
-            f"{scheduler.where}: `{scheduler.cls.__name__}` needs `{scheduler.derived_length}`, which is derived "
-            f"from the run's length, but the Trainer's run has no known length in {scheduler.interval}s "
-            f"(set `max_epochs`{' or `max_steps`' if scheduler.interval == 'step' else ''}), "
-            f"or give `{scheduler.derived_length}` explicitly."
+            f"{scheduler.where}: `{scheduler.cls.__name__}` needs the run's length in {scheduler.interval}s, but "
+            f"the Trainer's run has no known length (set `max_epochs`{or_max_steps})."
         )
     return int(total)
 
@@ -222,21 +221,28 @@ def run_length(trainer: Any, scheduler: ResolvedScheduler) -> int:
 def build_scheduler(
     scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, group_names: Sequence[str], trainer: Any
 ) -> Any:
-    """Instantiate a resolved scheduler on a live optimizer, deriving omitted lengths from the run."""
+    """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run,
+    epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in front."""
     extra: dict[str, Any] = {
         key: _per_group_value(scheduler.where, key, value, group_names)
         for key, value in scheduler.kwargs.items()
         if key in PER_GROUP_ARGUMENTS
     }
+    shape = run_shape(trainer, scheduler)
+    if shape.steps_per_epoch is not None:
+        extra = epochs_to_steps(scheduler.cls, {**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
-        extra[scheduler.derived_length] = max(1, run_length(trainer, scheduler))
+        extra[scheduler.derived_length] = shape.derived_length
     try:
-        return instantiate_scheduler(scheduler, optimizer, extra)
+        built = instantiate_scheduler(scheduler, optimizer, extra)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(
             f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
         ) from err
+    if shape.warmup:
+        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor)
+    return built
 
 
 def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from lightning.pytorch import LightningModule
 
-from lightning_optim import _stepping
+from lightning_optim import _resume, _stepping
 from lightning_optim._build import Built, build_all
 from lightning_optim._naming import PREFIXES_ATTRIBUTE
 from lightning_optim._resolve import ResolvedOptimizer, resolve_optimizer
@@ -104,6 +104,11 @@ class ConfigurableOptimizersMixin:
 
     _lightning_optim_plans: ClassVar[tuple[ResolvedOptimizer, ...]] = ()
 
+    #: What resuming from a checkpoint of a changed setup does (see "Safe resume" in the README):
+    #: ``"error"`` refuses it, naming what changed; ``"fresh"`` keeps the weights and the loop's progress and
+    #: starts every optimizer and schedule anew.
+    resume_changed_setup: ClassVar[_resume.ResumeChoice] = "error"
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         specs = declared_specs(cls)
@@ -111,6 +116,11 @@ class ConfigurableOptimizersMixin:
         cls._lightning_optim_plans = tuple(
             resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
         )
+        if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
+            raise ValueError(
+                f"{cls.__qualname__}.resume_changed_setup: Expected one of "
+                f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
+            )
         catch_alls = [plan.attribute for plan in cls._lightning_optim_plans if plan.params is None]
         if len(catch_alls) > 1:
             raise ValueError(
@@ -144,6 +154,8 @@ class ConfigurableOptimizersMixin:
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if manual and trainer is not None:
             _stepping.install(trainer, built)
+        if trainer is not None:
+            _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
         configs = [_lightning_config(b, manual=manual) for b in built]
         return configs[0] if len(configs) == 1 else configs
 
@@ -168,7 +180,8 @@ def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
         "name": built.prefix,
     }
     if not manual and scheduler.monitor is not None:
-        lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict)
+        # explicit: a warmup wraps the plateau scheduler, and Lightning must still pass it the metric
+        lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
     config["lr_scheduler"] = lr_scheduler
     return config
 

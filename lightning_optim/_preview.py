@@ -29,7 +29,7 @@ import torch
 
 from lightning_optim._build import LEFTOVER_GROUP, Built, assign_parameters, build_scheduler, plan_groups
 from lightning_optim._errors import did_you_mean, listing
-from lightning_optim._length import RunLength, optimizer_steps
+from lightning_optim._length import RunLength
 from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
 from lightning_optim._selection import NamedParameters
 
@@ -64,13 +64,15 @@ class Run:
         per_entry = self.optimizers if self.manual else 1
         return int(min(per_epoch_total, math.ceil(self.max_steps / per_entry)))
 
-    @property
-    def length(self) -> RunLength:
-        """What ``fit`` derives omitted scheduler lengths from (``Trainer.estimated_stepping_batches``)."""
-        steps = optimizer_steps(
-            self.max_epochs, self.batches_per_epoch, self.accumulate_grad_batches, self.max_steps
+    def length(self, module: Any) -> RunLength:
+        """What ``fit`` derives omitted lengths, warmups and epoch conversions from, for ``module``."""
+        return RunLength(
+            max_epochs=self.max_epochs,
+            max_steps=self.max_steps,
+            num_training_batches=self.batches_per_epoch,
+            accumulate_grad_batches=self.accumulate_grad_batches,
+            lightning_module=module,
         )
-        return RunLength(max_epochs=self.max_epochs, estimated_stepping_batches=steps)
 
 
 @dataclass(frozen=True)
@@ -310,7 +312,7 @@ def preview(
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, plans, run.length)
+        built = _build_over_stand_ins(module, plans, run.length(module))
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
     ordered = [b for b in built if b.scheduler is not None] + [b for b in built if b.scheduler is None]
     lrs: dict[str, list[float]] = {}

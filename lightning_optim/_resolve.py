@@ -31,6 +31,7 @@ from lightning_optim._registry import (
 )
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector
 from lightning_optim._typecheck import type_mismatch
+from lightning_optim._units import EPOCH_ARGUMENTS
 
 INTERVALS = ("step", "epoch")
 
@@ -53,7 +54,10 @@ PER_GROUP_ARGUMENTS = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "ba
 #: Schedulers whose ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s.
 COMPOSITE_SCHEDULERS: tuple[type, ...] = (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)
 
-_STEPPING_OPTIONS = ("interval", "frequency", "monitor", "strict", "name", "warmup")
+_STEPPING_OPTIONS = (
+    *("interval", "frequency", "monitor", "strict", "name"),
+    *("warmup", "warmup_start_factor", "unit"),
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,9 @@ class ResolvedScheduler:
     warmup: int | float | None
     #: the length argument left out, to derive from the run when ``fit`` starts
     derived_length: str | None = None
+    warmup_start_factor: float | None = None
+    #: what the scheduler's own arguments count: ``"epoch"`` with ``interval="step"`` converts them to steps
+    unit: str = "epoch"
 
     @property
     def is_plateau(self) -> bool:
@@ -205,7 +212,43 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
                 f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
                 f"(fraction of the run) but got {warmup!r}."
             )
+    start = spec.warmup_start_factor
+    if start is not None:
+        if not warmup:
+            raise ValueError(
+                f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+                "give `warmup=` or remove `warmup_start_factor`."
+            )
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= start < 1.0:
+            raise ValueError(
+                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+            )
+    _check_unit(where, spec, cls, interval)
     return interval
+
+
+def _check_unit(where: str, spec: SchedulerSpec, cls: type, interval: str) -> None:
+    if spec.unit is None:
+        return
+    _check_choice(where, "unit", spec.unit, INTERVALS)
+    if spec.unit == "step" and interval == "epoch":
+        raise ValueError(
+            f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
+            "once per epoch; use `interval='step'` (or remove `unit`)."
+        )
+    if spec.unit == "epoch" and interval == "step":
+        if cls not in EPOCH_ARGUMENTS:
+            known = sorted(c.__name__ for c in EPOCH_ARGUMENTS)
+            raise ValueError(
+                f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
+                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                "`interval='epoch'`, or in steps."
+            )
+        if spec.frequency != 1:
+            raise ValueError(
+                f"{where}: `unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
+                f"Expected `frequency` to be 1 but got {spec.frequency!r}."
+            )
 
 
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
@@ -267,6 +310,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         name=spec.name,
         warmup=spec.warmup,
         derived_length=derived_length,
+        warmup_start_factor=spec.warmup_start_factor,
+        unit=spec.unit or interval,
     )
 
 

@@ -81,7 +81,13 @@ class SchedulerSpec:
         strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
         name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
         warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
-            intervals, a float in (0, 1) is a fraction of the whole run.
+            updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in (0, 1) is a
+            fraction of the run's updates.
+        warmup_start_factor: the fraction of the lr used during the warmup's first interval, in ``[0, 1)``;
+            default ``1 / (warmup + 1)`` (equal increments, no interval at lr 0).
+        unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
+            ``"epoch"`` with ``interval="step"`` declares an epoch-based schedule that is updated after every
+            optimizer step with the same shape. ``None`` means ``interval``.
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:
@@ -100,6 +106,8 @@ class SchedulerSpec:
     strict: bool
     name: str | None
     warmup: int | float | None
+    warmup_start_factor: float | None
+    unit: Interval | None
 
     def __init__(
         self,
@@ -112,6 +120,8 @@ class SchedulerSpec:
         strict: bool = True,
         name: str | None = None,
         warmup: int | float | None = None,
+        warmup_start_factor: float | None = None,
+        unit: Interval | None = None,
         **kwargs: Any,
     ) -> None:
         for field, value in (
@@ -123,6 +133,8 @@ class SchedulerSpec:
             ("strict", strict),
             ("name", name),
             ("warmup", warmup),
+            ("warmup_start_factor", warmup_start_factor),
+            ("unit", unit),
         ):
             object.__setattr__(self, field, value)
 
@@ -135,6 +147,8 @@ class SchedulerSpec:
             "strict": True,
             "name": None,
             "warmup": None,
+            "warmup_start_factor": None,
+            "unit": None,
         }
         parts += [
             f"{key}={getattr(self, key)!r}"

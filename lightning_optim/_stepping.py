@@ -109,7 +109,11 @@ class ManualSchedulerStepping(Callback):
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for scheduled in self.per_epoch:
-            for epoch in range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch):
+            done = getattr(scheduled.scheduler, EPOCHS, 0)
+            if done is None:  # started fresh on resume: its first epoch is this one
+                setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
+                continue
+            for epoch in range(done, trainer.current_epoch):
                 self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
 
     @override
@@ -117,6 +121,12 @@ class ManualSchedulerStepping(Callback):
         for scheduled in self.per_epoch:
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
+
+
+def start_fresh(scheduler: Any) -> dict[str, Any]:
+    """Mark a fresh scheduler of a resumed run, whose epochs count from the resumed one; its state."""
+    setattr(scheduler, EPOCHS, None)
+    return dict(scheduler.state_dict())
 
 
 def install(trainer: Trainer, built: Sequence[Built]) -> None:

@@ -139,3 +139,15 @@ class VitLike(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(self(x), y)
+
+
+def fit_resumed(
+    module: L.LightningModule, ckpt_path: str | None, *, data: DataLoader | None = None, **trainer_kwargs: Any
+) -> LrRecorder:
+    """Like ``fit``, resuming from ``ckpt_path`` (a Lightning checkpoint) when it is given."""
+    recorder = LrRecorder()
+    callbacks = [recorder, *trainer_kwargs.pop("callbacks", [])]
+    options = {**FAST, "max_epochs": 3, **trainer_kwargs}
+    trainer = L.Trainer(callbacks=callbacks, **options)
+    trainer.fit(module, data if data is not None else loader(), ckpt_path=ckpt_path)
+    return recorder

@@ -1,0 +1,288 @@
+"""Safe resume: a checkpoint remembers the declarations that produced it, and a changed setup is refused.
+
+Lightning restores optimizer and scheduler states by position: after a changed declaration, the state of
+one optimizer lands in another, a scheduler keeps its old ``T_max`` or milestones (torch restores every
+attribute), an Adam state is loaded into SGD's groups. Instead the mixin writes a *fingerprint* of the
+declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compares it when ``fit`` starts,
+before Lightning restores any optimizer or scheduler state. The fingerprint holds, per optimizer: its
+attribute, class and options; its groups (name, options, parameter count, element count and a digest of the
+parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit) and what was
+derived from the run (warmup steps, omitted length, steps per epoch).
+
+Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
+checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
+callback the mixin inserts writes the fingerprint (``on_save_checkpoint``) and checks again for strategies
+that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoint``).
+
+Lightning steps a ``ReduceLROnPlateau`` of ``interval="epoch"`` after the epoch-end checkpoint is written and
+does not replay that step on resume (the metric is not in the checkpoint). The callback therefore also saves
+the monitored value of each plateau scheduler, and the resumed run takes the missing step with it at the
+start of its first epoch, so a resumed plateau schedule continues exactly.
+
+A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
+number of optimizers and schedulers and the parameter count of every group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from typing_extensions import override
+
+from lightning_optim._build import Built
+from lightning_optim._length import run_shape
+from lightning_optim._resolve import ResolvedScheduler
+
+CHECKPOINT_KEY = "lightning_optim"
+METRICS_KEY = "lightning_optim_plateau_metrics"
+FINGERPRINT_VERSION = 1
+
+#: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
+RESUME_CHOICES = ("error", "fresh")
+ResumeChoice = Literal["error", "fresh"]
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def stable_repr(value: Any) -> str:
+    """A ``repr`` that is the same in every process: functions by qualified name, no memory addresses.
+
+    Example:
+        >>> stable_repr(stable_repr)
+        'lightning_optim._resume.stable_repr'
+        >>> stable_repr([1, 0.5, "a"])
+        "[1, 0.5, 'a']"
+    """
+    if callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return _ADDRESS.sub("", repr(value))
+
+
+def _options(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={stable_repr(value)}" for key, value in sorted(options.items()))
+
+
+def _digest(names: Sequence[str]) -> str:
+    return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def _scheduler(scheduler: ResolvedScheduler, trainer: Any) -> dict[str, Any]:
+    shape = run_shape(trainer, scheduler)
+    return {
+        "class": f"{scheduler.cls.__module__}.{scheduler.cls.__qualname__}",
+        "arguments": _options(scheduler.kwargs),
+        "interval": scheduler.interval,
+        "frequency": scheduler.frequency,
+        "monitor": scheduler.monitor,
+        "warmup": stable_repr(scheduler.warmup),
+        "warmup_start_factor": stable_repr(scheduler.warmup_start_factor),
+        "unit": scheduler.unit,
+        "warmup steps (derived)": shape.warmup,
+        f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,
+        "steps per epoch (derived)": shape.steps_per_epoch,
+    }
+
+
+def fingerprint(built: Sequence[Built], trainer: Any) -> dict[str, Any]:
+    """The fingerprint of the built optimizers and schedulers (JSON-compatible, stable across processes)."""
+    optimizers = []
+    for b in built:
+        groups = [
+            {
+                "name": g.name,
+                "options": _options(g.options),
+                "parameters": len(g.parameters),
+                "elements": sum(p.numel() for _, p in g.parameters),
+                "parameter names (digest)": _digest([n for n, _ in g.parameters]),
+            }
+            for g in b.groups
+        ]
+        optimizers.append(
+            {
+                "attribute": b.plan.attribute,
+                "class": f"{b.plan.cls.__module__}.{b.plan.cls.__qualname__}",
+                "options": _options(b.plan.kwargs),
+                "groups": groups,
+                "scheduler": None if b.plan.scheduler is None else _scheduler(b.plan.scheduler, trainer),
+            }
+        )
+    return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
+
+
+def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        if path:
+            into[path] = "declared"
+        for key, item in value.items():
+            _flatten(item, f"{path}.{key}" if path else str(key), into)
+    elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers")):
+        into[f"{path} (count)"] = len(value)
+        for index, item in enumerate(value):
+            name = item.get("attribute") if isinstance(item, Mapping) else None  # groups: by position
+            _flatten(item, f"{path}[{index}{' ' + repr(name) if name else ''}]", into)
+    else:
+        into[path] = value
+    return into
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What changed between two fingerprints, one readable line per changed entry.
+
+    Example:
+        >>> a = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.1"}]}
+        >>> b = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.2"}]}
+        >>> differences(a, b)
+        ["optimizers[0 'optimizer'].options: 'lr=0.1' in the checkpoint, 'lr=0.2' now"]
+    """
+    old, new = _flatten(saved, "", {}), _flatten(current, "", {})
+    missing = object()
+    changed = [
+        k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)
+    ]
+    lines = []
+    for key in changed:
+        if any(
+            key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key
+        ):
+            continue  # inside an entry that changed as a whole (a scheduler added or removed)
+        before, after = old.get(key, missing), new.get(key, missing)
+        shown_before = "absent" if before is missing else repr(before)
+        shown_after = "absent" if after is missing else repr(after)
+        lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
+    return lines
+
+
+def _structure(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "optimizers": len(checkpoint.get("optimizer_states", [])),
+        "schedulers": len(checkpoint.get("lr_schedulers", [])),
+        "parameters per group": [
+            [len(g.get("params", [])) for g in state.get("param_groups", [])]
+            for state in checkpoint.get("optimizer_states", [])
+        ],
+    }
+
+
+def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
+    return {
+        "optimizers": len(built),
+        "schedulers": sum(b.scheduler is not None for b in built),
+        "parameters per group": [[len(g.parameters) for g in b.groups] for b in built],
+    }
+
+
+def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], trainer: Any) -> list[str]:
+    saved = checkpoint.get(CHECKPOINT_KEY)
+    if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
+        return differences(saved, fingerprint(built, trainer))
+    return differences(_structure(checkpoint), _built_structure(built))
+
+
+def check_resume(
+    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], trainer: Any, choice: ResumeChoice
+) -> None:
+    """Refuse (or, with ``choice="fresh"``, neutralise) the restore of a checkpoint from another setup.
+
+    With ``"fresh"``, the checkpoint's optimizer and scheduler states are replaced by those of the freshly
+    built ones, so Lightning restores the weights and the loop's progress but every optimizer and schedule
+    starts anew at the resumed step.
+    """
+    if not checkpoint or checkpoint.get(f"{CHECKPOINT_KEY}_checked") is True:
+        return
+    changes = _changes(checkpoint, built, trainer)
+    checkpoint[f"{CHECKPOINT_KEY}_checked"] = True
+    if not changes:
+        return
+    if choice == "fresh":
+        from lightning_optim._stepping import start_fresh
+
+        checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
+        checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
+        checkpoint.pop(METRICS_KEY, None)
+        return
+    shown = changes[:12] + ([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])
+    raise ValueError(
+        f"{owner}: Expected the checkpoint being resumed to come from the same optimizer and scheduler "
+        "declarations but got a changed setup; Lightning would restore the saved states by position into "
+        "the new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
+        "Trainer settings, or set `resume_changed_setup = 'fresh'` on the class to keep the weights and the "
+        "loop's progress but start every optimizer and schedule afresh."
+    )
+
+
+def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
+    """The checkpoint Lightning is resuming from, when it is already loaded (empty otherwise)."""
+    connector = getattr(trainer, "_checkpoint_connector", None)
+    checkpoint = getattr(connector, "_loaded_checkpoint", None)
+    return checkpoint if isinstance(checkpoint, dict) else {}
+
+
+def _plateaus(built: Sequence[Built]) -> list[tuple[int, Built]]:
+    return [
+        (index, b)
+        for index, b in enumerate(built)
+        if b.scheduler is not None
+        and b.plan.scheduler is not None
+        and b.plan.scheduler.is_plateau
+        and b.plan.scheduler.interval == "epoch"
+    ]
+
+
+class ResumeGuard(Callback):
+    """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
+
+    def __init__(self, owner: str, built: Sequence[Built], trainer: Trainer, choice: ResumeChoice) -> None:
+        self.owner = owner
+        self.built = built
+        self.choice = choice
+        self.fingerprint = fingerprint(built, trainer)
+        self.pending_metrics: dict[str, float] = {}
+
+    def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
+        saved = checkpoint.get(METRICS_KEY)
+        self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.fingerprint
+        metrics = {}
+        for index, b in _plateaus(self.built):
+            monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
+            value = trainer.callback_metrics.get(monitor or "")
+            if value is not None:
+                metrics[str(index)] = float(value)
+        checkpoint[METRICS_KEY] = metrics
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        check_resume(self.owner, checkpoint, self.built, trainer, self.choice)
+        self.take_metrics(checkpoint)
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pending, self.pending_metrics = self.pending_metrics, {}
+        for index, b in _plateaus(self.built):
+            if str(index) not in pending or b.plan.scheduler is None or b.scheduler is None:
+                continue
+            due = trainer.current_epoch // b.plan.scheduler.frequency
+            if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
+                b.scheduler.step(pending[str(index)])
+
+
+def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+    """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
+    checkpoint = loaded_checkpoint(trainer)
+    check_resume(owner, checkpoint, built, trainer, choice)
+    callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
+    callbacks[:] = [c for c in callbacks if not isinstance(c, ResumeGuard)]
+    guard = ResumeGuard(owner, built, trainer, choice)
+    guard.take_metrics(checkpoint)
+    callbacks.append(guard)

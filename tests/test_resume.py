@@ -1,0 +1,271 @@
+"""Safe resume: a resumed run continues the exact lr trajectory and weights; a changed setup is refused.
+
+Every run here is 4 epochs of 4 batches. The uninterrupted run saves a checkpoint at the end of every
+epoch; resuming from the one written after epoch 1 (8 optimizer steps) must reproduce the last 8 batches'
+learning rates and the final weights exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed, loader
+
+
+class Logged(Classifier):
+    """Logs a constant ``metric``: a ``ReduceLROnPlateau`` watching it reduces after every patience."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", 1.0)
+        return super().training_step(batch, batch_idx)
+
+
+def declared(scheduler: SchedulerSpec, **optimizer_kwargs: Any) -> type[Logged]:
+    spec = OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler, **optimizer_kwargs)
+    return type("Declared", (ConfigurableOptimizersMixin, Logged), {"optimizer": spec})
+
+
+def decay(epoch: int) -> float:
+    return 0.9**epoch
+
+
+#: One declaration per registered scheduler name (and two with a warmup, one in epochs); lengths left out
+#: are derived from the run.
+SCHEDULERS: dict[str, dict[str, Any]] = {
+    "step": {"scheduler": "step", "step_size": 2, "gamma": 0.5},
+    "multistep": {"scheduler": "multistep", "milestones": [1, 3], "gamma": 0.5},
+    "exponential": {"scheduler": "exponential", "gamma": 0.8},
+    "lambda": {"scheduler": "lambda", "lr_lambda": decay},
+    "cosine": {"scheduler": "cosine"},
+    "onecycle": {"scheduler": "onecycle", "max_lr": 0.5},
+    "linear": {"scheduler": "linear", "start_factor": 0.25},
+    "polynomial": {"scheduler": "polynomial", "power": 2.0},
+    "plateau": {"scheduler": "plateau", "monitor": "metric", "patience": 0, "factor": 0.5},
+    "cyclic": {"scheduler": "cyclic", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3},
+    "constant": {"scheduler": "constant", "factor": 0.5, "total_iters": 2},
+    "cosine_restarts": {"scheduler": "cosine_restarts", "T_0": 3},
+    "multiplicative": {"scheduler": "multiplicative", "lr_lambda": decay},
+    "cosine_warmup": {"scheduler": "cosine", "warmup": 2},
+    "plateau_warmup": {
+        "scheduler": "plateau",
+        "monitor": "metric",
+        "patience": 0,
+        "factor": 0.5,
+        "warmup": 1,
+    },
+    # per step: the function of fractional epochs (a partial in LambdaLR's state); per epoch: unchanged
+    "lambda_in_epochs": {"scheduler": "lambda", "lr_lambda": decay, "unit": "epoch"},
+}
+
+
+def spec(name: str, interval: str) -> SchedulerSpec:
+    kwargs = dict(SCHEDULERS[name])
+    return SchedulerSpec(kwargs.pop("scheduler"), interval=interval, **kwargs)  # type: ignore[arg-type]
+
+
+def checkpoints(tmp_path: Path, **kwargs: Any) -> ModelCheckpoint:
+    return ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, save_last=False, **kwargs)
+
+
+def run(module: L.LightningModule, tmp_path: Path, ckpt_path: str | None = None, **kwargs: Any) -> Any:
+    options = {"max_epochs": 4, "enable_checkpointing": True, "default_root_dir": tmp_path, **kwargs}
+    return fit_resumed(module, ckpt_path, **options)
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_resume_continues_exactly(name: str, interval: str, tmp_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # onecycle/cyclic per epoch: warned at definition
+        cls = declared(spec(name, interval))
+    full = cls()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = cls()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert len(whole.history) == 16
+    assert rest.history == whole.history[8:]
+    assert len(set(map(str, whole.history))) > 1, "the schedule must move for the test to mean anything"
+    assert_same_weights(full, resumed)
+
+
+class Gan(ConfigurableOptimizersMixin, TwoNets):
+    """Two optimizers in manual optimization: the mixin steps both schedulers itself."""
+
+    gen_opt = OptimizerSpec(
+        "sgd",
+        params="model_gen",
+        lr=0.1,
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step", warmup=3),
+    )
+    dis_opt = OptimizerSpec(
+        "sgd", params="model_dis", lr=0.2, scheduler=SchedulerSpec("cosine", warmup=1, frequency=1)
+    )
+
+
+class Resumable:
+    """The batches of ``tests.helpers.loader()`` with a ``state_dict``, so Lightning can resume mid-epoch.
+
+    A plain DataLoader restarts from its first batch after a mid-epoch resume (Lightning warns about it);
+    with this one, the resumed run sees the same batches as the uninterrupted one.
+    """
+
+    def __init__(self) -> None:
+        self.loader = loader()
+        self.consumed = 0
+        self.skip = 0
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self.skip = self.skip, 0
+        self.consumed = skip
+        for index, batch in enumerate(self.loader):
+            if index >= skip:
+                self.consumed = index + 1
+                yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"consumed": self.consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.skip = state["consumed"]
+
+
+@pytest.mark.parametrize(
+    ("save", "checkpoint", "done"),
+    [
+        # Lightning counts each optimizer's step in manual optimization: 2 global steps per batch
+        ({"every_n_train_steps": 10}, "epoch=1-step=10.ckpt", 5),  # mid-epoch: after batch 0 of epoch 1
+        ({"every_n_epochs": 1}, "epoch=1-step=16.ckpt", 8),  # at the end of epoch 1
+    ],
+    ids=["mid_epoch", "epoch_end"],
+)
+def test_resume_manual_optimization(save: dict[str, int], checkpoint: str, done: int, tmp_path: Path) -> None:
+    full = Gan()
+    whole = run(full, tmp_path, data=Resumable(), callbacks=[checkpoints(tmp_path / "ckpt", **save)])
+    resumed = Gan()
+    rest = run(resumed, tmp_path, data=Resumable(), ckpt_path=str(tmp_path / "ckpt" / checkpoint))
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history))) > 8
+    assert_same_weights(full, resumed)
+
+
+BASE = {
+    "lr": 0.1,
+    "groups": [ParamGroup("model_gen.layer1", lr=0.5)],
+    "scheduler": SchedulerSpec("cosine", warmup=1),
+}
+
+
+def grouped(**changes: Any) -> type[Logged]:
+    options = {**BASE, **changes}
+    return type(
+        "Grouped", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("sgd", **options)}
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of ``grouped()`` after epoch 0 of a 3-epoch run."""
+    root = tmp_path_factory.mktemp("saved")
+    run(grouped()(), root, max_epochs=3, callbacks=[checkpoints(root, every_n_epochs=1)])
+    return root / "epoch=0-step=4.ckpt"
+
+
+@pytest.mark.parametrize(
+    ("changes", "trainer_kwargs", "changed"),
+    [
+        (
+            {"lr": 0.2},
+            {},
+            r"optimizers\[0 'optimizer'\]\.options: 'lr=0\.1' in the checkpoint, 'lr=0\.2' now",
+        ),
+        (
+            {"groups": [ParamGroup("model_gen.layer2", lr=0.5)]},
+            {},
+            r"groups\[0\]\.name: 'model_gen.layer1' in the checkpoint, 'model_gen.layer2' now",
+        ),
+        ({"groups": []}, {}, r"groups \(count\): 2 in the checkpoint, 1 now"),
+        (
+            {"scheduler": SchedulerSpec("linear", warmup=1)},
+            {},
+            r"scheduler\.class: 'torch\.optim\.lr_scheduler\.Cos",
+        ),
+        (
+            {"scheduler": SchedulerSpec("cosine", warmup=2)},
+            {},
+            r"scheduler\.warmup: '1' in the checkpoint, '2' now",
+        ),
+        (
+            {"scheduler": SchedulerSpec("cosine", interval="step", warmup=1)},
+            {},
+            r"scheduler\.interval: 'epoch'",
+        ),
+        ({"scheduler": None}, {}, r"scheduler: 'declared' in the checkpoint, None now\n"),
+        # the derived T_max changes with the run's length; torch would restore the old one silently
+        ({}, {"max_epochs": 4}, r"scheduler\.T_max \(derived\): 2 in the checkpoint, 3 now"),
+    ],
+    ids=[
+        "lr",
+        "group_selection",
+        "group_count",
+        "scheduler_class",
+        "warmup",
+        "interval",
+        "no_scheduler",
+        "length",
+    ],
+)
+def test_resume_refuses_a_changed_setup(
+    saved: Path, tmp_path: Path, changes: dict[str, Any], trainer_kwargs: dict[str, Any], changed: str
+) -> None:
+    module = grouped(**changes)()
+    with pytest.raises(
+        ValueError, match=r"Grouped: Expected the checkpoint being resumed to come from the same"
+    ) as err:
+        run(module, tmp_path, ckpt_path=str(saved), **{"max_epochs": 3, **trainer_kwargs})
+    assert re.search(changed, str(err.value)), str(err.value)
+    assert "resume_changed_setup = 'fresh'" in str(err.value)
+    # nothing was trained after the restore of the weights: the error comes before any step
+    restored = torch.load(saved, weights_only=False)["state_dict"]
+    assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+def test_resume_fresh_starts_the_schedules_anew(saved: Path, tmp_path: Path) -> None:
+    cls = type("Fresh", (grouped(lr=0.2),), {"resume_changed_setup": "fresh"})
+    rest = run(cls(), tmp_path, ckpt_path=str(saved), max_epochs=3)
+    # epochs 1 and 2 (epoch 0 was restored): a fresh warmup of 1 epoch at 1/2 of each group's lr, then the
+    # fresh cosine's first epoch at the full lr (the groups: layer1 at 0.5, the rest at the new 0.2)
+    assert rest.history == [[[0.25, 0.1]]] * 4 + [[[0.5, 0.2]]] * 4
+
+
+def test_resume_same_setup_without_fingerprint_checks_the_structure(saved: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(saved, weights_only=False)
+    del checkpoint["lightning_optim"]
+    path = tmp_path / "foreign.ckpt"
+    torch.save(checkpoint, path)
+    rest = run(grouped()(), tmp_path, ckpt_path=str(path), max_epochs=3)
+    # warmup over: epoch 1 trains at the declared lrs, epoch 2 at the cosine's end (T_max = 3 - 1 = 2): 1/2
+    assert rest.history == [[[0.5, 0.1]]] * 4 + [[[0.25, 0.05]]] * 4
+    with pytest.raises(
+        ValueError, match=r"parameters per group: \[\[2, 2\]\] in the checkpoint, \[\[4\]\] now"
+    ):
+        run(grouped(groups=[])(), tmp_path, ckpt_path=str(path), max_epochs=3)
+
+
+def test_resume_changed_setup_must_be_a_known_choice() -> None:
+    with pytest.raises(
+        ValueError, match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh' but got 'keep'"
+    ):
+        type("Bad", (ConfigurableOptimizersMixin, Logged), {"resume_changed_setup": "keep"})

@@ -1,0 +1,276 @@
+"""Schedules that know the run: lengths from the Trainer, epoch-defined schedules stepped per step, and
+the per-step default of OneCycleLR/CyclicLR.
+
+The data is 4 batches per epoch (``tests.helpers.loader``). Each derived length is checked against a
+hand-written ``configure_optimizers`` that wires the length by hand, run on the same Trainer settings.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch.optim import SGD, lr_scheduler
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
+
+
+def declared(scheduler: SchedulerSpec) -> type[Classifier]:
+    spec = OptimizerSpec("sgd", lr=0.1, scheduler=scheduler)
+    return type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+
+
+def handwritten(make: Callable[[torch.optim.Optimizer], Any], interval: str) -> type[Classifier]:
+    def configure_optimizers(self: Any) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": make(optimizer), "interval": interval}}
+
+    return type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})
+
+
+def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float = 0.1) -> list[float]:
+    """The lr a scheduler gives before each of ``steps`` steps, computed with torch alone."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = make(optimizer)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "make", "trainer_kwargs"),
+    [
+        # 4 batches, accumulating 2 -> 2 optimizer steps per epoch, 4 epochs -> T_max = 8
+        (
+            SchedulerSpec("cosine", interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8),
+            {"accumulate_grad_batches": 2},
+        ),
+        # max_steps ends the run after 6 of the 16 steps: T_max = 6
+        (
+            SchedulerSpec("cosine", interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=6),
+            {"max_steps": 6},
+        ),
+        # 3 of the 4 batches per epoch, 4 epochs: total_steps = 12
+        (
+            SchedulerSpec("onecycle", max_lr=0.5),
+            lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=12),
+            {"limit_train_batches": 3},
+        ),
+        # frequency 2: the scheduler is stepped every other step, 16 steps -> total_iters = 8
+        (
+            SchedulerSpec("polynomial", interval="step", frequency=2, power=2.0),
+            lambda o: lr_scheduler.PolynomialLR(o, total_iters=8, power=2.0),
+            {"frequency": 2},
+        ),
+        # per epoch: 4 epochs -> total_iters = 4
+        (
+            SchedulerSpec("linear", start_factor=0.2),
+            lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=4),
+            {},
+        ),
+        # per epoch with max_steps=9 (4 steps per epoch): the run has ceil(9 / 4) = 3 epochs -> T_max = 3
+        (
+            SchedulerSpec("cosine"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=3),
+            {"max_steps": 9, "max_epochs": 10},
+        ),
+    ],
+    ids=["accumulation", "max_steps", "limit_train_batches", "frequency", "epochs", "epochs_max_steps"],
+)
+def test_length_derived_from_the_run(
+    scheduler: SchedulerSpec, make: Any, trainer_kwargs: dict[str, Any]
+) -> None:
+    kwargs = {"max_epochs": 4, **trainer_kwargs}
+    frequency = kwargs.pop("frequency", 1)
+    ours = declared(scheduler)()
+    reference = handwritten(
+        make, scheduler.interval or ("step" if scheduler.scheduler == "onecycle" else "epoch")
+    )
+    if frequency != 1:
+        base = reference.configure_optimizers
+
+        def with_frequency(self: Any) -> Any:
+            config = base(self)
+            config["lr_scheduler"]["frequency"] = frequency
+            return config
+
+        reference = type("HandWritten", (reference,), {"configure_optimizers": with_frequency})
+    theirs = reference()
+    history = fit(ours, **kwargs).history
+    assert history == fit(theirs, **kwargs).history
+    assert len(set(map(str, history))) > 2
+    assert_same_weights(ours, theirs)
+
+
+class Gan(ConfigurableOptimizersMixin, TwoNets):
+    gen_opt = OptimizerSpec(
+        "sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("cosine", interval="step")
+    )
+    dis_opt = OptimizerSpec("sgd", params="model_dis", lr=0.2)
+
+
+@pytest.mark.parametrize(
+    ("trainer_kwargs", "t_max"),
+    [
+        ({"max_epochs": 2}, 8),  # one step of each optimizer per batch: 2 epochs of 4 batches
+        # Lightning's max_steps counts the steps of both optimizers: 10 -> 5 batches, 5 steps of each
+        ({"max_epochs": 4, "max_steps": 10}, 5),
+    ],
+    ids=["epochs", "max_steps"],
+)
+def test_length_in_manual_optimization(trainer_kwargs: dict[str, Any], t_max: int) -> None:
+    history = fit(Gan(), **trainer_kwargs).of(0)
+    assert history == torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=t_max), t_max)
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_unknown_run_length_is_a_clear_error(interval: str) -> None:
+    module = declared(SchedulerSpec("cosine", interval=interval))()
+    with pytest.raises(
+        ValueError,
+        match=rf"Declared\.optimizer\.scheduler: `CosineAnnealingLR` is derived from the run's length in "
+        rf"{interval}s \(`T_max`\), but the Trainer's run has no known length \(set `max_epochs`.*\), "
+        r"or give `T_max` explicitly",
+    ):
+        fit(module, max_epochs=-1)
+
+
+def test_warmup_longer_than_the_run_is_a_clear_error() -> None:
+    module = declared(SchedulerSpec("cosine", warmup=3))()
+    with pytest.raises(
+        ValueError, match=r"`T_max` of `CosineAnnealingLR` is derived as the run's 3 scheduler updates"
+    ):
+        fit(module, max_epochs=3)
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cyclic"])
+def test_step_schedulers_default_to_per_step(name: str) -> None:
+    kwargs = {"max_lr": 0.5} if name == "onecycle" else {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
+    history = fit(declared(SchedulerSpec(name, **kwargs))(), max_epochs=1).of()
+    assert len(set(history)) >= 3  # the lr moves within the (only) epoch: stepped after every batch
+
+
+@pytest.mark.parametrize("name", ["onecycle", "cyclic"])
+def test_step_schedulers_per_epoch_warn_and_step_per_epoch(name: str) -> None:
+    kwargs = {"max_lr": 0.5} if name == "onecycle" else {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
+    with pytest.warns(
+        UserWarning, match=r"Declared\.optimizer\.scheduler: `.*` is meant to be stepped after every"
+    ):
+        cls = declared(SchedulerSpec(name, interval="epoch", **kwargs))
+    history = fit(cls(), max_epochs=2).of()
+    assert len(set(history[:4])) == 1 and history[4] != history[3]  # constant within an epoch
+
+
+# ---- epoch-defined schedules updated every step (unit="epoch") -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "make", "trainer_kwargs"),
+    [
+        # step_size 1 epoch = 4 steps
+        (
+            SchedulerSpec("step", step_size=1, gamma=0.5),
+            lambda o: lr_scheduler.StepLR(o, step_size=4, gamma=0.5),
+            {},
+        ),
+        # with accumulation 2, an epoch is 2 optimizer steps: milestones [1, 2] epochs -> [2, 4] steps
+        (
+            SchedulerSpec("multistep", milestones=[1, 2], gamma=0.5),
+            lambda o: lr_scheduler.MultiStepLR(o, milestones=[2, 4], gamma=0.5),
+            {"accumulate_grad_batches": 2},
+        ),
+        # T_max 3 epochs = 12 steps
+        (SchedulerSpec("cosine", T_max=3), lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12), {}),
+    ],
+    ids=["step", "multistep_accumulation", "cosine"],
+)
+def test_epoch_unit_matches_the_converted_schedule(
+    scheduler: SchedulerSpec, make: Any, trainer_kwargs: dict[str, Any]
+) -> None:
+    spec = SchedulerSpec(scheduler.scheduler, interval="step", unit="epoch", **scheduler.kwargs)
+    ours, theirs = declared(spec)(), handwritten(make, "step")()
+    history = fit(ours, **trainer_kwargs).of()
+    assert history == fit(theirs, **trainer_kwargs).of()
+    assert len(set(history)) > 2
+    assert_same_weights(ours, theirs)
+
+
+def test_epoch_unit_with_warmup_and_derived_length() -> None:
+    # an omitted length is already in steps: 3 epochs x 4 steps - 4 steps of warmup (1 epoch) = 8; the
+    # warmup climbs in 4 steps to the LinearLR's own start, 0.5 x lr, by 1/5 of it per step
+    spec = SchedulerSpec("linear", start_factor=0.5, interval="step", unit="epoch", warmup=1)
+    history = fit(declared(spec)()).of()
+    expected = [0.1 * 0.5 * (s + 1) / 5 for s in range(4)] + torch_lrs(
+        lambda o: lr_scheduler.LinearLR(o, start_factor=0.5, total_iters=8), 8
+    )
+    assert history == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "per_epoch"),
+    [
+        (SchedulerSpec("exponential", gamma=0.5), [0.1, 0.05, 0.025]),
+        (SchedulerSpec("lambda", lr_lambda=lambda epoch: 1 / (1 + epoch)), [0.1, 0.05, 0.1 / 3]),
+    ],
+    ids=["exponential", "lambda"],
+)
+def test_epoch_unit_rates_reach_each_epoch_value_at_its_start(
+    scheduler: SchedulerSpec, per_epoch: list[float]
+) -> None:
+    spec = SchedulerSpec(scheduler.scheduler, interval="step", unit="epoch", **scheduler.kwargs)
+    history = fit(declared(spec)()).of()
+    assert history[::4] == pytest.approx(per_epoch, rel=1e-12)
+    assert all(a > b for a, b in itertools.pairwise(history))  # and decays smoothly, step by step
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"scheduler": "plateau", "monitor": "loss", "interval": "step", "unit": "epoch"},
+            r"Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'`.* "
+            r"but got `ReduceLROnPlateau`",
+        ),
+        (
+            {"scheduler": "step", "step_size": 1, "interval": "step", "unit": "epoch", "frequency": 2},
+            r"`unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
+            r"Expected `frequency` to be 1 but got 2",
+        ),
+        (
+            {"scheduler": "step", "step_size": 1, "interval": "epoch", "unit": "step"},
+            r"`unit='step'` declares the schedule in optimizer steps, but `interval='epoch'`",
+        ),
+        (
+            {"scheduler": "step", "step_size": 1, "interval": "step", "unit": "epochs"},
+            r"Expected `unit` to be one of `step`, `epoch` but got 'epochs' \(did you mean `epoch`\?\)",
+        ),
+    ],
+    ids=["plateau", "frequency", "step_unit_per_epoch", "typo"],
+)
+def test_epoch_unit_errors(kwargs: dict[str, Any], message: str) -> None:
+    kwargs = dict(kwargs)
+    with pytest.raises(ValueError, match=r"Declared\.optimizer\.scheduler: " + message):
+        declared(SchedulerSpec(kwargs.pop("scheduler"), **kwargs))
+
+
+def test_epoch_unit_needs_a_sized_dataloader() -> None:
+    data = torch.utils.data.DataLoader(_Stream(), batch_size=None)
+    module = declared(SchedulerSpec("step", step_size=1, interval="step", unit="epoch"))()
+    with pytest.raises(ValueError, match=r"the number of steps per epoch is unknown"):
+        fit(module, data=data, max_steps=4)
+
+
+class _Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    def __iter__(self) -> Any:
+        generator = torch.Generator().manual_seed(0)
+        while True:
+            yield torch.randn(8, 8, generator=generator), torch.randint(0, 4, (8,), generator=generator)
