@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._implementation import check_implementation
 from lightning_optim._registry import (
     OPTIMIZERS,
     PLATEAU,
@@ -98,6 +99,7 @@ class ResolvedOptimizer:
     kwargs: Mapping[str, Any]
     scheduler: ResolvedScheduler | None
     group_options: frozenset[str] = field(default_factory=frozenset)
+    implementation: str = "auto"
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -308,7 +310,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler"))
+    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler", "implementation"))
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
@@ -341,8 +343,11 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
             f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
             f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
         )
-    if groups:
-        optimizer = _trial_optimizer(where, cls, spec.kwargs, [dict(g.options) for g in groups] + [{}])
+    group_kwargs = [g.options for g in groups]
+    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    if groups or arguments:
+        trial_kwargs = {**spec.kwargs, **arguments}
+        optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
     scheduler = None
     if spec.scheduler is not None:
         scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
@@ -357,6 +362,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         kwargs=MappingProxyType(dict(spec.kwargs)),
         scheduler=scheduler,
         group_options=group_options,
+        implementation=spec.implementation,
     )
 
 

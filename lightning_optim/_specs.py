@@ -23,6 +23,9 @@ Selector = Union[str, Callable[[str, torch.nn.Parameter], bool], Sequence[Any]]
 
 Interval = Literal["step", "epoch"]
 
+#: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``_implementation.py``).
+Implementation = Literal["auto", "fused", "foreach", "forloop"]
+
 
 def _class_repr(value: Any) -> str:
     return value.__name__ if isinstance(value, type) else repr(value)
@@ -145,6 +148,9 @@ class OptimizerSpec:
             no other declared optimizer takes.
         groups: ``ParamGroup`` declarations, matched in order.
         scheduler: an optional ``SchedulerSpec``.
+        implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
+            default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
+            the optimizer's arguments always wins over ``"auto"``.
         **kwargs: the optimizer's own arguments (``params`` excluded).
 
     Example:
@@ -158,6 +164,7 @@ class OptimizerSpec:
     groups: tuple[ParamGroup, ...]
     scheduler: SchedulerSpec | None
     kwargs: Mapping[str, Any]
+    implementation: Implementation
 
     def __init__(
         self,
@@ -167,6 +174,7 @@ class OptimizerSpec:
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
         scheduler: SchedulerSpec | None = None,
+        implementation: Implementation = "auto",
         **kwargs: Any,
     ) -> None:
         object.__setattr__(self, "optimizer", optimizer)
@@ -174,6 +182,7 @@ class OptimizerSpec:
         object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
         object.__setattr__(self, "scheduler", scheduler)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        object.__setattr__(self, "implementation", implementation)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.optimizer)]
@@ -184,6 +193,8 @@ class OptimizerSpec:
         parts += _kwargs_repr(self.kwargs)
         if self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
+        if self.implementation != "auto":
+            parts.append(f"implementation={self.implementation!r}")
         return f"OptimizerSpec({', '.join(parts)})"
 
     @overload
