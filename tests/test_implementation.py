@@ -219,3 +219,18 @@ def test_auto_choice_makes_no_host_device_sync(case: str) -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert optimizer.defaults["fused"] is True
+
+
+def test_resume_keeps_the_fused_implementation_and_matches_an_uninterrupted_run(tmp_path: Any) -> None:
+    spec = OptimizerSpec(AdamW, lr=0.01)
+    uninterrupted = declared(spec)()
+    fit(uninterrupted, max_epochs=2)
+    first = declared(spec)()
+    fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path)
+    (checkpoint,) = tmp_path.glob("**/*.ckpt")
+    resumed = declared(spec)()
+    L.Trainer(**FAST, max_epochs=2).fit(resumed, loader(), ckpt_path=checkpoint)
+    assert implementation_of(resumed) == (True, None)
+    assert resumed.trainer.optimizers[0].param_groups[0]["fused"] is True
+    got, expected = weights(resumed), weights(uninterrupted)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
