@@ -42,7 +42,7 @@ from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 @dataclass(frozen=True)
 class Case:
     name: str
-    cls: type[torch.optim.Optimizer]
+    cls: Any  # a torch.optim.Optimizer subclass that accepts fused= and foreach=
     kwargs: dict[str, Any]
     #: 4-byte values read plus written per parameter by one step
     traffic: int
