@@ -12,6 +12,7 @@ import torch
 
 from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing
+from lightning_optim._implementation import choose
 from lightning_optim._length import run_epochs, run_shape, run_steps
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
@@ -253,8 +254,9 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
     for plan in plans:
         groups = plan_groups(named, plan, assigned[plan.attribute])
         torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in groups]
+        choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
         try:
-            optimizer = plan.cls(torch_groups, **plan.kwargs)
+            optimizer = plan.cls(torch_groups, **plan.kwargs, **choice.arguments)
         except Exception as err:
             error = TypeError if isinstance(err, TypeError) else ValueError
             raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err

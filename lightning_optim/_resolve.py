@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._implementation import check_implementation
 from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
 from lightning_optim._registry import (
     OPTIMIZERS,
@@ -113,6 +114,7 @@ class ResolvedOptimizer:
     no_decay: tuple[str, ...] = ()
     layer_decay: float | None = None
     layer_decay_blocks: str | None = None
+    implementation: str = "auto"
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -394,7 +396,9 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler", *RECIPE_OPTIONS))
+    missing = _check_arguments(
+        where, cls, spec.kwargs, ("params", "groups", "scheduler", "implementation", *RECIPE_OPTIONS)
+    )
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
@@ -435,8 +439,11 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         )
     defaults = MappingProxyType(dict(optimizer.defaults))
     no_decay, layer_decay, layer_decay_blocks = check_recipes(where, spec, cls.__name__, group_options)
-    if groups:
-        optimizer = _trial_optimizer(where, cls, spec.kwargs, [dict(g.options) for g in groups] + [{}])
+    group_kwargs = [g.options for g in groups]
+    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    if groups or arguments:
+        trial_kwargs = {**spec.kwargs, **arguments}
+        optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
     scheduler = None
     if spec.scheduler is not None:
         scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
@@ -455,4 +462,5 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         no_decay=no_decay,
         layer_decay=layer_decay,
         layer_decay_blocks=layer_decay_blocks,
+        implementation=spec.implementation,
     )

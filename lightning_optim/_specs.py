@@ -23,6 +23,9 @@ Selector = str | Callable[[str, torch.nn.Parameter], bool] | Sequence[Any]
 
 Interval = Literal["step", "epoch"]
 
+#: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``_implementation.py``).
+Implementation = Literal["auto", "fused", "foreach", "forloop"]
+
 
 def _class_repr(value: Any) -> str:
     return value.__name__ if isinstance(value, type) else repr(value)
@@ -185,6 +188,9 @@ class OptimizerSpec:
             is baked into each group's ``lr``, so any scheduler keeps the ratios.
         layer_decay_blocks: with ``layer_decay``, the submodule path of the blocks (a ``ModuleList`` or
             ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``.
+        implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
+            default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
+            the optimizer's arguments always wins over ``"auto"``.
         **kwargs: the optimizer's own arguments (``params`` excluded).
 
     Example:
@@ -205,6 +211,7 @@ class OptimizerSpec:
     no_decay: bool | Sequence[str]
     layer_decay: float | None
     layer_decay_blocks: str | None
+    implementation: Implementation
 
     def __init__(
         self,
@@ -217,6 +224,7 @@ class OptimizerSpec:
         no_decay: bool | Sequence[str] = False,
         layer_decay: float | None = None,
         layer_decay_blocks: str | None = None,
+        implementation: Implementation = "auto",
         **kwargs: Any,
     ) -> None:
         object.__setattr__(self, "optimizer", optimizer)
@@ -227,6 +235,7 @@ class OptimizerSpec:
         object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
         object.__setattr__(self, "layer_decay", layer_decay)
         object.__setattr__(self, "layer_decay_blocks", layer_decay_blocks)
+        object.__setattr__(self, "implementation", implementation)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.optimizer)]
@@ -243,6 +252,8 @@ class OptimizerSpec:
         ]
         if self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
+        if self.implementation != "auto":
+            parts.append(f"implementation={self.implementation!r}")
         return f"OptimizerSpec({', '.join(parts)})"
 
     @overload

@@ -1,6 +1,9 @@
 """Every recipe of the seed notes, declared, trains exactly like its hand-written ``configure_optimizers``.
 
-Step counts are shrunk to keep the runs fast (4 batches per epoch); the shapes are the recipes'.
+The declarations name torch's CPU default implementation (``implementation="forloop"``) so that weights
+can be compared exactly; the automatic choice is compared within float tolerance in
+``test_implementation.py``. Step counts are shrunk to keep the runs fast (4 batches per epoch); the
+shapes are the recipes'.
 """
 
 from __future__ import annotations
@@ -33,10 +36,8 @@ def handwritten(make: Callable[[Any], Any]) -> type[Classifier]:
 @pytest.mark.parametrize("cls", [Adam, RMSprop, SGD, AdamW, RAdam], ids=lambda c: c.__name__)
 def test_optimizer_with_defaults(cls: type) -> None:
     kwargs = {"lr": 1e-3} if cls is SGD else {}
-    ours, theirs = (
-        declared(OptimizerSpec(cls, **kwargs))(),
-        handwritten(lambda m: cls(m.parameters(), **kwargs))(),
-    )
+    ours = declared(OptimizerSpec(cls, implementation="forloop", **kwargs))()
+    theirs = handwritten(lambda m: cls(m.parameters(), **kwargs))()
     assert fit(ours, max_epochs=2).history == fit(theirs, max_epochs=2).history
     assert_same_weights(ours, theirs)
 
@@ -84,7 +85,7 @@ RECIPES = {
 @pytest.mark.parametrize("recipe", list(RECIPES))
 def test_scheduler_recipe(recipe: str) -> None:
     spec, make, extra = RECIPES[recipe]
-    ours = declared(OptimizerSpec(Adam, lr=0.05, scheduler=spec))()
+    ours = declared(OptimizerSpec(Adam, lr=0.05, scheduler=spec, implementation="forloop"))()
 
     def make_all(m: Any) -> Any:
         optimizer = Adam(m.parameters(), lr=0.05)

@@ -20,10 +20,18 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
     """The seed notes' GAN recipe: generator lr 0.01 decayed per step, discriminator 0.02 per epoch."""
 
     gen_opt = OptimizerSpec(
-        Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
+        Adam,
+        params="model_gen",
+        lr=0.01,
+        implementation="forloop",
+        scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
     )
     dis_opt = OptimizerSpec(
-        Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("exponential", gamma=0.99)
+        Adam,
+        params="model_dis",
+        lr=0.02,
+        implementation="forloop",
+        scheduler=SchedulerSpec("exponential", gamma=0.99),
     )
 
     def training_step(self, batch: Any, batch_idx: int) -> None:

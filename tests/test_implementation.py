@@ -1,0 +1,236 @@
+"""The optimizer implementation the mixin picks (``OptimizerSpec(implementation=...)``, default ``"auto"``).
+
+``"auto"`` uses torch's fused kernel where it is fastest (Adam, AdamW, SGD, Adagrad on CPU; see
+``benchmarks/bench_optimizer_step.py``) and safe, so weights differ from torch's default for-loop only by
+float rounding; everything else (an explicit ``fused=``/``foreach=``, a gradient scaler, sparse gradients,
+optimizers without a fused kernel) keeps torch's own choice. Timings live in ``benchmarks/``, not here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.plugins import MixedPrecision
+from torch import nn
+from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+from tests.helpers import FAST, Classifier, fit, loader, weights
+
+SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
+
+
+def declared(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[L.LightningModule]:
+    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+
+
+def handwritten(cls: type, **kwargs: Any) -> type[L.LightningModule]:
+    def configure_optimizers(self: Any) -> Any:
+        return cls(self.parameters(), **kwargs)
+
+    return type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})
+
+
+def implementation_of(module: L.LightningModule) -> tuple[Any, Any]:
+    defaults = module.trainer.optimizers[0].defaults
+    return defaults.get("fused"), defaults.get("foreach")
+
+
+CASES = {
+    "Adam": (Adam, {"lr": 0.01}),
+    "AdamW": (AdamW, {"lr": 0.01, "weight_decay": 0.1}),
+    "SGD": (SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),
+    "Adagrad": (Adagrad, {"lr": 0.1}),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_auto_picks_fused_and_trains_like_torch_default(case: str, caplog: pytest.LogCaptureFixture) -> None:
+    cls, kwargs = CASES[case]
+    ours, theirs = declared(OptimizerSpec(cls, **kwargs))(), handwritten(cls, **kwargs)()
+    initial = weights(theirs)
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        assert fit(ours, **SHORT).history == fit(theirs, **SHORT).history
+    assert implementation_of(ours) == (True, None)
+    assert implementation_of(theirs) == (None, None)  # torch's default: the for-loop on CPU
+    lines = [r.getMessage() for r in caplog.records if r.name == "lightning_optim"]
+    assert lines == [
+        f"Declared.optimizer: `{cls.__name__}` uses the fused implementation "
+        "(auto: fused kernel is fastest on `cpu`)."
+    ]
+    got, expected = weights(ours), weights(theirs)
+    for name in expected:
+        assert not torch.equal(expected[name], initial[name]), name  # it trained
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("declaration", "expected"),
+    [
+        ({"fused": False}, (False, None)),
+        ({"foreach": True}, (None, True)),
+        ({"foreach": False}, (None, False)),
+        ({"implementation": "forloop"}, (None, False)),
+        ({"implementation": "foreach"}, (None, True)),
+        ({"implementation": "fused"}, (True, None)),
+    ],
+    ids=lambda v: repr(v).replace(" ", ""),
+)
+def test_declared_implementation_wins(declaration: dict[str, Any], expected: tuple[Any, Any]) -> None:
+    ours = declared(OptimizerSpec(Adam, lr=0.01, **declaration))()
+    fit(ours, max_epochs=1, limit_train_batches=1)
+    assert implementation_of(ours) == expected
+
+
+def test_forloop_is_bitwise_torch_default() -> None:
+    ours = declared(OptimizerSpec(AdamW, lr=0.01, implementation="forloop"))()
+    theirs = handwritten(AdamW, lr=0.01)()
+    fit(ours, **SHORT), fit(theirs, **SHORT)
+    got, expected = weights(ours), weights(theirs)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
+
+
+def test_group_option_counts_as_declared(caplog: pytest.LogCaptureFixture) -> None:
+    ours = declared(OptimizerSpec(Adam, lr=0.01, groups=[ParamGroup("model_gen.layer1", foreach=False)]))()
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        fit(ours, max_epochs=1, limit_train_batches=1)
+    assert implementation_of(ours) == (None, None)
+    assert "uses the forloop implementation (declared `foreach=`)" in caplog.text
+
+
+def test_optimizer_without_fused_kernel_keeps_torch_default(caplog: pytest.LogCaptureFixture) -> None:
+    ours = declared(OptimizerSpec(RMSprop, lr=0.01))()
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        fit(ours, max_epochs=1, limit_train_batches=1)
+    assert implementation_of(ours) == (None, None)
+    assert (
+        "`RMSprop` uses the forloop implementation (auto: torch's default, `RMSprop` has no fused"
+        in caplog.text
+    )
+
+
+def _amp_trainer(**kwargs: Any) -> L.Trainer:
+    return L.Trainer(
+        **FAST, max_epochs=1, limit_train_batches=2, plugins=[MixedPrecision("16-mixed", "cpu")], **kwargs
+    )
+
+
+def test_fp16_gradient_scaler_keeps_torch_default(caplog: pytest.LogCaptureFixture) -> None:
+    # Lightning refuses clipping with a fused optimizer under a GradScaler (it unscales inside `step`) ...
+    explicit = declared(OptimizerSpec(Adam, lr=0.01, fused=True))()
+    with pytest.raises(RuntimeError, match="does not allow for gradient clipping"):
+        _amp_trainer(gradient_clip_val=1.0).fit(explicit, loader())
+    # ... so "auto" does not pick it there
+    ours = declared(OptimizerSpec(Adam, lr=0.01))()
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        _amp_trainer(gradient_clip_val=1.0).fit(ours, loader())
+    assert implementation_of(ours) == (None, None)
+    assert "auto: torch's default, fp16 mixed precision uses a gradient scaler" in caplog.text
+
+
+class SparseEmbedding(Classifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 8, sparse=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        features = x + self.embedding(y)
+        return nn.functional.cross_entropy(self.model_gen(features), y)
+
+
+def test_sparse_gradients_keep_torch_default() -> None:
+    explicit = declared(OptimizerSpec(SGD, lr=0.1, fused=True), base=SparseEmbedding)()
+    with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+        fit(explicit, max_epochs=1, limit_train_batches=1)
+    ours = declared(OptimizerSpec(SGD, lr=0.1), base=SparseEmbedding)()
+    fit(ours, max_epochs=1, limit_train_batches=2)
+    assert implementation_of(ours) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "declaration", "match"),
+    [
+        (Adam, {"implementation": "fuzed"}, r"but got 'fuzed' \(did you mean `fused`\?\)\."),
+        (Adam, {"implementation": None}, r"Expected `implementation` to be one of `auto`, .* but got None\."),
+        (
+            Adam,
+            {"implementation": "fused", "foreach": False},
+            r"Expected either `implementation` or `foreach=`",
+        ),
+        (
+            RMSprop,
+            {"implementation": "fused"},
+            r"Expected `implementation` to be one of `auto`, `foreach`, `forloop` for `RMSprop` "
+            r"\(it has no `fused` option\) but got 'fused'\.",
+        ),
+        # torch's own check, run at class definition on stand-in parameters
+        (
+            Adam,
+            {"implementation": "fused", "differentiable": True},
+            r"`Adam` rejected the declared options: .*differ",
+        ),
+    ],
+    ids=["misspelt", "none", "both", "no-kernel", "differentiable"],
+)
+def test_bad_implementation_is_reported_at_class_definition(
+    optimizer: type, declaration: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ValueError, match=r"Declared\.optimizer: .*" + match):
+        declared(OptimizerSpec(optimizer, **declaration))
+
+
+def test_auto_with_differentiable_keeps_torch_default() -> None:
+    # differentiable optimizers are stepped inside a user's own graph, not by a Trainer: build one directly
+    optimizer = declared(OptimizerSpec(Adam, lr=0.01, differentiable=True))().configure_optimizers()[
+        "optimizer"
+    ]
+    assert (optimizer.defaults["fused"], optimizer.defaults["foreach"]) == (None, None)
+
+
+def test_repr_shows_declared_implementation() -> None:
+    assert (
+        repr(OptimizerSpec("adam", lr=0.1, implementation="foreach"))
+        == "OptimizerSpec('adam', lr=0.1, implementation='foreach')"
+    )
+    assert repr(OptimizerSpec("adam", lr=0.1)) == "OptimizerSpec('adam', lr=0.1)"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("case", ["Adam", "AdamW", "SGD"])
+def test_auto_choice_makes_no_host_device_sync(case: str) -> None:
+    cls, kwargs = CASES[case]
+    module = declared(OptimizerSpec(cls, **kwargs))().cuda()
+    for p in module.parameters():
+        p.grad = torch.randn_like(p)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        optimizer = module.configure_optimizers()[
+            "optimizer"
+        ]  # the choice: device/dtype checks, no tensor reads
+        optimizer.step()
+        optimizer.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert optimizer.defaults["fused"] is True
+
+
+def test_resume_keeps_the_fused_implementation_and_matches_an_uninterrupted_run(tmp_path: Any) -> None:
+    spec = OptimizerSpec(AdamW, lr=0.01)
+    uninterrupted = declared(spec)()
+    fit(uninterrupted, max_epochs=2)
+    first = declared(spec)()
+    fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path)
+    (checkpoint,) = tmp_path.glob("**/*.ckpt")
+    resumed = declared(spec)()
+    L.Trainer(**FAST, max_epochs=2).fit(resumed, loader(), ckpt_path=checkpoint)
+    assert implementation_of(resumed) == (True, None)
+    assert resumed.trainer.optimizers[0].param_groups[0]["fused"] is True
+    got, expected = weights(resumed), weights(uninterrupted)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
