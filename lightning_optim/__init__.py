@@ -1,7 +1,9 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
+from lightning_optim._config import spec_from_dict, spec_to_dict
 from lightning_optim._mixin import ConfigurableOptimizersMixin
 from lightning_optim._monitor import LRMonitor
+from lightning_optim._overrides import declarations, with_declarations
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
 
 __all__ = [
@@ -10,5 +12,9 @@ __all__ = [
     "OptimizerSpec",
     "ParamGroup",
     "SchedulerSpec",
+    "declarations",
+    "spec_from_dict",
+    "spec_to_dict",
+    "with_declarations",
 ]
 __version__ = "0.1.0.dev0"
