@@ -1,6 +1,6 @@
 """Train a digits classifier with ``DeclarativeCLI``; change its optimizer from YAML or the command line.
 
-The module declares its optimizer as a class attribute; the CLI exposes the declaration as ``optim.optimizer``::
+The module declares its optimizer as a class attribute; the CLI exposes it as ``optim.optimizer``::
 
     python examples/cli.py fit --print_config                      # the effective declarations, as YAML
     python examples/cli.py fit --config examples/config.yaml       # the config's optimizer and schedule
@@ -21,8 +21,14 @@ from sklearn.datasets import load_digits
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim import declarations, spec_to_dict
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    declarations,
+    spec_to_dict,
+)
 from lightning_optim.cli import DeclarativeCLI
 
 
@@ -87,7 +93,9 @@ class DigitsClassifier(ConfigurableOptimizersMixin, DigitsModule):
 class TwoOptimizerClassifier(ConfigurableOptimizersMixin, DigitsModule):
     """Two optimizers (manual optimization): SGD for the body, Adam for the head, each with its schedule."""
 
-    body_opt = OptimizerSpec("sgd", params="body", lr=0.05, momentum=0.9, scheduler=SchedulerSpec("step", step_size=1))
+    body_opt = OptimizerSpec(
+        "sgd", params="body", lr=0.05, momentum=0.9, scheduler=SchedulerSpec("step", step_size=1)
+    )
     head_opt = OptimizerSpec(
         "adam", params="head", lr=1e-3, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
     )
@@ -117,8 +125,8 @@ def effective(cli: DeclarativeCLI) -> dict[str, Any]:
             for optimizer in cli.trainer.optimizers
         ],
         "schedulers": [
-            {"class": type(config.scheduler).__name__, "interval": config.interval, "frequency": config.frequency}
-            for config in cli.trainer.lr_scheduler_configs
+            {"class": type(c.scheduler).__name__, "interval": c.interval, "frequency": c.frequency}
+            for c in cli.trainer.lr_scheduler_configs
         ],
     }
 
