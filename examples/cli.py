@@ -132,7 +132,9 @@ def effective(cli: DeclarativeCLI) -> dict[str, Any]:
 
 
 def main(model_class: type[L.LightningModule]) -> None:
-    cli = DeclarativeCLI(model_class, DigitsData, seed_everything_default=0)
+    cli = DeclarativeCLI(
+        model_class, DigitsData, seed_everything_default=0, save_config_kwargs={"overwrite": True}
+    )
     if cli.subcommand == "fit":
         print("effective:", json.dumps(effective(cli)))
 

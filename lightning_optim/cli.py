@@ -96,22 +96,35 @@ def add_declaration_arguments(
         _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, spec_to_dict(spec, where=where), where)
 
 
-def _spec_dict(values: Mapping[str, Any], kind: type, where: str) -> dict[str, Any] | None:
-    """One parsed spec section as a ``spec_to_dict``-shaped dict; ``None`` for an unset scheduler."""
+def _spec_dict(
+    values: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str
+) -> dict[str, Any] | None:
+    """One parsed spec section as a ``spec_to_dict``-shaped dict; ``None`` for a scheduler set to null."""
     options = spec_options(kind)
     data: dict[str, Any] = {CLASS_PATH: values.get(CLASS_PATH), INIT_ARGS: values.get(INIT_ARGS) or {}}
     for option in options:
         if option == _SCHEDULER:
             scheduler = values.get(option)
-            data[option] = _spec_dict(scheduler, SchedulerSpec, f"{where}.{option}") if scheduler else None
+            declared_scheduler = (declared or {}).get(option)
+            data[option] = (
+                _spec_dict(scheduler, SchedulerSpec, declared_scheduler, f"{where}.{option}")
+                if scheduler
+                else None
+            )
         elif option in values:
             data[option] = values[option]
     if data[CLASS_PATH] is not None:
         return data
     if kind is OptimizerSpec:
         raise ValueError(f"{where}: Expected `{CLASS_PATH}` to name an optimizer class but got None.")
-    stray = [key for key in options if key in data and data[key] != to_plain(options[key], where)]
-    stray = [INIT_ARGS] * bool(data[INIT_ARGS]) + stray
+    # `class_path: null` removes the scheduler; anything set besides the declared values would be lost.
+    declared = declared or {}
+    defaults = {INIT_ARGS: {}, **{key: to_plain(value, where) for key, value in options.items()}}
+    stray = [
+        key
+        for key in (INIT_ARGS, *options)
+        if key in data and data[key] != defaults[key] and data[key] != declared.get(key, defaults[key])
+    ]
     if stray:
         raise ValueError(
             f"{where}: Expected `{CLASS_PATH}` to name a scheduler class when {listing(stray)} is set "
@@ -126,10 +139,13 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
     if section is None:
         return {}
     values = section.as_dict() if hasattr(section, "as_dict") else dict(section)
+    declared = declared_specs(model_class)
     overrides: dict[str, dict[str, Any]] = {}
     for name, spec_values in values.items():
         where = f"{model_class.__qualname__}.{name}"
-        data = _spec_dict(spec_values or {}, OptimizerSpec, where)
+        spec = declared.get(name)
+        declared_dict = spec_to_dict(spec, where=where) if spec is not None else None
+        data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where)
         if data is not None:
             overrides[name] = data
     return overrides
