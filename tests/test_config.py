@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +24,10 @@ from lightning_optim import (
     spec_to_dict,
     with_declarations,
 )
+from lightning_optim._config import spec_options
 from tests.helpers import Classifier, fit
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def is_bias(name: str, param: torch.nn.Parameter) -> bool:
@@ -368,3 +375,22 @@ def test_override_of_an_undeclared_attribute() -> None:
         TypeError, match=r"Expected a ConfigurableOptimizersMixin module class but got <class"
     ):
         with_declarations(Classifier, optimizer={"class_path": "adam"})
+
+
+@pytest.mark.parametrize("kind", [OptimizerSpec, SchedulerSpec, ParamGroup], ids=lambda k: k.__name__)
+def test_every_spec_field_is_a_keyword_option_the_conversion_carries(kind: type) -> None:
+    # The conversion reads a spec's options from its signature; a field added any other way would be lost.
+    head, rest = {OptimizerSpec: ("optimizer", "kwargs"), SchedulerSpec: ("scheduler", "kwargs")}.get(
+        kind, ("select", "options")
+    )
+    assert {field.name for field in dataclasses.fields(kind)} == {head, rest, *spec_options(kind)}
+
+
+def test_importing_the_package_does_not_import_the_cli() -> None:
+    code = (
+        "import sys, lightning_optim; print(sorted(m for m in sys.modules if m.startswith('jsonargparse')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
