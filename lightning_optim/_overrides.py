@@ -7,10 +7,11 @@ so a bad value from a config fails before anything is instantiated, with the sam
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, SupportsIndex, TypeVar
 
-from lightning_optim._config import spec_from_dict, spec_to_dict
+from lightning_optim._config import CALLABLE, spec_from_dict, spec_to_dict
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
@@ -114,9 +115,60 @@ def with_declarations(
         replaced[name] = spec
     if not replaced:
         return cls
-    namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+    key = _cache_key(cls, replaced)
+    if key is not None and key in _SUBCLASSES:
+        return _SUBCLASSES[key]  # type: ignore[return-value]
+    namespace = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__reduce_ex__": _reduce_ex,
+        _OVERRIDES: (cls, replaced),
+    }
     subclass: Any = type(cls.__name__, (cls,), {**namespace, **replaced})
+    if key is not None:
+        _SUBCLASSES[key] = subclass
     return subclass
+
+
+#: The subclasses made so far, by declared class and overrides: the same overrides give the same class (so a
+#: pickled or deep-copied instance keeps its class within a process).
+_SUBCLASSES: dict[tuple[type, str], type] = {}
+
+
+def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec]) -> tuple[type, str] | None:
+    try:
+        return cls, json.dumps({name: spec_to_dict(spec) for name, spec in replaced.items()}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None  # e.g. a lambda: not written as a dict, so never made again from one
+
+
+_OVERRIDES = "_lightning_optim_overrides"
+
+
+def _reduce_ex(self: Any, protocol: SupportsIndex) -> Any:
+    # The subclass is not importable by its name (that is the declared class), so an instance is pickled as
+    # "the declared class with these overrides", as plain dicts, and the subclass is made again on loading.
+    reduced: Any = object.__reduce_ex__(self, protocol)
+    base, replaced = vars(type(self))[_OVERRIDES]
+    dicts = {name: spec_to_dict(spec, where=f"{base.__qualname__}.{name}") for name, spec in replaced.items()}
+    return (_new_overridden, (base, dicts), *reduced[2:])
+
+
+def _callable_paths(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if set(value) == {CALLABLE}:
+            return [value[CALLABLE]]
+        return [path for item in value.values() for path in _callable_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in _callable_paths(item)]
+    return []
+
+
+def _new_overridden(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
+    # The functions the pickled dicts name were accepted when the overrides were first made.
+    cls: Any = with_declarations(base, allow_callables=_callable_paths(dicts), **dicts)
+    return cls.__new__(cls)
 
 
 def _same(spec: OptimizerSpec, declared: OptimizerSpec) -> bool:

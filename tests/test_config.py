@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from lightning_optim import (
     with_declarations,
 )
 from lightning_optim._config import spec_options
+from lightning_optim._overrides import _SUBCLASSES
 from tests.helpers import Classifier, fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -394,3 +397,19 @@ def test_importing_the_package_does_not_import_the_cli() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_overridden_module_pickles_and_copies() -> None:
+    tuned = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.3}})
+    assert (
+        with_declarations(Model, optimizer={"class_path": "torch.optim.Adam", "init_args": {"lr": 0.3}})
+        is tuned
+    )
+    module = tuned()
+    assert type(copy.deepcopy(module)) is tuned
+    data = pickle.dumps(module)
+    _SUBCLASSES.clear()  # as in another process: the subclass is made again from the pickled overrides
+    loaded = pickle.loads(data)
+    assert type(loaded) is not tuned and type(loaded).__qualname__ == "Model" and isinstance(loaded, Model)
+    assert spec_to_dict(type(loaded).optimizer) == spec_to_dict(tuned.optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(module.parameters(), loaded.parameters()))
