@@ -67,6 +67,10 @@ class DigitsModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The declarations the run used, readable without this code: torch.load(path)["declarations"].
+        checkpoint["declarations"] = {name: spec_to_dict(spec) for name, spec in declarations(self).items()}
+
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch
         self.log("val_acc", (self(x).argmax(dim=1) == y).float().mean(), prog_bar=True)
@@ -115,6 +119,7 @@ def effective(cli: DeclarativeCLI) -> dict[str, Any]:
     """The declarations the run used and what the Trainer built from them."""
     return {
         "model_class": type(cli.model).__qualname__,
+        "global_step": cli.trainer.global_step,
         "declarations": {name: spec_to_dict(spec) for name, spec in declarations(cli.model).items()},
         "optimizers": [
             {

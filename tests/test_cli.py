@@ -330,8 +330,7 @@ def test_cli_construction_errors(
 
 # the example scripts, as real subprocesses
 
-RUN = [
-    "fit",
+RUN = [  # after --config: the command line is read in order
     "--trainer.limit_train_batches=2",
     "--trainer.limit_val_batches=0",
     "--trainer.max_epochs=1",
@@ -348,9 +347,11 @@ def examples(
     commands = {
         "one": [
             "examples/cli.py",
+            "fit",
+            "--config=examples/config.yaml",
             *RUN,
             f"--trainer.default_root_dir={tmp_path_factory.mktemp('one')}",
-            "--config=examples/config.yaml",
+            "--trainer.enable_checkpointing=true",
             "--optim.optimizer.init_args.lr=0.02",
             "--optim.optimizer.scheduler.class_path=torch.optim.lr_scheduler.StepLR",
             "--optim.optimizer.scheduler.init_args={step_size: 1, gamma: 0.5}",
@@ -358,9 +359,10 @@ def examples(
         ],
         "two": [
             "examples/cli_two.py",
+            "fit",
+            "--config=examples/config_two.yaml",
             *RUN,
             f"--trainer.default_root_dir={tmp_path_factory.mktemp('two')}",
-            "--config=examples/config_two.yaml",
             "--optim.head_opt.init_args.lr=0.005",
             "--optim.body_opt.scheduler.frequency=2",
         ],
@@ -392,6 +394,7 @@ def effective(result: subprocess.CompletedProcess[str]) -> Any:
 def test_example_one_optimizer(examples: dict[str, subprocess.CompletedProcess[str]]) -> None:
     run = effective(examples["one"])
     assert run["model_class"] == "DigitsClassifier"
+    assert run["global_step"] == 2  # 1 epoch of 2 batches: the command line after --config wins
     assert run["declarations"] == {
         "optimizer": {
             "class_path": "torch.optim.AdamW",
@@ -407,6 +410,14 @@ def test_example_one_optimizer(examples: dict[str, subprocess.CompletedProcess[s
             },
         }
     }
+    # the checkpoint records them readably (the example's `on_save_checkpoint`)
+    root = next(
+        arg.split("=", 1)[1] for arg in examples["one"].args if arg.startswith("--trainer.default_root_dir")
+    )
+    (path,) = Path(root).glob("**/*.ckpt")
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint["declarations"] == run["declarations"]
+    assert checkpoint["hyper_parameters"]["hidden"] == 64
     # what the Trainer really built: group `no_decay` first, then the rest
     assert run["optimizers"] == [{"class": "AdamW", "initial_lr": [0.02, 0.02], "weight_decay": [0.0, 0.05]}]
     assert run["schedulers"] == [{"class": "StepLR", "interval": "epoch", "frequency": 1}]
@@ -415,6 +426,7 @@ def test_example_one_optimizer(examples: dict[str, subprocess.CompletedProcess[s
 def test_example_two_optimizers(examples: dict[str, subprocess.CompletedProcess[str]]) -> None:
     run = effective(examples["two"])
     assert run["model_class"] == "TwoOptimizerClassifier"
+    assert run["global_step"] == 4  # 2 batches, each stepping both optimizers
     assert run["declarations"]["head_opt"]["init_args"] == {"lr": 0.005}
     assert run["declarations"]["body_opt"]["scheduler"]["frequency"] == 2
     assert run["optimizers"] == [
