@@ -94,8 +94,11 @@ def with_declarations(
     """
     if not (isinstance(cls, type) and issubclass(cls, ConfigurableOptimizersMixin)):
         raise TypeError(f"Expected a ConfigurableOptimizersMixin module class but got {cls!r}.")
-    declared = declared_specs(cls)
     allowed = [*declared_callables(cls), *allow_callables]
+    if _OVERRIDES in vars(cls):  # overriding an override: one subclass of the declared class, as if at once
+        base, earlier = vars(cls)[_OVERRIDES]
+        return with_declarations(base, allow_callables=allowed, **{**earlier, **overrides})
+    declared = declared_specs(cls)
     replaced: dict[str, OptimizerSpec] = {}
     for name, override in overrides.items():
         where = f"{cls.__qualname__}.{name}"

@@ -413,3 +413,10 @@ def test_overridden_module_pickles_and_copies() -> None:
     assert type(loaded) is not tuned and type(loaded).__qualname__ == "Model" and isinstance(loaded, Model)
     assert spec_to_dict(type(loaded).optimizer) == spec_to_dict(tuned.optimizer)
     assert all(torch.equal(a, b) for a, b in zip(module.parameters(), loaded.parameters()))
+
+
+def test_overriding_an_override_is_one_subclass_of_the_declared_class() -> None:
+    first = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.3}})
+    second = with_declarations(first, optimizer={"class_path": "adam", "init_args": {"lr": 0.2}})
+    assert second.__mro__[1] is Model and second.optimizer.kwargs == {"lr": 0.2}
+    assert type(pickle.loads(pickle.dumps(second()))) is second
