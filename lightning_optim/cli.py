@@ -1,0 +1,239 @@
+"""``DeclarativeCLI``: a ``LightningCLI`` whose config and command line can override every declaration.
+
+Importing this module imports ``lightning.pytorch.cli`` (and so ``jsonargparse``, the ``cli`` extra);
+``import lightning_optim`` does not.
+
+For a module class that declares ``gen_opt = OptimizerSpec(...)``, the parser gets an ``optim.gen_opt``
+section in the ``spec_to_dict`` shape, whose defaults are the declarations::
+
+    optim:
+      gen_opt:
+        class_path: torch.optim.Adam
+        init_args: {lr: 0.01}
+        params: model_gen
+        groups: []
+        scheduler:
+          class_path: torch.optim.lr_scheduler.ExponentialLR
+          init_args: {gamma: 0.99}
+          interval: step
+          frequency: 1
+          ...
+
+so ``--print_config`` shows the effective declarations, a YAML config overrides any key, and the command
+line sets single values: ``--optim.gen_opt.init_args.lr=0.1``, ``--optim.gen_opt.scheduler.interval=epoch``,
+``--optim.gen_opt.scheduler.class_path=null`` (no scheduler). Before anything is instantiated the values are
+read back with ``spec_from_dict`` (class paths must name optimizer / scheduler classes) and applied with
+``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
+declarations, checked exactly as declarations in code are.
+
+A value given in a config file replaces that key as a whole (as for any dict in jsonargparse): a config's
+``init_args: {lr: 0.1}`` drops the other declared ``init_args``, while ``--optim.gen_opt.init_args.lr=0.1``
+changes only ``lr``. Write ``--print_config`` to a file and edit it to keep everything explicit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from lightning.pytorch import cli as lightning_cli
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lightning_optim._config import CLASS_PATH, INIT_ARGS, spec_options, spec_to_dict, to_plain
+from lightning_optim._errors import listing
+from lightning_optim._mixin import ConfigurableOptimizersMixin, declared_specs
+from lightning_optim._overrides import declared_callables, with_declarations
+from lightning_optim._specs import OptimizerSpec, SchedulerSpec
+
+__all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
+
+#: The config section holding the declarations: ``optim.<attribute>``.
+OPTIM_KEY = "optim"
+
+_SCHEDULER = "scheduler"
+
+
+def _add_spec_arguments(
+    parser: LightningArgumentParser, key: str, kind: type, data: Mapping[str, Any], title: str
+) -> None:
+    parser.add_argument(
+        f"--{key}.{CLASS_PATH}",
+        type=str | None,
+        default=data.get(CLASS_PATH),
+        help=f"{title}: the class (registered name or import path)"
+        + (" or null for none." if kind is SchedulerSpec else "."),
+    )
+    parser.add_argument(
+        f"--{key}.{INIT_ARGS}",
+        type=dict[str, Any] | None,
+        default=data.get(INIT_ARGS, {}),
+        help=f"{title}: the class's arguments.",
+    )
+    for option, default in spec_options(kind).items():
+        if option == _SCHEDULER:
+            _add_spec_arguments(
+                parser, f"{key}.{option}", SchedulerSpec, data.get(option) or {}, f"{title} scheduler"
+            )
+            continue
+        parser.add_argument(
+            f"--{key}.{option}",
+            type=Any,
+            default=data.get(option, to_plain(default, f"{title}.{option}")),
+            help=f"{title}: `{option}` of the {kind.__name__}.",
+        )
+
+
+def add_declaration_arguments(
+    parser: LightningArgumentParser, model_class: type, key: str = OPTIM_KEY
+) -> None:
+    """Add a ``<key>.<attribute>`` section per declared optimizer, whose defaults are the declarations.
+
+    ``DeclarativeCLI`` calls it; call it yourself in ``add_arguments_to_parser`` of another ``LightningCLI``
+    subclass and apply the values with ``overrides_from_config`` and ``with_declarations``.
+    """
+    for name, spec in declared_specs(model_class).items():
+        where = f"{model_class.__qualname__}.{name}"
+        _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, spec_to_dict(spec, where=where), where)
+
+
+def _spec_dict(
+    values: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str
+) -> dict[str, Any] | None:
+    """One parsed spec section as a ``spec_to_dict``-shaped dict; ``None`` for a scheduler set to null."""
+    options = spec_options(kind)
+    data: dict[str, Any] = {CLASS_PATH: values.get(CLASS_PATH), INIT_ARGS: values.get(INIT_ARGS) or {}}
+    for option in options:
+        if option == _SCHEDULER:
+            scheduler = values.get(option)
+            declared_scheduler = (declared or {}).get(option)
+            data[option] = (
+                _spec_dict(scheduler, SchedulerSpec, declared_scheduler, f"{where}.{option}")
+                if scheduler
+                else None
+            )
+        elif option in values:
+            data[option] = values[option]
+    if data[CLASS_PATH] is not None:
+        return data
+    if kind is OptimizerSpec:
+        raise ValueError(f"{where}: Expected `{CLASS_PATH}` to name an optimizer class but got None.")
+    # `class_path: null` removes the scheduler; anything set besides the declared values would be lost.
+    declared = declared or {}
+    defaults = {INIT_ARGS: {}, **{key: to_plain(value, where) for key, value in options.items()}}
+    stray = [
+        key
+        for key in (INIT_ARGS, *options)
+        if key in data and data[key] != defaults[key] and data[key] != declared.get(key, defaults[key])
+    ]
+    if stray:
+        raise ValueError(
+            f"{where}: Expected `{CLASS_PATH}` to name a scheduler class when {listing(stray)} is set "
+            f"but got None; set `{CLASS_PATH}` or remove them."
+        )
+    return None
+
+
+def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) -> dict[str, dict[str, Any]]:
+    """The ``<key>`` section of a parsed config as ``{attribute: spec dict}`` for ``with_declarations``."""
+    section = config.get(key) if config is not None else None
+    if section is None:
+        return {}
+    values = section.as_dict() if hasattr(section, "as_dict") else dict(section)
+    declared = declared_specs(model_class)
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, spec_values in values.items():
+        where = f"{model_class.__qualname__}.{name}"
+        spec = declared.get(name)
+        declared_dict = spec_to_dict(spec, where=where) if spec is not None else None
+        data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where)
+        if data is not None:
+            overrides[name] = data
+    return overrides
+
+
+class DeclarativeCLI(LightningCLI):
+    """A ``LightningCLI`` for a ``ConfigurableOptimizersMixin`` module: ``--optim.<attribute>...`` overrides.
+
+    Use it exactly like ``LightningCLI`` with a fixed ``model_class``. Lightning's own ``--optimizer`` /
+    ``--lr_scheduler`` arguments are not added (they would replace the declarations with a single optimizer).
+
+    Args:
+        model_class: the module class; it must use ``ConfigurableOptimizersMixin``.
+        *args: ``LightningCLI``'s positional arguments after ``model_class``.
+        allow_callables: functions a config may name by ``{"callable": "pkg.mod.fn"}`` (selectors,
+            ``lr_lambda``s), besides the module-level functions the declarations already use.
+        **kwargs: ``LightningCLI``'s keyword arguments.
+
+    Example::
+
+        if __name__ == "__main__":
+            DeclarativeCLI(DigitsClassifier, DigitsData)
+
+        # python train.py fit --config config.yaml --optim.optimizer.init_args.lr=0.01
+    """
+
+    def __init__(
+        self,
+        model_class: type,
+        *args: Any,
+        allow_callables: Iterable[Callable[..., Any] | str] = (),
+        **kwargs: Any,
+    ) -> None:
+        if not (isinstance(model_class, type) and issubclass(model_class, ConfigurableOptimizersMixin)):
+            raise TypeError(
+                f"DeclarativeCLI: Expected `model_class` to be a ConfigurableOptimizersMixin module class "
+                f"but got {model_class!r}."
+            )
+        for option in ("subclass_mode_model", "auto_configure_optimizers"):
+            if kwargs.get(option):
+                raise ValueError(
+                    f"DeclarativeCLI: Expected `{option}` to be False but got True; "
+                    + (
+                        "another class's declarations would not match `optim`. Use one CLI per module class."
+                        if option == "subclass_mode_model"
+                        else "Lightning's `--optimizer` would replace the declarations; use `--optim.<name>`."
+                    )
+                )
+        kwargs["auto_configure_optimizers"] = False
+        self.declared_model_class = model_class
+        self.allow_callables = (*declared_callables(model_class), *allow_callables)
+        self._load_from_checkpoint_support = kwargs.get("load_from_checkpoint_support", True)
+        super().__init__(model_class, *args, **kwargs)  # type: ignore[arg-type]
+
+    def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        super().add_core_arguments_to_parser(parser)
+        add_declaration_arguments(parser, self.declared_model_class)
+
+    def effective_model_class(self) -> type:
+        """The model class with the configured declarations (the declared class when nothing changes)."""
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        overrides = overrides_from_config(config, self.declared_model_class)
+        return with_declarations(self.declared_model_class, allow_callables=self.allow_callables, **overrides)
+
+    def instantiate_classes(self) -> None:
+        # Everything is read and checked here, before any class of the config is instantiated.
+        effective = self.effective_model_class()
+        self.model_class = effective
+        if effective is not self.declared_model_class:
+            self.parser.add_instantiator(
+                self._instantiator(effective), self.declared_model_class, subclasses=False, prepend=True
+            )
+        super().instantiate_classes()
+
+    def _instantiator(self, effective: type) -> Callable[..., Any]:
+        lightning_instantiator = getattr(lightning_cli, "_InstantiatorFn", None)
+
+        def instantiate(
+            class_type: type,
+            *args: Any,
+            applied_instantiation_links: dict[str, Any] | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            if self._load_from_checkpoint_support and lightning_instantiator is not None:
+                # Lightning's own instantiator records the model's config as its hparams.
+                return lightning_instantiator(cli=self, key="model")(
+                    effective, *args, applied_instantiation_links=applied_instantiation_links or {}, **kwargs
+                )
+            return effective(*args, **kwargs)
+
+        return instantiate

@@ -1,0 +1,455 @@
+"""``DeclarativeCLI``: declarations overridden from YAML and the command line, checked before any build.
+
+The example scripts run as real subprocesses (both at once, to keep the wall time down); the mechanics and
+the error messages are tested in-process with ``run=False``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from lightning_utilities.core.imports import RequirementCache
+from torch.optim import SGD, Adam
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    spec_to_dict,
+)
+from lightning_optim.cli import DeclarativeCLI
+from tests.helpers import FAST, Classifier, TwoNets, fit
+
+pytestmark = [
+    pytest.mark.skipif(
+        not RequirementCache("jsonargparse[signatures]>=4.27.7"),
+        reason="LightningCLI needs the `cli` extra (jsonargparse[signatures])",
+    ),
+    pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended"),
+]
+
+ROOT = Path(__file__).resolve().parents[1]
+CREATED: list[str] = []
+
+
+def head_only(name: str, param: torch.nn.Parameter) -> bool:
+    return name.startswith("model_gen.layer2")
+
+
+class Model(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5))
+
+    def __init__(self) -> None:
+        CREATED.append(type(self).__qualname__)
+        super().__init__()
+
+
+class GAN(ConfigurableOptimizersMixin, TwoNets):
+    gen_opt = OptimizerSpec(
+        Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("exponential", gamma=0.99)
+    )
+
+
+def cli(model_class: type, *args: str, **kwargs: Any) -> DeclarativeCLI:
+    return DeclarativeCLI(model_class, args=list(args), run=False, trainer_defaults=FAST, **kwargs)
+
+
+# in-process: what the parser shows and what the model becomes
+
+
+def test_print_config_shows_the_effective_declarations(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli(
+            GAN,
+            "--optim.gen_opt.init_args.lr=0.05",
+            "--optim.dis_opt.scheduler.interval=step",
+            "--print_config",
+        )
+    assert done.value.code == 0
+    optim = yaml.safe_load(capsys.readouterr().out)["optim"]
+    scheduler_defaults = {
+        "frequency": 1,
+        "monitor": None,
+        "strict": True,
+        "name": None,
+        "warmup": None,
+        "warmup_start_factor": None,
+        "unit": None,
+    }
+    optimizer_defaults = {
+        "no_decay": False,
+        "layer_decay": None,
+        "layer_decay_blocks": None,
+        "implementation": "auto",
+    }
+    assert optim == {
+        "gen_opt": {
+            "class_path": "torch.optim.Adam",
+            "init_args": {"lr": 0.05},
+            "params": "model_gen",
+            "groups": [],
+            **optimizer_defaults,
+            "scheduler": {
+                "class_path": "torch.optim.lr_scheduler.ExponentialLR",
+                "init_args": {"gamma": 0.99},
+                "interval": "step",
+                **scheduler_defaults,
+            },
+        },
+        "dis_opt": {
+            "class_path": "torch.optim.Adam",
+            "init_args": {"lr": 0.02},
+            "params": "model_dis",
+            "groups": [],
+            **optimizer_defaults,
+            "scheduler": {
+                "class_path": "torch.optim.lr_scheduler.ExponentialLR",
+                "init_args": {"gamma": 0.99},
+                "interval": "step",
+                **scheduler_defaults,
+            },
+        },
+    }
+
+
+def test_no_override_keeps_the_declared_class() -> None:
+    assert type(cli(Model).model) is Model
+
+
+def test_yaml_and_command_line_overrides_train_like_the_declaration_in_code(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "optim": {
+                    "optimizer": {
+                        "class_path": "torch.optim.SGD",
+                        "init_args": {"lr": 0.3, "momentum": 0.9},
+                        "groups": [{"select": "model_gen.layer1", "lr": 0.6, "name": "first"}],
+                        "scheduler": {
+                            "class_path": "exponential",
+                            "init_args": {"gamma": 0.5},
+                            "interval": "step",
+                        },
+                    }
+                }
+            }
+        )
+    )
+    # the command line changes one argument and keeps the config's others (momentum)
+    model = cli(Model, "--config", str(config), "--optim.optimizer.scheduler.frequency=2").model
+    assert type(model).__qualname__ == "Model" and isinstance(model, Model)
+
+    class InCode(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            SGD,
+            lr=0.3,
+            momentum=0.9,
+            groups=[ParamGroup("model_gen.layer1", lr=0.6, name="first")],
+            scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step", frequency=2),
+        )
+
+    assert spec_to_dict(type(model).optimizer) == spec_to_dict(InCode.optimizer)
+    ours, reference = fit(model, max_epochs=1), fit(InCode(), max_epochs=1)
+    # 4 batches; ExponentialLR(0.5) stepped every 2nd optimizer step: group `first` 0.6, 0.6, 0.3, 0.3.
+    assert ours.history == reference.history
+    assert ours.of(0, 0) == pytest.approx([0.6, 0.6, 0.3, 0.3])
+    assert ours.of(0, 1) == pytest.approx([0.3, 0.3, 0.15, 0.15])
+
+
+def test_scheduler_removed_and_added_from_the_command_line() -> None:
+    removed = cli(Model, "--optim.optimizer.scheduler.class_path=null").model
+    assert type(removed).optimizer.scheduler is None
+    added = cli(
+        GAN,
+        "--optim.gen_opt.scheduler.class_path=null",
+        "--optim.dis_opt.scheduler.class_path=torch.optim.lr_scheduler.StepLR",
+        "--optim.dis_opt.scheduler.init_args={step_size: 1, gamma: 0.1}",
+    ).model
+    assert type(added).gen_opt.scheduler is None
+    assert spec_to_dict(type(added).dis_opt.scheduler) == {
+        "class_path": "torch.optim.lr_scheduler.StepLR",
+        "init_args": {"step_size": 1, "gamma": 0.1},
+    }
+    assert not added.automatic_optimization  # still two optimizers, still manual optimization
+
+
+def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() -> None:
+    class Selecting(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(head_only, lr=0.5)])
+
+    spec = type(cli(Selecting, "--optim.optimizer.init_args.lr=0.2").model).optimizer
+    assert spec.groups[0].select is head_only and spec.kwargs == {"lr": 0.2}
+    with pytest.raises(
+        ValueError, match=r"allowed functions \(`tests\.test_cli\.head_only`\) but got 'os\.system'"
+    ):
+        cli(Selecting, "--optim.optimizer.params={callable: os.system}")
+    allowed = cli(
+        Model, "--optim.optimizer.params={callable: tests.test_cli.head_only}", allow_callables=[head_only]
+    )
+    assert type(allowed.model).optimizer.params is head_only
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (
+            ["--optim.optimizer.class_path=os.system"],
+            TypeError,
+            r"^Model\.optimizer: Expected `os\.system` to resolve to a torch\.optim\.Optimizer subclass",
+        ),
+        (
+            ["--optim.optimizer.class_path=builtins.eval"],
+            TypeError,
+            r"^Model\.optimizer: Expected `builtins\.eval` to resolve to a torch\.optim\.Optimizer subclass",
+        ),
+        (
+            ["--optim.optimizer.scheduler.class_path=torch.optim.SGD"],
+            TypeError,
+            r"^Model\.optimizer\.scheduler: Expected `torch\.optim\.SGD` to resolve to an LRScheduler",
+        ),
+        (
+            ["--optim.optimizer.scheduler.init_args.lnterval=step"],
+            TypeError,
+            r"^Model\.optimizer\.scheduler: `StepLR` got an unexpected argument `lnterval` "
+            r"\(did you mean `interval`\?\)",
+        ),
+        (
+            ["--optim.optimizer.scheduler.init_args.interval=step"],
+            ValueError,
+            r"`interval` is an option of the SchedulerSpec, not an argument of `StepLR`; "
+            r"Expected it next to `class_path`",
+        ),
+        (
+            ["--optim.optimizer.scheduler.interval=stp"],
+            ValueError,
+            r"^Model\.optimizer\.scheduler: Expected `interval` to be one of `step`, `epoch` but got 'stp' "
+            r"\(did you mean `step`\?\)",
+        ),
+        (
+            ["--optim.optimizer.scheduler.frequency=two"],
+            ValueError,
+            r"Expected `frequency` to be a positive int but got 'two'",
+        ),
+        (
+            ["--optim.optimizer.init_args.lr=-1"],
+            ValueError,
+            r"^Model\.optimizer: `SGD` rejected the declared options: Invalid learning rate: -1",
+        ),
+        (
+            ["--optim.optimizer.groups=[{select: model_gen.layer1, lrr: 0.5}]"],
+            ValueError,
+            r"^Model\.optimizer\.groups\[0\]: `lrr` is not a per-group option of `SGD` \(did you mean `lr`",
+        ),
+        (
+            ["--optim.optimizer.class_path=null"],
+            ValueError,
+            r"^Model\.optimizer: Expected `class_path` to name an optimizer class but got None",
+        ),
+        (
+            ["--optim.optimizer.scheduler.class_path=null", "--optim.optimizer.scheduler.interval=step"],
+            ValueError,
+            r"^Model\.optimizer\.scheduler: Expected `class_path` to name a scheduler class when `interval` "
+            r"is set but got None",
+        ),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else "",
+)
+def test_bad_values_fail_with_the_declaration_errors_before_anything_is_built(
+    args: list[str], error: type[Exception], match: str
+) -> None:
+    CREATED.clear()
+    with pytest.raises(error, match=match):
+        cli(Model, *args)
+    assert CREATED == []  # the model was never instantiated
+
+
+def test_bad_class_path_from_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "optim:\n  optimizer:\n    class_path: os.system\n    init_args: {command: 'touch pwned'}\n"
+    )
+    CREATED.clear()
+    with pytest.raises(
+        TypeError, match=r"^Model\.optimizer: Expected `os\.system` to resolve to a torch\.optim"
+    ):
+        cli(Model, "--config", str(config))
+    assert CREATED == [] and not (tmp_path / "pwned").exists()
+
+
+def test_unknown_key_in_a_config_is_refused_by_the_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("optim:\n  optimizer:\n    scheduler:\n      intervl: step\n")
+    with pytest.raises(SystemExit):
+        cli(Model, "--config", str(config))
+    assert "intervl" in capsys.readouterr().err
+
+
+def not_module_level() -> Any:
+    return lambda epoch: 1.0
+
+
+@pytest.mark.parametrize(
+    ("model_class", "kwargs", "error", "match"),
+    [
+        (
+            Classifier,
+            {},
+            TypeError,
+            r"Expected `model_class` to be a ConfigurableOptimizersMixin module class",
+        ),
+        (Model, {"subclass_mode_model": True}, ValueError, r"Expected `subclass_mode_model` to be False"),
+        (
+            Model,
+            {"auto_configure_optimizers": True},
+            ValueError,
+            r"`--optimizer` would replace the declarations",
+        ),
+        (
+            type(
+                "Lambdas",
+                (ConfigurableOptimizersMixin, Classifier),
+                {
+                    "optimizer": OptimizerSpec(
+                        SGD, lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=not_module_level())
+                    )
+                },
+            ),
+            {},
+            TypeError,
+            r"^Lambdas\.optimizer\.scheduler\.init_args\.lr_lambda: Expected a module-level function",
+        ),
+    ],
+    ids=["not a mixin module", "subclass mode", "lightning optimizer args", "lambda in a declaration"],
+)
+def test_cli_construction_errors(
+    model_class: type, kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        cli(model_class, **kwargs)
+
+
+# the example scripts, as real subprocesses
+
+RUN = [  # after --config: the command line is read in order
+    "--trainer.limit_train_batches=2",
+    "--trainer.limit_val_batches=0",
+    "--trainer.max_epochs=1",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+]
+
+
+@pytest.fixture(scope="module")
+def examples(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    commands = {
+        "one": [
+            "examples/cli.py",
+            "fit",
+            "--config=examples/config.yaml",
+            *RUN,
+            f"--trainer.default_root_dir={tmp_path_factory.mktemp('one')}",
+            "--trainer.enable_checkpointing=true",
+            "--optim.optimizer.init_args.lr=0.02",
+            "--optim.optimizer.scheduler.class_path=torch.optim.lr_scheduler.StepLR",
+            "--optim.optimizer.scheduler.init_args={step_size: 1, gamma: 0.5}",
+            "--optim.optimizer.scheduler.interval=epoch",
+        ],
+        "two": [
+            "examples/cli_two.py",
+            "fit",
+            "--config=examples/config_two.yaml",
+            *RUN,
+            f"--trainer.default_root_dir={tmp_path_factory.mktemp('two')}",
+            "--optim.head_opt.init_args.lr=0.005",
+            "--optim.body_opt.scheduler.frequency=2",
+        ],
+    }
+    running = {
+        name: subprocess.Popen(
+            [sys.executable, *command],
+            cwd=ROOT,
+            env=environment,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, command in commands.items()
+    }
+    done = {}
+    for name, process in running.items():
+        stdout, stderr = process.communicate(timeout=300)
+        done[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    yield done
+
+
+def effective(result: subprocess.CompletedProcess[str]) -> Any:
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("effective: "))
+    return json.loads(line.removeprefix("effective: "))
+
+
+def test_example_one_optimizer(examples: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    run = effective(examples["one"])
+    assert run["model_class"] == "DigitsClassifier"
+    assert run["global_step"] == 2  # 1 epoch of 2 batches: the command line after --config wins
+    assert run["declarations"] == {
+        "optimizer": {
+            "class_path": "torch.optim.AdamW",
+            "init_args": {
+                "lr": 0.02,
+                "weight_decay": 0.05,
+            },  # lr from the command line, weight_decay from YAML
+            "groups": [{"select": "*.bias", "weight_decay": 0.0, "name": "no_decay"}],
+            "scheduler": {
+                "class_path": "torch.optim.lr_scheduler.StepLR",
+                "init_args": {"step_size": 1, "gamma": 0.5},
+                "interval": "epoch",
+            },
+        }
+    }
+    # the checkpoint records them readably (the example's `on_save_checkpoint`)
+    root = next(
+        arg.split("=", 1)[1] for arg in examples["one"].args if arg.startswith("--trainer.default_root_dir")
+    )
+    (path,) = Path(root).glob("**/*.ckpt")
+    checkpoint = torch.load(path, weights_only=False)
+    assert checkpoint["declarations"] == run["declarations"]
+    assert checkpoint["hyper_parameters"]["hidden"] == 64
+    # what the Trainer really built: group `no_decay` first, then the rest
+    assert run["optimizers"] == [{"class": "AdamW", "initial_lr": [0.02, 0.02], "weight_decay": [0.0, 0.05]}]
+    assert run["schedulers"] == [{"class": "StepLR", "interval": "epoch", "frequency": 1}]
+
+
+def test_example_two_optimizers(examples: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    run = effective(examples["two"])
+    assert run["model_class"] == "TwoOptimizerClassifier"
+    assert run["global_step"] == 4  # 2 batches, each stepping both optimizers
+    assert run["declarations"]["head_opt"]["init_args"] == {"lr": 0.005}
+    assert run["declarations"]["body_opt"]["scheduler"]["frequency"] == 2
+    assert run["optimizers"] == [
+        {"class": "SGD", "initial_lr": [0.1], "weight_decay": [0]},
+        {"class": "Adam", "initial_lr": [0.005], "weight_decay": [0]},
+    ]
+    assert run["schedulers"] == [
+        {"class": "StepLR", "interval": "epoch", "frequency": 2},
+        {"class": "ExponentialLR", "interval": "step", "frequency": 1},
+    ]

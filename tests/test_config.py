@@ -1,0 +1,422 @@
+"""Declarations as plain dicts (``spec_to_dict`` / ``spec_from_dict``) and ``with_declarations`` overrides."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import pickle
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch.optim import SGD, Adam, AdamW, lr_scheduler
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    declarations,
+    spec_from_dict,
+    spec_to_dict,
+    with_declarations,
+)
+from lightning_optim._config import spec_options
+from lightning_optim._overrides import _SUBCLASSES
+from tests.helpers import Classifier, fit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def is_bias(name: str, param: torch.nn.Parameter) -> bool:
+    return name.endswith("bias")
+
+
+def halve(epoch: int) -> float:
+    return 0.5**epoch
+
+
+def slow(epoch: int) -> float:
+    return 0.9**epoch
+
+
+ROUND_TRIPS = {
+    "plain": OptimizerSpec(Adam, lr=0.01),
+    "gan": OptimizerSpec(
+        Adam,
+        params="model_gen",
+        lr=0.01,
+        scheduler=SchedulerSpec(lr_scheduler.ExponentialLR, gamma=0.99, interval="step"),
+    ),
+    "groups": OptimizerSpec(
+        SGD,
+        lr=0.1,
+        momentum=0.9,
+        groups=[ParamGroup("layer1", lr=0.5), ParamGroup(["layer2.weight", "*.bias"], lr=0.1, name="second")],
+        scheduler=SchedulerSpec(lr_scheduler.LambdaLR, lr_lambda=[halve, slow, halve]),
+    ),
+    "callable selector": OptimizerSpec(AdamW, params=is_bias, weight_decay=0.0),
+    "every stepping option": OptimizerSpec(
+        SGD,
+        lr=0.1,
+        scheduler=SchedulerSpec(
+            lr_scheduler.ReduceLROnPlateau,
+            monitor="val_loss",
+            strict=False,
+            name="lr-x",
+            frequency=2,
+            mode="max",
+        ),
+    ),
+    "warmup, derived length": OptimizerSpec(
+        Adam, scheduler=SchedulerSpec(lr_scheduler.CosineAnnealingLR, warmup=5, interval="step")
+    ),
+    "composite": OptimizerSpec(
+        SGD,
+        lr=0.1,
+        scheduler=SchedulerSpec(
+            lr_scheduler.SequentialLR,
+            schedulers=[
+                SchedulerSpec(lr_scheduler.LinearLR, start_factor=0.1, total_iters=2),
+                SchedulerSpec(lr_scheduler.StepLR, step_size=3),
+            ],
+            milestones=[2],
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("spec", ROUND_TRIPS.values(), ids=ROUND_TRIPS.keys())
+def test_round_trip_spec_dict_spec(spec: OptimizerSpec) -> None:
+    data = spec_to_dict(spec)
+    assert json.loads(json.dumps(data)) == data  # plain data: survives JSON (and so YAML, hparams)
+    back = spec_from_dict(data, allow_callables=[is_bias, halve, slow])
+    assert back == spec
+    assert spec_to_dict(back) == data
+
+
+def test_dict_shape_is_lightning_cli_shape() -> None:
+    spec = OptimizerSpec(
+        Adam,
+        params="model_gen",
+        lr=0.01,
+        groups=[ParamGroup("model_gen.layer1", lr=0.05, name="first")],
+        scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
+    )
+    assert spec_to_dict(spec) == {
+        "class_path": "torch.optim.Adam",
+        "init_args": {"lr": 0.01},
+        "params": "model_gen",
+        "groups": [{"select": "model_gen.layer1", "lr": 0.05, "name": "first"}],
+        "scheduler": {
+            "class_path": "torch.optim.lr_scheduler.ExponentialLR",  # a name is written as its class path
+            "init_args": {"gamma": 0.99},
+            "interval": "step",  # options left at their default (frequency=1, ...) are omitted
+        },
+    }
+    assert spec_to_dict(ParamGroup(is_bias, weight_decay=0.0)) == {
+        "select": {"callable": "tests.test_config.is_bias"},
+        "weight_decay": 0.0,
+    }
+
+
+def test_round_trip_dict_spec_dict_with_names_and_tuples() -> None:
+    written = {"class_path": "adamw", "init_args": {"lr": 0.001, "betas": (0.8, 0.9)}}
+    spec = spec_from_dict(written)
+    assert spec.optimizer is AdamW  # resolved when read
+    canonical = spec_to_dict(spec)
+    assert canonical == {"class_path": "torch.optim.AdamW", "init_args": {"lr": 0.001, "betas": [0.8, 0.9]}}
+    assert spec_to_dict(spec_from_dict(canonical)) == canonical
+
+
+def test_a_list_read_from_a_config_trains_like_the_tuple_declared_in_code() -> None:
+    declared = OptimizerSpec(Adam, lr=0.01, betas=(0.8, 0.9))
+    from_config = spec_from_dict(spec_to_dict(declared))
+    assert from_config.kwargs["betas"] == [0.8, 0.9]
+    histories = []
+    for spec in (declared, from_config):
+        module = type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
+        fit(module, max_epochs=1)
+        histories.append([p.detach().clone() for p in module.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*histories))
+
+
+def not_module_level() -> Any:
+    def local(name: str, param: torch.nn.Parameter) -> bool:
+        return True
+
+    return local
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        (
+            OptimizerSpec(Adam, params=lambda n, p: True),
+            r"OptimizerSpec\.params: Expected a module-level function .* but got <function <lambda>.*"
+            r"a lambda, a local function or a partial cannot be written to a config",
+        ),
+        (
+            OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=[halve, lambda e: 1.0])),
+            r"OptimizerSpec\.scheduler\.init_args\.lr_lambda\[1\]: Expected a module-level function",
+        ),
+        (
+            OptimizerSpec(Adam, groups=[ParamGroup(not_module_level())]),
+            r"OptimizerSpec\.groups\[0\]\.select: Expected a module-level function .*not_module_level.<loc",
+        ),
+        (
+            OptimizerSpec(Adam, foo=torch.zeros(1)),
+            r"OptimizerSpec\.init_args\.foo: Expected a value a config can hold .* but got tensor",
+        ),
+        (
+            OptimizerSpec("adamm"),
+            r"OptimizerSpec: Expected a known optimizer name .* but got 'adamm' \(did you mean `adam`\?\)",
+        ),
+    ],
+    ids=["lambda selector", "lambda lr_lambda", "local function", "tensor", "unknown name"],
+)
+def test_to_dict_errors(spec: OptimizerSpec, match: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=match):
+        spec_to_dict(spec)
+
+
+def test_to_dict_names_the_declaring_attribute() -> None:
+    with pytest.raises(TypeError, match=r"^GAN\.gen_opt\.params: Expected a module-level function"):
+        spec_to_dict(OptimizerSpec(Adam, params=lambda n, p: True), where="GAN.gen_opt")
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "error", "match"),
+    [
+        (
+            {"class_path": "os.system"},
+            OptimizerSpec,
+            TypeError,
+            r"^OptimizerSpec: Expected `os\.system` to resolve to a torch\.optim\.Optimizer subclass but got "
+            r"<built-in function system>",
+        ),
+        (
+            {"class_path": "builtins.eval"},
+            OptimizerSpec,
+            TypeError,
+            r"Expected `builtins\.eval` to resolve to a torch\.optim\.Optimizer subclass",
+        ),
+        (
+            {"class_path": "subprocess.Popen"},
+            SchedulerSpec,
+            TypeError,
+            r"Expected `subprocess\.Popen` to resolve to an LRScheduler subclass or ReduceLROnPlateau",
+        ),
+        (
+            {"class_path": "torch.optim.Adam"},
+            SchedulerSpec,
+            TypeError,
+            r"Expected `torch\.optim\.Adam` to resolve to an LRScheduler subclass",
+        ),
+        (
+            {"class_path": "no_such_module.Optimizer"},
+            OptimizerSpec,
+            ValueError,
+            r"cannot import module `no_such_module` of `no_such_module\.Optimizer`",
+        ),
+        (
+            {"class_path": "sgdd"},
+            OptimizerSpec,
+            ValueError,
+            r"Expected a known optimizer name or a dotted import path but got 'sgdd' \(did you mean `sgd`",
+        ),
+        (
+            {"class_path": 42},
+            OptimizerSpec,
+            TypeError,
+            r"Expected a torch\.optim\.Optimizer subclass, a name or a dotted import path but got 42",
+        ),
+        (
+            {"class_path": "step", "intervl": "step"},
+            SchedulerSpec,
+            ValueError,
+            r"Expected the keys of a SchedulerSpec config to be among .* but got 'intervl' "
+            r"\(did you mean `interval`\?\)",
+        ),
+        (
+            {"class_path": "adam", "lr": 0.1},
+            OptimizerSpec,
+            ValueError,
+            r"but got 'lr'\. The optimizer's own arguments go under `init_args`\.",
+        ),
+        (
+            {"init_args": {"lr": 0.1}},
+            OptimizerSpec,
+            ValueError,
+            r"Expected a `class_path` key \(the optimizer class\)",
+        ),
+        (
+            {"class_path": "adam", "init_args": [0.1]},
+            OptimizerSpec,
+            TypeError,
+            r"Expected `init_args` to be a dict of Adam arguments but got \[0\.1\]",
+        ),
+        (
+            {"class_path": "step", "init_args": {"step_size": 2, "interval": "step"}},
+            SchedulerSpec,
+            ValueError,
+            r"`interval` is an option of the SchedulerSpec, not an argument of `StepLR`; "
+            r"Expected it next to `class_path` but got it under `init_args`",
+        ),
+        (
+            {"class_path": "adam", "groups": {"select": "layer1"}},
+            OptimizerSpec,
+            TypeError,
+            r"OptimizerSpec\.groups: Expected a list of param group dicts",
+        ),
+        (
+            {"class_path": "adam", "groups": [{"lr": 0.1}]},
+            OptimizerSpec,
+            ValueError,
+            r"OptimizerSpec\.groups\[0\]: Expected a `select` key",
+        ),
+        (
+            {"class_path": "adam", "scheduler": {"class_path": "os.system"}},
+            OptimizerSpec,
+            TypeError,
+            r"^OptimizerSpec\.scheduler: Expected `os\.system` to resolve to an LRScheduler subclass",
+        ),
+        (
+            {"class_path": "adam", "params": {"callable": "os.system"}},
+            OptimizerSpec,
+            ValueError,
+            r"OptimizerSpec\.params: Expected `callable` to be one of the allowed functions "
+            r"\(`tests\.test_config\.halve`\) but got 'os\.system'\. .*calling a function named by a config "
+            r"runs arbitrary code",
+        ),
+        (
+            {"class_path": "lambda", "init_args": {"lr_lambda": {"callable": "tests.test_config.halv"}}},
+            SchedulerSpec,
+            ValueError,
+            r"allowed functions \(`tests\.test_config\.halve`\) but got 'tests\.test_config\.halv' "
+            r"\(did you mean `tests\.test_config\.halve`\?\)",
+        ),
+        ([1, 2], OptimizerSpec, TypeError, r"OptimizerSpec: Expected a dict but got \[1, 2\]"),
+    ],
+)
+def test_from_dict_errors(data: Any, kind: type, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        spec_from_dict(data, kind, allow_callables=[halve])
+
+
+def test_allowed_callables_by_object_or_by_path() -> None:
+    data = {"class_path": "adam", "params": {"callable": "tests.test_config.is_bias"}}
+    assert spec_from_dict(data, allow_callables=[is_bias]).params is is_bias
+    assert spec_from_dict(data, allow_callables=["tests.test_config.is_bias"]).params is is_bias
+
+
+# with_declarations: a checked subclass carrying the overrides
+
+
+class Model(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5))
+
+
+def test_override_trains_like_the_same_declaration_written_in_code() -> None:
+    tuned = with_declarations(
+        Model,
+        optimizer={
+            "class_path": "torch.optim.SGD",
+            "init_args": {"lr": 0.4},
+            "scheduler": {"class_path": "step", "init_args": {"step_size": 2, "gamma": 0.1}},
+        },
+    )
+    assert tuned is not Model and issubclass(tuned, Model) and tuned.__qualname__ == "Model"
+    assert Model.optimizer.kwargs == {"lr": 0.1}  # the declared class is untouched
+
+    class InCode(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.4, scheduler=SchedulerSpec("step", step_size=2, gamma=0.1))
+
+    ours, reference = fit(tuned(), max_epochs=4), fit(InCode(), max_epochs=4)
+    # 4 batches per epoch; StepLR(step_size=2, gamma=0.1) per epoch: 0.4 for epochs 0-1, then 0.04.
+    assert ours.of() == reference.of() == pytest.approx([0.4] * 8 + [0.04] * 8)
+    assert spec_to_dict(declarations(tuned())["optimizer"]) == spec_to_dict(InCode.optimizer)
+
+
+def test_no_change_returns_the_declared_class() -> None:
+    assert with_declarations(Model) is Model
+    assert with_declarations(Model, optimizer=spec_to_dict(Model.optimizer)) is Model
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, lnterval="step")),
+        OptimizerSpec(SGD, lr=-0.1),
+        OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, interval="stp")),
+        OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, frequency="two")),
+        OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("layer1", lrr=0.5)]),
+    ],
+    ids=["unknown argument", "bad value", "bad interval", "bad frequency", "bad group option"],
+)
+def test_override_errors_are_the_errors_of_the_same_declaration_in_code(bad: OptimizerSpec) -> None:
+    with pytest.raises((TypeError, ValueError)) as in_code:
+        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": bad, "__qualname__": "Model"})
+    assert str(in_code.value).startswith("Model.optimizer")
+    with pytest.raises(type(in_code.value), match=re.escape(str(in_code.value))):
+        with_declarations(Model, optimizer=spec_to_dict(bad))
+
+
+def test_override_of_an_undeclared_attribute() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"Model\.optimiser: Expected the name of a declared optimizer \(`optimizer`\) "
+        r"but got 'optimiser' \(did you mean `optimizer`\?\)",
+    ):
+        with_declarations(Model, optimiser={"class_path": "adam"})
+    with pytest.raises(
+        TypeError, match=r"Expected a ConfigurableOptimizersMixin module class but got <class"
+    ):
+        with_declarations(Classifier, optimizer={"class_path": "adam"})
+
+
+@pytest.mark.parametrize("kind", [OptimizerSpec, SchedulerSpec, ParamGroup], ids=lambda k: k.__name__)
+def test_every_spec_field_is_a_keyword_option_the_conversion_carries(kind: type) -> None:
+    # The conversion reads a spec's options from its signature; a field added any other way would be lost.
+    head, rest = {OptimizerSpec: ("optimizer", "kwargs"), SchedulerSpec: ("scheduler", "kwargs")}.get(
+        kind, ("select", "options")
+    )
+    assert {field.name for field in dataclasses.fields(kind)} == {head, rest, *spec_options(kind)}
+
+
+def test_importing_the_package_does_not_import_the_cli() -> None:
+    code = (
+        "import sys, lightning_optim; print(sorted(m for m in sys.modules if m.startswith('jsonargparse')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_overridden_module_pickles_and_copies() -> None:
+    tuned = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.3}})
+    assert (
+        with_declarations(Model, optimizer={"class_path": "torch.optim.Adam", "init_args": {"lr": 0.3}})
+        is tuned
+    )
+    module = tuned()
+    assert type(copy.deepcopy(module)) is tuned
+    data = pickle.dumps(module)
+    _SUBCLASSES.clear()  # as in another process: the subclass is made again from the pickled overrides
+    loaded = pickle.loads(data)
+    assert type(loaded) is not tuned and type(loaded).__qualname__ == "Model" and isinstance(loaded, Model)
+    assert spec_to_dict(type(loaded).optimizer) == spec_to_dict(tuned.optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(module.parameters(), loaded.parameters()))
+
+
+def test_overriding_an_override_is_one_subclass_of_the_declared_class() -> None:
+    first = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.3}})
+    second = with_declarations(first, optimizer={"class_path": "adam", "init_args": {"lr": 0.2}})
+    assert second.__mro__[1] is Model and second.optimizer.kwargs == {"lr": 0.2}
+    assert type(pickle.loads(pickle.dumps(second()))) is second
