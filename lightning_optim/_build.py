@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from lightning_optim._errors import listing
+from lightning_optim._guards import LearningRateGuard
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
     PER_GROUP_ARGUMENTS,
@@ -192,6 +193,7 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
         except Exception as err:
             error = TypeError if isinstance(err, TypeError) else ValueError
             raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err
+        optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
         scheduler = None
         if plan.scheduler is not None:
             names = [g.name or LEFTOVER_GROUP for g in groups]

@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._guards import bad_learning_rate
 from lightning_optim._registry import (
     OPTIMIZERS,
     PLATEAU,
@@ -292,10 +293,16 @@ def _trial_optimizer(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(stand_ins, **kwargs)
+            optimizer = cls(stand_ins, **kwargs)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err
+    bad = bad_learning_rate(optimizer)
+    if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
+        index, lr = bad
+        source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+        raise ValueError(f"{source}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    return optimizer
 
 
 def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
