@@ -103,8 +103,14 @@ class ResolvedOptimizer:
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
-    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), skipping the first parameter."""
-    parameters = list(inspect.signature(cls).parameters.values())[1:]
+    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
+
+    The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``).
+    """
+    parameters = list(inspect.signature(cls).parameters.values())
+    supplied = _supplied_argument(cls)
+    parameters = [p for p in parameters if p.name != supplied]
     names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     required = [
         p.name
@@ -113,6 +119,12 @@ def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
     ]
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
+
+
+def _supplied_argument(cls: type) -> str:
+    """The parameter the mixin fills itself: a scheduler's ``optimizer``, else the first one."""
+    names = list(inspect.signature(cls).parameters)
+    return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
 
 
 def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tuple[str, ...]) -> list[str]:
@@ -127,6 +139,8 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
                     f"Accepted arguments: {listing(accepted)}."
                 )
     for key, value in kwargs.items():
+        if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
+            continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
         expected = type_mismatch(cls, key, value)
@@ -289,7 +303,8 @@ def _trial_optimizer(
     where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
 ) -> Any:
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
-    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1))], **g} for g in groups]
+    # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -302,6 +317,14 @@ def _trial_optimizer(
         index, lr = bad
         source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
         raise ValueError(f"{source}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    for index, group in enumerate(optimizer.param_groups):
+        if group.get("differentiable"):
+            source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+            raise ValueError(
+                f"{source}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
+                "Remove `differentiable=True`."
+            )
     return optimizer
 
 
@@ -329,6 +352,8 @@ def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: M
     kwargs = {**scheduler.kwargs, **extra}
     if issubclass(scheduler.cls, COMPOSITE_SCHEDULERS):
         kwargs["schedulers"] = [instantiate_scheduler(inner, optimizer, {}) for inner in kwargs["schedulers"]]
+    if _supplied_argument(scheduler.cls) != next(iter(inspect.signature(scheduler.cls).parameters)):
+        return scheduler.cls(optimizer=optimizer, **kwargs)  # ChainedScheduler(schedulers, optimizer=None)
     return scheduler.cls(optimizer, **kwargs)
 
 
