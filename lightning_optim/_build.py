@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from lightning_optim._errors import listing
-from lightning_optim._guards import LearningRateGuard
+from lightning_optim._guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
     PER_GROUP_ARGUMENTS,
@@ -217,6 +217,10 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
             raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err
         _check_capturable(plan, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
+        if isinstance(optimizer, torch.optim.SparseAdam):
+            SparseGradientGuard.install(
+                plan.where, optimizer, [pair for g in groups for pair in g.parameters]
+            )
         scheduler = None
         if plan.scheduler is not None:
             names = [g.name or LEFTOVER_GROUP for g in groups]

@@ -13,6 +13,7 @@ capturable/fused optimizers on GPU) would force a device sync on every step, so 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -70,3 +71,32 @@ class LearningRateGuard:
             f"before {position}. The lr schedule produced it; check the scheduler's arguments "
             "(e.g. a `lr_lambda` that reaches 0/0 or goes negative)."
         )
+
+
+class SparseGradientGuard:
+    """``SparseAdam`` needs sparse gradients: a dense one fails as it is accumulated, naming the parameter.
+
+    Torch raises a bare ``RuntimeError`` from inside the step, and in automatic optimization the gradients
+    only exist inside the step (Lightning's closure runs the backward there), so the check is a
+    post-accumulate-grad hook on each parameter. It holds the optimizer weakly and stays silent once the
+    optimizer is gone, so a parameter later trained by another optimizer is not affected.
+    """
+
+    def __init__(self, where: str, optimizer: Any, name: str) -> None:
+        self.where = where
+        self.optimizer = weakref.ref(optimizer)
+        self.name = name
+
+    @classmethod
+    def install(cls, where: str, optimizer: Any, named: Sequence[tuple[str, Any]]) -> None:
+        for name, param in named:
+            param.register_post_accumulate_grad_hook(cls(where, optimizer, name))
+
+    def __call__(self, param: Any) -> None:
+        optimizer = self.optimizer()
+        if optimizer is not None and param.grad is not None and not param.grad.is_sparse:
+            raise ValueError(
+                f"{self.where}: Expected sparse gradients for `{type(optimizer).__name__}` but parameter "
+                f"`{self.name}` got a dense one. Select only parameters of `nn.Embedding(..., sparse=True)` "
+                "for it, or use another optimizer (e.g. `adam`)."
+            )

@@ -139,3 +139,69 @@ def test_capturable_on_cpu_fails_when_fit_starts(optimizer: str) -> None:
         r"`cuda`, .* but they are on `cpu`\. Remove `capturable=True`",
     ):
         fit(model(), max_epochs=1)
+
+
+class Embedded(Classifier):
+    """An embedding with sparse gradients (what ``SparseAdam`` is for) feeding a dense head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 8, sparse=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
+        return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
+
+
+def test_sparse_adam_on_dense_gradients_names_the_parameter() -> None:
+    # torch raises "SparseAdam does not support dense gradients" from deep inside the step; the first
+    # gradient the backward accumulates is the last layer's bias
+    model = type(
+        "Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": OptimizerSpec("sparseadam")}
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^Model.optimizer: Expected sparse gradients for `SparseAdam` but parameter `model_gen.layer2.bias` "
+        r"got a dense one\.",
+    ):
+        fit(model(), max_epochs=1)
+
+
+def test_sparse_adam_trains_sparse_embeddings() -> None:
+    class Declared(ConfigurableOptimizersMixin, Embedded):
+        sparse = OptimizerSpec("sparseadam", params="embedding", lr=0.01)
+        dense = OptimizerSpec("adam", params="model_gen", lr=0.01)
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            loss = super().training_step(batch, batch_idx)
+            for opt in (self.sparse, self.dense):
+                opt.zero_grad()
+            self.manual_backward(loss)
+            for opt in (self.sparse, self.dense):
+                opt.step()
+
+    class HandWritten(Embedded):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+        def configure_optimizers(self) -> Any:
+            return [
+                torch.optim.SparseAdam(self.embedding.parameters(), lr=0.01),
+                torch.optim.Adam(self.model_gen.parameters(), lr=0.01),
+            ]
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            loss = super().training_step(batch, batch_idx)
+            optimizers = self.optimizers()
+            for opt in optimizers:
+                opt.zero_grad()
+            self.manual_backward(loss)
+            for opt in optimizers:
+                opt.step()
+
+    ours, theirs = Declared(), HandWritten()
+    fit(ours, max_epochs=1)
+    fit(theirs, max_epochs=1)
+    assert_same_weights(ours, theirs)
