@@ -127,6 +127,19 @@ def _supplied_argument(cls: type) -> str:
     return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
 
 
+#: Lower bounds torch does not check when building, whose violation fails inside a step.
+_MINIMUMS: Mapping[tuple[type, str], int] = MappingProxyType({(torch.optim.LBFGS, "history_size"): 1})
+
+
+def _check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
+    for key, value in options.items():
+        minimum = _MINIMUMS.get((cls, key))
+        if minimum is not None and _is_int(value) and value < minimum:
+            raise ValueError(
+                f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."
+            )
+
+
 def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tuple[str, ...]) -> list[str]:
     """Reject unknown keyword arguments; return the required ones that are missing."""
     names, required, var_keyword = _accepted_arguments(cls)
@@ -365,6 +378,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
     missing = _check_arguments(where, cls, spec.kwargs, ("params", "groups", "scheduler"))
+    _check_minimums(where, cls, spec.kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:

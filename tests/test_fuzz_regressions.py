@@ -205,3 +205,16 @@ def test_sparse_adam_trains_sparse_embeddings() -> None:
     fit(ours, max_epochs=1)
     fit(theirs, max_epochs=1)
     assert_same_weights(ours, theirs)
+
+
+def test_lbfgs_history_size_zero_is_refused_at_class_definition() -> None:
+    # torch builds it, then the first step fails with "IndexError: pop from empty list"
+    with pytest.raises(
+        ValueError,
+        match=r"^Model.optimizer: Expected `history_size` of `LBFGS` to be an int >= 1 but got 0\.$",
+    ):
+        type(
+            "Model",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": OptimizerSpec("lbfgs", history_size=0)},
+        )
