@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler
@@ -301,15 +302,21 @@ def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
         skip.add("lr")  # the schedule moves it; its starting value is checked through `initial_lr`
         if issubclass(scheduler.cls, CYCLING):
             skip |= {"momentum", "betas", "initial_lr"}
-    declared = [{**plan.kwargs, **group.options} for group in plan.groups]
+    declared = [dict(group.options) for group in plan.groups]
     if len(optimizer.param_groups) == len(declared) + 1:
-        declared.append(dict(plan.kwargs))  # the leftover group takes the optimizer's own options
+        declared.append({})  # the leftover group takes the optimizer's own options
     assert len(optimizer.param_groups) == len(declared)
     for options, group in zip(declared, optimizer.param_groups):
-        for key, value in options.items():
+        # torch resolves some values itself (LBFGS: max_eval=None -> max_iter * 5 // 4): the expected group
+        # is the one torch builds from the same options by hand
+        stand_in = torch.nn.Parameter(torch.zeros(1, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            (expected,) = plan.cls([{"params": [stand_in], **options}], **plan.kwargs).param_groups
+        for key, value in {**plan.kwargs, **options}.items():
             if key in optimizer.defaults and key not in skip:
-                assert _same(value, group[key]), (
-                    f"`{key}`={value!r} declared but the group has {group[key]!r}"
+                assert _same(expected[key], group[key]), (
+                    f"`{key}`={value!r} declared (torch makes it {expected[key]!r}) but the group has {group[key]!r}"
                 )
             if key == "lr" and "initial_lr" in group and "initial_lr" not in skip:
                 assert _same(value, group["initial_lr"]), (
@@ -349,7 +356,7 @@ def test_any_declaration_is_accepted_or_rejected_clearly(spec: Any) -> None:
     check(spec, train=False)
 
 
-@settings(max_examples=max(10, settings.default.max_examples // 10))
+@settings(max_examples=max(10, settings.default.max_examples // 5))
 @given(st.one_of(*[declarations(wild=False)] * 3, declarations(wild=True)))
 def test_accepted_declarations_train_as_declared(spec: Any) -> None:
     check(spec, train=True)
