@@ -12,6 +12,7 @@ import torch
 
 from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing
+from lightning_optim._guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim._implementation import choose
 from lightning_optim._length import run_epochs, run_shape, run_steps
 from lightning_optim._naming import default_prefix
@@ -246,6 +247,28 @@ def build_scheduler(
     return built
 
 
+def _check_capturable(plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
+    """``capturable=True`` needs parameters on an accelerator; torch only notices in the first step."""
+    supported = _capturable_devices()
+    for group in optimizer.param_groups:
+        devices = sorted({p.device.type for p in group["params"]} - set(supported))
+        if group.get("capturable") and devices:
+            raise ValueError(
+                f"{plan.where}: Expected the parameters of an optimizer with `capturable=True` to be on one of "
+                f"{listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or train on "
+                "one of those devices."
+            )
+
+
+def _capturable_devices() -> list[str]:
+    try:
+        from torch.optim.optimizer import _get_capturable_supported_devices
+
+        return list(_get_capturable_supported_devices())
+    except ImportError:  # pragma: no cover - private torch helper; CUDA is always supported
+        return ["cuda"]
+
+
 def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
     """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
     named = NamedParameters.of(module)
@@ -260,6 +283,12 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
         except Exception as err:
             error = TypeError if isinstance(err, TypeError) else ValueError
             raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err
+        _check_capturable(plan, optimizer)
+        optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
+        if isinstance(optimizer, torch.optim.SparseAdam):
+            SparseGradientGuard.install(
+                plan.where, optimizer, [pair for g in groups for pair in g.parameters]
+            )
         scheduler = None
         if plan.scheduler is not None:
             names = [g.name or LEFTOVER_GROUP for g in groups]

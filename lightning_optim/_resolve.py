@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
 from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
 from lightning_optim._registry import (
@@ -120,14 +121,12 @@ class ResolvedOptimizer:
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
     """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
 
-    The mixin passes the parameters to an optimizer (its first argument) and the optimizer to a scheduler
-    (its ``optimizer`` argument, which ``ChainedScheduler`` takes second).
+    The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``).
     """
     parameters = list(inspect.signature(cls).parameters.values())
-    if "optimizer" in (p.name for p in parameters):
-        parameters = [p for p in parameters if p.name != "optimizer"]
-    else:
-        parameters = parameters[1:]
+    supplied = _supplied_argument(cls)
+    parameters = [p for p in parameters if p.name != supplied]
     names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     required = [
         p.name
@@ -136,6 +135,25 @@ def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
     ]
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
+
+
+def _supplied_argument(cls: type) -> str:
+    """The parameter the mixin fills itself: a scheduler's ``optimizer``, else the first one."""
+    names = list(inspect.signature(cls).parameters)
+    return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
+
+
+#: Lower bounds torch does not check when building, whose violation fails inside a step.
+_MINIMUMS: Mapping[tuple[type, str], int] = MappingProxyType({(torch.optim.LBFGS, "history_size"): 1})
+
+
+def _check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
+    for key, value in options.items():
+        minimum = _MINIMUMS.get((cls, key))
+        if minimum is not None and _is_int(value) and value < minimum:
+            raise ValueError(
+                f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."
+            )
 
 
 def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tuple[str, ...]) -> list[str]:
@@ -150,6 +168,8 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
                     f"Accepted arguments: {listing(accepted)}."
                 )
     for key, value in kwargs.items():
+        if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
+            continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
         if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
@@ -352,14 +372,29 @@ def _trial_optimizer(
     where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
 ) -> Any:
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
-    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1))], **g} for g in groups]
+    # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls(stand_ins, **kwargs)
+            optimizer = cls(stand_ins, **kwargs)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err
+    bad = bad_learning_rate(optimizer)
+    if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
+        index, lr = bad
+        source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+        raise ValueError(f"{source}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    for index, group in enumerate(optimizer.param_groups):
+        if group.get("differentiable"):
+            source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+            raise ValueError(
+                f"{source}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
+                "Remove `differentiable=True`."
+            )
+    return optimizer
 
 
 def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
@@ -399,6 +434,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     missing = _check_arguments(
         where, cls, spec.kwargs, ("params", "groups", "scheduler", "implementation", *RECIPE_OPTIONS)
     )
+    _check_minimums(where, cls, spec.kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:

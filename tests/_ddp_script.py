@@ -1,0 +1,118 @@
+"""Two-process CPU DDP runs of declared modules, run by ``test_ddp.py`` as a script.
+
+``strategy="ddp"`` relaunches this file once per extra rank, so it is a standalone script rather than code in
+a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
+
+- ``single``: one optimizer with two param groups and a per-step scheduler (automatic optimization);
+- ``gan``: two optimizers (manual optimization), a per-step and a per-epoch scheduler stepped by the mixin;
+- ``fault``: like ``single``, but rank 1 raises in ``training_step`` at batch 2.
+
+Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
+zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+
+BATCHES_PER_RANK = 4
+EPOCHS = 2
+FAILING_RANK, FAILING_BATCH = 1, 2
+
+
+class Net(LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(0)
+        n = 2 * BATCHES_PER_RANK * 4
+        data = TensorDataset(torch.randn(n, 4, generator=generator), torch.randn(n, 1, generator=generator))
+        return DataLoader(data, batch_size=4)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self.head(torch.relu(self.body(x))), y)
+
+
+class Single(ConfigurableOptimizersMixin, Net):
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        groups=[ParamGroup("head", lr=0.05)],
+        scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step"),
+    )
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.loss(batch)
+
+
+class Faulty(Single):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.global_rank == FAILING_RANK and batch_idx == FAILING_BATCH:
+            raise RuntimeError(f"rank {FAILING_RANK} fails at batch {FAILING_BATCH}")
+        return self.loss(batch)
+
+
+class GAN(ConfigurableOptimizersMixin, Net):
+    gen_opt = OptimizerSpec(
+        "adam", params="body", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        "sgd", params="head", lr=0.02, scheduler=SchedulerSpec("step", step_size=1, gamma=0.1)
+    )
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        for opt in (self.gen_opt, self.dis_opt):
+            opt.zero_grad()
+            self.manual_backward(self.loss(batch))
+            opt.step()
+
+
+class LrHistory(Callback):
+    def __init__(self) -> None:
+        self.history: list[list[list[float]]] = []
+
+    def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
+        self.history.append([[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers])
+
+
+def main(case: str, out: Path) -> None:
+    module = {"single": Single, "gan": GAN, "fault": Faulty}[case]()
+    history = LrHistory()
+    trainer = Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_epochs=EPOCHS,
+        limit_train_batches=BATCHES_PER_RANK,
+        log_every_n_steps=1,
+        logger=CSVLogger(out, name="ddp", version=0),
+        callbacks=[LRMonitor(logging_interval="step"), history],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module)
+    weights = {name: p.detach().flatten().tolist() for name, p in module.named_parameters()}
+    report = {"history": history.history, "global_step": trainer.global_step, "weights": weights}
+    Path(out, f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], Path(sys.argv[2]))

@@ -1,0 +1,220 @@
+"""Regression tests for the declarations ``test_fuzz.py`` found mishandled, each against a hand-written run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.optim import SGD
+from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, SequentialLR, StepLR
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, assert_same_weights, fit
+
+
+def _sequential(optimizer: torch.optim.Optimizer) -> Any:
+    return SequentialLR(
+        optimizer,
+        [StepLR(optimizer, step_size=1, gamma=0.1), ExponentialLR(optimizer, gamma=0.5)],
+        milestones=[2],
+    )
+
+
+def _chained(optimizer: torch.optim.Optimizer) -> Any:
+    return ChainedScheduler([StepLR(optimizer, step_size=1, gamma=0.5), ExponentialLR(optimizer, gamma=0.5)])
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "reference", "golden"),
+    [
+        # StepLR(0.1) for epochs 0-1, then from the milestone ExponentialLR restarts at the base lr: this is
+        # torch's SequentialLR, so the declaration must give exactly the same
+        (
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("step", step_size=1, gamma=0.1),
+                    SchedulerSpec("exponential", gamma=0.5),
+                ],
+                milestones=[2],
+            ),
+            _sequential,
+            [0.1, 0.01, 0.1, 0.05],
+        ),
+        # both schedulers multiply every epoch: 0.1 * 0.25**epoch. ChainedScheduler takes `schedulers` first
+        # and `optimizer` second, which the mixin used to mistake for the optimizer argument.
+        (
+            SchedulerSpec(
+                ChainedScheduler,
+                schedulers=[
+                    SchedulerSpec("step", step_size=1, gamma=0.5),
+                    SchedulerSpec("exponential", gamma=0.5),
+                ],
+            ),
+            _chained,
+            [0.1, 0.025, 0.00625, 0.0015625],
+        ),
+    ],
+    ids=["sequential", "chained"],
+)
+def test_composite_schedulers_can_be_declared(
+    scheduler: SchedulerSpec, reference: Any, golden: list[float]
+) -> None:
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=scheduler)
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            return {"optimizer": optimizer, "lr_scheduler": reference(optimizer)}
+
+    ours, theirs = Declared(), HandWritten()
+    recorded = fit(ours, max_epochs=4)
+    assert recorded.history == fit(theirs, max_epochs=4).history
+    assert recorded.of()[::4] == pytest.approx(golden)  # 4 batches an epoch
+    assert_same_weights(ours, theirs)
+
+
+class Matrices(Classifier):
+    """Only 2-D parameters: what ``Muon`` accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen = nn.Sequential(nn.Linear(8, 16, bias=False), nn.ReLU(), nn.Linear(16, 4, bias=False))
+
+
+def test_muon_can_be_declared() -> None:
+    # the class-definition trial used 1-D stand-in parameters, which Muon refuses: no declaration passed
+    class Declared(ConfigurableOptimizersMixin, Matrices):
+        optimizer = OptimizerSpec("muon", lr=0.02, momentum=0.9)
+
+    class HandWritten(Matrices):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.Muon(self.parameters(), lr=0.02, momentum=0.9)
+
+    ours, theirs = Declared(), HandWritten()
+    assert fit(ours, max_epochs=1).history == fit(theirs, max_epochs=1).history
+    assert_same_weights(ours, theirs)
+
+
+def test_muon_on_a_model_with_biases_fails_when_fit_starts() -> None:
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("muon", lr=0.02)
+
+    with pytest.raises(
+        ValueError,
+        match=r"\.Declared\.optimizer: `Muon` rejected the declared options: Muon only supports 2D",
+    ):
+        fit(Declared(), max_epochs=1)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adadelta", "asgd", "adamax"])
+def test_differentiable_is_refused_at_class_definition(optimizer: str) -> None:
+    # torch builds the optimizer, then its first step fails with "a leaf Variable that requires grad is being
+    # used in an in-place operation" deep inside Lightning's loop
+    with pytest.raises(
+        ValueError, match=r"^Model.optimizer: Expected `differentiable` to be False but got True"
+    ):
+        type(
+            "Model",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": OptimizerSpec(optimizer, differentiable=True)},
+        )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adadelta", "asgd", "adamax"])
+def test_capturable_on_cpu_fails_when_fit_starts(optimizer: str) -> None:
+    # torch accepts `capturable=True` for CPU parameters and only asserts in the first step; whether the
+    # parameters are on a supported device is known when `fit` starts
+    model = type(
+        "Model",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec(optimizer, capturable=True)},
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^Model.optimizer: Expected the parameters of an optimizer with `capturable=True` to be on one of "
+        r"`cuda`, .* but they are on `cpu`\. Remove `capturable=True`",
+    ):
+        fit(model(), max_epochs=1)
+
+
+class Embedded(Classifier):
+    """An embedding with sparse gradients (what ``SparseAdam`` is for) feeding a dense head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 8, sparse=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
+        return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
+
+
+def test_sparse_adam_on_dense_gradients_names_the_parameter() -> None:
+    # torch raises "SparseAdam does not support dense gradients" from deep inside the step; the first
+    # gradient the backward accumulates is the last layer's bias
+    model = type(
+        "Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": OptimizerSpec("sparseadam")}
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^Model.optimizer: Expected sparse gradients for `SparseAdam` but parameter `model_gen.layer2.bias` "
+        r"got a dense one\.",
+    ):
+        fit(model(), max_epochs=1)
+
+
+def test_sparse_adam_trains_sparse_embeddings() -> None:
+    class Declared(ConfigurableOptimizersMixin, Embedded):
+        sparse = OptimizerSpec("sparseadam", params="embedding", lr=0.01)
+        dense = OptimizerSpec("adam", params="model_gen", lr=0.01, implementation="forloop")
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            loss = super().training_step(batch, batch_idx)
+            for opt in (self.sparse, self.dense):
+                opt.zero_grad()
+            self.manual_backward(loss)
+            for opt in (self.sparse, self.dense):
+                opt.step()
+
+    class HandWritten(Embedded):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+        def configure_optimizers(self) -> Any:
+            return [
+                torch.optim.SparseAdam(self.embedding.parameters(), lr=0.01),
+                torch.optim.Adam(self.model_gen.parameters(), lr=0.01),
+            ]
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            loss = super().training_step(batch, batch_idx)
+            optimizers = self.optimizers()
+            for opt in optimizers:
+                opt.zero_grad()
+            self.manual_backward(loss)
+            for opt in optimizers:
+                opt.step()
+
+    ours, theirs = Declared(), HandWritten()
+    fit(ours, max_epochs=1)
+    fit(theirs, max_epochs=1)
+    assert_same_weights(ours, theirs)
+
+
+def test_lbfgs_history_size_zero_is_refused_at_class_definition() -> None:
+    # torch builds it, then the first step fails with "IndexError: pop from empty list"
+    with pytest.raises(
+        ValueError,
+        match=r"^Model.optimizer: Expected `history_size` of `LBFGS` to be an int >= 1 but got 0\.$",
+    ):
+        type(
+            "Model",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": OptimizerSpec("lbfgs", history_size=0)},
+        )
