@@ -1,6 +1,8 @@
 """Train a small digits classifier whose optimizer, param groups and schedule are declared, not written.
 
-Run with ``make demo``. Prints validation accuracy and the learning rate of every param group per epoch.
+Run with ``make demo``. Prints the param group plan, then validation accuracy and the learning rate of
+every param group per epoch, checks that ``preview_schedule`` (computed before training) equals what
+``LRMonitor`` logged, and plots the learning rates to ``examples/out/demo_lr.png``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,15 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(__file__))
 from _digits import digits_loaders
 
-from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    LRMonitor,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    describe_optimizers,
+    preview_schedule,
+)
 
 
 class DigitsClassifier(ConfigurableOptimizersMixin, L.LightningModule):
@@ -70,23 +80,32 @@ class PrintEpoch(L.Callback):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-epochs", type=int, default=15)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out"))
     args = parser.parse_args()
     L.seed_everything(0, verbose=False)
     train, val = digits_loaders()
+    model = DigitsClassifier()
+    print(describe_optimizers(model))
+    # the schedule this declaration will produce, computed before training (no data, no weights touched)
+    preview = preview_schedule(model, max_epochs=args.max_epochs, steps_per_epoch=len(train))
     monitor = LRMonitor(logging_interval="step")
     trainer = L.Trainer(
         max_epochs=args.max_epochs,
         accelerator="cpu",
-        logger=CSVLogger(os.path.join(os.path.dirname(__file__), "out"), name="demo"),
+        logger=CSVLogger(args.out, name="demo"),
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         log_every_n_steps=1,
         callbacks=[monitor, PrintEpoch(monitor)],
     )
-    trainer.fit(DigitsClassifier(), train, val)
+    trainer.fit(model, train, val)
     final = float(trainer.callback_metrics["val_acc"])
     print(f"final validation accuracy: {final:.3f}")
+    same = preview.keys() == monitor.lrs.keys() and all(preview[k] == list(monitor.lrs[k]) for k in preview)
+    print(f"preview_schedule before training == LRMonitor during training: {same}")
+    path = monitor.plot(os.path.join(args.out, "demo_lr.png"))
+    print(f"learning rates plotted to {path}")
 
 
 if __name__ == "__main__":
