@@ -41,8 +41,6 @@ def test_declarations_are_frozen() -> None:
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_every_optimizer_resolves_by_name(name: str) -> None:
     kwargs: dict[str, Any] = {"lr": 0.01} if name not in {"lbfgs", "sparseadam", "adafactor"} else {}
-    if name == "muon":
-        pytest.skip("Muon only takes 2-D parameters; covered by its own dotted-path test below")
     model = define(optimizer=OptimizerSpec(name, **kwargs))
     assert model._lightning_optim_plans[0].cls is OPTIMIZERS[name]
 
