@@ -82,7 +82,7 @@ def run_epochs(trainer: Any) -> float:
     return epochs
 
 
-def _lightning_step_updates(batches: int, accumulate: int, frequency: int, steps: int) -> int:
+def lightning_step_updates(batches: int, accumulate: int, frequency: int, steps: int) -> int:
     """Updates of a per-step scheduler in the first ``steps`` optimizer steps of an automatic run.
 
     Lightning steps it on a batch whose optimizer steps (every ``accumulate`` batches and on an epoch's last
@@ -100,7 +100,7 @@ def _updates(trainer: Any, scheduler: ResolvedScheduler, total: int) -> int:
         return total
     batches = _batches_per_epoch(trainer)
     if scheduler.interval == "step" and _manual_optimizers(trainer) is None and math.isfinite(batches):
-        return _lightning_step_updates(
+        return lightning_step_updates(
             int(batches), trainer.accumulate_grad_batches, scheduler.frequency, total
         )
     return total // scheduler.frequency  # the mixin counts each optimizer's steps; epochs count alike

@@ -150,12 +150,15 @@ class ConfigurableOptimizersMixin:
                 "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
             )
         trainer = module._trainer
+        data_untouched = trainer is not None and trainer.fit_loop._combined_loader is None
         built = build_all(module, plans, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if manual and trainer is not None:
             _stepping.install(trainer, built)
         if trainer is not None:
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
+        if data_untouched and trainer is not None and trainer.ckpt_path is not None:
+            _keep_data_resumable(trainer)
         configs = [_lightning_config(b, manual=manual) for b in built]
         return configs[0] if len(configs) == 1 else configs
 
@@ -166,6 +169,18 @@ class ConfigurableOptimizersMixin:
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
             )
         return self
+
+
+def _keep_data_resumable(trainer: Any) -> None:
+    """Undo the train-data setup that deriving lengths from the run triggered, when a run resumes.
+
+    ``trainer.estimated_stepping_batches`` sets up the train data. Inside ``configure_optimizers`` that
+    happens before Lightning restores its loops, and Lightning then never loads the saved dataloader state:
+    a mid-epoch resume would replay the epoch's data from its start (a hand-written ``configure_optimizers``
+    that reads ``estimated_stepping_batches`` has the same problem). Dropping the loader makes Lightning set
+    the data up again after the restore, with its saved state.
+    """
+    trainer.fit_loop._combined_loader = None
 
 
 def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:

@@ -34,11 +34,12 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim._build import Built
-from lightning_optim._length import run_shape
+from lightning_optim._length import lightning_step_updates, run_shape
 from lightning_optim._resolve import ResolvedScheduler
 
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
+STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
 FINGERPRINT_VERSION = 1
 
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
@@ -221,14 +222,14 @@ def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
     return checkpoint if isinstance(checkpoint, dict) else {}
 
 
-def _plateaus(built: Sequence[Built]) -> list[tuple[int, Built]]:
+def _plateaus(built: Sequence[Built], interval: str = "epoch") -> list[tuple[int, Built]]:
     return [
         (index, b)
         for index, b in enumerate(built)
         if b.scheduler is not None
         and b.plan.scheduler is not None
         and b.plan.scheduler.is_plateau
-        and b.plan.scheduler.interval == "epoch"
+        and b.plan.scheduler.interval == interval
     ]
 
 
@@ -241,10 +242,32 @@ class ResumeGuard(Callback):
         self.choice = choice
         self.fingerprint = fingerprint(built, trainer)
         self.pending_metrics: dict[str, float] = {}
+        self.pending_step_metrics: dict[str, float] = {}
 
     def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+        saved = checkpoint.get(STEP_METRICS_KEY)
+        self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+
+    @override
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if not self.pending_step_metrics:
+            return
+        pending, self.pending_step_metrics = self.pending_step_metrics, {}
+        for index, b in _plateaus(self.built, "step"):
+            if str(index) not in pending or b.plan.scheduler is None or b.scheduler is None:
+                continue
+            due = lightning_step_updates(
+                int(trainer.num_training_batches),
+                trainer.accumulate_grad_batches,
+                b.plan.scheduler.frequency,
+                trainer.global_step,
+            )
+            if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
+                b.scheduler.step(pending[str(index)])
 
     @override
     def on_save_checkpoint(
@@ -258,6 +281,14 @@ class ResumeGuard(Callback):
             if value is not None:
                 metrics[str(index)] = float(value)
         checkpoint[METRICS_KEY] = metrics
+        if pl_module.automatic_optimization:
+            # Lightning steps a per-step plateau after `on_train_batch_end`, where mid-epoch checkpoints are
+            # written (the mixin steps it inside the optimizer step in manual optimization)
+            checkpoint[STEP_METRICS_KEY] = {
+                str(index): float(trainer.callback_metrics[b.plan.scheduler.monitor])
+                for index, b in _plateaus(self.built, "step")
+                if b.plan.scheduler is not None and b.plan.scheduler.monitor in trainer.callback_metrics
+            }
 
     @override
     def on_load_checkpoint(
@@ -285,4 +316,4 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: Resume
     callbacks[:] = [c for c in callbacks if not isinstance(c, ResumeGuard)]
     guard = ResumeGuard(owner, built, trainer, choice)
     guard.take_metrics(checkpoint)
-    callbacks.append(guard)
+    callbacks.insert(0, guard)  # before other callbacks read the lrs of the first resumed batch
