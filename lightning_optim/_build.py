@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing
 from lightning_optim._guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim._implementation import choose
-from lightning_optim._length import run_epochs, run_shape, run_steps
+from lightning_optim._length import run_shape
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
     PER_GROUP_ARGUMENTS,
@@ -206,18 +205,6 @@ def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> 
             f"in order: {listing(names)}. Give one entry per group or a dict keyed by group name."
         )
     return value
-
-
-def run_length(trainer: Any, scheduler: ResolvedScheduler) -> int:
-    """The number of the scheduler's intervals in the whole run (optimizer steps or epochs)."""
-    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
-    or_max_steps = " or `max_steps`" if scheduler.interval == "step" else ""
-    if not math.isfinite(total):
-        raise ValueError(
-            f"{scheduler.where}: `{scheduler.cls.__name__}` needs the run's length in {scheduler.interval}s, but "
-            f"the Trainer's run has no known length (set `max_epochs`{or_max_steps})."
-        )
-    return int(total)
 
 
 def build_scheduler(

@@ -15,8 +15,3 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
 def listing(names: Iterable[str]) -> str:
     """``a, b, c`` with each name in backticks, in the given order."""
     return ", ".join(f"`{name}`" for name in names)
-
-
-def declaration_error(where: str, message: str, error: type[Exception] = ValueError) -> Exception:
-    """An exception whose message starts with the declaring attribute (``GAN.gen_opt.scheduler``)."""
-    return error(f"{where}: {message}")

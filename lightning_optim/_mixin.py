@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lightning.pytorch import LightningModule
@@ -199,8 +198,3 @@ def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
         lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
     config["lr_scheduler"] = lr_scheduler
     return config
-
-
-def optimizer_names(module: Any) -> Sequence[str]:
-    """The declared optimizer attribute names of a mixin module (or class), in order."""
-    return [plan.attribute for plan in getattr(module, "_lightning_optim_plans", ())]
