@@ -53,11 +53,27 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             )
         seen[id(spec)] = name
     writer = next((k for k in cls.__mro__ if "configure_optimizers" in vars(k)), None)
+    if specs and writer is LightningModule:
+        raise TypeError(
+            f"{cls.__qualname__}: lists `LightningModule` before `ConfigurableOptimizersMixin` in its bases, so "
+            f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
+            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
+        )
     if specs and writer is not None and writer is not ConfigurableOptimizersMixin:
         raise TypeError(
             f"{cls.__qualname__}: declares optimizers ({', '.join(specs)}) and also defines "
             f"`configure_optimizers` in `{writer.__qualname__}`; the declarations would be ignored. "
             "Remove one of the two."
+        )
+
+
+def check_declaring_class(owner: type, name: str) -> None:
+    """An ``OptimizerSpec`` on a ``LightningModule`` without the mixin would never be used: refuse it."""
+    if issubclass(owner, LightningModule) and not issubclass(owner, ConfigurableOptimizersMixin):
+        raise TypeError(
+            f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
+            f"ConfigurableOptimizersMixin is never used. Declare the class as "
+            f"`class {owner.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
         )
 
 

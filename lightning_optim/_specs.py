@@ -256,6 +256,11 @@ class OptimizerSpec:
             parts.append(f"implementation={self.implementation!r}")
         return f"OptimizerSpec({', '.join(parts)})"
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        from lightning_optim._mixin import check_declaring_class
+
+        check_declaring_class(owner, name)
+
     @overload
     def __get__(self, instance: None, owner: type) -> OptimizerSpec: ...
 

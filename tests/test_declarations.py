@@ -254,3 +254,31 @@ def test_inheritance_replaces_in_place_and_none_removes() -> None:
 def test_no_declaration_is_an_error_when_fit_starts() -> None:
     with pytest.raises(ValueError, match="Model: no optimizer is declared"):
         fit(define()(), max_epochs=1)
+
+
+def test_a_declaration_on_a_module_without_the_mixin_is_refused() -> None:
+    # Python < 3.12 wraps errors raised in `__set_name__` in a RuntimeError whose cause is ours
+    with pytest.raises((TypeError, RuntimeError)) as raised:
+
+        class Forgot(L.LightningModule):
+            optimizer = OptimizerSpec(Adam)
+
+    error = raised.value if isinstance(raised.value, TypeError) else raised.value.__cause__
+    assert isinstance(error, TypeError)
+    assert str(error).startswith(
+        "test_a_declaration_on_a_module_without_the_mixin_is_refused.<locals>.Forgot.optimizer: an OptimizerSpec on a LightningModule that does not inherit ConfigurableOptimizersMixin is never used"
+    )
+
+
+def test_the_mixin_after_lightning_module_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"):
+
+        class Order(L.LightningModule, ConfigurableOptimizersMixin):
+            optimizer = OptimizerSpec(Adam)
+
+
+def test_declarations_on_a_plain_class_are_allowed() -> None:
+    class Presets:  # e.g. declarations kept for `with_declarations`
+        fast = OptimizerSpec(Adam, lr=1e-2)
+
+    assert Presets.fast.kwargs["lr"] == 1e-2
