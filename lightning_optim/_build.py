@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from lightning_optim import _recipes as recipes
-from lightning_optim._errors import listing
+from lightning_optim._errors import listing, torch_rejects
 from lightning_optim._guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim._implementation import choose
 from lightning_optim._length import run_shape
@@ -222,13 +222,8 @@ def build_scheduler(
         extra = epochs_to_steps(scheduler.cls, {**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
         extra[scheduler.derived_length] = shape.derived_length
-    try:
+    with torch_rejects(scheduler.where, scheduler.cls):
         built = instantiate_scheduler(scheduler, optimizer, extra)
-    except Exception as err:
-        error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(
-            f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
-        ) from err
     if shape.warmup:
         return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor)
     return built
@@ -256,29 +251,46 @@ def _capturable_devices() -> list[str]:
         return ["cuda"]
 
 
-def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
-    """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
+def plan_all(
+    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer]
+) -> list[tuple[ResolvedOptimizer, list[GroupPlan]]]:
+    """Select each declared optimizer's parameters and plan its groups, in declaration order."""
     named = NamedParameters.of(module)
     assigned = assign_parameters(named, plans)
+    return [(plan, plan_groups(named, plan, assigned[plan.attribute])) for plan in plans]
+
+
+def build_optimizer(
+    plan: ResolvedOptimizer, groups: Sequence[GroupPlan], **arguments: Any
+) -> torch.optim.Optimizer:
+    """The declared optimizer over ``groups`` (``arguments``: the chosen implementation)."""
+    torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in groups]
+    with torch_rejects(plan.where, plan.cls):
+        return plan.cls(torch_groups, **plan.kwargs, **arguments)
+
+
+def build_declared_scheduler(
+    plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
+) -> Any | None:
+    """The declared scheduler of ``plan`` on its live optimizer, if it declares one."""
+    if plan.scheduler is None:
+        return None
+    return build_scheduler(plan.scheduler, optimizer, [g.name or LEFTOVER_GROUP for g in groups], trainer)
+
+
+def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
+    """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
     built = []
-    for plan in plans:
-        groups = plan_groups(named, plan, assigned[plan.attribute])
+    for plan, groups in plan_all(module, plans):
         torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in groups]
         choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
-        try:
-            optimizer = plan.cls(torch_groups, **plan.kwargs, **choice.arguments)
-        except Exception as err:
-            error = TypeError if isinstance(err, TypeError) else ValueError
-            raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err
+        optimizer = build_optimizer(plan, groups, **choice.arguments)
         _check_capturable(plan, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(
                 plan.where, optimizer, [pair for g in groups for pair in g.parameters]
             )
-        scheduler = None
-        if plan.scheduler is not None:
-            names = [g.name or LEFTOVER_GROUP for g in groups]
-            scheduler = build_scheduler(plan.scheduler, optimizer, names, trainer)
+        scheduler = build_declared_scheduler(plan, optimizer, groups, trainer)
         built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
     return built

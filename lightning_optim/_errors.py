@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
@@ -15,3 +16,13 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
 def listing(names: Iterable[str]) -> str:
     """``a, b, c`` with each name in backticks, in the given order."""
     return ", ".join(f"`{name}`" for name in names)
+
+
+@contextmanager
+def torch_rejects(where: str, cls: type) -> Iterator[None]:
+    """Re-raise what torch raises while building ``cls`` as this package's error naming the declaration."""
+    try:
+        yield
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err

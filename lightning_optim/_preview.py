@@ -27,11 +27,10 @@ from typing import Any
 
 import torch
 
-from lightning_optim._build import LEFTOVER_GROUP, Built, assign_parameters, build_scheduler, plan_groups
+from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._length import RunLength
 from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
-from lightning_optim._selection import NamedParameters
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
 Metric = Sequence[float] | Callable[[int], float]
@@ -128,27 +127,16 @@ def _build_over_stand_ins(
     module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength
 ) -> list[Built]:
     """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
-    named = NamedParameters.of(module)
-    assigned = assign_parameters(named, plans)
     built = []
-    for plan in plans:
-        groups = plan_groups(named, plan, assigned[plan.attribute])
+    for plan, groups in plan_all(module, plans):
         stand_ins = [
             dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
             for g in groups
         ]
-        torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in stand_ins]
-        try:
-            optimizer = plan.cls(torch_groups, **plan.kwargs)
-        except Exception as err:
-            error = TypeError if isinstance(err, TypeError) else ValueError
-            raise error(f"{plan.where}: `{plan.cls.__name__}` rejected the declared options: {err}") from err
-        scheduler = None
-        if plan.scheduler is not None:
-            names = [g.name or LEFTOVER_GROUP for g in groups]
-            scheduler = build_scheduler(plan.scheduler, optimizer, names, length)
-            # schedulers warn when stepped before their optimizer; here the optimizer never steps
-            optimizer._opt_called = True  # type: ignore[attr-defined]
+        optimizer = build_optimizer(plan, stand_ins)
+        scheduler = build_declared_scheduler(plan, optimizer, groups, length)
+        # schedulers warn when stepped before their optimizer; here the optimizer never steps
+        optimizer._opt_called = True  # type: ignore[attr-defined]
         built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
     return built
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._errors import did_you_mean, listing, torch_rejects
 from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
 from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
@@ -374,13 +374,9 @@ def _trial_optimizer(
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
     stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            optimizer = cls(stand_ins, **kwargs)
-    except Exception as err:
-        error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err
+    with torch_rejects(where, cls), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer = cls(stand_ins, **kwargs)
     bad = bad_learning_rate(optimizer)
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
@@ -403,17 +399,11 @@ def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
         for key, v in scheduler.kwargs.items()
     ):
         return  # one value per group: checked when the model's groups are known
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            instantiate_scheduler(
-                scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {}
-            )
-    except Exception as err:
-        error = TypeError if isinstance(err, TypeError) else ValueError
-        raise error(
-            f"{scheduler.where}: `{scheduler.cls.__name__}` rejected the declared options: {err}"
-        ) from err
+    with torch_rejects(scheduler.where, scheduler.cls), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        instantiate_scheduler(
+            scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {}
+        )
 
 
 def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:
