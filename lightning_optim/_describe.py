@@ -7,9 +7,8 @@ from typing import Any
 
 import torch
 
-from lightning_optim._build import GroupPlan, assign_parameters, plan_groups
+from lightning_optim._build import GroupPlan, build_optimizer, plan_all
 from lightning_optim._resolve import ResolvedOptimizer
-from lightning_optim._selection import NamedParameters
 
 
 def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
@@ -52,16 +51,11 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
             "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
             f"optimizers but got {module!r:.80}."
         )
-    named = NamedParameters.of(module)
-    assigned = assign_parameters(named, plans)
-    return "\n".join(
-        _describe(plan, plan_groups(named, plan, assigned[plan.attribute]), max_names) for plan in plans
-    )
+    return "\n".join(_describe(plan, groups, max_names) for plan, groups in plan_all(module, plans))
 
 
 def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
-    torch_groups = [g.as_torch_group(named=True) for g in groups]
-    live = plan.cls(torch_groups, **plan.kwargs).param_groups
+    live = build_optimizer(plan, groups).param_groups
     keys = list(dict.fromkeys(["lr", *plan.kwargs, *(k for g in groups for k in g.options)]))
     names = [g.name or "all" for g in groups]
     rows = [["group", "tensors", "parameters", *keys]]
