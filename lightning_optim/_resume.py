@@ -34,6 +34,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim._build import Built
+from lightning_optim._callbacks import put_first
 from lightning_optim._length import lightning_step_updates, run_shape
 from lightning_optim._resolve import ResolvedScheduler
 
@@ -312,8 +313,6 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: Resume
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
     checkpoint = loaded_checkpoint(trainer)
     check_resume(owner, checkpoint, built, trainer, choice)
-    callbacks: list[Callback] = trainer.callbacks  # type: ignore[attr-defined]
-    callbacks[:] = [c for c in callbacks if not isinstance(c, ResumeGuard)]
     guard = ResumeGuard(owner, built, trainer, choice)
     guard.take_metrics(checkpoint)
-    callbacks.insert(0, guard)  # before other callbacks read the lrs of the first resumed batch
+    put_first(trainer, guard)

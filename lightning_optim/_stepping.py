@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_optim._build import Built
+from lightning_optim._callbacks import put_first
 from lightning_optim._resolve import ResolvedScheduler
 
 STEPS = "_lightning_optim_steps"
@@ -135,6 +136,4 @@ def install(trainer: Trainer, built: Sequence[Built]) -> None:
     for s in scheduled:
         if s.spec.interval == "step":
             s.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, s))
-    callbacks: list[Callback] = cast(Any, trainer).callbacks
-    callbacks[:] = [c for c in callbacks if not isinstance(c, ManualSchedulerStepping)]
-    callbacks.insert(0, ManualSchedulerStepping(scheduled))
+    put_first(trainer, ManualSchedulerStepping(scheduled))
