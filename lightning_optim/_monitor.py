@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from array import array
+import copy
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,10 +21,12 @@ from typing_extensions import override
 
 from lightning_optim._errors import did_you_mean
 from lightning_optim._naming import declared_prefixes
+from lightning_optim._published import PublishedScalars
 
 _Interval = Literal["step", "epoch", "any"]
 _INTERVALS: tuple[_Interval, ...] = ("step", "epoch", "any")
 _HOST_TYPES = {float, int}
+_LR, _WEIGHT_DECAY = itemgetter("lr"), itemgetter("weight_decay")
 
 
 class _Block:
@@ -59,8 +62,7 @@ class _Plan:
         # aligned with ``lr_keys``; bound by ``LRMonitor._bind_histories``
         self.histories: list[MutableSequence[Any]] = []
         self.step_histories: list[MutableSequence[int]] = []
-        # the values last written to ``trainer.callback_metrics`` and their tensors, aligned with ``keys``
-        self.published: tuple[list[Any], list[Tensor]] = ([], [])
+        self.published = PublishedScalars(self.keys)
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -101,7 +103,10 @@ class LRMonitor(Callback):
     arguments, same keys, same steps, same values, same ``lrs``, ``last_momentum_values`` and
     ``last_weight_decay_values`` attributes and the same ``trainer.callback_metrics`` entries (so
     ``EarlyStopping`` or ``ModelCheckpoint`` can monitor a learning rate). Keys are computed once per
-    optimizer layout instead of at every logging event, which makes it much cheaper with many param groups.
+    optimizer layout instead of at every logging event, and the tensors in ``trainer.callback_metrics``
+    are rewritten in place, all at once, whenever nothing but the dict holds them (a tensor that anything
+    else holds, such as ``EarlyStopping``'s best score, is never changed: new values then get new
+    tensors), which makes it an order of magnitude cheaper with many param groups.
 
     Logged keys, for a module that does not use the declarative mixin (as Lightning's monitor):
 
@@ -216,7 +221,7 @@ class LRMonitor(Callback):
         self.lrs: dict[str, MutableSequence[float]] = {}
         self.last_momentum_values: dict[str, float | None] = {}
         self.last_weight_decay_values: dict[str, float | None] = {}
-        # the global step of each entry of ``lrs``, for plotting
+        # the global step of each entry of ``lrs``, for plotting (keys logged together share one list)
         self.lr_steps: dict[str, MutableSequence[int]] = {}
 
         self._plans: dict[str, _Plan] = {}
@@ -282,13 +287,13 @@ class LRMonitor(Callback):
         # ``map`` over unbound ``append`` keeps the per-key loop in C
         append: Callable[[Any, Any], None] = list.append if self.max_history is None else deque.append
         _consume(map(append, plan.histories, lr_values))
-        _consume(map(append, plan.step_histories, repeat(step, n)))
+        _consume(map(append, plan.step_histories, repeat(step)))
         if self.log_momentum:
             self.last_momentum_values.update(zip(plan.keys[n : 2 * n], values[n : 2 * n]))
         if self.log_weight_decay:
             self.last_weight_decay_values.update(zip(plan.keys[-n:], values[-n:]))
 
-        self._publish(trainer, plan, values)
+        plan.published.publish(trainer.callback_metrics, values, trainer.strategy.root_device)
         if self.prog_bar:
             trainer.progress_bar_metrics.update(zip(plan.lr_keys, lr_values))
         if trainer.loggers and trainer.is_global_zero:
@@ -300,7 +305,7 @@ class LRMonitor(Callback):
         """The raw values of one event in ``plan.keys`` order: floats, or tensors for tensor values."""
         values: list[Any] = []
         for block in plan.blocks:
-            values += [group["lr"] for group in block.optimizer.param_groups]
+            values += map(_LR, block.optimizer.param_groups)
         if self.log_momentum:
             for block in plan.blocks:
                 groups = block.optimizer.param_groups
@@ -310,32 +315,8 @@ class LRMonitor(Callback):
                     values += [group.get("momentum", 0) for group in groups]
         if self.log_weight_decay:
             for block in plan.blocks:
-                values += [group["weight_decay"] for group in block.optimizer.param_groups]
+                values += map(_WEIGHT_DECAY, block.optimizer.param_groups)
         return _to_floats(values)
-
-    def _publish(self, trainer: pl.Trainer, plan: _Plan, values: list[Any]) -> None:
-        """Write the values to ``trainer.callback_metrics`` as tensors on the root device, as Lightning's.
-
-        Creating a tensor costs about a microsecond per value, so the tensors of values unchanged since the
-        plan's last event are reused (tensors are never modified in place once published, as monitoring
-        callbacks keep references to them) and the changed ones are created with one host-to-device copy.
-        """
-        last_values, tensors = plan.published
-        if values != last_values:
-            if len(last_values) != len(values):
-                changed = list(range(len(values)))
-                tensors = [torch.empty(())] * len(values)  # placeholders, all replaced below
-            else:
-                changed = [i for i, (new, old) in enumerate(zip(values, last_values)) if new != old]
-            fresh = torch.frombuffer(array("f", [values[i] for i in changed]), dtype=torch.float32)
-            device = trainer.strategy.root_device
-            if device.type != "cpu":
-                fresh = fresh.to(device)
-            tensors = list(tensors)
-            for i, tensor in zip(changed, fresh.unbind()):
-                tensors[i] = tensor
-            plan.published = (values, tensors)
-        trainer.callback_metrics.update(zip(plan.keys, tensors))
 
     # ------------------------------------------------------------------ layout
 
@@ -451,9 +432,28 @@ class LRMonitor(Callback):
         self._bind_histories()
 
     def _bind_histories(self) -> None:
+        self._share_step_histories()
         for plan in self._plans.values():
             plan.histories = [self.lrs[key] for key in plan.lr_keys]
-            plan.step_histories = [self.lr_steps[key] for key in plan.lr_keys]
+            # each shared step history once, so that it gets one entry per event
+            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, plan.lr_keys)}
+            plan.step_histories = list(shared.values())
+
+    def _share_step_histories(self) -> None:
+        """Give keys that hold the same steps and are logged at the same events one step history.
+
+        They stay equal, so one append per event serves them all instead of one per param group. Built
+        anew (copying) at each layout change, as keys may then join or leave an event.
+        """
+        events = {key: frozenset(i for i, p in self._plans.items() if key in p.lr_keys) for key in self.lrs}
+        by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
+        for key, steps in self.lr_steps.items():
+            candidates = by_events[events.get(key, frozenset())]
+            shared = next((candidate for candidate in candidates if candidate == steps), None)
+            if shared is None:
+                shared = copy.copy(steps)
+                candidates.append(shared)
+            self.lr_steps[key] = shared
 
     @staticmethod
     def _some_without(key: str, trainer: pl.Trainer) -> bool:

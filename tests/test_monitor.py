@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -385,6 +386,43 @@ def test_early_stopping_can_monitor_an_lr() -> None:
     # StepLR halves 0.1 each epoch: 0.025 < 0.05 at the third epoch, which is the last one run
     assert trainer.current_epoch == 3
     assert trainer.should_stop
+
+
+def test_early_stopping_best_score_is_not_rewritten_by_later_events() -> None:
+    """EarlyStopping keeps a view of the best lr it saw; ours must leave it as Lightning's monitor does."""
+
+    def run(monitor: Callback) -> tuple[float, float]:
+        stopper = EarlyStopping(monitor="lr-SGD", mode="max", patience=100, check_on_train_epoch_end=True)
+        trainer = make_trainer([monitor, stopper], RecordingLogger(), epochs=3)
+        trainer.fit(Net(scheduler="step"))
+        return stopper.best_score.item(), trainer.callback_metrics["lr-SGD"].item()
+
+    best, last = run(LRMonitor())
+    # ExponentialLR lowers the lr at every step: the best is the last value logged in the first epoch
+    assert best == pytest.approx(0.1 * 0.9 ** (BATCHES - 1))
+    assert last == pytest.approx(0.1 * 0.9 ** (3 * BATCHES - 1))
+    assert (best, last) == run(LearningRateMonitor())
+
+
+def test_published_tensors_are_rewritten_when_nothing_keeps_them() -> None:
+    """The speed-up is real: one tensor object per key for the whole run, holding each logged value."""
+
+    class Probe(Callback):
+        def __init__(self) -> None:
+            self.first: weakref.ref[torch.Tensor] | None = None
+            self.values: list[float] = []
+
+        def on_train_batch_end(self, trainer: Trainer, *args: Any) -> None:
+            value = trainer.callback_metrics["lr-SGD/pg2"]
+            self.first = self.first or weakref.ref(value)
+            assert self.first() is value
+            self.values.append(value.item())
+
+    probe, ours = Probe(), LRMonitor()
+    make_trainer([ours, probe], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    expected = [torch.tensor(value).item() for value in ours.lrs["lr-SGD/pg2"]]
+    assert probe.values == expected
+    assert len(expected) == 2 * BATCHES
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
