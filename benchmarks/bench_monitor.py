@@ -3,14 +3,24 @@
 Method: one real ``Trainer.fit`` per configuration, with both monitors attached and a logger whose
 ``log_metrics`` does nothing (so the logger's own cost is not counted for either). At the first training
 batch a timing callback calls each monitor's ``on_train_batch_start`` hook directly, ``--repeats`` times,
-with the trainer in its real state (``log_every_n_steps=1``, so every call is a logging event), and
-reports the median time of one call. Between calls (outside the timed region) every param group's ``lr``
-is changed, as a per-step scheduler would, so no cached value can be reused; the "const" column keeps the
-values unchanged (epoch schedulers, constant lr). Both callbacks run in the same process on the same data.
+interleaved, with the trainer in its real state (``log_every_n_steps=1``, so every call is a logging
+event), and reports the median time of one call. Each monitor gets its own ``trainer.callback_metrics``
+dict (swapped in outside the timed region), so each sees what it would see alone: both write the same
+keys, and sharing one dict would charge one monitor for freeing the other's tensors.
 
-"floor" is what any monitor with Lightning's contract must pay at least: creating one tensor per key for
-``trainer.callback_metrics`` (a single buffer split with ``unbind``) and replacing, hence freeing, the
-previous ones. It is about one microsecond per key, which bounds the achievable ratio from below.
+Columns, all but "const" with every param group's ``lr`` changed before each call (as a per-step
+scheduler does):
+
+* "theirs": ``LearningRateMonitor``;
+* "ours": ``LRMonitor`` in a usual run, where nothing keeps the tensors it published at the previous
+  event, so it rewrites them in place;
+* "const": ``LRMonitor`` with the values unchanged (epoch schedulers, constant lr);
+* "held": ``LRMonitor`` when something keeps a reference to every tensor it published (say
+  ``EarlyStopping`` monitoring every lr), so each event must create fresh tensors: its worst case.
+
+Most steps do not log: both hooks then only decide that. A second table times that decision ("skip")
+and combines it with the logging event into the average cost per training step at Lightning's default
+``log_every_n_steps=50``.
 
 Run: ``python benchmarks/bench_monitor.py [--repeats 200]``.
 """
@@ -22,7 +32,6 @@ import logging
 import statistics
 import time
 import warnings
-from array import array
 from typing import Any
 
 import torch
@@ -85,31 +94,41 @@ class HookTimer(Callback):
         if self.medians:
             return
         groups = trainer.optimizers[0].param_groups
+        connector = trainer._logger_connector
+        own_metrics = {id(monitor): dict(connector._callback_metrics) for monitor in self.monitors.values()}
+        kept: list[Any] = []
         samples: dict[str, list[float]] = {label: [] for label in self.monitors}
         # interleaved, so that load changes on the machine affect every monitor alike
         for _ in range(self.repeats):
             for label, monitor in self.monitors.items():
-                if not label.endswith("const"):
+                if label != "const":
                     for group in groups:
                         group["lr"] *= 0.999
+                connector._callback_metrics = own_metrics[id(monitor)]
                 start = time.perf_counter()
                 monitor.on_train_batch_start(trainer, pl_module, batch, idx)
                 samples[label].append(time.perf_counter() - start)
+                if label == "held":
+                    kept = list(connector._callback_metrics.values())
+        del kept
         self.medians = {label: statistics.median(times) for label, times in samples.items()}
-        self.medians["floor"] = self._floor(len(groups))
+        self.medians.update(self._steps_without_logging(trainer, pl_module, batch, idx))
         trainer.should_stop = True
 
-    def _floor(self, n: int) -> float:
-        keys = [f"lr-{i}" for i in range(n)]
-        metrics: dict[str, torch.Tensor] = {}
-        values = [0.01 * (1 + i / 1000) for i in range(n)]
-        samples = []
+    def _steps_without_logging(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, idx: int
+    ) -> dict[str, float]:
+        """The same hooks at a step that does not log (``log_every_n_steps`` not reached)."""
+        every, trainer.log_every_n_steps = trainer.log_every_n_steps, 10**9
+        samples: dict[str, list[float]] = {"theirs-skip": [], "ours-skip": []}
         for _ in range(self.repeats):
-            values = [value * 0.999 for value in values]
-            start = time.perf_counter()
-            metrics.update(zip(keys, torch.frombuffer(array("f", values), dtype=torch.float32).unbind()))
-            samples.append(time.perf_counter() - start)
-        return statistics.median(samples)
+            for label in samples:
+                monitor = self.monitors[label.removesuffix("-skip")]
+                start = time.perf_counter()
+                monitor.on_train_batch_start(trainer, pl_module, batch, idx)
+                samples[label].append(time.perf_counter() - start)
+        trainer.log_every_n_steps = every
+        return {label: statistics.median(times) for label, times in samples.items()}
 
 
 def measure(groups: int, repeats: int, extras: bool) -> dict[str, float]:
@@ -118,7 +137,9 @@ def measure(groups: int, repeats: int, extras: bool) -> dict[str, float]:
     monitors: dict[str, Callback] = {
         "theirs": LearningRateMonitor(**kwargs),
         "ours": ours,
-        "ours-const": ours,
+        # right after "ours": the same monitor, called again with the values it just logged
+        "const": ours,
+        "held": LRMonitor(**kwargs),
     }
     timer = HookTimer(monitors, repeats)
     trainer = Trainer(
@@ -145,18 +166,38 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
+    labels = ("theirs", "ours", "const", "held")
+    header = f"{'groups':>6} {'momentum+wd':>11} " + " ".join(f"{label + ' µs':>10}" for label in labels)
+    header += " " + " ".join(f"{label + '/theirs':>13}" for label in labels[1:])
+    print("Per logging event:")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for groups, extras in [(2, False), (200, False), (2, True), (200, True)]:
+        medians = measure(groups, args.repeats, extras)
+        rows.append((groups, extras, medians))
+        times = [medians[label] * 1e6 for label in labels]
+        row = f"{groups:>6} {extras!s:>11} " + " ".join(f"{value:>10.1f}" for value in times)
+        row += " " + " ".join(f"{value / times[0]:>13.3f}" for value in times[1:])
+        print(row)
+
+    every = 50
+    print(
+        f"\nPer training step at log_every_n_steps={every} (Lightning's default): one logging event"
+        f" and {every - 1} steps that only check whether to log, as measured above and below:"
+    )
     header = (
-        f"{'groups':>6} {'momentum+wd':>11} {'theirs µs':>10} {'ours µs':>8} {'const µs':>9}"
-        f" {'floor µs':>9} {'ours/theirs':>11} {'const/theirs':>12}"
+        f"{'groups':>6} {'momentum+wd':>11} {'skip theirs':>11} {'skip ours':>9}"
+        f" {'theirs µs/step':>14} {'ours µs/step':>12} {'ours/theirs':>11}"
     )
     print(header)
     print("-" * len(header))
-    for groups, extras in [(2, False), (200, False), (2, True), (200, True)]:
-        medians = measure(groups, args.repeats, extras)
-        theirs, ours, const, floor = (medians[key] * 1e6 for key in ("theirs", "ours", "ours-const", "floor"))
+    for groups, extras, medians in rows:
+        theirs = (medians["theirs"] + (every - 1) * medians["theirs-skip"]) / every * 1e6
+        ours = (medians["ours"] + (every - 1) * medians["ours-skip"]) / every * 1e6
         print(
-            f"{groups:>6} {extras!s:>11} {theirs:>10.1f} {ours:>8.1f} {const:>9.1f} {floor:>9.1f}"
-            f" {ours / theirs:>11.3f} {const / theirs:>12.3f}"
+            f"{groups:>6} {extras!s:>11} {medians['theirs-skip'] * 1e6:>11.2f} {medians['ours-skip'] * 1e6:>9.2f}"
+            f" {theirs:>14.1f} {ours:>12.1f} {ours / theirs:>11.3f}"
         )
 
 

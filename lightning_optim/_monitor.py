@@ -92,6 +92,19 @@ def _to_floats(values: list[Any]) -> list[Any]:
     return values
 
 
+def _logs_at_this_batch(trainer: pl.Trainer) -> bool:
+    """``trainer._logger_connector.should_update_logs`` at ``on_train_batch_start``, where the fit loop runs.
+
+    The same rule without the property chain that finds the active loop: this runs at every step, and
+    that chain was most of the monitor's cost at steps that do not log.
+    """
+    every = trainer.log_every_n_steps
+    if every == 0:
+        return False
+    # ``+ 1``: the step about to run, as Lightning counts it before the step
+    return (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % every == 0 or trainer.should_stop
+
+
 def _consume(iterator: Iterable[Any]) -> None:
     deque(iterator, maxlen=0)
 
@@ -261,7 +274,7 @@ class LRMonitor(Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
         """Log at step intervals when the trainer updates its logs."""
-        if self.logging_interval != "epoch" and trainer._logger_connector.should_update_logs:
+        if self.logging_interval != "epoch" and _logs_at_this_batch(trainer):
             self._log(trainer, pl_module, "step" if self.logging_interval is None else "any")
 
     @override

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import LRMonitor
-from lightning_optim._monitor import _to_floats
+from lightning_optim._monitor import _logs_at_this_batch, _to_floats
 
 BATCHES = 4
 
@@ -386,6 +386,32 @@ def test_early_stopping_can_monitor_an_lr() -> None:
     # StepLR halves 0.1 each epoch: 0.025 < 0.05 at the third epoch, which is the last one run
     assert trainer.current_epoch == 3
     assert trainer.should_stop
+
+
+@pytest.mark.parametrize(
+    ("every", "accumulate", "stop_at"), [(0, 1, None), (1, 1, None), (3, 2, None), (50, 1, 5), (4, 3, 9)]
+)
+def test_batches_that_log_follow_lightnings_rule(every: int, accumulate: int, stop_at: int | None) -> None:
+    """The monitor's own check agrees with ``should_update_logs`` at every batch, ``should_stop`` included."""
+
+    class Probe(Callback):
+        def __init__(self) -> None:
+            self.decisions: list[tuple[bool, bool]] = []
+
+        def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
+            if stop_at is not None and len(self.decisions) == stop_at:
+                trainer.should_stop = True
+            self.decisions.append((_logs_at_this_batch(trainer), trainer._logger_connector.should_update_logs))
+
+    probe = Probe()
+    trainer = make_trainer(
+        [probe], RecordingLogger(), epochs=3, log_every_n_steps=every, accumulate_grad_batches=accumulate
+    )
+    trainer.fit(Net(scheduler="step"))
+    ours, lightnings = zip(*probe.decisions)
+    assert ours == lightnings
+    assert any(ours) is (every > 0)
+    assert len(ours) > 4
 
 
 def test_early_stopping_best_score_is_not_rewritten_by_later_events() -> None:
