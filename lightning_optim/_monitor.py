@@ -98,7 +98,7 @@ def _logs_at_this_batch(trainer: pl.Trainer) -> bool:
     The same rule without the property chain that finds the active loop: this runs at every step, and
     that chain was most of the monitor's cost at steps that do not log.
     """
-    every = trainer.log_every_n_steps
+    every = trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by the logger connector
     if every == 0:
         return False
     # ``+ 1``: the step about to run, as Lightning counts it before the step
@@ -239,6 +239,16 @@ class LRMonitor(Callback):
 
         self._plans: dict[str, _Plan] = {}
         self._layout_signature: tuple[Any, Any, tuple[int, ...]] = (None, None, ())
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave out the per-layout caches (optimizers, published tensors).
+
+        They are rebuilt at the next logging event, as after a change of the optimizers.
+        """
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        state["_layout_signature"] = (None, None, ())
+        return state
 
     # ------------------------------------------------------------------ hooks
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import sys
 import warnings
 import weakref
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -401,7 +404,9 @@ def test_batches_that_log_follow_lightnings_rule(every: int, accumulate: int, st
         def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
             if stop_at is not None and len(self.decisions) == stop_at:
                 trainer.should_stop = True
-            self.decisions.append((_logs_at_this_batch(trainer), trainer._logger_connector.should_update_logs))
+            self.decisions.append(
+                (_logs_at_this_batch(trainer), trainer._logger_connector.should_update_logs)
+            )
 
     probe = Probe()
     trainer = make_trainer(
@@ -449,6 +454,24 @@ def test_published_tensors_are_rewritten_when_nothing_keeps_them() -> None:
     expected = [torch.tensor(value).item() for value in ours.lrs["lr-SGD/pg2"]]
     assert probe.values == expected
     assert len(expected) == 2 * BATCHES
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))])
+def test_a_used_monitor_can_be_copied_and_pickled(duplicate: Callable[[LRMonitor], LRMonitor]) -> None:
+    """Its history travels; the caches with optimizers and published tensors do not, and are rebuilt."""
+    ours = LRMonitor()
+    make_trainer([ours], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    twin = duplicate(ours)
+    assert twin.lrs == ours.lrs
+    assert twin.lr_steps == ours.lr_steps
+    assert twin._plans == {}
+
+    trainer = make_trainer([twin], RecordingLogger(), epochs=3)
+    trainer.fit(Net(scheduler="step", groups=2))
+    # a new fit starts a new history, as with LearningRateMonitor
+    assert len(twin.lrs["lr-SGD/pg1"]) == 3 * BATCHES
+    assert twin.lrs["lr-SGD/pg1"][-1] == pytest.approx(0.1 * 0.9 ** (3 * BATCHES - 1))
+    assert trainer.callback_metrics["lr-SGD/pg1"].item() == pytest.approx(twin.lrs["lr-SGD/pg1"][-1])
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:
