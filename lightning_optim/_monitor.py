@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from itertools import repeat
@@ -48,12 +47,11 @@ class _Plan:
     Values are read in ``keys`` order: every lr of the plan, then every momentum, then every weight decay.
     """
 
-    __slots__ = ("blocks", "histories", "keys", "lr_keys", "n_lrs", "published", "step_histories")
+    __slots__ = ("blocks", "histories", "keys", "lr_keys", "published", "step_histories")
 
     def __init__(self, blocks: list[_Block], log_momentum: bool, log_weight_decay: bool) -> None:
         self.blocks = blocks
         self.lr_keys = [key for block in blocks for key in block.lr_keys]
-        self.n_lrs = len(self.lr_keys)
         self.keys = list(self.lr_keys)
         if log_momentum:
             self.keys += [f"{key}-momentum" for key in self.lr_keys]
@@ -73,6 +71,13 @@ def _check_bool(name: str, value: object) -> None:
 def _unwrap(optimizer: Any) -> Optimizer:
     # DeepSpeed and LightningOptimizer wrap the torch optimizer
     return optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+
+
+def _layout(trainer: pl.Trainer) -> tuple[Any, ...]:
+    """What the keys depend on: the optimizers, the scheduler configs and each optimizer's group count."""
+    optimizers = tuple(trainer.optimizers)
+    counts = tuple(len(_unwrap(optimizer).param_groups) for optimizer in optimizers)
+    return optimizers, tuple(trainer.lr_scheduler_configs), counts
 
 
 def _to_floats(values: list[Any]) -> list[Any]:
@@ -234,11 +239,11 @@ class LRMonitor(Callback):
         self.lrs: dict[str, MutableSequence[float]] = {}
         self.last_momentum_values: dict[str, float | None] = {}
         self.last_weight_decay_values: dict[str, float | None] = {}
-        # the global step of each entry of ``lrs``, for plotting (keys logged together share one list)
+        # the global step of each entry of ``lrs``, for plotting
         self.lr_steps: dict[str, MutableSequence[int]] = {}
 
         self._plans: dict[str, _Plan] = {}
-        self._layout_signature: tuple[Any, Any, tuple[int, ...]] = (None, None, ())
+        self._layout: tuple[Any, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles leave out the per-layout caches (optimizers, published tensors).
@@ -247,7 +252,7 @@ class LRMonitor(Callback):
         """
         state = self.__dict__.copy()
         state["_plans"] = {}
-        state["_layout_signature"] = (None, None, ())
+        state["_layout"] = ()
         return state
 
     # ------------------------------------------------------------------ hooks
@@ -296,7 +301,7 @@ class LRMonitor(Callback):
     # ------------------------------------------------------------------ logging
 
     def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, interval: str) -> None:
-        if self._layout_changed(trainer):
+        if _layout(trainer) != self._layout:
             self._update_layout(trainer, pl_module)
             self._remap_histories()
         plan = self._plans[interval]
@@ -305,7 +310,7 @@ class LRMonitor(Callback):
 
         values = self._read(plan)
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
-        n = plan.n_lrs
+        n = len(plan.lr_keys)
         lr_values = values if len(values) == n else values[:n]
         # ``map`` over unbound ``append`` keeps the per-key loop in C
         append: Callable[[Any, Any], None] = list.append if self.max_history is None else deque.append
@@ -346,17 +351,6 @@ class LRMonitor(Callback):
     def _new_history(self) -> MutableSequence[Any]:
         return [] if self.max_history is None else deque(maxlen=self.max_history)
 
-    def _layout_changed(self, trainer: pl.Trainer) -> bool:
-        """Whether the optimizers, schedulers or param-group counts changed since the keys were computed."""
-        known_optimizers, known_configs, known_sizes = self._layout_signature
-        optimizers = trainer.optimizers
-        configs = trainer.lr_scheduler_configs
-        return (
-            optimizers is not known_optimizers
-            or configs is not known_configs
-            or known_sizes != (len(configs), *[len(_unwrap(opt).param_groups) for opt in optimizers])
-        )
-
     def _update_layout(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         blocks = self._blocks(trainer, pl_module)
         self._plans = {
@@ -367,13 +361,7 @@ class LRMonitor(Callback):
             )
             for interval in _INTERVALS
         }
-        optimizers = trainer.optimizers
-        configs = trainer.lr_scheduler_configs
-        self._layout_signature = (
-            optimizers,
-            configs,
-            (len(configs), *[len(_unwrap(opt).param_groups) for opt in optimizers]),
-        )
+        self._layout = _layout(trainer)
 
     def _blocks(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[_Block]:
         """One block per scheduler config, then one per optimizer without scheduler (Lightning's order)."""
@@ -455,28 +443,9 @@ class LRMonitor(Callback):
         self._bind_histories()
 
     def _bind_histories(self) -> None:
-        self._share_step_histories()
         for plan in self._plans.values():
             plan.histories = [self.lrs[key] for key in plan.lr_keys]
-            # each shared step history once, so that it gets one entry per event
-            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, plan.lr_keys)}
-            plan.step_histories = list(shared.values())
-
-    def _share_step_histories(self) -> None:
-        """Give keys that hold the same steps and are logged at the same events one step history.
-
-        They stay equal, so one append per event serves them all instead of one per param group. Built
-        anew (copying) at each layout change, as keys may then join or leave an event.
-        """
-        events = {key: frozenset(i for i, p in self._plans.items() if key in p.lr_keys) for key in self.lrs}
-        by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
-        for key, steps in self.lr_steps.items():
-            candidates = by_events[events.get(key, frozenset())]
-            shared = next((candidate for candidate in candidates if candidate == steps), None)
-            if shared is None:
-                shared = copy.copy(steps)
-                candidates.append(shared)
-            self.lr_steps[key] = shared
+            plan.step_histories = [self.lr_steps[key] for key in plan.lr_keys]
 
     @staticmethod
     def _some_without(key: str, trainer: pl.Trainer) -> bool:
@@ -503,31 +472,16 @@ class LRMonitor(Callback):
             ValueError: If nothing has been logged yet.
 
         """
-        try:
-            from matplotlib.figure import Figure
-        except ImportError as error:
-            raise ModuleNotFoundError(
-                "`LRMonitor.plot` needs matplotlib, install it with `pip install lightning-optim[plot]`"
-            ) from error
+        from lightning_optim._plot import lr_axes, save_lr_figure
+
+        figure, axes = lr_axes("`LRMonitor.plot`")
         histories = {key: values for key, values in self.lrs.items() if values}
         if not histories:
             raise ValueError(
                 "`LRMonitor.plot`: no learning rate has been logged yet; call it after `trainer.fit`"
             )
-
-        # ``Figure`` without pyplot: no global backend or figure registry is touched
-        figure = Figure(figsize=(8, 4.5), layout="constrained")
-        axes = figure.add_subplot()
         for key, values in histories.items():
             steps = self.lr_steps.get(key)
             x = list(steps) if steps is not None and len(steps) == len(values) else list(range(len(values)))
             axes.plot(x, list(values), label=key, drawstyle="steps-post")
-        if log_scale:
-            axes.set_yscale("log")
-        axes.set_xlabel("step")
-        axes.set_ylabel("learning rate")
-        axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
-        path = Path(path)
-        figure.savefig(path, format="png", dpi=100)
-        return path
+        return save_lr_figure(figure, axes, path, xlabel="step", log_scale=log_scale)

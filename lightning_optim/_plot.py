@@ -12,39 +12,31 @@ from lightning_optim._preview import Metric, Preview, preview
 MAX_EPOCH_LINES = 50
 
 
-def figure_class() -> Any:
+def figure_class(user: str = "`plot_schedule`") -> Any:
     """matplotlib's ``Figure``, imported on first use, or a clear error when the ``plot`` extra is missing."""
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ModuleNotFoundError(
-            "`plot_schedule` needs matplotlib; install it with `pip install lightning-optim[plot]`."
+            f"{user} needs matplotlib; install it with `pip install lightning-optim[plot]`."
         ) from error
     return Figure
 
 
-def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: str | None = None) -> Path:
-    """Write ``result`` as a PNG: one line per key against the optimizer step, epochs on the top axis."""
-    Figure = figure_class()
-    from matplotlib.ticker import MaxNLocator
-
-    per_epoch = result.run.entries_per_epoch
-    entries = max((len(v) for v in result.lrs.values()), default=0)
+def lr_axes(user: str) -> tuple[Any, Any]:
+    """A new figure and its axes for learning-rate lines."""
     # ``Figure`` without pyplot: no global backend or figure registry is touched
-    figure = Figure(figsize=(8, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    for key, values in result.lrs.items():
-        axes.plot(range(len(values)), values, label=key, linewidth=1.5)
-    epochs = -(-entries // per_epoch)
-    if 1 < epochs <= MAX_EPOCH_LINES:
-        for epoch in range(1, epochs):
-            axes.axvline(epoch * per_epoch, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
-    top = axes.secondary_xaxis("top", functions=(lambda s: s / per_epoch, lambda e: e * per_epoch))
-    top.set_xlabel("epoch")
-    top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure = figure_class(user)(figsize=(8, 4.5), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def save_lr_figure(
+    figure: Any, axes: Any, path: str | Path, *, xlabel: str, log_scale: bool, title: str | None = None
+) -> Path:
+    """Label, scale and write the figure from ``lr_axes`` as a PNG."""
     if log_scale:
         axes.set_yscale("log")
-    axes.set_xlabel("optimizer step")
+    axes.set_xlabel(xlabel)
     axes.set_ylabel("learning rate")
     axes.grid(alpha=0.3)
     if title:
@@ -54,6 +46,25 @@ def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: s
     # no timestamp or version in the file, and zlib at its best: the committed docs image stays small
     figure.savefig(path, format="png", dpi=100, metadata={"Software": None}, pil_kwargs={"optimize": True})
     return path
+
+
+def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: str | None = None) -> Path:
+    """Write ``result`` as a PNG: one line per key against the optimizer step, epochs on the top axis."""
+    figure, axes = lr_axes("`plot_schedule`")
+    from matplotlib.ticker import MaxNLocator
+
+    per_epoch = result.run.entries_per_epoch
+    entries = max((len(v) for v in result.lrs.values()), default=0)
+    for key, values in result.lrs.items():
+        axes.plot(range(len(values)), values, label=key, linewidth=1.5)
+    epochs = -(-entries // per_epoch)
+    if 1 < epochs <= MAX_EPOCH_LINES:
+        for epoch in range(1, epochs):
+            axes.axvline(epoch * per_epoch, color="0.6", linewidth=0.6, linestyle=":", zorder=0)
+    top = axes.secondary_xaxis("top", functions=(lambda s: s / per_epoch, lambda e: e * per_epoch))
+    top.set_xlabel("epoch")
+    top.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return save_lr_figure(figure, axes, path, xlabel="optimizer step", log_scale=log_scale, title=title)
 
 
 def plot_schedule(
