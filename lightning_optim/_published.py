@@ -70,9 +70,7 @@ class PublishedScalars:
     __slots__ = (
         "_buffer",
         "_buffer_references",
-        "_dtype",
         "_host",
-        "_packer",
         "_storage",
         "_storage_uses",
         "keys",
@@ -85,10 +83,8 @@ class PublishedScalars:
         self.values: list[float] = []
         self.tensors: list[Tensor] = []
         self._buffer: Tensor | None = None
-        self._dtype: torch.dtype | None = None
-        # the ``array`` a CPU buffer shares its memory with, and a packer that writes all values into it
+        # the ``array`` a CPU buffer shares its memory with
         self._host: array[float] | None = None
-        self._packer: struct.Struct | None = None
         self._buffer_references = 0
         self._storage = 0
         self._storage_uses = 0
@@ -101,7 +97,11 @@ class PublishedScalars:
             return
         # first, so that the dict holds each of the current tensors once, whatever was there before
         metrics.update(zip(self.keys, self.tensors))
-        if values != self.values or self._dtype is not torch.get_default_dtype():
+        if (
+            values != self.values
+            or self._buffer is None
+            or self._buffer.dtype is not torch.get_default_dtype()
+        ):
             if self._unobserved(device):
                 self._rewrite(values)
             else:
@@ -115,7 +115,7 @@ class PublishedScalars:
             not _CAN_REUSE
             or buffer is None
             or buffer.device != device
-            or self._dtype is not torch.get_default_dtype()
+            or buffer.dtype is not torch.get_default_dtype()
             or len(self.values) != len(self.keys)
         ):
             return False
@@ -127,12 +127,13 @@ class PublishedScalars:
         return _references(self.tensors) == _PRIVATE * len(self.tensors)
 
     def _rewrite(self, values: list[float]) -> None:
-        if self._host is not None and self._packer is not None:
+        host = self._host
+        if host is not None:
             try:
-                self._packer.pack_into(self._host, 0, *values)
+                struct.pack_into(f"={len(values)}{host.typecode}", host, 0, *values)
                 return
             except OverflowError:  # beyond float32's range, where ``array`` gives inf as torch does
-                self._host[:] = array(self._host.typecode, values)
+                host[:] = array(host.typecode, values)
                 return
         dtype = torch.get_default_dtype()
         self._buffer.copy_(torch.tensor(values, dtype=dtype))  # type: ignore[union-attr]
@@ -142,15 +143,13 @@ class PublishedScalars:
         code = _ARRAY_CODES.get(dtype)
         if device.type == "cpu" and code is not None:
             self._host = array(code, values)
-            self._packer = struct.Struct(f"={len(values)}{code}")
             self._install(torch.frombuffer(self._host, dtype=dtype))
         else:
-            self._host = self._packer = None
+            self._host = None
             self._install(torch.tensor(values, dtype=dtype).to(device))
 
     def _install(self, buffer: Tensor) -> None:
         self._buffer = buffer
-        self._dtype = buffer.dtype
         self.tensors = list(buffer.unbind())
         if _CAN_REUSE:
             # counted as in ``_unobserved``: ``self._buffer``, ``buffer`` and the argument (and, as torch
