@@ -193,10 +193,9 @@ def check_resume(
     built ones, so Lightning restores the weights and the loop's progress but every optimizer and schedule
     starts anew at the resumed step.
     """
-    if not checkpoint or checkpoint.get(f"{CHECKPOINT_KEY}_checked") is True:
+    if not checkpoint:
         return
     changes = _changes(checkpoint, built, trainer)
-    checkpoint[f"{CHECKPOINT_KEY}_checked"] = True
     if not changes:
         return
     if choice == "fresh":
@@ -205,6 +204,7 @@ def check_resume(
         checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
         checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
         checkpoint.pop(METRICS_KEY, None)
+        checkpoint.pop(STEP_METRICS_KEY, None)
         return
     shown = changes[:12] + ([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])
     raise ValueError(
@@ -295,6 +295,10 @@ class ResumeGuard(Callback):
     def on_load_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
+        # Otherwise Lightning loads the checkpoint before ``configure_optimizers``, which checks it then:
+        # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
+        if not trainer.strategy.restore_checkpoint_after_setup:
+            return
         check_resume(self.owner, checkpoint, self.built, trainer, self.choice)
         self.take_metrics(checkpoint)
 

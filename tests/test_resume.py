@@ -19,7 +19,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed, loader
+from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit_resumed, loader
 
 
 class Logged(Classifier):
@@ -262,6 +262,32 @@ def test_resume_same_setup_without_fingerprint_checks_the_structure(saved: Path,
         ValueError, match=r"parameters per group: \[\[2, 2\]\] in the checkpoint, \[\[4\]\] now"
     ):
         run(grouped(groups=[])(), tmp_path, ckpt_path=str(path), max_epochs=3)
+
+
+def reused_trainer(tmp_path: Path) -> L.Trainer:
+    """A ``Trainer`` that already ran ``fit`` on another setup (Adam), so it holds that fit's callbacks."""
+    trainer = L.Trainer(**{**FAST, "max_epochs": 1, "default_root_dir": tmp_path})
+    other = type(
+        "Other", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("adam", lr=1e-3)}
+    )
+    trainer.fit(other(), loader())
+    trainer.fit_loop.max_epochs = 3
+    return trainer
+
+
+def test_resume_on_a_reused_trainer_checks_against_the_new_setup(saved: Path, tmp_path: Path) -> None:
+    """The first fit's guard must neither vouch for the new setup nor judge it by its old one."""
+    with pytest.raises(
+        ValueError, match=r"(?s)^Grouped: Expected the checkpoint.*'lr=0\.1' in the checkpoint, 'lr=0\.2' now"
+    ):
+        reused_trainer(tmp_path).fit(grouped(lr=0.2)(), loader(), ckpt_path=str(saved))
+
+    recorder = LrRecorder()
+    trainer = reused_trainer(tmp_path)
+    trainer.callbacks.append(recorder)
+    trainer.fit(grouped()(), loader(), ckpt_path=str(saved))
+    # as the same resume on a fresh Trainer (test_resume_same_setup_without_fingerprint_checks_the_structure)
+    assert recorder.history == [[[0.5, 0.1]]] * 4 + [[[0.25, 0.05]]] * 4
 
 
 def test_resume_changed_setup_must_be_a_known_choice() -> None:
