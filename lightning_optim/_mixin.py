@@ -168,12 +168,12 @@ class ConfigurableOptimizersMixin:
         data_untouched = trainer is not None and trainer.fit_loop._combined_loader is None
         built = build_all(module, plans, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
-        if manual and trainer is not None:
-            _stepping.install(trainer, built)
         if trainer is not None:
+            if manual:
+                _stepping.install(trainer, built)
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
-        if data_untouched and trainer is not None and trainer.ckpt_path is not None:
-            _keep_data_resumable(trainer)
+            if data_untouched and trainer.ckpt_path is not None:
+                _keep_data_resumable(trainer)
         configs = [_lightning_config(b, manual=manual) for b in built]
         return configs[0] if len(configs) == 1 else configs
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -37,6 +37,7 @@ from lightning_optim._build import Built
 from lightning_optim._callbacks import put_first
 from lightning_optim._length import lightning_step_updates, run_shape
 from lightning_optim._resolve import ResolvedScheduler
+from lightning_optim._stepping import Scheduled, start_fresh
 
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
@@ -75,7 +76,7 @@ def _digest(names: Sequence[str]) -> str:
 def _scheduler(scheduler: ResolvedScheduler, trainer: Any) -> dict[str, Any]:
     shape = run_shape(trainer, scheduler)
     return {
-        "class": f"{scheduler.cls.__module__}.{scheduler.cls.__qualname__}",
+        "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
         "interval": scheduler.interval,
         "frequency": scheduler.frequency,
@@ -106,7 +107,7 @@ def fingerprint(built: Sequence[Built], trainer: Any) -> dict[str, Any]:
         optimizers.append(
             {
                 "attribute": b.plan.attribute,
-                "class": f"{b.plan.cls.__module__}.{b.plan.cls.__qualname__}",
+                "class": stable_repr(b.plan.cls),
                 "options": _options(b.plan.kwargs),
                 "groups": groups,
                 "scheduler": None if b.plan.scheduler is None else _scheduler(b.plan.scheduler, trainer),
@@ -177,17 +178,23 @@ def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
     }
 
 
-def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], trainer: Any) -> list[str]:
+def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], current: Mapping[str, Any]) -> list[str]:
     saved = checkpoint.get(CHECKPOINT_KEY)
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
-        return differences(saved, fingerprint(built, trainer))
+        return differences(saved, current)
     return differences(_structure(checkpoint), _built_structure(built))
 
 
 def check_resume(
-    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], trainer: Any, choice: ResumeChoice
+    owner: str,
+    checkpoint: dict[str, Any],
+    built: Sequence[Built],
+    current: Mapping[str, Any],
+    choice: ResumeChoice,
 ) -> None:
     """Refuse (or, with ``choice="fresh"``, neutralise) the restore of a checkpoint from another setup.
+
+    ``current`` is the fingerprint of ``built``.
 
     With ``"fresh"``, the checkpoint's optimizer and scheduler states are replaced by those of the freshly
     built ones, so Lightning restores the weights and the loop's progress but every optimizer and schedule
@@ -195,12 +202,10 @@ def check_resume(
     """
     if not checkpoint:
         return
-    changes = _changes(checkpoint, built, trainer)
+    changes = _changes(checkpoint, built, current)
     if not changes:
         return
     if choice == "fresh":
-        from lightning_optim._stepping import start_fresh
-
         checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
         checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
         checkpoint.pop(METRICS_KEY, None)
@@ -223,15 +228,29 @@ def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
     return checkpoint if isinstance(checkpoint, dict) else {}
 
 
-def _plateaus(built: Sequence[Built], interval: str = "epoch") -> list[tuple[int, Built]]:
+Plateaus = list[tuple[str, Scheduled]]
+
+
+def _plateaus(built: Sequence[Built], interval: str) -> Plateaus:
+    """The plateau schedulers stepped at ``interval``, each with its position as a checkpoint key."""
     return [
-        (index, b)
+        (str(index), scheduled)
         for index, b in enumerate(built)
-        if b.scheduler is not None
-        and b.plan.scheduler is not None
-        and b.plan.scheduler.is_plateau
-        and b.plan.scheduler.interval == interval
+        for scheduled in Scheduled.all_of([b])
+        if scheduled.spec.is_plateau and scheduled.spec.interval == interval
     ]
+
+
+def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
+    metrics = trainer.callback_metrics
+    return {key: float(metrics[s.spec.monitor]) for key, s in plateaus if s.spec.monitor in metrics}
+
+
+def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Scheduled], int]) -> None:
+    """Take the plateau steps Lightning took after the checkpoint was written, with the saved metrics."""
+    for key, scheduled in plateaus:
+        if key in pending and scheduled.scheduler.last_epoch == due(scheduled) - 1:
+            scheduled.scheduler.step(pending[key])
 
 
 class ResumeGuard(Callback):
@@ -242,6 +261,8 @@ class ResumeGuard(Callback):
         self.built = built
         self.choice = choice
         self.fingerprint = fingerprint(built, trainer)
+        self.epoch_plateaus = _plateaus(built, "epoch")
+        self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
 
@@ -258,38 +279,23 @@ class ResumeGuard(Callback):
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
-        for index, b in _plateaus(self.built, "step"):
-            if str(index) not in pending or b.plan.scheduler is None or b.scheduler is None:
-                continue
-            due = lightning_step_updates(
-                int(trainer.num_training_batches),
-                trainer.accumulate_grad_batches,
-                b.plan.scheduler.frequency,
-                trainer.global_step,
-            )
-            if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
-                b.scheduler.step(pending[str(index)])
+        batches, accumulate = int(trainer.num_training_batches), trainer.accumulate_grad_batches
+        _replay(
+            pending,
+            self.step_plateaus,
+            lambda s: lightning_step_updates(batches, accumulate, s.spec.frequency, trainer.global_step),
+        )
 
     @override
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[CHECKPOINT_KEY] = self.fingerprint
-        metrics = {}
-        for index, b in _plateaus(self.built):
-            monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
-            value = trainer.callback_metrics.get(monitor or "")
-            if value is not None:
-                metrics[str(index)] = float(value)
-        checkpoint[METRICS_KEY] = metrics
+        checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
         if pl_module.automatic_optimization:
             # Lightning steps a per-step plateau after `on_train_batch_end`, where mid-epoch checkpoints are
             # written (the mixin steps it inside the optimizer step in manual optimization)
-            checkpoint[STEP_METRICS_KEY] = {
-                str(index): float(trainer.callback_metrics[b.plan.scheduler.monitor])
-                for index, b in _plateaus(self.built, "step")
-                if b.plan.scheduler is not None and b.plan.scheduler.monitor in trainer.callback_metrics
-            }
+            checkpoint[STEP_METRICS_KEY] = _monitored(trainer, self.step_plateaus)
 
     @override
     def on_load_checkpoint(
@@ -299,24 +305,19 @@ class ResumeGuard(Callback):
         # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
         if not trainer.strategy.restore_checkpoint_after_setup:
             return
-        check_resume(self.owner, checkpoint, self.built, trainer, self.choice)
+        check_resume(self.owner, checkpoint, self.built, self.fingerprint, self.choice)
         self.take_metrics(checkpoint)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pending, self.pending_metrics = self.pending_metrics, {}
-        for index, b in _plateaus(self.built):
-            if str(index) not in pending or b.plan.scheduler is None or b.scheduler is None:
-                continue
-            due = trainer.current_epoch // b.plan.scheduler.frequency
-            if b.scheduler.last_epoch == due - 1:  # the step Lightning took after the checkpoint was written
-                b.scheduler.step(pending[str(index)])
+        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.spec.frequency)
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
     checkpoint = loaded_checkpoint(trainer)
-    check_resume(owner, checkpoint, built, trainer, choice)
     guard = ResumeGuard(owner, built, trainer, choice)
+    check_resume(owner, checkpoint, built, guard.fingerprint, choice)
     guard.take_metrics(checkpoint)
     put_first(trainer, guard)

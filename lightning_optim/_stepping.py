@@ -52,13 +52,15 @@ def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> fl
     value = trainer.callback_metrics.get(spec.monitor or "")
     if value is not None:
         return float(value)
+    if not epoch_end:
+        return None  # not logged yet: wait until the metric exists
     validation_due = (
         trainer.check_val_every_n_epoch is None
         or not trainer.num_val_batches
         or (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch == 0
     )
-    if not epoch_end or not validation_due:
-        return None  # not logged yet: wait until the metric exists
+    if not validation_due:
+        return None  # no validation this epoch: wait until the metric exists
     message = (
         f"{spec.where}: `ReduceLROnPlateau` monitors `{spec.monitor}`, which was not logged by the end "
         f"of epoch {trainer.current_epoch}. Available metrics: {sorted(trainer.callback_metrics)}."
