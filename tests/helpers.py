@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+
 FAST = {
     "accelerator": "cpu",
     "devices": 1,
@@ -49,6 +51,13 @@ class Classifier(L.LightningModule):
         loss = nn.functional.cross_entropy(self.model_gen(x), y)
         self.log("train_loss", loss)
         return loss
+
+
+def declared(
+    spec: OptimizerSpec, base: type[L.LightningModule] = Classifier, name: str = "Declared"
+) -> type[Any]:
+    """A mixin subclass of ``base`` named ``name`` (as error messages call it) declaring ``optimizer = spec``."""
+    return type(name, (ConfigurableOptimizersMixin, base), {"optimizer": spec})
 
 
 class TwoNets(L.LightningModule):

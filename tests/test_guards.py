@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import Classifier, LrRecorder, TwoNets, fit
+from tests.helpers import Classifier, LrRecorder, TwoNets, declared, fit
 
 NAN, INF = float("nan"), float("inf")
 
 
 def classifier(spec: OptimizerSpec) -> Classifier:
-    return type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
+    return declared(spec, name="Model")()
 
 
 def nan_from_epoch_2(epoch: int) -> float:
@@ -124,7 +124,7 @@ def test_manual_optimization_stops_at_the_bad_step() -> None:
 )
 def test_non_finite_declared_lr_fails_at_class_definition(spec: OptimizerSpec, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+        declared(spec, name="Model")
 
 
 def test_tensor_learning_rates_are_not_read() -> None:

@@ -18,14 +18,10 @@ from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
-from tests.helpers import FAST, Classifier, fit, loader, weights
+from lightning_optim import OptimizerSpec, ParamGroup
+from tests.helpers import FAST, Classifier, declared, fit, loader, weights
 
 SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
-
-
-def declared(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[L.LightningModule]:
-    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
 
 
 def handwritten(cls: type, **kwargs: Any) -> type[L.LightningModule]:

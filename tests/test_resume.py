@@ -19,6 +19,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed, loader
 
 
@@ -32,7 +33,7 @@ class Logged(Classifier):
 
 def declared(scheduler: SchedulerSpec, **optimizer_kwargs: Any) -> type[Logged]:
     spec = OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler, **optimizer_kwargs)
-    return type("Declared", (ConfigurableOptimizersMixin, Logged), {"optimizer": spec})
+    return helpers.declared(spec, base=Logged)
 
 
 def decay(epoch: int) -> float:
