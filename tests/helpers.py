@@ -94,12 +94,7 @@ class LrRecorder(L.Callback):
 
 def fit(module: L.LightningModule, *, data: DataLoader | None = None, **trainer_kwargs: Any) -> LrRecorder:
     """Train ``module`` with a real Trainer on tiny data; return the recorded lr history."""
-    recorder = LrRecorder()
-    callbacks = [recorder, *trainer_kwargs.pop("callbacks", [])]
-    options = {**FAST, "max_epochs": 3, **trainer_kwargs}
-    trainer = L.Trainer(callbacks=callbacks, **options)
-    trainer.fit(module, data if data is not None else loader())
-    return recorder
+    return fit_resumed(module, None, data=data, **trainer_kwargs)
 
 
 def weights(module: nn.Module) -> dict[str, torch.Tensor]:

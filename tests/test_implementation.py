@@ -19,7 +19,7 @@ from torch import nn
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 from lightning_optim import OptimizerSpec, ParamGroup
-from tests.helpers import FAST, Classifier, declared, fit, loader, weights
+from tests.helpers import FAST, Classifier, declared, fit, fit_resumed, loader, weights
 
 SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
 
@@ -217,7 +217,7 @@ def test_resume_keeps_the_fused_implementation_and_matches_an_uninterrupted_run(
     fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path)
     (checkpoint,) = tmp_path.glob("**/*.ckpt")
     resumed = declared(spec)()
-    L.Trainer(**FAST, max_epochs=2).fit(resumed, loader(), ckpt_path=checkpoint)
+    fit_resumed(resumed, checkpoint, max_epochs=2)
     assert implementation_of(resumed) == (True, None)
     assert resumed.trainer.optimizers[0].param_groups[0]["fused"] is True
     got, expected = weights(resumed), weights(uninterrupted)
