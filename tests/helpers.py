@@ -53,6 +53,19 @@ class Classifier(L.LightningModule):
         return loss
 
 
+class SparseEmbedding(Classifier):
+    """An embedding with sparse gradients (what ``SparseAdam`` is for) feeding a dense head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 8, sparse=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
+        return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
+
+
 def declared(
     spec: OptimizerSpec, base: type[L.LightningModule] = Classifier, name: str = "Declared"
 ) -> type[Any]:

@@ -15,11 +15,10 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.plugins import MixedPrecision
-from torch import nn
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 from lightning_optim import OptimizerSpec, ParamGroup
-from tests.helpers import FAST, Classifier, declared, fit, fit_resumed, loader, weights
+from tests.helpers import FAST, Classifier, SparseEmbedding, declared, fit, fit_resumed, loader, weights
 
 SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
 
@@ -126,17 +125,6 @@ def test_fp16_gradient_scaler_keeps_torch_default(caplog: pytest.LogCaptureFixtu
         _amp_trainer(gradient_clip_val=1.0).fit(ours, loader())
     assert implementation_of(ours) == (None, None)
     assert "auto: torch's default, fp16 mixed precision uses a gradient scaler" in caplog.text
-
-
-class SparseEmbedding(Classifier):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(10, 8, sparse=True)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        features = x + self.embedding(y)
-        return nn.functional.cross_entropy(self.model_gen(features), y)
 
 
 def test_sparse_gradients_keep_torch_default() -> None:
