@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import Classifier, LrRecorder, TwoNets, declared, fit
@@ -81,14 +79,6 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
         lr=0.02,
         scheduler=SchedulerSpec("lambda", lr_lambda=nan_from_epoch_2),
     )
-
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
-            loss = nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
 
 
 def test_manual_optimization_stops_at_the_bad_step() -> None:
