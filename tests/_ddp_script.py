@@ -18,13 +18,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.helpers` in every launched rank
+
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import LrRecorder
 
 BATCHES_PER_RANK = 4
 EPOCHS = 2
@@ -84,17 +88,9 @@ class GAN(ConfigurableOptimizersMixin, Net):
             opt.step()
 
 
-class LrHistory(Callback):
-    def __init__(self) -> None:
-        self.history: list[list[list[float]]] = []
-
-    def on_train_batch_start(self, trainer: Trainer, *args: Any) -> None:
-        self.history.append([[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers])
-
-
 def main(case: str, out: Path) -> None:
     module = {"single": Single, "gan": GAN, "fault": Faulty}[case]()
-    history = LrHistory()
+    history = LrRecorder()
     trainer = Trainer(
         accelerator="cpu",
         devices=2,

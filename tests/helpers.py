@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+
 FAST = {
     "accelerator": "cpu",
     "devices": 1,
@@ -51,6 +53,26 @@ class Classifier(L.LightningModule):
         return loss
 
 
+class SparseEmbedding(Classifier):
+    """An embedding with sparse gradients (what ``SparseAdam`` is for) feeding a dense head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(10, 8, sparse=True)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
+        return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
+
+
+def declared(
+    spec: OptimizerSpec, base: type[L.LightningModule] = Classifier, name: str = "Declared"
+) -> type[Any]:
+    """A mixin subclass of ``base`` named ``name`` (as error messages call it) declaring ``optimizer = spec``."""
+    return type(name, (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+
+
 class TwoNets(L.LightningModule):
     """Two networks trained by two optimizers in manual optimization (a GAN's shape, kept simple)."""
 
@@ -85,12 +107,7 @@ class LrRecorder(L.Callback):
 
 def fit(module: L.LightningModule, *, data: DataLoader | None = None, **trainer_kwargs: Any) -> LrRecorder:
     """Train ``module`` with a real Trainer on tiny data; return the recorded lr history."""
-    recorder = LrRecorder()
-    callbacks = [recorder, *trainer_kwargs.pop("callbacks", [])]
-    options = {**FAST, "max_epochs": 3, **trainer_kwargs}
-    trainer = L.Trainer(callbacks=callbacks, **options)
-    trainer.fit(module, data if data is not None else loader())
-    return recorder
+    return fit_resumed(module, None, data=data, **trainer_kwargs)
 
 
 def weights(module: nn.Module) -> dict[str, torch.Tensor]:

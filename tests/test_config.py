@@ -28,7 +28,7 @@ from lightning_optim import (
 )
 from lightning_optim._config import spec_options
 from lightning_optim._overrides import _SUBCLASSES
-from tests.helpers import Classifier, fit
+from tests.helpers import Classifier, declared, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,12 +135,12 @@ def test_round_trip_dict_spec_dict_with_names_and_tuples() -> None:
 
 
 def test_a_list_read_from_a_config_trains_like_the_tuple_declared_in_code() -> None:
-    declared = OptimizerSpec(Adam, lr=0.01, betas=(0.8, 0.9))
-    from_config = spec_from_dict(spec_to_dict(declared))
+    in_code = OptimizerSpec(Adam, lr=0.01, betas=(0.8, 0.9))
+    from_config = spec_from_dict(spec_to_dict(in_code))
     assert from_config.kwargs["betas"] == [0.8, 0.9]
     histories = []
-    for spec in (declared, from_config):
-        module = type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
+    for spec in (in_code, from_config):
+        module = declared(spec)()
         fit(module, max_epochs=1)
         histories.append([p.detach().clone() for p in module.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*histories))
@@ -361,7 +361,7 @@ def test_no_change_returns_the_declared_class() -> None:
 )
 def test_override_errors_are_the_errors_of_the_same_declaration_in_code(bad: OptimizerSpec) -> None:
     with pytest.raises((TypeError, ValueError)) as in_code:
-        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": bad, "__qualname__": "Model"})
+        declared(bad, name="Model")
     assert str(in_code.value).startswith("Model.optimizer")
     with pytest.raises(type(in_code.value), match=re.escape(str(in_code.value))):
         with_declarations(Model, optimizer=spec_to_dict(bad))

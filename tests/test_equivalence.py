@@ -14,16 +14,12 @@ from typing import Any
 import pytest
 from torch.optim import SGD, Adam, AdamW, RAdam, RMSprop, lr_scheduler
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, assert_same_weights, fit
+from lightning_optim import OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, assert_same_weights, declared, fit
 
 
 def every_ten(epoch: int) -> float:
     return 0.5 ** (epoch // 2)  # the notes' `0.5 ** (epoch // 10)`, shrunk to halve every 2 epochs
-
-
-def declared(spec: OptimizerSpec) -> type[Classifier]:
-    return type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
 
 
 def handwritten(make: Callable[[Any], Any]) -> type[Classifier]:

@@ -32,9 +32,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim._registry import OPTIMIZERS, SCHEDULERS
-from tests.helpers import FAST, Classifier, loader
+from tests.helpers import FAST, Classifier, declared, loader
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
@@ -278,7 +278,7 @@ def define(spec: Any) -> type[Classifier] | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+            return declared(spec, name="Model")
     except Exception as err:
         assert_ours(err, spec, "class definition")
         return None

@@ -11,7 +11,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, SequentialLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, assert_same_weights, fit
+from tests.helpers import Classifier, SparseEmbedding, assert_same_weights, declared, fit
 
 
 def _sequential(optimizer: torch.optim.Optimizer) -> Any:
@@ -117,22 +117,14 @@ def test_differentiable_is_refused_at_class_definition(optimizer: str) -> None:
     with pytest.raises(
         ValueError, match=r"^Model.optimizer: Expected `differentiable` to be False but got True"
     ):
-        type(
-            "Model",
-            (ConfigurableOptimizersMixin, Classifier),
-            {"optimizer": OptimizerSpec(optimizer, differentiable=True)},
-        )
+        declared(OptimizerSpec(optimizer, differentiable=True), name="Model")
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adadelta", "asgd", "adamax"])
 def test_capturable_on_cpu_fails_when_fit_starts(optimizer: str) -> None:
     # torch accepts `capturable=True` for CPU parameters and only asserts in the first step; whether the
     # parameters are on a supported device is known when `fit` starts
-    model = type(
-        "Model",
-        (ConfigurableOptimizersMixin, Classifier),
-        {"optimizer": OptimizerSpec(optimizer, capturable=True)},
-    )
+    model = declared(OptimizerSpec(optimizer, capturable=True), name="Model")
     with pytest.raises(
         ValueError,
         match=r"^Model.optimizer: Expected the parameters of an optimizer with `capturable=True` to be on one of "
@@ -141,25 +133,10 @@ def test_capturable_on_cpu_fails_when_fit_starts(optimizer: str) -> None:
         fit(model(), max_epochs=1)
 
 
-class Embedded(Classifier):
-    """An embedding with sparse gradients (what ``SparseAdam`` is for) feeding a dense head."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(10, 8, sparse=True)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
-        return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
-
-
 def test_sparse_adam_on_dense_gradients_names_the_parameter() -> None:
     # torch raises "SparseAdam does not support dense gradients" from deep inside the step; the first
     # gradient the backward accumulates is the last layer's bias
-    model = type(
-        "Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": OptimizerSpec("sparseadam")}
-    )
+    model = declared(OptimizerSpec("sparseadam"), name="Model")
     with pytest.raises(
         ValueError,
         match=r"^Model.optimizer: Expected sparse gradients for `SparseAdam` but parameter `model_gen.layer2.bias` "
@@ -169,7 +146,7 @@ def test_sparse_adam_on_dense_gradients_names_the_parameter() -> None:
 
 
 def test_sparse_adam_trains_sparse_embeddings() -> None:
-    class Declared(ConfigurableOptimizersMixin, Embedded):
+    class Declared(ConfigurableOptimizersMixin, SparseEmbedding):
         sparse = OptimizerSpec("sparseadam", params="embedding", lr=0.01)
         dense = OptimizerSpec("adam", params="model_gen", lr=0.01, implementation="forloop")
 
@@ -181,7 +158,7 @@ def test_sparse_adam_trains_sparse_embeddings() -> None:
             for opt in (self.sparse, self.dense):
                 opt.step()
 
-    class HandWritten(Embedded):
+    class HandWritten(SparseEmbedding):
         def __init__(self) -> None:
             super().__init__()
             self.automatic_optimization = False
@@ -213,8 +190,4 @@ def test_lbfgs_history_size_zero_is_refused_at_class_definition() -> None:
         ValueError,
         match=r"^Model.optimizer: Expected `history_size` of `LBFGS` to be an int >= 1 but got 0\.$",
     ):
-        type(
-            "Model",
-            (ConfigurableOptimizersMixin, Classifier),
-            {"optimizer": OptimizerSpec("lbfgs", history_size=0)},
-        )
+        declared(OptimizerSpec("lbfgs", history_size=0), name="Model")

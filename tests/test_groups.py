@@ -24,11 +24,7 @@ from lightning_optim import (
     SchedulerSpec,
     describe_optimizers,
 )
-from tests.helpers import Classifier, assert_same_weights, fit
-
-
-def declared(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[Any]:
-    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+from tests.helpers import Classifier, assert_same_weights, declared, fit
 
 
 def live_groups(module: L.LightningModule, **trainer_kwargs: Any) -> list[dict[str, Any]]:

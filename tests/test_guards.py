@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 import pytest
 import torch
-from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import Classifier, LrRecorder, TwoNets, fit
+from tests.helpers import Classifier, LrRecorder, TwoNets, declared, fit
 
 NAN, INF = float("nan"), float("inf")
 
 
 def classifier(spec: OptimizerSpec) -> Classifier:
-    return type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
+    return declared(spec, name="Model")()
 
 
 def nan_from_epoch_2(epoch: int) -> float:
@@ -82,14 +80,6 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
         scheduler=SchedulerSpec("lambda", lr_lambda=nan_from_epoch_2),
     )
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
-            loss = nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
-
 
 def test_manual_optimization_stops_at_the_bad_step() -> None:
     module = GAN()
@@ -124,7 +114,7 @@ def test_manual_optimization_stops_at_the_bad_step() -> None:
 )
 def test_non_finite_declared_lr_fails_at_class_definition(spec: OptimizerSpec, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+        declared(spec, name="Model")
 
 
 def test_tensor_learning_rates_are_not_read() -> None:

@@ -15,17 +15,12 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.plugins import MixedPrecision
-from torch import nn
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
-from tests.helpers import FAST, Classifier, fit, loader, weights
+from lightning_optim import OptimizerSpec, ParamGroup
+from tests.helpers import FAST, Classifier, SparseEmbedding, declared, fit, fit_resumed, loader, weights
 
 SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
-
-
-def declared(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[L.LightningModule]:
-    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
 
 
 def handwritten(cls: type, **kwargs: Any) -> type[L.LightningModule]:
@@ -132,17 +127,6 @@ def test_fp16_gradient_scaler_keeps_torch_default(caplog: pytest.LogCaptureFixtu
     assert "auto: torch's default, fp16 mixed precision uses a gradient scaler" in caplog.text
 
 
-class SparseEmbedding(Classifier):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(10, 8, sparse=True)
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        features = x + self.embedding(y)
-        return nn.functional.cross_entropy(self.model_gen(features), y)
-
-
 def test_sparse_gradients_keep_torch_default() -> None:
     explicit = declared(OptimizerSpec(SGD, lr=0.1, fused=True), base=SparseEmbedding)()
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
@@ -221,7 +205,7 @@ def test_resume_keeps_the_fused_implementation_and_matches_an_uninterrupted_run(
     fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path)
     (checkpoint,) = tmp_path.glob("**/*.ckpt")
     resumed = declared(spec)()
-    L.Trainer(**FAST, max_epochs=2).fit(resumed, loader(), ckpt_path=checkpoint)
+    fit_resumed(resumed, checkpoint, max_epochs=2)
     assert implementation_of(resumed) == (True, None)
     assert resumed.trainer.optimizers[0].param_groups[0]["fused"] is True
     got, expected = weights(resumed), weights(uninterrupted)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -13,7 +12,7 @@ from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit, loader
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader
 
 
 class GAN(ConfigurableOptimizersMixin, TwoNets):
@@ -203,10 +202,7 @@ def test_resume_continues_the_exact_trajectory(tmp_path: Path, every_n_train_ste
     path = sorted(tmp_path.glob("*.ckpt"))[0 if every_n_train_steps else -1]
 
     resumed = GAN()
-    trainer = L.Trainer(**{**FAST, "max_epochs": 3})
-    recorder = LrRecorder()
-    trainer.callbacks.append(recorder)
-    trainer.fit(resumed, data, ckpt_path=path)
+    recorder = fit_resumed(resumed, path, data=data, max_epochs=3)
     done = len(full.history) - len(recorder.history)
     assert done > 0
     assert recorder.history == full.history[done:]

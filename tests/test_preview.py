@@ -30,6 +30,7 @@ from lightning_optim import (
 from lightning_optim._length import optimizer_steps
 from lightning_optim._registry import SCHEDULERS
 from lightning_optim._resolve import LENGTH_ARGUMENTS, STEP_SCHEDULERS
+from tests import helpers
 from tests.helpers import Classifier, TwoNets, fit, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no logger.*", "ignore:.*optimizer.step.*")
@@ -136,7 +137,7 @@ def logged(module: Any, **trainer_kwargs: Any) -> dict[str, list[float]]:
 
 
 def declared(spec: OptimizerSpec, base: type = LogsConstant) -> type:
-    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+    return helpers.declared(spec, base=base)
 
 
 def two_groups(scheduler: SchedulerSpec) -> OptimizerSpec:

@@ -26,13 +26,14 @@ from lightning_optim import (
 )
 from lightning_optim._build import plan_groups
 from lightning_optim._selection import NamedParameters
+from tests import helpers
 from tests.helpers import VitLike, assert_same_weights, fit
 
 LR, WD, DECAY = 1e-3, 0.05, 0.75
 
 
 def declared(spec: OptimizerSpec, base: type[L.LightningModule] = VitLike) -> type[Any]:
-    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+    return helpers.declared(spec, base=base)
 
 
 def handwritten(

@@ -19,6 +19,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests import helpers
 from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit_resumed, loader
 
 
@@ -32,7 +33,7 @@ class Logged(Classifier):
 
 def declared(scheduler: SchedulerSpec, **optimizer_kwargs: Any) -> type[Logged]:
     spec = OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler, **optimizer_kwargs)
-    return type("Declared", (ConfigurableOptimizersMixin, Logged), {"optimizer": spec})
+    return helpers.declared(spec, base=Logged)
 
 
 def decay(epoch: int) -> float:
@@ -170,9 +171,7 @@ BASE = {
 
 def grouped(**changes: Any) -> type[Logged]:
     options = {**BASE, **changes}
-    return type(
-        "Grouped", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("sgd", **options)}
-    )
+    return helpers.declared(OptimizerSpec("sgd", **options), base=Logged, name="Grouped")
 
 
 @pytest.fixture(scope="module")
@@ -267,9 +266,7 @@ def test_resume_same_setup_without_fingerprint_checks_the_structure(saved: Path,
 def reused_trainer(tmp_path: Path) -> L.Trainer:
     """A ``Trainer`` that already ran ``fit`` on another setup (Adam), so it holds that fit's callbacks."""
     trainer = L.Trainer(**{**FAST, "max_epochs": 1, "default_root_dir": tmp_path})
-    other = type(
-        "Other", (ConfigurableOptimizersMixin, Logged), {"optimizer": OptimizerSpec("adam", lr=1e-3)}
-    )
+    other = helpers.declared(OptimizerSpec("adam", lr=1e-3), base=Logged, name="Other")
     trainer.fit(other(), loader())
     trainer.fit_loop.max_epochs = 3
     return trainer

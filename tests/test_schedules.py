@@ -16,13 +16,14 @@ import torch
 from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
 
 
 def declared(scheduler: SchedulerSpec) -> type[Classifier]:
     # the same implementation as the hand-written reference, so the weights compare exactly
     spec = OptimizerSpec("sgd", lr=0.1, scheduler=scheduler, implementation="forloop")
-    return type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+    return helpers.declared(spec)
 
 
 def handwritten(make: Callable[[torch.optim.Optimizer], Any], interval: str) -> type[Classifier]:

@@ -14,12 +14,13 @@ from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim._warmup import Warmup
+from tests import helpers
 from tests.helpers import Classifier, TwoNets, fit
 
 
 def declared(scheduler: SchedulerSpec, **optimizer_kwargs: Any) -> type[Classifier]:
     spec = OptimizerSpec("sgd", scheduler=scheduler, **{"lr": 0.1, **optimizer_kwargs})
-    return type("Declared", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+    return helpers.declared(spec)
 
 
 def torch_lrs(make: Any, steps: int, lrs: tuple[float, ...] = (0.1,)) -> list[list[float]]:
