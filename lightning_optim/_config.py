@@ -28,7 +28,7 @@ from lightning_optim._registry import (
     is_scheduler_class,
     resolve,
 )
-from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 
 CLASS_PATH = "class_path"
 INIT_ARGS = "init_args"
@@ -47,17 +47,6 @@ _KINDS: Mapping[type, tuple[str, Mapping[str, type], Callable[[Any], bool]]] = M
         SchedulerSpec: ("scheduler", SCHEDULERS, is_scheduler_class),
     }
 )
-
-
-def spec_options(kind: type) -> dict[str, Any]:
-    """The keyword-only options of a spec class with their defaults, read from its signature.
-
-    Example:
-        >>> list(spec_options(OptimizerSpec))
-        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'implementation']
-    """
-    parameters = inspect.signature(kind).parameters.values()
-    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
 
 
 def _is_default(value: Any, default: Any) -> bool:

@@ -22,7 +22,7 @@ from torch.optim import lr_scheduler
 from lightning_optim._errors import did_you_mean, listing, torch_rejects
 from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
-from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
+from lightning_optim._recipes import check_recipes
 from lightning_optim._registry import (
     OPTIMIZERS,
     PLATEAU,
@@ -31,7 +31,7 @@ from lightning_optim._registry import (
     is_scheduler_class,
     resolve,
 )
-from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector, spec_options
 from lightning_optim._typecheck import type_mismatch
 from lightning_optim._units import EPOCH_ARGUMENTS
 
@@ -56,10 +56,11 @@ PER_GROUP_ARGUMENTS = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "ba
 #: Schedulers whose ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s.
 COMPOSITE_SCHEDULERS: tuple[type, ...] = (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)
 
-_STEPPING_OPTIONS = (
-    *("interval", "frequency", "monitor", "strict", "name"),
-    *("warmup", "warmup_start_factor", "unit"),
-)
+#: ``SchedulerSpec``'s own options (``interval``, ``frequency``, ...) with their defaults.
+_STEPPING_DEFAULTS: Mapping[str, Any] = MappingProxyType(spec_options(SchedulerSpec))
+
+#: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
+_OPTIMIZER_OPTIONS = tuple(spec_options(OptimizerSpec))
 
 
 @dataclass(frozen=True)
@@ -281,7 +282,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         cls = resolve(spec.scheduler, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(where, cls, spec.kwargs, () if nested else _STEPPING_OPTIONS)
+    missing = _check_arguments(where, cls, spec.kwargs, () if nested else tuple(_STEPPING_DEFAULTS))
     derived_length = None
     length_argument = LENGTH_ARGUMENTS.get(cls)
     if length_argument is not None and length_argument not in spec.kwargs:
@@ -293,7 +294,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if nested:
-        set_options = [o for o in _STEPPING_OPTIONS if getattr(spec, o) != getattr(_NESTED_DEFAULTS, o)]
+        set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
         if set_options:
             raise ValueError(
                 f"{where}: a scheduler inside a composite scheduler is stepped by it; "
@@ -335,9 +336,6 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         warmup_start_factor=spec.warmup_start_factor,
         unit=spec.unit or interval,
     )
-
-
-_NESTED_DEFAULTS = SchedulerSpec("step")
 
 
 def check_selector(where: str, option: str, selector: Any) -> None:
@@ -421,9 +419,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(
-        where, cls, spec.kwargs, ("params", "groups", "scheduler", "implementation", *RECIPE_OPTIONS)
-    )
+    missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
     _check_minimums(where, cls, spec.kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
