@@ -12,7 +12,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -71,17 +71,16 @@ class ResolvedScheduler:
     cls: type
     kwargs: Mapping[str, Any]
     interval: str
-    interval_explicit: bool
     frequency: int
     monitor: str | None
     strict: bool
     name: str | None
     warmup: int | float | None
     #: the length argument left out, to derive from the run when ``fit`` starts
-    derived_length: str | None = None
-    warmup_start_factor: float | None = None
+    derived_length: str | None
+    warmup_start_factor: float | None
     #: what the scheduler's own arguments count: ``"epoch"`` with ``interval="step"`` converts them to steps
-    unit: str = "epoch"
+    unit: str
 
     @property
     def is_plateau(self) -> bool:
@@ -109,14 +108,13 @@ class ResolvedOptimizer:
     groups: tuple[ResolvedGroup, ...]
     kwargs: Mapping[str, Any]
     scheduler: ResolvedScheduler | None
-    group_options: frozenset[str] = field(default_factory=frozenset)
     #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any]
     #: the kinds of parameters that get no weight decay (empty: the recipe is off)
-    no_decay: tuple[str, ...] = ()
-    layer_decay: float | None = None
-    layer_decay_blocks: str | None = None
-    implementation: str = "auto"
+    no_decay: tuple[str, ...]
+    layer_decay: float | None
+    layer_decay_blocks: str | None
+    implementation: str
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -173,8 +171,6 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
             continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
-        if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
-            continue  # declared as SchedulerSpecs, each checked on its own
         expected = type_mismatch(cls, key, value)
         if expected is not None:
             raise TypeError(
@@ -326,7 +322,6 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         cls=cls,
         kwargs=MappingProxyType(kwargs),
         interval=interval,
-        interval_explicit=spec.interval is not None,
         frequency=spec.frequency,
         monitor=spec.monitor,
         strict=spec.strict,
@@ -356,7 +351,7 @@ def check_selector(where: str, option: str, selector: Any) -> None:
     )
 
 
-def default_group_name(select: Selector, index: int) -> str | None:
+def default_group_name(select: Selector) -> str | None:
     """The name of a group that declares none: its selector string, a function's name, else ``None``."""
     if isinstance(select, str):
         return select
@@ -447,7 +442,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
                     f"{group_where}: Expected `{key}` of `{cls.__name__}` to be {expected} "
                     f"but got {group.options[key]!r}."
                 )
-        name = group.options.get("name", default_group_name(group.select, index))
+        name = group.options.get("name", default_group_name(group.select))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
         options = {k: v for k, v in group.options.items() if k != "name"}
@@ -479,7 +474,6 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         groups=tuple(groups),
         kwargs=MappingProxyType(dict(spec.kwargs)),
         scheduler=scheduler,
-        group_options=group_options,
         defaults=defaults,
         no_decay=no_decay,
         layer_decay=layer_decay,
