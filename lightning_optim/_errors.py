@@ -19,6 +19,15 @@ def listing(names: Iterable[str]) -> str:
 
 
 @contextmanager
+def prefixed(where: str) -> Iterator[None]:
+    """Re-raise a ``TypeError`` or ``ValueError`` with ``where: `` in front of its message."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
+
+
+@contextmanager
 def torch_rejects(where: str, cls: type) -> Iterator[None]:
     """Re-raise what torch raises while building ``cls`` as this package's error naming the declaration."""
     try:

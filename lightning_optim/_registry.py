@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim._errors import did_you_mean
+from lightning_optim._errors import did_you_mean, prefixed
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
@@ -71,6 +73,29 @@ def is_optimizer_class(cls: Any) -> bool:
     )
 
 
+#: The kinds of class a declaration names.
+Kind = Literal["optimizer", "scheduler"]
+
+
+@dataclass(frozen=True)
+class KindTable:
+    """What a class of one kind is looked up in and checked with, and how messages describe it."""
+
+    registry: Mapping[str, type]
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+KINDS: Mapping[Kind, KindTable] = MappingProxyType(
+    {
+        "optimizer": KindTable(OPTIMIZERS, is_optimizer_class, "a torch.optim.Optimizer subclass"),
+        "scheduler": KindTable(
+            SCHEDULERS, is_scheduler_class, "an LRScheduler subclass or ReduceLROnPlateau"
+        ),
+    }
+)
+
+
 def _import_dotted(path: str) -> Any:
     module_name, _, attribute = path.replace(":", ".").rpartition(".")
     try:
@@ -83,7 +108,14 @@ def _import_dotted(path: str) -> Any:
         raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
 
 
-def resolve(value: Any, *, kind: str, registry: MappingProxyType[str, type], accepts: Any) -> type:
+def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
+    """``resolve`` against ``kind``'s registry and predicate; error messages start with ``where: ``."""
+    table = KINDS[kind]
+    with prefixed(where):
+        return resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+
+
+def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Callable[[Any], bool]) -> type:
     """Turn a class, a registered name or a dotted path into a class of the expected kind.
 
     Args:
@@ -96,11 +128,7 @@ def resolve(value: Any, *, kind: str, registry: MappingProxyType[str, type], acc
         ValueError: an unknown name or an import path that does not import.
         TypeError: anything that does not resolve to a class of the expected kind.
     """
-    expected = (
-        "a torch.optim.Optimizer subclass"
-        if kind == "optimizer"
-        else "an LRScheduler subclass or ReduceLROnPlateau"
-    )
+    expected = KINDS[kind].expected
     if isinstance(value, str):
         key = value.lower()
         if key in registry:

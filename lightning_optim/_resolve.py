@@ -23,14 +23,7 @@ from lightning_optim._errors import did_you_mean, listing, torch_rejects
 from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
 from lightning_optim._recipes import check_recipes
-from lightning_optim._registry import (
-    OPTIMIZERS,
-    PLATEAU,
-    SCHEDULERS,
-    is_optimizer_class,
-    is_scheduler_class,
-    resolve,
-)
+from lightning_optim._registry import PLATEAU, is_scheduler_class, resolve_class
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector, spec_options
 from lightning_optim._typecheck import type_mismatch
 from lightning_optim._units import EPOCH_ARGUMENTS
@@ -274,10 +267,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
         raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
-    try:
-        cls = resolve(spec.scheduler, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
+    cls = resolve_class(spec.scheduler, "scheduler", where=where)
     missing = _check_arguments(where, cls, spec.kwargs, () if nested else tuple(_STEPPING_DEFAULTS))
     derived_length = None
     length_argument = LENGTH_ARGUMENTS.get(cls)
@@ -410,10 +400,7 @@ def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: M
 def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
     """Check one ``OptimizerSpec`` declared as ``owner.attribute``."""
     where = f"{owner}.{attribute}"
-    try:
-        cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
+    cls = resolve_class(spec.optimizer, "optimizer", where=where)
     missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
     _check_minimums(where, cls, spec.kwargs)
     if missing:
