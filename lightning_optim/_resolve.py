@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim._errors import did_you_mean, listing, torch_rejects
+from lightning_optim._errors import check_choice, did_you_mean, listing, torch_rejects
 from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
 from lightning_optim._recipes import check_recipes
 from lightning_optim._registry import PLATEAU, is_scheduler_class, resolve_class
 from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector, spec_options
-from lightning_optim._typecheck import type_mismatch
+from lightning_optim._typecheck import check_type
 from lightning_optim._units import EPOCH_ARGUMENTS
 
 INTERVALS = ("step", "epoch")
@@ -164,20 +164,8 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
             continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
-        expected = type_mismatch(cls, key, value)
-        if expected is not None:
-            raise TypeError(
-                f"{where}: Expected `{key}` of `{cls.__name__}` to be {expected} but got {value!r}."
-            )
+        check_type(where, cls, key, value)
     return [name for name in required if name not in kwargs]
-
-
-def _check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ValueError(
-            f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}."
-        )
 
 
 def _is_int(value: Any) -> bool:
@@ -189,7 +177,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
     interval = spec.interval
     if interval is None:
         interval = "step" if issubclass(cls, STEP_SCHEDULERS) else "epoch"
-    _check_choice(where, "interval", interval, INTERVALS)
+    check_choice(where, "interval", interval, INTERVALS)
     if interval == "epoch" and spec.interval is not None and issubclass(cls, STEP_SCHEDULERS):
         warnings.warn(
             f"{where}: `{cls.__name__}` is meant to be stepped after every optimizer step but is declared "
@@ -242,7 +230,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
 def _check_unit(where: str, spec: SchedulerSpec, cls: type, interval: str) -> None:
     if spec.unit is None:
         return
-    _check_choice(where, "unit", spec.unit, INTERVALS)
+    check_choice(where, "unit", spec.unit, INTERVALS)
     if spec.unit == "step" and interval == "epoch":
         raise ValueError(
             f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
@@ -355,6 +343,10 @@ def _trial_optimizer(
     where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
 ) -> Any:
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
+
+    def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
+        return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
     stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
     with torch_rejects(where, cls), warnings.catch_warnings():
@@ -363,13 +355,11 @@ def _trial_optimizer(
     bad = bad_learning_rate(optimizer)
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
-        source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
-        raise ValueError(f"{source}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+        raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
     for index, group in enumerate(optimizer.param_groups):
         if group.get("differentiable"):
-            source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
             raise ValueError(
-                f"{source}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                f"{source(index)}: Expected `differentiable` to be False but got True: it records the optimizer step "
                 "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
                 "Remove `differentiable=True`."
             )
@@ -423,12 +413,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
                     f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
                     f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
                 )
-            expected = type_mismatch(cls, key, group.options[key])
-            if expected is not None:
-                raise TypeError(
-                    f"{group_where}: Expected `{key}` of `{cls.__name__}` to be {expected} "
-                    f"but got {group.options[key]!r}."
-                )
+            check_type(group_where, cls, key, group.options[key])
         name = group.options.get("name", default_group_name(group.select))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
