@@ -16,23 +16,30 @@ from lightning_optim._errors import did_you_mean, prefixed
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
+
+def is_optimizer_class(cls: Any) -> bool:
+    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
+    return (
+        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    )
+
+
+def is_scheduler_class(cls: Any) -> bool:
+    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
+    return inspect.isclass(cls) and (
+        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
+        or issubclass(cls, PLATEAU)
+    )
+
+
 OPTIMIZERS: MappingProxyType[str, type[torch.optim.Optimizer]] = MappingProxyType(
-    {
-        name.lower(): cls
-        for name, cls in sorted(vars(torch.optim).items())
-        if inspect.isclass(cls)
-        and issubclass(cls, torch.optim.Optimizer)
-        and cls is not torch.optim.Optimizer
-    }
+    {name.lower(): cls for name, cls in sorted(vars(torch.optim).items()) if is_optimizer_class(cls)}
 )
 
 _SCHEDULER_CLASSES = {
     name.lower(): cls
     for name, cls in sorted(vars(lr_scheduler).items())
-    if inspect.isclass(cls)
-    and not name.startswith("_")
-    and cls is not lr_scheduler.LRScheduler
-    and (issubclass(cls, lr_scheduler.LRScheduler) or cls is PLATEAU)
+    if not name.startswith("_") and is_scheduler_class(cls)
 }
 
 _SCHEDULER_SHORT_NAMES = {
@@ -56,21 +63,6 @@ _SCHEDULER_SHORT_NAMES = {
 SCHEDULERS: MappingProxyType[str, type] = MappingProxyType(
     dict(sorted({**_SCHEDULER_CLASSES, **_SCHEDULER_SHORT_NAMES}.items()))
 )
-
-
-def is_scheduler_class(cls: Any) -> bool:
-    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
-    return inspect.isclass(cls) and (
-        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
-        or issubclass(cls, PLATEAU)
-    )
-
-
-def is_optimizer_class(cls: Any) -> bool:
-    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
-    return (
-        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
-    )
 
 
 #: The kinds of class a declaration names.
