@@ -171,7 +171,7 @@ def _declared_groups(
         try:
             chosen = select(named, group.select, where=where, option="select", among=remaining)
         except ValueError:
-            taken = select_or_none(named, group.select, where=where, among=parameters)
+            taken = select_or_none(named, group.select, where=where, option="select", among=parameters)
             if not taken:
                 raise
             earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))

@@ -19,16 +19,9 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
-from lightning_optim._errors import did_you_mean, listing
-from lightning_optim._registry import (
-    OPTIMIZERS,
-    SCHEDULERS,
-    _import_dotted,
-    is_optimizer_class,
-    is_scheduler_class,
-    resolve,
-)
-from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim._errors import did_you_mean, listing, prefixed
+from lightning_optim._registry import Kind, _import_dotted, resolve_class
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 
 CLASS_PATH = "class_path"
 INIT_ARGS = "init_args"
@@ -41,23 +34,7 @@ SpecT = TypeVar("SpecT", OptimizerSpec, SchedulerSpec, ParamGroup)
 #: Public modules a torch class is written under, instead of its defining submodule (``torch.optim.adam``).
 _PUBLIC_MODULES = ("torch.optim", "torch.optim.lr_scheduler")
 
-_KINDS: Mapping[type, tuple[str, Mapping[str, type], Callable[[Any], bool]]] = MappingProxyType(
-    {
-        OptimizerSpec: ("optimizer", OPTIMIZERS, is_optimizer_class),
-        SchedulerSpec: ("scheduler", SCHEDULERS, is_scheduler_class),
-    }
-)
-
-
-def spec_options(kind: type) -> dict[str, Any]:
-    """The keyword-only options of a spec class with their defaults, read from its signature.
-
-    Example:
-        >>> list(spec_options(OptimizerSpec))
-        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'implementation']
-    """
-    parameters = inspect.signature(kind).parameters.values()
-    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+_KINDS: Mapping[type, Kind] = MappingProxyType({OptimizerSpec: "optimizer", SchedulerSpec: "scheduler"})
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -154,13 +131,10 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         data = {SELECT: to_plain(spec.select, f"{where}.select")}
         data.update(to_plain(spec.options, where))
     elif isinstance(spec, (OptimizerSpec, SchedulerSpec)):
-        name, registry, accepts = _KINDS[kind]
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
-        try:
-            cls = resolve(declared, kind=name, registry=MappingProxyType(dict(registry)), accepts=accepts)
+        cls = resolve_class(declared, _KINDS[kind], where=where)
+        with prefixed(where):
             path = class_path(cls)
-        except (TypeError, ValueError) as err:
-            raise type(err)(f"{where}: {err}") from None
         data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
     else:
         raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")
@@ -278,17 +252,14 @@ def _from_dict(
         return ParamGroup(from_plain(data[SELECT], f"{where}.{SELECT}", allowed), **rest)  # type: ignore[return-value]
     if kind not in _KINDS:
         raise TypeError(f"Expected `kind` to be OptimizerSpec, SchedulerSpec or ParamGroup but got {kind!r}.")
-    name, registry, accepts = _KINDS[kind]
+    name = _KINDS[kind]
     hint = (
         f" The {name}'s own arguments go under `{INIT_ARGS}`." if any(k not in options for k in data) else ""
     )
     _check_keys(where, kind, data, [CLASS_PATH, INIT_ARGS, *options], hint)
     if CLASS_PATH not in data:
         raise ValueError(f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}.")
-    try:
-        cls = resolve(data[CLASS_PATH], kind=name, registry=MappingProxyType(dict(registry)), accepts=accepts)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
+    cls = resolve_class(data[CLASS_PATH], name, where=where)
     init_args = data.get(INIT_ARGS)
     if init_args is None:
         init_args = {}

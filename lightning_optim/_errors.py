@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
@@ -16,6 +17,24 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
 def listing(names: Iterable[str]) -> str:
     """``a, b, c`` with each name in backticks, in the given order."""
     return ", ".join(f"`{name}`" for name in names)
+
+
+def check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise a ``ValueError`` naming ``where`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ValueError(
+            f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}."
+        )
+
+
+@contextmanager
+def prefixed(where: str) -> Iterator[None]:
+    """Re-raise a ``TypeError`` or ``ValueError`` with ``where: `` in front of its message."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
-from lightning_optim._errors import did_you_mean, listing
+from lightning_optim._errors import check_choice, listing
 
 IMPLEMENTATIONS: tuple[str, ...] = ("auto", "fused", "foreach", "forloop")
 
@@ -75,12 +75,7 @@ def check_implementation(
         ...
         ValueError: Model.optimizer: Expected `implementation` to be one of `auto`, `foreach`, `forloop` ...
     """
-    if implementation not in IMPLEMENTATIONS:
-        hint = did_you_mean(implementation, IMPLEMENTATIONS) if isinstance(implementation, str) else ""
-        raise ValueError(
-            f"{where}: Expected `implementation` to be one of {listing(IMPLEMENTATIONS)} but got "
-            f"{implementation!r}{hint}."
-        )
+    check_choice(where, "implementation", implementation, IMPLEMENTATIONS)
     if implementation == "auto":
         return {}
     explicit = explicit_arguments(kwargs, groups)
@@ -218,12 +213,15 @@ def _declared(
 ) -> str:
     """The implementation explicit ``fused=``/``foreach=`` arguments give (per group, they may differ)."""
     chosen = set()
+    torch_default = False
     for group in groups:
         options = {**kwargs, **group}
         if options.get("fused"):
             chosen.add("fused")
         elif options.get("foreach") is None:
-            chosen.add(_torch_default(cls, params, differentiable))
+            torch_default = True
         else:
             chosen.add("foreach" if options["foreach"] else "forloop")
+    if torch_default:  # the same for every group that leaves the choice to torch
+        chosen.add(_torch_default(cls, params, differentiable))
     return "/".join(sorted(chosen))

@@ -22,9 +22,6 @@ from torch import nn
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._selection import NamedParameters
 
-#: ``OptimizerSpec`` arguments that switch a recipe on.
-RECIPE_OPTIONS = ("no_decay", "layer_decay", "layer_decay_blocks")
-
 #: What ``no_decay`` may list; ``no_decay=True`` means ``DEFAULT_NO_DECAY``.
 NO_DECAY_KINDS = ("bias", "norm", "embedding", "1d")
 DEFAULT_NO_DECAY = ("bias", "norm", "embedding")

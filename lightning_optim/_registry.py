@@ -4,33 +4,42 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim._errors import did_you_mean
+from lightning_optim._errors import did_you_mean, prefixed
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
+
+def is_optimizer_class(cls: Any) -> bool:
+    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
+    return (
+        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    )
+
+
+def is_scheduler_class(cls: Any) -> bool:
+    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
+    return inspect.isclass(cls) and (
+        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
+        or issubclass(cls, PLATEAU)
+    )
+
+
 OPTIMIZERS: MappingProxyType[str, type[torch.optim.Optimizer]] = MappingProxyType(
-    {
-        name.lower(): cls
-        for name, cls in sorted(vars(torch.optim).items())
-        if inspect.isclass(cls)
-        and issubclass(cls, torch.optim.Optimizer)
-        and cls is not torch.optim.Optimizer
-    }
+    {name.lower(): cls for name, cls in sorted(vars(torch.optim).items()) if is_optimizer_class(cls)}
 )
 
 _SCHEDULER_CLASSES = {
     name.lower(): cls
     for name, cls in sorted(vars(lr_scheduler).items())
-    if inspect.isclass(cls)
-    and not name.startswith("_")
-    and cls is not lr_scheduler.LRScheduler
-    and (issubclass(cls, lr_scheduler.LRScheduler) or cls is PLATEAU)
+    if not name.startswith("_") and is_scheduler_class(cls)
 }
 
 _SCHEDULER_SHORT_NAMES = {
@@ -56,19 +65,27 @@ SCHEDULERS: MappingProxyType[str, type] = MappingProxyType(
 )
 
 
-def is_scheduler_class(cls: Any) -> bool:
-    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
-    return inspect.isclass(cls) and (
-        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
-        or issubclass(cls, PLATEAU)
-    )
+#: The kinds of class a declaration names.
+Kind = Literal["optimizer", "scheduler"]
 
 
-def is_optimizer_class(cls: Any) -> bool:
-    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
-    return (
-        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
-    )
+@dataclass(frozen=True)
+class KindTable:
+    """What a class of one kind is looked up in and checked with, and how messages describe it."""
+
+    registry: Mapping[str, type]
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+KINDS: Mapping[Kind, KindTable] = MappingProxyType(
+    {
+        "optimizer": KindTable(OPTIMIZERS, is_optimizer_class, "a torch.optim.Optimizer subclass"),
+        "scheduler": KindTable(
+            SCHEDULERS, is_scheduler_class, "an LRScheduler subclass or ReduceLROnPlateau"
+        ),
+    }
+)
 
 
 def _import_dotted(path: str) -> Any:
@@ -83,7 +100,14 @@ def _import_dotted(path: str) -> Any:
         raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
 
 
-def resolve(value: Any, *, kind: str, registry: MappingProxyType[str, type], accepts: Any) -> type:
+def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
+    """``resolve`` against ``kind``'s registry and predicate; error messages start with ``where: ``."""
+    table = KINDS[kind]
+    with prefixed(where):
+        return resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+
+
+def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Callable[[Any], bool]) -> type:
     """Turn a class, a registered name or a dotted path into a class of the expected kind.
 
     Args:
@@ -96,11 +120,7 @@ def resolve(value: Any, *, kind: str, registry: MappingProxyType[str, type], acc
         ValueError: an unknown name or an import path that does not import.
         TypeError: anything that does not resolve to a class of the expected kind.
     """
-    expected = (
-        "a torch.optim.Optimizer subclass"
-        if kind == "optimizer"
-        else "an LRScheduler subclass or ReduceLROnPlateau"
-    )
+    expected = KINDS[kind].expected
     if isinstance(value, str):
         key = value.lower()
         if key in registry:

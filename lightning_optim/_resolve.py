@@ -12,27 +12,20 @@ import inspect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim._errors import did_you_mean, listing, torch_rejects
+from lightning_optim._errors import check_choice, did_you_mean, listing, torch_rejects
 from lightning_optim._guards import bad_learning_rate
 from lightning_optim._implementation import check_implementation
-from lightning_optim._recipes import RECIPE_OPTIONS, check_recipes
-from lightning_optim._registry import (
-    OPTIMIZERS,
-    PLATEAU,
-    SCHEDULERS,
-    is_optimizer_class,
-    is_scheduler_class,
-    resolve,
-)
-from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector
-from lightning_optim._typecheck import type_mismatch
+from lightning_optim._recipes import check_recipes
+from lightning_optim._registry import PLATEAU, is_scheduler_class, resolve_class
+from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec, Selector, spec_options
+from lightning_optim._typecheck import check_type
 from lightning_optim._units import EPOCH_ARGUMENTS
 
 INTERVALS = ("step", "epoch")
@@ -56,10 +49,11 @@ PER_GROUP_ARGUMENTS = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "ba
 #: Schedulers whose ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s.
 COMPOSITE_SCHEDULERS: tuple[type, ...] = (lr_scheduler.SequentialLR, lr_scheduler.ChainedScheduler)
 
-_STEPPING_OPTIONS = (
-    *("interval", "frequency", "monitor", "strict", "name"),
-    *("warmup", "warmup_start_factor", "unit"),
-)
+#: ``SchedulerSpec``'s own options (``interval``, ``frequency``, ...) with their defaults.
+_STEPPING_DEFAULTS: Mapping[str, Any] = MappingProxyType(spec_options(SchedulerSpec))
+
+#: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
+_OPTIMIZER_OPTIONS = tuple(spec_options(OptimizerSpec))
 
 
 @dataclass(frozen=True)
@@ -70,17 +64,16 @@ class ResolvedScheduler:
     cls: type
     kwargs: Mapping[str, Any]
     interval: str
-    interval_explicit: bool
     frequency: int
     monitor: str | None
     strict: bool
     name: str | None
     warmup: int | float | None
     #: the length argument left out, to derive from the run when ``fit`` starts
-    derived_length: str | None = None
-    warmup_start_factor: float | None = None
+    derived_length: str | None
+    warmup_start_factor: float | None
     #: what the scheduler's own arguments count: ``"epoch"`` with ``interval="step"`` converts them to steps
-    unit: str = "epoch"
+    unit: str
 
     @property
     def is_plateau(self) -> bool:
@@ -108,14 +101,13 @@ class ResolvedOptimizer:
     groups: tuple[ResolvedGroup, ...]
     kwargs: Mapping[str, Any]
     scheduler: ResolvedScheduler | None
-    group_options: frozenset[str] = field(default_factory=frozenset)
     #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any]
     #: the kinds of parameters that get no weight decay (empty: the recipe is off)
-    no_decay: tuple[str, ...] = ()
-    layer_decay: float | None = None
-    layer_decay_blocks: str | None = None
-    implementation: str = "auto"
+    no_decay: tuple[str, ...]
+    layer_decay: float | None
+    layer_decay_blocks: str | None
+    implementation: str
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -172,22 +164,8 @@ def _check_arguments(where: str, cls: type, kwargs: Mapping[str, Any], extra: tu
             continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
         if key in PER_GROUP_ARGUMENTS and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
-        if key == "schedulers" and issubclass(cls, COMPOSITE_SCHEDULERS):
-            continue  # declared as SchedulerSpecs, each checked on its own
-        expected = type_mismatch(cls, key, value)
-        if expected is not None:
-            raise TypeError(
-                f"{where}: Expected `{key}` of `{cls.__name__}` to be {expected} but got {value!r}."
-            )
+        check_type(where, cls, key, value)
     return [name for name in required if name not in kwargs]
-
-
-def _check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ValueError(
-            f"{where}: Expected `{option}` to be one of {listing(choices)} but got {value!r}{hint}."
-        )
 
 
 def _is_int(value: Any) -> bool:
@@ -199,7 +177,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
     interval = spec.interval
     if interval is None:
         interval = "step" if issubclass(cls, STEP_SCHEDULERS) else "epoch"
-    _check_choice(where, "interval", interval, INTERVALS)
+    check_choice(where, "interval", interval, INTERVALS)
     if interval == "epoch" and spec.interval is not None and issubclass(cls, STEP_SCHEDULERS):
         warnings.warn(
             f"{where}: `{cls.__name__}` is meant to be stepped after every optimizer step but is declared "
@@ -252,7 +230,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, cls: type) -> str:
 def _check_unit(where: str, spec: SchedulerSpec, cls: type, interval: str) -> None:
     if spec.unit is None:
         return
-    _check_choice(where, "unit", spec.unit, INTERVALS)
+    check_choice(where, "unit", spec.unit, INTERVALS)
     if spec.unit == "step" and interval == "epoch":
         raise ValueError(
             f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
@@ -277,11 +255,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
         raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
-    try:
-        cls = resolve(spec.scheduler, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(where, cls, spec.kwargs, () if nested else _STEPPING_OPTIONS)
+    cls = resolve_class(spec.scheduler, "scheduler", where=where)
+    missing = _check_arguments(where, cls, spec.kwargs, () if nested else tuple(_STEPPING_DEFAULTS))
     derived_length = None
     length_argument = LENGTH_ARGUMENTS.get(cls)
     if length_argument is not None and length_argument not in spec.kwargs:
@@ -293,7 +268,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if nested:
-        set_options = [o for o in _STEPPING_OPTIONS if getattr(spec, o) != getattr(_NESTED_DEFAULTS, o)]
+        set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
         if set_options:
             raise ValueError(
                 f"{where}: a scheduler inside a composite scheduler is stepped by it; "
@@ -325,7 +300,6 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         cls=cls,
         kwargs=MappingProxyType(kwargs),
         interval=interval,
-        interval_explicit=spec.interval is not None,
         frequency=spec.frequency,
         monitor=spec.monitor,
         strict=spec.strict,
@@ -335,9 +309,6 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         warmup_start_factor=spec.warmup_start_factor,
         unit=spec.unit or interval,
     )
-
-
-_NESTED_DEFAULTS = SchedulerSpec("step")
 
 
 def check_selector(where: str, option: str, selector: Any) -> None:
@@ -358,7 +329,7 @@ def check_selector(where: str, option: str, selector: Any) -> None:
     )
 
 
-def default_group_name(select: Selector, index: int) -> str | None:
+def default_group_name(select: Selector) -> str | None:
     """The name of a group that declares none: its selector string, a function's name, else ``None``."""
     if isinstance(select, str):
         return select
@@ -372,6 +343,10 @@ def _trial_optimizer(
     where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
 ) -> Any:
     """Build the optimizer once over stand-in parameters so torch validates every value now."""
+
+    def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
+        return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
     stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
     with torch_rejects(where, cls), warnings.catch_warnings():
@@ -380,13 +355,11 @@ def _trial_optimizer(
     bad = bad_learning_rate(optimizer)
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
-        source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
-        raise ValueError(f"{source}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+        raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
     for index, group in enumerate(optimizer.param_groups):
         if group.get("differentiable"):
-            source = where if index == len(groups) - 1 else f"{where}.groups[{index}]"
             raise ValueError(
-                f"{source}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                f"{source(index)}: Expected `differentiable` to be False but got True: it records the optimizer step "
                 "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
                 "Remove `differentiable=True`."
             )
@@ -417,13 +390,8 @@ def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: M
 def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
     """Check one ``OptimizerSpec`` declared as ``owner.attribute``."""
     where = f"{owner}.{attribute}"
-    try:
-        cls = resolve(spec.optimizer, kind="optimizer", registry=OPTIMIZERS, accepts=is_optimizer_class)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
-    missing = _check_arguments(
-        where, cls, spec.kwargs, ("params", "groups", "scheduler", "implementation", *RECIPE_OPTIONS)
-    )
+    cls = resolve_class(spec.optimizer, "optimizer", where=where)
+    missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
     _check_minimums(where, cls, spec.kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
@@ -445,13 +413,8 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
                     f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
                     f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
                 )
-            expected = type_mismatch(cls, key, group.options[key])
-            if expected is not None:
-                raise TypeError(
-                    f"{group_where}: Expected `{key}` of `{cls.__name__}` to be {expected} "
-                    f"but got {group.options[key]!r}."
-                )
-        name = group.options.get("name", default_group_name(group.select, index))
+            check_type(group_where, cls, key, group.options[key])
+        name = group.options.get("name", default_group_name(group.select))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
         options = {k: v for k, v in group.options.items() if k != "name"}
@@ -483,7 +446,6 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         groups=tuple(groups),
         kwargs=MappingProxyType(dict(spec.kwargs)),
         scheduler=scheduler,
-        group_options=group_options,
         defaults=defaults,
         no_decay=no_decay,
         layer_decay=layer_decay,

@@ -103,20 +103,24 @@ def select(
     Raises:
         ValueError: the selector takes no trainable parameter; the message names it and suggests a near miss.
     """
-    matches = _matcher(selector, named, where, option)
-    candidates = named.items if among is None else among
-    chosen = [(name, p) for name, p in candidates if matches(name, p)]
+    chosen = select_or_none(named, selector, where=where, option=option, among=among)
     if not chosen:
         raise ValueError(_no_match_message(named, selector, where, option, restricted=among is not None))
     return chosen
 
 
 def select_or_none(
-    named: NamedParameters, selector: Selector, *, where: str, among: Sequence[tuple[str, torch.nn.Parameter]]
+    named: NamedParameters,
+    selector: Selector,
+    *,
+    where: str,
+    option: str,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
 ) -> list[tuple[str, torch.nn.Parameter]]:
-    """The parameters among ``among`` that ``selector`` takes, possibly none."""
-    matches = _matcher(selector, named, where, "select")
-    return [(name, p) for name, p in among if matches(name, p)]
+    """Like ``select``, but taking no parameter gives ``[]`` instead of an error."""
+    matches = _matcher(selector, named, where, option)
+    candidates = named.items if among is None else among
+    return [(name, p) for name, p in candidates if matches(name, p)]
 
 
 def _no_match_message(

@@ -6,7 +6,8 @@ defined (see ``_resolve.py``), so every message can name the attribute that decl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -33,6 +34,24 @@ def _class_repr(value: Any) -> str:
 
 def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
     return [f"{key}={value!r}" for key, value in kwargs.items()]
+
+
+def spec_options(kind: type) -> dict[str, Any]:
+    """The keyword-only options of a spec class with their defaults, read from its signature.
+
+    Example:
+        >>> list(spec_options(OptimizerSpec))
+        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'implementation']
+    """
+    parameters = inspect.signature(kind).parameters.values()
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+
+def _options_repr(spec: Any, kind: type, options: Iterable[str] | None = None) -> list[str]:
+    """``key=value`` for each option of ``kind`` (or each of ``options``) that ``spec`` sets to a non-default."""
+    defaults = spec_options(kind)
+    names = defaults if options is None else options
+    return [f"{key}={getattr(spec, key)!r}" for key in names if getattr(spec, key) != defaults[key]]
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -143,21 +162,7 @@ class SchedulerSpec:
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
-        defaults = {
-            "interval": None,
-            "frequency": 1,
-            "monitor": None,
-            "strict": True,
-            "name": None,
-            "warmup": None,
-            "warmup_start_factor": None,
-            "unit": None,
-        }
-        parts += [
-            f"{key}={getattr(self, key)!r}"
-            for key, default in defaults.items()
-            if getattr(self, key) != default
-        ]
+        parts += _options_repr(self, SchedulerSpec)
         return f"SchedulerSpec({', '.join(parts)})"
 
 
@@ -244,16 +249,10 @@ class OptimizerSpec:
         if self.groups:
             parts.append(f"groups={list(self.groups)!r}")
         parts += _kwargs_repr(self.kwargs)
-        recipes = {"no_decay": False, "layer_decay": None, "layer_decay_blocks": None}
-        parts += [
-            f"{key}={getattr(self, key)!r}"
-            for key, default in recipes.items()
-            if getattr(self, key) != default
-        ]
+        parts += _options_repr(self, OptimizerSpec, ("no_decay", "layer_decay", "layer_decay_blocks"))
         if self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
-        if self.implementation != "auto":
-            parts.append(f"implementation={self.implementation!r}")
+        parts += _options_repr(self, OptimizerSpec, ("implementation",))
         return f"OptimizerSpec({', '.join(parts)})"
 
     def __set_name__(self, owner: type, name: str) -> None:

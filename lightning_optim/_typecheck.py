@@ -77,6 +77,13 @@ def _matches(value: Any, annotation: Any) -> Any:
     return _UNKNOWN
 
 
+def check_type(where: str, cls: type, name: str, value: Any) -> None:
+    """Raise a ``TypeError`` naming ``where`` when ``value`` does not fit ``cls``'s annotation for ``name``."""
+    expected = type_mismatch(cls, name, value)
+    if expected is not None:
+        raise TypeError(f"{where}: Expected `{name}` of `{cls.__name__}` to be {expected} but got {value!r}.")
+
+
 def type_mismatch(cls: type, name: str, value: Any) -> str | None:
     """A readable expected type when ``value`` does not fit ``cls``'s annotation for ``name``, else ``None``."""
     annotation = annotations_of(cls).get(name)
