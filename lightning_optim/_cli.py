@@ -119,9 +119,8 @@ def instantiate(cls: type, init_args: str | None) -> Any:
 
 def _summary(result: Preview) -> str:
     run = result.run
-    steps = len(next(iter(result.lrs.values()), []))
     kind = "batches (manual optimization)" if run.manual else "optimizer steps"
-    return f"{steps} {kind}, {run.entries_per_epoch} per epoch"
+    return f"{run.entries} {kind}, {run.entries_per_epoch} per epoch"
 
 
 def run_preview(args: argparse.Namespace) -> Preview:

@@ -35,10 +35,18 @@ class RunShape:
     steps_per_epoch: int | None
 
 
+def manual_optimization(module: Any) -> bool:
+    """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
+    declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them
+    in automatic optimization)."""
+    plans = getattr(module, "_lightning_optim_plans", ())
+    return not getattr(module, "automatic_optimization", True) or len(plans) > 1
+
+
 def _manual_optimizers(trainer: Any) -> int | None:
     """The number of declared optimizers when the module uses manual optimization, else ``None``."""
     module = getattr(trainer, "lightning_module", None)
-    if module is None or getattr(module, "automatic_optimization", True):
+    if module is None or not manual_optimization(module):
         return None
     return max(1, len(getattr(module, "_lightning_optim_plans", ())) or len(trainer.optimizers) or 1)
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from lightning_optim import _length
 from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._length import RunLength
@@ -40,37 +41,23 @@ Metric = Sequence[float] | Callable[[int], float]
 class Run:
     """The shape of the run being previewed, in batches and optimizer steps of one process."""
 
-    max_epochs: int
     batches_per_epoch: int
     accumulate_grad_batches: int
-    max_steps: int
     manual: bool
-    optimizers: int
+    #: logged entries per epoch: optimizer steps (automatic) or batches (manual)
+    entries_per_epoch: int
+    #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
+    entries: int
 
-    @property
-    def entries_per_epoch(self) -> int:
-        """Logged entries per epoch: optimizer steps (automatic) or batches (manual)."""
-        if self.manual:
-            return self.batches_per_epoch
-        return math.ceil(self.batches_per_epoch / self.accumulate_grad_batches)
-
-    @property
-    def entries(self) -> int:
-        """Logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does."""
-        per_epoch_total = self.entries_per_epoch * self.max_epochs if self.max_epochs != -1 else math.inf
-        if self.max_steps == -1:
-            return int(per_epoch_total)
-        per_entry = self.optimizers if self.manual else 1
-        return int(min(per_epoch_total, math.ceil(self.max_steps / per_entry)))
-
-    def length(self, module: Any) -> RunLength:
-        """What ``fit`` derives omitted lengths, warmups and epoch conversions from, for ``module``."""
-        return RunLength(
-            max_epochs=self.max_epochs,
-            max_steps=self.max_steps,
-            num_training_batches=self.batches_per_epoch,
-            accumulate_grad_batches=self.accumulate_grad_batches,
-            lightning_module=module,
+    @classmethod
+    def of(cls, length: RunLength) -> Run:
+        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
+        return cls(
+            batches_per_epoch=int(length.num_training_batches),
+            accumulate_grad_batches=length.accumulate_grad_batches,
+            manual=_length.manual_optimization(length.lightning_module),
+            entries_per_epoch=int(_length.steps_per_epoch(length)),
+            entries=int(_length.run_steps(length)),
         )
 
 
@@ -282,25 +269,24 @@ def preview(
     if not plans:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     _check_metrics(plans, metrics)
-    manual = not module.automatic_optimization or len(plans) > 1
-    if manual and accumulate_grad_batches != 1:
+    if _length.manual_optimization(module) and accumulate_grad_batches != 1:
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
             f"{accumulate_grad_batches}."
         )
-    run = Run(
+    length = RunLength(
         max_epochs=max_epochs,
-        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
-        batches_per_epoch=math.ceil(steps_per_epoch / devices),
-        accumulate_grad_batches=accumulate_grad_batches,
         max_steps=max_steps,
-        manual=manual,
-        optimizers=len(plans),
+        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+        num_training_batches=math.ceil(steps_per_epoch / devices),
+        accumulate_grad_batches=accumulate_grad_batches,
+        lightning_module=module,
     )
+    run = Run.of(length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, plans, run.length(module))
+        built = _build_over_stand_ins(module, plans, length)
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
     ordered = [b for b in built if b.scheduler is not None] + [b for b in built if b.scheduler is None]
     lrs: dict[str, list[float]] = {}
