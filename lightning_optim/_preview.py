@@ -22,7 +22,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, count, repeat
+from itertools import chain, count, islice, repeat
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ import torch
 from lightning_optim import _length
 from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
 from lightning_optim._errors import did_you_mean, listing
-from lightning_optim._length import RunLength
+from lightning_optim._length import RunLength, stepping_batches
 from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
@@ -146,18 +146,22 @@ def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[in
             if entry >= last:
                 return
             yield entry, epoch
-    elif run.manual:
-        # the mixin counts its optimizer's steps over the whole run
-        yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
-    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0:
+    elif run.manual or (run.accumulate_grad_batches == 1 and per_epoch % frequency == 0):
+        # the mixin counts its optimizer's steps over the whole run; so does Lightning's rule below when
+        # every batch steps and the epochs hold whole multiples of ``frequency``
         yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
     else:
-        # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping
-        k, batches = run.accumulate_grad_batches, run.batches_per_epoch
-        for entry in range(last):
-            batch_idx = min((entry % per_epoch + 1) * k, batches) - 1
-            if (batch_idx + 1) % frequency == 0:
-                yield entry, entry
+        # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
+        # the ``i``-th stepping batch of an epoch is its ``i``-th entry
+        batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
+        within = [i for i, batch_idx in enumerate(batches) if (batch_idx + 1) % frequency == 0]
+        if not within:
+            return
+        for start in range(0, last, per_epoch):
+            for i in within:
+                if start + i >= last:
+                    return
+                yield start + i, start + i
 
 
 def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
