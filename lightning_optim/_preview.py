@@ -31,6 +31,7 @@ from lightning_optim import _length
 from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._length import RunLength, stepping_batches
+from lightning_optim._naming import group_keys
 from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
@@ -126,14 +127,6 @@ def _build_over_stand_ins(
         optimizer._opt_called = True  # type: ignore[attr-defined]
         built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
     return built
-
-
-def _keys(built: Built) -> list[str]:
-    """``LRMonitor``'s keys for a mixin optimizer: the prefix, plus ``/<group name>`` with several groups."""
-    groups = built.optimizer.param_groups
-    if len(groups) == 1:
-        return [built.prefix]
-    return [f"{built.prefix}/{group.get('name', f'pg{i}')}" for i, group in enumerate(groups, start=1)]
 
 
 def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
@@ -297,7 +290,7 @@ def preview(
     for b in ordered:
         monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
-        lrs.update(zip(_keys(b), _simulate(b, run, metric)))
+        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metric)))
     return Preview(lrs=lrs, run=run)
 
 
