@@ -141,6 +141,7 @@ def run_preview(args: argparse.Namespace) -> Preview:
             accumulate_grad_batches=args.accumulate_grad_batches,
             max_steps=args.max_steps,
             devices=args.devices,
+            metrics=None,  # a plateau scheduler's lr stays constant: the command line has no metric
         )
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from err

@@ -32,7 +32,7 @@ from lightning_optim._build import Built, build_declared_scheduler, build_optimi
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._length import RunLength, stepping_batches
 from lightning_optim._naming import group_keys
-from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
+from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
 Metric = Sequence[float] | Callable[[int], float]
@@ -71,15 +71,13 @@ class Preview:
 
 
 def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or (value < minimum and not (allow_unlimited and value == -1))
-    ):
-        accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
-        raise (TypeError if not isinstance(value, int) or isinstance(value, bool) else ValueError)(
-            f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
-        )
+    is_int = _is_int(value)
+    if is_int and (value >= minimum or (allow_unlimited and value == -1)):
+        return
+    accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
+    raise (ValueError if is_int else TypeError)(
+        f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
+    )
 
 
 def _instance(module_or_class: Any) -> Any:
@@ -245,12 +243,16 @@ def preview(
     *,
     max_epochs: int,
     steps_per_epoch: int,
-    accumulate_grad_batches: int = 1,
-    max_steps: int = -1,
-    devices: int = 1,
-    metrics: Mapping[str, Metric] | None = None,
+    accumulate_grad_batches: int,
+    max_steps: int,
+    devices: int,
+    metrics: Mapping[str, Metric] | None,
 ) -> Preview:
-    """``preview_schedule`` with the run it simulated (for plots and tables)."""
+    """``preview_schedule`` with the run it simulated (for plots and tables).
+
+    Every argument is required: the defaults are those of ``preview_schedule``, ``plot_schedule`` and the
+    command line.
+    """
     _check_count("max_epochs", max_epochs, minimum=1, allow_unlimited=True)
     _check_count("steps_per_epoch", steps_per_epoch, minimum=1)
     _check_count("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
