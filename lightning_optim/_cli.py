@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lightning_optim._errors import did_you_mean
@@ -147,6 +147,16 @@ def run_preview(args: argparse.Namespace) -> Preview:
         raise UsageError(str(err)) from err
 
 
+def write_png(result: Preview, args: argparse.Namespace) -> Path:
+    """Draw ``result`` into ``--png``, turning a file that cannot be written into a usage error."""
+    from lightning_optim._plot import draw
+
+    try:
+        return draw(result, args.png, log_scale=args.log_scale, title=args.target)
+    except OSError as err:
+        raise UsageError(f"cannot write {args.png!r}: {err}") from err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = _parser()
@@ -155,20 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_rows < 2:
             raise UsageError(f"Expected --max-rows to be at least 2 but got {args.max_rows}.")
         result = run_preview(args)
+        print(_summary(result))
+        print(format_table(result, max_rows=args.max_rows))
+        if args.png is not None:
+            print(f"wrote {write_png(result, args)}")
     except UsageError as err:
         parser.exit(USAGE_ERROR, f"{parser.prog} preview: error: {err}\n")
-    print(_summary(result))
-    print(format_table(result, max_rows=args.max_rows))
-    if args.png is not None:
-        from lightning_optim._plot import draw
-
-        try:
-            path = draw(result, args.png, log_scale=args.log_scale, title=args.target)
-        except OSError as err:
-            parser.exit(USAGE_ERROR, f"{parser.prog} preview: error: cannot write {args.png!r}: {err}\n")
-        print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
