@@ -28,7 +28,13 @@ from typing import Any
 import torch
 
 from lightning_optim import _length
-from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
+from lightning_optim._build import (
+    Built,
+    as_torch_groups,
+    build_declared_scheduler,
+    build_optimizer,
+    plan_all,
+)
 from lightning_optim._errors import did_you_mean, listing
 from lightning_optim._length import RunLength, stepping_batches
 from lightning_optim._naming import group_keys
@@ -119,7 +125,7 @@ def _build_over_stand_ins(
             dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
             for g in groups
         ]
-        optimizer = build_optimizer(plan, stand_ins)
+        optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
         scheduler = build_declared_scheduler(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         optimizer._opt_called = True  # type: ignore[attr-defined]
