@@ -260,11 +260,15 @@ def plan_all(
     return [(plan, plan_groups(named, plan, assigned[plan.attribute])) for plan in plans]
 
 
+def as_torch_groups(groups: Sequence[GroupPlan]) -> list[dict[str, Any]]:
+    """The torch param groups of ``groups``; each carries its ``"name"`` when there are several."""
+    return [g.as_torch_group(named=len(groups) > 1) for g in groups]
+
+
 def build_optimizer(
-    plan: ResolvedOptimizer, groups: Sequence[GroupPlan], **arguments: Any
+    plan: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
 ) -> torch.optim.Optimizer:
-    """The declared optimizer over ``groups`` (``arguments``: the chosen implementation)."""
-    torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in groups]
+    """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation)."""
     with torch_rejects(plan.where, plan.cls):
         return plan.cls(torch_groups, **plan.kwargs, **arguments)
 
@@ -282,9 +286,9 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
     """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
     built = []
     for plan, groups in plan_all(module, plans):
-        torch_groups = [g.as_torch_group(named=len(groups) > 1) for g in groups]
+        torch_groups = as_torch_groups(groups)
         choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
-        optimizer = build_optimizer(plan, groups, **choice.arguments)
+        optimizer = build_optimizer(plan, torch_groups, **choice.arguments)
         _check_capturable(plan, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lightning_optim._errors import did_you_mean
@@ -119,9 +119,8 @@ def instantiate(cls: type, init_args: str | None) -> Any:
 
 def _summary(result: Preview) -> str:
     run = result.run
-    steps = len(next(iter(result.lrs.values()), []))
     kind = "batches (manual optimization)" if run.manual else "optimizer steps"
-    return f"{steps} {kind}, {run.entries_per_epoch} per epoch"
+    return f"{run.entries} {kind}, {run.entries_per_epoch} per epoch"
 
 
 def run_preview(args: argparse.Namespace) -> Preview:
@@ -142,9 +141,20 @@ def run_preview(args: argparse.Namespace) -> Preview:
             accumulate_grad_batches=args.accumulate_grad_batches,
             max_steps=args.max_steps,
             devices=args.devices,
+            metrics=None,  # a plateau scheduler's lr stays constant: the command line has no metric
         )
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from err
+
+
+def write_png(result: Preview, args: argparse.Namespace) -> Path:
+    """Draw ``result`` into ``--png``, turning a file that cannot be written into a usage error."""
+    from lightning_optim._plot import draw
+
+    try:
+        return draw(result, args.png, log_scale=args.log_scale, title=args.target)
+    except OSError as err:
+        raise UsageError(f"cannot write {args.png!r}: {err}") from err
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,20 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_rows < 2:
             raise UsageError(f"Expected --max-rows to be at least 2 but got {args.max_rows}.")
         result = run_preview(args)
+        print(_summary(result))
+        print(format_table(result, max_rows=args.max_rows))
+        if args.png is not None:
+            print(f"wrote {write_png(result, args)}")
     except UsageError as err:
         parser.exit(USAGE_ERROR, f"{parser.prog} preview: error: {err}\n")
-    print(_summary(result))
-    print(format_table(result, max_rows=args.max_rows))
-    if args.png is not None:
-        from lightning_optim._plot import draw
-
-        try:
-            path = draw(result, args.png, log_scale=args.log_scale, title=args.target)
-        except OSError as err:
-            parser.exit(USAGE_ERROR, f"{parser.prog} preview: error: cannot write {args.png!r}: {err}\n")
-        print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -15,6 +15,7 @@ Epochs are ``max_epochs``, or fewer when ``max_steps`` ends the run earlier: the
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,18 @@ class RunShape:
     steps_per_epoch: int | None
 
 
+def manual_optimization(module: Any) -> bool:
+    """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
+    declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them
+    in automatic optimization)."""
+    plans = getattr(module, "_lightning_optim_plans", ())
+    return not getattr(module, "automatic_optimization", True) or len(plans) > 1
+
+
 def _manual_optimizers(trainer: Any) -> int | None:
     """The number of declared optimizers when the module uses manual optimization, else ``None``."""
     module = getattr(trainer, "lightning_module", None)
-    if module is None or getattr(module, "automatic_optimization", True):
+    if module is None or not manual_optimization(module):
         return None
     return max(1, len(getattr(module, "_lightning_optim_plans", ())) or len(trainer.optimizers) or 1)
 
@@ -82,13 +91,29 @@ def run_epochs(trainer: Any) -> float:
     return epochs
 
 
+def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
+    """The indices of the batches that step the optimizer in an epoch of ``batches`` in automatic optimization.
+
+    Every ``accumulate``-th batch steps, and the epoch's last one (its partial accumulation window steps
+    too). A per-step scheduler's ``frequency`` counts these indices: Lightning steps it after such a batch
+    when ``(batch_idx + 1) % frequency == 0``.
+
+    Example:
+        >>> list(stepping_batches(10, 4))
+        [3, 7, 9]
+    """
+    yield from range(accumulate - 1, batches, accumulate)
+    if batches % accumulate:
+        yield batches - 1
+
+
 def lightning_step_updates(batches: int, accumulate: int, frequency: int, steps: int) -> int:
     """Updates of a per-step scheduler in the first ``steps`` optimizer steps of an automatic run.
 
-    Lightning steps it on a batch whose optimizer steps (every ``accumulate`` batches and on an epoch's last
-    batch) when ``(batch_idx + 1) % frequency == 0``: its frequency counts batches within the epoch.
+    Lightning steps it on a batch of ``stepping_batches`` when ``(batch_idx + 1) % frequency == 0``: its
+    frequency counts batches within the epoch.
     """
-    stepping = [b for b in range(batches) if (b + 1) % accumulate == 0 or b == batches - 1]
+    stepping = list(stepping_batches(batches, accumulate))
     per_epoch = [(b + 1) % frequency == 0 for b in stepping]
     full, partial = divmod(steps, len(stepping)) if stepping else (0, 0)
     return full * sum(per_epoch) + sum(per_epoch[:partial])

@@ -19,7 +19,7 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_optim._errors import did_you_mean
-from lightning_optim._naming import declared_prefixes
+from lightning_optim._naming import declared_prefixes, group_keys
 from lightning_optim._published import PublishedScalars
 
 _Interval = Literal["step", "epoch", "any"]
@@ -427,8 +427,8 @@ class LRMonitor(Callback):
 
     def _declared_keys(self, prefix: str, groups: Sequence[dict[str, Any]]) -> list[str]:
         """Mixin naming: the declared prefix, and ``/<group name>`` only with several groups."""
-        names = self._group_names(prefix, groups)
-        return [prefix] if len(groups) == 1 else [f"{prefix}/{group_name}" for group_name in names]
+        self._group_names(prefix, groups)  # refuses duplicate group names, as Lightning's monitor does
+        return group_keys(prefix, groups)
 
     def _remap_histories(self, token: str = "/pg1") -> None:
         """Move histories to their new key when an optimizer gains groups: ``lr-Adam`` to ``lr-Adam/pg1``."""

@@ -8,6 +8,7 @@ param group's name into the torch param group under the ``"name"`` key (as Light
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 PREFIXES_ATTRIBUTE = "_lightning_optim_prefixes"
@@ -22,3 +23,16 @@ def declared_prefixes(pl_module: Any) -> list[str] | None:
 def default_prefix(attribute_name: str) -> str:
     """The metric prefix of an optimizer declared as ``attribute_name``: ``"lr-" + attribute_name``."""
     return f"lr-{attribute_name}"
+
+
+def group_keys(prefix: str, groups: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The ``LRMonitor`` keys of a mixin optimizer's torch param groups: the prefix alone for one group,
+    else ``<prefix>/<group name>``, a group without ``"name"`` being ``pg1``, ``pg2``, ... by position.
+
+    Example:
+        >>> group_keys("lr-optimizer", [{"name": "backbone"}, {}])
+        ['lr-optimizer/backbone', 'lr-optimizer/pg2']
+    """
+    if len(groups) == 1:
+        return [prefix]
+    return [f"{prefix}/{group.get('name', f'pg{i}')}" for i, group in enumerate(groups, start=1)]

@@ -53,8 +53,7 @@ def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: s
     figure, axes = lr_axes("`plot_schedule`")
     from matplotlib.ticker import MaxNLocator
 
-    per_epoch = result.run.entries_per_epoch
-    entries = max((len(v) for v in result.lrs.values()), default=0)
+    per_epoch, entries = result.run.entries_per_epoch, result.run.entries
     for key, values in result.lrs.items():
         axes.plot(range(len(values)), values, label=key, linewidth=1.5)
     epochs = -(-entries // per_epoch)

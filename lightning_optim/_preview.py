@@ -22,15 +22,23 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, count, repeat
+from itertools import chain, count, islice, repeat
 from typing import Any
 
 import torch
 
-from lightning_optim._build import Built, build_declared_scheduler, build_optimizer, plan_all
+from lightning_optim import _length
+from lightning_optim._build import (
+    Built,
+    as_torch_groups,
+    build_declared_scheduler,
+    build_optimizer,
+    plan_all,
+)
 from lightning_optim._errors import did_you_mean, listing
-from lightning_optim._length import RunLength
-from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler
+from lightning_optim._length import RunLength, stepping_batches
+from lightning_optim._naming import group_keys
+from lightning_optim._resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
 Metric = Sequence[float] | Callable[[int], float]
@@ -40,37 +48,23 @@ Metric = Sequence[float] | Callable[[int], float]
 class Run:
     """The shape of the run being previewed, in batches and optimizer steps of one process."""
 
-    max_epochs: int
     batches_per_epoch: int
     accumulate_grad_batches: int
-    max_steps: int
     manual: bool
-    optimizers: int
+    #: logged entries per epoch: optimizer steps (automatic) or batches (manual)
+    entries_per_epoch: int
+    #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
+    entries: int
 
-    @property
-    def entries_per_epoch(self) -> int:
-        """Logged entries per epoch: optimizer steps (automatic) or batches (manual)."""
-        if self.manual:
-            return self.batches_per_epoch
-        return math.ceil(self.batches_per_epoch / self.accumulate_grad_batches)
-
-    @property
-    def entries(self) -> int:
-        """Logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does."""
-        per_epoch_total = self.entries_per_epoch * self.max_epochs if self.max_epochs != -1 else math.inf
-        if self.max_steps == -1:
-            return int(per_epoch_total)
-        per_entry = self.optimizers if self.manual else 1
-        return int(min(per_epoch_total, math.ceil(self.max_steps / per_entry)))
-
-    def length(self, module: Any) -> RunLength:
-        """What ``fit`` derives omitted lengths, warmups and epoch conversions from, for ``module``."""
-        return RunLength(
-            max_epochs=self.max_epochs,
-            max_steps=self.max_steps,
-            num_training_batches=self.batches_per_epoch,
-            accumulate_grad_batches=self.accumulate_grad_batches,
-            lightning_module=module,
+    @classmethod
+    def of(cls, length: RunLength) -> Run:
+        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
+        return cls(
+            batches_per_epoch=int(length.num_training_batches),
+            accumulate_grad_batches=length.accumulate_grad_batches,
+            manual=_length.manual_optimization(length.lightning_module),
+            entries_per_epoch=int(_length.steps_per_epoch(length)),
+            entries=int(_length.run_steps(length)),
         )
 
 
@@ -83,15 +77,13 @@ class Preview:
 
 
 def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or (value < minimum and not (allow_unlimited and value == -1))
-    ):
-        accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
-        raise (TypeError if not isinstance(value, int) or isinstance(value, bool) else ValueError)(
-            f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
-        )
+    is_int = _is_int(value)
+    if is_int and (value >= minimum or (allow_unlimited and value == -1)):
+        return
+    accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
+    raise (ValueError if is_int else TypeError)(
+        f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
+    )
 
 
 def _instance(module_or_class: Any) -> Any:
@@ -133,20 +125,12 @@ def _build_over_stand_ins(
             dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
             for g in groups
         ]
-        optimizer = build_optimizer(plan, stand_ins)
+        optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
         scheduler = build_declared_scheduler(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         optimizer._opt_called = True  # type: ignore[attr-defined]
         built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
     return built
-
-
-def _keys(built: Built) -> list[str]:
-    """``LRMonitor``'s keys for a mixin optimizer: the prefix, plus ``/<group name>`` with several groups."""
-    groups = built.optimizer.param_groups
-    if len(groups) == 1:
-        return [built.prefix]
-    return [f"{built.prefix}/{group.get('name', f'pg{i}')}" for i, group in enumerate(groups, start=1)]
 
 
 def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
@@ -159,18 +143,22 @@ def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[in
             if entry >= last:
                 return
             yield entry, epoch
-    elif run.manual:
-        # the mixin counts its optimizer's steps over the whole run
-        yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
-    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0:
+    elif run.manual or (run.accumulate_grad_batches == 1 and per_epoch % frequency == 0):
+        # the mixin counts its optimizer's steps over the whole run; so does Lightning's rule below when
+        # every batch steps and the epochs hold whole multiples of ``frequency``
         yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
     else:
-        # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping
-        k, batches = run.accumulate_grad_batches, run.batches_per_epoch
-        for entry in range(last):
-            batch_idx = min((entry % per_epoch + 1) * k, batches) - 1
-            if (batch_idx + 1) % frequency == 0:
-                yield entry, entry
+        # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
+        # the ``i``-th stepping batch of an epoch is its ``i``-th entry
+        batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
+        within = [i for i, batch_idx in enumerate(batches) if (batch_idx + 1) % frequency == 0]
+        if not within:
+            return
+        for start in range(0, last, per_epoch):
+            for i in within:
+                if start + i >= last:
+                    return
+                yield start + i, start + i
 
 
 def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
@@ -261,12 +249,16 @@ def preview(
     *,
     max_epochs: int,
     steps_per_epoch: int,
-    accumulate_grad_batches: int = 1,
-    max_steps: int = -1,
-    devices: int = 1,
-    metrics: Mapping[str, Metric] | None = None,
+    accumulate_grad_batches: int,
+    max_steps: int,
+    devices: int,
+    metrics: Mapping[str, Metric] | None,
 ) -> Preview:
-    """``preview_schedule`` with the run it simulated (for plots and tables)."""
+    """``preview_schedule`` with the run it simulated (for plots and tables).
+
+    Every argument is required: the defaults are those of ``preview_schedule``, ``plot_schedule`` and the
+    command line.
+    """
     _check_count("max_epochs", max_epochs, minimum=1, allow_unlimited=True)
     _check_count("steps_per_epoch", steps_per_epoch, minimum=1)
     _check_count("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
@@ -282,32 +274,31 @@ def preview(
     if not plans:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     _check_metrics(plans, metrics)
-    manual = not module.automatic_optimization or len(plans) > 1
-    if manual and accumulate_grad_batches != 1:
+    if _length.manual_optimization(module) and accumulate_grad_batches != 1:
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
             f"{accumulate_grad_batches}."
         )
-    run = Run(
+    length = RunLength(
         max_epochs=max_epochs,
-        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
-        batches_per_epoch=math.ceil(steps_per_epoch / devices),
-        accumulate_grad_batches=accumulate_grad_batches,
         max_steps=max_steps,
-        manual=manual,
-        optimizers=len(plans),
+        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+        num_training_batches=math.ceil(steps_per_epoch / devices),
+        accumulate_grad_batches=accumulate_grad_batches,
+        lightning_module=module,
     )
+    run = Run.of(length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, plans, run.length(module))
+        built = _build_over_stand_ins(module, plans, length)
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
     ordered = [b for b in built if b.scheduler is not None] + [b for b in built if b.scheduler is None]
     lrs: dict[str, list[float]] = {}
     for b in ordered:
         monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
-        lrs.update(zip(_keys(b), _simulate(b, run, metric)))
+        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metric)))
     return Preview(lrs=lrs, run=run)
 
 

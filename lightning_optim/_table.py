@@ -55,8 +55,8 @@ def format_table(result: Preview, *, max_rows: int = 40) -> str:
 
     Example:
         >>> from lightning_optim._preview import Preview, Run
-        >>> run = Run(max_epochs=2, batches_per_epoch=3, accumulate_grad_batches=1, max_steps=-1,
-        ...           manual=False, optimizers=1)
+        >>> run = Run(batches_per_epoch=3, accumulate_grad_batches=1, manual=False, entries_per_epoch=3,
+        ...           entries=6)
         >>> print(format_table(Preview(lrs={"lr-optimizer": [0.1, 0.1, 0.1, 0.01, 0.01, 0.01]}, run=run)))
         step  epoch  lr-optimizer
            0      0           0.1
