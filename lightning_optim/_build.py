@@ -13,7 +13,7 @@ from lightning_optim import _recipes as recipes
 from lightning_optim._errors import listing, torch_rejects
 from lightning_optim._guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim._implementation import choose
-from lightning_optim._length import run_shape
+from lightning_optim._length import RunShape, run_shape
 from lightning_optim._naming import default_prefix
 from lightning_optim._resolve import (
     PER_GROUP_ARGUMENTS,
@@ -51,6 +51,8 @@ class Built:
     optimizer: torch.optim.Optimizer
     scheduler: Any | None
     groups: Sequence[GroupPlan]
+    #: what the scheduler was built with from the run (derived length, warmup steps), if it has one
+    shape: RunShape | None
 
     @property
     def prefix(self) -> str:
@@ -209,9 +211,10 @@ def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> 
 
 def build_scheduler(
     scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, group_names: Sequence[str], trainer: Any
-) -> Any:
+) -> tuple[Any, RunShape]:
     """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run,
-    epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in front."""
+    epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in front; with the run's
+    shape it was built for."""
     extra: dict[str, Any] = {
         key: _per_group_value(scheduler.where, key, value, group_names)
         for key, value in scheduler.kwargs.items()
@@ -225,8 +228,8 @@ def build_scheduler(
     with torch_rejects(scheduler.where, scheduler.cls):
         built = instantiate_scheduler(scheduler, optimizer, extra)
     if shape.warmup:
-        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor)
-    return built
+        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor), shape
+    return built, shape
 
 
 def _check_capturable(plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
@@ -275,10 +278,10 @@ def build_optimizer(
 
 def build_declared_scheduler(
     plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
-) -> Any | None:
-    """The declared scheduler of ``plan`` on its live optimizer, if it declares one."""
+) -> tuple[Any | None, RunShape | None]:
+    """The declared scheduler of ``plan`` on its live optimizer and its run shape, if it declares one."""
     if plan.scheduler is None:
-        return None
+        return None, None
     return build_scheduler(plan.scheduler, optimizer, [g.name or LEFTOVER_GROUP for g in groups], trainer)
 
 
@@ -295,6 +298,6 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
             SparseGradientGuard.install(
                 plan.where, optimizer, [pair for g in groups for pair in g.parameters]
             )
-        scheduler = build_declared_scheduler(plan, optimizer, groups, trainer)
-        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
+        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, trainer)
+        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
     return built

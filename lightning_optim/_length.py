@@ -24,10 +24,8 @@ from lightning_optim._resolve import ResolvedScheduler
 
 @dataclass(frozen=True)
 class RunShape:
-    """What a scheduler needs to know about the run: its updates, their warmup, and the derived length."""
+    """What a scheduler needs to know about the run: its warmup, the derived length and steps per epoch."""
 
-    #: the number of scheduler updates in the run (intervals divided by ``frequency``), if needed and known
-    updates: int | None
     #: the warmup's length in scheduler updates (0: none)
     warmup: int
     #: the value of the omitted length argument, if any
@@ -49,7 +47,8 @@ def _manual_optimizers(trainer: Any) -> int | None:
     module = getattr(trainer, "lightning_module", None)
     if module is None or not manual_optimization(module):
         return None
-    return max(1, len(getattr(module, "_lightning_optim_plans", ())) or len(trainer.optimizers) or 1)
+    # only asked while building a declared scheduler, so there is at least one plan
+    return len(module._lightning_optim_plans)
 
 
 def _batches_per_epoch(trainer: Any) -> float:
@@ -191,7 +190,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler) -> RunShape:
                 f"updates minus the warmup's {warmup}",
                 f"that leaves {derived}; shorten the warmup or lengthen the run",
             )
-    return RunShape(updates=updates, warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
+    return RunShape(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
 
 
 def optimizer_steps(
@@ -236,7 +235,6 @@ class RunLength:
     num_training_batches: int | float
     accumulate_grad_batches: int
     lightning_module: Any
-    optimizers: tuple[Any, ...] = ()
 
     @property
     def estimated_stepping_batches(self) -> int | float:

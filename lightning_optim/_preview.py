@@ -126,10 +126,10 @@ def _build_over_stand_ins(
             for g in groups
         ]
         optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
-        scheduler = build_declared_scheduler(plan, optimizer, groups, length)
+        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         optimizer._opt_called = True  # type: ignore[attr-defined]
-        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups))
+        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
     return built
 
 

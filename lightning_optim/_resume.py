@@ -35,7 +35,7 @@ from typing_extensions import override
 
 from lightning_optim._build import Built
 from lightning_optim._callbacks import put_first
-from lightning_optim._length import lightning_step_updates, run_shape
+from lightning_optim._length import RunShape, lightning_step_updates
 from lightning_optim._resolve import ResolvedScheduler
 from lightning_optim._stepping import Scheduled, start_fresh
 
@@ -73,8 +73,7 @@ def _digest(names: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-def _scheduler(scheduler: ResolvedScheduler, trainer: Any) -> dict[str, Any]:
-    shape = run_shape(trainer, scheduler)
+def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
     return {
         "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
@@ -90,7 +89,7 @@ def _scheduler(scheduler: ResolvedScheduler, trainer: Any) -> dict[str, Any]:
     }
 
 
-def fingerprint(built: Sequence[Built], trainer: Any) -> dict[str, Any]:
+def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
     """The fingerprint of the built optimizers and schedulers (JSON-compatible, stable across processes)."""
     optimizers = []
     for b in built:
@@ -110,7 +109,9 @@ def fingerprint(built: Sequence[Built], trainer: Any) -> dict[str, Any]:
                 "class": stable_repr(b.plan.cls),
                 "options": _options(b.plan.kwargs),
                 "groups": groups,
-                "scheduler": None if b.plan.scheduler is None else _scheduler(b.plan.scheduler, trainer),
+                "scheduler": None
+                if b.plan.scheduler is None or b.shape is None
+                else _scheduler(b.plan.scheduler, b.shape),
             }
         )
     return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
@@ -256,11 +257,11 @@ def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Sch
 class ResumeGuard(Callback):
     """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
 
-    def __init__(self, owner: str, built: Sequence[Built], trainer: Trainer, choice: ResumeChoice) -> None:
+    def __init__(self, owner: str, built: Sequence[Built], choice: ResumeChoice) -> None:
         self.owner = owner
         self.built = built
         self.choice = choice
-        self.fingerprint = fingerprint(built, trainer)
+        self.fingerprint = fingerprint(built)
         self.epoch_plateaus = _plateaus(built, "epoch")
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
@@ -317,7 +318,7 @@ class ResumeGuard(Callback):
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
     checkpoint = loaded_checkpoint(trainer)
-    guard = ResumeGuard(owner, built, trainer, choice)
+    guard = ResumeGuard(owner, built, choice)
     check_resume(owner, checkpoint, built, guard.fingerprint, choice)
     guard.take_metrics(checkpoint)
     put_first(trainer, guard)
