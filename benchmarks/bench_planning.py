@@ -22,8 +22,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
-from lightning_optim._build import assign_parameters, plan_groups
-from lightning_optim._selection import NamedParameters
+from lightning_optim.building.build import assign_parameters, plan_groups
+from lightning_optim.groups.selection import NamedParameters
 
 
 class Block(nn.Module):
@@ -65,7 +65,7 @@ class Declared(ConfigurableOptimizersMixin, Stack):
 
 def plan(module: L.LightningModule) -> int:
     named = NamedParameters.of(module)
-    plans = type(module)._lightning_optim_plans
+    plans = type(module)._lightning_optim_declared
     assigned = assign_parameters(named, plans)
     return sum(len(plan_groups(named, p, assigned[p.attribute])) for p in plans)
 

@@ -1,13 +1,13 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
-from lightning_optim._config import spec_from_dict, spec_to_dict
-from lightning_optim._describe import describe_optimizers
-from lightning_optim._mixin import ConfigurableOptimizersMixin
-from lightning_optim._monitor import LRMonitor
-from lightning_optim._overrides import declarations, with_declarations
-from lightning_optim._plot import plot_schedule
-from lightning_optim._preview import preview_schedule
-from lightning_optim._specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.monitor.lr_monitor import LRMonitor
+from lightning_optim.tools.config import spec_from_dict, spec_to_dict
+from lightning_optim.tools.describe import describe_optimizers
+from lightning_optim.tools.overrides import declarations, with_declarations
+from lightning_optim.tools.plot import plot_schedule
+from lightning_optim.tools.preview import preview_schedule
+from lightning_optim.training.mixin import ConfigurableOptimizersMixin
 
 __all__ = [
     "ConfigurableOptimizersMixin",

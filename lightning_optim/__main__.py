@@ -2,7 +2,7 @@
 
 import sys
 
-from lightning_optim._cli import main
+from lightning_optim.tools.preview_cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -39,11 +39,11 @@ from typing import Any
 from lightning.pytorch import cli as lightning_cli
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from lightning_optim._config import CLASS_PATH, INIT_ARGS, spec_to_dict, to_plain
-from lightning_optim._errors import listing
-from lightning_optim._mixin import ConfigurableOptimizersMixin, declared_specs
-from lightning_optim._overrides import declared_callables, with_declarations
-from lightning_optim._specs import OptimizerSpec, SchedulerSpec, spec_options
+from lightning_optim.declarations.specs import OptimizerSpec, SchedulerSpec, spec_options
+from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, spec_to_dict, to_plain
+from lightning_optim.tools.overrides import declared_callables, with_declarations
+from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
+from lightning_optim.utilities.errors import listing
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
 

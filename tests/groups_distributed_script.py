@@ -36,7 +36,7 @@ class Report(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # names as the user's module has them (wrapper segments dropped), to compare with the selectors
-        from lightning_optim._selection import user_name
+        from lightning_optim.groups.selection import user_name
 
         names = {id(p): user_name(n) for n, p in pl_module.named_parameters()}
         groups = [

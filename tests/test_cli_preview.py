@@ -14,7 +14,7 @@ import pytest
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from lightning_optim._cli import main
+from lightning_optim.tools.preview_cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +81,9 @@ def test_a_declaration_error_at_import_is_a_clean_error(
         textwrap.dedent(
             """
             import lightning as L
-            from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+            from lightning_optim import ConfigurableOptimizersMixin
+            from lightning_optim import OptimizerSpec
+            from lightning_optim import SchedulerSpec
 
             class Broken(ConfigurableOptimizersMixin, L.LightningModule):
                 scheduler = SchedulerSpec("step", step_size=3, lnterval="step")

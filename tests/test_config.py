@@ -26,8 +26,8 @@ from lightning_optim import (
     spec_to_dict,
     with_declarations,
 )
-from lightning_optim._config import spec_options
-from lightning_optim._overrides import _SUBCLASSES
+from lightning_optim.tools.config import spec_options
+from lightning_optim.tools.overrides import _SUBCLASSES
 from tests.helpers import Classifier, declared, fit
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import torch
 from torch.optim import SGD, Adam, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim._registry import OPTIMIZERS, SCHEDULERS
+from lightning_optim.registry.lookup import OPTIMIZERS, SCHEDULERS
 from tests.helpers import Classifier, fit
 
 
@@ -42,12 +42,12 @@ def test_declarations_are_frozen() -> None:
 def test_every_optimizer_resolves_by_name(name: str) -> None:
     kwargs: dict[str, Any] = {"lr": 0.01} if name not in {"lbfgs", "sparseadam", "adafactor"} else {}
     model = define(optimizer=OptimizerSpec(name, **kwargs))
-    assert model._lightning_optim_plans[0].cls is OPTIMIZERS[name]
+    assert model._lightning_optim_declared[0].cls is OPTIMIZERS[name]
 
 
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_every_scheduler_name_resolves(name: str) -> None:
-    from lightning_optim._registry import is_scheduler_class, resolve
+    from lightning_optim.registry.lookup import is_scheduler_class, resolve
 
     assert (
         resolve(name, kind="scheduler", registry=SCHEDULERS, accepts=is_scheduler_class) is SCHEDULERS[name]
@@ -60,7 +60,7 @@ def test_dotted_paths_resolve() -> None:
             "torch.optim.AdamW", scheduler=SchedulerSpec("torch.optim.lr_scheduler.StepLR", step_size=2)
         )
     )
-    plan = model._lightning_optim_plans[0]
+    plan = model._lightning_optim_declared[0]
     assert plan.cls is torch.optim.AdamW
     assert plan.scheduler is not None and plan.scheduler.cls is lr_scheduler.StepLR
 
@@ -207,7 +207,7 @@ def test_declaration_errors_at_class_definition(spec: OptimizerSpec, error: type
 
 def test_onecycle_defaults_to_step_and_warns_on_explicit_epoch() -> None:
     step = define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0)))
-    assert step._lightning_optim_plans[0].scheduler.interval == "step"
+    assert step._lightning_optim_declared[0].scheduler.interval == "step"
     with pytest.warns(UserWarning, match="is meant to be stepped after every optimizer step"):
         define(
             optimizer=OptimizerSpec(
@@ -245,8 +245,8 @@ def test_inheritance_replaces_in_place_and_none_removes() -> None:
         first = OptimizerSpec(SGD, params="a", lr=0.1)
         second = None
 
-    assert [p.attribute for p in Child._lightning_optim_plans] == ["first", "third"]
-    assert Child._lightning_optim_plans[0].cls is SGD
+    assert [p.attribute for p in Child._lightning_optim_declared] == ["first", "third"]
+    assert Child._lightning_optim_declared[0].cls is SGD
     with pytest.raises(TypeError, match=r"Bad\.first: a base class declares `first` as an OptimizerSpec"):
         type("Bad", (Base,), {"first": 3})
 

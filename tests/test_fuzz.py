@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim._registry import OPTIMIZERS, SCHEDULERS
+from lightning_optim.registry.lookup import OPTIMIZERS, SCHEDULERS
 from tests.helpers import FAST, Classifier, declared, loader
 
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -293,7 +293,7 @@ def _same(declared: Any, actual: Any) -> bool:
 
 
 def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
-    (plan,) = type(model)._lightning_optim_plans
+    (plan,) = type(model)._lightning_optim_declared
     (optimizer,) = trainer.optimizers
     assert type(optimizer) is plan.cls
     scheduler = plan.scheduler

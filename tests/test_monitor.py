@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import LRMonitor
-from lightning_optim._monitor import _logs_at_this_batch, _to_floats
+from lightning_optim.monitor.lr_monitor import _logs_at_this_batch, _to_floats
 
 BATCHES = 4
 

@@ -27,9 +27,9 @@ from lightning_optim import (
     plot_schedule,
     preview_schedule,
 )
-from lightning_optim._length import optimizer_steps
-from lightning_optim._registry import SCHEDULERS
-from lightning_optim._resolve import LENGTH_ARGUMENTS, STEP_SCHEDULERS
+from lightning_optim.building.length import optimizer_steps
+from lightning_optim.registry.lookup import SCHEDULERS
+from lightning_optim.registry.schedulers import SCHEDULER_INFO
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, fit, loader
 
@@ -110,9 +110,13 @@ def _cases() -> list[Any]:
     cases = []
     for cls in sorted(set(SCHEDULERS.values()), key=_name):
         for run_id, stepping, trainer in RUNS:
-            if issubclass(cls, STEP_SCHEDULERS) and stepping["interval"] == "epoch":
+            if SCHEDULER_INFO[cls].default_interval == "step" and stepping["interval"] == "epoch":
                 continue  # meant per step only (declaring them per epoch warns)
-            if run_id == "step_max_steps" and cls not in (*LENGTH_ARGUMENTS, lr_scheduler.ReduceLROnPlateau):
+            if (
+                run_id == "step_max_steps"
+                and SCHEDULER_INFO[cls].length is None
+                and cls is not lr_scheduler.ReduceLROnPlateau
+            ):
                 continue  # max_steps matters most where it changes a derived length; keeps the suite short
             cases.append(pytest.param(cls, stepping, trainer, id=f"{cls.__name__}-{run_id}"))
     return cases

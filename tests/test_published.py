@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import Tensor
 
-from lightning_optim._published import PublishedScalars
+from lightning_optim.monitor.published import PublishedScalars
 
 CPU = torch.device("cpu")
 KEYS = ["lr-a", "lr-b", "lr-c"]

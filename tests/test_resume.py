@@ -204,7 +204,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (
             {"scheduler": SchedulerSpec("cosine", warmup=2)},
             {},
-            r"scheduler\.warmup: '1' in the checkpoint, '2' now",
+            r"scheduler\.warmup: 1 in the checkpoint, 2 now",
         ),
         (
             {"scheduler": SchedulerSpec("cosine", interval="step", warmup=1)},

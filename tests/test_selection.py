@@ -11,7 +11,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
-from lightning_optim._build import build_all
+from lightning_optim.building.build import build_all
 from tests.helpers import TwoNets
 
 
@@ -19,7 +19,7 @@ def built_names(**attributes: Any) -> dict[str, list[str]]:
     """Build the declared optimizers without a Trainer; return each one's parameter names."""
     module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
     names = {id(p): n for n, p in module.named_parameters()}
-    built = build_all(module, module._lightning_optim_plans, None)
+    built = build_all(module, module._lightning_optim_declared, None)
     return {
         b.plan.attribute: [names[id(p)] for g in b.optimizer.param_groups for p in g["params"]] for b in built
     }
@@ -60,7 +60,7 @@ def test_frozen_parameters_are_skipped() -> None:
             self.model_dis.requires_grad_(False)
 
     module = Frozen()
-    (built,) = build_all(module, Frozen._lightning_optim_plans, None)
+    (built,) = build_all(module, Frozen._lightning_optim_declared, None)
     assert len(built.optimizer.param_groups[0]["params"]) == 4
 
 
@@ -117,7 +117,7 @@ def test_tied_parameters_are_selected_once() -> None:
             self.tied = self.model_gen  # the same module twice
 
     module = Tied()
-    (built,) = build_all(module, Tied._lightning_optim_plans, None)
+    (built,) = build_all(module, Tied._lightning_optim_declared, None)
     params = built.optimizer.param_groups[0]["params"]
     assert len(params) == len({id(p) for p in params}) == len(list(module.parameters()))
     assert all(isinstance(p, torch.nn.Parameter) for p in params)

@@ -13,7 +13,7 @@ import torch
 from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim._warmup import Warmup
+from lightning_optim.schedules.warmup import Warmup
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, fit
 

@@ -1,0 +1,255 @@
+"""Build the declared optimizers and schedulers for a module when ``fit`` starts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lightning_optim.building.length import RunShape, run_shape
+from lightning_optim.declarations.resolve import (
+    ResolvedOptimizer,
+    ResolvedScheduler,
+    instantiate_scheduler,
+)
+from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.groups.recipes import RecipeContext
+from lightning_optim.groups.selection import NamedParameters, select, select_or_none
+from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
+from lightning_optim.registry.implementation import choose
+from lightning_optim.schedules.warmup import Warmup
+from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import listing, torch_rejects
+from lightning_optim.utilities.keys import default_prefix
+
+LEFTOVER_GROUP = "rest"
+
+
+@dataclass(frozen=True)
+class Built:
+    """A live optimizer with its scheduler and the names it is logged under."""
+
+    plan: ResolvedOptimizer
+    optimizer: torch.optim.Optimizer
+    scheduler: Any | None
+    groups: Sequence[GroupPlan]
+    #: what the scheduler was built with from the run (derived length, warmup steps), if it has one
+    shape: RunShape | None
+
+    @property
+    def prefix(self) -> str:
+        scheduler = self.plan.scheduler
+        return (
+            scheduler.name
+            if scheduler is not None and scheduler.name
+            else default_prefix(self.plan.attribute)
+        )
+
+
+def assign_parameters(
+    named: NamedParameters, plans: Sequence[ResolvedOptimizer]
+) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
+    """Which trainable parameters each optimizer trains; overlaps and untrained parameters are errors.
+
+    Explicit selectors are matched first; the optimizer declared with ``params=None`` (at most one) then
+    takes every trainable parameter left. A trainable parameter that no optimizer trains is an error rather
+    than a warning: it would silently stay at its initial value. Freeze it (``requires_grad_(False)``) or
+    select it.
+    """
+    owner: dict[int, str] = {}
+    assigned: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
+    for plan in plans:
+        if plan.params is None:
+            continue
+        chosen = select(named, plan.params, where=plan.where, option="params")
+        for name, param in chosen:
+            other = owner.get(id(param))
+            if other is not None:
+                raise ValueError(
+                    f"{plan.where}: parameter `{name}` is selected by both `{other}` and `{plan.attribute}`; "
+                    "each parameter must be trained by exactly one optimizer. Narrow one of the `params` selectors."
+                )
+            owner[id(param)] = plan.attribute
+        assigned[plan.attribute] = chosen
+    rest = [(name, p) for name, p in named.items if id(p) not in owner]
+    catch_all = [plan for plan in plans if plan.params is None]
+    if catch_all:
+        plan = catch_all[0]
+        if not rest:
+            raise ValueError(
+                f"{plan.where}: `params=None` takes the trainable parameters no other optimizer takes, "
+                "but none are left."
+            )
+        assigned[plan.attribute] = rest
+    elif rest:
+        names = [name for name, _ in rest]
+        shown = listing(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise ValueError(
+            f"{plans[0].where.rsplit('.', 1)[0]}: trainable parameter(s) {shown} are trained by no declared "
+            "optimizer. Select them in an optimizer's `params`, declare one optimizer with `params=None`, "
+            "or freeze them with `requires_grad_(False)`."
+        )
+    return assigned
+
+
+def plan_groups(
+    named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+) -> list[GroupPlan]:
+    """Split one optimizer's parameters into its declared groups, in order, plus the leftover group.
+
+    Each group takes the matching parameters that no earlier group took; the parameters no group takes form
+    the last group, ``rest``, with the optimizer's own options. The recipes then split every group: by
+    block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
+    (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
+    """
+    declared = _declared_groups(named, plan, parameters)
+    root = named.modules[0][1] if named.modules else None
+    context = RecipeContext(plan.where, named, plan.defaults, root, parameters)
+    for recipe, settings in plan.recipes:
+        declared = recipe.apply(settings, context, declared)
+    names = [g.name for g in declared]
+    duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
+    if duplicates:
+        raise ValueError(
+            f"{plan.where}: Expected unique param group names but {listing(duplicates)} name more than "
+            f"one group (groups in order: {listing(str(n) for n in names)}). "
+            "Give the declared groups distinct `name=`s."
+        )
+    return declared
+
+
+def _declared_groups(
+    named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+) -> list[GroupPlan]:
+    if not plan.groups:
+        return [GroupPlan(name=None, parameters=parameters, options={})]
+    owner: dict[int, str] = {}
+    groups: list[GroupPlan] = []
+    for index, group in enumerate(plan.groups):
+        where = f"{plan.where}.groups[{index}]"
+        remaining = [(n, p) for n, p in parameters if id(p) not in owner]
+        try:
+            chosen = select(named, group.select, where=where, option="select", among=remaining)
+        except ValueError:
+            taken = select_or_none(named, group.select, where=where, option="select", among=parameters)
+            if not taken:
+                raise
+            earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
+            raise ValueError(
+                f"{where}: `select={group.select!r}` matches only parameters already taken by the "
+                f"earlier group(s) {earlier}; a parameter goes to the first group that selects it. "
+                "Reorder the groups or narrow the earlier selector."
+            ) from None
+        name = group.name or f"pg{index + 1}"
+        owner.update((id(p), name) for _, p in chosen)
+        groups.append(GroupPlan(name=name, parameters=chosen, options=group.options))
+    leftover = [(n, p) for n, p in parameters if id(p) not in owner]
+    if leftover:
+        groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
+    return groups
+
+
+def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> Any:
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in names]
+        missing = [n for n in names if n not in value]
+        if unknown or missing:
+            raise ValueError(
+                f"{where}: `{key}` given by group name must name each group exactly once; groups in order: "
+                f"{listing(names)}; unknown {listing(unknown) or 'none'}, missing {listing(missing) or 'none'}."
+            )
+        return [value[n] for n in names]
+    if isinstance(value, (list, tuple)) and len(value) != len(names):
+        raise ValueError(
+            f"{where}: `{key}` has {len(value)} entries but the optimizer has {len(names)} param groups, "
+            f"in order: {listing(names)}. Give one entry per group or a dict keyed by group name."
+        )
+    return value
+
+
+def build_scheduler(
+    scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, group_names: Sequence[str], trainer: Any
+) -> tuple[Any, RunShape]:
+    """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run,
+    epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in front; with the run's
+    shape it was built for."""
+    extra: dict[str, Any] = {
+        key: _per_group_value(scheduler.where, key, value, group_names)
+        for key, value in scheduler.kwargs.items()
+        if key in scheduler.info.per_group_arguments
+    }
+    shape = run_shape(trainer, scheduler)
+    if shape.steps_per_epoch is not None:
+        extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
+    if scheduler.derived_length is not None:
+        extra[scheduler.derived_length] = shape.derived_length
+    with torch_rejects(scheduler.where, scheduler.cls):
+        built = instantiate_scheduler(scheduler, optimizer, extra)
+    if shape.warmup:
+        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor), shape
+    return built, shape
+
+
+def _check_capturable(plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
+    """``capturable=True`` needs parameters on an accelerator; torch only notices in the first step."""
+    supported = compat.capturable_devices()
+    for group in optimizer.param_groups:
+        devices = sorted({p.device.type for p in group["params"]} - set(supported))
+        if group.get("capturable") and devices:
+            raise ValueError(
+                f"{plan.where}: Expected the parameters of an optimizer with `capturable=True` to be on one of "
+                f"{listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or train on "
+                "one of those devices."
+            )
+
+
+def plan_all(
+    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer]
+) -> list[tuple[ResolvedOptimizer, list[GroupPlan]]]:
+    """Select each declared optimizer's parameters and plan its groups, in declaration order."""
+    named = NamedParameters.of(module)
+    assigned = assign_parameters(named, plans)
+    return [(plan, plan_groups(named, plan, assigned[plan.attribute])) for plan in plans]
+
+
+def as_torch_groups(groups: Sequence[GroupPlan]) -> list[dict[str, Any]]:
+    """The torch param groups of ``groups``; each carries its ``"name"`` when there are several."""
+    return [g.as_torch_group(named=len(groups) > 1) for g in groups]
+
+
+def build_optimizer(
+    plan: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
+) -> torch.optim.Optimizer:
+    """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation)."""
+    with torch_rejects(plan.where, plan.cls):
+        return plan.cls(torch_groups, **plan.kwargs, **arguments)
+
+
+def build_declared_scheduler(
+    plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
+) -> tuple[Any | None, RunShape | None]:
+    """The declared scheduler of ``plan`` on its live optimizer and its run shape, if it declares one."""
+    if plan.scheduler is None:
+        return None, None
+    return build_scheduler(plan.scheduler, optimizer, [g.name or LEFTOVER_GROUP for g in groups], trainer)
+
+
+def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
+    """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
+    built = []
+    for plan, groups in plan_all(module, plans):
+        torch_groups = as_torch_groups(groups)
+        choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
+        optimizer = build_optimizer(plan, torch_groups, **choice.arguments)
+        _check_capturable(plan, optimizer)
+        optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
+        if isinstance(optimizer, torch.optim.SparseAdam):
+            SparseGradientGuard.install(
+                plan.where, optimizer, [pair for g in groups for pair in g.parameters]
+            )
+        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, trainer)
+        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
+    return built

@@ -1,0 +1,1 @@
+"""Layer 4: what a user writes (``OptimizerSpec``, ``SchedulerSpec``, ``ParamGroup``, their options) and the checks run when a module class is defined."""

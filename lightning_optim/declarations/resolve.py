@@ -1,0 +1,464 @@
+"""Check declarations when a module class is defined and turn them into resolved, validated plans.
+
+Everything that can be checked without the model is checked here, so that a typo fails at import time
+with a message naming the attribute: class names, keyword arguments against the class signature (with a
+"did you mean"), stepping options, group options against the optimizer's per-group options, and the
+values themselves, by building the optimizer and scheduler once over stand-in parameters.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.specs import (
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    Selector,
+    spec_options,
+)
+from lightning_optim.groups.recipes import RECIPES, Recipe
+from lightning_optim.registry.guards import bad_learning_rate
+from lightning_optim.registry.implementation import check_implementation
+from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.schedulers import (
+    SCHEDULER_INFO,
+    SchedulerInfo,
+    is_scheduler_class,
+    scheduler_info,
+)
+from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, torch_rejects
+from lightning_optim.utilities.typecheck import check_type
+
+INTERVALS = ("step", "epoch")
+
+#: ``SchedulerSpec``'s own options (``interval``, ``frequency``, ...) with their defaults.
+_STEPPING_DEFAULTS: Mapping[str, Any] = MappingProxyType(spec_options(SchedulerSpec))
+
+#: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
+_OPTIMIZER_OPTIONS = tuple(spec_options(OptimizerSpec))
+
+
+@dataclass(frozen=True)
+class ResolvedScheduler:
+    """A checked ``SchedulerSpec``; ``kwargs`` may hold nested ``ResolvedScheduler``s for composites."""
+
+    where: str
+    cls: type
+    kwargs: Mapping[str, Any]
+    interval: str
+    frequency: int
+    monitor: str | None
+    strict: bool
+    name: str | None
+    warmup: int | float | None
+    #: the length argument left out, to derive from the run when ``fit`` starts
+    derived_length: str | None
+    warmup_start_factor: float | None
+    #: what the scheduler's own arguments count: ``"epoch"`` with ``interval="step"`` converts them to steps
+    unit: str
+    #: what the package knows about ``cls``
+    info: SchedulerInfo
+
+    @property
+    def is_plateau(self) -> bool:
+        return self.info.is_plateau
+
+
+@dataclass(frozen=True)
+class ResolvedGroup:
+    """A checked ``ParamGroup``: its selector, its name (``None``: derived at build time) and options."""
+
+    select: Selector
+    name: str | None
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedOptimizer:
+    """A checked ``OptimizerSpec``, with the attribute that declared it."""
+
+    attribute: str
+    where: str
+    spec: OptimizerSpec
+    cls: type[torch.optim.Optimizer]
+    params: Selector | None
+    groups: tuple[ResolvedGroup, ...]
+    kwargs: Mapping[str, Any]
+    scheduler: ResolvedScheduler | None
+    #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
+    defaults: Mapping[str, Any]
+    #: the declared param-group recipes that are on, each with its checked settings, in the order applied
+    recipes: tuple[tuple[Recipe, Any], ...]
+    implementation: str
+
+
+def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
+    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
+
+    The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``).
+    """
+    parameters = list(inspect.signature(cls).parameters.values())
+    supplied = _supplied_argument(cls)
+    parameters = [p for p in parameters if p.name != supplied]
+    names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    required = [
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
+    var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    return names, required, var_keyword
+
+
+def _supplied_argument(cls: type) -> str:
+    """The parameter the mixin fills itself: a scheduler's ``optimizer``, else the first one."""
+    names = list(inspect.signature(cls).parameters)
+    return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
+
+
+def _check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
+    minimums = optimizer_info(cls).minimums
+    for key, value in options.items():
+        minimum = minimums.get(key)
+        if minimum is not None and _is_int(value) and value < minimum:
+            raise ValueError(
+                f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."
+            )
+
+
+def _check_arguments(
+    where: str,
+    cls: type,
+    kwargs: Mapping[str, Any],
+    extra: tuple[str, ...],
+    per_group: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Reject unknown keyword arguments; return the required ones that are missing."""
+    names, required, var_keyword = _accepted_arguments(cls)
+    if not var_keyword:
+        accepted = [*names, *extra]
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(
+                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)}. "
+                    f"Accepted arguments: {listing(accepted)}."
+                )
+    for key, value in kwargs.items():
+        if key == "schedulers" and is_scheduler_class(cls) and scheduler_info(cls).composite:
+            continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
+        if key in per_group and isinstance(value, Mapping):
+            value = list(value.values())  # one value per group by name: checked like a list
+        check_type(where, cls, key, value)
+    return [name for name in required if name not in kwargs]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str:
+    """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
+    cls = info.cls
+    interval = spec.interval
+    default = info.interval_for(spec.kwargs)
+    if interval is None:
+        interval = default
+    check_choice(where, "interval", interval, INTERVALS)
+    if interval == "epoch" and spec.interval is not None and default == "step":
+        warnings.warn(
+            f"{where}: `{cls.__name__}` is meant to be stepped after every optimizer step but is declared "
+            "with `interval='epoch'`; its cycle will then be measured in epochs.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if not _is_int(spec.frequency) or spec.frequency < 1:
+        raise ValueError(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
+    if info.is_plateau:
+        if not isinstance(spec.monitor, str) or not spec.monitor:
+            raise ValueError(
+                f"{where}: `ReduceLROnPlateau` needs `monitor`, the name of a logged metric "
+                f"(e.g. `monitor='val_loss'`), but got {spec.monitor!r}."
+            )
+    elif spec.monitor is not None:
+        raise ValueError(
+            f"{where}: `monitor` only applies to `ReduceLROnPlateau`, but the scheduler is `{cls.__name__}`; "
+            "remove `monitor`."
+        )
+    if not isinstance(spec.strict, bool):
+        raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
+    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
+        raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
+    warmup = spec.warmup
+    if warmup is not None:
+        valid = (_is_int(warmup) and warmup >= 0) or (
+            isinstance(warmup, float) and math.isfinite(warmup) and 0.0 < warmup < 1.0
+        )
+        if not valid:
+            raise ValueError(
+                f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+                f"(fraction of the run) but got {warmup!r}."
+            )
+    start = spec.warmup_start_factor
+    if start is not None:
+        if not warmup:
+            raise ValueError(
+                f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+                "give `warmup=` or remove `warmup_start_factor`."
+            )
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= start < 1.0:
+            raise ValueError(
+                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+            )
+    _check_unit(where, spec, info, interval)
+    return interval
+
+
+def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
+    cls = info.cls
+    if spec.unit is None:
+        return
+    check_choice(where, "unit", spec.unit, INTERVALS)
+    if spec.unit == "step" and interval == "epoch":
+        raise ValueError(
+            f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
+            "once per epoch; use `interval='step'` (or remove `unit`)."
+        )
+    if spec.unit == "epoch" and interval == "step":
+        if not info.epoch_arguments:
+            known = sorted(c.__name__ for c, i in SCHEDULER_INFO.items() if i.epoch_arguments)
+            raise ValueError(
+                f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
+                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                "`interval='epoch'`, or in steps."
+            )
+        if spec.frequency != 1:
+            raise ValueError(
+                f"{where}: `unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
+                f"Expected `frequency` to be 1 but got {spec.frequency!r}."
+            )
+
+
+def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
+    """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
+    if not isinstance(spec, SchedulerSpec):
+        raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
+    cls = resolve_class(spec.scheduler, "scheduler", where=where)
+    info = scheduler_info(cls)
+    extra = () if nested else tuple(_STEPPING_DEFAULTS)
+    missing = _check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
+    derived_length = None
+    described = info.length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
+    if info.length is not None and not described:
+        derived_length = info.length
+    missing = [m for m in missing if m != derived_length]
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if nested:
+        set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
+        if set_options:
+            raise ValueError(
+                f"{where}: a scheduler inside a composite scheduler is stepped by it; "
+                f"remove {listing(set_options)} (declare them on the outer SchedulerSpec)."
+            )
+        if info.is_plateau:
+            raise ValueError(f"{where}: `ReduceLROnPlateau` cannot be part of a composite scheduler.")
+        interval = "epoch"
+    else:
+        interval = _check_stepping(where, spec, info)
+    kwargs = dict(spec.kwargs)
+    if info.composite:
+        inner = kwargs.get("schedulers")
+        if not isinstance(inner, (list, tuple)) or not inner:
+            raise TypeError(
+                f"{where}: Expected `schedulers` of `{cls.__name__}` to be a non-empty list of SchedulerSpec "
+                f"but got {inner!r}."
+            )
+        kwargs["schedulers"] = tuple(
+            resolve_scheduler(f"{where}.schedulers[{i}]", s, nested=True) for i, s in enumerate(inner)
+        )
+        derived = [s.where for s in kwargs["schedulers"] if s.derived_length]
+        if derived:
+            raise TypeError(
+                f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
+            )
+    return ResolvedScheduler(
+        where=where,
+        cls=cls,
+        kwargs=MappingProxyType(kwargs),
+        interval=interval,
+        frequency=spec.frequency,
+        monitor=spec.monitor,
+        strict=spec.strict,
+        name=spec.name,
+        warmup=spec.warmup,
+        derived_length=derived_length,
+        warmup_start_factor=spec.warmup_start_factor,
+        unit=spec.unit or interval,
+        info=info,
+    )
+
+
+def check_selector(where: str, option: str, selector: Any) -> None:
+    """A selector is a str, a callable ``(name, param) -> bool`` or a non-empty list of those."""
+    if isinstance(selector, str):
+        if not selector:
+            raise ValueError(f"{where}: Expected `{option}` to be a non-empty string but got ''.")
+        return
+    if callable(selector):
+        return
+    if isinstance(selector, (list, tuple)) and selector:
+        for item in selector:
+            check_selector(where, option, item)
+        return
+    raise TypeError(
+        f"{where}: Expected `{option}` to be a submodule path, a parameter name, a glob, a callable "
+        f"(name, param) -> bool or a list of these but got {selector!r}."
+    )
+
+
+def default_group_name(select: Selector) -> str | None:
+    """The name of a group that declares none: its selector string, a function's name, else ``None``."""
+    if isinstance(select, str):
+        return select
+    name = getattr(select, "__name__", None)
+    if isinstance(name, str) and name.isidentifier():
+        return name
+    return None
+
+
+def _trial_optimizer(
+    where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> Any:
+    """Build the optimizer once over stand-in parameters so torch validates every value now."""
+
+    def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
+        return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+
+    # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
+    with torch_rejects(where, cls), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer = cls(stand_ins, **kwargs)
+    bad = bad_learning_rate(optimizer)
+    if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
+        index, lr = bad
+        raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    for index, group in enumerate(optimizer.param_groups):
+        if group.get("differentiable"):
+            raise ValueError(
+                f"{source(index)}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
+                "Remove `differentiable=True`."
+            )
+    return optimizer
+
+
+def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
+    if any(
+        key in scheduler.info.per_group_arguments and isinstance(v, (list, tuple, dict))
+        for key, v in scheduler.kwargs.items()
+    ):
+        return  # one value per group: checked when the model's groups are known
+    with torch_rejects(scheduler.where, scheduler.cls), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        instantiate_scheduler(
+            scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {}
+        )
+
+
+def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:
+    """Build a resolved scheduler (and any nested ones) on ``optimizer``."""
+    kwargs = {**scheduler.kwargs, **extra}
+    if scheduler.info.composite:
+        kwargs["schedulers"] = [instantiate_scheduler(inner, optimizer, {}) for inner in kwargs["schedulers"]]
+    return scheduler.cls(**kwargs, optimizer=optimizer)
+
+
+def _check_recipes(
+    where: str, spec: OptimizerSpec, optimizer: str, group_options: frozenset[str]
+) -> tuple[tuple[Recipe, Any], ...]:
+    """Each recipe's settings, for those the declaration turns on, in the order they are applied."""
+    checked = []
+    for recipe in RECIPES:
+        settings = recipe.check(
+            where, {o: getattr(spec, o) for o in recipe.options}, optimizer, group_options
+        )
+        if settings is not None:
+            checked.append((recipe, settings))
+    return tuple(checked)
+
+
+def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
+    """Check one ``OptimizerSpec`` declared as ``owner.attribute``."""
+    where = f"{owner}.{attribute}"
+    cls = resolve_class(spec.optimizer, "optimizer", where=where)
+    missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
+    _check_minimums(where, cls, spec.kwargs)
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if spec.params is not None:
+        check_selector(where, "params", spec.params)
+    if not isinstance(spec.groups, tuple):
+        raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
+    optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+    group_options = frozenset(optimizer.defaults) | {"name"}
+    groups: list[ResolvedGroup] = []
+    for index, group in enumerate(spec.groups):
+        group_where = f"{where}.groups[{index}]"
+        if not isinstance(group, ParamGroup):
+            raise TypeError(f"{group_where}: Expected a ParamGroup but got {group!r}.")
+        check_selector(group_where, "select", group.select)
+        for key in group.options:
+            if key not in group_options:
+                raise ValueError(
+                    f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
+                    f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
+                )
+            check_type(group_where, cls, key, group.options[key])
+        name = group.options.get("name", default_group_name(group.select))
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
+        options = {k: v for k, v in group.options.items() if k != "name"}
+        groups.append(ResolvedGroup(select=group.select, name=name, options=MappingProxyType(options)))
+    names = [g.name for g in groups if g.name is not None]
+    duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
+    if duplicates:
+        raise ValueError(
+            f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
+            f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
+        )
+    defaults = MappingProxyType(dict(optimizer.defaults))
+    recipes = _check_recipes(where, spec, cls.__name__, group_options)
+    group_kwargs = [g.options for g in groups]
+    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    if groups or arguments:
+        trial_kwargs = {**spec.kwargs, **arguments}
+        optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
+    scheduler = None
+    if spec.scheduler is not None:
+        scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
+        _trial_scheduler(scheduler, optimizer)
+    return ResolvedOptimizer(
+        attribute=attribute,
+        where=where,
+        spec=spec,
+        cls=cls,
+        params=spec.params,
+        groups=tuple(groups),
+        kwargs=MappingProxyType(dict(spec.kwargs)),
+        scheduler=scheduler,
+        defaults=defaults,
+        recipes=recipes,
+        implementation=spec.implementation,
+    )

@@ -1,0 +1,285 @@
+"""The three immutable declarations: ``OptimizerSpec``, ``SchedulerSpec`` and ``ParamGroup``.
+
+They hold exactly what the user wrote. Checking happens when a ``ConfigurableOptimizersMixin`` subclass is
+defined (see ``_resolve.py``), so every message can name the attribute that declared the mistake.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from lightning.pytorch import LightningModule
+
+from lightning_optim.groups.selection import Selector
+
+if TYPE_CHECKING:
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+Interval = Literal["step", "epoch"]
+
+#: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``_implementation.py``).
+Implementation = Literal["auto", "fused", "foreach", "forloop"]
+
+
+def _class_repr(value: Any) -> str:
+    return value.__name__ if isinstance(value, type) else repr(value)
+
+
+def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
+    return [f"{key}={value!r}" for key, value in kwargs.items()]
+
+
+@functools.cache
+def _spec_options(kind: type) -> tuple[tuple[str, Any], ...]:
+    parameters = inspect.signature(kind).parameters.values()
+    return tuple((p.name, p.default) for p in parameters if p.kind is p.KEYWORD_ONLY)
+
+
+def spec_options(kind: type) -> dict[str, Any]:
+    """The keyword-only options of a spec class with their defaults, read from its signature.
+
+    Example:
+        >>> list(spec_options(OptimizerSpec))
+        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'implementation']
+    """
+    return dict(_spec_options(kind))
+
+
+def _options_repr(spec: Any, kind: type, options: Iterable[str] | None = None) -> list[str]:
+    """``key=value`` for each option of ``kind`` (or each of ``options``) that ``spec`` sets to a non-default."""
+    defaults = spec_options(kind)
+    names = defaults if options is None else options
+    return [f"{key}={getattr(spec, key)!r}" for key in names if getattr(spec, key) != defaults[key]]
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class ParamGroup:
+    """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
+
+    Groups are matched in declared order and a parameter taken by an earlier group is not taken again
+    (so ``ParamGroup("head.bias")`` before ``ParamGroup("head")`` gives the bias its own options); a group
+    whose selector matches no parameter left is an error. Trainable parameters that no group takes form a
+    last group (named ``"rest"``) with the optimizer's own options. ``options`` are per-group options of the
+    optimizer (``lr``, ``weight_decay``, ``momentum``, ``betas``, ...) plus ``name``, used in logged metric
+    keys (``lr-optimizer/<name>``); it defaults to ``select`` when that is a string (else to a callable's
+    name, else ``pg<n>``). Names are unique within an optimizer and ``rest`` is reserved.
+
+    Example:
+        >>> ParamGroup("layer1", lr=0.5)
+        ParamGroup('layer1', lr=0.5)
+    """
+
+    select: Selector
+    options: Mapping[str, Any]
+
+    def __init__(self, select: Selector, /, **options: Any) -> None:
+        object.__setattr__(self, "select", select)
+        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+
+    @property
+    def name(self) -> str | None:
+        """The explicit ``name`` option, if any."""
+        name = self.options.get("name")
+        return name if isinstance(name, str) else None
+
+    def __repr__(self) -> str:
+        return f"ParamGroup({', '.join([repr(self.select), *_kwargs_repr(self.options)])})"
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class SchedulerSpec:
+    """An LR scheduler and how it is stepped.
+
+    Args:
+        scheduler: an ``LRScheduler`` subclass, ``ReduceLROnPlateau``, a registered name (``"step"``,
+            ``"cosine"``, ``"onecycle"``, ``"plateau"``, ..., or any lower-case class name) or a dotted
+            import path.
+        interval: ``"step"`` (after each optimizer step) or ``"epoch"``. ``None`` means ``"epoch"``, except
+            for schedulers that only make sense per batch (``OneCycleLR``, ``CyclicLR``): ``"step"``.
+        frequency: step the scheduler every ``frequency`` intervals.
+        monitor: the metric a ``ReduceLROnPlateau`` watches (required for it, refused for others).
+        strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
+        name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
+        warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
+            updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in (0, 1) is a
+            fraction of the run's updates.
+        warmup_start_factor: the fraction of the lr used during the warmup's first interval, in ``[0, 1)``;
+            default ``1 / (warmup + 1)`` (equal increments, no interval at lr 0).
+        unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
+            ``"epoch"`` with ``interval="step"`` declares an epoch-based schedule that is updated after every
+            optimizer step with the same shape. ``None`` means ``interval``.
+        **kwargs: the scheduler's own arguments (``optimizer`` excluded).
+
+    Example:
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> SchedulerSpec(StepLR, step_size=30, gamma=0.1)
+        SchedulerSpec(StepLR, step_size=30, gamma=0.1)
+        >>> SchedulerSpec("exponential", gamma=0.99, interval="step")
+        SchedulerSpec('exponential', gamma=0.99, interval='step')
+    """
+
+    scheduler: type | str
+    kwargs: Mapping[str, Any]
+    interval: Interval | None
+    frequency: int
+    monitor: str | None
+    strict: bool
+    name: str | None
+    warmup: int | float | None
+    warmup_start_factor: float | None
+    unit: Interval | None
+
+    def __init__(
+        self,
+        scheduler: type | str,
+        /,
+        *,
+        interval: Interval | None = None,
+        frequency: int = 1,
+        monitor: str | None = None,
+        strict: bool = True,
+        name: str | None = None,
+        warmup: int | float | None = None,
+        warmup_start_factor: float | None = None,
+        unit: Interval | None = None,
+        **kwargs: Any,
+    ) -> None:
+        values = locals()
+        object.__setattr__(self, "scheduler", scheduler)
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        for option in spec_options(SchedulerSpec):  # the signature is the one list of options
+            object.__setattr__(self, option, values[option])
+
+    def __repr__(self) -> str:
+        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
+        parts += _options_repr(self, SchedulerSpec)
+        return f"SchedulerSpec({', '.join(parts)})"
+
+
+#: ``SchedulerSpec`` options that do not change the learning rates (left out of the resume fingerprint).
+TRAJECTORY_NEUTRAL_OPTIONS = frozenset({"strict", "name"})
+
+
+@dataclass(frozen=True, init=False, repr=False)
+class OptimizerSpec:
+    """One optimizer: which parameters it trains, its param groups, its options and its scheduler.
+
+    Assign it to a class attribute of a ``ConfigurableOptimizersMixin`` module; the attribute name is the
+    optimizer's name. During training the attribute gives the live (Lightning-wrapped) optimizer, so a
+    manual ``training_step`` can write ``self.gen_opt.step()``; outside a run it gives the declaration.
+
+    Args:
+        optimizer: a ``torch.optim.Optimizer`` subclass, a lower-case ``torch.optim`` class name (``"adamw"``)
+            or a dotted import path.
+        params: what this optimizer trains (see ``Selector``); ``None`` takes every trainable parameter that
+            no other declared optimizer takes.
+        groups: ``ParamGroup`` declarations, matched in order.
+        scheduler: an optional ``SchedulerSpec``.
+        no_decay: ``True`` (meaning ``("bias", "norm", "embedding")``) or a tuple of the kinds of parameters
+            that get ``weight_decay=0.0``: ``"bias"`` (named ``bias``), ``"norm"`` (every parameter of a
+            normalization layer: ``BatchNorm*``, ``SyncBatchNorm``, ``InstanceNorm*``, ``LayerNorm``,
+            ``GroupNorm``, ``RMSNorm``, or any module class whose name ends in ``Norm``), ``"embedding"``
+            (``Embedding``/``EmbeddingBag`` weights) and ``"1d"`` (every parameter with ``ndim <= 1``, timm's
+            rule). Each group is split in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets none.
+        layer_decay: layer-wise lr decay for stacked blocks (BEiT/ViT fine-tuning): block ``i`` of ``L``
+            gets ``lr * layer_decay ** (L - i)``, parameters registered before the blocks (embeddings) get
+            ``lr * layer_decay ** (L + 1)`` and those after them (final norm, head) the full ``lr``. The scale
+            is baked into each group's ``lr``, so any scheduler keeps the ratios.
+        layer_decay_blocks: with ``layer_decay``, the submodule path of the blocks (a ``ModuleList`` or
+            ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``.
+        implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
+            default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
+            the optimizer's arguments always wins over ``"auto"``.
+        **kwargs: the optimizer's own arguments (``params`` excluded).
+
+    Example:
+        >>> from torch.optim import Adam, AdamW
+        >>> OptimizerSpec(Adam, params="model_gen", lr=0.01)
+        OptimizerSpec(Adam, params='model_gen', lr=0.01)
+        >>> OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.05, no_decay=True)
+        OptimizerSpec(AdamW, lr=0.001, weight_decay=0.05, no_decay=True)
+        >>> OptimizerSpec(AdamW, lr=1e-3, layer_decay=0.75, layer_decay_blocks="blocks")
+        OptimizerSpec(AdamW, lr=0.001, layer_decay=0.75, layer_decay_blocks='blocks')
+    """
+
+    optimizer: type | str
+    params: Selector | None
+    groups: tuple[ParamGroup, ...]
+    scheduler: SchedulerSpec | None
+    kwargs: Mapping[str, Any]
+    no_decay: bool | Sequence[str]
+    layer_decay: float | None
+    layer_decay_blocks: str | None
+    implementation: Implementation
+
+    def __init__(
+        self,
+        optimizer: type | str,
+        /,
+        *,
+        params: Selector | None = None,
+        groups: Sequence[ParamGroup] = (),
+        scheduler: SchedulerSpec | None = None,
+        no_decay: bool | Sequence[str] = False,
+        layer_decay: float | None = None,
+        layer_decay_blocks: str | None = None,
+        implementation: Implementation = "auto",
+        **kwargs: Any,
+    ) -> None:
+        object.__setattr__(self, "optimizer", optimizer)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
+        object.__setattr__(self, "scheduler", scheduler)
+        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
+        object.__setattr__(self, "layer_decay", layer_decay)
+        object.__setattr__(self, "layer_decay_blocks", layer_decay_blocks)
+        object.__setattr__(self, "implementation", implementation)
+
+    def __repr__(self) -> str:
+        parts = [_class_repr(self.optimizer)]
+        if self.params is not None:
+            parts.append(f"params={self.params!r}")
+        if self.groups:
+            parts.append(f"groups={list(self.groups)!r}")
+        parts += _kwargs_repr(self.kwargs)
+        parts += _options_repr(self, OptimizerSpec, ("no_decay", "layer_decay", "layer_decay_blocks"))
+        if self.scheduler is not None:
+            parts.append(f"scheduler={self.scheduler!r}")
+        parts += _options_repr(self, OptimizerSpec, ("implementation",))
+        return f"OptimizerSpec({', '.join(parts)})"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        check_declaring_class(owner, name)
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> OptimizerSpec: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type) -> OptimizerSpec | LightningOptimizer: ...
+
+    def __get__(self, instance: object | None, owner: type) -> OptimizerSpec | LightningOptimizer:
+        # the mixin answers with the live optimizer while its module trains; anything else gets the declaration
+        live = getattr(instance, LIVE_OPTIMIZER, None)
+        return self if live is None else live(self)
+
+
+#: The class attribute a ``ConfigurableOptimizersMixin`` sets to ``True``: the declarations are used.
+DECLARES_OPTIMIZERS = "_lightning_optim_declares"
+#: The mixin's method mapping an ``OptimizerSpec`` to its live optimizer during a run.
+LIVE_OPTIMIZER = "_lightning_optim_live_optimizer"
+
+
+def check_declaring_class(owner: type, name: str) -> None:
+    """An ``OptimizerSpec`` on a ``LightningModule`` without the mixin would never be used: refuse it."""
+    if issubclass(owner, LightningModule) and not getattr(owner, DECLARES_OPTIMIZERS, False):
+        raise TypeError(
+            f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
+            f"ConfigurableOptimizersMixin is never used. Declare the class as "
+            f"`class {owner.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
+        )

@@ -1,0 +1,143 @@
+"""Selectors: which of a module's trainable parameters a ``params=``/``ParamGroup`` selector takes.
+
+Every selector is evaluated in one pass over the module's ``named_parameters()`` (linear in the number of
+parameter tensors), always on the user's own names: ``configure_optimizers`` runs on the
+``LightningModule`` itself, never on a strategy's wrapper, so a DDP ``module.`` prefix never enters a match;
+and the segments that in-place wrappers insert inside the module (FSDP's ``_fsdp_wrapped_module``,
+activation checkpointing's ``_checkpoint_wrapped_module``, ``torch.compile``'s ``_orig_mod``) are removed
+from every name before matching, so ``"encoder.layers.0"`` means the same with or without them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lightning_optim.utilities.errors import did_you_mean
+
+#: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
+#: parameter name, a glob over ``named_parameters()`` names (``"*.bias"``), a callable
+#: ``(name, param) -> bool``, or a list of these (their union).
+Selector = str | Callable[[str, torch.nn.Parameter], bool] | Sequence[Any]
+
+_GLOB_CHARACTERS = re.compile(r"[*?\[]")
+
+#: Name segments inserted by wrappers that replace a submodule in place; never part of the user's names.
+WRAPPER_SEGMENTS = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod")
+_WRAPPER_PATTERN = re.compile(r"(^|\.)(?:" + "|".join(WRAPPER_SEGMENTS) + r")(?=\.|$)")
+
+
+def user_name(name: str) -> str:
+    """A parameter or module name without wrapper segments, as the user wrote the model.
+
+    Example:
+        >>> user_name("encoder._fsdp_wrapped_module.layers.0._checkpoint_wrapped_module.weight")
+        'encoder.layers.0.weight'
+        >>> user_name("_orig_mod")
+        ''
+    """
+    return _WRAPPER_PATTERN.sub("", name).lstrip(".")
+
+
+@dataclass(frozen=True)
+class NamedParameters:
+    """A module's trainable parameters and its submodules, by the user's names (see ``user_name``)."""
+
+    items: Sequence[tuple[str, torch.nn.Parameter]]
+    submodules: frozenset[str]
+    modules: Sequence[tuple[str, torch.nn.Module]] = ()
+
+    @classmethod
+    def of(cls, module: torch.nn.Module) -> NamedParameters:
+        items = [(user_name(name), p) for name, p in module.named_parameters() if p.requires_grad]
+        modules = [(user_name(name), m) for name, m in module.named_modules()]
+        submodules = frozenset(name for name, _ in modules if name)
+        return cls(items=items, submodules=submodules, modules=modules)
+
+
+def _matcher(
+    selector: Selector, named: NamedParameters, where: str, option: str
+) -> Callable[[str, torch.nn.Parameter], bool]:
+    if isinstance(selector, str):
+        if selector in named.submodules:
+            prefix = selector + "."
+            return lambda name, _: name.startswith(prefix)
+        if _GLOB_CHARACTERS.search(selector):
+            pattern = re.compile(fnmatch.translate(selector))
+            return lambda name, _: pattern.match(name) is not None
+        return lambda name, _: name == selector
+    if callable(selector):
+        function = selector
+
+        def call(name: str, param: torch.nn.Parameter) -> bool:
+            result = function(name, param)
+            if not isinstance(result, bool):
+                raise TypeError(
+                    f"{where}: Expected the `{option}` callable to return a bool for ({name!r}, param) "
+                    f"but got {result!r}."
+                )
+            return result
+
+        return call
+    matchers = [_matcher(item, named, where, option) for item in selector]
+    return lambda name, p: any(m(name, p) for m in matchers)
+
+
+def select(
+    named: NamedParameters,
+    selector: Selector,
+    *,
+    where: str,
+    option: str,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """The parameters ``selector`` takes, in ``named_parameters()`` order.
+
+    Args:
+        named: the module's trainable parameters.
+        selector: what the user declared.
+        where: the declaring attribute, for messages.
+        option: the option's name (``params`` or ``select``), for messages.
+        among: restrict the match to these parameters (a param group within its optimizer).
+
+    Raises:
+        ValueError: the selector takes no trainable parameter; the message names it and suggests a near miss.
+    """
+    chosen = select_or_none(named, selector, where=where, option=option, among=among)
+    if not chosen:
+        raise ValueError(_no_match_message(named, selector, where, option, restricted=among is not None))
+    return chosen
+
+
+def select_or_none(
+    named: NamedParameters,
+    selector: Selector,
+    *,
+    where: str,
+    option: str,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """Like ``select``, but taking no parameter gives ``[]`` instead of an error."""
+    matches = _matcher(selector, named, where, option)
+    candidates = named.items if among is None else among
+    return [(name, p) for name, p in candidates if matches(name, p)]
+
+
+def _no_match_message(
+    named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
+) -> str:
+    scope = "this optimizer's trainable parameters" if restricted else "the module's trainable parameters"
+    hint = ""
+    if isinstance(selector, str):
+        hint = did_you_mean(selector, [*named.submodules, *(name for name, _ in named.items)])
+    shown = ", ".join(name for name, _ in named.items[:8]) + (", ..." if len(named.items) > 8 else "")
+    return (
+        f"{where}: `{option}={selector!r}` matches none of {scope}{hint}. "
+        f"A selector is a submodule path, a parameter name, a glob over parameter names or a callable; "
+        f"trainable parameters include: {shown or '(none)'}."
+    )

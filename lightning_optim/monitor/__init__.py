@@ -1,0 +1,1 @@
+"""Layer 7: ``LRMonitor``, logging the lr of every param group of every optimizer."""

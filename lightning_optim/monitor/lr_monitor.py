@@ -1,0 +1,510 @@
+"""``LRMonitor``: a drop-in, faster ``LearningRateMonitor`` that names optimizers after their declarations."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable, MutableSequence, Sequence
+from itertools import repeat
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks.callback import Callback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from torch import Tensor
+from torch.optim import Optimizer
+from typing_extensions import override
+
+from lightning_optim.monitor.published import PublishedScalars
+from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.keys import declared_prefixes, group_keys
+
+_Interval = Literal["step", "epoch", "any"]
+_INTERVALS: tuple[_Interval, ...] = ("step", "epoch", "any")
+_HOST_TYPES = {float, int}
+_LR, _WEIGHT_DECAY = itemgetter("lr"), itemgetter("weight_decay")
+
+
+class _Block:
+    """One optimizer's share of a logging event: the optimizer to read and the keys of its groups."""
+
+    __slots__ = ("interval", "lr_keys", "optimizer", "use_betas")
+
+    def __init__(self, optimizer: Optimizer, interval: str | None, lr_keys: list[str]) -> None:
+        self.optimizer = optimizer
+        # ``None``: an optimizer without scheduler, logged at every event (as Lightning's monitor does)
+        self.interval = interval
+        self.lr_keys = lr_keys
+        self.use_betas = "betas" in optimizer.defaults
+
+
+class _Plan:
+    """Everything one kind of logging event needs, computed once per optimizer layout.
+
+    Values are read in ``keys`` order: every lr of the plan, then every momentum, then every weight decay.
+    """
+
+    __slots__ = ("blocks", "histories", "keys", "lr_keys", "published", "step_histories")
+
+    def __init__(self, blocks: list[_Block], log_momentum: bool, log_weight_decay: bool) -> None:
+        self.blocks = blocks
+        self.lr_keys = [key for block in blocks for key in block.lr_keys]
+        self.keys = list(self.lr_keys)
+        if log_momentum:
+            self.keys += [f"{key}-momentum" for key in self.lr_keys]
+        if log_weight_decay:
+            self.keys += [f"{key}-weight_decay" for key in self.lr_keys]
+        # aligned with ``lr_keys``; bound by ``LRMonitor._bind_histories``
+        self.histories: list[MutableSequence[Any]] = []
+        self.step_histories: list[MutableSequence[int]] = []
+        self.published = PublishedScalars(self.keys)
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"Expected `{name}` to be a bool but got {value!r} of type {type(value).__name__}")
+
+
+def _unwrap(optimizer: Any) -> Optimizer:
+    # DeepSpeed and LightningOptimizer wrap the torch optimizer
+    return optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+
+
+def _layout(trainer: pl.Trainer) -> tuple[Any, ...]:
+    """What the keys depend on: the optimizers, the scheduler configs and each optimizer's group count."""
+    optimizers = tuple(trainer.optimizers)
+    counts = tuple(len(_unwrap(optimizer).param_groups) for optimizer in optimizers)
+    return optimizers, tuple(trainer.lr_scheduler_configs), counts
+
+
+def _to_floats(values: list[Any]) -> list[Any]:
+    """Replace tensor values by host floats with one device-to-host copy per device for all of them."""
+    if set(map(type, values)) <= _HOST_TYPES:
+        return values
+    by_device: dict[torch.device, list[int]] = {}
+    for i, value in enumerate(values):
+        if isinstance(value, Tensor):
+            by_device.setdefault(value.device, []).append(i)
+    values = list(values)
+    for indices in by_device.values():
+        # float64 holds any float dtype exactly, so the host floats equal ``tensor.item()``
+        stacked = torch.stack([values[i].detach().reshape(()).to(torch.float64) for i in indices])
+        for i, value in zip(indices, stacked.tolist()):
+            values[i] = value
+    return values
+
+
+def _logs_at_this_batch(trainer: pl.Trainer) -> bool:
+    """``trainer._logger_connector.should_update_logs`` at ``on_train_batch_start``, where the fit loop runs.
+
+    The same rule without the property chain that finds the active loop: this runs at every step, and
+    that chain was most of the monitor's cost at steps that do not log.
+    """
+    every = trainer.log_every_n_steps  # type: ignore[attr-defined]  # set by the logger connector
+    if every == 0:
+        return False
+    # ``+ 1``: the step about to run, as Lightning counts it before the step
+    return (compat.batches_that_stepped(trainer) + 1) % every == 0 or trainer.should_stop
+
+
+def _consume(iterator: Iterable[Any]) -> None:
+    deque(iterator, maxlen=0)
+
+
+class LRMonitor(Callback):
+    r"""Log the learning rate (and optionally momentum and weight decay) of every optimizer during training.
+
+    A drop-in replacement for Lightning's :class:`~lightning.pytorch.callbacks.LearningRateMonitor`: same
+    arguments, same keys, same steps, same values, same ``lrs``, ``last_momentum_values`` and
+    ``last_weight_decay_values`` attributes and the same ``trainer.callback_metrics`` entries (so
+    ``EarlyStopping`` or ``ModelCheckpoint`` can monitor a learning rate). Keys are computed once per
+    optimizer layout instead of at every logging event, and the tensors in ``trainer.callback_metrics``
+    are rewritten in place, all at once, whenever nothing but the dict holds them (a tensor that anything
+    else holds, such as ``EarlyStopping``'s best score, is never changed: new values then get new
+    tensors), which makes it an order of magnitude cheaper with many param groups.
+
+    Logged keys, for a module that does not use the declarative mixin (as Lightning's monitor):
+
+    * ``lr-<OptimizerClass>`` (``lr-Adam``), or the ``name`` of its scheduler config when one is given;
+      further optimizers of the same class get ``-1``, ``-2``, ... (``lr-Adam-1``);
+    * with several param groups, ``/<group name>`` per group, where a group's name is its ``"name"``
+      key or ``pg1``, ``pg2``, ... (``lr-Adam/pg1``, ``lr-SGD/backbone``); a single named group also
+      gets the suffix;
+    * ``<key>-momentum`` with ``log_momentum=True``: the group's ``momentum``, or ``beta1`` (the first of
+      ``betas``) for Adam-like optimizers, ``0`` when it has neither;
+    * ``<key>-weight_decay`` with ``log_weight_decay=True``.
+
+    For a module using the mixin, the optimizer part of a key is the attribute it was declared as (or its
+    scheduler's explicit name): ``lr-gen_opt``, ``lr-optimizer/backbone``; a single param group gets no
+    suffix.
+
+    When values are logged: with ``logging_interval=None`` an optimizer is logged at the interval of its
+    scheduler (``"step"``: every ``log_every_n_steps`` steps, ``"epoch"``: at each epoch start), and an
+    optimizer without scheduler at both; ``"step"`` or ``"epoch"`` logs all optimizers at that interval.
+    This also holds under manual optimization, where the ``interval`` of the scheduler configs returned
+    by ``configure_optimizers`` decides.
+
+    Beyond Lightning's monitor:
+
+    * without a logger it warns once and keeps the history in ``lrs`` (Lightning's raises);
+    * on several devices only global rank zero calls the loggers, nothing is reduced across ranks, and
+      every rank updates its own ``trainer.callback_metrics`` so monitoring callbacks agree;
+    * tensor learning rates (capturable or fused optimizers) are read as host floats, with one
+      device-to-host copy per event for all groups together, so histories never alias a live tensor;
+    * ``max_history`` bounds the history kept per key, ``prog_bar`` shows the learning rates in the
+      progress bar and :meth:`plot` draws the history.
+
+    Args:
+        logging_interval: ``"step"`` or ``"epoch"`` to log every optimizer at that interval, ``None`` to
+            log each at the ``interval`` of its scheduler.
+        log_momentum: also log momentum (``beta1`` for optimizers with ``betas``).
+        log_weight_decay: also log weight decay.
+        max_history: keep at most this many entries per key in ``lrs`` (a ``deque``), ``None`` for all.
+        prog_bar: also show the learning rates in the progress bar.
+
+    Raises:
+        ValueError: If ``logging_interval`` is not ``"step"``, ``"epoch"`` or ``None``, or ``max_history``
+            is not positive.
+        TypeError: If a flag is not a bool or ``max_history`` not an int.
+
+    Example::
+
+        >>> import torch
+        >>> from lightning.pytorch import LightningModule, Trainer
+        >>> from lightning_optim import LRMonitor
+        >>> class Net(LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layer = torch.nn.Linear(2, 1)
+        ...     def training_step(self, batch, batch_idx):
+        ...         return self.layer(batch).sum()
+        ...     def train_dataloader(self):
+        ...         return torch.utils.data.DataLoader(torch.ones(4, 2), batch_size=2)
+        ...     def configure_optimizers(self):
+        ...         return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        >>> monitor = LRMonitor(logging_interval="step", log_momentum=True)
+        >>> trainer = Trainer(max_epochs=1, logger=False, callbacks=[monitor], log_every_n_steps=1,
+        ...                   enable_checkpointing=False, enable_progress_bar=False,
+        ...                   enable_model_summary=False)
+        >>> trainer.fit(Net())  # warns that there is no logger
+        >>> monitor.lrs
+        {'lr-SGD': [0.1, 0.1]}
+        >>> monitor.last_momentum_values
+        {'lr-SGD-momentum': 0.9}
+        >>> round(float(trainer.callback_metrics["lr-SGD"]), 6)
+        0.1
+        >>> LRMonitor(logging_interval="stp")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        ValueError: Expected `logging_interval` to be one of 'step', 'epoch' or None but got 'stp'...
+
+    """
+
+    def __init__(
+        self,
+        logging_interval: Literal["step", "epoch"] | None = None,
+        log_momentum: bool = False,
+        log_weight_decay: bool = False,
+        max_history: int | None = None,
+        prog_bar: bool = False,
+    ) -> None:
+        if logging_interval is not None and not isinstance(logging_interval, str):
+            raise TypeError(
+                "Expected `logging_interval` to be one of 'step', 'epoch' or None but got"
+                f" {logging_interval!r} of type {type(logging_interval).__name__}"
+            )
+        if logging_interval not in (None, "step", "epoch"):
+            raise ValueError(
+                "Expected `logging_interval` to be one of 'step', 'epoch' or None but got"
+                f" {logging_interval!r}{did_you_mean(logging_interval, ('step', 'epoch'))}"
+            )
+        _check_bool("log_momentum", log_momentum)
+        _check_bool("log_weight_decay", log_weight_decay)
+        _check_bool("prog_bar", prog_bar)
+        if max_history is not None:
+            if isinstance(max_history, bool) or not isinstance(max_history, int):
+                raise TypeError(f"Expected `max_history` to be an int or None but got {max_history!r}")
+            if max_history < 1:
+                raise ValueError(f"Expected `max_history` to be a positive int or None but got {max_history}")
+
+        self.logging_interval = logging_interval
+        self.log_momentum = log_momentum
+        self.log_weight_decay = log_weight_decay
+        self.max_history = max_history
+        self.prog_bar = prog_bar
+
+        self.lrs: dict[str, MutableSequence[float]] = {}
+        self.last_momentum_values: dict[str, float | None] = {}
+        self.last_weight_decay_values: dict[str, float | None] = {}
+        # the global step of each entry of ``lrs``, for plotting; keys logged at the same events share one
+        # list (copy an entry before changing it)
+        self.lr_steps: dict[str, MutableSequence[int]] = {}
+
+        self._plans: dict[str, _Plan] = {}
+        self._layout: tuple[Any, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles leave out the per-layout caches (optimizers, published tensors).
+
+        They are rebuilt at the next logging event, as after a change of the optimizers.
+        """
+        state = self.__dict__.copy()
+        state["_plans"] = {}
+        state["_layout"] = ()
+        return state
+
+    # ------------------------------------------------------------------ hooks
+
+    @override
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Check the setup and compute the keys of every optimizer."""
+        if not trainer.loggers:
+            rank_zero_warn(
+                "`LRMonitor` is used with a `Trainer` that has no logger: learning rates are only kept in"
+                " `LRMonitor.lrs` (and `trainer.callback_metrics`).",
+                category=UserWarning,
+            )
+        if (
+            self.log_momentum
+            and self._some_without("momentum", trainer)
+            and self._some_without("betas", trainer)
+        ):
+            rank_zero_warn(
+                "You have set log_momentum=True, but some optimizers do not"
+                " have momentum. This will log a value 0 for the momentum.",
+                category=RuntimeWarning,
+            )
+        self._update_layout(trainer, pl_module)
+        keys = [key for block in self._plans["any"].blocks for key in block.lr_keys]
+        self.lrs = {key: self._new_history() for key in keys}
+        self.lr_steps = {key: self._new_history() for key in keys}
+        self.last_momentum_values = {f"{key}-momentum": None for key in keys}
+        self.last_weight_decay_values = {f"{key}-weight_decay": None for key in keys}
+        self._bind_histories()
+
+    @override
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        """Log at step intervals when the trainer updates its logs."""
+        if self.logging_interval != "epoch" and _logs_at_this_batch(trainer):
+            self._log(trainer, pl_module, "step" if self.logging_interval is None else "any")
+
+    @override
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Log at epoch intervals."""
+        if self.logging_interval != "step":
+            self._log(trainer, pl_module, "epoch" if self.logging_interval is None else "any")
+
+    # ------------------------------------------------------------------ logging
+
+    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, interval: str) -> None:
+        if _layout(trainer) != self._layout:
+            self._update_layout(trainer, pl_module)
+            self._remap_histories()
+        plan = self._plans[interval]
+        if not plan.keys:
+            return
+
+        values = self._read(plan)
+        step = compat.batches_that_stepped(trainer)
+        n = len(plan.lr_keys)
+        lr_values = values if len(values) == n else values[:n]
+        # ``map`` over unbound ``append`` keeps the per-key loop in C
+        append: Callable[[Any, Any], None] = list.append if self.max_history is None else deque.append
+        _consume(map(append, plan.histories, lr_values))
+        _consume(map(append, plan.step_histories, repeat(step)))
+        if self.log_momentum:
+            self.last_momentum_values.update(zip(plan.keys[n : 2 * n], values[n : 2 * n]))
+        if self.log_weight_decay:
+            self.last_weight_decay_values.update(zip(plan.keys[-n:], values[-n:]))
+
+        plan.published.publish(trainer.callback_metrics, values, trainer.strategy.root_device)
+        if self.prog_bar:
+            trainer.progress_bar_metrics.update(zip(plan.lr_keys, lr_values))
+        if trainer.loggers and trainer.is_global_zero:
+            stats = dict(zip(plan.keys, values))
+            for logger in trainer.loggers:
+                logger.log_metrics(stats, step=step)
+
+    def _read(self, plan: _Plan) -> list[Any]:
+        """The raw values of one event in ``plan.keys`` order: floats, or tensors for tensor values."""
+        values: list[Any] = []
+        for block in plan.blocks:
+            values += map(_LR, block.optimizer.param_groups)
+        if self.log_momentum:
+            for block in plan.blocks:
+                groups = block.optimizer.param_groups
+                if block.use_betas:
+                    values += [group["betas"][0] for group in groups]
+                else:
+                    values += [group.get("momentum", 0) for group in groups]
+        if self.log_weight_decay:
+            for block in plan.blocks:
+                values += map(_WEIGHT_DECAY, block.optimizer.param_groups)
+        return _to_floats(values)
+
+    # ------------------------------------------------------------------ layout
+
+    def _new_history(self) -> MutableSequence[Any]:
+        return [] if self.max_history is None else deque(maxlen=self.max_history)
+
+    def _update_layout(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        blocks = self._blocks(trainer, pl_module)
+        self._plans = {
+            interval: _Plan(
+                [b for b in blocks if interval in (b.interval, "any") or b.interval is None],
+                self.log_momentum,
+                self.log_weight_decay,
+            )
+            for interval in _INTERVALS
+        }
+        self._layout = _layout(trainer)
+
+    def _blocks(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[_Block]:
+        """One block per scheduler config, then one per optimizer without scheduler (Lightning's order)."""
+        optimizers = [_unwrap(optimizer) for optimizer in trainer.optimizers]
+        prefixes = declared_prefixes(pl_module)
+        if prefixes is not None and len(prefixes) != len(optimizers):
+            rank_zero_warn(
+                f"`LRMonitor`: the module declares {len(prefixes)} optimizer names for"
+                f" {len(optimizers)} optimizers; falling back to Lightning's names."
+            )
+            prefixes = None
+
+        seen: list[Optimizer] = []
+        seen_types: defaultdict[type[Optimizer], int] = defaultdict(int)
+        blocks: list[_Block] = []
+
+        def add(optimizer: Optimizer, interval: str | None, explicit_name: str | None) -> None:
+            seen.append(optimizer)
+            if explicit_name is None:
+                seen_types[type(optimizer)] += 1
+            groups = optimizer.param_groups
+            index = next((i for i, o in enumerate(optimizers) if o is optimizer), None)
+            if prefixes is not None and index is not None:
+                lr_keys = self._declared_keys(prefixes[index], groups)
+            else:
+                name = explicit_name if explicit_name is not None else f"lr-{type(optimizer).__name__}"
+                lr_keys = self._lightning_keys(name, optimizer, groups, seen_types)
+            blocks.append(_Block(optimizer, interval, lr_keys))
+
+        for config in trainer.lr_scheduler_configs:
+            add(config.scheduler.optimizer, config.interval, config.name)
+        for optimizer in optimizers:
+            if all(optimizer is not other for other in seen):
+                add(optimizer, None, None)
+        return blocks
+
+    @staticmethod
+    def _group_names(name: str, groups: Sequence[dict[str, Any]]) -> list[str]:
+        names = [group.get("name", f"pg{i}") for i, group in enumerate(groups, start=1)]
+        duplicates = {n for n, count in Counter(names).items() if count > 1}
+        if duplicates:
+            raise MisconfigurationException(
+                "A single `Optimizer` cannot have multiple parameter groups with identical "
+                f"`name` values. {name} has duplicated parameter group names {duplicates}"
+            )
+        return names
+
+    def _lightning_keys(
+        self,
+        name: str,
+        optimizer: Optimizer,
+        groups: Sequence[dict[str, Any]],
+        seen_types: defaultdict[type[Optimizer], int],
+    ) -> list[str]:
+        """Lightning's ``LearningRateMonitor`` naming, for modules without the mixin."""
+        names = self._group_names(name, groups)
+        count = seen_types.get(type(optimizer), 0)
+        if count > 1:
+            name = f"{name}-{count - 1}"
+        if len(groups) > 1:
+            return [f"{name}/{group_name}" for group_name in names]
+        return [f"{name}/{groups[0]['name']}" if groups and groups[0].get("name") else name for _ in groups]
+
+    def _declared_keys(self, prefix: str, groups: Sequence[dict[str, Any]]) -> list[str]:
+        """Mixin naming: the declared prefix, and ``/<group name>`` only with several groups."""
+        self._group_names(prefix, groups)  # refuses duplicate group names, as Lightning's monitor does
+        return group_keys(prefix, groups)
+
+    def _remap_histories(self, token: str = "/pg1") -> None:
+        """Move histories to their new key when an optimizer gains groups: ``lr-Adam`` to ``lr-Adam/pg1``."""
+        for key in self._plans["any"].lr_keys:
+            old_key = key.replace(token, "")
+            if token in key and old_key in self.lrs:
+                self.lrs[key] = self.lrs.pop(old_key)
+                self.lr_steps[key] = self.lr_steps.pop(old_key, self._new_history())
+            elif key not in self.lrs:
+                self.lrs[key] = self._new_history()
+                self.lr_steps[key] = self._new_history()
+        self._bind_histories()
+
+    def _bind_histories(self) -> None:
+        self._share_step_histories()
+        for plan in self._plans.values():
+            plan.histories = [self.lrs[key] for key in plan.lr_keys]
+            # each shared step history once, so that it gets one entry per event
+            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, plan.lr_keys)}
+            plan.step_histories = list(shared.values())
+
+    def _share_step_histories(self) -> None:
+        """Give keys that hold the same steps and are logged at the same events one step history.
+
+        They stay equal, so one append per event serves them all instead of one per param group (at 200
+        groups that is a seventh of a logging event's time). Built anew, copying, at each layout change,
+        as keys may then join or leave an event.
+        """
+        events = {key: frozenset(i for i, p in self._plans.items() if key in p.lr_keys) for key in self.lrs}
+        by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
+        for key, steps in self.lr_steps.items():
+            candidates = by_events[events.get(key, frozenset())]
+            shared = next((candidate for candidate in candidates if candidate == steps), None)
+            if shared is None:
+                shared = copy.copy(steps)
+                candidates.append(shared)
+            self.lr_steps[key] = shared
+
+    @staticmethod
+    def _some_without(key: str, trainer: pl.Trainer) -> bool:
+        if trainer.lr_scheduler_configs:
+            return any(
+                key not in config.scheduler.optimizer.defaults for config in trainer.lr_scheduler_configs
+            )
+        return any(key not in _unwrap(optimizer).defaults for optimizer in trainer.optimizers)
+
+    # ------------------------------------------------------------------ plotting
+
+    def plot(self, path: str | Path, log_scale: bool = False) -> Path:
+        """Draw the learning-rate history, one line per key against the global step, as a PNG.
+
+        Args:
+            path: Where to write the image.
+            log_scale: Use a logarithmic y axis.
+
+        Returns:
+            The path written.
+
+        Raises:
+            ModuleNotFoundError: If matplotlib is not installed (``pip install lightning-optim[plot]``).
+            ValueError: If nothing has been logged yet.
+
+        """
+        from lightning_optim.utilities.figures import lr_axes, save_lr_figure
+
+        figure, axes = lr_axes("`LRMonitor.plot`")
+        histories = {key: values for key, values in self.lrs.items() if values}
+        if not histories:
+            raise ValueError(
+                "`LRMonitor.plot`: no learning rate has been logged yet; call it after `trainer.fit`"
+            )
+        for key, values in histories.items():
+            steps = self.lr_steps.get(key)
+            x = list(steps) if steps is not None and len(steps) == len(values) else list(range(len(values)))
+            axes.plot(x, list(values), label=key, drawstyle="steps-post")
+        return save_lr_figure(figure, axes, path, xlabel="step", log_scale=log_scale)

@@ -1,0 +1,87 @@
+"""Looking up what a declaration names: a class, a registered name (from the records in ``optimizers.py``
+and ``schedulers.py``) or a dotted import path."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+from lightning_optim.registry.optimizers import OPTIMIZERS, is_optimizer_class
+from lightning_optim.registry.schedulers import SCHEDULERS, is_scheduler_class
+from lightning_optim.utilities.errors import did_you_mean, prefixed
+
+#: The kinds of class a declaration names.
+Kind = Literal["optimizer", "scheduler"]
+
+
+@dataclass(frozen=True)
+class KindTable:
+    """What a class of one kind is looked up in and checked with, and how messages describe it."""
+
+    registry: Mapping[str, type]
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+KINDS: Mapping[Kind, KindTable] = MappingProxyType(
+    {
+        "optimizer": KindTable(OPTIMIZERS, is_optimizer_class, "a torch.optim.Optimizer subclass"),
+        "scheduler": KindTable(
+            SCHEDULERS, is_scheduler_class, "an LRScheduler subclass or ReduceLROnPlateau"
+        ),
+    }
+)
+
+
+def _import_dotted(path: str) -> Any:
+    module_name, _, attribute = path.replace(":", ".").rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import module `{module_name}` of `{path}` ({err})") from err
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
+
+
+def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
+    """``resolve`` against ``kind``'s registry and predicate; error messages start with ``where: ``."""
+    table = KINDS[kind]
+    with prefixed(where):
+        return resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+
+
+def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Callable[[Any], bool]) -> type:
+    """Turn a class, a registered name or a dotted path into a class of the expected kind.
+
+    Args:
+        value: what the user declared.
+        kind: ``"optimizer"`` or ``"scheduler"``, for messages.
+        registry: the names known for that kind.
+        accepts: predicate telling whether a class is of that kind.
+
+    Raises:
+        ValueError: an unknown name or an import path that does not import.
+        TypeError: anything that does not resolve to a class of the expected kind.
+    """
+    expected = KINDS[kind].expected
+    if isinstance(value, str):
+        key = value.lower()
+        if key in registry:
+            return registry[key]
+        if "." not in value and ":" not in value:
+            raise ValueError(
+                f"Expected a known {kind} name or a dotted import path but got {value!r}"
+                f"{did_you_mean(key, registry)}. Known names: {', '.join(registry)}."
+            )
+        value_from_path = _import_dotted(value)
+        if not accepts(value_from_path):
+            raise TypeError(f"Expected `{value}` to resolve to {expected} but got {value_from_path!r}")
+        return value_from_path
+    if not accepts(value):
+        raise TypeError(f"Expected {expected}, a name or a dotted import path but got {value!r}")
+    return value

@@ -1,0 +1,103 @@
+"""One record per optimizer: its names, the kernels ``implementation="auto"`` may pick, and the checks
+torch does not make.
+
+Adding an optimizer, or changing what ``"auto"`` picks for one, is one entry in ``_RECORDS``; every
+``torch.optim`` optimizer without an entry gets a plain record. Per-group options are not listed: they are
+the optimizer's own ``defaults``, read from a trial build when the declaring class is defined.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch.optim import SGD, Adagrad, Adam, AdamW
+
+
+def is_optimizer_class(cls: Any) -> bool:
+    """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
+    return (
+        inspect.isclass(cls) and issubclass(cls, torch.optim.Optimizer) and cls is not torch.optim.Optimizer
+    )
+
+
+def accepts_argument(cls: type, argument: str) -> bool:
+    """Whether the constructor of ``cls`` takes ``argument``.
+
+    Example:
+        >>> accepts_argument(Adam, "fused"), accepts_argument(torch.optim.LBFGS, "foreach")
+        (True, False)
+    """
+    try:
+        return argument in inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class OptimizerInfo:
+    """What this package knows about one optimizer class."""
+
+    cls: type[torch.optim.Optimizer]
+    #: names besides the lower-case class name
+    names: tuple[str, ...] = ()
+    #: device types where ``implementation="auto"`` picks the fused kernel (measured fastest there; see
+    #: ``benchmarks/bench_optimizer_step.py``). Only for this exact class: a subclass may override ``step``.
+    fused_fastest_on: frozenset[str] = frozenset()
+    #: lower bounds torch does not check when building, whose violation fails inside a step
+    minimums: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def has_fused(self) -> bool:
+        return accepts_argument(self.cls, "fused")
+
+    @property
+    def has_foreach(self) -> bool:
+        return accepts_argument(self.cls, "foreach")
+
+
+# CPU: fused is fastest or tied at 1M-50M parameters for each of these. CUDA: torch documents fused as its
+# fastest implementation. torch's fused Adagrad has no CUDA kernel.
+_RECORDS: tuple[OptimizerInfo, ...] = (
+    OptimizerInfo(Adam, fused_fastest_on=frozenset({"cpu", "cuda"})),
+    OptimizerInfo(AdamW, fused_fastest_on=frozenset({"cpu", "cuda"})),
+    OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"})),
+    OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
+    OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
+)
+
+#: Every known optimizer class -> its record.
+OPTIMIZER_INFO: Mapping[type, OptimizerInfo] = MappingProxyType(
+    {
+        **{
+            cls: OptimizerInfo(cls) for _, cls in sorted(vars(torch.optim).items()) if is_optimizer_class(cls)
+        },
+        **{record.cls: record for record in _RECORDS},
+    }
+)
+
+#: Every optimizer name -> its class.
+OPTIMIZERS: Mapping[str, type[torch.optim.Optimizer]] = MappingProxyType(
+    dict(
+        sorted(
+            {
+                **{cls.__name__.lower(): cls for cls in OPTIMIZER_INFO},
+                **{name: record.cls for record in OPTIMIZER_INFO.values() for name in record.names},
+            }.items()
+        )
+    )
+)
+
+
+def optimizer_info(cls: type) -> OptimizerInfo:
+    """The record of ``cls``; an optimizer from elsewhere gets a plain record.
+
+    Example:
+        >>> optimizer_info(AdamW).fused_fastest_on == {"cpu", "cuda"}
+        True
+    """
+    return OPTIMIZER_INFO.get(cls) or OptimizerInfo(cls)

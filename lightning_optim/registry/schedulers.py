@@ -1,0 +1,241 @@
+"""One record per scheduler: everything this package knows about it, in one place.
+
+A ``SchedulerInfo`` holds a scheduler's short names, its default ``interval``, the length argument that
+``fit`` derives from the run when it is left out (and how), the arguments that count epochs (and how each
+converts to optimizer steps for ``unit="epoch"`` with ``interval="step"``), the arguments that may hold one
+value per param group, and whether it holds other schedulers. Adding a scheduler, or changing a default,
+is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from torch.optim import lr_scheduler
+
+PLATEAU = lr_scheduler.ReduceLROnPlateau
+
+Interval = Literal["step", "epoch"]
+
+#: Turns an epoch-valued argument into its value in optimizer steps, given the steps per epoch.
+Converter = Callable[[Any, int], Any]
+
+
+def scale(value: Any, steps_per_epoch: int) -> Any:
+    """A count of epochs in steps.
+
+    Example:
+        >>> scale(3, steps_per_epoch=4)
+        12
+    """
+    return value * steps_per_epoch
+
+
+def scale_each(values: Any, steps_per_epoch: int) -> list[Any]:
+    """A list of epochs in steps.
+
+    Example:
+        >>> scale_each([1, 3], steps_per_epoch=5)
+        [5, 15]
+    """
+    return [v * steps_per_epoch for v in values]
+
+
+def per_step_rate(gamma: float, steps_per_epoch: int) -> float:
+    """A factor per epoch as a factor per step: after ``steps_per_epoch`` steps, the same decay.
+
+    Example:
+        >>> per_step_rate(0.25, steps_per_epoch=2)
+        0.5
+    """
+    return float(gamma ** (1.0 / steps_per_epoch))
+
+
+def _in_epochs(function: Callable[[float], float], steps_per_epoch: int, step: int) -> float:
+    return function(step / steps_per_epoch)
+
+
+def fractional_epochs(function: Any, steps_per_epoch: int) -> Any:
+    """A function of the epoch (or a list of them) called with fractional epochs ``step / steps_per_epoch``.
+
+    A ``functools.partial``, not a closure: ``LambdaLR`` saves the ``__dict__`` of callable objects in its
+    state_dict, and a partial's is empty (the user's function, maybe a lambda, is not pickled).
+
+    Example:
+        >>> fractional_epochs(lambda epoch: 2 * epoch, steps_per_epoch=4)(2)
+        1.0
+    """
+    if isinstance(function, (list, tuple)):
+        return [fractional_epochs(f, steps_per_epoch) for f in function]
+    return functools.partial(_in_epochs, function, steps_per_epoch)
+
+
+def whole_run(updates: int, kwargs: Mapping[str, Any]) -> int:
+    """The default derived length: every update the scheduler gets after its warmup."""
+    return updates
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """What this package knows about one scheduler class."""
+
+    cls: type
+    #: names besides the lower-case class name (``"cosine"`` for ``CosineAnnealingLR``)
+    names: tuple[str, ...] = ()
+    #: the ``interval`` used when the declaration gives none; a function of the declared arguments when it
+    #: depends on them
+    default_interval: Interval | Callable[[Mapping[str, Any]], Interval] = "epoch"
+    #: the length argument ``fit`` derives from the run when it is left out
+    length: str | None = None
+    #: arguments that, when given, describe the length instead (``OneCycleLR``'s ``epochs``)
+    length_given_by: tuple[str, ...] = ()
+    #: the derived length from the scheduler's updates after the warmup, and the declared arguments
+    derive_length: Callable[[int, Mapping[str, Any]], int] = whole_run
+    #: the arguments that count epochs, each with its conversion to optimizer steps
+    epoch_arguments: Mapping[str, Converter] = field(default_factory=dict)
+    #: arguments that may hold one value per param group (a list in group order, or a dict by group name)
+    per_group_arguments: frozenset[str] = frozenset()
+    #: its ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s
+    composite: bool = False
+
+    @property
+    def is_plateau(self) -> bool:
+        return issubclass(self.cls, PLATEAU)
+
+    def interval_for(self, kwargs: Mapping[str, Any]) -> Interval:
+        """The default interval of a declaration with these arguments."""
+        default = self.default_interval
+        return default if isinstance(default, str) else default(kwargs)
+
+    def epochs_to_steps(self, kwargs: Mapping[str, Any], steps_per_epoch: int) -> dict[str, Any]:
+        """``kwargs`` with every epoch-valued argument (given or defaulted) converted to steps.
+
+        Example:
+            >>> from torch.optim.lr_scheduler import MultiStepLR, StepLR
+            >>> SCHEDULER_INFO[StepLR].epochs_to_steps({"step_size": 2, "gamma": 0.1}, steps_per_epoch=4)
+            {'step_size': 8, 'gamma': 0.1}
+            >>> SCHEDULER_INFO[MultiStepLR].epochs_to_steps({"milestones": [1, 3]}, steps_per_epoch=5)
+            {'milestones': [5, 15]}
+        """
+        converted = dict(kwargs)
+        defaults = inspect.signature(self.cls).parameters
+        for key, convert in self.epoch_arguments.items():
+            value = converted.get(key)
+            if key not in converted and key in defaults:
+                value = defaults[key].default
+                if value is inspect.Parameter.empty:
+                    continue
+            if value is not None:
+                converted[key] = convert(value, steps_per_epoch)
+        return converted
+
+
+_PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_momentum", "max_momentum"})
+
+_RECORDS: tuple[SchedulerInfo, ...] = (
+    SchedulerInfo(lr_scheduler.StepLR, ("step",), epoch_arguments={"step_size": scale}),
+    SchedulerInfo(lr_scheduler.MultiStepLR, ("multistep",), epoch_arguments={"milestones": scale_each}),
+    SchedulerInfo(lr_scheduler.ConstantLR, ("constant",), epoch_arguments={"total_iters": scale}),
+    SchedulerInfo(
+        lr_scheduler.LinearLR, ("linear",), length="total_iters", epoch_arguments={"total_iters": scale}
+    ),
+    SchedulerInfo(
+        lr_scheduler.PolynomialLR,
+        ("polynomial",),
+        length="total_iters",
+        epoch_arguments={"total_iters": scale},
+    ),
+    SchedulerInfo(
+        lr_scheduler.CosineAnnealingLR, ("cosine",), length="T_max", epoch_arguments={"T_max": scale}
+    ),
+    SchedulerInfo(
+        lr_scheduler.CosineAnnealingWarmRestarts, ("cosine_restarts",), epoch_arguments={"T_0": scale}
+    ),
+    SchedulerInfo(
+        lr_scheduler.OneCycleLR,
+        ("onecycle",),
+        default_interval="step",
+        length="total_steps",
+        length_given_by=("epochs",),
+        epoch_arguments={"total_steps": scale},
+        per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
+    ),
+    SchedulerInfo(
+        lr_scheduler.CyclicLR,
+        ("cyclic",),
+        default_interval="step",
+        epoch_arguments={"step_size_up": scale, "step_size_down": scale},
+        per_group_arguments=frozenset({"base_lr", "max_lr", "base_momentum", "max_momentum"}),
+    ),
+    SchedulerInfo(lr_scheduler.ExponentialLR, ("exponential",), epoch_arguments={"gamma": per_step_rate}),
+    SchedulerInfo(
+        lr_scheduler.LambdaLR,
+        ("lambda",),
+        epoch_arguments={"lr_lambda": fractional_epochs},
+        per_group_arguments=frozenset({"lr_lambda"}),
+    ),
+    SchedulerInfo(
+        lr_scheduler.MultiplicativeLR, ("multiplicative",), per_group_arguments=frozenset({"lr_lambda"})
+    ),
+    SchedulerInfo(PLATEAU, ("plateau",), per_group_arguments=frozenset({"min_lr"})),
+    SchedulerInfo(lr_scheduler.SequentialLR, ("sequential",), composite=True),
+    SchedulerInfo(lr_scheduler.ChainedScheduler, ("chained",), composite=True),
+)
+
+
+def is_scheduler_class(cls: Any) -> bool:
+    """Whether ``cls`` is an ``LRScheduler`` subclass or ``ReduceLROnPlateau``."""
+    return inspect.isclass(cls) and (
+        (issubclass(cls, lr_scheduler.LRScheduler) and cls is not lr_scheduler.LRScheduler)
+        or issubclass(cls, PLATEAU)
+    )
+
+
+def _torch_schedulers() -> list[type]:
+    return [
+        cls
+        for name, cls in sorted(vars(lr_scheduler).items())
+        if not name.startswith("_") and is_scheduler_class(cls)
+    ]
+
+
+#: Every known scheduler class -> its record (torch's, then this package's).
+SCHEDULER_INFO: Mapping[type, SchedulerInfo] = MappingProxyType(
+    {
+        **{cls: SchedulerInfo(cls) for cls in _torch_schedulers()},
+        **{record.cls: record for record in _RECORDS},
+    }
+)
+
+#: Every scheduler name (lower-case class names and short names) -> its class.
+SCHEDULERS: Mapping[str, type] = MappingProxyType(
+    dict(
+        sorted(
+            {
+                **{cls.__name__.lower(): cls for cls in SCHEDULER_INFO},
+                **{name: record.cls for record in SCHEDULER_INFO.values() for name in record.names},
+            }.items()
+        )
+    )
+)
+
+
+def scheduler_info(cls: type) -> SchedulerInfo:
+    """The record of ``cls``; a scheduler from elsewhere (a dotted path) gets a plain record whose
+    per-group arguments are those of the known names it accepts.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import OneCycleLR
+        >>> scheduler_info(OneCycleLR).length, scheduler_info(OneCycleLR).default_interval
+        ('total_steps', 'step')
+    """
+    record = SCHEDULER_INFO.get(cls)
+    if record is not None:
+        return record
+    parameters = set(inspect.signature(cls).parameters)
+    return SchedulerInfo(cls, per_group_arguments=_PER_GROUP & parameters)

@@ -1,0 +1,300 @@
+"""Declarations as plain dicts in LightningCLI's ``class_path``/``init_args`` shape, and back.
+
+An ``OptimizerSpec`` or ``SchedulerSpec`` becomes ``{"class_path": ..., "init_args": {...}, <options>}``: the
+class's own arguments go under ``init_args`` and the spec's options (``params``, ``groups``, ``scheduler``,
+``interval``, ``warmup``, ...) sit next to ``class_path``; options left at their default are omitted. A
+``ParamGroup`` becomes ``{"select": ..., <group options>}``, like a torch param-group dict. The options are
+read from each spec's signature, so an option added to a spec needs no change here.
+
+A function (a callable selector, a ``LambdaLR`` ``lr_lambda``) is written as ``{"callable": "pkg.mod.fn"}``;
+only module-level functions have such a path, so a lambda is an error. Reading one back imports and calls
+code named by the config, so ``spec_from_dict`` only accepts functions it is explicitly allowed to.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar, Union
+
+from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
+from lightning_optim.registry.lookup import Kind, _import_dotted, resolve_class
+from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
+
+CLASS_PATH = "class_path"
+INIT_ARGS = "init_args"
+CALLABLE = "callable"
+SELECT = "select"
+
+Spec = Union[OptimizerSpec, SchedulerSpec, ParamGroup]  # noqa: UP007 (a runtime alias, Python 3.10)
+SpecT = TypeVar("SpecT", OptimizerSpec, SchedulerSpec, ParamGroup)
+
+#: Public modules a torch class is written under, instead of its defining submodule (``torch.optim.adam``).
+_PUBLIC_MODULES = ("torch.optim", "torch.optim.lr_scheduler")
+
+_KINDS: Mapping[type, Kind] = MappingProxyType({OptimizerSpec: "optimizer", SchedulerSpec: "scheduler"})
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if isinstance(default, tuple) and isinstance(value, (tuple, list)):
+        return tuple(value) == default
+    return type(value) is type(default) and value == default
+
+
+def class_path(cls: type) -> str:
+    """The import path a config names ``cls`` by: ``torch.optim.Adam`` rather than ``torch.optim.adam.Adam``.
+
+    Example:
+        >>> from torch.optim import AdamW, lr_scheduler
+        >>> class_path(AdamW), class_path(lr_scheduler.StepLR)
+        ('torch.optim.AdamW', 'torch.optim.lr_scheduler.StepLR')
+    """
+    for module in _PUBLIC_MODULES:
+        if getattr(sys.modules[module], cls.__name__, None) is cls:
+            return f"{module}.{cls.__name__}"
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    if "<" in cls.__qualname__ or getattr(sys.modules.get(cls.__module__), cls.__qualname__, None) is not cls:
+        raise TypeError(
+            f"Expected a class importable by its path to write it to a config but got `{path}`; "
+            "define it at module level."
+        )
+    return path
+
+
+def function_path(function: Callable[..., Any], where: str) -> str:
+    """The import path of a module-level function; a lambda, a local function or a partial is an error."""
+    module = getattr(function, "__module__", None)
+    qualname = getattr(function, "__qualname__", None)
+    if (
+        isinstance(module, str)
+        and isinstance(qualname, str)
+        and qualname.isidentifier()
+        and getattr(sys.modules.get(module), qualname, None) is function
+    ):
+        return f"{module}.{qualname}"
+    raise TypeError(
+        f"{where}: Expected a module-level function (written to a config by its import path) but got "
+        f"{function!r}; a lambda, a local function or a partial cannot be written to a config. "
+        "Define the function at module level."
+    )
+
+
+def to_plain(value: Any, where: str) -> Any:
+    """A declared value as plain data: scalars, lists, str-keyed dicts, specs and ``{"callable": path}``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (OptimizerSpec, SchedulerSpec, ParamGroup)):
+        return spec_to_dict(value, where=where)
+    if isinstance(value, (list, tuple)):
+        return [to_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        plain: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: Expected str keys to write a dict to a config but got {key!r}.")
+            plain[key] = to_plain(item, f"{where}.{key}")
+        return plain
+    if callable(value) and not inspect.isclass(value):
+        return {CALLABLE: function_path(value, where)}
+    raise TypeError(
+        f"{where}: Expected a value a config can hold (None, bool, int, float, str, a list or dict of these, "
+        f"a declaration or a module-level function) but got {value!r}."
+    )
+
+
+def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
+    """A declaration as a plain dict in LightningCLI's ``class_path``/``init_args`` shape.
+
+    Options left at their default are omitted; a class given by name is written by its full import path.
+
+    Raises:
+        TypeError: a value a config cannot hold, e.g. a lambda (the message names where it is).
+
+    Example:
+        >>> from torch.optim import Adam
+        >>> from torch.optim.lr_scheduler import ExponentialLR
+        >>> spec = OptimizerSpec(Adam, params="model_gen", lr=0.01,
+        ...                      scheduler=SchedulerSpec(ExponentialLR, gamma=0.99, interval="step"))
+        >>> spec_to_dict(spec)  # doctest: +NORMALIZE_WHITESPACE
+        {'class_path': 'torch.optim.Adam', 'init_args': {'lr': 0.01}, 'params': 'model_gen',
+         'scheduler': {'class_path': 'torch.optim.lr_scheduler.ExponentialLR', 'init_args': {'gamma': 0.99},
+                       'interval': 'step'}}
+        >>> spec_to_dict(ParamGroup("*.bias", weight_decay=0.0))
+        {'select': '*.bias', 'weight_decay': 0.0}
+    """
+    kind = type(spec)
+    where = where or kind.__name__
+    data: dict[str, Any]
+    if isinstance(spec, ParamGroup):
+        data = {SELECT: to_plain(spec.select, f"{where}.select")}
+        data.update(to_plain(spec.options, where))
+    elif isinstance(spec, (OptimizerSpec, SchedulerSpec)):
+        declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
+        cls = resolve_class(declared, _KINDS[kind], where=where)
+        with prefixed(where):
+            path = class_path(cls)
+        data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
+    else:
+        raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")
+    for option, default in spec_options(kind).items():
+        value = getattr(spec, option)
+        if not _is_default(value, default):
+            data[option] = to_plain(value, f"{where}.{option}")
+    return data
+
+
+def _allowed_functions(allow: Iterable[Callable[..., Any] | str]) -> dict[str, Callable[..., Any] | None]:
+    allowed: dict[str, Callable[..., Any] | None] = {}
+    for item in allow:
+        if isinstance(item, str):
+            allowed[item] = None
+        else:
+            allowed[function_path(item, "allow_callables")] = item
+    return allowed
+
+
+def _function_from_path(path: Any, where: str, allowed: Mapping[str, Callable[..., Any] | None]) -> Any:
+    if not isinstance(path, str):
+        raise TypeError(f"{where}: Expected `{CALLABLE}` to be an import path (str) but got {path!r}.")
+    if path not in allowed:
+        shown = listing(sorted(allowed)) if allowed else "none"
+        raise ValueError(
+            f"{where}: Expected `{CALLABLE}` to be one of the allowed functions ({shown}) but got {path!r}"
+            f"{did_you_mean(path, allowed)}. A config can only name functions the code allows "
+            "(`allow_callables=`), because calling a function named by a config runs arbitrary code."
+        )
+    function = allowed[path]
+    if function is None:
+        try:
+            function = _import_dotted(path)
+        except ValueError as err:
+            raise ValueError(f"{where}: {err}") from None
+        if not callable(function) or inspect.isclass(function):
+            raise TypeError(f"{where}: Expected `{path}` to be a function but got {function!r}.")
+    return function
+
+
+def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] | None]) -> Any:
+    """Undo ``to_plain`` for values: ``{"callable": path}`` becomes the allowed function."""
+    if isinstance(value, Mapping):
+        if set(value) == {CALLABLE}:
+            return _function_from_path(value[CALLABLE], where, allowed)
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: Expected str keys but got {key!r}.")
+        return {key: from_plain(item, f"{where}.{key}", allowed) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [from_plain(item, f"{where}[{index}]", allowed) for index, item in enumerate(value)]
+    return value
+
+
+def _check_keys(where: str, kind: type, data: Mapping[str, Any], accepted: list[str], hint: str) -> None:
+    for key in data:
+        if key not in accepted:
+            raise ValueError(
+                f"{where}: Expected the keys of a {kind.__name__} config to be among {listing(accepted)} "
+                f"but got {key!r}{did_you_mean(str(key), accepted)}.{hint}"
+            )
+
+
+def spec_from_dict(
+    data: Mapping[str, Any],
+    kind: type[SpecT] = OptimizerSpec,  # type: ignore[assignment]
+    *,
+    allow_callables: Iterable[Callable[..., Any] | str] = (),
+    where: str | None = None,
+) -> SpecT:
+    """Read a declaration written by ``spec_to_dict`` (or by hand, or from a YAML config).
+
+    ``class_path`` is resolved at once and must name an ``Optimizer`` subclass (for an ``OptimizerSpec``) or
+    an ``LRScheduler`` subclass / ``ReduceLROnPlateau`` (for a ``SchedulerSpec``): a registered name
+    (``"adamw"``, ``"cosine"``) or a dotted import path. Anything else is rejected before anything is built.
+    The values themselves are checked, as for any declaration, when the spec is assigned to a module class.
+
+    Args:
+        data: the dict.
+        kind: ``OptimizerSpec``, ``SchedulerSpec`` or ``ParamGroup``.
+        allow_callables: the functions (or their import paths) a ``{"callable": path}`` value may name.
+        where: what to call the dict in messages (default: the kind's name).
+
+    Raises:
+        ValueError: an unknown key (with a "did you mean"), an unknown name, a function not allowed.
+        TypeError: a value of the wrong type, a class path that is not an optimizer/scheduler class.
+
+    Example:
+        >>> spec_from_dict({"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1},
+        ...                 "groups": [{"select": "layer1", "lr": 0.5}]})
+        OptimizerSpec(SGD, groups=[ParamGroup('layer1', lr=0.5)], lr=0.1)
+        >>> spec_from_dict({"class_path": "os.system"})
+        Traceback (most recent call last):
+        ...
+        TypeError: OptimizerSpec: Expected `os.system` to resolve to a torch.optim.Optimizer subclass ...
+    """
+    return _from_dict(data, kind, _allowed_functions(allow_callables), where or kind.__name__)
+
+
+def _from_dict(
+    data: Any, kind: type[SpecT], allowed: Mapping[str, Callable[..., Any] | None], where: str
+) -> SpecT:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{where}: Expected a dict but got {data!r}.")
+    options: dict[str, Any] = spec_options(kind)
+    if kind is ParamGroup:
+        if SELECT not in data:
+            raise ValueError(
+                f"{where}: Expected a `{SELECT}` key (the parameters the group takes) but got {dict(data)!r}."
+            )
+        rest = {
+            key: from_plain(value, f"{where}.{key}", allowed) for key, value in data.items() if key != SELECT
+        }
+        return ParamGroup(from_plain(data[SELECT], f"{where}.{SELECT}", allowed), **rest)  # type: ignore[return-value]
+    if kind not in _KINDS:
+        raise TypeError(f"Expected `kind` to be OptimizerSpec, SchedulerSpec or ParamGroup but got {kind!r}.")
+    name = _KINDS[kind]
+    hint = (
+        f" The {name}'s own arguments go under `{INIT_ARGS}`." if any(k not in options for k in data) else ""
+    )
+    _check_keys(where, kind, data, [CLASS_PATH, INIT_ARGS, *options], hint)
+    if CLASS_PATH not in data:
+        raise ValueError(f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}.")
+    cls = resolve_class(data[CLASS_PATH], name, where=where)
+    init_args = data.get(INIT_ARGS)
+    if init_args is None:
+        init_args = {}
+    if not isinstance(init_args, Mapping):
+        raise TypeError(
+            f"{where}: Expected `{INIT_ARGS}` to be a dict of {cls.__name__} arguments but got {init_args!r}."
+        )
+    misplaced = [key for key in init_args if key in options]
+    if misplaced:
+        raise ValueError(
+            f"{where}: {listing(misplaced)} is an option of the {kind.__name__}, not an argument of "
+            f"`{cls.__name__}`; Expected it next to `{CLASS_PATH}` but got it under `{INIT_ARGS}`."
+        )
+    kwargs = from_plain(init_args, f"{where}.{INIT_ARGS}", allowed)
+    if kind is SchedulerSpec and isinstance(kwargs.get("schedulers"), list):
+        kwargs["schedulers"] = [
+            _from_dict(item, SchedulerSpec, allowed, f"{where}.{INIT_ARGS}.schedulers[{i}]")
+            if isinstance(item, Mapping) and CLASS_PATH in item
+            else item
+            for i, item in enumerate(kwargs["schedulers"])
+        ]
+    values: dict[str, Any] = {}
+    for option in options:
+        if option not in data:
+            continue
+        value, option_where = data[option], f"{where}.{option}"
+        if option == "scheduler" and value is not None:
+            values[option] = _from_dict(value, SchedulerSpec, allowed, option_where)
+        elif option == "groups" and value is not None:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(f"{option_where}: Expected a list of param group dicts but got {value!r}.")
+            values[option] = [
+                _from_dict(group, ParamGroup, allowed, f"{option_where}[{index}]")
+                for index, group in enumerate(value)
+            ]
+        else:
+            values[option] = from_plain(value, option_where, allowed)
+    return kind(cls, **values, **kwargs)

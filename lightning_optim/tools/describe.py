@@ -1,0 +1,99 @@
+"""``describe_optimizers``: the param group plan of a module, readable before training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from lightning_optim.building.build import as_torch_groups, build_optimizer, plan_all
+from lightning_optim.declarations.resolve import ResolvedOptimizer
+from lightning_optim.groups.plan import GroupPlan
+
+
+def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
+    """Every param group each declared optimizer of ``module`` will get, as ``fit`` will build them.
+
+    For each optimizer: its groups in order, with their names (the metric key suffix; ``all`` for an
+    optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the options
+    torch will use for them (every option declared anywhere in the ``OptimizerSpec``, read back from a real
+    optimizer over the module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and
+    which parameters each group holds, the leftover ``rest`` group included.
+
+    Args:
+        module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
+        max_names: list at most this many parameter names per group (``None``: all of them).
+
+    Raises:
+        TypeError: ``module`` declares no optimizers.
+        ValueError: what ``fit`` would raise for this module's parameters (a selector matching nothing, ...).
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+        >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("layer1", lr=0.5)])
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layer1, self.layer2 = nn.Linear(8, 16), nn.Linear(16, 4)
+        >>> print(describe_optimizers(Model()))
+        Model.optimizer: SGD(lr=0.1), 2 groups, 4 tensors, 212 parameters
+          group   tensors  parameters  lr
+          layer1        2         144  0.5
+          rest          2          68  0.1
+          layer1: layer1.weight, layer1.bias
+          rest: layer2.weight, layer2.bias
+    """
+    plans: Sequence[ResolvedOptimizer] = getattr(type(module), "_lightning_optim_declared", ())
+    if not isinstance(module, torch.nn.Module) or not plans:
+        raise TypeError(
+            "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
+            f"optimizers but got {module!r:.80}."
+        )
+    return "\n".join(_describe(plan, groups, max_names) for plan, groups in plan_all(module, plans))
+
+
+def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
+    live = build_optimizer(plan, as_torch_groups(groups)).param_groups
+    keys = list(dict.fromkeys(["lr", *plan.kwargs, *(k for g in groups for k in g.options)]))
+    names = [g.name or "all" for g in groups]
+    rows = [["group", "tensors", "parameters", *keys]]
+    for name, group, options in zip(names, groups, live):
+        count = sum(p.numel() for _, p in group.parameters)
+        rows.append([name, str(len(group.parameters)), str(count), *(_value(options.get(k)) for k in keys)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(keys) + 3)]
+    # counts are right-aligned, names and options left-aligned
+    table = [
+        "  " + "  ".join(_cell(cell, width, i) for i, (cell, width) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in plan.kwargs.items())
+    tensors = sum(len(g.parameters) for g in groups)
+    total = sum(p.numel() for g in groups for _, p in g.parameters)
+    header = (
+        f"{plan.where}: {plan.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
+        f"{tensors} tensors, {total} parameters"
+    )
+    listed = [f"  {name}: {_names(group, max_names)}" for name, group in zip(names, groups)]
+    return "\n".join([header, *(line.rstrip() for line in table), *listed])
+
+
+def _cell(cell: str, width: int, column: int) -> str:
+    return cell.rjust(width) if column in (1, 2) else cell.ljust(width)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return f"{value.item():.6g}"
+    return repr(value)
+
+
+def _names(group: GroupPlan, max_names: int | None) -> str:
+    names = [name for name, _ in group.parameters]
+    if max_names is None or len(names) <= max_names:
+        return ", ".join(names)
+    return ", ".join(names[:max_names]) + f", ... ({len(names) - max_names} more)"

@@ -1,0 +1,183 @@
+"""Override a module class's declarations without touching its code: a checked subclass with new specs.
+
+Declarations are frozen class attributes, so an override is a subclass that assigns new ``OptimizerSpec``s
+to the same attribute names. Defining it runs every class-definition check on the overridden declarations,
+so a bad value from a config fails before anything is instantiated, with the same message as in code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, SupportsIndex, TypeVar
+
+from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.tools.config import CALLABLE, spec_from_dict, spec_to_dict
+from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
+from lightning_optim.utilities.errors import did_you_mean, listing
+
+ModuleT = TypeVar("ModuleT", bound=type)
+
+
+def declarations(module_or_class: Any) -> dict[str, OptimizerSpec]:
+    """The ``OptimizerSpec``s a mixin module (or module class) declares, by attribute name, in order."""
+    cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
+    return declared_specs(cls)
+
+
+def declared_callables(cls: type) -> list[Callable[..., Any]]:
+    """Every module-level function used in ``cls``'s declarations (selectors, ``lr_lambda``...).
+
+    A config may name these (they are what the code already runs); lambdas and local functions are left
+    out, as they cannot be named by a config anyway.
+    """
+    found: list[Callable[..., Any]] = []
+
+    def visit(value: Any) -> None:
+        if isinstance(value, OptimizerSpec):
+            visit(value.params)
+            visit(value.kwargs)
+            visit(value.groups)
+            visit(value.scheduler)
+        elif isinstance(value, SchedulerSpec):
+            visit(value.kwargs)
+        elif isinstance(value, ParamGroup):
+            visit(value.select)
+            visit(value.options)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+        elif callable(value) and not isinstance(value, type):
+            qualname = getattr(value, "__qualname__", "")
+            if isinstance(qualname, str) and qualname.isidentifier():
+                found.append(value)
+
+    for spec in declared_specs(cls).values():
+        visit(spec)
+    return found
+
+
+def with_declarations(
+    cls: ModuleT,
+    /,
+    *,
+    allow_callables: Iterable[Callable[..., Any] | str] = (),
+    **overrides: OptimizerSpec | Mapping[str, Any],
+) -> ModuleT:
+    """``cls`` with some declarations replaced: a checked subclass of the same name (``cls`` if none changes).
+
+    Each override is an ``OptimizerSpec`` or a dict in the ``spec_to_dict`` shape (as read from a config) for
+    an attribute ``cls`` declares. The subclass is checked like any declaration, so a mistake fails here with
+    a message naming ``Cls.attribute``.
+
+    Args:
+        cls: a ``ConfigurableOptimizersMixin`` module class.
+        allow_callables: functions a dict may name by ``{"callable": path}``, besides those ``cls``'s own
+            declarations already use.
+        **overrides: the new declarations, by attribute name.
+
+    Example:
+        >>> import lightning as L
+        >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+        >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("adam", lr=0.01)
+        >>> Tuned = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.1}})
+        >>> Tuned.__name__, Tuned.optimizer, issubclass(Tuned, Model)
+        ('Model', OptimizerSpec(Adam, lr=0.1), True)
+        >>> with_declarations(Model, optimizer={"class_path": "torch.optim.Adam", "init_args": {"lr": -1}})
+        Traceback (most recent call last):
+        ...
+        ValueError: Model.optimizer: `Adam` rejected the declared options: Invalid learning rate: -1
+    """
+    if not (isinstance(cls, type) and issubclass(cls, ConfigurableOptimizersMixin)):
+        raise TypeError(f"Expected a ConfigurableOptimizersMixin module class but got {cls!r}.")
+    allowed = [*declared_callables(cls), *allow_callables]
+    if _OVERRIDES in vars(cls):  # overriding an override: one subclass of the declared class, as if at once
+        base, earlier = vars(cls)[_OVERRIDES]
+        return with_declarations(base, allow_callables=allowed, **{**earlier, **overrides})
+    declared = declared_specs(cls)
+    replaced: dict[str, OptimizerSpec] = {}
+    for name, override in overrides.items():
+        where = f"{cls.__qualname__}.{name}"
+        if name not in declared:
+            raise ValueError(
+                f"{where}: Expected the name of a declared optimizer ({listing(declared)}) but got {name!r}"
+                f"{did_you_mean(name, declared)}."
+            )
+        if isinstance(override, Mapping):
+            spec = spec_from_dict(override, OptimizerSpec, allow_callables=allowed, where=where)
+        elif isinstance(override, OptimizerSpec):
+            spec = override
+        else:
+            raise TypeError(f"{where}: Expected an OptimizerSpec or a dict but got {override!r}.")
+        if _same(spec, declared[name]):
+            continue
+        replaced[name] = spec
+    if not replaced:
+        return cls
+    key = _cache_key(cls, replaced)
+    if key is not None and key in _SUBCLASSES:
+        return _SUBCLASSES[key]  # type: ignore[return-value]
+    namespace = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__doc__": cls.__doc__,
+        "__reduce_ex__": _reduce_ex,
+        _OVERRIDES: (cls, replaced),
+    }
+    subclass: Any = type(cls.__name__, (cls,), {**namespace, **replaced})
+    if key is not None:
+        _SUBCLASSES[key] = subclass
+    return subclass
+
+
+#: The subclasses made so far, by declared class and overrides: the same overrides give the same class (so a
+#: pickled or deep-copied instance keeps its class within a process).
+_SUBCLASSES: dict[tuple[type, str], type] = {}
+
+
+def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec]) -> tuple[type, str] | None:
+    try:
+        return cls, json.dumps({name: spec_to_dict(spec) for name, spec in replaced.items()}, sort_keys=True)
+    except (TypeError, ValueError):
+        return None  # e.g. a lambda: not written as a dict, so never made again from one
+
+
+_OVERRIDES = "_lightning_optim_overrides"
+
+
+def _reduce_ex(self: Any, protocol: SupportsIndex) -> Any:
+    # The subclass is not importable by its name (that is the declared class), so an instance is pickled as
+    # "the declared class with these overrides", as plain dicts, and the subclass is made again on loading.
+    reduced: Any = object.__reduce_ex__(self, protocol)
+    base, replaced = vars(type(self))[_OVERRIDES]
+    dicts = {name: spec_to_dict(spec, where=f"{base.__qualname__}.{name}") for name, spec in replaced.items()}
+    return (_new_overridden, (base, dicts), *reduced[2:])
+
+
+def _callable_paths(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if set(value) == {CALLABLE}:
+            return [value[CALLABLE]]
+        return [path for item in value.values() for path in _callable_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in _callable_paths(item)]
+    return []
+
+
+def _new_overridden(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
+    # The functions the pickled dicts name were accepted when the overrides were first made.
+    cls: Any = with_declarations(base, allow_callables=_callable_paths(dicts), **dicts)
+    return cls.__new__(cls)
+
+
+def _same(spec: OptimizerSpec, declared: OptimizerSpec) -> bool:
+    if spec == declared:
+        return True
+    try:
+        return spec_to_dict(spec) == spec_to_dict(declared)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,376 @@
+"""``preview_schedule``: the lr curve a declaration will produce, computed without data or training.
+
+The declared optimizers are built over one stand-in parameter per param group (the real module is only
+read, to find which parameters each group takes), their schedulers are built by the same code as in
+``fit`` (omitted lengths derived from the same run length), and the run is replayed by stepping only the
+schedulers, at the points where ``fit`` steps them:
+
+* automatic optimization (one optimizer): Lightning's rule. A step-interval scheduler steps after an
+  optimizer step when ``(batch_idx + 1) % frequency == 0``, counting batches within the epoch; an
+  epoch-interval one after epoch ``e`` when ``(e + 1) % frequency == 0``.
+* manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin's rule. A
+  step-interval scheduler steps after every ``frequency``-th step of its own optimizer, counted over the
+  whole run; epoch-interval ones as above. Every declared optimizer is assumed to step once per batch.
+
+Between two scheduler steps the lrs are constant, so a segment is recorded once and repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain, count, islice, repeat
+from typing import Any
+
+import torch
+
+from lightning_optim.building import length as _length
+from lightning_optim.building.build import (
+    Built,
+    as_torch_groups,
+    build_declared_scheduler,
+    build_optimizer,
+    plan_all,
+)
+from lightning_optim.building.length import RunLength, stepping_batches
+from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
+from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.keys import group_keys
+
+#: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
+Metric = Sequence[float] | Callable[[int], float]
+
+
+@dataclass(frozen=True)
+class Run:
+    """The shape of the run being previewed, in batches and optimizer steps of one process."""
+
+    batches_per_epoch: int
+    accumulate_grad_batches: int
+    manual: bool
+    #: logged entries per epoch: optimizer steps (automatic) or batches (manual)
+    entries_per_epoch: int
+    #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
+    entries: int
+
+    @classmethod
+    def of(cls, length: RunLength) -> Run:
+        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
+        return cls(
+            batches_per_epoch=int(length.num_training_batches),
+            accumulate_grad_batches=length.accumulate_grad_batches,
+            manual=_length.manual_optimization(length.lightning_module),
+            entries_per_epoch=int(_length.steps_per_epoch(length)),
+            entries=int(_length.run_steps(length)),
+        )
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A previewed run: the lr history of every key and the run it was computed for."""
+
+    lrs: dict[str, list[float]]
+    run: Run
+
+
+def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
+    is_int = _is_int(value)
+    if is_int and (value >= minimum or (allow_unlimited and value == -1)):
+        return
+    accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
+    raise (ValueError if is_int else TypeError)(
+        f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
+    )
+
+
+def _instance(module_or_class: Any) -> Any:
+    from lightning_optim.training.mixin import ConfigurableOptimizersMixin
+
+    module = module_or_class
+    if isinstance(module_or_class, type):
+        if not issubclass(module_or_class, ConfigurableOptimizersMixin):
+            raise TypeError(
+                "preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got the class "
+                f"`{module_or_class.__qualname__}`, which does not use the mixin."
+            )
+        try:
+            module = module_or_class()
+        except TypeError as err:
+            raise TypeError(
+                "preview_schedule: Expected a module instance or a class constructible without arguments "
+                f"but `{module_or_class.__qualname__}()` failed: {err}. Pass an instance instead."
+            ) from err
+    if not isinstance(module, ConfigurableOptimizersMixin) or not isinstance(module, torch.nn.Module):
+        got = (
+            f"an instance of `{type(module).__qualname__}`, which does not use the mixin"
+            if isinstance(module, torch.nn.Module)
+            else f"{module!r} of type {type(module).__name__}"
+        )
+        raise TypeError(
+            f"preview_schedule: Expected a ConfigurableOptimizersMixin module or class but got {got}."
+        )
+    return module
+
+
+def _build_over_stand_ins(
+    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength
+) -> list[Built]:
+    """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
+    built = []
+    for plan, groups in plan_all(module, plans):
+        stand_ins = [
+            dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
+            for g in groups
+        ]
+        optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
+        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, length)
+        # schedulers warn when stepped before their optimizer; here the optimizer never steps
+        compat.mark_stepped(optimizer)
+        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
+    return built
+
+
+def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
+    """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``."""
+    per_epoch, last = run.entries_per_epoch, run.entries - 1
+    frequency = scheduler.frequency
+    if scheduler.interval == "epoch":
+        for epoch in count(frequency - 1, frequency):
+            entry = (epoch + 1) * per_epoch - 1
+            if entry >= last:
+                return
+            yield entry, epoch
+    elif run.manual or (run.accumulate_grad_batches == 1 and per_epoch % frequency == 0):
+        # the mixin counts its optimizer's steps over the whole run; so does Lightning's rule below when
+        # every batch steps and the epochs hold whole multiples of ``frequency``
+        yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
+    else:
+        # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
+        # the ``i``-th stepping batch of an epoch is its ``i``-th entry
+        batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
+        within = [i for i, batch_idx in enumerate(batches) if (batch_idx + 1) % frequency == 0]
+        if not within:
+            return
+        for start in range(0, last, per_epoch):
+            for i in within:
+                if start + i >= last:
+                    return
+                yield start + i, start + i
+
+
+def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
+    """The value a plateau scheduler receives for index ``i``; ``None`` without metric (it never steps)."""
+    if metric is None:
+        return None
+
+    def read(index: int) -> float:
+        if callable(metric):
+            return float(metric(index))
+        if index >= len(metric):
+            raise ValueError(
+                f"preview_schedule: Expected `metrics[{scheduler.monitor!r}]` to hold a value for every "
+                f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
+                f"{scheduler.interval} {index} needs one."
+            )
+        return float(metric[index])
+
+    return read
+
+
+def _simulate(built: Built, run: Run, metric: Metric | None) -> list[list[float]]:
+    """The lr of each group of one optimizer at every entry of the run."""
+    groups = built.optimizer.param_groups
+    convert = float if any(isinstance(g["lr"], torch.Tensor) for g in groups) else _same
+    # one flat list of floats per group: floats are not tracked by the garbage collector, lists of rows
+    # would be, and collecting them would cost as much as the scheduler steps themselves
+    columns: list[list[Any]] = [[convert(g["lr"])] for g in groups]
+    record = [(column.append, group) for column, group in zip(columns, groups)]
+    lengths: list[int] = []
+    scheduler, declared = built.scheduler, built.plan.scheduler
+    previous = -1
+    if scheduler is not None and declared is not None:
+        step = scheduler.step
+        plateau = declared.is_plateau
+        value_at = _metric_reader(declared, metric)
+        if plateau and value_at is None:
+            positions: Iterable[tuple[int, int]] = ()  # without its metric a plateau scheduler never steps
+        else:
+            positions = _step_positions(run, declared)
+        for entry, index in positions:
+            if plateau and value_at is not None:
+                scheduler.step(value_at(index))
+            else:
+                step()
+            lengths.append(entry - previous)
+            previous = entry
+            if convert is _same:
+                for append, group in record:
+                    append(group["lr"])
+            else:
+                for append, group in record:
+                    append(convert(group["lr"]))
+    lengths.append(run.entries - 1 - previous)
+    if len(lengths) == run.entries:
+        return columns
+    return [list(chain.from_iterable(repeat(v, n) for v, n in zip(column, lengths))) for column in columns]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _check_metrics(plans: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
+    if metrics is None:
+        return
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
+        )
+    monitored = [p.scheduler.monitor for p in plans if p.scheduler is not None and p.scheduler.monitor]
+    for key, value in metrics.items():
+        if key not in monitored:
+            raise ValueError(
+                "preview_schedule: Expected the keys of `metrics` to be monitored metric names "
+                f"({listing(monitored) or 'none declared'}) but got {key!r}"
+                f"{did_you_mean(str(key), monitored)}."
+            )
+        if not callable(value) and not isinstance(value, Sequence):
+            raise TypeError(
+                f"preview_schedule: Expected `metrics[{key!r}]` to be a callable index -> value or a "
+                f"sequence of values but got {value!r}."
+            )
+
+
+def preview(
+    module_or_class: Any,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    accumulate_grad_batches: int,
+    max_steps: int,
+    devices: int,
+    metrics: Mapping[str, Metric] | None,
+) -> Preview:
+    """``preview_schedule`` with the run it simulated (for plots and tables).
+
+    Every argument is required: the defaults are those of ``preview_schedule``, ``plot_schedule`` and the
+    command line.
+    """
+    _check_count("max_epochs", max_epochs, minimum=1, allow_unlimited=True)
+    _check_count("steps_per_epoch", steps_per_epoch, minimum=1)
+    _check_count("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
+    _check_count("max_steps", max_steps, minimum=1, allow_unlimited=True)
+    _check_count("devices", devices, minimum=1)
+    if max_epochs == -1 and max_steps == -1:
+        raise ValueError(
+            "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "
+            "set one of them."
+        )
+    module = _instance(module_or_class)
+    plans: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
+    if not plans:
+        raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
+    _check_metrics(plans, metrics)
+    if _length.manual_optimization(module) and accumulate_grad_batches != 1:
+        raise ValueError(
+            f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
+            "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
+            f"{accumulate_grad_batches}."
+        )
+    length = RunLength(
+        max_epochs=max_epochs,
+        max_steps=max_steps,
+        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+        num_training_batches=math.ceil(steps_per_epoch / devices),
+        accumulate_grad_batches=accumulate_grad_batches,
+        lightning_module=module,
+    )
+    run = Run.of(length)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        built = _build_over_stand_ins(module, plans, length)
+    # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
+    ordered = [b for b in built if b.scheduler is not None] + [b for b in built if b.scheduler is None]
+    lrs: dict[str, list[float]] = {}
+    for b in ordered:
+        monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
+        metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
+        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metric)))
+    return Preview(lrs=lrs, run=run)
+
+
+def preview_schedule(
+    module_or_class: Any,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    accumulate_grad_batches: int = 1,
+    max_steps: int = -1,
+    devices: int = 1,
+    metrics: Mapping[str, Metric] | None = None,
+) -> dict[str, list[float]]:
+    """The lr of every param group at every optimizer step of a run, computed without data or training.
+
+    The result is keyed like ``LRMonitor`` (``lr-<attribute>``, ``lr-<attribute>/<group name>`` with
+    several groups, or the scheduler's explicit ``name``) and holds one value per optimizer step: what a
+    real ``fit`` of that length logs with ``LRMonitor(logging_interval="step")`` and
+    ``log_every_n_steps=1`` (which, with gradient accumulation, logs every batch of a step; the preview
+    keeps one entry per step). Omitted scheduler lengths are derived exactly as ``fit`` derives them.
+
+    The module is only read, to find which parameters each group takes: the optimizers are built over
+    stand-in parameters and never stepped. In manual optimization every declared optimizer is assumed to
+    step once per batch (``max_steps`` counts the steps of all of them, as Lightning's ``global_step``).
+
+    A ``ReduceLROnPlateau`` only changes the lr in response to its metric, which a preview does not
+    have: without ``metrics`` its lr stays constant.
+
+    Args:
+        module_or_class: a ``ConfigurableOptimizersMixin`` module, or its class (built with no arguments).
+        max_epochs: ``Trainer(max_epochs=...)``; ``-1`` for no epoch limit (then ``max_steps`` is needed).
+        steps_per_epoch: training batches per epoch (``len(train_dataloader)``).
+        accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``.
+        max_steps: ``Trainer(max_steps=...)``; ``-1`` for no step limit.
+        devices: the number of processes (devices times nodes) the batches are split over by a
+            ``DistributedSampler``: each process runs ``ceil(steps_per_epoch / devices)`` batches per epoch.
+        metrics: for a ``ReduceLROnPlateau``, by monitored name, the metric's values: a sequence, or a
+            callable of the index, where the index is the epoch for ``interval="epoch"`` and the optimizer
+            step for ``interval="step"``: the value the scheduler reads when it steps after that epoch or
+            step (in manual optimization, a value logged in ``training_step`` before ``opt.step()``).
+
+    Returns:
+        The lr history of every param group, by ``LRMonitor`` key.
+
+    Raises:
+        TypeError: If the module does not use the mixin, its class needs constructor arguments, or an
+            argument has the wrong type.
+        ValueError: If an argument is out of range, the run has no known length, or a declaration does not
+            fit the module (as ``fit`` would report).
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+        >>> halve = SchedulerSpec("step", step_size=1, gamma=0.5)  # per epoch
+        >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("sgd", lr=1.0, scheduler=halve)
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = nn.Linear(2, 1)
+        >>> preview_schedule(Model, max_epochs=3, steps_per_epoch=2)
+        {'lr-optimizer': [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]}
+        >>> preview_schedule(Model, max_epochs=3, steps_per_epoch=2, max_steps=3)
+        {'lr-optimizer': [1.0, 1.0, 0.5]}
+    """
+    return preview(
+        module_or_class,
+        max_epochs=max_epochs,
+        steps_per_epoch=steps_per_epoch,
+        accumulate_grad_batches=accumulate_grad_batches,
+        max_steps=max_steps,
+        devices=devices,
+        metrics=metrics,
+    ).lrs

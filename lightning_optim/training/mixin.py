@@ -1,0 +1,208 @@
+"""``ConfigurableOptimizersMixin``: ``configure_optimizers`` from class-attribute declarations."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from lightning.pytorch import LightningModule
+
+from lightning_optim.building.build import Built, build_all
+from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_optimizer
+from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.training import resume as _resume
+from lightning_optim.training import stepping as _stepping
+from lightning_optim.utilities import compat
+from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+
+
+def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
+    """The ``OptimizerSpec`` class attributes of ``cls`` in definition order, base classes first.
+
+    A subclass replaces a base declaration by assigning the same name (it keeps its position) and removes
+    it by assigning ``None``; any other value for a declared name is an error.
+    """
+    specs: dict[str, OptimizerSpec] = {}
+    for klass in reversed(cls.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, OptimizerSpec):
+                specs[name] = value
+            elif name in specs:
+                if value is not None:
+                    raise TypeError(
+                        f"{klass.__qualname__}.{name}: a base class declares `{name}` as an OptimizerSpec; "
+                        f"Expected an OptimizerSpec (to replace it) or None (to remove it) but got {value!r}."
+                    )
+                del specs[name]
+    return specs
+
+
+def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
+    for name in specs:
+        if hasattr(LightningModule, name) or hasattr(ConfigurableOptimizersMixin, name):
+            raise ValueError(
+                f"{cls.__qualname__}.{name}: the attribute name `{name}` is a LightningModule member and would be "
+                "shadowed by the declaration; choose another name (e.g. `optimizer`, `gen_opt`)."
+            )
+    seen: dict[int, str] = {}
+    for name, spec in specs.items():
+        if id(spec) in seen:
+            raise ValueError(
+                f"{cls.__qualname__}.{name}: the same OptimizerSpec object is also assigned to `{seen[id(spec)]}`; "
+                "declare a separate OptimizerSpec for each optimizer."
+            )
+        seen[id(spec)] = name
+    writer = next((k for k in cls.__mro__ if "configure_optimizers" in vars(k)), None)
+    if specs and writer is LightningModule:
+        raise TypeError(
+            f"{cls.__qualname__}: lists `LightningModule` before `ConfigurableOptimizersMixin` in its bases, so "
+            f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
+            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
+        )
+    if specs and writer is not None and writer is not ConfigurableOptimizersMixin:
+        raise TypeError(
+            f"{cls.__qualname__}: declares optimizers ({', '.join(specs)}) and also defines "
+            f"`configure_optimizers` in `{writer.__qualname__}`; the declarations would be ignored. "
+            "Remove one of the two."
+        )
+
+
+class ConfigurableOptimizersMixin:
+    """Supplies ``configure_optimizers`` from ``OptimizerSpec`` class attributes.
+
+    Put it before ``LightningModule`` in the bases. Declarations are checked when the class is defined.
+    With one declared optimizer the module keeps automatic optimization and Lightning steps the scheduler
+    as declared. With several, the module switches to manual optimization (``training_step`` steps each
+    optimizer, reachable by its attribute name or through ``self.optimizers()`` in declaration order) and
+    the mixin steps every scheduler itself, honouring its interval and frequency. It does so for a single
+    optimizer in manual optimization too.
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+        >>> class Classifier(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("adam", lr=0.05, scheduler=SchedulerSpec(StepLR, step_size=30))
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = nn.Linear(4, 2)
+        >>> Classifier.optimizer
+        OptimizerSpec('adam', lr=0.05, scheduler=SchedulerSpec(StepLR, step_size=30))
+        >>> class Broken(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("adam", scheduler=SchedulerSpec(StepLR, step_size=30, lnterval="step"))
+        Traceback (most recent call last):
+        ...
+        TypeError: Broken.optimizer.scheduler: `StepLR` got an unexpected argument `lnterval` (did you mean `interval`?). ...
+    """
+
+    _lightning_optim_declared: ClassVar[tuple[ResolvedOptimizer, ...]] = ()
+    _lightning_optim_declares: ClassVar[bool] = True  # read by ``OptimizerSpec.__set_name__``
+
+    #: What resuming from a checkpoint of a changed setup does (see "Safe resume" in the README):
+    #: ``"error"`` refuses it, naming what changed; ``"fresh"`` keeps the weights and the loop's progress and
+    #: starts every optimizer and schedule anew.
+    resume_changed_setup: ClassVar[_resume.ResumeChoice] = "error"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        specs = declared_specs(cls)
+        _check_names(cls, specs)
+        cls._lightning_optim_declared = tuple(
+            resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
+        )
+        if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
+            raise ValueError(
+                f"{cls.__qualname__}.resume_changed_setup: Expected one of "
+                f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
+            )
+        catch_alls = [plan.attribute for plan in cls._lightning_optim_declared if plan.params is None]
+        if len(catch_alls) > 1:
+            raise ValueError(
+                f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
+                "optimizer takes); at most one optimizer can. Give the others a `params` selector."
+            )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if len(self._lightning_optim_declared) > 1:
+            self.automatic_optimization = False
+
+    def _lightning_optim_live_optimizer(self, spec: OptimizerSpec) -> OptimizerSpec | LightningOptimizer:
+        """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself."""
+        trainer = compat.attached_trainer(self)
+        declared = self._lightning_optim_declared
+        index = next((i for i, d in enumerate(declared) if d.spec is spec), None)
+        if trainer is None or index is None or len(trainer.optimizers) != len(declared):
+            return spec
+        optimizers = self._as_module().optimizers(use_pl_optimizer=True)
+        return optimizers[index] if isinstance(optimizers, list) else optimizers
+
+    def configure_optimizers(self) -> Any:
+        """Build the declared optimizers and schedulers in Lightning's dict format."""
+        plans = self._lightning_optim_declared
+        module = self._as_module()
+        if not plans:
+            raise ValueError(
+                f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
+                "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
+            )
+        manual = not module.automatic_optimization
+        if len(plans) > 1 and not manual:
+            raise ValueError(
+                f"{type(self).__qualname__}: declares {len(plans)} optimizers ({', '.join(p.attribute for p in plans)}) "
+                "but sets `automatic_optimization = True`; Lightning's automatic optimization supports one "
+                "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
+            )
+        trainer = compat.attached_trainer(module)
+        data_untouched = trainer is not None and not compat.train_data_set_up(trainer)
+        built = build_all(module, plans, trainer)
+        setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
+        if trainer is not None:
+            if manual:
+                _stepping.install(trainer, built)
+            _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
+            if data_untouched and trainer.ckpt_path is not None:
+                _keep_data_resumable(trainer)
+        configs = [_lightning_config(b, manual=manual) for b in built]
+        return configs[0] if len(configs) == 1 else configs
+
+    def _as_module(self) -> LightningModule:
+        if not isinstance(self, LightningModule):
+            raise TypeError(
+                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
+                "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
+            )
+        return self
+
+
+def _keep_data_resumable(trainer: Any) -> None:
+    """Undo the train-data setup that deriving lengths from the run triggered, when a run resumes.
+
+    ``trainer.estimated_stepping_batches`` sets up the train data. Inside ``configure_optimizers`` that
+    happens before Lightning restores its loops, and Lightning then never loads the saved dataloader state:
+    a mid-epoch resume would replay the epoch's data from its start (a hand-written ``configure_optimizers``
+    that reads ``estimated_stepping_batches`` has the same problem). Dropping the loader makes Lightning set
+    the data up again after the restore, with its saved state.
+    """
+    compat.drop_train_data(trainer)
+
+
+def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
+    config: dict[str, Any] = {"optimizer": built.optimizer}
+    scheduler = built.plan.scheduler
+    if scheduler is None:
+        return config
+    lr_scheduler: dict[str, Any] = {
+        "scheduler": built.scheduler,
+        "interval": scheduler.interval,
+        "frequency": scheduler.frequency,
+        "name": built.prefix,
+    }
+    if not manual and scheduler.monitor is not None:
+        # explicit: a warmup wraps the plateau scheduler, and Lightning must still pass it the metric
+        lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
+    config["lr_scheduler"] = lr_scheduler
+    return config

@@ -1,0 +1,323 @@
+"""Safe resume: a checkpoint remembers the declarations that produced it, and a changed setup is refused.
+
+Lightning restores optimizer and scheduler states by position: after a changed declaration, the state of
+one optimizer lands in another, a scheduler keeps its old ``T_max`` or milestones (torch restores every
+attribute), an Adam state is loaded into SGD's groups. Instead the mixin writes a *fingerprint* of the
+declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compares it when ``fit`` starts,
+before Lightning restores any optimizer or scheduler state. The fingerprint holds, per optimizer: its
+attribute, class and options; its groups (name, options, parameter count, element count and a digest of the
+parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit) and what was
+derived from the run (warmup steps, omitted length, steps per epoch).
+
+Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
+checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
+callback the mixin inserts writes the fingerprint (``on_save_checkpoint``) and checks again for strategies
+that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoint``).
+
+Lightning steps a ``ReduceLROnPlateau`` of ``interval="epoch"`` after the epoch-end checkpoint is written and
+does not replay that step on resume (the metric is not in the checkpoint). The callback therefore also saves
+the monitored value of each plateau scheduler, and the resumed run takes the missing step with it at the
+start of its first epoch, so a resumed plateau schedule continues exactly.
+
+A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
+number of optimizers and schedulers and the parameter count of every group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+from typing_extensions import override
+
+from lightning_optim.building.build import Built
+from lightning_optim.building.length import RunShape, lightning_step_updates
+from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
+from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.stepping import Scheduled, start_fresh
+from lightning_optim.utilities import compat
+
+CHECKPOINT_KEY = "lightning_optim"
+METRICS_KEY = "lightning_optim_plateau_metrics"
+STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
+FINGERPRINT_VERSION = 1
+
+#: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
+RESUME_CHOICES = ("error", "fresh")
+ResumeChoice = Literal["error", "fresh"]
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def stable_repr(value: Any) -> str:
+    """A ``repr`` that is the same in every process: functions by qualified name, no memory addresses.
+
+    Example:
+        >>> stable_repr(stable_repr)
+        'lightning_optim.training.resume.stable_repr'
+        >>> stable_repr([1, 0.5, "a"])
+        "[1, 0.5, 'a']"
+    """
+    if callable(value) and hasattr(value, "__qualname__") and hasattr(value, "__module__"):
+        return f"{value.__module__}.{value.__qualname__}"
+    return _ADDRESS.sub("", repr(value))
+
+
+def _plain(value: Any) -> Any:
+    """Strings, ints and ``None`` as they are (JSON-compatible); anything else by ``stable_repr``."""
+    return value if value is None or isinstance(value, (str, int)) else stable_repr(value)
+
+
+def _options(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}={stable_repr(value)}" for key, value in sorted(options.items()))
+
+
+def _digest(names: Sequence[str]) -> str:
+    return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
+    return {
+        "class": stable_repr(scheduler.cls),
+        "arguments": _options(scheduler.kwargs),
+        **{
+            option: _plain(getattr(scheduler, option))
+            for option in spec_options(SchedulerSpec)
+            if option not in TRAJECTORY_NEUTRAL_OPTIONS
+        },
+        "warmup steps (derived)": shape.warmup,
+        f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,
+        "steps per epoch (derived)": shape.steps_per_epoch,
+    }
+
+
+def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
+    """The fingerprint of the built optimizers and schedulers (JSON-compatible, stable across processes)."""
+    optimizers = []
+    for b in built:
+        groups = [
+            {
+                "name": g.name,
+                "options": _options(g.options),
+                "parameters": len(g.parameters),
+                "elements": sum(p.numel() for _, p in g.parameters),
+                "parameter names (digest)": _digest([n for n, _ in g.parameters]),
+            }
+            for g in b.groups
+        ]
+        optimizers.append(
+            {
+                "attribute": b.plan.attribute,
+                "class": stable_repr(b.plan.cls),
+                "options": _options(b.plan.kwargs),
+                "groups": groups,
+                "scheduler": None
+                if b.plan.scheduler is None or b.shape is None
+                else _scheduler(b.plan.scheduler, b.shape),
+            }
+        )
+    return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
+
+
+def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        if path:
+            into[path] = "declared"
+        for key, item in value.items():
+            _flatten(item, f"{path}.{key}" if path else str(key), into)
+    elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers")):
+        into[f"{path} (count)"] = len(value)
+        for index, item in enumerate(value):
+            name = item.get("attribute") if isinstance(item, Mapping) else None  # groups: by position
+            _flatten(item, f"{path}[{index}{' ' + repr(name) if name else ''}]", into)
+    else:
+        into[path] = value
+    return into
+
+
+def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """What changed between two fingerprints, one readable line per changed entry.
+
+    Example:
+        >>> a = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.1"}]}
+        >>> b = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.2"}]}
+        >>> differences(a, b)
+        ["optimizers[0 'optimizer'].options: 'lr=0.1' in the checkpoint, 'lr=0.2' now"]
+    """
+    old, new = _flatten(saved, "", {}), _flatten(current, "", {})
+    missing = object()
+    changed = [
+        k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)
+    ]
+    lines = []
+    for key in changed:
+        if any(
+            key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key
+        ):
+            continue  # inside an entry that changed as a whole (a scheduler added or removed)
+        before, after = old.get(key, missing), new.get(key, missing)
+        shown_before = "absent" if before is missing else repr(before)
+        shown_after = "absent" if after is missing else repr(after)
+        lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
+    return lines
+
+
+def _structure(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "optimizers": len(checkpoint.get("optimizer_states", [])),
+        "schedulers": len(checkpoint.get("lr_schedulers", [])),
+        "parameters per group": [
+            [len(g.get("params", [])) for g in state.get("param_groups", [])]
+            for state in checkpoint.get("optimizer_states", [])
+        ],
+    }
+
+
+def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
+    return {
+        "optimizers": len(built),
+        "schedulers": sum(b.scheduler is not None for b in built),
+        "parameters per group": [[len(g.parameters) for g in b.groups] for b in built],
+    }
+
+
+def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], current: Mapping[str, Any]) -> list[str]:
+    saved = checkpoint.get(CHECKPOINT_KEY)
+    if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
+        return differences(saved, current)
+    return differences(_structure(checkpoint), _built_structure(built))
+
+
+def check_resume(
+    owner: str,
+    checkpoint: dict[str, Any],
+    built: Sequence[Built],
+    current: Mapping[str, Any],
+    choice: ResumeChoice,
+) -> None:
+    """Refuse (or, with ``choice="fresh"``, neutralise) the restore of a checkpoint from another setup.
+
+    ``current`` is the fingerprint of ``built``.
+
+    With ``"fresh"``, the checkpoint's optimizer and scheduler states are replaced by those of the freshly
+    built ones, so Lightning restores the weights and the loop's progress but every optimizer and schedule
+    starts anew at the resumed step.
+    """
+    if not checkpoint:
+        return
+    changes = _changes(checkpoint, built, current)
+    if not changes:
+        return
+    if choice == "fresh":
+        checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
+        checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
+        checkpoint.pop(METRICS_KEY, None)
+        checkpoint.pop(STEP_METRICS_KEY, None)
+        return
+    shown = changes[:12] + ([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])
+    raise ValueError(
+        f"{owner}: Expected the checkpoint being resumed to come from the same optimizer and scheduler "
+        "declarations but got a changed setup; Lightning would restore the saved states by position into "
+        "the new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
+        "Trainer settings, or set `resume_changed_setup = 'fresh'` on the class to keep the weights and the "
+        "loop's progress but start every optimizer and schedule afresh."
+    )
+
+
+Plateaus = list[tuple[str, Scheduled]]
+
+
+def _plateaus(built: Sequence[Built], interval: str) -> Plateaus:
+    """The plateau schedulers stepped at ``interval``, each with its position as a checkpoint key."""
+    return [
+        (str(index), scheduled)
+        for index, b in enumerate(built)
+        for scheduled in Scheduled.all_of([b])
+        if scheduled.spec.is_plateau and scheduled.spec.interval == interval
+    ]
+
+
+def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
+    metrics = trainer.callback_metrics
+    return {key: float(metrics[s.spec.monitor]) for key, s in plateaus if s.spec.monitor in metrics}
+
+
+def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Scheduled], int]) -> None:
+    """Take the plateau steps Lightning took after the checkpoint was written, with the saved metrics."""
+    for key, scheduled in plateaus:
+        if key in pending and scheduled.scheduler.last_epoch == due(scheduled) - 1:
+            scheduled.scheduler.step(pending[key])
+
+
+class ResumeGuard(Callback):
+    """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
+
+    def __init__(self, owner: str, built: Sequence[Built], choice: ResumeChoice) -> None:
+        self.owner = owner
+        self.built = built
+        self.choice = choice
+        self.fingerprint = fingerprint(built)
+        self.epoch_plateaus = _plateaus(built, "epoch")
+        self.step_plateaus = _plateaus(built, "step")
+        self.pending_metrics: dict[str, float] = {}
+        self.pending_step_metrics: dict[str, float] = {}
+
+    def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
+        saved = checkpoint.get(METRICS_KEY)
+        self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+        saved = checkpoint.get(STEP_METRICS_KEY)
+        self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+
+    @override
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if not self.pending_step_metrics:
+            return
+        pending, self.pending_step_metrics = self.pending_step_metrics, {}
+        batches, accumulate = int(trainer.num_training_batches), trainer.accumulate_grad_batches
+        _replay(
+            pending,
+            self.step_plateaus,
+            lambda s: lightning_step_updates(batches, accumulate, s.spec.frequency, trainer.global_step),
+        )
+
+    @override
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[CHECKPOINT_KEY] = self.fingerprint
+        checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
+        if pl_module.automatic_optimization:
+            # Lightning steps a per-step plateau after `on_train_batch_end`, where mid-epoch checkpoints are
+            # written (the mixin steps it inside the optimizer step in manual optimization)
+            checkpoint[STEP_METRICS_KEY] = _monitored(trainer, self.step_plateaus)
+
+    @override
+    def on_load_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        # Otherwise Lightning loads the checkpoint before ``configure_optimizers``, which checks it then:
+        # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
+        if not trainer.strategy.restore_checkpoint_after_setup:
+            return
+        check_resume(self.owner, checkpoint, self.built, self.fingerprint, self.choice)
+        self.take_metrics(checkpoint)
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        pending, self.pending_metrics = self.pending_metrics, {}
+        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.spec.frequency)
+
+
+def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+    """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
+    checkpoint = compat.loaded_checkpoint(trainer)
+    guard = ResumeGuard(owner, built, choice)
+    check_resume(owner, checkpoint, built, guard.fingerprint, choice)
+    guard.take_metrics(checkpoint)
+    put_first(trainer, guard)

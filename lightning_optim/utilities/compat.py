@@ -1,0 +1,161 @@
+"""Every use of a private Lightning or torch API, in one place.
+
+Each function below wraps one private name and says what happens when it disappears: a documented
+fallback that changes nothing the user can see, or a ``RuntimeError`` at ``fit`` that names the API,
+never a silent change of behaviour. ``PRIVATE_APIS`` lists them; ``tests/utilities/test_compat.py``
+fails as soon as one of them no longer exists in the installed versions.
+
+Verified on torch 2.13.0 and Lightning 2.6.6.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+VERIFIED_ON = {"torch": "2.13.0", "lightning": "2.6.6"}
+
+
+@dataclass(frozen=True)
+class PrivateApi:
+    """One private name this package relies on."""
+
+    name: str
+    used_for: str
+    when_missing: str
+
+
+PRIVATE_APIS: tuple[PrivateApi, ...] = (
+    PrivateApi(
+        "LightningModule._trainer",
+        "the Trainer a module is attached to, without the `trainer` property's error when there is none",
+        "error at fit",
+    ),
+    PrivateApi(
+        "Trainer.fit_loop._combined_loader",
+        "undo the train-data setup that deriving lengths triggers, so a mid-epoch resume restores its data",
+        "error at fit when resuming with derived lengths",
+    ),
+    PrivateApi(
+        "Trainer._checkpoint_connector._loaded_checkpoint",
+        "the checkpoint being resumed, for strategies that load it after `configure_optimizers`",
+        "error at fit when resuming",
+    ),
+    PrivateApi(
+        "Trainer.fit_loop.epoch_loop._batches_that_stepped",
+        "LRMonitor's logging step, and its copy of `_LoggerConnector.should_update_logs`",
+        "error when LRMonitor starts",
+    ),
+    PrivateApi(
+        "Optimizer._opt_called",
+        "silence torch's 'scheduler stepped before optimizer' warning in previews, where no optimizer steps",
+        "fallback: the warning is shown",
+    ),
+    PrivateApi(
+        "torch._C._storage_Use_Count",
+        "LRMonitor rewrites its published tensors in place only when nothing else holds them",
+        "fallback: fresh tensors at every logging event (slower, same values)",
+    ),
+    PrivateApi(
+        "torch.optim.optimizer._get_capturable_supported_devices",
+        "refuse `capturable=True` on devices torch only rejects inside the first step",
+        "fallback: CUDA only",
+    ),
+    PrivateApi(
+        "torch.optim.optimizer._default_to_fused_or_foreach",
+        "name torch's own default implementation in the INFO line",
+        "fallback: foreach on CUDA, the for-loop elsewhere (torch's documented rule)",
+    ),
+    PrivateApi(
+        "torch.utils._foreach_utils._get_fused_kernels_supported_devices",
+        "pick a fused kernel only where torch has one",
+        "fallback: CPU and CUDA",
+    ),
+)
+
+
+def _missing(name: str, what: str) -> RuntimeError:
+    return RuntimeError(
+        f"lightning_optim needs the private API `{name}` to {what}, but the installed versions do not have "
+        f"it (verified on torch {VERIFIED_ON['torch']} and Lightning {VERIFIED_ON['lightning']}). Please "
+        "report this with your torch and Lightning versions."
+    )
+
+
+def attached_trainer(module: Any) -> Any | None:
+    """The Trainer ``module`` is attached to, or ``None`` (``module.trainer`` raises instead)."""
+    return getattr(module, "_trainer", None)
+
+
+def train_data_set_up(trainer: Any) -> bool:
+    """Whether the fit loop has set up its train data yet."""
+    loop = trainer.fit_loop
+    if not hasattr(loop, "_combined_loader"):
+        raise _missing("Trainer.fit_loop._combined_loader", "keep a resumed run's data state")
+    return loop._combined_loader is not None
+
+
+def drop_train_data(trainer: Any) -> None:
+    """Make Lightning set the train data up again (after restoring its loops, on resume)."""
+    trainer.fit_loop._combined_loader = None
+
+
+def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
+    """The checkpoint Lightning is resuming from, when it is already loaded (empty otherwise)."""
+    if not hasattr(trainer, "_checkpoint_connector") or not hasattr(
+        trainer._checkpoint_connector, "_loaded_checkpoint"
+    ):
+        raise _missing("Trainer._checkpoint_connector._loaded_checkpoint", "check the resumed checkpoint")
+    checkpoint = trainer._checkpoint_connector._loaded_checkpoint
+    return checkpoint if isinstance(checkpoint, dict) else {}
+
+
+def batches_that_stepped(trainer: Any) -> int:
+    """Lightning's logging step: the batches whose optimizer step ran, in this fit."""
+    return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def check_batches_that_stepped(trainer: Any) -> None:
+    """Fail early (when a monitor starts) if ``batches_that_stepped`` cannot work."""
+    if not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped"):
+        raise _missing("Trainer.fit_loop.epoch_loop._batches_that_stepped", "log at Lightning's steps")
+
+
+def mark_stepped(optimizer: torch.optim.Optimizer) -> None:
+    """Tell schedulers the optimizer stepped (previews step only the schedulers)."""
+    optimizer._opt_called = True  # type: ignore[attr-defined]
+
+
+#: ``torch._C._storage_Use_Count``, or ``None`` (then published tensors are never reused).
+storage_use_count: Callable[[int], int] | None = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def capturable_devices() -> list[str]:
+    """The device types where torch's ``capturable=True`` works."""
+    try:
+        from torch.optim.optimizer import _get_capturable_supported_devices
+    except ImportError:  # pragma: no cover - CUDA is always supported
+        return ["cuda"]
+    return list(_get_capturable_supported_devices())
+
+
+def torch_default_is_foreach(params: Sequence[torch.Tensor], differentiable: bool) -> bool:
+    """Whether torch's default for these parameters is the ``foreach`` implementation."""
+    try:
+        from torch.optim.optimizer import _default_to_fused_or_foreach
+    except ImportError:  # pragma: no cover
+        return not differentiable and all(p.is_cuda for p in params)
+    _, foreach = _default_to_fused_or_foreach(list(params), differentiable, use_fused=False)
+    return bool(foreach)
+
+
+def fused_kernel_devices() -> set[str]:
+    """The device types torch has fused optimizer kernels for."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    except ImportError:  # pragma: no cover
+        return {"cpu", "cuda"}
+    return set(_get_fused_kernels_supported_devices())
