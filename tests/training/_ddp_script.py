@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.helpers` in every launched rank
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.helpers` in every launched rank
 
 import torch
 from lightning.pytorch import LightningModule, Trainer

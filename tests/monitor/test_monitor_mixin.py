@@ -11,7 +11,7 @@ from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import Classifier, fit
-from tests.test_multi_optimizer import GAN
+from tests.training.test_multi_optimizer import GAN
 
 
 def test_gan_keys_are_attribute_names() -> None:

@@ -1,6 +1,6 @@
-"""Run by ``tests/test_groups_distributed.py``: a multi-process fit whose ranks report their param groups.
+"""Run by ``tests/groups/test_groups_distributed.py``: a multi-process fit whose ranks report their param groups.
 
-``python tests/groups_distributed_script.py OUT_DIR ddp`` trains on CPU with 2 processes (DDP, gloo);
+``python tests/groups/groups_distributed_script.py OUT_DIR ddp`` trains on CPU with 2 processes (DDP, gloo);
 ``... OUT_DIR fsdp`` trains on the CUDA devices with FSDP, auto-wrapping every ``Linear`` (which puts
 ``_fsdp_wrapped_module`` into the parameter names). Each rank writes ``rank<N>.json`` to OUT_DIR.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `tests.helpers` in every launched rank
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.helpers` in every launched rank
 
 import lightning as L
 from torch import nn

@@ -30,7 +30,7 @@ from lightning_optim.tools.config import spec_options
 from lightning_optim.tools.overrides import _SUBCLASSES
 from tests.helpers import Classifier, declared, fit
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def is_bias(name: str, param: torch.nn.Parameter) -> bool:
@@ -120,7 +120,7 @@ def test_dict_shape_is_lightning_cli_shape() -> None:
         },
     }
     assert spec_to_dict(ParamGroup(is_bias, weight_decay=0.0)) == {
-        "select": {"callable": "tests.test_config.is_bias"},
+        "select": {"callable": "tests.tools.test_config.is_bias"},
         "weight_decay": 0.0,
     }
 
@@ -291,15 +291,15 @@ def test_to_dict_names_the_declaring_attribute() -> None:
             OptimizerSpec,
             ValueError,
             r"OptimizerSpec\.params: Expected `callable` to be one of the allowed functions "
-            r"\(`tests\.test_config\.halve`\) but got 'os\.system'\. .*calling a function named by a config "
+            r"\(`tests\.tools\.test_config\.halve`\) but got 'os\.system'\. .*calling a function named by a config "
             r"runs arbitrary code",
         ),
         (
-            {"class_path": "lambda", "init_args": {"lr_lambda": {"callable": "tests.test_config.halv"}}},
+            {"class_path": "lambda", "init_args": {"lr_lambda": {"callable": "tests.tools.test_config.halv"}}},
             SchedulerSpec,
             ValueError,
-            r"allowed functions \(`tests\.test_config\.halve`\) but got 'tests\.test_config\.halv' "
-            r"\(did you mean `tests\.test_config\.halve`\?\)",
+            r"allowed functions \(`tests\.tools\.test_config\.halve`\) but got 'tests\.tools\.test_config\.halv' "
+            r"\(did you mean `tests\.tools\.test_config\.halve`\?\)",
         ),
         ([1, 2], OptimizerSpec, TypeError, r"OptimizerSpec: Expected a dict but got \[1, 2\]"),
     ],
@@ -310,9 +310,9 @@ def test_from_dict_errors(data: Any, kind: type, error: type[Exception], match: 
 
 
 def test_allowed_callables_by_object_or_by_path() -> None:
-    data = {"class_path": "adam", "params": {"callable": "tests.test_config.is_bias"}}
+    data = {"class_path": "adam", "params": {"callable": "tests.tools.test_config.is_bias"}}
     assert spec_from_dict(data, allow_callables=[is_bias]).params is is_bias
-    assert spec_from_dict(data, allow_callables=["tests.test_config.is_bias"]).params is is_bias
+    assert spec_from_dict(data, allow_callables=["tests.tools.test_config.is_bias"]).params is is_bias
 
 
 # with_declarations: a checked subclass carrying the overrides

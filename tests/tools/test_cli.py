@@ -38,7 +38,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CREATED: list[str] = []
 
 
@@ -198,7 +198,7 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() ->
     ):
         cli(Selecting, "--optim.optimizer.params={callable: os.system}")
     allowed = cli(
-        Model, "--optim.optimizer.params={callable: tests.test_cli.head_only}", allow_callables=[head_only]
+        Model, "--optim.optimizer.params={callable: tests.tools.test_cli.head_only}", allow_callables=[head_only]
     )
     assert type(allowed.model).optimizer.params is head_only
 

@@ -16,7 +16,7 @@ from torch import nn
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.tools.preview_cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Sized(ConfigurableOptimizersMixin, L.LightningModule):
@@ -107,32 +107,32 @@ def test_a_declaration_error_at_import_is_a_clean_error(
     ("args", "message"),
     [
         (["nocolon"], r"Expected MODULE:CLASS \(e.g. `my_package.models:Net`\) but got 'nocolon'"),
-        (["tests.test_cli_preview:Missing"], r"module `tests.test_cli_preview` has no attribute `Missing`"),
-        (["tests.test_cli_preview:Size"], r"has no attribute `Size` .*\(did you mean `Sized`\?\)"),
+        (["tests.tools.test_cli_preview:Missing"], r"module `tests.tools.test_cli_preview` has no attribute `Missing`"),
+        (["tests.tools.test_cli_preview:Size"], r"has no attribute `Size` .*\(did you mean `Sized`\?\)"),
         (
-            ["tests.test_cli_preview:ROOT"],
-            r"Expected 'tests.test_cli_preview:ROOT' to be a class but got PosixPath",
+            ["tests.tools.test_cli_preview:ROOT"],
+            r"Expected 'tests.tools.test_cli_preview:ROOT' to be a class but got PosixPath",
         ),
-        (["tests.test_cli_preview:Plain"], r"Expected a ConfigurableOptimizersMixin module class but "),
-        (["tests.test_cli_preview:Sized"], r"`Sized\(\*\*\{\}\)` failed: .*width.*--init-args"),
+        (["tests.tools.test_cli_preview:Plain"], r"Expected a ConfigurableOptimizersMixin module class but "),
+        (["tests.tools.test_cli_preview:Sized"], r"`Sized\(\*\*\{\}\)` failed: .*width.*--init-args"),
         (
-            ["tests.test_cli_preview:Sized", "--init-args", "{width: 4}"],
+            ["tests.tools.test_cli_preview:Sized", "--init-args", "{width: 4}"],
             r"Expected --init-args to be a JSON object",
         ),
         (
-            ["tests.test_cli_preview:Sized", "--init-args", "[4]"],
+            ["tests.tools.test_cli_preview:Sized", "--init-args", "[4]"],
             r"Expected --init-args to be a JSON object but got '\[4\]'",
         ),
         (
-            ["tests.test_cli_preview:Sized", "--init-args", '{"widht": 4}'],
+            ["tests.tools.test_cli_preview:Sized", "--init-args", '{"widht": 4}'],
             r"unexpected keyword argument 'widht'",
         ),
         (
-            ["tests.test_cli_preview:Sized", "--init-args", '{"width": 4}', "--max-steps", "0"],
+            ["tests.tools.test_cli_preview:Sized", "--init-args", '{"width": 4}', "--max-steps", "0"],
             r"Expected `max_steps`",
         ),
         (
-            ["tests.test_cli_preview:Sized", "--max-rows", "1"],
+            ["tests.tools.test_cli_preview:Sized", "--max-rows", "1"],
             r"Expected --max-rows to be at least 2 but got 1",
         ),
     ],
@@ -151,7 +151,7 @@ def test_usage_errors_exit_with_code_2(
 def test_init_args_and_run_options(capsys: pytest.CaptureFixture[str]) -> None:
     # StepLR(step_size=2, gamma=0.5) per epoch; 4 batches with accumulation 2 -> 2 optimizer steps per epoch
     code = main(
-        ["preview", "tests.test_cli_preview:Sized", "--init-args", '{"width": 4}', "--max-epochs", "6",
+        ["preview", "tests.tools.test_cli_preview:Sized", "--init-args", '{"width": 4}', "--max-epochs", "6",
          "--steps-per-epoch", "4", "--accumulate-grad-batches", "2", "--max-steps", "9"]
     )  # fmt: skip
     assert code == 0

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 SCRIPT = Path(__file__).with_name("_ddp_script.py")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BATCHES, EPOCHS = 4, 2  # BATCHES_PER_RANK and EPOCHS in the script
 STEPS = BATCHES * EPOCHS
 TIMEOUT = 240

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).with_name("groups_distributed_script.py")
-ROOT = SCRIPT.parents[1]
+ROOT = SCRIPT.parents[2]
 
 #: what every rank must build: the user's selectors on the user's names, split by `no_decay=("bias",)`
 EXPECTED = [
