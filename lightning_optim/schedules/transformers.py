@@ -405,8 +405,8 @@ def _default_lr(where: str, optimizer: torch.optim.Optimizer, name: str) -> floa
         lr = lr.item()
     if not _is_number(lr) or not lr > 0:
         raise ValueError(
-            f"{where}: `{name}` is measured against the optimizer's default lr (`optimizer.defaults['lr']`, "
-            f"as in transformers), so expected it to be a positive number but got {lr!r}."
+            f"{where}: Expected the optimizer's default lr (`optimizer.defaults['lr']`, which transformers "
+            f"measures `{name}` against) to be a positive number but got {lr!r}."
         )
     return float(lr)
 

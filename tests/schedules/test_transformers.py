@@ -188,8 +188,6 @@ def test_lr_equals_transformers_for_drawn_lengths(
     resolved = hf.warmup_steps(warmup, total)
     if name == "polynomial":
         assume(resolved != total)  # transformers divides by zero there; refused here (see the error tests)
-    if name in ("cosine_with_min_lr", "cosine_warmup_with_min_lr") and "min_lr" in kwargs:
-        assume(kwargs["min_lr"] <= DEFAULT_LR)
     opt_theirs, opt_ours = make_optimizer((lr, None)), make_optimizer((lr, None))
     expected = lr_sequence(opt_theirs, theirs(hf, name, opt_theirs, warmup, total, kwargs), total + 5)
     with warnings.catch_warnings():
