@@ -146,11 +146,12 @@ class TrainOnly(Plain):
 def _fit(
     model: Plain, ckpt_dir: Path, *, callback: bool, ckpt_path: str | None = None, **kw: Any
 ) -> L.Trainer:
-    checkpoint = kw.pop("checkpoint", None) or ModelCheckpoint(
-        dirpath=ckpt_dir, filename="{epoch}-{step}", save_top_k=-1
-    )
+    checkpoint = kw.pop("checkpoint", None)
+    if checkpoint is None:
+        checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="{epoch}-{step}", save_top_k=-1)
+    checkpoints = checkpoint if isinstance(checkpoint, list) else [checkpoint]
     callbacks: list[Any] = [ScheduleFreeModes()] if callback else []
-    trainer = L.Trainer(callbacks=[*callbacks, checkpoint], default_root_dir=ckpt_dir, **{**TRAINER, **kw})
+    trainer = L.Trainer(callbacks=[*callbacks, *checkpoints], default_root_dir=ckpt_dir, **{**TRAINER, **kw})
     trainer.fit(model, ckpt_path=ckpt_path)
     return trainer
 
@@ -390,6 +391,40 @@ class HandSwitchedEpochSaves(HandSwitched):
         self._eval()
 
 
+class SavesInTrainingStep(Plain):
+    """Calls ``trainer.save_checkpoint`` inside ``training_step`` (before the forward pass) at step 5."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.trainer.global_step == 5:
+            self._save()
+        return super().training_step(batch, batch_idx)
+
+    def _save(self) -> None:
+        self.trainer.save_checkpoint(Path(self.trainer.default_root_dir) / "in-step.ckpt")
+
+
+class HandSwitchedSavesInTrainingStep(HandSwitched, SavesInTrainingStep):
+    def _save(self) -> None:
+        self._eval()
+        super()._save()
+        for optimizer in self.trainer.optimizers:
+            optimizer.train()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_save_inside_training_step_returns_to_train_mode(optimizer: str, tmp_path: Path) -> None:
+    """A save in the middle of a training step puts x in the file and y back for the step's forward pass."""
+    reference, under_test = HandSwitchedSavesInTrainingStep(optimizer), SavesInTrainingStep(optimizer)
+    kw: dict[str, Any] = {"max_epochs": 2, "enable_checkpointing": False, "checkpoint": []}
+    _fit(reference, tmp_path / "ref", callback=False, **kw)
+    _fit(under_test, tmp_path / "cb", callback=True, **kw)
+    ref_ckpt, cb_ckpt = _load(tmp_path / "ref" / "in-step.ckpt"), _load(tmp_path / "cb" / "in-step.ckpt")
+    assert _same_tensors(ref_ckpt["state_dict"], cb_ckpt["state_dict"])
+    assert not cb_ckpt["optimizer_states"][0]["param_groups"][0]["train_mode"]
+    assert _same_history(under_test.val_history, reference.val_history)
+    assert _same_tensors(reference.state_dict(), under_test.state_dict())
+
+
 # --- resume ---------------------------------------------------------------------------------------------
 
 
@@ -487,3 +522,25 @@ def test_closure_form_is_left_alone(tmp_path: Path) -> None:
         del OPTIMIZERS["adamw-closure"]
     assert not is_schedule_free(trainer.optimizers[0])
     assert trainer.global_step == 4
+
+
+def test_an_earlier_save_checkpoint_override_is_kept_and_wrapped(tmp_path: Path) -> None:
+    trainer = L.Trainer(
+        callbacks=[
+            ScheduleFreeModes(),
+            ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_train_steps=3),
+        ],
+        default_root_dir=tmp_path,
+        **{**TRAINER, "max_epochs": 1, "val_check_interval": 1.0},
+    )
+    original = trainer.save_checkpoint
+    modes: list[bool] = []
+
+    def mine(*args: Any, **kwargs: Any) -> None:
+        modes.append(trainer.optimizers[0].param_groups[0]["train_mode"])
+        original(*args, **kwargs)
+
+    trainer.save_checkpoint = mine  # type: ignore[method-assign]
+    trainer.fit(Plain("sgd"))
+    assert trainer.__dict__["save_checkpoint"] is mine
+    assert modes == [False]  # the save at step 3 (in train mode) went through ours first, then the user's
