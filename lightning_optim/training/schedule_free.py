@@ -1,0 +1,254 @@
+"""Schedule-free optimizers under Lightning: switch them between train and eval mode so the user writes nothing.
+
+Why: a schedule-free optimizer (``schedulefree.AdamWScheduleFree``, ``SGDScheduleFree``, ``RAdamScheduleFree``,
+their ``...Reference``/``...Paper`` forms, ``ScheduleFreeWrapper``; the same classes of ``pytorch_optimizer``)
+keeps two points in the module's parameters. In train mode the parameters hold ``y``, where gradients are
+taken; in eval mode they hold the average ``x``, the weights to evaluate and to save. ``optimizer.eval()``
+moves them ``y -> x``, ``optimizer.train()`` moves them back, and ``step()`` raises unless the optimizer is in
+train mode. The schedulefree README asks for ``optimizer.train()`` where the code calls ``model.train()``,
+``optimizer.eval()`` where it calls ``model.eval()``, and eval mode "when storing checkpoints". In a
+Lightning program those places are inside the ``Trainer``; :class:`ScheduleFreeModes` is the callback that
+makes the calls there.
+
+When it switches (only optimizers that :func:`is_schedule_free` accepts; all others are left alone):
+
+* **train mode** at ``on_train_epoch_start`` and at every ``on_train_batch_start``. The switch is a no-op
+  when the optimizer is already in train mode (a flag check per param group), so checking at every batch is
+  what makes training after a mid-epoch validation (``val_check_interval``) and after a resume correct.
+* **eval mode** at ``on_validation_start`` (the sanity check included), ``on_test_start``,
+  ``on_predict_start``, ``on_train_end`` (so the module holds ``x`` after ``fit``) and ``on_exception``.
+  Nothing switches back at the end of an evaluation: the next training batch does. This is the fewest
+  switches, and it means that a checkpoint written at ``on_validation_end`` (where ``ModelCheckpoint`` writes
+  by default) is already in eval mode.
+* **around every checkpoint save**: while a ``Trainer`` runs, its ``save_checkpoint`` is wrapped so that the
+  schedule-free optimizers that are in train mode go to eval mode, the checkpoint is built, and they return
+  to train mode. Lightning 2.6 builds the checkpoint in ``Trainer.save_checkpoint`` ->
+  ``_CheckpointConnector.dump_checkpoint``, which reads ``state_dict`` (the weights) first and calls the
+  ``on_save_checkpoint`` hooks last, so no hook runs before the weights are read. ``ModelCheckpoint`` saves
+  from ``on_train_batch_end`` (``every_n_train_steps``, ``train_time_interval``), ``on_train_epoch_end``,
+  ``on_validation_end``, ``on_train_end`` and ``on_exception``, always through ``trainer.save_checkpoint``;
+  switching to eval in all those hooks would cost two passes over the weights at every training batch, so the
+  save itself is wrapped instead. The wrapper is an instance attribute installed at ``setup`` and removed at
+  ``teardown`` and ``on_exception``. Both the weights and the optimizer state (whose ``train_mode`` flag says
+  which point the weights hold) are read in eval mode, so a checkpoint holds ``x`` and a flag that says so.
+
+Resuming needs nothing more: Lightning restores the weights (``x``) and the optimizer state (``z``, the flag
+``train_mode=False``), and the first training batch switches to train mode, which recomputes ``y`` exactly as
+the uninterrupted run did after writing that checkpoint. ``validate``/``test``/``predict`` without a ``fit``
+have no optimizer (``trainer.optimizers`` is empty) and work unchanged on the module's weights.
+
+The ``...Closure`` classes are not schedule-free in this sense: their ``step`` moves the parameters to ``y``,
+evaluates the closure and moves them back to ``x``, so the parameters always hold ``x`` between steps; they
+have no ``train``/``eval`` (schedulefree README: the closure forms "do not require the .train() and .eval()
+calls").
+
+BatchNorm: nothing is done automatically. Running statistics are buffers that training forward passes update
+at ``y``; after the switch to ``x`` they are stale. The schedulefree README recommends recomputing them right
+before evaluation: in the module's own ``on_validation_start`` (it runs after this callback has switched to
+``x``), put the module in train mode, run some training batches forward under ``torch.no_grad()``, and put it
+back in eval mode (or use precise BN). Doing that automatically would cost forward passes over training data
+and change the random state, so it is left to the user.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, TypeGuard
+
+from lightning.pytorch import Callback, LightningModule, Trainer
+
+_ABSENT = object()  # "no instance attribute `save_checkpoint` before we wrapped it"
+
+__all__ = ["ScheduleFreeModes", "ScheduleFreeOptimizer", "is_schedule_free", "to_eval_mode", "to_train_mode"]
+
+
+class ScheduleFreeOptimizer(Protocol):
+    """What :func:`is_schedule_free` checks for: ``train()``/``eval()`` methods and a ``train_mode`` marker."""
+
+    def train(self) -> None:
+        """Move the parameters to the point gradients are taken at (``y``)."""
+
+    def eval(self) -> None:
+        """Move the parameters to the point to evaluate and save (``x``)."""
+
+
+def is_schedule_free(optimizer: object) -> TypeGuard[ScheduleFreeOptimizer]:
+    """Whether ``optimizer`` swaps its parameters between a train and an eval point (duck-typed).
+
+    Accepted: an object with callable ``train`` and ``eval`` attributes and a ``train_mode`` marker, either a
+    ``train_mode`` key in every param group (``schedulefree`` 1.4: ``AdamWScheduleFree``, ``SGDScheduleFree``,
+    ``RAdamScheduleFree`` and the ``...Reference``/``...Paper`` forms put ``train_mode`` in their ``defaults``,
+    e.g. ``adamw_schedulefree.py`` ``defaults = dict(..., train_mode=False, ...)``; ``pytorch_optimizer``'s
+    ``ScheduleFreeAdamW``/``SGD``/``RAdam`` and ``SPlus`` do the same) or a boolean ``train_mode`` attribute
+    (``schedulefree.ScheduleFreeWrapper``: ``self.train_mode = False``; ``pytorch_optimizer.ScheduleFreeWrapper``).
+    Both halves are needed: ``torch.nn.Module`` has ``train``/``eval`` but no marker, and the ``...Closure``
+    classes have ``train_mode``-free groups and no ``train``/``eval`` (they need no switching).
+
+    Args:
+        optimizer: Any object, usually an entry of ``trainer.optimizers``.
+
+    Returns:
+        ``True`` when :class:`ScheduleFreeModes` should switch its modes.
+
+    Examples:
+        >>> import torch
+        >>> param = torch.nn.Parameter(torch.zeros(2))
+        >>> is_schedule_free(torch.optim.SGD([param], lr=0.1))
+        False
+        >>> class TwoPoint(torch.optim.SGD):
+        ...     def __init__(self, params):
+        ...         super().__init__(params, lr=0.1)
+        ...         self.defaults["train_mode"] = False
+        ...         for group in self.param_groups:
+        ...             group["train_mode"] = False
+        ...     def train(self): ...
+        ...     def eval(self): ...
+        >>> is_schedule_free(TwoPoint([param]))
+        True
+        >>> is_schedule_free(torch.nn.Linear(2, 2))
+        False
+    """
+    if not (callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))):
+        return False
+    if isinstance(getattr(optimizer, "train_mode", None), bool):
+        return True
+    groups = getattr(optimizer, "param_groups", None)
+    if not isinstance(groups, list) or not groups:
+        return False
+    return all(isinstance(group, Mapping) and "train_mode" in group for group in groups)
+
+
+def _train_mode_flags(optimizer: ScheduleFreeOptimizer) -> list[bool]:
+    """The ``train_mode`` flag of the optimizer (wrapper form) or of each of its param groups."""
+    flag = getattr(optimizer, "train_mode", None)
+    if isinstance(flag, bool):
+        return [flag]
+    groups: list[Mapping[str, Any]] = getattr(optimizer, "param_groups", [])
+    return [bool(group.get("train_mode", False)) for group in groups]
+
+
+def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
+    """Put every schedule-free optimizer that has a param group in train mode into eval mode.
+
+    Args:
+        optimizers: Usually ``trainer.optimizers``; entries that are not schedule-free are skipped.
+
+    Returns:
+        The optimizers that were switched, so that a caller can switch exactly those back.
+    """
+    switched: list[ScheduleFreeOptimizer] = []
+    for optimizer in optimizers:
+        if is_schedule_free(optimizer) and any(_train_mode_flags(optimizer)):
+            optimizer.eval()
+            switched.append(optimizer)
+    return switched
+
+
+def to_train_mode(optimizers: Iterable[object]) -> None:
+    """Put every schedule-free optimizer that has a param group in eval mode into train mode.
+
+    Args:
+        optimizers: Usually ``trainer.optimizers``; entries that are not schedule-free are skipped.
+    """
+    for optimizer in optimizers:
+        if is_schedule_free(optimizer) and not all(_train_mode_flags(optimizer)):
+            optimizer.train()
+
+
+class ScheduleFreeModes(Callback):
+    """Switch the schedule-free optimizers of ``trainer.optimizers`` between train and eval mode.
+
+    Train mode before every training batch; eval mode for validation, test, predict, at the end of ``fit``
+    and whenever ``trainer.save_checkpoint`` builds a checkpoint (see the module docstring for the exact
+    points and why). Put it first in ``trainer.callbacks`` so that other callbacks see the right weights in
+    the same hook; ``ModelCheckpoint`` is moved last by Lightning anyway, and saves are covered wherever they
+    happen.
+
+    Examples:
+        >>> from lightning.pytorch import Trainer
+        >>> trainer = Trainer(callbacks=[ScheduleFreeModes()], logger=False, enable_progress_bar=False)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wrapped: tuple[Trainer, Callable[..., Any], object] | None = None
+
+    # --- training: train mode (a no-op when already there) -----------------------------------------------
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Train mode before the epoch's first batch (and before the module's own epoch-start hook)."""
+        to_train_mode(trainer.optimizers)
+
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        """Train mode before every batch: after a mid-epoch validation or a resume this is the switch."""
+        to_train_mode(trainer.optimizers)
+
+    # --- evaluation and the end of fit: eval mode -----------------------------------------------------------
+
+    def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Eval mode for validation (and the sanity check); the next training batch switches back."""
+        to_eval_mode(trainer.optimizers)
+
+    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Eval mode for ``trainer.test``."""
+        to_eval_mode(trainer.optimizers)
+
+    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Eval mode for ``trainer.predict``."""
+        to_eval_mode(trainer.optimizers)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Eval mode at the end of ``fit``: the module the user keeps holds the averaged weights ``x``."""
+        to_eval_mode(trainer.optimizers)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        """Eval mode after a failed run (checkpoints saved on exception come later); remove the save wrapper.
+
+        Lightning calls no ``teardown`` hook when a run raises, so the wrapper is removed here.
+        """
+        to_eval_mode(trainer.optimizers)
+        self._unwrap()
+
+    # --- checkpoint saving: eval mode while the checkpoint is built ----------------------------------------
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Wrap ``trainer.save_checkpoint`` for the duration of the run."""
+        self._wrap(trainer)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Restore ``trainer.save_checkpoint``."""
+        self._unwrap()
+
+    def _wrap(self, trainer: Trainer) -> None:
+        if self._wrapped is not None:
+            if self._wrapped[0] is trainer and trainer.__dict__.get("save_checkpoint") is self._wrapped[1]:
+                return
+            self._unwrap()
+        previous = trainer.__dict__.get("save_checkpoint", _ABSENT)
+        original: Callable[..., Any] = trainer.save_checkpoint
+
+        @functools.wraps(original)
+        def save_checkpoint(*args: Any, **kwargs: Any) -> Any:
+            switched = to_eval_mode(trainer.optimizers)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                to_train_mode(switched)
+
+        setattr(trainer, "save_checkpoint", save_checkpoint)  # noqa: B010 (mypy: assigning to a method)
+        self._wrapped = (trainer, save_checkpoint, previous)
+
+    def _unwrap(self) -> None:
+        if self._wrapped is None:
+            return
+        trainer, wrapper, previous = self._wrapped
+        self._wrapped = None
+        if trainer.__dict__.get("save_checkpoint") is not wrapper:
+            return  # someone wrapped it after us: leave theirs (ours inside it stays harmless)
+        if previous is _ABSENT:
+            del trainer.__dict__["save_checkpoint"]
+        else:
+            setattr(trainer, "save_checkpoint", previous)  # noqa: B010
