@@ -1,0 +1,1 @@
+"""Optimizer classes of this package (pure torch)."""
