@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.utilities.errors import prefixed
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,14 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler) -> RunShape:
                 f"`{scheduler.derived_length}` of `{name}` is derived as the run's {updates} scheduler "
                 f"updates minus the warmup's {warmup}",
                 f"that leaves {derived}; shorten the warmup or lengthen the run",
+            )
+        with prefixed(scheduler.where):
+            derived = scheduler.info.derive_length(derived, scheduler.kwargs)
+        if derived < 1:
+            raise _unknown(
+                scheduler,
+                f"`{scheduler.derived_length}` of `{name}` is derived from the run's {updates} scheduler updates",
+                f"that gives {derived}; lengthen the run or give `{scheduler.derived_length}`",
             )
     return RunShape(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
 

@@ -36,7 +36,7 @@ from lightning_optim.registry.schedulers import (
     is_scheduler_class,
     scheduler_info,
 )
-from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, torch_rejects
+from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed, torch_rejects
 from lightning_optim.utilities.typecheck import check_type
 
 INTERVALS = ("step", "epoch")
@@ -221,6 +221,9 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
                 f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
             )
     _check_unit(where, spec, info, interval)
+    if info.check_stepping is not None:
+        with prefixed(where):
+            info.check_stepping(spec.kwargs, interval, spec.unit or interval)
     return interval
 
 
@@ -373,8 +376,14 @@ def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
     with torch_rejects(scheduler.where, scheduler.cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         instantiate_scheduler(
-            scheduler, optimizer, {scheduler.derived_length: 100} if scheduler.derived_length else {}
+            scheduler,
+            optimizer,
+            {scheduler.derived_length: _TRIAL_LENGTH} if scheduler.derived_length else {},
         )
+
+
+#: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.
+_TRIAL_LENGTH = 10**9
 
 
 def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:

@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 from torch.optim import lr_scheduler
 
+from lightning_optim.schedules.timm_cosine import TimmCosineLR
+from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES
+
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
 Interval = Literal["step", "epoch"]
@@ -102,6 +105,8 @@ class SchedulerInfo:
     per_group_arguments: frozenset[str] = frozenset()
     #: its ``schedulers`` argument holds other schedulers, declared as ``SchedulerSpec``s
     composite: bool = False
+    #: a check of the declared arguments against the effective interval and unit (raises ``ValueError``)
+    check_stepping: Callable[[Mapping[str, Any], str, str], None] | None = None
 
     @property
     def is_plateau(self) -> bool:
@@ -133,6 +138,39 @@ class SchedulerInfo:
             if value is not None:
                 converted[key] = convert(value, steps_per_epoch)
         return converted
+
+
+def _timm_interval(kwargs: Mapping[str, Any]) -> Interval:
+    """timm's ``t_in_epochs`` (default ``True``) steps per epoch; ``False`` per optimizer update."""
+    return "epoch" if kwargs.get("t_in_epochs", True) else "step"
+
+
+def _check_timm_stepping(kwargs: Mapping[str, Any], interval: str, unit: str) -> None:
+    in_epochs = kwargs.get("t_in_epochs", True)
+    if in_epochs and unit == "step":
+        raise ValueError(
+            "`t_in_epochs=True` counts `t_initial` and `warmup_t` in epochs, but the schedule is stepped "
+            "per optimizer step; pass `t_in_epochs=False` (counts in updates), or `unit='epoch'` (epochs, "
+            "updated every step), or `interval='epoch'`."
+        )
+    if not in_epochs and interval == "epoch":
+        raise ValueError(
+            "`t_in_epochs=False` counts `t_initial` and `warmup_t` in optimizer updates, but the schedule is "
+            "stepped once per epoch; use `interval='step'` or `t_in_epochs=True`."
+        )
+
+
+def _timm_cycle(updates: int, kwargs: Mapping[str, Any]) -> int:
+    """timm's ``t_initial`` from the run: the updates after a prefix warmup, split into ``cycle_limit``
+    equal cycles (``create_scheduler_v2`` passes the epochs as ``t_initial`` for one cycle)."""
+    cycles = kwargs.get("cycle_limit", 1)
+    if kwargs.get("cycle_mul", 1.0) != 1.0 and cycles != 1:
+        raise ValueError(
+            "`t_initial` cannot be derived from the run for cycles of growing length (`cycle_mul` != 1 with "
+            "`cycle_limit` > 1); give `t_initial`, the first cycle's length."
+        )
+    prefix = kwargs.get("warmup_t", 0) if kwargs.get("warmup_prefix", False) else 0
+    return (updates - prefix) // cycles
 
 
 _PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_momentum", "max_momentum"})
@@ -182,9 +220,32 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
     SchedulerInfo(
         lr_scheduler.MultiplicativeLR, ("multiplicative",), per_group_arguments=frozenset({"lr_lambda"})
     ),
-    SchedulerInfo(PLATEAU, ("plateau",), per_group_arguments=frozenset({"min_lr"})),
+    SchedulerInfo(
+        PLATEAU, ("plateau", "transformers/reduce_lr_on_plateau"), per_group_arguments=frozenset({"min_lr"})
+    ),
     SchedulerInfo(lr_scheduler.SequentialLR, ("sequential",), composite=True),
     SchedulerInfo(lr_scheduler.ChainedScheduler, ("chained",), composite=True),
+    # transformers' ``get_scheduler`` schedules, stepped once per optimizer step as in its ``Trainer``
+    *(
+        SchedulerInfo(
+            cls,
+            (f"transformers/{name}",),
+            default_interval="step",
+            length="num_training_steps"
+            if "num_training_steps" in inspect.signature(cls).parameters
+            else None,
+        )
+        for name, cls in TRANSFORMERS_SCHEDULES.items()
+    ),
+    SchedulerInfo(
+        TimmCosineLR,
+        ("timm/cosine",),
+        default_interval=_timm_interval,
+        length="t_initial",
+        derive_length=_timm_cycle,
+        epoch_arguments={"t_initial": scale, "warmup_t": scale},
+        check_stepping=_check_timm_stepping,
+    ),
 )
 
 

@@ -11,6 +11,8 @@ from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_opti
 from lightning_optim.declarations.specs import OptimizerSpec
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
+from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
@@ -163,6 +165,8 @@ class ConfigurableOptimizersMixin:
         if trainer is not None:
             if manual:
                 _stepping.install(trainer, built)
+            if any(is_schedule_free(b.optimizer) for b in built):
+                put_first(trainer, ScheduleFreeModes())
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)

@@ -198,7 +198,9 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() ->
     ):
         cli(Selecting, "--optim.optimizer.params={callable: os.system}")
     allowed = cli(
-        Model, "--optim.optimizer.params={callable: tests.tools.test_cli.head_only}", allow_callables=[head_only]
+        Model,
+        "--optim.optimizer.params={callable: tests.tools.test_cli.head_only}",
+        allow_callables=[head_only],
     )
     assert type(allowed.model).optimizer.params is head_only
 

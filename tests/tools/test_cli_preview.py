@@ -107,7 +107,10 @@ def test_a_declaration_error_at_import_is_a_clean_error(
     ("args", "message"),
     [
         (["nocolon"], r"Expected MODULE:CLASS \(e.g. `my_package.models:Net`\) but got 'nocolon'"),
-        (["tests.tools.test_cli_preview:Missing"], r"module `tests.tools.test_cli_preview` has no attribute `Missing`"),
+        (
+            ["tests.tools.test_cli_preview:Missing"],
+            r"module `tests.tools.test_cli_preview` has no attribute `Missing`",
+        ),
         (["tests.tools.test_cli_preview:Size"], r"has no attribute `Size` .*\(did you mean `Sized`\?\)"),
         (
             ["tests.tools.test_cli_preview:ROOT"],

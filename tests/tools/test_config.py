@@ -295,7 +295,10 @@ def test_to_dict_names_the_declaring_attribute() -> None:
             r"runs arbitrary code",
         ),
         (
-            {"class_path": "lambda", "init_args": {"lr_lambda": {"callable": "tests.tools.test_config.halv"}}},
+            {
+                "class_path": "lambda",
+                "init_args": {"lr_lambda": {"callable": "tests.tools.test_config.halv"}},
+            },
             SchedulerSpec,
             ValueError,
             r"allowed functions \(`tests\.tools\.test_config\.halve`\) but got 'tests\.tools\.test_config\.halv' "

@@ -6,6 +6,7 @@ When an upgrade removes one, this test names it; ``compat.py`` says what the pac
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -34,7 +35,7 @@ LOOKUPS = {
         _trainer().fit_loop.epoch_loop, "_batches_that_stepped"
     ),
     # torch's schedulers read it in ``step()`` to warn when the optimizer has not stepped
-    "Optimizer._opt_called": lambda: "_opt_called" in open(torch.optim.lr_scheduler.__file__).read(),
+    "Optimizer._opt_called": lambda: "_opt_called" in Path(torch.optim.lr_scheduler.__file__).read_text(),
     "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")
