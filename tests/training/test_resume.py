@@ -66,11 +66,21 @@ SCHEDULERS: dict[str, dict[str, Any]] = {
     },
     # per step: the function of fractional epochs (a partial in LambdaLR's state); per epoch: unchanged
     "lambda_in_epochs": {"scheduler": "lambda", "lr_lambda": decay, "unit": "epoch"},
+    # this package's own LRSchedulers: transformers' and timm's schedules (lengths derived from the run)
+    "transformers/cosine": {"scheduler": "transformers/cosine", "num_warmup_steps": 2},
+    "transformers/warmup_stable_decay": {
+        "scheduler": "transformers/warmup_stable_decay",
+        "num_warmup_steps": 1,
+        "num_decay_steps": 2,
+    },
+    "timm/cosine": {"scheduler": "timm/cosine", "warmup_t": 1, "warmup_lr_init": 0.001, "lr_min": 0.01},
 }
 
 
 def spec(name: str, interval: str) -> SchedulerSpec:
     kwargs = dict(SCHEDULERS[name])
+    if name == "timm/cosine":
+        kwargs["t_in_epochs"] = interval == "epoch"
     return SchedulerSpec(kwargs.pop("scheduler"), interval=interval, **kwargs)  # type: ignore[arg-type]
 
 
