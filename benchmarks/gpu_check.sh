@@ -136,8 +136,9 @@ step optimizer-step 150 yes "CUDA rows: fused vs foreach, 10M/100M/1B params, fr
     "$PY" benchmarks/bench_optimizer_step.py --device cuda --sizes 10 100 1000 --rounds 7
 
 # ----------------------------------------------------------------------------------------- 5 optional
+# CUDA_VISIBLE_DEVICES= : the CPU behaviour the suite expects (its GPU tests ran in step 1)
 step cpu-subset 120 no "CPU subset on this torch/lightning (evidence for pyproject's lower bounds)" -- \
-    "$PY" -m pytest -q -o addopts="" -p no:cacheprovider ${XDIST[@]+"${XDIST[@]}"} -k "not plot" \
+    env CUDA_VISIBLE_DEVICES= "$PY" -m pytest -q -o addopts="" -p no:cacheprovider ${XDIST[@]+"${XDIST[@]}"} -k "not plot" \
     tests/test_declarations.py tests/test_multi_optimizer.py tests/test_monitor.py tests/test_resume.py \
     tests/test_implementation.py tests/test_warmup.py
 

@@ -11,8 +11,8 @@ default implementation). Axes:
   (``training_step`` calls ``self.clip_gradients(opt, ...)`` between ``manual_backward`` and ``step``);
 * optimizer: Adam, AdamW, SGD(momentum=0.9), Adagrad.
 
-Verdicts: ``ok`` (both fit, the mixin's weights are finite and close to the twin's: the implementations
-may differ by float rounding); ``FAIL`` (the mixin raised, or its weights differ, where the twin trained);
+Verdicts: ``ok`` (both fit, the mixin's weights are finite and within 2% of the distance the twin's weights
+moved in training from the twin's: the implementations may differ by float rounding); ``FAIL`` (the mixin raised, or its weights differ, where the twin trained);
 ``n/a`` (the twin itself fails: Lightning does not support that cell). Lightning's ``MixedPrecision``
 plugin refuses gradient clipping for an optimizer that "handles unscaling" (any fused one) under *both*
 ``16-mixed`` and ``bf16-mixed``, so an ``"auto"`` that picks fused wherever the precision has no gradient
@@ -52,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 
 CLIP_VALUE = 0.5
+#: how far the mixin's final weights may be from the twin's, as a fraction of how far the twin's moved
+TOLERANCE = 0.02
 OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
     "Adam": (Adam, {"lr": 1e-2}),
     "AdamW": (AdamW, {"lr": 1e-2, "weight_decay": 0.01}),
@@ -177,10 +179,16 @@ def run_cell(device: str, precision: str, clip: str, optimization: str, optimize
         cell["verdict"] = "FAIL"
     else:
         ours, theirs = mixin.state_dict(), twin.state_dict()
+        initial = {k: v.to(theirs[k].device) for k, v in twin_cls().state_dict().items()}
         finite = all(torch.isfinite(t).all() for t in ours.values())
-        close = all(torch.allclose(ours[k], theirs[k], rtol=1e-3, atol=1e-4) for k in theirs)
-        cell["max_abs_diff"] = max(float((ours[k] - theirs[k]).abs().max()) for k in theirs)
-        cell["verdict"] = "ok" if finite and close else "FAIL"
+        difference = max(float((ours[k] - theirs[k]).abs().max()) for k in theirs)
+        movement = max(float((theirs[k] - initial[k]).abs().max()) for k in theirs)
+        cell["max_abs_diff"], cell["twin_movement"] = difference, movement
+        # Close: within 2% of how far training moved the twin's weights. Fused and foreach/for-loop kernels
+        # differ by float rounding, which reduced-precision forwards can amplify a little; a wrong lr or a
+        # skipped step (1 of 16) would be several percent.
+        close = difference <= max(1e-6, TOLERANCE * movement)
+        cell["verdict"] = "ok" if finite and close and movement > 0 else "FAIL"
     return cell
 
 
