@@ -265,17 +265,22 @@ class ResumeGuard(Callback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
+        compat.disable_unused_batch_hooks(self)
+        compat.disable_hook(self, "on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         saved = checkpoint.get(STEP_METRICS_KEY)
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+        if self.pending_step_metrics:
+            vars(self).pop("on_train_batch_start", None)  # the class's hook replays them at the next batch
 
     @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        compat.disable_hook(self, "on_train_batch_start")
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}

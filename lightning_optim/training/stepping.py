@@ -25,6 +25,7 @@ from typing_extensions import override
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.training.callbacks import put_first
+from lightning_optim.utilities import compat
 
 STEPS = "_lightning_optim_steps"
 EPOCHS = "_lightning_optim_epochs"
@@ -100,6 +101,7 @@ class ManualSchedulerStepping(Callback):
 
     def __init__(self, scheduled: Sequence[Scheduled]) -> None:
         self.per_epoch = [s for s in scheduled if s.spec.interval == "epoch"]
+        compat.disable_unused_batch_hooks(self)
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)

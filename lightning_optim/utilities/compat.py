@@ -50,6 +50,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error when LRMonitor starts",
     ),
     PrivateApi(
+        "Lightning skips callback hooks that are not callable",
+        "the mixin's callbacks cost nothing on the per-batch hooks they do not use (`_call_callback_hooks` "
+        "checks `callable(fn)`; each dispatch otherwise costs a profiler context and a `state_key` string)",
+        "error at fit: a disabled hook would be called",
+    ),
+    PrivateApi(
         "Optimizer._opt_called",
         "silence torch's 'scheduler stepped before optimizer' warning in previews, where no optimizer steps",
         "fallback: the warning is shown",
@@ -122,6 +128,37 @@ def check_batches_that_stepped(trainer: Any) -> None:
     """Fail early (when a monitor starts) if ``batches_that_stepped`` cannot work."""
     if not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped"):
         raise _missing("Trainer.fit_loop.epoch_loop._batches_that_stepped", "log at Lightning's steps")
+
+
+#: The per-batch callback hooks Lightning calls at every training, validation, test or predict batch.
+PER_BATCH_HOOKS = (
+    "on_train_batch_start",
+    "on_train_batch_end",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+    "on_predict_batch_start",
+    "on_predict_batch_end",
+)
+
+
+def disable_unused_batch_hooks(callback: Any) -> None:
+    """Make Lightning skip the per-batch hooks ``callback`` does not override (it skips non-callables)."""
+    from lightning.pytorch import Callback
+
+    for name in PER_BATCH_HOOKS:
+        if getattr(type(callback), name) is getattr(Callback, name):
+            setattr(callback, name, None)
+
+
+def disable_hook(callback: Any, name: str) -> None:
+    """Make Lightning skip ``callback``'s hook ``name`` from now on."""
+    setattr(callback, name, None)
 
 
 def mark_stepped(optimizer: torch.optim.Optimizer) -> None:

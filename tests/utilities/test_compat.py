@@ -6,6 +6,7 @@ When an upgrade removes one, this test names it; ``compat.py`` says what the pac
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 import lightning as L
@@ -33,6 +34,10 @@ LOOKUPS = {
     ),
     "Trainer.fit_loop.epoch_loop._batches_that_stepped": lambda: hasattr(
         _trainer().fit_loop.epoch_loop, "_batches_that_stepped"
+    ),
+    "Lightning skips callback hooks that are not callable": lambda: (
+        "if callable(fn):"
+        in inspect.getsource(importlib.import_module("lightning.pytorch.trainer.call")._call_callback_hooks)
     ),
     # torch's schedulers read it in ``step()`` to warn when the optimizer has not stepped
     "Optimizer._opt_called": lambda: "_opt_called" in Path(torch.optim.lr_scheduler.__file__).read_text(),
