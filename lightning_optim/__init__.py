@@ -2,6 +2,7 @@
 
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.monitor.lr_monitor import LRMonitor
+from lightning_optim.registry.external import register_optimizer, register_scheduler
 from lightning_optim.tools.config import spec_from_dict, spec_to_dict
 from lightning_optim.tools.describe import describe_optimizers
 from lightning_optim.tools.overrides import declarations, with_declarations
@@ -19,6 +20,8 @@ __all__ = [
     "describe_optimizers",
     "plot_schedule",
     "preview_schedule",
+    "register_optimizer",
+    "register_scheduler",
     "spec_from_dict",
     "spec_to_dict",
     "with_declarations",

@@ -394,6 +394,48 @@ def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: M
     return scheduler.cls(**kwargs, optimizer=optimizer)
 
 
+def _check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
+    """An optimizer with ``**kwargs`` (many in ``pytorch_optimizer``) silently drops what it does not read:
+    refuse an argument that is not a named parameter and that its source never names as a string."""
+    names, _, var_keyword = _accepted_arguments(cls)
+    unknown = [key for key in kwargs if key not in names]
+    if not var_keyword or not unknown:
+        return
+    source = _class_sources(cls)
+    for key in unknown:
+        if f"'{key}'" not in source and f'"{key}"' not in source:
+            raise TypeError(
+                f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, names)} "
+                f"(it takes `**kwargs` but never reads `{key}`). Accepted arguments: {listing(names)}."
+            )
+
+
+def _class_sources(cls: type) -> str:
+    """The source of ``cls`` and of its bases up to torch's ``Optimizer`` (empty where unavailable)."""
+    sources = []
+    for klass in cls.__mro__:
+        if klass in (torch.optim.Optimizer, object):
+            break
+        try:
+            sources.append(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+    return "\n".join(sources)
+
+
+def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> None:
+    """A schedule-free optimizer (``train_mode`` among its options) that warms up itself takes no schedule:
+    a declared scheduler would warm up a second time (the two ramps multiply) and a decay would be ignored
+    by its iterate averaging, which follows the largest lr seen."""
+    warmup_steps = defaults.get("warmup_steps")
+    if "train_mode" in defaults and isinstance(warmup_steps, int) and warmup_steps > 0:
+        raise ValueError(
+            f"{where}: `{cls.__name__}` warms up itself (`warmup_steps={warmup_steps}`) and schedules nothing "
+            "else, but a `scheduler` is declared too: its lr changes would multiply with the built-in warmup. "
+            "Remove `scheduler`, or set `warmup_steps=0` and declare the warmup with `SchedulerSpec(..., warmup=)`."
+        )
+
+
 def _check_recipes(
     where: str, spec: OptimizerSpec, optimizer: str, group_options: frozenset[str]
 ) -> tuple[tuple[Recipe, Any], ...]:
@@ -421,6 +463,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     if not isinstance(spec.groups, tuple):
         raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
     optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+    _check_swallowed(where, cls, spec.kwargs)
     group_options = frozenset(optimizer.defaults) | {"name"}
     groups: list[ResolvedGroup] = []
     for index, group in enumerate(spec.groups):
@@ -456,6 +499,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
     scheduler = None
     if spec.scheduler is not None:
+        _check_own_warmup(where, cls, defaults)
         scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
         _trial_scheduler(scheduler, optimizer)
     return ResolvedOptimizer(

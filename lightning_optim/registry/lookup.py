@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from lightning_optim.registry.optimizers import OPTIMIZERS, is_optimizer_class
-from lightning_optim.registry.schedulers import SCHEDULERS, is_scheduler_class
+from lightning_optim.registry.external import COLLECTIONS, lookup_optimizer
+from lightning_optim.registry.optimizers import OPTIMIZERS, REGISTERED_OPTIMIZERS, is_optimizer_class
+from lightning_optim.registry.schedulers import REGISTERED_SCHEDULERS, SCHEDULERS, is_scheduler_class
 from lightning_optim.utilities.errors import did_you_mean, prefixed
 
 #: The kinds of class a declaration names.
@@ -48,6 +49,18 @@ def _import_dotted(path: str) -> Any:
         raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
 
 
+def _external(kind: Kind, key: str) -> type | None:
+    """A name registered by the user, or from an installed collection (``pytorch_optimizer/lion``)."""
+    if kind == "optimizer":
+        return lookup_optimizer(key)
+    info = REGISTERED_SCHEDULERS.get(key)
+    return None if info is None else info.cls
+
+
+def _registered(kind: Kind) -> list[str]:
+    return list(REGISTERED_OPTIMIZERS if kind == "optimizer" else REGISTERED_SCHEDULERS)
+
+
 def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
     """``resolve`` against ``kind``'s registry and predicate; error messages start with ``where: ``."""
     table = KINDS[kind]
@@ -73,10 +86,15 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
         key = value.lower()
         if key in registry:
             return registry[key]
+        external = _external(kind, key)
+        if external is not None:
+            return external
         if "." not in value and ":" not in value:
             raise ValueError(
                 f"Expected a known {kind} name or a dotted import path but got {value!r}"
-                f"{did_you_mean(key, registry)}. Known names: {', '.join(registry)}."
+                f"{did_you_mean(key, [*registry, *_registered(kind)])}. Known names: "
+                f"{', '.join([*registry, *_registered(kind)])}"
+                f"{'; and the collections ' + ', '.join(f'`{c}/<name>`' for c in COLLECTIONS) if kind == 'optimizer' else ''}."
             )
         value_from_path = _import_dotted(value)
         if not accepts(value_from_path):

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
+from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+
 
 def is_optimizer_class(cls: Any) -> bool:
     """Whether ``cls`` is a concrete ``torch.optim.Optimizer`` subclass."""
@@ -68,6 +70,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"})),
     OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
+    OptimizerInfo(MuonWithAdamW, ("muon_adamw",)),
 )
 
 #: Every known optimizer class -> its record.
@@ -93,6 +96,10 @@ OPTIMIZERS: Mapping[str, type[torch.optim.Optimizer]] = MappingProxyType(
 )
 
 
+#: Names added with ``register_optimizer`` (``external.py``) -> their records.
+REGISTERED_OPTIMIZERS: dict[str, OptimizerInfo] = {}
+
+
 def optimizer_info(cls: type) -> OptimizerInfo:
     """The record of ``cls``; an optimizer from elsewhere gets a plain record.
 
@@ -100,4 +107,5 @@ def optimizer_info(cls: type) -> OptimizerInfo:
         >>> optimizer_info(AdamW).fused_fastest_on == {"cpu", "cuda"}
         True
     """
-    return OPTIMIZER_INFO.get(cls) or OptimizerInfo(cls)
+    registered = next((info for info in REGISTERED_OPTIMIZERS.values() if info.cls is cls), None)
+    return OPTIMIZER_INFO.get(cls) or registered or OptimizerInfo(cls)

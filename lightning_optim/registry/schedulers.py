@@ -286,6 +286,10 @@ SCHEDULERS: Mapping[str, type] = MappingProxyType(
 )
 
 
+#: Names added with ``register_scheduler`` (``external.py``) -> their records.
+REGISTERED_SCHEDULERS: dict[str, SchedulerInfo] = {}
+
+
 def scheduler_info(cls: type) -> SchedulerInfo:
     """The record of ``cls``; a scheduler from elsewhere (a dotted path) gets a plain record whose
     per-group arguments are those of the known names it accepts.
@@ -295,7 +299,9 @@ def scheduler_info(cls: type) -> SchedulerInfo:
         >>> scheduler_info(OneCycleLR).length, scheduler_info(OneCycleLR).default_interval
         ('total_steps', 'step')
     """
-    record = SCHEDULER_INFO.get(cls)
+    record = SCHEDULER_INFO.get(cls) or next(
+        (i for i in REGISTERED_SCHEDULERS.values() if i.cls is cls), None
+    )
     if record is not None:
         return record
     parameters = set(inspect.signature(cls).parameters)

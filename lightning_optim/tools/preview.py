@@ -116,16 +116,20 @@ def _instance(module_or_class: Any) -> Any:
     return module
 
 
+def _stand_ins(parameters: Sequence[tuple[str, torch.nn.Parameter]]) -> list[tuple[str, torch.nn.Parameter]]:
+    """One 1-element stand-in per parameter rank in the group: optimizers that route by shape (Muon takes
+    matrices only) see the same kinds of parameters as at ``fit``."""
+    ranks = dict.fromkeys(p.ndim for _, p in parameters)
+    return [("stand-in", torch.nn.Parameter(torch.zeros((1,) * ndim))) for ndim in ranks]
+
+
 def _build_over_stand_ins(
     module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength
 ) -> list[Built]:
     """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
     built = []
     for plan, groups in plan_all(module, plans):
-        stand_ins = [
-            dataclasses.replace(g, parameters=[("stand-in", torch.nn.Parameter(torch.zeros(1)))])
-            for g in groups
-        ]
+        stand_ins = [dataclasses.replace(g, parameters=_stand_ins(g.parameters)) for g in groups]
         optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
         scheduler, shape = build_declared_scheduler(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps

@@ -492,12 +492,6 @@ def test_no_muon_group_warns() -> None:
         MuonWithAdamW([nn.Parameter(torch.zeros(2, 2))])
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    strict=True,
-    reason="preview_schedule builds every group over a 1-D stand-in parameter, which a Muon group refuses "
-    "(and which would resolve use_muon=None to AdamW); it needs stand-ins with the real parameters' ndim",
-)
 def test_preview_schedule_matches_fit() -> None:
     from lightning_optim import preview_schedule
 

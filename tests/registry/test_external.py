@@ -1,0 +1,178 @@
+"""Optimizers and schedulers from other packages: registered names and installed collections."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lightning_optim import OptimizerSpec, SchedulerSpec, register_optimizer, register_scheduler
+from lightning_optim.registry.external import unregister
+from lightning_optim.training.schedule_free import ScheduleFreeModes
+from tests.declarations import test_fuzz as fuzz
+from tests.helpers import declared, loader
+
+pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+schedulefree = pytest.importorskip("schedulefree")
+
+
+def fit(module: L.LightningModule, **options: Any) -> L.Trainer:
+    trainer = L.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        **options,
+    )
+    trainer.fit(module, loader(), loader())
+    return trainer
+
+
+@pytest.fixture
+def registered() -> Iterator[None]:
+    yield
+    unregister("my_sgd")
+    unregister("halving")
+
+
+class MySGD(torch.optim.SGD):
+    pass
+
+
+class Halving(torch.optim.lr_scheduler.StepLR):
+    """StepLR halving every ``step_size``; its length ``total`` is derived from the run when left out."""
+
+    def __init__(self, optimizer: Any, step_size: int = 1, total: int | None = None, last_epoch: int = -1):
+        self.total = total
+        super().__init__(optimizer, step_size=step_size, gamma=0.5, last_epoch=last_epoch)
+
+
+def test_a_registered_optimizer_is_declared_by_name(registered: None) -> None:
+    register_optimizer("my_sgd", MySGD)
+    module = declared(OptimizerSpec("my_sgd", lr=0.1))()
+    trainer = fit(module, max_epochs=1)
+    assert type(trainer.optimizers[0]) is MySGD
+
+
+def test_a_registered_scheduler_gets_its_record(registered: None) -> None:
+    register_scheduler("halving", Halving, default_interval="step", length="total")
+    module = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("halving")))()
+    trainer = fit(module, max_epochs=2)
+    (config,) = trainer.lr_scheduler_configs
+    assert config.interval == "step"
+    assert config.scheduler.total == trainer.estimated_stepping_batches  # derived from the run
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: register_optimizer("adam", MySGD), ValueError, "is a built-in optimizer name"),
+        (lambda: register_optimizer("My", MySGD), ValueError, "lower-case name"),
+        (lambda: register_optimizer("a.b", MySGD), ValueError, "an import path"),
+        (lambda: register_optimizer("x", Halving), TypeError, "Optimizer subclass"),
+        (lambda: register_scheduler("pytorch_optimizer/x", Halving), ValueError, "built-in scheduler name"),
+        (lambda: register_scheduler("h", Halving, lenght="total"), TypeError, "lenght"),
+    ],
+)
+def test_bad_registrations(call: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("name", ["lion", "adopt", "adan", "lamb"])
+def test_pytorch_optimizer_collection_trains(name: str) -> None:
+    module = declared(OptimizerSpec(f"pytorch_optimizer/{name}", lr=1e-3))()
+    trainer = fit(module, max_epochs=1)
+    assert type(trainer.optimizers[0]) is pytorch_optimizer.load_optimizer(name)
+
+
+def test_collection_checks_use_the_real_signature() -> None:
+    with pytest.raises(
+        TypeError, match=r"`Lion` got an unexpected argument `betaz` \(did you mean `betas`\?\)"
+    ):
+        declared(OptimizerSpec("pytorch_optimizer/lion", betaz=(0.9, 0.99)))
+    with pytest.raises(
+        ValueError,
+        match=r"Expected a `pytorch_optimizer` optimizer name but got .*lino.* \(did you mean `lion`\?\)",
+    ):
+        declared(OptimizerSpec("pytorch_optimizer/lino"))
+
+
+def test_schedulefree_by_name_switches_modes() -> None:
+    module = declared(OptimizerSpec("schedulefree/adamw", lr=1e-2, warmup_steps=2))()
+    trainer = fit(module, max_epochs=1)
+    assert type(trainer.optimizers[0]) is schedulefree.AdamWScheduleFree
+    assert isinstance(trainer.callbacks[0], ScheduleFreeModes) or any(
+        isinstance(c, ScheduleFreeModes) for c in trainer.callbacks
+    )
+    assert trainer.optimizers[0].param_groups[0]["train_mode"] is False  # eval weights after fit
+
+
+def test_schedulefree_own_warmup_and_a_scheduler_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"warms up itself \(`warmup_steps=5`\).*Remove `scheduler`"):
+        declared(
+            OptimizerSpec("schedulefree/adamw", lr=1e-2, warmup_steps=5, scheduler=SchedulerSpec("cosine"))
+        )
+    declared(
+        OptimizerSpec(
+            "schedulefree/adamw", lr=1e-2, warmup_steps=0, scheduler=SchedulerSpec("cosine", warmup=2)
+        )
+    )
+
+
+def test_muon_adamw_by_name() -> None:
+    assert (
+        declared(OptimizerSpec("muon_adamw", lr=0.02))._lightning_optim_declared[0].cls.__name__
+        == "MuonWithAdamW"
+    )
+
+
+def test_unknown_collection_package_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from lightning_optim.registry import external
+
+    monkeypatch.setitem(sys.modules, "schedulefree", None)
+    monkeypatch.setattr(external, "_LOADED", {})
+    with pytest.raises(ValueError, match=r"Expected the `schedulefree` package .* not installed"):
+        declared(OptimizerSpec("schedulefree/adamw"))
+
+
+# ---- fuzzing a sample of the collections with the declaration fuzzer's strategies and checks ----------------
+
+#: A sample across pytorch_optimizer's families (sign, adaptive, Lookahead-style, second-order-free) and schedulefree.
+EXTERNAL_SAMPLE = [
+    "pytorch_optimizer/lion",
+    "pytorch_optimizer/adopt",
+    "pytorch_optimizer/adan",
+    "pytorch_optimizer/lamb",
+    "pytorch_optimizer/madgrad",
+    "pytorch_optimizer/adabelief",
+    "schedulefree/sgd",
+    "schedulefree/adamw",
+]
+
+
+@st.composite
+def external_declarations(draw: st.DrawFn) -> Any:
+    from lightning_optim.registry.lookup import resolve_class
+
+    name = draw(st.sampled_from(EXTERNAL_SAMPLE))
+    cls = resolve_class(name, "optimizer", where="sample")
+    kwargs = draw(fuzz.kwargs_for(cls, extra=(), wild=False))
+    kwargs.pop(
+        "warmup_steps", None
+    )  # a schedule-free warmup next to a drawn scheduler is refused (tested above)
+    scheduler = draw(st.one_of(st.none(), fuzz.scheduler_specs(wild=False)))
+    return OptimizerSpec(name, scheduler=scheduler, **kwargs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(external_declarations())
+def test_external_declarations_train_or_fail_clearly(spec: Any) -> None:
+    fuzz.check(spec, train=True)
