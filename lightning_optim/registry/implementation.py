@@ -28,6 +28,7 @@ still scaled) is reported at ``fit`` as a ``ValueError`` (``check_trainer_confli
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -149,12 +150,12 @@ def _may_clip(trainer: Any, module: torch.nn.Module) -> str | None:
     if getattr(module, "automatic_optimization", True) is False:
         # `Precision._clip_gradients` skips manual optimization, but `training_step` may call
         # `self.clip_gradients`, which goes to `precision_plugin.clip_gradients` all the same.
-        return "manual optimization (`training_step` may call `self.clip_gradients`)"
+        return "manual optimization, where `training_step` may call `self.clip_gradients`"
     if _clip_value(trainer) > 0:
         algorithm = getattr(getattr(trainer, "gradient_clip_algorithm", None), "value", "norm")
-        return f"gradient clipping (gradient_clip_val={trainer.gradient_clip_val!r}, by {algorithm})"
+        return f"gradient clipping by {algorithm}"
     if _overrides_clipping_hook(module):
-        return "an overridden `configure_gradient_clipping` (it may call `self.clip_gradients`)"
+        return "an overridden `configure_gradient_clipping`, which may call `self.clip_gradients`"
     return None
 
 
@@ -242,6 +243,32 @@ def _torch_default(cls: type, params: Sequence[torch.Tensor], differentiable: bo
     return "foreach" if compat.torch_default_is_foreach(params, differentiable) else "forloop"
 
 
+@functools.lru_cache(maxsize=None)
+def _fused_kernel_updates(cls: type, dtype: torch.dtype) -> bool:
+    """Whether one step of ``cls``'s fused CPU kernel moves every ``dtype`` parameter like torch's for-loop.
+
+    torch 2.13's fused ``SGD`` on CPU leaves bf16/fp16 parameters untouched except their last
+    ``numel % 32`` elements (a ``bf16-true`` run would silently not train), so ``"auto"`` checks each
+    optimizer and dtype once, with a one-step probe of 64 elements, instead of trusting a fixed list.
+
+    Example:
+        >>> from torch.optim import Adam
+        >>> _fused_kernel_updates(Adam, torch.float32)
+        True
+    """
+    results = []
+    for arguments in ({"fused": True}, {"foreach": False}):
+        param = torch.nn.Parameter(torch.ones(64, dtype=dtype))
+        param.grad = torch.ones_like(param)
+        try:
+            cls([param], lr=0.1, **arguments).step()
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        results.append(param.detach().double())
+    fused, forloop = results
+    return bool(torch.isfinite(fused).all() and torch.allclose(fused, forloop, atol=1e-2, rtol=0))
+
+
 def _fused_blocker(
     cls: type, params: Sequence[torch.Tensor], module: torch.nn.Module, differentiable: bool, trainer: Any
 ) -> str | None:
@@ -257,6 +284,11 @@ def _fused_blocker(
         return f"parameters on {listing(sorted(kinds))}; fused is picked on {listing(sorted(supported))} only"
     if not all(type(p) in (torch.Tensor, torch.nn.Parameter) and torch.is_floating_point(p) for p in params):
         return "not every parameter is a plain floating-point tensor"
+    if kinds == {"cpu"}:  # a probe on CUDA would synchronise with the device
+        broken = sorted({p.dtype for p in params if not _fused_kernel_updates(cls, p.dtype)}, key=str)
+        if broken:
+            names = listing([str(dtype).removeprefix("torch.") for dtype in broken])
+            return f"torch's fused `{cls.__name__}` kernel on `cpu` does not update {names} parameters"
     sparse = _sparse_parameter_ids(module)
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients"
