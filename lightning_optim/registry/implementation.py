@@ -24,6 +24,10 @@ is safe, and otherwise leaves torch's own choice (``foreach`` on CUDA, the for-l
 
 An explicit ``implementation="fused"`` or ``fused=True`` that Lightning would certainly refuse (or clip
 still scaled) is reported at ``fit`` as a ``ValueError`` (``check_trainer_conflict``).
+
+On CPU, ``"auto"`` also checks once per optimizer and parameter dtype that the fused kernel really updates
+the parameters (``_fused_kernel_updates``): torch 2.13's fused CPU ``SGD`` leaves bf16/fp16 parameters
+unchanged, which would make a ``bf16-true`` run silently not train.
 """
 
 from __future__ import annotations
@@ -184,7 +188,12 @@ def _trainer_blocker(trainer: Any, module: torch.nn.Module) -> str | None:
 
 
 def check_trainer_conflict(
-    where: str, cls: type, implementation: str, kwargs: Mapping[str, Any], trainer: Any, module: torch.nn.Module
+    where: str,
+    cls: type,
+    implementation: str,
+    kwargs: Mapping[str, Any],
+    trainer: Any,
+    module: torch.nn.Module,
 ) -> None:
     """Raise if a declared fused kernel certainly fails (or clips scaled gradients) with this Trainer.
 
@@ -243,7 +252,7 @@ def _torch_default(cls: type, params: Sequence[torch.Tensor], differentiable: bo
     return "foreach" if compat.torch_default_is_foreach(params, differentiable) else "forloop"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fused_kernel_updates(cls: type, dtype: torch.dtype) -> bool:
     """Whether one step of ``cls``'s fused CPU kernel moves every ``dtype`` parameter like torch's for-loop.
 
@@ -258,7 +267,7 @@ def _fused_kernel_updates(cls: type, dtype: torch.dtype) -> bool:
     """
     results = []
     for arguments in ({"fused": True}, {"foreach": False}):
-        param = torch.nn.Parameter(torch.ones(64, dtype=dtype))
+        param = torch.nn.Parameter(torch.ones(64, dtype=dtype, device="cpu"))
         param.grad = torch.ones_like(param)
         try:
             cls([param], lr=0.1, **arguments).step()

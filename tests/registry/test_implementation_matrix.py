@@ -23,10 +23,13 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.plugins import MixedPrecision
+from lightning.pytorch.plugins.precision import DeepSpeedPrecision, FSDPPrecision
 from torch import nn
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+from lightning_optim.registry.implementation import _fused_kernel_updates, choose
 from tests.helpers import FAST, loader
 
 #: each optimizer trains its own net, ``nets.<name>``
@@ -84,7 +87,9 @@ def module_class(names: list[str], clipping: dict[str, Any] | None = None, **spe
     """A ``Tiny`` declaring the optimizers ``names`` (two or more: manual optimization)."""
     attributes: dict[str, Any] = {name: specs.get(name, spec(name)) for name in names}
     attributes["clipping"] = clipping or {}
-    return type("Tiny" + "".join(n.capitalize() for n in names), (ConfigurableOptimizersMixin, Tiny), attributes)
+    return type(
+        "Tiny" + "".join(n.capitalize() for n in names), (ConfigurableOptimizersMixin, Tiny), attributes
+    )
 
 
 def train(module: L.LightningModule, caplog: pytest.LogCaptureFixture, **trainer_kwargs: Any) -> list[str]:
@@ -97,18 +102,52 @@ def train(module: L.LightningModule, caplog: pytest.LogCaptureFixture, **trainer
     for name, p in module.named_parameters():
         assert torch.isfinite(p).all(), name
         assert not torch.equal(p.detach(), initial[name].to(p)), f"{name} did not train"
-    return [r.getMessage() for r in caplog.records if r.name == "lightning_optim" and "implementation" in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "lightning_optim" and "implementation" in r.getMessage()
+    ]
 
 
 def fused(optimizer: torch.optim.Optimizer) -> bool:
     return bool(optimizer.defaults.get("fused"))
 
 
+def fused_cpu_kernel_trains(cls: type, dtype: torch.dtype, **kwargs: Any) -> bool:
+    """Measured here, independently of the package's probe: does three steps of the fused CPU kernel of
+    ``cls`` on 1000 random ``dtype`` parameters change every element the for-loop changes (and stay finite)?
+    (The for-loop itself may overflow: fp16 Adam's ``eps=1e-8`` is 0 in fp16; the fused kernel computes in
+    fp32.)
+    """
+    generator = torch.Generator().manual_seed(0)
+    initial = (torch.randn(1000, generator=generator) * 0.2).to(dtype)
+    grads = [(torch.randn(1000, generator=generator) * 0.1).to(dtype) for _ in range(3)]
+    moved = []
+    for implementation in ({"fused": True}, {"foreach": False}):
+        param = torch.nn.Parameter(initial.clone())
+        optimizer = cls([param], lr=0.01, **kwargs, **implementation)
+        for grad in grads:
+            param.grad = grad.clone()
+            optimizer.step()
+        if "fused" in implementation and not torch.isfinite(param).all():
+            return False
+        moved.append(int((param.detach() != initial).sum()))
+    return moved[0] >= 0.95 * moved[1]
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_probe_agrees_with_a_measurement(name: str, dtype: torch.dtype) -> None:
+    cls, kwargs = OPTIMIZERS[name]
+    options = {k: v for k, v in kwargs.items() if k != "lr"}
+    assert _fused_kernel_updates(cls, dtype) is fused_cpu_kernel_trains(cls, dtype, **options)
+
+
 def expected_reason(name: str, precision: str, clipping: str, manual: bool) -> str | None:
     """Why ``"auto"`` gives up the fused kernel on CPU in this row (``None``: it picks it)."""
-    if precision == "bf16-true" and name == "sgd":
-        # torch 2.13's fused CPU SGD leaves bf16 parameters untouched (but their last numel % 32 elements)
-        return "torch's fused `SGD` kernel on `cpu` does not update `bfloat16` parameters"
+    if precision == "bf16-true" and not fused_cpu_kernel_trains(OPTIMIZERS[name][0], torch.bfloat16):
+        # torch 2.13: fused CPU SGD leaves bf16 parameters unchanged (but their last numel % 32 elements)
+        return f"torch's fused `{OPTIMIZERS[name][0].__name__}` kernel on `cpu` does not update `bfloat16` parameters"
     if precision != "bf16-mixed":
         return None  # `Precision.clip_gradients` clips fused optimizers like any other
     if manual:
@@ -179,7 +218,9 @@ def test_explicit_fused_with_mixed_precision_clipping_is_our_error(
     declaration: dict[str, Any], declared: str, clipping: str
 ) -> None:
     module = module_class(["adam"], adam=spec("adam", **declaration))()
-    trainer = L.Trainer(**FAST, max_epochs=1, limit_train_batches=2, precision="bf16-mixed", **CLIPPINGS[clipping])
+    trainer = L.Trainer(
+        **FAST, max_epochs=1, limit_train_batches=2, precision="bf16-mixed", **CLIPPINGS[clipping]
+    )
     with pytest.raises(ValueError) as error:
         trainer.fit(module, loader(n=16))
     assert str(error.value) == (
@@ -202,8 +243,12 @@ def test_the_error_is_what_lightning_would_raise_otherwise() -> None:
         def configure_optimizers(self) -> Any:
             return Adam(self.parameters(), lr=0.01, fused=True)
 
-    trainer = L.Trainer(**FAST, max_epochs=1, limit_train_batches=2, precision="bf16-mixed", gradient_clip_val=0.05)
-    with pytest.raises(RuntimeError, match="does not allow for gradient clipping because it performs unscaling"):
+    trainer = L.Trainer(
+        **FAST, max_epochs=1, limit_train_batches=2, precision="bf16-mixed", gradient_clip_val=0.05
+    )
+    with pytest.raises(
+        RuntimeError, match="does not allow for gradient clipping because it performs unscaling"
+    ):
         trainer.fit(HandWritten(), loader(n=16))
 
 
@@ -246,12 +291,65 @@ GPU_OPTIMIZERS = ("adam", "adamw", "sgd")  # torch's fused Adagrad has no CUDA k
     ("precision", "clipping"), list(itertools.product(("16-mixed", "bf16-mixed"), CLIPPINGS)), ids=str
 )
 def test_cuda_mixed_precision(precision: str, clipping: str, caplog: pytest.LogCaptureFixture) -> None:
-    gpu = {"accelerator": "gpu", "devices": 1}
+    def gpu() -> dict[str, Any]:
+        # fp16: Lightning's MixedPrecision with a small initial scale, so that no step is skipped for
+        # overflowing gradients and every row trains in its two batches
+        if precision == "16-mixed":
+            scaler = torch.amp.GradScaler("cuda", init_scale=2.0**8)
+            return {
+                "accelerator": "gpu",
+                "devices": 1,
+                "plugins": [MixedPrecision("16-mixed", "cuda", scaler)],
+            }
+        return {"accelerator": "gpu", "devices": 1, "precision": precision}
+
     for name in GPU_OPTIMIZERS:
         module = module_class([name])()
-        train(module, caplog, precision=precision, **gpu, **CLIPPINGS[clipping])
+        (line,) = train(module, caplog, **gpu(), **CLIPPINGS[clipping])
+        # fp16 always has a gradient scaler; bf16 refuses fused kernels only when clipping
         safe = precision == "bf16-mixed" and clipping == "none"
-        assert fused(module.trainer.optimizers[0]) is safe, (name, precision, clipping)
+        assert fused(module.trainer.optimizers[0]) is safe, line
     manual = module_class(list(GPU_OPTIMIZERS), clipping=CLIPPINGS[clipping])()
-    train(manual, caplog, precision=precision, **gpu)
-    assert not any(fused(opt) for opt in manual.trainer.optimizers)
+    lines = train(manual, caplog, **gpu())
+    assert not any(fused(opt) for opt in manual.trainer.optimizers), lines
+
+
+# ---- FSDP and DeepSpeed precision plugins: the choice on real Trainers (running them needs GPUs) ----
+
+
+def choice_with(plugin: Any, implementation: str = "auto", **trainer_kwargs: Any) -> Any:
+    """``choose`` for a declared Adam under a real Trainer holding ``plugin`` (a single-device strategy)."""
+    trainer = L.Trainer(**{**FAST, "plugins": [plugin], **trainer_kwargs})
+    module = module_class(["adam"])()
+    groups = [{"params": list(module.parameters())}]
+    return choose("TinyAdam.adam", Adam, implementation, {"lr": 0.01}, groups, module, trainer)
+
+
+def test_deepspeed_keeps_torch_default() -> None:
+    # DeepSpeedPrecision.optimizer_step hands the step to DeepSpeed's engine (its own loss scaling and
+    # clipping; its `clip_gradients` does nothing), which Lightning does not check for fused optimizers
+    choice = choice_with(DeepSpeedPrecision("bf16-mixed"))
+    assert choice.implementation == "forloop"
+    assert (
+        choice.reason
+        == "auto: torch's default, DeepSpeed steps the optimizer in its own engine (its own loss scaling and clipping)"
+    )
+
+
+def test_fsdp_precision_without_scaler_keeps_fused() -> None:
+    # FSDPPrecision inherits Precision.clip_gradients: no refusal (norm clipping is refused for every optimizer)
+    assert choice_with(
+        FSDPPrecision("bf16-mixed"), gradient_clip_val=0.05, gradient_clip_algorithm="value"
+    ).arguments == {"fused": True}
+
+
+def test_fsdp_fp16_scaler_rules_fused_out() -> None:
+    choice = choice_with(FSDPPrecision("16-mixed"), gradient_clip_val=0.05, gradient_clip_algorithm="value")
+    assert choice.reason == "auto: torch's default, fp16 mixed precision uses a gradient scaler"
+    # FSDPPrecision.optimizer_step skips `scaler.unscale_` for a fused optimizer: it would clip scaled gradients
+    with pytest.raises(
+        ValueError, match=r"`FSDPPrecision` would clip them still scaled by its gradient scaler"
+    ):
+        choice_with(
+            FSDPPrecision("16-mixed"), "fused", gradient_clip_val=0.05, gradient_clip_algorithm="value"
+        )
