@@ -4,6 +4,7 @@
 ``benchmarks/bench_optimizer_step.py``) and safe, so weights differ from torch's default for-loop only by
 float rounding; everything else (an explicit ``fused=``/``foreach=``, a gradient scaler, sparse gradients,
 optimizers without a fused kernel) keeps torch's own choice. Timings live in ``benchmarks/``, not here.
+Precision x clipping x optimization rows (what the Trainer rules out) are in ``test_implementation_matrix.py``.
 """
 
 from __future__ import annotations
