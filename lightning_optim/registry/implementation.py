@@ -5,10 +5,34 @@ times slower than ``fused=True`` for Adam/AdamW (see ``benchmarks/bench_optimize
 ``implementation="auto"`` (the default) the mixin picks the fused kernel where it was measured fastest and
 is safe, and otherwise leaves torch's own choice (``foreach`` on CUDA, the for-loop on CPU). An explicit
 ``fused=``/``foreach=`` in the declaration (or in a ``ParamGroup``) always wins.
+
+``"auto"`` also reads the Trainer, so that it never picks a kernel Lightning would refuse for the run
+(verified on Lightning 2.6.6; see ``_trainer_blocker``):
+
+- Mixed precision (``MixedPrecision``: ``16-mixed``, ``bf16-mixed``) refuses to clip an optimizer whose
+  ``step`` unscales gradients itself (``MixedPrecision.clip_gradients``: ``clip_val > 0 and
+  _optimizer_handles_unscaling(optimizer)`` raises), and torch marks every optimizer built with
+  ``fused=True`` so (``self._step_supports_amp_scaling = True``). So no fused kernel there when clipping
+  may happen: ``Trainer(gradient_clip_val=...)`` > 0, an overridden ``configure_gradient_clipping``, or
+  manual optimization, where ``training_step`` may call ``self.clip_gradients`` (we cannot know, so we
+  assume it does).
+- A gradient scaler (fp16: ``MixedPrecision("16-mixed")``, ``FSDPPrecision("16-mixed")``): the plugin skips
+  ``scaler.unscale_`` for such optimizers, so clipping and ``on_before_optimizer_step`` hooks would see
+  scaled gradients.
+- DeepSpeed (``DeepSpeedPrecision``) steps the optimizer inside its own engine, with its own loss scaling
+  and clipping: torch's default there.
+
+An explicit ``implementation="fused"`` or ``fused=True`` that Lightning would certainly refuse (or clip
+still scaled) is reported at ``fit`` as a ``ValueError`` (``check_trainer_conflict``).
+
+On CPU, ``"auto"`` also checks once per optimizer and parameter dtype that the fused kernel really updates
+the parameters (``_fused_kernel_updates``): torch 2.13's fused CPU ``SGD`` leaves bf16/fp16 parameters
+unchanged, which would make a ``bf16-true`` run silently not train.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,9 +109,132 @@ class Choice:
     reason: str
 
 
+def _precision_plugin(trainer: Any) -> Any | None:
+    """The Trainer's precision plugin (``Trainer.precision_plugin``, public), or ``None`` without a Trainer."""
+    return getattr(trainer, "precision_plugin", None) if trainer is not None else None
+
+
 def _uses_gradient_scaler(trainer: Any) -> bool:
-    plugin = getattr(trainer, "precision_plugin", None) if trainer is not None else None
-    return getattr(plugin, "scaler", None) is not None
+    return getattr(_precision_plugin(trainer), "scaler", None) is not None
+
+
+def _refuses_clipping_fused(plugin: Any) -> bool:
+    """Whether ``plugin.clip_gradients`` raises for an optimizer that unscales inside ``step`` (a fused one).
+
+    Lightning 2.6.6: ``MixedPrecision.clip_gradients`` (``lightning/pytorch/plugins/precision/amp.py``) raises
+    "does not allow for gradient clipping because it performs unscaling of gradients internally" when
+    ``clip_val > 0 and _optimizer_handles_unscaling(optimizer)``. ``Precision``, ``HalfPrecision``,
+    ``DoublePrecision`` and ``FSDPPrecision`` inherit ``Precision.clip_gradients``, which does not check.
+    """
+    from lightning.pytorch.plugins.precision import MixedPrecision
+
+    return isinstance(plugin, MixedPrecision)
+
+
+def _steps_in_deepspeed(plugin: Any) -> bool:
+    from lightning.pytorch.plugins.precision import DeepSpeedPrecision
+
+    return isinstance(plugin, DeepSpeedPrecision)
+
+
+def _clip_value(trainer: Any) -> float:
+    value = getattr(trainer, "gradient_clip_val", None)
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def _overrides_clipping_hook(module: torch.nn.Module) -> bool:
+    from lightning.pytorch import LightningModule
+
+    hook = getattr(type(module), "configure_gradient_clipping", None)
+    return isinstance(module, LightningModule) and hook is not LightningModule.configure_gradient_clipping
+
+
+def _may_clip(trainer: Any, module: torch.nn.Module) -> str | None:
+    """Why gradients may be clipped in this run (for the INFO line), or ``None`` if they never are."""
+    if getattr(module, "automatic_optimization", True) is False:
+        # `Precision._clip_gradients` skips manual optimization, but `training_step` may call
+        # `self.clip_gradients`, which goes to `precision_plugin.clip_gradients` all the same.
+        return "manual optimization, where `training_step` may call `self.clip_gradients`"
+    if _clip_value(trainer) > 0:
+        algorithm = getattr(getattr(trainer, "gradient_clip_algorithm", None), "value", "norm")
+        return f"gradient clipping by {algorithm}"
+    if _overrides_clipping_hook(module):
+        return "an overridden `configure_gradient_clipping`, which may call `self.clip_gradients`"
+    return None
+
+
+def _precision_name(plugin: Any) -> str:
+    return str(getattr(plugin, "precision", type(plugin).__name__))
+
+
+def _trainer_blocker(trainer: Any, module: torch.nn.Module) -> str | None:
+    """Why the Trainer rules the fused kernel out for this run, or ``None``."""
+    plugin = _precision_plugin(trainer)
+    if plugin is None:
+        return None
+    if _steps_in_deepspeed(plugin):
+        return "DeepSpeed steps the optimizer in its own engine (its own loss scaling and clipping)"
+    clipping = _may_clip(trainer, module)
+    if clipping is not None and _refuses_clipping_fused(plugin):
+        return (
+            f"{_precision_name(plugin)} precision with {clipping}: fused kernels unscale internally and "
+            "Lightning refuses to clip them"
+        )
+    if _uses_gradient_scaler(trainer):
+        # With a GradScaler (fp16 AMP) a fused optimizer unscales inside `step`: the plugin skips
+        # `scaler.unscale_`, so clipping and hooks that read gradients before the step see them scaled.
+        return "fp16 mixed precision uses a gradient scaler"
+    return None
+
+
+def check_trainer_conflict(
+    where: str,
+    cls: type,
+    implementation: str,
+    kwargs: Mapping[str, Any],
+    trainer: Any,
+    module: torch.nn.Module,
+) -> None:
+    """Raise if a declared fused kernel certainly fails (or clips scaled gradients) with this Trainer.
+
+    torch sets ``_step_supports_amp_scaling`` only for ``fused=True`` given to the constructor (a
+    ``ParamGroup(fused=True)`` leaves it unset, and Lightning then unscales and clips as usual), so only
+    ``implementation="fused"`` and a top-level ``fused=True`` conflict. Only certain clipping counts:
+    ``gradient_clip_val > 0`` in automatic optimization without an overridden ``configure_gradient_clipping``.
+    Manual optimization may never clip, so it is left to Lightning's own error.
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> from torch.optim import Adam
+        >>> trainer = L.Trainer(precision="bf16-mixed", gradient_clip_val=1.0, logger=False)
+        >>> check_trainer_conflict("M.opt", Adam, "fused", {}, trainer, nn.Linear(2, 2))
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected no fused kernel with `Trainer(precision='bf16-mixed', gradient_clip_val=1.0)` ...
+    """
+    if implementation == "fused":
+        declared = "implementation='fused'"
+    elif kwargs.get("fused") is True:
+        declared = "fused=True"
+    else:
+        return
+    plugin = _precision_plugin(trainer)
+    automatic = getattr(module, "automatic_optimization", True) is not False
+    if plugin is None or not automatic or _clip_value(trainer) <= 0 or _overrides_clipping_hook(module):
+        return
+    if _refuses_clipping_fused(plugin):
+        why = f"Lightning's `{type(plugin).__name__}` refuses to clip them"
+    elif _uses_gradient_scaler(trainer):
+        why = f"Lightning's `{type(plugin).__name__}` would clip them still scaled by its gradient scaler"
+    else:
+        return
+    raise ValueError(
+        f"{where}: Expected no fused kernel with `Trainer(precision={_precision_name(plugin)!r}, "
+        f"gradient_clip_val={trainer.gradient_clip_val!r})` but got `{declared}`: a fused `{cls.__name__}` "
+        f"unscales gradients inside `step` and {why}. Remove `{declared}` (the default "
+        "`implementation='auto'` then picks torch's own implementation here) or remove `gradient_clip_val`."
+    )
 
 
 def _sparse_parameter_ids(module: torch.nn.Module) -> set[int]:
@@ -105,8 +252,34 @@ def _torch_default(cls: type, params: Sequence[torch.Tensor], differentiable: bo
     return "foreach" if compat.torch_default_is_foreach(params, differentiable) else "forloop"
 
 
+@functools.cache
+def _fused_kernel_updates(cls: type, dtype: torch.dtype) -> bool:
+    """Whether one step of ``cls``'s fused CPU kernel moves every ``dtype`` parameter like torch's for-loop.
+
+    torch 2.13's fused ``SGD`` on CPU leaves bf16/fp16 parameters untouched except their last
+    ``numel % 32`` elements (a ``bf16-true`` run would silently not train), so ``"auto"`` checks each
+    optimizer and dtype once, with a one-step probe of 64 elements, instead of trusting a fixed list.
+
+    Example:
+        >>> from torch.optim import Adam
+        >>> _fused_kernel_updates(Adam, torch.float32)
+        True
+    """
+    results = []
+    for arguments in ({"fused": True}, {"foreach": False}):
+        param = torch.nn.Parameter(torch.ones(64, dtype=dtype, device="cpu"))
+        param.grad = torch.ones_like(param)
+        try:
+            cls([param], lr=0.1, **arguments).step()
+        except (RuntimeError, TypeError, ValueError):
+            return False
+        results.append(param.detach().double())
+    fused, forloop = results
+    return bool(torch.isfinite(fused).all() and torch.allclose(fused, forloop, atol=1e-2, rtol=0))
+
+
 def _fused_blocker(
-    cls: type, params: Sequence[torch.Tensor], sparse: set[int], differentiable: bool, trainer: Any
+    cls: type, params: Sequence[torch.Tensor], module: torch.nn.Module, differentiable: bool, trainer: Any
 ) -> str | None:
     """Why ``"auto"`` must not pick the fused kernel here, or ``None`` if it should."""
     devices = optimizer_info(cls).fused_fastest_on
@@ -120,13 +293,15 @@ def _fused_blocker(
         return f"parameters on {listing(sorted(kinds))}; fused is picked on {listing(sorted(supported))} only"
     if not all(type(p) in (torch.Tensor, torch.nn.Parameter) and torch.is_floating_point(p) for p in params):
         return "not every parameter is a plain floating-point tensor"
+    if kinds == {"cpu"}:  # a probe on CUDA would synchronise with the device
+        broken = sorted({p.dtype for p in params if not _fused_kernel_updates(cls, p.dtype)}, key=str)
+        if broken:
+            names = listing([str(dtype).removeprefix("torch.") for dtype in broken])
+            return f"torch's fused `{cls.__name__}` kernel on `cpu` does not update {names} parameters"
+    sparse = _sparse_parameter_ids(module)
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients"
-    if _uses_gradient_scaler(trainer):
-        # With a GradScaler (fp16 AMP) a fused optimizer unscales inside `step`: Lightning then refuses
-        # gradient clipping, and hooks that read gradients before the step would see them still scaled.
-        return "fp16 mixed precision uses a gradient scaler"
-    return None
+    return _trainer_blocker(trainer, module)
 
 
 def choose(
@@ -157,6 +332,7 @@ def choose(
     params = [p for group in groups for p in group["params"]]
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
+    check_trainer_conflict(where, cls, implementation, kwargs, trainer, module)
     if implementation != "auto":
         choice = Choice(
             dict(_EXPLICIT[implementation]), implementation, f"declared implementation={implementation!r}"
@@ -165,7 +341,7 @@ def choose(
         declared = listing([f"{key}=" for key in explicit])
         choice = Choice({}, _declared(cls, kwargs, groups, params, differentiable), f"declared {declared}")
     else:
-        blocker = _fused_blocker(cls, params, _sparse_parameter_ids(module), differentiable, trainer)
+        blocker = _fused_blocker(cls, params, module, differentiable, trainer)
         if blocker is None:
             kinds = listing(sorted({p.device.type for p in params}))
             choice = Choice({"fused": True}, "fused", f"auto: fused kernel is fastest on {kinds}")

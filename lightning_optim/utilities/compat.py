@@ -61,6 +61,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: the warning is shown",
     ),
     PrivateApi(
+        "Optimizer._step_supports_amp_scaling",
+        "know which optimizers Lightning's mixed precision refuses to clip: torch sets it for `fused=True` and "
+        "Lightning's `_optimizer_handles_unscaling` reads it (never read here; `implementation` relies on it)",
+        "nothing fails: `implementation='auto'` still avoids fused kernels where clipping may happen",
+    ),
+    PrivateApi(
         "torch._C._storage_Use_Count",
         "LRMonitor rewrites its published tensors in place only when nothing else holds them",
         "fallback: fresh tensors at every logging event (slower, same values)",

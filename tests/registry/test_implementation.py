@@ -4,6 +4,7 @@
 ``benchmarks/bench_optimizer_step.py``) and safe, so weights differ from torch's default for-loop only by
 float rounding; everything else (an explicit ``fused=``/``foreach=``, a gradient scaler, sparse gradients,
 optimizers without a fused kernel) keeps torch's own choice. Timings live in ``benchmarks/``, not here.
+Precision x clipping x optimization rows (what the Trainer rules out) are in ``test_implementation_matrix.py``.
 """
 
 from __future__ import annotations
@@ -115,15 +116,27 @@ def _amp_trainer(**kwargs: Any) -> L.Trainer:
 
 
 def test_fp16_gradient_scaler_keeps_torch_default(caplog: pytest.LogCaptureFixture) -> None:
-    # Lightning refuses clipping with a fused optimizer under a GradScaler (it unscales inside `step`) ...
+    # Lightning refuses clipping with a fused optimizer under mixed precision (it unscales inside `step`):
+    # a declared fused kernel is our error at fit (tests/registry/test_implementation_matrix.py) ...
     explicit = declared(OptimizerSpec(Adam, lr=0.01, fused=True))()
-    with pytest.raises(RuntimeError, match="does not allow for gradient clipping"):
+    with pytest.raises(ValueError, match=r"Declared\.optimizer: Expected no fused kernel with .*'16-mixed'"):
         _amp_trainer(gradient_clip_val=1.0).fit(explicit, loader())
-    # ... so "auto" does not pick it there
+    # ... and "auto" does not pick it there
     ours = declared(OptimizerSpec(Adam, lr=0.01))()
     with caplog.at_level(logging.INFO, logger="lightning_optim"):
         _amp_trainer(gradient_clip_val=1.0).fit(ours, loader())
     assert implementation_of(ours) == (None, None)
+    assert (
+        "auto: torch's default, 16-mixed precision with gradient clipping by norm: fused kernels"
+        in caplog.text
+    )
+    # without clipping, the gradient scaler alone rules it out: hooks before the step would see scaled
+    # gradients, since Lightning skips `scaler.unscale_` for an optimizer that unscales in `step`
+    caplog.clear()
+    unclipped = declared(OptimizerSpec(Adam, lr=0.01))()
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        _amp_trainer().fit(unclipped, loader())
+    assert implementation_of(unclipped) == (None, None)
     assert "auto: torch's default, fp16 mixed precision uses a gradient scaler" in caplog.text
 
 

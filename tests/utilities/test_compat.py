@@ -25,6 +25,17 @@ def _module_function(path: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
+def _fused_optimizers_handle_unscaling() -> bool:
+    handles = _module_function("lightning.fabric.plugins.precision.amp._optimizer_handles_unscaling")
+    assert callable(handles)
+
+    def built(cls: type, **kwargs: bool) -> torch.optim.Optimizer:
+        return cls([torch.nn.Parameter(torch.zeros(1))], lr=0.1, **kwargs)
+
+    optimizers = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
+    return all(handles(built(cls, fused=True)) and not handles(built(cls)) for cls in optimizers)
+
+
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
@@ -41,6 +52,8 @@ LOOKUPS = {
     ),
     # torch's schedulers read it in ``step()`` to warn when the optimizer has not stepped
     "Optimizer._opt_called": lambda: "_opt_called" in Path(torch.optim.lr_scheduler.__file__).read_text(),
+    # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
+    "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
     "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")
