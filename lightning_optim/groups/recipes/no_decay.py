@@ -146,16 +146,15 @@ def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]
 def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
     """The names (or globs) the module's ``no_weight_decay()`` methods list, as names in the whole module.
 
-    timm asks the model it is given; here that model may sit inside the ``LightningModule``
-    (``self.model = timm.create_model(...)``), so the outermost modules that define ``no_weight_decay`` are
-    asked and their names prefixed with the module's path (EVA-CLIP does the same for its towers). A module
-    inside one already asked is not asked again.
+    timm asks the model it is given. Here that model may sit inside the ``LightningModule``
+    (``self.model = timm.create_model(...)``), so every module that defines ``no_weight_decay`` is asked and
+    its names are prefixed with the module's path, as EVA-CLIP does for its towers (``'visual.' + n``). With
+    only the root defining it, this is timm's list exactly.
     """
     patterns: list[str] = []
-    asked: list[str] = []
     for path, module in named.modules:
         method = getattr(module, "no_weight_decay", None)
-        if not callable(method) or any(path == a or path.startswith(a + ".") or not a for a in asked):
+        if not callable(method):
             continue
         listed = method()
         if (
@@ -167,7 +166,6 @@ def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
                 f"{where}: Expected `{type(module).__name__}.no_weight_decay()` to return a collection of "
                 f"parameter names but got {listed!r}."
             )
-        asked.append(path)
         patterns += [f"{path}.{n}" if path else n for n in listed]
     return patterns
 
