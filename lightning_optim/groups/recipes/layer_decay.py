@@ -21,6 +21,12 @@ as EVA-CLIP does for its two towers (baaivision/EVA EVA-CLIP/rei/training/optim.
 enclosing module that holds no other stack (``visual``, ``text``); parameters in no tower (``logit_scale``)
 keep the full ``lr``. With one stack the whole module is its tower.
 
+"Before" and "after" the blocks follow ``named_parameters()`` order, where torch lists a module's own
+parameters before its submodules: a bare ``nn.Parameter`` held next to the blocks counts as registered before
+them (layer 0). That is right for tokens and position embeddings, but a bare projection after the blocks
+(open_clip's ``proj``/``text_projection``) also lands in layer 0, where BEiT/EVA-CLIP name it a head; make it a
+module (``nn.Linear``) to have it after the blocks.
+
 The scale is recorded in each group's ``scales`` and multiplied into the built group's ``lr``, so it is
 relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_lr``) and any scheduler keeps
 the ratios. Each group is split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with
