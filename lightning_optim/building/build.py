@@ -145,7 +145,7 @@ def _declared_groups(
             ) from None
         name = group.name or f"pg{index + 1}"
         owner.update((id(p), name) for _, p in chosen)
-        groups.append(GroupPlan(name=name, parameters=chosen, options=group.options))
+        groups.append(GroupPlan(name=name, parameters=chosen, options=group.options, scales=group.scales))
     leftover = [(n, p) for n, p in parameters if id(p) not in owner]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
@@ -228,6 +228,17 @@ def build_optimizer(
         return plan.cls(torch_groups, **plan.kwargs, **arguments)
 
 
+def apply_scales(optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]) -> None:
+    """Multiply each built group's options by its plan's ``scales`` (layer decay, ``lr_mult``, ...).
+
+    Applied to the values the optimizer put in its groups, so a scale is relative to each group's own base
+    (``MuonWithAdamW``'s AdamW groups start from ``adamw_lr``); call it before any scheduler reads ``lr``.
+    """
+    for group, plan in zip(optimizer.param_groups, groups, strict=True):
+        for key, factor in plan.scales.items():
+            group[key] = group[key] * factor
+
+
 def build_declared_scheduler(
     plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
 ) -> tuple[Any | None, RunShape | None]:
@@ -244,6 +255,7 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
         torch_groups = as_torch_groups(groups)
         choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
         optimizer = build_optimizer(plan, torch_groups, **choice.arguments)
+        apply_scales(optimizer, groups)
         _check_capturable(plan, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):

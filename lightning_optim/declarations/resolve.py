@@ -12,7 +12,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +25,7 @@ from lightning_optim.declarations.specs import (
     Selector,
     spec_options,
 )
+from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.recipes import RECIPES, Recipe
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.implementation import check_implementation
@@ -76,11 +77,13 @@ class ResolvedScheduler:
 
 @dataclass(frozen=True)
 class ResolvedGroup:
-    """A checked ``ParamGroup``: its selector, its name (``None``: derived at build time) and options."""
+    """A checked ``ParamGroup``: its selector, its name (``None``: derived at build time), options and scales."""
 
     select: Selector
     name: str | None
     options: Mapping[str, Any]
+    #: ``lr_mult``/``decay_mult`` as factors of the built group's ``lr``/``weight_decay``
+    scales: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -465,6 +468,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
     _check_swallowed(where, cls, spec.kwargs)
     group_options = frozenset(optimizer.defaults) | {"name"}
+    accepted = group_options | MULTIPLIERS.keys()
     groups: list[ResolvedGroup] = []
     for index, group in enumerate(spec.groups):
         group_where = f"{where}.groups[{index}]"
@@ -472,17 +476,26 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
             raise TypeError(f"{group_where}: Expected a ParamGroup but got {group!r}.")
         check_selector(group_where, "select", group.select)
         for key in group.options:
-            if key not in group_options:
+            if key not in accepted:
                 raise ValueError(
                     f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
-                    f"{did_you_mean(key, group_options)}. Accepted: {listing(sorted(group_options))}."
+                    f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
                 )
-            check_type(group_where, cls, key, group.options[key])
+            if key not in MULTIPLIERS:
+                check_type(group_where, cls, key, group.options[key])
+        scales = check_multipliers(group_where, group.options, cls.__name__, group_options)
         name = group.options.get("name", default_group_name(group.select))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
-        options = {k: v for k, v in group.options.items() if k != "name"}
-        groups.append(ResolvedGroup(select=group.select, name=name, options=MappingProxyType(options)))
+        options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
+        groups.append(
+            ResolvedGroup(
+                select=group.select,
+                name=name,
+                options=MappingProxyType(options),
+                scales=MappingProxyType(scales),
+            )
+        )
     names = [g.name for g in groups if g.name is not None]
     duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
     if duplicates:

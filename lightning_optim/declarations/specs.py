@@ -44,8 +44,9 @@ def spec_options(kind: type) -> dict[str, Any]:
     """The keyword-only options of a spec class with their defaults, read from its signature.
 
     Example:
-        >>> list(spec_options(OptimizerSpec))
-        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'implementation']
+        >>> list(spec_options(OptimizerSpec))  # doctest: +NORMALIZE_WHITESPACE
+        ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'layer_decay_rule',
+         'layer_decay_min_scale', 'implementation']
     """
     return dict(_spec_options(kind))
 
@@ -67,11 +68,15 @@ class ParamGroup:
     last group (named ``"rest"``) with the optimizer's own options. ``options`` are per-group options of the
     optimizer (``lr``, ``weight_decay``, ``momentum``, ``betas``, ...) plus ``name``, used in logged metric
     keys (``lr-optimizer/<name>``); it defaults to ``select`` when that is a string (else to a callable's
-    name, else ``pg<n>``). Names are unique within an optimizer and ``rest`` is reserved.
+    name, else ``pg<n>``). Names are unique within an optimizer and ``rest`` is reserved. ``lr_mult`` and
+    ``decay_mult`` set the group's ``lr`` and ``weight_decay`` as multiples of the optimizer's (mmengine's
+    ``paramwise_cfg`` ``custom_keys``); each excludes the absolute option it scales.
 
     Example:
         >>> ParamGroup("layer1", lr=0.5)
         ParamGroup('layer1', lr=0.5)
+        >>> ParamGroup("backbone", lr_mult=0.1, decay_mult=0.0)
+        ParamGroup('backbone', lr_mult=0.1, decay_mult=0.0)
     """
 
     select: Selector
@@ -180,18 +185,28 @@ class OptimizerSpec:
             no other declared optimizer takes.
         groups: ``ParamGroup`` declarations, matched in order.
         scheduler: an optional ``SchedulerSpec``.
-        no_decay: ``True`` (meaning ``("bias", "norm", "embedding")``) or a tuple of the kinds of parameters
-            that get ``weight_decay=0.0``: ``"bias"`` (named ``bias``), ``"norm"`` (every parameter of a
-            normalization layer: ``BatchNorm*``, ``SyncBatchNorm``, ``InstanceNorm*``, ``LayerNorm``,
-            ``GroupNorm``, ``RMSNorm``, or any module class whose name ends in ``Norm``), ``"embedding"``
-            (``Embedding``/``EmbeddingBag`` weights) and ``"1d"`` (every parameter with ``ndim <= 1``, timm's
-            rule). Each group is split in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets none.
+        no_decay: which parameters get ``weight_decay=0.0``: a library's rule, ``"transformers"`` (the
+            ``Trainer``'s: names containing ``bias``, ``layernorm``, ``rmsnorm`` or a ``norm`` segment, and
+            every ``nn.LayerNorm`` parameter) or ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,
+            names ending in ``.bias``, and the names the model's ``no_weight_decay()`` lists); ``True``
+            (meaning ``("bias", "norm", "embedding")``); or a tuple of kinds and rules: ``"bias"`` (named
+            ``bias``), ``"norm"`` (every parameter of a normalization layer: ``BatchNorm*``, ``SyncBatchNorm``,
+            ``InstanceNorm*``, ``LayerNorm``, ``GroupNorm``, ``RMSNorm``, or any module class whose name ends
+            in ``Norm``), ``"embedding"`` (``Embedding``/``EmbeddingBag`` weights) and ``"1d"`` (every
+            parameter with ``ndim <= 1``). Each group is split in two: ``<group>`` keeps its decay,
+            ``<group>/no_decay`` gets none.
         layer_decay: layer-wise lr decay for stacked blocks (BEiT/ViT fine-tuning): block ``i`` of ``L``
             gets ``lr * layer_decay ** (L - i)``, parameters registered before the blocks (embeddings) get
-            ``lr * layer_decay ** (L + 1)`` and those after them (final norm, head) the full ``lr``. The scale
-            is baked into each group's ``lr``, so any scheduler keeps the ratios.
+            ``lr * layer_decay ** (L + 1)`` and those after them (final norm, head) the full ``lr``
+            (``layer_decay_rule`` says where the final norm goes). The scale multiplies each built group's
+            ``lr``, so it is relative to the group's own lr and any scheduler keeps the ratios.
         layer_decay_blocks: with ``layer_decay``, the submodule path of the blocks (a ``ModuleList`` or
-            ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``.
+            ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``; or a tuple of paths for several
+            stacks (``("visual.blocks", "text.blocks")``), each scaled over its own depth.
+        layer_decay_rule: ``"beit"`` (default: BEiT's layer ids, the final norm gets the full ``lr``) or
+            ``"timm"`` (timm's ``param_groups_layer_decay`` with ViT's ``group_matcher``: the parameters
+            named ``norm*`` next to the blocks join the last block, ``lr * layer_decay``).
+        layer_decay_min_scale: the smallest scale a layer gets (timm's ``layer_decay_min_scale``).
         implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
             default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
             the optimizer's arguments always wins over ``"auto"``.
@@ -214,7 +229,9 @@ class OptimizerSpec:
     kwargs: Mapping[str, Any]
     no_decay: bool | Sequence[str]
     layer_decay: float | None
-    layer_decay_blocks: str | None
+    layer_decay_blocks: str | Sequence[str] | None
+    layer_decay_rule: str
+    layer_decay_min_scale: float
     implementation: Implementation
 
     def __init__(
@@ -227,7 +244,9 @@ class OptimizerSpec:
         scheduler: SchedulerSpec | None = None,
         no_decay: bool | Sequence[str] = False,
         layer_decay: float | None = None,
-        layer_decay_blocks: str | None = None,
+        layer_decay_blocks: str | Sequence[str] | None = None,
+        layer_decay_rule: str = "beit",
+        layer_decay_min_scale: float = 0.0,
         implementation: Implementation = "auto",
         **kwargs: Any,
     ) -> None:
@@ -238,7 +257,10 @@ class OptimizerSpec:
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
         object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
         object.__setattr__(self, "layer_decay", layer_decay)
-        object.__setattr__(self, "layer_decay_blocks", layer_decay_blocks)
+        blocks = tuple(layer_decay_blocks) if isinstance(layer_decay_blocks, list) else layer_decay_blocks
+        object.__setattr__(self, "layer_decay_blocks", blocks)
+        object.__setattr__(self, "layer_decay_rule", layer_decay_rule)
+        object.__setattr__(self, "layer_decay_min_scale", layer_decay_min_scale)
         object.__setattr__(self, "implementation", implementation)
 
     def __repr__(self) -> str:
@@ -248,7 +270,14 @@ class OptimizerSpec:
         if self.groups:
             parts.append(f"groups={list(self.groups)!r}")
         parts += _kwargs_repr(self.kwargs)
-        parts += _options_repr(self, OptimizerSpec, ("no_decay", "layer_decay", "layer_decay_blocks"))
+        recipes = (
+            "no_decay",
+            "layer_decay",
+            "layer_decay_blocks",
+            "layer_decay_rule",
+            "layer_decay_min_scale",
+        )
+        parts += _options_repr(self, OptimizerSpec, recipes)
         if self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
         parts += _options_repr(self, OptimizerSpec, ("implementation",))

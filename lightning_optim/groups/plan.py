@@ -1,9 +1,16 @@
-"""``GroupPlan``: one torch param group to build, before any optimizer exists."""
+"""``GroupPlan``: one torch param group to build, before any optimizer exists.
+
+A plan sets some options outright (``weight_decay=0.0``) and scales others (``scales``: ``lr`` times a
+layer-decay factor or an ``lr_mult``). A scale is applied to the value the built optimizer put in the
+group, not to the declared default, because only the optimizer knows a group's base value (``MuonWithAdamW``
+gives its AdamW groups ``adamw_lr``); ``building/build.py`` multiplies ``param_groups[i][key]`` right after
+the optimizer is built, before any scheduler reads ``lr``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -14,11 +21,26 @@ Parameters = Sequence[tuple[str, torch.nn.Parameter]]
 
 @dataclass(frozen=True)
 class GroupPlan:
-    """One torch param group to build: its name, its parameters (by name) and its options."""
+    """One torch param group to build: its name, its parameters (by name), its options and its scales."""
 
     name: str | None
     parameters: Parameters
     options: Mapping[str, Any]
+    #: factors for options of the built group (``{"lr": 0.42}``): ``param_groups[i][key] *= factor``
+    scales: Mapping[str, float] = field(default_factory=dict)
+
+    def scaled(self, key: str, factor: float) -> Mapping[str, float]:
+        """``scales`` with ``key`` multiplied by ``factor`` (factors compose).
+
+        Example:
+            >>> GroupPlan("g", [], {}, {"lr": 0.5}).scaled("lr", 0.5)
+            {'lr': 0.25}
+        """
+        return {**self.scales, key: self.scales.get(key, 1.0) * factor}
+
+    def split(self, name: str | None, parameters: Parameters, **options: Any) -> GroupPlan:
+        """A part of this group: its options (updated with ``options``) and scales, with another name."""
+        return replace(self, name=name, parameters=parameters, options={**self.options, **options})
 
     def as_torch_group(self, named: bool) -> dict[str, Any]:
         group: dict[str, Any] = {"params": [p for _, p in self.parameters], **self.options}

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.building.build import as_torch_groups, build_optimizer, plan_all
+from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
 from lightning_optim.declarations.resolve import ResolvedOptimizer
 from lightning_optim.groups.plan import GroupPlan
 
@@ -56,7 +56,9 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
 
 
 def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
-    live = build_optimizer(plan, as_torch_groups(groups)).param_groups
+    optimizer = build_optimizer(plan, as_torch_groups(groups))
+    apply_scales(optimizer, groups)
+    live = optimizer.param_groups
     keys = list(dict.fromkeys(["lr", *plan.kwargs, *(k for g in groups for k in g.options)]))
     names = [g.name or "all" for g in groups]
     rows = [["group", "tensors", "parameters", *keys]]

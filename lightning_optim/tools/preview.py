@@ -30,6 +30,7 @@ import torch
 from lightning_optim.building import length as _length
 from lightning_optim.building.build import (
     Built,
+    apply_scales,
     as_torch_groups,
     build_declared_scheduler,
     build_optimizer,
@@ -131,6 +132,7 @@ def _build_over_stand_ins(
     for plan, groups in plan_all(module, plans):
         stand_ins = [dataclasses.replace(g, parameters=_stand_ins(g.parameters)) for g in groups]
         optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
+        apply_scales(optimizer, stand_ins)
         scheduler, shape = build_declared_scheduler(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         compat.mark_stepped(optimizer)

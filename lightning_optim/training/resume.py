@@ -5,7 +5,7 @@ one optimizer lands in another, a scheduler keeps its old ``T_max`` or milestone
 attribute), an Adam state is loaded into SGD's groups. Instead the mixin writes a *fingerprint* of the
 declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compares it when ``fit`` starts,
 before Lightning restores any optimizer or scheduler state. The fingerprint holds, per optimizer: its
-attribute, class and options; its groups (name, options, parameter count, element count and a digest of the
+attribute, class and options; its groups (name, options, scales, parameter count, element count and a digest of the
 parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit) and what was
 derived from the run (warmup steps, omitted length, steps per epoch).
 
@@ -106,6 +106,8 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
                 "parameters": len(g.parameters),
                 "elements": sum(p.numel() for _, p in g.parameters),
                 "parameter names (digest)": _digest([n for n, _ in g.parameters]),
+                # recipe and lr_mult/decay_mult factors of the built group's options (absent when none)
+                **({"scales": _options(g.scales)} if g.scales else {}),
             }
             for g in b.groups
         ]

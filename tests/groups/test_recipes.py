@@ -308,14 +308,26 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
     [
         (
             {"no_decay": "bias"},
+            ValueError,
+            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm` or a non-empty "
+            "tuple of `bias`, `norm`, `embedding`, `1d`, `transformers`, `timm` but got 'bias' "
+            "(did you mean `('bias',)`?)",
+        ),
+        (
+            {"no_decay": "tranformers"},
+            ValueError,
+            "but got 'tranformers' (did you mean `transformers`?)",
+        ),
+        (
+            {"no_decay": 1},
             TypeError,
-            "Declared.optimizer: Expected `no_decay` to be a bool or a non-empty tuple",
+            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm` or a non-empty",
         ),
         (
             {"no_decay": ("bais",)},
             ValueError,
             "Declared.optimizer: Expected each `no_decay` entry to be one of `bias`, `norm`, `embedding`, "
-            "`1d` but got 'bais' (did you mean `bias`?)",
+            "`1d`, `transformers`, `timm` but got 'bais' (did you mean `bias`?)",
         ),
         (
             {"no_decy": True},
@@ -334,7 +346,7 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
             "`layer_decay_blocks='blocks'` only applies with `layer_decay`",
         ),
     ],
-    ids=["str", "typo", "argument-typo", "decay-range", "no-blocks", "blocks-alone"],
+    ids=["str", "rule-typo", "int", "typo", "argument-typo", "decay-range", "no-blocks", "blocks-alone"],
 )
 def test_recipe_mistakes_fail_at_class_definition(kwargs: dict[str, Any], error: type, message: str) -> None:
     with pytest.raises(error, match=re.escape(message)):

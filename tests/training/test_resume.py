@@ -206,6 +206,12 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
             r"groups\[0\]\.name: 'model_gen.layer1' in the checkpoint, 'model_gen.layer2' now",
         ),
         ({"groups": []}, {}, r"groups \(count\): 2 in the checkpoint, 1 now"),
+        # the same lr (0.1 * 5.0), declared as a multiple: the scale is part of the setup
+        (
+            {"groups": [ParamGroup("model_gen.layer1", lr_mult=5.0)]},
+            {},
+            r"groups\[0\]\.scales: absent in the checkpoint, 'lr=5\.0' now",
+        ),
         (
             {"scheduler": SchedulerSpec("linear", warmup=1)},
             {},
@@ -229,6 +235,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "lr",
         "group_selection",
         "group_count",
+        "lr_mult",
         "scheduler_class",
         "warmup",
         "interval",

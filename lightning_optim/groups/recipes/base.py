@@ -1,7 +1,9 @@
 """The protocol every param-group recipe follows.
 
 A recipe owns one or more keyword options of ``OptimizerSpec`` (``no_decay``; ``layer_decay`` with
-``layer_decay_blocks``). When the declaring class is defined, ``check`` validates them and returns the
+``layer_decay_blocks``, ``layer_decay_rule`` and ``layer_decay_min_scale``). A recipe sets options outright
+(``weight_decay=0.0``) or records a factor in ``GroupPlan.scales`` (``lr`` times a layer's scale), which
+multiplies the value the built optimizer gives the group, so it is relative to that group's own base. When the declaring class is defined, ``check`` validates them and returns the
 recipe's settings (``None``: the recipe is off). When ``fit`` starts, ``apply`` splits each planned group of
 that optimizer, after the declared ``ParamGroup``s are matched. Recipes run in the order of ``RECIPES``
 (``groups/recipes/__init__.py``), each on the groups the previous one produced.

@@ -1,16 +1,43 @@
-"""``layer_decay``: layer-wise lr decay for stacked blocks, the BEiT/ViT fine-tuning recipe.
+"""``layer_decay``: layer-wise lr decay for stacked blocks, the BEiT/ViT fine-tuning recipe, BEiT's or timm's way.
 
-Block ``i`` of ``L`` gets ``lr * decay ** (L - i)``; parameters registered before the blocks (embeddings)
-get ``lr * decay ** (L + 1)`` and those after them (final norm, head) the full ``lr`` (BEiT's
-``get_num_layer_for_vit``). The scale is baked into each group's ``lr``, so any scheduler keeps the ratios.
-Each group is split by depth into ``<group>/layer_<depth>``.
+Each parameter gets a layer id and its group's ``lr`` the scale ``max(min_scale, decay ** (L + 1 - id))``
+for ``L`` blocks. Both rules give block ``i`` (0-based) the id ``i + 1`` and the parameters registered
+before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
+
+- ``"beit"`` (BEiT's ``get_num_layer_for_vit``, microsoft/unilm beit/optim_factory.py): everything after the
+  blocks (final norm, head) gets ``L + 1``, the full ``lr``.
+- ``"timm"`` (timm's ``param_groups_layer_decay``, timm/optim/_param_groups.py, with the layer ids of
+  ``group_parameters(model, model.group_matcher(coarse=False), reverse=True)``; ViT's ``group_matcher``,
+  timm/models/vision_transformer.py, is ``stem=r'^cls_token|reg_token|pos_embed|patch_embed'``,
+  ``blocks=[(r'^blocks\\.(\\d+)', None), (r'^norm', (99999,))]``, huggingface/pytorch-image-models at
+  aa4b5850c154): the parameters whose name, next to the blocks, starts with ``norm`` (the final ``norm``; ViT's
+  ``norm_pre`` too) join the last block (``MATCH_PREV_GROUP``), id ``L``, so they get ``lr * decay``; the
+  rest after the blocks (``fc_norm``, ``head``) gets ``L + 1``. ``min_scale`` is timm's
+  ``layer_decay_min_scale``.
+
+Several stacks (``layer_decay_blocks=("visual.blocks", "text.blocks")``) are scaled each over its own depth,
+as EVA-CLIP does for its two towers (baaivision/EVA EVA-CLIP/rei/training/optim.py, ``get_assigner``: one
+``LayerDecayValueAssigner`` per tower, ``ld ** (num_layers + 1 - i)``). A stack's tower is its outermost
+enclosing module that holds no other stack (``visual``, ``text``); parameters in no tower (``logit_scale``)
+keep the full ``lr``. With one stack the whole module is its tower.
+
+"Before" and "after" the blocks follow ``named_parameters()`` order, where torch lists a module's own
+parameters before its submodules: a bare ``nn.Parameter`` held next to the blocks counts as registered before
+them (layer 0). That is right for tokens and position embeddings, but a bare projection after the blocks
+(open_clip's ``proj``/``text_projection``) also lands in layer 0, where BEiT/EVA-CLIP name it a head; make it a
+module (``nn.Linear``) to have it after the blocks.
+
+The scale is recorded in each group's ``scales`` and multiplied into the built group's ``lr``, so it is
+relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_lr``) and any scheduler keeps
+the ratios. Each group is split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with
+several stacks, ``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -18,112 +45,219 @@ from torch import nn
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
-from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.errors import check_choice, did_you_mean, listing
+
+#: ``layer_decay_rule`` values: whose layer ids (see the module docstring).
+LAYER_DECAY_RULES = ("beit", "timm")
 
 
-def _check_layer_decay(where: str, decay: Any, blocks: Any) -> tuple[float | None, str | None]:
+@dataclass(frozen=True)
+class LayerDecaySettings:
+    """The checked ``layer_decay*`` options."""
+
+    decay: float
+    blocks: tuple[str, ...]
+    rule: str = "beit"
+    min_scale: float = 0.0
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Where a parameter sits: its tower (``None`` outside every tower), its layer id and its tower's depth."""
+
+    tower: int | None
+    id: int
+    num_blocks: int
+
+
+def _check_layer_decay(where: str, values: Mapping[str, Any]) -> LayerDecaySettings | None:
+    decay, blocks = values["layer_decay"], values["layer_decay_blocks"]
+    rule, min_scale = values["layer_decay_rule"], values["layer_decay_min_scale"]
     if decay is None:
-        if blocks is not None:
-            raise ValueError(
-                f"{where}: `layer_decay_blocks={blocks!r}` only applies with `layer_decay`; "
-                "add `layer_decay=<factor>` or remove it."
-            )
-        return None, None
-    number = isinstance(decay, (int, float)) and not isinstance(decay, bool)
-    if not number or not math.isfinite(decay) or not 0.0 < decay <= 1.0:
+        extra = {"layer_decay_blocks": blocks is not None, "layer_decay_rule": rule != "beit"}
+        extra["layer_decay_min_scale"] = min_scale != 0.0
+        for option, declared in extra.items():
+            if declared:
+                raise ValueError(
+                    f"{where}: `{option}={values[option]!r}` only applies with `layer_decay`; "
+                    "add `layer_decay=<factor>` or remove it."
+                )
+        return None
+    if not _is_fraction(decay) or decay == 0.0:
         raise ValueError(f"{where}: Expected `layer_decay` to be a float in (0, 1] but got {decay!r}.")
-    if not isinstance(blocks, str) or not blocks:
+    stacks = (blocks,) if isinstance(blocks, str) else blocks
+    if (
+        not isinstance(stacks, (tuple, list))
+        or not stacks
+        or not all(isinstance(b, str) and b for b in stacks)
+    ):
         raise ValueError(
             f"{where}: `layer_decay` needs `layer_decay_blocks`, the submodule path of the stacked blocks "
-            f"(a ModuleList or Sequential, e.g. `layer_decay_blocks='blocks'`), but got {blocks!r}."
+            f"(a ModuleList or Sequential, e.g. `layer_decay_blocks='blocks'`, or a tuple of paths for several "
+            f"stacks), but got {blocks!r}."
         )
-    return float(decay), blocks
+    for index, stack in enumerate(stacks):
+        for other in stacks[index + 1 :]:
+            if stack == other or other.startswith(stack + ".") or stack.startswith(other + "."):
+                raise ValueError(
+                    f"{where}: Expected the `layer_decay_blocks` stacks to be distinct and not nested but "
+                    f"got {stack!r} and {other!r}."
+                )
+    check_choice(where, "layer_decay_rule", rule, LAYER_DECAY_RULES)
+    if not _is_fraction(min_scale):
+        raise ValueError(
+            f"{where}: Expected `layer_decay_min_scale` to be a float in [0, 1] but got {min_scale!r}."
+        )
+    return LayerDecaySettings(float(decay), tuple(stacks), rule, float(min_scale))
 
 
-def layer_depths(
-    where: str, named: NamedParameters, blocks_path: str, parameters: Parameters
-) -> tuple[dict[int, int], int]:
-    """The depth of each parameter (by id) and the number of blocks, BEiT's ``get_num_layer_for_vit``.
+def _is_fraction(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0.0 <= value <= 1.0
 
-    Block ``i`` is depth ``i + 1``; parameters registered before the first block's (embeddings, tokens) are
-    depth 0 and those after the blocks (final norm, head) depth ``num_blocks + 1``.
+
+def towers(stacks: Sequence[str]) -> list[str]:
+    """Each stack's tower: its outermost enclosing module path (``""``: the root) that holds no other stack.
+
+    Example:
+        >>> towers(["blocks"]), towers(["visual.trunk.blocks", "text.blocks"])
+        ([''], ['visual', 'text'])
     """
+
+    def holds(path: str, stack: str) -> bool:
+        return not path or stack == path or stack.startswith(path + ".")
+
+    found = []
+    for stack in stacks:
+        parts = stack.split(".")
+        candidates = ["", *(".".join(parts[: i + 1]) for i in range(len(parts)))]
+        found.append(next(c for c in candidates if not any(holds(c, o) for o in stacks if o != stack)))
+    return found
+
+
+def _blocks(where: str, named: NamedParameters, path: str) -> nn.ModuleList | nn.Sequential:
     modules: Mapping[str, nn.Module] = dict(named.modules)  # the innermost module wins a shared wrapped name
-    blocks = modules.get(blocks_path)
+    blocks = modules.get(path)
     if blocks is None:
         raise ValueError(
-            f"{where}: Expected `layer_decay_blocks` to be a submodule path but got {blocks_path!r}, which "
-            f"is not a submodule{did_you_mean(blocks_path, named.submodules)}."
+            f"{where}: Expected `layer_decay_blocks` to be a submodule path but got {path!r}, which "
+            f"is not a submodule{did_you_mean(path, named.submodules)}."
         )
     if not isinstance(blocks, (nn.ModuleList, nn.Sequential)) or len(blocks) == 0:
         got = "an empty one" if isinstance(blocks, (nn.ModuleList, nn.Sequential)) else type(blocks).__name__
         raise ValueError(
-            f"{where}: Expected `layer_decay_blocks={blocks_path!r}` to be a non-empty ModuleList or "
+            f"{where}: Expected `layer_decay_blocks={path!r}` to be a non-empty ModuleList or "
             f"Sequential of blocks but got {got}."
         )
-    index = {name: i for i, (name, _) in enumerate(blocks.named_children())}
-    prefix = blocks_path + "."
-    depths: dict[int, int] = {}
-    after = False
-    for name, param in parameters:
-        if name.startswith(prefix):
-            depths[id(param)] = index[name[len(prefix) :].split(".", 1)[0]] + 1
-            after = True
-        else:
-            depths[id(param)] = len(blocks) + 1 if after else 0
-    if not after:
-        raise ValueError(
-            f"{where}: `layer_decay_blocks={blocks_path!r}` holds none of this optimizer's trainable "
-            "parameters; name the blocks this optimizer trains."
-        )
-    return depths, len(blocks)
+    return blocks
 
 
-def layer_scale(decay: float, depth: int, num_blocks: int) -> float:
-    """BEiT's scale: ``decay ** (num_blocks + 1 - depth)`` (1 for the head, the smallest for embeddings).
+def _under(name: str, path: str) -> bool:
+    return not path or name.startswith(path + ".")
+
+
+def _relative(name: str, path: str) -> str:
+    return name[len(path) + 1 :] if path else name
+
+
+def layer_ids(
+    where: str, named: NamedParameters, settings: LayerDecaySettings, parameters: Parameters
+) -> dict[int, Layer]:
+    """The ``Layer`` of each parameter (by id), by ``settings.rule`` (see the module docstring)."""
+    layers: dict[int, Layer] = {}
+    scopes = towers(settings.blocks)
+    for tower, (path, scope) in enumerate(zip(settings.blocks, scopes)):
+        blocks = _blocks(where, named, path)
+        index = {name: i for i, (name, _) in enumerate(blocks.named_children())}
+        parent = path.rpartition(".")[0]
+        count = len(blocks)
+        after = False
+        for name, param in parameters:
+            if not _under(name, scope):
+                continue
+            if _under(name, path):
+                layer_id, after = index[_relative(name, path).split(".", 1)[0]] + 1, True
+            elif (
+                settings.rule == "timm"
+                and _under(name, parent)
+                and _relative(name, parent).startswith("norm")
+            ):
+                layer_id = count  # timm's ``(r'^norm', (99999,))``: with the last block
+            else:
+                layer_id = count + 1 if after else 0
+            layers[id(param)] = Layer(tower, layer_id, count)
+        if not after:
+            raise ValueError(
+                f"{where}: `layer_decay_blocks={path!r}` holds none of this optimizer's trainable "
+                "parameters; name the blocks this optimizer trains."
+            )
+    for _, param in parameters:
+        layers.setdefault(id(param), Layer(None, 0, 0))
+    return layers
+
+
+def layer_scale(decay: float, layer_id: int, num_blocks: int, min_scale: float = 0.0) -> float:
+    """BEiT's and timm's scale: ``max(min_scale, decay ** (num_blocks + 1 - layer_id))``.
 
     Example:
-        >>> [layer_scale(0.5, depth, num_blocks=2) for depth in range(4)]
+        >>> [layer_scale(0.5, layer_id, num_blocks=2) for layer_id in range(4)]
         [0.125, 0.25, 0.5, 1.0]
+        >>> layer_scale(0.5, 0, num_blocks=2, min_scale=0.2)
+        0.2
     """
-    return decay ** (num_blocks + 1 - depth)
+    return max(min_scale, decay ** (num_blocks + 1 - layer_id))
 
 
-def split_by_depth(parameters: Parameters, depths: Mapping[int, int]) -> list[tuple[int, list[Any]]]:
-    """``(depth, parameters)`` for each depth present, shallowest first, each in the given order."""
-    by_depth: dict[int, list[Any]] = {}
+def split_by_layer(parameters: Parameters, layers: Mapping[int, Layer]) -> list[tuple[Layer, list[Any]]]:
+    """``(layer, parameters)`` for each layer present, tower by tower (outside ones last), shallowest first."""
+    by_layer: dict[Layer, list[Any]] = {}
     for name, param in parameters:
-        by_depth.setdefault(depths[id(param)], []).append((name, param))
-    return sorted(by_depth.items(), key=lambda item: item[0])
+        by_layer.setdefault(layers[id(param)], []).append((name, param))
+    return sorted(by_layer.items(), key=lambda item: (item[0].tower is None, item[0].tower or 0, item[0].id))
 
 
 @dataclass(frozen=True)
 class LayerDecay:
-    """The ``layer_decay`` recipe (with ``layer_decay_blocks``)."""
+    """The ``layer_decay`` recipe (with ``layer_decay_blocks``, ``layer_decay_rule``, ``layer_decay_min_scale``)."""
 
-    options: tuple[str, ...] = ("layer_decay", "layer_decay_blocks")
+    options: tuple[str, ...] = (
+        "layer_decay",
+        "layer_decay_blocks",
+        "layer_decay_rule",
+        "layer_decay_min_scale",
+    )
 
     def check(
         self, where: str, values: Mapping[str, Any], optimizer: str, group_options: frozenset[str]
-    ) -> tuple[float, str] | None:
-        decay, blocks = _check_layer_decay(where, values["layer_decay"], values["layer_decay_blocks"])
-        return None if decay is None or blocks is None else (decay, blocks)
+    ) -> LayerDecaySettings | None:
+        settings = _check_layer_decay(where, values)
+        if settings is not None and "lr" not in group_options:
+            raise ValueError(
+                f"{where}: `layer_decay` scales each group's `lr`, but `{optimizer}` has no `lr` option. "
+                f"Its per-group options: {listing(sorted(group_options))}."
+            )
+        return settings
 
     def apply(
-        self, settings: tuple[float, str], context: RecipeContext, groups: Sequence[GroupPlan]
+        self, settings: LayerDecaySettings, context: RecipeContext, groups: Sequence[GroupPlan]
     ) -> list[GroupPlan]:
-        decay, blocks = settings
-        depths, num_blocks = layer_depths(context.where, context.named, blocks, context.parameters)
-        return [
-            GroupPlan(
-                name=joined_name(group.name, f"layer_{depth}"),
-                parameters=chosen,
-                options={
-                    **group.options,
-                    "lr": group.options.get("lr", context.defaults["lr"])
-                    * layer_scale(decay, depth, num_blocks),
-                },
-            )
-            for group in groups
-            for depth, chosen in split_by_depth(group.parameters, depths)
-        ]
+        layers = layer_ids(context.where, context.named, settings, context.parameters)
+        several = len(settings.blocks) > 1
+        scopes = towers(settings.blocks)
+        split = []
+        for group in groups:
+            for layer, chosen in split_by_layer(group.parameters, layers):
+                if layer.tower is None:
+                    split.append(replace(group, name=joined_name(group.name, "other"), parameters=chosen))
+                    continue
+                tower = (scopes[layer.tower] or settings.blocks[layer.tower]) if several else None
+                scale = layer_scale(settings.decay, layer.id, layer.num_blocks, settings.min_scale)
+                split.append(
+                    replace(
+                        group,
+                        name=joined_name(group.name, tower, f"layer_{layer.id}"),
+                        parameters=chosen,
+                        scales=group.scaled("lr", scale),
+                    )
+                )
+        return split

@@ -1,18 +1,21 @@
 """``no_decay``: no weight decay for biases, normalization layers and embeddings.
 
-Like transformers' ``Trainer`` (``get_parameter_names(model, ALL_LAYERNORM_LAYERS)`` plus ``"bias"``) and timm's
-``param_groups_weight_decay`` (``ndim <= 1`` or ``.bias``). Each group is split in two: ``<group>`` keeps its
-decay, ``<group>/no_decay`` gets ``weight_decay=0.0``; a half left empty is dropped. Linear in the number of
-parameter tensors.
+A port takes one word: ``no_decay="transformers"`` is transformers' ``Trainer`` rule and ``no_decay="timm"``
+timm's ``param_groups_weight_decay`` rule, each transcribed from the library (see ``transformers_no_decay``
+and ``timm_no_decay``); ``True`` and the tuples of kinds are this package's own rules. Each group is split
+in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets ``weight_decay=0.0``; a half left empty is
+dropped. Linear in the number of parameter tensors.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
@@ -20,9 +23,22 @@ from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
 from lightning_optim.utilities.errors import did_you_mean, listing
 
+#: The rules named after the library they copy; ``no_decay`` takes one alone or among kinds.
+NO_DECAY_RULES = ("transformers", "timm")
 #: What ``no_decay`` may list; ``no_decay=True`` means ``DEFAULT_NO_DECAY``.
-NO_DECAY_KINDS = ("bias", "norm", "embedding", "1d")
+NO_DECAY_KINDS = ("bias", "norm", "embedding", "1d", *NO_DECAY_RULES)
 DEFAULT_NO_DECAY = ("bias", "norm", "embedding")
+
+#: transformers 5.24 ``Trainer.get_decay_parameter_names`` (transformers/trainer.py): the layer types and the
+#: name patterns (searched in the lower-cased name) whose parameters get no weight decay. The types are
+#: ``[nn.LayerNorm]`` (also ``transformers.pytorch_utils.ALL_LAYERNORM_LAYERS``), matched with
+#: ``isinstance`` on every module that holds the parameter, below the root (``get_parameter_names`` in
+#: transformers/trainer_pt_utils.py).
+TRANSFORMERS_NO_DECAY_LAYERS: tuple[type[nn.Module], ...] = (nn.LayerNorm,)
+TRANSFORMERS_NO_DECAY_PATTERNS = tuple(
+    re.compile(pattern)
+    for pattern in (r"bias", r"layernorm", r"rmsnorm", r"(?:^|\.)norm(?:$|\.)", r"_norm(?:$|\.)")
+)
 
 #: Every ``torch.nn`` normalization layer with parameters (and the parameter-free ones, for completeness).
 NORM_LAYERS: tuple[type[nn.Module], ...] = (
@@ -53,10 +69,19 @@ def is_norm_layer(module: nn.Module) -> bool:
 
 
 def _check_no_decay(where: str, value: Any, optimizer: str, group_options: frozenset[str]) -> tuple[str, ...]:
+    accepted = f"True, False, {listing(NO_DECAY_RULES)} or a non-empty tuple of {listing(NO_DECAY_KINDS)}"
     if value is False:
         return ()
     if value is True:
         kinds: tuple[str, ...] = DEFAULT_NO_DECAY
+    elif isinstance(value, str):
+        if value not in NO_DECAY_RULES:
+            hint = f" (did you mean `({value!r},)`?)" if value in NO_DECAY_KINDS else ""
+            raise ValueError(
+                f"{where}: Expected `no_decay` to be {accepted} but got {value!r}"
+                f"{hint or did_you_mean(value, NO_DECAY_RULES)}."
+            )
+        kinds = (value,)
     elif isinstance(value, (tuple, list)) and value and all(isinstance(k, str) for k in value):
         for kind in value:
             if kind not in NO_DECAY_KINDS:
@@ -66,10 +91,7 @@ def _check_no_decay(where: str, value: Any, optimizer: str, group_options: froze
                 )
         kinds = tuple(dict.fromkeys(value))
     else:
-        raise TypeError(
-            f"{where}: Expected `no_decay` to be a bool or a non-empty tuple of {listing(NO_DECAY_KINDS)} "
-            f"but got {value!r}."
-        )
+        raise TypeError(f"{where}: Expected `no_decay` to be {accepted} but got {value!r}.")
     if "weight_decay" not in group_options:
         raise ValueError(
             f"{where}: `no_decay` sets `weight_decay=0.0` on some groups, but `{optimizer}` has no "
@@ -78,11 +100,81 @@ def _check_no_decay(where: str, value: Any, optimizer: str, group_options: froze
     return kinds
 
 
-def no_decay_ids(named: NamedParameters, kinds: Sequence[str]) -> set[int]:
-    """The ids of the trainable parameters that get no weight decay, by the listed kinds.
+def transformers_no_decay(name: str, holders: Sequence[nn.Module]) -> bool:
+    """transformers' ``Trainer`` rule: no decay for a parameter named ``name`` held by ``holders``.
+
+    ``holders`` are the modules on the parameter's path below the root (``a`` and ``a.b`` for
+    ``a.b.weight``). transformers 5.24, ``Trainer.get_decay_parameter_names`` (transformers/trainer.py)
+    calls ``get_parameter_names(model, [nn.LayerNorm], forbidden_name_patterns)``
+    (transformers/trainer_pt_utils.py): a parameter decays unless one of its holders is an ``nn.LayerNorm``
+    or its lower-cased name contains ``bias`` (so ``in_proj_bias`` too), ``layernorm``, ``rmsnorm``, a
+    ``norm`` segment or a ``_norm`` segment end.
+
+    Example:
+        >>> transformers_no_decay("attn.in_proj_bias", []), transformers_no_decay("ln.weight", [nn.LayerNorm(2)])
+        (True, True)
+        >>> transformers_no_decay("encoder.LayerNorm.weight", []), transformers_no_decay("norm_f.weight", [])
+        (True, False)
+    """
+    lowered = name.lower()
+    return any(isinstance(m, TRANSFORMERS_NO_DECAY_LAYERS) for m in holders) or any(
+        pattern.search(lowered) for pattern in TRANSFORMERS_NO_DECAY_PATTERNS
+    )
+
+
+def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]) -> bool:
+    """timm's rule: ``ndim <= 1``, a name ending in ``.bias``, or a name matching ``no_weight_decay``.
+
+    timm (huggingface/pytorch-image-models at aa4b5850c154), timm/optim/_param_groups.py,
+    ``param_groups_weight_decay``: ``param.ndim <= 1 or name.endswith(".bias")`` or
+    ``_matches_pattern(name, no_weight_decay_list)`` (``fnmatch``: exact names or globs), where
+    ``create_optimizer_v2`` (timm/optim/_optim_factory.py) passes the model's ``no_weight_decay()``.
+
+    Example:
+        >>> timm_no_decay("pos_embed", torch.zeros(1, 4, 8), ["pos_embed", "cls_token"])
+        True
+        >>> timm_no_decay("blocks.0.fc.weight", torch.zeros(4, 4), ["pos_embed"])
+        False
+    """
+    return (
+        param.ndim <= 1
+        or name.endswith(".bias")
+        or any(fnmatch.fnmatchcase(name, pattern) for pattern in no_weight_decay)
+    )
+
+
+def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
+    """The names (or globs) the module's ``no_weight_decay()`` methods list, as names in the whole module.
+
+    timm asks the model it is given. Here that model may sit inside the ``LightningModule``
+    (``self.model = timm.create_model(...)``), so every module that defines ``no_weight_decay`` is asked and
+    its names are prefixed with the module's path, as EVA-CLIP does for its towers (``'visual.' + n``). With
+    only the root defining it, this is timm's list exactly.
+    """
+    patterns: list[str] = []
+    for path, module in named.modules:
+        method = getattr(module, "no_weight_decay", None)
+        if not callable(method):
+            continue
+        listed = method()
+        if (
+            isinstance(listed, str)
+            or not isinstance(listed, Iterable)
+            or not all(isinstance(n, str) for n in listed)
+        ):
+            raise TypeError(
+                f"{where}: Expected `{type(module).__name__}.no_weight_decay()` to return a collection of "
+                f"parameter names but got {listed!r}."
+            )
+        patterns += [f"{path}.{n}" if path else n for n in listed]
+    return patterns
+
+
+def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_decay") -> set[int]:
+    """The ids of the trainable parameters that get no weight decay, by the listed kinds and rules.
 
     ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer itself holds), ``"bias"`` by
-    name, ``"1d"`` by shape.
+    name, ``"1d"`` by shape; ``"transformers"`` and ``"timm"`` are those libraries' rules.
     """
     ids: set[int] = set()
     if "norm" in kinds or "embedding" in kinds:
@@ -91,12 +183,24 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str]) -> set[int]:
                 "embedding" in kinds and isinstance(module, EMBEDDING_LAYERS)
             ):
                 ids.update(id(p) for p in module.parameters(recurse=False))
+    modules: Mapping[str, nn.Module] = dict(named.modules) if "transformers" in kinds else {}
+    listed = declared_no_weight_decay(where, named) if "timm" in kinds else []
     for name, param in named.items:
-        if ("bias" in kinds and (name == "bias" or name.endswith(".bias"))) or (
-            "1d" in kinds and param.ndim <= 1
+        if (
+            ("bias" in kinds and (name == "bias" or name.endswith(".bias")))
+            or ("1d" in kinds and param.ndim <= 1)
+            or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
+            or ("timm" in kinds and timm_no_decay(name, param, listed))
         ):
             ids.add(id(param))
     return ids
+
+
+def _holders(name: str, modules: Mapping[str, nn.Module]) -> list[nn.Module]:
+    """The modules on the path of parameter ``name`` below the root (``a``, ``a.b`` for ``a.b.weight``)."""
+    parts = name.split(".")[:-1]
+    paths = (".".join(parts[: i + 1]) for i in range(len(parts)))
+    return [modules[path] for path in paths if path in modules]
 
 
 def split_no_decay(parameters: Parameters, ids: set[int]) -> tuple[list[Any], list[Any]]:
@@ -119,13 +223,12 @@ class NoDecay:
     def apply(
         self, settings: tuple[str, ...], context: RecipeContext, groups: Sequence[GroupPlan]
     ) -> list[GroupPlan]:
-        excluded = no_decay_ids(context.named, settings)
+        excluded = no_decay_ids(context.named, settings, context.where)
         split = []
         for group in groups:
             decay, no_decay = split_no_decay(group.parameters, excluded)
             if decay:
-                split.append(GroupPlan(name=group.name or "decay", parameters=decay, options=group.options))
+                split.append(group.split(group.name or "decay", decay))
             if no_decay:
-                options = {**group.options, "weight_decay": 0.0}
-                split.append(GroupPlan(joined_name(group.name, "no_decay"), no_decay, options))
+                split.append(group.split(joined_name(group.name, "no_decay"), no_decay, weight_decay=0.0))
         return split

@@ -1,0 +1,625 @@
+"""The library-named recipes against the libraries they port: transformers, timm, EVA-CLIP and mmengine.
+
+transformers and mmengine are installed, so their own functions build the reference. timm is not importable
+here: its functions are transcribed below from huggingface/pytorch-image-models at commit
+aa4b5850c1543fa488abf260f18390eda46cf85d (timm/optim/_param_groups.py, timm/models/_manipulate.py,
+timm/models/vision_transformer.py), and EVA-CLIP's from baaivision/EVA at 46b041482a9f1fa4658254d035618f0e2a6b24d4
+(EVA-CLIP/rei/training/optim.py). Every comparison maps each parameter name to its ``(lr, weight_decay)``
+in the built optimizer on both sides.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import defaultdict
+from collections.abc import Collection
+from itertools import chain
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.optim import SGD, AdamW, Rprop
+
+from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
+from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from tests import helpers
+from tests.helpers import VitLike, fit
+
+LR, WD, DECAY, WIDTH = 1e-3, 0.05, 0.75, 8
+
+Settings = dict[str, tuple[float, float]]
+
+
+def declared(spec: OptimizerSpec, base: type[L.LightningModule]) -> Any:
+    return helpers.declared(spec, base=base)()
+
+
+def ours(module: Any) -> Settings:
+    """Each parameter's ``(lr, weight_decay)`` in the optimizer the declaration builds (one optimizer)."""
+    ((plan, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    optimizer = build_optimizer(plan, as_torch_groups(groups))
+    apply_scales(optimizer, groups)
+    return settings_of(module, optimizer.param_groups)
+
+
+def settings_of(module: nn.Module, groups: list[dict[str, Any]]) -> Settings:
+    names = {id(p): name for name, p in module.named_parameters()}
+    found = {names[id(p)]: (g["lr"], g.get("weight_decay", 0.0)) for g in groups for p in g["params"]}
+    assert sorted(found) == sorted(names.values())  # every parameter exactly once
+    return found
+
+
+def approx(settings: Settings) -> Any:
+    return {name: pytest.approx(value, rel=1e-12) for name, value in settings.items()}
+
+
+# ---- the models --------------------------------------------------------------------------------------
+
+
+class Attention(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(WIDTH, 3 * WIDTH)
+        self.proj = nn.Linear(WIDTH, WIDTH)
+
+
+class Mlp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(WIDTH, 2 * WIDTH)
+        self.fc2 = nn.Linear(2 * WIDTH, WIDTH)
+
+
+class VitBlock(nn.Module):
+    """timm's ``Block`` layout: ``norm1``, ``attn.qkv``, ``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(WIDTH)
+        self.attn = Attention()
+        self.norm2 = nn.LayerNorm(WIDTH)
+        self.mlp = Mlp()
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, WIDTH, 2, 2)
+
+
+class TimmVit(L.LightningModule):
+    """timm's ``VisionTransformer`` names in miniature, with a pre-norm and an ``fc_norm`` to show where each goes."""
+
+    def __init__(self, depth: int = 3) -> None:
+        super().__init__()
+        self.patch_embed = PatchEmbed()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, WIDTH))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 5, WIDTH))
+        self.norm_pre = nn.LayerNorm(WIDTH)
+        self.blocks = nn.Sequential(*(VitBlock() for _ in range(depth)))
+        self.norm = nn.LayerNorm(WIDTH)
+        self.fc_norm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 4)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+
+class Visual(nn.Module):
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, WIDTH))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 5, WIDTH))
+        self.patch_embed = PatchEmbed()
+        self.blocks = nn.ModuleList(VitBlock() for _ in range(depth))
+        self.norm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 4)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token"}
+
+
+class Text(nn.Module):
+    def __init__(self, depth: int) -> None:
+        super().__init__()
+        self.token_embedding = nn.Embedding(10, WIDTH)
+        self.positional_embedding = nn.Parameter(torch.zeros(6, WIDTH))
+        self.blocks = nn.ModuleList(VitBlock() for _ in range(depth))
+        self.ln_final = nn.LayerNorm(WIDTH)
+        # a module, not a bare ``nn.Parameter``: torch lists a module's own parameters before its submodules,
+        # so a bare projection would count as registered before the blocks (layer 0)
+        self.text_projection = nn.Linear(WIDTH, 4, bias=False)
+
+
+class ClipLike(L.LightningModule):
+    """A CLIP's shape: a visual tower of 2 blocks, a text tower of 3, and ``logit_scale`` outside both."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visual = Visual(2)
+        self.text = Text(3)
+        self.logit_scale = nn.Parameter(torch.ones([]))
+
+
+class LlamaRMSNorm(nn.Module):
+    """A custom norm that subclasses no torch norm (transformers' Llama norm is written like this)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(WIDTH))
+
+
+class Decoder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(10, WIDTH)
+        self.self_attn = nn.MultiheadAttention(WIDTH, 2)  # in_proj_weight, in_proj_bias, out_proj.*
+        self.input_layernorm = LlamaRMSNorm()  # spared by name (``layernorm``)
+        self.q_norm = LlamaRMSNorm()  # spared by name (``_norm.``)
+        self.ln = nn.LayerNorm(WIDTH)  # spared by type
+        self.norm_f = LlamaRMSNorm()  # decayed: neither a LayerNorm nor a matching name
+        self.bn = nn.BatchNorm1d(WIDTH)  # decayed: transformers spares LayerNorm layers only
+        self.lm_head = nn.Linear(WIDTH, 10, bias=False)
+
+
+class MixedDecoder(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = Decoder()
+
+
+class TinyBert(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import BertConfig, BertModel
+
+        config = BertConfig(
+            hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32, vocab_size=50
+        )
+        self.model = BertModel(config)
+
+
+# ---- no_decay="transformers" --------------------------------------------------------------------------
+
+
+def transformers_settings(module: nn.Module) -> Settings:
+    """transformers 5.24 ``Trainer.create_optimizer``'s two groups, with its own ``get_decay_parameter_names``."""
+    from transformers import Trainer
+
+    decay = Trainer.get_decay_parameter_names(None, module)  # type: ignore[arg-type]  # self is unused
+    return {
+        name: (LR, WD if name in decay else 0.0) for name, p in module.named_parameters() if p.requires_grad
+    }
+
+
+@pytest.mark.parametrize("model", [TinyBert, MixedDecoder], ids=["bert", "mha-rmsnorm-batchnorm"])
+def test_no_decay_transformers_equals_the_trainers_groups(model: type[L.LightningModule]) -> None:
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="transformers"), model)
+    expected = transformers_settings(module)
+    assert ours(module) == expected
+    spared = {name for name, (_, wd) in expected.items() if wd == 0.0}
+    assert 0 < len(spared) < len(expected)  # both halves exist: the comparison can fail
+    if model is MixedDecoder:
+        assert spared == {
+            "model.self_attn.in_proj_bias",
+            "model.self_attn.out_proj.bias",
+            "model.input_layernorm.weight",
+            "model.q_norm.weight",
+            "model.ln.weight",
+            "model.ln.bias",
+            "model.bn.bias",
+        }
+
+
+def test_the_bias_kind_differs_from_transformers_on_in_proj_bias() -> None:
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=("bias", "norm"))
+    assert ours(declared(spec, MixedDecoder))["model.self_attn.in_proj_bias"] == (LR, WD)
+
+
+# ---- no_decay="timm" -----------------------------------------------------------------------------------
+
+
+def timm_param_groups_weight_decay(
+    model: nn.Module, weight_decay: float, no_weight_decay_list: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """timm/optim/_param_groups.py ``param_groups_weight_decay`` (no fallback list), transcribed."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        matches_pattern = any(fnmatch.fnmatch(name, pattern) for pattern in no_weight_decay_list)
+        if (param.ndim <= 1 or name.endswith(".bias")) or matches_pattern:
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": weight_decay}]
+
+
+def timm_create_optimizer_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """timm/optim/_optim_factory.py ``OptimizerRegistry.create_optimizer``: the model's ``no_weight_decay()``."""
+    no_weight_decay = getattr(model, "no_weight_decay", lambda: set())()
+    return [{**g, "lr": LR} for g in timm_param_groups_weight_decay(model, WD, no_weight_decay)]
+
+
+def test_no_decay_timm_equals_param_groups_weight_decay_with_no_weight_decay() -> None:
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="timm"), TimmVit)
+    expected = settings_of(module, timm_create_optimizer_groups(module))
+    assert ours(module) == expected
+    # the 3-d tokens are spared only because no_weight_decay() names them
+    assert expected["cls_token"] == expected["pos_embed"] == (LR, 0.0)
+    assert expected["blocks.0.attn.qkv.weight"] == (LR, WD)
+
+
+def test_no_decay_timm_asks_a_wrapped_models_no_weight_decay() -> None:
+    class Wrapper(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = TimmVit()
+
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="timm"), Wrapper)
+    inner = settings_of(module.model, timm_create_optimizer_groups(module.model))
+    assert ours(module) == {f"model.{name}": value for name, value in inner.items()}
+
+
+# ---- layer_decay_rule="timm" ---------------------------------------------------------------------------
+
+MATCH_PREV_GROUP = (99999,)  # timm/models/_manipulate.py
+
+
+def timm_group_with_matcher(names: list[str], group_matcher: dict[str, Any]) -> dict[str, int]:
+    """timm/models/_manipulate.py ``group_with_matcher(..., reverse=True)`` for a dict matcher, transcribed."""
+    compiled: list[tuple[re.Pattern[str], tuple[int], Any]] = []
+    for group_ordinal, (_, mspec) in enumerate(group_matcher.items()):
+        if mspec is None:
+            continue
+        if isinstance(mspec, (tuple, list)):
+            for sspec in mspec:
+                compiled += [(re.compile(sspec[0]), (group_ordinal,), sspec[1])]
+        else:
+            compiled += [(re.compile(mspec), (group_ordinal,), None)]
+
+    def _get_grouping(name: str) -> tuple[float, ...]:
+        for match_fn, prefix, suffix in compiled:
+            r = match_fn.match(name)
+            if r:
+                parts = (prefix, r.groups(), suffix)
+                return tuple(map(float, chain.from_iterable(filter(None, parts))))
+        return (float("inf"),)
+
+    grouping: dict[tuple[float, ...], list[str]] = defaultdict(list)
+    for k in names:
+        grouping[_get_grouping(k)].append(k)
+    layer_id_to_param: dict[int, list[str]] = defaultdict(list)
+    lid = -1
+    for key in sorted(grouping):
+        if lid < 0 or key[-1] != MATCH_PREV_GROUP[0]:
+            lid += 1
+        layer_id_to_param[lid].extend(grouping[key])
+    return {n: lid for lid, lm in layer_id_to_param.items() for n in lm}
+
+
+#: timm/models/vision_transformer.py ``VisionTransformer.group_matcher(coarse=False)``
+VIT_GROUP_MATCHER = {
+    "stem": r"^cls_token|reg_token|pos_embed|patch_embed",
+    "blocks": [(r"^blocks\.(\d+)", None), (r"^norm", (99999,))],
+}
+
+
+def timm_param_groups_layer_decay(
+    model: nn.Module,
+    weight_decay: float,
+    no_weight_decay_list: Collection[str],
+    layer_decay: float,
+    min_scale: float = 0.0,
+) -> list[dict[str, Any]]:
+    """timm/optim/_param_groups.py ``param_groups_layer_decay`` (no fallback, no ``no_opt_scale``), transcribed.
+
+    timm's schedulers then set each group's ``lr`` to ``lr * lr_scale``; here that is done at once.
+    """
+    layer_map = timm_group_with_matcher([n for n, _ in model.named_parameters()], VIT_GROUP_MATCHER)
+    num_layers = max(layer_map.values()) + 1
+    layer_max = num_layers - 1
+    layer_scales = [max(min_scale, layer_decay ** (layer_max - i)) for i in range(num_layers)]
+    param_groups: dict[str, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or any(fnmatch.fnmatch(name, p) for p in no_weight_decay_list):
+            g_decay, this_decay = "no_decay", 0.0
+        else:
+            g_decay, this_decay = "decay", weight_decay
+        layer_id = layer_map.get(name, layer_max)
+        this_scale = layer_scales[layer_id]
+        group_name = f"layer_{layer_id}_{g_decay}"
+        if group_name not in param_groups:
+            param_groups[group_name] = {"lr_scale": this_scale, "weight_decay": this_decay, "params": []}
+        param_groups[group_name]["params"].append(param)
+    return [{**g, "lr": LR * g["lr_scale"]} for g in param_groups.values()]
+
+
+@pytest.mark.parametrize("min_scale", [0.0, 0.5])
+def test_layer_decay_timm_equals_param_groups_layer_decay(min_scale: float) -> None:
+    spec = OptimizerSpec(
+        AdamW,
+        lr=LR,
+        weight_decay=WD,
+        no_decay="timm",
+        layer_decay=DECAY,
+        layer_decay_blocks="blocks",
+        layer_decay_rule="timm",
+        layer_decay_min_scale=min_scale,
+    )
+    module = declared(spec, TimmVit)
+    reference = timm_param_groups_layer_decay(module, WD, module.no_weight_decay(), DECAY, min_scale)
+    expected = settings_of(module, reference)
+    assert ours(module) == approx(expected)
+    scale = {name: lr / LR for name, (lr, _) in expected.items()}
+    # the final norm (and ViT's norm_pre, by its name) sit with the last block; fc_norm and head get the full lr
+    assert scale["norm.weight"] == scale["norm_pre.weight"] == scale["blocks.2.mlp.fc2.weight"] == DECAY
+    assert scale["fc_norm.weight"] == scale["head.weight"] == 1.0
+    assert scale["cls_token"] == pytest.approx(max(min_scale, DECAY**4))
+
+
+def test_layer_decay_rules_differ_on_the_final_norm_only() -> None:
+    def scales(rule: str) -> dict[str, float]:
+        spec = OptimizerSpec(
+            SGD, lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks", layer_decay_rule=rule
+        )
+        return {name: lr / LR for name, (lr, _) in ours(declared(spec, TimmVit)).items()}
+
+    beit, timm = scales("beit"), scales("timm")
+    differ = {name for name in beit if beit[name] != pytest.approx(timm[name])}
+    assert differ == {"norm.weight", "norm.bias", "norm_pre.weight", "norm_pre.bias"}
+    assert beit["norm.weight"] == 1.0 and timm["norm.weight"] == DECAY
+
+
+def test_layer_decay_group_names() -> None:
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY, layer_decay_blocks="blocks",
+        layer_decay_rule="timm",
+    )  # fmt: skip
+    module = declared(spec, TimmVit)
+    ((_, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    assert [g.name for g in groups] == [
+        "layer_0",  # patch_embed.proj.weight
+        "layer_0/no_decay",  # cls_token, pos_embed (no_weight_decay()), patch_embed.proj.bias
+        "layer_1",
+        "layer_1/no_decay",
+        "layer_2",
+        "layer_2/no_decay",
+        "layer_3",
+        "layer_3/no_decay",  # with blocks.2: norm_pre and norm
+        "layer_4",
+        "layer_4/no_decay",  # fc_norm, head.bias
+    ]
+
+
+# ---- several stacks: EVA-CLIP's two towers ----------------------------------------------------------
+
+
+def eva_get_num_layer_for_transformer(param_name: str, num_max_layer: int) -> int:
+    """EVA-CLIP/rei/training/optim.py ``get_num_layer_for_transformer``, transcribed."""
+    layer_0 = {
+        "patch_embed",
+        "pos_embed",
+        "cls_token",
+        "mask_token",
+        "conv1",
+        "positional_embedding",
+        "token_embedding",
+        "transformer.embeddings.word_embeddings",
+        "transformer.embeddings.position_embeddings",
+        "transformer.embeddings.token_type_embeddings",
+    }
+    if any(layer in param_name for layer in layer_0):
+        return 0
+    match_block = re.compile(r"blocks\.([0-9]+)\.").search(param_name)
+    match_layer = re.compile(r"layer\.([0-9]+)\.").search(param_name)
+    if match_block is not None:
+        return int(match_block.group(1)) + 1
+    if match_layer is not None:
+        return int(match_layer.group(1)) + 1
+    return num_max_layer - 1
+
+
+def eva_clip_settings(model: ClipLike, ld: float) -> Settings:
+    """EVA-CLIP's ``get_all_parameters``: ``get_assigner`` per tower, then ``get_parameters`` per tower.
+
+    Each tower's scales are ``ld ** (num_layers + 1 - i)`` over its own ``num_layers``; ``other`` gets 1. A
+    parameter's lr is ``lr * lr_scale`` (EVA-CLIP's scheduler multiplies), with one lr and weight decay.
+    """
+    result: Settings = {}
+    for tower in ("visual", "text", "other"):
+        if tower == "other":
+            filtered = [
+                (n, p) for n, p in model.named_parameters() if "visual." not in n and "text." not in n
+            ]
+            skip = list(getattr(model, "no_weight_decay", lambda: set())())
+            values = None
+        else:
+            sub = getattr(model, tower)
+            filtered = [(n, p) for n, p in model.named_parameters() if f"{tower}." in n]
+            skip = [f"{tower}." + n for n in getattr(sub, "no_weight_decay", lambda: set())()]
+            num_layers = len(sub.blocks)  # the towers' get_num_layers()
+            values = [ld ** (num_layers + 1 - i) for i in range(num_layers + 2)]
+        for name, param in filtered:
+            no_decay = param.ndim <= 1 or name.endswith(".bias") or name in skip
+            scale = 1.0 if values is None else values[eva_get_num_layer_for_transformer(name, len(values))]
+            result[name] = (LR * scale, 0.0 if no_decay else WD)
+    return result
+
+
+def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
+    spec = OptimizerSpec(
+        AdamW,
+        lr=LR,
+        weight_decay=WD,
+        no_decay="timm",
+        layer_decay=DECAY,
+        layer_decay_blocks=("visual.blocks", "text.blocks"),
+    )
+    module = declared(spec, ClipLike)
+    expected = eva_clip_settings(module, DECAY)
+    assert ours(module) == approx(expected)
+    assert expected["visual.cls_token"][0] == pytest.approx(LR * DECAY**3)  # 2 visual blocks
+    assert expected["text.token_embedding.weight"][0] == pytest.approx(LR * DECAY**4)  # 3 text blocks
+    ((_, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    names = [g.name for g in groups]
+    assert names[:2] == ["visual/layer_0", "visual/layer_0/no_decay"]
+    assert "text/layer_4" in names and names[-1] == "other/no_decay"  # logit_scale
+
+
+# ---- scales are relative to each group's own base lr ------------------------------------------------
+
+
+def test_layer_decay_scales_muon_with_adamw_groups_from_their_own_lr() -> None:
+    muon_lr, adamw_lr = 0.02, 3e-4
+    spec = OptimizerSpec(
+        MuonWithAdamW,
+        lr=muon_lr,
+        adamw_lr=adamw_lr,
+        groups=[ParamGroup(lambda n, p: p.ndim != 2 or n.startswith(("embed", "head")), use_muon=False, name="adamw")],
+        layer_decay=0.5,
+        layer_decay_blocks="blocks",
+    )  # fmt: skip
+    module = declared(spec, VitLike)
+    fit(module, max_steps=1)
+    optimizer = module.trainer.optimizers[0]
+    got = {(g["name"], g["use_muon"]): g["lr"] for g in optimizer.param_groups}
+    # VitLike: embed (depth 0), blocks.0-2 (depths 1-3), norm and head (depth 4); scale 0.5 ** (4 - depth)
+    assert got == pytest.approx(
+        {
+            ("adamw/layer_0", False): adamw_lr * 0.5**4,
+            **{(f"adamw/layer_{d}", False): adamw_lr * 0.5 ** (4 - d) for d in (1, 2, 3)},  # norms, biases
+            ("adamw/layer_4", False): adamw_lr,
+            **{(f"rest/layer_{d}", True): muon_lr * 0.5 ** (4 - d) for d in (1, 2, 3)},  # block matrices
+        }
+    )
+
+
+def test_lr_mult_composes_with_layer_decay() -> None:
+    spec = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        layer_decay=0.5,
+        layer_decay_blocks="blocks",
+        groups=[ParamGroup("blocks.0", lr_mult=3.0, name="first")],
+    )
+    settings = ours(declared(spec, VitLike))
+    assert settings["blocks.0.fc.weight"][0] == pytest.approx(0.1 * 3.0 * 0.5**3)
+    assert settings["blocks.1.fc.weight"][0] == pytest.approx(0.1 * 0.5**2)
+
+
+# ---- lr_mult / decay_mult: mmengine's paramwise_cfg -------------------------------------------------
+
+
+class Detector(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3))
+        self.neck = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+
+def mmengine_settings(module: nn.Module, custom_keys: dict[str, dict[str, float]]) -> Settings:
+    """mmengine 0.10.7 ``DefaultOptimWrapperConstructor`` with ``paramwise_cfg=dict(custom_keys=...)``."""
+    from mmengine.optim import DefaultOptimWrapperConstructor
+
+    constructor = DefaultOptimWrapperConstructor(
+        dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=LR, weight_decay=WD)),
+        paramwise_cfg=dict(custom_keys=custom_keys),
+    )
+    return settings_of(module, constructor(module).optimizer.param_groups)
+
+
+def test_lr_mult_and_decay_mult_equal_mmengines_custom_keys() -> None:
+    # mmengine takes the longest matching key first: ``backbone.1`` before ``backbone``; ours the first group
+    custom_keys = {
+        "backbone": dict(lr_mult=0.1, decay_mult=0.0),
+        "backbone.1": dict(lr_mult=0.5),
+        "head.bias": dict(lr_mult=2.0, decay_mult=0.5),
+    }
+    spec = OptimizerSpec(
+        AdamW,
+        lr=LR,
+        weight_decay=WD,
+        groups=[
+            ParamGroup("backbone.1", lr_mult=0.5),
+            ParamGroup("backbone", lr_mult=0.1, decay_mult=0.0),
+            ParamGroup("head.bias", lr_mult=2.0, decay_mult=0.5),
+        ],
+    )
+    module = declared(spec, Detector)
+    expected = mmengine_settings(module, custom_keys)
+    assert ours(module) == approx(expected)
+    assert len(set(expected.values())) == 4  # backbone, backbone.1, head.bias and the rest differ
+
+
+def test_decay_mult_scales_muon_with_adamws_own_weight_decay() -> None:
+    spec = OptimizerSpec(
+        MuonWithAdamW,
+        adamw_weight_decay=0.2,
+        groups=[
+            ParamGroup("head", use_muon=False, decay_mult=0.5, lr_mult=0.1),
+            ParamGroup("blocks.*.fc.weight", use_muon=True),
+        ],
+    )
+    settings = ours(declared(spec, VitLike))
+    assert settings["head.weight"] == pytest.approx((3e-4 * 0.1, 0.2 * 0.5))
+
+
+# ---- mistakes ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "message"),
+    [
+        (AdamW, {"groups": [ParamGroup("head", lr_mult=-1.0)]}, "groups[0]: Expected `lr_mult` to be a finite number >= 0"),
+        (
+            AdamW,
+            {"groups": [ParamGroup("head", lr=0.1, lr_mult=2.0)]},
+            "groups[0]: `lr_mult` and `lr` both set this group's `lr`; keep one",
+        ),
+        (Rprop, {"groups": [ParamGroup("head", decay_mult=0.0)]}, "groups[0]: `decay_mult` scales `weight_decay`, but `Rprop`"),
+        (AdamW, {"groups": [ParamGroup("head", lr_mul=2.0)]}, "groups[0]: `lr_mul` is not a per-group option of `AdamW` (did you mean `lr_mult`?)"),
+        (
+            AdamW,
+            {"layer_decay": 0.5, "layer_decay_blocks": "blocks", "layer_decay_rule": "tim"},
+            "Expected `layer_decay_rule` to be one of `beit`, `timm` but got 'tim' (did you mean `timm`?)",
+        ),
+        (AdamW, {"layer_decay_rule": "timm"}, "`layer_decay_rule='timm'` only applies with `layer_decay`"),
+        (
+            AdamW,
+            {"layer_decay": 0.5, "layer_decay_blocks": "blocks", "layer_decay_min_scale": 2},
+            "Expected `layer_decay_min_scale` to be a float in [0, 1] but got 2",
+        ),
+        (
+            AdamW,
+            {"layer_decay": 0.5, "layer_decay_blocks": ("blocks", "blocks.0")},
+            "Expected the `layer_decay_blocks` stacks to be distinct and not nested but got 'blocks' and 'blocks.0'",
+        ),
+    ],
+    ids=["negative-mult", "lr-and-mult", "no-weight-decay", "mult-typo", "rule-typo", "rule-alone", "min-scale", "nested"],
+)  # fmt: skip
+def test_mistakes_fail_at_class_definition(cls: type, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(
+        (TypeError, ValueError),
+        match=re.escape(f"Declared.optimizer{'.' if message.startswith('groups') else ': '}{message}"),
+    ):
+        helpers.declared(OptimizerSpec(cls, lr=LR, **kwargs), base=VitLike)
+
+
+def test_a_bad_no_weight_decay_is_named() -> None:
+    class Bad(TimmVit):
+        def no_weight_decay(self) -> Any:
+            return "pos_embed"
+
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="timm"), Bad)
+    with pytest.raises(
+        TypeError, match=re.escape("Expected `Declared.no_weight_decay()` to return a collection")
+    ):
+        ours(module)
