@@ -15,7 +15,8 @@ from lightning_optim.utilities import compat
 
 # Reuse needs exact reference counts: CPython with the GIL (free-threaded builds count references
 # lazily) and torch's storage use count (private; without it every event creates fresh tensors).
-_CAN_REUSE = compat.storage_use_count is not None and getattr(sys, "_is_gil_enabled", lambda: True)()
+#: Whether published tensors are rewritten in place when nothing else holds them (else fresh at every event).
+REUSE_TENSORS = compat.storage_use_count is not None and getattr(sys, "_is_gil_enabled", lambda: True)()
 
 # host buffers that CPU tensors can share, for the dtype ``torch.tensor(value)`` gives a Python float
 _ARRAY_CODES = {torch.float32: "f", torch.float64: "d"}
@@ -113,7 +114,7 @@ class PublishedScalars:
     def _unobserved(self, device: torch.device) -> bool:
         buffer = self._buffer
         if (
-            not _CAN_REUSE
+            not REUSE_TENSORS
             or buffer is None
             or buffer.device != device
             or buffer.dtype is not torch.get_default_dtype()
@@ -152,7 +153,7 @@ class PublishedScalars:
     def _install(self, buffer: Tensor) -> None:
         self._buffer = buffer
         self.tensors = list(buffer.unbind())
-        if _CAN_REUSE:
+        if REUSE_TENSORS:
             # counted as in ``_unobserved``: ``self._buffer``, ``buffer`` and the argument (and, as torch
             # keeps a tensor's Python object alive while views refer to it, one more)
             self._buffer_references = sys.getrefcount(buffer)

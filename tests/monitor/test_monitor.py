@@ -27,6 +27,10 @@ from lightning_optim.monitor.lr_monitor import _logs_at_this_batch, _to_floats
 BATCHES = 4
 
 
+# both publishing paths of ``PublishedScalars`` (see conftest.py)
+pytestmark = pytest.mark.usefixtures("publish_path")
+
+
 class RecordingLogger(Logger):
     """Records every ``log_metrics`` call."""
 

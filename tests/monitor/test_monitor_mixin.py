@@ -13,6 +13,9 @@ from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpe
 from tests.helpers import Classifier, fit
 from tests.training.test_multi_optimizer import GAN
 
+# both publishing paths of ``PublishedScalars`` (see conftest.py)
+pytestmark = pytest.mark.usefixtures("publish_path")
+
 
 def test_gan_keys_are_attribute_names() -> None:
     monitor = LRMonitor(logging_interval="step")

@@ -194,7 +194,7 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() ->
     spec = type(cli(Selecting, "--optim.optimizer.init_args.lr=0.2").model).optimizer
     assert spec.groups[0].select is head_only and spec.kwargs == {"lr": 0.2}
     with pytest.raises(
-        ValueError, match=r"allowed functions \(`tests\.test_cli\.head_only`\) but got 'os\.system'"
+        ValueError, match=r"allowed functions \(`tests\.tools\.test_cli\.head_only`\) but got 'os\.system'"
     ):
         cli(Selecting, "--optim.optimizer.params={callable: os.system}")
     allowed = cli(
