@@ -97,12 +97,20 @@ class ResolvedOptimizer:
     params: Selector | None
     groups: tuple[ResolvedGroup, ...]
     kwargs: Mapping[str, Any]
-    scheduler: ResolvedScheduler | None
+    #: the declared schedulers, in order (empty: none)
+    schedulers: tuple[ResolvedScheduler, ...]
     #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
     defaults: Mapping[str, Any]
     #: the declared param-group recipes that are on, each with its checked settings, in the order applied
     recipes: tuple[tuple[Recipe, Any], ...]
     implementation: str
+    #: ``scheduler=`` was declared as a list (Lightning then gets the two-list format)
+    listed: bool = False
+
+    @property
+    def prefix_name(self) -> str | None:
+        """The explicit metric prefix (``SchedulerSpec(name=...)``) of this optimizer's schedulers, if any."""
+        return next((s.name for s in self.schedulers if s.name), None)
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -510,11 +518,9 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     if groups or arguments:
         trial_kwargs = {**spec.kwargs, **arguments}
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
-    scheduler = None
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
-        scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
-        _trial_scheduler(scheduler, optimizer)
+    schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
     return ResolvedOptimizer(
         attribute=attribute,
         where=where,
@@ -523,8 +529,42 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         params=spec.params,
         groups=tuple(groups),
         kwargs=MappingProxyType(dict(spec.kwargs)),
-        scheduler=scheduler,
+        schedulers=schedulers,
         defaults=defaults,
         recipes=recipes,
         implementation=spec.implementation,
+        listed=isinstance(spec.scheduler, (list, tuple)) and bool(spec.scheduler),
     )
+
+
+def scheduler_where(where: str, index: int, listed: bool) -> str:
+    """How messages name an optimizer's scheduler: ``<where>.scheduler``, or ``<where>.scheduler[i]`` in a list.
+
+    Example:
+        >>> scheduler_where("Model.optimizer", 1, listed=True)
+        'Model.optimizer.scheduler[1]'
+    """
+    return f"{where}.scheduler[{index}]" if listed else f"{where}.scheduler"
+
+
+def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
+    """Check an optimizer's ``scheduler=``: ``None``, one ``SchedulerSpec`` or a list of them (trial-built
+    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``)."""
+    if declared is None:
+        return ()
+    listed = isinstance(declared, (list, tuple))
+    specs = list(declared) if listed else [declared]
+    resolved = []
+    for index, spec in enumerate(specs):
+        scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
+        _trial_scheduler(scheduler, optimizer)
+        resolved.append(scheduler)
+    named = [s for s in resolved if s.name]
+    other = next((s for s in named if s.name != named[0].name), None)
+    if other is not None:
+        raise ValueError(
+            f"{where}: Expected at most one metric prefix `name` across the optimizer's schedulers (its "
+            f"learning rates are logged once, under one prefix) but got {named[0].name!r} in "
+            f"`{named[0].where}` and {other.name!r} in `{other.where}`; keep one `name=`."
+        )
+    return tuple(resolved)

@@ -184,7 +184,9 @@ class OptimizerSpec:
         params: what this optimizer trains (see ``Selector``); ``None`` takes every trainable parameter that
             no other declared optimizer takes.
         groups: ``ParamGroup`` declarations, matched in order.
-        scheduler: an optional ``SchedulerSpec``.
+        scheduler: an optional ``SchedulerSpec``, or a list of them: all act on this optimizer in the declared
+            order, each with its own ``interval``, ``frequency`` and ``warmup`` (each update applies to the lr
+            the others left, as Lightning steps several schedulers returned for one optimizer).
         no_decay: which parameters get ``weight_decay=0.0``: a library's rule, ``"transformers"`` (the
             ``Trainer``'s: names containing ``bias``, ``layernorm``, ``rmsnorm`` or a ``norm`` segment, and
             every ``nn.LayerNorm`` parameter) or ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,
@@ -225,7 +227,7 @@ class OptimizerSpec:
     optimizer: type | str
     params: Selector | None
     groups: tuple[ParamGroup, ...]
-    scheduler: SchedulerSpec | None
+    scheduler: SchedulerSpec | tuple[SchedulerSpec, ...] | None
     kwargs: Mapping[str, Any]
     no_decay: bool | Sequence[str]
     layer_decay: float | None
@@ -241,7 +243,7 @@ class OptimizerSpec:
         *,
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
-        scheduler: SchedulerSpec | None = None,
+        scheduler: SchedulerSpec | Sequence[SchedulerSpec] | None = None,
         no_decay: bool | Sequence[str] = False,
         layer_decay: float | None = None,
         layer_decay_blocks: str | Sequence[str] | None = None,
@@ -253,7 +255,7 @@ class OptimizerSpec:
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
-        object.__setattr__(self, "scheduler", scheduler)
+        object.__setattr__(self, "scheduler", tuple(scheduler) if isinstance(scheduler, list) else scheduler)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
         object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
         object.__setattr__(self, "layer_decay", layer_decay)
@@ -278,7 +280,9 @@ class OptimizerSpec:
             "layer_decay_min_scale",
         )
         parts += _options_repr(self, OptimizerSpec, recipes)
-        if self.scheduler is not None:
+        if isinstance(self.scheduler, tuple):
+            parts.append(f"scheduler={list(self.scheduler)!r}")
+        elif self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
         parts += _options_repr(self, OptimizerSpec, ("implementation",))
         return f"OptimizerSpec({', '.join(parts)})"
