@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from lightning_optim.groups.selection import NamedParameters, select, select_or_
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import choose
 from lightning_optim.schedules.warmup import Warmup
+from lightning_optim.schedules.window import Window
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
 from lightning_optim.utilities.keys import default_prefix
@@ -186,6 +188,12 @@ def build_scheduler(
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
         extra[scheduler.derived_length] = shape.derived_length
+    if shape.window is not None:
+        begin, end = shape.window
+        with torch_rejects(scheduler.where, scheduler.cls):
+            return Window(
+                optimizer, partial(instantiate_scheduler, scheduler, optimizer, extra), begin, end
+            ), shape
     with torch_rejects(scheduler.where, scheduler.cls):
         built = instantiate_scheduler(scheduler, optimizer, extra)
     if shape.warmup:

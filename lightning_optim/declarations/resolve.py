@@ -69,10 +69,18 @@ class ResolvedScheduler:
     unit: str
     #: what the package knows about ``cls``
     info: SchedulerInfo
+    #: the window of its updates it acts in (mmengine's ``begin``/``end``); both ``None``: the whole run
+    begin: int | float | None = None
+    end: int | float | None = None
 
     @property
     def is_plateau(self) -> bool:
         return self.info.is_plateau
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the scheduler acts only in a window (``begin`` or ``end`` declared)."""
+        return self.begin is not None or self.end is not None
 
 
 @dataclass(frozen=True)
@@ -232,10 +240,44 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
                 f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
             )
     _check_unit(where, spec, info, interval)
+    _check_window(where, spec)
     if info.check_stepping is not None:
         with prefixed(where):
             info.check_stepping(spec.kwargs, interval, spec.unit or interval)
     return interval
+
+
+def _is_fraction(value: Any, *, closed: bool) -> bool:
+    """A float in (0, 1), or (0, 1] with ``closed``."""
+    return (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value > 0.0
+        and (value <= 1.0 if closed else value < 1.0)
+    )
+
+
+def _check_window(where: str, spec: SchedulerSpec) -> None:
+    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
+    begin, end = spec.begin, spec.end
+    if begin is not None and not ((_is_int(begin) and begin >= 0) or _is_fraction(begin, closed=False)):
+        raise ValueError(
+            f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
+            f"(fraction of the run) but got {begin!r}."
+        )
+    if end is not None and not ((_is_int(end) and end >= 1) or _is_fraction(end, closed=True)):
+        raise ValueError(
+            f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
+            f"float in (0, 1] (fraction of the run) but got {end!r}."
+        )
+    same_kind = isinstance(begin, float) == isinstance(end, float)
+    if begin is not None and end is not None and same_kind and end <= begin:
+        raise ValueError(f"{where}: Expected `end` to be after `begin` but got begin={begin!r}, end={end!r}.")
+    if (begin is not None or end is not None) and spec.warmup:
+        raise ValueError(
+            f"{where}: `warmup` cannot be combined with a window (`begin`/`end`); declare the warmup as its own "
+            "windowed scheduler, e.g. `SchedulerSpec('linear', start_factor=0.01, end=500, interval='step')`."
+        )
 
 
 def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
@@ -272,9 +314,11 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = _check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
     derived_length = None
-    described = info.length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
-    if info.length is not None and not described:
-        derived_length = info.length
+    windowed = not nested and (spec.begin is not None or spec.end is not None)
+    length = info.window_length if windowed else info.length
+    described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
+    if length is not None and not described:
+        derived_length = length
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
@@ -320,6 +364,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         warmup_start_factor=spec.warmup_start_factor,
         unit=spec.unit or interval,
         info=info,
+        begin=spec.begin,
+        end=spec.end,
     )
 
 

@@ -118,6 +118,13 @@ class SchedulerSpec:
         unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
             ``"epoch"`` with ``interval="step"`` declares an epoch-based schedule that is updated after every
             optimizer step with the same shape. ``None`` means ``interval``.
+        begin: the first of the scheduler's updates it acts at (mmengine's ``begin``): before it the lr is
+            left to the optimizer's other schedulers. An int counts the scheduler's updates (its intervals, or
+            epochs with ``unit="epoch"``); a float in (0, 1) is a fraction of the run's updates. ``None``: 0.
+        end: the update it stops acting at (not included; mmengine's ``end``), an int or a float in (0, 1];
+            ``None``: the end of the run. With ``begin`` or ``end``, a length argument left out is derived from
+            the window, as mmengine does (``T_max = end - begin``; ``total_iters = end - begin - 1``, so a
+            ``LinearLR`` reaches its ``end_factor`` at the window's last update).
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:
@@ -138,6 +145,8 @@ class SchedulerSpec:
     warmup: int | float | None
     warmup_start_factor: float | None
     unit: Interval | None
+    begin: int | float | None
+    end: int | float | None
 
     def __init__(
         self,
@@ -152,6 +161,8 @@ class SchedulerSpec:
         warmup: int | float | None = None,
         warmup_start_factor: float | None = None,
         unit: Interval | None = None,
+        begin: int | float | None = None,
+        end: int | float | None = None,
         **kwargs: Any,
     ) -> None:
         values = locals()

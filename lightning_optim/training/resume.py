@@ -80,19 +80,27 @@ def _digest(names: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
+#: Options recorded only when set, so that the fingerprints of schedulers without them stay as they were.
+_RECORDED_WHEN_SET = frozenset({"begin", "end"})
+
+
 def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
-    return {
+    entry = {
         "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
         **{
             option: _plain(getattr(scheduler, option))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
+            and not (option in _RECORDED_WHEN_SET and getattr(scheduler, option) is None)
         },
         "warmup steps (derived)": shape.warmup,
         f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,
         "steps per epoch (derived)": shape.steps_per_epoch,
     }
+    if shape.window is not None:
+        entry["window (derived)"] = stable_repr(shape.window)
+    return entry
 
 
 def _schedulers(built: Built) -> dict[str, Any]:
