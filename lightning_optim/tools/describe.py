@@ -104,6 +104,9 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
         parts.append(f"unit={scheduler.unit}")
     if scheduler.warmup:
         parts.append(f"warmup={scheduler.warmup!r}")
+    if scheduler.windowed:
+        end = "end of run" if scheduler.end is None else repr(scheduler.end)
+        parts.append(f"window [{scheduler.begin or 0!r}, {end})")
     if scheduler.derived_length:
         parts.append(f"`{scheduler.derived_length}` derived from the run")
     if scheduler.monitor:

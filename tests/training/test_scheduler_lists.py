@@ -315,3 +315,22 @@ def test_plateau_in_a_list_gets_its_metric() -> None:
     lrs = fit(Plateau(), max_epochs=3, limit_train_batches=2).of()
     # warmup per step (0.1 x -> +0.18 per step); the plateau halves the lr after epoch 1 (epoch 0 is the best)
     assert lrs == pytest.approx([0.01, 0.028, 0.046, 0.064, 0.041, 0.05])
+
+
+def test_cli_sets_a_declared_list_from_a_config(tmp_path: Path) -> None:
+    pytest.importorskip("jsonargparse")
+    from lightning_optim.cli import DeclarativeCLI
+
+    config = tmp_path / "config.yaml"
+    changed = [
+        {"class_path": "linear", "init_args": {"start_factor": 0.5, "total_iters": 2}, "interval": "step"},
+        {"class_path": "step", "init_args": {"step_size": 1, "gamma": 0.5}, "begin": 1},
+    ]
+    config.write_text(yaml.safe_dump({"optim": {"optimizer": {"scheduler": changed}}}))
+    model = DeclarativeCLI(Declared, args=["--config", str(config)], run=False, trainer_defaults=FAST).model
+    scheduler = type(model).optimizer.scheduler
+    assert isinstance(scheduler, tuple)
+    assert [spec_to_dict(s) for s in scheduler] == [
+        {**changed[0], "class_path": "torch.optim.lr_scheduler.LinearLR"},
+        {**changed[1], "class_path": "torch.optim.lr_scheduler.StepLR"},
+    ]
