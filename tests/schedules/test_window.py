@@ -202,3 +202,20 @@ def test_window_wrapper_equals_mmengine_by_hand() -> None:
 def test_bad_windows_are_refused_at_class_definition(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=r"Phases\.optimizer\.scheduler\[0\]: " + message):
         declared([SchedulerSpec("cosine", interval="step", **options)])
+
+
+def test_manual_optimization_steps_windows_as_mmengine(tmp_path: Path) -> None:
+    from tests.helpers import TwoNets
+
+    class GAN(ConfigurableOptimizersMixin, TwoNets):
+        gen_opt = OptimizerSpec(SGD, params="model_gen", lr=1.0, scheduler=list(WARMUP_MULTISTEP[1]))
+        dis_opt = OptimizerSpec(SGD, params="model_dis", lr=1.0, scheduler=list(CONSTANT_WINDOW[1]))
+
+    monitor = LRMonitor(logging_interval="step")
+    trainer = L.Trainer(callbacks=[monitor], **{**FAST, "max_epochs": 6, "log_every_n_steps": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer.fit(GAN(), loader())
+    # the mixin steps each optimizer's windows after its own steps (per step) and at the epoch's end
+    for key, (build, _) in (("lr-gen_opt", WARMUP_MULTISTEP), ("lr-dis_opt", CONSTANT_WINDOW)):
+        assert list(monitor.lrs[key]) == pytest.approx(mmengine_lrs(build, 6), rel=1e-12, abs=0.0)
