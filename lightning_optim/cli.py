@@ -70,6 +70,15 @@ def _add_spec_arguments(
         help=f"{title}: the class's arguments.",
     )
     for option, default in spec_options(kind).items():
+        if option == _SCHEDULER and isinstance(data.get(option), list):
+            # a declared list of schedulers is set as a whole: a list of scheduler dicts (or null)
+            parser.add_argument(
+                f"--{key}.{option}",
+                type=list[dict[str, Any]] | None,
+                default=data[option],
+                help=f"{title}: the list of schedulers (class_path/init_args dicts), or null for none.",
+            )
+            continue
         if option == _SCHEDULER:
             _add_spec_arguments(
                 parser, f"{key}.{option}", SchedulerSpec, data.get(option) or {}, f"{title} scheduler"
@@ -103,7 +112,9 @@ def _spec_dict(
     options = spec_options(kind)
     data: dict[str, Any] = {CLASS_PATH: values.get(CLASS_PATH), INIT_ARGS: values.get(INIT_ARGS) or {}}
     for option in options:
-        if option == _SCHEDULER:
+        if option == _SCHEDULER and isinstance(values.get(option), list):
+            data[option] = list(values[option]) or None  # each dict is read by `spec_from_dict`
+        elif option == _SCHEDULER:
             scheduler = values.get(option)
             declared_scheduler = (declared or {}).get(option)
             data[option] = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from lightning_optim.groups.selection import NamedParameters, select, select_or_
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import choose
 from lightning_optim.schedules.warmup import Warmup
+from lightning_optim.schedules.window import Window
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
 from lightning_optim.utilities.keys import default_prefix
@@ -30,23 +32,23 @@ LEFTOVER_GROUP = "rest"
 
 @dataclass(frozen=True)
 class Built:
-    """A live optimizer with its scheduler and the names it is logged under."""
+    """A live optimizer with its schedulers and the names it is logged under."""
 
     plan: ResolvedOptimizer
     optimizer: torch.optim.Optimizer
-    scheduler: Any | None
+    #: the live schedulers, aligned with ``plan.schedulers``
+    schedulers: tuple[Any, ...]
     groups: Sequence[GroupPlan]
-    #: what the scheduler was built with from the run (derived length, warmup steps), if it has one
-    shape: RunShape | None
+    #: what each scheduler was built with from the run (derived length, warmup steps), aligned with it
+    shapes: tuple[RunShape, ...]
 
     @property
     def prefix(self) -> str:
-        scheduler = self.plan.scheduler
-        return (
-            scheduler.name
-            if scheduler is not None and scheduler.name
-            else default_prefix(self.plan.attribute)
-        )
+        return self.plan.prefix_name or default_prefix(self.plan.attribute)
+
+    def scheduled(self) -> list[tuple[Any, ResolvedScheduler, RunShape]]:
+        """Each live scheduler with its declaration and run shape, in the declared order."""
+        return list(zip(self.schedulers, self.plan.schedulers, self.shapes))
 
 
 def assign_parameters(
@@ -186,6 +188,12 @@ def build_scheduler(
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
         extra[scheduler.derived_length] = shape.derived_length
+    if shape.window is not None:
+        begin, end = shape.window
+        with torch_rejects(scheduler.where, scheduler.cls):
+            return Window(
+                optimizer, partial(instantiate_scheduler, scheduler, optimizer, extra), begin, end
+            ), shape
     with torch_rejects(scheduler.where, scheduler.cls):
         built = instantiate_scheduler(scheduler, optimizer, extra)
     if shape.warmup:
@@ -239,13 +247,13 @@ def apply_scales(optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]) 
             group[key] = group[key] * factor
 
 
-def build_declared_scheduler(
+def build_declared_schedulers(
     plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
-) -> tuple[Any | None, RunShape | None]:
-    """The declared scheduler of ``plan`` on its live optimizer and its run shape, if it declares one."""
-    if plan.scheduler is None:
-        return None, None
-    return build_scheduler(plan.scheduler, optimizer, [g.name or LEFTOVER_GROUP for g in groups], trainer)
+) -> tuple[tuple[Any, ...], tuple[RunShape, ...]]:
+    """The declared schedulers of ``plan`` on its live optimizer, in order, and their run shapes."""
+    names = [g.name or LEFTOVER_GROUP for g in groups]
+    pairs = [build_scheduler(scheduler, optimizer, names, trainer) for scheduler in plan.schedulers]
+    return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
 def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
@@ -262,6 +270,8 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
             SparseGradientGuard.install(
                 plan.where, optimizer, [pair for g in groups for pair in g.parameters]
             )
-        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, trainer)
-        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
+        schedulers, shapes = build_declared_schedulers(plan, optimizer, groups, trainer)
+        built.append(
+            Built(plan=plan, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
+        )
     return built

@@ -33,6 +33,8 @@ class RunShape:
     derived_length: int | None
     #: optimizer steps per epoch, when the schedule is declared in epochs and stepped per step
     steps_per_epoch: int | None
+    #: the window ``(begin, end)`` of its updates it acts in (``end=None``: to the end), if it has one
+    window: tuple[int, int | None] | None = None
 
 
 def manual_optimization(module: Any) -> bool:
@@ -147,6 +149,8 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler) -> RunShape:
             f"`{name}` derives values from the run",
             "there is no Trainer; call `trainer.fit(model)` (or give every length explicitly)",
         )
+    if scheduler.windowed:
+        return _windowed_shape(trainer, scheduler, converts)
     per_epoch = None
     if converts:
         value = steps_per_epoch(trainer)
@@ -200,6 +204,72 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler) -> RunShape:
                 f"that gives {derived}; lengthen the run or give `{scheduler.derived_length}`",
             )
     return RunShape(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
+
+
+def _windowed_shape(trainer: Any, scheduler: ResolvedScheduler, converts: bool) -> RunShape:
+    """The window of a scheduler with ``begin``/``end`` in its updates, and the length derived from it.
+
+    Int bounds count the scheduler's updates (epochs with ``unit="epoch"``, converted to steps as mmengine's
+    ``convert_to_iter_based`` does); float bounds are fractions of the run's updates; ``end=None`` is the end
+    of the run, known only when a length is derived from it.
+    """
+    name = scheduler.cls.__name__
+    begin, end = scheduler.begin or 0, scheduler.end
+    fractions = isinstance(begin, float) or isinstance(end, float)
+    needs_run = fractions or (end is None and scheduler.derived_length is not None)
+    if trainer is None and (needs_run or converts):
+        raise _unknown(
+            scheduler,
+            f"the window of `{name}` is derived from the run",
+            "there is no Trainer; call `trainer.fit(model)` (or give `begin`, `end` and every length as ints)",
+        )
+    per_epoch = None
+    if converts:
+        value = steps_per_epoch(trainer)
+        if not math.isfinite(value) or value < 1:
+            raise _unknown(
+                scheduler,
+                f"`unit='epoch'` converts the window and arguments of `{name}` to optimizer steps",
+                "the number of steps per epoch is unknown (the train dataloader has no length)",
+            )
+        per_epoch = int(value)
+    updates = math.inf
+    if needs_run:
+        total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+        if not math.isfinite(total):
+            raise _unknown(
+                scheduler,
+                f"the window of `{name}` (begin={scheduler.begin!r}, end={scheduler.end!r}) is measured against "
+                f"the run's length in {scheduler.interval}s",
+                "the Trainer's run has no known length; give `begin`, `end` and the length as ints",
+            )
+        updates = float(_updates(trainer, scheduler, int(total)))
+
+    def bound(value: int | float) -> int:
+        if isinstance(value, float):
+            return int(value * updates)
+        return int(value) * (per_epoch or 1)
+
+    first = bound(begin)
+    last = None if end is None else bound(end)
+    if last is not None and last <= first:
+        raise _unknown(
+            scheduler,
+            f"the window of `{name}` is [{first}, {last}) in scheduler updates",
+            "it is empty for this run; widen it or lengthen the run",
+        )
+    derived = None
+    if scheduler.derived_length is not None:
+        span = (int(updates) if last is None else last) - first
+        with prefixed(scheduler.where):
+            derived = scheduler.info.derive_length(span, scheduler.kwargs) + scheduler.info.window_offset
+        if derived < 1:
+            raise _unknown(
+                scheduler,
+                f"`{scheduler.derived_length}` of `{name}` is derived from its window of {span} updates",
+                f"that gives {derived}; widen the window or give `{scheduler.derived_length}`",
+            )
+    return RunShape(warmup=0, derived_length=derived, steps_per_epoch=per_epoch, window=(first, last))
 
 
 def optimizer_steps(

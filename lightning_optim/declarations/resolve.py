@@ -69,10 +69,18 @@ class ResolvedScheduler:
     unit: str
     #: what the package knows about ``cls``
     info: SchedulerInfo
+    #: the window of its updates it acts in (mmengine's ``begin``/``end``); both ``None``: the whole run
+    begin: int | float | None = None
+    end: int | float | None = None
 
     @property
     def is_plateau(self) -> bool:
         return self.info.is_plateau
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the scheduler acts only in a window (``begin`` or ``end`` declared)."""
+        return self.begin is not None or self.end is not None
 
 
 @dataclass(frozen=True)
@@ -97,12 +105,20 @@ class ResolvedOptimizer:
     params: Selector | None
     groups: tuple[ResolvedGroup, ...]
     kwargs: Mapping[str, Any]
-    scheduler: ResolvedScheduler | None
+    #: the declared schedulers, in order (empty: none)
+    schedulers: tuple[ResolvedScheduler, ...]
     #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
     defaults: Mapping[str, Any]
     #: the declared param-group recipes that are on, each with its checked settings, in the order applied
     recipes: tuple[tuple[Recipe, Any], ...]
     implementation: str
+    #: ``scheduler=`` was declared as a list (Lightning then gets the two-list format)
+    listed: bool = False
+
+    @property
+    def prefix_name(self) -> str | None:
+        """The explicit metric prefix (``SchedulerSpec(name=...)``) of this optimizer's schedulers, if any."""
+        return next((s.name for s in self.schedulers if s.name), None)
 
 
 def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
@@ -224,10 +240,44 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
                 f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
             )
     _check_unit(where, spec, info, interval)
+    _check_window(where, spec)
     if info.check_stepping is not None:
         with prefixed(where):
             info.check_stepping(spec.kwargs, interval, spec.unit or interval)
     return interval
+
+
+def _is_fraction(value: Any, *, closed: bool) -> bool:
+    """A float in (0, 1), or (0, 1] with ``closed``."""
+    return (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value > 0.0
+        and (value <= 1.0 if closed else value < 1.0)
+    )
+
+
+def _check_window(where: str, spec: SchedulerSpec) -> None:
+    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
+    begin, end = spec.begin, spec.end
+    if begin is not None and not ((_is_int(begin) and begin >= 0) or _is_fraction(begin, closed=False)):
+        raise ValueError(
+            f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
+            f"(fraction of the run) but got {begin!r}."
+        )
+    if end is not None and not ((_is_int(end) and end >= 1) or _is_fraction(end, closed=True)):
+        raise ValueError(
+            f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
+            f"float in (0, 1] (fraction of the run) but got {end!r}."
+        )
+    same_kind = isinstance(begin, float) == isinstance(end, float)
+    if begin is not None and end is not None and same_kind and end <= begin:
+        raise ValueError(f"{where}: Expected `end` to be after `begin` but got begin={begin!r}, end={end!r}.")
+    if (begin is not None or end is not None) and spec.warmup:
+        raise ValueError(
+            f"{where}: `warmup` cannot be combined with a window (`begin`/`end`); declare the warmup as its own "
+            "windowed scheduler, e.g. `SchedulerSpec('linear', start_factor=0.01, end=500, interval='step')`."
+        )
 
 
 def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
@@ -264,9 +314,11 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = _check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
     derived_length = None
-    described = info.length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
-    if info.length is not None and not described:
-        derived_length = info.length
+    windowed = not nested and (spec.begin is not None or spec.end is not None)
+    length = info.window_length if windowed else info.length
+    described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
+    if length is not None and not described:
+        derived_length = length
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
@@ -312,6 +364,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         warmup_start_factor=spec.warmup_start_factor,
         unit=spec.unit or interval,
         info=info,
+        begin=spec.begin,
+        end=spec.end,
     )
 
 
@@ -510,11 +564,9 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     if groups or arguments:
         trial_kwargs = {**spec.kwargs, **arguments}
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
-    scheduler = None
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
-        scheduler = resolve_scheduler(f"{where}.scheduler", spec.scheduler)
-        _trial_scheduler(scheduler, optimizer)
+    schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
     return ResolvedOptimizer(
         attribute=attribute,
         where=where,
@@ -523,8 +575,42 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         params=spec.params,
         groups=tuple(groups),
         kwargs=MappingProxyType(dict(spec.kwargs)),
-        scheduler=scheduler,
+        schedulers=schedulers,
         defaults=defaults,
         recipes=recipes,
         implementation=spec.implementation,
+        listed=isinstance(spec.scheduler, (list, tuple)) and bool(spec.scheduler),
     )
+
+
+def scheduler_where(where: str, index: int, listed: bool) -> str:
+    """How messages name an optimizer's scheduler: ``<where>.scheduler``, or ``<where>.scheduler[i]`` in a list.
+
+    Example:
+        >>> scheduler_where("Model.optimizer", 1, listed=True)
+        'Model.optimizer.scheduler[1]'
+    """
+    return f"{where}.scheduler[{index}]" if listed else f"{where}.scheduler"
+
+
+def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
+    """Check an optimizer's ``scheduler=``: ``None``, one ``SchedulerSpec`` or a list of them (trial-built
+    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``)."""
+    if declared is None:
+        return ()
+    listed = isinstance(declared, (list, tuple))
+    specs = list(declared) if listed else [declared]
+    resolved = []
+    for index, spec in enumerate(specs):
+        scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
+        _trial_scheduler(scheduler, optimizer)
+        resolved.append(scheduler)
+    named = [s for s in resolved if s.name]
+    other = next((s for s in named if s.name != named[0].name), None)
+    if other is not None:
+        raise ValueError(
+            f"{where}: Expected at most one metric prefix `name` across the optimizer's schedulers (its "
+            f"learning rates are logged once, under one prefix) but got {named[0].name!r} in "
+            f"`{named[0].where}` and {other.name!r} in `{other.where}`; keep one `name=`."
+        )
+    return tuple(resolved)

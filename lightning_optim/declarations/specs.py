@@ -118,6 +118,13 @@ class SchedulerSpec:
         unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
             ``"epoch"`` with ``interval="step"`` declares an epoch-based schedule that is updated after every
             optimizer step with the same shape. ``None`` means ``interval``.
+        begin: the first of the scheduler's updates it acts at (mmengine's ``begin``): before it the lr is
+            left to the optimizer's other schedulers. An int counts the scheduler's updates (its intervals, or
+            epochs with ``unit="epoch"``); a float in (0, 1) is a fraction of the run's updates. ``None``: 0.
+        end: the update it stops acting at (not included; mmengine's ``end``), an int or a float in (0, 1];
+            ``None``: the end of the run. With ``begin`` or ``end``, a length argument left out is derived from
+            the window, as mmengine does (``T_max = end - begin``; ``total_iters = end - begin - 1``, so a
+            ``LinearLR`` reaches its ``end_factor`` at the window's last update).
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:
@@ -138,6 +145,8 @@ class SchedulerSpec:
     warmup: int | float | None
     warmup_start_factor: float | None
     unit: Interval | None
+    begin: int | float | None
+    end: int | float | None
 
     def __init__(
         self,
@@ -152,6 +161,8 @@ class SchedulerSpec:
         warmup: int | float | None = None,
         warmup_start_factor: float | None = None,
         unit: Interval | None = None,
+        begin: int | float | None = None,
+        end: int | float | None = None,
         **kwargs: Any,
     ) -> None:
         values = locals()
@@ -184,7 +195,9 @@ class OptimizerSpec:
         params: what this optimizer trains (see ``Selector``); ``None`` takes every trainable parameter that
             no other declared optimizer takes.
         groups: ``ParamGroup`` declarations, matched in order.
-        scheduler: an optional ``SchedulerSpec``.
+        scheduler: an optional ``SchedulerSpec``, or a list of them: all act on this optimizer in the declared
+            order, each with its own ``interval``, ``frequency`` and ``warmup`` (each update applies to the lr
+            the others left, as Lightning steps several schedulers returned for one optimizer).
         no_decay: which parameters get ``weight_decay=0.0``: a library's rule, ``"transformers"`` (the
             ``Trainer``'s: names containing ``bias``, ``layernorm``, ``rmsnorm`` or a ``norm`` segment, and
             every ``nn.LayerNorm`` parameter) or ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,
@@ -225,7 +238,7 @@ class OptimizerSpec:
     optimizer: type | str
     params: Selector | None
     groups: tuple[ParamGroup, ...]
-    scheduler: SchedulerSpec | None
+    scheduler: SchedulerSpec | tuple[SchedulerSpec, ...] | None
     kwargs: Mapping[str, Any]
     no_decay: bool | Sequence[str]
     layer_decay: float | None
@@ -241,7 +254,7 @@ class OptimizerSpec:
         *,
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
-        scheduler: SchedulerSpec | None = None,
+        scheduler: SchedulerSpec | Sequence[SchedulerSpec] | None = None,
         no_decay: bool | Sequence[str] = False,
         layer_decay: float | None = None,
         layer_decay_blocks: str | Sequence[str] | None = None,
@@ -253,7 +266,7 @@ class OptimizerSpec:
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
-        object.__setattr__(self, "scheduler", scheduler)
+        object.__setattr__(self, "scheduler", tuple(scheduler) if isinstance(scheduler, list) else scheduler)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
         object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
         object.__setattr__(self, "layer_decay", layer_decay)
@@ -278,7 +291,9 @@ class OptimizerSpec:
             "layer_decay_min_scale",
         )
         parts += _options_repr(self, OptimizerSpec, recipes)
-        if self.scheduler is not None:
+        if isinstance(self.scheduler, tuple):
+            parts.append(f"scheduler={list(self.scheduler)!r}")
+        elif self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
         parts += _options_repr(self, OptimizerSpec, ("implementation",))
         return f"OptimizerSpec({', '.join(parts)})"

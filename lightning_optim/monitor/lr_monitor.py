@@ -112,6 +112,20 @@ def _logs_at_this_batch(trainer: pl.Trainer) -> bool:
     return (compat.batches_that_stepped(trainer) + 1) % every == 0 or trainer.should_stop
 
 
+def finer_interval(first: str | None, second: str | None) -> str | None:
+    """When an optimizer with schedulers at ``first`` and ``second`` intervals is logged: ``"step"`` if
+    either is, so every change shows at the step it takes effect (an epoch's change shows at its first
+    logged step); ``None`` (every event) only for an optimizer without scheduler.
+
+    Example:
+        >>> finer_interval("epoch", "step"), finer_interval("epoch", "epoch")
+        ('step', 'epoch')
+    """
+    if first is None or second is None:
+        return None
+    return "step" if "step" in (first, second) else "epoch"
+
+
 def _consume(iterator: Iterable[Any]) -> None:
     deque(iterator, maxlen=0)
 
@@ -146,6 +160,9 @@ class LRMonitor(Callback):
     When values are logged: with ``logging_interval=None`` an optimizer is logged at the interval of its
     scheduler (``"step"``: every ``log_every_n_steps`` steps, ``"epoch"``: at each epoch start), and an
     optimizer without scheduler at both; ``"step"`` or ``"epoch"`` logs all optimizers at that interval.
+    A mixin optimizer with several schedulers (``scheduler=[...]``) is logged once per event under one key
+    per group: at steps when any of its schedulers has ``interval="step"``, else at epoch starts (Lightning's
+    monitor logs it once per scheduler config, under ``lr-SGD``, ``lr-SGD-1``, ...).
     This also holds under manual optimization, where the ``interval`` of the scheduler configs returned
     by ``configure_optimizers`` decides.
 
@@ -382,11 +399,16 @@ class LRMonitor(Callback):
         blocks: list[_Block] = []
 
         def add(optimizer: Optimizer, interval: str | None, explicit_name: str | None) -> None:
+            index = next((i for i, o in enumerate(optimizers) if o is optimizer), None)
+            if prefixes is not None and index is not None and any(optimizer is other for other in seen):
+                # another scheduler of a mixin optimizer: one key per group, logged at the finer interval
+                block = next(b for b in blocks if b.optimizer is optimizer)
+                block.interval = finer_interval(block.interval, interval)
+                return
             seen.append(optimizer)
             if explicit_name is None:
                 seen_types[type(optimizer)] += 1
             groups = optimizer.param_groups
-            index = next((i for i, o in enumerate(optimizers) if o is optimizer), None)
             if prefixes is not None and index is not None:
                 lr_keys = self._declared_keys(prefixes[index], groups)
             else:

@@ -107,6 +107,21 @@ class SchedulerInfo:
     composite: bool = False
     #: a check of the declared arguments against the effective interval and unit (raises ``ValueError``)
     check_stepping: Callable[[Mapping[str, Any], str, str], None] | None = None
+    #: in a window (``begin``/``end``), the length argument derived from it when left out (default:
+    #: ``length``), as ``end - begin + window_offset`` (mmengine's rule for the same scheduler)
+    window_argument: str | None = None
+    window_offset: int = 0
+
+    @property
+    def window_length(self) -> str | None:
+        """The argument a window derives when it is left out.
+
+        Example:
+            >>> from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR
+            >>> SCHEDULER_INFO[ConstantLR].window_length, SCHEDULER_INFO[CosineAnnealingLR].window_length
+            ('total_iters', 'T_max')
+        """
+        return self.window_argument or self.length
 
     @property
     def is_plateau(self) -> bool:
@@ -178,15 +193,28 @@ _PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_moment
 _RECORDS: tuple[SchedulerInfo, ...] = (
     SchedulerInfo(lr_scheduler.StepLR, ("step",), epoch_arguments={"step_size": scale}),
     SchedulerInfo(lr_scheduler.MultiStepLR, ("multistep",), epoch_arguments={"milestones": scale_each}),
-    SchedulerInfo(lr_scheduler.ConstantLR, ("constant",), epoch_arguments={"total_iters": scale}),
+    # in a window, mmengine's ConstantLR, LinearLR and PolyLR take ``total_iters = end - begin - 1``
+    # (mmengine/optim/scheduler/param_scheduler.py); its CosineAnnealingLR and OneCycleLR the whole window
     SchedulerInfo(
-        lr_scheduler.LinearLR, ("linear",), length="total_iters", epoch_arguments={"total_iters": scale}
+        lr_scheduler.ConstantLR,
+        ("constant",),
+        epoch_arguments={"total_iters": scale},
+        window_argument="total_iters",
+        window_offset=-1,
+    ),
+    SchedulerInfo(
+        lr_scheduler.LinearLR,
+        ("linear",),
+        length="total_iters",
+        epoch_arguments={"total_iters": scale},
+        window_offset=-1,
     ),
     SchedulerInfo(
         lr_scheduler.PolynomialLR,
         ("polynomial",),
         length="total_iters",
         epoch_arguments={"total_iters": scale},
+        window_offset=-1,
     ),
     SchedulerInfo(
         lr_scheduler.CosineAnnealingLR, ("cosine",), length="T_max", epoch_arguments={"T_max": scale}

@@ -286,7 +286,12 @@ def _from_dict(
         if option not in data:
             continue
         value, option_where = data[option], f"{where}.{option}"
-        if option == "scheduler" and value is not None:
+        if option == "scheduler" and isinstance(value, (list, tuple)):
+            values[option] = [
+                _from_dict(item, SchedulerSpec, allowed, f"{option_where}[{index}]")
+                for index, item in enumerate(value)
+            ]
+        elif option == "scheduler" and value is not None:
             values[option] = _from_dict(value, SchedulerSpec, allowed, option_where)
         elif option == "groups" and value is not None:
             if not isinstance(value, (list, tuple)):

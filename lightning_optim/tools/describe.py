@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
-from lightning_optim.declarations.resolve import ResolvedOptimizer
+from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import GroupPlan
 
 
@@ -19,7 +19,8 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the options
     torch will use for them (every option declared anywhere in the ``OptimizerSpec``, read back from a real
     optimizer over the module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and
-    which parameters each group holds, the leftover ``rest`` group included.
+    which parameters each group holds, the leftover ``rest`` group included; then its schedulers, in the
+    order they act on it (``scheduler[i]`` for a declared list).
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
@@ -79,7 +80,38 @@ def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: i
         f"{tensors} tensors, {total} parameters"
     )
     listed = [f"  {name}: {_names(group, max_names)}" for name, group in zip(names, groups)]
-    return "\n".join([header, *(line.rstrip() for line in table), *listed])
+    schedulers = [
+        f"  {_scheduler_line(scheduler, scheduler_where('', index, plan.listed).lstrip('.'))}"
+        for index, scheduler in enumerate(plan.schedulers)
+    ]
+    return "\n".join([header, *(line.rstrip() for line in table), *listed, *schedulers])
+
+
+def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
+    """One declared scheduler: its class and arguments, when it steps, its warmup and derived length.
+
+    Example:
+        >>> from lightning_optim.declarations.resolve import resolve_scheduler
+        >>> from lightning_optim.declarations.specs import SchedulerSpec
+        >>> spec = SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step")
+        >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[0]", spec), "scheduler[0]")
+        'scheduler[0]: LinearLR(start_factor=0.1, total_iters=5), every step'
+    """
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in scheduler.kwargs.items())
+    every = scheduler.interval if scheduler.frequency == 1 else f"{scheduler.frequency} {scheduler.interval}s"
+    parts = [f"{label}: {scheduler.cls.__name__}({kwargs})", f"every {every}"]
+    if scheduler.unit != scheduler.interval:
+        parts.append(f"unit={scheduler.unit}")
+    if scheduler.warmup:
+        parts.append(f"warmup={scheduler.warmup!r}")
+    if scheduler.windowed:
+        end = "end of run" if scheduler.end is None else repr(scheduler.end)
+        parts.append(f"window [{scheduler.begin or 0!r}, {end})")
+    if scheduler.derived_length:
+        parts.append(f"`{scheduler.derived_length}` derived from the run")
+    if scheduler.monitor:
+        parts.append(f"monitors {scheduler.monitor!r}")
+    return ", ".join(parts)
 
 
 def _cell(cell: str, width: int, column: int) -> str:

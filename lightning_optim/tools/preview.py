@@ -12,17 +12,23 @@ schedulers, at the points where ``fit`` steps them:
   step-interval scheduler steps after every ``frequency``-th step of its own optimizer, counted over the
   whole run; epoch-interval ones as above. Every declared optimizer is assumed to step once per batch.
 
+Several schedulers of one optimizer step at their own points; at a point shared by several, the
+``interval="step"`` ones step first, then the ``interval="epoch"`` ones, each in the declared order (as
+``fit`` steps them).
+
 Between two scheduler steps the lrs are constant, so a segment is recorded once and repeated.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, count, islice, repeat
+from itertools import chain, count, groupby, islice, repeat
+from operator import itemgetter
 from typing import Any
 
 import torch
@@ -32,7 +38,7 @@ from lightning_optim.building.build import (
     Built,
     apply_scales,
     as_torch_groups,
-    build_declared_scheduler,
+    build_declared_schedulers,
     build_optimizer,
     plan_all,
 )
@@ -133,10 +139,12 @@ def _build_over_stand_ins(
         stand_ins = [dataclasses.replace(g, parameters=_stand_ins(g.parameters)) for g in groups]
         optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
         apply_scales(optimizer, stand_ins)
-        scheduler, shape = build_declared_scheduler(plan, optimizer, groups, length)
+        schedulers, shapes = build_declared_schedulers(plan, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         compat.mark_stepped(optimizer)
-        built.append(Built(plan=plan, optimizer=optimizer, scheduler=scheduler, groups=groups, shape=shape))
+        built.append(
+            Built(plan=plan, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
+        )
     return built
 
 
@@ -187,7 +195,46 @@ def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Calla
     return read
 
 
-def _simulate(built: Built, run: Run, metric: Metric | None) -> list[list[float]]:
+def _events(
+    built: Built, run: Run, metrics: Mapping[str, Metric] | None
+) -> Iterator[tuple[int, Callable[[], Any]]]:
+    """``(entry, step)`` for every scheduler update of one optimizer, in the order ``fit`` takes them.
+
+    Per entry, the ``interval="step"`` schedulers first (Lightning steps them after the batch, the mixin
+    inside the optimizer step), then the ``interval="epoch"`` ones (at the epoch's end), each kind in the
+    declared order.
+    """
+    streams = []
+    for order, (live, declared, _) in enumerate(built.scheduled()):
+        monitor = declared.monitor
+        metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
+        value_at = _metric_reader(declared, metric)
+        if declared.is_plateau and value_at is None:
+            continue  # without its metric a plateau scheduler never steps
+        kind = 0 if declared.interval == "step" else 1
+        streams.append(_stream(_step_positions(run, declared), (kind, order), live, value_at))
+    for (entry, _, _), step in heapq.merge(*streams, key=itemgetter(0)):
+        yield entry, step
+
+
+def _stream(
+    positions: Iterable[tuple[int, int]],
+    rank: tuple[int, int],
+    live: Any,
+    value_at: Callable[[int], float] | None,
+) -> Iterator[tuple[tuple[int, int, int], Callable[[], Any]]]:
+    for entry, index in positions:
+        yield (entry, *rank), _stepper(live, value_at, index)
+
+
+def _stepper(live: Any, value_at: Callable[[int], float] | None, index: int) -> Callable[[], Any]:
+    """One update of ``live``: ``step()``, or ``step(metric)`` for a plateau scheduler."""
+    if value_at is None:
+        return live.step
+    return lambda: live.step(value_at(index))
+
+
+def _simulate(built: Built, run: Run, metrics: Mapping[str, Metric] | None) -> list[list[float]]:
     """The lr of each group of one optimizer at every entry of the run."""
     groups = built.optimizer.param_groups
     convert = float if any(isinstance(g["lr"], torch.Tensor) for g in groups) else _same
@@ -196,29 +243,18 @@ def _simulate(built: Built, run: Run, metric: Metric | None) -> list[list[float]
     columns: list[list[Any]] = [[convert(g["lr"])] for g in groups]
     record = [(column.append, group) for column, group in zip(columns, groups)]
     lengths: list[int] = []
-    scheduler, declared = built.scheduler, built.plan.scheduler
     previous = -1
-    if scheduler is not None and declared is not None:
-        step = scheduler.step
-        plateau = declared.is_plateau
-        value_at = _metric_reader(declared, metric)
-        if plateau and value_at is None:
-            positions: Iterable[tuple[int, int]] = ()  # without its metric a plateau scheduler never steps
+    for entry, steps in groupby(_events(built, run, metrics), key=itemgetter(0)):
+        for _, step in steps:
+            step()
+        lengths.append(entry - previous)
+        previous = entry
+        if convert is _same:
+            for append, group in record:
+                append(group["lr"])
         else:
-            positions = _step_positions(run, declared)
-        for entry, index in positions:
-            if plateau and value_at is not None:
-                scheduler.step(value_at(index))
-            else:
-                step()
-            lengths.append(entry - previous)
-            previous = entry
-            if convert is _same:
-                for append, group in record:
-                    append(group["lr"])
-            else:
-                for append, group in record:
-                    append(convert(group["lr"]))
+            for append, group in record:
+                append(convert(group["lr"]))
     lengths.append(run.entries - 1 - previous)
     if len(lengths) == run.entries:
         return columns
@@ -236,7 +272,7 @@ def _check_metrics(plans: Sequence[ResolvedOptimizer], metrics: Mapping[str, Met
         raise TypeError(
             f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
         )
-    monitored = [p.scheduler.monitor for p in plans if p.scheduler is not None and p.scheduler.monitor]
+    monitored = [s.monitor for p in plans for s in p.schedulers if s.monitor]
     for key, value in metrics.items():
         if key not in monitored:
             raise ValueError(
@@ -300,12 +336,10 @@ def preview(
         warnings.simplefilter("ignore")
         built = _build_over_stand_ins(module, plans, length)
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
-    ordered = [b for b in built if b.scheduler is not None] + [b for b in built if b.scheduler is None]
+    ordered = [b for b in built if b.schedulers] + [b for b in built if not b.schedulers]
     lrs: dict[str, list[float]] = {}
     for b in ordered:
-        monitor = b.plan.scheduler.monitor if b.plan.scheduler is not None else None
-        metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
-        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metric)))
+        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metrics)))
     return Preview(lrs=lrs, run=run)
 
 

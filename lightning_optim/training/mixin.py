@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lightning.pytorch import LightningModule
@@ -143,7 +144,8 @@ class ConfigurableOptimizersMixin:
         return optimizers[index] if isinstance(optimizers, list) else optimizers
 
     def configure_optimizers(self) -> Any:
-        """Build the declared optimizers and schedulers in Lightning's dict format."""
+        """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
+        optimizer declares a list of schedulers)."""
         plans = self._lightning_optim_declared
         module = self._as_module()
         if not plans:
@@ -170,8 +172,7 @@ class ConfigurableOptimizersMixin:
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)
-        configs = [_lightning_config(b, manual=manual) for b in built]
-        return configs[0] if len(configs) == 1 else configs
+        return lightning_configs(built, manual=manual)
 
     def _as_module(self) -> LightningModule:
         if not isinstance(self, LightningModule):
@@ -196,17 +197,38 @@ def _keep_data_resumable(trainer: Any) -> None:
 
 def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
     config: dict[str, Any] = {"optimizer": built.optimizer}
-    scheduler = built.plan.scheduler
-    if scheduler is None:
-        return config
-    lr_scheduler: dict[str, Any] = {
-        "scheduler": built.scheduler,
-        "interval": scheduler.interval,
-        "frequency": scheduler.frequency,
-        "name": built.prefix,
-    }
-    if not manual and scheduler.monitor is not None:
-        # explicit: a warmup wraps the plateau scheduler, and Lightning must still pass it the metric
-        lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
-    config["lr_scheduler"] = lr_scheduler
+    configs = _scheduler_configs(built, manual=manual)
+    if configs:
+        config["lr_scheduler"] = configs[0]
     return config
+
+
+def _scheduler_configs(built: Built, *, manual: bool) -> list[dict[str, Any]]:
+    """Lightning's scheduler config dict of each declared scheduler of ``built``, in the declared order."""
+    configs = []
+    for live, scheduler, _ in built.scheduled():
+        lr_scheduler: dict[str, Any] = {
+            "scheduler": live,
+            "interval": scheduler.interval,
+            "frequency": scheduler.frequency,
+            "name": built.prefix,
+        }
+        if not manual and scheduler.monitor is not None:
+            # explicit: a warmup wraps the plateau scheduler, and Lightning must still pass it the metric
+            lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
+        configs.append(lr_scheduler)
+    return configs
+
+
+def lightning_configs(built: Sequence[Built], *, manual: bool) -> Any:
+    """What ``configure_optimizers`` returns to Lightning for ``built``.
+
+    Lightning's dict format (one dict, or a list of them), unless an optimizer declares a list of schedulers:
+    then the two-list format ``([optimizers], [scheduler configs])``, the configs flattened in declaration
+    order (Lightning steps them in that order, each on the lr the previous ones left).
+    """
+    if any(b.plan.listed for b in built):
+        schedulers = [config for b in built for config in _scheduler_configs(b, manual=manual)]
+        return [b.optimizer for b in built], schedulers
+    configs = [_lightning_config(b, manual=manual) for b in built]
+    return configs[0] if len(configs) == 1 else configs

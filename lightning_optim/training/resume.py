@@ -7,7 +7,7 @@ declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compa
 before Lightning restores any optimizer or scheduler state. The fingerprint holds, per optimizer: its
 attribute, class and options; its groups (name, options, scales, parameter count, element count and a digest of the
 parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit) and what was
-derived from the run (warmup steps, omitted length, steps per epoch).
+derived from the run (warmup steps, omitted length, steps per epoch), or a list of those for a declared list.
 
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
@@ -80,19 +80,35 @@ def _digest(names: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
+#: Options recorded only when set, so that the fingerprints of schedulers without them stay as they were.
+_RECORDED_WHEN_SET = frozenset({"begin", "end"})
+
+
 def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
-    return {
+    entry = {
         "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
         **{
             option: _plain(getattr(scheduler, option))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
+            and not (option in _RECORDED_WHEN_SET and getattr(scheduler, option) is None)
         },
         "warmup steps (derived)": shape.warmup,
         f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,
         "steps per epoch (derived)": shape.steps_per_epoch,
     }
+    if shape.window is not None:
+        entry["window (derived)"] = stable_repr(shape.window)
+    return entry
+
+
+def _schedulers(built: Built) -> dict[str, Any]:
+    """``{"scheduler": ...}`` for one declared scheduler (or none); ``{"schedulers": [...]}`` for a list."""
+    entries = [_scheduler(spec, shape) for _, spec, shape in built.scheduled()]
+    if built.plan.listed:
+        return {"schedulers": entries}
+    return {"scheduler": entries[0] if entries else None}
 
 
 def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
@@ -117,9 +133,7 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
                 "class": stable_repr(b.plan.cls),
                 "options": _options(b.plan.kwargs),
                 "groups": groups,
-                "scheduler": None
-                if b.plan.scheduler is None or b.shape is None
-                else _scheduler(b.plan.scheduler, b.shape),
+                **_schedulers(b),
             }
         )
     return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
@@ -131,7 +145,7 @@ def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
             into[path] = "declared"
         for key, item in value.items():
             _flatten(item, f"{path}.{key}" if path else str(key), into)
-    elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers")):
+    elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers", "schedulers")):
         into[f"{path} (count)"] = len(value)
         for index, item in enumerate(value):
             name = item.get("attribute") if isinstance(item, Mapping) else None  # groups: by position
@@ -182,7 +196,7 @@ def _structure(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
 def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
     return {
         "optimizers": len(built),
-        "schedulers": sum(b.scheduler is not None for b in built),
+        "schedulers": sum(len(b.schedulers) for b in built),
         "parameters per group": [[len(g.parameters) for g in b.groups] for b in built],
     }
 
@@ -216,7 +230,7 @@ def check_resume(
         return
     if choice == "fresh":
         checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
-        checkpoint["lr_schedulers"] = [start_fresh(b.scheduler) for b in built if b.scheduler is not None]
+        checkpoint["lr_schedulers"] = [start_fresh(live) for b in built for live in b.schedulers]
         checkpoint.pop(METRICS_KEY, None)
         checkpoint.pop(STEP_METRICS_KEY, None)
         return
@@ -236,9 +250,9 @@ Plateaus = list[tuple[str, Scheduled]]
 def _plateaus(built: Sequence[Built], interval: str) -> Plateaus:
     """The plateau schedulers stepped at ``interval``, each with its position as a checkpoint key."""
     return [
-        (str(index), scheduled)
+        (str(index) if position == 0 else f"{index}[{position}]", scheduled)
         for index, b in enumerate(built)
-        for scheduled in Scheduled.all_of([b])
+        for position, scheduled in enumerate(Scheduled.all_of([b]))
         if scheduled.spec.is_plateau and scheduled.spec.interval == interval
     ]
 

@@ -41,11 +41,7 @@ class Scheduled:
 
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
-        return [
-            cls(b.optimizer, b.scheduler, b.plan.scheduler)
-            for b in built
-            if b.scheduler is not None and b.plan.scheduler is not None
-        ]
+        return [cls(b.optimizer, live, spec) for b in built for live, spec, _ in b.scheduled()]
 
 
 def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> float | None:
@@ -135,7 +131,11 @@ def start_fresh(scheduler: Any) -> dict[str, Any]:
 
 
 def install(trainer: Trainer, built: Sequence[Built]) -> None:
-    """Hook per-step schedulers to their optimizers and put the epoch stepper first in the callbacks."""
+    """Hook per-step schedulers to their optimizers and put the epoch stepper first in the callbacks.
+
+    Several schedulers of one optimizer step in the declared order: their post-step hooks are registered,
+    and the epoch stepper walks them, in that order (as Lightning steps its scheduler configs).
+    """
     scheduled = Scheduled.all_of(built)
     for s in scheduled:
         if s.spec.interval == "step":

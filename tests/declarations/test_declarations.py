@@ -62,7 +62,7 @@ def test_dotted_paths_resolve() -> None:
     )
     plan = model._lightning_optim_declared[0]
     assert plan.cls is torch.optim.AdamW
-    assert plan.scheduler is not None and plan.scheduler.cls is lr_scheduler.StepLR
+    assert plan.schedulers[0].cls is lr_scheduler.StepLR
 
 
 @pytest.mark.parametrize(
@@ -207,7 +207,7 @@ def test_declaration_errors_at_class_definition(spec: OptimizerSpec, error: type
 
 def test_onecycle_defaults_to_step_and_warns_on_explicit_epoch() -> None:
     step = define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0)))
-    assert step._lightning_optim_declared[0].scheduler.interval == "step"
+    assert step._lightning_optim_declared[0].schedulers[0].interval == "step"
     with pytest.warns(UserWarning, match="is meant to be stepped after every optimizer step"):
         define(
             optimizer=OptimizerSpec(

@@ -296,7 +296,7 @@ def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
     (plan,) = type(model)._lightning_optim_declared
     (optimizer,) = trainer.optimizers
     assert type(optimizer) is plan.cls
-    scheduler = plan.scheduler
+    scheduler = plan.schedulers[0] if plan.schedulers else None
     skip = set()
     if scheduler is not None:
         skip.add("lr")  # the schedule moves it; its starting value is checked through `initial_lr`

@@ -88,11 +88,15 @@ def test_print_config_shows_the_effective_declarations(capsys: pytest.CaptureFix
         "warmup": None,
         "warmup_start_factor": None,
         "unit": None,
+        "begin": None,
+        "end": None,
     }
     optimizer_defaults = {
         "no_decay": False,
         "layer_decay": None,
         "layer_decay_blocks": None,
+        "layer_decay_rule": "beit",
+        "layer_decay_min_scale": 0.0,
         "implementation": "auto",
     }
     assert optim == {
