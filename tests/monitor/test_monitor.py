@@ -439,7 +439,8 @@ def test_early_stopping_best_score_is_not_rewritten_by_later_events() -> None:
     assert (best, last) == run(LearningRateMonitor())
 
 
-def test_published_tensors_are_rewritten_when_nothing_keeps_them() -> None:
+@pytest.mark.parametrize("publish_path", ["reuse"], indirect=True)  # about the in-place path itself
+def test_published_tensors_are_rewritten_when_nothing_keeps_them(publish_path: str) -> None:
     """The speed-up is real: one tensor object per key for the whole run, holding each logged value."""
 
     class Probe(Callback):
