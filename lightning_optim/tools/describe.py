@@ -87,6 +87,16 @@ def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: i
     return "\n".join([header, *(line.rstrip() for line in table), *listed, *schedulers])
 
 
+def schedule_lines(module_or_class: Any) -> list[str]:
+    """One line per declared scheduler of every optimizer, in the order they act (``where: line``)."""
+    cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
+    return [
+        _scheduler_line(scheduler, scheduler.where)
+        for plan in getattr(cls, "_lightning_optim_declared", ())
+        for scheduler in plan.schedulers
+    ]
+
+
 def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
     """One declared scheduler: its class and arguments, when it steps, its warmup and derived length.
 
@@ -97,9 +107,8 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
         >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[0]", spec), "scheduler[0]")
         'scheduler[0]: LinearLR(start_factor=0.1, total_iters=5), every step'
     """
-    kwargs = ", ".join(f"{k}={v!r}" for k, v in scheduler.kwargs.items())
     every = scheduler.interval if scheduler.frequency == 1 else f"{scheduler.frequency} {scheduler.interval}s"
-    parts = [f"{label}: {scheduler.cls.__name__}({kwargs})", f"every {every}"]
+    parts = [f"{label}: {_call(scheduler)}", f"every {every}"]
     if scheduler.unit != scheduler.interval:
         parts.append(f"unit={scheduler.unit}")
     if scheduler.warmup:
@@ -112,6 +121,19 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
     if scheduler.monitor:
         parts.append(f"monitors {scheduler.monitor!r}")
     return ", ".join(parts)
+
+
+def _call(scheduler: ResolvedScheduler) -> str:
+    """``Cls(arguments)``, with the schedulers inside a composite written the same way."""
+
+    def value(v: Any) -> str:
+        if isinstance(v, ResolvedScheduler):
+            return _call(v)
+        if isinstance(v, (list, tuple)) and v and all(isinstance(i, ResolvedScheduler) for i in v):
+            return f"[{', '.join(_call(i) for i in v)}]"
+        return repr(v)
+
+    return f"{scheduler.cls.__name__}({', '.join(f'{k}={value(v)}' for k, v in scheduler.kwargs.items())})"
 
 
 def _cell(cell: str, width: int, column: int) -> str:

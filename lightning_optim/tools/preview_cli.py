@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_optim.tools.describe import schedule_lines
 from lightning_optim.tools.preview import Preview, preview
 from lightning_optim.tools.table import format_table
 from lightning_optim.utilities.errors import did_you_mean
@@ -165,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.max_rows < 2:
             raise UsageError(f"Expected --max-rows to be at least 2 but got {args.max_rows}.")
         result = run_preview(args)
+        print("\n".join(schedule_lines(load_class(args.target))))
         print(_summary(result))
         print(format_table(result, max_rows=args.max_rows))
         if args.png is not None:

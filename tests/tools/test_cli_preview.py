@@ -54,7 +54,9 @@ def test_preview_prints_the_regimes_and_writes_the_plot(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     # a linear warmup over 100 steps to 1e-4 / 1e-3, then a cosine to eta_min=1e-6 over 900 steps
-    assert result.stdout.splitlines()[:5] == [
+    assert result.stdout.splitlines()[:6] == [
+        "WarmupCosine.optimizer.scheduler: SequentialLR(schedulers=[LinearLR(start_factor=0.01, total_iters=100), "
+        "CosineAnnealingLR(T_max=900, eta_min=1e-06)], milestones=[100]), every step",
         "1000 optimizer steps, 50 per epoch",
         "step  epoch  lr-optimizer/backbone  lr-optimizer/head",
         "   0      0                  1e-06              1e-05",
@@ -159,11 +161,49 @@ def test_init_args_and_run_options(capsys: pytest.CaptureFixture[str]) -> None:
     )  # fmt: skip
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
+        "Sized.optimizer.scheduler: StepLR(step_size=2, gamma=0.5), every epoch",
         "9 optimizer steps, 2 per epoch",
         "step  epoch  lr-optimizer",
         "   0      0             1",
         "   4      2           0.5",
         "   8      4          0.25",
+    ]
+
+
+class Phased(ConfigurableOptimizersMixin, L.LightningModule):
+    """A warmup window, then a cosine to the end of the run: a composed schedule."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        scheduler=[
+            SchedulerSpec("linear", start_factor=0.1, end=4, interval="step"),
+            SchedulerSpec("cosine", begin=4, interval="step"),
+        ],
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(2, 2)
+
+
+def test_preview_shows_a_composed_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["preview", "tests.tools.test_cli_preview:Phased", "--max-epochs", "2", "--steps-per-epoch", "6"]
+    )
+    assert code == 0
+    # LinearLR from 0.01 to 0.1 over updates [0, 4) (total_iters = 4 - 0 - 1), then a cosine over [4, 12)
+    assert capsys.readouterr().out.splitlines() == [
+        "Phased.optimizer.scheduler[0]: LinearLR(start_factor=0.1), every step, window [0, 4), "
+        "`total_iters` derived from the run",
+        "Phased.optimizer.scheduler[1]: CosineAnnealingLR(), every step, window [4, end of run), "
+        "`T_max` derived from the run",
+        "12 optimizer steps, 6 per epoch",
+        "step  epoch  lr-optimizer",
+        "   0      0          0.01",
+        "   3      0           0.1",
+        "   4      0           0.1",
+        "  11      1    0.00380602",
     ]
 
 
