@@ -7,6 +7,9 @@ steps too), times the epochs, capped by ``max_steps``; ``limit_train_batches`` a
 the data under several devices are part of ``batches``. In manual optimization each declared optimizer is
 assumed to step once per training batch (the usual GAN loop); Lightning's ``max_steps`` counts the steps of
 all optimizers together there, so it caps each optimizer at ``ceil(max_steps / optimizers)`` steps.
+A per-step scheduler with ``frequency > 1`` is stepped by Lightning's rule in both modes (after the batches
+with ``(batch_idx + 1) % frequency == 0``, counted within each epoch), so its number of updates is counted
+by that rule too (``lightning_step_updates``).
 
 Epochs are ``max_epochs``, or fewer when ``max_steps`` ends the run earlier: the epochs that start before
 ``max_steps`` is reached.
@@ -110,10 +113,15 @@ def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
 
 
 def lightning_step_updates(batches: int, accumulate: int, frequency: int, steps: int) -> int:
-    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of an automatic run.
+    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of a run.
 
     Lightning steps it on a batch of ``stepping_batches`` when ``(batch_idx + 1) % frequency == 0``: its
-    frequency counts batches within the epoch.
+    frequency counts batches within the epoch. The mixin follows the same rule in manual optimization, where
+    ``accumulate`` is 1 (each optimizer stepping once per batch).
+
+    Example:
+        >>> lightning_step_updates(batches=5, accumulate=1, frequency=2, steps=15)  # 2 per epoch, not 7
+        6
     """
     stepping = list(stepping_batches(batches, accumulate))
     per_epoch = [(b + 1) % frequency == 0 for b in stepping]
@@ -126,11 +134,12 @@ def _updates(trainer: Any, scheduler: ResolvedScheduler, total: int) -> int:
     if scheduler.frequency == 1:
         return total
     batches = _batches_per_epoch(trainer)
-    if scheduler.interval == "step" and _manual_optimizers(trainer) is None and math.isfinite(batches):
-        return lightning_step_updates(
-            int(batches), trainer.accumulate_grad_batches, scheduler.frequency, total
-        )
-    return total // scheduler.frequency  # the mixin counts each optimizer's steps; epochs count alike
+    if scheduler.interval == "step" and math.isfinite(batches):
+        # the mixin follows Lightning's rule in manual optimization too, where Lightning refuses
+        # ``accumulate_grad_batches`` and each optimizer is assumed to step once per batch
+        accumulate = 1 if _manual_optimizers(trainer) is not None else trainer.accumulate_grad_batches
+        return lightning_step_updates(int(batches), accumulate, scheduler.frequency, total)
+    return total // scheduler.frequency  # one endless epoch counts like the whole run; epochs count alike
 
 
 def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:

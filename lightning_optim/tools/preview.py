@@ -8,9 +8,9 @@ schedulers, at the points where ``fit`` steps them:
 * automatic optimization (one optimizer): Lightning's rule. A step-interval scheduler steps after an
   optimizer step when ``(batch_idx + 1) % frequency == 0``, counting batches within the epoch; an
   epoch-interval one after epoch ``e`` when ``(e + 1) % frequency == 0``.
-* manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin's rule. A
-  step-interval scheduler steps after every ``frequency``-th step of its own optimizer, counted over the
-  whole run; epoch-interval ones as above. Every declared optimizer is assumed to step once per batch.
+* manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin follows the
+  same rule (``training/stepping.py``), with every declared optimizer assumed to step once per batch, so
+  a declaration previews (and trains) the same in both modes.
 
 Several schedulers of one optimizer step at their own points; at a point shared by several, the
 ``interval="step"`` ones step first, then the ``interval="epoch"`` ones, each in the declared order (as
@@ -158,9 +158,8 @@ def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[in
             if entry >= last:
                 return
             yield entry, epoch
-    elif run.manual or (run.accumulate_grad_batches == 1 and per_epoch % frequency == 0):
-        # the mixin counts its optimizer's steps over the whole run; so does Lightning's rule below when
-        # every batch steps and the epochs hold whole multiples of ``frequency``
+    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0:
+        # Lightning's rule below, when every batch steps and the epochs hold whole multiples of ``frequency``
         yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
     else:
         # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;

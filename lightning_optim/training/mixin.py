@@ -166,7 +166,7 @@ class ConfigurableOptimizersMixin:
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if trainer is not None:
             if manual:
-                _stepping.install(trainer, built)
+                _stepping.install(type(self).__qualname__, trainer, built)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)

@@ -1,23 +1,45 @@
-"""Step schedulers in manual optimization, where Lightning never steps them.
+"""Step schedulers in manual optimization, where Lightning never steps them, and refuse silent no-ops.
 
-``interval="step"`` schedulers step from a post-step hook on their own optimizer, so every real
-``optimizer.step()`` counts (and accumulation that steps every k batches counts optimizer steps, not
-batches). ``interval="epoch"`` schedulers step from a callback the mixin puts first in
-``trainer.callbacks``, so a module's own ``on_train_epoch_end`` without ``super()`` cannot skip them and
-``ModelCheckpoint`` saves the state after the step.
+The rule is Lightning's automatic one, so one declaration gives one trajectory in both modes:
 
-The counters live on the scheduler object itself. Torch schedulers put every instance attribute in
-``state_dict()``, so Lightning's own checkpointing saves and restores them and a resumed run continues the
-exact trajectory. A checkpoint written before an epoch's step (one saved during validation) is caught up
-at the start of the next epoch.
+* ``interval="step"``: after an optimizer step taken while training batch ``batch_idx`` (the index within
+  the epoch) runs, the optimizer's scheduler steps when ``(batch_idx + 1) % frequency == 0``. Lightning
+  checks the same condition after the batches that step (every ``accumulate_grad_batches``-th and the
+  epoch's last), so a manual loop that steps once per batch, or accumulates by hand over the same windows,
+  follows exactly the automatic trajectory, epoch boundaries included (the count restarts every epoch).
+  Only real ``optimizer.step()`` calls count: a batch whose optimizer does not step leaves the scheduler
+  alone, and an optimizer stepped twice in a qualifying batch steps its scheduler twice. An optimizer that
+  only steps on batches where ``(batch_idx + 1) % frequency != 0`` never steps its scheduler (as in
+  Lightning with such an accumulation window).
+* ``interval="epoch"``: after epoch ``e`` when ``(e + 1) % frequency == 0``, from a callback the mixin puts
+  first in ``trainer.callbacks``, so a module's own ``on_train_epoch_end`` without ``super()`` cannot skip
+  it and ``ModelCheckpoint`` saves the state after the step. A checkpoint written before an epoch's step
+  (one saved during validation) is caught up at the start of the next epoch; the epoch counter lives on the
+  scheduler object (torch puts every instance attribute in ``state_dict()``), so resume restores it.
+
+Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``RuntimeError``:
+
+* Nothing stepped: at the end of the first training batch of a ``fit``, if ``training_step`` returned a
+  loss (a tensor, or a dict with ``"loss"``) and yet no declared optimizer stepped and no backward ran
+  (no ``manual_backward``, no gradient on any declared parameter), the step was written for automatic
+  optimization and would train nothing. A manual loop that steps some optimizers on some batches only, or
+  accumulates gradients before its first step, has run a backward and is left alone.
+* Stepped twice: the mixin steps every declared scheduler; user code that also calls ``sch.step()`` (or
+  ``self.lr_schedulers().step()``) would run the schedule at twice its speed. The mixin records each
+  scheduler's ``last_epoch`` after its own steps and compares it before each of its steps, at the end of
+  the first batch, at every epoch's start and end and at the end of training: any other step is an error
+  naming the scheduler (a per-step scheduler stepped after ``opt.step()`` is noticed at its next step).
+  A scheduler whose ``last_epoch`` does not move when stepped, such as ``ChainedScheduler``, cannot be
+  checked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
@@ -27,7 +49,6 @@ from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.training.callbacks import put_first
 from lightning_optim.utilities import compat
 
-STEPS = "_lightning_optim_steps"
 EPOCHS = "_lightning_optim_epochs"
 
 
@@ -42,6 +63,18 @@ class Scheduled:
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
         return [cls(b.optimizer, live, spec) for b in built for live, spec, _ in b.scheduled()]
+
+
+def steps_scheduler(batch_idx: int, frequency: int) -> bool:
+    """Whether an optimizer step during batch ``batch_idx`` of an epoch steps a per-step scheduler.
+
+    Lightning's rule for automatic optimization, which the mixin follows in manual optimization.
+
+    Example:
+        >>> [b for b in range(7) if steps_scheduler(b, 3)]
+        [2, 5]
+    """
+    return (batch_idx + 1) % frequency == 0
 
 
 def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> float | None:
@@ -68,36 +101,150 @@ def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> fl
     return None
 
 
-def _step(trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool) -> None:
-    if scheduled.spec.is_plateau:
-        value = _metric(trainer, scheduled.spec, epoch_end=epoch_end)
-        if value is not None:
-            scheduled.scheduler.step(value)
-    else:
-        scheduled.scheduler.step()
+def _manual_loop(attributes: Sequence[str]) -> str:
+    """The loop a manual ``training_step`` writes for its first optimizer, with the others named.
 
-
-class _AfterOptimizerStep:
-    """A torch post-step hook counting one optimizer's steps and stepping its per-step scheduler."""
-
-    def __init__(self, trainer: Trainer, scheduled: Scheduled) -> None:
-        self.trainer = trainer
-        self.scheduled = scheduled
-
-    def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        scheduler = self.scheduled.scheduler
-        steps = getattr(scheduler, STEPS, 0) + 1
-        setattr(scheduler, STEPS, steps)
-        if steps % self.scheduled.spec.frequency == 0:
-            _step(self.trainer, self.scheduled, epoch_end=False)
+    Example:
+        >>> print(_manual_loop(["gen_opt", "dis_opt"]))
+                opt = self.gen_opt
+                opt.zero_grad()
+                self.manual_backward(loss)
+                opt.step()
+        and likewise for `dis_opt`.
+    """
+    others = f"\nand likewise for {', '.join(f'`{a}`' for a in attributes[1:])}." if attributes[1:] else ""
+    return (
+        f"        opt = self.{attributes[0]}\n"
+        "        opt.zero_grad()\n"
+        "        self.manual_backward(loss)\n"
+        f"        opt.step(){others}"
+    )
 
 
 class ManualSchedulerStepping(Callback):
-    """Steps the declared ``interval="epoch"`` schedulers of a manual-optimization mixin module."""
+    """Steps the declared schedulers of a manual-optimization mixin module and refuses silent no-ops.
 
-    def __init__(self, scheduled: Sequence[Scheduled]) -> None:
+    Per-step schedulers step from a torch post-step hook on their optimizer (``after_optimizer_step``);
+    the callback tracks the batch index, steps the per-epoch ones and runs the checks of the module
+    docstring.
+    """
+
+    def __init__(self, owner: str, built: Sequence[Built], manual_because: str) -> None:
+        self.owner = owner
+        self.attributes = [b.plan.attribute for b in built]
+        self.parameters = [p for b in built for g in b.optimizer.param_groups for p in g["params"]]
+        self.manual_because = manual_because
+        scheduled = Scheduled.all_of(built)
+        self.owners = {id(live): b.plan.attribute for b in built for live in b.schedulers}
         self.per_epoch = [s for s in scheduled if s.spec.interval == "epoch"]
+        self.scheduled = scheduled
+        self.batch_idx = 0
+        self.optimizer_steps = 0  # declared optimizers' steps in the first batch of the ``fit``
+        self.backward_ran = False
+        #: ``last_epoch`` of each checked scheduler after the mixin's last step; empty until training starts
+        self.expected: dict[int, int] = {}
+        self.unchecked: set[int] = set()
+        # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
+        # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
+        self.needs_batch_idx = any(s.spec.interval == "step" and s.spec.frequency > 1 for s in scheduled)
         compat.disable_unused_batch_hooks(self)
+        if not self.needs_batch_idx:
+            compat.disable_hook(self, "on_train_batch_start")
+
+    # -- the double-step check ---------------------------------------------------------------------
+
+    def _record(self) -> None:
+        for s in self.scheduled:
+            if id(s.scheduler) not in self.unchecked and isinstance(
+                getattr(s.scheduler, "last_epoch", None), int
+            ):
+                self.expected[id(s.scheduler)] = s.scheduler.last_epoch
+
+    def _check(self, where: str) -> None:
+        for s in self.scheduled:
+            expected = self.expected.get(id(s.scheduler))
+            if expected is None or s.scheduler.last_epoch == expected:
+                continue
+            stepped = s.scheduler.last_epoch - expected
+            attribute = self.owners[id(s.scheduler)]
+            rule = (
+                f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.spec.frequency} == 0"
+                if s.spec.interval == "step"
+                else f"after every {s.spec.frequency} epoch(s)"
+            )
+            raise RuntimeError(
+                f"{s.spec.where}: `{type(s.scheduler).__name__}` was stepped {stepped} time(s) outside the "
+                f"mixin (noticed {where}). In manual optimization the mixin steps every declared scheduler "
+                f"itself (interval={s.spec.interval!r}, frequency={s.spec.frequency}: {rule}); a "
+                "`sch.step()` or `self.lr_schedulers().step()` in the module steps it a second time and runs "
+                "the schedule at the wrong speed. Remove that call."
+            )
+
+    def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
+        self._check(where)
+        before = getattr(scheduled.scheduler, "last_epoch", None)
+        if scheduled.spec.is_plateau:
+            value = _metric(trainer, scheduled.spec, epoch_end=epoch_end)
+            if value is None:
+                return
+            scheduled.scheduler.step(value)
+        else:
+            scheduled.scheduler.step()
+        key = id(scheduled.scheduler)
+        if key in self.expected:
+            if scheduled.scheduler.last_epoch == before:  # its step does not count in ``last_epoch``
+                self.unchecked.add(key)
+                del self.expected[key]
+            else:
+                self.expected[key] = scheduled.scheduler.last_epoch
+
+    def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled]) -> None:
+        """Count an optimizer step; step its per-step schedulers, in the declared order, as the batch index
+        says."""
+        self.optimizer_steps += 1
+        for scheduled in per_step:
+            if steps_scheduler(self.batch_idx, scheduled.spec.frequency):
+                self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
+
+    # -- the nothing-stepped check -----------------------------------------------------------------
+
+    @override
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        self.backward_ran = True
+
+    def _check_something_stepped(self, outputs: Any) -> None:
+        returned_loss = isinstance(outputs, torch.Tensor) or (
+            isinstance(outputs, Mapping) and outputs.get("loss") is not None
+        )
+        if not returned_loss or self.optimizer_steps or self.backward_ran:
+            return
+        if any(p.grad is not None for p in self.parameters):
+            return  # a backward outside ``manual_backward``: gradients are being accumulated
+        raise RuntimeError(
+            f"{self.owner}.training_step: returned a loss, but in the first training batch no declared "
+            f"optimizer ({', '.join(f'`{a}`' for a in self.attributes)}) stepped and no backward ran, so "
+            f"nothing would train. {self.manual_because}, where Lightning does not use the returned loss: "
+            "`training_step` must run the backward and step each optimizer itself, e.g.\n"
+            + _manual_loop(self.attributes)
+        )
+
+    # -- Lightning hooks ---------------------------------------------------------------------------
+
+    @override
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self.batch_idx = batch_idx
+
+    @override
+    def on_train_batch_end(
+        self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        """Only for the first batch of the ``fit``: then the per-batch hooks go (checks at steps and epochs)."""
+        compat.disable_hook(self, "on_train_batch_end")
+        compat.disable_hook(self, "on_before_backward")
+        self._check_something_stepped(outputs)
+        self._check(f"at the end of training batch {batch_idx}")
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
@@ -105,10 +252,14 @@ class ManualSchedulerStepping(Callback):
             return
         if catch_up and scheduled.spec.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
-        _step(trainer, scheduled, epoch_end=True)
+        self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.expected or self.unchecked:
+            self._check("at the start of an epoch")
+        else:  # the first epoch of this fit: states are restored (and replayed) by now
+            self._record()
         for scheduled in self.per_epoch:
             done = getattr(scheduled.scheduler, EPOCHS, 0)
             if done is None:  # started fresh on resume: its first epoch is this one
@@ -122,6 +273,25 @@ class ManualSchedulerStepping(Callback):
         for scheduled in self.per_epoch:
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
+        self._check("at the end of an epoch")
+
+    @override
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check("at the end of training")
+
+
+class _AfterOptimizerStep:
+    """A torch post-step hook on one declared optimizer: reports the step to the stepping callback."""
+
+    def __init__(
+        self, trainer: Trainer, stepping: ManualSchedulerStepping, per_step: Sequence[Scheduled]
+    ) -> None:
+        self.trainer = trainer
+        self.stepping = stepping
+        self.per_step = per_step
+
+    def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.stepping.after_optimizer_step(self.trainer, self.per_step)
 
 
 def start_fresh(scheduler: Any) -> dict[str, Any]:
@@ -130,14 +300,20 @@ def start_fresh(scheduler: Any) -> dict[str, Any]:
     return dict(scheduler.state_dict())
 
 
-def install(trainer: Trainer, built: Sequence[Built]) -> None:
-    """Hook per-step schedulers to their optimizers and put the epoch stepper first in the callbacks.
+def install(owner: str, trainer: Trainer, built: Sequence[Built]) -> None:
+    """Hook every declared optimizer to a fresh stepping callback, and put that callback first.
 
-    Several schedulers of one optimizer step in the declared order: their post-step hooks are registered,
-    and the epoch stepper walks them, in that order (as Lightning steps its scheduler configs).
+    Several schedulers of one optimizer step in the declared order: its post-step hook and the epoch
+    stepper walk them in that order (as Lightning steps its scheduler configs).
     """
-    scheduled = Scheduled.all_of(built)
-    for s in scheduled:
-        if s.spec.interval == "step":
-            s.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, s))
-    put_first(trainer, ManualSchedulerStepping(scheduled))
+    count = len(built)
+    manual_because = (
+        f"{owner} declares {count} optimizers, so the mixin switched to manual optimization"
+        if count > 1
+        else f"{owner} sets `automatic_optimization = False`"
+    )
+    stepping = ManualSchedulerStepping(owner, built, manual_because)
+    for b in built:
+        per_step = [s for s in Scheduled.all_of([b]) if s.spec.interval == "step"]
+        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step))
+    put_first(trainer, stepping)

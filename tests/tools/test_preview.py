@@ -275,10 +275,12 @@ class ManualOne(ConfigurableOptimizersMixin, Classifier):
 
 
 def test_one_optimizer_in_manual_optimization_matches_a_real_fit() -> None:
-    # the count runs over epochs (5 steps each): halvings after steps 2, 4, 6, ... not reset per epoch
+    # Lightning's rule, as in automatic optimization: halvings after batches 1 and 3 of each 5-batch epoch
+    # ((batch_idx + 1) % 2 == 0, counted within the epoch), not after every 2nd step of the whole run
     expected = logged(ManualOne(), max_epochs=2)
     assert preview_schedule(ManualOne, max_epochs=2, steps_per_epoch=BATCHES) == expected
-    assert expected == {"lr-optimizer": [0.1 * 0.5 ** (step // 2) for step in range(10)]}
+    halvings = [2 * (step // 5) + min(step % 5 // 2, 2) for step in range(10)]
+    assert expected == {"lr-optimizer": [0.1 * 0.5**k for k in halvings]}
 
 
 def test_plateau_without_metrics_keeps_its_lr() -> None:

@@ -103,8 +103,8 @@ def test_live_optimizers_by_attribute_and_in_declaration_order() -> None:
 @pytest.mark.parametrize(
     ("interval", "frequency", "expected"),
     [
-        # per step, every 3rd generator step: 0.01 until the 3rd step, then x0.5 every 3 steps
-        ("step", 3, [0.01] * 3 + [0.005] * 3 + [0.0025] * 2),
+        # per step, Lightning's rule: after the steps of batches 2 (batch_idx + 1 = 3) of each 4-batch epoch
+        ("step", 3, [0.01] * 3 + [0.005] * 4 + [0.0025]),
         # per epoch, every 2nd epoch (4 batches each): 0.01 for epochs 0-1, then 0.005
         ("epoch", 2, [0.01] * 8),
     ],

@@ -1,0 +1,226 @@
+"""Nothing silent: manual optimization stops on a step that trains nothing or a schedule stepped twice, and
+one scheduler declaration gives one lr trajectory in automatic and manual optimization."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.optim import SGD, Adam
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
+from tests.helpers import Classifier, TwoNets, fit, loader
+
+# -- one declaration, one trajectory -----------------------------------------------------------------
+
+BATCHES = 5  # odd, so epochs end inside an accumulation window and between frequency multiples
+EPOCHS = 3
+
+
+def automatic(spec: SchedulerSpec) -> type[Any]:
+    return type(
+        "Automatic",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec(SGD, lr=1.0, scheduler=spec)},
+    )
+
+
+class _ManualBase(Classifier):
+    """One optimizer stepped by hand; accumulating over ``accumulate`` batches as Lightning does (the
+    epoch's last batch steps too)."""
+
+    accumulate = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        opt: Any = self.optimizers()
+        self.manual_backward(nn.functional.cross_entropy(self.model_gen(x), y) / self.accumulate)
+        if (batch_idx + 1) % self.accumulate == 0 or self.trainer.is_last_batch:
+            opt.step()
+            opt.zero_grad()
+
+
+def manual(spec: SchedulerSpec, accumulate: int) -> type[Any]:
+    attributes = {"optimizer": OptimizerSpec(SGD, lr=1.0, scheduler=spec), "accumulate": accumulate}
+    return type("Manual", (ConfigurableOptimizersMixin, _ManualBase), attributes)
+
+
+def stepping_lrs(history: list[float], accumulate: int) -> list[float]:
+    """The lr of each optimizer step: the one recorded at the start of the window's last batch."""
+    steps = [b for b in range(BATCHES) if (b + 1) % accumulate == 0 or b == BATCHES - 1]
+    return [history[epoch * BATCHES + b] for epoch in range(EPOCHS) for b in steps]
+
+
+CASES = [
+    *[("exponential", f, a) for f in (1, 2, 3) for a in (1, 2)],
+    # a derived length (T_max) counts scheduler updates by the same rule; manual assumes a step per batch
+    *[("cosine", f, 1) for f in (1, 2, 3)],
+]
+
+
+@pytest.mark.parametrize(("scheduler", "frequency", "accumulate"), CASES)
+def test_automatic_manual_and_preview_agree(scheduler: str, frequency: int, accumulate: int) -> None:
+    kwargs: dict[str, Any] = {"gamma": 0.5} if scheduler == "exponential" else {}
+    spec = SchedulerSpec(scheduler, interval="step", frequency=frequency, **kwargs)
+    data = loader(n=8 * BATCHES)
+    auto = fit(automatic(spec)(), data=data, max_epochs=EPOCHS, accumulate_grad_batches=accumulate).of()
+    hand = fit(manual(spec, accumulate)(), data=data, max_epochs=EPOCHS).of()
+    assert len(auto) == len(hand) == BATCHES * EPOCHS
+    assert hand == auto
+    previewed = preview_schedule(
+        automatic(spec), max_epochs=EPOCHS, steps_per_epoch=BATCHES, accumulate_grad_batches=accumulate
+    )["lr-optimizer"]
+    assert stepping_lrs(auto, accumulate) == previewed
+    if accumulate == 1:
+        assert preview_schedule(manual(spec, 1), max_epochs=EPOCHS, steps_per_epoch=BATCHES) == {
+            "lr-optimizer": hand
+        }
+
+
+# -- two optimizers, a loss returned, nothing stepped ------------------------------------------------
+
+
+class GAN(ConfigurableOptimizersMixin, TwoNets):
+    gen_opt = OptimizerSpec(
+        Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        Adam, params="model_dis", lr=0.02, scheduler=SchedulerSpec("exponential", gamma=0.5)
+    )
+
+    def loss(self, net: nn.Module, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(net(x), y)
+
+
+def test_a_step_written_for_automatic_optimization_is_an_error() -> None:
+    class Automatic(GAN):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.loss(self.model_gen, batch) + self.loss(self.model_dis, batch)
+
+    with pytest.raises(RuntimeError) as error:
+        fit(Automatic(), max_epochs=1)
+    message = re.sub(r"[\w.]*<locals>\.", "", str(error.value))  # the class is local to this test
+    assert message.startswith(
+        "Automatic.training_step: returned a loss, but in the first training batch no declared optimizer "
+        "(`gen_opt`, `dis_opt`) stepped and no backward ran, so nothing would train."
+    )
+    assert "Automatic declares 2 optimizers, so the mixin switched to manual optimization" in message
+    assert "opt = self.gen_opt\n        opt.zero_grad()\n        self.manual_backward(loss)\n" in message
+    assert message.endswith("        opt.step()\nand likewise for `dis_opt`.")
+
+
+def test_a_single_optimizer_in_manual_optimization_returning_a_loss_is_an_error() -> None:
+    class Forgot(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+    with pytest.raises(RuntimeError, match=r"Forgot sets `automatic_optimization = False`"):
+        fit(Forgot(), max_epochs=1)
+
+
+class Alternating(GAN):
+    """Discriminator every batch, generator every 2nd batch (not the first); returns the loss to log it."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.model_dis, batch)
+        self.dis_opt.zero_grad()
+        self.manual_backward(loss)
+        self.dis_opt.step()
+        if batch_idx % 2 == 1:
+            gen_loss = self.loss(self.model_gen, batch)
+            self.gen_opt.zero_grad()
+            self.manual_backward(gen_loss)
+            self.gen_opt.step()
+        return loss
+
+
+class Accumulating(GAN):
+    """Both optimizers step every 2nd batch only, so nothing steps in the first batch."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(self.model_gen, batch) + self.loss(self.model_dis, batch)
+        self.manual_backward(loss)
+        if batch_idx % 2 == 1:
+            for opt in (self.gen_opt, self.dis_opt):
+                opt.step()
+                opt.zero_grad()
+        return loss
+
+
+@pytest.mark.parametrize("module", [Alternating, Accumulating])
+def test_legitimate_manual_steps_are_not_refused(module: type[GAN]) -> None:
+    model = module()
+    before = [p.detach().clone() for p in model.parameters()]
+    recorder = fit(model, max_epochs=1)
+    # the generator steps after batches 1 and 3: its per-step scheduler follows those steps only
+    assert recorder.of(0) == pytest.approx([0.01, 0.01, 0.005, 0.005])
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+# -- a scheduler stepped by the module as well as by the mixin ---------------------------------------
+
+
+class Stepping(GAN):
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+            opt.zero_grad()
+            self.manual_backward(self.loss(net, batch))
+            opt.step()
+
+
+def test_a_per_step_scheduler_stepped_by_the_module_is_an_error() -> None:
+    class AlsoSteps(Stepping):
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            super().training_step(batch, batch_idx)
+            self.lr_schedulers()[0].step()  # type: ignore[index]
+
+    with pytest.raises(RuntimeError) as error:
+        fit(AlsoSteps(), max_epochs=1)
+    assert (
+        str(error.value)
+        .split("<locals>.")[-1]
+        .startswith(
+            "AlsoSteps.gen_opt.scheduler: `ExponentialLR` was stepped 1 time(s) outside the mixin (noticed at the "
+            "end of training batch 0). In manual optimization the mixin steps every declared scheduler itself "
+            "(interval='step', frequency=1: after every `gen_opt` step on a batch with (batch_idx + 1) % 1 == 0)"
+        )
+    )
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before:UserWarning")
+def test_a_scheduler_stepped_before_the_optimizer_is_noticed_before_the_mixin_steps() -> None:
+    class StepsFirst(Stepping):
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            self.lr_schedulers()[0].step()  # type: ignore[index]
+            super().training_step(batch, batch_idx)
+
+    with pytest.raises(
+        RuntimeError, match=r"StepsFirst.gen_opt.scheduler: .* \(noticed before the mixin's own"
+    ):
+        fit(StepsFirst(), max_epochs=1)
+
+
+def test_a_per_epoch_scheduler_stepped_in_on_train_epoch_end_is_an_error() -> None:
+    class EpochEnd(Stepping):
+        def on_train_epoch_end(self) -> None:
+            self.lr_schedulers()[1].step()  # type: ignore[index]
+
+    with pytest.raises(RuntimeError, match=r"EpochEnd.dis_opt.scheduler: `ExponentialLR` was stepped 1 time"):
+        fit(EpochEnd(), max_epochs=1)
+
+
+def test_the_mixin_alone_is_not_refused() -> None:
+    recorder = fit(Stepping(), max_epochs=2)
+    assert recorder.of(0) == pytest.approx([0.01 * 0.5**i for i in range(8)])
+    assert recorder.of(1) == pytest.approx([0.02] * 4 + [0.01] * 4)
