@@ -1,0 +1,333 @@
+"""Lightning's own callbacks, strategies and entry points with a declared module and ``LRMonitor``.
+
+Each test runs the real callback or strategy on tiny data. Where Lightning's ``LearningRateMonitor`` can run
+alongside, ``LRMonitor`` must log the same values; where a run is resumed, it must continue exactly (the same
+learning rates before every batch and the same final weights as the uninterrupted run).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import (
+    BackboneFinetuning,
+    EarlyStopping,
+    EMAWeightAveraging,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    StochasticWeightAveraging,
+)
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
+from tests.helpers import FAST, Classifier, assert_same_weights, fit, fit_resumed, loader, weights
+
+
+class Full(Classifier):
+    """The tiny classifier with validation, test and predict steps."""
+
+    def evaluate(self, batch: Any, name: str) -> None:
+        x, y = batch
+        self.log(name, nn.functional.cross_entropy(self.model_gen(x), y))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate(batch, "val_loss")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate(batch, "test_loss")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.model_gen(batch[0])
+
+
+class Model(ConfigurableOptimizersMixin, Full):
+    """SGD halving its lr after every epoch."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("step", step_size=1, gamma=0.5),
+    )
+
+
+class Reference(Full):
+    """``Model`` written by hand, as Lightning documents it."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9, foreach=False)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)]
+
+
+class WithBackbone(Full):
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = self.model_gen.layer1  # what ``BackboneFinetuning`` freezes, then trains
+
+
+class BackboneModel(ConfigurableOptimizersMixin, WithBackbone):
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("step", step_size=1, gamma=0.5),
+    )
+
+
+def floats(lrs: dict[str, Any]) -> dict[str, list[float]]:
+    return {key: [float(v) for v in values] for key, values in lrs.items()}
+
+
+def by_epoch(directory: Path) -> list[Path]:
+    """The checkpoints ``ModelCheckpoint`` wrote, in epoch order."""
+    return sorted(directory.glob("*.ckpt"), key=lambda p: int(re.findall(r"epoch=(\d+)", p.name)[0]))
+
+
+def resumes_exactly(
+    make: Callable[[], L.LightningModule],
+    callbacks: Callable[[], list[L.Callback]],
+    tmp_path: Path,
+    *,
+    epochs: int,
+    resume_after: int,
+) -> tuple[LRMonitor, LRMonitor]:
+    """Train ``epochs`` epochs, then resume from the checkpoint after epoch ``resume_after``: both runs end
+    alike. Returns the ``LRMonitor`` of the uninterrupted and of the resumed run."""
+    full_model, full_monitor = make(), LRMonitor()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)
+    full = fit(
+        full_model,
+        max_epochs=epochs,
+        callbacks=[*callbacks(), full_monitor, checkpoint],
+        enable_checkpointing=True,
+    )
+    resumed_model, resumed_monitor = make(), LRMonitor()
+    resumed = fit_resumed(
+        resumed_model,
+        str(by_epoch(tmp_path / "ckpt")[resume_after]),
+        max_epochs=epochs,
+        callbacks=[*callbacks(), resumed_monitor],
+    )
+    done = len(full.history) - len(resumed.history)
+    assert done > 0
+    assert resumed.history == full.history[done:]
+    assert_same_weights(resumed_model, full_model)
+    return full_monitor, resumed_monitor
+
+
+def both_monitors(tmp_path: Path, **kwargs: Any) -> tuple[LRMonitor, LearningRateMonitor, dict[str, Any]]:
+    ours, theirs = LRMonitor(**kwargs), LearningRateMonitor(**kwargs)
+    return ours, theirs, {"callbacks": [ours, theirs], "logger": CSVLogger(tmp_path)}
+
+
+# -- StochasticWeightAveraging -----------------------------------------------------------------------
+
+
+def swa() -> list[L.Callback]:
+    return [StochasticWeightAveraging(swa_lrs=0.04, swa_epoch_start=2, annealing_epochs=2)]
+
+
+def test_stochastic_weight_averaging_lrs_match_lightnings_monitor(tmp_path: Path) -> None:
+    ours, theirs, options = both_monitors(tmp_path)
+    fit(Model(), max_epochs=5, **{**options, "callbacks": [*swa(), *options["callbacks"]]})
+    lightning = floats(theirs.lrs)
+    # from epoch 2 SWA swaps the declared StepLR for its SWALR, whose config has no name: Lightning's monitor
+    # names it after the optimizer's class from then on, LRMonitor keeps the declared key
+    assert list(lightning) == ["lr-optimizer", "lr-SGD"]
+    assert floats(ours.lrs) == {"lr-optimizer": lightning["lr-optimizer"] + lightning["lr-SGD"]}
+    # StepLR: 0.1, 0.05; then SWALR anneals from 0.025 (the lr it took over) to swa_lrs=0.04 in 2 epochs
+    assert ours.lrs["lr-optimizer"][:2] == pytest.approx([0.1, 0.05])
+    assert ours.lrs["lr-optimizer"][-1] == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("resume_after", [0, 2], ids=["before_swa", "during_swa"])
+def test_stochastic_weight_averaging_resumes_exactly(resume_after: int, tmp_path: Path) -> None:
+    full, resumed = resumes_exactly(Model, swa, tmp_path, epochs=5, resume_after=resume_after)
+    assert list(resumed.lrs) == ["lr-optimizer"]
+    assert list(resumed.lrs["lr-optimizer"]) == full.lrs["lr-optimizer"][resume_after + 1 :]
+
+
+# -- BackboneFinetuning ------------------------------------------------------------------------------
+
+
+def backbone() -> list[L.Callback]:
+    return [BackboneFinetuning(unfreeze_backbone_at_epoch=1)]
+
+
+def test_backbone_finetuning_group_added_mid_run_gets_keys(tmp_path: Path) -> None:
+    ours, theirs, options = both_monitors(tmp_path)
+    model = BackboneModel()
+    frozen = weights(model.backbone)
+    fit(model, max_epochs=3, **{**options, "callbacks": [*backbone(), *options["callbacks"]]})
+    assert list(ours.lrs) == ["lr-optimizer/pg1", "lr-optimizer/pg2"]
+    assert floats(ours.lrs) == floats(theirs.lrs)
+    # the backbone's group joins at epoch 1 (BackboneFinetuning sets its lr), the schedule goes on
+    assert [len(values) for values in ours.lrs.values()] == [3, 2]
+    assert ours.lrs["lr-optimizer/pg1"] == pytest.approx([0.1, 0.05, 0.025])
+    assert any(not torch.equal(frozen[k], v) for k, v in weights(model.backbone).items())
+
+
+class BackboneReference(WithBackbone):
+    """``BackboneModel`` written by hand: the optimizer takes the parameters left trainable."""
+
+    def configure_optimizers(self) -> Any:
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.SGD(trainable, lr=0.1, momentum=0.9, foreach=False)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)]
+
+
+def test_backbone_finetuning_resumes_like_lightning(tmp_path: Path) -> None:
+    """The lrs continue exactly; the weights as with a hand-written module.
+
+    Resumed after the unfreezing epoch, Lightning's ``BackboneFinetuning`` restores the backbone's param
+    group but not ``requires_grad`` (it unfreezes only at ``unfreeze_backbone_at_epoch``), so the resumed
+    run's backbone stays frozen and its weights differ from the uninterrupted run's, with or without the mixin
+    (Lightning 2.6.6).
+    """
+    runs: dict[str, Any] = {}
+    for name, make in (("declared", BackboneModel), ("reference", BackboneReference)):
+        checkpoints = tmp_path / name
+        full_model, full_monitor = make(), LRMonitor()
+        callbacks = [*backbone(), full_monitor, ModelCheckpoint(dirpath=checkpoints, save_top_k=-1)]
+        full = fit(full_model, max_epochs=4, callbacks=callbacks, enable_checkpointing=True)
+        resumed_model, resumed_monitor = make(), LRMonitor()
+        resumed = fit_resumed(
+            resumed_model,
+            str(by_epoch(checkpoints)[1]),
+            max_epochs=4,
+            callbacks=[*backbone(), resumed_monitor],
+        )
+        assert resumed.history == full.history[8:]
+        runs[name] = (full_model, resumed_model, full_monitor, resumed_monitor)
+    (full, resumed, full_monitor, resumed_monitor), (full_ref, resumed_ref, *_) = runs.values()
+    assert_same_weights(full, full_ref)
+    assert_same_weights(resumed, resumed_ref)
+    assert list(resumed_monitor.lrs) == ["lr-optimizer/pg1", "lr-optimizer/pg2"]
+    assert floats(resumed_monitor.lrs) == {
+        key: values[-2:] for key, values in floats(full_monitor.lrs).items()  # epochs 2 and 3
+    }
+
+
+# -- EMAWeightAveraging ------------------------------------------------------------------------------
+
+
+def test_ema_weight_averaging_trains_like_a_hand_written_module(tmp_path: Path) -> None:
+    ours, theirs, options = both_monitors(tmp_path)
+    model, reference = Model(), Reference()
+    fit(
+        model,
+        max_epochs=3,
+        **{**options, "callbacks": [EMAWeightAveraging(decay=0.5), *options["callbacks"]]},
+    )
+    fit(reference, max_epochs=3, callbacks=[EMAWeightAveraging(decay=0.5)])
+    assert floats(ours.lrs) == floats(theirs.lrs) == {"lr-optimizer": [0.1, 0.05, 0.025]}
+    assert_same_weights(model, reference)
+    assert any(not torch.equal(a, b) for a, b in zip(weights(model).values(), weights(Model()).values()))
+
+
+# -- ModelCheckpoint, EarlyStopping ------------------------------------------------------------------
+
+
+def test_model_checkpoint_resumes_exactly(tmp_path: Path) -> None:
+    _full, resumed = resumes_exactly(Model, list, tmp_path, epochs=4, resume_after=1)
+    assert list(resumed.lrs["lr-optimizer"]) == [0.025, 0.0125]
+
+
+@pytest.mark.parametrize("monitor", [LRMonitor, LearningRateMonitor])
+def test_early_stopping_on_a_learning_rate(monitor: type[L.Callback], tmp_path: Path) -> None:
+    # lr 0.1, 0.05, 0.025, 0.0125 logged at each epoch start; below 0.02 counts as diverged (mode "max"),
+    # checked at the end of each training epoch: the run stops after epoch 3
+    stopping = EarlyStopping(monitor="lr-optimizer", mode="max", divergence_threshold=0.02, patience=100)
+    recorder = fit(Model(), max_epochs=10, callbacks=[monitor(), stopping], logger=CSVLogger(tmp_path))
+    assert len(recorder.history) == 4 * 4
+    assert float(stopping.best_score) == pytest.approx(0.1)
+
+
+# -- strategies and entry points ---------------------------------------------------------------------
+
+
+@pytest.mark.slow  # spawning two processes that import torch and Lightning: 50 s on a shared 2-core CPU
+def test_ddp_spawn_on_two_cpu_processes() -> None:
+    model = Model()
+    before = weights(model)
+    trainer = L.Trainer(
+        **{**FAST, "devices": 2},
+        strategy="ddp_spawn",
+        max_epochs=2,
+        limit_train_batches=2,
+        callbacks=[LRMonitor()],
+    )
+    trainer.fit(model, loader())
+    # rank zero's metrics come back: the lr of the second epoch, after one StepLR step
+    assert float(trainer.callback_metrics["lr-optimizer"]) == pytest.approx(0.05)
+    assert any(not torch.equal(before[k], v) for k, v in weights(model).items())
+
+
+class Quiet(Model):
+    """``Model`` without ``self.log`` in ``training_step``: dynamo cannot trace Lightning's ``log`` (it fails
+    inside ``inspect.getfullargspec``, with or without the mixin, torch 2.13 and Lightning 2.6.6)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+
+@pytest.mark.slow  # compiling the training step's forward and backward takes 30-80 s on a shared CPU
+def test_a_compiled_module(tmp_path: Path) -> None:
+    ours, theirs, options = both_monitors(tmp_path)
+    model = Quiet()
+    before = weights(model)
+    fit(torch.compile(model), max_epochs=2, limit_train_batches=2, **options)  # type: ignore[arg-type]
+    assert floats(ours.lrs) == floats(theirs.lrs) == {"lr-optimizer": [0.1, 0.05]}
+    assert any(not torch.equal(before[k], v) for k, v in weights(model).items())
+
+
+def test_init_module() -> None:
+    monitor = LRMonitor()
+    trainer = L.Trainer(**FAST, max_epochs=2, callbacks=[monitor])
+    with trainer.init_module():
+        model = Model()
+    trainer.fit(model, loader())
+    assert monitor.lrs == {"lr-optimizer": [0.1, 0.05]}
+
+
+def test_load_from_checkpoint_then_fit(tmp_path: Path) -> None:
+    first = Model()
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1)
+    fit(first, max_epochs=1, callbacks=[checkpoint], enable_checkpointing=True)
+    [path] = by_epoch(tmp_path)
+    loaded = Model.load_from_checkpoint(path)
+    assert_same_weights(loaded, first)
+    # a fresh fit of the loaded weights starts the schedule anew; one resumed from the file continues it
+    fresh, resumed = LRMonitor(), LRMonitor()
+    fit(loaded, max_epochs=2, callbacks=[fresh])
+    assert fresh.lrs == {"lr-optimizer": [0.1, 0.05]}
+    fit_resumed(Model.load_from_checkpoint(path), str(path), max_epochs=2, callbacks=[resumed])
+    assert resumed.lrs == {"lr-optimizer": [0.05]}
+
+
+@pytest.mark.parametrize("from_checkpoint", [False, True], ids=["fresh", "checkpoint"])
+def test_validate_test_and_predict_without_training(from_checkpoint: bool, tmp_path: Path) -> None:
+    ckpt_path = None
+    if from_checkpoint:
+        checkpoint = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1)
+        fit(Model(), max_epochs=1, callbacks=[checkpoint], enable_checkpointing=True)
+        ckpt_path = str(by_epoch(tmp_path)[0])
+    monitor = LRMonitor()
+    trainer = L.Trainer(**FAST, callbacks=[monitor])
+    model = Model()
+    [validated] = trainer.validate(model, loader(), ckpt_path=ckpt_path)
+    [tested] = trainer.test(model, loader(), ckpt_path=ckpt_path)
+    predictions = trainer.predict(model, loader(), ckpt_path=ckpt_path)
+    assert validated["val_loss"] == pytest.approx(tested["test_loss"])
+    assert predictions is not None and len(predictions) == 4
+    assert monitor.lrs == {}
