@@ -79,8 +79,10 @@ class ConfigurableOptimizersMixin:
     With one declared optimizer the module keeps automatic optimization and Lightning steps the scheduler
     as declared. With several, the module switches to manual optimization (``training_step`` steps each
     optimizer, reachable by its attribute name or through ``self.optimizers()`` in declaration order) and
-    the mixin steps every scheduler itself, honouring its interval and frequency. It does so for a single
-    optimizer in manual optimization too.
+    the mixin steps every scheduler itself, honouring its interval and frequency by Lightning's rule (so a
+    declaration gives the same lrs in both modes), and stops with an error when the first training batch
+    steps nothing or a scheduler is also stepped by the module (see ``training/stepping.py``). It does so
+    for a single optimizer in manual optimization too.
 
     Example:
         >>> import lightning as L
