@@ -213,7 +213,8 @@ def test_backbone_finetuning_resumes_like_lightning(tmp_path: Path) -> None:
     assert_same_weights(resumed, resumed_ref)
     assert list(resumed_monitor.lrs) == ["lr-optimizer/pg1", "lr-optimizer/pg2"]
     assert floats(resumed_monitor.lrs) == {
-        key: values[-2:] for key, values in floats(full_monitor.lrs).items()  # epochs 2 and 3
+        key: values[-2:]
+        for key, values in floats(full_monitor.lrs).items()  # epochs 2 and 3
     }
 
 
