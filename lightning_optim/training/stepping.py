@@ -17,7 +17,7 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   (one saved during validation) is caught up at the start of the next epoch; the epoch counter lives on the
   scheduler object (torch puts every instance attribute in ``state_dict()``), so resume restores it.
 
-Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``RuntimeError``:
+Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
 * Nothing stepped: at the end of the first training batch of a ``fit``, if ``training_step`` returned a
   loss (a tensor, or a dict with ``"loss"``) and yet no declared optimizer stepped and no backward ran
@@ -172,7 +172,7 @@ class ManualSchedulerStepping(Callback):
                 if s.spec.interval == "step"
                 else f"after every {s.spec.frequency} epoch(s)"
             )
-            raise RuntimeError(
+            raise ValueError(
                 f"{s.spec.where}: `{type(s.scheduler).__name__}` was stepped {stepped} time(s) outside the "
                 f"mixin (noticed {where}). In manual optimization the mixin steps every declared scheduler "
                 f"itself (interval={s.spec.interval!r}, frequency={s.spec.frequency}: {rule}); a "
@@ -220,7 +220,7 @@ class ManualSchedulerStepping(Callback):
             return
         if any(p.grad is not None for p in self.parameters):
             return  # a backward outside ``manual_backward``: gradients are being accumulated
-        raise RuntimeError(
+        raise ValueError(
             f"{self.owner}.training_step: returned a loss, but in the first training batch no declared "
             f"optimizer ({', '.join(f'`{a}`' for a in self.attributes)}) stepped and no backward ran, so "
             f"nothing would train. {self.manual_because}, where Lightning does not use the returned loss: "

@@ -105,7 +105,7 @@ def test_a_step_written_for_automatic_optimization_is_an_error() -> None:
         def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
             return self.loss(self.model_gen, batch) + self.loss(self.model_dis, batch)
 
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(ValueError) as error:
         fit(Automatic(), max_epochs=1)
     message = re.sub(r"[\w.]*<locals>\.", "", str(error.value))  # the class is local to this test
     assert message.startswith(
@@ -125,7 +125,7 @@ def test_a_single_optimizer_in_manual_optimization_returning_a_loss_is_an_error(
             super().__init__()
             self.automatic_optimization = False
 
-    with pytest.raises(RuntimeError, match=r"Forgot sets `automatic_optimization = False`"):
+    with pytest.raises(ValueError, match=r"Forgot sets `automatic_optimization = False`"):
         fit(Forgot(), max_epochs=1)
 
 
@@ -185,7 +185,7 @@ def test_a_per_step_scheduler_stepped_by_the_module_is_an_error() -> None:
             super().training_step(batch, batch_idx)
             self.lr_schedulers()[0].step()  # type: ignore[index]
 
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(ValueError) as error:
         fit(AlsoSteps(), max_epochs=1)
     assert (
         str(error.value)
@@ -206,7 +206,7 @@ def test_a_scheduler_stepped_before_the_optimizer_is_noticed_before_the_mixin_st
             super().training_step(batch, batch_idx)
 
     with pytest.raises(
-        RuntimeError, match=r"StepsFirst.gen_opt.scheduler: .* \(noticed before the mixin's own"
+        ValueError, match=r"StepsFirst.gen_opt.scheduler: .* \(noticed before the mixin's own"
     ):
         fit(StepsFirst(), max_epochs=1)
 
@@ -216,7 +216,7 @@ def test_a_per_epoch_scheduler_stepped_in_on_train_epoch_end_is_an_error() -> No
         def on_train_epoch_end(self) -> None:
             self.lr_schedulers()[1].step()  # type: ignore[index]
 
-    with pytest.raises(RuntimeError, match=r"EpochEnd.dis_opt.scheduler: `ExponentialLR` was stepped 1 time"):
+    with pytest.raises(ValueError, match=r"EpochEnd.dis_opt.scheduler: `ExponentialLR` was stepped 1 time"):
         fit(EpochEnd(), max_epochs=1)
 
 
