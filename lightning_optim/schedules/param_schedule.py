@@ -153,7 +153,7 @@ class ProxyOptimizer(torch.optim.Optimizer):
             defaults["lr"] = self.param_groups[0]["lr"]
         self.defaults = defaults
 
-    @property  # type: ignore[override]
+    @property
     def param_groups(self) -> list[ParamGroupView]:  # type: ignore[override]
         """Views of the real groups; renewed when the real optimizer replaces its group dicts (as its
         ``load_state_dict`` does), keeping what the scheduler wrote into each view."""
@@ -165,7 +165,7 @@ class ProxyOptimizer(torch.optim.Optimizer):
             self._views = views
         return self._views
 
-    @property  # type: ignore[override]
+    @property
     def state(self) -> Any:  # type: ignore[override]
         return self.real.state
 

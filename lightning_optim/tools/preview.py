@@ -327,7 +327,9 @@ def _check_params(params: Any) -> None:
         )
     for param in params:
         if not isinstance(param, str) or not param:
-            raise TypeError(f"preview_schedule: Expected each of `params` to be an option name but got {param!r}.")
+            raise TypeError(
+                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
+            )
 
 
 def preview(

@@ -94,7 +94,9 @@ def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
             option: _plain(getattr(scheduler, option))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
-            and not (option in _RECORDED_WHEN_SET and getattr(scheduler, option) == _RECORDED_WHEN_SET[option])
+            and not (
+                option in _RECORDED_WHEN_SET and getattr(scheduler, option) == _RECORDED_WHEN_SET[option]
+            )
         },
         "warmup steps (derived)": shape.warmup,
         f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,

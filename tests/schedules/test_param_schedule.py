@@ -23,7 +23,9 @@ def _params() -> list[torch.nn.Parameter]:
     return [torch.nn.Parameter(torch.zeros(2))]
 
 
-def _twin_lrs(start: list[float], make: Callable[[torch.optim.Optimizer], Any], steps: int) -> list[list[float]]:
+def _twin_lrs(
+    start: list[float], make: Callable[[torch.optim.Optimizer], Any], steps: int
+) -> list[list[float]]:
     """The lrs the scheduler ``make`` builds gives an SGD whose groups start at ``start``."""
     opt = torch.optim.SGD([{"params": _params(), "lr": v} for v in start])
     scheduler = make(opt)
@@ -125,7 +127,9 @@ def test_tensor_options_are_written_in_place() -> None:
 
 def test_other_keys_a_scheduler_writes_stay_in_the_view() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9, weight_decay=0.01)
-    ParamSchedule(opt, lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, cycle_momentum=False), "weight_decay")
+    ParamSchedule(
+        opt, lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, cycle_momentum=False), "weight_decay"
+    )
     group = opt.param_groups[0]
     assert "max_lr" not in group and "min_lr" not in group
     assert group["lr"] == 0.1 and group["momentum"] == 0.9
