@@ -201,6 +201,33 @@ def test_momentum_schedule_on_sgd_and_beta1_on_adam() -> None:
     assert {lr for lr, _, _ in sgd.seen} == {0.1} and {lr for lr, _, _ in adam.seen} == {0.01}
 
 
+class Phased(Momentum):
+    """A weight decay held at half for 3 steps (in a window of 5), and a composite (SequentialLR) on the momentum."""
+
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+        scheduler=[
+            SchedulerSpec("cosine", interval="step"),
+            SchedulerSpec(
+                "constant", param="weight_decay", factor=0.5, total_iters=3, end=5, interval="step"
+            ),
+            SchedulerSpec(
+                "sequential",
+                param="momentum",
+                schedulers=[
+                    SchedulerSpec("constant", factor=0.5, total_iters=3),
+                    SchedulerSpec("exponential", gamma=1.02),
+                ],
+                milestones=[3],
+                interval="step",
+            ),
+        ],
+    )
+
+
 def _logged(path: Path) -> dict[str, list[float]]:
     with open(next(path.rglob("metrics.csv"))) as file:
         rows = list(csv.DictReader(file))
@@ -209,7 +236,7 @@ def _logged(path: Path) -> dict[str, list[float]]:
     }
 
 
-@pytest.mark.parametrize("declared", [Dino, Beta1], ids=["dino", "beta1"])
+@pytest.mark.parametrize("declared", [Dino, Beta1, Phased], ids=["dino", "beta1", "phased"])
 def test_preview_equals_what_lr_monitor_logs(declared: type, tmp_path: Path) -> None:
     monitor = LRMonitor(log_weight_decay=True, log_momentum=True)
     options = {**FAST, "max_epochs": EPOCHS, "log_every_n_steps": 1, "logger": CSVLogger(tmp_path)}
@@ -221,6 +248,20 @@ def test_preview_equals_what_lr_monitor_logs(declared: type, tmp_path: Path) -> 
     assert {key: logged[key] for key in previewed} == previewed
     if declared is Dino:
         assert previewed["lr-optimizer-weight_decay"] == pytest.approx(DINO_WD, rel=1e-12)
+    if declared is Phased:
+        assert previewed["lr-optimizer-weight_decay"] == [0.005] * 3 + [0.01] * (STEPS - 3)
+        assert previewed["lr-optimizer-momentum"][:4] == [0.45, 0.45, 0.45, 0.9]
+        assert previewed["lr-optimizer-momentum"][4] == pytest.approx(0.9 * 1.02)
+
+
+def test_plot_schedule_draws_a_panel_per_option(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from lightning_optim import plot_schedule
+
+    path = plot_schedule(
+        Dino, tmp_path / "dino.png", max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("lr", "weight_decay")
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_warmup_in_front_of_a_weight_decay_schedule() -> None:
@@ -256,6 +297,11 @@ def _declare(scheduler: Any, optimizer: type = AdamW, **kwargs: Any) -> None:
 
 
 def test_bad_param_declarations_are_refused_at_class_definition() -> None:
+    nested = SchedulerSpec("constant", factor=0.5, total_iters=2, param="weight_decay")
+    with pytest.raises(
+        ValueError, match=r"schedulers\[0\]: a scheduler inside a composite .* remove `param`"
+    ):
+        _declare(SchedulerSpec("sequential", schedulers=[nested, nested], milestones=[2]))
     with pytest.raises(
         ValueError,
         match=r"Model\.optimizer\.scheduler: Expected `param` to be a numeric per-group "
