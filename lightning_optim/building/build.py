@@ -21,6 +21,7 @@ from lightning_optim.groups.recipes import RecipeContext
 from lightning_optim.groups.selection import NamedParameters, select, select_or_none
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import choose
+from lightning_optim.schedules.param_schedule import ParamSchedule
 from lightning_optim.schedules.warmup import Warmup
 from lightning_optim.schedules.window import Window
 from lightning_optim.utilities import compat
@@ -188,17 +189,27 @@ def build_scheduler(
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
         extra[scheduler.derived_length] = shape.derived_length
+    with torch_rejects(scheduler.where, scheduler.cls):
+        if scheduler.param == "lr":
+            return _build_on(scheduler, optimizer, extra, shape), shape
+        # another option (weight decay, momentum): the same schedule over a view where it is the lr
+        return ParamSchedule(
+            optimizer, partial(_build_on, scheduler, extra=extra, shape=shape), scheduler.param
+        ), shape
+
+
+def _build_on(
+    scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, extra: Mapping[str, Any], shape: RunShape
+) -> Any:
+    """The scheduler on ``optimizer`` (the live one, or a ``ParamSchedule``'s proxy), in its window or behind
+    its warmup."""
     if shape.window is not None:
         begin, end = shape.window
-        with torch_rejects(scheduler.where, scheduler.cls):
-            return Window(
-                optimizer, partial(instantiate_scheduler, scheduler, optimizer, extra), begin, end
-            ), shape
-    with torch_rejects(scheduler.where, scheduler.cls):
-        built = instantiate_scheduler(scheduler, optimizer, extra)
+        return Window(optimizer, partial(instantiate_scheduler, scheduler, optimizer, extra), begin, end)
+    built = instantiate_scheduler(scheduler, optimizer, extra)
     if shape.warmup:
-        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor), shape
-    return built, shape
+        return Warmup(optimizer, built, shape.warmup, scheduler.warmup_start_factor)
+    return built
 
 
 def _check_capturable(plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:

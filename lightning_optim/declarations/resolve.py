@@ -13,6 +13,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -37,6 +38,7 @@ from lightning_optim.registry.schedulers import (
     is_scheduler_class,
     scheduler_info,
 )
+from lightning_optim.schedules.param_schedule import ParamSchedule
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed, torch_rejects
 from lightning_optim.utilities.typecheck import check_type
 
@@ -72,6 +74,8 @@ class ResolvedScheduler:
     #: the window of its updates it acts in (mmengine's ``begin``/``end``); both ``None``: the whole run
     begin: int | float | None = None
     end: int | float | None = None
+    #: the param-group option it drives: ``"lr"``, or another numeric option through a ``ParamSchedule``
+    param: str = "lr"
 
     @property
     def is_plateau(self) -> bool:
@@ -366,7 +370,67 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         info=info,
         begin=spec.begin,
         end=spec.end,
+        param=_check_param_kind(where, spec, cls, info),
     )
+
+
+def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> str:
+    """``param`` is a non-empty str, and a scheduler driving something else than the lr is one that only
+    reads and writes ``group["lr"]`` (not a plateau, nor a cycle that also cycles momentum)."""
+    param = spec.param
+    if not isinstance(param, str) or not param:
+        raise TypeError(
+            f"{where}: Expected `param` to be the name of a param-group option (e.g. 'weight_decay') but got "
+            f"{param!r}."
+        )
+    if param == "lr":
+        return param
+    if info.is_plateau:
+        raise ValueError(
+            f"{where}: `ReduceLROnPlateau` only schedules the lr; Expected `param` to be 'lr' with it but got "
+            f"{param!r}. Schedule `{param}` with a scheduler of its own."
+        )
+    cycle = inspect.signature(cls).parameters.get("cycle_momentum")
+    if cycle is not None and spec.kwargs.get("cycle_momentum", cycle.default):
+        raise ValueError(
+            f"{where}: `{cls.__name__}` also cycles the momentum (`cycle_momentum=True`), which would fight a "
+            f"schedule of `{param}`; pass `cycle_momentum=False`, or schedule the momentum itself with "
+            "`param='momentum'`."
+        )
+    return param
+
+
+def schedulable_params(optimizer: torch.optim.Optimizer) -> list[str]:
+    """The options a ``SchedulerSpec(param=...)`` can drive on ``optimizer``: its numeric per-group options,
+    plus ``beta1``/``beta2`` (and ``momentum``) for an optimizer with ``betas``.
+
+    Example:
+        >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+        >>> schedulable_params(opt)
+        ['beta1', 'beta2', 'eps', 'lr', 'momentum', 'weight_decay']
+    """
+    group = optimizer.param_groups[-1]
+    names = {
+        key
+        for key, value in group.items()
+        if not key.startswith("initial_")
+        and not isinstance(value, bool)
+        and (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1))
+    }
+    betas = group.get("betas")
+    if isinstance(betas, (tuple, list)) and len(betas) == 2:
+        names |= {"beta1", "beta2", "momentum"}
+    return sorted(names)
+
+
+def _check_param(scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer) -> None:
+    accepted = schedulable_params(optimizer)
+    if scheduler.param not in accepted:
+        raise ValueError(
+            f"{scheduler.where}: Expected `param` to be a numeric per-group option of "
+            f"`{type(optimizer).__name__}` but got {scheduler.param!r}{did_you_mean(scheduler.param, accepted)}. "
+            f"Accepted: {listing(accepted)}."
+        )
 
 
 def check_selector(where: str, option: str, selector: Any) -> None:
@@ -432,11 +496,11 @@ def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
         return  # one value per group: checked when the model's groups are known
     with torch_rejects(scheduler.where, scheduler.cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        instantiate_scheduler(
-            scheduler,
-            optimizer,
-            {scheduler.derived_length: _TRIAL_LENGTH} if scheduler.derived_length else {},
-        )
+        extra = {scheduler.derived_length: _TRIAL_LENGTH} if scheduler.derived_length else {}
+        if scheduler.param == "lr":
+            instantiate_scheduler(scheduler, optimizer, extra)
+        else:
+            ParamSchedule(optimizer, partial(instantiate_scheduler, scheduler, extra=extra), scheduler.param)
 
 
 #: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.
@@ -603,6 +667,7 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
     resolved = []
     for index, spec in enumerate(specs):
         scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
+        _check_param(scheduler, optimizer)
         _trial_scheduler(scheduler, optimizer)
         resolved.append(scheduler)
     named = [s for s in resolved if s.name]

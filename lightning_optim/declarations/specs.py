@@ -125,6 +125,11 @@ class SchedulerSpec:
             ``None``: the end of the run. With ``begin`` or ``end``, a length argument left out is derived from
             the window, as mmengine does (``T_max = end - begin``; ``total_iters = end - begin - 1``, so a
             ``LinearLR`` reaches its ``end_factor`` at the window's last update).
+        param: the param-group option the scheduler drives (mmengine's ``param_name``): ``"lr"``, or any
+            numeric per-group option of the optimizer (``"weight_decay"``, ``"momentum"``, ...), or ``"beta1"``
+            (``betas[0]``; ``"momentum"`` means it too on an optimizer with ``betas``). The schedule starts from
+            each group's declared value: ``SchedulerSpec("cosine", param="weight_decay", eta_min=0.4)`` takes
+            the weight decay from its declared value to 0.4. Declare it next to the lr schedule in a list.
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:
@@ -147,6 +152,7 @@ class SchedulerSpec:
     unit: Interval | None
     begin: int | float | None
     end: int | float | None
+    param: str
 
     def __init__(
         self,
@@ -163,6 +169,7 @@ class SchedulerSpec:
         unit: Interval | None = None,
         begin: int | float | None = None,
         end: int | float | None = None,
+        param: str = "lr",
         **kwargs: Any,
     ) -> None:
         values = locals()

@@ -106,9 +106,13 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
         >>> spec = SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step")
         >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[0]", spec), "scheduler[0]")
         'scheduler[0]: LinearLR(start_factor=0.1, total_iters=5), every step'
+        >>> spec = SchedulerSpec("cosine", param="weight_decay", eta_min=0.4, interval="step")
+        >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[1]", spec), "scheduler[1]")
+        'scheduler[1]: CosineAnnealingLR(eta_min=0.4) on weight_decay, every step, `T_max` derived from the run'
     """
     every = scheduler.interval if scheduler.frequency == 1 else f"{scheduler.frequency} {scheduler.interval}s"
-    parts = [f"{label}: {_call(scheduler)}", f"every {every}"]
+    driven = "" if scheduler.param == "lr" else f" on {scheduler.param}"
+    parts = [f"{label}: {_call(scheduler)}{driven}", f"every {every}"]
     if scheduler.unit != scheduler.interval:
         parts.append(f"unit={scheduler.unit}")
     if scheduler.warmup:

@@ -2,25 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning_optim.tools.preview import Metric, Preview, preview
+from lightning_optim.tools.preview import Metric, Preview, param_suffix, preview
 from lightning_optim.utilities.figures import figure_class, lr_axes, save_lr_figure
 
 #: Above this many epochs, epoch boundaries are only shown on the top axis, not as lines.
 MAX_EPOCH_LINES = 50
 
 
-def draw(result: Preview, path: str | Path, *, log_scale: bool = False, title: str | None = None) -> Path:
-    """Write ``result`` as a PNG: one line per key against the optimizer step, epochs on the top axis."""
+def draw(
+    result: Preview,
+    path: str | Path,
+    *,
+    log_scale: bool = False,
+    title: str | None = None,
+    params: Sequence[str] = ("lr",),
+) -> Path:
+    """Write ``result`` as a PNG: one line per key against the optimizer step, epochs on the top axis; with
+    other ``params`` than the lr, one panel below for each (their scales differ from the lr's)."""
     figure, axes = lr_axes("`plot_schedule`")
     from matplotlib.ticker import MaxNLocator
 
+    others = [p for p in params if p != "lr"]
+    panels = {param: axes for param in params}
+    if others:
+        grid = figure.add_gridspec(len(params), 1)
+        axes.set_subplotspec(grid[0])
+        for row, param in enumerate(others, start=1):
+            panels[param] = figure.add_subplot(grid[row], sharex=axes)
     per_epoch, entries = result.run.entries_per_epoch, result.run.entries
     for key, values in result.lrs.items():
-        axes.plot(range(len(values)), values, label=key, linewidth=1.5)
+        param = next((p for p in others if key.endswith(param_suffix(p))), "lr")
+        panels[param].plot(range(len(values)), values, label=key, linewidth=1.5)
+    for param in others:
+        panels[param].set_ylabel(param)
+        panels[param].grid(alpha=0.3)
+        panels[param].legend(fontsize="small")
     epochs = -(-entries // per_epoch)
     if 1 < epochs <= MAX_EPOCH_LINES:
         for epoch in range(1, epochs):
@@ -43,6 +63,7 @@ def plot_schedule(
     metrics: Mapping[str, Metric] | None = None,
     log_scale: bool = False,
     title: str | None = None,
+    params: Sequence[str] = ("lr",),
 ) -> Path:
     """Draw the lr schedule ``preview_schedule`` computes as a PNG, one line per param group.
 
@@ -60,6 +81,7 @@ def plot_schedule(
         metrics: see ``preview_schedule``.
         log_scale: use a logarithmic lr axis.
         title: an optional title.
+        params: see ``preview_schedule``; each option other than the lr gets a panel of its own.
 
     Returns:
         The path written.
@@ -91,5 +113,6 @@ def plot_schedule(
         max_steps=max_steps,
         devices=devices,
         metrics=metrics,
+        params=params,
     )
-    return draw(result, path, log_scale=log_scale, title=title)
+    return draw(result, path, log_scale=log_scale, title=title, params=params)

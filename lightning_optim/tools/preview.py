@@ -233,14 +233,46 @@ def _stepper(live: Any, value_at: Callable[[int], float] | None, index: int) -> 
     return lambda: live.step(value_at(index))
 
 
-def _simulate(built: Built, run: Run, metrics: Mapping[str, Metric] | None) -> list[list[float]]:
-    """The lr of each group of one optimizer at every entry of the run."""
+def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapping[str, Any]], Any]:
+    """How the value of ``param`` is read from a param group, as ``LRMonitor`` reads it: ``"momentum"`` is the
+    group's ``momentum``, or ``betas[0]`` on an optimizer with ``betas``, or ``0`` with neither.
+
+    Example:
+        >>> sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+        >>> param_reader("momentum", sgd)(sgd.param_groups[0]), param_reader("beta1", sgd)(sgd.param_groups[0])
+        (0.9, 0)
+    """
+    if param == "momentum" and "betas" in optimizer.defaults:
+        param = "beta1"
+    index = {"beta1": 0, "beta2": 1}.get(param)
+    if index is not None:
+        return lambda group: group["betas"][index] if "betas" in group else 0
+    return lambda group: group.get(param, 0)
+
+
+def param_suffix(param: str) -> str:
+    """What a key of ``LRMonitor`` adds for ``param``: nothing for the lr, else ``-<param>``.
+
+    Example:
+        >>> param_suffix("lr"), param_suffix("weight_decay")
+        ('', '-weight_decay')
+    """
+    return "" if param == "lr" else f"-{param}"
+
+
+def _simulate(
+    built: Built, run: Run, metrics: Mapping[str, Metric] | None, params: Sequence[str] = ("lr",)
+) -> list[list[float]]:
+    """The value of each of ``params`` (param by param, then group by group) of each group of one optimizer
+    at every entry of the run."""
     groups = built.optimizer.param_groups
-    convert = float if any(isinstance(g["lr"], torch.Tensor) for g in groups) else _same
+    readers = [param_reader(param, built.optimizer) for param in params]
+    cells = [(read, group) for read in readers for group in groups]
+    convert = float if any(isinstance(read(g), torch.Tensor) for read, g in cells) else _same
     # one flat list of floats per group: floats are not tracked by the garbage collector, lists of rows
     # would be, and collecting them would cost as much as the scheduler steps themselves
-    columns: list[list[Any]] = [[convert(g["lr"])] for g in groups]
-    record = [(column.append, group) for column, group in zip(columns, groups)]
+    columns: list[list[Any]] = [[convert(read(g))] for read, g in cells]
+    record = [(column.append, read, group) for column, (read, group) in zip(columns, cells)]
     lengths: list[int] = []
     previous = -1
     for entry, steps in groupby(_events(built, run, metrics), key=itemgetter(0)):
@@ -249,11 +281,11 @@ def _simulate(built: Built, run: Run, metrics: Mapping[str, Metric] | None) -> l
         lengths.append(entry - previous)
         previous = entry
         if convert is _same:
-            for append, group in record:
-                append(group["lr"])
+            for append, read, group in record:
+                append(read(group))
         else:
-            for append, group in record:
-                append(convert(group["lr"]))
+            for append, read, group in record:
+                append(convert(read(group)))
     lengths.append(run.entries - 1 - previous)
     if len(lengths) == run.entries:
         return columns
@@ -286,6 +318,19 @@ def _check_metrics(plans: Sequence[ResolvedOptimizer], metrics: Mapping[str, Met
             )
 
 
+def _check_params(params: Any) -> None:
+    if isinstance(params, str) or not isinstance(params, Sequence) or not params:
+        raise TypeError(
+            "preview_schedule: Expected `params` to be a non-empty list of param-group options (e.g. "
+            f"('lr', 'weight_decay')) but got {params!r}."
+        )
+    for param in params:
+        if not isinstance(param, str) or not param:
+            raise TypeError(
+                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
+            )
+
+
 def preview(
     module_or_class: Any,
     *,
@@ -295,6 +340,7 @@ def preview(
     max_steps: int,
     devices: int,
     metrics: Mapping[str, Metric] | None,
+    params: Sequence[str] = ("lr",),
 ) -> Preview:
     """``preview_schedule`` with the run it simulated (for plots and tables).
 
@@ -311,6 +357,7 @@ def preview(
             "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "
             "set one of them."
         )
+    _check_params(params)
     module = _instance(module_or_class)
     plans: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
     if not plans:
@@ -338,7 +385,9 @@ def preview(
     ordered = [b for b in built if b.schedulers] + [b for b in built if not b.schedulers]
     lrs: dict[str, list[float]] = {}
     for b in ordered:
-        lrs.update(zip(group_keys(b.prefix, b.optimizer.param_groups), _simulate(b, run, metrics)))
+        keys = group_keys(b.prefix, b.optimizer.param_groups)
+        named = [f"{key}{param_suffix(param)}" for param in params for key in keys]
+        lrs.update(zip(named, _simulate(b, run, metrics, params)))
     return Preview(lrs=lrs, run=run)
 
 
@@ -351,6 +400,7 @@ def preview_schedule(
     max_steps: int = -1,
     devices: int = 1,
     metrics: Mapping[str, Metric] | None = None,
+    params: Sequence[str] = ("lr",),
 ) -> dict[str, list[float]]:
     """The lr of every param group at every optimizer step of a run, computed without data or training.
 
@@ -379,9 +429,13 @@ def preview_schedule(
             callable of the index, where the index is the epoch for ``interval="epoch"`` and the optimizer
             step for ``interval="step"``: the value the scheduler reads when it steps after that epoch or
             step (in manual optimization, a value logged in ``training_step`` before ``opt.step()``).
+        params: the param-group options to return (``SchedulerSpec(param=...)`` schedules the others): ``"lr"``
+            under the keys above, any other under ``<key>-<param>``, as ``LRMonitor`` logs
+            ``<key>-weight_decay`` (``log_weight_decay=True``) and ``<key>-momentum`` (``log_momentum=True``:
+            ``betas[0]`` on an optimizer with ``betas``); per optimizer, the lr keys first, then each option's.
 
     Returns:
-        The lr history of every param group, by ``LRMonitor`` key.
+        The history of every param group (lr, and the other ``params``), by ``LRMonitor`` key.
 
     Raises:
         TypeError: If the module does not use the mixin, its class needs constructor arguments, or an
@@ -412,4 +466,5 @@ def preview_schedule(
         max_steps=max_steps,
         devices=devices,
         metrics=metrics,
+        params=params,
     ).lrs

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Literal
 
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -80,8 +81,9 @@ def _digest(names: Sequence[str]) -> str:
     return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
 
 
-#: Options recorded only when set, so that the fingerprints of schedulers without them stay as they were.
-_RECORDED_WHEN_SET = frozenset({"begin", "end"})
+#: Options recorded only when not at these defaults, so that the fingerprints of schedulers without them stay
+#: as they were.
+_RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": None, "param": "lr"})
 
 
 def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
@@ -92,7 +94,9 @@ def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
             option: _plain(getattr(scheduler, option))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
-            and not (option in _RECORDED_WHEN_SET and getattr(scheduler, option) is None)
+            and not (
+                option in _RECORDED_WHEN_SET and getattr(scheduler, option) == _RECORDED_WHEN_SET[option]
+            )
         },
         "warmup steps (derived)": shape.warmup,
         f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,

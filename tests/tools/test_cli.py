@@ -90,6 +90,7 @@ def test_print_config_shows_the_effective_declarations(capsys: pytest.CaptureFix
         "unit": None,
         "begin": None,
         "end": None,
+        "param": "lr",
     }
     optimizer_defaults = {
         "no_decay": False,

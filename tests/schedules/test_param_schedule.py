@@ -1,0 +1,150 @@
+"""``ParamSchedule`` against the same torch scheduler driving the lr of a twin optimizer.
+
+The reference for "cosine on the weight decay from 0.04" is torch's own ``CosineAnnealingLR`` on an
+optimizer whose lr is 0.04: the wrapper must reproduce its values exactly (same formula, same float ops).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, OneCycleLR, StepLR
+
+from lightning_optim.schedules.param_schedule import ParamGroupView, ParamSchedule
+from lightning_optim.schedules.warmup import Warmup
+from lightning_optim.schedules.window import Window
+
+
+def _params() -> list[torch.nn.Parameter]:
+    return [torch.nn.Parameter(torch.zeros(2))]
+
+
+def _twin_lrs(
+    start: list[float], make: Callable[[torch.optim.Optimizer], Any], steps: int
+) -> list[list[float]]:
+    """The lrs the scheduler ``make`` builds gives an SGD whose groups start at ``start``."""
+    opt = torch.optim.SGD([{"params": _params(), "lr": v} for v in start])
+    scheduler = make(opt)
+    values = []
+    for _ in range(steps):
+        values.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        scheduler.step()
+    return values
+
+
+def _driven(
+    opt: torch.optim.Optimizer, schedule: ParamSchedule, read: Callable[[dict[str, Any]], Any], steps: int
+) -> list[list[float]]:
+    values = []
+    for _ in range(steps):
+        values.append([read(g) for g in opt.param_groups])
+        opt.step()
+        schedule.step()
+    return values
+
+
+def _adamw() -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        [{"params": _params(), "weight_decay": 0.04}, {"params": _params(), "weight_decay": 0.1}], lr=1e-3
+    )
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda o: CosineAnnealingLR(o, T_max=7, eta_min=0.4),
+        lambda o: StepLR(o, step_size=2, gamma=3.0),
+        lambda o: Warmup(o, CosineAnnealingLR(o, T_max=5, eta_min=0.4), steps=3),
+        lambda o: Window(o, lambda: LinearLR(o, start_factor=0.5, total_iters=2), begin=2, end=6),
+    ],
+    ids=["cosine", "step", "warmup", "window"],
+)
+def test_weight_decay_follows_the_lr_schedule_exactly_and_leaves_the_lr(make: Any) -> None:
+    opt = _adamw()
+    schedule = ParamSchedule(opt, make, "weight_decay")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "scheduler.step() before optimizer.step()" warning
+        driven = _driven(opt, schedule, lambda g: g["weight_decay"], 10)
+    assert driven == _twin_lrs([0.04, 0.1], make, 10)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-3]
+    assert [g["initial_weight_decay"] for g in opt.param_groups] == [0.04, 0.1]
+    assert "initial_lr" not in opt.param_groups[0]
+    assert schedule.get_last_lr() == [g["weight_decay"] for g in opt.param_groups]
+
+
+def test_beta1_and_momentum_drive_the_first_of_betas() -> None:
+    for param in ("beta1", "momentum"):
+        opt = torch.optim.Adam(_params(), lr=1e-3, betas=(0.9, 0.999))
+        schedule = ParamSchedule(opt, lambda o: LinearLR(o, start_factor=0.5, total_iters=3), param)
+        driven = _driven(opt, schedule, lambda g: g["betas"][0], 5)
+        assert driven == _twin_lrs([0.9], lambda o: LinearLR(o, start_factor=0.5, total_iters=3), 5)
+        assert isinstance(opt.param_groups[0]["betas"], tuple)
+        assert opt.param_groups[0]["betas"][1] == 0.999
+
+
+def test_momentum_of_sgd() -> None:
+    opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9)
+    schedule = ParamSchedule(opt, lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.99), "momentum")
+    driven = _driven(opt, schedule, lambda g: g["momentum"], 6)
+    assert driven == _twin_lrs([0.9], lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.99), 6)
+
+
+def test_state_dict_resumes_exactly() -> None:
+    def make(o: torch.optim.Optimizer) -> Any:
+        return Warmup(o, CosineAnnealingLR(o, T_max=8, eta_min=0.4), steps=2)
+
+    opt = _adamw()
+    schedule = ParamSchedule(opt, make, "weight_decay")
+    whole = _driven(opt, schedule, lambda g: g["weight_decay"], 10)
+
+    opt = _adamw()
+    schedule = ParamSchedule(opt, make, "weight_decay")
+    _driven(opt, schedule, lambda g: g["weight_decay"], 4)
+    state, opt_state = schedule.state_dict(), opt.state_dict()
+    # a new run: optimizer and schedule built afresh, then both states loaded (Lightning's order)
+    opt = _adamw()
+    schedule = ParamSchedule(opt, make, "weight_decay")
+    opt.load_state_dict(opt_state)
+    schedule.load_state_dict(state)
+    assert _driven(opt, schedule, lambda g: g["weight_decay"], 6) == whole[4:]
+
+
+def test_tensor_options_are_written_in_place() -> None:
+    opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9)
+    opt.param_groups[0]["momentum"] = torch.tensor(0.9, dtype=torch.float64)
+    tensor = opt.param_groups[0]["momentum"]
+    schedule = ParamSchedule(opt, lambda o: StepLR(o, step_size=1, gamma=0.5), "momentum")
+    opt.step()
+    schedule.step()
+    assert opt.param_groups[0]["momentum"] is tensor
+    assert float(tensor) == pytest.approx(0.45)
+
+
+def test_other_keys_a_scheduler_writes_stay_in_the_view() -> None:
+    opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9, weight_decay=0.01)
+    ParamSchedule(
+        opt, lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, cycle_momentum=False), "weight_decay"
+    )
+    group = opt.param_groups[0]
+    assert "max_lr" not in group and "min_lr" not in group
+    assert group["lr"] == 0.1 and group["momentum"] == 0.9
+
+
+def test_view_is_a_mapping() -> None:
+    group = {"params": [], "lr": 0.1, "weight_decay": 0.0}
+    view = ParamGroupView(group, "weight_decay")
+    assert dict(view) == {"params": [], "lr": 0.0}
+    assert "lr" in view and "initial_lr" not in view
+
+
+def test_refuses_a_non_numeric_option_and_lr() -> None:
+    opt = torch.optim.SGD(_params(), lr=0.1)
+    with pytest.raises(ValueError, match=r"numeric `nesterov` but got False"):
+        ParamSchedule(opt, lambda o: StepLR(o, step_size=1), "nesterov")
+    with pytest.raises(ValueError, match=r"param='lr'"):
+        ParamSchedule(opt, lambda o: StepLR(o, step_size=1), "lr")

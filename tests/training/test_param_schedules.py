@@ -1,0 +1,325 @@
+"""``SchedulerSpec(param=...)``: schedules of weight decay and momentum, against hand-written Lightning runs.
+
+The example is DINO's weight-decay schedule: a cosine from 0.04 to 0.4 over the run, updated every
+iteration, next to a cosine lr schedule. The reference module sets ``group["weight_decay"]`` by hand before
+every step from DINO's own formula, transcribed from ``cosine_scheduler`` in facebookresearch/dino utils.py
+(``wd_schedule = utils.cosine_scheduler(args.weight_decay, args.weight_decay_end, args.epochs,
+len(data_loader))`` in main_dino.py, applied as ``param_group["weight_decay"] = wd_schedule[it]``):
+
+    iters = np.arange(epochs * niter_per_ep - warmup_iters)
+    schedule = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * iters / len(iters)))
+
+The declared run uses torch's ``CosineAnnealingLR`` (its recursive form) on the weight decay, so values
+agree with the formula to float rounding, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+from torch.optim import SGD, Adam, AdamW
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    LRMonitor,
+    OptimizerSpec,
+    SchedulerSpec,
+    preview_schedule,
+)
+from lightning_optim.tools.config import spec_from_dict, spec_to_dict
+from tests.helpers import FAST, Classifier, assert_same_weights, fit_resumed, loader
+from tests.training.test_resume import Resumable
+
+EPOCHS, BATCHES = 3, 4  # ``loader()``: 32 samples in batches of 8
+STEPS = EPOCHS * BATCHES
+
+
+def dino_cosine_scheduler(
+    base_value: float, final_value: float, epochs: int, niter_per_ep: int
+) -> list[float]:
+    """facebookresearch/dino utils.py ``cosine_scheduler`` without warmup (``warmup_epochs=0``)."""
+    n = epochs * niter_per_ep
+    return [
+        final_value + 0.5 * (base_value - final_value) * (1 + math.cos(math.pi * i / n)) for i in range(n)
+    ]
+
+
+DINO_WD = dino_cosine_scheduler(0.04, 0.4, EPOCHS, BATCHES)
+
+DINO = [
+    SchedulerSpec("cosine", interval="step"),
+    SchedulerSpec("cosine", param="weight_decay", eta_min=0.4, interval="step"),
+]
+
+
+class Recording(Classifier):
+    """Records the lr and weight decay of its optimizer at every training step, before the update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[float, float]] = []
+
+    def record(self) -> None:
+        group = self.optimizers().param_groups[0]
+        self.seen.append((group["lr"], group["weight_decay"]))
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        self.record()
+        return super().training_step(batch, batch_idx)
+
+
+class Dino(ConfigurableOptimizersMixin, Recording):
+    optimizer = OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.04, implementation="forloop", scheduler=DINO)
+
+
+class HandWrittenDino(Recording):
+    """DINO's loop: weight decay from the precomputed schedule at every iteration, the lr by torch."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = AdamW(self.parameters(), lr=1e-3, weight_decay=0.04, foreach=False)
+        cosine = CosineAnnealingLR(optimizer, T_max=STEPS)
+        return [optimizer], [{"scheduler": cosine, "interval": "step"}]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        for group in self.optimizers().param_groups:
+            group["weight_decay"] = DINO_WD[self.global_step]
+
+
+class ManualDino(ConfigurableOptimizersMixin, Recording):
+    optimizer = Dino.optimizer
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        self.record()
+        x, y = batch
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(nn.functional.cross_entropy(self.model_gen(x), y))
+        opt.step()
+
+
+def _assert_close_weights(a: nn.Module, b: nn.Module) -> None:
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-8, msg=name)
+
+
+@pytest.mark.parametrize("declared", [Dino, ManualDino], ids=["automatic", "manual"])
+def test_dino_weight_decay_schedule_matches_dino_and_a_hand_written_run(declared: type) -> None:
+    ours, theirs = declared(), HandWrittenDino()
+    fit_resumed(ours, None, max_epochs=EPOCHS)
+    fit_resumed(theirs, None, max_epochs=EPOCHS)
+    assert [wd for _, wd in theirs.seen] == DINO_WD
+    assert [wd for _, wd in ours.seen] == pytest.approx(DINO_WD, rel=1e-12)
+    assert [lr for lr, _ in ours.seen] == [lr for lr, _ in theirs.seen]
+    assert ours.seen[0][1] == 0.04
+    _assert_close_weights(ours, theirs)
+
+
+def test_dino_resumes_mid_run_exactly(tmp_path: Path) -> None:
+    options = {"max_epochs": EPOCHS, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    full, resumed = Dino(), Dino()
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=5, save_top_k=-1)
+    fit_resumed(full, None, data=Resumable(), callbacks=[saver], **options)
+    fit_resumed(resumed, str(tmp_path / "ckpt" / "epoch=1-step=5.ckpt"), data=Resumable(), **options)
+    assert resumed.seen == full.seen[5:]
+    assert_same_weights(full, resumed)
+
+
+def test_resume_refuses_a_changed_param(tmp_path: Path) -> None:
+    options = {"max_epochs": 2, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_epochs=1, save_top_k=-1)
+    fit_resumed(Dino(), None, callbacks=[saver], **options)
+    changed = type(
+        "Changed",
+        (Dino,),
+        {"optimizer": OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.04, scheduler=[DINO[0], DINO[0]])},
+    )
+    with pytest.raises(ValueError, match=r"schedulers\[1\]\.param: 'weight_decay' in the checkpoint"):
+        fit_resumed(changed(), str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt"), **options)
+
+
+def _twin(start: float, make: Any, steps: int) -> list[float]:
+    """What torch's scheduler ``make`` does to an lr of ``start``: the reference for ``param=``."""
+    opt = SGD([nn.Parameter(torch.zeros(1))], lr=start)
+    scheduler = make(opt)
+    values = []
+    for _ in range(steps):
+        values.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step()
+    return values
+
+
+class Momentum(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        momentum=0.9,
+        scheduler=SchedulerSpec("linear", param="momentum", start_factor=0.5, total_iters=6, interval="step"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[Any] = []
+
+    def training_step(self, batch: Any, batch_idx: int) -> Any:
+        group = self.optimizers().param_groups[0]
+        self.seen.append((group["lr"], group.get("momentum"), group.get("betas")))
+        return super().training_step(batch, batch_idx)
+
+
+class Beta1(Momentum):
+    optimizer = OptimizerSpec(
+        Adam,
+        lr=0.01,
+        betas=(0.9, 0.999),
+        scheduler=SchedulerSpec("linear", param="beta1", start_factor=0.5, total_iters=6, interval="step"),
+    )
+
+
+def test_momentum_schedule_on_sgd_and_beta1_on_adam() -> None:
+    expected = _twin(0.9, lambda o: LinearLR(o, start_factor=0.5, total_iters=6), STEPS)
+    sgd, adam = Momentum(), Beta1()
+    fit_resumed(sgd, None, max_epochs=EPOCHS)
+    fit_resumed(adam, None, max_epochs=EPOCHS)
+    assert [m for _, m, _ in sgd.seen] == expected
+    assert [betas[0] for _, _, betas in adam.seen] == expected
+    assert {betas[1] for _, _, betas in adam.seen} == {0.999}
+    assert {lr for lr, _, _ in sgd.seen} == {0.1} and {lr for lr, _, _ in adam.seen} == {0.01}
+
+
+class Phased(Momentum):
+    """A weight decay held at half for 3 steps (in a window of 5), and a composite (SequentialLR) on the momentum."""
+
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=0.01,
+        scheduler=[
+            SchedulerSpec("cosine", interval="step"),
+            SchedulerSpec(
+                "constant", param="weight_decay", factor=0.5, total_iters=3, end=5, interval="step"
+            ),
+            SchedulerSpec(
+                "sequential",
+                param="momentum",
+                schedulers=[
+                    SchedulerSpec("constant", factor=0.5, total_iters=3),
+                    SchedulerSpec("exponential", gamma=1.02),
+                ],
+                milestones=[3],
+                interval="step",
+            ),
+        ],
+    )
+
+
+def _logged(path: Path) -> dict[str, list[float]]:
+    with open(next(path.rglob("metrics.csv"))) as file:
+        rows = list(csv.DictReader(file))
+    return {
+        key: [float(r[key]) for r in rows if r.get(key)] for key in rows[0] if key not in ("step", "epoch")
+    }
+
+
+@pytest.mark.parametrize("declared", [Dino, Beta1, Phased], ids=["dino", "beta1", "phased"])
+def test_preview_equals_what_lr_monitor_logs(declared: type, tmp_path: Path) -> None:
+    monitor = LRMonitor(log_weight_decay=True, log_momentum=True)
+    options = {**FAST, "max_epochs": EPOCHS, "log_every_n_steps": 1, "logger": CSVLogger(tmp_path)}
+    L.Trainer(callbacks=[monitor], **options).fit(declared(), loader())
+    logged = _logged(tmp_path)
+    params = ("lr", "weight_decay", "momentum")
+    previewed = preview_schedule(declared, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=params)
+    assert list(previewed) == ["lr-optimizer", "lr-optimizer-weight_decay", "lr-optimizer-momentum"]
+    assert {key: logged[key] for key in previewed} == previewed
+    if declared is Dino:
+        assert previewed["lr-optimizer-weight_decay"] == pytest.approx(DINO_WD, rel=1e-12)
+    if declared is Phased:
+        assert previewed["lr-optimizer-weight_decay"] == [0.005] * 3 + [0.01] * (STEPS - 3)
+        assert previewed["lr-optimizer-momentum"][:4] == [0.45, 0.45, 0.45, 0.9]
+        assert previewed["lr-optimizer-momentum"][4] == pytest.approx(0.9 * 1.02)
+
+
+def test_plot_schedule_draws_a_panel_per_option(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from lightning_optim import plot_schedule
+
+    path = plot_schedule(
+        Dino, tmp_path / "dino.png", max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("lr", "weight_decay")
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_warmup_in_front_of_a_weight_decay_schedule() -> None:
+    class Warm(Dino):
+        optimizer = OptimizerSpec(
+            AdamW,
+            lr=1e-3,
+            weight_decay=0.04,
+            scheduler=SchedulerSpec("cosine", param="weight_decay", eta_min=0.4, warmup=3, interval="step"),
+        )
+
+    values = preview_schedule(Warm, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("weight_decay",))
+    wd = values["lr-optimizer-weight_decay"]
+    assert wd[:4] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    assert wd[-1] > 0.3
+
+
+def test_config_round_trip_keeps_param() -> None:
+    spec = OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.04, scheduler=DINO)
+    data = spec_to_dict(spec)
+    assert data["scheduler"][1]["param"] == "weight_decay"
+    again = spec_from_dict(data)
+    assert [s.param for s in again.scheduler] == ["lr", "weight_decay"]
+    assert spec_to_dict(again) == data
+
+
+def _declare(scheduler: Any, optimizer: type = AdamW, **kwargs: Any) -> None:
+    type(
+        "Model",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec(optimizer, lr=0.1, scheduler=scheduler, **kwargs)},
+    )
+
+
+def test_bad_param_declarations_are_refused_at_class_definition() -> None:
+    nested = SchedulerSpec("constant", factor=0.5, total_iters=2, param="weight_decay")
+    with pytest.raises(
+        ValueError, match=r"schedulers\[0\]: a scheduler inside a composite .* remove `param`"
+    ):
+        _declare(SchedulerSpec("sequential", schedulers=[nested, nested], milestones=[2]))
+    with pytest.raises(
+        ValueError,
+        match=r"Model\.optimizer\.scheduler: Expected `param` to be a numeric per-group "
+        r"option of `AdamW` but got 'weight_decy' \(did you mean `weight_decay`\?\)",
+    ):
+        _declare(SchedulerSpec("cosine", param="weight_decy"))
+    with pytest.raises(
+        ValueError, match=r"`SGD` but got .beta1.\. Accepted: `dampening`, `lr`, `momentum`, `weight_decay`"
+    ):
+        _declare(SchedulerSpec("cosine", param="beta1"), optimizer=SGD)
+    with pytest.raises(TypeError, match=r"Expected `param` to be the name of a param-group option"):
+        _declare(SchedulerSpec("cosine", param=3))
+    with pytest.raises(ValueError, match=r"`ReduceLROnPlateau` only schedules the lr"):
+        _declare(SchedulerSpec("plateau", param="weight_decay", monitor="loss"))
+    with pytest.raises(ValueError, match=r"cycles the momentum"):
+        _declare(SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10))
+    _declare(
+        SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10, cycle_momentum=False)
+    )
+    with pytest.raises(ValueError, match=r"LinearLR"):
+        _declare(SchedulerSpec("linear", param="weight_decay", start_factor=2.0))
