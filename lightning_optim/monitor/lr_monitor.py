@@ -43,10 +43,10 @@ class _Block:
         self.use_betas = "betas" in optimizer.defaults
 
 
-class _Plan:
+class _Event:
     """Everything one kind of logging event needs, computed once per optimizer layout.
 
-    Values are read in ``keys`` order: every lr of the plan, then every momentum, then every weight decay.
+    Values are read in ``keys`` order: every lr of the event, then every momentum, then every weight decay.
     """
 
     __slots__ = ("blocks", "histories", "keys", "lr_keys", "published", "step_histories")
@@ -262,7 +262,7 @@ class LRMonitor(Callback):
         # list (copy an entry before changing it)
         self.lr_steps: dict[str, MutableSequence[int]] = {}
 
-        self._plans: dict[str, _Plan] = {}
+        self._events: dict[str, _Event] = {}
         self._layout: tuple[Any, ...] = ()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -271,7 +271,7 @@ class LRMonitor(Callback):
         They are rebuilt at the next logging event, as after a change of the optimizers.
         """
         state = self.__dict__.copy()
-        state["_plans"] = {}
+        state["_events"] = {}
         state["_layout"] = ()
         return state
 
@@ -297,7 +297,7 @@ class LRMonitor(Callback):
                 category=RuntimeWarning,
             )
         self._update_layout(trainer, pl_module)
-        keys = [key for block in self._plans["any"].blocks for key in block.lr_keys]
+        keys = [key for block in self._events["any"].blocks for key in block.lr_keys]
         self.lrs = {key: self._new_history() for key in keys}
         self.lr_steps = {key: self._new_history() for key in keys}
         self.last_momentum_values = {f"{key}-momentum": None for key in keys}
@@ -324,45 +324,45 @@ class LRMonitor(Callback):
         if _layout(trainer) != self._layout:
             self._update_layout(trainer, pl_module)
             self._remap_histories()
-        plan = self._plans[interval]
-        if not plan.keys:
+        event = self._events[interval]
+        if not event.keys:
             return
 
-        values = self._read(plan)
+        values = self._read(event)
         step = compat.batches_that_stepped(trainer)
-        n = len(plan.lr_keys)
+        n = len(event.lr_keys)
         lr_values = values if len(values) == n else values[:n]
         # ``map`` over unbound ``append`` keeps the per-key loop in C
         append: Callable[[Any, Any], None] = list.append if self.max_history is None else deque.append
-        _consume(map(append, plan.histories, lr_values))
-        _consume(map(append, plan.step_histories, repeat(step)))
+        _consume(map(append, event.histories, lr_values))
+        _consume(map(append, event.step_histories, repeat(step)))
         if self.log_momentum:
-            self.last_momentum_values.update(zip(plan.keys[n : 2 * n], values[n : 2 * n]))
+            self.last_momentum_values.update(zip(event.keys[n : 2 * n], values[n : 2 * n]))
         if self.log_weight_decay:
-            self.last_weight_decay_values.update(zip(plan.keys[-n:], values[-n:]))
+            self.last_weight_decay_values.update(zip(event.keys[-n:], values[-n:]))
 
-        plan.published.publish(trainer.callback_metrics, values, trainer.strategy.root_device)
+        event.published.publish(trainer.callback_metrics, values, trainer.strategy.root_device)
         if self.prog_bar:
-            trainer.progress_bar_metrics.update(zip(plan.lr_keys, lr_values))
+            trainer.progress_bar_metrics.update(zip(event.lr_keys, lr_values))
         if trainer.loggers and trainer.is_global_zero:
-            stats = dict(zip(plan.keys, values))
+            stats = dict(zip(event.keys, values))
             for logger in trainer.loggers:
                 logger.log_metrics(stats, step=step)
 
-    def _read(self, plan: _Plan) -> list[Any]:
-        """The raw values of one event in ``plan.keys`` order: floats, or tensors for tensor values."""
+    def _read(self, event: _Event) -> list[Any]:
+        """The raw values of one event in ``event.keys`` order: floats, or tensors for tensor values."""
         values: list[Any] = []
-        for block in plan.blocks:
+        for block in event.blocks:
             values += map(_LR, block.optimizer.param_groups)
         if self.log_momentum:
-            for block in plan.blocks:
+            for block in event.blocks:
                 groups = block.optimizer.param_groups
                 if block.use_betas:
                     values += [group["betas"][0] for group in groups]
                 else:
                     values += [group.get("momentum", 0) for group in groups]
         if self.log_weight_decay:
-            for block in plan.blocks:
+            for block in event.blocks:
                 values += map(_WEIGHT_DECAY, block.optimizer.param_groups)
         return _to_floats(values)
 
@@ -373,8 +373,8 @@ class LRMonitor(Callback):
 
     def _update_layout(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         blocks = self._blocks(trainer, pl_module)
-        self._plans = {
-            interval: _Plan(
+        self._events = {
+            interval: _Event(
                 [b for b in blocks if interval in (b.interval, "any") or b.interval is None],
                 self.log_momentum,
                 self.log_weight_decay,
@@ -457,7 +457,7 @@ class LRMonitor(Callback):
 
     def _remap_histories(self, token: str = "/pg1") -> None:
         """Move histories to their new key when an optimizer gains groups: ``lr-Adam`` to ``lr-Adam/pg1``."""
-        for key in self._plans["any"].lr_keys:
+        for key in self._events["any"].lr_keys:
             old_key = key.replace(token, "")
             if token in key and old_key in self.lrs:
                 self.lrs[key] = self.lrs.pop(old_key)
@@ -469,11 +469,11 @@ class LRMonitor(Callback):
 
     def _bind_histories(self) -> None:
         self._share_step_histories()
-        for plan in self._plans.values():
-            plan.histories = [self.lrs[key] for key in plan.lr_keys]
+        for event in self._events.values():
+            event.histories = [self.lrs[key] for key in event.lr_keys]
             # each shared step history once, so that it gets one entry per event
-            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, plan.lr_keys)}
-            plan.step_histories = list(shared.values())
+            shared = {id(steps): steps for steps in map(self.lr_steps.__getitem__, event.lr_keys)}
+            event.step_histories = list(shared.values())
 
     def _share_step_histories(self) -> None:
         """Give keys that hold the same steps and are logged at the same events one step history.
@@ -482,7 +482,7 @@ class LRMonitor(Callback):
         groups that is a seventh of a logging event's time). Built anew, copying, at each layout change,
         as keys may then join or leave an event.
         """
-        events = {key: frozenset(i for i, p in self._plans.items() if key in p.lr_keys) for key in self.lrs}
+        events = {key: frozenset(i for i, p in self._events.items() if key in p.lr_keys) for key in self.lrs}
         by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
         for key, steps in self.lr_steps.items():
             candidates = by_events[events.get(key, frozenset())]

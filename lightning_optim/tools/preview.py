@@ -53,7 +53,7 @@ Metric = Sequence[float] | Callable[[int], float]
 
 
 @dataclass(frozen=True)
-class Run:
+class PreviewRun:
     """The shape of the run being previewed, in batches and optimizer steps of one process."""
 
     batches_per_epoch: int
@@ -65,7 +65,7 @@ class Run:
     entries: int
 
     @classmethod
-    def of(cls, length: RunLength) -> Run:
+    def of(cls, length: RunLength) -> PreviewRun:
         """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
         return cls(
             batches_per_epoch=int(length.num_training_batches),
@@ -81,7 +81,7 @@ class Preview:
     """A previewed run: the lr history of every key and the run it was computed for."""
 
     lrs: dict[str, list[float]]
-    run: Run
+    run: PreviewRun
 
 
 def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
@@ -148,7 +148,7 @@ def _build_over_stand_ins(
     return built
 
 
-def _step_positions(run: Run, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
+def _step_positions(run: PreviewRun, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
     """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``."""
     per_epoch, last = run.entries_per_epoch, run.entries - 1
     frequency = scheduler.frequency
@@ -195,7 +195,7 @@ def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Calla
 
 
 def _events(
-    built: Built, run: Run, metrics: Mapping[str, Metric] | None
+    built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
 ) -> Iterator[tuple[int, Callable[[], Any]]]:
     """``(entry, step)`` for every scheduler update of one optimizer, in the order ``fit`` takes them.
 
@@ -261,7 +261,7 @@ def param_suffix(param: str) -> str:
 
 
 def _simulate(
-    built: Built, run: Run, metrics: Mapping[str, Metric] | None, params: Sequence[str] = ("lr",)
+    built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None, params: Sequence[str] = ("lr",)
 ) -> list[list[float]]:
     """The value of each of ``params`` (param by param, then group by group) of each group of one optimizer
     at every entry of the run."""
@@ -377,7 +377,7 @@ def preview(
         accumulate_grad_batches=accumulate_grad_batches,
         lightning_module=module,
     )
-    run = Run.of(length)
+    run = PreviewRun.of(length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         built = _build_over_stand_ins(module, plans, length)

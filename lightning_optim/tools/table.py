@@ -54,8 +54,8 @@ def format_table(result: Preview, *, max_rows: int = 40) -> str:
     """The lr of every key at the regime points of any key, one row per step, with its epoch.
 
     Example:
-        >>> from lightning_optim.tools.preview import Preview, Run
-        >>> run = Run(batches_per_epoch=3, accumulate_grad_batches=1, manual=False, entries_per_epoch=3,
+        >>> from lightning_optim.tools.preview import Preview, PreviewRun
+        >>> run = PreviewRun(batches_per_epoch=3, accumulate_grad_batches=1, manual=False, entries_per_epoch=3,
         ...           entries=6)
         >>> print(format_table(Preview(lrs={"lr-optimizer": [0.1, 0.1, 0.1, 0.01, 0.01, 0.01]}, run=run)))
         step  epoch  lr-optimizer

@@ -469,7 +469,7 @@ def test_a_used_monitor_can_be_copied_and_pickled(duplicate: Callable[[LRMonitor
     twin = duplicate(ours)
     assert twin.lrs == ours.lrs
     assert twin.lr_steps == ours.lr_steps
-    assert twin._plans == {}
+    assert twin._events == {}
 
     trainer = make_trainer([twin], RecordingLogger(), epochs=3)
     trainer.fit(Net(scheduler="step", groups=2))
