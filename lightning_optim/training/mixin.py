@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.training import rederive as _rederive
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.callbacks import put_first
@@ -172,6 +173,8 @@ class ConfigurableOptimizersMixin:
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
+            # first in the callbacks: derives the lengths again once the run is known (after the finders)
+            _rederive.install(trainer, built)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)
         return lightning_configs(built, manual=manual)

@@ -1,0 +1,233 @@
+"""Lengths that stay true when the run changes after ``configure_optimizers``.
+
+Lengths derived from the run (an omitted ``T_max``, a fractional warmup, ``unit="epoch"`` conversions) are
+derived when ``configure_optimizers`` runs, at the start of ``fit``. Several things change the run after
+that, before any optimizer step: ``BatchSizeFinder`` picks another batch size (in ``on_fit_start``),
+``LearningRateFinder`` runs a short fit of its own and restores the state, a user callback changes
+``max_epochs``. A schedule built for the old run would then end early or late: a cosine meant to reach
+``eta_min`` at the last step stops halfway, or comes back up.
+
+So the mixin puts ``RunShapeWatch`` first in the callbacks. When training starts (the first epoch's start,
+or the first batch of a run resumed mid-epoch) it derives every length again from the run as it now is;
+where a length changed and the scheduler has not been stepped yet, it builds the scheduler again from its
+declaration, exactly as if the run had been known in ``configure_optimizers`` (``rebuild_scheduler``). The
+resume fingerprint then records the final lengths.
+
+At every later epoch start and epoch's first batch it checks the lengths again. A change there cannot be
+followed: the schedule has taken steps of the old length. The typical case is a train dataloader whose
+length changes when ``reload_dataloaders_every_n_epochs`` reloads it; the run's length cannot be known in
+advance, and the watch stops with a ``ValueError`` naming what changed rather than running a wrong length.
+A ``GradientAccumulationScheduler`` is no such change: its schedule is known from the start, and the
+lengths count its epochs' optimizer steps (``building/length.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, LightningModule, Trainer
+from typing_extensions import override
+
+from lightning_optim.building.build import Built, rebuild_scheduler
+from lightning_optim.building.length import (
+    RunShape,
+    RunStart,
+    accumulation_scheduler,
+    loop_position,
+    run_shape,
+    run_start,
+)
+from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.training import resume as _resume
+from lightning_optim.training.callbacks import put_first
+
+#: the mixin's own attributes on a scheduler (stepping counters), not part of its schedule
+_BOOKKEEPING = "_lightning_optim_"
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a derived length depends on, to say what changed."""
+
+    batches: float
+    max_epochs: int | None
+    max_steps: int | None
+    accumulation: str
+
+    @classmethod
+    def of(cls, trainer: Any) -> RunFacts:
+        schedule = accumulation_scheduler(trainer)
+        accumulation = (
+            f"GradientAccumulationScheduler({schedule.scheduling})"
+            if schedule is not None
+            else str(trainer.accumulate_grad_batches)
+        )
+        return cls(
+            batches=float(trainer.num_training_batches),
+            max_epochs=trainer.max_epochs,
+            max_steps=trainer.max_steps,
+            accumulation=accumulation,
+        )
+
+    def changes(self, now: RunFacts, trainer: Any) -> list[str]:
+        """What differs from ``now``, one phrase each."""
+        lines = []
+        if self.batches != now.batches:
+            reload = trainer.reload_dataloaders_every_n_epochs
+            why = (
+                f" (`reload_dataloaders_every_n_epochs={reload}` reloaded the train dataloader)"
+                if reload
+                else ""
+            )
+            lines.append(f"training batches per epoch {_count(self.batches)} -> {_count(now.batches)}{why}")
+        if self.max_epochs != now.max_epochs:
+            lines.append(f"`max_epochs` {self.max_epochs} -> {now.max_epochs}")
+        if self.max_steps != now.max_steps:
+            lines.append(f"`max_steps` {self.max_steps} -> {now.max_steps}")
+        if self.accumulation != now.accumulation:
+            lines.append(f"`accumulate_grad_batches` {self.accumulation} -> {now.accumulation}")
+        return lines
+
+
+def _count(value: float) -> str:
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _state(scheduler: Any) -> dict[str, Any]:
+    """The scheduler's state, without the mixin's bookkeeping."""
+    return {k: v for k, v in scheduler.state_dict().items() if not k.startswith(_BOOKKEEPING)}
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal states: nested dicts and sequences, tensors compared by value."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return a is b
+
+
+@dataclass
+class _Watched:
+    """One derived schedule: where it starts, its state when built, and the run it was derived from."""
+
+    index: int
+    start: RunStart
+    state: dict[str, Any]
+    facts: RunFacts
+
+
+def _depends_on_run(spec: ResolvedScheduler) -> bool:
+    return (
+        spec.derived_length is not None
+        or isinstance(spec.warmup, float)
+        or (spec.unit == "epoch" and spec.interval == "step")
+    )
+
+
+def _fix(spec: ResolvedScheduler) -> str:
+    fixes = []
+    if spec.derived_length is not None:
+        fixes.append(f"give `{spec.derived_length}` explicitly")
+    if isinstance(spec.warmup, float):
+        fixes.append("give `warmup` as an int")
+    if spec.unit == "epoch" and spec.interval == "step":
+        fixes.append("declare the schedule in steps")
+    return " and ".join(fixes)
+
+
+def _what(spec: ResolvedScheduler, shape: RunShape) -> str:
+    parts = []
+    if spec.derived_length is not None:
+        parts.append(f"`{spec.derived_length}={shape.derived_length}`")
+    if isinstance(spec.warmup, float):
+        parts.append(f"a warmup of {shape.warmup} updates")
+    if shape.steps_per_epoch is not None:
+        parts.append(f"{shape.steps_per_epoch} steps per epoch")
+    return " and ".join(parts)
+
+
+class RunShapeWatch(Callback):
+    """Derives the declared schedules' lengths again when training starts, and checks them every epoch."""
+
+    def __init__(self, trainer: Trainer, built: list[Built]) -> None:
+        self.built = built
+        start = run_start(trainer)
+        self.watched = [
+            _Watched(index, start, _state(b.scheduler), RunFacts.of(trainer))
+            for index, b in enumerate(built)
+            if b.scheduler is not None
+            and b.shape is not None
+            and b.plan.scheduler is not None
+            and _depends_on_run(b.plan.scheduler)
+        ]
+        self.started = False
+        self.checked_epoch = -1
+
+    def _refresh(self, trainer: Trainer) -> None:
+        if trainer.current_epoch == self.checked_epoch:
+            return
+        self.checked_epoch = trainer.current_epoch
+        rebuilt = False
+        for watched in self.watched:
+            rebuilt |= self._refresh_one(trainer, watched)
+        if rebuilt:
+            for callback in trainer.callbacks:  # type: ignore[attr-defined]
+                if isinstance(callback, _resume.ResumeGuard) and callback.built is self.built:
+                    callback.fingerprint = _resume.fingerprint(self.built)
+
+    def _refresh_one(self, trainer: Trainer, watched: _Watched) -> bool:
+        built = self.built[watched.index]
+        spec = built.plan.scheduler
+        if spec is None or built.shape is None:
+            return False
+        untouched = _same(_state(built.scheduler), watched.state)
+        start = loop_position(trainer) if untouched else watched.start
+        shape = run_shape(trainer, spec, start)
+        facts = RunFacts.of(trainer)
+        if shape == built.shape:
+            watched.facts = facts
+            return False
+        if not untouched:
+            changed = watched.facts.changes(facts, trainer) or ["the run's length"]
+            raise ValueError(
+                f"{spec.where}: `{spec.cls.__name__}` was built with {_what(spec, built.shape)}, derived from the "
+                f"run when training started, but the run changed at epoch {trainer.current_epoch}: "
+                f"{'; '.join(changed)}. It would now be derived as {_what(spec, shape)}, and the schedule "
+                "has already taken steps of the old length, so it cannot follow; a run whose length "
+                f"changes while it trains has no length to derive in advance. Fix: {_fix(spec)}."
+            )
+        self.built[watched.index] = rebuild_scheduler(built, trainer, shape)
+        watched.start = start
+        watched.state = _state(built.scheduler)
+        watched.facts = facts
+        return True
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.started = True
+        self._refresh(trainer)
+
+    @override
+    def on_train_batch_start(
+        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx == 0 or not self.started:
+            self.started = True
+            self.checked_epoch = -1 if batch_idx == 0 else self.checked_epoch
+            self._refresh(trainer)
+
+
+def install(trainer: Trainer, built: Sequence[Built]) -> None:
+    """Put a fresh ``RunShapeWatch`` for ``built`` (the mixin's list, updated in place) first in the callbacks."""
+    if not isinstance(built, list):
+        raise TypeError(f"Expected the built optimizers as a list but got {type(built).__name__}.")
+    put_first(trainer, RunShapeWatch(trainer, built))
