@@ -11,7 +11,10 @@ So the mixin puts ``RunShapeWatch`` first in the callbacks. When training starts
 or the first batch of a run resumed mid-epoch) it derives every length again from the run as it now is;
 where a length changed and the scheduler has not been stepped yet, it builds the scheduler again from its
 declaration, exactly as if the run had been known in ``configure_optimizers`` (``rebuild_scheduler``). The
-resume fingerprint then records the final lengths.
+resume fingerprint then records the final lengths. It does the same when an lr was set from outside before
+the first step: ``LearningRateFinder`` writes its suggestion into the param groups, and a schedule that
+computes from its base lrs (a warmup, ``OneCycleLR``, ``LambdaLR``) would otherwise drop it at its first
+step; rebuilt, the schedule starts from the suggestion as if it had been declared.
 
 At every later epoch start and epoch's first batch it checks the lengths again. A change there cannot be
 followed: the schedule has taken steps of the old length. The typical case is a train dataloader whose
@@ -31,7 +34,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
-from lightning_optim.building.build import Built, rebuild_scheduler
+from lightning_optim.building.build import Built, lr_set_outside, rebuild_scheduler
 from lightning_optim.building.length import (
     RunShape,
     RunStart,
@@ -193,7 +196,7 @@ class RunShapeWatch(Callback):
         start = loop_position(trainer) if untouched else watched.start
         shape = run_shape(trainer, spec, start)
         facts = RunFacts.of(trainer)
-        if shape == built.shape:
+        if shape == built.shape and not (untouched and lr_set_outside(built)):
             watched.facts = facts
             return False
         if not untouched:
@@ -201,9 +204,9 @@ class RunShapeWatch(Callback):
             raise ValueError(
                 f"{spec.where}: `{spec.cls.__name__}` was built with {_what(spec, built.shape)}, derived from the "
                 f"run when training started, but the run changed at epoch {trainer.current_epoch}: "
-                f"{'; '.join(changed)}. It would now be derived as {_what(spec, shape)}, and the schedule "
-                "has already taken steps of the old length, so it cannot follow; a run whose length "
-                f"changes while it trains has no length to derive in advance. Fix: {_fix(spec)}."
+                f"{'; '.join(changed)}. The schedule has already taken steps of the old length, so it cannot "
+                "follow: a length derived from the run needs a run whose length is known when training "
+                f"starts. Fix: {_fix(spec)}."
             )
         self.built[watched.index] = rebuild_scheduler(built, trainer, shape)
         watched.start = start
