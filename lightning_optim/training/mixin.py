@@ -168,13 +168,16 @@ class ConfigurableOptimizersMixin:
         built = build_all(module, plans, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if trainer is not None:
+            # a resumed schedule keeps the lengths it was derived for; checked when training starts
+            adopt = self.resume_changed_setup == "error"
+            resumed = _rederive.adopt_checkpoint_shapes(trainer, built) if adopt else None
             if manual:
                 _stepping.install(type(self).__qualname__, trainer, built)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
             # first in the callbacks: derives the lengths again once the run is known (after the finders)
-            _rederive.install(trainer, built)
+            _rederive.install(type(self).__qualname__, trainer, built, resumed)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)
         return lightning_configs(built, manual=manual)

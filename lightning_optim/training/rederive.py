@@ -22,12 +22,18 @@ length changes when ``reload_dataloaders_every_n_epochs`` reloads it; the run's 
 advance, and the watch stops with a ``ValueError`` naming what changed rather than running a wrong length.
 A ``GradientAccumulationScheduler`` is no such change: its schedule is known from the start, and the
 lengths count its epochs' optimizer steps (``building/length.py``).
+
+A resumed run restores its schedules, built with the lengths of the run that wrote the checkpoint (recorded
+in the resume fingerprint, with where each schedule started). ``configure_optimizers`` cannot know the
+final lengths yet (a ``BatchSizeFinder`` has not run), so with ``resume_changed_setup = "error"`` the mixin
+builds the schedules with the checkpoint's lengths (``adopt_checkpoint_shapes``), and the watch checks
+when training starts that the resumed run has them, or stops naming the difference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -46,9 +52,12 @@ from lightning_optim.building.length import (
 from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.training import resume as _resume
 from lightning_optim.training.callbacks import put_first
+from lightning_optim.utilities import compat
 
 #: the mixin's own attributes on a scheduler (stepping counters), not part of its schedule
 _BOOKKEEPING = "_lightning_optim_"
+#: where each derived schedule of a checkpoint started: ``{optimizer index: [step, epoch]}``
+STARTS_KEY = "lightning_optim_run_starts"
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,13 @@ class RunFacts:
             max_epochs=trainer.max_epochs,
             max_steps=trainer.max_steps,
             accumulation=accumulation,
+        )
+
+    def describe(self) -> str:
+        """The facts in words."""
+        return (
+            f"{_count(self.batches)} training batches per epoch, `max_epochs={self.max_epochs}`, "
+            f"`max_steps={self.max_steps}`, `accumulate_grad_batches={self.accumulation}`"
         )
 
     def changes(self, now: RunFacts, trainer: Any) -> list[str]:
@@ -161,11 +177,17 @@ def _what(spec: ResolvedScheduler, shape: RunShape) -> str:
 class RunShapeWatch(Callback):
     """Derives the declared schedules' lengths again when training starts, and checks them every epoch."""
 
-    def __init__(self, trainer: Trainer, built: list[Built]) -> None:
+    def __init__(
+        self, owner: str, trainer: Trainer, built: list[Built], resumed: Resumed | None = None
+    ) -> None:
+        self.owner = owner
         self.built = built
+        #: the schedules restored from a checkpoint, with where they started, and its fingerprint
+        self.saved = resumed.fingerprint if resumed is not None else None
+        self.resumed = dict(resumed.starts) if resumed is not None else {}
         start = run_start(trainer)
         self.watched = [
-            _Watched(index, start, _state(b.scheduler), RunFacts.of(trainer))
+            _Watched(index, self.resumed.get(index, start), _state(b.scheduler), RunFacts.of(trainer))
             for index, b in enumerate(built)
             if b.scheduler is not None
             and b.shape is not None
@@ -173,6 +195,7 @@ class RunShapeWatch(Callback):
             and _depends_on_run(b.plan.scheduler)
         ]
         self.started = False
+        self.started_once = False
         self.checked_epoch = -1
 
     def _refresh(self, trainer: Trainer) -> None:
@@ -182,6 +205,7 @@ class RunShapeWatch(Callback):
         rebuilt = False
         for watched in self.watched:
             rebuilt |= self._refresh_one(trainer, watched)
+        self.started_once = True
         if rebuilt:
             for callback in trainer.callbacks:  # type: ignore[attr-defined]
                 if isinstance(callback, _resume.ResumeGuard) and callback.built is self.built:
@@ -199,6 +223,14 @@ class RunShapeWatch(Callback):
         if shape == built.shape and not (untouched and lr_set_outside(built)):
             watched.facts = facts
             return False
+        if not untouched and watched.index in self.resumed and not self.started_once and self.saved:
+            # the resumed run derives other lengths than the run that wrote the checkpoint: the resume
+            # guard's refusal, with the lengths as they are now
+            trial = list(self.built)
+            trial[watched.index] = replace(built, shape=shape)
+            _resume.check_resume(
+                self.owner, {_resume.CHECKPOINT_KEY: self.saved}, trial, _resume.fingerprint(trial), "error"
+            )
         if not untouched:
             changed = watched.facts.changes(facts, trainer) or ["the run's length"]
             raise ValueError(
@@ -215,6 +247,12 @@ class RunShapeWatch(Callback):
         return True
 
     @override
+    def on_save_checkpoint(
+        self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[STARTS_KEY] = {str(w.index): [w.start.step, w.start.epoch] for w in self.watched}
+
+    @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.started = True
         self._refresh(trainer)
@@ -229,8 +267,66 @@ class RunShapeWatch(Callback):
             self._refresh(trainer)
 
 
-def install(trainer: Trainer, built: Sequence[Built]) -> None:
+def _saved_shape(spec: ResolvedScheduler, saved: Mapping[str, Any]) -> RunShape | None:
+    """The run shape a checkpoint's fingerprint entry records for ``spec``, if it records one."""
+    values = (
+        saved.get("warmup steps (derived)"),
+        saved.get(f"{spec.derived_length or 'length'} (derived)"),
+        saved.get("steps per epoch (derived)"),
+    )
+    if not isinstance(values[0], int) or not all(v is None or isinstance(v, int) for v in values[1:]):
+        return None
+    return RunShape(warmup=values[0], derived_length=values[1], steps_per_epoch=values[2])
+
+
+def _declared_part(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if not str(k).endswith("(derived)")}
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The derived schedules a checkpoint restores: where each started, and the checkpoint's fingerprint."""
+
+    starts: dict[int, RunStart] = field(default_factory=dict)
+    fingerprint: Mapping[str, Any] = field(default_factory=dict)
+
+
+def adopt_checkpoint_shapes(trainer: Trainer, built: list[Built]) -> Resumed | None:
+    """Before a resume: build the derived schedules with the lengths the checkpoint's were built with.
+
+    Only where the checkpoint's fingerprint declares the same schedule (everything but the derived values);
+    the resume guard reports any other difference. Returns where each schedule of the checkpoint started,
+    with its fingerprint; ``None`` without a checkpoint.
+    """
+    checkpoint = compat.loaded_checkpoint(trainer)
+    saved = checkpoint.get(_resume.CHECKPOINT_KEY) if checkpoint else None
+    if not isinstance(saved, Mapping) or saved.get("version") != _resume.FINGERPRINT_VERSION:
+        return None
+    entries = saved.get("optimizers")
+    if not isinstance(entries, list) or len(entries) != len(built):
+        return None
+    starts = checkpoint.get(STARTS_KEY)
+    starts = starts if isinstance(starts, Mapping) else {}
+    resumed: dict[int, RunStart] = {}
+    for index, (b, entry) in enumerate(zip(built, entries)):
+        spec = b.plan.scheduler
+        scheduler = entry.get("scheduler") if isinstance(entry, Mapping) else None
+        if spec is None or b.shape is None or not isinstance(scheduler, Mapping) or not _depends_on_run(spec):
+            continue
+        current = _resume.fingerprint([b])["optimizers"][0]["scheduler"]
+        shape = _saved_shape(spec, scheduler)
+        if shape is None or _declared_part(current) != _declared_part(scheduler):
+            continue
+        if shape != b.shape:
+            built[index] = rebuild_scheduler(b, trainer, shape)
+        start = starts.get(str(index))
+        valid = isinstance(start, list) and len(start) == 2 and all(isinstance(v, int) for v in start)
+        resumed[index] = RunStart(step=start[0], epoch=start[1]) if valid else RunStart()  # type: ignore[index]
+    return Resumed(resumed, saved)
+
+
+def install(owner: str, trainer: Trainer, built: Sequence[Built], resumed: Resumed | None = None) -> None:
     """Put a fresh ``RunShapeWatch`` for ``built`` (the mixin's list, updated in place) first in the callbacks."""
     if not isinstance(built, list):
         raise TypeError(f"Expected the built optimizers as a list but got {type(built).__name__}.")
-    put_first(trainer, RunShapeWatch(trainer, built))
+    put_first(trainer, RunShapeWatch(owner, trainer, built, resumed))
