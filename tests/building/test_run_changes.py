@@ -316,3 +316,33 @@ def test_reloaded_dataloader_of_the_same_length_trains(tmp_path: Any) -> None:
     fitted.fit(model)
     expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01), 12)
     assert recorder.lrs[0] == pytest.approx(expected[:-1], rel=1e-12)
+
+
+def test_resuming_a_second_fits_checkpoint_continues_its_schedule(tmp_path: Any) -> None:
+    """A checkpoint of the second ``fit`` holds a schedule over that fit's 8 steps, started at step 8. A
+    run resumed from it (a new Trainer, ``max_epochs=4``) derives the same length from the same start,
+    instead of refusing the checkpoint or deriving 16 steps from step 0."""
+    model = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=COSINE), Sized)()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=1)
+    fitted = trainer(tmp_path, checkpoints, max_epochs=2, enable_checkpointing=True)
+    fitted.fit(model)
+    fitted.fit_loop.max_epochs = 4
+    fitted.fit(model)
+
+    recorder = StepLrs()
+    resumed = trainer(tmp_path, recorder, max_epochs=4)
+    resumed.fit(model, ckpt_path=str(tmp_path / "epoch=2-step=12.ckpt"))
+    # the second fit's schedule (T_max = 8 from step 8) at its steps 4 to 7 (global steps 12 to 15)
+    second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
+    assert recorder.lrs[0] == pytest.approx(second[4:8], rel=1e-12)
+    assert final_lr(resumed) == 0.01
+
+
+def test_resuming_with_another_length_is_refused(tmp_path: Any) -> None:
+    model = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=COSINE), Sized)()
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=1)
+    trainer(tmp_path, checkpoints, max_epochs=2, enable_checkpointing=True).fit(model)
+    longer = trainer(tmp_path, max_epochs=4)
+    with pytest.raises(ValueError, match=r"T_max \(derived\): 8 in the checkpoint, 16 now"):
+        longer.fit(model, ckpt_path=str(tmp_path / "epoch=0-step=4.ckpt"))
+    assert longer.global_step == 4  # refused before any step after the restore
