@@ -194,9 +194,11 @@ class RunShapeWatch(Callback):
             and b.plan.scheduler is not None
             and _depends_on_run(b.plan.scheduler)
         ]
-        self.started = False
         self.started_once = False
         self.checked_epoch = -1
+        compat.disable_unused_batch_hooks(self)
+        if not self.watched:
+            compat.disable_hook(self, "on_train_batch_start")
 
     def _refresh(self, trainer: Trainer) -> None:
         if trainer.current_epoch == self.checked_epoch:
@@ -254,17 +256,20 @@ class RunShapeWatch(Callback):
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.started = True
+        if not self.watched:
+            return
         self._refresh(trainer)
+        # check again at the epoch's first batch, after the other callbacks' epoch starts
+        self.checked_epoch = -1
+        vars(self).pop("on_train_batch_start", None)
 
     @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        if batch_idx == 0 or not self.started:
-            self.started = True
-            self.checked_epoch = -1 if batch_idx == 0 else self.checked_epoch
-            self._refresh(trainer)
+        # the epoch's first batch, or the first of a run resumed mid-epoch; not again until the next epoch
+        compat.disable_hook(self, "on_train_batch_start")
+        self._refresh(trainer)
 
 
 def _saved_shape(spec: ResolvedScheduler, saved: Mapping[str, Any]) -> RunShape | None:
