@@ -32,6 +32,7 @@ when training starts that the resumed run has them, or stops naming the differen
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -40,7 +41,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
-from lightning_optim.building.build import Built, lr_set_outside, rebuild_scheduler
+from lightning_optim.building.build import Built, lr_set_outside, rebuild_schedulers
 from lightning_optim.building.length import (
     RunShape,
     RunStart,
@@ -115,9 +116,12 @@ def _count(value: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
 
 
-def _state(scheduler: Any) -> dict[str, Any]:
-    """The scheduler's state, without the mixin's bookkeeping."""
-    return {k: v for k, v in scheduler.state_dict().items() if not k.startswith(_BOOKKEEPING)}
+def _state(built: Built) -> list[dict[str, Any]]:
+    """The states of the optimizer's schedulers, without the mixin's bookkeeping."""
+    return [
+        {k: v for k, v in scheduler.state_dict().items() if not k.startswith(_BOOKKEEPING)}
+        for scheduler in built.schedulers
+    ]
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -140,7 +144,7 @@ class _Watched:
 
     index: int
     start: RunStart
-    state: dict[str, Any]
+    state: list[dict[str, Any]]
     facts: RunFacts
 
 
@@ -149,6 +153,7 @@ def _depends_on_run(spec: ResolvedScheduler) -> bool:
         spec.derived_length is not None
         or isinstance(spec.warmup, float)
         or (spec.unit == "epoch" and spec.interval == "step")
+        or spec.windowed
     )
 
 
@@ -160,6 +165,8 @@ def _fix(spec: ResolvedScheduler) -> str:
         fixes.append("give `warmup` as an int")
     if spec.unit == "epoch" and spec.interval == "step":
         fixes.append("declare the schedule in steps")
+    if spec.windowed:
+        fixes.append("give `begin` and `end` as ints")
     return " and ".join(fixes)
 
 
@@ -171,7 +178,9 @@ def _what(spec: ResolvedScheduler, shape: RunShape) -> str:
         parts.append(f"a warmup of {shape.warmup} updates")
     if shape.steps_per_epoch is not None:
         parts.append(f"{shape.steps_per_epoch} steps per epoch")
-    return " and ".join(parts)
+    if shape.window is not None:
+        parts.append(f"the window {list(shape.window)}")
+    return " and ".join(parts) or "its run shape"
 
 
 class RunShapeWatch(Callback):
@@ -187,12 +196,9 @@ class RunShapeWatch(Callback):
         self.resumed = dict(resumed.starts) if resumed is not None else {}
         start = run_start(trainer)
         self.watched = [
-            _Watched(index, self.resumed.get(index, start), _state(b.scheduler), RunFacts.of(trainer))
+            _Watched(index, self.resumed.get(index, start), _state(b), RunFacts.of(trainer))
             for index, b in enumerate(built)
-            if b.scheduler is not None
-            and b.shape is not None
-            and b.plan.scheduler is not None
-            and _depends_on_run(b.plan.scheduler)
+            if any(_depends_on_run(spec) for spec in b.plan.schedulers)
         ]
         self.started_once = False
         self.checked_epoch = -1
@@ -215,36 +221,38 @@ class RunShapeWatch(Callback):
 
     def _refresh_one(self, trainer: Trainer, watched: _Watched) -> bool:
         built = self.built[watched.index]
-        spec = built.plan.scheduler
-        if spec is None or built.shape is None:
-            return False
-        untouched = _same(_state(built.scheduler), watched.state)
+        untouched = _same(_state(built), watched.state)
         start = loop_position(trainer) if untouched else watched.start
-        shape = run_shape(trainer, spec, start)
+        shapes = tuple(run_shape(trainer, spec, start) for spec in built.plan.schedulers)
         facts = RunFacts.of(trainer)
-        if shape == built.shape and not (untouched and lr_set_outside(built)):
+        if shapes == built.shapes and not (untouched and lr_set_outside(built)):
             watched.facts = facts
             return False
         if not untouched and watched.index in self.resumed and not self.started_once and self.saved:
             # the resumed run derives other lengths than the run that wrote the checkpoint: the resume
             # guard's refusal, with the lengths as they are now
             trial = list(self.built)
-            trial[watched.index] = replace(built, shape=shape)
+            trial[watched.index] = replace(built, shapes=shapes)
             _resume.check_resume(
                 self.owner, {_resume.CHECKPOINT_KEY: self.saved}, trial, _resume.fingerprint(trial), "error"
             )
         if not untouched:
             changed = watched.facts.changes(facts, trainer) or ["the run's length"]
+            spec, old = next(
+                (spec, old)
+                for spec, old, new in zip(built.plan.schedulers, built.shapes, shapes)
+                if old != new
+            )
             raise ValueError(
-                f"{spec.where}: `{spec.cls.__name__}` was built with {_what(spec, built.shape)}, derived from the "
+                f"{spec.where}: `{spec.cls.__name__}` was built with {_what(spec, old)}, derived from the "
                 f"run when training started, but the run changed at epoch {trainer.current_epoch}: "
                 f"{'; '.join(changed)}. The schedule has already taken steps of the old length, so it cannot "
                 "follow: a length derived from the run needs a run whose length is known when training "
                 f"starts. Fix: {_fix(spec)}."
             )
-        self.built[watched.index] = rebuild_scheduler(built, trainer, shape)
+        self.built[watched.index] = rebuild_schedulers(built, trainer, shapes)
         watched.start = start
-        watched.state = _state(built.scheduler)
+        watched.state = _state(self.built[watched.index])
         watched.facts = facts
         return True
 
@@ -272,8 +280,10 @@ class RunShapeWatch(Callback):
         self._refresh(trainer)
 
 
-def _saved_shape(spec: ResolvedScheduler, saved: Mapping[str, Any]) -> RunShape | None:
+def _saved_shape(spec: ResolvedScheduler, saved: Any) -> RunShape | None:
     """The run shape a checkpoint's fingerprint entry records for ``spec``, if it records one."""
+    if not isinstance(saved, Mapping):
+        return None
     values = (
         saved.get("warmup steps (derived)"),
         saved.get(f"{spec.derived_length or 'length'} (derived)"),
@@ -281,7 +291,26 @@ def _saved_shape(spec: ResolvedScheduler, saved: Mapping[str, Any]) -> RunShape 
     )
     if not isinstance(values[0], int) or not all(v is None or isinstance(v, int) for v in values[1:]):
         return None
-    return RunShape(warmup=values[0], derived_length=values[1], steps_per_epoch=values[2])
+    window = None
+    if "window (derived)" in saved:
+        try:
+            window = ast.literal_eval(str(saved["window (derived)"]))
+        except (ValueError, SyntaxError):
+            return None
+        if not (isinstance(window, tuple) and len(window) == 2):
+            return None
+    return RunShape(warmup=values[0], derived_length=values[1], steps_per_epoch=values[2], window=window)
+
+
+def _entries(fingerprint_entry: Any) -> list[Any] | None:
+    """The scheduler entries of one optimizer's fingerprint entry, in order."""
+    if not isinstance(fingerprint_entry, Mapping):
+        return None
+    if "schedulers" in fingerprint_entry:
+        listed = fingerprint_entry["schedulers"]
+        return list(listed) if isinstance(listed, list) else None
+    single = fingerprint_entry.get("scheduler")
+    return [] if single is None else [single]
 
 
 def _declared_part(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,16 +343,25 @@ def adopt_checkpoint_shapes(trainer: Trainer, built: list[Built]) -> Resumed | N
     starts = starts if isinstance(starts, Mapping) else {}
     resumed: dict[int, RunStart] = {}
     for index, (b, entry) in enumerate(zip(built, entries)):
-        spec = b.plan.scheduler
-        scheduler = entry.get("scheduler") if isinstance(entry, Mapping) else None
-        if spec is None or b.shape is None or not isinstance(scheduler, Mapping) or not _depends_on_run(spec):
+        saved_entries = _entries(entry)
+        current = _entries(_resume.fingerprint([b])["optimizers"][0])
+        if (
+            not any(_depends_on_run(spec) for spec in b.plan.schedulers)
+            or saved_entries is None
+            or current is None
+            or len(saved_entries) != len(current)
+            or any(
+                not isinstance(old, Mapping) or _declared_part(old) != _declared_part(new)
+                for old, new in zip(saved_entries, current)
+            )
+        ):
             continue
-        current = _resume.fingerprint([b])["optimizers"][0]["scheduler"]
-        shape = _saved_shape(spec, scheduler)
-        if shape is None or _declared_part(current) != _declared_part(scheduler):
+        shapes = [_saved_shape(spec, old) for spec, old in zip(b.plan.schedulers, saved_entries)]
+        if any(shape is None for shape in shapes):
             continue
-        if shape != b.shape:
-            built[index] = rebuild_scheduler(b, trainer, shape)
+        known = tuple(shape for shape in shapes if shape is not None)
+        if known != b.shapes:
+            built[index] = rebuild_schedulers(b, trainer, known)
         start = starts.get(str(index))
         valid = isinstance(start, list) and len(start) == 2 and all(isinstance(v, int) for v in start)
         resumed[index] = RunStart(step=start[0], epoch=start[1]) if valid else RunStart()  # type: ignore[index]

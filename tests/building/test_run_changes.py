@@ -346,3 +346,21 @@ def test_resuming_with_another_length_is_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match=r"T_max \(derived\): 8 in the checkpoint, 16 now"):
         longer.fit(model, ckpt_path=str(tmp_path / "epoch=0-step=4.ckpt"))
     assert longer.global_step == 4  # refused before any step after the restore
+
+
+def test_batch_size_finder_with_a_scheduler_list(tmp_path: Any) -> None:
+    """Several schedulers on one optimizer, with windows: all of them are built again, in order. The
+    reference is the same declaration on a run whose batch size is known from the start (windows against
+    mmengine: tests/schedules/test_window.py)."""
+    schedulers = [
+        SchedulerSpec("linear", start_factor=0.25, begin=0, end=0.25, interval="step"),
+        SchedulerSpec("cosine", begin=0.25, interval="step", eta_min=0.01),
+    ]
+    spec = OptimizerSpec("sgd", lr=0.1, scheduler=schedulers)
+    tuned, known = StepLrs(), StepLrs()
+    fitted = trainer(tmp_path, tuned, BatchSizeFinder(mode="power", max_trials=2))
+    fitted.fit(helpers.declared(spec, Sized)())
+    trainer(tmp_path, known).fit(helpers.declared(spec, Sized)(batch_size=4))
+    assert len(tuned.lrs[0]) == 24
+    assert tuned.lrs[0] == known.lrs[0]
+    assert final_lr(fitted) == 0.01
