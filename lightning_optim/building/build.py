@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
+import types
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -42,6 +45,10 @@ class Built:
     groups: Sequence[GroupPlan]
     #: what each scheduler was built with from the run (derived length, warmup steps), aligned with it
     shapes: tuple[RunShape, ...]
+    #: each param group's settings (all but ``params``) before the schedulers were built on them, and the
+    #: lrs the schedulers set: what ``rebuild_schedulers`` starts again from
+    before_schedulers: tuple[dict[str, Any], ...] = ()
+    lrs_after_schedulers: tuple[Any, ...] = ()
 
     @property
     def prefix(self) -> str:
@@ -174,17 +181,22 @@ def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> 
 
 
 def build_scheduler(
-    scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, group_names: Sequence[str], trainer: Any
+    scheduler: ResolvedScheduler,
+    optimizer: torch.optim.Optimizer,
+    group_names: Sequence[str],
+    trainer: Any,
+    shape: RunShape | None = None,
 ) -> tuple[Any, RunShape]:
-    """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run,
-    epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in front; with the run's
-    shape it was built for."""
+    """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run
+    (or given by ``shape``), epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in
+    front; with the run's shape it was built for."""
     extra: dict[str, Any] = {
         key: _per_group_value(scheduler.where, key, value, group_names)
         for key, value in scheduler.kwargs.items()
         if key in scheduler.info.per_group_arguments
     }
-    shape = run_shape(trainer, scheduler)
+    if shape is None:
+        shape = run_shape(trainer, scheduler)
     if shape.steps_per_epoch is not None:
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
@@ -281,8 +293,93 @@ def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], train
             SparseGradientGuard.install(
                 plan.where, optimizer, [pair for g in groups for pair in g.parameters]
             )
+        before = group_settings(optimizer)
         schedulers, shapes = build_declared_schedulers(plan, optimizer, groups, trainer)
         built.append(
-            Built(plan=plan, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
+            Built(
+                plan=plan,
+                optimizer=optimizer,
+                schedulers=schedulers,
+                groups=groups,
+                shapes=shapes,
+                before_schedulers=before,
+                lrs_after_schedulers=tuple(_copy(g["lr"]) for g in optimizer.param_groups),
+            )
         )
     return built
+
+
+def _copy(value: Any) -> Any:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else copy.deepcopy(value)
+
+
+def group_settings(optimizer: torch.optim.Optimizer) -> tuple[dict[str, Any], ...]:
+    """A copy of each param group's settings, all but its ``params``."""
+    return tuple({k: _copy(v) for k, v in g.items() if k != "params"} for g in optimizer.param_groups)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+    return bool(a == b)
+
+
+def _retarget(scheduler: Any, fresh: Any) -> None:
+    """Make ``scheduler`` the object ``fresh`` is: its state, with ``fresh``'s bound methods bound to it.
+
+    Every holder of ``scheduler`` (Lightning's ``lr_scheduler_configs``, the manual-optimization stepping
+    hooks, the resume guard, LR monitors) keeps pointing at the right object. A torch scheduler keeps all
+    its state in its instance dictionary (child schedulers and ``LambdaLR``'s functions included), and the
+    optimizer holds no reference back to it.
+    """
+    state = dict(vars(fresh))
+    for key, value in state.items():
+        if inspect.ismethod(value) and value.__self__ is fresh:
+            state[key] = types.MethodType(value.__func__, scheduler)
+    vars(scheduler).clear()
+    vars(scheduler).update(state)
+
+
+#: attributes the mixin keeps on a scheduler (its manual-optimization counters): they survive a rebuild
+_BOOKKEEPING = "_lightning_optim_"
+
+
+def lr_set_outside(built: Built) -> bool:
+    """Whether a group's lr differs from the one the schedulers set when they were built: set from outside
+    since (``LearningRateFinder`` applies its suggestion so), before any scheduler took a step."""
+    groups = built.optimizer.param_groups
+    return any(not _same(g["lr"], lr) for g, lr in zip(groups, built.lrs_after_schedulers))
+
+
+def rebuild_schedulers(built: Built, trainer: Any, shapes: Sequence[RunShape]) -> Built:
+    """Build ``built``'s schedulers again for ``shapes``, as if they had been built with them: before any step.
+
+    The param groups get back the settings they had before the schedulers were first built (a scheduler
+    changes them: ``initial_lr``, ``OneCycleLR``'s momentum...), except an lr set from outside since then
+    (``LearningRateFinder``'s suggestion), which the new schedules start from. Every scheduler is built
+    again, in order (each starts from the lrs the one before it set); the scheduler objects stay the same
+    (see ``_retarget``).
+    """
+    if not built.schedulers:
+        return built
+    groups = built.optimizer.param_groups
+    for group, before, lr_after in zip(groups, built.before_schedulers, built.lrs_after_schedulers):
+        settings = dict(before)
+        if not _same(group["lr"], lr_after):
+            settings["lr"] = group["lr"]
+        params = group["params"]
+        group.clear()
+        group.update({"params": params, **settings})
+    names = [g.name or LEFTOVER_GROUP for g in built.groups]
+    for live, spec, shape in zip(built.schedulers, built.plan.schedulers, shapes, strict=True):
+        fresh, _ = build_scheduler(spec, built.optimizer, names, trainer, shape)
+        if type(fresh) is not type(live):
+            raise TypeError(
+                f"{spec.where}: rebuilding the scheduler gave a `{type(fresh).__name__}` instead of a "
+                f"`{type(live).__name__}`; please report this."
+            )
+        for key, value in vars(live).items():
+            if key.startswith(_BOOKKEEPING):
+                setattr(fresh, key, value)
+        _retarget(live, fresh)
+    return replace(built, shapes=tuple(shapes), lrs_after_schedulers=tuple(_copy(g["lr"]) for g in groups))

@@ -120,6 +120,8 @@ class Window(LRScheduler):
             if self.scheduler is None:
                 self.scheduler = self._build_aside()
             self.scheduler.load_state_dict(inner)
+        else:
+            self.scheduler = None  # a state from before the window began (a finder's restore after its trial)
         self.__dict__.update(state)
 
 

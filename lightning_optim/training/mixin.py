@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.training import rederive as _rederive
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.callbacks import put_first
@@ -167,11 +168,16 @@ class ConfigurableOptimizersMixin:
         built = build_all(module, plans, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if trainer is not None:
+            # a resumed schedule keeps the lengths it was derived for; checked when training starts
+            adopt = self.resume_changed_setup == "error"
+            resumed = _rederive.adopt_checkpoint_shapes(trainer, built) if adopt else None
             if manual:
                 _stepping.install(type(self).__qualname__, trainer, built)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
+            # first in the callbacks: derives the lengths again once the run is known (after the finders)
+            _rederive.install(type(self).__qualname__, trainer, built, resumed)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)
         return lightning_configs(built, manual=manual)
