@@ -9,6 +9,7 @@ values themselves, by building the optimizer and scheduler once over stand-in pa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -137,21 +138,23 @@ class ResolvedOptimizer:
         return next((s.name for s in self.schedulers if s.name), None)
 
 
-def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
+@functools.cache
+def _accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
 
     The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
-    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``).
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``). Cached: a
+    declaration reading ``HParam``s is resolved again at every ``fit``, and reading signatures was most of it.
     """
     parameters = list(inspect.signature(cls).parameters.values())
     supplied = _supplied_argument(cls)
     parameters = [p for p in parameters if p.name != supplied]
-    names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    required = [
+    names = tuple(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    required = tuple(
         p.name
         for p in parameters
         if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    )
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
 

@@ -22,6 +22,7 @@ from lightning.pytorch.strategies import Strategy
 from typing_extensions import override
 
 from lightning_optim.building.hparams import hparam_values, same_values
+from lightning_optim.utilities import compat
 
 
 class HParamRefresh(Callback):
@@ -32,6 +33,7 @@ class HParamRefresh(Callback):
         self.module_id = id(module)
         #: the values the optimizers were built with, by hyperparameter name
         self.values = dict(values)
+        compat.disable_unused_batch_hooks(self)
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -232,6 +232,13 @@ CASES = [
         id="the-module-value-wins-over-the-default",
     ),
     pytest.param(
+        OptimizerSpec("sgd", lr=0.2, groups=[ParamGroup("model_gen.layer1", lr_mult=HParam("head_mult"))]),
+        OptimizerSpec("sgd", lr=0.2, groups=[ParamGroup("model_gen.layer1", lr_mult=0.5)]),
+        {"head_mult": 0.5},
+        Classifier,
+        id="group-multiplier",
+    ),
+    pytest.param(
         OptimizerSpec("adamw", lr=0.01, betas=(HParam("beta1"), 0.99), implementation="forloop"),
         OptimizerSpec("adamw", lr=0.01, betas=(0.5, 0.99), implementation="forloop"),
         {"beta1": 0.5},
