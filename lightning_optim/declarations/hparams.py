@@ -190,11 +190,11 @@ def _holds(value: Any) -> bool:
 
 def _refuse(where: str, option: str, value: Any, kind: type) -> None:
     if contains_hparam(value):
-        accepted = listing(NUMERIC_OPTIONS.get(kind, ()))
+        numeric = listing(option for options in NUMERIC_OPTIONS.values() for option in options)
         raise TypeError(
             f"{where}: Expected `{option}` of the {kind.__name__} to be a literal value but got {value!r}; "
-            "an HParam may stand for an argument of the optimizer or of a scheduler, an option of a "
-            f"ParamGroup other than `name`, or {accepted or 'none of its options'}."
+            "an HParam may stand for an argument of the optimizer or of a scheduler, a ParamGroup option "
+            f"other than `name`, and the numeric options {numeric}."
         )
 
 
