@@ -200,6 +200,11 @@ def test_values_without_a_default_wait_for_fit() -> None:
             "unit",
         ),
         (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, begin=HParam("b"))),
+            "Declared.optimizer.scheduler",
+            "begin",
+        ),
+        (
             OptimizerSpec("sgd", scheduler=SchedulerSpec("plateau", monitor=HParam("m"))),
             "Declared.optimizer.scheduler",
             "monitor",
@@ -313,6 +318,27 @@ CASES = [
         {"start": 0.2, "ramp": 3, "gamma": 0.7},
         Classifier,
         id="nested-composite",
+    ),
+    pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=HParam("start"), total_iters=2, interval="step"),
+                SchedulerSpec("step", step_size=1, gamma=HParam("gamma")),
+            ],
+        ),
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=0.25, total_iters=2, interval="step"),
+                SchedulerSpec("step", step_size=1, gamma=0.5),
+            ],
+        ),
+        {"start": 0.25, "gamma": 0.5},
+        Classifier,
+        id="several-schedulers",
     ),
     pytest.param(
         OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("onecycle", max_lr=HParam("max_lr"))),

@@ -99,6 +99,7 @@ def test_preview_command_line_reads_init_args(capsys: pytest.CaptureFixture[str]
                  "--steps-per-epoch", "3"])  # fmt: skip
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
+        "Warmed.optimizer.scheduler: StepLR(step_size=1, gamma=0.5), every step, warmup=1",  # the instance's
         "3 optimizer steps, 3 per epoch",
         "step  epoch  lr-optimizer/model_gen.layer1  lr-optimizer/rest",
         "   0      0                           0.25                0.2",
