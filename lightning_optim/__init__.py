@@ -1,5 +1,6 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
+from lightning_optim.declarations.hparams import HParam
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.monitor.lr_monitor import LRMonitor
 from lightning_optim.registry.external import register_optimizer, register_scheduler
@@ -12,6 +13,7 @@ from lightning_optim.training.mixin import ConfigurableOptimizersMixin
 
 __all__ = [
     "ConfigurableOptimizersMixin",
+    "HParam",
     "LRMonitor",
     "OptimizerSpec",
     "ParamGroup",

@@ -8,6 +8,8 @@ values themselves, by building the optimizer and scheduler once over stand-in pa
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -19,6 +21,14 @@ from typing import Any
 
 import torch
 
+from lightning_optim.declarations.hparams import (
+    HParam,
+    Occurrence,
+    contains_hparam,
+    find_hparams,
+    with_defaults,
+    without_hparams,
+)
 from lightning_optim.declarations.specs import (
     OptimizerSpec,
     ParamGroup,
@@ -118,6 +128,9 @@ class ResolvedOptimizer:
     implementation: str
     #: ``scheduler=`` was declared as a list (Lightning then gets the two-list format)
     listed: bool = False
+    #: the ``HParam``s the declaration reads when ``fit`` starts; with any, this resolution (of the declared
+    #: defaults) only checks the declaration, and ``fit`` resolves it again with the values read
+    hparams: tuple[Occurrence, ...] = ()
 
     @property
     def prefix_name(self) -> str | None:
@@ -125,21 +138,23 @@ class ResolvedOptimizer:
         return next((s.name for s in self.schedulers if s.name), None)
 
 
-def _accepted_arguments(cls: type) -> tuple[list[str], list[str], bool]:
+@functools.cache
+def _accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
 
     The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
-    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``).
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``). Cached: a
+    declaration reading ``HParam``s is resolved again at every ``fit``, and reading signatures was most of it.
     """
     parameters = list(inspect.signature(cls).parameters.values())
     supplied = _supplied_argument(cls)
     parameters = [p for p in parameters if p.name != supplied]
-    names = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    required = [
+    names = tuple(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    required = tuple(
         p.name
         for p in parameters
         if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
+    )
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
 
@@ -180,6 +195,8 @@ def _check_arguments(
     for key, value in kwargs.items():
         if key == "schedulers" and is_scheduler_class(cls) and scheduler_info(cls).composite:
             continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
+        if contains_hparam(value):
+            continue  # an HParam without default: its value is checked when `fit` reads it
         if key in per_group and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
         check_type(where, cls, key, value)
@@ -194,7 +211,8 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
     cls = info.cls
     interval = spec.interval
-    default = info.interval_for(spec.kwargs)
+    known = without_hparams(spec.kwargs)  # HParams without default: checked when `fit` reads them
+    default = info.interval_for(known)
     if interval is None:
         interval = default
     check_choice(where, "interval", interval, INTERVALS)
@@ -205,7 +223,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
             UserWarning,
             stacklevel=4,
         )
-    if not _is_int(spec.frequency) or spec.frequency < 1:
+    if not isinstance(spec.frequency, HParam) and (not _is_int(spec.frequency) or spec.frequency < 1):
         raise ValueError(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
     if info.is_plateau:
         if not isinstance(spec.monitor, str) or not spec.monitor:
@@ -223,7 +241,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
     warmup = spec.warmup
-    if warmup is not None:
+    if warmup is not None and not isinstance(warmup, HParam):
         valid = (_is_int(warmup) and warmup >= 0) or (
             isinstance(warmup, float) and math.isfinite(warmup) and 0.0 < warmup < 1.0
         )
@@ -239,13 +257,14 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
                 f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
                 "give `warmup=` or remove `warmup_start_factor`."
             )
-        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0.0 <= start < 1.0:
+        number = isinstance(start, (int, float)) and not isinstance(start, bool)
+        if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
             raise ValueError(
                 f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
             )
     _check_unit(where, spec, info, interval)
     _check_window(where, spec)
-    if info.check_stepping is not None:
+    if info.check_stepping is not None and len(known) == len(spec.kwargs):
         with prefixed(where):
             info.check_stepping(spec.kwargs, interval, spec.unit or interval)
     return interval
@@ -302,7 +321,7 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
                 f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
                 "`interval='epoch'`, or in steps."
             )
-        if spec.frequency != 1:
+        if spec.frequency != 1 and not isinstance(spec.frequency, HParam):
             raise ValueError(
                 f"{where}: `unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
                 f"Expected `frequency` to be 1 but got {spec.frequency!r}."
@@ -469,8 +488,10 @@ def _trial_optimizer(
     def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
         return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
 
+    # HParams without default are left out: their values are checked when `fit` reads them
+    kwargs = without_hparams(kwargs)
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
-    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in groups]
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **without_hparams(g)} for g in groups]
     with torch_rejects(where, cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optimizer = cls(stand_ins, **kwargs)
@@ -488,7 +509,18 @@ def _trial_optimizer(
     return optimizer
 
 
+def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
+    """Whether an argument of ``scheduler`` (or of a scheduler nested in it) is an HParam without default."""
+    return any(
+        _waits_for_hparams(v) if isinstance(v, ResolvedScheduler) else contains_hparam(v)
+        for value in scheduler.kwargs.values()
+        for v in (value if isinstance(value, tuple) else (value,))
+    )
+
+
 def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
+    if _waits_for_hparams(scheduler):
+        return  # built with the values `fit` reads
     if any(
         key in scheduler.info.per_group_arguments and isinstance(v, (list, tuple, dict))
         for key, v in scheduler.kwargs.items()
@@ -563,16 +595,32 @@ def _check_recipes(
     """Each recipe's settings, for those the declaration turns on, in the order they are applied."""
     checked = []
     for recipe in RECIPES:
-        settings = recipe.check(
-            where, {o: getattr(spec, o) for o in recipe.options}, optimizer, group_options
-        )
+        values = {o: getattr(spec, o) for o in recipe.options}
+        if any(contains_hparam(v) for v in values.values()):
+            continue  # an HParam without default: checked (and applied) with the value `fit` reads
+        settings = recipe.check(where, values, optimizer, group_options)
         if settings is not None:
             checked.append((recipe, settings))
     return tuple(checked)
 
 
 def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
-    """Check one ``OptimizerSpec`` declared as ``owner.attribute``."""
+    """Check one ``OptimizerSpec`` declared as ``owner.attribute``.
+
+    A declaration holding ``HParam``s is checked with their defaults (those without one are left out of the
+    checks that need their value); the result records them, and ``fit`` resolves the declaration again with
+    the values it reads (``building/hparams.py``).
+    """
+    where = f"{owner}.{attribute}"
+    hparams = find_hparams(where, spec)
+    if not hparams:
+        return check_optimizer(owner, attribute, spec)
+    resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
+    return dataclasses.replace(resolved, spec=spec, hparams=hparams)
+
+
+def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
+    """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
     missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
@@ -583,9 +631,14 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         check_selector(where, "params", spec.params)
     if not isinstance(spec.groups, tuple):
         raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
-    optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+    argument_names, required, _ = _accepted_arguments(cls)
+    if any(contains_hparam(spec.kwargs.get(name)) for name in required):
+        # a required argument waits for its HParam: no trial build; the group options are the arguments
+        optimizer, group_options = None, frozenset(argument_names) | {"name"}
+    else:
+        optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+        group_options = frozenset(optimizer.defaults) | {"name"}
     _check_swallowed(where, cls, spec.kwargs)
-    group_options = frozenset(optimizer.defaults) | {"name"}
     accepted = group_options | MULTIPLIERS.keys()
     groups: list[ResolvedGroup] = []
     for index, group in enumerate(spec.groups):
@@ -599,9 +652,11 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
                     f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
                     f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
                 )
-            if key not in MULTIPLIERS:
+            if key not in MULTIPLIERS and not contains_hparam(group.options[key]):
                 check_type(group_where, cls, key, group.options[key])
-        scales = check_multipliers(group_where, group.options, cls.__name__, group_options)
+        # a multiplier that waits for its HParam is checked when `fit` reads it
+        known = {k: v for k, v in group.options.items() if k not in MULTIPLIERS or not contains_hparam(v)}
+        scales = check_multipliers(group_where, known, cls.__name__, group_options)
         name = group.options.get("name", default_group_name(group.select))
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
@@ -621,11 +676,11 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
             f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
             f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
         )
-    defaults = MappingProxyType(dict(optimizer.defaults))
+    defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
     group_kwargs = [g.options for g in groups]
     arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
-    if groups or arguments:
+    if optimizer is not None and (groups or arguments):
         trial_kwargs = {**spec.kwargs, **arguments}
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
     if spec.scheduler is not None:
@@ -659,7 +714,8 @@ def scheduler_where(where: str, index: int, listed: bool) -> str:
 
 def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
     """Check an optimizer's ``scheduler=``: ``None``, one ``SchedulerSpec`` or a list of them (trial-built
-    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``)."""
+    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``;
+    ``optimizer`` is ``None`` when a required argument of the optimizer waits for an ``HParam``)."""
     if declared is None:
         return ()
     listed = isinstance(declared, (list, tuple))
@@ -667,8 +723,9 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
     resolved = []
     for index, spec in enumerate(specs):
         scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
-        _check_param(scheduler, optimizer)
-        _trial_scheduler(scheduler, optimizer)
+        if optimizer is not None:
+            _check_param(scheduler, optimizer)
+            _trial_scheduler(scheduler, optimizer)
         resolved.append(scheduler)
     named = [s for s in resolved if s.name]
     other = next((s for s in named if s.name != named[0].name), None)

@@ -6,6 +6,7 @@ class's own arguments go under ``init_args`` and the spec's options (``params``,
 ``ParamGroup`` becomes ``{"select": ..., <group options>}``, like a torch param-group dict. The options are
 read from each spec's signature, so an option added to a spec needs no change here.
 
+An ``HParam`` is written as ``{"hparam": "lr"}`` (``{"hparam": "lr", "default": 0.01}`` with a default).
 A function (a callable selector, a ``LambdaLR`` ``lr_lambda``) is written as ``{"callable": "pkg.mod.fn"}``;
 only module-level functions have such a path, so a lambda is an error. Reading one back imports and calls
 code named by the config, so ``spec_from_dict`` only accepts functions it is explicitly allowed to.
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
+from lightning_optim.declarations.hparams import HParam
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.registry.lookup import Kind, _import_dotted, resolve_class
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
@@ -26,6 +28,8 @@ from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 CLASS_PATH = "class_path"
 INIT_ARGS = "init_args"
 CALLABLE = "callable"
+HPARAM = "hparam"
+DEFAULT = "default"
 SELECT = "select"
 
 Spec = Union[OptimizerSpec, SchedulerSpec, ParamGroup]  # noqa: UP007 (a runtime alias, Python 3.10)
@@ -82,11 +86,22 @@ def function_path(function: Callable[..., Any], where: str) -> str:
 
 
 def to_plain(value: Any, where: str) -> Any:
-    """A declared value as plain data: scalars, lists, str-keyed dicts, specs and ``{"callable": path}``."""
+    """A declared value as plain data: scalars, lists, str-keyed dicts, specs, ``{"callable": path}`` and
+    ``{"hparam": name}``.
+
+    Example:
+        >>> to_plain(HParam("weight_decay", default=0.01), "Model.optimizer.weight_decay")
+        {'hparam': 'weight_decay', 'default': 0.01}
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (OptimizerSpec, SchedulerSpec, ParamGroup)):
         return spec_to_dict(value, where=where)
+    if isinstance(value, HParam):
+        written = {HPARAM: value.name}
+        if value.has_default:
+            written[DEFAULT] = to_plain(value.default, f"{where}.{DEFAULT}")
+        return written
     if isinstance(value, (list, tuple)):
         return [to_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
     if isinstance(value, Mapping):
@@ -177,10 +192,18 @@ def _function_from_path(path: Any, where: str, allowed: Mapping[str, Callable[..
 
 
 def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] | None]) -> Any:
-    """Undo ``to_plain`` for values: ``{"callable": path}`` becomes the allowed function."""
+    """Undo ``to_plain`` for values: ``{"callable": path}`` becomes the allowed function, ``{"hparam": name}``
+    an ``HParam``."""
     if isinstance(value, Mapping):
         if set(value) == {CALLABLE}:
             return _function_from_path(value[CALLABLE], where, allowed)
+        if set(value) in ({HPARAM}, {HPARAM, DEFAULT}):
+            with prefixed(where):
+                if DEFAULT not in value:
+                    return HParam(value[HPARAM])
+                return HParam(
+                    value[HPARAM], default=from_plain(value[DEFAULT], f"{where}.{DEFAULT}", allowed)
+                )
         for key in value:
             if not isinstance(key, str):
                 raise TypeError(f"{where}: Expected str keys but got {key!r}.")

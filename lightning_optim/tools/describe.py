@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
+from lightning_optim.building.hparams import values_resolved
 from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import GroupPlan
 
@@ -53,6 +54,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
             "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
             f"optimizers but got {module!r:.80}."
         )
+    plans = values_resolved(module, plans)  # the values of its HParams, as `fit` reads them
     return "\n".join(_describe(plan, groups, max_names) for plan, groups in plan_all(module, plans))
 
 
@@ -88,13 +90,13 @@ def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: i
 
 
 def schedule_lines(module_or_class: Any) -> list[str]:
-    """One line per declared scheduler of every optimizer, in the order they act (``where: line``)."""
+    """One line per declared scheduler of every optimizer, in the order they act (``where: line``); with an
+    instance, its ``HParam`` values."""
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
-    return [
-        _scheduler_line(scheduler, scheduler.where)
-        for plan in getattr(cls, "_lightning_optim_declared", ())
-        for scheduler in plan.schedulers
-    ]
+    plans: Sequence[ResolvedOptimizer] = getattr(cls, "_lightning_optim_declared", ())
+    if not isinstance(module_or_class, type):
+        plans = values_resolved(module_or_class, plans)
+    return [_scheduler_line(scheduler, scheduler.where) for plan in plans for scheduler in plan.schedulers]
 
 
 def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:

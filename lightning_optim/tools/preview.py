@@ -42,6 +42,7 @@ from lightning_optim.building.build import (
     build_optimizer,
     plan_all,
 )
+from lightning_optim.building.hparams import MissingHParamError, values_resolved
 from lightning_optim.building.length import RunLength, stepping_batches
 from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
 from lightning_optim.utilities import compat
@@ -362,6 +363,18 @@ def preview(
     plans: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
     if not plans:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
+    try:
+        plans = values_resolved(module, plans)  # the values of its HParams, as `fit` reads them
+    except MissingHParamError as err:
+        if module is module_or_class:
+            raise
+        name, cls = err.occurrence.name, module_or_class.__qualname__
+        raise ValueError(
+            f"preview_schedule: Expected a module instance to read the hyperparameter `{name}` from but got "
+            f"the class `{cls}`, and `{cls}()` has no `{name}` ({err.occurrence.where} declares "
+            f"`{err.occurrence.key}` as HParam({name!r}) without default). Pass an instance: "
+            f"`preview_schedule({cls}({name}=...), ...)`."
+        ) from err
     _check_metrics(plans, metrics)
     if _length.manual_optimization(module) and accumulate_grad_batches != 1:
         raise ValueError(
@@ -416,6 +429,8 @@ def preview_schedule(
 
     A ``ReduceLROnPlateau`` only changes the lr in response to its metric, which a preview does not
     have: without ``metrics`` its lr stays constant.
+
+    ``HParam`` values are read from the module as ``fit`` reads them (from ``Class()`` when given a class).
 
     Args:
         module_or_class: a ``ConfigurableOptimizersMixin`` module, or its class (built with no arguments).

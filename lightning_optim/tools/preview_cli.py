@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from lightning_optim.building.hparams import MissingHParamError
 from lightning_optim.tools.describe import schedule_lines
 from lightning_optim.tools.preview import Preview, preview
 from lightning_optim.tools.table import format_table
@@ -124,7 +125,8 @@ def _summary(result: Preview) -> str:
     return f"{run.entries} {kind}, {run.entries_per_epoch} per epoch"
 
 
-def run_preview(args: argparse.Namespace) -> Preview:
+def run_preview(args: argparse.Namespace) -> tuple[Any, Preview]:
+    """The module built from the arguments and its preview."""
     cls = load_class(args.target)
     module = instantiate(cls, args.init_args)
     if args.png is not None:
@@ -135,7 +137,7 @@ def run_preview(args: argparse.Namespace) -> Preview:
         except ModuleNotFoundError as err:
             raise UsageError(str(err)) from err
     try:
-        return preview(
+        return module, preview(
             module,
             max_epochs=args.max_epochs,
             steps_per_epoch=args.steps_per_epoch,
@@ -144,6 +146,9 @@ def run_preview(args: argparse.Namespace) -> Preview:
             devices=args.devices,
             metrics=None,  # a plateau scheduler's lr stays constant: the command line has no metric
         )
+    except MissingHParamError as err:
+        name = err.occurrence.name
+        raise UsageError(f"{err} Or pass it to the module: --init-args '{{\"{name}\": ...}}'.") from err
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from err
 
@@ -165,8 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.max_rows < 2:
             raise UsageError(f"Expected --max-rows to be at least 2 but got {args.max_rows}.")
-        result = run_preview(args)
-        print("\n".join(schedule_lines(load_class(args.target))))
+        module, result = run_preview(args)
+        print("\n".join(schedule_lines(module)))
         print(_summary(result))
         print(format_table(result, max_rows=args.max_rows))
         if args.png is not None:

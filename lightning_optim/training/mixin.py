@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lightning.pytorch import LightningModule
 
 from lightning_optim.building.build import Built, build_all
+from lightning_optim.building.hparams import hparam_values, values_resolved
 from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.training import hparams as _hparams
 from lightning_optim.training import rederive as _rederive
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
@@ -165,6 +167,10 @@ class ConfigurableOptimizersMixin:
             )
         trainer = compat.attached_trainer(module)
         data_untouched = trainer is not None and not compat.train_data_set_up(trainer)
+        # declarations reading HParams are resolved again with the module's values (see building/hparams.py)
+        values = hparam_values(module, plans) if any(plan.hparams for plan in plans) else None
+        if values is not None:
+            plans = values_resolved(module, plans)
         built = build_all(module, plans, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if trainer is not None:
@@ -178,6 +184,7 @@ class ConfigurableOptimizersMixin:
             _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
             # first in the callbacks: derives the lengths again once the run is known (after the finders)
             _rederive.install(type(self).__qualname__, trainer, built, resumed)
+            _hparams.install(type(self).__qualname__, trainer, module, values)
             if data_untouched and trainer.ckpt_path is not None:
                 _keep_data_resumable(trainer)
         return lightning_configs(built, manual=manual)

@@ -1,0 +1,487 @@
+"""``HParam``: checked at class definition like a literal, read from the module when ``fit`` starts.
+
+Every value read at ``fit`` is compared with the same declaration written with literals: same lr at every
+step, same weights, and (for a bad value) the same message, with the hyperparameter named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch.optim import SGD
+
+import lightning_optim
+from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import FAST, Classifier, VitLike, assert_same_weights, fit, loader
+
+
+def declare(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[Any]:
+    """A class ``Declared`` (as messages call it) declaring ``spec``, whose keyword arguments are its hparams."""
+
+    def __init__(self: Any, **hparams: Any) -> None:
+        base.__init__(self)
+        self.save_hyperparameters(hparams)
+
+    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec, "__init__": __init__})
+
+
+def literal(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[Any]:
+    return type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})
+
+
+def error_of(make: Any) -> BaseException:
+    with pytest.raises((TypeError, ValueError)) as info:
+        make()
+    return info.value
+
+
+def trainer(**kwargs: Any) -> L.Trainer:
+    return L.Trainer(**{**FAST, "max_epochs": 1, **kwargs})
+
+
+# HParam itself
+
+
+def test_repr_and_export() -> None:
+    assert repr(HParam("lr")) == "HParam('lr')"
+    assert repr(HParam("weight_decay", default=0.01)) == "HParam('weight_decay', default=0.01)"
+    assert repr(HParam("warmup", default=None)) == "HParam('warmup', default=None)"
+    assert HParam("lr") == HParam("lr") and HParam("lr") != HParam("lr", default=None)
+    assert "HParam" in lightning_optim.__all__
+    assert lightning_optim.__all__ == sorted(lightning_optim.__all__, key=lambda n: (n[0].islower(), n))
+    with pytest.raises(AttributeError):
+        HParam("lr").name = "x"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        ((3,), TypeError, r"^HParam: Expected `name` to be a str \(the hyperparameter's name\) but got 3\.$"),
+        (("",), ValueError, r"^HParam: Expected `name` to be an identifier such as 'lr' .* but got ''\.$"),
+        (("model.lr",), ValueError, r"an identifier .* but got 'model\.lr'\.$"),
+        (("lr", HParam("base_lr")), TypeError, r"^HParam\('lr'\): Expected `default` to be a value"),
+    ],
+)
+def test_name_must_be_an_identifier(args: tuple[Any, ...], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        HParam(*args)
+
+
+# at class definition
+
+
+BAD_DEFAULTS = [
+    pytest.param({"lr": -1.0}, {}, id="rejected-by-torch"),
+    pytest.param({"lr": float("nan")}, {}, id="nan-lr"),
+    pytest.param({"momentum": "0.9"}, {}, id="type"),
+    pytest.param({}, {"gamma": "0.5"}, id="scheduler-type"),
+    pytest.param({}, {"warmup": 1.5}, id="warmup"),
+    pytest.param({}, {"frequency": 0}, id="frequency"),
+    pytest.param({}, {"warmup": 2, "warmup_start_factor": 1.0}, id="warmup-start-factor"),
+    pytest.param({"layer_decay": 2.0, "layer_decay_blocks": "blocks"}, {}, id="layer-decay"),
+]
+
+
+@pytest.mark.parametrize(("optimizer", "scheduler"), BAD_DEFAULTS)
+def test_a_default_is_checked_like_the_same_literal(
+    optimizer: dict[str, Any], scheduler: dict[str, Any]
+) -> None:
+    def spec(wrap: Any) -> OptimizerSpec:
+        options = {k: v if k == "layer_decay_blocks" else wrap(k, v) for k, v in optimizer.items()}
+        return OptimizerSpec(
+            "sgd",
+            **{"lr": 0.1, **options},
+            scheduler=SchedulerSpec("step", step_size=1, **{k: wrap(k, v) for k, v in scheduler.items()}),
+        )
+
+    expected = error_of(lambda: literal(spec(lambda k, v: v)))
+    got = error_of(lambda: literal(spec(lambda k, v: HParam(k, default=v))))
+    assert (type(got), str(got)) == (type(expected), str(expected))
+
+
+def test_keys_are_checked_without_a_default() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^Declared\.optimizer: `SGD` got an unexpected argument `lnr` \(did you mean `lr`\?\)",
+    ):
+        literal(OptimizerSpec("sgd", lnr=HParam("lr")))
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer\.groups\[0\]: `lrr` is not a per-group option of `SGD` \(did you mean `lr`\?\)",
+    ):
+        literal(OptimizerSpec("sgd", groups=[ParamGroup("model_gen.layer1", lrr=HParam("lr"))]))
+    with pytest.raises(
+        TypeError, match=r"^Declared\.optimizer\.scheduler: `StepLR` got an unexpected argument `stepsize`"
+    ):
+        literal(OptimizerSpec("sgd", scheduler=SchedulerSpec("step", stepsize=HParam("s"))))
+    with pytest.raises(
+        TypeError, match=r"^Declared\.optimizer\.scheduler: `StepLR` needs the argument\(s\) `step_size`"
+    ):
+        literal(OptimizerSpec("sgd", scheduler=SchedulerSpec("step", gamma=HParam("gamma"))))
+    # an option of the declaration that is checked against another keeps that check
+    with pytest.raises(ValueError, match=r"`warmup_start_factor` only applies with a `warmup`"):
+        literal(
+            OptimizerSpec(
+                "sgd", scheduler=SchedulerSpec("step", step_size=1, warmup_start_factor=HParam("f"))
+            )
+        )
+
+
+def test_values_without_a_default_wait_for_fit() -> None:
+    # every place an HParam may stand, none with a default: the class is defined, nothing is guessed
+    spec = OptimizerSpec(
+        "adamw",
+        lr=HParam("lr"),
+        betas=(HParam("beta1"), 0.999),
+        groups=[ParamGroup("blocks", weight_decay=HParam("block_decay"))],
+        layer_decay=HParam("layer_decay"),
+        layer_decay_blocks="blocks",
+        scheduler=SchedulerSpec(
+            "sequential",
+            schedulers=[
+                SchedulerSpec("linear", start_factor=HParam("start"), total_iters=HParam("ramp")),
+                SchedulerSpec("step", step_size=HParam("step_size"), gamma=HParam("gamma")),
+            ],
+            milestones=[HParam("ramp")],
+            frequency=HParam("frequency"),
+            warmup=HParam("warmup"),
+            warmup_start_factor=HParam("start_factor"),
+        ),
+    )
+    cls = literal(spec, VitLike)
+    (plan,) = cls._lightning_optim_declared
+    assert [(o.where, o.key, o.name) for o in plan.hparams] == [
+        ("Declared.optimizer", "lr", "lr"),
+        ("Declared.optimizer", "betas[0]", "beta1"),
+        ("Declared.optimizer", "layer_decay", "layer_decay"),
+        ("Declared.optimizer.groups[0]", "weight_decay", "block_decay"),
+        ("Declared.optimizer.scheduler.schedulers[0]", "start_factor", "start"),
+        ("Declared.optimizer.scheduler.schedulers[0]", "total_iters", "ramp"),
+        ("Declared.optimizer.scheduler.schedulers[1]", "step_size", "step_size"),
+        ("Declared.optimizer.scheduler.schedulers[1]", "gamma", "gamma"),
+        ("Declared.optimizer.scheduler", "milestones[0]", "ramp"),
+        ("Declared.optimizer.scheduler", "frequency", "frequency"),
+        ("Declared.optimizer.scheduler", "warmup", "warmup"),
+        ("Declared.optimizer.scheduler", "warmup_start_factor", "start_factor"),
+    ]
+    assert cls.optimizer is spec  # the declaration is kept as written
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "option"),
+    [
+        (OptimizerSpec("sgd", params=HParam("p")), "Declared.optimizer", "params"),
+        (OptimizerSpec("sgd", no_decay=HParam("n")), "Declared.optimizer", "no_decay"),
+        (OptimizerSpec("sgd", implementation=HParam("i")), "Declared.optimizer", "implementation"),
+        (
+            OptimizerSpec("sgd", layer_decay=0.5, layer_decay_blocks=HParam("b")),
+            "Declared.optimizer",
+            "layer_decay_blocks",
+        ),
+        (OptimizerSpec(HParam("o")), "Declared.optimizer", "optimizer"),  # type: ignore[arg-type]
+        (OptimizerSpec("sgd", groups=[ParamGroup(HParam("s"))]), r"Declared.optimizer.groups\[0\]", "select"),  # type: ignore[arg-type]
+        (
+            OptimizerSpec("sgd", groups=[ParamGroup("model_gen", name=HParam("n"))]),
+            r"Declared.optimizer.groups\[0\]",
+            "name",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, interval=HParam("i"))),  # type: ignore[arg-type]
+            "Declared.optimizer.scheduler",
+            "interval",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, unit=HParam("u"))),  # type: ignore[arg-type]
+            "Declared.optimizer.scheduler",
+            "unit",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, begin=HParam("b"))),
+            "Declared.optimizer.scheduler",
+            "begin",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("plateau", monitor=HParam("m"))),
+            "Declared.optimizer.scheduler",
+            "monitor",
+        ),
+    ],
+)
+def test_an_hparam_only_stands_for_a_value(spec: OptimizerSpec, where: str, option: str) -> None:
+    with pytest.raises(
+        TypeError, match=rf"^{where}: Expected `{option}` of the \w+ to be a literal value but got HParam"
+    ):
+        literal(spec)
+
+
+# at fit
+
+
+CASES = [
+    pytest.param(
+        OptimizerSpec("sgd", lr=HParam("lr"), momentum=HParam("momentum", default=0.9)),
+        OptimizerSpec("sgd", lr=0.3, momentum=0.9),
+        {"lr": 0.3},
+        Classifier,
+        id="optimizer-arguments-and-a-default",
+    ),
+    pytest.param(
+        OptimizerSpec("sgd", lr=0.1, momentum=HParam("momentum", default=0.9)),
+        OptimizerSpec("sgd", lr=0.1, momentum=0.5),
+        {"momentum": 0.5},
+        Classifier,
+        id="the-module-value-wins-over-the-default",
+    ),
+    pytest.param(
+        OptimizerSpec("sgd", lr=0.2, groups=[ParamGroup("model_gen.layer1", lr_mult=HParam("head_mult"))]),
+        OptimizerSpec("sgd", lr=0.2, groups=[ParamGroup("model_gen.layer1", lr_mult=0.5)]),
+        {"head_mult": 0.5},
+        Classifier,
+        id="group-multiplier",
+    ),
+    pytest.param(
+        OptimizerSpec("adamw", lr=0.01, betas=(HParam("beta1"), 0.99), implementation="forloop"),
+        OptimizerSpec("adamw", lr=0.01, betas=(0.5, 0.99), implementation="forloop"),
+        {"beta1": 0.5},
+        Classifier,
+        id="inside-a-tuple",
+    ),
+    pytest.param(
+        OptimizerSpec("sgd", lr=HParam("lr"), groups=[ParamGroup("model_gen.layer1", lr=HParam("head_lr"))]),
+        OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("model_gen.layer1", lr=0.4)]),
+        {"lr": 0.1, "head_lr": 0.4},
+        Classifier,
+        id="group-option",
+    ),
+    pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=0.5,
+            scheduler=SchedulerSpec(
+                "step",
+                step_size=HParam("step_size"),
+                gamma=HParam("gamma", default=0.5),
+                interval="step",
+                frequency=HParam("frequency"),
+                warmup=HParam("warmup"),
+                warmup_start_factor=HParam("start", default=0.25),
+            ),
+        ),
+        OptimizerSpec(
+            "sgd",
+            lr=0.5,
+            scheduler=SchedulerSpec(
+                "step",
+                step_size=2,
+                gamma=0.1,
+                interval="step",
+                frequency=2,
+                warmup=1,
+                warmup_start_factor=0.25,
+            ),
+        ),
+        {"step_size": 2, "gamma": 0.1, "frequency": 2, "warmup": 1},
+        Classifier,
+        id="scheduler-arguments-and-stepping-options",
+    ),
+    pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("linear", start_factor=HParam("start"), total_iters=HParam("ramp")),
+                    SchedulerSpec("exponential", gamma=HParam("gamma")),
+                ],
+                milestones=[HParam("ramp")],
+                interval="step",
+            ),
+        ),
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("linear", start_factor=0.2, total_iters=3),
+                    SchedulerSpec("exponential", gamma=0.7),
+                ],
+                milestones=[3],
+                interval="step",
+            ),
+        ),
+        {"start": 0.2, "ramp": 3, "gamma": 0.7},
+        Classifier,
+        id="nested-composite",
+    ),
+    pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=HParam("start"), total_iters=2, interval="step"),
+                SchedulerSpec("step", step_size=1, gamma=HParam("gamma")),
+            ],
+        ),
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=0.25, total_iters=2, interval="step"),
+                SchedulerSpec("step", step_size=1, gamma=0.5),
+            ],
+        ),
+        {"start": 0.25, "gamma": 0.5},
+        Classifier,
+        id="several-schedulers",
+    ),
+    pytest.param(
+        OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("onecycle", max_lr=HParam("max_lr"))),
+        OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("onecycle", max_lr=2.0)),
+        {"max_lr": 2.0},
+        Classifier,
+        id="derived-length",
+    ),
+    pytest.param(
+        OptimizerSpec("sgd", lr=0.4, layer_decay=HParam("layer_decay"), layer_decay_blocks="blocks"),
+        OptimizerSpec("sgd", lr=0.4, layer_decay=0.5, layer_decay_blocks="blocks"),
+        {"layer_decay": 0.5},
+        VitLike,
+        id="layer-decay",
+    ),
+]
+
+
+@pytest.mark.parametrize(("spec", "same", "hparams", "base"), CASES)
+def test_fit_trains_exactly_like_the_literal_declaration(
+    spec: OptimizerSpec, same: OptimizerSpec, hparams: dict[str, Any], base: type[L.LightningModule]
+) -> None:
+    ours, reference = declare(spec, base)(**hparams), literal(same, base)()
+    assert fit(ours, max_epochs=2).history == fit(reference, max_epochs=2).history
+    assert_same_weights(ours, reference)
+    mine, theirs = ours.trainer.optimizers[0].param_groups, reference.trainer.optimizers[0].param_groups
+    assert [{k: v for k, v in g.items() if k != "params"} for g in mine] == [
+        {k: v for k, v in g.items() if k != "params"} for g in theirs
+    ]
+
+
+class FromDataModule(L.LightningDataModule):
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def train_dataloader(self) -> Any:
+        return loader()
+
+
+class Attribute(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec("sgd", lr=HParam("lr"))
+
+
+def test_lightnings_lookup_attribute_hparams_then_datamodule() -> None:
+    module = Attribute()
+    module.lr = 0.25  # a plain attribute, no save_hyperparameters
+    fit(module, max_epochs=1)
+    assert module.trainer.optimizers[0].param_groups[0]["lr"] == 0.25
+    from_hparams = declare(OptimizerSpec("sgd", lr=HParam("lr")))(lr=0.125)
+    fit(from_hparams, max_epochs=1)
+    assert from_hparams.trainer.optimizers[0].param_groups[0]["lr"] == 0.125
+    # the datamodule's hparams, as `lightning_getattr` reads them (it wins over the module's, as in Lightning)
+    from_data = declare(OptimizerSpec("sgd", lr=HParam("lr")))(lr=0.125)
+    run = trainer()
+    run.fit(from_data, datamodule=FromDataModule(lr=0.0625))
+    assert run.optimizers[0].param_groups[0]["lr"] == 0.0625
+
+
+def test_a_missing_hparam_without_default_names_the_attribute_and_the_hparam() -> None:
+    module = declare(OptimizerSpec("sgd", lr=HParam("lr"), momentum=HParam("momentum", default=0.0)))(lrs=0.1)
+    message = (
+        "Declared.optimizer: Expected the module to have the hyperparameter `lr` for `lr` (declared as "
+        "HParam('lr'), without default) but `Declared` has none (did you mean `lrs`?): Lightning's lookup "
+        "(`lightning_getattr`) finds no attribute `lr` of the module, no `lr` in `module.hparams` and none in "
+        "the datamodule's hparams. Save it with `self.save_hyperparameters()` in `__init__`, set `self.lr`, or "
+        "give HParam('lr', default=...)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        trainer().fit(module, loader())
+
+
+BAD_VALUES = [
+    pytest.param({"lr": 0.1}, {"lr": -1.0}, "lr", id="rejected-by-torch"),
+    pytest.param({"lr": 0.1}, {"lr": float("inf")}, "lr", id="infinite-lr"),
+    pytest.param({"lr": 0.1}, {"lr": "0.1"}, "lr", id="type"),
+    pytest.param({"gamma": 0.5}, {"gamma": "0.5"}, "scheduler.gamma", id="scheduler-type"),
+    pytest.param({"step_size": 1}, {"step_size": 2.5}, "scheduler.step_size", id="int-argument"),
+    pytest.param({"warmup": 2}, {"warmup": 1.5}, "scheduler.warmup", id="warmup"),
+    pytest.param({"frequency": 1}, {"frequency": 0}, "scheduler.frequency", id="frequency"),
+    pytest.param({"head_lr": 0.5}, {"head_lr": -0.5}, "groups[0].lr", id="group-option"),
+]
+
+
+@pytest.mark.parametrize(("good", "bad", "path"), BAD_VALUES)
+def test_a_value_read_at_fit_is_checked_like_the_same_literal(
+    good: dict[str, Any], bad: dict[str, Any], path: str
+) -> None:
+    def spec(value: Any) -> OptimizerSpec:
+        values = {
+            "lr": 0.1,
+            "gamma": 0.5,
+            "step_size": 1,
+            "warmup": None,
+            "frequency": 1,
+            "head_lr": 0.5,
+            **value,
+        }
+        return OptimizerSpec(
+            SGD,
+            lr=values["lr"],
+            groups=[ParamGroup("model_gen.layer1", lr=values["head_lr"])],
+            scheduler=SchedulerSpec(
+                "step",
+                step_size=values["step_size"],
+                gamma=values["gamma"],
+                warmup=values["warmup"],
+                frequency=values["frequency"],
+            ),
+        )
+
+    (name,) = bad
+    expected = error_of(lambda: literal(spec(bad)))
+    module = declare(spec({name: HParam(name)}))(**good)
+    run = trainer()
+    run.fit(module, loader())  # the good value trains
+    module = declare(spec({name: HParam(name)}))(**bad)
+    got = error_of(lambda: trainer().fit(module, loader()))
+    # the literal's message, with the hyperparameter named after where it points
+    where, _, rest = str(expected).partition(": ")
+    full = f"Declared.optimizer.{path}"
+    shown = full[len(where) + 1 :] if full.startswith(where + ".") else path
+    assert type(got) is type(expected)
+    assert str(got) == f"{where}: `{shown}` from hparam `{name}` = {bad[name]!r}: {rest}"
+
+
+def test_the_same_hparam_in_two_places_reads_one_value() -> None:
+    spec = OptimizerSpec("sgd", lr=HParam("lr"), groups=[ParamGroup("model_gen.layer1", lr=HParam("lr"))])
+    module = declare(spec)(lr=-2.0)
+    with pytest.raises(
+        ValueError, match=r"^Declared\.optimizer: `lr`, `groups\[0\]\.lr` from hparam `lr` = -2\.0: "
+    ):
+        trainer().fit(module, loader())
+    module = declare(spec)(lr=0.2)
+    fit(module, max_epochs=1)
+    assert [g["lr"] for g in module.trainer.optimizers[0].param_groups] == [0.2, 0.2]
+
+
+def test_a_class_without_hparams_is_resolved_once() -> None:
+    plain = literal(OptimizerSpec("sgd", lr=0.1))
+    (plan,) = plain._lightning_optim_declared
+    assert plan.hparams == ()
+    module = plain()
+    fit(module, max_epochs=1)
+    assert module.trainer.optimizers[0].param_groups[0]["lr"] == 0.1
+    assert torch.is_tensor(next(module.parameters()))

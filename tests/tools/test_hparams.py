@@ -1,0 +1,189 @@
+"""``HParam`` in the tools: preview, describe, the preview command line, configs and ``DeclarativeCLI``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lightning as L
+import pytest
+import yaml
+from lightning_utilities.core.imports import RequirementCache
+from torch import nn
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    HParam,
+    LRMonitor,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    describe_optimizers,
+    preview_schedule,
+    spec_from_dict,
+    spec_to_dict,
+)
+from lightning_optim.tools.preview_cli import main
+from tests.helpers import FAST, Classifier, fit
+
+
+class Warmed(ConfigurableOptimizersMixin, Classifier):
+    """Warmup then halving per epoch, both lengths and the lr from hyperparameters."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        groups=[ParamGroup("model_gen.layer1", lr=HParam("head_lr", default=0.5))],
+        scheduler=SchedulerSpec("step", step_size=1, gamma=0.5, interval="step", warmup=HParam("warmup")),
+    )
+
+    def __init__(self, lr: float = 1.0, warmup: int = 2) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class NoDefault(ConfigurableOptimizersMixin, L.LightningModule):
+    optimizer = OptimizerSpec("sgd", lr=HParam("lr"))
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__()
+        self.net = nn.Linear(2, 1)
+        self.save_hyperparameters(hparams)
+
+
+def test_preview_reads_the_instance_and_equals_fit() -> None:
+    module = Warmed(lr=0.2, warmup=3)
+    previewed = preview_schedule(module, max_epochs=2, steps_per_epoch=4)
+    monitor = LRMonitor(logging_interval="step")
+    fit(Warmed(lr=0.2, warmup=3), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
+    assert previewed.keys() == {"lr-optimizer/model_gen.layer1", "lr-optimizer/rest"}
+    assert previewed["lr-optimizer/rest"][:4] == pytest.approx([0.05, 0.1, 0.15, 0.2])  # 3 warmup steps
+    assert previewed["lr-optimizer/model_gen.layer1"][3] == pytest.approx(0.5)
+    assert previewed == monitor.lrs
+    # a class is built with no arguments, and its values read from that instance
+    assert preview_schedule(Warmed, max_epochs=1, steps_per_epoch=4) == preview_schedule(
+        Warmed(), max_epochs=1, steps_per_epoch=4
+    )
+
+
+def test_preview_of_a_class_without_the_value_asks_for_an_instance() -> None:
+    message = (
+        "preview_schedule: Expected a module instance to read the hyperparameter `lr` from but got the class "
+        "`NoDefault`, and `NoDefault()` has no `lr` (NoDefault.optimizer declares `lr` as HParam('lr') without "
+        "default). Pass an instance: `preview_schedule(NoDefault(lr=...), ...)`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        preview_schedule(NoDefault, max_epochs=1, steps_per_epoch=2)
+    assert preview_schedule(NoDefault(lr=0.3), max_epochs=1, steps_per_epoch=2) == {
+        "lr-optimizer": [0.3, 0.3]
+    }
+    with pytest.raises(
+        ValueError, match=r"^NoDefault\.optimizer: Expected the module to have the hyperparameter"
+    ):
+        preview_schedule(NoDefault(), max_epochs=1, steps_per_epoch=2)
+
+
+def test_describe_reads_the_instance() -> None:
+    described = describe_optimizers(Warmed(lr=0.25))
+    assert described.splitlines()[:4] == [
+        "Warmed.optimizer: SGD(lr=0.25), 2 groups, 4 tensors, 212 parameters",
+        "  group             tensors  parameters  lr",
+        "  model_gen.layer1        2         144  0.5",
+        "  rest                    2          68  0.25",
+    ]
+
+
+def test_preview_command_line_reads_init_args(capsys: pytest.CaptureFixture[str]) -> None:
+    target = "tests.tools.test_hparams:Warmed"
+    code = main(["preview", target, "--init-args", '{"lr": 0.4, "warmup": 1}', "--max-epochs", "1",
+                 "--steps-per-epoch", "3"])  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "Warmed.optimizer.scheduler: StepLR(step_size=1, gamma=0.5), every step, warmup=1",  # the instance's
+        "3 optimizer steps, 3 per epoch",
+        "step  epoch  lr-optimizer/model_gen.layer1  lr-optimizer/rest",
+        "   0      0                           0.25                0.2",
+        "   1      0                            0.5                0.4",
+        "   2      0                           0.25                0.2",
+    ]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["preview", "tests.tools.test_hparams:NoDefault", "--max-epochs", "1", "--steps-per-epoch", "3"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(
+        "python -m lightning_optim preview: error: NoDefault.optimizer: Expected the module"
+    )
+    assert error.rstrip().endswith("""Or pass it to the module: --init-args '{"lr": ...}'.""")
+
+
+def test_config_round_trip() -> None:
+    spec = OptimizerSpec(
+        "adamw",
+        lr=HParam("lr"),
+        betas=(HParam("beta1", default=0.9), 0.999),
+        layer_decay=HParam("layer_decay", default=0.75),
+        layer_decay_blocks="blocks",
+        scheduler=SchedulerSpec("step", step_size=HParam("step_size"), warmup=HParam("warmup", default=None)),
+    )
+    data = spec_to_dict(spec)
+    assert data == {
+        "class_path": "torch.optim.AdamW",
+        "init_args": {"lr": {"hparam": "lr"}, "betas": [{"hparam": "beta1", "default": 0.9}, 0.999]},
+        "layer_decay": {"hparam": "layer_decay", "default": 0.75},
+        "layer_decay_blocks": "blocks",
+        "scheduler": {
+            "class_path": "torch.optim.lr_scheduler.StepLR",
+            "init_args": {"step_size": {"hparam": "step_size"}},
+            "warmup": {"hparam": "warmup", "default": None},
+        },
+    }
+    back = spec_from_dict(yaml.safe_load(yaml.safe_dump(data)))
+    assert spec_to_dict(back) == data
+    assert back.kwargs["lr"] == HParam("lr") and back.scheduler is not None
+    assert back.scheduler.warmup == HParam("warmup", default=None)
+    with pytest.raises(
+        ValueError, match=r"^OptimizerSpec\.init_args\.lr: HParam: Expected `name` to be an identifier"
+    ):
+        spec_from_dict({"class_path": "sgd", "init_args": {"lr": {"hparam": "a b"}}})
+
+
+cli_extra = pytest.mark.skipif(
+    not RequirementCache("jsonargparse[signatures]>=4.27.7"),
+    reason="LightningCLI needs the `cli` extra (jsonargparse[signatures])",
+)
+
+
+class Swept(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        scheduler=SchedulerSpec("step", step_size=1, gamma=HParam("gamma", default=0.5)),
+    )
+
+    def __init__(self, lr: float = 0.1, gamma: float = 0.5) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+@cli_extra
+@pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended")
+def test_declarative_cli_model_init_args_next_to_optim_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    from lightning_optim.cli import DeclarativeCLI
+
+    def cli(*args: str) -> DeclarativeCLI:
+        return DeclarativeCLI(Swept, args=list(args), run=False, trainer_defaults=FAST)
+
+    with pytest.raises(SystemExit):
+        cli("--print_config")
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"] == {"lr": 0.1, "gamma": 0.5}
+    assert printed["optim"]["optimizer"]["init_args"] == {"lr": {"hparam": "lr"}}
+    # the module's init arg feeds the HParam; an --optim override replaces a declared value
+    built = cli("--model.lr=0.4", "--optim.optimizer.scheduler.init_args.gamma=0.25")
+    assert type(built.model).optimizer.kwargs["lr"] == HParam("lr")
+    recorded = fit(built.model, max_epochs=3)
+    assert recorded.of() == pytest.approx([0.4] * 4 + [0.1] * 4 + [0.025] * 4)
+    # without an --optim override the class is the declared one, its hparams from --model
+    plain = cli("--model.lr=0.2", "--model.gamma=0.1")
+    assert type(plain.model) is Swept
+    assert fit(plain.model, max_epochs=2).of() == pytest.approx([0.2] * 4 + [0.02] * 4)
