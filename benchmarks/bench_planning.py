@@ -65,9 +65,9 @@ class Declared(ConfigurableOptimizersMixin, Stack):
 
 def plan(module: L.LightningModule) -> int:
     named = NamedParameters.of(module)
-    plans = type(module)._lightning_optim_declared
-    assigned = assign_parameters(named, plans)
-    return sum(len(plan_groups(named, p, assigned[p.attribute])) for p in plans)
+    declared_all = type(module)._lightning_optim_declared
+    assigned = assign_parameters(named, declared_all)
+    return sum(len(plan_groups(named, p, assigned[p.attribute])) for p in declared_all)
 
 
 def best(function: object, repeat: int) -> float:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.building.length import RunShape, run_shape
+from lightning_optim.building.length import DerivedFromRun, run_shape
 from lightning_optim.declarations.resolve import (
     ResolvedOptimizer,
     ResolvedScheduler,
@@ -38,13 +38,13 @@ LEFTOVER_GROUP = "rest"
 class Built:
     """A live optimizer with its schedulers and the names it is logged under."""
 
-    plan: ResolvedOptimizer
+    declared: ResolvedOptimizer
     optimizer: torch.optim.Optimizer
-    #: the live schedulers, aligned with ``plan.schedulers``
+    #: the live schedulers, aligned with ``declared.schedulers``
     schedulers: tuple[Any, ...]
     groups: Sequence[GroupPlan]
     #: what each scheduler was built with from the run (derived length, warmup steps), aligned with it
-    shapes: tuple[RunShape, ...]
+    shapes: tuple[DerivedFromRun, ...]
     #: each param group's settings (all but ``params``) before the schedulers were built on them, and the
     #: lrs the schedulers set: what ``rebuild_schedulers`` starts again from
     before_schedulers: tuple[dict[str, Any], ...] = ()
@@ -52,15 +52,15 @@ class Built:
 
     @property
     def prefix(self) -> str:
-        return self.plan.prefix_name or default_prefix(self.plan.attribute)
+        return self.declared.prefix_name or default_prefix(self.declared.attribute)
 
-    def scheduled(self) -> list[tuple[Any, ResolvedScheduler, RunShape]]:
+    def scheduled(self) -> list[tuple[Any, ResolvedScheduler, DerivedFromRun]]:
         """Each live scheduler with its declaration and run shape, in the declared order."""
-        return list(zip(self.schedulers, self.plan.schedulers, self.shapes))
+        return list(zip(self.schedulers, self.declared.schedulers, self.shapes))
 
 
 def assign_parameters(
-    named: NamedParameters, plans: Sequence[ResolvedOptimizer]
+    named: NamedParameters, declared_all: Sequence[ResolvedOptimizer]
 ) -> dict[str, list[tuple[str, torch.nn.Parameter]]]:
     """Which trainable parameters each optimizer trains; overlaps and untrained parameters are errors.
 
@@ -71,34 +71,34 @@ def assign_parameters(
     """
     owner: dict[int, str] = {}
     assigned: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
-    for plan in plans:
-        if plan.params is None:
+    for declared in declared_all:
+        if declared.params is None:
             continue
-        chosen = select(named, plan.params, where=plan.where, option="params")
+        chosen = select(named, declared.params, where=declared.where, option="params")
         for name, param in chosen:
             other = owner.get(id(param))
             if other is not None:
                 raise ValueError(
-                    f"{plan.where}: parameter `{name}` is selected by both `{other}` and `{plan.attribute}`; "
+                    f"{declared.where}: parameter `{name}` is selected by both `{other}` and `{declared.attribute}`; "
                     "each parameter must be trained by exactly one optimizer. Narrow one of the `params` selectors."
                 )
-            owner[id(param)] = plan.attribute
-        assigned[plan.attribute] = chosen
+            owner[id(param)] = declared.attribute
+        assigned[declared.attribute] = chosen
     rest = [(name, p) for name, p in named.items if id(p) not in owner]
-    catch_all = [plan for plan in plans if plan.params is None]
+    catch_all = [declared for declared in declared_all if declared.params is None]
     if catch_all:
-        plan = catch_all[0]
+        declared = catch_all[0]
         if not rest:
             raise ValueError(
-                f"{plan.where}: `params=None` takes the trainable parameters no other optimizer takes, "
+                f"{declared.where}: `params=None` takes the trainable parameters no other optimizer takes, "
                 "but none are left."
             )
-        assigned[plan.attribute] = rest
+        assigned[declared.attribute] = rest
     elif rest:
         names = [name for name, _ in rest]
         shown = listing(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         raise ValueError(
-            f"{plans[0].where.rsplit('.', 1)[0]}: trainable parameter(s) {shown} are trained by no declared "
+            f"{declared_all[0].where.rsplit('.', 1)[0]}: trainable parameter(s) {shown} are trained by no declared "
             "optimizer. Select them in an optimizer's `params`, declare one optimizer with `params=None`, "
             "or freeze them with `requires_grad_(False)`."
         )
@@ -106,7 +106,7 @@ def assign_parameters(
 
 
 def plan_groups(
-    named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+    named: NamedParameters, declared: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
 ) -> list[GroupPlan]:
     """Split one optimizer's parameters into its declared groups, in order, plus the leftover group.
 
@@ -115,31 +115,31 @@ def plan_groups(
     block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
     (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
     """
-    declared = _declared_groups(named, plan, parameters)
+    groups = _declared_groups(named, declared, parameters)
     root = named.modules[0][1] if named.modules else None
-    context = RecipeContext(plan.where, named, plan.defaults, root, parameters)
-    for recipe, settings in plan.recipes:
-        declared = recipe.apply(settings, context, declared)
-    names = [g.name for g in declared]
+    context = RecipeContext(declared.where, named, declared.defaults, root, parameters)
+    for recipe, settings in declared.recipes:
+        groups = recipe.apply(settings, context, groups)
+    names = [g.name for g in groups]
     duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
     if duplicates:
         raise ValueError(
-            f"{plan.where}: Expected unique param group names but {listing(duplicates)} name more than "
+            f"{declared.where}: Expected unique param group names but {listing(duplicates)} name more than "
             f"one group (groups in order: {listing(str(n) for n in names)}). "
             "Give the declared groups distinct `name=`s."
         )
-    return declared
+    return groups
 
 
 def _declared_groups(
-    named: NamedParameters, plan: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+    named: NamedParameters, declared: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
 ) -> list[GroupPlan]:
-    if not plan.groups:
+    if not declared.groups:
         return [GroupPlan(name=None, parameters=parameters, options={})]
     owner: dict[int, str] = {}
     groups: list[GroupPlan] = []
-    for index, group in enumerate(plan.groups):
-        where = f"{plan.where}.groups[{index}]"
+    for index, group in enumerate(declared.groups):
+        where = f"{declared.where}.groups[{index}]"
         remaining = [(n, p) for n, p in parameters if id(p) not in owner]
         try:
             chosen = select(named, group.select, where=where, option="select", among=remaining)
@@ -185,8 +185,8 @@ def build_scheduler(
     optimizer: torch.optim.Optimizer,
     group_names: Sequence[str],
     trainer: Any,
-    shape: RunShape | None = None,
-) -> tuple[Any, RunShape]:
+    shape: DerivedFromRun | None = None,
+) -> tuple[Any, DerivedFromRun]:
     """Instantiate a resolved scheduler on a live optimizer: per-group values, lengths derived from the run
     (or given by ``shape``), epoch-valued arguments converted to steps (``unit="epoch"``), and the warmup in
     front; with the run's shape it was built for."""
@@ -211,7 +211,10 @@ def build_scheduler(
 
 
 def _build_on(
-    scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer, extra: Mapping[str, Any], shape: RunShape
+    scheduler: ResolvedScheduler,
+    optimizer: torch.optim.Optimizer,
+    extra: Mapping[str, Any],
+    shape: DerivedFromRun,
 ) -> Any:
     """The scheduler on ``optimizer`` (the live one, or a ``ParamSchedule``'s proxy), in its window or behind
     its warmup."""
@@ -224,26 +227,28 @@ def _build_on(
     return built
 
 
-def _check_capturable(plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
+def _check_capturable(declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
     """``capturable=True`` needs parameters on an accelerator; torch only notices in the first step."""
     supported = compat.capturable_devices()
     for group in optimizer.param_groups:
         devices = sorted({p.device.type for p in group["params"]} - set(supported))
         if group.get("capturable") and devices:
             raise ValueError(
-                f"{plan.where}: Expected the parameters of an optimizer with `capturable=True` to be on one of "
+                f"{declared.where}: Expected the parameters of an optimizer with `capturable=True` to be on one of "
                 f"{listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or train on "
                 "one of those devices."
             )
 
 
 def plan_all(
-    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer]
+    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer]
 ) -> list[tuple[ResolvedOptimizer, list[GroupPlan]]]:
     """Select each declared optimizer's parameters and plan its groups, in declaration order."""
     named = NamedParameters.of(module)
-    assigned = assign_parameters(named, plans)
-    return [(plan, plan_groups(named, plan, assigned[plan.attribute])) for plan in plans]
+    assigned = assign_parameters(named, declared_all)
+    return [
+        (declared, plan_groups(named, declared, assigned[declared.attribute])) for declared in declared_all
+    ]
 
 
 def as_torch_groups(groups: Sequence[GroupPlan]) -> list[dict[str, Any]]:
@@ -252,11 +257,11 @@ def as_torch_groups(groups: Sequence[GroupPlan]) -> list[dict[str, Any]]:
 
 
 def build_optimizer(
-    plan: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
+    declared: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
 ) -> torch.optim.Optimizer:
     """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation)."""
-    with torch_rejects(plan.where, plan.cls):
-        return plan.cls(torch_groups, **plan.kwargs, **arguments)
+    with torch_rejects(declared.where, declared.cls):
+        return declared.cls(torch_groups, **declared.kwargs, **arguments)
 
 
 def apply_scales(optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]) -> None:
@@ -265,39 +270,49 @@ def apply_scales(optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]) 
     Applied to the values the optimizer put in its groups, so a scale is relative to each group's own base
     (``MuonWithAdamW``'s AdamW groups start from ``adamw_lr``); call it before any scheduler reads ``lr``.
     """
-    for group, plan in zip(optimizer.param_groups, groups, strict=True):
-        for key, factor in plan.scales.items():
+    for group, declared in zip(optimizer.param_groups, groups, strict=True):
+        for key, factor in declared.scales.items():
             group[key] = group[key] * factor
 
 
 def build_declared_schedulers(
-    plan: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
-) -> tuple[tuple[Any, ...], tuple[RunShape, ...]]:
-    """The declared schedulers of ``plan`` on its live optimizer, in order, and their run shapes."""
+    declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan], trainer: Any
+) -> tuple[tuple[Any, ...], tuple[DerivedFromRun, ...]]:
+    """The declared schedulers of ``declared`` on its live optimizer, in order, and their run shapes."""
     names = [g.name or LEFTOVER_GROUP for g in groups]
-    pairs = [build_scheduler(scheduler, optimizer, names, trainer) for scheduler in plan.schedulers]
+    pairs = [build_scheduler(scheduler, optimizer, names, trainer) for scheduler in declared.schedulers]
     return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
 
 
-def build_all(module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], trainer: Any) -> list[Built]:
+def build_all(
+    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], trainer: Any
+) -> list[Built]:
     """Select parameters, plan groups, and build every declared optimizer and scheduler, in order."""
     built = []
-    for plan, groups in plan_all(module, plans):
+    for declared, groups in plan_all(module, declared_all):
         torch_groups = as_torch_groups(groups)
-        choice = choose(plan.where, plan.cls, plan.implementation, plan.kwargs, torch_groups, module, trainer)
-        optimizer = build_optimizer(plan, torch_groups, **choice.arguments)
+        choice = choose(
+            declared.where,
+            declared.cls,
+            declared.implementation,
+            declared.kwargs,
+            torch_groups,
+            module,
+            trainer,
+        )
+        optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
         apply_scales(optimizer, groups)
-        _check_capturable(plan, optimizer)
-        optimizer.register_step_pre_hook(LearningRateGuard(plan.where, [g.name for g in groups], trainer))
+        _check_capturable(declared, optimizer)
+        optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(
-                plan.where, optimizer, [pair for g in groups for pair in g.parameters]
+                declared.where, optimizer, [pair for g in groups for pair in g.parameters]
             )
         before = group_settings(optimizer)
-        schedulers, shapes = build_declared_schedulers(plan, optimizer, groups, trainer)
+        schedulers, shapes = build_declared_schedulers(declared, optimizer, groups, trainer)
         built.append(
             Built(
-                plan=plan,
+                declared=declared,
                 optimizer=optimizer,
                 schedulers=schedulers,
                 groups=groups,
@@ -351,7 +366,7 @@ def lr_set_outside(built: Built) -> bool:
     return any(not _same(g["lr"], lr) for g, lr in zip(groups, built.lrs_after_schedulers))
 
 
-def rebuild_schedulers(built: Built, trainer: Any, shapes: Sequence[RunShape]) -> Built:
+def rebuild_schedulers(built: Built, trainer: Any, shapes: Sequence[DerivedFromRun]) -> Built:
     """Build ``built``'s schedulers again for ``shapes``, as if they had been built with them: before any step.
 
     The param groups get back the settings they had before the schedulers were first built (a scheduler
@@ -371,7 +386,7 @@ def rebuild_schedulers(built: Built, trainer: Any, shapes: Sequence[RunShape]) -
         group.clear()
         group.update({"params": params, **settings})
     names = [g.name or LEFTOVER_GROUP for g in built.groups]
-    for live, spec, shape in zip(built.schedulers, built.plan.schedulers, shapes, strict=True):
+    for live, spec, shape in zip(built.schedulers, built.declared.schedulers, shapes, strict=True):
         fresh, _ = build_scheduler(spec, built.optimizer, names, trainer, shape)
         if type(fresh) is not type(live):
             raise TypeError(

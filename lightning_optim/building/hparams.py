@@ -65,10 +65,10 @@ def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
     )
 
 
-def read_values(module: Any, plan: ResolvedOptimizer) -> dict[str, Any]:
-    """The value of each ``HParam`` name ``plan`` uses that the module has, by name."""
+def read_values(module: Any, declared: ResolvedOptimizer) -> dict[str, Any]:
+    """The value of each ``HParam`` name ``declared`` uses that the module has, by name."""
     values: dict[str, Any] = {}
-    for occurrence in plan.hparams:
+    for occurrence in declared.hparams:
         name = occurrence.name
         if name not in values:
             values[name] = read_hparam(module, name)
@@ -89,8 +89,8 @@ def _value_of(values: Mapping[str, Any]) -> Any:
     return value_of
 
 
-def _owner(plan: ResolvedOptimizer) -> str:
-    return plan.where[: -len(plan.attribute) - 1]
+def _owner(declared: ResolvedOptimizer) -> str:
+    return declared.where[: -len(declared.attribute) - 1]
 
 
 def _shown(occurrence: Occurrence, where: str, root: str) -> str:
@@ -106,56 +106,56 @@ def _shown(occurrence: Occurrence, where: str, root: str) -> str:
     return full[len(where) + 1 :] if full.startswith(where + ".") else occurrence.path(root)
 
 
-def _blamed(err: TypeError | ValueError, plan: ResolvedOptimizer, values: Mapping[str, Any]) -> Exception:
+def _blamed(err: TypeError | ValueError, declared: ResolvedOptimizer, values: Mapping[str, Any]) -> Exception:
     """``err`` (raised for the values read) with the hyperparameter it comes from named in its message.
 
     Each name is tried alone (the others left unchecked, as for an HParam without default): the first that
     fails alone is the culprit, and its error is reported. A failure that needs several values together is
     reported with all of them.
     """
-    owner = _owner(plan)
+    owner = _owner(declared)
     for name, value in values.items():
 
         def only(occurrence: Occurrence, name: str = name, value: Any = value) -> Any:
             return value if occurrence.name == name else occurrence.hparam
 
-        alone = substitute(plan.where, plan.spec, only)
+        alone = substitute(declared.where, declared.spec, only)
         try:
-            check_optimizer(owner, plan.attribute, alone)
+            check_optimizer(owner, declared.attribute, alone)
         except (TypeError, ValueError) as single:
             where, _, rest = str(single).partition(": ")
-            paths = [f"`{_shown(o, where, plan.where)}`" for o in plan.hparams if o.name == name]
+            paths = [f"`{_shown(o, where, declared.where)}`" for o in declared.hparams if o.name == name]
             return type(single)(f"{where}: {', '.join(paths)} from hparam `{name}` = {value!r}: {rest}")
     read = ", ".join(
-        f"`{o.path(plan.where)}` from hparam `{o.name}` = {values[o.name]!r}"
-        for o in plan.hparams
+        f"`{o.path(declared.where)}` from hparam `{o.name}` = {values[o.name]!r}"
+        for o in declared.hparams
         if o.name in values
     )
     return type(err)(f"{err} (values read when `fit` started: {read})")
 
 
-def with_values(module: Any, plan: ResolvedOptimizer) -> ResolvedOptimizer:
-    """``plan`` resolved again with the values of its ``HParam``s read from ``module``."""
-    if not plan.hparams:
-        return plan
-    values = read_values(module, plan)
-    spec = substitute(plan.where, plan.spec, _value_of(values))
+def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
+    """``declared`` resolved again with the values of its ``HParam``s read from ``module``."""
+    if not declared.hparams:
+        return declared
+    values = read_values(module, declared)
+    spec = substitute(declared.where, declared.spec, _value_of(values))
     try:
-        resolved = check_optimizer(_owner(plan), plan.attribute, spec)
+        resolved = check_optimizer(_owner(declared), declared.attribute, spec)
     except (TypeError, ValueError) as err:
-        raise _blamed(err, plan, values) from None
+        raise _blamed(err, declared, values) from None
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute
-    return dataclasses.replace(resolved, spec=plan.spec, hparams=plan.hparams)
+    return dataclasses.replace(resolved, spec=declared.spec, hparams=declared.hparams)
 
 
-def values_resolved(module: Any, plans: Sequence[ResolvedOptimizer]) -> tuple[ResolvedOptimizer, ...]:
+def values_resolved(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> tuple[ResolvedOptimizer, ...]:
     """``plans`` with every declaration that holds ``HParam``s resolved with the values ``module`` has."""
-    return tuple(with_values(module, plan) for plan in plans)
+    return tuple(with_values(module, declared) for declared in declared_all)
 
 
-def hparam_values(module: Any, plans: Sequence[ResolvedOptimizer]) -> dict[str, Any]:
-    """Every ``HParam`` name the plans use with the value the module has now (a marker when it has none)."""
-    return {o.name: read_hparam(module, o.name) for plan in plans for o in plan.hparams}
+def hparam_values(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> dict[str, Any]:
+    """Every ``HParam`` name the declared_all use with the value the module has now (a marker when it has none)."""
+    return {o.name: read_hparam(module, o.name) for declared in declared_all for o in declared.hparams}
 
 
 def same_values(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

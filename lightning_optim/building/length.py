@@ -41,7 +41,7 @@ from lightning_optim.utilities.errors import prefixed
 
 
 @dataclass(frozen=True)
-class RunShape:
+class DerivedFromRun:
     """What a scheduler needs to know about the run: its warmup, the derived length and steps per epoch."""
 
     #: the warmup's length in scheduler updates (0: none)
@@ -90,8 +90,8 @@ def manual_optimization(module: Any) -> bool:
     """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
     declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them
     in automatic optimization)."""
-    plans = getattr(module, "_lightning_optim_declared", ())
-    return not getattr(module, "automatic_optimization", True) or len(plans) > 1
+    declared_all = getattr(module, "_lightning_optim_declared", ())
+    return not getattr(module, "automatic_optimization", True) or len(declared_all) > 1
 
 
 def _manual_optimizers(trainer: Any) -> int | None:
@@ -99,7 +99,7 @@ def _manual_optimizers(trainer: Any) -> int | None:
     module = getattr(trainer, "lightning_module", None)
     if module is None or not manual_optimization(module):
         return None
-    # only asked while building a declared scheduler, so there is at least one plan
+    # only asked while building a declared scheduler, so there is at least one declared
     return len(module._lightning_optim_declared)
 
 
@@ -291,7 +291,7 @@ def _from(start: RunStart, scheduler: ResolvedScheduler) -> str:
     return f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
 
 
-def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: RunStart | None = None) -> RunShape:
+def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: RunStart | None = None) -> DerivedFromRun:
     """Derive the warmup, the omitted length and the steps per epoch of ``scheduler`` from ``trainer``, for a
     schedule that starts at ``start`` (default: ``run_start(trainer)``)."""
     start = run_start(trainer) if start is None else start
@@ -372,10 +372,12 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: RunStart | None
                 f"updates{_from(start, scheduler)}",
                 f"that gives {derived}; lengthen the run or give `{scheduler.derived_length}`",
             )
-    return RunShape(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
+    return DerivedFromRun(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
 
 
-def _windowed_shape(trainer: Any, scheduler: ResolvedScheduler, converts: bool, start: RunStart) -> RunShape:
+def _windowed_shape(
+    trainer: Any, scheduler: ResolvedScheduler, converts: bool, start: RunStart
+) -> DerivedFromRun:
     """The window of a scheduler with ``begin``/``end`` in its updates, and the length derived from it.
 
     Int bounds count the scheduler's updates (epochs with ``unit="epoch"``, converted to steps as mmengine's
@@ -441,7 +443,7 @@ def _windowed_shape(trainer: Any, scheduler: ResolvedScheduler, converts: bool, 
                 f"`{scheduler.derived_length}` of `{name}` is derived from its window of {span} updates",
                 f"that gives {derived}; widen the window or give `{scheduler.derived_length}`",
             )
-    return RunShape(warmup=0, derived_length=derived, steps_per_epoch=per_epoch, window=(first, last))
+    return DerivedFromRun(warmup=0, derived_length=derived, steps_per_epoch=per_epoch, window=(first, last))
 
 
 def optimizer_steps(
@@ -478,7 +480,7 @@ def optimizer_steps(
 
 
 @dataclass(frozen=True)
-class RunLength:
+class TrainerStandIn:
     """What the functions above read from a ``Trainer``, for building schedulers without one (previews)."""
 
     max_epochs: int

@@ -1,4 +1,4 @@
-"""Check declarations when a module class is defined and turn them into resolved, validated plans.
+"""Check declarations when a module class is defined and turn them into resolved, validated declared_all.
 
 Everything that can be checked without the model is checked here, so that a typo fails at import time
 with a message naming the attribute: class names, keyword arguments against the class signature (with a

@@ -48,21 +48,23 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
-    plans: Sequence[ResolvedOptimizer] = getattr(type(module), "_lightning_optim_declared", ())
-    if not isinstance(module, torch.nn.Module) or not plans:
+    declared_all: Sequence[ResolvedOptimizer] = getattr(type(module), "_lightning_optim_declared", ())
+    if not isinstance(module, torch.nn.Module) or not declared_all:
         raise TypeError(
             "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
             f"optimizers but got {module!r:.80}."
         )
-    plans = values_resolved(module, plans)  # the values of its HParams, as `fit` reads them
-    return "\n".join(_describe(plan, groups, max_names) for plan, groups in plan_all(module, plans))
+    declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
+    return "\n".join(
+        _describe(declared, groups, max_names) for declared, groups in plan_all(module, declared_all)
+    )
 
 
-def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
-    optimizer = build_optimizer(plan, as_torch_groups(groups))
+def _describe(declared: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
+    optimizer = build_optimizer(declared, as_torch_groups(groups))
     apply_scales(optimizer, groups)
     live = optimizer.param_groups
-    keys = list(dict.fromkeys(["lr", *plan.kwargs, *(k for g in groups for k in g.options)]))
+    keys = list(dict.fromkeys(["lr", *declared.kwargs, *(k for g in groups for k in g.options)]))
     names = [g.name or "all" for g in groups]
     rows = [["group", "tensors", "parameters", *keys]]
     for name, group, options in zip(names, groups, live):
@@ -74,17 +76,17 @@ def _describe(plan: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: i
         "  " + "  ".join(_cell(cell, width, i) for i, (cell, width) in enumerate(zip(row, widths)))
         for row in rows
     ]
-    kwargs = ", ".join(f"{k}={v!r}" for k, v in plan.kwargs.items())
+    kwargs = ", ".join(f"{k}={v!r}" for k, v in declared.kwargs.items())
     tensors = sum(len(g.parameters) for g in groups)
     total = sum(p.numel() for g in groups for _, p in g.parameters)
     header = (
-        f"{plan.where}: {plan.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
+        f"{declared.where}: {declared.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
         f"{tensors} tensors, {total} parameters"
     )
     listed = [f"  {name}: {_names(group, max_names)}" for name, group in zip(names, groups)]
     schedulers = [
-        f"  {_scheduler_line(scheduler, scheduler_where('', index, plan.listed).lstrip('.'))}"
-        for index, scheduler in enumerate(plan.schedulers)
+        f"  {_scheduler_line(scheduler, scheduler_where('', index, declared.listed).lstrip('.'))}"
+        for index, scheduler in enumerate(declared.schedulers)
     ]
     return "\n".join([header, *(line.rstrip() for line in table), *listed, *schedulers])
 
@@ -93,10 +95,14 @@ def schedule_lines(module_or_class: Any) -> list[str]:
     """One line per declared scheduler of every optimizer, in the order they act (``where: line``); with an
     instance, its ``HParam`` values."""
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
-    plans: Sequence[ResolvedOptimizer] = getattr(cls, "_lightning_optim_declared", ())
+    declared_all: Sequence[ResolvedOptimizer] = getattr(cls, "_lightning_optim_declared", ())
     if not isinstance(module_or_class, type):
-        plans = values_resolved(module_or_class, plans)
-    return [_scheduler_line(scheduler, scheduler.where) for plan in plans for scheduler in plan.schedulers]
+        declared_all = values_resolved(module_or_class, declared_all)
+    return [
+        _scheduler_line(scheduler, scheduler.where)
+        for declared in declared_all
+        for scheduler in declared.schedulers
+    ]
 
 
 def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:

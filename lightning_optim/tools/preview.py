@@ -43,7 +43,7 @@ from lightning_optim.building.build import (
     plan_all,
 )
 from lightning_optim.building.hparams import MissingHParamError, values_resolved
-from lightning_optim.building.length import RunLength, stepping_batches
+from lightning_optim.building.length import TrainerStandIn, stepping_batches
 from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
@@ -66,7 +66,7 @@ class PreviewRun:
     entries: int
 
     @classmethod
-    def of(cls, length: RunLength) -> PreviewRun:
+    def of(cls, length: TrainerStandIn) -> PreviewRun:
         """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
         return cls(
             batches_per_epoch=int(length.num_training_batches),
@@ -132,19 +132,19 @@ def _stand_ins(parameters: Sequence[tuple[str, torch.nn.Parameter]]) -> list[tup
 
 
 def _build_over_stand_ins(
-    module: torch.nn.Module, plans: Sequence[ResolvedOptimizer], length: RunLength
+    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], length: TrainerStandIn
 ) -> list[Built]:
     """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
     built = []
-    for plan, groups in plan_all(module, plans):
+    for declared, groups in plan_all(module, declared_all):
         stand_ins = [dataclasses.replace(g, parameters=_stand_ins(g.parameters)) for g in groups]
-        optimizer = build_optimizer(plan, as_torch_groups(stand_ins))
+        optimizer = build_optimizer(declared, as_torch_groups(stand_ins))
         apply_scales(optimizer, stand_ins)
-        schedulers, shapes = build_declared_schedulers(plan, optimizer, groups, length)
+        schedulers, shapes = build_declared_schedulers(declared, optimizer, groups, length)
         # schedulers warn when stepped before their optimizer; here the optimizer never steps
         compat.mark_stepped(optimizer)
         built.append(
-            Built(plan=plan, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
+            Built(declared=declared, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
         )
     return built
 
@@ -297,14 +297,14 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _check_metrics(plans: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
+def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
     if metrics is None:
         return
     if not isinstance(metrics, Mapping):
         raise TypeError(
             f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
         )
-    monitored = [s.monitor for p in plans for s in p.schedulers if s.monitor]
+    monitored = [s.monitor for p in declared_all for s in p.schedulers if s.monitor]
     for key, value in metrics.items():
         if key not in monitored:
             raise ValueError(
@@ -360,11 +360,11 @@ def preview(
         )
     _check_params(params)
     module = _instance(module_or_class)
-    plans: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
-    if not plans:
+    declared_all: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
+    if not declared_all:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     try:
-        plans = values_resolved(module, plans)  # the values of its HParams, as `fit` reads them
+        declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
     except MissingHParamError as err:
         if module is module_or_class:
             raise
@@ -375,14 +375,14 @@ def preview(
             f"`{err.occurrence.key}` as HParam({name!r}) without default). Pass an instance: "
             f"`preview_schedule({cls}({name}=...), ...)`."
         ) from err
-    _check_metrics(plans, metrics)
+    _check_metrics(declared_all, metrics)
     if _length.manual_optimization(module) and accumulate_grad_batches != 1:
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
             f"{accumulate_grad_batches}."
         )
-    length = RunLength(
+    length = TrainerStandIn(
         max_epochs=max_epochs,
         max_steps=max_steps,
         # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
@@ -393,7 +393,7 @@ def preview(
     run = PreviewRun.of(length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, plans, length)
+        built = _build_over_stand_ins(module, declared_all, length)
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
     ordered = [b for b in built if b.schedulers] + [b for b in built if not b.schedulers]
     lrs: dict[str, list[float]] = {}

@@ -126,7 +126,9 @@ class ConfigurableOptimizersMixin:
                 f"{cls.__qualname__}.resume_changed_setup: Expected one of "
                 f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
             )
-        catch_alls = [plan.attribute for plan in cls._lightning_optim_declared if plan.params is None]
+        catch_alls = [
+            declared.attribute for declared in cls._lightning_optim_declared if declared.params is None
+        ]
         if len(catch_alls) > 1:
             raise ValueError(
                 f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
@@ -151,27 +153,31 @@ class ConfigurableOptimizersMixin:
     def configure_optimizers(self) -> Any:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
         optimizer declares a list of schedulers)."""
-        plans = self._lightning_optim_declared
+        declared_all = self._lightning_optim_declared
         module = self._as_module()
-        if not plans:
+        if not declared_all:
             raise ValueError(
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
                 "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
             )
         manual = not module.automatic_optimization
-        if len(plans) > 1 and not manual:
+        if len(declared_all) > 1 and not manual:
             raise ValueError(
-                f"{type(self).__qualname__}: declares {len(plans)} optimizers ({', '.join(p.attribute for p in plans)}) "
+                f"{type(self).__qualname__}: declares {len(declared_all)} optimizers ({', '.join(p.attribute for p in declared_all)}) "
                 "but sets `automatic_optimization = True`; Lightning's automatic optimization supports one "
                 "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
             )
         trainer = compat.attached_trainer(module)
         data_untouched = trainer is not None and not compat.train_data_set_up(trainer)
         # declarations reading HParams are resolved again with the module's values (see building/hparams.py)
-        values = hparam_values(module, plans) if any(plan.hparams for plan in plans) else None
+        values = (
+            hparam_values(module, declared_all)
+            if any(declared.hparams for declared in declared_all)
+            else None
+        )
         if values is not None:
-            plans = values_resolved(module, plans)
-        built = build_all(module, plans, trainer)
+            declared_all = values_resolved(module, declared_all)
+        built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         if trainer is not None:
             # a resumed schedule keeps the lengths it was derived for; checked when training starts
@@ -242,7 +248,7 @@ def lightning_configs(built: Sequence[Built], *, manual: bool) -> Any:
     then the two-list format ``([optimizers], [scheduler configs])``, the configs flattened in declaration
     order (Lightning steps them in that order, each on the lr the previous ones left).
     """
-    if any(b.plan.listed for b in built):
+    if any(b.declared.listed for b in built):
         schedulers = [config for b in built for config in _scheduler_configs(b, manual=manual)]
         return [b.optimizer for b in built], schedulers
     configs = [_lightning_config(b, manual=manual) for b in built]

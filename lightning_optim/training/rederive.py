@@ -43,7 +43,7 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built, lr_set_outside, rebuild_schedulers
 from lightning_optim.building.length import (
-    RunShape,
+    DerivedFromRun,
     RunStart,
     accumulation_scheduler,
     loop_position,
@@ -170,7 +170,7 @@ def _fix(spec: ResolvedScheduler) -> str:
     return " and ".join(fixes)
 
 
-def _what(spec: ResolvedScheduler, shape: RunShape) -> str:
+def _what(spec: ResolvedScheduler, shape: DerivedFromRun) -> str:
     parts = []
     if spec.derived_length is not None:
         parts.append(f"`{spec.derived_length}={shape.derived_length}`")
@@ -198,7 +198,7 @@ class RunShapeWatch(Callback):
         self.watched = [
             _Watched(index, self.resumed.get(index, start), _state(b), RunFacts.of(trainer))
             for index, b in enumerate(built)
-            if any(_depends_on_run(spec) for spec in b.plan.schedulers)
+            if any(_depends_on_run(spec) for spec in b.declared.schedulers)
         ]
         self.started_once = False
         self.checked_epoch = -1
@@ -223,7 +223,7 @@ class RunShapeWatch(Callback):
         built = self.built[watched.index]
         untouched = _same(_state(built), watched.state)
         start = loop_position(trainer) if untouched else watched.start
-        shapes = tuple(run_shape(trainer, spec, start) for spec in built.plan.schedulers)
+        shapes = tuple(run_shape(trainer, spec, start) for spec in built.declared.schedulers)
         facts = RunFacts.of(trainer)
         if shapes == built.shapes and not (untouched and lr_set_outside(built)):
             watched.facts = facts
@@ -240,7 +240,7 @@ class RunShapeWatch(Callback):
             changed = watched.facts.changes(facts, trainer) or ["the run's length"]
             spec, old = next(
                 (spec, old)
-                for spec, old, new in zip(built.plan.schedulers, built.shapes, shapes)
+                for spec, old, new in zip(built.declared.schedulers, built.shapes, shapes)
                 if old != new
             )
             raise ValueError(
@@ -280,7 +280,7 @@ class RunShapeWatch(Callback):
         self._refresh(trainer)
 
 
-def _saved_shape(spec: ResolvedScheduler, saved: Any) -> RunShape | None:
+def _saved_shape(spec: ResolvedScheduler, saved: Any) -> DerivedFromRun | None:
     """The run shape a checkpoint's fingerprint entry records for ``spec``, if it records one."""
     if not isinstance(saved, Mapping):
         return None
@@ -299,7 +299,9 @@ def _saved_shape(spec: ResolvedScheduler, saved: Any) -> RunShape | None:
             return None
         if not (isinstance(window, tuple) and len(window) == 2):
             return None
-    return RunShape(warmup=values[0], derived_length=values[1], steps_per_epoch=values[2], window=window)
+    return DerivedFromRun(
+        warmup=values[0], derived_length=values[1], steps_per_epoch=values[2], window=window
+    )
 
 
 def _entries(fingerprint_entry: Any) -> list[Any] | None:
@@ -346,7 +348,7 @@ def adopt_checkpoint_shapes(trainer: Trainer, built: list[Built]) -> Resumed | N
         saved_entries = _entries(entry)
         current = _entries(_resume.fingerprint([b])["optimizers"][0])
         if (
-            not any(_depends_on_run(spec) for spec in b.plan.schedulers)
+            not any(_depends_on_run(spec) for spec in b.declared.schedulers)
             or saved_entries is None
             or current is None
             or len(saved_entries) != len(current)
@@ -356,7 +358,7 @@ def adopt_checkpoint_shapes(trainer: Trainer, built: list[Built]) -> Resumed | N
             )
         ):
             continue
-        shapes = [_saved_shape(spec, old) for spec, old in zip(b.plan.schedulers, saved_entries)]
+        shapes = [_saved_shape(spec, old) for spec, old in zip(b.declared.schedulers, saved_entries)]
         if any(shape is None for shape in shapes):
             continue
         known = tuple(shape for shape in shapes if shape is not None)

@@ -35,7 +35,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import RunShape, lightning_step_updates
+from lightning_optim.building.length import DerivedFromRun, lightning_step_updates
 from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.training.callbacks import put_first
@@ -86,7 +86,7 @@ def _digest(names: Sequence[str]) -> str:
 _RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": None, "param": "lr"})
 
 
-def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
+def _scheduler(scheduler: ResolvedScheduler, shape: DerivedFromRun) -> dict[str, Any]:
     entry = {
         "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
@@ -110,7 +110,7 @@ def _scheduler(scheduler: ResolvedScheduler, shape: RunShape) -> dict[str, Any]:
 def _schedulers(built: Built) -> dict[str, Any]:
     """``{"scheduler": ...}`` for one declared scheduler (or none); ``{"schedulers": [...]}`` for a list."""
     entries = [_scheduler(spec, shape) for _, spec, shape in built.scheduled()]
-    if built.plan.listed:
+    if built.declared.listed:
         return {"schedulers": entries}
     return {"scheduler": entries[0] if entries else None}
 
@@ -133,9 +133,9 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
         ]
         optimizers.append(
             {
-                "attribute": b.plan.attribute,
-                "class": stable_repr(b.plan.cls),
-                "options": _options(b.plan.kwargs),
+                "attribute": b.declared.attribute,
+                "class": stable_repr(b.declared.cls),
+                "options": _options(b.declared.kwargs),
                 "groups": groups,
                 **_schedulers(b),
             }
@@ -257,13 +257,13 @@ def _plateaus(built: Sequence[Built], interval: str) -> Plateaus:
         (str(index) if position == 0 else f"{index}[{position}]", scheduled)
         for index, b in enumerate(built)
         for position, scheduled in enumerate(Scheduled.all_of([b]))
-        if scheduled.spec.is_plateau and scheduled.spec.interval == interval
+        if scheduled.declared.is_plateau and scheduled.declared.interval == interval
     ]
 
 
 def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
     metrics = trainer.callback_metrics
-    return {key: float(metrics[s.spec.monitor]) for key, s in plateaus if s.spec.monitor in metrics}
+    return {key: float(metrics[s.declared.monitor]) for key, s in plateaus if s.declared.monitor in metrics}
 
 
 def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Scheduled], int]) -> None:
@@ -308,7 +308,7 @@ class ResumeGuard(Callback):
         _replay(
             pending,
             self.step_plateaus,
-            lambda s: lightning_step_updates(batches, accumulate, s.spec.frequency, trainer.global_step),
+            lambda s: lightning_step_updates(batches, accumulate, s.declared.frequency, trainer.global_step),
         )
 
     @override
@@ -336,7 +336,7 @@ class ResumeGuard(Callback):
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pending, self.pending_metrics = self.pending_metrics, {}
-        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.spec.frequency)
+        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.declared.frequency)
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:

@@ -58,7 +58,7 @@ class Scheduled:
 
     optimizer: Any
     scheduler: Any
-    spec: ResolvedScheduler
+    declared: ResolvedScheduler
 
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
@@ -131,12 +131,12 @@ class ManualSchedulerStepping(Callback):
 
     def __init__(self, owner: str, built: Sequence[Built], manual_because: str) -> None:
         self.owner = owner
-        self.attributes = [b.plan.attribute for b in built]
+        self.attributes = [b.declared.attribute for b in built]
         self.parameters = [p for b in built for g in b.optimizer.param_groups for p in g["params"]]
         self.manual_because = manual_because
         scheduled = Scheduled.all_of(built)
-        self.owners = {id(live): b.plan.attribute for b in built for live in b.schedulers}
-        self.per_epoch = [s for s in scheduled if s.spec.interval == "epoch"]
+        self.owners = {id(live): b.declared.attribute for b in built for live in b.schedulers}
+        self.per_epoch = [s for s in scheduled if s.declared.interval == "epoch"]
         self.scheduled = scheduled
         self.batch_idx = 0
         self.optimizer_steps = 0  # declared optimizers' steps in the first batch of the ``fit``
@@ -146,7 +146,7 @@ class ManualSchedulerStepping(Callback):
         self.unchecked: set[int] = set()
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
         # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
-        self.needs_batch_idx = any(s.spec.interval == "step" and s.spec.frequency > 1 for s in scheduled)
+        self.needs_batch_idx = any(s.declared.interval == "step" and s.declared.frequency > 1 for s in scheduled)
         compat.disable_unused_batch_hooks(self)
         if not self.needs_batch_idx:
             compat.disable_hook(self, "on_train_batch_start")
@@ -168,14 +168,14 @@ class ManualSchedulerStepping(Callback):
             stepped = s.scheduler.last_epoch - expected
             attribute = self.owners[id(s.scheduler)]
             rule = (
-                f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.spec.frequency} == 0"
-                if s.spec.interval == "step"
-                else f"after every {s.spec.frequency} epoch(s)"
+                f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.declared.frequency} == 0"
+                if s.declared.interval == "step"
+                else f"after every {s.declared.frequency} epoch(s)"
             )
             raise ValueError(
-                f"{s.spec.where}: `{type(s.scheduler).__name__}` was stepped {stepped} time(s) outside the "
+                f"{s.declared.where}: `{type(s.scheduler).__name__}` was stepped {stepped} time(s) outside the "
                 f"mixin (noticed {where}). In manual optimization the mixin steps every declared scheduler "
-                f"itself (interval={s.spec.interval!r}, frequency={s.spec.frequency}: {rule}); a "
+                f"itself (interval={s.declared.interval!r}, frequency={s.declared.frequency}: {rule}); a "
                 "`sch.step()` or `self.lr_schedulers().step()` in the module steps it a second time and runs "
                 "the schedule at the wrong speed. Remove that call."
             )
@@ -183,8 +183,8 @@ class ManualSchedulerStepping(Callback):
     def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
         self._check(where)
         before = getattr(scheduled.scheduler, "last_epoch", None)
-        if scheduled.spec.is_plateau:
-            value = _metric(trainer, scheduled.spec, epoch_end=epoch_end)
+        if scheduled.declared.is_plateau:
+            value = _metric(trainer, scheduled.declared, epoch_end=epoch_end)
             if value is None:
                 return
             scheduled.scheduler.step(value)
@@ -203,7 +203,7 @@ class ManualSchedulerStepping(Callback):
         says."""
         self.optimizer_steps += 1
         for scheduled in per_step:
-            if steps_scheduler(self.batch_idx, scheduled.spec.frequency):
+            if steps_scheduler(self.batch_idx, scheduled.declared.frequency):
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
 
     # -- the nothing-stepped check -----------------------------------------------------------------
@@ -248,9 +248,9 @@ class ManualSchedulerStepping(Callback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if (epoch + 1) % scheduled.spec.frequency:
+        if (epoch + 1) % scheduled.declared.frequency:
             return
-        if catch_up and scheduled.spec.is_plateau:
+        if catch_up and scheduled.declared.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
         self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
@@ -314,6 +314,6 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built]) -> None:
     )
     stepping = ManualSchedulerStepping(owner, built, manual_because)
     for b in built:
-        per_step = [s for s in Scheduled.all_of([b]) if s.spec.interval == "step"]
+        per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step))
     put_first(trainer, stepping)

@@ -60,9 +60,9 @@ def test_dotted_paths_resolve() -> None:
             "torch.optim.AdamW", scheduler=SchedulerSpec("torch.optim.lr_scheduler.StepLR", step_size=2)
         )
     )
-    plan = model._lightning_optim_declared[0]
-    assert plan.cls is torch.optim.AdamW
-    assert plan.schedulers[0].cls is lr_scheduler.StepLR
+    declared = model._lightning_optim_declared[0]
+    assert declared.cls is torch.optim.AdamW
+    assert declared.schedulers[0].cls is lr_scheduler.StepLR
 
 
 @pytest.mark.parametrize(

@@ -293,16 +293,16 @@ def _same(declared: Any, actual: Any) -> bool:
 
 
 def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
-    (plan,) = type(model)._lightning_optim_declared
+    (declared,) = type(model)._lightning_optim_declared
     (optimizer,) = trainer.optimizers
-    assert type(optimizer) is plan.cls
-    scheduler = plan.schedulers[0] if plan.schedulers else None
+    assert type(optimizer) is declared.cls
+    scheduler = declared.schedulers[0] if declared.schedulers else None
     skip = set()
     if scheduler is not None:
         skip.add("lr")  # the schedule moves it; its starting value is checked through `initial_lr`
         if issubclass(scheduler.cls, CYCLING):
             skip |= {"momentum", "betas", "initial_lr"}
-    declared = [dict(group.options) for group in plan.groups]
+    declared = [dict(group.options) for group in declared.groups]
     if len(optimizer.param_groups) == len(declared) + 1:
         declared.append({})  # the leftover group takes the optimizer's own options
     assert len(optimizer.param_groups) == len(declared)
@@ -312,8 +312,8 @@ def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
         stand_in = torch.nn.Parameter(torch.zeros(1, 1))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            (expected,) = plan.cls([{"params": [stand_in], **options}], **plan.kwargs).param_groups
-        for key, value in {**plan.kwargs, **options}.items():
+            (expected,) = declared.cls([{"params": [stand_in], **options}], **declared.kwargs).param_groups
+        for key, value in {**declared.kwargs, **options}.items():
             if key in optimizer.defaults and key not in skip:
                 assert _same(expected[key], group[key]), (
                     f"`{key}`={value!r} declared (torch makes it {expected[key]!r}) but the group has {group[key]!r}"

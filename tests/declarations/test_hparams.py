@@ -153,8 +153,8 @@ def test_values_without_a_default_wait_for_fit() -> None:
         ),
     )
     cls = literal(spec, VitLike)
-    (plan,) = cls._lightning_optim_declared
-    assert [(o.where, o.key, o.name) for o in plan.hparams] == [
+    (declared,) = cls._lightning_optim_declared
+    assert [(o.where, o.key, o.name) for o in declared.hparams] == [
         ("Declared.optimizer", "lr", "lr"),
         ("Declared.optimizer", "betas[0]", "beta1"),
         ("Declared.optimizer", "layer_decay", "layer_decay"),
@@ -479,8 +479,8 @@ def test_the_same_hparam_in_two_places_reads_one_value() -> None:
 
 def test_a_class_without_hparams_is_resolved_once() -> None:
     plain = literal(OptimizerSpec("sgd", lr=0.1))
-    (plan,) = plain._lightning_optim_declared
-    assert plan.hparams == ()
+    (declared,) = plain._lightning_optim_declared
+    assert declared.hparams == ()
     module = plain()
     fit(module, max_epochs=1)
     assert module.trainer.optimizers[0].param_groups[0]["lr"] == 0.1

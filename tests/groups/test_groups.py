@@ -1,4 +1,4 @@
-"""Param groups: matching in declared order, names, per-group scheduler values, validation, the plan.
+"""Param groups: matching in declared order, names, per-group scheduler values, validation, the declared.
 
 Group contents are read back from the optimizer a real ``Trainer`` built (one step of ``fit``).
 """

@@ -40,8 +40,8 @@ def declared(spec: OptimizerSpec, base: type[L.LightningModule]) -> Any:
 
 def ours(module: Any) -> Settings:
     """Each parameter's ``(lr, weight_decay)`` in the optimizer the declaration builds (one optimizer)."""
-    ((plan, groups),) = plan_all(module, type(module)._lightning_optim_declared)
-    optimizer = build_optimizer(plan, as_torch_groups(groups))
+    ((declared, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    optimizer = build_optimizer(declared, as_torch_groups(groups))
     apply_scales(optimizer, groups)
     return settings_of(module, optimizer.param_groups)
 

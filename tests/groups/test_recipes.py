@@ -395,7 +395,7 @@ def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
         describe_optimizers(module)
 
 
-# ---- every plan is a partition ---------------------------------------------------------------------
+# ---- every declared is a partition ---------------------------------------------------------------------
 
 SELECTORS = ["blocks.0", "blocks", "*.bias", "head", "embed", "*.norm.*", "blocks.1.fc.weight", "norm"]
 

@@ -21,7 +21,8 @@ def built_names(**attributes: Any) -> dict[str, list[str]]:
     names = {id(p): n for n, p in module.named_parameters()}
     built = build_all(module, module._lightning_optim_declared, None)
     return {
-        b.plan.attribute: [names[id(p)] for g in b.optimizer.param_groups for p in g["params"]] for b in built
+        b.declared.attribute: [names[id(p)] for g in b.optimizer.param_groups for p in g["params"]]
+        for b in built
     }
 
 
