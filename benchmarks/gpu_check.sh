@@ -116,7 +116,7 @@ if "$PY" -c "import xdist" 2>/dev/null; then
 fi
 
 # ----------------------------------------------------------------------------------------- 1 pytest -m gpu
-mapfile -t GPU_FILES < <(grep -l "pytest.mark.gpu" tests/test_*.py)
+mapfile -t GPU_FILES < <(grep -rl "pytest.mark.gpu" tests --include="test_*.py")
 # addopts="" drops --doctest-modules (not GPU tests); -p no:cacheprovider keeps the copy clean
 step pytest-gpu 240 yes "pytest -m gpu over ${GPU_FILES[*]}" -- \
     "$PY" -m pytest -m gpu -o addopts="" -p no:cacheprovider -rA -v \
@@ -127,7 +127,7 @@ step sync-check 150 yes "no sync at non-logging steps; 1 DtoH per logging event 
     "$PY" benchmarks/gpu_sync_check.py --json "$OUT_DIR/sync-check.json"
 
 # ----------------------------------------------------------------------------------------- 3 precision
-step precision-matrix 180 yes "16-mixed/bf16-mixed x clipping; clipped bf16 cells fail until auto respects the Trainer" -- \
+step precision-matrix 180 yes "16-mixed/bf16-mixed x clipping x automatic/manual x 4 optimizers (auto reads the Trainer: every cell should train)" -- \
     "$PY" benchmarks/gpu_precision_matrix.py --device cuda --precision 16-mixed bf16-mixed \
     --json "$OUT_DIR/precision-matrix.json"
 
@@ -139,8 +139,8 @@ step optimizer-step 150 yes "CUDA rows: fused vs foreach, 10M/100M/1B params, fr
 # CUDA_VISIBLE_DEVICES= : the CPU behaviour the suite expects (its GPU tests ran in step 1)
 step cpu-subset 120 no "CPU subset on this torch/lightning (evidence for pyproject's lower bounds)" -- \
     env CUDA_VISIBLE_DEVICES= "$PY" -m pytest -q -o addopts="" -p no:cacheprovider ${XDIST[@]+"${XDIST[@]}"} -k "not plot" \
-    tests/test_declarations.py tests/test_multi_optimizer.py tests/test_monitor.py tests/test_resume.py \
-    tests/test_implementation.py tests/test_warmup.py
+    tests/declarations/test_declarations.py tests/training/test_multi_optimizer.py tests/monitor/test_monitor.py tests/training/test_resume.py \
+    tests/registry/test_implementation.py tests/schedules/test_warmup.py
 
 # ----------------------------------------------------------------------------------------- summary
 {
