@@ -8,9 +8,40 @@ from contextlib import contextmanager
 from typing import Any
 
 
+#: Words users write for one of this package's choices that are not spelled like it (Lightning's and other
+#: libraries' vocabulary): suggested when the choice is among the candidates and no spelling is closer.
+KNOWN_CONFUSIONS: dict[str, str] = {
+    "batch": "step",
+    "batches": "step",
+    "iteration": "step",
+    "iterations": "step",
+    "iter": "step",
+    "update": "step",
+    "optimizer_step": "step",
+    "global_step": "step",
+    "train_epoch": "epoch",
+}
+
+
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
-    """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close."""
-    matches = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close.
+
+    A candidate equal to ``value`` is never suggested, and a known synonym (``"batch"`` for ``"step"``,
+    see ``KNOWN_CONFUSIONS``) is suggested when no candidate is spelled close to ``value``.
+
+    Example:
+        >>> did_you_mean("stpe", ["step", "epoch"])
+        ' (did you mean `step`?)'
+        >>> did_you_mean("batch", ["step", "epoch"])
+        ' (did you mean `step`?)'
+        >>> did_you_mean("head", ["head", "body"])
+        ''
+    """
+    options = [c for c in dict.fromkeys(candidates) if c != value]
+    matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not matches:
+        synonym = KNOWN_CONFUSIONS.get(value.lower()) if isinstance(value, str) else None
+        matches = [synonym] if synonym is not None and synonym in options else []
     return f" (did you mean `{matches[0]}`?)" if matches else ""
 
 
