@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -58,6 +59,16 @@ def _options_repr(spec: Any, kind: type, options: Iterable[str] | None = None) -
     return [f"{key}={getattr(spec, key)!r}" for key in names if getattr(spec, key) != defaults[key]]
 
 
+class _NoSelect:
+    """The default of ``ParamGroup``'s positional selector: given by keyword or missing."""
+
+    def __repr__(self) -> str:
+        return "<no selector>"
+
+
+_NO_SELECT: Any = _NoSelect()
+
+
 @dataclass(frozen=True, init=False, repr=False)
 class ParamGroup:
     """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
@@ -72,17 +83,34 @@ class ParamGroup:
     ``decay_mult`` set the group's ``lr`` and ``weight_decay`` as multiples of the optimizer's (mmengine's
     ``paramwise_cfg`` ``custom_keys``); each excludes the absolute option it scales.
 
+    The selector is the first argument; ``select=`` as a keyword means the same.
+
     Example:
         >>> ParamGroup("layer1", lr=0.5)
         ParamGroup('layer1', lr=0.5)
         >>> ParamGroup("backbone", lr_mult=0.1, decay_mult=0.0)
         ParamGroup('backbone', lr_mult=0.1, decay_mult=0.0)
+        >>> ParamGroup(select="layer1", lr=0.5)
+        ParamGroup('layer1', lr=0.5)
     """
 
     select: Selector
     options: Mapping[str, Any]
 
-    def __init__(self, select: Selector, /, **options: Any) -> None:
+    def __init__(self, select: Selector = _NO_SELECT, /, **options: Any) -> None:  # type: ignore[assignment]
+        if "select" in options:  # `ParamGroup(select="head")`: the selector by keyword
+            if select is not _NO_SELECT:
+                raise TypeError(
+                    f"ParamGroup: Expected the selector once but got it both positionally ({select!r}) and as "
+                    f"`select={options['select']!r}`; write `ParamGroup({select!r}, ...)`."
+                )
+            select = options.pop("select")
+        if select is _NO_SELECT:
+            raise TypeError(
+                "ParamGroup: Expected a selector, the parameters the group takes (a submodule path, a parameter "
+                "name, a glob or a callable (name, param) -> bool), but got none; "
+                "e.g. `ParamGroup(\"head\", lr=0.1)`."
+            )
         object.__setattr__(self, "select", select)
         object.__setattr__(self, "options", MappingProxyType(dict(options)))
 
@@ -306,7 +334,30 @@ class OptimizerSpec:
         return f"OptimizerSpec({', '.join(parts)})"
 
     def __set_name__(self, owner: type, name: str) -> None:
-        check_declaring_class(owner, name)
+        object.__setattr__(self, "_declared_as", f"{owner.__qualname__}.{name}")
+        error = misdeclared(owner, name)
+        if error is None:
+            return
+        if sys.version_info >= (3, 12):
+            raise error
+        # Python < 3.12 re-raises anything raised here as "RuntimeError: Error calling __set_name__" (ours
+        # only as its cause), and no other hook of ours runs when a plain LightningModule is defined: the class
+        # is refused when it is instantiated instead, with this error itself.
+        _refuse_instances(owner, error)
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for names the declaration lacks: `self.optimizer.step()` outside a run
+        if not name.startswith("__") and name in _optimizer_members():
+            declared = self.__dict__.get("_declared_as", type(self).__name__)
+            raise AttributeError(
+                f"{declared}: `{name}` belongs to the live optimizer, but outside a run `{declared}` is the "
+                f"declaration ({self!r}). The live optimizer exists while `trainer.fit` runs: use "
+                f"`self.{declared.rsplit('.', 1)[-1]}.{name}` inside `training_step` (or another hook called "
+                "during fit), or `self.optimizers()`.",
+                name=name,
+                obj=self,
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
 
     @overload
     def __get__(self, instance: None, owner: type) -> OptimizerSpec: ...
@@ -326,11 +377,57 @@ DECLARES_OPTIMIZERS = "_lightning_optim_declares"
 LIVE_OPTIMIZER = "_lightning_optim_live_optimizer"
 
 
-def check_declaring_class(owner: type, name: str) -> None:
-    """An ``OptimizerSpec`` on a ``LightningModule`` without the mixin would never be used: refuse it."""
+def misdeclared(owner: type, name: str) -> TypeError | None:
+    """An ``OptimizerSpec`` on a ``LightningModule`` without the mixin would never be used: the error, if so."""
     if issubclass(owner, LightningModule) and not getattr(owner, DECLARES_OPTIMIZERS, False):
-        raise TypeError(
+        return TypeError(
             f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
             f"ConfigurableOptimizersMixin is never used. Declare the class as "
             f"`class {owner.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
         )
+    return None
+
+
+def check_declaring_class(owner: type, name: str) -> None:
+    """Raise ``misdeclared``'s error, if any."""
+    error = misdeclared(owner, name)
+    if error is not None:
+        raise error
+
+
+#: The class attribute holding the errors that refuse instances of a class (see ``_refuse_instances``).
+_REFUSED = "_lightning_optim_refused"
+
+
+def _refuse_instances(owner: type, error: TypeError) -> None:
+    """Make instantiating ``owner`` (or a subclass that still lacks the mixin) raise ``error``.
+
+    Used where Python cannot let ``__set_name__``'s own error through (< 3.12). ``owner`` is the class being
+    defined, never a base class: a ``__new__`` on it raises while the class (or a subclass) does not declare
+    optimizers, and otherwise creates the instance as its bases would.
+    """
+    refused = [*vars(owner).get(_REFUSED, ()), str(error)]
+    type.__setattr__(owner, _REFUSED, tuple(refused))
+    if "__new__" in vars(owner):
+        return
+    base_new = super(owner, owner).__new__
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        errors = getattr(cls, _REFUSED, ())
+        if errors and not getattr(cls, DECLARES_OPTIMIZERS, False):
+            raise TypeError(errors[0])
+        if base_new is object.__new__:
+            return object.__new__(cls)
+        return base_new(cls, *args, **kwargs)
+
+    type.__setattr__(owner, "__new__", staticmethod(__new__))
+
+
+@functools.cache
+def _optimizer_members() -> frozenset[str]:
+    """The public attributes of a torch optimizer and of Lightning's wrapper around it."""
+    from lightning.pytorch.core.optimizer import LightningOptimizer
+    from torch.optim import Optimizer
+
+    names = {*dir(Optimizer), *dir(LightningOptimizer), "param_groups", "defaults", "state"}
+    return frozenset(n for n in names if not n.startswith("_"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import re
+import sys
+import warnings
 from typing import Any
 
 import lightning as L
@@ -206,13 +209,11 @@ def test_declaration_errors_at_class_definition(spec: OptimizerSpec, error: type
 
 
 def test_onecycle_defaults_to_step_and_warns_on_explicit_epoch() -> None:
-    step = define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0)))
+    step = define(optimizer=OptimizerSpec(SGD, scheduler=SchedulerSpec("onecycle", max_lr=1.0)))
     assert step._lightning_optim_declared[0].schedulers[0].interval == "step"
     with pytest.warns(UserWarning, match="is meant to be stepped after every optimizer step"):
         define(
-            optimizer=OptimizerSpec(
-                SGD, lr=0.1, scheduler=SchedulerSpec("onecycle", max_lr=1.0, interval="epoch")
-            )
+            optimizer=OptimizerSpec(SGD, scheduler=SchedulerSpec("onecycle", max_lr=1.0, interval="epoch"))
         )
 
 
@@ -256,18 +257,132 @@ def test_no_declaration_is_an_error_when_fit_starts() -> None:
         fit(define()(), max_epochs=1)
 
 
+FORGOT = (
+    "test_a_declaration_on_a_module_without_the_mixin_is_refused.<locals>.Forgot.optimizer: an OptimizerSpec on a "
+    "LightningModule that does not inherit ConfigurableOptimizersMixin is never used. Declare the class as "
+    "`class Forgot(ConfigurableOptimizersMixin, L.LightningModule)`."
+)
+
+
 def test_a_declaration_on_a_module_without_the_mixin_is_refused() -> None:
-    # Python < 3.12 wraps errors raised in `__set_name__` in a RuntimeError whose cause is ours
-    with pytest.raises((TypeError, RuntimeError)) as raised:
+    # our TypeError itself, never "RuntimeError: Error calling __set_name__" (Python < 3.12 wraps what
+    # `__set_name__` raises in one, and no other hook of ours runs for a plain LightningModule: there the
+    # class is refused when it is instantiated)
+    if sys.version_info >= (3, 12):
+        with pytest.raises(TypeError) as raised:
+
+            class Forgot(L.LightningModule):
+                optimizer = OptimizerSpec(Adam)
+
+    else:
 
         class Forgot(L.LightningModule):
             optimizer = OptimizerSpec(Adam)
 
-    error = raised.value if isinstance(raised.value, TypeError) else raised.value.__cause__
-    assert isinstance(error, TypeError)
-    assert str(error).startswith(
-        "test_a_declaration_on_a_module_without_the_mixin_is_refused.<locals>.Forgot.optimizer: an OptimizerSpec on a LightningModule that does not inherit ConfigurableOptimizersMixin is never used"
-    )
+        with pytest.raises(TypeError) as raised:
+            Forgot()
+
+        class Sub(Forgot):  # still without the mixin: refused too
+            pass
+
+        with pytest.raises(TypeError, match=re.escape(FORGOT)):
+            Sub()
+
+        class Fixed(ConfigurableOptimizersMixin, Forgot):  # the mixin in front: the declaration is used
+            pass
+
+        assert isinstance(Fixed(), Forgot) and Fixed._lightning_optim_declared[0].cls is Adam
+    assert type(raised.value) is TypeError and str(raised.value) == FORGOT
+
+
+def test_a_parameterized_plain_module_without_the_mixin_keeps_its_constructor() -> None:
+    if sys.version_info >= (3, 12):
+        pytest.skip("refused at class definition")
+
+    class Base(L.LightningModule):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.width = width
+
+    class Forgot(Base):
+        optimizer = OptimizerSpec(Adam)
+
+    with pytest.raises(TypeError, match=r"Forgot\.optimizer: an OptimizerSpec on a LightningModule"):
+        Forgot(3)
+    assert Base(3).width == 3  # the base class is untouched
+
+
+def test_optimizer_methods_on_the_declaration_outside_a_run_explain_themselves() -> None:
+    model = define(optimizer=OptimizerSpec(SGD, lr=0.1))()
+    for name in ("step", "zero_grad", "param_groups", "state_dict"):
+        with pytest.raises(AttributeError) as raised:
+            getattr(model.optimizer, name)
+        assert str(raised.value) == (
+            f"Model.optimizer: `{name}` belongs to the live optimizer, but outside a run `Model.optimizer` is the "
+            "declaration (OptimizerSpec(SGD, lr=0.1)). The live optimizer exists while `trainer.fit` runs: use "
+            f"`self.optimizer.{name}` inside `training_step` (or another hook called during fit), or "
+            "`self.optimizers()`."
+        )
+    # probes by other libraries (jsonargparse, copy, hasattr) see plain missing attributes
+    spec = model.optimizer
+    assert not hasattr(spec, "step") and not hasattr(spec, "__deepcopy__") and not hasattr(spec, "anything")
+    with pytest.raises(AttributeError, match=r"^'OptimizerSpec' object has no attribute 'anything'$"):
+        spec.anything  # noqa: B018
+    assert copy.copy(spec) == spec and spec == OptimizerSpec(SGD, lr=0.1)
+
+
+def test_select_may_be_given_by_keyword() -> None:
+    assert ParamGroup(select="head", lr=0.1) == ParamGroup("head", lr=0.1)
+    assert repr(ParamGroup(select="head", lr=0.1)) == "ParamGroup('head', lr=0.1)"
+    with pytest.raises(TypeError, match=r"^ParamGroup: Expected a selector, the parameters the group takes"):
+        ParamGroup(lr=0.1)
+    with pytest.raises(TypeError, match=r"^ParamGroup: Expected the selector once but got it both"):
+        ParamGroup("head", select="body")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "source"),
+    [
+        (
+            SchedulerSpec("onecycle", max_lr=1.0),
+            "`OneCycleLR` (Model.optimizer.scheduler) sets every param group's lr from `max_lr / div_factor`",
+        ),
+        (
+            SchedulerSpec("cyclic", base_lr=0.01, max_lr=0.1, cycle_momentum=False),
+            "`CyclicLR` (Model.optimizer.scheduler) sets every param group's lr from `base_lr`",
+        ),
+        (
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("step", step_size=1),
+                    SchedulerSpec("onecycle", max_lr=1.0, total_steps=9),
+                ],
+                milestones=[2],
+            ),
+            "`OneCycleLR` (Model.optimizer.scheduler.schedulers[1])",
+        ),
+    ],
+    ids=["onecycle", "cyclic", "inside sequential"],
+)
+def test_an_lr_that_the_schedule_replaces_is_warned_about(scheduler: SchedulerSpec, source: str) -> None:
+    with pytest.warns(
+        UserWarning, match=r"Model\.optimizer: the declared `lr=0\.1` has no effect: "
+    ) as caught:
+        define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=scheduler))
+    assert source in str(caught[0].message) and caught[0].filename == __file__  # points at the declaration
+    with pytest.warns(
+        UserWarning, match=r"the declared `lr=0\.1` and `groups\[0\]`'s `lr=0\.5` have no effect"
+    ):
+        define(
+            optimizer=OptimizerSpec(
+                SGD, lr=0.1, groups=[ParamGroup("model_gen", lr=0.5)], scheduler=scheduler
+            )
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        define(optimizer=OptimizerSpec(SGD, scheduler=scheduler))  # no lr declared: nothing to warn about
+        define(optimizer=OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1)))
 
 
 def test_the_mixin_after_lightning_module_is_refused() -> None:
