@@ -106,16 +106,20 @@ def assign_parameters(
 
 
 def plan_groups(
-    named: NamedParameters, declared: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+    named: NamedParameters,
+    declared: ResolvedOptimizer,
+    parameters: Sequence[tuple[str, torch.nn.Parameter]],
+    trained_by: Mapping[int, str] | None = None,
 ) -> list[GroupPlan]:
     """Split one optimizer's parameters into its declared groups, in order, plus the leftover group.
 
     Each group takes the matching parameters that no earlier group took; the parameters no group takes form
-    the last group, ``rest``, with the optimizer's own options. The recipes then split every group: by
+    the last group, ``rest``, with the optimizer's own options. ``trained_by`` (``id(param)`` to the attribute
+    of the optimizer that trains it) lets a group that selects another optimizer's parameters say so. The recipes then split every group: by
     block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
     (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
     """
-    groups = _declared_groups(named, declared, parameters)
+    groups = _declared_groups(named, declared, parameters, trained_by or {})
     root = named.modules[0][1] if named.modules else None
     context = RecipeContext(declared.where, named, declared.defaults, root, parameters)
     for recipe, settings in declared.recipes:
@@ -132,7 +136,10 @@ def plan_groups(
 
 
 def _declared_groups(
-    named: NamedParameters, declared: ResolvedOptimizer, parameters: Sequence[tuple[str, torch.nn.Parameter]]
+    named: NamedParameters,
+    declared: ResolvedOptimizer,
+    parameters: Sequence[tuple[str, torch.nn.Parameter]],
+    trained_by: Mapping[int, str],
 ) -> list[GroupPlan]:
     if not declared.groups:
         return [GroupPlan(name=None, parameters=parameters, options={})]
@@ -146,6 +153,7 @@ def _declared_groups(
         except ValueError:
             taken = select_or_none(named, group.select, where=where, option="select", among=parameters)
             if not taken:
+                _raise_if_elsewhere(named, declared, group.select, where, trained_by)
                 raise
             earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
             raise ValueError(
@@ -160,6 +168,30 @@ def _declared_groups(
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
     return groups
+
+
+def _raise_if_elsewhere(
+    named: NamedParameters,
+    declared: ResolvedOptimizer,
+    selector: Any,
+    where: str,
+    trained_by: Mapping[int, str],
+) -> None:
+    """A group that selects only parameters another optimizer trains: name that optimizer and the fix."""
+    elsewhere = select_or_none(named, selector, where=where, option="select")
+    owners = list(dict.fromkeys(trained_by[id(p)] for _, p in elsewhere if id(p) in trained_by))
+    if not owners:
+        return
+    names = [name for name, _ in elsewhere]
+    shown = listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    theirs = "optimizer " + listing(owners) if len(owners) == 1 else "optimizers " + listing(owners)
+    params = "" if declared.params is None else f" (`params={declared.params!r}`)"
+    raise ValueError(
+        f"{where}: `select={selector!r}` matches only parameters trained by {theirs} ({shown}), not by "
+        f"`{declared.attribute}`{params}; a param group splits its own optimizer's parameters. Declare the group in "
+        f"the `groups` of {listing(owners)}, or move the parameters to `{declared.attribute}` by changing the "
+        "`params` selectors."
+    ) from None
 
 
 def _per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> Any:
@@ -246,8 +278,10 @@ def plan_all(
     """Select each declared optimizer's parameters and plan its groups, in declaration order."""
     named = NamedParameters.of(module)
     assigned = assign_parameters(named, declared_all)
+    trained_by = {id(p): attribute for attribute, pairs in assigned.items() for _, p in pairs}
     return [
-        (declared, plan_groups(named, declared, assigned[declared.attribute])) for declared in declared_all
+        (declared, plan_groups(named, declared, assigned[declared.attribute], trained_by))
+        for declared in declared_all
     ]
 
 

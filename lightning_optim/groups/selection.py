@@ -11,6 +11,7 @@ from every name before matching, so ``"encoder.layers.0"`` means the same with o
 from __future__ import annotations
 
 import fnmatch
+import inspect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,6 +61,37 @@ class NamedParameters:
         return cls(items=items, submodules=submodules, modules=modules)
 
 
+def _callable_name(function: Any) -> str:
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    return f"`{name}`" if isinstance(name, str) else repr(function)
+
+
+def check_callable_selector(where: str, option: str, function: Callable[..., Any]) -> None:
+    """A callable selector must accept ``(name, param)``; a signature that cannot is an error now.
+
+    Callables whose signature Python cannot read (some builtins) are accepted as they are.
+
+    Example:
+        >>> check_callable_selector("Model.optimizer.groups[0]", "select", lambda name, param: True)
+        >>> check_callable_selector("Model.optimizer.groups[0]", "select", lambda name: True)
+        Traceback (most recent call last):
+        ...
+        TypeError: Model.optimizer.groups[0]: Expected the `select` callable to take (name, param) -> bool but `<lambda>` has the signature (name); ...
+    """
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind("name", None)
+    except TypeError:
+        raise TypeError(
+            f"{where}: Expected the `{option}` callable to take (name, param) -> bool but "
+            f"{_callable_name(function)} has the signature {signature}; it is called with each trainable "
+            "parameter's name and the parameter. Write e.g. `lambda name, param: name.startswith(\"head\")`."
+        ) from None
+
+
 def _matcher(
     selector: Selector, named: NamedParameters, where: str, option: str
 ) -> Callable[[str, torch.nn.Parameter], bool]:
@@ -73,9 +105,17 @@ def _matcher(
         return lambda name, _: name == selector
     if callable(selector):
         function = selector
+        check_callable_selector(where, option, function)
 
         def call(name: str, param: torch.nn.Parameter) -> bool:
-            result = function(name, param)
+            try:
+                result = function(name, param)
+            except Exception as err:
+                raise ValueError(
+                    f"{where}: the `{option}` callable {_callable_name(function)} raised "
+                    f"{type(err).__name__}: {err} for ({name!r}, param); it is called with each trainable "
+                    "parameter's name and the parameter, and must return a bool."
+                ) from err
             if not isinstance(result, bool):
                 raise TypeError(
                     f"{where}: Expected the `{option}` callable to return a bool for ({name!r}, param) "

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim import SGD
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
 from lightning_optim.building.build import build_all
 from tests.helpers import TwoNets
 
@@ -122,3 +122,68 @@ def test_tied_parameters_are_selected_once() -> None:
     params = built.optimizer.param_groups[0]["params"]
     assert len(params) == len({id(p) for p in params}) == len(list(module.parameters()))
     assert all(isinstance(p, torch.nn.Parameter) for p in params)
+
+
+def _name_only(name: str) -> bool:
+    return name.startswith("model_gen")
+
+
+def _raises(name: str, param: torch.nn.Parameter) -> bool:
+    return {"model_gen": True}[name]
+
+
+@pytest.mark.parametrize("option", ["params", "select"])
+def test_a_callable_selector_with_the_wrong_signature_is_refused_at_class_definition(option: str) -> None:
+    # it used to escape at fit as "TypeError: _name_only() takes 1 positional argument but 2 were given"
+    spec = (
+        OptimizerSpec(SGD, params=_name_only, lr=0.1)
+        if option == "params"
+        else OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(_name_only, lr=0.5)])
+    )
+    where = "Model.optimizer" if option == "params" else "Model.optimizer.groups[0]"
+    with pytest.raises(TypeError) as raised:
+        type("Model", (ConfigurableOptimizersMixin, TwoNets), {"optimizer": spec})
+    assert str(raised.value) == (
+        f"{where}: Expected the `{option}` callable to take (name, param) -> bool but `_name_only` has the "
+        "signature (name: 'str') -> 'bool'; it is called with each trainable parameter's name and the parameter. "
+        'Write e.g. `lambda name, param: name.startswith("head")`.'
+    )
+
+
+def test_a_callable_selector_that_raises_is_named() -> None:
+    with pytest.raises(ValueError) as raised:
+        built_names(optimizer=OptimizerSpec(SGD, params=_raises, lr=0.1))
+    assert str(raised.value).startswith(
+        "Model.optimizer: the `params` callable `_raises` raised KeyError: 'model_gen.layer1.weight' for "
+        "('model_gen.layer1.weight', param);"
+    )
+    assert isinstance(raised.value.__cause__, KeyError)
+
+
+def test_a_group_selecting_another_optimizers_parameters_names_that_optimizer() -> None:
+    # it used to say "matches none of this optimizer's trainable parameters (did you mean `model_dis`?)"
+    with pytest.raises(ValueError) as raised:
+        built_names(
+            gen=OptimizerSpec(SGD, params="model_gen", lr=0.1, groups=[ParamGroup("model_dis", lr=0.5)]),
+            dis=OptimizerSpec(SGD, params="model_dis", lr=0.1),
+        )
+    assert str(raised.value) == (
+        "Model.gen.groups[0]: `select='model_dis'` matches only parameters trained by optimizer `dis` "
+        "(`model_dis.layer1.weight`, `model_dis.layer1.bias`, `model_dis.layer2.weight`, `model_dis.layer2.bias`), "
+        "not by `gen` (`params='model_gen'`); a param group splits its own optimizer's parameters. Declare the "
+        "group in the `groups` of `dis`, or move the parameters to `gen` by changing the `params` selectors."
+    )
+
+
+def test_no_match_suggests_a_near_miss() -> None:
+    with pytest.raises(ValueError) as raised:
+        built_names(
+            gen=OptimizerSpec(
+                SGD, params="model_gen", lr=0.1, groups=[ParamGroup("model_gen.layer3", lr=0.5)]
+            ),
+            dis=OptimizerSpec(SGD, params="model_dis", lr=0.1),
+        )
+    assert re.search(
+        r"matches none of this optimizer's trainable parameters \(did you mean `model_gen\.layer[12]`\?\)",
+        str(raised.value),
+    )
