@@ -516,6 +516,9 @@ def test_duplicate_group_names_raise_as_lightning() -> None:
     ("kwargs", "error", "match"),
     [
         ({"logging_interval": "stp"}, ValueError, "did you mean `step`"),
+        # Lightning's word for an optimizer step: no spelling is close, a known synonym is
+        ({"logging_interval": "batch"}, ValueError, r"but got 'batch' \(did you mean `step`\?\)$"),
+        ({"logging_interval": "iteration"}, ValueError, r"but got 'iteration' \(did you mean `step`\?\)$"),
         ({"logging_interval": "epochs"}, ValueError, "one of 'step', 'epoch' or None but got 'epochs'"),
         ({"logging_interval": "hourly"}, ValueError, r"but got 'hourly'$"),
         ({"logging_interval": 1}, TypeError, "of type int"),
