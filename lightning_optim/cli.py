@@ -27,12 +27,16 @@ read back with ``spec_from_dict`` (class paths must name optimizer / scheduler c
 declarations, checked exactly as declarations in code are.
 
 A value given in a config file replaces that key as a whole (as for any dict in jsonargparse): a config's
-``init_args: {lr: 0.1}`` drops the other declared ``init_args``, while ``--optim.gen_opt.init_args.lr=0.1``
-changes only ``lr``. Write ``--print_config`` to a file and edit it to keep everything explicit.
+``init_args: {lr: 0.1}`` drops the other declared ``init_args`` (with a ``UserWarning`` naming them), while
+``--optim.gen_opt.init_args.lr=0.1`` changes only ``lr``. Changing only ``class_path`` keeps the ``init_args``
+already set, which belong to the old class: when the new class does not take them, the error says to replace
+``init_args`` too. Write ``--print_config`` to a file and edit it to keep everything explicit.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -40,10 +44,11 @@ from lightning.pytorch import cli as lightning_cli
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lightning_optim.declarations.specs import OptimizerSpec, SchedulerSpec, spec_options
-from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, spec_to_dict, to_plain
+from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.tools.config import _KINDS, CLASS_PATH, INIT_ARGS, spec_to_dict, to_plain
 from lightning_optim.tools.overrides import declared_callables, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
-from lightning_optim.utilities.errors import listing
+from lightning_optim.utilities.errors import did_you_mean, listing
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
 
@@ -51,6 +56,9 @@ __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "override
 OPTIM_KEY = "optim"
 
 _SCHEDULER = "scheduler"
+
+#: The arguments the mixin passes itself (an optimizer's parameters, a scheduler's optimizer).
+_SUPPLIED = ("params", "optimizer")
 
 
 def _add_spec_arguments(
@@ -105,10 +113,67 @@ def add_declaration_arguments(
         _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, spec_to_dict(spec, where=where), where)
 
 
+def _resolved(path: Any, kind: type) -> type | None:
+    """The class a config's ``class_path`` names, or ``None`` when it names none (reported later)."""
+    try:
+        return resolve_class(path, _KINDS[kind], where="")
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_init_args(
+    data: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str, key: str
+) -> None:
+    """Explain ``init_args`` left over from another class, and warn about declared ones a config dropped.
+
+    A changed ``class_path`` keeps the ``init_args`` already there (declared, or from an earlier config), which
+    belong to the old class; a config's ``init_args`` replace the declared ones as a whole.
+    """
+    cls = _resolved(data[CLASS_PATH], kind)
+    init_args = data[INIT_ARGS]
+    if cls is None or not isinstance(init_args, Mapping):
+        return
+    before = _resolved(declared.get(CLASS_PATH), kind) if declared else None
+    parameters = inspect.signature(cls).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        accepted = {p.name for p in parameters}
+        stale = [name for name in init_args if name not in accepted]
+        if stale and cls is not before:
+            required = [p.name for p in parameters if p.default is p.empty and p.name not in _SUPPLIED]
+            example = "{" + ", ".join(f"{name}: ..." for name in required or ["<name>"]) + "}"
+            unchanged = declared is not None and before is not None and init_args == declared.get(INIT_ARGS)
+            previous = (
+                f"here the declared `{before.__name__}`'s" if unchanged and before else "the previous class's"
+            )
+            hint = did_you_mean(stale[0], accepted) if len(stale) == 1 else ""
+            raise TypeError(
+                f"{where}: `{cls.__name__}` does not take {listing(stale)}{hint}, found in `{INIT_ARGS}`. Changing only "
+                f"`{CLASS_PATH}` keeps the `{INIT_ARGS}` set before ({previous}), which belong to the old class: "
+                f"replace `{INIT_ARGS}` too, with `--{key}.{INIT_ARGS}={example}` on the command line (after "
+                f"`--config`) or `{INIT_ARGS}:` next to `{CLASS_PATH}` in the config file."
+            )
+    if before is None or cls is not before or not declared:
+        return
+    dropped = [name for name in declared.get(INIT_ARGS) or {} if name not in init_args]
+    if dropped:
+        values = ", ".join(f"{name}={declared[INIT_ARGS][name]!r}" for name in dropped)
+        warnings.warn(
+            f"{where}: the configured `{INIT_ARGS}` replace the declared ones as a whole and leave out "
+            f"{listing(dropped)} (declared {values}), which fall back to `{cls.__name__}`'s defaults. Add them to "
+            f"the config's `{INIT_ARGS}` to keep them, or change single values with "
+            f"`--{key}.{INIT_ARGS}.<name>=<value>`.",
+            UserWarning,
+            stacklevel=2,
+        )
+
+
 def _spec_dict(
-    values: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str
+    values: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str, key: str
 ) -> dict[str, Any] | None:
-    """One parsed spec section as a ``spec_to_dict``-shaped dict; ``None`` for a scheduler set to null."""
+    """One parsed spec section as a ``spec_to_dict``-shaped dict; ``None`` for a scheduler set to null.
+
+    ``key`` is the section's key in the config (``optim.<attribute>``), for messages.
+    """
     options = spec_options(kind)
     data: dict[str, Any] = {CLASS_PATH: values.get(CLASS_PATH), INIT_ARGS: values.get(INIT_ARGS) or {}}
     for option in options:
@@ -118,13 +183,16 @@ def _spec_dict(
             scheduler = values.get(option)
             declared_scheduler = (declared or {}).get(option)
             data[option] = (
-                _spec_dict(scheduler, SchedulerSpec, declared_scheduler, f"{where}.{option}")
+                _spec_dict(
+                    scheduler, SchedulerSpec, declared_scheduler, f"{where}.{option}", f"{key}.{option}"
+                )
                 if scheduler
                 else None
             )
         elif option in values:
             data[option] = values[option]
     if data[CLASS_PATH] is not None:
+        _check_init_args(data, kind, declared, where, key)
         return data
     if kind is OptimizerSpec:
         raise ValueError(f"{where}: Expected `{CLASS_PATH}` to name an optimizer class but got None.")
@@ -156,7 +224,7 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
         where = f"{model_class.__qualname__}.{name}"
         spec = declared.get(name)
         declared_dict = spec_to_dict(spec, where=where) if spec is not None else None
-        data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where)
+        data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where, f"{key}.{name}")
         if data is not None:
             overrides[name] = data
     return overrides

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -460,3 +461,59 @@ def test_example_two_optimizers(examples: dict[str, subprocess.CompletedProcess[
         {"class": "StepLR", "interval": "epoch", "frequency": 2},
         {"class": "ExponentialLR", "interval": "step", "frequency": 1},
     ]
+
+
+class Decayed(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        "adamw", lr=0.1, weight_decay=0.05, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5)
+    )
+
+
+@pytest.mark.parametrize("source", ["command line", "config file"])
+def test_changing_only_class_path_says_to_replace_init_args(source: str, tmp_path: Path) -> None:
+    # it used to fail with "`ExponentialLR` got an unexpected argument `step_size`" and no way out
+    config = tmp_path / "config.yaml"
+    config.write_text("optim:\n  optimizer:\n    scheduler:\n      class_path: exponential\n")
+    args = (
+        ["--optim.optimizer.scheduler.class_path=exponential"]
+        if source == "command line"
+        else ["--config", str(config)]
+    )
+    CREATED.clear()
+    with pytest.raises(TypeError) as raised:
+        cli(Model, *args)
+    assert str(raised.value) == (
+        "Model.optimizer.scheduler: `ExponentialLR` does not take `step_size`, found in `init_args`. Changing only "
+        "`class_path` keeps the `init_args` set before (here the declared `StepLR`'s), which belong to the old "
+        "class: replace `init_args` too, with `--optim.optimizer.scheduler.init_args={gamma: ...}` on the command "
+        "line (after `--config`) or `init_args:` next to `class_path` in the config file."
+    )
+    assert CREATED == []
+    # what the message says works
+    fixed = cli(Model, *args, "--optim.optimizer.scheduler.init_args={gamma: 0.9}").model
+    assert spec_to_dict(type(fixed).optimizer.scheduler) == {
+        "class_path": "torch.optim.lr_scheduler.ExponentialLR",
+        "init_args": {"gamma": 0.9},
+    }
+
+
+def test_a_config_that_drops_declared_init_args_is_warned_about(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("optim:\n  optimizer:\n    init_args: {lr: 0.01}\n")
+    with pytest.warns(UserWarning) as caught:
+        model = cli(Decayed, "--config", str(config)).model
+    (warning,) = [w for w in caught if "replace the declared ones" in str(w.message)]
+    assert str(warning.message) == (
+        "Decayed.optimizer: the configured `init_args` replace the declared ones as a whole and leave out "
+        "`weight_decay` (declared weight_decay=0.05), which fall back to `AdamW`'s defaults. Add them to the "
+        "config's `init_args` to keep them, or change single values with `--optim.optimizer.init_args.<name>=<value>`."
+    )
+    assert type(model).optimizer.kwargs == {"lr": 0.01}  # the config is applied as written
+    # a config mentioning every declared argument, or the command line changing one, replaces nothing silently
+    config.write_text("optim:\n  optimizer:\n    init_args: {lr: 0.01, weight_decay: 0.05}\n")
+    for args in (["--config", str(config)], ["--optim.optimizer.init_args.lr=0.01"]):
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always")
+            model = cli(Decayed, *args).model
+        assert not [w for w in recorded if "replace the declared ones" in str(w.message)]
+        assert type(model).optimizer.kwargs == {"lr": 0.01, "weight_decay": 0.05}
