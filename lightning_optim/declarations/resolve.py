@@ -38,6 +38,7 @@ from lightning_optim.declarations.specs import (
 )
 from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.recipes import RECIPES, Recipe
+from lightning_optim.groups.selection import check_callable_selector
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.implementation import check_implementation
 from lightning_optim.registry.lookup import resolve_class
@@ -459,6 +460,7 @@ def check_selector(where: str, option: str, selector: Any) -> None:
             raise ValueError(f"{where}: Expected `{option}` to be a non-empty string but got ''.")
         return
     if callable(selector):
+        check_callable_selector(where, option, selector)
         return
     if isinstance(selector, (list, tuple)) and selector:
         for item in selector:
@@ -499,7 +501,11 @@ def _trial_optimizer(
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
         raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    check_group = optimizer_info(cls).check_group
     for index, group in enumerate(optimizer.param_groups):
+        if check_group is not None:
+            with prefixed(source(index)):
+                check_group(group)
         if group.get("differentiable"):
             raise ValueError(
                 f"{source(index)}: Expected `differentiable` to be False but got True: it records the optimizer step "
@@ -516,6 +522,44 @@ def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
         for value in scheduler.kwargs.values()
         for v in (value if isinstance(value, tuple) else (value,))
     )
+
+
+def _steps_on_stand_ins(cls: type, optimizer: Any) -> bool:
+    """Whether a trial step over stand-in CPU parameters says something about the declaration.
+
+    Only torch's own optimizers are stepped (another library's step may need a closure, a second-order
+    backward or a method of its own), and not with ``capturable``/``fused`` set: those depend on the device
+    the run trains on, which is checked when ``fit`` starts.
+    """
+    if cls.__module__.split(".")[:2] != ["torch", "optim"]:
+        return False
+    return not any(group.get("capturable") or group.get("fused") for group in optimizer.param_groups)
+
+
+def _trial_step(where: str, cls: type, optimizer: Any, declared: Mapping[str, Any]) -> None:
+    """One step of the trial optimizer with a unit gradient: values torch only rejects in the first step.
+
+    ``ASGD(alpha=1.8e8)`` builds, then its step overflows (``OverflowError``) deep inside the training loop;
+    refusing it here names the declaration instead.
+    """
+    if not _steps_on_stand_ins(cls, optimizer):
+        return
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            gradient = torch.ones_like(param)
+            param.grad = gradient.to_sparse() if isinstance(optimizer, torch.optim.SparseAdam) else gradient
+    closure = (lambda: torch.tensor(0.0)) if isinstance(optimizer, torch.optim.LBFGS) else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer.step(closure)
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        options = ", ".join(f"{key}={value!r}" for key, value in declared.items()) or "no options"
+        raise error(
+            f"{where}: `{cls.__name__}` fails its first step with the declared options ({options}): "
+            f"{type(err).__name__}: {err}. Check these values against `{cls.__name__}`'s documentation."
+        ) from err
 
 
 def _trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
@@ -587,6 +631,35 @@ def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> Non
             "else, but a `scheduler` is declared too: its lr changes would multiply with the built-in warmup. "
             "Remove `scheduler`, or set `warmup_steps=0` and declare the warmup with `SchedulerSpec(..., warmup=)`."
         )
+
+
+def _lr_setters(scheduler: ResolvedScheduler) -> list[ResolvedScheduler]:
+    """The schedulers (``scheduler`` or those inside a composite) that set every group's lr when built."""
+    inner = scheduler.kwargs.get("schedulers", ()) if scheduler.info.composite else ()
+    found = [scheduler] if scheduler.info.sets_lr_from is not None else []
+    return found + [s for item in inner for s in _lr_setters(item)]
+
+
+def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Warn when a declared ``lr`` is replaced by a scheduler that sets the lr itself (``OneCycleLR``)."""
+    setters = [found for scheduler in schedulers for found in _lr_setters(scheduler)]
+    declared = [f"`lr={spec.kwargs['lr']!r}`"] if "lr" in spec.kwargs else []
+    declared += [
+        f"`groups[{i}]`'s `lr={g.options['lr']!r}`"
+        for i, g in enumerate(spec.groups)
+        if isinstance(g, ParamGroup) and "lr" in g.options
+    ]
+    if not setters or not declared:
+        return
+    setter = setters[0]
+    warnings.warn(
+        f"{where}: the declared {' and '.join(declared)} {'has' if len(declared) == 1 else 'have'} no effect: "
+        f"`{setter.cls.__name__}` "
+        f"({setter.where}) sets every param group's lr from {setter.info.sets_lr_from} when it is built. "
+        f"Remove `lr` and set the schedule's arguments instead (one value per group for per-group rates).",
+        UserWarning,
+        stacklevel=5,  # the class statement (through resolve_optimizer and the mixin's __init_subclass__)
+    )
 
 
 def _check_recipes(
@@ -683,9 +756,15 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if optimizer is not None and (groups or arguments):
         trial_kwargs = {**spec.kwargs, **arguments}
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
+    declared_options = dict(spec.kwargs)
+    for resolved in groups:
+        declared_options.update((k, v) for k, v in resolved.options.items() if k not in spec.kwargs)
+    if optimizer is not None and not contains_hparam(declared_options):  # HParams: stepped once read at fit
+        _trial_step(where, cls, optimizer, declared_options)
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
     schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
+    _warn_lr_replaced(where, spec, schedulers)
     return ResolvedOptimizer(
         attribute=attribute,
         where=where,

@@ -9,7 +9,8 @@ the optimizer's own ``defaults``, read from a trial build when the declaring cla
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -52,6 +53,9 @@ class OptimizerInfo:
     fused_fastest_on: frozenset[str] = frozenset()
     #: lower bounds torch does not check when building, whose violation fails inside a step
     minimums: Mapping[str, int] = field(default_factory=dict)
+    #: a check of one param group's values (its ``defaults`` with the declared options applied) that torch
+    #: only makes, or fails on, after some steps; raises ``ValueError`` naming the values
+    check_group: Callable[[Mapping[str, Any]], None] | None = None
 
     @property
     def has_fused(self) -> bool:
@@ -60,6 +64,46 @@ class OptimizerInfo:
     @property
     def has_foreach(self) -> bool:
         return accepts_argument(self.cls, "foreach")
+
+
+#: How many optimizer steps a run may take for ``check_group``'s checks: about a billion.
+STEP_HORIZON = 2**30
+
+
+def check_asgd_step_size(group: Mapping[str, Any]) -> None:
+    """``ASGD``'s step size ``lr / (1 + lambd * lr * step) ** alpha`` must stay a finite real number.
+
+    torch computes it in Python floats, so a large ``alpha`` raises ``OverflowError`` (and a negative one
+    ``ZeroDivisionError``) after a few steps, deep inside the training loop. The size is checked at steps
+    1, 2, 4, ... up to ``STEP_HORIZON``; it only grows worse with the step.
+
+    Example:
+        >>> check_asgd_step_size({"lr": 0.01, "lambd": 1e-4, "alpha": 0.75})
+        >>> check_asgd_step_size({"lr": 0.01, "lambd": 1e-4, "alpha": 177446034.0})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `ASGD`'s step size lr / (1 + lambd * lr * step) ** alpha to stay a finite real number but with lr=0.01, lambd=0.0001, alpha=177446034.0 it raises OverflowError at step 4; ...
+    """
+    lr, lambd, alpha = group.get("lr"), group.get("lambd"), group.get("alpha")
+    if not all(isinstance(v, (int, float)) for v in (lr, lambd, alpha)) or group.get("capturable"):
+        return  # a tensor lr, or capturable (tensor arithmetic on the device): nothing raises
+    step = 1
+    while step <= STEP_HORIZON:
+        problem = None
+        try:
+            size = lr / ((1 + lambd * lr * step) ** alpha)
+        except (OverflowError, ZeroDivisionError) as err:
+            problem = f"raises {type(err).__name__}"
+        else:
+            if isinstance(size, complex) or not math.isfinite(size):
+                problem = f"is {size!r}"
+        if problem is not None:
+            raise ValueError(
+                "Expected `ASGD`'s step size lr / (1 + lambd * lr * step) ** alpha to stay a finite real number "
+                f"but with lr={lr!r}, lambd={lambd!r}, alpha={alpha!r} it {problem} at step {step}; "
+                "keep `alpha` and `lambd` small and >= 0 (defaults: alpha=0.75, lambd=1e-4)."
+            )
+        step *= 2
 
 
 # CPU: fused is fastest or tied at 1M-50M parameters for each of these. CUDA: torch documents fused as its
@@ -71,6 +115,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
     OptimizerInfo(MuonWithAdamW, ("muon_adamw",)),
+    OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
 )
 
 #: Every known optimizer class -> its record.

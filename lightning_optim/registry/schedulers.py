@@ -112,6 +112,10 @@ class SchedulerInfo:
     window_argument: str | None = None
     window_offset: int = 0
 
+    #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
+    #: (so a declared optimizer or group ``lr`` has no effect)
+    sets_lr_from: str | None = None
+
     @property
     def window_length(self) -> str | None:
         """The argument a window derives when it is left out.
@@ -230,6 +234,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length_given_by=("epochs",),
         epoch_arguments={"total_steps": scale},
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
+        sets_lr_from="`max_lr / div_factor`",
     ),
     SchedulerInfo(
         lr_scheduler.CyclicLR,
@@ -237,6 +242,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         default_interval="step",
         epoch_arguments={"step_size_up": scale, "step_size_down": scale},
         per_group_arguments=frozenset({"base_lr", "max_lr", "base_momentum", "max_momentum"}),
+        sets_lr_from="`base_lr`",
     ),
     SchedulerInfo(lr_scheduler.ExponentialLR, ("exponential",), epoch_arguments={"gamma": per_step_rate}),
     SchedulerInfo(

@@ -11,6 +11,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, SequentialLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from lightning_optim.registry.lookup import OPTIMIZERS
 from tests.helpers import Classifier, SparseEmbedding, assert_same_weights, declared, fit
 
 
@@ -191,3 +192,60 @@ def test_lbfgs_history_size_zero_is_refused_at_class_definition() -> None:
         match=r"^Model.optimizer: Expected `history_size` of `LBFGS` to be an int >= 1 but got 0\.$",
     ):
         declared(OptimizerSpec("lbfgs", history_size=0), name="Model")
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        # found by the long fuzz profile: builds, then "OverflowError: (34, 'Numerical result out of range')"
+        # from `lr / ((1 + lambd * lr * step) ** alpha)` at the 4th optimizer step, inside Lightning's loop
+        ({"alpha": 177446034.0}, "raises OverflowError at step 4"),
+        ({"alpha": -1e300}, "raises ZeroDivisionError at step 1"),
+        ({"lambd": -200.0, "lr": 0.01}, "is (-0.0"),  # a negative base: a complex step size
+    ],
+    ids=["overflow", "zero-division", "complex"],
+)
+def test_asgd_step_size_out_of_range_is_refused_at_class_definition(
+    options: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        declared(OptimizerSpec("asgd", **options), name="Model")
+    message = str(raised.value)
+    assert message.startswith(
+        "Model.optimizer: Expected `ASGD`'s step size lr / (1 + lambd * lr * step) ** alpha to stay a finite real "
+        "number but with "
+    )
+    assert problem in message and "(defaults: alpha=0.75, lambd=1e-4)" in message
+
+
+def test_asgd_with_a_large_but_safe_alpha_trains_like_torch() -> None:
+    # alpha=10: the step size shrinks fast but stays finite over any run (checked up to 2**30 steps)
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("asgd", lr=0.1, alpha=10.0)
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.ASGD(self.parameters(), lr=0.1, alpha=10.0)
+
+    ours, theirs = Declared(), HandWritten()
+    fit(ours, max_epochs=1)
+    fit(theirs, max_epochs=1)
+    assert_same_weights(ours, theirs)
+
+
+def test_a_first_step_failure_is_refused_at_class_definition() -> None:
+    # LBFGS accepts any `line_search_fn` when built, then its first step raises
+    # "RuntimeError: only 'strong_wolfe' is supported" inside Lightning's loop
+    with pytest.raises(ValueError) as raised:
+        declared(OptimizerSpec("lbfgs", line_search_fn="armijo"), name="Model")
+    assert str(raised.value) == (
+        "Model.optimizer: `LBFGS` fails its first step with the declared options (line_search_fn='armijo'): "
+        "RuntimeError: only 'strong_wolfe' is supported. Check these values against `LBFGS`'s documentation."
+    )
+    declared(OptimizerSpec("lbfgs", line_search_fn="strong_wolfe"), name="Model")
+
+
+@pytest.mark.parametrize("optimizer", sorted({c.__name__: c for c in OPTIMIZERS.values()}))
+def test_every_torch_optimizer_passes_the_trial_step_with_its_defaults(optimizer: str) -> None:
+    cls = {c.__name__: c for c in OPTIMIZERS.values()}[optimizer]
+    declared(OptimizerSpec(cls), name="Model")  # no false alarm from the stand-in parameters
