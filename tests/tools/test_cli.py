@@ -517,3 +517,22 @@ def test_a_config_that_drops_declared_init_args_is_warned_about(tmp_path: Path) 
             model = cli(Decayed, *args).model
         assert not [w for w in recorded if "replace the declared ones" in str(w.message)]
         assert type(model).optimizer.kwargs == {"lr": 0.01, "weight_decay": 0.05}
+
+
+def test_the_readme_lr_override_changes_the_run() -> None:
+    # README: `python examples/cli.py fit --config examples/config.yaml --optim.optimizer.init_args.lr=0.01`.
+    # The config used to declare OneCycleLR, which sets the lr from `max_lr / div_factor`: the override did nothing.
+    from examples.cli import DigitsClassifier, DigitsData
+
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        model = DeclarativeCLI(
+            DigitsClassifier,
+            DigitsData,
+            args=["--config", str(ROOT / "examples" / "config.yaml"), "--optim.optimizer.init_args.lr=0.01"],
+            run=False,
+        ).model
+    assert not [w for w in recorded if "has no effect" in str(w.message)]
+    (plan,) = type(model)._lightning_optim_declared
+    assert plan.kwargs["lr"] == 0.01
+    assert plan.scheduler is not None and plan.scheduler.info.sets_lr_from is None
