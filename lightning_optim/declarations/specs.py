@@ -97,7 +97,7 @@ class ParamGroup:
     select: Selector
     options: Mapping[str, Any]
 
-    def __init__(self, select: Selector = _NO_SELECT, /, **options: Any) -> None:  # type: ignore[assignment]
+    def __init__(self, select: Selector = _NO_SELECT, /, **options: Any) -> None:
         if "select" in options:  # `ParamGroup(select="head")`: the selector by keyword
             if select is not _NO_SELECT:
                 raise TypeError(
@@ -109,7 +109,7 @@ class ParamGroup:
             raise TypeError(
                 "ParamGroup: Expected a selector, the parameters the group takes (a submodule path, a parameter "
                 "name, a glob or a callable (name, param) -> bool), but got none; "
-                "e.g. `ParamGroup(\"head\", lr=0.1)`."
+                'e.g. `ParamGroup("head", lr=0.1)`.'
             )
         object.__setattr__(self, "select", select)
         object.__setattr__(self, "options", MappingProxyType(dict(options)))
@@ -410,7 +410,7 @@ def _refuse_instances(owner: type, error: TypeError) -> None:
     type.__setattr__(owner, _REFUSED, tuple(refused))
     if "__new__" in vars(owner):
         return
-    base_new = super(owner, owner).__new__
+    base_new = super(owner, owner).__new__  # type: ignore[arg-type]
 
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         errors = getattr(cls, _REFUSED, ())

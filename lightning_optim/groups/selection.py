@@ -88,7 +88,7 @@ def check_callable_selector(where: str, option: str, function: Callable[..., Any
         raise TypeError(
             f"{where}: Expected the `{option}` callable to take (name, param) -> bool but "
             f"{_callable_name(function)} has the signature {signature}; it is called with each trainable "
-            "parameter's name and the parameter. Write e.g. `lambda name, param: name.startswith(\"head\")`."
+            'parameter\'s name and the parameter. Write e.g. `lambda name, param: name.startswith("head")`.'
         ) from None
 
 

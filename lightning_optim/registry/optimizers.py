@@ -85,8 +85,12 @@ def check_asgd_step_size(group: Mapping[str, Any]) -> None:
         ValueError: Expected `ASGD`'s step size lr / (1 + lambd * lr * step) ** alpha to stay a finite real number but with lr=0.01, lambd=0.0001, alpha=177446034.0 it raises OverflowError at step 4; ...
     """
     lr, lambd, alpha = group.get("lr"), group.get("lambd"), group.get("alpha")
-    if not all(isinstance(v, (int, float)) for v in (lr, lambd, alpha)) or group.get("capturable"):
-        return  # a tensor lr, or capturable (tensor arithmetic on the device): nothing raises
+    if not (
+        isinstance(lr, (int, float)) and isinstance(lambd, (int, float)) and isinstance(alpha, (int, float))
+    ):
+        return  # a tensor lr: tensor arithmetic, nothing raises
+    if group.get("capturable"):
+        return  # tensor arithmetic on the device: nothing raises
     step = 1
     while step <= STEP_HORIZON:
         problem = None

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-
 #: Words users write for one of this package's choices that are not spelled like it (Lightning's and other
 #: libraries' vocabulary): suggested when the choice is among the candidates and no spelling is closer.
 KNOWN_CONFUSIONS: dict[str, str] = {
