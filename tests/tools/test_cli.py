@@ -535,4 +535,4 @@ def test_the_readme_lr_override_changes_the_run() -> None:
     assert not [w for w in recorded if "has no effect" in str(w.message)]
     (plan,) = type(model)._lightning_optim_declared
     assert plan.kwargs["lr"] == 0.01
-    assert plan.scheduler is not None and plan.scheduler.info.sets_lr_from is None
+    assert [s.info.sets_lr_from for s in plan.schedulers] == [None]
