@@ -302,25 +302,28 @@ def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
         skip.add("lr")  # the schedule moves it; its starting value is checked through `initial_lr`
         if issubclass(scheduler.cls, CYCLING):
             skip |= {"momentum", "betas", "initial_lr"}
-    declared = [dict(group.options) for group in declared.groups]
-    if len(optimizer.param_groups) == len(declared) + 1:
-        declared.append({})  # the leftover group takes the optimizer's own options
-    assert len(optimizer.param_groups) == len(declared)
-    for options, group in zip(declared, optimizer.param_groups):
-        # torch resolves some values itself (LBFGS: max_eval=None -> max_iter * 5 // 4): the expected group
-        # is the one torch builds from the same options by hand
-        stand_in = torch.nn.Parameter(torch.zeros(1, 1))
+    declared_options = [dict(group.options) for group in declared.groups]
+    if len(optimizer.param_groups) == len(declared_options) + 1:
+        declared_options.append({})  # the leftover group takes the optimizer's own options
+    assert len(optimizer.param_groups) == len(declared_options)
+    for options, group in zip(declared_options, optimizer.param_groups):
+        # torch resolves some values itself (LBFGS: max_eval=None -> max_iter * 5 // 4), and some optimizers
+        # by the parameters' shapes (MuonWithAdamW: a group of matrices takes the Muon values, any other the
+        # AdamW ones): the expected group is the one built by hand from the same options over parameters of
+        # the same shapes
+        stand_ins = [torch.nn.Parameter(torch.zeros_like(p)) for p in group["params"]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            (expected,) = declared.cls([{"params": [stand_in], **options}], **declared.kwargs).param_groups
+            (expected,) = declared.cls([{"params": stand_ins, **options}], **declared.kwargs).param_groups
         for key, value in {**declared.kwargs, **options}.items():
             if key in optimizer.defaults and key not in skip:
-                assert _same(expected[key], group[key]), (
+                assert (key in expected) == (key in group), f"`{key}` declared: in the group {key in group}"
+                assert key not in expected or _same(expected[key], group[key]), (
                     f"`{key}`={value!r} declared (torch makes it {expected[key]!r}) but the group has {group[key]!r}"
                 )
             if key == "lr" and "initial_lr" in group and "initial_lr" not in skip:
-                assert _same(value, group["initial_lr"]), (
-                    f"lr={value!r} declared, initial_lr {group['initial_lr']!r}"
+                assert _same(expected["lr"], group["initial_lr"]), (
+                    f"lr={value!r} declared (torch makes it {expected['lr']!r}), initial_lr {group['initial_lr']!r}"
                 )
     configs = trainer.lr_scheduler_configs
     if scheduler is None:

@@ -249,3 +249,25 @@ def test_a_first_step_failure_is_refused_at_class_definition() -> None:
 def test_every_torch_optimizer_passes_the_trial_step_with_its_defaults(optimizer: str) -> None:
     cls = {c.__name__: c for c in OPTIMIZERS.values()}[optimizer]
     declared(OptimizerSpec(cls), name="Model")  # no false alarm from the stand-in parameters
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    # found by the long fuzz profile once `muon_adamw` was registered: the fuzz's expected group was built
+    # over a 1x1 stand-in (a matrix: Muon values), while the leftover group of biases and matrices trains
+    # with the AdamW values (`adamw_lr`, no `adjust_lr_fn`), as MuonWithAdamW documents
+    [{"lr": 1.0}, {"adjust_lr_fn": None}],
+    ids=["lr", "adjust_lr_fn"],
+)
+def test_muon_with_adamw_trains_as_declared(kwargs: dict[str, Any]) -> None:
+    import lightning as L
+
+    from tests.declarations.test_fuzz import assert_trained_as_declared, define
+    from tests.helpers import FAST, loader
+
+    model_class = define(OptimizerSpec("lightning_optim.optimizers.muon_adamw.MuonWithAdamW", **kwargs))
+    assert model_class is not None
+    model = model_class()
+    trainer = L.Trainer(**{**FAST, "max_epochs": 2, "limit_train_batches": 2, "num_sanity_val_steps": 0})
+    trainer.fit(model, loader(n=16))
+    assert_trained_as_declared(model, trainer)
