@@ -12,6 +12,8 @@ import dataclasses
 import functools
 import inspect
 import math
+import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -658,8 +660,17 @@ def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[Reso
         f"({setter.where}) sets every param group's lr from {setter.info.sets_lr_from} when it is built. "
         f"Remove `lr` and set the schedule's arguments instead (one value per group for per-group rates).",
         UserWarning,
-        stacklevel=5,  # the class statement (through resolve_optimizer and the mixin's __init_subclass__)
+        stacklevel=_user_stacklevel(),  # the class statement
     )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this package, for a warning issued by the caller."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_recipes(
