@@ -34,12 +34,12 @@ from lightning_optim import (
 
 class DigitsClassifier(ConfigurableOptimizersMixin, L.LightningModule):
     # AdamW with a slower lr for the first layer; a one-cycle schedule stepped per batch whose length
-    # (total_steps) is derived from the Trainer when fit starts.
+    # (total_steps) is derived from the Trainer when fit starts. OneCycleLR sets every group's lr from its
+    # per-group `max_lr` (declaring an `lr` too would have no effect, and is warned about).
     optimizer = OptimizerSpec(
         "adamw",
-        lr=3e-3,
         weight_decay=1e-2,
-        groups=[ParamGroup("body.0", lr=1e-3, name="first_layer")],
+        groups=[ParamGroup("body.0", name="first_layer")],
         scheduler=SchedulerSpec("onecycle", max_lr={"first_layer": 3e-3, "rest": 1e-2}),
     )
 

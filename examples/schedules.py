@@ -48,7 +48,6 @@ class WarmupCosine(ConfigurableOptimizersMixin, Net):
 class OneCycle(ConfigurableOptimizersMixin, Net):
     optimizer = OptimizerSpec(
         "sgd",
-        lr=0.01,
         momentum=0.9,
         groups=[ParamGroup("backbone"), ParamGroup("head")],
         scheduler=SchedulerSpec("onecycle", max_lr={"backbone": 0.05, "head": 0.5}),

@@ -146,7 +146,9 @@ class ManualSchedulerStepping(Callback):
         self.unchecked: set[int] = set()
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
         # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
-        self.needs_batch_idx = any(s.declared.interval == "step" and s.declared.frequency > 1 for s in scheduled)
+        self.needs_batch_idx = any(
+            s.declared.interval == "step" and s.declared.frequency > 1 for s in scheduled
+        )
         compat.disable_unused_batch_hooks(self)
         if not self.needs_batch_idx:
             compat.disable_hook(self, "on_train_batch_start")
