@@ -33,5 +33,11 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# the long fuzz profile with a fresh seed and an empty example database (see CONTRIBUTING.md)
+fuzz: $(STAMP)
+	rm -rf .hypothesis
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -p no:xdist tests/declarations/test_fuzz.py \
+		--hypothesis-show-statistics --hypothesis-seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
