@@ -13,7 +13,6 @@ import functools
 import inspect
 import math
 import os
-import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -667,8 +666,9 @@ def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[Reso
 def _user_stacklevel() -> int:
     """The ``stacklevel`` of the first frame outside this package, for a warning issued by the caller."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-    frame, level = sys._getframe(1), 1
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+    current = inspect.currentframe()
+    frame, level = (current.f_back if current is not None else None), 1
+    while frame is not None and frame.f_back is not None and frame.f_code.co_filename.startswith(package):
         frame, level = frame.f_back, level + 1
     return level
 
