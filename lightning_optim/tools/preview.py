@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, count, groupby, islice, repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import torch
@@ -213,7 +213,8 @@ def _events(
             continue  # without its metric a plateau scheduler never steps
         kind = 0 if declared.interval == "step" else 1
         streams.append(_stream(_step_positions(run, declared), (kind, order), live, value_at))
-    for (entry, _, _), step in heapq.merge(*streams, key=itemgetter(0)):
+    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
+    for (entry, _, _), step in merged:
         yield entry, step
 
 
@@ -248,7 +249,8 @@ def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapp
     index = {"beta1": 0, "beta2": 1}.get(param)
     if index is not None:
         return lambda group: group["betas"][index] if "betas" in group else 0
-    return lambda group: group.get(param, 0)
+    # C-level readers: one is called per group at every previewed step
+    return itemgetter("lr") if param == "lr" else methodcaller("get", param, 0)
 
 
 def param_suffix(param: str) -> str:
@@ -276,8 +278,8 @@ def _simulate(
     record = [(column.append, read, group) for column, (read, group) in zip(columns, cells)]
     lengths: list[int] = []
     previous = -1
-    for entry, steps in groupby(_events(built, run, metrics), key=itemgetter(0)):
-        for _, step in steps:
+    for entry, steps in _grouped_events(built, run, metrics):
+        for step in steps:
             step()
         lengths.append(entry - previous)
         previous = entry
@@ -291,6 +293,23 @@ def _simulate(
     if len(lengths) == run.entries:
         return columns
     return [list(chain.from_iterable(repeat(v, n) for v, n in zip(column, lengths))) for column in columns]
+
+
+def _grouped_events(
+    built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
+) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
+    """The scheduler updates at each entry where one happens, in order; one scheduler (the common case)
+    takes a path without merging, since this runs once per previewed step."""
+    scheduled = list(built.scheduled())
+    if len(scheduled) == 1:
+        live, declared, _ = scheduled[0]
+        if not declared.is_plateau:
+            steps = (live.step,)
+            return ((entry, steps) for entry, _ in _step_positions(run, declared))
+    return (
+        (entry, [step for _, step in group])
+        for entry, group in groupby(_events(built, run, metrics), itemgetter(0))
+    )
 
 
 def _same(value: Any) -> Any:
