@@ -92,6 +92,19 @@ class TwoNets(L.LightningModule):
             opt.step()
 
 
+class TwoNetsByName(TwoNets):
+    """``TwoNets`` whose ``training_step`` reaches the live optimizers by their attribute names (a module
+    declaring ``gen_opt`` and ``dis_opt``), as a user's manual loop does."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+
 class LrRecorder(L.Callback):
     """Records, before every training batch, the lr of every param group of every optimizer."""
 

@@ -34,7 +34,7 @@ from lightning_optim.registry.schedulers import (
 from lightning_optim.utilities.errors import did_you_mean
 
 
-def _check_name(name: Any, builtin: Mapping[str, type], registered: Mapping[str, Any], kind: str) -> str:
+def _check_name(name: Any, builtin: Mapping[str, type], kind: str) -> None:
     if not isinstance(name, str) or not name or name != name.lower() or "." in name or ":" in name:
         raise ValueError(
             f"register_{kind}: Expected `name` to be a non-empty lower-case name without `.` or `:` (those "
@@ -42,7 +42,6 @@ def _check_name(name: Any, builtin: Mapping[str, type], registered: Mapping[str,
         )
     if name in builtin or name.split("/", 1)[0] in COLLECTIONS:
         raise ValueError(f"register_{kind}: Expected a new name but {name!r} is a built-in {kind} name.")
-    return name
 
 
 def register_optimizer(name: str, cls: type, *, fused_fastest_on: frozenset[str] = frozenset()) -> None:
@@ -56,7 +55,7 @@ def register_optimizer(name: str, cls: type, *, fused_fastest_on: frozenset[str]
         True
         >>> unregister("my_sgd")
     """
-    _check_name(name, OPTIMIZERS, REGISTERED_OPTIMIZERS, "optimizer")
+    _check_name(name, OPTIMIZERS, "optimizer")
     if not is_optimizer_class(cls):
         raise TypeError(f"register_optimizer: Expected a torch.optim.Optimizer subclass but got {cls!r}.")
     REGISTERED_OPTIMIZERS[name] = OptimizerInfo(cls, (name,), fused_fastest_on=frozenset(fused_fastest_on))
@@ -65,7 +64,7 @@ def register_optimizer(name: str, cls: type, *, fused_fastest_on: frozenset[str]
 def register_scheduler(name: str, cls: type, **record: Any) -> None:
     """Make ``SchedulerSpec(name, ...)`` mean ``cls``; ``record`` takes ``SchedulerInfo``'s fields
     (``default_interval``, ``length``, ``epoch_arguments``, ``per_group_arguments``, ...)."""
-    _check_name(name, SCHEDULERS, REGISTERED_SCHEDULERS, "scheduler")
+    _check_name(name, SCHEDULERS, "scheduler")
     if not is_scheduler_class(cls):
         raise TypeError(
             f"register_scheduler: Expected an LRScheduler subclass or ReduceLROnPlateau but got {cls!r}."

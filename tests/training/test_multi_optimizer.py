@@ -12,10 +12,10 @@ from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader
+from tests.helpers import Classifier, TwoNets, TwoNetsByName, assert_same_weights, fit, fit_resumed, loader
 
 
-class GAN(ConfigurableOptimizersMixin, TwoNets):
+class GAN(ConfigurableOptimizersMixin, TwoNetsByName):
     """The seed notes' GAN recipe: generator lr 0.01 decayed per step, discriminator 0.02 per epoch."""
 
     gen_opt = OptimizerSpec(
@@ -32,14 +32,6 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
         implementation="forloop",
         scheduler=SchedulerSpec("exponential", gamma=0.99),
     )
-
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
-            loss = nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
 
 
 def gan(**attributes: Any) -> GAN:

@@ -31,7 +31,16 @@ from lightning_optim import (
 )
 from lightning_optim.tools.config import spec_from_dict, spec_to_dict
 from lightning_optim.tools.describe import describe_optimizers
-from tests.helpers import FAST, Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader
+from tests.helpers import (
+    FAST,
+    Classifier,
+    TwoNets,
+    TwoNetsByName,
+    assert_same_weights,
+    fit,
+    fit_resumed,
+    loader,
+)
 from tests.training.test_resume import Resumable
 
 #: a per-step warmup and a per-epoch decay on one optimizer (the issue's example)
@@ -181,7 +190,7 @@ def test_resume_fresh_restarts_every_scheduler_of_a_list(tmp_path: Path) -> None
     assert rest.of() == pytest.approx([0.02, 0.056, 0.092, 0.128])
 
 
-class GAN(ConfigurableOptimizersMixin, TwoNets):
+class GAN(ConfigurableOptimizersMixin, TwoNetsByName):
     gen_opt = OptimizerSpec(Adam, params="model_gen", lr=0.01, implementation="forloop", scheduler=MIXED)
     dis_opt = OptimizerSpec(
         Adam,
@@ -193,14 +202,6 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
             SchedulerSpec("step", step_size=1, gamma=0.5),
         ],
     )
-
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
-        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
-            loss = nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            opt.step()
 
 
 class HandWrittenGAN(TwoNets):
