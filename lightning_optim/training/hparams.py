@@ -22,18 +22,18 @@ from lightning.pytorch.strategies import Strategy
 from typing_extensions import override
 
 from lightning_optim.building.hparams import hparam_values, same_values
-from lightning_optim.utilities import compat
+from lightning_optim.training.callbacks import MixinCallback
 
 
-class HParamRefresh(Callback):
+class HParamRefresh(MixinCallback):
     """Rebuilds the optimizers in ``on_fit_start`` when an ``HParam`` value changed since they were built."""
 
     def __init__(self, owner: str, module: LightningModule, values: Mapping[str, Any]) -> None:
+        super().__init__()
         self.owner = owner
         self.module_id = id(module)
         #: the values the optimizers were built with, by hyperparameter name
         self.values = dict(values)
-        compat.disable_unused_batch_hooks(self)
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built, lr_set_outside, rebuild_schedulers
@@ -52,7 +52,7 @@ from lightning_optim.building.length import (
 )
 from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.training import resume as _resume
-from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.callbacks import MixinCallback, put_first
 from lightning_optim.utilities import compat
 
 #: the mixin's own attributes on a scheduler (stepping counters), not part of its schedule
@@ -183,12 +183,13 @@ def _what(spec: ResolvedScheduler, shape: DerivedFromRun) -> str:
     return " and ".join(parts) or "its run shape"
 
 
-class RunShapeWatch(Callback):
+class RunShapeWatch(MixinCallback):
     """Derives the declared schedules' lengths again when training starts, and checks them every epoch."""
 
     def __init__(
         self, owner: str, trainer: Trainer, built: list[Built], resumed: Resumed | None = None
     ) -> None:
+        super().__init__()
         self.owner = owner
         self.built = built
         #: the schedules restored from a checkpoint, with where they started, and its fingerprint
@@ -202,7 +203,6 @@ class RunShapeWatch(Callback):
         ]
         self.started_once = False
         self.checked_epoch = -1
-        compat.disable_unused_batch_hooks(self)
         if not self.watched:
             compat.disable_hook(self, "on_train_batch_start")
 

@@ -31,14 +31,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import DerivedFromRun, lightning_step_updates
 from lightning_optim.declarations.resolve import ResolvedScheduler
 from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
-from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.callbacks import MixinCallback, put_first
 from lightning_optim.training.stepping import Scheduled, start_fresh
 from lightning_optim.utilities import compat
 
@@ -273,10 +273,11 @@ def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Sch
             scheduled.scheduler.step(pending[key])
 
 
-class ResumeGuard(Callback):
+class ResumeGuard(MixinCallback):
     """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
 
     def __init__(self, owner: str, built: Sequence[Built], choice: ResumeChoice) -> None:
+        super().__init__()
         self.owner = owner
         self.built = built
         self.choice = choice
@@ -285,7 +286,6 @@ class ResumeGuard(Callback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
-        compat.disable_unused_batch_hooks(self)
         compat.disable_hook(self, "on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:

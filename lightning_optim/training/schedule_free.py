@@ -56,7 +56,9 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeGuard
 
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
+
+from lightning_optim.training.callbacks import MixinCallback
 
 _ABSENT = object()  # "no instance attribute `save_checkpoint` before we wrapped it"
 
@@ -156,7 +158,7 @@ def to_train_mode(optimizers: Iterable[object]) -> None:
             optimizer.train()
 
 
-class ScheduleFreeModes(Callback):
+class ScheduleFreeModes(MixinCallback):
     """Switch the schedule-free optimizers of ``trainer.optimizers`` between train and eval mode.
 
     Train mode before every training batch; eval mode for validation, test, predict, at the end of ``fit``

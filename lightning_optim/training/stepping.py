@@ -40,13 +40,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.resolve import ResolvedScheduler
-from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.callbacks import MixinCallback, put_first
 from lightning_optim.utilities import compat
 
 EPOCHS = "_lightning_optim_epochs"
@@ -121,7 +121,7 @@ def _manual_loop(attributes: Sequence[str]) -> str:
     )
 
 
-class ManualSchedulerStepping(Callback):
+class ManualSchedulerStepping(MixinCallback):
     """Steps the declared schedulers of a manual-optimization mixin module and refuses silent no-ops.
 
     Per-step schedulers step from a torch post-step hook on their optimizer (``after_optimizer_step``);
@@ -130,6 +130,7 @@ class ManualSchedulerStepping(Callback):
     """
 
     def __init__(self, owner: str, built: Sequence[Built], manual_because: str) -> None:
+        super().__init__()
         self.owner = owner
         self.attributes = [b.declared.attribute for b in built]
         self.parameters = [p for b in built for g in b.optimizer.param_groups for p in g["params"]]
@@ -149,7 +150,6 @@ class ManualSchedulerStepping(Callback):
         self.needs_batch_idx = any(
             s.declared.interval == "step" and s.declared.frequency > 1 for s in scheduled
         )
-        compat.disable_unused_batch_hooks(self)
         if not self.needs_batch_idx:
             compat.disable_hook(self, "on_train_batch_start")
 
