@@ -130,7 +130,7 @@ def effective(cli: DeclarativeCLI) -> dict[str, Any]:
             for optimizer in cli.trainer.optimizers
         ],
         "schedulers": [
-            {"class": type(c.scheduler).__name__, "interval": c.interval, "frequency": c.frequency}
+            {"class": type(c.scheduler.inner).__name__, "interval": c.interval, "frequency": c.frequency}
             for c in cli.trainer.lr_scheduler_configs
         ],
     }

@@ -1,6 +1,6 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
-from lightning_optim.declarations.hparams import HParam
+from lightning_optim.declarations.hparam import HParam
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.monitor.lr_monitor import LRMonitor
 from lightning_optim.registry.external import register_optimizer, register_scheduler

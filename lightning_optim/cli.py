@@ -40,14 +40,14 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from lightning.pytorch import cli as lightning_cli
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lightning_optim.declarations.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.tools.config import _KINDS, CLASS_PATH, INIT_ARGS, spec_to_dict, to_plain
+from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
 from lightning_optim.tools.overrides import declared_callables, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
@@ -116,7 +116,7 @@ def add_declaration_arguments(
 def _resolved(path: Any, kind: type) -> type | None:
     """The class a config's ``class_path`` names, or ``None`` when it names none (reported later)."""
     try:
-        return resolve_class(path, _KINDS[kind], where="")
+        return resolve_class(path, KINDS[kind], where="")
     except (TypeError, ValueError):
         return None
 
@@ -300,7 +300,7 @@ class DeclarativeCLI(LightningCLI):
         super().instantiate_classes()
 
     def _instantiator(self, effective: type) -> Callable[..., Any]:
-        lightning_instantiator = getattr(lightning_cli, "_InstantiatorFn", None)
+        lightning_instantiator = compat.lightning_cli_instantiator()
 
         def instantiate(
             class_type: type,

@@ -10,6 +10,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+from lightning_optim.declarations.optimizer import declared_of
+from lightning_optim.groups.planning import plan_all
 
 FAST = {
     "accelerator": "cpu",
@@ -64,6 +66,12 @@ class SparseEmbedding(Classifier):
         x, y = batch
         tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
         return nn.functional.cross_entropy(self.model_gen(self.embedding(tokens)), y)
+
+
+def planned(module: Any) -> list[tuple[Any, list[Any]]]:
+    """Each declared optimizer of ``module`` with its planned param groups, as ``fit`` plans them."""
+    declared_all = declared_of(module)
+    return list(zip(declared_all, plan_all(module, [d.grouping for d in declared_all])))
 
 
 def declared(

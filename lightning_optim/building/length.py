@@ -7,9 +7,8 @@ steps too), times the epochs, capped by ``max_steps``; ``limit_train_batches`` a
 the data under several devices are part of ``batches``. In manual optimization each declared optimizer is
 assumed to step once per training batch (the usual GAN loop); Lightning's ``max_steps`` counts the steps of
 all optimizers together there, so it caps each optimizer at ``ceil(max_steps / optimizers)`` steps.
-A per-step scheduler with ``frequency > 1`` is stepped by Lightning's rule in both modes (after the batches
-with ``(batch_idx + 1) % frequency == 0``, counted within each epoch), so its number of updates is counted
-by that rule too (``lightning_step_updates``).
+A per-step scheduler with ``frequency > 1`` is stepped by Lightning's rule in both modes, so its number of
+updates is counted by that rule too (``utilities/step_rule.py``).
 
 Epochs are ``max_epochs``, or fewer when ``max_steps`` ends the run earlier: the epochs that start before
 ``max_steps`` is reached.
@@ -20,78 +19,44 @@ Lightning's own ``estimated_stepping_batches`` (2.6.6) ignores the callback (it 
 ``accumulate_grad_batches``, which the callback requires to be 1 and only changes when each epoch starts),
 so it overestimates such a run; the functions here read the callback's schedule instead.
 
-A schedule built when a fit starts covers what is left of the run from where that fit starts
-(``RunStart``): a second ``fit`` of the same Trainer with a raised ``max_epochs`` continues at the step where
-the first one ended, with fresh optimizers and schedulers (Lightning calls ``configure_optimizers`` again),
-so a length derived there is the steps that fit takes, not the whole run's. A run resumed from a checkpoint
-restores its schedule's state, which covers the whole run from step 0.
+A schedule covers the run from where it starts (``Shape.start``): a second ``fit`` of the same Trainer with a
+raised ``max_epochs`` continues at the step where the first one ended, with fresh optimizers and schedulers
+(Lightning calls ``configure_optimizers`` again), so a length derived there is the steps that fit takes, not
+the whole run's.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 
-from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.declarations.optimizer import declared_of
+from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed
+from lightning_optim.utilities.step_rule import updates_in
+
+#: Where a schedule starts in the run: ``(optimizer steps, epochs)`` behind it (each optimizer's steps).
+Start = tuple[int, int]
 
 
-@dataclass(frozen=True)
-class DerivedFromRun:
-    """What a scheduler needs to know about the run: its warmup, the derived length and steps per epoch."""
-
-    #: the warmup's length in scheduler updates (0: none)
-    warmup: int
-    #: the value of the omitted length argument, if any
-    derived_length: int | None
-    #: optimizer steps per epoch, when the schedule is declared in epochs and stepped per step
-    steps_per_epoch: int | None
-    #: the window ``(begin, end)`` of its updates it acts in (``end=None``: to the end), if it has one
-    window: tuple[int, int | None] | None = None
-
-
-@dataclass(frozen=True)
-class RunStart:
-    """Where a schedule starts in the run: the optimizer steps (each optimizer's, in manual optimization)
-    and the epochs already behind it. A fresh schedule of a first ``fit`` starts at ``RunStart()``."""
-
-    step: int = 0
-    epoch: int = 0
-
-
-def run_start(trainer: Any) -> RunStart:
-    """Where a schedule built now starts: where the Trainer's loops stand, or step 0 when resuming from a
-    checkpoint (its restored schedule started there; the loops are restored only after the schedulers are
-    built).
-
-    Example:
-        >>> run_start(None)
-        RunStart(step=0, epoch=0)
-    """
-    if trainer is None or getattr(trainer, "ckpt_path", None) is not None:
-        return RunStart()
-    return loop_position(trainer)
-
-
-def loop_position(trainer: Any) -> RunStart:
+def loop_position(trainer: Any) -> Start:
     """The steps (each optimizer's, in manual optimization) and the epochs the Trainer's loops have done."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
     optimizers = _manual_optimizers(trainer)
     if optimizers:
         steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
-    return RunStart(step=steps, epoch=int(getattr(trainer, "current_epoch", 0) or 0))
+    return steps, int(getattr(trainer, "current_epoch", 0) or 0)
 
 
 def manual_optimization(module: Any) -> bool:
     """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
     declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them
     in automatic optimization)."""
-    declared_all = getattr(module, "_lightning_optim_declared", ())
-    return not getattr(module, "automatic_optimization", True) or len(declared_all) > 1
+    return not getattr(module, "automatic_optimization", True) or len(declared_of(module)) > 1
 
 
 def _manual_optimizers(trainer: Any) -> int | None:
@@ -99,8 +64,7 @@ def _manual_optimizers(trainer: Any) -> int | None:
     module = getattr(trainer, "lightning_module", None)
     if module is None or not manual_optimization(module):
         return None
-    # only asked while building a declared scheduler, so there is at least one declared
-    return len(module._lightning_optim_declared)
+    return len(declared_of(module))
 
 
 def _batches_per_epoch(trainer: Any) -> float:
@@ -210,240 +174,176 @@ def run_epochs(trainer: Any) -> float:
     return epochs
 
 
-def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
-    """The indices of the batches that step the optimizer in an epoch of ``batches`` in automatic optimization.
-
-    Every ``accumulate``-th batch steps, and the epoch's last one (its partial accumulation window steps
-    too). A per-step scheduler's ``frequency`` counts these indices: Lightning steps it after such a batch
-    when ``(batch_idx + 1) % frequency == 0``.
-
-    Example:
-        >>> list(stepping_batches(10, 4))
-        [3, 7, 9]
-    """
-    yield from range(accumulate - 1, batches, accumulate)
-    if batches % accumulate:
-        yield batches - 1
-
-
-def lightning_step_updates(batches: int, accumulate: int, frequency: int, steps: int) -> int:
-    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of a run.
-
-    Lightning steps it on a batch of ``stepping_batches`` when ``(batch_idx + 1) % frequency == 0``: its
-    frequency counts batches within the epoch. The mixin follows the same rule in manual optimization, where
-    ``accumulate`` is 1 (each optimizer stepping once per batch).
-
-    Example:
-        >>> lightning_step_updates(batches=5, accumulate=1, frequency=2, steps=15)  # 2 per epoch, not 7
-        6
-    """
-    stepping = list(stepping_batches(batches, accumulate))
-    per_epoch = [(b + 1) % frequency == 0 for b in stepping]
-    full, partial = divmod(steps, len(stepping)) if stepping else (0, 0)
-    return full * sum(per_epoch) + sum(per_epoch[:partial])
-
-
 def _lightning_updates(trainer: Any, frequency: int, steps: int) -> int:
-    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of an automatic run, epoch by
-    epoch (the accumulation may change between epochs)."""
+    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of the run, epoch by epoch
+    (the accumulation may change between epochs)."""
     batches = int(_batches_per_epoch(trainer))
     if _manual_optimizers(trainer) is not None:
-        return lightning_step_updates(batches, 1, frequency, steps)
+        return updates_in(batches, 1, frequency, steps)
     if accumulation_scheduler(trainer) is None:
-        return lightning_step_updates(batches, trainer.accumulate_grad_batches, frequency, steps)
+        return updates_in(batches, trainer.accumulate_grad_batches, frequency, steps)
     updates, epoch = 0, 0
     while steps > 0:
         per_epoch = int(epoch_steps(trainer, epoch))
         if per_epoch < 1:
             break
         taken = min(steps, per_epoch)
-        updates += lightning_step_updates(batches, accumulation(trainer, epoch), frequency, taken)
+        updates += updates_in(batches, accumulation(trainer, epoch), frequency, taken)
         steps -= taken
         epoch += 1
     return updates
 
 
-def _updates(trainer: Any, scheduler: ResolvedScheduler, start: RunStart, end: int) -> int:
-    """How often ``scheduler`` will be stepped from ``start`` until ``end`` of its intervals in the run."""
-    first = start.step if scheduler.interval == "step" else start.epoch
-    if scheduler.frequency == 1:
+def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, end: int) -> int:
+    """How often ``scheduler`` is stepped from ``start`` until ``end`` of its intervals (steps or epochs)."""
+    first = start[0] if scheduler.interval == "step" else start[1]
+    frequency = scheduler.spec.frequency
+    if frequency == 1:
         return end - first
-    batches = _batches_per_epoch(trainer)
-    if scheduler.interval == "step" and math.isfinite(batches):
-        # Lightning's frequency counts the batches of each epoch; the mixin follows its rule in manual
-        # optimization too, where Lightning refuses ``accumulate_grad_batches`` and each optimizer is
-        # assumed to step once per batch
-        return _lightning_updates(trainer, scheduler.frequency, end) - _lightning_updates(
-            trainer, scheduler.frequency, first
-        )
     if scheduler.interval == "epoch":
         # stepped after epoch `e` when `(e + 1) % frequency == 0`, by Lightning and by the mixin alike
-        return end // scheduler.frequency - first // scheduler.frequency
-    return (end - first) // scheduler.frequency  # one endless epoch counts like the whole run
+        return end // frequency - first // frequency
+    if math.isfinite(_batches_per_epoch(trainer)):
+        return _lightning_updates(trainer, frequency, end) - _lightning_updates(trainer, frequency, first)
+    return (end - first) // frequency  # one endless epoch counts like the whole run
 
 
 def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:
     return ValueError(f"{scheduler.where}: {what}, but {fix}.")
 
 
-def _from(start: RunStart, scheduler: ResolvedScheduler) -> str:
-    first = start.step if scheduler.interval == "step" else start.epoch
-    return f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
-
-
-def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: RunStart | None = None) -> DerivedFromRun:
-    """Derive the warmup, the omitted length and the steps per epoch of ``scheduler`` from ``trainer``, for a
-    schedule that starts at ``start`` (default: ``run_start(trainer)``)."""
-    start = run_start(trainer) if start is None else start
+def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
+    """The steps per epoch a ``unit="epoch"`` schedule updated per step converts its arguments with."""
     name = scheduler.cls.__name__
-    converts = scheduler.unit == "epoch" and scheduler.interval == "step"
-    fraction = isinstance(scheduler.warmup, float)
-    needs_length = scheduler.derived_length is not None or fraction
-    if trainer is None and (needs_length or converts):
+    value = steps_per_epoch(trainer)
+    if not math.isfinite(value) or value < 1:
         raise _unknown(
             scheduler,
-            f"`{name}` derives values from the run",
-            "there is no Trainer; call `trainer.fit(model)` (or give every length explicitly)",
+            f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
+            "the number of steps per epoch is unknown (the train dataloader has no length); declare the "
+            "schedule in steps or with `interval='epoch'`",
         )
+    varying = varying_steps(trainer)
+    if varying:
+        shown = ", ".join(f"{steps} from epoch {epoch}" for epoch, steps in varying)
+        raise _unknown(
+            scheduler,
+            f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
+            f"the `GradientAccumulationScheduler` makes the optimizer steps per epoch vary ({shown}); "
+            "declare the schedule in steps or with `interval='epoch'`",
+        )
+    return int(value)
+
+
+def _updates_left(
+    trainer: Any, scheduler: ResolvedScheduler, start: Start, measured: list[tuple[str, str]]
+) -> int:
+    """The scheduler's updates from ``start`` to the end of the run (from step 0 when nothing is left);
+    ``measured``: what needs them, each with how to declare it without."""
+    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+    if not math.isfinite(total):
+        raise _unknown(
+            scheduler,
+            f"`{scheduler.cls.__name__}` is derived from the run's length in {scheduler.interval}s "
+            f"({' and '.join(label for label, _ in measured)})",
+            "the Trainer's run has no known length (set `max_epochs`"
+            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
+            + " or ".join(dict.fromkeys(fix for _, fix in measured)),
+        )
+    first = start[0] if scheduler.interval == "step" else start[1]
+    if first >= total:
+        start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
+    return updates_between(trainer, scheduler, start, int(total))
+
+
+def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
+    """The shape of ``scheduler`` in ``trainer``'s run, for a schedule that starts at ``start``.
+
+    A warmup fraction and an omitted length count the scheduler's updates from ``start`` to the run's end.
+    A window's int bounds count its updates (epochs with ``unit="epoch"``, converted to steps as mmengine's
+    ``convert_to_iter_based`` does), float bounds are fractions of the run's updates, ``end=None`` is the
+    run's end, and a length left out is the window's span (``SchedulerInfo.window_offset``).
+    """
+    spec, name = scheduler.spec, scheduler.cls.__name__
+    if trainer is None:
+        if scheduler.run_inputs():
+            raise _unknown(
+                scheduler,
+                f"`{name}` derives values from the run",
+                "there is no Trainer; call `trainer.fit(model)` (or give every length explicitly)",
+            )
+        return Shape(warmup=int(spec.warmup or 0), start=start)
+    per_epoch = _steps_per_epoch(trainer, scheduler) if scheduler.converts_epochs else None
+    begin, end = spec.begin or 0, spec.end
+    measured = []
+    if scheduler.derived_length is not None and (end is None or not scheduler.windowed):
+        measured.append((f"`{scheduler.derived_length}`", f"give `{scheduler.derived_length}` explicitly"))
+    measured += [
+        (f"`{key}={value!r}`", "give `begin` and `end` as ints")
+        for key, value in (("begin", spec.begin), ("end", end))
+        if isinstance(value, float)
+    ]
+    if isinstance(spec.warmup, float):
+        measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
+    updates = _updates_left(trainer, scheduler, start, measured) if measured else 0
     if scheduler.windowed:
-        return _windowed_shape(trainer, scheduler, converts, start)
-    per_epoch = None
-    if converts:
-        value = steps_per_epoch(trainer)
-        if not math.isfinite(value) or value < 1:
-            raise _unknown(
-                scheduler,
-                f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
-                "the number of steps per epoch is unknown (the train dataloader has no length); declare the "
-                "schedule in steps or with `interval='epoch'`",
-            )
-        varying = varying_steps(trainer)
-        if varying:
-            shown = ", ".join(f"{steps} from epoch {epoch}" for epoch, steps in varying)
-            raise _unknown(
-                scheduler,
-                f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
-                f"the `GradientAccumulationScheduler` makes the optimizer steps per epoch vary ({shown}); "
-                "declare the schedule in steps or with `interval='epoch'`",
-            )
-        per_epoch = int(value)
-    updates = None
-    if needs_length:
-        total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
-        if not math.isfinite(total):
-            given = f"give `{scheduler.derived_length}` explicitly" if scheduler.derived_length else ""
-            if fraction:
-                given = " or ".join(filter(None, [given, "give `warmup` as an int"]))
-            raise _unknown(
-                scheduler,
-                f"`{name}` is derived from the run's length in {scheduler.interval}s "
-                f"({'`' + scheduler.derived_length + '`' if scheduler.derived_length else ''}"
-                f"{' and ' if scheduler.derived_length and fraction else ''}"
-                f"{'`warmup=' + repr(scheduler.warmup) + '`' if fraction else ''})",
-                "the Trainer's run has no known length (set `max_epochs`"
-                f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or {given}",
-            )
-        first = start.step if scheduler.interval == "step" else start.epoch
-        if first >= total:
-            start = RunStart()  # nothing of the run is left, so the fit trains nothing: the whole run's
-        updates = _updates(trainer, scheduler, start, int(total))
-    known = updates or 0  # set whenever a fraction or a derived length needs it
-    warmup = 0
-    if fraction:
-        warmup = max(1, int(float(scheduler.warmup or 0) * known))
-    elif scheduler.warmup:
-        warmup = int(scheduler.warmup) * (per_epoch or 1)
-    derived = None
+        return _window_shape(scheduler, begin, end, updates, per_epoch, start)
+    if isinstance(spec.warmup, float):
+        warmup = max(1, int(spec.warmup * updates))
+    else:
+        warmup = int(spec.warmup or 0) * (per_epoch or 1)
+    length = None
     if scheduler.derived_length is not None:
-        derived = known - warmup
-        if derived < 1:
+        length = updates - warmup
+        first = start[0] if scheduler.interval == "step" else start[1]
+        left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
+        if length < 1:
             raise _unknown(
                 scheduler,
                 f"`{scheduler.derived_length}` of `{name}` is derived as the run's {updates} scheduler "
-                f"updates{_from(start, scheduler)} minus the warmup's {warmup}",
-                f"that leaves {derived}; shorten the warmup or lengthen the run",
+                f"updates{left} minus the warmup's {warmup}",
+                f"that leaves {length}; shorten the warmup or lengthen the run",
             )
-        with prefixed(scheduler.where):
-            derived = scheduler.info.derive_length(derived, scheduler.kwargs)
-        if derived < 1:
-            raise _unknown(
-                scheduler,
-                f"`{scheduler.derived_length}` of `{name}` is derived from the run's {updates} scheduler "
-                f"updates{_from(start, scheduler)}",
-                f"that gives {derived}; lengthen the run or give `{scheduler.derived_length}`",
-            )
-    return DerivedFromRun(warmup=warmup, derived_length=derived, steps_per_epoch=per_epoch)
+        length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}")
+    return Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
 
 
-def _windowed_shape(
-    trainer: Any, scheduler: ResolvedScheduler, converts: bool, start: RunStart
-) -> DerivedFromRun:
-    """The window of a scheduler with ``begin``/``end`` in its updates, and the length derived from it.
-
-    Int bounds count the scheduler's updates (epochs with ``unit="epoch"``, converted to steps as mmengine's
-    ``convert_to_iter_based`` does); float bounds are fractions of the run's updates; ``end=None`` is the end
-    of the run, known only when a length is derived from it.
-    """
-    name = scheduler.cls.__name__
-    begin, end = scheduler.begin or 0, scheduler.end
-    fractions = isinstance(begin, float) or isinstance(end, float)
-    needs_run = fractions or (end is None and scheduler.derived_length is not None)
-    if trainer is None and (needs_run or converts):
-        raise _unknown(
-            scheduler,
-            f"the window of `{name}` is derived from the run",
-            "there is no Trainer; call `trainer.fit(model)` (or give `begin`, `end` and every length as ints)",
-        )
-    per_epoch = None
-    if converts:
-        value = steps_per_epoch(trainer)
-        if not math.isfinite(value) or value < 1:
-            raise _unknown(
-                scheduler,
-                f"`unit='epoch'` converts the window and arguments of `{name}` to optimizer steps",
-                "the number of steps per epoch is unknown (the train dataloader has no length)",
-            )
-        per_epoch = int(value)
-    updates = math.inf
-    if needs_run:
-        total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
-        if not math.isfinite(total):
-            raise _unknown(
-                scheduler,
-                f"the window of `{name}` (begin={scheduler.begin!r}, end={scheduler.end!r}) is measured against "
-                f"the run's length in {scheduler.interval}s",
-                "the Trainer's run has no known length; give `begin`, `end` and the length as ints",
-            )
-        first = start.step if scheduler.interval == "step" else start.epoch
-        if first >= total:
-            start = RunStart()  # nothing of the run is left, so the fit trains nothing: the whole run's
-        updates = float(_updates(trainer, scheduler, start, int(total)))
-
+def _window_shape(
+    scheduler: ResolvedScheduler,
+    begin: int | float,
+    end: int | float | None,
+    updates: int,
+    per_epoch: int | None,
+    start: Start,
+) -> Shape:
     def bound(value: int | float) -> int:
-        if isinstance(value, float):
-            return int(value * updates)
-        return int(value) * (per_epoch or 1)
+        return int(value * updates) if isinstance(value, float) else int(value) * (per_epoch or 1)
 
-    first = bound(begin)
-    last = None if end is None else bound(end)
+    first, last = bound(begin), None if end is None else bound(end)
     if last is not None and last <= first:
         raise _unknown(
             scheduler,
-            f"the window of `{name}` is [{first}, {last}) in scheduler updates",
+            f"the window of `{scheduler.cls.__name__}` is [{first}, {last}) in scheduler updates",
             "it is empty for this run; widen it or lengthen the run",
         )
-    derived = None
+    length = None
     if scheduler.derived_length is not None:
-        span = (int(updates) if last is None else last) - first
-        with prefixed(scheduler.where):
-            derived = scheduler.info.derive_length(span, scheduler.kwargs) + scheduler.info.window_offset
-        if derived < 1:
-            raise _unknown(
-                scheduler,
-                f"`{scheduler.derived_length}` of `{name}` is derived from its window of {span} updates",
-                f"that gives {derived}; widen the window or give `{scheduler.derived_length}`",
-            )
-    return DerivedFromRun(warmup=0, derived_length=derived, steps_per_epoch=per_epoch, window=(first, last))
+        span = (updates if last is None else last) - first
+        length = _derived(scheduler, span, f"its window of {span} updates", scheduler.info.window_offset)
+    return Shape(length=length, steps_per_epoch=per_epoch, window=(first, last), start=start)
+
+
+def _derived(scheduler: ResolvedScheduler, updates: int, source: str, offset: int = 0) -> int:
+    """The length argument from ``updates`` by the scheduler's record (timm's cycles, windows' offsets)."""
+    with prefixed(scheduler.where):
+        length = scheduler.info.derive_length(updates, scheduler.kwargs) + offset
+    if length < 1:
+        raise _unknown(
+            scheduler,
+            f"`{scheduler.derived_length}` of `{scheduler.cls.__name__}` is derived from {source}",
+            f"that gives {length}; lengthen the run or give `{scheduler.derived_length}`",
+        )
+    return length
 
 
 def optimizer_steps(

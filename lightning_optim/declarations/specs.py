@@ -1,7 +1,7 @@
 """The three immutable declarations: ``OptimizerSpec``, ``SchedulerSpec`` and ``ParamGroup``.
 
 They hold exactly what the user wrote. Checking happens when a ``ConfigurableOptimizersMixin`` subclass is
-defined (see ``_resolve.py``), so every message can name the attribute that declared the mistake.
+defined (see ``optimizer.py`` and ``scheduler.py``), so every message can name the attribute that declared the mistake.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 Interval = Literal["step", "epoch"]
 
-#: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``_implementation.py``).
+#: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``registry/implementation.py``).
 Implementation = Literal["auto", "fused", "foreach", "forloop"]
 
 

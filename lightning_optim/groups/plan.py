@@ -3,7 +3,7 @@
 A plan sets some options outright (``weight_decay=0.0``) and scales others (``scales``: ``lr`` times a
 layer-decay factor or an ``lr_mult``). A scale is applied to the value the built optimizer put in the
 group, not to the declared default, because only the optimizer knows a group's base value (``MuonWithAdamW``
-gives its AdamW groups ``adamw_lr``); ``building/build.py`` multiplies ``param_groups[i][key]`` right after
+gives its AdamW groups ``adamw_lr``); ``planning.apply_scales`` multiplies ``param_groups[i][key]`` right after
 the optimizer is built, before any scheduler reads ``lr``.
 """
 
@@ -15,8 +15,24 @@ from typing import Any
 
 import torch
 
+from lightning_optim.groups.selection import Selector
+
 #: ``(name, parameter)`` pairs, in the module's ``named_parameters()`` order.
 Parameters = Sequence[tuple[str, torch.nn.Parameter]]
+
+#: The name of the group of the parameters no declared group takes (with the optimizer's own options).
+LEFTOVER_GROUP = "rest"
+
+
+@dataclass(frozen=True)
+class DeclaredGroup:
+    """A checked ``ParamGroup``: its selector, its name (``None``: ``pg<n>``), options and scales."""
+
+    select: Selector
+    name: str | None
+    options: Mapping[str, Any]
+    #: ``lr_mult``/``decay_mult`` as factors of the built group's ``lr``/``weight_decay``
+    scales: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

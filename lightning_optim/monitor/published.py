@@ -157,5 +157,5 @@ class PublishedScalars:
             # counted as in ``_unobserved``: ``self._buffer``, ``buffer`` and the argument (and, as torch
             # keeps a tensor's Python object alive while views refer to it, one more)
             self._buffer_references = sys.getrefcount(buffer)
-            self._storage = buffer.untyped_storage()._cdata
+            self._storage = compat.storage_handle(buffer)
             self._storage_uses = compat.storage_use_count(self._storage)  # type: ignore[misc]

@@ -37,7 +37,7 @@ KINDS: Mapping[Kind, KindTable] = MappingProxyType(
 )
 
 
-def _import_dotted(path: str) -> Any:
+def import_dotted(path: str) -> Any:
     module_name, _, attribute = path.replace(":", ".").rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -96,7 +96,7 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
                 f"{', '.join([*registry, *_registered(kind)])}"
                 f"{'; and the collections ' + ', '.join(f'`{c}/<name>`' for c in COLLECTIONS) if kind == 'optimizer' else ''}."
             )
-        value_from_path = _import_dotted(value)
+        value_from_path = import_dotted(value)
         if not accepts(value_from_path):
             raise TypeError(f"Expected `{value}` to resolve to {expected} but got {value_from_path!r}")
         return value_from_path

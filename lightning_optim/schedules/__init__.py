@@ -1,6 +1,7 @@
 """Layer 1, pure torch: learning-rate schedules of this package as ``LRScheduler`` classes built on small pure functions of the step."""
 
-from lightning_optim.schedules.param_schedule import ParamSchedule
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.shape import Shape
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from lightning_optim.schedules.transformers import (
     ConstantScheduleLR,
@@ -14,8 +15,6 @@ from lightning_optim.schedules.transformers import (
     PolynomialDecayWithWarmupLR,
     WarmupStableDecayLR,
 )
-from lightning_optim.schedules.warmup import Warmup
-from lightning_optim.schedules.window import Window
 
 __all__ = [
     "ConstantScheduleLR",
@@ -26,10 +25,9 @@ __all__ = [
     "CosineWithWarmupLR",
     "InverseSqrtLR",
     "LinearWithWarmupLR",
-    "ParamSchedule",
     "PolynomialDecayWithWarmupLR",
+    "Schedule",
+    "Shape",
     "TimmCosineLR",
-    "Warmup",
     "WarmupStableDecayLR",
-    "Window",
 ]

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
-from lightning_optim.declarations.hparams import HParam
+from lightning_optim.declarations.hparam import HParam
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
-from lightning_optim.registry.lookup import Kind, _import_dotted, resolve_class
+from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 
 CLASS_PATH = "class_path"
@@ -38,7 +38,7 @@ SpecT = TypeVar("SpecT", OptimizerSpec, SchedulerSpec, ParamGroup)
 #: Public modules a torch class is written under, instead of its defining submodule (``torch.optim.adam``).
 _PUBLIC_MODULES = ("torch.optim", "torch.optim.lr_scheduler")
 
-_KINDS: Mapping[type, Kind] = MappingProxyType({OptimizerSpec: "optimizer", SchedulerSpec: "scheduler"})
+KINDS: Mapping[type, Kind] = MappingProxyType({OptimizerSpec: "optimizer", SchedulerSpec: "scheduler"})
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -147,7 +147,7 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         data.update(to_plain(spec.options, where))
     elif isinstance(spec, (OptimizerSpec, SchedulerSpec)):
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
-        cls = resolve_class(declared, _KINDS[kind], where=where)
+        cls = resolve_class(declared, KINDS[kind], where=where)
         with prefixed(where):
             path = class_path(cls)
         data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
@@ -183,7 +183,7 @@ def _function_from_path(path: Any, where: str, allowed: Mapping[str, Callable[..
     function = allowed[path]
     if function is None:
         try:
-            function = _import_dotted(path)
+            function = import_dotted(path)
         except ValueError as err:
             raise ValueError(f"{where}: {err}") from None
         if not callable(function) or inspect.isclass(function):
@@ -273,9 +273,9 @@ def _from_dict(
             key: from_plain(value, f"{where}.{key}", allowed) for key, value in data.items() if key != SELECT
         }
         return ParamGroup(from_plain(data[SELECT], f"{where}.{SELECT}", allowed), **rest)  # type: ignore[return-value]
-    if kind not in _KINDS:
+    if kind not in KINDS:
         raise TypeError(f"Expected `kind` to be OptimizerSpec, SchedulerSpec or ParamGroup but got {kind!r}.")
-    name = _KINDS[kind]
+    name = KINDS[kind]
     hint = (
         f" The {name}'s own arguments go under `{INIT_ARGS}`." if any(k not in options for k in data) else ""
     )

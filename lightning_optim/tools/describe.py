@@ -7,10 +7,12 @@ from typing import Any
 
 import torch
 
-from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
-from lightning_optim.building.hparams import values_resolved
-from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, scheduler_where
+from lightning_optim.building.build import build_optimizer
+from lightning_optim.building.hparam_values import values_resolved
+from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declarations.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
 
 
 def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
@@ -48,7 +50,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
-    declared_all: Sequence[ResolvedOptimizer] = getattr(type(module), "_lightning_optim_declared", ())
+    declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
     if not isinstance(module, torch.nn.Module) or not declared_all:
         raise TypeError(
             "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
@@ -56,7 +58,8 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
         )
     declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
     return "\n".join(
-        _describe(declared, groups, max_names) for declared, groups in plan_all(module, declared_all)
+        _describe(declared, groups, max_names)
+        for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all]))
     )
 
 
@@ -95,7 +98,7 @@ def schedule_lines(module_or_class: Any) -> list[str]:
     """One line per declared scheduler of every optimizer, in the order they act (``where: line``); with an
     instance, its ``HParam`` values."""
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
-    declared_all: Sequence[ResolvedOptimizer] = getattr(cls, "_lightning_optim_declared", ())
+    declared_all: Sequence[ResolvedOptimizer] = declared_of(cls)
     if not isinstance(module_or_class, type):
         declared_all = values_resolved(module_or_class, declared_all)
     return [
@@ -109,7 +112,7 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
     """One declared scheduler: its class and arguments, when it steps, its warmup and derived length.
 
     Example:
-        >>> from lightning_optim.declarations.resolve import resolve_scheduler
+        >>> from lightning_optim.declarations.scheduler import resolve_scheduler
         >>> from lightning_optim.declarations.specs import SchedulerSpec
         >>> spec = SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step")
         >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[0]", spec), "scheduler[0]")
@@ -118,20 +121,21 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
         >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[1]", spec), "scheduler[1]")
         'scheduler[1]: CosineAnnealingLR(eta_min=0.4) on weight_decay, every step, `T_max` derived from the run'
     """
-    every = scheduler.interval if scheduler.frequency == 1 else f"{scheduler.frequency} {scheduler.interval}s"
-    driven = "" if scheduler.param == "lr" else f" on {scheduler.param}"
+    spec = scheduler.spec
+    every = scheduler.interval if spec.frequency == 1 else f"{spec.frequency} {scheduler.interval}s"
+    driven = "" if spec.param == "lr" else f" on {spec.param}"
     parts = [f"{label}: {_call(scheduler)}{driven}", f"every {every}"]
     if scheduler.unit != scheduler.interval:
         parts.append(f"unit={scheduler.unit}")
-    if scheduler.warmup:
-        parts.append(f"warmup={scheduler.warmup!r}")
+    if spec.warmup:
+        parts.append(f"warmup={spec.warmup!r}")
     if scheduler.windowed:
-        end = "end of run" if scheduler.end is None else repr(scheduler.end)
-        parts.append(f"window [{scheduler.begin or 0!r}, {end})")
+        end = "end of run" if spec.end is None else repr(spec.end)
+        parts.append(f"window [{spec.begin or 0!r}, {end})")
     if scheduler.derived_length:
         parts.append(f"`{scheduler.derived_length}` derived from the run")
-    if scheduler.monitor:
-        parts.append(f"monitors {scheduler.monitor!r}")
+    if spec.monitor:
+        parts.append(f"monitors {spec.monitor!r}")
     return ", ".join(parts)
 
 

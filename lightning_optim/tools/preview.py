@@ -1,8 +1,8 @@
 """``preview_schedule``: the lr curve a declaration will produce, computed without data or training.
 
 The declared optimizers are built over one stand-in parameter per param group (the real module is only
-read, to find which parameters each group takes), their schedulers are built by the same code as in
-``fit`` (omitted lengths derived from the same run length), and the run is replayed by stepping only the
+read, to find which parameters each group takes), their ``Schedule``s are the objects ``fit`` builds, shaped
+by the same derivation (omitted lengths from the same run length), and the run is replayed by stepping only the
 schedulers, at the points where ``fit`` steps them:
 
 * automatic optimization (one optimizer): Lightning's rule. A step-interval scheduler steps after an
@@ -21,7 +21,6 @@ Between two scheduler steps the lrs are constant, so a segment is recorded once 
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 import warnings
@@ -34,20 +33,16 @@ from typing import Any
 import torch
 
 from lightning_optim.building import length as _length
-from lightning_optim.building.build import (
-    Built,
-    apply_scales,
-    as_torch_groups,
-    build_declared_schedulers,
-    build_optimizer,
-    plan_all,
-)
-from lightning_optim.building.hparams import MissingHParamError, values_resolved
-from lightning_optim.building.length import TrainerStandIn, stepping_batches
-from lightning_optim.declarations.resolve import ResolvedOptimizer, ResolvedScheduler, _is_int
-from lightning_optim.utilities import compat
+from lightning_optim.building.build import Built, build_over_stand_ins
+from lightning_optim.building.hparam_values import MissingHParamError, values_resolved
+from lightning_optim.building.length import TrainerStandIn, run_shape
+from lightning_optim.declarations.arguments import is_int
+from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.groups.planning import plan_all
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
+from lightning_optim.utilities.step_rule import stepping_batches, steps_at
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
 Metric = Sequence[float] | Callable[[int], float]
@@ -86,11 +81,11 @@ class Preview:
 
 
 def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
-    is_int = _is_int(value)
-    if is_int and (value >= minimum or (allow_unlimited and value == -1)):
+    integer = is_int(value)
+    if integer and (value >= minimum or (allow_unlimited and value == -1)):
         return
     accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
-    raise (ValueError if is_int else TypeError)(
+    raise (ValueError if integer else TypeError)(
         f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
     )
 
@@ -124,35 +119,24 @@ def _instance(module_or_class: Any) -> Any:
     return module
 
 
-def _stand_ins(parameters: Sequence[tuple[str, torch.nn.Parameter]]) -> list[tuple[str, torch.nn.Parameter]]:
-    """One 1-element stand-in per parameter rank in the group: optimizers that route by shape (Muon takes
-    matrices only) see the same kinds of parameters as at ``fit``."""
-    ranks = dict.fromkeys(p.ndim for _, p in parameters)
-    return [("stand-in", torch.nn.Parameter(torch.zeros((1,) * ndim))) for ndim in ranks]
-
-
 def _build_over_stand_ins(
     module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], length: TrainerStandIn
 ) -> list[Built]:
-    """``_build.build_all`` with one 1-element stand-in parameter per group: only the lrs matter."""
+    """The declared optimizers over stand-in parameters (only the lrs matter), their schedules shaped by
+    the run ``fit`` would have."""
     built = []
-    for declared, groups in plan_all(module, declared_all):
-        stand_ins = [dataclasses.replace(g, parameters=_stand_ins(g.parameters)) for g in groups]
-        optimizer = build_optimizer(declared, as_torch_groups(stand_ins))
-        apply_scales(optimizer, stand_ins)
-        schedulers, shapes = build_declared_schedulers(declared, optimizer, groups, length)
-        # schedulers warn when stepped before their optimizer; here the optimizer never steps
-        compat.mark_stepped(optimizer)
-        built.append(
-            Built(declared=declared, optimizer=optimizer, schedulers=schedulers, groups=groups, shapes=shapes)
-        )
+    for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
+        b = build_over_stand_ins(declared, groups)
+        for schedule, scheduler in b.scheduled():
+            schedule.fix(run_shape(length, scheduler))
+        built.append(b)
     return built
 
 
 def _step_positions(run: PreviewRun, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
     """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``."""
     per_epoch, last = run.entries_per_epoch, run.entries - 1
-    frequency = scheduler.frequency
+    frequency = scheduler.spec.frequency
     if scheduler.interval == "epoch":
         for epoch in count(frequency - 1, frequency):
             entry = (epoch + 1) * per_epoch - 1
@@ -166,7 +150,7 @@ def _step_positions(run: PreviewRun, scheduler: ResolvedScheduler) -> Iterator[t
         # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
         # the ``i``-th stepping batch of an epoch is its ``i``-th entry
         batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
-        within = [i for i, batch_idx in enumerate(batches) if (batch_idx + 1) % frequency == 0]
+        within = [i for i, batch_idx in enumerate(batches) if steps_at(batch_idx, frequency)]
         if not within:
             return
         for start in range(0, last, per_epoch):
@@ -186,7 +170,7 @@ def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Calla
             return float(metric(index))
         if index >= len(metric):
             raise ValueError(
-                f"preview_schedule: Expected `metrics[{scheduler.monitor!r}]` to hold a value for every "
+                f"preview_schedule: Expected `metrics[{scheduler.spec.monitor!r}]` to hold a value for every "
                 f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
                 f"{scheduler.interval} {index} needs one."
             )
@@ -205,8 +189,8 @@ def _events(
     declared order.
     """
     streams = []
-    for order, (live, declared, _) in enumerate(built.scheduled()):
-        monitor = declared.monitor
+    for order, (live, declared) in enumerate(built.scheduled()):
+        monitor = declared.spec.monitor
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
         value_at = _metric_reader(declared, metric)
         if declared.is_plateau and value_at is None:
@@ -302,7 +286,7 @@ def _grouped_events(
     takes a path without merging, since this runs once per previewed step."""
     scheduled = list(built.scheduled())
     if len(scheduled) == 1:
-        live, declared, _ = scheduled[0]
+        live, declared = scheduled[0]
         if not declared.is_plateau:
             steps = (live.step,)
             return ((entry, steps) for entry, _ in _step_positions(run, declared))
@@ -323,7 +307,7 @@ def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[s
         raise TypeError(
             f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
         )
-    monitored = [s.monitor for p in declared_all for s in p.schedulers if s.monitor]
+    monitored = [s.spec.monitor for p in declared_all for s in p.schedulers if s.spec.monitor]
     for key, value in metrics.items():
         if key not in monitored:
             raise ValueError(
@@ -379,7 +363,7 @@ def preview(
         )
     _check_params(params)
     module = _instance(module_or_class)
-    declared_all: Sequence[ResolvedOptimizer] = type(module)._lightning_optim_declared
+    declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
     if not declared_all:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     try:
@@ -414,7 +398,7 @@ def preview(
         warnings.simplefilter("ignore")
         built = _build_over_stand_ins(module, declared_all, length)
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
-    ordered = [b for b in built if b.schedulers] + [b for b in built if not b.schedulers]
+    ordered = [b for b in built if b.schedules] + [b for b in built if not b.schedules]
     lrs: dict[str, list[float]] = {}
     for b in ordered:
         keys = group_keys(b.prefix, b.optimizer.param_groups)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning_optim.building.hparams import MissingHParamError
+from lightning_optim.building.hparam_values import MissingHParamError
 from lightning_optim.tools.describe import schedule_lines
 from lightning_optim.tools.preview import Preview, preview
 from lightning_optim.tools.table import format_table

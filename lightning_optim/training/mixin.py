@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from lightning.pytorch import LightningModule
 
 from lightning_optim.building.build import Built, build_all
-from lightning_optim.building.hparams import hparam_values, values_resolved
-from lightning_optim.declarations.resolve import ResolvedOptimizer, resolve_optimizer
+from lightning_optim.building.hparam_values import hparam_values, values_resolved
+from lightning_optim.building.length import run_shape
+from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
-from lightning_optim.training import hparams as _hparams
-from lightning_optim.training import rederive as _rederive
+from lightning_optim.training import hparam_refresh as _hparams
+from lightning_optim.training import lifecycle as _lifecycle
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.callbacks import put_first
@@ -111,7 +112,8 @@ class ConfigurableOptimizersMixin:
 
     #: What resuming from a checkpoint of a changed setup does (see "Safe resume" in the README):
     #: ``"error"`` refuses it, naming what changed; ``"fresh"`` keeps the weights and the loop's progress and
-    #: starts every optimizer and schedule anew.
+    #: starts every optimizer and schedule anew; ``"continue"`` also keeps the optimizer state of every group
+    #: whose name and parameters match, and evaluates every schedule at the resumed step.
     resume_changed_setup: ClassVar[_resume.ResumeChoice] = "error"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -144,7 +146,7 @@ class ConfigurableOptimizersMixin:
         """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself."""
         trainer = compat.attached_trainer(self)
         declared = self._lightning_optim_declared
-        index = next((i for i, d in enumerate(declared) if d.spec is spec), None)
+        index = next((i for i, d in enumerate(declared) if d.declaration is spec), None)
         if trainer is None or index is None or len(trainer.optimizers) != len(declared):
             return spec
         optimizers = self._as_module().optimizers(use_pl_optimizer=True)
@@ -168,31 +170,25 @@ class ConfigurableOptimizersMixin:
                 "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
             )
         trainer = compat.attached_trainer(module)
-        data_untouched = trainer is not None and not compat.train_data_set_up(trainer)
-        # declarations reading HParams are resolved again with the module's values (see building/hparams.py)
-        values = (
-            hparam_values(module, declared_all)
-            if any(declared.hparams for declared in declared_all)
-            else None
-        )
+        # declarations reading HParams are resolved again with the module's values (building/hparam_values.py)
+        values = hparam_values(module, declared_all) if any(d.hparams for d in declared_all) else None
         if values is not None:
             declared_all = values_resolved(module, declared_all)
         built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
-        if trainer is not None:
-            # a resumed schedule keeps the lengths it was derived for; checked when training starts
-            adopt = self.resume_changed_setup == "error"
-            resumed = _rederive.adopt_checkpoint_shapes(trainer, built) if adopt else None
+        owner = type(self).__qualname__
+        if trainer is None:
+            for b in built:  # no run to wait for: shapes from the declarations alone
+                for schedule, scheduler in b.scheduled():
+                    schedule.fix(run_shape(None, scheduler))
+        else:
             if manual:
-                _stepping.install(type(self).__qualname__, trainer, built)
+                _stepping.install(owner, trainer, built)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
-            _resume.install(type(self).__qualname__, trainer, built, self.resume_changed_setup)
-            # first in the callbacks: derives the lengths again once the run is known (after the finders)
-            _rederive.install(type(self).__qualname__, trainer, built, resumed)
-            _hparams.install(type(self).__qualname__, trainer, module, values)
-            if data_untouched and trainer.ckpt_path is not None:
-                _keep_data_resumable(trainer)
+            _resume.install(owner, trainer, built, self.resume_changed_setup)
+            _lifecycle.install(owner, trainer, built, self.resume_changed_setup)  # first: before any reader
+            _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual)
 
     def _as_module(self) -> LightningModule:
@@ -202,18 +198,6 @@ class ConfigurableOptimizersMixin:
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
             )
         return self
-
-
-def _keep_data_resumable(trainer: Any) -> None:
-    """Undo the train-data setup that deriving lengths from the run triggered, when a run resumes.
-
-    ``trainer.estimated_stepping_batches`` sets up the train data. Inside ``configure_optimizers`` that
-    happens before Lightning restores its loops, and Lightning then never loads the saved dataloader state:
-    a mid-epoch resume would replay the epoch's data from its start (a hand-written ``configure_optimizers``
-    that reads ``estimated_stepping_batches`` has the same problem). Dropping the loader makes Lightning set
-    the data up again after the restore, with its saved state.
-    """
-    compat.drop_train_data(trainer)
 
 
 def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
@@ -227,16 +211,18 @@ def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
 def _scheduler_configs(built: Built, *, manual: bool) -> list[dict[str, Any]]:
     """Lightning's scheduler config dict of each declared scheduler of ``built``, in the declared order."""
     configs = []
-    for live, scheduler, _ in built.scheduled():
+    for schedule, scheduler in built.scheduled():
         lr_scheduler: dict[str, Any] = {
-            "scheduler": live,
+            "scheduler": schedule,
             "interval": scheduler.interval,
-            "frequency": scheduler.frequency,
+            "frequency": scheduler.spec.frequency,
             "name": built.prefix,
         }
-        if not manual and scheduler.monitor is not None:
-            # explicit: a warmup wraps the plateau scheduler, and Lightning must still pass it the metric
-            lr_scheduler.update(monitor=scheduler.monitor, strict=scheduler.strict, reduce_on_plateau=True)
+        if not manual and scheduler.spec.monitor is not None:
+            # explicit: the plateau scheduler is inside a ``Schedule``, and Lightning must still pass it the metric
+            lr_scheduler.update(
+                monitor=scheduler.spec.monitor, strict=scheduler.spec.strict, reduce_on_plateau=True
+            )
         configs.append(lr_scheduler)
     return configs
 

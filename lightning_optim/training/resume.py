@@ -6,8 +6,16 @@ attribute), an Adam state is loaded into SGD's groups. Instead the mixin writes 
 declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compares it when ``fit`` starts,
 before Lightning restores any optimizer or scheduler state. The fingerprint holds, per optimizer: its
 attribute, class and options; its groups (name, options, scales, parameter count, element count and a digest of the
-parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit) and what was
-derived from the run (warmup steps, omitted length, steps per epoch), or a list of those for a declared list.
+parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit, window, param),
+or a list of those for a declared list. What a schedule derived from the run is in its own state (its
+``Shape``), and the run it resumes into is checked against it when training starts (``lifecycle.py``).
+
+``resume_changed_setup`` says what a changed setup does: ``"error"`` refuses it, naming what changed;
+``"fresh"`` keeps the weights and the loop's progress and starts every optimizer and schedule anew;
+``"continue"`` (Megatron's ``override_opt_param_scheduler``) keeps the optimizer state of every group whose
+name and parameters match (moments, momentum buffers; a new or changed group starts empty) under the new
+options, and evaluates every schedule at the resumed step, built for the whole run as now declared. A
+``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr, with its counters anew.
 
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
@@ -35,21 +43,26 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import DerivedFromRun, lightning_step_updates
-from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
+from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.callbacks import MixinCallback, put_first
-from lightning_optim.training.stepping import Scheduled, start_fresh
+from lightning_optim.training.stepping import EPOCHS, Scheduled
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.step_rule import updates_in
 
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
 STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
-FINGERPRINT_VERSION = 1
+FINGERPRINT_VERSION = 2
 
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
-RESUME_CHOICES = ("error", "fresh")
-ResumeChoice = Literal["error", "fresh"]
+RESUME_CHOICES = ("error", "fresh", "continue")
+ResumeChoice = Literal["error", "fresh", "continue"]
+
+#: Marks a schedule to be built for the whole run and advanced to where the run stands (``"continue"``).
+CONTINUES = "_lightning_optim_continues"
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -86,60 +99,53 @@ def _digest(names: Sequence[str]) -> str:
 _RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": None, "param": "lr"})
 
 
-def _scheduler(scheduler: ResolvedScheduler, shape: DerivedFromRun) -> dict[str, Any]:
-    entry = {
+def _scheduler(scheduler: ResolvedScheduler) -> dict[str, Any]:
+    spec = scheduler.spec
+    resolved = {"interval": scheduler.interval, "unit": scheduler.unit}
+    return {
         "class": stable_repr(scheduler.cls),
         "arguments": _options(scheduler.kwargs),
         **{
-            option: _plain(getattr(scheduler, option))
+            option: _plain(resolved.get(option, getattr(spec, option)))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
-            and not (
-                option in _RECORDED_WHEN_SET and getattr(scheduler, option) == _RECORDED_WHEN_SET[option]
-            )
+            and not (option in _RECORDED_WHEN_SET and getattr(spec, option) == _RECORDED_WHEN_SET[option])
         },
-        "warmup steps (derived)": shape.warmup,
-        f"{scheduler.derived_length or 'length'} (derived)": shape.derived_length,
-        "steps per epoch (derived)": shape.steps_per_epoch,
     }
-    if shape.window is not None:
-        entry["window (derived)"] = stable_repr(shape.window)
-    return entry
 
 
 def _schedulers(built: Built) -> dict[str, Any]:
     """``{"scheduler": ...}`` for one declared scheduler (or none); ``{"schedulers": [...]}`` for a list."""
-    entries = [_scheduler(spec, shape) for _, spec, shape in built.scheduled()]
+    entries = [_scheduler(scheduler) for scheduler in built.declared.schedulers]
     if built.declared.listed:
         return {"schedulers": entries}
     return {"scheduler": entries[0] if entries else None}
 
 
+def _group(group: GroupPlan) -> dict[str, Any]:
+    return {
+        "name": group.name,
+        "options": _options(group.options),
+        "parameters": len(group.parameters),
+        "elements": sum(p.numel() for _, p in group.parameters),
+        "parameter names (digest)": _digest([n for n, _ in group.parameters]),
+        # recipe and lr_mult/decay_mult factors of the built group's options (absent when none)
+        **({"scales": _options(group.scales)} if group.scales else {}),
+    }
+
+
 def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
     """The fingerprint of the built optimizers and schedulers (JSON-compatible, stable across processes)."""
-    optimizers = []
-    for b in built:
-        groups = [
-            {
-                "name": g.name,
-                "options": _options(g.options),
-                "parameters": len(g.parameters),
-                "elements": sum(p.numel() for _, p in g.parameters),
-                "parameter names (digest)": _digest([n for n, _ in g.parameters]),
-                # recipe and lr_mult/decay_mult factors of the built group's options (absent when none)
-                **({"scales": _options(g.scales)} if g.scales else {}),
-            }
-            for g in b.groups
-        ]
-        optimizers.append(
-            {
-                "attribute": b.declared.attribute,
-                "class": stable_repr(b.declared.cls),
-                "options": _options(b.declared.kwargs),
-                "groups": groups,
-                **_schedulers(b),
-            }
-        )
+    optimizers = [
+        {
+            "attribute": b.declared.attribute,
+            "class": stable_repr(b.declared.cls),
+            "options": _options(b.declared.kwargs),
+            "groups": [_group(g) for g in b.groups],
+            **_schedulers(b),
+        }
+        for b in built
+    ]
     return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
 
 
@@ -200,7 +206,7 @@ def _structure(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
 def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
     return {
         "optimizers": len(built),
-        "schedulers": sum(len(b.schedulers) for b in built),
+        "schedulers": sum(len(b.schedules) for b in built),
         "parameters per group": [[len(g.parameters) for g in b.groups] for b in built],
     }
 
@@ -212,40 +218,81 @@ def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], current: Map
     return differences(_structure(checkpoint), _built_structure(built))
 
 
-def check_resume(
-    owner: str,
-    checkpoint: dict[str, Any],
-    built: Sequence[Built],
-    current: Mapping[str, Any],
-    choice: ResumeChoice,
-) -> None:
-    """Refuse (or, with ``choice="fresh"``, neutralise) the restore of a checkpoint from another setup.
-
-    ``current`` is the fingerprint of ``built``.
-
-    With ``"fresh"``, the checkpoint's optimizer and scheduler states are replaced by those of the freshly
-    built ones, so Lightning restores the weights and the loop's progress but every optimizer and schedule
-    starts anew at the resumed step.
-    """
-    if not checkpoint:
-        return
-    changes = _changes(checkpoint, built, current)
-    if not changes:
-        return
-    if choice == "fresh":
-        checkpoint["optimizer_states"] = [b.optimizer.state_dict() for b in built]
-        checkpoint["lr_schedulers"] = [start_fresh(live) for b in built for live in b.schedulers]
-        checkpoint.pop(METRICS_KEY, None)
-        checkpoint.pop(STEP_METRICS_KEY, None)
-        return
-    shown = changes[:12] + ([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])
-    raise ValueError(
+def refusal(owner: str, changes: Sequence[str]) -> ValueError:
+    """The error refusing to resume a checkpoint of a changed setup, naming what changed."""
+    shown = [*changes[:12], *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])]
+    return ValueError(
         f"{owner}: Expected the checkpoint being resumed to come from the same optimizer and scheduler "
         "declarations but got a changed setup; Lightning would restore the saved states by position into "
         "the new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
         "Trainer settings, or set `resume_changed_setup = 'fresh'` on the class to keep the weights and the "
-        "loop's progress but start every optimizer and schedule afresh."
+        "loop's progress but start every optimizer and schedule afresh, or `resume_changed_setup = 'continue'` "
+        "to also keep the optimizer state of unchanged groups and evaluate the new schedules at the resumed step."
     )
+
+
+def restart(schedule: Schedule, *, continues: bool) -> dict[str, Any]:
+    """Make ``schedule`` one without a shape that starts where the run stands (or continues the run,
+    ``CONTINUES``); its state."""
+    schedule.load_state_dict(Schedule.unshaped_state())
+    setattr(schedule, EPOCHS, None)  # the manual-optimization epoch count starts at the current epoch
+    setattr(schedule, CONTINUES, continues)
+    return schedule.state_dict()
+
+
+def _kept_state(saved: Mapping[str, Any], states: Sequence[Any], built: Built) -> dict[str, Any]:
+    """``built``'s optimizer state for ``"continue"``: its own (fresh) groups and options, with the saved
+    per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's."""
+    fresh = built.optimizer.state_dict()
+    entries = saved.get("optimizers") if saved.get("version") == FINGERPRINT_VERSION else None
+    index, entry = next(
+        ((i, e) for i, e in enumerate(entries or ()) if e.get("attribute") == built.declared.attribute),
+        (None, None),
+    )
+    if (
+        entry is None
+        or index is None
+        or index >= len(states)
+        or entry["class"] != stable_repr(built.declared.cls)
+    ):
+        return fresh
+    state = states[index]
+    keys = ("name", "elements", "parameter names (digest)")
+    old_groups = {tuple(g[k] for k in keys): old for g, old in zip(entry["groups"], state["param_groups"])}
+    for group, plan in zip(fresh["param_groups"], built.groups):
+        old = old_groups.get(tuple(_group(plan)[k] for k in keys))
+        for new_index, old_index in zip(group["params"], old["params"] if old else ()):
+            if old_index in state["state"]:
+                fresh["state"][new_index] = state["state"][old_index]
+    return fresh
+
+
+def check_resume(
+    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], choice: ResumeChoice
+) -> None:
+    """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup.
+
+    Rewritten, the checkpoint's optimizer and scheduler states are those Lightning then restores: fresh
+    ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue).
+    """
+    if not checkpoint:
+        return
+    changes = _changes(checkpoint, built, fingerprint(built))
+    if not changes:
+        return
+    if choice == "error":
+        raise refusal(owner, changes)
+    continues = choice == "continue"
+    saved, states = checkpoint.get(CHECKPOINT_KEY), checkpoint.get("optimizer_states", [])
+    checkpoint["optimizer_states"] = [
+        _kept_state(saved, states, b)
+        if continues and isinstance(saved, Mapping)
+        else b.optimizer.state_dict()
+        for b in built
+    ]
+    checkpoint["lr_schedulers"] = [restart(s, continues=continues) for b in built for s in b.schedules]
+    checkpoint.pop(METRICS_KEY, None)
+    checkpoint.pop(STEP_METRICS_KEY, None)
 
 
 Plateaus = list[tuple[str, Scheduled]]
@@ -263,7 +310,8 @@ def _plateaus(built: Sequence[Built], interval: str) -> Plateaus:
 
 def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
     metrics = trainer.callback_metrics
-    return {key: float(metrics[s.declared.monitor]) for key, s in plateaus if s.declared.monitor in metrics}
+    monitored = [(key, s.declared.spec.monitor) for key, s in plateaus]
+    return {key: float(metrics[name]) for key, name in monitored if name in metrics}
 
 
 def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Scheduled], int]) -> None:
@@ -281,7 +329,6 @@ class ResumeGuard(MixinCallback):
         self.owner = owner
         self.built = built
         self.choice = choice
-        self.fingerprint = fingerprint(built)
         self.epoch_plateaus = _plateaus(built, "epoch")
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
@@ -308,14 +355,14 @@ class ResumeGuard(MixinCallback):
         _replay(
             pending,
             self.step_plateaus,
-            lambda s: lightning_step_updates(batches, accumulate, s.declared.frequency, trainer.global_step),
+            lambda s: updates_in(batches, accumulate, s.declared.spec.frequency, trainer.global_step),
         )
 
     @override
     def on_save_checkpoint(
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
-        checkpoint[CHECKPOINT_KEY] = self.fingerprint
+        checkpoint[CHECKPOINT_KEY] = fingerprint(self.built)
         checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
         if pl_module.automatic_optimization:
             # Lightning steps a per-step plateau after `on_train_batch_end`, where mid-epoch checkpoints are
@@ -330,19 +377,19 @@ class ResumeGuard(MixinCallback):
         # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
         if not trainer.strategy.restore_checkpoint_after_setup:
             return
-        check_resume(self.owner, checkpoint, self.built, self.fingerprint, self.choice)
+        check_resume(self.owner, checkpoint, self.built, self.choice)
         self.take_metrics(checkpoint)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         pending, self.pending_metrics = self.pending_metrics, {}
-        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.declared.frequency)
+        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.declared.spec.frequency)
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
     checkpoint = compat.loaded_checkpoint(trainer)
     guard = ResumeGuard(owner, built, choice)
-    check_resume(owner, checkpoint, built, guard.fingerprint, choice)
+    check_resume(owner, checkpoint, built, choice)
     guard.take_metrics(checkpoint)
     put_first(trainer, guard)

@@ -29,8 +29,6 @@ Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``Va
   scheduler's ``last_epoch`` after its own steps and compares it before each of its steps, at the end of
   the first batch, at every epoch's start and end and at the end of training: any other step is an error
   naming the scheduler (a per-step scheduler stepped after ``opt.step()`` is noticed at its next step).
-  A scheduler whose ``last_epoch`` does not move when stepped, such as ``ChainedScheduler``, cannot be
-  checked.
 """
 
 from __future__ import annotations
@@ -45,9 +43,11 @@ from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.declarations.resolve import ResolvedScheduler
+from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.callbacks import MixinCallback, put_first
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
 
@@ -57,29 +57,18 @@ class Scheduled:
     """A live scheduler with its optimizer and declaration."""
 
     optimizer: Any
-    scheduler: Any
+    scheduler: Schedule
     declared: ResolvedScheduler
 
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
-        return [cls(b.optimizer, live, spec) for b in built for live, spec, _ in b.scheduled()]
-
-
-def steps_scheduler(batch_idx: int, frequency: int) -> bool:
-    """Whether an optimizer step during batch ``batch_idx`` of an epoch steps a per-step scheduler.
-
-    Lightning's rule for automatic optimization, which the mixin follows in manual optimization.
-
-    Example:
-        >>> [b for b in range(7) if steps_scheduler(b, 3)]
-        [2, 5]
-    """
-    return (batch_idx + 1) % frequency == 0
+        return [cls(b.optimizer, live, spec) for b in built for live, spec in b.scheduled()]
 
 
 def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time."""
-    value = trainer.callback_metrics.get(spec.monitor or "")
+    monitor = spec.spec.monitor
+    value = trainer.callback_metrics.get(monitor or "")
     if value is not None:
         return float(value)
     if not epoch_end:
@@ -92,10 +81,10 @@ def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> fl
     if not validation_due:
         return None  # no validation this epoch: wait until the metric exists
     message = (
-        f"{spec.where}: `ReduceLROnPlateau` monitors `{spec.monitor}`, which was not logged by the end "
+        f"{spec.where}: `ReduceLROnPlateau` monitors `{monitor}`, which was not logged by the end "
         f"of epoch {trainer.current_epoch}. Available metrics: {sorted(trainer.callback_metrics)}."
     )
-    if spec.strict:
+    if spec.spec.strict:
         raise ValueError(message + " Log it with `self.log(...)` or pass `strict=False` to skip such steps.")
     rank_zero_warn(message + " Skipping this step because `strict=False`.", category=RuntimeWarning)
     return None
@@ -136,19 +125,18 @@ class ManualSchedulerStepping(MixinCallback):
         self.parameters = [p for b in built for g in b.optimizer.param_groups for p in g["params"]]
         self.manual_because = manual_because
         scheduled = Scheduled.all_of(built)
-        self.owners = {id(live): b.declared.attribute for b in built for live in b.schedulers}
+        self.owners = {id(live): b.declared.attribute for b in built for live in b.schedules}
         self.per_epoch = [s for s in scheduled if s.declared.interval == "epoch"]
         self.scheduled = scheduled
         self.batch_idx = 0
         self.optimizer_steps = 0  # declared optimizers' steps in the first batch of the ``fit``
         self.backward_ran = False
-        #: ``last_epoch`` of each checked scheduler after the mixin's last step; empty until training starts
+        #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
-        self.unchecked: set[int] = set()
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
         # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
         self.needs_batch_idx = any(
-            s.declared.interval == "step" and s.declared.frequency > 1 for s in scheduled
+            s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled
         )
         if not self.needs_batch_idx:
             compat.disable_hook(self, "on_train_batch_start")
@@ -156,11 +144,7 @@ class ManualSchedulerStepping(MixinCallback):
     # -- the double-step check ---------------------------------------------------------------------
 
     def _record(self) -> None:
-        for s in self.scheduled:
-            if id(s.scheduler) not in self.unchecked and isinstance(
-                getattr(s.scheduler, "last_epoch", None), int
-            ):
-                self.expected[id(s.scheduler)] = s.scheduler.last_epoch
+        self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
 
     def _check(self, where: str) -> None:
         for s in self.scheduled:
@@ -170,21 +154,20 @@ class ManualSchedulerStepping(MixinCallback):
             stepped = s.scheduler.last_epoch - expected
             attribute = self.owners[id(s.scheduler)]
             rule = (
-                f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.declared.frequency} == 0"
+                f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.declared.spec.frequency} == 0"
                 if s.declared.interval == "step"
-                else f"after every {s.declared.frequency} epoch(s)"
+                else f"after every {s.declared.spec.frequency} epoch(s)"
             )
             raise ValueError(
-                f"{s.declared.where}: `{type(s.scheduler).__name__}` was stepped {stepped} time(s) outside the "
+                f"{s.declared.where}: `{s.declared.cls.__name__}` was stepped {stepped} time(s) outside the "
                 f"mixin (noticed {where}). In manual optimization the mixin steps every declared scheduler "
-                f"itself (interval={s.declared.interval!r}, frequency={s.declared.frequency}: {rule}); a "
+                f"itself (interval={s.declared.interval!r}, frequency={s.declared.spec.frequency}: {rule}); a "
                 "`sch.step()` or `self.lr_schedulers().step()` in the module steps it a second time and runs "
                 "the schedule at the wrong speed. Remove that call."
             )
 
     def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
         self._check(where)
-        before = getattr(scheduled.scheduler, "last_epoch", None)
         if scheduled.declared.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end)
             if value is None:
@@ -192,20 +175,15 @@ class ManualSchedulerStepping(MixinCallback):
             scheduled.scheduler.step(value)
         else:
             scheduled.scheduler.step()
-        key = id(scheduled.scheduler)
-        if key in self.expected:
-            if scheduled.scheduler.last_epoch == before:  # its step does not count in ``last_epoch``
-                self.unchecked.add(key)
-                del self.expected[key]
-            else:
-                self.expected[key] = scheduled.scheduler.last_epoch
+        if self.expected:
+            self.expected[id(scheduled.scheduler)] = scheduled.scheduler.last_epoch
 
     def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled]) -> None:
         """Count an optimizer step; step its per-step schedulers, in the declared order, as the batch index
         says."""
         self.optimizer_steps += 1
         for scheduled in per_step:
-            if steps_scheduler(self.batch_idx, scheduled.declared.frequency):
+            if steps_at(self.batch_idx, scheduled.declared.spec.frequency):
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
 
     # -- the nothing-stepped check -----------------------------------------------------------------
@@ -250,7 +228,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if (epoch + 1) % scheduled.declared.frequency:
+        if (epoch + 1) % scheduled.declared.spec.frequency:
             return
         if catch_up and scheduled.declared.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
@@ -258,7 +236,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if self.expected or self.unchecked:
+        if self.expected:
             self._check("at the start of an epoch")
         else:  # the first epoch of this fit: states are restored (and replayed) by now
             self._record()
@@ -294,12 +272,6 @@ class _AfterOptimizerStep:
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.stepping.after_optimizer_step(self.trainer, self.per_step)
-
-
-def start_fresh(scheduler: Any) -> dict[str, Any]:
-    """Mark a fresh scheduler of a resumed run, whose epochs count from the resumed one; its state."""
-    setattr(scheduler, EPOCHS, None)
-    return dict(scheduler.state_dict())
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built]) -> None:

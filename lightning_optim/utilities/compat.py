@@ -1,15 +1,20 @@
-"""Every use of a private Lightning or torch API, in one place.
+"""Every use of a private Lightning or torch API, and every monkeypatch, in one place.
 
 Each function below wraps one private name and says what happens when it disappears: a documented
 fallback that changes nothing the user can see, or a ``RuntimeError`` at ``fit`` that names the API,
-never a silent change of behaviour. ``PRIVATE_APIS`` lists them; ``tests/utilities/test_compat.py``
-fails as soon as one of them no longer exists in the installed versions.
+never a silent change of behaviour. ``PRIVATE_APIS`` lists them, with the private names this package's own
+classes implement or forward for torch (``_opt_called`` on a proxy optimizer, ``_get_closed_form_lr`` on a
+schedule) and the objects it patches; ``tests/utilities/test_compat.py`` fails as soon as one of them no
+longer exists in the installed versions, and ``tests/test_layering.py`` fails when a private name is used
+outside the places listed here.
 
 Verified on torch 2.13.0 and Lightning 2.6.6.
 """
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +31,8 @@ class PrivateApi:
     name: str
     used_for: str
     when_missing: str
+    #: modules besides this one that name it (a class implementing or forwarding it for torch)
+    named_in: tuple[str, ...] = ()
 
 
 PRIVATE_APIS: tuple[PrivateApi, ...] = (
@@ -33,11 +40,6 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "LightningModule._trainer",
         "the Trainer a module is attached to, without the `trainer` property's error when there is none",
         "error at fit",
-    ),
-    PrivateApi(
-        "Trainer.fit_loop._combined_loader",
-        "undo the train-data setup that deriving lengths triggers, so a mid-epoch resume restores its data",
-        "error at fit when resuming with derived lengths",
     ),
     PrivateApi(
         "Trainer._checkpoint_connector._loaded_checkpoint",
@@ -57,14 +59,56 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     ),
     PrivateApi(
         "Optimizer._opt_called",
-        "silence torch's 'scheduler stepped before optimizer' warning in previews, where no optimizer steps",
+        "silence torch's 'scheduler stepped before optimizer' warning in previews and fast-forwards, where no "
+        "optimizer steps; a proxy optimizer (schedules/param_view.py) forwards it to the real one",
         "fallback: the warning is shown",
+        named_in=("schedules/param_view.py",),
+    ),
+    PrivateApi(
+        "Optimizer.step._wrapped_by_lr_sched",
+        "monkeypatch: `track_steps` wraps an optimizer's `step` as torch's LRScheduler does, so a scheduler "
+        "built on a proxy of it sees it step",
+        "fallback: torch warns once that a scheduler stepped before its optimizer",
+    ),
+    PrivateApi(
+        "LRScheduler._get_closed_form_lr",
+        "the closed form torch's `step(epoch)` uses, implemented by schedules/transformers.py and "
+        "schedules/timm_cosine.py",
+        "nothing fails: `step()` without an epoch never reads it",
+        named_in=("schedules/transformers.py", "schedules/timm_cosine.py"),
+    ),
+    PrivateApi(
+        "lightning.pytorch.cli._InstantiatorFn",
+        "DeclarativeCLI instantiates the model as LightningCLI does, so `load_from_checkpoint` finds its config",
+        "fallback: the model is instantiated directly (its config is not saved as hparams)",
+    ),
+    PrivateApi(
+        "Trainer.save_checkpoint",
+        "monkeypatch: wrapped on the Trainer instance while a schedule-free optimizer trains "
+        "(training/schedule_free.py), so checkpoints hold the evaluation weights",
+        "error at fit: the wrapper would not run",
+    ),
+    PrivateApi(
+        "type.__new__ of a declaring class",
+        "monkeypatch: on Python < 3.12 a LightningModule that declares OptimizerSpecs without the mixin gets a "
+        "`__new__` refusing instances (declarations/specs.py), since `__set_name__` errors are re-raised there",
+        "nothing fails: Python 3.12+ raises at class definition",
     ),
     PrivateApi(
         "Optimizer._step_supports_amp_scaling",
         "know which optimizers Lightning's mixed precision refuses to clip: torch sets it for `fused=True` and "
         "Lightning's `_optimizer_handles_unscaling` reads it (never read here; `implementation` relies on it)",
         "nothing fails: `implementation='auto'` still avoids fused kernels where clipping may happen",
+    ),
+    PrivateApi(
+        "torch.nn.modules.batchnorm._NormBase",
+        "the `norm` kind of `no_decay`: BatchNorm*, their Lazy forms, SyncBatchNorm and InstanceNorm* in one class",
+        "fallback: those classes listed one by one",
+    ),
+    PrivateApi(
+        "UntypedStorage._cdata",
+        "the handle `torch._C._storage_Use_Count` counts the users of (LRMonitor's published tensors)",
+        "fallback: fresh tensors at every logging event (slower, same values)",
     ),
     PrivateApi(
         "torch._C._storage_Use_Count",
@@ -100,19 +144,6 @@ def _missing(name: str, what: str) -> RuntimeError:
 def attached_trainer(module: Any) -> Any | None:
     """The Trainer ``module`` is attached to, or ``None`` (``module.trainer`` raises instead)."""
     return getattr(module, "_trainer", None)
-
-
-def train_data_set_up(trainer: Any) -> bool:
-    """Whether the fit loop has set up its train data yet."""
-    loop = trainer.fit_loop
-    if not hasattr(loop, "_combined_loader"):
-        raise _missing("Trainer.fit_loop._combined_loader", "keep a resumed run's data state")
-    return loop._combined_loader is not None
-
-
-def drop_train_data(trainer: Any) -> None:
-    """Make Lightning set the train data up again (after restoring its loops, on resume)."""
-    trainer.fit_loop._combined_loader = None
 
 
 def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
@@ -167,13 +198,62 @@ def disable_hook(callback: Any, name: str) -> None:
     setattr(callback, name, None)
 
 
-def mark_stepped(optimizer: torch.optim.Optimizer) -> None:
-    """Tell schedulers the optimizer stepped (previews step only the schedulers)."""
-    optimizer._opt_called = True  # type: ignore[attr-defined]
+def lightning_cli_instantiator() -> Any | None:
+    """Lightning's ``_InstantiatorFn`` (records the model's config as its hparams), or ``None``."""
+    from lightning.pytorch import cli
+
+    return getattr(cli, "_InstantiatorFn", None)
+
+
+def mark_stepped(optimizer: torch.optim.Optimizer, value: bool = True) -> None:
+    """Tell schedulers whether the optimizer stepped (previews and fast-forwards step only the schedulers)."""
+    optimizer._opt_called = value  # type: ignore[attr-defined]
+
+
+def has_stepped(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether torch's step tracking saw ``optimizer`` step (what its schedulers warn about)."""
+    return bool(getattr(optimizer, "_opt_called", False))
+
+
+def track_steps(optimizer: torch.optim.Optimizer) -> None:
+    """Mark ``optimizer`` when it steps, as torch's ``LRScheduler`` does when built on it, so that a scheduler
+    built on a proxy of it (which reads the mark through the proxy) does not warn that it stepped first."""
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    step = optimizer.step.__func__  # type: ignore[attr-defined]
+    optimizer_ref = weakref.ref(optimizer)
+
+    @functools.wraps(step)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opt = optimizer_ref()
+        opt._opt_called = True  # type: ignore[union-attr]
+        return step.__get__(opt, opt.__class__)(*args, **kwargs)
+
+    wrapper._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+    optimizer.step = wrapper  # type: ignore[method-assign]
 
 
 #: ``torch._C._storage_Use_Count``, or ``None`` (then published tensors are never reused).
-storage_use_count: Callable[[int], int] | None = getattr(torch._C, "_storage_Use_Count", None)
+storage_use_count: Callable[[int], int] | None = (
+    getattr(torch._C, "_storage_Use_Count", None) if hasattr(torch.UntypedStorage, "_cdata") else None
+)
+
+
+def storage_handle(tensor: torch.Tensor) -> int:
+    """The handle of ``tensor``'s storage that ``storage_use_count`` takes (set only where both exist)."""
+    return int(tensor.untyped_storage()._cdata)
+
+
+def norm_base_classes() -> tuple[type[torch.nn.Module], ...]:
+    """The classes of torch's batch and instance norms (``_NormBase``, or each of them)."""
+    base = getattr(torch.nn.modules.batchnorm, "_NormBase", None)
+    if base is not None:
+        return (base,)
+    nn = torch.nn
+    return (
+        nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LazyBatchNorm1d, nn.LazyBatchNorm2d,
+        nn.LazyBatchNorm3d, nn.SyncBatchNorm, nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
+    )  # fmt: skip
 
 
 def capturable_devices() -> list[str]:

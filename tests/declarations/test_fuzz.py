@@ -330,9 +330,8 @@ def assert_trained_as_declared(model: Classifier, trainer: L.Trainer) -> None:
         assert configs == []
         return
     (config,) = configs
-    if not scheduler.warmup:  # a warmup may wrap the declared scheduler
-        assert isinstance(config.scheduler, scheduler.cls)
-    assert (config.interval, config.frequency) == (scheduler.interval, scheduler.frequency)
+    assert isinstance(config.scheduler.inner, scheduler.cls)
+    assert (config.interval, config.frequency) == (scheduler.interval, scheduler.spec.frequency)
 
 
 def check(spec: Any, *, train: bool) -> None:

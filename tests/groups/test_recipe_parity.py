@@ -24,7 +24,8 @@ from torch import nn
 from torch.optim import SGD, AdamW, Rprop
 
 from lightning_optim import OptimizerSpec, ParamGroup
-from lightning_optim.building.build import apply_scales, as_torch_groups, build_optimizer, plan_all
+from lightning_optim.building.build import build_optimizer
+from lightning_optim.groups.planning import apply_scales, as_torch_groups
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from tests import helpers
 from tests.helpers import VitLike, fit
@@ -40,7 +41,7 @@ def declared(spec: OptimizerSpec, base: type[L.LightningModule]) -> Any:
 
 def ours(module: Any) -> Settings:
     """Each parameter's ``(lr, weight_decay)`` in the optimizer the declaration builds (one optimizer)."""
-    ((declared, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    ((declared, groups),) = helpers.planned(module)
     optimizer = build_optimizer(declared, as_torch_groups(groups))
     apply_scales(optimizer, groups)
     return settings_of(module, optimizer.param_groups)
@@ -383,7 +384,7 @@ def test_layer_decay_group_names() -> None:
         layer_decay_rule="timm",
     )  # fmt: skip
     module = declared(spec, TimmVit)
-    ((_, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    ((_, groups),) = helpers.planned(module)
     assert [g.name for g in groups] == [
         "layer_0",  # patch_embed.proj.weight
         "layer_0/no_decay",  # cls_token, pos_embed (no_weight_decay()), patch_embed.proj.bias
@@ -467,7 +468,7 @@ def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
     assert ours(module) == approx(expected)
     assert expected["visual.cls_token"][0] == pytest.approx(LR * DECAY**3)  # 2 visual blocks
     assert expected["text.token_embedding.weight"][0] == pytest.approx(LR * DECAY**4)  # 3 text blocks
-    ((_, groups),) = plan_all(module, type(module)._lightning_optim_declared)
+    ((_, groups),) = helpers.planned(module)
     names = [g.name for g in groups]
     assert names[:2] == ["visual/layer_0", "visual/layer_0/no_decay"]
     assert "text/layer_4" in names and names[-1] == "other/no_decay"  # logit_scale

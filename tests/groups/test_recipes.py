@@ -24,7 +24,7 @@ from lightning_optim import (
     SchedulerSpec,
     describe_optimizers,
 )
-from lightning_optim.building.build import plan_groups
+from lightning_optim.groups.planning import plan_groups
 from lightning_optim.groups.selection import NamedParameters
 from tests import helpers
 from tests.helpers import VitLike, assert_same_weights, fit
@@ -416,7 +416,7 @@ def test_every_plan_puts_each_trainable_parameter_in_exactly_one_group(
     module = declared(spec)()
     named = NamedParameters.of(module)
     try:
-        groups = plan_groups(named, type(module)._lightning_optim_declared[0], named.items)
+        groups = plan_groups(named, type(module)._lightning_optim_declared[0].grouping, named.items)
     except ValueError as err:  # a later selector found nothing left: named in the message
         assert re.search(r"groups\[\d\]: `select=.*` matches (none|only parameters already taken)", str(err))
         return

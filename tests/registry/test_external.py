@@ -65,7 +65,7 @@ def test_a_registered_scheduler_gets_its_record(registered: None) -> None:
     trainer = fit(module, max_epochs=2)
     (config,) = trainer.lr_scheduler_configs
     assert config.interval == "step"
-    assert config.scheduler.total == trainer.estimated_stepping_batches  # derived from the run
+    assert config.scheduler.inner.total == trainer.estimated_stepping_batches  # derived from the run
 
 
 @pytest.mark.parametrize(

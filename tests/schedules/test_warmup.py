@@ -13,7 +13,8 @@ import torch
 from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim.schedules.warmup import Warmup
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.shape import Shape
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, fit
 
@@ -125,9 +126,10 @@ def test_warmup_in_manual_optimization() -> None:
 
 
 def test_warmup_state_dict_round_trips() -> None:
-    def make() -> tuple[SGD, Warmup]:
+    def make() -> tuple[SGD, Schedule]:
         optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        return optimizer, Warmup(optimizer, lr_scheduler.LambdaLR(optimizer, lambda s: 0.9**s), steps=4)
+        decay = lambda o, _: lr_scheduler.LambdaLR(o, lambda s: 0.9**s)  # noqa: E731
+        return optimizer, Schedule(optimizer, decay, shape=Shape(warmup=4))
 
     optimizer, warmup = make()
     for _ in range(3):

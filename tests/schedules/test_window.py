@@ -27,7 +27,8 @@ from lightning_optim import (
     SchedulerSpec,
     preview_schedule,
 )
-from lightning_optim.schedules.window import Window
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.shape import Shape
 from tests.helpers import FAST, Classifier, fit_resumed, loader
 
 mm = pytest.importorskip("mmengine.optim.scheduler")
@@ -152,9 +153,10 @@ def test_window_resumes_before_and_inside_its_window(tmp_path: Path) -> None:
 
 
 def test_window_state_dict_round_trip() -> None:
-    def fresh() -> tuple[torch.optim.Optimizer, Window]:
+    def fresh() -> tuple[torch.optim.Optimizer, Schedule]:
         optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        return optimizer, Window(optimizer, lambda: CosineAnnealingLR(optimizer, T_max=6), begin=3, end=9)
+        cosine = lambda o, _: CosineAnnealingLR(o, T_max=6)  # noqa: E731
+        return optimizer, Schedule(optimizer, cosine, shape=Shape(window=(3, 9)))
 
     def run(resume_at: int | None) -> list[float]:
         optimizer, window = fresh()
@@ -177,8 +179,12 @@ def test_window_state_dict_round_trip() -> None:
 def test_window_wrapper_equals_mmengine_by_hand() -> None:
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     windows = [
-        Window(optimizer, lambda: LinearLR(optimizer, start_factor=0.2, total_iters=3), 0, 4),
-        Window(optimizer, lambda: ConstantLR(optimizer, factor=0.5, total_iters=4), 6, 11),
+        Schedule(
+            optimizer, lambda o, _: LinearLR(o, start_factor=0.2, total_iters=3), shape=Shape(window=(0, 4))
+        ),
+        Schedule(
+            optimizer, lambda o, _: ConstantLR(o, factor=0.5, total_iters=4), shape=Shape(window=(6, 11))
+        ),
     ]
     ours = []
     for _ in range(16):

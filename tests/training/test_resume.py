@@ -306,7 +306,8 @@ def test_resume_on_a_reused_trainer_checks_against_the_new_setup(saved: Path, tm
 
 def test_resume_changed_setup_must_be_a_known_choice() -> None:
     with pytest.raises(
-        ValueError, match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh' but got 'keep'"
+        ValueError,
+        match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh', 'continue' but got 'keep'",
     ):
         type("Bad", (ConfigurableOptimizersMixin, Logged), {"resume_changed_setup": "keep"})
 

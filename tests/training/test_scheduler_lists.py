@@ -110,7 +110,9 @@ def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> 
 
     class Probe(L.Callback):
         def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-            seen["configs"] = [(type(c.scheduler), c.interval, c.name) for c in trainer.lr_scheduler_configs]
+            seen["configs"] = [
+                (type(c.scheduler.inner), c.interval, c.name) for c in trainer.lr_scheduler_configs
+            ]
 
     fit(Declared(), max_epochs=1, limit_train_batches=1, callbacks=[Probe()])
     assert seen["configs"] == [(LinearLR, "step", "lr-optimizer"), (MultiStepLR, "epoch", "lr-optimizer")]

@@ -5,6 +5,7 @@ When an upgrade removes one, this test names it; ``compat.py`` says what the pac
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 from pathlib import Path
@@ -39,7 +40,6 @@ def _fused_optimizers_handle_unscaling() -> bool:
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
-    "Trainer.fit_loop._combined_loader": lambda: hasattr(_trainer().fit_loop, "_combined_loader"),
     "Trainer._checkpoint_connector._loaded_checkpoint": lambda: hasattr(
         _trainer()._checkpoint_connector, "_loaded_checkpoint"
     ),
@@ -52,9 +52,23 @@ LOOKUPS = {
     ),
     # torch's schedulers read it in ``step()`` to warn when the optimizer has not stepped
     "Optimizer._opt_called": lambda: "_opt_called" in Path(torch.optim.lr_scheduler.__file__).read_text(),
+    "Optimizer.step._wrapped_by_lr_sched": lambda: (
+        "_wrapped_by_lr_sched" in Path(torch.optim.lr_scheduler.__file__).read_text()
+    ),
+    "LRScheduler._get_closed_form_lr": lambda: (
+        "_get_closed_form_lr" in inspect.getsource(torch.optim.lr_scheduler.LRScheduler.step)
+    ),
+    "lightning.pytorch.cli._InstantiatorFn": lambda: callable(compat.lightning_cli_instantiator()),
+    "Trainer.save_checkpoint": lambda: inspect.isfunction(L.Trainer.save_checkpoint),
+    "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
     "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
     "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
+    "torch.nn.modules.batchnorm._NormBase": lambda: all(
+        issubclass(cls, torch.nn.modules.batchnorm._NormBase)
+        for cls in (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm, torch.nn.InstanceNorm1d)
+    ),
+    "UntypedStorage._cdata": lambda: isinstance(torch.zeros(1).untyped_storage()._cdata, int),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")
     ),
@@ -79,10 +93,73 @@ def test_private_api_still_exists(api: compat.PrivateApi) -> None:
 def test_the_wrappers_work_on_the_installed_versions() -> None:
     trainer = _trainer()
     assert compat.loaded_checkpoint(trainer) == {}
-    assert compat.train_data_set_up(trainer) is False
     compat.check_batches_that_stepped(trainer)
     assert compat.batches_that_stepped(trainer) == 0
     assert "cuda" in compat.capturable_devices()
     assert {"cpu", "cuda"} <= compat.fused_kernel_devices()
     assert compat.torch_default_is_foreach([torch.zeros(1)], differentiable=False) is False
     assert compat.storage_use_count is not None
+
+
+PACKAGE = Path(compat.__file__).parents[1]
+
+
+def _names_defined_by_the_package(sources: dict[str, ast.Module], foreign: set[str]) -> set[str]:
+    """Every name a module of the package defines (functions, classes, attributes it stores)."""
+    defined: set[str] = set()
+    for tree in sources.values():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                defined.add(node.attr)
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                defined.add(node.id)
+            elif isinstance(node, ast.arg):
+                defined.add(node.arg)
+            elif isinstance(node, ast.alias):
+                defined.add(node.asname or node.name.split(".")[0])
+    return defined - foreign
+
+
+def test_private_names_of_torch_and_lightning_are_used_only_where_listed() -> None:
+    """A private attribute the package does not define itself is torch's or Lightning's: only in compat.py,
+    or in the modules its ``PrivateApi`` entry names."""
+    sources = {
+        str(path.relative_to(PACKAGE)): ast.parse(path.read_text()) for path in sorted(PACKAGE.rglob("*.py"))
+    }
+    listed = {api.name.rsplit(".", 1)[-1]: api for api in compat.PRIVATE_APIS}
+    defined = _names_defined_by_the_package(
+        {k: v for k, v in sources.items() if k != "utilities/compat.py"}, set(listed)
+    )
+    misplaced = []
+    for module, tree in sources.items():
+        if module == "utilities/compat.py":
+            continue
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Attribute):
+                names = [node.attr]
+            elif isinstance(node, ast.ImportFrom) and not (node.module or "").startswith("lightning_optim"):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.FunctionDef):
+                names = [node.name]
+            for name in names:
+                private = name.startswith("_") and not name.startswith("__")
+                foreign = name in listed or name not in defined
+                if private and foreign and module not in (listed[name].named_in if name in listed else ()):
+                    misplaced.append(f"{module}:{getattr(node, 'lineno', '?')}: {name}")
+    assert misplaced == [], "private torch/Lightning names outside utilities/compat.py"
+
+
+def test_no_private_name_crosses_the_package_modules() -> None:
+    """``from lightning_optim.x import _name`` would make ``_name`` part of two modules' contracts."""
+    crossing = [
+        f"{path.relative_to(PACKAGE)}: {node.module}.{alias.name}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lightning_optim")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    assert crossing == []

@@ -21,6 +21,7 @@ from torch import nn
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 #: The rules named after the library they copy; ``no_decay`` takes one alone or among kinds.
@@ -42,7 +43,7 @@ TRANSFORMERS_NO_DECAY_PATTERNS = tuple(
 
 #: Every ``torch.nn`` normalization layer with parameters (and the parameter-free ones, for completeness).
 NORM_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase,  # BatchNorm1d/2d/3d, their Lazy forms, SyncBatchNorm, InstanceNorm*
+    *compat.norm_base_classes(),  # BatchNorm1d/2d/3d, their Lazy forms, SyncBatchNorm, InstanceNorm*
     nn.LayerNorm,
     nn.GroupNorm,
     nn.LocalResponseNorm,

@@ -14,7 +14,7 @@ parameters train, how they are named or when Lightning steps a scheduler (``para
 ``interval``, ``unit``, ``monitor``, ``no_decay``, ``implementation``, ...) stays literal: those shape the
 run (metric keys, checkpoints) and are checked against each other when the class is defined.
 
-This module only finds and substitutes ``HParam``s in a declaration; ``declarations/resolve.py`` checks a
+This module only finds and substitutes ``HParam``s in a declaration; ``declarations/optimizer.py`` checks a
 declaration with its defaults when the class is defined, and ``building/hparams.py`` reads the values from
 a module when ``fit`` starts.
 """

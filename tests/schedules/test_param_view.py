@@ -1,4 +1,4 @@
-"""``ParamSchedule`` against the same torch scheduler driving the lr of a twin optimizer.
+"""``Schedule(param=...)`` against the same torch scheduler driving the lr of a twin optimizer.
 
 The reference for "cosine on the weight decay from 0.04" is torch's own ``CosineAnnealingLR`` on an
 optimizer whose lr is 0.04: the wrapper must reproduce its values exactly (same formula, same float ops).
@@ -14,9 +14,9 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, OneCycleLR, StepLR
 
-from lightning_optim.schedules.param_schedule import ParamGroupView, ParamSchedule
-from lightning_optim.schedules.warmup import Warmup
-from lightning_optim.schedules.window import Window
+from lightning_optim.schedules.param_view import ParamGroupView, ProxyOptimizer
+from lightning_optim.schedules.schedule import Make, Schedule
+from lightning_optim.schedules.shape import Shape
 
 
 def _params() -> list[torch.nn.Parameter]:
@@ -38,7 +38,7 @@ def _twin_lrs(
 
 
 def _driven(
-    opt: torch.optim.Optimizer, schedule: ParamSchedule, read: Callable[[dict[str, Any]], Any], steps: int
+    opt: torch.optim.Optimizer, schedule: Schedule, read: Callable[[dict[str, Any]], Any], steps: int
 ) -> list[list[float]]:
     values = []
     for _ in range(steps):
@@ -55,22 +55,22 @@ def _adamw() -> torch.optim.AdamW:
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("make", "shape"),
     [
-        lambda o: CosineAnnealingLR(o, T_max=7, eta_min=0.4),
-        lambda o: StepLR(o, step_size=2, gamma=3.0),
-        lambda o: Warmup(o, CosineAnnealingLR(o, T_max=5, eta_min=0.4), steps=3),
-        lambda o: Window(o, lambda: LinearLR(o, start_factor=0.5, total_iters=2), begin=2, end=6),
+        (lambda o, _: CosineAnnealingLR(o, T_max=7, eta_min=0.4), Shape()),
+        (lambda o, _: StepLR(o, step_size=2, gamma=3.0), Shape()),
+        (lambda o, _: CosineAnnealingLR(o, T_max=5, eta_min=0.4), Shape(warmup=3)),
+        (lambda o, _: LinearLR(o, start_factor=0.5, total_iters=2), Shape(window=(2, 6))),
     ],
     ids=["cosine", "step", "warmup", "window"],
 )
-def test_weight_decay_follows_the_lr_schedule_exactly_and_leaves_the_lr(make: Any) -> None:
+def test_weight_decay_follows_the_lr_schedule_exactly_and_leaves_the_lr(make: Make, shape: Shape) -> None:
     opt = _adamw()
-    schedule = ParamSchedule(opt, make, "weight_decay")
+    schedule = Schedule(opt, make, param="weight_decay", shape=shape)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "scheduler.step() before optimizer.step()" warning
         driven = _driven(opt, schedule, lambda g: g["weight_decay"], 10)
-    assert driven == _twin_lrs([0.04, 0.1], make, 10)
+    assert driven == _twin_lrs([0.04, 0.1], lambda o: Schedule(o, make, shape=shape), 10)
     assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-3]
     assert [g["initial_weight_decay"] for g in opt.param_groups] == [0.04, 0.1]
     assert "initial_lr" not in opt.param_groups[0]
@@ -80,7 +80,9 @@ def test_weight_decay_follows_the_lr_schedule_exactly_and_leaves_the_lr(make: An
 def test_beta1_and_momentum_drive_the_first_of_betas() -> None:
     for param in ("beta1", "momentum"):
         opt = torch.optim.Adam(_params(), lr=1e-3, betas=(0.9, 0.999))
-        schedule = ParamSchedule(opt, lambda o: LinearLR(o, start_factor=0.5, total_iters=3), param)
+        schedule = Schedule(
+            opt, lambda o, _: LinearLR(o, start_factor=0.5, total_iters=3), param=param, shape=Shape()
+        )
         driven = _driven(opt, schedule, lambda g: g["betas"][0], 5)
         assert driven == _twin_lrs([0.9], lambda o: LinearLR(o, start_factor=0.5, total_iters=3), 5)
         assert isinstance(opt.param_groups[0]["betas"], tuple)
@@ -89,26 +91,29 @@ def test_beta1_and_momentum_drive_the_first_of_betas() -> None:
 
 def test_momentum_of_sgd() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9)
-    schedule = ParamSchedule(opt, lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.99), "momentum")
+    schedule = Schedule(
+        opt, lambda o, _: CosineAnnealingLR(o, T_max=4, eta_min=0.99), param="momentum", shape=Shape()
+    )
     driven = _driven(opt, schedule, lambda g: g["momentum"], 6)
     assert driven == _twin_lrs([0.9], lambda o: CosineAnnealingLR(o, T_max=4, eta_min=0.99), 6)
 
 
 def test_state_dict_resumes_exactly() -> None:
-    def make(o: torch.optim.Optimizer) -> Any:
-        return Warmup(o, CosineAnnealingLR(o, T_max=8, eta_min=0.4), steps=2)
+    def schedule_on(o: torch.optim.Optimizer) -> Schedule:
+        cosine = lambda o, _: CosineAnnealingLR(o, T_max=8, eta_min=0.4)  # noqa: E731
+        return Schedule(o, cosine, param="weight_decay", shape=Shape(warmup=2))
 
     opt = _adamw()
-    schedule = ParamSchedule(opt, make, "weight_decay")
+    schedule = schedule_on(opt)
     whole = _driven(opt, schedule, lambda g: g["weight_decay"], 10)
 
     opt = _adamw()
-    schedule = ParamSchedule(opt, make, "weight_decay")
+    schedule = schedule_on(opt)
     _driven(opt, schedule, lambda g: g["weight_decay"], 4)
     state, opt_state = schedule.state_dict(), opt.state_dict()
     # a new run: optimizer and schedule built afresh, then both states loaded (Lightning's order)
     opt = _adamw()
-    schedule = ParamSchedule(opt, make, "weight_decay")
+    schedule = schedule_on(opt)
     opt.load_state_dict(opt_state)
     schedule.load_state_dict(state)
     assert _driven(opt, schedule, lambda g: g["weight_decay"], 6) == whole[4:]
@@ -118,7 +123,7 @@ def test_tensor_options_are_written_in_place() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9)
     opt.param_groups[0]["momentum"] = torch.tensor(0.9, dtype=torch.float64)
     tensor = opt.param_groups[0]["momentum"]
-    schedule = ParamSchedule(opt, lambda o: StepLR(o, step_size=1, gamma=0.5), "momentum")
+    schedule = Schedule(opt, lambda o, _: StepLR(o, step_size=1, gamma=0.5), param="momentum", shape=Shape())
     opt.step()
     schedule.step()
     assert opt.param_groups[0]["momentum"] is tensor
@@ -127,8 +132,11 @@ def test_tensor_options_are_written_in_place() -> None:
 
 def test_other_keys_a_scheduler_writes_stay_in_the_view() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1, momentum=0.9, weight_decay=0.01)
-    ParamSchedule(
-        opt, lambda o: OneCycleLR(o, max_lr=0.1, total_steps=10, cycle_momentum=False), "weight_decay"
+    Schedule(
+        opt,
+        lambda o, _: OneCycleLR(o, max_lr=0.1, total_steps=10, cycle_momentum=False),
+        param="weight_decay",
+        shape=Shape(),
     )
     group = opt.param_groups[0]
     assert "max_lr" not in group and "min_lr" not in group
@@ -145,6 +153,6 @@ def test_view_is_a_mapping() -> None:
 def test_refuses_a_non_numeric_option_and_lr() -> None:
     opt = torch.optim.SGD(_params(), lr=0.1)
     with pytest.raises(ValueError, match=r"numeric `nesterov` but got False"):
-        ParamSchedule(opt, lambda o: StepLR(o, step_size=1), "nesterov")
+        Schedule(opt, lambda o, _: StepLR(o, step_size=1), param="nesterov")
     with pytest.raises(ValueError, match=r"param='lr'"):
-        ParamSchedule(opt, lambda o: StepLR(o, step_size=1), "lr")
+        ProxyOptimizer(opt, "lr")

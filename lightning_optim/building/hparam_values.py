@@ -18,8 +18,8 @@ from typing import Any
 
 from lightning.pytorch.utilities.parsing import lightning_getattr
 
-from lightning_optim.declarations.hparams import Occurrence, contains_hparam, substitute
-from lightning_optim.declarations.resolve import ResolvedOptimizer, check_optimizer
+from lightning_optim.declarations.hparam import Occurrence, contains_hparam, substitute
+from lightning_optim.declarations.optimizer import ResolvedOptimizer, check_optimizer
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 
@@ -97,7 +97,7 @@ def _shown(occurrence: Occurrence, where: str, root: str) -> str:
     """Where ``occurrence`` stands, relative to the ``where`` of a message if inside it, else to ``root``.
 
     Example:
-        >>> from lightning_optim.declarations.hparams import HParam
+        >>> from lightning_optim.declarations.hparam import HParam
         >>> o = Occurrence(HParam("g"), "M.optimizer.scheduler", "gamma")
         >>> _shown(o, "M.optimizer.scheduler", "M.optimizer"), _shown(o, "M.optimizer", "M.optimizer")
         ('gamma', 'scheduler.gamma')
@@ -119,7 +119,7 @@ def _blamed(err: TypeError | ValueError, declared: ResolvedOptimizer, values: Ma
         def only(occurrence: Occurrence, name: str = name, value: Any = value) -> Any:
             return value if occurrence.name == name else occurrence.hparam
 
-        alone = substitute(declared.where, declared.spec, only)
+        alone = substitute(declared.where, declared.declaration, only)
         try:
             check_optimizer(owner, declared.attribute, alone)
         except (TypeError, ValueError) as single:
@@ -139,13 +139,13 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     if not declared.hparams:
         return declared
     values = read_values(module, declared)
-    spec = substitute(declared.where, declared.spec, _value_of(values))
+    spec = substitute(declared.where, declared.declaration, _value_of(values))
     try:
         resolved = check_optimizer(_owner(declared), declared.attribute, spec)
     except (TypeError, ValueError) as err:
         raise _blamed(err, declared, values) from None
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute
-    return dataclasses.replace(resolved, spec=declared.spec, hparams=declared.hparams)
+    return dataclasses.replace(resolved, declaration=declared.declaration, hparams=declared.hparams)
 
 
 def values_resolved(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> tuple[ResolvedOptimizer, ...]:

@@ -1,0 +1,119 @@
+"""Keyword arguments checked against a class's signature, for optimizers and schedulers alike.
+
+The mixin fills one argument itself (an optimizer's parameters, a scheduler's ``optimizer``); every other
+declared keyword must be one the class accepts. A class taking ``**kwargs`` (many in ``pytorch_optimizer``)
+silently drops what it does not read, so such a keyword must at least be named in its source.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.hparam import contains_hparam
+from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
+from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.typecheck import check_type
+
+
+@functools.cache
+def accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(all keyword arguments, required ones, whether ``**kwargs`` is accepted), without what the mixin passes.
+
+    The mixin passes the parameters (an optimizer's first argument) or the optimizer (a scheduler's
+    ``optimizer`` argument, which ``ChainedScheduler`` takes second, after ``schedulers``). Cached: a
+    declaration reading ``HParam``s is resolved again at every ``fit``, and reading signatures was most of it.
+    """
+    parameters = list(inspect.signature(cls).parameters.values())
+    supplied = _supplied_argument(cls)
+    parameters = [p for p in parameters if p.name != supplied]
+    names = tuple(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+    required = tuple(
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    )
+    var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
+    return names, required, var_keyword
+
+
+def _supplied_argument(cls: type) -> str:
+    """The parameter the mixin fills itself: a scheduler's ``optimizer``, else the first one."""
+    names = list(inspect.signature(cls).parameters)
+    return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
+
+
+def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
+    minimums = optimizer_info(cls).minimums
+    for key, value in options.items():
+        minimum = minimums.get(key)
+        if minimum is not None and is_int(value) and value < minimum:
+            raise ValueError(
+                f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."
+            )
+
+
+def check_arguments(
+    where: str,
+    cls: type,
+    kwargs: Mapping[str, Any],
+    extra: tuple[str, ...],
+    per_group: frozenset[str] = frozenset(),
+) -> list[str]:
+    """Reject unknown keyword arguments; return the required ones that are missing."""
+    names, required, var_keyword = accepted_arguments(cls)
+    if not var_keyword:
+        accepted = [*names, *extra]
+        for key in kwargs:
+            if key not in names:
+                raise TypeError(
+                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)}. "
+                    f"Accepted arguments: {listing(accepted)}."
+                )
+    for key, value in kwargs.items():
+        if key == "schedulers" and is_scheduler_class(cls) and scheduler_info(cls).composite:
+            continue  # SchedulerSpecs, resolved one by one by `resolve_scheduler`
+        if contains_hparam(value):
+            continue  # an HParam without default: its value is checked when `fit` reads it
+        if key in per_group and isinstance(value, Mapping):
+            value = list(value.values())  # one value per group by name: checked like a list
+        check_type(where, cls, key, value)
+    return [name for name in required if name not in kwargs]
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
+    """An optimizer with ``**kwargs`` (many in ``pytorch_optimizer``) silently drops what it does not read:
+    refuse an argument that is not a named parameter and that its source never names as a string."""
+    names, _, var_keyword = accepted_arguments(cls)
+    unknown = [key for key in kwargs if key not in names]
+    if not var_keyword or not unknown:
+        return
+    source = _class_sources(cls)
+    for key in unknown:
+        if f"'{key}'" not in source and f'"{key}"' not in source:
+            raise TypeError(
+                f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, names)} "
+                f"(it takes `**kwargs` but never reads `{key}`). Accepted arguments: {listing(names)}."
+            )
+
+
+def _class_sources(cls: type) -> str:
+    """The source of ``cls`` and of its bases up to torch's ``Optimizer`` (empty where unavailable)."""
+    sources = []
+    for klass in cls.__mro__:
+        if klass in (torch.optim.Optimizer, object):
+            break
+        try:
+            sources.append(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+    return "\n".join(sources)

@@ -1,0 +1,329 @@
+"""``ResolvedOptimizer``: an ``OptimizerSpec`` checked when the declaring class is defined.
+
+Everything that can be checked without the model is checked here, so that a typo fails at import time with
+a message naming the attribute: the class name, keyword arguments against the class signature (with a "did
+you mean"), group options against the optimizer's per-group options, the recipes' settings, and the values
+themselves, by a trial build over stand-in parameters (``trial.py``); then each declared scheduler
+(``scheduler.py``), trial-built on the trial optimizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.arguments import (
+    accepted_arguments,
+    check_arguments,
+    check_minimums,
+    check_swallowed,
+)
+from lightning_optim.declarations.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
+from lightning_optim.declarations.scheduler import (
+    ResolvedScheduler,
+    check_param,
+    resolve_scheduler,
+    scheduler_where,
+)
+from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, Selector, spec_options
+from lightning_optim.declarations.trial import trial_optimizer, trial_scheduler, trial_step
+from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
+from lightning_optim.groups.plan import DeclaredGroup
+from lightning_optim.groups.planning import Grouping
+from lightning_optim.groups.recipes import RECIPES, Recipe
+from lightning_optim.groups.selection import check_callable_selector
+from lightning_optim.registry.implementation import check_implementation
+from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.typecheck import check_type
+
+#: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
+_OPTIMIZER_OPTIONS = tuple(spec_options(OptimizerSpec))
+
+
+@dataclass(frozen=True)
+class ResolvedOptimizer:
+    """A checked ``OptimizerSpec`` and what its check derived, with the attribute that declared it."""
+
+    attribute: str
+    where: str
+    #: the ``OptimizerSpec`` assigned to the class attribute (how the live optimizer is found)
+    declaration: OptimizerSpec
+    #: the declaration as checked: ``declaration`` with the values of its ``HParam``s, when it reads any
+    spec: OptimizerSpec
+    cls: type[torch.optim.Optimizer]
+    groups: tuple[DeclaredGroup, ...]
+    #: the declared schedulers, in order (empty: none)
+    schedulers: tuple[ResolvedScheduler, ...]
+    #: the optimizer's defaults with the declared options applied (``lr``, ``weight_decay``, ...)
+    defaults: Mapping[str, Any]
+    #: the declared param-group recipes that are on, each with its checked settings, in the order applied
+    recipes: tuple[tuple[Recipe, Any], ...]
+    #: the ``HParam``s the declaration reads when ``fit`` starts; with any, this resolution (of the declared
+    #: defaults) only checks the declaration, and ``fit`` resolves it again with the values read
+    hparams: tuple[Occurrence, ...] = ()
+
+    @property
+    def kwargs(self) -> Mapping[str, Any]:
+        """The optimizer's own arguments."""
+        return self.spec.kwargs
+
+    @property
+    def params(self) -> Selector | None:
+        return self.spec.params
+
+    @property
+    def listed(self) -> bool:
+        """``scheduler=`` was declared as a list (Lightning then gets the two-list format)."""
+        return isinstance(self.spec.scheduler, tuple) and bool(self.spec.scheduler)
+
+    @property
+    def prefix_name(self) -> str | None:
+        """The explicit metric prefix (``SchedulerSpec(name=...)``) of this optimizer's schedulers, if any."""
+        return next((s.spec.name for s in self.schedulers if s.spec.name), None)
+
+    @property
+    def grouping(self) -> Grouping:
+        """What planning its param groups needs (``groups/planning.py``)."""
+        return Grouping(self.attribute, self.where, self.params, self.groups, self.recipes, self.defaults)
+
+
+def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> None:
+    """A schedule-free optimizer (``train_mode`` among its options) that warms up itself takes no schedule:
+    a declared scheduler would warm up a second time (the two ramps multiply) and a decay would be ignored
+    by its iterate averaging, which follows the largest lr seen."""
+    warmup_steps = defaults.get("warmup_steps")
+    if "train_mode" in defaults and isinstance(warmup_steps, int) and warmup_steps > 0:
+        raise ValueError(
+            f"{where}: `{cls.__name__}` warms up itself (`warmup_steps={warmup_steps}`) and schedules nothing "
+            "else, but a `scheduler` is declared too: its lr changes would multiply with the built-in warmup. "
+            "Remove `scheduler`, or set `warmup_steps=0` and declare the warmup with `SchedulerSpec(..., warmup=)`."
+        )
+
+
+def _lr_setters(scheduler: ResolvedScheduler) -> list[ResolvedScheduler]:
+    """The schedulers (``scheduler`` or those inside a composite) that set every group's lr when built."""
+    inner = scheduler.kwargs.get("schedulers", ()) if scheduler.info.composite else ()
+    found = [scheduler] if scheduler.info.sets_lr_from is not None else []
+    return found + [s for item in inner for s in _lr_setters(item)]
+
+
+def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Warn when a declared ``lr`` is replaced by a scheduler that sets the lr itself (``OneCycleLR``)."""
+    setters = [found for scheduler in schedulers for found in _lr_setters(scheduler)]
+    declared = [f"`lr={spec.kwargs['lr']!r}`"] if "lr" in spec.kwargs else []
+    declared += [
+        f"`groups[{i}]`'s `lr={g.options['lr']!r}`"
+        for i, g in enumerate(spec.groups)
+        if isinstance(g, ParamGroup) and "lr" in g.options
+    ]
+    if not setters or not declared:
+        return
+    setter = setters[0]
+    warnings.warn(
+        f"{where}: the declared {' and '.join(declared)} {'has' if len(declared) == 1 else 'have'} no effect: "
+        f"`{setter.cls.__name__}` "
+        f"({setter.where}) sets every param group's lr from {setter.info.sets_lr_from} when it is built. "
+        f"Remove `lr` and set the schedule's arguments instead (one value per group for per-group rates).",
+        UserWarning,
+        stacklevel=_user_stacklevel(),  # the class statement
+    )
+
+
+def _user_stacklevel() -> int:
+    """The ``stacklevel`` of the first frame outside this package, for a warning issued by the caller."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    current = inspect.currentframe()
+    frame, level = (current.f_back if current is not None else None), 1
+    while frame is not None and frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _check_recipes(
+    where: str, spec: OptimizerSpec, optimizer: str, group_options: frozenset[str]
+) -> tuple[tuple[Recipe, Any], ...]:
+    """Each recipe's settings, for those the declaration turns on, in the order they are applied."""
+    checked = []
+    for recipe in RECIPES:
+        values = {o: getattr(spec, o) for o in recipe.options}
+        if any(contains_hparam(v) for v in values.values()):
+            continue  # an HParam without default: checked (and applied) with the value `fit` reads
+        settings = recipe.check(where, values, optimizer, group_options)
+        if settings is not None:
+            checked.append((recipe, settings))
+    return tuple(checked)
+
+
+def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
+    """Check one ``OptimizerSpec`` declared as ``owner.attribute``.
+
+    A declaration holding ``HParam``s is checked with their defaults (those without one are left out of the
+    checks that need their value); the result records them, and ``fit`` resolves the declaration again with
+    the values it reads (``building/hparam_values.py``).
+    """
+    where = f"{owner}.{attribute}"
+    hparams = find_hparams(where, spec)
+    if not hparams:
+        return check_optimizer(owner, attribute, spec)
+    resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
+    return dataclasses.replace(resolved, declaration=spec, hparams=hparams)
+
+
+def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:
+    """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
+    where = f"{owner}.{attribute}"
+    cls = resolve_class(spec.optimizer, "optimizer", where=where)
+    missing = check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
+    check_minimums(where, cls, spec.kwargs)
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if spec.params is not None:
+        check_selector(where, "params", spec.params)
+    if not isinstance(spec.groups, tuple):
+        raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
+    argument_names, required, _ = accepted_arguments(cls)
+    if any(contains_hparam(spec.kwargs.get(name)) for name in required):
+        # a required argument waits for its HParam: no trial build; the group options are the arguments
+        optimizer, group_options = None, frozenset(argument_names) | {"name"}
+    else:
+        optimizer = trial_optimizer(where, cls, spec.kwargs, [{}])
+        group_options = frozenset(optimizer.defaults) | {"name"}
+    check_swallowed(where, cls, spec.kwargs)
+    accepted = group_options | MULTIPLIERS.keys()
+    groups: list[DeclaredGroup] = []
+    for index, group in enumerate(spec.groups):
+        group_where = f"{where}.groups[{index}]"
+        if not isinstance(group, ParamGroup):
+            raise TypeError(f"{group_where}: Expected a ParamGroup but got {group!r}.")
+        check_selector(group_where, "select", group.select)
+        for key in group.options:
+            if key not in accepted:
+                raise ValueError(
+                    f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
+                    f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
+                )
+            if key not in MULTIPLIERS and not contains_hparam(group.options[key]):
+                check_type(group_where, cls, key, group.options[key])
+        # a multiplier that waits for its HParam is checked when `fit` reads it
+        known = {k: v for k, v in group.options.items() if k not in MULTIPLIERS or not contains_hparam(v)}
+        scales = check_multipliers(group_where, known, cls.__name__, group_options)
+        name = group.options.get("name", default_group_name(group.select))
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
+        options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
+        groups.append(
+            DeclaredGroup(
+                select=group.select,
+                name=name,
+                options=MappingProxyType(options),
+                scales=MappingProxyType(scales),
+            )
+        )
+    names = [g.name for g in groups if g.name is not None]
+    duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
+    if duplicates:
+        raise ValueError(
+            f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
+            f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
+        )
+    defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
+    recipes = _check_recipes(where, spec, cls.__name__, group_options)
+    group_kwargs = [g.options for g in groups]
+    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    if optimizer is not None and (groups or arguments):
+        trial_kwargs = {**spec.kwargs, **arguments}
+        optimizer = trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
+    declared_options = dict(spec.kwargs)
+    for resolved in groups:
+        declared_options.update((k, v) for k, v in resolved.options.items() if k not in spec.kwargs)
+    if optimizer is not None and not contains_hparam(declared_options):  # HParams: stepped once read at fit
+        trial_step(where, cls, optimizer, declared_options)
+    if spec.scheduler is not None:
+        _check_own_warmup(where, cls, defaults)
+    schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
+    _warn_lr_replaced(where, spec, schedulers)
+    return ResolvedOptimizer(
+        attribute=attribute,
+        where=where,
+        declaration=spec,
+        spec=spec,
+        cls=cls,
+        groups=tuple(groups),
+        schedulers=schedulers,
+        defaults=defaults,
+        recipes=recipes,
+    )
+
+
+def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
+    """Check an optimizer's ``scheduler=``: ``None``, one ``SchedulerSpec`` or a list of them (trial-built
+    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``;
+    ``optimizer`` is ``None`` when a required argument of the optimizer waits for an ``HParam``)."""
+    if declared is None:
+        return ()
+    listed = isinstance(declared, (list, tuple))
+    specs = list(declared) if listed else [declared]
+    resolved = []
+    for index, spec in enumerate(specs):
+        scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
+        if optimizer is not None:
+            check_param(scheduler, optimizer)
+            trial_scheduler(scheduler, optimizer)
+        resolved.append(scheduler)
+    named = [s for s in resolved if s.spec.name]
+    other = next((s for s in named if s.spec.name != named[0].spec.name), None)
+    if other is not None:
+        raise ValueError(
+            f"{where}: Expected at most one metric prefix `name` across the optimizer's schedulers (its "
+            f"learning rates are logged once, under one prefix) but got {named[0].spec.name!r} in "
+            f"`{named[0].where}` and {other.spec.name!r} in `{other.where}`; keep one `name=`."
+        )
+    return tuple(resolved)
+
+
+def check_selector(where: str, option: str, selector: Any) -> None:
+    """A selector is a str, a callable ``(name, param) -> bool`` or a non-empty list of those."""
+    if isinstance(selector, str):
+        if not selector:
+            raise ValueError(f"{where}: Expected `{option}` to be a non-empty string but got ''.")
+        return
+    if callable(selector):
+        check_callable_selector(where, option, selector)
+        return
+    if isinstance(selector, (list, tuple)) and selector:
+        for item in selector:
+            check_selector(where, option, item)
+        return
+    raise TypeError(
+        f"{where}: Expected `{option}` to be a submodule path, a parameter name, a glob, a callable "
+        f"(name, param) -> bool or a list of these but got {selector!r}."
+    )
+
+
+def default_group_name(select: Selector) -> str | None:
+    """The name of a group that declares none: its selector string, a function's name, else ``None``."""
+    if isinstance(select, str):
+        return select
+    name = getattr(select, "__name__", None)
+    if isinstance(name, str) and name.isidentifier():
+        return name
+    return None
+
+
+#: The class attribute where ``ConfigurableOptimizersMixin`` keeps a class's resolved declarations.
+DECLARED_ATTRIBUTE = "_lightning_optim_declared"
+
+
+def declared_of(cls_or_module: Any) -> tuple[ResolvedOptimizer, ...]:
+    """The resolved declarations of a mixin class or module, in order (empty for anything else)."""
+    declared: tuple[ResolvedOptimizer, ...] = getattr(cls_or_module, DECLARED_ATTRIBUTE, ())
+    return declared

@@ -1,0 +1,330 @@
+"""``ResolvedScheduler``: a ``SchedulerSpec`` checked when the declaring class is defined.
+
+It holds the declaration itself and what the check derived from it: the class and its record, the effective
+``interval`` and ``unit``, and the length argument left to the run. A ``SchedulerSpec`` option is read from
+``resolved.spec``: adding one is a keyword of ``SchedulerSpec`` plus the code that gives it its meaning.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.arguments import check_arguments, is_int
+from lightning_optim.declarations.hparam import HParam, without_hparams
+from lightning_optim.declarations.specs import SchedulerSpec, spec_options
+from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, scheduler_info
+from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
+
+INTERVALS = ("step", "epoch")
+
+
+#: ``SchedulerSpec``'s own options (``interval``, ``frequency``, ...) with their defaults.
+_STEPPING_DEFAULTS: Mapping[str, Any] = MappingProxyType(spec_options(SchedulerSpec))
+
+
+@dataclass(frozen=True)
+class ResolvedScheduler:
+    """A checked ``SchedulerSpec`` and what its check derived; ``kwargs`` holds a composite's inner ones."""
+
+    where: str
+    spec: SchedulerSpec
+    cls: type
+    #: what the package knows about ``cls``
+    info: SchedulerInfo
+    #: the declared arguments (a composite's ``schedulers`` as ``ResolvedScheduler``s)
+    kwargs: Mapping[str, Any]
+    #: the effective ``interval``: the declared one, or the scheduler's default
+    interval: str
+    #: what its arguments count: ``"epoch"`` with ``interval="step"`` converts them to steps
+    unit: str
+    #: the length argument left out, derived from the run when training starts
+    derived_length: str | None
+
+    @property
+    def is_plateau(self) -> bool:
+        return self.info.is_plateau
+
+    @property
+    def windowed(self) -> bool:
+        """Whether the scheduler acts only in a window (``begin`` or ``end`` declared)."""
+        return self.spec.begin is not None or self.spec.end is not None
+
+    @property
+    def converts_epochs(self) -> bool:
+        """Whether its epoch-valued arguments are converted to optimizer steps (``unit="epoch"``, per step)."""
+        return self.unit == "epoch" and self.interval == "step"
+
+    def run_inputs(self) -> list[tuple[str, str]]:
+        """What it takes from the run, each with how to declare it instead (empty: nothing).
+
+        Example:
+            >>> from lightning_optim.declarations.specs import SchedulerSpec
+            >>> resolve_scheduler("M.optimizer.scheduler", SchedulerSpec("cosine", warmup=0.1)).run_inputs()
+            [('`T_max`', 'give `T_max` explicitly'), ('the warmup', 'give `warmup` as an int')]
+        """
+        inputs = []
+        if self.derived_length is not None:
+            inputs.append((f"`{self.derived_length}`", f"give `{self.derived_length}` explicitly"))
+        if isinstance(self.spec.warmup, float):
+            inputs.append(("the warmup", "give `warmup` as an int"))
+        if self.converts_epochs:
+            inputs.append(("the steps per epoch", "declare the schedule in steps"))
+        if self.windowed:
+            inputs.append(("the window", "give `begin` and `end` as ints"))
+        return inputs
+
+
+def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str:
+    """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
+    cls = info.cls
+    interval = spec.interval
+    known = without_hparams(spec.kwargs)  # HParams without default: checked when `fit` reads them
+    default = info.interval_for(known)
+    if interval is None:
+        interval = default
+    check_choice(where, "interval", interval, INTERVALS)
+    if interval == "epoch" and spec.interval is not None and default == "step":
+        warnings.warn(
+            f"{where}: `{cls.__name__}` is meant to be stepped after every optimizer step but is declared "
+            "with `interval='epoch'`; its cycle will then be measured in epochs.",
+            UserWarning,
+            stacklevel=4,
+        )
+    if not isinstance(spec.frequency, HParam) and (not is_int(spec.frequency) or spec.frequency < 1):
+        raise ValueError(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
+    if info.is_plateau:
+        if not isinstance(spec.monitor, str) or not spec.monitor:
+            raise ValueError(
+                f"{where}: `ReduceLROnPlateau` needs `monitor`, the name of a logged metric "
+                f"(e.g. `monitor='val_loss'`), but got {spec.monitor!r}."
+            )
+    elif spec.monitor is not None:
+        raise ValueError(
+            f"{where}: `monitor` only applies to `ReduceLROnPlateau`, but the scheduler is `{cls.__name__}`; "
+            "remove `monitor`."
+        )
+    if not isinstance(spec.strict, bool):
+        raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
+    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
+        raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
+    warmup = spec.warmup
+    if warmup is not None and not isinstance(warmup, HParam):
+        valid = (is_int(warmup) and warmup >= 0) or (
+            isinstance(warmup, float) and math.isfinite(warmup) and 0.0 < warmup < 1.0
+        )
+        if not valid:
+            raise ValueError(
+                f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+                f"(fraction of the run) but got {warmup!r}."
+            )
+    start = spec.warmup_start_factor
+    if start is not None:
+        if not warmup:
+            raise ValueError(
+                f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+                "give `warmup=` or remove `warmup_start_factor`."
+            )
+        number = isinstance(start, (int, float)) and not isinstance(start, bool)
+        if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
+            raise ValueError(
+                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+            )
+    _check_unit(where, spec, info, interval)
+    _check_window(where, spec)
+    if info.check_stepping is not None and len(known) == len(spec.kwargs):
+        with prefixed(where):
+            info.check_stepping(spec.kwargs, interval, spec.unit or interval)
+    return interval
+
+
+def _is_fraction(value: Any, *, closed: bool) -> bool:
+    """A float in (0, 1), or (0, 1] with ``closed``."""
+    return (
+        isinstance(value, float)
+        and math.isfinite(value)
+        and value > 0.0
+        and (value <= 1.0 if closed else value < 1.0)
+    )
+
+
+def _check_window(where: str, spec: SchedulerSpec) -> None:
+    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
+    begin, end = spec.begin, spec.end
+    if begin is not None and not ((is_int(begin) and begin >= 0) or _is_fraction(begin, closed=False)):
+        raise ValueError(
+            f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
+            f"(fraction of the run) but got {begin!r}."
+        )
+    if end is not None and not ((is_int(end) and end >= 1) or _is_fraction(end, closed=True)):
+        raise ValueError(
+            f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
+            f"float in (0, 1] (fraction of the run) but got {end!r}."
+        )
+    same_kind = isinstance(begin, float) == isinstance(end, float)
+    if begin is not None and end is not None and same_kind and end <= begin:
+        raise ValueError(f"{where}: Expected `end` to be after `begin` but got begin={begin!r}, end={end!r}.")
+    if (begin is not None or end is not None) and spec.warmup:
+        raise ValueError(
+            f"{where}: `warmup` cannot be combined with a window (`begin`/`end`); declare the warmup as its own "
+            "windowed scheduler, e.g. `SchedulerSpec('linear', start_factor=0.01, end=500, interval='step')`."
+        )
+
+
+def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
+    cls = info.cls
+    if spec.unit is None:
+        return
+    check_choice(where, "unit", spec.unit, INTERVALS)
+    if spec.unit == "step" and interval == "epoch":
+        raise ValueError(
+            f"{where}: `unit='step'` declares the schedule in optimizer steps, but `interval='epoch'` steps it "
+            "once per epoch; use `interval='step'` (or remove `unit`)."
+        )
+    if spec.unit == "epoch" and interval == "step":
+        if not info.epoch_arguments:
+            known = sorted(c.__name__ for c, i in SCHEDULER_INFO.items() if i.epoch_arguments)
+            raise ValueError(
+                f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
+                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                "`interval='epoch'`, or in steps."
+            )
+        if spec.frequency != 1 and not isinstance(spec.frequency, HParam):
+            raise ValueError(
+                f"{where}: `unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
+                f"Expected `frequency` to be 1 but got {spec.frequency!r}."
+            )
+
+
+def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
+    """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
+    if not isinstance(spec, SchedulerSpec):
+        raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
+    cls = resolve_class(spec.scheduler, "scheduler", where=where)
+    info = scheduler_info(cls)
+    extra = () if nested else tuple(_STEPPING_DEFAULTS)
+    missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
+    derived_length = None
+    windowed = not nested and (spec.begin is not None or spec.end is not None)
+    length = info.window_length if windowed else info.length
+    described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
+    if length is not None and not described:
+        derived_length = length
+    missing = [m for m in missing if m != derived_length]
+    if missing:
+        raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    if nested:
+        set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
+        if set_options:
+            raise ValueError(
+                f"{where}: a scheduler inside a composite scheduler is stepped by it; "
+                f"remove {listing(set_options)} (declare them on the outer SchedulerSpec)."
+            )
+        if info.is_plateau:
+            raise ValueError(f"{where}: `ReduceLROnPlateau` cannot be part of a composite scheduler.")
+        interval = "epoch"
+    else:
+        interval = _check_stepping(where, spec, info)
+    kwargs = dict(spec.kwargs)
+    if info.composite:
+        inner = kwargs.get("schedulers")
+        if not isinstance(inner, (list, tuple)) or not inner:
+            raise TypeError(
+                f"{where}: Expected `schedulers` of `{cls.__name__}` to be a non-empty list of SchedulerSpec "
+                f"but got {inner!r}."
+            )
+        kwargs["schedulers"] = tuple(
+            resolve_scheduler(f"{where}.schedulers[{i}]", s, nested=True) for i, s in enumerate(inner)
+        )
+        derived = [s.where for s in kwargs["schedulers"] if s.derived_length]
+        if derived:
+            raise TypeError(
+                f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
+            )
+    _check_param_kind(where, spec, cls, info)
+    return ResolvedScheduler(
+        where=where,
+        spec=spec,
+        cls=cls,
+        info=info,
+        kwargs=MappingProxyType(kwargs),
+        interval=interval,
+        unit=spec.unit or interval,
+        derived_length=derived_length,
+    )
+
+
+def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> None:
+    """``param`` is a non-empty str, and a scheduler driving something else than the lr is one that only
+    reads and writes ``group["lr"]`` (not a plateau, nor a cycle that also cycles momentum)."""
+    param = spec.param
+    if not isinstance(param, str) or not param:
+        raise TypeError(
+            f"{where}: Expected `param` to be the name of a param-group option (e.g. 'weight_decay') but got "
+            f"{param!r}."
+        )
+    if param == "lr":
+        return
+    if info.is_plateau:
+        raise ValueError(
+            f"{where}: `ReduceLROnPlateau` only schedules the lr; Expected `param` to be 'lr' with it but got "
+            f"{param!r}. Schedule `{param}` with a scheduler of its own."
+        )
+    cycle = inspect.signature(cls).parameters.get("cycle_momentum")
+    if cycle is not None and spec.kwargs.get("cycle_momentum", cycle.default):
+        raise ValueError(
+            f"{where}: `{cls.__name__}` also cycles the momentum (`cycle_momentum=True`), which would fight a "
+            f"schedule of `{param}`; pass `cycle_momentum=False`, or schedule the momentum itself with "
+            "`param='momentum'`."
+        )
+
+
+def schedulable_params(optimizer: torch.optim.Optimizer) -> list[str]:
+    """The options a ``SchedulerSpec(param=...)`` can drive on ``optimizer``: its numeric per-group options,
+    plus ``beta1``/``beta2`` (and ``momentum``) for an optimizer with ``betas``.
+
+    Example:
+        >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+        >>> schedulable_params(opt)
+        ['beta1', 'beta2', 'eps', 'lr', 'momentum', 'weight_decay']
+    """
+    group = optimizer.param_groups[-1]
+    names = {
+        key
+        for key, value in group.items()
+        if not key.startswith("initial_")
+        and not isinstance(value, bool)
+        and (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1))
+    }
+    betas = group.get("betas")
+    if isinstance(betas, (tuple, list)) and len(betas) == 2:
+        names |= {"beta1", "beta2", "momentum"}
+    return sorted(names)
+
+
+def check_param(scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer) -> None:
+    accepted = schedulable_params(optimizer)
+    if scheduler.spec.param not in accepted:
+        raise ValueError(
+            f"{scheduler.where}: Expected `param` to be a numeric per-group option of "
+            f"`{type(optimizer).__name__}` but got {scheduler.spec.param!r}{did_you_mean(scheduler.spec.param, accepted)}. "
+            f"Accepted: {listing(accepted)}."
+        )
+
+
+def scheduler_where(where: str, index: int, listed: bool) -> str:
+    """How messages name an optimizer's scheduler: ``<where>.scheduler``, or ``<where>.scheduler[i]`` in a list.
+
+    Example:
+        >>> scheduler_where("Model.optimizer", 1, listed=True)
+        'Model.optimizer.scheduler[1]'
+    """
+    return f"{where}.scheduler[{index}]" if listed else f"{where}.scheduler"

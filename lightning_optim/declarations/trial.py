@@ -1,0 +1,121 @@
+"""Trial builds at class definition: the declared values checked by torch itself, over stand-in parameters.
+
+A typo'd value would otherwise fail deep inside the training loop: the optimizer is built once over one
+stand-in parameter per group (and, for torch's own optimizers, stepped once with a unit gradient), and each
+scheduler is built on it with a trial length for what the run will give it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.construct import new_schedule
+from lightning_optim.declarations.hparam import contains_hparam, without_hparams
+from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.registry.guards import bad_learning_rate
+from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.schedules.shape import Shape
+from lightning_optim.utilities.errors import prefixed, torch_rejects
+
+
+def trial_optimizer(
+    where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> Any:
+    """Build the optimizer once over stand-in parameters so torch validates every value now."""
+
+    def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
+        return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
+
+    # HParams without default are left out: their values are checked when `fit` reads them
+    kwargs = without_hparams(kwargs)
+    # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **without_hparams(g)} for g in groups]
+    with torch_rejects(where, cls), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer = cls(stand_ins, **kwargs)
+    bad = bad_learning_rate(optimizer)
+    if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
+        index, lr = bad
+        raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    check_group = optimizer_info(cls).check_group
+    for index, group in enumerate(optimizer.param_groups):
+        if check_group is not None:
+            with prefixed(source(index)):
+                check_group(group)
+        if group.get("differentiable"):
+            raise ValueError(
+                f"{source(index)}: Expected `differentiable` to be False but got True: it records the optimizer step "
+                "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
+                "Remove `differentiable=True`."
+            )
+    return optimizer
+
+
+def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
+    """Whether an argument of ``scheduler`` (or of a scheduler nested in it) is an HParam without default."""
+    return any(
+        _waits_for_hparams(v) if isinstance(v, ResolvedScheduler) else contains_hparam(v)
+        for value in scheduler.kwargs.values()
+        for v in (value if isinstance(value, tuple) else (value,))
+    )
+
+
+def _steps_on_stand_ins(cls: type, optimizer: Any) -> bool:
+    """Whether a trial step over stand-in CPU parameters says something about the declaration.
+
+    Only torch's own optimizers are stepped (another library's step may need a closure, a second-order
+    backward or a method of its own), and not with ``capturable``/``fused`` set: those depend on the device
+    the run trains on, which is checked when ``fit`` starts.
+    """
+    if cls.__module__.split(".")[:2] != ["torch", "optim"]:
+        return False
+    return not any(group.get("capturable") or group.get("fused") for group in optimizer.param_groups)
+
+
+def trial_step(where: str, cls: type, optimizer: Any, declared: Mapping[str, Any]) -> None:
+    """One step of the trial optimizer with a unit gradient: values torch only rejects in the first step.
+
+    ``ASGD(alpha=1.8e8)`` builds, then its step overflows (``OverflowError``) deep inside the training loop;
+    refusing it here names the declaration instead.
+    """
+    if not _steps_on_stand_ins(cls, optimizer):
+        return
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            gradient = torch.ones_like(param)
+            param.grad = gradient.to_sparse() if isinstance(optimizer, torch.optim.SparseAdam) else gradient
+    closure = (lambda: torch.tensor(0.0)) if isinstance(optimizer, torch.optim.LBFGS) else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer.step(closure)
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        options = ", ".join(f"{key}={value!r}" for key, value in declared.items()) or "no options"
+        raise error(
+            f"{where}: `{cls.__name__}` fails its first step with the declared options ({options}): "
+            f"{type(err).__name__}: {err}. Check these values against `{cls.__name__}`'s documentation."
+        ) from err
+
+
+def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
+    """Build ``scheduler`` on the trial optimizer (a derived length at ``_TRIAL_LENGTH``)."""
+    if _waits_for_hparams(scheduler):
+        return  # built with the values `fit` reads
+    if any(
+        key in scheduler.info.per_group_arguments and isinstance(v, (list, tuple, dict))
+        for key, v in scheduler.kwargs.items()
+    ):
+        return  # one value per group: checked when the model's groups are known
+    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        new_schedule(scheduler, optimizer, None, shape=Shape(length=length))
+
+
+#: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.
+_TRIAL_LENGTH = 10**9

@@ -1,0 +1,277 @@
+"""``Schedule``: one declared schedule on a live optimizer, built once, when the run it covers is known.
+
+A declaration's lengths may come from the run (an omitted ``T_max``, a fractional warmup, ``unit="epoch"``
+with ``interval="step"``, a window in fractions of the run), and under Lightning the run is known for sure
+only when training starts: after ``BatchSizeFinder`` and ``LearningRateFinder`` ran, after a checkpoint was
+restored. So the object Lightning receives from ``configure_optimizers`` holds a recipe (``make``) and builds
+the torch scheduler once, when its ``Shape`` is fixed: from its own ``state_dict`` when a checkpoint is
+restored, by the mixin when training starts, or at its first step (``derive``). Nothing rebuilds it.
+
+Around the torch scheduler it owns what timm's and mmengine's schedulers own:
+
+* a linear **warmup** to the scheduler's starting lr, during which the scheduler is not stepped at all, so
+  afterwards it continues exactly as from its own start (a ``ReduceLROnPlateau`` too; its metrics are
+  ignored during the warmup);
+* a **window** ``[begin, end)`` of its updates (mmengine's ``begin``/``end``): construction counts as update
+  0, the scheduler is built at ``begin`` (its construction is its first update, applied to the lr the other
+  schedules left) and acts only inside the window;
+* the **option it drives**: the lr, or another numeric option through a view of the param groups where that
+  option is the lr (``param_view.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from lightning_optim.schedules.param_view import ProxyOptimizer, set_value
+from lightning_optim.schedules.shape import Shape
+from lightning_optim.utilities import compat
+
+#: Builds the torch scheduler on an optimizer (the real one, or a view driving another option) for a shape.
+Make = Callable[[torch.optim.Optimizer, Shape], Any]
+
+
+def default_start_factor(steps: int) -> float:
+    """The default first factor of a warmup of ``steps`` steps: ``1 / (steps + 1)``.
+
+    The factors are then ``1/(n+1), 2/(n+1), ..., n/(n+1)``, and the schedule proper starts at ``1``: equal
+    increments, and no step is wasted at lr 0.
+
+    Example:
+        >>> default_start_factor(3)
+        0.25
+    """
+    return 1.0 / (steps + 1)
+
+
+def warmup_factor(step: int, steps: int, start_factor: float) -> float:
+    """The warmup's factor ``step`` updates in: linear from ``start_factor`` to ``1`` (reached at ``steps``).
+
+    Example:
+        >>> [warmup_factor(s, 4, 0.2) for s in range(6)]
+        [0.2, 0.4, 0.6000000000000001, 0.8, 1.0, 1.0]
+    """
+    if step >= steps:
+        return 1.0
+    return start_factor + (1.0 - start_factor) * step / steps
+
+
+def in_window(count: int, begin: int, end: int | None) -> bool:
+    """Whether update number ``count`` (construction is 0) falls in ``[begin, end)``; ``end=None``: no end.
+
+    Example:
+        >>> [in_window(i, 2, 4) for i in range(5)]
+        [False, False, True, True, False]
+    """
+    return begin <= count and (end is None or count < end)
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, torch.Tensor) else value
+
+
+#: Attributes that are the schedule's wiring or declaration, not its progress (left out of ``state_dict``).
+_NOT_STATE = frozenset(
+    {"optimizer", "make", "derive", "target", "inner", "shape", "param", "warmup_start_factor"}
+)
+
+
+class Schedule(LRScheduler):
+    """A torch scheduler built once from ``make`` when its ``Shape`` is fixed, with warmup, window and driven option.
+
+    Args:
+        optimizer: the optimizer it schedules (Lightning checks it is one of the module's).
+        make: builds the torch scheduler on the optimizer it is given (the real one, or a view where
+            ``param`` is the lr) for a shape.
+        param: the param-group option it drives: ``"lr"``, any numeric option (``"weight_decay"``), or
+            ``"beta1"``/``"beta2"`` (``"momentum"`` is ``betas[0]`` on an optimizer with ``betas``).
+        warmup_start_factor: the warmup's first factor (default ``1 / (warmup + 1)``).
+        shape: fix the shape now.
+        derive: the shape to fix at the first step if none is fixed by then; ``None`` from it means the run is
+            not known yet (a tuner's trial run, whose state is restored afterwards): the step is only counted.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import ExponentialLR
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> warm = Schedule(opt, lambda o, shape: ExponentialLR(o, gamma=0.5), shape=Shape(warmup=3))
+        >>> lrs = []
+        >>> for _ in range(6):
+        ...     lrs.append(opt.param_groups[0]["lr"])
+        ...     opt.step()
+        ...     warm.step()
+        >>> lrs
+        [0.25, 0.5, 0.75, 1.0, 0.5, 0.25]
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        make: Make,
+        *,
+        param: str = "lr",
+        warmup_start_factor: float | None = None,
+        shape: Shape | None = None,
+        derive: Callable[[], Shape | None] | None = None,
+    ) -> None:
+        # LRScheduler.__init__ is not called: it would take a step of its own; the torch scheduler takes it
+        self.optimizer = optimizer
+        self.make = make
+        self.param = param
+        self.warmup_start_factor = warmup_start_factor
+        self.derive = derive
+        self.target: Any = optimizer if param == "lr" else ProxyOptimizer(optimizer, param)
+        self.shape: Shape | None = None
+        self.inner: Any = None
+        #: updates taken (construction is 0)
+        self.last_epoch = 0
+        #: the values the warmup climbs to: the scheduler's starting values
+        self.warmup_targets: list[Any] = []
+        if shape is not None:
+            self.fix(shape)
+
+    def __repr__(self) -> str:
+        inner = "not built yet" if self.inner is None else type(self.inner).__name__
+        driven = "" if self.param == "lr" else f", param={self.param!r}"
+        return f"Schedule({inner}, shape={self.shape}{driven})"
+
+    def values(self) -> list[Any]:
+        """The driven option of every param group, now."""
+        return [group["lr"] for group in self.target.param_groups]
+
+    @property
+    def base_lrs(self) -> list[Any]:  # type: ignore[override]
+        """Each group's starting value (torch's ``initial_lr``, set when the scheduler is built)."""
+        return [group.get("initial_lr", group["lr"]) for group in self.target.param_groups]
+
+    def get_last_lr(self) -> list[float]:  # type: ignore[override]
+        return [float(v) for v in self.values()]
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return self.get_last_lr()
+
+    # -- the shape, fixed once -------------------------------------------------------------------------------
+
+    def fix(self, shape: Shape, *, keep_groups: bool = False) -> None:
+        """Build the torch scheduler for ``shape``.
+
+        With ``keep_groups`` (a restore) the param groups keep the settings they have, which are the
+        checkpoint's: the construction's changes to them (torch's initial step) are undone.
+        """
+        if self.shape is not None:
+            raise RuntimeError(
+                f"Schedule: the shape is fixed already ({self.shape}); a schedule is built once."
+            )
+        kept = [dict(group) for group in self.optimizer.param_groups] if keep_groups else None
+        self.shape = shape
+        if shape.window is not None:
+            for group in self.target.param_groups:
+                group.setdefault("initial_lr", group["lr"])  # as torch and mmengine do at construction
+        if shape.window is not None and shape.window[0] > 0:
+            self._build_aside()  # checks the arguments now rather than at ``begin``
+        else:
+            self.inner = self.make(self.target, shape)
+            if shape.warmup:
+                self.warmup_targets = [_plain(v) for v in self.values()]
+                self._apply_warmup()
+        if kept is not None:
+            for group, settings in zip(self.optimizer.param_groups, kept):
+                group.clear()
+                group.update(settings)
+
+    def _build_aside(self) -> Any:
+        """Build the torch scheduler without letting its construction change the groups."""
+        kept = [dict(group) for group in self.optimizer.param_groups]
+        built = self.make(self.target, self.shape)  # type: ignore[arg-type]
+        for group, settings in zip(self.optimizer.param_groups, kept):
+            group.clear()
+            group.update(settings)
+        return built
+
+    def _apply_warmup(self) -> None:
+        factor = warmup_factor(self.last_epoch, self.shape.warmup, self._start_factor())  # type: ignore[union-attr]
+        for group, target in zip(self.target.param_groups, self.warmup_targets):
+            set_value(group, "lr", target * factor)
+
+    def _start_factor(self) -> float:
+        steps = self.shape.warmup if self.shape is not None else 0
+        return (
+            default_start_factor(steps)
+            if self.warmup_start_factor is None
+            else float(self.warmup_start_factor)
+        )
+
+    # -- stepping --------------------------------------------------------------------------------------------
+
+    def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
+        """One update: the warmup's while it lasts, else the scheduler's (with ``metrics`` for a plateau)."""
+        if self.shape is None:
+            if self.derive is None:
+                raise RuntimeError("Schedule: stepped before its shape is fixed; give `shape=` or `derive=`.")
+            shape = self.derive()
+            if shape is None:  # a trial run before the run is known; its state is restored afterwards
+                self.last_epoch += 1
+                return
+            self.fix(shape)
+        self.last_epoch += 1
+        shape = self.shape
+        if shape.window is not None:  # type: ignore[union-attr]
+            if not in_window(self.last_epoch, *shape.window):  # type: ignore[union-attr]
+                return
+            if self.inner is None:
+                self.inner = self.make(self.target, shape)  # type: ignore[arg-type]
+                return  # its construction is its first update
+        elif self.last_epoch <= shape.warmup:  # type: ignore[union-attr]
+            self._apply_warmup()
+            return
+        if metrics is None:
+            self.inner.step()
+        else:
+            self.inner.step(metrics)
+
+    def advance(self, updates: int) -> None:
+        """Take ``updates`` updates at once: the schedule evaluated that far into the run (no metrics: a
+        ``ReduceLROnPlateau`` only counts them)."""
+        if isinstance(self.inner, ReduceLROnPlateau):
+            self.last_epoch += updates
+            return
+        stepped = compat.has_stepped(self.optimizer)
+        compat.mark_stepped(self.optimizer)  # torch warns when a scheduler steps before its optimizer
+        for _ in range(updates):
+            self.step()
+        compat.mark_stepped(self.optimizer, stepped)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def unshaped_state() -> dict[str, Any]:
+        """The state of a schedule whose shape is not fixed yet: loaded, it starts again from its recipe."""
+        return {"last_epoch": 0, "warmup_targets": [], "shape": None, "inner": None}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state."""
+        state = {key: value for key, value in vars(self).items() if key not in _NOT_STATE}
+        state["shape"] = None if self.shape is None else self.shape.to_state()
+        state["inner"] = None if self.inner is None else self.inner.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Become the schedule that was saved: built for its shape (the groups keep the restored settings)."""
+        state = dict(state_dict)
+        if "shape" not in state or "inner" not in state:
+            raise ValueError(
+                "Schedule: Expected a state saved by a `Schedule` (with `shape` and `inner`) but got the keys "
+                f"{sorted(state)}; was the checkpoint written by another version of lightning_optim?"
+            )
+        shape, inner = Shape.from_state(state.pop("shape")), state.pop("inner")
+        self.shape, self.inner = None, None  # a state from before the shape was fixed leaves it open
+        if shape is not None:
+            self.fix(shape, keep_groups=True)
+            if inner is not None and self.inner is None:  # restored inside a window that began later
+                self.inner = self._build_aside()
+        self.__dict__.update(state)
+        if inner is not None:
+            self.inner.load_state_dict(inner)

@@ -1,0 +1,180 @@
+"""Every declared schedule gets its shape when training starts, and keeps it.
+
+``configure_optimizers`` runs before the run is known: ``BatchSizeFinder`` and ``LearningRateFinder`` run in
+``on_fit_start`` after it, a checkpoint is restored after that. So each ``Schedule`` leaves
+``configure_optimizers`` without a shape, and ``ScheduleLifecycle``, first among the callbacks, fixes it in
+``on_train_start`` (the train data is set up, the loops restored), from the run as it is then: every length,
+warmup and window is derived once, from the final run, and a schedule starts from the lrs its groups have
+then (a finder's suggestion included). Deriving there also leaves the train data alone before a restore, so
+a run resumed mid-epoch gets its dataloader state back.
+
+A schedule restored from a checkpoint comes with the shape it was saved with. If the run derives another one
+(the run is longer, the batch size changed), ``resume_changed_setup`` decides: ``"error"`` refuses,
+``"fresh"`` starts the optimizer and its schedules anew where the run stands, ``"continue"`` evaluates the
+new schedule at the resumed step. A schedule marked to continue (a changed setup resumed with
+``"continue"``) is built for the whole run and advanced to where the run stands, so it goes on as if it had
+been declared so from the start, without a second warmup.
+
+At every later epoch start the run-derived shapes are derived again: a change there (a train dataloader
+reloaded with another length) cannot be followed, since the schedule took steps of the old length, and stops
+training with an error naming what changed.
+
+A tuner's trial run steps the schedules before training starts, with its own callbacks in place of the
+Trainer's: a schedule stepped then only counts the step (``derive`` says the run is not known), and the
+tuner restores the state from before its trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from lightning.pytorch import LightningModule, Trainer
+from typing_extensions import override
+
+from lightning_optim.building.build import Built, reset_groups
+from lightning_optim.building.length import (
+    Start,
+    accumulation_scheduler,
+    loop_position,
+    run_shape,
+    updates_between,
+)
+from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.shape import Shape
+from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
+
+_BATCHES = "training batches per epoch"
+
+
+def _facts(trainer: Any) -> dict[str, Any]:
+    """What a derived shape depends on, to say what changed."""
+    schedule = accumulation_scheduler(trainer)
+    batches = float(trainer.num_training_batches)
+    return {
+        _BATCHES: int(batches) if batches.is_integer() else batches,
+        "`max_epochs`": trainer.max_epochs,
+        "`max_steps`": trainer.max_steps,
+        "`accumulate_grad_batches`": (
+            f"GradientAccumulationScheduler({schedule.scheduling})"
+            if schedule is not None
+            else trainer.accumulate_grad_batches
+        ),
+    }
+
+
+def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
+    """The numbers a schedule took from the run, in words."""
+    parts = []
+    if scheduler.derived_length is not None:
+        parts.append(f"`{scheduler.derived_length}={shape.length}`")
+    if isinstance(scheduler.spec.warmup, float):
+        parts.append(f"a warmup of {shape.warmup} updates")
+    if shape.steps_per_epoch is not None:
+        parts.append(f"{shape.steps_per_epoch} steps per epoch")
+    if shape.window is not None:
+        parts.append(f"the window {list(shape.window)}")
+    return " and ".join(parts) or "its run shape"
+
+
+class ScheduleLifecycle(MixinCallback):
+    """Fixes the shape of every declared schedule when training starts; checks it at every epoch start."""
+
+    def __init__(self, owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+        super().__init__()
+        self.owner = owner
+        self.built = built
+        self.choice = choice
+        self.facts: dict[str, Any] = {}
+        for b in built:
+            for schedule, scheduler in b.scheduled():
+                schedule.derive = partial(self._derive, trainer, scheduler)
+
+    def _derive(self, trainer: Trainer, scheduler: ResolvedScheduler) -> Shape | None:
+        if self not in trainer.callbacks:  # type: ignore[attr-defined]
+            return None  # a tuner's trial run: the run is not known yet
+        return run_shape(trainer, scheduler, loop_position(trainer))
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        position = loop_position(trainer)
+        refused = []
+        for b in self.built:
+            changed = False
+            for schedule, scheduler in b.scheduled():
+                if getattr(schedule, CONTINUES, False):
+                    self._continue(trainer, schedule, scheduler, position)
+                elif schedule.shape is None:
+                    schedule.fix(run_shape(trainer, scheduler, position))
+                else:
+                    now = run_shape(trainer, scheduler, schedule.shape.start)
+                    changes = schedule.shape.changes(now, scheduler.derived_length)
+                    changed = changed or bool(changes)
+                    refused += [
+                        f"{scheduler.where}.{what} (derived): {old!r} in the checkpoint, {new!r} now"
+                        for what, old, new in changes
+                    ]
+            if not changed or self.choice == "error":
+                continue
+            # every schedule of the optimizer starts again from its declared options (they act on the same groups)
+            reset_groups(b)
+            if self.choice == "fresh":
+                b.optimizer.state.clear()
+            for schedule, scheduler in b.scheduled():
+                restart(schedule, continues=self.choice == "continue")
+                if self.choice == "continue":
+                    self._continue(trainer, schedule, scheduler, position)
+                else:
+                    schedule.fix(run_shape(trainer, scheduler, position))
+        if refused and self.choice == "error":
+            raise refusal(self.owner, refused)
+        self.facts = _facts(trainer)
+
+    @staticmethod
+    def _continue(
+        trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, position: Start
+    ) -> None:
+        """Build ``schedule`` for the whole run and evaluate it where the run stands."""
+        schedule.fix(run_shape(trainer, scheduler))
+        done = position[0] if scheduler.interval == "step" else position[1]
+        schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
+        setattr(schedule, CONTINUES, False)
+
+    @override
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for b in self.built:
+            for schedule, scheduler in b.scheduled():
+                shape = schedule.shape
+                if (
+                    shape is None
+                    or not scheduler.run_inputs()
+                    or run_shape(trainer, scheduler, shape.start) == shape
+                ):
+                    continue
+                facts, reload = _facts(trainer), getattr(trainer, "reload_dataloaders_every_n_epochs", 0)
+                changes = [
+                    f"{key} {before!r} -> {facts[key]!r}"
+                    + (
+                        f" (`reload_dataloaders_every_n_epochs={reload}` reloaded the train dataloader)"
+                        if key == _BATCHES and reload
+                        else ""
+                    )
+                    for key, before in self.facts.items()
+                    if facts[key] != before
+                ]
+                fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
+                raise ValueError(
+                    f"{scheduler.where}: `{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}, "
+                    f"derived from the run when training started, but the run changed at epoch "
+                    f"{trainer.current_epoch}: {'; '.join(changes) or 'its length'}. The schedule has already "
+                    "taken steps of the old length, so it cannot follow: a length derived from the run needs a run "
+                    f"whose length is known when training starts. Fix: {fixes}."
+                )
+
+
+def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+    """Put a fresh ``ScheduleLifecycle`` for ``built`` first in the callbacks."""
+    put_first(trainer, ScheduleLifecycle(owner, trainer, built, choice))

@@ -1,0 +1,157 @@
+"""``resume_changed_setup = "continue"``: a changed setup resumes with the optimizer state kept and every
+schedule evaluated at the resumed step (Megatron's ``override_opt_param_scheduler``).
+
+The issue's example, run for real: 48 steps of a per-step cosine (``T_max=200``) at lr 0.01, resumed as a
+cosine with ``T_max=300`` at lr 0.02, trains step ``s >= 48`` at ``0.02 * (1 + cos(pi * s / 300)) / 2``, with
+Adam's ``exp_avg``/``exp_avg_sq`` exactly the checkpoint's. 16 batches per epoch: the checkpoint after epoch
+2 holds 48 steps (an epoch end); one written every 40 steps holds 40 (mid-epoch, batch 8 of epoch 2).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, loader
+
+
+def cosine(t_max: int, **kwargs: Any) -> SchedulerSpec:
+    return SchedulerSpec("cosine", T_max=t_max, interval="step", **kwargs)
+
+
+def single(lr: float, t_max: int, choice: str = "error", **kwargs: Any) -> type[L.LightningModule]:
+    spec = OptimizerSpec("adam", lr=lr, scheduler=cosine(t_max), **kwargs)
+    return type(
+        "Single",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": spec, "resume_changed_setup": choice},
+    )
+
+
+def pair(lr: float, t_max: int, choice: str = "error") -> type[L.LightningModule]:
+    attributes = {
+        "gen_opt": OptimizerSpec("adam", params="model_gen", lr=lr, scheduler=cosine(t_max)),
+        "dis_opt": OptimizerSpec("adam", params="model_dis", lr=lr / 2, scheduler=cosine(t_max)),
+        "resume_changed_setup": choice,
+    }
+    return type("Pair", (ConfigurableOptimizersMixin, TwoNetsByName), attributes)
+
+
+class RestoredState(L.Callback):
+    """The optimizers' per-parameter state right after the restore, when training starts."""
+
+    def __init__(self) -> None:
+        self.states: list[dict[int, dict[str, torch.Tensor]]] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.states = [
+            {
+                i: {k: v.clone() for k, v in o.state_dict()["state"][i].items()}
+                for i in o.state_dict()["state"]
+            }
+            for o in trainer.optimizers
+        ]
+
+
+def train(module: L.LightningModule, tmp_path: Path, ckpt: str | None = None, **kwargs: Any) -> LrRecorder:
+    recorder = LrRecorder()
+    callbacks = [recorder, *kwargs.pop("callbacks", [])]
+    options = {**FAST, "max_epochs": 4, "default_root_dir": tmp_path, "enable_checkpointing": True, **kwargs}
+    L.Trainer(callbacks=callbacks, **options).fit(module, loader(n=128), ckpt_path=ckpt)
+    return recorder
+
+
+#: (how ModelCheckpoint saves, steps of each optimizer before the checkpoint) by optimizers and save point;
+#: manual optimization counts both optimizers' steps in Lightning's global step
+SAVES = {
+    (1, "epoch_end"): ({"every_n_epochs": 1}, 48),
+    (1, "mid_epoch"): ({"every_n_train_steps": 40}, 40),
+    (2, "epoch_end"): ({"every_n_epochs": 1}, 48),
+    (2, "mid_epoch"): ({"every_n_train_steps": 80}, 40),
+}
+
+
+@pytest.mark.parametrize("save_point", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize("optimizers", [1, 2], ids=["automatic", "manual"])
+def test_a_changed_schedule_continues_at_the_resumed_step(
+    optimizers: int, save_point: str, tmp_path: Path
+) -> None:
+    declare = single if optimizers == 1 else pair
+    save, done = SAVES[(optimizers, save_point)]
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(declare(0.01, 200)(), tmp_path, callbacks=[saving], max_epochs=3)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done * optimizers}.ckpt" in p.name))
+
+    restored = RestoredState()
+    rest = train(declare(0.02, 300, "continue")(), tmp_path, path, callbacks=[restored], max_epochs=5)
+    # each step s >= done trains at the new cosine's value at s: no second warmup, no restart at the new lr
+    for index in range(optimizers):
+        lr = 0.02 / (index + 1)
+        expected = [lr * (1 + math.cos(math.pi * s / 300)) / 2 for s in range(done, 80)]
+        assert rest.of(index) == pytest.approx(expected, rel=1e-9)
+    # Adam's moments are the checkpoint's, for every parameter
+    saved = torch.load(path, weights_only=False)["optimizer_states"]
+    for state, checkpoint in zip(restored.states, saved, strict=True):
+        assert state.keys() == checkpoint["state"].keys() and state
+        for i in state:
+            for key in ("exp_avg", "exp_avg_sq", "step"):
+                assert torch.equal(state[i][key], checkpoint["state"][i][key]), (i, key)
+
+
+def test_a_new_group_starts_with_empty_state_and_matching_groups_keep_theirs(tmp_path: Path) -> None:
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(
+        single(0.01, 200, groups=[ParamGroup("model_gen.layer1")])(),
+        tmp_path,
+        callbacks=[saving],
+        max_epochs=1,
+    )
+    path = str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt")
+    checkpoint = torch.load(path, weights_only=False)["optimizer_states"][0]
+
+    # `model_gen.layer1` keeps its name and parameters; the rest becomes a group of another name
+    groups = [ParamGroup("model_gen.layer1"), ParamGroup("model_gen.layer2", name="head", lr=0.001)]
+    restored = RestoredState()
+    module = single(0.02, 300, "continue", groups=groups)()
+    train(module, tmp_path, path, callbacks=[restored], max_epochs=2)
+    (state,) = restored.states
+    assert sorted(state) == [0, 1]  # layer1's weight and bias: indices 0 and 1 in both checkpoints
+    for i in (0, 1):
+        assert torch.equal(state[i]["exp_avg"], checkpoint["state"][i]["exp_avg"])
+    optimizer = module.trainer.optimizers[0]
+    assert [g["name"] for g in optimizer.param_groups] == ["model_gen.layer1", "head"]
+    assert optimizer.param_groups[1]["initial_lr"] == 0.001  # the new declaration's options
+
+
+def test_an_unchanged_setup_in_a_longer_run_continues_with_the_longer_schedule(tmp_path: Path) -> None:
+    """Only the run changed (a derived ``T_max`` grows from 64 to 96 steps): the state is kept whole, and the
+    schedule is the one of the longer run, at the resumed step."""
+    spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval="step"))
+    module = type(
+        "Longer",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": spec, "resume_changed_setup": "continue"},
+    )
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(module(), tmp_path, callbacks=[saving], max_epochs=4)
+    rest = train(module(), tmp_path, str(tmp_path / "ckpt" / "epoch=2-step=48.ckpt"), max_epochs=6)
+    expected = [0.01 * (1 + math.cos(math.pi * s / 96)) / 2 for s in range(48, 96)]
+    assert rest.of() == pytest.approx(expected, rel=1e-9)
+
+
+def test_error_still_refuses_a_longer_run_naming_the_length(tmp_path: Path) -> None:
+    spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval="step"))
+    module = type("Longer", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(module(), tmp_path, callbacks=[saving], max_epochs=4)
+    with pytest.raises(
+        ValueError, match=r"Longer\.optimizer\.scheduler\.T_max \(derived\): 64 in the checkpoint, 96 now"
+    ):
+        train(module(), tmp_path, str(tmp_path / "ckpt" / "epoch=2-step=48.ckpt"), max_epochs=6)
