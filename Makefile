@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench fuzz clean
+.PHONY: demo test lint typecheck docs unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,7 +28,11 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
 
-test: lint typecheck unit
+# the documentation site into site/; strict: a broken link, a missing page or a docstring griffe cannot read fails
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
@@ -40,4 +44,4 @@ fuzz: $(STAMP)
 		--hypothesis-show-statistics --hypothesis-seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist site *.egg-info

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import lightning as L
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -72,6 +74,26 @@ def planned(module: Any) -> list[tuple[Any, list[Any]]]:
     """Each declared optimizer of ``module`` with its planned param groups, as ``fit`` plans them."""
     declared_all = declared_of(module)
     return list(zip(declared_all, plan_all(module, [d.grouping for d in declared_all])))
+
+
+#: This package's warning for a declared ``lr`` that a scheduler replaces when it is built (``OneCycleLR``,
+#: ``CyclicLR``). Tests that declare one anyway, as their hand-written references do, assert it.
+LR_REPLACED = r"no effect: `(OneCycleLR|CyclicLR)`"
+
+
+#: Lightning's warning for a ``OneCycleLR`` stepped per epoch, which some tests declare on purpose (the message
+#: is a regex without ``:``, which separates a filter's fields).
+LIGHTNING_ONECYCLE_PER_EPOCH = "ignore:A `OneCycleLR` scheduler is using 'interval'.*'epoch':RuntimeWarning"
+
+
+def lr_replaced(expected: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """Assert the ``LR_REPLACED`` warning (when ``expected``) around a declaration."""
+    return pytest.warns(UserWarning, match=LR_REPLACED) if expected else contextlib.nullcontext()
+
+
+def no_logger() -> Any:
+    """Assert ``LRMonitor``'s warning for a ``Trainer`` without a logger (``FAST`` has none) around a fit."""
+    return pytest.warns(UserWarning, match="`LRMonitor` is used with a `Trainer` that has no logger")
 
 
 def declared(

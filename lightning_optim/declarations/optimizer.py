@@ -110,9 +110,12 @@ def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> Non
 
 
 def _lr_setters(scheduler: ResolvedScheduler) -> list[ResolvedScheduler]:
-    """The schedulers (``scheduler`` or those inside a composite) that set every group's lr when built."""
+    """The schedulers (``scheduler`` or those inside a composite) that set every group's lr when built.
+
+    One that drives another option (``param="weight_decay"``) sets that option, and leaves the lr alone.
+    """
     inner = scheduler.kwargs.get("schedulers", ()) if scheduler.info.composite else ()
-    found = [scheduler] if scheduler.info.sets_lr_from is not None else []
+    found = [scheduler] if scheduler.info.sets_lr_from is not None and scheduler.spec.param == "lr" else []
     return found + [s for item in inner for s in _lr_setters(item)]
 
 

@@ -235,8 +235,10 @@ class OptimizerSpec:
             the others left, as Lightning steps several schedulers returned for one optimizer).
         no_decay: which parameters get ``weight_decay=0.0``: a library's rule, ``"transformers"`` (the
             ``Trainer``'s: names containing ``bias``, ``layernorm``, ``rmsnorm`` or a ``norm`` segment, and
-            every ``nn.LayerNorm`` parameter) or ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,
-            names ending in ``.bias``, and the names the model's ``no_weight_decay()`` lists); ``True``
+            every ``nn.LayerNorm`` parameter), ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,
+            names ending in ``.bias``, and the names the model's ``no_weight_decay()`` lists) or
+            ``"nanogpt"`` (nanoGPT's ``configure_optimizers``: every tensor with ``dim() < 2``, so matrices
+            and embeddings decay, a token embedding tied to the output layer included); ``True``
             (meaning ``("bias", "norm", "embedding")``); or a tuple of kinds and rules: ``"bias"`` (named
             ``bias``), ``"norm"`` (every parameter of a normalization layer: ``BatchNorm*``, ``SyncBatchNorm``,
             ``InstanceNorm*``, ``LayerNorm``, ``GroupNorm``, ``RMSNorm``, or any module class whose name ends
@@ -257,7 +259,9 @@ class OptimizerSpec:
         layer_decay_min_scale: the smallest scale a layer gets (timm's ``layer_decay_min_scale``).
         implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
             default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
-            the optimizer's arguments always wins over ``"auto"``.
+            the optimizer's arguments always wins over ``"auto"``. The implementations round differently, so
+            to compare a port with its original bit for bit, declare the one the original ran (torch's
+            default: ``"forloop"`` on CPU, ``"foreach"`` on CUDA).
         **kwargs: the optimizer's own arguments (``params`` excluded).
 
     Example:

@@ -208,7 +208,12 @@ class LRMonitor(Callback):
         >>> trainer = Trainer(max_epochs=1, logger=False, callbacks=[monitor], log_every_n_steps=1,
         ...                   enable_checkpointing=False, enable_progress_bar=False,
         ...                   enable_model_summary=False)
-        >>> trainer.fit(Net())  # warns that there is no logger
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     trainer.fit(Net())
+        >>> [str(w.message)[:55] for w in caught if "logger" in str(w.message)]
+        ['`LRMonitor` is used with a `Trainer` that has no logger']
         >>> monitor.lrs
         {'lr-SGD': [0.1, 0.1]}
         >>> monitor.last_momentum_values

@@ -25,8 +25,9 @@ KNOWN_CONFUSIONS: dict[str, str] = {
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close.
 
-    A candidate equal to ``value`` is never suggested, and a known synonym (``"batch"`` for ``"step"``,
-    see ``KNOWN_CONFUSIONS``) is suggested when no candidate is spelled close to ``value``.
+    A candidate equal to ``value`` is never suggested; one that differs only in case is (``"nanoGPT"`` for
+    ``"nanogpt"``), and a known synonym (``"batch"`` for ``"step"``, see ``KNOWN_CONFUSIONS``) is suggested
+    when no candidate is spelled close to ``value``.
 
     Example:
         >>> did_you_mean("stpe", ["step", "epoch"])
@@ -35,9 +36,13 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
         ' (did you mean `step`?)'
         >>> did_you_mean("head", ["head", "body"])
         ''
+        >>> did_you_mean("nanoGPT", ["transformers", "timm", "nanogpt"])
+        ' (did you mean `nanogpt`?)'
     """
     options = [c for c in dict.fromkeys(candidates) if c != value]
     matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not matches and isinstance(value, str):
+        matches = [c for c in options if isinstance(c, str) and c.lower() == value.lower()][:1]
     if not matches:
         synonym = KNOWN_CONFUSIONS.get(value.lower()) if isinstance(value, str) else None
         matches = [synonym] if synonym is not None and synonym in options else []

@@ -131,7 +131,8 @@ def test_batch_size_finder_rebuilds_onecycle_with_its_momentum(tmp_path: Any) ->
     """OneCycleLR also cycles the momentum: rebuilt, it starts from the group's settings before it was
     first built, not from the ones its first build left."""
     scheduler = SchedulerSpec("onecycle", max_lr=0.5)
-    model = helpers.declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler), Sized)()
+    with helpers.lr_replaced():
+        model = helpers.declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler), Sized)()
     recorder = StepLrs()
     fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=2))
     fitted.fit(model)

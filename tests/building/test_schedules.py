@@ -93,7 +93,8 @@ def test_length_derived_from_the_run(
 ) -> None:
     kwargs = {"max_epochs": 4, **trainer_kwargs}
     frequency = kwargs.pop("frequency", 1)
-    ours = declared(scheduler)()
+    with helpers.lr_replaced(scheduler.scheduler == "onecycle"):  # SGD(lr=0.1) as the reference has it
+        ours = declared(scheduler)()
     reference = handwritten(
         make, scheduler.interval or ("step" if scheduler.scheduler == "onecycle" else "epoch")
     )
@@ -157,15 +158,21 @@ def test_warmup_longer_than_the_run_is_a_clear_error() -> None:
 @pytest.mark.parametrize("name", ["onecycle", "cyclic"])
 def test_step_schedulers_default_to_per_step(name: str) -> None:
     kwargs = {"max_lr": 0.5} if name == "onecycle" else {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
-    history = fit(declared(SchedulerSpec(name, **kwargs))(), max_epochs=1).of()
+    with helpers.lr_replaced():
+        cls = declared(SchedulerSpec(name, **kwargs))
+    history = fit(cls(), max_epochs=1).of()
     assert len(set(history)) >= 3  # the lr moves within the (only) epoch: stepped after every batch
 
 
 @pytest.mark.parametrize("name", ["onecycle", "cyclic"])
+@pytest.mark.filterwarnings(helpers.LIGHTNING_ONECYCLE_PER_EPOCH)
 def test_step_schedulers_per_epoch_warn_and_step_per_epoch(name: str) -> None:
     kwargs = {"max_lr": 0.5} if name == "onecycle" else {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
-    with pytest.warns(
-        UserWarning, match=r"Declared\.optimizer\.scheduler: `.*` is meant to be stepped after every"
+    with (
+        helpers.lr_replaced(),
+        pytest.warns(
+            UserWarning, match=r"Declared\.optimizer\.scheduler: `.*` is meant to be stepped after every"
+        ),
     ):
         cls = declared(SchedulerSpec(name, interval="epoch", **kwargs))
     history = fit(cls(), max_epochs=2).of()

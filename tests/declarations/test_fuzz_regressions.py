@@ -269,5 +269,6 @@ def test_muon_with_adamw_trains_as_declared(kwargs: dict[str, Any]) -> None:
     assert model_class is not None
     model = model_class()
     trainer = L.Trainer(**{**FAST, "max_epochs": 2, "limit_train_batches": 2, "num_sanity_val_steps": 0})
-    trainer.fit(model, loader(n=16))
+    with pytest.warns(UserWarning, match="MuonWithAdamW: no param group uses Muon"):  # no group declared
+        trainer.fit(model, loader(n=16))
     assert_trained_as_declared(model, trainer)

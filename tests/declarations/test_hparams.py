@@ -341,8 +341,8 @@ CASES = [
         id="several-schedulers",
     ),
     pytest.param(
-        OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("onecycle", max_lr=HParam("max_lr"))),
-        OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("onecycle", max_lr=2.0)),
+        OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", max_lr=HParam("max_lr"))),  # sets the lr
+        OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", max_lr=2.0)),
         {"max_lr": 2.0},
         Classifier,
         id="derived-length",

@@ -309,9 +309,9 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
         (
             {"no_decay": "bias"},
             ValueError,
-            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm` or a non-empty "
-            "tuple of `bias`, `norm`, `embedding`, `1d`, `transformers`, `timm` but got 'bias' "
-            "(did you mean `('bias',)`?)",
+            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm`, `nanogpt` or a "
+            "non-empty tuple of `bias`, `norm`, `embedding`, `1d`, `transformers`, `timm`, `nanogpt` but got "
+            "'bias' (did you mean `('bias',)`?)",
         ),
         (
             {"no_decay": "tranformers"},
@@ -319,15 +319,21 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
             "but got 'tranformers' (did you mean `transformers`?)",
         ),
         (
+            {"no_decay": "nanoGPT"},
+            ValueError,
+            "but got 'nanoGPT' (did you mean `nanogpt`?)",
+        ),
+        (
             {"no_decay": 1},
             TypeError,
-            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm` or a non-empty",
+            "Declared.optimizer: Expected `no_decay` to be True, False, `transformers`, `timm`, `nanogpt` or a "
+            "non-empty",
         ),
         (
             {"no_decay": ("bais",)},
             ValueError,
             "Declared.optimizer: Expected each `no_decay` entry to be one of `bias`, `norm`, `embedding`, "
-            "`1d`, `transformers`, `timm` but got 'bais' (did you mean `bias`?)",
+            "`1d`, `transformers`, `timm`, `nanogpt` but got 'bais' (did you mean `bias`?)",
         ),
         (
             {"no_decy": True},
@@ -346,7 +352,17 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
             "`layer_decay_blocks='blocks'` only applies with `layer_decay`",
         ),
     ],
-    ids=["str", "rule-typo", "int", "typo", "argument-typo", "decay-range", "no-blocks", "blocks-alone"],
+    ids=[
+        "str",
+        "rule-typo",
+        "rule-case",
+        "int",
+        "typo",
+        "argument-typo",
+        "decay-range",
+        "no-blocks",
+        "blocks-alone",
+    ],
 )
 def test_recipe_mistakes_fail_at_class_definition(kwargs: dict[str, Any], error: type, message: str) -> None:
     with pytest.raises(error, match=re.escape(message)):

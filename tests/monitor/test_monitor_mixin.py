@@ -10,7 +10,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import Classifier, fit
+from tests.helpers import Classifier, fit, no_logger
 from tests.training.test_multi_optimizer import GAN
 
 # both publishing paths of ``PublishedScalars`` (see conftest.py)
@@ -19,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("publish_path")
 
 def test_gan_keys_are_attribute_names() -> None:
     monitor = LRMonitor(logging_interval="step")
-    fit(GAN(), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
+    with no_logger():
+        fit(GAN(), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
     assert set(monitor.lrs) == {"lr-gen_opt", "lr-dis_opt"}
     # manual optimization: each batch is two optimizer steps, logged at every step of a 4-batch epoch
     assert monitor.lrs["lr-gen_opt"][:2] == pytest.approx([0.01, 0.0099])

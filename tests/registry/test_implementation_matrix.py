@@ -343,6 +343,9 @@ def test_fsdp_precision_without_scaler_keeps_fused() -> None:
     ).arguments == {"fused": True}
 
 
+@pytest.mark.filterwarnings(
+    "ignore:torch.cuda.amp.GradScaler is enabled, but CUDA is not available"
+)  # on CPU
 def test_fsdp_fp16_scaler_rules_fused_out() -> None:
     choice = choice_with(FSDPPrecision("16-mixed"), gradient_clip_val=0.05, gradient_clip_algorithm="value")
     assert choice.reason == "auto: torch's default, fp16 mixed precision uses a gradient scaler"

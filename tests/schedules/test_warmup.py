@@ -45,7 +45,8 @@ def test_warmup_in_epochs_then_step_lr() -> None:
 
 def test_warmup_per_step_with_group_lrs_continues_the_main_schedule_exactly() -> None:
     groups = [ParamGroup("model_gen.layer1", lr=0.4)]
-    cls = declared(SchedulerSpec("onecycle", max_lr=[1.0, 0.5], warmup=3), groups=groups)
+    with helpers.lr_replaced():
+        cls = declared(SchedulerSpec("onecycle", max_lr=[1.0, 0.5], warmup=3), groups=groups)
     recorder = fit(cls(), max_epochs=2)
     # 8 steps - 3 of warmup: OneCycleLR(total_steps=5), which starts at max_lr / 25 in each group
     main = torch_lrs(lambda o: lr_scheduler.OneCycleLR(o, max_lr=[1.0, 0.5], total_steps=5), 5, (0.4, 0.1))

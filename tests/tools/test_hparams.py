@@ -24,7 +24,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.tools.preview_cli import main
-from tests.helpers import FAST, Classifier, fit
+from tests.helpers import FAST, Classifier, fit, no_logger
 
 
 class Warmed(ConfigurableOptimizersMixin, Classifier):
@@ -55,7 +55,8 @@ def test_preview_reads_the_instance_and_equals_fit() -> None:
     module = Warmed(lr=0.2, warmup=3)
     previewed = preview_schedule(module, max_epochs=2, steps_per_epoch=4)
     monitor = LRMonitor(logging_interval="step")
-    fit(Warmed(lr=0.2, warmup=3), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
+    with no_logger():
+        fit(Warmed(lr=0.2, warmup=3), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
     assert previewed.keys() == {"lr-optimizer/model_gen.layer1", "lr-optimizer/rest"}
     assert previewed["lr-optimizer/rest"][:4] == pytest.approx([0.05, 0.1, 0.15, 0.2])  # 3 warmup steps
     assert previewed["lr-optimizer/model_gen.layer1"][3] == pytest.approx(0.5)

@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
-from tests.helpers import FAST, Classifier, assert_same_weights, fit, fit_resumed, loader, weights
+from tests.helpers import FAST, Classifier, assert_same_weights, fit, fit_resumed, loader, no_logger, weights
 
 
 class Full(Classifier):
@@ -104,19 +104,21 @@ def resumes_exactly(
     alike. Returns the ``LRMonitor`` of the uninterrupted and of the resumed run."""
     full_model, full_monitor = make(), LRMonitor()
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)
-    full = fit(
-        full_model,
-        max_epochs=epochs,
-        callbacks=[*callbacks(), full_monitor, checkpoint],
-        enable_checkpointing=True,
-    )
+    with no_logger():
+        full = fit(
+            full_model,
+            max_epochs=epochs,
+            callbacks=[*callbacks(), full_monitor, checkpoint],
+            enable_checkpointing=True,
+        )
     resumed_model, resumed_monitor = make(), LRMonitor()
-    resumed = fit_resumed(
-        resumed_model,
-        str(by_epoch(tmp_path / "ckpt")[resume_after]),
-        max_epochs=epochs,
-        callbacks=[*callbacks(), resumed_monitor],
-    )
+    with no_logger():
+        resumed = fit_resumed(
+            resumed_model,
+            str(by_epoch(tmp_path / "ckpt")[resume_after]),
+            max_epochs=epochs,
+            callbacks=[*callbacks(), resumed_monitor],
+        )
     done = len(full.history) - len(resumed.history)
     assert done > 0
     assert resumed.history == full.history[done:]
@@ -198,14 +200,16 @@ def test_backbone_finetuning_resumes_like_lightning(tmp_path: Path) -> None:
         checkpoints = tmp_path / name
         full_model, full_monitor = make(), LRMonitor()
         callbacks = [*backbone(), full_monitor, ModelCheckpoint(dirpath=checkpoints, save_top_k=-1)]
-        full = fit(full_model, max_epochs=4, callbacks=callbacks, enable_checkpointing=True)
+        with no_logger():
+            full = fit(full_model, max_epochs=4, callbacks=callbacks, enable_checkpointing=True)
         resumed_model, resumed_monitor = make(), LRMonitor()
-        resumed = fit_resumed(
-            resumed_model,
-            str(by_epoch(checkpoints)[1]),
-            max_epochs=4,
-            callbacks=[*backbone(), resumed_monitor],
-        )
+        with no_logger():
+            resumed = fit_resumed(
+                resumed_model,
+                str(by_epoch(checkpoints)[1]),
+                max_epochs=4,
+                callbacks=[*backbone(), resumed_monitor],
+            )
         assert resumed.history == full.history[8:]
         runs[name] = (full_model, resumed_model, full_monitor, resumed_monitor)
     (full, resumed, full_monitor, resumed_monitor), (full_ref, resumed_ref, *_) = runs.values()
@@ -297,7 +301,8 @@ def test_init_module() -> None:
     trainer = L.Trainer(**FAST, max_epochs=2, callbacks=[monitor])
     with trainer.init_module():
         model = Model()
-    trainer.fit(model, loader())
+    with no_logger():
+        trainer.fit(model, loader())
     assert monitor.lrs == {"lr-optimizer": [0.1, 0.05]}
 
 
@@ -310,9 +315,11 @@ def test_load_from_checkpoint_then_fit(tmp_path: Path) -> None:
     assert_same_weights(loaded, first)
     # a fresh fit of the loaded weights starts the schedule anew; one resumed from the file continues it
     fresh, resumed = LRMonitor(), LRMonitor()
-    fit(loaded, max_epochs=2, callbacks=[fresh])
+    with no_logger():
+        fit(loaded, max_epochs=2, callbacks=[fresh])
     assert fresh.lrs == {"lr-optimizer": [0.1, 0.05]}
-    fit_resumed(Model.load_from_checkpoint(path), str(path), max_epochs=2, callbacks=[resumed])
+    with no_logger():
+        fit_resumed(Model.load_from_checkpoint(path), str(path), max_epochs=2, callbacks=[resumed])
     assert resumed.lrs == {"lr-optimizer": [0.05]}
 
 

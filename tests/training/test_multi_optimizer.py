@@ -177,6 +177,8 @@ def test_accumulation_counts_optimizer_steps_not_batches() -> None:
 
 
 @pytest.mark.parametrize("every_n_train_steps", [None, 6], ids=["epoch_end", "mid_epoch"])
+# Lightning warns that the mid-epoch checkpoint's dataloader is not resumable; the test resumes it on purpose
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
 def test_resume_continues_the_exact_trajectory(tmp_path: Path, every_n_train_steps: int | None) -> None:
     # manual optimization: global_step counts both optimizers' steps (8 per epoch of 4 batches).
     # Lightning replays a plain DataLoader from its start after a mid-epoch resume, so every batch is the

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -318,8 +319,12 @@ def test_bad_param_declarations_are_refused_at_class_definition() -> None:
         _declare(SchedulerSpec("plateau", param="weight_decay", monitor="loss"))
     with pytest.raises(ValueError, match=r"cycles the momentum"):
         _declare(SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10))
-    _declare(
-        SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10, cycle_momentum=False)
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter(
+            "error"
+        )  # no "declared `lr` has no effect": it drives the weight decay, not the lr
+        _declare(
+            SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10, cycle_momentum=False)
+        )
     with pytest.raises(ValueError, match=r"LinearLR"):
         _declare(SchedulerSpec("linear", param="weight_decay", start_factor=2.0))

@@ -93,6 +93,7 @@ def run(module: L.LightningModule, tmp_path: Path, ckpt_path: str | None = None,
     return fit_resumed(module, ckpt_path, **options)
 
 
+@pytest.mark.filterwarnings(helpers.LIGHTNING_ONECYCLE_PER_EPOCH)
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_resume_continues_exactly(name: str, interval: str, tmp_path: Path) -> None:
@@ -345,6 +346,7 @@ SAVE_POINTS = {
     ("optimizers", "save_point"),
     [(1, "mid_epoch"), (2, "epoch_end"), (2, "mid_epoch")],  # (1, "epoch_end"): test_resume_continues_exactly
 )
+@pytest.mark.filterwarnings(helpers.LIGHTNING_ONECYCLE_PER_EPOCH)
 @pytest.mark.parametrize("interval", ["step", "epoch"])
 @pytest.mark.parametrize("name", sorted(SCHEDULERS))
 def test_resume_matrix(name: str, interval: str, optimizers: int, save_point: str, tmp_path: Path) -> None:

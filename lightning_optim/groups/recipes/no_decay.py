@@ -1,8 +1,9 @@
 """``no_decay``: no weight decay for biases, normalization layers and embeddings.
 
-A port takes one word: ``no_decay="transformers"`` is transformers' ``Trainer`` rule and ``no_decay="timm"``
-timm's ``param_groups_weight_decay`` rule, each transcribed from the library (see ``transformers_no_decay``
-and ``timm_no_decay``); ``True`` and the tuples of kinds are this package's own rules. Each group is split
+A port takes one word: ``no_decay="transformers"`` is transformers' ``Trainer`` rule, ``no_decay="timm"``
+timm's ``param_groups_weight_decay`` rule and ``no_decay="nanogpt"`` nanoGPT's ``configure_optimizers`` rule,
+each transcribed from its source (see ``transformers_no_decay``, ``timm_no_decay`` and ``nanogpt_no_decay``);
+``True`` and the tuples of kinds are this package's own rules. Each group is split
 in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets ``weight_decay=0.0``; a half left empty is
 dropped. Linear in the number of parameter tensors.
 """
@@ -25,7 +26,7 @@ from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 #: The rules named after the library they copy; ``no_decay`` takes one alone or among kinds.
-NO_DECAY_RULES = ("transformers", "timm")
+NO_DECAY_RULES = ("transformers", "timm", "nanogpt")
 #: What ``no_decay`` may list; ``no_decay=True`` means ``DEFAULT_NO_DECAY``.
 NO_DECAY_KINDS = ("bias", "norm", "embedding", "1d", *NO_DECAY_RULES)
 DEFAULT_NO_DECAY = ("bias", "norm", "embedding")
@@ -144,6 +145,21 @@ def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]
     )
 
 
+def nanogpt_no_decay(param: torch.Tensor) -> bool:
+    """nanoGPT's rule: no decay for a tensor of fewer than 2 dimensions (biases, norm weights).
+
+    karpathy/nanoGPT, model.py, ``GPT.configure_optimizers``: every trainable parameter of
+    ``named_parameters()`` with ``p.dim() >= 2`` decays (the matmul weights and the embeddings, so also the
+    token embedding that nanoGPT ties to ``lm_head``), every other one gets ``weight_decay=0.0``. The same
+    parameters as the ``"1d"`` kind; named for the port.
+
+    Example:
+        >>> nanogpt_no_decay(torch.zeros(8)), nanogpt_no_decay(torch.zeros(32, 8))
+        (True, False)
+    """
+    return param.dim() < 2
+
+
 def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
     """The names (or globs) the module's ``no_weight_decay()`` methods list, as names in the whole module.
 
@@ -175,7 +191,7 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
     """The ids of the trainable parameters that get no weight decay, by the listed kinds and rules.
 
     ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer itself holds), ``"bias"`` by
-    name, ``"1d"`` by shape; ``"transformers"`` and ``"timm"`` are those libraries' rules.
+    name, ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
     """
     ids: set[int] = set()
     if "norm" in kinds or "embedding" in kinds:
@@ -192,6 +208,7 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
             or ("1d" in kinds and param.ndim <= 1)
             or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
             or ("timm" in kinds and timm_no_decay(name, param, listed))
+            or ("nanogpt" in kinds and nanogpt_no_decay(param))
         ):
             ids.add(id(param))
     return ids
