@@ -22,6 +22,7 @@ from lightning_optim.declarations.resolve import (
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.groups.recipes import RecipeContext
 from lightning_optim.groups.selection import NamedParameters, select, select_or_none
+from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import choose
 from lightning_optim.schedules.param_schedule import ParamSchedule
@@ -335,6 +336,7 @@ def build_all(
             trainer,
         )
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
+        prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
         apply_scales(optimizer, groups)
         _check_capturable(declared, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))

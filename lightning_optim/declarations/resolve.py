@@ -40,6 +40,7 @@ from lightning_optim.declarations.specs import (
 from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.recipes import RECIPES, Recipe
 from lightning_optim.groups.selection import check_callable_selector
+from lightning_optim.registry.external import name_arguments
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.implementation import check_implementation
 from lightning_optim.registry.lookup import resolve_class
@@ -707,8 +708,10 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
-    missing = _check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
-    _check_minimums(where, cls, spec.kwargs)
+    # a collection name may stand for arguments too (`"transformers/adamw_torch_fused"`); the declared ones win
+    kwargs = {**name_arguments(spec.optimizer), **spec.kwargs}
+    missing = _check_arguments(where, cls, kwargs, _OPTIMIZER_OPTIONS)
+    _check_minimums(where, cls, kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
@@ -716,13 +719,14 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if not isinstance(spec.groups, tuple):
         raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
     argument_names, required, _ = _accepted_arguments(cls)
-    if any(contains_hparam(spec.kwargs.get(name)) for name in required):
+    if any(contains_hparam(kwargs.get(name)) for name in required):
         # a required argument waits for its HParam: no trial build; the group options are the arguments
         optimizer, group_options = None, frozenset(argument_names) | {"name"}
     else:
-        optimizer = _trial_optimizer(where, cls, spec.kwargs, [{}])
+        optimizer = _trial_optimizer(where, cls, kwargs, [{}])
         group_options = frozenset(optimizer.defaults) | {"name"}
-    _check_swallowed(where, cls, spec.kwargs)
+    group_options |= optimizer_info(cls).state_options
+    _check_swallowed(where, cls, kwargs)
     accepted = group_options | MULTIPLIERS.keys()
     groups: list[ResolvedGroup] = []
     for index, group in enumerate(spec.groups):
@@ -763,13 +767,13 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
     group_kwargs = [g.options for g in groups]
-    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    arguments = check_implementation(where, cls, spec.implementation, kwargs, group_kwargs)
     if optimizer is not None and (groups or arguments):
-        trial_kwargs = {**spec.kwargs, **arguments}
+        trial_kwargs = {**kwargs, **arguments}
         optimizer = _trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
-    declared_options = dict(spec.kwargs)
+    declared_options = dict(kwargs)
     for resolved in groups:
-        declared_options.update((k, v) for k, v in resolved.options.items() if k not in spec.kwargs)
+        declared_options.update((k, v) for k, v in resolved.options.items() if k not in kwargs)
     if optimizer is not None and not contains_hparam(declared_options):  # HParams: stepped once read at fit
         _trial_step(where, cls, optimizer, declared_options)
     if spec.scheduler is not None:
@@ -783,7 +787,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         cls=cls,
         params=spec.params,
         groups=tuple(groups),
-        kwargs=MappingProxyType(dict(spec.kwargs)),
+        kwargs=MappingProxyType(kwargs),
         schedulers=schedulers,
         defaults=defaults,
         recipes=recipes,
