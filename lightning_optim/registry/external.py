@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from lightning_optim.registry import bnb, torchao, transformers_optim
 from lightning_optim.registry.named import NamedOptimizer
 from lightning_optim.registry.optimizers import (
@@ -190,6 +188,7 @@ def name_arguments(declared: Any) -> Mapping[str, Any]:
     """The constructor arguments a declared name stands for (``{}`` for a class or a plain name).
 
     Example:
+        >>> import torch
         >>> name_arguments("adamw"), name_arguments(torch.optim.AdamW)
         ({}, {})
     """
