@@ -9,7 +9,8 @@ arguments, plus what ``Trainer.create_optimizer`` adds:
 - for an 8-bit bitsandbytes optimizer, 32-bit state for every ``nn.Embedding`` weight it trains
   (transformers' ``register_module_override``; here through ``bnb.keep_32bit``);
 - no fused/foreach choice: ``"adamw_torch"`` is torch's default implementation and ``"adamw_torch_fused"``
-  the fused one, so ``implementation="auto"`` never picks one (``foreach=None`` stands for torch's default).
+  the fused one, so ``implementation="auto"`` never picks one (the class's own ``foreach`` default is
+  declared: ``None``, torch's choice, for torch's optimizers).
 
 The declaration's own arguments win: ``OptimizerSpec("transformers/adamw_torch", lr=3e-4, weight_decay=0.01)``
 is what ``TrainingArguments(optim="adamw_torch", learning_rate=3e-4, weight_decay=0.01)`` builds. A name whose
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections.abc import Callable
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
@@ -91,7 +93,8 @@ def record(name: str) -> NamedOptimizer:
     if accepts_argument(cls, "weight_decay") and "weight_decay" not in arguments:
         arguments["weight_decay"] = args.weight_decay
     if accepts_argument(cls, "foreach") and not {"fused", "foreach"} & arguments.keys():
-        arguments["foreach"] = None
+        # the class's own default, declared: `implementation="auto"` then leaves it alone
+        arguments["foreach"] = inspect.signature(cls).parameters["foreach"].default
     eight_bit = cls.__module__.startswith("bitsandbytes") and kwargs.get("optim_bits") == 8
     public = cls.__module__.rsplit(".", 1)[0]  # `torch.optim.adamw` -> `torch.optim`
     return NamedOptimizer(
