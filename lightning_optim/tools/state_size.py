@@ -6,7 +6,8 @@ and the optimizer is thrown away. That counts exactly what the run will hold, fo
 8-bit codes and block scales, torchao's quantized tensor subclasses (counted by their inner tensors), the
 parameters a ``ParamGroup(optim_bits=32)`` or transformers' embedding rule keeps in 32 bits. Each storage is
 counted once, in the first group that holds it (bitsandbytes shares its quantization maps). It needs memory
-for a copy of the parameters while it runs.
+for a copy of the parameters while it runs. State that grows over the run (``LBFGS``'s history) is counted
+as it is after that first step.
 """
 
 from __future__ import annotations
