@@ -709,7 +709,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
     # a collection name may stand for arguments too (`"transformers/adamw_torch_fused"`); the declared ones win
-    kwargs = {**name_arguments(spec.optimizer), **spec.kwargs}
+    kwargs = {**name_arguments(spec.optimizer, spec.implementation), **spec.kwargs}
     missing = _check_arguments(where, cls, kwargs, _OPTIMIZER_OPTIONS)
     _check_minimums(where, cls, kwargs)
     if missing:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lightning_optim.registry import bnb, torchao, transformers_optim
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
 from lightning_optim.registry.named import NamedOptimizer
 from lightning_optim.registry.optimizers import (
     OPTIMIZERS,
@@ -184,8 +185,9 @@ def lookup_optimizer(name: str) -> type | None:
     return None if record is None else record.cls
 
 
-def name_arguments(declared: Any) -> Mapping[str, Any]:
-    """The constructor arguments a declared name stands for (``{}`` for a class or a plain name).
+def name_arguments(declared: Any, implementation: str = "auto") -> Mapping[str, Any]:
+    """The constructor arguments a declared name stands for (``{}`` for a class or a plain name); with an
+    explicit ``implementation``, without the ``fused``/``foreach`` the name fixes (the declaration wins).
 
     Example:
         >>> import torch
@@ -193,7 +195,11 @@ def name_arguments(declared: Any) -> Mapping[str, Any]:
         ({}, {})
     """
     record = named_optimizer(declared)
-    return {} if record is None else record.arguments
+    if record is None:
+        return {}
+    if implementation == "auto":
+        return record.arguments
+    return {k: v for k, v in record.arguments.items() if k not in IMPLEMENTATION_ARGUMENTS}
 
 
 def prepare_optimizer(where: str, declared: Any, optimizer: Any, module: Any) -> None:

@@ -10,7 +10,7 @@ arguments, plus what ``Trainer.create_optimizer`` adds:
   (transformers' ``register_module_override``; here through ``bnb.keep_32bit``);
 - no fused/foreach choice: ``"adamw_torch"`` is torch's default implementation and ``"adamw_torch_fused"``
   the fused one, so ``implementation="auto"`` never picks one (the class's own ``foreach`` default is
-  declared: ``None``, torch's choice, for torch's optimizers).
+  declared: ``None``, torch's choice, for torch's optimizers); an explicit ``implementation=`` replaces it.
 
 The declaration's own arguments win: ``OptimizerSpec("transformers/adamw_torch", lr=3e-4, weight_decay=0.01)``
 is what ``TrainingArguments(optim="adamw_torch", learning_rate=3e-4, weight_decay=0.01)`` builds. A name whose

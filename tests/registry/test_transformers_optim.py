@@ -132,6 +132,19 @@ def test_8bit_names_keep_embeddings_in_32_bit_like_create_optimizer(
     assert ours.state[module.hidden.weight]["state1"].dtype == torch.uint8
 
 
+@pytest.mark.parametrize(
+    ("name", "implementation", "fused", "foreach"),
+    [("adamw_torch", "fused", True, None), ("adamw_torch_fused", "forloop", None, False)],
+)
+def test_an_explicit_implementation_replaces_the_names(
+    name: str, implementation: str, fused: bool | None, foreach: bool | None
+) -> None:
+    module = declared(OptimizerSpec(f"transformers/{name}", implementation=implementation))()
+    fit(module, max_steps=0)
+    (group,) = module.trainer.optimizers[0].param_groups
+    assert (group["fused"], group["foreach"], group["betas"]) == (fused, foreach, (0.9, 0.999))
+
+
 def test_a_name_standing_for_arguments_round_trips_through_a_config() -> None:
     spec = OptimizerSpec("transformers/adamw_torch_fused", lr=LR)
     data = spec_to_dict(spec)
