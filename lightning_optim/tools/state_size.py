@@ -67,7 +67,7 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
         train = getattr(optimizer, "train", None)
         if callable(train):  # schedule-free optimizers step in train mode only
             train()
-        optimizer.step(lambda: torch.zeros(()))
+        optimizer.step(lambda: 0.0)
     except Exception:  # an optimizer that cannot step here (a closure of its own, ...): unknown size
         return None
     finally:

@@ -273,3 +273,26 @@ def test_yaml_config_round_trip() -> None:
         fit(module, max_steps=1)
     assert type(module.trainer.optimizers[0]) is bnb.optim.PagedAdamW8bit
     assert state_dtypes(module.trainer, module)["embed.weight"] == torch.float32
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["adamw8bit", "paged_adamw8bit"])
+def test_trains_on_cuda_like_bitsandbytes_by_hand(name: str) -> None:
+    cls = resolve_class(f"bnb/{name}", "optimizer", where="M")
+
+    class Reference(Wide):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=LR)
+
+    reference = Reference()
+    fit(reference, max_epochs=2, accelerator="gpu")
+    module = declared(
+        OptimizerSpec(f"bnb/{name}", lr=LR, groups=[ParamGroup("embed", optim_bits=32)]), base=Wide
+    )()
+    fit(module, max_epochs=2, accelerator="gpu")
+    dtypes = state_dtypes(module.trainer, module)
+    assert (dtypes["embed.weight"], dtypes["hidden.weight"]) == (torch.float32, torch.uint8)
+    plain = declared(OptimizerSpec(f"bnb/{name}", lr=LR), base=Wide)()
+    fit(plain, max_epochs=2, accelerator="gpu")
+    assert_same_weights(plain, reference)

@@ -69,3 +69,23 @@ def test_cpu_offload_is_refused_without_an_accelerator(name: str) -> None:
         r"state memory with `torchao/adamw8bit` or `bnb/adamw8bit` instead\.$",
     ):
         declared(OptimizerSpec(f"torchao/{name}"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cpu_offload_is_refused_on_cuda_with_its_reason() -> None:
+    with pytest.raises(
+        ValueError, match=r"`CPUOffloadOptimizer` splits them into one group per offloaded tensor"
+    ):
+        declared(OptimizerSpec("torchao/cpu_offload"))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_adamw8bit_trains_on_cuda_like_torchao_by_hand() -> None:
+    reference = ByHand()
+    expected = fit(reference, max_epochs=2, accelerator="gpu")
+    module = declared(OptimizerSpec("torchao/adamw8bit", lr=LR, scheduler=STEP), base=Wide)()
+    recorded = fit(module, max_epochs=2, accelerator="gpu")
+    assert recorded.history == expected.history
+    assert_same_weights(module, reference)
