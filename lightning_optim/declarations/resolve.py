@@ -169,7 +169,11 @@ def _supplied_argument(cls: type) -> str:
 
 
 def _check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
-    minimums = optimizer_info(cls).minimums
+    info = optimizer_info(cls)
+    if info.check_arguments is not None and not contains_hparam(options):
+        with prefixed(where):
+            info.check_arguments(cls, options)
+    minimums = info.minimums
     for key, value in options.items():
         minimum = minimums.get(key)
         if minimum is not None and _is_int(value) and value < minimum:

@@ -15,6 +15,7 @@ its ``id`` does not inherit them either. Overrides set by hand are kept.
 
 from __future__ import annotations
 
+import inspect
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -46,6 +47,13 @@ def names(module: Any) -> dict[str, NamedOptimizer]:
     return found
 
 
+def uses_override_config(cls: type) -> bool:
+    """Whether ``cls`` reads its state precision through ``GlobalOptimManager`` (all but ``PytorchLARS``)."""
+    from bitsandbytes.optim.optimizer import Optimizer8bit
+
+    return issubclass(cls, Optimizer8bit)
+
+
 def _valid(option: str, value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, int):
         return False
@@ -65,6 +73,33 @@ def check_state_options(group: Mapping[str, Any]) -> None:
     for option, expected in STATE_OPTIONS.items():
         if option in group and not _valid(option, group[option]):
             raise ValueError(f"Expected `{option}` to be {expected} but got {group[option]!r}.")
+
+
+#: bitsandbytes' classes without a momentum-free form (their default): SGD and LARS raise
+#: ``NotImplementedError`` in ``__init__``, ``PytorchLARS`` an ``UnboundLocalError`` in its first step
+_NEED_MOMENTUM = ("SGD", "LARS", "PytorchLARS")
+
+
+def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
+    """bitsandbytes' SGD and LARS have no momentum-free form: ``momentum`` (default 0) must be > 0.
+
+    Example:
+        >>> import torch
+        >>> class SGD8bit(torch.optim.SGD): ...
+        >>> check_arguments(SGD8bit, {"lr": 0.1})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `momentum` of `SGD8bit` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free form) but got 0 (its default).
+    """
+    if not cls.__name__.startswith(_NEED_MOMENTUM):
+        return
+    declared = "momentum" in arguments
+    momentum = arguments["momentum"] if declared else inspect.signature(cls).parameters["momentum"].default
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and momentum == 0:
+        raise ValueError(
+            f"Expected `momentum` of `{cls.__name__}` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free "
+            f"form) but got {momentum!r}{'' if declared else ' (its default)'}."
+        )
 
 
 def _manager() -> Any:

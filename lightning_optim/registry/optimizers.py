@@ -64,6 +64,9 @@ class OptimizerInfo:
     #: per-parameter options a ``ParamGroup`` may set that the optimizer does not keep in its param groups
     #: (bitsandbytes' ``optim_bits``): ``prepare`` applies them from the built groups
     state_options: frozenset[str] = frozenset()
+    #: a check of the constructor arguments (the declared ones; the class's defaults for the rest) that the
+    #: constructor makes with a message naming none of them; raises ``ValueError``
+    check_arguments: Callable[[type, Mapping[str, Any]], None] | None = None
     #: called on the built optimizer before it trains (and before ``describe_optimizers`` measures it):
     #: applies ``state_options``, checks what the constructor does not; raises ``ValueError``
     prepare: Callable[[torch.optim.Optimizer], None] | None = None
@@ -162,35 +165,34 @@ REGISTERED_OPTIMIZERS: dict[str, OptimizerInfo] = {}
 
 @dataclass(frozen=True)
 class Family:
-    """One record for every optimizer of a library that derives from ``module.base``.
+    """One record for every optimizer class defined in a library's ``module`` (or below it).
 
     Matched only once ``module`` is imported (by a ``"bnb/..."`` name, a dotted path or the user), so no
     library is imported to look a class up.
     """
 
     module: str
-    base: str
     record: Callable[[type], OptimizerInfo]
 
     def matches(self, cls: type) -> bool:
-        base = getattr(sys.modules.get(self.module), self.base, None)
-        return isinstance(base, type) and issubclass(cls, base)
+        return self.module in sys.modules and (cls.__module__ + ".").startswith(self.module + ".")
 
 
-# bitsandbytes' optimizers keep their state precision (`optim_bits`, `min_8bit_size`) outside the param groups,
-# per parameter through its `GlobalOptimManager`; none has a fused/foreach option.
-_FAMILIES: tuple[Family, ...] = (
-    Family(
-        "bitsandbytes.optim.optimizer",
-        "Optimizer8bit",
-        lambda cls: OptimizerInfo(
-            cls,
-            check_group=bnb.check_state_options,
-            state_options=frozenset(bnb.STATE_OPTIONS),
-            prepare=bnb.prepare,
-        ),
-    ),
-)
+def _bitsandbytes(cls: type) -> OptimizerInfo:
+    """bitsandbytes' optimizers: no fused/foreach option; those managed by its ``GlobalOptimManager`` keep
+    their state precision (``optim_bits``, ``min_8bit_size``) outside the param groups, set per group here."""
+    if not bnb.uses_override_config(cls):
+        return OptimizerInfo(cls, check_arguments=bnb.check_arguments)
+    return OptimizerInfo(
+        cls,
+        check_group=bnb.check_state_options,
+        check_arguments=bnb.check_arguments,
+        state_options=frozenset(bnb.STATE_OPTIONS),
+        prepare=bnb.prepare,
+    )
+
+
+_FAMILIES: tuple[Family, ...] = (Family("bitsandbytes.optim", _bitsandbytes),)
 
 
 @functools.cache

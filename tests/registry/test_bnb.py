@@ -204,6 +204,22 @@ def test_a_group_may_also_set_min_8bit_size() -> None:
             r"Expected `implementation` to be one of `auto` for `AdamW8bit` \(it has no `fused` option\)",
         ),
         (
+            OptimizerSpec("bnb/sgd8bit", lr=0.1),  # found by fuzzing: bitsandbytes raises NotImplementedError
+            ValueError,
+            r"^Declared\.optimizer: Expected `momentum` of `SGD8bit` to be > 0 \(bitsandbytes' SGD and LARS have no "
+            r"momentum-free form\) but got 0 \(its default\)\.$",
+        ),
+        (
+            OptimizerSpec("bnb/pytorchlars", momentum=0.0),  # found by fuzzing: UnboundLocalError in its step
+            ValueError,
+            r"Expected `momentum` of `PytorchLARS` to be > 0 .* but got 0\.0\.$",
+        ),
+        (
+            OptimizerSpec("bnb/pytorchlars", momentum=0.9, groups=[ParamGroup("embed", optim_bits=32)]),
+            ValueError,
+            r"`optim_bits` is not a per-group option of `PytorchLARS`",  # it has no GlobalOptimManager
+        ),
+        (
             OptimizerSpec("adamw", groups=[ParamGroup("embed", optim_bits=32)]),
             ValueError,
             r"`optim_bits` is not a per-group option of `AdamW`",
