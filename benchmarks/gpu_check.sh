@@ -19,6 +19,9 @@
 #                     Trainer (Lightning refuses clipping with a fused optimizer under MixedPrecision)
 #   4 optimizer-step  benchmarks/bench_optimizer_step.py CUDA rows: fused vs foreach at 10M/100M/1B
 #                     parameters, ms per step and fraction of a device copy's bandwidth
+#   4b memory-optimizers benchmarks/gpu_memory_optimizers.py: "bnb/adamw8bit" state <= 0.3x fused AdamW's
+#                     at 50M parameters, step times of the bnb/torchao/transformers 8-bit names (needs the
+#                     bnb and torchao extras)
 #   5 cpu-subset      (optional, informs pyproject's lower bounds) a CPU subset of the suite on this
 #                     machine's torch/lightning versions
 set -u
@@ -134,6 +137,10 @@ step precision-matrix 180 yes "16-mixed/bf16-mixed x clipping x automatic/manual
 # ----------------------------------------------------------------------------------------- 4 optimizer step
 step optimizer-step 150 yes "CUDA rows: fused vs foreach, 10M/100M/1B params, fraction of copy bandwidth" -- \
     "$PY" benchmarks/bench_optimizer_step.py --device cuda --sizes 10 100 1000 --rounds 7
+
+# ----------------------------------------------------------------------------------------- 4b memory-saving
+step memory-optimizers 150 yes "bnb/adamw8bit state <= 0.3x fused AdamW at 50M params; 8-bit step times" -- \
+    "$PY" benchmarks/gpu_memory_optimizers.py --params 50 --json "$OUT_DIR/memory-optimizers.json"
 
 # ----------------------------------------------------------------------------------------- 5 optional
 # CUDA_VISIBLE_DEVICES= : the CPU behaviour the suite expects (its GPU tests ran in step 1)

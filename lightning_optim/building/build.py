@@ -19,6 +19,7 @@ from lightning_optim.declarations.optimizer import ResolvedOptimizer
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
+from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
 from lightning_optim.schedules.schedule import Schedule
@@ -127,6 +128,7 @@ def build_all(
             trainer,
         )
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
+        prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
         apply_scales(optimizer, groups)
         _check_capturable(declared, optimizer)
         optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))

@@ -17,7 +17,7 @@ import torch
 from lightning_optim.declarations.hparam import contains_hparam
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 from lightning_optim.utilities.typecheck import check_type
 
 
@@ -49,7 +49,12 @@ def _supplied_argument(cls: type) -> str:
 
 
 def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
-    minimums = optimizer_info(cls).minimums
+    """The record's checks of the arguments (its ``check_arguments``, its ``minimums``)."""
+    info = optimizer_info(cls)
+    if info.check_arguments is not None and not contains_hparam(options):
+        with prefixed(where):
+            info.check_arguments(cls, options)
+    minimums = info.minimums
     for key, value in options.items():
         minimum = minimums.get(key)
         if minimum is not None and is_int(value) and value < minimum:

@@ -40,8 +40,10 @@ from lightning_optim.groups.plan import DeclaredGroup
 from lightning_optim.groups.planning import Grouping
 from lightning_optim.groups.recipes import RECIPES, Recipe
 from lightning_optim.groups.selection import check_callable_selector
+from lightning_optim.registry.external import name_arguments
 from lightning_optim.registry.implementation import check_implementation
 from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.typecheck import check_type
 
@@ -60,6 +62,9 @@ class ResolvedOptimizer:
     #: the declaration as checked: ``declaration`` with the values of its ``HParam``s, when it reads any
     spec: OptimizerSpec
     cls: type[torch.optim.Optimizer]
+    #: the optimizer's arguments: those its name stands for (``"transformers/adamw_torch_fused"``), then the
+    #: declared ones
+    kwargs: Mapping[str, Any]
     groups: tuple[DeclaredGroup, ...]
     #: the declared schedulers, in order (empty: none)
     schedulers: tuple[ResolvedScheduler, ...]
@@ -70,11 +75,6 @@ class ResolvedOptimizer:
     #: the ``HParam``s the declaration reads when ``fit`` starts; with any, this resolution (of the declared
     #: defaults) only checks the declaration, and ``fit`` resolves it again with the values read
     hparams: tuple[Occurrence, ...] = ()
-
-    @property
-    def kwargs(self) -> Mapping[str, Any]:
-        """The optimizer's own arguments."""
-        return self.spec.kwargs
 
     @property
     def params(self) -> Selector | None:
@@ -185,8 +185,10 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
-    missing = check_arguments(where, cls, spec.kwargs, _OPTIMIZER_OPTIONS)
-    check_minimums(where, cls, spec.kwargs)
+    # a collection name may stand for arguments too (`"transformers/adamw_torch_fused"`); the declared ones win
+    kwargs = {**name_arguments(spec.optimizer, spec.implementation), **spec.kwargs}
+    missing = check_arguments(where, cls, kwargs, _OPTIMIZER_OPTIONS)
+    check_minimums(where, cls, kwargs)
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
@@ -194,13 +196,14 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if not isinstance(spec.groups, tuple):
         raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
     argument_names, required, _ = accepted_arguments(cls)
-    if any(contains_hparam(spec.kwargs.get(name)) for name in required):
+    if any(contains_hparam(kwargs.get(name)) for name in required):
         # a required argument waits for its HParam: no trial build; the group options are the arguments
         optimizer, group_options = None, frozenset(argument_names) | {"name"}
     else:
-        optimizer = trial_optimizer(where, cls, spec.kwargs, [{}])
+        optimizer = trial_optimizer(where, cls, kwargs, [{}])
         group_options = frozenset(optimizer.defaults) | {"name"}
-    check_swallowed(where, cls, spec.kwargs)
+    group_options |= optimizer_info(cls).state_options
+    check_swallowed(where, cls, kwargs)
     accepted = group_options | MULTIPLIERS.keys()
     groups: list[DeclaredGroup] = []
     for index, group in enumerate(spec.groups):
@@ -241,13 +244,13 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
     group_kwargs = [g.options for g in groups]
-    arguments = check_implementation(where, cls, spec.implementation, spec.kwargs, group_kwargs)
+    arguments = check_implementation(where, cls, spec.implementation, kwargs, group_kwargs)
     if optimizer is not None and (groups or arguments):
-        trial_kwargs = {**spec.kwargs, **arguments}
+        trial_kwargs = {**kwargs, **arguments}
         optimizer = trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
-    declared_options = dict(spec.kwargs)
+    declared_options = dict(kwargs)
     for resolved in groups:
-        declared_options.update((k, v) for k, v in resolved.options.items() if k not in spec.kwargs)
+        declared_options.update((k, v) for k, v in resolved.options.items() if k not in kwargs)
     if optimizer is not None and not contains_hparam(declared_options):  # HParams: stepped once read at fit
         trial_step(where, cls, optimizer, declared_options)
     if spec.scheduler is not None:
@@ -260,6 +263,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         declaration=spec,
         spec=spec,
         cls=cls,
+        kwargs=MappingProxyType(kwargs),
         groups=tuple(groups),
         schedulers=schedulers,
         defaults=defaults,

@@ -7,23 +7,31 @@ are reached under a prefix, imported on first use:
 - ``"pytorch_optimizer/<name>"``: every optimizer of the ``pytorch_optimizer`` package
   (``pytorch_optimizer.get_supported_optimizers()``), e.g. ``"pytorch_optimizer/lion"``;
 - ``"schedulefree/<name>"``: the ``schedulefree`` package's optimizers by lower-case class name
-  (``"schedulefree/adamwschedulefree"``) or short name (``"schedulefree/adamw"``, ``"sgd"``, ``"radam"``).
+  (``"schedulefree/adamwschedulefree"``) or short name (``"schedulefree/adamw"``, ``"sgd"``, ``"radam"``);
+- ``"bnb/<name>"``: bitsandbytes' optimizers (``bnb.py``); ``"torchao/<name>"``: torchao's (``torchao.py``);
+- ``"transformers/<name>"``: transformers' ``TrainingArguments(optim=...)`` names (``transformers_optim.py``).
 
+Each name has a ``NamedOptimizer`` record: its class, and the arguments and preparation the name adds.
 Declaration checks work from each class's real signature, as for torch's own.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lightning_optim.registry import bnb, torchao, transformers_optim
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
+from lightning_optim.registry.named import NamedOptimizer
 from lightning_optim.registry.optimizers import (
     OPTIMIZERS,
     REGISTERED_OPTIMIZERS,
     OptimizerInfo,
     is_optimizer_class,
+    optimizer_info,
 )
 from lightning_optim.registry.schedulers import (
     REGISTERED_SCHEDULERS,
@@ -31,7 +39,7 @@ from lightning_optim.registry.schedulers import (
     SchedulerInfo,
     is_scheduler_class,
 )
-from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.errors import did_you_mean, prefixed
 
 
 def _check_name(name: Any, builtin: Mapping[str, type], kind: str) -> None:
@@ -82,59 +90,77 @@ def unregister(name: str) -> None:
     REGISTERED_SCHEDULERS.pop(name, None)
 
 
+#: A name's record, or a function giving it on first use (raising ``ValueError`` where it cannot be built).
+Entry = NamedOptimizer | Callable[[], NamedOptimizer]
+
+
 @dataclass(frozen=True)
 class Collection:
     """Optimizers of an installed package, by name under a prefix."""
 
     package: str
     #: the names it offers, given the imported package
-    names: Callable[[Any], Mapping[str, type]]
+    names: Callable[[Any], Mapping[str, Entry]]
+    #: what to install for it, for the error when it is missing
+    install: str
 
 
-def _pytorch_optimizer(module: Any) -> Mapping[str, type]:
-    return {name: module.load_optimizer(name) for name in module.get_supported_optimizers()}
+def _classes(classes: Mapping[str, type]) -> dict[str, Entry]:
+    return {name: NamedOptimizer(cls) for name, cls in classes.items()}
+
+
+def _pytorch_optimizer(module: Any) -> Mapping[str, Entry]:
+    return {
+        name: functools.partial(lambda n: NamedOptimizer(module.load_optimizer(n)), name)
+        for name in module.get_supported_optimizers()
+    }
 
 
 _SCHEDULEFREE_SHORT = {"adamw": "AdamWScheduleFree", "sgd": "SGDScheduleFree", "radam": "RAdamScheduleFree"}
 
 
-def _schedulefree(module: Any) -> Mapping[str, type]:
+def _schedulefree(module: Any) -> Mapping[str, Entry]:
     classes = {n.lower(): c for n, c in vars(module).items() if is_optimizer_class(c)}
-    return {**classes, **{short: getattr(module, full) for short, full in _SCHEDULEFREE_SHORT.items()}}
+    return _classes(
+        {**classes, **{short: getattr(module, full) for short, full in _SCHEDULEFREE_SHORT.items()}}
+    )
 
 
 COLLECTIONS: Mapping[str, Collection] = {
-    "pytorch_optimizer": Collection("pytorch_optimizer", _pytorch_optimizer),
-    "schedulefree": Collection("schedulefree", _schedulefree),
+    "pytorch_optimizer": Collection("pytorch_optimizer", _pytorch_optimizer, "pytorch-optimizer"),
+    "schedulefree": Collection("schedulefree", _schedulefree, "schedulefree"),
+    "bnb": Collection("bitsandbytes.optim", bnb.names, "lightning-optim[bnb]"),
+    "torchao": Collection("torchao.optim", torchao.names, "lightning-optim[torchao]"),
+    "transformers": Collection("transformers", transformers_optim.names, "transformers"),
 }
 
-_LOADED: dict[str, Mapping[str, type]] = {}
+_LOADED: dict[str, Mapping[str, Entry]] = {}
 
 
-def collection_names(prefix: str) -> Mapping[str, type]:
-    """The optimizers of the collection ``prefix``, importing its package on first use."""
+def collection_names(prefix: str) -> Mapping[str, Entry]:
+    """The names of the collection ``prefix``, importing its package on first use."""
     if prefix not in _LOADED:
         collection = COLLECTIONS[prefix]
         try:
             module = importlib.import_module(collection.package)
         except ImportError as error:
             raise ValueError(
-                f"Expected the `{collection.package}` package for `{prefix}/...` optimizer names but it is not "
-                f"installed ({error}); `pip install {collection.package.replace('_', '-')}`."
+                f"Expected the `{collection.package.split('.')[0]}` package for `{prefix}/...` optimizer names but "
+                f"it is not installed ({error}); `pip install {collection.install}`."
             ) from None
         _LOADED[prefix] = collection.names(module)
     return _LOADED[prefix]
 
 
-def lookup_optimizer(name: str) -> type | None:
-    """The class a registered or collection name means, ``None`` for a name of neither kind.
+def named_optimizer(name: Any) -> NamedOptimizer | None:
+    """The record of a collection name (``"bnb/adamw8bit"``), ``None`` for anything else.
 
     Raises:
-        ValueError: a collection prefix with a name it does not have.
+        ValueError: a collection prefix with a name it does not have, or one that cannot be built here.
     """
-    if name in REGISTERED_OPTIMIZERS:
-        return REGISTERED_OPTIMIZERS[name].cls
-    prefix, slash, rest = name.partition("/")
+    if not isinstance(name, str):
+        return None
+    prefix, slash, rest = name.lower().partition("/")
     if not slash or prefix not in COLLECTIONS:
         return None
     names = collection_names(prefix)
@@ -143,4 +169,45 @@ def lookup_optimizer(name: str) -> type | None:
             f"Expected a `{prefix}` optimizer name but got {name!r}{did_you_mean(rest, names)}. "
             f"Its names: {', '.join(sorted(names))}."
         )
-    return names[rest]
+    entry = names[rest]
+    return entry if isinstance(entry, NamedOptimizer) else entry()
+
+
+def lookup_optimizer(name: str) -> type | None:
+    """The class a registered or collection name means, ``None`` for a name of neither kind.
+
+    Raises:
+        ValueError: a collection prefix with a name it does not have, or one that cannot be built here.
+    """
+    if name in REGISTERED_OPTIMIZERS:
+        return REGISTERED_OPTIMIZERS[name].cls
+    record = named_optimizer(name)
+    return None if record is None else record.cls
+
+
+def name_arguments(declared: Any, implementation: str = "auto") -> Mapping[str, Any]:
+    """The constructor arguments a declared name stands for (``{}`` for a class or a plain name); with an
+    explicit ``implementation``, without the ``fused``/``foreach`` the name fixes (the declaration wins).
+
+    Example:
+        >>> import torch
+        >>> name_arguments("adamw"), name_arguments(torch.optim.AdamW)
+        ({}, {})
+    """
+    record = named_optimizer(declared)
+    if record is None:
+        return {}
+    if implementation == "auto":
+        return record.arguments
+    return {k: v for k, v in record.arguments.items() if k not in IMPLEMENTATION_ARGUMENTS}
+
+
+def prepare_optimizer(where: str, declared: Any, optimizer: Any, module: Any) -> None:
+    """What the optimizer's record and its declared name do to a built optimizer before it trains."""
+    with prefixed(where):
+        prepare = optimizer_info(type(optimizer)).prepare
+        if prepare is not None:
+            prepare(optimizer)
+        record = named_optimizer(declared)
+        if record is not None and record.prepare is not None:
+            record.prepare(optimizer, module)

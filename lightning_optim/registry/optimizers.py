@@ -2,14 +2,18 @@
 torch does not make.
 
 Adding an optimizer, or changing what ``"auto"`` picks for one, is one entry in ``_RECORDS``; every
-``torch.optim`` optimizer without an entry gets a plain record. Per-group options are not listed: they are
-the optimizer's own ``defaults``, read from a trial build when the declaring class is defined.
+``torch.optim`` optimizer without an entry gets a plain record. A library whose optimizers share a base class
+(bitsandbytes) gets one entry in ``_FAMILIES``, matched once that library is imported. Per-group options are
+not listed: they are the optimizer's own ``defaults``, read from a trial build when the declaring class is
+defined, plus the record's ``state_options``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,6 +23,7 @@ import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.registry import bnb
 
 
 def is_optimizer_class(cls: Any) -> bool:
@@ -56,6 +61,15 @@ class OptimizerInfo:
     #: a check of one param group's values (its ``defaults`` with the declared options applied) that torch
     #: only makes, or fails on, after some steps; raises ``ValueError`` naming the values
     check_group: Callable[[Mapping[str, Any]], None] | None = None
+    #: per-parameter options a ``ParamGroup`` may set that the optimizer does not keep in its param groups
+    #: (bitsandbytes' ``optim_bits``): ``prepare`` applies them from the built groups
+    state_options: frozenset[str] = frozenset()
+    #: a check of the constructor arguments (the declared ones; the class's defaults for the rest) that the
+    #: constructor makes with a message naming none of them; raises ``ValueError``
+    check_arguments: Callable[[type, Mapping[str, Any]], None] | None = None
+    #: called on the built optimizer before it trains (and before ``describe_optimizers`` measures it):
+    #: applies ``state_options``, checks what the constructor does not; raises ``ValueError``
+    prepare: Callable[[torch.optim.Optimizer], None] | None = None
 
     @property
     def has_fused(self) -> bool:
@@ -149,6 +163,43 @@ OPTIMIZERS: Mapping[str, type[torch.optim.Optimizer]] = MappingProxyType(
 REGISTERED_OPTIMIZERS: dict[str, OptimizerInfo] = {}
 
 
+@dataclass(frozen=True)
+class Family:
+    """One record for every optimizer class defined in a library's ``module`` (or below it).
+
+    Matched only once ``module`` is imported (by a ``"bnb/..."`` name, a dotted path or the user), so no
+    library is imported to look a class up.
+    """
+
+    module: str
+    record: Callable[[type], OptimizerInfo]
+
+    def matches(self, cls: type) -> bool:
+        return self.module in sys.modules and (cls.__module__ + ".").startswith(self.module + ".")
+
+
+def _bitsandbytes(cls: type) -> OptimizerInfo:
+    """bitsandbytes' optimizers: no fused/foreach option; those managed by its ``GlobalOptimManager`` keep
+    their state precision (``optim_bits``, ``min_8bit_size``) outside the param groups, set per group here."""
+    if not bnb.uses_override_config(cls):
+        return OptimizerInfo(cls, check_arguments=bnb.check_arguments)
+    return OptimizerInfo(
+        cls,
+        check_group=bnb.check_state_options,
+        check_arguments=bnb.check_arguments,
+        state_options=frozenset(bnb.STATE_OPTIONS),
+        prepare=bnb.prepare,
+    )
+
+
+_FAMILIES: tuple[Family, ...] = (Family("bitsandbytes.optim", _bitsandbytes),)
+
+
+@functools.cache
+def _family_info(cls: type) -> OptimizerInfo | None:
+    return next((family.record(cls) for family in _FAMILIES if family.matches(cls)), None)
+
+
 def optimizer_info(cls: type) -> OptimizerInfo:
     """The record of ``cls``; an optimizer from elsewhere gets a plain record.
 
@@ -156,5 +207,12 @@ def optimizer_info(cls: type) -> OptimizerInfo:
         >>> optimizer_info(AdamW).fused_fastest_on == {"cpu", "cuda"}
         True
     """
+    if cls in OPTIMIZER_INFO:
+        return OPTIMIZER_INFO[cls]
     registered = next((info for info in REGISTERED_OPTIMIZERS.values() if info.cls is cls), None)
-    return OPTIMIZER_INFO.get(cls) or registered or OptimizerInfo(cls)
+    if registered is not None:
+        return registered
+    # not cached while the library is not imported: it may be imported later
+    return (_family_info(cls) if any(f.module in sys.modules for f in _FAMILIES) else None) or OptimizerInfo(
+        cls
+    )

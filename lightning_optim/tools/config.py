@@ -22,6 +22,7 @@ from typing import Any, TypeVar, Union
 
 from lightning_optim.declarations.hparam import HParam
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
+from lightning_optim.registry.external import named_optimizer
 from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 
@@ -149,7 +150,9 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
         cls = resolve_class(declared, KINDS[kind], where=where)
         with prefixed(where):
-            path = class_path(cls)
+            named = named_optimizer(declared) if kind is OptimizerSpec else None
+            # a name standing for more than its class (transformers' arguments) is written as the name
+            path = declared if named is not None and (named.arguments or named.prepare) else class_path(cls)
         data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
     else:
         raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")

@@ -13,17 +13,21 @@ from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_o
 from lightning_optim.declarations.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
+from lightning_optim.registry.external import prepare_optimizer
+from lightning_optim.tools.state_size import state_bytes
 
 
 def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
     """Every param group each declared optimizer of ``module`` will get, as ``fit`` will build them.
 
     For each optimizer: its groups in order, with their names (the metric key suffix; ``all`` for an
-    optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the options
-    torch will use for them (every option declared anywhere in the ``OptimizerSpec``, read back from a real
-    optimizer over the module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and
-    which parameters each group holds, the leftover ``rest`` group included; then its schedulers, in the
-    order they act on it (``scheduler[i]`` for a declared list).
+    optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the bytes of
+    optimizer state each will hold (``state bytes``: measured by one step on zero gradients, the parameters
+    put back afterwards, see ``state_size.py``; ``?`` where that step fails), the options torch will use for
+    them (every option declared anywhere in the ``OptimizerSpec``, read back from a real optimizer over the
+    module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and which parameters each
+    group holds, the leftover ``rest`` group included; then its schedulers, in the order they act on it
+    (``scheduler[i]`` for a declared list).
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
@@ -43,10 +47,10 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
         ...         super().__init__()
         ...         self.layer1, self.layer2 = nn.Linear(8, 16), nn.Linear(16, 4)
         >>> print(describe_optimizers(Model()))
-        Model.optimizer: SGD(lr=0.1), 2 groups, 4 tensors, 212 parameters
-          group   tensors  parameters  lr
-          layer1        2         144  0.5
-          rest          2          68  0.1
+        Model.optimizer: SGD(lr=0.1), 2 groups, 4 tensors, 212 parameters, 0 bytes of state
+          group   tensors  parameters  state bytes  lr
+          layer1        2         144            0  0.5
+          rest          2          68            0  0.1
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
@@ -58,22 +62,29 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
         )
     declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
     return "\n".join(
-        _describe(declared, groups, max_names)
+        _describe(module, declared, groups, max_names)
         for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all]))
     )
 
 
-def _describe(declared: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None) -> str:
+def _describe(
+    module: torch.nn.Module, declared: ResolvedOptimizer, groups: Sequence[GroupPlan], max_names: int | None
+) -> str:
     optimizer = build_optimizer(declared, as_torch_groups(groups))
+    prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
     apply_scales(optimizer, groups)
     live = optimizer.param_groups
     keys = list(dict.fromkeys(["lr", *declared.kwargs, *(k for g in groups for k in g.options)]))
     names = [g.name or "all" for g in groups]
-    rows = [["group", "tensors", "parameters", *keys]]
-    for name, group, options in zip(names, groups, live):
+    sizes = state_bytes(optimizer)
+    rows = [["group", "tensors", "parameters", "state bytes", *keys]]
+    for index, (name, group, options) in enumerate(zip(names, groups, live)):
         count = sum(p.numel() for _, p in group.parameters)
-        rows.append([name, str(len(group.parameters)), str(count), *(_value(options.get(k)) for k in keys)])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(keys) + 3)]
+        size = "?" if sizes is None else str(sizes[index])
+        rows.append(
+            [name, str(len(group.parameters)), str(count), size, *(_value(options.get(k)) for k in keys)]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(keys) + 4)]
     # counts are right-aligned, names and options left-aligned
     table = [
         "  " + "  ".join(_cell(cell, width, i) for i, (cell, width) in enumerate(zip(row, widths)))
@@ -82,9 +93,10 @@ def _describe(declared: ResolvedOptimizer, groups: Sequence[GroupPlan], max_name
     kwargs = ", ".join(f"{k}={v!r}" for k, v in declared.kwargs.items())
     tensors = sum(len(g.parameters) for g in groups)
     total = sum(p.numel() for g in groups for _, p in g.parameters)
+    state = "state size unknown" if sizes is None else f"{sum(sizes)} bytes of state"
     header = (
         f"{declared.where}: {declared.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
-        f"{tensors} tensors, {total} parameters"
+        f"{tensors} tensors, {total} parameters, {state}"
     )
     listed = [f"  {name}: {_names(group, max_names)}" for name, group in zip(names, groups)]
     schedulers = [
@@ -153,7 +165,7 @@ def _call(scheduler: ResolvedScheduler) -> str:
 
 
 def _cell(cell: str, width: int, column: int) -> str:
-    return cell.rjust(width) if column in (1, 2) else cell.ljust(width)
+    return cell.rjust(width) if column in (1, 2, 3) else cell.ljust(width)
 
 
 def _value(value: Any) -> str:

@@ -247,6 +247,8 @@ def _tokens(spec: Any) -> set[str]:
         return tokens | {repr(spec.select), *spec.options, *(repr(v) for v in spec.options.values())}
     name = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
     tokens |= {repr(name), getattr(name, "__name__", str(name)), *spec.kwargs}
+    if isinstance(name, str):  # a collection's name is its class's lower-case name ("bnb/sgd8bit": `SGD8bit`)
+        tokens.add(name.rsplit("/", 1)[-1])
     tokens |= {repr(v) for v in spec.kwargs.values()}
     for value in spec.kwargs.values():
         for item in value if isinstance(value, list) else [value]:

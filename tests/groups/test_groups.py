@@ -340,12 +340,12 @@ def test_describe_lists_every_group_its_options_counts_and_the_leftover_paramete
     )
     text = describe_optimizers(declared(spec, Wide)(), max_names=3)
     assert text.splitlines() == [
-        "Declared.optimizer: AdamW(lr=0.001, weight_decay=0.05), 4 groups, 16 tensors, 49 parameters",
-        "  group          tensors  parameters  lr     weight_decay",
-        "  head                 1           6  0.01   0.05",
-        "  head/no_decay        1           3  0.01   0",
-        "  rest                 6          24  0.001  0.05",
-        "  rest/no_decay        8          16  0.001  0",
+        "Declared.optimizer: AdamW(lr=0.001, weight_decay=0.05), 4 groups, 16 tensors, 49 parameters, 456 bytes of state",
+        "  group          tensors  parameters  state bytes  lr     weight_decay",
+        "  head                 1           6           52  0.01   0.05",
+        "  head/no_decay        1           3           28  0.01   0",
+        "  rest                 6          24          216  0.001  0.05",
+        "  rest/no_decay        8          16          160  0.001  0",
         "  head: head.weight",
         "  head/no_decay: head.bias",
         "  rest: encoder.0.weight, encoder.1.weight, encoder.2.weight, ... (3 more)",
@@ -364,9 +364,11 @@ def test_describe_matches_the_groups_fit_builds() -> None:
     groups = live_groups(module)
     for group in groups:
         row = next(line for line in text.splitlines() if line.split()[0] == group["name"])
+        count = sum(dict(module.named_parameters())[n].numel() for n in group["params"])
         assert row.split()[1:] == [
             str(len(group["params"])),
-            str(sum(dict(module.named_parameters())[n].numel() for n in group["params"])),
+            str(count),
+            str(4 * count),  # a float32 momentum buffer per parameter
             f"{group['lr']:g}",
             f"{group['momentum']:g}",
         ]

@@ -155,6 +155,11 @@ EXTERNAL_SAMPLE = [
     "pytorch_optimizer/adabelief",
     "schedulefree/sgd",
     "schedulefree/adamw",
+    "bnb/adamw8bit",
+    "bnb/lion8bit",
+    "bnb/ademamix8bit",
+    "bnb/sgd8bit",
+    "bnb/pytorchlars",
 ]
 
 

@@ -87,10 +87,10 @@ def test_preview_of_a_class_without_the_value_asks_for_an_instance() -> None:
 def test_describe_reads_the_instance() -> None:
     described = describe_optimizers(Warmed(lr=0.25))
     assert described.splitlines()[:4] == [
-        "Warmed.optimizer: SGD(lr=0.25), 2 groups, 4 tensors, 212 parameters",
-        "  group             tensors  parameters  lr",
-        "  model_gen.layer1        2         144  0.5",
-        "  rest                    2          68  0.25",
+        "Warmed.optimizer: SGD(lr=0.25), 2 groups, 4 tensors, 212 parameters, 0 bytes of state",
+        "  group             tensors  parameters  state bytes  lr",
+        "  model_gen.layer1        2         144            0  0.5",
+        "  rest                    2          68            0  0.25",
     ]
 
 

@@ -1,0 +1,173 @@
+"""bitsandbytes' optimizers by name (``"bnb/<name>"``), and their per-parameter state precision.
+
+Every optimizer class of ``bitsandbytes.optim`` is offered by its lower-case class name (``"bnb/adamw8bit"``,
+``"bnb/lion32bit"``, ``"bnb/ademamix8bit"``, ``"bnb/pagedadamw8bit"``); a paged one also as
+``"bnb/paged_<rest>"`` (``"bnb/paged_adamw8bit"``).
+
+bitsandbytes keeps the precision of an optimizer's state outside its param groups: ``optim_bits`` and
+``min_8bit_size`` are constructor arguments, and a parameter gets other values only through the process-wide
+``GlobalOptimManager.override_config``, keyed by ``id(param)``. So ``ParamGroup("embed", optim_bits=32)``
+is applied here, after the optimizer is built (``prepare``), through ``override_config``. The overrides
+this package sets are its own: they are set again at every build (a second ``fit`` with another
+declaration does not inherit them) and dropped when their parameter is freed, so a later tensor that reuses
+its ``id`` does not inherit them either. Overrides set by hand are kept.
+"""
+
+from __future__ import annotations
+
+import inspect
+import weakref
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+from lightning_optim.registry.named import NamedOptimizer
+
+#: the per-parameter options a ``ParamGroup`` of a bitsandbytes optimizer may set, and their checks' words
+STATE_OPTIONS: Mapping[str, str] = {
+    "optim_bits": "8 or 32 (bitsandbytes' state precisions)",
+    "min_8bit_size": "an int >= 0 (tensors with fewer elements keep 32-bit state)",
+}
+
+#: ``id(param)`` -> (the config this package set in ``pid2config``, the one it replaced)
+_OURS: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+
+
+def names(module: Any) -> dict[str, NamedOptimizer]:
+    """``bitsandbytes.optim``'s optimizers by lower-case class name, paged ones also as ``paged_<rest>``."""
+    found: dict[str, NamedOptimizer] = {}
+    for class_name, cls in sorted(vars(module).items()):
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            continue
+        record = NamedOptimizer(cls, meaning=f"`bitsandbytes.optim.{class_name}`")
+        found[class_name.lower()] = record
+        if class_name.startswith("Paged"):
+            found["paged_" + class_name.removeprefix("Paged").lower()] = record
+    return found
+
+
+def uses_override_config(cls: type) -> bool:
+    """Whether ``cls`` reads its state precision through ``GlobalOptimManager`` (all but ``PytorchLARS``)."""
+    from bitsandbytes.optim.optimizer import Optimizer8bit
+
+    return issubclass(cls, Optimizer8bit)
+
+
+def _valid(option: str, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return value in (8, 32) if option == "optim_bits" else value >= 0
+
+
+def check_state_options(group: Mapping[str, Any]) -> None:
+    """``optim_bits`` is 8 or 32 and ``min_8bit_size`` an int >= 0 (bitsandbytes raises in the first step).
+
+    Example:
+        >>> check_state_options({"lr": 1e-3, "optim_bits": 32})
+        >>> check_state_options({"optim_bits": 16})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `optim_bits` to be 8 or 32 (bitsandbytes' state precisions) but got 16.
+    """
+    for option, expected in STATE_OPTIONS.items():
+        if option in group and not _valid(option, group[option]):
+            raise ValueError(f"Expected `{option}` to be {expected} but got {group[option]!r}.")
+
+
+#: bitsandbytes' classes without a momentum-free form (their default): SGD and LARS raise
+#: ``NotImplementedError`` in ``__init__``, ``PytorchLARS`` an ``UnboundLocalError`` in its first step
+_NEED_MOMENTUM = ("SGD", "LARS", "PytorchLARS")
+
+
+def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
+    """bitsandbytes' SGD and LARS have no momentum-free form: ``momentum`` (default 0) must be > 0.
+
+    Example:
+        >>> import torch
+        >>> class SGD8bit(torch.optim.SGD): ...
+        >>> check_arguments(SGD8bit, {"lr": 0.1})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `momentum` of `SGD8bit` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free form) but got 0 (its default).
+    """
+    if not cls.__name__.startswith(_NEED_MOMENTUM):
+        return
+    declared = "momentum" in arguments
+    momentum = arguments["momentum"] if declared else inspect.signature(cls).parameters["momentum"].default
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and momentum == 0:
+        raise ValueError(
+            f"Expected `momentum` of `{cls.__name__}` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free "
+            f"form) but got {momentum!r}{'' if declared else ' (its default)'}."
+        )
+
+
+def _manager() -> Any:
+    from bitsandbytes.optim import GlobalOptimManager
+
+    return GlobalOptimManager.get_instance()
+
+
+def _forget(key: int, config: dict[str, Any]) -> None:
+    """The parameter ``key`` was freed: drop the override this package set for it."""
+    entry = _OURS.get(key)
+    if entry is None or entry[0] is not config:
+        return
+    del _OURS[key]
+    manager = _manager()
+    if manager.pid2config.get(key) is config:
+        del manager.pid2config[key]
+
+
+def _release(manager: Any, param: torch.Tensor) -> None:
+    """Undo the override this package set for ``param`` (restoring one set by hand before it)."""
+    entry = _OURS.pop(id(param), None)
+    if entry is None:
+        return
+    ours, replaced = entry
+    if manager.pid2config.get(id(param)) is ours:
+        if replaced is None:
+            del manager.pid2config[id(param)]
+        else:
+            manager.pid2config[id(param)] = replaced
+
+
+def _override(manager: Any, param: torch.Tensor, options: Mapping[str, Any]) -> None:
+    key = id(param)
+    entry = _OURS.get(key)
+    if entry is not None and manager.pid2config.get(key) is entry[0]:
+        entry[0].update(options)
+        return
+    replaced = manager.pid2config.pop(key, None)
+    config = {**(replaced or {}), **options}
+    manager.override_config(param, key_value_dict=config)
+    _OURS[key] = (config, replaced)
+    weakref.finalize(param, _forget, key, config)
+
+
+def prepare(optimizer: torch.optim.Optimizer) -> None:
+    """Check the constructor's ``optim_bits`` and apply each group's state options to its parameters."""
+    bits = getattr(getattr(optimizer, "args", None), "optim_bits", None)
+    if bits is not None:
+        check_state_options({"optim_bits": bits})
+    manager = _manager()
+    for group in optimizer.param_groups:
+        options = {key: group[key] for key in STATE_OPTIONS if key in group}
+        check_state_options(options)
+        for param in group["params"]:
+            _release(manager, param)
+            if options:
+                _override(manager, param, options)
+
+
+def keep_32bit(optimizer: torch.optim.Optimizer, params: Iterable[torch.Tensor]) -> None:
+    """32-bit state for ``params`` (transformers' rule for embeddings), except in a group that sets
+    ``optim_bits`` itself."""
+    wanted = {id(p) for p in params}
+    manager = _manager()
+    for group in optimizer.param_groups:
+        if "optim_bits" in group:
+            continue
+        for param in group["params"]:
+            if id(param) in wanted:
+                _override(manager, param, {"optim_bits": 32})
