@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import lightning as L
+import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
+from lightning_optim.utilities import compat
+
+#: for tests of ``MuonWithAdamW`` and torch's ``Muon``, which need torch 2.9 (``compat.MUON``)
+needs_muon = pytest.mark.skipif(
+    not compat.torch_at_least(compat.MUON.minimum),
+    reason=f"torch.optim.Muon needs torch >= {compat.MUON.minimum}",
+)
 
 FAST = {
     "accelerator": "cpu",

@@ -19,6 +19,7 @@ import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.utilities import compat
 
 
 def is_optimizer_class(cls: Any) -> bool:
@@ -56,6 +57,8 @@ class OptimizerInfo:
     #: a check of one param group's values (its ``defaults`` with the declared options applied) that torch
     #: only makes, or fails on, after some steps; raises ``ValueError`` naming the values
     check_group: Callable[[Mapping[str, Any]], None] | None = None
+    #: the newer torch it needs, refused when a class declaring it is defined (``compat.requires_torch``)
+    needs: compat.TorchFeature | None = None
 
     @property
     def has_fused(self) -> bool:
@@ -118,7 +121,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"})),
     OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
-    OptimizerInfo(MuonWithAdamW, ("muon_adamw",)),
+    OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
 )
 

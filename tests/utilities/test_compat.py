@@ -13,6 +13,7 @@ import lightning as L
 import pytest
 import torch
 
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.utilities import compat
 
 
@@ -25,15 +26,28 @@ def _module_function(path: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
+def _built(cls: type, **kwargs: bool) -> torch.optim.Optimizer:
+    return cls([torch.nn.Parameter(torch.zeros(1))], lr=0.1, **kwargs)
+
+
+#: the fused optimizers torch marks as unscaling inside ``step``: Adagrad only from torch 2.12 on
+UNSCALING = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD) + (
+    (torch.optim.Adagrad,) if compat.torch_at_least("2.12") else ()
+)
+
+
 def _fused_optimizers_handle_unscaling() -> bool:
     handles = _module_function("lightning.fabric.plugins.precision.amp._optimizer_handles_unscaling")
     assert callable(handles)
+    return all(handles(_built(cls, fused=True)) and not handles(_built(cls)) for cls in UNSCALING)
 
-    def built(cls: type, **kwargs: bool) -> torch.optim.Optimizer:
-        return cls([torch.nn.Parameter(torch.zeros(1))], lr=0.1, **kwargs)
 
-    optimizers = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
-    return all(handles(built(cls, fused=True)) and not handles(built(cls)) for cls in optimizers)
+@pytest.mark.parametrize("cls", [torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad])
+def test_fused_step_unscales_agrees_with_lightning(cls: type) -> None:
+    handles = _module_function("lightning.fabric.plugins.precision.amp._optimizer_handles_unscaling")
+    assert callable(handles)
+    assert compat.fused_step_unscales(cls) is bool(handles(_built(cls, fused=True))) is (cls in UNSCALING)
+    assert compat.fused_step_unscales(torch.optim.RMSprop) is False  # no fused kernel at all
 
 
 #: How to find each listed name in the installed versions.
@@ -86,3 +100,25 @@ def test_the_wrappers_work_on_the_installed_versions() -> None:
     assert {"cpu", "cuda"} <= compat.fused_kernel_devices()
     assert compat.torch_default_is_foreach([torch.zeros(1)], differentiable=False) is False
     assert compat.storage_use_count is not None
+
+
+def test_a_feature_of_a_newer_torch_is_refused_at_class_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    # real on the compat rows with torch < 2.9; here, the same check with the version read as 2.8
+    if compat.torch_at_least(compat.MUON.minimum):
+        monkeypatch.setattr(compat, "TORCH_VERSION", (2, 8, 0))
+    with pytest.raises(ValueError) as error:
+
+        class Model(ConfigurableOptimizersMixin, L.LightningModule):
+            optimizer = OptimizerSpec("muon_adamw", lr=0.02)
+
+    assert str(error.value).split("<locals>.")[-1] == (
+        "Model.optimizer: Expected torch >= 2.9 for `MuonWithAdamW` (it needs `torch.optim.Muon`, added in "
+        f"torch 2.9) but got torch {torch.__version__}. Upgrade torch (pip install 'torch>=2.9') or declare "
+        "another optimizer."
+    )
+
+
+def test_torch_at_least_reads_release_numbers() -> None:
+    assert compat.torch_at_least("2.4") and compat.torch_at_least("2.4.0")
+    assert not compat.torch_at_least("99.0")
+    assert compat.release("2.10.0") > compat.release("2.9.1")  # numbers, not strings
