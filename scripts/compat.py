@@ -342,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
         "--row", action="append", choices=list(BY_NAME), help="run only this row (repeatable)"
     )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the venvs even if their pins match")
+    parser.add_argument("--worktree", action="store_true", help="test the working tree, not a copy of HEAD")
     parser.add_argument("--workers", default="2", help="pytest-xdist workers (0: no xdist); default 2")
     parser.add_argument(
         "--no-write", action="store_true", help=f"do not update {TABLE_FILE.relative_to(ROOT)}"
