@@ -21,12 +21,12 @@ the real optimizer's options.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, MutableMapping
-from functools import wraps
 from typing import Any
-from weakref import ref
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
+
+from lightning_optim.utilities import compat
 
 #: ``param`` names that drive an element of ``betas`` rather than a key of their own.
 BETA_ALIASES = {"beta1": 0, "beta2": 1}
@@ -181,24 +181,6 @@ class ProxyOptimizer(torch.optim.Optimizer):
         raise RuntimeError("a ParamSchedule's proxy optimizer does not step; step the real optimizer")
 
 
-def _track_steps(optimizer: torch.optim.Optimizer) -> None:
-    """Mark ``optimizer`` when it steps, as torch's ``LRScheduler`` does, so that the inner scheduler (which
-    reads the mark through the proxy) does not warn that it stepped before the optimizer."""
-    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
-        return
-    step = optimizer.step.__func__  # type: ignore[attr-defined]
-    optimizer_ref = ref(optimizer)
-
-    @wraps(step)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        opt = optimizer_ref()
-        opt._opt_called = True  # type: ignore[union-attr]
-        return step.__get__(opt, opt.__class__)(*args, **kwargs)
-
-    wrapper._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
-    optimizer.step = wrapper  # type: ignore[method-assign]
-
-
 class ParamSchedule(LRScheduler):
     """The scheduler ``factory`` builds, driving ``param`` of every param group of ``optimizer``.
 
@@ -242,7 +224,7 @@ class ParamSchedule(LRScheduler):
                 )
         self.optimizer = optimizer
         self.param = param
-        _track_steps(optimizer)
+        compat.track_steps(optimizer)
         self.proxy = ProxyOptimizer(optimizer, param)
         self.scheduler = factory(self.proxy)
         self.base_lrs = [group["initial_lr"] for group in self.proxy.param_groups]

@@ -20,7 +20,9 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
+from weakref import ref
 
 import torch
 
@@ -136,7 +138,8 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     ),
     PrivateApi(
         "Optimizer._opt_called",
-        "silence torch's 'scheduler stepped before optimizer' warning in previews, where no optimizer steps",
+        "silence torch's 'scheduler stepped before optimizer' warning in previews, where no optimizer steps, "
+        "and forward it through `ParamSchedule`'s proxy optimizer",
         "fallback: the warning is shown",
     ),
     PrivateApi(
@@ -145,6 +148,16 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "refuses to clip them and skips the scaler's `unscale_` (`fused_step_unscales`). torch sets it for "
         "`fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad from torch 2.12 on",
         "fallback: every fused kernel is taken to unscale (auto avoids fused where clipping may happen)",
+    ),
+    PrivateApi(
+        "LRScheduler's `optimizer.step._wrapped_by_lr_sched` marker",
+        "`track_steps` marks an optimizer's steps as torch's `LRScheduler` does, for `ParamSchedule`'s proxy",
+        "fallback: a second wrapper; the same marks",
+    ),
+    PrivateApi(
+        "torch.nn.modules.batchnorm._NormBase",
+        "the no-decay recipes find every batch and instance norm (`NORM_BASES`)",
+        "fallback: the public BatchNorm/SyncBatchNorm/InstanceNorm classes",
     ),
     PrivateApi(
         "torch._C._storage_Use_Count",
@@ -273,6 +286,40 @@ def mark_stepped(optimizer: torch.optim.Optimizer) -> None:
 
 #: ``torch._C._storage_Use_Count``, or ``None`` (then published tensors are never reused).
 storage_use_count: Callable[[int], int] | None = getattr(torch._C, "_storage_Use_Count", None)
+
+
+def track_steps(optimizer: torch.optim.Optimizer) -> None:
+    """Mark ``optimizer`` when it steps, as torch's ``LRScheduler`` does, so that the inner scheduler (which
+    reads the mark through the proxy) does not warn that it stepped before the optimizer."""
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    step = optimizer.step.__func__  # type: ignore[attr-defined]
+    optimizer_ref = ref(optimizer)
+
+    @wraps(step)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        opt = optimizer_ref()
+        opt._opt_called = True  # type: ignore[union-attr]
+        return step.__get__(opt, opt.__class__)(*args, **kwargs)
+
+    wrapper._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+    optimizer.step = wrapper  # type: ignore[method-assign]
+
+
+#: The base of torch's batch and instance norms (``_NormBase``), or the public classes deriving from it.
+NORM_BASES: tuple[type[torch.nn.Module], ...] = (
+    (torch.nn.modules.batchnorm._NormBase,)
+    if hasattr(torch.nn.modules.batchnorm, "_NormBase")
+    else (
+        *(
+            getattr(torch.nn, f"{lazy}{kind}{dims}")
+            for lazy in ("", "Lazy")
+            for kind in ("BatchNorm", "InstanceNorm")
+            for dims in ("1d", "2d", "3d")
+        ),
+        torch.nn.SyncBatchNorm,
+    )
+)
 
 
 def capturable_devices() -> list[str]:

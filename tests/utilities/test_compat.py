@@ -68,6 +68,19 @@ LOOKUPS = {
     "Optimizer._opt_called": lambda: "_opt_called" in Path(torch.optim.lr_scheduler.__file__).read_text(),
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
     "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
+    # torch's LRScheduler wraps `optimizer.step` and marks the wrapper so
+    "LRScheduler's `optimizer.step._wrapped_by_lr_sched` marker": lambda: (
+        "_wrapped_by_lr_sched" in Path(torch.optim.lr_scheduler.__file__).read_text()
+    ),
+    "torch.nn.modules.batchnorm._NormBase": lambda: all(
+        issubclass(cls, torch.nn.modules.batchnorm._NormBase)
+        for cls in (
+            torch.nn.BatchNorm2d,
+            torch.nn.SyncBatchNorm,
+            torch.nn.InstanceNorm1d,
+            torch.nn.LazyBatchNorm1d,
+        )
+    ),
     "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")

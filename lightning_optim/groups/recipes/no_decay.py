@@ -21,6 +21,7 @@ from torch import nn
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 #: The rules named after the library they copy; ``no_decay`` takes one alone or among kinds.
@@ -42,12 +43,12 @@ TRANSFORMERS_NO_DECAY_PATTERNS = tuple(
 
 #: Every ``torch.nn`` normalization layer with parameters (and the parameter-free ones, for completeness).
 NORM_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase,  # BatchNorm1d/2d/3d, their Lazy forms, SyncBatchNorm, InstanceNorm*
+    *compat.NORM_BASES,  # BatchNorm1d/2d/3d, their Lazy forms, SyncBatchNorm, InstanceNorm*
     nn.LayerNorm,
     nn.GroupNorm,
     nn.LocalResponseNorm,
     nn.CrossMapLRN2d,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+    nn.RMSNorm,  # torch 2.4 and later
 )
 #: Custom norms that do not subclass a torch one (``LlamaRMSNorm``, ``T5LayerNorm``, ``LayerNorm2d``).
 _NORM_CLASS_NAME = re.compile(r"Norm(?:[123]d)?$")
