@@ -10,8 +10,9 @@ Each row tests the committed tree (``git archive HEAD``, so the table's commit i
 ``--worktree`` tests the working tree as it is instead, recorded as ``<commit>-dirty`` when it differs).
 Virtual environments, sources and downloaded wheels live outside the repository, in ``$COMPAT_DIR`` (default
 ``~/.cache/lightning-optim-compat``): ``wheels/`` is reused by every later run, so a rerun downloads nothing
-new; ``venvs/<row>`` and ``src/<row>`` are rebuilt each time. Each row pins its versions with its own
-constraint file, which replaces the machine's pip constraints for that venv alone.
+new; ``venvs/<row>`` is reused while its pins and requirements stay the same (``--fresh`` rebuilds it) and
+``src/<row>`` is copied anew each time. Each row pins its versions with its own constraint file, which
+replaces the machine's pip constraints for that venv alone. The runner itself needs Python >= 3.11.
 
     python scripts/compat.py --list             # the rows
     python scripts/compat.py                    # every row, one after the other
