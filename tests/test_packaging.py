@@ -86,6 +86,8 @@ def lowest_passing_row(table: str) -> dict[str, str]:
             and cells["Errors"] == "0"
         ):
             rows.append(cells)
+    if not rows:
+        pytest.skip("docs/compat.md has no passing row yet: run `make compat`")
     key = lambda r: (compat.release(r["Python"]), compat.release(r["torch"]), compat.release(r["Lightning"]))  # noqa: E731
     return min(rows, key=key)
 
