@@ -74,6 +74,8 @@ def test_py_typed_ships() -> None:
 def lowest_passing_row(table: str) -> dict[str, str]:
     """The row of ``docs/compat.md``'s table with the lowest versions among those that ran their tests (the
     whole suite or its ``core``) with nothing failed."""
+    if "| Row |" not in table:
+        pytest.skip("docs/compat.md has no results yet: run `make compat`")
     lines = [line for line in table.splitlines() if line.startswith("| `")]
     header = [cell.strip() for cell in table.split("| Row |", 1)[1].split("\n", 1)[0].split("|")][:-1]
     rows = []
