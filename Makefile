@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs unit bench fuzz clean
+.PHONY: demo test lint typecheck unit bench fuzz compat wheel-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,16 @@ fuzz: $(STAMP)
 	rm -rf .hypothesis
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -p no:xdist tests/declarations/test_fuzz.py \
 		--hypothesis-show-statistics --hypothesis-seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
+
+# the test suite across Python/torch/Lightning versions, one throwaway venv per row (docs/compat.md): by
+# hand, not in CI (several GB of downloads the first time and minutes per row). One row: make compat ROWS=lowest
+ROWS ?=
+compat: $(STAMP)
+	nice -n 19 $(BIN)/python scripts/compat.py $(foreach row,$(ROWS),--row $(row))
+
+# build the wheel and sdist, twine check them, install the wheel in a fresh venv and run the README quickstart
+wheel-check: $(STAMP)
+	TORCH_PIN="$(TORCH_PIN)" $(BIN)/python scripts/wheel_check.py
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info

@@ -14,6 +14,13 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.declarations.optimizer import declared_of
 from lightning_optim.groups.planning import plan_all
+from lightning_optim.utilities import compat
+
+#: for tests of ``MuonWithAdamW`` and torch's ``Muon``, which need torch 2.9 (``compat.MUON``)
+needs_muon = pytest.mark.skipif(
+    not compat.torch_at_least(compat.MUON.minimum),
+    reason=f"torch.optim.Muon needs torch >= {compat.MUON.minimum}",
+)
 
 FAST = {
     "accelerator": "cpu",

@@ -38,8 +38,8 @@ AdamW because its parameters are not all 2-D::
         ],
     )
 
-Needs a torch with ``torch.optim.Muon`` (2.9 or later). This module can still be imported with an older torch;
-building the optimizer then raises.
+Needs a torch with ``torch.optim.Muon`` (2.9 or later, ``compat.MUON``). This module can still be imported with an
+older torch; declaring or building the optimizer then raises a ``ValueError`` naming the version.
 """
 
 from __future__ import annotations
@@ -52,10 +52,9 @@ from typing import Any
 import torch
 from torch.optim import AdamW, Optimizer
 
-__all__ = ["MuonWithAdamW", "is_matrix"]
+from lightning_optim.utilities import compat
 
-#: ``torch.optim.Muon`` (torch 2.9 or later), ``None`` on an older torch.
-_MUON: type[Optimizer] | None = getattr(torch.optim, "Muon", None)
+__all__ = ["MuonWithAdamW", "is_matrix"]
 
 #: torch's Muon defaults (``torch/optim/_muon.py``: ``DEFAULT_A/B/C``, ``EPS``, ``DEFAULT_NS_STEPS``), which come
 #: from Keller Jordan's quintic Newton-Schulz iteration.
@@ -274,13 +273,8 @@ def _halves(
 ) -> tuple[Optimizer, Optimizer]:
     """torch's Muon and AdamW built over a stand-in parameter: torch checks the defaults once more, and each
     step points them at the real groups of their kind."""
-    if _MUON is None:
-        raise RuntimeError(
-            f"MuonWithAdamW needs `torch.optim.Muon`, which torch added in 2.9, but torch {torch.__version__} "
-            "is installed. Upgrade torch."
-        )
     stand_in = torch.zeros(1, 1)
-    muon = _MUON([stand_in], **muon_defaults)
+    muon = compat.torch_muon("MuonWithAdamW")([stand_in], **muon_defaults)
     adamw = AdamW([stand_in], **{k: v for k, v in adamw_defaults.items() if k != "decoupled_weight_decay"})
     return muon, adamw
 

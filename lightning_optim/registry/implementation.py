@@ -12,7 +12,8 @@ is safe, and otherwise leaves torch's own choice (``foreach`` on CUDA, the for-l
 - Mixed precision (``MixedPrecision``: ``16-mixed``, ``bf16-mixed``) refuses to clip an optimizer whose
   ``step`` unscales gradients itself (``MixedPrecision.clip_gradients``: ``clip_val > 0 and
   _optimizer_handles_unscaling(optimizer)`` raises), and torch marks every optimizer built with
-  ``fused=True`` so (``self._step_supports_amp_scaling = True``). So no fused kernel there when clipping
+  ``fused=True`` so (``self._step_supports_amp_scaling = True``; for Adagrad only from torch 2.12 on:
+  ``compat.fused_step_unscales``). So no such fused kernel there when clipping
   may happen: ``Trainer(gradient_clip_val=...)`` > 0, an overridden ``configure_gradient_clipping``, or
   manual optimization, where ``training_step`` may call ``self.clip_gradients`` (we cannot know, so we
   assume it does).
@@ -167,13 +168,15 @@ def _precision_name(plugin: Any) -> str:
     return str(getattr(plugin, "precision", type(plugin).__name__))
 
 
-def _trainer_blocker(trainer: Any, module: torch.nn.Module) -> str | None:
-    """Why the Trainer rules the fused kernel out for this run, or ``None``."""
+def _trainer_blocker(cls: type, trainer: Any, module: torch.nn.Module) -> str | None:
+    """Why the Trainer rules the fused kernel of ``cls`` out for this run, or ``None``."""
     plugin = _precision_plugin(trainer)
     if plugin is None:
         return None
     if _steps_in_deepspeed(plugin):
         return "DeepSpeed steps the optimizer in its own engine (its own loss scaling and clipping)"
+    if not compat.fused_step_unscales(cls):
+        return None  # Lightning unscales and clips it like a non-fused one (fused Adagrad before torch 2.12)
     clipping = _may_clip(trainer, module)
     if clipping is not None and _refuses_clipping_fused(plugin):
         return (
@@ -218,6 +221,8 @@ def check_trainer_conflict(
     elif kwargs.get("fused") is True:
         declared = "fused=True"
     else:
+        return
+    if not compat.fused_step_unscales(cls):
         return
     plugin = _precision_plugin(trainer)
     automatic = getattr(module, "automatic_optimization", True) is not False
@@ -301,7 +306,7 @@ def _fused_blocker(
     sparse = _sparse_parameter_ids(module)
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients"
-    return _trainer_blocker(trainer, module)
+    return _trainer_blocker(cls, trainer, module)
 
 
 def choose(

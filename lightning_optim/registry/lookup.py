@@ -10,8 +10,14 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from lightning_optim.registry.external import COLLECTIONS, lookup_optimizer
-from lightning_optim.registry.optimizers import OPTIMIZERS, REGISTERED_OPTIMIZERS, is_optimizer_class
+from lightning_optim.registry.optimizers import (
+    OPTIMIZERS,
+    REGISTERED_OPTIMIZERS,
+    is_optimizer_class,
+    optimizer_info,
+)
 from lightning_optim.registry.schedulers import REGISTERED_SCHEDULERS, SCHEDULERS, is_scheduler_class
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, prefixed
 
 #: The kinds of class a declaration names.
@@ -65,7 +71,11 @@ def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
     """``resolve`` against ``kind``'s registry and predicate; error messages start with ``where: ``."""
     table = KINDS[kind]
     with prefixed(where):
-        return resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+        cls = resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+    needs = optimizer_info(cls).needs if kind == "optimizer" else None
+    if needs is not None:
+        compat.requires_torch(needs, where)
+    return cls
 
 
 def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Callable[[Any], bool]) -> type:

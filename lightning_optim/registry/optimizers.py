@@ -24,6 +24,7 @@ from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry import bnb
+from lightning_optim.utilities import compat
 
 
 def is_optimizer_class(cls: Any) -> bool:
@@ -70,6 +71,8 @@ class OptimizerInfo:
     #: called on the built optimizer before it trains (and before ``describe_optimizers`` measures it):
     #: applies ``state_options``, checks what the constructor does not; raises ``ValueError``
     prepare: Callable[[torch.optim.Optimizer], None] | None = None
+    #: the newer torch it needs, refused when a class declaring it is defined (``compat.requires_torch``)
+    needs: compat.TorchFeature | None = None
 
     @property
     def has_fused(self) -> bool:
@@ -132,7 +135,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"})),
     OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
-    OptimizerInfo(MuonWithAdamW, ("muon_adamw",)),
+    OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
 )
 

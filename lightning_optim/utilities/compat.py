@@ -1,4 +1,5 @@
-"""Every use of a private Lightning or torch API, and every monkeypatch, in one place.
+"""Every use of a private Lightning or torch API, every monkeypatch, and every difference between the supported
+versions, in one place.
 
 Each function below wraps one private name and says what happens when it disappears: a documented
 fallback that changes nothing the user can see, or a ``RuntimeError`` at ``fit`` that names the API,
@@ -8,12 +9,18 @@ schedule) and the objects it patches; ``tests/utilities/test_compat.py`` fails a
 longer exists in the installed versions, and ``tests/test_layering.py`` fails when a private name is used
 outside the places listed here.
 
-Verified on torch 2.13.0 and Lightning 2.6.6.
+A feature that needs a newer torch than the lowest supported one is a ``TorchFeature`` (``TORCH_FEATURES``);
+``requires_torch`` refuses it when the class declaring it is defined, naming the version, instead of an
+``AttributeError`` deep in torch.
+
+Supported: torch >= 2.4, Lightning >= 2.4, Python >= 3.10 (``docs/compat.md`` has the measured table,
+``scripts/compat.py`` reruns it). Verified private APIs on torch 2.4.0 to 2.13.0, Lightning 2.4.0 to 2.6.6.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +28,78 @@ from typing import Any
 
 import torch
 
-VERIFIED_ON = {"torch": "2.13.0", "lightning": "2.6.6"}
+VERIFIED_ON = {"torch": "2.4.0 to 2.13.0", "lightning": "2.4.0 to 2.6.6"}
+
+
+def release(version: str) -> tuple[int, ...]:
+    """The release numbers of a version string; a pre-release or local build counts as its release.
+
+    Example:
+        >>> release("2.9.0a0+git1234"), release("2.13.0+cpu"), release("2.4")
+        ((2, 9, 0), (2, 13, 0), (2, 4))
+    """
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+
+
+#: The installed torch's release numbers, e.g. ``(2, 13, 0)``.
+TORCH_VERSION: tuple[int, ...] = release(torch.__version__)
+
+
+def torch_at_least(minimum: str) -> bool:
+    """Whether the installed torch is release ``minimum`` or newer (a nightly counts as its release)."""
+    return release(minimum) <= TORCH_VERSION
+
+
+@dataclass(frozen=True)
+class TorchFeature:
+    """Something this package offers only with a torch newer than its lowest supported one."""
+
+    #: what the user declares, as a message names it
+    name: str
+    #: the first torch release that has it
+    minimum: str
+    #: what torch added in that release
+    needs: str
+    #: what to do instead on an older torch
+    instead: str
+
+
+#: ``MuonWithAdamW`` (``"muon_adamw"``) steps its Muon groups with torch's own Muon.
+MUON = TorchFeature("`MuonWithAdamW`", "2.9", "`torch.optim.Muon`", "declare another optimizer")
+
+#: Every feature that needs a newer torch than the lowest supported one.
+TORCH_FEATURES: tuple[TorchFeature, ...] = (MUON,)
+
+
+def requires_torch(feature: TorchFeature, where: str) -> None:
+    """Refuse ``feature`` with a ``ValueError`` naming the torch release it needs, if the installed torch is older.
+
+    Example:
+        >>> future = TorchFeature("`implementation='warp'`", "99.0", "warp kernels", "use 'auto'")
+        >>> requires_torch(future, "Model.optimizer")
+        Traceback (most recent call last):
+        ...
+        ValueError: Model.optimizer: Expected torch >= 99.0 for `implementation='warp'` (it needs warp kernels, added in torch 99.0) but got torch ... Upgrade torch (pip install 'torch>=99.0') or use 'auto'.
+    """
+    if not torch_at_least(feature.minimum):
+        raise _too_old(feature, where)
+
+
+def _too_old(feature: TorchFeature, where: str) -> ValueError:
+    return ValueError(
+        f"{where}: Expected torch >= {feature.minimum} for {feature.name} (it needs {feature.needs}, "
+        f"added in torch {feature.minimum}) but got torch {torch.__version__}. Upgrade torch "
+        f"(pip install 'torch>={feature.minimum}') or {feature.instead}."
+    )
+
+
+def torch_muon(where: str) -> type[torch.optim.Optimizer]:
+    """``torch.optim.Muon``; on a torch without it, the ``ValueError`` of ``requires_torch(MUON, where)``."""
+    muon: type[torch.optim.Optimizer] | None = getattr(torch.optim, "Muon", None)
+    if muon is None:
+        raise _too_old(MUON, where)
+    return muon
 
 
 @dataclass(frozen=True)
@@ -96,9 +174,10 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     ),
     PrivateApi(
         "Optimizer._step_supports_amp_scaling",
-        "know which optimizers Lightning's mixed precision refuses to clip: torch sets it for `fused=True` and "
-        "Lightning's `_optimizer_handles_unscaling` reads it (never read here; `implementation` relies on it)",
-        "nothing fails: `implementation='auto'` still avoids fused kernels where clipping may happen",
+        "know which fused optimizers unscale gradients inside `step`, so that Lightning's mixed precision "
+        "refuses to clip them and skips the scaler's `unscale_` (`fused_step_unscales`). torch sets it for "
+        "`fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad from torch 2.12 on",
+        "fallback: every fused kernel is taken to unscale (auto avoids fused where clipping may happen)",
     ),
     PrivateApi(
         "torch.nn.modules.batchnorm._NormBase",
@@ -133,6 +212,26 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
 )
 
 
+@functools.cache
+def fused_step_unscales(cls: type) -> bool:
+    """Whether ``cls(..., fused=True)`` unscales gradients inside ``step`` (torch's
+    ``_step_supports_amp_scaling``, read by ``GradScaler`` and Lightning's ``_optimizer_handles_unscaling``).
+
+    torch marks fused Adam, AdamW and SGD so; fused Adagrad only from torch 2.12 on (on 2.11 and older the
+    scaler unscales it first, and Lightning clips it like any other optimizer).
+
+    Example:
+        >>> fused_step_unscales(torch.optim.Adam), fused_step_unscales(torch.optim.RMSprop)
+        (True, False)
+    """
+    try:
+        optimizer = cls([torch.nn.Parameter(torch.zeros(1))], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return False  # no fused kernel (here): nothing to unscale
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", True))
+
+
+@functools.cache
 def _missing(name: str, what: str) -> RuntimeError:
     return RuntimeError(
         f"lightning_optim needs the private API `{name}` to {what}, but the installed versions do not have "

@@ -12,7 +12,7 @@ from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, Sequential
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.registry.lookup import OPTIMIZERS
-from tests.helpers import Classifier, SparseEmbedding, assert_same_weights, declared, fit
+from tests.helpers import Classifier, SparseEmbedding, assert_same_weights, declared, fit, needs_muon
 
 
 def _sequential(optimizer: torch.optim.Optimizer) -> Any:
@@ -86,6 +86,7 @@ class Matrices(Classifier):
         self.model_gen = nn.Sequential(nn.Linear(8, 16, bias=False), nn.ReLU(), nn.Linear(16, 4, bias=False))
 
 
+@needs_muon
 def test_muon_can_be_declared() -> None:
     # the class-definition trial used 1-D stand-in parameters, which Muon refuses: no declaration passed
     class Declared(ConfigurableOptimizersMixin, Matrices):
@@ -100,6 +101,7 @@ def test_muon_can_be_declared() -> None:
     assert_same_weights(ours, theirs)
 
 
+@needs_muon
 def test_muon_on_a_model_with_biases_fails_when_fit_starts() -> None:
     class Declared(ConfigurableOptimizersMixin, Classifier):
         optimizer = OptimizerSpec("muon", lr=0.02)

@@ -477,6 +477,7 @@ def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
 # ---- scales are relative to each group's own base lr ------------------------------------------------
 
 
+@helpers.needs_muon
 def test_layer_decay_scales_muon_with_adamw_groups_from_their_own_lr() -> None:
     muon_lr, adamw_lr = 0.02, 3e-4
     spec = OptimizerSpec(
@@ -528,7 +529,7 @@ class Detector(L.LightningModule):
 
 def mmengine_settings(module: nn.Module, custom_keys: dict[str, dict[str, float]]) -> Settings:
     """mmengine 0.10.7 ``DefaultOptimWrapperConstructor`` with ``paramwise_cfg=dict(custom_keys=...)``."""
-    from mmengine.optim import DefaultOptimWrapperConstructor
+    DefaultOptimWrapperConstructor = pytest.importorskip("mmengine.optim").DefaultOptimWrapperConstructor
 
     constructor = DefaultOptimWrapperConstructor(
         dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=LR, weight_decay=WD)),
@@ -560,6 +561,7 @@ def test_lr_mult_and_decay_mult_equal_mmengines_custom_keys() -> None:
     assert len(set(expected.values())) == 4  # backbone, backbone.1, head.bias and the rest differ
 
 
+@helpers.needs_muon
 def test_decay_mult_scales_muon_with_adamws_own_weight_decay() -> None:
     spec = OptimizerSpec(
         MuonWithAdamW,

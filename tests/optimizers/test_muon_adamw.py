@@ -25,6 +25,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW, is_matrix
+from tests.helpers import needs_muon
+
+pytestmark = needs_muon
 
 FAST: dict[str, Any] = {
     "accelerator": "cpu",

@@ -15,7 +15,7 @@ from lightning_optim import OptimizerSpec, SchedulerSpec, register_optimizer, re
 from lightning_optim.registry.external import unregister
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declarations import test_fuzz as fuzz
-from tests.helpers import declared, loader
+from tests.helpers import declared, loader, needs_muon
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 schedulefree = pytest.importorskip("schedulefree")
@@ -125,6 +125,7 @@ def test_schedulefree_own_warmup_and_a_scheduler_is_an_error() -> None:
     )
 
 
+@needs_muon
 def test_muon_adamw_by_name() -> None:
     assert (
         declared(OptimizerSpec("muon_adamw", lr=0.02))._lightning_optim_declared[0].cls.__name__

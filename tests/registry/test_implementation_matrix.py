@@ -143,12 +143,20 @@ def test_the_probe_agrees_with_a_measurement(name: str, dtype: torch.dtype) -> N
     assert _fused_kernel_updates(cls, dtype) is fused_cpu_kernel_trains(cls, dtype, **options)
 
 
+def lightning_refuses_to_clip(cls: type) -> bool:
+    """Lightning's own answer: does ``MixedPrecision`` refuse to clip ``cls`` built with ``fused=True``?
+    (Adam, AdamW, SGD: yes; Adagrad: from torch 2.12 on, which marks its fused step as unscaling.)"""
+    from lightning.fabric.plugins.precision.amp import _optimizer_handles_unscaling
+
+    return bool(_optimizer_handles_unscaling(cls([nn.Parameter(torch.zeros(1))], lr=0.1, fused=True)))
+
+
 def expected_reason(name: str, precision: str, clipping: str, manual: bool) -> str | None:
     """Why ``"auto"`` gives up the fused kernel on CPU in this row (``None``: it picks it)."""
     if precision == "bf16-true" and not fused_cpu_kernel_trains(OPTIMIZERS[name][0], torch.bfloat16):
         # torch 2.13: fused CPU SGD leaves bf16 parameters unchanged (but their last numel % 32 elements)
         return f"torch's fused `{OPTIMIZERS[name][0].__name__}` kernel on `cpu` does not update `bfloat16` parameters"
-    if precision != "bf16-mixed":
+    if precision != "bf16-mixed" or not lightning_refuses_to_clip(OPTIMIZERS[name][0]):
         return None  # `Precision.clip_gradients` clips fused optimizers like any other
     if manual:
         return (

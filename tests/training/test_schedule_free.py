@@ -21,7 +21,6 @@ from typing import Any
 
 import lightning as L
 import pytest
-import schedulefree
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
@@ -33,6 +32,8 @@ from lightning_optim.training.schedule_free import (
     to_eval_mode,
     to_train_mode,
 )
+
+schedulefree = pytest.importorskip("schedulefree")
 
 OptimizerFactory = Callable[[Iterator[nn.Parameter]], torch.optim.Optimizer]
 

@@ -14,6 +14,7 @@ import lightning as L
 import pytest
 import torch
 
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.utilities import compat
 
 
@@ -26,15 +27,28 @@ def _module_function(path: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
+def _built(cls: type, **kwargs: bool) -> torch.optim.Optimizer:
+    return cls([torch.nn.Parameter(torch.zeros(1))], lr=0.1, **kwargs)
+
+
+#: the fused optimizers torch marks as unscaling inside ``step``: Adagrad only from torch 2.12 on
+UNSCALING = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD) + (
+    (torch.optim.Adagrad,) if compat.torch_at_least("2.12") else ()
+)
+
+
 def _fused_optimizers_handle_unscaling() -> bool:
     handles = _module_function("lightning.fabric.plugins.precision.amp._optimizer_handles_unscaling")
     assert callable(handles)
+    return all(handles(_built(cls, fused=True)) and not handles(_built(cls)) for cls in UNSCALING)
 
-    def built(cls: type, **kwargs: bool) -> torch.optim.Optimizer:
-        return cls([torch.nn.Parameter(torch.zeros(1))], lr=0.1, **kwargs)
 
-    optimizers = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad)
-    return all(handles(built(cls, fused=True)) and not handles(built(cls)) for cls in optimizers)
+@pytest.mark.parametrize("cls", [torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad])
+def test_fused_step_unscales_agrees_with_lightning(cls: type) -> None:
+    handles = _module_function("lightning.fabric.plugins.precision.amp._optimizer_handles_unscaling")
+    assert callable(handles)
+    assert compat.fused_step_unscales(cls) is bool(handles(_built(cls, fused=True))) is (cls in UNSCALING)
+    assert compat.fused_step_unscales(torch.optim.RMSprop) is False  # no fused kernel at all
 
 
 #: How to find each listed name in the installed versions.
@@ -63,11 +77,17 @@ LOOKUPS = {
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
     "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
-    "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
+    # torch's LRScheduler wraps `optimizer.step` and marks the wrapper so
     "torch.nn.modules.batchnorm._NormBase": lambda: all(
         issubclass(cls, torch.nn.modules.batchnorm._NormBase)
-        for cls in (torch.nn.BatchNorm2d, torch.nn.SyncBatchNorm, torch.nn.InstanceNorm1d)
+        for cls in (
+            torch.nn.BatchNorm2d,
+            torch.nn.SyncBatchNorm,
+            torch.nn.InstanceNorm1d,
+            torch.nn.LazyBatchNorm1d,
+        )
     ),
+    "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
     "UntypedStorage._cdata": lambda: isinstance(torch.zeros(1).untyped_storage()._cdata, int),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")
@@ -163,3 +183,25 @@ def test_no_private_name_crosses_the_package_modules() -> None:
         if alias.name.startswith("_")
     ]
     assert crossing == []
+
+
+def test_a_feature_of_a_newer_torch_is_refused_at_class_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    # real on the compat rows with torch < 2.9; here, the same check with the version read as 2.8
+    if compat.torch_at_least(compat.MUON.minimum):
+        monkeypatch.setattr(compat, "TORCH_VERSION", (2, 8, 0))
+    with pytest.raises(ValueError) as error:
+
+        class Model(ConfigurableOptimizersMixin, L.LightningModule):
+            optimizer = OptimizerSpec("muon_adamw", lr=0.02)
+
+    assert str(error.value).split("<locals>.")[-1] == (
+        "Model.optimizer: Expected torch >= 2.9 for `MuonWithAdamW` (it needs `torch.optim.Muon`, added in "
+        f"torch 2.9) but got torch {torch.__version__}. Upgrade torch (pip install 'torch>=2.9') or declare "
+        "another optimizer."
+    )
+
+
+def test_torch_at_least_reads_release_numbers() -> None:
+    assert compat.torch_at_least("2.4") and compat.torch_at_least("2.4.0")
+    assert not compat.torch_at_least("99.0")
+    assert compat.release("2.10.0") > compat.release("2.9.1")  # numbers, not strings

@@ -49,7 +49,7 @@ NORM_LAYERS: tuple[type[nn.Module], ...] = (
     nn.GroupNorm,
     nn.LocalResponseNorm,
     nn.CrossMapLRN2d,
-    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()),
+    nn.RMSNorm,  # torch 2.4 and later
 )
 #: Custom norms that do not subclass a torch one (``LlamaRMSNorm``, ``T5LayerNorm``, ``LayerNorm2d``).
 _NORM_CLASS_NAME = re.compile(r"Norm(?:[123]d)?$")

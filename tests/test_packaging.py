@@ -1,0 +1,108 @@
+"""The package's metadata follows its rules: one version, the CHANGELOG agreeing with it, ``py.typed``, and
+lower bounds equal to the lowest row of the compatibility table that passed.
+
+``make wheel-check`` (``scripts/wheel_check.py``) builds and installs the real wheel; these checks are the
+fast part, run with every ``make test``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import lightning_optim
+from lightning_optim.utilities import compat
+
+tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml (the checks do not vary)")
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_the_version_lives_in_one_place() -> None:
+    assert "version" not in PYPROJECT["project"]
+    assert PYPROJECT["project"]["dynamic"] == ["version"]
+    assert PYPROJECT["tool"]["hatch"]["version"]["path"] == "lightning_optim/__init__.py"
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+|rc\d+)?", lightning_optim.__version__)
+
+
+def top_changelog_heading(text: str) -> str:
+    """The first ``## [...]`` heading of a Keep a Changelog file: ``Unreleased`` or a version."""
+    match = re.search(r"^## \[([^\]]+)\]", text, re.M)
+    if match is None:
+        raise ValueError("CHANGELOG.md has no `## [...]` section")
+    return match.group(1)
+
+
+def changelog_agrees(version: str, text: str) -> bool:
+    """The rule: a development version (``X.Y.Z.devN``) is unreleased, so the top section is
+    ``[Unreleased]``; a release ``X.Y.Z`` (or ``X.Y.ZrcN``) has its own dated section on top."""
+    top = top_changelog_heading(text)
+    if ".dev" in version:
+        return top == "Unreleased"
+    return top == version and re.search(
+        rf"^## \[{re.escape(version)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", text, re.M
+    )
+
+
+def test_the_changelog_agrees_with_the_version() -> None:
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert changelog_agrees(lightning_optim.__version__, text), (
+        f"__version__ is {lightning_optim.__version__} but CHANGELOG.md's top section is "
+        f"[{top_changelog_heading(text)}]: a .devN version goes with [Unreleased] on top, a release X.Y.Z "
+        "with `## [X.Y.Z] - YYYY-MM-DD` on top"
+    )
+
+
+def test_the_changelog_rule_can_fail() -> None:
+    unreleased = "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2026-01-02\n"
+    released = "# Changelog\n\n## [0.2.0] - 2026-03-04\n\n## [0.1.0] - 2026-01-02\n"
+    assert changelog_agrees("0.2.0.dev0", unreleased)
+    assert not changelog_agrees("0.2.0", unreleased)  # released, but still listed as unreleased
+    assert changelog_agrees("0.2.0", released)
+    assert not changelog_agrees("0.3.0", released)  # a new version with no section
+    assert not changelog_agrees("0.2.0.dev0", released)
+
+
+def test_py_typed_ships() -> None:
+    assert (ROOT / "lightning_optim" / "py.typed").is_file()
+    assert PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["lightning_optim"]
+
+
+def lowest_passing_row(table: str) -> dict[str, str]:
+    """The row of ``docs/compat.md``'s table with the lowest versions among those that ran their tests (the
+    whole suite or its ``core``) with nothing failed."""
+    if "| Row |" not in table:
+        pytest.skip("docs/compat.md has no results yet: run `make compat`")
+    lines = [line for line in table.splitlines() if line.startswith("| `")]
+    header = [cell.strip() for cell in table.split("| Row |", 1)[1].split("\n", 1)[0].split("|")][:-1]
+    rows = []
+    for line in lines:
+        cells = dict(zip(["Row", *header], [cell.strip() for cell in line.strip("|").split("|")]))
+        if (
+            cells["Tests"] in ("full", "core")
+            and int(cells["Passed"]) > 0
+            and cells["Failed"] == "0"
+            and cells["Errors"] == "0"
+        ):
+            rows.append(cells)
+    if not rows:
+        pytest.skip("docs/compat.md has no passing row yet: run `make compat`")
+    key = lambda r: (compat.release(r["Python"]), compat.release(r["torch"]), compat.release(r["Lightning"]))  # noqa: E731
+    return min(rows, key=key)
+
+
+def test_lower_bounds_are_the_lowest_passing_row() -> None:
+    row = lowest_passing_row((ROOT / "docs" / "compat.md").read_text())
+    bounds = dict(
+        re.fullmatch(r"([a-z]+)>=([\d.]+)", req).groups() for req in PYPROJECT["project"]["dependencies"]
+    )  # type: ignore[union-attr]
+    assert bounds == {
+        "torch": ".".join(row["torch"].split(".")[:2]),
+        "lightning": ".".join(row["Lightning"].split(".")[:2]),
+    }
+    assert PYPROJECT["project"]["requires-python"] == ">=" + ".".join(row["Python"].split(".")[:2])
+    # and the lowest row ran the lowest patch release of each bound
+    assert row["torch"].split("+")[0].endswith(".0") and row["Lightning"].endswith(".0")
