@@ -157,6 +157,11 @@ class LRMonitor(Callback):
     scheduler's explicit name): ``lr-gen_opt``, ``lr-optimizer/backbone``; a single param group gets no
     suffix.
 
+    With ``log_key_prefix``, as in Lightning's newest monitor, every key above starts with it, momentum and
+    weight-decay keys included: ``log_key_prefix="optim/"`` logs ``optim/lr-Adam`` and
+    ``optim/lr-Adam-momentum``, and ``lrs``, the last values, ``trainer.callback_metrics`` and the progress bar
+    use the same keys. ``None`` or ``""`` adds nothing.
+
     When values are logged: with ``logging_interval=None`` an optimizer is logged at the interval of its
     scheduler (``"step"``: every ``log_every_n_steps`` steps, ``"epoch"``: at each epoch start), and an
     optimizer without scheduler at both; ``"step"`` or ``"epoch"`` logs all optimizers at that interval.
@@ -181,13 +186,16 @@ class LRMonitor(Callback):
             log each at the ``interval`` of its scheduler.
         log_momentum: also log momentum (``beta1`` for optimizers with ``betas``).
         log_weight_decay: also log weight decay.
+        log_key_prefix: a string put in front of every logged key (``"optim/"`` groups them in TensorBoard);
+            ``None`` (default) or ``""`` for none.
         max_history: keep at most this many entries per key in ``lrs`` (a ``deque``), ``None`` for all.
         prog_bar: also show the learning rates in the progress bar.
 
     Raises:
         ValueError: If ``logging_interval`` is not ``"step"``, ``"epoch"`` or ``None``, or ``max_history``
             is not positive.
-        TypeError: If a flag is not a bool or ``max_history`` not an int.
+        TypeError: If a flag is not a bool, ``log_key_prefix`` not a str or None, or ``max_history`` not an
+            int.
 
     Example::
 
@@ -227,6 +235,7 @@ class LRMonitor(Callback):
         logging_interval: Literal["step", "epoch"] | None = None,
         log_momentum: bool = False,
         log_weight_decay: bool = False,
+        log_key_prefix: str | None = None,
         max_history: int | None = None,
         prog_bar: bool = False,
     ) -> None:
@@ -243,6 +252,11 @@ class LRMonitor(Callback):
         _check_bool("log_momentum", log_momentum)
         _check_bool("log_weight_decay", log_weight_decay)
         _check_bool("prog_bar", prog_bar)
+        if log_key_prefix is not None and not isinstance(log_key_prefix, str):
+            raise TypeError(
+                f"Expected `log_key_prefix` to be a str or None but got {log_key_prefix!r} of type "
+                f"{type(log_key_prefix).__name__}"
+            )
         if max_history is not None:
             if isinstance(max_history, bool) or not isinstance(max_history, int):
                 raise TypeError(f"Expected `max_history` to be an int or None but got {max_history!r}")
@@ -252,6 +266,8 @@ class LRMonitor(Callback):
         self.logging_interval = logging_interval
         self.log_momentum = log_momentum
         self.log_weight_decay = log_weight_decay
+        # as Lightning's: ``None`` is stored as ``""``
+        self.log_key_prefix = log_key_prefix or ""
         self.max_history = max_history
         self.prog_bar = prog_bar
 
@@ -414,6 +430,8 @@ class LRMonitor(Callback):
             else:
                 name = explicit_name if explicit_name is not None else f"lr-{type(optimizer).__name__}"
                 lr_keys = self._lightning_keys(name, optimizer, groups, seen_types)
+            if self.log_key_prefix:
+                lr_keys = [self.log_key_prefix + key for key in lr_keys]
             blocks.append(_Block(optimizer, interval, lr_keys))
 
         for config in trainer.lr_scheduler_configs:
