@@ -280,12 +280,17 @@ class LRMonitor(Callback):
 
         self._events: dict[str, _Event] = {}
         self._layout: tuple[Any, ...] = ()
+        # whether this object was pickled or copied: how ``ddp_spawn`` sends it to the worker processes
+        self._sent_away = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles leave out the per-layout caches (optimizers, published tensors).
 
-        They are rebuilt at the next logging event, as after a change of the optimizers.
+        They are rebuilt at the next logging event, as after a change of the optimizers. The original
+        remembers that it was sent away: after a ``ddp_spawn`` fit its own histories stay empty, and ``plot``
+        says so.
         """
+        self._sent_away = True
         state = self.__dict__.copy()
         state["_events"] = {}
         state["_layout"] = ()
@@ -532,13 +537,24 @@ class LRMonitor(Callback):
 
         Raises:
             ModuleNotFoundError: If matplotlib is not installed (``pip install lightning-optim[plot]``).
-            ValueError: If nothing has been logged yet.
+            ValueError: If nothing has been logged in this process: before ``fit``, or after a fit whose
+                workers received copies of the monitor (``strategy="ddp_spawn"``).
 
         """
         from lightning_optim.utilities.figures import lr_axes, save_lr_figure
 
         figure, axes = lr_axes("`LRMonitor.plot`")
         histories = {key: values for key, values in self.lrs.items() if values}
+        if not histories and getattr(self, "_sent_away", False):
+            raise ValueError(
+                "`LRMonitor.plot`: no learning rate was logged in this process. This monitor was pickled since it "
+                'was created, which is how `strategy="ddp_spawn"` sends the Trainer and its callbacks to the worker '
+                "processes: the copies there logged the learning rates, and their histories stay in those "
+                "processes (only the last values come back, in `trainer.callback_metrics`). Plot on global rank "
+                "zero before the workers exit, e.g. from a callback's `on_train_end` with "
+                "`if trainer.is_global_zero:` on the LRMonitor in `trainer.callbacks` (the worker's copy), or "
+                'train with `strategy="ddp"`, which runs rank zero in this process.'
+            )
         if not histories:
             raise ValueError(
                 "`LRMonitor.plot`: no learning rate has been logged yet; call it after `trainer.fit`"
