@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import run_shape
+from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
 from lightning_optim.training import hparam_refresh as _hparams
@@ -123,6 +124,7 @@ class ConfigurableOptimizersMixin:
         cls._lightning_optim_declared = tuple(
             resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
         )
+        check_metric_keys(cls.__qualname__, cls._lightning_optim_declared)
         if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
             raise ValueError(
                 f"{cls.__qualname__}.resume_changed_setup: Expected one of "
