@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.declarations.construct import new_schedule
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
-from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
+from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
 from lightning_optim.schedules.schedule import Schedule
@@ -114,7 +115,10 @@ def build_all(
 ) -> list[Built]:
     """Select parameters, plan groups, and build every declared optimizer and its schedules, in order."""
     built = []
-    plans = plan_all(module, [declared.grouping for declared in declared_all])
+    overlaps: list[Overlap] = []
+    plans = plan_all(module, [declared.grouping for declared in declared_all], overlaps)
+    for overlap in overlaps:
+        rank_zero_warn(overlap.message(), category=UserWarning)
     for declared, groups in zip(declared_all, plans):
         torch_groups = as_torch_groups(groups)
         choice = choose(

@@ -562,12 +562,14 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 
 def test_plot_without_history_or_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="no learning rate has been logged yet; call it after `trainer.fit`"):
+    with pytest.raises(
+        ValueError, match=r"no learning rate has been logged yet; call it after `trainer\.fit`$"
+    ):
         LRMonitor().plot(tmp_path / "lr.png")
     sent = LRMonitor()
     pickle.dumps(sent)  # as ddp_spawn sends it to its workers (tests/training: a real ddp_spawn fit)
     with pytest.raises(
-        ValueError, match="no learning rate was logged in this process. This monitor was pickled"
+        ValueError, match=r"no learning rate was logged in this process\. This monitor was pickled"
     ):
         sent.plot(tmp_path / "lr.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
