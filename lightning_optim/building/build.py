@@ -22,6 +22,7 @@ from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
+from lightning_optim.registry.precision import check_low_precision
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
@@ -133,6 +134,14 @@ def build_all(
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
         apply_scales(optimizer, groups)
         _check_capturable(declared, optimizer)
+        check_low_precision(
+            declared.where,
+            optimizer,
+            [g.name or LEFTOVER_GROUP for g in groups],
+            frozenset(declared.kwargs),
+            [frozenset(g.options) for g in groups],
+            getattr(trainer, "precision", None),
+        )
         optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(
