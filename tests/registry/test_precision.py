@@ -184,3 +184,35 @@ def test_the_table_names_real_options(cls: type) -> None:
     if isinstance(arithmetic.decoupled, str):
         named.append(arithmetic.decoupled)
     assert set(named) <= set(group), sorted(set(named) - set(group))
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.gpu
+@CUDA
+@pytest.mark.parametrize(("implementation", "finite"), [("foreach", False), ("fused", True)])
+def test_on_cuda_the_check_agrees_with_the_kernels(implementation: str, finite: bool) -> None:
+    """torch's CUDA default (foreach) loses float16's ``eps`` and turns NaN; the fused kernel computes in
+    float32 and does not. The check refuses the first and accepts the second."""
+    reference = hand_written(lambda params: Adam(params, lr=1e-3, **{implementation: True}))
+    fit(reference, "16-true", accelerator="cuda")
+    assert all(bool(torch.isfinite(p).all()) for p in reference.parameters()) == finite
+    module = declared(OptimizerSpec("adam", lr=1e-3, implementation=implementation))()
+    if finite:
+        fit(module, "16-true", accelerator="cuda")
+    else:
+        with pytest.raises(ValueError, match=r"`eps=1e-08` \(`Adam`'s default\): float16 makes it 0\.0"):
+            fit(module, "16-true", accelerator="cuda")
+
+
+@pytest.mark.gpu
+@CUDA
+@pytest.mark.parametrize("implementation", [{"foreach": True}, {"fused": True}])
+def test_on_cuda_the_second_moment_never_decays_in_bfloat16(implementation: dict[str, bool]) -> None:
+    param = torch.nn.Parameter(torch.zeros(4, dtype=torch.bfloat16, device="cuda"))
+    optimizer = Adam([param], lr=1e-3, eps=1e-4, **implementation)
+    for step in range(21):
+        param.grad = torch.full_like(param, 1.0 if step == 0 else 0.0)
+        optimizer.step()
+    assert float(optimizer.state[param]["exp_avg_sq"][0]) == float(torch.tensor(1e-3, dtype=torch.bfloat16))
