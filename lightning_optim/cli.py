@@ -26,6 +26,11 @@ read back with ``spec_from_dict`` (class paths must name optimizer / scheduler c
 ``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
 declarations, checked exactly as declarations in code are.
 
+Mistakes are reported as jsonargparse reports its own: the usage and one ``error:`` line, exit status 2, no
+Python traceback. An unknown key gets the closest accepted one (``--optim.optimzer.init_args.lr`` ->
+``optim.optimizer``), and Lightning's ``--optimizer``/``--lr_scheduler`` (which a ``DeclarativeCLI`` does
+not have) the ``--optim.<attribute>...`` spelling of the same value.
+
 A value given in a config file replaces that key as a whole (as for any dict in jsonargparse): a config's
 ``init_args: {lr: 0.1}`` drops the other declared ``init_args`` (with a ``UserWarning`` naming them), while
 ``--optim.gen_opt.init_args.lr=0.1`` changes only ``lr``. Changing only ``class_path`` keeps the ``init_args``
@@ -36,9 +41,10 @@ already set, which belong to the old class: when the new class does not take the
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -124,10 +130,12 @@ def _resolved(path: Any, kind: type) -> type | None:
 def _check_init_args(
     data: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str, key: str
 ) -> None:
-    """Explain ``init_args`` left over from another class, and warn about declared ones a config dropped.
+    """Explain ``init_args`` the class does not take, and warn about declared ones a config dropped.
 
     A changed ``class_path`` keeps the ``init_args`` already there (declared, or from an earlier config), which
-    belong to the old class; a config's ``init_args`` replace the declared ones as a whole.
+    belong to the old class; a config's ``init_args`` replace the declared ones as a whole. A name the new
+    class does not take is left over from the old class when it has the declared value or the old class takes
+    it; any other is a mistake of its own (a misspelling in ``init_args`` given together with the new class).
     """
     cls = _resolved(data[CLASS_PATH], kind)
     init_args = data[INIT_ARGS]
@@ -139,19 +147,31 @@ def _check_init_args(
         accepted = {p.name for p in parameters}
         stale = [name for name in init_args if name not in accepted]
         if stale and cls is not before:
-            required = [p.name for p in parameters if p.default is p.empty and p.name not in _SUPPLIED]
-            example = "{" + ", ".join(f"{name}: ..." for name in required or ["<name>"]) + "}"
-            unchanged = declared is not None and before is not None and init_args == declared.get(INIT_ARGS)
-            previous = (
-                f"here the declared `{before.__name__}`'s" if unchanged and before else "the previous class's"
-            )
+            declared_args = (declared or {}).get(INIT_ARGS) or {}
+            old = set(inspect.signature(before).parameters) if before is not None else set()
+            from_declaration = [n for n in stale if n in declared_args and declared_args[n] == init_args[n]]
+            left_over = [n for n in stale if n in from_declaration or n in old]
             hint = did_you_mean(stale[0], accepted) if len(stale) == 1 else ""
-            raise TypeError(
-                f"{where}: `{cls.__name__}` does not take {listing(stale)}{hint}, found in `{INIT_ARGS}`. Changing only "
-                f"`{CLASS_PATH}` keeps the `{INIT_ARGS}` set before ({previous}), which belong to the old class: "
-                f"replace `{INIT_ARGS}` too, with `--{key}.{INIT_ARGS}={example}` on the command line (after "
-                f"`--config`) or `{INIT_ARGS}:` next to `{CLASS_PATH}` in the config file."
+            message = (
+                f"{where}: `{cls.__name__}` does not take {listing(stale)}{hint}, found in `{INIT_ARGS}`."
             )
+            if left_over:
+                required = [p.name for p in parameters if p.default is p.empty and p.name not in _SUPPLIED]
+                example = "{" + ", ".join(f"{name}: ..." for name in required or ["<name>"]) + "}"
+                previous = (
+                    f"here the declared `{before.__name__}`'s"
+                    if before is not None and from_declaration == left_over
+                    else "the previous class's"
+                )
+                message += (
+                    f" Changing only `{CLASS_PATH}` keeps the `{INIT_ARGS}` set before ({previous}), which belong "
+                    f"to the old class: replace `{INIT_ARGS}` too, with `--{key}.{INIT_ARGS}={example}` on the "
+                    f"command line (after `--config`) or `{INIT_ARGS}:` next to `{CLASS_PATH}` in the config file."
+                )
+            else:
+                takes = [p.name for p in parameters if p.name not in _SUPPLIED]
+                message += f" `{cls.__name__}` takes {listing(takes)}."
+            raise TypeError(message)
     if before is None or cls is not before or not declared:
         return
     dropped = [name for name in declared.get(INIT_ARGS) or {} if name not in init_args]
@@ -230,6 +250,90 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
     return overrides
 
 
+#: Lightning's own optimizer arguments, which a ``DeclarativeCLI`` does not add, with where each part goes
+_LIGHTNING_OPTIONS = {"optimizer": "", "lr_scheduler": f".{_SCHEDULER}"}
+_UNKNOWN_KEYS = (
+    re.compile(r"^unrecognized arguments: (?P<keys>.+)$", re.DOTALL),
+    re.compile(r"^Option '(?P<keys>[^']+)' is not accepted"),
+)
+
+
+def _key_hint(
+    key: str, known: Iterable[str], attributes: Iterable[str], value: str | None, dashes: str
+) -> str:
+    """What to write instead of the unknown ``key`` (``dashes``: ``"--"`` on the command line, ``""`` in a
+    config): Lightning's ``optimizer``/``lr_scheduler`` in this CLI's spelling, or the closest accepted key,
+    one dotted part at a time.
+
+    Example:
+        >>> known = ["optim.optimizer.class_path", "optim.optimizer.init_args", "optim.optimizer.scheduler.interval"]
+        >>> _key_hint("optim.optimzer.init_args.lr", known, ["optimizer"], None, "--")
+        'did you mean `--optim.optimizer.init_args.lr`?'
+        >>> _key_hint("optimizer.lr", known, ["optimizer"], "0.1", "--")
+        "`--optimizer.lr` is LightningCLI's, for an optimizer without declarations: here `--optim.optimizer.init_args.lr=0.1`"
+    """
+    head, _, rest = key.partition(".")
+    if head in _LIGHTNING_OPTIONS:
+        names = list(attributes)
+        attribute = names[0] if len(names) == 1 else "<attribute>"
+        part = rest if rest == CLASS_PATH or rest.startswith(INIT_ARGS + ".") else f"{INIT_ARGS}.{rest}"
+        spelled = f"{dashes}{OPTIM_KEY}.{attribute}{_LIGHTNING_OPTIONS[head]}.{part if rest else CLASS_PATH}"
+        spelled += f"={value}" if value and dashes else ""
+        among = "" if len(names) == 1 else f" (<attribute>: one of {listing(names)})"
+        return f"`{dashes}{key}` is LightningCLI's, for an optimizer without declarations: here `{spelled}`{among}"
+    parts = key.split(".")
+    known_parts = [k.split(".") for k in known]
+    for depth, part in enumerate(parts):
+        level = [k for k in known_parts if k[:depth] == parts[:depth]]
+        if any(len(k) == depth for k in level):
+            return ""  # a dict's own key (`init_args.lr`): not the parser's to know
+        children = [k[depth] for k in level if len(k) > depth]
+        if part not in children:
+            hint = did_you_mean(part, children)
+            if not hint:
+                return ""
+            closest = hint[len(" (did you mean `") : -len("`?)")]
+            return f"did you mean `{dashes}{'.'.join([*parts[:depth], closest, *parts[depth + 1 :]])}`?"
+    return ""
+
+
+class DeclarativeArgumentParser(LightningArgumentParser):
+    """``LightningArgumentParser`` whose messages about unknown keys say what to write instead."""
+
+    #: the declared attributes, set by ``DeclarativeCLI``
+    declared_attributes: tuple[str, ...] = ()
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """jsonargparse's ``error``, with a near miss for each unknown key."""
+        parser = getattr(ex, "subcommand_parser", None) or self
+        super().error(message + _unknown_keys_hint(message, parser, self.declared_attributes), ex)
+
+
+def _unknown_keys_hint(message: str, parser: Any, attributes: tuple[str, ...]) -> str:
+    """`` (hint; hint)`` for the unknown keys a jsonargparse message names, or ``""``."""
+    match = next((m for pattern in _UNKNOWN_KEYS if (m := pattern.match(message))), None)
+    if match is None:
+        return ""
+    try:
+        known = list(parser.get_defaults().keys())
+    except Exception:
+        known = []
+    from_command_line = message.startswith("unrecognized arguments")
+    tokens = match["keys"].split() if from_command_line else [match["keys"]]
+    hints = []
+    for position, token in enumerate(tokens):
+        if from_command_line and not token.startswith("--"):
+            continue  # a value
+        key, _, value = token.lstrip("-").partition("=")
+        following = tokens[position + 1] if position + 1 < len(tokens) else ""
+        if from_command_line and not value and following and not following.startswith("-"):
+            value = following
+        hint = _key_hint(key, known, attributes, value or None, "--" if from_command_line else "")
+        if hint:
+            hints.append(hint)
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 class DeclarativeCLI(LightningCLI):
     """A ``LightningCLI`` for a ``ConfigurableOptimizersMixin`` module: ``--optim.<attribute>...`` overrides.
 
@@ -274,6 +378,14 @@ class DeclarativeCLI(LightningCLI):
                     )
                 )
         kwargs["auto_configure_optimizers"] = False
+        parser_class = kwargs.get("parser_class", LightningArgumentParser)
+        if not issubclass(parser_class, DeclarativeArgumentParser):
+            parser_class = type("DeclarativeArgumentParser", (DeclarativeArgumentParser, parser_class), {})
+        kwargs["parser_class"] = type(
+            parser_class.__name__,
+            (parser_class,),
+            {"declared_attributes": tuple(declared_specs(model_class))},
+        )
         self.declared_model_class = model_class
         self.allow_callables = (*declared_callables(model_class), *allow_callables)
         self._load_from_checkpoint_support = kwargs.get("load_from_checkpoint_support", True)
@@ -290,8 +402,12 @@ class DeclarativeCLI(LightningCLI):
         return with_declarations(self.declared_model_class, allow_callables=self.allow_callables, **overrides)
 
     def instantiate_classes(self) -> None:
-        # Everything is read and checked here, before any class of the config is instantiated.
-        effective = self.effective_model_class()
+        # Everything is read and checked here, before any class of the config is instantiated; a mistake is
+        # reported as jsonargparse reports its own (one `error:` line, exit status 2).
+        try:
+            effective = self.effective_model_class()
+        except (TypeError, ValueError) as err:
+            self.parser.error(str(err), err)
         self.model_class = effective
         if effective is not self.declared_model_class:
             self.parser.add_instantiator(

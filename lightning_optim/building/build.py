@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.declarations.construct import new_schedule
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
-from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
+from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
+from lightning_optim.registry.precision import check_low_precision
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
@@ -115,7 +117,10 @@ def build_all(
 ) -> list[Built]:
     """Select parameters, plan groups, and build every declared optimizer and its schedules, in order."""
     built = []
-    plans = plan_all(module, [declared.grouping for declared in declared_all])
+    overlaps: list[Overlap] = []
+    plans = plan_all(module, [declared.grouping for declared in declared_all], overlaps)
+    for overlap in overlaps:
+        rank_zero_warn(overlap.message(), category=UserWarning)
     for declared, groups in zip(declared_all, plans):
         torch_groups = as_torch_groups(groups)
         choice = choose(
@@ -131,6 +136,14 @@ def build_all(
         prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
         apply_scales(optimizer, groups)
         _check_capturable(declared, optimizer)
+        check_low_precision(
+            declared.where,
+            optimizer,
+            [g.name or LEFTOVER_GROUP for g in groups],
+            frozenset(declared.kwargs),
+            [frozenset(g.options) for g in groups],
+            getattr(trainer, "precision", None),
+        )
         optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(

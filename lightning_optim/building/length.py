@@ -235,13 +235,24 @@ def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
     return int(value)
 
 
+def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
+    """The scheduler's updates from ``start`` to the end of the run (from step 0 when nothing is left);
+    ``None`` when the run has no known length."""
+    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+    if not math.isfinite(total):
+        return None
+    first = start[0] if scheduler.interval == "step" else start[1]
+    if first >= total:
+        start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
+    return updates_between(trainer, scheduler, start, int(total))
+
+
 def _updates_left(
     trainer: Any, scheduler: ResolvedScheduler, start: Start, measured: list[tuple[str, str]]
 ) -> int:
-    """The scheduler's updates from ``start`` to the end of the run (from step 0 when nothing is left);
-    ``measured``: what needs them, each with how to declare it without."""
-    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
-    if not math.isfinite(total):
+    """``_run_updates``, for what needs them (``measured``, each with how to declare it without)."""
+    updates = _run_updates(trainer, scheduler, start)
+    if updates is None:
         raise _unknown(
             scheduler,
             f"`{scheduler.cls.__name__}` is derived from the run's length in {scheduler.interval}s "
@@ -250,10 +261,26 @@ def _updates_left(
             f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
+    return updates
+
+
+def _check_warmup_fits(trainer: Any, scheduler: ResolvedScheduler, warmup: int, start: Start) -> None:
+    """A declared warmup as long as the run (or longer) trains the whole run in warmup: the schedule itself
+    never acts. A derived length refuses it by itself (nothing would be left); an explicit one would not."""
+    updates = _run_updates(trainer, scheduler, start)
+    if updates is None or warmup < updates:
+        return
+    unit = f"{scheduler.interval}s" if scheduler.spec.frequency == 1 else "scheduler updates"
+    declared = scheduler.spec.warmup
+    counted = unit if declared == warmup else f"{declared} epochs, {warmup} {unit}"
     first = start[0] if scheduler.interval == "step" else start[1]
-    if first >= total:
-        start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
-    return updates_between(trainer, scheduler, start, int(total))
+    left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
+    raise ValueError(
+        f"{scheduler.where}: Expected `warmup` to be shorter than the run but got `warmup={declared!r}` "
+        f"({counted}) in a run of {updates} {unit}{left}: the whole run would train in warmup and "
+        f"`{scheduler.cls.__name__}` would never act. Shorten the warmup (a float such as `warmup=0.1` is a "
+        "fraction of the run) or lengthen the run."
+    )
 
 
 def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
@@ -292,6 +319,8 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         warmup = max(1, int(spec.warmup * updates))
     else:
         warmup = int(spec.warmup or 0) * (per_epoch or 1)
+        if warmup and scheduler.derived_length is None:
+            _check_warmup_fits(trainer, scheduler, warmup, start)
     length = None
     if scheduler.derived_length is not None:
         length = updates - warmup

@@ -9,7 +9,7 @@ declaration order. Nothing here builds an optimizer: the plans are what ``fit``,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,48 @@ class Grouping:
     recipes: Sequence[tuple[Recipe, Any]]
     #: the optimizer's defaults with the declared options applied (what recipes read)
     defaults: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Parameters that a declared group also selects but an earlier group took (the first match wins), which
+    therefore miss options this group sets and the earlier one does not."""
+
+    where: str
+    select: Selector
+    #: the earlier group, as ``groups[<index>]``
+    earlier: str
+    earlier_select: Selector
+    parameters: tuple[str, ...]
+    #: the earlier group's options and scales, which the parameters keep
+    kept: Mapping[str, str]
+    #: this group's options and scales that the earlier group does not set: the parameters do not get them
+    missed: Mapping[str, str]
+
+    def message(self) -> str:
+        names = listing(self.parameters[:4]) + (
+            f" and {len(self.parameters) - 4} more" if len(self.parameters) > 4 else ""
+        )
+        kept = ", ".join(self.kept.values()) or "none: the optimizer's own"
+        return (
+            f"{self.where}: `select={self.select!r}` also matches {names}, which `{self.earlier}` "
+            f"(`select={self.earlier_select!r}`) took first: a parameter goes to the first group that selects "
+            f"it, so they keep `{self.earlier}`'s options ({kept}) and do not get "
+            f"{', '.join(self.missed.values())} from this group. Reorder the groups, narrow a selector, or set "
+            "the option on the earlier group too if that is not what you meant."
+        )
+
+
+def _settings(group: DeclaredGroup) -> dict[str, str]:
+    """A group's options and scales, keyed by the option they set, in words (``lr=1e-05``, ``lr`` scaled by 0.1)."""
+    settings = {key: f"`{key}={value!r}`" for key, value in group.options.items()}
+    for key, factor in group.scales.items():
+        settings[key] = (
+            f"`{key}` scaled by {factor!r}"
+            if key not in settings
+            else f"{settings[key]} scaled by {factor!r}"
+        )
+    return settings
 
 
 def assign_parameters(
@@ -88,6 +130,7 @@ def plan_groups(
     declared: Grouping,
     parameters: Sequence[tuple[str, torch.nn.Parameter]],
     trained_by: Mapping[int, str] | None = None,
+    overlaps: MutableSequence[Overlap] | None = None,
 ) -> list[GroupPlan]:
     """Split one optimizer's parameters into its declared groups, in order, plus the leftover group.
 
@@ -96,8 +139,13 @@ def plan_groups(
     of the optimizer that trains it) lets a group that selects another optimizer's parameters say so. The recipes then split every group: by
     block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
     (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
+
+    ``overlaps``, when given, receives every ``Overlap``: parameters a later group also selects but an earlier
+    group took, missing an option the later group sets (what ``fit`` warns about). An earlier group setting
+    every option of the later one is the deliberate "specific first, general after" order (the Muon recipe's
+    embeddings before ``is_matrix``) and is not reported.
     """
-    groups = _declared_groups(named, declared, parameters, trained_by or {})
+    groups = _declared_groups(named, declared, parameters, trained_by or {}, overlaps)
     root = named.modules[0][1] if named.modules else None
     context = RecipeContext(declared.where, named, declared.defaults, root, parameters)
     for recipe, settings in declared.recipes:
@@ -118,10 +166,12 @@ def _declared_groups(
     declared: Grouping,
     parameters: Sequence[tuple[str, torch.nn.Parameter]],
     trained_by: Mapping[int, str],
+    overlaps: MutableSequence[Overlap] | None = None,
 ) -> list[GroupPlan]:
     if not declared.groups:
         return [GroupPlan(name=None, parameters=parameters, options={})]
     owner: dict[int, str] = {}
+    first_index: dict[int, int] = {}
     groups: list[GroupPlan] = []
     for index, group in enumerate(declared.groups):
         where = f"{declared.where}.groups[{index}]"
@@ -140,12 +190,51 @@ def _declared_groups(
                 "Reorder the groups or narrow the earlier selector."
             ) from None
         name = group.name or f"pg{index + 1}"
+        if overlaps is not None and index:
+            overlaps.extend(_overlaps(named, declared, parameters, index, first_index, where))
         owner.update((id(p), name) for _, p in chosen)
+        first_index.update((id(p), index) for _, p in chosen)
         groups.append(GroupPlan(name=name, parameters=chosen, options=group.options, scales=group.scales))
     leftover = [(n, p) for n, p in parameters if id(p) not in owner]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
     return groups
+
+
+def _overlaps(
+    named: NamedParameters,
+    declared: Grouping,
+    parameters: Sequence[tuple[str, torch.nn.Parameter]],
+    index: int,
+    first_index: Mapping[int, int],
+    where: str,
+) -> list[Overlap]:
+    """The ``Overlap`` of group ``index`` with each earlier group, where it misses an option."""
+    group = declared.groups[index]
+    matched = select_or_none(named, group.select, where=where, option="select", among=parameters)
+    by_earlier: dict[int, list[str]] = {}
+    for name, p in matched:
+        if id(p) in first_index:
+            by_earlier.setdefault(first_index[id(p)], []).append(name)
+    found = []
+    settings = _settings(group)
+    for earlier_index, names in by_earlier.items():
+        earlier = declared.groups[earlier_index]
+        kept = _settings(earlier)
+        missed = {key: text for key, text in settings.items() if key not in kept}
+        if missed:
+            found.append(
+                Overlap(
+                    where=where,
+                    select=group.select,
+                    earlier=f"groups[{earlier_index}]",
+                    earlier_select=earlier.select,
+                    parameters=tuple(names),
+                    kept=kept,
+                    missed=missed,
+                )
+            )
+    return found
 
 
 def _raise_if_elsewhere(
@@ -188,11 +277,17 @@ def apply_scales(optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]) 
             group[key] = group[key] * factor
 
 
-def plan_all(module: torch.nn.Module, declared_all: Sequence[Grouping]) -> list[list[GroupPlan]]:
-    """Select each declared optimizer's parameters and plan its groups, in declaration order."""
+def plan_all(
+    module: torch.nn.Module,
+    declared_all: Sequence[Grouping],
+    overlaps: MutableSequence[Overlap] | None = None,
+) -> list[list[GroupPlan]]:
+    """Select each declared optimizer's parameters and plan its groups, in declaration order (``overlaps``:
+    see ``plan_groups``)."""
     named = NamedParameters.of(module)
     assigned = assign_parameters(named, declared_all)
     trained_by = {id(p): attribute for attribute, pairs in assigned.items() for _, p in pairs}
     return [
-        plan_groups(named, declared, assigned[declared.attribute], trained_by) for declared in declared_all
+        plan_groups(named, declared, assigned[declared.attribute], trained_by, overlaps)
+        for declared in declared_all
     ]

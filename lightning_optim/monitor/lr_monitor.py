@@ -157,6 +157,11 @@ class LRMonitor(Callback):
     scheduler's explicit name): ``lr-gen_opt``, ``lr-optimizer/backbone``; a single param group gets no
     suffix.
 
+    With ``log_key_prefix``, as in Lightning's newest monitor, every key above starts with it, momentum and
+    weight-decay keys included: ``log_key_prefix="optim/"`` logs ``optim/lr-Adam`` and
+    ``optim/lr-Adam-momentum``, and ``lrs``, the last values, ``trainer.callback_metrics`` and the progress bar
+    use the same keys. ``None`` or ``""`` adds nothing.
+
     When values are logged: with ``logging_interval=None`` an optimizer is logged at the interval of its
     scheduler (``"step"``: every ``log_every_n_steps`` steps, ``"epoch"``: at each epoch start), and an
     optimizer without scheduler at both; ``"step"`` or ``"epoch"`` logs all optimizers at that interval.
@@ -181,13 +186,16 @@ class LRMonitor(Callback):
             log each at the ``interval`` of its scheduler.
         log_momentum: also log momentum (``beta1`` for optimizers with ``betas``).
         log_weight_decay: also log weight decay.
+        log_key_prefix: a string put in front of every logged key (``"optim/"`` groups them in TensorBoard);
+            ``None`` (default) or ``""`` for none.
         max_history: keep at most this many entries per key in ``lrs`` (a ``deque``), ``None`` for all.
         prog_bar: also show the learning rates in the progress bar.
 
     Raises:
         ValueError: If ``logging_interval`` is not ``"step"``, ``"epoch"`` or ``None``, or ``max_history``
             is not positive.
-        TypeError: If a flag is not a bool or ``max_history`` not an int.
+        TypeError: If a flag is not a bool, ``log_key_prefix`` not a str or None, or ``max_history`` not an
+            int.
 
     Example::
 
@@ -232,6 +240,7 @@ class LRMonitor(Callback):
         logging_interval: Literal["step", "epoch"] | None = None,
         log_momentum: bool = False,
         log_weight_decay: bool = False,
+        log_key_prefix: str | None = None,
         max_history: int | None = None,
         prog_bar: bool = False,
     ) -> None:
@@ -248,6 +257,11 @@ class LRMonitor(Callback):
         _check_bool("log_momentum", log_momentum)
         _check_bool("log_weight_decay", log_weight_decay)
         _check_bool("prog_bar", prog_bar)
+        if log_key_prefix is not None and not isinstance(log_key_prefix, str):
+            raise TypeError(
+                f"Expected `log_key_prefix` to be a str or None but got {log_key_prefix!r} of type "
+                f"{type(log_key_prefix).__name__}"
+            )
         if max_history is not None:
             if isinstance(max_history, bool) or not isinstance(max_history, int):
                 raise TypeError(f"Expected `max_history` to be an int or None but got {max_history!r}")
@@ -257,6 +271,8 @@ class LRMonitor(Callback):
         self.logging_interval = logging_interval
         self.log_momentum = log_momentum
         self.log_weight_decay = log_weight_decay
+        # as Lightning's: ``None`` is stored as ``""``
+        self.log_key_prefix = log_key_prefix or ""
         self.max_history = max_history
         self.prog_bar = prog_bar
 
@@ -269,12 +285,17 @@ class LRMonitor(Callback):
 
         self._events: dict[str, _Event] = {}
         self._layout: tuple[Any, ...] = ()
+        # whether this object was pickled or copied: how ``ddp_spawn`` sends it to the worker processes
+        self._sent_away = False
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles leave out the per-layout caches (optimizers, published tensors).
 
-        They are rebuilt at the next logging event, as after a change of the optimizers.
+        They are rebuilt at the next logging event, as after a change of the optimizers. The original
+        remembers that it was sent away: after a ``ddp_spawn`` fit its own histories stay empty, and ``plot``
+        says so.
         """
+        self._sent_away = True
         state = self.__dict__.copy()
         state["_events"] = {}
         state["_layout"] = ()
@@ -419,6 +440,8 @@ class LRMonitor(Callback):
             else:
                 name = explicit_name if explicit_name is not None else f"lr-{type(optimizer).__name__}"
                 lr_keys = self._lightning_keys(name, optimizer, groups, seen_types)
+            if self.log_key_prefix:
+                lr_keys = [self.log_key_prefix + key for key in lr_keys]
             blocks.append(_Block(optimizer, interval, lr_keys))
 
         for config in trainer.lr_scheduler_configs:
@@ -519,13 +542,24 @@ class LRMonitor(Callback):
 
         Raises:
             ModuleNotFoundError: If matplotlib is not installed (``pip install lightning-optim[plot]``).
-            ValueError: If nothing has been logged yet.
+            ValueError: If nothing has been logged in this process: before ``fit``, or after a fit whose
+                workers received copies of the monitor (``strategy="ddp_spawn"``).
 
         """
         from lightning_optim.utilities.figures import lr_axes, save_lr_figure
 
         figure, axes = lr_axes("`LRMonitor.plot`")
         histories = {key: values for key, values in self.lrs.items() if values}
+        if not histories and getattr(self, "_sent_away", False):
+            raise ValueError(
+                "`LRMonitor.plot`: no learning rate was logged in this process. This monitor was pickled since it "
+                'was created, which is how `strategy="ddp_spawn"` sends the Trainer and its callbacks to the worker '
+                "processes: the copies there logged the learning rates, and their histories stay in those "
+                "processes (only the last values come back, in `trainer.callback_metrics`). Plot on global rank "
+                "zero before the workers exit, e.g. from a callback's `on_train_end` with "
+                "`if trainer.is_global_zero:` on the LRMonitor in `trainer.callbacks` (the worker's copy), or "
+                'train with `strategy="ddp"`, which runs rank zero in this process.'
+            )
         if not histories:
             raise ValueError(
                 "`LRMonitor.plot`: no learning rate has been logged yet; call it after `trainer.fit`"

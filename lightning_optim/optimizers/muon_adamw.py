@@ -20,6 +20,12 @@ consequences:
 * Each step is bit-identical to stepping a ``torch.optim.Muon`` and a ``torch.optim.AdamW`` built over the
   same groups: ``tests/optimizers/test_muon_adamw.py`` compares the two against that manual loop.
 
+Every default is the torch class's own: the Muon arguments default to ``torch.optim.Muon``'s, the ``adamw_*``
+arguments to ``torch.optim.AdamW``'s (``adamw_betas=(0.9, 0.999)``, ``adamw_weight_decay=0.01``). So a port of
+``torch.optim.Muon(hidden)`` and ``torch.optim.AdamW(rest)`` built with their defaults needs no argument here to
+train to the same weights, and a recipe that wants other values (the modded-nanogpt ``adamw_betas=(0.9, 0.95)``,
+a higher Muon ``lr``) declares them.
+
 The recommended declaration with this package is shown below. Embeddings and heads are 2-D too, so they are
 named explicitly, and a parameter goes to the first group that selects it. Biases and norm weights fall
 into the leftover group ``rest``. That group gets the optimizer's own ``use_muon=None``, which resolves to
@@ -30,8 +36,9 @@ AdamW because its parameters are not all 2-D::
 
     optimizer = OptimizerSpec(
         "lightning_optim.optimizers.muon_adamw.MuonWithAdamW",
-        lr=0.02,
+        lr=0.02,  # the recipe's values; left out, each is torch's default
         adamw_lr=3e-4,
+        adamw_betas=(0.9, 0.95),
         groups=[
             ParamGroup(["embed", "head"], use_muon=False, name="adamw"),
             ParamGroup(is_matrix, use_muon=True, name="muon"),
@@ -306,6 +313,9 @@ class MuonWithAdamW(Optimizer):
     it they log each Muon group's ``momentum`` and ``0`` for the AdamW groups. A group dict may still set
     ``betas``; the AdamW groups default to ``adamw_betas``.
 
+    Every default equals the torch class's own (``torch.optim.Muon`` for the Muon arguments,
+    ``torch.optim.AdamW`` for the ``adamw_*`` ones), so porting the two torch optimizers needs no argument.
+
     Args:
         params: parameters or param group dicts, as for any torch optimizer.
         lr: Muon learning rate. Muon scales it by ``sqrt(max(1, rows / cols))`` per matrix, or by
@@ -348,7 +358,7 @@ class MuonWithAdamW(Optimizer):
     def __init__(
         self,
         params: Iterable[Any],
-        lr: float = 0.02,
+        lr: float = 1e-3,
         weight_decay: float = 0.1,
         momentum: float = 0.95,
         nesterov: bool = True,
@@ -356,10 +366,10 @@ class MuonWithAdamW(Optimizer):
         eps: float = DEFAULT_EPS,
         ns_steps: int = DEFAULT_NS_STEPS,
         adjust_lr_fn: str | None = None,
-        adamw_lr: float = 3e-4,
-        adamw_betas: tuple[float, float] = (0.9, 0.95),
+        adamw_lr: float = 1e-3,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
         adamw_eps: float = 1e-8,
-        adamw_weight_decay: float = 0.0,
+        adamw_weight_decay: float = 1e-2,
         adamw_amsgrad: bool = False,
         adamw_foreach: bool | None = None,
         adamw_fused: bool | None = None,

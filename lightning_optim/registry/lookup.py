@@ -52,7 +52,11 @@ def import_dotted(path: str) -> Any:
     try:
         return getattr(module, attribute)
     except AttributeError:
-        raise ValueError(f"module `{module_name}` has no attribute `{attribute}` (from `{path}`)") from None
+        public = [name for name in dir(module) if not name.startswith("_")]
+        hint = did_you_mean(attribute, public)
+        raise ValueError(
+            f"module `{module_name}` has no attribute `{attribute}`{hint} (from `{path}`)"
+        ) from None
 
 
 def _external(kind: Kind, key: str) -> type | None:
@@ -100,9 +104,12 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
         if external is not None:
             return external
         if "." not in value and ":" not in value:
+            # a class name (`CosineAnealingLR`) is compared with the class names, a short name with the names
+            class_names = [c.__name__ for c in registry.values()] if value != key else []
+            hint = did_you_mean(value, class_names) or did_you_mean(key, [*registry, *_registered(kind)])
             raise ValueError(
                 f"Expected a known {kind} name or a dotted import path but got {value!r}"
-                f"{did_you_mean(key, [*registry, *_registered(kind)])}. Known names: "
+                f"{hint}. Known names: "
                 f"{', '.join([*registry, *_registered(kind)])}"
                 f"{'; and the collections ' + ', '.join(f'`{c}/<name>`' for c in COLLECTIONS) if kind == 'optimizer' else ''}."
             )

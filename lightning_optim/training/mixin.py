@@ -10,6 +10,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import run_shape
+from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
 from lightning_optim.training import hparam_refresh as _hparams
@@ -17,6 +18,7 @@ from lightning_optim.training import lifecycle as _lifecycle
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
@@ -123,6 +125,7 @@ class ConfigurableOptimizersMixin:
         cls._lightning_optim_declared = tuple(
             resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
         )
+        check_metric_keys(cls.__qualname__, cls._lightning_optim_declared)
         if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
             raise ValueError(
                 f"{cls.__qualname__}.resume_changed_setup: Expected one of "
@@ -189,7 +192,7 @@ class ConfigurableOptimizersMixin:
             _resume.install(owner, trainer, built, self.resume_changed_setup)
             _lifecycle.install(owner, trainer, built, self.resume_changed_setup)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
-        return lightning_configs(built, manual=manual)
+        return lightning_configs(built, manual=manual, trainer=trainer)
 
     def _as_module(self) -> LightningModule:
         if not isinstance(self, LightningModule):
@@ -200,16 +203,20 @@ class ConfigurableOptimizersMixin:
         return self
 
 
-def _lightning_config(built: Built, *, manual: bool) -> dict[str, Any]:
+def _lightning_config(built: Built, *, manual: bool, trainer: Any) -> dict[str, Any]:
     config: dict[str, Any] = {"optimizer": built.optimizer}
-    configs = _scheduler_configs(built, manual=manual)
+    configs = _scheduler_configs(built, manual=manual, trainer=trainer)
     if configs:
         config["lr_scheduler"] = configs[0]
     return config
 
 
-def _scheduler_configs(built: Built, *, manual: bool) -> list[dict[str, Any]]:
-    """Lightning's scheduler config dict of each declared scheduler of ``built``, in the declared order."""
+def _scheduler_configs(built: Built, *, manual: bool, trainer: Any = None) -> list[dict[str, Any]]:
+    """Lightning's scheduler config dict of each declared scheduler of ``built``, in the declared order.
+
+    A plateau's ``strict`` is a ``StrictMonitor`` while a Trainer is attached: Lightning reads it only when the
+    monitored metric is missing, and this package's error (with a near miss) replaces Lightning's there.
+    """
     configs = []
     for schedule, scheduler in built.scheduled():
         lr_scheduler: dict[str, Any] = {
@@ -220,14 +227,13 @@ def _scheduler_configs(built: Built, *, manual: bool) -> list[dict[str, Any]]:
         }
         if not manual and scheduler.spec.monitor is not None:
             # explicit: the plateau scheduler is inside a ``Schedule``, and Lightning must still pass it the metric
-            lr_scheduler.update(
-                monitor=scheduler.spec.monitor, strict=scheduler.spec.strict, reduce_on_plateau=True
-            )
+            strict = StrictMonitor(scheduler, trainer) if trainer is not None else scheduler.spec.strict
+            lr_scheduler.update(monitor=scheduler.spec.monitor, strict=strict, reduce_on_plateau=True)
         configs.append(lr_scheduler)
     return configs
 
 
-def lightning_configs(built: Sequence[Built], *, manual: bool) -> Any:
+def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = None) -> Any:
     """What ``configure_optimizers`` returns to Lightning for ``built``.
 
     Lightning's dict format (one dict, or a list of them), unless an optimizer declares a list of schedulers:
@@ -235,7 +241,9 @@ def lightning_configs(built: Sequence[Built], *, manual: bool) -> Any:
     order (Lightning steps them in that order, each on the lr the previous ones left).
     """
     if any(b.declared.listed for b in built):
-        schedulers = [config for b in built for config in _scheduler_configs(b, manual=manual)]
+        schedulers = [
+            config for b in built for config in _scheduler_configs(b, manual=manual, trainer=trainer)
+        ]
         return [b.optimizer for b in built], schedulers
-    configs = [_lightning_config(b, manual=manual) for b in built]
+    configs = [_lightning_config(b, manual=manual, trainer=trainer) for b in built]
     return configs[0] if len(configs) == 1 else configs

@@ -46,6 +46,7 @@ from lightning_optim.building.build import Built
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training.plateau import missing_monitor
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
@@ -65,28 +66,29 @@ class Scheduled:
         return [cls(b.optimizer, live, spec) for b in built for live, spec in b.scheduled()]
 
 
-def _metric(trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool) -> float | None:
-    """The monitored value for a plateau scheduler, ``None`` to skip this time."""
+def _metric(
+    trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool, epoch: int | None = None
+) -> float | None:
+    """The monitored value for a plateau scheduler, ``None`` to skip this time (``epoch``: the epoch that
+    ended, by default the current one)."""
     monitor = spec.spec.monitor
     value = trainer.callback_metrics.get(monitor or "")
     if value is not None:
         return float(value)
     if not epoch_end:
         return None  # not logged yet: wait until the metric exists
+    epoch = trainer.current_epoch if epoch is None else epoch
     validation_due = (
         trainer.check_val_every_n_epoch is None
         or not trainer.num_val_batches
-        or (trainer.current_epoch + 1) % trainer.check_val_every_n_epoch == 0
+        or (epoch + 1) % trainer.check_val_every_n_epoch == 0
     )
     if not validation_due:
         return None  # no validation this epoch: wait until the metric exists
-    message = (
-        f"{spec.where}: `ReduceLROnPlateau` monitors `{monitor}`, which was not logged by the end "
-        f"of epoch {trainer.current_epoch}. Available metrics: {sorted(trainer.callback_metrics)}."
-    )
+    message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}")
     if spec.spec.strict:
-        raise ValueError(message + " Log it with `self.log(...)` or pass `strict=False` to skip such steps.")
-    rank_zero_warn(message + " Skipping this step because `strict=False`.", category=RuntimeWarning)
+        raise ValueError(message)
+    rank_zero_warn(message, category=RuntimeWarning)
     return None
 
 
@@ -127,6 +129,11 @@ class ManualSchedulerStepping(MixinCallback):
         scheduled = Scheduled.all_of(built)
         self.owners = {id(live): b.declared.attribute for b in built for live in b.schedules}
         self.per_epoch = [s for s in scheduled if s.declared.interval == "epoch"]
+        # a per-step plateau waits for its metric; after an epoch of this fit (see `_check_waiting_monitors`)
+        self.per_step_plateaus = [
+            s for s in scheduled if s.declared.interval == "step" and s.declared.is_plateau
+        ]
+        self.ended_epoch: int | None = None
         self.scheduled = scheduled
         self.batch_idx = 0
         self.optimizer_steps = 0  # declared optimizers' steps in the first batch of the ``fit``
@@ -234,8 +241,17 @@ class ManualSchedulerStepping(MixinCallback):
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
         self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
+    def _check_waiting_monitors(self, trainer: Trainer) -> None:
+        """A per-step plateau still without its metric after an epoch of this fit whose validation ran, and
+        after the module's epoch-end hooks, waits for a metric nobody logs (a mistyped ``monitor``)."""
+        epoch, self.ended_epoch = self.ended_epoch, None
+        if epoch is not None:
+            for scheduled in self.per_step_plateaus:
+                _metric(trainer, scheduled.declared, epoch_end=True, epoch=epoch)
+
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_waiting_monitors(trainer)
         if self.expected:
             self._check("at the start of an epoch")
         else:  # the first epoch of this fit: states are restored (and replayed) by now
@@ -254,9 +270,12 @@ class ManualSchedulerStepping(MixinCallback):
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
         self._check("at the end of an epoch")
+        if self.per_step_plateaus:
+            self.ended_epoch = trainer.current_epoch
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._check_waiting_monitors(trainer)
         self._check("at the end of training")
 
 

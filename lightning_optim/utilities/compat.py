@@ -156,6 +156,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         named_in=("schedules/transformers.py", "schedules/timm_cosine.py"),
     ),
     PrivateApi(
+        "Lightning reads a scheduler config's `strict` only when its monitored metric is missing",
+        "a plateau's `strict` is `training/plateau.py`'s `StrictMonitor`, which raises this package's error with "
+        "a near miss where `_TrainingEpochLoop._update_learning_rates` would raise its own",
+        "Lightning's MisconfigurationException for a missing monitor (or our error before any metric is missing: "
+        "the test fails first)",
+    ),
+    PrivateApi(
         "lightning.pytorch.cli._InstantiatorFn",
         "DeclarativeCLI instantiates the model as LightningCLI does, so `load_from_checkpoint` finds its config",
         "fallback: the model is instantiated directly (its config is not saved as hparams)",

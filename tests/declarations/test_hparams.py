@@ -453,10 +453,10 @@ def test_a_value_read_at_fit_is_checked_like_the_same_literal(
     (name,) = bad
     expected = error_of(lambda: literal(spec(bad)))
     module = declare(spec({name: HParam(name)}))(**good)
-    run = trainer()
+    run = trainer(max_epochs=3)  # longer than the warmup of 2 epochs
     run.fit(module, loader())  # the good value trains
     module = declare(spec({name: HParam(name)}))(**bad)
-    got = error_of(lambda: trainer().fit(module, loader()))
+    got = error_of(lambda: trainer(max_epochs=3).fit(module, loader()))
     # the literal's message, with the hyperparameter named after where it points
     where, _, rest = str(expected).partition(": ")
     full = f"Declared.optimizer.{path}"

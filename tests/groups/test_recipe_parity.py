@@ -572,7 +572,7 @@ def test_decay_mult_scales_muon_with_adamws_own_weight_decay() -> None:
         ],
     )
     settings = ours(declared(spec, VitLike))
-    assert settings["head.weight"] == pytest.approx((3e-4 * 0.1, 0.2 * 0.5))
+    assert settings["head.weight"] == pytest.approx((1e-3 * 0.1, 0.2 * 0.5))
 
 
 # ---- mistakes ----------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import sys
 import warnings
@@ -276,6 +277,73 @@ def test_matches_lightning_monitor(case: tuple[dict, dict, dict, list[str]]) -> 
         assert list(steps) == logged_at
 
 
+PREFIX = "optim/"
+#: Lightning's newest ``LearningRateMonitor`` (#21612) takes ``log_key_prefix``; 2.6.6 does not yet
+LIGHTNING_HAS_PREFIX = "log_key_prefix" in inspect.signature(LearningRateMonitor).parameters
+
+
+def _prefixed(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {PREFIX + key: value for key, value in metrics.items()}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "sgd-explr-step",
+        "adam-groups-named-betas-wd",
+        "manual-two-adam-step-schedulers",
+        "param-group-added-mid-training",
+    ],
+)
+def test_log_key_prefix_prefixes_every_key_as_lightning_does(case: str) -> None:
+    """``log_key_prefix`` puts the prefix in front of every key Lightning's monitor logs, and changes nothing
+    else: histories, momentum and weight-decay keys, logged calls and callback metrics."""
+    module_kwargs, monitor_kwargs, trainer_kwargs, expected_keys = CASES[case]
+    reference_kwargs = (
+        {**monitor_kwargs, "log_key_prefix": PREFIX} if LIGHTNING_HAS_PREFIX else monitor_kwargs
+    )
+    theirs, ours = LearningRateMonitor(**reference_kwargs), LRMonitor(**monitor_kwargs, log_key_prefix=PREFIX)
+    # Lightning's prefixed keys equal its unprefixed ones with the prefix in front (its tests, #21612)
+    expected = (lambda metrics: metrics) if LIGHTNING_HAS_PREFIX else _prefixed
+    their_probe, our_probe = CallbackMetricsProbe(), CallbackMetricsProbe()
+    logger = RecordingLogger()
+    trainer = make_trainer([theirs, their_probe, ours, our_probe], logger, **trainer_kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You have set log_momentum=True")
+        trainer.fit(Net(**module_kwargs))
+
+    assert sorted(ours.lrs) == sorted(PREFIX + key for key in expected_keys)
+    assert logger.calls[1::2] == [(step, expected(metrics)) for step, metrics in logger.calls[0::2]]
+    assert any(PREFIX + "lr-" in key for _, metrics in logger.calls[1::2] for key in metrics)
+    assert {key: list(values) for key, values in ours.lrs.items()} == expected(theirs.lrs)
+    assert ours.last_momentum_values == expected(theirs.last_momentum_values)
+    assert ours.last_weight_decay_values == expected(theirs.last_weight_decay_values)
+    assert our_probe.snapshots == [expected(snapshot) for snapshot in their_probe.snapshots]
+    assert set(ours.lr_steps) == set(ours.lrs)
+
+
+@pytest.mark.parametrize("prefix", [None, ""])
+def test_no_log_key_prefix_logs_lightnings_keys(prefix: str | None) -> None:
+    ours = LRMonitor(log_key_prefix=prefix, log_momentum=True)
+    make_trainer([ours], RecordingLogger(), epochs=1).fit(Net(optimizer="adam"))
+    assert ours.log_key_prefix == ""
+    assert list(ours.lrs) == ["lr-Adam"] and list(ours.last_momentum_values) == ["lr-Adam-momentum"]
+
+
+def test_log_key_prefix_on_a_mixin_module_and_in_the_progress_bar() -> None:
+    module = Net(optimizer="adam", n_optimizers=2, prefixes=["lr-gen_opt", "lr-dis_opt"])
+    ours = LRMonitor(log_key_prefix="train/", log_weight_decay=True, prog_bar=True)
+    trainer = make_trainer([ours], RecordingLogger(), epochs=1)
+    trainer.fit(module)
+    assert list(ours.lrs) == ["train/lr-gen_opt", "train/lr-dis_opt"]
+    assert list(ours.last_weight_decay_values) == [
+        "train/lr-gen_opt-weight_decay",
+        "train/lr-dis_opt-weight_decay",
+    ]
+    assert {"train/lr-gen_opt", "train/lr-dis_opt"} <= set(trainer.progress_bar_metrics)
+    assert {"train/lr-gen_opt", "train/lr-dis_opt-weight_decay"} <= set(trainer.callback_metrics)
+
+
 @pytest.mark.parametrize(
     "case", ["sgd-explr-step", "adam-groups-named-betas-wd", "manual-two-adam-step-schedulers"]
 )
@@ -494,8 +562,16 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
 
 
 def test_plot_without_history_or_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(ValueError, match="no learning rate"):
+    with pytest.raises(
+        ValueError, match=r"no learning rate has been logged yet; call it after `trainer\.fit`$"
+    ):
         LRMonitor().plot(tmp_path / "lr.png")
+    sent = LRMonitor()
+    pickle.dumps(sent)  # as ddp_spawn sends it to its workers (tests/training: a real ddp_spawn fit)
+    with pytest.raises(
+        ValueError, match=r"no learning rate was logged in this process\. This monitor was pickled"
+    ):
+        sent.plot(tmp_path / "lr.png")
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install lightning-optim\[plot\]"):
@@ -528,6 +604,7 @@ def test_duplicate_group_names_raise_as_lightning() -> None:
         ({"max_history": 0}, ValueError, "positive"),
         ({"max_history": 2.5}, TypeError, "int or None"),
         ({"max_history": True}, TypeError, "int or None"),
+        ({"log_key_prefix": 1}, TypeError, "`log_key_prefix` to be a str or None but got 1 of type int"),
     ],
 )
 def test_invalid_arguments(kwargs: dict[str, Any], error: type[Exception], match: str) -> None:

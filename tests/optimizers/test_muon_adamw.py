@@ -10,6 +10,7 @@ weights and learning rates must be *identical* (``torch.equal``, ``==``), not cl
 from __future__ import annotations
 
 import copy
+import inspect
 import pickle
 import warnings
 from typing import Any
@@ -49,6 +50,7 @@ def recipe(scheduler: SchedulerSpec | None = None) -> OptimizerSpec:
         "lightning_optim.optimizers.muon_adamw.MuonWithAdamW",
         lr=MUON["lr"],
         adamw_lr=ADAMW["lr"],
+        adamw_betas=ADAMW["betas"],
         adamw_weight_decay=ADAMW["weight_decay"],
         groups=[
             ParamGroup(["embed", "head"], use_muon=False, name="adamw"),
@@ -107,17 +109,25 @@ class ManualMuonAdamW(TinyLM):
     automatic optimization does with one optimizer).
     """
 
-    def __init__(self, t_max: int | None = None, accumulate: int = 1, clip: float | None = None) -> None:
+    def __init__(
+        self,
+        t_max: int | None = None,
+        accumulate: int = 1,
+        clip: float | None = None,
+        muon: dict[str, Any] = MUON,
+        adamw: dict[str, Any] = ADAMW,
+    ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.t_max, self.accumulate, self.clip = t_max, accumulate, clip
+        self.muon, self.adamw = muon, adamw
         self.norms: list[float] = []
 
     def configure_optimizers(self) -> Any:
         adamw, muon, rest = self.recipe_groups()
         optimizers = [
-            torch.optim.Muon([p for _, p in muon], **MUON),
-            torch.optim.AdamW([p for _, p in adamw + rest], **ADAMW),
+            torch.optim.Muon([p for _, p in muon], **self.muon),
+            torch.optim.AdamW([p for _, p in adamw + rest], **self.adamw),
         ]
         if self.t_max is None:
             return optimizers
@@ -151,6 +161,7 @@ class HandWritten(TinyLM):
             ],
             lr=MUON["lr"],
             adamw_lr=ADAMW["lr"],
+            adamw_betas=ADAMW["betas"],
             adamw_weight_decay=ADAMW["weight_decay"],
         )
 
@@ -183,6 +194,41 @@ def assert_same_weights(a: nn.Module, b: nn.Module) -> None:
     assert left.keys() == right.keys()
     different = [k for k in left if not torch.equal(left[k], right[k])]
     assert not different, f"weights differ: {different}"
+
+
+#: each half's constructor arguments, by the torch class whose defaults it must keep
+HALVES = {
+    "muon": (lambda: torch.optim.Muon, {name: name for name in ("lr", "weight_decay", "momentum", "nesterov",
+             "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")}),
+    "adamw": (lambda: torch.optim.AdamW, {"lr": "adamw_lr", "betas": "adamw_betas", "eps": "adamw_eps",
+              "weight_decay": "adamw_weight_decay", "amsgrad": "adamw_amsgrad", "foreach": "adamw_foreach",
+              "fused": "adamw_fused"}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("half", HALVES)
+def test_each_half_defaults_to_its_torch_class(half: str) -> None:
+    torch_class, arguments = HALVES[half]
+    theirs = inspect.signature(torch_class()).parameters
+    ours = inspect.signature(MuonWithAdamW).parameters
+    assert {option: ours[argument].default for option, argument in arguments.items()} == {
+        option: theirs[option].default for option in arguments
+    }
+
+
+def test_a_port_of_torch_muon_and_adamw_with_their_defaults_trains_to_the_same_weights() -> None:
+    """Tried as a new user would: the two torch optimizers with their defaults, declared with no value."""
+    port = declared(
+        OptimizerSpec(
+            "muon_adamw",
+            groups=[ParamGroup(["embed", "head"], use_muon=False), ParamGroup(is_matrix, use_muon=True)],
+        )
+    )()
+    reference = ManualMuonAdamW(muon={}, adamw={})
+    fit(port, 2)
+    fit(reference, 2)
+    assert_same_weights(port, reference)
+    assert not torch.equal(port.embed.weight, TinyLM().embed.weight)
 
 
 def test_recommended_declaration_builds_the_recipe_groups() -> None:
@@ -309,7 +355,9 @@ def _model_and_optimizer() -> tuple[nn.Module, MuonWithAdamW]:
             {"params": [model[0].weight]},
             {"params": list(model[2].parameters()), "use_muon": False, "lr": 1e-3},
             {"params": [model[0].bias, *model[1].parameters()]},
-        ]
+        ],
+        lr=0.02,
+        adamw_lr=3e-4,
     )
     return model, optimizer
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -66,6 +67,18 @@ class GAN(ConfigurableOptimizersMixin, TwoNets):
 
 def cli(model_class: type, *args: str, **kwargs: Any) -> DeclarativeCLI:
     return DeclarativeCLI(model_class, args=list(args), run=False, trainer_defaults=FAST, **kwargs)
+
+
+def cli_error(capsys: pytest.CaptureFixture[str], model_class: type, *args: str, **kwargs: Any) -> str:
+    """The message of the one ``error:`` line the CLI exits with (status 2), as jsonargparse reports its own."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        cli(model_class, *args, **kwargs)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [line for line in err.splitlines() if line.startswith("error: ")]
+    return line.removeprefix("error: ")
 
 
 # in-process: what the parser shows and what the model becomes
@@ -193,16 +206,18 @@ def test_scheduler_removed_and_added_from_the_command_line() -> None:
     assert not added.automatic_optimization  # still two optimizers, still manual optimization
 
 
-def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() -> None:
+def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     class Selecting(ConfigurableOptimizersMixin, Classifier):
         optimizer = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(head_only, lr=0.5)])
 
     spec = type(cli(Selecting, "--optim.optimizer.init_args.lr=0.2").model).optimizer
     assert spec.groups[0].select is head_only and spec.kwargs == {"lr": 0.2}
-    with pytest.raises(
-        ValueError, match=r"allowed functions \(`tests\.tools\.test_cli\.head_only`\) but got 'os\.system'"
-    ):
-        cli(Selecting, "--optim.optimizer.params={callable: os.system}")
+    message = cli_error(capsys, Selecting, "--optim.optimizer.params={callable: os.system}")
+    assert re.search(
+        r"allowed functions \(`tests\.tools\.test_cli\.head_only`\) but got 'os\.system'", message
+    )
     allowed = cli(
         Model,
         "--optim.optimizer.params={callable: tests.tools.test_cli.head_only}",
@@ -277,24 +292,22 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows() ->
     ids=lambda v: v[0] if isinstance(v, list) else "",
 )
 def test_bad_values_fail_with_the_declaration_errors_before_anything_is_built(
-    args: list[str], error: type[Exception], match: str
+    args: list[str], error: type[Exception], match: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The declaration's own message (of a ``TypeError`` or ``ValueError`` in code) as one ``error:`` line."""
     CREATED.clear()
-    with pytest.raises(error, match=match):
-        cli(Model, *args)
+    assert re.search(match, cli_error(capsys, Model, *args))
     assert CREATED == []  # the model was never instantiated
 
 
-def test_bad_class_path_from_a_config_file(tmp_path: Path) -> None:
+def test_bad_class_path_from_a_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(
         "optim:\n  optimizer:\n    class_path: os.system\n    init_args: {command: 'touch pwned'}\n"
     )
     CREATED.clear()
-    with pytest.raises(
-        TypeError, match=r"^Model\.optimizer: Expected `os\.system` to resolve to a torch\.optim"
-    ):
-        cli(Model, "--config", str(config))
+    message = cli_error(capsys, Model, "--config", str(config))
+    assert message.startswith("Model.optimizer: Expected `os.system` to resolve to a torch.optim")
     assert CREATED == [] and not (tmp_path / "pwned").exists()
 
 
@@ -303,9 +316,87 @@ def test_unknown_key_in_a_config_is_refused_by_the_parser(
 ) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("optim:\n  optimizer:\n    scheduler:\n      intervl: step\n")
-    with pytest.raises(SystemExit):
-        cli(Model, "--config", str(config))
-    assert "intervl" in capsys.readouterr().err
+    assert cli_error(capsys, Model, "--config", str(config)).endswith(
+        "'optim.optimizer.scheduler.intervl' is not accepted (did you mean `optim.optimizer.scheduler.interval`?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (  # a mistyped section
+            ["--optim.optimzer.init_args.lr=0.1"],
+            "unrecognized arguments: --optim.optimzer.init_args.lr=0.1 (did you mean "
+            "`--optim.optimizer.init_args.lr`?)",
+        ),
+        (  # a mistyped option
+            ["--optim.optimizer.scheduler.intervl=step"],
+            "unrecognized arguments: --optim.optimizer.scheduler.intervl=step (did you mean "
+            "`--optim.optimizer.scheduler.interval`?)",
+        ),
+        (  # Lightning's own flags, in this CLI's spelling
+            ["--optimizer=torch.optim.Adam", "--optimizer.lr=0.1", "--lr_scheduler=StepLR"],
+            "unrecognized arguments: --optimizer=torch.optim.Adam --optimizer.lr=0.1 --lr_scheduler=StepLR "
+            "(`--optimizer` is LightningCLI's, for an optimizer without declarations: here "
+            "`--optim.optimizer.class_path=torch.optim.Adam`; `--optimizer.lr` is LightningCLI's, for an optimizer "
+            "without declarations: here `--optim.optimizer.init_args.lr=0.1`; `--lr_scheduler` is LightningCLI's, "
+            "for an optimizer without declarations: here `--optim.optimizer.scheduler.class_path=StepLR`)",
+        ),
+        (  # a mistyped class name
+            ["--optim.optimizer.scheduler.class_path=CosineAnealingLR"],
+            "Model.optimizer.scheduler: Expected a known scheduler name or a dotted import path but got "
+            "'CosineAnealingLR' (did you mean `CosineAnnealingLR`?). Known names: ",
+        ),
+        (  # a mistyped class path
+            ["--optim.optimizer.scheduler.class_path=torch.optim.lr_scheduler.CosineAnealingLR"],
+            "Model.optimizer.scheduler: module `torch.optim.lr_scheduler` has no attribute `CosineAnealingLR` (did "
+            "you mean `CosineAnnealingLR`?) (from `torch.optim.lr_scheduler.CosineAnealingLR`)",
+        ),
+        (  # init_args replaced together with the class: a misspelling of its own, not a leftover
+            [
+                "--optim.optimizer.scheduler.class_path=exponential",
+                "--optim.optimizer.scheduler.init_args={gama: 0.9}",
+            ],
+            "Model.optimizer.scheduler: `ExponentialLR` does not take `gama` (did you mean `gamma`?), found in "
+            "`init_args`. `ExponentialLR` takes `gamma`, `last_epoch`.",
+        ),
+    ],
+    ids=["section", "option", "lightning-flags", "class-name", "class-path", "init-args-replaced"],
+)
+def test_mistakes_are_one_error_line_with_a_near_miss(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    CREATED.clear()
+    assert cli_error(capsys, Model, *args).startswith(expected)
+    assert CREATED == []
+
+
+def test_a_config_file_gets_the_same_hints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("optimizer:\n  class_path: torch.optim.Adam\n")
+    assert cli_error(capsys, GAN, "--config", str(config)) == (
+        "Option 'optimizer.class_path' is not accepted (`optimizer.class_path` is LightningCLI's, for an optimizer "
+        "without declarations: here `optim.<attribute>.class_path` (<attribute>: one of `gen_opt`, `dis_opt`))"
+    )
+    # init_args replaced in a config together with the class: no "changing only class_path" advice
+    config.write_text(
+        "optim:\n  optimizer:\n    scheduler:\n      class_path: exponential\n      init_args: {gama: 0.9}\n"
+    )
+    assert cli_error(capsys, Model, "--config", str(config)) == (
+        "Model.optimizer.scheduler: `ExponentialLR` does not take `gama` (did you mean `gamma`?), found in "
+        "`init_args`. `ExponentialLR` takes `gamma`, `last_epoch`."
+    )
+
+
+def test_a_subcommand_reports_the_same_way(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        DeclarativeCLI(Model, args=["fit", "--optim.optimizer.scheduler.intervl=step"], trainer_defaults=FAST)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        "error: unrecognized arguments: --optim.optimizer.scheduler.intervl=step (did you mean "
+        "`--optim.optimizer.scheduler.interval`?)"
+    )
 
 
 def not_module_level() -> Any:
@@ -470,7 +561,9 @@ class Decayed(ConfigurableOptimizersMixin, Classifier):
 
 
 @pytest.mark.parametrize("source", ["command line", "config file"])
-def test_changing_only_class_path_says_to_replace_init_args(source: str, tmp_path: Path) -> None:
+def test_changing_only_class_path_says_to_replace_init_args(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # it used to fail with "`ExponentialLR` got an unexpected argument `step_size`" and no way out
     config = tmp_path / "config.yaml"
     config.write_text("optim:\n  optimizer:\n    scheduler:\n      class_path: exponential\n")
@@ -480,9 +573,7 @@ def test_changing_only_class_path_says_to_replace_init_args(source: str, tmp_pat
         else ["--config", str(config)]
     )
     CREATED.clear()
-    with pytest.raises(TypeError) as raised:
-        cli(Model, *args)
-    assert str(raised.value) == (
+    assert cli_error(capsys, Model, *args) == (
         "Model.optimizer.scheduler: `ExponentialLR` does not take `step_size`, found in `init_args`. Changing only "
         "`class_path` keeps the `init_args` set before (here the declared `StepLR`'s), which belong to the old "
         "class: replace `init_args` too, with `--optim.optimizer.scheduler.init_args={gamma: ...}` on the command "

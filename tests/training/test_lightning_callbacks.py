@@ -261,20 +261,25 @@ def test_early_stopping_on_a_learning_rate(monitor: type[L.Callback], tmp_path: 
 
 
 @pytest.mark.slow  # spawning two processes that import torch and Lightning: 50 s on a shared 2-core CPU
-def test_ddp_spawn_on_two_cpu_processes() -> None:
+def test_ddp_spawn_on_two_cpu_processes(tmp_path: Path) -> None:
     model = Model()
     before = weights(model)
+    monitor = LRMonitor()
     trainer = L.Trainer(
         **{**FAST, "devices": 2},
         strategy="ddp_spawn",
         max_epochs=2,
         limit_train_batches=2,
-        callbacks=[LRMonitor()],
+        callbacks=[monitor],
     )
     trainer.fit(model, loader())
     # rank zero's metrics come back: the lr of the second epoch, after one StepLR step
     assert float(trainer.callback_metrics["lr-optimizer"]) == pytest.approx(0.05)
     assert any(not torch.equal(before[k], v) for k, v in weights(model).items())
+    # the histories stayed in the workers: plotting here says so instead of "call it after fit"
+    assert monitor.lrs == {}
+    with pytest.raises(ValueError, match=r"pickled .* `strategy=\"ddp_spawn\"` .* stay in those processes"):
+        monitor.plot(tmp_path / "lr.png")
 
 
 class Quiet(Model):

@@ -72,6 +72,12 @@ LOOKUPS = {
     "LRScheduler._get_closed_form_lr": lambda: (
         "_get_closed_form_lr" in inspect.getsource(torch.optim.lr_scheduler.LRScheduler.step)
     ),
+    "Lightning reads a scheduler config's `strict` only when its monitored metric is missing": lambda: (
+        "if monitor_val is None:\n                        if config.strict:"
+        in inspect.getsource(
+            importlib.import_module("lightning.pytorch.loops.training_epoch_loop")._TrainingEpochLoop
+        )
+    ),
     "lightning.pytorch.cli._InstantiatorFn": lambda: callable(compat.lightning_cli_instantiator()),
     "Trainer.save_checkpoint": lambda: inspect.isfunction(L.Trainer.save_checkpoint),
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,

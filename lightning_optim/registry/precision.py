@@ -1,0 +1,250 @@
+"""Hyperparameters that float16 (or bfloat16) parameters cannot hold: refused when ``fit`` starts.
+
+With ``precision="16-true"`` (or ``"bf16-true"``, or a module made ``half()`` by hand) the parameters are
+float16, and so is every optimizer state torch creates for them (``zeros_like(param)``). A Python number
+that an optimizer step combines with those tensors is rounded to float16 by the operation, and a few
+declared values do not survive that: Adam's default ``eps=1e-8`` is 0 in float16, so a parameter whose
+gradient is 0 divides 0 by 0 and becomes NaN in the first step, even with ``lr=0`` (Lightning #20619, where
+the only answer was a docs note). This module says which options of which optimizer matter, and how.
+
+What each role means, and when a value is lost (``dtype(value)`` is the value rounded to that dtype):
+
+* ``floors`` (``eps``): added to a state tensor to keep a denominator from 0 (``sqrt(v) + eps``). Lost when
+  ``dtype(eps) == 0``; the update is then 0/0 wherever a gradient was 0. A fused implementation
+  (``fused=True``) does that arithmetic in float32 and is not concerned.
+* ``decays`` (``betas``, ``momentum``, RMSprop's ``alpha``, Adadelta's ``rho``): a moving average's factor,
+  multiplying a state tensor at every step (``v = beta2 * v + ...``). Lost when ``dtype(beta) == 1.0``: the
+  product rounds back to the state, so the average never forgets (Adam's second moment stays at its largest
+  value, and the steps stay small long after one large gradient). This is what matters for bfloat16, whose 8
+  significant bits make Adam's default ``beta2=0.999`` exactly 1.0.
+* ``decoupled`` weight decay (AdamW, Muon, Adafactor, Adam/NAdam/RAdam with ``decoupled_weight_decay=True``):
+  the weights are multiplied by ``1 - lr * weight_decay`` at every step. Lost when that factor is 1.0 in the
+  dtype: the weights never decay (AdamW's defaults, ``lr=1e-3`` and ``weight_decay=0.01``, give
+  ``0.99999``). The declared lr is the largest a schedule reaches in the usual warmup-then-decay shapes, so a
+  factor lost at the declared lr is lost for the whole run.
+* ``scales`` (the ``lr`` of methods whose update is about ``lr`` in size: Adam's family, RMSprop, Adagrad,
+  Adadelta, Muon, Adafactor; a coupled ``weight_decay``): multiply a tensor of the dtype. Lost when
+  ``dtype(value) == 0`` while the value is not: every update (or every decay term) is then below what the
+  dtype holds. SGD's ``lr`` is not one of them: its update is ``lr * grad``, which a large gradient can keep.
+A ``floor`` or ``scale`` that is ``inf`` in the dtype (above 65504 for float16) is lost too. (A state's first
+value that float16 cannot hold, Adagrad's ``initial_accumulator_value=1e5``, is refused by torch itself when
+the optimizer is built.) Optimizers not in ``ARITHMETIC`` (another
+package's, a subclass of a torch optimizer that may keep float32 master weights) are not checked: their
+arithmetic is not known here. Values near a limit that survive still lose precision (a ``beta2`` of 0.998
+survives bfloat16 as 0.996); only values that are certainly lost are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import torch
+
+from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+
+#: The dtypes whose parameters are checked, by how Lightning's precision flag names them.
+LOW_PRECISION = {torch.float16: "16-true", torch.bfloat16: "bf16-true"}
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    """How one optimizer's step combines its per-group options with tensors of the parameters' dtype."""
+
+    floors: tuple[str, ...] = ()
+    decays: tuple[str, ...] = ()
+    scales: tuple[str, ...] = ()
+    #: weight decay as ``param *= 1 - lr * weight_decay``: ``True``, or the bool group option that turns it on
+    decoupled: bool | str = False
+    #: the constructor argument that sets an option, where it is not the option's own name
+    arguments: Mapping[str, str] = field(default_factory=dict)
+
+    def decouples(self, group: Mapping[str, Any]) -> bool:
+        return self.decoupled if isinstance(self.decoupled, bool) else bool(group.get(self.decoupled))
+
+
+_ADAM = Arithmetic(
+    floors=("eps",), decays=("betas",), scales=("lr", "weight_decay"), decoupled="decoupled_weight_decay"
+)
+_ADAMW = Arithmetic(floors=("eps",), decays=("betas",), scales=("lr", "weight_decay"), decoupled=True)
+_MUON = Arithmetic(decays=("momentum",), scales=("lr",), decoupled=True)
+_MUON_ADAMW_HALF = Arithmetic(
+    floors=("eps",),
+    decays=("betas",),
+    scales=("lr", "weight_decay"),
+    decoupled=True,
+    arguments={
+        "lr": "adamw_lr",
+        "betas": "adamw_betas",
+        "eps": "adamw_eps",
+        "weight_decay": "adamw_weight_decay",
+    },
+)
+
+#: Each optimizer class's arithmetic, or a function of the param group for one whose groups differ.
+ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]] = {
+    torch.optim.Adam: _ADAM,
+    torch.optim.AdamW: _ADAMW,
+    torch.optim.NAdam: _ADAM,
+    torch.optim.RAdam: _ADAM,
+    torch.optim.Adamax: Arithmetic(floors=("eps",), decays=("betas",), scales=("lr", "weight_decay")),
+    torch.optim.SparseAdam: Arithmetic(floors=("eps",), decays=("betas",), scales=("lr",)),
+    torch.optim.Adadelta: Arithmetic(floors=("eps",), decays=("rho",), scales=("lr", "weight_decay")),
+    torch.optim.Adagrad: Arithmetic(floors=("eps",), scales=("lr", "weight_decay")),
+    torch.optim.RMSprop: Arithmetic(
+        floors=("eps",), decays=("alpha", "momentum"), scales=("lr", "weight_decay")
+    ),
+    torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",)),
+    torch.optim.Adafactor: Arithmetic(scales=("lr",), decoupled=True),
+    **({torch.optim.Muon: _MUON} if hasattr(torch.optim, "Muon") else {}),
+    MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
+}
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _in(dtype: torch.dtype, value: float) -> float:
+    """``value`` rounded to ``dtype``, as an operation with a tensor of that dtype stores it."""
+    return float(torch.tensor(value, dtype=torch.float64).to(dtype))
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _losses(
+    arithmetic: Arithmetic, group: Mapping[str, Any], dtype: torch.dtype, fused: bool
+) -> list[tuple[str, str, Any, str, str]]:
+    """What ``dtype`` loses of ``group``'s options: ``(option, index suffix, value, what the dtype makes of
+    it, why it matters and what survives)``."""
+    info = torch.finfo(dtype)
+    name = _dtype_name(dtype)
+    smallest = info.smallest_normal * info.eps  # the smallest positive (subnormal) value
+    power = round(float(torch.log2(torch.tensor(smallest, dtype=torch.float64))))
+    found: list[tuple[str, str, Any, str, str]] = []
+    decoupled = arithmetic.decouples(group)
+
+    def lost_to_inf(option: str, value: Any) -> bool:
+        if _number(value) and abs(_in(dtype, value)) == float("inf"):
+            found.append(
+                (option, "", value, f"{name} makes it inf", f"the largest value {name} keeps is {info.max:g}")
+            )
+            return True
+        return False
+
+    def lost_to_zero(option: str, value: Any, why: str) -> None:
+        if not lost_to_inf(option, value) and _number(value) and value > 0 and _in(dtype, value) == 0:
+            survives = f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
+            found.append((option, "", value, f"{name} makes it 0.0", f"{why}; {survives}"))
+
+    for option in () if fused else arithmetic.floors:
+        why = (
+            f"it is added to a {name} tensor to keep a denominator from 0, so an update divides 0 by 0 (NaN)"
+        )
+        lost_to_zero(option, group.get(option), why + " where a gradient is 0")
+    for option in arithmetic.scales:
+        if option != "weight_decay" or not decoupled:
+            what = "update" if option == "lr" else "weight-decay term"
+            lost_to_zero(option, group.get(option), f"every {what} is then below what {name} holds")
+    for option in arithmetic.decays:
+        value = group.get(option)
+        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else [(None, value)]
+        for index, item in items:
+            if _number(item) and 0 <= item < 1 and _in(dtype, item) == 1.0:
+                found.append(
+                    (
+                        option,
+                        "" if index is None else f"[{index}]",
+                        item,
+                        f"{name} makes it 1.0",
+                        f"it multiplies a {name} moving average at every step, which then never forgets; the "
+                        f"largest value below 1 that {name} keeps is {1 - info.eps / 2:.12g}",
+                    )
+                )
+    lr, weight_decay = group.get("lr"), group.get("weight_decay")
+    if decoupled and _number(lr) and _number(weight_decay) and lr * weight_decay > 0:
+        factor = 1 - lr * weight_decay
+        if _in(dtype, factor) == 1.0:
+            threshold = info.eps / 4  # the factor stays 1.0 up to 1 - eps/4 (a tie rounds to 1.0)
+            found.append(
+                (
+                    "weight_decay",
+                    "",
+                    weight_decay,
+                    f"each step multiplies the weights by 1 - lr * weight_decay = {factor:.10g} (at lr={lr!r}), "
+                    f"which {name} makes 1.0",
+                    f"the weights never decay; {name} keeps the factor from lr * weight_decay > {threshold:.3g} "
+                    f"on, here weight_decay > {threshold / lr:.3g}",
+                )
+            )
+    return found
+
+
+def low_precision_losses(
+    optimizer: torch.optim.Optimizer,
+    group_names: Sequence[str],
+    declared: frozenset[str],
+    group_options: Sequence[frozenset[str]],
+) -> list[str]:
+    """What the dtype of each param group's parameters loses of its options, in words (empty: nothing).
+
+    ``declared`` holds the optimizer arguments the declaration sets and ``group_options`` the options each
+    group sets (the others are the optimizer's defaults). Only float16 and bfloat16 parameters are checked,
+    of the optimizers listed in ``ARITHMETIC``; the same loss in several groups is said once.
+    """
+    entry = ARITHMETIC.get(type(optimizer))
+    if entry is None:
+        return []
+    by_loss: dict[tuple[str, str, str], list[str]] = {}
+    for group, group_name, own in zip(optimizer.param_groups, group_names, group_options):
+        arithmetic = entry(group) if callable(entry) else entry
+        dtypes = sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str)
+        for dtype in dtypes:
+            for option, index, value, becomes, why in _losses(
+                arithmetic, group, dtype, bool(group.get("fused"))
+            ):
+                argument = option if option in own else arithmetic.arguments.get(option, option)
+                default = option not in own and argument not in declared
+                origin = f" (`{type(optimizer).__name__}`'s default)" if default else ""
+                by_loss.setdefault((f"`{argument}{index}={value!r}`{origin}", becomes, why), []).append(
+                    group_name
+                )
+    described = []
+    for (shown, becomes, why), names in by_loss.items():
+        groups = ", ".join(f"`{n}`" for n in names)
+        where = "" if len(names) == len(optimizer.param_groups) else f" in param group(s) {groups}"
+        described.append(f"{shown}{where}: {becomes}; {why}")
+    return described
+
+
+def check_low_precision(
+    where: str,
+    optimizer: torch.optim.Optimizer,
+    group_names: Sequence[str],
+    declared: frozenset[str],
+    group_options: Sequence[frozenset[str]],
+    precision: str | None,
+) -> None:
+    """Refuse the options the parameters' dtype loses (``low_precision_losses``), naming each, its value, what
+    the dtype makes of it and what survives; ``precision``: the Trainer's flag, for the message."""
+    losses = low_precision_losses(optimizer, group_names, declared, group_options)
+    if not losses:
+        return
+    dtypes = sorted(
+        {
+            _dtype_name(p.dtype)
+            for g in optimizer.param_groups
+            for p in g["params"]
+            if p.dtype in LOW_PRECISION
+        }
+    )
+    flag = f" (precision={precision!r})" if precision else ""
+    listed = f" {losses[0]}. " if len(losses) == 1 else ":" + "".join(f"\n- {loss}" for loss in losses) + "\n"
+    raise ValueError(
+        f"{where}: Expected options that {' and '.join(dtypes)} parameters{flag} keep but got{listed}Declare "
+        "values that survive, or train with precision='16-mixed' or 'bf16-mixed', which keep the weights and the "
+        "optimizer state in float32."
+    )

@@ -1,0 +1,218 @@
+"""Hyperparameters float16/bfloat16 parameters cannot hold are refused when ``fit`` starts, against what the
+hand-written module does with them under the same ``Trainer(precision=...)``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch.optim import SGD, Adam, AdamW
+
+from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim.registry.precision import ARITHMETIC, Arithmetic
+from tests.helpers import FAST, Classifier, declared, loader, weights
+
+TINY = 2**-24  # the smallest positive float16
+
+
+def fit(module: L.LightningModule, precision: str, **kwargs: Any) -> L.Trainer:
+    trainer = L.Trainer(
+        **{**FAST, "max_epochs": 1, "limit_train_batches": 2, "precision": precision, **kwargs}
+    )
+    trainer.fit(module, loader(n=16))
+    return trainer
+
+
+def hand_written(make: Any) -> L.LightningModule:
+    """The module with a hand-written ``configure_optimizers`` returning ``make(parameters)``."""
+    return type(
+        "HandWritten", (Classifier,), {"configure_optimizers": lambda self: make(self.parameters())}
+    )()
+
+
+def assert_same(a: L.LightningModule, b: L.LightningModule) -> None:
+    wa, wb = weights(a), weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "weights differ"
+
+
+def refusal(spec: OptimizerSpec, precision: str) -> str:
+    module = declared(spec)()
+    before = weights(module)
+    with pytest.raises(ValueError) as caught:
+        fit(module, precision)
+    assert all(torch.equal(before[k].to(v.dtype), v) for k, v in weights(module).items()), "it trained"
+    return str(caught.value)
+
+
+def test_adams_default_eps_is_refused_where_the_hand_written_module_turns_nan() -> None:
+    """Lightning #20619: under 16-true Adam's ``eps=1e-8`` is 0, and the first step makes weights NaN."""
+    reference = hand_written(lambda params: Adam(params, lr=1e-3))
+    fit(reference, "16-true")
+    assert any(torch.isnan(p).any() for p in reference.parameters())
+
+    message = refusal(OptimizerSpec("adam", lr=1e-3, implementation="forloop"), "16-true")
+    assert message == (
+        "Declared.optimizer: Expected options that float16 parameters (precision='16-true') keep but got "
+        "`eps=1e-08` (`Adam`'s default): float16 makes it 0.0; it is added to a float16 tensor to keep a "
+        "denominator from 0, so an update divides 0 by 0 (NaN) where a gradient is 0; the smallest value float16 "
+        "keeps above 0 is 5.96e-08 (2**-24). Declare values that survive, or train with precision='16-mixed' or "
+        "'bf16-mixed', which keep the weights and the optimizer state in float32."
+    )
+
+
+@pytest.mark.parametrize("implementation", ["forloop", "foreach"])
+def test_the_smallest_value_that_survives_trains_as_hand_written(implementation: str) -> None:
+    module = declared(OptimizerSpec("adam", lr=1e-3, eps=TINY, implementation=implementation))()
+    foreach = implementation == "foreach"
+    reference = hand_written(lambda params: Adam(params, lr=1e-3, eps=TINY, foreach=foreach))
+    fit(module, "16-true")
+    fit(reference, "16-true")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert_same(module, reference)
+
+
+def test_a_fused_kernel_computes_in_float32_and_is_not_refused() -> None:
+    module = declared(OptimizerSpec("adam", lr=1e-3, implementation="fused"))()
+    reference = hand_written(lambda params: Adam(params, lr=1e-3, fused=True))
+    fit(module, "16-true")
+    fit(reference, "16-true")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert_same(module, reference)
+
+
+def test_adamws_default_weight_decay_is_refused_where_it_does_nothing() -> None:
+    """In float16, ``1 - 1e-3 * 0.01`` is 1.0: the hand-written AdamW trains as with ``weight_decay=0``."""
+    decayed = hand_written(lambda params: AdamW(params, lr=1e-3, eps=1e-4))
+    undecayed = hand_written(lambda params: AdamW(params, lr=1e-3, eps=1e-4, weight_decay=0.0))
+    fit(decayed, "16-true")
+    fit(undecayed, "16-true")
+    assert_same(decayed, undecayed)
+
+    message = refusal(OptimizerSpec("adamw", lr=1e-3, eps=1e-4), "16-true")
+    assert (
+        "`weight_decay=0.01` (`AdamW`'s default): each step multiplies the weights by 1 - lr * weight_decay = "
+        "0.99999 (at lr=0.001), which float16 makes 1.0; the weights never decay; float16 keeps the factor from "
+        "lr * weight_decay > 0.000244 on, here weight_decay > 0.244." in message
+    )
+    # a weight decay that survives is not refused, and decays as hand-written
+    module = declared(OptimizerSpec("adamw", lr=1e-3, eps=1e-4, weight_decay=0.5, implementation="forloop"))()
+    reference = hand_written(lambda params: AdamW(params, lr=1e-3, eps=1e-4, weight_decay=0.5))
+    fit(module, "16-true")
+    fit(reference, "16-true")
+    assert_same(module, reference)
+
+
+def test_bfloat16_refuses_adams_default_beta2_which_it_makes_one() -> None:
+    message = refusal(OptimizerSpec("adam", lr=1e-3), "bf16-true")
+    assert message.startswith(
+        "Declared.optimizer: Expected options that bfloat16 parameters (precision='bf16-true') keep but got "
+        "`betas[1]=0.999` (`Adam`'s default): bfloat16 makes it 1.0; it multiplies a bfloat16 moving average at "
+        "every step, which then never forgets; the largest value below 1 that bfloat16 keeps is 0.99609375."
+    )
+    # eps=1e-8 is fine in bfloat16 (float32's range): a surviving beta2 trains
+    fit(declared(OptimizerSpec("adam", lr=1e-3, betas=(0.9, 0.99)))(), "bf16-true")
+
+
+@pytest.mark.parametrize("implementation", [{"foreach": False}, {"fused": True}])
+def test_the_reference_second_moment_never_decays_in_bfloat16(implementation: dict[str, bool]) -> None:
+    """What a beta2 of 1.0 means: after one large gradient, bfloat16's second moment stays where float32's
+    decays (here after 20 steps of zero gradients, float32's is 2% lower)."""
+    moments = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        param = torch.nn.Parameter(torch.zeros(4, dtype=dtype))
+        optimizer = Adam([param], lr=1e-3, eps=1e-4, **implementation)
+        for step in range(21):
+            param.grad = torch.full_like(param, 1.0 if step == 0 else 0.0)
+            optimizer.step()
+        moments[dtype] = float(optimizer.state[param]["exp_avg_sq"][0])
+    assert moments[torch.float32] == pytest.approx(1e-3 * 0.999**20)
+    assert moments[torch.bfloat16] == float(torch.tensor(1e-3, dtype=torch.bfloat16))
+
+
+def test_mixed_precision_keeps_float32_parameters_and_is_not_refused() -> None:
+    module = declared(OptimizerSpec("adamw", lr=1e-3, implementation="forloop"))()
+    fit(module, "bf16-mixed")
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_each_loss_once_with_the_groups_it_is_in_and_the_declared_spelling() -> None:
+    groups = [
+        ParamGroup("model_gen.layer1", eps=1e-9, name="head"),
+        ParamGroup("model_gen.layer2", name="tail"),
+    ]
+    message = refusal(
+        OptimizerSpec("adam", lr=1e-3, eps=1e-3, groups=groups, implementation="forloop"), "16-true"
+    )
+    assert "`eps=1e-09` in param group(s) `head`: float16 makes it 0.0" in message
+    assert "default" not in message and "tail" not in message
+    muon = OptimizerSpec(
+        "muon_adamw", adamw_eps=1e-9, groups=[ParamGroup("model_gen.layer1.weight", use_muon=True)]
+    )
+    message = refusal(muon, "16-true")
+    assert re.search(r"`adamw_eps=1e-09` in param group\(s\) `rest`: float16 makes it 0.0", message)
+    # the Muon group: torch's Muon defaults, lr=1e-3 and weight_decay=0.1, decay nothing in float16
+    assert (
+        "`weight_decay=0.1` (`MuonWithAdamW`'s default) in param group(s) `model_gen.layer1.weight`"
+        in message
+    )
+
+
+def test_sgd_momentum_that_float16_makes_one_is_refused() -> None:
+    message = refusal(OptimizerSpec(SGD, lr=0.1, momentum=0.9999), "16-true")
+    assert "`momentum=0.9999`: float16 makes it 1.0" in message
+    assert "the largest value below 1 that float16 keeps is 0.99951171875" in message
+
+
+def test_an_optimizer_whose_arithmetic_is_not_known_is_not_checked() -> None:
+    class MasterWeightsAdam(Adam):
+        """A subclass may keep float32 state: not in the table."""
+
+    fit(declared(OptimizerSpec(MasterWeightsAdam, lr=1e-3, eps=1e-4))(), "16-true")
+
+
+@pytest.mark.parametrize("cls", list(ARITHMETIC), ids=lambda cls: cls.__name__)
+def test_the_table_names_real_options(cls: type) -> None:
+    entry = ARITHMETIC[cls]
+    parameter = torch.nn.Parameter(torch.zeros(2, 2))
+    optimizer = cls([parameter])
+    group = optimizer.param_groups[0]
+    arithmetic = entry(group) if not isinstance(entry, Arithmetic) else entry
+    named = [*arithmetic.floors, *arithmetic.decays, *arithmetic.scales]
+    if isinstance(arithmetic.decoupled, str):
+        named.append(arithmetic.decoupled)
+    assert set(named) <= set(group), sorted(set(named) - set(group))
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.gpu
+@CUDA
+@pytest.mark.parametrize(("implementation", "finite"), [("foreach", False), ("fused", True)])
+def test_on_cuda_the_check_agrees_with_the_kernels(implementation: str, finite: bool) -> None:
+    """torch's CUDA default (foreach) loses float16's ``eps`` and turns NaN; the fused kernel computes in
+    float32 and does not. The check refuses the first and accepts the second."""
+    reference = hand_written(lambda params: Adam(params, lr=1e-3, **{implementation: True}))
+    fit(reference, "16-true", accelerator="cuda")
+    assert all(bool(torch.isfinite(p).all()) for p in reference.parameters()) == finite
+    module = declared(OptimizerSpec("adam", lr=1e-3, implementation=implementation))()
+    if finite:
+        fit(module, "16-true", accelerator="cuda")
+    else:
+        with pytest.raises(ValueError, match=r"`eps=1e-08` \(`Adam`'s default\): float16 makes it 0\.0"):
+            fit(module, "16-true", accelerator="cuda")
+
+
+@pytest.mark.gpu
+@CUDA
+@pytest.mark.parametrize("implementation", [{"foreach": True}, {"fused": True}])
+def test_on_cuda_the_second_moment_never_decays_in_bfloat16(implementation: dict[str, bool]) -> None:
+    param = torch.nn.Parameter(torch.zeros(4, dtype=torch.bfloat16, device="cuda"))
+    optimizer = Adam([param], lr=1e-3, eps=1e-4, **implementation)
+    for step in range(21):
+        param.grad = torch.full_like(param, 1.0 if step == 0 else 0.0)
+        optimizer.step()
+    assert float(optimizer.state[param]["exp_avg_sq"][0]) == float(torch.tensor(1e-3, dtype=torch.bfloat16))

@@ -1,0 +1,150 @@
+"""A mistyped plateau ``monitor`` (``val_los``): this package's error, with a near miss from the logged metrics,
+at the first point the metric is missing, in automatic optimization (where Lightning raised its own) and in
+manual optimization (where a per-step plateau waited silently)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from torch import nn
+from torch.optim import SGD
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import FAST, Classifier, TwoNetsByName, declared, loader
+
+
+class Validated(Classifier):
+    """Logs ``val_loss`` in validation."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.model_gen(x), y))
+
+
+class HandWritten(Validated):
+    """Lightning's own plateau config with the same monitor."""
+
+    monitor, interval, strict = "val_los", "epoch", True
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+        config = {
+            "scheduler": scheduler,
+            "monitor": self.monitor,
+            "interval": self.interval,
+            "strict": self.strict,
+        }
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def trainer(**kwargs: Any) -> L.Trainer:
+    return L.Trainer(**{**FAST, "max_epochs": 2, "limit_train_batches": 2, "limit_val_batches": 1, **kwargs})
+
+
+def failure(module: L.LightningModule) -> tuple[BaseException, int, int]:
+    """The error ``fit`` stops with, and where: (global step, epoch)."""
+    run = trainer()
+    with pytest.raises(Exception) as caught:
+        run.fit(module, loader(), loader())
+    return caught.value, run.global_step, run.current_epoch
+
+
+def plateau(monitor: str, interval: str = "epoch", strict: bool = True) -> type[Any]:
+    spec = SchedulerSpec("plateau", monitor=monitor, interval=interval, strict=strict)
+    return declared(OptimizerSpec(SGD, lr=0.1, scheduler=spec), base=Validated)
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_automatic_optimization_raises_ours_where_lightning_raised_its_own(interval: str) -> None:
+    reference = type("Reference", (HandWritten,), {"interval": interval})()
+    theirs, *their_place = failure(reference)
+    assert type(theirs) is MisconfigurationException
+    assert "ReduceLROnPlateau conditioned on metric val_los which is not available" in str(theirs)
+
+    ours, *our_place = failure(plateau("val_los", interval)())
+    assert type(ours) is ValueError
+    assert our_place == their_place
+    when = "by the end of epoch 0" if interval == "epoch" else "by global step 1 (epoch 0)"
+    logged = "`train_loss`, `val_loss`" if interval == "epoch" else "`train_loss`"
+    hint = " (did you mean `val_loss`?)" if interval == "epoch" else ""
+    assert str(ours) == (
+        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los`{hint}, which was not logged {when}. "
+        f"Logged metrics: {logged}. Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to "
+        "skip such steps."
+    )
+
+
+def test_automatic_not_strict_warns_once_with_the_near_miss_and_trains_as_lightning() -> None:
+    reference = type("Reference", (HandWritten,), {"strict": False})()
+    module = plateau("val_los", strict=False)()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer().fit(reference, loader(), loader())
+        trainer(max_epochs=3).fit(module, loader(), loader())
+    ours = [str(w.message) for w in caught if "did you mean `val_loss`" in str(w.message)]
+    assert ours == [
+        "Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los` (did you mean `val_loss`?), which "
+        "was not logged by the end of epoch 0. Logged metrics: `train_loss`, `val_loss`. Skipping this step "
+        "because `strict=False`."
+    ]
+    assert module.trainer.optimizers[0].param_groups[0]["lr"] == 0.1
+    assert module.trainer.lr_scheduler_configs[0].strict is not True  # ours, answering False
+    assert not module.trainer.lr_scheduler_configs[0].strict
+
+
+def test_the_right_monitor_steps_as_lightning() -> None:
+    class Right(HandWritten):
+        monitor = "val_loss"
+
+    module, reference = plateau("val_loss")(), Right()
+    trainer(max_epochs=3).fit(module, loader(), loader())
+    trainer(max_epochs=3).fit(reference, loader(), loader())
+    for ours, theirs in zip(module.parameters(), reference.parameters()):
+        assert torch.equal(ours, theirs)
+
+
+class GAN(ConfigurableOptimizersMixin, TwoNetsByName):
+    gen_opt = OptimizerSpec("adam", params="model_gen", lr=0.01)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.model_gen(x), y))
+
+
+def gan(interval: str, strict: bool = True) -> type[Any]:
+    spec = SchedulerSpec("plateau", monitor="val_los", interval=interval, strict=strict)
+    return type(
+        "Manual", (GAN,), {"dis_opt": OptimizerSpec("adam", params="model_dis", lr=0.02, scheduler=spec)}
+    )
+
+
+@pytest.mark.parametrize(("interval", "epoch"), [("epoch", 0), ("step", 1)])
+def test_manual_optimization_names_the_near_miss(interval: str, epoch: int) -> None:
+    """Per epoch: at the end of the first epoch. Per step (which waits for a metric logged later): once an
+    epoch whose validation ran has ended, at the start of the next one."""
+    error, _, stopped_in = failure(gan(interval)())
+    assert type(error) is ValueError
+    assert re.match(
+        r"Manual\.dis_opt\.scheduler: `ReduceLROnPlateau` monitors `val_los` \(did you mean `val_loss`\?\), which "
+        r"was not logged by the end of epoch 0\.",
+        str(error),
+    )
+    assert stopped_in == epoch
+
+
+def test_manual_per_step_plateau_in_a_one_epoch_run_is_checked_at_the_end() -> None:
+    run = trainer(max_epochs=1)
+    with pytest.raises(ValueError, match=r"`val_los` \(did you mean `val_loss`\?\)"):
+        run.fit(gan("step")(), loader(), loader())
+
+
+def test_manual_per_step_plateau_not_strict_warns_and_trains_on() -> None:
+    with pytest.warns(RuntimeWarning, match=r"did you mean `val_loss`.*strict=False"):
+        trainer(max_epochs=2).fit(gan("step", strict=False)(), loader(), loader())
