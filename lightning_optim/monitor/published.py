@@ -109,22 +109,21 @@ class PublishedScalars:
             else:
                 self._replace(values, device)
                 metrics.update(zip(self.keys, self.tensors))
+                if REUSE_TENSORS:
+                    self._record_references()
             self.values = values
 
     def _unobserved(self, device: torch.device) -> bool:
-        buffer = self._buffer
+        # no local name for the buffer: the count must be taken as ``_record_references`` takes it
         if (
             not REUSE_TENSORS
-            or buffer is None
-            or buffer.device != device
-            or buffer.dtype is not torch.get_default_dtype()
+            or self._buffer is None
+            or self._buffer.device != device
+            or self._buffer.dtype is not torch.get_default_dtype()
             or len(self.values) != len(self.keys)
         ):
             return False
-        if (
-            sys.getrefcount(buffer) != self._buffer_references
-            or compat.storage_use_count(self._storage) != self._storage_uses  # type: ignore[misc]
-        ):
+        if self._buffer_count() != self._buffer_references or self._storage_count() != self._storage_uses:
             return False
         return _references(self.tensors) == _PRIVATE * len(self.tensors)
 
@@ -154,8 +153,17 @@ class PublishedScalars:
         self._buffer = buffer
         self.tensors = list(buffer.unbind())
         if REUSE_TENSORS:
-            # counted as in ``_unobserved``: ``self._buffer``, ``buffer`` and the argument (and, as torch
-            # keeps a tensor's Python object alive while views refer to it, one more)
-            self._buffer_references = sys.getrefcount(buffer)
             self._storage = compat.storage_handle(buffer)
-            self._storage_uses = compat.storage_use_count(self._storage)  # type: ignore[misc]
+
+    def _record_references(self) -> None:
+        """What ``_unobserved`` compares with: the references to the buffer and its storage once ``publish``
+        has installed it, counted by the same calls (how many references views and calls add varies with
+        torch and Python: views keep the buffer's Python object alive from torch 2.5 on)."""
+        self._buffer_references = self._buffer_count()
+        self._storage_uses = self._storage_count()
+
+    def _buffer_count(self) -> int:
+        return sys.getrefcount(self._buffer)
+
+    def _storage_count(self) -> int:
+        return compat.storage_use_count(self._storage)  # type: ignore[misc]

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from lightning_optim.registry import bnb, torchao, transformers_optim
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
 from lightning_optim.registry.named import NamedOptimizer
@@ -147,6 +149,12 @@ def collection_names(prefix: str) -> Mapping[str, Entry]:
             raise ValueError(
                 f"Expected the `{collection.package.split('.')[0]}` package for `{prefix}/...` optimizer names but "
                 f"it is not installed ({error}); `pip install {collection.install}`."
+            ) from None
+        except Exception as error:  # installed, but built for another torch (torchao's `torch.int1` on 2.4)
+            raise ValueError(
+                f"Expected the `{collection.package.split('.')[0]}` package for `{prefix}/...` optimizer names to "
+                f"import with torch {torch.__version__} but it failed ({type(error).__name__}: {error}); install "
+                "a version of it built for this torch."
             ) from None
         _LOADED[prefix] = collection.names(module)
     return _LOADED[prefix]

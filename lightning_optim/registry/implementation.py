@@ -12,7 +12,7 @@ is safe, and otherwise leaves torch's own choice (``foreach`` on CUDA, the for-l
 - Mixed precision (``MixedPrecision``: ``16-mixed``, ``bf16-mixed``) refuses to clip an optimizer whose
   ``step`` unscales gradients itself (``MixedPrecision.clip_gradients``: ``clip_val > 0 and
   _optimizer_handles_unscaling(optimizer)`` raises), and torch marks every optimizer built with
-  ``fused=True`` so (``self._step_supports_amp_scaling = True``; for Adagrad only from torch 2.12 on:
+  ``fused=True`` so (``self._step_supports_amp_scaling = True``; for Adagrad not on every release:
   ``compat.fused_step_unscales``). So no such fused kernel there when clipping
   may happen: ``Trainer(gradient_clip_val=...)`` > 0, an overridden ``configure_gradient_clipping``, or
   manual optimization, where ``training_step`` may call ``self.clip_gradients`` (we cannot know, so we

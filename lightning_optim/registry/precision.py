@@ -43,6 +43,7 @@ from typing import Any, TypeGuard
 import torch
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.utilities import compat
 
 #: The dtypes whose parameters are checked, by how Lightning's precision flag names them.
 LOW_PRECISION = {torch.float16: "16-true", torch.bfloat16: "bf16-true"}
@@ -82,6 +83,13 @@ _MUON_ADAMW_HALF = Arithmetic(
     },
 )
 
+
+def _on_this_torch(name: str, arithmetic: Arithmetic) -> dict[type, Arithmetic]:
+    """``{torch.optim.<name>: arithmetic}``, empty on a torch without that class."""
+    cls = compat.torch_optimizer_class(name)
+    return {} if cls is None else {cls: arithmetic}
+
+
 #: Each optimizer class's arithmetic, or a function of the param group for one whose groups differ.
 ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]] = {
     torch.optim.Adam: _ADAM,
@@ -96,8 +104,8 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
         floors=("eps",), decays=("alpha", "momentum"), scales=("lr", "weight_decay")
     ),
     torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",)),
-    torch.optim.Adafactor: Arithmetic(scales=("lr",), decoupled=True),
-    **({torch.optim.Muon: _MUON} if hasattr(torch.optim, "Muon") else {}),
+    **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
+    **_on_this_torch("Muon", _MUON),
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
 }
 

@@ -94,6 +94,17 @@ def _too_old(feature: TorchFeature, where: str) -> ValueError:
     )
 
 
+def torch_optimizer_class(name: str) -> type[torch.optim.Optimizer] | None:
+    """``torch.optim.<name>``, or ``None`` on a torch without it (``Muon`` before 2.9, ``Adafactor`` before 2.5).
+
+    Example:
+        >>> torch_optimizer_class("AdamW") is torch.optim.AdamW, torch_optimizer_class("Warp")
+        (True, None)
+    """
+    cls: type[torch.optim.Optimizer] | None = getattr(torch.optim, name, None)
+    return cls
+
+
 def torch_muon(where: str) -> type[torch.optim.Optimizer]:
     """``torch.optim.Muon``; on a torch without it, the ``ValueError`` of ``requires_torch(MUON, where)``."""
     muon: type[torch.optim.Optimizer] | None = getattr(torch.optim, "Muon", None)
@@ -183,7 +194,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "Optimizer._step_supports_amp_scaling",
         "know which fused optimizers unscale gradients inside `step`, so that Lightning's mixed precision "
         "refuses to clip them and skips the scaler's `unscale_` (`fused_step_unscales`). torch sets it for "
-        "`fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad from torch 2.12 on",
+        "`fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad on some releases (not 2.11)",
         "fallback: every fused kernel is taken to unscale (auto avoids fused where clipping may happen)",
     ),
     PrivateApi(
@@ -224,8 +235,8 @@ def fused_step_unscales(cls: type) -> bool:
     """Whether ``cls(..., fused=True)`` unscales gradients inside ``step`` (torch's
     ``_step_supports_amp_scaling``, read by ``GradScaler`` and Lightning's ``_optimizer_handles_unscaling``).
 
-    torch marks fused Adam, AdamW and SGD so; fused Adagrad only from torch 2.12 on (on 2.11 and older the
-    scaler unscales it first, and Lightning clips it like any other optimizer).
+    torch marks fused Adam, AdamW and SGD so; fused Adagrad on some releases only (2.4 and 2.12 on, not 2.11,
+    where the scaler unscales it first and Lightning clips it like any other optimizer).
 
     Example:
         >>> fused_step_unscales(torch.optim.Adam), fused_step_unscales(torch.optim.RMSprop)

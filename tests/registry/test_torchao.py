@@ -17,7 +17,10 @@ from lightning_optim.tools.state_size import tensor_bytes
 from tests.helpers import assert_same_weights, declared, fit
 from tests.registry.test_bnb import STEP, Wide
 
-torchao_optim = pytest.importorskip("torchao.optim")
+try:
+    import torchao.optim as torchao_optim
+except Exception as error:  # missing, or built for another torch (it needs torch.int1 from 2.5 on)
+    pytest.skip(f"torchao does not import here: {error}", allow_module_level=True)
 
 LR = 1e-2
 
