@@ -46,7 +46,10 @@ import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
+import lightning.pytorch
+from jsonargparse import ActionConfigFile
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from typing_extensions import override
 
 from lightning_optim.declarations.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.registry.lookup import resolve_class
@@ -378,10 +381,11 @@ class DeclarativeCLI(LightningCLI):
                     )
                 )
         kwargs["auto_configure_optimizers"] = False
-        parser_class = kwargs.get("parser_class", LightningArgumentParser)
+        # our parser through `init_parser`: LightningCLI takes `parser_class` only from Lightning 2.5.1 on
+        parser_class = kwargs.pop("parser_class", LightningArgumentParser)
         if not issubclass(parser_class, DeclarativeArgumentParser):
             parser_class = type("DeclarativeArgumentParser", (DeclarativeArgumentParser, parser_class), {})
-        kwargs["parser_class"] = type(
+        self.declarative_parser_class = type(
             parser_class.__name__,
             (parser_class,),
             {"declared_attributes": tuple(declared_specs(model_class))},
@@ -390,6 +394,19 @@ class DeclarativeCLI(LightningCLI):
         self.allow_callables = (*declared_callables(model_class), *allow_callables)
         self._load_from_checkpoint_support = kwargs.get("load_from_checkpoint_support", True)
         super().__init__(model_class, *args, **kwargs)  # type: ignore[arg-type]
+
+    @override
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        """LightningCLI's parser, of the declarative class (for the main command and every subcommand)."""
+        kwargs.setdefault("dump_header", [f"lightning.pytorch=={lightning.pytorch.__version__}"])
+        parser = self.declarative_parser_class(**kwargs)
+        parser.add_argument(
+            "-c",
+            "--config",
+            action=ActionConfigFile,
+            help="Path to a configuration file in json or yaml format.",
+        )
+        return parser
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_core_arguments_to_parser(parser)
@@ -416,18 +433,21 @@ class DeclarativeCLI(LightningCLI):
         super().instantiate_classes()
 
     def _instantiator(self, effective: type) -> Callable[..., Any]:
-        lightning_instantiator = compat.lightning_cli_instantiator()
-
         def instantiate(
             class_type: type,
             *args: Any,
             applied_instantiation_links: dict[str, Any] | None = None,
             **kwargs: Any,
         ) -> Any:
-            if self._load_from_checkpoint_support and lightning_instantiator is not None:
-                # Lightning's own instantiator records the model's config as its hparams.
-                return lightning_instantiator(cli=self, key="model")(
-                    effective, *args, applied_instantiation_links=applied_instantiation_links or {}, **kwargs
+            # Lightning's own instantiator records the model's config as its hparams
+            lightning = (
+                compat.lightning_cli_instantiator(self, "model")
+                if self._load_from_checkpoint_support
+                else None
+            )
+            if lightning is not None:
+                return lightning(
+                    effective, *args, applied_instantiation_links=applied_instantiation_links, **kwargs
                 )
             return effective(*args, **kwargs)
 

@@ -20,6 +20,7 @@ Supported: torch >= 2.4, Lightning >= 2.4, Python >= 3.10 (``docs/compat.md`` ha
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import weakref
 from collections.abc import Callable, Sequence
@@ -315,11 +316,23 @@ def disable_hook(callback: Any, name: str) -> None:
     setattr(callback, name, None)
 
 
-def lightning_cli_instantiator() -> Any | None:
-    """Lightning's ``_InstantiatorFn`` (records the model's config as its hparams), or ``None``."""
-    from lightning.pytorch import cli
+def lightning_cli_instantiator(cli: Any, key: str) -> Callable[..., Any] | None:
+    """Lightning's ``_InstantiatorFn`` for ``key`` (it records the model's config as its hparams), called as the
+    installed Lightning calls it (``applied_instantiation_links`` from Lightning 2.5.1 on); ``None`` without it."""
+    from lightning.pytorch import cli as lightning_cli
 
-    return getattr(cli, "_InstantiatorFn", None)
+    instantiator = getattr(lightning_cli, "_InstantiatorFn", None)
+    if instantiator is None:
+        return None
+    function = instantiator(cli=cli, key=key)
+    takes_links = "applied_instantiation_links" in inspect.signature(instantiator.__call__).parameters
+
+    def instantiate(cls: type, *args: Any, applied_instantiation_links: Any = None, **kwargs: Any) -> Any:
+        if takes_links:
+            kwargs["applied_instantiation_links"] = applied_instantiation_links or {}
+        return function(cls, *args, **kwargs)
+
+    return instantiate
 
 
 def mark_stepped(optimizer: torch.optim.Optimizer, value: bool = True) -> None:

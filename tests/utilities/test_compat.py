@@ -78,7 +78,9 @@ LOOKUPS = {
             importlib.import_module("lightning.pytorch.loops.training_epoch_loop")._TrainingEpochLoop
         )
     ),
-    "lightning.pytorch.cli._InstantiatorFn": lambda: callable(compat.lightning_cli_instantiator()),
+    "lightning.pytorch.cli._InstantiatorFn": lambda: hasattr(
+        importlib.import_module("lightning.pytorch.cli"), "_InstantiatorFn"
+    ),
     "Trainer.save_checkpoint": lambda: inspect.isfunction(L.Trainer.save_checkpoint),
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
