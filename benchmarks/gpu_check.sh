@@ -9,10 +9,13 @@
 # $OUT/summary.txt) lists each step's exit status; the script exits 1 if any required step failed.
 #
 # Steps:
-#   1 pytest-gpu      every test marked `gpu` (files found by grep, so new ones are picked up)
+#   1 pytest-gpu      every test marked `gpu` (files found by grep, so new ones are picked up; among them
+#                     CUDA 16-mixed skipped steps and skip_nonfinite on the device, tests/training/)
 #   2 sync-check      benchmarks/gpu_sync_check.py: no host-device sync at steps that do not log
-#                     (auto-fused AdamW, tensor lrs, per-step schedulers, manual optimization) and one
-#                     device-to-host transfer per LRMonitor logging event with 200 param groups
+#                     (auto-fused AdamW, tensor lrs, per-step schedulers, manual optimization, 16-mixed
+#                     with overflowing steps and a schedule that waits for them (f), skip_nonfinite on a
+#                     fused AdamW (h)), one device-to-host transfer per LRMonitor logging event with 200
+#                     param groups, and what reading a fused step's found_inf costs (g, reported)
 #   3 precision       benchmarks/gpu_precision_matrix.py, 16-mixed and bf16-mixed rows: clipping
 #                     none/norm/value x automatic/manual x Adam/AdamW/SGD-momentum/Adagrad. The clipped
 #                     bf16-mixed cells are EXPECTED TO FAIL until implementation="auto" respects the

@@ -20,6 +20,23 @@ Checks (steps that do not log: ``log_every_n_steps`` larger than the run):
   ``fill_`` on the lr tensors;
 * ``e-manual-two-optimizers``: manual optimization, two optimizers, per-step schedulers that the mixin
   steps from its post-step hooks.
+* ``f-16-mixed-skipped-steps``: ``precision="16-mixed"``, a fused AdamW to which the ``GradScaler`` hands
+  ``found_inf``, the loss inf at three guarded batches, and a per-step schedule that waits for an applied
+  step (``training/outcomes.py``): the mixin reads each step's ``found_inf`` from a non-blocking copy before
+  the next step, which must not synchronize. (A non-fused optimizer needs no check: the ``GradScaler`` reads
+  ``found_inf`` itself, with a synchronization of its own, and the mixin only sees whether the step ran.)
+
+* ``h-skip-nonfinite-fused``: ``OptimizerSpec(skip_nonfinite=3)`` on a fused AdamW in float32 with non-finite
+  gradients at three guarded batches: the check runs on the device and the kernel takes its flag as
+  ``found_inf`` (``training/nonfinite.py``); nothing synchronizes.
+
+What reading ``found_inf`` costs (``g-found-inf-read-cost``, reported, not asserted): a loop of stand-in
+training steps (a matmul workload, then a fused AdamW step of 10M parameters) without reading it, reading it
+the mixin's way (a non-blocking copy to pinned memory and an event after the step, the event's wait and a
+host read before the next step, after the next workload is queued), and with a plain ``.item()`` after the
+step. Expected: the mixin's way costs the host a few microseconds per step (the copy's launch, an event
+record, a wait on an event that has long completed) and no GPU idle time; ``.item()`` stalls the host until
+the GPU has finished the step, so the next workload is queued late: one bubble per step.
 
 And the cost of one logging event (``d-logging-event-200-groups``): 200 param groups with tensor lrs
 (capturable Adam, a per-step ``ExponentialLR``), ``log_every_n_steps=10``; every step outside the
@@ -162,6 +179,8 @@ class Check:
     #: the implementation the mixin must have picked on CUDA (``None``: not checked)
     implementation: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    #: ``Trainer(precision=...)``; ``None``: the default (32-true)
+    precision: str | None = None
 
 
 def _hand(
@@ -269,6 +288,132 @@ def check_e_manual() -> Check:
     )
 
 
+#: batches whose loss is made inf in check f: the GradScaler skips their steps (inside the guarded steps)
+OVERFLOWS = (6, 7, 15)
+
+
+class Overflowing(Tiny):
+    """``Tiny`` whose loss overflows at ``OVERFLOWS`` (decided on the host: the batch is a Python int)."""
+
+    def loss(self, batch: int) -> torch.Tensor:
+        loss = super().loss(batch)
+        return loss * float("inf") if batch in OVERFLOWS else loss
+
+
+def check_f_skipped() -> Check:
+    """16-mixed, a fused AdamW (the GradScaler hands it ``found_inf``), a per-step schedule that waits for the
+    applied steps: the mixin copies ``found_inf`` to the host without blocking after each step and reads it
+    before the next one, so no step synchronizes (the hand-written twin steps its schedule regardless)."""
+
+    def twin(device: torch.device) -> type:
+        def configure(self: Any) -> Any:
+            optimizer = AdamW(self.parameters(), lr=1e-3, fused=True)
+            scheduler = ExponentialLR(optimizer, gamma=0.99)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+        return _hand(Overflowing, configure)
+
+    def mixin(device: torch.device) -> type:
+        schedule = SchedulerSpec("exponential", gamma=0.99, interval="step")
+        return _mixin(Overflowing, optimizer=OptimizerSpec(AdamW, lr=1e-3, scheduler=schedule, fused=True))
+
+    return Check(
+        "f-16-mixed-skipped-steps",
+        "16-mixed, fused AdamW, per-step schedule waiting for applied steps, overflow at 3 batches",
+        mixin,
+        twin,
+        "fused",
+        precision="16-mixed",
+    )
+
+
+def check_h_skip_nonfinite() -> Check:
+    """``skip_nonfinite`` on a fused AdamW in float32: the gradients are checked on the device and the flag
+    handed to the kernel as ``found_inf``; the outcome is read from a non-blocking copy before the next step."""
+
+    def twin(device: torch.device) -> type:
+        def configure(self: Any) -> Any:
+            optimizer = AdamW(self.parameters(), lr=1e-3, fused=True)
+            scheduler = ExponentialLR(optimizer, gamma=0.99)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+        return _hand(Overflowing, configure)
+
+    def mixin(device: torch.device) -> type:
+        schedule = SchedulerSpec("exponential", gamma=0.99, interval="step")
+        spec = OptimizerSpec(AdamW, lr=1e-3, scheduler=schedule, fused=True, skip_nonfinite=3)
+        return _mixin(Overflowing, optimizer=spec)
+
+    return Check(
+        "h-skip-nonfinite-fused",
+        "float32, fused AdamW with skip_nonfinite=3, non-finite gradients at 3 batches",
+        mixin,
+        twin,
+        "fused",
+    )
+
+
+def measure_found_inf_read(device: torch.device, steps: int = 200, size: int = 10_000_000) -> dict[str, Any]:
+    """What reading a fused step's ``found_inf`` costs, by the pattern ``training/outcomes.py`` uses.
+
+    One loop of ``steps`` iterations of a stand-in training step (a matmul workload standing for forward and
+    backward, then a fused AdamW step of ``size`` parameters under a ``GradScaler``), three ways: (1) not
+    reading ``found_inf`` (the hand-written run, whose scheduler steps regardless); (2) the mixin's way: after
+    the step, a non-blocking copy to pinned memory and an event, and before the next step (after the next
+    workload is queued) the event's wait and the host read; (3) a plain ``found_inf.item()`` right after the
+    step (a synchronization: what a naive reader costs). Reported: wall µs per iteration (the GPU's queue
+    kept full or not) and the host's µs spent in the read itself.
+    """
+    import time
+
+    param = torch.nn.Parameter(torch.zeros(size, device=device))
+    optimizer = AdamW([param], lr=1e-3, fused=True)
+    scaler = torch.amp.GradScaler(device.type)
+    a = torch.randn(2048, 2048, device=device)
+
+    def workload() -> None:
+        b = a
+        for _ in range(4):
+            b = b @ a
+        param.grad = torch.full_like(param, 1e-3) * b[0, 0].clamp(-1, 1)
+        scaler.scale(param.grad.sum())  # keep the scaler's state in use
+
+    def run(mode: str) -> tuple[float, float]:
+        read_time = 0.0
+        pending: Any = None
+        synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            workload()
+            if pending is not None:
+                t0 = time.perf_counter()
+                host, event = pending
+                event.synchronize()
+                bool(host.item())
+                read_time += time.perf_counter() - t0
+                pending = None
+            optimizer.found_inf = torch.zeros((), device=device)  # type: ignore[attr-defined]
+            optimizer.grad_scale = None  # type: ignore[attr-defined]
+            optimizer.step()
+            t0 = time.perf_counter()
+            if mode == "mixin":
+                host = optimizer.found_inf.to("cpu", non_blocking=True)  # type: ignore[attr-defined]
+                event = torch.cuda.Event()
+                event.record()
+                pending = (host, event)
+            elif mode == "item":
+                bool(optimizer.found_inf.item())  # type: ignore[attr-defined]
+            read_time += time.perf_counter() - t0
+            del optimizer.found_inf  # type: ignore[attr-defined]
+        synchronize()
+        return 1e6 * (time.perf_counter() - start) / steps, 1e6 * read_time / steps
+
+    results: dict[str, tuple[float, float]] = {}
+    for mode in ("none", "mixin", "item") * 2:  # the first round warms up; the second is kept
+        results[mode] = run(mode)
+    return {mode: {"us_per_step": wall, "us_reading": read} for mode, (wall, read) in results.items()}
+
+
 # ---------------------------------------------------------------------------------------------- guards
 
 
@@ -337,8 +482,11 @@ def recording_syncs() -> Iterator[list[SyncRecord]]:
         yield records
 
 
-def make_trainer(device: torch.device, callbacks: list[Callback], log_every_n_steps: int) -> L.Trainer:
+def make_trainer(
+    device: torch.device, callbacks: list[Callback], log_every_n_steps: int, precision: str | None = None
+) -> L.Trainer:
     return L.Trainer(
+        precision=precision,  # type: ignore[arg-type]
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         max_epochs=1,
@@ -360,11 +508,13 @@ def implementation_of(optimizer: Any) -> str:
     return "default" if foreach is None else ("foreach" if foreach else "forloop")
 
 
-def fit_guarded(cls: type[L.LightningModule], device: torch.device, dry: bool) -> dict[str, Any]:
+def fit_guarded(
+    cls: type[L.LightningModule], device: torch.device, dry: bool, precision: str | None = None
+) -> dict[str, Any]:
     """One fit under ``SyncGuard("error")``; on a sync error, the same fit again under "warn" to list them."""
     guard = SyncGuard("error")
     module = cls()
-    trainer = make_trainer(device, [guard, LRMonitor()], log_every_n_steps=10**6)
+    trainer = make_trainer(device, [guard, LRMonitor()], log_every_n_steps=10**6, precision=precision)
     result: dict[str, Any] = {"guarded_steps": 0, "syncs": [], "error": None}
     try:
         trainer.fit(module, loader())
@@ -375,7 +525,7 @@ def fit_guarded(cls: type[L.LightningModule], device: torch.device, dry: bool) -
         result["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
         again = SyncGuard("warn")
         with recording_syncs() as records:
-            make_trainer(device, [again, LRMonitor()], log_every_n_steps=10**6).fit(cls(), loader())
+            make_trainer(device, [again, LRMonitor()], 10**6, precision).fit(cls(), loader())
         by_place = Counter(r.where for r in records)
         result["syncs"] = [
             {"where": where, "count": count, "stack": next(r.stack for r in records if r.where == where)}
@@ -392,8 +542,9 @@ def fit_guarded(cls: type[L.LightningModule], device: torch.device, dry: bool) -
 
 
 def run_check(check: Check, device: torch.device, dry: bool) -> bool:
-    mixin = fit_guarded(check.mixin(device), device, dry)
-    twin = fit_guarded(check.twin(device), device, dry)
+    precision = None if dry else check.precision  # 16-mixed on the CPU: a GradScaler("cpu") works, but slowly
+    mixin = fit_guarded(check.mixin(device), device, dry, precision)
+    twin = fit_guarded(check.twin(device), device, dry, precision)
     check.results = {"mixin": mixin, "hand-written": twin}
     ok = mixin["clean"]
     implementation_ok = (
@@ -586,7 +737,16 @@ def main() -> int:
 
     results: dict[str, Any] = {"device": label, "torch": torch.__version__, "lightning": L.__version__}
     all_ok = True
-    for check in (check_a(), check_b(), check_c_cosine(), check_c_tensor(), check_e_manual()):
+    checks = (
+        check_a(),
+        check_b(),
+        check_c_cosine(),
+        check_c_tensor(),
+        check_e_manual(),
+        check_f_skipped(),
+        check_h_skip_nonfinite(),
+    )
+    for check in checks:
         try:
             ok = run_check(check, device, dry)
         except Exception:
@@ -605,6 +765,17 @@ def main() -> int:
     print(f"{'ok' if ok else 'FAIL':<5} d-logging-event-{GROUPS}-groups", flush=True)
     all_ok &= ok
     results[f"d-logging-event-{GROUPS}-groups"] = {"ok": ok, **summary}
+
+    if not dry:
+        print(
+            "\ng-found-inf-read-cost: what reading a fused step's found_inf costs (fused AdamW, 10M params)"
+        )
+        cost = measure_found_inf_read(device)
+        for mode, row in cost.items():
+            print(
+                f"      {mode:<6} {row['us_per_step']:>9.1f} µs/step, {row['us_reading']:>7.1f} µs of it reading"
+            )
+        results["g-found-inf-read-cost"] = cost
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

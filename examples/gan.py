@@ -1,9 +1,12 @@
 """A small GAN on the digits data, declared with the seed notes' learning rates and schedulers.
 
 The generator's ExponentialLR(0.99) is stepped after each of its optimizer steps, the discriminator's
-once per epoch. Two optimizers switch the module to manual optimization; the mixin steps both
-schedulers (Lightning itself never steps schedulers in manual optimization). Prints both learning rates
-per epoch and saves a grid of generated digits to ``examples/out/gan_digits.png``.
+once per epoch. Each optimizer declares the method computing its loss (``loss=``), so the mixin writes the
+training step: the discriminator steps first, then the generator's loss is computed against the updated
+discriminator and it steps (Lightning 1.x's loop over ``optimizer_idx``), each with its schedulers.
+``--manual`` trains the same GAN with the hand-written manual loop instead (``ManualDigitsGAN``), which gives
+the same weights. Prints both learning rates per epoch and saves a grid of generated digits to
+``examples/out/gan_digits.png``.
 """
 
 from __future__ import annotations
@@ -26,21 +29,8 @@ from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, Schedule
 LATENT = 16
 
 
-class DigitsGAN(ConfigurableOptimizersMixin, L.LightningModule):
-    gen_opt = OptimizerSpec(
-        Adam,
-        params="model_gen",
-        lr=0.01,
-        betas=(0.5, 0.999),
-        scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
-    )
-    dis_opt = OptimizerSpec(
-        Adam,
-        params="model_dis",
-        lr=0.02,
-        betas=(0.5, 0.999),
-        scheduler=SchedulerSpec("exponential", gamma=0.99),
-    )
+class Digits(L.LightningModule):
+    """The networks and the two losses."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,37 +39,85 @@ class DigitsGAN(ConfigurableOptimizersMixin, L.LightningModule):
         )
         self.model_dis = nn.Sequential(nn.Linear(64, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
+    def fake(self, real: torch.Tensor) -> torch.Tensor:
+        return self.model_gen(torch.randn(len(real), LATENT))
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
         real, _ = batch
-        noise = torch.randn(len(real), LATENT)
         bce = nn.functional.binary_cross_entropy_with_logits
-        ones, zeros = torch.ones(len(real), 1), torch.zeros(len(real), 1)
+        real_score, fake_score = self.model_dis(real), self.model_dis(self.fake(real).detach())
+        return bce(real_score, torch.ones_like(real_score)) + bce(fake_score, torch.zeros_like(fake_score))
 
-        fake = self.model_gen(noise)
-        dis_loss = bce(self.model_dis(real), ones) + bce(self.model_dis(fake.detach()), zeros)
-        self.dis_opt.zero_grad()
-        self.manual_backward(dis_loss)
-        self.dis_opt.step()
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        real, _ = batch
+        score = self.model_dis(self.fake(real))
+        return nn.functional.binary_cross_entropy_with_logits(score, torch.ones_like(score))
 
-        gen_loss = bce(self.model_dis(fake), ones)
-        self.gen_opt.zero_grad()
-        self.manual_backward(gen_loss)
-        self.gen_opt.step()
-        self.log_dict({"gen_loss": gen_loss, "dis_loss": dis_loss}, prog_bar=True)
+
+class DigitsGAN(ConfigurableOptimizersMixin, Digits):
+    # declaration order is stepping order: the generator's loss sees the updated discriminator
+    dis_opt = OptimizerSpec(
+        Adam,
+        params="model_dis",
+        lr=0.02,
+        betas=(0.5, 0.999),
+        loss="dis_loss",
+        scheduler=SchedulerSpec("exponential", gamma=0.99),
+    )
+    gen_opt = OptimizerSpec(
+        Adam,
+        params="model_gen",
+        lr=0.01,
+        betas=(0.5, 0.999),
+        loss="gen_loss",
+        scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
+    )
+
+
+class ManualDigitsGAN(ConfigurableOptimizersMixin, Digits):
+    """The alternative: the same optimizers without ``loss=``, and the manual loop written by hand."""
+
+    dis_opt = OptimizerSpec(
+        Adam,
+        params="model_dis",
+        lr=0.02,
+        betas=(0.5, 0.999),
+        scheduler=SchedulerSpec("exponential", gamma=0.99),
+    )
+    gen_opt = OptimizerSpec(
+        Adam,
+        params="model_gen",
+        lr=0.01,
+        betas=(0.5, 0.999),
+        scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step"),
+    )
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        for opt, loss_of, name in (
+            (self.dis_opt, self.dis_loss, "dis_opt"),
+            (self.gen_opt, self.gen_loss, "gen_opt"),
+        ):
+            self.toggle_optimizer(opt)
+            opt.zero_grad()
+            loss = loss_of(batch, batch_idx)
+            self.manual_backward(loss)
+            opt.step()
+            self.untoggle_optimizer(opt)
+            self.log(f"loss/{name}", loss.detach(), prog_bar=True)
 
 
 class PrintLearningRates(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        gen, dis = trainer.optimizers
+        dis, gen = trainer.optimizers
         metrics = trainer.callback_metrics
         print(
             f"epoch {trainer.current_epoch:2d}  gen lr={gen.param_groups[0]['lr']:.5f}  "
-            f"dis lr={dis.param_groups[0]['lr']:.5f}  gen_loss={float(metrics['gen_loss']):.3f}  "
-            f"dis_loss={float(metrics['dis_loss']):.3f}"
+            f"dis lr={dis.param_groups[0]['lr']:.5f}  gen_loss={float(metrics['loss/gen_opt']):.3f}  "
+            f"dis_loss={float(metrics['loss/dis_opt']):.3f}"
         )
 
 
-def save_grid(module: DigitsGAN, path: str) -> None:
+def save_grid(module: Digits, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,10 +137,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "out", "gan_digits.png"))
+    parser.add_argument(
+        "--manual", action="store_true", help="train with the hand-written manual loop instead"
+    )
     args = parser.parse_args()
     L.seed_everything(0, verbose=False)
     train, _ = digits_loaders()
-    module = DigitsGAN()
+    module = ManualDigitsGAN() if args.manual else DigitsGAN()
     trainer = L.Trainer(
         max_epochs=args.max_epochs,
         accelerator="cpu",

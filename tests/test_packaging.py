@@ -76,8 +76,9 @@ def lowest_passing_row(table: str) -> dict[str, str]:
     whole suite or its ``core``) with nothing failed."""
     if "| Row |" not in table:
         pytest.skip("docs/compat.md has no results yet: run `make compat`")
-    lines = [line for line in table.splitlines() if line.startswith("| `")]
-    header = [cell.strip() for cell in table.split("| Row |", 1)[1].split("\n", 1)[0].split("|")][:-1]
+    results = table.split("| Row |", 1)[1]  # the results table, not the features table above it
+    header = [cell.strip() for cell in results.split("\n", 1)[0].split("|")][:-1]
+    lines = [line for line in results.splitlines() if line.startswith("| `")]
     rows = []
     for line in lines:
         cells = dict(zip(["Row", *header], [cell.strip() for cell in line.strip("|").split("|")]))

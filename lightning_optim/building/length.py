@@ -10,6 +10,11 @@ all optimizers together there, so it caps each optimizer at ``ceil(max_steps / o
 A per-step scheduler with ``frequency > 1`` is stepped by Lightning's rule in both modes, so its number of
 updates is counted by that rule too (``utilities/step_rule.py``).
 
+A module whose optimizers declare ``loss`` (the mixin writes the training step, ``training/driven.py``) steps
+each optimizer at the ends of automatic optimization's accumulation windows ``b`` with
+``(b + 1) % every == 0``: its steps are counted per optimizer, and ``max_steps`` (every optimizer's steps
+together) is followed window by window to the one that reaches it.
+
 Epochs are ``max_epochs``, or fewer when ``max_steps`` ends the run earlier: the epochs that start before
 ``max_steps`` is reached.
 
@@ -35,19 +40,24 @@ from lightning.pytorch.callbacks import GradientAccumulationScheduler
 
 from lightning_optim.declarations.optimizer import declared_of
 from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed
-from lightning_optim.utilities.step_rule import updates_in
+from lightning_optim.utilities.step_rule import interleaved, own_windows, stepping_batches, updates_in
 
 #: Where a schedule starts in the run: ``(optimizer steps, epochs)`` behind it (each optimizer's steps).
 Start = tuple[int, int]
 
 
-def loop_position(trainer: Any) -> Start:
-    """The steps (each optimizer's, in manual optimization) and the epochs the Trainer's loops have done."""
+def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> Start:
+    """The steps (each optimizer's, in manual optimization; ``scheduler``'s optimizer's, when the mixin writes
+    the training step) and the epochs the Trainer's loops have done."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
+    everies = _everies(trainer)
     optimizers = _manual_optimizers(trainer)
-    if optimizers:
+    if everies is not None and scheduler is not None:
+        steps = interleaved(_windows(trainer), everies, steps)[0][_index(trainer, scheduler)]
+    elif optimizers:
         steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
     return steps, int(getattr(trainer, "current_epoch", 0) or 0)
 
@@ -55,8 +65,57 @@ def loop_position(trainer: Any) -> Start:
 def manual_optimization(module: Any) -> bool:
     """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
     declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them
-    in automatic optimization)."""
-    return not getattr(module, "automatic_optimization", True) or len(declared_of(module)) > 1
+    in automatic optimization), or optimizers declaring ``loss`` (the mixin's training step)."""
+    declared = declared_of(module)
+    return (
+        not getattr(module, "automatic_optimization", True) or len(declared) > 1 or declares_losses(declared)
+    )
+
+
+def _everies(trainer: Any) -> tuple[int, ...] | None:
+    """Each declared optimizer's ``every`` when the mixin writes the module's training step, else ``None``."""
+    module = getattr(trainer, "lightning_module", None)
+    declared = declared_of(module) if module is not None else ()
+    return tuple(d.spec.every for d in declared) if declares_losses(declared) else None
+
+
+def _index(trainer: Any, scheduler: ResolvedScheduler) -> int:
+    """The position of the optimizer declaring ``scheduler`` among the module's declarations."""
+    declared = declared_of(trainer.lightning_module)
+    return next((i for i, d in enumerate(declared) if scheduler.where.startswith(f"{d.where}.")), 0)
+
+
+def _windows(trainer: Any) -> list[int]:
+    """The last batches of the accumulation windows of an epoch; for data of unknown length, the windows over
+    which the optimizers' ``every`` repeat."""
+    batches, accumulate = _batches_per_epoch(trainer), accumulation(trainer, 0)
+    if math.isfinite(batches):
+        return list(stepping_batches(int(batches), accumulate))
+    return [m * accumulate - 1 for m in range(1, math.lcm(*(_everies(trainer) or (1,))) + 1)]
+
+
+def driven_everies(trainer: Any) -> tuple[int, ...] | None:
+    """Each declared optimizer's ``every`` when the mixin writes the module's training step (``loss``), else
+    ``None``."""
+    return _everies(trainer)
+
+
+def run_windows(trainer: Any) -> tuple[int, float]:
+    """The accumulation windows per epoch and in the run, for a module whose training step the mixin writes
+    (the run ends at the window where every optimizer's steps together reach ``max_steps``)."""
+    windows = _windows(trainer)
+    total = math.inf
+    if trainer.max_epochs not in (None, -1):
+        total = float(len(windows) * max(trainer.max_epochs, 1))
+    if trainer.max_steps not in (None, -1):
+        total = min(total, interleaved(windows, _everies(trainer) or (1,), trainer.max_steps)[1])
+    return len(windows), total
+
+
+def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
+    """The ``every`` of ``scheduler``'s optimizer when the mixin writes the training step, else ``None``."""
+    everies = _everies(trainer)
+    return None if everies is None or scheduler is None else everies[_index(trainer, scheduler)]
 
 
 def _manual_optimizers(trainer: Any) -> int | None:
@@ -87,9 +146,13 @@ def accumulation(trainer: Any, epoch: int) -> int:
     return int(trainer.accumulate_grad_batches)
 
 
-def epoch_steps(trainer: Any, epoch: int) -> float:
-    """Optimizer steps in ``epoch`` (each optimizer's, in manual optimization); ``inf`` when unknown."""
+def epoch_steps(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:
+    """Optimizer steps in ``epoch`` (each optimizer's, in manual optimization; ``scheduler``'s optimizer's when
+    the mixin writes the training step); ``inf`` when unknown."""
     batches = _batches_per_epoch(trainer)
+    every = _every(trainer, scheduler)
+    if every is not None and math.isfinite(batches):
+        return float(len(own_windows(int(batches), accumulation(trainer, epoch), every)))
     if _manual_optimizers(trainer) is not None or not math.isfinite(batches):
         return batches
     return float(math.ceil(batches / accumulation(trainer, epoch)))
@@ -101,16 +164,16 @@ def _last_change(trainer: Any) -> int:
     return max(schedule.epochs) if schedule is not None and _manual_optimizers(trainer) is None else 0
 
 
-def steps_before(trainer: Any, epoch: int) -> float:
+def steps_before(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the epochs before ``epoch`` (each optimizer's, in manual optimization).
 
     A ``GradientAccumulationScheduler`` makes them vary from epoch to epoch; they are constant from its last
     milestone on.
     """
     changing = min(epoch, _last_change(trainer))
-    total = sum(epoch_steps(trainer, e) for e in range(changing))
+    total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
     if epoch > changing:
-        total += (epoch - changing) * epoch_steps(trainer, changing)
+        total += (epoch - changing) * epoch_steps(trainer, changing, scheduler)
     return total
 
 
@@ -130,12 +193,12 @@ def epochs_for_steps(trainer: Any, steps: float) -> float:
     return float(last + math.ceil((steps - done) / per_epoch))
 
 
-def steps_per_epoch(trainer: Any) -> float:
+def steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps per epoch (each optimizer's, in manual optimization); ``inf`` when unknown.
 
     With a ``GradientAccumulationScheduler`` they may vary: this is the first epoch's (see ``varying_steps``).
     """
-    return epoch_steps(trainer, 0)
+    return epoch_steps(trainer, 0, scheduler)
 
 
 def varying_steps(trainer: Any) -> list[tuple[int, int]]:
@@ -150,8 +213,18 @@ def varying_steps(trainer: Any) -> list[tuple[int, int]]:
     return [(e, int(v)) for e, v in values]
 
 
-def run_steps(trainer: Any) -> float:
-    """Optimizer steps in the run (each optimizer's, in manual optimization); ``inf`` when unknown."""
+def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
+    """Optimizer steps in the run (each optimizer's, in manual optimization; ``scheduler``'s optimizer's when
+    the mixin writes the training step); ``inf`` when unknown."""
+    everies = _everies(trainer)
+    if everies is not None and scheduler is not None:
+        total = math.inf
+        if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
+            total = steps_before(trainer, max(trainer.max_epochs, 1), scheduler)
+        if trainer.max_steps not in (None, -1):
+            own = interleaved(_windows(trainer), everies, trainer.max_steps)[0][_index(trainer, scheduler)]
+            total = min(total, own)
+        return total
     optimizers = _manual_optimizers(trainer)
     if optimizers is None and accumulation_scheduler(trainer) is None:
         return float(trainer.estimated_stepping_batches)
@@ -167,6 +240,13 @@ def run_steps(trainer: Any) -> float:
 def run_epochs(trainer: Any) -> float:
     """Epochs in the run: ``max_epochs``, or fewer when ``max_steps`` ends it first; ``inf`` when unknown."""
     epochs = math.inf if trainer.max_epochs in (None, -1) else float(trainer.max_epochs)
+    everies = _everies(trainer)
+    if everies is not None and trainer.max_steps not in (None, -1):
+        windows = _windows(trainer)
+        taken = interleaved(windows, everies, trainer.max_steps)[1]
+        if math.isfinite(_batches_per_epoch(trainer)):
+            epochs = min(epochs, float(math.ceil(taken / len(windows))) if taken else math.inf)
+        return epochs
     if trainer.max_steps not in (None, -1):
         # `max_steps` counts Lightning's global steps: every optimizer's, in manual optimization
         optimizers = _manual_optimizers(trainer) or 1
@@ -174,10 +254,15 @@ def run_epochs(trainer: Any) -> float:
     return epochs
 
 
-def _lightning_updates(trainer: Any, frequency: int, steps: int) -> int:
+def _lightning_updates(
+    trainer: Any, frequency: int, steps: int, scheduler: ResolvedScheduler | None = None
+) -> int:
     """Updates of a per-step scheduler in the first ``steps`` optimizer steps of the run, epoch by epoch
     (the accumulation may change between epochs)."""
     batches = int(_batches_per_epoch(trainer))
+    every = _every(trainer, scheduler)
+    if every is not None:
+        return updates_in(batches, accumulation(trainer, 0), frequency, steps, every)
     if _manual_optimizers(trainer) is not None:
         return updates_in(batches, 1, frequency, steps)
     if accumulation_scheduler(trainer) is None:
@@ -204,7 +289,8 @@ def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, en
         # stepped after epoch `e` when `(e + 1) % frequency == 0`, by Lightning and by the mixin alike
         return end // frequency - first // frequency
     if math.isfinite(_batches_per_epoch(trainer)):
-        return _lightning_updates(trainer, frequency, end) - _lightning_updates(trainer, frequency, first)
+        updates = _lightning_updates(trainer, frequency, end, scheduler)
+        return updates - _lightning_updates(trainer, frequency, first, scheduler)
     return (end - first) // frequency  # one endless epoch counts like the whole run
 
 
@@ -215,7 +301,7 @@ def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:
 def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
     """The steps per epoch a ``unit="epoch"`` schedule updated per step converts its arguments with."""
     name = scheduler.cls.__name__
-    value = steps_per_epoch(trainer)
+    value = steps_per_epoch(trainer, scheduler)
     if not math.isfinite(value) or value < 1:
         raise _unknown(
             scheduler,
@@ -238,7 +324,7 @@ def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
 def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
     """The scheduler's updates from ``start`` to the end of the run (from step 0 when nothing is left);
     ``None`` when the run has no known length."""
-    total = run_steps(trainer) if scheduler.interval == "step" else run_epochs(trainer)
+    total = run_steps(trainer, scheduler) if scheduler.interval == "step" else run_epochs(trainer)
     if not math.isfinite(total):
         return None
     first = start[0] if scheduler.interval == "step" else start[1]

@@ -34,6 +34,7 @@ from lightning_optim.declarations.scheduler import (
     scheduler_where,
 )
 from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, Selector, spec_options
+from lightning_optim.declarations.training_step import check_training_step
 from lightning_optim.declarations.trial import trial_optimizer, trial_scheduler, trial_step
 from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.plan import DeclaredGroup
@@ -193,6 +194,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
     if spec.params is not None:
         check_selector(where, "params", spec.params)
+    check_training_step(where, cls, spec)
     if not isinstance(spec.groups, tuple):
         raise TypeError(f"{where}: Expected `groups` to be a list of ParamGroup but got {spec.groups!r}.")
     argument_names, required, _ = accepted_arguments(cls)

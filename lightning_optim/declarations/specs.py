@@ -47,7 +47,7 @@ def spec_options(kind: type) -> dict[str, Any]:
     Example:
         >>> list(spec_options(OptimizerSpec))  # doctest: +NORMALIZE_WHITESPACE
         ['params', 'groups', 'scheduler', 'no_decay', 'layer_decay', 'layer_decay_blocks', 'layer_decay_rule',
-         'layer_decay_min_scale', 'implementation']
+         'layer_decay_min_scale', 'implementation', 'skip_nonfinite', 'loss', 'every']
     """
     return dict(_spec_options(kind))
 
@@ -262,6 +262,17 @@ class OptimizerSpec:
             the optimizer's arguments always wins over ``"auto"``. The implementations round differently, so
             to compare a port with its original bit for bit, declare the one the original ran (torch's
             default: ``"forloop"`` on CPU, ``"foreach"`` on CUDA).
+        skip_nonfinite: ``N > 0`` skips an update whose gradients are not all finite (weights, optimizer
+            state and schedules stay as they were) and stops training at the ``N + 1``-th such update in a
+            row, naming the optimizer and the step; ``0`` (default): off. Skips are counted (``LRMonitor``
+            logs ``<key>-skipped``). See ``training/nonfinite.py``.
+        loss: the name of a module method ``method(batch, batch_idx) -> loss``: the mixin then writes the
+            training step: for each declared optimizer in declaration order it calls its method (after the
+            previous optimizer stepped), runs the backward, accumulation, clipping, the step, ``zero_grad``
+            and the schedules (Lightning 1.x's loop over ``optimizer_idx``). Declare it on every optimizer or
+            on none. See ``training/driven.py``.
+        every: with ``loss``, step this optimizer on the batches where ``(batch_idx + 1) % every == 0``
+            (WGAN's ``n_critic`` on the other optimizer); ``1`` (default): every batch.
         **kwargs: the optimizer's own arguments (``params`` excluded).
 
     Example:
@@ -285,6 +296,9 @@ class OptimizerSpec:
     layer_decay_rule: str
     layer_decay_min_scale: float
     implementation: Implementation
+    skip_nonfinite: int
+    loss: str | None
+    every: int
 
     def __init__(
         self,
@@ -300,6 +314,9 @@ class OptimizerSpec:
         layer_decay_rule: str = "beit",
         layer_decay_min_scale: float = 0.0,
         implementation: Implementation = "auto",
+        skip_nonfinite: int = 0,
+        loss: str | None = None,
+        every: int = 1,
         **kwargs: Any,
     ) -> None:
         object.__setattr__(self, "optimizer", optimizer)
@@ -314,6 +331,9 @@ class OptimizerSpec:
         object.__setattr__(self, "layer_decay_rule", layer_decay_rule)
         object.__setattr__(self, "layer_decay_min_scale", layer_decay_min_scale)
         object.__setattr__(self, "implementation", implementation)
+        object.__setattr__(self, "skip_nonfinite", skip_nonfinite)
+        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "every", every)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.optimizer)]
@@ -334,7 +354,7 @@ class OptimizerSpec:
             parts.append(f"scheduler={list(self.scheduler)!r}")
         elif self.scheduler is not None:
             parts.append(f"scheduler={self.scheduler!r}")
-        parts += _options_repr(self, OptimizerSpec, ("implementation",))
+        parts += _options_repr(self, OptimizerSpec, ("implementation", "skip_nonfinite", "loss", "every"))
         return f"OptimizerSpec({', '.join(parts)})"
 
     def __set_name__(self, owner: type, name: str) -> None:

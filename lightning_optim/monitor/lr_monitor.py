@@ -20,6 +20,8 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_optim.monitor.published import PublishedScalars
+from lightning_optim.training.nonfinite import skipped_updates
+from lightning_optim.training.outcomes import settle
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 from lightning_optim.utilities.keys import declared_prefixes, group_keys
@@ -33,14 +35,18 @@ _LR, _WEIGHT_DECAY = itemgetter("lr"), itemgetter("weight_decay")
 class _Block:
     """One optimizer's share of a logging event: the optimizer to read and the keys of its groups."""
 
-    __slots__ = ("interval", "lr_keys", "optimizer", "use_betas")
+    __slots__ = ("interval", "lr_keys", "optimizer", "skip_key", "use_betas")
 
-    def __init__(self, optimizer: Optimizer, interval: str | None, lr_keys: list[str]) -> None:
+    def __init__(
+        self, optimizer: Optimizer, interval: str | None, lr_keys: list[str], skip_key: str | None = None
+    ) -> None:
         self.optimizer = optimizer
         # ``None``: an optimizer without scheduler, logged at every event (as Lightning's monitor does)
         self.interval = interval
         self.lr_keys = lr_keys
         self.use_betas = "betas" in optimizer.defaults
+        #: a mixin optimizer with ``skip_nonfinite``: the key of its count of skipped updates
+        self.skip_key = skip_key
 
 
 class _Event:
@@ -49,7 +55,7 @@ class _Event:
     Values are read in ``keys`` order: every lr of the event, then every momentum, then every weight decay.
     """
 
-    __slots__ = ("blocks", "histories", "keys", "lr_keys", "published", "step_histories")
+    __slots__ = ("blocks", "histories", "keys", "lr_keys", "published", "skip_blocks", "step_histories")
 
     def __init__(self, blocks: list[_Block], log_momentum: bool, log_weight_decay: bool) -> None:
         self.blocks = blocks
@@ -59,6 +65,8 @@ class _Event:
             self.keys += [f"{key}-momentum" for key in self.lr_keys]
         if log_weight_decay:
             self.keys += [f"{key}-weight_decay" for key in self.lr_keys]
+        self.skip_blocks = [block for block in blocks if block.skip_key is not None]
+        self.keys += [block.skip_key for block in self.skip_blocks if block.skip_key is not None]
         # aligned with ``lr_keys``; bound by ``LRMonitor._bind_histories``
         self.histories: list[MutableSequence[Any]] = []
         self.step_histories: list[MutableSequence[int]] = []
@@ -179,7 +187,10 @@ class LRMonitor(Callback):
     * tensor learning rates (capturable or fused optimizers) are read as host floats, with one
       device-to-host copy per event for all groups together, so histories never alias a live tensor;
     * ``max_history`` bounds the history kept per key, ``prog_bar`` shows the learning rates in the
-      progress bar and :meth:`plot` draws the history.
+      progress bar and :meth:`plot` draws the history;
+    * a mixin optimizer declaring ``skip_nonfinite`` also gets ``<key>-skipped``: the updates it skipped so
+      far for non-finite gradients (in ``trainer.callback_metrics``, the loggers and, with ``prog_bar``, the
+      progress bar; not in ``lrs``).
 
     Args:
         logging_interval: ``"step"`` or ``"epoch"`` to log every optimizer at that interval, ``None`` to
@@ -354,6 +365,9 @@ class LRMonitor(Callback):
         if not event.keys:
             return
 
+        settle(
+            [block.optimizer for block in event.blocks]
+        )  # the mixin's held schedule updates (a skipped step)
         values = self._read(event)
         step = compat.batches_that_stepped(trainer)
         n = len(event.lr_keys)
@@ -365,11 +379,17 @@ class LRMonitor(Callback):
         if self.log_momentum:
             self.last_momentum_values.update(zip(event.keys[n : 2 * n], values[n : 2 * n]))
         if self.log_weight_decay:
-            self.last_weight_decay_values.update(zip(event.keys[-n:], values[-n:]))
+            start = 2 * n if self.log_momentum else n
+            self.last_weight_decay_values.update(
+                zip(event.keys[start : start + n], values[start : start + n])
+            )
 
         event.published.publish(trainer.callback_metrics, values, trainer.strategy.root_device)
         if self.prog_bar:
             trainer.progress_bar_metrics.update(zip(event.lr_keys, lr_values))
+            if event.skip_blocks:
+                skips = len(event.skip_blocks)
+                trainer.progress_bar_metrics.update(zip(event.keys[-skips:], values[-skips:]))
         if trainer.loggers and trainer.is_global_zero:
             stats = dict(zip(event.keys, values))
             for logger in trainer.loggers:
@@ -390,7 +410,9 @@ class LRMonitor(Callback):
         if self.log_weight_decay:
             for block in event.blocks:
                 values += map(_WEIGHT_DECAY, block.optimizer.param_groups)
-        return _to_floats(values)
+        values = _to_floats(values)
+        values += [skipped_updates(block.optimizer) or 0 for block in event.skip_blocks]
+        return values
 
     # ------------------------------------------------------------------ layout
 
@@ -435,14 +457,18 @@ class LRMonitor(Callback):
             if explicit_name is None:
                 seen_types[type(optimizer)] += 1
             groups = optimizer.param_groups
+            skip_key = None
             if prefixes is not None and index is not None:
                 lr_keys = self._declared_keys(prefixes[index], groups)
+                if skipped_updates(optimizer) is not None:
+                    skip_key = f"{prefixes[index]}-skipped"
             else:
                 name = explicit_name if explicit_name is not None else f"lr-{type(optimizer).__name__}"
                 lr_keys = self._lightning_keys(name, optimizer, groups, seen_types)
             if self.log_key_prefix:
                 lr_keys = [self.log_key_prefix + key for key in lr_keys]
-            blocks.append(_Block(optimizer, interval, lr_keys))
+                skip_key = None if skip_key is None else self.log_key_prefix + skip_key
+            blocks.append(_Block(optimizer, interval, lr_keys, skip_key))
 
         for config in trainer.lr_scheduler_configs:
             add(config.scheduler.optimizer, config.interval, config.name)

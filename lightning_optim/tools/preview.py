@@ -10,7 +10,9 @@ schedulers, at the points where ``fit`` steps them:
   epoch-interval one after epoch ``e`` when ``(e + 1) % frequency == 0``.
 * manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin follows the
   same rule (``training/stepping.py``), with every declared optimizer assumed to step once per batch, so
-  a declaration previews (and trains) the same in both modes.
+  a declaration previews (and trains) the same in both modes;
+* optimizers declaring ``loss`` (the mixin's training step, ``training/driven.py``): each steps at the ends of
+  the accumulation windows ``b`` with ``(b + 1) % every == 0``; an entry is a window.
 
 Several schedulers of one optimizer step at their own points; at a point shared by several, the
 ``interval="step"`` ones step first, then the ``interval="epoch"`` ones, each in the declared order (as
@@ -39,6 +41,7 @@ from lightning_optim.building.length import TrainerStandIn, run_shape
 from lightning_optim.declarations.arguments import is_int
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
@@ -62,7 +65,20 @@ class PreviewRun:
 
     @classmethod
     def of(cls, length: TrainerStandIn) -> PreviewRun:
-        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run."""
+        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run.
+
+        When the mixin writes the training step (``loss``), an entry is an accumulation window (Lightning's
+        logging step), and each optimizer steps at the windows its ``every`` selects.
+        """
+        if _length.driven_everies(length) is not None:
+            per_epoch, entries = _length.run_windows(length)
+            return cls(
+                batches_per_epoch=int(length.num_training_batches),
+                accumulate_grad_batches=length.accumulate_grad_batches,
+                manual=True,
+                entries_per_epoch=per_epoch,
+                entries=int(entries),
+            )
         return cls(
             batches_per_epoch=int(length.num_training_batches),
             accumulate_grad_batches=length.accumulate_grad_batches,
@@ -133,8 +149,11 @@ def _build_over_stand_ins(
     return built
 
 
-def _step_positions(run: PreviewRun, scheduler: ResolvedScheduler) -> Iterator[tuple[int, int]]:
-    """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``."""
+def _step_positions(
+    run: PreviewRun, scheduler: ResolvedScheduler, every: int = 1
+) -> Iterator[tuple[int, int]]:
+    """``(entry, index)`` pairs: the scheduler steps after ``entry``, ending epoch or step ``index``; ``every``:
+    its optimizer's (``OptimizerSpec(every=)``), which steps only at the window ends it selects."""
     per_epoch, last = run.entries_per_epoch, run.entries - 1
     frequency = scheduler.spec.frequency
     if scheduler.interval == "epoch":
@@ -143,14 +162,18 @@ def _step_positions(run: PreviewRun, scheduler: ResolvedScheduler) -> Iterator[t
             if entry >= last:
                 return
             yield entry, epoch
-    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0:
+    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0 and every == 1:
         # Lightning's rule below, when every batch steps and the epochs hold whole multiples of ``frequency``
         yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
     else:
         # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
         # the ``i``-th stepping batch of an epoch is its ``i``-th entry
         batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
-        within = [i for i, batch_idx in enumerate(batches) if steps_at(batch_idx, frequency)]
+        within = [
+            i
+            for i, batch_idx in enumerate(batches)
+            if steps_at(batch_idx, frequency) and steps_at(batch_idx, every)
+        ]
         if not within:
             return
         for start in range(0, last, per_epoch):
@@ -196,7 +219,8 @@ def _events(
         if declared.is_plateau and value_at is None:
             continue  # without its metric a plateau scheduler never steps
         kind = 0 if declared.interval == "step" else 1
-        streams.append(_stream(_step_positions(run, declared), (kind, order), live, value_at))
+        positions = _step_positions(run, declared, built.declared.spec.every)
+        streams.append(_stream(positions, (kind, order), live, value_at))
     merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
     for (entry, _, _), step in merged:
         yield entry, step
@@ -289,7 +313,8 @@ def _grouped_events(
         live, declared = scheduled[0]
         if not declared.is_plateau:
             steps = (live.step,)
-            return ((entry, steps) for entry, _ in _step_positions(run, declared))
+            positions = _step_positions(run, declared, built.declared.spec.every)
+            return ((entry, steps) for entry, _ in positions)
     return (
         (entry, [step for _, step in group])
         for entry, group in groupby(_events(built, run, metrics), itemgetter(0))
@@ -379,7 +404,8 @@ def preview(
             f"`preview_schedule({cls}({name}=...), ...)`."
         ) from err
     _check_metrics(declared_all, metrics)
-    if _length.manual_optimization(module) and accumulate_grad_batches != 1:
+    driven = declares_losses(declared_all)  # the mixin's training step accumulates as Lightning 1.x did
+    if _length.manual_optimization(module) and not driven and accumulate_grad_batches != 1:
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
@@ -428,7 +454,9 @@ def preview_schedule(
 
     The module is only read, to find which parameters each group takes: the optimizers are built over
     stand-in parameters and never stepped. In manual optimization every declared optimizer is assumed to
-    step once per batch (``max_steps`` counts the steps of all of them, as Lightning's ``global_step``).
+    step once per batch (``max_steps`` counts the steps of all of them, as Lightning's ``global_step``); when
+    the optimizers declare ``loss``, each steps at the accumulation windows its ``every`` selects, and an entry
+    is a window (Lightning's logging step).
 
     A ``ReduceLROnPlateau`` only changes the lr in response to its metric, which a preview does not
     have: without ``metrics`` its lr stays constant.

@@ -96,15 +96,15 @@ class ScheduleLifecycle(MixinCallback):
     def _derive(self, trainer: Trainer, scheduler: ResolvedScheduler) -> Shape | None:
         if self not in trainer.callbacks:  # type: ignore[attr-defined]
             return None  # a tuner's trial run: the run is not known yet
-        return run_shape(trainer, scheduler, loop_position(trainer))
+        return run_shape(trainer, scheduler, loop_position(trainer, scheduler))
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        position = loop_position(trainer)
         refused = []
         for b in self.built:
             changed = False
             for schedule, scheduler in b.scheduled():
+                position = loop_position(trainer, scheduler)  # its optimizer's steps
                 if getattr(schedule, CONTINUES, False):
                     self._continue(trainer, schedule, scheduler, position)
                 elif schedule.shape is None:
@@ -124,6 +124,7 @@ class ScheduleLifecycle(MixinCallback):
             if self.choice == "fresh":
                 b.optimizer.state.clear()
             for schedule, scheduler in b.scheduled():
+                position = loop_position(trainer, scheduler)
                 restart(schedule, continues=self.choice == "continue")
                 if self.choice == "continue":
                     self._continue(trainer, schedule, scheduler, position)

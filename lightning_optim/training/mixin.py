@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from lightning.pytorch import LightningModule
@@ -13,8 +14,12 @@ from lightning_optim.building.length import run_shape
 from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.declarations.training_step import declares_losses
+from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
 from lightning_optim.training import lifecycle as _lifecycle
+from lightning_optim.training import nonfinite as _nonfinite
+from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.callbacks import put_first
@@ -88,7 +93,9 @@ class ConfigurableOptimizersMixin:
     the mixin steps every scheduler itself, honouring its interval and frequency by Lightning's rule (so a
     declaration gives the same lrs in both modes), and stops with an error when the first training batch
     steps nothing or a scheduler is also stepped by the module (see ``training/stepping.py``). It does so
-    for a single optimizer in manual optimization too.
+    for a single optimizer in manual optimization too. When every optimizer declares ``loss="<method>"`` the
+    mixin writes the ``training_step`` itself (``training/driven.py``). In every mode a per-step schedule
+    waits for an applied optimizer step (``training/outcomes.py``).
 
     Example:
         >>> import lightning as L
@@ -131,6 +138,7 @@ class ConfigurableOptimizersMixin:
                 f"{cls.__qualname__}.resume_changed_setup: Expected one of "
                 f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
             )
+        _driven.write_training_step(cls, _driven.check_class(cls, cls._lightning_optim_declared))
         catch_alls = [
             declared.attribute for declared in cls._lightning_optim_declared if declared.params is None
         ]
@@ -142,7 +150,9 @@ class ConfigurableOptimizersMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if len(self._lightning_optim_declared) > 1:
+        declared = self._lightning_optim_declared
+        # with `loss`, manual optimization from `configure_optimizers` on (training/driven.py)
+        if len(declared) > 1 and not declares_losses(declared):
             self.automatic_optimization = False
 
     def _lightning_optim_live_optimizer(self, spec: OptimizerSpec) -> OptimizerSpec | LightningOptimizer:
@@ -165,7 +175,8 @@ class ConfigurableOptimizersMixin:
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
                 "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
             )
-        manual = not module.automatic_optimization
+        driven = declares_losses(declared_all)
+        manual = driven or not module.automatic_optimization
         if len(declared_all) > 1 and not manual:
             raise ValueError(
                 f"{type(self).__qualname__}: declares {len(declared_all)} optimizers ({', '.join(p.attribute for p in declared_all)}) "
@@ -185,14 +196,24 @@ class ConfigurableOptimizersMixin:
                 for schedule, scheduler in b.scheduled():
                     schedule.fix(run_shape(None, scheduler))
         else:
+            outcomes = _outcomes.install(trainer, built, manual=manual)  # its hooks run before the stepping's
+            _nonfinite.install(trainer, built, outcomes)
+            if driven:
+                _driven.install(module, trainer, built)  # after `skip_nonfinite`: clipping comes first
             if manual:
-                _stepping.install(owner, trainer, built)
+                _stepping.install(owner, trainer, built, outcomes)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
             _resume.install(owner, trainer, built, self.resume_changed_setup)
             _lifecycle.install(owner, trainer, built, self.resume_changed_setup)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """Lightning's scheduler step (automatic optimization), except that a declared per-step schedule waits
+        for an applied optimizer step: after a step the ``GradScaler`` (``16-mixed``) or ``skip_nonfinite``
+        skipped, it does not step (``training/outcomes.py``). An override should call ``super()``."""
+        _outcomes.scheduler_step(scheduler, partial(super().lr_scheduler_step, scheduler, metric))  # type: ignore[misc]
 
     def _as_module(self) -> LightningModule:
         if not isinstance(self, LightningModule):

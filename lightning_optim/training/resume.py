@@ -142,6 +142,8 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
             "class": stable_repr(b.declared.cls),
             "options": _options(b.declared.kwargs),
             "groups": [_group(g) for g in b.groups],
+            # recorded only when set, so that fingerprints without it stay as they were
+            **({"every": b.declared.spec.every} if b.declared.spec.every != 1 else {}),
             **_schedulers(b),
         }
         for b in built

@@ -7,8 +7,9 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   checks the same condition after the batches that step (every ``accumulate_grad_batches``-th and the
   epoch's last), so a manual loop that steps once per batch, or accumulates by hand over the same windows,
   follows exactly the automatic trajectory, epoch boundaries included (the count restarts every epoch).
-  Only real ``optimizer.step()`` calls count: a batch whose optimizer does not step leaves the scheduler
-  alone, and an optimizer stepped twice in a qualifying batch steps its scheduler twice. An optimizer that
+  Only applied ``optimizer.step()`` calls count: a batch whose optimizer does not step, or whose step a
+  ``GradScaler`` or ``skip_nonfinite`` skipped (``outcomes.py``), leaves the scheduler alone, and an
+  optimizer stepped twice in a qualifying batch steps its scheduler twice. An optimizer that
   only steps on batches where ``(batch_idx + 1) % frequency != 0`` never steps its scheduler (as in
   Lightning with such an accumulation window).
 * ``interval="epoch"``: after epoch ``e`` when ``(e + 1) % frequency == 0``, from a callback the mixin puts
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -46,6 +48,7 @@ from lightning_optim.building.build import Built
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training.outcomes import StepOutcomes, settle
 from lightning_optim.training.plateau import missing_monitor
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
@@ -185,12 +188,11 @@ class ManualSchedulerStepping(MixinCallback):
         if self.expected:
             self.expected[id(scheduled.scheduler)] = scheduled.scheduler.last_epoch
 
-    def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled]) -> None:
-        """Count an optimizer step; step its per-step schedulers, in the declared order, as the batch index
-        says."""
-        self.optimizer_steps += 1
+    def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled], batch_idx: int) -> None:
+        """Step the per-step schedulers of an optimizer whose step during batch ``batch_idx`` was applied,
+        in the declared order, as the batch index says."""
         for scheduled in per_step:
-            if steps_at(self.batch_idx, scheduled.declared.spec.frequency):
+            if steps_at(batch_idx, scheduled.declared.spec.frequency):
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
 
     # -- the nothing-stepped check -----------------------------------------------------------------
@@ -266,6 +268,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        settle([s.optimizer for s in self.per_epoch])  # held per-step updates first, as they were taken
         for scheduled in self.per_epoch:
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
@@ -280,24 +283,43 @@ class ManualSchedulerStepping(MixinCallback):
 
 
 class _AfterOptimizerStep:
-    """A torch post-step hook on one declared optimizer: reports the step to the stepping callback."""
+    """A torch post-step hook on one declared optimizer: reports the step to the stepping callback, whose
+    per-step schedulers wait for the step's outcome when a ``GradScaler`` or ``skip_nonfinite`` decides it
+    on the device (``outcomes.py``, whose post-step hook runs first)."""
 
     def __init__(
-        self, trainer: Trainer, stepping: ManualSchedulerStepping, per_step: Sequence[Scheduled]
+        self,
+        trainer: Trainer,
+        stepping: ManualSchedulerStepping,
+        per_step: Sequence[Scheduled],
+        outcomes: StepOutcomes | None,
     ) -> None:
         self.trainer = trainer
         self.stepping = stepping
         self.per_step = per_step
+        self.outcomes = outcomes
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.stepping.after_optimizer_step(self.trainer, self.per_step)
+        self.stepping.optimizer_steps += 1
+        if not self.per_step:
+            return
+        step = partial(
+            self.stepping.after_optimizer_step, self.trainer, self.per_step, self.stepping.batch_idx
+        )
+        if self.outcomes is None:
+            step()
+        else:
+            self.outcomes.when_applied(step)
 
 
-def install(owner: str, trainer: Trainer, built: Sequence[Built]) -> None:
+def install(
+    owner: str, trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes] | None = None
+) -> None:
     """Hook every declared optimizer to a fresh stepping callback, and put that callback first.
 
     Several schedulers of one optimizer step in the declared order: its post-step hook and the epoch
-    stepper walk them in that order (as Lightning steps its scheduler configs).
+    stepper walk them in that order (as Lightning steps its scheduler configs). ``outcomes``: the
+    ``StepOutcomes`` of the optimizers whose per-step schedulers wait for an applied step, by ``id``.
     """
     count = len(built)
     manual_because = (
@@ -308,5 +330,6 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built]) -> None:
     stepping = ManualSchedulerStepping(owner, built, manual_because)
     for b in built:
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
-        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step))
+        waits = (outcomes or {}).get(id(b.optimizer))
+        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits))
     put_first(trainer, stepping)

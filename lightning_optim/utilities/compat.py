@@ -193,10 +193,18 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     ),
     PrivateApi(
         "Optimizer._step_supports_amp_scaling",
-        "know which fused optimizers unscale gradients inside `step`, so that Lightning's mixed precision "
-        "refuses to clip them and skips the scaler's `unscale_` (`fused_step_unscales`). torch sets it for "
-        "`fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad on some releases (not 2.11)",
-        "fallback: every fused kernel is taken to unscale (auto avoids fused where clipping may happen)",
+        "know which fused optimizers unscale gradients inside `step` and take `found_inf`: Lightning's mixed "
+        "precision refuses to clip them and skips the scaler's `unscale_` (`fused_step_unscales`), and "
+        "`skip_nonfinite` hands them its flag so the kernel skips on the device (`takes_found_inf`). torch sets "
+        "it for `fused=True`: Adam, AdamW and SGD on every supported torch, Adagrad on some releases (not 2.11)",
+        "fallback: every fused kernel is taken to unscale (auto avoids fused where clipping may happen); "
+        "`skip_nonfinite` reads its flag on the host (a synchronization per step on a GPU)",
+    ),
+    PrivateApi(
+        "torch._amp_foreach_non_finite_check_and_unscale_",
+        "`skip_nonfinite` checks every gradient with GradScaler's own kernel (one launch per device and dtype, "
+        "no synchronization)",
+        "fallback: `torch.isfinite` per gradient (one kernel each)",
     ),
     PrivateApi(
         "torch.nn.modules.batchnorm._NormBase",
@@ -403,6 +411,23 @@ def torch_default_is_foreach(params: Sequence[torch.Tensor], differentiable: boo
         return not differentiable and all(p.is_cuda for p in params)
     _, foreach = _default_to_fused_or_foreach(list(params), differentiable, use_fused=False)
     return bool(foreach)
+
+
+def takes_found_inf(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``optimizer.step()`` reads ``optimizer.found_inf`` and skips on the device when it is nonzero (the
+    fused kernels, which ``GradScaler`` hands it to)."""
+    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+
+
+def nonfinite_flag(tensors: Sequence[torch.Tensor], flag: torch.Tensor) -> None:
+    """Set ``flag`` (a float32 scalar on the tensors' device) to nonzero if any element of ``tensors`` (all on
+    that device, of one dtype) is inf or NaN; the tensors are left as they are."""
+    check = getattr(torch, "_amp_foreach_non_finite_check_and_unscale_", None)
+    if check is not None:
+        check(list(tensors), flag, torch.ones((), dtype=torch.float32, device=flag.device))
+        return
+    for tensor in tensors:  # pragma: no cover - the kernel above exists in every supported torch
+        flag.add_((~torch.isfinite(tensor)).any())
 
 
 def fused_kernel_devices() -> set[str]:

@@ -9,7 +9,7 @@ by the same rule, the length derivation counts a run's updates with it, and the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 
 def steps_at(batch_idx: int, frequency: int) -> bool:
@@ -37,15 +37,59 @@ def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
         yield batches - 1
 
 
-def updates_in(batches: int, accumulate: int, frequency: int, steps: int) -> int:
+def updates_in(batches: int, accumulate: int, frequency: int, steps: int, every: int = 1) -> int:
     """Updates of a per-step scheduler in the first ``steps`` optimizer steps of a run of such epochs.
 
-    In manual optimization ``accumulate`` is 1 (each optimizer stepping once per batch).
+    In manual optimization ``accumulate`` is 1 (each optimizer stepping once per batch). ``every``: the
+    optimizer steps only at the window ends ``b`` with ``steps_at(b, every)`` (``OptimizerSpec(every=)``).
 
     Example:
         >>> updates_in(batches=5, accumulate=1, frequency=2, steps=15)  # 2 per epoch, not 7
         6
+        >>> updates_in(batches=8, accumulate=1, frequency=2, steps=4, every=2)  # steps at 1, 3, 5, 7
+        4
     """
-    stepping = [steps_at(b, frequency) for b in stepping_batches(batches, accumulate)]
+    stepping = [steps_at(b, frequency) for b in stepping_batches(batches, accumulate) if steps_at(b, every)]
     full, partial = divmod(steps, len(stepping)) if stepping else (0, 0)
     return full * sum(stepping) + sum(stepping[:partial])
+
+
+def own_windows(batches: int, accumulate: int, every: int) -> list[int]:
+    """The batches of an epoch at which an optimizer with ``OptimizerSpec(every=...)`` steps: the window ends
+    ``b`` (``stepping_batches``) with ``(b + 1) % every == 0``.
+
+    Example:
+        >>> own_windows(10, 1, 5), own_windows(10, 2, 3)
+        ([4, 9], [5])
+    """
+    return [b for b in stepping_batches(batches, accumulate) if steps_at(b, every)]
+
+
+def interleaved(windows: Sequence[int], everies: Sequence[int], global_steps: int) -> tuple[list[int], int]:
+    """Each optimizer's steps, and the windows taken, when Lightning's ``global_step`` (every optimizer's steps
+    together, in manual optimization) first reaches ``global_steps``, in epochs whose window ends are ``windows``
+    and where optimizer ``i`` steps at the window ends ``b`` with ``steps_at(b, everies[i])``.
+
+    Example:
+        >>> interleaved([0, 1, 2, 3], [1, 2], 5)  # global steps 1, 3, 4, 6 after each batch: 4 batches
+        ([4, 2], 4)
+        >>> interleaved([0, 1, 2, 3], [1, 2], 12)  # two epochs of 6
+        ([8, 4], 8)
+    """
+    pattern = [[steps_at(b, every) for every in everies] for b in windows]
+    per_epoch = sum(map(sum, pattern))
+    if not per_epoch:
+        return [0] * len(everies), 0
+    full, _ = divmod(global_steps, per_epoch)
+    if full and full * per_epoch >= global_steps:
+        full -= 1  # end inside the last epoch, at the window that reaches it
+    steps = [full * sum(row[i] for row in pattern) for i in range(len(everies))]
+    done, taken = full * per_epoch, full * len(windows)
+    for row in pattern * 2:
+        if done >= global_steps:
+            break
+        done += sum(row)
+        taken += 1
+        for i, stepped in enumerate(row):
+            steps[i] += stepped
+    return steps, taken

@@ -122,6 +122,9 @@ def test_print_config_shows_the_effective_declarations(capsys: pytest.CaptureFix
         "layer_decay_rule": "beit",
         "layer_decay_min_scale": 0.0,
         "implementation": "auto",
+        "skip_nonfinite": 0,
+        "loss": None,
+        "every": 1,
     }
     assert optim == {
         "gen_opt": {

@@ -85,7 +85,10 @@ LOOKUPS = {
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
     "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
-    # torch's LRScheduler wraps `optimizer.step` and marks the wrapper so
+    "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
+    "torch._amp_foreach_non_finite_check_and_unscale_": lambda: callable(
+        torch._amp_foreach_non_finite_check_and_unscale_
+    ),
     "torch.nn.modules.batchnorm._NormBase": lambda: all(
         issubclass(cls, torch.nn.modules.batchnorm._NormBase)
         for cls in (
@@ -95,7 +98,6 @@ LOOKUPS = {
             torch.nn.LazyBatchNorm1d,
         )
     ),
-    "torch._C._storage_Use_Count": lambda: callable(torch._C._storage_Use_Count),
     "UntypedStorage._cdata": lambda: isinstance(torch.zeros(1).untyped_storage()._cdata, int),
     "torch.optim.optimizer._get_capturable_supported_devices": lambda: callable(
         _module_function("torch.optim.optimizer._get_capturable_supported_devices")

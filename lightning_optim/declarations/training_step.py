@@ -1,0 +1,68 @@
+"""The checks of the ``OptimizerSpec`` options that change the training step: ``skip_nonfinite``, ``loss`` and
+``every``, made when the class is defined.
+
+Checked per declaration here; what needs the whole class (``loss`` on all the optimizers or none, the method
+exists, no ``training_step`` of the module's own next to it) is checked by the mixin
+(``training/driven.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from lightning_optim.declarations.arguments import is_int
+
+
+def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:
+    if not is_int(value):
+        raise TypeError(
+            f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}."
+        )
+    if value < minimum:
+        raise ValueError(
+            f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}."
+        )
+
+
+def check_training_step(where: str, cls: type, spec: Any) -> None:
+    """Check ``skip_nonfinite``, ``loss`` and ``every`` of the ``OptimizerSpec`` ``spec`` of class ``cls``.
+
+    Example:
+        >>> from lightning_optim import OptimizerSpec
+        >>> check_training_step("Model.optimizer", torch.optim.SGD, OptimizerSpec("sgd", every=2))
+        Traceback (most recent call last):
+        ...
+        ValueError: Model.optimizer: `every=2` steps the optimizer in the training step the mixin writes from `loss`; ...
+    """
+    _count(where, "skip_nonfinite", spec.skip_nonfinite, 0, "consecutive non-finite updates skipped; 0: off")
+    if spec.skip_nonfinite and issubclass(cls, torch.optim.LBFGS):
+        raise ValueError(
+            f"{where}: Expected an optimizer whose step uses the gradients once for `skip_nonfinite` but got "
+            "`LBFGS`, which evaluates its closure again inside the step; remove `skip_nonfinite`."
+        )
+    _count(where, "every", spec.every, 1, "step on the batches where (batch_idx + 1) % every == 0")
+    loss = spec.loss
+    if loss is not None and (not isinstance(loss, str) or not loss.isidentifier()):
+        raise TypeError(
+            f"{where}: Expected `loss` to be the name of a method of the module, "
+            f'`method(batch, batch_idx) -> loss` (e.g. `loss="generator_loss"`), but got {loss!r}.'
+        )
+    if loss == "training_step":
+        raise ValueError(
+            f"{where}: Expected `loss` to name a method other than `training_step` (the mixin writes the "
+            "training step from the declared losses) but got 'training_step'."
+        )
+    if spec.every != 1 and loss is None:
+        raise ValueError(
+            f"{where}: `every={spec.every}` steps the optimizer in the training step the mixin writes from "
+            f'`loss`; declare the method that computes its loss too (`loss="<method>"`), or step it yourself '
+            "in `training_step` and remove `every`."
+        )
+
+
+def declares_losses(declared: Sequence[Any]) -> bool:
+    """Whether resolved declarations make the mixin write the training step: every optimizer declares ``loss``."""
+    return bool(declared) and all(d.spec.loss is not None for d in declared)

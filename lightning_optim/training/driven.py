@@ -1,0 +1,325 @@
+"""``OptimizerSpec(loss="method", every=n)``: several optimizers trained without a hand-written loop.
+
+Lightning 2.0 removed automatic optimization with several optimizers (#16539; #20094 asks for it back). A
+module whose optimizers all declare ``loss`` gets a ``training_step`` from the mixin that does what Lightning
+1.x's loop over ``optimizer_idx`` did. For each declared optimizer, in declaration order:
+
+1. its other optimizers' parameters are frozen while it runs (``toggle_optimizer``, as 1.x did), so its
+   backward leaves no gradients on them;
+2. at the first batch of an accumulation window, ``zero_grad()``;
+3. ``module.<method>(batch, batch_idx)``: the loss, computed after the previous optimizer stepped (a
+   generator's loss sees the updated discriminator); ``None`` skips this optimizer's backward for the batch,
+   a dict gives its ``"loss"``; the loss is logged as ``loss/<attribute>`` (on the step, in the progress bar),
+   and the method may call ``self.log`` as a ``training_step`` does;
+4. ``manual_backward(loss / accumulate_grad_batches)``, through the precision plugin (the ``GradScaler`` of
+   ``16-mixed`` scales it), normalized as Lightning's automatic optimization does;
+5. at the last batch of the window: the step, through Lightning (``on_before_optimizer_step``, the
+   precision plugin's unscaling and skipping), with the Trainer's ``gradient_clip_val`` and
+   ``gradient_clip_algorithm`` applied as automatic optimization does: by the module's
+   ``configure_gradient_clipping`` hook, after the ``on_before_optimizer_step`` hooks and right before the
+   update; then the optimizer's per-step schedules (``stepping.py``).
+
+Accumulation (Lightning refuses ``accumulate_grad_batches`` in manual optimization; here it means what it meant
+in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_grad_batches`` batches and the
+epoch's last (a partial window steps too). ``every=n`` steps an optimizer at the window ends ``e`` with
+``(e + 1) % n == 0`` (Lightning's rule for a scheduler's ``frequency``; ``utilities/step_rule.py``), and its loss
+and backward run on every batch of those windows only. Without accumulation that is WGAN's ``n_critic``: the
+generator with ``every=5`` steps on batches 4, 9, 14, ... and computes its loss only there.
+
+The module is in automatic optimization until ``configure_optimizers`` runs, then in manual optimization
+(``manual``): Lightning checks the Trainer's clipping and accumulation against manual optimization before
+that, and here the mixin applies them itself. ``trainer.global_step`` counts every optimizer's steps, as in any manual
+optimization; the logging step (``log_every_n_steps``) counts windows, as in automatic optimization.
+A ``GradientAccumulationScheduler`` is refused when ``fit`` starts.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MethodType
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import GradientAccumulationScheduler
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
+from lightning.pytorch.utilities.model_helpers import is_overridden
+from typing_extensions import override
+
+from lightning_optim.building.build import Built
+from lightning_optim.declarations.optimizer import ResolvedOptimizer
+from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.step_rule import steps_at
+
+
+@dataclass(frozen=True)
+class Driven:
+    """One optimizer of a module whose training step the mixin writes."""
+
+    attribute: str
+    method: str
+    every: int
+    #: its position in ``trainer.optimizers``
+    index: int
+
+    @property
+    def log_key(self) -> str:
+        return f"loss/{self.attribute}"
+
+
+def _methods(cls: type) -> list[str]:
+    return [name for name in dir(cls) if not name.startswith("__") and callable(getattr(cls, name, None))]
+
+
+def missing_method(cls: type, declared: ResolvedOptimizer) -> ValueError | None:
+    """The error for a ``loss`` naming no method of ``cls`` (``None`` if it names one)."""
+    method = declared.spec.loss
+    if method is None or callable(getattr(cls, method, None)):
+        return None
+    hint = did_you_mean(method, _methods(cls))
+    found = "" if getattr(cls, method, None) is None else f" (`{method}` is {getattr(cls, method)!r})"
+    return ValueError(
+        f"{declared.where}: Expected `loss` to name a method of `{cls.__qualname__}`, "
+        f"`{method}(batch, batch_idx) -> loss`, but got {method!r}{hint}{found}."
+    )
+
+
+def training_step_writer(cls: type) -> type | None:
+    """The class of ``cls``'s MRO that defines the ``training_step`` it uses, if not Lightning's."""
+    for klass in cls.__mro__:
+        if "training_step" in vars(klass):
+            return None if klass is LightningModule else klass
+    return None
+
+
+def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
+    """The class-wide checks of ``loss``: on every optimizer or none, no ``training_step`` of the class's own,
+    and no near miss for a method name (a name with no near miss may be a method a subclass defines: checked
+    when ``fit`` starts). Whether the mixin writes the training step."""
+    with_loss = [d.attribute for d in declared if d.spec.loss is not None]
+    if not with_loss:
+        return False
+    if len(with_loss) < len(declared):
+        without = [d.attribute for d in declared if d.spec.loss is None]
+        raise ValueError(
+            f"{cls.__qualname__}: Expected `loss` on every declared optimizer or on none but got it on "
+            f"{listing(with_loss)} and not on {listing(without)}. With `loss` the mixin writes the training step "
+            f"for all of them: declare `loss=` on {listing(without)} too, or remove it and write "
+            "`training_step` yourself."
+        )
+    writer = training_step_writer(cls)
+    if writer is not None and vars(writer)["training_step"] is not training_step:
+        raise TypeError(
+            f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
+            f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
+        )
+    for d in declared:
+        error = missing_method(cls, d)
+        if error is not None and did_you_mean(d.spec.loss or "", _methods(cls)):
+            raise error
+    return True
+
+
+def check_at_fit(module: LightningModule, declared: Sequence[ResolvedOptimizer]) -> None:
+    """Every ``loss`` names a method taking ``(batch, batch_idx)``."""
+    for d in declared:
+        error = missing_method(type(module), d)
+        if error is not None:
+            raise error
+        method = getattr(module, d.spec.loss or "")
+        try:
+            inspect.signature(method).bind(None, 0)
+        except TypeError as err:
+            raise TypeError(
+                f"{d.where}: Expected `{d.spec.loss}` to take `(batch, batch_idx)` (as `training_step` does) but "
+                f"its signature is {inspect.signature(method)}: {err}."
+            ) from None
+        except ValueError:  # no signature (a builtin): called as it is
+            continue
+
+
+def _loss_of(d: Driven, module: LightningModule, output: Any) -> torch.Tensor | None:
+    if output is None or isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, Mapping) and isinstance(output.get("loss"), torch.Tensor):
+        return output["loss"]
+    raise TypeError(
+        f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor, a dict with "
+        f'a "loss" tensor or None (skip this batch) but got {output!r}.'
+    )
+
+
+class Driver:
+    """The training step of one ``fit`` of a module whose optimizers declare ``loss``."""
+
+    def __init__(self, module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
+        self.module = module
+        self.trainer = trainer
+        #: from ``configure_optimizers`` to the end of the ``fit``
+        self.active = True
+        self.driven = [
+            Driven(b.declared.attribute, b.declared.spec.loss or "", b.declared.spec.every, index)
+            for index, b in enumerate(built)
+        ]
+        self.several = len(built) > 1
+        self.backwards = [0] * len(self.driven)  # backward passes in the current window, per optimizer
+        clip = trainer.gradient_clip_val
+        if clip or is_overridden("configure_gradient_clipping", module):
+            for b in built:
+                _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
+
+    def window_end(self, batch_idx: int) -> int:
+        """The last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)."""
+        accumulate = self.trainer.accumulate_grad_batches
+        end = (batch_idx // accumulate + 1) * accumulate - 1
+        batches = float(self.trainer.num_training_batches)
+        if math.isfinite(batches):
+            end = min(end, int(batches) - 1)
+        if self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            end = batch_idx  # data of unknown length ended inside a window: it steps now
+        return end
+
+    def step(self, batch: Any, batch_idx: int) -> None:
+        module, trainer = self.module, self.trainer
+        accumulate = trainer.accumulate_grad_batches
+        end = self.window_end(batch_idx)
+        first = batch_idx % accumulate == 0
+        optimizers = module.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        for d in self.driven:
+            if not steps_at(end, d.every):
+                continue
+            optimizer = optimizers[d.index]
+            if self.several:
+                module.toggle_optimizer(optimizer)
+            try:
+                if first:
+                    optimizer.zero_grad()
+                    self.backwards[d.index] = 0
+                loss = _loss_of(d, module, getattr(module, d.method)(batch, batch_idx))
+                if loss is not None:
+                    module.log(d.log_key, loss.detach(), prog_bar=True)
+                    module.manual_backward(loss / accumulate if accumulate > 1 else loss)
+                    self.backwards[d.index] += 1
+                if batch_idx == end and self.backwards[d.index]:
+                    optimizer.step()
+            finally:
+                if self.several:
+                    module.untoggle_optimizer(optimizer)
+
+
+def _clip_before_step(
+    module: LightningModule, optimizer: torch.optim.Optimizer, clip: Any, algorithm: Any
+) -> None:
+    """Replace ``optimizer.step`` on the instance: Lightning's closure (the ``on_before_optimizer_step`` hooks),
+    then the module's ``configure_gradient_clipping`` with the Trainer's settings, then the update: automatic
+    optimization's order, which manual optimization does not follow (Lightning skips its clipping there)."""
+    inner = optimizer.step
+
+    def step(opt: Any, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        module.configure_gradient_clipping(opt, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
+        result = inner(*args, **kwargs)
+        return loss if closure is not None else result
+
+    optimizer.step = MethodType(step, optimizer)  # type: ignore[method-assign]
+
+
+#: The driver of each module while it trains (weakly: a copied module does not share it).
+_DRIVERS: weakref.WeakKeyDictionary[LightningModule, Driver] = weakref.WeakKeyDictionary()
+
+
+def training_step(self: LightningModule, batch: Any, batch_idx: int) -> None:
+    """The training step the mixin writes from the optimizers' declared ``loss`` methods (``training/driven.py``)."""
+    driver = _DRIVERS.get(self)
+    if driver is None:
+        raise RuntimeError(
+            f"{type(self).__qualname__}.training_step: written by the mixin from the declared `loss` methods; it runs "
+            "inside `trainer.fit` (after `configure_optimizers`)."
+        )
+    driver.step(batch, batch_idx)
+
+
+def manual(module: LightningModule) -> bool:
+    """Whether the module is in manual optimization because the mixin drives (or drove) its training step.
+
+    From ``configure_optimizers`` to the end of the ``fit``, and after it (``trainer.global_step`` reads the
+    manual loop's count), except when another ``fit`` starts: Lightning's checks of the Trainer's clipping and
+    accumulation, made before ``configure_optimizers``, then see automatic optimization.
+    """
+    driver = _DRIVERS.get(module)
+    if driver is None:
+        return False
+    if driver.active:
+        return True
+    state = driver.trainer.state if compat.attached_trainer(module) is driver.trainer else None
+    if state is None:
+        state = getattr(compat.attached_trainer(module), "state", None)
+    fitting = state is not None and state.fn == TrainerFn.FITTING and state.status == TrainerStatus.RUNNING
+    return not fitting
+
+
+class EndOfDriving(MixinCallback):
+    """Marks the driver of the ``fit`` finished when it ends (normally or with an error)."""
+
+    def __init__(self, driver: Driver) -> None:
+        super().__init__()
+        self.driver = driver
+
+    @override
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        self.driver.active = False
+
+    @override
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self.driver.active = False
+
+
+def _automatic_optimization(self: LightningModule) -> bool:
+    return not manual(self) and bool(LIGHTNINGS_FLAG.fget(self))  # type: ignore[misc]
+
+
+def _set_automatic_optimization(self: LightningModule, value: bool) -> None:
+    LIGHTNINGS_FLAG.fset(self, value)  # type: ignore[misc]
+
+
+LIGHTNINGS_FLAG: property = LightningModule.automatic_optimization  # type: ignore[assignment]
+#: ``automatic_optimization`` of a class whose training step the mixin writes: ``False`` from
+#: ``configure_optimizers`` on (``manual``)
+DRIVEN_FLAG = property(_automatic_optimization, _set_automatic_optimization, doc=LIGHTNINGS_FLAG.__doc__)
+
+
+def write_training_step(cls: type, driven: bool) -> None:
+    """Give a class whose optimizers declare ``loss`` the mixin's ``training_step`` and its
+    ``automatic_optimization``; take them back from a subclass that no longer declares ``loss``."""
+    if driven:
+        cls.training_step = training_step  # type: ignore[attr-defined]
+        cls.automatic_optimization = DRIVEN_FLAG  # type: ignore[attr-defined]
+    elif getattr(cls, "training_step", None) is training_step:
+        cls.training_step = LightningModule.training_step  # type: ignore[attr-defined]
+        cls.automatic_optimization = LIGHTNINGS_FLAG  # type: ignore[attr-defined]
+
+
+def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
+    """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
+    check_at_fit(module, [b.declared for b in built])
+    callbacks = getattr(trainer, "callbacks", None) or ()
+    if any(isinstance(c, GradientAccumulationScheduler) for c in callbacks):
+        raise ValueError(
+            f"{type(module).__qualname__}: the mixin writes the training step from the declared `loss` methods, "
+            "with the Trainer's fixed `accumulate_grad_batches`; Expected no `GradientAccumulationScheduler` "
+            "(an accumulation that changes from epoch to epoch) but got one. Remove it and set "
+            "`Trainer(accumulate_grad_batches=...)`."
+        )
+    driver = Driver(module, trainer, built)
+    _DRIVERS[module] = driver
+    put_first(trainer, EndOfDriving(driver))

@@ -1,0 +1,50 @@
+"""The ``OptimizerSpec`` options that change the training step are checked when the class is defined."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from lightning_optim import OptimizerSpec
+from tests.helpers import declared
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"skip_nonfinite": -1}, ValueError, "Expected `skip_nonfinite` to be an int >= 0 .* but got -1"),
+        ({"skip_nonfinite": True}, TypeError, "Expected `skip_nonfinite` to be an int >= 0 .* but got True"),
+        ({"skip_nonfinite": 1.5}, TypeError, "Expected `skip_nonfinite` to be an int >= 0 .* but got 1.5"),
+        ({"every": 0, "loss": "x"}, ValueError, r"Expected `every` to be an int >= 1 .* but got 0"),
+        ({"every": "2", "loss": "x"}, TypeError, r"Expected `every` to be an int >= 1 .* but got '2'"),
+        ({"every": 2}, ValueError, r"`every=2` steps the optimizer in the training step the mixin writes"),
+        ({"loss": "my loss"}, TypeError, "Expected `loss` to be the name of a method .* but got 'my loss'"),
+        ({"loss": 3}, TypeError, "Expected `loss` to be the name of a method .* but got 3"),
+        (
+            {"loss": "training_step"},
+            ValueError,
+            "Expected `loss` to name a method other than `training_step`",
+        ),
+    ],
+)
+def test_bad_values_are_refused_at_class_definition(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=rf"^Declared\.optimizer: {message}"):
+        declared(OptimizerSpec("sgd", lr=0.1, **options))
+
+
+def test_lbfgs_cannot_skip() -> None:
+    with pytest.raises(
+        ValueError, match=r"Declared\.optimizer: .* but got `LBFGS`, which evaluates its closure"
+    ):
+        declared(OptimizerSpec("lbfgs", skip_nonfinite=2))
+
+
+def test_the_options_repr_and_defaults() -> None:
+    assert (
+        repr(OptimizerSpec("sgd", lr=0.1, skip_nonfinite=3))
+        == "OptimizerSpec('sgd', lr=0.1, skip_nonfinite=3)"
+    )
+    assert repr(OptimizerSpec("sgd", lr=0.1)) == "OptimizerSpec('sgd', lr=0.1)"

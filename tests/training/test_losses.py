@@ -1,0 +1,416 @@
+"""``OptimizerSpec(loss="method", every=n)``: the mixin writes the training step of a GAN.
+
+The reference is the manual loop a Lightning 2 user writes for the same training (Lightning's GAN example:
+``toggle_optimizer``, ``zero_grad`` at the start of an accumulation window, ``manual_backward`` of the loss
+divided by the accumulation, ``clip_gradients`` and ``step`` at its end, the schedulers stepped by hand):
+weights (``torch.equal``) and the lr before every batch must be equal, with accumulation, clipping,
+``bf16-mixed``, ``every`` and a mid-epoch resume.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import GradientAccumulationScheduler, ModelCheckpoint
+from lightning.pytorch.plugins import MixedPrecision
+from torch import nn
+from torch.nn import functional as F
+from torch.optim import SGD, Adam
+from torch.optim.lr_scheduler import ExponentialLR, StepLR
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    LRMonitor,
+    OptimizerSpec,
+    SchedulerSpec,
+    preview_schedule,
+)
+from tests.helpers import assert_same_weights, fit, fit_resumed
+
+BATCHES = 5  # a partial accumulation window at the end of each epoch with accumulate_grad_batches=2
+
+
+def data(batches: int = BATCHES) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    return DataLoader(TensorDataset(torch.randn(8 * batches, 8, generator=generator)), batch_size=8)
+
+
+class Gan(L.LightningModule):
+    """A tiny GAN on vectors: the generator maps a flipped sample to a fake one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.generator = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 8))
+        self.discriminator = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    def fake(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(x.flip(0))
+
+    def discriminator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        (x,) = batch
+        real = self.discriminator(x)
+        fake = self.discriminator(self.fake(x).detach())
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+    def generator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        (x,) = batch
+        return F.softplus(-self.discriminator(self.fake(x))).mean()
+
+
+PER_STEP = SchedulerSpec("exponential", gamma=0.9, interval="step")
+PER_EPOCH = SchedulerSpec("step", step_size=1, gamma=0.5)
+
+
+def declared(every: int = 1, name: str = "Declared", **options: Any) -> type[Gan]:
+    """The discriminator first (so the generator's loss sees it updated), the generator every ``every``."""
+    attributes = {
+        "dis_opt": OptimizerSpec(
+            Adam,
+            params="discriminator",
+            lr=0.01,
+            loss="discriminator_loss",
+            scheduler=PER_STEP,
+            implementation="forloop",
+            **options,
+        ),
+        "gen_opt": OptimizerSpec(
+            SGD,
+            params="generator",
+            lr=0.05,
+            momentum=0.9,
+            loss="generator_loss",
+            every=every,
+            scheduler=[PER_STEP, PER_EPOCH],
+            implementation="forloop",
+        ),
+    }
+    return type(name, (ConfigurableOptimizersMixin, Gan), attributes)
+
+
+class HandWritten(Gan):
+    """The manual loop ``declared`` stands for, with accumulation and clipping by hand."""
+
+    def __init__(
+        self, every: int = 1, accumulate: int = 1, clip: float | None = None, algorithm: str = "norm"
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        self.every, self.accumulate, self.clip, self.algorithm = every, accumulate, clip, algorithm
+
+    def configure_optimizers(self) -> Any:
+        dis = Adam(self.discriminator.parameters(), lr=0.01, foreach=False)
+        gen = SGD(self.generator.parameters(), lr=0.05, momentum=0.9, foreach=False)
+        schedulers = [ExponentialLR(dis, 0.9), ExponentialLR(gen, 0.9), StepLR(gen, 1, 0.5)]
+        return [dis, gen], schedulers
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        k = self.accumulate
+        end = min((batch_idx // k + 1) * k - 1, self.trainer.num_training_batches - 1)
+        dis_sch, gen_sch, gen_epoch = self.lr_schedulers()
+        steps = (
+            (self.optimizers()[0], self.discriminator_loss, 1, [dis_sch]),
+            (self.optimizers()[1], self.generator_loss, self.every, [gen_sch]),
+        )
+        for opt, loss_of, every, per_step in steps:
+            if (end + 1) % every:
+                continue
+            self.toggle_optimizer(opt)
+            if batch_idx % k == 0:
+                opt.zero_grad()
+            self.manual_backward(loss_of(batch, batch_idx) / k)
+            if batch_idx == end:
+                if self.clip:
+                    self.clip_gradients(
+                        opt, gradient_clip_val=self.clip, gradient_clip_algorithm=self.algorithm
+                    )
+                if self.applied_step(opt):
+                    for scheduler in per_step:
+                        scheduler.step()
+            self.untoggle_optimizer(opt)
+        if self.trainer.is_last_batch:
+            gen_epoch.step()
+
+    def applied_step(self, opt: Any) -> bool:
+        opt.step()
+        return True
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "plain": {},
+    "every": {"every": 2},
+    "accumulate": {"accumulate": 2},
+    "accumulate+every": {"accumulate": 2, "every": 2},
+    "clip-norm": {"clip": 0.05},
+    "clip-value": {"clip": 0.01, "algorithm": "value"},
+    "accumulate+clip": {"accumulate": 2, "clip": 0.05},
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_equals_the_hand_written_manual_loop(case: str, precision: str) -> None:
+    options = CASES[case]
+    ours, theirs = declared(every=options.get("every", 1))(), HandWritten(**options)
+    trainer_options: dict[str, Any] = {"max_epochs": 2, "precision": precision}
+    mine = fit(
+        ours,
+        data=data(),
+        accumulate_grad_batches=options.get("accumulate", 1),
+        gradient_clip_val=options.get("clip"),
+        gradient_clip_algorithm=options.get("algorithm", "norm"),
+        **trainer_options,
+    )
+    reference = fit(theirs, data=data(), **trainer_options)
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.global_step == theirs.trainer.global_step
+
+
+class HandWrittenScaled(HandWritten):
+    """Under a ``GradScaler`` the gradients are scaled until ``opt.step()`` unscales them: the hand-written loop
+    clips in ``on_before_optimizer_step``, which runs after the unscaling, and steps the schedulers only after
+    a step the scaler did not skip (as the mixin does)."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.scaled_clip, self.clip = self.clip, None
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        if self.scaled_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.scaled_clip, gradient_clip_algorithm="norm")
+
+    def applied_step(self, opt: Any) -> bool:
+        """The #5558 workaround: the schedulers step only when the scaler did not skip the step."""
+        scaler = self.trainer.precision_plugin.scaler  # type: ignore[attr-defined]
+        before = scaler.get_scale()
+        opt.step()
+        return bool(scaler.get_scale() >= before)
+
+
+@pytest.mark.parametrize("case", ["plain", "accumulate+clip"])
+def test_16_mixed_clips_after_the_scaler_unscales(case: str) -> None:
+    options = CASES[case]
+
+    def scaler() -> MixedPrecision:
+        return MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+
+    ours, theirs = declared()(), HandWrittenScaled(**options)
+    mine = fit(
+        ours,
+        data=data(),
+        max_epochs=2,
+        plugins=[scaler()],
+        accumulate_grad_batches=options.get("accumulate", 1),
+        gradient_clip_val=options.get("clip"),
+    )
+    reference = fit(theirs, data=data(), max_epochs=2, plugins=[scaler()])
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+
+
+def test_the_generator_sees_the_updated_discriminator() -> None:
+    seen: list[bool] = []
+
+    class Probe(declared()):  # type: ignore[misc]
+        def discriminator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            self.before = [p.detach().clone() for p in self.discriminator.parameters()]
+            return super().discriminator_loss(batch, batch_idx)
+
+        def generator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            after = list(self.discriminator.parameters())
+            seen.append(all(not torch.equal(a, b) for a, b in zip(after, self.before)))
+            assert all(not p.requires_grad for p in self.discriminator.parameters())  # toggled
+            return super().generator_loss(batch, batch_idx)
+
+    fit(Probe(), data=data(), max_epochs=1)
+    assert seen == [True] * BATCHES
+
+
+def test_losses_are_logged_like_a_training_steps() -> None:
+    module = declared()()
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_model_summary=False)
+    trainer.fit(module, data())
+    metrics = trainer.callback_metrics
+    (x,) = next(iter(data(BATCHES)))
+    assert set(metrics) >= {"loss/dis_opt", "loss/gen_opt"}
+    assert set(trainer.progress_bar_metrics) >= {"loss/dis_opt", "loss/gen_opt"}
+    assert float(metrics["loss/gen_opt"]) == pytest.approx(
+        float(module.generator_loss((x[-8:],), 4)), rel=0.5
+    )
+
+
+def test_none_skips_an_optimizer_for_a_batch_and_a_dict_gives_its_loss() -> None:
+    class Skipping(declared()):  # type: ignore[misc]
+        def generator_loss(self, batch: Any, batch_idx: int) -> Any:
+            return None if batch_idx % 2 else {"loss": super().generator_loss(batch, batch_idx), "extra": 1}
+
+    module = Skipping()
+    recorder = fit(module, data=data(), max_epochs=1)
+    # the generator's per-step schedule stepped after batches 0, 2 and 4 only
+    assert recorder.of(1)[-1] == pytest.approx(0.05 * 0.9**2)
+    assert module.trainer.global_step == BATCHES + 3
+
+
+def test_mid_epoch_resume(tmp_path: Path) -> None:
+    """Stopped after a window in the middle of an epoch and resumed: the same lrs as uninterrupted, and the
+    same weights as the hand-written loop resumed from its own checkpoint at the same step (a plain
+    ``DataLoader`` starts the resumed epoch from its first batch again, in both)."""
+    options = {"every": 2, "accumulate": 2, "clip": 0.05}
+    trainer_options: dict[str, Any] = {"accumulate_grad_batches": 2, "gradient_clip_val": 0.05}
+    cls = declared(every=2)
+    uninterrupted = fit(cls(), data=data(), max_epochs=3, **trainer_options)
+    resumed: dict[str, Any] = {}
+    for label, make, extra in (("ours", cls, trainer_options), ("hand", lambda: HandWritten(**options), {})):
+        saves = ModelCheckpoint(dirpath=tmp_path / label, every_n_train_steps=1, save_top_k=-1)
+        fit(make(), data=data(), max_epochs=3, callbacks=[saves], enable_checkpointing=True, **extra)
+        # windows end at batches 1, 3, 4, the generator steps at 1 and 3: global steps 2, 4, 5 per epoch
+        checkpoint = tmp_path / label / "epoch=1-step=9.ckpt"  # after batch 3 of the second epoch
+        module = make()
+        history = fit_resumed(module, str(checkpoint), data=data(), max_epochs=3, **extra).history
+        resumed[label] = (module, history)
+    (ours, mine), (theirs, reference) = resumed["ours"], resumed["hand"]
+    assert len(mine) == 1 + BATCHES
+    assert mine == reference == uninterrupted.history[-len(mine) :]
+    assert_same_weights(ours, theirs)
+
+
+def test_preview_knows_every() -> None:
+    cls = declared(every=2)
+    monitor = LRMonitor(logging_interval="step")
+    for accumulate, max_steps in ((1, -1), (2, -1), (2, 7)):
+        monitor = LRMonitor(logging_interval="step")
+        module = cls()
+        fit(
+            module,
+            data=data(),
+            max_epochs=3,
+            max_steps=max_steps,
+            accumulate_grad_batches=accumulate,
+            callbacks=[monitor],
+            log_every_n_steps=1,
+        )
+        previewed = preview_schedule(
+            cls,
+            max_epochs=3,
+            steps_per_epoch=BATCHES,
+            accumulate_grad_batches=accumulate,
+            max_steps=max_steps,
+        )
+        # the monitor logs every batch; the preview keeps one entry per window (Lightning's logging step)
+        logged = {key: values[accumulate - 1 :: accumulate] for key, values in monitor.lrs.items()}
+        if accumulate == 2:  # the partial window at each epoch's end is one batch long
+            starts = [e * BATCHES + b for e in range(3) for b in (0, 2, 4)]
+            logged = {
+                key: [values[i] for i in starts if i < len(values)] for key, values in monitor.lrs.items()
+            }
+        assert logged.keys() == previewed.keys()
+        for key in logged:
+            assert logged[key] == pytest.approx(previewed[key], rel=1e-12), (key, accumulate, max_steps)
+
+
+def test_a_length_left_out_counts_the_optimizers_own_steps() -> None:
+    """``every=2`` over 5 batches: the generator steps at batches 1 and 3, so a cosine's ``T_max`` is 2 per
+    epoch, while the discriminator's counts 5."""
+    cosine = SchedulerSpec("cosine", interval="step")
+    attributes = {
+        "dis_opt": OptimizerSpec(
+            Adam, params="discriminator", lr=0.01, loss="discriminator_loss", scheduler=cosine
+        ),
+        "gen_opt": OptimizerSpec(
+            Adam, params="generator", lr=0.01, loss="generator_loss", every=2, scheduler=cosine
+        ),
+    }
+    module = type("Cosines", (ConfigurableOptimizersMixin, Gan), attributes)()
+    fit(module, data=data(), max_epochs=2)
+    dis, gen = (config.scheduler for config in module.trainer.lr_scheduler_configs)
+    assert (dis.inner.T_max, gen.inner.T_max) == (2 * BATCHES, 4)
+    assert gen.optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_fit_twice_and_the_flag_in_between() -> None:
+    module = declared()()
+    assert module.automatic_optimization is True  # Lightning checks clipping and accumulation against it
+    fit(module, data=data(), max_epochs=1, accumulate_grad_batches=2, gradient_clip_val=0.1)
+    assert module.automatic_optimization is False
+    assert module.trainer.global_step == 6  # the manual loop's count: 3 windows, both optimizers in each
+    fit(module, data=data(), max_epochs=1, accumulate_grad_batches=2, gradient_clip_val=0.1)
+    assert module.trainer.global_step == 6
+
+
+# -- mistakes --------------------------------------------------------------------------------------------------
+
+
+def test_loss_on_some_optimizers_only() -> None:
+    with pytest.raises(
+        ValueError, match=r"^Partly: Expected `loss` on every declared optimizer or on none but got"
+    ):
+        type(
+            "Partly",
+            (ConfigurableOptimizersMixin, Gan),
+            {
+                "dis_opt": OptimizerSpec(Adam, params="discriminator", loss="discriminator_loss"),
+                "gen_opt": OptimizerSpec(Adam, params="generator"),
+            },
+        )
+
+
+def test_a_training_step_of_its_own() -> None:
+    with pytest.raises(
+        TypeError, match=r"declares `loss` on its optimizers .* but `.*Both` defines `training_step`"
+    ):
+
+        class Both(declared()):  # type: ignore[misc]
+            def training_step(self, batch: Any, batch_idx: int) -> None:
+                pass
+
+
+def test_a_mistyped_method_fails_at_class_definition() -> None:
+    spec = OptimizerSpec(Adam, params="discriminator", loss="discriminator_los")
+    with pytest.raises(
+        ValueError,
+        match=r"Typo\.optimizer: .* but got 'discriminator_los' \(did you mean `discriminator_loss`\?\)",
+    ):
+        type("Typo", (ConfigurableOptimizersMixin, Gan), {"optimizer": spec})
+
+
+def test_a_missing_method_fails_when_fit_starts() -> None:
+    """No near miss: the method may come from a subclass, so only ``fit`` knows it is missing."""
+    spec = OptimizerSpec(Adam, loss="critic_objective")
+    cls = type("Abstract", (ConfigurableOptimizersMixin, Gan), {"optimizer": spec})
+    with pytest.raises(
+        ValueError, match=r"Abstract\.optimizer: Expected `loss` to name a method of `Abstract`"
+    ):
+        fit(cls(), data=data(), max_epochs=1)
+    concrete = type("Concrete", (cls,), {"critic_objective": Gan.discriminator_loss})
+    fit(concrete(), data=data(), max_epochs=1)
+
+
+def test_a_method_with_the_wrong_signature() -> None:
+    cls = type(
+        "OneArgument",
+        (ConfigurableOptimizersMixin, Gan),
+        {"optimizer": OptimizerSpec(Adam, loss="wrong"), "wrong": lambda self, batch: batch},
+    )
+    with pytest.raises(TypeError, match=r"Expected `wrong` to take `\(batch, batch_idx\)`"):
+        fit(cls(), data=data(), max_epochs=1)
+
+
+def test_a_loss_that_is_not_a_tensor() -> None:
+    cls = type(
+        "NotALoss",
+        (ConfigurableOptimizersMixin, Gan),
+        {"optimizer": OptimizerSpec(Adam, loss="number"), "number": lambda self, batch, batch_idx: 1.0},
+    )
+    with pytest.raises(TypeError, match=r"NotALoss\.number: Expected the loss of `optimizer` as a tensor"):
+        fit(cls(), data=data(), max_epochs=1)
+
+
+def test_an_accumulation_scheduler_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^Declared: .* Expected no `GradientAccumulationScheduler`"):
+        fit(declared()(), data=data(), max_epochs=1, callbacks=[GradientAccumulationScheduler({1: 2})])

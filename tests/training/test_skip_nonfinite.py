@@ -1,0 +1,302 @@
+"""``OptimizerSpec(skip_nonfinite=N)``: a NaN batch is skipped exactly, the N+1-th in a row stops training.
+
+The reference for "skipped exactly" is the same run without that batch: in float32 a run with a NaN loss at
+batch ``k`` must end with the same weights (``torch.equal``) and the same lr at every applied step.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.plugins import MixedPrecision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
+from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
+from tests.helpers import Classifier, Net, TwoNetsByName, assert_same_weights, fit
+
+BATCHES = 8
+
+
+def rows(without: set[int] = frozenset()) -> DataLoader:  # type: ignore[assignment]
+    """``helpers.loader``'s data (8 batches of 8), without the batches in ``without``."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(8 * BATCHES, 8, generator=generator)
+    y = torch.randint(0, 4, (8 * BATCHES,), generator=generator)
+    keep = [i for i in range(8 * BATCHES) if i // 8 not in without]
+    return DataLoader(TensorDataset(x[keep], y[keep]), batch_size=8)
+
+
+class NaNAt(Classifier):
+    """The loss is NaN at the batches in ``nan`` (indices within the first epoch)."""
+
+    nan: frozenset[int] = frozenset()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        return loss * float("nan") if self.current_epoch == 0 and batch_idx in self.nan else loss
+
+
+def declared(nan: set[int] = frozenset(), limit: int = 3, **options: Any) -> NaNAt:  # type: ignore[assignment]
+    options = {"implementation": "forloop", **options}
+    spec = OptimizerSpec(
+        "adam",
+        lr=0.05,
+        skip_nonfinite=limit,
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+        **options,
+    )
+    cls = type("Declared", (ConfigurableOptimizersMixin, NaNAt), {"optimizer": spec, "nan": frozenset(nan)})
+    return cls()
+
+
+@pytest.fixture(params=[False, True], ids=["read-now", "read-later"])
+def device_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    """``read-later``: a fused kernel gets the flag as ``found_inf`` and skips by itself (the CUDA path)."""
+    monkeypatch.setattr(StepOutcomes, "defer_on_cpu", request.param)
+    yield request.param
+
+
+@pytest.mark.parametrize("implementation", ["forloop", "foreach", "fused"])
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_a_nan_batch_is_as_if_it_were_not_there(
+    implementation: str, clip: float | None, device_path: bool
+) -> None:
+    k = 3
+    ours, reference = declared({k}, implementation=implementation), declared(implementation=implementation)
+    with_nan, without = LRMonitor(logging_interval="step"), LRMonitor(logging_interval="step")
+    options = {"max_epochs": 1, "gradient_clip_val": clip, "log_every_n_steps": 1}
+    fit(ours, data=rows(), callbacks=[with_nan], **options)
+    fit(reference, data=rows({k}), callbacks=[without], **options)
+    assert_same_weights(ours, reference)
+    # the lr of batch k is used again at batch k + 1: the schedule waited
+    lrs = with_nan.lrs["lr-optimizer"]
+    assert lrs[:k] + lrs[k + 1 :] == without.lrs["lr-optimizer"]
+    assert lrs[k] == lrs[k + 1]
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+
+
+class NaNGAN(TwoNetsByName):
+    """Both losses NaN at batch ``k`` of the first epoch."""
+
+    k = 3
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+            loss = nn.functional.cross_entropy(net(x), y)
+            if self.current_epoch == 0 and batch_idx == self.k:
+                loss = loss * float("nan")
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+
+def gan(k: int) -> NaNGAN:
+    per_step = SchedulerSpec("exponential", gamma=0.9, interval="step")
+    attributes = {
+        "k": k,
+        "gen_opt": OptimizerSpec("adam", params="model_gen", lr=0.05, skip_nonfinite=1, scheduler=per_step),
+        "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.05, momentum=0.9, skip_nonfinite=1),
+    }
+    return type("GAN", (ConfigurableOptimizersMixin, NaNGAN), attributes)()
+
+
+def test_manual_optimization(device_path: bool) -> None:
+    ours, reference = gan(3), gan(-1)
+    fit(ours, data=rows(), max_epochs=1)
+    fit(reference, data=rows({3}), max_epochs=1)
+    assert_same_weights(ours, reference)
+    assert (
+        ours.trainer.optimizers[0].param_groups[0]["lr"]
+        == reference.trainer.optimizers[0].param_groups[0]["lr"]
+    )
+
+
+@pytest.mark.parametrize("implementation", ["forloop", "fused"])
+def test_the_n_plus_first_in_a_row_stops_training(implementation: str, device_path: bool) -> None:
+    module = declared({2, 3, 4}, limit=2, implementation=implementation)
+    with pytest.raises(
+        ValueError, match=r"Declared\.optimizer: Expected at most 2 consecutive updates"
+    ) as error:
+        fit(module, data=rows(), max_epochs=1)
+    assert "got 3, the last at global step 4, epoch 0, batch 4" in str(error.value)
+
+
+def test_a_finite_update_resets_the_run() -> None:
+    module = declared({1, 2, 4, 5}, limit=2)
+    monitor = LRMonitor(logging_interval="step", prog_bar=True)
+    fit(module, data=rows(), max_epochs=1, callbacks=[monitor], log_every_n_steps=1)
+    assert float(module.trainer.callback_metrics["lr-optimizer-skipped"]) == 4
+    assert module.trainer.progress_bar_metrics["lr-optimizer-skipped"] == 4
+    assert "lr-optimizer-skipped" not in monitor.lrs
+
+
+def test_the_scalers_skips_count(device_path: bool) -> None:
+    """Under a ``GradScaler`` the scaler finds the non-finite gradients and skips; they count toward ``N``."""
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    module = declared({2, 3}, limit=1)
+    with pytest.raises(
+        ValueError, match=r"Expected at most 1 consecutive updates .* but got 2, the last at "
+    ):
+        fit(module, data=rows(), max_epochs=1, plugins=[plugin])
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    module = declared({2, 3}, limit=2, implementation="fused")
+    fit(module, data=rows(), max_epochs=1, plugins=[plugin])
+    assert outcomes_of(module.trainer.optimizers[0]).skipped == 2  # type: ignore[union-attr]
+
+
+def test_nothing_is_installed_when_off() -> None:
+    spec = OptimizerSpec("adam", lr=0.05, scheduler=SchedulerSpec("exponential", gamma=0.9))
+    module = type("Off", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
+    fit(module, max_epochs=1)
+    optimizer = module.trainer.optimizers[0]
+    assert outcomes_of(optimizer) is None
+    assert not optimizer._optimizer_step_post_hooks
+    assert optimizer.step.__module__ == "torch.optim.adam"  # torch's scheduler wraps the class's step
+
+
+class SyncCounter(L.Callback):
+    """Counts the synchronizing CUDA calls of batches 2..5 (``torch.cuda.set_sync_debug_mode("warn")``)."""
+
+    def __init__(self) -> None:
+        self.syncs = 0
+        self.recording: Any = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if batch_idx == 2:
+            torch.cuda.synchronize()
+            self.recording = warnings.catch_warnings(record=True)
+            self.records = self.recording.__enter__()
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, *args: Any) -> None:
+        if trainer.fit_loop.epoch_loop.batch_idx == 5:
+            self.stop()
+
+    def stop(self) -> None:
+        torch.cuda.set_sync_debug_mode(0)
+        if self.recording is not None:
+            self.syncs = sum("synchronizing CUDA operation" in str(w.message) for w in self.records)
+            self.recording.__exit__(None, None, None)
+            self.recording = None
+
+    def on_exception(self, *args: Any) -> None:
+        self.stop()
+
+
+class OnDevice(L.LightningModule):
+    """Inputs and targets live on the device; a batch is an index (no host-to-device copy per batch)."""
+
+    nan: frozenset[int] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+        generator = torch.Generator().manual_seed(0)
+        self.register_buffer("inputs", torch.randn(BATCHES, 8, 8, generator=generator))
+        self.register_buffer("targets", torch.randint(0, 4, (BATCHES, 8), generator=generator))
+
+    def training_step(self, batch: int, batch_idx: int) -> torch.Tensor:
+        loss = nn.functional.cross_entropy(self.model_gen(self.inputs[batch]), self.targets[batch])
+        return loss * float("nan") if batch in self.nan else loss
+
+
+def indices(without: set[int] = frozenset()) -> DataLoader:  # type: ignore[assignment]
+    kept = [i for i in range(BATCHES) if i not in without]
+    return DataLoader(kept, batch_size=1, collate_fn=lambda items: items[0])  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fused_skips_on_the_device_without_a_sync() -> None:
+    """A fused AdamW on CUDA gets the flag as ``found_inf``: the NaN batch is skipped with no synchronization
+    beyond those of the same run without ``skip_nonfinite``, and the weights equal the run without the batch."""
+
+    def module(nan: set[int], limit: int = 2) -> Any:
+        spec = OptimizerSpec(
+            "adamw",
+            lr=0.05,
+            implementation="fused",
+            skip_nonfinite=limit,
+            scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+        )
+        attributes = {"optimizer": spec, "nan": frozenset(nan)}
+        return type("Declared", (ConfigurableOptimizersMixin, OnDevice), attributes)()
+
+    ours, reference, plain = module({3}), module(set()), module(set(), limit=0)
+    counted, baseline = SyncCounter(), SyncCounter()
+    fit(ours, data=indices(), max_epochs=1, accelerator="gpu", callbacks=[counted])
+    fit(plain, data=indices(), max_epochs=1, accelerator="gpu", callbacks=[baseline])
+    fit(reference, data=indices({3}), max_epochs=1, accelerator="gpu")
+    assert counted.syncs <= baseline.syncs
+    assert_same_weights(ours, reference)
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+
+
+def test_with_the_training_step_the_mixin_writes() -> None:
+    """``loss=`` and ``skip_nonfinite`` together, with clipping: the NaN batch is as if it were not there."""
+
+    class Losses(L.LightningModule):
+        nan = -1
+
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.model_gen = Net()
+            self.model_dis = nn.Linear(8, 4)
+
+        def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.model_gen(x), y)
+            return loss * float("nan") if batch_idx == self.nan else loss
+
+        def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.model_dis(x), y)
+            return loss * float("nan") if batch_idx == self.nan else loss
+
+    per_step = SchedulerSpec("exponential", gamma=0.9, interval="step")
+    attributes = {
+        "gen_opt": OptimizerSpec(
+            "adam", params="model_gen", lr=0.05, loss="gen_loss", skip_nonfinite=1, scheduler=per_step
+        ),
+        "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.05, loss="dis_loss", skip_nonfinite=1),
+    }
+    cls = type("Losses", (ConfigurableOptimizersMixin, Losses), attributes)
+    ours, reference = type("WithNaN", (cls,), {"nan": 3})(), cls()
+    fit(ours, data=rows(), max_epochs=1, gradient_clip_val=0.1)
+    fit(reference, data=rows({3}), max_epochs=1, gradient_clip_val=0.1)
+    assert_same_weights(ours, reference)
+    assert [outcomes_of(o).skipped for o in ours.trainer.optimizers] == [1, 1]  # type: ignore[union-attr]
+
+
+def test_sharded_gradients_decide_together(tmp_path: Any) -> None:
+    """With sharded gradients (FSDP) each process checks its shard and the flags are summed, so that no process
+    steps while another skips (here one process, in a real process group)."""
+    from lightning_optim.training.nonfinite import SkipNonFinite
+
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    try:
+        param = nn.Parameter(torch.ones(3))
+        optimizer = torch.optim.SGD([param], lr=1.0)
+        skipper = SkipNonFinite(
+            optimizer, StepOutcomes("M.optimizer", optimizer, None, limit=2, tags=False), True
+        )
+        param.grad = torch.tensor([1.0, float("nan"), 1.0])
+        skipper()
+        assert torch.equal(param.detach(), torch.ones(3))
+        param.grad = torch.ones(3)
+        skipper()
+        assert torch.equal(param.detach(), torch.zeros(3))
+        assert skipper.outcomes.skipped == 1
+    finally:
+        torch.distributed.destroy_process_group()
