@@ -454,6 +454,12 @@ class LRMonitor(Callback):
                 block.interval = finer_interval(block.interval, interval)
                 return
             seen.append(optimizer)
+            if any(group.get("lr") is None for group in optimizer.param_groups):
+                rank_zero_warn(
+                    f"`LRMonitor`: `{type(optimizer).__name__}` has param groups with `lr=None` (transformers' "
+                    "Adafactor with `relative_step=True` computes its step size itself): nothing is logged for it."
+                )
+                return
             if explicit_name is None:
                 seen_types[type(optimizer)] += 1
             groups = optimizer.param_groups

@@ -24,6 +24,7 @@ from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry import bnb
+from lightning_optim.registry.group_checks import check_adafactor_step_size, check_schedule_free_momentum
 from lightning_optim.utilities import compat
 
 
@@ -195,7 +196,19 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
     )
 
 
-_FAMILIES: tuple[Family, ...] = (Family("bitsandbytes.optim", _bitsandbytes),)
+def _schedule_free(cls: type) -> OptimizerInfo:
+    return OptimizerInfo(cls, check_group=check_schedule_free_momentum)
+
+
+def _transformers(cls: type) -> OptimizerInfo:
+    return OptimizerInfo(cls, check_group=check_adafactor_step_size if cls.__name__ == "Adafactor" else None)
+
+
+_FAMILIES: tuple[Family, ...] = (
+    Family("bitsandbytes.optim", _bitsandbytes),
+    Family("schedulefree", _schedule_free),
+    Family("transformers.optimization", _transformers),
+)
 
 
 @functools.cache

@@ -102,6 +102,9 @@ def test_a_subclass_renaming_into_a_collision_is_refused() -> None:
         )
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`LRMonitor` is used with a `Trainer` that has no logger"
+)  # expected: no logger here
 def test_distinct_keys_train_and_log_one_series_per_optimizer() -> None:
     """Names that only share a beginning (`lr/gen`, `lr/dis`) are not a collision: a real fit logs each apart,
     equal to what Lightning's monitor logs for the hand-written module under distinct names."""

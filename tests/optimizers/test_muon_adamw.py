@@ -460,6 +460,9 @@ def test_declared_group_options_are_checked_when_the_class_is_defined() -> None:
         declared(OptimizerSpec(MuonWithAdamW, groups=[ParamGroup("embed", adamw_lr=1e-3)]))
 
 
+@pytest.mark.filterwarnings(
+    "ignore:.*also matches.*which `groups\\[0\\]`"
+)  # the overlap is the point of this test
 def test_an_option_of_one_half_decides_an_unset_use_muon() -> None:
     """``amsgrad`` on the biases: AdamW, although the class-definition check builds the group over a 2-D stand-in."""
     spec = OptimizerSpec(

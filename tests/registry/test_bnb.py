@@ -271,6 +271,9 @@ def test_describe_shows_the_state_bytes_the_run_holds() -> None:
     assert held[0] == 2 * 4096 * 4  # two float32 states
 
 
+@pytest.mark.filterwarnings(
+    "ignore:`LRMonitor` is used with a `Trainer` that has no logger"
+)  # expected: no logger here
 def test_lr_monitor_and_preview_agree() -> None:
     module = declared(OptimizerSpec("bnb/lion8bit", lr=LR, scheduler=STEP), base=Wide)
     monitor = LRMonitor(logging_interval="step")

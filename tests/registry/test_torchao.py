@@ -44,6 +44,9 @@ def test_every_low_bit_optimizer_has_its_lower_case_name(name: str) -> None:
     assert resolve_class(f"torchao/{name.lower()}", "optimizer", where="M") is getattr(torchao_optim, name)
 
 
+@pytest.mark.filterwarnings(
+    "ignore:OptimState8bit does not implement _stable_hash_for_caching"
+)  # torchao's, not ours
 @pytest.mark.slow
 def test_adamw8bit_trains_on_cpu_like_torchao_by_hand() -> None:
     reference = ByHand()

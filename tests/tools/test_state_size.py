@@ -16,6 +16,9 @@ def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
     return [sum(tensor_bytes(optimizer.state[p], seen) for p in g["params"]) for g in optimizer.param_groups]
 
 
+@pytest.mark.filterwarnings(
+    "ignore:MuonWithAdamW: no param group uses Muon"
+)  # the test model has no 2-D hidden group
 @pytest.mark.parametrize(
     "name",
     # not LBFGS: its history fills over the run, after the first step

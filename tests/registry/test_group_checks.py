@@ -1,0 +1,63 @@
+"""Values other libraries' optimizers accept when built and fail on inside a step, refused when the class is
+defined (found by fuzzing the declarations); the accepted neighbours train with a real Trainer."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning as L
+import pytest
+
+from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup
+from tests.helpers import FAST, declared, loader
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        # schedule-free's eval() raised ZeroDivisionError after the first epoch
+        (
+            OptimizerSpec("schedulefree/adamw", betas=(0.0, 0.999)),
+            r"^Declared\.optimizer: Expected `betas\[0\]` to be > 0 for a schedule-free optimizer .* but got 0\.0\.$",
+        ),
+        (
+            OptimizerSpec("schedulefree/sgd", lr=0.1, groups=[ParamGroup("0", momentum=0.0)]),
+            r"^Declared\.optimizer\.groups\[0\]: Expected `momentum` to be > 0 for a schedule-free optimizer",
+        ),
+        # transformers' Adafactor raised TypeError (float * None) in its first step
+        (
+            OptimizerSpec("transformers/adafactor", lr=None),
+            r"^Declared\.optimizer: Expected `lr` to be a number with `relative_step=False` .* but got None",
+        ),
+    ],
+)
+def test_a_value_that_fails_inside_a_step_is_refused_at_class_definition(
+    spec: OptimizerSpec, message: str
+) -> None:
+    pytest.importorskip("schedulefree" if "schedulefree" in str(spec) else "transformers")
+    with pytest.raises(ValueError, match=message):
+        declared(spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        OptimizerSpec("schedulefree/adamw", betas=(0.5, 0.999)),
+        OptimizerSpec(
+            "transformers/adafactor", lr=None, relative_step=True, scale_parameter=True, warmup_init=True
+        ),
+    ],
+)
+def test_the_accepted_neighbour_trains(spec: OptimizerSpec) -> None:
+    pytest.importorskip("schedulefree" if "schedulefree" in str(spec) else "transformers")
+    module = declared(spec)()
+    monitor = LRMonitor()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        L.Trainer(**FAST, max_epochs=2, callbacks=[monitor], log_every_n_steps=1).fit(module, loader())
+    assert module.trainer.global_step > 0
+    told = [str(w.message) for w in caught if "`LRMonitor`: `Adafactor`" in str(w.message)]
+    if "adafactor" in str(spec):  # no lr to log: said once, and the run trains
+        assert len(told) == 1 and "lr=None" in told[0] and monitor.lrs == {}
+    else:
+        assert not told and monitor.lrs["lr-optimizer"]
