@@ -17,7 +17,7 @@ def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
 
 
 @pytest.mark.filterwarnings(
-    "ignore:MuonWithAdamW: no param group uses Muon"
+    "ignore:MuonWithAdamW. no param group uses Muon"
 )  # the test model has no 2-D hidden group
 @pytest.mark.parametrize(
     "name",
