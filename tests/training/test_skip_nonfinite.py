@@ -21,6 +21,9 @@ from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpe
 from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
 from tests.helpers import Classifier, Net, TwoNetsByName, assert_same_weights, fit
 
+# these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
+pytestmark = pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
+
 BATCHES = 8
 
 

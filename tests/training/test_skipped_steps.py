@@ -31,6 +31,9 @@ from lightning_optim import (
 from lightning_optim.training.outcomes import StepOutcomes
 from tests.helpers import Classifier, TwoNets, TwoNetsByName, assert_same_weights, fit, loader
 
+# these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
+pytestmark = pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
+
 EPOCHS, BATCHES = 2, 8
 #: (epoch, batch_idx) whose loss is inf: the GradScaler skips those steps
 OVERFLOWS = {(0, 2), (0, 5), (1, 3)}
