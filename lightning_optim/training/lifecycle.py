@@ -2,18 +2,11 @@
 
 ``configure_optimizers`` runs before the run is known: ``BatchSizeFinder`` and ``LearningRateFinder`` run in
 ``on_fit_start`` after it, a checkpoint is restored after that. So each ``Schedule`` leaves
-``configure_optimizers`` without a shape, and ``ScheduleLifecycle``, first among the callbacks, fixes it when
-the first epoch of the fit starts, from the run as it is then: every length, warmup and window is derived
-once, from the final run, and a schedule starts from the lrs its groups have then (a finder's suggestion
-included). Deriving there also leaves the train data alone before a restore, so a run resumed mid-epoch gets
-its dataloader state back.
-
-Not at ``on_train_start``: on Lightning 2.5.0 ``trainer.num_training_batches`` there is still the one of
-``BatchSizeFinder``'s last trial; ``on_train_epoch_start`` comes after the fit loop's ``setup_data`` of the
-epoch. Lightning (2.5 on) calls no ``on_train_epoch_start`` in a run resumed mid-epoch or at an epoch's end,
-so the shapes are fixed at whichever comes first of ``on_train_epoch_start``, ``on_train_batch_start`` and
-``on_train_epoch_end``: always before the first scheduler step of the fit, and before the other callbacks of
-the same hook.
+``configure_optimizers`` without a shape, and ``ScheduleLifecycle``, first among the callbacks, fixes it in
+``on_train_start`` (the train data is set up, the loops restored), from the run as it is then: every length,
+warmup and window is derived once, from the final run, and a schedule starts from the lrs its groups have
+then (a finder's suggestion included). Deriving there also leaves the train data alone before a restore, so
+a run resumed mid-epoch gets its dataloader state back.
 
 A schedule restored from a checkpoint comes with the shape it was saved with. If the run derives another one
 (the run is longer, the batch size changed), ``resume_changed_setup`` decides: ``"error"`` refuses,
@@ -53,7 +46,6 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.training.callbacks import MixinCallback, put_first
 from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
-from lightning_optim.utilities import compat
 
 _BATCHES = "training batches per epoch"
 
@@ -89,8 +81,7 @@ def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
 
 
 class ScheduleLifecycle(MixinCallback):
-    """Fixes the shape of every declared schedule when the fit's first epoch or batch starts; checks it at
-    every later epoch start."""
+    """Fixes the shape of every declared schedule when training starts; checks it at every epoch start."""
 
     def __init__(self, owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
         super().__init__()
@@ -98,8 +89,6 @@ class ScheduleLifecycle(MixinCallback):
         self.built = built
         self.choice = choice
         self.facts: dict[str, Any] = {}
-        #: whether the shapes of this fit are fixed (at the first of the hooks that call ``_start``)
-        self.started = False
         for b in built:
             for schedule, scheduler in b.scheduled():
                 schedule.derive = partial(self._derive, trainer, scheduler)
@@ -109,29 +98,8 @@ class ScheduleLifecycle(MixinCallback):
             return None  # a tuner's trial run: the run is not known yet
         return run_shape(trainer, scheduler, loop_position(trainer, scheduler))
 
-    def _start(self, trainer: Trainer) -> bool:
-        """Fix the shapes at the first call; ``False`` then (nothing to check), ``True`` afterwards."""
-        if self.started:
-            return True
-        self.started = True
-        compat.disable_hook(self, "on_train_batch_start")
-        compat.disable_hook(self, "on_train_epoch_end")
-        self._fix(trainer)
-        return False
-
     @override
-    def on_train_batch_start(
-        self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
-    ) -> None:
-        """A run resumed mid-epoch: Lightning (2.5.1 on) calls no ``on_train_epoch_start`` before it."""
-        self._start(trainer)
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """A run resumed at an epoch's end: its epoch-interval schedulers step after this hook."""
-        self._start(trainer)
-
-    def _fix(self, trainer: Trainer) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         refused = []
         for b in self.built:
             changed = False
@@ -178,8 +146,6 @@ class ScheduleLifecycle(MixinCallback):
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        if not self._start(trainer):
-            return
         for b in self.built:
             for schedule, scheduler in b.scheduled():
                 shape = schedule.shape

@@ -109,8 +109,7 @@ def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> 
     seen: dict[str, Any] = {}
 
     class Probe(L.Callback):
-        # the schedules are built when the first epoch starts (after the mixin's callback, which comes first)
-        def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
             seen["configs"] = [
                 (type(c.scheduler.inner), c.interval, c.name) for c in trainer.lr_scheduler_configs
             ]
