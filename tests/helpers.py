@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any
 
 import lightning as L
@@ -21,6 +22,47 @@ needs_muon = pytest.mark.skipif(
     not compat.torch_at_least(compat.MUON.minimum),
     reason=f"torch.optim.Muon needs torch >= {compat.MUON.minimum}",
 )
+
+
+def _lightning_at_least(minimum: str) -> bool:
+    return compat.release(L.__version__) >= compat.release(minimum)
+
+
+#: for tests of the ``LearningRateFinder`` callback: before Lightning 2.5.3 the fit after it continues the
+#: finder's exhausted data fetcher, so its first epoch ends early (Lightning #21056, fixed in 2.5.3)
+needs_lr_finder_fix = pytest.mark.skipif(
+    not _lightning_at_least("2.5.3"),
+    reason="Lightning < 2.5.3 cuts the first epoch after LearningRateFinder short (Lightning #21056)",
+)
+
+#: ``BatchSizeFinder(mode="power", max_trials=POWER_TRIALS)`` from Lightning's initial batch size 2 keeps 4:
+#: from Lightning 2.6 on it keeps the last size it tried (2, then 4); before, it doubles once more after its
+#: last trial without trying that size (Lightning #21187, fixed in 2.6.0), so one trial (2) leads to 4
+POWER_TRIALS = 2 if _lightning_at_least("2.6") else 1
+
+
+#: torch 2.4 annotates Adam's ``betas`` as ``typing.Tuple[float, float]`` (later: ``tuple[...]``), which the
+#: declaration errors quote
+adam_betas_is_builtin_tuple = pytest.mark.skipif(
+    not str(inspect.signature(torch.optim.Adam).parameters["betas"].annotation).startswith("tuple["),
+    reason=f"torch {torch.__version__} annotates Adam's betas as typing.Tuple (torch 2.4), quoted by the error",
+)
+
+#: torch 2.4 leaves ``StepLR``'s ``gamma`` unannotated, so a string for it is not refused at class definition
+steplr_gamma_is_annotated = pytest.mark.skipif(
+    inspect.signature(torch.optim.lr_scheduler.StepLR).parameters["gamma"].annotation
+    is inspect.Parameter.empty,
+    reason=f"torch {torch.__version__}'s StepLR leaves `gamma` unannotated (torch 2.4): nothing to check it against",
+)
+
+
+def transformers_with_torch() -> Any:
+    """The installed ``transformers``, skipping the test where there is none or it refuses this torch."""
+    transformers = pytest.importorskip("transformers")
+    if not transformers.utils.is_torch_available():  # transformers 5 needs torch >= 2.6
+        pytest.skip(f"transformers {transformers.__version__} does not run with torch {torch.__version__}")
+    return transformers
+
 
 FAST = {
     "accelerator": "cpu",

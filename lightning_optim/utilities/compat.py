@@ -13,7 +13,7 @@ A feature that needs a newer torch than the lowest supported one is a ``TorchFea
 ``requires_torch`` refuses it when the class declaring it is defined, naming the version, instead of an
 ``AttributeError`` deep in torch.
 
-Supported: torch >= 2.4, Lightning >= 2.4, Python >= 3.10 (``docs/compat.md`` has the measured table,
+Supported: torch >= 2.4, Lightning >= 2.5, Python >= 3.10 (``docs/compat.md`` has the measured table,
 ``scripts/compat.py`` reruns it). Verified private APIs on torch 2.4.0 to 2.13.0, Lightning 2.4.0 to 2.6.6.
 """
 

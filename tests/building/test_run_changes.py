@@ -116,8 +116,8 @@ COSINE = SchedulerSpec("cosine", interval="step", eta_min=0.01)
 def test_batch_size_finder_changes_the_length(tmp_path: Any) -> None:
     model = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=COSINE), Sized)()
     recorder = StepLrs()
-    # power mode, 2 trials from Lightning's initial 2: batch sizes 2 then 4; it keeps 4 (no OOM on CPU)
-    finder = BatchSizeFinder(mode="power", max_trials=2)
+    # power mode from Lightning's initial 2: it keeps 4 (no OOM on CPU; `helpers.POWER_TRIALS`)
+    finder = BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS)
     fitted = trainer(tmp_path, recorder, finder)
     fitted.fit(model)
     assert finder.optimal_batch_size == 4 and model.batch_size == 4
@@ -134,7 +134,7 @@ def test_batch_size_finder_rebuilds_onecycle_with_its_momentum(tmp_path: Any) ->
     with helpers.lr_replaced():
         model = helpers.declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler), Sized)()
     recorder = StepLrs()
-    fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=2))
+    fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS))
     fitted.fit(model)
 
     # the hand-written reference: the same optimizer with OneCycleLR over the 24 steps the run takes
@@ -168,7 +168,7 @@ def test_batch_size_finder_in_manual_optimization(tmp_path: Any) -> None:
             return helpers.loader(n=32, batch_size=self.batch_size)
 
     recorder = ManualStepLrs()
-    fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=2))
+    fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS))
     fitted.fit(TwoSized())
     # batch size 4: 8 batches per epoch, each optimizer steps once per batch, 3 epochs: 24 steps each
     gen = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24, eta_min=0.01), 24)
@@ -182,7 +182,10 @@ def test_checkpoint_records_the_final_length(tmp_path: Any) -> None:
     model = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=COSINE), Sized)()
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True)
     fitted = trainer(
-        tmp_path, checkpoint, BatchSizeFinder(mode="power", max_trials=2), enable_checkpointing=True
+        tmp_path,
+        checkpoint,
+        BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS),
+        enable_checkpointing=True,
     )
     fitted.fit(model)
     saved = torch.load(checkpoint.last_model_path, weights_only=False)
@@ -198,6 +201,7 @@ def _warmup_cosine(lr: float, warmup: int, t_max: int, eta_min: float, steps: in
     return lrs[:steps]
 
 
+@helpers.needs_lr_finder_fix
 def test_learning_rate_finder_suggestion_starts_the_schedule(tmp_path: Any) -> None:
     """``LearningRateFinder`` runs its own short fit, restores everything, then writes its suggestion into
     the param groups. The length stays right (the finder restores the loop limits), but a warmup computes
@@ -359,7 +363,7 @@ def test_batch_size_finder_with_a_scheduler_list(tmp_path: Any) -> None:
     ]
     spec = OptimizerSpec("sgd", lr=0.1, scheduler=schedulers)
     tuned, known = StepLrs(), StepLrs()
-    fitted = trainer(tmp_path, tuned, BatchSizeFinder(mode="power", max_trials=2))
+    fitted = trainer(tmp_path, tuned, BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS))
     fitted.fit(helpers.declared(spec, Sized)())
     trainer(tmp_path, known).fit(helpers.declared(spec, Sized)(batch_size=4))
     assert len(tuned.lrs[0]) == 24

@@ -247,7 +247,13 @@ def test_a_first_step_failure_is_refused_at_class_definition() -> None:
     declared(OptimizerSpec("lbfgs", line_search_fn="strong_wolfe"), name="Model")
 
 
-@pytest.mark.parametrize("optimizer", sorted({c.__name__: c for c in OPTIMIZERS.values()}))
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        pytest.param(name, marks=needs_muon) if name == "MuonWithAdamW" else name
+        for name in sorted({c.__name__: c for c in OPTIMIZERS.values()})
+    ],
+)
 def test_every_torch_optimizer_passes_the_trial_step_with_its_defaults(optimizer: str) -> None:
     cls = {c.__name__: c for c in OPTIMIZERS.values()}[optimizer]
     declared(OptimizerSpec(cls), name="Model")  # no false alarm from the stand-in parameters
@@ -261,6 +267,7 @@ def test_every_torch_optimizer_passes_the_trial_step_with_its_defaults(optimizer
     [{"lr": 1.0}, {"adjust_lr_fn": None}],
     ids=["lr", "adjust_lr_fn"],
 )
+@needs_muon
 def test_muon_with_adamw_trains_as_declared(kwargs: dict[str, Any]) -> None:
     import lightning as L
 

@@ -5,8 +5,10 @@ what an earlier one defined. A ``pycon`` block is an interpreter session (``>>>`
 print) and runs as a doctest, so its output is checked. A block that truly cannot run (a fragment of a class body, a script's
 ``if __name__ == "__main__":`` entry point) is marked by an HTML comment on the line just above its fence,
 ``<!-- docs-test: skip (why) -->``; the reason is required. A block that shows a mistake and the error it gets
-is marked ``<!-- docs-test: raises TypeError -->``: it must raise that exception. The comments are invisible
-on GitHub and on the docs site.
+is marked ``<!-- docs-test: raises TypeError -->``: it must raise that exception. A block of a feature that
+needs a newer torch than the lowest supported one is marked ``<!-- docs-test: needs torch>=2.9 -->``: it is
+left out on an older torch (the compat rows of ``docs/compat.md``). The comments are invisible on GitHub and
+on the docs site.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<ticks>`{3,}|~{3,})\s*(?P<info>[^\s`]*)")
 _DIRECTIVE = re.compile(
-    r"^\s*<!--\s*docs-test:\s*(?:skip\s*\((?P<why>[^)]+)\)|raises\s+(?P<raises>[A-Za-z_.]+))\s*-->\s*$"
+    r"^\s*<!--\s*docs-test:\s*(?:skip\s*\((?P<why>[^)]+)\)|raises\s+(?P<raises>[A-Za-z_.]+)"
+    r"|needs\s+torch\s*>=\s*(?P<torch>[0-9.]+))\s*-->\s*$"
 )
 _MARKER = re.compile(r"docs-test")
 
@@ -32,6 +35,7 @@ class Block:
     code: str
     skip: str | None  # the reason given in the skip marker, if any
     raises: str | None  # the exception the block must raise, if any
+    needs_torch: str | None = None  # the lowest torch the block runs on, if it needs a newer one
 
     def compiled(self) -> object:
         """The code compiled with the page's line numbers, so a traceback points into the Markdown file."""
@@ -49,6 +53,9 @@ def blocks(path: Path) -> list[Block]:
         ... )
         >>> [(b.line, b.code, b.skip, b.raises) for b in blocks(page)]
         [(3, 'x = 1\\n', None, None), (7, 'x +=\\n', 'a fragment', None)]
+        >>> _ = page.write_text("<!-- docs-test: needs torch>=2.9 -->\\n```python\\nx = 1\\n```\\n")
+        >>> [b.needs_torch for b in blocks(page)]
+        ['2.9']
     """
     lines = path.read_text().split("\n")
     found: list[Block] = []
@@ -60,8 +67,9 @@ def blocks(path: Path) -> list[Block]:
                 _DIRECTIVE.match(lines[i]) and i + 1 < len(lines) and _FENCE.match(lines[i + 1])
             ):
                 raise ValueError(
-                    f"{path}:{i + 1}: Expected `<!-- docs-test: skip (why) -->` or `<!-- docs-test: raises "
-                    f"Error -->` on the line just above a code fence but got {lines[i]!r}."
+                    f"{path}:{i + 1}: Expected `<!-- docs-test: skip (why) -->`, `<!-- docs-test: raises "
+                    f"Error -->` or `<!-- docs-test: needs torch>=2.9 -->` on the line just above a code fence "
+                    f"but got {lines[i]!r}."
                 )
             i += 1
             continue
@@ -73,8 +81,9 @@ def blocks(path: Path) -> list[Block]:
             line[len(indent) :] if line.startswith(indent) else line.lstrip() for line in lines[i + 1 : end]
         ]
         above = _DIRECTIVE.match(lines[i - 1]) if i > 0 else None
-        skip, raises = (above["why"], above["raises"]) if above else (None, None)
-        found.append(Block(path, i + 2, opening["info"].lower(), "\n".join(body) + "\n", skip, raises))
+        skip, raises, needs = (above["why"], above["raises"], above["torch"]) if above else (None, None, None)
+        code = "\n".join(body) + "\n"
+        found.append(Block(path, i + 2, opening["info"].lower(), code, skip, raises, needs))
         i = end + 1
     return found
 

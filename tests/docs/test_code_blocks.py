@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning_optim.utilities import compat
 from tests.docs.code_blocks import Block, python_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +28,11 @@ def test_the_pages_are_found() -> None:
 
 @pytest.mark.parametrize("page", WITH_CODE, ids=[str(p.relative_to(ROOT)) for p in WITH_CODE])
 def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    runnable = [block for block in python_blocks(page) if block.skip is None]
+    runnable = [
+        block
+        for block in python_blocks(page)
+        if block.skip is None and (block.needs_torch is None or compat.torch_at_least(block.needs_torch))
+    ]
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
     monkeypatch.setattr(sys, "argv", [str(page)])  # as a fresh interpreter running the page would have

@@ -199,6 +199,7 @@ def transformers_settings(module: nn.Module) -> Settings:
 
 @pytest.mark.parametrize("model", [TinyBert, MixedDecoder], ids=["bert", "mha-rmsnorm-batchnorm"])
 def test_no_decay_transformers_equals_the_trainers_groups(model: type[L.LightningModule]) -> None:
+    helpers.transformers_with_torch()
     module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="transformers"), model)
     expected = transformers_settings(module)
     assert ours(module) == expected

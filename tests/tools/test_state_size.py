@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_optim import OptimizerSpec, describe_optimizers
 from lightning_optim.tools.state_size import state_bytes, tensor_bytes
-from tests.helpers import SparseEmbedding, declared, fit
+from tests.helpers import SparseEmbedding, declared, fit, needs_muon
 
 
 def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
@@ -22,7 +22,10 @@ def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
 @pytest.mark.parametrize(
     "name",
     # not LBFGS: its history fills over the run, after the first step
-    ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "adamax", "schedulefree/adamw", "muon_adamw"],
+    [
+        *["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "adamax", "schedulefree/adamw"],
+        pytest.param("muon_adamw", marks=needs_muon),
+    ],
 )
 def test_describe_reports_what_the_trained_optimizer_holds(name: str) -> None:
     kwargs = {"momentum": 0.9} if name == "sgd" else {}

@@ -30,6 +30,7 @@ from tests.helpers import (
     fit,
     fit_resumed,
     loader,
+    needs_lr_finder_fix,
 )
 
 
@@ -201,6 +202,7 @@ def test_tuner_lr_find_suggestion_is_what_the_next_fit_uses(tmp_path: Path) -> N
     assert recorder.history == expected.history
 
 
+@needs_lr_finder_fix
 def test_learning_rate_finder_callback_suggestion_is_what_the_fit_uses(tmp_path: Path) -> None:
     module = Tunable()
     recorder = LrRecorder()

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
 from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
+from lightning_optim.utilities import compat
 from tests.helpers import Classifier, Net, TwoNetsByName, assert_same_weights, fit
 
 # these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
@@ -162,7 +163,12 @@ def test_nothing_is_installed_when_off() -> None:
     optimizer = module.trainer.optimizers[0]
     assert outcomes_of(optimizer) is None
     assert not optimizer._optimizer_step_post_hooks
-    assert optimizer.step.__module__ == "torch.optim.adam"  # torch's scheduler wraps the class's step
+    # the step is the class's, as torch's own scheduler leaves it (torch 2.4's wraps it in a function of its own)
+    reference = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.05)
+    torch.optim.lr_scheduler.ExponentialLR(reference, gamma=0.9)
+    assert optimizer.step.__module__ == reference.step.__module__
+    if compat.torch_at_least("2.13"):
+        assert optimizer.step.__module__ == "torch.optim.adam"
 
 
 class SyncCounter(L.Callback):
