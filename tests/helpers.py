@@ -56,11 +56,24 @@ steplr_gamma_is_annotated = pytest.mark.skipif(
 )
 
 
-def transformers_with_torch() -> Any:
-    """The installed ``transformers``, skipping the test where there is none or it refuses this torch."""
+def transformers_with_torch(module_level: bool = False) -> Any:
+    """The installed ``transformers``, skipping the test (or the module) where there is none, it refuses this
+    torch, or its optimizers do not import with it (transformers imports an installed torchao, whose newest
+    releases need a newer torch than 2.8)."""
     transformers = pytest.importorskip("transformers")
     if not transformers.utils.is_torch_available():  # transformers 5 needs torch >= 2.6
-        pytest.skip(f"transformers {transformers.__version__} does not run with torch {torch.__version__}")
+        pytest.skip(
+            f"transformers {transformers.__version__} does not run with torch {torch.__version__}",
+            allow_module_level=module_level,
+        )
+    try:
+        import transformers.optimization
+        from transformers import Trainer  # noqa: F401  (imports an installed torchao)
+    except ImportError as err:
+        pytest.skip(
+            f"transformers {transformers.__version__} does not import with torch {torch.__version__}: {err}",
+            allow_module_level=module_level,
+        )
     return transformers
 
 

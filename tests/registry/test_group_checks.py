@@ -9,7 +9,7 @@ import lightning as L
 import pytest
 
 from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup
-from tests.helpers import FAST, declared, loader
+from tests.helpers import FAST, declared, loader, transformers_with_torch
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,10 @@ from tests.helpers import FAST, declared, loader
 def test_a_value_that_fails_inside_a_step_is_refused_at_class_definition(
     spec: OptimizerSpec, message: str
 ) -> None:
-    pytest.importorskip("schedulefree" if "schedulefree" in str(spec) else "transformers")
+    if "schedulefree" in str(spec):
+        pytest.importorskip("schedulefree")
+    else:
+        transformers_with_torch()
     with pytest.raises(ValueError, match=message):
         declared(spec)
 
@@ -49,7 +52,10 @@ def test_a_value_that_fails_inside_a_step_is_refused_at_class_definition(
     ],
 )
 def test_the_accepted_neighbour_trains(spec: OptimizerSpec) -> None:
-    pytest.importorskip("schedulefree" if "schedulefree" in str(spec) else "transformers")
+    if "schedulefree" in str(spec):
+        pytest.importorskip("schedulefree")
+    else:
+        transformers_with_torch()
     module = declared(spec)()
     monitor = LRMonitor()
     with warnings.catch_warnings(record=True) as caught:

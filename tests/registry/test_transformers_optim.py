@@ -19,12 +19,10 @@ from torch import nn
 
 from lightning_optim import OptimizerSpec, spec_from_dict, spec_to_dict
 from lightning_optim.registry.optimizers import accepts_argument
-from tests.helpers import declared, fit
+from tests.helpers import declared, fit, transformers_with_torch
 from tests.registry.test_bnb import Wide
 
-transformers = pytest.importorskip("transformers")
-if not transformers.utils.is_torch_available():  # transformers 5 refuses torch < 2.6
-    pytest.skip("the installed transformers does not run with this torch", allow_module_level=True)
+transformers = transformers_with_torch(module_level=True)
 pytest.importorskip("accelerate")  # transformers' TrainingArguments needs it
 from transformers import Trainer, TrainingArguments  # noqa: E402
 from transformers.training_args import OptimizerNames  # noqa: E402
