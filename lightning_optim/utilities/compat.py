@@ -244,8 +244,9 @@ def fused_step_unscales(cls: type) -> bool:
     """Whether ``cls(..., fused=True)`` unscales gradients inside ``step`` (torch's
     ``_step_supports_amp_scaling``, read by ``GradScaler`` and Lightning's ``_optimizer_handles_unscaling``).
 
-    torch marks fused Adam, AdamW and SGD so; fused Adagrad on some releases only (2.4 and 2.12 on, not 2.11,
-    where the scaler unscales it first and Lightning clips it like any other optimizer).
+    torch marks fused Adam, AdamW and SGD so; fused Adagrad on some releases only (2.4 and 2.12 on, not 2.8 or
+    2.11, where the scaler unscales it first and Lightning clips it like any other optimizer). A missing mark
+    is read as ``False``, as ``GradScaler`` and Lightning read it.
 
     Example:
         >>> fused_step_unscales(torch.optim.Adam), fused_step_unscales(torch.optim.RMSprop)
