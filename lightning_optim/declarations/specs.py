@@ -391,8 +391,9 @@ class OptimizerSpec:
 
     def __get__(self, instance: object | None, owner: type) -> OptimizerSpec | LightningOptimizer:
         # the mixin answers with the live optimizer while its module trains; anything else gets the declaration
-        live = getattr(instance, LIVE_OPTIMIZER, None)
-        return self if live is None else live(self)
+        # looked up on the class: no bound method per access (``self.gen_opt`` runs at every training step)
+        live = getattr(type(instance), LIVE_OPTIMIZER, None)
+        return self if live is None or instance is None else live(instance, self)
 
 
 #: The class attribute a ``ConfigurableOptimizersMixin`` sets to ``True``: the declarations are used.
