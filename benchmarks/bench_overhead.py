@@ -28,6 +28,10 @@ warm-up fit of each; the ratio reported is the median over rounds of (mixin / ha
 After every round the two modules' weights must be equal (same optimizer, same kernels, same lrs): the
 comparison is only fair if they train identically, and the script exits 1 if they do not.
 
+``--access`` times one ``self.gen_opt`` against one ``self.optimizers()`` inside a real fit (``timeit``,
+alternating, min of the rounds): the per-access cost the ``attribute`` mode adds four times per step, free of
+the whole-fit noise of a shared machine.
+
 ``--attribute`` also times the mixin with its per-step machinery taken out after setup (its Trainer
 callbacks, its learning-rate guard step pre-hooks, both), interleaved with the others: how much of the
 difference each costs. ``--profile`` also runs each side under ``cProfile`` and prints where the mixin's
@@ -49,6 +53,7 @@ import pstats
 import statistics
 import sys
 import time
+import timeit
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -388,6 +393,28 @@ def profile(mode: str, implementation: str, steps: int, repeats: int, top: int) 
     )
 
 
+def access(rounds: int, number: int = 20_000) -> dict[str, float]:
+    """Nanoseconds of one ``self.gen_opt`` and one ``self.optimizers()`` during ``training_step`` (min of
+    ``rounds`` alternating ``timeit`` runs of ``number`` calls each)."""
+    _, mixin = attribute_modules()
+    results: dict[str, list[float]] = {"self.gen_opt": [], "self.optimizers()": []}
+
+    class Probe(mixin):  # type: ignore[misc, valid-type]
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            if batch_idx == 0:
+                for _ in range(rounds):
+                    results["self.gen_opt"].append(timeit.timeit(lambda: self.gen_opt, number=number))
+                    results["self.optimizers()"].append(
+                        timeit.timeit(lambda: self.optimizers(), number=number)
+                    )
+                if self.gen_opt is not self.optimizers()[0]:
+                    raise RuntimeError("self.gen_opt is not the live optimizer")
+            super().training_step(batch, batch_idx)
+
+    trainer().fit(Probe(), loader(2))
+    return {label: 1e9 * min(times) / number for label, times in results.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -412,6 +439,9 @@ def main() -> int:
         help="cpu: this process's CPU time (default; robust to other processes' load), wall: elapsed time",
     )
     parser.add_argument("--profile", action="store_true", help="also attribute the difference with cProfile")
+    parser.add_argument(
+        "--access", action="store_true", help="also time one `self.gen_opt` against one `self.optimizers()`"
+    )
     parser.add_argument("--top", type=int, default=25, help="rows per profile table")
     parser.add_argument(
         "--max-ratio",
@@ -460,6 +490,13 @@ def main() -> int:
         "\nmixin/hand: median over rounds of the ratio of whole-fit times; min/min: the fastest mixin fit over "
         "the fastest hand-written one; target <= 1.02 in every mode."
     )
+    if args.access:
+        ns = access(max(3, repeats))
+        print(
+            f"\nper access during training_step (min of {max(3, repeats)} timeit runs, lambda call included): "
+            + ", ".join(f"{label} {value:.0f} ns" for label, value in ns.items())
+            + f"; ratio {ns['self.gen_opt'] / ns['self.optimizers()']:.3f}"
+        )
     if args.attribute:
         for mode in args.mode:
             attribute(mode, args.implementation, steps, repeats)

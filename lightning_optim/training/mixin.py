@@ -11,6 +11,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import run_shape
+from lightning_optim.declarations.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
@@ -81,36 +82,6 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             f"`configure_optimizers` in `{writer.__qualname__}`; the declarations would be ignored. "
             "Remove one of the two."
         )
-
-
-#: Where a module keeps its ``_LiveOptimizers`` (in its ``__dict__``).
-_LIVE_CACHE = "_lightning_optim_live"
-
-
-class _LiveOptimizers:
-    """The live optimizer of each declaration, as ``module.optimizers()`` gave them for one Trainer's list of
-    optimizer wrappers (valid while that list is the strategy's)."""
-
-    __slots__ = ("by_spec", "strategy", "trainer", "wrappers")
-
-    def __init__(self, trainer: Any, wrappers: list[Any], by_spec: dict[int, Any]) -> None:
-        self.trainer, self.strategy, self.wrappers, self.by_spec = (
-            trainer,
-            trainer.strategy,
-            wrappers,
-            by_spec,
-        )
-
-    @classmethod
-    def read(cls, trainer: Any, declared: Sequence[ResolvedOptimizer]) -> _LiveOptimizers:
-        wrappers = compat.lightning_optimizers(trainer)
-        # before `configure_optimizers` ran (or with another optimizer count): the declarations themselves
-        by_spec = (
-            {id(d.declaration): wrapper for d, wrapper in zip(declared, wrappers)}
-            if len(wrappers) == len(declared)
-            else {}
-        )
-        return cls(trainer, wrappers, by_spec)
 
 
 class ConfigurableOptimizersMixin:
@@ -188,31 +159,24 @@ class ConfigurableOptimizersMixin:
     def _lightning_optim_live_optimizer(self, spec: OptimizerSpec) -> OptimizerSpec | LightningOptimizer:
         """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself.
 
-        Called on every ``self.<attribute>`` access in a ``training_step``, so it answers from a cache kept for
-        as long as the module stays attached to the same Trainer and Lightning has not replaced its optimizers
-        (a new ``fit``, a resume, a strategy wrapping them): two identity checks, cheaper than
-        ``self.optimizers()`` (see ``benchmarks/bench_overhead.py``).
+        ``OptimizerSpec.__get__`` answers from the module's cache while it is valid and calls this otherwise:
+        it rebuilds the cache (``declarations/live.py``).
         """
-        cached: _LiveOptimizers | None = self.__dict__.get(_LIVE_CACHE)
-        if (
-            cached is not None
-            and compat.module_trainer(self) is cached.trainer
-            and compat.strategy_wrappers(cached.strategy) is cached.wrappers
-        ):
-            return cached.by_spec.get(id(spec), spec)
-        trainer = compat.attached_trainer(self)
-        if trainer is None:
-            self.__dict__.pop(_LIVE_CACHE, None)
-            return spec
-        cached = _LiveOptimizers.read(trainer, self._lightning_optim_declared)
-        self.__dict__[_LIVE_CACHE] = cached
+        cached = LiveOptimizers.current_for(self)
+        if cached is None:
+            trainer = compat.attached_trainer(self)
+            if trainer is None:
+                self.__dict__.pop(LIVE_CACHE, None)
+                return spec
+            cached = LiveOptimizers(trainer, [d.declaration for d in self._lightning_optim_declared])
+            self.__dict__[LIVE_CACHE] = cached
         return cached.by_spec.get(id(spec), spec)
 
     def __getstate__(self) -> dict[str, Any]:
         # the cache holds Lightning's optimizer wrappers, which cannot be pickled, and the Trainer (dropped by
         # Lightning's own ``__getstate__``)
         state: dict[str, Any] = super().__getstate__()  # type: ignore[assignment]
-        state.pop(_LIVE_CACHE, None)
+        state.pop(LIVE_CACHE, None)
         return state
 
     def configure_optimizers(self) -> Any:
