@@ -5,7 +5,7 @@
 # Run from anywhere in a copy of the repository:  bash benchmarks/gpu_check.sh
 # Logs and JSON results go to $OUT if set, else ./gpu_out. Every step runs even if an earlier one fails;
 # each step has its own time limit and the whole run stops starting steps after $BUDGET seconds (default
-# 450), so it finishes in about 8 minutes at most (expected: 4-5). The summary at the end (also in
+# 450), so it finishes in about 8 minutes at most (expected: 5-6 with the speed steps 4c/4d). The summary at the end (also in
 # $OUT/summary.txt) lists each step's exit status; the script exits 1 if any required step failed.
 #
 # Steps:
@@ -25,6 +25,12 @@
 #   4b memory-optimizers benchmarks/gpu_memory_optimizers.py: "bnb/adamw8bit" state <= 0.3x fused AdamW's
 #                     at 50M parameters, step times of the bnb/torchao/transformers 8-bit names (needs the
 #                     bnb and torchao extras)
+#   4c compiled-step  (informational) benchmarks/bench_compiled_step.py at 100M params in 50 tensors: a
+#                     torch.compile'd step with tensor lrs against foreach for Adagrad, RMSprop, NAdam, with
+#                     compile seconds and break-even steps (the figures for implementation="compiled"/"auto")
+#   4d step-e2e       (informational) benchmarks/bench_step_e2e.py, bf16-mixed: a whole training step of a
+#                     256-wide MLP and of a 100M-parameter MLP, mixin vs hand-written fused AdamW, LRMonitor on
+#                     both sides (issue 23: 1.052x small, 0.915x at 100M, to be explained), implementations shown
 #   5 cpu-subset      (optional, informs pyproject's lower bounds) a CPU subset of the suite on this
 #                     machine's torch/lightning versions
 set -u
@@ -144,6 +150,15 @@ step optimizer-step 150 yes "CUDA rows: fused vs foreach, 10M/100M/1B params, fr
 # ----------------------------------------------------------------------------------------- 4b memory-saving
 step memory-optimizers 150 yes "bnb/adamw8bit state <= 0.3x fused AdamW at 50M params; 8-bit step times" -- \
     "$PY" benchmarks/gpu_memory_optimizers.py --params 50 --json "$OUT_DIR/memory-optimizers.json"
+
+# ----------------------------------------------------------------------------------------- 4c/4d speed
+step compiled-step 100 no "compiled step (tensor lr) vs foreach at 100M params: ms, compile s, break-even" -- \
+    "$PY" benchmarks/bench_compiled_step.py --device cuda --params 100 --tensors 50 \
+    --cases Adagrad RMSprop NAdam --rounds 3
+
+step step-e2e 100 no "whole step, mixin vs hand-written fused AdamW, LRMonitor both sides, small and 100M" -- \
+    "$PY" benchmarks/bench_step_e2e.py --device cuda --precision bf16-mixed --sizes small 100m \
+    --steps 150 --rounds 3
 
 # ----------------------------------------------------------------------------------------- 5 optional
 # CUDA_VISIBLE_DEVICES= : the CPU behaviour the suite expects (its GPU tests ran in step 1)

@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lightning.pytorch import LightningModule
 
+from lightning_optim.declarations.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
+from lightning_optim.utilities import compat
 
 if TYPE_CHECKING:
     from lightning.pytorch.core.optimizer import LightningOptimizer
@@ -391,9 +393,24 @@ class OptimizerSpec:
 
     def __get__(self, instance: object | None, owner: type) -> OptimizerSpec | LightningOptimizer:
         # the mixin answers with the live optimizer while its module trains; anything else gets the declaration
-        live = getattr(instance, LIVE_OPTIMIZER, None)
-        return self if live is None else live(self)
+        # ``self.gen_opt`` runs several times a training step: the module's valid cache answers first, without
+        # a call into the mixin (declarations/live.py); the mixin's method is looked up on the class (no bound
+        # method per access)
+        if instance is None:
+            return self
+        # `LiveOptimizers.current_for`, inlined: a call frame is a sixth of the access
+        cached = getattr(instance, "__dict__", _NO_CACHE).get(LIVE_CACHE)
+        if (
+            cached is not None
+            and compat.module_trainer(instance) is cached.trainer
+            and compat.strategy_wrappers(cached.strategy) is cached.wrappers
+        ):
+            return cached.by_spec.get(id(self), self)
+        live = getattr(type(instance), LIVE_OPTIMIZER, None)
+        return self if live is None else live(instance, self)
 
+
+_NO_CACHE: Mapping[str, Any] = MappingProxyType({})
 
 #: The class attribute a ``ConfigurableOptimizersMixin`` sets to ``True``: the declarations are used.
 DECLARES_OPTIMIZERS = "_lightning_optim_declares"

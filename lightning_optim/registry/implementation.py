@@ -34,6 +34,7 @@ unchanged, which would make a ``bf16-true`` run silently not train.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -284,7 +285,12 @@ def _fused_kernel_updates(cls: type, dtype: torch.dtype) -> bool:
 
 
 def _fused_blocker(
-    cls: type, params: Sequence[torch.Tensor], module: torch.nn.Module, differentiable: bool, trainer: Any
+    cls: type,
+    params: Sequence[torch.Tensor],
+    module: torch.nn.Module,
+    differentiable: bool,
+    trainer: Any,
+    options: Sequence[Mapping[str, Any]] = (),
 ) -> str | None:
     """Why ``"auto"`` must not pick the fused kernel here, or ``None`` if it should."""
     devices = optimizer_info(cls).fused_fastest_on
@@ -306,7 +312,37 @@ def _fused_blocker(
     sparse = _sparse_parameter_ids(module)
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients"
+    rule = optimizer_info(cls).auto_rule(next(iter(kinds)), options)
+    if rule is not None and rule.implementation != "fused":
+        return f"{rule.implementation} is faster here: {rule.evidence}"
     return _trainer_blocker(cls, trainer, module)
+
+
+def group_options(
+    cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each param group's options as the optimizer will hold them: its constructor defaults, then the declared
+    arguments, then the group's own (without ``params``).
+
+    Example:
+        >>> from torch.optim import SGD
+        >>> group_options(SGD, {"lr": 0.1}, [{"params": [], "momentum": 0.9}, {"params": []}])[1]["momentum"]
+        0
+    """
+    defaults = {
+        name: parameter.default
+        for name, parameter in _signature_parameters(cls).items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return [{**defaults, **kwargs, **{k: v for k, v in group.items() if k != "params"}} for group in groups]
+
+
+@functools.cache
+def _signature_parameters(cls: type) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return {}
 
 
 def choose(
@@ -346,7 +382,8 @@ def choose(
         declared = listing([f"{key}=" for key in explicit])
         choice = Choice({}, _declared(cls, kwargs, groups, params, differentiable), f"declared {declared}")
     else:
-        blocker = _fused_blocker(cls, params, module, differentiable, trainer)
+        options = group_options(cls, kwargs, groups)
+        blocker = _fused_blocker(cls, params, module, differentiable, trainer, options)
         if blocker is None:
             kinds = listing(sorted({p.device.type for p in params}))
             choice = Choice({"fused": True}, "fused", f"auto: fused kernel is fastest on {kinds}")

@@ -11,6 +11,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import run_shape
+from lightning_optim.declarations.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
 from lightning_optim.declarations.specs import OptimizerSpec
@@ -156,14 +157,27 @@ class ConfigurableOptimizersMixin:
             self.automatic_optimization = False
 
     def _lightning_optim_live_optimizer(self, spec: OptimizerSpec) -> OptimizerSpec | LightningOptimizer:
-        """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself."""
-        trainer = compat.attached_trainer(self)
-        declared = self._lightning_optim_declared
-        index = next((i for i, d in enumerate(declared) if d.declaration is spec), None)
-        if trainer is None or index is None or len(trainer.optimizers) != len(declared):
-            return spec
-        optimizers = self._as_module().optimizers(use_pl_optimizer=True)
-        return optimizers[index] if isinstance(optimizers, list) else optimizers
+        """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself.
+
+        ``OptimizerSpec.__get__`` answers from the module's cache while it is valid and calls this otherwise:
+        it rebuilds the cache (``declarations/live.py``).
+        """
+        cached = LiveOptimizers.current_for(self)
+        if cached is None:
+            trainer = compat.attached_trainer(self)
+            if trainer is None:
+                self.__dict__.pop(LIVE_CACHE, None)
+                return spec
+            cached = LiveOptimizers(trainer, [d.declaration for d in self._lightning_optim_declared])
+            self.__dict__[LIVE_CACHE] = cached
+        return cached.by_spec.get(id(spec), spec)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the cache holds Lightning's optimizer wrappers, which cannot be pickled, and the Trainer (dropped by
+        # Lightning's own ``__getstate__``)
+        state: dict[str, Any] = super().__getstate__()  # type: ignore[assignment]
+        state.pop(LIVE_CACHE, None)
+        return state
 
     def configure_optimizers(self) -> Any:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import re
 import weakref
 from collections.abc import Callable, Sequence
@@ -130,6 +131,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "LightningModule._trainer",
         "the Trainer a module is attached to, without the `trainer` property's error when there is none",
         "error at fit",
+    ),
+    PrivateApi(
+        "Strategy._lightning_optimizers",
+        "the live optimizer behind `self.<attribute>` is cached until Lightning replaces this list "
+        "(`module.optimizers()` reads the same list)",
+        "error at the first `self.<attribute>` access during fit",
     ),
     PrivateApi(
         "Trainer._checkpoint_connector._loaded_checkpoint",
@@ -271,6 +278,24 @@ def _missing(name: str, what: str) -> RuntimeError:
 def attached_trainer(module: Any) -> Any | None:
     """The Trainer ``module`` is attached to, or ``None`` (``module.trainer`` raises instead)."""
     return getattr(module, "_trainer", None)
+
+
+def lightning_optimizers(trainer: Any) -> list[Any]:
+    """The ``LightningOptimizer`` wrappers that ``module.optimizers()`` returns: one list object, replaced (never
+    changed in place) whenever Lightning sets the strategy's optimizers, so its identity tells that they changed."""
+    try:
+        wrappers: list[Any] = trainer.strategy._lightning_optimizers
+    except AttributeError:
+        raise _missing(
+            "Strategy._lightning_optimizers", "find the live optimizer of `self.<attribute>`"
+        ) from None
+    return wrappers
+
+
+#: ``module._trainer`` and ``strategy._lightning_optimizers`` as C calls (no Python frame, no default): for the
+#: per-access check of ``self.<attribute>``, after ``attached_trainer`` and ``lightning_optimizers`` found both
+module_trainer: Callable[[Any], Any] = operator.attrgetter("_trainer")
+strategy_wrappers: Callable[[Any], list[Any]] = operator.attrgetter("_lightning_optimizers")
 
 
 def loaded_checkpoint(trainer: Any) -> dict[str, Any]:

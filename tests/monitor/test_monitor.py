@@ -645,17 +645,25 @@ def test_cuda_tensor_lrs_need_no_sync_beyond_one_transfer() -> None:
     assert floats == pytest.approx([0.01, 0.02, 0.03])
 
 
-@pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_fit_with_tensor_lr_matches_schedule() -> None:
-    ours = LRMonitor(logging_interval="step")
+class _MetricDevices(Callback):
+    """The device of ``trainer.callback_metrics[key]`` after each training batch (while ``fit`` runs)."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.devices = key, set()
+
+    def on_train_batch_end(self, trainer: Trainer, *args: Any) -> None:
+        self.devices.add(trainer.callback_metrics[self.key].device.type)
+
+
+def _cuda_fit(monitor: Callback) -> tuple[Trainer, set[str]]:
+    devices = _MetricDevices("lr-Adam")
     trainer = Trainer(
         accelerator="gpu",
         devices=1,
         max_epochs=1,
         limit_train_batches=BATCHES,
         logger=RecordingLogger(),
-        callbacks=[ours],
+        callbacks=[monitor, devices],
         log_every_n_steps=1,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -664,5 +672,21 @@ def test_cuda_fit_with_tensor_lr_matches_schedule() -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "To copy construct from a tensor")
         trainer.fit(Net(optimizer="adam", scheduler="step", tensor_lr=True))
+    return trainer, devices.devices
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fit_with_tensor_lr_matches_schedule() -> None:
+    ours = LRMonitor(logging_interval="step")
+    trainer, devices = _cuda_fit(ours)
     assert list(ours.lrs["lr-Adam"]) == pytest.approx([0.01 * 0.9**s for s in range(BATCHES)], rel=1e-6)
-    assert trainer.callback_metrics["lr-Adam"].device.type == "cuda"
+    # Where the value lives is Lightning's rule, checked against its own LearningRateMonitor: while `fit`
+    # runs, the monitor's tensors are on the root device (`torch.tensor(value, device=root_device)` in
+    # lightning/pytorch/callbacks/lr_monitor.py), and when `fit` ends the Trainer's teardown moves every
+    # callback metric to the CPU (`_LoggerConnector.teardown`: `self.log` values alike). The earlier
+    # expectation of `cuda` after `fit` was wrong; the code already did what Lightning does.
+    theirs_trainer, theirs_devices = _cuda_fit(LearningRateMonitor(logging_interval="step"))
+    assert devices == theirs_devices == {"cuda"}
+    assert trainer.callback_metrics["lr-Adam"].device.type == "cpu"
+    assert theirs_trainer.callback_metrics["lr-Adam"].device == trainer.callback_metrics["lr-Adam"].device

@@ -223,3 +223,43 @@ def test_resume_keeps_the_fused_implementation_and_matches_an_uninterrupted_run(
     assert resumed.trainer.optimizers[0].param_groups[0]["fused"] is True
     got, expected = weights(resumed), weights(uninterrupted)
     assert all(torch.equal(got[name], expected[name]) for name in expected)
+
+
+@pytest.mark.parametrize(
+    ("device", "declared_options", "group_momenta", "expected"),
+    [
+        ("cuda", {"lr": 0.1}, [None], "foreach"),  # plain SGD: foreach measured faster on CUDA
+        ("cuda", {"lr": 0.1, "momentum": 0.0}, [None, None], "foreach"),
+        ("cuda", {"lr": 0.1, "momentum": 0.9}, [None], None),  # with momentum fused stays the choice
+        ("cuda", {"lr": 0.1}, [None, 0.9], None),  # one group with momentum: fused for the optimizer
+        ("cpu", {"lr": 0.1}, [None], None),  # on CPU fused is fastest for plain SGD too
+    ],
+)
+def test_plain_sgd_on_cuda_prefers_foreach(
+    device: str, declared_options: dict[str, Any], group_momenta: list[Any], expected: str | None
+) -> None:
+    # the decision for a device type, checked here without one: the record's rule on the groups' options
+    from lightning_optim.registry.implementation import group_options
+    from lightning_optim.registry.optimizers import optimizer_info
+
+    groups = [{"params": []} if m is None else {"params": [], "momentum": m} for m in group_momenta]
+    rule = optimizer_info(SGD).auto_rule(device, group_options(SGD, declared_options, groups))
+    assert (rule.implementation if rule else None) == expected
+
+
+def test_plain_sgd_on_cpu_still_picks_fused(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        module = declared(OptimizerSpec(SGD, lr=0.1))()
+        fit(module, **SHORT)
+    assert implementation_of(module) == (True, None)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(("momentum", "expected"), [(0.0, (None, None)), (0.9, (True, None))])
+def test_cuda_plain_sgd_gets_foreach(momentum: float, expected: tuple[Any, Any]) -> None:
+    # torch's default on CUDA is foreach: `"auto"` leaves it for plain SGD, and picks fused with momentum
+    module = declared(OptimizerSpec(SGD, lr=0.1, momentum=momentum))().cuda()
+    optimizer = module.configure_optimizers()["optimizer"]
+    defaults = optimizer.defaults
+    assert (defaults.get("fused"), defaults.get("foreach")) == expected

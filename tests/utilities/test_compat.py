@@ -54,6 +54,7 @@ def test_fused_step_unscales_agrees_with_lightning(cls: type) -> None:
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
+    "Strategy._lightning_optimizers": lambda: _trainer().strategy._lightning_optimizers == [],
     "Trainer._checkpoint_connector._loaded_checkpoint": lambda: hasattr(
         _trainer()._checkpoint_connector, "_loaded_checkpoint"
     ),
