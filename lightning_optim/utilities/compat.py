@@ -263,7 +263,9 @@ def fused_step_unscales(cls: type) -> bool:
         optimizer = cls([torch.nn.Parameter(torch.zeros(1))], fused=True)
     except (RuntimeError, TypeError, ValueError):
         return False  # no fused kernel (here): nothing to unscale
-    return bool(getattr(optimizer, "_step_supports_amp_scaling", False))  # as GradScaler and Lightning read it
+    return bool(
+        getattr(optimizer, "_step_supports_amp_scaling", False)
+    )  # as GradScaler and Lightning read it
 
 
 @functools.cache
