@@ -139,41 +139,23 @@ def modules(mode: str, implementation: str) -> tuple[type[L.LightningModule], ty
 
         return HandAutomatic, MixinAutomatic
 
-    if mode == "attribute":
-        return attribute_modules()
-
-    class HandManual(TwoNets):
-        def configure_optimizers(self) -> Any:
-            gen_opt = Adam(self.gen.parameters(), lr=LR, **impl)
-            dis_opt = Adam(self.dis.parameters(), lr=LR, **impl)
-            schedulers = [ExponentialLR(gen_opt, gamma=GAMMA), ExponentialLR(dis_opt, gamma=GAMMA)]
-            return [gen_opt, dis_opt], [{"scheduler": s, "interval": "step"} for s in schedulers]
-
-        def training_step(self, batch: Any, batch_idx: int) -> None:
-            self.step_both(batch)
-            gen_sch, dis_sch = self.lr_schedulers()  # type: ignore[misc]
-            gen_sch.step()
-            dis_sch.step()
-
-    class MixinManual(ConfigurableOptimizersMixin, TwoNets):
-        gen_opt = OptimizerSpec(Adam, params="gen", lr=LR, scheduler=per_step, **impl)
-        dis_opt = OptimizerSpec(Adam, params="dis", lr=LR, scheduler=per_step, **impl)
-
-        def training_step(self, batch: Any, batch_idx: int) -> None:
-            self.step_both(batch)
-
-    return HandManual, MixinManual
+    if mode == "attribute":  # two fused AdamWs, reached by attribute on the mixin side
+        return two_optimizer_modules(AdamW, IMPLEMENTATIONS["fused"], by_attribute=True)
+    return two_optimizer_modules(Adam, impl, by_attribute=False)
 
 
-def attribute_modules() -> tuple[type[L.LightningModule], type[L.LightningModule]]:
-    """``attribute`` mode: two fused ``AdamW``s reached by attribute (mixin) or ``self.optimizers()`` (hand)."""
-    fused = IMPLEMENTATIONS["fused"]
+def two_optimizer_modules(
+    optimizer: type[torch.optim.Optimizer], impl: dict[str, Any], *, by_attribute: bool
+) -> tuple[type[L.LightningModule], type[L.LightningModule]]:
+    """``manual`` and ``attribute`` modes: two optimizers with per-step schedulers; the hand-written side
+    reaches them through ``self.optimizers()`` and steps ``self.lr_schedulers()``, the mixin side through
+    ``self.optimizers()`` (manual) or its attributes (attribute)."""
     per_step = SchedulerSpec(ExponentialLR, gamma=GAMMA, interval="step")
 
-    class HandAttribute(TwoNets):
+    class Hand(TwoNets):
         def configure_optimizers(self) -> Any:
-            gen_opt = AdamW(self.gen.parameters(), lr=LR, **fused)
-            dis_opt = AdamW(self.dis.parameters(), lr=LR, **fused)
+            gen_opt = optimizer(self.gen.parameters(), lr=LR, **impl)
+            dis_opt = optimizer(self.dis.parameters(), lr=LR, **impl)
             schedulers = [ExponentialLR(gen_opt, gamma=GAMMA), ExponentialLR(dis_opt, gamma=GAMMA)]
             return [gen_opt, dis_opt], [{"scheduler": s, "interval": "step"} for s in schedulers]
 
@@ -183,11 +165,14 @@ def attribute_modules() -> tuple[type[L.LightningModule], type[L.LightningModule
             gen_sch.step()
             dis_sch.step()
 
-    class MixinAttribute(ConfigurableOptimizersMixin, TwoNets):
-        gen_opt = OptimizerSpec(AdamW, params="gen", lr=LR, scheduler=per_step, **fused)
-        dis_opt = OptimizerSpec(AdamW, params="dis", lr=LR, scheduler=per_step, **fused)
+    class Mixin(ConfigurableOptimizersMixin, TwoNets):
+        gen_opt = OptimizerSpec(optimizer, params="gen", lr=LR, scheduler=per_step, **impl)
+        dis_opt = OptimizerSpec(optimizer, params="dis", lr=LR, scheduler=per_step, **impl)
 
         def training_step(self, batch: Any, batch_idx: int) -> None:
+            if not by_attribute:
+                self.step_both(batch)
+                return
             x, y = batch
             loss = F.mse_loss(self.gen(x), y)
             self.gen_opt.zero_grad()
@@ -198,7 +183,9 @@ def attribute_modules() -> tuple[type[L.LightningModule], type[L.LightningModule
             self.manual_backward(loss)
             self.dis_opt.step()
 
-    return HandAttribute, MixinAttribute
+    kind = "Attribute" if by_attribute else "Manual"
+    Hand.__name__, Mixin.__name__ = f"Hand{kind}", f"Mixin{kind}"
+    return Hand, Mixin
 
 
 def trainer() -> L.Trainer:
@@ -396,7 +383,7 @@ def profile(mode: str, implementation: str, steps: int, repeats: int, top: int) 
 def access(rounds: int, number: int = 20_000) -> dict[str, float]:
     """Nanoseconds of one ``self.gen_opt`` and one ``self.optimizers()`` during ``training_step`` (min of
     ``rounds`` alternating ``timeit`` runs of ``number`` calls each)."""
-    _, mixin = attribute_modules()
+    _, mixin = modules("attribute", "fused")
     results: dict[str, list[float]] = {"self.gen_opt": [], "self.optimizers()": []}
 
     class Probe(mixin):  # type: ignore[misc, valid-type]
