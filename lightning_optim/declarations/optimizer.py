@@ -29,6 +29,7 @@ from lightning_optim.declarations.arguments import (
 from lightning_optim.declarations.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
 from lightning_optim.declarations.scheduler import (
     ResolvedScheduler,
+    check_compiled_schedules,
     check_param,
     resolve_scheduler,
     scheduler_where,
@@ -258,6 +259,8 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
     schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
+    if spec.implementation == "compiled":
+        check_compiled_schedules(where, cls, schedulers)
     _warn_lr_replaced(where, spec, schedulers)
     return ResolvedOptimizer(
         attribute=attribute,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -20,6 +20,7 @@ import torch
 from lightning_optim.declarations.arguments import check_arguments, is_int
 from lightning_optim.declarations.hparam import HParam, without_hparams
 from lightning_optim.declarations.specs import SchedulerSpec, spec_options
+from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, scheduler_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
@@ -278,13 +279,28 @@ def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: Schedule
             f"{where}: `ReduceLROnPlateau` only schedules the lr; Expected `param` to be 'lr' with it but got "
             f"{param!r}. Schedule `{param}` with a scheduler of its own."
         )
-    cycle = inspect.signature(cls).parameters.get("cycle_momentum")
-    if cycle is not None and spec.kwargs.get("cycle_momentum", cycle.default):
+    if cycles_momentum(cls, spec.kwargs):
         raise ValueError(
             f"{where}: `{cls.__name__}` also cycles the momentum (`cycle_momentum=True`), which would fight a "
             f"schedule of `{param}`; pass `cycle_momentum=False`, or schedule the momentum itself with "
             "`param='momentum'`."
         )
+
+
+def cycles_momentum(cls: type, kwargs: Mapping[str, Any]) -> bool:
+    """Whether a scheduler of class ``cls`` built with ``kwargs`` also cycles the momentum (``OneCycleLR`` and
+    ``CyclicLR`` with ``cycle_momentum=True``, their default).
+
+    Example:
+        >>> from torch.optim.lr_scheduler import OneCycleLR
+        >>> cycles_momentum(OneCycleLR, {}), cycles_momentum(OneCycleLR, {"cycle_momentum": False})
+        (True, False)
+    """
+    try:
+        cycle = inspect.signature(cls).parameters.get("cycle_momentum")
+    except (TypeError, ValueError):
+        return False
+    return cycle is not None and bool(kwargs.get("cycle_momentum", cycle.default))
 
 
 def schedulable_params(optimizer: torch.optim.Optimizer) -> list[str]:
@@ -317,6 +333,29 @@ def check_param(scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer) 
             f"{scheduler.where}: Expected `param` to be a numeric per-group option of "
             f"`{type(optimizer).__name__}` but got {scheduler.spec.param!r}{did_you_mean(scheduler.spec.param, accepted)}. "
             f"Accepted: {listing(accepted)}."
+        )
+
+
+def check_compiled_schedules(where: str, cls: type, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Under ``implementation="compiled"``, every schedule drives an option the compiled step holds as a tensor;
+    any other would compile the step again at every new value."""
+    for scheduler in schedulers:
+        cycles = cycles_momentum(scheduler.cls, scheduler.spec.kwargs)
+        if compiled_schedule_problem(cls, scheduler.spec.param, cycles) is None:
+            continue
+        tensors = sorted(held_as_tensors(cls))
+        driven = f"param={scheduler.spec.param!r}"
+        fix = "drive another option"
+        if compiled_schedule_problem(cls, scheduler.spec.param, False) is None:
+            driven = (
+                f"`cycle_momentum=True` (`{scheduler.cls.__name__}`'s default), which cycles the momentum"
+            )
+            fix = "pass `cycle_momentum=False`"
+        raise ValueError(
+            f"{scheduler.where}: Expected a schedule under `implementation='compiled'` to drive an option that "
+            f"`{cls.__name__}` takes as a tensor ({listing(tensors)}) but got {driven}: "
+            f"{compiled_schedule_problem(cls, scheduler.spec.param, cycles)} (every new value would compile it "
+            f"again). {fix[0].upper() + fix[1:]}, or use another `implementation` for this optimizer."
         )
 
 

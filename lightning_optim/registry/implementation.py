@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -43,17 +44,23 @@ from typing import Any
 
 import torch
 
-from lightning_optim.registry.optimizers import accepts_argument, optimizer_info
+from lightning_optim.registry.optimizers import (
+    HELD_AS_TENSORS,
+    NOT_COMPILABLE,
+    accepts_argument,
+    optimizer_info,
+    tensor_options,
+)
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import check_choice, listing
 
-IMPLEMENTATIONS: tuple[str, ...] = ("auto", "fused", "foreach", "forloop")
+IMPLEMENTATIONS: tuple[str, ...] = ("auto", "fused", "foreach", "forloop", "compiled")
 
 #: The arguments of torch optimizers that choose the implementation; declaring one opts out of ``"auto"``.
 IMPLEMENTATION_ARGUMENTS = ("fused", "foreach")
 
 _EXPLICIT: Mapping[str, Mapping[str, bool]] = MappingProxyType(
-    {"fused": {"fused": True}, "foreach": {"foreach": True}, "forloop": {"foreach": False}}
+    {"fused": {"fused": True}, "foreach": {"foreach": True}, "forloop": {"foreach": False}, "compiled": {}}
 )
 
 log = logging.getLogger("lightning_optim")
@@ -79,11 +86,12 @@ def check_implementation(
         >>> check_implementation("Model.optimizer", RMSprop, "fused", {}, [])
         Traceback (most recent call last):
         ...
-        ValueError: Model.optimizer: Expected `implementation` to be one of `auto`, `foreach`, `forloop` ...
+        ValueError: Model.optimizer: Expected `implementation` to be one of `auto`, `foreach`, `forloop`, `compiled` for `RMSprop` ...
     """
     check_choice(where, "implementation", implementation, IMPLEMENTATIONS)
     if implementation == "auto":
         return {}
+    groups = list(groups)
     explicit = explicit_arguments(kwargs, groups)
     if explicit:
         raise ValueError(
@@ -91,15 +99,66 @@ def check_implementation(
             "both "
             f"(implementation={implementation!r}); they choose the same thing. Keep one."
         )
-    arguments = dict(_EXPLICIT[implementation])
-    supported = [name for name, args in _EXPLICIT.items() if all(accepts_argument(cls, a) for a in args)]
-    if not all(accepts_argument(cls, a) for a in arguments):
+    if not _supports(cls, implementation):
+        supported = [name for name in _EXPLICIT if _supports(cls, name)]
         raise ValueError(
             f"{where}: Expected `implementation` to be one of {listing(['auto', *supported])} for "
-            f"`{cls.__name__}` (it has no `{next(a for a in arguments if not accepts_argument(cls, a))}` option) "
-            f"but got {implementation!r}."
+            f"`{cls.__name__}` ({_unsupported_because(cls, implementation)}) but got {implementation!r}."
         )
-    return arguments
+    return dict(_EXPLICIT[implementation])
+
+
+def _supports(cls: type, implementation: str) -> bool:
+    if implementation == "compiled":
+        return optimizer_info(cls).compilable
+    return all(accepts_argument(cls, argument) for argument in _EXPLICIT[implementation])
+
+
+def _unsupported_because(cls: type, implementation: str) -> str:
+    if implementation != "compiled":
+        missing = next(a for a in _EXPLICIT[implementation] if not accepts_argument(cls, a))
+        return f"it has no `{missing}` option"
+    if not cls.__module__.startswith("torch.optim."):
+        return "only torch's own optimizers are compiled: another class's step is not known to compile"
+    if cls.__name__ in NOT_COMPILABLE:
+        return NOT_COMPILABLE[cls.__name__]
+    return "its `lr` cannot be a tensor, so every new lr would compile the step again"
+
+
+def held_as_tensors(cls: type) -> tuple[str, ...]:
+    """The param-group options a compiled step of ``cls`` holds as tensors: ``lr``, and ``betas`` where torch
+    takes them so (``Adam``, ``AdamW``).
+
+    Example:
+        >>> from torch.optim import SGD, AdamW
+        >>> held_as_tensors(AdamW), held_as_tensors(SGD)
+        (('lr', 'betas'), ('lr',))
+    """
+    return tuple(key for key in HELD_AS_TENSORS if key in tensor_options(cls))
+
+
+def compiled_schedule_problem(cls: type, param: str, cycles_momentum: bool) -> str | None:
+    """Why a schedule driving ``param`` (or cycling the momentum) would compile a compiled ``cls`` step again
+    at every new value, or ``None``: it must drive an option torch takes as a tensor (``tensor_options``).
+
+    Example:
+        >>> from torch.optim import SGD, AdamW
+        >>> compiled_schedule_problem(AdamW, "lr", cycles_momentum=True) is None  # the cycle drives betas[0]
+        True
+        >>> compiled_schedule_problem(SGD, "lr", cycles_momentum=True)
+        '`SGD` takes `momentum` as a Python number only, which Dynamo compiles into the step as a constant'
+    """
+    driven = [param] + (["momentum"] if cycles_momentum else [])
+    tensors = held_as_tensors(cls)
+    for name in driven:
+        key = name
+        if name in ("beta1", "beta2") or (
+            name == "momentum" and not accepts_argument(cls, "momentum") and accepts_argument(cls, "betas")
+        ):
+            key = "betas"
+        if key not in tensors:
+            return f"`{cls.__name__}` takes `{key}` as a Python number only, which Dynamo compiles into the step as a constant"
+    return None
 
 
 @dataclass(frozen=True)
@@ -345,6 +404,48 @@ def _signature_parameters(cls: type) -> Mapping[str, inspect.Parameter]:
         return {}
 
 
+def _compiled_blocker(params: Sequence[torch.Tensor], module: torch.nn.Module, trainer: Any) -> str | None:
+    """Why the step cannot be compiled for these parameters in this run, or ``None``."""
+    kinds = sorted({p.device.type for p in params})
+    if len(kinds) != 1:
+        return f"parameters on {listing(kinds)}; a compiled step takes one device"
+    unavailable = compat.compile_unavailable(kinds[0])
+    if unavailable is not None:
+        return unavailable
+    sparse = _sparse_parameter_ids(module)
+    if any(id(p) in sparse for p in params):
+        return "a parameter gets sparse gradients, which the compiled step does not take"
+    if _steps_in_deepspeed(_precision_plugin(trainer)):
+        return "DeepSpeed steps the optimizer in its own engine"
+    return None
+
+
+def _run_steps(trainer: Any) -> float | None:
+    """The optimizer steps the run will take (``Trainer.estimated_stepping_batches``), or ``None`` if unknown."""
+    try:
+        steps = float(trainer.estimated_stepping_batches)
+    except Exception:  # no Trainer, no data yet: unknown
+        return None
+    return steps if math.isfinite(steps) and steps > 0 else None
+
+
+def _compiled_pays_back(
+    cls: type, params: Sequence[torch.Tensor], module: torch.nn.Module, trainer: Any
+) -> str | None:
+    """Why ``"auto"`` compiles the step of ``cls`` (a row of its ``compiled_gains`` the run repays), or ``None``."""
+    kinds = {p.device.type for p in params}
+    gain = optimizer_info(cls).compiled_gain(next(iter(kinds))) if len(kinds) == 1 else None
+    if gain is None or _compiled_blocker(params, module, trainer) is not None:
+        return None
+    steps = _run_steps(trainer)
+    parameters = sum(p.numel() for p in params)
+    if steps is None or not gain.pays_back(steps, parameters):
+        return None
+    return (
+        f"auto: {gain.evidence}, repaid twice over by {steps:,.0f} steps at {parameters / 1e6:,.0f}M params"
+    )
+
+
 def choose(
     where: str,
     cls: type,
@@ -353,10 +454,13 @@ def choose(
     groups: Sequence[Mapping[str, Any]],
     module: torch.nn.Module,
     trainer: Any,
+    *,
+    compilable_schedules: bool = True,
 ) -> Choice:
     """The implementation to build with, for these torch param groups; logs it in one INFO line.
 
-    ``implementation`` and ``kwargs`` are the declared (already checked) ones.
+    ``implementation`` and ``kwargs`` are the declared (already checked) ones. ``compilable_schedules``: whether
+    the declared schedules drive only options a compiled step holds as tensors (``compiled_schedule_problem``).
 
     Example:
         >>> from torch import nn
@@ -374,6 +478,13 @@ def choose(
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module)
+    if implementation == "compiled":
+        blocker = _compiled_blocker(params, module, trainer)
+        if blocker is not None:
+            raise ValueError(
+                f"{where}: Expected a step torch.compile can compile for `implementation='compiled'` but got "
+                f"{blocker}. Use another implementation (the default 'auto' picks one that works here)."
+            )
     if implementation != "auto":
         choice = Choice(
             dict(_EXPLICIT[implementation]), implementation, f"declared implementation={implementation!r}"
@@ -384,9 +495,19 @@ def choose(
     else:
         options = group_options(cls, kwargs, groups)
         blocker = _fused_blocker(cls, params, module, differentiable, trainer, options)
+        compiled = (
+            _compiled_pays_back(cls, params, module, trainer)
+            if blocker is not None
+            and compilable_schedules
+            and not differentiable
+            and optimizer_info(cls).compilable
+            else None
+        )
         if blocker is None:
             kinds = listing(sorted({p.device.type for p in params}))
             choice = Choice({"fused": True}, "fused", f"auto: fused kernel is fastest on {kinds}")
+        elif compiled is not None:
+            choice = Choice({}, "compiled", compiled)
         else:
             choice = Choice(
                 {}, _torch_default(cls, params, differentiable), f"auto: torch's default, {blocker}"

@@ -48,6 +48,65 @@ def accepts_argument(cls: type, argument: str) -> bool:
         return False
 
 
+@functools.cache
+def tensor_options(cls: type) -> frozenset[str]:
+    """The constructor options of ``cls`` that its signature types as taking a ``Tensor`` (``lr``; ``betas`` of
+    ``Adam`` and ``AdamW``): the ones ``implementation="compiled"`` can hold as tensors.
+
+    Example:
+        >>> sorted(tensor_options(Adam)), sorted(tensor_options(torch.optim.RMSprop))
+        (['betas', 'lr'], ['lr'])
+    """
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(
+        name
+        for name, parameter in parameters.items()
+        if name != "params" and "Tensor" in str(parameter.annotation)
+    )
+
+
+#: torch optimizers whose step cannot be compiled, and why.
+NOT_COMPILABLE: Mapping[str, str] = MappingProxyType(
+    {"LBFGS": "it re-evaluates the closure inside its step", "SparseAdam": "it takes sparse gradients only"}
+)
+
+#: The options a compiled step holds as tensors where the class takes them so (``tensor_options``): they enter
+#: the graph as inputs. ``SGD`` also takes a tensor ``weight_decay``, but its step branches on
+#: ``weight_decay != 0``, which breaks the graph (measured on torch 2.13: the step then runs eagerly).
+HELD_AS_TENSORS: tuple[str, ...] = ("lr", "betas")
+
+
+@dataclass(frozen=True)
+class CompiledGain:
+    """One row of ``implementation="auto"``'s table for a compiled step: on ``device``, for an optimizer
+    without a fused kernel there, what compiling its step saved per step and what compiling cost.
+
+    ``"auto"`` compiles only when the run's optimizer steps repay the compile time twice over, at this saving
+    scaled to the optimizer's parameter count (the step is bandwidth bound: the saving grows with the bytes
+    it moves).
+
+    Example:
+        >>> gain = CompiledGain("cuda", ms_saved_per_100m=0.9, compile_s=11.0, evidence="H200")
+        >>> gain.pays_back(steps=30_000, parameters=100_000_000), gain.pays_back(1_000, 100_000_000)
+        (True, False)
+    """
+
+    device: str
+    #: milliseconds saved per step against the best eager implementation, at 100M float32 parameters
+    ms_saved_per_100m: float
+    #: seconds the first compiled step took (tracing and code generation)
+    compile_s: float
+    #: where the figures come from: shown in the INFO line that names the choice
+    evidence: str
+
+    def pays_back(self, steps: float, parameters: int) -> bool:
+        saved_s = self.ms_saved_per_100m * 1e-3 * parameters / 1e8 * steps
+        return saved_s >= 2 * self.compile_s
+
+
 @dataclass(frozen=True)
 class AutoRule:
     """One row of ``implementation="auto"``'s decision table for an optimizer, with the figures behind it.
@@ -111,6 +170,8 @@ class OptimizerInfo:
     prepare: Callable[[torch.optim.Optimizer], None] | None = None
     #: the newer torch it needs, refused when a class declaring it is defined (``compat.requires_torch``)
     needs: compat.TorchFeature | None = None
+    #: where ``implementation="auto"`` compiles the step, from measurements (``CompiledGain``)
+    compiled_gains: tuple[CompiledGain, ...] = ()
 
     def auto_rule(self, device: str, groups: Sequence[Mapping[str, Any]]) -> AutoRule | None:
         """The first of ``auto_rules`` for ``device`` that applies to every group's options, or ``None``."""
@@ -118,6 +179,20 @@ class OptimizerInfo:
             if rule.device == device and groups and all(rule.applies(options) for options in groups):
                 return rule
         return None
+
+    def compiled_gain(self, device: str) -> CompiledGain | None:
+        """The ``compiled_gains`` row for ``device``, or ``None``."""
+        return next((gain for gain in self.compiled_gains if gain.device == device), None)
+
+    @property
+    def compilable(self) -> bool:
+        """Whether ``implementation="compiled"`` can compile this exact torch class's step: its ``lr`` can be a
+        tensor, and it is neither ``LBFGS`` nor ``SparseAdam``."""
+        return (
+            self.cls.__module__.startswith("torch.optim.")
+            and self.cls.__name__ not in NOT_COMPILABLE
+            and "lr" in tensor_options(self.cls)  # type: ignore[arg-type]
+        )
 
     @property
     def has_fused(self) -> bool:
@@ -172,6 +247,20 @@ def check_asgd_step_size(group: Mapping[str, Any]) -> None:
         step *= 2
 
 
+def _h200(optimizer: str, foreach_ms: float, compiled_ms: float, compile_s: float) -> CompiledGain:
+    """A row of issue 23's H200 measurement (torch 2.11+cu130, 100M float32 params in 50 tensors,
+    ``benchmarks/bench_compiled_step.py --device cuda``)."""
+    return CompiledGain(
+        "cuda",
+        ms_saved_per_100m=foreach_ms - compiled_ms,
+        compile_s=compile_s,
+        evidence=(
+            f"compiled {optimizer} measured {foreach_ms / compiled_ms:.2f}x foreach's speed on an H200 at 100M "
+            f"params ({compiled_ms} vs {foreach_ms} ms/step) after {compile_s:g} s of compiling"
+        ),
+    )
+
+
 # CPU: fused is fastest or tied at 1M-50M parameters for each of these. CUDA: torch documents fused as its
 # fastest implementation, measured so on an H200 except for plain SGD (its `AutoRule`). torch's fused Adagrad
 # has no CUDA kernel.
@@ -179,7 +268,11 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(Adam, fused_fastest_on=frozenset({"cpu", "cuda"})),
     OptimizerInfo(AdamW, fused_fastest_on=frozenset({"cpu", "cuda"})),
     OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"}), auto_rules=(SGD_NO_MOMENTUM_ON_CUDA,)),
-    OptimizerInfo(Adagrad, fused_fastest_on=frozenset({"cpu"})),
+    OptimizerInfo(
+        Adagrad, fused_fastest_on=frozenset({"cpu"}), compiled_gains=(_h200("Adagrad", 1.62, 0.71, 11),)
+    ),
+    OptimizerInfo(torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),)),
+    OptimizerInfo(torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),)),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
     OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),

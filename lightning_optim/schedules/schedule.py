@@ -74,6 +74,47 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, torch.Tensor) else value
 
 
+def _copy_option(value: Any) -> Any:
+    """A copy of a tensor option (a 0-dim ``lr``, a tuple of ``betas``) that in-place writes do not reach."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return value.clone()
+    if isinstance(value, tuple):
+        return tuple(_copy_option(v) for v in value)
+    return value
+
+
+def _written_back(current: Any, saved: Any) -> Any:
+    """``saved``, written into ``current``'s tensors where both are tensors: a tensor option keeps its identity."""
+    if isinstance(current, torch.Tensor) and isinstance(saved, torch.Tensor) and current.ndim == 0:
+        current.copy_(saved)
+        return current
+    if isinstance(current, tuple) and isinstance(saved, tuple) and len(current) == len(saved):
+        return tuple(_written_back(c, v) for c, v in zip(current, saved))
+    return saved
+
+
+def snapshot_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The param groups' settings, to put back with ``restore_groups``.
+
+    Example:
+        >>> groups = [{"lr": torch.tensor(0.1), "momentum": 0.9}]
+        >>> saved = snapshot_groups(groups)
+        >>> lr = groups[0]["lr"]; lr.fill_(0.5); groups[0]["initial_lr"] = 0.5
+        tensor(0.5000)
+        >>> restore_groups(groups, saved); groups[0]["lr"] is lr, groups[0]
+        (True, {'lr': tensor(0.1000), 'momentum': 0.9})
+    """
+    return [{key: _copy_option(value) for key, value in group.items()} for group in groups]
+
+
+def restore_groups(groups: list[dict[str, Any]], saved: list[dict[str, Any]]) -> None:
+    """Give ``groups`` the settings ``snapshot_groups`` saved, tensor options written back in place."""
+    for group, settings in zip(groups, saved):
+        current = dict(group)
+        group.clear()
+        group.update({key: _written_back(current.get(key), value) for key, value in settings.items()})
+
+
 #: Attributes that are the schedule's wiring or declaration, not its progress (left out of ``state_dict``).
 _NOT_STATE = frozenset(
     {"optimizer", "make", "derive", "target", "inner", "shape", "param", "warmup_start_factor"}
@@ -165,11 +206,11 @@ class Schedule(LRScheduler):
             raise RuntimeError(
                 f"Schedule: the shape is fixed already ({self.shape}); a schedule is built once."
             )
-        kept = [dict(group) for group in self.optimizer.param_groups] if keep_groups else None
+        kept = snapshot_groups(self.optimizer.param_groups) if keep_groups else None
         self.shape = shape
         if shape.window is not None:
             for group in self.target.param_groups:
-                group.setdefault("initial_lr", group["lr"])  # as torch and mmengine do at construction
+                group.setdefault("initial_lr", _copy_option(group["lr"]))  # as torch and mmengine do
         if shape.window is not None and shape.window[0] > 0:
             self._build_aside()  # checks the arguments now rather than at ``begin``
         else:
@@ -178,17 +219,13 @@ class Schedule(LRScheduler):
                 self.warmup_targets = [_plain(v) for v in self.values()]
                 self._apply_warmup()
         if kept is not None:
-            for group, settings in zip(self.optimizer.param_groups, kept):
-                group.clear()
-                group.update(settings)
+            restore_groups(self.optimizer.param_groups, kept)
 
     def _build_aside(self) -> Any:
         """Build the torch scheduler without letting its construction change the groups."""
-        kept = [dict(group) for group in self.optimizer.param_groups]
+        kept = snapshot_groups(self.optimizer.param_groups)
         built = self.make(self.target, self.shape)  # type: ignore[arg-type]
-        for group, settings in zip(self.optimizer.param_groups, kept):
-            group.clear()
-            group.update(settings)
+        restore_groups(self.optimizer.param_groups, kept)
         return built
 
     def _apply_warmup(self) -> None:

@@ -20,9 +20,12 @@ Supported: torch >= 2.4, Lightning >= 2.5, Python >= 3.10 (``docs/compat.md`` ha
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import operator
 import re
+import shutil
+import sys
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -217,6 +220,28 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "torch.nn.modules.batchnorm._NormBase",
         "the `norm` kind of `no_decay`: BatchNorm*, their Lazy forms, SyncBatchNorm and InstanceNorm* in one class",
         "fallback: those classes listed one by one",
+    ),
+    PrivateApi(
+        "Optimizer.step.__wrapped__",
+        "`implementation='compiled'` compiles the optimizer class's own update, the function torch's hooked "
+        "`step` (`Optimizer.profile_hook_step`, which runs the step hooks) and its grad-mode decorator wrap, "
+        "so that the hooks and the grad mode stay outside the compiled graph",
+        "error at fit for `implementation='compiled'`",
+    ),
+    PrivateApi(
+        "torch._dynamo.utils.counters",
+        "tests of `implementation='compiled'` count Dynamo's graphs to prove that no schedule recompiles the step",
+        "the tests fail (nothing in the package reads it)",
+    ),
+    PrivateApi(
+        "torch._dynamo.is_dynamo_supported",
+        "`implementation='compiled'` is refused at fit on a Python that torch.compile does not support",
+        "fallback: taken as supported (torch.compile then raises its own error in the first step)",
+    ),
+    PrivateApi(
+        "torch._inductor.cpp_builder.get_cpp_compiler",
+        "`implementation='compiled'` on the CPU needs the C++ compiler inductor uses; refused at fit without one",
+        "fallback: a `g++`, `c++` or `clang++` on the PATH",
     ),
     PrivateApi(
         "UntypedStorage._cdata",
@@ -465,3 +490,57 @@ def fused_kernel_devices() -> set[str]:
     except ImportError:  # pragma: no cover
         return {"cpu", "cuda"}
     return set(_get_fused_kernels_supported_devices())
+
+
+def class_update(cls: type[torch.optim.Optimizer]) -> Callable[..., Any]:
+    """The update of ``cls.step`` without what wraps it: torch's hooked ``step`` (``Optimizer.profile_hook_step``,
+    installed on the class at its first instance, runs the step hooks) and the grad-mode decorator
+    (``_use_grad_for_differentiable`` or ``torch.no_grad()``), each of which keeps ``__wrapped__``.
+
+    Example:
+        >>> _ = torch.optim.RMSprop([torch.nn.Parameter(torch.zeros(1))])
+        >>> update = class_update(torch.optim.RMSprop)
+        >>> update.__qualname__, hasattr(update, "__wrapped__")
+        ('RMSprop.step', False)
+    """
+    step = cls.step
+    if getattr(step, "hooked", False) and not hasattr(step, "__wrapped__"):
+        raise _missing("Optimizer.step.__wrapped__", "compile an optimizer's update without its step hooks")
+    return inspect.unwrap(step)
+
+
+def dynamo_graph_count() -> int:
+    """How many graphs Dynamo has compiled in this process (its ``unique_graphs`` counter)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def compile_unavailable(device_type: str) -> str | None:
+    """Why ``torch.compile`` cannot compile an optimizer step on ``device_type`` here, or ``None``.
+
+    Dynamo must support this Python; inductor needs a C++ compiler on the CPU and triton on CUDA.
+
+    Example:
+        >>> compile_unavailable("cpu") is None  # this project's machines have g++
+        True
+    """
+    dynamo = getattr(torch, "_dynamo", None)
+    supported = getattr(dynamo, "is_dynamo_supported", None)
+    if supported is not None and not supported():
+        return f"torch.compile does not support Python {sys.version_info.major}.{sys.version_info.minor}"
+    if device_type == "cpu":
+        try:
+            from torch._inductor.cpp_builder import get_cpp_compiler
+
+            found = bool(shutil.which(get_cpp_compiler()))
+        except Exception:  # no such API, or no compiler configured
+            found = any(shutil.which(name) for name in ("g++", "c++", "clang++"))
+        return None if found else "inductor finds no C++ compiler for the CPU (install g++ or set CXX)"
+    if device_type == "cuda":
+        return (
+            None
+            if importlib.util.find_spec("triton")
+            else "inductor needs triton for CUDA (pip install triton)"
+        )
+    return f"this package compiles optimizer steps on cpu and cuda only, not {device_type}"

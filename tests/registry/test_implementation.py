@@ -162,7 +162,7 @@ def test_sparse_gradients_keep_torch_default() -> None:
         (
             RMSprop,
             {"implementation": "fused"},
-            r"Expected `implementation` to be one of `auto`, `foreach`, `forloop` for `RMSprop` "
+            r"Expected `implementation` to be one of `auto`, `foreach`, `forloop`, `compiled` for `RMSprop` "
             r"\(it has no `fused` option\) but got 'fused'\.",
         ),
         # a differentiable optimizer cannot step a module's leaf parameters at all

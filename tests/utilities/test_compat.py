@@ -106,6 +106,21 @@ LOOKUPS = {
     "torch.optim.optimizer._default_to_fused_or_foreach": lambda: callable(
         _module_function("torch.optim.optimizer._default_to_fused_or_foreach")
     ),
+    # the hooked step torch installs at a class's first instance keeps the class's own step as `__wrapped__`
+    "Optimizer.step.__wrapped__": lambda: (
+        torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))]) is not None
+        and getattr(torch.optim.Adam.step, "hooked", False)
+        and hasattr(torch.optim.Adam.step, "__wrapped__")
+    ),
+    "torch._dynamo.utils.counters": lambda: isinstance(
+        _module_function("torch._dynamo.utils.counters"), dict
+    ),
+    "torch._dynamo.is_dynamo_supported": lambda: callable(
+        _module_function("torch._dynamo.is_dynamo_supported")
+    ),
+    "torch._inductor.cpp_builder.get_cpp_compiler": lambda: callable(
+        _module_function("torch._inductor.cpp_builder.get_cpp_compiler")
+    ),
     "torch.utils._foreach_utils._get_fused_kernels_supported_devices": lambda: callable(
         _module_function("torch.utils._foreach_utils._get_fused_kernels_supported_devices")
     ),

@@ -1,0 +1,187 @@
+"""``implementation="compiled"``: the optimizer's step under ``torch.compile``, its scheduled options as tensors.
+
+Why it is built this way (torch 2.13 on the CPU, counted with Dynamo's graph counter in
+``tests/building/test_compiled.py``):
+
+* Dynamo compiles a Python number read from a param group into the graph as a constant, so a schedule that
+  writes a new lr compiles the step again at every step (pytorch #107076, #130467, #133898, #163093). A 0-dim
+  tensor written in place is an input of the graph and never recompiles it. torch's optimizers take ``lr`` as
+  a tensor (all but ``Muon``), ``Adam`` and ``AdamW`` their ``betas`` too; the constructor's signature says
+  which (``compat.tensor_options``). The tensors live on the CPU, as in torch's own recipe: writing them costs
+  no transfer, and the compiled kernels read them as scalars.
+* Anything may still write a number: torch's ``ReduceLROnPlateau`` and ``OneCycleLR``'s betas do, so may a
+  user or a checkpoint load. Before each step the held tensors take such values back (``HeldOptions.take``, an
+  identity check per option when nothing changed), so the graph never sees a number.
+* Lightning's closure (forward, backward, clipping, the ``on_before_optimizer_step`` hooks) runs eagerly first,
+  and torch's step hooks (the mixin's read the Trainer) run around the compiled function, never inside it:
+  the graph holds the update alone, with no graph break.
+* Each optimizer compiles its own copy of its class's update (``own_function``): Dynamo counts its
+  recompile limit (8) per code object, dead optimizers included, so the ninth ``Adam`` of a process (a second
+  ``fit``, a test session, a notebook) would otherwise run eagerly without a word.
+* torch's compiled (capturable) ``Adam``/``AdamW`` divides by the lr (``eps / step_size``), so an lr of exactly 0,
+  where transformers' warmups and cosine decays start and end, turns every weight into NaN. For that step
+  alone the held lr is the smallest normal float32 (``LR_FLOOR``, an update below 1e-30: no weight above 1e-22
+  moves); the param group and ``LRMonitor`` keep 0.
+* A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``), so it resumes under
+  any implementation.
+
+Options torch only takes as numbers (weight decay, ``SGD``'s momentum, ...) cannot be scheduled under
+``"compiled"``: that is refused when the class is defined (``registry/implementation.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Collection, Iterator
+from types import FunctionType, MethodType
+from typing import Any, cast
+
+import torch
+
+from lightning_optim.registry.implementation import held_as_tensors
+from lightning_optim.utilities import compat
+
+
+def own_function(function: FunctionType) -> FunctionType:
+    """A copy of ``function`` with a code object of its own, so that Dynamo keeps a cache (and a recompile
+    limit) for it alone.
+
+    Example:
+        >>> def f(x):
+        ...     return x + 1
+        >>> g = own_function(f)
+        >>> g(1), g.__code__ is f.__code__, g.__qualname__
+        (2, False, 'f')
+    """
+    copy = FunctionType(
+        function.__code__.replace(),
+        function.__globals__,
+        function.__name__,
+        function.__defaults__,
+        function.__closure__,
+    )
+    copy.__qualname__ = function.__qualname__
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
+
+
+#: the lr a compiled ``Adam``/``AdamW`` steps with where the schedule says 0 (see the module docstring)
+LR_FLOOR = float(torch.finfo(torch.float32).tiny)
+
+
+def divides_by_lr(cls: type) -> bool:
+    """Whether torch's compiled step of ``cls`` divides by the lr (``Adam`` and its subclass ``AdamW``)."""
+    return issubclass(cls, torch.optim.Adam)
+
+
+def _tensor(value: Any) -> torch.Tensor:
+    return torch.tensor(float(value), dtype=torch.float32)
+
+
+class HeldOptions:
+    """The tensors that hold an optimizer's ``keys`` (``"lr"``, ``"betas"``) in every param group.
+
+    Example:
+        >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        >>> held = HeldOptions(("lr", "betas"))
+        >>> held.take(opt); opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]
+        (tensor(0.1000), tensor(0.9000))
+        >>> opt.param_groups[0]["lr"] = 0.05  # a scheduler writing a number
+        >>> held.take(opt); opt.param_groups[0]["lr"]
+        tensor(0.0500)
+        >>> held.as_numbers(opt, opt.state_dict())["param_groups"][0]["lr"]
+        0.05000000074505806
+    """
+
+    def __init__(self, keys: Collection[str], lr_floor: float | None = None) -> None:
+        self.keys = tuple(keys)
+        self.lr_floor = lr_floor
+        #: per param group (by position): key -> the tensor, or the tuple of tensors for ``betas``
+        self.held: list[dict[str, Any]] = []
+
+    def take(self, optimizer: torch.optim.Optimizer) -> None:
+        """Make every held option of every group its tensor again, holding the group's current value."""
+        groups = optimizer.param_groups
+        while len(self.held) < len(groups):
+            self.held.append({})
+        for group, held in zip(groups, self.held):
+            for key in self.keys:
+                value = group[key]
+                tensors = held.get(key)
+                if value is tensors and tensors is not None:
+                    continue
+                held[key] = group[key] = self._refill(value, tensors)
+
+    @staticmethod
+    def _refill(value: Any, tensors: Any) -> Any:
+        if isinstance(value, (tuple, list)):
+            if tensors is None:
+                return tuple(_tensor(v) for v in value)
+            for tensor, v in zip(tensors, value):
+                if v is not tensor:
+                    tensor.fill_(float(v))
+            return tensors
+        if tensors is None:
+            return _tensor(value)
+        tensors.fill_(float(value))
+        return tensors
+
+    @contextlib.contextmanager
+    def lr_above_zero(self) -> Iterator[None]:
+        """With an ``lr_floor``: every held lr of exactly 0 is the floor inside the block, 0 again after it."""
+        zeros = []
+        if self.lr_floor is not None:
+            zeros = [held["lr"] for held in self.held if "lr" in held and float(held["lr"]) == 0.0]
+        for tensor in zeros:
+            tensor.fill_(self.lr_floor)
+        try:
+            yield
+        finally:
+            for tensor in zeros:
+                tensor.zero_()
+
+    def as_numbers(self, optimizer: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """``Optimizer.state_dict`` post hook: the held options as Python numbers, as an eager optimizer saves them."""
+        for group in state_dict["param_groups"]:
+            for key in self.keys:
+                group[key] = _number(group[key])
+        return state_dict
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_number(v) for v in value)
+    return value
+
+
+def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
+    """Replace ``optimizer.step`` on the instance with its compiled form (see the module docstring)."""
+    cls = type(optimizer)
+    held = HeldOptions(held_as_tensors(cls), LR_FLOOR if divides_by_lr(cls) else None)
+    held.take(optimizer)
+    update = torch.compile(own_function(cast(FunctionType, compat.class_update(type(optimizer)))))
+    differentiable = bool(optimizer.defaults.get("differentiable", False))
+
+    def compiled_update(self: torch.optim.Optimizer) -> None:
+        with torch.set_grad_enabled(
+            differentiable
+        ):  # as torch's `_use_grad_for_differentiable`, outside the graph
+            update(self)
+
+    hooked = torch.optim.Optimizer.profile_hook_step(compiled_update)
+
+    def step(self: torch.optim.Optimizer, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        held.take(self)
+        with held.lr_above_zero():
+            hooked(self)
+        return loss
+
+    # a bound method, as torch's schedulers expect when they wrap ``step`` to notice it was called
+    optimizer.step = MethodType(step, optimizer)  # type: ignore[method-assign]
+    optimizer.register_state_dict_post_hook(held.as_numbers)

@@ -1,0 +1,343 @@
+"""``implementation="compiled"``: equal to the eager step, and no schedule ever compiles it again.
+
+Every fit here runs a real Trainer twice on the same data, once eager (``"forloop"``, torch's default on the
+CPU) and once compiled (inductor on the CPU), and compares the weights and the lrs. Tolerance: the compiled
+step holds the lr and betas as float32 tensors (the eager one as Python floats, doubles) and inductor
+reorders the update's arithmetic, so after 8-16 steps the weights agree to rtol 1e-5 / atol 2e-5 (Adam-family
+updates move each weight by about the lr, up to 0.5 at OneCycle's peak here; measured differences reach 1e-5),
+and the lrs to float32's rtol 1e-6; not bit for bit. Dynamo's graph
+counter (``compat.dynamo_graph_count``) proves that each optimizer compiled exactly once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.plugins.precision import MixedPrecision
+
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.registry.optimizers import OPTIMIZER_INFO
+from lightning_optim.utilities import compat
+from tests import helpers
+from tests.helpers import FAST, TwoNetsByName, fit_resumed, loader
+from tests.training.test_resume import SCHEDULERS, Logged, spec
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        compat.compile_unavailable("cpu") is not None, reason="torch.compile unavailable here"
+    ),
+]
+
+COMPILABLE = sorted(cls.__name__ for cls, info in OPTIMIZER_INFO.items() if info.compilable)
+
+
+class GraphCounter(L.Callback):
+    """Dynamo's graph count after each training batch."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.counts: list[int] = []
+
+    def on_train_start(self, *args: Any) -> None:
+        self.start = compat.dynamo_graph_count()
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self.counts.append(compat.dynamo_graph_count())
+
+    def assert_no_recompilation(self, optimizers: int = 1) -> None:
+        """Each optimizer compiled at most twice (its first step, which creates the state of some, and the
+        steady one), and nothing in the second half of the run, where the schedules keep moving."""
+        assert 0 < self.counts[-1] - self.start <= 2 * optimizers, (self.start, self.counts)
+        assert self.counts[-1] == self.counts[len(self.counts) // 2], f"recompiled: {self.counts}"
+
+
+def fit_both(make: Any, **trainer_kwargs: Any) -> tuple[Any, Any, Any, Any, GraphCounter]:
+    """Fit ``make("forloop")`` and ``make("compiled")``; return both modules, both lr histories and the
+    graph counts of the compiled fit."""
+    eager = make("forloop")
+    eager_lrs = fit_resumed(eager, None, **trainer_kwargs)
+    compiled = make("compiled")
+    graphs = GraphCounter()
+    callbacks = [*trainer_kwargs.pop("callbacks", []), graphs]
+    compiled_lrs = fit_resumed(compiled, None, callbacks=callbacks, **trainer_kwargs)
+    return eager, compiled, eager_lrs, compiled_lrs, graphs
+
+
+def assert_close_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=2e-5, msg=name)
+
+
+def assert_close_lrs(a: Any, b: Any) -> None:
+    assert len(a.history) == len(b.history)
+    torch.testing.assert_close(torch.tensor(a.history), torch.tensor(b.history), rtol=1e-6, atol=0)
+
+
+@pytest.mark.filterwarnings(helpers.LIGHTNING_ONECYCLE_PER_EPOCH)
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_every_scheduler_steps_a_compiled_adamw_without_recompiling(name: str) -> None:
+    # AdamW takes its betas as tensors too: OneCycle's and CyclicLR's momentum cycle drives betas[0] in place
+    scheduler = spec(name, "step")
+
+    def make(implementation: str) -> Any:
+        declaration = OptimizerSpec(
+            "adamw", lr=0.05, weight_decay=0.01, implementation=implementation, scheduler=scheduler
+        )
+        return helpers.declared(declaration, base=Logged)()
+
+    eager, compiled, eager_lrs, compiled_lrs, graphs = fit_both(make, max_epochs=2)
+    graphs.assert_no_recompilation()
+    assert len(set(map(str, eager_lrs.history))) > 1, "the schedule must move for the test to mean anything"
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager, compiled)
+    assert isinstance(compiled.trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)
+
+
+def _options(cls: type) -> dict[str, Any]:
+    """Options that make each optimizer's update do something it can get wrong."""
+    extra: dict[str, Any] = {
+        "SGD": {"momentum": 0.9, "nesterov": True},
+        "RMSprop": {"momentum": 0.5, "centered": True},
+        "Adam": {"amsgrad": True},
+        "Adagrad": {"lr_decay": 0.01},
+        "NAdam": {"decoupled_weight_decay": True},
+    }.get(cls.__name__, {})
+    lr = 1.0 if cls.__name__ == "Adadelta" else 0.01
+    weight_decay = {"weight_decay": 0.01} if cls.__name__ != "Rprop" else {}
+    return {"lr": lr, **weight_decay, **extra}
+
+
+@pytest.mark.parametrize("name", COMPILABLE)
+def test_every_torch_optimizer_compiled_equals_eager(name: str) -> None:
+    cls = getattr(torch.optim, name)
+    scheduler = SchedulerSpec("cosine", warmup=2, interval="step")
+
+    def make(implementation: str) -> Any:
+        declaration = OptimizerSpec(
+            name.lower(), implementation=implementation, scheduler=scheduler, **_options(cls)
+        )
+        return helpers.declared(declaration)()
+
+    eager, compiled, eager_lrs, compiled_lrs, graphs = fit_both(make, max_epochs=2)
+    graphs.assert_no_recompilation()
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager, compiled)
+
+
+class Gan(ConfigurableOptimizersMixin, TwoNetsByName):
+    """Two compiled optimizers in manual optimization (``TwoNetsByName``: `self.gen_opt.step()`)."""
+
+    gen_opt = OptimizerSpec(
+        "adam",
+        params="model_gen",
+        lr=0.01,
+        implementation="compiled",
+        scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step"),
+    )
+    dis_opt = OptimizerSpec(
+        "rmsprop",
+        params="model_dis",
+        lr=0.01,
+        implementation="compiled",
+        scheduler=SchedulerSpec("cosine", warmup=1),
+    )
+
+
+class EagerGan(Gan):
+    gen_opt = OptimizerSpec(
+        "adam", params="model_gen", lr=0.01, scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        "rmsprop", params="model_dis", lr=0.01, scheduler=SchedulerSpec("cosine", warmup=1)
+    )
+
+
+def test_manual_optimization_with_two_compiled_optimizers_equals_eager() -> None:
+    eager = EagerGan()
+    eager_lrs = fit_resumed(eager, None, max_epochs=2)
+    compiled = Gan()
+    graphs = GraphCounter()
+    compiled_lrs = fit_resumed(compiled, None, max_epochs=2, callbacks=[graphs])
+    graphs.assert_no_recompilation(optimizers=2)
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager, compiled)
+
+
+@pytest.mark.parametrize(
+    "trainer_kwargs",
+    [
+        {"accumulate_grad_batches": 2, "gradient_clip_val": 0.05},
+        {"precision": "bf16-mixed", "gradient_clip_val": 0.05},
+        {"plugins": [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))]},
+    ],
+    ids=["accumulate-clip", "bf16-mixed-clip", "16-mixed-scaler"],
+)
+def test_lightning_closure_accumulation_clipping_and_precision_keep_working(
+    trainer_kwargs: dict[str, Any],
+) -> None:
+    scheduler = SchedulerSpec("linear", start_factor=0.25, total_iters=4, interval="step")
+
+    def make(implementation: str) -> Any:
+        declaration = OptimizerSpec("rmsprop", lr=0.01, implementation=implementation, scheduler=scheduler)
+        return helpers.declared(declaration)()
+
+    eager, compiled, eager_lrs, compiled_lrs, graphs = fit_both(make, max_epochs=2, **trainer_kwargs)
+    graphs.assert_no_recompilation()
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager, compiled)
+
+
+def test_resume_from_a_checkpoint_continues_like_the_uninterrupted_run(tmp_path: Path) -> None:
+    declaration = OptimizerSpec(
+        "adamw",
+        lr=0.05,
+        implementation="compiled",
+        scheduler=SchedulerSpec("cosine", warmup=2, interval="step"),
+    )
+    cls = helpers.declared(declaration)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=1)
+    full = cls()
+    whole = fit_resumed(
+        full, None, max_epochs=4, callbacks=[checkpoint], enable_checkpointing=True, default_root_dir=tmp_path
+    )
+    saved = torch.load(tmp_path / "epoch=1-step=8.ckpt", weights_only=False)
+    group = saved["optimizer_states"][0]["param_groups"][0]
+    assert isinstance(group["lr"], float) and all(
+        isinstance(b, float) for b in group["betas"]
+    )  # as eager saves
+    resumed = cls()
+    rest = fit_resumed(
+        resumed, str(tmp_path / "epoch=1-step=8.ckpt"), max_epochs=4, enable_checkpointing=True
+    )
+    assert rest.history == whole.history[8:]
+    helpers.assert_same_weights(full, resumed)
+
+
+def test_lr_monitor_logs_the_eager_values(tmp_path: Path) -> None:
+    def make(implementation: str) -> Any:
+        declaration = OptimizerSpec(
+            "adam",
+            lr=0.01,
+            implementation=implementation,
+            groups=[ParamGroup("model_gen.layer1", lr_mult=0.5)],
+            scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step"),
+        )
+        return helpers.declared(declaration)()
+
+    logged = []
+    for implementation in ("forloop", "compiled"):
+        monitor = LRMonitor(log_momentum=True)
+        logger = CSVLogger(tmp_path, name=implementation)
+        fit_resumed(
+            make(implementation), None, max_epochs=1, callbacks=[monitor], logger=logger, log_every_n_steps=1
+        )
+        logged.append(monitor.lrs)
+    assert logged[0].keys() == logged[1].keys() and len(logged[0]) == 2  # one key per param group
+    for key in logged[0]:
+        torch.testing.assert_close(
+            torch.tensor(logged[0][key]), torch.tensor(logged[1][key]), rtol=1e-6, atol=0
+        )
+
+
+def test_each_optimizer_compiles_its_own_copy_of_the_update() -> None:
+    # Dynamo's recompile limit (8) counts per code object, dead optimizers included: sharing torch's
+    # `Adam.step` code, the ninth Adam of a process would silently run eagerly
+    from lightning_optim.building.compiled import install_compiled_step
+
+    before = compat.dynamo_graph_count()
+    for _ in range(10):
+        param = torch.nn.Parameter(torch.ones(4))
+        optimizer = torch.optim.Adam([param], lr=0.1)
+        install_compiled_step(optimizer)
+        param.grad = torch.ones(4)
+        optimizer.step()
+        assert param.detach().lt(1).all()
+    assert compat.dynamo_graph_count() - before == 10
+
+
+# -- refused: at class definition, or when fit starts ---------------------------------------------------------
+
+
+def _define(spec_: OptimizerSpec) -> None:
+    helpers.declared(spec_, name="Model")
+
+
+@pytest.mark.parametrize(
+    ("declaration", "message"),
+    [
+        (
+            OptimizerSpec(
+                "sgd",
+                lr=0.1,
+                momentum=0.9,
+                implementation="compiled",
+                scheduler=SchedulerSpec("onecycle", max_lr=1.0),
+            ),
+            "Model.optimizer.scheduler: Expected a schedule under `implementation='compiled'` to drive an option that "
+            "`SGD` takes as a tensor (`lr`) but got `cycle_momentum=True` (`OneCycleLR`'s default), which cycles the "
+            "momentum: `SGD` takes `momentum` as a Python number only, which Dynamo compiles into the step as a "
+            "constant (every new value would compile it again). Pass `cycle_momentum=False`, or use another "
+            "`implementation` for this optimizer.",
+        ),
+        (
+            OptimizerSpec(
+                "adamw",
+                implementation="compiled",
+                scheduler=[
+                    SchedulerSpec("cosine"),
+                    SchedulerSpec("linear", param="weight_decay", end_factor=0.1),
+                ],
+            ),
+            "Model.optimizer.scheduler[1]: Expected a schedule under `implementation='compiled'` to drive an option "
+            "that `AdamW` takes as a tensor (`betas`, `lr`) but got param='weight_decay': `AdamW` takes "
+            "`weight_decay` as a Python number only",
+        ),
+        (
+            OptimizerSpec("lbfgs", implementation="compiled"),
+            "Model.optimizer: Expected `implementation` to be one of `auto` for `LBFGS` (it re-evaluates the "
+            "closure inside its step) but got 'compiled'.",
+        ),
+        (
+            OptimizerSpec("muon_adamw", implementation="compiled"),
+            "only torch's own optimizers are compiled",
+        ),
+        (
+            OptimizerSpec("adam", implementation="compiled", fused=True),
+            "Model.optimizer: Expected either `implementation` or `fused=` but got both",
+        ),
+    ],
+    ids=["cycle-momentum", "weight-decay-schedule", "lbfgs", "not-torch", "fused-too"],
+)
+def test_refused_at_class_definition(declaration: OptimizerSpec, message: str) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError) as raised:
+            _define(declaration)
+    assert message in str(raised.value)
+
+
+def test_refused_when_fit_starts_without_a_cpp_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "PATH", ""
+    )  # inductor's g++ is found on the PATH; without it nothing compiles on the CPU
+    model = helpers.declared(OptimizerSpec("rmsprop", implementation="compiled"), name="Model")()
+    trainer = L.Trainer(**{**FAST, "max_epochs": 1})
+    with pytest.raises(
+        ValueError, match=r"Model.optimizer: Expected a step torch.compile can compile .* no C\+\+"
+    ):
+        trainer.fit(model, loader())
+
+
+def test_auto_never_compiles_on_the_cpu() -> None:
+    # the decision table has CUDA rows only: on the CPU compiling took 16-33 s and paid back after thousands of
+    # steps at best (docs/guides/performance.md)
+    model = helpers.declared(OptimizerSpec("rmsprop"))()
+    fit_resumed(model, None, max_epochs=1)
+    assert not isinstance(model.trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)
