@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 Interval = Literal["step", "epoch"]
 
 #: How an optimizer's step is computed; ``"auto"`` picks the fastest safe one (see ``registry/implementation.py``).
-Implementation = Literal["auto", "fused", "foreach", "forloop"]
+Implementation = Literal["auto", "fused", "foreach", "forloop", "compiled"]
 
 
 def _class_repr(value: Any) -> str:
@@ -260,7 +260,10 @@ class OptimizerSpec:
             named ``norm*`` next to the blocks join the last block, ``lr * layer_decay``).
         layer_decay_min_scale: the smallest scale a layer gets (timm's ``layer_decay_min_scale``).
         implementation: ``"auto"`` (default: the fused kernel where it is fastest and safe, else torch's
-            default), ``"fused"``, ``"foreach"`` or ``"forloop"``. An explicit ``fused=``/``foreach=`` among
+            default; on CUDA a compiled step where measured faster and the run repays the compile time),
+            ``"fused"``, ``"foreach"``, ``"forloop"`` or ``"compiled"`` (the step under ``torch.compile``, its
+            lr and Adam's betas held as tensors so that no schedule recompiles it; a schedule of an option
+            torch takes as a number only is refused; see ``building/compiled.py``). An explicit ``fused=``/``foreach=`` among
             the optimizer's arguments always wins over ``"auto"``. The implementations round differently, so
             to compare a port with its original bit for bit, declare the one the original ran (torch's
             default: ``"forloop"`` on CPU, ``"foreach"`` on CUDA).

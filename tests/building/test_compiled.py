@@ -25,7 +25,7 @@ from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpe
 from lightning_optim.registry.optimizers import OPTIMIZER_INFO
 from lightning_optim.utilities import compat
 from tests import helpers
-from tests.helpers import FAST, TwoNetsByName, fit_resumed, loader
+from tests.helpers import FAST, Classifier, TwoNetsByName, fit_resumed, loader
 from tests.training.test_resume import SCHEDULERS, Logged, spec
 
 pytestmark = [
@@ -98,6 +98,30 @@ def test_every_scheduler_steps_a_compiled_adamw_without_recompiling(name: str) -
     assert_close_lrs(eager_lrs, compiled_lrs)
     assert_close_weights(eager, compiled)
     assert isinstance(compiled.trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)
+
+
+def test_windows_lists_and_param_schedules_do_not_recompile() -> None:
+    # a linear warmup window, then a cosine window, on the lr; a param schedule ramping beta1; plateau on top
+    schedules = [
+        SchedulerSpec("linear", start_factor=0.1, begin=0, end=4, interval="step"),
+        SchedulerSpec("cosine", begin=4, end=16, interval="step"),
+        SchedulerSpec(
+            "linear", param="beta1", start_factor=1.0, end_factor=0.95, total_iters=12, interval="step"
+        ),
+        SchedulerSpec("plateau", monitor="metric", patience=0, factor=0.5),
+    ]
+
+    def make(implementation: str) -> Any:
+        declaration = OptimizerSpec("adam", lr=0.05, implementation=implementation, scheduler=schedules)
+        return helpers.declared(declaration, base=Logged)()
+
+    eager, compiled, eager_lrs, compiled_lrs, graphs = fit_both(make, max_epochs=4)
+    graphs.assert_no_recompilation()
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager, compiled)
+    betas = compiled.trainer.optimizers[0].param_groups[0]["betas"]
+    assert all(isinstance(beta, torch.Tensor) for beta in betas)
+    assert betas[0].item() == pytest.approx(0.9 * 0.95, rel=1e-6)  # the ramp ended: the held tensor moved
 
 
 def _options(cls: type) -> dict[str, Any]:
@@ -341,3 +365,69 @@ def test_auto_never_compiles_on_the_cpu() -> None:
     model = helpers.declared(OptimizerSpec("rmsprop"))()
     fit_resumed(model, None, max_epochs=1)
     assert not isinstance(model.trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)
+
+
+# -- CUDA (benchmarks/gpu_check.sh runs these) -----------------------------------------------------------------
+
+CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available() or compat.compile_unavailable("cuda") is not None,
+    reason="needs CUDA and triton",
+)
+
+
+@pytest.mark.gpu
+@CUDA
+@pytest.mark.parametrize("optimizer", ["adamw", "rmsprop"])
+def test_cuda_compiled_equals_foreach_under_bf16_mixed(optimizer: str) -> None:
+    scheduler = SchedulerSpec("onecycle", max_lr=0.05, interval="step", cycle_momentum=optimizer == "adamw")
+
+    def make(implementation: str) -> Any:
+        chosen = "foreach" if implementation == "forloop" else implementation
+        return helpers.declared(OptimizerSpec(optimizer, implementation=chosen, scheduler=scheduler))()
+
+    eager, compiled, eager_lrs, compiled_lrs, graphs = fit_both(
+        make, max_epochs=2, accelerator="gpu", devices=1, precision="bf16-mixed", gradient_clip_val=0.05
+    )
+    graphs.assert_no_recompilation()
+    assert_close_lrs(eager_lrs, compiled_lrs)
+    assert_close_weights(eager.cpu(), compiled.cpu())
+
+
+class Wide(Classifier):
+    """About 100M parameters: a size where issue 23's H200 rows say compiling RMSprop pays back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wide = torch.nn.Linear(10_000, 10_000)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        return loss + self.wide.weight[0, 0] * 0
+
+
+class StopAfter(L.Callback):
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        trainer.should_stop = trainer.global_step >= self.batches
+
+
+@pytest.mark.gpu
+@CUDA
+def test_cuda_auto_compiles_rmsprop_where_a_long_run_repays_it() -> None:
+    model = helpers.declared(OptimizerSpec("rmsprop", lr=1e-3), base=Wide)()
+    trainer = L.Trainer(
+        **{**FAST, "max_epochs": -1, "max_steps": 200_000, "accelerator": "gpu", "devices": 1},
+        callbacks=[StopAfter(3)],
+    )
+    trainer.fit(model, loader())
+    assert isinstance(trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor)  # held: compiled
+    short = helpers.declared(OptimizerSpec("rmsprop", lr=1e-3), base=Wide)()
+    trainer = L.Trainer(
+        **{**FAST, "max_steps": 100, "accelerator": "gpu", "devices": 1}, callbacks=[StopAfter(3)]
+    )
+    trainer.fit(short, loader())
+    assert not isinstance(
+        trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor
+    )  # 100 steps repay nothing
