@@ -20,8 +20,9 @@ Why it is built this way (torch 2.13 on the CPU, counted with Dynamo's graph cou
   ``fit``, a test session, a notebook) would otherwise run eagerly without a word.
 * torch's compiled (capturable) ``Adam``/``AdamW`` divides by the lr (``eps / step_size``), so an lr of exactly 0,
   where transformers' warmups and cosine decays start and end, turns every weight into NaN. For that step
-  alone the held lr is the smallest normal float32 (``LR_FLOOR``, an update below 1e-30: no weight above 1e-22
-  moves); the param group and ``LRMonitor`` keep 0.
+  alone the held lr is ``LR_FLOOR`` (1e-30: far enough above float32's denormals, which compiled CPU code may
+  flush to 0, and an update of about 1e-30 leaves every weight above 1e-22 unchanged); the param group and
+  ``LRMonitor`` keep 0.
 * A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``), so it resumes under
   any implementation.
 
@@ -66,12 +67,13 @@ def own_function(function: FunctionType) -> FunctionType:
 
 
 #: the lr a compiled ``Adam``/``AdamW`` steps with where the schedule says 0 (see the module docstring)
-LR_FLOOR = float(torch.finfo(torch.float32).tiny)
+LR_FLOOR = 1e-30
 
 
 def divides_by_lr(cls: type) -> bool:
-    """Whether torch's compiled step of ``cls`` divides by the lr (``Adam`` and its subclass ``AdamW``)."""
-    return issubclass(cls, torch.optim.Adam)
+    """Whether torch's compiled step of ``cls`` divides by the lr: ``Adam`` and ``AdamW`` (a subclass of
+    ``Adam`` only from torch 2.6 on)."""
+    return issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
 
 
 def _tensor(value: Any) -> torch.Tensor:
