@@ -53,7 +53,7 @@ def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> S
     """The steps (each optimizer's, in manual optimization; ``scheduler``'s optimizer's, when the mixin writes
     the training step) and the epochs the Trainer's loops have done."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
-    everies = _everies(trainer)
+    everies = driven_everies(trainer)
     optimizers = _manual_optimizers(trainer)
     if everies is not None and scheduler is not None:
         steps = interleaved(_windows(trainer), everies, steps)[0][_index(trainer, scheduler)]
@@ -72,8 +72,9 @@ def manual_optimization(module: Any) -> bool:
     )
 
 
-def _everies(trainer: Any) -> tuple[int, ...] | None:
-    """Each declared optimizer's ``every`` when the mixin writes the module's training step, else ``None``."""
+def driven_everies(trainer: Any) -> tuple[int, ...] | None:
+    """Each declared optimizer's ``every`` when the mixin writes the module's training step (``loss``), else
+    ``None``."""
     module = getattr(trainer, "lightning_module", None)
     declared = declared_of(module) if module is not None else ()
     return tuple(d.spec.every for d in declared) if declares_losses(declared) else None
@@ -91,13 +92,7 @@ def _windows(trainer: Any) -> list[int]:
     batches, accumulate = _batches_per_epoch(trainer), accumulation(trainer, 0)
     if math.isfinite(batches):
         return list(stepping_batches(int(batches), accumulate))
-    return [m * accumulate - 1 for m in range(1, math.lcm(*(_everies(trainer) or (1,))) + 1)]
-
-
-def driven_everies(trainer: Any) -> tuple[int, ...] | None:
-    """Each declared optimizer's ``every`` when the mixin writes the module's training step (``loss``), else
-    ``None``."""
-    return _everies(trainer)
+    return [m * accumulate - 1 for m in range(1, math.lcm(*(driven_everies(trainer) or (1,))) + 1)]
 
 
 def run_windows(trainer: Any) -> tuple[int, float]:
@@ -108,13 +103,13 @@ def run_windows(trainer: Any) -> tuple[int, float]:
     if trainer.max_epochs not in (None, -1):
         total = float(len(windows) * max(trainer.max_epochs, 1))
     if trainer.max_steps not in (None, -1):
-        total = min(total, interleaved(windows, _everies(trainer) or (1,), trainer.max_steps)[1])
+        total = min(total, interleaved(windows, driven_everies(trainer) or (1,), trainer.max_steps)[1])
     return len(windows), total
 
 
 def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
     """The ``every`` of ``scheduler``'s optimizer when the mixin writes the training step, else ``None``."""
-    everies = _everies(trainer)
+    everies = driven_everies(trainer)
     return None if everies is None or scheduler is None else everies[_index(trainer, scheduler)]
 
 
@@ -216,31 +211,25 @@ def varying_steps(trainer: Any) -> list[tuple[int, int]]:
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the run (each optimizer's, in manual optimization; ``scheduler``'s optimizer's when
     the mixin writes the training step); ``inf`` when unknown."""
-    everies = _everies(trainer)
-    if everies is not None and scheduler is not None:
-        total = math.inf
-        if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
-            total = steps_before(trainer, max(trainer.max_epochs, 1), scheduler)
-        if trainer.max_steps not in (None, -1):
-            own = interleaved(_windows(trainer), everies, trainer.max_steps)[0][_index(trainer, scheduler)]
-            total = min(total, own)
-        return total
+    everies = driven_everies(trainer) if scheduler is not None else None
     optimizers = _manual_optimizers(trainer)
-    if optimizers is None and accumulation_scheduler(trainer) is None:
+    if everies is None and optimizers is None and accumulation_scheduler(trainer) is None:
         return float(trainer.estimated_stepping_batches)
-    max_steps = trainer.max_steps
     total = math.inf
     if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
-        total = steps_before(trainer, max(trainer.max_epochs, 1))
-    if max_steps not in (None, -1):
-        total = min(total, math.ceil(max_steps / (optimizers or 1)))
+        total = steps_before(trainer, max(trainer.max_epochs, 1), scheduler)
+    if trainer.max_steps not in (None, -1):
+        cap = math.ceil(trainer.max_steps / (optimizers or 1))
+        if everies is not None and scheduler is not None:
+            cap = interleaved(_windows(trainer), everies, trainer.max_steps)[0][_index(trainer, scheduler)]
+        total = min(total, cap)
     return total
 
 
 def run_epochs(trainer: Any) -> float:
     """Epochs in the run: ``max_epochs``, or fewer when ``max_steps`` ends it first; ``inf`` when unknown."""
     epochs = math.inf if trainer.max_epochs in (None, -1) else float(trainer.max_epochs)
-    everies = _everies(trainer)
+    everies = driven_everies(trainer)
     if everies is not None and trainer.max_steps not in (None, -1):
         windows = _windows(trainer)
         taken = interleaved(windows, everies, trainer.max_steps)[1]

@@ -141,13 +141,7 @@ def contains_hparam(value: Any) -> bool:
         >>> contains_hparam((HParam("beta1"), 0.999)), contains_hparam([0.9, 0.999])
         (True, False)
     """
-    if isinstance(value, HParam):
-        return True
-    if isinstance(value, (list, tuple)):
-        return any(contains_hparam(v) for v in value)
-    if isinstance(value, Mapping):
-        return any(contains_hparam(v) for v in value.values())
-    return False
+    return _holds(value, (HParam,))
 
 
 def without_hparams(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,14 +171,15 @@ def _value(value: Any, where: str, key: str, value_of: ValueOf) -> Any:
     return value
 
 
-def _holds(value: Any) -> bool:
-    """Whether ``value`` holds an ``HParam`` or a ``SchedulerSpec`` (a composite's ``schedulers``)."""
-    if isinstance(value, (HParam, SchedulerSpec)):
+def _holds(value: Any, kinds: tuple[type, ...] = (HParam, SchedulerSpec)) -> bool:
+    """Whether ``value`` is or holds (in lists, tuples and dicts, at any depth) one of ``kinds``: by default
+    an ``HParam`` or a ``SchedulerSpec`` (a composite's ``schedulers``)."""
+    if isinstance(value, kinds):
         return True
     if isinstance(value, (list, tuple)):
-        return any(_holds(v) for v in value)
+        return any(_holds(v, kinds) for v in value)
     if isinstance(value, Mapping):
-        return any(_holds(v) for v in value.values())
+        return any(_holds(v, kinds) for v in value.values())
     return False
 
 

@@ -118,15 +118,12 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
     warmup = spec.warmup
-    if warmup is not None and not isinstance(warmup, HParam):
-        valid = (is_int(warmup) and warmup >= 0) or (
-            isinstance(warmup, float) and math.isfinite(warmup) and 0.0 < warmup < 1.0
+    valid = warmup is None or (is_int(warmup) and warmup >= 0) or _is_fraction(warmup, closed=False)
+    if not valid and not isinstance(warmup, HParam):
+        raise ValueError(
+            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+            f"(fraction of the run) but got {warmup!r}."
         )
-        if not valid:
-            raise ValueError(
-                f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
-                f"(fraction of the run) but got {warmup!r}."
-            )
     start = spec.warmup_start_factor
     if start is not None:
         if not warmup:

@@ -21,6 +21,7 @@ at every epoch or update.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from typing import Any
@@ -106,6 +107,10 @@ def _check_options(
         "warmup_prefix": _check_bool(where, "warmup_prefix", warmup_prefix),
         "k_decay": _check_float(where, "k_decay", k_decay, 0, strict=True),
     }
+
+
+#: timm's options of the schedule: those ``_check_options`` takes (``t_in_epochs`` is only recorded).
+_OPTIONS = tuple(inspect.signature(_check_options).parameters)[1:]
 
 
 def _lr(
@@ -368,22 +373,9 @@ class TimmCosineLR(LRScheduler):
         _check_int(where, "last_epoch", last_epoch, -1)
         super().__init__(optimizer, last_epoch)
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "t_initial": self.t_initial,
-            "lr_min": self.lr_min,
-            "cycle_mul": self.cycle_mul,
-            "cycle_decay": self.cycle_decay,
-            "cycle_limit": self.cycle_limit,
-            "warmup_t": self.warmup_t,
-            "warmup_lr_init": self.warmup_lr_init,
-            "warmup_prefix": self.warmup_prefix,
-            "k_decay": self.k_decay,
-        }
-
     def _get_closed_form_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch``, computed from the count alone (no dependence on the past)."""
-        options = self._options()
+        options = {name: getattr(self, name) for name in _OPTIONS}
         lrs = []
         for base, group in zip(self.base_lrs, self.optimizer.param_groups):
             lr = _lr(self.last_epoch, float(base), **options)

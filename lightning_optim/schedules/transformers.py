@@ -29,12 +29,13 @@ This module imports only the standard library and torch.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 import numbers
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -431,13 +432,36 @@ class TransformersScheduleLR(LRScheduler):
 
     ``get_lr`` is the closed form, as in ``LambdaLR`` (the same product, in the same order), so the lr is
     the one ``transformers.get_scheduler`` gives at every step, also under ``step(epoch)`` and when another
-    scheduler shares the optimizer. Subclasses set their (checked) arguments as attributes before calling
-    ``super().__init__`` and implement :meth:`factor`.
+    scheduler shares the optimizer. Subclasses name their multiplier (one of the pure functions above) and
+    set its keyword arguments, checked, as attributes of the same names before calling ``super().__init__``.
     """
 
+    #: The multiplier of this schedule; its keyword arguments are read from the attributes of the same names.
+    multiplier: ClassVar[Callable[..., float]] = staticmethod(constant)
+    _arguments: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._arguments = tuple(inspect.signature(cls.multiplier).parameters)[1:]
+
+    #: whether ``num_training_steps`` may be left out (``None``: only a fractional warmup then needs it)
+    _length_required: ClassVar[bool] = False
+
+    def _init_lengths(self, optimizer: Any, num_warmup_steps: Any, num_training_steps: Any) -> str:
+        """Check ``optimizer``, set the two lengths and return the name errors start with."""
+        where = type(self).__name__
+        _check_optimizer(where, optimizer)
+        if self._length_required or num_training_steps is not None:
+            num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
+        self.num_training_steps: int | None = num_training_steps
+        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, num_training_steps)
+        if num_training_steps is not None and self._length_required:
+            _warn_long_warmup(where, self.num_warmup_steps, num_training_steps)
+        return where
+
     def factor(self, step: int) -> float:
-        """The multiplier of each group's initial lr after ``step`` calls of ``step()``."""
-        raise NotImplementedError
+        """The multiplier of each group's initial lr after ``step`` calls of ``step()``: see :attr:`multiplier`."""
+        return type(self).multiplier(step, **{name: getattr(self, name) for name in self._arguments})
 
     def get_lr(self) -> list[float | torch.Tensor]:
         """Each group's lr at ``last_epoch``: its initial lr times :meth:`factor`."""
@@ -481,10 +505,6 @@ class ConstantScheduleLR(TransformersScheduleLR):
         self.num_warmup_steps = 0
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
-    def factor(self, step: int) -> float:
-        """``1.0``: see :func:`constant`."""
-        return constant(step)
-
 
 class ConstantWithWarmupLR(TransformersScheduleLR):
     """transformers' ``"constant_with_warmup"``: linear warmup from 0, then the initial lr.
@@ -511,6 +531,8 @@ class ConstantWithWarmupLR(TransformersScheduleLR):
         [0.0, 0.5, 1.0, 1.0]
     """
 
+    multiplier = staticmethod(constant_with_warmup)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -519,17 +541,8 @@ class ConstantWithWarmupLR(TransformersScheduleLR):
         *,
         num_training_steps: int | None = None,
     ) -> None:
-        where = type(self).__name__
-        _check_optimizer(where, optimizer)
-        if num_training_steps is not None:
-            num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
-        self.num_training_steps = num_training_steps
-        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`constant_with_warmup`."""
-        return constant_with_warmup(step, num_warmup_steps=self.num_warmup_steps)
 
 
 class _WarmupAndLengthLR(TransformersScheduleLR):
@@ -541,15 +554,7 @@ class _WarmupAndLengthLR(TransformersScheduleLR):
     ``num_training_steps`` is accepted, as in transformers, with a ``UserWarning``.
     """
 
-    def _init_lengths(
-        self, optimizer: torch.optim.Optimizer, num_warmup_steps: Any, num_training_steps: Any
-    ) -> str:
-        where = type(self).__name__
-        _check_optimizer(where, optimizer)
-        self.num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
-        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, self.num_training_steps)
-        _warn_long_warmup(where, self.num_warmup_steps, self.num_training_steps)
-        return where
+    _length_required = True
 
 
 class LinearWithWarmupLR(_WarmupAndLengthLR):
@@ -576,6 +581,8 @@ class LinearWithWarmupLR(_WarmupAndLengthLR):
         [0.0, 1.0, 0.5, 0.0]
     """
 
+    multiplier = staticmethod(linear_with_warmup)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -585,12 +592,6 @@ class LinearWithWarmupLR(_WarmupAndLengthLR):
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`linear_with_warmup`."""
-        return linear_with_warmup(
-            step, num_warmup_steps=self.num_warmup_steps, num_training_steps=self.num_training_steps
-        )
 
 
 class CosineWithWarmupLR(_WarmupAndLengthLR):
@@ -619,6 +620,8 @@ class CosineWithWarmupLR(_WarmupAndLengthLR):
         [1.0, 0.5, 0.0]
     """
 
+    multiplier = staticmethod(cosine_with_warmup)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -632,15 +635,6 @@ class CosineWithWarmupLR(_WarmupAndLengthLR):
             where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True
         )
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`cosine_with_warmup`."""
-        return cosine_with_warmup(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_training_steps=self.num_training_steps,
-            num_cycles=self.num_cycles,
-        )
 
 
 class CosineWithHardRestartsLR(_WarmupAndLengthLR):
@@ -669,6 +663,8 @@ class CosineWithHardRestartsLR(_WarmupAndLengthLR):
         [1.0, 0.5, 1.0, 0.5, 0.0]
     """
 
+    multiplier = staticmethod(cosine_with_hard_restarts)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -681,15 +677,6 @@ class CosineWithHardRestartsLR(_WarmupAndLengthLR):
         _check_number(where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True)
         self.num_cycles = num_cycles
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`cosine_with_hard_restarts`."""
-        return cosine_with_hard_restarts(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_training_steps=self.num_training_steps,
-            num_cycles=self.num_cycles,
-        )
 
 
 class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
@@ -722,6 +709,8 @@ class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
         [1.0, 0.75, 0.5, 0.5]
     """
 
+    multiplier = staticmethod(polynomial_decay_with_warmup)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -753,17 +742,6 @@ class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
         self.power = _check_number(where, "power", power, "a number > 0", low=0.0, low_open=True)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
-    def factor(self, step: int) -> float:
-        """See :func:`polynomial_decay_with_warmup`."""
-        return polynomial_decay_with_warmup(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_training_steps=self.num_training_steps,
-            lr_end=self.lr_end,
-            power=self.power,
-            lr_init=self.lr_init,
-        )
-
 
 class InverseSqrtLR(TransformersScheduleLR):
     """transformers' ``"inverse_sqrt"``: linear warmup, then the lr divided by ``sqrt`` of the time scaled.
@@ -793,6 +771,8 @@ class InverseSqrtLR(TransformersScheduleLR):
         [0.0, 1.0, 0.7071067811865475, 0.5773502691896258, 0.5]
     """
 
+    multiplier = staticmethod(inverse_sqrt)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -802,20 +782,11 @@ class InverseSqrtLR(TransformersScheduleLR):
         *,
         num_training_steps: int | None = None,
     ) -> None:
-        where = type(self).__name__
-        _check_optimizer(where, optimizer)
-        if num_training_steps is not None:
-            num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
-        self.num_training_steps = num_training_steps
-        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         if timescale is None:
             timescale = self.num_warmup_steps or 10_000
         self.timescale = _check_steps(where, "timescale", timescale, minimum=1)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`inverse_sqrt`."""
-        return inverse_sqrt(step, num_warmup_steps=self.num_warmup_steps, timescale=self.timescale)
 
 
 def _min_lr_rate(where: str, optimizer: torch.optim.Optimizer, min_lr: Any, min_lr_rate: Any) -> float:
@@ -872,6 +843,8 @@ class CosineWithMinLR(_WarmupAndLengthLR):
         [1.0, 0.75, 0.5]
     """
 
+    multiplier = staticmethod(cosine_with_min_lr)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -889,16 +862,6 @@ class CosineWithMinLR(_WarmupAndLengthLR):
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`cosine_with_min_lr`."""
-        return cosine_with_min_lr(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_training_steps=self.num_training_steps,
-            num_cycles=self.num_cycles,
-            min_lr_rate=self.min_lr_rate,
-        )
 
 
 class CosineWarmupWithMinLR(_WarmupAndLengthLR):
@@ -932,6 +895,8 @@ class CosineWarmupWithMinLR(_WarmupAndLengthLR):
         [0.5, 1.0, 0.5, 0.0]
     """
 
+    multiplier = staticmethod(cosine_warmup_with_min_lr)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -954,17 +919,6 @@ class CosineWarmupWithMinLR(_WarmupAndLengthLR):
             )
         self.warmup_lr_rate = warmup_lr_rate
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`cosine_warmup_with_min_lr`."""
-        return cosine_warmup_with_min_lr(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_training_steps=self.num_training_steps,
-            num_cycles=self.num_cycles,
-            min_lr_rate=self.min_lr_rate,
-            warmup_lr_rate=self.warmup_lr_rate,
-        )
 
 
 class WarmupStableDecayLR(TransformersScheduleLR):
@@ -1004,6 +958,8 @@ class WarmupStableDecayLR(TransformersScheduleLR):
         [0.0, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
 
+    multiplier = staticmethod(warmup_stable_decay)
+
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
@@ -1017,26 +973,21 @@ class WarmupStableDecayLR(TransformersScheduleLR):
         num_cycles: float = 0.5,
         last_epoch: int = -1,
     ) -> None:
-        where = type(self).__name__
-        _check_optimizer(where, optimizer)
-        if num_training_steps is not None:
-            num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
-        self.num_training_steps = num_training_steps
-        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         self.num_decay_steps = _check_steps(where, "num_decay_steps", num_decay_steps, minimum=0)
         if num_stable_steps is not None:
             self.num_stable_steps = _check_steps(where, "num_stable_steps", num_stable_steps, minimum=0)
-        elif num_training_steps is None:
+        elif self.num_training_steps is None:
             raise TypeError(
                 f"{where}: Expected `num_training_steps` or `num_stable_steps` to be a whole number of steps "
                 "but got neither (the stable phase's length comes from one of them)."
             )
         else:
-            self.num_stable_steps = num_training_steps - self.num_warmup_steps - self.num_decay_steps
+            self.num_stable_steps = self.num_training_steps - self.num_warmup_steps - self.num_decay_steps
             if self.num_stable_steps < 0:
                 warnings.warn(
                     f"{where}: `num_warmup_steps` ({self.num_warmup_steps}) and `num_decay_steps` "
-                    f"({self.num_decay_steps}) add up to more than `num_training_steps` ({num_training_steps}): "
+                    f"({self.num_decay_steps}) add up to more than `num_training_steps` ({self.num_training_steps}): "
                     f"the stable phase is {self.num_stable_steps} steps long, so the decay's first "
                     f"{-self.num_stable_steps} steps are skipped (as in transformers).",
                     UserWarning,
@@ -1051,19 +1002,6 @@ class WarmupStableDecayLR(TransformersScheduleLR):
             where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True
         )
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
-
-    def factor(self, step: int) -> float:
-        """See :func:`warmup_stable_decay`."""
-        return warmup_stable_decay(
-            step,
-            num_warmup_steps=self.num_warmup_steps,
-            num_stable_steps=self.num_stable_steps,
-            num_decay_steps=self.num_decay_steps,
-            warmup_type=self.warmup_type,
-            decay_type=self.decay_type,
-            min_lr_ratio=self.min_lr_ratio,
-            num_cycles=self.num_cycles,
-        )
 
 
 #: Each ``transformers.SchedulerType`` value with a class here, by its name.

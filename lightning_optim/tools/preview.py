@@ -72,19 +72,14 @@ class PreviewRun:
         """
         if _length.driven_everies(length) is not None:
             per_epoch, entries = _length.run_windows(length)
-            return cls(
-                batches_per_epoch=int(length.num_training_batches),
-                accumulate_grad_batches=length.accumulate_grad_batches,
-                manual=True,
-                entries_per_epoch=per_epoch,
-                entries=int(entries),
-            )
+        else:
+            per_epoch, entries = int(_length.steps_per_epoch(length)), _length.run_steps(length)
         return cls(
             batches_per_epoch=int(length.num_training_batches),
             accumulate_grad_batches=length.accumulate_grad_batches,
             manual=_length.manual_optimization(length.lightning_module),
-            entries_per_epoch=int(_length.steps_per_epoch(length)),
-            entries=int(_length.run_steps(length)),
+            entries_per_epoch=per_epoch,
+            entries=int(entries),
         )
 
 

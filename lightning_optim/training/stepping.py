@@ -237,7 +237,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if (epoch + 1) % scheduled.declared.spec.frequency:
+        if not steps_at(epoch, scheduled.declared.spec.frequency):
             return
         if catch_up and scheduled.declared.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
