@@ -74,9 +74,20 @@ def prefixed(where: str) -> Iterator[None]:
 
 @contextmanager
 def torch_rejects(where: str, cls: type) -> Iterator[None]:
-    """Re-raise what torch raises while building ``cls`` as this package's error naming the declaration."""
+    """Re-raise what torch raises while building ``cls`` as this package's error naming the declaration; an error
+    that already names it (an inner ``torch_rejects``) passes unchanged.
+
+    Example:
+        >>> with torch_rejects("M.opt", dict), torch_rejects("M.opt", dict):
+        ...     raise ValueError("bad")
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: `dict` rejected the declared options: bad
+    """
     try:
         yield
     except Exception as err:
+        if str(err).startswith(f"{where}: `{cls.__name__}` rejected"):
+            raise
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err

@@ -95,8 +95,9 @@ def test_every_scheduler_steps_a_compiled_adamw_without_recompiling(name: str) -
         return
 
     def make(implementation: str) -> Any:
+        lr = {} if name in ("onecycle", "cyclic") else {"lr": 0.05}  # they set the lr themselves
         declaration = OptimizerSpec(
-            "adamw", lr=0.05, weight_decay=0.01, implementation=implementation, scheduler=scheduler
+            "adamw", weight_decay=0.01, implementation=implementation, scheduler=scheduler, **lr
         )
         return helpers.declared(declaration, base=Logged)()
 
@@ -169,7 +170,6 @@ class Gan(ConfigurableOptimizersMixin, TwoNetsByName):
     gen_opt = OptimizerSpec(
         "adam",
         params="model_gen",
-        lr=0.01,
         implementation="compiled",
         scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step", cycle_momentum=TENSOR_BETAS),
     )
@@ -186,7 +186,6 @@ class EagerGan(Gan):
     gen_opt = OptimizerSpec(
         "adam",
         params="model_gen",
-        lr=0.01,
         scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step", cycle_momentum=TENSOR_BETAS),
     )
     dis_opt = OptimizerSpec("adamw", params="model_dis", lr=0.01, scheduler=SchedulerSpec("cosine", warmup=1))
@@ -257,9 +256,8 @@ def test_lr_monitor_logs_the_eager_values(tmp_path: Path) -> None:
     def make(implementation: str) -> Any:
         declaration = OptimizerSpec(
             "adam",
-            lr=0.01,
             implementation=implementation,
-            groups=[ParamGroup("model_gen.layer1", lr_mult=0.5)],
+            groups=[ParamGroup("model_gen.layer1", weight_decay=0.1)],
             scheduler=SchedulerSpec("onecycle", max_lr=0.05, interval="step", cycle_momentum=TENSOR_BETAS),
         )
         return helpers.declared(declaration)()
