@@ -18,16 +18,12 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from lightning_optim.building.compiled import install_compiled_step
 from lightning_optim.declarations.construct import new_schedule
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
-from lightning_optim.declarations.scheduler import ResolvedScheduler, cycles_momentum
+from lightning_optim.declarations.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
-from lightning_optim.registry.implementation import (
-    IMPLEMENTATION_ARGUMENTS,
-    choose,
-    compiled_schedule_problem,
-)
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
 from lightning_optim.registry.precision import check_low_precision
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
@@ -117,14 +113,6 @@ def _check_capturable(declared: ResolvedOptimizer, optimizer: torch.optim.Optimi
             )
 
 
-def _schedules_compile(declared: ResolvedOptimizer) -> bool:
-    """Whether every declared schedule drives an option a compiled step holds as a tensor."""
-    return all(
-        compiled_schedule_problem(declared.cls, s.spec.param, cycles_momentum(s.cls, s.spec.kwargs)) is None
-        for s in declared.schedulers
-    )
-
-
 def build_all(
     module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], trainer: Any
 ) -> list[Built]:
@@ -144,7 +132,7 @@ def build_all(
             torch_groups,
             module,
             trainer,
-            compilable_schedules=_schedules_compile(declared),
+            compilable_schedules=compiled_schedule_refusal(declared.cls, declared.schedulers) is None,
         )
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
         prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)

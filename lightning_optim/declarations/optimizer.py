@@ -29,8 +29,8 @@ from lightning_optim.declarations.arguments import (
 from lightning_optim.declarations.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
 from lightning_optim.declarations.scheduler import (
     ResolvedScheduler,
-    check_compiled_schedules,
     check_param,
+    compiled_schedule_refusal,
     resolve_scheduler,
     scheduler_where,
 )
@@ -259,8 +259,9 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
     schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
-    if spec.implementation == "compiled":
-        check_compiled_schedules(where, cls, schedulers)
+    refusal = compiled_schedule_refusal(cls, schedulers) if spec.implementation == "compiled" else None
+    if refusal is not None:
+        raise ValueError(refusal)
     _warn_lr_replaced(where, spec, schedulers)
     return ResolvedOptimizer(
         attribute=attribute,

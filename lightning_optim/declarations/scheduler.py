@@ -333,27 +333,29 @@ def check_param(scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer) 
         )
 
 
-def check_compiled_schedules(where: str, cls: type, schedulers: Sequence[ResolvedScheduler]) -> None:
-    """Under ``implementation="compiled"``, every schedule drives an option the compiled step holds as a tensor;
-    any other would compile the step again at every new value."""
+def compiled_schedule_refusal(cls: type, schedulers: Sequence[ResolvedScheduler]) -> str | None:
+    """Why a compiled step of ``cls`` cannot take these schedules (the first that drives an option it cannot hold
+    as a tensor, which would compile the step again at every new value), or ``None``."""
     for scheduler in schedulers:
-        cycles = cycles_momentum(scheduler.cls, scheduler.spec.kwargs)
-        if compiled_schedule_problem(cls, scheduler.spec.param, cycles) is None:
-            continue
-        tensors = sorted(held_as_tensors(cls))
-        driven = f"param={scheduler.spec.param!r}"
-        fix = "drive another option"
-        if compiled_schedule_problem(cls, scheduler.spec.param, False) is None:
-            driven = (
-                f"`cycle_momentum=True` (`{scheduler.cls.__name__}`'s default), which cycles the momentum"
-            )
-            fix = "pass `cycle_momentum=False`"
-        raise ValueError(
-            f"{scheduler.where}: Expected a schedule under `implementation='compiled'` to drive an option that "
-            f"`{cls.__name__}` takes as a tensor ({listing(tensors)}) but got {driven}: "
-            f"{compiled_schedule_problem(cls, scheduler.spec.param, cycles)} (every new value would compile it "
-            f"again). {fix[0].upper() + fix[1:]}, or use another `implementation` for this optimizer."
+        problem = compiled_schedule_problem(
+            cls, scheduler.spec.param, cycles_momentum(scheduler.cls, scheduler.spec.kwargs)
         )
+        if problem is None:
+            continue
+        by_cycle = compiled_schedule_problem(cls, scheduler.spec.param, False) is None
+        driven = (
+            f"`cycle_momentum=True` (`{scheduler.cls.__name__}`'s default), which cycles the momentum"
+            if by_cycle
+            else f"param={scheduler.spec.param!r}"
+        )
+        fix = "Pass `cycle_momentum=False`" if by_cycle else "Drive another option"
+        return (
+            f"{scheduler.where}: Expected a schedule under `implementation='compiled'` to drive an option that "
+            f"`{cls.__name__}` takes as a tensor ({listing(sorted(held_as_tensors(cls)))}) but got {driven}: "
+            f"{problem} (every new value would compile it again). {fix}, or use another `implementation` for "
+            "this optimizer."
+        )
+    return None
 
 
 def scheduler_where(where: str, index: int, listed: bool) -> str:

@@ -51,6 +51,7 @@ from lightning_optim.registry.optimizers import (
     optimizer_info,
     tensor_options,
 )
+from lightning_optim.schedules.param_view import target_of
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import check_choice, listing
 
@@ -148,14 +149,10 @@ def compiled_schedule_problem(cls: type, param: str, cycles_momentum: bool) -> s
         >>> compiled_schedule_problem(SGD, "lr", cycles_momentum=True)
         '`SGD` takes `momentum` as a Python number only, which Dynamo compiles into the step as a constant'
     """
-    driven = [param] + (["momentum"] if cycles_momentum else [])
+    options = dict.fromkeys(_signature_parameters(cls))  # where each name lives, as in a param group of cls
     tensors = held_as_tensors(cls)
-    for name in driven:
-        key = name
-        if name in ("beta1", "beta2") or (
-            name == "momentum" and not accepts_argument(cls, "momentum") and accepts_argument(cls, "betas")
-        ):
-            key = "betas"
+    for name in [param] + (["momentum"] if cycles_momentum else []):
+        key, _ = target_of(name, options)
         if key not in tensors:
             return f"`{cls.__name__}` takes `{key}` as a Python number only, which Dynamo compiles into the step as a constant"
     return None
