@@ -156,8 +156,9 @@ class ManualSchedulerStepping(MixinCallback):
     def _record(self) -> None:
         self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
 
-    def _check(self, where: str) -> None:
-        for s in self.scheduled:
+    def _check(self, where: str, scheduled: Sequence[Scheduled] | None = None) -> None:
+        """Raise if a scheduler (of ``scheduled``, by default every one) was stepped outside the mixin."""
+        for s in self.scheduled if scheduled is None else scheduled:
             expected = self.expected.get(id(s.scheduler))
             if expected is None or s.scheduler.last_epoch == expected:
                 continue
@@ -177,7 +178,7 @@ class ManualSchedulerStepping(MixinCallback):
             )
 
     def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
-        self._check(where)
+        self._check(where, (scheduled,))
         if scheduled.declared.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end)
             if value is None:
