@@ -18,15 +18,20 @@ the same per-step scheduler. Two modes:
   the optimizers by attribute (``self.gen_opt.zero_grad()`` ... ``self.gen_opt.step()``, four accesses per
   step), against the hand-written module calling ``self.optimizers()`` and ``sch.step()``.
 
-Each fit is timed as a whole (``trainer.fit`` only; the ``Trainer`` and the module are made outside the
+Each fit is timed twice over (``trainer.fit`` only; the ``Trainer`` and the module are made outside the
 timer) on this process's CPU clock (``time.process_time``: with one torch thread and no data workers that
-is all the work, and other processes on a shared machine do not inflate it; ``--clock wall`` for elapsed
-time), so the per-step figure (fit time / steps) includes the one-time setup of ``fit`` (for the mixin:
-resolving and building the declarations) spread over the steps. Runs are interleaved (hand-written, mixin,
-then mixin, hand-written, ...) so that load from other processes hits both alike, after one unmeasured
-warm-up fit of each; the ratio reported is the median over rounds of (mixin / hand-written) of that round.
-After every round the two modules' weights must be equal (same optimizer, same kernels, same lrs): the
-comparison is only fair if they train identically, and the script exits 1 if they do not.
+is all the work, and other processes on a shared machine do not add to it; ``--clock wall`` for elapsed
+time): step by step, from one training batch's start to the next (a callback both sides carry), and as a
+whole. The per-step cost, which the target is about, is the ratio of the two fits' *median* steps: a step
+hit by a burst of another process's work (on a shared 2-core machine, a whole fit's time varies by +-15%
+from that alone) does not move a median of hundreds of steps. The whole-fit ratio also holds the one-time
+setup of ``fit`` (for the mixin: resolving and building the declarations) and every burst. Runs are
+interleaved (hand-written, mixin, then mixin, hand-written, ...) so that slow phases of the machine hit both
+alike, after one unmeasured warm-up fit of each; each ratio reported is the median over rounds of (mixin /
+hand-written) of that round, with a 90% bootstrap interval of that median; ``--calibrate`` adds a copy of
+the hand-written module to every round, whose ratio to the original is what the machine's noise alone gives. After every round the two modules' weights must be equal
+(same optimizer, same kernels, same lrs): the comparison is only fair if they train identically, and the
+script exits 1 if they do not.
 
 ``--access`` times one ``self.gen_opt`` against one ``self.optimizers()`` inside a real fit (``timeit``,
 alternating, min of the rounds): the per-access cost the ``attribute`` mode adds four times per step, free of
@@ -45,17 +50,30 @@ Run: ``python benchmarks/bench_overhead.py [--quick] [--steps 300] [--repeats 15
 
 from __future__ import annotations
 
+import os
+
+# One thread for every BLAS and OpenMP pool, set before numpy and torch load them: numpy's OpenBLAS otherwise
+# keeps a worker thread that spins for a while after each call, and its CPU time lands in the process clock
+# and in the instruction counts, differently in every fit (seen in callgrind as ``blas_thread_server``).
+for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
+
 import argparse
 import cProfile
 import gc
 import logging
 import pstats
+import random
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import timeit
 import warnings
 from collections.abc import Callable
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +206,7 @@ def two_optimizer_modules(
     return Hand, Mixin
 
 
-def trainer() -> L.Trainer:
+def trainer(*callbacks: L.Callback) -> L.Trainer:
     return L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -197,6 +215,7 @@ def trainer() -> L.Trainer:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        callbacks=list(callbacks),
     )
 
 
@@ -205,15 +224,37 @@ CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time
 clock = CLOCKS["cpu"]
 
 
+class StepClock(L.Callback):
+    """The time from one training batch's start to the next one's: a whole step (data, forward, backward,
+    optimizer and scheduler steps, every hook). Both sides carry it, so its own cost is in both."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self.starts.append(clock())
+
+    def median_step(self) -> float:
+        return statistics.median(b - a for a, b in zip(self.starts, self.starts[1:]))
+
+
+class Fit:
+    """One timed ``trainer.fit``: the whole call and the median step."""
+
+    def __init__(self, seconds: float, step: float, module: L.LightningModule) -> None:
+        self.seconds, self.step, self.module = seconds, step, module
+
+
 def timed_fit(
     cls: type[L.LightningModule], data: DataLoader, wrap: Callable[[Callable[[], None]], None]
-) -> tuple[float, L.LightningModule]:
-    """Seconds of one ``trainer.fit`` of a fresh ``cls()`` (``wrap`` runs the call, e.g. under a profiler)."""
-    module, fitter = cls(), trainer()
+) -> Fit:
+    """One ``trainer.fit`` of a fresh ``cls()``, timed (``wrap`` runs the call, e.g. under a profiler)."""
+    steps = StepClock()
+    module, fitter = cls(), trainer(steps)
     gc.collect()
     start = clock()
     wrap(lambda: fitter.fit(module, data))
-    return clock() - start, module
+    return Fit(clock() - start, steps.median_step(), module)
 
 
 def plain(call: Callable[[], None]) -> None:
@@ -226,52 +267,63 @@ def same_weights(a: nn.Module, b: nn.Module) -> bool:
 
 def interleaved(
     classes: dict[str, type[L.LightningModule]], data: DataLoader, repeats: int
-) -> tuple[dict[str, list[float]], bool]:
-    """Seconds of ``repeats`` fits of each class, one of each per round, the order rotating every round.
+) -> tuple[dict[str, list[Fit]], bool]:
+    """``repeats`` timed fits of each class, one of each per round, the order rotating every round.
 
     Also whether every fit of a round ended with the same weights as the first class's.
     """
     for cls in classes.values():  # warm-up: imports, caches, the allocator
         timed_fit(cls, data, plain)
     labels = list(classes)
-    times: dict[str, list[float]] = {label: [] for label in labels}
+    fits: dict[str, list[Fit]] = {label: [] for label in labels}
     identical = True
     for round_ in range(repeats):
         shift = round_ % len(labels)
-        fitted = {}
         for label in labels[shift:] + labels[:shift]:
-            seconds, fitted[label] = timed_fit(classes[label], data, plain)
-            times[label].append(seconds)
-        identical &= all(same_weights(fitted[labels[0]], fitted[label]) for label in labels[1:])
-    return times, identical
+            fits[label].append(timed_fit(classes[label], data, plain))
+        first = fits[labels[0]][-1].module
+        identical &= all(same_weights(first, fits[label][-1].module) for label in labels[1:])
+    return fits, identical
 
 
-def ratio_summary(times: dict[str, list[float]], label: str, steps: int) -> dict[str, float]:
-    """Median time per step of ``label`` and the median over rounds of its ratio to ``"hand"``."""
-    ratios = [t / h for t, h in zip(times[label], times["hand"])]
-    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+def _median_and_interval(ratios: list[float], resamples: int = 2000) -> tuple[float, float, float]:
+    """The median of ``ratios`` and a 90% bootstrap interval of it (percentile method, fixed seed)."""
+    draw = random.Random(0).choices
+    medians = sorted(statistics.median(draw(ratios, k=len(ratios))) for _ in range(resamples))
+    return statistics.median(ratios), medians[int(0.05 * resamples)], medians[int(0.95 * resamples) - 1]
+
+
+def ratio_summary(fits: dict[str, list[Fit]], label: str, steps: int) -> dict[str, float]:
+    """``label`` against ``"hand"``: the median step of each, and the median over rounds (with its 90%
+    interval) of the ratio of the two fits' median steps (``ratio``) and of their whole-fit times
+    (``fit_ratio``)."""
+    mine, hand = fits[label], fits["hand"]
+    ratio, lo, hi = _median_and_interval([m.step / h.step for m, h in zip(mine, hand)])
+    fit_ratio, fit_lo, fit_hi = _median_and_interval([m.seconds / h.seconds for m, h in zip(mine, hand)])
     return {
-        "us": 1e6 * statistics.median(times[label]) / steps,
-        "ratio": statistics.median(ratios),
-        "q1": quartiles[0],
-        "q3": quartiles[2],
-        "min_ratio": min(times[label]) / min(times["hand"]),
+        "hand_us": 1e6 * statistics.median(h.step for h in hand),
+        "us": 1e6 * statistics.median(m.step for m in mine),
+        "ratio": ratio,
+        "lo": lo,
+        "hi": hi,
+        "fit_ratio": fit_ratio,
+        "fit_lo": fit_lo,
+        "fit_hi": fit_hi,
     }
 
 
-def measure(mode: str, implementation: str, steps: int, repeats: int) -> dict[str, Any]:
+def measure(mode: str, implementation: str, steps: int, repeats: int, calibrate: bool) -> dict[str, Any]:
+    """The mixin against the hand-written module; with ``calibrate`` also a copy of the hand-written module
+    against itself (``"calibration"``): what the machine's noise alone gives."""
     hand, mixin = modules(mode, implementation)
-    times, identical = interleaved({"hand": hand, "mixin": mixin}, loader(steps), repeats)
-    summary = ratio_summary(times, "mixin", steps)
-    return {
-        "hand_us": 1e6 * statistics.median(times["hand"]) / steps,
-        "mixin_us": summary["us"],
-        "ratio": summary["ratio"],
-        "q1": summary["q1"],
-        "q3": summary["q3"],
-        "min_ratio": summary["min_ratio"],
-        "identical": identical,
-    }
+    classes = {"hand": hand, "mixin": mixin}
+    if calibrate:
+        classes["hand again"] = type(f"{hand.__name__}Again", (hand,), {})
+    fits, identical = interleaved(classes, loader(steps), repeats)
+    result: dict[str, Any] = {**ratio_summary(fits, "mixin", steps), "identical": identical}
+    if calibrate:
+        result["calibration"] = ratio_summary(fits, "hand again", steps)
+    return result
 
 
 def _ours(obj: object) -> bool:
@@ -311,20 +363,20 @@ def attribute(mode: str, implementation: str, steps: int, repeats: int) -> None:
         "mixin - lr guard": without(mixin, callbacks=False, pre_hooks=True),
         "mixin - both": without(mixin, callbacks=True, pre_hooks=True),
     }
-    times, identical = interleaved(classes, loader(steps), repeats)
-    hand_us = 1e6 * statistics.median(times["hand"]) / steps
+    fits, identical = interleaved(classes, loader(steps), repeats)
+    hand_us = 1e6 * statistics.median(h.step for h in fits["hand"])
     print(
         f"\n{mode}: the mixin with parts of its per-step machinery removed ({repeats} rounds, rotating order)"
     )
-    print(f"{'variant':<20} {'µs/step':>9} {'vs hand':>8} {'(quartiles)':>13} {'extra µs/step':>13}")
+    print(f"{'variant':<20} {'µs/step':>9} {'vs hand':>8} {'(90% interval)':>14} {'extra µs/step':>13}")
     for label in classes:
         if label == "hand":
             print(f"{label:<20} {hand_us:>9.1f}")
             continue
-        r = ratio_summary(times, label, steps)
+        r = ratio_summary(fits, label, steps)
         extra = (r["ratio"] - 1) * hand_us
         print(
-            f"{label:<20} {r['us']:>9.1f} {r['ratio']:>8.3f} {r['q1']:>6.3f}-{r['q3']:<6.3f} {extra:>+13.1f}"
+            f"{label:<20} {r['us']:>9.1f} {r['ratio']:>8.3f} {r['lo']:>6.3f}-{r['hi']:<6.3f} {extra:>+13.1f}"
         )
     if not identical:
         print("the variants did not all train identically to the hand-written module", file=sys.stderr)
@@ -402,6 +454,84 @@ def access(rounds: int, number: int = 20_000) -> dict[str, float]:
     return {label: 1e9 * min(times) / number for label, times in results.items()}
 
 
+#: Fits (in steps) whose instruction counts give the per-step count by their difference: everything a fit does
+#: once (setup, the first and last batch, the epoch's end) cancels.
+INSTRUCTION_FITS = (40, 240)
+
+
+def mark() -> None:
+    """A boundary between measured parts under callgrind (run with ``--dump-before=getppid``): its counters
+    are written to a new file at every call."""
+    os.getppid()
+
+
+def instructions_child(mode: str) -> None:
+    """Under callgrind: warm both sides up, then fit each side at both ``INSTRUCTION_FITS`` lengths between
+    marks."""
+    hand, mixin = modules(mode, "fused" if mode == "attribute" else "forloop")
+    for cls in (hand, mixin):
+        timed_fit(cls, loader(5), plain)
+    mark()
+    for cls in (hand, mixin):
+        for steps in INSTRUCTION_FITS:
+            data = loader(steps)
+            timed_fit(cls, data, plain)
+            mark()
+
+
+def _dumped_counts(prefix: Path) -> list[int]:
+    """The instruction counts of callgrind's numbered dumps ``<prefix>.1``, ``<prefix>.2``, ..., in order."""
+    counts: list[int] = []
+    for index in count(1):
+        dump = prefix.with_name(f"{prefix.name}.{index}")
+        if not dump.exists():
+            return counts
+        summary = next(line for line in dump.read_text().splitlines() if line.startswith("summary:"))
+        counts.append(int(summary.split()[1]))
+    return counts
+
+
+def instructions(modes: list[str], jobs: int) -> dict[str, dict[str, float]]:
+    """Instructions per step of each side in each of ``modes``, counted by callgrind (deterministic: the
+    machine's load does not change them). Each mode runs this script in a process of its own under
+    callgrind (several minutes: the imports run under it too), ``jobs`` at a time."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (apt install valgrind)")
+    here = Path(__file__).resolve()
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        running: dict[str, subprocess.Popen[bytes]] = {}
+        pending = list(modes)
+        while pending or running:
+            while pending and len(running) < jobs:
+                mode = pending.pop(0)
+                command = [
+                    "valgrind", "--tool=callgrind", "--dump-before=getppid",
+                    f"--callgrind-out-file={folder}/{mode}.out",
+                    sys.executable, str(here), "--instructions-child", mode,
+                ]  # fmt: skip
+                env = {**os.environ, "PYTHONHASHSEED": "0"}
+                running[mode] = subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            time.sleep(1)
+            for mode, process in list(running.items()):
+                if process.poll() is not None:
+                    del running[mode]
+                    if process.returncode:
+                        raise SystemExit(f"callgrind run of mode {mode} failed ({process.returncode})")
+                    # dump 1: up to the first mark; then hand short, hand long, mixin short, mixin long
+                    counts = _dumped_counts(Path(folder) / f"{mode}.out")
+                    if len(counts) != 5:  # something else called getppid
+                        raise SystemExit(f"mode {mode}: expected 5 callgrind dumps but got {len(counts)}")
+                    counts = counts[1:]
+                    short, long = INSTRUCTION_FITS
+                    hand = (counts[1] - counts[0]) / (long - short)
+                    mixin = (counts[3] - counts[2]) / (long - short)
+                    results[mode] = {"hand": hand, "mixin": mixin, "ratio": mixin / hand}
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -427,9 +557,22 @@ def main() -> int:
     )
     parser.add_argument("--profile", action="store_true", help="also attribute the difference with cProfile")
     parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also fit a copy of the hand-written module in every round: the ratio noise alone gives",
+    )
+    parser.add_argument(
         "--access", action="store_true", help="also time one `self.gen_opt` against one `self.optimizers()`"
     )
     parser.add_argument("--top", type=int, default=25, help="rows per profile table")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per step under callgrind instead of timing (deterministic; needs valgrind, "
+        "takes minutes per mode)",
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="--instructions: modes counted at a time")
+    parser.add_argument("--instructions-child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument(
         "--max-ratio",
         type=float,
@@ -449,6 +592,19 @@ def main() -> int:
     warnings.filterwarnings("ignore")
     for name in ("lightning.pytorch", "lightning.fabric", "lightning_optim"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    if args.instructions_child:
+        instructions_child(args.instructions_child)
+        return 0
+    if args.instructions:
+        print(f"torch {torch.__version__}, lightning {L.__version__}; instructions per step (callgrind), "
+              f"from fits of {' and '.join(map(str, INSTRUCTION_FITS))} steps")  # fmt: skip
+        print(f"{'mode':<10} {'hand-written':>14} {'mixin':>14} {'extra':>10} {'mixin/hand':>10}")
+        for mode, r in instructions(args.mode, args.jobs).items():
+            print(
+                f"{mode:<10} {r['hand']:>14,.0f} {r['mixin']:>14,.0f} {r['mixin'] - r['hand']:>+10,.0f} "
+                f"{r['ratio']:>10.4f}"
+            )
+        return 0
 
     print(
         f"torch {torch.__version__}, lightning {L.__version__}, {torch.get_num_threads()} CPU thread(s); "
@@ -457,25 +613,31 @@ def main() -> int:
     )
     header = (
         f"{'mode':<10} {'hand-written µs/step':>20} {'mixin µs/step':>14} {'mixin/hand':>10} "
-        f"{'(quartiles)':>13} {'min/min':>8} {'same weights':>12}"
+        f"{'(90% interval)':>14} {'whole fit':>10} {'(90% interval)':>14} {'same weights':>12}"
     )
     print(header)
     print("-" * len(header))
     fair = True
     too_slow = []
     for mode in args.mode:
-        r = measure(mode, args.implementation, steps, repeats)
+        r = measure(mode, args.implementation, steps, repeats, args.calibrate)
         fair &= r["identical"]
         if args.max_ratio is not None and r["ratio"] > args.max_ratio:
             too_slow.append(f"{mode} {r['ratio']:.3f}")
-        print(
-            f"{mode:<10} {r['hand_us']:>20.1f} {r['mixin_us']:>14.1f} {r['ratio']:>10.3f} "
-            f"{r['q1']:>6.3f}-{r['q3']:<6.3f} {r['min_ratio']:>8.3f} {'yes' if r['identical'] else 'NO':>12}",
-            flush=True,
-        )
+        rows = [(mode, r)] + ([("  hand/hand", r["calibration"])] if "calibration" in r else [])
+        for label, row in rows:
+            print(
+                f"{label:<10} {row['hand_us']:>20.1f} {row['us']:>14.1f} {row['ratio']:>10.3f} "
+                f"{row['lo']:>6.3f}-{row['hi']:<6.3f} {row['fit_ratio']:>10.3f} "
+                f"{row['fit_lo']:>6.3f}-{row['fit_hi']:<6.3f} {'yes' if r['identical'] else 'NO':>12}",
+                flush=True,
+            )
     print(
-        "\nmixin/hand: median over rounds of the ratio of whole-fit times; min/min: the fastest mixin fit over "
-        "the fastest hand-written one; target <= 1.02 in every mode."
+        "\nµs/step: the median step (one batch start to the next) over the fits; mixin/hand: the median over "
+        "rounds of the ratio of the two fits' median steps (the per-step cost; target <= 1.02 in every mode), "
+        "with its 90% bootstrap interval; whole fit: the same for whole-fit times (setup included, and every "
+        "burst of another process's load); hand/hand (--calibrate): a copy of the hand-written module against "
+        "it, in the same rounds: the noise floor."
     )
     if args.access:
         ns = access(max(3, repeats))
