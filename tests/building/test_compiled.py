@@ -246,7 +246,11 @@ def test_resume_from_a_checkpoint_continues_like_the_uninterrupted_run(tmp_path:
     )  # as eager saves
     resumed = cls()
     rest = fit_resumed(
-        resumed, str(tmp_path / "epoch=1-step=8.ckpt"), max_epochs=4, enable_checkpointing=True
+        resumed,
+        str(tmp_path / "epoch=1-step=8.ckpt"),
+        max_epochs=4,
+        enable_checkpointing=True,
+        default_root_dir=tmp_path / "resumed",  # its checkpoints, not in the working directory
     )
     assert rest.history == whole.history[8:]
     helpers.assert_same_weights(full, resumed)
