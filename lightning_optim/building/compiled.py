@@ -40,6 +40,7 @@ from typing import Any, cast
 import torch
 
 from lightning_optim.registry.implementation import held_as_tensors
+from lightning_optim.schedules.schedule import as_number
 from lightning_optim.utilities import compat
 
 
@@ -146,16 +147,8 @@ class HeldOptions:
         """``Optimizer.state_dict`` post hook: the held options as Python numbers, as an eager optimizer saves them."""
         for group in state_dict["param_groups"]:
             for key in self.keys:
-                group[key] = _number(group[key])
+                group[key] = as_number(group[key])
         return state_dict
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.item()
-    if isinstance(value, (tuple, list)):
-        return type(value)(_number(v) for v in value)
-    return value
 
 
 def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:

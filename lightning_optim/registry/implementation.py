@@ -46,8 +46,8 @@ import torch
 
 from lightning_optim.registry.optimizers import (
     HELD_AS_TENSORS,
-    NOT_COMPILABLE,
     accepts_argument,
+    compiled_refusal,
     optimizer_info,
     tensor_options,
 )
@@ -116,14 +116,10 @@ def _supports(cls: type, implementation: str) -> bool:
 
 
 def _unsupported_because(cls: type, implementation: str) -> str:
-    if implementation != "compiled":
-        missing = next(a for a in _EXPLICIT[implementation] if not accepts_argument(cls, a))
-        return f"it has no `{missing}` option"
-    if not cls.__module__.startswith("torch.optim."):
-        return "only torch's own optimizers are compiled: another class's step is not known to compile"
-    if cls.__name__ in NOT_COMPILABLE:
-        return NOT_COMPILABLE[cls.__name__]
-    return "its `lr` cannot be a tensor, so every new lr would compile the step again"
+    if implementation == "compiled":
+        return compiled_refusal(cls) or ""
+    missing = next(a for a in _EXPLICIT[implementation] if not accepts_argument(cls, a))
+    return f"it has no `{missing}` option"
 
 
 def held_as_tensors(cls: type) -> tuple[str, ...]:
@@ -430,9 +426,10 @@ def _compiled_pays_back(
     cls: type, params: Sequence[torch.Tensor], module: torch.nn.Module, trainer: Any
 ) -> str | None:
     """Why ``"auto"`` compiles the step of ``cls`` (a row of its ``compiled_gains`` the run repays), or ``None``."""
-    kinds = {p.device.type for p in params}
-    gain = optimizer_info(cls).compiled_gain(next(iter(kinds))) if len(kinds) == 1 else None
-    if gain is None or _compiled_blocker(params, module, trainer) is not None:
+    if _compiled_blocker(params, module, trainer) is not None:  # also: the parameters are on one device
+        return None
+    gain = optimizer_info(cls).compiled_gain(params[0].device.type)
+    if gain is None:
         return None
     steps = _run_steps(trainer)
     parameters = sum(p.numel() for p in params)
@@ -492,14 +489,8 @@ def choose(
     else:
         options = group_options(cls, kwargs, groups)
         blocker = _fused_blocker(cls, params, module, differentiable, trainer, options)
-        compiled = (
-            _compiled_pays_back(cls, params, module, trainer)
-            if blocker is not None
-            and compilable_schedules
-            and not differentiable
-            and optimizer_info(cls).compilable
-            else None
-        )
+        may_compile = compilable_schedules and not differentiable and optimizer_info(cls).compilable
+        compiled = _compiled_pays_back(cls, params, module, trainer) if blocker and may_compile else None
         if blocker is None:
             kinds = listing(sorted({p.device.type for p in params}))
             choice = Choice({"fused": True}, "fused", f"auto: fused kernel is fastest on {kinds}")

@@ -73,6 +73,23 @@ NOT_COMPILABLE: Mapping[str, str] = MappingProxyType(
     {"LBFGS": "it re-evaluates the closure inside its step", "SparseAdam": "it takes sparse gradients only"}
 )
 
+
+def compiled_refusal(cls: type) -> str | None:
+    """Why ``implementation="compiled"`` cannot compile the step of ``cls``, or ``None`` if it can.
+
+    Example:
+        >>> compiled_refusal(Adam) is None, compiled_refusal(torch.optim.LBFGS)
+        (True, 'it re-evaluates the closure inside its step')
+    """
+    if not cls.__module__.startswith("torch.optim."):
+        return "only torch's own optimizers are compiled: another class's step is not known to compile"
+    if cls.__name__ in NOT_COMPILABLE:
+        return NOT_COMPILABLE[cls.__name__]
+    if "lr" not in tensor_options(cls):
+        return "its `lr` cannot be a tensor, so every new lr would compile the step again"
+    return None
+
+
 #: The options a compiled step holds as tensors where the class takes them so (``tensor_options``): they enter
 #: the graph as inputs. ``SGD`` also takes a tensor ``weight_decay``, but its step branches on
 #: ``weight_decay != 0``, which breaks the graph (measured on torch 2.13: the step then runs eagerly).
@@ -188,11 +205,7 @@ class OptimizerInfo:
     def compilable(self) -> bool:
         """Whether ``implementation="compiled"`` can compile this exact torch class's step: its ``lr`` can be a
         tensor, and it is neither ``LBFGS`` nor ``SparseAdam``."""
-        return (
-            self.cls.__module__.startswith("torch.optim.")
-            and self.cls.__name__ not in NOT_COMPILABLE
-            and "lr" in tensor_options(self.cls)  # type: ignore[arg-type]
-        )
+        return compiled_refusal(self.cls) is None
 
     @property
     def has_fused(self) -> bool:

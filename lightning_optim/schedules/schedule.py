@@ -70,8 +70,18 @@ def in_window(count: int, begin: int, end: int | None) -> bool:
     return begin <= count and (end is None or count < end)
 
 
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, torch.Tensor) else value
+def as_number(value: Any) -> Any:
+    """A tensor option (a 0-dim ``lr``, a tuple of ``betas``) as Python numbers; anything else as it is.
+
+    Example:
+        >>> as_number(torch.tensor(0.5)), as_number((torch.tensor(0.5), 0.999)), as_number(0.1)
+        (0.5, (0.5, 0.999), 0.1)
+    """
+    if isinstance(value, torch.Tensor):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(as_number(v) for v in value)
+    return value
 
 
 def _copy_option(value: Any) -> Any:
@@ -216,7 +226,7 @@ class Schedule(LRScheduler):
         else:
             self.inner = self.make(self.target, shape)
             if shape.warmup:
-                self.warmup_targets = [_plain(v) for v in self.values()]
+                self.warmup_targets = [as_number(v) for v in self.values()]
                 self._apply_warmup()
         if kept is not None:
             restore_groups(self.optimizer.param_groups, kept)
