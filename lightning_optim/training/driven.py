@@ -52,7 +52,8 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks as mixin_callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.step_rule import steps_at
@@ -322,4 +323,4 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
         )
     driver = Driver(module, trainer, built)
     _DRIVERS[module] = driver
-    put_first(trainer, EndOfDriving(driver))
+    mixin_callbacks.add(trainer, EndOfDriving(driver))

@@ -44,7 +44,8 @@ from lightning_optim.building.length import (
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
 
 _BATCHES = "training batches per epoch"
@@ -94,7 +95,7 @@ class ScheduleLifecycle(MixinCallback):
                 schedule.derive = partial(self._derive, trainer, scheduler)
 
     def _derive(self, trainer: Trainer, scheduler: ResolvedScheduler) -> Shape | None:
-        if self not in trainer.callbacks:  # type: ignore[attr-defined]
+        if not callbacks.installed(trainer, self):
             return None  # a tuner's trial run: the run is not known yet
         return run_shape(trainer, scheduler, loop_position(trainer, scheduler))
 
@@ -178,4 +179,4 @@ class ScheduleLifecycle(MixinCallback):
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
     """Put a fresh ``ScheduleLifecycle`` for ``built`` first in the callbacks."""
-    put_first(trainer, ScheduleLifecycle(owner, trainer, built, choice))
+    callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice))

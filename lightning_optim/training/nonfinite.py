@@ -42,7 +42,8 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
 from lightning_optim.utilities import compat
 
@@ -154,7 +155,7 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
             "`skip_nonfinite`."
         )
     if getattr(trainer.precision_plugin, "scaler", None) is not None:
-        put_first(trainer, ScalerSkips(skipping))
+        callbacks.add(trainer, ScalerSkips(skipping))
         return
     shared = _sharded(trainer.strategy)
     for skips in skipping:

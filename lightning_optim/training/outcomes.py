@@ -39,7 +39,8 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 
 #: The live ``StepOutcomes`` of each optimizer the mixin built, for readers that only have the optimizer.
 _OUTCOMES: weakref.WeakKeyDictionary[torch.optim.Optimizer, StepOutcomes] = weakref.WeakKeyDictionary()
@@ -297,5 +298,5 @@ def install(trainer: Trainer, built: Sequence[Built], *, manual: bool) -> dict[i
             for schedule, scheduler in b.scheduled():
                 _GATES[schedule] = (outcomes, scheduler.interval == "step")
     if found:
-        put_first(trainer, SettleOutcomes(list(found.values())))
+        callbacks.add(trainer, SettleOutcomes(list(found.values())))
     return found

@@ -47,7 +47,8 @@ from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.schedules.schedule import Schedule
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.stepping import EPOCHS, Scheduled
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import updates_in
@@ -335,7 +336,7 @@ class ResumeGuard(MixinCallback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
-        compat.disable_hook(self, "on_train_batch_start")  # until a checkpoint brings per-step metrics
+        self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
         saved = checkpoint.get(METRICS_KEY)
@@ -343,13 +344,13 @@ class ResumeGuard(MixinCallback):
         saved = checkpoint.get(STEP_METRICS_KEY)
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         if self.pending_step_metrics:
-            vars(self).pop("on_train_batch_start", None)  # the class's hook replays them at the next batch
+            self.enable_hook("on_train_batch_start")  # the class's hook replays them at the next batch
 
     @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        compat.disable_hook(self, "on_train_batch_start")
+        self.disable_hook("on_train_batch_start")
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
@@ -394,4 +395,4 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: Resume
     guard = ResumeGuard(owner, built, choice)
     check_resume(owner, checkpoint, built, choice)
     guard.take_metrics(checkpoint)
-    put_first(trainer, guard)
+    callbacks.add(trainer, guard)

@@ -35,7 +35,7 @@ Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``Va
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -47,10 +47,10 @@ from typing_extensions import override
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
-from lightning_optim.training.callbacks import MixinCallback, put_first
+from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, settle
 from lightning_optim.training.plateau import missing_monitor
-from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
@@ -58,11 +58,17 @@ EPOCHS = "_lightning_optim_epochs"
 
 @dataclass(frozen=True)
 class Scheduled:
-    """A live scheduler with its optimizer and declaration."""
+    """A live scheduler with its optimizer and declaration (and the two facts read at its every step)."""
 
     optimizer: Any
     scheduler: Schedule
     declared: ResolvedScheduler
+    frequency: int = field(init=False)
+    is_plateau: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "frequency", self.declared.spec.frequency)
+        object.__setattr__(self, "is_plateau", self.declared.is_plateau)
 
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
@@ -149,19 +155,21 @@ class ManualSchedulerStepping(MixinCallback):
             s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled
         )
         if not self.needs_batch_idx:
-            compat.disable_hook(self, "on_train_batch_start")
+            self.disable_hook("on_train_batch_start")
 
     # -- the double-step check ---------------------------------------------------------------------
 
     def _record(self) -> None:
         self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
 
-    def _check(self, where: str, scheduled: Sequence[Scheduled] | None = None) -> None:
-        """Raise if a scheduler (of ``scheduled``, by default every one) was stepped outside the mixin."""
-        for s in self.scheduled if scheduled is None else scheduled:
-            expected = self.expected.get(id(s.scheduler))
-            if expected is None or s.scheduler.last_epoch == expected:
-                continue
+    def _check(self, where: str) -> None:
+        """Raise if a scheduler was stepped outside the mixin."""
+        for s in self.scheduled:
+            self._check_one(where, s)
+
+    def _check_one(self, where: str, s: Scheduled) -> None:
+        expected = self.expected.get(id(s.scheduler))
+        if expected is not None and s.scheduler.last_epoch != expected:
             stepped = s.scheduler.last_epoch - expected
             attribute = self.owners[id(s.scheduler)]
             rule = (
@@ -178,8 +186,8 @@ class ManualSchedulerStepping(MixinCallback):
             )
 
     def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
-        self._check(where, (scheduled,))
-        if scheduled.declared.is_plateau:
+        self._check_one(where, scheduled)
+        if scheduled.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end)
             if value is None:
                 return
@@ -193,7 +201,7 @@ class ManualSchedulerStepping(MixinCallback):
         """Step the per-step schedulers of an optimizer whose step during batch ``batch_idx`` was applied,
         in the declared order, as the batch index says."""
         for scheduled in per_step:
-            if steps_at(batch_idx, scheduled.declared.spec.frequency):
+            if steps_at(batch_idx, scheduled.frequency):
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
 
     # -- the nothing-stepped check -----------------------------------------------------------------
@@ -231,16 +239,16 @@ class ManualSchedulerStepping(MixinCallback):
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         """Only for the first batch of the ``fit``: then the per-batch hooks go (checks at steps and epochs)."""
-        compat.disable_hook(self, "on_train_batch_end")
-        compat.disable_hook(self, "on_before_backward")
+        self.disable_hook("on_train_batch_end")
+        self.disable_hook("on_before_backward")
         self._check_something_stepped(outputs)
         self._check(f"at the end of training batch {batch_idx}")
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if not steps_at(epoch, scheduled.declared.spec.frequency):
+        if not steps_at(epoch, scheduled.frequency):
             return
-        if catch_up and scheduled.declared.is_plateau:
+        if catch_up and scheduled.is_plateau:
             return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
         self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
@@ -301,16 +309,17 @@ class _AfterOptimizerStep:
         self.outcomes = outcomes
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.stepping.optimizer_steps += 1
+        stepping = self.stepping
+        stepping.optimizer_steps += 1
         if not self.per_step:
             return
-        step = partial(
-            self.stepping.after_optimizer_step, self.trainer, self.per_step, self.stepping.batch_idx
-        )
-        if self.outcomes is None:
-            step()
+        # applied (the common case): step now, without a call to wait for
+        if self.outcomes is None or self.outcomes.latest is None:
+            stepping.after_optimizer_step(self.trainer, self.per_step, stepping.batch_idx)
         else:
-            self.outcomes.when_applied(step)
+            self.outcomes.when_applied(
+                partial(stepping.after_optimizer_step, self.trainer, self.per_step, stepping.batch_idx)
+            )
 
 
 def install(
@@ -333,4 +342,4 @@ def install(
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         waits = (outcomes or {}).get(id(b.optimizer))
         b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits))
-    put_first(trainer, stepping)
+    callbacks.add(trainer, stepping)
