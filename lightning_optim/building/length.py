@@ -309,23 +309,6 @@ def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> in
     return updates_between(trainer, scheduler, start, int(total))
 
 
-def _updates_left(
-    trainer: Any, scheduler: ResolvedScheduler, start: Start, measured: list[tuple[str, str]]
-) -> int:
-    """``_run_updates``, for what needs them (``measured``, each with how to declare it without)."""
-    updates = _run_updates(trainer, scheduler, start)
-    if updates is None:
-        raise _unknown(
-            scheduler,
-            f"`{scheduler.cls.__name__}` is derived from the run's length in {scheduler.interval}s "
-            f"({' and '.join(label for label, _ in measured)})",
-            "the Trainer's run has no known length (set `max_epochs`"
-            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
-            + " or ".join(dict.fromkeys(fix for _, fix in measured)),
-        )
-    return updates
-
-
 def _check_warmup_fits(trainer: Any, scheduler: ResolvedScheduler, warmup: int, start: Start) -> None:
     """A declared warmup as long as the run (or longer) trains the whole run in warmup: the schedule itself
     never acts. A derived length refuses it by itself (nothing would be left); an explicit one would not."""
@@ -363,7 +346,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             )
         return Shape(warmup=int(spec.warmup or 0), start=start)
     per_epoch = _steps_per_epoch(trainer, scheduler) if scheduler.converts_epochs else None
-    measured = []
+    measured = []  # what needs the run's updates, each with how to declare it without
     if scheduler.derived_length is not None and (spec.end is None or not scheduler.windowed):
         measured.append((f"`{scheduler.derived_length}`", f"give `{scheduler.derived_length}` explicitly"))
     measured += [
@@ -373,7 +356,16 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     ]
     if isinstance(spec.warmup, float):
         measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
-    updates = _updates_left(trainer, scheduler, start, measured) if measured else 0
+    updates = _run_updates(trainer, scheduler, start) if measured else 0
+    if updates is None:
+        raise _unknown(
+            scheduler,
+            f"`{name}` is derived from the run's length in {scheduler.interval}s "
+            f"({' and '.join(label for label, _ in measured)})",
+            "the Trainer's run has no known length (set `max_epochs`"
+            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
+            + " or ".join(dict.fromkeys(fix for _, fix in measured)),
+        )
     if scheduler.windowed:
         return _window_shape(scheduler, updates, per_epoch, start)
     if isinstance(spec.warmup, float):
