@@ -188,14 +188,6 @@ def epochs_for_steps(trainer: Any, steps: float) -> float:
     return float(last + math.ceil((steps - done) / per_epoch))
 
 
-def steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps per epoch (each optimizer's, in manual optimization); ``inf`` when unknown.
-
-    With a ``GradientAccumulationScheduler`` they may vary: this is the first epoch's (see ``varying_steps``).
-    """
-    return epoch_steps(trainer, 0, scheduler)
-
-
 def varying_steps(trainer: Any) -> list[tuple[int, int]]:
     """``(epoch, steps)`` where the optimizer steps per epoch change within the run (empty: constant)."""
     schedule = accumulation_scheduler(trainer)
@@ -246,26 +238,20 @@ def run_epochs(trainer: Any) -> float:
 def _lightning_updates(
     trainer: Any, frequency: int, steps: int, scheduler: ResolvedScheduler | None = None
 ) -> int:
-    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of the run, epoch by epoch
-    (the accumulation may change between epochs)."""
+    """Updates of a per-step scheduler in the first ``steps`` optimizer steps of the run, epoch by epoch up to
+    the last change of the accumulation (``_last_change``), then as epochs alike."""
     batches = int(_batches_per_epoch(trainer))
     every = _every(trainer, scheduler)
     if every is not None:
         return updates_in(batches, accumulation(trainer, 0), frequency, steps, every)
     if _manual_optimizers(trainer) is not None:
         return updates_in(batches, 1, frequency, steps)
-    if accumulation_scheduler(trainer) is None:
-        return updates_in(batches, trainer.accumulate_grad_batches, frequency, steps)
-    updates, epoch = 0, 0
-    while steps > 0:
-        per_epoch = int(epoch_steps(trainer, epoch))
-        if per_epoch < 1:
-            break
-        taken = min(steps, per_epoch)
+    updates, last = 0, _last_change(trainer)
+    for epoch in range(last):
+        taken = min(steps, int(epoch_steps(trainer, epoch)))
         updates += updates_in(batches, accumulation(trainer, epoch), frequency, taken)
         steps -= taken
-        epoch += 1
-    return updates
+    return updates + updates_in(batches, accumulation(trainer, last), frequency, steps)
 
 
 def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, end: int) -> int:
@@ -288,13 +274,14 @@ def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:
 
 
 def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
-    """The steps per epoch a ``unit="epoch"`` schedule updated per step converts its arguments with."""
-    name = scheduler.cls.__name__
-    value = steps_per_epoch(trainer, scheduler)
+    """The steps per epoch a ``unit="epoch"`` schedule updated per step converts its arguments with: the first
+    epoch's, refused when a ``GradientAccumulationScheduler`` makes them vary."""
+    what = f"`unit='epoch'` converts `{scheduler.cls.__name__}`'s epoch-valued arguments to optimizer steps"
+    value = epoch_steps(trainer, 0, scheduler)
     if not math.isfinite(value) or value < 1:
         raise _unknown(
             scheduler,
-            f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
+            what,
             "the number of steps per epoch is unknown (the train dataloader has no length); declare the "
             "schedule in steps or with `interval='epoch'`",
         )
@@ -303,7 +290,7 @@ def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
         shown = ", ".join(f"{steps} from epoch {epoch}" for epoch, steps in varying)
         raise _unknown(
             scheduler,
-            f"`unit='epoch'` converts `{name}`'s epoch-valued arguments to optimizer steps",
+            what,
             f"the `GradientAccumulationScheduler` makes the optimizer steps per epoch vary ({shown}); "
             "declare the schedule in steps or with `interval='epoch'`",
         )
@@ -320,23 +307,6 @@ def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> in
     if first >= total:
         start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
     return updates_between(trainer, scheduler, start, int(total))
-
-
-def _updates_left(
-    trainer: Any, scheduler: ResolvedScheduler, start: Start, measured: list[tuple[str, str]]
-) -> int:
-    """``_run_updates``, for what needs them (``measured``, each with how to declare it without)."""
-    updates = _run_updates(trainer, scheduler, start)
-    if updates is None:
-        raise _unknown(
-            scheduler,
-            f"`{scheduler.cls.__name__}` is derived from the run's length in {scheduler.interval}s "
-            f"({' and '.join(label for label, _ in measured)})",
-            "the Trainer's run has no known length (set `max_epochs`"
-            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
-            + " or ".join(dict.fromkeys(fix for _, fix in measured)),
-        )
-    return updates
 
 
 def _check_warmup_fits(trainer: Any, scheduler: ResolvedScheduler, warmup: int, start: Start) -> None:
@@ -376,20 +346,28 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             )
         return Shape(warmup=int(spec.warmup or 0), start=start)
     per_epoch = _steps_per_epoch(trainer, scheduler) if scheduler.converts_epochs else None
-    begin, end = spec.begin or 0, spec.end
-    measured = []
-    if scheduler.derived_length is not None and (end is None or not scheduler.windowed):
+    measured = []  # what needs the run's updates, each with how to declare it without
+    if scheduler.derived_length is not None and (spec.end is None or not scheduler.windowed):
         measured.append((f"`{scheduler.derived_length}`", f"give `{scheduler.derived_length}` explicitly"))
     measured += [
         (f"`{key}={value!r}`", "give `begin` and `end` as ints")
-        for key, value in (("begin", spec.begin), ("end", end))
+        for key, value in (("begin", spec.begin), ("end", spec.end))
         if isinstance(value, float)
     ]
     if isinstance(spec.warmup, float):
         measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
-    updates = _updates_left(trainer, scheduler, start, measured) if measured else 0
+    updates = _run_updates(trainer, scheduler, start) if measured else 0
+    if updates is None:
+        raise _unknown(
+            scheduler,
+            f"`{name}` is derived from the run's length in {scheduler.interval}s "
+            f"({' and '.join(label for label, _ in measured)})",
+            "the Trainer's run has no known length (set `max_epochs`"
+            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
+            + " or ".join(dict.fromkeys(fix for _, fix in measured)),
+        )
     if scheduler.windowed:
-        return _window_shape(scheduler, begin, end, updates, per_epoch, start)
+        return _window_shape(scheduler, updates, per_epoch, start)
     if isinstance(spec.warmup, float):
         warmup = max(1, int(spec.warmup * updates))
     else:
@@ -412,18 +390,12 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     return Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
 
 
-def _window_shape(
-    scheduler: ResolvedScheduler,
-    begin: int | float,
-    end: int | float | None,
-    updates: int,
-    per_epoch: int | None,
-    start: Start,
-) -> Shape:
+def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | None, start: Start) -> Shape:
     def bound(value: int | float) -> int:
         return int(value * updates) if isinstance(value, float) else int(value) * (per_epoch or 1)
 
-    first, last = bound(begin), None if end is None else bound(end)
+    end = scheduler.spec.end
+    first, last = bound(scheduler.spec.begin or 0), None if end is None else bound(end)
     if last is not None and last <= first:
         raise _unknown(
             scheduler,

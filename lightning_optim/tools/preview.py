@@ -73,7 +73,7 @@ class PreviewRun:
         if _length.driven_everies(length) is not None:
             per_epoch, entries = _length.run_windows(length)
         else:
-            per_epoch, entries = int(_length.steps_per_epoch(length)), _length.run_steps(length)
+            per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
         return cls(
             batches_per_epoch=int(length.num_training_batches),
             accumulate_grad_batches=length.accumulate_grad_batches,

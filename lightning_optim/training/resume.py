@@ -214,13 +214,6 @@ def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
     }
 
 
-def _changes(checkpoint: Mapping[str, Any], built: Sequence[Built], current: Mapping[str, Any]) -> list[str]:
-    saved = checkpoint.get(CHECKPOINT_KEY)
-    if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
-        return differences(saved, current)
-    return differences(_structure(checkpoint), _built_structure(built))
-
-
 def refusal(owner: str, changes: Sequence[str]) -> ValueError:
     """The error refusing to resume a checkpoint of a changed setup, naming what changed."""
     shown = [*changes[:12], *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])]
@@ -280,13 +273,17 @@ def check_resume(
     """
     if not checkpoint:
         return
-    changes = _changes(checkpoint, built, fingerprint(built))
+    saved = checkpoint.get(CHECKPOINT_KEY)
+    if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
+        changes = differences(saved, fingerprint(built))
+    else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure
+        changes = differences(_structure(checkpoint), _built_structure(built))
     if not changes:
         return
     if choice == "error":
         raise refusal(owner, changes)
     continues = choice == "continue"
-    saved, states = checkpoint.get(CHECKPOINT_KEY), checkpoint.get("optimizer_states", [])
+    states = checkpoint.get("optimizer_states", [])
     checkpoint["optimizer_states"] = [
         _kept_state(saved, states, b)
         if continues and isinstance(saved, Mapping)
