@@ -33,6 +33,11 @@ the hand-written module to every round, whose ratio to the original is what the 
 (same optimizer, same kernels, same lrs): the comparison is only fair if they train identically, and the
 script exits 1 if they do not.
 
+``--processes N`` splits the rounds over N fresh interpreters run one after another, each with its own hash
+seed and environment size: within one process, identical code can run a few percent faster or slower than
+its copy for the life of the process (where its objects landed in memory), a bias more rounds do not shrink;
+the median of the processes' ratios, with a bootstrap interval over processes, cancels it.
+
 ``--access`` times one ``self.gen_opt`` against one ``self.optimizers()`` inside a real fit (``timeit``,
 alternating, min of the rounds): the per-access cost the ``attribute`` mode adds four times per step, free of
 the whole-fit noise of a shared machine.
@@ -61,6 +66,7 @@ for _pool in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse
 import cProfile
 import gc
+import json
 import logging
 import pstats
 import random
@@ -241,7 +247,7 @@ class StepClock(L.Callback):
 class Fit:
     """One timed ``trainer.fit``: the whole call and the median step."""
 
-    def __init__(self, seconds: float, step: float, module: L.LightningModule) -> None:
+    def __init__(self, seconds: float, step: float, module: Any) -> None:
         self.seconds, self.step, self.module = seconds, step, module
 
 
@@ -312,17 +318,80 @@ def ratio_summary(fits: dict[str, list[Fit]], label: str, steps: int) -> dict[st
     }
 
 
-def measure(mode: str, implementation: str, steps: int, repeats: int, calibrate: bool) -> dict[str, Any]:
-    """The mixin against the hand-written module; with ``calibrate`` also a copy of the hand-written module
-    against itself (``"calibration"``): what the machine's noise alone gives."""
+def measured_fits(
+    mode: str, implementation: str, steps: int, repeats: int, calibrate: bool
+) -> tuple[dict[str, list[Fit]], bool]:
+    """``repeats`` interleaved rounds of the hand-written module, the mixin and (with ``calibrate``) a copy of
+    the hand-written module, and whether every round trained identically."""
     hand, mixin = modules(mode, implementation)
     classes = {"hand": hand, "mixin": mixin}
     if calibrate:
         classes["hand again"] = type(f"{hand.__name__}Again", (hand,), {})
-    fits, identical = interleaved(classes, loader(steps), repeats)
+    return interleaved(classes, loader(steps), repeats)
+
+
+def measure(mode: str, implementation: str, steps: int, repeats: int, calibrate: bool) -> dict[str, Any]:
+    """The mixin against the hand-written module; with ``calibrate`` also a copy of the hand-written module
+    against itself (``"calibration"``): what the machine's noise alone gives."""
+    fits, identical = measured_fits(mode, implementation, steps, repeats, calibrate)
     result: dict[str, Any] = {**ratio_summary(fits, "mixin", steps), "identical": identical}
     if calibrate:
         result["calibration"] = ratio_summary(fits, "hand again", steps)
+    return result
+
+
+def processes_summary(runs: list[dict[str, list[Fit]]], label: str) -> dict[str, Any]:
+    """``label`` against ``"hand"`` over fresh processes: each process's ratio is the median over its rounds
+    (as ``ratio_summary``); the result is the median of the processes' ratios with a 90% bootstrap interval
+    over processes, and their range (``spread``)."""
+    steps = [statistics.median(m.step / h.step for m, h in zip(r[label], r["hand"])) for r in runs]
+    fits = [statistics.median(m.seconds / h.seconds for m, h in zip(r[label], r["hand"])) for r in runs]
+    ratio, lo, hi = _median_and_interval(steps)
+    fit_ratio, fit_lo, fit_hi = _median_and_interval(fits)
+    return {
+        "hand_us": 1e6 * statistics.median(h.step for r in runs for h in r["hand"]),
+        "us": 1e6 * statistics.median(m.step for r in runs for m in r[label]),
+        "ratio": ratio,
+        "lo": lo,
+        "hi": hi,
+        "fit_ratio": fit_ratio,
+        "fit_lo": fit_lo,
+        "fit_hi": fit_hi,
+        "spread": (min(steps), max(steps)),
+    }
+
+
+def measure_in_processes(
+    mode: str, args: argparse.Namespace, steps: int, repeats: int, processes: int
+) -> dict[str, Any]:
+    """``measure`` with the rounds split over ``processes`` fresh interpreters, run one after another.
+
+    Within one process the same code can run a few percent faster or slower than an identical copy for as
+    long as the process lives (where its objects and code landed in memory; an A/A pair of one run measured
+    1.020): a bias that more rounds do not shrink. Each process gets its own hash seed and environment size
+    (which moves the stack), so these biases vary between processes and their median cancels them.
+    """
+    rounds = max(1, -(-repeats // processes))
+    runs: list[dict[str, list[Fit]]] = []
+    identical = True
+    with tempfile.TemporaryDirectory() as folder:
+        for index in range(processes):
+            out = Path(folder) / f"{index}.json"
+            command = [
+                sys.executable, str(Path(__file__).resolve()), "--mode", mode, "--steps", str(steps),
+                "--repeats", str(rounds), "--implementation", args.implementation, "--threads", str(args.threads),
+                "--clock", args.clock, "--fits-json", str(out),
+            ] + (["--calibrate"] if args.calibrate else [])  # fmt: skip
+            env = {**os.environ, "PYTHONHASHSEED": str(index), "BENCH_OVERHEAD_PADDING": "x" * (97 * index)}
+            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+            saved = json.loads(out.read_text())
+            identical &= saved["identical"]
+            runs.append(
+                {label: [Fit(s, step, None) for s, step in pairs] for label, pairs in saved["fits"].items()}
+            )
+    result: dict[str, Any] = {**processes_summary(runs, "mixin"), "identical": identical}
+    if args.calibrate:
+        result["calibration"] = processes_summary(runs, "hand again")
     return result
 
 
@@ -564,6 +633,14 @@ def main() -> int:
     parser.add_argument(
         "--access", action="store_true", help="also time one `self.gen_opt` against one `self.optimizers()`"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="split the rounds over this many fresh processes, one after another, and report the median of "
+        "their ratios (cancels the bias one process's memory layout gives; see measure_in_processes)",
+    )
+    parser.add_argument("--fits-json", help=argparse.SUPPRESS)
     parser.add_argument("--top", type=int, default=25, help="rows per profile table")
     parser.add_argument(
         "--instructions",
@@ -595,6 +672,11 @@ def main() -> int:
     if args.instructions_child:
         instructions_child(args.instructions_child)
         return 0
+    if args.fits_json:  # a child of --processes: one mode's rounds, as numbers
+        fits, identical = measured_fits(args.mode[0], args.implementation, steps, repeats, args.calibrate)
+        pairs = {label: [[f.seconds, f.step] for f in series] for label, series in fits.items()}
+        Path(args.fits_json).write_text(json.dumps({"fits": pairs, "identical": identical}))
+        return 0
     if args.instructions:
         print(f"torch {torch.__version__}, lightning {L.__version__}; instructions per step (callgrind), "
               f"from fits of {' and '.join(map(str, INSTRUCTION_FITS))} steps")  # fmt: skip
@@ -620,18 +702,26 @@ def main() -> int:
     fair = True
     too_slow = []
     for mode in args.mode:
-        r = measure(mode, args.implementation, steps, repeats, args.calibrate)
-        fair &= r["identical"]
-        if args.max_ratio is not None and r["ratio"] > args.max_ratio:
-            too_slow.append(f"{mode} {r['ratio']:.3f}")
-        rows = [(mode, r)] + ([("  hand/hand", r["calibration"])] if "calibration" in r else [])
+        result: dict[str, Any] = (
+            measure_in_processes(mode, args, steps, repeats, args.processes)
+            if args.processes > 1
+            else measure(mode, args.implementation, steps, repeats, args.calibrate)
+        )
+        fair &= result["identical"]
+        if args.max_ratio is not None and result["ratio"] > args.max_ratio:
+            too_slow.append(f"{mode} {result['ratio']:.3f}")
+        rows = [(mode, result)] + (
+            [("  hand/hand", result["calibration"])] if "calibration" in result else []
+        )
         for label, row in rows:
             print(
                 f"{label:<10} {row['hand_us']:>20.1f} {row['us']:>14.1f} {row['ratio']:>10.3f} "
                 f"{row['lo']:>6.3f}-{row['hi']:<6.3f} {row['fit_ratio']:>10.3f} "
-                f"{row['fit_lo']:>6.3f}-{row['fit_hi']:<6.3f} {'yes' if r['identical'] else 'NO':>12}",
+                f"{row['fit_lo']:>6.3f}-{row['fit_hi']:<6.3f} {'yes' if result['identical'] else 'NO':>12}",
                 flush=True,
             )
+            if "spread" in row:
+                print(f"{'':<10} processes' ratios {row['spread'][0]:.3f}-{row['spread'][1]:.3f}", flush=True)
     print(
         "\nµs/step: the median step (one batch start to the next) over the fits; mixin/hand: the median over "
         "rounds of the ratio of the two fits' median steps (the per-step cost; target <= 1.02 in every mode), "

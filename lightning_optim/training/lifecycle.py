@@ -178,5 +178,5 @@ class ScheduleLifecycle(MixinCallback):
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
-    """Put a fresh ``ScheduleLifecycle`` for ``built`` first in the callbacks."""
+    """Make a fresh ``ScheduleLifecycle`` for ``built`` the first of the mixin's callbacks (``callbacks.py``)."""
     callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice))
