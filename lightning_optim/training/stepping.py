@@ -338,6 +338,8 @@ def install(
         else f"{owner} sets `automatic_optimization = False`"
     )
     stepping = ManualSchedulerStepping(owner, built, manual_because)
+    for scheduled in stepping.per_epoch:  # its epochs start at this fit's first (a restored count replaces it)
+        setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
     for b in built:
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         waits = (outcomes or {}).get(id(b.optimizer))

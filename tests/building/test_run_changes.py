@@ -19,6 +19,7 @@ Lightning 2.6.6 facts these tests pin down (``trainer.estimated_stepping_batches
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -283,6 +284,47 @@ def test_second_fit_with_more_epochs(tmp_path: Any) -> None:
     second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
     assert recorder.lrs[0] == pytest.approx(second[:-1], rel=1e-12)
     assert final_lr(fitted) == 0.01
+
+
+class TwoEpochly(ConfigurableOptimizersMixin, TwoNets):
+    """Two optimizers in manual optimization with per-epoch schedules, 2 batches per epoch."""
+
+    gen = OptimizerSpec(
+        "sgd", lr=0.1, params="model_gen", scheduler=SchedulerSpec("cosine", interval="epoch", eta_min=0.01)
+    )
+    dis = OptimizerSpec(
+        "sgd", lr=0.2, params="model_dis", scheduler=SchedulerSpec("step", step_size=1, gamma=0.5)
+    )
+
+    def train_dataloader(self) -> Any:
+        return helpers.loader(n=16, batch_size=8)
+
+
+def test_second_fit_in_manual_optimization_starts_its_epoch_schedules_anew(tmp_path: Any) -> None:
+    """As in automatic optimization (above) and in a hand-written manual loop, whose ``configure_optimizers``
+    Lightning calls again: the second ``fit``'s per-epoch schedules start at that fit's first epoch and span
+    it. The mixin used to step them through the first fit's epochs before the first batch (the cosine over
+    the new fit's 2 epochs started at its end), and torch warned that they stepped before their optimizer."""
+    # per epoch, over the 2 epochs of each fit, each lr used by the 2 batches of the epoch
+    cosine = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2, eta_min=0.01), 2)[:2]
+    halving = torch_lrs(lambda o: lr_scheduler.StepLR(o, step_size=1, gamma=0.5), 2, lr=0.2)[:2]
+    expected = {0: [lr for lr in cosine for _ in range(2)], 1: [lr for lr in halving for _ in range(2)]}
+    recorder = ManualStepLrs()
+    fitted = trainer(tmp_path, recorder, max_epochs=2)
+    module = TwoEpochly()
+    fitted.fit(module)
+    for index, lrs in expected.items():
+        assert recorder.lrs[index] == pytest.approx(lrs, rel=1e-12)
+
+    recorder.lrs.clear()
+    fitted.fit_loop.max_epochs = 4
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted.fit(module)
+    assert fitted.current_epoch == 4
+    for index, lrs in expected.items():
+        assert recorder.lrs[index] == pytest.approx(lrs, rel=1e-12)
+    assert not [w for w in caught if "lr_scheduler.step()" in str(w.message)]
 
 
 class Shrinking(Sized):

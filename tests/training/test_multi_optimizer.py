@@ -103,9 +103,6 @@ def test_live_optimizers_by_attribute_and_in_declaration_order() -> None:
     }
 
 
-# The second `fit` on one Trainer continues from its epoch with fresh optimizers, and torch warns that the
-# schedules catching up stepped before their optimizer: the mixin's behaviour there, not this test's subject.
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`")
 def test_live_optimizer_by_attribute_follows_every_rebuild(tmp_path: Path) -> None:
     """``self.gen_opt`` is cached for speed (training/mixin.py): it must still be the optimizer Lightning steps
     after each event that replaces the optimizers: a second fit of the same module, a resume, a new Trainer,
