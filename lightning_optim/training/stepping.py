@@ -338,7 +338,9 @@ def install(
         else f"{owner} sets `automatic_optimization = False`"
     )
     stepping = ManualSchedulerStepping(owner, built, manual_because)
-    for scheduled in stepping.per_epoch:  # its epochs start at this fit's first (a restored count replaces it)
+    # a schedule's epochs start at this fit's first (a second `fit` of one Trainer starts past epoch 0);
+    # a count restored from a checkpoint replaces this one
+    for scheduled in stepping.per_epoch:
         setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
     for b in built:
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
