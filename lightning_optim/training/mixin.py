@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Iterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,7 +15,7 @@ from lightning_optim.building.length import run_shape
 from lightning_optim.declarations.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declarations.metric_keys import check_metric_keys
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
-from lightning_optim.declarations.specs import OptimizerSpec
+from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
@@ -52,6 +53,60 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
                     )
                 del specs[name]
     return specs
+
+
+#: Where each kind of spec is declared, and how.
+_PLACES: dict[type, tuple[str, str]] = {
+    OptimizerSpec: ("a class attribute of its own", "`gen_opt = OptimizerSpec(...)` for each optimizer"),
+    SchedulerSpec: (
+        "an optimizer's `scheduler`",
+        "`OptimizerSpec(..., scheduler=SchedulerSpec(...))` (or a list)",
+    ),
+    ParamGroup: ("in an optimizer's `groups`", "`OptimizerSpec(..., groups=[ParamGroup(...)])`"),
+}
+
+
+def _ids_within(value: Any) -> Iterator[int]:
+    """The ids of ``value`` and of every spec and container inside it (a declaration's scheduler list...)."""
+    yield id(value)
+    if dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _ids_within(getattr(value, field.name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _ids_within(item)
+
+
+def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
+    """A spec among ``cls``'s own attributes that no declaration uses would declare nothing, silently: a
+    ``SchedulerSpec`` or ``ParamGroup`` as a class attribute of its own (declaring it there and passing it to
+    an ``OptimizerSpec`` is fine), or ``OptimizerSpec``s in a list, tuple or dict. A class declaring no
+    optimizer may hold specs for its subclasses.
+
+    Example:
+        >>> class Module:
+        ...     scheduler = SchedulerSpec("cosine")
+        >>> _refuse_strays(Module, {"optimizer": OptimizerSpec("sgd", lr=0.1)})
+        Traceback (most recent call last):
+        TypeError: Module.scheduler: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got one as a class attribute, which declares nothing. Declare `OptimizerSpec(..., scheduler=SchedulerSpec(...))` (or a list).
+    """
+    used = {i for spec in specs.values() for i in _ids_within(spec)}
+    for name, value in vars(cls).items():
+        items = (
+            value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        )
+        for stray in (value, *items):
+            kind = next((k for k in _PLACES if isinstance(stray, k)), None)
+            if kind is None or id(stray) in used or (kind is not OptimizerSpec and not specs):
+                continue
+            if stray is value and kind is OptimizerSpec:
+                continue  # a declaration
+            place, example = _PLACES[kind]
+            got = "one as a class attribute" if stray is value else f"one in a {type(value).__name__}"
+            raise TypeError(
+                f"{cls.__qualname__}.{name}: Expected every `{kind.__name__}` to be {place} but got {got}, "
+                f"which declares nothing. Declare {example}."
+            )
 
 
 def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
@@ -129,6 +184,7 @@ class ConfigurableOptimizersMixin:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         specs = declared_specs(cls)
+        _refuse_strays(cls, specs)
         _check_names(cls, specs)
         cls._lightning_optim_declared = tuple(
             resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()

@@ -241,6 +241,65 @@ def test_two_catch_all_optimizers_are_rejected() -> None:
         define(a=OptimizerSpec(Adam), b=OptimizerSpec(Adam))
 
 
+# Each of these declared nothing: the mixin reads only `OptimizerSpec` class attributes, and trained with
+# no scheduler, no group, or no optimizer at all, silently.
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        (
+            {"optimizer": OptimizerSpec(SGD, lr=0.1), "scheduler": SchedulerSpec("cosine")},
+            "M.scheduler: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got one as a "
+            "class attribute, which declares nothing. Declare `OptimizerSpec(..., scheduler=SchedulerSpec(...))` "
+            "(or a list).",
+        ),
+        (
+            {"optimizer": OptimizerSpec(SGD, lr=0.1), "schedulers": [SchedulerSpec("cosine")]},
+            "M.schedulers: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got one in a list",
+        ),
+        (
+            {"optimizer": OptimizerSpec(SGD, lr=0.1), "groups": (ParamGroup("bias", lr=0.2),)},
+            "M.groups: Expected every `ParamGroup` to be in an optimizer's `groups` but got one in a tuple, "
+            "which declares nothing. Declare `OptimizerSpec(..., groups=[ParamGroup(...)])`.",
+        ),
+        (
+            {"optimizers": [OptimizerSpec(Adam, params="a"), OptimizerSpec(Adam, params="b")]},
+            "M.optimizers: Expected every `OptimizerSpec` to be a class attribute of its own but got one in a "
+            "list, which declares nothing. Declare `gen_opt = OptimizerSpec(...)` for each optimizer.",
+        ),
+        (
+            {"optimizers": {"gen": OptimizerSpec(Adam, params="a")}},
+            "M.optimizers: Expected every `OptimizerSpec` to be a class attribute of its own but got one in a dict",
+        ),
+    ],
+    ids=["scheduler", "scheduler_list", "group_tuple", "optimizer_list", "optimizer_dict"],
+)
+def test_a_spec_that_declares_nothing_is_rejected(attributes: dict[str, Any], expected: str) -> None:
+    with pytest.raises(TypeError) as error:
+        type("M", (ConfigurableOptimizersMixin, Classifier), attributes)
+    assert str(error.value).startswith(expected)
+
+
+def test_specs_that_a_declaration_uses_and_other_attributes_are_left_alone() -> None:
+    class Shared(ConfigurableOptimizersMixin, Classifier):  # declares nothing: specs for its subclasses
+        cosine = SchedulerSpec("cosine")
+        bias = ParamGroup("bias", lr=0.2)
+
+    class M(Shared):
+        warmup = SchedulerSpec("linear", start_factor=0.5, total_iters=2)
+        schedulers = [warmup, Shared.cosine]
+        optimizer = OptimizerSpec(SGD, lr=0.1, groups=[Shared.bias], scheduler=schedulers)
+        both = (optimizer,)
+        names = ["a", "b"]
+        table = {"lr": 0.1}
+        empty: tuple[Any, ...] = ()
+
+    class Replaced(M):  # inherits `warmup` and `schedulers`, no longer used: the base's attributes
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    assert [d.attribute for d in M._lightning_optim_declared] == ["optimizer"]
+    assert Replaced._lightning_optim_declared[0].schedulers == ()
+
+
 def test_inheritance_replaces_in_place_and_none_removes() -> None:
     class Base(ConfigurableOptimizersMixin, L.LightningModule):
         first = OptimizerSpec(Adam, params="a")
