@@ -166,8 +166,7 @@ def polynomial_decay_with_warmup(
 ) -> float:
     """Linear warmup from 0, then a polynomial decay from ``lr_init`` to ``lr_end``, as a multiplier of ``lr_init``.
 
-    ``lr_end`` is an absolute lr and ``lr_init`` the optimizer's default lr: every param group is scaled by
-    the same multiplier. The arithmetic of
+    ``lr_end`` is an absolute lr and ``lr_init`` the optimizer's default lr. The arithmetic of
     ``transformers.optimization._get_polynomial_decay_schedule_with_warmup_lr_lambda``; it divides by
     ``num_training_steps - num_warmup_steps`` at the step ``num_training_steps``, so the two must differ.
 
@@ -286,16 +285,15 @@ def warmup_stable_decay(
     if step < num_warmup_steps:
         progress = float(step) / float(max(1, num_warmup_steps))
         factor = _wsd_shape(warmup_type, progress, rising=True, num_cycles=num_cycles)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    if step < num_warmup_steps + num_stable_steps:
+    elif step < num_warmup_steps + num_stable_steps:
         return 1.0
-    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
+    elif step < num_warmup_steps + num_stable_steps + num_decay_steps:
         progress = float(step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
         factor = _wsd_shape(decay_type, progress, rising=False, num_cycles=num_cycles)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    return float(min_lr_ratio)
+    else:
+        return float(min_lr_ratio)
+    factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
+    return max(0.0, factor)
 
 
 def resolve_warmup_steps(num_warmup_steps: float, num_training_steps: int | None) -> int:
