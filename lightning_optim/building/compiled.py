@@ -71,12 +71,6 @@ def own_function(function: FunctionType) -> FunctionType:
 LR_FLOOR = 1e-30
 
 
-def divides_by_lr(cls: type) -> bool:
-    """Whether torch's compiled step of ``cls`` divides by the lr: ``Adam`` and ``AdamW`` (a subclass of
-    ``Adam`` only from torch 2.6 on)."""
-    return issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
-
-
 def _tensor(value: Any) -> torch.Tensor:
     return torch.tensor(float(value), dtype=torch.float32)
 
@@ -154,15 +148,16 @@ class HeldOptions:
 def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
     """Replace ``optimizer.step`` on the instance with its compiled form (see the module docstring)."""
     cls = type(optimizer)
-    held = HeldOptions(held_as_tensors(cls), LR_FLOOR if divides_by_lr(cls) else None)
+    # torch's compiled step divides by the lr for Adam and AdamW (a subclass of Adam only from torch 2.6 on)
+    divides_by_lr = issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
+    held = HeldOptions(held_as_tensors(cls), LR_FLOOR if divides_by_lr else None)
     held.take(optimizer)
-    update = torch.compile(own_function(cast(FunctionType, compat.class_update(type(optimizer)))))
+    update = torch.compile(own_function(cast(FunctionType, compat.class_update(cls))))
     differentiable = bool(optimizer.defaults.get("differentiable", False))
 
     def compiled_update(self: torch.optim.Optimizer) -> None:
-        with torch.set_grad_enabled(
-            differentiable
-        ):  # as torch's `_use_grad_for_differentiable`, outside the graph
+        # as torch's `_use_grad_for_differentiable`, outside the graph
+        with torch.set_grad_enabled(differentiable):
             update(self)
 
     hooked = torch.optim.Optimizer.profile_hook_step(compiled_update)

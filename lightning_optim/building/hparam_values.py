@@ -43,21 +43,16 @@ def read_hparam(module: Any, name: str) -> Any:
         return _MISSING
 
 
-def _known_names(module: Any) -> list[str]:
-    """The hyperparameter names the module has (for a "did you mean")."""
-    names = list(getattr(module, "hparams", {}) or {})
-    trainer = compat.attached_trainer(module)
-    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-    names += list(getattr(datamodule, "hparams", {}) or {})
-    return names
-
-
 def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
     name = occurrence.name
+    trainer = compat.attached_trainer(module)
+    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+    # the hyperparameter names the module has, for a "did you mean"
+    known = [*(getattr(module, "hparams", {}) or {}), *(getattr(datamodule, "hparams", {}) or {})]
     return MissingHParamError(
         f"{occurrence.where}: Expected the module to have the hyperparameter `{name}` for `{occurrence.key}` "
         f"(declared as HParam({name!r}), without default) but `{type(module).__qualname__}` has none"
-        f"{did_you_mean(name, _known_names(module))}: Lightning's lookup (`lightning_getattr`) finds no "
+        f"{did_you_mean(name, known)}: Lightning's lookup (`lightning_getattr`) finds no "
         f"attribute `{name}` of the module, no `{name}` in `module.hparams` and none in the datamodule's "
         f"hparams. Save it with `self.save_hyperparameters()` in `__init__`, set `self.{name}`, or give "
         f"HParam({name!r}, default=...).",
@@ -80,13 +75,6 @@ def read_values(module: Any, declared: ResolvedOptimizer) -> dict[str, Any]:
                 f"value but got {values[name]!r}."
             )
     return {name: value for name, value in values.items() if value is not _MISSING}
-
-
-def _value_of(values: Mapping[str, Any]) -> Any:
-    def value_of(occurrence: Occurrence) -> Any:
-        return values.get(occurrence.name, occurrence.hparam.default)
-
-    return value_of
 
 
 def _owner(declared: ResolvedOptimizer) -> str:
@@ -139,7 +127,7 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     if not declared.hparams:
         return declared
     values = read_values(module, declared)
-    spec = substitute(declared.where, declared.declaration, _value_of(values))
+    spec = substitute(declared.where, declared.declaration, lambda o: values.get(o.name, o.hparam.default))
     try:
         resolved = check_optimizer(_owner(declared), declared.attribute, spec)
     except (TypeError, ValueError) as err:
