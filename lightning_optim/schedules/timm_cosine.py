@@ -21,6 +21,7 @@ at every epoch or update.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -52,10 +53,8 @@ def _check_float(where: str, name: str, value: Any, minimum: float, strict: bool
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = ""
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 hint = f" (did you mean `{float(value)!r}`?)"
-            except ValueError:
-                hint = ""
         raise TypeError(f"{where}: Expected `{name}` to be a float {accepted} but got {value!r}{hint}.")
     number = float(value)
     if not math.isfinite(number) or number < minimum or (strict and number == minimum):
