@@ -107,21 +107,18 @@ class HeldOptions:
                 tensors = held.get(key)
                 if value is tensors and tensors is not None:
                     continue
-                held[key] = group[key] = self._refill(value, tensors)
-
-    @staticmethod
-    def _refill(value: Any, tensors: Any) -> Any:
-        if isinstance(value, (tuple, list)):
-            if tensors is None:
-                return tuple(_tensor(v) for v in value)
-            for tensor, v in zip(tensors, value):
-                if v is not tensor:
-                    tensor.fill_(float(v))
-            return tensors
-        if tensors is None:
-            return _tensor(value)
-        tensors.fill_(float(value))
-        return tensors
+                if isinstance(value, (tuple, list)):
+                    if tensors is None:
+                        tensors = tuple(_tensor(v) for v in value)
+                    else:
+                        for tensor, v in zip(tensors, value):
+                            if v is not tensor:
+                                tensor.fill_(float(v))
+                elif tensors is None:
+                    tensors = _tensor(value)
+                else:
+                    tensors.fill_(float(value))
+                held[key] = group[key] = tensors
 
     @contextlib.contextmanager
     def lr_above_zero(self) -> Iterator[None]:
