@@ -60,23 +60,6 @@ def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
     )
 
 
-def read_values(module: Any, declared: ResolvedOptimizer) -> dict[str, Any]:
-    """The value of each ``HParam`` name ``declared`` uses that the module has, by name."""
-    values: dict[str, Any] = {}
-    for occurrence in declared.hparams:
-        name = occurrence.name
-        if name not in values:
-            values[name] = read_hparam(module, name)
-        if values[name] is _MISSING and not occurrence.hparam.has_default:
-            raise _missing(module, occurrence)
-        if contains_hparam(values[name]):
-            raise TypeError(
-                f"{occurrence.where}: Expected the hyperparameter `{name}` for `{occurrence.key}` to be a "
-                f"value but got {values[name]!r}."
-            )
-    return {name: value for name, value in values.items() if value is not _MISSING}
-
-
 def _owner(declared: ResolvedOptimizer) -> str:
     return declared.where[: -len(declared.attribute) - 1]
 
@@ -126,7 +109,19 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     """``declared`` resolved again with the values of its ``HParam``s read from ``module``."""
     if not declared.hparams:
         return declared
-    values = read_values(module, declared)
+    read: dict[str, Any] = {}  # each name read once
+    for occurrence in declared.hparams:
+        name = occurrence.name
+        if name not in read:
+            read[name] = read_hparam(module, name)
+        if read[name] is _MISSING and not occurrence.hparam.has_default:
+            raise _missing(module, occurrence)
+        if contains_hparam(read[name]):
+            raise TypeError(
+                f"{occurrence.where}: Expected the hyperparameter `{name}` for `{occurrence.key}` to be a "
+                f"value but got {read[name]!r}."
+            )
+    values = {name: value for name, value in read.items() if value is not _MISSING}
     spec = substitute(declared.where, declared.declaration, lambda o: values.get(o.name, o.hparam.default))
     try:
         resolved = check_optimizer(_owner(declared), declared.attribute, spec)
@@ -150,13 +145,7 @@ def same_values(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two readings of ``hparam_values`` agree (values that cannot be compared count as changed)."""
     if a.keys() != b.keys():
         return False
-    for key in a:
-        x, y = a[key], b[key]
-        if x is y:
-            continue
-        try:
-            if type(x) is not type(y) or not bool(x == y):
-                return False
-        except Exception:
-            return False
-    return True
+    try:
+        return all(a[k] is b[k] or (type(a[k]) is type(b[k]) and bool(a[k] == b[k])) for k in a)
+    except Exception:
+        return False
