@@ -798,8 +798,7 @@ def _min_lr_rate(where: str, optimizer: torch.optim.Optimizer, min_lr: Any, min_
             f"{where}: Expected `min_lr` (an lr) or `min_lr_rate` (a fraction of the initial lr) but got "
             "neither (transformers requires one of them too)."
         )
-    _fraction(where, "min_lr_rate", min_lr_rate)
-    return float(min_lr_rate)
+    return _fraction(where, "min_lr_rate", min_lr_rate)
 
 
 class CosineWithMinLR(_WarmupAndLengthLR):
