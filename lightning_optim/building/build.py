@@ -70,20 +70,17 @@ def schedules_of(
     return tuple(new_schedule(scheduler, optimizer, names) for scheduler in declared.schedulers)
 
 
-def stand_in_groups(groups: Sequence[GroupPlan]) -> list[GroupPlan]:
-    """``groups`` over one 1-element stand-in per parameter rank of each: optimizers that route by shape
-    (Muon takes matrices only) see the same kinds of parameters, at no cost."""
+def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> Built:
+    """``declared`` built over stand-ins of its planned ``groups``: its options and lrs, never stepped.
+
+    Each group gets one 1-element stand-in per parameter rank it has: optimizers that route by shape (Muon
+    takes matrices only) see the same kinds of parameters, at no cost.
+    """
     stand_ins = []
     for group in groups:
         ranks = dict.fromkeys(p.ndim for _, p in group.parameters)
         parameters = [("stand-in", torch.nn.Parameter(torch.zeros((1,) * ndim))) for ndim in ranks]
         stand_ins.append(dataclasses.replace(group, parameters=parameters))
-    return stand_ins
-
-
-def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> Built:
-    """``declared`` built over stand-ins of its planned ``groups``: its options and lrs, never stepped."""
-    stand_ins = stand_in_groups(groups)
     optimizer = build_optimizer(declared, as_torch_groups(stand_ins))
     apply_scales(optimizer, stand_ins)
     compat.mark_stepped(optimizer)  # schedulers warn when stepped before their optimizer; it never steps
@@ -98,19 +95,6 @@ def reset_groups(built: Built, declared: ResolvedOptimizer | None = None) -> Non
         kept = {key: group[key] for key in ("params", *IMPLEMENTATION_ARGUMENTS) if key in group}
         group.clear()
         group.update({**options, **kept})
-
-
-def _check_capturable(declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer) -> None:
-    """``capturable=True`` needs parameters on an accelerator; torch only notices in the first step."""
-    supported = compat.capturable_devices()
-    for group in optimizer.param_groups:
-        devices = sorted({p.device.type for p in group["params"]} - set(supported))
-        if group.get("capturable") and devices:
-            raise ValueError(
-                f"{declared.where}: Expected the parameters of an optimizer with `capturable=True` to be on one of "
-                f"{listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or train on "
-                "one of those devices."
-            )
 
 
 def build_all(
@@ -139,7 +123,16 @@ def build_all(
         apply_scales(optimizer, groups)
         if choice.implementation == "compiled":
             install_compiled_step(optimizer)
-        _check_capturable(declared, optimizer)
+        # `capturable=True` needs parameters on an accelerator; torch only notices in the first step
+        supported = compat.capturable_devices()
+        for group in optimizer.param_groups:
+            devices = sorted({p.device.type for p in group["params"]} - set(supported))
+            if group.get("capturable") and devices:
+                raise ValueError(
+                    f"{declared.where}: Expected the parameters of an optimizer with `capturable=True` to be on "
+                    f"one of {listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or "
+                    "train on one of those devices."
+                )
         check_low_precision(
             declared.where,
             optimizer,

@@ -71,12 +71,6 @@ def own_function(function: FunctionType) -> FunctionType:
 LR_FLOOR = 1e-30
 
 
-def divides_by_lr(cls: type) -> bool:
-    """Whether torch's compiled step of ``cls`` divides by the lr: ``Adam`` and ``AdamW`` (a subclass of
-    ``Adam`` only from torch 2.6 on)."""
-    return issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
-
-
 def _tensor(value: Any) -> torch.Tensor:
     return torch.tensor(float(value), dtype=torch.float32)
 
@@ -113,21 +107,18 @@ class HeldOptions:
                 tensors = held.get(key)
                 if value is tensors and tensors is not None:
                     continue
-                held[key] = group[key] = self._refill(value, tensors)
-
-    @staticmethod
-    def _refill(value: Any, tensors: Any) -> Any:
-        if isinstance(value, (tuple, list)):
-            if tensors is None:
-                return tuple(_tensor(v) for v in value)
-            for tensor, v in zip(tensors, value):
-                if v is not tensor:
-                    tensor.fill_(float(v))
-            return tensors
-        if tensors is None:
-            return _tensor(value)
-        tensors.fill_(float(value))
-        return tensors
+                if isinstance(value, (tuple, list)):
+                    if tensors is None:
+                        tensors = tuple(_tensor(v) for v in value)
+                    else:
+                        for tensor, v in zip(tensors, value):
+                            if v is not tensor:
+                                tensor.fill_(float(v))
+                elif tensors is None:
+                    tensors = _tensor(value)
+                else:
+                    tensors.fill_(float(value))
+                held[key] = group[key] = tensors
 
     @contextlib.contextmanager
     def lr_above_zero(self) -> Iterator[None]:
@@ -154,15 +145,16 @@ class HeldOptions:
 def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
     """Replace ``optimizer.step`` on the instance with its compiled form (see the module docstring)."""
     cls = type(optimizer)
-    held = HeldOptions(held_as_tensors(cls), LR_FLOOR if divides_by_lr(cls) else None)
+    # torch's compiled step divides by the lr for Adam and AdamW (a subclass of Adam only from torch 2.6 on)
+    divides_by_lr = issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
+    held = HeldOptions(held_as_tensors(cls), LR_FLOOR if divides_by_lr else None)
     held.take(optimizer)
-    update = torch.compile(own_function(cast(FunctionType, compat.class_update(type(optimizer)))))
+    update = torch.compile(own_function(cast(FunctionType, compat.class_update(cls))))
     differentiable = bool(optimizer.defaults.get("differentiable", False))
 
     def compiled_update(self: torch.optim.Optimizer) -> None:
-        with torch.set_grad_enabled(
-            differentiable
-        ):  # as torch's `_use_grad_for_differentiable`, outside the graph
+        # as torch's `_use_grad_for_differentiable`, outside the graph
+        with torch.set_grad_enabled(differentiable):
             update(self)
 
     hooked = torch.optim.Optimizer.profile_hook_step(compiled_update)

@@ -43,50 +43,21 @@ def read_hparam(module: Any, name: str) -> Any:
         return _MISSING
 
 
-def _known_names(module: Any) -> list[str]:
-    """The hyperparameter names the module has (for a "did you mean")."""
-    names = list(getattr(module, "hparams", {}) or {})
-    trainer = compat.attached_trainer(module)
-    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-    names += list(getattr(datamodule, "hparams", {}) or {})
-    return names
-
-
 def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
     name = occurrence.name
+    trainer = compat.attached_trainer(module)
+    datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+    # the hyperparameter names the module has, for a "did you mean"
+    known = [*(getattr(module, "hparams", {}) or {}), *(getattr(datamodule, "hparams", {}) or {})]
     return MissingHParamError(
         f"{occurrence.where}: Expected the module to have the hyperparameter `{name}` for `{occurrence.key}` "
         f"(declared as HParam({name!r}), without default) but `{type(module).__qualname__}` has none"
-        f"{did_you_mean(name, _known_names(module))}: Lightning's lookup (`lightning_getattr`) finds no "
+        f"{did_you_mean(name, known)}: Lightning's lookup (`lightning_getattr`) finds no "
         f"attribute `{name}` of the module, no `{name}` in `module.hparams` and none in the datamodule's "
         f"hparams. Save it with `self.save_hyperparameters()` in `__init__`, set `self.{name}`, or give "
         f"HParam({name!r}, default=...).",
         occurrence,
     )
-
-
-def read_values(module: Any, declared: ResolvedOptimizer) -> dict[str, Any]:
-    """The value of each ``HParam`` name ``declared`` uses that the module has, by name."""
-    values: dict[str, Any] = {}
-    for occurrence in declared.hparams:
-        name = occurrence.name
-        if name not in values:
-            values[name] = read_hparam(module, name)
-        if values[name] is _MISSING and not occurrence.hparam.has_default:
-            raise _missing(module, occurrence)
-        if contains_hparam(values[name]):
-            raise TypeError(
-                f"{occurrence.where}: Expected the hyperparameter `{name}` for `{occurrence.key}` to be a "
-                f"value but got {values[name]!r}."
-            )
-    return {name: value for name, value in values.items() if value is not _MISSING}
-
-
-def _value_of(values: Mapping[str, Any]) -> Any:
-    def value_of(occurrence: Occurrence) -> Any:
-        return values.get(occurrence.name, occurrence.hparam.default)
-
-    return value_of
 
 
 def _owner(declared: ResolvedOptimizer) -> str:
@@ -138,8 +109,20 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     """``declared`` resolved again with the values of its ``HParam``s read from ``module``."""
     if not declared.hparams:
         return declared
-    values = read_values(module, declared)
-    spec = substitute(declared.where, declared.declaration, _value_of(values))
+    read: dict[str, Any] = {}  # each name read once
+    for occurrence in declared.hparams:
+        name = occurrence.name
+        if name not in read:
+            read[name] = read_hparam(module, name)
+        if read[name] is _MISSING and not occurrence.hparam.has_default:
+            raise _missing(module, occurrence)
+        if contains_hparam(read[name]):
+            raise TypeError(
+                f"{occurrence.where}: Expected the hyperparameter `{name}` for `{occurrence.key}` to be a "
+                f"value but got {read[name]!r}."
+            )
+    values = {name: value for name, value in read.items() if value is not _MISSING}
+    spec = substitute(declared.where, declared.declaration, lambda o: values.get(o.name, o.hparam.default))
     try:
         resolved = check_optimizer(_owner(declared), declared.attribute, spec)
     except (TypeError, ValueError) as err:
@@ -162,13 +145,7 @@ def same_values(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Whether two readings of ``hparam_values`` agree (values that cannot be compared count as changed)."""
     if a.keys() != b.keys():
         return False
-    for key in a:
-        x, y = a[key], b[key]
-        if x is y:
-            continue
-        try:
-            if type(x) is not type(y) or not bool(x == y):
-                return False
-        except Exception:
-            return False
-    return True
+    try:
+        return all(a[k] is b[k] or (type(a[k]) is type(b[k]) and bool(a[k] == b[k])) for k in a)
+    except Exception:
+        return False

@@ -75,20 +75,15 @@ class ParamGroupView(MutableMapping[str, Any]):
         self.param = param
         self.key, self.index = target_of(param, group)
         self.initial_key = f"initial_{param}"
+        #: the real group's keys behind the view's ``"lr"`` and ``"initial_lr"``
+        self.real_keys = {"lr": self.key, "initial_lr": self.initial_key}
         #: keys the scheduler wrote other than the driven ones, kept out of the real group
         self.own: dict[str, Any] = {}
-
-    def _real(self, key: str) -> str | None:
-        if key == "lr":
-            return self.key
-        if key == "initial_lr":
-            return self.initial_key
-        return None
 
     def __getitem__(self, key: str) -> Any:
         if key == "lr" and self.index is not None:
             return self.group[self.key][self.index]
-        real = self._real(key)
+        real = self.real_keys.get(key)
         if real is not None:
             return self.group[real]
         if key in self.own:
@@ -105,7 +100,7 @@ class ParamGroupView(MutableMapping[str, Any]):
                 updated[self.index] = value
                 self.group[self.key] = type(values)(updated) if isinstance(values, tuple) else updated
             return
-        real = self._real(key)
+        real = self.real_keys.get(key)
         if real is None:
             self.own[key] = value
         elif real in self.group and key == "lr":
@@ -114,7 +109,7 @@ class ParamGroupView(MutableMapping[str, Any]):
             self.group[real] = value
 
     def __delitem__(self, key: str) -> None:
-        real = self._real(key)
+        real = self.real_keys.get(key)
         if real is not None:
             del self.group[real]
         else:

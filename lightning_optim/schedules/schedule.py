@@ -239,17 +239,13 @@ class Schedule(LRScheduler):
         return built
 
     def _apply_warmup(self) -> None:
-        factor = warmup_factor(self.last_epoch, self.shape.warmup, self._start_factor())  # type: ignore[union-attr]
+        steps = self.shape.warmup  # type: ignore[union-attr]
+        start = self.warmup_start_factor
+        factor = warmup_factor(
+            self.last_epoch, steps, default_start_factor(steps) if start is None else float(start)
+        )
         for group, target in zip(self.target.param_groups, self.warmup_targets):
             set_value(group, "lr", target * factor)
-
-    def _start_factor(self) -> float:
-        steps = self.shape.warmup if self.shape is not None else 0
-        return (
-            default_start_factor(steps)
-            if self.warmup_start_factor is None
-            else float(self.warmup_start_factor)
-        )
 
     # -- stepping --------------------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ no other record of it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,13 +39,8 @@ class Shape:
 
     def to_state(self) -> dict[str, Any]:
         """Plain values (ints, lists, ``None``) for a checkpoint."""
-        return {
-            "warmup": self.warmup,
-            "length": self.length,
-            "steps_per_epoch": self.steps_per_epoch,
-            "window": None if self.window is None else list(self.window),
-            "start": list(self.start),
-        }
+        window = None if self.window is None else list(self.window)
+        return {**dataclasses.asdict(self), "window": window, "start": list(self.start)}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any] | None) -> Shape | None:

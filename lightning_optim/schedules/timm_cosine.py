@@ -21,9 +21,11 @@ at every epoch or update.
 
 from __future__ import annotations
 
-import inspect
+import contextlib
+import functools
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -32,29 +34,14 @@ from torch.optim.lr_scheduler import LRScheduler
 __all__ = ["TimmCosineLR", "cycle_length", "timm_cosine_lr"]
 
 
-def _near_int(value: Any) -> str:
-    """A ``" (did you mean `n`?)"`` suffix when ``value`` is a whole float or a digit string, else ``""``."""
-    if isinstance(value, float) and value.is_integer():
-        return f" (did you mean `{int(value)}`?)"
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return f" (did you mean `{int(value)}`?)"
-    return ""
-
-
-def _near_bool(value: Any) -> str:
-    """A ``" (did you mean `True`?)"`` style suffix for ``0``/``1`` and ``"true"``/``"false"``, else ``""``."""
-    if isinstance(value, int) and value in (0, 1):
-        return f" (did you mean `{bool(value)}`?)"
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return f" (did you mean `{value.strip().lower() == 'true'}`?)"
-    return ""
-
-
 def _check_int(where: str, name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"{where}: Expected `{name}` to be an int >= {minimum} but got {value!r}{_near_int(value)}."
-        )
+        hint = ""  # a whole float or a digit string: "did you mean" the int
+        if (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and value.strip().lstrip("-").isdigit()
+        ):
+            hint = f" (did you mean `{int(value)}`?)"
+        raise TypeError(f"{where}: Expected `{name}` to be an int >= {minimum} but got {value!r}{hint}.")
     if value < minimum:
         raise ValueError(f"{where}: Expected `{name}` to be an int >= {minimum} but got {value!r}.")
     return int(value)
@@ -66,10 +53,8 @@ def _check_float(where: str, name: str, value: Any, minimum: float, strict: bool
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         hint = ""
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 hint = f" (did you mean `{float(value)!r}`?)"
-            except ValueError:
-                hint = ""
         raise TypeError(f"{where}: Expected `{name}` to be a float {accepted} but got {value!r}{hint}.")
     number = float(value)
     if not math.isfinite(number) or number < minimum or (strict and number == minimum):
@@ -79,38 +64,33 @@ def _check_float(where: str, name: str, value: Any, minimum: float, strict: bool
 
 def _check_bool(where: str, name: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"{where}: Expected `{name}` to be a bool but got {value!r}{_near_bool(value)}.")
+        hint = ""  # 0/1 or "true"/"false": "did you mean" the bool
+        if isinstance(value, int) and value in (0, 1):
+            hint = f" (did you mean `{bool(value)}`?)"
+        elif isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            hint = f" (did you mean `{value.strip().lower() == 'true'}`?)"
+        raise TypeError(f"{where}: Expected `{name}` to be a bool but got {value!r}{hint}.")
     return value
 
 
-def _check_options(
-    where: str,
-    t_initial: Any,
-    lr_min: Any,
-    cycle_mul: Any,
-    cycle_decay: Any,
-    cycle_limit: Any,
-    warmup_t: Any,
-    warmup_lr_init: Any,
-    warmup_prefix: Any,
-    k_decay: Any,
-) -> dict[str, Any]:
-    """The options checked and normalised (ints as ``int``, reals as ``float``), keyed by their names."""
-    return {
-        "t_initial": _check_int(where, "t_initial", t_initial, 1),
-        "lr_min": _check_float(where, "lr_min", lr_min, 0),
-        "cycle_mul": _check_float(where, "cycle_mul", cycle_mul, 0, strict=True),
-        "cycle_decay": _check_float(where, "cycle_decay", cycle_decay, 0),
-        "cycle_limit": _check_int(where, "cycle_limit", cycle_limit, 1),
-        "warmup_t": _check_int(where, "warmup_t", warmup_t, 0),
-        "warmup_lr_init": _check_float(where, "warmup_lr_init", warmup_lr_init, 0),
-        "warmup_prefix": _check_bool(where, "warmup_prefix", warmup_prefix),
-        "k_decay": _check_float(where, "k_decay", k_decay, 0, strict=True),
-    }
+#: timm's options of the schedule (``t_in_epochs`` is only recorded), each with its check, in checking order.
+_OPTIONS: dict[str, Callable[[str, str, Any], Any]] = {
+    "t_initial": functools.partial(_check_int, minimum=1),
+    "lr_min": functools.partial(_check_float, minimum=0),
+    "cycle_mul": functools.partial(_check_float, minimum=0, strict=True),
+    "cycle_decay": functools.partial(_check_float, minimum=0),
+    "cycle_limit": functools.partial(_check_int, minimum=1),
+    "warmup_t": functools.partial(_check_int, minimum=0),
+    "warmup_lr_init": functools.partial(_check_float, minimum=0),
+    "warmup_prefix": _check_bool,
+    "k_decay": functools.partial(_check_float, minimum=0, strict=True),
+}
 
 
-#: timm's options of the schedule: those ``_check_options`` takes (``t_in_epochs`` is only recorded).
-_OPTIONS = tuple(inspect.signature(_check_options).parameters)[1:]
+def _check_options(where: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The options among ``arguments`` (a caller's ``locals()``) checked and normalised (ints as ``int``,
+    reals as ``float``), keyed by their names."""
+    return {name: check(where, name, arguments[name]) for name, check in _OPTIONS.items()}
 
 
 def _lr(
@@ -209,18 +189,7 @@ def timm_cosine_lr(
     where = "timm_cosine_lr"
     step = _check_int(where, "t", t, 0)
     base = _check_float(where, "base_lr", base_lr, 0)
-    options = _check_options(
-        where,
-        t_initial,
-        lr_min,
-        cycle_mul,
-        cycle_decay,
-        cycle_limit,
-        warmup_t,
-        warmup_lr_init,
-        warmup_prefix,
-        k_decay,
-    )
+    options = _check_options(where, locals())
     return _lr(step, base, **options)
 
 
@@ -348,18 +317,7 @@ class TimmCosineLR(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         where = type(self).__name__
-        options = _check_options(
-            where,
-            t_initial,
-            lr_min,
-            cycle_mul,
-            cycle_decay,
-            cycle_limit,
-            warmup_t,
-            warmup_lr_init,
-            warmup_prefix,
-            k_decay,
-        )
+        options = _check_options(where, locals())
         self.t_initial: int = options["t_initial"]
         self.lr_min: float = options["lr_min"]
         self.cycle_mul: float = options["cycle_mul"]

@@ -29,6 +29,7 @@ This module imports only the standard library and torch.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import math
 import numbers
@@ -165,8 +166,7 @@ def polynomial_decay_with_warmup(
 ) -> float:
     """Linear warmup from 0, then a polynomial decay from ``lr_init`` to ``lr_end``, as a multiplier of ``lr_init``.
 
-    ``lr_end`` is an absolute lr and ``lr_init`` the optimizer's default lr: every param group is scaled by
-    the same multiplier. The arithmetic of
+    ``lr_end`` is an absolute lr and ``lr_init`` the optimizer's default lr. The arithmetic of
     ``transformers.optimization._get_polynomial_decay_schedule_with_warmup_lr_lambda``; it divides by
     ``num_training_steps - num_warmup_steps`` at the step ``num_training_steps``, so the two must differ.
 
@@ -285,16 +285,15 @@ def warmup_stable_decay(
     if step < num_warmup_steps:
         progress = float(step) / float(max(1, num_warmup_steps))
         factor = _wsd_shape(warmup_type, progress, rising=True, num_cycles=num_cycles)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    if step < num_warmup_steps + num_stable_steps:
+    elif step < num_warmup_steps + num_stable_steps:
         return 1.0
-    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
+    elif step < num_warmup_steps + num_stable_steps + num_decay_steps:
         progress = float(step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
         factor = _wsd_shape(decay_type, progress, rising=False, num_cycles=num_cycles)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    return float(min_lr_ratio)
+    else:
+        return float(min_lr_ratio)
+    factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
+    return max(0.0, factor)
 
 
 def resolve_warmup_steps(num_warmup_steps: float, num_training_steps: int | None) -> int:
@@ -368,22 +367,9 @@ def _check_number(
     return number
 
 
-def _check_warmup(where: str, value: Any, num_training_steps: int | None) -> int:
-    """``num_warmup_steps``: whole steps, or a fraction in (0, 1) of ``num_training_steps``."""
-    expected = (
-        "Expected `num_warmup_steps` to be a whole number of steps >= 0 or a fraction of "
-        f"`num_training_steps` in (0, 1) but got {value!r}."
-    )
-    if not _is_number(value):
-        raise TypeError(f"{where}: {expected}")
-    if not math.isfinite(value) or value < 0 or (value >= 1 and not float(value).is_integer()):
-        raise ValueError(f"{where}: {expected}")
-    if 0 < value < 1 and num_training_steps is None:
-        raise ValueError(
-            f"{where}: `num_warmup_steps` {value!r} is a fraction of `num_training_steps`, so expected "
-            "`num_training_steps` to be a whole number of steps but got None."
-        )
-    return resolve_warmup_steps(value, num_training_steps)
+#: The two checks of most arguments: a positive number, a fraction of the initial lr.
+_positive = functools.partial(_check_number, accepted="a number > 0", low=0.0, low_open=True)
+_fraction = functools.partial(_check_number, accepted="a number in [0, 1]", low=0.0, high=1.0)
 
 
 def _check_choice(where: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
@@ -412,21 +398,6 @@ def _default_lr(where: str, optimizer: torch.optim.Optimizer, name: str) -> floa
     return float(lr)
 
 
-def _warn_long_warmup(where: str, num_warmup_steps: int, num_training_steps: int) -> None:
-    if num_warmup_steps > num_training_steps:
-        warnings.warn(
-            f"{where}: `num_warmup_steps` ({num_warmup_steps}) is longer than `num_training_steps` "
-            f"({num_training_steps}): the lr never reaches its peak before the schedule ends.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-# --------------------------------------------------------------------------------------------------------
-# The classes.
-# --------------------------------------------------------------------------------------------------------
-
-
 class TransformersScheduleLR(LRScheduler):
     """Base of the schedules here: ``lr = base_lr * factor(last_epoch)`` in every param group.
 
@@ -447,16 +418,35 @@ class TransformersScheduleLR(LRScheduler):
     #: whether ``num_training_steps`` may be left out (``None``: only a fractional warmup then needs it)
     _length_required: ClassVar[bool] = False
 
-    def _init_lengths(self, optimizer: Any, num_warmup_steps: Any, num_training_steps: Any) -> str:
-        """Check ``optimizer``, set the two lengths and return the name errors start with."""
+    def _init_lengths(self, optimizer: Any, warmup: Any, length: Any) -> str:
+        """Check ``optimizer``, set ``num_warmup_steps`` (whole, or a fraction in (0, 1) of the length) and
+        ``num_training_steps``, and return the name errors start with."""
         where = type(self).__name__
         _check_optimizer(where, optimizer)
-        if self._length_required or num_training_steps is not None:
-            num_training_steps = _check_steps(where, "num_training_steps", num_training_steps, minimum=1)
-        self.num_training_steps: int | None = num_training_steps
-        self.num_warmup_steps = _check_warmup(where, num_warmup_steps, num_training_steps)
-        if num_training_steps is not None and self._length_required:
-            _warn_long_warmup(where, self.num_warmup_steps, num_training_steps)
+        if self._length_required or length is not None:
+            length = _check_steps(where, "num_training_steps", length, minimum=1)
+        self.num_training_steps: int | None = length
+        expected = (
+            "Expected `num_warmup_steps` to be a whole number of steps >= 0 or a fraction of "
+            f"`num_training_steps` in (0, 1) but got {warmup!r}."
+        )
+        if not _is_number(warmup):
+            raise TypeError(f"{where}: {expected}")
+        if not math.isfinite(warmup) or warmup < 0 or (warmup >= 1 and not float(warmup).is_integer()):
+            raise ValueError(f"{where}: {expected}")
+        if 0 < warmup < 1 and length is None:
+            raise ValueError(
+                f"{where}: `num_warmup_steps` {warmup!r} is a fraction of `num_training_steps`, so expected "
+                "`num_training_steps` to be a whole number of steps but got None."
+            )
+        self.num_warmup_steps = resolve_warmup_steps(warmup, length)
+        if self._length_required and self.num_warmup_steps > length:
+            warnings.warn(
+                f"{where}: `num_warmup_steps` ({self.num_warmup_steps}) is longer than `num_training_steps` "
+                f"({length}): the lr never reaches its peak before the schedule ends.",
+                UserWarning,
+                stacklevel=2,
+            )
         return where
 
     def factor(self, step: int) -> float:
@@ -631,9 +621,7 @@ class CosineWithWarmupLR(_WarmupAndLengthLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        self.num_cycles = _check_number(
-            where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True
-        )
+        self.num_cycles = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -674,7 +662,7 @@ class CosineWithHardRestartsLR(_WarmupAndLengthLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        _check_number(where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True)
+        _positive(where, "num_cycles", num_cycles)
         self.num_cycles = num_cycles
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
@@ -739,7 +727,7 @@ class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
                 f"{where}: Expected `lr_end` to be a number >= 0 below the optimizer's lr {self.lr_init!r} "
                 f"(`optimizer.defaults['lr']`, where the decay starts) but got {lr_end!r}."
             )
-        self.power = _check_number(where, "power", power, "a number > 0", low=0.0, low_open=True)
+        self.power = _positive(where, "power", power)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -810,8 +798,7 @@ def _min_lr_rate(where: str, optimizer: torch.optim.Optimizer, min_lr: Any, min_
             f"{where}: Expected `min_lr` (an lr) or `min_lr_rate` (a fraction of the initial lr) but got "
             "neither (transformers requires one of them too)."
         )
-    _check_number(where, "min_lr_rate", min_lr_rate, "a number in [0, 1]", low=0.0, high=1.0)
-    return float(min_lr_rate)
+    return _fraction(where, "min_lr_rate", min_lr_rate)
 
 
 class CosineWithMinLR(_WarmupAndLengthLR):
@@ -856,9 +843,7 @@ class CosineWithMinLR(_WarmupAndLengthLR):
         min_lr_rate: float | None = None,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        self.num_cycles = _check_number(
-            where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True
-        )
+        self.num_cycles = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
@@ -909,7 +894,7 @@ class CosineWarmupWithMinLR(_WarmupAndLengthLR):
         warmup_lr_rate: float | None = None,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        _check_number(where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True)
+        _positive(where, "num_cycles", num_cycles)
         self.num_cycles = num_cycles
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
@@ -995,12 +980,8 @@ class WarmupStableDecayLR(TransformersScheduleLR):
                 )
         self.warmup_type = _check_choice(where, "warmup_type", warmup_type, WSD_SHAPES)
         self.decay_type = _check_choice(where, "decay_type", decay_type, WSD_SHAPES)
-        self.min_lr_ratio = _check_number(
-            where, "min_lr_ratio", min_lr_ratio, "a number in [0, 1]", low=0.0, high=1.0
-        )
-        self.num_cycles = _check_number(
-            where, "num_cycles", num_cycles, "a number > 0", low=0.0, low_open=True
-        )
+        self.min_lr_ratio = _fraction(where, "min_lr_ratio", min_lr_ratio)
+        self.num_cycles = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
