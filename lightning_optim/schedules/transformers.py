@@ -445,7 +445,7 @@ class TransformersScheduleLR(LRScheduler):
                 f"{where}: `num_warmup_steps` ({self.num_warmup_steps}) is longer than `num_training_steps` "
                 f"({length}): the lr never reaches its peak before the schedule ends.",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=3,  # the line building the schedule (through its `__init__`)
             )
         return where
 

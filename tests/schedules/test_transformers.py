@@ -474,16 +474,20 @@ def test_whole_float_lengths_are_accepted_as_steps() -> None:
 def test_a_warmup_longer_than_the_run_is_accepted_with_a_warning(hf: SimpleNamespace) -> None:
     with pytest.warns(
         UserWarning, match=r"`num_warmup_steps` \(30\) is longer than `num_training_steps` \(20\)"
-    ):
+    ) as warned:
         scheduler = LinearWithWarmupLR(opt_ours := make_optimizer(), 30, 20)
+    assert warned[0].filename == __file__  # the user's line, not the class's `__init__`
     opt_theirs = make_optimizer()
     expected = lr_sequence(opt_theirs, theirs(hf, "linear", opt_theirs, 30, 20, {}), 35)
     assert lr_sequence(opt_ours, scheduler, 35) == expected
 
 
 def test_a_decay_that_does_not_fit_is_accepted_with_a_warning(hf: SimpleNamespace) -> None:
-    with pytest.warns(UserWarning, match=r"the stable phase is -5 steps long, so the decay's first 5 steps"):
+    with pytest.warns(
+        UserWarning, match=r"the stable phase is -5 steps long, so the decay's first 5 steps"
+    ) as warned:
         scheduler = WarmupStableDecayLR(opt_ours := make_optimizer(), 10, 15, 20)
+    assert warned[0].filename == __file__
     opt_theirs = make_optimizer()
     expected = lr_sequence(
         opt_theirs, theirs(hf, "warmup_stable_decay", opt_theirs, 10, 20, {"num_decay_steps": 15}), 25
