@@ -18,12 +18,12 @@ from lightning_optim.declarations.specs import OptimizerSpec
 from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
-from lightning_optim.training import lifecycle as _lifecycle
 from lightning_optim.training import nonfinite as _nonfinite
 from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
-from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.callbacks import add, put_first
+from lightning_optim.training.lifecycle import ScheduleLifecycle
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
 from lightning_optim.utilities import compat
@@ -204,7 +204,7 @@ class ConfigurableOptimizersMixin:
             declared_all = values_resolved(module, declared_all)
         built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
-        owner = type(self).__qualname__
+        owner, choice = type(self).__qualname__, self.resume_changed_setup
         if trainer is None:
             for b in built:  # no run to wait for: shapes from the declarations alone
                 for schedule, scheduler in b.scheduled():
@@ -218,8 +218,8 @@ class ConfigurableOptimizersMixin:
                 _stepping.install(owner, trainer, built, outcomes)
             if any(is_schedule_free(b.optimizer) for b in built):
                 put_first(trainer, ScheduleFreeModes())
-            _resume.install(owner, trainer, built, self.resume_changed_setup)
-            _lifecycle.install(owner, trainer, built, self.resume_changed_setup)  # first: before any reader
+            _resume.install(owner, trainer, built, choice)
+            add(trainer, ScheduleLifecycle(owner, trainer, built, choice))  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)
 
