@@ -91,14 +91,6 @@ def missing_method(cls: type, declared: ResolvedOptimizer) -> ValueError | None:
     )
 
 
-def training_step_writer(cls: type) -> type | None:
-    """The class of ``cls``'s MRO that defines the ``training_step`` it uses, if not Lightning's."""
-    for klass in cls.__mro__:
-        if "training_step" in vars(klass):
-            return None if klass is LightningModule else klass
-    return None
-
-
 def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     """The class-wide checks of ``loss``: on every optimizer or none, no ``training_step`` of the class's own,
     and no near miss for a method name (a name with no near miss may be a method a subclass defines: checked
@@ -114,8 +106,8 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
             f"for all of them: declare `loss=` on {listing(without)} too, or remove it and write "
             "`training_step` yourself."
         )
-    writer = training_step_writer(cls)
-    if writer is not None and vars(writer)["training_step"] is not training_step:
+    writer = next((k for k in cls.__mro__ if "training_step" in vars(k)), LightningModule)
+    if writer is not LightningModule and vars(writer)["training_step"] is not training_step:
         raise TypeError(
             f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
             f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
@@ -175,21 +167,16 @@ class Driver:
             for b in built:
                 _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
 
-    def window_end(self, batch_idx: int) -> int:
-        """The last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)."""
-        accumulate = self.trainer.accumulate_grad_batches
-        end = (batch_idx // accumulate + 1) * accumulate - 1
-        batches = float(self.trainer.num_training_batches)
-        if math.isfinite(batches):
-            end = min(end, int(batches) - 1)
-        if self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            end = batch_idx  # data of unknown length ended inside a window: it steps now
-        return end
-
     def step(self, batch: Any, batch_idx: int) -> None:
         module, trainer = self.module, self.trainer
         accumulate = trainer.accumulate_grad_batches
-        end = self.window_end(batch_idx)
+        # the last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)
+        end = (batch_idx // accumulate + 1) * accumulate - 1
+        batches = float(trainer.num_training_batches)
+        if math.isfinite(batches):
+            end = min(end, int(batches) - 1)
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            end = batch_idx  # data of unknown length ended inside a window: it steps now
         first = batch_idx % accumulate == 0
         optimizers = module.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
@@ -262,9 +249,7 @@ def manual(module: LightningModule) -> bool:
         return False
     if driver.active:
         return True
-    state = driver.trainer.state if compat.attached_trainer(module) is driver.trainer else None
-    if state is None:
-        state = getattr(compat.attached_trainer(module), "state", None)
+    state = getattr(compat.attached_trainer(module), "state", None)
     fitting = state is not None and state.fn == TrainerFn.FITTING and state.status == TrainerStatus.RUNNING
     return not fitting
 
