@@ -183,7 +183,12 @@ class ConfigurableOptimizersMixin:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
         optimizer declares a list of schedulers)."""
         declared_all = self._lightning_optim_declared
-        module = self._as_module()
+        if not isinstance(self, LightningModule):
+            raise TypeError(
+                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
+                "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
+            )
+        module: LightningModule = self
         if not declared_all:
             raise ValueError(
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
@@ -229,22 +234,6 @@ class ConfigurableOptimizersMixin:
         skipped, it does not step (``training/outcomes.py``). An override should call ``super()``."""
         _outcomes.scheduler_step(scheduler, partial(super().lr_scheduler_step, scheduler, metric))  # type: ignore[misc]
 
-    def _as_module(self) -> LightningModule:
-        if not isinstance(self, LightningModule):
-            raise TypeError(
-                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
-                "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
-            )
-        return self
-
-
-def _lightning_config(built: Built, *, manual: bool, trainer: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {"optimizer": built.optimizer}
-    configs = _scheduler_configs(built, manual=manual, trainer=trainer)
-    if configs:
-        config["lr_scheduler"] = configs[0]
-    return config
-
 
 def _scheduler_configs(built: Built, *, manual: bool, trainer: Any = None) -> list[dict[str, Any]]:
     """Lightning's scheduler config dict of each declared scheduler of ``built``, in the declared order.
@@ -280,5 +269,8 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
             config for b in built for config in _scheduler_configs(b, manual=manual, trainer=trainer)
         ]
         return [b.optimizer for b in built], schedulers
-    configs = [_lightning_config(b, manual=manual, trainer=trainer) for b in built]
+    configs = []
+    for b in built:  # at most one scheduler each: none declares a list
+        scheduler = _scheduler_configs(b, manual=manual, trainer=trainer)
+        configs.append({"optimizer": b.optimizer, **({"lr_scheduler": scheduler[0]} if scheduler else {})})
     return configs[0] if len(configs) == 1 else configs
