@@ -77,16 +77,6 @@ class _Pending:
 _SKIPPED: Any = object()
 
 
-def _copy_to_host(found_inf: torch.Tensor) -> tuple[torch.Tensor, Any]:
-    """Start copying ``found_inf`` to the host without blocking; the event tells when it has landed."""
-    host = found_inf.detach().to("cpu", non_blocking=True)
-    if found_inf.device.type != "cuda":
-        return host, None  # a CPU tensor (the device path tested on CPU): the copy is done
-    event = torch.cuda.Event()
-    event.record()
-    return host, event
-
-
 class StepOutcomes:
     """The outcome of every step of one optimizer, what waits for it, and the consecutive skips.
 
@@ -146,7 +136,12 @@ class StepOutcomes:
                 self.latest = None
                 self.consecutive = 0
             return
-        host, event = _copy_to_host(found_inf)
+        # copied to the host without blocking; the event tells when it has landed (a CPU tensor, the device
+        # path tested on CPU: the copy is done)
+        host, event = found_inf.detach().to("cpu", non_blocking=True), None
+        if found_inf.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
         self.latest = _Pending(host, event, position or (self.position() if self.limit else ""))
         self.pending.append(self.latest)
 
