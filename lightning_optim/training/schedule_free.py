@@ -218,13 +218,6 @@ class ScheduleFreeModes(MixinCallback):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Wrap ``trainer.save_checkpoint`` for the duration of the run."""
-        self._wrap(trainer)
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Restore ``trainer.save_checkpoint``."""
-        self._unwrap()
-
-    def _wrap(self, trainer: Trainer) -> None:
         if self._wrapped is not None:
             if self._wrapped[0] is trainer and trainer.__dict__.get("save_checkpoint") is self._wrapped[1]:
                 return
@@ -242,6 +235,10 @@ class ScheduleFreeModes(MixinCallback):
 
         setattr(trainer, "save_checkpoint", save_checkpoint)  # noqa: B010 (mypy: assigning to a method)
         self._wrapped = (trainer, save_checkpoint, previous)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Restore ``trainer.save_checkpoint``."""
+        self._unwrap()
 
     def _unwrap(self) -> None:
         if self._wrapped is None:
