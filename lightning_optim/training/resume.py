@@ -184,14 +184,12 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     ]
     lines = []
     for key in changed:
-        if any(
-            key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key
-        ):
+        if any(key.startswith((other + ".", other + "[")) for other in changed if other != key):
             continue  # inside an entry that changed as a whole (a scheduler added or removed)
-        before, after = old.get(key, missing), new.get(key, missing)
-        shown_before = "absent" if before is missing else repr(before)
-        shown_after = "absent" if after is missing else repr(after)
-        lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
+        before, after = (
+            "absent" if v is missing else repr(v) for v in (old.get(key, missing), new.get(key, missing))
+        )
+        lines.append(f"{key}: {before} in the checkpoint, {after} now")
     return lines
 
 
@@ -241,17 +239,13 @@ def _kept_state(saved: Mapping[str, Any], states: Sequence[Any], built: Built) -
     per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's."""
     fresh = built.optimizer.state_dict()
     entries = saved.get("optimizers") if saved.get("version") == FINGERPRINT_VERSION else None
-    index, entry = next(
+    found: tuple[int, Any] = next(
         ((i, e) for i, e in enumerate(entries or ()) if e.get("attribute") == built.declared.attribute),
-        (None, None),
+        (len(states), None),
     )
-    if (
-        entry is None
-        or index is None
-        or index >= len(states)
-        or entry["class"] != stable_repr(built.declared.cls)
-    ):
-        return fresh
+    index, entry = found
+    if index >= len(states) or entry["class"] != stable_repr(built.declared.cls):
+        return fresh  # no state of it saved, or of another class
     state = states[index]
     keys = ("name", "elements", "parameter names (digest)")
     old_groups = {tuple(g[k] for k in keys): old for g, old in zip(entry["groups"], state["param_groups"])}
