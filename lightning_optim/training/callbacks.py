@@ -93,8 +93,7 @@ class MixinCallbacks(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         for part in self.parts:
-            state = state_dict.get(type(part).__qualname__)
-            if state:
+            if state := state_dict.get(type(part).__qualname__):
                 part.load_state_dict(state)
 
 
