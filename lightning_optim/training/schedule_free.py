@@ -191,20 +191,12 @@ class ScheduleFreeModes(MixinCallback):
     # --- evaluation and the end of fit: eval mode -----------------------------------------------------------
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for validation (and the sanity check); the next training batch switches back."""
+        """Eval mode for validation (and the sanity check), ``trainer.test`` and ``trainer.predict`` (the next
+        training batch switches back), and at the end of ``fit``: the module the user keeps holds the averaged
+        weights ``x``."""
         to_eval_mode(trainer.optimizers)
 
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for ``trainer.test``."""
-        to_eval_mode(trainer.optimizers)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for ``trainer.predict``."""
-        to_eval_mode(trainer.optimizers)
-
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode at the end of ``fit``: the module the user keeps holds the averaged weights ``x``."""
-        to_eval_mode(trainer.optimizers)
+    on_test_start = on_predict_start = on_train_end = on_validation_start
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Eval mode after a failed run (checkpoints saved on exception come later); remove the save wrapper.
