@@ -48,7 +48,6 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities.model_helpers import is_overridden
-from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
@@ -261,13 +260,10 @@ class EndOfDriving(MixinCallback):
         super().__init__()
         self.driver = driver
 
-    @override
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+    def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         self.driver.active = False
 
-    @override
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        self.driver.active = False
+    teardown = on_exception = _finish
 
 
 def _automatic_optimization(self: LightningModule) -> bool:

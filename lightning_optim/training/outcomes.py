@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -242,22 +242,16 @@ class SettleOutcomes(MixinCallback):
         super().__init__()
         self.outcomes = list(outcomes)
 
-    def _settle(self) -> None:
+    def _settle(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         for outcomes in self.outcomes:
             outcomes.settle()
+
+    on_train_epoch_end = on_train_end = _settle
 
     @override
     def state_dict(self) -> dict[str, Any]:
         self._settle()
         return {}
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._settle()
-
-    @override
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._settle()
 
 
 def scheduler_step(scheduler: Any, step: Action) -> None:
