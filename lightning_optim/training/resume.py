@@ -115,14 +115,6 @@ def _scheduler(scheduler: ResolvedScheduler) -> dict[str, Any]:
     }
 
 
-def _schedulers(built: Built) -> dict[str, Any]:
-    """``{"scheduler": ...}`` for one declared scheduler (or none); ``{"schedulers": [...]}`` for a list."""
-    entries = [_scheduler(scheduler) for scheduler in built.declared.schedulers]
-    if built.declared.listed:
-        return {"schedulers": entries}
-    return {"scheduler": entries[0] if entries else None}
-
-
 def _group(group: GroupPlan) -> dict[str, Any]:
     return {
         "name": group.name,
@@ -145,7 +137,12 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
             "groups": [_group(g) for g in b.groups],
             # recorded only when set, so that fingerprints without it stay as they were
             **({"every": b.declared.spec.every} if b.declared.spec.every != 1 else {}),
-            **_schedulers(b),
+            # one declared scheduler (or none), or a declared list
+            **(
+                {"schedulers": [_scheduler(s) for s in b.declared.schedulers]}
+                if b.declared.listed
+                else {"scheduler": next(map(_scheduler, b.declared.schedulers), None)}
+            ),
         }
         for b in built
     ]
