@@ -243,11 +243,9 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if not steps_at(epoch, scheduled.frequency):
-            return
-        if catch_up and scheduled.is_plateau:
-            return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
-        self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
+        # caught up, a plateau's step cannot be replayed: the metric of an epoch before the checkpoint is gone
+        if steps_at(epoch, scheduled.frequency) and not (catch_up and scheduled.is_plateau):
+            self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
     def _check_waiting_monitors(self, trainer: Trainer) -> None:
         """A per-step plateau still without its metric after an epoch of this fit whose validation ran, and
