@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from lightning.pytorch import LightningModule
 
@@ -22,7 +22,7 @@ from lightning_optim.training import nonfinite as _nonfinite
 from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
-from lightning_optim.training.callbacks import add, put_first
+from lightning_optim.training.callbacks import add
 from lightning_optim.training.lifecycle import ScheduleLifecycle
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
@@ -222,7 +222,11 @@ class ConfigurableOptimizersMixin:
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
             if any(is_schedule_free(b.optimizer) for b in built):
-                put_first(trainer, ScheduleFreeModes())
+                # first, replacing the one of an earlier `fit`: it acts before other callbacks read the learning
+                # rates or write a checkpoint in the same hook
+                callbacks: list[Any] = cast(Any, trainer).callbacks
+                callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
+                callbacks.insert(0, ScheduleFreeModes())
             _resume.install(owner, trainer, built, choice)
             add(trainer, ScheduleLifecycle(owner, trainer, built, choice))  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
