@@ -270,14 +270,10 @@ def _automatic_optimization(self: LightningModule) -> bool:
     return not manual(self) and bool(LIGHTNINGS_FLAG.fget(self))  # type: ignore[misc]
 
 
-def _set_automatic_optimization(self: LightningModule, value: bool) -> None:
-    LIGHTNINGS_FLAG.fset(self, value)  # type: ignore[misc]
-
-
 LIGHTNINGS_FLAG: property = LightningModule.automatic_optimization  # type: ignore[assignment]
 #: ``automatic_optimization`` of a class whose training step the mixin writes: ``False`` from
 #: ``configure_optimizers`` on (``manual``)
-DRIVEN_FLAG = property(_automatic_optimization, _set_automatic_optimization, doc=LIGHTNINGS_FLAG.__doc__)
+DRIVEN_FLAG = property(_automatic_optimization, LIGHTNINGS_FLAG.fset, doc=LIGHTNINGS_FLAG.__doc__)
 
 
 def write_training_step(cls: type, driven: bool) -> None:
