@@ -118,35 +118,6 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     return True
 
 
-def check_at_fit(module: LightningModule, declared: Sequence[ResolvedOptimizer]) -> None:
-    """Every ``loss`` names a method taking ``(batch, batch_idx)``."""
-    for d in declared:
-        error = missing_method(type(module), d)
-        if error is not None:
-            raise error
-        method = getattr(module, d.spec.loss or "")
-        try:
-            inspect.signature(method).bind(None, 0)
-        except TypeError as err:
-            raise TypeError(
-                f"{d.where}: Expected `{d.spec.loss}` to take `(batch, batch_idx)` (as `training_step` does) but "
-                f"its signature is {inspect.signature(method)}: {err}."
-            ) from None
-        except ValueError:  # no signature (a builtin): called as it is
-            continue
-
-
-def _loss_of(d: Driven, module: LightningModule, output: Any) -> torch.Tensor | None:
-    if output is None or isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping) and isinstance(output.get("loss"), torch.Tensor):
-        return output["loss"]
-    raise TypeError(
-        f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor, a dict with "
-        f'a "loss" tensor or None (skip this batch) but got {output!r}.'
-    )
-
-
 class Driver:
     """The training step of one ``fit`` of a module whose optimizers declare ``loss``."""
 
@@ -189,7 +160,14 @@ class Driver:
                 if first:
                     optimizer.zero_grad()
                     self.backwards[d.index] = 0
-                loss = _loss_of(d, module, getattr(module, d.method)(batch, batch_idx))
+                loss = getattr(module, d.method)(batch, batch_idx)
+                if isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor):
+                    loss = loss["loss"]
+                elif loss is not None and not isinstance(loss, torch.Tensor):
+                    raise TypeError(
+                        f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor, "
+                        f'a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
+                    )
                 if loss is not None:
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
@@ -289,7 +267,20 @@ def write_training_step(cls: type, driven: bool) -> None:
 
 def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
     """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
-    check_at_fit(module, [b.declared for b in built])
+    for d in (b.declared for b in built):  # every `loss` names a method taking `(batch, batch_idx)`
+        error = missing_method(type(module), d)
+        if error is not None:
+            raise error
+        method = getattr(module, d.spec.loss or "")
+        try:
+            inspect.signature(method).bind(None, 0)
+        except TypeError as err:
+            raise TypeError(
+                f"{d.where}: Expected `{d.spec.loss}` to take `(batch, batch_idx)` (as `training_step` does) but "
+                f"its signature is {inspect.signature(method)}: {err}."
+            ) from None
+        except ValueError:  # no signature (a builtin): called as it is
+            continue
     callbacks = getattr(trainer, "callbacks", None) or ()
     if any(isinstance(c, GradientAccumulationScheduler) for c in callbacks):
         raise ValueError(
