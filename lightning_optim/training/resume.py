@@ -91,10 +91,6 @@ def _options(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={stable_repr(value)}" for key, value in sorted(options.items()))
 
 
-def _digest(names: Sequence[str]) -> str:
-    return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
-
-
 #: Options recorded only when not at these defaults, so that the fingerprints of schedulers without them stay
 #: as they were.
 _RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": None, "param": "lr"})
@@ -121,7 +117,9 @@ def _group(group: GroupPlan) -> dict[str, Any]:
         "options": _options(group.options),
         "parameters": len(group.parameters),
         "elements": sum(p.numel() for _, p in group.parameters),
-        "parameter names (digest)": _digest([n for n, _ in group.parameters]),
+        "parameter names (digest)": hashlib.sha1(
+            "\n".join(n for n, _ in group.parameters).encode(), usedforsecurity=False
+        ).hexdigest()[:12],
         # recipe and lr_mult/decay_mult factors of the built group's options (absent when none)
         **({"scales": _options(group.scales)} if group.scales else {}),
     }
