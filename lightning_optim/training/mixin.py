@@ -140,9 +140,7 @@ class ConfigurableOptimizersMixin:
                 f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
             )
         _driven.write_training_step(cls, _driven.check_class(cls, cls._lightning_optim_declared))
-        catch_alls = [
-            declared.attribute for declared in cls._lightning_optim_declared if declared.params is None
-        ]
+        catch_alls = [d.attribute for d in cls._lightning_optim_declared if d.params is None]
         if len(catch_alls) > 1:
             raise ValueError(
                 f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
