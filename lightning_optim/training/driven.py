@@ -118,10 +118,12 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     return True
 
 
-class Driver:
-    """The training step of one ``fit`` of a module whose optimizers declare ``loss``."""
+class Driver(MixinCallback):
+    """The training step of one ``fit`` of a module whose optimizers declare ``loss``; as a part of the mixin's
+    callbacks, it marks itself finished when the ``fit`` ends (normally or with an error)."""
 
     def __init__(self, module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
+        super().__init__()
         self.module = module
         self.trainer = trainer
         #: from ``configure_optimizers`` to the end of the ``fit``
@@ -136,6 +138,11 @@ class Driver:
         if clip or is_overridden("configure_gradient_clipping", module):
             for b in built:
                 _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
+
+    def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
+        self.active = False
+
+    teardown = on_exception = _finish
 
     def step(self, batch: Any, batch_idx: int) -> None:
         module, trainer = self.module, self.trainer
@@ -231,19 +238,6 @@ def manual(module: LightningModule) -> bool:
     return not fitting
 
 
-class EndOfDriving(MixinCallback):
-    """Marks the driver of the ``fit`` finished when it ends (normally or with an error)."""
-
-    def __init__(self, driver: Driver) -> None:
-        super().__init__()
-        self.driver = driver
-
-    def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
-        self.driver.active = False
-
-    teardown = on_exception = _finish
-
-
 def _automatic_optimization(self: LightningModule) -> bool:
     return not manual(self) and bool(LIGHTNINGS_FLAG.fget(self))  # type: ignore[misc]
 
@@ -291,4 +285,4 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
         )
     driver = Driver(module, trainer, built)
     _DRIVERS[module] = driver
-    mixin_callbacks.add(trainer, EndOfDriving(driver))
+    mixin_callbacks.add(trainer, driver)
