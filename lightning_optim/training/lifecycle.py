@@ -84,13 +84,12 @@ def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler) -> 
     """Fix ``schedule``'s shape from the run where it stands; one marked to continue is built for the whole
     run and evaluated where the run stands."""
     position = loop_position(trainer, scheduler)  # its optimizer's steps
-    if not getattr(schedule, CONTINUES, False):
-        schedule.fix(run_shape(trainer, scheduler, position))
-        return
-    schedule.fix(run_shape(trainer, scheduler))
-    done = position[0] if scheduler.interval == "step" else position[1]
-    schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
-    setattr(schedule, CONTINUES, False)
+    continues = getattr(schedule, CONTINUES, False)
+    schedule.fix(run_shape(trainer, scheduler, (0, 0) if continues else position))
+    if continues:
+        done = position[0] if scheduler.interval == "step" else position[1]
+        schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
+        setattr(schedule, CONTINUES, False)
 
 
 class ScheduleLifecycle(MixinCallback):
