@@ -139,11 +139,9 @@ def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
     Returns:
         The optimizers that were switched, so that a caller can switch exactly those back.
     """
-    switched: list[ScheduleFreeOptimizer] = []
-    for optimizer in optimizers:
-        if is_schedule_free(optimizer) and any(_train_mode_flags(optimizer)):
-            optimizer.eval()
-            switched.append(optimizer)
+    switched = [o for o in optimizers if is_schedule_free(o) and any(_train_mode_flags(o))]
+    for optimizer in switched:
+        optimizer.eval()
     return switched
 
 
