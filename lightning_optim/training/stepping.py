@@ -80,8 +80,7 @@ def _metric(
 ) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time (``epoch``: the epoch that
     ended, by default the current one)."""
-    monitor = spec.spec.monitor
-    value = trainer.callback_metrics.get(monitor or "")
+    value = trainer.callback_metrics.get(spec.spec.monitor or "")
     if value is not None:
         return float(value)
     if not epoch_end:
