@@ -168,13 +168,13 @@ class Driver(MixinCallback):
                     optimizer.zero_grad()
                     self.backwards[d.index] = 0
                 loss = getattr(module, d.method)(batch, batch_idx)
-                if isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor):
+                if loss is not None and not isinstance(loss, torch.Tensor):
+                    if not (isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor)):
+                        raise TypeError(
+                            f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
+                            f'tensor, a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
+                        )
                     loss = loss["loss"]
-                elif loss is not None and not isinstance(loss, torch.Tensor):
-                    raise TypeError(
-                        f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor, "
-                        f'a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
-                    )
                 if loss is not None:
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
