@@ -93,8 +93,7 @@ class MixinCallbacks(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         for part in self.parts:
-            state = state_dict.get(type(part).__qualname__)
-            if state:
+            if state := state_dict.get(type(part).__qualname__):
                 part.load_state_dict(state)
 
 
@@ -133,13 +132,3 @@ def add(trainer: Trainer, part: MixinCallback) -> MixinCallbacks:
 def installed(trainer: Trainer, part: MixinCallback) -> bool:
     """Whether ``part`` is one of the parts ``trainer`` calls."""
     return part.entry is not None and part.entry in cast(Any, trainer).callbacks and part in part.entry.parts
-
-
-def put_first(trainer: Trainer, callback: Callback) -> None:
-    """Make ``callback`` the first of ``trainer.callbacks``, replacing one of its type from an earlier ``fit``.
-
-    First, so it acts before other callbacks read the learning rates or write a checkpoint in the same hook.
-    """
-    callbacks: list[Callback] = cast(Any, trainer).callbacks
-    callbacks[:] = [c for c in callbacks if type(c) is not type(callback)]
-    callbacks.insert(0, callback)

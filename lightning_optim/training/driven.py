@@ -48,7 +48,6 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities.model_helpers import is_overridden
-from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.declarations.optimizer import ResolvedOptimizer
@@ -91,14 +90,6 @@ def missing_method(cls: type, declared: ResolvedOptimizer) -> ValueError | None:
     )
 
 
-def training_step_writer(cls: type) -> type | None:
-    """The class of ``cls``'s MRO that defines the ``training_step`` it uses, if not Lightning's."""
-    for klass in cls.__mro__:
-        if "training_step" in vars(klass):
-            return None if klass is LightningModule else klass
-    return None
-
-
 def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     """The class-wide checks of ``loss``: on every optimizer or none, no ``training_step`` of the class's own,
     and no near miss for a method name (a name with no near miss may be a method a subclass defines: checked
@@ -114,8 +105,8 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
             f"for all of them: declare `loss=` on {listing(without)} too, or remove it and write "
             "`training_step` yourself."
         )
-    writer = training_step_writer(cls)
-    if writer is not None and vars(writer)["training_step"] is not training_step:
+    writer = next((k for k in cls.__mro__ if "training_step" in vars(k)), LightningModule)
+    if writer is not LightningModule and vars(writer)["training_step"] is not training_step:
         raise TypeError(
             f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
             f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
@@ -127,39 +118,12 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     return True
 
 
-def check_at_fit(module: LightningModule, declared: Sequence[ResolvedOptimizer]) -> None:
-    """Every ``loss`` names a method taking ``(batch, batch_idx)``."""
-    for d in declared:
-        error = missing_method(type(module), d)
-        if error is not None:
-            raise error
-        method = getattr(module, d.spec.loss or "")
-        try:
-            inspect.signature(method).bind(None, 0)
-        except TypeError as err:
-            raise TypeError(
-                f"{d.where}: Expected `{d.spec.loss}` to take `(batch, batch_idx)` (as `training_step` does) but "
-                f"its signature is {inspect.signature(method)}: {err}."
-            ) from None
-        except ValueError:  # no signature (a builtin): called as it is
-            continue
-
-
-def _loss_of(d: Driven, module: LightningModule, output: Any) -> torch.Tensor | None:
-    if output is None or isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, Mapping) and isinstance(output.get("loss"), torch.Tensor):
-        return output["loss"]
-    raise TypeError(
-        f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor, a dict with "
-        f'a "loss" tensor or None (skip this batch) but got {output!r}.'
-    )
-
-
-class Driver:
-    """The training step of one ``fit`` of a module whose optimizers declare ``loss``."""
+class Driver(MixinCallback):
+    """The training step of one ``fit`` of a module whose optimizers declare ``loss``; as a part of the mixin's
+    callbacks, it marks itself finished when the ``fit`` ends (normally or with an error)."""
 
     def __init__(self, module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
+        super().__init__()
         self.module = module
         self.trainer = trainer
         #: from ``configure_optimizers`` to the end of the ``fit``
@@ -175,21 +139,21 @@ class Driver:
             for b in built:
                 _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
 
-    def window_end(self, batch_idx: int) -> int:
-        """The last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)."""
-        accumulate = self.trainer.accumulate_grad_batches
-        end = (batch_idx // accumulate + 1) * accumulate - 1
-        batches = float(self.trainer.num_training_batches)
-        if math.isfinite(batches):
-            end = min(end, int(batches) - 1)
-        if self.trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            end = batch_idx  # data of unknown length ended inside a window: it steps now
-        return end
+    def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
+        self.active = False
+
+    teardown = on_exception = _finish
 
     def step(self, batch: Any, batch_idx: int) -> None:
         module, trainer = self.module, self.trainer
         accumulate = trainer.accumulate_grad_batches
-        end = self.window_end(batch_idx)
+        # the last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)
+        end = (batch_idx // accumulate + 1) * accumulate - 1
+        batches = float(trainer.num_training_batches)
+        if math.isfinite(batches):
+            end = min(end, int(batches) - 1)
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            end = batch_idx  # data of unknown length ended inside a window: it steps now
         first = batch_idx % accumulate == 0
         optimizers = module.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
@@ -203,7 +167,14 @@ class Driver:
                 if first:
                     optimizer.zero_grad()
                     self.backwards[d.index] = 0
-                loss = _loss_of(d, module, getattr(module, d.method)(batch, batch_idx))
+                loss = getattr(module, d.method)(batch, batch_idx)
+                if loss is not None and not isinstance(loss, torch.Tensor):
+                    if not (isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor)):
+                        raise TypeError(
+                            f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
+                            f'tensor, a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
+                        )
+                    loss = loss["loss"]
                 if loss is not None:
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
@@ -262,41 +233,19 @@ def manual(module: LightningModule) -> bool:
         return False
     if driver.active:
         return True
-    state = driver.trainer.state if compat.attached_trainer(module) is driver.trainer else None
-    if state is None:
-        state = getattr(compat.attached_trainer(module), "state", None)
+    state = getattr(compat.attached_trainer(module), "state", None)
     fitting = state is not None and state.fn == TrainerFn.FITTING and state.status == TrainerStatus.RUNNING
     return not fitting
-
-
-class EndOfDriving(MixinCallback):
-    """Marks the driver of the ``fit`` finished when it ends (normally or with an error)."""
-
-    def __init__(self, driver: Driver) -> None:
-        super().__init__()
-        self.driver = driver
-
-    @override
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        self.driver.active = False
-
-    @override
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
-        self.driver.active = False
 
 
 def _automatic_optimization(self: LightningModule) -> bool:
     return not manual(self) and bool(LIGHTNINGS_FLAG.fget(self))  # type: ignore[misc]
 
 
-def _set_automatic_optimization(self: LightningModule, value: bool) -> None:
-    LIGHTNINGS_FLAG.fset(self, value)  # type: ignore[misc]
-
-
 LIGHTNINGS_FLAG: property = LightningModule.automatic_optimization  # type: ignore[assignment]
 #: ``automatic_optimization`` of a class whose training step the mixin writes: ``False`` from
 #: ``configure_optimizers`` on (``manual``)
-DRIVEN_FLAG = property(_automatic_optimization, _set_automatic_optimization, doc=LIGHTNINGS_FLAG.__doc__)
+DRIVEN_FLAG = property(_automatic_optimization, LIGHTNINGS_FLAG.fset, doc=LIGHTNINGS_FLAG.__doc__)
 
 
 def write_training_step(cls: type, driven: bool) -> None:
@@ -312,7 +261,20 @@ def write_training_step(cls: type, driven: bool) -> None:
 
 def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
     """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
-    check_at_fit(module, [b.declared for b in built])
+    for d in (b.declared for b in built):  # every `loss` names a method taking `(batch, batch_idx)`
+        error = missing_method(type(module), d)
+        if error is not None:
+            raise error
+        method = getattr(module, d.spec.loss or "")
+        try:
+            inspect.signature(method).bind(None, 0)
+        except TypeError as err:
+            raise TypeError(
+                f"{d.where}: Expected `{d.spec.loss}` to take `(batch, batch_idx)` (as `training_step` does) but "
+                f"its signature is {inspect.signature(method)}: {err}."
+            ) from None
+        except ValueError:  # no signature (a builtin): called as it is
+            continue
     callbacks = getattr(trainer, "callbacks", None) or ()
     if any(isinstance(c, GradientAccumulationScheduler) for c in callbacks):
         raise ValueError(
@@ -323,4 +285,4 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
         )
     driver = Driver(module, trainer, built)
     _DRIVERS[module] = driver
-    mixin_callbacks.add(trainer, EndOfDriving(driver))
+    mixin_callbacks.add(trainer, driver)

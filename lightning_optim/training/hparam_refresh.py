@@ -109,13 +109,5 @@ def install(
     over the same list.
     """
     callbacks: list[Callback] = cast(Any, trainer).callbacks
-    index = next((i for i, c in enumerate(callbacks) if isinstance(c, HParamRefresh)), None)
-    if values is None:
-        if index is not None:
-            del callbacks[index]
-        return
-    refresh = HParamRefresh(owner, module, values, built)
-    if index is None:
-        callbacks.append(refresh)
-    else:
-        callbacks[index] = refresh
+    at = next((i for i, c in enumerate(callbacks) if isinstance(c, HParamRefresh)), len(callbacks))
+    callbacks[at : at + 1] = [] if values is None else [HParamRefresh(owner, module, values, built)]

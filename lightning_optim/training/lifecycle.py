@@ -35,7 +35,6 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built, reset_groups
 from lightning_optim.building.length import (
-    Start,
     accumulation_scheduler,
     loop_position,
     run_shape,
@@ -81,6 +80,18 @@ def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
     return " and ".join(parts) or "its run shape"
 
 
+def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler) -> None:
+    """Fix ``schedule``'s shape from the run where it stands; one marked to continue is built for the whole
+    run and evaluated where the run stands."""
+    position = loop_position(trainer, scheduler)  # its optimizer's steps
+    continues = getattr(schedule, CONTINUES, False)
+    schedule.fix(run_shape(trainer, scheduler, (0, 0) if continues else position))
+    if continues:
+        done = position[0] if scheduler.interval == "step" else position[1]
+        schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
+        setattr(schedule, CONTINUES, False)
+
+
 class ScheduleLifecycle(MixinCallback):
     """Fixes the shape of every declared schedule when training starts; checks it at every epoch start."""
 
@@ -105,19 +116,16 @@ class ScheduleLifecycle(MixinCallback):
         for b in self.built:
             changed = False
             for schedule, scheduler in b.scheduled():
-                position = loop_position(trainer, scheduler)  # its optimizer's steps
-                if getattr(schedule, CONTINUES, False):
-                    self._continue(trainer, schedule, scheduler, position)
-                elif schedule.shape is None:
-                    schedule.fix(run_shape(trainer, scheduler, position))
-                else:
-                    now = run_shape(trainer, scheduler, schedule.shape.start)
-                    changes = schedule.shape.changes(now, scheduler.derived_length)
-                    changed = changed or bool(changes)
-                    refused += [
-                        f"{scheduler.where}.{what} (derived): {old!r} in the checkpoint, {new!r} now"
-                        for what, old, new in changes
-                    ]
+                if schedule.shape is None or getattr(schedule, CONTINUES, False):
+                    _fix(trainer, schedule, scheduler)
+                    continue
+                now = run_shape(trainer, scheduler, schedule.shape.start)
+                changes = schedule.shape.changes(now, scheduler.derived_length)
+                changed = changed or bool(changes)
+                refused += [
+                    f"{scheduler.where}.{what} (derived): {old!r} in the checkpoint, {new!r} now"
+                    for what, old, new in changes
+                ]
             if not changed or self.choice == "error":
                 continue
             # every schedule of the optimizer starts again from its declared options (they act on the same groups)
@@ -125,25 +133,11 @@ class ScheduleLifecycle(MixinCallback):
             if self.choice == "fresh":
                 b.optimizer.state.clear()
             for schedule, scheduler in b.scheduled():
-                position = loop_position(trainer, scheduler)
                 restart(schedule, continues=self.choice == "continue")
-                if self.choice == "continue":
-                    self._continue(trainer, schedule, scheduler, position)
-                else:
-                    schedule.fix(run_shape(trainer, scheduler, position))
+                _fix(trainer, schedule, scheduler)
         if refused and self.choice == "error":
             raise refusal(self.owner, refused)
         self.facts = _facts(trainer)
-
-    @staticmethod
-    def _continue(
-        trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, position: Start
-    ) -> None:
-        """Build ``schedule`` for the whole run and evaluate it where the run stands."""
-        schedule.fix(run_shape(trainer, scheduler))
-        done = position[0] if scheduler.interval == "step" else position[1]
-        schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
-        setattr(schedule, CONTINUES, False)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -175,8 +169,3 @@ class ScheduleLifecycle(MixinCallback):
                     "taken steps of the old length, so it cannot follow: a length derived from the run needs a run "
                     f"whose length is known when training starts. Fix: {fixes}."
                 )
-
-
-def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
-    """Make a fresh ``ScheduleLifecycle`` for ``built`` the first of the mixin's callbacks (``callbacks.py``)."""
-    callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from lightning.pytorch import LightningModule
 
@@ -19,12 +19,12 @@ from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, Schedu
 from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
-from lightning_optim.training import lifecycle as _lifecycle
 from lightning_optim.training import nonfinite as _nonfinite
 from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import stepping as _stepping
-from lightning_optim.training.callbacks import put_first
+from lightning_optim.training.callbacks import add
+from lightning_optim.training.lifecycle import ScheduleLifecycle
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
 from lightning_optim.utilities import compat
@@ -196,9 +196,7 @@ class ConfigurableOptimizersMixin:
                 f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
             )
         _driven.write_training_step(cls, _driven.check_class(cls, cls._lightning_optim_declared))
-        catch_alls = [
-            declared.attribute for declared in cls._lightning_optim_declared if declared.params is None
-        ]
+        catch_alls = [d.attribute for d in cls._lightning_optim_declared if d.params is None]
         if len(catch_alls) > 1:
             raise ValueError(
                 f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
@@ -239,7 +237,12 @@ class ConfigurableOptimizersMixin:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
         optimizer declares a list of schedulers)."""
         declared_all = self._lightning_optim_declared
-        module = self._as_module()
+        if not isinstance(self, LightningModule):
+            raise TypeError(
+                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
+                "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
+            )
+        module: LightningModule = self
         if not declared_all:
             raise ValueError(
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
@@ -260,7 +263,7 @@ class ConfigurableOptimizersMixin:
             declared_all = values_resolved(module, declared_all)
         built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
-        owner = type(self).__qualname__
+        owner, choice = type(self).__qualname__, self.resume_changed_setup
         if trainer is None:
             for b in built:  # no run to wait for: shapes from the declarations alone
                 for schedule, scheduler in b.scheduled():
@@ -273,9 +276,13 @@ class ConfigurableOptimizersMixin:
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
             if any(is_schedule_free(b.optimizer) for b in built):
-                put_first(trainer, ScheduleFreeModes())
-            _resume.install(owner, trainer, built, self.resume_changed_setup)
-            _lifecycle.install(owner, trainer, built, self.resume_changed_setup)  # first: before any reader
+                # first, replacing the one of an earlier `fit`: it acts before other callbacks read the learning
+                # rates or write a checkpoint in the same hook
+                callbacks: list[Any] = cast(Any, trainer).callbacks
+                callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
+                callbacks.insert(0, ScheduleFreeModes())
+            _resume.install(owner, trainer, built, choice)
+            add(trainer, ScheduleLifecycle(owner, trainer, built, choice))  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)
 
@@ -284,22 +291,6 @@ class ConfigurableOptimizersMixin:
         for an applied optimizer step: after a step the ``GradScaler`` (``16-mixed``) or ``skip_nonfinite``
         skipped, it does not step (``training/outcomes.py``). An override should call ``super()``."""
         _outcomes.scheduler_step(scheduler, partial(super().lr_scheduler_step, scheduler, metric))  # type: ignore[misc]
-
-    def _as_module(self) -> LightningModule:
-        if not isinstance(self, LightningModule):
-            raise TypeError(
-                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
-                "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
-            )
-        return self
-
-
-def _lightning_config(built: Built, *, manual: bool, trainer: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {"optimizer": built.optimizer}
-    configs = _scheduler_configs(built, manual=manual, trainer=trainer)
-    if configs:
-        config["lr_scheduler"] = configs[0]
-    return config
 
 
 def _scheduler_configs(built: Built, *, manual: bool, trainer: Any = None) -> list[dict[str, Any]]:
@@ -336,5 +327,8 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
             config for b in built for config in _scheduler_configs(b, manual=manual, trainer=trainer)
         ]
         return [b.optimizer for b in built], schedulers
-    configs = [_lightning_config(b, manual=manual, trainer=trainer) for b in built]
+    configs = []
+    for b in built:  # at most one scheduler each: none declares a list
+        scheduler = _scheduler_configs(b, manual=manual, trainer=trainer)
+        configs.append({"optimizer": b.optimizer, **({"lr_scheduler": scheduler[0]} if scheduler else {})})
     return configs[0] if len(configs) == 1 else configs

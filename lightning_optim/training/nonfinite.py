@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -88,16 +89,15 @@ class SkipNonFinite:
         self.on_device = compat.takes_found_inf(optimizer)
         self.shared = shared
 
-    def _gradients(self) -> list[torch.Tensor]:
-        return [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
-
     def __call__(self, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()  # Lightning's: forward and backward (automatic), hooks and clipping
         self.outcomes.settle()  # earlier outcomes first: the schedules' held updates, the count
-        found = nonfinite(self._gradients())
+        found = nonfinite(
+            [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+        )
         if self.shared:
             if found is None:  # this process holds no gradient: it still takes part in the sum
                 found = torch.zeros(
@@ -157,7 +157,9 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
     if getattr(trainer.precision_plugin, "scaler", None) is not None:
         callbacks.add(trainer, ScalerSkips(skipping))
         return
-    shared = _sharded(trainer.strategy)
+    # each process holds a shard of the gradients (FSDP, model parallelism) rather than all of them
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    shared = distributed and isinstance(trainer.strategy, (FSDPStrategy, ModelParallelStrategy))
     for skips in skipping:
         skipper = SkipNonFinite(skips.optimizer, skips, shared)
 
@@ -168,14 +170,6 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
 
         # a bound method, as torch's schedulers expect when they wrap ``step`` to notice it was called
         skips.optimizer.step = MethodType(step, skips.optimizer)  # type: ignore[method-assign]
-
-
-def _sharded(strategy: Any) -> bool:
-    """Whether each process holds a shard of the gradients (FSDP, model parallelism) rather than all of them."""
-    from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
-
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    return distributed and isinstance(strategy, (FSDPStrategy, ModelParallelStrategy))
 
 
 def skipped_updates(optimizer: Any) -> int | None:

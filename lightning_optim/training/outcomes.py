@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -75,16 +75,6 @@ class _Pending:
 
 #: ``StepOutcomes.latest`` of a step that ran and was skipped on the device.
 _SKIPPED: Any = object()
-
-
-def _copy_to_host(found_inf: torch.Tensor) -> tuple[torch.Tensor, Any]:
-    """Start copying ``found_inf`` to the host without blocking; the event tells when it has landed."""
-    host = found_inf.detach().to("cpu", non_blocking=True)
-    if found_inf.device.type != "cuda":
-        return host, None  # a CPU tensor (the device path tested on CPU): the copy is done
-    event = torch.cuda.Event()
-    event.record()
-    return host, event
 
 
 class StepOutcomes:
@@ -146,7 +136,12 @@ class StepOutcomes:
                 self.latest = None
                 self.consecutive = 0
             return
-        host, event = _copy_to_host(found_inf)
+        # copied to the host without blocking; the event tells when it has landed (a CPU tensor, the device
+        # path tested on CPU: the copy is done)
+        host, event = found_inf.detach().to("cpu", non_blocking=True), None
+        if found_inf.device.type == "cuda":
+            event = torch.cuda.Event()
+            event.record()
         self.latest = _Pending(host, event, position or (self.position() if self.limit else ""))
         self.pending.append(self.latest)
 
@@ -247,22 +242,16 @@ class SettleOutcomes(MixinCallback):
         super().__init__()
         self.outcomes = list(outcomes)
 
-    def _settle(self) -> None:
+    def _settle(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         for outcomes in self.outcomes:
             outcomes.settle()
+
+    on_train_epoch_end = on_train_end = _settle
 
     @override
     def state_dict(self) -> dict[str, Any]:
         self._settle()
         return {}
-
-    @override
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._settle()
-
-    @override
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._settle()
 
 
 def scheduler_step(scheduler: Any, step: Action) -> None:

@@ -39,12 +39,11 @@ def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: s
         f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`{did_you_mean(monitor, names)}, which was "
         f"not logged {when}. Logged metrics: {listing(names) or 'none'}."
     )
-    if scheduler.spec.strict:
-        return (
-            message
-            + " Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to skip such steps."
-        )
-    return message + " Skipping this step because `strict=False`."
+    return message + (
+        " Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to skip such steps."
+        if scheduler.spec.strict
+        else " Skipping this step because `strict=False`."
+    )
 
 
 class StrictMonitor:

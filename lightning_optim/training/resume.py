@@ -91,10 +91,6 @@ def _options(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}={stable_repr(value)}" for key, value in sorted(options.items()))
 
 
-def _digest(names: Sequence[str]) -> str:
-    return hashlib.sha1("\n".join(names).encode(), usedforsecurity=False).hexdigest()[:12]
-
-
 #: Options recorded only when not at these defaults, so that the fingerprints of schedulers without them stay
 #: as they were.
 _RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": None, "param": "lr"})
@@ -115,21 +111,15 @@ def _scheduler(scheduler: ResolvedScheduler) -> dict[str, Any]:
     }
 
 
-def _schedulers(built: Built) -> dict[str, Any]:
-    """``{"scheduler": ...}`` for one declared scheduler (or none); ``{"schedulers": [...]}`` for a list."""
-    entries = [_scheduler(scheduler) for scheduler in built.declared.schedulers]
-    if built.declared.listed:
-        return {"schedulers": entries}
-    return {"scheduler": entries[0] if entries else None}
-
-
 def _group(group: GroupPlan) -> dict[str, Any]:
     return {
         "name": group.name,
         "options": _options(group.options),
         "parameters": len(group.parameters),
         "elements": sum(p.numel() for _, p in group.parameters),
-        "parameter names (digest)": _digest([n for n, _ in group.parameters]),
+        "parameter names (digest)": hashlib.sha1(
+            "\n".join(n for n, _ in group.parameters).encode(), usedforsecurity=False
+        ).hexdigest()[:12],
         # recipe and lr_mult/decay_mult factors of the built group's options (absent when none)
         **({"scales": _options(group.scales)} if group.scales else {}),
     }
@@ -145,7 +135,12 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
             "groups": [_group(g) for g in b.groups],
             # recorded only when set, so that fingerprints without it stay as they were
             **({"every": b.declared.spec.every} if b.declared.spec.every != 1 else {}),
-            **_schedulers(b),
+            # one declared scheduler (or none), or a declared list
+            **(
+                {"schedulers": [_scheduler(s) for s in b.declared.schedulers]}
+                if b.declared.listed
+                else {"scheduler": next(map(_scheduler, b.declared.schedulers), None)}
+            ),
         }
         for b in built
     ]
@@ -184,14 +179,12 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     ]
     lines = []
     for key in changed:
-        if any(
-            key.startswith(other + ".") or key.startswith(other + "[") for other in changed if other != key
-        ):
+        if any(key.startswith((other + ".", other + "[")) for other in changed if other != key):
             continue  # inside an entry that changed as a whole (a scheduler added or removed)
-        before, after = old.get(key, missing), new.get(key, missing)
-        shown_before = "absent" if before is missing else repr(before)
-        shown_after = "absent" if after is missing else repr(after)
-        lines.append(f"{key}: {shown_before} in the checkpoint, {shown_after} now")
+        before, after = (
+            "absent" if v is missing else repr(v) for v in (old.get(key, missing), new.get(key, missing))
+        )
+        lines.append(f"{key}: {before} in the checkpoint, {after} now")
     return lines
 
 
@@ -241,17 +234,13 @@ def _kept_state(saved: Mapping[str, Any], states: Sequence[Any], built: Built) -
     per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's."""
     fresh = built.optimizer.state_dict()
     entries = saved.get("optimizers") if saved.get("version") == FINGERPRINT_VERSION else None
-    index, entry = next(
+    found: tuple[int, Any] = next(
         ((i, e) for i, e in enumerate(entries or ()) if e.get("attribute") == built.declared.attribute),
-        (None, None),
+        (len(states), None),
     )
-    if (
-        entry is None
-        or index is None
-        or index >= len(states)
-        or entry["class"] != stable_repr(built.declared.cls)
-    ):
-        return fresh
+    index, entry = found
+    if index >= len(states) or entry["class"] != stable_repr(built.declared.cls):
+        return fresh  # no state of it saved, or of another class
     state = states[index]
     keys = ("name", "elements", "parameter names (digest)")
     old_groups = {tuple(g[k] for k in keys): old for g, old in zip(entry["groups"], state["param_groups"])}

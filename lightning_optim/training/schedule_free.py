@@ -139,11 +139,9 @@ def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
     Returns:
         The optimizers that were switched, so that a caller can switch exactly those back.
     """
-    switched: list[ScheduleFreeOptimizer] = []
-    for optimizer in optimizers:
-        if is_schedule_free(optimizer) and any(_train_mode_flags(optimizer)):
-            optimizer.eval()
-            switched.append(optimizer)
+    switched = [o for o in optimizers if is_schedule_free(o) and any(_train_mode_flags(o))]
+    for optimizer in switched:
+        optimizer.eval()
     return switched
 
 
@@ -191,20 +189,12 @@ class ScheduleFreeModes(MixinCallback):
     # --- evaluation and the end of fit: eval mode -----------------------------------------------------------
 
     def on_validation_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for validation (and the sanity check); the next training batch switches back."""
+        """Eval mode for validation (and the sanity check), ``trainer.test`` and ``trainer.predict`` (the next
+        training batch switches back), and at the end of ``fit``: the module the user keeps holds the averaged
+        weights ``x``."""
         to_eval_mode(trainer.optimizers)
 
-    def on_test_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for ``trainer.test``."""
-        to_eval_mode(trainer.optimizers)
-
-    def on_predict_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode for ``trainer.predict``."""
-        to_eval_mode(trainer.optimizers)
-
-    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Eval mode at the end of ``fit``: the module the user keeps holds the averaged weights ``x``."""
-        to_eval_mode(trainer.optimizers)
+    on_test_start = on_predict_start = on_train_end = on_validation_start
 
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Eval mode after a failed run (checkpoints saved on exception come later); remove the save wrapper.
@@ -218,13 +208,6 @@ class ScheduleFreeModes(MixinCallback):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Wrap ``trainer.save_checkpoint`` for the duration of the run."""
-        self._wrap(trainer)
-
-    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        """Restore ``trainer.save_checkpoint``."""
-        self._unwrap()
-
-    def _wrap(self, trainer: Trainer) -> None:
         if self._wrapped is not None:
             if self._wrapped[0] is trainer and trainer.__dict__.get("save_checkpoint") is self._wrapped[1]:
                 return
@@ -242,6 +225,10 @@ class ScheduleFreeModes(MixinCallback):
 
         setattr(trainer, "save_checkpoint", save_checkpoint)  # noqa: B010 (mypy: assigning to a method)
         self._wrapped = (trainer, save_checkpoint, previous)
+
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Restore ``trainer.save_checkpoint``."""
+        self._unwrap()
 
     def _unwrap(self) -> None:
         if self._wrapped is None:

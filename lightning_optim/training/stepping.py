@@ -80,8 +80,7 @@ def _metric(
 ) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time (``epoch``: the epoch that
     ended, by default the current one)."""
-    monitor = spec.spec.monitor
-    value = trainer.callback_metrics.get(monitor or "")
+    value = trainer.callback_metrics.get(spec.spec.monitor or "")
     if value is not None:
         return float(value)
     if not epoch_end:
@@ -129,12 +128,16 @@ class ManualSchedulerStepping(MixinCallback):
     docstring.
     """
 
-    def __init__(self, owner: str, built: Sequence[Built], manual_because: str) -> None:
+    def __init__(self, owner: str, built: Sequence[Built]) -> None:
         super().__init__()
         self.owner = owner
         self.attributes = [b.declared.attribute for b in built]
         self.parameters = [p for b in built for g in b.optimizer.param_groups for p in g["params"]]
-        self.manual_because = manual_because
+        self.manual_because = (
+            f"{owner} declares {len(built)} optimizers, so the mixin switched to manual optimization"
+            if len(built) > 1
+            else f"{owner} sets `automatic_optimization = False`"
+        )
         scheduled = Scheduled.all_of(built)
         self.owners = {id(live): b.declared.attribute for b in built for live in b.schedules}
         self.per_epoch = [s for s in scheduled if s.declared.interval == "epoch"]
@@ -151,16 +154,10 @@ class ManualSchedulerStepping(MixinCallback):
         self.expected: dict[int, int] = {}
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
         # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
-        self.needs_batch_idx = any(
-            s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled
-        )
-        if not self.needs_batch_idx:
+        if not any(s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled):
             self.disable_hook("on_train_batch_start")
 
     # -- the double-step check ---------------------------------------------------------------------
-
-    def _record(self) -> None:
-        self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
 
     def _check(self, where: str) -> None:
         """Raise if a scheduler was stepped outside the mixin."""
@@ -210,22 +207,6 @@ class ManualSchedulerStepping(MixinCallback):
     def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
         self.backward_ran = True
 
-    def _check_something_stepped(self, outputs: Any) -> None:
-        returned_loss = isinstance(outputs, torch.Tensor) or (
-            isinstance(outputs, Mapping) and outputs.get("loss") is not None
-        )
-        if not returned_loss or self.optimizer_steps or self.backward_ran:
-            return
-        if any(p.grad is not None for p in self.parameters):
-            return  # a backward outside ``manual_backward``: gradients are being accumulated
-        raise ValueError(
-            f"{self.owner}.training_step: returned a loss, but in the first training batch no declared "
-            f"optimizer ({', '.join(f'`{a}`' for a in self.attributes)}) stepped and no backward ran, so "
-            f"nothing would train. {self.manual_because}, where Lightning does not use the returned loss: "
-            "`training_step` must run the backward and step each optimizer itself, e.g.\n"
-            + _manual_loop(self.attributes)
-        )
-
     # -- Lightning hooks ---------------------------------------------------------------------------
 
     @override
@@ -241,16 +222,29 @@ class ManualSchedulerStepping(MixinCallback):
         """Only for the first batch of the ``fit``: then the per-batch hooks go (checks at steps and epochs)."""
         self.disable_hook("on_train_batch_end")
         self.disable_hook("on_before_backward")
-        self._check_something_stepped(outputs)
+        returned_loss = isinstance(outputs, torch.Tensor) or (
+            isinstance(outputs, Mapping) and outputs.get("loss") is not None
+        )
+        # a gradient on a declared parameter: a backward outside ``manual_backward`` (accumulating)
+        if (
+            returned_loss
+            and not (self.optimizer_steps or self.backward_ran)
+            and all(p.grad is None for p in self.parameters)
+        ):
+            raise ValueError(
+                f"{self.owner}.training_step: returned a loss, but in the first training batch no declared "
+                f"optimizer ({', '.join(f'`{a}`' for a in self.attributes)}) stepped and no backward ran, so "
+                f"nothing would train. {self.manual_because}, where Lightning does not use the returned loss: "
+                "`training_step` must run the backward and step each optimizer itself, e.g.\n"
+                + _manual_loop(self.attributes)
+            )
         self._check(f"at the end of training batch {batch_idx}")
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if not steps_at(epoch, scheduled.frequency):
-            return
-        if catch_up and scheduled.is_plateau:
-            return  # the metric of an epoch before the checkpoint is gone; its step cannot be replayed
-        self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
+        # caught up, a plateau's step cannot be replayed: the metric of an epoch before the checkpoint is gone
+        if steps_at(epoch, scheduled.frequency) and not (catch_up and scheduled.is_plateau):
+            self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
 
     def _check_waiting_monitors(self, trainer: Trainer) -> None:
         """A per-step plateau still without its metric after an epoch of this fit whose validation ran, and
@@ -266,7 +260,7 @@ class ManualSchedulerStepping(MixinCallback):
         if self.expected:
             self._check("at the start of an epoch")
         else:  # the first epoch of this fit: states are restored (and replayed) by now
-            self._record()
+            self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
         for scheduled in self.per_epoch:
             done = getattr(scheduled.scheduler, EPOCHS, 0)
             if done is None:  # started fresh on resume: its first epoch is this one
@@ -291,22 +285,16 @@ class ManualSchedulerStepping(MixinCallback):
         self._check("at the end of training")
 
 
+@dataclass(eq=False)
 class _AfterOptimizerStep:
     """A torch post-step hook on one declared optimizer: reports the step to the stepping callback, whose
     per-step schedulers wait for the step's outcome when a ``GradScaler`` or ``skip_nonfinite`` decides it
     on the device (``outcomes.py``, whose post-step hook runs first)."""
 
-    def __init__(
-        self,
-        trainer: Trainer,
-        stepping: ManualSchedulerStepping,
-        per_step: Sequence[Scheduled],
-        outcomes: StepOutcomes | None,
-    ) -> None:
-        self.trainer = trainer
-        self.stepping = stepping
-        self.per_step = per_step
-        self.outcomes = outcomes
+    trainer: Trainer
+    stepping: ManualSchedulerStepping
+    per_step: Sequence[Scheduled]
+    outcomes: StepOutcomes | None
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         stepping = self.stepping
@@ -331,13 +319,7 @@ def install(
     stepper walk them in that order (as Lightning steps its scheduler configs). ``outcomes``: the
     ``StepOutcomes`` of the optimizers whose per-step schedulers wait for an applied step, by ``id``.
     """
-    count = len(built)
-    manual_because = (
-        f"{owner} declares {count} optimizers, so the mixin switched to manual optimization"
-        if count > 1
-        else f"{owner} sets `automatic_optimization = False`"
-    )
-    stepping = ManualSchedulerStepping(owner, built, manual_because)
+    stepping = ManualSchedulerStepping(owner, built)
     # a schedule's epochs start at this fit's first (a second `fit` of one Trainer starts past epoch 0);
     # a count restored from a checkpoint replaces this one
     for scheduled in stepping.per_epoch:
