@@ -28,6 +28,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain, count, groupby, islice, repeat
 from operator import itemgetter, methodcaller
 from typing import Any
@@ -130,20 +131,6 @@ def _instance(module_or_class: Any) -> Any:
     return module
 
 
-def _build_over_stand_ins(
-    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], length: TrainerStandIn
-) -> list[Built]:
-    """The declared optimizers over stand-in parameters (only the lrs matter), their schedules shaped by
-    the run ``fit`` would have."""
-    built = []
-    for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
-        b = build_over_stand_ins(declared, groups)
-        for schedule, scheduler in b.scheduled():
-            schedule.fix(run_shape(length, scheduler))
-        built.append(b)
-    return built
-
-
 def _step_positions(
     run: PreviewRun, scheduler: ResolvedScheduler, every: int = 1
 ) -> Iterator[tuple[int, int]]:
@@ -178,64 +165,56 @@ def _step_positions(
                 yield start + i, start + i
 
 
-def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
-    """The value a plateau scheduler receives for index ``i``; ``None`` without metric (it never steps)."""
-    if metric is None:
-        return None
-
-    def read(index: int) -> float:
-        if callable(metric):
-            return float(metric(index))
-        if index >= len(metric):
-            raise ValueError(
-                f"preview_schedule: Expected `metrics[{scheduler.spec.monitor!r}]` to hold a value for every "
-                f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
-                f"{scheduler.interval} {index} needs one."
-            )
-        return float(metric[index])
-
-    return read
-
-
-def _events(
+def _grouped_events(
     built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
-) -> Iterator[tuple[int, Callable[[], Any]]]:
-    """``(entry, step)`` for every scheduler update of one optimizer, in the order ``fit`` takes them.
+) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
+    """The scheduler updates at each entry where one happens, in the order ``fit`` takes them.
 
     Per entry, the ``interval="step"`` schedulers first (Lightning steps them after the batch, the mixin
     inside the optimizer step), then the ``interval="epoch"`` ones (at the epoch's end), each kind in the
-    declared order.
+    declared order. One scheduler (the common case) takes a path without merging, since this runs once per
+    previewed step.
     """
     streams = []
     for order, (live, declared) in enumerate(built.scheduled()):
         monitor = declared.spec.monitor
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
-        value_at = _metric_reader(declared, metric)
-        if declared.is_plateau and value_at is None:
+        if declared.is_plateau and metric is None:
             continue  # without its metric a plateau scheduler never steps
-        kind = 0 if declared.interval == "step" else 1
         positions = _step_positions(run, declared, built.declared.spec.every)
-        streams.append(_stream(positions, (kind, order), live, value_at))
-    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
-    for (entry, _, _), step in merged:
-        yield entry, step
+        if len(built.schedules) == 1 and metric is None:
+            steps = (live.step,)
+            return ((entry, steps) for entry, _ in positions)
+        kind = 0 if declared.interval == "step" else 1
+        streams.append(_stream(positions, kind, order, live, declared, metric))
+    # `(entry, kind, order)` differs between streams, so the merge never compares two steps
+    merged = heapq.merge(*streams)
+    return ((entry, [event[-1] for event in group]) for entry, group in groupby(merged, itemgetter(0)))
 
 
 def _stream(
     positions: Iterable[tuple[int, int]],
-    rank: tuple[int, int],
+    kind: int,
+    order: int,
     live: Any,
-    value_at: Callable[[int], float] | None,
-) -> Iterator[tuple[tuple[int, int, int], Callable[[], Any]]]:
+    scheduler: ResolvedScheduler,
+    metric: Metric | None,
+) -> Iterator[tuple[int, int, int, Callable[[], Any]]]:
+    """``(entry, kind, order, step)`` for every update of ``live``: ``step()``, or ``step(value)`` for a plateau
+    scheduler, with the metric's value for the index, read when it steps."""
     for entry, index in positions:
-        yield (entry, *rank), _stepper(live, value_at, index)
+        step = live.step if metric is None else partial(_plateau_step, live, scheduler, metric, index)
+        yield entry, kind, order, step
 
 
-def _stepper(live: Any, value_at: Callable[[int], float] | None, index: int) -> Callable[[], Any]:
-    """One update of ``live``: ``step()``, or ``step(metric)`` for a plateau scheduler."""
-    if value_at is None:
-        return live.step
-    return lambda: live.step(value_at(index))
+def _plateau_step(live: Any, scheduler: ResolvedScheduler, metric: Metric, index: int) -> None:
+    if not callable(metric) and index >= len(metric):
+        raise ValueError(
+            f"preview_schedule: Expected `metrics[{scheduler.spec.monitor!r}]` to hold a value for every "
+            f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
+            f"{scheduler.interval} {index} needs one."
+        )
+    live.step(float(metric(index) if callable(metric) else metric[index]))
 
 
 def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapping[str, Any]], Any]:
@@ -273,11 +252,12 @@ def _simulate(
     at every entry of the run."""
     groups = built.optimizer.param_groups
     readers = [param_reader(param, built.optimizer) for param in params]
+    if any(isinstance(read(g), torch.Tensor) for read in readers for g in groups):
+        readers = [partial(_as_float, read) for read in readers]
     cells = [(read, group) for read in readers for group in groups]
-    convert = float if any(isinstance(read(g), torch.Tensor) for read, g in cells) else _same
     # one flat list of floats per group: floats are not tracked by the garbage collector, lists of rows
     # would be, and collecting them would cost as much as the scheduler steps themselves
-    columns: list[list[Any]] = [[convert(read(g))] for read, g in cells]
+    columns: list[list[Any]] = [[read(g)] for read, g in cells]
     record = [(column.append, read, group) for column, (read, group) in zip(columns, cells)]
     lengths: list[int] = []
     previous = -1
@@ -286,38 +266,16 @@ def _simulate(
             step()
         lengths.append(entry - previous)
         previous = entry
-        if convert is _same:
-            for append, read, group in record:
-                append(read(group))
-        else:
-            for append, read, group in record:
-                append(convert(read(group)))
+        for append, read, group in record:
+            append(read(group))
     lengths.append(run.entries - 1 - previous)
     if len(lengths) == run.entries:
         return columns
     return [list(chain.from_iterable(repeat(v, n) for v, n in zip(column, lengths))) for column in columns]
 
 
-def _grouped_events(
-    built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
-) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
-    """The scheduler updates at each entry where one happens, in order; one scheduler (the common case)
-    takes a path without merging, since this runs once per previewed step."""
-    scheduled = list(built.scheduled())
-    if len(scheduled) == 1:
-        live, declared = scheduled[0]
-        if not declared.is_plateau:
-            steps = (live.step,)
-            positions = _step_positions(run, declared, built.declared.spec.every)
-            return ((entry, steps) for entry, _ in positions)
-    return (
-        (entry, [step for _, step in group])
-        for entry, group in groupby(_events(built, run, metrics), itemgetter(0))
-    )
-
-
-def _same(value: Any) -> Any:
-    return value
+def _as_float(read: Callable[[Mapping[str, Any]], Any], group: Mapping[str, Any]) -> float:
+    return float(read(group))
 
 
 def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
@@ -415,9 +373,14 @@ def preview(
         lightning_module=module,
     )
     run = PreviewRun.of(length)
+    built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, declared_all, length)
+        # over stand-in parameters (only the lrs matter), the schedules shaped by the run `fit` would have
+        for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
+            built.append(build_over_stand_ins(declared, groups))
+            for schedule, scheduler in built[-1].scheduled():
+                schedule.fix(run_shape(length, scheduler))
     # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
     ordered = [b for b in built if b.schedules] + [b for b in built if not b.schedules]
     lrs: dict[str, list[float]] = {}
