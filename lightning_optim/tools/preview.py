@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, count, groupby, islice, repeat
+from itertools import chain, groupby, islice, repeat, takewhile
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -139,30 +139,16 @@ def _step_positions(
     per_epoch, last = run.entries_per_epoch, run.entries - 1
     frequency = scheduler.spec.frequency
     if scheduler.interval == "epoch":
-        for epoch in count(frequency - 1, frequency):
-            entry = (epoch + 1) * per_epoch - 1
-            if entry >= last:
-                return
-            yield entry, epoch
-    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0 and every == 1:
-        # Lightning's rule below, when every batch steps and the epochs hold whole multiples of ``frequency``
-        yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
+        # after epochs ``frequency - 1``, ``2 * frequency - 1``, ... that end before the run's last entry
+        ends = range(frequency - 1, math.ceil(run.entries / per_epoch) - 1, frequency)
+        yield from (((epoch + 1) * per_epoch - 1, epoch) for epoch in ends)
     else:
         # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
         # the ``i``-th stepping batch of an epoch is its ``i``-th entry
         batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
-        within = [
-            i
-            for i, batch_idx in enumerate(batches)
-            if steps_at(batch_idx, frequency) and steps_at(batch_idx, every)
-        ]
-        if not within:
-            return
-        for start in range(0, last, per_epoch):
-            for i in within:
-                if start + i >= last:
-                    return
-                yield start + i, start + i
+        within = [i for i, b in enumerate(batches) if steps_at(b, frequency) and steps_at(b, every)]
+        entries = (start + i for start in range(0, last, per_epoch) for i in within)
+        yield from ((entry, entry) for entry in takewhile(last.__gt__, entries))
 
 
 def _grouped_events(
