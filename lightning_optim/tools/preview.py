@@ -3,20 +3,16 @@
 The declared optimizers are built over one stand-in parameter per param group (the real module is only
 read, to find which parameters each group takes), their ``Schedule``s are the objects ``fit`` builds, shaped
 by the same derivation (omitted lengths from the same run length), and the run is replayed by stepping only the
-schedulers, at the points where ``fit`` steps them:
-
-* automatic optimization (one optimizer): Lightning's rule. A step-interval scheduler steps after an
-  optimizer step when ``(batch_idx + 1) % frequency == 0``, counting batches within the epoch; an
-  epoch-interval one after epoch ``e`` when ``(e + 1) % frequency == 0``.
-* manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin follows the
-  same rule (``training/stepping.py``), with every declared optimizer assumed to step once per batch, so
-  a declaration previews (and trains) the same in both modes;
-* optimizers declaring ``loss`` (the mixin's training step, ``training/driven.py``): each steps at the ends of
-  the accumulation windows ``b`` with ``(b + 1) % every == 0``; an entry is a window.
+schedulers, at the points where ``fit`` steps them: a per-step scheduler by Lightning's rule
+(``utilities/step_rule.py``), a per-epoch one after epoch ``e`` when ``(e + 1) % frequency == 0``. In manual
+optimization the mixin follows the same rules (``training/stepping.py``), with every declared optimizer
+assumed to step once per batch, so a declaration previews (and trains) the same in both modes; optimizers
+declaring ``loss`` (the mixin's training step, ``training/driven.py``) each step at the ends of the accumulation
+windows ``b`` with ``(b + 1) % every == 0``, and an entry is a window.
 
 Several schedulers of one optimizer step at their own points; at a point shared by several, the
-``interval="step"`` ones step first, then the ``interval="epoch"`` ones, each in the declared order (as
-``fit`` steps them).
+``interval="step"`` ones step first (Lightning steps them after the batch, the mixin inside the optimizer
+step), then the ``interval="epoch"`` ones (at the epoch's end), each in the declared order.
 
 Between two scheduler steps the lrs are constant, so a segment is recorded once and repeated.
 """
@@ -154,13 +150,8 @@ def _step_positions(
 def _grouped_events(
     built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
 ) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
-    """The scheduler updates at each entry where one happens, in the order ``fit`` takes them.
-
-    Per entry, the ``interval="step"`` schedulers first (Lightning steps them after the batch, the mixin
-    inside the optimizer step), then the ``interval="epoch"`` ones (at the epoch's end), each kind in the
-    declared order. One scheduler (the common case) takes a path without merging, since this runs once per
-    previewed step.
-    """
+    """The scheduler updates at each entry where one happens, in the order ``fit`` takes them (module
+    docstring); one scheduler (the common case) takes a path without merging, as this runs once per step."""
     streams = []
     for order, (live, declared) in enumerate(built.scheduled()):
         monitor = declared.spec.monitor
@@ -286,19 +277,6 @@ def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[s
             )
 
 
-def _check_params(params: Any) -> None:
-    if isinstance(params, str) or not isinstance(params, Sequence) or not params:
-        raise TypeError(
-            "preview_schedule: Expected `params` to be a non-empty list of param-group options (e.g. "
-            f"('lr', 'weight_decay')) but got {params!r}."
-        )
-    for param in params:
-        if not isinstance(param, str) or not param:
-            raise TypeError(
-                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
-            )
-
-
 def preview(
     module_or_class: Any,
     *,
@@ -325,7 +303,16 @@ def preview(
             "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "
             "set one of them."
         )
-    _check_params(params)
+    if isinstance(params, str) or not isinstance(params, Sequence) or not params:
+        raise TypeError(
+            "preview_schedule: Expected `params` to be a non-empty list of param-group options (e.g. "
+            f"('lr', 'weight_decay')) but got {params!r}."
+        )
+    for param in params:
+        if not isinstance(param, str) or not param:
+            raise TypeError(
+                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
+            )
     module = _instance(module_or_class)
     declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
     if not declared_all:
