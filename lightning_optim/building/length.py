@@ -34,7 +34,9 @@ the whole run's.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
@@ -158,29 +160,17 @@ def _last_change(trainer: Any) -> int:
     return max(schedule.epochs) if schedule is not None and _manual_optimizers(trainer) is None else 0
 
 
-def steps_before(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps in the epochs before ``epoch``, which vary until the accumulation's last change."""
-    changing = min(epoch, _last_change(trainer))
-    total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
-    if epoch > changing:
-        total += (epoch - changing) * epoch_steps(trainer, changing, scheduler)
-    return total
-
-
 def epochs_for_steps(trainer: Any, steps: float) -> float:
     """The epochs it takes to reach ``steps`` optimizer steps (the last one partly); ``inf`` when unknown."""
     last = _last_change(trainer)
-    done = 0.0
-    for epoch in range(last):
-        if done >= steps:
-            return float(epoch)
-        done += epoch_steps(trainer, epoch)
+    # the steps done before each epoch, up to the accumulation's last change (non-decreasing)
+    before = list(accumulate((epoch_steps(trainer, e) for e in range(last)), initial=0.0))
+    if before[-1] >= steps:
+        return float(bisect_left(before, steps))
     per_epoch = epoch_steps(trainer, last)
-    if done >= steps:
-        return float(last)
     if not math.isfinite(per_epoch) or per_epoch <= 0:
         return math.inf
-    return float(last + math.ceil((steps - done) / per_epoch))
+    return float(last + math.ceil((steps - before[-1]) / per_epoch))
 
 
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
@@ -191,7 +181,11 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
         return float(trainer.estimated_stepping_batches)
     total = math.inf
     if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
-        total = steps_before(trainer, max(trainer.max_epochs, 1), scheduler)
+        # the epochs' steps vary until the accumulation's last change, and are alike from it on
+        epochs = max(trainer.max_epochs, 1)
+        changing = min(epochs, _last_change(trainer))
+        total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
+        total += (epochs - changing) * epoch_steps(trainer, changing, scheduler)
     if trainer.max_steps not in (None, -1):
         cap = math.ceil(trainer.max_steps / (optimizers or 1))
         if everies is not None and scheduler is not None:
