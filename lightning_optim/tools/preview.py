@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, groupby, islice, repeat, takewhile
+from itertools import chain, groupby, islice, pairwise, repeat, takewhile
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -59,25 +59,6 @@ class PreviewRun:
     entries_per_epoch: int
     #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
     entries: int
-
-    @classmethod
-    def of(cls, length: TrainerStandIn) -> PreviewRun:
-        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run.
-
-        When the mixin writes the training step (``loss``), an entry is an accumulation window (Lightning's
-        logging step), and each optimizer steps at the windows its ``every`` selects.
-        """
-        if _length.driven_everies(length) is not None:
-            per_epoch, entries = _length.run_windows(length)
-        else:
-            per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
-        return cls(
-            batches_per_epoch=int(length.num_training_batches),
-            accumulate_grad_batches=length.accumulate_grad_batches,
-            manual=_length.manual_optimization(length.lightning_module),
-            entries_per_epoch=per_epoch,
-            entries=int(entries),
-        )
 
 
 @dataclass(frozen=True)
@@ -236,16 +217,14 @@ def _simulate(
     # would be, and collecting them would cost as much as the scheduler steps themselves
     columns: list[list[Any]] = [[read(g)] for read, g in cells]
     record = [(column.append, read, group) for column, (read, group) in zip(columns, cells)]
-    lengths: list[int] = []
-    previous = -1
+    ends = [-1]  # of the segments
     for entry, steps in _grouped_events(built, run, metrics):
         for step in steps:
             step()
-        lengths.append(entry - previous)
-        previous = entry
+        ends.append(entry)
         for append, read, group in record:
             append(read(group))
-    lengths.append(run.entries - 1 - previous)
+    lengths = [end - before for before, end in pairwise([*ends, run.entries - 1])]
     if len(lengths) == run.entries:
         return columns
     return [list(chain.from_iterable(repeat(v, n) for v, n in zip(column, lengths))) for column in columns]
@@ -330,22 +309,23 @@ def preview(
             f"`preview_schedule({cls}({name}=...), ...)`."
         ) from err
     _check_metrics(declared_all, metrics)
-    driven = declares_losses(declared_all)  # the mixin's training step accumulates as Lightning 1.x did
-    if _length.manual_optimization(module) and not driven and accumulate_grad_batches != 1:
+    manual, driven = _length.manual_optimization(module), declares_losses(declared_all)
+    if manual and not driven and accumulate_grad_batches != 1:  # the mixin's training step accumulates as 1.x
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
             f"{accumulate_grad_batches}."
         )
-    length = TrainerStandIn(
-        max_epochs=max_epochs,
-        max_steps=max_steps,
-        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
-        num_training_batches=math.ceil(steps_per_epoch / devices),
-        accumulate_grad_batches=accumulate_grad_batches,
-        lightning_module=module,
-    )
-    run = PreviewRun.of(length)
+    # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+    batches = math.ceil(steps_per_epoch / devices)
+    length = TrainerStandIn(max_epochs, max_steps, batches, accumulate_grad_batches, lightning_module=module)
+    # each optimizer's steps per epoch and in the run, as `fit` derives lengths from them; when the mixin writes
+    # the training step, an entry is an accumulation window (Lightning's logging step)
+    if driven:
+        per_epoch, entries = _length.run_windows(length)
+    else:
+        per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
+    run = PreviewRun(batches, accumulate_grad_batches, manual, per_epoch, int(entries))
     built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
