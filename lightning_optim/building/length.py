@@ -56,10 +56,9 @@ def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> S
     """The steps and the epochs the Trainer's loops have done."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
     everies = driven_everies(trainer)
-    optimizers = _manual_optimizers(trainer)
     if everies is not None and scheduler is not None:
         steps = interleaved(_windows(trainer), everies, steps)[0][_index(trainer, scheduler)]
-    elif optimizers:
+    elif optimizers := _manual_optimizers(trainer):
         steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
     return steps, int(getattr(trainer, "current_epoch", 0) or 0)
 
@@ -118,9 +117,7 @@ def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
 def _manual_optimizers(trainer: Any) -> int | None:
     """The number of declared optimizers when the module uses manual optimization, else ``None``."""
     module = getattr(trainer, "lightning_module", None)
-    if module is None or not manual_optimization(module):
-        return None
-    return len(declared_of(module))
+    return len(declared_of(module)) if module is not None and manual_optimization(module) else None
 
 
 def _batches_per_epoch(trainer: Any) -> float:
@@ -138,9 +135,7 @@ def accumulation_scheduler(trainer: Any) -> GradientAccumulationScheduler | None
 def accumulation(trainer: Any, epoch: int) -> int:
     """The ``accumulate_grad_batches`` of ``epoch``: the ``GradientAccumulationScheduler``'s, else the Trainer's."""
     schedule = accumulation_scheduler(trainer)
-    if schedule is not None:
-        return int(schedule.get_accumulate_grad_batches(epoch))
-    return int(trainer.accumulate_grad_batches)
+    return int(schedule.get_accumulate_grad_batches(epoch) if schedule else trainer.accumulate_grad_batches)
 
 
 def epoch_steps(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:

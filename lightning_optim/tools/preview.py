@@ -235,14 +235,12 @@ def _as_float(read: Callable[[Mapping[str, Any]], Any], group: Mapping[str, Any]
 
 
 def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
-    if metrics is None:
-        return
-    if not isinstance(metrics, Mapping):
+    if metrics is not None and not isinstance(metrics, Mapping):
         raise TypeError(
             f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
         )
     monitored = [s.spec.monitor for p in declared_all for s in p.schedulers if s.spec.monitor]
-    for key, value in metrics.items():
+    for key, value in (metrics or {}).items():
         if key not in monitored:
             raise ValueError(
                 "preview_schedule: Expected the keys of `metrics` to be monitored metric names "
@@ -334,10 +332,8 @@ def preview(
             built.append(build_over_stand_ins(declared, groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
-    # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
-    ordered = [b for b in built if b.schedules] + [b for b in built if not b.schedules]
     lrs: dict[str, list[float]] = {}
-    for b in ordered:
+    for b in sorted(built, key=lambda b: not b.schedules):  # ``LRMonitor``'s order: with a scheduler first
         keys = group_keys(b.prefix, b.optimizer.param_groups)
         named = [f"{key}{param_suffix(param)}" for param in params for key in keys]
         lrs.update(zip(named, _simulate(b, run, metrics, params)))
