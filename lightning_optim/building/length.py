@@ -13,7 +13,8 @@ updates is counted by that rule too (``utilities/step_rule.py``).
 A module whose optimizers declare ``loss`` (the mixin writes the training step, ``training/driven.py``) steps
 each optimizer at the ends of automatic optimization's accumulation windows ``b`` with
 ``(b + 1) % every == 0``: its steps are counted per optimizer, and ``max_steps`` (every optimizer's steps
-together) is followed window by window to the one that reaches it.
+together) is followed window by window to the one that reaches it. The functions below count one
+optimizer's steps: each optimizer's in manual optimization, ``scheduler``'s optimizer's here.
 
 Epochs are ``max_epochs``, or fewer when ``max_steps`` ends the run earlier: the epochs that start before
 ``max_steps`` is reached.
@@ -33,7 +34,9 @@ the whole run's.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
@@ -50,14 +53,12 @@ Start = tuple[int, int]
 
 
 def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> Start:
-    """The steps (each optimizer's, in manual optimization; ``scheduler``'s optimizer's, when the mixin writes
-    the training step) and the epochs the Trainer's loops have done."""
+    """The steps and the epochs the Trainer's loops have done."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
     everies = driven_everies(trainer)
-    optimizers = _manual_optimizers(trainer)
     if everies is not None and scheduler is not None:
         steps = interleaved(_windows(trainer), everies, steps)[0][_index(trainer, scheduler)]
-    elif optimizers:
+    elif optimizers := _manual_optimizers(trainer):
         steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
     return steps, int(getattr(trainer, "current_epoch", 0) or 0)
 
@@ -116,9 +117,7 @@ def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
 def _manual_optimizers(trainer: Any) -> int | None:
     """The number of declared optimizers when the module uses manual optimization, else ``None``."""
     module = getattr(trainer, "lightning_module", None)
-    if module is None or not manual_optimization(module):
-        return None
-    return len(declared_of(module))
+    return len(declared_of(module)) if module is not None and manual_optimization(module) else None
 
 
 def _batches_per_epoch(trainer: Any) -> float:
@@ -136,14 +135,11 @@ def accumulation_scheduler(trainer: Any) -> GradientAccumulationScheduler | None
 def accumulation(trainer: Any, epoch: int) -> int:
     """The ``accumulate_grad_batches`` of ``epoch``: the ``GradientAccumulationScheduler``'s, else the Trainer's."""
     schedule = accumulation_scheduler(trainer)
-    if schedule is not None:
-        return int(schedule.get_accumulate_grad_batches(epoch))
-    return int(trainer.accumulate_grad_batches)
+    return int(schedule.get_accumulate_grad_batches(epoch) if schedule else trainer.accumulate_grad_batches)
 
 
 def epoch_steps(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps in ``epoch`` (each optimizer's, in manual optimization; ``scheduler``'s optimizer's when
-    the mixin writes the training step); ``inf`` when unknown."""
+    """Optimizer steps in ``epoch``; ``inf`` when unknown."""
     batches = _batches_per_epoch(trainer)
     every = _every(trainer, scheduler)
     if every is not None and math.isfinite(batches):
@@ -159,57 +155,32 @@ def _last_change(trainer: Any) -> int:
     return max(schedule.epochs) if schedule is not None and _manual_optimizers(trainer) is None else 0
 
 
-def steps_before(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps in the epochs before ``epoch`` (each optimizer's, in manual optimization).
-
-    A ``GradientAccumulationScheduler`` makes them vary from epoch to epoch; they are constant from its last
-    milestone on.
-    """
-    changing = min(epoch, _last_change(trainer))
-    total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
-    if epoch > changing:
-        total += (epoch - changing) * epoch_steps(trainer, changing, scheduler)
-    return total
-
-
 def epochs_for_steps(trainer: Any, steps: float) -> float:
     """The epochs it takes to reach ``steps`` optimizer steps (the last one partly); ``inf`` when unknown."""
     last = _last_change(trainer)
-    done = 0.0
-    for epoch in range(last):
-        if done >= steps:
-            return float(epoch)
-        done += epoch_steps(trainer, epoch)
+    # the steps done before each epoch, up to the accumulation's last change (non-decreasing)
+    before = list(accumulate((epoch_steps(trainer, e) for e in range(last)), initial=0.0))
+    if before[-1] >= steps:
+        return float(bisect_left(before, steps))
     per_epoch = epoch_steps(trainer, last)
-    if done >= steps:
-        return float(last)
     if not math.isfinite(per_epoch) or per_epoch <= 0:
         return math.inf
-    return float(last + math.ceil((steps - done) / per_epoch))
-
-
-def varying_steps(trainer: Any) -> list[tuple[int, int]]:
-    """``(epoch, steps)`` where the optimizer steps per epoch change within the run (empty: constant)."""
-    schedule = accumulation_scheduler(trainer)
-    if schedule is None or _manual_optimizers(trainer) is not None:
-        return []
-    epochs = run_epochs(trainer)
-    values = [(e, epoch_steps(trainer, e)) for e in schedule.epochs if e < epochs]
-    if len({v for _, v in values}) <= 1:
-        return []
-    return [(e, int(v)) for e, v in values]
+    return float(last + math.ceil((steps - before[-1]) / per_epoch))
 
 
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps in the run (each optimizer's, in manual optimization; ``scheduler``'s optimizer's when
-    the mixin writes the training step); ``inf`` when unknown."""
+    """Optimizer steps in the run; ``inf`` when unknown."""
     everies = driven_everies(trainer) if scheduler is not None else None
     optimizers = _manual_optimizers(trainer)
     if everies is None and optimizers is None and accumulation_scheduler(trainer) is None:
         return float(trainer.estimated_stepping_batches)
     total = math.inf
     if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
-        total = steps_before(trainer, max(trainer.max_epochs, 1), scheduler)
+        # the epochs' steps vary until the accumulation's last change, and are alike from it on
+        epochs = max(trainer.max_epochs, 1)
+        changing = min(epochs, _last_change(trainer))
+        total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
+        total += (epochs - changing) * epoch_steps(trainer, changing, scheduler)
     if trainer.max_steps not in (None, -1):
         cap = math.ceil(trainer.max_steps / (optimizers or 1))
         if everies is not None and scheduler is not None:
@@ -285,9 +256,12 @@ def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
             "the number of steps per epoch is unknown (the train dataloader has no length); declare the "
             "schedule in steps or with `interval='epoch'`",
         )
-    varying = varying_steps(trainer)
-    if varying:
-        shown = ", ".join(f"{steps} from epoch {epoch}" for epoch, steps in varying)
+    schedule, varying = accumulation_scheduler(trainer), []
+    if schedule is not None and _manual_optimizers(trainer) is None:
+        epochs = run_epochs(trainer)
+        varying = [(e, epoch_steps(trainer, e)) for e in schedule.epochs if e < epochs]
+    if len({steps for _, steps in varying}) > 1:
+        shown = ", ".join(f"{int(steps)} from epoch {epoch}" for epoch, steps in varying)
         raise _unknown(
             scheduler,
             what,
@@ -307,25 +281,6 @@ def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> in
     if first >= total:
         start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
     return updates_between(trainer, scheduler, start, int(total))
-
-
-def _check_warmup_fits(trainer: Any, scheduler: ResolvedScheduler, warmup: int, start: Start) -> None:
-    """A declared warmup as long as the run (or longer) trains the whole run in warmup: the schedule itself
-    never acts. A derived length refuses it by itself (nothing would be left); an explicit one would not."""
-    updates = _run_updates(trainer, scheduler, start)
-    if updates is None or warmup < updates:
-        return
-    unit = f"{scheduler.interval}s" if scheduler.spec.frequency == 1 else "scheduler updates"
-    declared = scheduler.spec.warmup
-    counted = unit if declared == warmup else f"{declared} epochs, {warmup} {unit}"
-    first = start[0] if scheduler.interval == "step" else start[1]
-    left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
-    raise ValueError(
-        f"{scheduler.where}: Expected `warmup` to be shorter than the run but got `warmup={declared!r}` "
-        f"({counted}) in a run of {updates} {unit}{left}: the whole run would train in warmup and "
-        f"`{scheduler.cls.__name__}` would never act. Shorten the warmup (a float such as `warmup=0.1` is a "
-        "fraction of the run) or lengthen the run."
-    )
 
 
 def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
@@ -368,17 +323,26 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         )
     if scheduler.windowed:
         return _window_shape(scheduler, updates, per_epoch, start)
+    first = start[0] if scheduler.interval == "step" else start[1]
+    left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
     if isinstance(spec.warmup, float):
         warmup = max(1, int(spec.warmup * updates))
     else:
         warmup = int(spec.warmup or 0) * (per_epoch or 1)
-        if warmup and scheduler.derived_length is None:
-            _check_warmup_fits(trainer, scheduler, warmup, start)
+        # a warmup as long as the run leaves the schedule nothing; a derived length refuses that by itself
+        whole = _run_updates(trainer, scheduler, start) if warmup and not scheduler.derived_length else None
+        if whole is not None and warmup >= whole:
+            unit = f"{scheduler.interval}s" if spec.frequency == 1 else "scheduler updates"
+            counted = unit if spec.warmup == warmup else f"{spec.warmup} epochs, {warmup} {unit}"
+            raise ValueError(
+                f"{scheduler.where}: Expected `warmup` to be shorter than the run but got "
+                f"`warmup={spec.warmup!r}` ({counted}) in a run of {whole} {unit}{left}: the whole run would "
+                f"train in warmup and `{name}` would never act. Shorten the warmup (a float such as "
+                "`warmup=0.1` is a fraction of the run) or lengthen the run."
+            )
     length = None
     if scheduler.derived_length is not None:
         length = updates - warmup
-        first = start[0] if scheduler.interval == "step" else start[1]
-        left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
         if length < 1:
             raise _unknown(
                 scheduler,
@@ -447,12 +411,10 @@ def optimizer_steps(
         >>> optimizer_steps(max_epochs=-1, steps_per_epoch=10)
         inf
     """
-    if max_epochs == -1:
-        return math.inf if max_steps == -1 else max_steps
-    if steps_per_epoch == math.inf:
-        return max_steps if max_steps != -1 else math.inf
-    total = math.ceil(steps_per_epoch / accumulate_grad_batches) * max(max_epochs, 1)
-    return min(total, max_steps) if max_steps != -1 else total
+    cap = math.inf if max_steps == -1 else max_steps
+    if max_epochs == -1 or steps_per_epoch == math.inf:
+        return cap
+    return min(math.ceil(steps_per_epoch / accumulate_grad_batches) * max(max_epochs, 1), cap)
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,16 @@
 The declared optimizers are built over one stand-in parameter per param group (the real module is only
 read, to find which parameters each group takes), their ``Schedule``s are the objects ``fit`` builds, shaped
 by the same derivation (omitted lengths from the same run length), and the run is replayed by stepping only the
-schedulers, at the points where ``fit`` steps them:
-
-* automatic optimization (one optimizer): Lightning's rule. A step-interval scheduler steps after an
-  optimizer step when ``(batch_idx + 1) % frequency == 0``, counting batches within the epoch; an
-  epoch-interval one after epoch ``e`` when ``(e + 1) % frequency == 0``.
-* manual optimization (several optimizers, or ``automatic_optimization = False``): the mixin follows the
-  same rule (``training/stepping.py``), with every declared optimizer assumed to step once per batch, so
-  a declaration previews (and trains) the same in both modes;
-* optimizers declaring ``loss`` (the mixin's training step, ``training/driven.py``): each steps at the ends of
-  the accumulation windows ``b`` with ``(b + 1) % every == 0``; an entry is a window.
+schedulers, at the points where ``fit`` steps them: a per-step scheduler by Lightning's rule
+(``utilities/step_rule.py``), a per-epoch one after epoch ``e`` when ``(e + 1) % frequency == 0``. In manual
+optimization the mixin follows the same rules (``training/stepping.py``), with every declared optimizer
+assumed to step once per batch, so a declaration previews (and trains) the same in both modes; optimizers
+declaring ``loss`` (the mixin's training step, ``training/driven.py``) each step at the ends of the accumulation
+windows ``b`` with ``(b + 1) % every == 0``, and an entry is a window.
 
 Several schedulers of one optimizer step at their own points; at a point shared by several, the
-``interval="step"`` ones step first, then the ``interval="epoch"`` ones, each in the declared order (as
-``fit`` steps them).
+``interval="step"`` ones step first (Lightning steps them after the batch, the mixin inside the optimizer
+step), then the ``interval="epoch"`` ones (at the epoch's end), each in the declared order.
 
 Between two scheduler steps the lrs are constant, so a segment is recorded once and repeated.
 """
@@ -28,7 +24,8 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, count, groupby, islice, repeat
+from functools import partial
+from itertools import chain, groupby, islice, pairwise, repeat, takewhile
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -62,25 +59,6 @@ class PreviewRun:
     entries_per_epoch: int
     #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
     entries: int
-
-    @classmethod
-    def of(cls, length: TrainerStandIn) -> PreviewRun:
-        """The run ``fit`` derives lengths from: each optimizer's steps per epoch and in the run.
-
-        When the mixin writes the training step (``loss``), an entry is an accumulation window (Lightning's
-        logging step), and each optimizer steps at the windows its ``every`` selects.
-        """
-        if _length.driven_everies(length) is not None:
-            per_epoch, entries = _length.run_windows(length)
-        else:
-            per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
-        return cls(
-            batches_per_epoch=int(length.num_training_batches),
-            accumulate_grad_batches=length.accumulate_grad_batches,
-            manual=_length.manual_optimization(length.lightning_module),
-            entries_per_epoch=per_epoch,
-            entries=int(entries),
-        )
 
 
 @dataclass(frozen=True)
@@ -130,20 +108,6 @@ def _instance(module_or_class: Any) -> Any:
     return module
 
 
-def _build_over_stand_ins(
-    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], length: TrainerStandIn
-) -> list[Built]:
-    """The declared optimizers over stand-in parameters (only the lrs matter), their schedules shaped by
-    the run ``fit`` would have."""
-    built = []
-    for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
-        b = build_over_stand_ins(declared, groups)
-        for schedule, scheduler in b.scheduled():
-            schedule.fix(run_shape(length, scheduler))
-        built.append(b)
-    return built
-
-
 def _step_positions(
     run: PreviewRun, scheduler: ResolvedScheduler, every: int = 1
 ) -> Iterator[tuple[int, int]]:
@@ -152,90 +116,63 @@ def _step_positions(
     per_epoch, last = run.entries_per_epoch, run.entries - 1
     frequency = scheduler.spec.frequency
     if scheduler.interval == "epoch":
-        for epoch in count(frequency - 1, frequency):
-            entry = (epoch + 1) * per_epoch - 1
-            if entry >= last:
-                return
-            yield entry, epoch
-    elif run.accumulate_grad_batches == 1 and per_epoch % frequency == 0 and every == 1:
-        # Lightning's rule below, when every batch steps and the epochs hold whole multiples of ``frequency``
-        yield from ((entry, entry) for entry in range(frequency - 1, last, frequency))
+        # after epochs ``frequency - 1``, ``2 * frequency - 1``, ... that end before the run's last entry
+        ends = range(frequency - 1, math.ceil(run.entries / per_epoch) - 1, frequency)
+        yield from (((epoch + 1) * per_epoch - 1, epoch) for epoch in ends)
     else:
         # Lightning counts batches within the epoch: ``(batch_idx + 1) % frequency``, checked when stepping;
         # the ``i``-th stepping batch of an epoch is its ``i``-th entry
         batches = islice(stepping_batches(run.batches_per_epoch, run.accumulate_grad_batches), last)
-        within = [
-            i
-            for i, batch_idx in enumerate(batches)
-            if steps_at(batch_idx, frequency) and steps_at(batch_idx, every)
-        ]
-        if not within:
-            return
-        for start in range(0, last, per_epoch):
-            for i in within:
-                if start + i >= last:
-                    return
-                yield start + i, start + i
+        within = [i for i, b in enumerate(batches) if steps_at(b, frequency) and steps_at(b, every)]
+        entries = (start + i for start in range(0, last, per_epoch) for i in within)
+        yield from ((entry, entry) for entry in takewhile(last.__gt__, entries))
 
 
-def _metric_reader(scheduler: ResolvedScheduler, metric: Metric | None) -> Callable[[int], float] | None:
-    """The value a plateau scheduler receives for index ``i``; ``None`` without metric (it never steps)."""
-    if metric is None:
-        return None
-
-    def read(index: int) -> float:
-        if callable(metric):
-            return float(metric(index))
-        if index >= len(metric):
-            raise ValueError(
-                f"preview_schedule: Expected `metrics[{scheduler.spec.monitor!r}]` to hold a value for every "
-                f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
-                f"{scheduler.interval} {index} needs one."
-            )
-        return float(metric[index])
-
-    return read
-
-
-def _events(
+def _grouped_events(
     built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
-) -> Iterator[tuple[int, Callable[[], Any]]]:
-    """``(entry, step)`` for every scheduler update of one optimizer, in the order ``fit`` takes them.
-
-    Per entry, the ``interval="step"`` schedulers first (Lightning steps them after the batch, the mixin
-    inside the optimizer step), then the ``interval="epoch"`` ones (at the epoch's end), each kind in the
-    declared order.
-    """
+) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
+    """The scheduler updates at each entry where one happens, in the order ``fit`` takes them (module
+    docstring); one scheduler (the common case) takes a path without merging, as this runs once per step."""
     streams = []
     for order, (live, declared) in enumerate(built.scheduled()):
         monitor = declared.spec.monitor
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
-        value_at = _metric_reader(declared, metric)
-        if declared.is_plateau and value_at is None:
+        if declared.is_plateau and metric is None:
             continue  # without its metric a plateau scheduler never steps
-        kind = 0 if declared.interval == "step" else 1
         positions = _step_positions(run, declared, built.declared.spec.every)
-        streams.append(_stream(positions, (kind, order), live, value_at))
-    merged = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
-    for (entry, _, _), step in merged:
-        yield entry, step
+        if len(built.schedules) == 1 and metric is None:
+            steps = (live.step,)
+            return ((entry, steps) for entry, _ in positions)
+        kind = 0 if declared.interval == "step" else 1
+        streams.append(_stream(positions, kind, order, live, declared, metric))
+    # `(entry, kind, order)` differs between streams, so the merge never compares two steps
+    merged = heapq.merge(*streams)
+    return ((entry, [event[-1] for event in group]) for entry, group in groupby(merged, itemgetter(0)))
 
 
 def _stream(
     positions: Iterable[tuple[int, int]],
-    rank: tuple[int, int],
+    kind: int,
+    order: int,
     live: Any,
-    value_at: Callable[[int], float] | None,
-) -> Iterator[tuple[tuple[int, int, int], Callable[[], Any]]]:
+    scheduler: ResolvedScheduler,
+    metric: Metric | None,
+) -> Iterator[tuple[int, int, int, Callable[[], Any]]]:
+    """``(entry, kind, order, step)`` for every update of ``live``: ``step()``, or ``step(value)`` for a plateau
+    scheduler, with the metric's value for the index, read when it steps."""
     for entry, index in positions:
-        yield (entry, *rank), _stepper(live, value_at, index)
+        step = live.step if metric is None else partial(_plateau_step, live, scheduler, metric, index)
+        yield entry, kind, order, step
 
 
-def _stepper(live: Any, value_at: Callable[[int], float] | None, index: int) -> Callable[[], Any]:
-    """One update of ``live``: ``step()``, or ``step(metric)`` for a plateau scheduler."""
-    if value_at is None:
-        return live.step
-    return lambda: live.step(value_at(index))
+def _plateau_step(live: Any, scheduler: ResolvedScheduler, metric: Metric, index: int) -> None:
+    if not callable(metric) and index >= len(metric):
+        raise ValueError(
+            f"preview_schedule: Expected `metrics[{scheduler.spec.monitor!r}]` to hold a value for every "
+            f"{scheduler.interval} at which `{scheduler.where}` steps but got {len(metric)} values; "
+            f"{scheduler.interval} {index} needs one."
+        )
+    live.step(float(metric(index) if callable(metric) else metric[index]))
 
 
 def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapping[str, Any]], Any]:
@@ -273,62 +210,37 @@ def _simulate(
     at every entry of the run."""
     groups = built.optimizer.param_groups
     readers = [param_reader(param, built.optimizer) for param in params]
+    if any(isinstance(read(g), torch.Tensor) for read in readers for g in groups):
+        readers = [partial(_as_float, read) for read in readers]
     cells = [(read, group) for read in readers for group in groups]
-    convert = float if any(isinstance(read(g), torch.Tensor) for read, g in cells) else _same
     # one flat list of floats per group: floats are not tracked by the garbage collector, lists of rows
     # would be, and collecting them would cost as much as the scheduler steps themselves
-    columns: list[list[Any]] = [[convert(read(g))] for read, g in cells]
+    columns: list[list[Any]] = [[read(g)] for read, g in cells]
     record = [(column.append, read, group) for column, (read, group) in zip(columns, cells)]
-    lengths: list[int] = []
-    previous = -1
+    ends = [-1]  # of the segments
     for entry, steps in _grouped_events(built, run, metrics):
         for step in steps:
             step()
-        lengths.append(entry - previous)
-        previous = entry
-        if convert is _same:
-            for append, read, group in record:
-                append(read(group))
-        else:
-            for append, read, group in record:
-                append(convert(read(group)))
-    lengths.append(run.entries - 1 - previous)
+        ends.append(entry)
+        for append, read, group in record:
+            append(read(group))
+    lengths = [end - before for before, end in pairwise([*ends, run.entries - 1])]
     if len(lengths) == run.entries:
         return columns
     return [list(chain.from_iterable(repeat(v, n) for v, n in zip(column, lengths))) for column in columns]
 
 
-def _grouped_events(
-    built: Built, run: PreviewRun, metrics: Mapping[str, Metric] | None
-) -> Iterator[tuple[int, Sequence[Callable[[], Any]]]]:
-    """The scheduler updates at each entry where one happens, in order; one scheduler (the common case)
-    takes a path without merging, since this runs once per previewed step."""
-    scheduled = list(built.scheduled())
-    if len(scheduled) == 1:
-        live, declared = scheduled[0]
-        if not declared.is_plateau:
-            steps = (live.step,)
-            positions = _step_positions(run, declared, built.declared.spec.every)
-            return ((entry, steps) for entry, _ in positions)
-    return (
-        (entry, [step for _, step in group])
-        for entry, group in groupby(_events(built, run, metrics), itemgetter(0))
-    )
-
-
-def _same(value: Any) -> Any:
-    return value
+def _as_float(read: Callable[[Mapping[str, Any]], Any], group: Mapping[str, Any]) -> float:
+    return float(read(group))
 
 
 def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[str, Metric] | None) -> None:
-    if metrics is None:
-        return
-    if not isinstance(metrics, Mapping):
+    if metrics is not None and not isinstance(metrics, Mapping):
         raise TypeError(
             f"preview_schedule: Expected `metrics` to be a dict by monitored name but got {metrics!r}."
         )
     monitored = [s.spec.monitor for p in declared_all for s in p.schedulers if s.spec.monitor]
-    for key, value in metrics.items():
+    for key, value in (metrics or {}).items():
         if key not in monitored:
             raise ValueError(
                 "preview_schedule: Expected the keys of `metrics` to be monitored metric names "
@@ -339,19 +251,6 @@ def _check_metrics(declared_all: Sequence[ResolvedOptimizer], metrics: Mapping[s
             raise TypeError(
                 f"preview_schedule: Expected `metrics[{key!r}]` to be a callable index -> value or a "
                 f"sequence of values but got {value!r}."
-            )
-
-
-def _check_params(params: Any) -> None:
-    if isinstance(params, str) or not isinstance(params, Sequence) or not params:
-        raise TypeError(
-            "preview_schedule: Expected `params` to be a non-empty list of param-group options (e.g. "
-            f"('lr', 'weight_decay')) but got {params!r}."
-        )
-    for param in params:
-        if not isinstance(param, str) or not param:
-            raise TypeError(
-                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
             )
 
 
@@ -381,7 +280,16 @@ def preview(
             "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "
             "set one of them."
         )
-    _check_params(params)
+    if isinstance(params, str) or not isinstance(params, Sequence) or not params:
+        raise TypeError(
+            "preview_schedule: Expected `params` to be a non-empty list of param-group options (e.g. "
+            f"('lr', 'weight_decay')) but got {params!r}."
+        )
+    for param in params:
+        if not isinstance(param, str) or not param:
+            raise TypeError(
+                f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
+            )
     module = _instance(module_or_class)
     declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
     if not declared_all:
@@ -399,29 +307,33 @@ def preview(
             f"`preview_schedule({cls}({name}=...), ...)`."
         ) from err
     _check_metrics(declared_all, metrics)
-    driven = declares_losses(declared_all)  # the mixin's training step accumulates as Lightning 1.x did
-    if _length.manual_optimization(module) and not driven and accumulate_grad_batches != 1:
+    manual, driven = _length.manual_optimization(module), declares_losses(declared_all)
+    if manual and not driven and accumulate_grad_batches != 1:  # the mixin's training step accumulates as 1.x
         raise ValueError(
             f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
             "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
             f"{accumulate_grad_batches}."
         )
-    length = TrainerStandIn(
-        max_epochs=max_epochs,
-        max_steps=max_steps,
-        # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
-        num_training_batches=math.ceil(steps_per_epoch / devices),
-        accumulate_grad_batches=accumulate_grad_batches,
-        lightning_module=module,
-    )
-    run = PreviewRun.of(length)
+    # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+    batches = math.ceil(steps_per_epoch / devices)
+    length = TrainerStandIn(max_epochs, max_steps, batches, accumulate_grad_batches, lightning_module=module)
+    # each optimizer's steps per epoch and in the run, as `fit` derives lengths from them; when the mixin writes
+    # the training step, an entry is an accumulation window (Lightning's logging step)
+    if driven:
+        per_epoch, entries = _length.run_windows(length)
+    else:
+        per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
+    run = PreviewRun(batches, accumulate_grad_batches, manual, per_epoch, int(entries))
+    built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        built = _build_over_stand_ins(module, declared_all, length)
-    # ``LRMonitor``'s order: optimizers with a scheduler first, then the others
-    ordered = [b for b in built if b.schedules] + [b for b in built if not b.schedules]
+        # over stand-in parameters (only the lrs matter), the schedules shaped by the run `fit` would have
+        for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
+            built.append(build_over_stand_ins(declared, groups))
+            for schedule, scheduler in built[-1].scheduled():
+                schedule.fix(run_shape(length, scheduler))
     lrs: dict[str, list[float]] = {}
-    for b in ordered:
+    for b in sorted(built, key=lambda b: not b.schedules):  # ``LRMonitor``'s order: with a scheduler first
         keys = group_keys(b.prefix, b.optimizer.param_groups)
         named = [f"{key}{param_suffix(param)}" for param in params for key in keys]
         lrs.update(zip(named, _simulate(b, run, metrics, params)))
