@@ -55,7 +55,8 @@ class PreviewRun:
     batches_per_epoch: int
     accumulate_grad_batches: int
     manual: bool
-    #: logged entries per epoch: optimizer steps (automatic) or batches (manual)
+    #: logged entries per epoch: optimizer steps (automatic), batches (manual) or accumulation windows (an
+    #: optimizer declaring ``loss``)
     entries_per_epoch: int
     #: logged entries in the run; ``max_steps`` counts every optimizer's steps, as Lightning does
     entries: int
@@ -267,8 +268,8 @@ def preview(
 ) -> Preview:
     """``preview_schedule`` with the run it simulated (for plots and tables).
 
-    Every argument is required: the defaults are those of ``preview_schedule``, ``plot_schedule`` and the
-    command line.
+    Every run argument is required (the defaults are those of ``preview_schedule``, ``plot_schedule`` and
+    the command line); ``params``, the options recorded, defaults to the lr.
     """
     _check_count("max_epochs", max_epochs, minimum=1, allow_unlimited=True)
     _check_count("steps_per_epoch", steps_per_epoch, minimum=1)
