@@ -169,3 +169,8 @@ class ScheduleLifecycle(MixinCallback):
                     "taken steps of the old length, so it cannot follow: a length derived from the run needs a run "
                     f"whose length is known when training starts. Fix: {fixes}."
                 )
+
+
+def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+    """Make a fresh ``ScheduleLifecycle`` for ``built`` the first of the mixin's callbacks (``callbacks.py``)."""
+    callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from lightning.pytorch import LightningModule
 
@@ -19,14 +18,13 @@ from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, Schedu
 from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
+from lightning_optim.training import lifecycle as _lifecycle
 from lightning_optim.training import nonfinite as _nonfinite
 from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
+from lightning_optim.training import schedule_free as _schedule_free
 from lightning_optim.training import stepping as _stepping
-from lightning_optim.training.callbacks import add
-from lightning_optim.training.lifecycle import ScheduleLifecycle
 from lightning_optim.training.plateau import StrictMonitor
-from lightning_optim.training.schedule_free import ScheduleFreeModes, is_schedule_free
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
@@ -66,15 +64,10 @@ _PLACES: dict[type, tuple[str, str]] = {
 }
 
 
-def _ids_within(value: Any) -> Iterator[int]:
-    """The ids of ``value`` and of every spec and container inside it (a declaration's scheduler list...)."""
-    yield id(value)
-    if dataclasses.is_dataclass(value):
-        for field in dataclasses.fields(value):
-            yield from _ids_within(getattr(value, field.name))
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _ids_within(item)
+def _parts(spec: OptimizerSpec) -> tuple[object, ...]:
+    """``spec``'s schedulers and groups (as declared: malformed ones are for the declaration checks)."""
+    schedulers = spec.scheduler if isinstance(spec.scheduler, (list, tuple)) else (spec.scheduler,)
+    return (*schedulers, *(spec.groups if isinstance(spec.groups, (list, tuple)) else ()))
 
 
 def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
@@ -90,17 +83,15 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
         Traceback (most recent call last):
         TypeError: Module.scheduler: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got one as a class attribute, which declares nothing. Declare `OptimizerSpec(..., scheduler=SchedulerSpec(...))` (or a list).
     """
-    used = {i for spec in specs.values() for i in _ids_within(spec)}
+    used = {id(part) for spec in specs.values() for part in (spec, *_parts(spec))}
     for name, value in vars(cls).items():
         items = (
             value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
         )
-        for stray in (value, *items):
+        for stray in (value, *items):  # an OptimizerSpec attribute is a declaration: among `used`
             kind = next((k for k in _PLACES if isinstance(stray, k)), None)
             if kind is None or id(stray) in used or (kind is not OptimizerSpec and not specs):
                 continue
-            if stray is value and kind is OptimizerSpec:
-                continue  # a declaration
             place, example = _PLACES[kind]
             got = "one as a class attribute" if stray is value else f"one in a {type(value).__name__}"
             raise TypeError(
@@ -275,14 +266,9 @@ class ConfigurableOptimizersMixin:
                 _driven.install(module, trainer, built)  # after `skip_nonfinite`: clipping comes first
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
-            if any(is_schedule_free(b.optimizer) for b in built):
-                # first, replacing the one of an earlier `fit`: it acts before other callbacks read the learning
-                # rates or write a checkpoint in the same hook
-                callbacks: list[Any] = cast(Any, trainer).callbacks
-                callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
-                callbacks.insert(0, ScheduleFreeModes())
+            _schedule_free.install(trainer, [b.optimizer for b in built])
             _resume.install(owner, trainer, built, choice)
-            add(trainer, ScheduleLifecycle(owner, trainer, built, choice))  # first: before any reader
+            _lifecycle.install(owner, trainer, built, choice)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)
 

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeGuard
+from typing import Any, Protocol, TypeGuard, cast
 
 from lightning.pytorch import LightningModule, Trainer
 
@@ -241,3 +241,13 @@ class ScheduleFreeModes(MixinCallback):
             del trainer.__dict__["save_checkpoint"]
         else:
             setattr(trainer, "save_checkpoint", previous)  # noqa: B010
+
+
+def install(trainer: Trainer, optimizers: Iterable[object]) -> None:
+    """With a schedule-free optimizer among ``optimizers``, a fresh ``ScheduleFreeModes`` first in
+    ``trainer.callbacks``, replacing the one of an earlier ``fit``: first, so it acts before other callbacks
+    read the learning rates or write a checkpoint in the same hook."""
+    if any(is_schedule_free(o) for o in optimizers):
+        callbacks: list[Any] = cast(Any, trainer).callbacks
+        callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
+        callbacks.insert(0, ScheduleFreeModes())
