@@ -662,8 +662,7 @@ class CosineWithHardRestartsLR(_WarmupAndLengthLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        _positive(where, "num_cycles", num_cycles)
-        self.num_cycles = num_cycles
+        self.num_cycles = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -894,8 +893,7 @@ class CosineWarmupWithMinLR(_WarmupAndLengthLR):
         warmup_lr_rate: float | None = None,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        _positive(where, "num_cycles", num_cycles)
-        self.num_cycles = num_cycles
+        self.num_cycles = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         if warmup_lr_rate is not None:

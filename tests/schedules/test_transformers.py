@@ -264,6 +264,18 @@ def test_state_dict_is_plain_and_pickles(name: str) -> None:
     assert state["num_warmup_steps"] == (0 if name == "constant" else 10)
 
 
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        n for n, cls in TRANSFORMERS_SCHEDULES.items() if "num_cycles" in inspect.signature(cls).parameters
+    ),
+)
+def test_num_cycles_is_stored_as_a_float_whatever_number_was_given(name: str) -> None:
+    # an int stayed an int in two classes only, so their state dicts read differently from the others'
+    scheduler = ours(name, make_optimizer(), 10, 60, {**ONE_PER_SCHEDULE[name], "num_cycles": 2})
+    assert type(scheduler.state_dict()["num_cycles"]) is float
+
+
 def test_the_checkpoints_arguments_win_over_the_rebuilt_ones() -> None:
     """As for every torch scheduler: ``load_state_dict`` restores the attributes, arguments included."""
     optimizer, scheduler = build("linear")
