@@ -34,6 +34,7 @@ number of optimizers and schedulers and the parameter count of every group.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -51,7 +52,7 @@ from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.stepping import EPOCHS, Scheduled
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.step_rule import updates_in
+from lightning_optim.utilities.step_rule import steps_at, updates_in
 
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
@@ -310,6 +311,11 @@ def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Sch
             scheduled.scheduler.step(pending[key])
 
 
+def _updated_at(scheduled: Scheduled, batch: int, accumulate: int) -> bool:
+    """Whether Lightning updated a per-step scheduler after ``batch`` of an epoch (none before the first)."""
+    return batch >= 0 and steps_at(batch, accumulate) and steps_at(batch, scheduled.declared.spec.frequency)
+
+
 class ResumeGuard(MixinCallback):
     """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
 
@@ -340,12 +346,18 @@ class ResumeGuard(MixinCallback):
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
-        batches, accumulate = int(trainer.num_training_batches), trainer.accumulate_grad_batches
-        _replay(
-            pending,
-            self.step_plateaus,
-            lambda s: updates_in(batches, accumulate, s.declared.spec.frequency, trainer.global_step),
-        )
+        batches, accumulate = trainer.num_training_batches, trainer.accumulate_grad_batches
+
+        def due(scheduled: Scheduled) -> int:
+            if math.isinf(batches):
+                # Of unknown length, the updates so far can't be counted; Lightning re-enters the checkpoint's
+                # epoch at `batch_idx`, so the update missing is the one after the checkpoint's batch, if any.
+                return scheduled.scheduler.last_epoch + _updated_at(scheduled, batch_idx - 1, accumulate)
+            return updates_in(
+                int(batches), accumulate, scheduled.declared.spec.frequency, trainer.global_step
+            )
+
+        _replay(pending, self.step_plateaus, due)
 
     @override
     def on_save_checkpoint(

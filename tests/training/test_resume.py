@@ -370,3 +370,46 @@ def test_resume_matrix(name: str, interval: str, optimizers: int, save_point: st
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history))) > 1, "the schedule must move for the test to mean anything"
     assert_same_weights(full, resumed)
+
+
+class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """Batches without a length: Lightning counts ``inf`` batches per epoch."""
+
+    def __iter__(self) -> Iterator[Any]:
+        generator = torch.Generator().manual_seed(0)
+        while True:
+            yield torch.randn(8, 8, generator=generator), torch.randint(0, 4, (8,), generator=generator)
+
+
+@pytest.mark.filterwarnings("ignore:.*does not have many workers")
+@pytest.mark.parametrize(
+    ("frequency", "accumulate", "save_every"),
+    [
+        (2, 1, 4),  # the checkpoint's batch (3) updated the plateau: the resumed run takes that update
+        (2, 1, 5),  # it did not (batch 4): nothing to take
+        (1, 2, 3),  # batch 5 ended an accumulation window and updated
+    ],
+)
+def test_resume_mid_epoch_of_unknown_length_takes_the_missing_per_step_plateau_update(
+    frequency: int, accumulate: int, save_every: int, tmp_path: Path
+) -> None:
+    # Was an OverflowError (`int(inf)`) at the resumed run's first batch.
+    cls = declared(
+        SchedulerSpec(
+            "plateau", monitor="metric", patience=0, factor=0.5, interval="step", frequency=frequency
+        )
+    )
+    data = torch.utils.data.DataLoader(Stream(), batch_size=None)
+    options = {"max_steps": 12, "accumulate_grad_batches": accumulate}
+    whole = run(
+        cls(),
+        tmp_path,
+        data=data,
+        callbacks=[checkpoints(tmp_path / "ckpt", every_n_train_steps=save_every)],
+        **options,
+    )
+    (checkpoint,) = (tmp_path / "ckpt").glob(f"*step={save_every}.ckpt")
+    rest = run(cls(), tmp_path, data=data, ckpt_path=str(checkpoint), **options)
+    done = save_every * accumulate
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history[done:]))) > 1, "the schedule must move after the checkpoint"
