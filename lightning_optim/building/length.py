@@ -322,7 +322,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
     if scheduler.windowed:
-        return _window_shape(scheduler, updates, per_epoch, start)
+        return _within_limit(trainer, scheduler, _window_shape(scheduler, updates, per_epoch, start))
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
     if isinstance(spec.warmup, float):
@@ -351,7 +351,36 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 f"that leaves {length}; shorten the warmup or lengthen the run",
             )
         length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}")
-    return Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
+    return _within_limit(
+        trainer, scheduler, Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
+    )
+
+
+def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> Shape:
+    """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
+    past it (``OneCycleLR``); a derived length covers it by construction."""
+    steps_limit = scheduler.info.steps_limit
+    if steps_limit is None or scheduler.derived_length is not None:
+        return shape
+    per_epoch = shape.steps_per_epoch
+    kwargs = (
+        scheduler.kwargs if per_epoch is None else scheduler.info.epochs_to_steps(scheduler.kwargs, per_epoch)
+    )
+    limit, updates = steps_limit(kwargs), _run_updates(trainer, scheduler, shape.start)
+    if limit is None or updates is None:
+        return shape
+    given, steps = limit
+    needed = shape.scheduler_steps(updates)
+    if needed > steps:
+        first = shape.start[0] if scheduler.interval == "step" else shape.start[1]
+        left = f" from {scheduler.interval} {first} (where this fit starts)" if first else ""
+        raise ValueError(
+            f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the {needed} steps the "
+            f"run takes it{left} but got {given} ({steps} steps); torch raises when it is stepped past its "
+            f"length, which would stop training at its step {steps + 1}. Leave the length out to derive it from "
+            "the run, or lengthen it, or shorten the run."
+        )
+    return shape
 
 
 def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | None, start: Start) -> Shape:

@@ -83,6 +83,22 @@ def whole_run(updates: int, kwargs: Mapping[str, Any]) -> int:
     return updates
 
 
+def one_cycle_steps(kwargs: Mapping[str, Any]) -> tuple[str, int] | None:
+    """The steps a ``OneCycleLR`` takes after its construction before torch refuses the next one, with the
+    arguments that gave them; ``None`` where torch refuses the arguments itself.
+
+    Example:
+        >>> one_cycle_steps({"total_steps": 12}), one_cycle_steps({"epochs": 3, "steps_per_epoch": 5})
+        (('`total_steps=12`', 12), ('`epochs=3` x `steps_per_epoch=5`', 15))
+    """
+    total, epochs, per_epoch = (kwargs.get(key) for key in ("total_steps", "epochs", "steps_per_epoch"))
+    if total is not None:
+        return f"`total_steps={total!r}`", int(total)
+    if epochs is None or per_epoch is None:
+        return None
+    return f"`epochs={epochs!r}` x `steps_per_epoch={per_epoch!r}`", int(epochs) * int(per_epoch)
+
+
 @dataclass(frozen=True)
 class SchedulerInfo:
     """What this package knows about one scheduler class."""
@@ -111,6 +127,10 @@ class SchedulerInfo:
     #: ``length``), as ``end - begin + window_offset`` (mmengine's rule for the same scheduler)
     window_argument: str | None = None
     window_offset: int = 0
+
+    #: the steps it can take after its construction, from the declared arguments, for a scheduler that raises
+    #: when stepped past its length (``OneCycleLR``): a given length must then cover the run
+    steps_limit: Callable[[Mapping[str, Any]], tuple[str, int] | None] | None = None
 
     #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
     #: (so a declared optimizer or group ``lr`` has no effect)
@@ -233,6 +253,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length="total_steps",
         length_given_by=("epochs",),
         epoch_arguments={"total_steps": scale},
+        steps_limit=one_cycle_steps,
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`max_lr / div_factor`",
     ),

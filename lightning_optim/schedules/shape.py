@@ -57,6 +57,21 @@ class Shape:
             start=(int(step), int(epoch)),
         )
 
+    def scheduler_steps(self, updates: int) -> int:
+        """The steps the torch scheduler takes after its construction in ``updates`` updates of the schedule:
+        none in the warmup; in a window, those after ``begin`` (where it is built) and before ``end``.
+
+        Example:
+            >>> Shape(warmup=2).scheduler_steps(10), Shape(window=(3, 8)).scheduler_steps(10)
+            (8, 4)
+            >>> Shape(window=(3, None)).scheduler_steps(10), Shape(window=(0, 5)).scheduler_steps(10)
+            (7, 4)
+        """
+        if self.window is None:
+            return max(0, updates - self.warmup)
+        begin, end = self.window
+        return max(0, min(updates, updates if end is None else end - 1) - begin)
+
     def changes(self, now: Shape, length_name: str | None) -> list[tuple[str, Any, Any]]:
         """``(what, before, now)`` for each number that differs from ``now``."""
         names = {
