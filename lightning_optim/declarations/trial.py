@@ -18,6 +18,7 @@ from lightning_optim.declarations.hparam import contains_hparam, without_hparams
 from lightning_optim.declarations.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.schedules.schedule import Schedule, restore_groups, snapshot_groups
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed, torch_rejects
 
@@ -114,7 +115,34 @@ def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
     length = _TRIAL_LENGTH if scheduler.derived_length else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        new_schedule(scheduler, optimizer, None, shape=Shape(length=length))
+        schedule = new_schedule(scheduler, optimizer, None, shape=Shape(length=length))
+        if not scheduler.is_plateau:  # its updates need the metric
+            _trial_update(scheduler, optimizer, schedule)
+
+
+def _trial_update(scheduler: ResolvedScheduler, optimizer: Any, schedule: Schedule) -> None:
+    """The trial schedule's first update, the groups put back after: values torch only rejects when stepping
+    (``StepLR(step_size=0)`` divides by zero) or that make the lr negative at once (``ExponentialLR(gamma=-0.5)``)
+    would otherwise stop training at the first update; later bad lrs are the ``LearningRateGuard``'s."""
+    name = scheduler.cls.__name__
+    declared = ", ".join(f"{key}={value!r}" for key, value in scheduler.spec.kwargs.items()) or "no arguments"
+    kept = snapshot_groups(optimizer.param_groups)
+    try:
+        schedule.step()
+    except Exception as err:
+        error = TypeError if isinstance(err, TypeError) else ValueError
+        raise error(
+            f"{scheduler.where}: `{name}` fails its first update with the declared arguments ({declared}): "
+            f"{type(err).__name__}: {err}. Check these values against `{name}`'s documentation."
+        ) from err
+    bad = bad_learning_rate(optimizer) if scheduler.spec.param == "lr" else None
+    restore_groups(optimizer.param_groups, kept)
+    if bad is not None:
+        index, lr = bad
+        raise ValueError(
+            f"{scheduler.where}: Expected the lr `{name}` sets to be a finite number >= 0 but got {lr!r} "
+            f"(param group {index}) at its first update, with the declared arguments ({declared})."
+        )
 
 
 #: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.

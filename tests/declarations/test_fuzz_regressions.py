@@ -248,6 +248,32 @@ def test_a_first_step_failure_is_refused_at_class_definition() -> None:
 
 
 @pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        # torch builds it, then its first update divides by `step_size` ("integer modulo by zero")
+        (
+            SchedulerSpec("step", step_size=0),
+            "Model.optimizer.scheduler: `StepLR` fails its first update with the declared arguments (step_size=0): "
+            "ZeroDivisionError: integer modulo by zero. Check these values against `StepLR`'s documentation.",
+        ),
+        # torch builds it, then the lr is -0.05 from the first update on: stopped by the step guard mid-run
+        (
+            SchedulerSpec("exponential", gamma=-0.5, interval="step"),
+            "Model.optimizer.scheduler: Expected the lr `ExponentialLR` sets to be a finite number >= 0 but got "
+            "-0.05 (param group 0) at its first update, with the declared arguments (gamma=-0.5).",
+        ),
+    ],
+    ids=["zero-step-size", "negative-gamma"],
+)
+def test_a_first_update_failure_is_refused_at_class_definition(
+    scheduler: SchedulerSpec, message: str
+) -> None:
+    with pytest.raises(ValueError) as raised:
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), name="Model")
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
     "optimizer",
     [
         pytest.param(name, marks=needs_muon) if name == "MuonWithAdamW" else name

@@ -26,8 +26,8 @@ def one_minus(step: int) -> float:
     return 1.0 - step
 
 
-def inf_from_step_1(step: int) -> float:
-    return INF if step >= 1 else 1.0
+def inf_from_step_2(step: int) -> float:
+    return INF if step >= 2 else 1.0
 
 
 @pytest.mark.parametrize(
@@ -53,10 +53,11 @@ def inf_from_step_1(step: int) -> float:
                 "sgd",
                 lr=0.1,
                 groups=[ParamGroup("model_gen.layer2", name="head", lr=0.5)],
-                scheduler=SchedulerSpec("lambda", lr_lambda=inf_from_step_1, interval="step"),
+                scheduler=SchedulerSpec("lambda", lr_lambda=inf_from_step_2, interval="step"),
             ),
+            # (from its second update: a bad lr at the first is refused when the class is defined)
             "Model.optimizer: Expected the lr of param group `head` to be a finite number >= 0 but got inf "
-            "before this optimizer's step 2 (global step 1, epoch 0, batch 1)",
+            "before this optimizer's step 3 (global step 2, epoch 0, batch 2)",
         ),
     ],
     ids=["nan-per-epoch", "negative-per-step", "inf-named-group"],
