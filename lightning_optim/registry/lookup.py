@@ -17,6 +17,7 @@ from lightning_optim.registry.optimizers import (
     optimizer_info,
 )
 from lightning_optim.registry.schedulers import REGISTERED_SCHEDULERS, SCHEDULERS, is_scheduler_class
+from lightning_optim.schedules.transformers import UNPORTED_SCHEDULES
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, prefixed
 
@@ -103,6 +104,15 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
         external = _external(kind, key)
         if external is not None:
             return external
+        unported = (
+            UNPORTED_SCHEDULES.get(key.removeprefix("transformers/"))
+            if key.startswith("transformers/")
+            else None
+        )
+        if kind == "scheduler" and unported is not None:
+            raise ValueError(
+                f"Expected a known scheduler name but got {value!r}, which is not ported: {unported}"
+            )
         if "." not in value and ":" not in value:
             # a class name (`CosineAnealingLR`) is compared with the class names, a short name with the names
             class_names = [c.__name__ for c in registry.values()] if value != key else []

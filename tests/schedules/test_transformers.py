@@ -24,6 +24,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, LRScheduler
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_optim import OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.transformers import (
     TRANSFORMERS_SCHEDULES,
     UNPORTED_SCHEDULES,
@@ -37,6 +38,7 @@ from lightning_optim.schedules.transformers import (
     PolynomialDecayWithWarmupLR,
     WarmupStableDecayLR,
 )
+from tests import helpers
 
 #: Three param groups: two with their own lr, one with the optimizer's default (0.05), so that the schedules
 #: that read ``optimizer.defaults["lr"]`` (polynomial, min_lr) are checked against groups that differ from it.
@@ -305,6 +307,15 @@ def test_every_scheduler_type_is_mapped_or_explained(hf: SimpleNamespace) -> Non
     assert set(TRANSFORMERS_SCHEDULES) | set(UNPORTED_SCHEDULES) == names
     assert set(TRANSFORMERS_SCHEDULES) & set(UNPORTED_SCHEDULES) == set()
     assert set(UNPORTED_SCHEDULES) == {"reduce_lr_on_plateau", "greedy"}
+
+
+def test_an_unported_name_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError) as raised:
+        helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("transformers/greedy")))
+    assert str(raised.value) == (
+        "Declared.optimizer.scheduler: Expected a known scheduler name but got 'transformers/greedy', which is "
+        f"not ported: {UNPORTED_SCHEDULES['greedy']}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(TRANSFORMERS_SCHEDULES))
