@@ -87,11 +87,9 @@ class ResolvedScheduler:
 def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str:
     """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
     cls = info.cls
-    interval = spec.interval
     known = without_hparams(spec.kwargs)  # HParams without default: checked when `fit` reads them
     default = info.interval_for(known)
-    if interval is None:
-        interval = default
+    interval = default if spec.interval is None else spec.interval
     check_choice(where, "interval", interval, INTERVALS)
     if interval == "epoch" and spec.interval is not None and default == "step":
         warnings.warn(
@@ -178,7 +176,6 @@ def _check_window(where: str, spec: SchedulerSpec) -> None:
 
 
 def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
-    cls = info.cls
     if spec.unit is None:
         return
     check_choice(where, "unit", spec.unit, INTERVALS)
@@ -192,7 +189,7 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
             known = sorted(c.__name__ for c, i in SCHEDULER_INFO.items() if i.epoch_arguments)
             raise ValueError(
                 f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
-                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                f"with `interval='step'` ({listing(known)}) but got `{info.cls.__name__}`; declare it with "
                 "`interval='epoch'`, or in steps."
             )
         if spec.frequency != 1 and not isinstance(spec.frequency, HParam):
@@ -210,12 +207,10 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     info = scheduler_info(cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
-    derived_length = None
     windowed = not nested and (spec.begin is not None or spec.end is not None)
     length = info.window_length if windowed else info.length
     described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
-    if length is not None and not described:
-        derived_length = length
+    derived_length = None if length is None or described else length
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
