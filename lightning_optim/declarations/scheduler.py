@@ -8,7 +8,6 @@ It holds the declaration itself and what the check derived from it: the class an
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +115,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
     warmup = spec.warmup
-    valid = warmup is None or (is_int(warmup) and warmup >= 0) or _is_fraction(warmup, closed=False)
+    valid = warmup is None or _count_or_fraction(warmup, 0, closed=False)
     if not valid and not isinstance(warmup, HParam):
         raise ValueError(
             f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
@@ -142,25 +141,22 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     return interval
 
 
-def _is_fraction(value: Any, *, closed: bool) -> bool:
-    """A float in (0, 1), or (0, 1] with ``closed``."""
-    return (
-        isinstance(value, float)
-        and math.isfinite(value)
-        and value > 0.0
-        and (value <= 1.0 if closed else value < 1.0)
-    )
+def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
+    """An int >= ``minimum`` (a count), or a float in (0, 1), or (0, 1] with ``closed`` (a fraction of the run)."""
+    if is_int(value):
+        return value >= minimum
+    return isinstance(value, float) and (0.0 < value <= 1.0 if closed else 0.0 < value < 1.0)
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:
     """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
     begin, end = spec.begin, spec.end
-    if begin is not None and not ((is_int(begin) and begin >= 0) or _is_fraction(begin, closed=False)):
+    if begin is not None and not _count_or_fraction(begin, 0, closed=False):
         raise ValueError(
             f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
             f"(fraction of the run) but got {begin!r}."
         )
-    if end is not None and not ((is_int(end) and end >= 1) or _is_fraction(end, closed=True)):
+    if end is not None and not _count_or_fraction(end, 1, closed=True):
         raise ValueError(
             f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
             f"float in (0, 1] (fraction of the run) but got {end!r}."
