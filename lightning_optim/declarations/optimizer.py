@@ -220,8 +220,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         )
     defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
-    group_kwargs = [g.options for g in groups]
-    arguments = check_implementation(where, cls, spec.implementation, kwargs, group_kwargs)
+    arguments = check_implementation(where, cls, spec.implementation, kwargs, [g.options for g in groups])
     if optimizer is not None and (groups or arguments):
         trial_kwargs = {**kwargs, **arguments}
         optimizer = trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])

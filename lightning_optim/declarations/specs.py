@@ -209,8 +209,7 @@ class SchedulerSpec:
             object.__setattr__(self, option, values[option])
 
     def __repr__(self) -> str:
-        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
-        parts += _options_repr(self, SchedulerSpec)
+        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs), *_options_repr(self, SchedulerSpec)]
         return f"SchedulerSpec({', '.join(parts)})"
 
 
