@@ -114,25 +114,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
         raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
-    warmup = spec.warmup
-    valid = warmup is None or _count_or_fraction(warmup, 0, closed=False)
-    if not valid and not isinstance(warmup, HParam):
-        raise ValueError(
-            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
-            f"(fraction of the run) but got {warmup!r}."
-        )
-    start = spec.warmup_start_factor
-    if start is not None:
-        if not warmup:
-            raise ValueError(
-                f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
-                "give `warmup=` or remove `warmup_start_factor`."
-            )
-        number = isinstance(start, (int, float)) and not isinstance(start, bool)
-        if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
-            raise ValueError(
-                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
-            )
+    _check_warmup(where, spec)
     _check_unit(where, spec, info, interval)
     _check_window(where, spec)
     if info.check_stepping is not None and len(known) == len(spec.kwargs):
@@ -146,6 +128,28 @@ def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
     if is_int(value):
         return value >= minimum
     return isinstance(value, float) and (0.0 < value <= 1.0 if closed else 0.0 < value < 1.0)
+
+
+def _check_warmup(where: str, spec: SchedulerSpec) -> None:
+    """``warmup``: None, an int >= 0 or a fraction in (0, 1); ``warmup_start_factor``: with a warmup, in [0, 1)."""
+    warmup, start = spec.warmup, spec.warmup_start_factor
+    if not (warmup is None or isinstance(warmup, HParam) or _count_or_fraction(warmup, 0, closed=False)):
+        raise ValueError(
+            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+            f"(fraction of the run) but got {warmup!r}."
+        )
+    if start is None:
+        return
+    if not warmup:
+        raise ValueError(
+            f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+            "give `warmup=` or remove `warmup_start_factor`."
+        )
+    number = isinstance(start, (int, float)) and not isinstance(start, bool)
+    if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
+        raise ValueError(
+            f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+        )
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:
