@@ -50,9 +50,8 @@ def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
     if info.check_arguments is not None and not contains_hparam(options):
         with prefixed(where):
             info.check_arguments(cls, options)
-    minimums = info.minimums
     for key, value in options.items():
-        minimum = minimums.get(key)
+        minimum = info.minimums.get(key)
         if minimum is not None and is_int(value) and value < minimum:
             raise ValueError(
                 f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."
