@@ -30,7 +30,9 @@ def accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], boo
     declaration reading ``HParam``s is resolved again at every ``fit``, and reading signatures was most of it.
     """
     parameters = list(inspect.signature(cls).parameters.values())
-    supplied = _supplied_argument(cls)
+    # the parameter the mixin fills itself: a scheduler's `optimizer`, else the first one
+    takes_optimizer = any(p.name == "optimizer" for p in parameters) and is_scheduler_class(cls)
+    supplied = "optimizer" if takes_optimizer else parameters[0].name
     parameters = [p for p in parameters if p.name != supplied]
     names = tuple(p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
     required = tuple(
@@ -42,21 +44,14 @@ def accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], boo
     return names, required, var_keyword
 
 
-def _supplied_argument(cls: type) -> str:
-    """The parameter the mixin fills itself: a scheduler's ``optimizer``, else the first one."""
-    names = list(inspect.signature(cls).parameters)
-    return "optimizer" if "optimizer" in names and is_scheduler_class(cls) else names[0]
-
-
 def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
     """The record's checks of the arguments (its ``check_arguments``, its ``minimums``)."""
     info = optimizer_info(cls)
     if info.check_arguments is not None and not contains_hparam(options):
         with prefixed(where):
             info.check_arguments(cls, options)
-    minimums = info.minimums
     for key, value in options.items():
-        minimum = minimums.get(key)
+        minimum = info.minimums.get(key)
         if minimum is not None and is_int(value) and value < minimum:
             raise ValueError(
                 f"{where}: Expected `{key}` of `{cls.__name__}` to be an int >= {minimum} but got {value!r}."

@@ -32,17 +32,10 @@ from lightning_optim.utilities.errors import listing
 class _NoDefault:
     """The ``default`` of an ``HParam`` that has none (``None`` is a valid default)."""
 
-    _instance: _NoDefault | None = None
-
-    def __new__(cls) -> _NoDefault:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
     def __repr__(self) -> str:
         return "<no default>"
 
-    def __reduce__(self) -> str:
+    def __reduce__(self) -> str:  # pickle and copy give back the module's one instance
         return "NO_DEFAULT"
 
 
@@ -246,8 +239,8 @@ def substitute(where: str, spec: OptimizerSpec, value_of: ValueOf) -> OptimizerS
     scheduler = spec.scheduler
     if isinstance(scheduler, SchedulerSpec):
         options["scheduler"] = _scheduler(scheduler, f"{where}.scheduler", value_of)
-    elif isinstance(scheduler, (list, tuple)):  # several schedulers on one optimizer
-        options["scheduler"] = type(scheduler)(
+    elif isinstance(scheduler, tuple):  # several schedulers on one optimizer
+        options["scheduler"] = tuple(
             _scheduler(s, f"{where}.scheduler[{i}]", value_of) if isinstance(s, SchedulerSpec) else s
             for i, s in enumerate(scheduler)
         )

@@ -207,36 +207,10 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         group_options = frozenset(optimizer.defaults) | {"name"}
     group_options |= optimizer_info(cls).state_options
     check_swallowed(where, cls, kwargs)
-    accepted = group_options | MULTIPLIERS.keys()
-    groups: list[DeclaredGroup] = []
-    for index, group in enumerate(spec.groups):
-        group_where = f"{where}.groups[{index}]"
-        if not isinstance(group, ParamGroup):
-            raise TypeError(f"{group_where}: Expected a ParamGroup but got {group!r}.")
-        check_selector(group_where, "select", group.select)
-        for key in group.options:
-            if key not in accepted:
-                raise ValueError(
-                    f"{group_where}: `{key}` is not a per-group option of `{cls.__name__}`"
-                    f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
-                )
-            if key not in MULTIPLIERS and not contains_hparam(group.options[key]):
-                check_type(group_where, cls, key, group.options[key])
-        # a multiplier that waits for its HParam is checked when `fit` reads it
-        known = {k: v for k, v in group.options.items() if k not in MULTIPLIERS or not contains_hparam(v)}
-        scales = check_multipliers(group_where, known, cls.__name__, group_options)
-        name = group.options.get("name", default_group_name(group.select))
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"{group_where}: Expected `name` to be a non-empty str but got {name!r}.")
-        options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
-        groups.append(
-            DeclaredGroup(
-                select=group.select,
-                name=name,
-                options=MappingProxyType(options),
-                scales=MappingProxyType(scales),
-            )
-        )
+    groups = [
+        _check_group(f"{where}.groups[{index}]", group, cls, group_options)
+        for index, group in enumerate(spec.groups)
+    ]
     names = [g.name for g in groups if g.name is not None]
     duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
     if duplicates:
@@ -246,8 +220,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         )
     defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
-    group_kwargs = [g.options for g in groups]
-    arguments = check_implementation(where, cls, spec.implementation, kwargs, group_kwargs)
+    arguments = check_implementation(where, cls, spec.implementation, kwargs, [g.options for g in groups])
     if optimizer is not None and (groups or arguments):
         trial_kwargs = {**kwargs, **arguments}
         optimizer = trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
@@ -275,6 +248,30 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         defaults=defaults,
         recipes=recipes,
     )
+
+
+def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str]) -> DeclaredGroup:
+    """Check one ``ParamGroup`` of an optimizer of class ``cls`` whose per-group options are ``group_options``."""
+    if not isinstance(group, ParamGroup):
+        raise TypeError(f"{where}: Expected a ParamGroup but got {group!r}.")
+    check_selector(where, "select", group.select)
+    accepted = group_options | MULTIPLIERS.keys()
+    for key, value in group.options.items():
+        if key not in accepted:
+            raise ValueError(
+                f"{where}: `{key}` is not a per-group option of `{cls.__name__}`"
+                f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
+            )
+        if key not in MULTIPLIERS and not contains_hparam(value):
+            check_type(where, cls, key, value)
+    # a multiplier that waits for its HParam is checked when `fit` reads it
+    known = {k: v for k, v in group.options.items() if k not in MULTIPLIERS or not contains_hparam(v)}
+    scales = check_multipliers(where, known, cls.__name__, group_options)
+    name = group.options.get("name", default_group_name(group.select))
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"{where}: Expected `name` to be a non-empty str but got {name!r}.")
+    options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
+    return DeclaredGroup(group.select, name, MappingProxyType(options), MappingProxyType(scales))
 
 
 def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
@@ -327,9 +324,7 @@ def default_group_name(select: Selector) -> str | None:
     if isinstance(select, str):
         return select
     name = getattr(select, "__name__", None)
-    if isinstance(name, str) and name.isidentifier():
-        return name
-    return None
+    return name if isinstance(name, str) and name.isidentifier() else None
 
 
 #: The class attribute where ``ConfigurableOptimizersMixin`` keeps a class's resolved declarations.
@@ -338,5 +333,4 @@ DECLARED_ATTRIBUTE = "_lightning_optim_declared"
 
 def declared_of(cls_or_module: Any) -> tuple[ResolvedOptimizer, ...]:
     """The resolved declarations of a mixin class or module, in order (empty for anything else)."""
-    declared: tuple[ResolvedOptimizer, ...] = getattr(cls_or_module, DECLARED_ATTRIBUTE, ())
-    return declared
+    return getattr(cls_or_module, DECLARED_ATTRIBUTE, ())

@@ -8,7 +8,6 @@ It holds the declaration itself and what the check derived from it: the class an
 from __future__ import annotations
 
 import inspect
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -87,11 +86,9 @@ class ResolvedScheduler:
 def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str:
     """Check interval, frequency, monitor, strict, name and warmup; return the effective interval."""
     cls = info.cls
-    interval = spec.interval
     known = without_hparams(spec.kwargs)  # HParams without default: checked when `fit` reads them
     default = info.interval_for(known)
-    if interval is None:
-        interval = default
+    interval = default if spec.interval is None else spec.interval
     check_choice(where, "interval", interval, INTERVALS)
     if interval == "epoch" and spec.interval is not None and default == "step":
         warnings.warn(
@@ -117,25 +114,7 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
         raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
-    warmup = spec.warmup
-    valid = warmup is None or (is_int(warmup) and warmup >= 0) or _is_fraction(warmup, closed=False)
-    if not valid and not isinstance(warmup, HParam):
-        raise ValueError(
-            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
-            f"(fraction of the run) but got {warmup!r}."
-        )
-    start = spec.warmup_start_factor
-    if start is not None:
-        if not warmup:
-            raise ValueError(
-                f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
-                "give `warmup=` or remove `warmup_start_factor`."
-            )
-        number = isinstance(start, (int, float)) and not isinstance(start, bool)
-        if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
-            raise ValueError(
-                f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
-            )
+    _check_warmup(where, spec)
     _check_unit(where, spec, info, interval)
     _check_window(where, spec)
     if info.check_stepping is not None and len(known) == len(spec.kwargs):
@@ -144,25 +123,44 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
     return interval
 
 
-def _is_fraction(value: Any, *, closed: bool) -> bool:
-    """A float in (0, 1), or (0, 1] with ``closed``."""
-    return (
-        isinstance(value, float)
-        and math.isfinite(value)
-        and value > 0.0
-        and (value <= 1.0 if closed else value < 1.0)
-    )
+def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
+    """An int >= ``minimum`` (a count), or a float in (0, 1), or (0, 1] with ``closed`` (a fraction of the run)."""
+    if is_int(value):
+        return value >= minimum
+    return isinstance(value, float) and (0.0 < value <= 1.0 if closed else 0.0 < value < 1.0)
+
+
+def _check_warmup(where: str, spec: SchedulerSpec) -> None:
+    """``warmup``: None, an int >= 0 or a fraction in (0, 1); ``warmup_start_factor``: with a warmup, in [0, 1)."""
+    warmup, start = spec.warmup, spec.warmup_start_factor
+    if not (warmup is None or isinstance(warmup, HParam) or _count_or_fraction(warmup, 0, closed=False)):
+        raise ValueError(
+            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
+            f"(fraction of the run) but got {warmup!r}."
+        )
+    if start is None:
+        return
+    if not warmup:
+        raise ValueError(
+            f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+            "give `warmup=` or remove `warmup_start_factor`."
+        )
+    number = isinstance(start, (int, float)) and not isinstance(start, bool)
+    if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
+        raise ValueError(
+            f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+        )
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:
     """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
     begin, end = spec.begin, spec.end
-    if begin is not None and not ((is_int(begin) and begin >= 0) or _is_fraction(begin, closed=False)):
+    if begin is not None and not _count_or_fraction(begin, 0, closed=False):
         raise ValueError(
             f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
             f"(fraction of the run) but got {begin!r}."
         )
-    if end is not None and not ((is_int(end) and end >= 1) or _is_fraction(end, closed=True)):
+    if end is not None and not _count_or_fraction(end, 1, closed=True):
         raise ValueError(
             f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
             f"float in (0, 1] (fraction of the run) but got {end!r}."
@@ -178,7 +176,6 @@ def _check_window(where: str, spec: SchedulerSpec) -> None:
 
 
 def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: str) -> None:
-    cls = info.cls
     if spec.unit is None:
         return
     check_choice(where, "unit", spec.unit, INTERVALS)
@@ -192,7 +189,7 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
             known = sorted(c.__name__ for c, i in SCHEDULER_INFO.items() if i.epoch_arguments)
             raise ValueError(
                 f"{where}: Expected a scheduler whose epoch-valued arguments are known for `unit='epoch'` "
-                f"with `interval='step'` ({listing(known)}) but got `{cls.__name__}`; declare it with "
+                f"with `interval='step'` ({listing(known)}) but got `{info.cls.__name__}`; declare it with "
                 "`interval='epoch'`, or in steps."
             )
         if spec.frequency != 1 and not isinstance(spec.frequency, HParam):
@@ -210,12 +207,10 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     info = scheduler_info(cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
-    derived_length = None
     windowed = not nested and (spec.begin is not None or spec.end is not None)
     length = info.window_length if windowed else info.length
     described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
-    if length is not None and not described:
-        derived_length = length
+    derived_length = None if length is None or described else length
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")

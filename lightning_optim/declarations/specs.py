@@ -209,13 +209,15 @@ class SchedulerSpec:
             object.__setattr__(self, option, values[option])
 
     def __repr__(self) -> str:
-        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs)]
-        parts += _options_repr(self, SchedulerSpec)
+        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs), *_options_repr(self, SchedulerSpec)]
         return f"SchedulerSpec({', '.join(parts)})"
 
 
 #: ``SchedulerSpec`` options that do not change the learning rates (left out of the resume fingerprint).
 TRAJECTORY_NEUTRAL_OPTIONS = frozenset({"strict", "name"})
+
+#: The ``OptimizerSpec`` options given as a list or tuple, stored as a tuple (``params`` is kept as given).
+_SEQUENCE_OPTIONS = frozenset({"groups", "scheduler", "no_decay", "layer_decay_blocks"})
 
 
 @dataclass(frozen=True, init=False, repr=False)
@@ -324,21 +326,14 @@ class OptimizerSpec:
         every: int = 1,
         **kwargs: Any,
     ) -> None:
+        values = locals()
         object.__setattr__(self, "optimizer", optimizer)
-        object.__setattr__(self, "params", params)
-        object.__setattr__(self, "groups", tuple(groups) if isinstance(groups, (list, tuple)) else groups)
-        object.__setattr__(self, "scheduler", tuple(scheduler) if isinstance(scheduler, list) else scheduler)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
-        object.__setattr__(self, "no_decay", tuple(no_decay) if isinstance(no_decay, list) else no_decay)
-        object.__setattr__(self, "layer_decay", layer_decay)
-        blocks = tuple(layer_decay_blocks) if isinstance(layer_decay_blocks, list) else layer_decay_blocks
-        object.__setattr__(self, "layer_decay_blocks", blocks)
-        object.__setattr__(self, "layer_decay_rule", layer_decay_rule)
-        object.__setattr__(self, "layer_decay_min_scale", layer_decay_min_scale)
-        object.__setattr__(self, "implementation", implementation)
-        object.__setattr__(self, "skip_nonfinite", skip_nonfinite)
-        object.__setattr__(self, "loss", loss)
-        object.__setattr__(self, "every", every)
+        for option in spec_options(OptimizerSpec):  # the signature is the one list of options
+            value = values[option]
+            if option in _SEQUENCE_OPTIONS and isinstance(value, (list, tuple)):
+                value = tuple(value)
+            object.__setattr__(self, option, value)
 
     def __repr__(self) -> str:
         parts = [_class_repr(self.optimizer)]
@@ -430,13 +425,6 @@ def misdeclared(owner: type, name: str) -> TypeError | None:
             f"`class {owner.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
         )
     return None
-
-
-def check_declaring_class(owner: type, name: str) -> None:
-    """Raise ``misdeclared``'s error, if any."""
-    error = misdeclared(owner, name)
-    if error is not None:
-        raise error
 
 
 #: The class attribute holding the errors that refuse instances of a class (see ``_refuse_instances``).

@@ -17,14 +17,10 @@ from lightning_optim.declarations.arguments import is_int
 
 
 def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:
-    if not is_int(value):
-        raise TypeError(
-            f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}."
-        )
-    if value < minimum:
-        raise ValueError(
-            f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}."
-        )
+    if is_int(value) and value >= minimum:
+        return
+    error = ValueError if is_int(value) else TypeError
+    raise error(f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}.")
 
 
 def check_training_step(where: str, cls: type, spec: Any) -> None:
