@@ -1009,7 +1009,7 @@ UNPORTED_SCHEDULES: Mapping[str, str] = MappingProxyType(
         "greedy": (
             "transformers' `GreedyLR` (`get_greedy_schedule`) raises or lowers the lr from a monitored metric "
             "(`step(metrics)`), like `ReduceLROnPlateau`: it is not a function of the step, so it has no "
-            "closed form to reproduce here; `\"plateau\"` (`ReduceLROnPlateau`) is the metric-driven schedule."
+            'closed form to reproduce here; `"plateau"` (`ReduceLROnPlateau`) is the metric-driven schedule.'
         ),
     }
 )

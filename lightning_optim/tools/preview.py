@@ -194,6 +194,27 @@ def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapp
     return itemgetter("lr") if param == "lr" else methodcaller("get", param, 0)
 
 
+def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
+    """Each of ``params`` is a numeric option of some declared optimizer's groups, or one ``LRMonitor``
+    reads on any optimizer (``momentum``, ``beta1``, ``beta2``)."""
+    known = {"momentum", "beta1", "beta2"}
+    known |= {
+        key
+        for b in built
+        for group in b.optimizer.param_groups
+        for key, value in group.items()
+        if isinstance(value, (int, float, torch.Tensor))
+        and not isinstance(value, bool)
+        and not key.startswith("initial_")  # what torch's schedulers keep for themselves
+    }
+    for param in params:
+        if param not in known:
+            raise ValueError(
+                f"preview_schedule: Expected each of `params` to be a numeric param-group option of the declared "
+                f"optimizers but got {param!r}{did_you_mean(param, known)}. Options: {listing(sorted(known))}."
+            )
+
+
 def param_suffix(param: str) -> str:
     """What a key of ``LRMonitor`` adds for ``param``: nothing for the lr, else ``-<param>``.
 
@@ -333,6 +354,7 @@ def preview(
             built.append(build_over_stand_ins(declared, groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
+    _check_params(params, built)
     lrs: dict[str, list[float]] = {}
     for b in sorted(built, key=lambda b: not b.schedules):  # ``LRMonitor``'s order: with a scheduler first
         keys = group_keys(b.prefix, b.optimizer.param_groups)

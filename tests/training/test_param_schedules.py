@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -263,6 +264,28 @@ def test_plot_schedule_draws_a_panel_per_option(tmp_path: Path) -> None:
         Dino, tmp_path / "dino.png", max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("lr", "weight_decay")
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_misspelt_option_to_preview_is_refused_with_the_near_miss(tmp_path: Path) -> None:
+    # was accepted: a key `lr-optimizer-weight_decy` of zeros, as `LRMonitor` reads an option a group lacks
+    message = (
+        "preview_schedule: Expected each of `params` to be a numeric param-group option of the declared optimizers "
+        "but got 'weight_decy' (did you mean `weight_decay`?). Options: `beta1`, `beta2`, `eps`, `lr`, `momentum`, "
+        "`weight_decay`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        preview_schedule(Dino, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("lr", "weight_decy"))
+    pytest.importorskip("matplotlib")
+    from lightning_optim import plot_schedule
+
+    with pytest.raises(ValueError, match="did you mean `momentum`"):
+        plot_schedule(
+            Dino, tmp_path / "x.png", max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("momentun",)
+        )
+    # the options LRMonitor reads on any optimizer are known: `beta1` is AdamW's `betas[0]`
+    assert set(preview_schedule(Dino, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("beta1",))) == {
+        "lr-optimizer-beta1"
+    }
 
 
 def test_warmup_in_front_of_a_weight_decay_schedule() -> None:
