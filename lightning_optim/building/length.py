@@ -329,6 +329,11 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         warmup = max(1, int(spec.warmup * updates))
     else:
         warmup = int(spec.warmup or 0) * (per_epoch or 1)
+    if warmup and getattr(trainer, "fast_dev_run", False):
+        # Lightning's smoke run of a batch or a few: the warmup leaves the schedule one update, so it runs
+        whole = _run_updates(trainer, scheduler, start)
+        warmup = warmup if whole is None else min(warmup, max(whole - 1, 0))
+    if not isinstance(spec.warmup, float):
         # a warmup as long as the run leaves the schedule nothing; a derived length refuses that by itself
         whole = _run_updates(trainer, scheduler, start) if warmup and not scheduler.derived_length else None
         if whole is not None and warmup >= whole:

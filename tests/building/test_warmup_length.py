@@ -117,3 +117,24 @@ def test_an_unknown_run_length_is_not_refused() -> None:
     module = declared(SchedulerSpec("cosine", T_max=10, warmup=100, interval="step"))()
     lrs = fit(module, max_epochs=-1, callbacks=[StopAfter(3)]).of()
     assert len(lrs) == 3 and lrs[0] < lrs[1] < lrs[2] < 0.01
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "fast_dev_run", "lrs"),
+    [
+        # 100 warmup steps in a 3-step smoke run: 2 of warmup (0.1/3, 0.2/3), then the cosine (T_max=1) starts
+        (SchedulerSpec("cosine", warmup=100, interval="step"), 3, [0.1 / 3, 0.2 / 3, 0.1]),
+        # a fraction rounds up to 1 update, the whole of a 1-step run: none is left, the schedule starts at once
+        (SchedulerSpec("cosine", warmup=0.05, interval="step"), True, [0.1]),
+        # 2 epochs of warmup, the smoke run is 1 epoch
+        (SchedulerSpec("cosine", warmup=2), True, [0.1]),
+        # with an explicit length nothing else is derived: the warmup alone is shortened
+        (SchedulerSpec("exponential", gamma=0.5, warmup=10, interval="step"), 3, [0.1 / 3, 0.2 / 3, 0.1]),
+    ],
+    ids=["steps", "fraction", "epochs", "explicit-length"],
+)
+def test_a_fast_dev_run_shortens_the_warmup_to_leave_the_schedule_an_update(
+    scheduler: SchedulerSpec, fast_dev_run: int | bool, lrs: list[float]
+) -> None:
+    """Lightning's smoke test (`fast_dev_run`) of a declaration meant for a long run: refused before."""
+    assert fit(declared(scheduler)(), fast_dev_run=fast_dev_run).of() == pytest.approx(lrs)
