@@ -9,6 +9,7 @@ weights (``torch.equal``) and the lr before every batch must be equal, with accu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,33 @@ def test_a_loss_that_is_not_a_tensor() -> None:
 def test_an_accumulation_scheduler_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^Declared: .* Expected no `GradientAccumulationScheduler`"):
         fit(declared()(), data=data(), max_epochs=1, callbacks=[GradientAccumulationScheduler({1: 2})])
+
+
+@pytest.mark.parametrize(
+    ("every", "accumulate", "expected"),
+    [
+        (6, 1, "to be at most the 5 training batches of an epoch"),
+        # windows end at batches 1, 3 and 4 (a partial one): `batch_idx + 1` is 2, 4 or 5, never a multiple of 3
+        (3, 2, "to divide `batch_idx + 1` at an accumulation window's end (`batch_idx` [1, 3, 4])"),
+    ],
+)
+def test_an_every_that_never_steps_is_refused_when_fit_starts(
+    every: int, accumulate: int, expected: str
+) -> None:
+    # was a run in which the generator never stepped, its weights as initialized
+    module = declared(every)()
+    message = (
+        f"Declared.gen_opt: Expected `every` {expected} but got `every={every}`: the rule `(batch_idx + 1) % every "
+        "== 0` restarts with every epoch, so `gen_opt` would never step. Lower `every`, or train on more batches "
+        "per epoch."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
+
+
+@pytest.mark.parametrize(("every", "accumulate"), [(5, 1), (5, 2)])
+def test_an_every_that_steps_once_an_epoch_trains(every: int, accumulate: int) -> None:
+    module = declared(every)()
+    before = module.generator[0].weight.detach().clone()
+    fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
+    assert not torch.equal(before, module.generator[0].weight)
