@@ -7,6 +7,7 @@ scheduler is built on it with a trial length for what the run will give it.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -53,6 +54,14 @@ def trial_optimizer(
                 "in the autograd graph, which fails on a module's parameters (leaf tensors updated in place). "
                 "Remove `differentiable=True`."
             )
+    # torch checks the values of its arguments only (`betas=(1.5, 0.9)`), not those of a group's options
+    arguments = inspect.signature(cls).parameters
+    for index, group in enumerate(stand_ins[:-1]):
+        options = {key: value for key, value in group.items() if key in arguments and key != "params"}
+        if options:
+            with torch_rejects(source(index), cls), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cls([torch.nn.Parameter(torch.zeros(1, 1))], **{**kwargs, **options})
     return optimizer
 
 

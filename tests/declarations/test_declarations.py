@@ -461,3 +461,28 @@ def test_declarations_on_a_plain_class_are_allowed() -> None:
         fast = OptimizerSpec(Adam, lr=1e-2)
 
     assert Presets.fast.kwargs["lr"] == 1e-2
+
+
+@pytest.mark.parametrize(
+    ("kind", "option", "message"),
+    [
+        (Adam, {"betas": (1.5, 0.9)}, "Invalid beta parameter at index 0: 1.5"),
+        (Adam, {"weight_decay": -1.0}, "Invalid weight_decay value: -1.0"),
+        (Adam, {"eps": -1.0}, "Invalid epsilon value: -1.0"),
+        (SGD, {"momentum": -0.5}, "Invalid momentum value: -0.5"),
+    ],
+)
+def test_a_group_option_torch_rejects_as_an_argument_is_refused_at_class_definition(
+    kind: type, option: dict[str, Any], message: str
+) -> None:
+    # torch checks an optimizer's arguments but not the options of the groups it is given: these trained
+    with pytest.raises(ValueError) as raised:
+
+        class Model(ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec(
+                kind, lr=0.1, groups=[ParamGroup("layer1", lr=0.5), ParamGroup("layer2", **option)]
+            )
+
+    assert str(raised.value).endswith(
+        f".Model.optimizer.groups[1]: `{kind.__name__}` rejected the declared options: {message}"
+    )
