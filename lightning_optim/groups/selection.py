@@ -13,8 +13,8 @@ from __future__ import annotations
 import fnmatch
 import inspect
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -47,18 +47,28 @@ def user_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class NamedParameters:
-    """A module's trainable parameters and its submodules, by the user's names (see ``user_name``)."""
+    """A module's trainable parameters and its submodules, by the user's names (see ``user_name``).
+
+    A parameter shared by several modules (a tied ``lm_head.weight = embed.weight``) is one item, under the
+    first name ``named_parameters()`` gives it; ``aliases`` keeps its other names, which select it too.
+    """
 
     items: Sequence[tuple[str, torch.nn.Parameter]]
     submodules: frozenset[str]
     modules: Sequence[tuple[str, torch.nn.Module]] = ()
+    aliases: Mapping[int, Sequence[str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, module: torch.nn.Module) -> NamedParameters:
         items = [(user_name(name), p) for name, p in module.named_parameters() if p.requires_grad]
         modules = [(user_name(name), m) for name, m in module.named_modules()]
         submodules = frozenset(name for name, _ in modules if name)
-        return cls(items=items, submodules=submodules, modules=modules)
+        first = {id(p): name for name, p in items}
+        aliases: dict[int, list[str]] = {}
+        for name, p in module.named_parameters(remove_duplicate=False):
+            if id(p) in first and user_name(name) != first[id(p)]:
+                aliases.setdefault(id(p), []).append(user_name(name))
+        return cls(items=items, submodules=submodules, modules=modules, aliases=aliases)
 
 
 def _callable_name(function: Any) -> str:
@@ -165,7 +175,12 @@ def select_or_none(
     """Like ``select``, but taking no parameter gives ``[]`` instead of an error."""
     matches = _matcher(selector, named, where, option)
     candidates = named.items if among is None else among
-    return [(name, p) for name, p in candidates if matches(name, p)]
+    aliases = named.aliases
+    return [
+        (name, p)
+        for name, p in candidates
+        if matches(name, p) or any(matches(alias, p) for alias in aliases.get(id(p), ()))
+    ]
 
 
 def _no_match_message(

@@ -124,6 +124,37 @@ def test_tied_parameters_are_selected_once() -> None:
     assert all(isinstance(p, torch.nn.Parameter) for p in params)
 
 
+class TiedHead(TwoNets):
+    """GPT-style weight tying: the head's weight is the embedding's, first named `embed.weight`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.lm_head = nn.Linear(4, 10, bias=False)
+        self.lm_head.weight = self.embed.weight
+
+
+@pytest.mark.parametrize(
+    ("selector", "option"),
+    [("lm_head", "select"), ("lm_head.weight", "select"), ("lm_head.*", "select"), ("lm_head", "params")],
+)
+def test_a_tied_parameter_is_selected_by_its_other_names_too(selector: str, option: str) -> None:
+    # was "matches none of the trainable parameters": `named_parameters()` names it `embed.weight` only,
+    # while a hand-written `model.lm_head.parameters()` yields it
+    if option == "select":
+        spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(selector, name="head", lr=0.5)])
+        module = type("Model", (ConfigurableOptimizersMixin, TiedHead), {"optimizer": spec})()
+        (built,) = build_all(module, module._lightning_optim_declared, None)
+        head = built.optimizer.param_groups[0]
+        assert (head["name"], head["lr"], head["params"]) == ("head", 0.5, [module.lm_head.weight])
+    else:
+        attributes = {"head": OptimizerSpec(SGD, lr=0.5, params=selector), "rest": OptimizerSpec(SGD, lr=0.1)}
+        module = type("Model", (ConfigurableOptimizersMixin, TiedHead), attributes)()
+        head, rest = build_all(module, module._lightning_optim_declared, None)
+        assert head.optimizer.param_groups[0]["params"] == [module.lm_head.weight]
+        assert all(p is not module.embed.weight for g in rest.optimizer.param_groups for p in g["params"])
+
+
 def _name_only(name: str) -> bool:
     return name.startswith("model_gen")
 
