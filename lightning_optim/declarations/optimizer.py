@@ -126,9 +126,11 @@ def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[Reso
     setters = [found for scheduler in schedulers for found in _lr_setters(scheduler)]
     declared = [f"`lr={spec.kwargs['lr']!r}`"] if "lr" in spec.kwargs else []
     declared += [
-        f"`groups[{i}]`'s `lr={g.options['lr']!r}`"
+        f"`groups[{i}]`'s `{key}={g.options[key]!r}`"
         for i, g in enumerate(spec.groups)
-        if isinstance(g, ParamGroup) and "lr" in g.options
+        if isinstance(g, ParamGroup)
+        for key in ("lr", "lr_mult")
+        if key in g.options
     ]
     if not setters or not declared:
         return
@@ -137,7 +139,8 @@ def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[Reso
         f"{where}: the declared {' and '.join(declared)} {'has' if len(declared) == 1 else 'have'} no effect: "
         f"`{setter.cls.__name__}` "
         f"({setter.where}) sets every param group's lr from {setter.info.sets_lr_from} when it is built. "
-        f"Remove `lr` and set the schedule's arguments instead (one value per group for per-group rates).",
+        f"Remove {'it' if len(declared) == 1 else 'them'} and set the schedule's arguments instead (one value per group "
+        "for per-group rates, e.g. a dict by group name).",
         UserWarning,
         stacklevel=_user_stacklevel(),  # the class statement
     )

@@ -443,6 +443,10 @@ def test_an_lr_that_the_schedule_replaces_is_warned_about(scheduler: SchedulerSp
                 SGD, lr=0.1, groups=[ParamGroup("model_gen", lr=0.5)], scheduler=scheduler
             )
         )
+    with pytest.warns(UserWarning, match=r"the declared `groups\[0\]`'s `lr_mult=0\.1` has no effect"):
+        define(
+            optimizer=OptimizerSpec(SGD, groups=[ParamGroup("model_gen", lr_mult=0.1)], scheduler=scheduler)
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         define(optimizer=OptimizerSpec(SGD, scheduler=scheduler))  # no lr declared: nothing to warn about
