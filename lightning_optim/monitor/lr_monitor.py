@@ -198,7 +198,7 @@ class LRMonitor(Callback):
         log_momentum: also log momentum (``beta1`` for optimizers with ``betas``).
         log_weight_decay: also log weight decay.
         log_key_prefix: a string put in front of every logged key (``"optim/"`` groups them in TensorBoard);
-            ``None`` (default) or ``""`` for none.
+            ``""`` (default) or ``None`` for none.
         max_history: keep at most this many entries per key in ``lrs`` (a ``deque``), ``None`` for all.
         prog_bar: also show the learning rates in the progress bar.
 
@@ -251,7 +251,7 @@ class LRMonitor(Callback):
         logging_interval: Literal["step", "epoch"] | None = None,
         log_momentum: bool = False,
         log_weight_decay: bool = False,
-        log_key_prefix: str | None = None,
+        log_key_prefix: str | None = "",
         max_history: int | None = None,
         prog_bar: bool = False,
     ) -> None:
