@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,7 @@ from lightning_optim.training import schedule_free as _schedule_free
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import did_you_mean
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -130,6 +132,28 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
         )
 
 
+def _check_resume_choice(cls: type) -> None:
+    """``resume_changed_setup`` is a known choice, and no class attribute is a misspelling of it (which the
+    mixin would never read, leaving the default ``"error"`` in force)."""
+    choice = cls.resume_changed_setup  # type: ignore[attr-defined]
+    if choice not in _resume.RESUME_CHOICES:
+        hint = did_you_mean(choice, _resume.RESUME_CHOICES) if isinstance(choice, str) else ""
+        raise ValueError(
+            f"{cls.__qualname__}.resume_changed_setup: Expected one of "
+            f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {choice!r}{hint}."
+        )
+    for name, value in vars(cls).items():
+        if name != _RESUME_ATTRIBUTE and difflib.get_close_matches(name, [_RESUME_ATTRIBUTE], cutoff=0.85):
+            raise TypeError(
+                f"{cls.__qualname__}.{name}: Expected the attribute `{_RESUME_ATTRIBUTE}` but got `{name}` = "
+                f"{value!r} (did you mean `{_RESUME_ATTRIBUTE}`?); the mixin reads only `{_RESUME_ATTRIBUTE}`, so "
+                "this one would be ignored."
+            )
+
+
+_RESUME_ATTRIBUTE = "resume_changed_setup"
+
+
 class ConfigurableOptimizersMixin:
     """Supplies ``configure_optimizers`` from ``OptimizerSpec`` class attributes.
 
@@ -181,11 +205,7 @@ class ConfigurableOptimizersMixin:
             resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
         )
         check_metric_keys(cls.__qualname__, cls._lightning_optim_declared)
-        if cls.resume_changed_setup not in _resume.RESUME_CHOICES:
-            raise ValueError(
-                f"{cls.__qualname__}.resume_changed_setup: Expected one of "
-                f"{', '.join(map(repr, _resume.RESUME_CHOICES))} but got {cls.resume_changed_setup!r}."
-            )
+        _check_resume_choice(cls)
         _driven.write_training_step(cls, _driven.check_class(cls, cls._lightning_optim_declared))
         catch_alls = [d.attribute for d in cls._lightning_optim_declared if d.params is None]
         if len(catch_alls) > 1:

@@ -311,6 +311,20 @@ def test_resume_changed_setup_must_be_a_known_choice() -> None:
         match=r"Bad\.resume_changed_setup: Expected one of 'error', 'fresh', 'continue' but got 'keep'",
     ):
         type("Bad", (ConfigurableOptimizersMixin, Logged), {"resume_changed_setup": "keep"})
+    with pytest.raises(ValueError, match=r"but got 'fres' \(did you mean `fresh`\?\)\.$"):
+        type("Bad", (ConfigurableOptimizersMixin, Logged), {"resume_changed_setup": "fres"})
+
+
+@pytest.mark.parametrize("name", ["resume_changed_setpu", "resume_change_setup", "resumed_changed_setup"])
+def test_a_misspelt_resume_changed_setup_attribute_is_refused(name: str) -> None:
+    # was ignored: the default "error" applied, and the resume the user opted into was refused
+    message = (
+        f"Bad.{name}: Expected the attribute `resume_changed_setup` but got `{name}` = 'fresh' (did you mean "
+        "`resume_changed_setup`?); the mixin reads only `resume_changed_setup`, so this one would be ignored."
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        type("Bad", (ConfigurableOptimizersMixin, Logged), {name: "fresh"})
+    type("Fine", (ConfigurableOptimizersMixin, Logged), {"resume_from": "fresh"})  # not a near miss
 
 
 class LoggedPair(ConfigurableOptimizersMixin, TwoNets):
