@@ -148,7 +148,13 @@ class ManualSchedulerStepping(MixinCallback):
         self.ended_epoch: int | None = None
         self.scheduled = scheduled
         self.batch_idx = 0
-        self.optimizer_steps = 0  # declared optimizers' steps in the first batch of the ``fit``
+        #: each declared optimizer's steps, read at the end of the first batch of the ``fit``
+        self.optimizer_steps = [0] * len(built)
+        #: by optimizer, its per-step schedules with lengths derived from the run (one step per batch assumed)
+        self.derived_per_step = [
+            [s for s in Scheduled.all_of([b]) if s.declared.interval == "step" and s.declared.run_inputs()]
+            for b in built
+        ]
         self.backward_ran = False
         #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
@@ -210,6 +216,12 @@ class ManualSchedulerStepping(MixinCallback):
     # -- Lightning hooks ---------------------------------------------------------------------------
 
     @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.optimizer_steps = [0] * len(
+            self.optimizer_steps
+        )  # not a tuner's trial steps (`BatchSizeFinder`)
+
+    @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
@@ -228,7 +240,7 @@ class ManualSchedulerStepping(MixinCallback):
         # a gradient on a declared parameter: a backward outside ``manual_backward`` (accumulating)
         if (
             returned_loss
-            and not (self.optimizer_steps or self.backward_ran)
+            and not (any(self.optimizer_steps) or self.backward_ran)
             and all(p.grad is None for p in self.parameters)
         ):
             raise ValueError(
@@ -239,6 +251,21 @@ class ManualSchedulerStepping(MixinCallback):
                 + _manual_loop(self.attributes)
             )
         self._check(f"at the end of training batch {batch_idx}")
+        self._check_steps_per_batch(batch_idx)
+
+    def _check_steps_per_batch(self, batch_idx: int) -> None:
+        """A length derived from the run counts one step of each optimizer per batch; an optimizer stepped
+        more often in the first batch would end such a schedule early (a cosine then climbs back)."""
+        for attribute, steps, derived in zip(self.attributes, self.optimizer_steps, self.derived_per_step):
+            if steps > 1 and derived:
+                scheduler = derived[0].declared
+                fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
+                raise ValueError(
+                    f"{scheduler.where}: Expected `{attribute}` to step once per training batch, as the run's "
+                    f"length derived for `{scheduler.cls.__name__}` counts in manual optimization, but got {steps} "
+                    f"steps in training batch {batch_idx}: the schedule would end after 1/{steps} of the run. "
+                    f"{fixes[0].upper() + fixes[1:]}, for a loop that steps it {steps} times a batch."
+                )
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
@@ -295,10 +322,11 @@ class _AfterOptimizerStep:
     stepping: ManualSchedulerStepping
     per_step: Sequence[Scheduled]
     outcomes: StepOutcomes | None
+    index: int
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         stepping = self.stepping
-        stepping.optimizer_steps += 1
+        stepping.optimizer_steps[self.index] += 1
         if not self.per_step:
             return
         # applied (the common case): step now, without a call to wait for
@@ -324,8 +352,8 @@ def install(
     # a count restored from a checkpoint replaces this one
     for scheduled in stepping.per_epoch:
         setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
-    for b in built:
+    for index, b in enumerate(built):
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         waits = (outcomes or {}).get(id(b.optimizer))
-        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits))
+        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits, index))
     callbacks.add(trainer, stepping)

@@ -224,3 +224,54 @@ def test_the_mixin_alone_is_not_refused() -> None:
     recorder = fit(Stepping(), max_epochs=2)
     assert recorder.of(0) == pytest.approx([0.01 * 0.5**i for i in range(8)])
     assert recorder.of(1) == pytest.approx([0.02] * 4 + [0.01] * 4)
+
+
+# -- an optimizer stepped more than once a batch, with a length derived from the run -------------------
+
+
+class Critic(Classifier):
+    """Manual optimization stepping its optimizer ``steps`` times a batch (a critic's inner iterations)."""
+
+    steps = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        opt: Any = self.optimizers()
+        for _ in range(self.steps):
+            opt.zero_grad()
+            self.manual_backward(nn.functional.cross_entropy(self.model_gen(x), y))
+            opt.step()
+
+
+def critic(scheduler: SchedulerSpec, steps: int = 2) -> type[Any]:
+    attributes = {"optimizer": OptimizerSpec(SGD, lr=0.1, scheduler=scheduler), "steps": steps}
+    return type("Critic", (ConfigurableOptimizersMixin, Critic), attributes)
+
+
+def test_more_steps_a_batch_than_a_derived_length_counts_is_an_error() -> None:
+    # was silent: `T_max` counts the run's 8 batches, the loop steps 16 times, the cosine climbs back to 0.1
+    message = (
+        "Critic.optimizer.scheduler: Expected `optimizer` to step once per training batch, as the run's length "
+        "derived for `CosineAnnealingLR` counts in manual optimization, but got 2 steps in training batch 0: the "
+        "schedule would end after 1/2 of the run. Give `T_max` explicitly, for a loop that steps it 2 times a batch."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(critic(SchedulerSpec("cosine", interval="step"))(), max_epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "steps"),
+    [
+        (SchedulerSpec("cosine", interval="step", T_max=16), 2),  # the length given: the user counted
+        (SchedulerSpec("cosine", interval="epoch"), 2),  # per epoch: the epochs are counted
+        (SchedulerSpec("cosine", interval="step"), 1),  # once a batch: as derived
+    ],
+    ids=["given", "per-epoch", "once"],
+)
+def test_what_the_steps_a_batch_check_leaves_alone(scheduler: SchedulerSpec, steps: int) -> None:
+    lrs = fit(critic(scheduler, steps)(), max_epochs=2).of()
+    assert len(lrs) == 8 and lrs[-1] < lrs[0]
