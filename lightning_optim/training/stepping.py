@@ -21,9 +21,11 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   monitor are logged: per step, after the batch's ``on_train_batch_end`` hooks and its validation
   (``val_check_interval``); per epoch, after the module's ``on_train_epoch_end`` and the epoch-end
   ``ModelCheckpoint``/``EarlyStopping``. No callback hook runs at those points, so an update the batch or
-  epoch made due is owed (``OWED``, on the scheduler, so a checkpoint written in between keeps it; the
-  ``ResumeGuard`` takes it with the saved metric) and taken first thing at the next batch start, epoch end,
-  epoch start or training end: nothing reads an lr in between (``LRMonitor`` logs after the mixin's callback).
+  epoch made due is owed and taken first thing at the next batch start or epoch end (per step), epoch start
+  or training end (both): nothing reads an lr in between (``LRMonitor`` logs after the mixin's callback). A
+  checkpoint written in between holds the state before the update, as in automatic optimization, and the
+  ``ResumeGuard`` takes it with the saved metric: a per-step plateau's count of owed updates is on the
+  scheduler (``OWED``), a per-epoch one's follows from the epoch counter.
 
 Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
@@ -133,8 +135,8 @@ class ManualSchedulerStepping(MixinCallback):
     """Steps the declared schedulers of a manual-optimization mixin module and refuses silent no-ops.
 
     Per-step schedulers step from a torch post-step hook on their optimizer (``after_optimizer_step``);
-    the callback tracks the batch index, steps the per-epoch ones and runs the checks of the module
-    docstring.
+    the callback tracks the batch index, steps the per-epoch ones, takes the plateau updates owed and runs
+    the checks of the module docstring.
     """
 
     def __init__(self, owner: str, built: Sequence[Built]) -> None:
@@ -163,8 +165,9 @@ class ManualSchedulerStepping(MixinCallback):
         self.backward_ran = False
         #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
-        # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
-        # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
+        # Lightning's per-batch hook dispatch is the mixin's main cost: the batch start is only needed by a
+        # per-step scheduler with ``frequency > 1`` or a per-step plateau, the batch end and backward only in
+        # the first batch
         if not self.per_step_plateaus and not any(
             s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled
         ):
