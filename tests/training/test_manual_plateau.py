@@ -21,6 +21,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers.logger import Logger
+from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
@@ -79,6 +80,20 @@ class Pair(Logs, TwoNetsByName):
     """Two optimizers: the mixin switches to manual optimization."""
 
 
+class Driven(Logs, L.LightningModule):
+    """Two optimizers declared with ``loss=``: the mixin writes the training step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.first = nn.Linear(8, 4)
+        self.second = nn.Linear(8, 4)
+
+    def classification_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.first(x) + self.second(x), y)
+
+
 def lightning_reference(monitor: str, interval: str, frequency: int, strict: bool) -> type[Single]:
     """Lightning's own config, written by hand."""
 
@@ -99,8 +114,8 @@ def lightning_reference(monitor: str, interval: str, frequency: int, strict: boo
 
 
 def module(kind: str, monitor: str, interval: str = "step", frequency: int = 1, strict: bool = True) -> Any:
-    """``kind``: ``lightning`` (hand-written), ``automatic``/``manual`` (the mixin, one optimizer) or ``pair``
-    (the mixin, two optimizers, the plateau on the first)."""
+    """``kind``: ``lightning`` (hand-written), ``automatic``/``manual`` (the mixin, one optimizer), ``pair``
+    (the mixin, two optimizers, the plateau on the first) or ``driven`` (``pair`` declared with ``loss=``)."""
     if kind == "lightning":
         return lightning_reference(monitor, interval, frequency, strict)()
     spec = SchedulerSpec(
@@ -118,11 +133,18 @@ def module(kind: str, monitor: str, interval: str = "step", frequency: int = 1, 
             "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.2),
         }
         return type("DeclaredPair", (ConfigurableOptimizersMixin, Pair), attributes)()
+    if kind == "driven":
+        loss = "classification_loss"
+        attributes = {
+            "first_opt": OptimizerSpec(SGD, params="first", lr=0.1, loss=loss, scheduler=spec),
+            "second_opt": OptimizerSpec(SGD, params="second", lr=0.2, loss=loss),
+        }
+        return type("DeclaredDriven", (ConfigurableOptimizersMixin, Driven), attributes)()
     attributes = {"optimizer": OptimizerSpec(SGD, lr=0.1, scheduler=spec), "manual": kind == "manual"}
     return type("Declared", (ConfigurableOptimizersMixin, Single), attributes)()
 
 
-KINDS = ["lightning", "automatic", "manual", "pair"]
+KINDS = ["lightning", "automatic", "manual", "pair", "driven"]
 
 
 def lrs(
