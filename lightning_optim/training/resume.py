@@ -25,7 +25,9 @@ that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoi
 Lightning steps a ``ReduceLROnPlateau`` of ``interval="epoch"`` after the epoch-end checkpoint is written and
 does not replay that step on resume (the metric is not in the checkpoint). The callback therefore also saves
 the monitored value of each plateau scheduler, and the resumed run takes the missing step with it at the
-start of its first epoch, so a resumed plateau schedule continues exactly.
+start of its first epoch, so a resumed plateau schedule continues exactly. A per-step plateau is stepped
+after the batch-end and validation checkpoints, likewise: its update is taken at the resumed run's first
+batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
 
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
 number of optimizers and schedulers and the parameter count of every group.
@@ -50,7 +52,7 @@ from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
-from lightning_optim.training.stepping import EPOCHS, Scheduled
+from lightning_optim.training.stepping import EPOCHS, OWED, Scheduled
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at, updates_in
 
@@ -311,6 +313,16 @@ def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Sch
             scheduled.scheduler.step(pending[key])
 
 
+def _replay_owed(pending: Mapping[str, float], plateaus: Plateaus) -> None:
+    """Manual optimization: take the per-step plateau updates the mixin owed when the checkpoint was written
+    (``stepping.OWED``) with the saved metrics; one whose metric was not logged then is skipped."""
+    for key, scheduled in plateaus:
+        owed = getattr(scheduled.scheduler, OWED, 0)
+        setattr(scheduled.scheduler, OWED, 0)
+        for _ in range(owed if key in pending else 0):
+            scheduled.scheduler.step(pending[key])
+
+
 def _updated_at(scheduled: Scheduled, batch: int, accumulate: int) -> bool:
     """Whether Lightning updated a per-step scheduler after ``batch`` of an epoch (none before the first)."""
     return batch >= 0 and steps_at(batch, accumulate) and steps_at(batch, scheduled.declared.spec.frequency)
@@ -346,6 +358,9 @@ class ResumeGuard(MixinCallback):
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
+        if not pl_module.automatic_optimization:
+            _replay_owed(pending, self.step_plateaus)
+            return
         batches, accumulate = trainer.num_training_batches, trainer.accumulate_grad_batches
 
         def due(scheduled: Scheduled) -> int:
@@ -365,10 +380,9 @@ class ResumeGuard(MixinCallback):
     ) -> None:
         checkpoint[CHECKPOINT_KEY] = fingerprint(self.built)
         checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
-        if pl_module.automatic_optimization:
-            # Lightning steps a per-step plateau after `on_train_batch_end`, where mid-epoch checkpoints are
-            # written (the mixin steps it inside the optimizer step in manual optimization)
-            checkpoint[STEP_METRICS_KEY] = _monitored(trainer, self.step_plateaus)
+        # Lightning (and the mixin in manual optimization) steps a per-step plateau after `on_train_batch_end`
+        # and the batch's validation, where mid-epoch checkpoints are written
+        checkpoint[STEP_METRICS_KEY] = _monitored(trainer, self.step_plateaus)
 
     @override
     def on_load_checkpoint(
@@ -383,8 +397,22 @@ class ResumeGuard(MixinCallback):
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.pending_step_metrics and not pl_module.automatic_optimization:
+            # before the stepping callback records the schedules' states (its check of outside steps)
+            self.disable_hook("on_train_batch_start")
+            pending_steps, self.pending_step_metrics = self.pending_step_metrics, {}
+            _replay_owed(pending_steps, self.step_plateaus)
         pending, self.pending_metrics = self.pending_metrics, {}
         _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.declared.spec.frequency)
+
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.pending_metrics and not pl_module.automatic_optimization:
+            # resumed mid-epoch: the mixin takes this epoch's update itself (from a later hook than this one),
+            # so a saved metric of an earlier epoch has nothing left to replay
+            for key, scheduled in self.epoch_plateaus:
+                if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
+                    self.pending_metrics.pop(key, None)
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:

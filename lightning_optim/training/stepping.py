@@ -17,6 +17,15 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   it and ``ModelCheckpoint`` saves the state after the step. A checkpoint written before an epoch's step
   (one saved during validation) is caught up at the start of the next epoch; the epoch counter lives on the
   scheduler object (torch puts every instance attribute in ``state_dict()``), so resume restores it.
+* A ``ReduceLROnPlateau`` steps where Lightning steps it in automatic optimization, after the metrics it may
+  monitor are logged: per step, after the batch's ``on_train_batch_end`` hooks and its validation
+  (``val_check_interval``); per epoch, after the module's ``on_train_epoch_end`` and the epoch-end
+  ``ModelCheckpoint``/``EarlyStopping``. No callback hook runs at those points, so an update the batch or
+  epoch made due is owed and taken first thing at the next batch start or epoch end (per step), epoch start
+  or training end (both): nothing reads an lr in between (``LRMonitor`` logs after the mixin's callback). A
+  checkpoint written in between holds the state before the update, as in automatic optimization, and the
+  ``ResumeGuard`` takes it with the saved metric: a per-step plateau's count of owed updates is on the
+  scheduler (``OWED``), a per-epoch one's follows from the epoch counter.
 
 Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
@@ -54,6 +63,8 @@ from lightning_optim.training.plateau import missing_monitor
 from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
+#: The updates a per-step plateau owes (made due by an optimizer step, taken once the batch's metrics are logged)
+OWED = "_lightning_optim_owed"
 
 
 @dataclass(frozen=True)
@@ -124,8 +135,8 @@ class ManualSchedulerStepping(MixinCallback):
     """Steps the declared schedulers of a manual-optimization mixin module and refuses silent no-ops.
 
     Per-step schedulers step from a torch post-step hook on their optimizer (``after_optimizer_step``);
-    the callback tracks the batch index, steps the per-epoch ones and runs the checks of the module
-    docstring.
+    the callback tracks the batch index, steps the per-epoch ones, takes the plateau updates owed and runs
+    the checks of the module docstring.
     """
 
     def __init__(self, owner: str, built: Sequence[Built]) -> None:
@@ -146,6 +157,8 @@ class ManualSchedulerStepping(MixinCallback):
             s for s in scheduled if s.declared.interval == "step" and s.declared.is_plateau
         ]
         self.ended_epoch: int | None = None
+        # per-epoch plateaus made due at an epoch's end, with that epoch: taken after the epoch-end hooks
+        self.owed_epochs: list[tuple[Scheduled, int]] = []
         self.scheduled = scheduled
         self.batch_idx = 0
         #: each declared optimizer's steps, read at the end of the first batch of the ``fit``
@@ -158,9 +171,12 @@ class ManualSchedulerStepping(MixinCallback):
         self.backward_ran = False
         #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
-        # Lightning's per-batch hook dispatch is the mixin's main cost: the batch index is only needed by a
-        # per-step scheduler with ``frequency > 1``, the batch end and backward only in the first batch
-        if not any(s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled):
+        # Lightning's per-batch hook dispatch is the mixin's main cost: the batch start is only needed by a
+        # per-step scheduler with ``frequency > 1`` or a per-step plateau, the batch end and backward only in
+        # the first batch
+        if not self.per_step_plateaus and not any(
+            s.declared.interval == "step" and s.declared.spec.frequency > 1 for s in scheduled
+        ):
             self.disable_hook("on_train_batch_start")
 
     # -- the double-step check ---------------------------------------------------------------------
@@ -188,13 +204,23 @@ class ManualSchedulerStepping(MixinCallback):
                 "the schedule at the wrong speed. Remove that call."
             )
 
-    def _step(self, trainer: Trainer, scheduled: Scheduled, *, epoch_end: bool, where: str) -> None:
+    def _step(
+        self,
+        trainer: Trainer,
+        scheduled: Scheduled,
+        *,
+        epoch_end: bool,
+        where: str,
+        epoch: int | None = None,
+        times: int = 1,
+    ) -> None:
         self._check_one(where, scheduled)
         if scheduled.is_plateau:
-            value = _metric(trainer, scheduled.declared, epoch_end=epoch_end)
+            value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch)
             if value is None:
                 return
-            scheduled.scheduler.step(value)
+            for _ in range(times):
+                scheduled.scheduler.step(value)
         else:
             scheduled.scheduler.step()
         if self.expected:
@@ -202,10 +228,34 @@ class ManualSchedulerStepping(MixinCallback):
 
     def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled], batch_idx: int) -> None:
         """Step the per-step schedulers of an optimizer whose step during batch ``batch_idx`` was applied,
-        in the declared order, as the batch index says."""
+        in the declared order, as the batch index says (a plateau's update is owed until the batch's
+        metrics are logged)."""
         for scheduled in per_step:
-            if steps_at(batch_idx, scheduled.frequency):
+            if not steps_at(batch_idx, scheduled.frequency):
+                continue
+            if scheduled.is_plateau:
+                setattr(scheduled.scheduler, OWED, getattr(scheduled.scheduler, OWED, 0) + 1)
+            else:
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
+
+    def _take_owed(self, trainer: Trainer, where: str) -> None:
+        """Take the per-step plateau updates owed by the last batch, with the metrics as they are now (after
+        its ``on_train_batch_end`` hooks and validation), as Lightning does after ``on_train_batch_end``."""
+        if not self.per_step_plateaus:
+            return
+        settle([s.optimizer for s in self.per_step_plateaus])  # updates held for a step's outcome first
+        for scheduled in self.per_step_plateaus:
+            owed = getattr(scheduled.scheduler, OWED, 0)
+            if owed:
+                setattr(scheduled.scheduler, OWED, 0)
+                self._step(trainer, scheduled, epoch_end=False, where=where, times=owed)
+
+    def _take_owed_epochs(self, trainer: Trainer, where: str) -> None:
+        """Take the per-epoch plateau updates of the epoch that ended, after its epoch-end hooks (where
+        Lightning steps them: the module's ``on_train_epoch_end`` may log the metric)."""
+        owed, self.owed_epochs = self.owed_epochs, []
+        for scheduled, epoch in owed:
+            self._step(trainer, scheduled, epoch_end=True, where=where, epoch=epoch)
 
     # -- the nothing-stepped check -----------------------------------------------------------------
 
@@ -217,14 +267,14 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.optimizer_steps = [0] * len(
-            self.optimizer_steps
-        )  # not a tuner's trial steps (`BatchSizeFinder`)
+        # the first batch's steps, not a tuner's trial steps (`BatchSizeFinder`)
+        self.optimizer_steps = [0] * len(self.optimizer_steps)
 
     @override
     def on_train_batch_start(
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        self._take_owed(trainer, f"at the start of training batch {batch_idx}")
         self.batch_idx = batch_idx
 
     @override
@@ -269,9 +319,13 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        # caught up, a plateau's step cannot be replayed: the metric of an epoch before the checkpoint is gone
-        if steps_at(epoch, scheduled.frequency) and not (catch_up and scheduled.is_plateau):
+        if not steps_at(epoch, scheduled.frequency):
+            return
+        if not scheduled.is_plateau:
             self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
+        # caught up, a plateau's step cannot be replayed: the metric of an epoch before the checkpoint is gone
+        elif not catch_up:
+            self.owed_epochs.append((scheduled, epoch))
 
     def _check_waiting_monitors(self, trainer: Trainer) -> None:
         """A per-step plateau still without its metric after an epoch of this fit whose validation ran, and
@@ -283,6 +337,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._take_owed_epochs(trainer, "at the start of an epoch")
         self._check_waiting_monitors(trainer)
         if self.expected:
             self._check("at the start of an epoch")
@@ -298,6 +353,7 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._take_owed(trainer, "at the end of an epoch")  # the last batch's, before the epoch-end hooks
         settle([s.optimizer for s in self.per_epoch])  # held per-step updates first, as they were taken
         for scheduled in self.per_epoch:
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
@@ -308,6 +364,8 @@ class ManualSchedulerStepping(MixinCallback):
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._take_owed(trainer, "at the end of training")
+        self._take_owed_epochs(trainer, "at the end of training")
         self._check_waiting_monitors(trainer)
         self._check("at the end of training")
 

@@ -125,10 +125,11 @@ def gan(interval: str, strict: bool = True) -> type[Any]:
     )
 
 
-@pytest.mark.parametrize(("interval", "epoch"), [("epoch", 0), ("step", 1)])
+@pytest.mark.parametrize(("interval", "epoch"), [("epoch", 1), ("step", 1)])
 def test_manual_optimization_names_the_near_miss(interval: str, epoch: int) -> None:
-    """Per epoch: at the end of the first epoch. Per step (which waits for a metric logged later): once an
-    epoch whose validation ran has ended, at the start of the next one."""
+    """Per epoch: where the epoch's update is taken, after the epoch-end hooks (the module's may log the
+    metric), at the start of the next epoch. Per step (which waits for a metric logged later): once an epoch
+    whose validation ran has ended, at the start of the next one."""
     error, _, stopped_in = failure(gan(interval)())
     assert type(error) is ValueError
     assert re.match(
