@@ -20,7 +20,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
 
 from lightning_optim import OptimizerSpec, SchedulerSpec
 from tests import helpers
@@ -194,3 +194,34 @@ def test_a_hand_written_checkpoint_of_another_scheduler_resumes_on_request(
         # the declared cosine from its start at the resumed epoch, the optimizer anew
         assert rest.history == reference.history[:8]
         assert state.kept == 0
+
+
+class Logged(Classifier):
+    """Logs a constant ``metric``: a ``ReduceLROnPlateau`` watching it halves the lr at every update."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", 1.0)
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize(("interval", "save_point"), [("epoch", "epoch_end"), ("step", "mid_epoch")])
+def test_a_hand_written_plateau_resumes_as_the_hand_written_module_resumes_it(
+    interval: str, save_point: str, tmp_path: Path
+) -> None:
+    """Its counters continue; the update Lightning took after the checkpoint was written is not taken again,
+    as the hand-written module resuming its own checkpoint does not (the metric is not in it)."""
+
+    def configure_optimizers(self: Classifier) -> Any:
+        optimizer = SGD(self.parameters(), lr=LR, momentum=0.9)
+        plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+        scheduler = {"scheduler": plateau, "monitor": "metric", "interval": interval}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    module = type("HandWritten", (Logged,), {"configure_optimizers": configure_optimizers})
+    _, _, path = written(tmp_path, module, save_point)
+    own = run(module(), tmp_path, ckpt_path=path)
+    scheduler = SchedulerSpec(ReduceLROnPlateau, interval=interval, monitor="metric", patience=0, factor=0.5)
+    spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, implementation="forloop", scheduler=scheduler)
+    rest = run(helpers.declared(spec, base=Logged, name="Ported")(), tmp_path, ckpt_path=path)
+    assert rest.history == own.history
+    assert len(set(map(str, rest.history))) > 1
