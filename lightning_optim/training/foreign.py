@@ -130,7 +130,8 @@ def adopt(
         ]
     inner.load_state_dict(dict(saved))
     schedule.last_epoch = int(taken)
-    setattr(schedule, EPOCHS, None)  # manual optimization: its epoch count starts at the current epoch
+    # manual optimization: the epochs the saved scheduler finished (a mid-epoch resume has no epoch start)
+    setattr(schedule, EPOCHS, trainer.current_epoch)
     return []
 
 

@@ -22,9 +22,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
 
-from lightning_optim import OptimizerSpec, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from tests import helpers
-from tests.helpers import Classifier, assert_same_weights, fit_resumed
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed
 from tests.training.test_resume import Resumable
 
 LR = 0.1
@@ -225,3 +225,59 @@ def test_a_hand_written_plateau_resumes_as_the_hand_written_module_resumes_it(
     rest = run(helpers.declared(spec, base=Logged, name="Ported")(), tmp_path, ckpt_path=path)
     assert rest.history == own.history
     assert len(set(map(str, rest.history))) > 1
+
+
+class HandWrittenPair(TwoNets):
+    """Two optimizers in manual optimization, written before the mixin: the module steps its schedulers."""
+
+    interval = "epoch"
+
+    def configure_optimizers(self) -> Any:
+        gen = SGD(self.model_gen.parameters(), lr=LR, momentum=0.9)
+        dis = SGD(self.model_dis.parameters(), lr=0.2)
+        return [gen, dis], [StepLR(gen, step_size=3, gamma=0.5), ExponentialLR(dis, gamma=0.8)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        if self.interval == "step":
+            for scheduler in self.lr_schedulers():  # type: ignore[union-attr]
+                scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.interval == "epoch":
+            for scheduler in self.lr_schedulers():  # type: ignore[union-attr]
+                scheduler.step()
+
+
+@pytest.mark.parametrize("save_point", sorted(SAVE_POINTS))
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_a_hand_written_manual_optimization_checkpoint_continues_exactly(
+    interval: str, save_point: str, tmp_path: Path
+) -> None:
+    """Lightning counts both optimizers' steps: the checkpoints are written after 16 steps (8 batches), or 12."""
+    hand = type("HandWritten", (HandWrittenPair,), {"interval": interval})
+    every, name, done = {
+        "epoch_end": ({"every_n_epochs": 1}, "epoch=1-step=16.ckpt", 8),
+        "mid_epoch": ({"every_n_train_steps": 12}, "epoch=1-step=12.ckpt", 6),
+    }[save_point]
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_last=False, **every)
+    full = hand()
+    whole = run(full, tmp_path, callbacks=[saver])
+    step, exponential = (
+        SchedulerSpec(cls, interval=interval, **kwargs)
+        for cls, kwargs in ((StepLR, {"step_size": 3, "gamma": 0.5}), (ExponentialLR, {"gamma": 0.8}))
+    )
+    forloop = {"implementation": "forloop"}
+    ported_pair = type(
+        "PortedPair",
+        (ConfigurableOptimizersMixin, TwoNets),
+        {
+            "gen_opt": OptimizerSpec(SGD, params="model_gen", lr=LR, momentum=0.9, scheduler=step, **forloop),
+            "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.2, scheduler=exponential, **forloop),
+        },
+    )
+    resumed = ported_pair()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / name))
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history))) > 2
+    assert_same_weights(full, resumed)
