@@ -52,6 +52,7 @@ from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
 from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
+from lightning_optim.training.stepping import EPOCHS
 
 _BATCHES = "training batches per epoch"
 
@@ -151,6 +152,12 @@ class ScheduleLifecycle(MixinCallback):
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
             raise refusal(self.owner, refused)
+        for b in self.built:
+            for schedule in b.schedules:
+                # restarted: its epochs start at this one, which a mid-epoch resume enters without an epoch
+                # start (manual optimization steps a per-epoch schedule at the end of each epoch it started)
+                if getattr(schedule, EPOCHS, 0) is None:
+                    setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = _facts(trainer)
 
     @override
