@@ -307,7 +307,9 @@ class Schedule(LRScheduler):
         if "shape" not in state or "inner" not in state:
             raise ValueError(
                 "Schedule: Expected a state saved by a `Schedule` (with `shape` and `inner`) but got the keys "
-                f"{sorted(state)}; was the checkpoint written by another version of lightning_optim?"
+                f"{sorted(state)}, a torch scheduler's own state? A checkpoint a module without the mixin wrote "
+                "(a hand-written `configure_optimizers`) is resumed by `trainer.fit(model, ckpt_path=...)`, which "
+                "takes its scheduler states over when training starts (docs/guides/resume.md)."
             )
         shape, inner = Shape.from_state(state.pop("shape")), state.pop("inner")
         self.shape, self.inner = None, None  # a state from before the shape was fixed leaves it open

@@ -15,6 +15,10 @@ new schedule at the resumed step. A schedule marked to continue (a changed setup
 ``"continue"``) is built for the whole run and advanced to where the run stands, so it goes on as if it had
 been declared so from the start, without a second warmup.
 
+A schedule restored from a checkpoint written without the mixin holds the hand-written module's torch
+scheduler state (``foreign.py``): it is built for the whole run and takes that state over when it is the
+declared scheduler's; otherwise ``resume_changed_setup`` decides as for a changed shape.
+
 At every later epoch start the run-derived shapes are derived again: a change there (a train dataloader
 reloaded with another length) cannot be followed, since the schedule took steps of the old length, and stops
 training with an error naming what changed.
@@ -45,7 +49,10 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.training.foreign import SET_ASIDE, adopt
+from lightning_optim.training.foreign import refusal as foreign_refusal
 from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
+from lightning_optim.training.stepping import EPOCHS
 
 _BATCHES = "training batches per epoch"
 
@@ -112,10 +119,16 @@ class ScheduleLifecycle(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        refused = []
+        refused, foreign = [], []
         for b in self.built:
             changed = False
             for schedule, scheduler in b.scheduled():
+                saved = schedule.__dict__.pop(SET_ASIDE, None)  # a hand-written module's scheduler state
+                if saved is not None:
+                    reasons = adopt(trainer, schedule, scheduler, saved)
+                    foreign += reasons
+                    changed = changed or bool(reasons)
+                    continue
                 if schedule.shape is None or getattr(schedule, CONTINUES, False):
                     _fix(trainer, schedule, scheduler)
                     continue
@@ -135,8 +148,16 @@ class ScheduleLifecycle(MixinCallback):
             for schedule, scheduler in b.scheduled():
                 restart(schedule, continues=self.choice == "continue")
                 _fix(trainer, schedule, scheduler)
+        if foreign and self.choice == "error":
+            raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
             raise refusal(self.owner, refused)
+        for b in self.built:
+            for schedule in b.schedules:
+                # restarted: its epochs start at this one, which a mid-epoch resume enters without an epoch
+                # start (manual optimization steps a per-epoch schedule at the end of each epoch it started)
+                if getattr(schedule, EPOCHS, 0) is None:
+                    setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = _facts(trainer)
 
     @override

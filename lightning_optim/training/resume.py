@@ -30,7 +30,9 @@ after the batch-end and validation checkpoints, likewise: its update is taken at
 batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
 
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
-number of optimizers and schedulers and the parameter count of every group.
+number of optimizers and schedulers and the parameter count of every group. The torch scheduler states of a
+hand-written module's checkpoint are set aside, and taken over when training starts if they are the declared
+schedulers' (``foreign.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.training.foreign import set_aside
 from lightning_optim.training.stepping import EPOCHS, OWED, Scheduled
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at, updates_in
@@ -270,6 +273,8 @@ def check_resume(
         changes = differences(saved, fingerprint(built))
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure
         changes = differences(_structure(checkpoint), _built_structure(built))
+        if not changes:
+            set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:
         return
     if choice == "error":

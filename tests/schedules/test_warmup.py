@@ -183,3 +183,13 @@ def test_fractional_warmup_needs_a_known_run_length() -> None:
         match=r"\(`warmup=0\.1`\), but the Trainer's run has no known length .* or give `warmup` as an int",
     ):
         fit(module, max_epochs=-1)
+
+
+def test_a_torch_scheduler_state_is_refused_naming_how_to_resume_it() -> None:
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    torch_state = lr_scheduler.StepLR(optimizer, step_size=1).state_dict()
+    schedule = Schedule(optimizer, lambda o, shape: lr_scheduler.StepLR(o, step_size=1))
+    with pytest.raises(
+        ValueError, match=r"a torch scheduler's own state\? .*trainer\.fit\(model, ckpt_path="
+    ):
+        schedule.load_state_dict(torch_state)

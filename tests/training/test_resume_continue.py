@@ -157,3 +157,31 @@ def test_error_still_refuses_a_longer_run_naming_the_length(tmp_path: Path) -> N
         ValueError, match=r"Longer\.optimizer\.scheduler\.T_max \(derived\): 64 in the checkpoint, 96 now"
     ):
         train(module(), tmp_path, str(tmp_path / "ckpt" / "epoch=2-step=48.ckpt"), max_epochs=6)
+
+
+@pytest.mark.parametrize(
+    ("choice", "factors"), [("continue", [0.64, 0.512, 0.4096]), ("fresh", [1, 0.8, 0.64])]
+)
+def test_a_restarted_per_epoch_schedule_in_manual_optimization_steps_at_the_end_of_a_resumed_epoch(
+    choice: str, factors: list[float], tmp_path: Path
+) -> None:
+    """Resumed mid-epoch 2 (Lightning runs no epoch start then), the schedule steps at that epoch's end."""
+
+    def step_pair(gamma: float, choice: str = "error") -> type[L.LightningModule]:
+        step = SchedulerSpec("step", step_size=1, gamma=gamma, interval="epoch")
+        attributes = {
+            "gen_opt": OptimizerSpec("sgd", params="model_gen", lr=0.1, scheduler=step),
+            "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.2, scheduler=step),
+            "resume_changed_setup": choice,
+        }
+        return type("Pair", (ConfigurableOptimizersMixin, TwoNetsByName), attributes)
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_train_steps=80)
+    train(step_pair(0.5)(), tmp_path, callbacks=[saving], max_epochs=3)
+    rest = train(
+        step_pair(0.8, choice)(), tmp_path, str(tmp_path / "ckpt" / "epoch=2-step=80.ckpt"), max_epochs=5
+    )
+    # 40 steps of each optimizer done: batches 8-15 of epoch 2, then epochs 3 and 4
+    for index, lr in enumerate((0.1, 0.2)):
+        expected = [lr * f for f in factors[:1]] * 8 + [lr * f for f in factors[1:] for _ in range(16)]
+        assert rest.of(index) == pytest.approx(expected, rel=1e-12)

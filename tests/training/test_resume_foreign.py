@@ -1,0 +1,283 @@
+"""Porting a hand-written module to the mixin: its checkpoints (written without the mixin) resume.
+
+A hand-written ``configure_optimizers`` returns an optimizer and a torch scheduler; its checkpoint holds the
+torch scheduler's own state, not a ``Schedule``'s. Resumed by the ported module (the same optimizer and
+scheduler declared), the hand-written trajectory continues exactly; a declared schedule the saved state is
+not that of (another class, other arguments, another interval, a warmup) is refused under ``"error"``, and
+``"continue"``/``"fresh"`` resume it as they resume any changed setup.
+
+Every run is 4 epochs of 4 batches of ``test_resume.py``'s ``Resumable`` loader.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.optim import SGD
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests import helpers
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed
+from tests.training.test_resume import Resumable
+
+LR = 0.1
+
+
+def hand_written(cls: type, interval: str, **kwargs: Any) -> type[Classifier]:
+    """A module as written before the mixin: SGD with momentum and a torch scheduler stepped per ``interval``."""
+
+    def configure_optimizers(self: Classifier) -> Any:
+        optimizer = SGD(self.parameters(), lr=LR, momentum=0.9)
+        scheduler = {"scheduler": cls(optimizer, **kwargs), "interval": interval}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    return type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})
+
+
+def ported(
+    cls: type, interval: str, choice: str = "error", optimizer: dict[str, Any] | None = None, **kwargs: Any
+) -> type[Any]:
+    """The hand-written module ported to the mixin (the same optimizer; ``kwargs`` declare the scheduler)."""
+    spec = OptimizerSpec(
+        SGD,
+        lr=LR,
+        momentum=0.9,
+        implementation="forloop",  # as the hand-written SGD steps on the CPU
+        scheduler=SchedulerSpec(cls, interval=interval, **kwargs),
+        **(optimizer or {}),
+    )
+    module = helpers.declared(spec, name="Ported")
+    module.resume_changed_setup = choice
+    return module
+
+
+#: where the checkpoint is written: after epoch 1 (8 steps), or in epoch 1 after 6 steps
+SAVE_POINTS = {
+    "epoch_end": ({"every_n_epochs": 1}, "epoch=1-step=8.ckpt", 8),
+    "mid_epoch": ({"every_n_train_steps": 6}, "epoch=1-step=6.ckpt", 6),
+}
+
+#: (scheduler class, interval, its arguments): each the same in the hand-written module and the ported one
+SCHEDULERS = {
+    "step_per_epoch": (StepLR, "epoch", {"step_size": 1, "gamma": 0.5}),
+    "step_per_step": (StepLR, "step", {"step_size": 3, "gamma": 0.5}),
+    "cosine_per_epoch": (CosineAnnealingLR, "epoch", {"T_max": 4}),
+    "cosine_per_step": (CosineAnnealingLR, "step", {"T_max": 16, "eta_min": 0.01}),
+}
+
+
+def run(module: L.LightningModule, tmp_path: Path, ckpt_path: str | None = None, **kwargs: Any) -> Any:
+    options = {"max_epochs": 4, "enable_checkpointing": True, "default_root_dir": tmp_path, **kwargs}
+    return fit_resumed(module, ckpt_path, data=Resumable(), **options)  # mid-epoch: the same batches
+
+
+def written(tmp_path: Path, module: type, save_point: str = "epoch_end") -> tuple[Any, Any, str]:
+    """The uninterrupted run of ``module`` (lr history, module) and the path of its checkpoint at ``save_point``."""
+    every, name, _ = SAVE_POINTS[save_point]
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_last=False, **every)
+    full = module()
+    whole = run(full, tmp_path, callbacks=[saver])
+    assert len(whole.history) == 16
+    return whole, full, str(tmp_path / "ckpt" / name)
+
+
+@pytest.mark.parametrize("save_point", sorted(SAVE_POINTS))
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_ported_module_continues_a_hand_written_checkpoint_exactly(
+    name: str, save_point: str, tmp_path: Path
+) -> None:
+    cls, interval, kwargs = SCHEDULERS[name]
+    whole, full, path = written(tmp_path, hand_written(cls, interval, **kwargs), save_point)
+    assert "lightning_optim" not in torch.load(path, weights_only=False)
+    resumed = ported(cls, interval, **kwargs)()
+    rest = run(resumed, tmp_path, ckpt_path=path)
+    done = SAVE_POINTS[save_point][2]
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history))) > 2, "the schedule must move for the test to mean anything"
+    assert_same_weights(full, resumed)
+
+
+def test_a_length_left_to_the_run_continues_a_hand_written_one_equal_to_it(tmp_path: Path) -> None:
+    """``T_max`` omitted is the run's 16 steps: the hand-written ``T_max=16`` is that schedule."""
+    whole, full, path = written(tmp_path, hand_written(CosineAnnealingLR, "step", T_max=16), "mid_epoch")
+    resumed = ported(CosineAnnealingLR, "step")()
+    rest = run(resumed, tmp_path, ckpt_path=path)
+    assert rest.history == whole.history[6:]
+    assert_same_weights(full, resumed)
+
+
+def test_the_ported_modules_own_checkpoint_resumes_after_a_hand_written_one(tmp_path: Path) -> None:
+    """Resumed from the hand-written checkpoint, the ported module writes its own, which resumes exactly."""
+    whole, full, path = written(tmp_path, hand_written(StepLR, "epoch", step_size=1, gamma=0.5))
+    saver = ModelCheckpoint(dirpath=tmp_path / "ported", save_top_k=-1, save_last=False, every_n_epochs=1)
+    module = ported(StepLR, "epoch", step_size=1, gamma=0.5)
+    run(module(), tmp_path, ckpt_path=path, callbacks=[saver])
+    resumed = module()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ported" / "epoch=2-step=12.ckpt"))
+    assert rest.history == whole.history[12:]
+    assert_same_weights(full, resumed)
+
+
+#: a ported declaration the hand-written ``StepLR(step_size=1, gamma=0.5)`` per epoch is not, and what the
+#: refusal names
+MISMATCHES = {
+    "class": (
+        (CosineAnnealingLR, "epoch", {"T_max": 4}),
+        r"`CosineAnnealingLR` but got the state of another scheduler class \(`gamma`, `step_size`\)",
+    ),
+    "class_with_a_subset_of_its_keys": (
+        (ExponentialLR, "epoch", {"gamma": 0.5}),
+        r"`ExponentialLR` but got the state of another scheduler class \(`gamma`, `step_size`\)",
+    ),
+    "argument": (
+        (StepLR, "epoch", {"step_size": 2, "gamma": 0.5}),
+        r"`step_size`: 1 in the checkpoint, 2 now",
+    ),
+    "interval": (
+        (StepLR, "step", {"step_size": 1, "gamma": 0.5}),
+        r"2 updates in the checkpoint, but `interval='step'` takes 8 by the resumed step",
+    ),
+    "warmup": (
+        (StepLR, "epoch", {"step_size": 1, "gamma": 0.5, "warmup": 1}),
+        r"a warmup of 1 update, which a scheduler written without lightning_optim did not take",
+    ),
+}
+
+
+@pytest.mark.parametrize("mismatch", sorted(MISMATCHES))
+def test_a_hand_written_checkpoint_of_another_scheduler_is_refused(mismatch: str, tmp_path: Path) -> None:
+    _, _, path = written(tmp_path, hand_written(StepLR, "epoch", step_size=1, gamma=0.5))
+    (cls, interval, kwargs), named = MISMATCHES[mismatch]
+    module = ported(cls, interval, **kwargs)()
+    with pytest.raises(
+        ValueError, match=r"^Ported: Expected the scheduler states of a checkpoint written"
+    ) as err:
+        run(module, tmp_path, ckpt_path=path)
+    message = str(err.value)
+    assert "Ported.optimizer.scheduler" in message, message
+    assert re.search(named, message), message
+    assert "resume_changed_setup = 'continue'" in message and "'fresh'" in message, message
+    # nothing was trained after the restore of the weights: the error comes before any step
+    restored = torch.load(path, weights_only=False)["state_dict"]
+    assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+class OptimizerState(L.Callback):
+    """Records, when training starts, how many parameters have an optimizer state (momentum buffers)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.kept = len(trainer.optimizers[0].state)
+
+
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+def test_a_hand_written_checkpoint_of_another_scheduler_resumes_on_request(
+    choice: str, tmp_path: Path
+) -> None:
+    _, _, path = written(tmp_path, hand_written(StepLR, "epoch", step_size=1, gamma=0.5))
+    reference = run(ported(CosineAnnealingLR, "epoch", T_max=4)(), tmp_path / "reference")
+    state = OptimizerState()
+    rest = run(
+        ported(CosineAnnealingLR, "epoch", choice, T_max=4)(), tmp_path, ckpt_path=path, callbacks=[state]
+    )
+    if choice == "continue":
+        # the declared cosine evaluated at the resumed epoch, with the checkpoint's momentum buffers
+        assert rest.history == reference.history[8:]
+        assert state.kept == 4
+    else:
+        # the declared cosine from its start at the resumed epoch, the optimizer anew
+        assert rest.history == reference.history[:8]
+        assert state.kept == 0
+
+
+class Logged(Classifier):
+    """Logs a constant ``metric``: a ``ReduceLROnPlateau`` watching it halves the lr at every update."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", 1.0)
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize(("interval", "save_point"), [("epoch", "epoch_end"), ("step", "mid_epoch")])
+def test_a_hand_written_plateau_resumes_as_the_hand_written_module_resumes_it(
+    interval: str, save_point: str, tmp_path: Path
+) -> None:
+    """Its counters continue; the update Lightning took after the checkpoint was written is not taken again,
+    as the hand-written module resuming its own checkpoint does not (the metric is not in it)."""
+
+    def configure_optimizers(self: Classifier) -> Any:
+        optimizer = SGD(self.parameters(), lr=LR, momentum=0.9)
+        plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+        scheduler = {"scheduler": plateau, "monitor": "metric", "interval": interval}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    module = type("HandWritten", (Logged,), {"configure_optimizers": configure_optimizers})
+    _, _, path = written(tmp_path, module, save_point)
+    own = run(module(), tmp_path, ckpt_path=path)
+    scheduler = SchedulerSpec(ReduceLROnPlateau, interval=interval, monitor="metric", patience=0, factor=0.5)
+    spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, implementation="forloop", scheduler=scheduler)
+    rest = run(helpers.declared(spec, base=Logged, name="Ported")(), tmp_path, ckpt_path=path)
+    assert rest.history == own.history
+    assert len(set(map(str, rest.history))) > 1
+
+
+class HandWrittenPair(TwoNets):
+    """Two optimizers in manual optimization, written before the mixin: the module steps its schedulers."""
+
+    interval = "epoch"
+
+    def configure_optimizers(self) -> Any:
+        gen = SGD(self.model_gen.parameters(), lr=LR, momentum=0.9)
+        dis = SGD(self.model_dis.parameters(), lr=0.2)
+        return [gen, dis], [StepLR(gen, step_size=3, gamma=0.5), ExponentialLR(dis, gamma=0.8)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        if self.interval == "step":
+            for scheduler in self.lr_schedulers():  # type: ignore[union-attr]
+                scheduler.step()
+
+    def on_train_epoch_end(self) -> None:
+        if self.interval == "epoch":
+            for scheduler in self.lr_schedulers():  # type: ignore[union-attr]
+                scheduler.step()
+
+
+@pytest.mark.parametrize("save_point", sorted(SAVE_POINTS))
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_a_hand_written_manual_optimization_checkpoint_continues_exactly(
+    interval: str, save_point: str, tmp_path: Path
+) -> None:
+    """Lightning counts both optimizers' steps: the checkpoints are written after 16 steps (8 batches), or 12."""
+    hand = type("HandWritten", (HandWrittenPair,), {"interval": interval})
+    every, name, done = {
+        "epoch_end": ({"every_n_epochs": 1}, "epoch=1-step=16.ckpt", 8),
+        "mid_epoch": ({"every_n_train_steps": 12}, "epoch=1-step=12.ckpt", 6),
+    }[save_point]
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_last=False, **every)
+    full = hand()
+    whole = run(full, tmp_path, callbacks=[saver])
+    step, exponential = (
+        SchedulerSpec(cls, interval=interval, **kwargs)
+        for cls, kwargs in ((StepLR, {"step_size": 3, "gamma": 0.5}), (ExponentialLR, {"gamma": 0.8}))
+    )
+    forloop = {"implementation": "forloop"}
+    ported_pair = type(
+        "PortedPair",
+        (ConfigurableOptimizersMixin, TwoNets),
+        {
+            "gen_opt": OptimizerSpec(SGD, params="model_gen", lr=LR, momentum=0.9, scheduler=step, **forloop),
+            "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.2, scheduler=exponential, **forloop),
+        },
+    )
+    resumed = ported_pair()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / name))
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history))) > 2
+    assert_same_weights(full, resumed)
