@@ -38,7 +38,8 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
     """The ``OptimizerSpec`` class attributes of ``cls`` in definition order, base classes first.
 
     A subclass replaces a base declaration by assigning the same name (it keeps its position) and removes
-    it by assigning ``None``; any other value for a declared name is an error.
+    it by assigning ``None``; any other value for a declared name is an error, and so is ``None`` for a new
+    name that is a near miss of a declared one (the removal meant would not happen).
     """
     specs: dict[str, OptimizerSpec] = {}
     for klass in reversed(cls.__mro__):
@@ -52,6 +53,13 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
                         f"Expected an OptimizerSpec (to replace it) or None (to remove it) but got {value!r}."
                     )
                 del specs[name]
+            elif value is None and not any(name in vars(base) for base in klass.__mro__[1:]):
+                close = difflib.get_close_matches(name, specs, n=1, cutoff=0.8)
+                if close:
+                    raise TypeError(
+                        f"{klass.__qualname__}.{name}: Expected `None` to remove a declared optimizer but no base "
+                        f"class declares `{name}` (did you mean `{close[0]}`?); `{close[0]}` stays declared."
+                    )
     return specs
 
 

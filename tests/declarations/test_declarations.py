@@ -314,6 +314,15 @@ def test_inheritance_replaces_in_place_and_none_removes() -> None:
     assert Child._lightning_optim_declared[0].cls is SGD
     with pytest.raises(TypeError, match=r"Bad\.first: a base class declares `first` as an OptimizerSpec"):
         type("Bad", (Base,), {"first": 3})
+    # a misspelt removal removed nothing: `second` trained on
+    with pytest.raises(TypeError) as raised:
+        type("Typo", (Base,), {"secnd": None})
+    assert str(raised.value) == (
+        "Typo.secnd: Expected `None` to remove a declared optimizer but no base class declares `secnd` "
+        "(did you mean `second`?); `second` stays declared."
+    )
+    # None for a name no declaration is close to, or for an attribute a base defines, is the class's own business
+    type("Unrelated", (Base,), {"example_input_array": None, "logger": None})
 
 
 def test_no_declaration_is_an_error_when_fit_starts() -> None:
