@@ -247,7 +247,15 @@ def install(trainer: Trainer, optimizers: Iterable[object]) -> None:
     """With a schedule-free optimizer among ``optimizers``, a fresh ``ScheduleFreeModes`` first in
     ``trainer.callbacks``, replacing the one of an earlier ``fit``: first, so it acts before other callbacks
     read the learning rates or write a checkpoint in the same hook."""
+    optimizers = list(optimizers)
     if any(is_schedule_free(o) for o in optimizers):
         callbacks: list[Any] = cast(Any, trainer).callbacks
+        for replaced in [c for c in callbacks if type(c) is ScheduleFreeModes]:
+            replaced._unwrap()  # no `teardown` reaches a callback taken out of the list
         callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
-        callbacks.insert(0, ScheduleFreeModes())
+        modes = ScheduleFreeModes()
+        callbacks.insert(0, modes)
+        # the callbacks' `setup` has run already: wrap the saves now (its `teardown` unwraps them)
+        modes.setup(trainer, trainer.lightning_module, "fit")
+        # a tuner's trial run (`lr_find`) steps them with its own callbacks in place of these: in train mode
+        to_train_mode(optimizers)

@@ -23,9 +23,11 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec
 from lightning_optim.training.schedule_free import (
     ScheduleFreeModes,
     is_schedule_free,
@@ -60,14 +62,13 @@ def _data(n: int, seed: int) -> TensorDataset:
     return TensorDataset(x, y)
 
 
-class Plain(L.LightningModule):
-    """A tiny regressor that records every validation value; no schedule-free mode code."""
+class Regressor(L.LightningModule):
+    """A tiny regressor that records every validation value; no schedule-free mode code, no optimizer."""
 
-    def __init__(self, optimizer: str) -> None:
+    def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1))
-        self.make_optimizer = OPTIMIZERS[optimizer]
         self.val_history: list[tuple[int, torch.Tensor]] = []
         self._val_losses: list[torch.Tensor] = []
 
@@ -96,9 +97,6 @@ class Plain(L.LightningModule):
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         return self(batch[0])
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.make_optimizer(self.parameters())
-
     def train_dataloader(self) -> DataLoader:
         return DataLoader(_data(16, seed=1), batch_size=4)
 
@@ -110,6 +108,17 @@ class Plain(L.LightningModule):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_data(8, seed=4), batch_size=4)
+
+
+class Plain(Regressor):
+    """The regressor with a hand-written ``configure_optimizers`` returning one of ``OPTIMIZERS``."""
+
+    def __init__(self, optimizer: str) -> None:
+        super().__init__()
+        self.make_optimizer = OPTIMIZERS[optimizer]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return self.make_optimizer(self.parameters())
 
 
 class HandSwitched(Plain):
@@ -545,3 +554,70 @@ def test_an_earlier_save_checkpoint_override_is_kept_and_wrapped(tmp_path: Path)
     trainer.fit(Plain("sgd"))
     assert trainer.__dict__["save_checkpoint"] is mine
     assert modes == [False]  # the save at step 3 (in train mode) went through ours first, then the user's
+
+
+# --- through the mixin, which puts the callback in place itself --------------------------------------------
+
+
+class Declared(ConfigurableOptimizersMixin, Regressor):
+    """``OPTIMIZERS["adamw-warmup"]`` declared: the mixin inserts ``ScheduleFreeModes`` while it builds it,
+    after the callbacks' ``setup`` has run."""
+
+    optimizer = OptimizerSpec("schedulefree/adamw", lr=2e-2, warmup_steps=3)
+
+
+def test_through_the_mixin_step_checkpoints_hold_x(tmp_path: Path) -> None:
+    # was y in train mode: the save wrapper was installed at `setup`, which had run before the mixin inserted
+    # the callback
+    def every_3_steps(where: str) -> ModelCheckpoint:
+        return ModelCheckpoint(
+            dirpath=tmp_path / where, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=3
+        )
+
+    reference, under_test = HandSwitchedStepSaves("adamw-warmup"), Declared()
+    kw: dict[str, Any] = {"max_epochs": 2, "val_check_interval": 1.0}
+    _fit(reference, tmp_path / "ref", callback=False, checkpoint=every_3_steps("ref"), **kw)
+    trainer = _fit(under_test, tmp_path / "cb", callback=False, checkpoint=every_3_steps("cb"), **kw)
+    names = sorted(p.name for p in (tmp_path / "cb").glob("*.ckpt"))
+    assert names == ["epoch=0-step=3.ckpt", "epoch=1-step=6.ckpt"]
+    for name in names:
+        ref_ckpt, cb_ckpt = _load(tmp_path / "ref" / name), _load(tmp_path / "cb" / name)
+        assert _same_tensors(ref_ckpt["state_dict"], cb_ckpt["state_dict"]), name
+        assert not cb_ckpt["optimizer_states"][0]["param_groups"][0]["train_mode"], name
+    assert _same_history(under_test.val_history, reference.val_history)
+    assert _same_tensors(reference.state_dict(), under_test.state_dict())
+    assert "save_checkpoint" not in trainer.__dict__  # unwrapped when `fit` ends
+
+
+class HandSwitchedLr(HandSwitched):
+    """The reference with its lr in ``hparams``, as ``lr_find`` writes it."""
+
+    def __init__(self, lr: float = 1e-3) -> None:
+        super().__init__("adamw-warmup")
+        self.save_hyperparameters()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return schedulefree.AdamWScheduleFree(self.parameters(), lr=self.hparams.lr)
+
+
+class DeclaredLr(ConfigurableOptimizersMixin, Regressor):
+    optimizer = OptimizerSpec("schedulefree/adamw", lr=HParam("lr"))
+
+    def __init__(self, lr: float = 1e-3) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_through_the_mixin_the_lr_finder_runs_and_suggests_what_the_hand_switched_module_does(
+    tmp_path: Path,
+) -> None:
+    # was "Optimizer was not in train mode when step is called": the finder's trial runs with its own
+    # callbacks, and the optimizer was built in eval mode
+    suggestions = []
+    for module in (HandSwitchedLr(), DeclaredLr()):
+        options = {**TRAINER, "max_epochs": 10, "val_check_interval": 1.0, "enable_checkpointing": False}
+        trainer = L.Trainer(default_root_dir=tmp_path, **options)
+        found = Tuner(trainer).lr_find(module, num_training=30, early_stop_threshold=None)
+        assert found is not None
+        suggestions.append(found.suggestion())
+    assert suggestions[0] is not None and suggestions[1] == suggestions[0]
