@@ -621,3 +621,23 @@ def test_through_the_mixin_the_lr_finder_runs_and_suggests_what_the_hand_switche
         assert found is not None
         suggestions.append(found.suggestion())
     assert suggestions[0] is not None and suggestions[1] == suggestions[0]
+
+
+class DeclaredBatch(DeclaredLr):
+    """Reads its batch size from ``hparams``, as ``scale_batch_size`` writes it."""
+
+    def __init__(self, lr: float = 1e-3, batch_size: int = 2) -> None:
+        super().__init__(lr)
+        self.save_hyperparameters()
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_data(64, seed=1), batch_size=self.hparams.batch_size)
+
+
+def test_through_the_mixin_the_batch_size_finder_runs(tmp_path: Path) -> None:
+    # failed as the lr finder did: its trials run with their own callbacks
+    trainer = L.Trainer(
+        default_root_dir=tmp_path, **{**TRAINER, "max_epochs": 1, "enable_checkpointing": False}
+    )
+    found = Tuner(trainer).scale_batch_size(DeclaredBatch(), mode="power", max_trials=3, steps_per_trial=2)
+    assert found == 8  # "power" from 2, three trials: 2, 4, 8 all trained
