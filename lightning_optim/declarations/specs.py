@@ -159,7 +159,8 @@ class SchedulerSpec:
             numeric per-group option of the optimizer (``"weight_decay"``, ``"momentum"``, ...), or ``"beta1"``
             (``betas[0]``; ``"momentum"`` means it too on an optimizer with ``betas``). The schedule starts from
             each group's declared value: ``SchedulerSpec("cosine", param="weight_decay", eta_min=0.4)`` takes
-            the weight decay from its declared value to 0.4. Declare it next to the lr schedule in a list.
+            the weight decay from its declared value to 0.4. Declare it next to the lr schedule in a list. A
+            group without weight decay in an optimizer that has one (``no_decay``, ``decay_mult=0``) keeps none.
         **kwargs: the scheduler's own arguments (``optimizer`` excluded).
 
     Example:

@@ -70,9 +70,11 @@ class ParamGroupView(MutableMapping[str, Any]):
         (0.4, 0.04, 0.1)
     """
 
-    def __init__(self, group: MutableMapping[str, Any], param: str) -> None:
+    def __init__(self, group: MutableMapping[str, Any], param: str, held: bool = False) -> None:
         self.group = group
         self.param = param
+        #: the scheduler's writes of the driven option are dropped (a no-decay group keeps its 0)
+        self.held = held
         self.key, self.index = target_of(param, group)
         self.initial_key = f"initial_{param}"
         #: the real group's keys behind the view's ``"lr"`` and ``"initial_lr"``
@@ -91,6 +93,8 @@ class ParamGroupView(MutableMapping[str, Any]):
         return self.group[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
+        if key == "lr" and self.held:
+            return
         if key == "lr" and self.index is not None:
             values = self.group[self.key]
             if isinstance(values[self.index], torch.Tensor):
@@ -169,11 +173,21 @@ class ProxyOptimizer(torch.optim.Optimizer):
         ``load_state_dict`` does), keeping what the scheduler wrote into each view."""
         groups = self.real.param_groups
         if len(groups) != len(self._views) or any(v.group is not g for v, g in zip(self._views, groups)):
-            views = [ParamGroupView(group, self.param) for group in groups]
+            views = [ParamGroupView(group, self.param, self._held(group)) for group in groups]
             for view, old in zip(views, self._views):
                 view.own = old.own
             self._views = views
         return self._views
+
+    def _held(self, group: MutableMapping[str, Any]) -> bool:
+        """A group without weight decay in an optimizer that has one (the groups ``no_decay`` and
+        ``decay_mult=0`` make) keeps none: a weight-decay schedule drives the decayed groups only, as DINO's
+        loop does (``eta_min`` would otherwise decay biases and norms)."""
+        if self.param != "weight_decay":
+            return False
+        return not float(group.get("weight_decay", 0.0)) and bool(
+            float(self.real.defaults.get("weight_decay", 0.0))
+        )
 
     @property
     def state(self) -> Any:  # type: ignore[override]

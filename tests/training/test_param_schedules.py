@@ -130,6 +130,53 @@ def test_dino_weight_decay_schedule_matches_dino_and_a_hand_written_run(declared
     _assert_close_weights(ours, theirs)
 
 
+class DinoNoDecay(ConfigurableOptimizersMixin, Recording):
+    """DINO with its unregularized group: biases (``no_decay=True``) without weight decay."""
+
+    optimizer = OptimizerSpec(
+        AdamW, lr=1e-3, weight_decay=0.04, no_decay=True, implementation="forloop", scheduler=DINO
+    )
+
+    def record(self) -> None:
+        groups = self.optimizers().param_groups
+        self.seen.append(tuple(group["weight_decay"] for group in groups))  # type: ignore[arg-type]
+
+
+class HandWrittenDinoNoDecay(Recording):
+    """DINO's loop with its two groups: ``param_groups[0]["weight_decay"] = wd_schedule[it]`` only."""
+
+    def configure_optimizers(self) -> Any:
+        decay = [p for n, p in self.named_parameters() if not n.endswith(".bias")]
+        biases = [p for n, p in self.named_parameters() if n.endswith(".bias")]
+        groups = [{"params": decay}, {"params": biases, "weight_decay": 0.0}]
+        optimizer = AdamW(groups, lr=1e-3, weight_decay=0.04, foreach=False)
+        cosine = CosineAnnealingLR(optimizer, T_max=STEPS)
+        return [optimizer], [{"scheduler": cosine, "interval": "step"}]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.optimizers().param_groups[0]["weight_decay"] = DINO_WD[self.global_step]
+
+    def record(self) -> None:
+        groups = self.optimizers().param_groups
+        self.seen.append(tuple(group["weight_decay"] for group in groups))  # type: ignore[arg-type]
+
+
+def test_a_weight_decay_schedule_leaves_the_no_decay_groups_at_zero(tmp_path: Path) -> None:
+    # was: `eta_min=0.4` raised the biases' weight decay from 0 to 0.4 along the cosine
+    ours, theirs = DinoNoDecay(), HandWrittenDinoNoDecay()
+    fit_resumed(ours, None, max_epochs=EPOCHS)
+    fit_resumed(theirs, None, max_epochs=EPOCHS)
+    assert [groups[1] for groups in theirs.seen] == [0.0] * STEPS
+    assert [groups[1] for groups in ours.seen] == [0.0] * STEPS
+    assert [groups[0] for groups in ours.seen] == pytest.approx(DINO_WD, rel=1e-12)
+    _assert_close_weights(ours, theirs)
+    # and the preview says the same
+    preview = preview_schedule(
+        DinoNoDecay, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("weight_decay",)
+    )
+    assert preview["lr-optimizer/no_decay-weight_decay"] == [0.0] * STEPS
+
+
 def test_dino_resumes_mid_run_exactly(tmp_path: Path) -> None:
     options = {"max_epochs": EPOCHS, "enable_checkpointing": True, "default_root_dir": tmp_path}
     full, resumed = Dino(), Dino()
