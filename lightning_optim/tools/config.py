@@ -200,6 +200,12 @@ def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] 
     if isinstance(value, Mapping):
         if set(value) == {CALLABLE}:
             return _function_from_path(value[CALLABLE], where, allowed)
+        if HPARAM in value and not set(value) <= {HPARAM, DEFAULT}:
+            unknown = next(str(key) for key in value if key not in (HPARAM, DEFAULT))
+            raise ValueError(
+                f"{where}: Expected the keys of an HParam config to be `{HPARAM}` and `{DEFAULT}` but got "
+                f"{unknown!r}{did_you_mean(unknown, [HPARAM, DEFAULT])}."
+            )
         if set(value) in ({HPARAM}, {HPARAM, DEFAULT}):
             with prefixed(where):
                 if DEFAULT not in value:
@@ -214,6 +220,20 @@ def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] 
     if isinstance(value, (list, tuple)):
         return [from_plain(item, f"{where}[{index}]", allowed) for index, item in enumerate(value)]
     return value
+
+
+def _near_miss(data: Mapping[str, Any], key: str) -> str:
+    """A "did you mean" for the first key of ``data`` close to the missing ``key``.
+
+    Example:
+        >>> _near_miss({"selct": "head", "lr": 0.5}, "select")
+        ' (`selct`: did you mean `select`?)'
+    """
+    for given in data:
+        hint = did_you_mean(str(given), [key])
+        if hint:
+            return f" (`{given}`: {hint.removeprefix(' (')}"
+    return ""
 
 
 def _check_keys(where: str, kind: type, data: Mapping[str, Any], accepted: list[str], hint: str) -> None:
@@ -270,7 +290,8 @@ def _from_dict(
     if kind is ParamGroup:
         if SELECT not in data:
             raise ValueError(
-                f"{where}: Expected a `{SELECT}` key (the parameters the group takes) but got {dict(data)!r}."
+                f"{where}: Expected a `{SELECT}` key (the parameters the group takes) but got {dict(data)!r}"
+                f"{_near_miss(data, SELECT)}."
             )
         rest = {
             key: from_plain(value, f"{where}.{key}", allowed) for key, value in data.items() if key != SELECT
@@ -284,7 +305,10 @@ def _from_dict(
     )
     _check_keys(where, kind, data, [CLASS_PATH, INIT_ARGS, *options], hint)
     if CLASS_PATH not in data:
-        raise ValueError(f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}.")
+        raise ValueError(
+            f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}"
+            f"{_near_miss(data, CLASS_PATH)}."
+        )
     cls = resolve_class(data[CLASS_PATH], name, where=where)
     init_args = data.get(INIT_ARGS)
     if init_args is None:

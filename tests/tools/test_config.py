@@ -305,6 +305,28 @@ def test_to_dict_names_the_declaring_attribute() -> None:
             r"\(did you mean `tests\.tools\.test_config\.halve`\?\)",
         ),
         ([1, 2], OptimizerSpec, TypeError, r"OptimizerSpec: Expected a dict but got \[1, 2\]"),
+        # near misses of the keys a config needs: a "did you mean" (was none)
+        (
+            {"class_path": "adam", "groups": [{"selct": "layer1", "lr": 0.1}]},
+            OptimizerSpec,
+            ValueError,
+            r"Expected a `select` key .* but got \{'selct': 'layer1', 'lr': 0\.1\} \(`selct`: did you mean "
+            r"`select`\?\)\.$",
+        ),
+        (
+            {"clas_path": "step"},
+            SchedulerSpec,
+            ValueError,
+            r"but got 'clas_path' \(did you mean `class_path`\?\)",
+        ),
+        # an HParam with a misspelt `default` was an `lr` dict, refused only by the optimizer's own checks
+        (
+            {"class_path": "adam", "init_args": {"lr": {"hparam": "lr", "defualt": 0.1}}},
+            OptimizerSpec,
+            ValueError,
+            r"^OptimizerSpec\.init_args\.lr: Expected the keys of an HParam config to be `hparam` and `default` "
+            r"but got 'defualt' \(did you mean `default`\?\)\.$",
+        ),
     ],
 )
 def test_from_dict_errors(data: Any, kind: type, error: type[Exception], match: str) -> None:
