@@ -349,6 +349,7 @@ def test_resume_continues_exactly(
     frequency = 2 if monitor == "val_loss" else 1  # a plateau on `val_loss` steps after each validation
     run_options = {
         "max_epochs": 5,
+        "default_root_dir": tmp_path,  # the resumed run's default checkpoints, not the working directory's
         "num_sanity_val_steps": 0,
         "limit_val_batches": 0 if interval == "epoch" else 1.0,
         **options,
