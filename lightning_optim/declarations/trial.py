@@ -7,13 +7,13 @@ scheduler is built on it with a trial length for what the run will give it.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
+from lightning_optim.declarations.arguments import accepted_arguments
 from lightning_optim.declarations.construct import new_schedule
 from lightning_optim.declarations.hparam import contains_hparam, without_hparams
 from lightning_optim.declarations.scheduler import ResolvedScheduler
@@ -55,9 +55,9 @@ def trial_optimizer(
                 "Remove `differentiable=True`."
             )
     # torch checks the values of its arguments only (`betas=(1.5, 0.9)`), not those of a group's options
-    arguments = inspect.signature(cls).parameters
+    arguments = accepted_arguments(cls)[0]  # without the parameters the mixin passes
     for index, group in enumerate(stand_ins[:-1]):
-        options = {key: value for key, value in group.items() if key in arguments and key != "params"}
+        options = {key: value for key, value in group.items() if key in arguments}
         if options:
             with torch_rejects(source(index), cls), warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -37,7 +37,7 @@ from lightning_optim.building.hparam_values import MissingHParamError, values_re
 from lightning_optim.building.length import TrainerStandIn, run_shape
 from lightning_optim.declarations.arguments import is_int
 from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declarations.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declarations.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.utilities.errors import did_you_mean, listing
@@ -195,18 +195,9 @@ def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapp
 
 
 def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
-    """Each of ``params`` is a numeric option of some declared optimizer's groups, or one ``LRMonitor``
-    reads on any optimizer (``momentum``, ``beta1``, ``beta2``)."""
-    known = {"momentum", "beta1", "beta2"}
-    known |= {
-        key
-        for b in built
-        for group in b.optimizer.param_groups
-        for key, value in group.items()
-        if isinstance(value, (int, float, torch.Tensor))
-        and not isinstance(value, bool)
-        and not key.startswith("initial_")  # what torch's schedulers keep for themselves
-    }
+    """Each of ``params`` is an option a ``SchedulerSpec(param=...)`` could drive on some declared optimizer,
+    or one ``LRMonitor`` reads on any optimizer (``momentum``, ``beta1``, ``beta2``)."""
+    known = {"momentum", "beta1", "beta2"}.union(*(schedulable_params(b.optimizer) for b in built))
     for param in params:
         if param not in known:
             raise ValueError(

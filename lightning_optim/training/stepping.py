@@ -163,9 +163,9 @@ class ManualSchedulerStepping(MixinCallback):
         self.batch_idx = 0
         #: each declared optimizer's steps, read at the end of the first batch of the ``fit``
         self.optimizer_steps = [0] * len(built)
-        #: by optimizer, its per-step schedules with lengths derived from the run (one step per batch assumed)
+        #: by optimizer, its first per-step schedule with lengths derived from the run (one step a batch assumed)
         self.derived_per_step = [
-            [s for s in Scheduled.all_of([b]) if s.declared.interval == "step" and s.declared.run_inputs()]
+            next((s for _, s in b.scheduled() if s.interval == "step" and s.run_inputs()), None)
             for b in built
         ]
         self.backward_ran = False
@@ -307,8 +307,8 @@ class ManualSchedulerStepping(MixinCallback):
         """A length derived from the run counts one step of each optimizer per batch; an optimizer stepped
         more often in the first batch would end such a schedule early (a cosine then climbs back)."""
         for attribute, steps, derived in zip(self.attributes, self.optimizer_steps, self.derived_per_step):
-            if steps > 1 and derived:
-                scheduler = derived[0].declared
+            if steps > 1 and derived is not None:
+                scheduler = derived
                 fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
                 raise ValueError(
                     f"{scheduler.where}: Expected `{attribute}` to step once per training batch, as the run's "
@@ -344,11 +344,8 @@ class ManualSchedulerStepping(MixinCallback):
         else:  # the first epoch of this fit: states are restored (and replayed) by now
             self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
         for scheduled in self.per_epoch:
-            done = getattr(scheduled.scheduler, EPOCHS, 0)
-            if done is None:  # started fresh on resume: its first epoch is this one
-                setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
-                continue
-            for epoch in range(done, trainer.current_epoch):
+            # a schedule restarted on resume counts from the epoch training started in (``lifecycle.py``)
+            for epoch in range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch):
                 self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
 
     @override
