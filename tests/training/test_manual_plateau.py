@@ -12,7 +12,6 @@ same lrs and write the same checkpoints, and a resumed manual run must continue 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, loader
+from tests.training.test_resume import Resumable
 
 #: Never improving after the second value: with ``patience=0`` every later plateau step halves the lr.
 SEQUENCE = [10.0, 9.0] + [9.0] * 40
@@ -286,32 +286,6 @@ def test_checkpoints_hold_the_same_plateau_states(
     assert len({lr for lr, *_ in saved["lightning"].values()}) > 1, "the lr must move"
     assert saved["automatic"] == saved["lightning"]
     assert saved["manual"] == saved["lightning"]
-
-
-class Resumable:
-    """``loader()`` with a ``state_dict``, so a mid-epoch resume sees the uninterrupted run's batches."""
-
-    def __init__(self) -> None:
-        self.loader = loader()
-        self.consumed = 0
-        self.skip = 0
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[Any]:
-        skip, self.skip = self.skip, 0
-        self.consumed = skip
-        for index, batch in enumerate(self.loader):
-            if index >= skip:
-                self.consumed = index + 1
-                yield batch
-
-    def state_dict(self) -> dict[str, int]:
-        return {"consumed": self.consumed}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.skip = state["consumed"]
 
 
 def fit(trained: Any, checkpoint: Path | None, **trainer_kwargs: Any) -> LrRecorder:

@@ -229,14 +229,10 @@ def test_the_mixin_alone_is_not_refused() -> None:
 # -- an optimizer stepped more than once a batch, with a length derived from the run -------------------
 
 
-class Critic(Classifier):
+class Critic(_ManualBase):
     """Manual optimization stepping its optimizer ``steps`` times a batch (a critic's inner iterations)."""
 
     steps = 2
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.automatic_optimization = False
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch

@@ -341,17 +341,20 @@ class HandSwitchedStepSaves(HandSwitched):
             optimizer.train()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
-def test_step_checkpoints_hold_x_and_training_continues_at_y(optimizer: str, tmp_path: Path) -> None:
+def _step_saves_match(
+    reference: Plain, under_test: L.LightningModule, *, callback: bool, tmp_path: Path
+) -> L.Trainer:
+    """Both fitted with a checkpoint every 3 steps: the same files of ``x`` in eval mode, validation values and
+    final weights; the trainer that fitted ``under_test``."""
+
     def every_3_steps(where: str) -> ModelCheckpoint:
         return ModelCheckpoint(
             dirpath=tmp_path / where, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=3
         )
 
-    reference, under_test = HandSwitchedStepSaves(optimizer), Plain(optimizer)
     kw: dict[str, Any] = {"max_epochs": 2, "val_check_interval": 1.0}
     _fit(reference, tmp_path / "ref", callback=False, checkpoint=every_3_steps("ref"), **kw)
-    trainer = _fit(under_test, tmp_path / "cb", callback=True, checkpoint=every_3_steps("cb"), **kw)
+    trainer = _fit(under_test, tmp_path / "cb", callback=callback, checkpoint=every_3_steps("cb"), **kw)
 
     names = sorted(p.name for p in (tmp_path / "cb").glob("*.ckpt"))
     assert names == ["epoch=0-step=3.ckpt", "epoch=1-step=6.ckpt"]
@@ -361,6 +364,13 @@ def test_step_checkpoints_hold_x_and_training_continues_at_y(optimizer: str, tmp
         assert not cb_ckpt["optimizer_states"][0]["param_groups"][0]["train_mode"], name
     assert _same_history(under_test.val_history, reference.val_history)
     assert _same_tensors(reference.state_dict(), under_test.state_dict())
+    return trainer
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_step_checkpoints_hold_x_and_training_continues_at_y(optimizer: str, tmp_path: Path) -> None:
+    reference, under_test = HandSwitchedStepSaves(optimizer), Plain(optimizer)
+    trainer = _step_saves_match(reference, under_test, callback=True, tmp_path=tmp_path)
     assert not trainer.optimizers[0].param_groups[0]["train_mode"]
 
 
@@ -569,23 +579,8 @@ class Declared(ConfigurableOptimizersMixin, Regressor):
 def test_through_the_mixin_step_checkpoints_hold_x(tmp_path: Path) -> None:
     # was y in train mode: the save wrapper was installed at `setup`, which had run before the mixin inserted
     # the callback
-    def every_3_steps(where: str) -> ModelCheckpoint:
-        return ModelCheckpoint(
-            dirpath=tmp_path / where, filename="{epoch}-{step}", save_top_k=-1, every_n_train_steps=3
-        )
-
     reference, under_test = HandSwitchedStepSaves("adamw-warmup"), Declared()
-    kw: dict[str, Any] = {"max_epochs": 2, "val_check_interval": 1.0}
-    _fit(reference, tmp_path / "ref", callback=False, checkpoint=every_3_steps("ref"), **kw)
-    trainer = _fit(under_test, tmp_path / "cb", callback=False, checkpoint=every_3_steps("cb"), **kw)
-    names = sorted(p.name for p in (tmp_path / "cb").glob("*.ckpt"))
-    assert names == ["epoch=0-step=3.ckpt", "epoch=1-step=6.ckpt"]
-    for name in names:
-        ref_ckpt, cb_ckpt = _load(tmp_path / "ref" / name), _load(tmp_path / "cb" / name)
-        assert _same_tensors(ref_ckpt["state_dict"], cb_ckpt["state_dict"]), name
-        assert not cb_ckpt["optimizer_states"][0]["param_groups"][0]["train_mode"], name
-    assert _same_history(under_test.val_history, reference.val_history)
-    assert _same_tensors(reference.state_dict(), under_test.state_dict())
+    trainer = _step_saves_match(reference, under_test, callback=False, tmp_path=tmp_path)
     assert "save_checkpoint" not in trainer.__dict__  # unwrapped when `fit` ends
 
 
