@@ -194,23 +194,10 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     return lines
 
 
-def _structure(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "optimizers": len(checkpoint.get("optimizer_states", [])),
-        "schedulers": len(checkpoint.get("lr_schedulers", [])),
-        "parameters per group": [
-            [len(g.get("params", [])) for g in state.get("param_groups", [])]
-            for state in checkpoint.get("optimizer_states", [])
-        ],
-    }
-
-
-def _built_structure(built: Sequence[Built]) -> dict[str, Any]:
-    return {
-        "optimizers": len(built),
-        "schedulers": sum(len(b.schedules) for b in built),
-        "parameters per group": [[len(g.parameters) for g in b.groups] for b in built],
-    }
+def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
+    """What a setup without a fingerprint is compared by: the parameters of each optimizer's groups, the
+    number of schedulers."""
+    return {"optimizers": len(groups), "schedulers": schedulers, "parameters per group": groups}
 
 
 def refusal(owner: str, changes: Sequence[str]) -> ValueError:
@@ -269,10 +256,16 @@ def check_resume(
     if not checkpoint:
         return
     saved = checkpoint.get(CHECKPOINT_KEY)
+    states = checkpoint.get("optimizer_states", [])
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         changes = differences(saved, fingerprint(built))
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure
-        changes = differences(_structure(checkpoint), _built_structure(built))
+        saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
+        built_groups = [[len(g.parameters) for g in b.groups] for b in built]
+        changes = differences(
+            _structure(saved_groups, len(checkpoint.get("lr_schedulers", []))),
+            _structure(built_groups, sum(len(b.schedules) for b in built)),
+        )
         if not changes:
             set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:
@@ -280,7 +273,6 @@ def check_resume(
     if choice == "error":
         raise refusal(owner, changes)
     continues = choice == "continue"
-    states = checkpoint.get("optimizer_states", [])
     checkpoint["optimizer_states"] = [
         _kept_state(saved, states, b)
         if continues and isinstance(saved, Mapping)
