@@ -415,15 +415,18 @@ class TransformersScheduleLR(LRScheduler):
         super().__init_subclass__(**kwargs)
         cls._arguments = tuple(inspect.signature(cls.multiplier).parameters)[1:]
 
-    #: whether ``num_training_steps`` may be left out (``None``: only a fractional warmup then needs it)
-    _length_required: ClassVar[bool] = False
-
-    def _init_lengths(self, optimizer: Any, warmup: Any, length: Any) -> str:
+    def _init_lengths(self, optimizer: Any, warmup: Any, length: Any, *, required: bool = False) -> str:
         """Check ``optimizer``, set ``num_warmup_steps`` (whole, or a fraction in (0, 1) of the length) and
-        ``num_training_steps``, and return the name errors start with."""
+        ``num_training_steps``, and return the name errors start with.
+
+        ``required``: the schedule cannot do without ``num_training_steps``, which has the default ``None``
+        only because it comes after ``num_warmup_steps`` (as in transformers, so positional calls carry over),
+        which defaults to 0: leaving it out is refused with a ``TypeError``, and a longer warmup is accepted,
+        as in transformers, with a ``UserWarning``. Otherwise only a fractional warmup needs the length.
+        """
         where = type(self).__name__
         _check_optimizer(where, optimizer)
-        if self._length_required or length is not None:
+        if required or length is not None:
             length = _check_steps(where, "num_training_steps", length, minimum=1)
         self.num_training_steps: int | None = length
         expected = (
@@ -440,7 +443,7 @@ class TransformersScheduleLR(LRScheduler):
                 "`num_training_steps` to be a whole number of steps but got None."
             )
         self.num_warmup_steps = resolve_warmup_steps(warmup, length)
-        if self._length_required and self.num_warmup_steps > length:
+        if required and self.num_warmup_steps > length:
             warnings.warn(
                 f"{where}: `num_warmup_steps` ({self.num_warmup_steps}) is longer than `num_training_steps` "
                 f"({length}): the lr never reaches its peak before the schedule ends.",
@@ -535,19 +538,7 @@ class ConstantWithWarmupLR(TransformersScheduleLR):
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
-class _WarmupAndLengthLR(TransformersScheduleLR):
-    """A schedule with a ``num_training_steps`` it cannot do without.
-
-    ``num_training_steps`` comes after ``num_warmup_steps`` (as in transformers, so positional calls carry
-    over) and ``num_warmup_steps`` defaults to 0, so ``num_training_steps`` has the default ``None`` in
-    the signature; leaving it out is refused here with a ``TypeError``. ``num_warmup_steps`` longer than
-    ``num_training_steps`` is accepted, as in transformers, with a ``UserWarning``.
-    """
-
-    _length_required = True
-
-
-class LinearWithWarmupLR(_WarmupAndLengthLR):
+class LinearWithWarmupLR(TransformersScheduleLR):
     """transformers' ``"linear"`` (its default): linear warmup from 0, then linear decay to 0.
 
     ``transformers.optimization.get_linear_schedule_with_warmup``; the multiplier is
@@ -580,11 +571,11 @@ class LinearWithWarmupLR(_WarmupAndLengthLR):
         num_training_steps: int | None = None,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
-class CosineWithWarmupLR(_WarmupAndLengthLR):
+class CosineWithWarmupLR(TransformersScheduleLR):
     """transformers' ``"cosine"``: linear warmup from 0, then a cosine from the initial lr to 0.
 
     ``transformers.optimization.get_cosine_schedule_with_warmup``; the multiplier is
@@ -620,12 +611,12 @@ class CosineWithWarmupLR(_WarmupAndLengthLR):
         num_cycles: float = 0.5,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         self.num_cycles = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
-class CosineWithHardRestartsLR(_WarmupAndLengthLR):
+class CosineWithHardRestartsLR(TransformersScheduleLR):
     """transformers' ``"cosine_with_restarts"``: linear warmup, then ``num_cycles`` cosines that each restart.
 
     ``transformers.optimization.get_cosine_with_hard_restarts_schedule_with_warmup``; the multiplier is
@@ -661,12 +652,12 @@ class CosineWithHardRestartsLR(_WarmupAndLengthLR):
         num_cycles: int | float = 1,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         self.num_cycles = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
-class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
+class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
     """transformers' ``"polynomial"``: linear warmup, then a polynomial decay to the absolute lr ``lr_end``.
 
     ``transformers.optimization.get_polynomial_decay_schedule_with_warmup``; the multiplier is
@@ -707,7 +698,7 @@ class PolynomialDecayWithWarmupLR(_WarmupAndLengthLR):
         power: float = 1.0,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         if self.num_warmup_steps == self.num_training_steps:
             given = f"{num_warmup_steps!r}"
             if given != str(self.num_warmup_steps):
@@ -800,7 +791,7 @@ def _min_lr_rate(where: str, optimizer: torch.optim.Optimizer, min_lr: Any, min_
     return _fraction(where, "min_lr_rate", min_lr_rate)
 
 
-class CosineWithMinLR(_WarmupAndLengthLR):
+class CosineWithMinLR(TransformersScheduleLR):
     """transformers' ``"cosine_with_min_lr"``: linear warmup from 0, then a cosine down to a floor.
 
     ``transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup``; the multiplier is
@@ -841,14 +832,14 @@ class CosineWithMinLR(_WarmupAndLengthLR):
         min_lr: float | None = None,
         min_lr_rate: float | None = None,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         self.num_cycles = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
-class CosineWarmupWithMinLR(_WarmupAndLengthLR):
+class CosineWarmupWithMinLR(TransformersScheduleLR):
     """transformers' ``"cosine_warmup_with_min_lr"``: a warmup that starts above 0, then a cosine to a floor.
 
     ``transformers.optimization.get_cosine_with_min_lr_schedule_with_warmup_lr_rate``; the multiplier is
@@ -892,7 +883,7 @@ class CosineWarmupWithMinLR(_WarmupAndLengthLR):
         min_lr_rate: float | None = None,
         warmup_lr_rate: float | None = None,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
         self.num_cycles = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
