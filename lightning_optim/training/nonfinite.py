@@ -38,14 +38,12 @@ from types import MethodType
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
-from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.training import callbacks
-from lightning_optim.training.callbacks import MixinCallback
-from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
+from lightning_optim.training.outcomes import SettleOutcomes, StepOutcomes, outcomes_of
 from lightning_optim.utilities import compat
 
 
@@ -120,27 +118,6 @@ class SkipNonFinite:
         return loss if closure is not None else result
 
 
-class ScalerSkips(MixinCallback):
-    """Under a ``GradScaler``: a step asked for that never ran was skipped by the scaler; count it.
-
-    Lightning calls ``on_before_optimizer_step`` for every step asked for (automatic and manual optimization),
-    after the backward and before the scaler decides, so each call opens an attempt that the optimizer's
-    post-step hook closes; one still open at the next call (or when training ends) was skipped.
-    """
-
-    def __init__(self, outcomes: Sequence[StepOutcomes]) -> None:
-        super().__init__()
-        self.outcomes = {id(o.optimizer): o for o in outcomes}
-
-    @override
-    def on_before_optimizer_step(
-        self, trainer: Trainer, pl_module: LightningModule, optimizer: torch.optim.Optimizer
-    ) -> None:
-        outcomes = self.outcomes.get(id(getattr(optimizer, "optimizer", optimizer)))
-        if outcomes is not None:
-            outcomes.begin()
-
-
 def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes]) -> None:
     """Skip non-finite updates of every optimizer declaring ``skip_nonfinite``: through the ``GradScaler``'s own
     decision when there is one, else by replacing its ``step``."""
@@ -155,7 +132,8 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
             "`skip_nonfinite`."
         )
     if getattr(trainer.precision_plugin, "scaler", None) is not None:
-        callbacks.add(trainer, ScalerSkips(skipping))
+        # the outcomes' callback (it replaces the one `outcomes.install` added) counts the scaler's skips
+        callbacks.add(trainer, SettleOutcomes(list(outcomes.values()), scaled=skipping))
         return
     # each process holds a shard of the gradients (FSDP, model parallelism) rather than all of them
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -232,15 +232,24 @@ def settle(optimizers: Sequence[Any]) -> None:
 
 
 class SettleOutcomes(MixinCallback):
-    """Resolves the outcomes still on the device before a checkpoint is built and when training ends.
+    """Resolves the outcomes still on the device before a checkpoint is built and when training ends; under a
+    ``GradScaler``, counts the scaler's skips of the optimizers declaring ``skip_nonfinite`` (``scaled``).
 
     Lightning builds a checkpoint by asking the callbacks for their state first, then the optimizers and the
     schedulers, so ``state_dict`` is where the held schedule steps are taken before they are saved.
+
+    Lightning calls ``on_before_optimizer_step`` for every step asked for (automatic and manual optimization),
+    after the backward and before the scaler decides, so each call opens an attempt that the optimizer's
+    post-step hook closes; one still open at the next call (or when training ends) was skipped by the scaler.
+    Without ``scaled`` that hook is off.
     """
 
-    def __init__(self, outcomes: Sequence[StepOutcomes]) -> None:
+    def __init__(self, outcomes: Sequence[StepOutcomes], scaled: Sequence[StepOutcomes] = ()) -> None:
         super().__init__()
         self.outcomes = list(outcomes)
+        self.scaled = {id(o.optimizer): o for o in scaled}
+        if not self.scaled:
+            self.disable_hook("on_before_optimizer_step")
 
     def _settle(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         for outcomes in self.outcomes:
@@ -252,6 +261,14 @@ class SettleOutcomes(MixinCallback):
     def state_dict(self) -> dict[str, Any]:
         self._settle()
         return {}
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: Trainer, pl_module: LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        outcomes = self.scaled.get(id(getattr(optimizer, "optimizer", optimizer)))
+        if outcomes is not None:
+            outcomes.begin()
 
 
 def scheduler_step(scheduler: Any, step: Action) -> None:
