@@ -306,9 +306,8 @@ class ManualSchedulerStepping(MixinCallback):
     def _check_steps_per_batch(self, batch_idx: int) -> None:
         """A length derived from the run counts one step of each optimizer per batch; an optimizer stepped
         more often in the first batch would end such a schedule early (a cosine then climbs back)."""
-        for attribute, steps, derived in zip(self.attributes, self.optimizer_steps, self.derived_per_step):
-            if steps > 1 and derived is not None:
-                scheduler = derived
+        for attribute, steps, scheduler in zip(self.attributes, self.optimizer_steps, self.derived_per_step):
+            if steps > 1 and scheduler is not None:
                 fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
                 raise ValueError(
                     f"{scheduler.where}: Expected `{attribute}` to step once per training batch, as the run's "
