@@ -181,6 +181,8 @@ class Schedule(LRScheduler):
         self.last_epoch = 0
         #: the values the warmup climbs to: the scheduler's starting values
         self.warmup_targets: list[Any] = []
+        #: the driven values when the shape was fixed (what a plateau's reductions are measured from)
+        self.start_values: list[Any] = []
         if shape is not None:
             self.fix(shape)
 
@@ -218,6 +220,7 @@ class Schedule(LRScheduler):
             )
         kept = snapshot_groups(self.optimizer.param_groups) if keep_groups else None
         self.shape = shape
+        self.start_values = [as_number(v) for v in self.values()]
         if shape.window is not None:
             for group in self.target.param_groups:
                 group.setdefault("initial_lr", _copy_option(group["lr"]))  # as torch and mmengine do
@@ -292,7 +295,7 @@ class Schedule(LRScheduler):
     @staticmethod
     def unshaped_state() -> dict[str, Any]:
         """The state of a schedule whose shape is not fixed yet: loaded, it starts again from its recipe."""
-        return {"last_epoch": 0, "warmup_targets": [], "shape": None, "inner": None}
+        return {"last_epoch": 0, "warmup_targets": [], "start_values": [], "shape": None, "inner": None}
 
     def state_dict(self) -> dict[str, Any]:
         """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state."""

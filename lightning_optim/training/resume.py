@@ -15,7 +15,8 @@ or a list of those for a declared list. What a schedule derived from the run is 
 ``"continue"`` (Megatron's ``override_opt_param_scheduler``) keeps the optimizer state of every group whose
 name and parameters match (moments, momentum buffers; a new or changed group starts empty) under the new
 options, and evaluates every schedule at the resumed step, built for the whole run as now declared. A
-``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr, with its counters anew.
+``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
+the lr now declared), with its counters anew.
 
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
@@ -45,6 +46,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from lightning.pytorch import LightningModule, Trainer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -222,9 +224,34 @@ def restart(schedule: Schedule, *, continues: bool) -> dict[str, Any]:
     return schedule.state_dict()
 
 
-def _kept_state(saved: Mapping[str, Any], states: Sequence[Any], built: Built) -> dict[str, Any]:
+def _old_schedules(entries: Sequence[Mapping[str, Any]], index: int, states: Sequence[Any]) -> list[Any]:
+    """The saved states of the schedules the checkpoint's optimizer ``index`` declared, each with its
+    fingerprint."""
+    declared = [
+        e["schedulers"] if "schedulers" in e else [e["scheduler"]] if e["scheduler"] else [] for e in entries
+    ]
+    offset = sum(len(records) for records in declared[:index])
+    return list(zip(declared[index], states[offset:]))
+
+
+def _plateau_starts(schedules: Sequence[Any], groups: int) -> list[Any]:
+    """Each group's lr when the checkpoint's ``ReduceLROnPlateau`` (on the lr) was built, if it had one."""
+    for record, state in schedules:
+        if record["class"] == stable_repr(ReduceLROnPlateau) and "param" not in record:
+            return list((state or {}).get("start_values") or [None] * groups)
+    return [None] * groups
+
+
+def _kept_state(
+    saved: Mapping[str, Any], states: Sequence[Any], built: Built, schedules: Sequence[Any]
+) -> dict[str, Any]:
     """``built``'s optimizer state for ``"continue"``: its own (fresh) groups and options, with the saved
-    per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's."""
+    per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's.
+
+    Such a group whose lr only a ``ReduceLROnPlateau`` drives keeps the reductions it had: its lr is the
+    declared one times the checkpoint's lr over the lr the checkpoint's schedule started from (``schedules``:
+    the checkpoint's scheduler states).
+    """
     fresh = built.optimizer.state_dict()
     entries = saved.get("optimizers") if saved.get("version") == FINGERPRINT_VERSION else None
     found: tuple[int, Any] = next(
@@ -236,12 +263,23 @@ def _kept_state(saved: Mapping[str, Any], states: Sequence[Any], built: Built) -
         return fresh  # no state of it saved, or of another class
     state = states[index]
     keys = ("name", "elements", "parameter names (digest)")
-    old_groups = {tuple(g[k] for k in keys): old for g, old in zip(entry["groups"], state["param_groups"])}
+    starts = _plateau_starts(_old_schedules(entries, index, schedules), len(state["param_groups"]))
+    old_groups = {
+        tuple(g[k] for k in keys): (old, start)
+        for g, old, start in zip(entry["groups"], state["param_groups"], starts)
+    }
+    lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
+    plateau = bool(lr_schedules) and all(s.is_plateau for s in lr_schedules)
     for group, plan in zip(fresh["param_groups"], built.groups):
-        old = old_groups.get(tuple(_group(plan)[k] for k in keys))
-        for new_index, old_index in zip(group["params"], old["params"] if old else ()):
+        old, start = old_groups.get(tuple(_group(plan)[k] for k in keys), (None, None))
+        if old is None:
+            continue
+        for new_index, old_index in zip(group["params"], old["params"]):
             if old_index in state["state"]:
                 fresh["state"][new_index] = state["state"][old_index]
+        if plateau:  # the lr the group started from: a torch scheduler's `initial_lr`, a plateau's start
+            start = old.get("initial_lr", start if start is not None else old["lr"])
+            group["lr"] = float(group["lr"]) * float(old["lr"]) / float(start)
     return fresh
 
 
@@ -274,7 +312,7 @@ def check_resume(
         raise refusal(owner, changes)
     continues = choice == "continue"
     checkpoint["optimizer_states"] = [
-        _kept_state(saved, states, b)
+        _kept_state(saved, states, b, checkpoint.get("lr_schedulers", []))
         if continues and isinstance(saved, Mapping)
         else b.optimizer.state_dict()
         for b in built

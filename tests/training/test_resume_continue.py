@@ -185,3 +185,50 @@ def test_a_restarted_per_epoch_schedule_in_manual_optimization_steps_at_the_end_
     for index, lr in enumerate((0.1, 0.2)):
         expected = [lr * f for f in factors[:1]] * 8 + [lr * f for f in factors[1:] for _ in range(16)]
         assert rest.of(index) == pytest.approx(expected, rel=1e-12)
+
+
+class Flat(Classifier):
+    """Logs a metric that never improves: a plateau scheduler halves the lr after every epoch but the first."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("flat", 1.0)
+        return super().training_step(batch, batch_idx)
+
+
+def flat(patience: int, choice: str = "error", **options: Any) -> type[L.LightningModule]:
+    plateau = SchedulerSpec("plateau", monitor="flat", factor=0.5, patience=patience)
+    spec = OptimizerSpec("sgd", **{"lr": 0.1, **options}, scheduler=plateau)
+    return type(
+        "Flat", (ConfigurableOptimizersMixin, Flat), {"optimizer": spec, "resume_changed_setup": choice}
+    )
+
+
+@pytest.mark.parametrize(
+    ("changed", "epochs"),
+    [
+        # fresh counters: the first resumed epoch sets the best value, `patience=1` waits two epochs more
+        ({"patience": 1}, [0.05, 0.05, 0.05]),
+        # the plateau untouched, another option changed: its counters start anew all the same
+        ({"weight_decay": 1e-4}, [0.05, 0.05, 0.025]),
+        # the declared lr doubled: the plateau's one reduction so far (0.05 of 0.1) applies to the new lr
+        ({"lr": 0.2}, [0.1, 0.1, 0.05]),
+    ],
+)
+def test_a_plateau_continues_from_its_group_lr(
+    changed: dict[str, Any], epochs: list[float], tmp_path: Path
+) -> None:
+    """The checkpoint after epoch 2 holds the lr 0.05 (0.1 halved after epoch 1; the update after epoch 2 is
+    taken after the checkpoint is written). A ``ReduceLROnPlateau`` has no value at a step: under
+    ``"continue"`` it goes on from its group's lr, with its counters anew."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    first = train(flat(0)(), tmp_path, callbacks=[saving], max_epochs=3)
+    assert first.of() == [0.1] * 32 + [0.05] * 16
+    patience = changed.get("patience", 0)
+    options = {k: v for k, v in changed.items() if k != "patience"}
+    rest = train(
+        flat(patience, "continue", **options)(),
+        tmp_path,
+        str(tmp_path / "ckpt" / "epoch=2-step=48.ckpt"),
+        max_epochs=6,
+    )
+    assert rest.of() == pytest.approx([lr for lr in epochs for _ in range(16)], rel=1e-12)
