@@ -263,7 +263,7 @@ def _kept_state(
         return fresh  # no state of it saved, or of another class
     state = states[index]
     keys = ("name", "elements", "parameter names (digest)")
-    starts = _plateau_starts(_old_schedules(entries, index, schedules), len(state["param_groups"]))
+    starts = _plateau_starts(_old_schedules(entries or (), index, schedules), len(state["param_groups"]))
     old_groups = {
         tuple(g[k] for k in keys): (old, start)
         for g, old, start in zip(entry["groups"], state["param_groups"], starts)
