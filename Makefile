@@ -40,7 +40,7 @@ bench: $(STAMP)
 # the long fuzz profile with a fresh seed and an empty example database (see CONTRIBUTING.md)
 fuzz: $(STAMP)
 	rm -rf .hypothesis
-	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -p no:xdist tests/declarations/test_fuzz.py \
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -p no:xdist tests/declaring/test_fuzz.py \
 		--hypothesis-show-statistics --hypothesis-seed=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 
 # the test suite across Python/torch/Lightning versions, one throwaway venv per row (docs/compat.md): by

@@ -1,7 +1,7 @@
 """Declarative optimizers, param groups and LR schedulers for PyTorch Lightning."""
 
-from lightning_optim.declarations.hparam import HParam
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.declaring.hparam import HParam
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.monitor.lr_monitor import LRMonitor
 from lightning_optim.registry.external import register_optimizer, register_scheduler
 from lightning_optim.tools.config import spec_from_dict, spec_to_dict

@@ -51,7 +51,7 @@ from jsonargparse import ActionConfigFile
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
-from lightning_optim.declarations.specs import OptimizerSpec, SchedulerSpec, spec_options
+from lightning_optim.declaring.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
 from lightning_optim.tools.overrides import declared_callables, with_declarations

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
-from lightning_optim.declarations.optimizer import declared_of
+from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.utilities import compat
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import lightning_optim
-from lightning_optim.declarations import specs
+from lightning_optim.declaring import specs
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin
 
 PACKAGE = Path(lightning_optim.__file__).parent
@@ -25,7 +25,7 @@ LAYERS: dict[str, int] = {
     "optimizers": 1,
     "registry": 2,
     "groups": 3,
-    "declarations": 4,
+    "declaring": 4,
     "building": 5,
     "training": 6,
     "monitor": 7,

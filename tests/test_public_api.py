@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,27 @@ def test_every_other_subpackage_says_it_is_internal(package: str) -> None:
         module.__name__
     )
     assert not hasattr(module, "__all__"), f"{module.__name__} is internal: no __all__ of its own"
+
+
+def _modules() -> list[str]:
+    package = ROOT / "lightning_optim"
+    return sorted(
+        ".".join(("lightning_optim", *p.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
+        for p in package.rglob("*.py")
+        if p.name != "__main__.py"
+    )
+
+
+def test_no_public_name_hides_a_module_of_its_package() -> None:
+    """A public name equal to a submodule's (the function ``declarations`` beside a subpackage of that name)
+    makes ``import lightning_optim.<submodule>.x as y`` fail: the attribute is the name, not the module."""
+    modules = set(_modules())
+    for module in PUBLIC:
+        hidden = [n for n in importlib.import_module(module).__all__ if f"{module}.{n}" in modules]
+        assert not hidden, f"{module}: the public names {hidden} hide submodules of the same name"
+
+
+def test_every_module_imports_by_its_dotted_name() -> None:
+    """``import lightning_optim.a.b as m`` in a fresh interpreter, which walks the attributes of the parents."""
+    code = "\n".join(f"import {m} as _" for m in _modules())
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -16,9 +16,9 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.building.compiled import install_compiled_step
-from lightning_optim.declarations.construct import new_schedule
-from lightning_optim.declarations.optimizer import ResolvedOptimizer
-from lightning_optim.declarations.scheduler import ResolvedScheduler, compiled_schedule_refusal
+from lightning_optim.declaring.construct import new_schedule
+from lightning_optim.declaring.optimizer import ResolvedOptimizer
+from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer

@@ -18,8 +18,8 @@ from typing import Any
 
 from lightning.pytorch.utilities.parsing import lightning_getattr
 
-from lightning_optim.declarations.hparam import Occurrence, contains_hparam, substitute
-from lightning_optim.declarations.optimizer import ResolvedOptimizer, check_optimizer
+from lightning_optim.declaring.hparam import Occurrence, contains_hparam, substitute
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, check_optimizer
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 
@@ -68,7 +68,7 @@ def _shown(occurrence: Occurrence, where: str, root: str) -> str:
     """Where ``occurrence`` stands, relative to the ``where`` of a message if inside it, else to ``root``.
 
     Example:
-        >>> from lightning_optim.declarations.hparam import HParam
+        >>> from lightning_optim.declaring.hparam import HParam
         >>> o = Occurrence(HParam("g"), "M.optimizer.scheduler", "gamma")
         >>> _shown(o, "M.optimizer.scheduler", "M.optimizer"), _shown(o, "M.optimizer", "M.optimizer")
         ('gamma', 'scheduler.gamma')

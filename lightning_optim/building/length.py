@@ -41,9 +41,9 @@ from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 
-from lightning_optim.declarations.optimizer import declared_of
-from lightning_optim.declarations.scheduler import ResolvedScheduler
-from lightning_optim.declarations.training_step import declares_losses
+from lightning_optim.declaring.optimizer import declared_of
+from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed
 from lightning_optim.utilities.step_rule import interleaved, own_windows, stepping_batches, updates_in

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
-from lightning_optim.declarations.hparam import HParam
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
+from lightning_optim.declaring.hparam import HParam
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.registry.external import named_optimizer
 from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed

@@ -9,8 +9,8 @@ import torch
 
 from lightning_optim.building.build import build_optimizer
 from lightning_optim.building.hparam_values import values_resolved
-from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
-from lightning_optim.declarations.scheduler import ResolvedScheduler, scheduler_where
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
@@ -124,8 +124,8 @@ def _scheduler_line(scheduler: ResolvedScheduler, label: str) -> str:
     """One declared scheduler: its class and arguments, when it steps, its warmup and derived length.
 
     Example:
-        >>> from lightning_optim.declarations.scheduler import resolve_scheduler
-        >>> from lightning_optim.declarations.specs import SchedulerSpec
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
         >>> spec = SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step")
         >>> _scheduler_line(resolve_scheduler("Model.optimizer.scheduler[0]", spec), "scheduler[0]")
         'scheduler[0]: LinearLR(start_factor=0.1, total_iters=5), every step'

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
 
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.tools.config import CALLABLE, spec_from_dict, spec_to_dict
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities.errors import did_you_mean, listing

@@ -35,10 +35,10 @@ from lightning_optim.building import length as _length
 from lightning_optim.building.build import Built, build_over_stand_ins
 from lightning_optim.building.hparam_values import MissingHParamError, values_resolved
 from lightning_optim.building.length import TrainerStandIn, run_shape
-from lightning_optim.declarations.arguments import is_int
-from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
-from lightning_optim.declarations.scheduler import ResolvedScheduler, schedulable_params
-from lightning_optim.declarations.training_step import declares_losses
+from lightning_optim.declaring.arguments import is_int
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
+from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys

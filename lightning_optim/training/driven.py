@@ -51,7 +51,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.declarations.optimizer import ResolvedOptimizer
+from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.training import callbacks as mixin_callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat

@@ -32,7 +32,7 @@ import torch
 from lightning.pytorch import Trainer
 
 from lightning_optim.building.length import loop_position, run_shape, updates_between
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.stepping import EPOCHS
 

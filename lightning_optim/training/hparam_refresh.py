@@ -26,8 +26,8 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built, reset_groups
 from lightning_optim.building.hparam_values import hparam_values, same_values, values_resolved
-from lightning_optim.declarations.construct import recipe
-from lightning_optim.declarations.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declaring.construct import recipe
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.training.callbacks import MixinCallback

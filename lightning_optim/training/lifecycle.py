@@ -44,7 +44,7 @@ from lightning_optim.building.length import (
     run_shape,
     updates_between,
 )
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.training import callbacks

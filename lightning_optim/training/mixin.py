@@ -12,11 +12,11 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import run_shape
-from lightning_optim.declarations.live import LIVE_CACHE, LiveOptimizers
-from lightning_optim.declarations.metric_keys import check_metric_keys
-from lightning_optim.declarations.optimizer import ResolvedOptimizer, resolve_optimizer
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim.declarations.training_step import declares_losses
+from lightning_optim.declaring.live import LIVE_CACHE, LiveOptimizers
+from lightning_optim.declaring.metric_keys import check_metric_keys
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, resolve_optimizer
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
 from lightning_optim.training import lifecycle as _lifecycle

@@ -18,7 +18,7 @@ from typing import Any
 
 from lightning.pytorch.utilities import rank_zero_warn
 
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 
@@ -27,8 +27,8 @@ def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: s
     epoch 0``), and what to do for a ``strict`` scheduler.
 
     Example:
-        >>> from lightning_optim.declarations.scheduler import resolve_scheduler
-        >>> from lightning_optim.declarations.specs import SchedulerSpec
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
         >>> spec = SchedulerSpec("plateau", monitor="val_los")
         >>> print(missing_monitor(resolve_scheduler("M.optimizer.scheduler", spec), ["val_loss"], "by epoch 0"))
         M.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los` (did you mean `val_loss`?), which was not logged by epoch 0. Logged metrics: `val_loss`. Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to skip such steps.

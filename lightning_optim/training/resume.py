@@ -50,8 +50,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.declarations.scheduler import ResolvedScheduler
-from lightning_optim.declarations.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
+from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks

@@ -54,7 +54,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from lightning_optim import OptimizerSpec, SchedulerSpec, register_optimizer, register_scheduler
 from lightning_optim.registry.external import unregister
 from lightning_optim.training.schedule_free import ScheduleFreeModes
-from tests.declarations import test_fuzz as fuzz
+from tests.declaring import test_fuzz as fuzz
 from tests.helpers import declared, loader, needs_muon
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declarations.hparam import contains_hparam
+from lightning_optim.declaring.hparam import contains_hparam
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import combinations
 
-from lightning_optim.declarations.optimizer import ResolvedOptimizer
+from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.utilities.keys import default_prefix
 
 #: what ``LRMonitor`` appends to a learning-rate key for the other values it logs

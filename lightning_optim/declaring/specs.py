@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from lightning.pytorch import LightningModule
 
-from lightning_optim.declarations.live import LIVE_CACHE
+from lightning_optim.declaring.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
 from lightning_optim.utilities import compat
 

@@ -17,7 +17,7 @@ from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import listing, torch_rejects
 
 if TYPE_CHECKING:
-    from lightning_optim.declarations.scheduler import ResolvedScheduler
+    from lightning_optim.declaring.scheduler import ResolvedScheduler
 
 
 def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:

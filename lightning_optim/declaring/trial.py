@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declarations.arguments import accepted_arguments
-from lightning_optim.declarations.construct import new_schedule
-from lightning_optim.declarations.hparam import contains_hparam, without_hparams
-from lightning_optim.declarations.scheduler import ResolvedScheduler
+from lightning_optim.declaring.arguments import accepted_arguments
+from lightning_optim.declaring.construct import new_schedule
+from lightning_optim.declaring.hparam import contains_hparam, without_hparams
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.schedule import Schedule, restore_groups, snapshot_groups

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declarations.arguments import is_int
+from lightning_optim.declaring.arguments import is_int
 
 
 def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:

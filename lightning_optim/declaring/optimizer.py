@@ -20,23 +20,23 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declarations.arguments import (
+from lightning_optim.declaring.arguments import (
     accepted_arguments,
     check_arguments,
     check_minimums,
     check_swallowed,
 )
-from lightning_optim.declarations.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
-from lightning_optim.declarations.scheduler import (
+from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
+from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
     check_param,
     compiled_schedule_refusal,
     resolve_scheduler,
     scheduler_where,
 )
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, Selector, spec_options
-from lightning_optim.declarations.training_step import check_training_step
-from lightning_optim.declarations.trial import trial_optimizer, trial_scheduler, trial_step
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, Selector, spec_options
+from lightning_optim.declaring.training_step import check_training_step
+from lightning_optim.declaring.trial import trial_optimizer, trial_scheduler, trial_step
 from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.plan import DeclaredGroup
 from lightning_optim.groups.planning import Grouping

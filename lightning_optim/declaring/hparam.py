@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from lightning_optim.declarations.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.utilities.errors import listing
 
 

@@ -297,7 +297,7 @@ def test_every_torch_optimizer_passes_the_trial_step_with_its_defaults(optimizer
 def test_muon_with_adamw_trains_as_declared(kwargs: dict[str, Any]) -> None:
     import lightning as L
 
-    from tests.declarations.test_fuzz import assert_trained_as_declared, define
+    from tests.declaring.test_fuzz import assert_trained_as_declared, define
     from tests.helpers import FAST, loader
 
     model_class = define(OptimizerSpec("lightning_optim.optimizers.muon_adamw.MuonWithAdamW", **kwargs))

@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declarations.arguments import check_arguments, is_int
-from lightning_optim.declarations.hparam import HParam, without_hparams
-from lightning_optim.declarations.specs import SchedulerSpec, spec_options
+from lightning_optim.declaring.arguments import check_arguments, is_int
+from lightning_optim.declaring.hparam import HParam, without_hparams
+from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, scheduler_info
@@ -67,7 +67,7 @@ class ResolvedScheduler:
         """What it takes from the run, each with how to declare it instead (empty: nothing).
 
         Example:
-            >>> from lightning_optim.declarations.specs import SchedulerSpec
+            >>> from lightning_optim.declaring.specs import SchedulerSpec
             >>> resolve_scheduler("M.optimizer.scheduler", SchedulerSpec("cosine", warmup=0.1)).run_inputs()
             [('`T_max`', 'give `T_max` explicitly'), ('the warmup', 'give `warmup` as an int')]
         """
