@@ -17,7 +17,7 @@ import torch
 
 from lightning_optim.groups.plan import LEFTOVER_GROUP, DeclaredGroup, GroupPlan
 from lightning_optim.groups.recipes import Recipe, RecipeContext
-from lightning_optim.groups.selection import NamedParameters, Selector, select, select_or_none
+from lightning_optim.groups.selection import NamedParameters, Selector, check_items, select, select_or_none
 from lightning_optim.utilities.errors import listing
 
 
@@ -94,6 +94,7 @@ def assign_parameters(
     for declared in declared_all:
         if declared.params is None:
             continue
+        check_items(named, declared.params, where=declared.where, option="params")
         chosen = select(named, declared.params, where=declared.where, option="params")
         for name, param in chosen:
             other = owner.get(id(param))
@@ -176,6 +177,7 @@ def _declared_groups(
     for index, group in enumerate(declared.groups):
         where = f"{declared.where}.groups[{index}]"
         remaining = [(n, p) for n, p in parameters if id(p) not in owner]
+        check_items(named, group.select, where=where, option="select")
         try:
             chosen = select(named, group.select, where=where, option="select", among=remaining)
         except ValueError:

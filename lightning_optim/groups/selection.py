@@ -183,6 +183,32 @@ def select_or_none(
     ]
 
 
+def check_items(named: NamedParameters, selector: Selector, *, where: str, option: str) -> None:
+    """Each item of a list selector must take a trainable parameter of the module: a dead item (a misspelt
+    name) would leave what it meant to another group or optimizer without a word.
+
+    Example:
+        >>> named = NamedParameters.of(torch.nn.Linear(2, 2))
+        >>> check_items(named, ["bias", "wieght"], where="Model.optimizer", option="params")
+        Traceback (most recent call last):
+        ...
+        ValueError: Model.optimizer: Expected every item of `params=['bias', 'wieght']` to match a trainable parameter but the item 'wieght' matches none (did you mean `weight`?). ...
+    """
+    if isinstance(selector, str) or callable(selector):
+        return
+    for item in selector:
+        if not select_or_none(named, item, where=where, option=option):
+            hint = (
+                did_you_mean(item, [*named.submodules, *(n for n, _ in named.items)])
+                if isinstance(item, str)
+                else ""
+            )
+            raise ValueError(
+                f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
+                f"item {item!r} matches none{hint}. Correct it or remove it from the list."
+            )
+
+
 def _no_match_message(
     named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
 ) -> str:

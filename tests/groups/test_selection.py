@@ -95,6 +95,29 @@ def test_frozen_parameters_are_skipped() -> None:
             },
             "Model.rest: `params=None` takes the trainable parameters no other optimizer takes, but none are left",
         ),
+        # a misspelt item of a list: the other items select, and `model_dis.layer2` would go to `rest`
+        (
+            {
+                "gen": OptimizerSpec(SGD, params=["model_gen", "model_dis.layr2"], lr=0.1),
+                "rest": OptimizerSpec(SGD, lr=0.1),
+            },
+            "Model.gen: Expected every item of `params=['model_gen', 'model_dis.layr2']` to match a trainable "
+            "parameter but the item 'model_dis.layr2' matches none (did you mean `model_dis.layer2`?)",
+        ),
+        # in a group: `model_gen.layer1.weight` would silently keep the optimizer's weight decay
+        (
+            {
+                "gen": OptimizerSpec(
+                    SGD,
+                    lr=0.1,
+                    weight_decay=0.1,
+                    groups=[ParamGroup(["*.bias", "model_gen.layer1.wieght"], weight_decay=0.0)],
+                )
+            },
+            "Model.gen.groups[0]: Expected every item of `select=['*.bias', 'model_gen.layer1.wieght']` to match "
+            "a trainable parameter but the item 'model_gen.layer1.wieght' matches none (did you mean "
+            "`model_gen.layer1.weight`?)",
+        ),
     ],
 )
 def test_selection_errors(attributes: dict[str, Any], message: str) -> None:
