@@ -49,6 +49,10 @@ class Built:
     def group_names(self) -> list[str]:
         return [g.name or LEFTOVER_GROUP for g in self.groups]
 
+    @property
+    def lr_scales(self) -> list[float]:
+        return lr_scales(self.groups)
+
     def scheduled(self) -> list[tuple[Schedule, ResolvedScheduler]]:
         """Each schedule with its declaration, in the declared order."""
         return list(zip(self.schedules, self.declared.schedulers))
@@ -66,8 +70,15 @@ def schedules_of(
     declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]
 ) -> tuple[Schedule, ...]:
     """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet."""
-    names = [g.name or LEFTOVER_GROUP for g in groups]
-    return tuple(new_schedule(scheduler, optimizer, names) for scheduler in declared.schedulers)
+    names, scales = [g.name or LEFTOVER_GROUP for g in groups], lr_scales(groups)
+    return tuple(
+        new_schedule(scheduler, optimizer, names, lr_scales=scales) for scheduler in declared.schedulers
+    )
+
+
+def lr_scales(groups: Sequence[GroupPlan]) -> list[float]:
+    """Each group's lr scale (``layer_decay``, ``lr_mult``), which a scheduler's lr arguments are multiplied by."""
+    return [g.scales.get("lr", 1.0) for g in groups]
 
 
 def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> Built:

@@ -20,12 +20,30 @@ if TYPE_CHECKING:
     from lightning_optim.declaring.scheduler import ResolvedScheduler
 
 
-def instantiate_scheduler(scheduler: ResolvedScheduler, optimizer: Any, extra: Mapping[str, Any]) -> Any:
-    """Build a resolved scheduler (and any nested ones) on ``optimizer``, with ``extra`` arguments."""
+def instantiate_scheduler(
+    scheduler: ResolvedScheduler,
+    optimizer: Any,
+    extra: Mapping[str, Any],
+    lr_scales: Sequence[float] | None = None,
+) -> Any:
+    """Build a resolved scheduler (and any nested ones, their lr arguments times ``lr_scales``) on
+    ``optimizer``, with ``extra`` arguments."""
     kwargs = {**scheduler.kwargs, **extra}
     if scheduler.info.composite:
-        kwargs["schedulers"] = [instantiate_scheduler(inner, optimizer, {}) for inner in kwargs["schedulers"]]
+        kwargs["schedulers"] = [
+            instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, lr_scales), lr_scales)
+            for inner in kwargs["schedulers"]
+        ]
     return scheduler.cls(**kwargs, optimizer=optimizer)
+
+
+def _scaled(
+    scheduler: ResolvedScheduler, values: Mapping[str, Any], lr_scales: Sequence[float] | None
+) -> dict[str, Any]:
+    """``scheduler``'s lr arguments among ``values`` times the groups' lr scales (none when all are 1)."""
+    if lr_scales is None or all(s == 1 for s in lr_scales):
+        return {}
+    return {key: scaled_lrs(values[key], lr_scales) for key in scheduler.info.lr_arguments if key in values}
 
 
 def per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> Any:
@@ -52,11 +70,26 @@ def per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> A
     return value
 
 
+def scaled_lrs(value: Any, lr_scales: Sequence[float]) -> list[Any]:
+    """An lr argument (one value, or one per group) times each group's lr scale.
+
+    Example:
+        >>> scaled_lrs(0.1, [0.25, 0.5, 1.0]), scaled_lrs([0.1, 0.2], [0.5, 1.0])
+        ([0.025, 0.05, 0.1], [0.05, 0.2])
+    """
+    values = value if isinstance(value, (list, tuple)) else [value] * len(lr_scales)
+    return [v * s for v, s in zip(values, lr_scales, strict=True)]
+
+
 def shaped_arguments(
-    scheduler: ResolvedScheduler, shape: Shape, group_names: Sequence[str] | None
+    scheduler: ResolvedScheduler,
+    shape: Shape,
+    group_names: Sequence[str] | None,
+    lr_scales: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """The arguments ``shape`` adds or changes: per-group values in group order (``group_names``; ``None``
-    leaves them as declared), epoch-valued arguments in steps, and the derived length."""
+    leaves them as declared), lr arguments times the groups' lr scales (``lr_scales``), epoch-valued
+    arguments in steps, and the derived length."""
     extra: dict[str, Any] = {}
     if group_names is not None:
         extra = {
@@ -64,6 +97,8 @@ def shaped_arguments(
             for key, value in scheduler.kwargs.items()
             if key in scheduler.info.per_group_arguments
         }
+    if scheduler.spec.param == "lr":
+        extra.update(_scaled(scheduler, {**scheduler.kwargs, **extra}, lr_scales))
     if shape.steps_per_epoch is not None:
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
@@ -74,16 +109,21 @@ def shaped_arguments(
 def _make(
     scheduler: ResolvedScheduler,
     group_names: Sequence[str] | None,
+    lr_scales: Sequence[float] | None,
     optimizer: torch.optim.Optimizer,
     shape: Shape,
 ) -> Any:
+    extra = shaped_arguments(scheduler, shape, group_names, lr_scales)
+    nested_scales = lr_scales if scheduler.spec.param == "lr" else None
     with torch_rejects(scheduler.where, scheduler.cls):
-        return instantiate_scheduler(scheduler, optimizer, shaped_arguments(scheduler, shape, group_names))
+        return instantiate_scheduler(scheduler, optimizer, extra, nested_scales)
 
 
-def recipe(scheduler: ResolvedScheduler, group_names: Sequence[str] | None) -> Make:
+def recipe(
+    scheduler: ResolvedScheduler, group_names: Sequence[str] | None, lr_scales: Sequence[float] | None = None
+) -> Make:
     """How a ``Schedule`` builds ``scheduler`` on an optimizer for a shape."""
-    return partial(_make, scheduler, group_names)
+    return partial(_make, scheduler, group_names, lr_scales)
 
 
 def new_schedule(
@@ -91,6 +131,7 @@ def new_schedule(
     optimizer: torch.optim.Optimizer,
     group_names: Sequence[str] | None,
     *,
+    lr_scales: Sequence[float] | None = None,
     shape: Shape | None = None,
     derive: Callable[[], Shape | None] | None = None,
 ) -> Schedule:
@@ -98,7 +139,7 @@ def new_schedule(
     with torch_rejects(scheduler.where, scheduler.cls):
         return Schedule(
             optimizer,
-            recipe(scheduler, group_names),
+            recipe(scheduler, group_names, lr_scales),
             param=scheduler.spec.param,
             warmup_start_factor=scheduler.spec.warmup_start_factor,
             shape=shape,

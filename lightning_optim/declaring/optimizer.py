@@ -125,12 +125,11 @@ def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[Reso
     """Warn when a declared ``lr`` is replaced by a scheduler that sets the lr itself (``OneCycleLR``)."""
     setters = [found for scheduler in schedulers for found in _lr_setters(scheduler)]
     declared = [f"`lr={spec.kwargs['lr']!r}`"] if "lr" in spec.kwargs else []
+    # a group's `lr_mult` (and `layer_decay`) scale the schedule's lr arguments instead (`construct.py`)
     declared += [
-        f"`groups[{i}]`'s `{key}={g.options[key]!r}`"
+        f"`groups[{i}]`'s `lr={g.options['lr']!r}`"
         for i, g in enumerate(spec.groups)
-        if isinstance(g, ParamGroup)
-        for key in ("lr", "lr_mult")
-        if key in g.options
+        if isinstance(g, ParamGroup) and "lr" in g.options
     ]
     if not setters or not declared:
         return

@@ -135,6 +135,9 @@ class SchedulerInfo:
     #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
     #: (so a declared optimizer or group ``lr`` has no effect)
     sets_lr_from: str | None = None
+    #: its per-group lr arguments: multiplied by each group's lr scale (``layer_decay``, ``lr_mult``), as a
+    #: scheduler that scales the lrs it starts from keeps those ratios
+    lr_arguments: tuple[str, ...] = ()
 
     @property
     def window_length(self) -> str | None:
@@ -256,6 +259,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         steps_limit=one_cycle_steps,
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`max_lr / div_factor`",
+        lr_arguments=("max_lr",),
     ),
     SchedulerInfo(
         lr_scheduler.CyclicLR,
@@ -264,6 +268,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         epoch_arguments={"step_size_up": scale, "step_size_down": scale},
         per_group_arguments=frozenset({"base_lr", "max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`base_lr`",
+        lr_arguments=("base_lr", "max_lr"),
     ),
     SchedulerInfo(lr_scheduler.ExponentialLR, ("exponential",), epoch_arguments={"gamma": per_step_rate}),
     SchedulerInfo(

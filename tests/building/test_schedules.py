@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch.optim import SGD, lr_scheduler
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
 
@@ -283,3 +283,87 @@ class _Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
         generator = torch.Generator().manual_seed(0)
         while True:
             yield torch.randn(8, 8, generator=generator), torch.randint(0, 4, (8,), generator=generator)
+
+
+def _two_groups(optimizer_of: Callable[[list[dict[str, Any]]], torch.optim.Optimizer], module: Any) -> Any:
+    layer1, layer2 = module.model_gen.layer1, module.model_gen.layer2
+    return optimizer_of([{"params": list(layer1.parameters())}, {"params": list(layer2.parameters())}])
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "make"),
+    [
+        # 3 batches, 3 epochs: 9 steps; the hand-written module gives OneCycleLR one max_lr per group, layer1's a
+        # quarter of layer2's
+        (
+            SchedulerSpec("onecycle", max_lr=0.4),
+            lambda o: lr_scheduler.OneCycleLR(o, [0.1, 0.4], total_steps=9),
+        ),
+        # per-group values by name are scaled too
+        (
+            SchedulerSpec("onecycle", max_lr={"model_gen.layer1": 0.8, "rest": 0.4}),
+            lambda o: lr_scheduler.OneCycleLR(o, [0.2, 0.4], total_steps=9),
+        ),
+        (
+            SchedulerSpec("cyclic", base_lr=0.04, max_lr=0.4, step_size_up=2),
+            lambda o: lr_scheduler.CyclicLR(o, [0.01, 0.04], [0.1, 0.4], step_size_up=2),
+        ),
+        # inside a SequentialLR
+        (
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("constant", factor=0.5, total_iters=2),
+                    SchedulerSpec("onecycle", max_lr=0.4, total_steps=10),
+                ],
+                milestones=[2],
+                interval="step",
+            ),
+            lambda o: lr_scheduler.SequentialLR(
+                o,
+                [
+                    lr_scheduler.ConstantLR(o, factor=0.5, total_iters=2),
+                    lr_scheduler.OneCycleLR(o, [0.1, 0.4], total_steps=10),
+                ],
+                milestones=[2],
+            ),
+        ),
+    ],
+    ids=["onecycle", "onecycle by group", "cyclic", "inside sequential"],
+)
+def test_lr_arguments_keep_the_group_scales(scheduler: SchedulerSpec, make: Callable[..., Any]) -> None:
+    """A scheduler that sets every group's lr from its own arguments (``max_lr``, ``base_lr``) keeps the
+    groups' ``lr_mult`` (and ``layer_decay``) ratios, as a hand-written module gives it one value per group."""
+    spec = OptimizerSpec(
+        "sgd",
+        groups=[ParamGroup("model_gen.layer1", lr_mult=0.25)],
+        scheduler=scheduler,
+        implementation="forloop",
+    )
+    mixin = helpers.declared(spec)()
+
+    def configure_optimizers(self: Any) -> Any:
+        optimizer = _two_groups(lambda groups: SGD(groups, lr=1e-3), self)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": make(optimizer), "interval": "step"}}
+
+    reference = type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})()
+    declared_lrs, reference_lrs = fit(mixin, limit_train_batches=3), fit(reference, limit_train_batches=3)
+    for group in (0, 1):
+        assert declared_lrs.of(0, group) == pytest.approx(reference_lrs.of(0, group), rel=1e-12)
+    assert declared_lrs.of(0, 0) != pytest.approx(declared_lrs.of(0, 1))  # the scale made a difference
+    assert_same_weights(mixin, reference)
+
+
+def test_a_layer_decay_keeps_its_ratios_under_onecycle() -> None:
+    """Each layer's lr is the OneCycle value times its layer-decay scale at every step (the scales read from
+    the same declaration built with a constant lr of 1)."""
+
+    def spec(**scheduler: Any) -> OptimizerSpec:
+        return OptimizerSpec("adamw", layer_decay=0.5, layer_decay_blocks="blocks", **scheduler)
+
+    scales = fit(helpers.declared(spec(lr=1.0), helpers.VitLike)(), max_epochs=1).history[0][0]
+    assert len(set(scales)) == len(scales) > 2
+    module = helpers.declared(spec(scheduler=SchedulerSpec("onecycle", max_lr=0.01)), helpers.VitLike)()
+    recorded = fit(module, limit_train_batches=3)
+    for lrs in recorded.history:
+        assert [lr / lrs[0][-1] for lr in lrs[0]] == pytest.approx([s / scales[-1] for s in scales], rel=1e-9)
