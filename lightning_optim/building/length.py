@@ -54,13 +54,22 @@ Start = tuple[int, int]
 
 def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> Start:
     """The steps and the epochs the Trainer's loops have done."""
+    index = None if scheduler is None or driven_everies(trainer) is None else _index(trainer, scheduler)
+    return loop_steps(trainer, index), int(getattr(trainer, "current_epoch", 0) or 0)
+
+
+def loop_steps(trainer: Any, index: int | None = None) -> int:
+    """The steps of the optimizer declared at ``index`` that the Trainer's loops have done, by the module's
+    configuration now: Lightning's ``global_step``, shared out among the optimizers (each optimizer's steps are
+    assumed equal in manual optimization; by their ``every`` when the mixin writes the training step). Steps
+    asked for, applied or skipped."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
     everies = driven_everies(trainer)
-    if everies is not None and scheduler is not None:
-        steps = interleaved(_windows(trainer), everies, steps)[0][_index(trainer, scheduler)]
+    if everies is not None and index is not None:
+        steps = interleaved(_windows(trainer), everies, steps)[0][index]
     elif optimizers := _manual_optimizers(trainer):
         steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
-    return steps, int(getattr(trainer, "current_epoch", 0) or 0)
+    return steps
 
 
 def manual_optimization(module: Any) -> bool:

@@ -12,8 +12,9 @@ A schedule restored from a checkpoint comes with the shape it was saved with. If
 (the run is longer, the batch size changed), ``resume_changed_setup`` decides: ``"error"`` refuses,
 ``"fresh"`` starts the optimizer and its schedules anew where the run stands, ``"continue"`` evaluates the
 new schedule at the resumed step. A schedule marked to continue (a changed setup resumed with
-``"continue"``) is built for the whole run and advanced to where the run stands, so it goes on as if it had
-been declared so from the start, without a second warmup.
+``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
+by the checkpoint's record, ``resume.Positions``), so it goes on as if it had been declared so from the
+start, without a second warmup.
 
 A schedule restored from a checkpoint written without the mixin holds the hand-written module's torch
 scheduler state (``foreign.py``): it is built for the whole run and takes that state over when it is the
@@ -51,7 +52,7 @@ from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
-from lightning_optim.training.resume import CONTINUES, ResumeChoice, refusal, restart
+from lightning_optim.training.resume import CONTINUES, Positions, ResumeChoice, refusal, restart
 from lightning_optim.training.stepping import EPOCHS
 
 _BATCHES = "training batches per epoch"
@@ -87,13 +88,16 @@ def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
     return " and ".join(parts) or "its run shape"
 
 
-def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler) -> None:
+def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, steps: int | None) -> None:
     """Fix ``schedule``'s shape from the run where it stands; one marked to continue is built for the whole
-    run and evaluated where the run stands."""
+    run and evaluated where the run stands: at its optimizer's applied ``steps`` (``Positions``) when the
+    checkpoint recorded them."""
     position = loop_position(trainer, scheduler)  # its optimizer's steps
     continues = getattr(schedule, CONTINUES, False)
     schedule.fix(run_shape(trainer, scheduler, (0, 0) if continues else position))
     if continues:
+        if steps is not None:
+            position = (steps, position[1])
         done = position[0] if scheduler.interval == "step" else position[1]
         schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
         setattr(schedule, CONTINUES, False)
@@ -102,11 +106,14 @@ def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler) -> 
 class ScheduleLifecycle(MixinCallback):
     """Fixes the shape of every declared schedule when training starts; checks it at every epoch start."""
 
-    def __init__(self, owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+    def __init__(
+        self, owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice, positions: Positions
+    ) -> None:
         super().__init__()
         self.owner = owner
         self.built = built
         self.choice = choice
+        self.positions = positions
         self.facts: dict[str, Any] = {}
         for b in built:
             for schedule, scheduler in b.scheduled():
@@ -120,7 +127,8 @@ class ScheduleLifecycle(MixinCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         refused, foreign = [], []
-        for b in self.built:
+        for index, b in enumerate(self.built):
+            steps = self.positions.resumed_steps(trainer, index)
             changed = False
             for schedule, scheduler in b.scheduled():
                 saved = schedule.__dict__.pop(SET_ASIDE, None)  # a hand-written module's scheduler state
@@ -130,7 +138,7 @@ class ScheduleLifecycle(MixinCallback):
                     changed = changed or bool(reasons)
                     continue
                 if schedule.shape is None or getattr(schedule, CONTINUES, False):
-                    _fix(trainer, schedule, scheduler)
+                    _fix(trainer, schedule, scheduler, steps)
                     continue
                 now = run_shape(trainer, scheduler, schedule.shape.start)
                 changes = schedule.shape.changes(now, scheduler.derived_length)
@@ -147,7 +155,7 @@ class ScheduleLifecycle(MixinCallback):
                 b.optimizer.state.clear()
             for schedule, scheduler in b.scheduled():
                 restart(schedule, continues=self.choice == "continue")
-                _fix(trainer, schedule, scheduler)
+                _fix(trainer, schedule, scheduler, steps)
         if foreign and self.choice == "error":
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
@@ -192,6 +200,8 @@ class ScheduleLifecycle(MixinCallback):
                 )
 
 
-def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
+def install(
+    owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice, positions: Positions
+) -> None:
     """Make a fresh ``ScheduleLifecycle`` for ``built`` the first of the mixin's callbacks (``callbacks.py``)."""
-    callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice))
+    callbacks.add(trainer, ScheduleLifecycle(owner, trainer, built, choice, positions))

@@ -295,8 +295,8 @@ class ConfigurableOptimizersMixin:
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
             _schedule_free.install(trainer, [b.optimizer for b in built])
-            _resume.install(owner, trainer, built, choice)
-            _lifecycle.install(owner, trainer, built, choice)  # first: before any reader
+            positions = _resume.install(owner, trainer, built, choice)
+            _lifecycle.install(owner, trainer, built, choice, positions)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)
 

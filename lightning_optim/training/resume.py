@@ -30,6 +30,16 @@ start of its first epoch, so a resumed plateau schedule continues exactly. A per
 after the batch-end and validation checkpoints, likewise: its update is taken at the resumed run's first
 batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
 
+Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
+is compared): its applied steps and the updates it skipped in all, by attribute (``Positions``). Lightning's
+global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
+optimization it counts every optimizer's steps together (shared out by the count of optimizers *now*), and a
+switch between automatic and manual optimization (the mixin switches with the optimizer count) reads the
+other mode's counter, 0. ``"continue"`` evaluates a schedule of an optimizer the record holds at its applied
+steps, as a plain resume does (a per-step schedule waits for an applied step, ``outcomes.py``); a schedule of
+an optimizer added since stands where the run's batches stand. A checkpoint without the record (written
+without the mixin, or by an older one) is continued at the global step's share, as before.
+
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
 number of optimizers and schedulers and the parameter count of every group. The torch scheduler states of a
 hand-written module's checkpoint are set aside, and taken over when training starts if they are the declared
@@ -50,6 +60,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
+from lightning_optim.building.length import driven_everies, loop_steps
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
@@ -57,6 +68,7 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import set_aside
+from lightning_optim.training.outcomes import outcomes_of
 from lightning_optim.training.stepping import EPOCHS, OWED, Scheduled
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at, updates_in
@@ -64,6 +76,7 @@ from lightning_optim.utilities.step_rule import steps_at, updates_in
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
 STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
+POSITIONS_KEY = "lightning_optim_positions"
 FINGERPRINT_VERSION = 2
 
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
@@ -322,6 +335,78 @@ def check_resume(
     checkpoint.pop(STEP_METRICS_KEY, None)
 
 
+class Positions:
+    """Where each built optimizer stands in the run: ``{attribute: {"steps": applied steps, "skipped": updates
+    skipped in all}}`` in every checkpoint (``POSITIONS_KEY``), read back from the resumed one.
+
+    The applied steps are the loops' steps of the optimizer (``loop_steps``, by this fit's configuration) since
+    this fit's training started, added to where it stood then, less the updates skipped since
+    (``StepOutcomes.skipped``); it stood then where the resumed checkpoint's record says, or (no record) at
+    ``loop_steps``. An optimizer the record lacks (added since) stands where the run's batches stand: as
+    ``loop_steps`` assumes, every optimizer steps once per stepping batch, so it has taken as many steps
+    (applied and skipped) as the recorded ones; when the mixin writes the training step (``every``), at
+    ``loop_steps``.
+    """
+
+    def __init__(self, built: Sequence[Built]) -> None:
+        self.built = built
+        #: the resumed checkpoint's record; ``None`` without one
+        self.saved: dict[str, Any] | None = None
+        #: (applied steps, loop steps, skipped updates) of each optimizer when this fit's training started
+        self.began: list[tuple[int, int, int]] = []
+
+    def take(self, checkpoint: Mapping[str, Any]) -> None:
+        saved = checkpoint.get(POSITIONS_KEY)
+        self.saved = dict(saved) if isinstance(saved, Mapping) else None
+
+    def _entry(self, index: int) -> Mapping[str, Any] | None:
+        entry = (self.saved or {}).get(self.built[index].declared.attribute)
+        return entry if isinstance(entry, Mapping) else None
+
+    def resumed_steps(self, trainer: Any, index: int) -> int | None:
+        """The applied steps of the optimizer built at ``index`` when the resumed run starts, by the record;
+        ``None`` without a record (the caller counts ``loop_steps``)."""
+        if self.saved is None:
+            return None
+        entry = self._entry(index)
+        if entry is not None:
+            return int(entry.get("steps", 0))
+        if driven_everies(trainer) is not None:
+            return None
+        # added since: as if declared from the start, it took a step wherever the recorded optimizers took one
+        asked = [
+            int(e.get("steps", 0)) + int(e.get("skipped", 0))
+            for e in self.saved.values()
+            if isinstance(e, Mapping)
+        ]
+        return max(asked, default=None)
+
+    def begin(self, trainer: Any) -> None:
+        """Note where each optimizer stands as this fit's training starts."""
+        self.began = []
+        for index in range(len(self.built)):
+            loop, resumed, entry = (
+                loop_steps(trainer, index),
+                self.resumed_steps(trainer, index),
+                self._entry(index),
+            )
+            skipped = int(entry.get("skipped", 0)) if entry is not None else 0
+            self.began.append((loop if resumed is None else resumed, loop, skipped))
+
+    def record(self, trainer: Any) -> dict[str, dict[str, int]]:
+        if len(self.began) != len(self.built):
+            self.begin(trainer)
+        record = {}
+        for index, (b, (applied, loop, skipped)) in enumerate(zip(self.built, self.began)):
+            outcomes = outcomes_of(b.optimizer)
+            now = outcomes.skipped if outcomes is not None else 0
+            record[b.declared.attribute] = {
+                "steps": applied + loop_steps(trainer, index) - loop - now,
+                "skipped": skipped + now,
+            }
+        return record
+
+
 Plateaus = list[tuple[str, Scheduled]]
 
 
@@ -364,7 +449,8 @@ def _updated_at(scheduled: Scheduled, batch: int, accumulate: int) -> bool:
 
 
 class ResumeGuard(MixinCallback):
-    """Writes the fingerprint (and plateau metrics) into checkpoints; checks on strategies that load late."""
+    """Writes the fingerprint, the optimizers' positions and the plateau metrics into checkpoints; checks on
+    strategies that load late."""
 
     def __init__(self, owner: str, built: Sequence[Built], choice: ResumeChoice) -> None:
         super().__init__()
@@ -375,9 +461,12 @@ class ResumeGuard(MixinCallback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
+        self.positions = Positions(built)
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
-    def take_metrics(self, checkpoint: Mapping[str, Any]) -> None:
+    def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
+        """Take the plateau metrics and the optimizers' positions of the checkpoint being resumed."""
+        self.positions.take(checkpoint)
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         saved = checkpoint.get(STEP_METRICS_KEY)
@@ -414,6 +503,7 @@ class ResumeGuard(MixinCallback):
         self, trainer: Trainer, pl_module: LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[CHECKPOINT_KEY] = fingerprint(self.built)
+        checkpoint[POSITIONS_KEY] = self.positions.record(trainer)
         checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
         # Lightning (and the mixin in manual optimization) steps a per-step plateau after `on_train_batch_end`
         # and the batch's validation, where mid-epoch checkpoints are written
@@ -428,7 +518,11 @@ class ResumeGuard(MixinCallback):
         if not trainer.strategy.restore_checkpoint_after_setup:
             return
         check_resume(self.owner, checkpoint, self.built, self.choice)
-        self.take_metrics(checkpoint)
+        self.take_checkpoint(checkpoint)
+
+    @override
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.positions.begin(trainer)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -450,10 +544,12 @@ class ResumeGuard(MixinCallback):
                     self.pending_metrics.pop(key, None)
 
 
-def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> None:
-    """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks."""
+def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> Positions:
+    """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks; its
+    ``Positions``."""
     checkpoint = compat.loaded_checkpoint(trainer)
     guard = ResumeGuard(owner, built, choice)
     check_resume(owner, checkpoint, built, choice)
-    guard.take_metrics(checkpoint)
+    guard.take_checkpoint(checkpoint)
     callbacks.add(trainer, guard)
+    return guard.positions

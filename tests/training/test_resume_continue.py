@@ -17,9 +17,10 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, loader
+from tests.helpers import FAST, Classifier, LrRecorder, Net, TwoNetsByName, loader
 
 
 def cosine(t_max: int, **kwargs: Any) -> SchedulerSpec:
@@ -232,3 +233,164 @@ def test_a_plateau_continues_from_its_group_lr(
         max_epochs=6,
     )
     assert rest.of() == pytest.approx([lr for lr in epochs for _ in range(16)], rel=1e-12)
+
+
+# -- where each optimizer stands: the optimizer count changed, steps were skipped ------------------------------
+
+#: 16 batches per epoch (``loader(n=128)``); the checkpoint after epoch 0 holds 16 steps of each optimizer, the one
+#: written at each optimizer's step 24 (batch 8 of epoch 1) holds 24: Lightning's global step counts every
+#: optimizer's steps in manual optimization, so that checkpoint is written at step `24 * optimizers`
+COUNT_SAVES = {"epoch_end": 16, "mid_epoch": 24}
+#: the nets each declaration of ``nets`` trains: its optimizers by attribute, each with the nets it trains
+DECLARED_NETS: dict[int, dict[str, list[str]]] = {
+    1: {"gen_opt": ["model_gen"]},
+    2: {"gen_opt": ["model_gen"], "dis_opt": ["model_dis", "model_aux"]},
+    3: {"gen_opt": ["model_gen"], "dis_opt": ["model_dis"], "aux_opt": ["model_aux"]},
+}
+
+
+class ThreeNets(L.LightningModule):
+    """Three nets summed into one loss. One optimizer trains in automatic optimization (``model_gen``, the others
+    frozen); several are stepped once per batch each by a manual loop (the mixin switches to manual
+    optimization for them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen, self.model_dis, self.model_aux = Net(), Net(), Net()
+        trained = {name for names in declared_nets(self).values() for name in names}
+        for name in ("model_dis", "model_aux"):
+            getattr(self, name).requires_grad_(name in trained)
+
+    def loss(self, batch: Any) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x) + self.model_dis(x) + self.model_aux(x), y)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if self.automatic_optimization:
+            return self.loss(batch)
+        for opt in self.optimizers():
+            opt.zero_grad()
+            self.manual_backward(self.loss(batch))
+            opt.step()
+        return None
+
+
+def declared_nets(module: Any) -> dict[str, list[str]]:
+    return DECLARED_NETS[module.optimizer_count]
+
+
+def nets(count: int, choice: str = "error") -> type[L.LightningModule]:
+    """``count`` optimizers, each Adam at lr 0.01 with a per-step cosine ``T_max=100``; ``gen_opt`` is the same in
+    every declaration."""
+    attributes: dict[str, Any] = {"optimizer_count": count, "resume_changed_setup": choice}
+    for attribute, params in DECLARED_NETS[count].items():
+        attributes[attribute] = OptimizerSpec("adam", params=params, lr=0.01, scheduler=cosine(100))
+    return type(f"Nets{count}", (ConfigurableOptimizersMixin, ThreeNets), attributes)
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("save_point", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize(("before", "after"), [(1, 2), (2, 1), (2, 3)], ids=["1to2", "2to1", "2to3"])
+def test_a_continued_schedule_goes_on_from_its_optimizers_steps_when_the_optimizer_count_changes(
+    before: int, after: int, save_point: str, tmp_path: Path
+) -> None:
+    """One optimizer in automatic optimization resumed as two in manual optimization and back, two resumed as
+    three: each optimizer stepped once per batch before the checkpoint, so each trains step ``s >= done`` at
+    the cosine's value at ``s``. Lightning's global step read ``0`` after the switch between automatic and
+    manual optimization (the other mode's counter), and divided by the new optimizer count ``32 // 3 = 10``."""
+    done = COUNT_SAVES[save_point]
+    save = {"every_n_epochs": 1} if save_point == "epoch_end" else {"every_n_train_steps": done * before}
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(nets(before)(), tmp_path, callbacks=[saving], max_epochs=2)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done * before}.ckpt" in p.name))
+
+    rest = train(nets(after, "continue")(), tmp_path, path, max_epochs=3)
+    # 48 steps of each optimizer in 3 epochs; a new optimizer (`dis_opt` from one, `aux_opt` from two) stands
+    # where the batches stand, as if it had been declared from the start
+    expected = [0.01 * (1 + math.cos(math.pi * s / 100)) / 2 for s in range(done, 48)]
+    for index in range(after):
+        assert rest.of(index) == pytest.approx(expected, rel=1e-9), index
+
+
+#: (epoch, batch_idx) whose loss is NaN: ``skip_nonfinite`` skips those updates of ``gen_opt``
+NAN_BATCHES = {(0, 2), (0, 3), (1, 5)}
+
+
+def nan_at(loss: torch.Tensor, module: L.LightningModule, batch_idx: int) -> torch.Tensor:
+    return loss * float("nan") if (module.current_epoch, batch_idx) in NAN_BATCHES else loss
+
+
+class NanClassifier(Classifier):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return nan_at(super().training_step(batch, batch_idx), self, batch_idx)
+
+
+class NanPair(TwoNetsByName):
+    """``TwoNetsByName`` whose ``gen_opt`` loss is NaN at ``NAN_BATCHES``."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in ((self.model_gen, self.gen_opt), (self.model_dis, self.dis_opt)):
+            loss = nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            self.manual_backward(nan_at(loss, self, batch_idx) if opt is self.gen_opt else loss)
+            opt.step()
+
+
+def skipping(optimizers: int, t_max: int, choice: str = "error") -> type[L.LightningModule]:
+    """``gen_opt`` (the only optimizer, or with ``dis_opt``) skips its non-finite updates."""
+    gen = OptimizerSpec("adam", params="model_gen", lr=0.01, skip_nonfinite=5, scheduler=cosine(t_max))
+    attributes: dict[str, Any] = {"gen_opt": gen, "resume_changed_setup": choice}
+    if optimizers == 2:
+        attributes["dis_opt"] = OptimizerSpec("adam", params="model_dis", lr=0.01, scheduler=cosine(t_max))
+    return type(
+        "Skipping", (ConfigurableOptimizersMixin, NanPair if optimizers == 2 else NanClassifier), attributes
+    )
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("save_point", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize("optimizers", [1, 2], ids=["automatic", "manual"])
+def test_a_continued_schedule_goes_on_from_the_applied_steps(
+    optimizers: int, save_point: str, tmp_path: Path
+) -> None:
+    """A per-step schedule waits for an applied step: 3 of ``gen_opt``'s updates before the checkpoint were
+    skipped (``NAN_BATCHES``), so its cosine, continued as ``T_max=80``, goes on at ``done - 3``, as a plain
+    resume does; ``dis_opt`` skipped none."""
+    done = COUNT_SAVES[save_point] + 16  # after epoch 1, or at batch 8 of epoch 2
+    save = {"every_n_epochs": 1} if save_point == "epoch_end" else {"every_n_train_steps": done * optimizers}
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(skipping(optimizers, 100)(), tmp_path, callbacks=[saving], max_epochs=3)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done * optimizers}.ckpt" in p.name))
+
+    rest = train(skipping(optimizers, 80, "continue")(), tmp_path, path, max_epochs=3)
+    # no NaN after the checkpoint: every resumed step is applied, up to the run's 48 batches
+    for index, applied in enumerate((done - 3, done)[:optimizers]):
+        expected = [0.01 * (1 + math.cos(math.pi * s / 80)) / 2 for s in range(applied, applied + 48 - done)]
+        assert rest.of(index) == pytest.approx(expected, rel=1e-9), index
+
+
+def test_skips_before_a_plain_resume_count_when_a_later_resume_continues(tmp_path: Path) -> None:
+    """The checkpoint carries the skips across resumes: 2 skipped in epoch 0, resumed unchanged from its end,
+    1 more in epoch 1; continued from the end of epoch 1, the cosine goes on at ``32 - 3 = 29``."""
+    first = ModelCheckpoint(dirpath=tmp_path / "first", save_top_k=-1, every_n_epochs=1)
+    train(skipping(1, 100)(), tmp_path, callbacks=[first], max_epochs=1)
+    second = ModelCheckpoint(dirpath=tmp_path / "second", save_top_k=-1, every_n_epochs=1)
+    train(
+        skipping(1, 100)(),
+        tmp_path,
+        str(tmp_path / "first" / "epoch=0-step=16.ckpt"),
+        callbacks=[second],
+        max_epochs=2,
+    )
+
+    rest = train(
+        skipping(1, 80, "continue")(),
+        tmp_path,
+        str(tmp_path / "second" / "epoch=1-step=32.ckpt"),
+        max_epochs=3,
+    )
+    assert rest.of() == pytest.approx(
+        [0.01 * (1 + math.cos(math.pi * s / 80)) / 2 for s in range(29, 45)], rel=1e-9
+    )
