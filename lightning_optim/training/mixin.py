@@ -25,6 +25,7 @@ from lightning_optim.training import outcomes as _outcomes
 from lightning_optim.training import resume as _resume
 from lightning_optim.training import schedule_free as _schedule_free
 from lightning_optim.training import stepping as _stepping
+from lightning_optim.training import unfrozen as _unfrozen
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
@@ -295,6 +296,7 @@ class ConfigurableOptimizersMixin:
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
             _schedule_free.install(trainer, [b.optimizer for b in built])
+            _unfrozen.install(owner, trainer)
             positions = _resume.install(owner, trainer, built, choice)
             _lifecycle.install(owner, trainer, built, choice, positions)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)

@@ -14,6 +14,7 @@ from lightning_optim.training.lifecycle import ScheduleLifecycle
 from lightning_optim.training.outcomes import SettleOutcomes
 from lightning_optim.training.resume import ResumeGuard
 from lightning_optim.training.stepping import ManualSchedulerStepping
+from lightning_optim.training.unfrozen import UnfrozenGuard
 from tests.helpers import FAST, TwoNetsByName, loader
 
 
@@ -55,7 +56,13 @@ def test_one_entry_first_with_every_part_in_order_and_no_per_batch_hooks_after_t
     entries = [c for c in trainer.callbacks if isinstance(c, MixinCallbacks)]
     assert len(entries) == 1 and trainer.callbacks[0] is entries[0]
     # the order the separate callbacks had: the lifecycle first (before any reader), the outcomes last
-    assert seen.parts == [ScheduleLifecycle, ResumeGuard, ManualSchedulerStepping, SettleOutcomes]
+    assert seen.parts == [
+        ScheduleLifecycle,
+        ResumeGuard,
+        UnfrozenGuard,
+        ManualSchedulerStepping,
+        SettleOutcomes,
+    ]
     # after the first batch's checks, Lightning finds no per-batch hook to call on the entry
     assert seen.per_batch == dict.fromkeys(seen.per_batch, None) and len(seen.per_batch) == 4
 
