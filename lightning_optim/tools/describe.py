@@ -7,13 +7,15 @@ from typing import Any
 
 import torch
 
-from lightning_optim.building.build import build_optimizer
+from lightning_optim.building.build import build_optimizer, lr_scales
 from lightning_optim.building.hparam_values import values_resolved
+from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_where
-from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
+from lightning_optim.schedules.shape import Shape
 from lightning_optim.tools.state_size import state_bytes
 
 
@@ -73,17 +75,21 @@ def _describe(
     optimizer = build_optimizer(declared, as_torch_groups(groups))
     prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
     apply_scales(optimizer, groups)
+    sizes = state_bytes(optimizer)
+    for scheduler in declared.schedulers:  # OneCycleLR, CyclicLR: the lr every group starts from is theirs
+        if scheduler.info.sets_lr_from is not None and scheduler.spec.param == "lr":
+            group_names = [g.name or LEFTOVER_GROUP for g in groups]
+            new_schedule(
+                scheduler, optimizer, group_names, lr_scales=lr_scales(groups), shape=Shape(length=100)
+            )
     live = optimizer.param_groups
     keys = list(dict.fromkeys(["lr", *declared.kwargs, *(k for g in groups for k in g.options)]))
     names = [g.name or "all" for g in groups]
-    sizes = state_bytes(optimizer)
     rows = [["group", "tensors", "parameters", "state bytes", *keys]]
     for index, (name, group, options) in enumerate(zip(names, groups, live)):
-        count = sum(p.numel() for _, p in group.parameters)
+        count = _count(p for _, p in group.parameters)
         size = "?" if sizes is None else str(sizes[index])
-        rows.append(
-            [name, str(len(group.parameters)), str(count), size, *(_value(options.get(k)) for k in keys)]
-        )
+        rows.append([name, str(len(group.parameters)), count, size, *(_value(options.get(k)) for k in keys)])
     widths = [max(len(row[i]) for row in rows) for i in range(len(keys) + 4)]
     # counts are right-aligned, names and options left-aligned
     table = [
@@ -92,7 +98,7 @@ def _describe(
     ]
     kwargs = ", ".join(f"{k}={v!r}" for k, v in declared.kwargs.items())
     tensors = sum(len(g.parameters) for g in groups)
-    total = sum(p.numel() for g in groups for _, p in g.parameters)
+    total = _count(p for g in groups for _, p in g.parameters)
     state = "state size unknown" if sizes is None else f"{sum(sizes)} bytes of state"
     header = (
         f"{declared.where}: {declared.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
@@ -162,6 +168,14 @@ def _call(scheduler: ResolvedScheduler) -> str:
         return repr(v)
 
     return f"{scheduler.cls.__name__}({', '.join(f'{k}={value(v)}' for k, v in scheduler.kwargs.items())})"
+
+
+def _count(parameters: Any) -> str:
+    """The scalars in ``parameters``; ``?`` when one is uninitialized (a lazy module before its first forward)."""
+    parameters = list(parameters)
+    if any(torch.nn.parameter.is_lazy(p) for p in parameters):
+        return "?"
+    return str(sum(p.numel() for p in parameters))
 
 
 def _cell(cell: str, width: int, column: int) -> str:

@@ -49,7 +49,8 @@ def _zero_gradient(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> tor
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
-    """The state bytes of each param group after one step on zero gradients; ``None`` if that step fails.
+    """The state bytes of each param group after one step on zero gradients; ``None`` if that step fails
+    or a parameter is uninitialized (``nn.LazyLinear`` before its first forward).
 
     Example:
         >>> net = torch.nn.Linear(4, 2)
@@ -60,6 +61,8 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
         (True, True)
     """
     params = list({id(p): p for g in optimizer.param_groups for p in g["params"]}.values())
+    if any(torch.nn.parameter.is_lazy(p) for p in params):
+        return None  # a lazy module's parameters have no shape before its first forward
     saved = [(p, p.detach().clone(), p.grad) for p in params]
     try:
         for param in params:
