@@ -331,7 +331,9 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
     if scheduler.windowed:
-        return _within_limit(trainer, scheduler, _window_shape(scheduler, updates, per_epoch, start))
+        shape = _window_shape(scheduler, updates, per_epoch, start)
+        _check_window_in_run(trainer, scheduler, shape, start)
+        return _within_limit(trainer, scheduler, shape)
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
     if isinstance(spec.warmup, float):
@@ -414,6 +416,20 @@ def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | N
         span = (updates if last is None else last) - first
         length = _derived(scheduler, span, f"its window of {span} updates", scheduler.info.window_offset)
     return Shape(length=length, steps_per_epoch=per_epoch, window=(first, last), start=start)
+
+
+def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, start: Start) -> None:
+    """A window that begins where the run has ended never acts: refused, as an empty window is (not in
+    Lightning's ``fast_dev_run`` smoke run of a batch or a few)."""
+    updates = None if getattr(trainer, "fast_dev_run", False) else _run_updates(trainer, scheduler, start)
+    first = shape.window[0] if shape.window is not None else 0
+    if updates is not None and first >= updates:
+        raise _unknown(
+            scheduler,
+            f"the window of `{scheduler.cls.__name__}` begins at its update {first}",
+            f"the run has only {updates} {scheduler.interval} updates, so it would never act; move `begin` into "
+            "the run or lengthen the run",
+        )
 
 
 def _derived(scheduler: ResolvedScheduler, updates: int, source: str, offset: int = 0) -> int:

@@ -225,3 +225,33 @@ def test_manual_optimization_steps_windows_as_mmengine(tmp_path: Path) -> None:
     # the mixin steps each optimizer's windows after its own steps (per step) and at the epoch's end
     for key, (build, _) in (("lr-gen_opt", WARMUP_MULTISTEP), ("lr-dis_opt", CONSTANT_WINDOW)):
         assert list(monitor.lrs[key]) == pytest.approx(mmengine_lrs(build, 6), rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        # 5 epochs of 4 steps: the run has 20 step updates, the window would begin at 40
+        ({"begin": 40, "interval": "step"}, "begins at its update 40, but the run has only 20 step updates"),
+        # `unit="epoch"`: epoch 10 is step 40
+        (
+            {"begin": 10, "interval": "step", "unit": "epoch"},
+            "begins at its update 40, but the run has only 20",
+        ),
+        # it begins exactly where the run ends
+        ({"begin": 5, "end": 8}, "begins at its update 5, but the run has only 5 epoch updates"),
+    ],
+)
+def test_a_window_beginning_after_the_run_is_refused(
+    window: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    """It would never act (mmengine's scheduler would stay silent): refused when training starts, and by the
+    preview, as an empty window is."""
+    specs = [SchedulerSpec("cosine", interval="step"), SchedulerSpec("exponential", gamma=0.5, **window)]
+    with pytest.raises(
+        ValueError, match=r"Phases\.optimizer\.scheduler\[1\]: the window of `ExponentialLR` " + message
+    ):
+        fitted_lrs(declared(specs), 5, tmp_path)
+    with pytest.raises(ValueError, match=message):
+        preview_schedule(declared(specs), max_epochs=5, steps_per_epoch=STEPS_PER_EPOCH)
+    # the same window in a run long enough acts
+    fitted_lrs(declared(specs), 11, tmp_path)
