@@ -152,7 +152,9 @@ def build_all(
             [frozenset(g.options) for g in groups],
             getattr(trainer, "precision", None),
         )
-        optimizer.register_step_pre_hook(LearningRateGuard(declared.where, [g.name for g in groups], trainer))
+        driven = dict.fromkeys(s.spec.param for s in declared.schedulers if s.spec.param != "lr")
+        guard = LearningRateGuard(declared.where, [g.name for g in groups], trainer, params=tuple(driven))
+        optimizer.register_step_pre_hook(guard)
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(
                 declared.where, optimizer, [pair for g in groups for pair in g.parameters]

@@ -6,6 +6,10 @@ ascends the loss, without a word. The mixin registers ``LearningRateGuard`` as a
 optimizer it builds, so such an lr fails before the step that would use it, in automatic and manual
 optimization alike.
 
+The options a ``SchedulerSpec(param=...)`` schedule drives are checked the same way, against what torch's
+constructors accept for them (a finite ``weight_decay``/``momentum`` >= 0, a beta in [0, 1)): a cosine to
+``eta_min=1.5`` on ``beta1`` would otherwise train on ``betas=(1.5, 0.999)``, which torch refuses to build.
+
 Only Python-number learning rates are checked: reading a tensor lr (``lr=torch.tensor(...)``, e.g. for
 capturable/fused optimizers on GPU) would force a device sync on every step, so those are skipped.
 """
@@ -16,6 +20,8 @@ import math
 import weakref
 from collections.abc import Sequence
 from typing import Any
+
+from lightning_optim.schedules.param_view import target_of
 
 
 def bad_learning_rate(optimizer: Any) -> tuple[int, float] | None:
@@ -37,6 +43,43 @@ def bad_learning_rate(optimizer: Any) -> tuple[int, float] | None:
     return None
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _accepted(key: str, value: float) -> str | None:
+    """What torch's constructors accept for option ``key``, when ``value`` is not that."""
+    if key == "betas":
+        return None if 0.0 <= value < 1.0 else "a number in [0, 1)"
+    if key in ("weight_decay", "momentum"):
+        return None if math.isfinite(value) and value >= 0 else "a finite number >= 0"
+    return None if math.isfinite(value) else "a finite number"
+
+
+def bad_option(optimizer: Any, params: Sequence[str]) -> tuple[int, str, float, str] | None:
+    """The first (group index, option, value, what is accepted) of the options ``params`` (``SchedulerSpec``'s
+    ``param`` names) whose Python-number value torch would not accept, else ``None``.
+
+    Example:
+        >>> import torch
+        >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], betas=(0.9, 0.999))
+        >>> bad_option(adam, ["beta1"]) is None
+        True
+        >>> adam.param_groups[0]["betas"] = (1.5, 0.999)
+        >>> bad_option(adam, ["beta1"])
+        (0, 'beta1', 1.5, 'a number in [0, 1)')
+    """
+    for index, group in enumerate(optimizer.param_groups):
+        for param in params:
+            key, position = target_of(param, group)
+            value = group.get(key)
+            if position is not None and isinstance(value, (tuple, list)):
+                value = value[position]
+            if _number(value) and (accepted := _accepted(key, float(value))) is not None:
+                return index, param, float(value), accepted
+    return None
+
+
 class LearningRateGuard:
     """A torch step pre-hook raising a ``ValueError`` that names the optimizer, group, lr and step.
 
@@ -44,20 +87,43 @@ class LearningRateGuard:
         where: the declaring attribute (``Model.optimizer``), which starts the message.
         group_names: the name of each param group, in order (``None``: reported by its index).
         trainer: the ``Trainer`` whose position (global step, epoch, batch) the message reports, if any.
+        params: the other options ``param=`` schedules drive (``"weight_decay"``, ``"beta1"``, ...).
     """
 
-    def __init__(self, where: str, group_names: Sequence[str | None], trainer: Any = None) -> None:
+    def __init__(
+        self, where: str, group_names: Sequence[str | None], trainer: Any = None, params: Sequence[str] = ()
+    ) -> None:
         self.where = where
         self.group_names = list(group_names)
         self.trainer = trainer
+        self.params = tuple(params)
         self.steps = 0
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         bad = bad_learning_rate(optimizer)
         self.steps += 1
-        if bad is None:
-            return
-        index, lr = bad
+        if bad is not None:
+            index, lr = bad
+            self._refuse(
+                index,
+                "lr",
+                lr,
+                "a finite number >= 0",
+                "The lr schedule produced it; check the "
+                "scheduler's arguments (e.g. a `lr_lambda` that reaches 0/0 or goes negative).",
+            )
+        if self.params and (option := bad_option(optimizer, self.params)) is not None:
+            index, param, value, accepted = option
+            self._refuse(
+                index,
+                param,
+                value,
+                accepted,
+                f"The `param={param!r}` schedule produced it (torch "
+                "refuses that value when the optimizer is built); check the scheduler's arguments.",
+            )
+
+    def _refuse(self, index: int, option: str, value: float, accepted: str, cause: str) -> None:
         name = self.group_names[index] if index < len(self.group_names) else None
         group = f"`{name}`" if name else str(index)
         position = f"this optimizer's step {self.steps}"
@@ -67,9 +133,8 @@ class LearningRateGuard:
                 f"batch {self.trainer.fit_loop.epoch_loop.batch_idx})"
             )
         raise ValueError(
-            f"{self.where}: Expected the lr of param group {group} to be a finite number >= 0 but got {lr!r} "
-            f"before {position}. The lr schedule produced it; check the scheduler's arguments "
-            "(e.g. a `lr_lambda` that reaches 0/0 or goes negative)."
+            f"{self.where}: Expected the {option} of param group {group} to be {accepted} but got {value!r} "
+            f"before {position}. {cause}"
         )
 
 

@@ -398,3 +398,39 @@ def test_bad_param_declarations_are_refused_at_class_definition() -> None:
         )
     with pytest.raises(ValueError, match=r"LinearLR"):
         _declare(SchedulerSpec("linear", param="weight_decay", start_factor=2.0))
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "spec", "message"),
+    [
+        # a cosine over the 12 steps from beta1 0.9 to 1.5 passes 1 on the way
+        (
+            ("adam", {"lr": 0.01}),
+            SchedulerSpec("cosine", param="beta1", eta_min=1.5, interval="step"),
+            r"Expected the beta1 of param group 0 to be a number in \[0, 1\) but got 1\.0",
+        ),
+        (
+            ("adamw", {"lr": 0.01, "weight_decay": 0.05}),
+            SchedulerSpec("cosine", param="weight_decay", eta_min=-0.1, interval="step"),
+            r"Expected the weight_decay of param group 0 to be a finite number >= 0 but got -0\.0",
+        ),
+        (
+            ("sgd", {"lr": 0.01, "momentum": 0.5}),
+            SchedulerSpec("cosine", param="momentum", eta_min=-0.5, interval="step"),
+            r"Expected the momentum of param group 0 to be a finite number >= 0 but got -0\.",
+        ),
+    ],
+    ids=["beta1", "weight_decay", "momentum"],
+)
+def test_a_param_schedule_driving_an_option_out_of_what_torch_accepts_stops(
+    optimizer: tuple[str, dict[str, float]], spec: SchedulerSpec, message: str
+) -> None:
+    """Torch refuses these values when the optimizer is built (``Adam(betas=(1.5, 0.999))``); reached by a
+    schedule, they are refused before the step that would use them, as a negative lr is."""
+    module = type(
+        "Driven",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec(optimizer[0], **optimizer[1], scheduler=spec)},
+    )
+    with pytest.raises(ValueError, match=r"Driven\.optimizer: " + message + r".*The `param='"):
+        L.Trainer(**{**FAST, "max_epochs": EPOCHS}).fit(module(), loader())
