@@ -163,6 +163,24 @@ def _check_resume_choice(cls: type) -> None:
 _RESUME_ATTRIBUTE = "resume_changed_setup"
 
 
+#: Set by ``ConfigurableOptimizersMixin.__init__``: an ``__init__`` that skips it is told so.
+_INITIALIZED = "_lightning_optim_initialized"
+
+
+def _refuse_hidden_submodules(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> None:
+    """A declaration's attribute that ``__init__`` also assigns a submodule to hides it: ``self.<name>`` is the
+    optimizer (the class attribute wins over ``nn.Module``'s submodules; a parameter or buffer of that name is
+    refused by torch itself)."""
+    for declared in declared_all:
+        name = declared.attribute
+        if name in vars(module).get("_modules", {}):
+            raise ValueError(
+                f"{declared.where}: Expected `{name}` to name only the declared optimizer but `__init__` also "
+                f"assigns a submodule to `self.{name}`, which the declaration hides (`self.{name}` is the "
+                f"optimizer, so the submodule cannot be called). Rename the optimizer, e.g. `{name}_opt`."
+            )
+
+
 class ConfigurableOptimizersMixin:
     """Supplies ``configure_optimizers`` from ``OptimizerSpec`` class attributes.
 
@@ -225,6 +243,7 @@ class ConfigurableOptimizersMixin:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        object.__setattr__(self, _INITIALIZED, True)
         declared = self._lightning_optim_declared
         # with `loss`, manual optimization from `configure_optimizers` on (training/driven.py)
         if len(declared) > 1 and not declares_losses(declared):
@@ -268,8 +287,15 @@ class ConfigurableOptimizersMixin:
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
                 "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
             )
+        _refuse_hidden_submodules(module, declared_all)
         driven = declares_losses(declared_all)
         manual = driven or not module.automatic_optimization
+        if len(declared_all) > 1 and not manual and not vars(module).get(_INITIALIZED, False):
+            raise TypeError(
+                f"{type(self).__qualname__}: Expected `ConfigurableOptimizersMixin.__init__` to run but it did not "
+                "(does `__init__` call `L.LightningModule.__init__(self)` directly?); it turns automatic "
+                f"optimization off for the {len(declared_all)} declared optimizers. Call `super().__init__()`."
+            )
         if len(declared_all) > 1 and not manual:
             raise ValueError(
                 f"{type(self).__qualname__}: declares {len(declared_all)} optimizers ({', '.join(p.attribute for p in declared_all)}) "

@@ -271,3 +271,38 @@ def test_more_steps_a_batch_than_a_derived_length_counts_is_an_error() -> None:
 def test_what_the_steps_a_batch_check_leaves_alone(scheduler: SchedulerSpec, steps: int) -> None:
     lrs = fit(critic(scheduler, steps)(), max_epochs=2).of()
     assert len(lrs) == 8 and lrs[-1] < lrs[0]
+
+
+# -- the module's own members ----------------------------------------------------------------------------
+
+
+def test_a_declaration_hiding_a_submodule_of_the_same_name_is_refused() -> None:
+    """``self.generator = nn.Linear(...)`` under a declared ``generator`` optimizer: the class attribute wins,
+    so ``self.generator(x)`` would call the optimizer (a parameter or buffer of that name torch refuses)."""
+
+    class Hidden(ConfigurableOptimizersMixin, Classifier):
+        generator = OptimizerSpec(SGD, lr=0.1)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.generator = nn.Linear(2, 2)
+
+    message = (
+        "Hidden.generator: Expected `generator` to name only the declared optimizer but `__init__` also "
+        "assigns a submodule to `self.generator`"
+    )
+    with pytest.raises(ValueError, match=re.escape(message) + r".*e\.g\. `generator_opt`"):
+        fit(Hidden())
+
+
+def test_an_init_that_skips_the_mixins_is_named_not_blamed_on_automatic_optimization() -> None:
+    class Skips(ConfigurableOptimizersMixin, TwoNets):
+        gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1)
+        dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1)
+
+        def __init__(self) -> None:
+            TwoNets.__init__(self)  # an older style: the mixin's `__init__` does not run
+            self.automatic_optimization = True
+
+    with pytest.raises(TypeError, match=r"Skips: Expected `ConfigurableOptimizersMixin.__init__` to run"):
+        fit(Skips())
