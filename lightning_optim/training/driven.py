@@ -198,6 +198,7 @@ class Driver(MixinCallback):
                         )
                     loss = loss["loss"]
                 if loss is not None:
+                    _check_loss(module, d, loss)
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
                     self.backwards[d.index] += 1
@@ -206,6 +207,23 @@ class Driver(MixinCallback):
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)
+
+
+def _check_loss(module: LightningModule, driven: Any, loss: torch.Tensor) -> None:
+    """The loss a ``loss=`` method returned must be a scalar that depends on its optimizer's parameters."""
+    where = f"{type(module).__qualname__}.{driven.method}"
+    if loss.numel() != 1:
+        raise TypeError(
+            f"{where}: Expected the loss of `{driven.attribute}` to be a scalar tensor but got one of shape "
+            f"{tuple(loss.shape)}; reduce it (e.g. `.mean()`)."
+        )
+    if not loss.requires_grad:
+        raise ValueError(
+            f"{where}: Expected the loss of `{driven.attribute}` to depend on the parameters it trains but got a "
+            "loss without a gradient: detached, computed under `torch.no_grad()`, or from the parameters of "
+            "another optimizer (those are frozen while it runs, `toggle_optimizer`; were two `loss=` methods "
+            f"swapped?). Return the loss of the parameters `{driven.attribute}` trains."
+        )
 
 
 def _clip_before_step(

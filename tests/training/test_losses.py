@@ -416,6 +416,44 @@ def test_a_loss_that_is_not_a_tensor() -> None:
         fit(cls(), data=data(), max_epochs=1)
 
 
+class Swapped(Gan):
+    """The generator's optimizer gets a loss of the discriminator's parameters, which are frozen (toggled off)
+    while it runs: nothing it trains has a gradient."""
+
+    def discriminator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().generator_loss(batch, batch_idx)
+
+    def generator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        (x,) = batch
+        return F.softplus(self.discriminator(self.fake(x).detach())).mean()
+
+
+@pytest.mark.parametrize(
+    ("base", "error", "message"),
+    [
+        (
+            Swapped,
+            ValueError,
+            r"Declared\.generator_loss: Expected the loss of `gen_opt` to depend on the parameters it trains",
+        ),
+        (
+            type("Vector", (Gan,), {"generator_loss": lambda self, batch, batch_idx: self.fake(batch[0])}),
+            TypeError,
+            r"Declared\.generator_loss: Expected the loss of `gen_opt` to be a scalar tensor but got one of shape "
+            r"\(8, 8\)",
+        ),
+    ],
+    ids=["no gradient", "not a scalar"],
+)
+def test_a_loss_that_cannot_train_its_optimizer_is_named(base: type, error: type, message: str) -> None:
+    """Torch would fail deep in autograd ("element 0 of tensors does not require grad") or Lightning in
+    ``self.log``; the method and the optimizer are named instead."""
+    optimizers = {k: v for k, v in vars(declared()).items() if k in ("dis_opt", "gen_opt")}
+    cls = type("Declared", (ConfigurableOptimizersMixin, base), optimizers)
+    with pytest.raises(error, match=message):
+        fit(cls(), data=data(), max_epochs=1)
+
+
 def test_an_accumulation_scheduler_is_refused() -> None:
     with pytest.raises(ValueError, match=r"^Declared: .* Expected no `GradientAccumulationScheduler`"):
         fit(declared()(), data=data(), max_epochs=1, callbacks=[GradientAccumulationScheduler({1: 2})])
