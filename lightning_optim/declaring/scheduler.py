@@ -21,7 +21,7 @@ from lightning_optim.declaring.hparam import HParam, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, scheduler_info
+from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, declared_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
 
 INTERVALS = ("step", "epoch")
@@ -204,7 +204,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     if not isinstance(spec, SchedulerSpec):
         raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
     cls = resolve_class(spec.scheduler, "scheduler", where=where)
-    info = scheduler_info(cls)
+    info = declared_info(spec.scheduler, cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
     windowed = not nested and (spec.begin is not None or spec.end is not None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +84,33 @@ def register_scheduler(name: str, cls: type, **record: Any) -> None:
         info = SchedulerInfo(cls, (name,), **record)
     except TypeError as error:
         raise TypeError(f"register_scheduler: {error}") from None
+    _check_record(name, info)
     REGISTERED_SCHEDULERS[name] = info
+
+
+def _check_record(name: str, info: SchedulerInfo) -> None:
+    """The record's interval is one Lightning knows and the arguments it names are ``cls``'s own."""
+    where = f"register_scheduler({name!r})"
+    if isinstance(info.default_interval, str) and info.default_interval not in ("step", "epoch"):
+        raise ValueError(
+            f"{where}: Expected `default_interval` to be 'step', 'epoch' or a function of the declared arguments "
+            f"but got {info.default_interval!r}{did_you_mean(info.default_interval, ['step', 'epoch'])}."
+        )
+    accepted = list(inspect.signature(info.cls).parameters)
+    named = {
+        "length": [info.length] if info.length else [],
+        "window_argument": [info.window_argument] if info.window_argument else [],
+        "length_given_by": list(info.length_given_by),
+        "epoch_arguments": list(info.epoch_arguments),
+        "per_group_arguments": sorted(info.per_group_arguments),
+    }
+    for field_name, arguments in named.items():
+        for argument in arguments:
+            if argument not in accepted:
+                raise ValueError(
+                    f"{where}: Expected `{field_name}` to name arguments of `{info.cls.__name__}` but got "
+                    f"{argument!r}{did_you_mean(argument, accepted)}; it takes {', '.join(accepted)}."
+                )
 
 
 def unregister(name: str) -> None:

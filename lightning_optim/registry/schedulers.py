@@ -350,6 +350,20 @@ SCHEDULERS: Mapping[str, type] = MappingProxyType(
 REGISTERED_SCHEDULERS: dict[str, SchedulerInfo] = {}
 
 
+def declared_info(declared: Any, cls: type) -> SchedulerInfo:
+    """The record of a scheduler declared as ``declared`` (a name or a class) resolving to ``cls``: a name given
+    to ``register_scheduler`` keeps its own record, also for a class that has one built in.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> declared_info("step", StepLR).default_interval
+        'epoch'
+    """
+    if isinstance(declared, str) and (record := REGISTERED_SCHEDULERS.get(declared)) is not None:
+        return record
+    return scheduler_info(cls)
+
+
 def scheduler_info(cls: type) -> SchedulerInfo:
     """The record of ``cls``; a scheduler from elsewhere (a dotted path) gets a plain record whose
     per-group arguments are those of the known names it accepts.

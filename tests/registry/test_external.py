@@ -38,6 +38,7 @@ def registered() -> Iterator[None]:
     yield
     unregister("my_sgd")
     unregister("halving")
+    unregister("step_each_batch")
 
 
 class MySGD(torch.optim.SGD):
@@ -68,6 +69,16 @@ def test_a_registered_scheduler_gets_its_record(registered: None) -> None:
     assert config.scheduler.inner.total == trainer.estimated_stepping_batches  # derived from the run
 
 
+def test_a_name_registered_for_a_class_with_a_record_of_its_own_keeps_its_record(registered: None) -> None:
+    """``StepLR`` has a built-in record (per epoch); the name registered with ``default_interval="step"``
+    steps it every batch: halving after each of the 4 batches of an epoch."""
+    register_scheduler("step_each_batch", torch.optim.lr_scheduler.StepLR, default_interval="step")
+    spec = OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("step_each_batch", step_size=1, gamma=0.5))
+    (config,) = fit(declared(spec)(), max_epochs=1).lr_scheduler_configs
+    assert config.interval == "step"
+    assert config.scheduler.get_last_lr() == [0.5**4]
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
@@ -77,6 +88,22 @@ def test_a_registered_scheduler_gets_its_record(registered: None) -> None:
         (lambda: register_optimizer("x", Halving), TypeError, "Optimizer subclass"),
         (lambda: register_scheduler("pytorch_optimizer/x", Halving), ValueError, "built-in scheduler name"),
         (lambda: register_scheduler("h", Halving, lenght="total"), TypeError, "lenght"),
+        (
+            lambda: register_scheduler("h", Halving, default_interval="stp"),
+            ValueError,
+            r"register_scheduler\('h'\): Expected `default_interval` to be 'step', 'epoch' or a function of the "
+            r"declared arguments but got 'stp' \(did you mean `step`\?\)",
+        ),
+        (
+            lambda: register_scheduler("h", Halving, length="totl"),
+            ValueError,
+            r"Expected `length` to name arguments of `Halving` but got 'totl' \(did you mean `total`\?\)",
+        ),
+        (
+            lambda: register_scheduler("h", Halving, epoch_arguments={"step_sise": lambda v, n: v * n}),
+            ValueError,
+            r"Expected `epoch_arguments` to name arguments of `Halving` but got 'step_sise'",
+        ),
     ],
 )
 def test_bad_registrations(call: Any, error: type[Exception], match: str) -> None:
