@@ -29,8 +29,9 @@ def test_demo_prints_accuracy_and_learning_rates(tmp_path: Path) -> None:
     assert "epoch  0  val_acc=" in out
     assert "lr-optimizer/first_layer=" in out and "lr-optimizer/rest=" in out
     assert "final validation accuracy" in out
-    # the group declared: 2 tensors, 8320 parameters, AdamW's two float32 moments and a step each, lr 0.001
-    assert ["first_layer", "2", "8320", str(2 * 8320 * 4 + 2 * 4), "0.001"] in [
+    # the group declared: 2 tensors, 8320 parameters, AdamW's two float32 moments and a step each, and the lr
+    # OneCycleLR starts it from: its max_lr / div_factor = 3e-3 / 25
+    assert ["first_layer", "2", "8320", str(2 * 8320 * 4 + 2 * 4), "0.00012"] in [
         line.split()[:5] for line in out.splitlines()
     ]
     assert "preview_schedule before training == LRMonitor during training: True" in out
