@@ -150,9 +150,11 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
         cls = resolve_class(declared, KINDS[kind], where=where)
         with prefixed(where):
-            named = named_optimizer(declared) if kind is OptimizerSpec else None
-            # a name standing for more than its class (transformers' arguments) is written as the name
-            path = declared if named is not None and (named.arguments or named.prepare) else class_path(cls)
+            path = (
+                declared
+                if kind is OptimizerSpec and _names_more_than_its_class(declared)
+                else class_path(cls)
+            )
         data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
     else:
         raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")
@@ -161,6 +163,20 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         if not _is_default(value, default):
             data[option] = to_plain(value, f"{where}.{option}")
     return data
+
+
+def _names_more_than_its_class(declared: Any) -> bool:
+    """Whether ``declared`` is an optimizer name standing for more than its class: transformers' names stand
+    for arguments (``"transformers/adafactor"``: ``relative_step=False``, ...) and a step after building (32-bit
+    state for embeddings under ``"transformers/adamw_bnb_8bit"``). Such a name is written to a config as the
+    name and read back as the name; any other name is written as its class's import path and read back as the
+    class, which means the same.
+
+    Raises:
+        ValueError: a collection name it does not have, or one that cannot be built here.
+    """
+    named = named_optimizer(declared)
+    return named is not None and bool(named.arguments or named.prepare)
 
 
 def _allowed_functions(allow: Iterable[Callable[..., Any] | str]) -> dict[str, Callable[..., Any] | None]:
@@ -257,6 +273,9 @@ def spec_from_dict(
     ``class_path`` is resolved at once and must name an ``Optimizer`` subclass (for an ``OptimizerSpec``) or
     an ``LRScheduler`` subclass / ``ReduceLROnPlateau`` (for a ``SchedulerSpec``): a registered name
     (``"adamw"``, ``"cosine"``) or a dotted import path. Anything else is rejected before anything is built.
+    A name is read back as its class, except a name standing for more than its class (transformers'
+    ``"transformers/adafactor"`` stands for arguments, ``"transformers/adamw_bnb_8bit"`` also for 32-bit state
+    for embeddings): that one is kept, as ``spec_to_dict`` writes it, so that it builds what was declared.
     The values themselves are checked, as for any declaration, when the spec is assigned to a module class.
 
     Args:
@@ -309,7 +328,8 @@ def _from_dict(
             f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}"
             f"{_near_miss(data, CLASS_PATH)}."
         )
-    cls = resolve_class(data[CLASS_PATH], name, where=where)
+    path = data[CLASS_PATH]
+    cls = resolve_class(path, name, where=where)
     init_args = data.get(INIT_ARGS)
     if init_args is None:
         init_args = {}
@@ -352,4 +372,7 @@ def _from_dict(
             ]
         else:
             values[option] = from_plain(value, option_where, allowed)
-    return kind(cls, **values, **kwargs)
+    with prefixed(where):
+        # a name standing for more than its class is kept, as `spec_to_dict` writes it
+        declared = path if kind is OptimizerSpec and _names_more_than_its_class(path) else cls
+    return kind(declared, **values, **kwargs)

@@ -31,7 +31,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.cli import DeclarativeCLI
-from tests.helpers import FAST, Classifier, TwoNets, fit
+from tests.helpers import FAST, Classifier, TwoNets, fit, transformers_with_torch
 
 pytestmark = [
     pytest.mark.skipif(
@@ -216,6 +216,34 @@ def test_scheduler_removed_and_added_from_the_command_line() -> None:
         "init_args": {"step_size": 1, "gamma": 0.1},
     }
     assert not added.automatic_optimization  # still two optimizers, still manual optimization
+
+
+def test_a_transformers_name_is_kept_from_the_declaration_the_command_line_and_the_printed_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    transformers_with_torch()
+
+    class Tuned(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("transformers/adafactor", lr=0.01)
+
+    assert type(cli(Tuned).model) is Tuned  # nothing overridden: the name is the declared one
+    changed = ["--optim.optimizer.class_path=transformers/adamw_torch"]
+    expected = OptimizerSpec("transformers/adamw_torch", lr=0.01)
+    model = cli(Tuned, *changed).model
+    assert type(model).optimizer == expected
+    with pytest.raises(SystemExit) as done:
+        cli(Tuned, *changed, "--print_config")
+    assert done.value.code == 0
+    config = tmp_path / "config.yaml"
+    config.write_text(capsys.readouterr().out)
+    assert (
+        yaml.safe_load(config.read_text())["optim"]["optimizer"]["class_path"] == "transformers/adamw_torch"
+    )
+    assert type(cli(Tuned, "--config", str(config)).model).optimizer == expected
+    fit(model, max_steps=0)
+    (group,) = model.trainer.optimizers[0].param_groups
+    # transformers' arguments (weight_decay 0.0, torch's default implementation), not AdamW's own defaults
+    assert (group["lr"], group["weight_decay"], group["fused"], group["foreach"]) == (0.01, 0.0, None, None)
 
 
 def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows(

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch.optim import SGD, Adam, AdamW, lr_scheduler
@@ -26,9 +27,12 @@ from lightning_optim import (
     spec_to_dict,
     with_declarations,
 )
+from lightning_optim.registry.external import COLLECTIONS, collection_names, name_arguments, named_optimizer
+from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.optimizers import OPTIMIZERS, REGISTERED_OPTIMIZERS
 from lightning_optim.tools.config import spec_options
 from lightning_optim.tools.overrides import _SUBCLASSES
-from tests.helpers import Classifier, declared, fit
+from tests.helpers import Classifier, declared, fit, transformers_with_torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,6 +102,107 @@ def test_round_trip_spec_dict_spec(spec: OptimizerSpec) -> None:
     back = spec_from_dict(data, allow_callables=[is_bias, halve, slow])
     assert back == spec
     assert spec_to_dict(back) == data
+
+
+def optimizer_names() -> list[Any]:
+    """Every optimizer name: torch's, the registered ones and those of each collection (a skipped case for a
+    collection whose package is missing here)."""
+    names: list[Any] = [*OPTIMIZERS, *REGISTERED_OPTIMIZERS]
+    for prefix in COLLECTIONS:
+        try:
+            names += [f"{prefix}/{name}" for name in collection_names(prefix)]
+        except ValueError as error:  # not installed, or built for another torch
+            names.append(pytest.param(f"{prefix}/*", marks=pytest.mark.skip(reason=str(error))))
+    return names
+
+
+def meaning(spec: OptimizerSpec) -> tuple[Any, ...]:
+    """What a declaration builds: its class, the arguments and the step after building its name stands for,
+    and the rest of the declaration."""
+    record = named_optimizer(spec.optimizer)
+    rest = {key: value for key, value in spec_to_dict(spec).items() if key != "class_path"}
+    return (
+        resolve_class(spec.optimizer, "optimizer", where="meaning"),
+        dict(name_arguments(spec.optimizer)),
+        None if record is None else record.prepare,
+        rest,
+    )
+
+
+@pytest.mark.parametrize("name", optimizer_names())
+def test_every_optimizer_name_round_trips_to_the_same_declaration(name: str) -> None:
+    if name.startswith("transformers/"):
+        transformers_with_torch()
+    try:
+        record = named_optimizer(name)
+        cls = resolve_class(name, "optimizer", where="test")
+    except ValueError as error:  # its backend is not installed here, or it cannot build here (CUDA only)
+        pytest.skip(str(error))
+    step = SchedulerSpec(lr_scheduler.StepLR, step_size=2)
+    spec = OptimizerSpec(name, params="model_gen", scheduler=step)
+    data = spec_to_dict(spec)
+    back = spec_from_dict(data)
+    assert meaning(back) == meaning(spec)
+    assert spec_to_dict(back) == data
+    stands_for_more = record is not None and bool(record.arguments or record.prepare)
+    # a name standing for arguments or a step after building is kept; any other reads back as its class
+    assert back.optimizer == (name if stands_for_more else cls)
+    assert back == (spec if stands_for_more else OptimizerSpec(cls, params="model_gen", scheduler=step))
+
+
+class WithEmbedding(L.LightningModule):
+    """An embedding and a layer of 4096 elements each: 8-bit state under an 8-bit optimizer, unless kept in
+    32 bit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = torch.nn.Embedding(512, 8)
+        self.wide = torch.nn.Linear(8, 512)
+        self.head = torch.nn.Linear(512, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 100).long().clamp(max=511)[:, 0]
+        hidden = torch.relu(self.wide(x + self.embed(tokens)))
+        return torch.nn.functional.cross_entropy(self.head(hidden), y)
+
+
+def built(module_class: type) -> tuple[type, dict[str, Any], dict[str, Any]]:
+    """The optimizer a module trains (one step): its class, its group defaults and its state's dtypes."""
+    module = module_class()
+    fit(module, max_steps=1)
+    optimizer = module.trainer.optimizers[0]
+    (group,) = optimizer.param_groups
+    state = {
+        name: {
+            key: value.dtype for key, value in optimizer.state[p].items() if isinstance(value, torch.Tensor)
+        }
+        for name, p in module.named_parameters()
+    }
+    return type(optimizer), {k: v for k, v in group.items() if k != "params"}, state
+
+
+@pytest.mark.parametrize("name", ["transformers/adafactor", "transformers/adamw_bnb_8bit"])
+def test_a_transformers_name_read_back_builds_the_declared_optimizer(name: str) -> None:
+    transformers_with_torch()
+    if "bnb" in name:
+        pytest.importorskip("bitsandbytes")
+    in_code = declared(OptimizerSpec(name), base=WithEmbedding, name="Model")
+    data = spec_to_dict(in_code.optimizer)
+    assert data == {"class_path": name, "init_args": {}}
+    assert with_declarations(in_code, optimizer=data) is in_code  # the same declaration: nothing overridden
+    from_dict = declared(spec_from_dict(data), base=WithEmbedding, name="Model")
+    overridden = with_declarations(in_code, optimizer={**data, "init_args": {"lr": 1e-4}})
+    reference = built(in_code)
+    assert built(from_dict) == reference
+    cls, group, state = built(overridden)
+    assert (cls, {**group, "lr": reference[1]["lr"]}, state) == reference  # only the lr changed
+    if "bnb" in name:  # 8-bit state, but transformers keeps embeddings in 32 bit
+        assert reference[2]["embed.weight"]["state1"] == torch.float32
+        assert reference[2]["wide.weight"]["state1"] == torch.uint8
+    else:  # transformers' own arguments, not Adafactor's defaults
+        assert (group["relative_step"], group["scale_parameter"]) == (False, False)
 
 
 def test_dict_shape_is_lightning_cli_shape() -> None:
