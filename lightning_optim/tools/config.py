@@ -179,6 +179,12 @@ def _names_more_than_its_class(declared: Any) -> bool:
     return named is not None and bool(named.arguments or named.prepare)
 
 
+def _removes_scheduler(value: Any) -> bool:
+    """Whether an ``OptimizerSpec``'s ``scheduler`` value is ``{"class_path": None, ...}``: no scheduler, as
+    a ``DeclarativeCLI`` writes a removed scheduler (with the keys it had) to the config it saves."""
+    return isinstance(value, Mapping) and CLASS_PATH in value and value[CLASS_PATH] is None
+
+
 def _allowed_functions(allow: Iterable[Callable[..., Any] | str]) -> dict[str, Callable[..., Any] | None]:
     allowed: dict[str, Callable[..., Any] | None] = {}
     for item in allow:
@@ -276,6 +282,8 @@ def spec_from_dict(
     A name is read back as its class, except a name standing for more than its class (transformers'
     ``"transformers/adafactor"`` stands for arguments, ``"transformers/adamw_bnb_8bit"`` also for 32-bit state
     for embeddings): that one is kept, as ``spec_to_dict`` writes it, so that it builds what was declared.
+    ``scheduler: {"class_path": None, ...}`` means no scheduler (``DeclarativeCLI`` saves a removed scheduler so,
+    with the values it had); ``spec_to_dict`` leaves ``scheduler`` out.
     The values themselves are checked, as for any declaration, when the spec is assigned to a module class.
 
     Args:
@@ -361,6 +369,11 @@ def _from_dict(
                 _from_dict(item, SchedulerSpec, allowed, f"{option_where}[{index}]")
                 for index, item in enumerate(value)
             ]
+        elif option == "scheduler" and _removes_scheduler(value):
+            # no scheduler: the class it named is gone, so the values left with it are not read (the canonical
+            # form, which `spec_to_dict` writes, leaves `scheduler` out)
+            scheduler_options = spec_options(SchedulerSpec)
+            _check_keys(option_where, SchedulerSpec, value, [CLASS_PATH, INIT_ARGS, *scheduler_options], "")
         elif option == "scheduler" and value is not None:
             values[option] = _from_dict(value, SchedulerSpec, allowed, option_where)
         elif option == "groups" and value is not None:

@@ -28,7 +28,9 @@ from lightning_optim import (
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
+    spec_from_dict,
     spec_to_dict,
+    with_declarations,
 )
 from lightning_optim.cli import DeclarativeCLI
 from tests.helpers import FAST, Classifier, TwoNets, fit, transformers_with_torch
@@ -216,6 +218,19 @@ def test_scheduler_removed_and_added_from_the_command_line() -> None:
         "init_args": {"step_size": 1, "gamma": 0.1},
     }
     assert not added.automatic_optimization  # still two optimizers, still manual optimization
+
+
+def test_a_removed_scheduler_as_the_cli_writes_it_reads_back_as_no_scheduler(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    removed = type(cli(Model, "--optim.optimizer.scheduler.class_path=null").model).optimizer
+    with pytest.raises(SystemExit) as done:
+        cli(Model, "--optim.optimizer.scheduler.class_path=null", "--print_config")
+    assert done.value.code == 0
+    section = yaml.safe_load(capsys.readouterr().out)["optim"]["optimizer"]
+    assert section["scheduler"]["class_path"] is None  # with the declared values left next to it
+    assert spec_from_dict(section) == removed == OptimizerSpec(SGD, lr=0.1)
+    assert with_declarations(Model, optimizer=section).optimizer == removed
 
 
 def test_a_transformers_name_is_kept_from_the_declaration_the_command_line_and_the_printed_config(

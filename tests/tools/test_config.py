@@ -205,6 +205,30 @@ def test_a_transformers_name_read_back_builds_the_declared_optimizer(name: str) 
         assert (group["relative_step"], group["scale_parameter"]) == (False, False)
 
 
+def test_a_removed_scheduler_reads_as_no_scheduler() -> None:
+    # `class_path: null` (cli.md's "removes it"), as a DeclarativeCLI saves it: with the keys the scheduler had
+    removed = {
+        "class_path": "torch.optim.SGD",
+        "init_args": {"lr": 0.1},
+        "scheduler": {"class_path": None, "init_args": {"step_size": 1, "gamma": 0.5}, "interval": None},
+    }
+    without = OptimizerSpec(SGD, lr=0.1)
+    assert spec_from_dict(removed) == without
+    canonical = {"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}  # `scheduler` left out
+    assert spec_to_dict(spec_from_dict(removed)) == spec_to_dict(without) == canonical
+    assert with_declarations(Model, optimizer=removed).optimizer == without
+    assert (
+        with_declarations(Model, optimizer={**removed, "scheduler": {"class_path": None}}).optimizer
+        == without
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^OptimizerSpec\.scheduler: Expected the keys of a SchedulerSpec config .* "
+        r"but got 'intervall' \(did you mean `interval`\?\)",
+    ):
+        spec_from_dict({**removed, "scheduler": {"class_path": None, "intervall": "step"}})
+
+
 def test_dict_shape_is_lightning_cli_shape() -> None:
     spec = OptimizerSpec(
         Adam,
