@@ -372,8 +372,8 @@ def _from_dict(
         elif option == "scheduler" and _removes_scheduler(value):
             # no scheduler: the class it named is gone, so the values left with it are not read (the canonical
             # form, which `spec_to_dict` writes, leaves `scheduler` out)
-            scheduler_options = spec_options(SchedulerSpec)
-            _check_keys(option_where, SchedulerSpec, value, [CLASS_PATH, INIT_ARGS, *scheduler_options], "")
+            accepted: list[str] = [CLASS_PATH, INIT_ARGS, *spec_options(SchedulerSpec)]
+            _check_keys(option_where, SchedulerSpec, value, accepted, "")
         elif option == "scheduler" and value is not None:
             values[option] = _from_dict(value, SchedulerSpec, allowed, option_where)
         elif option == "groups" and value is not None:
