@@ -24,6 +24,7 @@ from lightning_optim.declaring.hparam import HParam
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.registry.external import named_optimizer
 from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
+from lightning_optim.registry.schedulers import declared_info, is_scheduler_class, scheduler_info
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 
 CLASS_PATH = "class_path"
@@ -150,11 +151,7 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
         cls = resolve_class(declared, KINDS[kind], where=where)
         with prefixed(where):
-            path = (
-                declared
-                if kind is OptimizerSpec and _names_more_than_its_class(declared)
-                else class_path(cls)
-            )
+            path = declared if _names_more_than_its_class(declared, cls) else class_path(cls)
         data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
     else:
         raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")
@@ -165,16 +162,21 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
     return data
 
 
-def _names_more_than_its_class(declared: Any) -> bool:
-    """Whether ``declared`` is an optimizer name standing for more than its class: transformers' names stand
-    for arguments (``"transformers/adafactor"``: ``relative_step=False``, ...) and a step after building (32-bit
-    state for embeddings under ``"transformers/adamw_bnb_8bit"``). Such a name is written to a config as the
-    name and read back as the name; any other name is written as its class's import path and read back as the
-    class, which means the same.
+def _names_more_than_its_class(declared: Any, cls: type) -> bool:
+    """Whether ``declared`` is a name standing for more than its class ``cls``: transformers' optimizer names
+    stand for arguments (``"transformers/adafactor"``: ``relative_step=False``, ...) and a step after building
+    (32-bit state for embeddings under ``"transformers/adamw_bnb_8bit"``); a scheduler name given to
+    ``register_scheduler`` for a class with a record of its own stands for its record (``StepLR`` stepped per
+    step). Such a name is written to a config as the name and read back as the name; any other name is written
+    as its class's import path and read back as the class, which means the same.
 
     Raises:
         ValueError: a collection name it does not have, or one that cannot be built here.
     """
+    if not isinstance(declared, str):
+        return False
+    if is_scheduler_class(cls):
+        return declared_info(declared, cls) is not scheduler_info(cls)
     named = named_optimizer(declared)
     return named is not None and bool(named.arguments or named.prepare)
 
@@ -387,5 +389,5 @@ def _from_dict(
             values[option] = from_plain(value, option_where, allowed)
     with prefixed(where):
         # a name standing for more than its class is kept, as `spec_to_dict` writes it
-        declared = path if kind is OptimizerSpec and _names_more_than_its_class(path) else cls
+        declared = path if _names_more_than_its_class(path, cls) else cls
     return kind(declared, **values, **kwargs)

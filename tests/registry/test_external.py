@@ -11,7 +11,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lightning_optim import OptimizerSpec, SchedulerSpec, register_optimizer, register_scheduler
+from lightning_optim import (
+    OptimizerSpec,
+    SchedulerSpec,
+    register_optimizer,
+    register_scheduler,
+    spec_from_dict,
+    spec_to_dict,
+)
 from lightning_optim.registry.external import unregister
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declaring import test_fuzz as fuzz
@@ -77,6 +84,10 @@ def test_a_name_registered_for_a_class_with_a_record_of_its_own_keeps_its_record
     (config,) = fit(declared(spec)(), max_epochs=1).lr_scheduler_configs
     assert config.interval == "step"
     assert config.scheduler.get_last_lr() == [0.5**4]
+    # a config keeps the name (the class's path would read back as StepLR's own record: per epoch)
+    data = spec_to_dict(spec)
+    assert data["scheduler"]["class_path"] == "step_each_batch"
+    assert spec_from_dict(data, OptimizerSpec).scheduler == spec.scheduler
 
 
 @pytest.mark.parametrize(
