@@ -42,6 +42,7 @@ from lightning_optim.registry.schedulers import (
     SchedulerInfo,
     is_scheduler_class,
 )
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, prefixed
 
 
@@ -138,11 +139,28 @@ def _classes(classes: Mapping[str, type]) -> dict[str, Entry]:
     return {name: NamedOptimizer(cls) for name, cls in classes.items()}
 
 
+#: pytorch_optimizer's optimizers that estimate the Hessian from the gradient's graph
+_NEEDS_GRAPH = frozenset({"adahessian", "sophiah"})
+
+
+def _needs_graph(optimizer: torch.optim.Optimizer, module: Any) -> None:
+    """Refuse automatic optimization, whose backward keeps no graph of the gradient, when ``fit`` builds it
+    (``describe_optimizers``, without a Trainer, shows it)."""
+    if getattr(module, "automatic_optimization", True) and compat.attached_trainer(module) is not None:
+        raise ValueError(
+            f"`{type(optimizer).__name__}` estimates the Hessian from the gradient's graph: Expected manual "
+            "optimization, with `self.manual_backward(loss, create_graph=True)`, but got automatic optimization, "
+            "whose backward keeps no graph (torch fails in the first step). Set `automatic_optimization = False` "
+            "in `__init__` and write the step (docs/guides/optimizers.md)."
+        )
+
+
 def _pytorch_optimizer(module: Any) -> Mapping[str, Entry]:
-    return {
-        name: functools.partial(lambda n: NamedOptimizer(module.load_optimizer(n)), name)
-        for name in module.get_supported_optimizers()
-    }
+    def entry(name: str) -> NamedOptimizer:
+        prepare = _needs_graph if name.lower() in _NEEDS_GRAPH else None
+        return NamedOptimizer(module.load_optimizer(name), prepare=prepare)
+
+    return {name: functools.partial(entry, name) for name in module.get_supported_optimizers()}
 
 
 _SCHEDULEFREE_SHORT = {"adamw": "AdamWScheduleFree", "sgd": "SGDScheduleFree", "radam": "RAdamScheduleFree"}

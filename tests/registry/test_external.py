@@ -220,3 +220,32 @@ def external_declarations(draw: st.DrawFn) -> Any:
 @given(external_declarations())
 def test_external_declarations_train_or_fail_clearly(spec: Any) -> None:
     fuzz.check(spec, train=True)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward.. with create_graph=True")
+@pytest.mark.parametrize("name", ["adahessian", "sophiah"])
+def test_hessian_optimizers_need_manual_optimization_with_the_gradients_graph(name: str) -> None:
+    """They estimate the Hessian from the gradient's graph: automatic optimization (whose backward keeps no
+    graph) is refused when fit starts, before torch fails in the first step; a manual step with
+    ``create_graph=True`` trains."""
+    spec = OptimizerSpec(f"pytorch_optimizer/{name}", lr=0.1)
+    with pytest.raises(
+        ValueError, match=r"Declared\.optimizer: `\w+` estimates the Hessian .* create_graph=True"
+    ):
+        fit(declared(spec)(), max_epochs=1)
+
+    class Manual(declared(spec)):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.optimizer.zero_grad()
+            self.manual_backward(torch.nn.functional.cross_entropy(self.model_gen(x), y), create_graph=True)
+            self.optimizer.step()
+
+    module = Manual()
+    before = module.model_gen.layer1.weight.detach().clone()
+    fit(module, max_epochs=1)
+    assert not torch.equal(before, module.model_gen.layer1.weight)
