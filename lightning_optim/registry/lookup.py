@@ -117,6 +117,9 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
             # a class name (`CosineAnealingLR`) is compared with the class names, a short name with the names
             class_names = [c.__name__ for c in registry.values()] if value != key else []
             hint = did_you_mean(value, class_names) or did_you_mean(key, [*registry, *_registered(kind)])
+            prefix, slash, rest = key.partition("/")
+            if slash and kind == "optimizer" and not hint:  # a misspelt collection: `bnbb/adamw8bit`
+                hint = did_you_mean(prefix, COLLECTIONS).replace("`?)", f"/{rest}`?)")
             raise ValueError(
                 f"Expected a known {kind} name or a dotted import path but got {value!r}"
                 f"{hint}. Known names: "

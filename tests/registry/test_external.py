@@ -249,3 +249,12 @@ def test_hessian_optimizers_need_manual_optimization_with_the_gradients_graph(na
     before = module.model_gen.layer1.weight.detach().clone()
     fit(module, max_epochs=1)
     assert not torch.equal(before, module.model_gen.layer1.weight)
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [("bnbb/adamw8bit", "bnb/adamw8bit"), ("pytorch-optimizer/lion", "pytorch_optimizer/lion")],
+)
+def test_a_misspelt_collection_gets_the_name_it_meant(name: str, meant: str) -> None:
+    with pytest.raises(ValueError, match=rf"got '{name}' \(did you mean `{meant}`\?\)"):
+        declared(OptimizerSpec(name, lr=0.1))
