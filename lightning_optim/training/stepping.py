@@ -15,8 +15,10 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
 * ``interval="epoch"``: after epoch ``e`` when ``(e + 1) % frequency == 0``, from a callback the mixin puts
   first in ``trainer.callbacks``, so a module's own ``on_train_epoch_end`` without ``super()`` cannot skip
   it and ``ModelCheckpoint`` saves the state after the step. A checkpoint written before an epoch's step
-  (one saved during validation) is caught up at the start of the next epoch; the epoch counter lives on the
-  scheduler object (torch puts every instance attribute in ``state_dict()``), so resume restores it.
+  (one saved during validation) is caught up at the start of the next epoch; one written at an epoch's last
+  batch (``every_n_train_steps``), which Lightning resumes into the next epoch without an epoch start, when
+  training starts. The epoch counter lives on the scheduler object (torch puts every instance attribute in
+  ``state_dict()``), so resume restores it.
 * A ``ReduceLROnPlateau`` steps where Lightning steps it in automatic optimization, after the metrics it may
   monitor are logged: per step, after the batch's ``on_train_batch_end`` hooks and its validation
   (``val_check_interval``); per epoch, after the module's ``on_train_epoch_end`` and the epoch-end
@@ -60,6 +62,7 @@ from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, settle
 from lightning_optim.training.plateau import missing_monitor
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
@@ -269,6 +272,9 @@ class ManualSchedulerStepping(MixinCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the first batch's steps, not a tuner's trial steps (`BatchSizeFinder`)
         self.optimizer_steps = [0] * len(self.optimizer_steps)
+        # A checkpoint written at an epoch's last batch, before its end (`every_n_train_steps`), resumes into the
+        # next epoch without an epoch start: the ended epoch's update is caught up now, before its first batch.
+        self._catch_up(trainer)
 
     @override
     def on_train_batch_start(
@@ -342,10 +348,24 @@ class ManualSchedulerStepping(MixinCallback):
             self._check("at the start of an epoch")
         else:  # the first epoch of this fit: states are restored (and replayed) by now
             self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
+        self._catch_up(trainer)
+
+    def _catch_up(self, trainer: Trainer) -> None:
+        """Finish the epochs before the current one that a per-epoch schedule has not finished (its state was
+        saved before their end); a plateau's update of such an epoch is not taken (its metric is gone)."""
         for scheduled in self.per_epoch:
             # a schedule restarted on resume counts from the epoch training started in (``lifecycle.py``)
-            for epoch in range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch):
+            epochs = range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch)
+            if not epochs:
+                continue
+            # the optimizer stepped in those epochs, before the checkpoint: torch would warn, in a resumed process
+            # whose optimizer has not stepped yet, that the scheduler steps first
+            optimizer = scheduled.scheduler.optimizer
+            stepped = compat.has_stepped(optimizer)
+            compat.mark_stepped(optimizer)
+            for epoch in epochs:
                 self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
+            compat.mark_stepped(optimizer, stepped)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
