@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import torch
 
+# one multi-process test at a time: the process groups of two would meet on Lightning's default port
+pytestmark = pytest.mark.xdist_group("ddp")
+
 SCRIPT = Path(__file__).with_name("groups_distributed_script.py")
 ROOT = SCRIPT.parents[2]
 

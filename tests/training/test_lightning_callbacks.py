@@ -296,6 +296,7 @@ def test_early_stopping_on_a_learning_rate(monitor: type[L.Callback], tmp_path: 
 
 
 @pytest.mark.slow  # spawning two processes that import torch and Lightning: 50 s on a shared 2-core CPU
+@pytest.mark.xdist_group("ddp")
 def test_ddp_spawn_on_two_cpu_processes(tmp_path: Path) -> None:
     model = Model()
     before = weights(model)
