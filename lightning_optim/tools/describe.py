@@ -84,6 +84,8 @@ def _describe(
             )
     live = optimizer.param_groups
     keys = list(dict.fromkeys(["lr", *declared.kwargs, *(k for g in groups for k in g.options)]))
+    # an argument only the constructor keeps (not a group option) is in the header, not a column of `None`s
+    keys = [k for k in keys if any(k in options for options in live)]
     names = [g.name or "all" for g in groups]
     rows = [["group", "tensors", "parameters", "state bytes", *keys]]
     for index, (name, group, options) in enumerate(zip(names, groups, live)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning as L
 import pytest
 import torch
@@ -50,3 +52,17 @@ def test_a_lazy_module_before_its_first_forward_has_unknown_sizes() -> None:
 def test_the_declared_lr_is_shown_under_any_other_scheduler() -> None:
     text = describe_optimizers(declared(OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("cosine")))())
     assert text.splitlines()[2].split()[-1] == "0.5"
+
+
+class Scaled(torch.optim.SGD):
+    """An optimizer with a constructor argument that is no param-group option."""
+
+    def __init__(self, params: Any, lr: float = 0.1, scale: float = 2.0) -> None:
+        self.scale = scale
+        super().__init__(params, lr=lr)
+
+
+def test_an_argument_only_the_constructor_keeps_is_in_the_header_not_a_column() -> None:
+    lines = describe_optimizers(declared(OptimizerSpec(Scaled, lr=0.5, scale=3.0))()).splitlines()
+    assert lines[0].startswith("Declared.optimizer: Scaled(lr=0.5, scale=3.0), 1 group")
+    assert lines[1].split() == ["group", "tensors", "parameters", "state", "bytes", "lr"]
