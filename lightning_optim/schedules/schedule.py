@@ -284,11 +284,9 @@ class Schedule(LRScheduler):
         if isinstance(self.inner, ReduceLROnPlateau):
             self.last_epoch += updates
             return
-        stepped = compat.has_stepped(self.optimizer)
-        compat.mark_stepped(self.optimizer)  # torch warns when a scheduler steps before its optimizer
-        for _ in range(updates):
-            self.step()
-        compat.mark_stepped(self.optimizer, stepped)
+        with compat.stepped_meanwhile(self.optimizer):
+            for _ in range(updates):
+                self.step()
 
     # -- checkpoints -----------------------------------------------------------------------------------------
 

@@ -358,14 +358,10 @@ class ManualSchedulerStepping(MixinCallback):
             epochs = range(getattr(scheduled.scheduler, EPOCHS, 0), trainer.current_epoch)
             if not epochs:
                 continue
-            # the optimizer stepped in those epochs, before the checkpoint: torch would warn, in a resumed process
-            # whose optimizer has not stepped yet, that the scheduler steps first
-            optimizer = scheduled.scheduler.optimizer
-            stepped = compat.has_stepped(optimizer)
-            compat.mark_stepped(optimizer)
-            for epoch in epochs:
-                self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
-            compat.mark_stepped(optimizer, stepped)
+            # the optimizer stepped in those epochs, before the checkpoint (a resumed process's has not yet)
+            with compat.stepped_meanwhile(scheduled.scheduler.optimizer):
+                for epoch in epochs:
+                    self._finish_epoch(trainer, scheduled, epoch, catch_up=True)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

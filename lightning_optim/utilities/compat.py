@@ -19,6 +19,7 @@ Supported: torch >= 2.4, Lightning >= 2.5, Python >= 3.10 (``docs/compat.md`` ha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import inspect
@@ -27,7 +28,7 @@ import re
 import shutil
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -404,6 +405,18 @@ def mark_stepped(optimizer: torch.optim.Optimizer, value: bool = True) -> None:
 def has_stepped(optimizer: torch.optim.Optimizer) -> bool:
     """Whether torch's step tracking saw ``optimizer`` step (what its schedulers warn about)."""
     return bool(getattr(optimizer, "_opt_called", False))
+
+
+@contextlib.contextmanager
+def stepped_meanwhile(optimizer: torch.optim.Optimizer) -> Iterator[None]:
+    """Schedulers stepped inside take the optimizer as stepped (they catch up on steps it took before, so torch
+    must not warn that they step first); its mark is put back afterwards."""
+    stepped = has_stepped(optimizer)
+    mark_stepped(optimizer)
+    try:
+        yield
+    finally:
+        mark_stepped(optimizer, stepped)
 
 
 def track_steps(optimizer: torch.optim.Optimizer) -> None:
