@@ -60,7 +60,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import driven_everies, loop_steps
+from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
@@ -297,12 +297,13 @@ def _kept_state(
 
 
 def check_resume(
-    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], choice: ResumeChoice
+    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], choice: ResumeChoice, *, manual: bool
 ) -> None:
     """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup.
 
     Rewritten, the checkpoint's optimizer and scheduler states are those Lightning then restores: fresh
-    ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue).
+    ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue), and
+    its global step counted in this fit's optimization mode (``manual``).
     """
     if not checkpoint:
         return
@@ -331,6 +332,7 @@ def check_resume(
         for b in built
     ]
     checkpoint["lr_schedulers"] = [restart(s, continues=continues) for b in built for s in b.schedules]
+    compat.carry_global_step(checkpoint, manual)
     checkpoint.pop(METRICS_KEY, None)
     checkpoint.pop(STEP_METRICS_KEY, None)
 
@@ -517,7 +519,7 @@ class ResumeGuard(MixinCallback):
         # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
         if not trainer.strategy.restore_checkpoint_after_setup:
             return
-        check_resume(self.owner, checkpoint, self.built, self.choice)
+        check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual_optimization(pl_module))
         self.take_checkpoint(checkpoint)
 
     @override
@@ -549,7 +551,7 @@ def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: Resume
     ``Positions``."""
     checkpoint = compat.loaded_checkpoint(trainer)
     guard = ResumeGuard(owner, built, choice)
-    check_resume(owner, checkpoint, built, choice)
+    check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))
     guard.take_checkpoint(checkpoint)
     callbacks.add(trainer, guard)
     return guard.positions

@@ -153,6 +153,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error when LRMonitor starts",
     ),
     PrivateApi(
+        "checkpoint['loops']['fit_loop'] optimizer step counters",
+        "a changed setup resumed in the other optimization mode (`resume_changed_setup`) goes on at the "
+        "checkpoint's global step (`carry_global_step`)",
+        "fallback: the global step restarts at 0 after such a switch (Lightning's own behaviour)",
+    ),
+    PrivateApi(
         "Lightning skips callback hooks that are not callable",
         "the mixin's callbacks cost nothing on the per-batch hooks they do not use (`_call_callback_hooks` "
         "checks `callable(fn)`; each dispatch otherwise costs a profiler context and a `state_key` string)",
@@ -345,6 +351,39 @@ def check_batches_that_stepped(trainer: Any) -> None:
     """Fail early (when a monitor starts) if ``batches_that_stepped`` cannot work."""
     if not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped"):
         raise _missing("Trainer.fit_loop.epoch_loop._batches_that_stepped", "log at Lightning's steps")
+
+
+#: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;
+#: Lightning's ``global_step`` is the one of the mode it trains in
+_STEP_COUNTERS = {
+    False: ("epoch_loop.automatic_optimization.optim_progress", "optimizer", "step"),
+    True: ("epoch_loop.manual_optimization.optim_step_progress",),
+}
+
+
+def _step_counter(checkpoint: dict[str, Any], manual: bool) -> dict[str, Any] | None:
+    state: Any = checkpoint.get("loops", {}).get("fit_loop")
+    for key in _STEP_COUNTERS[manual]:
+        state = state.get(key) if isinstance(state, dict) else None
+    return state if isinstance(state, dict) and isinstance(state.get("total"), dict) else None
+
+
+def carry_global_step(checkpoint: dict[str, Any], manual: bool) -> None:
+    """Let Lightning's global step go on from a checkpoint written in the other optimization mode (``manual``:
+    this fit's) instead of restarting at 0: the modes count their optimizer steps apart."""
+    counter, other = _step_counter(checkpoint, manual), _step_counter(checkpoint, not manual)
+    if (
+        counter is None
+        or other is None
+        or counter["total"].get("completed")
+        or not other["total"].get("completed")
+    ):
+        return
+    counter["total"] = {**counter["total"], **{k: other["total"][k] for k in ("ready", "completed")}}
+    counter["current"] = {
+        **counter.get("current", {}),
+        **{k: other["current"][k] for k in ("ready", "completed")},
+    }
 
 
 #: The per-batch callback hooks Lightning calls at every training, validation, test or predict batch.

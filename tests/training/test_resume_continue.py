@@ -61,6 +61,19 @@ class RestoredState(L.Callback):
         ]
 
 
+class GlobalSteps(L.Callback):
+    """Lightning's global step when training starts and when it ends."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.seen.append(trainer.global_step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.seen.append(trainer.global_step)
+
+
 def train(module: L.LightningModule, tmp_path: Path, ckpt: str | None = None, **kwargs: Any) -> LrRecorder:
     recorder = LrRecorder()
     callbacks = [recorder, *kwargs.pop("callbacks", [])]
@@ -305,12 +318,16 @@ def test_a_continued_schedule_goes_on_from_its_optimizers_steps_when_the_optimiz
     train(nets(before)(), tmp_path, callbacks=[saving], max_epochs=2)
     path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done * before}.ckpt" in p.name))
 
-    rest = train(nets(after, "continue")(), tmp_path, path, max_epochs=3)
+    steps = GlobalSteps()
+    rest = train(nets(after, "continue")(), tmp_path, path, max_epochs=3, callbacks=[steps])
     # 48 steps of each optimizer in 3 epochs; a new optimizer (`dis_opt` from one, `aux_opt` from two) stands
     # where the batches stand, as if it had been declared from the start
     expected = [0.01 * (1 + math.cos(math.pi * s / 100)) / 2 for s in range(done, 48)]
     for index in range(after):
         assert rest.of(index) == pytest.approx(expected, rel=1e-9), index
+    # Lightning's global step goes on from the checkpoint's (it restarted at 0 after a switch between automatic
+    # and manual optimization, which count their steps apart), then counts every optimizer's steps
+    assert steps.seen == [done * before, done * before + (48 - done) * after]
 
 
 #: (epoch, batch_idx) whose loss is NaN: ``skip_nonfinite`` skips those updates of ``gen_opt``

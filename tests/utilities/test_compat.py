@@ -51,6 +51,14 @@ def test_fused_step_unscales_agrees_with_lightning(cls: type) -> None:
     assert compat.fused_step_unscales(torch.optim.RMSprop) is False  # no fused kernel at all
 
 
+def _step_counters_in_the_loop_state() -> bool:
+    """Both modes' optimizer step counters are where ``compat.carry_global_step`` reads them."""
+    state = _trainer().fit_loop.state_dict()
+    automatic = state["epoch_loop.automatic_optimization.optim_progress"]["optimizer"]["step"]
+    manual = state["epoch_loop.manual_optimization.optim_step_progress"]
+    return all({"total", "current"} <= counter.keys() for counter in (automatic, manual))
+
+
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
@@ -61,6 +69,7 @@ LOOKUPS = {
     "Trainer.fit_loop.epoch_loop._batches_that_stepped": lambda: hasattr(
         _trainer().fit_loop.epoch_loop, "_batches_that_stepped"
     ),
+    "checkpoint['loops']['fit_loop'] optimizer step counters": _step_counters_in_the_loop_state,
     "Lightning skips callback hooks that are not callable": lambda: (
         "if callable(fn):"
         in inspect.getsource(importlib.import_module("lightning.pytorch.trainer.call")._call_callback_hooks)
