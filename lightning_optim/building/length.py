@@ -182,7 +182,8 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
     everies = driven_everies(trainer) if scheduler is not None else None
     optimizers = _manual_optimizers(trainer)
     if everies is None and optimizers is None and accumulation_scheduler(trainer) is None:
-        return float(trainer.estimated_stepping_batches)
+        steps = float(trainer.estimated_stepping_batches)
+        return math.inf if steps < 0 else steps  # unsized data: Lightning gives `max_steps`, -1 when unset
     total = math.inf
     if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
         # the epochs' steps vary until the accumulation's last change, and are alike from it on
@@ -292,6 +293,25 @@ def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> in
     return updates_between(trainer, scheduler, start, int(total))
 
 
+def _run_values(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
+    """The scheduler's values the run trains with from ``start``: its updates before the run's last step (or
+    epoch), and the value it starts from; ``None`` when the run has no known length.
+
+    With ``frequency=1`` these are its updates (the last comes after the last step); with ``frequency=3`` over
+    10 steps, the updates after steps 3, 6 and 9 leave step 10 training with a 4th value, which a derived
+    ``total_steps=3`` would put past ``OneCycleLR``'s end.
+    """
+    total = run_steps(trainer, scheduler) if scheduler.interval == "step" else run_epochs(trainer)
+    if not math.isfinite(total):
+        return None
+    first = start[0] if scheduler.interval == "step" else start[1]
+    if first >= total:
+        start, first = (0, 0), 0  # nothing of the run is left, so the fit trains nothing: the whole run's
+    if total <= first:
+        return 0
+    return updates_between(trainer, scheduler, start, int(total) - 1) + 1
+
+
 def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
     """The shape of ``scheduler`` in ``trainer``'s run, for a schedule that starts at ``start``.
 
@@ -320,7 +340,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     ]
     if isinstance(spec.warmup, float):
         measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
-    updates = _run_updates(trainer, scheduler, start) if measured else 0
+    updates = _run_values(trainer, scheduler, start) if measured else 0
     if updates is None:
         raise _unknown(
             scheduler,
@@ -346,7 +366,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         warmup = warmup if whole is None else min(warmup, max(whole - 1, 0))
     if not isinstance(spec.warmup, float):
         # a warmup as long as the run leaves the schedule nothing; a derived length refuses that by itself
-        whole = _run_updates(trainer, scheduler, start) if warmup and not scheduler.derived_length else None
+        whole = _run_values(trainer, scheduler, start) if warmup and not scheduler.derived_length else None
         if whole is not None and warmup >= whole:
             unit = f"{scheduler.interval}s" if spec.frequency == 1 else "scheduler updates"
             counted = unit if spec.warmup == warmup else f"{spec.warmup} epochs, {warmup} {unit}"
@@ -421,7 +441,7 @@ def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | N
 def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, start: Start) -> None:
     """A window that begins where the run has ended never acts: refused, as an empty window is (not in
     Lightning's ``fast_dev_run`` smoke run of a batch or a few)."""
-    updates = None if getattr(trainer, "fast_dev_run", False) else _run_updates(trainer, scheduler, start)
+    updates = None if getattr(trainer, "fast_dev_run", False) else _run_values(trainer, scheduler, start)
     first = shape.window[0] if shape.window is not None else 0
     if updates is not None and first >= updates:
         raise _unknown(

@@ -245,15 +245,16 @@ def test_gradient_accumulation_scheduler_counts_each_epochs_steps(tmp_path: Any)
 def test_gradient_accumulation_scheduler_with_frequency(tmp_path: Any) -> None:
     """Lightning steps a ``frequency=3`` scheduler after a stepping batch whose index + 1 is a multiple of
     3: batch 2 of the first two epochs (accumulation 1: every batch steps), and none of the later ones
-    (accumulation 2: batches 1 and 3 step). 2 updates in the run: ``total_iters = 2`` (4 if every epoch
-    accumulated 1, as ``estimated_stepping_batches`` assumes)."""
+    (accumulation 2: batches 1 and 3 step). 2 updates in the run, whose 6 later steps train with the 3rd value:
+    ``total_iters = 3`` (5 if every epoch accumulated 1, as ``estimated_stepping_batches`` assumes; 2, the
+    updates, would train those 6 steps at lr 0)."""
     scheduler = SchedulerSpec("polynomial", interval="step", frequency=3, power=2.0)
     model = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), Sized)()
     fitted = trainer(tmp_path, GradientAccumulationScheduler({0: 1, 2: 2}), max_epochs=4)
     fitted.fit(model)
     live = fitted.lr_scheduler_configs[0].scheduler
-    assert live.inner.total_iters == 2 and live.last_epoch == 2
-    assert final_lr(fitted) == 0.0
+    assert live.inner.total_iters == 3 and live.last_epoch == 2
+    assert final_lr(fitted) == pytest.approx(0.1 * (1 - 2 / 3) ** 2, rel=1e-12)
 
 
 def test_gradient_accumulation_scheduler_refuses_epoch_units(tmp_path: Any) -> None:

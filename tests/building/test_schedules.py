@@ -73,6 +73,20 @@ def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: floa
             lambda o: lr_scheduler.PolynomialLR(o, total_iters=8, power=2.0),
             {"frequency": 2},
         ),
+        # frequency 3 over 4 batches: stepped after batch 3 of each epoch (Lightning counts `batch_idx + 1`), so
+        # the 16 steps train with 5 values, the 5th in the last batch: total_steps = 5 (4, the updates, put that
+        # batch past OneCycleLR's end, where it swings back up)
+        (
+            SchedulerSpec("onecycle", max_lr=0.5, frequency=3),
+            lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=5),
+            {"frequency": 3},
+        ),
+        # per epoch with frequency 2 over 5 epochs: updated after epochs 2 and 4, the 5th trains with a 3rd value
+        (
+            SchedulerSpec("linear", start_factor=0.2, frequency=2),
+            lambda o: lr_scheduler.LinearLR(o, start_factor=0.2, total_iters=3),
+            {"frequency": 2, "max_epochs": 5},
+        ),
         # per epoch: 4 epochs -> total_iters = 4
         (
             SchedulerSpec("linear", start_factor=0.2),
@@ -86,7 +100,16 @@ def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: floa
             {"max_steps": 9, "max_epochs": 10},
         ),
     ],
-    ids=["accumulation", "max_steps", "limit_train_batches", "frequency", "epochs", "epochs_max_steps"],
+    ids=[
+        "accumulation",
+        "max_steps",
+        "limit_train_batches",
+        "frequency",
+        "frequency_partial",
+        "epoch_frequency_partial",
+        "epochs",
+        "epochs_max_steps",
+    ],
 )
 def test_length_derived_from_the_run(
     scheduler: SchedulerSpec, make: Any, trainer_kwargs: dict[str, Any]
@@ -145,6 +168,39 @@ def test_unknown_run_length_is_a_clear_error(interval: str) -> None:
         r"or give `T_max` explicitly",
     ):
         fit(module, max_epochs=-1)
+
+
+class _Batches(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """4 batches per epoch, without a length: Lightning knows the run's epochs but not its steps."""
+
+    def __iter__(self) -> Any:
+        return iter(helpers.loader())
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        (SchedulerSpec("cosine", interval="step"), r"derived from the run's length in steps \(`T_max`\)"),
+        (SchedulerSpec("step", step_size=2, interval="step", warmup=0.2), r"\(`warmup=0.2`\)"),
+        (SchedulerSpec("step", step_size=2, interval="step", begin=0.5), r"\(`begin=0.5`\)"),
+    ],
+    ids=["derived_length", "warmup_fraction", "window_fraction"],
+)
+def test_unsized_data_without_max_steps_has_no_known_length(scheduler: SchedulerSpec, message: str) -> None:
+    """Lightning's ``estimated_stepping_batches`` is ``max_steps`` for unsized data: -1 when unset, which was
+    taken as a run of -1 steps (a 1-step warmup for ``warmup=0.2``, ``T_max=-1`` refused as too short)."""
+    data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
+    with pytest.raises(ValueError, match=message + r".*the Trainer's run has no known length"):
+        fit(declared(scheduler)(), data=data, max_epochs=2)
+
+
+def test_unsized_data_trains_a_schedule_that_needs_no_length() -> None:
+    """An int warmup and window need no run length: 8 steps of a 2-step warmup, then ``StepLR`` from step 3."""
+    data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
+    scheduler = SchedulerSpec("step", step_size=2, gamma=0.5, interval="step", warmup=2)
+    history = fit(declared(scheduler)(), data=data, max_epochs=2).of(0)
+    # warmup factors 1/3, 2/3, then StepLR's 0.1 halved every 2 updates
+    assert history == pytest.approx([0.1 / 3, 0.2 / 3, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025], rel=1e-12)
 
 
 def test_warmup_longer_than_the_run_is_a_clear_error() -> None:
