@@ -179,8 +179,10 @@ class Schedule(LRScheduler):
         self.inner: Any = None
         #: updates taken (construction is 0)
         self.last_epoch = 0
-        #: the values the warmup climbs to: the scheduler's starting values
+        #: the values the warmup climbs to: the scheduler's starting values, moved by the other schedules of a list
         self.warmup_targets: list[Any] = []
+        #: the values the warmup's last update left (empty before its first)
+        self.warmup_written: list[Any] = []
         #: the driven values when the shape was fixed (what a plateau's reductions are measured from)
         self.start_values: list[Any] = []
         if shape is not None:
@@ -242,13 +244,26 @@ class Schedule(LRScheduler):
         return built
 
     def _apply_warmup(self) -> None:
+        """Set each group's value to its target times the warmup's factor now.
+
+        Another schedule of a list may have changed a value since the last update: its target changes by the
+        same ratio, so the warmup multiplies the value the others left, as torch's chainable ``LinearLR`` does
+        (from a first factor of 0 there is no ratio to take, and the target stays).
+        """
         steps = self.shape.warmup  # type: ignore[union-attr]
-        start = self.warmup_start_factor
-        factor = warmup_factor(
-            self.last_epoch, steps, default_start_factor(steps) if start is None else float(start)
-        )
+        start = default_start_factor(steps) if self.warmup_start_factor is None else self.warmup_start_factor
+        before = warmup_factor(self.last_epoch - 1, steps, float(start))
+        if self.warmup_written and before > 0:
+            self.warmup_targets = [
+                target if value == written else value / before
+                for target, value, written in zip(
+                    self.warmup_targets, map(as_number, self.values()), self.warmup_written
+                )
+            ]
+        factor = warmup_factor(self.last_epoch, steps, float(start))
         for group, target in zip(self.target.param_groups, self.warmup_targets):
             set_value(group, "lr", target * factor)
+        self.warmup_written = [as_number(v) for v in self.values()]
 
     # -- stepping --------------------------------------------------------------------------------------------
 
@@ -293,7 +308,14 @@ class Schedule(LRScheduler):
     @staticmethod
     def unshaped_state() -> dict[str, Any]:
         """The state of a schedule whose shape is not fixed yet: loaded, it starts again from its recipe."""
-        return {"last_epoch": 0, "warmup_targets": [], "start_values": [], "shape": None, "inner": None}
+        return {
+            "last_epoch": 0,
+            "warmup_targets": [],
+            "warmup_written": [],
+            "start_values": [],
+            "shape": None,
+            "inner": None,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state."""

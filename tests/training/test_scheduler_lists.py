@@ -105,6 +105,48 @@ def test_list_matches_a_hand_written_two_list_configure_optimizers(tmp_path: Pat
     assert rest[8:] == pytest.approx([0.01] * 8)
 
 
+class DeclaredWarmup(ConfigurableOptimizersMixin, Classifier):
+    """A per-step warmup of 6 steps on a constant ``StepLR`` next to a per-epoch decay at epoch 1, inside it."""
+
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        implementation="forloop",
+        scheduler=[
+            SchedulerSpec("step", step_size=1000, interval="step", warmup=6),
+            SchedulerSpec("multistep", milestones=[1], gamma=0.1),
+        ],
+    )
+
+
+class HandWrittenWarmup(Classifier):
+    """The warmup as torch's chainable ``LinearLR`` from the same first factor ``1 / 7``."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        warmup = LinearLR(optimizer, start_factor=1 / 7, total_iters=6)
+        return [optimizer], [
+            {"scheduler": warmup, "interval": "step"},
+            {"scheduler": MultiStepLR(optimizer, milestones=[1], gamma=0.1), "interval": "epoch"},
+        ]
+
+
+def test_a_warmup_in_a_list_multiplies_the_lr_the_others_left(tmp_path: Path) -> None:
+    """The warmup set ``target * factor`` outright, so the decay at epoch 1 (step 4) was undone at the next step
+    and lost for the rest of the run."""
+    ours, theirs = DeclaredWarmup(), HandWrittenWarmup()
+    mine = _monitored_fit(ours, LRMonitor(logging_interval="step"), tmp_path / "a", max_epochs=3)
+    lightning = _monitored_fit(
+        theirs, LearningRateMonitor(logging_interval="step"), tmp_path / "b", max_epochs=3
+    )
+    lrs = list(mine.lrs["lr-optimizer"])
+    assert lrs == pytest.approx(lightning.lrs["lr-SGD"], rel=1e-12)
+    # 0.1 * k/7 for steps 0-3, then a tenth of it from epoch 1, up to 0.01 at step 6 and after
+    assert lrs == pytest.approx(
+        [0.1 * k / 7 for k in (1, 2, 3, 4)] + [0.01 * k / 7 for k in (5, 6)] + [0.01] * 6
+    )
+
+
 def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> None:
     seen: dict[str, Any] = {}
 
