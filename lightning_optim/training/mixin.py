@@ -265,6 +265,15 @@ class ConfigurableOptimizersMixin:
             self.__dict__[LIVE_CACHE] = cached
         return cached.by_spec.get(id(spec), spec)
 
+    def configure_callbacks(self) -> Any:
+        """Lightning's own callbacks hook, which runs before Lightning checks the Trainer: the mixin refuses there
+        the Trainer settings manual optimization cannot honour, in its own words (Lightning's check would advise
+        switching to automatic optimization, which several optimizers cannot)."""
+        trainer = compat.attached_trainer(self)
+        if trainer is not None and trainer.state.fn == "fit" and not self.automatic_optimization:
+            check_manual_trainer_settings(type(self).__qualname__, self._lightning_optim_declared, trainer)
+        return super().configure_callbacks()  # type: ignore[misc]  # a LightningModule follows in the MRO
+
     def __getstate__(self) -> dict[str, Any]:
         # the cache holds Lightning's optimizer wrappers, which cannot be pickled, and the Trainer (dropped by
         # Lightning's own ``__getstate__``)
@@ -374,3 +383,27 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
         scheduler = _scheduler_configs(b, manual=manual, trainer=trainer)
         configs.append({"optimizer": b.optimizer, **({"lr_scheduler": scheduler[0]} if scheduler else {})})
     return configs[0] if len(configs) == 1 else configs
+
+
+def check_manual_trainer_settings(owner: str, declared: Sequence[ResolvedOptimizer], trainer: Any) -> None:
+    """Refuse ``gradient_clip_val`` and ``accumulate_grad_batches`` for several optimizers in a hand-written
+    training step (the mixin chose manual optimization, where Lightning neither clips nor accumulates)."""
+    if len(declared) < 2 or declares_losses(declared):
+        return
+    names = ", ".join(f"`{d.attribute}`" for d in declared)
+    clip, accumulate = trainer.gradient_clip_val, trainer.accumulate_grad_batches
+    if clip not in (None, 0):
+        found, expected = f"`Trainer(gradient_clip_val={clip!r})`", "no `gradient_clip_val`"
+        own = "clip in your `training_step` with `self.clip_gradients(opt, gradient_clip_val=...)`"
+    elif accumulate != 1:
+        found, expected = f"`Trainer(accumulate_grad_batches={accumulate!r})`", "`accumulate_grad_batches=1`"
+        own = "accumulate in your `training_step` (step each optimizer every k batches)"
+    else:
+        return
+    raise ValueError(
+        f"{owner}: Expected {expected} with the optimizers {names} but got {found}: several optimizers with a "
+        "`training_step` of the module's own train in manual optimization, where Lightning neither clips nor "
+        "accumulates. Declare `loss=` on each optimizer (the mixin then writes the training step, with the "
+        f"Trainer's clipping and accumulation; docs/guides/several-optimizers.md), or {own} and remove the "
+        "setting from the Trainer."
+    )

@@ -294,3 +294,33 @@ def test_explicit_automatic_optimization_with_two_optimizers_is_an_error() -> No
         match=r"declares 2 optimizers \(gen_opt, dis_opt\) but sets `automatic_optimization = True`",
     ):
         fit(Automatic(), max_epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            {"gradient_clip_val": 1.0},
+            r"Expected no `gradient_clip_val` .* but got `Trainer\(gradient_clip_val=1\.0\)`",
+        ),
+        (
+            {"accumulate_grad_batches": 2},
+            r"Expected `accumulate_grad_batches=1` .* but got `Trainer\(accumulate_grad_batches=2\)`",
+        ),
+    ],
+    ids=["clip", "accumulate"],
+)
+def test_trainer_settings_manual_optimization_cannot_honour_are_refused_in_the_mixins_words(
+    setting: dict[str, Any], message: str
+) -> None:
+    """Lightning refuses them too, advising a switch to automatic optimization, which the mixin refuses for two
+    optimizers; the mixin's message names the optimizers and the two ways that work."""
+    with pytest.raises(ValueError, match=r"Custom: " + message + r".*Declare `loss=` on each optimizer"):
+        fit(gan(), max_epochs=1, **setting)
+
+
+def test_validate_with_a_clipping_trainer_is_not_refused() -> None:
+    """Lightning checks clipping and accumulation only when fitting; so does the mixin."""
+    module = gan()
+    module.validation_step = lambda batch, batch_idx: None  # type: ignore[method-assign]
+    L.Trainer(**{**FAST, "gradient_clip_val": 1.0}).validate(module, loader())
