@@ -45,6 +45,7 @@ from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.shape import Shape
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed
 from lightning_optim.utilities.step_rule import interleaved, own_windows, stepping_batches, updates_in
 
@@ -177,20 +178,45 @@ def epochs_for_steps(trainer: Any, steps: float) -> float:
     return float(last + math.ceil((steps - before[-1]) / per_epoch))
 
 
+def _epoch_steps_total(trainer: Any, scheduler: ResolvedScheduler | None, epochs: int) -> float:
+    """Optimizer steps in the first ``epochs`` epochs, at this fit's steps per epoch (alike from the
+    accumulation's last change on)."""
+    changing = min(epochs, _last_change(trainer))
+    total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
+    return total + (epochs - changing) * epoch_steps(trainer, changing, scheduler)
+
+
+def _steps_into_epoch(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int, batches: int) -> int:
+    """Optimizer steps in the first ``batches`` batches of ``epoch``, at this fit's steps per epoch."""
+    if _manual_optimizers(trainer) is not None and _every(trainer, scheduler) is None:
+        return batches
+    total, accumulate = int(_batches_per_epoch(trainer)), accumulation(trainer, epoch)
+    every = _every(trainer, scheduler)
+    ends = stepping_batches(total, accumulate) if every is None else own_windows(total, accumulate, every)
+    return sum(1 for end in ends if end < batches)
+
+
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
-    """Optimizer steps in the run; ``inf`` when unknown."""
+    """Optimizer steps in the run; ``inf`` when unknown.
+
+    A fit resumed from a checkpoint written with other steps per epoch (another accumulation, batch size or
+    ``limit_train_batches``) has taken its steps so far at the old rate and takes the rest at this fit's: the
+    run ends that many steps after where the loops stand (``loop_position``).
+    """
     everies = driven_everies(trainer) if scheduler is not None else None
     optimizers = _manual_optimizers(trainer)
-    if everies is None and optimizers is None and accumulation_scheduler(trainer) is None:
-        steps = float(trainer.estimated_stepping_batches)
-        return math.inf if steps < 0 else steps  # unsized data: Lightning gives `max_steps`, -1 when unset
+    batches = _batches_per_epoch(trainer)
+    steps, epoch = loop_position(trainer, scheduler)
+    plain = everies is None and optimizers is None and accumulation_scheduler(trainer) is None
+    if plain and (not steps or not math.isfinite(batches)):
+        estimated = float(trainer.estimated_stepping_batches)
+        return math.inf if estimated < 0 else estimated  # unsized data: Lightning gives `max_steps`, -1 unset
     total = math.inf
-    if trainer.max_epochs not in (None, -1) and math.isfinite(_batches_per_epoch(trainer)):
-        # the epochs' steps vary until the accumulation's last change, and are alike from it on
-        epochs = max(trainer.max_epochs, 1)
-        changing = min(epochs, _last_change(trainer))
-        total = sum(epoch_steps(trainer, e, scheduler) for e in range(changing))
-        total += (epochs - changing) * epoch_steps(trainer, changing, scheduler)
+    if trainer.max_epochs not in (None, -1) and math.isfinite(batches):
+        total = _epoch_steps_total(trainer, scheduler, max(trainer.max_epochs, 1))
+        if steps:  # the steps left at this fit's rate, after the steps taken
+            into = _steps_into_epoch(trainer, scheduler, epoch, compat.batches_into_epoch(trainer))
+            total += steps - (_epoch_steps_total(trainer, scheduler, epoch) + into)
     if trainer.max_steps not in (None, -1):
         cap = math.ceil(trainer.max_steps / (optimizers or 1))
         if everies is not None and scheduler is not None:

@@ -153,6 +153,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error when LRMonitor starts",
     ),
     PrivateApi(
+        "Trainer.fit_loop epoch and batch progress",
+        "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
+        "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.ready`)",
+        "error at fit",
+    ),
+    PrivateApi(
         "checkpoint['loops']['fit_loop'] optimizer step counters",
         "a changed setup resumed in the other optimization mode (`resume_changed_setup`) goes on at the "
         "checkpoint's global step (`carry_global_step`)",
@@ -351,6 +357,16 @@ def check_batches_that_stepped(trainer: Any) -> None:
     """Fail early (when a monitor starts) if ``batches_that_stepped`` cannot work."""
     if not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped"):
         raise _missing("Trainer.fit_loop.epoch_loop._batches_that_stepped", "log at Lightning's steps")
+
+
+def batches_into_epoch(trainer: Any) -> int:
+    """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
+    checkpoint written mid-epoch (or at an epoch's last batch) restored."""
+    loop = getattr(trainer, "fit_loop", None)
+    if loop is None:
+        return 0  # a stand-in for previews
+    epochs = loop.epoch_progress.current
+    return int(loop.epoch_loop.batch_progress.current.ready) if epochs.started > epochs.completed else 0
 
 
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;

@@ -411,3 +411,53 @@ def test_skips_before_a_plain_resume_count_when_a_later_resume_continues(tmp_pat
     assert rest.of() == pytest.approx(
         [0.01 * (1 + math.cos(math.pi * s / 80)) / 2 for s in range(29, 45)], rel=1e-9
     )
+
+
+# -- the run's steps per epoch changed: its length counts the steps taken and those left at the new rate --------
+
+
+def derived(choice: str) -> type[L.LightningModule]:
+    """Adam at lr 0.01 with a per-step cosine whose ``T_max`` is derived from the run."""
+    spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval="step"))
+    return type(
+        "Derived",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": spec, "resume_changed_setup": choice},
+    )
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+@pytest.mark.parametrize(
+    ("save", "done", "change", "end"),
+    [
+        # after epoch 0 (16 steps), 2 epochs left accumulating 2 batches: 8 steps each, the run ends at step 32
+        ({"every_n_epochs": 1}, 16, {"accumulate_grad_batches": 2}, 32),
+        # after epoch 0, 2 epochs left of 12 batches: the run ends at step 16 + 24 = 40
+        ({"every_n_epochs": 1}, 16, {"limit_train_batches": 12}, 40),
+        # at batch 8 of epoch 0: its 8 batches left give 4 steps, epochs 1 and 2 give 8 each: step 8 + 20 = 28
+        ({"every_n_train_steps": 8}, 8, {"accumulate_grad_batches": 2}, 28),
+    ],
+    ids=["accumulate", "limit_train_batches", "mid_epoch_accumulate"],
+)
+def test_a_derived_length_counts_the_steps_taken_and_those_left_at_the_new_rate(
+    choice: str, save: dict[str, int], done: int, change: dict[str, int], end: int, tmp_path: Path
+) -> None:
+    """The run's length was this fit's steps per epoch times ``max_epochs``, as if the steps taken at the old rate
+    had been taken at the new one: "continue" sat at lr 0 and climbed back up (or never reached its end), "fresh"
+    bounced back up past 0, and ``OneCycleLR`` failed inside torch."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(derived("error")(), tmp_path, callbacks=[saving], max_epochs=1)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done}.ckpt" in p.name))
+
+    rest = train(derived(choice)(), tmp_path, path, max_epochs=3, **change)
+    lrs = [lr for lr in rest.of(0)]
+    if change.get("accumulate_grad_batches"):
+        lrs = lrs[
+            :: change["accumulate_grad_batches"]
+        ]  # the recorder sees every batch, the schedule every step
+    if choice == "continue":  # the whole run's cosine, where the run stands
+        expected = [0.01 * (1 + math.cos(math.pi * s / end)) / 2 for s in range(done, end)]
+    else:  # a cosine over the steps left
+        expected = [0.01 * (1 + math.cos(math.pi * s / (end - done))) / 2 for s in range(end - done)]
+    assert lrs == pytest.approx(expected, rel=1e-9)

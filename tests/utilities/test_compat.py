@@ -70,6 +70,10 @@ LOOKUPS = {
         _trainer().fit_loop.epoch_loop, "_batches_that_stepped"
     ),
     "checkpoint['loops']['fit_loop'] optimizer step counters": _step_counters_in_the_loop_state,
+    "Trainer.fit_loop epoch and batch progress": lambda: (
+        {"started", "completed"} <= vars(_trainer().fit_loop.epoch_progress.current).keys()
+        and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.ready, int)
+    ),
     "Lightning skips callback hooks that are not callable": lambda: (
         "if callable(fn):"
         in inspect.getsource(importlib.import_module("lightning.pytorch.trainer.call")._call_callback_hooks)
