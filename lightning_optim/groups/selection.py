@@ -50,25 +50,36 @@ class NamedParameters:
     """A module's trainable parameters and its submodules, by the user's names (see ``user_name``).
 
     A parameter shared by several modules (a tied ``lm_head.weight = embed.weight``) is one item, under the
-    first name ``named_parameters()`` gives it; ``aliases`` keeps its other names, which select it too.
+    first name ``named_parameters()`` gives it; ``aliases`` keeps its other names, which select it too. A
+    submodule registered under several paths (``self.dec = self.enc``) is listed once in ``modules``, under
+    its first path; ``module_aliases`` maps each other path to that first one, and every path is a selectable
+    submodule (``submodules``), as its parameters' other names are aliases.
     """
 
     items: Sequence[tuple[str, torch.nn.Parameter]]
     submodules: frozenset[str]
     modules: Sequence[tuple[str, torch.nn.Module]] = ()
     aliases: Mapping[int, Sequence[str]] = field(default_factory=dict)
+    module_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, module: torch.nn.Module) -> NamedParameters:
         items = [(user_name(name), p) for name, p in module.named_parameters() if p.requires_grad]
         modules = [(user_name(name), m) for name, m in module.named_modules()]
-        submodules = frozenset(name for name, _ in modules if name)
         first = {id(p): name for name, p in items}
         aliases: dict[int, list[str]] = {}
         for name, p in module.named_parameters(remove_duplicate=False):
             if id(p) in first and user_name(name) != first[id(p)]:
                 aliases.setdefault(id(p), []).append(user_name(name))
-        return cls(items=items, submodules=submodules, modules=modules, aliases=aliases)
+        paths = {name for name, _ in modules}
+        first_path = {id(m): name for name, m in modules}
+        module_aliases = {
+            user_name(name): first_path[id(m)]
+            for name, m in module.named_modules(remove_duplicate=False)
+            if user_name(name) not in paths
+        }
+        submodules = frozenset(name for name in (*paths, *module_aliases) if name)
+        return cls(items, submodules, modules, aliases, module_aliases)
 
 
 def _callable_name(function: Any) -> str:

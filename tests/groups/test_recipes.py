@@ -398,6 +398,22 @@ def test_layer_decay_blocks_are_checked_when_fit_starts(blocks: str, message: st
         fit(module, max_steps=1)
 
 
+def test_layer_decay_blocks_by_a_second_path_of_a_shared_submodule_name_the_first() -> None:
+    # the blocks' parameters are named under the first path only: the second path would place none of them
+    class Shared(VitLike):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tied_blocks = self.blocks
+
+    spec = OptimizerSpec(AdamW, lr=LR, layer_decay=DECAY, layer_decay_blocks="tied_blocks")
+    with pytest.raises(ValueError) as raised:
+        describe_optimizers(declared(spec, Shared)())
+    assert str(raised.value) == (
+        "Declared.optimizer: Expected `layer_decay_blocks` to be the first path of its submodule but got "
+        "'tied_blocks', a second path of the submodule registered first as `blocks` (did you mean `blocks`?)."
+    )
+
+
 def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
     spec = OptimizerSpec(AdamW, params="head", lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks")
     module = type(

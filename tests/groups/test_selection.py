@@ -12,7 +12,7 @@ from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
 from lightning_optim.building.build import build_all
-from tests.helpers import TwoNets
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
 
 
 def built_names(**attributes: Any) -> dict[str, list[str]]:
@@ -241,3 +241,53 @@ def test_no_match_suggests_a_near_miss() -> None:
         r"matches none of this optimizer's trainable parameters \(did you mean `model_gen\.layer[12]`\?\)",
         str(raised.value),
     )
+
+
+class SharedEncoder(Classifier):
+    """One submodule registered under two paths (``self.dec = self.enc``), as a weight-shared autoencoder is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Linear(8, 8)
+        self.dec = self.enc
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(self.dec(torch.relu(self.enc(x)))), y)
+
+
+def _shared_groups(self: SharedEncoder) -> list[dict[str, Any]]:
+    """The hand-written groups: the decoder's parameters (``self.dec.parameters()``) at lr 0.5, the rest at 0.1."""
+    dec = {id(p) for p in self.dec.parameters()}
+    return [
+        {"params": list(self.dec.parameters()), "lr": 0.5},
+        {"params": [p for p in self.parameters() if id(p) not in dec]},
+    ]
+
+
+@pytest.mark.parametrize("selector", ["dec", ["dec"]])
+def test_a_submodule_registered_twice_is_selected_by_its_second_path(selector: Any) -> None:
+    # was "`select='dec'` matches none of this optimizer's trainable parameters (did you mean `enc`?)":
+    # `named_modules()` lists a shared module once, under its first path, while `"dec.weight"` and
+    # `"dec.*"` selected it (a shared parameter's other names select it too)
+    spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(selector, lr=0.5, name="dec")])
+    ours = type("Model", (ConfigurableOptimizersMixin, SharedEncoder), {"optimizer": spec})()
+    configure = {"configure_optimizers": lambda self: SGD(_shared_groups(self), lr=0.1)}
+    hand_written = type("HandWritten", (SharedEncoder,), configure)()
+    fit(ours, max_epochs=2)
+    fit(hand_written, max_epochs=2)
+    dec, rest = ours.trainer.optimizers[0].param_groups
+    assert (dec["name"], dec["lr"], dec["params"]) == ("dec", 0.5, [ours.enc.weight, ours.enc.bias])
+    assert len(rest["params"]) + 2 == len(list(ours.parameters()))  # each parameter in one group, once
+    assert_same_weights(ours, hand_written)
+
+
+@pytest.mark.parametrize("selector", ["dec", ["dec"]])
+def test_a_submodule_registered_twice_is_an_optimizers_params_by_its_second_path(selector: Any) -> None:
+    attributes = {"dec_opt": OptimizerSpec(SGD, lr=0.5, params=selector), "rest": OptimizerSpec(SGD, lr=0.1)}
+    module = type("Model", (ConfigurableOptimizersMixin, SharedEncoder), attributes)()
+    dec, rest = build_all(module, module._lightning_optim_declared, None)
+    assert dec.optimizer.param_groups[0]["params"] == [module.enc.weight, module.enc.bias]
+    assert not {id(module.enc.weight), id(module.enc.bias)} & {
+        id(p) for p in rest.optimizer.param_groups[0]["params"]
+    }

@@ -138,6 +138,12 @@ def towers(stacks: Sequence[str]) -> list[str]:
 def _blocks(where: str, named: NamedParameters, path: str) -> nn.ModuleList | nn.Sequential:
     modules: Mapping[str, nn.Module] = dict(named.modules)  # the innermost module wins a shared wrapped name
     blocks = modules.get(path)
+    if path in named.module_aliases:  # the blocks' parameters are named under the first path only
+        raise ValueError(
+            f"{where}: Expected `layer_decay_blocks` to be the first path of its submodule but got {path!r}, "
+            f"a second path of the submodule registered first as `{named.module_aliases[path]}` (did you mean "
+            f"`{named.module_aliases[path]}`?)."
+        )
     if blocks is None:
         raise ValueError(
             f"{where}: Expected `layer_decay_blocks` to be a submodule path but got {path!r}, which "
