@@ -244,8 +244,8 @@ class OptimizerSpec:
             names ending in ``.bias``, and the names the model's ``no_weight_decay()`` lists) or
             ``"nanogpt"`` (nanoGPT's ``configure_optimizers``: every tensor with ``dim() < 2``, so matrices
             and embeddings decay, a token embedding tied to the output layer included); ``True``
-            (meaning ``("bias", "norm", "embedding")``); or a tuple of kinds and rules: ``"bias"`` (named
-            ``bias``), ``"norm"`` (every parameter of a normalization layer: ``BatchNorm*``, ``SyncBatchNorm``,
+            (meaning ``("bias", "norm", "embedding")``); or a tuple of kinds and rules: ``"bias"`` (names
+            ending in ``bias``, as minGPT's, so also ``in_proj_bias``), ``"norm"`` (every parameter of a normalization layer: ``BatchNorm*``, ``SyncBatchNorm``,
             ``InstanceNorm*``, ``LayerNorm``, ``GroupNorm``, ``RMSNorm``, or any module class whose name ends
             in ``Norm``), ``"embedding"`` (``Embedding``/``EmbeddingBag`` weights) and ``"1d"`` (every
             parameter with ``ndim <= 1``). Each group is split in two: ``<group>`` keeps its decay,

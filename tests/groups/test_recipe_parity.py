@@ -217,9 +217,13 @@ def test_no_decay_transformers_equals_the_trainers_groups(model: type[L.Lightnin
         }
 
 
-def test_the_bias_kind_differs_from_transformers_on_in_proj_bias() -> None:
+def test_the_bias_kind_spares_in_proj_bias_as_mingpt_does() -> None:
+    # the kind is minGPT's `pn.endswith('bias')` (tests/groups/test_recipes.py compares it with minGPT's loop);
+    # it took only names ending in `.bias` and decayed `in_proj_bias`, which transformers spares too
     spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=("bias", "norm"))
-    assert ours(declared(spec, MixedDecoder))["model.self_attn.in_proj_bias"] == (LR, WD)
+    settings = ours(declared(spec, MixedDecoder))
+    assert settings["model.self_attn.in_proj_bias"] == settings["model.self_attn.out_proj.bias"] == (LR, 0.0)
+    assert settings["model.self_attn.in_proj_weight"] == (LR, WD)
 
 
 # ---- no_decay="timm" -----------------------------------------------------------------------------------

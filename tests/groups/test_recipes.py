@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -179,6 +180,64 @@ def test_no_decay_trains_like_the_hand_written_transformers_recipe() -> None:
     )()
     theirs = handwritten(transformers_groups(NORMS))()
     assert fit(ours, max_epochs=2).history == fit(theirs, max_epochs=2).history
+    assert_same_weights(ours, theirs)
+
+
+class MiniGPT(L.LightningModule):
+    """minGPT's layout in miniature, with torch's ``nn.MultiheadAttention`` (``in_proj_weight``/``in_proj_bias``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.tok_emb = nn.Embedding(10, 8)
+        self.block = nn.TransformerEncoderLayer(8, nhead=2, dim_feedforward=16, dropout=0.0, batch_first=True)
+        self.ln_f = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        h = self.ln_f(self.block(self.tok_emb((x.abs() * 3).long().clamp(max=9))))
+        return nn.functional.cross_entropy(self.head(h.mean(1)), y)
+
+
+def mingpt_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """minGPT's ``GPT.configure_optimizers`` (karpathy/minGPT, mingpt/model.py), its loop as written.
+
+    minGPT asserts that every parameter lands in one of the two sets; its own attention is ``nn.Linear``s, so
+    ``nn.MultiheadAttention``'s ``in_proj_weight`` is classified by adding that class to the whitelist.
+    """
+    decay, no_decay = set(), set()
+    whitelist_weight_modules = (nn.Linear, nn.MultiheadAttention)
+    blacklist_weight_modules = (nn.LayerNorm, nn.Embedding)
+    for mn, m in model.named_modules():
+        for pn, _ in m.named_parameters():
+            fpn = f"{mn}.{pn}" if mn else pn  # full param name
+            if pn.endswith("bias"):
+                no_decay.add(fpn)
+            elif pn.endswith("weight") and isinstance(m, whitelist_weight_modules):
+                decay.add(fpn)
+            elif pn.endswith("weight") and isinstance(m, blacklist_weight_modules):
+                no_decay.add(fpn)
+    param_dict = dict(model.named_parameters())
+    assert not decay & no_decay and not param_dict.keys() - (decay | no_decay)
+    return [
+        {"params": [param_dict[pn] for pn in sorted(decay)], "weight_decay": WD},
+        {"params": [param_dict[pn] for pn in sorted(no_decay)], "weight_decay": 0.0},
+    ]
+
+
+def test_no_decay_true_spares_every_bias_as_mingpt_does() -> None:
+    # `in_proj_bias` decayed: the rule took only parameters named exactly `bias`; minGPT spares every name
+    # ending in `bias`
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=True, implementation="forloop")
+    ours = declared(spec, MiniGPT)()
+    assert "block.self_attn.in_proj_bias" in describe_optimizers(ours).splitlines()[-1]  # the no_decay line
+    hand_written = {"configure_optimizers": lambda self: AdamW(mingpt_groups(self), lr=LR)}
+    theirs = type("HandWritten", (MiniGPT,), hand_written)()
+    fit(ours, max_epochs=2)
+    fit(theirs, max_epochs=2)
+    groups = ours.trainer.optimizers[0].param_groups
+    assert partition(ours, groups) == partition(theirs, mingpt_groups(theirs))
     assert_same_weights(ours, theirs)
 
 

@@ -70,6 +70,17 @@ def is_norm_layer(module: nn.Module) -> bool:
     return isinstance(module, NORM_LAYERS) or _NORM_CLASS_NAME.search(type(module).__name__) is not None
 
 
+def is_bias(name: str) -> bool:
+    """The ``"bias"`` kind: minGPT's ``pn.endswith('bias')`` (karpathy/minGPT, mingpt/model.py,
+    ``GPT.configure_optimizers``), so ``nn.MultiheadAttention``'s ``in_proj_bias`` too.
+
+    Example:
+        >>> is_bias("head.bias"), is_bias("attn.in_proj_bias"), is_bias("head.weight")
+        (True, True, False)
+    """
+    return name.endswith("bias")
+
+
 def _check_no_decay(where: str, value: Any, optimizer: str, group_options: frozenset[str]) -> tuple[str, ...]:
     accepted = f"True, False, {listing(NO_DECAY_RULES)} or a non-empty tuple of {listing(NO_DECAY_KINDS)}"
     if value is False:
@@ -191,7 +202,7 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
     """The ids of the trainable parameters that get no weight decay, by the listed kinds and rules.
 
     ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer itself holds), ``"bias"`` by
-    name, ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
+    name (``is_bias``), ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
     """
     ids: set[int] = set()
     if "norm" in kinds or "embedding" in kinds:
@@ -204,7 +215,7 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
     listed = declared_no_weight_decay(where, named) if "timm" in kinds else []
     for name, param in named.items:
         if (
-            ("bias" in kinds and (name == "bias" or name.endswith(".bias")))
+            ("bias" in kinds and is_bias(name))
             or ("1d" in kinds and param.ndim <= 1)
             or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
             or ("timm" in kinds and timm_no_decay(name, param, listed))
