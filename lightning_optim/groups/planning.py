@@ -19,6 +19,7 @@ from lightning_optim.groups.plan import LEFTOVER_GROUP, DeclaredGroup, GroupPlan
 from lightning_optim.groups.recipes import Recipe, RecipeContext
 from lightning_optim.groups.selection import NamedParameters, Selector, check_items, select, select_or_none
 from lightning_optim.utilities.errors import listing
+from lightning_optim.utilities.lazy import ShapeUnknownError, is_uninitialized
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,8 @@ def _declared_groups(
         check_items(named, group.select, where=where, option="select")
         try:
             chosen = select(named, group.select, where=where, option="select", among=remaining)
+        except ShapeUnknownError:
+            raise
         except ValueError:
             taken = select_or_none(named, group.select, where=where, option="select", among=parameters)
             if not taken:
@@ -213,7 +216,14 @@ def _overlaps(
 ) -> list[Overlap]:
     """The ``Overlap`` of group ``index`` with each earlier group, where it misses an option."""
     group = declared.groups[index]
-    matched = select_or_none(named, group.select, where=where, option="select", among=parameters)
+    taken = [(n, p) for n, p in parameters if id(p) in first_index]
+    try:
+        matched = select_or_none(named, group.select, where=where, option="select", among=taken)
+    except (
+        ShapeUnknownError
+    ):  # whether a shape rule would take a lazy parameter an earlier group took is unknown
+        known = [(n, p) for n, p in taken if not is_uninitialized(p)]
+        matched = select_or_none(named, group.select, where=where, option="select", among=known)
     by_earlier: dict[int, list[str]] = {}
     for name, p in matched:
         if id(p) in first_index:

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.lazy import ShapeUnknownError
 
 #: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
 #: parameter name, a glob over ``named_parameters()`` names (``"*.bias"``), a callable
@@ -131,6 +132,8 @@ def _matcher(
         def call(name: str, param: torch.nn.Parameter) -> bool:
             try:
                 result = function(name, param)
+            except ShapeUnknownError as err:  # a shape rule (`is_matrix`) met a lazy module's parameter
+                raise ShapeUnknownError(f"{where}: {err}") from None
             except Exception as err:
                 raise ValueError(
                     f"{where}: the `{option}` callable {_callable_name(function)} raised "

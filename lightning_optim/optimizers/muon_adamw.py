@@ -60,6 +60,7 @@ import torch
 from torch.optim import AdamW, Optimizer
 
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.lazy import is_uninitialized, refuse_unknown_shape
 
 __all__ = ["MuonWithAdamW", "is_matrix"]
 
@@ -111,13 +112,17 @@ def is_matrix(name: str, param: torch.Tensor) -> bool:
     """Whether ``param`` is a 2-D matrix: the selector for the Muon group, declared after the embeddings and heads.
 
     Embedding tables and output heads are matrices too, but Muon is meant for the hidden layers. Select them
-    in an earlier ``use_muon=False`` group so that they are taken before this selector sees them.
+    in an earlier ``use_muon=False`` group so that they are taken before this selector sees them. A lazy
+    module's parameter before its first forward has no shape to read: it is refused (a
+    ``ValueError``), as its ``ndim`` would read 1 whatever the layer becomes.
 
     Example:
         >>> layer = torch.nn.Linear(3, 2)
         >>> is_matrix("layer.weight", layer.weight), is_matrix("layer.bias", layer.bias)
         (True, False)
     """
+    instead = "select the matrices by name (`ParamGroup(['hidden.0.weight', ...], use_muon=True)`)"
+    refuse_unknown_shape(param, f"`{name}`", "`is_matrix`, which reads `ndim`", instead)
     return param.ndim == 2
 
 
@@ -250,14 +255,41 @@ def _resolve_use_muon(
     if muon_keys or adamw_keys:
         use_muon = bool(muon_keys)
         return use_muon, f"use_muon={use_muon} from its option `{(muon_keys or adamw_keys)[0]}`"
-    use_muon = bool(params) and all(isinstance(p, torch.Tensor) and p.ndim == 2 for p in params)
+    use_muon = _all_matrices(label, params)
     return use_muon, f"use_muon={use_muon}"
 
 
-def _check_matrices(label: str, params: Sequence[Any], names: Sequence[str] | None, how: str) -> None:
-    """Muon orthogonalizes 2-D matrices only (torch's Muon would reject anything else with no group named)."""
+def _all_matrices(label: str, params: Sequence[Any]) -> bool:
+    """Whether the group has parameters and all of them are 2-D: ``use_muon=None``'s choice.
+
+    One parameter that is not 2-D decides it (AdamW) without the others; where it takes the shape of a lazy
+    module's parameter before its first forward, which is unknown, it is refused rather than guessed.
+    """
+    tensors = [p for p in params if isinstance(p, torch.Tensor)]
+    if (
+        not params
+        or len(tensors) < len(params)
+        or any(p.ndim != 2 for p in tensors if not is_uninitialized(p))
+    ):
+        return False
+    rule = "`use_muon=None`, which uses Muon when every parameter is 2-D"
     for position, param in enumerate(params):
-        if isinstance(param, torch.Tensor) and param.ndim != 2:
+        what = f"parameter {position} of MuonWithAdamW {label}"
+        refuse_unknown_shape(param, what, rule, "set `use_muon` on the group")
+    return True
+
+
+def _check_matrices(label: str, params: Sequence[Any], names: Sequence[str] | None, how: str) -> bool:
+    """Muon orthogonalizes 2-D matrices only (torch's Muon would reject anything else with no group named).
+
+    A lazy module's parameter before its first forward has no shape yet: it is checked at the first step
+    (``MuonWithAdamW.step``); returns whether one was left unchecked.
+    """
+    unchecked = False
+    for position, param in enumerate(params):
+        if is_uninitialized(param):
+            unchecked = True
+        elif isinstance(param, torch.Tensor) and param.ndim != 2:
             which = f"`{names[position]}`" if names is not None else f"parameter {position} of the group"
             raise ValueError(
                 f"Expected every parameter of MuonWithAdamW {label} ({how}) to be a 2-D matrix but "
@@ -265,6 +297,7 @@ def _check_matrices(label: str, params: Sequence[Any], names: Sequence[str] | No
                 "layers: put biases, norm weights and other parameters that are not 2-D in a group with "
                 "`use_muon=False` (or leave `use_muon` unset to decide per group)."
             )
+    return unchecked
 
 
 def _tensors(items: Iterable[Any]) -> tuple[list[Any], list[str] | None]:
@@ -420,6 +453,8 @@ class MuonWithAdamW(Optimizer):
             **{key: adamw_defaults[key] for key in ("amsgrad", "foreach", "fused")},
             "use_muon": use_muon,
         }
+        #: the Muon groups holding a lazy module's parameters, 2-D checked once they have shapes (see ``step``)
+        self._unchecked: list[tuple[str, list[Any], list[str] | None, str]] = []
         super().__init__(params, defaults)
         if not any(group["use_muon"] for group in self.param_groups):
             warnings.warn(
@@ -437,7 +472,9 @@ class MuonWithAdamW(Optimizer):
         Raises:
             TypeError: ``use_muon`` is not ``True``, ``False`` or ``None``.
             ValueError: a Muon group holds a parameter that is not 2-D, the group sets an option of the other
-                half, or an option value is out of range.
+                half, an option value is out of range, or ``use_muon=None`` would decide by the shape of a lazy
+                module's parameter before its first forward (a lazy parameter in a Muon group is checked at
+                the first step).
         """
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise TypeError(
@@ -456,8 +493,8 @@ class MuonWithAdamW(Optimizer):
         params, names = _tensors(param_group["params"])
         use_muon, how = _resolve_use_muon(label, param_group, params, self.defaults["use_muon"])
         _check_keys(label, param_group, use_muon, how)
-        if use_muon:
-            _check_matrices(label, params, names, how)
+        if use_muon and _check_matrices(label, params, names, how):
+            self._unchecked.append((label, params, names, how))
         own = self.muon_defaults if use_muon else self.adamw_defaults
         param_group["use_muon"] = use_muon
         for key, value in own.items():
@@ -485,6 +522,8 @@ class MuonWithAdamW(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self._unchecked:
+            self._check_lazy_matrices()
         for half, use_muon in ((self._muon, True), (self._adamw, False)):
             groups = [group for group in self.param_groups if bool(group["use_muon"]) is use_muon]
             if groups:
@@ -493,6 +532,11 @@ class MuonWithAdamW(Optimizer):
                 half.state = self.state
                 half.step()
         return loss
+
+    def _check_lazy_matrices(self) -> None:
+        """The 2-D check of the Muon groups' lazy parameters, which the forward before a step has given shapes;
+        one still without a shape (its module has not run yet) is checked at a later step."""
+        self._unchecked = [entry for entry in self._unchecked if _check_matrices(*entry)]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """torch's ``load_state_dict``, after checking that every saved group says which half steps it.
@@ -531,5 +575,6 @@ class MuonWithAdamW(Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
+        self.__dict__.setdefault("_unchecked", [])
         if "_muon" not in self.__dict__:  # unpickled or deep-copied: the halves are rebuilt
             self._muon, self._adamw = _halves(self.muon_defaults, self.adamw_defaults)

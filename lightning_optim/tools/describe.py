@@ -17,6 +17,7 @@ from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.tools.state_size import state_bytes
+from lightning_optim.utilities.lazy import is_uninitialized
 
 
 def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -> str:
@@ -175,7 +176,7 @@ def _call(scheduler: ResolvedScheduler) -> str:
 def _count(parameters: Any) -> str:
     """The scalars in ``parameters``; ``?`` when one is uninitialized (a lazy module before its first forward)."""
     parameters = list(parameters)
-    if any(torch.nn.parameter.is_lazy(p) for p in parameters):
+    if any(is_uninitialized(p) for p in parameters):
         return "?"
     return str(sum(p.numel() for p in parameters))
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from lightning_optim.utilities.lazy import is_uninitialized
+
 
 def tensor_bytes(value: Any, seen: set[tuple[str, int]]) -> int:
     """The bytes of the storages behind ``value`` (a tensor, a tensor subclass or a container of them) that
@@ -61,7 +63,7 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
         (True, True)
     """
     params = list({id(p): p for g in optimizer.param_groups for p in g["params"]}.values())
-    if any(torch.nn.parameter.is_lazy(p) for p in params):
+    if any(is_uninitialized(p) for p in params):
         return None  # a lazy module's parameters have no shape before its first forward
     saved = [(p, p.detach().clone(), p.grad) for p in params]
     try:

@@ -241,6 +241,60 @@ def test_no_decay_true_spares_every_bias_as_mingpt_does() -> None:
     assert_same_weights(ours, theirs)
 
 
+class LazyNet(L.LightningModule):
+    """A ``LazyLinear`` (its parameters have no shape before the first forward), a LayerNorm and a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lazy = nn.LazyLinear(8)
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        if nn.parameter.is_lazy(self.lazy.weight):  # the same weights whatever ran before the first forward
+            torch.manual_seed(1)
+        return nn.functional.cross_entropy(self.head(self.norm(self.lazy(x))), y)
+
+
+@pytest.mark.parametrize("no_decay", ["timm", ("1d",), "nanogpt", ("bias", "1d")])
+def test_a_shape_rule_refuses_a_lazy_modules_parameter_when_fit_starts(no_decay: Any) -> None:
+    # `UninitializedParameter.ndim` reads 1 whatever the layer becomes: the LazyLinear's weight (8 x 8 after
+    # the first forward) silently got no weight decay ("timm", "1d"), or torch raised from `dim()` ("nanogpt")
+    rule = no_decay if isinstance(no_decay, str) else "1d"
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=no_decay), LazyNet)()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        f"Declared.optimizer: Expected `lazy.weight` to have a shape for the `no_decay` rule {rule!r}, which "
+        "reads `ndim`, but it is uninitialized: a lazy module's parameter gets its shape at the module's first "
+        "forward, after the optimizers are built. Run a forward pass on a sample batch in `__init__`, build "
+        "the layer with its sizes in `configure_model`, or choose by names and types (`no_decay=True`, or a "
+        "`ParamGroup` with `weight_decay=0.0`)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("no_decay", "reference"),
+    [(("bias", "norm"), transformers_groups(NORMS)), (True, transformers_groups([*NORMS, nn.Embedding]))],
+    ids=["bias-norm", "default"],
+)
+def test_rules_by_name_and_type_train_a_lazy_module_like_the_hand_written_recipe(
+    no_decay: Any, reference: Any
+) -> None:
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=no_decay, implementation="forloop")
+    ours = declared(spec, LazyNet)()
+    theirs = type(
+        "HandWritten", (LazyNet,), {"configure_optimizers": lambda self: AdamW(reference(self), lr=LR)}
+    )()
+    fit(ours, max_epochs=2)
+    fit(theirs, max_epochs=2)
+    assert partition(ours, ours.trainer.optimizers[0].param_groups) == partition(theirs, reference(theirs))
+    assert ours.lazy.weight.shape == (8, 8)
+    assert_same_weights(ours, theirs)
+
+
 @pytest.mark.parametrize(
     "norm", [nn.BatchNorm1d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d, nn.RMSNorm, nn.SyncBatchNorm]
 )

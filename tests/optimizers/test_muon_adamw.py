@@ -432,6 +432,114 @@ def test_a_non_matrix_in_a_declared_muon_group_fails_when_fit_starts() -> None:
     )
 
 
+class LazyLM(TinyLM):
+    """``TinyLM`` whose first hidden layer is an ``nn.LazyLinear``: no shape before the first forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hidden[0] = nn.LazyLinear(2 * WIDTH)
+
+
+LAZY_FIX = (
+    "but it is uninitialized: a lazy module's parameter gets its shape at the module's first forward, after the "
+    "optimizers are built. Run a forward pass on a sample batch in `__init__`, build the layer with its sizes "
+    "in `configure_model`, or "
+)
+
+
+def test_is_matrix_refuses_a_lazy_modules_parameter_when_fit_starts() -> None:
+    # `UninitializedParameter.ndim` reads 1: the LazyLinear's weight (16 x 8 after the first forward) silently
+    # went to `rest`, stepped by AdamW at `adamw_lr` instead of Muon
+    module = type("Recipe", (ConfigurableOptimizersMixin, LazyLM), {"optimizer": recipe()})()
+    with pytest.raises(ValueError) as raised:
+        fit(module, epochs=1)
+    assert str(raised.value) == (
+        "Recipe.optimizer.groups[1]: Expected `hidden.0.weight` to have a shape for `is_matrix`, which reads "
+        f"`ndim`, {LAZY_FIX}select the matrices by name (`ParamGroup(['hidden.0.weight', ...], use_muon=True)`)."
+    )
+
+
+class LazyHeadLM(TinyLM):
+    """``TinyLM`` whose head is an ``nn.LazyLinear``: the recipe names it, so ``is_matrix`` never decides it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.LazyLinear(VOCAB)
+
+
+def test_is_matrix_after_a_group_naming_the_lazy_head_trains_the_recipe() -> None:
+    module = type("Recipe", (ConfigurableOptimizersMixin, LazyHeadLM), {"optimizer": recipe()})()
+    fit(module, epochs=1)
+    names = {id(p): n for n, p in module.named_parameters()}
+    groups = [
+        (g["name"], [names[id(p)] for p in g["params"]]) for g in module.trainer.optimizers[0].param_groups
+    ]
+    assert groups == [
+        ("adamw", ["embed.weight", "head.weight", "head.bias"]),
+        ("muon", ["hidden.0.weight", "hidden.2.weight"]),
+        ("rest", ["hidden.0.bias", "hidden.2.bias", "norm.weight", "norm.bias"]),
+    ]
+    assert module.head.weight.shape == (VOCAB, WIDTH)
+
+
+def test_a_lazy_parameter_in_a_declared_muon_group_is_checked_when_it_has_a_shape() -> None:
+    # torch's "Can't access the shape of an uninitialized parameter" came from the 2-D check's message
+    spec = OptimizerSpec(MuonWithAdamW, groups=[ParamGroup("hidden", use_muon=True)])
+    module = type("Recipe", (ConfigurableOptimizersMixin, LazyLM), {"optimizer": spec})()
+    with pytest.raises(ValueError) as raised:
+        fit(module, epochs=1)
+    assert str(raised.value).startswith(
+        "Recipe.optimizer: `MuonWithAdamW` rejected the declared options: Expected every parameter of "
+        "MuonWithAdamW param group 0 `hidden` (use_muon=True) to be a 2-D matrix but parameter 3 of the group "
+        "has shape (8,)."
+    )
+
+
+def test_a_lazy_matrix_named_in_a_muon_group_steps_like_torch_muon() -> None:
+    # naming the matrix is one of the fixes `is_matrix` suggests: its 2-D check waits for its shape
+    torch.manual_seed(0)
+    lazy = nn.LazyLinear(3)
+    ours = MuonWithAdamW(
+        [{"params": [lazy.weight], "use_muon": True}, {"params": [lazy.bias], "use_muon": False}]
+    )
+    x = torch.randn(5, 4)
+    lazy(x)  # the first forward gives the weight its shape (3 x 4)
+    weight, bias = (nn.Parameter(p.detach().clone()) for p in (lazy.weight, lazy.bias))
+    theirs = [torch.optim.Muon([weight]), torch.optim.AdamW([bias])]  # both with their defaults, as ours
+    for _ in range(3):
+        lazy(x).square().sum().backward()
+        nn.functional.linear(x, weight, bias).square().sum().backward()
+        for optimizer in (ours, *theirs):
+            optimizer.step()
+            optimizer.zero_grad()
+    assert torch.equal(lazy.weight, weight) and torch.equal(lazy.bias, bias)
+
+
+def test_a_lazy_parameter_in_a_muon_group_that_turns_out_not_2d_fails_at_the_first_step() -> None:
+    lazy = nn.LazyLinear(3)
+    optimizer = MuonWithAdamW([{"params": [lazy.weight, lazy.bias], "use_muon": True, "name": "hidden"}])
+    lazy(torch.randn(5, 4)).sum().backward()
+    with pytest.raises(ValueError) as raised:
+        optimizer.step()
+    assert str(raised.value).startswith(
+        "Expected every parameter of MuonWithAdamW param group 0 `hidden` (use_muon=True) to be a 2-D matrix "
+        "but parameter 1 of the group has shape (3,)."
+    )
+
+
+def test_use_muon_none_refuses_a_group_it_cannot_decide_by_shape() -> None:
+    lazy, known = nn.LazyLinear(3), nn.Linear(4, 3)
+    with pytest.raises(ValueError) as raised:
+        MuonWithAdamW([{"params": [known.weight, lazy.weight]}, {"params": [known.bias], "use_muon": False}])
+    assert str(raised.value) == (
+        "Expected parameter 1 of MuonWithAdamW param group 0 to have a shape for `use_muon=None`, which uses "
+        f"Muon when every parameter is 2-D, {LAZY_FIX}set `use_muon` on the group."
+    )
+    # a parameter that is not 2-D decides it without the lazy one's shape: AdamW
+    optimizer = MuonWithAdamW([{"params": [known.weight]}, {"params": [known.bias, lazy.bias, lazy.weight]}])
+    assert [g["use_muon"] for g in optimizer.param_groups] == [True, False]
+
+
 def test_declared_group_options_are_checked_when_the_class_is_defined() -> None:
     with pytest.raises(
         ValueError,

@@ -23,7 +23,8 @@ from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
+from lightning_optim.utilities.lazy import refuse_unknown_shape
 
 #: The rules named after the library they copy; ``no_decay`` takes one alone or among kinds.
 NO_DECAY_RULES = ("transformers", "timm", "nanogpt")
@@ -150,13 +151,13 @@ def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]
         False
     """
     return (
-        param.ndim <= 1
-        or name.endswith(".bias")
+        name.endswith(".bias")
         or any(fnmatch.fnmatchcase(name, pattern) for pattern in no_weight_decay)
+        or _ndim(name, param, "timm") <= 1
     )
 
 
-def nanogpt_no_decay(param: torch.Tensor) -> bool:
+def nanogpt_no_decay(name: str, param: torch.Tensor) -> bool:
     """nanoGPT's rule: no decay for a tensor of fewer than 2 dimensions (biases, norm weights).
 
     karpathy/nanoGPT, model.py, ``GPT.configure_optimizers``: every trainable parameter of
@@ -165,10 +166,18 @@ def nanogpt_no_decay(param: torch.Tensor) -> bool:
     parameters as the ``"1d"`` kind; named for the port.
 
     Example:
-        >>> nanogpt_no_decay(torch.zeros(8)), nanogpt_no_decay(torch.zeros(32, 8))
+        >>> nanogpt_no_decay("ln.weight", torch.zeros(8)), nanogpt_no_decay("fc.weight", torch.zeros(32, 8))
         (True, False)
     """
-    return param.dim() < 2
+    return _ndim(name, param, "nanogpt") < 2
+
+
+def _ndim(name: str, param: torch.Tensor, rule: str) -> int:
+    """``param.ndim`` for the shape-reading rule ``rule``; a lazy module's parameter, whose ``ndim`` reads 1
+    before its first forward whatever the layer becomes, is refused (``refuse_unknown_shape``)."""
+    instead = "choose by names and types (`no_decay=True`, or a `ParamGroup` with `weight_decay=0.0`)"
+    refuse_unknown_shape(param, f"`{name}`", f"the `no_decay` rule {rule!r}, which reads `ndim`", instead)
+    return param.ndim
 
 
 def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
@@ -213,15 +222,16 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
                 ids.update(id(p) for p in module.parameters(recurse=False))
     modules: Mapping[str, nn.Module] = dict(named.modules) if "transformers" in kinds else {}
     listed = declared_no_weight_decay(where, named) if "timm" in kinds else []
-    for name, param in named.items:
-        if (
-            ("bias" in kinds and is_bias(name))
-            or ("1d" in kinds and param.ndim <= 1)
-            or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
-            or ("timm" in kinds and timm_no_decay(name, param, listed))
-            or ("nanogpt" in kinds and nanogpt_no_decay(param))
-        ):
-            ids.add(id(param))
+    with prefixed(where):
+        for name, param in named.items:
+            if id(param) not in ids and (  # the rules by name and type first: they need no shape
+                ("bias" in kinds and is_bias(name))
+                or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
+                or ("timm" in kinds and timm_no_decay(name, param, listed))
+                or ("1d" in kinds and _ndim(name, param, "1d") <= 1)
+                or ("nanogpt" in kinds and nanogpt_no_decay(name, param))
+            ):
+                ids.add(id(param))
     return ids
 
 
