@@ -29,6 +29,8 @@ Under a ``GradScaler`` (``precision="16-mixed"``) the scaler already checks ever
 steps (its scale halves); its skips are this option's skips (they count toward ``N``), noticed when the next
 step is asked for (``on_before_optimizer_step``) or when the optimizer's fused kernel got its ``found_inf``.
 The scaler's calibration at the start of a run can skip a few steps in a row; ``N`` must leave room for them.
+A batch whose ``training_step`` returns ``None``, after which Lightning does not step under a scaler, is no
+skip (``SettleOutcomes``), as in ``32-true``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ applied (Lightning #5558, open since 2021). A step is skipped when
 * ``OptimizerSpec(skip_nonfinite=N)`` finds non-finite gradients (``nonfinite.py``);
 * a module's own ``optimizer_step`` does not call ``optimizer.step()``.
 
+A batch whose ``training_step`` returns ``None`` is not: Lightning runs the step without gradients (``32-true``)
+or, under a ``GradScaler``, none at all, and steps the schedulers after it in both.
+
 The mixin steps a per-step schedule (an lr schedule, a ``param=`` schedule, a warmup, each of a list) only
 after an *applied* step, as transformers, DeepSpeed and Megatron do, in automatic optimization (from its
 ``lr_scheduler_step``) and in manual optimization (``stepping.py``). Epoch-interval schedules are not affected.
@@ -165,6 +168,17 @@ class StepOutcomes:
         self.settle()
         self.attempt = self.position()
 
+    def ran_without_loss(self) -> None:
+        """The batch's ``training_step`` returned ``None`` (Lightning's "skip this batch") under a ``GradScaler``,
+        where Lightning's precision plugin then does not run the optimizer's step at all. In ``32-true`` it runs
+        the step without gradients, so as there this is a step that ran with nothing to update: no skip, and
+        the per-step schedules step after it, as Lightning steps them."""
+        self.settle()  # an earlier step that never ran, and the outcomes still on the device, first
+        if self.tags:
+            self.ran_at = batch_tag(self.trainer)
+        self.latest = None
+        self.consecutive = 0
+
     def skip(self) -> None:
         """Count a step skipped on the host (it never ran)."""
         self.attempt = None
@@ -231,6 +245,11 @@ def settle(optimizers: Sequence[Any]) -> None:
             outcomes.settle()
 
 
+def has_scaler(trainer: Any) -> bool:
+    """Whether Lightning's precision plugin steps through a ``GradScaler`` (``16-mixed``), enabled or not."""
+    return getattr(trainer.precision_plugin, "scaler", None) is not None
+
+
 class SettleOutcomes(MixinCallback):
     """Resolves the outcomes still on the device before a checkpoint is built and when training ends; under a
     ``GradScaler``, counts the scaler's skips of the optimizers declaring ``skip_nonfinite`` (``scaled``).
@@ -241,14 +260,23 @@ class SettleOutcomes(MixinCallback):
     Lightning calls ``on_before_optimizer_step`` for every step asked for (automatic and manual optimization),
     after the backward and before the scaler decides, so each call opens an attempt that the optimizer's
     post-step hook closes; one still open at the next call (or when training ends) was skipped by the scaler.
-    Without ``scaled`` that hook is off.
+
+    In automatic optimization under a ``GradScaler`` Lightning also calls it after a ``training_step`` that
+    returned ``None``, and then does not step the optimizer at all; the loss was ``None`` exactly when no
+    backward ran in the batch (Lightning runs it for every loss), so ``on_before_backward`` marks the batches
+    with one. Without a ``GradScaler`` in automatic optimization, or ``scaled`` at all, those hooks are off.
     """
 
     def __init__(self, outcomes: Sequence[StepOutcomes], scaled: Sequence[StepOutcomes] = ()) -> None:
         super().__init__()
         self.outcomes = list(outcomes)
         self.scaled = {id(o.optimizer): o for o in scaled}
-        if not self.scaled:
+        self.automatic = {id(o.optimizer): o for o in outcomes if o.tags and has_scaler(o.trainer)}
+        #: the batch (``batch_tag``) of the last backward, in automatic optimization under a ``GradScaler``
+        self.backward_at = -1
+        if not self.automatic:
+            self.disable_hook("on_before_backward")
+        if not self.scaled and not self.automatic:
             self.disable_hook("on_before_optimizer_step")
 
     def _settle(self, *hook_args: Any, **hook_kwargs: Any) -> None:
@@ -263,10 +291,18 @@ class SettleOutcomes(MixinCallback):
         return {}
 
     @override
+    def on_before_backward(self, trainer: Trainer, pl_module: LightningModule, loss: torch.Tensor) -> None:
+        self.backward_at = batch_tag(trainer)
+
+    @override
     def on_before_optimizer_step(
         self, trainer: Trainer, pl_module: LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
-        outcomes = self.scaled.get(id(getattr(optimizer, "optimizer", optimizer)))
+        key = id(getattr(optimizer, "optimizer", optimizer))
+        if key in self.automatic and self.backward_at != batch_tag(trainer):
+            self.automatic[key].ran_without_loss()
+            return
+        outcomes = self.scaled.get(key)
         if outcomes is not None:
             outcomes.begin()
 

@@ -156,6 +156,33 @@ def test_the_scalers_skips_count(device_path: bool) -> None:
     assert outcomes_of(module.trainer.optimizers[0]).skipped == 2  # type: ignore[union-attr]
 
 
+class NoLossAt(NaNAt):
+    """``training_step`` returns ``None`` (Lightning's "skip this batch") at the batches in ``none``."""
+
+    none: frozenset[int] = frozenset()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        return None if batch_idx in self.none else super().training_step(batch, batch_idx)
+
+
+@pytest.mark.filterwarnings("ignore:`training_step` returned `None`")
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed"])
+def test_a_batch_without_a_loss_is_no_skip(precision: str, device_path: bool) -> None:
+    """Under a ``GradScaler`` Lightning does not step after a ``None`` return (in ``32-true`` it steps without
+    gradients): not a skipped update in either precision, so three in a row do not stop training, and the
+    NaNs around them count alike."""
+    spec = OptimizerSpec("adam", lr=0.05, skip_nonfinite=2, implementation="fused")
+    attributes = {"optimizer": spec, "nan": frozenset({1, 6}), "none": frozenset({2, 3, 4})}
+    module = type("NoLoss", (ConfigurableOptimizersMixin, NoLossAt), attributes)()
+    plugins = (
+        [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))]
+        if precision == "16-mixed"
+        else []
+    )
+    fit(module, data=rows(), max_epochs=1, plugins=plugins)
+    assert outcomes_of(module.trainer.optimizers[0]).skipped == 2  # type: ignore[union-attr]
+
+
 def test_nothing_is_installed_when_off() -> None:
     spec = OptimizerSpec("adam", lr=0.05, scheduler=SchedulerSpec("exponential", gamma=0.9))
     module = type("Off", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()

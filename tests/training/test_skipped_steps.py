@@ -153,6 +153,60 @@ def test_matches_the_hand_written_workaround() -> None:
     assert_same_weights(ours, theirs)
 
 
+#: (epoch, batch_idx) whose ``training_step`` returns ``None``: Lightning's "skip this batch", not a skipped step
+NO_LOSS = {(0, 3), (0, 4), (1, 0)}
+
+
+def without_loss(cls: type[Classifier]) -> type[Classifier]:
+    """``cls`` whose ``training_step`` returns ``None`` at the ``NO_LOSS`` batches."""
+
+    class NoLoss(cls):  # type: ignore[valid-type, misc]
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+            if (self.current_epoch, batch_idx) in NO_LOSS:
+                return None
+            return super().training_step(batch, batch_idx)  # type: ignore[no-any-return]
+
+    return NoLoss
+
+
+@pytest.mark.filterwarnings("ignore:`training_step` returned `None`")
+def test_a_batch_without_a_loss_steps_the_schedule_as_lightning_does() -> None:
+    """Under a ``GradScaler`` Lightning does not step the optimizer after a ``None`` return (nothing to step)
+    and steps the scheduler: the schedule moves on there, as the hand-written workaround's does (its scale
+    held), and waits only at the overflows."""
+    spec = OptimizerSpec("sgd", lr=1.0, momentum=0.9, implementation="forloop", **KINDS["step"])
+    ours = type("NoLoss", (ConfigurableOptimizersMixin, without_loss(Overflowing)), {"optimizer": spec})()
+    theirs = without_loss(Workaround)()
+    mine = fit(ours, data=data(), max_epochs=EPOCHS, plugins=[scaler()])
+    reference = fit(theirs, data=data(), max_epochs=EPOCHS, plugins=[scaler()])
+    assert mine.history == reference.history
+    assert mine.of(0) == pytest.approx([0.8 ** applied_before(t) for t in range(EPOCHS * BATCHES)], rel=1e-12)
+    assert_same_weights(ours, theirs)
+
+
+@pytest.mark.filterwarnings("ignore:`training_step` returned `None`")
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed"])
+def test_a_batch_without_a_loss_in_every_precision(precision: str) -> None:
+    """The same schedule in ``32-true`` (where Lightning runs the optimizer's step without gradients) and under
+    a ``GradScaler``, and the same as a hand-written module's under that precision."""
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            opt = SGD(self.parameters(), lr=1.0, momentum=0.9, foreach=False)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": StepLR(opt, 1, 0.8), "interval": "step"}}
+
+    spec = OptimizerSpec("sgd", lr=1.0, momentum=0.9, implementation="forloop", **KINDS["step"])
+    ours = type("NoLoss", (ConfigurableOptimizersMixin, without_loss(Classifier)), {"optimizer": spec})()
+    theirs = without_loss(HandWritten)()
+    plugins = [scaler()] if precision == "16-mixed" else []
+    mine = fit(ours, data=data(), max_epochs=EPOCHS, plugins=plugins)
+    reference = fit(theirs, data=data(), max_epochs=EPOCHS, plugins=[scaler()] if plugins else [])
+    assert (
+        mine.of(0) == reference.of(0) == pytest.approx([0.8**t for t in range(EPOCHS * BATCHES)], rel=1e-12)
+    )
+    assert_same_weights(ours, theirs)
+
+
 def test_frequency_counts_batches_of_applied_steps_only() -> None:
     """``frequency=2``: the scheduler steps after applied steps of batches 1, 3, 5, ...; a skipped one of
     those is not made up later (as with a batch whose optimizer does not step)."""
