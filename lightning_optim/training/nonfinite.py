@@ -53,16 +53,23 @@ def nonfinite(tensors: Sequence[torch.Tensor]) -> torch.Tensor | None:
     """A float32 flag on the first tensor's device, nonzero when any element of ``tensors`` is inf or NaN
     (``None`` for no tensors). No synchronization: the flag stays on the device.
 
+    A complex tensor is checked as its real and imaginary parts (``torch.view_as_real``, no copy): the check
+    kernel takes real dtypes only.
+
     Example:
         >>> nonfinite([torch.ones(2), torch.tensor([1.0, float("nan")])])
         tensor(1.)
         >>> nonfinite([torch.ones(2, dtype=torch.float16)])
         tensor(0.)
+        >>> nonfinite([torch.ones(2), torch.tensor([1 + 1j, complex(0, float("inf"))])])
+        tensor(1.)
     """
     by_kind: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
     for tensor in tensors:
         if tensor.is_sparse:
             tensor = tensor.coalesce().values()
+        if tensor.is_complex():
+            tensor = torch.view_as_real(tensor.resolve_conj())
         by_kind.setdefault((tensor.device, tensor.dtype), []).append(tensor)
     total: torch.Tensor | None = None
     for (device, _), group in by_kind.items():

@@ -547,7 +547,7 @@ def nonfinite_flag(tensors: Sequence[torch.Tensor], flag: torch.Tensor) -> None:
     if check is not None:
         check(list(tensors), flag, torch.ones((), dtype=torch.float32, device=flag.device))
         return
-    for tensor in tensors:  # pragma: no cover - the kernel above exists in every supported torch
+    for tensor in tensors:  # the kernel above exists in every supported torch
         flag.add_((~torch.isfinite(tensor)).any())
 
 

@@ -183,6 +183,60 @@ def test_a_batch_without_a_loss_is_no_skip(precision: str, device_path: bool) ->
     assert outcomes_of(module.trainer.optimizers[0]).skipped == 2  # type: ignore[union-attr]
 
 
+class ComplexNaNAt(L.LightningModule):
+    """A complex weight (torch's optimizers take complex parameters; e.g. a Fourier layer's), the loss NaN at the
+    batches in ``nan``."""
+
+    nan: frozenset[int] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.spectral = nn.Parameter(torch.randn(8, 4, dtype=torch.complex64))
+        self.head = nn.Linear(4, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.head((x.to(torch.complex64) @ self.spectral).abs()), y)
+        return loss * float("nan") if batch_idx in self.nan else loss
+
+
+@pytest.mark.parametrize("implementation", ["forloop", "foreach"])
+def test_complex_parameters(implementation: str) -> None:
+    """A NaN in a complex gradient is skipped (the run ends as without that batch), finite ones are applied
+    (the run ends as without ``skip_nonfinite``)."""
+
+    def module(nan: set[int], limit: int = 2) -> Any:
+        spec = OptimizerSpec("adam", lr=0.05, implementation=implementation, skip_nonfinite=limit)
+        attributes = {"optimizer": spec, "nan": frozenset(nan)}
+        return type("Complex", (ConfigurableOptimizersMixin, ComplexNaNAt), attributes)()
+
+    ours, without_batch, finite, plain = module({3}), module(set()), module(set()), module(set(), limit=0)
+    fit(ours, data=rows(), max_epochs=1)
+    fit(without_batch, data=rows({3}), max_epochs=1)
+    fit(finite, data=rows(), max_epochs=1)
+    fit(plain, data=rows(), max_epochs=1)
+    assert_same_weights(ours, without_batch)
+    assert_same_weights(finite, plain)
+    assert not torch.equal(finite.spectral, ComplexNaNAt().spectral)  # it trained
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+    assert outcomes_of(finite.trainer.optimizers[0]).skipped == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["scaler-kernel", "fallback"])
+def test_the_check_of_complex_tensors(kernel: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``nonfinite`` on complex tensors (their real and imaginary parts), with the ``GradScaler``'s kernel and
+    with ``compat``'s fallback for a torch without it."""
+    from lightning_optim.training.nonfinite import nonfinite
+
+    if not kernel:
+        monkeypatch.delattr(torch, "_amp_foreach_non_finite_check_and_unscale_")
+    finite = [torch.ones(2), torch.tensor([1 + 2j, -3j]), torch.tensor([1 + 2j]).conj()]
+    assert float(nonfinite(finite)) == 0  # type: ignore[arg-type]
+    for bad in (complex(float("nan"), 0), complex(0, float("inf"))):
+        assert float(nonfinite([*finite, torch.tensor([1j, bad], dtype=torch.complex128)])) > 0  # type: ignore[arg-type]
+
+
 def test_nothing_is_installed_when_off() -> None:
     spec = OptimizerSpec("adam", lr=0.05, scheduler=SchedulerSpec("exponential", gamma=0.9))
     module = type("Off", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})()
