@@ -25,10 +25,11 @@ How the gradients are checked, where the optimizer's step is called (``SkipNonFi
 With sharded gradients (FSDP, ``ModelParallelStrategy``) the flag is summed over the processes on the device,
 so that all of them skip alike; under DeepSpeed, which steps through its engine, the option is refused.
 
-Under a ``GradScaler`` (``precision="16-mixed"``) the scaler already checks every gradient and skips those
-steps (its scale halves); its skips are this option's skips (they count toward ``N``), noticed when the next
-step is asked for (``on_before_optimizer_step``) or when the optimizer's fused kernel got its ``found_inf``.
-The scaler's calibration at the start of a run can skip a few steps in a row; ``N`` must leave room for them.
+Under an enabled ``GradScaler`` (``precision="16-mixed"``) the scaler already checks every gradient and skips
+those steps (its scale halves); its skips are this option's skips (they count toward ``N``), noticed when the
+next step is asked for (``on_before_optimizer_step``) or when the optimizer's fused kernel got its
+``found_inf``. The scaler's calibration at the start of a run can skip a few steps in a row; ``N`` must leave
+room for them. A disabled one (``GradScaler(enabled=False)``) checks nothing: the option checks as without it.
 A batch whose ``training_step`` returns ``None``, after which Lightning does not step under a scaler, is no
 skip (``SettleOutcomes``), as in ``32-true``.
 """
@@ -129,7 +130,7 @@ class SkipNonFinite:
 
 def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes]) -> None:
     """Skip non-finite updates of every optimizer declaring ``skip_nonfinite``: through the ``GradScaler``'s own
-    decision when there is one, else by replacing its ``step``."""
+    decision when there is one and it is enabled, else by replacing its ``step`` (a disabled scaler calls it)."""
     skipping = [outcomes[id(b.optimizer)] for b in built if b.declared.spec.skip_nonfinite]
     if not skipping:
         return
@@ -140,7 +141,8 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
             f"but got `{strategy}`, which steps through its engine and skips overflowing steps itself; remove "
             "`skip_nonfinite`."
         )
-    if getattr(trainer.precision_plugin, "scaler", None) is not None:
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    if scaler is not None and scaler.is_enabled():  # a disabled one checks nothing and steps every update
         # the outcomes' callback (it replaces the one `outcomes.install` added) counts the scaler's skips
         callbacks.add(trainer, SettleOutcomes(list(outcomes.values()), scaled=skipping))
         return

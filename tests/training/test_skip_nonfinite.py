@@ -156,6 +156,26 @@ def test_the_scalers_skips_count(device_path: bool) -> None:
     assert outcomes_of(module.trainer.optimizers[0]).skipped == 2  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("implementation", ["forloop", "fused"])
+def test_a_disabled_scaler_leaves_the_check_to_the_option(implementation: str, device_path: bool) -> None:
+    """``GradScaler(enabled=False)`` checks nothing and steps every update: ``skip_nonfinite`` checks them itself,
+    and the NaN batch is as if it were not there, as in ``32-true``."""
+
+    def plugin() -> MixedPrecision:
+        return MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", enabled=False))
+
+    k = 3
+    ours, reference = declared({k}, implementation=implementation), declared(implementation=implementation)
+    fit(ours, data=rows(), max_epochs=1, plugins=[plugin()])
+    fit(reference, data=rows({k}), max_epochs=1, plugins=[plugin()])
+    assert_same_weights(ours, reference)
+    assert (
+        ours.trainer.optimizers[0].param_groups[0]["lr"]
+        == reference.trainer.optimizers[0].param_groups[0]["lr"]
+    )
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+
+
 class NoLossAt(NaNAt):
     """``training_step`` returns ``None`` (Lightning's "skip this batch") at the batches in ``none``."""
 
