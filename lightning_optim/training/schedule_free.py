@@ -16,7 +16,10 @@ When it switches (only optimizers that :func:`is_schedule_free` accepts; all oth
   when the optimizer is already in train mode (a flag check per param group), so checking at every batch is
   what makes training after a mid-epoch validation (``val_check_interval``) and after a resume correct.
 * **eval mode** at ``on_validation_start`` (the sanity check included), ``on_test_start``,
-  ``on_predict_start``, ``on_train_end`` (so the module holds ``x`` after ``fit``) and ``on_exception``.
+  ``on_predict_start``, ``on_train_end`` (so the module holds ``x`` after ``fit``) and ``on_exception``
+  (where an ``eval()`` that fails is a warning, never an error over the run's own). An optimizer that has
+  not stepped yet (no state) is not switched: there is no average yet, and ``pytorch_optimizer``'s ``SPlus``
+  fails in ``eval()`` then.
   Nothing switches back at the end of an evaluation: the next training batch does. This is the fewest
   switches, and it means that a checkpoint written at ``on_validation_end`` (where ``ModelCheckpoint`` writes
   by default) is already in eval mode.
@@ -57,6 +60,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeGuard, cast
 
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_optim.training.callbacks import MixinCallback
 
@@ -130,8 +134,20 @@ def _train_mode_flags(optimizer: ScheduleFreeOptimizer) -> list[bool]:
     return [bool(group.get("train_mode", False)) for group in groups]
 
 
+def _has_stepped(optimizer: ScheduleFreeOptimizer) -> bool:
+    """Whether the optimizer holds any state (a step made it). Before its first step there is no average to
+    move to, and ``pytorch_optimizer``'s ``SPlus`` (which starts in train mode) fails in ``eval()``, reading
+    the average its first step creates."""
+    state = getattr(optimizer, "state", None)
+    if not isinstance(state, Mapping):
+        return True  # no torch state to tell: switch it
+    return any(state.values())
+
+
 def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
-    """Put every schedule-free optimizer that has a param group in train mode into eval mode.
+    """Put every schedule-free optimizer that has a param group in train mode and has stepped into eval mode.
+
+    Before its first step an optimizer's two points are the same weights: it is left as it is.
 
     Args:
         optimizers: Usually ``trainer.optimizers``; entries that are not schedule-free are skipped.
@@ -139,7 +155,9 @@ def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
     Returns:
         The optimizers that were switched, so that a caller can switch exactly those back.
     """
-    switched = [o for o in optimizers if is_schedule_free(o) and any(_train_mode_flags(o))]
+    switched = [
+        o for o in optimizers if is_schedule_free(o) and any(_train_mode_flags(o)) and _has_stepped(o)
+    ]
     for optimizer in switched:
         optimizer.eval()
     return switched
@@ -199,10 +217,19 @@ class ScheduleFreeModes(MixinCallback):
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         """Eval mode after a failed run (checkpoints saved on exception come later); remove the save wrapper.
 
-        Lightning calls no ``teardown`` hook when a run raises, so the wrapper is removed here.
+        Lightning calls no ``teardown`` hook when a run raises, so the wrapper is removed here. An optimizer
+        whose ``eval()`` fails is left in train mode with a warning: an error here would hide the run's own.
         """
-        to_eval_mode(trainer.optimizers)
         self._unwrap()
+        try:
+            to_eval_mode(trainer.optimizers)
+        except Exception as error:
+            rank_zero_warn(
+                f"ScheduleFreeModes: Expected the schedule-free optimizers to switch to eval mode after the run "
+                f"failed but got {type(error).__name__}: {error} from `eval()`; the weights may not all hold "
+                "the average `x`. The run's own error follows.",
+                category=RuntimeWarning,
+            )
 
     # --- checkpoint saving: eval mode while the checkpoint is built ----------------------------------------
 

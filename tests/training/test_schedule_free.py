@@ -15,6 +15,8 @@ and differs from the reference, and a module with no mode switching at all canno
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -636,3 +638,73 @@ def test_through_the_mixin_the_batch_size_finder_runs(tmp_path: Path) -> None:
     )
     found = Tuner(trainer).scale_batch_size(DeclaredBatch(), mode="power", max_trials=3, steps_per_trial=2)
     assert found == 8  # "power" from 2, three trials: 2, 4, 8 all trained
+
+
+# --- an optimizer whose eval() needs a step first (pytorch_optimizer's SPlus) -----------------------------
+
+
+def splus(params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
+    po = pytest.importorskip("pytorch_optimizer")
+    return po.SPlus(params, lr=1e-2)  # type: ignore[no-any-return]
+
+
+class PlainSPlus(Plain):
+    def __init__(self) -> None:
+        super().__init__("sgd")
+        self.make_optimizer = splus
+
+
+class HandSwitchedSPlus(HandSwitched, PlainSPlus):
+    """The reference, without the sanity check: SPlus's ``eval()`` reads averages its first step makes."""
+
+
+class DeclaredSPlus(ConfigurableOptimizersMixin, Regressor):
+    optimizer = OptimizerSpec("pytorch_optimizer/splus", lr=1e-2)
+
+
+@pytest.mark.parametrize("through", ["callback", "mixin"])
+def test_an_optimizer_without_state_is_not_switched(through: str, tmp_path: Path) -> None:
+    """SPlus starts in train mode and its ``eval()`` reads state its first step creates: before that there is
+    nothing to average, so the sanity check evaluates the weights as they are; then as hand-switched."""
+    reference = HandSwitchedSPlus()
+    _fit(reference, tmp_path / "ref", callback=False, num_sanity_val_steps=0)
+    under_test = PlainSPlus() if through == "callback" else DeclaredSPlus()
+    _fit(under_test, tmp_path / "cb", callback=through == "callback")
+    initial = Regressor()
+    sanity = torch.stack([initial._loss(batch) for batch in initial.val_dataloader()]).mean()
+    assert under_test.val_history[0] == (0, sanity)
+    assert _same_history(under_test.val_history[1:], reference.val_history)
+    assert _same_tensors(reference.state_dict(), under_test.state_dict())
+
+
+class FailsAt(PlainSPlus):
+    """Raises in ``training_step`` at batch ``at``; ``unused`` gets no gradient (SPlus's ``eval()`` then fails)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+        self.unused = nn.Linear(2, 2)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if batch_idx == self.at:
+            raise RuntimeError("boom")
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("at", [0, 2], ids=["before-the-first-step", "eval-fails"])
+def test_on_exception_never_raises_over_the_users_exception(at: int, tmp_path: Path) -> None:
+    model = FailsAt(at)
+    trainer = L.Trainer(
+        callbacks=[ScheduleFreeModes()],
+        default_root_dir=tmp_path,
+        enable_checkpointing=False,
+        **{**TRAINER, "num_sanity_val_steps": 0, "limit_val_batches": 0},
+    )
+    failing_eval = re.escape("KeyError: 'ema' from `eval()`")
+    with (
+        pytest.warns(RuntimeWarning, match=failing_eval) if at else contextlib.nullcontext(),
+        pytest.raises(RuntimeError, match="boom") as error,
+    ):
+        trainer.fit(model)
+    assert error.value.__context__ is None
+    assert "save_checkpoint" not in trainer.__dict__
