@@ -9,11 +9,14 @@ A skipped update leaves the weights, the optimizer's state (Adam's moments and s
 same run without batch ``k`` (with gradient accumulation, the whole window's update is skipped).
 
 How the gradients are checked, where the optimizer's step is called (``SkipNonFinite`` replaces
-``optimizer.step`` on the instance, so it sees Lightning's closure run first: the backward, clipping and the
-``on_before_optimizer_step`` hooks):
+``optimizer.step`` on the instance, so it sees Lightning's closure run first: the backward, the
+``on_before_optimizer_step`` hooks and clipping):
 
 * the check is ``GradScaler``'s own kernel over every gradient (one launch per device and dtype), into a flag
-  on the device;
+  on the device. It runs in the mixin's ``on_before_optimizer_step`` (``CheckBeforeClipping``), after the
+  backward and before the Trainer clips, as a ``GradScaler`` checks (when it unscales): clipping by value
+  would turn an ``inf`` gradient into a finite update. The module's own ``on_before_optimizer_step`` and the
+  other callbacks' run after it. A step called without that hook is checked when it is called;
 * an optimizer that takes ``found_inf`` (the fused kernels) gets the flag and skips on the device: no host
   sync per step on a GPU. The outcome is read later, from a non-blocking copy, as for a ``GradScaler``'s
   ``found_inf`` (``outcomes.py``): the schedules' updates wait for it, and the error for too many skips in a
@@ -41,11 +44,13 @@ from types import MethodType
 from typing import Any
 
 import torch
-from lightning.pytorch import Trainer
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
+from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.training import callbacks
+from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import SettleOutcomes, StepOutcomes, outcomes_of
 from lightning_optim.utilities import compat
 
@@ -81,8 +86,9 @@ def nonfinite(tensors: Sequence[torch.Tensor]) -> torch.Tensor | None:
 
 
 class SkipNonFinite:
-    """Replaces ``optimizer.step`` on the instance: runs the closure, checks the gradients, and steps only if
-    they are all finite (or lets a fused kernel decide on the device).
+    """Replaces ``optimizer.step`` on the instance: runs the closure (whose ``on_before_optimizer_step`` checks
+    the gradients before clipping, ``CheckBeforeClipping``), and steps only if they are all finite (or lets a
+    fused kernel decide on the device).
 
     ``shared``: the gradients are sharded across processes (FSDP): the flag is summed over them (on the
     device, no host sync) so that every process decides alike.
@@ -96,13 +102,12 @@ class SkipNonFinite:
         self.step = optimizer.step  # the bound step, with torch's hooks
         self.on_device = compat.takes_found_inf(optimizer)
         self.shared = shared
+        #: the flag of the step being asked for, from before clipping (``CheckBeforeClipping``)
+        self.checked: tuple[torch.Tensor | None] | None = None
 
-    def __call__(self, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()  # Lightning's: forward and backward (automatic), hooks and clipping
-        self.outcomes.settle()  # earlier outcomes first: the schedules' held updates, the count
+    def check(self) -> torch.Tensor | None:
+        """The flag of the optimizer's gradients as they are now (on the device, summed over the processes
+        when they are sharded); ``None`` without gradients."""
         found = nonfinite(
             [p.grad for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
         )
@@ -112,6 +117,23 @@ class SkipNonFinite:
                     (), dtype=torch.float32, device=self.optimizer.param_groups[0]["params"][0].device
                 )
             torch.distributed.all_reduce(found)
+        return found
+
+    def check_before_clipping(self) -> None:
+        """Check the gradients of the step being asked for now, before the Trainer clips them
+        (``on_before_optimizer_step``): clipping by value would make an ``inf`` finite."""
+        self.checked = (self.check(),)
+
+    def __call__(self, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
+        loss = None
+        if closure is not None:
+            self.checked = None  # the closure's `on_before_optimizer_step` checks this step's gradients
+            with torch.enable_grad():
+                loss = closure()  # Lightning's: forward and backward (automatic), hooks and clipping
+        self.outcomes.settle()  # earlier outcomes first: the schedules' held updates, the count
+        # checked before clipping; without that hook (a step not asked for through Lightning), now
+        found = self.checked[0] if self.checked is not None else self.check()
+        self.checked = None
         if found is None:
             result = self.step(*args, **kwargs)
         elif self.on_device and (found.device.type != "cpu" or StepOutcomes.defer_on_cpu):
@@ -126,6 +148,25 @@ class SkipNonFinite:
         else:
             result = self.step(*args, **kwargs)
         return loss if closure is not None else result
+
+
+class CheckBeforeClipping(MixinCallback):
+    """Checks the gradients of each step of the optimizers whose ``SkipNonFinite`` it holds in
+    ``on_before_optimizer_step``, which Lightning calls after the backward and before it clips (automatic
+    optimization and ``loss=``), as a ``GradScaler`` checks before clipping: clipping by value would turn an
+    ``inf`` gradient into a finite update of ``gradient_clip_val``. The flag stays on the device."""
+
+    def __init__(self, skippers: Sequence[SkipNonFinite]) -> None:
+        super().__init__()
+        self.skippers = {id(s.optimizer): s for s in skippers}
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: Trainer, pl_module: LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        skipper = self.skippers.get(id(getattr(optimizer, "optimizer", optimizer)))
+        if skipper is not None:
+            skipper.check_before_clipping()
 
 
 def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes]) -> None:
@@ -149,8 +190,10 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
     # each process holds a shard of the gradients (FSDP, model parallelism) rather than all of them
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
     shared = distributed and isinstance(trainer.strategy, (FSDPStrategy, ModelParallelStrategy))
+    skippers = []
     for skips in skipping:
         skipper = SkipNonFinite(skips.optimizer, skips, shared)
+        skippers.append(skipper)
 
         def step(
             optimizer: Any, closure: Any = None, *args: Any, skipper: SkipNonFinite = skipper, **kwargs: Any
@@ -159,6 +202,7 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
 
         # a bound method, as torch's schedulers expect when they wrap ``step`` to notice it was called
         skips.optimizer.step = MethodType(step, skips.optimizer)  # type: ignore[method-assign]
+    callbacks.add(trainer, CheckBeforeClipping(skippers))
 
 
 def skipped_updates(optimizer: Any) -> int | None:

@@ -176,6 +176,65 @@ def test_a_disabled_scaler_leaves_the_check_to_the_option(implementation: str, d
     assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
 
 
+class InfLoss(L.LightningModule):
+    """At the batches in ``inf`` the loss's gradient is ``+inf`` in every element (no NaN: what clipping by
+    value would clamp to a finite update). ``step_loss`` is the ``loss=`` form; ``InfAt`` trains with it."""
+
+    inf: frozenset[int] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+
+    def step_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if batch_idx in self.inf:
+            return sum(p.sum() for p in self.parameters()) * float("inf")  # type: ignore[return-value]
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+
+class InfAt(InfLoss):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.step_loss(batch, batch_idx)
+
+
+@pytest.mark.parametrize("mode", ["automatic", "loss="])
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+@pytest.mark.parametrize("implementation", ["forloop", "fused"])
+def test_an_inf_gradient_is_skipped_before_clipping(
+    mode: str, algorithm: str, implementation: str, device_path: bool
+) -> None:
+    """The gradients are checked before the Trainer clips them, as a ``GradScaler`` does: clipping by value
+    would turn an all-``inf`` gradient into a finite update of ``clip_val`` per element."""
+
+    def module(inf: set[int]) -> Any:
+        spec = OptimizerSpec(
+            "sgd",
+            lr=0.1,
+            implementation=implementation,
+            skip_nonfinite=2,
+            scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+            **({"loss": "step_loss"} if mode == "loss=" else {}),
+        )
+        base = InfLoss if mode == "loss=" else InfAt
+        return type(
+            "Clipped", (ConfigurableOptimizersMixin, base), {"optimizer": spec, "inf": frozenset(inf)}
+        )()
+
+    k = 3
+    ours, reference = module({k}), module(set())
+    options = {"max_epochs": 1, "gradient_clip_val": 0.5, "gradient_clip_algorithm": algorithm}
+    fit(ours, data=rows(), **options)
+    fit(reference, data=rows({k}), **options)
+    assert_same_weights(ours, reference)
+    assert (
+        ours.trainer.optimizers[0].param_groups[0]["lr"]
+        == reference.trainer.optimizers[0].param_groups[0]["lr"]
+    )
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+
+
 class NoLossAt(NaNAt):
     """``training_step`` returns ``None`` (Lightning's "skip this batch") at the batches in ``none``."""
 
