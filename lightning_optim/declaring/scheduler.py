@@ -8,6 +8,7 @@ It holds the declaration itself and what the check derived from it: the class an
 from __future__ import annotations
 
 import inspect
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -242,6 +243,10 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
             raise TypeError(
                 f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
             )
+    if not nested and spec.param == "lr":  # the bounds are the lr's; a composite's schedulers drive its param
+        inner = kwargs["schedulers"] if info.composite else ()
+        for checked in ((where, info, spec.kwargs), *((s.where, s.info, s.kwargs) for s in inner)):
+            _check_lower_bounds(*checked)
     _check_param_kind(where, spec, cls, info)
     return ResolvedScheduler(
         where=where,
@@ -253,6 +258,20 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         unit=spec.unit or interval,
         derived_length=derived_length,
     )
+
+
+def _check_lower_bounds(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) -> None:
+    """The declared numbers of ``info.lower_bounds`` are above their bounds, for a schedule of the lr: torch
+    takes a negative ``eta_min`` and trains until the cosine crosses zero, late in the run, before the lr goes
+    negative. An ``HParam`` is checked with the value ``fit`` reads (this runs again then). A schedule of
+    another option (``param="weight_decay"``) is left to the runtime check of the values it sets."""
+    for key, bound in info.lower_bounds.items():
+        value = kwargs.get(key)
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not bound.admits(float(value)):
+            raise ValueError(
+                f"{where}: Expected `{key}` of `{info.cls.__name__}` to be {bound} ({bound.meaning}) but got "
+                f"{value!r}."
+            )
 
 
 def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> None:

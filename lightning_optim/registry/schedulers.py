@@ -3,7 +3,8 @@
 A ``SchedulerInfo`` holds a scheduler's short names, its default ``interval``, the length argument that
 ``fit`` derives from the run when it is left out (and how), the arguments that count epochs (and how each
 converts to optimizer steps for ``unit="epoch"`` with ``interval="step"``), the arguments that may hold one
-value per param group, and whether it holds other schedulers. Adding a scheduler, or changing a default,
+value per param group, whether it holds other schedulers, and the lower bounds of the arguments that torch
+does not check and that turn the lr negative or undefined only late in the run. Adding a scheduler, or changing a default,
 is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
 """
 
@@ -14,7 +15,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from torch.optim import lr_scheduler
 
@@ -99,6 +100,27 @@ def one_cycle_steps(kwargs: Mapping[str, Any]) -> tuple[str, int] | None:
     return f"`epochs={epochs!r}` x `steps_per_epoch={per_epoch!r}`", int(epochs) * int(per_epoch)
 
 
+class LowerBound(NamedTuple):
+    """The least value an argument may take (``strict``: not even that), and what the argument is, for the
+    message that refuses a value below it."""
+
+    bound: float
+    strict: bool
+    meaning: str
+
+    def admits(self, value: float) -> bool:
+        """Whether ``value`` is above the bound (a NaN is not).
+
+        Example:
+            >>> LowerBound(0, strict=False, meaning="").admits(0.0), LowerBound(0, strict=True, meaning="").admits(0.0)
+            (True, False)
+        """
+        return value > self.bound if self.strict else value >= self.bound
+
+    def __str__(self) -> str:
+        return f"{'>' if self.strict else '>='} {self.bound}"
+
+
 @dataclass(frozen=True)
 class SchedulerInfo:
     """What this package knows about one scheduler class."""
@@ -138,6 +160,11 @@ class SchedulerInfo:
     #: its per-group lr arguments: multiplied by each group's lr scale (``layer_decay``, ``lr_mult``), as a
     #: scheduler that scales the lrs it starts from keeps those ratios
     lr_arguments: tuple[str, ...] = ()
+
+    #: arguments a value below whose bound makes the lr negative or undefined only late in the run (torch
+    #: checks none of them, and a trial update at class definition sees only the first lr): refused when the
+    #: class is defined, or when ``fit`` reads an ``HParam`` for them
+    lower_bounds: Mapping[str, LowerBound] = field(default_factory=dict)
 
     @property
     def window_length(self) -> str | None:
@@ -242,12 +269,21 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length="total_iters",
         epoch_arguments={"total_iters": scale},
         window_offset=-1,
+        # a negative power grows the lr, then divides by zero at `total_iters`
+        lower_bounds={"power": LowerBound(0, strict=False, meaning="the exponent of the decay to 0")},
     ),
     SchedulerInfo(
-        lr_scheduler.CosineAnnealingLR, ("cosine",), length="T_max", epoch_arguments={"T_max": scale}
+        lr_scheduler.CosineAnnealingLR,
+        ("cosine",),
+        length="T_max",
+        epoch_arguments={"T_max": scale},
+        lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr it anneals to")},
     ),
     SchedulerInfo(
-        lr_scheduler.CosineAnnealingWarmRestarts, ("cosine_restarts",), epoch_arguments={"T_0": scale}
+        lr_scheduler.CosineAnnealingWarmRestarts,
+        ("cosine_restarts",),
+        epoch_arguments={"T_0": scale},
+        lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr each cycle anneals to")},
     ),
     SchedulerInfo(
         lr_scheduler.OneCycleLR,
@@ -260,6 +296,11 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`max_lr / div_factor`",
         lr_arguments=("max_lr",),
+        lower_bounds={
+            "final_div_factor": LowerBound(
+                0, strict=True, meaning="the last lr is `max_lr / div_factor / final_div_factor`"
+            )
+        },
     ),
     SchedulerInfo(
         lr_scheduler.CyclicLR,
