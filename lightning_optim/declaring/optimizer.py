@@ -207,7 +207,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     else:
         optimizer = trial_optimizer(where, cls, kwargs, [{}])
         group_options = frozenset(optimizer.defaults) | {"name"}
-    group_options |= optimizer_info(cls).state_options
+    group_options |= optimizer_info(cls).state_options | optimizer_info(cls).group_options
     check_swallowed(where, cls, kwargs)
     groups = [
         _check_group(f"{where}.groups[{index}]", group, cls, group_options)

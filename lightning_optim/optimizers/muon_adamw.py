@@ -95,6 +95,8 @@ ADAMW_OPTIONS = (
     "fused",
     "decoupled_weight_decay",
 )
+#: Every option a param group may set: its half's options and ``use_muon`` (``defaults`` lists the Muon ones).
+GROUP_OPTIONS = frozenset((*MUON_OPTIONS, *ADAMW_OPTIONS, "use_muon"))
 #: The constructor argument that sets each AdamW option's default, when it is not the option's own name.
 _ADAMW_ARGUMENTS: Mapping[str, str] = {
     "lr": "adamw_lr",
@@ -203,11 +205,10 @@ def _check_keys(label: str, group: Mapping[str, Any], use_muon: bool, how: str) 
     own, other = (MUON_OPTIONS, ADAMW_OPTIONS) if use_muon else (ADAMW_OPTIONS, MUON_OPTIONS)
     foreign = [key for key in other if key in group and key not in own]
     if foreign:
-        settable = MUON_OPTIONS if use_muon else tuple(_ADAMW_ARGUMENTS)
         raise ValueError(
             f"Expected the options of MuonWithAdamW {label} ({how}, stepped by {_kind(use_muon)}) to be "
             f"{_kind(use_muon)} options but got {_listing(foreign)}, which only {_kind(not use_muon)} reads. "
-            f"{_kind(use_muon)} options: {_listing(settable)}. Remove them or set `use_muon={not use_muon}`."
+            f"{_kind(use_muon)} options: {_listing(own)}. Remove them or set `use_muon={not use_muon}`."
         )
 
 

@@ -5,7 +5,7 @@ Adding an optimizer, or changing what ``"auto"`` picks for one, is one entry in 
 ``torch.optim`` optimizer without an entry gets a plain record. A library whose optimizers share a base class
 (bitsandbytes) gets one entry in ``_FAMILIES``, matched once that library is imported. Per-group options are
 not listed: they are the optimizer's own ``defaults``, read from a trial build when the declaring class is
-defined, plus the record's ``state_options``.
+defined, plus the record's ``state_options`` and ``group_options``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
+from lightning_optim.optimizers.muon_adamw import GROUP_OPTIONS as MUON_ADAMW_GROUP_OPTIONS
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry import bnb
 from lightning_optim.registry.group_checks import check_adafactor_step_size, check_schedule_free_momentum
@@ -179,6 +180,10 @@ class OptimizerInfo:
     #: per-parameter options a ``ParamGroup`` may set that the optimizer does not keep in its param groups
     #: (bitsandbytes' ``optim_bits``): ``prepare`` applies them from the built groups
     state_options: frozenset[str] = frozenset()
+    #: per-group options the optimizer reads that its ``defaults`` does not list: ``MuonWithAdamW``'s
+    #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
+    #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
+    group_options: frozenset[str] = frozenset()
     #: a check of the constructor arguments (the declared ones; the class's defaults for the rest) that the
     #: constructor makes with a message naming none of them; raises ``ValueError``
     check_arguments: Callable[[type, Mapping[str, Any]], None] | None = None
@@ -287,7 +292,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     OptimizerInfo(torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),)),
     OptimizerInfo(torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),)),
     OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
-    OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON),
+    OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON, group_options=MUON_ADAMW_GROUP_OPTIONS),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
 )
 

@@ -551,8 +551,8 @@ def test_declared_group_options_are_checked_when_the_class_is_defined() -> None:
     assert str(caught.value) == (
         "Recipe.optimizer: `MuonWithAdamW` rejected the declared options: Expected the options of MuonWithAdamW "
         "param group 0 (use_muon=False, stepped by AdamW) to be AdamW options but got `momentum`, which only Muon "
-        "reads. AdamW options: `lr`, `betas`, `eps`, `weight_decay`, `amsgrad`, `foreach`, `fused`. Remove them "
-        "or set `use_muon=True`."
+        "reads. AdamW options: `lr`, `betas`, `eps`, `weight_decay`, `amsgrad`, `maximize`, `foreach`, `capturable`, "
+        "`differentiable`, `fused`, `decoupled_weight_decay`. Remove them or set `use_muon=True`."
     )
     with pytest.raises(
         ValueError, match=r"the Muon option\(s\) `momentum` and the AdamW option\(s\) `amsgrad`"
@@ -566,6 +566,73 @@ def test_declared_group_options_are_checked_when_the_class_is_defined() -> None:
         ValueError, match=r"`adamw_lr` is not a per-group option of `MuonWithAdamW`. Accepted: "
     ):
         declared(OptimizerSpec(MuonWithAdamW, groups=[ParamGroup("embed", adamw_lr=1e-3)]))
+
+
+#: per-group options of torch's AdamW that ``MuonWithAdamW``'s ``defaults`` (its Muon options) does not list
+ADAMW_GROUP = {
+    "betas": (0.8, 0.9),
+    "amsgrad": True,
+    "maximize": False,
+    "decoupled_weight_decay": True,
+    "capturable": False,
+}
+
+
+class ManualWithAdamWGroup(ManualMuonAdamW):
+    """``ManualMuonAdamW`` whose AdamW gives the embeddings and head ``ADAMW_GROUP`` in a group of their own."""
+
+    def configure_optimizers(self) -> Any:
+        adamw, muon, rest = self.recipe_groups()
+        return [
+            torch.optim.Muon([p for _, p in muon], **self.muon),
+            torch.optim.AdamW(
+                [{"params": [p for _, p in adamw], **ADAMW_GROUP}, {"params": [p for _, p in rest]}],
+                **self.adamw,
+            ),
+        ]
+
+
+def test_a_declared_adamw_group_takes_the_options_of_torch_adamw() -> None:
+    spec = recipe()
+    spec = OptimizerSpec(
+        MuonWithAdamW,
+        **spec.kwargs,
+        groups=[
+            ParamGroup(["embed", "head"], use_muon=False, name="adamw", **ADAMW_GROUP),
+            ParamGroup(is_matrix, use_muon=True, name="muon"),
+        ],
+    )
+    composite = declared(spec)()
+    reference = ManualWithAdamWGroup()
+    fit(composite, 2)
+    fit(reference, 2)
+    assert_same_weights(composite, reference)
+    adamw, muon, rest = composite.trainer.optimizers[0].param_groups
+    assert {key: adamw[key] for key in ADAMW_GROUP} == ADAMW_GROUP
+    assert (rest["betas"], rest["amsgrad"], "betas" in muon) == (ADAMW["betas"], False, False)
+
+
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        (
+            ParamGroup(is_matrix, use_muon=True, betas=(0.8, 0.9)),
+            "param group 0 (use_muon=True, stepped by Muon) to be Muon options but got `betas`, which only AdamW "
+            "reads. Muon options: `lr`, `weight_decay`, `momentum`, `nesterov`, `ns_coefficients`, `eps`, "
+            "`ns_steps`, `adjust_lr_fn`. Remove them or set `use_muon=False`.",
+        ),
+        (
+            ParamGroup("embed", maximize=True, nesterov=False),
+            "param group 0 to be those of one half but got the Muon option(s) `nesterov` and the AdamW option(s) "
+            "`maximize`.",
+        ),
+    ],
+)
+def test_an_option_of_the_other_half_is_still_refused(group: ParamGroup, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec(MuonWithAdamW, groups=[group]))
+    assert str(caught.value).startswith("Recipe.optimizer: `MuonWithAdamW` rejected the declared options: ")
+    assert message in str(caught.value)
 
 
 @pytest.mark.filterwarnings(
