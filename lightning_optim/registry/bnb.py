@@ -16,6 +16,9 @@ its ``id`` does not inherit them either. Overrides set by hand are kept.
 from __future__ import annotations
 
 import inspect
+import re
+import sys
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -81,7 +84,8 @@ _NEED_MOMENTUM = ("SGD", "LARS", "PytorchLARS")
 
 
 def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
-    """bitsandbytes' SGD and LARS have no momentum-free form: ``momentum`` (default 0) must be > 0.
+    """bitsandbytes' SGD and LARS have no momentum-free form: ``momentum`` (default 0) must be > 0; a declared
+    ``optim_bits`` must be one the class keeps (``check_kept_precision``).
 
     Example:
         >>> import torch
@@ -91,6 +95,7 @@ def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
         ...
         ValueError: Expected `momentum` of `SGD8bit` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free form) but got 0 (its default).
     """
+    check_kept_precision(cls, arguments)
     if not cls.__name__.startswith(_NEED_MOMENTUM):
         return
     declared = "momentum" in arguments
@@ -100,6 +105,60 @@ def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
             f"Expected `momentum` of `{cls.__name__}` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free "
             f"form) but got {momentum!r}{'' if declared else ' (its default)'}."
         )
+
+
+def check_kept_precision(cls: type, arguments: Mapping[str, Any]) -> None:
+    """A declared ``optim_bits`` the class keeps: bitsandbytes' ``AdamW8bit`` takes ``optim_bits=32`` "for
+    compatibility" and trains with 8-bit state all the same, while the same value on a ``ParamGroup`` gives
+    32-bit state. Read from the class itself, built over a stand-in with the declared arguments (a build that
+    fails is left to the trial build, which reports bitsandbytes' own error)."""
+    declared = arguments.get("optim_bits")
+    if declared is None or "optim_bits" not in inspect.signature(cls).parameters:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            built = cls([torch.nn.Parameter(torch.zeros(1))], **arguments)
+    except Exception:
+        return
+    kept = getattr(getattr(built, "args", None), "optim_bits", declared)
+    if kept != declared:
+        raise ValueError(
+            f"Expected `optim_bits` of `{cls.__name__}` to be left out (its state is {kept}-bit whatever it is "
+            f"given: bitsandbytes keeps the argument only for compatibility) but got {declared!r}"
+            f"{_precision_hint(cls, declared)}."
+        )
+
+
+def _precision_hint(cls: type, bits: Any) -> str:
+    """Where a declared precision takes effect: the class of the same name without its fixed precision, and a
+    ``ParamGroup``."""
+    family = re.sub(r"(8|32)bit$", "", cls.__name__)
+    module = sys.modules.get(cls.__module__.split(".")[0] + ".optim")
+    general = getattr(module, family, None) if family != cls.__name__ else None
+    takes = isinstance(general, type) and "optim_bits" in inspect.signature(general).parameters
+    by_name = f"`bnb/{family.lower()}` with `optim_bits={bits!r}`, or " if takes else ""
+    return f" (did you mean {by_name}`ParamGroup(..., optim_bits={bits!r})` for some parameters?)"
+
+
+def state_values(optimizer: torch.optim.Optimizer, group: Mapping[str, Any]) -> dict[str, Any]:
+    """The state options the parameters of ``group`` are built with, which the group itself does not hold:
+    an override of the parameter (a ``ParamGroup``'s, transformers' 32-bit embeddings, one set by hand),
+    else the optimizer's own (``AdamW8bit``: 8). Parameters that differ give the sorted values.
+
+    Example:
+        >>> import bitsandbytes as bnb
+        >>> optimizer = bnb.optim.AdamW8bit([torch.nn.Parameter(torch.zeros(8))])
+        >>> state_values(optimizer, optimizer.param_groups[0])
+        {'optim_bits': 8, 'min_8bit_size': 4096}
+    """
+    configs = [_manager().pid2config.get(id(param), {}) for param in group["params"]]
+    values: dict[str, Any] = {}
+    for key in STATE_OPTIONS:
+        own = getattr(optimizer.args, key)  # type: ignore[attr-defined]
+        found = sorted({config.get(key, own) for config in configs} or {own})
+        values[key] = found[0] if len(found) == 1 else tuple(found)
+    return values
 
 
 def _manager() -> Any:

@@ -180,6 +180,9 @@ class OptimizerInfo:
     #: per-parameter options a ``ParamGroup`` may set that the optimizer does not keep in its param groups
     #: (bitsandbytes' ``optim_bits``): ``prepare`` applies them from the built groups
     state_options: frozenset[str] = frozenset()
+    #: the ``state_options`` the parameters of one built group get, which the group does not hold (its own
+    #: override, else the optimizer's): what ``describe_optimizers`` shows for them
+    state_values: Callable[[torch.optim.Optimizer, Mapping[str, Any]], Mapping[str, Any]] | None = None
     #: per-group options the optimizer reads that its ``defaults`` does not list: ``MuonWithAdamW``'s
     #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
     #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
@@ -348,6 +351,7 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
         check_group=bnb.check_state_options,
         check_arguments=bnb.check_arguments,
         state_options=frozenset(bnb.STATE_OPTIONS),
+        state_values=bnb.state_values,
         prepare=bnb.prepare,
     )
 

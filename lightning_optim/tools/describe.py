@@ -15,6 +15,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_whe
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
+from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.tools.state_size import state_bytes
 from lightning_optim.utilities.lazy import is_uninitialized
@@ -28,7 +29,8 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     optimizer state each will hold (``state bytes``: measured by one step on zero gradients, the parameters
     put back afterwards, see ``state_size.py``; ``?`` where that step fails), the options torch will use for
     them (every option declared anywhere in the ``OptimizerSpec``, read back from a real optimizer over the
-    module's parameters, so recipe scales and ``weight_decay=0.0`` halves show), and which parameters each
+    module's parameters, so recipe scales and ``weight_decay=0.0`` halves show; bitsandbytes' ``optim_bits``,
+    kept outside the groups, as the group's parameters get it), and which parameters each
     group holds, the leftover ``rest`` group included; then its schedulers, in the order they act on it
     (``scheduler[i]`` for a declared list).
 
@@ -83,7 +85,11 @@ def _describe(
             new_schedule(
                 scheduler, optimizer, group_names, lr_scales=lr_scales(groups), shape=Shape(length=100)
             )
-    live = optimizer.param_groups
+    state_values = optimizer_info(type(optimizer)).state_values  # bitsandbytes' `optim_bits`: kept outside
+    live = [
+        {**group, **(state_values(optimizer, group) if state_values else {})}
+        for group in optimizer.param_groups
+    ]
     keys = list(dict.fromkeys(["lr", *declared.kwargs, *(k for g in groups for k in g.options)]))
     # an argument only the constructor keeps (not a group option) is in the header, not a column of `None`s
     keys = [k for k in keys if any(k in options for options in live)]

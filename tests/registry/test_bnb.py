@@ -231,6 +231,56 @@ def test_bad_declarations_fail_at_class_definition(spec: OptimizerSpec, error: t
         declared(spec, base=Wide)
 
 
+@pytest.mark.parametrize(
+    ("name", "bits", "hint"),
+    [
+        ("bnb/adamw8bit", 32, "`bnb/adamw` with `optim_bits=32`, or "),
+        ("bnb/paged_adamw8bit", 32, "`bnb/pagedadamw` with `optim_bits=32`, or "),
+        ("bnb/adam32bit", 8, "`bnb/adam` with `optim_bits=8`, or "),
+    ],
+)
+def test_a_constructor_precision_the_class_ignores_is_refused(name: str, bits: int, hint: str) -> None:
+    cls = resolve_class(name, "optimizer", where="test")
+    kept = 40 - bits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # paged optimizers fall back to plain ones on CPU
+        built = cls([nn.Parameter(torch.zeros(1))], optim_bits=bits)
+    assert built.args.optim_bits == kept  # bitsandbytes takes the value and keeps its own
+    message = (
+        f"Declared.optimizer: Expected `optim_bits` of `{cls.__name__}` to be left out (its state is {kept}-bit "
+        f"whatever it is given: bitsandbytes keeps the argument only for compatibility) but got {bits} (did you "
+        f"mean {hint}`ParamGroup(..., optim_bits={bits})` for some parameters?)."
+    )
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec(name, optim_bits=bits), base=Wide)
+    assert str(caught.value) == message
+
+
+def test_a_constructor_precision_the_class_keeps_trains_with_it() -> None:
+    module = declared(OptimizerSpec("bnb/adamw", lr=LR, optim_bits=8), base=Wide)()
+    reference = declared(OptimizerSpec("bnb/adamw8bit", lr=LR), base=Wide)()
+    fit(module, max_steps=2)
+    fit(reference, max_steps=2)
+    assert_same_weights(module, reference)
+    assert state_dtypes(module.trainer, module)["hidden.weight"] == torch.uint8
+
+
+def test_describe_shows_the_precision_each_group_holds() -> None:
+    """``rest`` sets no ``optim_bits``: it holds AdamW8bit's own 8 bits (its tensors under bitsandbytes'
+    ``min_8bit_size`` of 4096 elements keep 32-bit state whatever the setting)."""
+    spec = OptimizerSpec("bnb/adamw8bit", lr=LR, groups=[ParamGroup("embed", optim_bits=32)])
+    module = declared(spec, base=Wide)()
+    rows = describe_optimizers(module).splitlines()[1:4]
+    assert [(row.split()[0], row.split()[-1]) for row in rows] == [
+        ("group", "optim_bits"),
+        ("embed", "32"),
+        ("rest", "8"),
+    ]
+    fit(module, max_steps=1)
+    dtypes = state_dtypes(module.trainer, module)
+    assert (dtypes["embed.weight"], dtypes["hidden.weight"]) == (torch.float32, torch.uint8)
+
+
 def test_an_unsupported_constructor_precision_fails_when_fit_starts() -> None:
     module = declared(OptimizerSpec("bnb/adam", optim_bits=16), base=Wide)()
     with pytest.raises(ValueError, match=r"^Declared\.optimizer: Expected `optim_bits` to be 8 or 32"):
