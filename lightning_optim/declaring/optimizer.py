@@ -258,6 +258,7 @@ def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str
         raise TypeError(f"{where}: Expected a ParamGroup but got {group!r}.")
     check_selector(where, "select", group.select)
     accepted = group_options | MULTIPLIERS.keys()
+    _check_running_state(where, group, cls)
     for key, value in group.options.items():
         if key not in accepted:
             raise ValueError(
@@ -274,6 +275,18 @@ def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str
         raise TypeError(f"{where}: Expected `name` to be a non-empty str but got {name!r}.")
     options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
     return DeclaredGroup(group.select, name, MappingProxyType(options), MappingProxyType(scales))
+
+
+def _check_running_state(where: str, group: ParamGroup, cls: type) -> None:
+    """A key the optimizer keeps in its groups as its own running state is not an option: schedule-free's ``k``
+    set in a ``ParamGroup`` would start that group's step count (and its averaging weights) at the value given."""
+    running = optimizer_info(cls).running_state
+    for key, value in group.options.items():
+        if key in running:
+            raise ValueError(
+                f"{where}: Expected `{key}` to be left out but got {key}={value!r}: `{key}` is `{cls.__name__}`'s "
+                f"own running state ({running[key]}), kept in each param group, not an option. Remove it."
+            )
 
 
 def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:

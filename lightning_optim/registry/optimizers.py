@@ -183,6 +183,9 @@ class OptimizerInfo:
     #: the ``state_options`` the parameters of one built group get, which the group does not hold (its own
     #: override, else the optimizer's): what ``describe_optimizers`` shows for them
     state_values: Callable[[torch.optim.Optimizer, Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: param-group keys that are the optimizer's own running state, written as it steps (schedule-free's step
+    #: counter ``k``), each with what it holds: refused in a ``ParamGroup``, where they would be taken as options
+    running_state: Mapping[str, str] = field(default_factory=dict)
     #: per-group options the optimizer reads that its ``defaults`` does not list: ``MuonWithAdamW``'s
     #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
     #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
@@ -356,8 +359,45 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
     )
 
 
+#: What a schedule-free optimizer keeps in each param group and rewrites: ``schedulefree`` 1.4's ``step``
+#: (``k``, ``weight_sum``, ``lr_max``, ``scheduled_lr``) and ``train``/``eval`` (``train_mode``); pytorch_optimizer's
+#: forms count in ``step`` instead of ``k`` and keep no ``scheduled_lr``.
+_SCHEDULE_FREE_STATE: Mapping[str, str] = MappingProxyType(
+    {
+        "k": "its step counter",
+        "step": "its step counter",
+        "weight_sum": "the sum of its averaging weights",
+        "lr_max": "the largest lr it has stepped with",
+        "scheduled_lr": "the warmed-up lr of its last step",
+        "train_mode": "whether the weights are at the training point, switched by `train()`/`eval()`, which the "
+        "mixin calls",
+    }
+)
+
+
+def _running_state(keys: str) -> Mapping[str, str]:
+    return {key: _SCHEDULE_FREE_STATE[key] for key in keys.split()}
+
+
 def _schedule_free(cls: type) -> OptimizerInfo:
-    return OptimizerInfo(cls, check_group=check_schedule_free_momentum)
+    return OptimizerInfo(
+        cls,
+        check_group=check_schedule_free_momentum,
+        running_state=_running_state("k weight_sum lr_max scheduled_lr train_mode"),
+    )
+
+
+#: pytorch_optimizer's schedule-free optimizers: the keys their ``step``, ``train`` and ``eval`` write into a group
+_PYTORCH_OPTIMIZER_STATE = {
+    "ScheduleFreeSGD": "step weight_sum lr_max train_mode",
+    "ScheduleFreeAdamW": "step weight_sum lr_max train_mode",
+    "ScheduleFreeRAdam": "step weight_sum lr_max train_mode",
+    "SPlus": "step train_mode",
+}
+
+
+def _pytorch_optimizer(cls: type) -> OptimizerInfo:
+    return OptimizerInfo(cls, running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "")))
 
 
 def _transformers(cls: type) -> OptimizerInfo:
@@ -367,6 +407,7 @@ def _transformers(cls: type) -> OptimizerInfo:
 _FAMILIES: tuple[Family, ...] = (
     Family("bitsandbytes.optim", _bitsandbytes),
     Family("schedulefree", _schedule_free),
+    Family("pytorch_optimizer", _pytorch_optimizer),
     Family("transformers.optimization", _transformers),
 )
 
