@@ -40,6 +40,7 @@ already set, which belong to the old class: when the new class does not take the
 
 from __future__ import annotations
 
+import copyreg
 import inspect
 import re
 import warnings
@@ -303,13 +304,52 @@ def _key_hint(
 class DeclarativeArgumentParser(LightningArgumentParser):
     """``LightningArgumentParser`` whose messages about unknown keys say what to write instead."""
 
-    #: the declared attributes, set by ``DeclarativeCLI``
+    #: the declared attributes, set on each parser by ``DeclarativeCLI.init_parser`` (an instance attribute, so
+    #: that the class stays the module-level one that pickle finds)
     declared_attributes: tuple[str, ...] = ()
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """jsonargparse's ``error``, with a near miss for each unknown key."""
         parser = getattr(ex, "subcommand_parser", None) or self
         super().error(message + _unknown_keys_hint(message, parser, self.declared_attributes), ex)
+
+
+class _MixedParserType(type):
+    """The class of the parser classes ``declarative_parser_class`` makes: pickled as that call.
+
+    ``ddp_spawn`` pickles the trainer, whose ``SaveConfigCallback`` holds the parser (and its subcommands'
+    parsers hold their class). A class made at runtime is not found by its name where it is unpickled, so it
+    is rebuilt from the ``parser_class`` it was made for.
+    """
+
+    mixed_into: type
+
+
+def _reduce_parser_class(cls: Any) -> Any:
+    return declarative_parser_class, (cls.mixed_into,)
+
+
+copyreg.pickle(_MixedParserType, _reduce_parser_class)
+
+_MIXED_PARSERS: dict[type, type[DeclarativeArgumentParser]] = {}
+
+
+def declarative_parser_class(parser_class: type) -> type[DeclarativeArgumentParser]:
+    """``parser_class`` with ``DeclarativeArgumentParser``'s messages: itself when it has them, else one class
+    per ``parser_class`` (the same class each time, as pickle needs)."""
+    if issubclass(parser_class, DeclarativeArgumentParser):
+        return parser_class
+    if parser_class is LightningArgumentParser:
+        return DeclarativeArgumentParser
+    if parser_class not in _MIXED_PARSERS:
+        # a parser class with a metaclass of its own keeps it (and is not picklable, as before)
+        metaclass: Any = _MixedParserType if type(parser_class) is type else type(parser_class)
+        _MIXED_PARSERS[parser_class] = metaclass(
+            "DeclarativeArgumentParser",
+            (DeclarativeArgumentParser, parser_class),
+            {"mixed_into": parser_class, "__module__": __name__},
+        )
+    return _MIXED_PARSERS[parser_class]
 
 
 def _unknown_keys_hint(message: str, parser: Any, attributes: tuple[str, ...]) -> str:
@@ -382,13 +422,8 @@ class DeclarativeCLI(LightningCLI):
                 )
         kwargs["auto_configure_optimizers"] = False
         # our parser through `init_parser`: LightningCLI takes `parser_class` only from Lightning 2.5.1 on
-        parser_class = kwargs.pop("parser_class", LightningArgumentParser)
-        if not issubclass(parser_class, DeclarativeArgumentParser):
-            parser_class = type("DeclarativeArgumentParser", (DeclarativeArgumentParser, parser_class), {})
-        self.declarative_parser_class = type(
-            parser_class.__name__,
-            (parser_class,),
-            {"declared_attributes": tuple(declared_specs(model_class))},
+        self.declarative_parser_class = declarative_parser_class(
+            kwargs.pop("parser_class", LightningArgumentParser)
         )
         self.declared_model_class = model_class
         self.allow_callables = (*declared_callables(model_class), *allow_callables)
@@ -400,6 +435,7 @@ class DeclarativeCLI(LightningCLI):
         """LightningCLI's parser, of the declarative class (for the main command and every subcommand)."""
         kwargs.setdefault("dump_header", [f"lightning.pytorch=={lightning.pytorch.__version__}"])
         parser = self.declarative_parser_class(**kwargs)
+        parser.declared_attributes = tuple(declared_specs(self.declared_model_class))
         parser.add_argument(
             "-c",
             "--config",
@@ -433,22 +469,35 @@ class DeclarativeCLI(LightningCLI):
         super().instantiate_classes()
 
     def _instantiator(self, effective: type) -> Callable[..., Any]:
-        def instantiate(
-            class_type: type,
-            *args: Any,
-            applied_instantiation_links: dict[str, Any] | None = None,
-            **kwargs: Any,
-        ) -> Any:
-            # Lightning's own instantiator records the model's config as its hparams
-            lightning = (
-                compat.lightning_cli_instantiator(self, "model")
-                if self._load_from_checkpoint_support
-                else None
-            )
-            if lightning is not None:
-                return lightning(
-                    effective, *args, applied_instantiation_links=applied_instantiation_links, **kwargs
-                )
-            return effective(*args, **kwargs)
+        return _ModelInstantiator(self, effective)
 
-        return instantiate
+
+class _ModelInstantiator:
+    """Instantiates the effective model class where the config names the declared one.
+
+    A module-level class rather than a function, as Lightning's own instantiator: ``ddp_spawn`` pickles the
+    parser, which holds it, with ``SaveConfigCallback``.
+    """
+
+    def __init__(self, cli: DeclarativeCLI, effective: type) -> None:
+        self.cli = cli
+        self.effective = effective
+
+    def __call__(
+        self,
+        class_type: type,
+        *args: Any,
+        applied_instantiation_links: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        # Lightning's own instantiator records the model's config as its hparams
+        lightning = (
+            compat.lightning_cli_instantiator(self.cli, "model")
+            if self.cli._load_from_checkpoint_support
+            else None
+        )
+        if lightning is not None:
+            return lightning(
+                self.effective, *args, applied_instantiation_links=applied_instantiation_links, **kwargs
+            )
+        return self.effective(*args, **kwargs)

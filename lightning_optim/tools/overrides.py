@@ -7,6 +7,7 @@ so a bad value from a config fails before anything is instantiated, with the sam
 
 from __future__ import annotations
 
+import copyreg
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
@@ -128,7 +129,9 @@ def with_declarations(
         "__reduce_ex__": _reduce_ex,
         _OVERRIDES: (cls, replaced),
     }
-    subclass: Any = type(cls.__name__, (cls,), {**namespace, **replaced})
+    # a module class with a metaclass of its own keeps it (its overridden classes are then not picklable)
+    metaclass: Any = _OverriddenType if type(cls) is type else type(cls)
+    subclass: Any = metaclass(cls.__name__, (cls,), {**namespace, **replaced})
     if key is not None:
         _SUBCLASSES[key] = subclass
     return subclass
@@ -153,9 +156,29 @@ def _reduce_ex(self: Any, protocol: SupportsIndex) -> Any:
     # The subclass is not importable by its name (that is the declared class), so an instance is pickled as
     # "the declared class with these overrides", as plain dicts, and the subclass is made again on loading.
     reduced: Any = object.__reduce_ex__(self, protocol)
-    base, replaced = vars(type(self))[_OVERRIDES]
-    dicts = {name: spec_to_dict(spec, where=f"{base.__qualname__}.{name}") for name, spec in replaced.items()}
-    return (_new_overridden, (base, dicts), *reduced[2:])
+    return (_new_overridden, _overrides_of(type(self)), *reduced[2:])
+
+
+class _OverriddenType(type):
+    """The class of the subclasses ``with_declarations`` makes, so that the subclass itself pickles.
+
+    ``ddp_spawn`` pickles the class too (``DeclarativeCLI`` holds it), and pickle finds a class by its name,
+    which here is the declared class's: the subclass is pickled as the ``with_declarations`` call that makes it.
+    """
+
+
+def _overrides_of(cls: type) -> tuple[type, dict[str, dict[str, Any]]]:
+    base, replaced = vars(cls)[_OVERRIDES]
+    return base, {
+        name: spec_to_dict(spec, where=f"{base.__qualname__}.{name}") for name, spec in replaced.items()
+    }
+
+
+def _reduce_class(cls: Any) -> Any:
+    return _overridden_class, _overrides_of(cls)
+
+
+copyreg.pickle(_OverriddenType, _reduce_class)
 
 
 def _callable_paths(value: Any) -> list[str]:
@@ -168,9 +191,13 @@ def _callable_paths(value: Any) -> list[str]:
     return []
 
 
-def _new_overridden(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
+def _overridden_class(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
     # The functions the pickled dicts name were accepted when the overrides were first made.
-    cls: Any = with_declarations(base, allow_callables=_callable_paths(dicts), **dicts)
+    return with_declarations(base, allow_callables=_callable_paths(dicts), **dicts)
+
+
+def _new_overridden(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
+    cls = _overridden_class(base, dicts)
     return cls.__new__(cls)
 
 

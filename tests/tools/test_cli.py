@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import torch
 import yaml
+from lightning.pytorch.cli import LightningArgumentParser
 from lightning_utilities.core.imports import RequirementCache
 from torch.optim import SGD, Adam
 
@@ -682,3 +684,67 @@ def test_the_readme_lr_override_changes_the_run() -> None:
     (plan,) = type(model)._lightning_optim_declared
     assert plan.kwargs["lr"] == 0.01
     assert [s.info.sets_lr_from for s in plan.schedulers] == [None]
+
+
+SPAWN_SCRIPT = Path(__file__).with_name("_cli_spawn_script.py")
+
+
+def spawn_reference(lr: float) -> dict[str, list[Any]]:
+    """The script's module after its run, by hand: both ranks take the same batches (no distributed sampler), so
+    their averaged gradients are those of one process: plain SGD on the first batches."""
+    sys.path.insert(0, str(SPAWN_SCRIPT.parent))
+    try:
+        import _cli_spawn_script as script
+    finally:
+        sys.path.remove(str(SPAWN_SCRIPT.parent))
+    net = script.Net().net
+    x, y = script.dataset().tensors
+    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    for step in range(script.BATCHES):
+        batch = slice(step * script.BATCH_SIZE, (step + 1) * script.BATCH_SIZE)
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(net(x[batch]), y[batch]).backward()
+        optimizer.step()
+    return {f"net.{name}": value.tolist() for name, value in net.state_dict().items()}
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("args", [[], ["--optim.optimizer.init_args.lr=0.1"]], ids=["declared", "overridden"])
+def test_ddp_spawn_pickles_the_cli_and_trains_the_declared_optimizer(args: list[str], tmp_path: Path) -> None:
+    """``ddp_spawn`` pickles the trainer with the CLI's ``SaveConfigCallback``, which holds the parser."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, str(SPAWN_SCRIPT), str(tmp_path), *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    trained = json.loads((tmp_path / "weights.json").read_text())
+    expected = spawn_reference(0.1 if args else 0.5)
+    assert trained.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.tensor(trained[name]) == pytest.approx(torch.tensor(value), abs=1e-6)
+
+
+class OwnParser(LightningArgumentParser):
+    """A user's parser class, which the CLI mixes ``DeclarativeArgumentParser`` into."""
+
+
+@pytest.mark.parametrize("parser_class", [None, OwnParser], ids=["default", "own"])
+def test_the_parser_pickles_back_to_a_parser_of_the_same_class_and_hints(
+    parser_class: type | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kwargs = {} if parser_class is None else {"parser_class": parser_class}
+    parser = cli(GAN, **kwargs).parser
+    copy = pickle.loads(pickle.dumps(parser))
+    assert type(copy) is type(parser) and isinstance(copy, parser_class or LightningArgumentParser)
+    assert copy.declared_attributes == ("gen_opt", "dis_opt")
+    with pytest.raises(SystemExit):
+        copy.parse_args(["--optim.gen_opt.init_args.lrr=0.1", "--optimizer.lr=0.1"])
+    assert "here `--optim.<attribute>.init_args.lr=0.1` (<attribute>: one of `gen_opt`, `dis_opt`)" in (
+        capsys.readouterr().err
+    )
