@@ -49,8 +49,10 @@ schedulers' (``foreign.py``).
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import re
+import tokenize
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
@@ -196,7 +198,9 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
     old, new = _flatten(saved, "", {}), _flatten(current, "", {})
     missing = object()
     changed = [
-        k for k in [*old, *(k for k in new if k not in old)] if old.get(k, missing) != new.get(k, missing)
+        k
+        for k in [*old, *(k for k in new if k not in old)]
+        if _alike(old.get(k, missing)) != _alike(new.get(k, missing))
     ]
     lines = []
     for key in changed:
@@ -207,6 +211,37 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         )
         lines.append(f"{key}: {before} in the checkpoint, {after} now")
     return lines
+
+
+def _alike(value: Any) -> Any:
+    """A fingerprint's entry with its tuples written as lists, the rest as it is.
+
+    The same values read back from a config (``DeclarativeCLI``, ``with_declarations`` of a dict: lists) and
+    declared in code (often tuples) are one setup, and checkpoints keep the repr they were written with (either),
+    so the two spellings are made alike when compared: ``betas=(0.9, 0.95)`` as ``betas=[0.9, 0.95]``,
+    ``(1,)`` as ``[1]``. Quoted strings are left alone.
+
+    Example:
+        >>> _alike("betas=(0.9, 0.95), milestones=(1,), name='(a)'") == _alike("betas=[0.9, 0.95], milestones=[1], name='(a)'")
+        True
+    """
+    if not isinstance(value, str) or not any(bracket in value for bracket in "()[]"):
+        return value
+    try:
+        tokens = [t for t in tokenize.generate_tokens(io.StringIO(value).readline) if t.string]
+    except (tokenize.TokenError, SyntaxError):
+        return value
+    spelled: list[str] = []
+    for token in tokens:
+        text = (
+            {"(": "[", ")": "]"}.get(token.string, token.string)
+            if token.type == tokenize.OP
+            else token.string
+        )
+        if text == "]" and spelled and spelled[-1] == ",":
+            spelled.pop()  # a one-element tuple's comma
+        spelled.append(text)
+    return " ".join(spelled)
 
 
 def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:

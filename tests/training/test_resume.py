@@ -427,3 +427,30 @@ def test_resume_mid_epoch_of_unknown_length_takes_the_missing_per_step_plateau_u
     done = save_every * accumulate
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history[done:]))) > 1, "the schedule must move after the checkpoint"
+
+
+def sequences_as(kind: type) -> type[Logged]:
+    """Adam with ``betas`` and a ``multistep`` scheduler with ``milestones`` as ``kind``: a list is what a config
+    (``DeclarativeCLI``, ``with_declarations`` of a dict) gives, a tuple what code usually declares."""
+    spec = OptimizerSpec(
+        "adamw",
+        lr=0.05,
+        betas=kind([0.9, 0.95]),
+        scheduler=SchedulerSpec("multistep", milestones=kind([1, 3]), gamma=0.5),
+    )
+    return helpers.declared(spec, base=Logged)
+
+
+@pytest.mark.parametrize(
+    ("saved_as", "resumed_as"), [(list, tuple), (tuple, list)], ids=["list-tuple", "tuple-list"]
+)
+def test_resume_takes_a_list_and_a_tuple_of_the_same_values_as_the_same_setup(
+    saved_as: type, resumed_as: type, tmp_path: Path
+) -> None:
+    full = sequences_as(saved_as)()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = sequences_as(resumed_as)()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert rest.history == whole.history[8:]
+    assert len(set(map(str, whole.history))) > 1
+    assert_same_weights(full, resumed)
