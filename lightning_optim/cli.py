@@ -48,11 +48,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import lightning.pytorch
+import torch
 from jsonargparse import ActionConfigFile
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
+from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.specs import OptimizerSpec, SchedulerSpec, spec_options
+from lightning_optim.groups.planning import plan_all
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
 from lightning_optim.tools.overrides import declared_callables, with_declarations
@@ -467,9 +470,39 @@ class DeclarativeCLI(LightningCLI):
                 self._instantiator(effective), self.declared_model_class, subclasses=False, prepend=True
             )
         super().instantiate_classes()
+        self._check_selection()
+
+    def _check_selection(self) -> None:
+        """Select the parameters as ``configure_optimizers`` will, so that a mistyped selector (``params``, a
+        group's ``select``) is reported like any other mistake, before the data is set up or a step is run.
+
+        Only once the model's parameters are those ``fit`` optimizes: a module with lazy parameters, or one
+        that makes them in ``setup``/``configure_model``, is checked by ``fit`` as without the CLI.
+        """
+        if not _parameters_are_final(self.model):
+            return
+        try:
+            plan_all(self.model, [declared.grouping for declared in declared_of(self.model)])
+        except (TypeError, ValueError) as err:
+            self.parser.error(str(err), err)
 
     def _instantiator(self, effective: type) -> Callable[..., Any]:
         return _ModelInstantiator(self, effective)
+
+
+#: The hooks in which a module may still make parameters after it is instantiated.
+_MAKES_PARAMETERS_LATER = ("setup", "configure_model", "configure_sharded_model")
+
+
+def _parameters_are_final(model: Any) -> bool:
+    """Whether ``model`` has its parameters already: some, none lazy, and no hook of its own to make more."""
+    parameters = list(model.parameters())
+    if not parameters or any(torch.nn.parameter.is_lazy(p) for p in parameters):
+        return False
+    base = lightning.pytorch.LightningModule
+    return all(
+        getattr(type(model), hook, None) is getattr(base, hook, None) for hook in _MAKES_PARAMETERS_LATER
+    )
 
 
 class _ModelInstantiator:

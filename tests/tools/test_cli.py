@@ -35,7 +35,7 @@ from lightning_optim import (
     with_declarations,
 )
 from lightning_optim.cli import DeclarativeCLI
-from tests.helpers import FAST, Classifier, TwoNets, fit, transformers_with_torch
+from tests.helpers import FAST, Classifier, TwoNets, fit, loader, transformers_with_torch
 
 pytestmark = [
     pytest.mark.skipif(
@@ -277,10 +277,10 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows(
     )
     allowed = cli(
         Model,
-        "--optim.optimizer.params={callable: tests.tools.test_cli.head_only}",
+        "--optim.optimizer.groups=[{select: {callable: tests.tools.test_cli.head_only}, lr: 0.5}]",
         allow_callables=[head_only],
     )
-    assert type(allowed.model).optimizer.params is head_only
+    assert type(allowed.model).optimizer.groups[0].select is head_only
 
 
 @pytest.mark.parametrize(
@@ -748,3 +748,60 @@ def test_the_parser_pickles_back_to_a_parser_of_the_same_class_and_hints(
     assert "here `--optim.<attribute>.init_args.lr=0.1` (<attribute>: one of `gen_opt`, `dis_opt`)" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--optim.optimizer.params=model_gn"],
+            "Model.optimizer: `params='model_gn'` matches none of the module's trainable parameters (did you mean `model_gen`?)",
+        ),
+        (
+            ["--optim.optimizer.groups=[{select: model_gen.layr2, lr: 0.01}]"],
+            "Model.optimizer.groups[0]",
+        ),
+    ],
+    ids=["params", "group-select"],
+)
+def test_a_mistyped_selector_is_one_error_line_before_anything_runs(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Selectors need the model's parameters: checked on the instantiated model, before the data or the trainer
+    run (as ``configure_optimizers`` would select them)."""
+    message = cli_error(capsys, Model, *args)
+    assert message.startswith(expected), message
+    assert "did you mean `model_gen" in message
+
+
+class BuiltLater(ConfigurableOptimizersMixin, Classifier):
+    """Creates the parameters its declaration selects in ``configure_model``: the CLI cannot select them yet."""
+
+    optimizer = OptimizerSpec(SGD, lr=0.1, params="head")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen.requires_grad_(False)
+
+    def configure_model(self) -> None:
+        if not hasattr(self, "head"):
+            torch.manual_seed(1)
+            self.head = torch.nn.Linear(4, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.head(self.model_gen(x)), y)
+
+
+def test_parameters_made_in_configure_model_are_selected_when_fit_makes_them() -> None:
+    model = cli(BuiltLater).model
+    fit(model, max_epochs=1)
+    reference = BuiltLater()
+    reference.configure_model()
+    head = reference.head
+    optimizer = SGD(head.parameters(), lr=0.1)
+    for x, y in loader():
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(head(reference.model_gen(x)), y).backward()
+        optimizer.step()
+    assert torch.equal(model.head.weight, head.weight) and torch.equal(model.head.bias, head.bias)
