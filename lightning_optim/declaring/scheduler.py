@@ -22,6 +22,7 @@ from lightning_optim.declaring.hparam import HParam, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, declared_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
 
@@ -316,18 +317,20 @@ def cycles_momentum(cls: type, kwargs: Mapping[str, Any]) -> bool:
 
 def schedulable_params(optimizer: torch.optim.Optimizer) -> list[str]:
     """The options a ``SchedulerSpec(param=...)`` can drive on ``optimizer``: its numeric per-group options,
-    plus ``beta1``/``beta2`` (and ``momentum``) for an optimizer with ``betas``.
+    plus ``beta1``/``beta2`` (and ``momentum``) for an optimizer with ``betas``; not the keys it keeps in its
+    groups as its own running state (schedule-free's step counter ``k``).
 
     Example:
         >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
         >>> schedulable_params(opt)
         ['beta1', 'beta2', 'eps', 'lr', 'momentum', 'weight_decay']
     """
-    group = optimizer.param_groups[-1]
+    group, running = optimizer.param_groups[-1], optimizer_info(type(optimizer)).running_state
     names = {
         key
         for key, value in group.items()
         if not key.startswith("initial_")
+        and key not in running
         and not isinstance(value, bool)
         and (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1))
     }

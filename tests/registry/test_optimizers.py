@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
 from tests.helpers import declared
@@ -79,3 +79,13 @@ def test_a_param_group_setting_running_state_is_refused(name: str, key: str, val
         declared(spec, name="Model")
     # a real option of the same optimizer stays one
     declared(OptimizerSpec(name, lr=0.01, groups=[ParamGroup("model_gen.layer2", lr=0.5)]))
+
+
+@pytest.mark.parametrize("key", ["k", "weight_sum", "lr_max", "scheduled_lr"])
+def test_a_schedule_does_not_drive_the_running_state(key: str) -> None:
+    """``param="k"`` was accepted as a numeric option: the schedule would have rewritten the step counter."""
+    scheduler = SchedulerSpec("cosine", T_max=10, param=key)
+    with pytest.raises(
+        ValueError, match=rf"Expected `param` to be a numeric per-group option .* but got '{key}'"
+    ):
+        declared(OptimizerSpec("schedulefree/adamw", lr=0.01, scheduler=scheduler))
