@@ -196,6 +196,13 @@ def _steps_into_epoch(trainer: Any, scheduler: ResolvedScheduler | None, epoch: 
     return sum(1 for end in ends if end < batches)
 
 
+def _standing(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int) -> float:
+    """The steps this fit's rate would have taken where the loops stand (``epoch``, and the batches of it done):
+    a resumed fit's steps taken differ from it when the checkpoint's steps per epoch were others."""
+    into = _steps_into_epoch(trainer, scheduler, epoch, compat.batches_into_epoch(trainer))
+    return _epoch_steps_total(trainer, scheduler, epoch) + into
+
+
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the run; ``inf`` when unknown.
 
@@ -215,8 +222,7 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
     if trainer.max_epochs not in (None, -1) and math.isfinite(batches):
         total = _epoch_steps_total(trainer, scheduler, max(trainer.max_epochs, 1))
         if steps:  # the steps left at this fit's rate, after the steps taken
-            into = _steps_into_epoch(trainer, scheduler, epoch, compat.batches_into_epoch(trainer))
-            total += steps - (_epoch_steps_total(trainer, scheduler, epoch) + into)
+            total += steps - _standing(trainer, scheduler, epoch)
     if trainer.max_steps not in (None, -1):
         cap = math.ceil(trainer.max_steps / (optimizers or 1))
         if everies is not None and scheduler is not None:
@@ -238,7 +244,11 @@ def run_epochs(trainer: Any) -> float:
     if trainer.max_steps not in (None, -1):
         # `max_steps` counts Lightning's global steps: every optimizer's, in manual optimization
         optimizers = _manual_optimizers(trainer) or 1
-        epochs = min(epochs, epochs_for_steps(trainer, trainer.max_steps / optimizers))
+        target = trainer.max_steps / optimizers
+        steps, epoch = loop_position(trainer)
+        if steps and math.isfinite(_batches_per_epoch(trainer)):  # the steps left, at this fit's rate
+            target += _standing(trainer, None, epoch) - steps
+        epochs = min(epochs, epochs_for_steps(trainer, target))
     return epochs
 
 

@@ -416,9 +416,9 @@ def test_skips_before_a_plain_resume_count_when_a_later_resume_continues(tmp_pat
 # -- the run's steps per epoch changed: its length counts the steps taken and those left at the new rate --------
 
 
-def derived(choice: str) -> type[L.LightningModule]:
-    """Adam at lr 0.01 with a per-step cosine whose ``T_max`` is derived from the run."""
-    spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval="step"))
+def derived(choice: str, interval: str = "step") -> type[L.LightningModule]:
+    """Adam at lr 0.01 with a cosine whose ``T_max`` is derived from the run."""
+    spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval=interval))
     return type(
         "Derived",
         (ConfigurableOptimizersMixin, Classifier),
@@ -461,3 +461,17 @@ def test_a_derived_length_counts_the_steps_taken_and_those_left_at_the_new_rate(
     else:  # a cosine over the steps left
         expected = [0.01 * (1 + math.cos(math.pi * s / (end - done))) / 2 for s in range(end - done)]
     assert lrs == pytest.approx(expected, rel=1e-9)
+
+
+def test_max_steps_counts_the_steps_taken_for_a_per_epoch_length(tmp_path: Path) -> None:
+    """``max_steps=40`` after epoch 0 (16 steps) and 8 steps per epoch since (accumulating 2): the run ends in
+    epoch 3, so a continued per-epoch cosine is built for 4 epochs; ``max_steps`` was converted at the new rate
+    from epoch 0 (5 epochs)."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(derived("error", "epoch")(), tmp_path, callbacks=[saving], max_epochs=1)
+    path = str(next((tmp_path / "ckpt").iterdir()))
+
+    module = derived("continue", "epoch")()
+    train(module, tmp_path, path, max_epochs=10, max_steps=40, accumulate_grad_batches=2)
+    assert module.trainer.global_step == 40
+    assert module.trainer.lr_scheduler_configs[0].scheduler.inner.T_max == 4
