@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import lightning.pytorch
-import torch
 from jsonargparse import ActionConfigFile
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
@@ -62,6 +61,7 @@ from lightning_optim.tools.overrides import declared_callables, with_declaration
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.lazy import is_uninitialized
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
 
@@ -497,7 +497,7 @@ _MAKES_PARAMETERS_LATER = ("setup", "configure_model", "configure_sharded_model"
 def _parameters_are_final(model: Any) -> bool:
     """Whether ``model`` has its parameters already: some, none lazy, and no hook of its own to make more."""
     parameters = list(model.parameters())
-    if not parameters or any(torch.nn.parameter.is_lazy(p) for p in parameters):
+    if not parameters or any(is_uninitialized(p) for p in parameters):
         return False
     base = lightning.pytorch.LightningModule
     return all(

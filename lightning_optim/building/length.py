@@ -317,16 +317,21 @@ def _steps_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
     return int(value)
 
 
-def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
-    """The scheduler's updates from ``start`` to the end of the run (from step 0 when nothing is left);
-    ``None`` when the run has no known length."""
+def _run_span(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> tuple[Start, int] | None:
+    """Where counting starts (``start``, or step 0 when nothing of the run is left: the fit trains nothing, so
+    the whole run's) and where the run ends, in the scheduler's interval; ``None`` when the run has no known
+    length."""
     total = run_steps(trainer, scheduler) if scheduler.interval == "step" else run_epochs(trainer)
     if not math.isfinite(total):
         return None
     first = start[0] if scheduler.interval == "step" else start[1]
-    if first >= total:
-        start = (0, 0)  # nothing of the run is left, so the fit trains nothing: the whole run's
-    return updates_between(trainer, scheduler, start, int(total))
+    return (0, 0) if first >= total else start, int(total)
+
+
+def _run_updates(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
+    """The scheduler's updates from ``start`` to the end of the run; ``None`` when the run has no known length."""
+    span = _run_span(trainer, scheduler, start)
+    return None if span is None else updates_between(trainer, scheduler, *span)
 
 
 def _run_values(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
@@ -337,15 +342,12 @@ def _run_values(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int
     10 steps, the updates after steps 3, 6 and 9 leave step 10 training with a 4th value, which a derived
     ``total_steps=3`` would put past ``OneCycleLR``'s end.
     """
-    total = run_steps(trainer, scheduler) if scheduler.interval == "step" else run_epochs(trainer)
-    if not math.isfinite(total):
+    span = _run_span(trainer, scheduler, start)
+    if span is None:
         return None
+    start, end = span
     first = start[0] if scheduler.interval == "step" else start[1]
-    if first >= total:
-        start, first = (0, 0), 0  # nothing of the run is left, so the fit trains nothing: the whole run's
-    if total <= first:
-        return 0
-    return updates_between(trainer, scheduler, start, int(total) - 1) + 1
+    return updates_between(trainer, scheduler, start, end - 1) + 1 if end > first else 0
 
 
 def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
