@@ -56,7 +56,7 @@ Start = tuple[int, int]
 def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> Start:
     """The steps and the epochs the Trainer's loops have done."""
     index = None if scheduler is None or driven_everies(trainer) is None else _index(trainer, scheduler)
-    return loop_steps(trainer, index), int(getattr(trainer, "current_epoch", 0) or 0)
+    return loop_steps(trainer, index), compat.epochs_done(trainer)
 
 
 def loop_steps(trainer: Any, index: int | None = None) -> int:

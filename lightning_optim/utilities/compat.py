@@ -155,7 +155,8 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         "Trainer.fit_loop epoch and batch progress",
         "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
-        "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.ready`)",
+        "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.ready`), and "
+        "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`)",
         "error at fit",
     ),
     PrivateApi(
@@ -363,10 +364,29 @@ def batches_into_epoch(trainer: Any) -> int:
     """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
     checkpoint written mid-epoch (or at an epoch's last batch) restored."""
     loop = getattr(trainer, "fit_loop", None)
-    if loop is None:
-        return 0  # a stand-in for previews
+    if loop is None or restarted_on_epoch_end(trainer):
+        return 0  # a stand-in for previews; an epoch whose end the checkpoint saw is done
     epochs = loop.epoch_progress.current
     return int(loop.epoch_loop.batch_progress.current.ready) if epochs.started > epochs.completed else 0
+
+
+def epochs_done(trainer: Any) -> int:
+    """The epochs the loops have finished: ``current_epoch``, and the epoch a checkpoint written at its end (in
+    ``on_train_epoch_end``) restored, which Lightning counts as not done when ``max_steps`` is set (it replays
+    the epoch's end, and ``current_epoch`` stays at that epoch until then)."""
+    epoch = int(getattr(trainer, "current_epoch", 0) or 0)
+    return epoch + 1 if restarted_on_epoch_end(trainer) else epoch
+
+
+def restarted_on_epoch_end(trainer: Any) -> bool:
+    """Whether the fit loop restarts at the end of an epoch whose end hooks ran before the checkpoint: its epoch
+    is processed but not completed. Lightning only restarts there when ``max_steps`` is set; without it, the
+    epoch counts as completed when training starts."""
+    loop = getattr(trainer, "fit_loop", None)
+    if loop is None or not loop.restarting:
+        return False
+    epochs = loop.epoch_progress.current
+    return bool(epochs.started == epochs.processed == epochs.completed + 1)
 
 
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;

@@ -475,3 +475,42 @@ def test_max_steps_counts_the_steps_taken_for_a_per_epoch_length(tmp_path: Path)
     train(module, tmp_path, path, max_epochs=10, max_steps=40, accumulate_grad_batches=2)
     assert module.trainer.global_step == 40
     assert module.trainer.lr_scheduler_configs[0].scheduler.inner.T_max == 4
+
+
+class HandCosine(Classifier):
+    """The hand-written module: Adam at lr 0.01 with a per-epoch cosine over 4 epochs."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=0.01)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "epoch"}}
+
+
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+def test_an_epoch_end_checkpoint_resumed_with_max_steps_counts_its_epoch_as_done(
+    choice: str, tmp_path: Path
+) -> None:
+    """With ``max_steps`` set, Lightning restores an epoch-end checkpoint as restarting on that epoch's end:
+    ``current_epoch`` is still 0 when training starts, it trains one more batch in epoch 0 and replays the epoch's
+    end (stepping per-epoch schedulers), then epochs 1 to 3 run to step 64. A changed setup's schedule counted the
+    finished epoch as not done: "continue" trained one update behind the hand-written module, "fresh" was built
+    for 4 epochs where 3 were left."""
+    run = {"max_epochs": 10, "max_steps": 64}
+    hand_saving = ModelCheckpoint(dirpath=tmp_path / "hand", save_top_k=-1, every_n_epochs=1)
+    train(HandCosine(), tmp_path, callbacks=[hand_saving], **run)
+    hand = train(HandCosine(), tmp_path, str(sorted((tmp_path / "hand").iterdir())[0]), **run).of(0)
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(derived("error", "epoch")(), tmp_path, callbacks=[saving], max_epochs=1)
+    rest = train(derived(choice, "epoch")(), tmp_path, str(next((tmp_path / "ckpt").iterdir())), **run).of(0)
+
+    def cosine(t_max: int, epoch: int) -> float:
+        return 0.01 * (1 + math.cos(math.pi * epoch / t_max)) / 2
+
+    # the replayed batch, then epochs 1 and 2 (16 batches each) and epoch 3 up to step 64 (15 batches)
+    batches = [1, 16, 16, 15]
+    first, t_max = (1, 4) if choice == "continue" else (0, 3)
+    expected = [cosine(t_max, first + e) for e, n in enumerate(batches) for _ in range(n)]
+    assert rest == pytest.approx(expected, rel=1e-9)
+    if choice == "continue":  # the hand-written module whose scheduler was built for the 4 epochs
+        assert hand == pytest.approx(expected, rel=1e-9)
