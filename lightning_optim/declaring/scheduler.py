@@ -100,7 +100,8 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
             stacklevel=4,
         )
     if not isinstance(spec.frequency, HParam) and (not is_int(spec.frequency) or spec.frequency < 1):
-        raise ValueError(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
+        error = ValueError if is_int(spec.frequency) else TypeError
+        raise error(f"{where}: Expected `frequency` to be a positive int but got {spec.frequency!r}.")
     if info.is_plateau:
         if not isinstance(spec.monitor, str) or not spec.monitor:
             raise ValueError(
@@ -204,7 +205,10 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
-        raise TypeError(f"{where}: Expected a SchedulerSpec or None but got {spec!r}.")
+        # `None` means "no scheduler" for `scheduler=` itself; an entry of a list is one scheduler
+        accepted = "a SchedulerSpec" if where.endswith("]") else "a SchedulerSpec, a list of them, or None"
+        hint = " (remove the entry: a list holds schedulers)" if spec is None else ""
+        raise TypeError(f"{where}: Expected {accepted} but got {spec!r}{hint}.")
     cls = resolve_class(spec.scheduler, "scheduler", where=where)
     info = declared_info(spec.scheduler, cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)

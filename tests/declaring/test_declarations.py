@@ -113,7 +113,7 @@ def test_dotted_paths_resolve() -> None:
         (
             OptimizerSpec(Adam, scheduler="step"),
             TypeError,
-            "Model.optimizer.scheduler: Expected a SchedulerSpec or None but got 'step'",
+            "Model.optimizer.scheduler: Expected a SchedulerSpec, a list of them, or None but got 'step'",
         ),
         (
             OptimizerSpec(Adam, scheduler=SchedulerSpec(lr_scheduler.StepLR, step_size=30, lnterval="step")),
@@ -130,10 +130,21 @@ def test_dotted_paths_resolve() -> None:
             ValueError,
             "Model.optimizer.scheduler: Expected `frequency` to be a positive int but got 0",
         ),
-        (
+        (  # a wrong type is a TypeError, a wrong int a ValueError
             OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, frequency=True)),
-            ValueError,
+            TypeError,
             "Expected `frequency` to be a positive int but got True",
+        ),
+        (
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, frequency=1.5)),
+            TypeError,
+            "Model.optimizer.scheduler: Expected `frequency` to be a positive int but got 1.5",
+        ),
+        (  # an entry of a list cannot be None: the message does not offer None
+            OptimizerSpec(Adam, scheduler=[None, SchedulerSpec("step", step_size=3)]),
+            TypeError,
+            "Model.optimizer.scheduler[0]: Expected a SchedulerSpec but got None (remove the entry: a list holds "
+            "schedulers)",
         ),
         (
             OptimizerSpec(Adam, scheduler=SchedulerSpec("plateau")),

@@ -321,7 +321,7 @@ def test_a_config_may_name_functions_the_declarations_use_or_the_cli_allows(
         ),
         (
             ["--optim.optimizer.scheduler.frequency=two"],
-            ValueError,
+            TypeError,
             r"Expected `frequency` to be a positive int but got 'two'",
         ),
         (
