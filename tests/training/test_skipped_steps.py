@@ -396,3 +396,44 @@ def test_cuda_16_mixed_waits_for_applied_steps(implementation: str) -> None:
         t for t in range(EPOCHS * BATCHES) if implementation == "fused" or divmod(t, BATCHES) not in OVERFLOWS
     ]
     assert used.used[0] == pytest.approx([expected(cls)[t] for t in ran], rel=1e-12)
+
+
+#: the batch of every epoch whose ``on_train_batch_start`` returns -1 (Lightning: skip the rest of the epoch)
+CUT_AT = 5
+
+
+def cut(cls: type[L.LightningModule]) -> type[L.LightningModule]:
+    class Cut(cls):  # type: ignore[valid-type, misc]
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None:
+            return -1 if batch_idx == CUT_AT else None
+
+    return Cut
+
+
+@pytest.mark.parametrize("optimizers", [1, 2], ids=["automatic", "manual"])
+def test_a_batch_that_cuts_the_epoch_is_no_step_of_the_schedule(optimizers: int) -> None:
+    """``on_train_batch_start`` returning -1 at batch 5: no training step and no optimizer step run there, yet
+    Lightning steps the per-step schedulers after it (a hand-written module's schedule is one update ahead per
+    cut epoch). The mixin's schedules count applied steps only: batch ``t`` of the run trains at the lr of the
+    applied steps before it."""
+    per_step = SchedulerSpec("step", step_size=1, gamma=0.8, interval="step")
+    if optimizers == 1:
+        spec = OptimizerSpec("sgd", lr=1.0, implementation="forloop", scheduler=per_step)
+        module = type("Cut", (ConfigurableOptimizersMixin, cut(Classifier)), {"optimizer": spec})()
+    else:
+        module = cut(gan())()
+    recorder = fit(module, data=data(), max_epochs=EPOCHS)
+    # every epoch trains batches 0..4 and records the lr at batch 5 too (callbacks run before the module's hook)
+    steps = [epoch * CUT_AT + b for epoch in range(EPOCHS) for b in range(CUT_AT + 1)]
+    assert module.trainer.global_step == EPOCHS * CUT_AT * optimizers
+    assert recorder.of(0) == pytest.approx([0.8**s for s in steps], rel=1e-12)
+
+    class HandWritten(cut(Classifier)):  # type: ignore[misc]
+        def configure_optimizers(self) -> Any:
+            opt = SGD(self.parameters(), lr=1.0, foreach=False)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": StepLR(opt, 1, 0.8), "interval": "step"}}
+
+    # Lightning's own stepping counts the cut batch: 6 scheduler steps per epoch of 5 optimizer steps
+    assert fit(HandWritten(), data=data(), max_epochs=EPOCHS).of(0) == pytest.approx(
+        [0.8**t for t in range(EPOCHS * (CUT_AT + 1))], rel=1e-12
+    )
