@@ -194,7 +194,19 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         >>> b = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.2"}]}
         >>> differences(a, b)
         ["optimizers[0 'optimizer'].options: 'lr=0.1' in the checkpoint, 'lr=0.2' now"]
+
+        The same optimizers in another order are one line (each is then compared with its namesake):
+
+        >>> swapped = {"optimizers": [{"attribute": "gen"}, {"attribute": "dis"}]}
+        >>> differences(swapped, {"optimizers": [{"attribute": "dis"}, {"attribute": "gen"}]})
+        ["optimizers (order): ['gen', 'dis'] in the checkpoint, ['dis', 'gen'] now"]
     """
+    lines = []
+    order = _attributes(saved), _attributes(current)
+    if order[0] != order[1] and sorted(order[0]) == sorted(order[1]):  # reordered: compare each by its name
+        lines.append(f"optimizers (order): {order[0]} in the checkpoint, {order[1]} now")
+        by_name = {o["attribute"]: o for o in current["optimizers"]}
+        current = {**current, "optimizers": [by_name[name] for name in order[0]]}
     old, new = _flatten(saved, "", {}), _flatten(current, "", {})
     missing = object()
     changed = [
@@ -202,7 +214,6 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         for k in [*old, *(k for k in new if k not in old)]
         if _alike(old.get(k, missing)) != _alike(new.get(k, missing))
     ]
-    lines = []
     for key in changed:
         if any(key.startswith((other + ".", other + "[")) for other in changed if other != key):
             continue  # inside an entry that changed as a whole (a scheduler added or removed)
@@ -211,6 +222,16 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         )
         lines.append(f"{key}: {before} in the checkpoint, {after} now")
     return lines
+
+
+def _attributes(fingerprint: Mapping[str, Any]) -> list[str]:
+    """The attribute names of a fingerprint's optimizers, in their order."""
+    optimizers = fingerprint.get("optimizers")  # a structure-only fingerprint counts them
+    return (
+        [str(o.get("attribute")) for o in optimizers if isinstance(o, Mapping)]
+        if isinstance(optimizers, list)
+        else []
+    )
 
 
 def _alike(value: Any) -> Any:
