@@ -22,6 +22,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_sche
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.external import prepare_optimizer
+from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
 from lightning_optim.registry.precision import check_low_precision
@@ -134,6 +135,7 @@ def build_all(
         apply_scales(optimizer, groups)
         if choice.implementation == "compiled":
             install_compiled_step(optimizer)
+        install_fused_step_hooks(declared.where, optimizer)
         # `capturable=True` needs parameters on an accelerator; torch only notices in the first step
         supported = compat.capturable_devices()
         for group in optimizer.param_groups:

@@ -29,6 +29,9 @@ still scaled) is reported at ``fit`` as a ``ValueError`` (``check_trainer_confli
 On CPU, ``"auto"`` also checks once per optimizer and parameter dtype that the fused kernel really updates
 the parameters (``_fused_kernel_updates``): torch 2.13's fused CPU ``SGD`` leaves bf16/fp16 parameters
 unchanged, which would make a ``bf16-true`` run silently not train.
+
+What a fused kernel gets wrong only while training (torch 2.13's fused ``SGD`` with a parameter whose first
+gradient comes after the others') is mended by step hooks, ``registry/fused_steps.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,99 @@
+"""Step hooks that keep torch's fused kernels training like torch's default (``registry/fused_steps.py``).
+
+Each test trains a real module with a real Trainer against a hand-written one on torch's default
+implementation (the for-loop on CPU); fused and for-loop differ by float rounding only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch.optim import SGD
+
+from lightning_optim import OptimizerSpec
+from tests.helpers import Classifier, declared, fit, weights
+
+SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
+
+
+def implementation_of(module: Any) -> tuple[Any, Any]:
+    defaults = module.trainer.optimizers[0].defaults
+    return defaults.get("fused"), defaults.get("foreach")
+
+
+def handwritten(base: type, cls: type, **kwargs: Any) -> Any:
+    """``base`` with a ``configure_optimizers`` building ``cls`` with torch's default implementation."""
+
+    def configure_optimizers(self: Any) -> Any:
+        return cls(self.parameters(), **kwargs)
+
+    return type("HandWritten", (base,), {"configure_optimizers": configure_optimizers})()
+
+
+class LateHead(Classifier):
+    """A classifier whose auxiliary head joins the loss from the second batch on (an auxiliary loss switched
+    on later, an MoE expert routed to only later): its parameters get their first gradient after step 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux = torch.nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        if batch_idx >= 1:
+            x, y = batch
+            loss = loss + torch.nn.functional.cross_entropy(self.aux(x), y)
+        return loss
+
+
+LATE_SGD = {"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-3}
+
+
+@pytest.mark.parametrize(
+    ("options", "implementation"),
+    [
+        ({}, "auto"),
+        ({"nesterov": True}, "auto"),
+        ({"dampening": 0.5}, "auto"),  # no exact fused first step: that step runs torch's default
+        ({}, "fused"),
+    ],
+    ids=["auto", "nesterov", "dampening", "explicit"],
+)
+def test_fused_sgd_with_momentum_trains_a_parameter_whose_first_gradient_comes_late(
+    options: dict[str, Any], implementation: str
+) -> None:
+    # torch's `_fused_sgd` takes a step as the first only when every momentum buffer is None, and otherwise
+    # hands the missing buffers of parameters without one yet to `torch._fused_sgd_`, which raises
+    kwargs = {**LATE_SGD, **options}
+    ours = declared(OptimizerSpec(SGD, implementation=implementation, **kwargs), base=LateHead)()
+    theirs = handwritten(LateHead, SGD, **kwargs)
+    initial = weights(theirs)
+    fit(ours, **SHORT), fit(theirs, **SHORT)
+    assert implementation_of(ours) == (True, None)
+    assert all(group["fused"] is True for group in ours.trainer.optimizers[0].param_groups)
+    got, expected = weights(ours), weights(theirs)
+    for name in expected:
+        assert not torch.equal(expected[name], initial[name]), name  # it trained, the late head too
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-5, atol=1e-6)
+
+
+def test_fused_sgd_with_dampening_under_a_gradient_scaler_refuses_a_late_first_gradient() -> None:
+    # the one step that cannot stay fused cannot run unfused either: torch's other SGD steps refuse the
+    # scaler's `grad_scale` (an AssertionError deep in torch); "auto" never picks fused under a scaler
+    import lightning as L
+    from lightning.pytorch.plugins import MixedPrecision
+
+    from tests.helpers import FAST, loader
+
+    spec = OptimizerSpec(SGD, implementation="fused", **LATE_SGD, dampening=0.5)
+    module = declared(spec, base=LateHead)()
+    trainer = L.Trainer(**FAST, max_epochs=1, plugins=[MixedPrecision("16-mixed", "cpu")])
+    with pytest.raises(
+        ValueError,
+        match=r"Declared\.optimizer: Expected `dampening=0` for a fused `SGD` under a gradient scaler when a "
+        r"parameter gets its first gradient after the others but got dampening=0\.5: .* Use "
+        r"`implementation='auto'`",
+    ):
+        trainer.fit(module, loader())
