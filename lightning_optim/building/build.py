@@ -135,7 +135,9 @@ def build_all(
         apply_scales(optimizer, groups)
         if choice.implementation == "compiled":
             install_compiled_step(optimizer)
-        install_fused_step_hooks(declared.where, optimizer)
+        names = {id(p): name for g in groups for name, p in g.parameters}
+        auto = declared.spec.implementation == "auto" and choice.arguments.get("fused") is True
+        install_fused_step_hooks(declared.where, optimizer, names, auto=auto)
         # `capturable=True` needs parameters on an accelerator; torch only notices in the first step
         supported = compat.capturable_devices()
         for group in optimizer.param_groups:

@@ -1,12 +1,15 @@
 """Step hooks that keep torch's fused kernels training like torch's default where torch 2.13 would fail.
 
+Two cases: sparse gradients no module announces (``FusedSparseGradients``), and the first momentum of a
+fused ``SGD`` parameter whose first gradient comes after the others' (``FusedSgdFirstMomentum``).
+
 torch's fused ``SGD`` with momentum takes a step as the first one only when *every* momentum buffer of the
 param group is still missing (``torch/optim/sgd.py``, ``_fused_sgd``: ``is_first_step = all(t is None for t
 in momentum_buffer_list)``). A parameter that gets its first gradient after the others (an auxiliary loss
 switched on later, an MoE expert routed to only later, a layer unfrozen mid-run) hands a missing buffer to
 ``torch._fused_sgd_``, which raises ``TypeError: expected Tensor as element ... but got NoneType``. torch's
-for-loop and ``foreach`` steps start that parameter's buffer at its gradient (the same rule torch states
-for SGD: "the momentum gets updated to be the first non-None grad", pytorch #122131).
+for-loop and ``foreach`` steps start that parameter's buffer at its gradient, on the step it gets its first
+one (the rule torch's maintainers keep for a parameter frozen at first, pytorch #122131's review).
 
 ``FusedSgdFirstMomentum`` gives such a parameter, before the step, a momentum buffer of zeros: the fused
 kernel's later-step rule ``buf = momentum * buf + (1 - dampening) * grad`` then yields exactly ``grad`` with
@@ -14,16 +17,20 @@ kernel's later-step rule ``buf = momentum * buf + (1 - dampening) * grad`` then 
 computes. With ``dampening != 0`` no buffer does that, so that one step of the group runs torch's
 default implementation (``fused`` off, restored after the step); under a gradient scaler (fp16 mixed
 precision, only with an explicit ``implementation="fused"``: ``"auto"`` avoids fused kernels there) torch's
-other implementations cannot take the scaled gradients, so that step is refused. It only reads which gradients and buffers
-exist (host-side attributes), so the fused step stays free of host-device synchronisation.
+other implementations cannot take the scaled gradients, so that step is refused. The hooks only read which
+gradients and buffers exist (host-side attributes), so the fused step stays free of host-device
+synchronisation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
+
+log = logging.getLogger("lightning_optim")
 
 
 def after_gradients(args: Any, kwargs: Any, action: Callable[[], None]) -> Any:
@@ -136,7 +143,70 @@ class FusedSgdFirstMomentum:
         self.unfused.clear()
 
 
-def install_fused_step_hooks(where: str, optimizer: torch.optim.Optimizer) -> None:
-    """Register the hooks above on ``optimizer`` (declared by ``where``) where some param group of it steps fused."""
-    if isinstance(optimizer, torch.optim.SGD) and any(g.get("fused") for g in optimizer.param_groups):
+def _sparse_gradient(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """The first parameter of a fused param group whose gradient is sparse (a host-side flag), or ``None``."""
+    for group in optimizer.param_groups:
+        if group.get("fused"):
+            for param in group["params"]:
+                if param.grad is not None and param.grad.is_sparse:
+                    return param
+    return None
+
+
+class FusedSparseGradients:
+    """A step pre-hook on an optimizer with fused param groups for the sparse gradients no module announces.
+
+    torch's fused kernels refuse sparse gradients with a ``RuntimeError`` from inside the step. A module with
+    ``sparse=True`` is seen when the optimizer is built (``"auto"`` keeps torch's default for it, a declared
+    fused kernel is refused: ``check_sparse_conflict``), but ``F.embedding(..., sparse=True)`` on a plain
+    parameter only shows in the gradient. Where ``"auto"`` chose the kernel (``fallback``), the optimizer then
+    takes torch's default (``fused=None``, the constructor's default) from that step on, as ``"auto"`` would
+    have chosen had it known, with one INFO line; a declared fused kernel is refused, naming the parameter.
+    """
+
+    def __init__(self, where: str, names: Mapping[int, str], fallback: bool) -> None:
+        self.where = where
+        self.names = names
+        self.fallback = fallback
+        self.steps = 0
+
+    def before(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
+        self.steps += 1
+        return after_gradients(args, kwargs, lambda: self.check(optimizer))
+
+    def check(self, optimizer: torch.optim.Optimizer) -> None:
+        param = _sparse_gradient(optimizer)
+        if param is None:
+            return
+        name = self.names.get(id(param), "?")
+        cls = type(optimizer).__name__
+        if not self.fallback:
+            raise ValueError(
+                f"{self.where}: Expected dense gradients for a declared fused kernel but parameter `{name}` got "
+                f"a sparse one at this optimizer's step {self.steps}: torch's fused `{cls}` does not take them. "
+                "Use `implementation='auto'` (torch's default for sparse gradients) or 'foreach'."
+            )
+        for group in [*optimizer.param_groups, optimizer.defaults]:
+            if group.get("fused"):
+                group["fused"] = None
+        log.info(
+            "%s: `%s` falls back to torch's default implementation from this optimizer's step %d on: parameter "
+            "`%s` got a sparse gradient, which torch's fused kernel does not take.",
+            self.where,
+            cls,
+            self.steps,
+            name,
+        )
+
+
+def install_fused_step_hooks(
+    where: str, optimizer: torch.optim.Optimizer, names: Mapping[int, str], *, auto: bool
+) -> None:
+    """Register the hooks above on ``optimizer`` (declared by ``where``) where some param group of it steps
+    fused. ``names``: each parameter's name by id; ``auto``: whether ``implementation="auto"`` chose fused."""
+    if not any(g.get("fused") for g in optimizer.param_groups):
+        return
+    # registered first, checked first: a sparse gradient must not get a momentum buffer started below
+    optimizer.register_step_pre_hook(FusedSparseGradients(where, names, fallback=auto).before)
+    if isinstance(optimizer, torch.optim.SGD):
         FusedSgdFirstMomentum.install(where, optimizer)

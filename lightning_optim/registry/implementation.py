@@ -298,6 +298,58 @@ def check_trainer_conflict(
     )
 
 
+def _fused_by_declaration(
+    implementation: str, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[torch.Tensor]]:
+    """How the declaration asks for a fused kernel, and the parameters it asks it for (none: it does not)."""
+    if implementation == "fused":
+        return "implementation='fused'", [p for group in groups for p in group["params"]]
+    fused = [group for group in groups if {**kwargs, **group}.get("fused") is True]
+    return "fused=True", [p for group in fused for p in group["params"]]
+
+
+def _sparse_parameter_names(module: torch.nn.Module) -> dict[int, str]:
+    """The parameters of modules with ``sparse=True`` (``nn.Embedding``, ``nn.EmbeddingBag``), by id."""
+    return {
+        id(p): f"{prefix}.{name}" if prefix else name
+        for prefix, m in module.named_modules()
+        if getattr(m, "sparse", False) is True
+        for name, p in m.named_parameters(recurse=False)
+    }
+
+
+def check_sparse_conflict(
+    where: str,
+    cls: type,
+    implementation: str,
+    kwargs: Mapping[str, Any],
+    groups: Sequence[Mapping[str, Any]],
+    module: torch.nn.Module,
+) -> None:
+    """Raise if a declared fused kernel is given parameters of a module with ``sparse=True``: torch's fused
+    kernels refuse sparse gradients, with a ``RuntimeError`` from deep inside the first step. Sparse gradients
+    no module announces are caught at the step (``registry/fused_steps.py``).
+
+    Example:
+        >>> from torch import nn
+        >>> from torch.optim import SGD
+        >>> net = nn.Embedding(4, 2, sparse=True)
+        >>> check_sparse_conflict("M.opt", SGD, "fused", {}, [{"params": [net.weight]}], net)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected parameters with dense gradients for `implementation='fused'` but got `weight` of a module with `sparse=True`: ...
+    """
+    declared, params = _fused_by_declaration(implementation, kwargs, groups)
+    names = _sparse_parameter_names(module) if params else {}
+    sparse = [names[id(p)] for p in params if id(p) in names]
+    if sparse:
+        raise ValueError(
+            f"{where}: Expected parameters with dense gradients for `{declared}` but got {listing(sparse)} of a "
+            f"module with `sparse=True`: torch's fused `{cls.__name__}` does not take sparse gradients. Use "
+            "`implementation='auto'` (torch's default for sparse gradients) or 'foreach'."
+        )
+
+
 def _sparse_parameter_ids(module: torch.nn.Module) -> set[int]:
     return {
         id(p)
@@ -475,6 +527,7 @@ def choose(
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module)
+    check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
     if implementation == "compiled":
         blocker = _compiled_blocker(params, module, trainer)
         if blocker is not None:

@@ -6,11 +6,12 @@ implementation (the for-loop on CPU); fused and for-loop differ by float roundin
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
 import torch
-from torch.optim import SGD
+from torch.optim import SGD, Adagrad
 
 from lightning_optim import OptimizerSpec
 from tests.helpers import Classifier, declared, fit, weights
@@ -97,3 +98,52 @@ def test_fused_sgd_with_dampening_under_a_gradient_scaler_refuses_a_late_first_g
         r"`implementation='auto'`",
     ):
         trainer.fit(module, loader())
+
+
+class LookupTable(Classifier):
+    """A lookup table with sparse gradients from ``F.embedding(..., sparse=True)`` (word2vec-style): no module
+    says ``sparse=True``, so only the first step's gradients show them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.randn(10, 8))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)[:, 0]
+        embedded = torch.nn.functional.embedding(tokens, self.table, sparse=True)
+        return torch.nn.functional.cross_entropy(self.model_gen(embedded), y)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs"), [(SGD, {"lr": 0.1}), (SGD, {"lr": 0.1, "momentum": 0.9}), (Adagrad, {"lr": 0.1})]
+)
+def test_auto_falls_back_to_torch_default_at_the_first_sparse_gradient(
+    cls: type, kwargs: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    ours = declared(OptimizerSpec(cls, **kwargs), base=LookupTable)()
+    theirs = handwritten(LookupTable, cls, **kwargs)
+    initial = weights(theirs)
+    with caplog.at_level(logging.INFO, logger="lightning_optim"):
+        fit(ours, **SHORT), fit(theirs, **SHORT)
+    assert [g["fused"] for g in ours.trainer.optimizers[0].param_groups] == [None]
+    lines = [r.getMessage() for r in caplog.records if r.name == "lightning_optim"]
+    assert lines[-1] == (
+        f"Declared.optimizer: `{cls.__name__}` falls back to torch's default implementation from this optimizer's "
+        "step 1 on: parameter `table` got a sparse gradient, which torch's fused kernel does not take."
+    )
+    got, expected = weights(ours), weights(theirs)
+    assert not torch.equal(expected["table"], initial["table"])
+    for name in expected:  # torch's default from the first step on: bit for bit
+        assert torch.equal(got[name], expected[name]), name
+
+
+def test_explicit_fused_refuses_a_sparse_gradient_at_the_step() -> None:
+    module = declared(OptimizerSpec(SGD, lr=0.1, implementation="fused"), base=LookupTable)()
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected dense gradients for a declared fused kernel but parameter "
+        r"`table` got a sparse one at this optimizer's step 1: torch's fused `SGD` does not take them\. Use "
+        r"`implementation='auto'` \(torch's default for sparse gradients\) or 'foreach'\.$",
+    ):
+        fit(module, **SHORT)
