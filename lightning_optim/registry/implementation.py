@@ -28,7 +28,8 @@ still scaled) is reported at ``fit`` as a ``ValueError`` (``check_trainer_confli
 
 On CPU, ``"auto"`` also checks once per optimizer and parameter dtype that the fused kernel really updates
 the parameters (``_fused_kernel_updates``): torch 2.13's fused CPU ``SGD`` leaves bf16/fp16 parameters
-unchanged, which would make a ``bf16-true`` run silently not train.
+unchanged, which would make a ``bf16-true`` run silently not train. A declared fused kernel that fails the
+check is a ``ValueError`` at ``fit`` (``check_fused_kernel_updates``).
 
 What a fused kernel gets wrong only while training (torch 2.13's fused ``SGD`` with a parameter whose first
 gradient comes after the others') is mended by step hooks, ``registry/fused_steps.py``.
@@ -350,6 +351,33 @@ def check_sparse_conflict(
         )
 
 
+def check_fused_kernel_updates(
+    where: str, cls: type, implementation: str, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> None:
+    """Raise if a declared fused kernel on CPU fails ``_fused_kernel_updates`` for a parameter dtype: torch
+    2.13's fused CPU ``SGD`` leaves bf16/fp16 weights unchanged, so a ``bf16-true`` run would not train, silently.
+
+    Example:
+        >>> from torch.optim import SGD
+        >>> param = torch.nn.Parameter(torch.zeros(2, dtype=torch.bfloat16))
+        >>> check_fused_kernel_updates("M.opt", SGD, "fused", {}, [{"params": [param]}])
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected a fused kernel that updates the parameters for `implementation='fused'` but torch's fused `SGD` on `cpu` leaves `bfloat16` parameters unchanged ...
+    """
+    declared, params = _fused_by_declaration(implementation, kwargs, groups)
+    dtypes = {p.dtype for p in params if p.device.type == "cpu" and torch.is_floating_point(p)}
+    broken = sorted((dtype for dtype in dtypes if not _fused_kernel_updates(cls, dtype)), key=str)
+    if broken:
+        names = listing([str(dtype).removeprefix("torch.") for dtype in broken])
+        raise ValueError(
+            f"{where}: Expected a fused kernel that updates the parameters for `{declared}` but torch's fused "
+            f"`{cls.__name__}` on `cpu` leaves {names} parameters unchanged (a one-step check), so the model "
+            "would not train. Use `implementation='auto'` (torch's default here) or 'foreach', or another "
+            "precision."
+        )
+
+
 def _sparse_parameter_ids(module: torch.nn.Module) -> set[int]:
     return {
         id(p)
@@ -528,6 +556,7 @@ def choose(
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module)
     check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
+    check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
     if implementation == "compiled":
         blocker = _compiled_blocker(params, module, trainer)
         if blocker is not None:

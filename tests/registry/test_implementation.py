@@ -272,3 +272,23 @@ def test_cuda_plain_sgd_gets_foreach(momentum: float, expected: tuple[Any, Any])
     optimizer = module.configure_optimizers()["optimizer"]
     defaults = optimizer.defaults
     assert (defaults.get("fused"), defaults.get("foreach")) == expected
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+@pytest.mark.parametrize("declaration", [{"implementation": "fused"}, {"fused": True}])
+def test_declared_fused_kernel_that_leaves_the_weights_unchanged_is_refused_at_fit(
+    precision: str, declaration: dict[str, Any]
+) -> None:
+    # torch 2.13's fused CPU SGD leaves bf16/fp16 parameters unchanged (all but their last numel % 32
+    # elements): "auto" checks that once per dtype and avoids it, and a declared fused kernel is refused
+    module = declared(OptimizerSpec(SGD, lr=0.1, momentum=0.9, **declaration))()
+    declared_as = "fused=True" if "fused" in declaration else "implementation='fused'"
+    dtype = "bfloat16" if precision == "bf16-true" else "float16"
+    with pytest.raises(
+        ValueError,
+        match=rf"^Declared\.optimizer: Expected a fused kernel that updates the parameters for `{declared_as}` "
+        rf"but torch's fused `SGD` on `cpu` leaves `{dtype}` parameters unchanged \(a one-step check\), so "
+        r"the model would not train\. Use `implementation='auto'` \(torch's default here\) or 'foreach', or "
+        r"another precision\.$",
+    ):
+        fit(module, max_epochs=1, limit_train_batches=1, precision=precision)
