@@ -133,9 +133,9 @@ def build_all(
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
         prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
         apply_scales(optimizer, groups)
-        if choice.implementation == "compiled":
-            install_compiled_step(optimizer)
         names = {id(p): name for g in groups for name, p in g.parameters}
+        if choice.implementation == "compiled":
+            install_compiled_step(optimizer, declared.where, names)
         auto = declared.spec.implementation == "auto" and choice.arguments.get("fused") is True
         install_fused_step_hooks(declared.where, optimizer, names, auto=auto)
         # `capturable=True` needs parameters on an accelerator; torch only notices in the first step

@@ -25,6 +25,9 @@ Why it is built this way (torch 2.13 on the CPU, counted with Dynamo's graph cou
   ``LRMonitor`` keep 0.
 * A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``), so it resumes under
   any implementation.
+* Dynamo also guards on which gradients are ``None``: a step where other parameters have a gradient than at
+  the first step compiles again, and past the recompile limit the step runs eagerly. That is reported once
+  (``GradientPattern``); there is no exact way around it.
 
 Options torch only takes as numbers (weight decay, ``SGD``'s momentum, ...) cannot be scheduled under
 ``"compiled"``: that is refused when the class is defined (``registry/implementation.py``).
@@ -33,11 +36,12 @@ Options torch only takes as numbers (weight decay, ``SGD``'s momentum, ...) cann
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from types import FunctionType, MethodType
 from typing import Any, cast
 
 import torch
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.registry.implementation import held_as_tensors
 from lightning_optim.schedules.schedule import as_number
@@ -142,8 +146,68 @@ class HeldOptions:
         return state_dict
 
 
-def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
-    """Replace ``optimizer.step`` on the instance with its compiled form (see the module docstring)."""
+class GradientPattern:
+    """Warns once when the parameters that have a gradient differ from the first step's.
+
+    Dynamo guards the compiled update on which gradients are ``None`` (torch's step skips those parameters),
+    so every new pattern compiles the step again, and after Dynamo's recompile limit (8) the step runs
+    eagerly for the rest of the run, without a word. Lightning sets gradients to ``None`` before each step,
+    so a branch or an MoE expert left out of a batch makes a new pattern. Giving the missing gradients zeros
+    would change the update (momentum and weight decay still move a parameter with a zero gradient), so
+    there is no exact way around it: the user is told, at the first change, and nothing is checked after.
+
+    Example:
+        >>> a, b = torch.nn.Parameter(torch.ones(1)), torch.nn.Parameter(torch.ones(1))
+        >>> sgd = torch.optim.SGD([a, b], lr=0.1)
+        >>> pattern = GradientPattern("Model.optimizer", {id(a): "a", id(b): "b"})
+        >>> import warnings
+        >>> a.grad = torch.ones(1); pattern.check(sgd)
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     b.grad = torch.ones(1); pattern.check(sgd)
+        >>> print(caught[0].message)  # doctest: +ELLIPSIS
+        Model.optimizer: Expected the same parameters to have a gradient at every step under `implementation='compiled'` but `b` has one at step 2 and had none at step 1: ...
+    """
+
+    def __init__(self, where: str, names: Mapping[int, str]) -> None:
+        self.where = where
+        self.names = names
+        self.first: tuple[bool, ...] | None = None
+        self.steps = 0
+        self.warned = False
+
+    def check(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.warned:
+            return
+        self.steps += 1
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        pattern = tuple(p.grad is not None for p in params)
+        if self.first is None:
+            self.first = pattern
+            return
+        changed = next((i for i, (a, b) in enumerate(zip(self.first, pattern)) if a != b), None)
+        if changed is None:
+            return
+        self.warned = True
+        name = self.names.get(id(params[changed]), f"parameter {changed}")
+        now, then = ("has one", "had none") if pattern[changed] else ("has none", "had one")
+        rank_zero_warn(
+            f"{self.where}: Expected the same parameters to have a gradient at every step under "
+            f"`implementation='compiled'` but `{name}` {now} at step {self.steps} and {then} at step 1: Dynamo "
+            "compiles the step again for every new pattern of parameters without a gradient, and after its "
+            "recompile limit (8) runs it eagerly for the rest of the run. Use `implementation='auto'` for a "
+            "model whose parameters do not all get a gradient at every step (branches, MoE experts).",
+            category=UserWarning,
+        )
+
+
+def install_compiled_step(
+    optimizer: torch.optim.Optimizer, where: str = "optimizer", names: Mapping[int, str] | None = None
+) -> None:
+    """Replace ``optimizer.step`` on the instance with its compiled form (see the module docstring).
+
+    ``where`` and ``names`` (each parameter's name, by id) name the optimizer and a parameter in the warning of
+    ``GradientPattern``.
+    """
     cls = type(optimizer)
     # torch's compiled step divides by the lr for Adam and AdamW (a subclass of Adam only from torch 2.6 on)
     divides_by_lr = issubclass(cls, (torch.optim.Adam, torch.optim.AdamW))
@@ -151,6 +215,7 @@ def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
     held.take(optimizer)
     update = torch.compile(own_function(cast(FunctionType, compat.class_update(cls))))
     differentiable = bool(optimizer.defaults.get("differentiable", False))
+    pattern = GradientPattern(where, names or {})
 
     def compiled_update(self: torch.optim.Optimizer) -> None:
         # as torch's `_use_grad_for_differentiable`, outside the graph
@@ -164,6 +229,7 @@ def install_compiled_step(optimizer: torch.optim.Optimizer) -> None:
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        pattern.check(self)
         held.take(self)
         with held.lr_above_zero():
             hooked(self)

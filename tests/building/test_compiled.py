@@ -449,3 +449,37 @@ def test_cuda_auto_compiles_rmsprop_where_a_long_run_repays_it() -> None:
     assert not isinstance(
         trainer.optimizers[0].param_groups[0]["lr"], torch.Tensor
     )  # 100 steps repay nothing
+
+
+class SideHead(Classifier):
+    """A classifier with a head used on odd batches only (a branch, an MoE expert not routed to): which
+    parameters have a gradient changes from one step to the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.side = torch.nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        if batch_idx % 2 == 1:
+            x, y = batch
+            loss = loss + torch.nn.functional.cross_entropy(self.side(x), y)
+        return loss
+
+
+def test_a_changing_set_of_parameters_with_gradients_is_reported_once() -> None:
+    # Dynamo guards on which gradients are None: every new pattern compiles the step again, and after its
+    # recompile limit (8) the step runs eagerly. No exact way around it, so the user is told, once.
+    module = helpers.declared(OptimizerSpec("sgd", lr=0.1, implementation="compiled"), base=SideHead)()
+    counter = GraphCounter()
+    with pytest.warns(UserWarning) as record:
+        L.Trainer(**FAST, max_epochs=1, limit_train_batches=4, callbacks=[counter]).fit(module, loader())
+    messages = [str(w.message) for w in record if "compiles the step again" in str(w.message)]
+    assert messages == [
+        "Declared.optimizer: Expected the same parameters to have a gradient at every step under "
+        "`implementation='compiled'` but `side.weight` has one at step 2 and had none at step 1: Dynamo "
+        "compiles the step again for every new pattern of parameters without a gradient, and after its "
+        "recompile limit (8) runs it eagerly for the rest of the run. Use `implementation='auto'` for a model "
+        "whose parameters do not all get a gradient at every step (branches, MoE experts)."
+    ]
+    assert counter.counts[-1] - counter.start == 2  # the two patterns, each compiled once
