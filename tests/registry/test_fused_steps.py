@@ -147,3 +147,24 @@ def test_explicit_fused_refuses_a_sparse_gradient_at_the_step() -> None:
         r"`implementation='auto'` \(torch's default for sparse gradients\) or 'foreach'\.$",
     ):
         fit(module, **SHORT)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fused_step_hooks_make_no_host_device_sync() -> None:
+    # the hooks read only which gradients and buffers exist; the buffer they start is an allocation
+    from lightning_optim.registry.fused_steps import install_fused_step_hooks
+
+    early, late = (torch.nn.Parameter(torch.ones(64, device="cuda")) for _ in range(2))
+    optimizer = SGD([early, late], lr=0.1, momentum=0.9, fused=True)
+    install_fused_step_hooks("Model.optimizer", optimizer, {id(early): "early", id(late): "late"}, auto=True)
+    early.grad = torch.ones_like(early)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        optimizer.step()
+        late.grad = torch.ones_like(late)
+        optimizer.step()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(late.detach(), torch.full_like(late, 0.9))
