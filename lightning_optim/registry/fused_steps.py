@@ -96,6 +96,8 @@ class FusedSgdFirstMomentum:
         self.where = where
         #: the param groups whose ``fused`` is off for the step under way
         self.unfused: list[dict[str, Any]] = []
+        #: every parameter has its momentum buffer: no later step can need the hook (it then costs one check)
+        self.done = False
 
     @classmethod
     def install(cls, where: str, optimizer: torch.optim.Optimizer) -> None:
@@ -104,6 +106,8 @@ class FusedSgdFirstMomentum:
         optimizer.register_step_post_hook(hook.after)
 
     def before(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
+        if self.done:
+            return None
         self.restore()  # a step that raised never ran `after`
         return after_gradients(args, kwargs, lambda: self.prepare(optimizer))
 
@@ -135,22 +139,19 @@ class FusedSgdFirstMomentum:
         )
 
     def after(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self.done:
+            return
         self.restore()
+        self.done = all(
+            "momentum_buffer" in optimizer.state.get(param, {})
+            for group in _fused_momentum_groups(optimizer)
+            for param in group["params"]
+        )
 
     def restore(self) -> None:
         for group in self.unfused:
             group["fused"] = True
         self.unfused.clear()
-
-
-def _sparse_gradient(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
-    """The first parameter of a fused param group whose gradient is sparse (a host-side flag), or ``None``."""
-    for group in optimizer.param_groups:
-        if group.get("fused"):
-            for param in group["params"]:
-                if param.grad is not None and param.grad.is_sparse:
-                    return param
-    return None
 
 
 class FusedSparseGradients:
@@ -164,20 +165,29 @@ class FusedSparseGradients:
     have chosen had it known, with one INFO line; a declared fused kernel is refused, naming the parameter.
     """
 
-    def __init__(self, where: str, names: Mapping[int, str], fallback: bool) -> None:
+    def __init__(
+        self, where: str, names: Mapping[int, str], fallback: bool, params: list[torch.Tensor]
+    ) -> None:
         self.where = where
         self.names = names
         self.fallback = fallback
         self.steps = 0
+        #: the parameters of fused groups whose gradient was not seen yet: a parameter's gradient is sparse or
+        #: dense from its first on (the op that makes it decides), so once all were seen the hook costs a check
+        self.unseen = params
 
     def before(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> Any:
         self.steps += 1
+        if not self.unseen:
+            return None
         return after_gradients(args, kwargs, lambda: self.check(optimizer))
 
     def check(self, optimizer: torch.optim.Optimizer) -> None:
-        param = _sparse_gradient(optimizer)
+        param = next((p for p in self.unseen if p.grad is not None and p.grad.is_sparse), None)
+        self.unseen = [p for p in self.unseen if p.grad is None]
         if param is None:
             return
+        self.unseen = []  # refused, or torch's default from now on
         name = self.names.get(id(param), "?")
         cls = type(optimizer).__name__
         if not self.fallback:
@@ -207,6 +217,7 @@ def install_fused_step_hooks(
     if not any(g.get("fused") for g in optimizer.param_groups):
         return
     # registered first, checked first: a sparse gradient must not get a momentum buffer started below
-    optimizer.register_step_pre_hook(FusedSparseGradients(where, names, fallback=auto).before)
+    fused = [p for g in optimizer.param_groups if g.get("fused") for p in g["params"]]
+    optimizer.register_step_pre_hook(FusedSparseGradients(where, names, fallback=auto, params=fused).before)
     if isinstance(optimizer, torch.optim.SGD):
         FusedSgdFirstMomentum.install(where, optimizer)
