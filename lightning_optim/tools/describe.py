@@ -10,7 +10,7 @@ import torch
 from lightning_optim.building.build import build_optimizer, lr_scales
 from lightning_optim.building.hparam_values import values_resolved
 from lightning_optim.declaring.construct import new_schedule
-from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
@@ -18,6 +18,7 @@ from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.tools.state_size import state_bytes
+from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.lazy import is_uninitialized
 
 
@@ -59,7 +60,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
-    declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
+    declared_all: Sequence[ResolvedOptimizer] = current_declarations(module)
     if not isinstance(module, torch.nn.Module) or not declared_all:
         raise TypeError(
             "describe_optimizers: Expected an instance of a ConfigurableOptimizersMixin module that declares "
@@ -124,8 +125,7 @@ def _describe(
 def schedule_lines(module_or_class: Any) -> list[str]:
     """One line per declared scheduler of every optimizer, in the order they act (``where: line``); with an
     instance, its ``HParam`` values."""
-    cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
-    declared_all: Sequence[ResolvedOptimizer] = declared_of(cls)
+    declared_all: Sequence[ResolvedOptimizer] = current_declarations(module_or_class)
     if not isinstance(module_or_class, type):
         declared_all = values_resolved(module_or_class, declared_all)
     return [

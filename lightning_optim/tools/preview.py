@@ -36,10 +36,11 @@ from lightning_optim.building.build import Built, build_over_stand_ins
 from lightning_optim.building.hparam_values import MissingHParamError, values_resolved
 from lightning_optim.building.length import TrainerStandIn, run_shape
 from lightning_optim.declaring.arguments import is_int
-from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
+from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
+from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
 from lightning_optim.utilities.step_rule import stepping_batches, steps_at
@@ -304,7 +305,7 @@ def preview(
                 f"preview_schedule: Expected each of `params` to be an option name but got {param!r}."
             )
     module = _instance(module_or_class)
-    declared_all: Sequence[ResolvedOptimizer] = declared_of(module)
+    declared_all: Sequence[ResolvedOptimizer] = current_declarations(module)
     if not declared_all:
         raise ValueError(f"preview_schedule: `{type(module).__qualname__}` declares no optimizer.")
     try:

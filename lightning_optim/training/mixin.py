@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,7 +15,12 @@ from lightning_optim.building.hparam_values import hparam_values, values_resolve
 from lightning_optim.building.length import run_shape
 from lightning_optim.declaring.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declaring.metric_keys import check_metric_keys
-from lightning_optim.declaring.optimizer import ResolvedOptimizer, resolve_optimizer
+from lightning_optim.declaring.optimizer import (
+    DECLARED_ATTRIBUTE,
+    ResolvedOptimizer,
+    declared_of,
+    resolve_optimizer,
+)
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.training import driven as _driven
@@ -163,6 +169,89 @@ def _check_resume_choice(cls: type) -> None:
 _RESUME_ATTRIBUTE = "resume_changed_setup"
 
 
+#: Which declaring of its class a class's resolved declarations are (``_declare``), and which a module chose its
+#: optimization for (``_choose_optimization``).
+_GENERATION = "_lightning_optim_generation"
+_GENERATIONS = itertools.count()
+
+
+def _declare(cls: type) -> None:
+    """Check ``cls``'s declarations and keep them resolved on the class (``DECLARED_ATTRIBUTE``)."""
+    specs = declared_specs(cls)
+    _refuse_strays(cls, specs)
+    _check_names(cls, specs)
+    declared = tuple(resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items())
+    type.__setattr__(cls, DECLARED_ATTRIBUTE, declared)
+    type.__setattr__(cls, _GENERATION, next(_GENERATIONS))
+    check_metric_keys(cls.__qualname__, declared)
+    _check_resume_choice(cls)
+    _driven.write_training_step(cls, _driven.check_class(cls, declared))
+    catch_alls = [d.attribute for d in declared if d.params is None]
+    if len(catch_alls) > 1:
+        raise ValueError(
+            f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
+            "optimizer takes); at most one optimizer can. Give the others a `params` selector."
+        )
+
+
+def _stale(cls: type) -> bool:
+    """Whether ``cls``'s resolved declarations are not those its attributes hold now: a declaration was
+    assigned, replaced or removed on the class after its body (``Model.optimizer = OptimizerSpec(...)`` in a
+    sweep), or the resolved ones are a base class's (a base's ``__init_subclass__`` did not call ``super()``,
+    so the mixin's never ran for ``cls``)."""
+    if DECLARED_ATTRIBUTE not in vars(cls):
+        return True
+    resolved = [(d.attribute, id(d.declaration)) for d in vars(cls)[DECLARED_ATTRIBUTE]]
+    return resolved != [(name, id(spec)) for name, spec in declared_specs(cls).items()]
+
+
+def _refuse_instance_specs(module: object) -> None:
+    """A spec assigned to the instance (``self.optimizer = OptimizerSpec(...)`` in ``__init__``) is never read:
+    the declarations are the class's."""
+    for name, value in getattr(module, "__dict__", {}).items():
+        if isinstance(value, (OptimizerSpec, SchedulerSpec, ParamGroup)):
+            owner = type(module).__qualname__
+            raise TypeError(
+                f"{owner}.{name}: Expected the declaration to be a class attribute but got "
+                f"`{type(value).__name__}(...)` assigned to the instance (`self.{name} = ...`), which the mixin never "
+                "reads: the declarations are the class's. Declare it on the class (or a subclass, or "
+                f"`with_declarations({type(module).__name__}, {name}=...)`), and take values from `__init__` "
+                f"arguments with `HParam` (`OptimizerSpec('adam', lr=HParam('lr'))`; docs/guides/hparams.md)."
+            )
+
+
+def current_declarations(module_or_class: Any) -> tuple[ResolvedOptimizer, ...]:
+    """The resolved declarations of a mixin class or module, declared again (with the checks of class
+    definition) when the class's attributes changed since (``_stale``); a spec assigned to the instance is
+    refused. For where a run, a preview or a description starts: not for every step (``declared_of``).
+    """
+    cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
+    if not isinstance(module_or_class, type):
+        _refuse_instance_specs(module_or_class)
+    if issubclass(cls, ConfigurableOptimizersMixin) and _stale(cls):
+        _declare(cls)
+    return declared_of(cls)
+
+
+def _run_declarations(module: Any) -> tuple[ResolvedOptimizer, ...]:
+    """The declarations a ``fit`` of ``module`` trains (``current_declarations``), its optimization chosen
+    again when its class was declared again since its ``__init__`` (an ``__init__`` that skipped the mixin's
+    chose nothing: ``configure_optimizers`` says so)."""
+    declared = current_declarations(module)
+    chosen = vars(module).get(_GENERATION)
+    if chosen is not None and chosen != getattr(type(module), _GENERATION, None):
+        _choose_optimization(module, declared)
+    return declared
+
+
+def _choose_optimization(module: Any, declared: tuple[ResolvedOptimizer, ...]) -> None:
+    """Several declared optimizers train in manual optimization; with ``loss``, manual optimization starts at
+    ``configure_optimizers`` (training/driven.py). The module keeps which declarations it chose for."""
+    object.__setattr__(module, _GENERATION, getattr(type(module), _GENERATION, None))
+    if len(declared) > 1 and not declares_losses(declared):
+        module.automatic_optimization = False
+
+
 #: Set by ``ConfigurableOptimizersMixin.__init__``: an ``__init__`` that skips it is told so.
 _INITIALIZED = "_lightning_optim_initialized"
 
@@ -225,29 +314,12 @@ class ConfigurableOptimizersMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        specs = declared_specs(cls)
-        _refuse_strays(cls, specs)
-        _check_names(cls, specs)
-        cls._lightning_optim_declared = tuple(
-            resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items()
-        )
-        check_metric_keys(cls.__qualname__, cls._lightning_optim_declared)
-        _check_resume_choice(cls)
-        _driven.write_training_step(cls, _driven.check_class(cls, cls._lightning_optim_declared))
-        catch_alls = [d.attribute for d in cls._lightning_optim_declared if d.params is None]
-        if len(catch_alls) > 1:
-            raise ValueError(
-                f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
-                "optimizer takes); at most one optimizer can. Give the others a `params` selector."
-            )
+        _declare(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         object.__setattr__(self, _INITIALIZED, True)
-        declared = self._lightning_optim_declared
-        # with `loss`, manual optimization from `configure_optimizers` on (training/driven.py)
-        if len(declared) > 1 and not declares_losses(declared):
-            self.automatic_optimization = False
+        _choose_optimization(self, current_declarations(type(self)))
 
     def _lightning_optim_live_optimizer(self, spec: OptimizerSpec) -> OptimizerSpec | LightningOptimizer:
         """The live optimizer declared by ``spec`` while this module trains, else ``spec`` itself.
@@ -270,8 +342,10 @@ class ConfigurableOptimizersMixin:
         the Trainer settings manual optimization cannot honour, in its own words (Lightning's check would advise
         switching to automatic optimization, which several optimizers cannot)."""
         trainer = compat.attached_trainer(self)
-        if trainer is not None and trainer.state.fn == "fit" and not self.automatic_optimization:
-            check_manual_trainer_settings(type(self).__qualname__, self._lightning_optim_declared, trainer)
+        if trainer is not None and trainer.state.fn == "fit":
+            declared = _run_declarations(self)
+            if not trainer.lightning_module.automatic_optimization:
+                check_manual_trainer_settings(type(self).__qualname__, declared, trainer)
         return super().configure_callbacks()  # type: ignore[misc]  # a LightningModule follows in the MRO
 
     def __getstate__(self) -> dict[str, Any]:
@@ -284,13 +358,13 @@ class ConfigurableOptimizersMixin:
     def configure_optimizers(self) -> Any:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
         optimizer declares a list of schedulers)."""
-        declared_all = self._lightning_optim_declared
         if not isinstance(self, LightningModule):
             raise TypeError(
                 f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
             )
         module: LightningModule = self
+        declared_all = _run_declarations(module)
         if not declared_all:
             raise ValueError(
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "

@@ -1,0 +1,115 @@
+"""``ConfigurableOptimizersMixin`` itself: which declarations a run, a preview and a description read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch.optim import SGD, Adam
+
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    SchedulerSpec,
+    describe_optimizers,
+    preview_schedule,
+)
+from tests.helpers import FAST, Classifier, loader
+
+
+def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
+    """A real Trainer after fitting ``module`` for two steps on tiny data."""
+    trainer = L.Trainer(**{**FAST, "max_steps": 2, **trainer_kwargs})
+    trainer.fit(module, loader())
+    return trainer
+
+
+def test_a_declaration_replaced_on_the_class_is_the_one_fit_preview_and_describe_read() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    # a sweep script replacing the declaration for a trial
+    Model.optimizer = OptimizerSpec(  # type: ignore[assignment]
+        "adam", lr=0.5, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+    )
+    assert preview_schedule(Model, max_epochs=1, steps_per_epoch=3) == {"lr-optimizer": [0.5, 0.25, 0.125]}
+    assert "Model.optimizer: Adam(lr=0.5), 1 group" in describe_optimizers(Model())
+    trainer = trained(Model())
+    (optimizer,) = trainer.optimizers
+    assert isinstance(optimizer, Adam)
+    assert optimizer.param_groups[0]["lr"] == 0.5 * 0.5**2  # the declared exponential, stepped twice
+
+
+def test_a_declaration_removed_from_the_class_is_removed_from_fit() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    Model.optimizer = None  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"Model: no optimizer is declared"):
+        trained(Model())
+
+
+def test_an_optimizer_added_to_the_class_later_is_declared_and_named() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        first = OptimizerSpec("sgd", params="model_gen.layer1", lr=0.1)
+
+    early = Model()
+    Model.second = OptimizerSpec("sgd", params="model_gen.layer2", lr=0.2)  # type: ignore[attr-defined]
+    late = Model()
+    assert not late.automatic_optimization  # two optimizers: the mixin steps them by hand
+    for module in (late, early):  # `early` chose its optimization for one optimizer: chosen again at `fit`
+        with pytest.raises(ValueError, match=r"no declared optimizer \(`first`, `second`\) stepped"):
+            trained(module)  # `Classifier.training_step` steps neither, and the error names both
+
+
+def test_a_declaration_whose_class_skipped_the_mixins_init_subclass_is_checked_and_used() -> None:
+    class Registered(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+        def __init_subclass__(cls, **kwargs: Any) -> None:  # a model registry that forgets `super()`
+            pass
+
+    class Model(Registered):
+        optimizer = OptimizerSpec("adam", lr=0.5)
+
+    (optimizer,) = trained(Model()).optimizers
+    assert isinstance(optimizer, Adam) and optimizer.param_groups[0]["lr"] == 0.5
+
+    class Broken(Registered):
+        optimizer = OptimizerSpec("adam", lrr=0.5)
+
+    with pytest.raises(TypeError, match=r"Broken.optimizer: .*`lrr` \(did you mean `lr`\?\)"):
+        trained(Broken())
+
+
+def test_a_spec_assigned_to_the_instance_is_refused_with_the_supported_ways() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+        def __init__(self, lr: float = 0.1) -> None:
+            super().__init__()
+            self.optimizer = OptimizerSpec("sgd", lr=lr)  # type: ignore[assignment]
+
+    expected = (
+        r"Model.optimizer: Expected the declaration to be a class attribute but got `OptimizerSpec\(...\)` "
+        r"assigned to the instance \(`self.optimizer = ...`\), which the mixin never reads.*"
+        r"`with_declarations\(Model, optimizer=...\)`.*`HParam`"
+    )
+    with pytest.raises(TypeError, match=expected):
+        trained(Model(lr=0.5))
+    with pytest.raises(TypeError, match=expected):
+        preview_schedule(Model(lr=0.5), max_epochs=1, steps_per_epoch=3)
+    with pytest.raises(TypeError, match=expected):
+        describe_optimizers(Model(lr=0.5))
+
+
+def test_an_unchanged_class_trains_as_declared() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    declared = Model._lightning_optim_declared
+    trained(Model())
+    assert Model._lightning_optim_declared is declared  # not declared again: nothing changed
+    assert torch.is_tensor(next(Model().parameters()))
