@@ -10,7 +10,7 @@ import functools
 import inspect
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -61,6 +61,40 @@ def _options_repr(spec: Any, kind: type, options: Iterable[str] | None = None) -
     return [f"{key}={getattr(spec, key)!r}" for key in names if getattr(spec, key) != defaults[key]]
 
 
+def _hashable(value: Any) -> Any:
+    """``value`` as a hashable value that equal values share: mappings (in any order) and lists and tuples item
+    by item; an unhashable leaf counts by its type alone (equal values still hash equal)."""
+    if isinstance(value, Mapping):
+        return frozenset((key, _hashable(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(map(_hashable, value))
+    try:
+        hash(value)
+    except TypeError:
+        return type(value)
+    return value
+
+
+class _FrozenValue:
+    """What the frozen specs share: their option mappings are read-only views (``MappingProxyType``), which
+    ``pickle``, ``copy.deepcopy`` and ``hash`` refuse, so a spec among ``save_hyperparameters()``'s values, or
+    in a set, would fail. The state holds them as plain dicts and each is made a read-only view again; the hash
+    is that of the fields' values (``_hashable``), so equal specs hash equal."""
+
+    def __getstate__(self) -> tuple[dict[str, Any], tuple[str, ...]]:
+        state = vars(self)
+        viewed = tuple(key for key, value in state.items() if isinstance(value, MappingProxyType))
+        return {key: dict(value) if key in viewed else value for key, value in state.items()}, viewed
+
+    def __setstate__(self, state: tuple[dict[str, Any], tuple[str, ...]]) -> None:
+        values, viewed = state
+        for key, value in values.items():
+            object.__setattr__(self, key, MappingProxyType(value) if key in viewed else value)
+
+    def _hash(self) -> int:
+        return hash((type(self).__name__, *(_hashable(getattr(self, f.name)) for f in fields(self))))  # type: ignore[arg-type]
+
+
 class _NoSelect:
     """The default of ``ParamGroup``'s positional selector: given by keyword or missing."""
 
@@ -72,7 +106,7 @@ _NO_SELECT: Any = _NoSelect()
 
 
 @dataclass(frozen=True, init=False, repr=False)
-class ParamGroup:
+class ParamGroup(_FrozenValue):
     """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
 
     Groups are matched in declared order and a parameter taken by an earlier group is not taken again
@@ -98,6 +132,8 @@ class ParamGroup:
 
     select: Selector
     options: Mapping[str, Any]
+
+    __hash__ = _FrozenValue._hash  # explicit: the dataclass would hash the unhashable mappings
 
     def __init__(self, select: Selector = _NO_SELECT, /, **options: Any) -> None:
         if "select" in options:  # `ParamGroup(select="head")`: the selector by keyword
@@ -127,7 +163,7 @@ class ParamGroup:
 
 
 @dataclass(frozen=True, init=False, repr=False)
-class SchedulerSpec:
+class SchedulerSpec(_FrozenValue):
     """An LR scheduler and how it is stepped.
 
     Args:
@@ -185,6 +221,8 @@ class SchedulerSpec:
     end: int | float | None
     param: str
 
+    __hash__ = _FrozenValue._hash  # explicit: the dataclass would hash the unhashable mappings
+
     def __init__(
         self,
         scheduler: type | str,
@@ -222,7 +260,7 @@ _SEQUENCE_OPTIONS = frozenset({"groups", "scheduler", "no_decay", "layer_decay_b
 
 
 @dataclass(frozen=True, init=False, repr=False)
-class OptimizerSpec:
+class OptimizerSpec(_FrozenValue):
     """One optimizer: which parameters it trains, its param groups, its options and its scheduler.
 
     Assign it to a class attribute of a ``ConfigurableOptimizersMixin`` module; the attribute name is the
@@ -307,6 +345,8 @@ class OptimizerSpec:
     skip_nonfinite: int
     loss: str | None
     every: int
+
+    __hash__ = _FrozenValue._hash  # explicit: the dataclass would hash the unhashable mappings
 
     def __init__(
         self,

@@ -1,0 +1,81 @@
+"""The declarations as values: immutable, and copied, pickled and hashed like any other value."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import FAST, Classifier, loader
+
+
+def specs() -> list[Any]:
+    """One of each declaration, with mapping options nested in each other, built anew at each call."""
+    head = ParamGroup("model_gen.layer2", lr=0.5, betas=[0.8, 0.9])
+    scheduler = SchedulerSpec("multistep", milestones=[1, 2], interval="step", warmup=2)
+    return [
+        head,
+        scheduler,
+        OptimizerSpec(
+            "adam", lr=HParam("lr", default=0.1), groups=[head], scheduler=[scheduler], betas=(0.8, 0.9)
+        ),
+    ]
+
+
+@pytest.mark.parametrize("index", range(3), ids=["ParamGroup", "SchedulerSpec", "OptimizerSpec"])
+def test_a_spec_deep_copies_pickles_and_hashes_as_an_equal_value(index: int) -> None:
+    spec, same = specs()[index], specs()[index]
+    assert spec == same and hash(spec) == hash(same)
+    for copied in (copy.deepcopy(spec), copy.copy(spec), pickle.loads(pickle.dumps(spec))):
+        assert copied == spec and hash(copied) == hash(spec) and repr(copied) == repr(spec)
+    assert len({spec, same, *specs()}) == 3
+
+
+def test_a_copied_spec_stays_immutable() -> None:
+    for spec in map(copy.deepcopy, specs()):
+        mapping = spec.options if isinstance(spec, ParamGroup) else spec.kwargs
+        with pytest.raises(TypeError):
+            mapping["lr"] = 1.0
+        with pytest.raises(AttributeError):
+            spec.name = "other"
+
+
+def test_unequal_specs_differ() -> None:
+    assert SchedulerSpec("step", step_size=1) != SchedulerSpec("step", step_size=2)
+    assert OptimizerSpec("sgd", lr=0.1) != OptimizerSpec("sgd", lr=0.2)
+    assert ParamGroup("head", lr=0.1) != ParamGroup("head", lr=0.1, name="h")
+
+
+#: ``__init__`` defaults (what ``save_hyperparameters()`` saves when the caller passes none)
+STEP = SchedulerSpec("step", step_size=1, gamma=0.5)
+HEAD = ParamGroup("model_gen.layer2", lr=0.5)
+
+
+class SavesSpecs(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    def __init__(
+        self,
+        scheduler: SchedulerSpec = STEP,
+        head: ParamGroup = HEAD,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_specs_among_saved_hyperparameters_survive_a_checkpoint(tmp_path: Path) -> None:
+    checkpoint = ModelCheckpoint(dirpath=tmp_path)
+    module = SavesSpecs(head=ParamGroup("model_gen.layer2", lr=0.25))
+    trainer = L.Trainer(**{**FAST, "enable_checkpointing": True, "max_steps": 2}, callbacks=[checkpoint])
+    trainer.fit(module, loader())
+    # torch >= 2.6 loads only allow-listed classes by default: specs are hyperparameters of the user's own
+    loaded = SavesSpecs.load_from_checkpoint(checkpoint.best_model_path, weights_only=False)
+    assert loaded.hparams["scheduler"] == SchedulerSpec("step", step_size=1, gamma=0.5)
+    assert loaded.hparams["head"] == ParamGroup("model_gen.layer2", lr=0.25)
+    assert dict(loaded.hparams) == dict(module.hparams)
