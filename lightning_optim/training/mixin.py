@@ -91,7 +91,8 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     """A spec among ``cls``'s own attributes that no declaration uses would declare nothing, silently: a
     ``SchedulerSpec`` or ``ParamGroup`` as a class attribute of its own (declaring it there and passing it to
     an ``OptimizerSpec`` is fine), or ``OptimizerSpec``s in a list, tuple or dict. A class declaring no
-    optimizer may hold specs for its subclasses.
+    optimizer may hold specs for its subclasses: the first of them to declare one must use them (or set the
+    attribute to ``None``), as if it held them itself (``_inherited``).
 
     Example:
         >>> class Module:
@@ -101,7 +102,7 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
         TypeError: Module.scheduler: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got one as a class attribute, which declares nothing. Declare `OptimizerSpec(..., scheduler=SchedulerSpec(...))` (or a list).
     """
     used = {id(part) for spec in specs.values() for part in (spec, *_parts(spec))}
-    for name, value in vars(cls).items():
+    for name, value, holder in [*((n, v, cls) for n, v in vars(cls).items()), *_inherited(cls, specs)]:
         items = (
             value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
         )
@@ -111,10 +112,30 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
                 continue
             place, example = _PLACES[kind]
             got = "one as a class attribute" if stray is value else f"one in a {type(value).__name__}"
+            fix = ""
+            if holder is not cls:
+                got += f" of the base class `{holder.__qualname__}`"
+                fix = f", e.g. `{name}={holder.__name__}.{name}`, or set `{name} = None` in `{cls.__name__}`"
             raise TypeError(
                 f"{cls.__qualname__}.{name}: Expected every `{kind.__name__}` to be {place} but got {got}, "
-                f"which declares nothing. Declare {example}."
+                f"which declares nothing"
+                + (f" (no declaration of `{cls.__name__}` uses it)" if holder is not cls else "")
+                + f". Declare {example}{fix}."
             )
+
+
+def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, Any, type]]:
+    """``(name, value, base)`` for each attribute ``cls`` inherits from a base, when ``cls`` is the first class
+    of its line to declare an optimizer (a base that declares one checked its attributes when defined)."""
+    bases = cls.__mro__[1:]
+    if not specs or any(isinstance(v, OptimizerSpec) for base in bases for v in vars(base).values()):
+        return []
+    found: dict[str, tuple[str, Any, type]] = {}
+    for base in bases:
+        for name, value in vars(base).items():
+            if name not in vars(cls) and name not in found:
+                found[name] = (name, value, base)
+    return list(found.values())
 
 
 def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:

@@ -12,6 +12,7 @@ from torch.optim import SGD, Adam
 from lightning_optim import (
     ConfigurableOptimizersMixin,
     OptimizerSpec,
+    ParamGroup,
     SchedulerSpec,
     describe_optimizers,
     preview_schedule,
@@ -113,3 +114,43 @@ def test_an_unchanged_class_trains_as_declared() -> None:
     trained(Model())
     assert Model._lightning_optim_declared is declared  # not declared again: nothing changed
     assert torch.is_tensor(next(Model().parameters()))
+
+
+def test_a_spec_inherited_from_a_base_that_declares_nothing_is_refused_unless_used() -> None:
+    class Base(ConfigurableOptimizersMixin, Classifier):  # "every model gets this schedule and this group"
+        scheduler = SchedulerSpec("step", step_size=1, gamma=0.1)
+        groups = [ParamGroup("model_gen.layer2", lr=0.0)]
+
+    with pytest.raises(
+        TypeError,
+        match=r"^[\w.<>]*Model.scheduler: Expected every `SchedulerSpec` to be an optimizer's `scheduler` but got "
+        r"one as a class attribute of the base class `[\w.<>]*Base`, which declares nothing \(no declaration of "
+        r"`Model` uses it\). Declare `OptimizerSpec\(..., scheduler=SchedulerSpec\(...\)\)` \(or a list\), e.g. "
+        r"`scheduler=Base.scheduler`, or set `scheduler = None` in `Model`.$",
+    ):
+
+        class Model(Base):
+            optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    with pytest.raises(
+        TypeError, match=r"Model.groups: .* got one in a list of the base class `[\w.<>]*Base`"
+    ):
+
+        class Model(Base):  # type: ignore[no-redef]
+            optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=Base.scheduler)
+
+    class Uses(Base):
+        optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=Base.scheduler, groups=Base.groups)
+
+    class Drops(Base):
+        scheduler = None
+        groups = None
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    class Replaced(Uses):  # the base that used them declares: its attributes are left alone
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    (optimizer,) = trained(Uses(), max_epochs=2, max_steps=-1, limit_train_batches=1).optimizers
+    assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.1 * 0.1**2]
+    assert [d.attribute for d in Drops._lightning_optim_declared] == ["optimizer"]
+    assert Replaced._lightning_optim_declared[0].schedulers == ()
