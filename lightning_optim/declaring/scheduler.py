@@ -115,6 +115,11 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
         )
     if not isinstance(spec.strict, bool):
         raise TypeError(f"{where}: Expected `strict` to be a bool but got {spec.strict!r}.")
+    if not spec.strict and not info.is_plateau:  # `strict=True` is the default: indistinguishable from none
+        raise ValueError(
+            f"{where}: Expected `strict` only with `ReduceLROnPlateau` (what it does when its `monitor` metric is "
+            f"missing) but got `strict=False` with `{cls.__name__}`, which monitors nothing; remove `strict`."
+        )
     if spec.name is not None and (not isinstance(spec.name, str) or not spec.name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str or None but got {spec.name!r}.")
     _check_warmup(where, spec)

@@ -174,7 +174,8 @@ class SchedulerSpec(_FrozenValue):
             for schedulers that only make sense per batch (``OneCycleLR``, ``CyclicLR``): ``"step"``.
         frequency: step the scheduler every ``frequency`` intervals.
         monitor: the metric a ``ReduceLROnPlateau`` watches (required for it, refused for others).
-        strict: with ``monitor``, stop training when the metric is missing (else warn and skip).
+        strict: with ``monitor`` (``ReduceLROnPlateau`` only), stop training when the metric is missing (else
+            warn and skip).
         name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
         warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
             updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in (0, 1) is a

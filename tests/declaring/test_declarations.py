@@ -156,6 +156,13 @@ def test_dotted_paths_resolve() -> None:
             ValueError,
             "`monitor` only applies to `ReduceLROnPlateau`",
         ),
+        (  # `strict` says what a plateau does when its metric is missing: refused elsewhere, as `monitor` is
+            OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, strict=False)),
+            ValueError,
+            "Model.optimizer.scheduler: Expected `strict` only with `ReduceLROnPlateau` (what it does when its "
+            "`monitor` metric is missing) but got `strict=False` with `StepLR`, which monitors nothing; remove "
+            "`strict`.",
+        ),
         (
             OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=3, strict="yes")),
             TypeError,
