@@ -160,12 +160,29 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
             f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
         )
+    if specs and writer is not None and writer is not ConfigurableOptimizersMixin and _calls_super(writer):
+        raise TypeError(
+            f"{writer.__qualname__}.configure_optimizers: Expected no `configure_optimizers` of the module's own "
+            "but got one that calls `super().configure_optimizers()`: the mixin writes `configure_optimizers` from "
+            f"the declarations ({', '.join(specs)}) and an override of it is not supported (the mixin's stepping, "
+            "resume and scheduler checks are set up with what it returns). Remove it and declare the change: "
+            "another `OptimizerSpec` or `SchedulerSpec`, values from `__init__` with `HParam`, a subclass "
+            "replacing a declaration; to act on each scheduler step, override `lr_scheduler_step` and call "
+            "`super()`."
+        )
     if specs and writer is not None and writer is not ConfigurableOptimizersMixin:
         raise TypeError(
             f"{cls.__qualname__}: declares optimizers ({', '.join(specs)}) and also defines "
             f"`configure_optimizers` in `{writer.__qualname__}`; the declarations would be ignored. "
             "Remove one of the two."
         )
+
+
+def _calls_super(writer: type) -> bool:
+    """Whether ``writer``'s own ``configure_optimizers`` calls ``super().configure_optimizers()`` (to extend the
+    mixin's, which the declarations then do build)."""
+    code = getattr(vars(writer)["configure_optimizers"], "__code__", None)
+    return code is not None and {"super", "configure_optimizers"} <= set(code.co_names)
 
 
 def _check_resume_choice(cls: type) -> None:

@@ -154,3 +154,21 @@ def test_a_spec_inherited_from_a_base_that_declares_nothing_is_refused_unless_us
     assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.1 * 0.1**2]
     assert [d.attribute for d in Drops._lightning_optim_declared] == ["optimizer"]
     assert Replaced._lightning_optim_declared[0].schedulers == ()
+
+
+def test_a_configure_optimizers_calling_super_is_refused_for_the_true_reason() -> None:
+    expected = (
+        r"Extends.configure_optimizers: Expected no `configure_optimizers` of the module's own but got one that "
+        r"calls `super\(\).configure_optimizers\(\)`: the mixin writes `configure_optimizers` from the "
+        r"declarations \(optimizer\) and an override of it is not supported.*`HParam`.*`lr_scheduler_step`"
+    )
+    with pytest.raises(TypeError, match=expected) as raised:
+
+        class Extends(ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec("sgd", lr=0.1)
+
+            def configure_optimizers(self) -> Any:
+                config = super().configure_optimizers()  # extend the declared setup
+                return config
+
+    assert "would be ignored" not in str(raised.value)  # they would not: `super()` builds them
