@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import (
@@ -17,7 +18,7 @@ from lightning_optim import (
     describe_optimizers,
     preview_schedule,
 )
-from tests.helpers import FAST, Classifier, loader
+from tests.helpers import FAST, Classifier, Net, loader
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -172,3 +173,34 @@ def test_a_configure_optimizers_calling_super_is_refused_for_the_true_reason() -
                 return config
 
     assert "would be ignored" not in str(raised.value)  # they would not: `super()` builds them
+
+
+def test_declarations_of_several_bases_are_ordered_from_the_far_end_of_the_mro() -> None:
+    class GenPart:  # declaration holders, as docs/guides/several-optimizers.md's "Declaration order" lists them
+        gen_opt = OptimizerSpec("sgd", params="model_gen.layer2", lr=0.1, loss="gen_loss")
+
+    class DisPart:
+        dis_opt = OptimizerSpec("sgd", params="model_gen.layer1", lr=0.2, loss="dis_loss")
+
+    class GAN(ConfigurableOptimizersMixin, GenPart, DisPart, L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model_gen = Net()
+            self.losses: list[str] = []
+
+        def loss(self, batch: Any, name: str) -> torch.Tensor:
+            self.losses.append(name)
+            x, y = batch
+            return nn.functional.cross_entropy(self.model_gen(x), y)
+
+        def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.loss(batch, "gen_opt")
+
+        def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.loss(batch, "dis_opt")
+
+    module = GAN()
+    trainer = trained(module, max_steps=-1, max_epochs=1, limit_train_batches=1)
+    assert [d.attribute for d in GAN._lightning_optim_declared] == ["dis_opt", "gen_opt"]
+    assert module.losses == ["dis_opt", "gen_opt"]  # the stepping order
+    assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == [0.2, 0.1]
