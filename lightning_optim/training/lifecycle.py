@@ -20,6 +20,10 @@ A schedule restored from a checkpoint written without the mixin holds the hand-w
 scheduler state (``foreign.py``): it is built for the whole run and takes that state over when it is the
 declared scheduler's; otherwise ``resume_changed_setup`` decides as for a changed shape.
 
+A schedule that ``StochasticWeightAveraging`` displaced (a run resumed during SWA, ``building/swa.py``) got
+no state from the checkpoint and takes no more steps: it is neither built nor checked against the run, so the
+groups keep the checkpoint's lrs, which ``SWALR`` anneals from.
+
 At every later epoch start the run-derived shapes are derived again: a change there (a train dataloader
 reloaded with another length) cannot be followed, since the schedule took steps of the old length, and stops
 training with an error naming what changed.
@@ -45,6 +49,7 @@ from lightning_optim.building.length import (
     run_shape,
     updates_between,
 )
+from lightning_optim.building.swa import displaced
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
@@ -131,6 +136,8 @@ class ScheduleLifecycle(MixinCallback):
             steps = self.positions.resumed_steps(trainer, index)
             changed = False
             for schedule, scheduler in b.scheduled():
+                if displaced(trainer, schedule):
+                    continue  # resumed during SWA: `SWALR` acts on the groups, this schedule never again
                 saved = schedule.__dict__.pop(SET_ASIDE, None)  # a hand-written module's scheduler state
                 if saved is not None:
                     reasons = adopt(trainer, schedule, scheduler, saved)

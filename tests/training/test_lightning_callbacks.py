@@ -189,6 +189,78 @@ def test_stochastic_weight_averaging_resumes_exactly(resume_after: int, tmp_path
     assert list(resumed.lrs["lr-optimizer"]) == full.lrs["lr-optimizer"][resume_after + 1 :]
 
 
+class WarmupModel(ConfigurableOptimizersMixin, Full):
+    """A per-step cosine after a 2-step warmup."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("cosine", T_max=18, warmup=2, interval="step"),
+    )
+
+
+class WarmupReference(Full):
+    """``WarmupModel`` written by hand."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9, foreach=False)
+        schedulers = torch.optim.lr_scheduler
+        warmup = schedulers.LinearLR(optimizer, 1 / 3, 1.0, total_iters=2)
+        cosine = schedulers.CosineAnnealingLR(optimizer, T_max=18)
+        sequential = schedulers.SequentialLR(optimizer, [warmup, cosine], milestones=[2])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sequential, "interval": "step"}}
+
+
+class OneCycleModel(ConfigurableOptimizersMixin, Full):
+    """``OneCycleLR`` over the whole run (its length derived)."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("onecycle", max_lr=0.1, interval="step"),
+    )
+
+
+class WarmupEpochModel(ConfigurableOptimizersMixin, Full):
+    """``StepLR`` after a 1-epoch warmup."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("step", step_size=1, gamma=0.5, warmup=1),
+    )
+
+
+@pytest.mark.skipif(
+    not _swalr_state_loads_weights_only(),
+    reason=f"torch {torch.__version__}'s SWALR state does not load with weights_only=True (pytorch #163105)",
+)
+@pytest.mark.parametrize(
+    ("make", "resume_after"),
+    [
+        (WarmupModel, 2),
+        (OneCycleModel, 2),
+        (WarmupEpochModel, 2),
+        (WarmupEpochModel, 3),
+        (WarmupReference, 2),
+    ],
+    ids=["warmup", "onecycle", "warmup_epochs", "warmup_epochs_last_epoch", "hand_written"],
+)
+def test_stochastic_weight_averaging_resumed_during_swa_leaves_the_displaced_schedule_alone(
+    make: Callable[[], L.LightningModule], resume_after: int, tmp_path: Path
+) -> None:
+    """Resumed during SWA, the declared schedule (which SWA's ``SWALR`` displaced) gets no checkpoint state:
+    it neither applies its warmup or ``OneCycleLR`` start to the groups (``SWALR`` anneals from the
+    checkpoint's lr) nor is its warmup checked against the run left, as with a hand-written module."""
+    resumes_exactly(make, swa, tmp_path, epochs=5, resume_after=resume_after)
+
+
 # -- BackboneFinetuning ------------------------------------------------------------------------------
 
 
