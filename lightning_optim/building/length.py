@@ -41,6 +41,7 @@ from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 
+from lightning_optim.building.swa import swa_start
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
@@ -430,6 +431,20 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     )
 
 
+def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
+    """The scheduler's updates from ``start`` to the run's end, or to the epoch where
+    ``StochasticWeightAveraging`` puts its ``SWALR`` in the scheduler's place (``swa.py``) when that comes first:
+    the scheduler is not stepped after it."""
+    updates, epoch = _run_updates(trainer, scheduler, start), swa_start(trainer)
+    if updates is None or epoch is None:
+        return updates
+    end = _epoch_steps_total(trainer, scheduler, epoch) if scheduler.interval == "step" else epoch
+    first = start[0] if scheduler.interval == "step" else start[1]
+    if not math.isfinite(end):
+        return updates
+    return min(updates, updates_between(trainer, scheduler, start, int(end)) if end > first else 0)
+
+
 def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> Shape:
     """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
     past it (``OneCycleLR``); a derived length covers it by construction."""
@@ -440,7 +455,7 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
     kwargs = (
         scheduler.kwargs if per_epoch is None else scheduler.info.epochs_to_steps(scheduler.kwargs, per_epoch)
     )
-    limit, updates = steps_limit(kwargs), _run_updates(trainer, scheduler, shape.start)
+    limit, updates = steps_limit(kwargs), _until_swa(trainer, scheduler, shape.start)
     if limit is None or updates is None:
         return shape
     given, steps = limit
@@ -448,6 +463,8 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
     if needed > steps:
         first = shape.start[0] if scheduler.interval == "step" else shape.start[1]
         left = f" from {scheduler.interval} {first} (where this fit starts)" if first else ""
+        if swa_start(trainer) is not None:
+            left += f" until `StochasticWeightAveraging` displaces it at epoch {swa_start(trainer)}"
         raise ValueError(
             f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the {needed} steps the "
             f"run takes it{left} but got {given} ({steps} steps); torch raises when it is stepped past its "

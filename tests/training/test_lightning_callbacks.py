@@ -261,6 +261,45 @@ def test_stochastic_weight_averaging_resumed_during_swa_leaves_the_displaced_sch
     resumes_exactly(make, swa, tmp_path, epochs=5, resume_after=resume_after)
 
 
+def one_cycle(total_steps: int) -> type[L.LightningModule]:
+    class OneCycleUntilSWA(ConfigurableOptimizersMixin, Full):
+        optimizer = OptimizerSpec(
+            "sgd",
+            lr=0.1,
+            implementation="forloop",
+            scheduler=SchedulerSpec("onecycle", max_lr=0.1, total_steps=total_steps, interval="step"),
+        )
+
+    return OneCycleUntilSWA
+
+
+class OneCycleUntilSWAReference(Full):
+    """A ``OneCycleLR`` sized to the 4 steps before SWA takes over (``swa()``: from epoch 1), by hand."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, foreach=False)
+        one_cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=4)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": one_cycle, "interval": "step"}}
+
+
+def test_stochastic_weight_averaging_one_cycle_needs_to_cover_only_the_steps_before_swa() -> None:
+    """SWA replaces the scheduler at ``swa_epoch_start``: an explicit ``OneCycleLR`` length covering the
+    steps before then trains as by hand, one step shorter is refused, and without SWA the whole run counts."""
+    declared, reference = one_cycle(4)(), OneCycleUntilSWAReference()
+    ours = fit(declared, max_epochs=5, callbacks=swa())
+    theirs = fit(reference, max_epochs=5, callbacks=swa())
+    assert ours.history == theirs.history
+    assert_same_weights(declared, reference)
+    with pytest.raises(
+        ValueError,
+        match=r"cover the 4 steps the run takes it until `StochasticWeightAveraging` displaces it at epoch 1 "
+        r"but got `total_steps=3`",
+    ):
+        fit(one_cycle(3)(), max_epochs=5, callbacks=swa())
+    with pytest.raises(ValueError, match=r"to cover the 20 steps the run takes it but got `total_steps=4`"):
+        fit(one_cycle(4)(), max_epochs=5)
+
+
 # -- BackboneFinetuning ------------------------------------------------------------------------------
 
 
