@@ -28,6 +28,10 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   checkpoint written in between holds the state before the update, as in automatic optimization, and the
   ``ResumeGuard`` takes it with the saved metric: a per-step plateau's count of owed updates is on the
   scheduler (``OWED``), a per-epoch one's follows from the epoch counter.
+* ``StochasticWeightAveraging`` puts its ``SWALR`` in the place of the declared schedule at ``swa_epoch_start``
+  (``building/swa.py``): from then on the displaced schedule is not stepped, and ``SWALR`` steps at every
+  epoch's end, as Lightning steps it in automatic optimization and a hand-written manual module that steps
+  ``self.lr_schedulers()`` does. (SWA itself refuses several optimizers when the fit starts.)
 
 Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
@@ -53,9 +57,11 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
+from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
+from lightning_optim.building.swa import displaced, swa_start
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
@@ -172,6 +178,8 @@ class ManualSchedulerStepping(MixinCallback):
             for b in built
         ]
         self.backward_ran = False
+        #: whether a ``StochasticWeightAveraging`` may put its ``SWALR`` in the place of the schedules
+        self.swa = False
         #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch start is only needed by a
@@ -218,6 +226,8 @@ class ManualSchedulerStepping(MixinCallback):
         times: int = 1,
     ) -> None:
         self._check_one(where, scheduled)
+        if self.swa and displaced(trainer, scheduled.scheduler):
+            return  # SWA's `SWALR` stands in its place (`_step_stand_ins`), as in automatic optimization
         if scheduled.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch)
             if value is None:
@@ -272,6 +282,7 @@ class ManualSchedulerStepping(MixinCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the first batch's steps, not a tuner's trial steps (`BatchSizeFinder`)
         self.optimizer_steps = [0] * len(self.optimizer_steps)
+        self.swa = swa_start(trainer) is not None
         # A checkpoint written at an epoch's last batch, before its end (`every_n_train_steps`), resumes into the
         # next epoch without an epoch start: the ended epoch's update is caught up now, before its first batch.
         self._catch_up(trainer)
@@ -370,9 +381,24 @@ class ManualSchedulerStepping(MixinCallback):
         for scheduled in self.per_epoch:
             if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
+        self._step_stand_ins(trainer)
         self._check("at the end of an epoch")
         if self.per_step_plateaus:
             self.ended_epoch = trainer.current_epoch
+
+    def _step_stand_ins(self, trainer: Trainer) -> None:
+        """Step the schedulers ``StochasticWeightAveraging`` put in the trainer's configs (its ``SWALR``, per
+        epoch) at the end of the epochs Lightning steps them in automatic optimization: nothing else steps
+        them in manual optimization, and the displaced schedule is not stepped any more (``_step``)."""
+        if not self.swa:
+            return
+        ours = {id(s.scheduler) for s in self.scheduled}
+        for config in trainer.lr_scheduler_configs:
+            stand_in = config.scheduler
+            if id(stand_in) in ours or config.interval != "epoch" or not isinstance(stand_in, LRScheduler):
+                continue
+            if steps_at(trainer.current_epoch, config.frequency):
+                stand_in.step()
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

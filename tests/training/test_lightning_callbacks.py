@@ -26,10 +26,22 @@ from lightning.pytorch.callbacks import (
     StochasticWeightAveraging,
 )
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
-from tests.helpers import FAST, Classifier, assert_same_weights, fit, fit_resumed, loader, no_logger, weights
+from tests.helpers import (
+    FAST,
+    Classifier,
+    Net,
+    TwoNetsByName,
+    assert_same_weights,
+    fit,
+    fit_resumed,
+    loader,
+    no_logger,
+    weights,
+)
 
 
 class Full(Classifier):
@@ -298,6 +310,97 @@ def test_stochastic_weight_averaging_one_cycle_needs_to_cover_only_the_steps_bef
         fit(one_cycle(3)(), max_epochs=5, callbacks=swa())
     with pytest.raises(ValueError, match=r"to cover the 20 steps the run takes it but got `total_steps=4`"):
         fit(one_cycle(4)(), max_epochs=5)
+
+
+class ManualStep(Full):
+    """The tiny classifier's training step written for manual optimization."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(nn.functional.cross_entropy(self.model_gen(x), y))
+        optimizer.step()
+
+
+class ManualModel(ConfigurableOptimizersMixin, ManualStep):
+    optimizer = Model.optimizer
+
+
+class LossModel(ConfigurableOptimizersMixin, L.LightningModule):
+    """``Model`` with ``loss=``: the mixin writes the training step (manual optimization under the hood)."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        loss="compute_loss",
+        scheduler=SchedulerSpec("step", step_size=1, gamma=0.5),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+
+    def compute_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+
+class ManualReference(ManualStep):
+    """``ManualModel`` written by hand: it steps whatever scheduler Lightning holds (SWA's ``SWALR`` from
+    ``swa_epoch_start`` on) at every epoch's end."""
+
+    configure_optimizers = Reference.configure_optimizers
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+
+
+@pytest.mark.parametrize("make", [ManualModel, LossModel], ids=["manual", "loss"])
+def test_stochastic_weight_averaging_in_manual_optimization_steps_swalr(
+    make: Callable[[], L.LightningModule],
+) -> None:
+    """In manual optimization the mixin steps ``SWALR`` in the place of the schedule SWA displaced, as
+    Lightning does in automatic optimization and a hand-written manual module does."""
+    declared, reference, automatic = make(), ManualReference(), Model()
+    ours = fit(declared, max_epochs=5, callbacks=swa())
+    theirs = fit(reference, max_epochs=5, callbacks=swa())
+    assert ours.history == theirs.history == fit(automatic, max_epochs=5, callbacks=swa()).history
+    # StepLR: 0.1, 0.05; then SWALR anneals to swa_lrs=0.04 in 2 epochs (StepLR would go on halving)
+    assert ours.of()[::4] == pytest.approx([0.1, 0.05, 0.045, 0.04, 0.04])
+    assert_same_weights(declared, reference)
+
+
+@pytest.mark.skipif(
+    not _swalr_state_loads_weights_only(),
+    reason=f"torch {torch.__version__}'s SWALR state does not load with weights_only=True (pytorch #163105)",
+)
+@pytest.mark.parametrize("make", [ManualModel, LossModel], ids=["manual", "loss"])
+def test_stochastic_weight_averaging_in_manual_optimization_resumes_exactly(
+    make: Callable[[], L.LightningModule], tmp_path: Path
+) -> None:
+    resumes_exactly(make, swa, tmp_path, epochs=5, resume_after=2)
+
+
+class TwoOptimizers(ConfigurableOptimizersMixin, TwoNetsByName):
+    gen_opt = OptimizerSpec("sgd", params="model_gen", lr=0.1, scheduler=SchedulerSpec("step", step_size=1))
+    dis_opt = OptimizerSpec("sgd", params="model_dis", lr=0.1)
+
+
+def test_stochastic_weight_averaging_with_several_optimizers_is_refused_before_training() -> None:
+    """Lightning's SWA averages one optimizer's model and swaps one scheduler: it refuses several optimizers
+    when the fit starts, before any step (with the mixin too)."""
+    model, untrained = TwoOptimizers(), TwoOptimizers()
+    with pytest.raises(MisconfigurationException, match=r"SWA currently works with 1 `optimizer`"):
+        fit(model, max_epochs=2, callbacks=swa())
+    assert_same_weights(model, untrained)
 
 
 # -- BackboneFinetuning ------------------------------------------------------------------------------
