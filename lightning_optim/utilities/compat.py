@@ -155,7 +155,7 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         "Trainer.fit_loop epoch and batch progress",
         "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
-        "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.ready`), and "
+        "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.processed`), and "
         "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`)",
         "error at fit",
     ),
@@ -362,12 +362,16 @@ def check_batches_that_stepped(trainer: Any) -> None:
 
 def batches_into_epoch(trainer: Any) -> int:
     """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
-    checkpoint written mid-epoch (or at an epoch's last batch) restored."""
+    checkpoint written mid-epoch (or at an epoch's last batch) restored.
+
+    The batches *processed* (trained on): a checkpoint written in ``on_train_batch_end`` has processed its batch
+    but not completed it (Lightning completes it on restart), and one written by ``OnExceptionCheckpoint`` holds
+    the failed batch as ready and started but not processed (Lightning trains on it again)."""
     loop = getattr(trainer, "fit_loop", None)
     if loop is None or restarted_on_epoch_end(trainer):
         return 0  # a stand-in for previews; an epoch whose end the checkpoint saw is done
     epochs = loop.epoch_progress.current
-    return int(loop.epoch_loop.batch_progress.current.ready) if epochs.started > epochs.completed else 0
+    return int(loop.epoch_loop.batch_progress.current.processed) if epochs.started > epochs.completed else 0
 
 
 def epochs_done(trainer: Any) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
@@ -384,6 +384,42 @@ def test_resume_matrix(name: str, interval: str, optimizers: int, save_point: st
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history))) > 1, "the schedule must move for the test to mean anything"
     assert_same_weights(full, resumed)
+
+
+class Interrupted(Exception):
+    """A transient failure in the middle of training."""
+
+
+def crashing(choice: str) -> type[Logged]:
+    """A derived per-step cosine whose training step fails at global step 5 (batch 1 of epoch 1) when told to."""
+
+    class Crashing(declared(spec("cosine", "step"))):  # type: ignore[misc,valid-type]
+        resume_changed_setup = choice
+        crash = False
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            if self.crash and self.trainer.global_step == 5:
+                raise Interrupted
+            return super().training_step(batch, batch_idx)
+
+    return Crashing
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("choice", ["error", "fresh", "continue"])
+def test_resume_from_an_exception_checkpoint_continues_exactly(choice: str, tmp_path: Path) -> None:
+    """``OnExceptionCheckpoint`` saves the batch progress of the failed batch as ready but not processed, and
+    Lightning replays that batch. Counting it as done derived a cosine one step shorter: "error" refused the
+    unchanged setup as changed, "fresh" and "continue" stopped at the next epoch's start ("the run changed")."""
+    whole = run(crashing(choice)(), tmp_path, max_epochs=3)
+    failing = crashing(choice)()
+    failing.crash = True
+    with pytest.raises(Interrupted):
+        run(failing, tmp_path, max_epochs=3, callbacks=[OnExceptionCheckpoint(tmp_path, "failed")])
+    module = crashing(choice)()
+    rest = run(module, tmp_path, ckpt_path=str(tmp_path / "failed.ckpt"), max_epochs=3)
+    assert rest.history == whole.history[5:]
+    assert module.trainer.lr_scheduler_configs[0].scheduler.shape.length == 12
 
 
 class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]

@@ -72,7 +72,7 @@ LOOKUPS = {
     "checkpoint['loops']['fit_loop'] optimizer step counters": _step_counters_in_the_loop_state,
     "Trainer.fit_loop epoch and batch progress": lambda: (
         {"started", "processed", "completed"} <= vars(_trainer().fit_loop.epoch_progress.current).keys()
-        and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.ready, int)
+        and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.processed, int)
         and isinstance(_trainer().fit_loop.restarting, bool)
     ),
     "Lightning skips callback hooks that are not callable": lambda: (
