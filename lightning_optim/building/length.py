@@ -284,7 +284,23 @@ def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, en
     if math.isfinite(_batches_per_epoch(trainer)):
         updates = _lightning_updates(trainer, frequency, end, scheduler)
         return updates - _lightning_updates(trainer, frequency, first, scheduler)
-    return (end - first) // frequency  # one endless epoch counts like the whole run
+    every = _endless_updates_every(trainer, scheduler)
+    return end // every - first // every
+
+
+def _endless_updates_every(trainer: Any, scheduler: ResolvedScheduler) -> int:
+    """Every how many of its optimizer's steps a per-step scheduler is updated in one endless epoch (data of
+    unknown length). The optimizer's ``k``-th step comes after batch ``k * stride - 1`` (``stride``: the
+    accumulation, its ``lcm`` with ``every`` when the mixin writes the training step, 1 in manual
+    optimization), and Lightning's rule updates there when ``(batch_idx + 1) % frequency == 0``: with
+    ``accumulate_grad_batches=2, frequency=2`` at every step."""
+    every, frequency = _every(trainer, scheduler), scheduler.spec.frequency
+    stride = accumulation(trainer, 0)
+    if every is not None:
+        stride = math.lcm(stride, every)
+    elif _manual_optimizers(trainer) is not None:
+        stride = 1
+    return frequency // math.gcd(stride, frequency)
 
 
 def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:

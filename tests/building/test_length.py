@@ -1,0 +1,82 @@
+"""Lengths derived from the run (``building/length.py``), against what a hand-written module's schedulers do in
+the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from lightning_optim import OptimizerSpec, SchedulerSpec
+from tests import helpers
+from tests.helpers import Classifier, fit
+
+
+class Stream(IterableDataset):  # type: ignore[type-arg]
+    """Batches without a length: one endless epoch."""
+
+    def __iter__(self) -> Iterator[Any]:
+        generator = torch.Generator().manual_seed(0)
+        while True:
+            yield torch.randn(8, 8, generator=generator), torch.randint(0, 4, (8,), generator=generator)
+
+
+def stream() -> DataLoader:
+    return DataLoader(Stream(), batch_size=None)
+
+
+class HandWritten(Classifier):
+    """``torch_scheduler(optimizer)`` stepped per step with ``frequency``."""
+
+    def __init__(self, torch_scheduler: Any, frequency: int) -> None:
+        super().__init__()
+        self.torch_scheduler, self.frequency = torch_scheduler, frequency
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        scheduler = {
+            "scheduler": self.torch_scheduler(optimizer),
+            "interval": "step",
+            "frequency": self.frequency,
+        }
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+@pytest.mark.filterwarnings("ignore:.*does not have many workers")
+@pytest.mark.parametrize(
+    ("accumulate", "frequency", "updates"),
+    [
+        (2, 2, 12),  # every stepping batch (1, 3, 5, ...) has (batch_idx + 1) % 2 == 0: every step updates
+        (2, 4, 6),  # every other step
+        (3, 2, 6),  # batches 2, 5, 8, 11, ...: every other step
+        (1, 3, 4),  # every third step
+    ],
+)
+@pytest.mark.parametrize("name", ["cosine", "onecycle"])
+def test_data_of_unknown_length_counts_the_updates_by_lightnings_rule(
+    name: str, accumulate: int, frequency: int, updates: int
+) -> None:
+    """In one endless epoch Lightning updates a per-step scheduler after the optimizer steps at batches
+    ``(batch_idx + 1) % frequency == 0``, and with accumulation only every ``accumulate``-th batch steps: with
+    ``accumulate_grad_batches=2, frequency=2`` every step updates. The length was ``steps // frequency``, half
+    the updates: the cosine went back up in the run's second half and ``OneCycleLR`` failed inside torch."""
+    if name == "cosine":
+        declared = SchedulerSpec("cosine", interval="step", frequency=frequency)
+
+        def torch_scheduler(o: Any) -> Any:
+            return torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=updates)
+    else:
+        declared = SchedulerSpec("onecycle", max_lr=0.1, interval="step", frequency=frequency)
+
+        def torch_scheduler(o: Any) -> Any:
+            return torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=updates)
+
+    run = {"max_steps": 12, "accumulate_grad_batches": accumulate, "data": stream()}
+    with helpers.lr_replaced(False):
+        mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
+    lrs = fit(mixin, **run).of()
+    assert lrs == fit(HandWritten(torch_scheduler, frequency), **run).of()
+    assert len(lrs) == 12 * accumulate
