@@ -406,8 +406,10 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
     if scheduler.windowed:
-        shape = _window_shape(scheduler, updates, per_epoch, start)
-        _check_window_in_run(trainer, scheduler, shape, start)
+        window = _window(scheduler, updates, per_epoch)
+        _check_window_in_run(trainer, scheduler, window[0], start)
+        smoke = bool(getattr(trainer, "fast_dev_run", False))
+        shape = _window_shape(scheduler, window, updates, per_epoch, start, smoke)
         return _within_limit(trainer, scheduler, shape)
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
@@ -490,7 +492,9 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
     return shape
 
 
-def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | None, start: Start) -> Shape:
+def _window(scheduler: ResolvedScheduler, updates: int, per_epoch: int | None) -> tuple[int, int | None]:
+    """The window ``[begin, end)`` in scheduler updates, refused when empty."""
+
     def bound(value: int | float) -> int:
         return int(value * updates) if isinstance(value, float) else int(value) * (per_epoch or 1)
 
@@ -502,18 +506,35 @@ def _window_shape(scheduler: ResolvedScheduler, updates: int, per_epoch: int | N
             f"the window of `{scheduler.cls.__name__}` is [{first}, {last}) in scheduler updates",
             "it is empty for this run; widen it or lengthen the run",
         )
+    return first, last
+
+
+def _window_shape(
+    scheduler: ResolvedScheduler,
+    window: tuple[int, int | None],
+    updates: int,
+    per_epoch: int | None,
+    start: Start,
+    smoke: bool,
+) -> Shape:
+    """The shape of a window in the run, its length derived from its span when left out. In Lightning's
+    ``fast_dev_run`` smoke run an open window may begin past the run's end (``_check_window_in_run``): it never
+    acts, and gets a span of 1 to be built with."""
+    first, last = window
     length = None
     if scheduler.derived_length is not None:
         span = (updates if last is None else last) - first
+        if smoke:
+            span = max(span, 1)
         length = _derived(scheduler, span, f"its window of {span} updates", scheduler.info.window_offset)
-    return Shape(length=length, steps_per_epoch=per_epoch, window=(first, last), start=start)
+    return Shape(length=length, steps_per_epoch=per_epoch, window=window, start=start)
 
 
-def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, start: Start) -> None:
+def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, first: int, start: Start) -> None:
     """A window that begins where the run has ended never acts: refused, as an empty window is (not in
-    Lightning's ``fast_dev_run`` smoke run of a batch or a few)."""
+    Lightning's ``fast_dev_run`` smoke run of a batch or a few). Checked before a length is derived from the
+    window's span, which such a window leaves negative."""
     updates = None if getattr(trainer, "fast_dev_run", False) else _run_values(trainer, scheduler, start)
-    first = shape.window[0] if shape.window is not None else 0
     if updates is not None and first >= updates:
         raise _unknown(
             scheduler,

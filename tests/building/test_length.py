@@ -3,6 +3,7 @@ the same run."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,3 +81,35 @@ def test_data_of_unknown_length_counts_the_updates_by_lightnings_rule(
     lrs = fit(mixin, **run).of()
     assert lrs == fit(HandWritten(torch_scheduler, frequency), **run).of()
     assert len(lrs) == 12 * accumulate
+
+
+def phases(t_max: int | None = None) -> type[Any]:
+    """The schedules guide's ``Phases`` recipe: a linear warmup to update 500, then a cosine from there (its
+    ``T_max`` derived from the run when ``t_max`` is ``None``)."""
+    cosine = {} if t_max is None else {"T_max": t_max}
+    scheduler = [
+        SchedulerSpec("linear", start_factor=0.01, end=500, interval="step"),
+        SchedulerSpec("cosine", begin=500, interval="step", **cosine),
+    ]
+    return helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), name="Phases")
+
+
+def test_a_window_past_the_run_is_refused_before_its_length_is_derived() -> None:
+    """A window beginning after the run's end never acts. With ``T_max`` given that was refused so; derived, the
+    length was computed first and the error was about a window of -488 updates."""
+    message = (
+        "Phases.optimizer.scheduler[1]: the window of `CosineAnnealingLR` begins at its update 500, but the run "
+        "has only 12 step updates, so it would never act; move `begin` into the run or lengthen the run."
+    )
+    for cls in (phases(), phases(t_max=1000)):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fit(cls(), max_epochs=3)
+
+
+@pytest.mark.parametrize("fast_dev_run", [True, 3])
+def test_a_window_past_a_smoke_run_trains_with_a_derived_length(fast_dev_run: bool | int) -> None:
+    """``fast_dev_run`` runs a declaration meant for a long run as it is; a window past its end was exempt from
+    the check above with ``T_max`` given, but failed with a derived one (a window of -499 updates)."""
+    derived = fit(phases()(), fast_dev_run=fast_dev_run).of()
+    assert derived == fit(phases(t_max=1000)(), fast_dev_run=fast_dev_run).of()
+    assert len(derived) == fast_dev_run
