@@ -48,7 +48,13 @@ from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed
-from lightning_optim.utilities.step_rule import interleaved, own_windows, stepping_batches, updates_in
+from lightning_optim.utilities.step_rule import (
+    interleaved,
+    own_windows,
+    stepping_batches,
+    steps_at,
+    updates_in,
+)
 
 #: Where a schedule starts in the run: ``(optimizer steps, epochs)`` behind it (each optimizer's steps).
 Start = tuple[int, int]
@@ -117,6 +123,54 @@ def run_windows(trainer: Any) -> tuple[int, float]:
     if trainer.max_steps not in (None, -1):
         total = min(total, interleaved(windows, driven_everies(trainer) or (1,), trainer.max_steps)[1])
     return len(windows), total
+
+
+def check_every_steps(trainer: Any) -> None:
+    """An ``every`` past the epoch's last window would never step its optimizer (``batch_idx`` restarts with
+    every epoch): refused when training starts, by the first of the mixin's checks that meets it (a length
+    derived from that optimizer's steps would otherwise be refused for its 0 steps). Not in Lightning's
+    ``fast_dev_run`` smoke run of a batch or a few, which runs a declaration meant for a long run as it is."""
+    module, batches = trainer.lightning_module, _batches_per_epoch(trainer)
+    if (
+        driven_everies(trainer) is None
+        or not math.isfinite(batches)
+        or getattr(trainer, "fast_dev_run", False)
+    ):
+        return
+    accumulate = accumulation(trainer, 0)
+    ends = own_windows(int(batches), accumulate, 1)
+    for d in declared_of(module):
+        if any(steps_at(end, d.spec.every) for end in ends):
+            continue
+        expected = (
+            f"to be at most the {len(ends)} training batches of an epoch"
+            if accumulate == 1
+            else f"to divide `batch_idx + 1` at an accumulation window's end (`batch_idx` {ends})"
+        )
+        raise ValueError(
+            f"{d.where}: Expected `every` {expected} but got `every={d.spec.every}`: the rule "
+            f"`(batch_idx + 1) % every == 0` restarts with every epoch, so `{d.attribute}` would never step. "
+            "Lower `every`, or train on more batches per epoch."
+        )
+
+
+def _check_steps_in_run(trainer: Any, scheduler: ResolvedScheduler) -> None:
+    """A per-step schedule of an optimizer that ``max_steps`` stops before its first step (its ``every``) would
+    never act, and a length or warmup taken from its steps would be 0: refused, naming the optimizer."""
+    every = _every(trainer, scheduler)
+    if every is None or scheduler.interval != "step" or getattr(trainer, "fast_dev_run", False):
+        return
+    if not math.isfinite(total := run_steps(trainer, scheduler)) or total > 0:
+        return
+    attribute = declared_of(trainer.lightning_module)[_index(trainer, scheduler)].attribute
+    first = next(b for b in _windows(trainer) if steps_at(b, every))
+    raise ValueError(
+        f"{scheduler.where}: Expected the run to reach a step of `{attribute}` (with `every={every}` its first "
+        f"step comes after `batch_idx` {first}) but got a run that ends after {int(run_windows(trainer)[1])} "
+        f"accumulation windows (`max_steps={trainer.max_steps}` counts every optimizer's steps together), so "
+        f"`{attribute}` would never step and `{scheduler.cls.__name__}` would never act. Lengthen the run or "
+        "lower `every`."
+    )
 
 
 def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
@@ -384,6 +438,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 "there is no Trainer; call `trainer.fit(model)` (or give every length explicitly)",
             )
         return Shape(warmup=int(spec.warmup or 0), start=start)
+    check_every_steps(trainer)
     per_epoch = _steps_per_epoch(trainer, scheduler) if scheduler.converts_epochs else None
     measured = []  # what needs the run's updates, each with how to declare it without
     if scheduler.derived_length is not None and (spec.end is None or not scheduler.windowed):
@@ -395,6 +450,8 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     ]
     if isinstance(spec.warmup, float):
         measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
+    if measured or spec.warmup:
+        _check_steps_in_run(trainer, scheduler)
     updates = _run_values(trainer, scheduler, start) if measured else 0
     if updates is None:
         raise _unknown(
@@ -436,6 +493,10 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     length = None
     if scheduler.derived_length is not None:
         length = updates - warmup
+        if getattr(trainer, "fast_dev_run", False):
+            length = max(
+                length, 1
+            )  # a smoke run in which the optimizer does not step: the schedule never acts
         if length < 1:
             raise _unknown(
                 scheduler,

@@ -51,12 +51,13 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
+from lightning_optim.building.length import check_every_steps
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.training import callbacks as mixin_callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
-from lightning_optim.utilities.step_rule import own_windows, steps_at
+from lightning_optim.utilities.step_rule import steps_at
 
 
 @dataclass(frozen=True)
@@ -145,24 +146,7 @@ class Driver(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """An ``every`` past the epoch's last window would never step its optimizer (``batch_idx`` restarts)."""
-        batches = float(trainer.num_training_batches)
-        if not math.isfinite(batches):
-            return
-        ends = own_windows(int(batches), trainer.accumulate_grad_batches, 1)
-        for d in self.driven:
-            if any(steps_at(end, d.every) for end in ends):
-                continue
-            expected = (
-                f"to be at most the {len(ends)} training batches of an epoch"
-                if trainer.accumulate_grad_batches == 1
-                else f"to divide `batch_idx + 1` at an accumulation window's end (`batch_idx` {ends})"
-            )
-            raise ValueError(
-                f"{type(pl_module).__qualname__}.{d.attribute}: Expected `every` {expected} but got "
-                f"`every={d.every}`: the rule `(batch_idx + 1) % every == 0` restarts with every epoch, so "
-                f"`{d.attribute}` would never step. Lower `every`, or train on more batches per epoch."
-            )
+        check_every_steps(trainer)  # also checked by the schedules' lengths, whichever callback runs first
 
     teardown = on_exception = _finish
 

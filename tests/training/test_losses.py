@@ -459,6 +459,15 @@ def test_an_accumulation_scheduler_is_refused() -> None:
         fit(declared()(), data=data(), max_epochs=1, callbacks=[GradientAccumulationScheduler({1: 2})])
 
 
+def derived_cosine(every: int) -> type[Gan]:
+    """``declared``, the generator's schedule a cosine whose ``T_max`` is derived from its steps."""
+    cosine = SchedulerSpec("cosine", interval="step")
+    gen_opt = OptimizerSpec(
+        SGD, params="generator", lr=0.05, loss="generator_loss", every=every, scheduler=cosine
+    )
+    return type("Declared", (declared(),), {"gen_opt": gen_opt})
+
+
 @pytest.mark.parametrize(
     ("every", "accumulate", "expected"),
     [
@@ -467,11 +476,13 @@ def test_an_accumulation_scheduler_is_refused() -> None:
         (3, 2, "to divide `batch_idx + 1` at an accumulation window's end (`batch_idx` [1, 3, 4])"),
     ],
 )
+@pytest.mark.parametrize("length", ["given", "derived"])
 def test_an_every_that_never_steps_is_refused_when_fit_starts(
-    every: int, accumulate: int, expected: str
+    every: int, accumulate: int, expected: str, length: str
 ) -> None:
-    # was a run in which the generator never stepped, its weights as initialized
-    module = declared(every)()
+    # was a run in which the generator never stepped, its weights as initialized; with a length derived from the
+    # generator's steps, the error was about that length ("the run's 0 scheduler updates minus the warmup's 0")
+    module = (declared if length == "given" else derived_cosine)(every)()
     message = (
         f"Declared.gen_opt: Expected `every` {expected} but got `every={every}`: the rule `(batch_idx + 1) % every "
         "== 0` restarts with every epoch, so `gen_opt` would never step. Lower `every`, or train on more batches "
@@ -479,6 +490,35 @@ def test_an_every_that_never_steps_is_refused_when_fit_starts(
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
+
+
+def test_a_run_that_ends_before_an_optimizers_first_step_is_refused_for_a_derived_length() -> None:
+    """``every=3``: the generator steps after batch 2; ``max_steps=2`` (every optimizer's steps together) ends the
+    run after the discriminator's first two steps. The error was about the cosine's length ("the run's 0
+    scheduler updates minus the warmup's 0")."""
+    message = (
+        "Declared.gen_opt.scheduler: Expected the run to reach a step of `gen_opt` (with `every=3` its first step "
+        "comes after `batch_idx` 2) but got a run that ends after 2 accumulation windows (`max_steps=2` counts "
+        "every optimizer's steps together), so `gen_opt` would never step and `CosineAnnealingLR` would never act. "
+        "Lengthen the run or lower `every`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(derived_cosine(3)(), data=data(), max_steps=2)
+
+
+@pytest.mark.parametrize("fast_dev_run", [True, 4])
+@pytest.mark.parametrize("length", ["given", "derived"])
+def test_an_every_past_a_smoke_run_trains(length: str, fast_dev_run: bool | int) -> None:
+    """``fast_dev_run`` runs a declaration meant for a long run as it is: the generator with ``every=5`` does not
+    step in its 1 or 4 batches. Both the ``every`` check and the derived length refused it."""
+    module = (declared if length == "given" else derived_cosine)(5)()
+    generator, discriminator = (
+        module.generator[0].weight.detach().clone(),
+        module.discriminator[0].weight.detach().clone(),
+    )
+    fit(module, data=data(), fast_dev_run=fast_dev_run)
+    assert torch.equal(generator, module.generator[0].weight)
+    assert not torch.equal(discriminator, module.discriminator[0].weight)
 
 
 @pytest.mark.parametrize(("every", "accumulate"), [(5, 1), (5, 2)])
