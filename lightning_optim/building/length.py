@@ -197,6 +197,27 @@ def accumulation_scheduler(trainer: Any) -> GradientAccumulationScheduler | None
     return next((c for c in callbacks if isinstance(c, GradientAccumulationScheduler)), None)
 
 
+#: the name of ``num_training_batches`` among ``run_facts``
+BATCHES = "training batches per epoch"
+
+
+def run_facts(trainer: Any) -> dict[str, Any]:
+    """What the Trainer's run is made of, which a derived shape depends on, to say what changed (and, saved in a
+    checkpoint, to tell a resumed run of the same setup from a changed one)."""
+    schedule = accumulation_scheduler(trainer)
+    batches = float(trainer.num_training_batches)
+    return {
+        BATCHES: int(batches) if batches.is_integer() else batches,
+        "`max_epochs`": trainer.max_epochs,
+        "`max_steps`": trainer.max_steps,
+        "`accumulate_grad_batches`": (
+            f"GradientAccumulationScheduler({schedule.scheduling})"
+            if schedule is not None
+            else trainer.accumulate_grad_batches
+        ),
+    }
+
+
 def accumulation(trainer: Any, epoch: int) -> int:
     """The ``accumulate_grad_batches`` of ``epoch``: the ``GradientAccumulationScheduler``'s, else the Trainer's."""
     schedule = accumulation_scheduler(trainer)

@@ -11,8 +11,11 @@ a run resumed mid-epoch gets its dataloader state back.
 A schedule restored from a checkpoint comes with the shape it was saved with. If the run derives another one
 (the run is longer, the batch size changed), ``resume_changed_setup`` decides: ``"error"`` refuses,
 ``"fresh"`` starts the optimizer and its schedules anew where the run stands, ``"continue"`` evaluates the
-new schedule at the resumed step. A schedule marked to continue (a changed setup resumed with
-``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
+new schedule at the resumed step. A checkpoint written in a run of the same Trainer settings and data
+(``Positions.same_run``) keeps its shapes under every choice: a derived shape can then only differ by where
+the run was interrupted (a fit stopped mid-epoch counts the epoch as done, and the resumed run is shorter than
+planned), and a hand-written module's scheduler keeps its arguments there too. A schedule marked to
+continue (a changed setup resumed with ``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
 by the checkpoint's record, ``resume.Positions``), so it goes on as if it had been declared so from the
 start, without a second warmup.
 
@@ -24,9 +27,9 @@ A schedule that ``StochasticWeightAveraging`` displaced (a run resumed during SW
 no state from the checkpoint and takes no more steps: it is neither built nor checked against the run, so the
 groups keep the checkpoint's lrs, which ``SWALR`` anneals from.
 
-At every later epoch start the run-derived shapes are derived again: a change there (a train dataloader
-reloaded with another length) cannot be followed, since the schedule took steps of the old length, and stops
-training with an error naming what changed.
+At every later epoch start the run-derived shapes are derived again and compared with those the run gave
+when training started: a change there (a train dataloader reloaded with another length) cannot be followed,
+since the schedule took steps of the old length, and stops training with an error naming what changed.
 
 A tuner's trial run steps the schedules before training starts, with its own callbacks in place of the
 Trainer's: a schedule stepped then only counts the step (``derive`` says the run is not known), and the
@@ -43,12 +46,7 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built, reset_groups
-from lightning_optim.building.length import (
-    accumulation_scheduler,
-    loop_position,
-    run_shape,
-    updates_between,
-)
+from lightning_optim.building.length import BATCHES, loop_position, run_facts, run_shape, updates_between
 from lightning_optim.building.swa import displaced
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
@@ -59,24 +57,6 @@ from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
 from lightning_optim.training.resume import CONTINUES, Positions, ResumeChoice, refusal, restart
 from lightning_optim.training.stepping import EPOCHS
-
-_BATCHES = "training batches per epoch"
-
-
-def _facts(trainer: Any) -> dict[str, Any]:
-    """What a derived shape depends on, to say what changed."""
-    schedule = accumulation_scheduler(trainer)
-    batches = float(trainer.num_training_batches)
-    return {
-        _BATCHES: int(batches) if batches.is_integer() else batches,
-        "`max_epochs`": trainer.max_epochs,
-        "`max_steps`": trainer.max_steps,
-        "`accumulate_grad_batches`": (
-            f"GradientAccumulationScheduler({schedule.scheduling})"
-            if schedule is not None
-            else trainer.accumulate_grad_batches
-        ),
-    }
 
 
 def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
@@ -120,6 +100,8 @@ class ScheduleLifecycle(MixinCallback):
         self.choice = choice
         self.positions = positions
         self.facts: dict[str, Any] = {}
+        #: the shape the run gave each schedule (by ``id``) when training started, which later epochs must give
+        self.derived: dict[int, Shape | None] = {}
         for b in built:
             for schedule, scheduler in b.scheduled():
                 schedule.derive = partial(self._derive, trainer, scheduler)
@@ -131,7 +113,11 @@ class ScheduleLifecycle(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        refused, foreign = [], []
+        refused, foreign, derived = [], [], {}
+        # the same Trainer settings and data as the checkpoint's run: a shape derived now can only differ from the
+        # saved one by where the run was interrupted (a fit stopped mid-epoch counts the epoch as done), and the
+        # schedule keeps the shape it was saved with, as a hand-written module's scheduler keeps its arguments
+        same_run = self.positions.same_run(trainer)
         for index, b in enumerate(self.built):
             steps = self.positions.resumed_steps(trainer, index)
             changed = False
@@ -147,8 +133,8 @@ class ScheduleLifecycle(MixinCallback):
                 if schedule.shape is None or getattr(schedule, CONTINUES, False):
                     _fix(trainer, schedule, scheduler, steps)
                     continue
-                now = run_shape(trainer, scheduler, schedule.shape.start)
-                changes = schedule.shape.changes(now, scheduler.derived_length)
+                now = derived[id(schedule)] = run_shape(trainer, scheduler, schedule.shape.start)
+                changes = [] if same_run else schedule.shape.changes(now, scheduler.derived_length)
                 changed = changed or bool(changes)
                 refused += [
                     f"{scheduler.where}.{what} (derived): {old!r} in the checkpoint, {new!r} now"
@@ -163,6 +149,7 @@ class ScheduleLifecycle(MixinCallback):
             for schedule, scheduler in b.scheduled():
                 restart(schedule, continues=self.choice == "continue")
                 _fix(trainer, schedule, scheduler, steps)
+                derived.pop(id(schedule), None)
         if foreign and self.choice == "error":
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
@@ -173,7 +160,8 @@ class ScheduleLifecycle(MixinCallback):
                 # start (manual optimization steps a per-epoch schedule at the end of each epoch it started)
                 if getattr(schedule, EPOCHS, 0) is None:
                     setattr(schedule, EPOCHS, trainer.current_epoch)
-        self.facts = _facts(trainer)
+        self.facts = run_facts(trainer)
+        self.derived = {id(s): derived.get(id(s), s.shape) for b in self.built for s, _ in b.scheduled()}
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -183,15 +171,15 @@ class ScheduleLifecycle(MixinCallback):
                 if (
                     shape is None
                     or not scheduler.run_inputs()
-                    or run_shape(trainer, scheduler, shape.start) == shape
+                    or run_shape(trainer, scheduler, shape.start) == self.derived.get(id(schedule), shape)
                 ):
                     continue
-                facts, reload = _facts(trainer), getattr(trainer, "reload_dataloaders_every_n_epochs", 0)
+                facts, reload = run_facts(trainer), getattr(trainer, "reload_dataloaders_every_n_epochs", 0)
                 changes = [
                     f"{key} {before!r} -> {facts[key]!r}"
                     + (
                         f" (`reload_dataloaders_every_n_epochs={reload}` reloaded the train dataloader)"
-                        if key == _BATCHES and reload
+                        if key == BATCHES and reload
                         else ""
                     )
                     for key, before in self.facts.items()

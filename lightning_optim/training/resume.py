@@ -62,7 +62,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization
+from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization, run_facts
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
@@ -79,6 +79,8 @@ CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
 STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
 POSITIONS_KEY = "lightning_optim_positions"
+#: the Trainer's run the checkpoint was written in (``length.run_facts``)
+RUN_KEY = "lightning_optim_run"
 FINGERPRINT_VERSION = 2
 
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
@@ -404,18 +406,30 @@ class Positions:
     ``loop_steps`` assumes, every optimizer steps once per stepping batch, so it has taken as many steps
     (applied and skipped) as the recorded ones; when the mixin writes the training step (``every``), at
     ``loop_steps``.
+
+    The run itself is recorded too (``RUN_KEY``: the Trainer's facts a derived shape depends on), so that a
+    resumed run of the same setup keeps the shapes it was saved with (``same_run``).
     """
 
     def __init__(self, built: Sequence[Built]) -> None:
         self.built = built
         #: the resumed checkpoint's record; ``None`` without one
         self.saved: dict[str, Any] | None = None
+        #: the run the resumed checkpoint was written in (``run_facts``); ``None`` when it has no record of it
+        self.run: dict[str, Any] | None = None
         #: (applied steps, loop steps, skipped updates) of each optimizer when this fit's training started
         self.began: list[tuple[int, int, int]] = []
 
     def take(self, checkpoint: Mapping[str, Any]) -> None:
         saved = checkpoint.get(POSITIONS_KEY)
         self.saved = dict(saved) if isinstance(saved, Mapping) else None
+        run = checkpoint.get(RUN_KEY)
+        self.run = dict(run) if isinstance(run, Mapping) else None
+
+    def same_run(self, trainer: Any) -> bool:
+        """Whether the resumed checkpoint was written in a run of these Trainer settings and data (its record
+        says so)."""
+        return self.run is not None and self.run == run_facts(trainer)
 
     def _entry(self, index: int) -> Mapping[str, Any] | None:
         entry = (self.saved or {}).get(self.built[index].declared.attribute)
@@ -562,6 +576,7 @@ class ResumeGuard(MixinCallback):
     ) -> None:
         checkpoint[CHECKPOINT_KEY] = fingerprint(self.built)
         checkpoint[POSITIONS_KEY] = self.positions.record(trainer)
+        checkpoint[RUN_KEY] = run_facts(trainer)
         checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
         # Lightning (and the mixin in manual optimization) steps a per-step plateau after `on_train_batch_end`
         # and the batch's validation, where mid-epoch checkpoints are written

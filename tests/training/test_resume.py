@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -420,6 +420,64 @@ def test_resume_from_an_exception_checkpoint_continues_exactly(choice: str, tmp_
     rest = run(module, tmp_path, ckpt_path=str(tmp_path / "failed.ckpt"), max_epochs=3)
     assert rest.history == whole.history[5:]
     assert module.trainer.lr_scheduler_configs[0].scheduler.shape.length == 12
+
+
+class StopAt(L.Callback):
+    """Stops the fit after global step ``step``, as Lightning's ``Timer`` (``max_time``) or an ``EarlyStopping``
+    checked on a step does: ``trainer.should_stop`` mid-epoch."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            trainer.should_stop = True
+
+
+class HandCosine(Logged):
+    """The hand-written module: SGD with a per-step cosine over the 12 steps of 3 epochs."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=12)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+
+def stopped_and_resumed(
+    module: Callable[[], L.LightningModule], tmp_path: Path, **resumed: Any
+) -> list[float]:
+    """The lrs of the fit resumed from the checkpoint of a fit of 3 epochs stopped at step 6 (batch 1 of epoch
+    1); Lightning counts the stopped epoch as done, so the resumed fit trains epoch 2 only."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
+    run(module(), tmp_path, max_epochs=3, callbacks=[StopAt(6), saving])
+    return run(module(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"), max_epochs=3).of(0)
+
+
+@pytest.mark.parametrize("choice", ["error", "fresh", "continue"])
+def test_a_run_stopped_mid_epoch_resumes_unchanged_as_the_hand_written_module(
+    choice: str, tmp_path: Path
+) -> None:
+    """The stopped run's remaining steps are fewer than its plan (the cosine was derived for 12 steps, 10 are
+    trained), but nothing changed: the schedule keeps the shape it was saved with, as the hand-written module's
+    scheduler keeps its ``T_max``. It was refused as a changed setup (`T_max (derived): 12 in the checkpoint, 10
+    now`) with advice to change the declarations, and "fresh"/"continue" stopped at the next epoch's start."""
+    cls = type("Stopped", (declared(spec("cosine", "step")),), {"resume_changed_setup": choice})
+    rest = stopped_and_resumed(cls, tmp_path / "mixin")
+    hand = stopped_and_resumed(HandCosine, tmp_path / "hand")
+    assert len(hand) == 4
+    assert rest == pytest.approx(hand, rel=1e-12)
+
+
+def test_a_run_stopped_mid_epoch_and_resumed_longer_is_still_a_changed_setup(tmp_path: Path) -> None:
+    cls = declared(spec("cosine", "step"))
+    run(
+        cls(),
+        tmp_path,
+        max_epochs=3,
+        callbacks=[StopAt(6), ModelCheckpoint(dirpath=tmp_path, save_last=True)],
+    )
+    with pytest.raises(ValueError, match=re.escape("T_max (derived): 12 in the checkpoint, 14 now")):
+        run(cls(), tmp_path, ckpt_path=str(tmp_path / "last.ckpt"), max_epochs=4)
 
 
 class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
