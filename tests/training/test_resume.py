@@ -444,27 +444,30 @@ class HandCosine(Logged):
 
 
 def stopped_and_resumed(
-    module: Callable[[], L.LightningModule], tmp_path: Path, **resumed: Any
+    module: Callable[[], L.LightningModule], stop: int, tmp_path: Path, **resumed: Any
 ) -> list[float]:
-    """The lrs of the fit resumed from the checkpoint of a fit of 3 epochs stopped at step 6 (batch 1 of epoch
-    1); Lightning counts the stopped epoch as done, so the resumed fit trains epoch 2 only."""
+    """The lrs of the fit resumed from the checkpoint of a fit of 3 epochs stopped at step ``stop``; Lightning
+    counts the stopped epoch as done, so the resumed fit trains the epochs after it."""
     saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    run(module(), tmp_path, max_epochs=3, callbacks=[StopAt(6), saving])
+    run(module(), tmp_path, max_epochs=3, callbacks=[StopAt(stop), saving])
     return run(module(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "last.ckpt"), max_epochs=3).of(0)
 
 
+@pytest.mark.parametrize(("stop", "left"), [(2, 8), (6, 4)], ids=["epoch 0", "epoch 1"])
 @pytest.mark.parametrize("choice", ["error", "fresh", "continue"])
 def test_a_run_stopped_mid_epoch_resumes_unchanged_as_the_hand_written_module(
-    choice: str, tmp_path: Path
+    choice: str, stop: int, left: int, tmp_path: Path
 ) -> None:
-    """The stopped run's remaining steps are fewer than its plan (the cosine was derived for 12 steps, 10 are
-    trained), but nothing changed: the schedule keeps the shape it was saved with, as the hand-written module's
-    scheduler keeps its ``T_max``. It was refused as a changed setup (`T_max (derived): 12 in the checkpoint, 10
-    now`) with advice to change the declarations, and "fresh"/"continue" stopped at the next epoch's start."""
+    """The stopped run's remaining steps are fewer than its plan (the cosine was derived for 12 steps; stopped
+    at step 6, 10 are trained), but nothing changed: the schedule keeps the shape it was saved with, as the
+    hand-written module's scheduler keeps its ``T_max``. It was refused as a changed setup (`T_max (derived): 12
+    in the checkpoint, 10 now`) with advice to change the declarations; "fresh" and "continue" rebuilt the
+    cosine for the shorter run. Stopped in epoch 0, the resumed fit crosses an epoch start, whose check of the
+    run must not take the kept shape for a change."""
     cls = type("Stopped", (declared(spec("cosine", "step")),), {"resume_changed_setup": choice})
-    rest = stopped_and_resumed(cls, tmp_path / "mixin")
-    hand = stopped_and_resumed(HandCosine, tmp_path / "hand")
-    assert len(hand) == 4
+    rest = stopped_and_resumed(cls, stop, tmp_path / "mixin")
+    hand = stopped_and_resumed(HandCosine, stop, tmp_path / "hand")
+    assert len(hand) == left
     assert rest == pytest.approx(hand, rel=1e-12)
 
 
