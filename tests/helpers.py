@@ -273,3 +273,13 @@ def fit_resumed(
     trainer = L.Trainer(callbacks=callbacks, **options)
     trainer.fit(module, data if data is not None else loader(), ckpt_path=ckpt_path)
     return recorder
+
+
+def as_written_by(checkpoint: Any, path: Any, **flags: Any) -> str:
+    """``checkpoint`` saved again as an optimizer of the implementation ``flags`` (``fused``/``foreach``)
+    writes it: a resume's reference, whose torch optimizer then runs that implementation."""
+    saved = torch.load(checkpoint, weights_only=False)
+    for group in saved["optimizer_states"][0]["param_groups"]:
+        group.update(flags)
+    torch.save(saved, path)
+    return str(path)

@@ -24,7 +24,7 @@ from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_grou
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
-from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose, keep_implementation
 from lightning_optim.registry.precision import check_low_precision
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
@@ -134,6 +134,7 @@ def build_all(
         prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)
         apply_scales(optimizer, groups)
         names = {id(p): name for g in groups for name, p in g.parameters}
+        keep_implementation(optimizer)  # a checkpoint's groups would bring the implementation that wrote it
         if choice.implementation == "compiled":
             install_compiled_step(optimizer, declared.where, names)
         auto = declared.spec.implementation == "auto" and choice.arguments.get("fused") is True

@@ -591,6 +591,40 @@ def choose(
     return choice
 
 
+def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
+    """Keep the implementation ``optimizer`` was built with (its groups' ``fused``/``foreach``) through every
+    ``load_state_dict``.
+
+    torch's ``Optimizer.load_state_dict`` takes every group option from the state it loads, ``fused`` and
+    ``foreach`` included, so a resumed run would step with the checkpoint's implementation instead of the one
+    chosen (and logged) for it: a fused checkpoint resumed with ``"forloop"`` declared, under ``bf16-true``
+    (where torch's fused CPU ``SGD`` leaves the weights unchanged) or with ``"compiled"`` (which then never
+    compiles). A pre hook, not a post hook: torch places each state's ``step`` by the groups it loads (on the
+    parameter's device, as float32, for ``fused``), so they must say the implementation that will read it.
+
+    Example:
+        >>> from torch.optim import SGD
+        >>> params = [torch.nn.Parameter(torch.zeros(2))]
+        >>> fused, forloop = SGD(params, lr=0.1, fused=True), SGD(params, lr=0.1, foreach=False)
+        >>> keep_implementation(forloop)
+        >>> forloop.load_state_dict(fused.state_dict())
+        >>> forloop.param_groups[0]["fused"], forloop.param_groups[0]["foreach"]
+        (None, False)
+    """
+    optimizer.register_load_state_dict_pre_hook(_with_live_implementation)
+
+
+def _with_live_implementation(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` (torch's shallow copy) with the implementation options of ``optimizer``'s groups."""
+    if len(state_dict.get("param_groups", ())) != len(optimizer.param_groups):
+        return state_dict  # torch refuses it with its own message
+    state_dict["param_groups"] = [
+        {**saved, **{key: group[key] for key in IMPLEMENTATION_ARGUMENTS if key in group}}
+        for saved, group in zip(state_dict["param_groups"], optimizer.param_groups)
+    ]
+    return state_dict
+
+
 def _declared(
     cls: type,
     kwargs: Mapping[str, Any],

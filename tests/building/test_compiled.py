@@ -256,6 +256,24 @@ def test_resume_from_a_checkpoint_continues_like_the_uninterrupted_run(tmp_path:
     helpers.assert_same_weights(full, resumed)
 
 
+def test_resumed_from_a_fused_checkpoint_the_step_compiles(tmp_path: Path) -> None:
+    # torch's load_state_dict brings the checkpoint's `fused=True` into the groups, and the compiled function
+    # would run torch's fused path (graph breaks, nothing compiled) unless the groups keep their own options
+    first = helpers.declared(OptimizerSpec("adamw", lr=0.01))()  # "auto": fused on the CPU
+    fit_resumed(first, None, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path / "first")
+    (checkpoint,) = (tmp_path / "first").glob("**/*.ckpt")
+    resumed = helpers.declared(OptimizerSpec("adamw", lr=0.01, implementation="compiled"))()
+    graphs = GraphCounter()
+    fit_resumed(resumed, str(checkpoint), max_epochs=2, callbacks=[graphs])
+    groups = resumed.trainer.optimizers[0].param_groups
+    assert [(g["fused"], g["foreach"]) for g in groups] == [(None, None)]
+    assert 0 < graphs.counts[-1] - graphs.start <= 2, (graphs.start, graphs.counts)
+    reference = helpers.declared(OptimizerSpec("adamw", lr=0.01, implementation="forloop"))()
+    path = helpers.as_written_by(checkpoint, tmp_path / "forloop.ckpt", fused=None, foreach=False)
+    fit_resumed(reference, path, max_epochs=2)
+    assert_close_weights(reference, resumed)
+
+
 def test_lr_monitor_logs_the_eager_values(tmp_path: Path) -> None:
     def make(implementation: str) -> Any:
         declaration = OptimizerSpec(

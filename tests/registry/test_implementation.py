@@ -19,7 +19,17 @@ from lightning.pytorch.plugins import MixedPrecision
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 from lightning_optim import OptimizerSpec, ParamGroup
-from tests.helpers import FAST, Classifier, SparseEmbedding, declared, fit, fit_resumed, loader, weights
+from tests.helpers import (
+    FAST,
+    Classifier,
+    SparseEmbedding,
+    as_written_by,
+    declared,
+    fit,
+    fit_resumed,
+    loader,
+    weights,
+)
 
 SHORT = {"max_epochs": 2}  # 4 batches per epoch: 8 optimizer steps
 
@@ -292,3 +302,69 @@ def test_declared_fused_kernel_that_leaves_the_weights_unchanged_is_refused_at_f
         r"another precision\.$",
     ):
         fit(module, max_epochs=1, limit_train_batches=1, precision=precision)
+
+
+def _flags(module: L.LightningModule) -> list[tuple[Any, Any]]:
+    return [(g.get("fused"), g.get("foreach")) for g in module.trainer.optimizers[0].param_groups]
+
+
+@pytest.mark.parametrize("built", ["auto", "fused", "foreach", "forloop", "compiled"])
+@pytest.mark.parametrize("saved", ["auto", "fused", "foreach", "forloop", "compiled"])
+def test_loading_a_state_keeps_the_built_implementation(built: str, saved: str) -> None:
+    # torch's `load_state_dict` takes every group option from the state, `fused`/`foreach` included
+    def optimizer(implementation: str) -> torch.optim.Optimizer:
+        spec = OptimizerSpec(
+            AdamW, lr=0.01, implementation=implementation, groups=[ParamGroup("model_gen.layer1")]
+        )
+        return declared(spec)().configure_optimizers()["optimizer"]
+
+    source, target = optimizer(saved), optimizer(built)
+    for group in source.param_groups:
+        for p in group["params"]:
+            p.grad = torch.ones_like(p)
+    if saved != "compiled":  # its step would compile; the groups' options are what this is about
+        source.step()
+    expected = [(g["fused"], g["foreach"]) for g in target.param_groups]
+    target.load_state_dict(source.state_dict())
+    assert [(g["fused"], g["foreach"]) for g in target.param_groups] == expected
+    assert len(target.state) == len(source.state)  # the state was loaded
+
+
+def test_resume_runs_the_declared_implementation_not_the_checkpoints(tmp_path: Any) -> None:
+    # a checkpoint of the default ("auto": fused on CPU) resumed with "forloop" declared, e.g. to compare a port
+    # bit for bit: it steps as torch's for-loop AdamW resumed from that checkpoint
+    first = declared(OptimizerSpec(AdamW, lr=0.01))()
+    fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path / "first")
+    (checkpoint,) = (tmp_path / "first").glob("**/*.ckpt")
+    resumed = declared(OptimizerSpec(AdamW, lr=0.01, implementation="forloop"))()
+    fit_resumed(resumed, checkpoint, **SHORT)
+    assert _flags(resumed) == [(None, False)]
+    reference = handwritten(AdamW, lr=0.01, foreach=False)()
+    fit_resumed(
+        reference, as_written_by(checkpoint, tmp_path / "forloop.ckpt", fused=None, foreach=False), **SHORT
+    )
+    got, expected = weights(resumed), weights(reference)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
+
+
+def test_resume_under_bf16_true_trains_with_the_implementation_auto_picks_there(tmp_path: Any) -> None:
+    # torch's fused CPU SGD leaves bf16 weights unchanged: "auto" avoids it under bf16-true, also when the
+    # checkpoint (a float32 run's) was written by the fused kernel
+    spec = OptimizerSpec(SGD, lr=0.1, momentum=0.9)
+    first = declared(spec)()
+    fit(first, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path / "first")
+    (checkpoint,) = (tmp_path / "first").glob("**/*.ckpt")
+    assert (
+        torch.load(checkpoint, weights_only=False)["optimizer_states"][0]["param_groups"][0]["fused"] is True
+    )
+    resumed = declared(spec)()
+    before = {n: w.to(torch.bfloat16) for n, w in weights(first).items()}
+    fit_resumed(resumed, checkpoint, precision="bf16-true", **SHORT)
+    assert _flags(resumed) == [(None, None)]  # torch's default, the for-loop on CPU
+    got = weights(resumed)
+    assert all(not torch.equal(got[name], before[name]) for name in got)  # it trained
+    reference = handwritten(SGD, lr=0.1, momentum=0.9)()
+    path = as_written_by(checkpoint, tmp_path / "default.ckpt", fused=None, foreach=None)
+    fit_resumed(reference, path, precision="bf16-true", **SHORT)
+    expected = weights(reference)
+    assert all(torch.equal(got[name], expected[name]) for name in expected)
