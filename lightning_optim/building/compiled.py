@@ -23,8 +23,10 @@ Why it is built this way (torch 2.13 on the CPU, counted with Dynamo's graph cou
   alone the held lr is ``LR_FLOOR`` (1e-30: far enough above float32's denormals, which compiled CPU code may
   flush to 0, and an update of about 1e-30 leaves every weight above 1e-22 unchanged); the param group and
   ``LRMonitor`` keep 0.
-* A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``), so it resumes under
-  any implementation.
+* A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``; the schedules' states
+  too, ``Schedule.state_dict``), so it resumes under any implementation. torch's schedulers copy the held lr
+  into ``initial_lr``, ``base_lrs`` and ``_last_lr``: given back as tensors (a checkpoint from before), an eager
+  run would get a tensor lr, so those load as numbers (``numbers_on_load``).
 * Dynamo also guards on which gradients are ``None``: a step where other parameters have a gradient than at
   the first step compiles again, and past the recompile limit the step runs eagerly. That is reported once
   (``GradientPattern``); there is no exact way around it.
@@ -44,7 +46,7 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.registry.implementation import held_as_tensors
-from lightning_optim.schedules.schedule import as_number
+from lightning_optim.schedules.schedule import numbers_in
 from lightning_optim.utilities import compat
 
 
@@ -139,10 +141,10 @@ class HeldOptions:
                 tensor.zero_()
 
     def as_numbers(self, optimizer: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
-        """``Optimizer.state_dict`` post hook: the held options as Python numbers, as an eager optimizer saves them."""
+        """``Optimizer.state_dict`` post hook: the held options, and the copies torch's schedulers take of them
+        (``initial_lr``, ``initial_beta1``), as Python numbers, as an eager optimizer saves them."""
         for group in state_dict["param_groups"]:
-            for key in self.keys:
-                group[key] = as_number(group[key])
+            group.update({key: numbers_in(value) for key, value in group.items() if key != "params"})
         return state_dict
 
 
@@ -198,6 +200,44 @@ class GradientPattern:
             "model whose parameters do not all get a gradient at every step (branches, MoE experts).",
             category=UserWarning,
         )
+
+
+def _holds_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (
+        isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value)
+    )
+
+
+def numbers_on_load(optimizer: torch.optim.Optimizer) -> None:
+    """Load the 0-dim tensor options of a checkpoint's param groups as numbers where ``optimizer`` holds
+    numbers: a compiled run's ``initial_lr`` from before ``HeldOptions.as_numbers`` saved it as one.
+
+    Example:
+        >>> param = torch.nn.Parameter(torch.zeros(1))
+        >>> saved = torch.optim.SGD([param], lr=0.1).state_dict()
+        >>> saved["param_groups"][0]["initial_lr"] = torch.tensor(0.5)
+        >>> optimizer = torch.optim.SGD([param], lr=0.1)
+        >>> numbers_on_load(optimizer)
+        >>> optimizer.load_state_dict(saved)
+        >>> optimizer.param_groups[0]["initial_lr"]
+        0.5
+    """
+    optimizer.register_load_state_dict_pre_hook(_numbers_loaded)
+
+
+def _numbers_loaded(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` (torch's shallow copy) with its groups' tensor options as numbers where the live group
+    holds none (a compiled step's held lr and betas, a declared tensor lr keep their kind)."""
+    if len(state_dict.get("param_groups", ())) != len(optimizer.param_groups):
+        return state_dict  # torch refuses it with its own message
+    state_dict["param_groups"] = [
+        {
+            key: value if key == "params" or _holds_tensor(group.get(key)) else numbers_in(value)
+            for key, value in saved.items()
+        }
+        for saved, group in zip(state_dict["param_groups"], optimizer.param_groups)
+    ]
+    return state_dict
 
 
 def install_compiled_step(

@@ -84,6 +84,26 @@ def as_number(value: Any) -> Any:
     return value
 
 
+def numbers_in(value: Any) -> Any:
+    """``value`` with every 0-dim floating-point tensor in it (through dicts, lists and tuples) as a Python number.
+
+    A compiled step holds the lr as such a tensor, and torch's schedulers copy it into their state (``base_lrs``,
+    ``_last_lr``); a state of numbers resumes under any implementation (an eager run given tensors there gets
+    a tensor lr, written in place, which records that keep the object show at its last value).
+
+    Example:
+        >>> numbers_in({"base_lrs": [torch.tensor(0.5)], "betas": (torch.tensor(0.5), 0.9), "v": torch.ones(2)})
+        {'base_lrs': [0.5], 'betas': (0.5, 0.9), 'v': tensor([1., 1.])}
+    """
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.ndim == 0 and value.is_floating_point() else value
+    if type(value) in (list, tuple):
+        return type(value)(numbers_in(v) for v in value)
+    if type(value) is dict:
+        return {key: numbers_in(v) for key, v in value.items()}
+    return value
+
+
 def _copy_option(value: Any) -> Any:
     """A copy of a tensor option (a 0-dim ``lr``, a tuple of ``betas``) that in-place writes do not reach."""
     if isinstance(value, torch.Tensor) and value.ndim == 0:
@@ -318,10 +338,11 @@ class Schedule(LRScheduler):
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state."""
+        """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state
+        (its lrs as Python numbers, also where the optimizer holds them as tensors: ``numbers_in``)."""
         state = {key: value for key, value in vars(self).items() if key not in _NOT_STATE}
         state["shape"] = None if self.shape is None else self.shape.to_state()
-        state["inner"] = None if self.inner is None else self.inner.state_dict()
+        state["inner"] = None if self.inner is None else numbers_in(self.inner.state_dict())
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -341,5 +362,5 @@ class Schedule(LRScheduler):
             if inner is not None and self.inner is None:  # restored inside a window that began later
                 self.inner = self._build_aside()
         self.__dict__.update(state)
-        if inner is not None:
-            self.inner.load_state_dict(inner)
+        if inner is not None:  # a compiled run's state from before numbers_in: numbers here too
+            self.inner.load_state_dict(numbers_in(inner))

@@ -26,6 +26,7 @@ from lightning_optim.registry.optimizers import OPTIMIZER_INFO, tensor_options
 from lightning_optim.utilities import compat
 from tests import helpers
 from tests.helpers import FAST, Classifier, TwoNetsByName, fit_resumed, loader
+from tests.schedules.test_schedule import tensors_in
 from tests.training.test_resume import SCHEDULERS, Logged, spec
 
 pytestmark = [
@@ -272,6 +273,47 @@ def test_resumed_from_a_fused_checkpoint_the_step_compiles(tmp_path: Path) -> No
     path = helpers.as_written_by(checkpoint, tmp_path / "forloop.ckpt", fused=None, foreach=False)
     fit_resumed(reference, path, max_epochs=2)
     assert_close_weights(reference, resumed)
+
+
+def _decay(step: int) -> float:
+    return 1 / (1 + step)
+
+
+@pytest.mark.parametrize("written_by", ["this version", "an earlier version"])
+def test_a_compiled_checkpoint_holds_numbers_and_resumes_an_eager_run(
+    tmp_path: Path, written_by: str
+) -> None:
+    # torch's scheduler copies the held lr tensor into `initial_lr`, `base_lrs` and `_last_lr`; resumed with
+    # tensors there, an eager run got a tensor lr written in place, and Lightning's LearningRateMonitor, which
+    # keeps the object, recorded its last value for every step
+    def make(implementation: str) -> Any:
+        scheduler = SchedulerSpec(torch.optim.lr_scheduler.LambdaLR, lr_lambda=_decay, interval="step")
+        return helpers.declared(
+            OptimizerSpec("adamw", lr=0.01, implementation=implementation, scheduler=scheduler)
+        )()
+
+    fit_resumed(
+        make("compiled"), None, max_epochs=1, enable_checkpointing=True, default_root_dir=tmp_path / "first"
+    )
+    (checkpoint,) = (tmp_path / "first").glob("**/*.ckpt")
+    saved = torch.load(checkpoint, weights_only=False)
+    group, inner = saved["optimizer_states"][0]["param_groups"][0], saved["lr_schedulers"][0]["inner"]
+    if written_by == "this version":
+        assert tensors_in(saved["optimizer_states"][0]["param_groups"]) == []
+        assert tensors_in(saved["lr_schedulers"]) == []
+    else:
+        group["initial_lr"] = torch.tensor(group["initial_lr"])
+        inner.update({key: [torch.tensor(v) for v in inner[key]] for key in ("base_lrs", "_last_lr")})
+        torch.save(saved, checkpoint)
+    monitor = L.pytorch.callbacks.LearningRateMonitor(logging_interval="step")
+    resumed = make("auto")
+    options = {"logger": CSVLogger(tmp_path), "log_every_n_steps": 1, "callbacks": [monitor]}
+    fit_resumed(resumed, str(checkpoint), max_epochs=2, **options)
+    assert type(resumed.trainer.optimizers[0].param_groups[0]["lr"]) is float
+    assert tensors_in(resumed.trainer.optimizers[0].state_dict()["param_groups"]) == []  # its checkpoints too
+    base = torch.tensor(0.01).item()  # the compiled run's lr: a float32 tensor
+    expected = [group["lr"]] + [base * _decay(s) for s in range(5, 8)]  # the checkpoint's lr, then LambdaLR's
+    assert list(monitor.lrs.values()) == [expected]
 
 
 def test_lr_monitor_logs_the_eager_values(tmp_path: Path) -> None:

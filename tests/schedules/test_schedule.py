@@ -1,0 +1,68 @@
+"""``Schedule``'s state in a checkpoint: Python numbers, as torch's schedulers save them in an eager run.
+
+``implementation="compiled"`` holds the lr as a 0-dim tensor, which torch's schedulers copy into their own
+state (``base_lrs``, ``_last_lr``); a checkpoint of it resumes under any implementation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.optim import SGD
+from torch.optim.lr_scheduler import LambdaLR
+
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.shape import Shape
+
+
+def decay(step: int) -> float:
+    return 1 / (1 + step)
+
+
+def scheduled(lr: Any) -> tuple[SGD, Schedule]:
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    return optimizer, Schedule(optimizer, lambda o, _: LambdaLR(o, decay), shape=Shape())
+
+
+def tensors_in(value: Any) -> list[Any]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in tensors_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in tensors_in(v)]
+    return []
+
+
+def test_the_state_holds_numbers_where_the_lr_is_a_tensor() -> None:
+    optimizer, schedule = scheduled(torch.tensor(0.1))  # as a compiled step holds it
+    for _ in range(2):
+        optimizer.step()
+        schedule.step()
+    assert tensors_in(schedule.state_dict()) == []
+    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)  # the live lr stays the tensor
+
+
+def test_a_state_saved_with_tensors_resumes_an_eager_run_with_numbers() -> None:
+    # as a compiled run's checkpoint held it before: `base_lrs` and `_last_lr` as tensors
+    optimizer, schedule = scheduled(0.1)
+    for _ in range(2):
+        optimizer.step()
+        schedule.step()
+    state = schedule.state_dict()
+    state["inner"] = {
+        **state["inner"],
+        **{key: [torch.tensor(v) for v in state["inner"][key]] for key in ("base_lrs", "_last_lr")},
+    }
+    resumed_optimizer, resumed = scheduled(0.1)
+    resumed_optimizer.load_state_dict(optimizer.state_dict())
+    resumed.load_state_dict(state)
+    lrs = []
+    for _ in range(3):
+        resumed_optimizer.step()
+        resumed.step()
+        lrs.append(resumed_optimizer.param_groups[0]["lr"])
+    assert [type(lr) for lr in lrs] == [float] * 3  # torch writes a tensor lr in place, so records repeat
+    base = torch.tensor(0.1).item()  # the saved tensor's value
+    assert lrs == [base * decay(s) for s in (3, 4, 5)]
