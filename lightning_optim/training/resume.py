@@ -78,6 +78,9 @@ from lightning_optim.utilities.step_rule import steps_at, updates_in
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
 STEP_METRICS_KEY = "lightning_optim_step_plateau_metrics"
+#: The epoch cut short (``max_steps``, ``trainer.should_stop``) at whose end the checkpoint was written: it owed
+#: no per-epoch plateau update unless the resumed run goes on with it
+CUT_KEY = "lightning_optim_cut_epoch"
 POSITIONS_KEY = "lightning_optim_positions"
 #: the Trainer's run the checkpoint was written in (``length.run_facts``)
 RUN_KEY = "lightning_optim_run"
@@ -393,6 +396,7 @@ def check_resume(
     compat.carry_global_step(checkpoint, manual)
     checkpoint.pop(METRICS_KEY, None)
     checkpoint.pop(STEP_METRICS_KEY, None)
+    checkpoint.pop(CUT_KEY, None)
 
 
 class Positions:
@@ -533,6 +537,9 @@ class ResumeGuard(MixinCallback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
+        #: the epoch of this fit cut short, and the one of the checkpoint being resumed
+        self.cut: int | None = None
+        self.loaded_cut: int | None = None
         self.positions = Positions(built)
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
@@ -541,6 +548,8 @@ class ResumeGuard(MixinCallback):
         self.positions.take(checkpoint)
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+        cut = checkpoint.get(CUT_KEY)
+        self.loaded_cut = cut if isinstance(cut, int) else None
         saved = checkpoint.get(STEP_METRICS_KEY)
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         if self.pending_step_metrics:
@@ -578,6 +587,8 @@ class ResumeGuard(MixinCallback):
         checkpoint[POSITIONS_KEY] = self.positions.record(trainer)
         checkpoint[RUN_KEY] = run_facts(trainer)
         checkpoint[METRICS_KEY] = _monitored(trainer, self.epoch_plateaus)
+        if self.cut is not None and self.cut == trainer.current_epoch:
+            checkpoint[CUT_KEY] = self.cut
         # Lightning (and the mixin in manual optimization) steps a per-step plateau after `on_train_batch_end`
         # and the batch's validation, where mid-epoch checkpoints are written
         checkpoint[STEP_METRICS_KEY] = _monitored(trainer, self.step_plateaus)
@@ -596,6 +607,10 @@ class ResumeGuard(MixinCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.positions.begin(trainer)
+        self.cut = None
+        if self.loaded_cut is not None and trainer.current_epoch > self.loaded_cut:
+            # Lightning starts past the epoch cut short, whose update it never takes: there is nothing to replay
+            self.pending_metrics = {}
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -609,6 +624,8 @@ class ResumeGuard(MixinCallback):
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self.epoch_plateaus and not compat.epoch_ran_to_end(trainer):
+            self.cut = trainer.current_epoch  # before the epoch-end checkpoint is written
         if self.pending_metrics and not pl_module.automatic_optimization:
             # resumed mid-epoch: the mixin takes this epoch's update itself (from a later hook than this one),
             # so a saved metric of an earlier epoch has nothing left to replay

@@ -12,7 +12,10 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   optimizer stepped twice in a qualifying batch steps its scheduler twice. An optimizer that
   only steps on batches where ``(batch_idx + 1) % frequency != 0`` never steps its scheduler (as in
   Lightning with such an accumulation window).
-* ``interval="epoch"``: after epoch ``e`` when ``(e + 1) % frequency == 0``, from a callback the mixin puts
+* ``interval="epoch"``: after epoch ``e`` when ``(e + 1) % frequency == 0`` and the epoch ran all its batches
+  (Lightning's ``_num_ready_batches_reached``: an epoch cut short by ``max_steps`` or ``trainer.should_stop``
+  takes no update; it is marked ``CUT``, and a resumed run that goes on with it takes the update at its end,
+  one that starts the next epoch never does), from a callback the mixin puts
   first in ``trainer.callbacks``, so a module's own ``on_train_epoch_end`` without ``super()`` cannot skip
   it and ``ModelCheckpoint`` saves the state after the step. A checkpoint written before an epoch's step
   (one saved during validation) is caught up at the start of the next epoch; one written at an epoch's last
@@ -72,6 +75,9 @@ from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
+#: The epoch a per-epoch schedule saw cut short (by ``max_steps`` or ``trainer.should_stop``), which it has not
+#: finished: a resumed run that goes on with it finishes it, one that starts the next epoch skips its update
+CUT = "_lightning_optim_cut"
 #: The updates a per-step plateau owes (made due by an optimizer step, taken once the batch's metrics are logged)
 OWED = "_lightning_optim_owed"
 
@@ -335,7 +341,10 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)
-        if not steps_at(epoch, scheduled.frequency):
+        # Lightning steps per-epoch schedules only after an epoch that ran all its batches
+        if not steps_at(epoch, scheduled.frequency) or (
+            catch_up and getattr(scheduled.scheduler, CUT, None) == epoch
+        ):
             return
         if not scheduled.is_plateau:
             self._step(trainer, scheduled, epoch_end=True, where=f"at the end of epoch {epoch}")
@@ -378,10 +387,16 @@ class ManualSchedulerStepping(MixinCallback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._take_owed(trainer, "at the end of an epoch")  # the last batch's, before the epoch-end hooks
         settle([s.optimizer for s in self.per_epoch])  # held per-step updates first, as they were taken
+        ran_to_end = compat.epoch_ran_to_end(trainer)
         for scheduled in self.per_epoch:
-            if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
+            if getattr(scheduled.scheduler, EPOCHS, 0) != trainer.current_epoch:
+                continue
+            if ran_to_end:
                 self._finish_epoch(trainer, scheduled, trainer.current_epoch, catch_up=False)
-        self._step_stand_ins(trainer)
+            else:  # training ends here; a resumed run may yet finish the epoch (``CUT``)
+                setattr(scheduled.scheduler, CUT, trainer.current_epoch)
+        if ran_to_end:
+            self._step_stand_ins(trainer)
         self._check("at the end of an epoch")
         if self.per_step_plateaus:
             self.ended_epoch = trainer.current_epoch

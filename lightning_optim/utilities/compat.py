@@ -160,6 +160,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error at fit",
     ),
     PrivateApi(
+        "_TrainingEpochLoop._num_ready_batches_reached",
+        "manual optimization steps per-epoch schedulers only after an epoch that ran all its batches, Lightning's "
+        "own condition (`epoch_ran_to_end`), not after one cut short by `max_steps` or `trainer.should_stop`",
+        "error at the end of the first epoch in manual optimization with a per-epoch scheduler",
+    ),
+    PrivateApi(
         "checkpoint['loops']['fit_loop'] optimizer step counters",
         "a changed setup resumed in the other optimization mode (`resume_changed_setup`) goes on at the "
         "checkpoint's global step (`carry_global_step`)",
@@ -380,6 +386,12 @@ def epochs_done(trainer: Any) -> int:
     the epoch's end, and ``current_epoch`` stays at that epoch until then)."""
     epoch = int(getattr(trainer, "current_epoch", 0) or 0)
     return epoch + 1 if restarted_on_epoch_end(trainer) else epoch
+
+
+def epoch_ran_to_end(trainer: Any) -> bool:
+    """Whether the epoch ending now ran all its batches: Lightning steps per-epoch schedulers only then, not after
+    an epoch cut short by ``max_steps`` or ``trainer.should_stop`` (``Timer``, ``EarlyStopping``)."""
+    return bool(trainer.fit_loop.epoch_loop._num_ready_batches_reached())
 
 
 def restarted_on_epoch_end(trainer: Any) -> bool:

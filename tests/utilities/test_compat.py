@@ -75,6 +75,9 @@ LOOKUPS = {
         and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.processed, int)
         and isinstance(_trainer().fit_loop.restarting, bool)
     ),
+    "_TrainingEpochLoop._num_ready_batches_reached": lambda: isinstance(
+        _trainer().fit_loop.epoch_loop._num_ready_batches_reached(), bool
+    ),
     "Lightning skips callback hooks that are not callable": lambda: (
         "if callable(fn):"
         in inspect.getsource(importlib.import_module("lightning.pytorch.trainer.call")._call_callback_hooks)
