@@ -38,13 +38,14 @@ from __future__ import annotations
 import inspect
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import MethodType
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities.model_helpers import is_overridden
@@ -73,6 +74,23 @@ class Driven:
     @property
     def log_key(self) -> str:
         return f"loss/{self.attribute}"
+
+
+#: Lightning's hooks of automatic optimization's step that the training step written from ``loss`` cannot call
+#: (it steps and zeroes each optimizer itself, as Lightning 1.x's loop did), with what does the same job
+UNHONOURED = {
+    "optimizer_step": "`on_before_optimizer_step` (before each step, the gradients ready) or `on_train_batch_end` "
+    "(after it); a warm-up is `SchedulerSpec(..., warmup=N)`",
+    "optimizer_zero_grad": "`on_before_zero_grad` (called before each `zero_grad()`, as in automatic optimization)",
+}
+
+
+def overrider(cls: type, name: str, *own: Any) -> type | None:
+    """The class whose ``name`` ``cls`` uses, unless that is Lightning's own (or one of ``own``)."""
+    definer = next((k for k in cls.__mro__ if name in vars(k)), None)
+    if definer is None or vars(definer)[name] in (getattr(LightningModule, name, None), *own):
+        return None
+    return definer
 
 
 def _methods(cls: type) -> list[str]:
@@ -113,6 +131,15 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
             f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
             f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
         )
+    for hook, instead in UNHONOURED.items():
+        definer = overrider(cls, hook)
+        if definer is not None:
+            raise TypeError(
+                f"{cls.__qualname__}.{hook}: Expected no `{hook}` override on a class whose optimizers declare "
+                f"`loss` ({listing(with_loss)}) but got one in `{definer.__qualname__}`: the mixin writes the "
+                "training step and steps and zeroes each optimizer itself, so Lightning would never call it. "
+                f"Remove it and use {instead} instead."
+            )
     for d in declared:
         error = missing_method(cls, d)
         if error is not None and did_you_mean(d.spec.loss or "", _methods(cls)):
@@ -136,6 +163,7 @@ class Driver(MixinCallback):
         ]
         self.several = len(built) > 1
         self.backwards = [0] * len(self.driven)  # backward passes in the current window, per optimizer
+        self.before_zero_grad: list[Callable[[Any], Any]] = []
         clip = trainer.gradient_clip_val
         if clip or is_overridden("configure_gradient_clipping", module):
             for b in built:
@@ -146,6 +174,8 @@ class Driver(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Collect the ``on_before_zero_grad`` hooks to call; refuse an ``every`` that would never step."""
+        self.before_zero_grad = _zero_grad_hooks(trainer, pl_module)
         check_every_steps(trainer)  # also checked by the schedules' lengths, whichever callback runs first
 
     teardown = on_exception = _finish
@@ -171,6 +201,8 @@ class Driver(MixinCallback):
                 module.toggle_optimizer(optimizer)
             try:
                 if first:
+                    for hook in self.before_zero_grad:
+                        hook(trainer.optimizers[d.index])
                     optimizer.zero_grad()
                     self.backwards[d.index] = 0
                 loss = getattr(module, d.method)(batch, batch_idx)
@@ -191,6 +223,19 @@ class Driver(MixinCallback):
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)
+
+
+def _zero_grad_hooks(trainer: Trainer, module: LightningModule) -> list[Callable[[Any], Any]]:
+    """The ``on_before_zero_grad`` hooks that do something, in the order automatic optimization calls them before
+    each ``zero_grad()``: the callbacks' (those Lightning calls: callable), then the module's."""
+    hooks: list[Callable[[Any], Any]] = []
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        hook = getattr(callback, "on_before_zero_grad", None)
+        if callable(hook) and getattr(hook, "__func__", None) is not Callback.on_before_zero_grad:
+            hooks.append(partial(hook, trainer, module))
+    if overrider(type(module), "on_before_zero_grad") is not None:
+        hooks.append(module.on_before_zero_grad)
+    return hooks
 
 
 def _check_loss(module: LightningModule, driven: Any, loss: torch.Tensor) -> None:

@@ -223,7 +223,12 @@ def _declare(cls: type) -> None:
     type.__setattr__(cls, _GENERATION, next(_GENERATIONS))
     check_metric_keys(cls.__qualname__, declared)
     _check_resume_choice(cls)
-    _driven.write_training_step(cls, _driven.check_class(cls, declared))
+    driven = _driven.check_class(cls, declared)
+    _driven.write_training_step(cls, driven)
+    if driven or len(declared) > 1:
+        _refuse_scheduler_step_override(
+            cls, "`loss` on its optimizers" if driven else f"{len(declared)} optimizers"
+        )
     catch_alls = [d.attribute for d in declared if d.params is None]
     if len(catch_alls) > 1:
         raise ValueError(
@@ -423,6 +428,8 @@ class ConfigurableOptimizersMixin:
                 "but sets `automatic_optimization = True`; Lightning's automatic optimization supports one "
                 "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
             )
+        if manual:
+            _refuse_scheduler_step_override(type(self), "`automatic_optimization = False`")
         trainer = compat.attached_trainer(module)
         # declarations reading HParams are resolved again with the module's values (building/hparam_values.py)
         values = hparam_values(module, declared_all) if any(d.hparams for d in declared_all) else None
@@ -495,6 +502,19 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
         scheduler = _scheduler_configs(b, manual=manual, trainer=trainer)
         configs.append({"optimizer": b.optimizer, **({"lr_scheduler": scheduler[0]} if scheduler else {})})
     return configs[0] if len(configs) == 1 else configs
+
+
+def _refuse_scheduler_step_override(cls: type, reason: str) -> None:
+    """In manual optimization the mixin steps the declared schedulers itself (``training/stepping.py``), never
+    through ``lr_scheduler_step``: an override there would be skipped silently."""
+    definer = _driven.overrider(cls, "lr_scheduler_step", ConfigurableOptimizersMixin.lr_scheduler_step)
+    if definer is not None:
+        raise TypeError(
+            f"{cls.__qualname__}.lr_scheduler_step: Expected no `lr_scheduler_step` override in manual "
+            f"optimization ({reason}) but got one in `{definer.__qualname__}`: the mixin steps every declared "
+            "scheduler itself there, never through this hook. Remove it, and declare how each scheduler steps "
+            "instead (`SchedulerSpec(..., interval=..., frequency=...)`, or a scheduler class of your own)."
+        )
 
 
 def check_manual_trainer_settings(owner: str, declared: Sequence[ResolvedOptimizer], trainer: Any) -> None:

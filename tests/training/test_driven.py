@@ -1,0 +1,156 @@
+"""Lightning's step hooks with ``loss=`` (``training/driven.py``): called where Lightning's automatic loop calls
+them, or refused at class definition where the mixin's training step cannot honour them; never skipped silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import pytest
+import torch
+from torch import nn
+from torch.optim import SGD
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, Net, TwoNetsByName, fit
+
+EXPONENTIAL = SchedulerSpec("exponential", gamma=0.5, interval="step")
+
+
+class Calls(L.Callback):
+    """Records each ``on_before_zero_grad`` (callback and module), with the batch and the optimizer's index."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int, int]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self.batch_idx = batch_idx
+
+    def record(self, who: str, trainer: L.Trainer, optimizer: Any) -> None:
+        index = next(
+            i for i, o in enumerate(trainer.optimizers) if o is optimizer
+        )  # the torch optimizer itself
+        self.events.append((who, self.batch_idx, index))
+
+    def on_before_zero_grad(self, trainer: L.Trainer, pl_module: Any, optimizer: Any) -> None:
+        self.record("callback", trainer, optimizer)
+
+
+class RecordsZeroGrad:
+    calls: Calls
+
+    def on_before_zero_grad(self, optimizer: Any) -> None:
+        self.calls.record("module", self.trainer, optimizer)  # type: ignore[attr-defined]
+
+
+class Hand(RecordsZeroGrad, Classifier):
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1)
+
+
+class Single(RecordsZeroGrad, ConfigurableOptimizersMixin, L.LightningModule):
+    optimizer = OptimizerSpec(SGD, lr=0.1, loss="classify")
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+
+    def classify(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+
+class Gan(Single):
+    optimizer = None  # type: ignore[assignment]
+    gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1, loss="classify")
+    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1, loss="critic")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_dis = Net()
+
+    def critic(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+def zero_grad_calls(module: Any, accumulate: int) -> list[tuple[str, int, int]]:
+    calls = module.calls = Calls()
+    fit(module, callbacks=[calls], max_epochs=1, accumulate_grad_batches=accumulate)
+    return calls.events
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_on_before_zero_grad_runs_as_in_automatic_optimization(accumulate: int) -> None:
+    """Callbacks first, then the module, with the torch optimizer, at the first batch of each window (4
+    batches: with 3 a window, batches 0 and 3); with two optimizers, for each in declaration order."""
+    expected = zero_grad_calls(Hand(), accumulate)
+    assert expected  # the reference calls it
+    assert zero_grad_calls(Single(), accumulate) == expected
+    pairs = [(who, batch, index) for who, batch, _ in expected for index in (0, 1)]
+    assert sorted(zero_grad_calls(Gan(), accumulate), key=lambda e: (e[1], e[2])) == sorted(
+        pairs, key=lambda e: (e[1], e[2])
+    )
+
+
+def warm_up(self: Any, epoch: int, batch_idx: int, optimizer: Any, optimizer_closure: Any = None) -> None:
+    optimizer.step(closure=optimizer_closure)
+
+
+def zero_grad(self: Any, epoch: int, batch_idx: int, optimizer: Any) -> None:
+    optimizer.zero_grad()
+
+
+@pytest.mark.parametrize(
+    ("hook", "body", "instead"),
+    [
+        ("optimizer_step", warm_up, "on_before_optimizer_step"),
+        ("optimizer_zero_grad", zero_grad, "on_before_zero_grad"),
+    ],
+)
+def test_a_step_override_with_loss_is_refused_at_class_definition(hook: str, body: Any, instead: str) -> None:
+    with pytest.raises(TypeError, match=rf"Gan.{hook}: Expected no `{hook}` override .*`loss`.*`{instead}`"):
+        type("Gan", (Single,), {hook: body})
+    base = type("Base", (L.LightningModule,), {hook: body})  # inherited from the module's base class too
+    with pytest.raises(TypeError, match=rf"`{hook}` override .* got one in `Base`"):
+        type("Gan", (ConfigurableOptimizersMixin, base), {"optimizer": OptimizerSpec(SGD, loss="classify")})
+
+
+def scheduler_step(self: Any, scheduler: Any, metric: Any) -> None:
+    scheduler.step()
+
+
+def test_lr_scheduler_step_is_refused_where_the_mixin_steps_the_schedulers() -> None:
+    """In manual optimization (``loss=``, several optimizers) the mixin steps the schedulers, never through it."""
+    message = (
+        r"Expected no `lr_scheduler_step` override .* manual optimization .* steps every declared scheduler"
+    )
+    with pytest.raises(TypeError, match=rf"Gan.lr_scheduler_step: {message}"):
+        type("Gan", (Single,), {"lr_scheduler_step": scheduler_step})
+    pair = {
+        "gen_opt": OptimizerSpec(SGD, params="model_gen", scheduler=EXPONENTIAL),
+        "dis_opt": OptimizerSpec(SGD, params="model_dis"),
+        "lr_scheduler_step": scheduler_step,
+    }
+    with pytest.raises(TypeError, match=message):
+        type("Pair", (ConfigurableOptimizersMixin, TwoNetsByName), pair)
+    # one optimizer: manual only if the module says so, when `fit` starts
+    manual = {"optimizer": OptimizerSpec(SGD, scheduler=EXPONENTIAL), "lr_scheduler_step": scheduler_step}
+    module = type("Manual", (ConfigurableOptimizersMixin, TwoNetsByName), manual)()
+    with pytest.raises(TypeError, match=rf"Manual.lr_scheduler_step: {message}"):
+        fit(module, max_epochs=1)
+
+
+def test_lr_scheduler_step_stays_allowed_in_automatic_optimization() -> None:
+    called: list[int] = []
+
+    def counted(self: Any, scheduler: Any, metric: Any) -> None:
+        called.append(1)
+        super(Automatic, self).lr_scheduler_step(scheduler, metric)
+
+    attributes = {"optimizer": OptimizerSpec(SGD, scheduler=EXPONENTIAL), "lr_scheduler_step": counted}
+    Automatic = type("Automatic", (ConfigurableOptimizersMixin, Classifier), attributes)
+    fit(Automatic(), max_epochs=1)
+    assert len(called) == 4
