@@ -151,6 +151,16 @@ _NOT_STATE = frozenset(
 )
 
 
+def _epoch_refused(epoch: Any) -> TypeError:
+    return TypeError(
+        f"Schedule.step: Expected `step()` without an epoch but got `epoch={epoch!r}` (a module's "
+        "`lr_scheduler_step` override calling `scheduler.step(epoch=...)`, as torch's deprecated form does?): a "
+        "declared schedule counts its own updates, and the package steps it at the declared interval and "
+        "frequency. Call `scheduler.step()` (with the metric for a plateau: `scheduler.step(metric)`), or remove "
+        "the override."
+    )
+
+
 class Schedule(LRScheduler):
     """A torch scheduler built once from ``make`` when its ``Shape`` is fixed, with warmup, window and driven option.
 
@@ -288,7 +298,13 @@ class Schedule(LRScheduler):
     # -- stepping --------------------------------------------------------------------------------------------
 
     def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
-        """One update: the warmup's while it lasts, else the scheduler's (with ``metrics`` for a plateau)."""
+        """One update: the warmup's while it lasts, else the scheduler's (with ``metrics`` for a plateau).
+
+        ``epoch`` (torch's deprecated ``step(epoch)``) is refused rather than ignored: torch jumps the schedule to
+        that epoch, which warmups, windows and the counts resume and the mixin keep cannot follow.
+        """
+        if epoch is not None:
+            raise _epoch_refused(epoch)
         if self.shape is None:
             if self.derive is None:
                 raise RuntimeError("Schedule: stepped before its shape is fixed; give `shape=` or `derive=`.")

@@ -1,19 +1,24 @@
-"""``Schedule``'s state in a checkpoint: Python numbers, as torch's schedulers save them in an eager run.
+"""``Schedule`` (``schedules/schedule.py``): its state in a checkpoint, and what a module's own
+``lr_scheduler_step`` may ask of it.
 
-``implementation="compiled"`` holds the lr as a 0-dim tensor, which torch's schedulers copy into their own
-state (``base_lrs``, ``_last_lr``); a checkpoint of it resumes under any implementation.
+A checkpoint holds Python numbers, as torch's schedulers save them in an eager run: ``implementation="compiled"``
+holds the lr as a 0-dim tensor, which torch's schedulers copy into their own state (``base_lrs``, ``_last_lr``);
+a checkpoint of it resumes under any implementation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 from torch.optim import SGD
 from torch.optim.lr_scheduler import LambdaLR
 
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
+from tests.helpers import Classifier, fit
 
 
 def decay(step: int) -> float:
@@ -66,3 +71,37 @@ def test_a_state_saved_with_tensors_resumes_an_eager_run_with_numbers() -> None:
     assert [type(lr) for lr in lrs] == [float] * 3  # torch writes a tensor lr in place, so records repeat
     base = torch.tensor(0.1).item()  # the saved tensor's value
     assert lrs == [base * decay(s) for s in (3, 4, 5)]
+
+
+def with_epoch_step(scheduler: SchedulerSpec) -> Any:
+    """The mixin's module whose ``lr_scheduler_step`` passes the epoch, as torch's deprecated ``step(epoch)``
+    and Lightning's custom-scheduler example do."""
+
+    class StepsWithEpoch(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=1.0, scheduler=scheduler)
+
+        def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+            if metric is None:
+                scheduler.step(epoch=self.current_epoch)
+            else:
+                scheduler.step(metric, self.current_epoch)
+
+    return StepsWithEpoch()
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        SchedulerSpec("step", step_size=1, gamma=0.5),
+        SchedulerSpec("plateau", monitor="train_loss", patience=0),
+    ],
+    ids=["StepLR", "plateau"],
+)
+def test_step_with_an_epoch_is_refused_instead_of_ignored(scheduler: SchedulerSpec) -> None:
+    """torch sets the epoch (``StepLR`` at epoch 0 would keep lr 1.0); ignoring it took one more update."""
+    with pytest.raises(
+        TypeError,
+        match=r"Schedule.step: Expected `step\(\)` without an epoch but got `epoch=0`.*"
+        r"`lr_scheduler_step`.*`scheduler.step\(\)`",
+    ):
+        fit(with_epoch_step(scheduler), max_epochs=2)
