@@ -172,6 +172,8 @@ class ManualSchedulerStepping(MixinCallback):
             s for s in scheduled if s.declared.interval == "step" and s.declared.is_plateau
         ]
         self.ended_epoch: int | None = None
+        #: the per-step plateaus (by ``id``) with an update due since the last check that found no metric
+        self.missed: set[int] = set()
         # per-epoch plateaus made due at an epoch's end, with that epoch: taken after the epoch-end hooks
         self.owed_epochs: list[tuple[Scheduled, int]] = []
         self.scheduled = scheduled
@@ -237,6 +239,8 @@ class ManualSchedulerStepping(MixinCallback):
         if scheduled.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch)
             if value is None:
+                if not epoch_end:
+                    self.missed.add(id(scheduled.scheduler))
                 return
             for _ in range(times):
                 scheduled.scheduler.step(value)
@@ -353,12 +357,17 @@ class ManualSchedulerStepping(MixinCallback):
             self.owed_epochs.append((scheduled, epoch))
 
     def _check_waiting_monitors(self, trainer: Trainer) -> None:
-        """A per-step plateau still without its metric after an epoch of this fit whose validation ran, and
-        after the module's epoch-end hooks, waits for a metric nobody logs (a mistyped ``monitor``)."""
+        """A per-step plateau that had an update due without its metric, and still has none after an epoch of
+        this fit whose validation ran and the module's epoch-end hooks, waits for a metric nobody logs (a
+        mistyped ``monitor``)."""
         epoch, self.ended_epoch = self.ended_epoch, None
         if epoch is not None:
+            missed, self.missed = self.missed, set()
+            # only where an update was due (its optimizer stepped) and found no metric: an optimizer idle all
+            # epoch, or a run resumed after its last step, owes nothing
             for scheduled in self.per_step_plateaus:
-                _metric(trainer, scheduled.declared, epoch_end=True, epoch=epoch)
+                if id(scheduled.scheduler) in missed:
+                    _metric(trainer, scheduled.declared, epoch_end=True, epoch=epoch)
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
