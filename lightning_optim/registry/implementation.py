@@ -378,15 +378,6 @@ def check_fused_kernel_updates(
         )
 
 
-def _sparse_parameter_ids(module: torch.nn.Module) -> set[int]:
-    return {
-        id(p)
-        for m in module.modules()
-        if getattr(m, "sparse", False) is True
-        for p in m.parameters(recurse=False)
-    }
-
-
 def _torch_default(cls: type, params: Sequence[torch.Tensor], differentiable: bool) -> str:
     if not accepts_argument(cls, "foreach"):
         return "default"
@@ -444,7 +435,7 @@ def _fused_blocker(
         if broken:
             names = listing([str(dtype).removeprefix("torch.") for dtype in broken])
             return f"torch's fused `{cls.__name__}` kernel on `cpu` does not update {names} parameters"
-    sparse = _sparse_parameter_ids(module)
+    sparse = set(_sparse_parameter_names(module))
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients"
     rule = optimizer_info(cls).auto_rule(next(iter(kinds)), options)
@@ -488,7 +479,7 @@ def _compiled_blocker(params: Sequence[torch.Tensor], module: torch.nn.Module, t
     unavailable = compat.compile_unavailable(kinds[0])
     if unavailable is not None:
         return unavailable
-    sparse = _sparse_parameter_ids(module)
+    sparse = set(_sparse_parameter_names(module))
     if any(id(p) in sparse for p in params):
         return "a parameter gets sparse gradients, which the compiled step does not take"
     if _steps_in_deepspeed(_precision_plugin(trainer)):
