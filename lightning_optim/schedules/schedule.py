@@ -300,8 +300,9 @@ class Schedule(LRScheduler):
     def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
         """One update: the warmup's while it lasts, else the scheduler's (with ``metrics`` for a plateau).
 
-        ``epoch`` (torch's deprecated ``step(epoch)``) is refused rather than ignored: torch jumps the schedule to
-        that epoch, which warmups, windows and the counts resume and the mixin keep cannot follow.
+        ``epoch`` (torch's deprecated ``step(epoch)``, by keyword or, for a scheduler that takes no metric, by
+        position) is refused rather than ignored: torch jumps the schedule to that epoch, which warmups, windows
+        and the counts resume and the mixin keep cannot follow.
         """
         if epoch is not None:
             raise _epoch_refused(epoch)
@@ -313,6 +314,8 @@ class Schedule(LRScheduler):
                 self.last_epoch += 1
                 return
             self.fix(shape)
+        if metrics is not None and self.inner is not None and not isinstance(self.inner, ReduceLROnPlateau):
+            raise _epoch_refused(metrics)  # `step(epoch)`, the deprecated form given positionally
         self.last_epoch += 1
         shape = self.shape
         if shape.window is not None:  # type: ignore[union-attr]

@@ -105,3 +105,23 @@ def test_step_with_an_epoch_is_refused_instead_of_ignored(scheduler: SchedulerSp
         r"`lr_scheduler_step`.*`scheduler.step\(\)`",
     ):
         fit(with_epoch_step(scheduler), max_epochs=2)
+
+
+@pytest.mark.parametrize("warmup", [0, 2])
+def test_step_with_a_positional_epoch_is_refused_too(warmup: int) -> None:
+    """``scheduler.step(epoch)``, torch's deprecated form given positionally, reached the scheduler as a metric:
+    torch jumped ``StepLR`` to an epoch counted from the run's start while the schedule counts after its warmup
+    (lr 1.0 -> 0.25 after a warmup of 2, never the declared 0.5)."""
+
+    class StepsWithPositionalEpoch(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            SGD, lr=1.0, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5, warmup=warmup)
+        )
+
+        def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+            scheduler.step(self.current_epoch)
+
+    with pytest.raises(
+        TypeError, match=r"Schedule.step: Expected `step\(\)` without an epoch but got `epoch=0`"
+    ):
+        fit(StepsWithPositionalEpoch(), max_epochs=4)
