@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import itertools
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,7 +33,7 @@ from lightning_optim.training import stepping as _stepping
 from lightning_optim.training import unfrozen as _unfrozen
 from lightning_optim.training.plateau import StrictMonitor
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -207,12 +206,6 @@ def _check_resume_choice(cls: type) -> None:
 _RESUME_ATTRIBUTE = "resume_changed_setup"
 
 
-#: Which declaring of its class a class's resolved declarations are (``_declare``), and which a module chose its
-#: optimization for (``_choose_optimization``).
-_GENERATION = "_lightning_optim_generation"
-_GENERATIONS = itertools.count()
-
-
 def _declare(cls: type) -> None:
     """Check ``cls``'s declarations and keep them resolved on the class (``DECLARED_ATTRIBUTE``)."""
     specs = declared_specs(cls)
@@ -220,7 +213,6 @@ def _declare(cls: type) -> None:
     _check_names(cls, specs)
     declared = tuple(resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items())
     type.__setattr__(cls, DECLARED_ATTRIBUTE, declared)
-    type.__setattr__(cls, _GENERATION, next(_GENERATIONS))
     check_metric_keys(cls.__qualname__, declared)
     _check_resume_choice(cls)
     driven = _driven.check_class(cls, declared)
@@ -237,15 +229,31 @@ def _declare(cls: type) -> None:
         )
 
 
-def _stale(cls: type) -> bool:
-    """Whether ``cls``'s resolved declarations are not those its attributes hold now: a declaration was
-    assigned, replaced or removed on the class after its body (``Model.optimizer = OptimizerSpec(...)`` in a
-    sweep), or the resolved ones are a base class's (a base's ``__init_subclass__`` did not call ``super()``,
-    so the mixin's never ran for ``cls``)."""
-    if DECLARED_ATTRIBUTE not in vars(cls):
-        return True
-    resolved = [(d.attribute, id(d.declaration)) for d in vars(cls)[DECLARED_ATTRIBUTE]]
-    return resolved != [(name, id(spec)) for name, spec in declared_specs(cls).items()]
+def _changed_after_definition(cls: type) -> list[str]:
+    """The declarations assigned, replaced or removed on ``cls`` after its body (``Model.optimizer = ...``)."""
+    resolved = {d.attribute: d.declaration for d in vars(cls)[DECLARED_ATTRIBUTE]}
+    now = declared_specs(cls)
+    return [
+        name
+        for name in [*resolved, *(n for n in now if n not in resolved)]
+        if resolved.get(name) is not now.get(name)
+    ]
+
+
+def _refuse_changes_after_definition(cls: type) -> None:
+    """Declarations are checked and resolved when the class is defined; one assigned later would not be what
+    trains everywhere (a pickled module or a spawned worker imports the class as defined, a
+    ``with_declarations`` class records its overrides), so it is refused."""
+    changed = _changed_after_definition(cls) if DECLARED_ATTRIBUTE in vars(cls) else []
+    if changed:
+        name = changed[0]
+        raise TypeError(
+            f"{cls.__qualname__}.{name}: Expected the declarations to stay as the class defines them but got "
+            f"{listing(changed)} assigned after the class body (`{cls.__name__}.{name} = ...`): "
+            "the mixin checks and resolves declarations when the class is defined, and a module pickled for "
+            "spawned workers or a checkpoint reads the class as defined. Declare a subclass instead, e.g. for a "
+            f"sweep `with_declarations({cls.__name__}, {name}=OptimizerSpec(...))` (`None` removes one)."
+        )
 
 
 def _refuse_instance_specs(module: object) -> None:
@@ -264,33 +272,24 @@ def _refuse_instance_specs(module: object) -> None:
 
 
 def current_declarations(module_or_class: Any) -> tuple[ResolvedOptimizer, ...]:
-    """The resolved declarations of a mixin class or module, declared again (with the checks of class
-    definition) when the class's attributes changed since (``_stale``); a spec assigned to the instance is
-    refused. For where a run, a preview or a description starts: not for every step (``declared_of``).
-    """
+    """The resolved declarations of a mixin class or module, for where a run, a preview or a description starts
+    (not for every step: ``declared_of``). A class whose own ``__init_subclass__`` skipped the mixin's (a base's
+    override without ``super()``) is declared now, with the checks of class definition; a declaration changed on
+    the class after its body, or a spec assigned to the instance, is refused."""
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
     if not isinstance(module_or_class, type):
         _refuse_instance_specs(module_or_class)
-    if issubclass(cls, ConfigurableOptimizersMixin) and _stale(cls):
-        _declare(cls)
+    if issubclass(cls, ConfigurableOptimizersMixin):
+        if DECLARED_ATTRIBUTE not in vars(cls):
+            _declare(cls)
+        else:
+            _refuse_changes_after_definition(cls)
     return declared_of(cls)
-
-
-def _run_declarations(module: Any) -> tuple[ResolvedOptimizer, ...]:
-    """The declarations a ``fit`` of ``module`` trains (``current_declarations``), its optimization chosen
-    again when its class was declared again since its ``__init__`` (an ``__init__`` that skipped the mixin's
-    chose nothing: ``configure_optimizers`` says so)."""
-    declared = current_declarations(module)
-    chosen = vars(module).get(_GENERATION)
-    if chosen is not None and chosen != getattr(type(module), _GENERATION, None):
-        _choose_optimization(module, declared)
-    return declared
 
 
 def _choose_optimization(module: Any, declared: tuple[ResolvedOptimizer, ...]) -> None:
     """Several declared optimizers train in manual optimization; with ``loss``, manual optimization starts at
-    ``configure_optimizers`` (training/driven.py). The module keeps which declarations it chose for."""
-    object.__setattr__(module, _GENERATION, getattr(type(module), _GENERATION, None))
+    ``configure_optimizers`` (training/driven.py)."""
     if len(declared) > 1 and not declares_losses(declared):
         module.automatic_optimization = False
 
@@ -386,7 +385,7 @@ class ConfigurableOptimizersMixin:
         switching to automatic optimization, which several optimizers cannot)."""
         trainer = compat.attached_trainer(self)
         if trainer is not None and trainer.state.fn == "fit":
-            declared = _run_declarations(self)
+            declared = current_declarations(self)
             if not trainer.lightning_module.automatic_optimization:
                 check_manual_trainer_settings(type(self).__qualname__, declared, trainer)
         return super().configure_callbacks()  # type: ignore[misc]  # a LightningModule follows in the MRO
@@ -396,6 +395,7 @@ class ConfigurableOptimizersMixin:
         # Lightning's own ``__getstate__``)
         state: dict[str, Any] = super().__getstate__()  # type: ignore[assignment]
         state.pop(LIVE_CACHE, None)
+        _refuse_changes_after_definition(type(self))  # a spawned worker would import the class as defined
         return state
 
     def configure_optimizers(self) -> Any:
@@ -407,7 +407,7 @@ class ConfigurableOptimizersMixin:
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
             )
         module: LightningModule = self
-        declared_all = _run_declarations(module)
+        declared_all = current_declarations(module)
         if not declared_all:
             raise ValueError(
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import lightning as L
@@ -17,6 +18,7 @@ from lightning_optim import (
     SchedulerSpec,
     describe_optimizers,
     preview_schedule,
+    with_declarations,
 )
 from tests.helpers import FAST, Classifier, Net, loader
 
@@ -28,42 +30,61 @@ def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
     return trainer
 
 
-def test_a_declaration_replaced_on_the_class_is_the_one_fit_preview_and_describe_read() -> None:
+#: what a declaration changed on the class after its body is refused with, wherever it would be read
+CHANGED = (
+    r"Model.{name}: Expected the declarations to stay as the class defines them but got {names} assigned after "
+    r"the class body .*with_declarations\(Model, {name}=OptimizerSpec\(...\)\)"
+)
+
+
+def test_a_declaration_replaced_on_the_class_after_its_body_is_refused() -> None:
+    """A sweep replacing the declaration on the class was silently ignored (the class body's trained); honouring
+    it would train it in this process only (spawned workers, pickles and ``with_declarations`` classes read the
+    class as defined), so it is refused wherever the declarations are read, pointing at a subclass."""
+
     class Model(ConfigurableOptimizersMixin, Classifier):
         optimizer = OptimizerSpec("sgd", lr=0.1)
 
-    # a sweep script replacing the declaration for a trial
-    Model.optimizer = OptimizerSpec(  # type: ignore[assignment]
-        "adam", lr=0.5, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
-    )
-    assert preview_schedule(Model, max_epochs=1, steps_per_epoch=3) == {"lr-optimizer": [0.5, 0.25, 0.125]}
-    assert "Model.optimizer: Adam(lr=0.5), 1 group" in describe_optimizers(Model())
-    trainer = trained(Model())
-    (optimizer,) = trainer.optimizers
-    assert isinstance(optimizer, Adam)
-    assert optimizer.param_groups[0]["lr"] == 0.5 * 0.5**2  # the declared exponential, stepped twice
+    early = Model()
+    Model.optimizer = OptimizerSpec("adam", lr=0.5)  # type: ignore[assignment]
+    expected = CHANGED.format(name="optimizer", names="`optimizer`")
+    with pytest.raises(TypeError, match=expected):
+        preview_schedule(early, max_epochs=1, steps_per_epoch=3)
+    with pytest.raises(TypeError, match=expected):
+        Model()
+    with pytest.raises(TypeError, match=expected):
+        trained(early)
+    with pytest.raises(TypeError, match=expected):
+        describe_optimizers(early)
+    with pytest.raises(TypeError, match=expected):
+        pickle.dumps(early)  # as for a spawned worker
 
 
-def test_a_declaration_removed_from_the_class_is_removed_from_fit() -> None:
-    class Model(ConfigurableOptimizersMixin, Classifier):
-        optimizer = OptimizerSpec("sgd", lr=0.1)
-
-    Model.optimizer = None  # type: ignore[assignment]
-    with pytest.raises(ValueError, match=r"Model: no optimizer is declared"):
-        trained(Model())
-
-
-def test_an_optimizer_added_to_the_class_later_is_declared_and_named() -> None:
+@pytest.mark.parametrize("change", ["removed", "added"])
+def test_a_declaration_removed_or_added_after_the_class_body_is_refused(change: str) -> None:
     class Model(ConfigurableOptimizersMixin, Classifier):
         first = OptimizerSpec("sgd", params="model_gen.layer1", lr=0.1)
 
     early = Model()
-    Model.second = OptimizerSpec("sgd", params="model_gen.layer2", lr=0.2)  # type: ignore[attr-defined]
-    late = Model()
-    assert not late.automatic_optimization  # two optimizers: the mixin steps them by hand
-    for module in (late, early):  # `early` chose its optimization for one optimizer: chosen again at `fit`
-        with pytest.raises(ValueError, match=r"no declared optimizer \(`first`, `second`\) stepped"):
-            trained(module)  # `Classifier.training_step` steps neither, and the error names both
+    if change == "removed":
+        Model.first = None  # type: ignore[assignment]
+        name = "first"
+    else:
+        Model.second = OptimizerSpec("sgd", params="model_gen.layer2", lr=0.2)  # type: ignore[attr-defined]
+        name = "second"
+    with pytest.raises(TypeError, match=CHANGED.format(name=name, names=f"`{name}`")):
+        trained(early)
+
+
+def test_with_declarations_is_the_way_to_replace_a_declaration() -> None:
+    class Model(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    trial = with_declarations(Model, optimizer=OptimizerSpec("adam", lr=0.5))
+    (optimizer,) = trained(trial()).optimizers
+    assert isinstance(optimizer, Adam) and optimizer.param_groups[0]["lr"] == 0.5
+    (optimizer,) = trained(Model()).optimizers
+    assert isinstance(optimizer, SGD) and optimizer.param_groups[0]["lr"] == 0.1
 
 
 def test_a_declaration_whose_class_skipped_the_mixins_init_subclass_is_checked_and_used() -> None:
