@@ -506,8 +506,18 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
 
 def _refuse_scheduler_step_override(cls: type, reason: str) -> None:
     """In manual optimization the mixin steps the declared schedulers itself (``training/stepping.py``), never
-    through ``lr_scheduler_step``: an override there would be skipped silently."""
-    definer = _driven.overrider(cls, "lr_scheduler_step", ConfigurableOptimizersMixin.lr_scheduler_step)
+    through ``lr_scheduler_step``: an override there would be skipped silently, wherever it is in the MRO (the
+    mixin's own calls ``super()``, so a base listed after the mixin overrides it too)."""
+    lightning = getattr(LightningModule, "lr_scheduler_step", None)
+    definer = next(
+        (
+            k
+            for k in cls.__mro__
+            if k is not ConfigurableOptimizersMixin
+            and vars(k).get("lr_scheduler_step") not in (None, lightning)
+        ),
+        None,
+    )
     if definer is not None:
         raise TypeError(
             f"{cls.__qualname__}.lr_scheduler_step: Expected no `lr_scheduler_step` override in manual "

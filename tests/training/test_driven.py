@@ -154,3 +154,18 @@ def test_lr_scheduler_step_stays_allowed_in_automatic_optimization() -> None:
     Automatic = type("Automatic", (ConfigurableOptimizersMixin, Classifier), attributes)
     fit(Automatic(), max_epochs=1)
     assert len(called) == 4
+
+
+def test_lr_scheduler_step_of_a_base_listed_after_the_mixin_is_refused_too() -> None:
+    """``class GAN(ConfigurableOptimizersMixin, ProjectBase)``, the documented order: the base's override comes
+    after the mixin's in the MRO, and was never called in manual optimization, without a word."""
+
+    class ProjectBase(TwoNetsByName):
+        lr_scheduler_step = scheduler_step
+
+    pair = {
+        "gen_opt": OptimizerSpec(SGD, params="model_gen", scheduler=EXPONENTIAL),
+        "dis_opt": OptimizerSpec(SGD, params="model_dis"),
+    }
+    with pytest.raises(TypeError, match=r"Pair.lr_scheduler_step: .* got one in `.*ProjectBase`"):
+        type("Pair", (ConfigurableOptimizersMixin, ProjectBase), pair)
