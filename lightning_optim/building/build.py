@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
-from lightning_optim.building.compiled import install_compiled_step, numbers_on_load
+from lightning_optim.building.compiled import install_compiled_step
 from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
@@ -135,7 +135,6 @@ def build_all(
         apply_scales(optimizer, groups)
         names = {id(p): name for g in groups for name, p in g.parameters}
         keep_implementation(optimizer)  # a checkpoint's groups would bring the implementation that wrote it
-        numbers_on_load(optimizer)  # a compiled run's checkpoint from before it saved numbers only
         if choice.implementation == "compiled":
             install_compiled_step(optimizer, declared.where, names)
         auto = declared.spec.implementation == "auto" and choice.arguments.get("fused") is True

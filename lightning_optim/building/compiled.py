@@ -26,7 +26,7 @@ Why it is built this way (torch 2.13 on the CPU, counted with Dynamo's graph cou
 * A checkpoint holds numbers, as an eager optimizer's does (``HeldOptions.as_numbers``; the schedules' states
   too, ``Schedule.state_dict``), so it resumes under any implementation. torch's schedulers copy the held lr
   into ``initial_lr``, ``base_lrs`` and ``_last_lr``: given back as tensors (a checkpoint from before), an eager
-  run would get a tensor lr, so those load as numbers (``numbers_on_load``).
+  run would get a tensor lr, so those load as numbers (``registry.implementation.keep_implementation``).
 * Dynamo also guards on which gradients are ``None``: a step where other parameters have a gradient than at
   the first step compiles again, and past the recompile limit the step runs eagerly. That is reported once
   (``GradientPattern``); there is no exact way around it.
@@ -200,44 +200,6 @@ class GradientPattern:
             "model whose parameters do not all get a gradient at every step (branches, MoE experts).",
             category=UserWarning,
         )
-
-
-def _holds_tensor(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) or (
-        isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value)
-    )
-
-
-def numbers_on_load(optimizer: torch.optim.Optimizer) -> None:
-    """Load the 0-dim tensor options of a checkpoint's param groups as numbers where ``optimizer`` holds
-    numbers: a compiled run's ``initial_lr`` from before ``HeldOptions.as_numbers`` saved it as one.
-
-    Example:
-        >>> param = torch.nn.Parameter(torch.zeros(1))
-        >>> saved = torch.optim.SGD([param], lr=0.1).state_dict()
-        >>> saved["param_groups"][0]["initial_lr"] = torch.tensor(0.5)
-        >>> optimizer = torch.optim.SGD([param], lr=0.1)
-        >>> numbers_on_load(optimizer)
-        >>> optimizer.load_state_dict(saved)
-        >>> optimizer.param_groups[0]["initial_lr"]
-        0.5
-    """
-    optimizer.register_load_state_dict_pre_hook(_numbers_loaded)
-
-
-def _numbers_loaded(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-    """``state_dict`` (torch's shallow copy) with its groups' tensor options as numbers where the live group
-    holds none (a compiled step's held lr and betas, a declared tensor lr keep their kind)."""
-    if len(state_dict.get("param_groups", ())) != len(optimizer.param_groups):
-        return state_dict  # torch refuses it with its own message
-    state_dict["param_groups"] = [
-        {
-            key: value if key == "params" or _holds_tensor(group.get(key)) else numbers_in(value)
-            for key, value in saved.items()
-        }
-        for saved, group in zip(state_dict["param_groups"], optimizer.param_groups)
-    ]
-    return state_dict
 
 
 def install_compiled_step(

@@ -56,6 +56,7 @@ from lightning_optim.registry.optimizers import (
     tensor_options,
 )
 from lightning_optim.schedules.param_view import target_of
+from lightning_optim.schedules.schedule import numbers_in
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import check_choice, listing
 
@@ -583,8 +584,8 @@ def choose(
 
 
 def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
-    """Keep the implementation ``optimizer`` was built with (its groups' ``fused``/``foreach``) through every
-    ``load_state_dict``.
+    """Keep the implementation ``optimizer`` was built with (its groups' ``fused``/``foreach``, and numbers
+    where it holds numbers) through every ``load_state_dict``.
 
     torch's ``Optimizer.load_state_dict`` takes every group option from the state it loads, ``fused`` and
     ``foreach`` included, so a resumed run would step with the checkpoint's implementation instead of the one
@@ -592,25 +593,44 @@ def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
     (where torch's fused CPU ``SGD`` leaves the weights unchanged) or with ``"compiled"`` (which then never
     compiles). A pre hook, not a post hook: torch places each state's ``step`` by the groups it loads (on the
     parameter's device, as float32, for ``fused``), so they must say the implementation that will read it.
+    Likewise the 0-dim tensor options of a compiled run's checkpoint from before it saved numbers only
+    (``initial_lr``) load as numbers where ``optimizer`` holds numbers (a compiled step's held lr and betas, a
+    declared tensor lr keep their kind).
 
     Example:
         >>> from torch.optim import SGD
         >>> params = [torch.nn.Parameter(torch.zeros(2))]
         >>> fused, forloop = SGD(params, lr=0.1, fused=True), SGD(params, lr=0.1, foreach=False)
         >>> keep_implementation(forloop)
-        >>> forloop.load_state_dict(fused.state_dict())
-        >>> forloop.param_groups[0]["fused"], forloop.param_groups[0]["foreach"]
-        (None, False)
+        >>> saved = fused.state_dict()
+        >>> saved["param_groups"][0]["initial_lr"] = torch.tensor(0.5)
+        >>> forloop.load_state_dict(saved)
+        >>> group = forloop.param_groups[0]
+        >>> group["fused"], group["foreach"], group["initial_lr"]
+        (None, False, 0.5)
     """
-    optimizer.register_load_state_dict_pre_hook(_with_live_implementation)
+    optimizer.register_load_state_dict_pre_hook(_as_built)
 
 
-def _with_live_implementation(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-    """``state_dict`` (torch's shallow copy) with the implementation options of ``optimizer``'s groups."""
+def _holds_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) or (
+        isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value)
+    )
+
+
+def _as_built(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``state_dict`` (torch's shallow copy) with the implementation options of ``optimizer``'s groups, and
+    numbers for the tensor options its groups hold as numbers."""
     if len(state_dict.get("param_groups", ())) != len(optimizer.param_groups):
         return state_dict  # torch refuses it with its own message
     state_dict["param_groups"] = [
-        {**saved, **{key: group[key] for key in IMPLEMENTATION_ARGUMENTS if key in group}}
+        {
+            **{
+                key: value if key == "params" or _holds_tensor(group.get(key)) else numbers_in(value)
+                for key, value in saved.items()
+            },
+            **{key: group[key] for key in IMPLEMENTATION_ARGUMENTS if key in group},
+        }
         for saved, group in zip(state_dict["param_groups"], optimizer.param_groups)
     ]
     return state_dict

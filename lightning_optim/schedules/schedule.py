@@ -70,20 +70,6 @@ def in_window(count: int, begin: int, end: int | None) -> bool:
     return begin <= count and (end is None or count < end)
 
 
-def as_number(value: Any) -> Any:
-    """A tensor option (a 0-dim ``lr``, a tuple of ``betas``) as Python numbers; anything else as it is.
-
-    Example:
-        >>> as_number(torch.tensor(0.5)), as_number((torch.tensor(0.5), 0.999)), as_number(0.1)
-        (0.5, (0.5, 0.999), 0.1)
-    """
-    if isinstance(value, torch.Tensor):
-        return value.item()
-    if isinstance(value, (tuple, list)):
-        return type(value)(as_number(v) for v in value)
-    return value
-
-
 def numbers_in(value: Any) -> Any:
     """``value`` with every 0-dim floating-point tensor in it (through dicts, lists and tuples) as a Python number.
 
@@ -252,7 +238,7 @@ class Schedule(LRScheduler):
             )
         kept = snapshot_groups(self.optimizer.param_groups) if keep_groups else None
         self.shape = shape
-        self.start_values = [as_number(v) for v in self.values()]
+        self.start_values = [numbers_in(v) for v in self.values()]
         if shape.window is not None:
             for group in self.target.param_groups:
                 group.setdefault("initial_lr", _copy_option(group["lr"]))  # as torch and mmengine do
@@ -261,7 +247,7 @@ class Schedule(LRScheduler):
         else:
             self.inner = self.make(self.target, shape)
             if shape.warmup:
-                self.warmup_targets = [as_number(v) for v in self.values()]
+                self.warmup_targets = [numbers_in(v) for v in self.values()]
                 self._apply_warmup()
         if kept is not None:
             restore_groups(self.optimizer.param_groups, kept)
@@ -287,13 +273,13 @@ class Schedule(LRScheduler):
             self.warmup_targets = [
                 target if value == written else value / before
                 for target, value, written in zip(
-                    self.warmup_targets, map(as_number, self.values()), self.warmup_written
+                    self.warmup_targets, map(numbers_in, self.values()), self.warmup_written
                 )
             ]
         factor = warmup_factor(self.last_epoch, steps, float(start))
         for group, target in zip(self.target.param_groups, self.warmup_targets):
             set_value(group, "lr", target * factor)
-        self.warmup_written = [as_number(v) for v in self.values()]
+        self.warmup_written = [numbers_in(v) for v in self.values()]
 
     # -- stepping --------------------------------------------------------------------------------------------
 
