@@ -217,9 +217,11 @@ def _declare(cls: type) -> None:
     _check_resume_choice(cls)
     driven = _driven.check_class(cls, declared)
     _driven.write_training_step(cls, driven)
-    if driven or len(declared) > 1:
-        _refuse_scheduler_step_override(
-            cls, "`loss` on its optimizers" if driven else f"{len(declared)} optimizers"
+    if driven:
+        _refuse_uncalled_overrides(cls, "`loss` on its optimizers")
+    elif len(declared) > 1:
+        _refuse_uncalled_overrides(
+            cls, f"{len(declared)} optimizers", ("lr_scheduler_step", *_MANUAL_UNCALLED)
         )
     catch_alls = [d.attribute for d in declared if d.params is None]
     if len(catch_alls) > 1:
@@ -429,7 +431,7 @@ class ConfigurableOptimizersMixin:
                 "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
             )
         if manual:
-            _refuse_scheduler_step_override(type(self), "`automatic_optimization = False`")
+            _refuse_uncalled_overrides(type(self), "`automatic_optimization = False`")
         trainer = compat.attached_trainer(module)
         # declarations reading HParams are resolved again with the module's values (building/hparam_values.py)
         values = hparam_values(module, declared_all) if any(d.hparams for d in declared_all) else None
@@ -504,26 +506,46 @@ def lightning_configs(built: Sequence[Built], *, manual: bool, trainer: Any = No
     return configs[0] if len(configs) == 1 else configs
 
 
-def _refuse_scheduler_step_override(cls: type, reason: str) -> None:
-    """In manual optimization the mixin steps the declared schedulers itself (``training/stepping.py``), never
-    through ``lr_scheduler_step``: an override there would be skipped silently, wherever it is in the MRO (the
-    mixin's own calls ``super()``, so a base listed after the mixin overrides it too)."""
-    lightning = getattr(LightningModule, "lr_scheduler_step", None)
-    definer = next(
-        (
-            k
-            for k in cls.__mro__
-            if k is not ConfigurableOptimizersMixin
-            and vars(k).get("lr_scheduler_step") not in (None, lightning)
-        ),
-        None,
-    )
-    if definer is not None:
+#: The hooks of automatic optimization's step that Lightning never calls in manual optimization, refused where
+#: the mixin chose manual optimization for several optimizers and a ``training_step`` of the module's own
+#: (``lr_scheduler_step`` is refused in every manual module: the mixin steps the schedulers there, not Lightning)
+_MANUAL_UNCALLED = {
+    "optimizer_step": "`on_before_optimizer_step` (before each step, the gradients ready) or your "
+    "`training_step` (around `opt.step()`); a warm-up is `SchedulerSpec(..., warmup=N)`",
+    "optimizer_zero_grad": "your `training_step` (around `opt.zero_grad()`), or `on_before_zero_grad`",
+    "configure_gradient_clipping": "`self.clip_gradients(opt, gradient_clip_val=..., gradient_clip_algorithm=...)` "
+    "in your `training_step`, before `opt.step()` (or declare `loss=` on every optimizer: the step the mixin "
+    "writes calls this hook)",
+}
+
+
+def _refuse_uncalled_overrides(cls: type, reason: str, hooks: Sequence[str] = ("lr_scheduler_step",)) -> None:
+    """Refuse overrides of ``hooks`` that manual optimization (``reason``) would skip silently, wherever they are
+    in the MRO (the mixin's own ``lr_scheduler_step`` calls ``super()``, so a base listed after the mixin
+    overrides it too). The mixin steps the declared schedulers itself there (``training/stepping.py``)."""
+    for hook in hooks:
+        lightning = getattr(LightningModule, hook, None)
+        definer = next(
+            (
+                k
+                for k in cls.__mro__
+                if k is not ConfigurableOptimizersMixin and vars(k).get(hook) not in (None, lightning)
+            ),
+            None,
+        )
+        if definer is None:
+            continue
+        if hook == "lr_scheduler_step":
+            raise TypeError(
+                f"{cls.__qualname__}.lr_scheduler_step: Expected no `lr_scheduler_step` override in manual "
+                f"optimization ({reason}) but got one in `{definer.__qualname__}`: the mixin steps every declared "
+                "scheduler itself there, never through this hook. Remove it, and declare how each scheduler "
+                "steps instead (`SchedulerSpec(..., interval=..., frequency=...)`, or a scheduler class of your own)."
+            )
         raise TypeError(
-            f"{cls.__qualname__}.lr_scheduler_step: Expected no `lr_scheduler_step` override in manual "
-            f"optimization ({reason}) but got one in `{definer.__qualname__}`: the mixin steps every declared "
-            "scheduler itself there, never through this hook. Remove it, and declare how each scheduler steps "
-            "instead (`SchedulerSpec(..., interval=..., frequency=...)`, or a scheduler class of your own)."
+            f"{cls.__qualname__}.{hook}: Expected no `{hook}` override in manual optimization ({reason}, with a "
+            f"`training_step` of the module's own) but got one in `{definer.__qualname__}`: Lightning never calls "
+            f"it there, so it would be skipped silently. Remove it and use {_MANUAL_UNCALLED[hook]} instead."
         )
 
 

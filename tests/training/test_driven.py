@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, Net, TwoNetsByName, fit
+from tests.helpers import Classifier, Net, TwoNets, TwoNetsByName, fit
 
 EXPONENTIAL = SchedulerSpec("exponential", gamma=0.5, interval="step")
 
@@ -141,6 +141,71 @@ def test_lr_scheduler_step_is_refused_where_the_mixin_steps_the_schedulers() -> 
     module = type("Manual", (ConfigurableOptimizersMixin, TwoNetsByName), manual)()
     with pytest.raises(TypeError, match=rf"Manual.lr_scheduler_step: {message}"):
         fit(module, max_epochs=1)
+
+
+def clip_by_value(
+    self: Any, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+) -> None:
+    self.clip_gradients(optimizer, gradient_clip_val=0.001, gradient_clip_algorithm="value")
+
+
+STEP_HOOKS = [
+    ("optimizer_step", warm_up),
+    ("optimizer_zero_grad", zero_grad),
+    ("configure_gradient_clipping", clip_by_value),
+]
+
+
+@pytest.mark.parametrize(("hook", "body"), STEP_HOOKS)
+def test_lightning_never_calls_the_step_hooks_in_a_hand_written_manual_step(hook: str, body: Any) -> None:
+    """Why the mixin refuses them below: in Lightning's own manual optimization the override is never called."""
+    called: list[int] = []
+
+    def counted(self: Any, *args: Any, **kwargs: Any) -> None:
+        called.append(1)
+        body(self, *args, **kwargs)
+
+    def configure_optimizers(self: Any) -> Any:
+        return SGD(self.model_gen.parameters(), lr=0.1), SGD(self.model_dis.parameters(), lr=0.1)
+
+    hand = type("Hand", (TwoNets,), {hook: counted, "configure_optimizers": configure_optimizers})
+    fit(hand(), max_epochs=1, gradient_clip_val=None)
+    assert called == []
+
+
+@pytest.mark.parametrize(("hook", "body"), STEP_HOOKS)
+def test_a_step_hook_override_is_refused_where_the_mixin_chose_manual_optimization(
+    hook: str, body: Any
+) -> None:
+    """Several optimizers and a ``training_step`` of the module's own: the mixin chose manual optimization, where
+    Lightning never calls these hooks, so an override (in the class or in a base after the mixin) is refused."""
+    pair = {
+        "gen_opt": OptimizerSpec(SGD, params="model_gen", scheduler=EXPONENTIAL),
+        "dis_opt": OptimizerSpec(SGD, params="model_dis"),
+    }
+    with pytest.raises(
+        TypeError,
+        match=rf"Pair.{hook}: Expected no `{hook}` override in manual optimization \(2 "
+        rf"optimizers, .* got one in `Pair`: Lightning never calls it there",
+    ):
+        type("Pair", (ConfigurableOptimizersMixin, TwoNetsByName), {**pair, hook: body})
+    base = type("Base", (TwoNetsByName,), {hook: body})
+    with pytest.raises(TypeError, match=rf"`{hook}` override .* got one in `Base`"):
+        type("Pair", (ConfigurableOptimizersMixin, base), pair)
+
+    # `automatic_optimization = False` written by the user: Lightning's manual optimization, as without the mixin
+    def training_step(self: Any, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.optimizer.zero_grad()
+        self.manual_backward(nn.functional.cross_entropy(self.model_gen(x) + self.model_dis(x), y))
+        self.optimizer.step()
+
+    single = {
+        "optimizer": OptimizerSpec(SGD, scheduler=EXPONENTIAL),
+        "training_step": training_step,
+        hook: body,
+    }
+    fit(type("Manual", (ConfigurableOptimizersMixin, TwoNets), single)(), max_epochs=1)
 
 
 def test_lr_scheduler_step_stays_allowed_in_automatic_optimization() -> None:
