@@ -31,7 +31,7 @@ from lightning_optim.training import resume as _resume
 from lightning_optim.training import schedule_free as _schedule_free
 from lightning_optim.training import stepping as _stepping
 from lightning_optim.training import unfrozen as _unfrozen
-from lightning_optim.training.plateau import StrictMonitor
+from lightning_optim.training.plateau import StrictMonitor, check_stepped_synced
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
@@ -462,6 +462,8 @@ class ConfigurableOptimizersMixin:
         """Lightning's scheduler step (automatic optimization), except that a declared per-step schedule waits
         for an applied optimizer step: after a step the ``GradScaler`` (``16-mixed``) or ``skip_nonfinite``
         skipped, it does not step (``training/outcomes.py``). An override should call ``super()``."""
+        if metric is not None:  # a plateau's
+            check_stepped_synced(compat.attached_trainer(self), scheduler)
         _outcomes.scheduler_step(scheduler, partial(super().lr_scheduler_step, scheduler, metric))  # type: ignore[misc]
 
 

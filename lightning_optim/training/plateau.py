@@ -19,6 +19,7 @@ from typing import Any
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 
@@ -44,6 +45,20 @@ def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: s
         if scheduler.spec.strict
         else " Skipping this step because `strict=False`."
     )
+
+
+def check_synced(scheduler: ResolvedScheduler, trainer: Any) -> None:
+    """Refuse, under several processes, a monitored metric logged without ``sync_dist``: each process would step
+    the plateau on its own value and train with its own lr, and DDP's replicas would drift apart (Lightning
+    steps them so, without a word; it warns only for a metric logged per epoch)."""
+    monitor = scheduler.spec.monitor or ""
+    if trainer.world_size > 1 and compat.logged_unsynced(trainer, monitor):
+        raise ValueError(
+            f"{scheduler.where}: Expected `{monitor}`, which `ReduceLROnPlateau` monitors, to be logged with "
+            f"`self.log({monitor!r}, ..., sync_dist=True)` under {trainer.world_size} processes but got it logged "
+            "without `sync_dist`: each process would step the scheduler on its own value, train with its own lr, "
+            f"and the replicas would drift apart. Log it with `sync_dist=True`."
+        )
 
 
 class StrictMonitor:
@@ -73,3 +88,12 @@ class StrictMonitor:
 
     def __repr__(self) -> str:
         return repr(self.scheduler.spec.strict)
+
+
+def check_stepped_synced(trainer: Any, scheduler: Any) -> None:
+    """``check_synced`` for the declared plateau Lightning steps as ``scheduler`` (automatic optimization)."""
+    if trainer is None or trainer.world_size < 2:
+        return
+    for config in trainer.lr_scheduler_configs:
+        if config.scheduler is scheduler and isinstance(config.strict, StrictMonitor):
+            check_synced(config.strict.scheduler, trainer)

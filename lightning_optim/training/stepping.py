@@ -70,7 +70,7 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, settle
-from lightning_optim.training.plateau import missing_monitor
+from lightning_optim.training.plateau import check_synced, missing_monitor
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
@@ -108,6 +108,7 @@ def _metric(
     ended, by default the current one)."""
     value = trainer.callback_metrics.get(spec.spec.monitor or "")
     if value is not None:
+        check_synced(spec, trainer)
         return float(value)
     if not epoch_end:
         return None  # not logged yet: wait until the metric exists

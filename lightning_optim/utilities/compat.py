@@ -288,6 +288,11 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "pick a fused kernel only where torch has one",
         "fallback: CPU and CUDA",
     ),
+    PrivateApi(
+        "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `is_tensor`)",
+        "a plateau's metric logged without `sync_dist` under several processes is refused (`logged_unsynced`)",
+        "fallback: not checked (Lightning's own behaviour: each process steps on its own value)",
+    ),
 )
 
 
@@ -353,6 +358,23 @@ def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
         raise _missing("Trainer._checkpoint_connector._loaded_checkpoint", "check the resumed checkpoint")
     checkpoint = trainer._checkpoint_connector._loaded_checkpoint
     return checkpoint if isinstance(checkpoint, dict) else {}
+
+
+def logged_unsynced(trainer: Any, name: str) -> bool:
+    """Whether this fit's training or validation loop logged the tensor metric ``name`` (or its ``_step`` /
+    ``_epoch`` form) with ``sync_dist`` off: under several processes each one then holds its own value."""
+    epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    collections = (
+        getattr(epoch_loop, "_results", None),
+        getattr(getattr(epoch_loop, "val_loop", None), "_results", None),
+    )
+    for results in collections:
+        for metric in (results or {}).values():
+            meta = getattr(metric, "meta", None)  # none on a logged dict's collection
+            if meta is None or name not in (meta.name, meta.forked_name(True), meta.forked_name(False)):
+                continue
+            return bool(metric.is_tensor) and not meta.sync.should
+    return False
 
 
 def batches_that_stepped(trainer: Any) -> int:

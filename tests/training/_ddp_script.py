@@ -5,7 +5,10 @@ a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
 
 - ``single``: one optimizer with two param groups and a per-step scheduler (automatic optimization);
 - ``gan``: two optimizers (manual optimization), a per-step and a per-epoch scheduler stepped by the mixin;
-- ``fault``: like ``single``, but rank 1 raises in ``training_step`` at batch 2.
+- ``fault``: like ``single``, but rank 1 raises in ``training_step`` at batch 2;
+- ``plateau_synced`` / ``plateau_unsynced``: a per-step ``ReduceLROnPlateau`` on the training loss, logged with
+  and without ``sync_dist`` (automatic optimization); ``gan_unsynced``: the same plateau on ``gan``'s
+  ``gen_opt`` (manual optimization); ``hand_unsynced``: ``plateau_unsynced`` written by hand (no mixin).
 
 Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
 zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``.
@@ -88,8 +91,58 @@ class GAN(ConfigurableOptimizersMixin, Net):
             opt.step()
 
 
+PLATEAU = SchedulerSpec("plateau", monitor="train_loss", patience=0, factor=0.5, interval="step")
+
+
+class Plateau(ConfigurableOptimizersMixin, Net):
+    optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=PLATEAU)
+    sync_dist = True
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)  # each rank's own batches: a different value on each rank
+        self.log("train_loss", loss, sync_dist=self.sync_dist)
+        return loss
+
+
+class PlateauUnsynced(Plateau):
+    sync_dist = False
+
+
+class HandUnsynced(Net):
+    sync_dist = False
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": plateau, "monitor": "train_loss", "interval": "step"},
+        }
+
+    training_step = PlateauUnsynced.training_step
+
+
+class GANUnsynced(GAN):
+    gen_opt = OptimizerSpec("adam", params="body", lr=0.01, scheduler=PLATEAU)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("train_loss", self.loss(batch))  # without `sync_dist`
+        super().training_step(batch, batch_idx)
+
+
+CASES = {
+    "single": Single,
+    "gan": GAN,
+    "fault": Faulty,
+    "plateau_synced": Plateau,
+    "plateau_unsynced": PlateauUnsynced,
+    "gan_unsynced": GANUnsynced,
+    "hand_unsynced": HandUnsynced,
+}
+
+
 def main(case: str, out: Path) -> None:
-    module = {"single": Single, "gan": GAN, "fault": Faulty}[case]()
+    module = CASES[case]()
     history = LrRecorder()
     trainer = Trainer(
         accelerator="cpu",

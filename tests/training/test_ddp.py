@@ -83,3 +83,36 @@ def test_a_failing_rank_ends_the_run_with_its_error(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("rank*.json")), "no rank may finish training"
     # a hang would be cut by the timeout; finishing well within it shows the other rank was released
     assert seconds < TIMEOUT / 2
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(2 * TIMEOUT + 30)
+def test_a_plateau_metric_logged_per_rank_drifts_the_replicas_apart_by_hand_and_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Logged without ``sync_dist``, each rank steps the plateau on its own loss: a hand-written module trains
+    the replicas apart without a word (Lightning warns only for metrics logged per epoch). The mixin refuses it
+    at the first plateau step, in automatic and manual optimization; with ``sync_dist=True`` the ranks agree."""
+    result, _ = run("hand_unsynced", tmp_path / "hand")
+    assert result.returncode == 0, result.stderr[-4000:]
+    hand = [json.loads(Path(tmp_path, "hand", f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert hand[0]["history"] != hand[1]["history"], "each rank reduced its lr on its own loss"
+    assert hand[0]["weights"] != hand[1]["weights"]
+
+    for case, where in (
+        ("plateau_unsynced", "PlateauUnsynced.optimizer"),
+        ("gan_unsynced", "GANUnsynced.gen_opt"),
+    ):
+        result, _ = run(case, tmp_path / case)
+        assert result.returncode != 0
+        assert (
+            f"ValueError: {where}.scheduler: Expected `train_loss`, which `ReduceLROnPlateau` monitors, to be "
+            "logged with `self.log('train_loss', ..., sync_dist=True)` under 2 processes" in result.stderr
+        ), result.stderr[-4000:]
+
+    result, _ = run("plateau_synced", tmp_path / "synced")
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = [json.loads(Path(tmp_path, "synced", f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert ranks[0]["history"] == ranks[1]["history"]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    assert flat(ranks[0]["history"])[-1] < 0.1, "the plateau reduced the lr"

@@ -59,6 +59,15 @@ def _step_counters_in_the_loop_state() -> bool:
     return all({"total", "current"} <= counter.keys() for counter in (automatic, manual))
 
 
+def _logged_metrics_keep_sync() -> bool:
+    """A metric logged into a fit loop's results keeps whether it is synchronised and whether it is a tensor."""
+    results = _trainer().fit_loop.epoch_loop._results
+    results.log("training_step", "loss", torch.tensor(1.0), sync_dist=False, batch_size=1)
+    (metric,) = results.values()
+    found = metric.meta.sync.should is False and metric.is_tensor and metric.meta.forked_name(True) == "loss"
+    return found and hasattr(_trainer().fit_loop.epoch_loop.val_loop, "_results")
+
+
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
@@ -138,6 +147,7 @@ LOOKUPS = {
     "torch._inductor.cpp_builder.get_cpp_compiler": lambda: callable(
         _module_function("torch._inductor.cpp_builder.get_cpp_compiler")
     ),
+    "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `is_tensor`)": _logged_metrics_keep_sync,
     "torch.utils._foreach_utils._get_fused_kernels_supported_devices": lambda: callable(
         _module_function("torch.utils._foreach_utils._get_fused_kernels_supported_devices")
     ),
