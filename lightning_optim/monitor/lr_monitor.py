@@ -20,6 +20,7 @@ from torch.optim import Optimizer
 from typing_extensions import override
 
 from lightning_optim.monitor.published import PublishedScalars
+from lightning_optim.schedules.param_view import target_of
 from lightning_optim.training.nonfinite import skipped_updates
 from lightning_optim.training.outcomes import settle
 from lightning_optim.utilities import compat
@@ -35,7 +36,7 @@ _LR, _WEIGHT_DECAY = itemgetter("lr"), itemgetter("weight_decay")
 class _Block:
     """One optimizer's share of a logging event: the optimizer to read and the keys of its groups."""
 
-    __slots__ = ("interval", "lr_keys", "optimizer", "skip_key", "use_betas")
+    __slots__ = ("interval", "lr_keys", "momentum_at", "optimizer", "skip_key", "use_betas")
 
     def __init__(
         self, optimizer: Optimizer, interval: str | None, lr_keys: list[str], skip_key: str | None = None
@@ -44,7 +45,11 @@ class _Block:
         # ``None``: an optimizer without scheduler, logged at every event (as Lightning's monitor does)
         self.interval = interval
         self.lr_keys = lr_keys
-        self.use_betas = "betas" in optimizer.defaults
+        at = momentum_at(optimizer)
+        uniform = len(set(at)) <= 1
+        self.use_betas = uniform and bool(at) and at[0][0] == "betas"
+        #: where each group's momentum is, when the groups differ (``MuonWithAdamW``); ``None`` when they agree
+        self.momentum_at = None if uniform else at
         #: a mixin optimizer with ``skip_nonfinite``: the key of its count of skipped updates
         self.skip_key = skip_key
 
@@ -71,6 +76,24 @@ class _Event:
         self.histories: list[MutableSequence[Any]] = []
         self.step_histories: list[MutableSequence[int]] = []
         self.published = PublishedScalars(self.keys)
+
+
+def momentum_at(optimizer: Optimizer) -> list[tuple[str, int | None]]:
+    """Where each param group's momentum is read: ``("betas", 0)`` (``beta1``) or ``("momentum", None)``.
+
+    Lightning's rule, decided for the whole optimizer: ``betas[0]`` when its ``defaults`` has ``betas``, else
+    ``momentum`` (``0`` without one). A group without the key that rule reads takes its own, as a
+    ``param="momentum"`` schedule drives it: ``MuonWithAdamW``'s ``defaults`` are the Muon ones, while its AdamW
+    groups have ``betas`` and no ``momentum``.
+
+    Example:
+        >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+        >>> adam.add_param_group({"params": [torch.nn.Parameter(torch.zeros(1))]})
+        >>> momentum_at(adam)
+        [('betas', 0), ('betas', 0)]
+    """
+    rule: tuple[str, int | None] = ("betas", 0) if "betas" in optimizer.defaults else ("momentum", None)
+    return [rule if rule[0] in group else target_of("momentum", group) for group in optimizer.param_groups]
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -158,7 +181,8 @@ class LRMonitor(Callback):
       key or ``pg1``, ``pg2``, ... (``lr-Adam/pg1``, ``lr-SGD/backbone``); a single named group also
       gets the suffix;
     * ``<key>-momentum`` with ``log_momentum=True``: the group's ``momentum``, or ``beta1`` (the first of
-      ``betas``) for Adam-like optimizers, ``0`` when it has neither;
+      ``betas``) for Adam-like optimizers, ``0`` when it has neither; in an optimizer whose groups differ
+      (``MuonWithAdamW``), each group's own (``beta1`` of the AdamW groups, where Lightning's monitor logs 0);
     * ``<key>-weight_decay`` with ``log_weight_decay=True``.
 
     For a module using the mixin, the optimizer part of a key is the attribute it was declared as (or its
@@ -403,7 +427,12 @@ class LRMonitor(Callback):
         if self.log_momentum:
             for block in event.blocks:
                 groups = block.optimizer.param_groups
-                if block.use_betas:
+                if block.momentum_at is not None:
+                    values += [
+                        group.get(key, 0) if index is None else group[key][index]
+                        for group, (key, index) in zip(groups, block.momentum_at)
+                    ]
+                elif block.use_betas:
                     values += [group["betas"][0] for group in groups]
                 else:
                     values += [group.get("momentum", 0) for group in groups]

@@ -342,9 +342,10 @@ class MuonWithAdamW(Optimizer):
     ``defaults`` lists the per-group options (the ones a declaration's ``ParamGroup`` may set), with the Muon
     values for the keys both halves share (``lr``, ``weight_decay``, ``eps``). The per-half defaults are
     ``muon_defaults`` and ``adamw_defaults``. ``betas`` is left out of ``defaults`` on purpose: Lightning's
-    ``LearningRateMonitor(log_momentum=True)`` (and this package's ``LRMonitor``) read ``group["betas"]`` from
-    every group of an optimizer whose ``defaults`` has ``betas``, which would fail on the Muon groups. Without
-    it they log each Muon group's ``momentum`` and ``0`` for the AdamW groups. A group dict may still set
+    ``LearningRateMonitor(log_momentum=True)`` reads ``group["betas"]`` from every group of an optimizer whose
+    ``defaults`` has ``betas``, which would fail on the Muon groups. Without it, it logs each Muon group's
+    ``momentum`` and ``0`` for the AdamW groups; this package's ``LRMonitor`` and ``preview_schedule`` show each
+    AdamW group's ``beta1``, which a ``param="momentum"`` schedule drives. A group dict may still set
     ``betas``; the AdamW groups default to ``adamw_betas``.
 
     Every default equals the torch class's own (``torch.optim.Muon`` for the Muon arguments,

@@ -40,6 +40,8 @@ from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
+from lightning_optim.monitor.lr_monitor import momentum_at
+from lightning_optim.schedules.param_view import BETA_ALIASES
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
@@ -177,22 +179,28 @@ def _plateau_step(live: Any, scheduler: ResolvedScheduler, metric: Metric, index
     live.step(float(metric(index) if callable(metric) else metric[index]))
 
 
-def param_reader(param: str, optimizer: torch.optim.Optimizer) -> Callable[[Mapping[str, Any]], Any]:
-    """How the value of ``param`` is read from a param group, as ``LRMonitor`` reads it: ``"momentum"`` is the
-    group's ``momentum``, or ``betas[0]`` on an optimizer with ``betas``, or ``0`` with neither.
+def param_readers(param: str, optimizer: torch.optim.Optimizer) -> list[Callable[[Mapping[str, Any]], Any]]:
+    """How the value of ``param`` is read from each param group, as ``LRMonitor`` reads it: ``"momentum"`` is
+    the group's ``momentum`` or ``betas[0]`` (``momentum_at``), ``0`` with neither.
 
     Example:
         >>> sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
-        >>> param_reader("momentum", sgd)(sgd.param_groups[0]), param_reader("beta1", sgd)(sgd.param_groups[0])
-        (0.9, 0)
+        >>> [read(sgd.param_groups[0]) for read in param_readers("momentum", sgd) + param_readers("beta1", sgd)]
+        [0.9, 0]
     """
-    if param == "momentum" and "betas" in optimizer.defaults:
-        param = "beta1"
-    index = {"beta1": 0, "beta2": 1}.get(param)
-    if index is not None:
-        return lambda group: group["betas"][index] if "betas" in group else 0
-    # C-level readers: one is called per group at every previewed step
-    return itemgetter("lr") if param == "lr" else methodcaller("get", param, 0)
+    # C-level readers where they can be: one is called per group at every previewed step
+    if param == "lr":
+        return [itemgetter("lr")] * len(optimizer.param_groups)
+    if param == "momentum":
+        return [_reader(key, index) for key, index in momentum_at(optimizer)]
+    target = ("betas", BETA_ALIASES[param]) if param in BETA_ALIASES else (param, None)
+    return [_reader(*target)] * len(optimizer.param_groups)
+
+
+def _reader(key: str, index: int | None) -> Callable[[Mapping[str, Any]], Any]:
+    if index is None:
+        return methodcaller("get", key, 0)
+    return lambda group: group[key][index] if key in group else 0
 
 
 def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
@@ -223,10 +231,13 @@ def _simulate(
     """The value of each of ``params`` (param by param, then group by group) of each group of one optimizer
     at every entry of the run."""
     groups = built.optimizer.param_groups
-    readers = [param_reader(param, built.optimizer) for param in params]
-    if any(isinstance(read(g), torch.Tensor) for read in readers for g in groups):
-        readers = [partial(_as_float, read) for read in readers]
-    cells = [(read, group) for read in readers for group in groups]
+    cells = [
+        (read, group)
+        for param in params
+        for read, group in zip(param_readers(param, built.optimizer), groups)
+    ]
+    if any(isinstance(read(g), torch.Tensor) for read, g in cells):
+        cells = [(partial(_as_float, read), group) for read, group in cells]
     # one flat list of floats per group: floats are not tracked by the garbage collector, lists of rows
     # would be, and collecting them would cost as much as the scheduler steps themselves
     columns: list[list[Any]] = [[read(g)] for read, g in cells]

@@ -24,7 +24,14 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    LRMonitor,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    preview_schedule,
+)
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW, is_matrix
 from tests.helpers import needs_muon
 
@@ -44,7 +51,7 @@ MUON = {"lr": 0.02, "weight_decay": 0.1, "momentum": 0.95, "nesterov": True}
 ADAMW = {"lr": 3e-4, "betas": (0.9, 0.95), "eps": 1e-8, "weight_decay": 0.01}
 
 
-def recipe(scheduler: SchedulerSpec | None = None) -> OptimizerSpec:
+def recipe(scheduler: SchedulerSpec | list[SchedulerSpec] | None = None) -> OptimizerSpec:
     """The recommended declaration (as in the module docstring of ``muon_adamw``), with the test's values."""
     return OptimizerSpec(
         "lightning_optim.optimizers.muon_adamw.MuonWithAdamW",
@@ -313,11 +320,14 @@ def test_checkpoint_resume_continues_bit_identically(tmp_path: Any) -> None:
     assert recorder.lrs == {k: v[2 * BATCHES :] for k, v in full_lrs.items()}
 
 
-@pytest.mark.parametrize("monitor", [LearningRateMonitor, LRMonitor])
+@pytest.mark.parametrize(
+    ("monitor", "adamw_momentum"), [(LearningRateMonitor, 0), (LRMonitor, ADAMW["betas"][0])]
+)
 def test_lr_monitors_log_each_half_with_its_own_lr_momentum_and_weight_decay(
-    monitor: type[Callback], tmp_path: Any
+    monitor: type[Callback], adamw_momentum: float, tmp_path: Any
 ) -> None:
-    """Lightning's monitor and this package's read ``betas`` of every group when ``defaults`` has ``betas``."""
+    """Lightning's monitor reads ``betas`` of every group when ``defaults`` has ``betas``, else ``momentum`` (0
+    for the AdamW groups); this package's reads each AdamW group's ``beta1``, which it trains with."""
     callback = monitor(log_momentum=True, log_weight_decay=True)
     module = declared(recipe(cosine(BATCHES)))()
     lrs = fit(module, 1, logger=CSVLogger(tmp_path), log_every_n_steps=1, callbacks=[callback]).lrs
@@ -328,15 +338,47 @@ def test_lr_monitors_log_each_half_with_its_own_lr_momentum_and_weight_decay(
         "lr-optimizer/rest": lrs["norm.bias"],
     }
     assert callback.last_momentum_values == {  # type: ignore[attr-defined]
-        "lr-optimizer/adamw-momentum": 0,
+        "lr-optimizer/adamw-momentum": adamw_momentum,
         "lr-optimizer/muon-momentum": 0.95,
-        "lr-optimizer/rest-momentum": 0,
+        "lr-optimizer/rest-momentum": adamw_momentum,
     }
     assert callback.last_weight_decay_values == {  # type: ignore[attr-defined]
         "lr-optimizer/adamw-weight_decay": 0.01,
         "lr-optimizer/muon-weight_decay": 0.1,
         "lr-optimizer/rest-weight_decay": 0.01,
     }
+
+
+class Momenta(Callback):
+    """The momentum each group (by name) steps with (``beta1`` for AdamW) and what ``LRMonitor`` shows then."""
+
+    def __init__(self, monitor: LRMonitor) -> None:
+        self.monitor = monitor
+        self.used: dict[str, list[float]] = {}
+        self.logged: dict[str, list[Any]] = {}
+
+    def on_before_optimizer_step(
+        self, trainer: L.Trainer, module: L.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        for group in optimizer.param_groups:
+            key = f"lr-optimizer/{group['name']}-momentum"
+            used = group["momentum"] if group["use_muon"] else group["betas"][0]
+            self.used.setdefault(key, []).append(used)
+            self.logged.setdefault(key, []).append(self.monitor.last_momentum_values[key])
+
+
+@pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
+def test_lr_monitor_and_preview_show_the_beta1_a_momentum_schedule_drives_in_the_adamw_groups() -> None:
+    """A ``param="momentum"`` schedule drives each group's own option; both show the value it steps with."""
+    momentum = SchedulerSpec("linear", param="momentum", start_factor=1.0, end_factor=0.5, interval="step")
+    module = declared(recipe([cosine(BATCHES), momentum]))
+    monitor = LRMonitor(logging_interval="step", log_momentum=True)
+    momenta = Momenta(monitor)
+    fit(module(), 1, log_every_n_steps=1, callbacks=[monitor, momenta])
+    assert momenta.used["lr-optimizer/adamw-momentum"][:2] == [0.9, 0.9 * (1 - 0.5 / 4)]
+    assert momenta.logged == momenta.used
+    preview = preview_schedule(module, max_epochs=1, steps_per_epoch=BATCHES, params=("momentum",))
+    assert preview == momenta.used
 
 
 def _stepped(optimizer: MuonWithAdamW, model: nn.Module, steps: int, seed: int) -> None:
@@ -722,8 +764,6 @@ def test_no_muon_group_warns() -> None:
 
 
 def test_preview_schedule_matches_fit() -> None:
-    from lightning_optim import preview_schedule
-
     module = declared(recipe(cosine(2 * BATCHES)))
     preview = preview_schedule(module, max_epochs=2, steps_per_epoch=BATCHES)
     logged = fit(module(), 2).lrs
