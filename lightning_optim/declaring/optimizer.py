@@ -31,6 +31,7 @@ from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
     check_param,
     compiled_schedule_refusal,
+    cycles_momentum,
     resolve_scheduler,
     scheduler_where,
 )
@@ -234,6 +235,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if spec.scheduler is not None:
         _check_own_warmup(where, cls, defaults)
     schedulers = resolve_schedulers(where, spec.scheduler, optimizer)
+    _check_cycled_momentum(cls, defaults, schedulers)
     refusal = compiled_schedule_refusal(cls, schedulers) if spec.implementation == "compiled" else None
     if refusal is not None:
         raise ValueError(refusal)
@@ -250,6 +252,29 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         defaults=defaults,
         recipes=recipes,
     )
+
+
+def _check_cycled_momentum(
+    cls: type, defaults: Mapping[str, Any], schedulers: Sequence[ResolvedScheduler]
+) -> None:
+    """torch's ``OneCycleLR``/``CyclicLR`` cycle ``betas[0]`` only when the optimizer's ``defaults`` has ``betas``,
+    else ``momentum``, in every group: refused for an optimizer whose groups take ``betas`` that its ``defaults``
+    does not list (``MuonWithAdamW``'s AdamW groups would get an unused ``momentum`` and keep their ``beta1``)."""
+    if "betas" in defaults or "betas" not in optimizer_info(cls).group_options:
+        return
+    for scheduler in schedulers:
+        kwargs = scheduler.spec.kwargs
+        if contains_hparam(kwargs.get("cycle_momentum")) or not cycles_momentum(scheduler.cls, kwargs):
+            continue
+        default = "" if "cycle_momentum" in kwargs else f" (`{scheduler.cls.__name__}`'s default)"
+        raise ValueError(
+            f"{scheduler.where}: Expected `cycle_momentum=False` with `{cls.__name__}` but got "
+            f"`cycle_momentum=True`{default}: torch cycles `betas[0]` only when the optimizer's `defaults` has "
+            "`betas`, so it would write an unused `momentum` into the groups that take `betas` (the AdamW groups) "
+            "and leave their `betas[0]` as declared. Pass `cycle_momentum=False` and declare a "
+            "`SchedulerSpec(..., param='momentum')`, which drives each group's own: `momentum` of the Muon groups, "
+            "`betas[0]` of the AdamW groups."
+        )
 
 
 def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str]) -> DeclaredGroup:

@@ -610,6 +610,31 @@ def test_declared_group_options_are_checked_when_the_class_is_defined() -> None:
         declared(OptimizerSpec(MuonWithAdamW, groups=[ParamGroup("embed", adamw_lr=1e-3)]))
 
 
+@pytest.mark.parametrize(
+    ("scheduler", "got"),
+    [
+        (SchedulerSpec("onecycle", max_lr=0.02), "`cycle_momentum=True` (`OneCycleLR`'s default)"),
+        (SchedulerSpec("cyclic", base_lr=1e-3, max_lr=0.02, cycle_momentum=True), "`cycle_momentum=True`"),
+    ],
+    ids=["onecycle-default", "cyclic"],
+)
+@pytest.mark.filterwarnings("ignore:.*the declared `lr=0.02` has no effect")
+def test_a_momentum_cycle_is_refused_when_the_class_is_defined(scheduler: SchedulerSpec, got: str) -> None:
+    """torch would cycle an unused ``momentum`` in the AdamW groups (``defaults`` has no ``betas``), not their
+    ``beta1`` as a torch ``AdamW`` with its own ``OneCycleLR`` does; a ``param="momentum"`` schedule drives both
+    (``test_lr_monitor_and_preview_show_the_beta1_a_momentum_schedule_drives_in_the_adamw_groups``)."""
+    with pytest.raises(ValueError) as caught:
+        declared(recipe(scheduler))
+    assert str(caught.value) == (
+        f"Recipe.optimizer.scheduler: Expected `cycle_momentum=False` with `MuonWithAdamW` but got {got}: torch "
+        "cycles `betas[0]` only when the optimizer's `defaults` has `betas`, so it would write an unused `momentum` "
+        "into the groups that take `betas` (the AdamW groups) and leave their `betas[0]` as declared. Pass "
+        "`cycle_momentum=False` and declare a `SchedulerSpec(..., param='momentum')`, which drives each group's "
+        "own: `momentum` of the Muon groups, `betas[0]` of the AdamW groups."
+    )
+    declared(recipe(SchedulerSpec("onecycle", max_lr=0.02, cycle_momentum=False)))
+
+
 #: per-group options of torch's AdamW that ``MuonWithAdamW``'s ``defaults`` (its Muon options) does not list
 ADAMW_GROUP = {
     "betas": (0.8, 0.9),
