@@ -6,7 +6,7 @@ import copy
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, MutableSequence, Sequence
 from itertools import repeat
-from operator import itemgetter
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +31,14 @@ _Interval = Literal["step", "epoch", "any"]
 _INTERVALS: tuple[_Interval, ...] = ("step", "epoch", "any")
 _HOST_TYPES = {float, int}
 _LR, _WEIGHT_DECAY = itemgetter("lr"), itemgetter("weight_decay")
+#: for an optimizer with groups that have no weight decay (``Rprop``, ``LBFGS``, ``SparseAdam``): 0
+_WEIGHT_DECAY_OR_0 = methodcaller("get", "weight_decay", 0)
 
 
 class _Block:
     """One optimizer's share of a logging event: the optimizer to read and the keys of its groups."""
 
-    __slots__ = ("interval", "lr_keys", "momentum_at", "optimizer", "skip_key", "use_betas")
+    __slots__ = ("interval", "lr_keys", "momentum_at", "optimizer", "skip_key", "use_betas", "weight_decay")
 
     def __init__(
         self, optimizer: Optimizer, interval: str | None, lr_keys: list[str], skip_key: str | None = None
@@ -50,6 +52,7 @@ class _Block:
         self.use_betas = uniform and bool(at) and at[0][0] == "betas"
         #: where each group's momentum is, when the groups differ (``MuonWithAdamW``); ``None`` when they agree
         self.momentum_at = None if uniform else at
+        self.weight_decay = _WEIGHT_DECAY if _all_have("weight_decay", optimizer) else _WEIGHT_DECAY_OR_0
         #: a mixin optimizer with ``skip_nonfinite``: the key of its count of skipped updates
         self.skip_key = skip_key
 
@@ -94,6 +97,10 @@ def momentum_at(optimizer: Optimizer) -> list[tuple[str, int | None]]:
     """
     rule: tuple[str, int | None] = ("betas", 0) if "betas" in optimizer.defaults else ("momentum", None)
     return [rule if rule[0] in group else target_of("momentum", group) for group in optimizer.param_groups]
+
+
+def _all_have(key: str, optimizer: Optimizer) -> bool:
+    return all(key in group for group in optimizer.param_groups)
 
 
 def _check_bool(name: str, value: object) -> None:
@@ -183,7 +190,9 @@ class LRMonitor(Callback):
     * ``<key>-momentum`` with ``log_momentum=True``: the group's ``momentum``, or ``beta1`` (the first of
       ``betas``) for Adam-like optimizers, ``0`` when it has neither; in an optimizer whose groups differ
       (``MuonWithAdamW``), each group's own (``beta1`` of the AdamW groups, where Lightning's monitor logs 0);
-    * ``<key>-weight_decay`` with ``log_weight_decay=True``.
+    * ``<key>-weight_decay`` with ``log_weight_decay=True``: ``0``, with one warning when training starts, for
+      groups without weight decay (``Rprop``, ``LBFGS``, ``SparseAdam``; Lightning's monitor raises a
+      ``KeyError``), as for momentum.
 
     For a module using the mixin, the optimizer part of a key is the attribute it was declared as (or its
     scheduler's explicit name): ``lr-gen_opt``, ``lr-optimizer/backbone``; a single param group gets no
@@ -357,6 +366,14 @@ class LRMonitor(Callback):
                 " have momentum. This will log a value 0 for the momentum.",
                 category=RuntimeWarning,
             )
+        optimizers = [_unwrap(optimizer) for optimizer in trainer.optimizers]
+        without = {type(o).__name__: None for o in optimizers if not _all_have("weight_decay", o)}
+        if self.log_weight_decay and without:
+            rank_zero_warn(
+                "You have set log_weight_decay=True, but some optimizers do not have weight_decay"
+                f" ({', '.join(f'`{name}`' for name in without)}). This will log a value 0 for the weight decay.",
+                category=RuntimeWarning,
+            )
         self._update_layout(trainer, pl_module)
         keys = [key for block in self._events["any"].blocks for key in block.lr_keys]
         self.lrs = {key: self._new_history() for key in keys}
@@ -438,7 +455,7 @@ class LRMonitor(Callback):
                     values += [group.get("momentum", 0) for group in groups]
         if self.log_weight_decay:
             for block in event.blocks:
-                values += map(_WEIGHT_DECAY, block.optimizer.param_groups)
+                values += map(block.weight_decay, block.optimizer.param_groups)
         values = _to_floats(values)
         values += [skipped_updates(block.optimizer) or 0 for block in event.skip_blocks]
         return values

@@ -152,6 +152,8 @@ class Net(LightningModule):
             return torch.optim.SGD(self._param_groups(), lr=0.1, momentum=0.9, weight_decay=1e-3)
         if self.optimizer_kind == "adam":
             return torch.optim.Adam(self._param_groups(), lr=lr, betas=(0.8, 0.99), weight_decay=1e-4)
+        if self.optimizer_kind == "rprop":
+            return torch.optim.Rprop(self._param_groups(), lr=0.01)
         return torch.optim.Adagrad(self._param_groups(), lr=0.1)
 
     def configure_optimizers(self) -> Any:
@@ -428,6 +430,27 @@ def test_without_logger_warns_once_and_keeps_history() -> None:
 
     with pytest.raises(MisconfigurationException, match="has no logger"):
         make_trainer([LearningRateMonitor()], logger=False).fit(Net())
+
+
+def test_log_weight_decay_without_weight_decay_warns_once_and_logs_zero() -> None:
+    """Rprop's groups have no ``weight_decay``: Lightning's monitor raises a bare ``KeyError`` at its first event;
+    this one warns once when training starts and logs 0, as both do for ``log_momentum`` without momentum."""
+    ours = LRMonitor(log_weight_decay=True)
+    logger = RecordingLogger()
+    with pytest.warns(RuntimeWarning, match="weight_decay") as record:
+        make_trainer([ours], logger).fit(Net(optimizer="rprop", groups=2))
+    assert [str(w.message) for w in record if "weight_decay" in str(w.message)] == [
+        "You have set log_weight_decay=True, but some optimizers do not have weight_decay (`Rprop`). This will "
+        "log a value 0 for the weight decay."
+    ]
+    assert ours.last_weight_decay_values == {"lr-Rprop/pg1-weight_decay": 0, "lr-Rprop/pg2-weight_decay": 0}
+    assert len(logger.calls) == 2 * BATCHES + 2
+    assert all(metrics["lr-Rprop/pg2-weight_decay"] == 0 for _, metrics in logger.calls)
+
+    with pytest.raises(KeyError, match="weight_decay"):
+        make_trainer([LearningRateMonitor(log_weight_decay=True)], RecordingLogger()).fit(
+            Net(optimizer="rprop")
+        )
 
 
 def test_max_history_keeps_the_last_entries() -> None:
