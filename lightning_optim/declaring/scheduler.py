@@ -324,17 +324,19 @@ def cycles_momentum(cls: type, kwargs: Mapping[str, Any]) -> bool:
     return cycle is not None and bool(kwargs.get("cycle_momentum", cycle.default))
 
 
-def schedulable_params(optimizer: torch.optim.Optimizer) -> list[str]:
+def schedulable_params(optimizer: torch.optim.Optimizer, group: Mapping[str, Any] | None = None) -> list[str]:
     """The options a ``SchedulerSpec(param=...)`` can drive on ``optimizer``: its numeric per-group options,
     plus ``beta1``/``beta2`` (and ``momentum``) for an optimizer with ``betas``; not the keys it keeps in its
-    groups as its own running state (schedule-free's step counter ``k``).
+    groups as its own running state (schedule-free's step counter ``k``). Read from ``group``, by default the
+    last param group.
 
     Example:
         >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
         >>> schedulable_params(opt)
         ['beta1', 'beta2', 'eps', 'lr', 'momentum', 'weight_decay']
     """
-    group, running = optimizer.param_groups[-1], optimizer_info(type(optimizer)).running_state
+    group = optimizer.param_groups[-1] if group is None else group
+    running = optimizer_info(type(optimizer)).running_state
     names = {
         key
         for key, value in group.items()

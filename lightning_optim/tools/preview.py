@@ -204,9 +204,10 @@ def _reader(key: str, index: int | None) -> Callable[[Mapping[str, Any]], Any]:
 
 
 def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
-    """Each of ``params`` is an option a ``SchedulerSpec(param=...)`` could drive on some declared optimizer,
-    or one ``LRMonitor`` reads on any optimizer (``momentum``, ``beta1``, ``beta2``)."""
-    known = {"momentum", "beta1", "beta2"}.union(*(schedulable_params(b.optimizer) for b in built))
+    """Each of ``params`` is the lr or an option that some param group of a declared optimizer has, as a
+    ``SchedulerSpec(param=...)`` could drive it (``momentum`` of a group with ``betas`` is ``beta1``)."""
+    groups = [(b.optimizer, group) for b in built for group in b.optimizer.param_groups]
+    known = {"lr"}.union(*(schedulable_params(optimizer, group) for optimizer, group in groups))
     for param in params:
         if param not in known:
             raise ValueError(
@@ -412,6 +413,8 @@ def preview_schedule(
             under the keys above, any other under ``<key>-<param>``, as ``LRMonitor`` logs
             ``<key>-weight_decay`` (``log_weight_decay=True``) and ``<key>-momentum`` (``log_momentum=True``:
             ``betas[0]`` on an optimizer with ``betas``); per optimizer, the lr keys first, then each option's.
+            Each must be an option that some param group of a declared optimizer has (``beta1``, ``beta2`` and
+            ``momentum`` for a group with ``betas``).
 
     Returns:
         The history of every param group (lr, and the other ``params``), by ``LRMonitor`` key.
@@ -419,8 +422,9 @@ def preview_schedule(
     Raises:
         TypeError: If the module does not use the mixin, its class needs constructor arguments, or an
             argument has the wrong type.
-        ValueError: If an argument is out of range, the run has no known length, or a declaration does not
-            fit the module (as ``fit`` would report).
+        ValueError: If an argument is out of range, the run has no known length, one of ``params`` is an
+            option no declared optimizer's groups have, or a declaration does not fit the module (as ``fit``
+            would report).
 
     Example:
         >>> import lightning as L

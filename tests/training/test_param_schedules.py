@@ -329,9 +329,30 @@ def test_a_misspelt_option_to_preview_is_refused_with_the_near_miss(tmp_path: Pa
         plot_schedule(
             Dino, tmp_path / "x.png", max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("momentun",)
         )
-    # the options LRMonitor reads on any optimizer are known: `beta1` is AdamW's `betas[0]`
+    # the options of the optimizer's groups: `beta1` is AdamW's `betas[0]`
     assert set(preview_schedule(Dino, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("beta1",))) == {
         "lr-optimizer-beta1"
+    }
+
+
+class RpropNet(ConfigurableOptimizersMixin, Classifier):
+    #: Rprop's groups hold `lr`, `etas` and `step_sizes`: no momentum, betas or weight decay
+    optimizer = OptimizerSpec(
+        "rprop", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step")
+    )
+
+
+@pytest.mark.parametrize("param", ["momentum", "beta1", "beta2", "weight_decay"])
+def test_an_option_the_optimizers_groups_lack_is_refused_naming_the_accepted_ones(param: str) -> None:
+    """It was accepted (but for ``weight_decay``) and previewed as zeros, which no training logs as such."""
+    message = (
+        "preview_schedule: Expected each of `params` to be a numeric param-group option of the declared optimizers "
+        f"but got {param!r}. Options: `lr`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        preview_schedule(RpropNet, max_epochs=1, steps_per_epoch=BATCHES, params=("lr", param))
+    assert preview_schedule(RpropNet, max_epochs=1, steps_per_epoch=BATCHES) == {
+        "lr-optimizer": pytest.approx([0.01 * 0.9**step for step in range(BATCHES)], rel=1e-12)
     }
 
 
