@@ -173,8 +173,9 @@ class LRMonitor(Callback):
 
     A drop-in replacement for Lightning's :class:`~lightning.pytorch.callbacks.LearningRateMonitor`: same
     arguments, same keys, same steps, same values, same ``lrs``, ``last_momentum_values`` and
-    ``last_weight_decay_values`` attributes and the same ``trainer.callback_metrics`` entries (so
-    ``EarlyStopping`` or ``ModelCheckpoint`` can monitor a learning rate). Keys are computed once per
+    ``last_weight_decay_values`` attributes and the same values in ``trainer.callback_metrics`` (so
+    ``EarlyStopping`` or ``ModelCheckpoint`` can monitor a learning rate), as float32 tensors where Lightning's
+    are int64 for an int option (momentum ``0``, SGD's default ``weight_decay=0``). Keys are computed once per
     optimizer layout instead of at every logging event, and the tensors in ``trainer.callback_metrics``
     are rewritten in place, all at once, whenever nothing but the dict holds them (a tensor that anything
     else holds, such as ``EarlyStopping``'s best score, is never changed: new values then get new

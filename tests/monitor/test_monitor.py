@@ -453,6 +453,29 @@ def test_log_weight_decay_without_weight_decay_warns_once_and_logs_zero() -> Non
         )
 
 
+def test_callback_metrics_hold_lightnings_values_as_float32() -> None:
+    """What docs/guides/monitor.md says: the same values, float32 where Lightning's are int64 (an int option)."""
+    metrics = {}
+    for monitor in (LearningRateMonitor, LRMonitor):
+        trainer = make_trainer(
+            [monitor(log_momentum=True, log_weight_decay=True)], RecordingLogger(), epochs=1
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "You have set log_momentum=True")
+            trainer.fit(Net(optimizer="adagrad"))  # no momentum: 0; Adagrad's default weight_decay=0
+        metrics[monitor] = {
+            key: (value.item(), value.dtype) for key, value in trainer.callback_metrics.items()
+        }
+    assert metrics[LearningRateMonitor] == {
+        "lr-Adagrad": (pytest.approx(0.1), torch.float32),
+        "lr-Adagrad-momentum": (0, torch.int64),
+        "lr-Adagrad-weight_decay": (0, torch.int64),
+    }
+    assert metrics[LRMonitor] == {
+        key: (value, torch.float32) for key, (value, _) in metrics[LearningRateMonitor].items()
+    }
+
+
 def test_max_history_keeps_the_last_entries() -> None:
     bounded, unbounded = LRMonitor(max_history=3), LRMonitor()
     make_trainer([bounded, unbounded], RecordingLogger()).fit(Net(scheduler="step", groups=2))

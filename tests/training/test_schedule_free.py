@@ -29,7 +29,7 @@ from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec
+from lightning_optim import ConfigurableOptimizersMixin, HParam, LRMonitor, OptimizerSpec, preview_schedule
 from lightning_optim.training.schedule_free import (
     ScheduleFreeModes,
     is_schedule_free,
@@ -584,6 +584,37 @@ def test_through_the_mixin_step_checkpoints_hold_x(tmp_path: Path) -> None:
     reference, under_test = HandSwitchedStepSaves("adamw-warmup"), Declared()
     trainer = _step_saves_match(reference, under_test, callback=False, tmp_path=tmp_path)
     assert "save_checkpoint" not in trainer.__dict__  # unwrapped when `fit` ends
+
+
+class ScheduledLr(L.Callback):
+    """The rate the optimizer steps with (schedulefree's ``scheduled_lr``) and ``LRMonitor``'s last lr then."""
+
+    def __init__(self, monitor: LRMonitor) -> None:
+        self.monitor = monitor
+        self.stepped: list[float] = []
+        self.logged: list[float] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.stepped.append(trainer.optimizers[0].param_groups[0]["scheduled_lr"])
+        self.logged.append(self.monitor.lrs["lr-optimizer"][-1])
+
+
+@pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
+def test_lr_monitor_and_preview_show_the_declared_lr_through_the_optimizers_own_warmup(
+    tmp_path: Path,
+) -> None:
+    """What docs/guides/monitor.md says: ``warmup_steps`` ramps ``scheduled_lr``, the monitors show ``lr``."""
+    monitor = LRMonitor(logging_interval="step")
+    recorder = ScheduledLr(monitor)
+    L.Trainer(
+        callbacks=[monitor, recorder],
+        default_root_dir=tmp_path,
+        log_every_n_steps=1,
+        **{**TRAINER, "max_epochs": 1},
+    ).fit(Declared())
+    assert recorder.stepped == pytest.approx([2e-2 / 3, 2 * 2e-2 / 3, 2e-2, 2e-2])
+    assert recorder.logged == [2e-2] * 4
+    assert preview_schedule(Declared, max_epochs=1, steps_per_epoch=4) == {"lr-optimizer": [2e-2] * 4}
 
 
 class HandSwitchedLr(HandSwitched):
