@@ -25,6 +25,7 @@ from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose, keep_implementation
+from lightning_optim.registry.optimizers import groups_with_required
 from lightning_optim.registry.precision import check_low_precision
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
@@ -63,6 +64,13 @@ def build_optimizer(
     declared: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
 ) -> torch.optim.Optimizer:
     """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation)."""
+    labels = [
+        "the parameters no ParamGroup selects"
+        if g.get("name", LEFTOVER_GROUP) == LEFTOVER_GROUP
+        else f"{g['name']!r}"
+        for g in torch_groups
+    ]
+    torch_groups = groups_with_required(declared.where, declared.cls, declared.kwargs, torch_groups, labels)
     with torch_rejects(declared.where, declared.cls):
         return declared.cls(torch_groups, **declared.kwargs, **arguments)
 

@@ -46,7 +46,7 @@ from lightning_optim.groups.selection import check_callable_selector
 from lightning_optim.registry.external import name_arguments
 from lightning_optim.registry.implementation import check_implementation
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.typecheck import check_type
 
@@ -214,6 +214,11 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         _check_group(f"{where}.groups[{index}]", group, cls, group_options)
         for index, group in enumerate(spec.groups)
     ]
+    # an option required in every group (`use_muon`): the declared groups and, without any, the one of all
+    labels = [f"`{where}.groups[{i}]`" for i in range(len(groups))] or [
+        "every parameter (no ParamGroup declared)"
+    ]
+    groups_with_required(where, cls, kwargs, [g.options for g in groups] or [{}], labels)
     names = [g.name for g in groups if g.name is not None]
     duplicates = sorted({n for n in names if names.count(n) > 1} | ({"rest"} & set(names)))
     if duplicates:

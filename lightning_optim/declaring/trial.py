@@ -18,7 +18,7 @@ from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
-from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.schedules.schedule import Schedule, restore_groups, snapshot_groups
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed, torch_rejects
@@ -34,8 +34,14 @@ def trial_optimizer(
 
     # HParams without default are left out: their values are checked when `fit` reads them
     kwargs = without_hparams(kwargs)
+    # an option required in every group (`use_muon`) as the build passes it, else a stand-in value: the last
+    # stand-in group may not exist at `fit`, and a declared group without it was refused before this trial
+    required = optimizer_info(cls).required_in_groups
+    filled = groups_with_required(
+        where, cls, {**required, **kwargs}, [without_hparams(g) for g in groups], [where] * len(groups)
+    )
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
-    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **without_hparams(g)} for g in groups]
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in filled]
     with torch_rejects(where, cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optimizer = cls(stand_ins, **kwargs)
@@ -59,9 +65,10 @@ def trial_optimizer(
     for index, group in enumerate(stand_ins[:-1]):
         options = {key: value for key, value in group.items() if key in arguments}
         if options:
+            alone = {key: value for key, value in group.items() if key not in arguments}
             with torch_rejects(source(index), cls), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                cls([torch.nn.Parameter(torch.zeros(1, 1))], **{**kwargs, **options})
+                cls([alone], **{**kwargs, **options})
     return optimizer
 
 

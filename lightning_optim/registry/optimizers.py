@@ -190,6 +190,11 @@ class OptimizerInfo:
     #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
     #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
     group_options: frozenset[str] = frozenset()
+    #: options the constructor requires in every param group it is given (pytorch_optimizer's Muon family:
+    #: ``use_muon``), each with the value a trial build gives a stand-in group that may not exist at ``fit``
+    #: (the leftover group); one declared for the whole optimizer goes into each group that lacks it
+    #: (``groups_with_required``), as ``defaults`` do for other options
+    required_in_groups: Mapping[str, Any] = field(default_factory=dict)
     #: a check of the constructor arguments (the declared ones; the class's defaults for the rest) that the
     #: constructor makes with a message naming none of them; raises ``ValueError``
     check_arguments: Callable[[type, Mapping[str, Any]], None] | None = None
@@ -396,8 +401,28 @@ _PYTORCH_OPTIMIZER_STATE = {
 }
 
 
+#: pytorch_optimizer's per-group options that its constructors write into each group, or its ``step`` reads from
+#: a group, and that ``defaults`` does not list (GaLore's projection, the Muon family's Muon and AdamW halves)
+_PYTORCH_OPTIMIZER_GROUP_OPTIONS = {
+    "Muon": "use_muon lr momentum nesterov weight_decay weight_decouple ns_steps ns_coeffs ns_method ns_reset_steps "
+    "use_adjusted_lr betas eps",
+    "AdaMuon": "use_muon lr betas weight_decay weight_decouple ns_steps ns_coeffs use_adjusted_lr eps",
+    "NorMuon": "use_muon lr momentum beta2 nesterov weight_decay weight_decouple ns_steps ns_coeffs update_scale "
+    "use_adjusted_lr betas eps",
+    "AdaGO": "use_muon lr momentum nesterov weight_decay weight_decouple ns_steps ns_coeffs gamma eps v "
+    "use_adjusted_lr betas",
+}
+
+
 def _pytorch_optimizer(cls: type) -> OptimizerInfo:
-    return OptimizerInfo(cls, running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "")))
+    group_options = frozenset(_PYTORCH_OPTIMIZER_GROUP_OPTIONS.get(cls.__name__, "").split())
+    return OptimizerInfo(
+        cls,
+        running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "")),
+        group_options=group_options,
+        # the Muon family refuses a group without `use_muon` (which half trains it)
+        required_in_groups={"use_muon": True} if "use_muon" in group_options else {},
+    )
 
 
 def _transformers(cls: type) -> OptimizerInfo:
@@ -433,3 +458,32 @@ def optimizer_info(cls: type) -> OptimizerInfo:
     return (_family_info(cls) if any(f.module in sys.modules for f in _FAMILIES) else None) or OptimizerInfo(
         cls
     )
+
+
+def groups_with_required(
+    where: str,
+    cls: type,
+    kwargs: Mapping[str, Any],
+    groups: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+) -> list[dict[str, Any]]:
+    """``groups`` with each option ``cls`` requires in every group (``required_in_groups``) that one lacks set
+    to its value in the optimizer-level ``kwargs``; a group with neither (``labels`` names each) is refused.
+
+    Example:
+        >>> groups_with_required("M.optimizer", Adam, {}, [{"lr": 0.1}], ["every parameter"])
+        [{'lr': 0.1}]
+    """
+    required = optimizer_info(cls).required_in_groups
+    if not required:
+        return [dict(group) for group in groups]
+    shared = {key: kwargs[key] for key in required if key in kwargs}
+    for group, label in zip(groups, labels, strict=True):
+        missing = next((key for key in required if key not in group and key not in shared), None)
+        if missing is not None:
+            raise ValueError(
+                f"{where}: Expected `{missing}` to be set for {label} but got none: `{cls.__name__}` requires it "
+                f"in every param group. Set `{missing}=` in the OptimizerSpec (for every group that does not "
+                "set it) or in a ParamGroup selecting them."
+            )
+    return [{**shared, **group} for group in groups]

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from lightning_optim import (
     OptimizerSpec,
+    ParamGroup,
     SchedulerSpec,
     register_optimizer,
     register_scheduler,
@@ -22,7 +23,7 @@ from lightning_optim import (
 from lightning_optim.registry.external import unregister
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declaring import test_fuzz as fuzz
-from tests.helpers import declared, loader, needs_muon
+from tests.helpers import Classifier, assert_same_weights, declared, loader, needs_muon
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 schedulefree = pytest.importorskip("schedulefree")
@@ -127,6 +128,66 @@ def test_pytorch_optimizer_collection_trains(name: str) -> None:
     module = declared(OptimizerSpec(f"pytorch_optimizer/{name}", lr=1e-3))()
     trainer = fit(module, max_epochs=1)
     assert type(trainer.optimizers[0]) is pytorch_optimizer.load_optimizer(name)
+
+
+def _is_matrix(name: str, param: torch.nn.Parameter) -> bool:
+    return param.ndim == 2
+
+
+@pytest.mark.parametrize("name", ["muon", "adamuon", "normuon", "adago"])
+def test_pytorch_optimizer_muon_family_trains_as_written_by_hand(name: str) -> None:
+    """The Muon family needs `use_muon` in every param group: set per ParamGroup, or on the OptimizerSpec for the
+    groups that do not set it, it trains as the hand-written optimizer; missing for some parameters, it is refused."""
+    cls = pytorch_optimizer.load_optimizer(name)
+
+    class Hand(Classifier):
+        def configure_optimizers(self) -> Any:
+            matrices = [p for p in self.parameters() if p.ndim == 2]
+            rest = [p for p in self.parameters() if p.ndim != 2]
+            return cls(
+                [{"params": matrices, "use_muon": True, "lr": 0.05}, {"params": rest, "use_muon": False}]
+            )
+
+    hand = Hand()
+    fit(hand, max_epochs=1, limit_train_batches=3)
+    for spec in (
+        OptimizerSpec(
+            f"pytorch_optimizer/{name}",
+            groups=[
+                ParamGroup(_is_matrix, use_muon=True, lr=0.05),
+                ParamGroup(lambda n, p: p.ndim != 2, use_muon=False),
+            ],
+        ),
+        OptimizerSpec(
+            f"pytorch_optimizer/{name}",
+            use_muon=False,
+            groups=[ParamGroup(_is_matrix, use_muon=True, lr=0.05)],
+        ),
+    ):
+        module = declared(spec)()
+        fit(module, max_epochs=1, limit_train_batches=3)
+        assert_same_weights(hand, module)
+    with pytest.raises(
+        ValueError,
+        match=rf"Declared\.optimizer: Expected `use_muon` to be set for every parameter \(no ParamGroup declared\) "
+        rf"but got none: `{cls.__name__}` requires it in every param group",
+    ):
+        declared(OptimizerSpec(f"pytorch_optimizer/{name}"))
+    with pytest.raises(
+        ValueError, match=r"Expected `use_muon` to be set for `Declared\.optimizer\.groups\[1\]`"
+    ):
+        declared(
+            OptimizerSpec(
+                f"pytorch_optimizer/{name}", groups=[ParamGroup(_is_matrix, use_muon=True), ParamGroup("*")]
+            )
+        )
+    lacking = declared(
+        OptimizerSpec(f"pytorch_optimizer/{name}", groups=[ParamGroup(_is_matrix, use_muon=True)])
+    )()
+    with pytest.raises(
+        ValueError, match=r"Expected `use_muon` to be set for the parameters no ParamGroup selects"
+    ):
+        fit(lacking, max_epochs=1, limit_train_batches=1)
 
 
 def test_collection_checks_use_the_real_signature() -> None:
