@@ -404,6 +404,7 @@ _PYTORCH_OPTIMIZER_STATE = {
 #: pytorch_optimizer's per-group options that its constructors write into each group, or its ``step`` reads from
 #: a group, and that ``defaults`` does not list (GaLore's projection, the Muon family's Muon and AdamW halves)
 _PYTORCH_OPTIMIZER_GROUP_OPTIONS = {
+    "GaLore": "rank update_proj_gap scale projection_type",
     "Muon": "use_muon lr momentum nesterov weight_decay weight_decouple ns_steps ns_coeffs ns_method ns_reset_steps "
     "use_adjusted_lr betas eps",
     "AdaMuon": "use_muon lr betas weight_decay weight_decouple ns_steps ns_coeffs use_adjusted_lr eps",

@@ -190,6 +190,28 @@ def test_pytorch_optimizer_muon_family_trains_as_written_by_hand(name: str) -> N
         fit(lacking, max_epochs=1, limit_train_batches=1)
 
 
+def test_pytorch_optimizer_galore_takes_its_projection_per_param_group() -> None:
+    """GaLore reads its projection (`rank`, `update_proj_gap`, `scale`, `projection_type`) from a group, not its
+    `defaults`: a ParamGroup setting it trains as the hand-written GaLore."""
+    projection = {"rank": 2, "update_proj_gap": 2, "scale": 0.25, "projection_type": "std"}
+
+    class Hand(Classifier):
+        def configure_optimizers(self) -> Any:
+            weight = self.model_gen.layer1.weight
+            rest = [p for p in self.parameters() if p is not weight]
+            return pytorch_optimizer.GaLore([{"params": [weight], **projection}, {"params": rest}], lr=0.01)
+
+    hand = Hand()
+    fit(hand, max_epochs=1, limit_train_batches=3)
+    spec = OptimizerSpec(
+        "pytorch_optimizer/galore", lr=0.01, groups=[ParamGroup("model_gen.layer1.weight", **projection)]
+    )
+    module = declared(spec)()
+    fit(module, max_epochs=1, limit_train_batches=3)
+    assert_same_weights(hand, module)
+    assert "projector" in module.optimizer.state[module.model_gen.layer1.weight]
+
+
 def test_collection_checks_use_the_real_signature() -> None:
     with pytest.raises(
         TypeError, match=r"`Lion` got an unexpected argument `betaz` \(did you mean `betas`\?\)"
