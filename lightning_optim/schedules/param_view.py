@@ -28,13 +28,16 @@ BETA_ALIASES = {"beta1": 0, "beta2": 1}
 
 def target_of(param: str, group: MutableMapping[str, Any]) -> tuple[str, int | None]:
     """Where ``param`` lives in a param group: ``(key, None)``, or ``("betas", i)`` for ``beta1``/``beta2``
-    and for ``momentum`` on an optimizer with ``betas`` and no ``momentum`` (as ``LRMonitor`` reads it).
+    in a group without a key of that name (transformers' ``Adafactor`` keeps its own ``beta1``) and for
+    ``momentum`` on an optimizer with ``betas`` and no ``momentum`` (as ``LRMonitor`` reads it).
 
     Example:
         >>> target_of("weight_decay", {"weight_decay": 0.0}), target_of("momentum", {"betas": (0.9, 0.99)})
         (('weight_decay', None), ('betas', 0))
+        >>> target_of("beta1", {"betas": (0.9, 0.99)}), target_of("beta1", {"beta1": 0.9})
+        (('betas', 0), ('beta1', None))
     """
-    if param in BETA_ALIASES:
+    if param in BETA_ALIASES and param not in group:
         return "betas", BETA_ALIASES[param]
     if param == "momentum" and "momentum" not in group and "betas" in group:
         return "betas", 0

@@ -14,9 +14,11 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, OneCycleLR, StepLR
 
+from lightning_optim import OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.param_view import ParamGroupView, ProxyOptimizer
 from lightning_optim.schedules.schedule import Make, Schedule
 from lightning_optim.schedules.shape import Shape
+from tests.helpers import Classifier, assert_same_weights, declared, fit, transformers_with_torch
 
 
 def _params() -> list[torch.nn.Parameter]:
@@ -87,6 +89,37 @@ def test_beta1_and_momentum_drive_the_first_of_betas() -> None:
         assert driven == _twin_lrs([0.9], lambda o: LinearLR(o, start_factor=0.5, total_iters=3), 5)
         assert isinstance(opt.param_groups[0]["betas"], tuple)
         assert opt.param_groups[0]["betas"][1] == 0.999
+
+
+def test_beta1_of_an_optimizer_keeping_its_own_beta1_drives_that_key() -> None:
+    """transformers' ``Adafactor`` keeps ``beta1`` as a group option of its own (no ``betas``): a ``beta1``
+    schedule drives it, as a hand-written module updating ``group["beta1"]`` each epoch with torch's
+    ``LinearLR`` on a twin optimizer does."""
+    Adafactor = transformers_with_torch().optimization.Adafactor
+    options = {"lr": 0.01, "beta1": 0.9, "scale_parameter": False, "relative_step": False}
+
+    def linear(optimizer: torch.optim.Optimizer) -> LinearLR:
+        return LinearLR(optimizer, start_factor=1.0, end_factor=0.5, total_iters=2)
+
+    class Hand(Classifier):
+        def configure_optimizers(self) -> Any:
+            self.twin = torch.optim.SGD(_params(), lr=0.9)
+            self.twin_schedule = linear(self.twin)
+            return Adafactor(self.parameters(), **options)
+
+        def on_train_epoch_end(self) -> None:
+            self.twin.step()
+            self.twin_schedule.step()
+            self.optimizers().optimizer.param_groups[0]["beta1"] = self.twin.param_groups[0]["lr"]
+
+    hand = Hand()
+    fit(hand)
+    scheduler = SchedulerSpec("linear", param="beta1", start_factor=1.0, end_factor=0.5, total_iters=2)
+    module = declared(OptimizerSpec("transformers/adafactor", scheduler=scheduler, **options))()
+    fit(module)
+    assert_same_weights(hand, module)
+    assert module.optimizer.param_groups[0]["beta1"] == hand.twin.param_groups[0]["lr"] == 0.45000000000000007
+    assert "betas" not in module.optimizer.param_groups[0]
 
 
 def test_momentum_of_sgd() -> None:
