@@ -23,7 +23,7 @@ from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
-from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, declared_info
+from lightning_optim.registry.schedulers import SCHEDULER_INFO, LowerBound, SchedulerInfo, declared_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
 
 INTERVALS = ("step", "epoch")
@@ -255,8 +255,11 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
             )
     if not nested and spec.param == "lr":  # the bounds are the lr's; a composite's schedulers drive its param
         inner = kwargs["schedulers"] if info.composite else ()
-        for checked in ((where, info, spec.kwargs), *((s.where, s.info, s.kwargs) for s in inner)):
-            _check_lower_bounds(*checked)
+        for at, checked, arguments in (
+            (where, info, spec.kwargs),
+            *((s.where, s.info, s.kwargs) for s in inner),
+        ):
+            _check_lower_bounds(at, checked, arguments, checked.lower_bounds)
     _check_param_kind(where, spec, cls, info)
     return ResolvedScheduler(
         where=where,
@@ -270,18 +273,43 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     )
 
 
-def _check_lower_bounds(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) -> None:
-    """The declared numbers of ``info.lower_bounds`` are above their bounds, for a schedule of the lr: torch
-    takes a negative ``eta_min`` and trains until the cosine crosses zero, late in the run, before the lr goes
-    negative. An ``HParam`` is checked with the value ``fit`` reads (this runs again then). A schedule of
-    another option (``param="weight_decay"``) is left to the runtime check of the values it sets."""
-    for key, bound in info.lower_bounds.items():
+def _check_lower_bounds(
+    where: str,
+    info: SchedulerInfo,
+    kwargs: Mapping[str, Any],
+    bounds: Mapping[str, LowerBound],
+    why: str = "",
+) -> None:
+    """The declared numbers of ``bounds`` (``info.lower_bounds``) are above their bounds, for a schedule of the
+    lr: torch takes a negative ``eta_min`` and trains until the cosine crosses zero, late in the run, before the
+    lr goes negative. An ``HParam`` is checked with the value ``fit`` reads (this runs again then). A schedule of
+    another option (``param="weight_decay"``) is left to the runtime check of the values it sets, but for the
+    ``floor_bounds`` of one the optimizer divides by (``check_positive_floor``)."""
+    for key, bound in bounds.items():
         value = kwargs.get(key)
         if isinstance(value, numbers.Real) and not isinstance(value, bool) and not bound.admits(float(value)):
             raise ValueError(
                 f"{where}: Expected `{key}` of `{info.cls.__name__}` to be {bound} ({bound.meaning}) but got "
-                f"{value!r}."
+                f"{value!r}{why}."
             )
+
+
+def check_positive_floor(scheduler: ResolvedScheduler, cls: type) -> None:
+    """A schedule of an option that ``cls`` divides by (``OptimizerInfo.positive_options``: schedule-free's
+    ``eval()`` by its ``momentum``/``beta1``) does not reach 0: the ``floor_bounds`` of each scheduler in it
+    (``eta_min=0``, ``CosineAnnealingLR``'s default, would train and then fail at validation)."""
+    param = scheduler.spec.param
+    if param not in optimizer_info(cls).positive_options:
+        return
+    why = f" (a schedule of `{param}`, which `{cls.__name__}` divides by, must keep it > 0)"
+    for checked in (scheduler, *(scheduler.kwargs["schedulers"] if scheduler.info.composite else ())):
+        defaults = {
+            key: p.default
+            for key, p in inspect.signature(checked.cls).parameters.items()
+            if key in checked.info.floor_bounds
+        }
+        kwargs = {**defaults, **checked.kwargs}
+        _check_lower_bounds(checked.where, checked.info, kwargs, checked.info.floor_bounds, why)
 
 
 def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> None:
@@ -359,6 +387,7 @@ def check_param(scheduler: ResolvedScheduler, optimizer: torch.optim.Optimizer) 
             f"`{type(optimizer).__name__}` but got {scheduler.spec.param!r}{did_you_mean(scheduler.spec.param, accepted)}. "
             f"Accepted: {listing(accepted)}."
         )
+    check_positive_floor(scheduler, type(optimizer))
 
 
 def compiled_schedule_refusal(cls: type, schedulers: Sequence[ResolvedScheduler]) -> str | None:

@@ -195,6 +195,9 @@ class OptimizerInfo:
     #: (the leftover group); one declared for the whole optimizer goes into each group that lacks it
     #: (``groups_with_required``), as ``defaults`` do for other options
     required_in_groups: Mapping[str, Any] = field(default_factory=dict)
+    #: options it divides by, which a ``SchedulerSpec(param=...)`` must keep > 0 (its ``floor_bounds``):
+    #: schedule-free's ``eval()`` interpolates by ``1 - 1 / momentum``
+    positive_options: frozenset[str] = frozenset()
     #: a check of the constructor arguments (the declared ones; the class's defaults for the rest) that the
     #: constructor makes with a message naming none of them; raises ``ValueError``
     check_arguments: Callable[[type, Mapping[str, Any]], None] | None = None
@@ -388,6 +391,7 @@ def _schedule_free(cls: type) -> OptimizerInfo:
     return OptimizerInfo(
         cls,
         check_group=check_schedule_free_momentum,
+        positive_options=frozenset({"momentum", "beta1"}),
         running_state=_running_state("k weight_sum lr_max scheduled_lr train_mode"),
     )
 

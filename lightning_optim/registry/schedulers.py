@@ -165,6 +165,9 @@ class SchedulerInfo:
     #: checks none of them, and a trial update at class definition sees only the first lr): refused when the
     #: class is defined, or when ``fit`` reads an ``HParam`` for them
     lower_bounds: Mapping[str, LowerBound] = field(default_factory=dict)
+    #: arguments that set the value it ends at (a declared one, or its default), which must stay above their
+    #: bound on an option the optimizer divides by (``OptimizerInfo.positive_options``)
+    floor_bounds: Mapping[str, LowerBound] = field(default_factory=dict)
 
     @property
     def window_length(self) -> str | None:
@@ -262,6 +265,9 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length="total_iters",
         epoch_arguments={"total_iters": scale},
         window_offset=-1,
+        floor_bounds={
+            "end_factor": LowerBound(0, strict=True, meaning="the factor of the declared value it ends at")
+        },
     ),
     SchedulerInfo(
         lr_scheduler.PolynomialLR,
@@ -278,12 +284,14 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length="T_max",
         epoch_arguments={"T_max": scale},
         lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr it anneals to")},
+        floor_bounds={"eta_min": LowerBound(0, strict=True, meaning="the value it anneals to")},
     ),
     SchedulerInfo(
         lr_scheduler.CosineAnnealingWarmRestarts,
         ("cosine_restarts",),
         epoch_arguments={"T_0": scale},
         lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr each cycle anneals to")},
+        floor_bounds={"eta_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
     ),
     SchedulerInfo(
         lr_scheduler.OneCycleLR,

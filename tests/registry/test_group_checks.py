@@ -8,7 +8,7 @@ import warnings
 import lightning as L
 import pytest
 
-from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup
+from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import FAST, declared, loader, transformers_with_torch
 
 
@@ -23,6 +23,22 @@ from tests.helpers import FAST, declared, loader, transformers_with_torch
         (
             OptimizerSpec("schedulefree/sgd", lr=0.1, groups=[ParamGroup("0", momentum=0.0)]),
             r"^Declared\.optimizer\.groups\[0\]: Expected `momentum` to be > 0 for a schedule-free optimizer",
+        ),
+        # a schedule driving schedule-free's momentum (or beta1) to 0 trained, then eval() raised ZeroDivisionError
+        (
+            OptimizerSpec(
+                "schedulefree/sgd", lr=0.1, momentum=0.9, scheduler=SchedulerSpec("cosine", param="momentum")
+            ),
+            r"^Declared\.optimizer\.scheduler: Expected `eta_min` of `CosineAnnealingLR` to be > 0 \(the value it "
+            r"anneals to\) but got 0\.0 \(a schedule of `momentum`, which `SGDScheduleFree` divides by, must keep it > 0\)\.$",
+        ),
+        (
+            OptimizerSpec(
+                "schedulefree/adamw",
+                scheduler=[SchedulerSpec("linear", param="beta1", end_factor=0.0, interval="step")],
+            ),
+            r"^Declared\.optimizer\.scheduler\[0\]: Expected `end_factor` of `LinearLR` to be > 0 .* but got 0\.0 "
+            r"\(a schedule of `beta1`, which `AdamWScheduleFree` divides by",
         ),
         # transformers' Adafactor raised TypeError (float * None) in its first step
         (
@@ -46,6 +62,16 @@ def test_a_value_that_fails_inside_a_step_is_refused_at_class_definition(
     "spec",
     [
         OptimizerSpec("schedulefree/adamw", betas=(0.5, 0.999)),
+        OptimizerSpec(
+            "schedulefree/sgd",
+            lr=0.1,
+            momentum=0.9,
+            scheduler=SchedulerSpec("cosine", param="momentum", eta_min=0.5, interval="step"),
+        ),
+        OptimizerSpec(
+            "schedulefree/adamw",
+            scheduler=SchedulerSpec("linear", param="beta1", end_factor=0.5, interval="step"),
+        ),
         OptimizerSpec(
             "transformers/adafactor", lr=None, relative_step=True, scale_parameter=True, warmup_init=True
         ),
