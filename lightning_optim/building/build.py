@@ -137,6 +137,10 @@ def build_all(
             module,
             trainer,
             compilable_schedules=compiled_schedule_refusal(declared.cls, declared.schedulers) is None,
+            # a name's own arguments (`"transformers/adamw_torch_fused"`) are those the declaration does not give
+            fused_by_name=str(declared.spec.optimizer)
+            if "fused" in declared.kwargs and "fused" not in declared.spec.kwargs
+            else None,
         )
         optimizer = build_optimizer(declared, torch_groups, **choice.arguments)
         prepare_optimizer(declared.where, declared.spec.optimizer, optimizer, module)

@@ -255,8 +255,10 @@ def check_trainer_conflict(
     kwargs: Mapping[str, Any],
     trainer: Any,
     module: torch.nn.Module,
+    name: str | None = None,
 ) -> None:
-    """Raise if a declared fused kernel certainly fails (or clips scaled gradients) with this Trainer.
+    """Raise if a declared fused kernel certainly fails (or clips scaled gradients) with this Trainer
+    (``name``: the declared optimizer name that stands for ``fused=True``, when that is where it comes from).
 
     torch sets ``_step_supports_amp_scaling`` only for ``fused=True`` given to the constructor (a
     ``ParamGroup(fused=True)`` leaves it unset, and Lightning then unscales and clips as usual), so only
@@ -275,9 +277,9 @@ def check_trainer_conflict(
         ValueError: M.opt: Expected no fused kernel with `Trainer(precision='bf16-mixed', gradient_clip_val=1.0)` ...
     """
     if implementation == "fused":
-        declared = "implementation='fused'"
+        declared = "`implementation='fused'`"
     elif kwargs.get("fused") is True:
-        declared = "fused=True"
+        declared = "`fused=True`"
     else:
         return
     if not compat.fused_step_unscales(cls):
@@ -292,11 +294,17 @@ def check_trainer_conflict(
         why = f"Lightning's `{type(plugin).__name__}` would clip them still scaled by its gradient scaler"
     else:
         return
+    if (
+        name is not None
+    ):  # the name fixes `fused=True` under "auto": only an explicit implementation replaces it
+        declared = f"{name!r}, which stands for `fused=True`"
+        fix = "Declare it with `implementation='foreach'` (or 'forloop')"
+    else:
+        fix = f"Remove {declared} (the default `implementation='auto'` then picks torch's own implementation here)"
     raise ValueError(
         f"{where}: Expected no fused kernel with `Trainer(precision={_precision_name(plugin)!r}, "
-        f"gradient_clip_val={trainer.gradient_clip_val!r})` but got `{declared}`: a fused `{cls.__name__}` "
-        f"unscales gradients inside `step` and {why}. Remove `{declared}` (the default "
-        "`implementation='auto'` then picks torch's own implementation here) or remove `gradient_clip_val`."
+        f"gradient_clip_val={trainer.gradient_clip_val!r})` but got {declared}: a fused `{cls.__name__}` "
+        f"unscales gradients inside `step` and {why}. {fix} or remove `gradient_clip_val`."
     )
 
 
@@ -525,11 +533,13 @@ def choose(
     trainer: Any,
     *,
     compilable_schedules: bool = True,
+    fused_by_name: str | None = None,
 ) -> Choice:
     """The implementation to build with, for these torch param groups; logs it in one INFO line.
 
     ``implementation`` and ``kwargs`` are the declared (already checked) ones. ``compilable_schedules``: whether
     the declared schedules drive only options a compiled step holds as tensors (``compiled_schedule_problem``).
+    ``fused_by_name``: the declared name whose arguments gave ``kwargs`` its ``fused=True``, if one did.
 
     Example:
         >>> from torch import nn
@@ -546,7 +556,7 @@ def choose(
     params = [p for group in groups for p in group["params"]]
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
-    check_trainer_conflict(where, cls, implementation, kwargs, trainer, module)
+    check_trainer_conflict(where, cls, implementation, kwargs, trainer, module, fused_by_name)
     check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
     check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
     if implementation == "compiled":

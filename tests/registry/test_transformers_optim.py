@@ -13,13 +13,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch import nn
 
 from lightning_optim import OptimizerSpec, spec_from_dict, spec_to_dict
 from lightning_optim.registry.optimizers import accepts_argument
-from tests.helpers import declared, fit, transformers_with_torch
+from tests.helpers import (
+    FAST,
+    Classifier,
+    assert_same_weights,
+    declared,
+    fit,
+    loader,
+    transformers_with_torch,
+)
 from tests.registry.test_bnb import Wide
 
 transformers = transformers_with_torch(module_level=True)
@@ -146,6 +155,41 @@ def test_an_explicit_implementation_replaces_the_names(
     fit(module, max_steps=0)
     (group,) = module.trainer.optimizers[0].param_groups
     assert (group["fused"], group["foreach"], group["betas"]) == (fused, foreach, (0.9, 0.999))
+
+
+def test_a_fused_name_under_clipped_mixed_precision_is_told_the_implementation_that_trains() -> None:
+    """`"adamw_torch_fused"` stands for `fused=True`, which bf16-mixed clipping refuses: the error names the
+    name (no `fused=True` was written, and "auto" keeps the name's kernel), and the implementation it advises
+    trains as a hand-written foreach `AdamW`."""
+    bf16_clipped = {
+        **FAST,
+        "max_epochs": 1,
+        "limit_train_batches": 3,
+        "precision": "bf16-mixed",
+        "gradient_clip_val": 0.05,
+    }
+    for options in ({}, {"implementation": "auto"}):
+        module = declared(OptimizerSpec("transformers/adamw_torch_fused", lr=LR, **options))()
+        with pytest.raises(ValueError) as error:
+            L.Trainer(**bf16_clipped).fit(module, loader())
+        assert str(error.value) == (
+            "Declared.optimizer: Expected no fused kernel with `Trainer(precision='bf16-mixed', "
+            "gradient_clip_val=0.05)` but got 'transformers/adamw_torch_fused', which stands for `fused=True`: a "
+            "fused `AdamW` unscales gradients inside `step` and Lightning's `MixedPrecision` refuses to clip them. "
+            "Declare it with `implementation='foreach'` (or 'forloop') or remove `gradient_clip_val`."
+        )
+
+    class Hand(Classifier):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.AdamW(
+                self.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, foreach=True
+            )
+
+    hand = Hand()
+    L.Trainer(**bf16_clipped).fit(hand, loader())
+    module = declared(OptimizerSpec("transformers/adamw_torch_fused", lr=LR, implementation="foreach"))()
+    L.Trainer(**bf16_clipped).fit(module, loader())
+    assert_same_weights(hand, module)
 
 
 def test_a_name_standing_for_arguments_round_trips_through_a_config() -> None:
