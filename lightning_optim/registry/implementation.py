@@ -619,7 +619,12 @@ def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
         >>> group["fused"], group["foreach"], group["initial_lr"]
         (None, False, 0.5)
     """
-    optimizer.register_load_state_dict_pre_hook(_as_built)
+    # a wrapper that never ran `Optimizer.__init__` (pytorch_optimizer's `Magma`) loads its groups through the
+    # optimizer it wraps, which holds them
+    loads = optimizer
+    if not hasattr(optimizer, "_optimizer_load_state_dict_pre_hooks"):
+        loads = optimizer.optimizer  # type: ignore[attr-defined]
+    loads.register_load_state_dict_pre_hook(_as_built)
 
 
 def _holds_tensor(value: Any) -> bool:

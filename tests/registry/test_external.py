@@ -23,7 +23,7 @@ from lightning_optim import (
 from lightning_optim.registry.external import unregister
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declaring import test_fuzz as fuzz
-from tests.helpers import Classifier, assert_same_weights, declared, loader, needs_muon
+from tests.helpers import FAST, Classifier, assert_same_weights, declared, loader, needs_muon
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 schedulefree = pytest.importorskip("schedulefree")
@@ -210,6 +210,35 @@ def test_pytorch_optimizer_galore_takes_its_projection_per_param_group() -> None
     fit(module, max_epochs=1, limit_train_batches=3)
     assert_same_weights(hand, module)
     assert "projector" in module.optimizer.state[module.model_gen.layer1.weight]
+
+
+def test_pytorch_optimizer_magma_a_wrapper_without_optimizer_init_trains_and_resumes(tmp_path: Any) -> None:
+    """`Magma` wraps an AdamW it builds and never runs `Optimizer.__init__`: declared, it trains as the
+    hand-written one (with a scheduler), and a checkpoint of it resumes."""
+
+    class Hand(Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = pytorch_optimizer.Magma(self.parameters(), lr=0.01)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5),
+            }
+
+    hand = Hand()
+    fit(hand, max_epochs=2, limit_train_batches=3)
+    spec = OptimizerSpec(
+        "pytorch_optimizer/magma", lr=0.01, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5)
+    )
+    module = declared(spec)()
+    trainer = fit(module, max_epochs=2, limit_train_batches=3)
+    assert_same_weights(hand, module)
+    trainer.save_checkpoint(tmp_path / "magma.ckpt")
+    resumed = declared(spec)()
+    L.Trainer(**FAST, max_epochs=3, limit_train_batches=3).fit(
+        resumed, loader(), ckpt_path=tmp_path / "magma.ckpt"
+    )
+    assert resumed.trainer.global_step == 9
+    assert resumed.optimizer.param_groups[0]["lr"] == 0.01 * 0.5**3
 
 
 def test_collection_checks_use_the_real_signature() -> None:
