@@ -41,7 +41,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_p
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.monitor.lr_monitor import momentum_at
-from lightning_optim.schedules.param_view import BETA_ALIASES
+from lightning_optim.schedules.param_view import target_of
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
@@ -193,8 +193,7 @@ def param_readers(param: str, optimizer: torch.optim.Optimizer) -> list[Callable
         return [itemgetter("lr")] * len(optimizer.param_groups)
     if param == "momentum":
         return [_reader(key, index) for key, index in momentum_at(optimizer)]
-    target = ("betas", BETA_ALIASES[param]) if param in BETA_ALIASES else (param, None)
-    return [_reader(*target)] * len(optimizer.param_groups)
+    return [_reader(*target_of(param, group)) for group in optimizer.param_groups]
 
 
 def _reader(key: str, index: int | None) -> Callable[[Mapping[str, Any]], Any]:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, OneCycleLR, StepLR
 
-from lightning_optim import OptimizerSpec, SchedulerSpec
+from lightning_optim import OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.schedules.param_view import ParamGroupView, ProxyOptimizer
 from lightning_optim.schedules.schedule import Make, Schedule
 from lightning_optim.schedules.shape import Shape
@@ -120,6 +120,9 @@ def test_beta1_of_an_optimizer_keeping_its_own_beta1_drives_that_key() -> None:
     assert_same_weights(hand, module)
     assert module.optimizer.param_groups[0]["beta1"] == hand.twin.param_groups[0]["lr"] == 0.45000000000000007
     assert "betas" not in module.optimizer.param_groups[0]
+    # the preview reads the same key: 0.9 at the start of each of the 2 epochs (4 steps each), then 0.675
+    preview = preview_schedule(module, max_epochs=2, steps_per_epoch=4, params=("beta1",))
+    assert preview["lr-optimizer-beta1"] == pytest.approx([0.9] * 4 + [0.675] * 4)
 
 
 def test_momentum_of_sgd() -> None:
