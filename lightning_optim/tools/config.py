@@ -10,10 +10,16 @@ An ``HParam`` is written as ``{"hparam": "lr"}`` (``{"hparam": "lr", "default": 
 A function (a callable selector, a ``LambdaLR`` ``lr_lambda``) is written as ``{"callable": "pkg.mod.fn"}``;
 only module-level functions have such a path, so a lambda is an error. Reading one back imports and calls
 code named by the config, so ``spec_from_dict`` only accepts functions it is explicitly allowed to.
+
+Once ``jsonargparse`` is imported (``LightningCLI``), the three specs are registered with it as types in this
+shape (``register_jsonargparse_types``), so a spec annotated as a module's ``__init__`` argument is read from a
+config or the command line and written back by ``--print_config`` like any value.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +31,7 @@ from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, Scheduler
 from lightning_optim.registry.external import named_optimizer
 from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
 from lightning_optim.registry.schedulers import declared_info, is_scheduler_class, scheduler_info
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 
 CLASS_PATH = "class_path"
@@ -391,3 +398,46 @@ def _from_dict(
         # a name standing for more than its class is kept, as `spec_to_dict` writes it
         declared = path if _names_more_than_its_class(path, cls) else cls
     return kind(declared, **values, **kwargs)
+
+
+def _converted_spec(value: Any) -> type | None:
+    """The spec class of jsonargparse's conversion of a spec (``{"class_path": "lightning_optim.SchedulerSpec",
+    ...}``), or ``None``."""
+    path = value.get(CLASS_PATH) if isinstance(value, Mapping) else None
+    if not isinstance(path, str) or not path.startswith("lightning_optim."):
+        return None
+    try:
+        found = import_dotted(path)
+    except ValueError:
+        return None
+    return found if found in (OptimizerSpec, SchedulerSpec, ParamGroup) else None
+
+
+def _from_jsonargparse(value: Any, kind: type) -> Any:
+    """A spec from a value jsonargparse parsed for an argument annotated ``kind``: a ``spec_to_dict`` dict, or
+    jsonargparse's own conversion of a spec default (a dataclass, converted by its fields:
+    ``{"class_path": <the spec class>, "init_args": {<field>: <value>}}``, a nested spec alike). A config may
+    name no function here (``allow_callables``): declare those on the class."""
+    cls = _converted_spec(value)
+    if cls is None:
+        return spec_from_dict(value, kind)
+    values = value[INIT_ARGS]
+    head, rest = dataclasses.fields(cls)[0].name, "options" if cls is ParamGroup else "kwargs"
+    options = {
+        key: _from_jsonargparse(item, SchedulerSpec) if _converted_spec(item) else item
+        for key, item in values.items()
+        if key in spec_options(cls)
+    }
+    return cls(values[head], **values.get(rest, {}), **options)
+
+
+def register_jsonargparse_types() -> None:
+    """Register ``OptimizerSpec``, ``SchedulerSpec`` and ``ParamGroup`` as jsonargparse types, written with
+    ``spec_to_dict`` and read with ``spec_from_dict``."""
+    from jsonargparse.typing import register_type
+
+    for kind in (OptimizerSpec, SchedulerSpec, ParamGroup):
+        register_type(kind, spec_to_dict, functools.partial(_from_jsonargparse, kind=kind))
+
+
+compat.when_imported("jsonargparse", register_jsonargparse_types)

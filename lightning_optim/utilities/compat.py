@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
 import importlib.util
 import inspect
 import operator
@@ -489,6 +490,48 @@ def disable_unused_batch_hooks(callback: Any) -> None:
 def disable_hook(callback: Any, name: str) -> None:
     """Make Lightning skip ``callback``'s hook ``name`` from now on."""
     setattr(callback, name, None)
+
+
+def when_imported(name: str, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once the top-level module ``name`` is imported: now if it already is, else right after
+    its import (a one-shot finder on ``sys.meta_path``), so that an optional dependency is never imported for it.
+    """
+    if name in sys.modules:
+        callback()
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, callback))
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``name`` as the other finders do, with a loader that calls ``callback`` after executing it; then
+    leaves ``sys.meta_path`` and the module's loader as they were."""
+
+    def __init__(self, name: str, callback: Callable[[], None]) -> None:
+        self.name = name
+        self.callback = callback
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenCall(spec.loader, self.callback)
+        return spec
+
+
+class _ThenCall(importlib.abc.Loader):
+    def __init__(self, loader: Any, callback: Callable[[], None]) -> None:
+        self.loader = loader
+        self.callback = callback
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        module.__spec__.loader = module.__loader__ = self.loader
+        self.loader.exec_module(module)
+        self.callback()
 
 
 def lightning_cli_instantiator(cli: Any, key: str) -> Callable[..., Any] | None:

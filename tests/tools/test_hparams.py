@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -10,6 +14,7 @@ import pytest
 import yaml
 from lightning_utilities.core.imports import RequirementCache
 from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
@@ -24,7 +29,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.tools.preview_cli import main
-from tests.helpers import FAST, Classifier, fit, no_logger
+from tests.helpers import FAST, Classifier, fit, loader, no_logger
 
 
 class Warmed(ConfigurableOptimizersMixin, Classifier):
@@ -188,3 +193,65 @@ def test_declarative_cli_model_init_args_next_to_optim_overrides(capsys: pytest.
     plain = cli("--model.lr=0.2", "--model.gamma=0.1")
     assert type(plain.model) is Swept
     assert fit(plain.model, max_epochs=2).of() == pytest.approx([0.2] * 4 + [0.02] * 4)
+
+
+#: ``SpecArguments``'s default schedule
+STEP = SchedulerSpec("step", step_size=2)
+
+
+class SpecArguments(ConfigurableOptimizersMixin, Classifier):
+    """Specs as annotated ``__init__`` arguments, kept by ``save_hyperparameters()`` (docs/guides/hparams.md)."""
+
+    optimizer = OptimizerSpec("sgd", lr=0.1)
+
+    def __init__(self, schedule: SchedulerSpec = STEP, head: ParamGroup | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def train_dataloader(self) -> Any:
+        return loader()
+
+
+#: Lightning's own LightningCLI in a fresh interpreter that imports the package before the CLI (and so before
+#: jsonargparse): `--print_config` with the defaults, with command-line values, then a fit from that config.
+SPEC_ARGUMENTS_CLI = """
+import contextlib, io, json, sys
+from tests.tools.test_hparams import SpecArguments
+from lightning.pytorch.cli import LightningCLI
+
+root = sys.argv[1]
+trainer = ["--trainer.accelerator=cpu", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
+           "--trainer.logger=false", "--trainer.enable_progress_bar=false", f"--trainer.default_root_dir={root}"]
+given = ["--model.schedule={class_path: exponential, init_args: {gamma: 0.5}, interval: step}",
+         "--model.head={select: model_gen.layer2, lr: 0.5}"]
+for name, args in (("defaults", []), ("given", given)):
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.suppress(SystemExit):
+        LightningCLI(SpecArguments, args=["fit", *trainer, *args, "--print_config"])
+    with open(f"{root}/{name}.yaml", "w") as file:
+        file.write(printed.getvalue())
+cli = LightningCLI(SpecArguments, args=["fit", "--config", f"{root}/given.yaml"])
+print(json.dumps({key: value for key, value in cli.model.hparams.items() if key != "_instantiator"}))
+"""
+
+
+@cli_extra
+def test_specs_as_init_arguments_under_lightning_cli(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-c", SPEC_ARGUMENTS_CLI, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    defaults = yaml.safe_load((tmp_path / "defaults.yaml").read_text())["model"]
+    assert defaults == {"schedule": spec_to_dict(SchedulerSpec(StepLR, step_size=2)), "head": None}
+    schedule = SchedulerSpec(ExponentialLR, gamma=0.5, interval="step")
+    head = ParamGroup("model_gen.layer2", lr=0.5)
+    written = {"schedule": spec_to_dict(schedule), "head": spec_to_dict(head)}
+    assert yaml.safe_load((tmp_path / "given.yaml").read_text())["model"] == written
+    # Lightning's hparams under its CLI are the config's values; the checkpoint builds the module from them
+    assert json.loads(ran.stdout.strip().splitlines()[-1]) == written
+    (checkpoint,) = (tmp_path / "checkpoints").glob("*.ckpt")
+    loaded = SpecArguments.load_from_checkpoint(checkpoint)
+    assert (loaded.hparams["schedule"], loaded.hparams["head"]) == (schedule, head)
