@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
 
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim.tools.config import CALLABLE, spec_from_dict, spec_to_dict
+from lightning_optim.tools.config import spec_from_dict, spec_to_dict
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities.errors import did_you_mean, listing
 
@@ -137,8 +137,8 @@ def with_declarations(
     return subclass
 
 
-#: The subclasses made so far, by declared class and overrides: the same overrides give the same class (so a
-#: pickled or deep-copied instance keeps its class within a process).
+#: The subclasses made so far, by declared class and overrides written as dicts: the same overrides give the
+#: same class (so a pickled instance keeps its class within a process; a deep copy always does).
 _SUBCLASSES: dict[tuple[type, str], type] = {}
 
 
@@ -153,10 +153,11 @@ _OVERRIDES = "_lightning_optim_overrides"
 
 
 def _reduce_ex(self: Any, protocol: SupportsIndex) -> Any:
-    # The subclass is not importable by its name (that is the declared class), so an instance is pickled as
-    # "the declared class with these overrides", as plain dicts, and the subclass is made again on loading.
+    # The subclass is not importable by its name (that is the declared class), so an instance is reduced with
+    # its class as a `_DeclaredClass`: itself to `copy.deepcopy`, and pickled as the `with_declarations` call
+    # that makes it.
     reduced: Any = object.__reduce_ex__(self, protocol)
-    return (_new_overridden, _overrides_of(type(self)), *reduced[2:])
+    return (_new_overridden, (_DeclaredClass(type(self)),), *reduced[2:])
 
 
 class _OverriddenType(type):
@@ -167,38 +168,40 @@ class _OverriddenType(type):
     """
 
 
-def _overrides_of(cls: type) -> tuple[type, dict[str, dict[str, Any]]]:
-    base, replaced = vars(cls)[_OVERRIDES]
-    return base, {
-        name: spec_to_dict(spec, where=f"{base.__qualname__}.{name}") for name, spec in replaced.items()
-    }
+class _DeclaredClass:
+    """A ``with_declarations`` class, in its instances' reduction. ``copy.deepcopy`` keeps it (a class copies as
+    itself), so a copy has the same class, whatever the overrides hold; ``pickle`` writes the declared class and
+    the override specs themselves (not as config dicts, which a lambda, a partial or a local class could not
+    be), so the subclass is made again from them, in another process too, whenever pickle can write them (a
+    class with a metaclass of its own included, which cannot be pickled itself)."""
+
+    def __init__(self, cls: Any) -> None:
+        self.cls = cls
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _DeclaredClass:
+        return self
+
+    def __reduce__(self) -> Any:
+        return _declared_class, vars(self.cls)[_OVERRIDES]
+
+
+def _overridden_class(base: type, specs: dict[str, OptimizerSpec]) -> Any:
+    return with_declarations(base, **specs)
+
+
+def _declared_class(base: type, specs: dict[str, OptimizerSpec]) -> _DeclaredClass:
+    return _DeclaredClass(_overridden_class(base, specs))
+
+
+def _new_overridden(declared: _DeclaredClass) -> Any:
+    return declared.cls.__new__(declared.cls)
 
 
 def _reduce_class(cls: Any) -> Any:
-    return _overridden_class, _overrides_of(cls)
+    return _overridden_class, vars(cls)[_OVERRIDES]
 
 
 copyreg.pickle(_OverriddenType, _reduce_class)
-
-
-def _callable_paths(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        if set(value) == {CALLABLE}:
-            return [value[CALLABLE]]
-        return [path for item in value.values() for path in _callable_paths(item)]
-    if isinstance(value, list):
-        return [path for item in value for path in _callable_paths(item)]
-    return []
-
-
-def _overridden_class(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
-    # The functions the pickled dicts name were accepted when the overrides were first made.
-    return with_declarations(base, allow_callables=_callable_paths(dicts), **dicts)
-
-
-def _new_overridden(base: type, dicts: dict[str, dict[str, Any]]) -> Any:
-    cls = _overridden_class(base, dicts)
-    return cls.__new__(cls)
 
 
 def _same(spec: OptimizerSpec, declared: OptimizerSpec) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import json
 import pickle
 import re
@@ -15,6 +16,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import StochasticWeightAveraging
 from torch.optim import SGD, Adam, AdamW, lr_scheduler
 
 from lightning_optim import (
@@ -32,7 +34,7 @@ from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import OPTIMIZERS, REGISTERED_OPTIMIZERS
 from lightning_optim.tools.config import spec_options
 from lightning_optim.tools.overrides import _SUBCLASSES
-from tests.helpers import Classifier, declared, fit, transformers_with_torch
+from tests.helpers import Classifier, assert_same_weights, declared, fit, transformers_with_torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -567,6 +569,64 @@ def test_overridden_module_pickles_and_copies() -> None:
     assert type(loaded) is not tuned and type(loaded).__qualname__ == "Model" and isinstance(loaded, Model)
     assert spec_to_dict(type(loaded).optimizer) == spec_to_dict(tuned.optimizer)
     assert all(torch.equal(a, b) for a, b in zip(module.parameters(), loaded.parameters()))
+
+
+def decay(epoch: int, rate: float) -> float:
+    return rate**epoch
+
+
+def functions_in_overrides() -> dict[str, OptimizerSpec]:
+    """Declarations a config cannot hold: a lambda, a partial of a module-level function, a local class."""
+
+    class LocalSGD(SGD):
+        pass
+
+    return {
+        "lambda": OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=lambda e: 0.5**e)),
+        "partial": OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=functools.partial(decay, rate=0.5))
+        ),
+        "local class": OptimizerSpec(
+            LocalSGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5)
+        ),
+    }
+
+
+#: What ``pickle`` gives a ``ddp_spawn`` worker: the module loaded in a fresh interpreter, then trained there.
+LOAD_AND_FIT = """
+import pickle, sys
+from tests.helpers import fit
+module = pickle.load(open(sys.argv[1], "rb"))
+print(type(module).__qualname__, fit(module, max_epochs=3, limit_train_batches=1).of())
+"""
+
+
+@pytest.mark.parametrize("kind", ["lambda", "partial", "local class"])
+def test_overridden_module_holding_functions_deep_copies_and_pickles(kind: str, tmp_path: Path) -> None:
+    spec = functions_in_overrides()[kind]
+    overridden = with_declarations(Model, optimizer=spec)
+    in_code = type("Model", (Model,), {"optimizer": spec})
+    assert type(copy.deepcopy(overridden())) is overridden
+    # StochasticWeightAveraging deep-copies the module: the same run as the declaration in a class body
+    runs = []
+    for cls in (overridden, in_code):
+        module = cls()
+        swa = StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=1)
+        runs.append((module, fit(module, max_epochs=2, limit_train_batches=2, callbacks=[swa]).of()))
+    (module, lrs), (reference, reference_lrs) = runs
+    assert lrs == reference_lrs and lrs[:2] == [0.1, 0.1]
+    assert_same_weights(module, reference)
+    if kind != "partial":  # pickle's own refusal, as for any object holding a lambda or a local class
+        with pytest.raises((pickle.PicklingError, AttributeError), match=r"local|lambda"):
+            pickle.dumps(overridden())
+        return
+    path = tmp_path / "module.pkl"
+    path.write_bytes(pickle.dumps(overridden()))
+    ran = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_FIT, str(path)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split()[-4:] == ["Model", "[0.1,", "0.05,", "0.025]"]
 
 
 def test_overriding_an_override_is_one_subclass_of_the_declared_class() -> None:
