@@ -31,8 +31,8 @@ after the batch-end and validation checkpoints, likewise: its update is taken at
 batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
 
 Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
-is compared): its applied steps and the updates it skipped in all, by attribute (``Positions``). Lightning's
-global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
+is compared): its applied steps and the updates it skipped in all and in a row, by attribute (``Positions``).
+Lightning's global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
 optimization it counts every optimizer's steps together (shared out by the count of optimizers *now*), and a
 switch between automatic and manual optimization (the mixin switches with the optimizer count) reads the
 other mode's counter, 0. ``"continue"`` evaluates a schedule of an optimizer the record holds at its applied
@@ -401,7 +401,9 @@ def check_resume(
 
 class Positions:
     """Where each built optimizer stands in the run: ``{attribute: {"steps": applied steps, "skipped": updates
-    skipped in all}}`` in every checkpoint (``POSITIONS_KEY``), read back from the resumed one.
+    skipped in all, "consecutive": updates skipped in a row}}`` in every checkpoint (``POSITIONS_KEY``), read
+    back from the resumed one; the skips in a row go on in the resumed run's ``StepOutcomes`` (``skip_nonfinite``
+    counts them across the resume).
 
     The applied steps are the loops' steps of the optimizer (``loop_steps``, by this fit's configuration) since
     this fit's training started, added to where it stood then, less the updates skipped since
@@ -468,6 +470,9 @@ class Positions:
             )
             skipped = int(entry.get("skipped", 0)) if entry is not None else 0
             self.began.append((loop if resumed is None else resumed, loop, skipped))
+            outcomes = outcomes_of(self.built[index].optimizer)
+            if outcomes is not None:  # a run of skips goes on across the resume (none in an older record)
+                outcomes.consecutive = int(entry.get("consecutive", 0)) if entry is not None else 0
 
     def record(self, trainer: Any) -> dict[str, dict[str, int]]:
         if len(self.began) != len(self.built):
@@ -479,6 +484,7 @@ class Positions:
             record[b.declared.attribute] = {
                 "steps": applied + loop_steps(trainer, index) - loop - now,
                 "skipped": skipped + now,
+                "consecutive": outcomes.consecutive if outcomes is not None else 0,
             }
         return record
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -20,7 +22,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, SchedulerSpec
 from lightning_optim.training.outcomes import StepOutcomes, outcomes_of
 from lightning_optim.utilities import compat
-from tests.helpers import Classifier, Net, TwoNetsByName, assert_same_weights, fit
+from tests.helpers import Classifier, Net, TwoNetsByName, assert_same_weights, fit, fit_resumed
 
 # these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
 pytestmark = pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
@@ -131,6 +133,18 @@ def test_the_n_plus_first_in_a_row_stops_training(implementation: str, device_pa
     ) as error:
         fit(module, data=rows(), max_epochs=1)
     assert "got 3, the last at global step 4, epoch 0, batch 4" in str(error.value)
+
+
+@pytest.mark.filterwarnings("ignore:You.re resuming from a checkpoint that ended before the epoch ended")
+def test_a_run_of_skips_goes_on_across_a_resume(tmp_path: Path, device_path: bool) -> None:
+    """The skips in a row are in the checkpoint: resumed after batch 3 (batches 2 and 3 skipped), the NaN at
+    batch 4 is the third in a row and stops training there, as in the uninterrupted run."""
+    saving = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=4, save_top_k=-1, filename="{step}")
+    stop = r"Declared\.optimizer: Expected at most 2 consecutive updates .* got 3, the last at global step 4, epoch 0"
+    with pytest.raises(ValueError, match=stop):
+        fit(declared({2, 3, 4}, limit=2), data=rows(), callbacks=[saving], enable_checkpointing=True)
+    with pytest.raises(ValueError, match=stop):
+        fit_resumed(declared({2, 3, 4}, limit=2), str(tmp_path / "step=4.ckpt"), data=rows())
 
 
 def test_a_finite_update_resets_the_run() -> None:
