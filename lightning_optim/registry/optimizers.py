@@ -396,7 +396,8 @@ def _schedule_free(cls: type) -> OptimizerInfo:
     )
 
 
-#: pytorch_optimizer's schedule-free optimizers: the keys their ``step``, ``train`` and ``eval`` write into a group
+#: pytorch_optimizer's schedule-free optimizers: the keys their ``step``, ``train`` and ``eval`` write into a
+#: group; its other optimizers count their steps in the group's ``step`` (``Adan``, ``Lion``, ...)
 _PYTORCH_OPTIMIZER_STATE = {
     "ScheduleFreeSGD": "step weight_sum lr_max train_mode",
     "ScheduleFreeAdamW": "step weight_sum lr_max train_mode",
@@ -423,7 +424,7 @@ def _pytorch_optimizer(cls: type) -> OptimizerInfo:
     group_options = frozenset(_PYTORCH_OPTIMIZER_GROUP_OPTIONS.get(cls.__name__, "").split())
     return OptimizerInfo(
         cls,
-        running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "")),
+        running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "step")),
         group_options=group_options,
         # the Muon family refuses a group without `use_muon` (which half trains it)
         required_in_groups={"use_muon": True} if "use_muon" in group_options else {},

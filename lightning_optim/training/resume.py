@@ -13,8 +13,9 @@ or a list of those for a declared list. What a schedule derived from the run is 
 ``resume_changed_setup`` says what a changed setup does: ``"error"`` refuses it, naming what changed;
 ``"fresh"`` keeps the weights and the loop's progress and starts every optimizer and schedule anew;
 ``"continue"`` (Megatron's ``override_opt_param_scheduler``) keeps the optimizer state of every group whose
-name and parameters match (moments, momentum buffers; a new or changed group starts empty) under the new
-options, and evaluates every schedule at the resumed step, built for the whole run as now declared. A
+name and parameters match (moments, momentum buffers, schedule-free's ``k`` in the group; a new or changed
+group starts empty) under the new options, and evaluates every schedule at the resumed step, built for the
+whole run as now declared. A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
 the lr now declared), with its counters anew.
 
@@ -66,6 +67,7 @@ from lightning_optim.building.length import driven_everies, loop_steps, manual_o
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
@@ -320,7 +322,8 @@ def _kept_state(
     saved: Mapping[str, Any], states: Sequence[Any], built: Built, schedules: Sequence[Any]
 ) -> dict[str, Any]:
     """``built``'s optimizer state for ``"continue"``: its own (fresh) groups and options, with the saved
-    per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's.
+    per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's, and
+    the running state such a group holds (``OptimizerInfo.running_state``: schedule-free's ``k``).
 
     Such a group whose lr only a ``ReduceLROnPlateau`` drives keeps the reductions it had: its lr is the
     declared one times the checkpoint's lr over the lr the checkpoint's schedule started from (``schedules``:
@@ -342,6 +345,7 @@ def _kept_state(
         tuple(g[k] for k in keys): (old, start)
         for g, old, start in zip(entry["groups"], state["param_groups"], starts)
     }
+    running = optimizer_info(built.declared.cls).running_state
     lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
     plateau = bool(lr_schedules) and all(s.is_plateau for s in lr_schedules)
     for group, plan in zip(fresh["param_groups"], built.groups):
@@ -351,6 +355,7 @@ def _kept_state(
         for new_index, old_index in zip(group["params"], old["params"]):
             if old_index in state["state"]:
                 fresh["state"][new_index] = state["state"][old_index]
+        group.update({key: old[key] for key in running if key in old})  # schedule-free's `k`, a group `step`
         if plateau:  # the lr the group started from: a torch scheduler's `initial_lr`, a plateau's start
             start = old.get("initial_lr", start if start is not None else old["lr"])
             group["lr"] = float(group["lr"]) * float(old["lr"]) / float(start)

@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import FAST, Classifier, LrRecorder, Net, TwoNetsByName, loader
+from tests.helpers import FAST, Classifier, LrRecorder, Net, TwoNetsByName, assert_same_weights, loader
 
 
 def cosine(t_max: int, **kwargs: Any) -> SchedulerSpec:
@@ -246,6 +246,33 @@ def test_a_plateau_continues_from_its_group_lr(
         max_epochs=6,
     )
     assert rest.of() == pytest.approx([lr for lr in epochs for _ in range(16)], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name", ["schedulefree/adamw", "pytorch_optimizer/schedulefreeadamw", "pytorch_optimizer/adan", "adamw"]
+)
+def test_the_running_state_an_optimizer_keeps_in_its_groups_is_kept(name: str, tmp_path: Path) -> None:
+    """Schedule-free's ``k``, ``weight_sum`` and ``lr_max``, pytorch_optimizer's group ``step``: a matching
+    group keeps them, as its per-parameter state. Only a ``StepLR`` that never steps down is added, so the
+    continued run trains exactly as the uninterrupted one (torch's AdamW, with no such state, the control)."""
+    if "/" in name:
+        pytest.importorskip(name.split("/")[0])
+
+    def declared(choice: str = "error", **options: Any) -> L.LightningModule:
+        spec = OptimizerSpec(name, lr=0.01, **options)
+        return type(
+            "Running",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": spec, "resume_changed_setup": choice},
+        )()
+
+    uninterrupted = declared()
+    train(uninterrupted, tmp_path, max_epochs=2)
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(declared(), tmp_path, callbacks=[saving], max_epochs=1)
+    continued = declared("continue", scheduler=SchedulerSpec("step", step_size=100))
+    train(continued, tmp_path, str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt"), max_epochs=2)
+    assert_same_weights(continued, uninterrupted)
 
 
 # -- where each optimizer stands: the optimizer count changed, steps were skipped ------------------------------
