@@ -605,7 +605,8 @@ def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
     parameter's device, as float32, for ``fused``), so they must say the implementation that will read it.
     Likewise the 0-dim tensor options of a compiled run's checkpoint from before it saved numbers only
     (``initial_lr``) load as numbers where ``optimizer`` holds numbers (a compiled step's held lr and betas, a
-    declared tensor lr keep their kind).
+    declared tensor lr keep their kind). The declared group names stay too: the groups of a checkpoint a
+    hand-written ``configure_optimizers`` wrote have none (``LRMonitor`` would switch to ``pg1`` keys).
 
     Example:
         >>> from torch.optim import SGD
@@ -634,8 +635,8 @@ def _holds_tensor(value: Any) -> bool:
 
 
 def _as_built(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
-    """``state_dict`` (torch's shallow copy) with the implementation options of ``optimizer``'s groups, and
-    numbers for the tensor options its groups hold as numbers."""
+    """``state_dict`` (torch's shallow copy) with the implementation options and the declared ``name`` of
+    ``optimizer``'s groups, and numbers for the tensor options its groups hold as numbers."""
     if len(state_dict.get("param_groups", ())) != len(optimizer.param_groups):
         return state_dict  # torch refuses it with its own message
     state_dict["param_groups"] = [
@@ -644,7 +645,7 @@ def _as_built(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> d
                 key: value if key == "params" or _holds_tensor(group.get(key)) else numbers_in(value)
                 for key, value in saved.items()
             },
-            **{key: group[key] for key in IMPLEMENTATION_ARGUMENTS if key in group},
+            **{key: group[key] for key in (*IMPLEMENTATION_ARGUMENTS, "name") if key in group},
         }
         for saved, group in zip(state_dict["param_groups"], optimizer.param_groups)
     ]

@@ -22,7 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed
 from tests.training.test_resume import Resumable
@@ -167,6 +167,47 @@ def test_a_hand_written_checkpoint_of_another_scheduler_is_refused(mismatch: str
     # nothing was trained after the restore of the weights: the error comes before any step
     restored = torch.load(path, weights_only=False)["state_dict"]
     assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+class HandWrittenGroups(Classifier):
+    """SGD with a group of its own for ``model_gen.layer1``, written before the mixin."""
+
+    def configure_optimizers(self) -> Any:
+        layer1, layer2 = self.model_gen.layer1.parameters(), self.model_gen.layer2.parameters()
+        return SGD([{"params": layer1, "lr": 0.05}, {"params": layer2}], lr=LR, momentum=0.9)
+
+
+def ported_groups(choice: str = "error", **options: Any) -> type[Any]:
+    """``HandWrittenGroups`` ported: the same groups in the same order, unless ``options`` change them."""
+    groups = [ParamGroup("model_gen.layer1", lr=0.05), ParamGroup("model_gen.layer2")]
+    spec = OptimizerSpec(
+        SGD, **{"lr": LR, "momentum": 0.9, "groups": groups, **options}, implementation="forloop"
+    )
+    module = helpers.declared(spec, name="Ported")
+    module.resume_changed_setup = choice
+    return module
+
+
+@pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
+def test_a_ported_module_keeps_its_group_names(tmp_path: Path) -> None:
+    """torch's ``load_state_dict`` replaces the param groups with the checkpoint's, which have no ``name``: the
+    declared names stay, and ``LRMonitor`` logs the keys of a run of the ported module from its start."""
+    whole, full, path = written(tmp_path, HandWrittenGroups)
+    from_start, monitor = LRMonitor(logging_interval="step"), LRMonitor(logging_interval="step")
+    run(ported_groups()(), tmp_path / "from_start", callbacks=[from_start], log_every_n_steps=1)
+    resumed = ported_groups()()
+    rest = run(resumed, tmp_path, ckpt_path=path, callbacks=[monitor], log_every_n_steps=1)
+    assert (
+        list(monitor.lrs)
+        == list(from_start.lrs)
+        == ["lr-optimizer/model_gen.layer1", "lr-optimizer/model_gen.layer2"]
+    )
+    assert [g["name"] for g in resumed.trainer.optimizers[0].param_groups] == [
+        "model_gen.layer1",
+        "model_gen.layer2",
+    ]
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
 
 
 class OptimizerState(L.Callback):
