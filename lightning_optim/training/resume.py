@@ -41,15 +41,20 @@ steps, as a plain resume does (a per-step schedule waits for an applied step, ``
 an optimizer added since stands where the run's batches stand. A checkpoint without the record (written
 without the mixin, or by an older one) is continued at the global step's share, as before.
 
-A checkpoint without a fingerprint (written without the mixin) is checked for its structure only: the
-number of optimizers and schedulers and the parameter count of every group. The torch scheduler states of a
-hand-written module's checkpoint are set aside, and taken over when training starts if they are the declared
-schedulers' (``foreign.py``).
+A checkpoint without a fingerprint (written without the mixin) is checked for its structure: the number of
+optimizers and schedulers and the parameter count of every group; then for what its optimizer states tell,
+group by group in order (``_hand_written``): the options (another optimizer class has other keys; an option a
+declared schedule drives is not compared), the lr the group started from, and the parameters' shapes where
+their state tells them. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
+state of a group of the same class and shapes at its position). The torch scheduler states of a hand-written
+module's checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
+(``foreign.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import math
 import re
@@ -58,16 +63,19 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
+import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization, run_facts
-from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
 from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.schedules.param_view import target_of
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
@@ -278,6 +286,89 @@ def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
     return {"optimizers": len(groups), "schedulers": schedulers, "parameters per group": groups}
 
 
+#: Group keys that are no option compared: the lr (by where it started), the declared name, what schedulers write
+#: (torch's ``initial_lr``, ``OneCycleLR``'s and ``CyclicLR``'s bounds).
+_NOT_OPTIONS = frozenset({"params", "lr", "name", "max_lr", "min_lr", "base_momentum", "max_momentum"})
+
+
+def _compared_options(built: Built, group: dict[str, Any]) -> set[str]:
+    """The keys of ``group`` (one of ``built``'s, or its checkpoint's) that are ``built``'s options: not its
+    implementation (``keep_implementation`` keeps the built one), running state, or an option a declared
+    schedule drives."""
+    driven = {
+        target_of(param, group)[0]
+        for s in built.declared.schedulers
+        for param in [s.spec.param, *(["momentum"] if cycles_momentum(s.cls, s.kwargs) else [])]
+    }
+    running = optimizer_info(built.declared.cls).running_state
+    return {
+        key
+        for key in group
+        if not key.startswith("initial_")
+        and key not in _NOT_OPTIONS
+        and key not in IMPLEMENTATION_ARGUMENTS
+        and key not in running
+        and key not in driven
+    }
+
+
+def _alike_values(a: Any, b: Any) -> bool:
+    return bool(_alike(stable_repr(a)) == _alike(stable_repr(b)))
+
+
+def _shapes_told(
+    group: Mapping[str, Any], state: Mapping[Any, Any], shapes: Sequence[tuple[int, ...]]
+) -> str:
+    """The shape of each parameter of a saved ``group`` as its per-parameter ``state`` tells (a tensor of as
+    many dimensions as the parameter now at its position, ``shapes``, of another shape), else the shape now."""
+    told = []
+    for index, shape in zip(group["params"], shapes):
+        held = [
+            v
+            for v in (state.get(index) or {}).values()
+            if isinstance(v, torch.Tensor) and v.dim() == len(shape)
+        ]
+        told.append(tuple(held[0].shape) if held and all(tuple(v.shape) != shape for v in held) else shape)
+    return str(told)
+
+
+def _hand_written(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
+    """What differs between the optimizer states of a checkpoint written without the mixin (``states``, of
+    the same structure) and ``built``, as ``differences`` between two fingerprint-like records: per group the
+    lr it started from (a torch scheduler's ``initial_lr``; not when a declared plateau or ``OneCycleLR``
+    moves it), its options (another optimizer class has other keys; one the checkpoint lacks, from an older
+    torch, loads as torch's default) and its parameters' shapes where their state tells them."""
+    records: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+    for state, b in zip(states, built):
+        lr_schedules = [s for s in b.declared.schedulers if s.spec.param == "lr"]
+        lr_told = not any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
+        defaults = inspect.signature(b.declared.cls).parameters
+        groups: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
+        for old, new, name in zip(state["param_groups"], b.optimizer.param_groups, b.group_names):
+            shapes = [tuple(p.shape) for p in new["params"]]
+            options = (
+                _compared_options(b, old),
+                {
+                    key
+                    for key in _compared_options(b, new)
+                    if key in old or (key in defaults and not _alike_values(defaults[key].default, new[key]))
+                },
+            )
+            told = (_shapes_told(old, state["state"], shapes), str(shapes))
+            for side, group, keys, shape in zip(groups, (old, new), options, told):
+                side.append(
+                    {
+                        "attribute": name,  # names the group in each line
+                        **({"lr": stable_repr(group.get("initial_lr", group["lr"]))} if lr_told else {}),
+                        "options": {key: stable_repr(group[key]) for key in sorted(keys)},
+                        "parameter shapes": shape,
+                    }
+                )
+        for record, side in zip(records, groups):
+            record.append({"attribute": b.declared.attribute, "groups": side})
+    return differences({"optimizers": records[0]}, {"optimizers": records[1]})
+
+
 def refusal(owner: str, changes: Sequence[str]) -> ValueError:
     """The error refusing to resume a checkpoint of a changed setup, naming what changed."""
     shown = [*changes[:12], *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])]
@@ -352,13 +443,39 @@ def _kept_state(
         old, start = old_groups.get(tuple(_group(plan)[k] for k in keys), (None, None))
         if old is None:
             continue
-        for new_index, old_index in zip(group["params"], old["params"]):
-            if old_index in state["state"]:
-                fresh["state"][new_index] = state["state"][old_index]
-        group.update({key: old[key] for key in running if key in old})  # schedule-free's `k`, a group `step`
+        _take_over(fresh, group, old, state, running)
         if plateau:  # the lr the group started from: a torch scheduler's `initial_lr`, a plateau's start
             start = old.get("initial_lr", start if start is not None else old["lr"])
             group["lr"] = float(group["lr"]) * float(old["lr"]) / float(start)
+    return fresh
+
+
+def _take_over(
+    fresh: dict[str, Any],
+    group: dict[str, Any],
+    old: Mapping[str, Any],
+    state: Mapping[str, Any],
+    running: Any,
+) -> None:
+    """Put the saved per-parameter state of the checkpoint's group ``old`` into ``fresh``'s ``group``, with the
+    ``running`` state the optimizer keeps in the group (schedule-free's ``k``, a group ``step``)."""
+    for new_index, old_index in zip(group["params"], old["params"]):
+        if old_index in state["state"]:
+            fresh["state"][new_index] = state["state"][old_index]
+    group.update({key: old[key] for key in running if key in old})
+
+
+def _kept_by_position(state: Mapping[str, Any], built: Built) -> dict[str, Any]:
+    """``built``'s optimizer state for ``"continue"`` from a checkpoint written without the mixin (``state``):
+    its own groups and options, with the saved state of every group whose parameters' shapes, by position,
+    are the checkpoint's, and whose options are all ``built``'s (none of another optimizer class)."""
+    fresh = built.optimizer.state_dict()
+    running = optimizer_info(built.declared.cls).running_state
+    for group, old, new in zip(fresh["param_groups"], state["param_groups"], built.optimizer.param_groups):
+        shapes = [tuple(p.shape) for p in new["params"]]
+        same_class = _compared_options(built, old) <= set(new)
+        if same_class and _shapes_told(old, state["state"], shapes) == str(shapes):
+            _take_over(fresh, group, old, state, running)
     return fresh
 
 
@@ -375,15 +492,19 @@ def check_resume(
         return
     saved = checkpoint.get(CHECKPOINT_KEY)
     states = checkpoint.get("optimizer_states", [])
+    by_position = False  # the groups correspond by position (a checkpoint without a fingerprint)
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         changes = differences(saved, fingerprint(built))
-    else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure
+    else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
+        # then what the optimizer states tell (options, the lr, parameter shapes)
         saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
         built_groups = [[len(g.parameters) for g in b.groups] for b in built]
         changes = differences(
             _structure(saved_groups, len(checkpoint.get("lr_schedulers", []))),
             _structure(built_groups, sum(len(b.schedules) for b in built)),
         )
+        by_position = not changes
+        changes = changes or _hand_written(states, built)
         if not changes:
             set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:
@@ -392,10 +513,14 @@ def check_resume(
         raise refusal(owner, changes)
     continues = choice == "continue"
     checkpoint["optimizer_states"] = [
-        _kept_state(saved, states, b, checkpoint.get("lr_schedulers", []))
-        if continues and isinstance(saved, Mapping)
+        b.optimizer.state_dict()
+        if not continues
+        else _kept_by_position(state, b)
+        if by_position
+        else _kept_state(saved, states, b, checkpoint.get("lr_schedulers", []))
+        if isinstance(saved, Mapping)
         else b.optimizer.state_dict()
-        for b in built
+        for state, b in zip([*states, *[None] * len(built)], built)
     ]
     checkpoint["lr_schedulers"] = [restart(s, continues=continues) for b in built for s in b.schedules]
     compat.carry_global_step(checkpoint, manual)

@@ -47,11 +47,9 @@ def ported(
     """The hand-written module ported to the mixin (the same optimizer; ``kwargs`` declare the scheduler)."""
     spec = OptimizerSpec(
         SGD,
-        lr=LR,
-        momentum=0.9,
         implementation="forloop",  # as the hand-written SGD steps on the CPU
         scheduler=SchedulerSpec(cls, interval=interval, **kwargs),
-        **(optimizer or {}),
+        **{"lr": LR, "momentum": 0.9, **(optimizer or {})},
     )
     module = helpers.declared(spec, name="Ported")
     module.resume_changed_setup = choice
@@ -208,6 +206,86 @@ def test_a_ported_module_keeps_its_group_names(tmp_path: Path) -> None:
     ]
     assert rest.history == whole.history[8:]
     assert_same_weights(full, resumed)
+
+
+#: A declaration that differs from the hand-written optimizer (``SGD(lr=0.1, momentum=0.9)`` with a ``StepLR``
+#: per epoch) in what its checkpoint's optimizer state tells, and a line naming the difference.
+OPTIMIZER_MISMATCHES = {
+    "option": (
+        {"momentum": 0.5},
+        r"groups\[0 'rest'\]\.options\.momentum: '0\.9' in the checkpoint, '0\.5' now",
+    ),
+    "new option": ({"nesterov": True}, r"options\.nesterov: 'False' in the checkpoint, 'True' now"),
+    "lr": ({"lr": 0.2}, r"groups\[0 'rest'\]\.lr: '0\.1' in the checkpoint, '0\.2' now"),
+    "class": ({"optimizer": "adam"}, r"options\.momentum: '0\.9' in the checkpoint, absent now"),
+}
+
+
+@pytest.mark.parametrize("mismatch", sorted(OPTIMIZER_MISMATCHES))
+def test_a_hand_written_checkpoint_of_another_optimizer_setup_is_refused(
+    mismatch: str, tmp_path: Path
+) -> None:
+    """torch's ``load_state_dict`` takes every group option from the checkpoint: the declared options would be
+    silently replaced by the hand-written ones (Adam's steps would fail on SGD's groups, deep in torch)."""
+    _, _, path = written(tmp_path, hand_written(StepLR, "epoch", step_size=1, gamma=0.5))
+    options, named = OPTIMIZER_MISMATCHES[mismatch]
+    if "optimizer" in options:
+        spec = OptimizerSpec(
+            options["optimizer"], lr=LR, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5)
+        )
+        module = helpers.declared(spec, name="Ported")()
+    else:
+        module = ported(StepLR, "epoch", optimizer=options, step_size=1, gamma=0.5)()
+    with pytest.raises(
+        ValueError, match=r"^Ported: Expected the checkpoint being resumed to come from"
+    ) as err:
+        run(module, tmp_path, ckpt_path=path)
+    assert re.search(named, str(err.value)), str(err.value)
+    restored = torch.load(path, weights_only=False)["state_dict"]
+    assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+def test_hand_written_groups_declared_in_another_order_are_refused(tmp_path: Path) -> None:
+    _, _, path = written(tmp_path, HandWrittenGroups)
+    reordered = ported_groups(
+        groups=[ParamGroup("model_gen.layer2"), ParamGroup("model_gen.layer1", lr=0.05)]
+    )
+    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed") as err:
+        run(reordered(), tmp_path, ckpt_path=path)
+    message = str(err.value)
+    assert "groups[0 'model_gen.layer2'].lr: '0.05' in the checkpoint, '0.1' now" in message, message
+    assert "groups[0 'model_gen.layer2'].parameter shapes: '[(16, 8), (16,)]' in the checkpoint" in message, (
+        message
+    )
+
+
+class Groups(L.Callback):
+    """Records, when training starts, each group's momentum and how many of its parameters have a state."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        optimizer = trainer.optimizers[0]
+        self.seen = [
+            (g.get("momentum"), sum(p in optimizer.state for p in g["params"]))
+            for g in optimizer.param_groups
+        ]
+
+
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+def test_another_optimizer_setup_resumes_on_request(choice: str, tmp_path: Path) -> None:
+    """``"continue"`` keeps the momentum buffers of the groups that match by position and shapes (under the
+    options now declared), ``"fresh"`` none."""
+    _, _, path = written(tmp_path, HandWrittenGroups)
+    kept = Groups()
+    run(ported_groups(choice, momentum=0.5)(), tmp_path, ckpt_path=path, callbacks=[kept])
+    assert kept.seen == ([(0.5, 2), (0.5, 2)] if choice == "continue" else [(0.5, 0), (0.5, 0)])
+    reordered = ported_groups(choice, groups=[ParamGroup("model_gen.layer2"), ParamGroup("model_gen.layer1")])
+    run(reordered(), tmp_path, ckpt_path=path, callbacks=[kept])
+    assert kept.seen == [(0.9, 0), (0.9, 0)]  # the shapes differ: no group matches
+    groups = [ParamGroup("model_gen.layer1", lr=0.05), ParamGroup("model_gen.layer2")]
+    adam = helpers.declared(OptimizerSpec("adam", lr=LR, groups=groups), name="Ported")
+    adam.resume_changed_setup = choice
+    run(adam(), tmp_path, ckpt_path=path, callbacks=[kept])
+    assert kept.seen == [(None, 0), (None, 0)]  # SGD's momentum buffers are no state of Adam's
 
 
 class OptimizerState(L.Callback):
