@@ -367,10 +367,11 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
     )
 
 
-#: What a schedule-free optimizer keeps in each param group and rewrites: ``schedulefree`` 1.4's ``step``
-#: (``k``, ``weight_sum``, ``lr_max``, ``scheduled_lr``) and ``train``/``eval`` (``train_mode``); pytorch_optimizer's
-#: forms count in ``step`` instead of ``k`` and keep no ``scheduled_lr``.
-_SCHEDULE_FREE_STATE: Mapping[str, str] = MappingProxyType(
+#: What an optimizer keeps in its param groups and rewrites as it steps, by key: a schedule-free optimizer's
+#: (``schedulefree`` 1.4's ``step``: ``k``, ``weight_sum``, ``lr_max``, ``scheduled_lr``; ``train``/``eval``:
+#: ``train_mode``; pytorch_optimizer's forms count in ``step`` instead of ``k`` and keep no ``scheduled_lr``), and
+#: what pytorch_optimizer's D-Adaptation family, ``Prodigy`` and others learn (``_PYTORCH_OPTIMIZER_STATE``).
+_RUNNING_STATE: Mapping[str, str] = MappingProxyType(
     {
         "k": "its step counter",
         "step": "its step counter",
@@ -379,12 +380,35 @@ _SCHEDULE_FREE_STATE: Mapping[str, str] = MappingProxyType(
         "scheduled_lr": "the warmed-up lr of its last step",
         "train_mode": "whether the weights are at the training point, switched by `train()`/`eval()`, which the "
         "mixin calls",
+        "d": "the step size it has learned",
+        "d_max": "the largest step size it has learned",
+        "d_numerator": "the numerator of its step-size estimate",
+        "d_de_nom": "the denominator of its step-size estimate",
+        "d_hat": "its last step-size estimate",
+        "numerator_weighted": "the numerator of its step-size estimate",
+        "gsq_weighted": "its weighted sum of squared gradients",
+        "sk_sq_weighted": "the weighted squared norm of its gradient sum",
+        "sk_l1": "the L1 norm of its gradient sum",
+        "g0_norm": "the norm of its first gradient",
+        "gamma": "its step-size scale, from the parameters' second moments",
+        "update_counter": "the steps since it last updated its preconditioner",
+        "step_size": "the step size of its last step",
+        "prev_param_norm": "the parameters' norm at its previous step",
+        "prev_grad_norm": "the gradients' norm at its previous step",
+        "curr_param_norm": "the parameters' norm at its last step",
+        "curr_grad_norm": "the gradients' norm at its last step",
     }
 )
 
 
 def _running_state(keys: str) -> Mapping[str, str]:
-    return {key: _SCHEDULE_FREE_STATE[key] for key in keys.split()}
+    """The ``running_state`` of an optimizer that keeps ``keys`` (space-separated), each with what it holds.
+
+    Example:
+        >>> _running_state("step d")
+        {'step': 'its step counter', 'd': 'the step size it has learned'}
+    """
+    return {key: _RUNNING_STATE[key] for key in keys.split()}
 
 
 def _schedule_free(cls: type) -> OptimizerInfo:
@@ -396,13 +420,29 @@ def _schedule_free(cls: type) -> OptimizerInfo:
     )
 
 
-#: pytorch_optimizer's schedule-free optimizers: the keys their ``step``, ``train`` and ``eval`` write into a
-#: group; its other optimizers count their steps in the group's ``step`` (``Adan``, ``Lion``, ...)
+#: The keys pytorch_optimizer's ``step`` (and a schedule-free form's ``train``/``eval``) writes into a group,
+#: where it keeps more than its step count: ``resume_changed_setup="continue"`` takes them over, so Prodigy's and
+#: D-Adaptation's learned ``d`` goes on instead of starting again at ``d0``. Its other optimizers count their steps
+#: in the group's ``step`` (``Adan``, ``Lion``, ...). Not listed, so a continued run starts them as declared:
+#: what a ``step`` rewrites in the options, ``ASGD``'s adapted ``lr`` and ``theta`` (a schedule drives the ``lr``),
+#: and ``SWATS``'s ``phase``, switched to SGD with the ``lr`` it estimates (kept without that lr, it would train SGD
+#: at the declared Adam lr). ``tests/registry/test_optimizers.py`` steps every pytorch_optimizer optimizer against
+#: this.
 _PYTORCH_OPTIMIZER_STATE = {
     "ScheduleFreeSGD": "step weight_sum lr_max train_mode",
     "ScheduleFreeAdamW": "step weight_sum lr_max train_mode",
     "ScheduleFreeRAdam": "step weight_sum lr_max train_mode",
     "SPlus": "step train_mode",
+    "DAdaptAdaGrad": "step d k gsq_weighted sk_sq_weighted sk_l1",
+    "DAdaptAdam": "step d numerator_weighted",
+    "DAdaptAdan": "step d k gsq_weighted",
+    "DAdaptLion": "step d numerator_weighted",
+    "DAdaptSGD": "step d numerator_weighted g0_norm",
+    "Prodigy": "step d d_max d_numerator d_de_nom d_hat",
+    "AvaGrad": "step gamma",
+    "Kron": "step update_counter",
+    "AliG": "step step_size",
+    "ASGD": "step prev_param_norm prev_grad_norm curr_param_norm curr_grad_norm",
 }
 
 

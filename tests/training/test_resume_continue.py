@@ -20,6 +20,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.registry.lookup import resolve_class
 from tests.helpers import FAST, Classifier, LrRecorder, Net, TwoNetsByName, assert_same_weights, loader
 
 
@@ -273,6 +274,60 @@ def test_the_running_state_an_optimizer_keeps_in_its_groups_is_kept(name: str, t
     continued = declared("continue", scheduler=SchedulerSpec("step", step_size=100))
     train(continued, tmp_path, str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt"), max_epochs=2)
     assert_same_weights(continued, uninterrupted)
+
+
+class StepSizes(L.Callback):
+    """The step size a D-Adaptation/Prodigy optimizer has learned (its first group's ``d``) after every batch."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.seen.append(float(trainer.optimizers[0].param_groups[0]["d"]))
+
+
+class HandWritten(Classifier):
+    """``cls`` at its defaults, resumed by Lightning (every group key restored), then ``options`` set on each group."""
+
+    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+        super().__init__()
+        self.cls, self.options = cls, options
+
+    def configure_optimizers(self) -> Any:
+        return self.cls(self.parameters())
+
+    def on_train_start(self) -> None:
+        for group in self.trainer.optimizers[0].param_groups:
+            group.update(self.options)
+
+
+@pytest.mark.parametrize("name", ["pytorch_optimizer/prodigy", "pytorch_optimizer/dadaptadam"])
+def test_a_learned_step_size_continues_when_an_option_changes(name: str, tmp_path: Path) -> None:
+    """Prodigy's and D-Adaptation's ``d`` (with ``d_max``, ``d_numerator``, ...) is learned state kept in each
+    group: continued with another ``weight_decay``, the run trains as Lightning's plain resume of the same
+    checkpoint with only ``weight_decay`` set anew, not with ``d`` back at ``d0`` (a second warmup of ``d``)."""
+    pytest.importorskip("pytorch_optimizer")
+
+    def declared(choice: str = "error", **options: Any) -> L.LightningModule:
+        return type(
+            "Adaptive",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": OptimizerSpec(name, **options), "resume_changed_setup": choice},
+        )()
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(declared(), tmp_path, callbacks=[saving], max_epochs=1)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt")
+    cls = resolve_class(name, "optimizer", where="test")
+    start = cls([nn.Parameter(torch.zeros(1))]).param_groups[0]["d"]
+
+    continued, learned = declared("continue", weight_decay=0.1), StepSizes()
+    train(continued, tmp_path, path, max_epochs=2, callbacks=[learned])
+    reference, expected = HandWritten(cls, {"weight_decay": 0.1}), StepSizes()
+    train(reference, tmp_path, path, max_epochs=2, callbacks=[expected])
+    assert expected.seen[0] > 10 * start  # learned in the first epoch, far from where it starts
+    assert learned.seen == expected.seen
+    assert_same_weights(continued, reference)
 
 
 # -- where each optimizer stands: the optimizer count changed, steps were skipped ------------------------------

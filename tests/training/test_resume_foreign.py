@@ -102,6 +102,21 @@ def test_ported_module_continues_a_hand_written_checkpoint_exactly(
     assert_same_weights(full, resumed)
 
 
+class HandWrittenProdigy(Classifier):
+    def configure_optimizers(self) -> Any:
+        return pytest.importorskip("pytorch_optimizer").Prodigy(self.parameters())
+
+
+def test_the_step_size_prodigy_learned_is_no_option_that_changed(tmp_path: Path) -> None:
+    """Prodigy keeps the step size it learns (``d``, ``d_max``, ``d_hat``, ...) in its param group: the
+    checkpoint's ``d`` is no changed option, and the ported module continues the hand-written run exactly."""
+    pytest.importorskip("pytorch_optimizer")
+    _, full, path = written(tmp_path, HandWrittenProdigy)
+    resumed = helpers.declared(OptimizerSpec("pytorch_optimizer/prodigy"), name="Ported")()
+    run(resumed, tmp_path, ckpt_path=path)
+    assert_same_weights(full, resumed)
+
+
 def test_a_length_left_to_the_run_continues_a_hand_written_one_equal_to_it(tmp_path: Path) -> None:
     """``T_max`` omitted is the run's 16 steps: the hand-written ``T_max=16`` is that schedule."""
     whole, full, path = written(tmp_path, hand_written(CosineAnnealingLR, "step", T_max=16), "mid_epoch")
