@@ -447,7 +447,8 @@ _PYTORCH_OPTIMIZER_STATE = {
 
 
 #: pytorch_optimizer's per-group options that its constructors write into each group, or its ``step`` reads from
-#: a group, and that ``defaults`` does not list (GaLore's projection, the Muon family's Muon and AdamW halves)
+#: a group, and that ``defaults`` does not list (GaLore's projection, the Muon family's Muon and AdamW halves);
+#: a subclass has its bases' too (``MuonClip``, a ``Muon``)
 _PYTORCH_OPTIMIZER_GROUP_OPTIONS = {
     "GaLore": "rank update_proj_gap scale projection_type",
     "Muon": "use_muon lr momentum nesterov weight_decay weight_decouple ns_steps ns_coeffs ns_method ns_reset_steps "
@@ -457,11 +458,21 @@ _PYTORCH_OPTIMIZER_GROUP_OPTIONS = {
     "use_adjusted_lr betas eps",
     "AdaGO": "use_muon lr momentum nesterov weight_decay weight_decouple ns_steps ns_coeffs gamma eps v "
     "use_adjusted_lr betas",
+    "MuonClip": "qk_clip attention_name",
 }
 
 
+def _pytorch_optimizer_group_options(cls: type) -> frozenset[str]:
+    """The group options of ``cls`` and of its bases (``_PYTORCH_OPTIMIZER_GROUP_OPTIONS``)."""
+    return frozenset(
+        option
+        for base in cls.__mro__
+        for option in _PYTORCH_OPTIMIZER_GROUP_OPTIONS.get(base.__name__, "").split()
+    )
+
+
 def _pytorch_optimizer(cls: type) -> OptimizerInfo:
-    group_options = frozenset(_PYTORCH_OPTIMIZER_GROUP_OPTIONS.get(cls.__name__, "").split())
+    group_options = _pytorch_optimizer_group_options(cls)
     return OptimizerInfo(
         cls,
         running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "step")),

@@ -134,10 +134,11 @@ def _is_matrix(name: str, param: torch.nn.Parameter) -> bool:
     return param.ndim == 2
 
 
-@pytest.mark.parametrize("name", ["muon", "adamuon", "normuon", "adago"])
+@pytest.mark.parametrize("name", ["muon", "adamuon", "normuon", "adago", "muonclip"])
 def test_pytorch_optimizer_muon_family_trains_as_written_by_hand(name: str) -> None:
     """The Muon family needs `use_muon` in every param group: set per ParamGroup, or on the OptimizerSpec for the
-    groups that do not set it, it trains as the hand-written optimizer; missing for some parameters, it is refused."""
+    groups that do not set it, it trains as the hand-written optimizer; missing for some parameters, it is refused.
+    A subclass (`MuonClip`) has the group options of its base (`Muon`)."""
     cls = pytorch_optimizer.load_optimizer(name)
 
     class Hand(Classifier):
