@@ -3,6 +3,10 @@
 A typo'd value would otherwise fail deep inside the training loop: the optimizer is built once over one
 stand-in parameter per group (and, for torch's own optimizers, stepped once with a unit gradient), and each
 scheduler is built on it with a trial length for what the run will give it.
+
+The same step over a stand-in also tells, when a changed setup resumes (``resume_changed_setup="continue"``),
+which per-parameter state a fresh optimizer with the options now declared starts, and how (``first_state``):
+torch starts a parameter's state only when it is empty, so a state kept from other options may lack a key.
 """
 
 from __future__ import annotations
@@ -81,6 +85,10 @@ def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
     )
 
 
+def _torchs_own(cls: type) -> bool:
+    return bool(cls.__module__.split(".")[:2] == ["torch", "optim"])
+
+
 def _steps_on_stand_ins(cls: type, optimizer: Any) -> bool:
     """Whether a trial step over stand-in CPU parameters says something about the declaration.
 
@@ -88,7 +96,7 @@ def _steps_on_stand_ins(cls: type, optimizer: Any) -> bool:
     backward or a method of its own), and not with ``capturable``/``fused`` set: those depend on the device
     the run trains on, which is checked when ``fit`` starts.
     """
-    if cls.__module__.split(".")[:2] != ["torch", "optim"]:
+    if not _torchs_own(cls):
         return False
     return not any(group.get("capturable") or group.get("fused") for group in optimizer.param_groups)
 
@@ -101,15 +109,8 @@ def trial_step(where: str, cls: type, optimizer: Any, declared: Mapping[str, Any
     """
     if not _steps_on_stand_ins(cls, optimizer):
         return
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            gradient = torch.ones_like(param)
-            param.grad = gradient.to_sparse() if isinstance(optimizer, torch.optim.SparseAdam) else gradient
-    closure = (lambda: torch.tensor(0.0)) if isinstance(optimizer, torch.optim.LBFGS) else None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            optimizer.step(closure)
+        _unit_step(optimizer)
     except Exception as err:
         error = TypeError if isinstance(err, TypeError) else ValueError
         options = ", ".join(f"{key}={value!r}" for key, value in declared.items()) or "no options"
@@ -117,6 +118,87 @@ def trial_step(where: str, cls: type, optimizer: Any, declared: Mapping[str, Any
             f"{where}: `{cls.__name__}` fails its first step with the declared options ({options}): "
             f"{type(err).__name__}: {err}. Check these values against `{cls.__name__}`'s documentation."
         ) from err
+
+
+def _unit_step(optimizer: Any) -> None:
+    """One step of ``optimizer`` with a unit gradient for each of its parameters."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            gradient = torch.ones_like(param)
+            param.grad = gradient.to_sparse() if isinstance(optimizer, torch.optim.SparseAdam) else gradient
+    closure = (lambda: torch.tensor(0.0)) if isinstance(optimizer, torch.optim.LBFGS) else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimizer.step(closure)
+
+
+class _FirstValues(dict[str, Any]):
+    """A parameter's optimizer state that keeps a copy of the first value each key is given: torch sets a key
+    once, when it starts the state (or after its first update, from the gradient), then updates it in place."""
+
+    def __init__(self, started: Mapping[str, Any]) -> None:
+        super().__init__(started)  # what the constructor started already (Adagrad's `sum`)
+        self.first = {key: _copy(value) for key, value in started.items()}
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.first.setdefault(key, _copy(value))
+        super().__setitem__(key, value)
+
+
+def _copy(value: Any) -> Any:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+
+def _number(value: Any) -> Any:
+    """An option held as a one-element tensor (``implementation="compiled"``) as a number, the rest as it is."""
+    if isinstance(value, tuple):
+        return tuple(map(_number, value))
+    return value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+
+
+#: The stand-in parameter of ``first_state``: 2-D (``Muon`` only accepts matrices), of a shape no scalar state
+#: (a ``step``) has, and not zero, so that a state started as a copy of the parameter does not read as zeros.
+_STAND_IN_SHAPE = (2, 3)
+
+
+def first_state(cls: type, options: Mapping[str, Any]) -> dict[str, bool] | None:
+    """The per-parameter state a fresh ``cls`` with a param group of ``options`` holds after its first step, by
+    key, each with whether torch starts it as zeros of the parameter's shape; ``None`` where the trial does not
+    step ``cls`` (another library's optimizer may need a closure or a method of its own) or the step fails.
+
+    A state kept under other options (``resume_changed_setup="continue"``) may lack a key these options need: torch
+    starts a parameter's state only when it is empty, so its step would fail on the missing key.
+
+    Example:
+        >>> first_state(torch.optim.Adam, {"lr": 0.1, "amsgrad": True})
+        {'step': False, 'exp_avg': True, 'exp_avg_sq': True, 'max_exp_avg_sq': True}
+
+        SGD's momentum buffer starts as the first gradient:
+
+        >>> first_state(torch.optim.SGD, {"lr": 0.1, "momentum": 0.9})
+        {'momentum_buffer': False}
+    """
+    if not _torchs_own(cls):
+        return None
+    stand_in = torch.nn.Parameter(torch.ones(_STAND_IN_SHAPE))
+    # the keys do not depend on the device the run trains on, which `capturable`/`fused` need
+    group = {
+        **{key: _number(value) for key, value in options.items() if key != "params"},
+        **{key: False for key in ("capturable", "fused") if options.get(key)},
+        "params": [stand_in],
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer = cls([group])
+        state = optimizer.state[stand_in] = _FirstValues(optimizer.state.get(stand_in, {}))
+        _unit_step(optimizer)
+    except Exception:
+        return None  # the options were checked when the class was defined; the resume goes on as before
+    return {
+        key: isinstance(value, torch.Tensor) and tuple(value.shape) == _STAND_IN_SHAPE and not value.any()
+        for key, value in state.first.items()
+    }
 
 
 def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:

@@ -15,7 +15,10 @@ or a list of those for a declared list. What a schedule derived from the run is 
 ``"continue"`` (Megatron's ``override_opt_param_scheduler``) keeps the optimizer state of every group whose
 name and parameters match (moments, momentum buffers, schedule-free's ``k`` in the group; a new or changed
 group starts empty) under the new options, and evaluates every schedule at the resumed step, built for the
-whole run as now declared. A
+whole run as now declared. torch starts a parameter's state only when it is empty, so a kept state lacking what
+the new options need (``amsgrad``'s ``max_exp_avg_sq``) would fail its first step: it is completed as a fresh
+optimizer starts that state, with zeros, or the group starts afresh where a fresh one starts it otherwise
+(``_take_over``; torch's optimizers tell, ``trial.first_state``). A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
 the lr now declared), with its counters anew.
 
@@ -65,6 +68,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.utilities.rank_zero import rank_zero_info
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
@@ -72,6 +76,7 @@ from lightning_optim.building.build import Built
 from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization, run_facts
 from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
+from lightning_optim.declaring.trial import first_state
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
 from lightning_optim.registry.optimizers import optimizer_info
@@ -410,7 +415,7 @@ def _plateau_starts(schedules: Sequence[Any], groups: int) -> list[Any]:
 
 
 def _kept_state(
-    saved: Mapping[str, Any], states: Sequence[Any], built: Built, schedules: Sequence[Any]
+    saved: Mapping[str, Any], states: Sequence[Any], built: Built, schedules: Sequence[Any], where: str
 ) -> dict[str, Any]:
     """``built``'s optimizer state for ``"continue"``: its own (fresh) groups and options, with the saved
     per-parameter state of every group whose optimizer class, name and parameters are the checkpoint's, and
@@ -436,18 +441,38 @@ def _kept_state(
         tuple(g[k] for k in keys): (old, start)
         for g, old, start in zip(entry["groups"], state["param_groups"], starts)
     }
-    running = optimizer_info(built.declared.cls).running_state
     lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
     plateau = bool(lr_schedules) and all(s.is_plateau for s in lr_schedules)
-    for group, plan in zip(fresh["param_groups"], built.groups):
+    named = zip(fresh["param_groups"], built.groups, built.optimizer.param_groups, built.group_names)
+    for group, plan, live, name in named:
         old, start = old_groups.get(tuple(_group(plan)[k] for k in keys), (None, None))
         if old is None:
             continue
-        _take_over(fresh, group, old, state, running)
+        _take_over(fresh, group, old, state, built, live, where, name)
         if plateau:  # the lr the group started from: a torch scheduler's `initial_lr`, a plateau's start
             start = old.get("initial_lr", start if start is not None else old["lr"])
             group["lr"] = float(group["lr"]) * float(old["lr"]) / float(start)
     return fresh
+
+
+def missing_state(
+    saved: Sequence[Mapping[str, Any]], started: Mapping[str, bool] | None
+) -> tuple[list[str], list[str]]:
+    """The keys a fresh optimizer starts (``started``, ``trial.first_state``) that some of the ``saved``
+    per-parameter states of a group lack: those it starts as zeros of the parameter's shape, and the others. An
+    empty state lacks none (torch starts it whole).
+
+    Example:
+        >>> adam = {"step": False, "exp_avg": True, "exp_avg_sq": True, "max_exp_avg_sq": True}
+        >>> missing_state([{"step": 1, "exp_avg": 0, "exp_avg_sq": 0}, {}], adam)
+        (['max_exp_avg_sq'], [])
+        >>> missing_state([{"step": 1}], {"step": False, "momentum_buffer": False})
+        ([], ['momentum_buffer'])
+    """
+    started = started or {}
+    lacking = sorted({key for kept in saved if kept for key in started if key not in kept})
+    zeros = [key for key in lacking if started[key]]
+    return zeros, [key for key in lacking if key not in zeros]
 
 
 def _take_over(
@@ -455,27 +480,56 @@ def _take_over(
     group: dict[str, Any],
     old: Mapping[str, Any],
     state: Mapping[str, Any],
-    running: Any,
+    built: Built,
+    live: Mapping[str, Any],
+    where: str,
+    name: str,
 ) -> None:
-    """Put the saved per-parameter state of the checkpoint's group ``old`` into ``fresh``'s ``group``, with the
-    ``running`` state the optimizer keeps in the group (schedule-free's ``k``, a group ``step``)."""
-    for new_index, old_index in zip(group["params"], old["params"]):
-        if old_index in state["state"]:
-            fresh["state"][new_index] = state["state"][old_index]
-    group.update({key: old[key] for key in running if key in old})
+    """Put the saved per-parameter state of the checkpoint's group ``old`` into ``fresh``'s ``group`` (``live``: the
+    built optimizer's), with the running state the optimizer keeps in the group (schedule-free's ``k``, a group
+    ``step``).
+
+    Under options that need per-parameter state the checkpoint's optimizer did not keep (``amsgrad``'s
+    ``max_exp_avg_sq``), the kept state is completed as a fresh optimizer starts it, with zeros; where a fresh one
+    starts it otherwise (from the first gradient), the group starts afresh, said once.
+    """
+    kept = [
+        (new_index, param, state["state"][old_index])
+        for new_index, old_index, param in zip(group["params"], old["params"], live["params"])
+        if old_index in state["state"]
+    ]
+    started = first_state(built.declared.cls, group) if kept else None
+    zeros, others = missing_state([s for _, _, s in kept], started)
+    if others:
+        changed = ", ".join(
+            f"{key}: {old.get(key)!r} in the checkpoint, {group[key]!r} now"
+            for key in sorted(_compared_options(built, group))
+            if key not in old or not _alike_values(old[key], group[key])
+        )
+        rank_zero_info(
+            f"{where}: param group {name!r} starts its optimizer state afresh "
+            f"(resume_changed_setup='continue'): `{built.declared.cls.__name__}` with its options now "
+            f"({changed or 'as declared'}) needs per-parameter state the checkpoint lacks ({', '.join(others)}), "
+            "which it does not start from zeros."
+        )
+        return
+    for new_index, param, saved in kept:
+        completed = {key: torch.zeros_like(param) for key in zeros if saved and key not in saved}
+        fresh["state"][new_index] = {**saved, **completed} if completed else saved
+    group.update({key: old[key] for key in optimizer_info(built.declared.cls).running_state if key in old})
 
 
-def _kept_by_position(state: Mapping[str, Any], built: Built) -> dict[str, Any]:
+def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dict[str, Any]:
     """``built``'s optimizer state for ``"continue"`` from a checkpoint written without the mixin (``state``):
     its own groups and options, with the saved state of every group whose parameters' shapes, by position,
     are the checkpoint's, and whose options are all ``built``'s (none of another optimizer class)."""
     fresh = built.optimizer.state_dict()
-    running = optimizer_info(built.declared.cls).running_state
-    for group, old, new in zip(fresh["param_groups"], state["param_groups"], built.optimizer.param_groups):
+    named = zip(fresh["param_groups"], state["param_groups"], built.optimizer.param_groups, built.group_names)
+    for group, old, new, name in named:
         shapes = [tuple(p.shape) for p in new["params"]]
         same_class = _compared_options(built, old) <= set(new)
         if same_class and _shapes_told(old, state["state"], shapes) == str(shapes):
-            _take_over(fresh, group, old, state, running)
+            _take_over(fresh, group, old, state, built, new, where, name)
     return fresh
 
 
@@ -515,9 +569,11 @@ def check_resume(
     checkpoint["optimizer_states"] = [
         b.optimizer.state_dict()
         if not continues
-        else _kept_by_position(state, b)
+        else _kept_by_position(state, b, f"{owner}.{b.declared.attribute}")
         if by_position
-        else _kept_state(saved, states, b, checkpoint.get("lr_schedulers", []))
+        else _kept_state(
+            saved, states, b, checkpoint.get("lr_schedulers", []), f"{owner}.{b.declared.attribute}"
+        )
         if isinstance(saved, Mapping)
         else b.optimizer.state_dict()
         for state, b in zip([*states, *[None] * len(built)], built)

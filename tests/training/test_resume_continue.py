@@ -9,6 +9,7 @@ Adam's ``exp_avg``/``exp_avg_sq`` exactly the checkpoint's. 16 batches per epoch
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,16 @@ from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
-from tests.helpers import FAST, Classifier, LrRecorder, Net, TwoNetsByName, assert_same_weights, loader
+from tests.helpers import (
+    FAST,
+    Classifier,
+    LrRecorder,
+    Net,
+    TwoNetsByName,
+    assert_same_weights,
+    fit_resumed,
+    loader,
+)
 
 
 def cosine(t_max: int, **kwargs: Any) -> SchedulerSpec:
@@ -596,3 +606,150 @@ def test_an_epoch_end_checkpoint_resumed_with_max_steps_counts_its_epoch_as_done
     assert rest == pytest.approx(expected, rel=1e-9)
     if choice == "continue":  # the hand-written module whose scheduler was built for the 4 epochs
         assert hand == pytest.approx(expected, rel=1e-9)
+
+
+# -- an option now declared needs per-parameter state the checkpoint's optimizer did not keep --------------------
+
+#: (optimizer, its options in the checkpoint, the options now, the per-parameter state keys a fresh optimizer with
+#: the options now starts as zeros and the checkpoint lacks): torch initialises a parameter's state only when it
+#: is empty, so the taken-over state is completed with those zeros, as a fresh optimizer starts them
+NEEDS_STATE = {
+    "adam_amsgrad": (torch.optim.Adam, {}, {"amsgrad": True}, ["max_exp_avg_sq"]),
+    "adamw_amsgrad": (torch.optim.AdamW, {}, {"amsgrad": True}, ["max_exp_avg_sq"]),
+    "rmsprop_centered": (torch.optim.RMSprop, {}, {"centered": True}, ["grad_avg"]),
+    "rmsprop_momentum": (torch.optim.RMSprop, {}, {"momentum": 0.9}, ["momentum_buffer"]),
+    # the saved state is all the options now need: taken over as it is
+    "adam_amsgrad_off": (torch.optim.Adam, {"amsgrad": True}, {"amsgrad": False}, []),
+    "sgd_momentum": (torch.optim.SGD, {}, {"momentum": 0.9}, []),  # SGD without momentum keeps no state
+    "nadam_decoupled": (torch.optim.NAdam, {}, {"decoupled_weight_decay": True, "weight_decay": 0.01}, []),
+}
+
+
+def completed(cls: type, options: dict[str, Any], zeros: list[str]) -> type[Classifier]:
+    """The reference: a hand-written ``cls`` with ``options`` that resumes a checkpoint of another setup with the
+    options now declared (torch loads the saved ones over them) and the state ``zeros`` started as zeros of the
+    parameter's shape, as a fresh ``cls`` starts them."""
+
+    class Completed(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.01, **options)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            for group in state["param_groups"]:
+                group.update(options)
+            for index, param in enumerate(self.parameters()):  # SGD without momentum keeps none
+                state["state"].get(index, {}).update({key: torch.zeros_like(param) for key in zeros})
+
+    return Completed
+
+
+def hand_written_with(cls: type, options: dict[str, Any]) -> type[Classifier]:
+    """A module written without the mixin: ``cls`` with ``options`` at lr 0.01."""
+
+    def configure_optimizers(self: Classifier) -> Any:
+        return cls(self.parameters(), lr=0.01, **options)
+
+    return type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})
+
+
+def declaring(cls: type, options: dict[str, Any], choice: str = "error") -> type[Any]:
+    # the forloop implementation, as the hand-written optimizers step on the CPU
+    implementation = "forloop" if "foreach" in inspect.signature(cls).parameters else "auto"
+    spec = OptimizerSpec(cls, lr=0.01, implementation=implementation, **options)
+    return type(
+        "Changed",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": spec, "resume_changed_setup": choice},
+    )
+
+
+@pytest.mark.parametrize("writer", ["mixin", "hand-written"])
+@pytest.mark.parametrize("case", sorted(NEEDS_STATE))
+def test_an_option_that_needs_more_state_completes_the_kept_state_as_a_fresh_optimizer_starts_it(
+    case: str, writer: str, tmp_path: Path
+) -> None:
+    """Adam resumed with ``amsgrad=True`` failed at its first step with ``KeyError: 'max_exp_avg_sq'`` (RMSprop
+    with ``centered``/``momentum``: ``grad_avg``/``momentum_buffer``): the checkpoint's moments were kept under
+    options that make torch expect more state. They are kept, with the missing state started as a fresh optimizer
+    starts it (zeros), so the run trains exactly as torch with the new options and the completed state does."""
+    cls, before, after, zeros = NEEDS_STATE[case]
+    first = declaring(cls, before) if writer == "mixin" else hand_written_with(cls, before)
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit_resumed(first(), None, callbacks=[saving], max_epochs=1, enable_checkpointing=True)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+    reference = completed(cls, after, zeros)()
+    fit_resumed(reference, path)
+    restored = RestoredState()
+    continued = declaring(cls, after, "continue")()
+    fit_resumed(continued, path, callbacks=[restored])
+    assert_same_weights(continued, reference)
+    saved = torch.load(path, weights_only=False)["optimizer_states"][0]["state"]
+    (state,) = restored.states
+    for index, param_state in saved.items():  # the checkpoint's state kept, the missing state started at zero
+        assert sorted(state[index]) == sorted({*param_state, *zeros})
+        assert all(torch.equal(state[index][key], value) for key, value in param_state.items())
+        assert all(not state[index][key].any() for key in zeros)
+
+
+class Tracking(torch.optim.Optimizer):
+    """Plain SGD that with ``track=True`` steps along the mean of the gradient and the previous one, kept as
+    ``last`` and started from the first gradient (as SGD's momentum buffer), not from zeros. In torch's module
+    (the resume only asks torch's own optimizers which state they start), written in torch's way: the state is
+    started when it is empty."""
+
+    __module__ = "torch.optim.sgd"
+
+    def __init__(self, params: Any, lr: float = 0.1, track: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "track": track})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:
+        if closure is not None:
+            with torch.enable_grad():
+                closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                state = self.state[param]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    if group["track"]:
+                        state["last"] = param.grad.clone()
+                state["step"] += 1
+                update = (param.grad + state["last"]) / 2 if group["track"] else param.grad
+                param.add_(update, alpha=-group["lr"])
+                if group["track"]:
+                    state["last"] = param.grad.clone()
+
+
+def test_an_option_whose_state_torch_does_not_start_from_zeros_starts_the_group_afresh_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Zeros would not be how a fresh optimizer starts ``last``: the group's state starts afresh, as a fresh
+    ``Tracking`` with ``track=True`` starts it, and an info names the optimizer, the group and the option."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit_resumed(declaring(Tracking, {})(), None, callbacks=[saving], max_epochs=1, enable_checkpointing=True)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+    class Afresh(Classifier):
+        def configure_optimizers(self) -> Any:
+            return Tracking(self.parameters(), lr=0.01, track=True)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            state["param_groups"][0]["track"] = True
+            state["state"] = {}
+
+    reference = Afresh()
+    fit_resumed(reference, path)
+    continued = declaring(Tracking, {"track": True}, "continue")()
+    with caplog.at_level("INFO"):
+        fit_resumed(continued, path)
+    assert_same_weights(continued, reference)
+    said = [r.getMessage() for r in caplog.records if "afresh" in r.getMessage()]
+    assert said == [
+        "Changed.optimizer: param group 'rest' starts its optimizer state afresh "
+        "(resume_changed_setup='continue'): `Tracking` with its options now (track: False in the checkpoint, True "
+        "now) needs per-parameter state the checkpoint lacks (last), which it does not start from zeros."
+    ]
