@@ -296,20 +296,35 @@ def _check_lower_bounds(
 
 def check_positive_floor(scheduler: ResolvedScheduler, cls: type) -> None:
     """A schedule of an option that ``cls`` divides by (``OptimizerInfo.positive_options``: schedule-free's
-    ``eval()`` by its ``momentum``/``beta1``) does not reach 0: the ``floor_bounds`` of each scheduler in it
-    (``eta_min=0``, ``CosineAnnealingLR``'s default, would train and then fail at validation)."""
+    ``eval()`` by its ``momentum``/``beta1``) never sets it to 0: not by the ``floor_bounds`` of a scheduler in
+    it (``eta_min=0``, ``CosineAnnealingLR``'s default), not by its shape (``zero_when``: ``PolynomialLR``'s
+    decay, a transformers warmup from 0), not by a warmup from ``warmup_start_factor=0``. Each would train and
+    then fail at a validation. A value only a run tells (a ``LambdaLR``'s) is checked where eval mode is
+    entered (``training/schedule_free.py``)."""
     param = scheduler.spec.param
     if param not in optimizer_info(cls).positive_options:
         return
     why = f" (a schedule of `{param}`, which `{cls.__name__}` divides by, must keep it > 0)"
     for checked in (scheduler, *(scheduler.kwargs["schedulers"] if scheduler.info.composite else ())):
+        start = checked.spec.warmup_start_factor
+        if checked.spec.warmup and isinstance(start, numbers.Real) and start <= 0:
+            raise ValueError(
+                f"{checked.where}: Expected `warmup_start_factor` to be > 0 (the warmup's first factor) but got "
+                f"{start!r}{why}; leave it out (the warmup starts at 1 / (warmup + 1))."
+            )
         defaults = {
             key: p.default
             for key, p in inspect.signature(checked.cls).parameters.items()
-            if key in checked.info.floor_bounds
+            if p.default is not inspect.Parameter.empty
         }
         kwargs = {**defaults, **checked.kwargs}
         _check_lower_bounds(checked.where, checked.info, kwargs, checked.info.floor_bounds, why)
+        for zero in checked.info.zero_when:
+            if zero.when(kwargs):
+                raise ValueError(
+                    f"{checked.where}: Expected a schedule that keeps `{param}` > 0 (`{cls.__name__}` divides by "
+                    f"it) but got `{checked.info.cls.__name__}`, which {zero.happens}; {zero.instead}."
+                )
 
 
 def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> None:

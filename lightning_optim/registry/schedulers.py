@@ -3,8 +3,10 @@
 A ``SchedulerInfo`` holds a scheduler's short names, its default ``interval``, the length argument that
 ``fit`` derives from the run when it is left out (and how), the arguments that count epochs (and how each
 converts to optimizer steps for ``unit="epoch"`` with ``interval="step"``), the arguments that may hold one
-value per param group, whether it holds other schedulers, and the lower bounds of the arguments that torch
-does not check and that turn the lr negative or undefined only late in the run. Adding a scheduler, or changing a default,
+value per param group, whether it holds other schedulers, the lower bounds of the arguments that torch
+does not check and that turn the lr negative or undefined only late in the run, and how it can drive the
+value it schedules to 0 (which an option the optimizer divides by must never reach: schedule-free's
+``eval()`` divides by its momentum at every validation). Adding a scheduler, or changing a default,
 is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
 """
 
@@ -121,6 +123,98 @@ class LowerBound(NamedTuple):
         return f"{'>' if self.strict else '>='} {self.bound}"
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def always(kwargs: Mapping[str, Any]) -> bool:
+    """A :class:`ZeroWhen` condition that holds for every argument.
+
+    Example:
+        >>> always({})
+        True
+    """
+    return True
+
+
+def given_positive(key: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``key`` is a number > 0 (an ``HParam`` is checked when ``fit`` reads it).
+
+    Example:
+        >>> given_positive("power", {"power": 1.0}), given_positive("power", {"power": 0.0})
+        (True, False)
+    """
+    return _positive(kwargs.get(key))
+
+
+def warmup_from(steps: str, start: str, kwargs: Mapping[str, Any]) -> bool:
+    """Whether a warmup of ``steps`` (> 0) starts at a ``start`` that is a number <= 0.
+
+    Example:
+        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 3, "warmup_lr_init": 0.0})
+        True
+        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 0, "warmup_lr_init": 0.0})
+        False
+    """
+    value = kwargs.get(start)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return given_positive(steps, kwargs) and number and not _positive(value)
+
+
+class ZeroWhen(NamedTuple):
+    """A way a scheduler's shape drives the value it schedules to 0 whatever its ``floor_bounds``: when
+    ``when`` holds for its arguments (the declared ones, its defaults for the rest), it ``happens`` (a phrase
+    after "which"), and the message says what to declare ``instead``."""
+
+    happens: str
+    instead: str
+    when: Callable[[Mapping[str, Any]], bool] = always
+
+
+#: transformers' warmups rise linearly from 0 (``_get_linear_schedule_with_warmup_lr_lambda``: ``step /
+#: num_warmup_steps``), while the package's own ``warmup=`` starts at ``1 / (warmup + 1)``
+_TRANSFORMERS_WARMUP_FROM_ZERO = ZeroWhen(
+    "starts it at 0 with `num_warmup_steps > 0` (its warmup rises from 0)",
+    "leave `num_warmup_steps` out and give the SchedulerSpec a `warmup=`, which starts at 1 / (warmup + 1)",
+    functools.partial(given_positive, "num_warmup_steps"),
+)
+_TRANSFORMERS_DECAY_TO_ZERO = "use `transformers/cosine_with_min_lr` with `min_lr_rate > 0`"
+
+#: transformers' schedules by name: how each reaches 0 (the warmup from 0 of those that have one)
+_TRANSFORMERS_ZERO: Mapping[str, tuple[ZeroWhen, ...]] = {
+    "linear": (ZeroWhen("decays it to 0 at `num_training_steps`", _TRANSFORMERS_DECAY_TO_ZERO),),
+    "cosine": (ZeroWhen("anneals it to 0 at `num_training_steps`", _TRANSFORMERS_DECAY_TO_ZERO),),
+    "cosine_with_restarts": (
+        ZeroWhen("anneals it to 0 at the end of each cycle", _TRANSFORMERS_DECAY_TO_ZERO),
+    ),
+    **{
+        name: (_TRANSFORMERS_WARMUP_FROM_ZERO,)
+        for name in ("polynomial", "constant_with_warmup", "inverse_sqrt", "cosine_with_min_lr")
+    },
+}
+_MIN_LR = {
+    "min_lr": LowerBound(0, strict=True, meaning="the value it anneals to"),
+    "min_lr_rate": LowerBound(0, strict=True, meaning="the fraction of the first value it anneals to"),
+}
+_TRANSFORMERS_FLOORS: Mapping[str, Mapping[str, LowerBound]] = {
+    # its default `lr_end=1e-7` is transformers' "decay to 0": the momentum would end at 1e-7, and
+    # schedule-free's eval() would move the weights by 1 - 1 / 1e-7
+    "polynomial": {
+        "lr_end": LowerBound(
+            1e-7, strict=True, meaning="the value it decays to; the default 1e-7 stands for 0"
+        )
+    },
+    "cosine_with_min_lr": _MIN_LR,
+    "cosine_warmup_with_min_lr": {
+        **_MIN_LR,
+        "warmup_lr_rate": LowerBound(0, strict=True, meaning="the fraction its warmup starts at"),
+    },
+    "warmup_stable_decay": {
+        "min_lr_ratio": LowerBound(0, strict=True, meaning="the fraction it warms up from and decays to")
+    },
+}
+
+
 @dataclass(frozen=True)
 class SchedulerInfo:
     """What this package knows about one scheduler class."""
@@ -168,6 +262,9 @@ class SchedulerInfo:
     #: arguments that set the value it ends at (a declared one, or its default), which must stay above their
     #: bound on an option the optimizer divides by (``OptimizerInfo.positive_options``)
     floor_bounds: Mapping[str, LowerBound] = field(default_factory=dict)
+    #: the ways its shape reaches 0 whatever the ``floor_bounds`` (a decay to 0, a warmup from 0), refused
+    #: likewise on an option the optimizer divides by
+    zero_when: tuple[ZeroWhen, ...] = ()
 
     @property
     def window_length(self) -> str | None:
@@ -247,9 +344,16 @@ def _timm_cycle(updates: int, kwargs: Mapping[str, Any]) -> int:
 
 _PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_momentum", "max_momentum"})
 
+_GAMMA = {"gamma": LowerBound(0, strict=True, meaning="the factor of each decay")}
+
 _RECORDS: tuple[SchedulerInfo, ...] = (
-    SchedulerInfo(lr_scheduler.StepLR, ("step",), epoch_arguments={"step_size": scale}),
-    SchedulerInfo(lr_scheduler.MultiStepLR, ("multistep",), epoch_arguments={"milestones": scale_each}),
+    SchedulerInfo(lr_scheduler.StepLR, ("step",), epoch_arguments={"step_size": scale}, floor_bounds=_GAMMA),
+    SchedulerInfo(
+        lr_scheduler.MultiStepLR,
+        ("multistep",),
+        epoch_arguments={"milestones": scale_each},
+        floor_bounds=_GAMMA,
+    ),
     # in a window, mmengine's ConstantLR, LinearLR and PolyLR take ``total_iters = end - begin - 1``
     # (mmengine/optim/scheduler/param_scheduler.py); its CosineAnnealingLR and OneCycleLR the whole window
     SchedulerInfo(
@@ -258,6 +362,9 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         epoch_arguments={"total_iters": scale},
         window_argument="total_iters",
         window_offset=-1,
+        floor_bounds={
+            "factor": LowerBound(0, strict=True, meaning="the factor it holds until `total_iters`")
+        },
     ),
     SchedulerInfo(
         lr_scheduler.LinearLR,
@@ -277,6 +384,13 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         window_offset=-1,
         # a negative power grows the lr, then divides by zero at `total_iters`
         lower_bounds={"power": LowerBound(0, strict=False, meaning="the exponent of the decay to 0")},
+        zero_when=(
+            ZeroWhen(
+                "decays it to 0 at `total_iters` (for any `power` > 0)",
+                "use `linear` with `end_factor > 0`, or `cosine` with `eta_min > 0`",
+                functools.partial(given_positive, "power"),
+            ),
+        ),
     ),
     SchedulerInfo(
         lr_scheduler.CosineAnnealingLR,
@@ -319,7 +433,12 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         sets_lr_from="`base_lr`",
         lr_arguments=("base_lr", "max_lr"),
     ),
-    SchedulerInfo(lr_scheduler.ExponentialLR, ("exponential",), epoch_arguments={"gamma": per_step_rate}),
+    SchedulerInfo(
+        lr_scheduler.ExponentialLR,
+        ("exponential",),
+        epoch_arguments={"gamma": per_step_rate},
+        floor_bounds={"gamma": LowerBound(0, strict=True, meaning="the factor of each update")},
+    ),
     SchedulerInfo(
         lr_scheduler.LambdaLR,
         ("lambda",),
@@ -343,6 +462,8 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             length="num_training_steps"
             if "num_training_steps" in inspect.signature(cls).parameters
             else None,
+            floor_bounds=_TRANSFORMERS_FLOORS.get(name, {}),
+            zero_when=_TRANSFORMERS_ZERO.get(name, ()),
         )
         for name, cls in TRANSFORMERS_SCHEDULES.items()
     ),
@@ -354,6 +475,14 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         derive_length=_timm_cycle,
         epoch_arguments={"t_initial": scale, "warmup_t": scale},
         check_stepping=_check_timm_stepping,
+        floor_bounds={"lr_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
+        zero_when=(
+            ZeroWhen(
+                "starts its `warmup_t` warmup at `warmup_lr_init` (0 by default)",
+                "give `warmup_lr_init > 0`",
+                functools.partial(warmup_from, "warmup_t", "warmup_lr_init"),
+            ),
+        ),
     ),
 )
 

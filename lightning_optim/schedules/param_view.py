@@ -15,7 +15,7 @@ the real optimizer's options.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 import torch
@@ -26,7 +26,7 @@ from lightning_optim.utilities import compat
 BETA_ALIASES = {"beta1": 0, "beta2": 1}
 
 
-def target_of(param: str, group: MutableMapping[str, Any]) -> tuple[str, int | None]:
+def target_of(param: str, group: Mapping[str, Any]) -> tuple[str, int | None]:
     """Where ``param`` lives in a param group: ``(key, None)``, or ``("betas", i)`` for ``beta1``/``beta2``
     in a group without a key of that name (transformers' ``Adafactor`` keeps its own ``beta1``) and for
     ``momentum`` on an optimizer with ``betas`` and no ``momentum`` (as ``LRMonitor`` reads it).

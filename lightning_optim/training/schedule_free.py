@@ -20,6 +20,10 @@ When it switches (only optimizers that :func:`is_schedule_free` accepts; all oth
   (where an ``eval()`` that fails is a warning, never an error over the run's own). An optimizer that has
   not stepped yet (no state) is not switched: there is no average yet, and ``pytorch_optimizer``'s ``SPlus``
   fails in ``eval()`` then.
+  An optimizer whose ``eval()`` divides by an option (``OptimizerInfo.positive_options``: schedule-free's
+  ``momentum``/``beta1``) is refused when a group holds it at <= 0 (a ``LambdaLR`` schedule of it, which
+  cannot be checked when the class is defined, brought it there): a ``ValueError`` naming the option, the
+  group and the global step, instead of torch's ``ZeroDivisionError`` (or NaN weights) from ``eval()``.
   Nothing switches back at the end of an evaluation: the next training batch does. This is the fewest
   switches, and it means that a checkpoint written at ``on_validation_end`` (where ``ModelCheckpoint`` writes
   by default) is already in eval mode.
@@ -62,6 +66,8 @@ from typing import Any, Protocol, TypeGuard, cast
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.schedules.param_view import target_of
 from lightning_optim.training.callbacks import MixinCallback
 
 _ABSENT = object()  # "no instance attribute `save_checkpoint` before we wrapped it"
@@ -144,20 +150,72 @@ def _has_stepped(optimizer: ScheduleFreeOptimizer) -> bool:
     return any(state.values())
 
 
-def to_eval_mode(optimizers: Iterable[object]) -> list[ScheduleFreeOptimizer]:
+def nonpositive_option(
+    options: Iterable[str], groups: Iterable[Mapping[str, Any]]
+) -> tuple[int, Mapping[str, Any], str, Any] | None:
+    """The first param group holding one of ``options`` at a number <= 0: its index, the group, where the
+    option lives (``"betas[0]"`` for a ``beta1``) and the value; ``None`` when all are > 0.
+
+    Example:
+        >>> groups = [{"betas": (0.9, 0.99)}, {"betas": (0.0, 0.99)}]
+        >>> index, _, name, value = nonpositive_option(["beta1", "momentum"], groups)
+        >>> index, name, value
+        (1, 'betas[0]', 0.0)
+        >>> nonpositive_option(["momentum"], [{"momentum": 0.9}]) is None
+        True
+    """
+    for index, group in enumerate(groups):
+        for option in sorted(options):
+            key, position = target_of(option, group)
+            value = group.get(key)
+            if position is not None:
+                value = (
+                    value[position] if isinstance(value, (tuple, list)) and len(value) > position else None
+                )
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+                return index, group, key if position is None else f"{key}[{position}]", value
+    return None
+
+
+def _check_positive_options(optimizer: ScheduleFreeOptimizer, step: int | None) -> None:
+    """Refuse to switch ``optimizer`` to eval mode while an option its ``eval()`` divides by is <= 0."""
+    options = optimizer_info(type(optimizer)).positive_options
+    groups = getattr(optimizer, "param_groups", None)
+    found = nonpositive_option(options, groups) if options and isinstance(groups, list) else None
+    if found is None:
+        return
+    index, group, name, value = found
+    label = f" ({group['name']!r})" if isinstance(group.get("name"), str) else ""
+    at = "" if step is None else f" at global step {step}"
+    raise ValueError(
+        f"ScheduleFreeModes: Expected `{name}` of param group {index}{label} to be > 0 to switch "
+        f"`{type(optimizer).__name__}` to eval mode (its eval() interpolates by 1 - 1 / {name}) but got "
+        f"{value!r}{at}. A schedule of it reached 0 (a `lambda`/`multiplicative` one is known only as it "
+        "runs): keep its factor > 0."
+    )
+
+
+def to_eval_mode(optimizers: Iterable[object], step: int | None = None) -> list[ScheduleFreeOptimizer]:
     """Put every schedule-free optimizer that has a param group in train mode and has stepped into eval mode.
 
-    Before its first step an optimizer's two points are the same weights: it is left as it is.
+    Before its first step an optimizer's two points are the same weights: it is left as it is. An optimizer
+    whose ``eval()`` would divide by an option <= 0 is refused before any is switched.
 
     Args:
         optimizers: Usually ``trainer.optimizers``; entries that are not schedule-free are skipped.
+        step: The global step, for the message refusing an option <= 0.
 
     Returns:
         The optimizers that were switched, so that a caller can switch exactly those back.
+
+    Raises:
+        ValueError: An option the optimizer's ``eval()`` divides by (``momentum``/``beta1``) is <= 0.
     """
     switched = [
         o for o in optimizers if is_schedule_free(o) and any(_train_mode_flags(o)) and _has_stepped(o)
     ]
+    for optimizer in switched:
+        _check_positive_options(optimizer, step)
     for optimizer in switched:
         optimizer.eval()
     return switched
@@ -210,7 +268,7 @@ class ScheduleFreeModes(MixinCallback):
         """Eval mode for validation (and the sanity check), ``trainer.test`` and ``trainer.predict`` (the next
         training batch switches back), and at the end of ``fit``: the module the user keeps holds the averaged
         weights ``x``."""
-        to_eval_mode(trainer.optimizers)
+        to_eval_mode(trainer.optimizers, trainer.global_step)
 
     on_test_start = on_predict_start = on_train_end = on_validation_start
 
@@ -222,7 +280,7 @@ class ScheduleFreeModes(MixinCallback):
         """
         self._unwrap()
         try:
-            to_eval_mode(trainer.optimizers)
+            to_eval_mode(trainer.optimizers, trainer.global_step)
         except Exception as error:
             rank_zero_warn(
                 f"ScheduleFreeModes: Expected the schedule-free optimizers to switch to eval mode after the run "
@@ -244,7 +302,7 @@ class ScheduleFreeModes(MixinCallback):
 
         @functools.wraps(original)
         def save_checkpoint(*args: Any, **kwargs: Any) -> Any:
-            switched = to_eval_mode(trainer.optimizers)
+            switched = to_eval_mode(trainer.optimizers, trainer.global_step)
             try:
                 return original(*args, **kwargs)
             finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -134,3 +135,239 @@ def test_the_bounds_are_the_lrs_a_schedule_of_another_option_is_checked_as_it_ru
     (``tests/training/test_param_schedules.py``), not at class definition: the bounds say what the lr needs."""
     spec = SchedulerSpec("cosine", param="weight_decay", eta_min=-0.1, interval="step")
     declared(OptimizerSpec("adamw", lr=0.01, weight_decay=0.05, scheduler=spec))
+
+
+# --- the floors: a schedule of an option the optimizer divides by (schedule-free's momentum) never reaches 0 ---
+
+#: the updates each scheduler is stepped over, and the length given to those that take one
+UPDATES = 3000
+
+#: stand-ins for the arguments a scheduler requires (no default, or a default of None), by name
+NEEDED: dict[str, Any] = {
+    "T_max": UPDATES,
+    "T_0": UPDATES,
+    "t_initial": UPDATES,
+    "num_training_steps": UPDATES,
+    "num_decay_steps": UPDATES // 2,
+    "total_steps": UPDATES + 10,  # OneCycleLR refuses a step past it
+    "step_size": UPDATES // 2,
+    "milestones": [UPDATES // 2],
+    "gamma": 0.9999,
+    "max_lr": 1.0,
+    "base_lr": 0.5,
+    "min_lr_rate": 0.1,  # CosineWithMinLR and CosineWarmupWithMinLR take one of min_lr and min_lr_rate
+}
+
+#: what no declaration's arguments tell: a plateau schedules only the lr, a composite is checked scheduler by
+#: scheduler, a lambda is known only as it runs (refused where eval mode is entered)
+NOT_BY_ARGUMENTS = {
+    lr_scheduler.ReduceLROnPlateau,
+    lr_scheduler.SequentialLR,
+    lr_scheduler.ChainedScheduler,
+    lr_scheduler.LambdaLR,
+    lr_scheduler.MultiplicativeLR,
+}
+
+#: arguments besides the defaults (by scheduler name): the other side of each record's claim
+OTHER_ARGUMENTS = [
+    ("step", {"gamma": 0.0}),
+    ("multistep", {"gamma": 0.0}),
+    ("exponential", {"gamma": 0.0}),
+    ("constant", {"factor": 0.0}),
+    ("linear", {"end_factor": 0.0}),
+    ("cosine", {"eta_min": 0.1}),
+    ("cosine_restarts", {"eta_min": 0.1}),
+    ("polynomial", {"power": 0.0}),
+    ("transformers/polynomial", {"lr_end": 0.0}),
+    ("transformers/polynomial", {"lr_end": 0.1}),
+    ("transformers/polynomial", {"num_warmup_steps": 10, "lr_end": 0.1}),
+    ("transformers/constant_with_warmup", {"num_warmup_steps": 10}),
+    ("transformers/inverse_sqrt", {"num_warmup_steps": 10}),
+    ("transformers/cosine_with_min_lr", {"min_lr_rate": 0.0}),
+    ("transformers/cosine_with_min_lr", {"num_warmup_steps": 10}),
+    ("transformers/cosine_warmup_with_min_lr", {"min_lr_rate": 0.0}),
+    ("transformers/cosine_warmup_with_min_lr", {"num_warmup_steps": 10}),
+    ("transformers/cosine_warmup_with_min_lr", {"num_warmup_steps": 10, "warmup_lr_rate": 0.0}),
+    ("transformers/warmup_stable_decay", {"min_lr_ratio": 0.1}),
+    ("timm/cosine", {"lr_min": 0.1}),
+    ("timm/cosine", {"lr_min": 0.1, "warmup_t": 10}),
+    ("timm/cosine", {"lr_min": 0.1, "warmup_t": 10, "warmup_lr_init": 0.01}),
+]
+
+
+def _floor_cases() -> list[Any]:
+    from lightning_optim.registry.schedulers import SCHEDULER_INFO, SCHEDULERS
+
+    defaults = [
+        pytest.param(cls, {}, id=f"{info.names[0] if info.names else cls.__name__}-defaults")
+        for cls, info in SCHEDULER_INFO.items()
+        if cls not in NOT_BY_ARGUMENTS
+    ]
+    others = [
+        pytest.param(SCHEDULERS[name], kwargs, id=f"{name}-{kwargs}") for name, kwargs in OTHER_ARGUMENTS
+    ]
+    return defaults + others
+
+
+def _with_needed(cls: type, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with a stand-in for every argument of ``cls`` that has no default (or None), and
+    ``cycle_momentum=False`` (a cycle of the momentum is refused with any schedule of it)."""
+    parameters = inspect.signature(cls).parameters
+    filled = {
+        key: value
+        for key, value in NEEDED.items()
+        if key in parameters
+        and key not in kwargs
+        and parameters[key].default in (inspect.Parameter.empty, None)
+    }
+    if "cycle_momentum" in parameters:
+        filled["cycle_momentum"] = False
+    return {**filled, **kwargs}
+
+
+def _lowest(cls: type, kwargs: dict[str, Any]) -> float:
+    """The lowest value ``cls`` gives SGD(lr=1) from its construction over ``UPDATES + 10`` updates."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    scheduler = cls(optimizer, **kwargs)
+    lowest = optimizer.param_groups[0]["lr"]
+    for _ in range(UPDATES + 9):
+        optimizer.step()
+        try:
+            scheduler.step()
+        except ZeroDivisionError:  # ConstantLR(factor=0) divides by its factor at `total_iters`
+            break
+        lowest = min(lowest, optimizer.param_groups[0]["lr"])
+    return float(lowest)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # CyclicLR/OneCycleLR replacing the declared lr
+@pytest.mark.parametrize(("cls", "kwargs"), _floor_cases())
+def test_each_record_says_whether_its_schedule_reaches_zero(cls: type, kwargs: dict[str, Any]) -> None:
+    """The claim of each record (its ``floor_bounds`` and ``zero_when``, for the declared arguments and its
+    defaults) against the real scheduler: a schedule of schedule-free's momentum is refused at class definition
+    exactly when the scheduler brings the value it schedules to 0 (within 1e-6 of it: a cosine restarting
+    every ``UPDATES`` updates comes within 3e-7 of its ``eta_min``, never onto it)."""
+    arguments = _with_needed(cls, kwargs)
+    reaches_zero = _lowest(cls, arguments) <= 1e-6
+    spec = OptimizerSpec(
+        "schedulefree/sgd", lr=0.1, momentum=0.9, scheduler=SchedulerSpec(cls, param="momentum", **arguments)
+    )
+    if reaches_zero:
+        with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler: Expected .* > .*divides by"):
+            declared(spec, name="Model")
+    else:
+        declared(spec, name="Model")
+
+
+def test_the_floor_cases_cover_the_registry() -> None:
+    from lightning_optim.registry.schedulers import SCHEDULER_INFO, always
+
+    tested = {case.values[0] for case in _floor_cases()}
+    assert tested | NOT_BY_ARGUMENTS == set(SCHEDULER_INFO)
+    # a record whose claim depends on its arguments is tested on both sides
+    with_floors = {
+        cls
+        for cls, info in SCHEDULER_INFO.items()
+        if info.floor_bounds or any(zero.when is not always for zero in info.zero_when)
+    }
+    assert with_floors <= {case.values[0] for case in _floor_cases() if case.values[1]}
+
+
+_DIVIDES = r" \(a schedule of `{param}`, which `{cls}` divides by, must keep it > 0\)"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        pytest.param(
+            "polynomial",
+            {"interval": "step", "total_iters": 3},
+            r"^Model\.optimizer\.scheduler: Expected a schedule that keeps `momentum` > 0 \(`SGDScheduleFree` "
+            r"divides by it\) but got `PolynomialLR`, which decays it to 0 at `total_iters` \(for any `power` > 0\); "
+            r"use `linear` with `end_factor > 0`, or `cosine` with `eta_min > 0`\.$",
+            id="polynomial",
+        ),
+        pytest.param(
+            "step",
+            {"step_size": 2, "gamma": 0.0},
+            r"^Model\.optimizer\.scheduler: Expected `gamma` of `StepLR` to be > 0 \(the factor of each decay\) "
+            r"but got 0\.0" + _DIVIDES.format(param="momentum", cls="SGDScheduleFree") + r"\.$",
+            id="step-gamma-0",
+        ),
+        pytest.param(
+            "transformers/linear",
+            {"num_training_steps": 8},
+            r"^Model\.optimizer\.scheduler: Expected a schedule that keeps `momentum` > 0 .* but got "
+            r"`LinearWithWarmupLR`, which decays it to 0 at `num_training_steps`; use "
+            r"`transformers/cosine_with_min_lr` with `min_lr_rate > 0`\.$",
+            id="transformers-linear",
+        ),
+        pytest.param(
+            "transformers/constant_with_warmup",
+            {"num_warmup_steps": 2},
+            r"^Model\.optimizer\.scheduler: .* but got `ConstantWithWarmupLR`, which starts it at 0 with "
+            r"`num_warmup_steps > 0` \(its warmup rises from 0\); leave `num_warmup_steps` out and give the "
+            r"SchedulerSpec a `warmup=`, which starts at 1 / \(warmup \+ 1\)\.$",
+            id="transformers-warmup-from-0",
+        ),
+        pytest.param(
+            "timm/cosine",
+            {"t_initial": 8, "lr_min": 0.5, "warmup_t": 2},
+            r"^Model\.optimizer\.scheduler: .* but got `TimmCosineLR`, which starts its `warmup_t` warmup at "
+            r"`warmup_lr_init` \(0 by default\); give `warmup_lr_init > 0`\.$",
+            id="timm-warmup-from-0",
+        ),
+        pytest.param(
+            "constant",
+            {"factor": 1.0, "warmup": 2, "warmup_start_factor": 0.0},
+            r"^Model\.optimizer\.scheduler: Expected `warmup_start_factor` to be > 0 \(the warmup's first factor\) "
+            r"but got 0\.0"
+            + _DIVIDES.format(param="momentum", cls="SGDScheduleFree")
+            + r"; leave it out \(the "
+            r"warmup starts at 1 / \(warmup \+ 1\)\)\.$",
+            id="warmup-start-factor-0",
+        ),
+        pytest.param(
+            "sequential",
+            {
+                "schedulers": [
+                    SchedulerSpec("constant", factor=1.0, total_iters=2),
+                    SchedulerSpec("exponential", gamma=0.0),
+                ],
+                "milestones": [2],
+            },
+            r"^Model\.optimizer\.scheduler\.schedulers\[1\]: Expected `gamma` of `ExponentialLR` to be > 0",
+            id="sequential",
+        ),
+        pytest.param(
+            "chained",
+            {
+                "schedulers": [
+                    SchedulerSpec("constant", factor=1.0, total_iters=2),
+                    SchedulerSpec("polynomial", total_iters=4),
+                ]
+            },
+            r"^Model\.optimizer\.scheduler\.schedulers\[1\]: .* but got `PolynomialLR`, which decays it to 0",
+            id="chained",
+        ),
+    ],
+)
+def test_a_schedule_reaching_zero_on_an_option_the_optimizer_divides_by_is_refused_at_class_definition(
+    name: str, kwargs: dict[str, Any], message: str
+) -> None:
+    """schedule-free's ``eval()`` divides by its momentum: each of these trained and then raised a
+    ``ZeroDivisionError`` at a validation (``tests/training/test_schedule_free.py`` runs one)."""
+    scheduler = SchedulerSpec(name, param="momentum", **kwargs)
+    with pytest.raises(ValueError, match=message):
+        declared(OptimizerSpec("schedulefree/sgd", lr=0.1, momentum=0.9, scheduler=scheduler), name="Model")
+    # the same schedule of the lr is declarable
+    declared(OptimizerSpec("schedulefree/sgd", lr=0.1, momentum=0.9, scheduler=SchedulerSpec(name, **kwargs)))
+
+
+def test_beta1_of_adamw_schedule_free_is_refused_alike() -> None:
+    scheduler = SchedulerSpec("transformers/cosine", param="beta1", num_training_steps=8)
+    message = (
+        r"^Model\.optimizer\.scheduler: Expected a schedule that keeps `beta1` > 0 \(`AdamWScheduleFree` "
+    )
+    with pytest.raises(ValueError, match=message):
+        declared(OptimizerSpec("schedulefree/adamw", scheduler=scheduler), name="Model")

@@ -16,6 +16,7 @@ and differs from the reference, and a module with no mode switching at all canno
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,7 +30,15 @@ from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim import ConfigurableOptimizersMixin, HParam, LRMonitor, OptimizerSpec, preview_schedule
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    HParam,
+    LRMonitor,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    preview_schedule,
+)
 from lightning_optim.training.schedule_free import (
     ScheduleFreeModes,
     is_schedule_free,
@@ -739,3 +748,117 @@ def test_on_exception_never_raises_over_the_users_exception(at: int, tmp_path: P
         trainer.fit(model)
     assert error.value.__context__ is None
     assert "save_checkpoint" not in trainer.__dict__
+
+
+# --- an option eval() divides by, driven to 0 by a schedule that only the run tells (a lambda) ------------------
+
+
+def _declaring(optimizer: OptimizerSpec) -> type[Regressor]:
+    return type("Model", (ConfigurableOptimizersMixin, Regressor), {"optimizer": optimizer})
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "message"),
+    [
+        pytest.param(
+            # momentum 0.9, 0.6, 0.3, then 0 from the third step on: the validation after step 4 divided by it
+            OptimizerSpec(
+                "schedulefree/sgd",
+                lr=0.2,
+                momentum=0.9,
+                scheduler=SchedulerSpec(
+                    "lambda", param="momentum", interval="step", lr_lambda=lambda step: max(0.0, 1 - step / 3)
+                ),
+            ),
+            r"^ScheduleFreeModes: Expected `momentum` of param group 0 to be > 0 to switch `SGDScheduleFree` to "
+            r"eval mode \(its eval\(\) interpolates by 1 - 1 / momentum\) but got 0\.0 at global step 4\. A "
+            r"schedule of it reached 0 \(a `lambda`/`multiplicative` one is known only as it runs\): keep its "
+            r"factor > 0\.$",
+            id="sgd-lambda",
+        ),
+        pytest.param(
+            # beta1 0.9 until the multiplier 0 of the second step: the validation after step 2 divided by it
+            OptimizerSpec(
+                "schedulefree/adamw",
+                lr=2e-2,
+                groups=[ParamGroup("net.0"), ParamGroup("net.2", lr=1e-2)],
+                scheduler=SchedulerSpec(
+                    "multiplicative",
+                    param="beta1",
+                    interval="step",
+                    lr_lambda=lambda step: 0.0 if step == 2 else 1.0,
+                ),
+            ),
+            r"^ScheduleFreeModes: Expected `betas\[0\]` of param group 0 \('net\.0'\) to be > 0 to switch "
+            r"`AdamWScheduleFree` to eval mode .* but got 0\.0 at global step 2\.",
+            id="adamw-multiplicative",
+        ),
+    ],
+)
+def test_an_option_eval_divides_by_at_zero_is_refused_where_eval_mode_is_entered(
+    optimizer: OptimizerSpec, message: str, tmp_path: Path
+) -> None:
+    """It was torch's ``ZeroDivisionError`` from schedulefree's ``eval()``, at the first validation after the
+    lambda reached 0 (the sanity check before the first step switches nothing)."""
+    model = _declaring(optimizer)()
+    trainer = L.Trainer(default_root_dir=tmp_path, enable_checkpointing=False, **{**TRAINER, "max_epochs": 2})
+    with (
+        pytest.warns(RuntimeWarning, match="switch to eval mode after the run failed"),
+        pytest.raises(ValueError, match=message),
+    ):
+        trainer.fit(model)
+    refused_at = int(re.findall(r"global step (\d+)", message)[0])
+    assert [step for step, _ in model.val_history] == list(range(0, refused_at, 2))
+
+
+class HandScheduledMomentum(HandSwitched):
+    """The reference for a cosine of SGDScheduleFree's momentum: torch's ``CosineAnnealingLR`` on a stand-in
+    SGD whose lr is the momentum, copied into the optimizer after every step (where Lightning steps a
+    ``interval="step"`` scheduler, before the validation that follows)."""
+
+    def __init__(self) -> None:
+        super().__init__("sgd")
+        shadow = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.9)
+        self.cosine = torch.optim.lr_scheduler.CosineAnnealingLR(shadow, T_max=8, eta_min=0.5)
+        self.momenta: list[float] = []
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_start(batch, batch_idx)
+        self.momenta.append(self.trainer.optimizers[0].param_groups[0]["momentum"])
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.cosine.optimizer.step()
+        self.cosine.step()
+        self.trainer.optimizers[0].param_groups[0]["momentum"] = self.cosine.get_last_lr()[0]
+
+
+class MomentumRecorder(L.Callback):
+    """The momentum each step takes."""
+
+    def __init__(self) -> None:
+        self.momenta: list[float] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.momenta.append(trainer.optimizers[0].param_groups[0]["momentum"])
+
+
+def test_a_schedule_of_the_momentum_kept_above_zero_trains_and_validates_as_by_hand(tmp_path: Path) -> None:
+    reference = HandScheduledMomentum()
+    _fit(reference, tmp_path / "ref", callback=False, checkpoint=[], enable_checkpointing=False, max_epochs=2)
+    cosine = SchedulerSpec("cosine", param="momentum", interval="step", T_max=8, eta_min=0.5)
+    model = _declaring(OptimizerSpec("schedulefree/sgd", lr=0.2, momentum=0.9, scheduler=cosine))()
+    recorder = MomentumRecorder()
+    _fit(
+        model,
+        tmp_path / "cb",
+        callback=False,
+        checkpoint=[recorder],
+        enable_checkpointing=False,
+        max_epochs=2,
+    )
+    assert recorder.momenta == reference.momenta and min(recorder.momenta) == pytest.approx(
+        0.5 + 0.4 * 0.5 * (1 + math.cos(math.pi * 7 / 8))
+    )
+    assert [step for step, _ in model.val_history] == [0, 2, 4, 6, 8]
+    assert _same_history(model.val_history, reference.val_history)
+    assert _same_tensors(reference.state_dict(), model.state_dict())
