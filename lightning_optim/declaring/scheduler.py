@@ -253,13 +253,16 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
             raise TypeError(
                 f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
             )
-    if not nested and spec.param == "lr":  # the bounds are the lr's; a composite's schedulers drive its param
+    if (
+        not nested
+    ):  # the bounds are the lr's, or torch's (`every_param`); a composite's schedulers drive its param
         inner = kwargs["schedulers"] if info.composite else ()
         for at, checked, arguments in (
             (where, info, spec.kwargs),
             *((s.where, s.info, s.kwargs) for s in inner),
         ):
-            _check_lower_bounds(at, checked, arguments, checked.lower_bounds)
+            bounds = {k: b for k, b in checked.lower_bounds.items() if spec.param == "lr" or b.every_param}
+            _check_lower_bounds(at, checked, arguments, bounds)
     _check_param_kind(where, spec, cls, info)
     return ResolvedScheduler(
         where=where,
@@ -284,6 +287,7 @@ def _check_lower_bounds(
     lr: torch takes a negative ``eta_min`` and trains until the cosine crosses zero, late in the run, before the
     lr goes negative. An ``HParam`` is checked with the value ``fit`` reads (this runs again then). A schedule of
     another option (``param="weight_decay"``) is left to the runtime check of the values it sets, but for the
+    bounds of torch's scheduler itself (``every_param``: ``ConstantLR`` divides by its ``factor``) and the
     ``floor_bounds`` of one the optimizer divides by (``check_positive_floor``)."""
     for key, bound in bounds.items():
         value = kwargs.get(key)

@@ -109,6 +109,8 @@ class LowerBound(NamedTuple):
     bound: float
     strict: bool
     meaning: str
+    #: a bound of torch's scheduler itself (it fails below it), whatever option it drives; else the lr's
+    every_param: bool = False
 
     def admits(self, value: float) -> bool:
         """Whether ``value`` is above the bound (a NaN is not).
@@ -362,6 +364,15 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         epoch_arguments={"total_iters": scale},
         window_argument="total_iters",
         window_offset=-1,
+        # torch takes `factor=0` and divides by it at `total_iters`
+        lower_bounds={
+            "factor": LowerBound(
+                0,
+                strict=True,
+                meaning="the factor it holds until `total_iters`, where torch divides by it",
+                every_param=True,
+            )
+        },
         floor_bounds={
             "factor": LowerBound(0, strict=True, meaning="the factor it holds until `total_iters`")
         },

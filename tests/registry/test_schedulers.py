@@ -48,10 +48,18 @@ LOWER_BOUNDS = [
         ">= 0 (the exponent of the decay to 0)",
         id="polynomial",
     ),
+    pytest.param(
+        lr_scheduler.ConstantLR,
+        {"total_iters": 5},
+        "factor",
+        0.0,
+        "> 0 (the factor it holds until `total_iters`, where torch divides by it)",
+        id="constant",
+    ),
 ]
 
 #: a bounded value that is fine, for each bounded argument (non-strict bounds at the bound itself)
-AT_BOUND = {"eta_min": 0.0, "final_div_factor": 1e-3, "power": 0.0}
+AT_BOUND = {"eta_min": 0.0, "final_div_factor": 1e-3, "power": 0.0, "factor": 0.5}
 
 
 def test_the_table_is_the_cases_tested_here() -> None:
@@ -108,6 +116,21 @@ def test_a_value_past_the_bound_is_refused_at_class_definition(
     ):
         declared(OptimizerSpec("sgd", scheduler=nested), name="Model")
     declared(OptimizerSpec("sgd", scheduler=SchedulerSpec(cls, **needed, **{key: AT_BOUND[key]})))
+
+
+def test_a_bound_of_torchs_own_is_checked_whatever_option_the_schedule_drives() -> None:
+    """`ConstantLR(factor=0)` divides by zero at `total_iters` whatever it drives: a `weight_decay` held at 0
+    for a while is refused at class definition, not a ZeroDivisionError from inside torch mid-run; a bound of
+    the lr (`eta_min >= 0`) is left to the runtime check for another option."""
+    message = (
+        "Model.optimizer.scheduler: Expected `factor` of `ConstantLR` to be > 0 (the factor it holds until "
+        "`total_iters`, where torch divides by it) but got 0.0."
+    )
+    constant = SchedulerSpec("constant", param="weight_decay", factor=0.0, total_iters=2, interval="step")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        declared(OptimizerSpec("adamw", weight_decay=0.1, scheduler=constant), name="Model")
+    cosine = SchedulerSpec("cosine", param="weight_decay", T_max=4, eta_min=-1e-3)
+    declared(OptimizerSpec("adamw", weight_decay=0.1, scheduler=cosine))
 
 
 class WithHParam(Classifier):
