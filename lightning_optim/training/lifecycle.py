@@ -153,7 +153,7 @@ class ScheduleLifecycle(MixinCallback):
         if foreign and self.choice == "error":
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
-            raise refusal(self.owner, refused)
+            raise refusal(self.owner, refused + self._run_changes(trainer))
         for b in self.built:
             for schedule in b.schedules:
                 # restarted: its epochs start at this one, which a mid-epoch resume enters without an epoch
@@ -162,6 +162,16 @@ class ScheduleLifecycle(MixinCallback):
                     setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = run_facts(trainer)
         self.derived = {id(s): derived.get(id(s), s.shape) for b in self.built for s, _ in b.scheduled()}
+
+    def _run_changes(self, trainer: Trainer) -> list[str]:
+        """The facts of the run a derived shape comes from (batches per epoch, ``max_epochs``, ...) that differ from
+        the checkpoint's record of its run: what changed the derived shapes."""
+        saved = self.positions.run or {}
+        return [
+            f"the run's {key}: {saved[key]!r} in the checkpoint, {new!r} now"
+            for key, new in run_facts(trainer).items()
+            if key in saved and saved[key] != new
+        ]
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

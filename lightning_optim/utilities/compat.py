@@ -14,7 +14,7 @@ A feature that needs a newer torch than the lowest supported one is a ``TorchFea
 ``AttributeError`` deep in torch.
 
 Supported: torch >= 2.4, Lightning >= 2.5, Python >= 3.10 (``docs/compat.md`` has the measured table,
-``scripts/compat.py`` reruns it). Verified private APIs on torch 2.4.0 to 2.13.0, Lightning 2.4.0 to 2.6.6.
+``scripts/compat.py`` reruns it). Verified private APIs on torch 2.4.0 to 2.13.0, Lightning 2.5.0 to 2.6.6 (the supported range).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-VERIFIED_ON = {"torch": "2.4.0 to 2.13.0", "lightning": "2.4.0 to 2.6.6"}
+VERIFIED_ON = {"torch": "2.4.0 to 2.13.0", "lightning": "2.5.0 to 2.6.6"}
 
 
 def release(version: str) -> tuple[int, ...]:
@@ -158,6 +158,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
         "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.processed`), and "
         "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`)",
+        "error at fit",
+    ),
+    PrivateApi(
+        "_TrainingEpochLoop.reset's count of a restored epoch",
+        "the batches of the resumed epoch a fit with other batches per epoch counts as done (`batches_into_epoch`, "
+        "`resumed_batches`): Lightning's rule, read from `epoch_loop.restarting`, "
+        "`epoch_loop.restarted_on_train_batch_end` and `batch_progress.is_last_batch` (the same in 2.5.0 to 2.6.6)",
         "error at fit",
     ),
     PrivateApi(
@@ -391,7 +398,8 @@ def check_batches_that_stepped(trainer: Any) -> None:
 
 def batches_into_epoch(trainer: Any) -> int:
     """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
-    checkpoint written mid-epoch (or at an epoch's last batch) restored.
+    checkpoint written mid-epoch (or at an epoch's last batch) restored, as Lightning counts them on in this fit
+    (``resumed_batches``).
 
     The batches *processed* (trained on): a checkpoint written in ``on_train_batch_end`` has processed its batch
     but not completed it (Lightning completes it on restart), and one written by ``OnExceptionCheckpoint`` holds
@@ -399,8 +407,41 @@ def batches_into_epoch(trainer: Any) -> int:
     loop = getattr(trainer, "fit_loop", None)
     if loop is None or restarted_on_epoch_end(trainer):
         return 0  # a stand-in for previews; an epoch whose end the checkpoint saw is done
+    epoch_loop = loop.epoch_loop
+    processed = int(epoch_loop.batch_progress.current.processed)
+    if epoch_loop.restarting:  # restored, and Lightning's `_TrainingEpochLoop.reset` has not run yet
+        return resumed_batches(
+            processed,
+            float(trainer.num_training_batches),
+            batch_end=bool(epoch_loop.restarted_on_train_batch_end),
+            last=bool(epoch_loop.batch_progress.is_last_batch),
+        )
     epochs = loop.epoch_progress.current
-    return int(loop.epoch_loop.batch_progress.current.processed) if epochs.started > epochs.completed else 0
+    return processed if epochs.started > epochs.completed else 0
+
+
+def resumed_batches(processed: int, batches: float, *, batch_end: bool, last: bool) -> int:
+    """The batches of the resumed epoch done, by Lightning's rule for a checkpoint's ``processed`` batches of its
+    epoch in a fit of ``batches`` per epoch (another ``limit_train_batches``, batch size or device count than the
+    checkpoint's): the count carries on while it is below ``batches``. Past it, a checkpoint written in
+    ``on_train_batch_end`` (``batch_end``) starts the epoch over (when its batch was the epoch's ``last``, the
+    fit loop has already counted the epoch as done); any other (``on_validation_end``, ``OnExceptionCheckpoint``)
+    keeps the count, and the data fetcher, counting those batches as fetched, ends the epoch after one more batch,
+    or at once when the checkpoint's batch was its epoch's last.
+
+    Example:
+        >>> resumed_batches(6, 8, batch_end=True, last=False), resumed_batches(8, 16, batch_end=True, last=True)
+        (6, 8)
+        >>> resumed_batches(12, 8, batch_end=True, last=False), resumed_batches(16, 8, batch_end=True, last=True)
+        (0, 0)
+        >>> resumed_batches(12, 8, batch_end=False, last=False), resumed_batches(16, 8, batch_end=False, last=True)
+        (7, 16)
+    """
+    if processed < batches:
+        return processed
+    if batch_end:
+        return 0
+    return processed if last else int(batches) - 1
 
 
 def epochs_done(trainer: Any) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
@@ -508,12 +508,14 @@ def test_skips_before_a_plain_resume_count_when_a_later_resume_continues(tmp_pat
 # -- the run's steps per epoch changed: its length counts the steps taken and those left at the new rate --------
 
 
-def derived(choice: str, interval: str = "step") -> type[L.LightningModule]:
+def derived(
+    choice: str, interval: str = "step", base: type[L.LightningModule] = Classifier
+) -> type[L.LightningModule]:
     """Adam at lr 0.01 with a cosine whose ``T_max`` is derived from the run."""
     spec = OptimizerSpec("adam", lr=0.01, scheduler=SchedulerSpec("cosine", interval=interval))
     return type(
         "Derived",
-        (ConfigurableOptimizersMixin, Classifier),
+        (ConfigurableOptimizersMixin, base),
         {"optimizer": spec, "resume_changed_setup": choice},
     )
 
@@ -753,3 +755,128 @@ def test_an_option_whose_state_torch_does_not_start_from_zeros_starts_the_group_
         "(resume_changed_setup='continue'): `Tracking` with its options now (track: False in the checkpoint, True "
         "now) needs per-parameter state the checkpoint lacks (last), which it does not start from zeros."
     ]
+
+
+# -- a resumed epoch's batch count follows Lightning's rule when the batches per epoch changed ---------------------
+
+
+class FailsAt(L.Callback):
+    """Raises before the batch of ``step`` (``OnExceptionCheckpoint`` then saves the run)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step == self.step:
+            raise RuntimeError("interrupted")
+
+
+class Validated(Classifier):
+    """A classifier validated on a batch."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        pass
+
+    def val_dataloader(self) -> Any:
+        return loader(n=8)
+
+
+#: a validation on one batch, with no sanity check
+VALIDATING = {"limit_val_batches": 1, "num_sanity_val_steps": 0}
+
+
+def torch_cosine(t_max: int) -> list[float]:
+    """The lr before each of the ``t_max`` steps of a plain torch ``CosineAnnealingLR`` over them (lr 0.01)."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max)
+    lrs = []
+    for _ in range(t_max):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+# Lightning's own warnings for a first fit with `OnExceptionCheckpoint`, which it resumes from "last"
+@pytest.mark.filterwarnings("ignore:`.fit\\(ckpt_path=None\\)` was called without a model")
+@pytest.mark.filterwarnings('ignore:.fit\\(ckpt_path="last"\\) is set, but there is no last checkpoint')
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+@pytest.mark.parametrize(
+    ("before", "save", "done", "after", "taken"),
+    [
+        # the old epoch's last batch (8 of 8), resumed with 16 per epoch: Lightning counts epoch 0 as done but carries
+        # its 8 batches into epoch 1, which trains batches 8-15; then epoch 2
+        ({"limit_train_batches": 8}, 8, 8, {}, 8 + 16),
+        # the same in a run of 2 epochs: epoch 1 trains batches 8-15, the run's last
+        ({"limit_train_batches": 8}, 8, 8, {"max_epochs": 2}, 8),
+        # batch 12 of 16, resumed with 8 per epoch: 12 >= 8, so Lightning trains epoch 0 again from its start
+        ({}, 12, 12, {"limit_train_batches": 8}, 8 + 8 + 8),
+        # batch 6 of 16, resumed with 8 per epoch: the count carries on, epoch 0 trains batches 6 and 7
+        ({}, 6, 6, {"limit_train_batches": 8}, 2 + 8 + 8),
+        # batch 4 of 8, resumed with 16 per epoch: epoch 0 trains batches 4-15
+        ({"limit_train_batches": 8}, 4, 4, {}, 12 + 16 + 16),
+        # the epoch's last batch (16 of 16), resumed with 8 per epoch: epochs 1 and 2
+        ({}, 16, 16, {"limit_train_batches": 8}, 8 + 8),
+        # OnExceptionCheckpoint before batch 12 of 16, resumed with 8 per epoch: no batch end was saved, so Lightning
+        # keeps the count; its data fetcher counts the 12 batches as fetched and ends epoch 0 after one more batch
+        ({}, "exception", 12, {"limit_train_batches": 8}, 1 + 8 + 8),
+        # ModelCheckpoint at the validation after batch 12 of 16 (`on_validation_end`): the same as an exception's
+        ({}, "validation", 12, {"limit_train_batches": 8}, 1 + 8 + 8),
+    ],
+    ids=[
+        "more_at_the_last_batch",
+        "more_at_the_last_batch_of_the_run",
+        "fewer_past_the_new_epoch",
+        "fewer_mid_epoch",
+        "more_mid_epoch",
+        "fewer_at_the_last_batch",
+        "exception_past_the_new_epoch",
+        "validation_past_the_new_epoch",
+    ],
+)
+def test_a_derived_length_follows_lightnings_batch_count_of_the_resumed_epoch(
+    choice: str,
+    before: dict[str, int],
+    save: int | str,
+    done: int,
+    after: dict[str, int],
+    taken: int,
+    tmp_path: Path,
+) -> None:
+    """The checkpoint's batches into its epoch were taken as the resumed epoch's, whatever this fit's batches per
+    epoch: at the old epoch's last batch resumed with more batches (2 devices to 1 doubles them) the schedule was
+    built for 8 steps too many, ending the run at lr 0.0025 ("continue") or stopping training at the next epoch
+    start ("the run changed"), and past the new epoch's length resumed with fewer (1 device to 2) the run looked
+    shorter and training stopped at epoch 1 ("the run changed")."""
+    path = tmp_path / "ckpt" / f"epoch=0-step={done}.ckpt"
+    base, validating = (Validated, VALIDATING) if save == "validation" else (Classifier, {})
+    if save == "exception":
+        path = tmp_path / "ckpt" / "on_exception.ckpt"
+        saving: L.Callback = OnExceptionCheckpoint(tmp_path / "ckpt")
+        with pytest.raises(RuntimeError, match="interrupted"):
+            train(derived("error")(), tmp_path, callbacks=[saving, FailsAt(done)], max_epochs=1, **before)
+    elif save == "validation":
+        saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_on_train_epoch_end=False)
+        first = {"max_epochs": 1, "val_check_interval": done, **VALIDATING, **before}
+        train(derived("error", base=base)(), tmp_path, callbacks=[saving], **first)
+    else:
+        saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_train_steps=save)
+        train(derived("error")(), tmp_path, callbacks=[saving], max_epochs=1, **before)
+
+    resumed = {"max_epochs": 3, **validating, **after}
+    rest = train(derived(choice, base=base)(), tmp_path, str(path), **resumed).of(0)
+    assert len(rest) == taken  # the steps the resumed fit took, one a batch
+    # the schedule reaches its end exactly at the run's last step, as a torch scheduler over the run's steps does
+    expected = torch_cosine(done + taken)[done:] if choice == "continue" else torch_cosine(taken)
+    assert rest == pytest.approx(expected, rel=1e-9)
+
+
+def test_error_names_the_changed_batches_per_epoch(tmp_path: Path) -> None:
+    """A derived length refused under "error" says which of the run's facts changed: here the batches per epoch
+    (another ``limit_train_batches``, or other devices), not only the length they gave."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(derived("error")(), tmp_path, callbacks=[saving], max_epochs=2)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt")
+    with pytest.raises(ValueError, match="the run's training batches per epoch: 16 in the checkpoint, 8 now"):
+        train(derived("error")(), tmp_path, path, limit_train_batches=8)

@@ -84,6 +84,15 @@ LOOKUPS = {
         and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.processed, int)
         and isinstance(_trainer().fit_loop.restarting, bool)
     ),
+    "_TrainingEpochLoop.reset's count of a restored epoch": lambda: (
+        "if self.batch_progress.current.completed >= self.trainer.num_training_batches:"
+        in inspect.getsource(
+            importlib.import_module("lightning.pytorch.loops.training_epoch_loop")._TrainingEpochLoop
+        )
+        and isinstance(_trainer().fit_loop.epoch_loop.restarting, bool)
+        and isinstance(_trainer().fit_loop.epoch_loop.restarted_on_train_batch_end, bool)
+        and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.is_last_batch, bool)
+    ),
     "_TrainingEpochLoop._num_ready_batches_reached": lambda: isinstance(
         _trainer().fit_loop.epoch_loop._num_ready_batches_reached(), bool
     ),
