@@ -445,13 +445,14 @@ class ConfigurableOptimizersMixin:
                 for schedule, scheduler in b.scheduled():
                     schedule.fix(run_shape(None, scheduler))
         else:
+            # each install makes its callback the first of the mixin's: the schedule-free modes switch last
+            _schedule_free.install(trainer, [b.optimizer for b in built])
             outcomes = _outcomes.install(trainer, built, manual=manual)  # its hooks run before the stepping's
             _nonfinite.install(trainer, built, outcomes)
             if driven:
                 _driven.install(module, trainer, built)  # after `skip_nonfinite`: clipping comes first
             if manual:
                 _stepping.install(owner, trainer, built, outcomes)
-            _schedule_free.install(trainer, [b.optimizer for b in built])
             _unfrozen.install(owner, trainer)
             positions = _resume.install(owner, trainer, built, choice)
             _lifecycle.install(owner, trainer, built, choice, positions)  # first: before any reader

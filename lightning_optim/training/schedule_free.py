@@ -68,6 +68,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.param_view import target_of
+from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 
 _ABSENT = object()  # "no instance attribute `save_checkpoint` before we wrapped it"
@@ -329,17 +330,20 @@ class ScheduleFreeModes(MixinCallback):
 
 
 def install(trainer: Trainer, optimizers: Iterable[object]) -> None:
-    """With a schedule-free optimizer among ``optimizers``, a fresh ``ScheduleFreeModes`` first in
-    ``trainer.callbacks``, replacing the one of an earlier ``fit``: first, so it acts before other callbacks
-    read the learning rates or write a checkpoint in the same hook."""
+    """With a schedule-free optimizer among ``optimizers``, a fresh ``ScheduleFreeModes`` among the mixin's
+    callbacks (first in ``trainer.callbacks``, ``callbacks.py``), replacing the one of an earlier ``fit`` and
+    one in ``trainer.callbacks``: first, so it acts before other callbacks read the learning rates or write a
+    checkpoint in the same hook; among the mixin's, so it sleeps while the Trainer runs another module."""
     optimizers = list(optimizers)
     if any(is_schedule_free(o) for o in optimizers):
-        callbacks: list[Any] = cast(Any, trainer).callbacks
-        for replaced in [c for c in callbacks if type(c) is ScheduleFreeModes]:
+        listed: list[Any] = cast(Any, trainer).callbacks
+        entry = callbacks.entry_of(trainer)
+        earlier = [*listed, *(entry.parts if entry else ())]
+        for replaced in [c for c in earlier if type(c) is ScheduleFreeModes]:
             replaced._unwrap()  # no `teardown` reaches a callback taken out of the list
-        callbacks[:] = [c for c in callbacks if type(c) is not ScheduleFreeModes]
+        listed[:] = [c for c in listed if type(c) is not ScheduleFreeModes]
         modes = ScheduleFreeModes()
-        callbacks.insert(0, modes)
+        callbacks.add(trainer, modes)
         # the callbacks' `setup` has run already: wrap the saves now (its `teardown` unwraps them)
         modes.setup(trainer, trainer.lightning_module, "fit")
         # a tuner's trial run (`lr_find`) steps them with its own callbacks in place of these: in train mode

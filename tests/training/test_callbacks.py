@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pytest
-from torch.optim import Adam
+import torch
+from torch import nn
+from torch.optim import SGD, Adam
+from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.training.callbacks import MixinCallback, MixinCallbacks, add, installed
@@ -15,7 +19,7 @@ from lightning_optim.training.outcomes import SettleOutcomes
 from lightning_optim.training.resume import ResumeGuard
 from lightning_optim.training.stepping import ManualSchedulerStepping
 from lightning_optim.training.unfrozen import UnfrozenGuard
-from tests.helpers import FAST, TwoNetsByName, loader
+from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, loader
 
 
 class GAN(ConfigurableOptimizersMixin, TwoNetsByName):
@@ -125,3 +129,95 @@ def test_hooks_lightning_calls_without_asking_are_always_callable(hook: str) -> 
     """Lightning calls ``on_save_checkpoint``/``on_load_checkpoint`` directly: never ``None`` on the entry."""
     entry = add(L.Trainer(**FAST), Recorder([], "recorder"))
     assert callable(getattr(entry, hook))
+
+
+# --- a Trainer reused for another module --------------------------------------------------------------------
+
+
+class Cosine(ConfigurableOptimizersMixin, Classifier):
+    """A schedule whose length the run gives (``T_max``), which its lifecycle checks when training starts."""
+
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec(CosineAnnealingLR, interval="step"))
+
+
+class Stepped(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5))
+
+
+class Hand(Classifier):
+    """A hand-written module: what runs on a Trainer that ran a mixin module, and its reference's first."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, step_size=1, gamma=0.5)}
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.model_gen(x), y))
+
+
+class HandFirst(Hand):
+    pass
+
+
+def _saved(trainer: L.Trainer, path: Path) -> tuple[list[str], list[str]]:
+    """The keys of a checkpoint ``trainer`` saves now, and of its callbacks' states."""
+    trainer.save_checkpoint(path)
+    checkpoint = torch.load(path, weights_only=False)
+    return sorted(checkpoint), sorted(checkpoint.get("callbacks", {}))
+
+
+def _second_fit(first: L.LightningModule, second: L.LightningModule) -> tuple[L.Trainer, LrRecorder]:
+    """``second`` fitted for two more epochs on the Trainer that fitted ``first``; the lrs of its batches."""
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, **FAST)
+    trainer.fit(first, loader())
+    trainer.fit_loop.max_epochs = 4
+    recorder = LrRecorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(second, loader())
+    return trainer, recorder
+
+
+def test_a_hand_written_module_fits_on_the_trainer_of_a_mixin_module_as_after_a_hand_written_one(
+    tmp_path: Path,
+) -> None:
+    # was: the mixin module's schedule lifecycle checked its own schedule against the second run and refused it
+    # as a changed checkpoint being resumed (`T_max` 4 "in the checkpoint", 8 now)
+    trainer, recorder = _second_fit(Cosine(), Hand())
+    reference_trainer, reference = _second_fit(HandFirst(), Hand())
+    assert recorder.history == reference.history == [[[0.1]], [[0.1]], [[0.05]], [[0.05]]]
+    assert _saved(trainer, tmp_path / "mixin.ckpt") == _saved(reference_trainer, tmp_path / "hand.ckpt")
+
+
+def test_a_hand_written_module_validated_on_the_trainer_of_a_mixin_module_saves_as_after_a_hand_written_one(
+    tmp_path: Path,
+) -> None:
+    """Its checkpoint holds nothing of the mixin module's (its fingerprint would make a port of the module that
+    resumes it compare the wrong declarations)."""
+
+    def saved_after_validate(first: L.LightningModule) -> tuple[list[str], list[str]]:
+        trainer = L.Trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=2, **FAST)
+        trainer.fit(first, loader())
+        trainer.validate(Hand(), loader(), verbose=False)
+        return _saved(trainer, tmp_path / f"{type(first).__name__}.ckpt")
+
+    assert saved_after_validate(Cosine()) == saved_after_validate(HandFirst())
+
+
+def test_a_mixin_module_fits_on_the_trainer_of_another_mixin_class_with_its_own_parts_only() -> None:
+    trainer = L.Trainer(max_epochs=2, limit_train_batches=2, **FAST)
+    trainer.fit(GAN(), loader())
+    schedules = [config.scheduler for config in trainer.lr_scheduler_configs]
+    steps = [schedule.last_epoch for schedule in schedules]
+    trainer.fit_loop.max_epochs = 4
+    recorder = LrRecorder()
+    trainer.callbacks.append(recorder)
+    trainer.fit(Stepped(), loader())
+    _, reference = _second_fit(HandFirst(), Stepped())
+    fresh = L.Trainer(max_epochs=1, limit_train_batches=2, **FAST)
+    fresh.fit(Stepped(), loader())
+    assert recorder.history == reference.history == [[[0.1]], [[0.1]], [[0.05]], [[0.05]]]
+    # was: the GAN's manual stepping and step outcomes stayed among the parts, and the stepping went on
+    # stepping the GAN's per-epoch schedule at the second module's epoch ends
+    assert [type(p) for p in trainer.callbacks[0].parts] == [type(p) for p in fresh.callbacks[0].parts]
+    assert [schedule.last_epoch for schedule in schedules] == steps == [4, 2]

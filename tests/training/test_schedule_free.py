@@ -595,6 +595,29 @@ def test_through_the_mixin_step_checkpoints_hold_x(tmp_path: Path) -> None:
     assert "save_checkpoint" not in trainer.__dict__  # unwrapped when `fit` ends
 
 
+def test_a_hand_written_module_fitted_after_a_declared_one_is_left_as_after_a_hand_written_one(
+    tmp_path: Path,
+) -> None:
+    """The Trainer that fitted ``Declared`` fits a module that never switches to eval mode (``TrainOnly``): it
+    validates and ends on ``y``, as on a Trainer that fitted a hand-written module first."""
+
+    def second(first: L.LightningModule) -> Plain:
+        trainer = L.Trainer(
+            default_root_dir=tmp_path, enable_checkpointing=False, **{**TRAINER, "max_epochs": 1}
+        )
+        trainer.fit(first)
+        trainer.fit_loop.max_epochs = 2
+        module = TrainOnly("adamw-warmup")
+        trainer.fit(module)
+        assert trainer.optimizers[0].param_groups[0]["train_mode"] is True
+        return module
+
+    # was: the `ScheduleFreeModes` the mixin added switched it to eval mode at every validation and at the end
+    after_declared, reference = second(Declared()), second(TrainOnly("adamw-warmup"))
+    assert _same_history(after_declared.val_history, reference.val_history)
+    assert _same_tensors(after_declared.state_dict(), reference.state_dict())
+
+
 class ScheduledLr(L.Callback):
     """The rate the optimizer steps with (schedulefree's ``scheduled_lr``) and ``LRMonitor``'s last lr then."""
 
