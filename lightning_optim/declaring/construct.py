@@ -144,4 +144,5 @@ def new_schedule(
             warmup_start_factor=scheduler.spec.warmup_start_factor,
             shape=shape,
             derive=derive,
+            where=scheduler.where,
         )

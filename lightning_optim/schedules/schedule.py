@@ -17,6 +17,14 @@ Around the torch scheduler it owns what timm's and mmengine's schedulers own:
   schedules left) and acts only inside the window;
 * the **option it drives**: the lr, or another numeric option through a view of the param groups where that
   option is the lr (``param_view.py``).
+
+A group added to the optimizer after the schedule was made (``BaseFinetuning.unfreeze_and_add_param_group``,
+which the unfrozen-parameter error recommends) is scheduled as torch's scheduler takes it: one that scales the
+lr each group has (``StepLR``, ``ExponentialLR``, ``CosineAnnealingLR``) goes on with it, as a hand-written
+module's does; one that holds a value per group it was built on (``OneCycleLR``'s ``max_lr``, ``LambdaLR``'s
+``lr_lambda``s, ``CosineAnnealingWarmRestarts``'s ``base_lrs``) fails inside torch at its next step, and that
+failure becomes this package's error naming the declaration, the scheduler and the added groups
+(``added_groups_refusal``).
 """
 
 from __future__ import annotations
@@ -133,8 +141,50 @@ def restore_groups(groups: list[dict[str, Any]], saved: list[dict[str, Any]]) ->
 
 #: Attributes that are the schedule's wiring or declaration, not its progress (left out of ``state_dict``).
 _NOT_STATE = frozenset(
-    {"optimizer", "make", "derive", "target", "inner", "shape", "param", "warmup_start_factor"}
+    {
+        "optimizer",
+        "make",
+        "derive",
+        "target",
+        "inner",
+        "shape",
+        "param",
+        "warmup_start_factor",
+        "where",
+        "made_for",
+    }
 )
+
+
+def added_groups(groups: list[dict[str, Any]], made_for: int) -> str:
+    """The groups after the first ``made_for``, in words.
+
+    Example:
+        >>> groups = [{"params": [1, 2], "lr": 0.1}, {"params": [3], "lr": 0.01}]
+        >>> added_groups(groups, 1)
+        'group 1 (1 parameters, lr=0.01) was'
+    """
+    added = [
+        f"group {i} ({len(g['params'])} parameters, lr={g['lr']!r})"
+        for i, g in enumerate(groups[made_for:], start=made_for)
+    ]
+    return " and ".join(added) + (" were" if len(added) > 1 else " was")
+
+
+def added_groups_refusal(
+    where: str, scheduler: Any, groups: list[dict[str, Any]], made_for: int
+) -> ValueError:
+    """The error for a torch ``scheduler`` made for ``made_for`` param groups that failed on ``groups`` (more)."""
+    name = type(scheduler).__name__
+    return ValueError(
+        f"{where}: Expected the {made_for} param group{'s' if made_for > 1 else ''} `{name}` was built with but "
+        f"got {len(groups)}: {added_groups(groups, made_for)} added since (`BaseFinetuning."
+        f"unfreeze_and_add_param_group` adds one). `{name}` holds a value per group it was built with and cannot "
+        "schedule a group added later. Declare a schedule that scales the lr each group has (`StepLR`, "
+        "`MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`, `LinearLR`), which takes the "
+        "added group as a hand-written module's does, or train those parameters from the start in a declared "
+        "group (`ParamGroup('backbone', lr_mult=0.1)`) instead of unfreezing them later."
+    )
 
 
 def _epoch_refused(epoch: Any) -> TypeError:
@@ -160,6 +210,7 @@ class Schedule(LRScheduler):
         shape: fix the shape now.
         derive: the shape to fix at the first step if none is fixed by then; ``None`` from it means the run is
             not known yet (a tuner's trial run, whose state is restored afterwards): the step is only counted.
+        where: the declaration it comes from, which its errors name.
 
     Example:
         >>> from torch.optim.lr_scheduler import ExponentialLR
@@ -183,9 +234,13 @@ class Schedule(LRScheduler):
         warmup_start_factor: float | None = None,
         shape: Shape | None = None,
         derive: Callable[[], Shape | None] | None = None,
+        where: str = "Schedule",
     ) -> None:
         # LRScheduler.__init__ is not called: it would take a step of its own; the torch scheduler takes it
         self.optimizer = optimizer
+        self.where = where
+        #: the number of param groups it was made for; a group added later may be one torch cannot schedule
+        self.made_for = len(optimizer.param_groups)
         self.make = make
         self.param = param
         self.warmup_start_factor = warmup_start_factor
@@ -313,10 +368,16 @@ class Schedule(LRScheduler):
         elif self.last_epoch <= shape.warmup:  # type: ignore[union-attr]
             self._apply_warmup()
             return
-        if metrics is None:
-            self.inner.step()
-        else:
-            self.inner.step(metrics)
+        try:
+            if metrics is None:
+                self.inner.step()
+            else:
+                self.inner.step(metrics)
+        except Exception as err:
+            groups = self.optimizer.param_groups
+            if len(groups) <= self.made_for:
+                raise
+            raise added_groups_refusal(self.where, self.inner, groups, self.made_for) from err
 
     def advance(self, updates: int) -> None:
         """Take ``updates`` updates at once: the schedule evaluated that far into the run (no metrics: a

@@ -8,10 +8,12 @@ a checkpoint of it resumes under any implementation.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import SGD
 from torch.optim.lr_scheduler import LambdaLR
 
@@ -125,3 +127,46 @@ def test_step_with_a_positional_epoch_is_refused_too(warmup: int) -> None:
         TypeError, match=r"Schedule.step: Expected `step\(\)` without an epoch but got `epoch=0`"
     ):
         fit(StepsWithPositionalEpoch(), max_epochs=4)
+
+
+class UnfreezeAtEpochOne(BaseFinetuning):
+    """Freezes ``model_gen.layer1`` before training and adds it to the optimizer as a group at epoch 1."""
+
+    def freeze_before_training(self, pl_module: Any) -> None:
+        self.freeze(pl_module.model_gen.layer1)
+
+    def finetune_function(self, pl_module: Any, epoch: int, optimizer: Any) -> None:
+        if epoch == 1:
+            self.unfreeze_and_add_param_group(pl_module.model_gen.layer1, optimizer, lr=0.01)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "torch_class"),
+    [
+        (SchedulerSpec("onecycle", max_lr=0.1, interval="step"), "OneCycleLR"),
+        (SchedulerSpec("lambda", lr_lambda=decay, interval="step"), "LambdaLR"),
+        (SchedulerSpec("CosineAnnealingWarmRestarts", T_0=2, interval="step"), "CosineAnnealingWarmRestarts"),
+    ],
+    ids=["onecycle", "lambda", "cosine_restarts"],
+)
+def test_a_group_added_mid_run_that_the_scheduler_cannot_take_is_refused(
+    scheduler: SchedulerSpec, torch_class: str
+) -> None:
+    """torch's scheduler holds per-group values for the groups it was built on (``max_lr``, one ``lr_lambda``
+    or ``base_lr`` each) and fails on a group ``BaseFinetuning.unfreeze_and_add_param_group`` adds
+    later (what the unfrozen-parameter error recommends) with a bare ``KeyError``/``ValueError`` from inside
+    torch; the package's error names the declaration, the scheduler, the added group and what to do."""
+
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        # OneCycleLR sets the lr from its `max_lr`
+        optimizer = OptimizerSpec(
+            SGD, scheduler=scheduler, **({} if torch_class == "OneCycleLR" else {"lr": 0.1})
+        )
+
+    message = (
+        f"Declared.optimizer.scheduler: Expected the 1 param group `{torch_class}` was built with but got 2: "
+        "group 1 (2 parameters, lr=0.01) was added since"
+    )
+    with pytest.raises(ValueError, match=re.escape(message) + r"(.|\n)*ParamGroup") as raised:
+        fit(Declared(), max_epochs=3, callbacks=[UnfreezeAtEpochOne()])
+    assert "BaseFinetuning.unfreeze_and_add_param_group" in str(raised.value)
