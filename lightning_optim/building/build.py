@@ -109,9 +109,12 @@ def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan
 
 def reset_groups(built: Built, declared: ResolvedOptimizer | None = None) -> None:
     """Give the live groups of ``built`` the options a fresh build of ``declared`` (default: its own) gives
-    them, keeping the implementation chosen (``fused``/``foreach``): a fresh start, or new ``HParam`` values."""
+    them, keeping the implementation chosen (``fused``/``foreach``): a fresh start, or new ``HParam`` values.
+    Groups added after the build (``BaseFinetuning.unfreeze_and_add_param_group``) were never declared: they
+    are left as they are."""
     fresh = build_over_stand_ins(declared or built.declared, built.groups).optimizer
-    for group, options in zip(built.optimizer.param_groups, fresh.param_groups, strict=True):
+    declared_groups = built.optimizer.param_groups[: len(built.groups)]
+    for group, options in zip(declared_groups, fresh.param_groups, strict=True):
         kept = {key: group[key] for key in ("params", *IMPLEMENTATION_ARGUMENTS) if key in group}
         group.clear()
         group.update({**options, **kept})

@@ -381,13 +381,20 @@ class Schedule(LRScheduler):
 
     def advance(self, updates: int) -> None:
         """Take ``updates`` updates at once: the schedule evaluated that far into the run (no metrics: a
-        ``ReduceLROnPlateau`` only counts them)."""
+        ``ReduceLROnPlateau`` only counts them).
+
+        A group added after the schedule was made keeps its settings: it was not there for those updates, and
+        the schedule takes it from where it stands at its next one, as in the run it joined.
+        """
         if isinstance(self.inner, ReduceLROnPlateau):
             self.last_epoch += updates
             return
+        added = self.optimizer.param_groups[self.made_for :]
+        kept = snapshot_groups(added)
         with compat.stepped_meanwhile(self.optimizer):
             for _ in range(updates):
                 self.step()
+        restore_groups(added, kept)
 
     # -- checkpoints -----------------------------------------------------------------------------------------
 

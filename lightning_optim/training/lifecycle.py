@@ -55,7 +55,14 @@ from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
-from lightning_optim.training.resume import CONTINUES, Positions, ResumeChoice, refusal, restart
+from lightning_optim.training.resume import (
+    CONTINUES,
+    Positions,
+    ResumeChoice,
+    refusal,
+    restart,
+    restart_added,
+)
 from lightning_optim.training.stepping import EPOCHS
 
 
@@ -146,6 +153,7 @@ class ScheduleLifecycle(MixinCallback):
             reset_groups(b)
             if self.choice == "fresh":
                 b.optimizer.state.clear()
+                restart_added(b)  # a group added after the build starts again as it was added
             for schedule, scheduler in b.scheduled():
                 restart(schedule, continues=self.choice == "continue")
                 _fix(trainer, schedule, scheduler, steps)

@@ -44,6 +44,16 @@ steps, as a plain resume does (a per-step schedule waits for an applied step, ``
 an optimizer added since stands where the run's batches stand. A checkpoint without the record (written
 without the mixin, or by an older one) is continued at the global step's share, as before.
 
+A group added after the build (``BaseFinetuning.unfreeze_and_add_param_group``) is no declaration: the
+fingerprint leaves it out, and the callback that added it puts it back into the optimizer when the resumed fit
+starts (``BaseFinetuning`` restores its groups as it added them, in ``on_fit_start``), before Lightning loads the
+optimizer state. A rewritten state holds only the declared groups, so a load pre-hook (``_added_groups``) gives
+it each added group that is back: ``"fresh"`` with the settings it was restored with (as it was added) and no
+state, ``"continue"`` with the checkpoint's settings and state. The hook also records those restored settings,
+where ``"fresh"`` starts an added group again when a changed run shape restarts the schedules
+(``restart_added``); ``"continue"`` keeps its settings and state, and the schedules, re-evaluated for the whole
+run, take it from where it stands (``Schedule.advance``), as in the run it joined.
+
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure: the number of
 optimizers and schedulers and the parameter count of every group; then for what its optimizer states tell,
 group by group in order (``_hand_written``): the options (another optimizer class has other keys; an option a
@@ -62,6 +72,7 @@ import io
 import math
 import re
 import tokenize
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
@@ -109,6 +120,12 @@ ResumeChoice = Literal["error", "fresh", "continue"]
 CONTINUES = "_lightning_optim_continues"
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+#: The settings of each group added to an optimizer after the build when the resumed checkpoint was loaded into
+#: it: those the callback that added the group restored (``_added_groups``), where ``"fresh"`` starts it again.
+_RESTORED_ADDED: weakref.WeakKeyDictionary[torch.optim.Optimizer, list[dict[str, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def stable_repr(value: Any) -> str:
@@ -533,6 +550,53 @@ def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dic
     return fresh
 
 
+def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool) -> None:
+    """When the checkpoint is loaded into ``built``'s optimizer, record the settings of the groups added after
+    the build that are back in it (``_RESTORED_ADDED``), and give a rewritten state (the declared groups only)
+    an entry for each: ``continues``, the checkpoint's group at that position (``saved``: its optimizer state)
+    with its per-parameter state, else the settings it was restored with and no state."""
+    # the checkpoint's load only, which releases `saved` (the hook cannot remove itself while torch runs it)
+    pending = [saved if continues else None]
+
+    def hook(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any] | None:
+        if not pending:
+            return None
+        old_state = pending.pop()
+        declared = len(built.groups)
+        added = optimizer.param_groups[declared:]
+        settings = [{key: value for key, value in g.items() if key != "params"} for g in added]
+        _RESTORED_ADDED[optimizer] = settings
+        groups = list(state_dict.get("param_groups", ()))
+        if not added or len(groups) != declared:
+            return None  # nothing added, or the checkpoint's own state, which holds them
+        state = dict(state_dict["state"])
+        first = 1 + max((i for g in groups for i in g["params"]), default=-1)
+        old_groups = list(old_state["param_groups"])[declared:] if old_state is not None else []
+        for index, group in enumerate(added):
+            ids = list(range(first, first + len(group["params"])))
+            first += len(ids)
+            old = old_groups[index] if index < len(old_groups) else None
+            if old is None or len(old["params"]) != len(ids):  # fresh, or not the checkpoint's group
+                groups.append({**settings[index], "params": ids})
+                continue
+            groups.append({**{k: v for k, v in old.items() if k != "params"}, "params": ids})
+            kept = old_state["state"] if old_state is not None else {}
+            state.update({new: kept[o] for new, o in zip(ids, old["params"]) if o in kept})
+        return {**state_dict, "state": state, "param_groups": groups}
+
+    built.optimizer.register_load_state_dict_pre_hook(hook, prepend=True)
+
+
+def restart_added(built: Built) -> None:
+    """Give the groups added to ``built``'s optimizer after the build the settings they were restored with when
+    the checkpoint was loaded (``"fresh"``: as the callback that added them restores them)."""
+    added = built.optimizer.param_groups[len(built.groups) :]
+    for group, settings in zip(added, _RESTORED_ADDED.get(built.optimizer, [])):
+        params = group["params"]
+        group.clear()
+        group.update({**settings, "params": params})
+
+
 def check_resume(
     owner: str, checkpoint: dict[str, Any], built: Sequence[Built], choice: ResumeChoice, *, manual: bool
 ) -> None:
@@ -546,6 +610,8 @@ def check_resume(
         return
     saved = checkpoint.get(CHECKPOINT_KEY)
     states = checkpoint.get("optimizer_states", [])
+    for state, b in zip([*states, *[None] * len(built)], built):
+        _added_groups(b, state, continues=choice == "continue")
     by_position = False  # the groups correspond by position (a checkpoint without a fingerprint)
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         changes = differences(saved, fingerprint(built))

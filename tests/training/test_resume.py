@@ -16,9 +16,9 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint, OnExceptionCheckpoint
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
 from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit_resumed, loader
 
@@ -551,3 +551,102 @@ def test_resume_takes_a_list_and_a_tuple_of_the_same_values_as_the_same_setup(
     assert rest.history == whole.history[8:]
     assert len(set(map(str, whole.history))) > 1
     assert_same_weights(full, resumed)
+
+
+# -- a group BaseFinetuning added, resumed as a changed setup ------------------------------------------------
+
+
+class Unfreeze(BaseFinetuning):
+    """Adds ``model_gen.layer1`` (frozen before training) to the optimizer at epoch 1 at lr 0.05; a run resumed
+    later makes it trainable again (``BaseFinetuning`` restores the group, not ``requires_grad``)."""
+
+    def freeze_before_training(self, pl_module: Any) -> None:
+        self.freeze(pl_module.model_gen.layer1)
+
+    def finetune_function(self, pl_module: Any, epoch: int, optimizer: Any) -> None:
+        if epoch == 1:
+            self.unfreeze_and_add_param_group(pl_module.model_gen.layer1, optimizer, lr=0.05)
+        elif epoch > 1:
+            self.make_trainable(pl_module.model_gen.layer1)
+
+
+class Finetuned(ConfigurableOptimizersMixin, Classifier):
+    """SGD on the head (``layer1`` is frozen), a per-step cosine whose ``T_max`` is the run's."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("cosine", interval="step"),
+    )
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class StateAtStart(L.Callback):
+    """The momentum buffers of the first optimizer when training starts (after the restore), by parameter."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[int, torch.Tensor] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        state = trainer.optimizers[0].state_dict()["state"]
+        self.buffers = {i: s["momentum_buffer"].clone() for i, s in state.items()}
+
+
+def torch_cosine(lrs: list[float], t_max: int, steps: int, *, done: int = 0, added: float = 0.0) -> list[Any]:
+    """The lrs before each of ``steps`` batches of torch's ``CosineAnnealingLR(T_max=t_max)`` over groups at
+    ``lrs``, taken ``done`` steps in first; a group at lr ``added`` joins then (``added=0``: none joins)."""
+    optimizer = torch.optim.SGD([{"params": [torch.zeros(1)], "lr": lr} for lr in lrs])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # stepped without an optimizer step
+        for _ in range(done):
+            scheduler.step()
+        if added:
+            optimizer.add_param_group({"params": [torch.zeros(1)], "lr": added})
+        history = []
+        for _ in range(steps):
+            history.append([[float(g["lr"]) for g in optimizer.param_groups]])
+            scheduler.step()
+    return history
+
+
+@pytest.mark.parametrize("choice", ["fresh", "continue"])
+@pytest.mark.parametrize("change", ["run_length", "declared_lr"])
+def test_a_changed_setup_resumes_with_the_group_base_finetuning_added(
+    change: str, choice: str, tmp_path: Path
+) -> None:
+    """The checkpoint after epoch 1 holds the declared group and the one ``BaseFinetuning`` added, which it
+    restores when the resumed fit starts. A longer run (the derived ``T_max`` changes, checked when training
+    starts) and a changed ``lr`` (the fingerprint, checked in ``configure_optimizers``) crashed there with
+    torch's errors (``zip()`` / ``different number of parameter groups``).
+
+    ``"fresh"`` starts the added group again as it was added (lr 0.05, no momentum), on the fresh cosine with
+    the declared group, as torch's scheduler built over both; ``"continue"`` keeps its lr and momentum from the
+    checkpoint, and the cosine re-evaluated for the whole run scales it from there as torch's cosine scales a
+    group added at the resumed step."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)
+    run(Finetuned(), tmp_path, max_epochs=3, callbacks=[Unfreeze(), saving], enable_checkpointing=True)
+    path = next((tmp_path / "ckpt").glob("epoch=1-*.ckpt"))
+    saved = torch.load(path, weights_only=False)["optimizer_states"][0]
+    assert len(saved["param_groups"]) == 2
+    lr, epochs = (0.1, 5) if change == "run_length" else (0.2, 3)
+    module = type("Finetuned", (Finetuned,), {"resume_changed_setup": choice})(lr=lr)
+    restored = StateAtStart()
+    rest = run(module, tmp_path, ckpt_path=str(path), max_epochs=epochs, callbacks=[Unfreeze(), restored])
+    steps = 4 * (epochs - 2)
+    state = saved["state"]
+    if choice == "fresh":
+        assert rest.history == torch_cosine([lr, 0.05], t_max=steps, steps=steps)
+        assert restored.buffers == {}
+    else:
+        added = saved["param_groups"][1]["lr"]
+        assert rest.history == torch_cosine([lr], t_max=4 * epochs, steps=steps, done=8, added=added)
+        # the momentum of every parameter, the added group's included, is the checkpoint's
+        assert restored.buffers.keys() == state.keys() and len(state) == 4
+        assert all(torch.equal(restored.buffers[i], state[i]["momentum_buffer"]) for i in state)
+    assert all(p.requires_grad for p in module.parameters())
