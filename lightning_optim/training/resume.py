@@ -33,6 +33,9 @@ the monitored value of each plateau scheduler, and the resumed run takes the mis
 start of its first epoch, so a resumed plateau schedule continues exactly. A per-step plateau is stepped
 after the batch-end and validation checkpoints, likewise: its update is taken at the resumed run's first
 batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
+Whether Lightning owed it is told by the checkpoint's loop progress (written at a batch's end, before the loop
+left the batch: ``compat.batch_left_unfinished``) and the scheduler's frequency, not by the updates the
+scheduler has taken, which miss those skipped with ``strict=False`` while the metric was not logged.
 
 Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
 is compared): its applied steps and the updates it skipped in all and in a row, by attribute (``Positions``).
@@ -69,7 +72,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
-import math
 import re
 import tokenize
 import weakref
@@ -99,7 +101,7 @@ from lightning_optim.training.foreign import set_aside
 from lightning_optim.training.outcomes import outcomes_of
 from lightning_optim.training.stepping import EPOCHS, OWED, Scheduled
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.step_rule import steps_at, updates_in
+from lightning_optim.utilities.step_rule import steps_at
 
 CHECKPOINT_KEY = "lightning_optim"
 METRICS_KEY = "lightning_optim_plateau_metrics"
@@ -777,9 +779,20 @@ def _replay_owed(pending: Mapping[str, float], plateaus: Plateaus) -> None:
             scheduled.scheduler.step(pending[key])
 
 
-def _updated_at(scheduled: Scheduled, batch: int, accumulate: int) -> bool:
-    """Whether Lightning updated a per-step scheduler after ``batch`` of an epoch (none before the first)."""
-    return batch >= 0 and steps_at(batch, accumulate) and steps_at(batch, scheduled.declared.spec.frequency)
+def _updated_at(scheduled: Scheduled, batch: int, accumulate: int, batches: float) -> bool:
+    """Whether Lightning updates a per-step scheduler after ``batch`` of an epoch of ``batches``: at the end of
+    an accumulation window (the epoch's last batch ends one), by its ``frequency``.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> every_2nd = SimpleNamespace(declared=SimpleNamespace(spec=SimpleNamespace(frequency=2)))
+        >>> [b for b in range(7) if _updated_at(every_2nd, b, accumulate=2, batches=7)]
+        [1, 3, 5]
+        >>> [b for b in range(6) if _updated_at(every_2nd, b, accumulate=3, batches=6)]  # windows end at 2, 5
+        [5]
+    """
+    ends_window = steps_at(batch, accumulate) or batch + 1 == batches
+    return ends_window and steps_at(batch, scheduled.declared.spec.frequency)
 
 
 class ResumeGuard(MixinCallback):
@@ -795,6 +808,10 @@ class ResumeGuard(MixinCallback):
         self.step_plateaus = _plateaus(built, "step")
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
+        #: the batch the resumed checkpoint was written at the end of, its plateau updates not yet taken
+        #: (``compat.batch_left_unfinished``), and each per-step plateau's updates when training started
+        self.unfinished: int | None = None
+        self.updates_at_start: dict[str, int] = {}
         #: the epoch of this fit cut short, and the one of the checkpoint being resumed
         self.cut: int | None = None
         self.loaded_cut: int | None = None
@@ -810,6 +827,7 @@ class ResumeGuard(MixinCallback):
         self.loaded_cut = cut if isinstance(cut, int) else None
         saved = checkpoint.get(STEP_METRICS_KEY)
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
+        self.unfinished = compat.batch_left_unfinished(checkpoint)
         if self.pending_step_metrics:
             self.enable_hook("on_train_batch_start")  # the class's hook replays them at the next batch
 
@@ -824,18 +842,18 @@ class ResumeGuard(MixinCallback):
         if not pl_module.automatic_optimization:
             _replay_owed(pending, self.step_plateaus)
             return
-        batches, accumulate = trainer.num_training_batches, trainer.accumulate_grad_batches
-
-        def due(scheduled: Scheduled) -> int:
-            if math.isinf(batches):
-                # Of unknown length, the updates so far can't be counted; Lightning re-enters the checkpoint's
-                # epoch at `batch_idx`, so the update missing is the one after the checkpoint's batch, if any.
-                return scheduled.scheduler.last_epoch + _updated_at(scheduled, batch_idx - 1, accumulate)
-            return updates_in(
-                int(batches), accumulate, scheduled.declared.spec.frequency, trainer.global_step
-            )
-
-        _replay(pending, self.step_plateaus, due)
+        # Lightning owed the update of the checkpoint's batch if the checkpoint was written at the batch's end
+        # and the scheduler updates there (the updates taken so far can't tell: they miss those skipped)
+        batch, accumulate = self.unfinished, trainer.accumulate_grad_batches
+        for key, scheduled in self.step_plateaus:
+            if (
+                key in pending
+                and batch is not None
+                and _updated_at(scheduled, batch, accumulate, trainer.num_training_batches)
+                # not taken by Lightning itself as it restarted (with a metric logged since the resume)
+                and scheduled.scheduler.last_epoch == self.updates_at_start.get(key)
+            ):
+                scheduled.scheduler.step(pending[key])
 
     @override
     def on_save_checkpoint(
@@ -865,6 +883,7 @@ class ResumeGuard(MixinCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.positions.begin(trainer)
+        self.updates_at_start = {key: s.scheduler.last_epoch for key, s in self.step_plateaus}
         self.cut = None
         if self.loaded_cut is not None and trainer.current_epoch > self.loaded_cut:
             # Lightning starts past the epoch cut short, whose update it never takes: there is nothing to replay

@@ -29,7 +29,7 @@ import re
 import shutil
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +152,12 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "Trainer.fit_loop.epoch_loop._batches_that_stepped",
         "LRMonitor's logging step, and its copy of `_LoggerConnector.should_update_logs`",
         "error when LRMonitor starts",
+    ),
+    PrivateApi(
+        "checkpoint['loops']['fit_loop'] batch and epoch progress",
+        "whether a checkpoint was written at a batch's end before Lightning's per-step `ReduceLROnPlateau` update "
+        "of that batch (`batch_left_unfinished`), which the resumed run then takes with the saved metric",
+        "fallback: that update is not taken on resume (Lightning's own behaviour)",
     ),
     PrivateApi(
         "Trainer.fit_loop epoch and batch progress",
@@ -467,6 +473,38 @@ def restarted_on_epoch_end(trainer: Any) -> bool:
         return False
     epochs = loop.epoch_progress.current
     return bool(epochs.started == epochs.processed == epochs.completed + 1)
+
+
+def batch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
+    """The batch (its index in the epoch) at whose end ``checkpoint`` was written before Lightning's loop left it:
+    in ``on_train_batch_end`` or the validation run after the batch, where Lightning has yet to step the batch's
+    per-step ``ReduceLROnPlateau``; ``None`` for a checkpoint written anywhere else (at an epoch's end, in a
+    failed batch) or without the loop state.
+
+    The checkpoint's batch progress tells: the batch is processed (not one that failed, ready and started only)
+    and no next batch is ready, in an epoch not yet processed (``on_train_epoch_end`` comes after that).
+
+    Example:
+        >>> def written(batches, epochs):
+        ...     keys = ("ready", "started", "processed", "completed")
+        ...     progress = {"epoch_loop.batch_progress": {"current": dict(zip(keys, batches))},
+        ...                 "epoch_progress": {"current": dict(zip(keys, epochs))}}
+        ...     return batch_left_unfinished({"loops": {"fit_loop": progress}})
+        >>> written((3, 3, 3, 2), (1, 1, 0, 0)), written((4, 4, 4, 4), (1, 1, 0, 0))  # batch end, validation
+        (2, 3)
+        >>> written((4, 4, 4, 4), (1, 1, 1, 0)), written((5, 5, 4, 4), (1, 1, 0, 0))  # epoch end, failed batch
+        (None, None)
+    """
+    state: Any = checkpoint.get("loops", {}).get("fit_loop")
+    state = state if isinstance(state, dict) else {}
+    batches, epochs = (
+        (state.get(key) or {}).get("current") for key in ("epoch_loop.batch_progress", "epoch_progress")
+    )
+    if not isinstance(batches, dict) or not isinstance(epochs, dict):
+        return None
+    processed = int(batches.get("processed", 0))
+    finished = processed < int(batches.get("ready", 0)) or epochs.get("processed") == epochs.get("started")
+    return None if finished or processed < 1 else processed - 1
 
 
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;

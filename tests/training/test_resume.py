@@ -650,3 +650,50 @@ def test_a_changed_setup_resumes_with_the_group_base_finetuning_added(
         assert restored.buffers.keys() == state.keys() and len(state) == 4
         assert all(torch.equal(restored.buffers[i], state[i]["momentum_buffer"]) for i in state)
     assert all(p.requires_grad for p in module.parameters())
+
+
+class LateLogged(Classifier):
+    """Logs the constant ``metric`` from global step 1 on (a metric of a warm-up phase, say), and has a
+    validation loop: a per-step plateau with ``strict=False`` watching it skips the update after batch 0."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.global_step >= 1:
+            self.log("metric", 1.0)
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", torch.nn.functional.cross_entropy(self.model_gen(batch[0]), batch[1]))
+
+    def val_dataloader(self) -> Any:
+        return loader()
+
+
+@pytest.mark.filterwarnings("ignore:.*monitors `metric`.*:RuntimeWarning")  # skipped before it is logged
+@pytest.mark.filterwarnings("ignore:ReduceLROnPlateau conditioned on metric metric:RuntimeWarning")
+@pytest.mark.parametrize(
+    ("save", "checkpoint", "done"),
+    [
+        ({"every_n_train_steps": 3}, "epoch=0-step=3.ckpt", 3),  # written in on_train_batch_end of batch 2
+        ({"every_n_epochs": 1}, "epoch=0-step=2.ckpt", 2),  # at the validation run after batch 1
+    ],
+    ids=["batch_end", "validation_end"],
+)
+def test_resume_takes_the_per_step_plateau_update_owed_after_skipped_ones(
+    save: dict[str, int], checkpoint: str, done: int, tmp_path: Path
+) -> None:
+    """The update Lightning owed at the checkpoint's batch was replayed only when the scheduler had taken every
+    update due so far: one skipped earlier (``strict=False``, the metric not yet logged) left it untaken, and the
+    resumed run trained one plateau update behind the uninterrupted one."""
+    plateau = SchedulerSpec(
+        "plateau", monitor="metric", patience=0, factor=0.5, interval="step", strict=False
+    )
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=plateau), base=LateLogged)
+    options = {"max_epochs": 2, "val_check_interval": 0.5, "limit_val_batches": 1, "data": Resumable()}
+    full = cls()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", **save)], **options)
+    resumed = cls()
+    options["data"] = Resumable()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / checkpoint), **options)
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history[done:]))) > 2, "the schedule must move after the checkpoint"
+    assert_same_weights(full, resumed)

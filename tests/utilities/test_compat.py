@@ -59,6 +59,13 @@ def _step_counters_in_the_loop_state() -> bool:
     return all({"total", "current"} <= counter.keys() for counter in (automatic, manual))
 
 
+def _progress_in_the_loop_state() -> bool:
+    """The batch and epoch progress are where ``compat.batch_left_unfinished`` reads them."""
+    state = _trainer().fit_loop.state_dict()
+    batches, epochs = state["epoch_loop.batch_progress"]["current"], state["epoch_progress"]["current"]
+    return {"ready", "processed"} <= batches.keys() and {"started", "processed"} <= epochs.keys()
+
+
 def _logged_metrics_keep_sync() -> bool:
     """A metric logged into a fit loop's results keeps whether it is synchronised and whether it is a tensor."""
     results = _trainer().fit_loop.epoch_loop._results
@@ -79,6 +86,7 @@ LOOKUPS = {
         _trainer().fit_loop.epoch_loop, "_batches_that_stepped"
     ),
     "checkpoint['loops']['fit_loop'] optimizer step counters": _step_counters_in_the_loop_state,
+    "checkpoint['loops']['fit_loop'] batch and epoch progress": _progress_in_the_loop_state,
     "Trainer.fit_loop epoch and batch progress": lambda: (
         {"started", "processed", "completed"} <= vars(_trainer().fit_loop.epoch_progress.current).keys()
         and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.processed, int)
