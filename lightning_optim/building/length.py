@@ -80,6 +80,31 @@ def loop_steps(trainer: Any, index: int | None = None) -> int:
     return steps
 
 
+def windows_reaching(trainer: Any, every: int, steps: int) -> int:
+    """The accumulation windows of the run (each epoch's as this fit has them) an optimizer stepping at the
+    window ends ``b`` with ``steps_at(b, every)`` goes through to take ``steps`` steps: up to its last one.
+
+    Example:
+        >>> run = TrainerStandIn(3, -1, num_training_batches=16, accumulate_grad_batches=1, lightning_module=None)
+        >>> windows_reaching(run, every=1, steps=24), windows_reaching(run, every=2, steps=12)  # 8 + 4 steps
+        (24, 24)
+    """
+    return interleaved(_windows(trainer), (every,), steps)[1]
+
+
+def steps_within(trainer: Any, every: int, windows: int) -> int:
+    """The steps such an optimizer takes in the run's first ``windows`` accumulation windows.
+
+    Example:
+        >>> run = TrainerStandIn(3, -1, num_training_batches=16, accumulate_grad_batches=1, lightning_module=None)
+        >>> steps_within(run, every=2, windows=24), steps_within(run, every=3, windows=24)  # 8 + 4, 5 + 2
+        (12, 7)
+    """
+    stepping = [steps_at(b, every) for b in _windows(trainer)]
+    full, partial = divmod(windows, len(stepping))
+    return full * sum(stepping) + sum(stepping[:partial])
+
+
 def manual_optimization(module: Any) -> bool:
     """Whether ``module`` trains with manual optimization: ``automatic_optimization = False``, or several
     declared optimizers (the mixin sets ``automatic_optimization = False`` for them; ``fit`` refuses them

@@ -86,7 +86,14 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import driven_everies, loop_steps, manual_optimization, run_facts
+from lightning_optim.building.length import (
+    driven_everies,
+    loop_steps,
+    manual_optimization,
+    run_facts,
+    steps_within,
+    windows_reaching,
+)
 from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.declaring.trial import first_state
@@ -662,10 +669,12 @@ class Positions:
     The applied steps are the loops' steps of the optimizer (``loop_steps``, by this fit's configuration) since
     this fit's training started, added to where it stood then, less the updates skipped since
     (``StepOutcomes.skipped``); it stood then where the resumed checkpoint's record says, or (no record) at
-    ``loop_steps``. An optimizer the record lacks (added since) stands where the run's batches stand: as
-    ``loop_steps`` assumes, every optimizer steps once per stepping batch, so it has taken as many steps
-    (applied and skipped) as the recorded ones; when the mixin writes the training step (``every``), at
-    ``loop_steps``.
+    ``loop_steps``. An optimizer the record lacks (added since) stands where the run's batches stand, as if
+    declared from the start: as ``loop_steps`` assumes, every optimizer steps once per stepping batch, so it
+    has taken as many steps (applied and skipped) as the recorded ones; when the mixin writes the training step,
+    the steps its ``every`` takes in the accumulation windows the recorded optimizers went through (each by
+    the ``every`` the checkpoint's fingerprint records: exact when one of them stepped every window, as the
+    one optimizer of automatic optimization did; else up to the last window any of them stepped in).
 
     The run itself is recorded too (``RUN_KEY``: the Trainer's facts a derived shape depends on), so that a
     resumed run of the same setup keeps the shapes it was saved with (``same_run``).
@@ -675,6 +684,8 @@ class Positions:
         self.built = built
         #: the resumed checkpoint's record; ``None`` without one
         self.saved: dict[str, Any] | None = None
+        #: the ``every`` of each optimizer of the resumed checkpoint's fingerprint, by attribute (1 if absent)
+        self.saved_everies: dict[str, int] = {}
         #: the run the resumed checkpoint was written in (``run_facts``); ``None`` when it has no record of it
         self.run: dict[str, Any] | None = None
         #: (applied steps, loop steps, skipped updates) of each optimizer when this fit's training started
@@ -683,6 +694,13 @@ class Positions:
     def take(self, checkpoint: Mapping[str, Any]) -> None:
         saved = checkpoint.get(POSITIONS_KEY)
         self.saved = dict(saved) if isinstance(saved, Mapping) else None
+        declared = checkpoint.get(CHECKPOINT_KEY)
+        optimizers = declared.get("optimizers") if isinstance(declared, Mapping) else None
+        self.saved_everies = {
+            str(o.get("attribute")): int(o.get("every", 1))
+            for o in (optimizers if isinstance(optimizers, list) else [])
+            if isinstance(o, Mapping)
+        }
         run = checkpoint.get(RUN_KEY)
         self.run = dict(run) if isinstance(run, Mapping) else None
 
@@ -703,15 +721,21 @@ class Positions:
         entry = self._entry(index)
         if entry is not None:
             return int(entry.get("steps", 0))
-        if driven_everies(trainer) is not None:
-            return None
         # added since: as if declared from the start, it took a step wherever the recorded optimizers took one
-        asked = [
-            int(e.get("steps", 0)) + int(e.get("skipped", 0))
-            for e in self.saved.values()
+        asked = {
+            attribute: int(e.get("steps", 0)) + int(e.get("skipped", 0))
+            for attribute, e in self.saved.items()
             if isinstance(e, Mapping)
-        ]
-        return max(asked, default=None)
+        }
+        everies = driven_everies(trainer)
+        if everies is None or not asked:
+            return max(asked.values(), default=None)
+        # the mixin's training step: those of its windows where its `every` steps it
+        windows = max(
+            windows_reaching(trainer, self.saved_everies.get(attribute, 1), steps)
+            for attribute, steps in asked.items()
+        )
+        return steps_within(trainer, everies[index], windows)
 
     def begin(self, trainer: Any) -> None:
         """Note where each optimizer stands as this fit's training starts."""

@@ -422,6 +422,56 @@ def test_a_continued_schedule_goes_on_from_its_optimizers_steps_when_the_optimiz
     assert steps.seen == [done * before, done * before + (48 - done) * after]
 
 
+class DrivenNets(L.LightningModule):
+    """``ThreeNets`` without a training step: its optimizers declare ``loss="summed"`` and the mixin writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen, self.model_dis, self.model_aux = Net(), Net(), Net()
+
+    def summed(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return ThreeNets.loss(self, batch)  # type: ignore[arg-type]
+
+
+def driven(every: int, choice: str = "error") -> type[L.LightningModule]:
+    """``gen_opt`` and ``dis_opt`` of ``nets(2)`` with ``loss="summed"``, ``dis_opt`` stepping with ``every``."""
+    attributes: dict[str, Any] = {"optimizer_count": 2, "resume_changed_setup": choice}
+    for attribute, params in DECLARED_NETS[2].items():
+        attributes[attribute] = OptimizerSpec(
+            "adam",
+            params=params,
+            lr=0.01,
+            scheduler=cosine(100),
+            loss="summed",
+            every=every if attribute == "dis_opt" else 1,
+        )
+    return type("Driven", (ConfigurableOptimizersMixin, DrivenNets), attributes)
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("save_point", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize("every", [1, 2])
+def test_an_optimizer_added_under_the_mixins_training_step_stands_where_it_would_from_the_start(
+    every: int, save_point: str, tmp_path: Path
+) -> None:
+    """One optimizer (automatic) resumed as two whose training step the mixin writes (``loss=``): ``dis_opt``,
+    added since, stands where it would stand had it been declared from the start, as the uninterrupted run of
+    the two shows; it started at Lightning's global step shared out (``24 // 2``, or by ``every``)."""
+    done = COUNT_SAVES[save_point]
+    save = {"every_n_epochs": 1} if save_point == "epoch_end" else {"every_n_train_steps": done}
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(nets(1)(), tmp_path, callbacks=[saving], max_epochs=2)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done}.ckpt" in p.name))
+
+    whole = train(driven(every)(), tmp_path / "whole", max_epochs=3)
+    rest = train(driven(every, "continue")(), tmp_path, path, max_epochs=3)
+    for index in range(2):
+        assert rest.of(index) == pytest.approx(whole.of(index)[done:], rel=1e-12), index
+    # `dis_opt` took `done // every` steps before the checkpoint's batch
+    assert rest.of(1)[0] == pytest.approx(0.01 * (1 + math.cos(math.pi * (done // every) / 100)) / 2)
+
+
 #: (epoch, batch_idx) whose loss is NaN: ``skip_nonfinite`` skips those updates of ``gen_opt``
 NAN_BATCHES = {(0, 2), (0, 3), (1, 5)}
 
