@@ -304,6 +304,26 @@ def _standing(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int) -> 
     return _epoch_steps_total(trainer, scheduler, epoch) + into
 
 
+def epoch_shift(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int:
+    """The steps taken minus those this fit's steps per epoch would have taken where the loops stand, for a
+    schedule declared in epochs (``unit="epoch"``, updated per step) and built for the whole run (``start`` at
+    step 0 where the loops have steps: ``resume_changed_setup="continue"``); otherwise 0.
+
+    Its epoch-valued arguments are converted at this fit's steps per epoch, which puts epoch ``e`` at step
+    ``e * steps_per_epoch``. After a checkpoint of another rate (another accumulation, batch size or
+    ``limit_train_batches``) every later epoch starts this many steps after that, so the schedule counts its
+    updates from where this fit's rate stands (``_standing``), not from the steps taken: each later epoch's
+    value is reached at that epoch's first step, as in a run of this rate from the start, whatever the
+    converter (milestones, lengths, a rate per step, fractional epochs), warmup or window.
+    """
+    if start != (0, 0) or not scheduler.converts_epochs:
+        return 0
+    steps, epoch = loop_position(trainer, scheduler)
+    if not steps or not math.isfinite(_batches_per_epoch(trainer)):
+        return 0
+    return steps - int(_standing(trainer, scheduler, epoch))
+
+
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the run; ``inf`` when unknown.
 
@@ -438,7 +458,10 @@ def _run_span(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> tuple
     """Where counting starts (``start``, or step 0 when nothing of the run is left: the fit trains nothing, so
     the whole run's) and where the run ends, in the scheduler's interval; ``None`` when the run has no known
     length."""
-    total = run_steps(trainer, scheduler) if scheduler.interval == "step" else run_epochs(trainer)
+    if scheduler.interval == "step":  # counted as the schedule counts them (`epoch_shift`)
+        total = run_steps(trainer, scheduler) - epoch_shift(trainer, scheduler, start)
+    else:
+        total = run_epochs(trainer)
     if not math.isfinite(total):
         return None
     first = start[0] if scheduler.interval == "step" else start[1]

@@ -17,7 +17,8 @@ the run was interrupted (a fit stopped mid-epoch counts the epoch as done, and t
 planned), and a hand-written module's scheduler keeps its arguments there too. A schedule marked to
 continue (a changed setup resumed with ``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
 by the checkpoint's record, ``resume.Positions``), so it goes on as if it had been declared so from the
-start, without a second warmup.
+start, without a second warmup; one declared in epochs after a change of the steps per epoch, to where this
+fit's steps per epoch stand (``length.epoch_shift``), so each later epoch starts at its value.
 
 A schedule restored from a checkpoint written without the mixin holds the hand-written module's torch
 scheduler state (``foreign.py``): it is built for the whole run and takes that state over when it is the
@@ -46,7 +47,14 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built, reset_groups
-from lightning_optim.building.length import BATCHES, loop_position, run_facts, run_shape, updates_between
+from lightning_optim.building.length import (
+    BATCHES,
+    epoch_shift,
+    loop_position,
+    run_facts,
+    run_shape,
+    updates_between,
+)
 from lightning_optim.building.swa import displaced
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
@@ -91,6 +99,8 @@ def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, ste
         if steps is not None:
             position = (steps, position[1])
         done = position[0] if scheduler.interval == "step" else position[1]
+        if scheduler.interval == "step":  # a schedule in epochs counts at this fit's steps per epoch
+            done = max(0, done - epoch_shift(trainer, scheduler, (0, 0)))
         schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
         setattr(schedule, CONTINUES, False)
 

@@ -930,3 +930,92 @@ def test_error_names_the_changed_batches_per_epoch(tmp_path: Path) -> None:
     path = str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt")
     with pytest.raises(ValueError, match="the run's training batches per epoch: 16 in the checkpoint, 8 now"):
         train(derived("error")(), tmp_path, path, limit_train_batches=8)
+
+
+# -- a schedule declared in epochs (`unit="epoch"`) goes on at the epoch the run is in --------------------------
+
+#: per-step schedules declared in epochs: each converter of an epoch-valued argument, an int warmup and a window
+IN_EPOCHS = {
+    "multistep": SchedulerSpec("multistep", milestones=[1, 2], gamma=0.1),
+    "step": SchedulerSpec("step", step_size=1, gamma=0.5),
+    "cosine": SchedulerSpec("cosine", T_max=3),
+    "exponential": SchedulerSpec("exponential", gamma=0.5),
+    "lambda": SchedulerSpec("lambda", lr_lambda=lambda epoch: 1 / (1 + epoch)),
+    "warmup": SchedulerSpec("cosine", T_max=1, warmup=2),
+    "window": SchedulerSpec("linear", start_factor=1.0, end_factor=0.25, begin=1, end=3),
+}
+
+
+def in_epochs(name: str, choice: str = "error") -> type[L.LightningModule]:
+    """SGD at lr 0.1 with ``IN_EPOCHS[name]`` updated every step."""
+    spec = IN_EPOCHS[name]
+    scheduler = SchedulerSpec(spec.scheduler, interval="step", unit="epoch", **spec.kwargs)
+    return type(
+        "InEpochs",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), "resume_changed_setup": choice},
+    )
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize(
+    ("save", "done", "change", "replayed"),
+    [
+        # after epoch 0 (16 steps), epochs of 12 batches: epochs 1 and 2 start at steps 16 and 28
+        ({"every_n_epochs": 1}, 16, {"limit_train_batches": 12}, 12),
+        # at batch 8 of epoch 0 (8 steps), accumulating 2: its 8 batches left give 4 steps, epoch 1 starts at 12
+        ({"every_n_train_steps": 8}, 8, {"accumulate_grad_batches": 2}, 8),
+    ],
+    ids=["limit_train_batches", "mid_epoch_accumulate"],
+)
+@pytest.mark.parametrize("name", list(IN_EPOCHS))
+def test_a_schedule_in_epochs_goes_on_at_the_epoch_the_run_is_in(
+    name: str, save: dict[str, int], done: int, change: dict[str, Any], replayed: int, tmp_path: Path
+) -> None:
+    """Each epoch's value is reached at that epoch's first step, also after the steps per epoch changed: the
+    resumed run trains every batch at the lr the run of the new steps per epoch from the start trains it at
+    (its first ``replayed`` batches are those before the resume). The epoch-valued arguments were converted at
+    the new rate from step 0, as if the steps taken at the old rate had been taken at the new one: a milestone at
+    epoch 2 decayed 4 batches before epoch 2, and the mid-epoch resume decayed at once, in epoch 0."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(in_epochs(name)(), tmp_path, callbacks=[saving], max_epochs=1)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done}.ckpt" in p.name))
+
+    rest = train(in_epochs(name, "continue")(), tmp_path, path, max_epochs=3, **change).of(0)
+    whole = train(in_epochs(name)(), tmp_path / "whole", max_epochs=3, **change).of(0)
+    assert rest == pytest.approx(whole[replayed:], rel=1e-9)
+
+
+class HandMultiStep(Classifier):
+    """The hand-written module: SGD at lr 0.1, decayed 10x per step at the starts of epochs 1 and 2 of a run of
+    16 steps, then epochs of 12 batches."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        decay = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[16, 28], gamma=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": decay, "interval": "step"}}
+
+
+def test_milestones_in_epochs_land_on_the_epoch_starts_after_the_steps_per_epoch_changed(
+    tmp_path: Path,
+) -> None:
+    """``milestones=[1, 2]`` after an epoch of 16 steps, resumed with epochs of 12 batches: the decays at steps 16
+    and 28 (the first steps of epochs 1 and 2), as torch's ``MultiStepLR`` with those milestones trains; they
+    were at steps 12 and 24, converted with 12 steps for epoch 0 too, so epoch 2's came 4 batches early."""
+    hand_saving = ModelCheckpoint(dirpath=tmp_path / "hand", save_top_k=-1, every_n_epochs=1)
+    train(HandMultiStep(), tmp_path, callbacks=[hand_saving], max_epochs=1)
+    hand_path = str(next((tmp_path / "hand").iterdir()))
+    hand_module = HandMultiStep()
+    hand = train(hand_module, tmp_path, hand_path, max_epochs=3, limit_train_batches=12)
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    train(in_epochs("multistep")(), tmp_path, callbacks=[saving], max_epochs=1)
+    module = in_epochs("multistep", "continue")()
+    rest = train(
+        module, tmp_path, str(next((tmp_path / "ckpt").iterdir())), max_epochs=3, limit_train_batches=12
+    )
+
+    expected = [0.01] * 12 + [0.001] * 12
+    assert rest.of(0) == pytest.approx(expected, rel=1e-9)
+    assert hand.of(0) == pytest.approx(expected, rel=1e-9)
+    assert_same_weights(module, hand_module)
