@@ -72,6 +72,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import io
+import logging
 import re
 import tokenize
 import weakref
@@ -81,7 +82,7 @@ from typing import Any, Literal
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.utilities.rank_zero import rank_zero_info
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from typing_extensions import override
 
@@ -124,6 +125,8 @@ FINGERPRINT_VERSION = 2
 #: What ``ConfigurableOptimizersMixin.resume_changed_setup`` accepts.
 RESUME_CHOICES = ("error", "fresh", "continue")
 ResumeChoice = Literal["error", "fresh", "continue"]
+
+log = logging.getLogger("lightning_optim")
 
 #: Marks a schedule to be built for the whole run and advanced to where the run stands (``"continue"``).
 CONTINUES = "_lightning_optim_continues"
@@ -532,7 +535,7 @@ def _take_over(
             for key in sorted(_compared_options(built, group))
             if key not in old or not _alike_values(old[key], group[key])
         )
-        rank_zero_info(
+        rank_zero_only(log.info)(  # the package's logger, as its other infos (Lightning's may not propagate)
             f"{where}: param group {name!r} starts its optimizer state afresh "
             f"(resume_changed_setup='continue'): `{built.declared.cls.__name__}` with its options now "
             f"({changed or 'as declared'}) needs per-parameter state the checkpoint lacks ({', '.join(others)}), "
