@@ -34,8 +34,9 @@ start of its first epoch, so a resumed plateau schedule continues exactly. A per
 after the batch-end and validation checkpoints, likewise: its update is taken at the resumed run's first
 batch (in manual optimization, where the mixin steps it at the same point, the updates it owed, ``OWED``).
 Whether Lightning owed it is told by the checkpoint's loop progress (written at a batch's end, before the loop
-left the batch: ``compat.batch_left_unfinished``) and the scheduler's frequency, not by the updates the
-scheduler has taken, which miss those skipped with ``strict=False`` while the metric was not logged.
+left the batch: ``compat.batch_left_unfinished``; inside an epoch, before its end was completed:
+``compat.epoch_left_unfinished``) and the scheduler's frequency, not by the updates the scheduler has taken,
+which miss those skipped with ``strict=False`` while the metric was not logged.
 
 Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
 is compared): its applied steps and the updates it skipped in all and in a row, by attribute (``Positions``).
@@ -76,7 +77,7 @@ import logging
 import re
 import tokenize
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -789,13 +790,6 @@ def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
     return {key: float(metrics[name]) for key, name in monitored if name in metrics}
 
 
-def _replay(pending: Mapping[str, float], plateaus: Plateaus, due: Callable[[Scheduled], int]) -> None:
-    """Take the plateau steps Lightning took after the checkpoint was written, with the saved metrics."""
-    for key, scheduled in plateaus:
-        if key in pending and scheduled.scheduler.last_epoch == due(scheduled) - 1:
-            scheduled.scheduler.step(pending[key])
-
-
 def _replay_owed(pending: Mapping[str, float], plateaus: Plateaus) -> None:
     """Manual optimization: take the per-step plateau updates the mixin owed when the checkpoint was written
     (``stepping.OWED``) with the saved metrics; one whose metric was not logged then is skipped."""
@@ -836,8 +830,10 @@ class ResumeGuard(MixinCallback):
         self.pending_metrics: dict[str, float] = {}
         self.pending_step_metrics: dict[str, float] = {}
         #: the batch the resumed checkpoint was written at the end of, its plateau updates not yet taken
-        #: (``compat.batch_left_unfinished``), and each per-step plateau's updates when training started
+        #: (``compat.batch_left_unfinished``), the epoch it was written in, its per-epoch plateau updates not yet
+        #: taken (``compat.epoch_left_unfinished``), and each plateau's updates when training started
         self.unfinished: int | None = None
+        self.unfinished_epoch: int | None = None
         self.updates_at_start: dict[str, int] = {}
         #: the epoch of this fit cut short, and the one of the checkpoint being resumed
         self.cut: int | None = None
@@ -855,6 +851,7 @@ class ResumeGuard(MixinCallback):
         saved = checkpoint.get(STEP_METRICS_KEY)
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         self.unfinished = compat.batch_left_unfinished(checkpoint)
+        self.unfinished_epoch = compat.epoch_left_unfinished(checkpoint)
         if self.pending_step_metrics:
             self.enable_hook("on_train_batch_start")  # the class's hook replays them at the next batch
 
@@ -910,7 +907,8 @@ class ResumeGuard(MixinCallback):
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.positions.begin(trainer)
-        self.updates_at_start = {key: s.scheduler.last_epoch for key, s in self.step_plateaus}
+        plateaus = (*self.step_plateaus, *self.epoch_plateaus)
+        self.updates_at_start = {key: s.scheduler.last_epoch for key, s in plateaus}
         self.cut = None
         if self.loaded_cut is not None and trainer.current_epoch > self.loaded_cut:
             # Lightning starts past the epoch cut short, whose update it never takes: there is nothing to replay
@@ -924,7 +922,18 @@ class ResumeGuard(MixinCallback):
             pending_steps, self.pending_step_metrics = self.pending_step_metrics, {}
             _replay_owed(pending_steps, self.step_plateaus)
         pending, self.pending_metrics = self.pending_metrics, {}
-        _replay(pending, self.epoch_plateaus, lambda s: trainer.current_epoch // s.declared.spec.frequency)
+        # Lightning owed the update of the checkpoint's epoch, the one before this first epoch of the fit, if the
+        # scheduler updates after it (the updates taken so far can't tell: they miss those skipped)
+        epoch = self.unfinished_epoch
+        for key, scheduled in self.epoch_plateaus:
+            if (
+                key in pending
+                and epoch == trainer.current_epoch - 1
+                and steps_at(epoch, scheduled.declared.spec.frequency)
+                # not taken by Lightning itself, at the end of a cut epoch the resumed run went on with
+                and scheduled.scheduler.last_epoch == self.updates_at_start.get(key)
+            ):
+                scheduled.scheduler.step(pending[key])
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

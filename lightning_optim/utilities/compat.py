@@ -156,7 +156,9 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
         "checkpoint['loops']['fit_loop'] batch and epoch progress",
         "whether a checkpoint was written at a batch's end before Lightning's per-step `ReduceLROnPlateau` update "
-        "of that batch (`batch_left_unfinished`), which the resumed run then takes with the saved metric",
+        "of that batch (`batch_left_unfinished`), or inside an epoch before its per-epoch one "
+        "(`epoch_left_unfinished`: also `completed` and `is_last_batch`), which the resumed run then takes with "
+        "the saved metric",
         "fallback: that update is not taken on resume (Lightning's own behaviour)",
     ),
     PrivateApi(
@@ -505,6 +507,45 @@ def batch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
     processed = int(batches.get("processed", 0))
     finished = processed < int(batches.get("ready", 0)) or epochs.get("processed") == epochs.get("started")
     return None if finished or processed < 1 else processed - 1
+
+
+def epoch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
+    """The epoch ``checkpoint`` was written in before Lightning stepped the epoch's per-epoch ``ReduceLROnPlateau``
+    (after ``on_train_epoch_end``), which a run resumed from it never steps; ``None`` for a checkpoint written
+    between epochs, without the loop state, or in ``on_train_batch_end`` of the epoch's last batch.
+
+    A resumed run restarts inside that epoch (its remaining batches, or its end hooks again with ``max_steps``)
+    with the loop restarting, where Lightning takes no plateau update, or, after its end hooks, starts the next
+    epoch. The checkpoint's epoch progress tells: the epoch is started and not completed. A checkpoint of the
+    last batch's end is resumed into the next epoch without the epoch's validation and end hooks, so the
+    metric of its update is not logged yet (the batch is processed, not completed, and the epoch not processed).
+
+    Example:
+        >>> def written(batches, epochs, last=False):
+        ...     keys = ("ready", "started", "processed", "completed")
+        ...     progress = {"epoch_loop.batch_progress": {"current": dict(zip(keys, batches)), "is_last_batch": last},
+        ...                 "epoch_progress": {"current": dict(zip(keys, epochs))}}
+        ...     return epoch_left_unfinished({"loops": {"fit_loop": progress}})
+        >>> written((4, 4, 4, 4), (2, 2, 2, 1), True), written((4, 4, 4, 4), (2, 2, 1, 1), True)  # end, validation
+        (1, 1)
+        >>> written((2, 2, 2, 1), (2, 2, 1, 1)), written((4, 4, 4, 3), (2, 2, 1, 1), True)  # mid-epoch, last batch
+        (1, None)
+        >>> written((0, 0, 0, 0), (2, 1, 1, 1)), written((4, 4, 4, 4), (2, 2, 2, 2), True)  # epoch start, between
+        (None, None)
+    """
+    state: Any = checkpoint.get("loops", {}).get("fit_loop")
+    state = state if isinstance(state, dict) else {}
+    progress = state.get("epoch_loop.batch_progress") or {}
+    batches, epochs = progress.get("current"), (state.get("epoch_progress") or {}).get("current")
+    if not isinstance(batches, dict) or not isinstance(epochs, dict):
+        return None
+    started, completed = int(epochs.get("started", 0)), int(epochs.get("completed", 0))
+    if int(epochs.get("ready", 0)) != started or completed != started - 1:
+        return None
+    last_batch_end = progress.get("is_last_batch") and int(batches.get("completed", 0)) < int(
+        batches.get("processed", 0)
+    )
+    return None if last_batch_end and epochs.get("processed") == completed else completed
 
 
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;

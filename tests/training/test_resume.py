@@ -697,3 +697,75 @@ def test_resume_takes_the_per_step_plateau_update_owed_after_skipped_ones(
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history[done:]))) > 2, "the schedule must move after the checkpoint"
     assert_same_weights(full, resumed)
+
+
+class EpochLateLogged(LateLogged):
+    """Logs the constant ``metric`` from epoch 1 on: a per-epoch plateau with ``strict=False`` watching it
+    skips the update after epoch 0."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        if self.current_epoch >= 1:
+            self.log("metric", 1.0)
+        return Classifier.training_step(self, batch, batch_idx)
+
+
+class ManualEpochLateLogged(EpochLateLogged):
+    """``EpochLateLogged`` in manual optimization: the mixin steps the per-epoch plateau itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        loss = super().training_step(batch, batch_idx)
+        optimizer.zero_grad()  # type: ignore[union-attr]
+        self.manual_backward(loss)
+        optimizer.step()  # type: ignore[union-attr]
+        return loss.detach()
+
+
+@pytest.mark.filterwarnings("ignore:.*monitors `metric`.*:RuntimeWarning")  # skipped before it is logged
+@pytest.mark.filterwarnings("ignore:ReduceLROnPlateau conditioned on metric metric:RuntimeWarning")
+@pytest.mark.parametrize("max_steps", [-1, 20], ids=["max_epochs", "max_steps"])
+@pytest.mark.parametrize(
+    ("base", "save", "checkpoint", "done"),
+    [
+        # in on_train_epoch_end
+        (EpochLateLogged, {"every_n_epochs": 1, "save_on_train_epoch_end": True}, "epoch=1-step=8.ckpt", 8),
+        (
+            ManualEpochLateLogged,
+            {"every_n_epochs": 1, "save_on_train_epoch_end": True},
+            "epoch=1-step=8.ckpt",
+            8,
+        ),
+        # at the validation run after the epoch's last batch
+        (EpochLateLogged, {"every_n_epochs": 1, "save_on_train_epoch_end": False}, "epoch=1-step=8.ckpt", 8),
+        # mid-epoch: after batch 1 of epoch 1
+        (EpochLateLogged, {"every_n_train_steps": 6}, "epoch=1-step=6.ckpt", 6),
+        (ManualEpochLateLogged, {"every_n_train_steps": 6}, "epoch=1-step=6.ckpt", 6),
+    ],
+    ids=["epoch_end", "epoch_end_manual", "validation_end", "mid_epoch", "mid_epoch_manual"],
+)
+def test_resume_takes_the_per_epoch_plateau_update_owed_after_a_skipped_one(
+    base: type[Any], save: dict[str, Any], checkpoint: str, done: int, max_steps: int, tmp_path: Path
+) -> None:
+    """The update of epoch 1 Lightning owed at the checkpoint was replayed only when the scheduler had taken
+    every update due so far: the one of epoch 0, skipped (``strict=False``, the metric not yet logged), left it
+    untaken, and the resumed run trained one plateau update behind the uninterrupted one. Taken once: a
+    mid-epoch checkpoint's epoch is not updated twice."""
+    plateau = SchedulerSpec(
+        "plateau", monitor="metric", patience=0, factor=0.5, interval="epoch", strict=False
+    )
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=plateau), base=base)
+    # 5 epochs of 4 batches either way; with `max_steps`, Lightning restarts an epoch-end checkpoint at that
+    # epoch's end and counts the epoch twice, so `max_epochs` is left out of the way
+    options = {"max_epochs": 5 if max_steps < 0 else 10, "max_steps": max_steps, "limit_val_batches": 1}
+    data = Resumable if "every_n_train_steps" in save else loader
+    full = cls()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", **save)], data=data(), **options)
+    resumed = cls()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / checkpoint), data=data(), **options)
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history[done:]))) > 2, "the schedule must move after the checkpoint"
+    assert_same_weights(full, resumed)

@@ -60,10 +60,16 @@ def _step_counters_in_the_loop_state() -> bool:
 
 
 def _progress_in_the_loop_state() -> bool:
-    """The batch and epoch progress are where ``compat.batch_left_unfinished`` reads them."""
+    """The batch and epoch progress are where ``compat.batch_left_unfinished`` and ``epoch_left_unfinished`` read
+    them."""
     state = _trainer().fit_loop.state_dict()
     batches, epochs = state["epoch_loop.batch_progress"]["current"], state["epoch_progress"]["current"]
-    return {"ready", "processed"} <= batches.keys() and {"started", "processed"} <= epochs.keys()
+    keys = {"ready", "started", "processed", "completed"}
+    return (
+        keys <= batches.keys()
+        and keys <= epochs.keys()
+        and "is_last_batch" in state["epoch_loop.batch_progress"]
+    )
 
 
 def _logged_metrics_keep_sync() -> bool:
