@@ -44,7 +44,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -620,12 +620,15 @@ def keep_implementation(optimizer: torch.optim.Optimizer) -> None:
         >>> group["fused"], group["foreach"], group["initial_lr"]
         (None, False, 0.5)
     """
-    # a wrapper that never ran `Optimizer.__init__` (pytorch_optimizer's `Magma`) loads its groups through the
-    # optimizer it wraps, which holds them
-    loads = optimizer
-    if not hasattr(optimizer, "_optimizer_load_state_dict_pre_hooks"):
-        loads = optimizer.optimizer  # type: ignore[attr-defined]
-    loads.register_load_state_dict_pre_hook(_as_built)
+    loading_optimizer(optimizer).register_load_state_dict_pre_hook(_as_built)
+
+
+def loading_optimizer(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The optimizer that loads ``optimizer``'s state, where its load hooks go: itself, or the one a wrapper that
+    never ran ``Optimizer.__init__`` (pytorch_optimizer's ``Magma``) wraps, which holds its groups."""
+    if hasattr(optimizer, "_optimizer_load_state_dict_pre_hooks"):
+        return optimizer
+    return cast(torch.optim.Optimizer, optimizer.optimizer)  # type: ignore[attr-defined]
 
 
 def _holds_tensor(value: Any) -> bool:

@@ -100,7 +100,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_moment
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.declaring.trial import first_state
 from lightning_optim.groups.plan import GroupPlan
-from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
+from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.param_view import target_of
 from lightning_optim.schedules.schedule import Schedule
@@ -578,7 +578,7 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
         declared = len(built.groups)
         added = optimizer.param_groups[declared:]
         settings = [{key: value for key, value in g.items() if key != "params"} for g in added]
-        _RESTORED_ADDED[optimizer] = settings
+        _RESTORED_ADDED[built.optimizer] = settings
         groups = list(state_dict.get("param_groups", ()))
         if not added or len(groups) != declared:
             return None  # nothing added, or the checkpoint's own state, which holds them
@@ -597,7 +597,7 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
             state.update({new: kept[o] for new, o in zip(ids, old["params"]) if o in kept})
         return {**state_dict, "state": state, "param_groups": groups}
 
-    built.optimizer.register_load_state_dict_pre_hook(hook, prepend=True)
+    loading_optimizer(built.optimizer).register_load_state_dict_pre_hook(hook, prepend=True)
 
 
 def restart_added(built: Built) -> None:
