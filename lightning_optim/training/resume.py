@@ -108,7 +108,7 @@ from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import set_aside
 from lightning_optim.training.outcomes import outcomes_of
-from lightning_optim.training.stepping import EPOCHS, OWED, Scheduled
+from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
@@ -940,11 +940,16 @@ class ResumeGuard(MixinCallback):
         if self.epoch_plateaus and not compat.epoch_ran_to_end(trainer):
             self.cut = trainer.current_epoch  # before the epoch-end checkpoint is written
         if self.pending_metrics and not pl_module.automatic_optimization:
-            # resumed mid-epoch: the mixin takes this epoch's update itself (from a later hook than this one),
-            # so a saved metric of an earlier epoch has nothing left to replay
+            # resumed into the checkpoint's epoch: the mixin takes this epoch's update itself (from a later hook
+            # than this one), with the saved metric where nothing logged it again since the checkpoint (one
+            # written at the validation run after the epoch's last batch), so nothing is left to replay
+            parts = self.entry.parts if self.entry is not None else []
+            stepping = next((p for p in parts if isinstance(p, ManualSchedulerStepping)), None)
             for key, scheduled in self.epoch_plateaus:
                 if getattr(scheduled.scheduler, EPOCHS, 0) == trainer.current_epoch:
-                    self.pending_metrics.pop(key, None)
+                    saved = self.pending_metrics.pop(key, None)
+                    if saved is not None and stepping is not None:
+                        stepping.saved_metrics[id(scheduled.scheduler)] = saved
 
 
 def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> Positions:

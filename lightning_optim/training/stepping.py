@@ -102,14 +102,22 @@ class Scheduled:
 
 
 def _metric(
-    trainer: Trainer, spec: ResolvedScheduler, *, epoch_end: bool, epoch: int | None = None
+    trainer: Trainer,
+    spec: ResolvedScheduler,
+    *,
+    epoch_end: bool,
+    epoch: int | None = None,
+    saved: float | None = None,
 ) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time (``epoch``: the epoch that
-    ended, by default the current one)."""
+    ended, by default the current one; ``saved``: the value a resumed checkpoint saved, for a metric not
+    logged again since)."""
     value = trainer.callback_metrics.get(spec.spec.monitor or "")
     if value is not None:
         check_synced(spec, trainer)
         return float(value)
+    if saved is not None:
+        return saved
     if not epoch_end:
         return None  # not logged yet: wait until the metric exists
     epoch = trainer.current_epoch if epoch is None else epoch
@@ -177,6 +185,9 @@ class ManualSchedulerStepping(MixinCallback):
         self.missed: set[int] = set()
         # per-epoch plateaus made due at an epoch's end, with that epoch: taken after the epoch-end hooks
         self.owed_epochs: list[tuple[Scheduled, int]] = []
+        #: by scheduler ``id``, the metric the resumed checkpoint saved for a per-epoch plateau whose update of
+        #: the checkpoint's epoch is taken here (``ResumeGuard.on_train_epoch_end``)
+        self.saved_metrics: dict[int, float] = {}
         self.scheduled = scheduled
         self.batch_idx = 0
         #: each declared optimizer's steps, read at the end of the first batch of the ``fit``
@@ -233,12 +244,13 @@ class ManualSchedulerStepping(MixinCallback):
         where: str,
         epoch: int | None = None,
         times: int = 1,
+        saved: float | None = None,
     ) -> None:
         self._check_one(where, scheduled)
         if self.swa and displaced(trainer, scheduled.scheduler):
             return  # SWA's `SWALR` stands in its place (`_step_stand_ins`), as in automatic optimization
         if scheduled.is_plateau:
-            value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch)
+            value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch, saved=saved)
             if value is None:
                 if not epoch_end:
                     self.missed.add(id(scheduled.scheduler))
@@ -276,10 +288,14 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _take_owed_epochs(self, trainer: Trainer, where: str) -> None:
         """Take the per-epoch plateau updates of the epoch that ended, after its epoch-end hooks (where
-        Lightning steps them: the module's ``on_train_epoch_end`` may log the metric)."""
+        Lightning steps them: the module's ``on_train_epoch_end`` may log the metric). The epoch a resumed
+        checkpoint was written in after its last batch (at its validation run) has not logged again what
+        ``training_step`` and validation logged before the checkpoint: their values are the saved ones."""
         owed, self.owed_epochs = self.owed_epochs, []
+        saved, self.saved_metrics = self.saved_metrics, {}
         for scheduled, epoch in owed:
-            self._step(trainer, scheduled, epoch_end=True, where=where, epoch=epoch)
+            value = saved.get(id(scheduled.scheduler))
+            self._step(trainer, scheduled, epoch_end=True, where=where, epoch=epoch, saved=value)
 
     # -- the nothing-stepped check -----------------------------------------------------------------
 

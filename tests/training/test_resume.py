@@ -769,3 +769,72 @@ def test_resume_takes_the_per_epoch_plateau_update_owed_after_a_skipped_one(
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history[done:]))) > 2, "the schedule must move after the checkpoint"
     assert_same_weights(full, resumed)
+
+
+class EpochLogged(LateLogged):
+    """Logs the constant ``metric`` in every ``training_step``, and has a validation loop."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", 1.0)
+        return Classifier.training_step(self, batch, batch_idx)
+
+
+class ManualEpochLogged(EpochLogged):
+    """``EpochLogged`` in manual optimization: the mixin steps the per-epoch plateau itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        optimizer = self.optimizers()
+        loss = super().training_step(batch, batch_idx)
+        optimizer.zero_grad()  # type: ignore[union-attr]
+        self.manual_backward(loss)
+        optimizer.step()  # type: ignore[union-attr]
+        return loss.detach()
+
+
+class ValidatedPair(LoggedPair):
+    """``LoggedPair`` with a validation loop."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("val_loss", torch.nn.functional.cross_entropy(self.model_gen(batch[0]), batch[1]))
+
+    def val_dataloader(self) -> Any:
+        return loader()
+
+
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "not_strict"])
+@pytest.mark.parametrize(
+    "base", [EpochLogged, ManualEpochLogged, ValidatedPair], ids=["automatic", "manual", "two_optimizers"]
+)
+def test_resume_at_the_validation_after_an_epoch_s_last_batch_takes_its_plateau_update_with_the_saved_metric(
+    base: type[Any], strict: bool, tmp_path: Path
+) -> None:
+    """A checkpoint written at the validation run after epoch 1's last batch: in manual optimization the mixin
+    took that epoch's update on resume itself, but the metric ``training_step`` logged before the checkpoint was
+    not logged again, so the resumed run stopped with a false "not logged by the end of epoch 1"
+    (``strict=True``) or skipped the update (``strict=False``). It takes it with the metric saved in the
+    checkpoint, as automatic optimization does."""
+    plateau = SchedulerSpec(
+        "plateau", monitor="metric", patience=0, factor=0.5, interval="epoch", strict=strict
+    )
+    if base is ValidatedPair:  # the plateau on the first of two optimizers: the mixin switches to manual
+        pair = {
+            "gen_opt": OptimizerSpec("sgd", params="model_gen", lr=0.1, scheduler=plateau),
+            "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.2),
+        }
+        cls = type("DeclaredPair", (base,), pair)
+    else:
+        cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=plateau), base=base)
+    options = {"max_epochs": 5, "limit_val_batches": 1}
+    save = checkpoints(tmp_path / "ckpt", every_n_epochs=1, save_on_train_epoch_end=False)
+    full = cls()
+    whole = run(full, tmp_path, callbacks=[save], **options)
+    resumed = cls()
+    checkpoint = next((tmp_path / "ckpt").glob("epoch=1-*.ckpt"))  # two optimizers: step=16
+    rest = run(resumed, tmp_path, ckpt_path=str(checkpoint), **options)
+    assert rest.history == whole.history[8:]
+    assert len(set(map(str, whole.history[8:]))) > 2, "the schedule must move after the checkpoint"
+    assert_same_weights(full, resumed)
