@@ -409,8 +409,9 @@ def refusal(owner: str, changes: Sequence[str]) -> ValueError:
     shown = [*changes[:12], *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])]
     return ValueError(
         f"{owner}: Expected the checkpoint being resumed to come from the same optimizer and scheduler "
-        "declarations but got a changed setup; Lightning would restore the saved states by position into "
-        "the new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
+        "declarations, in a run of the same shape (the Trainer settings a derived length or the steps per epoch "
+        "come from), but got a changed setup; Lightning would restore the saved states by position into the "
+        "new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
         "Trainer settings, or set `resume_changed_setup = 'fresh'` on the class to keep the weights and the "
         "loop's progress but start every optimizer and schedule afresh, or `resume_changed_setup = 'continue'` "
         "to also keep the optimizer state of unchanged groups and evaluate the new schedules at the resumed step."

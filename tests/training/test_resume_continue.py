@@ -924,12 +924,17 @@ def test_a_derived_length_follows_lightnings_batch_count_of_the_resumed_epoch(
 
 def test_error_names_the_changed_batches_per_epoch(tmp_path: Path) -> None:
     """A derived length refused under "error" says which of the run's facts changed: here the batches per epoch
-    (another ``limit_train_batches``, or other devices), not only the length they gave."""
+    (another ``limit_train_batches``, or other devices), not only the length they gave, and its headline speaks
+    of the run as well as of the declarations."""
     saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
     train(derived("error")(), tmp_path, callbacks=[saving], max_epochs=2)
     path = str(tmp_path / "ckpt" / "epoch=0-step=16.ckpt")
-    with pytest.raises(ValueError, match="the run's training batches per epoch: 16 in the checkpoint, 8 now"):
+    with pytest.raises(
+        ValueError, match="the run's training batches per epoch: 16 in the checkpoint, 8 now"
+    ) as err:
         train(derived("error")(), tmp_path, path, limit_train_batches=8)
+    # the headline says a run changed too, not only the declarations (they are the same here)
+    assert "the same optimizer and scheduler declarations, in a run of the same shape" in str(err.value)
 
 
 # -- a schedule declared in epochs (`unit="epoch"`) goes on at the epoch the run is in --------------------------
