@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lightning_optim.schedules.param_view import target_of
@@ -69,15 +69,33 @@ def bad_option(optimizer: Any, params: Sequence[str]) -> tuple[int, str, float, 
         >>> bad_option(adam, ["beta1"])
         (0, 'beta1', 1.5, 'a number in [0, 1)')
     """
-    for index, group in enumerate(optimizer.param_groups):
+    for index, param, where, value in option_values(optimizer.param_groups, params):
+        key = where.partition("[")[0]
+        if _number(value) and (accepted := _accepted(key, float(value))) is not None:
+            return index, param, float(value), accepted
+    return None
+
+
+def option_values(
+    groups: Iterable[Mapping[str, Any]], params: Iterable[str]
+) -> Iterator[tuple[int, str, str, Any]]:
+    """Each group's value of each option ``params`` names (``SchedulerSpec``'s ``param``): the group's index, the
+    name, where the value lives (``"betas[0]"`` for a ``beta1``) and the value (``None`` where it is missing).
+
+    Example:
+        >>> list(option_values([{"betas": (0.9, 0.99), "weight_decay": 0.1}], ["beta1", "weight_decay"]))
+        [(0, 'beta1', 'betas[0]', 0.9), (0, 'weight_decay', 'weight_decay', 0.1)]
+    """
+    params = list(params)
+    for index, group in enumerate(groups):
         for param in params:
             key, position = target_of(param, group)
             value = group.get(key)
-            if position is not None and isinstance(value, (tuple, list)):
-                value = value[position]
-            if _number(value) and (accepted := _accepted(key, float(value))) is not None:
-                return index, param, float(value), accepted
-    return None
+            if position is not None:
+                value = (
+                    value[position] if isinstance(value, (tuple, list)) and len(value) > position else None
+                )
+            yield index, param, key if position is None else f"{key}[{position}]", value
 
 
 class LearningRateGuard:

@@ -66,8 +66,8 @@ from typing import Any, Protocol, TypeGuard, cast
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 
+from lightning_optim.registry.guards import option_values
 from lightning_optim.registry.optimizers import optimizer_info
-from lightning_optim.schedules.param_view import target_of
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 
@@ -165,16 +165,10 @@ def nonpositive_option(
         >>> nonpositive_option(["momentum"], [{"momentum": 0.9}]) is None
         True
     """
-    for index, group in enumerate(groups):
-        for option in sorted(options):
-            key, position = target_of(option, group)
-            value = group.get(key)
-            if position is not None:
-                value = (
-                    value[position] if isinstance(value, (tuple, list)) and len(value) > position else None
-                )
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
-                return index, group, key if position is None else f"{key}[{position}]", value
+    groups = list(groups)
+    for index, _, where, value in option_values(groups, sorted(options)):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            return index, groups[index], where, value
     return None
 
 

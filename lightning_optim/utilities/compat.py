@@ -477,6 +477,25 @@ def restarted_on_epoch_end(trainer: Any) -> bool:
     return bool(epochs.started == epochs.processed == epochs.completed + 1)
 
 
+def _fit_loop_state(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The state of the fit loop a checkpoint saved (empty without one)."""
+    state = (checkpoint.get("loops") or {}).get("fit_loop")
+    return state if isinstance(state, dict) else {}
+
+
+def _saved_progress(
+    checkpoint: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """The batch progress a checkpoint saved, with its ``current`` counts, and the epoch progress's ``current``
+    counts; ``None`` without them."""
+    state = _fit_loop_state(checkpoint)
+    progress = state.get("epoch_loop.batch_progress") or {}
+    batches, epochs = progress.get("current"), (state.get("epoch_progress") or {}).get("current")
+    if not isinstance(batches, dict) or not isinstance(epochs, dict):
+        return None
+    return progress, batches, epochs
+
+
 def batch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
     """The batch (its index in the epoch) at whose end ``checkpoint`` was written before Lightning's loop left it:
     in ``on_train_batch_end`` or the validation run after the batch, where Lightning has yet to step the batch's
@@ -497,13 +516,10 @@ def batch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
         >>> written((4, 4, 4, 4), (1, 1, 1, 0)), written((5, 5, 4, 4), (1, 1, 0, 0))  # epoch end, failed batch
         (None, None)
     """
-    state: Any = checkpoint.get("loops", {}).get("fit_loop")
-    state = state if isinstance(state, dict) else {}
-    batches, epochs = (
-        (state.get(key) or {}).get("current") for key in ("epoch_loop.batch_progress", "epoch_progress")
-    )
-    if not isinstance(batches, dict) or not isinstance(epochs, dict):
+    saved = _saved_progress(checkpoint)
+    if saved is None:
         return None
+    _, batches, epochs = saved
     processed = int(batches.get("processed", 0))
     finished = processed < int(batches.get("ready", 0)) or epochs.get("processed") == epochs.get("started")
     return None if finished or processed < 1 else processed - 1
@@ -533,12 +549,10 @@ def epoch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
         >>> written((0, 0, 0, 0), (2, 1, 1, 1)), written((4, 4, 4, 4), (2, 2, 2, 2), True)  # epoch start, between
         (None, None)
     """
-    state: Any = checkpoint.get("loops", {}).get("fit_loop")
-    state = state if isinstance(state, dict) else {}
-    progress = state.get("epoch_loop.batch_progress") or {}
-    batches, epochs = progress.get("current"), (state.get("epoch_progress") or {}).get("current")
-    if not isinstance(batches, dict) or not isinstance(epochs, dict):
+    saved = _saved_progress(checkpoint)
+    if saved is None:
         return None
+    progress, batches, epochs = saved
     started, completed = int(epochs.get("started", 0)), int(epochs.get("completed", 0))
     if int(epochs.get("ready", 0)) != started or completed != started - 1:
         return None
@@ -557,7 +571,7 @@ _STEP_COUNTERS = {
 
 
 def _step_counter(checkpoint: dict[str, Any], manual: bool) -> dict[str, Any] | None:
-    state: Any = checkpoint.get("loops", {}).get("fit_loop")
+    state: Any = _fit_loop_state(checkpoint)
     for key in _STEP_COUNTERS[manual]:
         state = state.get(key) if isinstance(state, dict) else None
     return state if isinstance(state, dict) and isinstance(state.get("total"), dict) else None

@@ -709,20 +709,28 @@ class EpochLateLogged(LateLogged):
         return Classifier.training_step(self, batch, batch_idx)
 
 
-class ManualEpochLateLogged(EpochLateLogged):
-    """``EpochLateLogged`` in manual optimization: the mixin steps the per-epoch plateau itself."""
+def manual(base: type[Any]) -> type[Any]:
+    """``base`` in manual optimization, its one optimizer stepped in ``training_step``: the mixin steps the
+    per-epoch plateau itself."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.automatic_optimization = False
+    class Manual(base):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
 
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        optimizer = self.optimizers()
-        loss = super().training_step(batch, batch_idx)
-        optimizer.zero_grad()  # type: ignore[union-attr]
-        self.manual_backward(loss)
-        optimizer.step()  # type: ignore[union-attr]
-        return loss.detach()
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            optimizer = self.optimizers()
+            loss = super().training_step(batch, batch_idx)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            return loss.detach()
+
+    Manual.__name__ = Manual.__qualname__ = f"Manual{base.__name__}"
+    return Manual
+
+
+ManualEpochLateLogged = manual(EpochLateLogged)
 
 
 @pytest.mark.filterwarnings("ignore:.*monitors `metric`.*:RuntimeWarning")  # skipped before it is logged
@@ -779,20 +787,7 @@ class EpochLogged(LateLogged):
         return Classifier.training_step(self, batch, batch_idx)
 
 
-class ManualEpochLogged(EpochLogged):
-    """``EpochLogged`` in manual optimization: the mixin steps the per-epoch plateau itself."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.automatic_optimization = False
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        optimizer = self.optimizers()
-        loss = super().training_step(batch, batch_idx)
-        optimizer.zero_grad()  # type: ignore[union-attr]
-        self.manual_backward(loss)
-        optimizer.step()  # type: ignore[union-attr]
-        return loss.detach()
+ManualEpochLogged = manual(EpochLogged)
 
 
 class ValidatedPair(LoggedPair):
