@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
@@ -161,6 +161,18 @@ SGD_NO_MOMENTUM_ON_CUDA = AutoRule(
 
 
 @dataclass(frozen=True)
+class SizedState:
+    """A per-parameter state whose length an option sets (``LBFGS``'s history of ``history_size`` steps), and what
+    a state kept under another value of that option keeps (``resume_changed_setup="continue"``)."""
+
+    #: the option that sets its length
+    option: str
+    #: ``"recent"``: a history the step shortens by dropping its oldest entries, kept at the option's most recent
+    #: ones; ``"nothing"``: scratch the step starts at the option's length when it is missing, left out
+    keeps: Literal["recent", "nothing"]
+
+
+@dataclass(frozen=True)
 class OptimizerInfo:
     """What this package knows about one optimizer class."""
 
@@ -186,6 +198,9 @@ class OptimizerInfo:
     #: param-group keys that are the optimizer's own running state, written as it steps (schedule-free's step
     #: counter ``k``), each with what it holds: refused in a ``ParamGroup``, where they would be taken as options
     running_state: Mapping[str, str] = field(default_factory=dict)
+    #: per-parameter state whose length an option sets, by key (``SizedState``): kept under another value of the
+    #: option, it is fitted to the new one, which torch's step would otherwise overrun
+    sized_state: Mapping[str, SizedState] = field(default_factory=dict)
     #: per-group options the optimizer reads that its ``defaults`` does not list: ``MuonWithAdamW``'s
     #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
     #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
@@ -305,7 +320,15 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     ),
     OptimizerInfo(torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),)),
     OptimizerInfo(torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),)),
-    OptimizerInfo(torch.optim.LBFGS, minimums={"history_size": 1}),
+    OptimizerInfo(
+        torch.optim.LBFGS,
+        minimums={"history_size": 1},
+        # its last `history_size` steps, and the scratch of its two-loop recursion, as long
+        sized_state={
+            **dict.fromkeys(("old_dirs", "old_stps", "ro"), SizedState("history_size", "recent")),
+            "al": SizedState("history_size", "nothing"),
+        },
+    ),
     OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON, group_options=MUON_ADAMW_GROUP_OPTIONS),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
 )

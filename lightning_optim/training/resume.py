@@ -18,7 +18,8 @@ group starts empty) under the new options, and evaluates every schedule at the r
 whole run as now declared. torch starts a parameter's state only when it is empty, so a kept state lacking what
 the new options need (``amsgrad``'s ``max_exp_avg_sq``) would fail its first step: it is completed as a fresh
 optimizer starts that state, with zeros, or the group starts afresh where a fresh one starts it otherwise
-(``_take_over``; torch's optimizers tell, ``trial.first_state``). A
+(``_take_over``; torch's optimizers tell, ``trial.first_state``); a state whose length an option sets is fitted to
+it (``fitted``: ``LBFGS``'s history keeps its most recent ``history_size`` entries). A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
 the lr now declared), with its counters anew.
 
@@ -101,7 +102,7 @@ from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, Schedule
 from lightning_optim.declaring.trial import first_state
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
-from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.optimizers import SizedState, optimizer_info
 from lightning_optim.schedules.param_view import target_of
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
@@ -506,6 +507,31 @@ def missing_state(
     return zeros, [key for key in lacking if key not in zeros]
 
 
+def fitted(
+    saved: dict[str, Any], sized: Mapping[str, SizedState], old: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A parameter's ``saved`` state, kept from the checkpoint's group ``old``, fitted to the group ``new`` where the
+    option that sets a state's length changed (``OptimizerInfo.sized_state``): a history keeps its most recent
+    entries, as the step drops the oldest first, and scratch the step starts when it is missing is left out.
+
+    Example:
+        >>> lbfgs = {"old_dirs": SizedState("history_size", "recent"), "al": SizedState("history_size", "nothing")}
+        >>> saved = {"old_dirs": [1, 2, 3], "al": [None] * 3, "n_iter": 5}
+        >>> fitted(saved, lbfgs, {"history_size": 3}, {"history_size": 2})
+        {'old_dirs': [2, 3], 'n_iter': 5}
+        >>> fitted(saved, lbfgs, {"history_size": 3}, {"history_size": 3}) is saved
+        True
+    """
+    changed = {key: s for key, s in sized.items() if key in saved and old.get(s.option) != new.get(s.option)}
+    if not changed:
+        return saved
+    return {
+        key: value if key not in changed else value[-new[changed[key].option] :]
+        for key, value in saved.items()
+        if key not in changed or changed[key].keeps == "recent"
+    }
+
+
 def _take_over(
     fresh: dict[str, Any],
     group: dict[str, Any],
@@ -522,7 +548,8 @@ def _take_over(
 
     Under options that need per-parameter state the checkpoint's optimizer did not keep (``amsgrad``'s
     ``max_exp_avg_sq``), the kept state is completed as a fresh optimizer starts it, with zeros; where a fresh one
-    starts it otherwise (from the first gradient), the group starts afresh, said once.
+    starts it otherwise (from the first gradient), the group starts afresh, said once. A state whose length an
+    option sets is fitted to the option now (``fitted``: ``LBFGS``'s history to its ``history_size``).
     """
     kept = [
         (new_index, param, state["state"][old_index])
@@ -544,8 +571,10 @@ def _take_over(
             "which it does not start from zeros."
         )
         return
+    sized = optimizer_info(built.declared.cls).sized_state
     for new_index, param, saved in kept:
         completed = {key: torch.zeros_like(param) for key in zeros if saved and key not in saved}
+        saved = fitted(saved, sized, old, group)
         fresh["state"][new_index] = {**saved, **completed} if completed else saved
     group.update({key: old[key] for key in optimizer_info(built.declared.cls).running_state if key in old})
 

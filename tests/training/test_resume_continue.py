@@ -9,6 +9,7 @@ Adam's ``exp_avg``/``exp_avg_sq`` exactly the checkpoint's. 16 batches per epoch
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from pathlib import Path
@@ -805,6 +806,80 @@ def test_an_option_whose_state_torch_does_not_start_from_zeros_starts_the_group_
         "(resume_changed_setup='continue'): `Tracking` with its options now (track: False in the checkpoint, True "
         "now) needs per-parameter state the checkpoint lacks (last), which it does not start from zeros."
     ]
+
+
+# -- an option sets the length of a kept state --------------------------------------------------------------------
+
+#: the lists LBFGS keeps of its last ``history_size`` steps, oldest first
+LBFGS_HISTORY = ("old_dirs", "old_stps", "ro")
+
+
+class LbfgsState(L.Callback):
+    """LBFGS's state (kept under its first parameter) right after the restore, and when training ends."""
+
+    def __init__(self) -> None:
+        self.restored: dict[str, Any] = {}
+        self.ended: dict[str, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.restored = copy.deepcopy(trainer.optimizers[0].state_dict()["state"][0])
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.ended = copy.deepcopy(trainer.optimizers[0].state_dict()["state"][0])
+
+
+def trimmed_lbfgs(history_size: int) -> type[Classifier]:
+    """The reference: a hand-written LBFGS with ``history_size`` that resumes a checkpoint of another one with its
+    history trimmed by hand to the most recent ``history_size`` entries (torch drops the oldest first) and the
+    scratch ``al`` as torch starts it, ``history_size`` long."""
+
+    class Trimmed(Classifier):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.LBFGS(self.parameters(), lr=0.01, history_size=history_size)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            state["param_groups"][0]["history_size"] = history_size
+            kept = state["state"][0]
+            kept.update({key: kept[key][-history_size:] for key in LBFGS_HISTORY})
+            kept["al"] = [None] * history_size
+
+    return Trimmed
+
+
+@pytest.mark.parametrize("writer", ["mixin", "hand-written"])
+@pytest.mark.parametrize(("before", "after"), [(10, 3), (3, 10)], ids=["lower", "higher"])
+def test_a_changed_lbfgs_history_size_keeps_the_most_recent_history(
+    before: int, after: int, writer: str, tmp_path: Path
+) -> None:
+    """LBFGS resumed with another ``history_size`` failed at its first step with a bare ``IndexError`` inside torch:
+    its history and its scratch ``al`` (which torch sizes once, when it is missing) held the checkpoint's
+    ``history_size``. The most recent ``history_size`` entries of the history are kept and ``al`` is started anew
+    at the new size, so the run trains as a hand-written LBFGS whose state is trimmed the same way by hand."""
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    options = {"history_size": before}
+    first = (
+        declaring(torch.optim.LBFGS, options)
+        if writer == "mixin"
+        else hand_written_with(torch.optim.LBFGS, options)
+    )
+    fit_resumed(first(), None, callbacks=[saving], max_epochs=1, enable_checkpointing=True)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+    saved = torch.load(path, weights_only=False)["optimizer_states"][0]["state"][0]
+    assert len(saved["old_dirs"]) == before  # 4 steps of up to 20 iterations filled it
+
+    reference = trimmed_lbfgs(after)()
+    fit_resumed(reference, path)
+    state = LbfgsState()
+    continued = declaring(torch.optim.LBFGS, {"history_size": after}, "continue")()
+    fit_resumed(continued, path, callbacks=[state])
+    assert_same_weights(continued, reference)
+    kept = min(before, after)
+    for key in LBFGS_HISTORY:
+        assert len(state.restored[key]) == kept
+        assert all(torch.equal(a, b) for a, b in zip(state.restored[key], saved[key][-kept:])), key
+        assert len(state.ended[key]) == after  # the history filled up to the new size, no further
+    assert len(state.ended["al"]) == after
 
 
 # -- a resumed epoch's batch count follows Lightning's rule when the batches per epoch changed ---------------------
