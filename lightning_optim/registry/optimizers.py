@@ -201,6 +201,10 @@ class OptimizerInfo:
     #: per-parameter state whose length an option sets, by key (``SizedState``): kept under another value of the
     #: option, it is fitted to the new one, which torch's step would otherwise overrun
     sized_state: Mapping[str, SizedState] = field(default_factory=dict)
+    #: options that set the shapes of its per-parameter state (``DASH``'s ``block_size``: a preconditioner per
+    #: block): a state kept under another value of one (``resume_changed_setup="continue"``) fits none of the new
+    #: shapes (its step fails, or keeps the old ones and ignores the option), so the group starts afresh
+    shaping_options: frozenset[str] = frozenset()
     #: per-group options the optimizer reads that its ``defaults`` does not list: ``MuonWithAdamW``'s
     #: ``defaults`` holds its Muon options, while its AdamW groups take ``betas``, ``maximize``, ... (its own
     #: ``add_param_group`` refuses an option of the other half when the class-definition trial builds it)
@@ -469,6 +473,20 @@ _PYTORCH_OPTIMIZER_STATE = {
 }
 
 
+#: The options that set the shapes of a pytorch_optimizer optimizer's per-parameter state (``shaping_options``):
+#: its preconditioners' blocks (``DASH``), their kind, full or diagonal (``Kron``), which dimensions have one
+#: (``SOAP``, ``SPlus``), the rank of its projection (``Alice``). A state kept under another value fails the step
+#: (``DASH``, ``SOAP``'s ``precondition_1d``), or the step goes on with the old shapes, as if the option had not
+#: changed. ``tests/training/test_resume_continue.py`` resumes each under another value.
+_PYTORCH_OPTIMIZER_SHAPING = {
+    "DASH": "block_size",
+    "Kron": "memory_save_mode max_size_triangular min_ndim_triangular",
+    "SOAP": "max_precondition_dim precondition_1d",
+    "SPlus": "max_dim",
+    "Alice": "rank",
+}
+
+
 #: pytorch_optimizer's per-group options that its constructors write into each group, or its ``step`` reads from
 #: a group, and that ``defaults`` does not list (GaLore's projection, the Muon family's Muon and AdamW halves);
 #: a subclass has its bases' too (``MuonClip``, a ``Muon``)
@@ -499,6 +517,7 @@ def _pytorch_optimizer(cls: type) -> OptimizerInfo:
     return OptimizerInfo(
         cls,
         running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "step")),
+        shaping_options=frozenset(_PYTORCH_OPTIMIZER_SHAPING.get(cls.__name__, "").split()),
         group_options=group_options,
         # the Muon family refuses a group without `use_muon` (which half trains it)
         required_in_groups={"use_muon": True} if "use_muon" in group_options else {},

@@ -19,7 +19,8 @@ whole run as now declared. torch starts a parameter's state only when it is empt
 the new options need (``amsgrad``'s ``max_exp_avg_sq``) would fail its first step: it is completed as a fresh
 optimizer starts that state, with zeros, or the group starts afresh where a fresh one starts it otherwise
 (``_take_over``; torch's optimizers tell, ``trial.first_state``); a state whose length an option sets is fitted to
-it (``fitted``: ``LBFGS``'s history keeps its most recent ``history_size`` entries). A
+it (``fitted``: ``LBFGS``'s history keeps its most recent ``history_size`` entries), and a group whose state an
+option that changed shapes starts afresh (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``). A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
 the lr now declared), with its counters anew.
 
@@ -548,8 +549,10 @@ def _take_over(
 
     Under options that need per-parameter state the checkpoint's optimizer did not keep (``amsgrad``'s
     ``max_exp_avg_sq``), the kept state is completed as a fresh optimizer starts it, with zeros; where a fresh one
-    starts it otherwise (from the first gradient), the group starts afresh, said once. A state whose length an
-    option sets is fitted to the option now (``fitted``: ``LBFGS``'s history to its ``history_size``).
+    starts it otherwise (from the first gradient), or where an option that shapes the state changed
+    (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``), the group starts afresh, said once. A state
+    whose length an option sets is fitted to the option now (``fitted``: ``LBFGS``'s history to its
+    ``history_size``).
     """
     kept = [
         (new_index, param, state["state"][old_index])
@@ -558,25 +561,34 @@ def _take_over(
     ]
     started = first_state(built.declared.cls, group) if kept else None
     zeros, others = missing_state([s for _, _, s in kept], started)
-    if others:
+    info = optimizer_info(built.declared.cls)
+    reshaped = sorted(
+        key
+        for key in info.shaping_options
+        if kept and key in group and not _alike_values(old.get(key), group[key])
+    )
+    if others or reshaped:
         changed = ", ".join(
             f"{key}: {old.get(key)!r} in the checkpoint, {group[key]!r} now"
             for key in sorted(_compared_options(built, group))
             if key not in old or not _alike_values(old[key], group[key])
         )
+        needs = (
+            f"needs per-parameter state the checkpoint lacks ({', '.join(others)}), which it does not start from zeros"
+            if others
+            else f"shapes its per-parameter state by {', '.join(reshaped)}, so the checkpoint's does not fit it"
+        )
         rank_zero_only(log.info)(  # the package's logger, as its other infos (Lightning's may not propagate)
             f"{where}: param group {name!r} starts its optimizer state afresh "
             f"(resume_changed_setup='continue'): `{built.declared.cls.__name__}` with its options now "
-            f"({changed or 'as declared'}) needs per-parameter state the checkpoint lacks ({', '.join(others)}), "
-            "which it does not start from zeros."
+            f"({changed or 'as declared'}) {needs}."
         )
         return
-    sized = optimizer_info(built.declared.cls).sized_state
     for new_index, param, saved in kept:
         completed = {key: torch.zeros_like(param) for key in zeros if saved and key not in saved}
-        saved = fitted(saved, sized, old, group)
+        saved = fitted(saved, info.sized_state, old, group)
         fresh["state"][new_index] = {**saved, **completed} if completed else saved
-    group.update({key: old[key] for key in optimizer_info(built.declared.cls).running_state if key in old})
+    group.update({key: old[key] for key in info.running_state if key in old})
 
 
 def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.optimizers import optimizer_info
 from tests.helpers import (
     FAST,
     Classifier,
@@ -880,6 +881,93 @@ def test_a_changed_lbfgs_history_size_keeps_the_most_recent_history(
         assert all(torch.equal(a, b) for a, b in zip(state.restored[key], saved[key][-kept:])), key
         assert len(state.ended[key]) == after  # the history filled up to the new size, no further
     assert len(state.ended["al"]) == after
+
+
+#: (a pytorch_optimizer optimizer, its options in the checkpoint, an option now that shapes its per-parameter state):
+#: ``DASH``'s step failed on the kept state, the others went on with its shapes, as if the option had not changed
+SHAPED = {
+    "dash_smaller_blocks": ("dash", {"block_size": 16}, {"block_size": 4}),
+    "dash_larger_blocks": ("dash", {"block_size": 4}, {"block_size": 16}),
+    "kron_diagonal": ("kron", {"memory_save_mode": None}, {"memory_save_mode": "one_diag"}),
+    "kron_max_size": ("kron", {"max_size_triangular": 8192}, {"max_size_triangular": 4}),
+    "kron_min_ndim": ("kron", {"min_ndim_triangular": 2}, {"min_ndim_triangular": 3}),
+    "soap_max_dim": ("soap", {"max_precondition_dim": 10000}, {"max_precondition_dim": 8}),
+    "soap_1d": ("soap", {"precondition_1d": False}, {"precondition_1d": True}),
+    "splus_max_dim": ("splus", {"max_dim": 10000}, {"max_dim": 8}),
+    "alice_rank": ("alice", {"rank": 4, "leading_basis": 1}, {"rank": 2, "leading_basis": 1}),
+}
+
+
+class Seeded(L.Callback):
+    """Seeds every generator as training starts: ``Kron`` draws from numpy's and torch's as it steps."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        L.seed_everything(0, verbose=False)
+
+
+@pytest.mark.parametrize("case", sorted(SHAPED))
+def test_an_option_that_shapes_the_state_starts_the_group_afresh_said_once(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pytorch_optimizer's ``DASH`` keeps a preconditioner per ``block_size`` block of each parameter: resumed with
+    another ``block_size`` it failed at its first step with a bare shape ``RuntimeError`` inside its step; ``Kron``,
+    ``SOAP``, ``SPlus`` and ``Alice`` went on with the checkpoint's preconditioners, of the shapes the option had
+    before. None of the saved state fits the new shapes, so the group starts afresh (its group ``step`` too), as a
+    hand-written optimizer with the options now and no state trains, said in an info naming the option."""
+    pytest.importorskip("pytorch_optimizer")
+    name, before, after = SHAPED[case]
+    cls = resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test")
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit_resumed(declaring(cls, before)(), None, callbacks=[saving], max_epochs=1, enable_checkpointing=True)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+    class Afresh(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.01, **after)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            group = state["param_groups"][0]
+            group.update(after)
+            group.pop("step", None)  # a fresh one counts its steps from its first
+            group.update({"train_mode": True} if "train_mode" in group else {})  # SPlus starts in train mode
+            state["state"] = {}
+
+        def on_train_end(self) -> None:
+            if "train_mode" in self.trainer.optimizers[0].param_groups[0]:  # SPlus: its average, as the mixin
+                self.trainer.optimizers[0].eval()
+
+    reference = Afresh()
+    fit_resumed(reference, path, callbacks=[Seeded()])
+    continued = declaring(cls, after, "continue")()
+    with caplog.at_level("INFO"):
+        fit_resumed(continued, path, callbacks=[Seeded()])
+    assert_same_weights(continued, reference)
+    (option,) = [key for key in after if after[key] != before[key]]
+    said = [r.getMessage() for r in caplog.records if "afresh" in r.getMessage()]
+    assert said == [
+        "Changed.optimizer: param group 'rest' starts its optimizer state afresh (resume_changed_setup='continue'): "
+        f"`{cls.__name__}` with its options now ({option}: {before[option]!r} in the checkpoint, {after[option]!r} "
+        f"now) shapes its per-parameter state by {option}, so the checkpoint's does not fit it."
+    ]
+
+
+def test_every_option_the_records_say_shapes_a_state_is_resumed_above() -> None:
+    """``SHAPED`` changes each ``shaping_options`` entry of pytorch_optimizer's records, and nothing else."""
+    pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
+    changed = {
+        (resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test").__name__, option)
+        for name, before, after in SHAPED.values()
+        for option in after
+        if after[option] != before[option]
+    }
+    classes = [
+        resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test")
+        for name in pytorch_optimizer.get_supported_optimizers()
+    ]
+    assert changed == {
+        (cls.__name__, option) for cls in classes for option in optimizer_info(cls).shaping_options
+    }
 
 
 # -- a resumed epoch's batch count follows Lightning's rule when the batches per epoch changed ---------------------
