@@ -10,8 +10,10 @@ The options a ``SchedulerSpec(param=...)`` schedule drives are checked the same 
 constructors accept for them (a finite ``weight_decay``/``momentum`` >= 0, a beta in [0, 1)): a cosine to
 ``eta_min=1.5`` on ``beta1`` would otherwise train on ``betas=(1.5, 0.999)``, which torch refuses to build.
 
-Only Python-number learning rates are checked: reading a tensor lr (``lr=torch.tensor(...)``, e.g. for
-capturable/fused optimizers on GPU) would force a device sync on every step, so those are skipped.
+Python numbers and 0-dim tensors on the CPU are checked: ``implementation="compiled"`` holds the lr and the
+betas as CPU tensors (``building/compiled.py``), and reading one costs no transfer. A tensor on an accelerator
+(``lr=torch.tensor(..., device="cuda")`` for a capturable or fused optimizer) is skipped: reading it would
+force a device sync on every step.
 """
 
 from __future__ import annotations
@@ -21,11 +23,47 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import torch
+
 from lightning_optim.schedules.param_view import target_of
 
 
+def number_in(value: Any) -> float | None:
+    """``value`` as a Python float where reading it costs no device sync (a number, a 0-dim CPU tensor), else
+    ``None`` (a bool, a tensor on an accelerator, anything else).
+
+    Example:
+        >>> number_in(0.1), number_in(torch.tensor(2.0)), number_in(True), number_in(torch.zeros(2))
+        (0.1, 2.0, None, None)
+        >>> number_in(torch.tensor(2.0, device="meta")) is None  # as one on an accelerator
+        True
+    """
+    if isinstance(value, torch.Tensor):
+        return float(value.item()) if value.ndim == 0 and value.device.type == "cpu" else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def shown(value: Any) -> float:
+    """``value`` for a message: a tensor's as the shortest decimal its dtype reads back the same (the compiled
+    step's float32 lr ``-0.005`` is not ``-0.004999999888241291``).
+
+    Example:
+        >>> shown(torch.tensor(-0.005)), shown(torch.tensor(1.2, dtype=torch.float64)), shown(0.1)
+        (-0.005, 1.2, 0.1)
+    """
+    if not isinstance(value, torch.Tensor):
+        return float(value)
+    number = float(value.item())
+    for digits in range(1, 18):
+        short = float(f"{number:.{digits}g}")
+        if torch.tensor(short, dtype=value.dtype) == value:
+            return short
+    return number
+
+
 def bad_learning_rate(optimizer: Any) -> tuple[int, float] | None:
-    """The first (group index, lr) whose Python-number lr is NaN, infinite or negative, else ``None``.
+    """The first (group index, lr) whose lr (read without a device sync, ``number_in``) is NaN, infinite or
+    negative, else ``None``.
 
     Example:
         >>> import torch
@@ -37,14 +75,10 @@ def bad_learning_rate(optimizer: Any) -> tuple[int, float] | None:
         (0, nan)
     """
     for index, group in enumerate(optimizer.param_groups):
-        lr = group.get("lr")
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and not (math.isfinite(lr) and lr >= 0):
-            return index, float(lr)
+        lr = number_in(group.get("lr"))
+        if lr is not None and not (math.isfinite(lr) and lr >= 0):
+            return index, shown(group["lr"])
     return None
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _accepted(key: str, value: float) -> str | None:
@@ -58,7 +92,8 @@ def _accepted(key: str, value: float) -> str | None:
 
 def bad_option(optimizer: Any, params: Sequence[str]) -> tuple[int, str, float, str] | None:
     """The first (group index, option, value, what is accepted) of the options ``params`` (``SchedulerSpec``'s
-    ``param`` names) whose Python-number value torch would not accept, else ``None``.
+    ``param`` names) whose value (read without a device sync, ``number_in``) torch would not accept, else
+    ``None``.
 
     Example:
         >>> import torch
@@ -71,8 +106,9 @@ def bad_option(optimizer: Any, params: Sequence[str]) -> tuple[int, str, float, 
     """
     for index, param, where, value in option_values(optimizer.param_groups, params):
         key = where.partition("[")[0]
-        if _number(value) and (accepted := _accepted(key, float(value))) is not None:
-            return index, param, float(value), accepted
+        number = number_in(value)
+        if number is not None and (accepted := _accepted(key, number)) is not None:
+            return index, param, shown(value), accepted
     return None
 
 

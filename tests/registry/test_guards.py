@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.utilities import compat
 from tests.helpers import Classifier, LrRecorder, TwoNets, declared, fit
 
 NAN, INF = float("nan"), float("inf")
@@ -118,8 +119,49 @@ def test_non_finite_declared_lr_fails_at_class_definition(spec: OptimizerSpec, m
         declared(spec, name="Model")
 
 
-def test_tensor_learning_rates_are_not_read() -> None:
-    # reading a tensor lr would sync the device on every step; the guard leaves tensor lrs to torch
+def test_tensor_learning_rates_train() -> None:
+    # a 0-dim CPU tensor lr is read (no device sync); one on an accelerator is left to torch (`number_in`)
     module = classifier(OptimizerSpec("sgd", lr=torch.tensor(0.1)))
     recorder = fit(module, max_epochs=1)
     assert recorder.of() == pytest.approx([0.1] * 4)
+
+
+def cosine_beta1_at(step: int, total: int = 4, start: float = 0.9, end: float = 1.5) -> float:
+    """``CosineAnnealingLR``'s value of a ``param="beta1"`` schedule from ``start`` to ``end`` in ``total`` steps."""
+    return end + (start - end) * (1 + math.cos(math.pi * step / total)) / 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(compat.compile_unavailable("cpu") is not None, reason="torch.compile unavailable here")
+@pytest.mark.parametrize("implementation", ["forloop", "compiled"])
+@pytest.mark.parametrize(
+    ("scheduler", "option", "accepted", "bad"),
+    [
+        # 0.1 * (1 - k): 0.1, 0.0, then -0.1 before the third step
+        (SchedulerSpec("lambda", lr_lambda=one_minus, interval="step"), "lr", "a finite number >= 0", -0.1),
+        # a cosine from 0.9 to 1.5 over the run's 4 steps: 1.2 before the third step
+        (
+            SchedulerSpec("cosine", param="beta1", eta_min=1.5, interval="step"),
+            "beta1",
+            r"a number in \[0, 1\)",
+            cosine_beta1_at(2),
+        ),
+    ],
+    ids=["negative-lr", "beta1-above-1"],
+)
+def test_compiled_step_stops_at_the_bad_step_as_the_eager_one(
+    implementation: str, scheduler: SchedulerSpec, option: str, accepted: str, bad: float
+) -> None:
+    # the compiled step holds lr and betas as 0-dim CPU tensors: read without a device sync, they are guarded too
+    module = classifier(OptimizerSpec("adam", lr=0.1, implementation=implementation, scheduler=scheduler))
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_epochs=1)
+    found = re.match(
+        rf"^Model.optimizer: Expected the {option} of param group 0 to be {accepted} but got (\S+) "
+        r"before this optimizer's step 3 \(global step 2, epoch 0, batch 2\)",
+        str(raised.value),
+    )
+    assert found is not None, str(raised.value)
+    # the compiled step's tensors are float32: shown as the shortest decimal float32 reads back the same
+    assert float(found.group(1)) == pytest.approx(bad, rel=1e-7)
+    assert all(torch.isfinite(p).all() for p in module.parameters())
