@@ -16,8 +16,8 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.building.compiled import install_compiled_step
-from lightning_optim.declaring.construct import new_schedule
-from lightning_optim.declaring.optimizer import ResolvedOptimizer
+from lightning_optim.declaring.construct import new_schedule, per_group_value, scaled_lrs
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
@@ -26,7 +26,7 @@ from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose, keep_implementation
 from lightning_optim.registry.optimizers import groups_with_required
-from lightning_optim.registry.precision import check_low_precision
+from lightning_optim.registry.precision import PeakLrs, check_low_precision, roundings
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
@@ -90,6 +90,20 @@ def lr_scales(groups: Sequence[GroupPlan]) -> list[float]:
     return [g.scales.get("lr", 1.0) for g in groups]
 
 
+def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLrs | None:
+    """Each group's largest lr where a declared scheduler sets the lrs when it is built (``OneCycleLR``,
+    ``CyclicLR``: their ``max_lr``, times the group's lr scale), else ``None``: the declared lrs are."""
+    names = [g.name or LEFTOVER_GROUP for g in groups]
+    for setter in (found for scheduler in declared.schedulers for found in lr_setters(scheduler)):
+        value = setter.kwargs.get("max_lr")
+        if value is None:
+            continue
+        peaks = scaled_lrs(per_group_value(setter.where, "max_lr", value, names), lr_scales(groups))
+        if all(isinstance(v, (int, float)) for v in peaks):
+            return PeakLrs(peaks, setter.cls.__name__, "max_lr")
+    return None
+
+
 def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> Built:
     """``declared`` built over stand-ins of its planned ``groups``: its options and lrs, never stepped.
 
@@ -150,6 +164,16 @@ def build_all(
         apply_scales(optimizer, groups)
         names = {id(p): name for g in groups for name, p in g.parameters}
         keep_implementation(optimizer)  # a checkpoint's groups would bring the implementation that wrote it
+        # before the compiled step holds the options as tensors
+        check_low_precision(
+            declared.where,
+            optimizer,
+            [g.name or LEFTOVER_GROUP for g in groups],
+            frozenset(declared.kwargs),
+            [frozenset(g.options) for g in groups],
+            getattr(trainer, "precision", None),
+            peak_lrs(declared, groups),
+        )
         if choice.implementation == "compiled":
             install_compiled_step(optimizer, declared.where, names)
         auto = declared.spec.implementation == "auto" and choice.arguments.get("fused") is True
@@ -164,16 +188,14 @@ def build_all(
                     f"one of {listing(supported)} but they are on {listing(devices)}. Remove `capturable=True` or "
                     "train on one of those devices."
                 )
-        check_low_precision(
-            declared.where,
-            optimizer,
-            [g.name or LEFTOVER_GROUP for g in groups],
-            frozenset(declared.kwargs),
-            [frozenset(g.options) for g in groups],
-            getattr(trainer, "precision", None),
-        )
         driven = dict.fromkeys(s.spec.param for s in declared.schedulers if s.spec.param != "lr")
-        guard = LearningRateGuard(declared.where, [g.name for g in groups], trainer, params=tuple(driven))
+        guard = LearningRateGuard(
+            declared.where,
+            [g.name for g in groups],
+            trainer,
+            params=tuple(driven),
+            roundings=roundings(optimizer),
+        )
         optimizer.register_step_pre_hook(guard)
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(

@@ -112,19 +112,19 @@ def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> Non
         )
 
 
-def _lr_setters(scheduler: ResolvedScheduler) -> list[ResolvedScheduler]:
+def lr_setters(scheduler: ResolvedScheduler) -> list[ResolvedScheduler]:
     """The schedulers (``scheduler`` or those inside a composite) that set every group's lr when built.
 
     One that drives another option (``param="weight_decay"``) sets that option, and leaves the lr alone.
     """
     inner = scheduler.kwargs.get("schedulers", ()) if scheduler.info.composite else ()
     found = [scheduler] if scheduler.info.sets_lr_from is not None and scheduler.spec.param == "lr" else []
-    return found + [s for item in inner for s in _lr_setters(item)]
+    return found + [s for item in inner for s in lr_setters(item)]
 
 
 def _warn_lr_replaced(where: str, spec: OptimizerSpec, schedulers: Sequence[ResolvedScheduler]) -> None:
     """Warn when a declared ``lr`` is replaced by a scheduler that sets the lr itself (``OneCycleLR``)."""
-    setters = [found for scheduler in schedulers for found in _lr_setters(scheduler)]
+    setters = [found for scheduler in schedulers for found in lr_setters(scheduler)]
     declared = [f"`lr={spec.kwargs['lr']!r}`"] if "lr" in spec.kwargs else []
     # a group's `lr_mult` (and `layer_decay`) scale the schedule's lr arguments instead (`construct.py`)
     declared += [

@@ -9,6 +9,9 @@ optimization alike.
 The options a ``SchedulerSpec(param=...)`` schedule drives are checked the same way, against what torch's
 constructors accept for them (a finite ``weight_decay``/``momentum`` >= 0, a beta in [0, 1)): a cosine to
 ``eta_min=1.5`` on ``beta1`` would otherwise train on ``betas=(1.5, 0.999)``, which torch refuses to build.
+Where the parameters are float16 or bfloat16 (decided once, when ``fit`` starts), they are also checked
+against what that dtype keeps, by the rules ``registry/precision.py`` applies to the declared values: a
+cosine of ``beta2`` from 0.99 to 0.999 reaches values bfloat16 makes 1.0 (``Rounding.loss``).
 
 Python numbers and 0-dim tensors on the CPU are checked: ``implementation="compiled"`` holds the lr and the
 betas as CPU tensors (``building/compiled.py``), and reading one costs no transfer. A tensor on an accelerator
@@ -25,6 +28,7 @@ from typing import Any
 
 import torch
 
+from lightning_optim.registry.precision import MIXED, Rounding
 from lightning_optim.schedules.param_view import target_of
 
 
@@ -112,6 +116,34 @@ def bad_option(optimizer: Any, params: Sequence[str]) -> tuple[int, str, float, 
     return None
 
 
+def lost_option(
+    optimizer: Any, params: Sequence[str], roundings: Sequence[Rounding | None]
+) -> tuple[int, str, float, str, str] | None:
+    """The first (group index, option, value, dtype, what the dtype makes of it and why that matters) of the
+    options ``params`` names whose value a group's low-precision dtype loses (``Rounding.loss``), else ``None``.
+
+    Example:
+        >>> import torch
+        >>> from lightning_optim.registry.precision import ARITHMETIC
+        >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], betas=(0.9, 0.99))
+        >>> roundings = [Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), fused=False)]
+        >>> lost_option(adam, ["beta2"], roundings) is None
+        True
+        >>> adam.param_groups[0]["betas"] = (0.9, 0.999)
+        >>> lost_option(adam, ["beta2"], roundings)[:4]
+        (0, 'beta2', 0.999, 'bfloat16')
+    """
+    for index, param, where, value in option_values(optimizer.param_groups, params):
+        rounding = roundings[index] if index < len(roundings) else None
+        number = number_in(value)
+        if rounding is None or number is None:
+            continue
+        if (lost := rounding.loss(where.partition("[")[0], number)) is not None:
+            dtype, becomes, why = lost
+            return index, param, shown(value), dtype, f"{becomes}; {why}"
+    return None
+
+
 def option_values(
     groups: Iterable[Mapping[str, Any]], params: Iterable[str]
 ) -> Iterator[tuple[int, str, str, Any]]:
@@ -142,15 +174,23 @@ class LearningRateGuard:
         group_names: the name of each param group, in order (``None``: reported by its index).
         trainer: the ``Trainer`` whose position (global step, epoch, batch) the message reports, if any.
         params: the other options ``param=`` schedules drive (``"weight_decay"``, ``"beta1"``, ...).
+        roundings: each group's ``Rounding`` where the parameters are float16 or bfloat16
+            (``precision.roundings``), whose losses of the driven options are refused too; ``None``: none.
     """
 
     def __init__(
-        self, where: str, group_names: Sequence[str | None], trainer: Any = None, params: Sequence[str] = ()
+        self,
+        where: str,
+        group_names: Sequence[str | None],
+        trainer: Any = None,
+        params: Sequence[str] = (),
+        roundings: Sequence[Rounding | None] | None = None,
     ) -> None:
         self.where = where
         self.group_names = list(group_names)
         self.trainer = trainer
         self.params = tuple(params)
+        self.roundings = roundings if self.params else None
         self.steps = 0
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -175,6 +215,15 @@ class LearningRateGuard:
                 accepted,
                 f"The `param={param!r}` schedule produced it (torch "
                 "refuses that value when the optimizer is built); check the scheduler's arguments.",
+            )
+        if self.roundings is not None and (lost := lost_option(optimizer, self.params, self.roundings)):
+            index, param, value, dtype, why = lost
+            self._refuse(
+                index,
+                param,
+                value,
+                f"a value {dtype} parameters keep",
+                f"{why}. The `param={param!r}` schedule produced it; check the scheduler's arguments, or {MIXED}.",
             )
 
     def _refuse(self, index: int, option: str, value: float, accepted: str, cause: str) -> None:

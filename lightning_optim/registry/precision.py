@@ -20,8 +20,9 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
 * ``decoupled`` weight decay (AdamW, Muon, Adafactor, Adam/NAdam/RAdam with ``decoupled_weight_decay=True``):
   the weights are multiplied by ``1 - lr * weight_decay`` at every step. Lost when that factor is 1.0 in the
   dtype: the weights never decay (AdamW's defaults, ``lr=1e-3`` and ``weight_decay=0.01``, give
-  ``0.99999``). The declared lr is the largest a schedule reaches in the usual warmup-then-decay shapes, so a
-  factor lost at the declared lr is lost for the whole run.
+  ``0.99999``). The lr is the run's largest: the declared one, which the usual warmup-then-decay shapes never
+  exceed, or the ``max_lr`` of a scheduler that sets the lrs itself (``OneCycleLR``, ``CyclicLR``), so a factor
+  lost there is lost for the whole run.
 * ``scales`` (the ``lr`` of methods whose update is about ``lr`` in size: Adam's family, RMSprop, Adagrad,
   Adadelta, Muon, Adafactor; a coupled ``weight_decay``): multiply a tensor of the dtype. Lost when
   ``dtype(value) == 0`` while the value is not: every update (or every decay term) is then below what the
@@ -32,6 +33,15 @@ the optimizer is built.) Optimizers not in ``ARITHMETIC`` (another
 package's, a subclass of a torch optimizer that may keep float32 master weights) are not checked: their
 arithmetic is not known here. Values near a limit that survive still lose precision (a ``beta2`` of 0.998
 survives bfloat16 as 0.996); only values that are certainly lost are refused.
+
+When: the declared values (and the defaults) when ``fit`` starts (``check_low_precision``); each value a
+``SchedulerSpec(param=...)`` schedule writes before the step that would use it (``Rounding``, which the guard
+of ``registry/guards.py`` reads), the float16/bfloat16 groups decided once at ``fit`` start, so a
+full-precision run checks nothing more per step. A scheduled value is refused where its loss matters at
+whatever point of the run it comes: a floor made 0, a decay made 1.0 (a ``beta2`` scheduled from 0.99 to
+0.999), anything made inf. A value lost because it is small (an lr or weight decay below what the dtype holds,
+a decoupled factor made 1.0) is not: a schedule decaying toward 0 passes through such values by design, and
+the run's largest lr is checked when ``fit`` starts.
 """
 
 from __future__ import annotations
@@ -123,67 +133,98 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+def _lost_to_inf(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
+    """What ``dtype`` makes of a ``value`` it makes inf, and what it keeps, else ``None``."""
+    if _number(value) and abs(_in(dtype, value)) == float("inf"):
+        name = _dtype_name(dtype)
+        return f"{name} makes it inf", f"the largest value {name} keeps is {torch.finfo(dtype).max:g}"
+    return None
+
+
+def _lost_to_zero(dtype: torch.dtype, value: Any, why: str) -> tuple[str, str] | None:
+    """What ``dtype`` makes of a positive ``value`` it makes 0 (or inf), and ``why`` that matters, else ``None``."""
+    if (inf := _lost_to_inf(dtype, value)) is not None:
+        return inf
+    if _number(value) and value > 0 and _in(dtype, value) == 0:
+        info, name = torch.finfo(dtype), _dtype_name(dtype)
+        smallest = info.smallest_normal * info.eps  # the smallest positive (subnormal) value
+        power = round(float(torch.log2(torch.tensor(smallest, dtype=torch.float64))))
+        survives = f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
+        return f"{name} makes it 0.0", f"{why}; {survives}"
+    return None
+
+
+def _lost_to_one(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
+    """What ``dtype`` makes of a moving average's factor in [0, 1) it makes 1.0, and why that matters."""
+    if _number(value) and 0 <= value < 1 and _in(dtype, value) == 1.0:
+        name = _dtype_name(dtype)
+        return (
+            f"{name} makes it 1.0",
+            f"it multiplies a {name} moving average at every step, which then never forgets; the largest value "
+            f"below 1 that {name} keeps is {1 - torch.finfo(dtype).eps / 2:.12g}",
+        )
+    return None
+
+
+def _floor_why(dtype: torch.dtype) -> str:
+    name = _dtype_name(dtype)
+    return (
+        f"it is added to a {name} tensor to keep a denominator from 0, so an update divides 0 by 0 (NaN) where a "
+        "gradient is 0"
+    )
+
+
 def _losses(
-    arithmetic: Arithmetic, group: Mapping[str, Any], dtype: torch.dtype, fused: bool
+    arithmetic: Arithmetic,
+    group: Mapping[str, Any],
+    dtype: torch.dtype,
+    fused: bool,
+    lr: Any = None,
+    lr_from: str | None = None,
 ) -> list[tuple[str, str, Any, str, str]]:
     """What ``dtype`` loses of ``group``'s options: ``(option, index suffix, value, what the dtype makes of
-    it, why it matters and what survives)``."""
+    it, why it matters and what survives)``. ``lr``: the largest lr of the run where it is not the group's
+    (``lr_from`` says where it comes from: ``"`OneCycleLR`'s `max_lr`"``)."""
     info = torch.finfo(dtype)
     name = _dtype_name(dtype)
-    smallest = info.smallest_normal * info.eps  # the smallest positive (subnormal) value
-    power = round(float(torch.log2(torch.tensor(smallest, dtype=torch.float64))))
     found: list[tuple[str, str, Any, str, str]] = []
     decoupled = arithmetic.decouples(group)
+    lr = group.get("lr") if lr is None else lr
 
-    def lost_to_inf(option: str, value: Any) -> bool:
-        if _number(value) and abs(_in(dtype, value)) == float("inf"):
-            found.append(
-                (option, "", value, f"{name} makes it inf", f"the largest value {name} keeps is {info.max:g}")
-            )
-            return True
-        return False
-
-    def lost_to_zero(option: str, value: Any, why: str) -> None:
-        if not lost_to_inf(option, value) and _number(value) and value > 0 and _in(dtype, value) == 0:
-            survives = f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
-            found.append((option, "", value, f"{name} makes it 0.0", f"{why}; {survives}"))
+    def add(option: str, index: str, value: Any, lost: tuple[str, str] | None) -> None:
+        if lost is not None:
+            found.append((option, index, value, *lost))
 
     for option in () if fused else arithmetic.floors:
-        why = (
-            f"it is added to a {name} tensor to keep a denominator from 0, so an update divides 0 by 0 (NaN)"
-        )
-        lost_to_zero(option, group.get(option), why + " where a gradient is 0")
+        add(option, "", group.get(option), _lost_to_zero(dtype, group.get(option), _floor_why(dtype)))
     for option in arithmetic.scales:
         if option != "weight_decay" or not decoupled:
+            value = lr if option == "lr" else group.get(option)
             what = "update" if option == "lr" else "weight-decay term"
-            lost_to_zero(option, group.get(option), f"every {what} is then below what {name} holds")
+            add(
+                option,
+                "",
+                value,
+                _lost_to_zero(dtype, value, f"every {what} is then below what {name} holds"),
+            )
     for option in arithmetic.decays:
         value = group.get(option)
         items = list(enumerate(value)) if isinstance(value, (tuple, list)) else [(None, value)]
         for index, item in items:
-            if _number(item) and 0 <= item < 1 and _in(dtype, item) == 1.0:
-                found.append(
-                    (
-                        option,
-                        "" if index is None else f"[{index}]",
-                        item,
-                        f"{name} makes it 1.0",
-                        f"it multiplies a {name} moving average at every step, which then never forgets; the "
-                        f"largest value below 1 that {name} keeps is {1 - info.eps / 2:.12g}",
-                    )
-                )
-    lr, weight_decay = group.get("lr"), group.get("weight_decay")
+            add(option, "" if index is None else f"[{index}]", item, _lost_to_one(dtype, item))
+    weight_decay = group.get("weight_decay")
     if decoupled and _number(lr) and _number(weight_decay) and lr * weight_decay > 0:
         factor = 1 - lr * weight_decay
         if _in(dtype, factor) == 1.0:
             threshold = info.eps / 4  # the factor stays 1.0 up to 1 - eps/4 (a tie rounds to 1.0)
+            source = "" if lr_from is None else f", {lr_from}"
             found.append(
                 (
                     "weight_decay",
                     "",
                     weight_decay,
-                    f"each step multiplies the weights by 1 - lr * weight_decay = {factor:.10g} (at lr={lr!r}), "
-                    f"which {name} makes 1.0",
+                    f"each step multiplies the weights by 1 - lr * weight_decay = {factor:.10g} (at lr={lr!r}"
+                    f"{source}), which {name} makes 1.0",
                     f"the weights never decay; {name} keeps the factor from lr * weight_decay > {threshold:.3g} "
                     f"on, here weight_decay > {threshold / lr:.3g}",
                 )
@@ -191,31 +232,52 @@ def _losses(
     return found
 
 
+@dataclass(frozen=True)
+class PeakLrs:
+    """The largest lr of each param group where a scheduler sets the lrs when it is built, not the declaration:
+    ``OneCycleLR``'s ``max_lr`` (``scheduler``, ``argument``)."""
+
+    lrs: Sequence[float]
+    scheduler: str
+    argument: str
+
+    @property
+    def source(self) -> str:
+        return f"`{self.scheduler}`'s `{self.argument}`"
+
+
 def low_precision_losses(
     optimizer: torch.optim.Optimizer,
     group_names: Sequence[str],
     declared: frozenset[str],
     group_options: Sequence[frozenset[str]],
+    peak: PeakLrs | None = None,
 ) -> list[str]:
     """What the dtype of each param group's parameters loses of its options, in words (empty: nothing).
 
     ``declared`` holds the optimizer arguments the declaration sets and ``group_options`` the options each
-    group sets (the others are the optimizer's defaults). Only float16 and bfloat16 parameters are checked,
-    of the optimizers listed in ``ARITHMETIC``; the same loss in several groups is said once.
+    group sets (the others are the optimizer's defaults); the lr checked is the group's, or the run's largest
+    (``peak``) where a scheduler sets it. Only float16 and bfloat16 parameters are checked, of the optimizers
+    listed in ``ARITHMETIC``; the same loss in several groups is said once.
     """
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
         return []
     by_loss: dict[tuple[str, str, str], list[str]] = {}
-    for group, group_name, own in zip(optimizer.param_groups, group_names, group_options):
+    for position, (group, group_name, own) in enumerate(
+        zip(optimizer.param_groups, group_names, group_options)
+    ):
         arithmetic = entry(group) if callable(entry) else entry
         dtypes = sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str)
+        lr = None if peak is None else peak.lrs[position]
         for dtype in dtypes:
             for option, index, value, becomes, why in _losses(
-                arithmetic, group, dtype, bool(group.get("fused"))
+                arithmetic, group, dtype, bool(group.get("fused")), lr, None if peak is None else peak.source
             ):
                 argument = option if option in own else arithmetic.arguments.get(option, option)
                 default = option not in own and argument not in declared
+                if option == "lr" and peak is not None:
+                    argument, default = peak.argument, False
                 origin = f" (`{type(optimizer).__name__}`'s default)" if default else ""
                 by_loss.setdefault((f"`{argument}{index}={value!r}`{origin}", becomes, why), []).append(
                     group_name
@@ -235,10 +297,11 @@ def check_low_precision(
     declared: frozenset[str],
     group_options: Sequence[frozenset[str]],
     precision: str | None,
+    peak: PeakLrs | None = None,
 ) -> None:
     """Refuse the options the parameters' dtype loses (``low_precision_losses``), naming each, its value, what
     the dtype makes of it and what survives; ``precision``: the Trainer's flag, for the message."""
-    losses = low_precision_losses(optimizer, group_names, declared, group_options)
+    losses = low_precision_losses(optimizer, group_names, declared, group_options, peak)
     if not losses:
         return
     dtypes = sorted(
@@ -253,6 +316,60 @@ def check_low_precision(
     listed = f" {losses[0]}. " if len(losses) == 1 else ":" + "".join(f"\n- {loss}" for loss in losses) + "\n"
     raise ValueError(
         f"{where}: Expected options that {' and '.join(dtypes)} parameters{flag} keep but got{listed}Declare "
-        "values that survive, or train with precision='16-mixed' or 'bf16-mixed', which keep the weights and the "
-        "optimizer state in float32."
+        f"values that survive, or {MIXED}."
     )
+
+
+#: The way out of every refusal here.
+MIXED = "train with precision='16-mixed' or 'bf16-mixed', which keep the weights and the optimizer state in float32"
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """How one param group's step rounds the values a schedule writes: its optimizer's arithmetic and its
+    parameters' low-precision dtypes (decided once, when ``fit`` starts).
+
+    Example:
+        >>> rounding = Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), fused=False)
+        >>> rounding.loss("betas", 0.99) is None
+        True
+        >>> rounding.loss("betas", 0.9984)[:2]
+        ('bfloat16', 'bfloat16 makes it 1.0')
+        >>> rounding.loss("lr", 1e-50) is None  # small, as a schedule decaying to 0 makes it: not a loss here
+        True
+    """
+
+    arithmetic: Arithmetic
+    dtypes: tuple[torch.dtype, ...]
+    fused: bool
+
+    def loss(self, key: str, value: float) -> tuple[str, str, str] | None:
+        """The dtype, what it makes of the value ``value`` of option ``key`` and why that matters, where it is lost
+        at whatever point of the run it comes: a floor (``eps``) made 0, a moving average's factor made 1.0,
+        anything made inf; else ``None``. A value made 0 because it is small (an lr or weight decay, a decoupled
+        decay's factor made 1.0) is not: a schedule decaying toward 0 passes through such values by design, and
+        the largest value of the run is checked when ``fit`` starts (``check_low_precision``)."""
+        for dtype in self.dtypes:
+            if key in self.arithmetic.floors and not self.fused:
+                lost = _lost_to_zero(dtype, value, _floor_why(dtype))
+            elif key in self.arithmetic.decays:
+                lost = _lost_to_one(dtype, value) or _lost_to_inf(dtype, value)
+            else:
+                lost = _lost_to_inf(dtype, value)
+            if lost is not None:
+                return _dtype_name(dtype), *lost
+        return None
+
+
+def roundings(optimizer: torch.optim.Optimizer) -> list[Rounding | None] | None:
+    """Each param group's ``Rounding`` (``None`` for a group of full-precision parameters), or ``None`` where
+    no group has float16 or bfloat16 parameters of an optimizer in ``ARITHMETIC``: then nothing is checked."""
+    entry = ARITHMETIC.get(type(optimizer))
+    if entry is None:
+        return None
+    found: list[Rounding | None] = []
+    for group in optimizer.param_groups:
+        dtypes = tuple(sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str))
+        arithmetic = entry(group) if callable(entry) else entry
+        found.append(Rounding(arithmetic, dtypes, bool(group.get("fused"))) if dtypes else None)
+    return found if any(found) else None

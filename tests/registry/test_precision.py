@@ -4,6 +4,7 @@ hand-written module does with them under the same ``Trainer(precision=...)``."""
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 import torch
 from torch.optim import SGD, Adam, AdamW
 
-from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry.precision import ARITHMETIC, Arithmetic
+from lightning_optim.utilities import compat
 from tests.helpers import FAST, Classifier, declared, loader, needs_muon, weights
 
 TINY = 2**-24  # the smallest positive float16
@@ -177,6 +179,77 @@ def test_an_optimizer_whose_arithmetic_is_not_known_is_not_checked() -> None:
         """A subclass may keep float32 state: not in the table."""
 
     fit(declared(OptimizerSpec(MasterWeightsAdam, lr=1e-3, eps=1e-4))(), "16-true")
+
+
+def cosine_beta2_at(step: int, total: int = 12, start: float = 0.99, end: float = 0.999) -> float:
+    """``CosineAnnealingLR``'s value of a ``param="beta2"`` schedule from ``start`` to ``end`` in ``total`` steps."""
+    return end + (start - end) * (1 + math.cos(math.pi * step / total)) / 2
+
+
+def test_a_schedule_driving_beta2_to_what_bfloat16_makes_one_stops_at_that_step() -> None:
+    """The declared ``betas=(0.9, 0.99)`` survive bfloat16, but a cosine of beta2 to 0.999 reaches 0.9984 at step
+    10 of 12, which bfloat16 makes 1.0 (the second moment never forgets, as a declared 0.999 would)."""
+    to_one = [step for step in range(12) if float(torch.tensor(cosine_beta2_at(step)).bfloat16()) == 1.0]
+    assert to_one[0] == 10
+    spec = OptimizerSpec(
+        "adam",
+        lr=1e-3,
+        betas=(0.9, 0.99),
+        eps=1e-3,
+        implementation="forloop",
+        scheduler=SchedulerSpec("cosine", param="beta2", eta_min=0.999, interval="step"),
+    )
+    module = declared(spec)()
+    with pytest.raises(ValueError) as caught:
+        fit(module, "bf16-true", max_epochs=6)
+    # torch's cosine is recursive: its value agrees with the closed form to rounding
+    value = re.search(r"got (\S+) before", str(caught.value))
+    assert value is not None and float(value.group(1)) == pytest.approx(cosine_beta2_at(10))
+    assert str(caught.value).replace(value.group(1), "VALUE", 1) == (
+        "Declared.optimizer: Expected the beta2 of param group 0 to be a value bfloat16 parameters keep but got "
+        "VALUE before this optimizer's step 11 (global step 10, epoch 5, batch 0). bfloat16 "
+        "makes it 1.0; it multiplies a bfloat16 moving average at every step, which then never forgets; the "
+        "largest value below 1 that bfloat16 keeps is 0.99609375. The `param='beta2'` schedule produced it; check "
+        "the scheduler's arguments, or train with precision='16-mixed' or 'bf16-mixed', which keep the weights "
+        "and the optimizer state in float32."
+    )
+    assert module.trainer.global_step == 10
+    # in float32 nothing is lost: the same schedule trains to its end
+    full = declared(spec)()
+    fit(full, "32-true", max_epochs=6)
+    assert full.trainer.global_step == 12
+
+
+def test_onecycle_is_checked_at_its_max_lr_not_the_declared_lr() -> None:
+    """``OneCycleLR`` sets the lrs from ``max_lr``, which the run peaks at: AdamW's decoupled decay survives
+    bfloat16 at ``max_lr=0.1`` (``1 - 0.1 * 0.05``), though not at AdamW's default ``lr=1e-3`` the run never
+    uses, and is lost for the whole run at ``max_lr=2e-3``."""
+    assert float(torch.tensor(1 - 0.1 * 0.05).bfloat16()) < 1.0
+    assert float(torch.tensor(1 - 2e-3 * 0.05).bfloat16()) == 1.0
+
+    def spec(max_lr: float) -> OptimizerSpec:
+        scheduler = SchedulerSpec("onecycle", max_lr=max_lr, interval="step")
+        return OptimizerSpec("adamw", betas=(0.9, 0.99), weight_decay=0.05, scheduler=scheduler)
+
+    module = declared(spec(0.1))()
+    fit(module, "bf16-true")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+    message = refusal(spec(2e-3), "bf16-true")
+    assert (
+        "`weight_decay=0.05`: each step multiplies the weights by 1 - lr * weight_decay = 0.9999 (at lr=0.002, "
+        "`OneCycleLR`'s `max_lr`), which bfloat16 makes 1.0; the weights never decay" in message
+    )
+
+
+@pytest.mark.skipif(compat.compile_unavailable("cpu") is not None, reason="torch.compile unavailable here")
+def test_compiled_is_checked_as_eager() -> None:
+    """The compiled step holds the lr as a tensor: the check reads the declared values before it does."""
+    for implementation in ("forloop", "compiled"):
+        message = refusal(
+            OptimizerSpec("adamw", betas=(0.9, 0.99), implementation=implementation), "bf16-true"
+        )
+        assert "`weight_decay=0.01` (`AdamW`'s default): each step multiplies the weights" in message
 
 
 def _needs(cls: type) -> Any:
