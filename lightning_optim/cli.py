@@ -48,7 +48,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 import lightning.pytorch
+import yaml
 from jsonargparse import ActionConfigFile
+from jsonargparse.typing import get_registered_type, register_type
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
@@ -73,6 +75,52 @@ _SCHEDULER = "scheduler"
 #: The arguments the mixin passes itself (an optimizer's parameters, a scheduler's optimizer).
 _SUPPLIED = ("params", "optimizer")
 
+#: A number PyYAML's YAML 1.1 reads as a string (``1e-3``), which jsonargparse reads as a number.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+class _ConfigValue:
+    """The type of a value in ``init_args`` (and in a declared list of schedulers): any value, kept as written.
+
+    Typed ``Any``, a nested ``{class_path, init_args}`` (a ``sequential``/``chained`` scheduler's
+    ``schedulers``) is taken by jsonargparse for a class of its own: it adds that class's defaults
+    (``optimizer: null``, ``last_epoch: -1``), which ``spec_from_dict`` then refuses, and would instantiate it.
+    The values are ``spec_from_dict``'s to read; only a string from the command line is read as a value.
+    """
+
+
+def _config_value(value: str) -> Any:
+    """A string given for a ``_ConfigValue``, read as jsonargparse reads one for ``Any``: a number,
+    ``true``/``false``/``null``, a YAML list or dict, or else the string itself.
+
+    Example:
+        >>> _config_value("1e-3"), _config_value("[0.9, 0.99]"), _config_value("null"), _config_value("cosine")
+        (0.001, [0.9, 0.99], None, 'cosine')
+        >>> _config_value("{class_path: linear, init_args: {total_iters: 2}}")
+        {'class_path': 'linear', 'init_args': {'total_iters': 2}}
+    """
+    text = value.strip()
+    if _NUMBER.fullmatch(text):
+        return float(text)
+    try:
+        loaded = yaml.safe_load(text) if text else value
+    except yaml.YAMLError:
+        return value
+    return value if isinstance(loaded, str) else loaded
+
+
+def _kept(value: Any) -> Any:
+    return value
+
+
+def _given(value: Any, _: type) -> bool:
+    """Whether ``value`` is already a value (from a config file, or a dict jsonargparse read), not a string."""
+    return not isinstance(value, str)
+
+
+if get_registered_type(_ConfigValue) is None:
+    register_type(_ConfigValue, serializer=_kept, deserializer=_config_value, type_check=_given)
+
 
 def _add_spec_arguments(
     parser: LightningArgumentParser, key: str, kind: type, data: Mapping[str, Any], title: str
@@ -86,7 +134,7 @@ def _add_spec_arguments(
     )
     parser.add_argument(
         f"--{key}.{INIT_ARGS}",
-        type=dict[str, Any] | None,
+        type=dict[str, _ConfigValue] | None,
         default=data.get(INIT_ARGS, {}),
         help=f"{title}: the class's arguments.",
     )
@@ -95,7 +143,7 @@ def _add_spec_arguments(
             # a declared list of schedulers is set as a whole: a list of scheduler dicts (or null)
             parser.add_argument(
                 f"--{key}.{option}",
-                type=list[dict[str, Any]] | None,
+                type=list[dict[str, _ConfigValue]] | None,
                 default=data[option],
                 help=f"{title}: the list of schedulers (class_path/init_args dicts), or null for none.",
             )

@@ -35,6 +35,7 @@ from lightning_optim import (
     with_declarations,
 )
 from lightning_optim.cli import DeclarativeCLI
+from lightning_optim.training.mixin import declared_specs
 from tests.helpers import FAST, Classifier, TwoNets, fit, loader, transformers_with_torch
 
 pytestmark = [
@@ -233,6 +234,106 @@ def test_a_removed_scheduler_as_the_cli_writes_it_reads_back_as_no_scheduler(
     assert section["scheduler"]["class_path"] is None  # with the declared values left next to it
     assert spec_from_dict(section) == removed == OptimizerSpec(SGD, lr=0.1)
     assert with_declarations(Model, optimizer=section).optimizer == removed
+
+
+#: a composite scheduler: its ``schedulers`` are ``{class_path, init_args}`` dicts inside ``init_args``
+WARM_THEN_DECAY = SchedulerSpec(
+    "sequential",
+    schedulers=[
+        SchedulerSpec("linear", start_factor=0.5, total_iters=2),
+        SchedulerSpec("exponential", gamma=0.9),
+    ],
+    milestones=[2],
+    interval="step",
+)
+HALVED_AND_DECAYED = SchedulerSpec(
+    "chained",
+    schedulers=[
+        SchedulerSpec("constant", factor=0.5, total_iters=2),
+        SchedulerSpec("exponential", gamma=0.9),
+    ],
+    interval="step",
+)
+
+
+class Sequential(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=WARM_THEN_DECAY)
+
+
+class Chained(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=HALVED_AND_DECAYED)
+
+
+class CompositeInAList(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        SGD, lr=0.1, scheduler=[WARM_THEN_DECAY, SchedulerSpec("step", step_size=1, gamma=0.5)]
+    )
+
+
+class CompositeInTheSecond(ConfigurableOptimizersMixin, TwoNets):
+    gen_opt = OptimizerSpec(
+        SGD, params="model_gen", lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5)
+    )
+    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.2, scheduler=HALVED_AND_DECAYED)
+
+
+class SequentialByHand(Classifier):
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        warm = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.5, total_iters=2)
+        decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+        scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [warm, decay], milestones=[2])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+class ChainedByHand(Classifier):
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        halved = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=0.5, total_iters=2)
+        decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+        scheduler = torch.optim.lr_scheduler.ChainedScheduler([halved, decay])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@pytest.mark.parametrize(
+    ("model_class", "by_hand"),
+    [
+        (Sequential, SequentialByHand),
+        (Chained, ChainedByHand),
+        (CompositeInAList, None),
+        (CompositeInTheSecond, None),
+    ],
+    ids=["sequential", "chained", "in-a-list", "second-optimizer"],
+)
+def test_a_composite_scheduler_trains_prints_and_reruns_from_the_printed_config(
+    model_class: type, by_hand: type | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it used to stop with "`LinearLR` got an unexpected argument `optimizer`": jsonargparse took the inner
+    # `{class_path, init_args}` for classes of its own and added their defaults (optimizer: null, last_epoch: -1)
+    declared = declared_specs(model_class)
+    model = cli(model_class).model
+    assert type(model) is model_class
+    trained = fit(model, max_epochs=2)
+    assert trained.history == fit(model_class(), max_epochs=2).history
+    if by_hand is not None:
+        assert trained.history == fit(by_hand(), max_epochs=2).history
+    with pytest.raises(SystemExit) as done:
+        cli(model_class, "--print_config")
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    for name, spec in declared.items():
+        written, expected = (
+            yaml.safe_load(printed)["optim"][name]["scheduler"],
+            spec_to_dict(spec)["scheduler"],
+        )
+        if isinstance(
+            expected, dict
+        ):  # a single scheduler's options are printed next to its class and arguments
+            written = {key: written[key] for key in expected}
+        assert written == expected  # no `optimizer: null`, `last_epoch: -1` added to the inner schedulers
+    config = tmp_path / "config.yaml"
+    config.write_text(printed)
+    assert declared_specs(type(cli(model_class, "--config", str(config)).model)) == declared
 
 
 def test_a_transformers_name_is_kept_from_the_declaration_the_command_line_and_the_printed_config(
