@@ -307,10 +307,8 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
 
 #: Lightning's own optimizer arguments, which a ``DeclarativeCLI`` does not add, with where each part goes
 _LIGHTNING_OPTIONS = {"optimizer": "", "lr_scheduler": f".{_SCHEDULER}"}
-_UNKNOWN_KEYS = (
-    re.compile(r"^unrecognized arguments: (?P<keys>.+)$", re.DOTALL),
-    re.compile(r"^Option '(?P<keys>[^']+)' is not accepted"),
-)
+#: argparse's message for unknown command-line arguments (jsonargparse's for a config's key: ``compat``)
+_UNRECOGNIZED = re.compile(r"^unrecognized arguments: (?P<keys>.+)$", re.DOTALL)
 
 
 def _key_hint(
@@ -405,15 +403,19 @@ def declarative_parser_class(parser_class: type) -> type[DeclarativeArgumentPars
 
 def _unknown_keys_hint(message: str, parser: Any, attributes: tuple[str, ...]) -> str:
     """`` (hint; hint)`` for the unknown keys a jsonargparse message names, or ``""``."""
-    match = next((m for pattern in _UNKNOWN_KEYS if (m := pattern.match(message))), None)
-    if match is None:
+    match = _UNRECOGNIZED.match(message)
+    in_config = compat.unknown_config_key(message)
+    if match is not None:
+        tokens = match["keys"].split()
+    elif in_config is not None:
+        tokens = [in_config]  # under a subcommand, relative to its parser: `parser` here
+    else:
         return ""
     try:
         known = list(parser.get_defaults().keys())
     except Exception:
         known = []
-    from_command_line = message.startswith("unrecognized arguments")
-    tokens = match["keys"].split() if from_command_line else [match["keys"]]
+    from_command_line = match is not None
     hints = []
     for position, token in enumerate(tokens):
         if from_command_line and not token.startswith("--"):

@@ -687,6 +687,36 @@ def lightning_cli_instantiator(cli: Any, key: str) -> Callable[..., Any] | None:
     return instantiate
 
 
+#: How jsonargparse says that no argument takes a key of a config, in each version of the supported range (the
+#: ``cli`` extra: jsonargparse >= 4.27). Under a subcommand the key is relative to its parser, which the error
+#: carries as ``subcommand_parser`` from 4.44 on (before, the main parser, whose keys give no near miss)
+_UNKNOWN_CONFIG_KEY = (
+    # 4.44 on
+    re.compile(r"^Subcommand '[^']+' does not accept option '(?P<key>[^']+)'"),
+    re.compile(r"^Option '(?P<key>[^']+)' is not accepted"),
+    # 4.29 to 4.43
+    re.compile(r"^Subcommand '[^']+' does not accept nested key '(?P<key>[^']+)'"),
+    re.compile(r"^Key '(?P<key>[^']+)' is not expected"),
+    # 4.27 and 4.28
+    re.compile(r'^No action for key "(?P<key>[^"]+)" to check its value'),
+)
+
+
+def unknown_config_key(message: str) -> str | None:
+    """The key of a config that a jsonargparse ``message`` says no argument takes; ``None`` for another message.
+
+    Example:
+        >>> unknown_config_key("Subcommand 'fit' does not accept option 'optim.optimzer.init_args.lr'")
+        'optim.optimzer.init_args.lr'
+        >>> unknown_config_key("Option 'optimizer.class_path' is not accepted before subcommand 'fit'")
+        'optimizer.class_path'
+        >>> unknown_config_key("Key 'optm.optimizer' is not expected"), unknown_config_key("unrecognized arguments: --x")
+        ('optm.optimizer', None)
+    """
+    match = next((found for pattern in _UNKNOWN_CONFIG_KEY if (found := pattern.match(message))), None)
+    return match["key"] if match else None
+
+
 def mark_stepped(optimizer: torch.optim.Optimizer, value: bool = True) -> None:
     """Tell schedulers whether the optimizer stepped (previews and fast-forwards step only the schedulers)."""
     optimizer._opt_called = value  # type: ignore[attr-defined]

@@ -557,6 +557,41 @@ def test_a_subcommand_reports_the_same_way(capsys: pytest.CaptureFixture[str]) -
     )
 
 
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (  # a mistyped section
+            "optim:\n  optimzer:\n    init_args: {lr: 0.1}\n",
+            "'optim.optimzer.init_args.lr' (did you mean `optim.optimizer.init_args.lr`?)",
+        ),
+        (  # a mistyped top-level section
+            "optm:\n  optimizer:\n    init_args: {lr: 0.1}\n",
+            "'optm.optimizer.init_args.lr' (did you mean `optim.optimizer.init_args.lr`?)",
+        ),
+        (  # a mistyped option
+            "optim:\n  optimizer:\n    scheduler:\n      intervl: step\n",
+            "'optim.optimizer.scheduler.intervl' (did you mean `optim.optimizer.scheduler.interval`?)",
+        ),
+        (  # a mistyped class
+            "optim:\n  optimizer:\n    scheduler:\n      clas_path: cosine\n",
+            "'optim.optimizer.scheduler.clas_path' (did you mean `optim.optimizer.scheduler.class_path`?)",
+        ),
+    ],
+    ids=["section", "top-section", "option", "class"],
+)
+def test_a_subcommand_config_file_gets_the_same_hints(
+    config: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it used to be jsonargparse's bare "Subcommand 'fit' does not accept option '...'", with no near miss
+    path = tmp_path / "config.yaml"
+    path.write_text(config)
+    with pytest.raises(SystemExit) as done:
+        DeclarativeCLI(Model, args=["fit", "--config", str(path)], trainer_defaults=FAST)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1].endswith(expected)
+
+
 def not_module_level() -> Any:
     return lambda epoch: 1.0
 
