@@ -96,6 +96,7 @@ def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
         ValueError: Expected `momentum` of `SGD8bit` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free form) but got 0 (its default).
     """
     check_kept_precision(cls, arguments)
+    check_betas(cls, arguments)
     if not cls.__name__.startswith(_NEED_MOMENTUM):
         return
     declared = "momentum" in arguments
@@ -105,6 +106,51 @@ def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
             f"Expected `momentum` of `{cls.__name__}` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free "
             f"form) but got {momentum!r}{'' if declared else ' (its default)'}."
         )
+
+
+def betas_length(cls: type) -> int | None:
+    """How many ``betas`` ``cls`` reads: as many as its default holds (AdEMAMix 3, the others 2), or ``None``
+    without a ``betas`` argument. bitsandbytes checks only that each is in [0, 1) and reads the ones it uses.
+
+    Example:
+        >>> class Lion8bit(torch.optim.Optimizer):
+        ...     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99)): ...
+        >>> betas_length(Lion8bit), betas_length(torch.optim.SGD)
+        (2, None)
+    """
+    parameter = inspect.signature(cls).parameters.get("betas")
+    default = None if parameter is None else parameter.default
+    return len(default) if isinstance(default, tuple) else None
+
+
+def check_betas(cls: type, options: Mapping[str, Any]) -> None:
+    """``betas`` of the length ``cls`` reads: bitsandbytes accepts any length and drops a value its optimizer
+    does not read (Lion8bit's third) or reads 0.0 for a missing one (AdEMAMix8bit's third).
+
+    Example:
+        >>> class Lion8bit(torch.optim.Optimizer):
+        ...     def __init__(self, params, lr=1e-4, betas=(0.9, 0.99)): ...
+        >>> check_betas(Lion8bit, {"betas": (0.9, 0.99, 0.999)})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `betas` of `Lion8bit` to hold 2 values (as its default (0.9, 0.99): bitsandbytes reads no more and drops the rest) but got 3: (0.9, 0.99, 0.999).
+    """
+    expected, betas = betas_length(cls), options.get("betas")
+    if expected is None or not isinstance(betas, (tuple, list)) or len(betas) == expected:
+        return
+    default = inspect.signature(cls).parameters["betas"].default
+    outcome = "drops the rest" if len(betas) > expected else "reads 0.0 or fails for a missing one"
+    raise ValueError(
+        f"Expected `betas` of `{cls.__name__}` to hold {expected} values (as its default {default!r}: "
+        f"bitsandbytes reads no more and {outcome}) but got {len(betas)}: {betas!r}."
+    )
+
+
+def check_group(cls: type, group: Mapping[str, Any]) -> None:
+    """A param group's checks: its state options (``check_state_options``) and its ``betas``
+    (``check_betas``)."""
+    check_state_options(group)
+    check_betas(cls, group)
 
 
 def check_kept_precision(cls: type, arguments: Mapping[str, Any]) -> None:

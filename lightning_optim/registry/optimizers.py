@@ -386,7 +386,7 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
         return OptimizerInfo(cls, check_arguments=bnb.check_arguments)
     return OptimizerInfo(
         cls,
-        check_group=bnb.check_state_options,
+        check_group=functools.partial(bnb.check_group, cls),
         check_arguments=bnb.check_arguments,
         state_options=frozenset(bnb.STATE_OPTIONS),
         state_values=bnb.state_values,

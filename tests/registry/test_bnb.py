@@ -7,6 +7,7 @@ The model has tensors of at least 4096 elements (bitsandbytes' ``min_8bit_size``
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 import warnings
 from pathlib import Path
@@ -229,6 +230,70 @@ def test_a_group_may_also_set_min_8bit_size() -> None:
 def test_bad_declarations_fail_at_class_definition(spec: OptimizerSpec, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
         declared(spec, base=Wide)
+
+
+def _betas_read(cls: type) -> int | None:
+    default = (
+        inspect.signature(cls).parameters.get("betas", inspect.Parameter("betas", 1, default=None)).default
+    )
+    return len(default) if isinstance(default, tuple) else None
+
+
+#: every bitsandbytes optimizer of the registry that takes ``betas``, by name, with how many it reads
+BETAS = {
+    name: _betas_read(record.cls)
+    for name, record in bnb_records.names(bnb.optim).items()
+    if _betas_read(record.cls) is not None
+}
+
+
+def test_the_betas_each_optimizer_reads() -> None:
+    """AdEMAMix reads three betas, every other one two (``Optimizer2State`` passes a third only to AdEMAMix's
+    kernel; Lion's ``Optimizer1State`` none): as many as its default holds."""
+    assert {name for name, length in BETAS.items() if length == 3} == {
+        name for name in BETAS if "ademamix" in name
+    }
+    assert set(BETAS.values()) == {2, 3}
+    assert {"lion8bit", "adamw8bit", "lamb8bit", "paged_lion8bit", "ademamix8bit"} <= BETAS.keys()
+
+
+@pytest.mark.parametrize(("name", "length"), sorted(BETAS.items()))
+def test_betas_of_a_length_the_optimizer_does_not_read_are_refused(name: str, length: int) -> None:
+    """bitsandbytes takes any length: it drops Lion8bit's third beta and reads 0.0 for AdEMAMix8bit's missing
+    third one. (AdEMAMix annotates its betas as three floats: a declared tuple of another length is refused by
+    that annotation, as any other argument's type.)"""
+    cls = resolve_class(f"bnb/{name}", "optimizer", where="test")
+    read = (0.9, 0.99, 0.999)[:length]
+    for betas in ((*read, 0.5), read[:-1]):
+        expected = rf"Expected `betas` of `{cls.__name__}` to "
+        with pytest.raises((TypeError, ValueError), match=r"^Declared\.optimizer: " + expected):
+            declared(OptimizerSpec(f"bnb/{name}", betas=betas), base=Wide)
+        with pytest.raises((TypeError, ValueError), match=r"^Declared\.optimizer\.groups\[0\]: " + expected):
+            declared(OptimizerSpec(f"bnb/{name}", groups=[ParamGroup("embed", betas=betas)]), base=Wide)
+    declared(OptimizerSpec(f"bnb/{name}", betas=read, groups=[ParamGroup("embed", betas=read)]), base=Wide)
+
+
+def test_lion8bit_with_a_third_beta_is_refused_saying_why() -> None:
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec("bnb/lion8bit", betas=(0.9, 0.99, 0.999)), base=Wide)
+    assert str(caught.value) == (
+        "Declared.optimizer: Expected `betas` of `Lion8bit` to hold 2 values (as its default (0.9, 0.99): "
+        "bitsandbytes reads no more and drops the rest) but got 3: (0.9, 0.99, 0.999)."
+    )
+
+
+def test_lion8bit_would_train_the_same_without_its_third_beta() -> None:
+    """Why the third beta is refused: bitsandbytes' Lion8bit takes it and trains as without it."""
+    weights = []
+    for betas in ((0.9, 0.99), (0.9, 0.99, 0.5)):
+        module = Wide()
+        optimizer = bnb.optim.Lion8bit(module.parameters(), lr=LR, betas=betas)
+        for _ in range(3):
+            for param in module.parameters():
+                param.grad = torch.full_like(param, 0.1)
+            optimizer.step()
+        weights.append(module.hidden.weight.detach().clone())
+    assert torch.equal(*weights)
 
 
 @pytest.mark.parametrize(
