@@ -24,7 +24,7 @@ from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim.optimizers.muon_adamw import GROUP_OPTIONS as MUON_ADAMW_GROUP_OPTIONS
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
-from lightning_optim.registry import bnb
+from lightning_optim.registry import bnb, torchao
 from lightning_optim.registry.group_checks import check_adafactor_step_size, check_schedule_free_momentum
 from lightning_optim.utilities import compat
 
@@ -524,6 +524,12 @@ def _pytorch_optimizer(cls: type) -> OptimizerInfo:
     )
 
 
+def _torchao(cls: type) -> OptimizerInfo:
+    """torchao's low-bit optimizers: their state (tensor subclasses) is saved as plain tensors, which Lightning's
+    ``torch.load`` can load (``torchao.prepare``)."""
+    return OptimizerInfo(cls, prepare=torchao.prepare)
+
+
 def _transformers(cls: type) -> OptimizerInfo:
     return OptimizerInfo(cls, check_group=check_adafactor_step_size if cls.__name__ == "Adafactor" else None)
 
@@ -533,6 +539,7 @@ _FAMILIES: tuple[Family, ...] = (
     Family("schedulefree", _schedule_free),
     Family("pytorch_optimizer", _pytorch_optimizer),
     Family("transformers.optimization", _transformers),
+    Family("torchao.optim", _torchao),
 )
 
 

@@ -9,16 +9,27 @@ CPU. It is refused with the reason: without such a device it cannot be built at 
 and where there is one it splits the declared param groups into one group per offloaded tensor (its
 ``param_groups`` is rebuilt from them at every access), which the declared groups' names, multipliers,
 schedules and ``LRMonitor`` keys cannot follow yet.
+
+The low-bit optimizers keep their state in tensor subclasses (``OptimState8bit``, ...), which ``torch.load``
+cannot rebuild under the callable ``map_location`` Lightning loads every checkpoint with, so a checkpoint
+holding them could not be resumed. The built optimizer (``prepare``) saves each as the plain tensors and
+attributes of its ``__tensor_flatten__`` (``flat_state``), and rebuilds it with ``__tensor_unflatten__`` before
+torch loads the state (``rebuilt_state``): Lightning's own save and load need nothing else, and the rebuilt
+state is the saved one bit for bit.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from lightning_optim.registry.named import NamedOptimizer
+
+#: the key of a saved tensor subclass's entry that names its class (``flat_state``)
+SUBCLASS_KEY = "torchao_tensor_subclass"
 
 #: the names of ``CPUOffloadOptimizer``
 OFFLOAD_NAMES = ("cpu_offload", "cpuoffloadoptimizer")
@@ -57,3 +68,89 @@ def names(module: Any) -> dict[str, NamedOptimizer | Callable[[], NamedOptimizer
             continue
         found[class_name.lower()] = NamedOptimizer(cls, meaning=f"`torchao.optim.{class_name}`")
     return found
+
+
+def _is_subclass_state(value: Any) -> bool:
+    return (
+        isinstance(value, torch.Tensor)
+        and type(value).__module__.startswith("torchao.")
+        and hasattr(value, "__tensor_flatten__")
+    )
+
+
+def _flat(value: torch.Tensor) -> dict[str, Any]:
+    names, attributes = value.__tensor_flatten__()  # type: ignore[attr-defined]
+    return {
+        SUBCLASS_KEY: f"{type(value).__module__}.{type(value).__qualname__}",
+        "tensors": {name: getattr(value, name) for name in names},
+        "attributes": list(attributes),
+    }
+
+
+def _rebuilt(value: Any) -> Any:
+    if not (isinstance(value, dict) and SUBCLASS_KEY in value):
+        return value
+    path = value[SUBCLASS_KEY]
+    module_name, _, class_name = str(path).rpartition(".")
+    try:
+        cls = (
+            getattr(importlib.import_module(module_name), class_name)
+            if module_name.startswith("torchao.")
+            else None
+        )
+    except (ImportError, AttributeError):
+        cls = None
+    if not (isinstance(cls, type) and issubclass(cls, torch.Tensor) and hasattr(cls, "__tensor_unflatten__")):
+        raise ValueError(
+            f"Expected the saved optimizer state to name a torchao tensor subclass but got {path!r}, which this "
+            "torchao does not define (a checkpoint of another torchao version?)."
+        )
+    return cls.__tensor_unflatten__(dict(value["tensors"]), list(value["attributes"]), None, None)
+
+
+def flat_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``Optimizer.state_dict`` post hook: each torchao tensor subclass of the state as its plain tensors and
+    attributes, which ``torch.load`` loads under any ``map_location`` (new dicts: torch's state dict shares the
+    optimizer's own per-parameter ones).
+
+    Example:
+        >>> from torchao.optim import AdamW8bit
+        >>> param = torch.nn.Parameter(torch.ones(4096))
+        >>> optimizer = AdamW8bit([param]); param.grad = torch.ones(4096); optimizer.step()
+        >>> saved = flat_state(optimizer, optimizer.state_dict())["state"][0]
+        >>> saved["exp_avg"][SUBCLASS_KEY], sorted(saved["exp_avg"]["tensors"])
+        ('torchao.optim.subclass_8bit.OptimState8bit', ['codes', 'qmap', 'scale'])
+        >>> type(optimizer.state[param]["exp_avg"]).__name__  # the optimizer's own state is untouched
+        'OptimState8bit'
+    """
+    state_dict["state"] = {
+        index: {key: _flat(value) if _is_subclass_state(value) else value for key, value in state.items()}
+        for index, state in state_dict["state"].items()
+    }
+    return state_dict
+
+
+def rebuilt_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """``Optimizer.load_state_dict`` pre hook: the tensor subclasses ``flat_state`` saved, rebuilt with their
+    class's ``__tensor_unflatten__`` (a state saved as subclasses, by torchao alone, loads as it is).
+
+    Example:
+        >>> from torchao.optim import AdamW8bit
+        >>> param = torch.nn.Parameter(torch.ones(4096))
+        >>> optimizer = AdamW8bit([param]); param.grad = torch.ones(4096); optimizer.step()
+        >>> saved = flat_state(optimizer, optimizer.state_dict())
+        >>> again = rebuilt_state(optimizer, saved)["state"][0]["exp_avg"]
+        >>> type(again).__name__, torch.equal(again.codes, optimizer.state[param]["exp_avg"].codes)
+        ('OptimState8bit', True)
+    """
+    state = {
+        index: {key: _rebuilt(value) for key, value in saved.items()}
+        for index, saved in state_dict["state"].items()
+    }
+    return {**state_dict, "state": state}
+
+
+def prepare(optimizer: torch.optim.Optimizer) -> None:
+    """Save the low-bit state as plain tensors and rebuild it on load (``flat_state``, ``rebuilt_state``)."""
+    optimizer.register_state_dict_post_hook(flat_state)
+    optimizer.register_load_state_dict_pre_hook(rebuilt_state)

@@ -5,8 +5,10 @@ torchao compiles its optimizer step with ``torch.compile`` (tens of seconds the 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 
@@ -14,8 +16,9 @@ from lightning_optim import OptimizerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.torchao import OFFLOAD_NAMES
 from lightning_optim.tools.state_size import tensor_bytes
-from tests.helpers import assert_same_weights, declared, fit
+from tests.helpers import assert_same_weights, declared, fit, fit_resumed, transformers_with_torch
 from tests.registry.test_bnb import STEP, Wide
+from tests.training.test_resume import Resumable, checkpoints
 
 try:
     import torchao.optim as torchao_optim
@@ -62,6 +65,85 @@ def test_adamw8bit_trains_on_cpu_like_torchao_by_hand() -> None:
     assert type(state).__name__ == "OptimState8bit"
     # 8-bit codes and one float32 scale per 256-element block, counted through the tensor subclass
     assert tensor_bytes(state, set()) < module.hidden.weight.numel() * 4 / 3
+
+
+def optimizer_state(module: Any) -> dict[str, dict[str, torch.Tensor]]:
+    """A copy of every parameter's optimizer state, a tensor subclass as its inner tensors (codes, scale,
+    qmap)."""
+    state = module.trainer.optimizers[0].state
+    flat: dict[str, dict[str, torch.Tensor]] = {}
+    for name, param in module.named_parameters():
+        for key, value in state[param].items():
+            inner = value.__tensor_flatten__()[0] if hasattr(value, "__tensor_flatten__") else ["value"]
+            for part in inner:
+                tensor = value if part == "value" else getattr(value, part)
+                flat.setdefault(name, {})[f"{key}.{part}"] = tensor.detach().clone()
+    return flat
+
+
+@pytest.mark.filterwarnings("ignore:OptimState.* does not implement _stable_hash_for_caching")  # torchao's
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "subclass"),
+    [("torchao/adamw8bit", "OptimState8bit"), ("transformers/adamw_torch_4bit", "OptimState4bit")],
+)
+def test_resumes_mid_epoch_exactly(name: str, subclass: str, tmp_path: Path) -> None:
+    """torchao's state is tensor subclasses, which ``torch.load`` cannot rebuild under Lightning's callable
+    ``map_location``: the checkpoint holds their plain tensors, rebuilt on load."""
+    if name.startswith("transformers/"):
+        transformers_with_torch()
+    cls = declared(OptimizerSpec(name, lr=LR, scheduler=STEP), base=Wide)
+    options = {"max_epochs": 4, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    whole_module = cls()
+    save = checkpoints(tmp_path / "ckpt", every_n_train_steps=5)
+    whole = fit_resumed(whole_module, None, data=Resumable(), callbacks=[save], **options)
+    resumed_module = cls()
+    path = tmp_path / "ckpt" / "epoch=1-step=5.ckpt"  # after batch 0 of epoch 1
+    rest = fit_resumed(resumed_module, str(path), data=Resumable(), **options)
+    assert len(whole.history) == 16
+    assert len(set(whole.of())) > 1
+    assert rest.history == whole.history[5:]
+    assert_same_weights(whole_module, resumed_module)
+    optimizer = resumed_module.trainer.optimizers[0]
+    assert type(optimizer.state[resumed_module.hidden.weight]["exp_avg"]).__name__ == subclass
+    assert isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)  # torchao's step needs it
+    expected, got = optimizer_state(whole_module), optimizer_state(resumed_module)
+    assert expected.keys() == got.keys()
+    for parameter in expected:
+        assert expected[parameter].keys() == got[parameter].keys()
+        for key in expected[parameter]:
+            assert torch.equal(expected[parameter][key], got[parameter][key]), (parameter, key)
+
+
+@pytest.mark.filterwarnings("ignore:OptimState.* does not implement _stable_hash_for_caching")  # torchao's
+@pytest.mark.slow
+def test_continue_keeps_the_saved_state(tmp_path: Path) -> None:
+    """``resume_changed_setup="continue"`` with another lr keeps the checkpoint's low-bit state."""
+    cls = declared(OptimizerSpec("torchao/adamw8bit", lr=LR, scheduler=STEP), base=Wide)
+    first = cls()
+    options = {"enable_checkpointing": True, "default_root_dir": tmp_path}
+    fit_resumed(
+        first, None, data=Resumable(), callbacks=[checkpoints(tmp_path / "ckpt")], max_epochs=1, **options
+    )
+    saved = optimizer_state(first)
+
+    class Continued(cls):  # type: ignore[misc, valid-type]
+        resume_changed_setup = "continue"
+        optimizer = OptimizerSpec("torchao/adamw8bit", lr=LR / 2, scheduler=STEP)
+
+    class Loaded(L.Callback):
+        def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+            self.state = optimizer_state(pl_module)
+
+    loaded = Loaded()
+    module = Continued()
+    path = tmp_path / "ckpt" / "epoch=0-step=4.ckpt"
+    fit_resumed(module, str(path), data=Resumable(), callbacks=[loaded], max_epochs=2, **options)
+    assert loaded.state.keys() == saved.keys()
+    for parameter in saved:
+        for key in saved[parameter]:
+            assert torch.equal(saved[parameter][key], loaded.state[parameter][key]), (parameter, key)
+    assert module.trainer.global_step == 8
 
 
 @pytest.mark.skipif(
