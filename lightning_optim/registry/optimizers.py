@@ -526,8 +526,10 @@ def _pytorch_optimizer(cls: type) -> OptimizerInfo:
 
 def _torchao(cls: type) -> OptimizerInfo:
     """torchao's low-bit optimizers: their state (tensor subclasses) is saved as plain tensors, which Lightning's
-    ``torch.load`` can load (``torchao.prepare``)."""
-    return OptimizerInfo(cls, prepare=torchao.prepare)
+    ``torch.load`` can load, and a number written into an lr is made the tensor their step needs
+    (``torchao.prepare``). Not its ``CPUOffloadOptimizer``, which wraps one optimizer per tensor without
+    ``Optimizer.__init__`` (refused by name, ``torchao.offload_refusal``)."""
+    return OptimizerInfo(cls, prepare=None if cls.__name__ == "CPUOffloadOptimizer" else torchao.prepare)
 
 
 def _transformers(cls: type) -> OptimizerInfo:

@@ -16,6 +16,10 @@ holding them could not be resumed. The built optimizer (``prepare``) saves each 
 attributes of its ``__tensor_flatten__`` (``flat_state``), and rebuilds it with ``__tensor_unflatten__`` before
 torch loads the state (``rebuilt_state``): Lightning's own save and load need nothing else, and the rebuilt
 state is the saved one bit for bit.
+
+Their step also needs each group's ``lr`` to be a tensor and raises where it finds a number, which Lightning's
+LR finder writes (and a user may): before each step a number becomes the tensor torchao makes of it
+(``tensor_lr``), an ``isinstance`` per group for these optimizers only.
 """
 
 from __future__ import annotations
@@ -150,7 +154,25 @@ def rebuilt_state(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) 
     return {**state_dict, "state": state}
 
 
+def tensor_lr(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """``Optimizer.step`` pre hook: a number written into a group's ``lr`` becomes the float32 tensor torchao's
+    ``add_param_group`` makes of it, which torch's schedulers then fill in place.
+
+    Example:
+        >>> from torchao.optim import AdamW8bit
+        >>> optimizer = AdamW8bit([torch.nn.Parameter(torch.ones(4))], lr=0.1)
+        >>> optimizer.param_groups[0]["lr"] = 0.05  # as Lightning's LR finder writes it
+        >>> tensor_lr(optimizer, (), {}); optimizer.param_groups[0]["lr"]
+        tensor(0.0500)
+    """
+    for group in optimizer.param_groups:
+        if not isinstance(group["lr"], torch.Tensor):
+            group["lr"] = torch.tensor(float(group["lr"]), dtype=torch.float32)
+
+
 def prepare(optimizer: torch.optim.Optimizer) -> None:
-    """Save the low-bit state as plain tensors and rebuild it on load (``flat_state``, ``rebuilt_state``)."""
+    """Save the low-bit state as plain tensors and rebuild it on load (``flat_state``, ``rebuilt_state``); step
+    with a tensor lr whatever was written into it (``tensor_lr``)."""
     optimizer.register_state_dict_post_hook(flat_state)
     optimizer.register_load_state_dict_pre_hook(rebuilt_state)
+    optimizer.register_step_pre_hook(tensor_lr)

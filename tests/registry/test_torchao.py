@@ -11,12 +11,23 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import LearningRateFinder
+from lightning.pytorch.tuner import Tuner
 
-from lightning_optim import OptimizerSpec
+from lightning_optim import HParam, OptimizerSpec, ParamGroup
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.torchao import OFFLOAD_NAMES
 from lightning_optim.tools.state_size import tensor_bytes
-from tests.helpers import assert_same_weights, declared, fit, fit_resumed, transformers_with_torch
+from tests.helpers import (
+    FAST,
+    assert_same_weights,
+    declared,
+    fit,
+    fit_resumed,
+    loader,
+    needs_lr_finder_fix,
+    transformers_with_torch,
+)
 from tests.registry.test_bnb import STEP, Wide
 from tests.training.test_resume import Resumable, checkpoints
 
@@ -144,6 +155,65 @@ def test_continue_keeps_the_saved_state(tmp_path: Path) -> None:
         for key in saved[parameter]:
             assert torch.equal(saved[parameter][key], loaded.state[parameter][key]), (parameter, key)
     assert module.trainer.global_step == 8
+
+
+class Tunable(Wide):
+    """``Wide`` with its lr in ``hparams``, as the LR finder writes it, and the data it trains on; records the lr
+    each param group stepped with, at every batch (after the step, before the schedulers': the module's own
+    hook, which the finder's runs call too)."""
+
+    def __init__(self, lr: float = LR) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.stepped: list[list[float]] = []
+
+    def train_dataloader(self) -> Any:
+        return loader(n=160)
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        self.stepped.append([float(group["lr"]) for group in self.trainer.optimizers[0].param_groups])
+
+
+def tunable(name: str) -> Tunable:
+    spec = OptimizerSpec(name, lr=HParam("lr"), groups=[ParamGroup("embed", lr_mult=0.5, name="embed")])
+    return declared(spec, base=Tunable)()
+
+
+@pytest.mark.filterwarnings("ignore:OptimState.* does not implement _stable_hash_for_caching")  # torchao's
+@pytest.mark.slow
+def test_the_lr_finder_steps_torchao_with_the_lrs_it_steps_adamw_with(tmp_path: Path) -> None:
+    """Lightning's finder writes numbers into the groups' lr, where torchao's step needs a tensor: it stepped
+    once and raised "lr was changed to a non-Tensor object"."""
+    found = {}
+    for name in ("adamw", "torchao/adamw8bit"):
+        trainer = L.Trainer(**{**FAST, "max_epochs": 1, "default_root_dir": tmp_path})
+        module = tunable(name)
+        finder = Tuner(trainer).lr_find(module, num_training=20, early_stop_threshold=None, update_attr=True)
+        assert finder is not None and finder.suggestion() is not None
+        assert module.hparams.lr == finder.suggestion()
+        found[name] = (finder.results["lr"], module.stepped)
+    assert found["torchao/adamw8bit"][0] == found["adamw"][0]  # the same lrs tried
+    # stepped with, both groups: torchao holds them as float32 tensors
+    as_float32 = [[float(torch.tensor(lr, dtype=torch.float32)) for lr in lrs] for lrs in found["adamw"][1]]
+    assert found["torchao/adamw8bit"][1] == as_float32
+    assert len({lrs[1] for lrs in as_float32}) == 20
+    assert len(found["adamw"][0]) == 20
+
+
+@needs_lr_finder_fix
+@pytest.mark.filterwarnings("ignore:OptimState.* does not implement _stable_hash_for_caching")  # torchao's
+@pytest.mark.slow
+def test_the_lr_finder_callback_runs_and_the_fit_trains_with_its_suggestion(tmp_path: Path) -> None:
+    finder = LearningRateFinder(num_training_steps=20, update_attr=True, early_stop_threshold=None)
+    options = {**FAST, "max_epochs": 1, "default_root_dir": tmp_path, "callbacks": [finder]}
+    module = tunable("torchao/adamw8bit")
+    L.Trainer(**options).fit(module)
+    suggestion = finder.optimal_lr.suggestion()
+    assert suggestion is not None and module.hparams.lr == suggestion
+    assert len(module.stepped) == 40
+    assert module.stepped[20] == pytest.approx([suggestion * 0.5, suggestion])  # the fit's first step
+    optimizer = module.trainer.optimizers[0]
+    assert all(isinstance(group["lr"], torch.Tensor) for group in optimizer.param_groups)
 
 
 @pytest.mark.skipif(
