@@ -21,6 +21,7 @@ from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
+from lightning_optim.registry.deque_state import keep_deques
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
@@ -164,6 +165,7 @@ def build_all(
         apply_scales(optimizer, groups)
         names = {id(p): name for g in groups for name, p in g.parameters}
         keep_implementation(optimizer)  # a checkpoint's groups would bring the implementation that wrote it
+        keep_deques(optimizer)  # AdaShift's queue: refused by a weights_only load, unbounded by torch's
         # before the compiled step holds the options as tensors
         check_low_precision(
             declared.where,

@@ -102,6 +102,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_moment
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.declaring.trial import first_state
 from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.registry.deque_state import rebound
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
 from lightning_optim.registry.optimizers import SizedState, optimizer_info
 from lightning_optim.schedules.param_view import target_of
@@ -948,6 +949,8 @@ class ResumeGuard(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
+            rebound(b.optimizer)
         self.positions.begin(trainer)
         plateaus = (*self.step_plateaus, *self.epoch_plateaus)
         self.updates_at_start = {key: s.scheduler.last_epoch for key, s in plateaus}
