@@ -207,6 +207,32 @@ def state_values(optimizer: torch.optim.Optimizer, group: Mapping[str, Any]) -> 
     return values
 
 
+def precision_misfit(
+    optimizer: torch.optim.Optimizer, param: torch.Tensor, state: Mapping[str, Any]
+) -> str | None:
+    """How the precision of ``param``'s kept ``state`` differs from the one its state options give it now (8-bit
+    where ``optim_bits`` is 8 and the tensor has ``min_8bit_size`` elements, else 32-bit), ``None`` where it does
+    not: bitsandbytes goes on with the state it finds, and quantizes only a state it starts.
+
+    Example:
+        >>> import bitsandbytes as bnb
+        >>> param = torch.nn.Parameter(torch.zeros(4096))
+        >>> optimizer = bnb.optim.AdamW8bit([param])
+        >>> precision_misfit(optimizer, param, {"state1": torch.zeros(4096, dtype=torch.uint8)})
+        >>> precision_misfit(optimizer, param, {"__bnb_optimizer_quant_state__": {"state1": torch.zeros(4096)}})
+        '32-bit in the checkpoint, 8-bit now'
+    """
+    # a saved state holds its quantization state apart (bitsandbytes' `_FSDP_WRAPPED_QUANT_STATE_KEY`)
+    kept = state.get("state1", (state.get("__bnb_optimizer_quant_state__") or {}).get("state1"))
+    if not isinstance(kept, torch.Tensor):
+        return None
+    override = _manager().pid2config.get(id(param), {})
+    config = {key: override.get(key, getattr(optimizer.args, key)) for key in STATE_OPTIONS}  # type: ignore[attr-defined]
+    bits = 8 if config["optim_bits"] == 8 and param.numel() >= config["min_8bit_size"] else 32
+    was = 8 if kept.dtype == torch.uint8 else 32
+    return None if was == bits else f"{was}-bit in the checkpoint, {bits}-bit now"
+
+
 def _manager() -> Any:
     from bitsandbytes.optim import GlobalOptimManager
 

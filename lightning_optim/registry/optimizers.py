@@ -195,6 +195,10 @@ class OptimizerInfo:
     #: the ``state_options`` the parameters of one built group get, which the group does not hold (its own
     #: override, else the optimizer's): what ``describe_optimizers`` shows for them
     state_values: Callable[[torch.optim.Optimizer, Mapping[str, Any]], Mapping[str, Any]] | None = None
+    #: how a parameter's kept per-parameter state differs from the one its ``state_options`` give it now
+    #: (bitsandbytes' precision), ``None`` where it does not: the group does not hold those options, so a change of
+    #: one is told by the state (``resume_changed_setup="continue"`` starts such a group afresh)
+    state_misfit: Callable[[torch.optim.Optimizer, torch.Tensor, Mapping[str, Any]], str | None] | None = None
     #: param-group keys that are the optimizer's own running state, written as it steps (schedule-free's step
     #: counter ``k``), each with what it holds: refused in a ``ParamGroup``, where they would be taken as options
     running_state: Mapping[str, str] = field(default_factory=dict)
@@ -390,6 +394,7 @@ def _bitsandbytes(cls: type) -> OptimizerInfo:
         check_arguments=bnb.check_arguments,
         state_options=frozenset(bnb.STATE_OPTIONS),
         state_values=bnb.state_values,
+        state_misfit=bnb.precision_misfit,
         prepare=bnb.prepare,
     )
 

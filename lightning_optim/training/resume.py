@@ -20,7 +20,9 @@ the new options need (``amsgrad``'s ``max_exp_avg_sq``) would fail its first ste
 optimizer starts that state, with zeros, or the group starts afresh where a fresh one starts it otherwise
 (``_take_over``; torch's optimizers tell, ``trial.first_state``); a state whose length an option sets is fitted to
 it (``fitted``: ``LBFGS``'s history keeps its most recent ``history_size`` entries), and a group whose state an
-option that changed shapes starts afresh (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``). A
+option that changed shapes starts afresh (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``), as does
+one whose kept state has another precision than its state options now give it (``OptimizerInfo.state_misfit``:
+bitsandbytes' ``optim_bits``, which the group does not hold). A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
 the lr now declared), with its counters anew.
 
@@ -329,7 +331,7 @@ def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
 _NOT_OPTIONS = frozenset({"params", "lr", "name", "max_lr", "min_lr", "base_momentum", "max_momentum"})
 
 
-def _compared_options(built: Built, group: dict[str, Any]) -> set[str]:
+def _compared_options(built: Built, group: Mapping[str, Any]) -> set[str]:
     """The keys of ``group`` (one of ``built``'s, or its checkpoint's) that are ``built``'s options: not its
     implementation (``keep_implementation`` keeps the built one), running state, or an option a declared
     schedule drives."""
@@ -551,7 +553,8 @@ def _take_over(
     Under options that need per-parameter state the checkpoint's optimizer did not keep (``amsgrad``'s
     ``max_exp_avg_sq``), the kept state is completed as a fresh optimizer starts it, with zeros; where a fresh one
     starts it otherwise (from the first gradient), or where an option that shapes the state changed
-    (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``), the group starts afresh, said once. A state
+    (``OptimizerInfo.shaping_options``: ``DASH``'s ``block_size``), or where the kept state does not fit the state
+    options now (``OptimizerInfo.state_misfit``: bitsandbytes' precision), the group starts afresh, said once. A state
     whose length an option sets is fitted to the option now (``fitted``: ``LBFGS``'s history to its
     ``history_size``).
     """
@@ -568,16 +571,29 @@ def _take_over(
         for key in info.shaping_options
         if kept and key in group and not _alike_values(old.get(key), group[key])
     )
-    if others or reshaped:
+    misfit = next(
+        (
+            m
+            for _, param, saved in kept
+            if info.state_misfit and (m := info.state_misfit(built.optimizer, param, saved))
+        ),
+        None,
+    )
+    if others or reshaped or misfit:
+        # a state option may be in the checkpoint's group only (declared on the group then, not now)
+        compared = _compared_options(built, group) | (_compared_options(built, old) & info.state_options)
         changed = ", ".join(
-            f"{key}: {old.get(key)!r} in the checkpoint, {group[key]!r} now"
-            for key in sorted(_compared_options(built, group))
-            if key not in old or not _alike_values(old[key], group[key])
+            f"{key}: {old.get(key)!r} in the checkpoint, {group.get(key)!r} now"
+            for key in sorted(compared)
+            if key not in old or key not in group or not _alike_values(old[key], group[key])
         )
         needs = (
             f"needs per-parameter state the checkpoint lacks ({', '.join(others)}), which it does not start from zeros"
             if others
             else f"shapes its per-parameter state by {', '.join(reshaped)}, so the checkpoint's does not fit it"
+            if reshaped
+            else "keeps its per-parameter state in another precision by its state options "
+            f"({', '.join(sorted(info.state_options))}: {misfit}), so the checkpoint's does not fit it"
         )
         rank_zero_only(log.info)(  # the package's logger, as its other infos (Lightning's may not propagate)
             f"{where}: param group {name!r} starts its optimizer state afresh "

@@ -970,6 +970,74 @@ def test_every_option_the_records_say_shapes_a_state_is_resumed_above() -> None:
     }
 
 
+# -- a state option changed: the per-parameter state bitsandbytes keeps in another precision -----------------------
+
+#: (the embedding's group in the checkpoint, the group now) of ``bnb/adamw8bit``: 8-bit state, as the optimizer's
+#: own, turned 32-bit by the group's ``optim_bits``, and back
+PRECISIONS = {"8to32": ({}, {"optim_bits": 32}), "32to8": ({"optim_bits": 32}, {})}
+
+
+@pytest.mark.parametrize("case", sorted(PRECISIONS))
+def test_a_changed_state_precision_starts_the_group_afresh_said_once(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bitsandbytes keeps ``optim_bits`` outside the param groups and goes on with the state it finds: resumed with
+    the embedding's ``optim_bits`` turned 32, it kept the checkpoint's 8-bit (uint8) state, and turned 8, the
+    fp32 one, as if the option had not changed. The group's state starts afresh, in the precision now, as a
+    hand-written ``AdamW8bit`` with that precision whose group's state is emptied trains; the other group keeps
+    its state; an info names the group and the option."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from tests.registry.test_bnb import Wide, state_dtypes  # bitsandbytes' tests: its 8-bit state is real
+
+    before, after = PRECISIONS[case]
+
+    def spec(options: dict[str, Any], choice: str = "error") -> type[Any]:
+        declaration = OptimizerSpec("bnb/adamw8bit", lr=0.01, groups=[ParamGroup("embed", **options)])
+        return type(
+            "Changed",
+            (ConfigurableOptimizersMixin, Wide),
+            {"optimizer": declaration, "resume_changed_setup": choice},
+        )
+
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit_resumed(spec(before)(), None, callbacks=[saving], max_epochs=1, enable_checkpointing=True)
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+    manager = bnb.optim.GlobalOptimManager.get_instance()
+
+    class Afresh(Wide):
+        def configure_optimizers(self) -> Any:
+            if after:
+                manager.override_config(self.embed.weight, key_value_dict=dict(after))
+            rest = [p for n, p in self.named_parameters() if n != "embed.weight"]
+            return bnb.optim.AdamW8bit([{"params": [self.embed.weight]}, {"params": rest}], lr=0.01)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            for index in state["param_groups"][0]["params"]:
+                state["state"].pop(index, None)
+
+    reference = Afresh()
+    try:
+        fit_resumed(reference, path)
+    finally:
+        manager.pid2config.pop(id(reference.embed.weight), None)
+    continued = spec(after, "continue")()
+    with caplog.at_level("INFO"):
+        fit_resumed(continued, path)
+    assert_same_weights(continued, reference)
+    dtypes = state_dtypes(continued.trainer, continued)
+    assert dtypes["embed.weight"] == (torch.float32 if after else torch.uint8)
+    assert dtypes["hidden.weight"] == torch.uint8
+    said = [r.getMessage() for r in caplog.records if "afresh" in r.getMessage()]
+    was, now = (8, 32) if after else (32, 8)
+    assert said == [
+        "Changed.optimizer: param group 'embed' starts its optimizer state afresh (resume_changed_setup='continue'): "
+        f"`AdamW8bit` with its options now (optim_bits: {before.get('optim_bits')!r} in the checkpoint, "
+        f"{after.get('optim_bits')!r} now) keeps its per-parameter state in another precision by its state options "
+        f"(min_8bit_size, optim_bits: {was}-bit in the checkpoint, {now}-bit now), so the checkpoint's does not fit it."
+    ]
+
+
 # -- a resumed epoch's batch count follows Lightning's rule when the batches per epoch changed ---------------------
 
 
