@@ -9,13 +9,23 @@ the near miss and gives advice for a dict the user never wrote. ``StrictMonitor`
 ``strict``: Lightning reads ``config.strict`` only when the metric is missing, right before it would raise,
 and this object raises the package's ``ValueError`` at exactly that point instead (listed in
 ``utilities/compat.py``; a real-``Trainer`` test fails if Lightning changes that).
+
+Under several processes a metric logged without ``sync_dist`` is each process's own, unless the module made it
+the same everywhere (an ``all_gather``'d mean, the epoch, a norm of DDP's identical replicas): each process
+would step the plateau on its own value and the replicas drift apart. Only the values tell, so at each update
+of such a metric the processes gather theirs (one ``all_gather`` of one number; a metric logged with
+``sync_dist``, or one process, pays nothing) and all refuse together where they differ. One logged with
+``rank_zero_only=True`` is refused without a gather: Lightning takes that flag to mean the other processes may
+not log it, and one that never joins would leave the others waiting.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_optim.declaring.scheduler import ResolvedScheduler
@@ -47,18 +57,90 @@ def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: s
     )
 
 
+def on_ranks(values: Sequence[tuple[int, float]]) -> str:
+    """Each ``(rank, value)``, as short as still tells the values apart.
+
+    Example:
+        >>> on_ranks([(0, 0.3100000023841858), (1, 0.27)])
+        '0.31 on rank 0, 0.27 on rank 1'
+        >>> on_ranks([(0, 1.0000001), (1, 1.0)])
+        '1.0000001 on rank 0, 1.0 on rank 1'
+    """
+    short = [f"{value:.6g}" for _, value in values]
+    if len(set(short)) < len({value for _, value in values}):
+        short = [repr(value) for _, value in values]
+    return ", ".join(f"{text} on rank {rank}" for (rank, _), text in zip(values, short))
+
+
+def _expected(where: str, monitor: str, processes: int) -> str:
+    return (
+        f"{where}: Expected `{monitor}`, which `ReduceLROnPlateau` monitors, to have the same value on all "
+        f"{processes} processes (log it with `self.log({monitor!r}, ..., sync_dist=True)`) but got"
+    )
+
+
+_ON_EVERY_PROCESS = (
+    "Log it on every process (not only under `if self.trainer.is_global_zero:`), with `sync_dist=True` unless "
+    "its value is already the same on each."
+)
+
+
+def disagreement(where: str, monitor: str, values: Sequence[float]) -> str | None:
+    """The refusal of a plateau's metric whose ``values`` (one per process) differ, or ``None`` where they agree.
+
+    Example:
+        >>> disagreement("M.optimizer.scheduler", "m", [0.5, 0.5]) is None
+        True
+        >>> print(disagreement("M.optimizer.scheduler", "m", [0.31, 0.27]))
+        M.optimizer.scheduler: Expected `m`, which `ReduceLROnPlateau` monitors, to have the same value on all 2 processes (log it with `self.log('m', ..., sync_dist=True)`) but got 0.31 on rank 0, 0.27 on rank 1, logged without `sync_dist`: each process would step the scheduler on its own value, train with its own lr, and the replicas would drift apart. Log it with `sync_dist=True`.
+    """
+    first = values[0]
+    if all(value == first or (math.isnan(value) and math.isnan(first)) for value in values):
+        return None
+    return (
+        f"{_expected(where, monitor, len(values))} {on_ranks(list(enumerate(values)))}, logged without "
+        "`sync_dist`: each process would step the scheduler on its own value, train with its own lr, and the "
+        "replicas would drift apart. Log it with `sync_dist=True`."
+    )
+
+
+def logged_rank_zero_only(where: str, monitor: str, processes: int) -> str:
+    """The refusal of a plateau's metric logged with ``rank_zero_only=True``: Lightning's contract for a metric
+    logged from rank 0 only, so the processes cannot gather it (one missing it would never join).
+
+    Example:
+        >>> print(logged_rank_zero_only("M.optimizer.scheduler", "m", 2))
+        M.optimizer.scheduler: Expected `m`, which `ReduceLROnPlateau` monitors, to have the same value on all 2 processes (log it with `self.log('m', ..., sync_dist=True)`) but got it logged with `rank_zero_only=True`, which tells Lightning it is logged on rank 0 only: the other processes would step the scheduler on their own value or none, train with another lr, and the replicas would drift apart. Log it on every process (not only under `if self.trainer.is_global_zero:`), with `sync_dist=True` unless its value is already the same on each.
+    """
+    return (
+        f"{_expected(where, monitor, processes)} it logged with `rank_zero_only=True`, which tells Lightning it is "
+        "logged on rank 0 only: the other processes would step the scheduler on their own value or none, train "
+        f"with another lr, and the replicas would drift apart. {_ON_EVERY_PROCESS}"
+    )
+
+
+def _check_agreed(scheduler: ResolvedScheduler, trainer: Any, value: float) -> None:
+    """Gather every process's value of the monitored metric (``value``: this one's) and refuse, on every process
+    alike, values that differ. Every process must call it at the same plateau update."""
+    mine = torch.tensor([value], dtype=torch.float64, device=trainer.strategy.root_device)
+    values = trainer.strategy.all_gather(mine).reshape(-1).tolist()
+    message = disagreement(scheduler.where, scheduler.spec.monitor or "", values)
+    if message is not None:
+        raise ValueError(message)
+
+
 def check_synced(scheduler: ResolvedScheduler, trainer: Any) -> None:
-    """Refuse, under several processes, a monitored metric logged without ``sync_dist``: each process would step
-    the plateau on its own value and train with its own lr, and DDP's replicas would drift apart (Lightning
-    steps them so, without a word; it warns only for a metric logged per epoch)."""
+    """Refuse, under several processes, a monitored metric logged without ``sync_dist`` whose value differs
+    between the processes: each would step the plateau on its own value and train with its own lr, and DDP's
+    replicas would drift apart (Lightning steps them so, without a word; it warns only for a metric logged per
+    epoch). One the module made the same everywhere trains as by hand; one logged with ``rank_zero_only=True``
+    is refused without a gather, as Lightning's contract for it allows a process that never logs it."""
     monitor = scheduler.spec.monitor or ""
-    if trainer.world_size > 1 and compat.logged_unsynced(trainer, monitor):
-        raise ValueError(
-            f"{scheduler.where}: Expected `{monitor}`, which `ReduceLROnPlateau` monitors, to be logged with "
-            f"`self.log({monitor!r}, ..., sync_dist=True)` under {trainer.world_size} processes but got it logged "
-            "without `sync_dist`: each process would step the scheduler on its own value, train with its own lr, "
-            f"and the replicas would drift apart. Log it with `sync_dist=True`."
-        )
+    logged = compat.logged_unsynced(trainer, monitor) if trainer.world_size > 1 else None
+    if logged == "rank_zero_only":
+        raise ValueError(logged_rank_zero_only(scheduler.where, monitor, trainer.world_size))
+    if logged == "unsynced":
+        _check_agreed(scheduler, trainer, float(trainer.callback_metrics[monitor]))
 
 
 class StrictMonitor:

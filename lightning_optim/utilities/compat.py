@@ -31,7 +31,7 @@ import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -305,8 +305,10 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: CPU and CUDA",
     ),
     PrivateApi(
-        "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `is_tensor`)",
-        "a plateau's metric logged without `sync_dist` under several processes is refused (`logged_unsynced`)",
+        "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `meta.sync.rank_zero_only`, "
+        "`is_tensor`)",
+        "a plateau's metric logged without `sync_dist` under several processes is compared across them, and "
+        "refused where it differs or was logged with `rank_zero_only=True` (`logged_unsynced`)",
         "fallback: not checked (Lightning's own behaviour: each process steps on its own value)",
     ),
 )
@@ -376,9 +378,11 @@ def loaded_checkpoint(trainer: Any) -> dict[str, Any]:
     return checkpoint if isinstance(checkpoint, dict) else {}
 
 
-def logged_unsynced(trainer: Any, name: str) -> bool:
-    """Whether this fit's training or validation loop logged the tensor metric ``name`` (or its ``_step`` /
-    ``_epoch`` form) with ``sync_dist`` off: under several processes each one then holds its own value."""
+def logged_unsynced(trainer: Any, name: str) -> Literal["rank_zero_only", "unsynced"] | None:
+    """How this fit's training or validation loop logged the tensor metric ``name`` (or its ``_step`` /
+    ``_epoch`` form) with ``sync_dist`` off, under several processes each one's own value: ``"rank_zero_only"``
+    with ``rank_zero_only=True`` (by Lightning's contract, perhaps on rank 0 alone), else ``"unsynced"``;
+    ``None`` when synchronised or not logged there."""
     epoch_loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
     collections = (
         getattr(epoch_loop, "_results", None),
@@ -389,8 +393,10 @@ def logged_unsynced(trainer: Any, name: str) -> bool:
             meta = getattr(metric, "meta", None)  # none on a logged dict's collection
             if meta is None or name not in (meta.name, meta.forked_name(True), meta.forked_name(False)):
                 continue
-            return bool(metric.is_tensor) and not meta.sync.should
-    return False
+            if not metric.is_tensor or meta.sync.should:
+                return None
+            return "rank_zero_only" if meta.sync.rank_zero_only else "unsynced"
+    return None
 
 
 def batches_that_stepped(trainer: Any) -> int:

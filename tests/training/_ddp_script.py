@@ -8,16 +8,22 @@ a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
 - ``fault``: like ``single``, but rank 1 raises in ``training_step`` at batch 2;
 - ``plateau_synced`` / ``plateau_unsynced``: a per-step ``ReduceLROnPlateau`` on the training loss, logged with
   and without ``sync_dist`` (automatic optimization); ``gan_unsynced``: the same plateau on ``gan``'s
-  ``gen_opt`` (manual optimization); ``hand_unsynced``: ``plateau_unsynced`` written by hand (no mixin).
+  ``gen_opt`` (manual optimization); ``hand_unsynced``: ``plateau_unsynced`` written by hand (no mixin);
+- ``plateau_gathered`` / ``gan_gathered`` / ``hand_gathered`` / ``hand_gan_gathered``: those plateaus on a
+  loss logged without ``sync_dist`` but the same on every rank (``all_gather``'d, then averaged);
+- ``gan_rank0``: that loss logged on rank 0 only with ``rank_zero_only=True`` (a per-epoch plateau in manual
+  optimization).
 
 Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
-zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``.
+zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``. A rank whose fit fails
+writes its error to ``error<N>.txt``; rank 0 waits for the others' before Lightning ends them.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,7 @@ if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests.helpers` in every launched rank
 
 import torch
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -130,6 +136,79 @@ class GANUnsynced(GAN):
         super().training_step(batch, batch_idx)
 
 
+class PlateauGathered(PlateauUnsynced):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        # without `sync_dist`, but the same on every rank
+        self.log("train_loss", self.all_gather(loss.detach()).mean())
+        return loss
+
+
+class HandGathered(HandUnsynced):
+    training_step = PlateauGathered.training_step
+
+
+class GANGathered(GAN):
+    gen_opt = OptimizerSpec("adam", params="body", lr=0.01, scheduler=PLATEAU)
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        self.log("train_loss", self.all_gather(self.loss(batch).detach()).mean())  # without `sync_dist`
+        super().training_step(batch, batch_idx)
+
+
+class HandGANGathered(Net):
+    """``GANGathered`` written by hand: the plateau stepped on the logged loss after each ``gen_opt`` step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> Any:
+        gen_opt = torch.optim.Adam(self.body.parameters(), lr=0.01)
+        dis_opt = torch.optim.SGD(self.head.parameters(), lr=0.02)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(gen_opt, patience=0, factor=0.5)
+        return [gen_opt, dis_opt], [plateau, torch.optim.lr_scheduler.StepLR(dis_opt, step_size=1, gamma=0.1)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        loss = self.all_gather(self.loss(batch).detach()).mean()
+        for opt in self.optimizers():
+            opt.zero_grad()
+            self.manual_backward(self.loss(batch))
+            opt.step()
+        self.lr_schedulers()[0].step(loss)
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers()[1].step()
+
+
+class GANRank0(GAN):
+    gen_opt = OptimizerSpec(
+        "adam", params="body", lr=0.01, scheduler=SchedulerSpec("plateau", monitor="train_loss", patience=0)
+    )
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        mean = self.all_gather(self.loss(batch).detach()).mean()
+        if self.trainer.is_global_zero:
+            self.log("train_loss", mean, rank_zero_only=True, on_epoch=True)
+        super().training_step(batch, batch_idx)
+
+
+class Errors(Callback):
+    """Writes this rank's error; rank 0 waits (20 s at most) for the others' before Lightning ends them."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        error = f"{type(exception).__name__}: {exception}"
+        Path(self.out, f"error{trainer.global_rank}.txt").write_text(error)
+        if trainer.global_rank == 0:
+            others = [Path(self.out, f"error{rank}.txt") for rank in range(1, trainer.world_size)]
+            deadline = time.monotonic() + 20
+            while not all(p.exists() for p in others) and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+
 CASES = {
     "single": Single,
     "gan": GAN,
@@ -138,6 +217,11 @@ CASES = {
     "plateau_unsynced": PlateauUnsynced,
     "gan_unsynced": GANUnsynced,
     "hand_unsynced": HandUnsynced,
+    "plateau_gathered": PlateauGathered,
+    "hand_gathered": HandGathered,
+    "gan_gathered": GANGathered,
+    "hand_gan_gathered": HandGANGathered,
+    "gan_rank0": GANRank0,
 }
 
 
@@ -152,7 +236,7 @@ def main(case: str, out: Path) -> None:
         limit_train_batches=BATCHES_PER_RANK,
         log_every_n_steps=1,
         logger=CSVLogger(out, name="ddp", version=0),
-        callbacks=[LRMonitor(logging_interval="step"), history],
+        callbacks=[LRMonitor(logging_interval="step"), history, Errors(out)],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

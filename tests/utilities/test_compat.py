@@ -73,11 +73,16 @@ def _progress_in_the_loop_state() -> bool:
 
 
 def _logged_metrics_keep_sync() -> bool:
-    """A metric logged into a fit loop's results keeps whether it is synchronised and whether it is a tensor."""
+    """A metric logged into a fit loop's results keeps whether it is synchronised, whether it was logged with
+    ``rank_zero_only`` and whether it is a tensor."""
     results = _trainer().fit_loop.epoch_loop._results
-    results.log("training_step", "loss", torch.tensor(1.0), sync_dist=False, batch_size=1)
+    results.log(
+        "training_step", "loss", torch.tensor(1.0), sync_dist=False, batch_size=1, rank_zero_only=True
+    )
     (metric,) = results.values()
-    found = metric.meta.sync.should is False and metric.is_tensor and metric.meta.forked_name(True) == "loss"
+    sync = metric.meta.sync
+    found = sync.should is False and sync.rank_zero_only is True and metric.is_tensor
+    found = found and metric.meta.forked_name(True) == "loss"
     return found and hasattr(_trainer().fit_loop.epoch_loop.val_loop, "_results")
 
 
@@ -170,7 +175,8 @@ LOOKUPS = {
     "torch._inductor.cpp_builder.get_cpp_compiler": lambda: callable(
         _module_function("torch._inductor.cpp_builder.get_cpp_compiler")
     ),
-    "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `is_tensor`)": _logged_metrics_keep_sync,
+    "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `meta.sync.rank_zero_only`, "
+    "`is_tensor`)": _logged_metrics_keep_sync,
     "torch.utils._foreach_utils._get_fused_kernels_supported_devices": lambda: callable(
         _module_function("torch.utils._foreach_utils._get_fused_kernels_supported_devices")
     ),
