@@ -13,10 +13,11 @@ and this object raises the package's ``ValueError`` at exactly that point instea
 Under several processes a metric logged without ``sync_dist`` is each process's own, unless the module made it
 the same everywhere (an ``all_gather``'d mean, the epoch, a norm of DDP's identical replicas): each process
 would step the plateau on its own value and the replicas drift apart. Only the values tell, so at each update
-of such a metric the processes gather theirs (one ``all_gather`` of one number; a metric logged with
-``sync_dist``, or one process, pays nothing) and all refuse together where they differ. One logged with
-``rank_zero_only=True`` is refused without a gather: Lightning takes that flag to mean the other processes may
-not log it, and one that never joins would leave the others waiting.
+of such a metric the processes gather theirs (one ``all_gather`` of two numbers; a metric logged with
+``sync_dist``, or one process, pays nothing) and all refuse together where they differ. A process missing the
+metric of a ``strict`` plateau joins that gather before it refuses, so a metric logged on rank 0 only is named
+so on every process. One logged with ``rank_zero_only=True`` is refused without a gather: Lightning takes that
+flag to mean the other processes may not log it, and one that never joins would leave the others waiting.
 """
 
 from __future__ import annotations
@@ -85,23 +86,34 @@ _ON_EVERY_PROCESS = (
 )
 
 
-def disagreement(where: str, monitor: str, values: Sequence[float]) -> str | None:
-    """The refusal of a plateau's metric whose ``values`` (one per process) differ, or ``None`` where they agree.
+def disagreement(where: str, monitor: str, values: Sequence[float | None]) -> str | None:
+    """The refusal of a plateau's metric whose ``values`` (one per process, ``None`` where it was not logged)
+    differ, or ``None`` where they agree or none was logged (``missing_monitor``'s case).
 
     Example:
         >>> disagreement("M.optimizer.scheduler", "m", [0.5, 0.5]) is None
         True
         >>> print(disagreement("M.optimizer.scheduler", "m", [0.31, 0.27]))
         M.optimizer.scheduler: Expected `m`, which `ReduceLROnPlateau` monitors, to have the same value on all 2 processes (log it with `self.log('m', ..., sync_dist=True)`) but got 0.31 on rank 0, 0.27 on rank 1, logged without `sync_dist`: each process would step the scheduler on its own value, train with its own lr, and the replicas would drift apart. Log it with `sync_dist=True`.
+        >>> print(disagreement("M.optimizer.scheduler", "m", [0.5, None]))
+        M.optimizer.scheduler: Expected `m`, which `ReduceLROnPlateau` monitors, to have the same value on all 2 processes (log it with `self.log('m', ..., sync_dist=True)`) but got it logged on rank 0 only (0.5 on rank 0): the other processes would not step the scheduler, train with another lr, and the replicas would drift apart. Log it on every process (not only under `if self.trainer.is_global_zero:`), with `sync_dist=True` unless its value is already the same on each.
     """
-    first = values[0]
-    if all(value == first or (math.isnan(value) and math.isnan(first)) for value in values):
+    logged = [(rank, value) for rank, value in enumerate(values) if value is not None]
+    if not logged:
         return None
-    return (
-        f"{_expected(where, monitor, len(values))} {on_ranks(list(enumerate(values)))}, logged without "
-        "`sync_dist`: each process would step the scheduler on its own value, train with its own lr, and the "
-        "replicas would drift apart. Log it with `sync_dist=True`."
-    )
+    first = logged[0][1]
+    if len(logged) == len(values):
+        if all(value == first or (math.isnan(value) and math.isnan(first)) for _, value in logged):
+            return None
+        got = f"{on_ranks(logged)}, logged without `sync_dist`"
+        drift = "each process would step the scheduler on its own value, train with its own lr"
+        advice = "Log it with `sync_dist=True`."
+    else:
+        ranks = ", ".join(str(rank) for rank, _ in logged)
+        got = f"it logged on rank{'s' if len(logged) > 1 else ''} {ranks} only ({on_ranks(logged)})"
+        drift = "the other processes would not step the scheduler, train with another lr"
+        advice = _ON_EVERY_PROCESS
+    return f"{_expected(where, monitor, len(values))} {got}: {drift}, and the replicas would drift apart. {advice}"
 
 
 def logged_rank_zero_only(where: str, monitor: str, processes: int) -> str:
@@ -119,11 +131,17 @@ def logged_rank_zero_only(where: str, monitor: str, processes: int) -> str:
     )
 
 
-def _check_agreed(scheduler: ResolvedScheduler, trainer: Any, value: float) -> None:
-    """Gather every process's value of the monitored metric (``value``: this one's) and refuse, on every process
-    alike, values that differ. Every process must call it at the same plateau update."""
-    mine = torch.tensor([value], dtype=torch.float64, device=trainer.strategy.root_device)
-    values = trainer.strategy.all_gather(mine).reshape(-1).tolist()
+def _check_agreed(scheduler: ResolvedScheduler, trainer: Any, value: float | None) -> None:
+    """Gather every process's value of the monitored metric (``value``: this one's, ``None`` where it was not
+    logged) and refuse, on every process alike, values that differ. Every process must call it at the same
+    plateau update."""
+    mine = torch.tensor(
+        [value is not None, 0.0 if value is None else value],
+        dtype=torch.float64,
+        device=trainer.strategy.root_device,
+    )
+    gathered = trainer.strategy.all_gather(mine).reshape(-1, 2).tolist()
+    values = [number if logged else None for logged, number in gathered]
     message = disagreement(scheduler.where, scheduler.spec.monitor or "", values)
     if message is not None:
         raise ValueError(message)
@@ -141,6 +159,18 @@ def check_synced(scheduler: ResolvedScheduler, trainer: Any) -> None:
         raise ValueError(logged_rank_zero_only(scheduler.where, monitor, trainer.world_size))
     if logged == "unsynced":
         _check_agreed(scheduler, trainer, float(trainer.callback_metrics[monitor]))
+
+
+def check_missing_everywhere(scheduler: ResolvedScheduler, trainer: Any) -> None:
+    """Before a ``strict`` plateau refuses its missing metric under several processes: join the gather of the
+    processes that have it logged without ``sync_dist`` (``check_synced``), and refuse with them a metric
+    logged on some processes only. Where no process has it, every one comes here, and the refusal that
+    follows is the missing metric's. A process that skips the update instead (``strict=False``, or a manual
+    per-step plateau still waiting for its metric) does not join: a metric logged on some processes only,
+    without ``rank_zero_only=True``, then leaves the others waiting in the gather (Lightning's contract asks
+    for that flag there)."""
+    if trainer.world_size > 1:
+        _check_agreed(scheduler, trainer, None)
 
 
 class StrictMonitor:
@@ -162,6 +192,7 @@ class StrictMonitor:
     def __bool__(self) -> bool:
         message = missing_monitor(self.scheduler, self.trainer.callback_metrics, self._when())
         if self.scheduler.spec.strict:
+            check_missing_everywhere(self.scheduler, self.trainer)
             raise ValueError(message)
         if not self.warned:
             self.warned = True

@@ -70,7 +70,7 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, settle
-from lightning_optim.training.plateau import check_synced, missing_monitor
+from lightning_optim.training.plateau import check_missing_everywhere, check_synced, missing_monitor
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
@@ -130,6 +130,7 @@ def _metric(
         return None  # no validation this epoch: wait until the metric exists
     message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}")
     if spec.spec.strict:
+        check_missing_everywhere(spec, trainer)
         raise ValueError(message)
     rank_zero_warn(message, category=RuntimeWarning)
     return None

@@ -11,8 +11,8 @@ a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
   ``gen_opt`` (manual optimization); ``hand_unsynced``: ``plateau_unsynced`` written by hand (no mixin);
 - ``plateau_gathered`` / ``gan_gathered`` / ``hand_gathered`` / ``hand_gan_gathered``: those plateaus on a
   loss logged without ``sync_dist`` but the same on every rank (``all_gather``'d, then averaged);
-- ``gan_rank0``: that loss logged on rank 0 only with ``rank_zero_only=True`` (a per-epoch plateau in manual
-  optimization).
+- ``plateau_rank0`` / ``gan_rank0``: that loss logged on rank 0 only, the second with ``rank_zero_only=True``
+  (a per-step plateau in automatic, a per-epoch one in manual optimization).
 
 Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
 zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``. A rank whose fit fails
@@ -148,6 +148,15 @@ class HandGathered(HandUnsynced):
     training_step = PlateauGathered.training_step
 
 
+class PlateauRank0(Plateau):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self.loss(batch)
+        mean = self.all_gather(loss.detach()).mean()
+        if self.trainer.is_global_zero:
+            self.log("train_loss", mean)
+        return loss
+
+
 class GANGathered(GAN):
     gen_opt = OptimizerSpec("adam", params="body", lr=0.01, scheduler=PLATEAU)
 
@@ -221,6 +230,7 @@ CASES = {
     "hand_gathered": HandGathered,
     "gan_gathered": GANGathered,
     "hand_gan_gathered": HandGANGathered,
+    "plateau_rank0": PlateauRank0,
     "gan_rank0": GANRank0,
 }
 

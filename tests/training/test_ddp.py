@@ -167,3 +167,21 @@ def test_a_plateau_metric_logged_with_rank_zero_only_is_refused_by_rank_0_at_onc
         "have the same value on all 2 processes (log it with `self.log('train_loss', ..., sync_dist=True)`) but "
         "got it logged with `rank_zero_only=True`, which tells Lightning it is logged on rank 0 only"
     ), error
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(TIMEOUT + 30)
+def test_a_plateau_metric_logged_on_rank_0_only_is_refused_alike_on_every_rank(tmp_path: Path) -> None:
+    """Logged on rank 0 only (without ``rank_zero_only``), the metric steps the plateau there alone: every rank
+    refuses it with the same error, which says so (rank 1 said "not logged ... Logged metrics: none", rank 0
+    "log it with `sync_dist=True`")."""
+    result, _ = run("plateau_rank0", tmp_path)
+    assert result.returncode != 0
+    first, second = errors(tmp_path)
+    assert first == second, (first, second)
+    assert first.startswith(
+        "ValueError: PlateauRank0.optimizer.scheduler: Expected `train_loss`, which `ReduceLROnPlateau` monitors, "
+        "to have the same value on all 2 processes (log it with `self.log('train_loss', ..., sync_dist=True)`) "
+        "but got it logged on rank 0 only ("
+    ), first
+    assert "Log it on every process (not only under `if self.trainer.is_global_zero:`)" in first
