@@ -162,13 +162,14 @@ def check_synced(scheduler: ResolvedScheduler, trainer: Any) -> None:
 
 
 def check_missing_everywhere(scheduler: ResolvedScheduler, trainer: Any) -> None:
-    """Before a ``strict`` plateau refuses its missing metric under several processes: join the gather of the
-    processes that have it logged without ``sync_dist`` (``check_synced``), and refuse with them a metric
-    logged on some processes only. Where no process has it, every one comes here, and the refusal that
-    follows is the missing metric's. A process that skips the update instead (``strict=False``, or a manual
-    per-step plateau still waiting for its metric) does not join: a metric logged on some processes only,
-    without ``rank_zero_only=True``, then leaves the others waiting in the gather (Lightning's contract asks
-    for that flag there)."""
+    """Before a plateau refuses (``strict``) or skips (``strict=False``, per epoch) its missing metric under
+    several processes: join the gather of the processes that have it logged without ``sync_dist``
+    (``check_synced``), and refuse with them a metric logged on some processes only. Where no process has it,
+    every one comes here, and the refusal or skip that follows is the missing metric's. A per-step plateau
+    waiting for its metric (``strict=False``, or a manual one before its metric exists) does not join, which
+    would cost a gather at every step it waits: a metric logged on some processes only, without
+    ``rank_zero_only=True``, then leaves the others waiting in the gather (Lightning's contract asks for that
+    flag there)."""
     if trainer.world_size > 1:
         _check_agreed(scheduler, trainer, None)
 
@@ -194,6 +195,10 @@ class StrictMonitor:
         if self.scheduler.spec.strict:
             check_missing_everywhere(self.scheduler, self.trainer)
             raise ValueError(message)
+        if (
+            self.scheduler.interval == "epoch"
+        ):  # once an epoch: a per-step gather would tax every waiting step
+            check_missing_everywhere(self.scheduler, self.trainer)
         if not self.warned:
             self.warned = True
             rank_zero_warn(message, category=RuntimeWarning)

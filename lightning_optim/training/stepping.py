@@ -129,8 +129,8 @@ def _metric(
     if not validation_due:
         return None  # no validation this epoch: wait until the metric exists
     message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}")
+    check_missing_everywhere(spec, trainer)
     if spec.spec.strict:
-        check_missing_everywhere(spec, trainer)
         raise ValueError(message)
     rank_zero_warn(message, category=RuntimeWarning)
     return None

@@ -157,6 +157,14 @@ class PlateauRank0(Plateau):
         return loss
 
 
+class PlateauRank0Lenient(PlateauRank0):
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        scheduler=SchedulerSpec("plateau", monitor="train_loss", patience=0, factor=0.5, strict=False),
+    )
+
+
 class GANGathered(GAN):
     gen_opt = OptimizerSpec("adam", params="body", lr=0.01, scheduler=PLATEAU)
 
@@ -231,6 +239,7 @@ CASES = {
     "gan_gathered": GANGathered,
     "hand_gan_gathered": HandGANGathered,
     "plateau_rank0": PlateauRank0,
+    "plateau_rank0_lenient": PlateauRank0Lenient,
     "gan_rank0": GANRank0,
 }
 

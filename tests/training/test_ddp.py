@@ -185,3 +185,17 @@ def test_a_plateau_metric_logged_on_rank_0_only_is_refused_alike_on_every_rank(t
         "but got it logged on rank 0 only ("
     ), first
     assert "Log it on every process (not only under `if self.trainer.is_global_zero:`)" in first
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(TIMEOUT + 30)
+def test_a_per_epoch_lenient_plateau_metric_logged_on_rank_0_only_is_refused_alike_on_every_rank(
+    tmp_path: Path,
+) -> None:
+    """With ``strict=False`` the process missing the metric would skip the update and leave rank 0 waiting
+    in its gather for ever; per epoch it joins the gather, and every rank refuses alike."""
+    result, _ = run("plateau_rank0_lenient", tmp_path)
+    assert result.returncode != 0
+    first, second = errors(tmp_path)
+    assert first == second, (first, second)
+    assert "but got it logged on rank 0 only (" in first, first
