@@ -242,16 +242,6 @@ def test_onecycle_is_checked_at_its_max_lr_not_the_declared_lr() -> None:
     )
 
 
-@pytest.mark.skipif(compat.compile_unavailable("cpu") is not None, reason="torch.compile unavailable here")
-def test_compiled_is_checked_as_eager() -> None:
-    """The compiled step holds the lr as a tensor: the check reads the declared values before it does."""
-    for implementation in ("forloop", "compiled"):
-        message = refusal(
-            OptimizerSpec("adamw", betas=(0.9, 0.99), implementation=implementation), "bf16-true"
-        )
-        assert "`weight_decay=0.01` (`AdamW`'s default): each step multiplies the weights" in message
-
-
 def _needs(cls: type) -> Any:
     """``cls`` as a parameter, skipped where the installed torch lacks it or an option the table names."""
     if cls is MuonWithAdamW:
@@ -305,3 +295,18 @@ def test_on_cuda_the_second_moment_never_decays_in_bfloat16(implementation: dict
         param.grad = torch.full_like(param, 1.0 if step == 0 else 0.0)
         optimizer.step()
     assert float(optimizer.state[param]["exp_avg_sq"][0]) == float(torch.tensor(1e-3, dtype=torch.bfloat16))
+
+
+COMPILE = pytest.mark.skipif(
+    compat.compile_unavailable("cpu") is not None, reason="torch.compile unavailable here"
+)
+
+
+@COMPILE
+def test_compiled_is_checked_as_the_eager_step() -> None:
+    """``implementation="compiled"`` holds ``lr`` and ``betas`` as tensors: the check sees the values before,
+    so AdamW's defaults under bf16-true (``beta2`` and the decoupled decay lost) are refused as under forloop."""
+    eager = refusal(OptimizerSpec("adamw", implementation="forloop"), "bf16-true")
+    assert "`betas[1]=0.999` (`AdamW`'s default): bfloat16 makes it 1.0" in eager
+    assert "`weight_decay=0.01` (`AdamW`'s default): each step multiplies the weights" in eager
+    assert refusal(OptimizerSpec("adamw", implementation="compiled"), "bf16-true") == eager
