@@ -175,6 +175,7 @@ def build_all(
             [frozenset(g.options) for g in groups],
             getattr(trainer, "precision", None),
             peak_lrs(declared, groups),
+            compiled=choice.implementation == "compiled",
         )
         if choice.implementation == "compiled":
             install_compiled_step(optimizer, declared.where, names)
@@ -196,7 +197,7 @@ def build_all(
             [g.name for g in groups],
             trainer,
             params=tuple(driven),
-            roundings=roundings(optimizer),
+            roundings=roundings(optimizer, compiled=choice.implementation == "compiled"),
         )
         optimizer.register_step_pre_hook(guard)
         if isinstance(optimizer, torch.optim.SparseAdam):

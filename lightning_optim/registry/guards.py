@@ -126,7 +126,7 @@ def lost_option(
         >>> import torch
         >>> from lightning_optim.registry.precision import ARITHMETIC
         >>> adam = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], betas=(0.9, 0.99))
-        >>> roundings = [Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), fused=False)]
+        >>> roundings = [Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), floors_in_float32=False)]
         >>> lost_option(adam, ["beta2"], roundings) is None
         True
         >>> adam.param_groups[0]["betas"] = (0.9, 0.999)

@@ -11,7 +11,9 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
 
 * ``floors`` (``eps``): added to a state tensor to keep a denominator from 0 (``sqrt(v) + eps``). Lost when
   ``dtype(eps) == 0``; the update is then 0/0 wherever a gradient was 0. A fused implementation
-  (``fused=True``) does that arithmetic in float32 and is not concerned.
+  (``fused=True``) does that arithmetic in float32 and is not concerned; nor is ``implementation="compiled"``:
+  Inductor computes each kernel in float32 and rounds only what it stores (the weights and the state), and the
+  update's sum and quotient are one kernel (measured on the CPU for every torch optimizer with an ``eps``).
 * ``decays`` (``betas``, ``momentum``, RMSprop's ``alpha``, Adadelta's ``rho``): a moving average's factor,
   multiplying a state tensor at every step (``v = beta2 * v + ...``). Lost when ``dtype(beta) == 1.0``: the
   product rounds back to the state, so the average never forgets (Adam's second moment stays at its largest
@@ -38,10 +40,11 @@ When: the declared values (and the defaults) when ``fit`` starts (``check_low_pr
 ``SchedulerSpec(param=...)`` schedule writes before the step that would use it (``Rounding``, which the guard
 of ``registry/guards.py`` reads), the float16/bfloat16 groups decided once at ``fit`` start, so a
 full-precision run checks nothing more per step. A scheduled value is refused where its loss matters at
-whatever point of the run it comes: a floor made 0, a decay made 1.0 (a ``beta2`` scheduled from 0.99 to
-0.999), anything made inf. A value lost because it is small (an lr or weight decay below what the dtype holds,
-a decoupled factor made 1.0) is not: a schedule decaying toward 0 passes through such values by design, and
-the run's largest lr is checked when ``fit`` starts.
+whatever point of the run it comes: a floor made 0 (where the step adds it in the dtype, as when ``fit``
+starts: not under ``implementation="compiled"`` or Adam's and AdamW's ``fused=True``), a decay made 1.0 (a
+``beta2`` scheduled from 0.99 to 0.999), anything made inf. A value lost because it is small (an lr or weight
+decay below what the dtype holds, a decoupled factor made 1.0) is not: a schedule decaying toward 0 passes
+through such values by design, and the run's largest lr is checked when ``fit`` starts.
 """
 
 from __future__ import annotations
@@ -174,17 +177,24 @@ def _floor_why(dtype: torch.dtype) -> str:
     )
 
 
+def _floors_in_float32(group: Mapping[str, Any], compiled: bool) -> bool:
+    """Whether ``group``'s step adds its ``floors`` in float32, where the dtype cannot lose them: the fused
+    kernel (``fused=True``) or ``implementation="compiled"`` (``compiled``)."""
+    return compiled or bool(group.get("fused"))
+
+
 def _losses(
     arithmetic: Arithmetic,
     group: Mapping[str, Any],
     dtype: torch.dtype,
-    fused: bool,
+    floors_in_float32: bool,
     lr: Any = None,
     lr_from: str | None = None,
 ) -> list[tuple[str, str, Any, str, str]]:
     """What ``dtype`` loses of ``group``'s options: ``(option, index suffix, value, what the dtype makes of
-    it, why it matters and what survives)``. ``lr``: the largest lr of the run where it is not the group's
-    (``lr_from`` says where it comes from: ``"`OneCycleLR`'s `max_lr`"``)."""
+    it, why it matters and what survives)``; ``floors_in_float32``: the step adds the floors in float32
+    (``_floors_in_float32``). ``lr``: the largest lr of the run where it is not the group's (``lr_from`` says
+    where it comes from: ``"`OneCycleLR`'s `max_lr`"``)."""
     info = torch.finfo(dtype)
     name = _dtype_name(dtype)
     found: list[tuple[str, str, Any, str, str]] = []
@@ -195,7 +205,7 @@ def _losses(
         if lost is not None:
             found.append((option, index, value, *lost))
 
-    for option in () if fused else arithmetic.floors:
+    for option in () if floors_in_float32 else arithmetic.floors:
         add(option, "", group.get(option), _lost_to_zero(dtype, group.get(option), _floor_why(dtype)))
     for option in arithmetic.scales:
         if option != "weight_decay" or not decoupled:
@@ -252,13 +262,15 @@ def low_precision_losses(
     declared: frozenset[str],
     group_options: Sequence[frozenset[str]],
     peak: PeakLrs | None = None,
+    compiled: bool = False,
 ) -> list[str]:
     """What the dtype of each param group's parameters loses of its options, in words (empty: nothing).
 
     ``declared`` holds the optimizer arguments the declaration sets and ``group_options`` the options each
     group sets (the others are the optimizer's defaults); the lr checked is the group's, or the run's largest
-    (``peak``) where a scheduler sets it. Only float16 and bfloat16 parameters are checked, of the optimizers
-    listed in ``ARITHMETIC``; the same loss in several groups is said once.
+    (``peak``) where a scheduler sets it; ``compiled``: the step runs under ``implementation="compiled"``. Only
+    float16 and bfloat16 parameters are checked, of the optimizers listed in ``ARITHMETIC``; the same loss in
+    several groups is said once.
     """
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
@@ -272,7 +284,12 @@ def low_precision_losses(
         lr = None if peak is None else peak.lrs[position]
         for dtype in dtypes:
             for option, index, value, becomes, why in _losses(
-                arithmetic, group, dtype, bool(group.get("fused")), lr, None if peak is None else peak.source
+                arithmetic,
+                group,
+                dtype,
+                _floors_in_float32(group, compiled),
+                lr,
+                None if peak is None else peak.source,
             ):
                 argument = option if option in own else arithmetic.arguments.get(option, option)
                 default = option not in own and argument not in declared
@@ -298,10 +315,11 @@ def check_low_precision(
     group_options: Sequence[frozenset[str]],
     precision: str | None,
     peak: PeakLrs | None = None,
+    compiled: bool = False,
 ) -> None:
     """Refuse the options the parameters' dtype loses (``low_precision_losses``), naming each, its value, what
     the dtype makes of it and what survives; ``precision``: the Trainer's flag, for the message."""
-    losses = low_precision_losses(optimizer, group_names, declared, group_options, peak)
+    losses = low_precision_losses(optimizer, group_names, declared, group_options, peak, compiled)
     if not losses:
         return
     dtypes = sorted(
@@ -330,7 +348,7 @@ class Rounding:
     parameters' low-precision dtypes (decided once, when ``fit`` starts).
 
     Example:
-        >>> rounding = Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), fused=False)
+        >>> rounding = Rounding(ARITHMETIC[torch.optim.Adam], (torch.bfloat16,), floors_in_float32=False)
         >>> rounding.loss("betas", 0.99) is None
         True
         >>> rounding.loss("betas", 0.9984)[:2]
@@ -341,7 +359,8 @@ class Rounding:
 
     arithmetic: Arithmetic
     dtypes: tuple[torch.dtype, ...]
-    fused: bool
+    #: the step adds the ``floors`` in float32 (``_floors_in_float32``): they are lost only to inf
+    floors_in_float32: bool
 
     def loss(self, key: str, value: float) -> tuple[str, str, str] | None:
         """The dtype, what it makes of the value ``value`` of option ``key`` and why that matters, where it is lost
@@ -350,7 +369,7 @@ class Rounding:
         decay's factor made 1.0) is not: a schedule decaying toward 0 passes through such values by design, and
         the largest value of the run is checked when ``fit`` starts (``check_low_precision``)."""
         for dtype in self.dtypes:
-            if key in self.arithmetic.floors and not self.fused:
+            if key in self.arithmetic.floors and not self.floors_in_float32:
                 lost = _lost_to_zero(dtype, value, _floor_why(dtype))
             elif key in self.arithmetic.decays:
                 lost = _lost_to_one(dtype, value) or _lost_to_inf(dtype, value)
@@ -361,9 +380,10 @@ class Rounding:
         return None
 
 
-def roundings(optimizer: torch.optim.Optimizer) -> list[Rounding | None] | None:
+def roundings(optimizer: torch.optim.Optimizer, compiled: bool = False) -> list[Rounding | None] | None:
     """Each param group's ``Rounding`` (``None`` for a group of full-precision parameters), or ``None`` where
-    no group has float16 or bfloat16 parameters of an optimizer in ``ARITHMETIC``: then nothing is checked."""
+    no group has float16 or bfloat16 parameters of an optimizer in ``ARITHMETIC``: then nothing is checked.
+    ``compiled``: the step runs under ``implementation="compiled"``, as for ``check_low_precision``."""
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
         return None
@@ -371,5 +391,6 @@ def roundings(optimizer: torch.optim.Optimizer) -> list[Rounding | None] | None:
     for group in optimizer.param_groups:
         dtypes = tuple(sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str))
         arithmetic = entry(group) if callable(entry) else entry
-        found.append(Rounding(arithmetic, dtypes, bool(group.get("fused"))) if dtypes else None)
+        kept = _floors_in_float32(group, compiled)
+        found.append(Rounding(arithmetic, dtypes, kept) if dtypes else None)
     return found if any(found) else None

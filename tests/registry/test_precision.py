@@ -15,7 +15,7 @@ from torch.optim import SGD, Adam, AdamW
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
-from lightning_optim.registry.precision import ARITHMETIC, Arithmetic
+from lightning_optim.registry.precision import ARITHMETIC, Arithmetic, roundings
 from lightning_optim.utilities import compat
 from tests.helpers import FAST, Classifier, declared, loader, needs_muon, weights
 
@@ -310,3 +310,34 @@ def test_compiled_is_checked_as_the_eager_step() -> None:
     assert "`betas[1]=0.999` (`AdamW`'s default): bfloat16 makes it 1.0" in eager
     assert "`weight_decay=0.01` (`AdamW`'s default): each step multiplies the weights" in eager
     assert refusal(OptimizerSpec("adamw", implementation="compiled"), "bf16-true") == eager
+
+
+@COMPILE
+@pytest.mark.slow
+def test_compiled_computes_in_float32_and_its_eps_is_not_refused() -> None:
+    """Inductor computes each kernel of the compiled step in float32 and rounds only what it stores: Adam's
+    ``eps=1e-8`` is kept, as by the fused kernel (where forloop turns NaN)."""
+    module = declared(OptimizerSpec("adam", lr=1e-3, implementation="compiled"))()
+    reference = hand_written(lambda params: Adam(params, lr=1e-3, fused=True))
+    fit(module, "16-true")
+    fit(reference, "16-true")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    for (name, p), q in zip(module.named_parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-3, msg=name)
+
+
+@pytest.mark.parametrize(
+    ("cls", "implementation", "compiled", "lost"),
+    [(Adam, {"foreach": False}, False, True), (Adam, {}, True, False), (Adam, {"fused": True}, False, False)],
+    ids=["forloop", "compiled", "fused"],
+)
+def test_a_scheduled_eps_is_checked_at_each_step_as_when_fit_starts(
+    cls: type, implementation: dict[str, Any], compiled: bool, lost: bool
+) -> None:
+    """The per-step check of a ``param="eps"`` schedule (``roundings``) applies the same rules: an eps float16
+    makes 0 is lost where the step adds it in float16, not where it adds it in float32; inf is lost anywhere."""
+    optimizer = cls([torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))], **implementation)
+    found = roundings(optimizer, compiled=compiled)
+    assert found is not None and found[0] is not None
+    assert (found[0].loss("eps", 1e-8) is not None) == lost
+    assert found[0].loss("eps", 1e6) is not None
