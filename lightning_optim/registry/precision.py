@@ -10,8 +10,9 @@ the only answer was a docs note). This module says which options of which optimi
 What each role means, and when a value is lost (``dtype(value)`` is the value rounded to that dtype):
 
 * ``floors`` (``eps``): added to a state tensor to keep a denominator from 0 (``sqrt(v) + eps``). Lost when
-  ``dtype(eps) == 0``; the update is then 0/0 wherever a gradient was 0. A fused implementation
-  (``fused=True``) does that arithmetic in float32 and is not concerned; nor is ``implementation="compiled"``:
+  ``dtype(eps) == 0``; the update is then 0/0 wherever a gradient was 0. The fused kernels of Adam and AdamW
+  (``fused=True``) do that arithmetic in float32 and are not concerned (``fused_floors``); fused Adagrad's CPU
+  kernel computes its vector lanes in float16 and is, as the for-loop; nor is ``implementation="compiled"``:
   Inductor computes each kernel in float32 and rounds only what it stores (the weights and the state), and the
   update's sum and quotient are one kernel (measured on the CPU for every torch optimizer with an ``eps``).
 * ``decays`` (``betas``, ``momentum``, RMSprop's ``alpha``, Adadelta's ``rho``): a moving average's factor,
@@ -73,15 +74,23 @@ class Arithmetic:
     decoupled: bool | str = False
     #: the constructor argument that sets an option, where it is not the option's own name
     arguments: Mapping[str, str] = field(default_factory=dict)
+    #: torch's fused kernel (``fused=True``) adds the ``floors`` in float32, so that the dtype cannot lose them
+    fused_floors: bool = False
 
     def decouples(self, group: Mapping[str, Any]) -> bool:
         return self.decoupled if isinstance(self.decoupled, bool) else bool(group.get(self.decoupled))
 
 
 _ADAM = Arithmetic(
-    floors=("eps",), decays=("betas",), scales=("lr", "weight_decay"), decoupled="decoupled_weight_decay"
+    floors=("eps",),
+    decays=("betas",),
+    scales=("lr", "weight_decay"),
+    decoupled="decoupled_weight_decay",
+    fused_floors=True,
 )
-_ADAMW = Arithmetic(floors=("eps",), decays=("betas",), scales=("lr", "weight_decay"), decoupled=True)
+_ADAMW = Arithmetic(
+    floors=("eps",), decays=("betas",), scales=("lr", "weight_decay"), decoupled=True, fused_floors=True
+)
 _MUON = Arithmetic(decays=("momentum",), scales=("lr",), decoupled=True)
 _MUON_ADAMW_HALF = Arithmetic(
     floors=("eps",),
@@ -94,6 +103,7 @@ _MUON_ADAMW_HALF = Arithmetic(
         "eps": "adamw_eps",
         "weight_decay": "adamw_weight_decay",
     },
+    fused_floors=True,
 )
 
 
@@ -177,10 +187,10 @@ def _floor_why(dtype: torch.dtype) -> str:
     )
 
 
-def _floors_in_float32(group: Mapping[str, Any], compiled: bool) -> bool:
-    """Whether ``group``'s step adds its ``floors`` in float32, where the dtype cannot lose them: the fused
-    kernel (``fused=True``) or ``implementation="compiled"`` (``compiled``)."""
-    return compiled or bool(group.get("fused"))
+def _floors_in_float32(arithmetic: Arithmetic, group: Mapping[str, Any], compiled: bool) -> bool:
+    """Whether ``group``'s step adds its ``floors`` in float32, where the dtype cannot lose them: a fused kernel
+    that does (``fused=True`` where ``fused_floors``) or ``implementation="compiled"`` (``compiled``)."""
+    return compiled or (arithmetic.fused_floors and bool(group.get("fused")))
 
 
 def _losses(
@@ -287,7 +297,7 @@ def low_precision_losses(
                 arithmetic,
                 group,
                 dtype,
-                _floors_in_float32(group, compiled),
+                _floors_in_float32(arithmetic, group, compiled),
                 lr,
                 None if peak is None else peak.source,
             ):
@@ -391,6 +401,6 @@ def roundings(optimizer: torch.optim.Optimizer, compiled: bool = False) -> list[
     for group in optimizer.param_groups:
         dtypes = tuple(sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str))
         arithmetic = entry(group) if callable(entry) else entry
-        kept = _floors_in_float32(group, compiled)
+        kept = _floors_in_float32(arithmetic, group, compiled)
         found.append(Rounding(arithmetic, dtypes, kept) if dtypes else None)
     return found if any(found) else None

@@ -11,11 +11,11 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from torch.optim import SGD, Adam, AdamW
+from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
-from lightning_optim.registry.precision import ARITHMETIC, Arithmetic, roundings
+from lightning_optim.registry.precision import ARITHMETIC, Arithmetic, low_precision_losses, roundings
 from lightning_optim.utilities import compat
 from tests.helpers import FAST, Classifier, declared, loader, needs_muon, weights
 
@@ -328,16 +328,63 @@ def test_compiled_computes_in_float32_and_its_eps_is_not_refused() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "implementation", "compiled", "lost"),
-    [(Adam, {"foreach": False}, False, True), (Adam, {}, True, False), (Adam, {"fused": True}, False, False)],
-    ids=["forloop", "compiled", "fused"],
+    [
+        (Adam, {"foreach": False}, False, True),
+        (Adam, {}, True, False),
+        (Adam, {"fused": True}, False, False),
+        (Adagrad, {"fused": True}, False, True),
+    ],
+    ids=["forloop", "compiled", "fused", "fused-adagrad"],
 )
 def test_a_scheduled_eps_is_checked_at_each_step_as_when_fit_starts(
     cls: type, implementation: dict[str, Any], compiled: bool, lost: bool
 ) -> None:
     """The per-step check of a ``param="eps"`` schedule (``roundings``) applies the same rules: an eps float16
-    makes 0 is lost where the step adds it in float16, not where it adds it in float32; inf is lost anywhere."""
+    makes 0 is lost where the step adds it in float16 (fused Adagrad's CPU kernel too), not where it adds it in
+    float32; inf is lost anywhere."""
     optimizer = cls([torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))], **implementation)
     found = roundings(optimizer, compiled=compiled)
     assert found is not None and found[0] is not None
     assert (found[0].loss("eps", 1e-8) is not None) == lost
     assert found[0].loss("eps", 1e6) is not None
+
+
+#: the optimizers of the table that have a fused kernel on this torch
+FUSED = [cls for cls in ARITHMETIC if "fused" in inspect.signature(cls).parameters]
+
+
+@pytest.mark.parametrize("cls", FUSED, ids=lambda cls: cls.__name__)
+def test_the_check_of_a_fused_kernel_agrees_with_the_kernel(cls: type) -> None:
+    """Each fused kernel at its defaults on float16 parameters (vectorized lengths, gradients 0 and tiny):
+    refused exactly where it turns NaN. Fused Adam and AdamW add the ``eps`` in float32; fused Adagrad's CPU
+    kernel computes its vector lanes in float16, where its ``eps=1e-10`` is 0."""
+    generator = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(n, generator=generator).half()) for n in (1, 64, 1000)]
+    optimizer = cls(params, lr=1e-3, weight_decay=0.0, fused=True)
+    losses = low_precision_losses(optimizer, ["group"], frozenset(), [frozenset()])
+    for _ in range(3):
+        for p in params:
+            grad = torch.randn(p.shape, generator=generator)
+            grad[::3] = 0.0
+            grad[1::3] *= 1e-6
+            p.grad = grad.half()
+        optimizer.step()
+    finite = all(bool(torch.isfinite(p).all()) for p in params)
+    assert finite == (not losses), losses
+
+
+def test_adagrads_default_eps_is_refused_under_auto_where_its_fused_kernel_turns_nan() -> None:
+    """``"auto"`` picks fused Adagrad on the CPU; its ``eps=1e-10`` is 0 in float16 there as in the for-loop."""
+    for implementation in ({"fused": True}, {"foreach": False}):
+        reference = hand_written(lambda params, kind=implementation: Adagrad(params, lr=0.1, **kind))
+        fit(reference, "16-true")
+        assert not all(torch.isfinite(p).all() for p in reference.parameters()), implementation
+
+    message = refusal(OptimizerSpec("adagrad", lr=0.1), "16-true")
+    assert "`eps=1e-10` (`Adagrad`'s default): float16 makes it 0.0" in message
+    module = declared(OptimizerSpec("adagrad", lr=0.1, eps=1e-4))()
+    reference = hand_written(lambda params: Adagrad(params, lr=0.1, eps=1e-4, fused=True))
+    fit(module, "16-true")
+    fit(reference, "16-true")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert_same(module, reference)
