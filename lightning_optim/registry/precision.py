@@ -30,6 +30,9 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
   Adadelta, Muon, Adafactor; a coupled ``weight_decay``): multiply a tensor of the dtype. Lost when
   ``dtype(value) == 0`` while the value is not: every update (or every decay term) is then below what the
   dtype holds. SGD's ``lr`` is not one of them: its update is ``lr * grad``, which a large gradient can keep.
+* ``factors`` (SGD's ``lr``): multiply a tensor of the dtype, where a large gradient keeps a small one. Lost
+  only when ``inf`` in the dtype: torch converts SGD's ``alpha=-lr`` to float16 and raises (``cannot be
+  converted to type c10::Half without overflow``) at the first step.
 A ``floor`` or ``scale`` that is ``inf`` in the dtype (above 65504 for float16) is lost too. (A state's first
 value that float16 cannot hold, Adagrad's ``initial_accumulator_value=1e5``, is refused by torch itself when
 the optimizer is built.) Optimizers not in ``ARITHMETIC`` (another
@@ -70,6 +73,7 @@ class Arithmetic:
     floors: tuple[str, ...] = ()
     decays: tuple[str, ...] = ()
     scales: tuple[str, ...] = ()
+    factors: tuple[str, ...] = ()
     #: weight decay as ``param *= 1 - lr * weight_decay``: ``True``, or the bool group option that turns it on
     decoupled: bool | str = False
     #: the constructor argument that sets an option, where it is not the option's own name
@@ -126,7 +130,7 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     torch.optim.RMSprop: Arithmetic(
         floors=("eps",), decays=("alpha", "momentum"), scales=("lr", "weight_decay")
     ),
-    torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",)),
+    torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",), factors=("lr",)),
     **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
     **_on_this_torch("Muon", _MUON),
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
@@ -227,6 +231,9 @@ def _losses(
                 value,
                 _lost_to_zero(dtype, value, f"every {what} is then below what {name} holds"),
             )
+    for option in arithmetic.factors:
+        value = lr if option == "lr" else group.get(option)
+        add(option, "", value, _lost_to_inf(dtype, value))
     for option in arithmetic.decays:
         value = group.get(option)
         items = list(enumerate(value)) if isinstance(value, (tuple, list)) else [(None, value)]
@@ -383,7 +390,7 @@ class Rounding:
                 lost = _lost_to_zero(dtype, value, _floor_why(dtype))
             elif key in self.arithmetic.decays:
                 lost = _lost_to_one(dtype, value) or _lost_to_inf(dtype, value)
-            else:
+            else:  # a factor (SGD's lr), a scale, a floor added in float32: lost only to inf
                 lost = _lost_to_inf(dtype, value)
             if lost is not None:
                 return _dtype_name(dtype), *lost

@@ -15,7 +15,13 @@ from torch.optim import SGD, Adagrad, Adam, AdamW
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
-from lightning_optim.registry.precision import ARITHMETIC, Arithmetic, low_precision_losses, roundings
+from lightning_optim.registry.precision import (
+    ARITHMETIC,
+    Arithmetic,
+    PeakLrs,
+    low_precision_losses,
+    roundings,
+)
 from lightning_optim.utilities import compat
 from tests.helpers import FAST, Classifier, declared, loader, needs_muon, weights
 
@@ -259,7 +265,7 @@ def test_the_table_names_real_options(cls: type) -> None:
     optimizer = cls([parameter])
     group = optimizer.param_groups[0]
     arithmetic = entry(group) if not isinstance(entry, Arithmetic) else entry
-    named = [*arithmetic.floors, *arithmetic.decays, *arithmetic.scales]
+    named = [*arithmetic.floors, *arithmetic.decays, *arithmetic.scales, *arithmetic.factors]
     if isinstance(arithmetic.decoupled, str):
         named.append(arithmetic.decoupled)
     assert set(named) <= set(group), sorted(set(named) - set(group))
@@ -388,3 +394,35 @@ def test_adagrads_default_eps_is_refused_under_auto_where_its_fused_kernel_turns
     fit(reference, "16-true")
     assert all(torch.isfinite(p).all() for p in module.parameters())
     assert_same(module, reference)
+
+
+@pytest.mark.parametrize("cls", [_needs(cls) for cls in ARITHMETIC], ids=lambda cls: cls.__name__)
+def test_an_lr_that_float16_makes_inf_is_refused_for_every_optimizer_of_the_table(cls: type) -> None:
+    optimizer = cls([torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float16))])
+    optimizer.param_groups[0]["lr"] = 1e5
+    losses = low_precision_losses(optimizer, ["group"], frozenset(), [frozenset()])
+    assert any(re.match(r"`(adamw_)?lr=100000\.0`[^:]*: float16 makes it inf", loss) for loss in losses), (
+        losses
+    )
+
+
+def test_an_sgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
+    """torch's SGD adds ``grad`` with ``alpha=-lr``, which it converts to float16: above 65504 it raises."""
+    reference = hand_written(lambda params: SGD(params, lr=70000.0, momentum=0.9))
+    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
+        fit(reference, "16-true")
+
+    message = refusal(OptimizerSpec(SGD, lr=70000.0, momentum=0.9), "16-true")
+    assert (
+        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
+        "survive" in message
+    )
+
+
+def test_an_sgd_max_lr_that_float16_makes_inf_is_refused() -> None:
+    """The run's largest lr is checked where a scheduler sets it (``OneCycleLR``'s ``max_lr``), SGD's too."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))], lr=0.1)
+    peak = PeakLrs([70000.0], "OneCycleLR", "max_lr")
+    assert low_precision_losses(optimizer, ["group"], frozenset({"lr"}), [frozenset()], peak) == [
+        "`max_lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504"
+    ]
