@@ -19,6 +19,7 @@ from lightning_optim.building.compiled import install_compiled_step
 from lightning_optim.declaring.construct import new_schedule, per_group_value, scaled_lrs
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
+from lightning_optim.groups.multipliers import MULTIPLIERS
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
 from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.deque_state import keep_deques
@@ -27,7 +28,7 @@ from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose, keep_implementation
 from lightning_optim.registry.optimizers import groups_with_required
-from lightning_optim.registry.precision import PeakLrs, check_low_precision, roundings
+from lightning_optim.registry.precision import Origins, PeakLrs, check_low_precision, roundings
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
@@ -105,6 +106,36 @@ def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLr
     return None
 
 
+def value_origins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> list[Origins]:
+    """Where each planned group's values come from, for a check's message: the ``HParam`` an argument or group
+    option was read from (the optimizer's apply where the group does not set the option), and the factors
+    (``lr_mult``, ``decay_mult``, ``layer_decay``) its options were multiplied by."""
+    multiplier = {key: option for option, key in MULTIPLIERS.items()}
+    origins = []
+    for group in groups:
+        hparams = {
+            o.key: o.name
+            for o in declared.hparams
+            if o.where == declared.where and o.key.partition("[")[0] not in group.options
+        }
+        multipliers: dict[str, float] = {}
+        if group.declared is not None:
+            where = f"{declared.where}.groups[{group.declared}]"
+            hparams.update((o.key, o.name) for o in declared.hparams if o.where == where)
+            multipliers.update(declared.groups[group.declared].scales)
+        scaled = {}
+        for key, factor in group.scales.items():
+            mult = multipliers.get(key)
+            named = f"`{multiplier.get(key, key)}={mult!r}`"
+            if mult == factor:
+                scaled[key] = (factor, named)
+            elif factor != 1.0:
+                by = f"{named} and `layer_decay`" if mult is not None else "`layer_decay`"
+                scaled[key] = (factor, f"scale {factor:.3g} ({by})")
+        origins.append(Origins(hparams, scaled))
+    return origins
+
+
 def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> Built:
     """``declared`` built over stand-ins of its planned ``groups``: its options and lrs, never stepped.
 
@@ -176,6 +207,7 @@ def build_all(
             getattr(trainer, "precision", None),
             peak_lrs(declared, groups),
             compiled=choice.implementation == "compiled",
+            origins=value_origins(declared, groups),
         )
         if choice.implementation == "compiled":
             install_compiled_step(optimizer, declared.where, names)

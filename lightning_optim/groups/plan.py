@@ -44,6 +44,8 @@ class GroupPlan:
     options: Mapping[str, Any]
     #: factors for options of the built group (``{"lr": 0.42}``): ``param_groups[i][key] *= factor``
     scales: Mapping[str, float] = field(default_factory=dict)
+    #: the index of the declared ``ParamGroup`` it comes from (``None``: the leftover group), for messages
+    declared: int | None = None
 
     def scaled(self, key: str, factor: float) -> Mapping[str, float]:
         """``scales`` with ``key`` multiplied by ``factor`` (factors compose).

@@ -199,7 +199,11 @@ def _declared_groups(
             overlaps.extend(_overlaps(named, declared, parameters, index, first_index, where))
         owner.update((id(p), name) for _, p in chosen)
         first_index.update((id(p), index) for _, p in chosen)
-        groups.append(GroupPlan(name=name, parameters=chosen, options=group.options, scales=group.scales))
+        groups.append(
+            GroupPlan(
+                name=name, parameters=chosen, options=group.options, scales=group.scales, declared=index
+            )
+        )
     leftover = [(n, p) for n, p in parameters if id(p) not in owner]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))

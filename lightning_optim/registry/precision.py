@@ -141,6 +141,39 @@ def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+@dataclass(frozen=True)
+class Origins:
+    """Where a param group's values come from, for the message: the hparam an argument (``lr``, ``betas[1]``,
+    ``betas``) was read from when ``fit`` started, and each scaled option's factor with what declares it."""
+
+    hparams: Mapping[str, str] = field(default_factory=dict)
+    scaled: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+
+
+def _shown(name: str, value: Any, hparam: str | None, default_of: str | None, scale: Any) -> str:
+    """How a message names a value: from an hparam, an optimizer's default, scaled by the group's factor.
+
+    Example:
+        >>> _shown("eps", 1e-8, "eps", None, None)
+        '`eps` from hparam `eps` = 1e-08'
+        >>> _shown("lr", 1e-8, None, "Adam", (1e-5, "`lr_mult=1e-05`"))
+        "`lr=1e-08` (`Adam`'s default `lr=0.001` times the group's `lr_mult=1e-05`)"
+    """
+    if scale is None or not scale[0] or not _number(value):
+        if hparam is not None:
+            return f"`{name}` from hparam `{hparam}` = {value!r}"
+        return f"`{name}={value!r}`" + (f" (`{default_of}`'s default)" if default_of else "")
+    factor, by = scale
+    base = f"{value / factor:.6g}"
+    if hparam is not None:
+        source = f"`{name}` from hparam `{hparam}` = {base}"
+    elif default_of:
+        source = f"`{default_of}`'s default `{name}={base}`"
+    else:
+        source = f"`{name}={base}`"
+    return f"`{name}={value!r}` ({source} times the group's {by})"
+
+
 def _in(dtype: torch.dtype, value: float) -> float:
     """``value`` rounded to ``dtype``, as an operation with a tensor of that dtype stores it."""
     return float(torch.tensor(value, dtype=torch.float64).to(dtype))
@@ -280,14 +313,16 @@ def low_precision_losses(
     group_options: Sequence[frozenset[str]],
     peak: PeakLrs | None = None,
     compiled: bool = False,
+    origins: Sequence[Origins] = (),
 ) -> list[str]:
     """What the dtype of each param group's parameters loses of its options, in words (empty: nothing).
 
     ``declared`` holds the optimizer arguments the declaration sets and ``group_options`` the options each
     group sets (the others are the optimizer's defaults); the lr checked is the group's, or the run's largest
-    (``peak``) where a scheduler sets it; ``compiled``: the step runs under ``implementation="compiled"``. Only
-    float16 and bfloat16 parameters are checked, of the optimizers listed in ``ARITHMETIC``; the same loss in
-    several groups is said once.
+    (``peak``) where a scheduler sets it; ``compiled``: the step runs under ``implementation="compiled"``;
+    ``origins``: where each group's values come from (none: declared as they are). Only float16 and bfloat16
+    parameters are checked, of the optimizers listed in ``ARITHMETIC``; the same loss in several groups is said
+    once.
     """
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
@@ -296,6 +331,7 @@ def low_precision_losses(
     for position, (group, group_name, own) in enumerate(
         zip(optimizer.param_groups, group_names, group_options)
     ):
+        origin = origins[position] if position < len(origins) else Origins()
         arithmetic = entry(group) if callable(entry) else entry
         dtypes = sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str)
         lr = None if peak is None else peak.lrs[position]
@@ -312,10 +348,14 @@ def low_precision_losses(
                 default = option not in own and argument not in declared
                 if option == "lr" and peak is not None:
                     argument, default = peak.argument, False
-                origin = f" (`{type(optimizer).__name__}`'s default)" if default else ""
-                by_loss.setdefault((f"`{argument}{index}={value!r}`{origin}", becomes, why), []).append(
-                    group_name
+                shown = _shown(
+                    f"{argument}{index}",
+                    value,
+                    origin.hparams.get(f"{argument}{index}", origin.hparams.get(argument)),
+                    type(optimizer).__name__ if default else None,
+                    origin.scaled.get(option),
                 )
+                by_loss.setdefault((shown, becomes, why), []).append(group_name)
     described = []
     for (shown, becomes, why), names in by_loss.items():
         groups = ", ".join(f"`{n}`" for n in names)
@@ -333,10 +373,11 @@ def check_low_precision(
     precision: str | None,
     peak: PeakLrs | None = None,
     compiled: bool = False,
+    origins: Sequence[Origins] = (),
 ) -> None:
-    """Refuse the options the parameters' dtype loses (``low_precision_losses``), naming each, its value, what
-    the dtype makes of it and what survives; ``precision``: the Trainer's flag, for the message."""
-    losses = low_precision_losses(optimizer, group_names, declared, group_options, peak, compiled)
+    """Refuse the options the parameters' dtype loses (``low_precision_losses``), naming each, its value, where
+    it comes from, what the dtype makes of it and what survives; ``precision``: the Trainer's flag."""
+    losses = low_precision_losses(optimizer, group_names, declared, group_options, peak, compiled, origins)
     if not losses:
         return
     dtypes = sorted(

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
 
-from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry.precision import (
     ARITHMETIC,
@@ -426,3 +426,70 @@ def test_an_sgd_max_lr_that_float16_makes_inf_is_refused() -> None:
     assert low_precision_losses(optimizer, ["group"], frozenset({"lr"}), [frozenset()], peak) == [
         "`max_lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504"
     ]
+
+
+class WithHParams(Classifier):
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__()
+        self.save_hyperparameters(hparams)
+
+
+@pytest.mark.parametrize(
+    ("spec", "hparams", "shown"),
+    [
+        (
+            OptimizerSpec("adam", eps=HParam("eps"), implementation="forloop"),
+            {"eps": 1e-8},
+            "`eps` from hparam `eps` = 1e-08: float16 makes it 0.0",
+        ),
+        (
+            OptimizerSpec("adam", lr=HParam("learning_rate"), eps=1e-4),
+            {"learning_rate": 1e-8},
+            "`lr` from hparam `learning_rate` = 1e-08: float16 makes it 0.0",
+        ),
+        (
+            OptimizerSpec(
+                "adam",
+                eps=1e-4,
+                groups=[ParamGroup("model_gen.layer1", eps=HParam("head_eps"))],
+                implementation="forloop",
+            ),
+            {"head_eps": 1e-9},
+            "`eps` from hparam `head_eps` = 1e-09 in param group(s) `model_gen.layer1`: float16",
+        ),
+        (
+            OptimizerSpec("adam", lr=1e-3, eps=1e-4, groups=[ParamGroup("model_gen.layer1", lr_mult=1e-5)]),
+            {},
+            "`lr=1e-08` (`lr=0.001` times the group's `lr_mult=1e-05`) in param group(s) `model_gen.layer1`: "
+            "float16 makes it 0.0",
+        ),
+        (
+            OptimizerSpec(
+                "adam", lr=HParam("lr"), eps=1e-4, groups=[ParamGroup("model_gen.layer1", lr_mult=1e-5)]
+            ),
+            {"lr": 1e-3},
+            "`lr=1e-08` (`lr` from hparam `lr` = 0.001 times the group's `lr_mult=1e-05`) in param group(s) "
+            "`model_gen.layer1`: float16 makes it 0.0",
+        ),
+        (
+            OptimizerSpec(
+                "adam",
+                eps=1e-4,
+                groups=[ParamGroup("model_gen.layer1", lr_mult=1e-5)],
+                scheduler=SchedulerSpec("onecycle", max_lr=1e-3, interval="step"),
+            ),
+            {},
+            "`max_lr=1e-08` (`max_lr=0.001` times the group's `lr_mult=1e-05`) in param group(s) "
+            "`model_gen.layer1`: float16 makes it 0.0",
+        ),
+    ],
+    ids=["hparam", "hparam-lr", "group-hparam", "lr_mult", "hparam-lr_mult", "max_lr-lr_mult"],
+)
+def test_a_refusal_says_where_the_value_comes_from(
+    spec: OptimizerSpec, hparams: dict[str, Any], shown: str
+) -> None:
+    """As every refusal of a value read at ``fit``: the hparam it was read from, and a group's scale."""
+    module = declared(spec, WithHParams)(**hparams)
+    with pytest.raises(ValueError) as caught:
+        fit(module, "16-true")
+    assert shown in str(caught.value)
