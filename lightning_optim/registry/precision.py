@@ -60,6 +60,7 @@ from typing import Any, TypeGuard
 import torch
 
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.registry.optimizers import OPTIMIZER_INFO
 from lightning_optim.utilities import compat
 
 #: The dtypes whose parameters are checked, by how Lightning's precision flag names them.
@@ -191,15 +192,24 @@ def _lost_to_inf(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _lost_to_zero(dtype: torch.dtype, value: Any, why: str) -> tuple[str, str] | None:
-    """What ``dtype`` makes of a positive ``value`` it makes 0 (or inf), and ``why`` that matters, else ``None``."""
+def _smallest(dtype: torch.dtype) -> tuple[float, int]:
+    """The smallest positive (subnormal) value of ``dtype``, and its power of 2."""
+    info = torch.finfo(dtype)
+    smallest = info.smallest_normal * info.eps
+    return smallest, round(float(torch.log2(torch.tensor(smallest, dtype=torch.float64))))
+
+
+def _lost_to_zero(
+    dtype: torch.dtype, value: Any, why: str, survives: str | None = None
+) -> tuple[str, str] | None:
+    """What ``dtype`` makes of a positive ``value`` it makes 0 (or inf), and ``why`` that matters, else ``None``;
+    ``survives``: the advice that ends it, where not the smallest value ``dtype`` keeps."""
     if (inf := _lost_to_inf(dtype, value)) is not None:
         return inf
     if _number(value) and value > 0 and _in(dtype, value) == 0:
-        info, name = torch.finfo(dtype), _dtype_name(dtype)
-        smallest = info.smallest_normal * info.eps  # the smallest positive (subnormal) value
-        power = round(float(torch.log2(torch.tensor(smallest, dtype=torch.float64))))
-        survives = f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
+        name = _dtype_name(dtype)
+        smallest, power = _smallest(dtype)
+        survives = survives or f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
         return f"{name} makes it 0.0", f"{why}; {survives}"
     return None
 
@@ -216,12 +226,24 @@ def _lost_to_one(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _floor_why(dtype: torch.dtype) -> str:
+def _lost_floor(dtype: torch.dtype, value: Any, float32_kernels: str = "") -> tuple[str, str] | None:
+    """What ``dtype`` makes of a floor (``eps``) it makes 0 (or inf), why that matters and what to declare
+    instead, else ``None``; ``float32_kernels``: the implementations that add it in float32
+    (``_float32_kernels``), for the advice. The smallest value the dtype keeps is not advised: measured
+    (tests/registry/test_precision.py), it wrecks Adam as surely."""
     name = _dtype_name(dtype)
-    return (
+    smallest, power = _smallest(dtype)
+    why = (
         f"it is added to a {name} tensor to keep a denominator from 0, so an update divides 0 by 0 (NaN) where a "
         "gradient is 0"
     )
+    advice = (
+        f"any eps {name} keeps (from {smallest:.3g}, 2**{power}) still makes an update lr * grad / eps where "
+        f"a small gradient's square underflows in {name} (a gradient of 1e-3 under Adam's eps=1e-7 moves a "
+        "weight by thousands of times the lr): declare an eps near the gradients' size, such as 1e-4 to "
+        f"1e-3{float32_kernels}"
+    )
+    return _lost_to_zero(dtype, value, why, advice)
 
 
 def _floors_in_float32(arithmetic: Arithmetic, group: Mapping[str, Any], compiled: bool) -> bool:
@@ -230,18 +252,40 @@ def _floors_in_float32(arithmetic: Arithmetic, group: Mapping[str, Any], compile
     return compiled or (arithmetic.fused_floors and bool(group.get("fused")))
 
 
+def _compilable(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether ``implementation="compiled"`` can run ``optimizer``'s step (``OptimizerInfo.compilable``)."""
+    info = OPTIMIZER_INFO.get(type(optimizer))
+    return False if info is None else bool(info.compilable)
+
+
+def _float32_kernels(fused: bool, compiled: bool) -> str:
+    """The implementations that add a floor in float32, as the advice of a refusal ends.
+
+    Example:
+        >>> _float32_kernels(True, True), _float32_kernels(False, True), _float32_kernels(False, False)
+        (", or implementation='fused' or 'compiled', which add it in float32", ", or implementation='compiled', \
+which adds it in float32", '')
+    """
+    kernels = [kernel for kernel, has in (("'fused'", fused), ("'compiled'", compiled)) if has]
+    if not kernels:
+        return ""
+    return f", or implementation={' or '.join(kernels)}, which {'add' if len(kernels) > 1 else 'adds'} it in float32"
+
+
 def _losses(
     arithmetic: Arithmetic,
     group: Mapping[str, Any],
     dtype: torch.dtype,
     floors_in_float32: bool,
+    float32_kernels: str = "",
     lr: Any = None,
     lr_from: str | None = None,
 ) -> list[tuple[str, str, Any, str, str]]:
     """What ``dtype`` loses of ``group``'s options: ``(option, index suffix, value, what the dtype makes of
     it, why it matters and what survives)``; ``floors_in_float32``: the step adds the floors in float32
-    (``_floors_in_float32``). ``lr``: the largest lr of the run where it is not the group's (``lr_from`` says
-    where it comes from: ``"`OneCycleLR`'s `max_lr`"``)."""
+    (``_floors_in_float32``); ``float32_kernels``: the implementations that would (``_float32_kernels``), for
+    the advice. ``lr``: the largest lr of the run where it is not the group's (``lr_from`` says where it comes
+    from: ``"`OneCycleLR`'s `max_lr`"``)."""
     info = torch.finfo(dtype)
     name = _dtype_name(dtype)
     found: list[tuple[str, str, Any, str, str]] = []
@@ -253,7 +297,7 @@ def _losses(
             found.append((option, index, value, *lost))
 
     for option in () if floors_in_float32 else arithmetic.floors:
-        add(option, "", group.get(option), _lost_to_zero(dtype, group.get(option), _floor_why(dtype)))
+        add(option, "", group.get(option), _lost_floor(dtype, group.get(option), float32_kernels))
     for option in arithmetic.scales:
         if option != "weight_decay" or not decoupled:
             value = lr if option == "lr" else group.get(option)
@@ -327,6 +371,7 @@ def low_precision_losses(
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
         return []
+    compilable = _compilable(optimizer)
     by_loss: dict[tuple[str, str, str], list[str]] = {}
     for position, (group, group_name, own) in enumerate(
         zip(optimizer.param_groups, group_names, group_options)
@@ -341,6 +386,7 @@ def low_precision_losses(
                 group,
                 dtype,
                 _floors_in_float32(arithmetic, group, compiled),
+                _float32_kernels(arithmetic.fused_floors, compilable),
                 lr,
                 None if peak is None else peak.source,
             ):
@@ -419,6 +465,8 @@ class Rounding:
     dtypes: tuple[torch.dtype, ...]
     #: the step adds the ``floors`` in float32 (``_floors_in_float32``): they are lost only to inf
     floors_in_float32: bool
+    #: the implementations that would add them in float32 (``_float32_kernels``), for the advice
+    float32_kernels: str = ""
 
     def loss(self, key: str, value: float) -> tuple[str, str, str] | None:
         """The dtype, what it makes of the value ``value`` of option ``key`` and why that matters, where it is lost
@@ -428,7 +476,7 @@ class Rounding:
         the largest value of the run is checked when ``fit`` starts (``check_low_precision``)."""
         for dtype in self.dtypes:
             if key in self.arithmetic.floors and not self.floors_in_float32:
-                lost = _lost_to_zero(dtype, value, _floor_why(dtype))
+                lost = _lost_floor(dtype, value, self.float32_kernels)
             elif key in self.arithmetic.decays:
                 lost = _lost_to_one(dtype, value) or _lost_to_inf(dtype, value)
             else:  # a factor (SGD's lr), a scale, a floor added in float32: lost only to inf
@@ -445,10 +493,12 @@ def roundings(optimizer: torch.optim.Optimizer, compiled: bool = False) -> list[
     entry = ARITHMETIC.get(type(optimizer))
     if entry is None:
         return None
+    compilable = _compilable(optimizer)
     found: list[Rounding | None] = []
     for group in optimizer.param_groups:
         dtypes = tuple(sorted({p.dtype for p in group["params"] if p.dtype in LOW_PRECISION}, key=str))
         arithmetic = entry(group) if callable(entry) else entry
         kept = _floors_in_float32(arithmetic, group, compiled)
-        found.append(Rounding(arithmetic, dtypes, kept) if dtypes else None)
+        kernels = _float32_kernels(arithmetic.fused_floors, compilable)
+        found.append(Rounding(arithmetic, dtypes, kept, kernels) if dtypes else None)
     return found if any(found) else None

@@ -67,9 +67,12 @@ def test_adams_default_eps_is_refused_where_the_hand_written_module_turns_nan() 
     assert message == (
         "Declared.optimizer: Expected options that float16 parameters (precision='16-true') keep but got "
         "`eps=1e-08` (`Adam`'s default): float16 makes it 0.0; it is added to a float16 tensor to keep a "
-        "denominator from 0, so an update divides 0 by 0 (NaN) where a gradient is 0; the smallest value float16 "
-        "keeps above 0 is 5.96e-08 (2**-24). Declare values that survive, or train with precision='16-mixed' or "
-        "'bf16-mixed', which keep the weights and the optimizer state in float32."
+        "denominator from 0, so an update divides 0 by 0 (NaN) where a gradient is 0; any eps float16 keeps (from "
+        "5.96e-08, 2**-24) still makes an update lr * grad / eps where a small gradient's square underflows in "
+        "float16 (a gradient of 1e-3 under Adam's eps=1e-7 moves a weight by thousands of times the lr): declare "
+        "an eps near the gradients' size, such as 1e-4 to 1e-3, or implementation='fused' or 'compiled', which "
+        "add it in float32. Declare values that survive, or train with precision='16-mixed' or 'bf16-mixed', "
+        "which keep the weights and the optimizer state in float32."
     )
 
 
@@ -351,7 +354,10 @@ def test_a_scheduled_eps_is_checked_at_each_step_as_when_fit_starts(
     optimizer = cls([torch.nn.Parameter(torch.zeros(2, dtype=torch.float16))], **implementation)
     found = roundings(optimizer, compiled=compiled)
     assert found is not None and found[0] is not None
-    assert (found[0].loss("eps", 1e-8) is not None) == lost
+    lost_eps = found[0].loss("eps", 1e-8)
+    assert (lost_eps is not None) == lost
+    # the advice of the refusal when fit starts: an eps near the gradients' size, not the smallest kept
+    assert lost_eps is None or "declare an eps near the gradients' size, such as 1e-4 to 1e-3" in lost_eps[2]
     assert found[0].loss("eps", 1e6) is not None
 
 
@@ -493,3 +499,50 @@ def test_a_refusal_says_where_the_value_comes_from(
     with pytest.raises(ValueError) as caught:
         fit(module, "16-true")
     assert shown in str(caught.value)
+
+
+def test_the_eps_refusal_does_not_advise_the_smallest_value_float16_keeps() -> None:
+    """float16 keeps ``eps=1e-7``, but Adam's second moment of a gradient of 1e-3 (``1e-3 * g**2 = 1e-9``)
+    underflows to 0, so the first update is ``lr * grad / eps``: thousands of times the lr, not about the lr."""
+    for eps in (1e-7, 1e-3):
+        param = torch.nn.Parameter(torch.tensor([0.5], dtype=torch.float16))
+        optimizer = Adam([param], lr=1e-3, eps=eps, foreach=False)
+        param.grad = torch.tensor([1e-3], dtype=torch.float16)
+        optimizer.step()
+        moved = abs(float(param.detach()) - 0.5)
+        assert moved > 1000 * 1e-3 if eps == 1e-7 else moved < 2e-3, (eps, moved)
+
+    message = refusal(OptimizerSpec("adam", lr=1e-3, implementation="forloop"), "16-true")
+    assert "the smallest value float16 keeps above 0" not in message
+    assert (
+        "any eps float16 keeps (from 5.96e-08, 2**-24) still makes an update lr * grad / eps where a small "
+        "gradient's square underflows in float16 (a gradient of 1e-3 under Adam's eps=1e-7 moves a weight by "
+        "thousands of times the lr): declare an eps near the gradients' size, such as 1e-4 to 1e-3, or "
+        "implementation='fused' or 'compiled', which add it in float32." in message
+    )
+
+
+def test_a_schedule_driving_eps_to_what_float16_makes_zero_stops_with_the_same_advice() -> None:
+    """A ``param="eps"`` cosine from a kept 1e-6 to 1e-12 reaches values float16 makes 0 (below 2**-25) at
+    step 11 of 12: it stops before the step that would use one, with the advice of the refusal when ``fit``
+    starts."""
+    spec = OptimizerSpec(
+        "adam",
+        lr=1e-3,
+        eps=1e-6,
+        implementation="forloop",
+        scheduler=SchedulerSpec("cosine", param="eps", eta_min=1e-12, interval="step"),
+    )
+    with pytest.raises(ValueError) as caught:
+        fit(declared(spec)(), "16-true", max_epochs=6)
+    message = str(caught.value)
+    assert "Expected the eps of param group 0 to be a value float16 parameters keep but got" in message
+    assert "before this optimizer's step 12 (global step 11," in message
+    assert (
+        "float16 makes it 0.0; it is added to a float16 tensor to keep a denominator from 0, so an update divides "
+        "0 by 0 (NaN) where a gradient is 0; any eps float16 keeps" in message
+    )
+    assert (
+        "or implementation='fused' or 'compiled', which add it in float32. The `param='eps'` schedule"
+        in message
+    )
