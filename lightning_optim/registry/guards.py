@@ -79,7 +79,9 @@ def bad_learning_rate(optimizer: Any) -> tuple[int, float] | None:
         (0, nan)
     """
     for index, group in enumerate(optimizer.param_groups):
-        lr = number_in(group.get("lr"))
+        lr = group.get("lr")
+        if type(lr) is not float:  # read here, once a step for every group: a float needs no call
+            lr = number_in(lr)
         if lr is not None and not (math.isfinite(lr) and lr >= 0):
             return index, shown(group["lr"])
     return None
