@@ -58,6 +58,26 @@ def as_loaded(value: Any) -> Any:
     return value
 
 
+def recent(value: Any, count: int) -> Any:
+    """The most recent ``count`` entries of a history, as the step that appends to it keeps them: a list's last ones,
+    a deque's (or its saved form's, ``as_saved``) in a deque (or saved form) of ``maxlen=count``, as a fresh
+    optimizer with that length holds it (``AdaShift``'s ``grad_queue`` under another ``keep_num``).
+
+    Example:
+        >>> recent([1, 2, 3], 2)
+        [2, 3]
+        >>> recent(deque([1, 2, 3], maxlen=3), 2), recent(deque([1, 2], maxlen=2), 4)
+        (deque([2, 3], maxlen=2), deque([1, 2], maxlen=4))
+        >>> recent({"lightning_optim_deque": [1, 2, 3], "maxlen": 3}, 2)
+        {'lightning_optim_deque': [2, 3], 'maxlen': 2}
+    """
+    if isinstance(value, deque):
+        return deque(list(value)[-count:], maxlen=count)
+    if isinstance(value, Mapping) and DEQUE_KEY in value:
+        return {DEQUE_KEY: list(value[DEQUE_KEY])[-count:], "maxlen": count}
+    return value[-count:]
+
+
 def keep_deques(optimizer: torch.optim.Optimizer) -> None:
     """Save ``optimizer``'s deques as plain lists and load them back as deques of their ``maxlen``."""
     loading = loading_optimizer(optimizer)

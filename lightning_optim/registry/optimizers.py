@@ -517,11 +517,17 @@ def _pytorch_optimizer_group_options(cls: type) -> frozenset[str]:
     )
 
 
+#: pytorch_optimizer's per-parameter state whose length an option sets (``SizedState``): ``AdaShift``'s last
+#: ``keep_num`` gradients, a ``deque(maxlen=keep_num)`` it updates from only when full (``len == keep_num``)
+_PYTORCH_OPTIMIZER_SIZED = {"AdaShift": {"grad_queue": SizedState("keep_num", "recent")}}
+
+
 def _pytorch_optimizer(cls: type) -> OptimizerInfo:
     group_options = _pytorch_optimizer_group_options(cls)
     return OptimizerInfo(
         cls,
         running_state=_running_state(_PYTORCH_OPTIMIZER_STATE.get(cls.__name__, "step")),
+        sized_state=_PYTORCH_OPTIMIZER_SIZED.get(cls.__name__, {}),
         shaping_options=frozenset(_PYTORCH_OPTIMIZER_SHAPING.get(cls.__name__, "").split()),
         group_options=group_options,
         # the Muon family refuses a group without `use_muon` (which half trains it)

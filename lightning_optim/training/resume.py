@@ -104,7 +104,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_moment
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.declaring.trial import first_state
 from lightning_optim.groups.plan import GroupPlan
-from lightning_optim.registry.deque_state import rebound
+from lightning_optim.registry.deque_state import rebound, recent
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
 from lightning_optim.registry.optimizers import SizedState, optimizer_info
 from lightning_optim.schedules.param_view import target_of
@@ -516,7 +516,8 @@ def fitted(
 ) -> dict[str, Any]:
     """A parameter's ``saved`` state, kept from the checkpoint's group ``old``, fitted to the group ``new`` where the
     option that sets a state's length changed (``OptimizerInfo.sized_state``): a history keeps its most recent
-    entries, as the step drops the oldest first, and scratch the step starts when it is missing is left out.
+    entries, as the step drops the oldest first (a deque of them gets the new length as its ``maxlen``, ``recent``),
+    and scratch the step starts when it is missing is left out.
 
     Example:
         >>> lbfgs = {"old_dirs": SizedState("history_size", "recent"), "al": SizedState("history_size", "nothing")}
@@ -530,7 +531,7 @@ def fitted(
     if not changed:
         return saved
     return {
-        key: value if key not in changed else value[-new[changed[key].option] :]
+        key: value if key not in changed else recent(value, new[changed[key].option])
         for key, value in saved.items()
         if key not in changed or changed[key].keeps == "recent"
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.registry.deque_state import DEQUE_KEY
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
 from tests.helpers import (
@@ -881,6 +883,86 @@ def test_a_changed_lbfgs_history_size_keeps_the_most_recent_history(
         assert all(torch.equal(a, b) for a, b in zip(state.restored[key], saved[key][-kept:])), key
         assert len(state.ended[key]) == after  # the history filled up to the new size, no further
     assert len(state.ended["al"]) == after
+
+
+#: AdaShift's queue of its last ``keep_num`` gradients, oldest first: it updates only once the queue is full
+ADASHIFT_QUEUE = "grad_queue"
+
+
+class AdaShiftQueues(L.Callback):
+    """AdaShift's queues, one per parameter, when training ends."""
+
+    def __init__(self) -> None:
+        self.ended: list[Any] = []
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        optimizer = trainer.optimizers[0]
+        self.ended = [
+            copy.deepcopy(optimizer.state[p][ADASHIFT_QUEUE]) for p in optimizer.param_groups[0]["params"]
+        ]
+
+
+def fitted_adashift(keep_num: int) -> type[Classifier]:
+    """The reference: a hand-written AdaShift with ``keep_num`` that resumes a checkpoint of another one with each
+    queue fitted by hand as a fresh one holds it: its most recent ``keep_num`` gradients, in a deque of that
+    ``maxlen`` (the checkpoint holds it as the mixin saves a deque, and Lightning's move to the device rebuilds it
+    without its ``maxlen``: given back at train start)."""
+    cls = resolve_class("pytorch_optimizer/adashift", "optimizer", where="test")
+
+    class Fitted(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.01, keep_num=keep_num)
+
+        def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+            (state,) = checkpoint["optimizer_states"]
+            state["param_groups"][0]["keep_num"] = keep_num
+            for kept in state["state"].values():
+                kept[ADASHIFT_QUEUE] = deque(kept[ADASHIFT_QUEUE][DEQUE_KEY][-keep_num:], maxlen=keep_num)
+
+        def on_train_start(self) -> None:
+            optimizer = self.trainer.optimizers[0]
+            for kept in optimizer.state.values():
+                kept[ADASHIFT_QUEUE] = deque(kept[ADASHIFT_QUEUE], maxlen=keep_num)
+
+    return Fitted
+
+
+@pytest.mark.parametrize(("before", "after"), [(3, 2), (3, 5)], ids=["lower", "higher"])
+def test_a_changed_adashift_keep_num_keeps_the_most_recent_gradients(
+    before: int, after: int, tmp_path: Path
+) -> None:
+    """pytorch_optimizer's AdaShift resumed with another ``keep_num`` kept the checkpoint's queue with its old
+    ``maxlen``: AdaShift updates only when the queue holds exactly ``keep_num`` gradients, so a lower ``keep_num``
+    (a queue longer) or a higher one (a queue capped below it) silently stopped training. The queue keeps its most
+    recent ``keep_num`` gradients in a deque of ``maxlen=keep_num``, as a fresh AdaShift holds it, so the run
+    trains as a hand-written AdaShift whose queue is fitted the same way by hand."""
+    pytest.importorskip("pytorch_optimizer")
+    cls = resolve_class("pytorch_optimizer/adashift", "optimizer", where="test")
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
+    fit_resumed(
+        declaring(cls, {"keep_num": before})(),
+        None,
+        callbacks=[saving],
+        max_epochs=1,
+        enable_checkpointing=True,
+    )
+    path = str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+    saved_queues = torch.load(path)["optimizer_states"][0]["state"].values()
+    assert all(len(kept[ADASHIFT_QUEUE][DEQUE_KEY]) == before for kept in saved_queues)  # 4 steps filled them
+
+    reference = fitted_adashift(after)()
+    fit_resumed(reference, path)
+    queues = AdaShiftQueues()
+    continued = declaring(cls, {"keep_num": after}, "continue")()
+    fit_resumed(continued, path, callbacks=[queues])
+    assert_same_weights(continued, reference)
+    saved = torch.load(path, weights_only=False)["state_dict"]
+    assert any(
+        not torch.equal(value, saved[key]) for key, value in continued.state_dict().items()
+    )  # it trained
+    for queue in queues.ended:  # 8 more steps filled it up to the new keep_num, no further
+        assert isinstance(queue, deque)
+        assert (queue.maxlen, len(queue)) == (after, after)
 
 
 #: (a pytorch_optimizer optimizer, its options in the checkpoint, an option now that shapes its per-parameter state):
