@@ -30,9 +30,12 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
   Adadelta, Muon, Adafactor; a coupled ``weight_decay``): multiply a tensor of the dtype. Lost when
   ``dtype(value) == 0`` while the value is not: every update (or every decay term) is then below what the
   dtype holds. SGD's ``lr`` is not one of them: its update is ``lr * grad``, which a large gradient can keep.
-* ``factors`` (SGD's ``lr``): multiply a tensor of the dtype, where a large gradient keeps a small one. Lost
-  only when ``inf`` in the dtype: torch converts SGD's ``alpha=-lr`` to float16 and raises (``cannot be
-  converted to type c10::Half without overflow``) at the first step.
+* ``factors`` (SGD's and ASGD's ``lr``): multiply a tensor of the dtype, where a large gradient keeps a small
+  one. Lost only when ``inf`` in the dtype: torch converts SGD's ``alpha=-lr`` (ASGD's ``alpha=-eta``, which
+  starts at ``lr`` and only shrinks) to float16 and raises (``cannot be converted to type c10::Half without
+  overflow``) at the first step. ASGD's ``lambd`` (the weights multiplied by ``1 - lambd * eta``) is not
+  checked: its defaults (``lr=0.01``, ``lambd=1e-4``) make that factor 1.0 in float16 and bfloat16, so checking
+  it would refuse ASGD's defaults there.
 A ``floor`` or ``scale`` that is ``inf`` in the dtype (above 65504 for float16) is lost too. (A state's first
 value that float16 cannot hold, Adagrad's ``initial_accumulator_value=1e5``, is refused by torch itself when
 the optimizer is built.) Optimizers not in ``ARITHMETIC`` (another
@@ -132,6 +135,7 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
         floors=("eps",), decays=("alpha", "momentum"), scales=("lr", "weight_decay")
     ),
     torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",), factors=("lr",)),
+    torch.optim.ASGD: Arithmetic(scales=("weight_decay",), factors=("lr",)),
     **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
     **_on_this_torch("Muon", _MUON),
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,

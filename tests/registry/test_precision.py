@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from torch.optim import SGD, Adagrad, Adam, AdamW
+from torch.optim import ASGD, SGD, Adagrad, Adam, AdamW
 
 from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
@@ -419,6 +419,19 @@ def test_an_sgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> No
         fit(reference, "16-true")
 
     message = refusal(OptimizerSpec(SGD, lr=70000.0, momentum=0.9), "16-true")
+    assert (
+        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
+        "survive" in message
+    )
+
+
+def test_an_asgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
+    """torch's ASGD adds ``grad`` with ``alpha=-eta`` (``eta`` starts at ``lr``), which it converts to float16."""
+    reference = hand_written(lambda params: ASGD(params, lr=70000.0))
+    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
+        fit(reference, "16-true")
+
+    message = refusal(OptimizerSpec(ASGD, lr=70000.0), "16-true")
     assert (
         "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
         "survive" in message
