@@ -35,7 +35,11 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
   starts at ``lr`` and only shrinks) to float16 and raises (``cannot be converted to type c10::Half without
   overflow``) at the first step. ASGD's ``lambd`` (the weights multiplied by ``1 - lambd * eta``) is not
   checked: its defaults (``lr=0.01``, ``lambd=1e-4``) make that factor 1.0 in float16 and bfloat16, so checking
-  it would refuse ASGD's defaults there.
+  it would refuse ASGD's defaults there. Rprop's ``lr`` is a factor too: it fills the dtype's step sizes (torch
+  raises where it is inf), and one made 0 is raised to the smallest step size at the first step.
+* ``bounds`` (Rprop's ``step_sizes``): the smallest and largest step size, which clamp a tensor of the dtype at
+  every step. Lost when 0 (a step size that reaches it is then 0, and stays 0: it grows by multiplying) or
+  ``inf`` (torch converts them to float16 and raises).
 A ``floor`` or ``scale`` that is ``inf`` in the dtype (above 65504 for float16) is lost too. (A state's first
 value that float16 cannot hold, Adagrad's ``initial_accumulator_value=1e5``, is refused by torch itself when
 the optimizer is built.) Optimizers not in ``ARITHMETIC`` (another
@@ -78,6 +82,7 @@ class Arithmetic:
     decays: tuple[str, ...] = ()
     scales: tuple[str, ...] = ()
     factors: tuple[str, ...] = ()
+    bounds: tuple[str, ...] = ()
     #: weight decay as ``param *= 1 - lr * weight_decay``: ``True``, or the bool group option that turns it on
     decoupled: bool | str = False
     #: the constructor argument that sets an option, where it is not the option's own name
@@ -136,6 +141,7 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     ),
     torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",), factors=("lr",)),
     torch.optim.ASGD: Arithmetic(scales=("weight_decay",), factors=("lr",)),
+    torch.optim.Rprop: Arithmetic(factors=("lr",), bounds=("step_sizes",)),
     **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
     **_on_this_torch("Muon", _MUON),
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
@@ -276,6 +282,18 @@ which adds it in float32", '')
     return f", or implementation={' or '.join(kernels)}, which {'add' if len(kernels) > 1 else 'adds'} it in float32"
 
 
+def _items(value: Any) -> list[tuple[str, Any]]:
+    """Each value of an option with its index suffix, as a refusal names it (``betas[1]``).
+
+    Example:
+        >>> _items((0.9, 0.999)), _items(0.9)
+        ([('[0]', 0.9), ('[1]', 0.999)], [('', 0.9)])
+    """
+    if isinstance(value, (tuple, list)):
+        return [(f"[{index}]", item) for index, item in enumerate(value)]
+    return [("", value)]
+
+
 def _losses(
     arithmetic: Arithmetic,
     group: Mapping[str, Any],
@@ -315,11 +333,13 @@ def _losses(
     for option in arithmetic.factors:
         value = lr if option == "lr" else group.get(option)
         add(option, "", value, _lost_to_inf(dtype, value))
+    for option in arithmetic.bounds:
+        why = f"a step size that reaches it is then 0, and stays 0 (it grows by multiplying) in {name}"
+        for index, item in _items(group.get(option)):
+            add(option, index, item, _lost_to_zero(dtype, item, why))
     for option in arithmetic.decays:
-        value = group.get(option)
-        items = list(enumerate(value)) if isinstance(value, (tuple, list)) else [(None, value)]
-        for index, item in items:
-            add(option, "" if index is None else f"[{index}]", item, _lost_to_one(dtype, item))
+        for index, item in _items(group.get(option)):
+            add(option, index, item, _lost_to_one(dtype, item))
     weight_decay = group.get("weight_decay")
     if decoupled and _number(lr) and _number(weight_decay) and lr * weight_decay > 0:
         factor = 1 - lr * weight_decay

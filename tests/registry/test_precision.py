@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from torch.optim import ASGD, SGD, Adagrad, Adam, AdamW
+from torch.optim import ASGD, SGD, Adagrad, Adam, AdamW, Rprop
 
 from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
@@ -268,7 +268,13 @@ def test_the_table_names_real_options(cls: type) -> None:
     optimizer = cls([parameter])
     group = optimizer.param_groups[0]
     arithmetic = entry(group) if not isinstance(entry, Arithmetic) else entry
-    named = [*arithmetic.floors, *arithmetic.decays, *arithmetic.scales, *arithmetic.factors]
+    named = [
+        *arithmetic.floors,
+        *arithmetic.decays,
+        *arithmetic.scales,
+        *arithmetic.factors,
+        *arithmetic.bounds,
+    ]
     if isinstance(arithmetic.decoupled, str):
         named.append(arithmetic.decoupled)
     assert set(named) <= set(group), sorted(set(named) - set(group))
@@ -435,6 +441,48 @@ def test_an_asgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> N
     assert (
         "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
         "survive" in message
+    )
+
+
+def test_an_rprop_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
+    """torch's Rprop fills its float16 step sizes with ``lr``: above 65504 it raises."""
+    reference = hand_written(lambda params: Rprop(params, lr=70000.0))
+    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
+        fit(reference, "16-true")
+
+    message = refusal(OptimizerSpec(Rprop, lr=70000.0), "16-true")
+    assert (
+        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
+        "survive" in message
+    )
+
+
+def test_an_rprop_minimum_step_size_that_float16_makes_zero_is_refused_where_weights_never_move() -> None:
+    """A step size that reaches a minimum float16 makes 0 stays 0 (``0 * etaplus``): with ``lr=1e-8`` every step
+    size is 0 from the start, and the hand-written module never moves a weight (it does in float32)."""
+    make = lambda params: Rprop(params, lr=1e-8, step_sizes=(1e-8, 50.0))  # noqa: E731
+    in_float32 = hand_written(make)
+    before = weights(in_float32)
+    fit(in_float32, "32-true")
+    assert any(not torch.equal(before[k], v) for k, v in weights(in_float32).items())
+    reference = hand_written(make)
+    before = weights(reference)
+    fit(reference, "16-true")
+    assert all(torch.equal(before[k].half(), v) for k, v in weights(reference).items())
+
+    message = refusal(OptimizerSpec(Rprop, lr=1e-8, step_sizes=(1e-8, 50.0)), "16-true")
+    assert "`step_sizes[0]=1e-08`: float16 makes it 0.0; a step size that reaches it is then 0" in message
+    assert "`lr=1e-08`" not in message  # a step size made 0 is raised to the minimum at the first step
+
+
+def test_an_rprop_maximum_step_size_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
+    reference = hand_written(lambda params: Rprop(params, step_sizes=(1e-6, 1e5)))
+    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
+        fit(reference, "16-true")
+
+    message = refusal(OptimizerSpec(Rprop, step_sizes=(1e-6, 1e5)), "16-true")
+    assert (
+        "`step_sizes[1]=100000.0`: float16 makes it inf; the largest value float16 keeps is 65504" in message
     )
 
 
