@@ -30,13 +30,14 @@ What each role means, and when a value is lost (``dtype(value)`` is the value ro
   Adadelta, Muon, Adafactor; a coupled ``weight_decay``): multiply a tensor of the dtype. Lost when
   ``dtype(value) == 0`` while the value is not: every update (or every decay term) is then below what the
   dtype holds. SGD's ``lr`` is not one of them: its update is ``lr * grad``, which a large gradient can keep.
-* ``factors`` (SGD's and ASGD's ``lr``): multiply a tensor of the dtype, where a large gradient keeps a small
-  one. Lost only when ``inf`` in the dtype: torch converts SGD's ``alpha=-lr`` (ASGD's ``alpha=-eta``, which
-  starts at ``lr`` and only shrinks) to float16 and raises (``cannot be converted to type c10::Half without
-  overflow``) at the first step. ASGD's ``lambd`` (the weights multiplied by ``1 - lambd * eta``) is not
-  checked: its defaults (``lr=0.01``, ``lambd=1e-4``) make that factor 1.0 in float16 and bfloat16, so checking
-  it would refuse ASGD's defaults there. Rprop's ``lr`` is a factor too: it fills the dtype's step sizes (torch
-  raises where it is inf), and one made 0 is raised to the smallest step size at the first step.
+* ``factors`` (SGD's, ASGD's and LBFGS's ``lr``): multiply a tensor of the dtype, where a large gradient keeps a
+  small one. Lost only when ``inf`` in the dtype: torch converts SGD's ``alpha=-lr`` (ASGD's ``alpha=-eta``,
+  which starts at ``lr`` and only shrinks; LBFGS's step length, a multiple of ``lr``) to float16 and raises
+  (``cannot be converted to type c10::Half without overflow``) at the first step. ASGD's ``lambd`` (the weights
+  multiplied by ``1 - lambd * eta``) is not checked: its defaults (``lr=0.01``, ``lambd=1e-4``) make that factor
+  1.0 in float16 and bfloat16, so checking it would refuse ASGD's defaults there. Rprop's ``lr`` is a factor
+  too: it fills the dtype's step sizes (torch raises where it is inf), and one made 0 is raised to the smallest
+  step size at the first step.
 * ``bounds`` (Rprop's ``step_sizes``): the smallest and largest step size, which clamp a tensor of the dtype at
   every step. Lost when 0 (a step size that reaches it is then 0, and stays 0: it grows by multiplying) or
   ``inf`` (torch converts them to float16 and raises).
@@ -142,6 +143,7 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     torch.optim.SGD: Arithmetic(decays=("momentum",), scales=("weight_decay",), factors=("lr",)),
     torch.optim.ASGD: Arithmetic(scales=("weight_decay",), factors=("lr",)),
     torch.optim.Rprop: Arithmetic(factors=("lr",), bounds=("step_sizes",)),
+    torch.optim.LBFGS: Arithmetic(factors=("lr",)),
     **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
     **_on_this_torch("Muon", _MUON),
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,

@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from torch.optim import ASGD, SGD, Adagrad, Adam, AdamW, Rprop
+from torch.optim import ASGD, LBFGS, SGD, Adagrad, Adam, AdamW, Rprop
 
 from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
@@ -483,6 +483,20 @@ def test_an_rprop_maximum_step_size_that_float16_makes_inf_is_refused_where_torc
     message = refusal(OptimizerSpec(Rprop, step_sizes=(1e-6, 1e5)), "16-true")
     assert (
         "`step_sizes[1]=100000.0`: float16 makes it inf; the largest value float16 keeps is 65504" in message
+    )
+
+
+def test_an_lbfgs_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
+    """torch's LBFGS adds its direction to the weights with ``alpha`` a multiple of ``lr``, which it converts to
+    float16."""
+    reference = hand_written(lambda params: LBFGS(params, lr=70000.0))
+    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
+        fit(reference, "16-true")
+
+    message = refusal(OptimizerSpec(LBFGS, lr=70000.0), "16-true")
+    assert (
+        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
+        "survive" in message
     )
 
 
