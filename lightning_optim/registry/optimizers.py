@@ -249,14 +249,6 @@ class OptimizerInfo:
         tensor, and it is neither ``LBFGS`` nor ``SparseAdam``."""
         return compiled_refusal(self.cls) is None
 
-    @property
-    def has_fused(self) -> bool:
-        return accepts_argument(self.cls, "fused")
-
-    @property
-    def has_foreach(self) -> bool:
-        return accepts_argument(self.cls, "foreach")
-
 
 #: How many optimizer steps a run may take for ``check_group``'s checks: about a billion.
 STEP_HORIZON = 2**30

@@ -404,12 +404,6 @@ def batches_that_stepped(trainer: Any) -> int:
     return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
 
 
-def check_batches_that_stepped(trainer: Any) -> None:
-    """Fail early (when a monitor starts) if ``batches_that_stepped`` cannot work."""
-    if not hasattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped"):
-        raise _missing("Trainer.fit_loop.epoch_loop._batches_that_stepped", "log at Lightning's steps")
-
-
 def batches_into_epoch(trainer: Any) -> int:
     """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
     checkpoint written mid-epoch (or at an epoch's last batch) restored, as Lightning counts them on in this fit

@@ -19,7 +19,7 @@ from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.registry.implementation import loading_optimizer
 from lightning_optim.registry.lookup import resolve_class
 from tests.helpers import FAST, Classifier, LrRecorder, assert_same_weights, loader
-from tests.registry.test_optimizers import ARGUMENTS, MUON_FAMILY, NOT_STEPPED
+from tests.registry.test_optimizers import NOT_STEPPED, lora_optimizer
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 
@@ -90,23 +90,7 @@ def test_a_resumed_run_trains_as_the_uninterrupted_one(
 def _holds_deque(name: str) -> bool:
     """Whether pytorch_optimizer's ``name`` holds a deque in its per-parameter state after 8 steps on a LoRA-like
     pair of matrices (as ``test_optimizers`` steps them)."""
-    cls = resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test")
-    torch.manual_seed(0)
-    lora_a, lora_b = torch.nn.Parameter(torch.randn(2, 3)), torch.nn.Parameter(torch.randn(4, 2))
-    if cls.__name__ in MUON_FAMILY:
-        groups = [{"params": [lora_a], "use_muon": True}, {"params": [lora_b], "use_muon": False}]
-    else:
-        groups = [{"params": [lora_a, lora_b]}]
-    optimizer = cls(groups, **ARGUMENTS.get(cls.__name__, {}))
-    graph = cls.__name__ in ("AdaHessian", "SophiaH")
-
-    @torch.enable_grad()
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = ((lora_b @ lora_a - 1) ** 2).sum()
-        loss.backward(create_graph=graph)
-        return loss
-
+    optimizer, closure = lora_optimizer(resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if hasattr(optimizer, "train"):

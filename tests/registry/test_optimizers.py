@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -50,10 +51,9 @@ NOT_STEPPED = {
 }
 
 
-def _written_keys(cls: type, **kwargs: Any) -> set[str]:
-    """The group keys whose value ``cls`` changes, or adds, through ``train()``, eight steps (RAdam's forms skip
-    the first ones) and ``eval()`` (those it has), on a LoRA-like pair of matrices (``LoRARite`` takes them in
-    pairs), one group each for the Muon family."""
+def lora_optimizer(cls: type, **kwargs: Any) -> tuple[Any, Callable[[], torch.Tensor]]:
+    """``cls`` (with ``ARGUMENTS``' and ``kwargs``) over a LoRA-like pair of matrices (``LoRARite`` takes them in
+    pairs), one group each for the Muon family, and the closure of its loss."""
     torch.manual_seed(0)
     lora_a, lora_b = torch.nn.Parameter(torch.randn(2, 3)), torch.nn.Parameter(torch.randn(4, 2))
     if cls.__name__ in MUON_FAMILY:
@@ -63,15 +63,24 @@ def _written_keys(cls: type, **kwargs: Any) -> set[str]:
     optimizer = cls(groups, **{**ARGUMENTS.get(cls.__name__, {}), **kwargs})
     graph = cls.__name__ in ("AdaHessian", "SophiaH")  # they differentiate the gradient
 
-    def snapshot() -> list[dict[str, str]]:
-        return [{k: repr(v) for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
-
     @torch.enable_grad()  # AliG calls it inside its step, under no_grad
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = ((lora_b @ lora_a - 1) ** 2).sum()
         loss.backward(create_graph=graph)
         return loss
+
+    return optimizer, closure
+
+
+def _written_keys(cls: type, **kwargs: Any) -> set[str]:
+    """The group keys whose value ``cls`` changes, or adds, through ``train()``, eight steps (RAdam's forms skip
+    the first ones) and ``eval()`` (those it has), on a LoRA-like pair of matrices (``LoRARite`` takes them in
+    pairs), one group each for the Muon family."""
+    optimizer, closure = lora_optimizer(cls, **kwargs)
+
+    def snapshot() -> list[dict[str, str]]:
+        return [{k: repr(v) for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
 
     seen = [snapshot()]
     switches = hasattr(optimizer, "train")  # schedule-free's forms

@@ -418,39 +418,28 @@ def test_an_lr_that_float16_makes_inf_is_refused_for_every_optimizer_of_the_tabl
     )
 
 
-def test_an_sgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
-    """torch's SGD adds ``grad`` with ``alpha=-lr``, which it converts to float16: above 65504 it raises."""
-    reference = hand_written(lambda params: SGD(params, lr=70000.0, momentum=0.9))
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        # adds `grad` with `alpha=-lr`, which it converts to float16: above 65504 it raises
+        (SGD, {"momentum": 0.9}),
+        # adds `grad` with `alpha=-eta` (`eta` starts at `lr`), converted to float16
+        (ASGD, {}),
+        # fills its float16 step sizes with `lr`
+        (Rprop, {}),
+        # adds its direction to the weights with `alpha` a multiple of `lr`, converted to float16
+        (LBFGS, {}),
+    ],
+    ids=["SGD", "ASGD", "Rprop", "LBFGS"],
+)
+def test_an_lr_that_float16_makes_inf_is_refused_where_torch_crashes(
+    cls: type, options: dict[str, Any]
+) -> None:
+    reference = hand_written(lambda params: cls(params, lr=70000.0, **options))
     with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
         fit(reference, "16-true")
 
-    message = refusal(OptimizerSpec(SGD, lr=70000.0, momentum=0.9), "16-true")
-    assert (
-        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
-        "survive" in message
-    )
-
-
-def test_an_asgd_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
-    """torch's ASGD adds ``grad`` with ``alpha=-eta`` (``eta`` starts at ``lr``), which it converts to float16."""
-    reference = hand_written(lambda params: ASGD(params, lr=70000.0))
-    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
-        fit(reference, "16-true")
-
-    message = refusal(OptimizerSpec(ASGD, lr=70000.0), "16-true")
-    assert (
-        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
-        "survive" in message
-    )
-
-
-def test_an_rprop_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
-    """torch's Rprop fills its float16 step sizes with ``lr``: above 65504 it raises."""
-    reference = hand_written(lambda params: Rprop(params, lr=70000.0))
-    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
-        fit(reference, "16-true")
-
-    message = refusal(OptimizerSpec(Rprop, lr=70000.0), "16-true")
+    message = refusal(OptimizerSpec(cls, lr=70000.0, **options), "16-true")
     assert (
         "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
         "survive" in message
@@ -483,20 +472,6 @@ def test_an_rprop_maximum_step_size_that_float16_makes_inf_is_refused_where_torc
     message = refusal(OptimizerSpec(Rprop, step_sizes=(1e-6, 1e5)), "16-true")
     assert (
         "`step_sizes[1]=100000.0`: float16 makes it inf; the largest value float16 keeps is 65504" in message
-    )
-
-
-def test_an_lbfgs_lr_that_float16_makes_inf_is_refused_where_torch_crashes() -> None:
-    """torch's LBFGS adds its direction to the weights with ``alpha`` a multiple of ``lr``, which it converts to
-    float16."""
-    reference = hand_written(lambda params: LBFGS(params, lr=70000.0))
-    with pytest.raises(RuntimeError, match="cannot be converted to type c10::Half without overflow"):
-        fit(reference, "16-true")
-
-    message = refusal(OptimizerSpec(LBFGS, lr=70000.0), "16-true")
-    assert (
-        "`lr=70000.0`: float16 makes it inf; the largest value float16 keeps is 65504. Declare values that "
-        "survive" in message
     )
 
 
