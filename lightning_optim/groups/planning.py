@@ -110,11 +110,13 @@ def assign_parameters(
     catch_all = [declared for declared in declared_all if declared.params is None]
     if catch_all:
         declared = catch_all[0]
-        if not rest:
+        if not rest and named.items:
             raise ValueError(
                 f"{declared.where}: `params=None` takes the trainable parameters no other optimizer takes, "
-                "but none are left."
+                f"but none are left: {listing(assigned)} take all of them."
             )
+        if not rest:
+            raise ValueError(f"{declared.where}: {_none_trainable(named)}")
         assigned[declared.attribute] = rest
     elif rest:
         names = [name for name, _ in rest]
@@ -125,6 +127,22 @@ def assign_parameters(
             "or freeze them with `requires_grad_(False)`."
         )
     return assigned
+
+
+def _none_trainable(named: NamedParameters) -> str:
+    """Why a module offers its optimizers nothing: it has no parameters yet, or all of them are frozen."""
+    root = named.modules[0][1] if named.modules else None
+    frozen = sum(1 for _ in root.parameters()) if root is not None else 0
+    expected = "Expected trainable parameters for this optimizer (`params=None` takes every one) but "
+    if frozen:
+        return (
+            f"{expected}all {frozen} parameter tensors of the module are frozen (`requires_grad=False`). "
+            "Unfreeze those to train before `fit` builds the optimizers."
+        )
+    return (
+        f"{expected}the module has no parameters yet. Build its layers in `__init__`, `setup` or `configure_model`, "
+        "which `fit` calls before it builds the optimizers."
+    )
 
 
 def plan_groups(

@@ -17,6 +17,7 @@ from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.shape import Shape
+from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.tools.state_size import state_bytes
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.lazy import is_uninitialized
@@ -34,6 +35,9 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     kept outside the groups, as the group's parameters get it), and which parameters each
     group holds, the leftover ``rest`` group included; then its schedulers, in the order they act on it
     (``scheduler[i]`` for a declared list).
+
+    A module that builds its layers in Lightning's ``configure_model`` hook is described with them: the hook runs
+    on a copy sharing its tensors (``tools/configured.py``), and ``module`` is left for ``fit`` to build.
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
@@ -67,6 +71,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
             f"optimizers but got {module!r:.80}."
         )
     declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
+    module = as_fit_builds("describe_optimizers", module)
     return "\n".join(
         _describe(module, declared, groups, max_names)
         for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all]))

@@ -42,6 +42,7 @@ from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.monitor.lr_monitor import momentum_at
 from lightning_optim.schedules.param_view import target_of
+from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
@@ -349,11 +350,12 @@ def preview(
     else:
         per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
     run = PreviewRun(batches, accumulate_grad_batches, manual, per_epoch, int(entries))
+    planned = as_fit_builds("preview_schedule", module, owned=module is not module_or_class)
     built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # over stand-in parameters (only the lrs matter), the schedules shaped by the run `fit` would have
-        for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all])):
+        for declared, groups in zip(declared_all, plan_all(planned, [d.grouping for d in declared_all])):
             built.append(build_over_stand_ins(declared, groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
@@ -394,7 +396,9 @@ def preview_schedule(
     A ``ReduceLROnPlateau`` only changes the lr in response to its metric, which a preview does not
     have: without ``metrics`` its lr stays constant.
 
-    ``HParam`` values are read from the module as ``fit`` reads them (from ``Class()`` when given a class).
+    ``HParam`` values are read from the module as ``fit`` reads them (from ``Class()`` when given a class). A
+    module that builds its layers in Lightning's ``configure_model`` hook is planned with them: the hook runs on
+    a copy sharing its tensors (``tools/configured.py``), and the module given is left for ``fit`` to build.
 
     Args:
         module_or_class: a ``ConfigurableOptimizersMixin`` module, or its class (built with no arguments).

@@ -93,7 +93,8 @@ def test_frozen_parameters_are_skipped() -> None:
                 "rest": OptimizerSpec(SGD, params=None, lr=0.1),
                 "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
             },
-            "Model.rest: `params=None` takes the trainable parameters no other optimizer takes, but none are left",
+            "Model.rest: `params=None` takes the trainable parameters no other optimizer takes, but none are "
+            "left: `gen`, `dis` take all of them.",
         ),
         # a misspelt item of a list: the other items select, and `model_dis.layer2` would go to `rest`
         (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import lightning as L
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec, describe_optimizers
-from tests.helpers import declared, fit, lr_replaced
+from tests.helpers import FAST, declared, fit, loader, lr_replaced
 
 
 def test_onecycle_shows_the_lr_it_starts_every_group_from() -> None:
@@ -66,3 +67,83 @@ def test_an_argument_only_the_constructor_keeps_is_in_the_header_not_a_column() 
     lines = describe_optimizers(declared(OptimizerSpec(Scaled, lr=0.5, scale=3.0))()).splitlines()
     assert lines[0].startswith("Declared.optimizer: Scaled(lr=0.5, scale=3.0), 1 group")
     assert lines[1].split() == ["group", "tensors", "parameters", "state", "bytes", "lr"]
+
+
+class BuiltInConfigureModel(L.LightningModule):
+    """Builds its layers in Lightning's ``configure_model`` hook (idempotent, as Lightning documents it)."""
+
+    def configure_model(self) -> None:
+        if hasattr(self, "body"):
+            return
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+
+def test_a_module_building_its_layers_in_configure_model_is_described_as_fit_builds_it() -> None:
+    """Was: "`params=None` takes the trainable parameters no other optimizer takes, but none are left"; now the
+    groups of a copy that ran the hook, the user's module left without layers for `fit` to build them."""
+    spec = OptimizerSpec(
+        "adamw", lr=0.1, weight_decay=0.1, no_decay="timm", groups=[ParamGroup("head", lr=0.5)]
+    )
+    module_class = declared(spec, BuiltInConfigureModel)
+    module = module_class()
+    text = describe_optimizers(module)
+    assert list(module.parameters()) == []
+    trained = module_class()
+    trainer = L.Trainer(max_epochs=1, **FAST)
+    trainer.fit(trained, loader())
+    names = {id(p): name for name, p in trained.named_parameters()}
+    built = [
+        (g["name"], g["lr"], [names[id(p)] for p in g["params"]]) for g in trainer.optimizers[0].param_groups
+    ]
+    lines = text.splitlines()
+    assert lines[0].startswith(
+        "Declared.optimizer: AdamW(lr=0.1, weight_decay=0.1), 4 groups, 4 tensors, 212"
+    )
+    assert lines[6:] == [
+        "  head: head.weight",
+        "  head/no_decay: head.bias",
+        "  rest: body.weight",
+        "  rest/no_decay: body.bias",
+    ]
+    assert [f"  {name}: {', '.join(params)}" for name, _, params in built] == lines[6:]
+    assert [(name, lr) for name, lr, _ in built] == [
+        (line.split()[0], float(line.split()[4])) for line in lines[2:6]
+    ]
+
+
+class NoLayers(L.LightningModule):
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return batch[0].sum()
+
+
+class AllFrozen(NoLayers):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(2, 2).requires_grad_(False)
+
+
+@pytest.mark.parametrize(
+    ("base", "why"),
+    [
+        (NoLayers, "the module has no parameters yet. Build its layers in `__init__`, `setup` or"),
+        (AllFrozen, "all 2 parameter tensors of the module are frozen (`requires_grad=False`)"),
+    ],
+)
+def test_a_module_without_trainable_parameters_is_not_told_other_optimizers_took_them(
+    base: type[L.LightningModule], why: str
+) -> None:
+    """Was: "`params=None` takes the trainable parameters no other optimizer takes, but none are left" with
+    this one optimizer declared."""
+    with pytest.raises(
+        ValueError, match=re.escape("Declared.optimizer: Expected trainable parameters")
+    ) as raised:
+        describe_optimizers(declared(OptimizerSpec("sgd", lr=0.1), base)())
+    assert why in str(raised.value)
+    assert "no other optimizer" not in str(raised.value)
+    with pytest.raises(ValueError, match=re.escape(why)):
+        fit(declared(OptimizerSpec("sgd", lr=0.1), base)(), max_epochs=1)

@@ -13,6 +13,7 @@ import math
 import sys
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch.optim import lr_scheduler
@@ -310,6 +311,34 @@ def test_the_module_is_only_read() -> None:
         assert torch.equal(p, before[name]), name
         assert p.grad is None
     assert module._trainer is None
+
+
+class BuiltInConfigureModel(Classifier):
+    """Builds its layers in Lightning's ``configure_model`` hook (idempotent, as Lightning documents it)."""
+
+    def __init__(self) -> None:
+        L.LightningModule.__init__(self)
+
+    def configure_model(self) -> None:
+        if hasattr(self, "model_gen"):
+            return
+        torch.manual_seed(0)
+        self.model_gen = helpers.Net()
+
+
+@pytest.mark.parametrize("given", ["instance", "class"])
+def test_a_module_building_its_layers_in_configure_model_matches_a_real_fit(given: str) -> None:
+    """Was: "`params=None` takes the trainable parameters no other optimizer takes, but none are left"; the
+    module given stays without layers, for `fit` to build them under its strategy's contexts."""
+    module_class = declared(two_groups(SchedulerSpec("cosine", interval="step")), BuiltInConfigureModel)
+    module = module_class()
+    preview = preview_schedule(
+        module if given == "instance" else module_class, max_epochs=2, steps_per_epoch=BATCHES
+    )
+    assert list(module.parameters()) == []
+    expected = logged(module_class(), max_epochs=2)
+    assert list(expected) == ["lr-optimizer/model_gen.layer1", "lr-optimizer/rest"]
+    assert preview == expected
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,74 @@
+"""The module as ``fit`` plans its optimizers over it: with the layers its ``configure_model`` hook builds.
+
+Lightning calls ``configure_model`` (and the legacy ``configure_sharded_model``) in every ``fit``, before
+``configure_optimizers``, under the strategy's init contexts (sharded, on the device, in the precision's dtype),
+and documents the hook as idempotent: once it has built the layers, calling it again does nothing. A module
+that builds its layers there has none before ``fit``, so ``describe_optimizers`` and ``preview_schedule`` would
+plan its optimizers over nothing.
+
+They call the hook on a copy of the module that shares its parameters and buffers (nothing is allocated twice).
+Calling it on the user's module instead would build the layers outside the Trainer's contexts, and its own
+``fit`` would then find them built and skip them (an idempotent hook returns early): a sharded model would be
+materialized whole on the CPU, a ``"16-true"`` one built in float32 first.
+"""
+
+from __future__ import annotations
+
+import copy
+from itertools import chain
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+#: Lightning's hooks that build the layers in ``fit``, in the order ``fit`` calls them.
+BUILDING_HOOKS = ("configure_sharded_model", "configure_model")
+
+
+def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) -> torch.nn.Module:
+    """``module`` with the layers its overridden ``configure_model`` builds: ``module`` itself when it overrides
+    no building hook or when ``owned`` (the tool built it, from a class), else a copy sharing its tensors.
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> class Model(L.LightningModule):
+        ...     def configure_model(self):
+        ...         if not hasattr(self, "net"):
+        ...             self.net = nn.Linear(2, 1)
+        >>> model = Model()
+        >>> [name for name, _ in as_fit_builds("describe_optimizers", model).named_parameters()]
+        ['net.weight', 'net.bias']
+        >>> list(model.parameters())
+        []
+    """
+    hooks = [hook for hook in BUILDING_HOOKS if _overrides(module, hook)]
+    if not hooks:
+        return module
+    if not owned:
+        # the tensors map to themselves: the copy's existing parameters and buffers are the module's
+        shared = {id(t): t for t in chain(module.parameters(), module.buffers())}
+        try:
+            module = copy.deepcopy(module, shared)
+        except Exception as err:
+            raise TypeError(
+                f"{tool}: Expected to copy `{type(module).__qualname__}` to call its `{hooks[-1]}` (which builds the "
+                f"layers `fit` plans the optimizers over) but copying it failed: {type(err).__name__}: {err}. "
+                f"Call `module.{hooks[-1]}()` before `{tool}`, or build the layers in `__init__`."
+            ) from err
+    for hook in hooks:
+        try:
+            getattr(module, hook)()
+        except Exception as err:
+            raise ValueError(
+                f"{tool}: Expected `{type(module).__qualname__}.{hook}` to build the module's layers without a "
+                f"Trainer, as `fit` calls it before building the optimizers, but it raised {type(err).__name__}: "
+                f"{err}. Build the layers in `__init__`, or call `{tool}` on a module whose layers are built "
+                "(the hook must then return early, as Lightning requires it to be idempotent)."
+            ) from err
+    return module
+
+
+def _overrides(module: Any, hook: str) -> bool:
+    return isinstance(module, LightningModule) and is_overridden(hook, module)
