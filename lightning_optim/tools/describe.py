@@ -20,6 +20,7 @@ from lightning_optim.schedules.shape import Shape
 from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.tools.state_size import state_bytes
 from lightning_optim.training.mixin import current_declarations
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.lazy import is_uninitialized
 
 
@@ -40,7 +41,8 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     on a copy sharing its tensors (``tools/configured.py``), and ``module`` is left for ``fit`` to build.
 
     Args:
-        module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups).
+        module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups), or
+            that module compiled (``torch.compile(module)``).
         max_names: list at most this many parameter names per group (``None``: all of them).
 
     Raises:
@@ -64,6 +66,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
+    module = compat.compiled_original(module)  # `fit` trains the module `torch.compile` wrapped
     declared_all: Sequence[ResolvedOptimizer] = current_declarations(module)
     if not isinstance(module, torch.nn.Module) or not declared_all:
         raise TypeError(

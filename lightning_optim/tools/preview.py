@@ -44,6 +44,7 @@ from lightning_optim.monitor.lr_monitor import momentum_at
 from lightning_optim.schedules.param_view import target_of
 from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.training.mixin import current_declarations
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
 from lightning_optim.utilities.step_rule import stepping_batches, steps_at
@@ -87,7 +88,7 @@ def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool =
 def _instance(module_or_class: Any) -> Any:
     from lightning_optim.training.mixin import ConfigurableOptimizersMixin
 
-    module = module_or_class
+    module = compat.compiled_original(module_or_class)
     if isinstance(module_or_class, type):
         if not issubclass(module_or_class, ConfigurableOptimizersMixin):
             raise TypeError(
@@ -323,7 +324,7 @@ def preview(
     try:
         declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
     except MissingHParamError as err:
-        if module is module_or_class:
+        if not isinstance(module_or_class, type):
             raise
         name, cls = err.occurrence.name, module_or_class.__qualname__
         raise ValueError(
@@ -350,7 +351,7 @@ def preview(
     else:
         per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
     run = PreviewRun(batches, accumulate_grad_batches, manual, per_epoch, int(entries))
-    planned = as_fit_builds("preview_schedule", module, owned=module is not module_or_class)
+    planned = as_fit_builds("preview_schedule", module, owned=isinstance(module_or_class, type))
     built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -401,7 +402,8 @@ def preview_schedule(
     a copy sharing its tensors (``tools/configured.py``), and the module given is left for ``fit`` to build.
 
     Args:
-        module_or_class: a ``ConfigurableOptimizersMixin`` module, or its class (built with no arguments).
+        module_or_class: a ``ConfigurableOptimizersMixin`` module (or that module compiled:
+            ``torch.compile(module)``), or its class (built with no arguments).
         max_epochs: ``Trainer(max_epochs=...)``; ``-1`` for no epoch limit (then ``max_steps`` is needed).
         steps_per_epoch: training batches per epoch (``len(train_dataloader)``).
         accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``.

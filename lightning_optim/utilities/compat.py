@@ -133,6 +133,12 @@ class PrivateApi:
 
 PRIVATE_APIS: tuple[PrivateApi, ...] = (
     PrivateApi(
+        "OptimizedModule._orig_mod",
+        "`describe_optimizers` and `preview_schedule` read the module `torch.compile` wrapped, as `fit` trains it",
+        "fallback: a compiled module is refused as a module without the mixin (describe the module before "
+        "compiling it)",
+    ),
+    PrivateApi(
         "LightningModule._trainer",
         "the Trainer a module is attached to, without the `trainer` property's error when there is none",
         "error at fit",
@@ -343,6 +349,21 @@ def _missing(name: str, what: str) -> RuntimeError:
         f"it (verified on torch {VERIFIED_ON['torch']} and Lightning {VERIFIED_ON['lightning']}). Please "
         "report this with your torch and Lightning versions."
     )
+
+
+def compiled_original(module: Any) -> Any:
+    """The module ``torch.compile`` wrapped (an ``OptimizedModule``'s ``_orig_mod``, which Lightning's ``fit`` also
+    trains), or ``module`` itself.
+
+    Example:
+        >>> net = torch.nn.Linear(2, 1)
+        >>> compiled_original(torch.compile(net)) is net, compiled_original(net) is net
+        (True, True)
+    """
+    if not isinstance(module, torch.nn.Module):
+        return module
+    original = vars(module).get("_modules", {}).get("_orig_mod")
+    return original if isinstance(original, torch.nn.Module) else module
 
 
 def attached_trainer(module: Any) -> Any | None:

@@ -147,3 +147,10 @@ def test_a_module_without_trainable_parameters_is_not_told_other_optimizers_took
     assert "no other optimizer" not in str(raised.value)
     with pytest.raises(ValueError, match=re.escape(why)):
         fit(declared(OptimizerSpec("sgd", lr=0.1), base)(), max_epochs=1)
+
+
+def test_a_compiled_module_is_described_as_the_module_it_wraps() -> None:
+    """Was: "Expected a ConfigurableOptimizersMixin module or class but got an instance of OptimizedModule",
+    though `fit` trains the compiled module (compiling it wraps it; nothing compiles before its first call)."""
+    module = declared(OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("model_gen.layer1", lr=0.5)]))()
+    assert describe_optimizers(torch.compile(module)) == describe_optimizers(module)

@@ -341,6 +341,14 @@ def test_a_module_building_its_layers_in_configure_model_matches_a_real_fit(give
     assert preview == expected
 
 
+def test_a_compiled_module_previews_as_the_module_it_wraps() -> None:
+    """Was: "Expected a ConfigurableOptimizersMixin module or class but got an instance of OptimizedModule",
+    though `fit` trains the compiled module (compiling it wraps it; nothing compiles before its first call)."""
+    module_class = declared(two_groups(SchedulerSpec("cosine", interval="step")))
+    preview = preview_schedule(torch.compile(module_class()), max_epochs=2, steps_per_epoch=BATCHES)
+    assert preview == logged(module_class(), max_epochs=2)
+
+
 @pytest.mark.parametrize(
     ("samples", "batch_size", "devices"), [(40, 8, 2), (41, 8, 3), (100, 7, 4), (5, 8, 2)]
 )

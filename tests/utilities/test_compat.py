@@ -88,6 +88,9 @@ def _logged_metrics_keep_sync() -> bool:
 
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
+    "OptimizedModule._orig_mod": lambda: isinstance(
+        torch.compile(torch.nn.Linear(1, 1))._orig_mod, torch.nn.Linear
+    ),
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
     "Strategy._lightning_optimizers": lambda: _trainer().strategy._lightning_optimizers == [],
     "Trainer._checkpoint_connector._loaded_checkpoint": lambda: hasattr(
