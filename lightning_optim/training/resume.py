@@ -69,7 +69,9 @@ declared schedule drives is not compared), the lr the group started from, and th
 their state tells them. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
 state of a group of the same class and shapes at its position). The torch scheduler states of a hand-written
 module's checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
-(``foreign.py``).
+(``foreign.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own test for
+``save_weights_only=True``) is no changed setup: ``"error"`` refuses it as holding no state to resume, and
+``"fresh"``/``"continue"`` go on from its step as from any other setup they rewrite.
 """
 
 from __future__ import annotations
@@ -423,6 +425,21 @@ def refusal(owner: str, changes: Sequence[str]) -> ValueError:
     )
 
 
+def _weights_only(owner: str, checkpoint: Mapping[str, Any]) -> ValueError:
+    """The error refusing to resume a checkpoint that holds no optimizer or scheduler state (Lightning's own test of
+    one written with ``weights_only=True``: no ``optimizer_states``), which is no changed setup."""
+    return ValueError(
+        f"{owner}: Expected a checkpoint holding the optimizer and scheduler states to resume from but got a "
+        "weights-only checkpoint (`ModelCheckpoint(save_weights_only=True)` or "
+        "`trainer.save_checkpoint(path, weights_only=True)`): it holds the weights and the loop's progress "
+        f"(global step {checkpoint.get('global_step', '?')}), no optimizer or scheduler state. To train from its "
+        f"weights, `{owner}.load_from_checkpoint(path)` and `fit` without `ckpt_path`; to go on from its step, set "
+        "`resume_changed_setup = 'fresh'` on the class (every optimizer and schedule starts afresh from the "
+        "checkpoint's step) or `resume_changed_setup = 'continue'` (the optimizers start afresh, every schedule "
+        "is evaluated at the checkpoint's step)."
+    )
+
+
 def restart(schedule: Schedule, *, continues: bool) -> dict[str, Any]:
     """Make ``schedule`` one without a shape that starts where the run stands (or continues the run,
     ``CONTINUES``); its state."""
@@ -690,6 +707,8 @@ def check_resume(
         changes = differences(saved, fingerprint(built))
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
         # then what the optimizer states tell (options, the lr, parameter shapes)
+        if choice == "error" and saved is None and "optimizer_states" not in checkpoint:
+            raise _weights_only(owner, checkpoint)
         saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
         built_groups = [[len(g.parameters) for g in b.groups] for b in built]
         changes = differences(

@@ -833,3 +833,51 @@ def test_resume_at_the_validation_after_an_epoch_s_last_batch_takes_its_plateau_
     assert rest.history == whole.history[8:]
     assert len(set(map(str, whole.history[8:]))) > 2, "the schedule must move after the checkpoint"
     assert_same_weights(full, resumed)
+
+
+def cosine_per_step(choice: str = "error") -> type[Logged]:
+    """The mixin's ``HandCosine``."""
+    cls = declared(SchedulerSpec("cosine", interval="step"))
+    return type("Cosine", (cls,), {"resume_changed_setup": choice})
+
+
+def weights_only(module: L.LightningModule, tmp_path: Path) -> str:
+    """The ``ModelCheckpoint(save_weights_only=True)`` checkpoint after epoch 0 of a 3-epoch run of ``module``."""
+    run(module, tmp_path, max_epochs=3, callbacks=[checkpoints(tmp_path / "ckpt", save_weights_only=True)])
+    return str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+
+def test_a_weights_only_checkpoint_is_refused_as_one_without_optimizer_state(tmp_path: Path) -> None:
+    """Was: "a changed setup ... optimizers: 0 in the checkpoint, 1 now", with the declarations unchanged."""
+    hand = weights_only(HandCosine(), tmp_path / "hand")
+    with pytest.raises(KeyError, match="checkpoint contains only the model"):
+        run(HandCosine(), tmp_path, ckpt_path=hand, max_epochs=3)
+    path = weights_only(cosine_per_step()(), tmp_path / "mixin")
+    with pytest.raises(
+        ValueError, match=r"Cosine: Expected a checkpoint holding the optimizer and sch"
+    ) as err:
+        run(cosine_per_step()(), tmp_path, ckpt_path=path, max_epochs=3)
+    message = str(err.value)
+    assert "weights-only checkpoint (`ModelCheckpoint(save_weights_only=True)`" in message
+    assert "`Cosine.load_from_checkpoint(path)` and `fit` without `ckpt_path`" in message
+    assert "resume_changed_setup = 'fresh'" in message
+    assert "changed setup" not in message and "0 in the checkpoint" not in message
+
+
+@pytest.mark.parametrize("choice", ["fresh", "continue"])
+def test_a_weights_only_checkpoint_resumes_with_fresh_optimizer_state(choice: str, tmp_path: Path) -> None:
+    """What the docs say: ``"fresh"`` starts the schedule anew at the checkpoint's step (a cosine over the 8 steps
+    left), ``"continue"`` evaluates it there (step 4 of 12); the optimizer state starts empty in both, the
+    weights are the checkpoint's."""
+    path = weights_only(cosine_per_step()(), tmp_path)
+    state = StateAtStart()
+    module = cosine_per_step(choice)()
+    lrs = run(module, tmp_path, ckpt_path=path, max_epochs=3, callbacks=[state]).of(0)
+    expected = torch_cosine([0.1], 8, 8) if choice == "fresh" else torch_cosine([0.1], 12, 8, done=4)
+    assert lrs == pytest.approx([step[0][0] for step in expected], rel=1e-12)
+    assert state.buffers == {}
+    saved = cosine_per_step()()
+    saved.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
+    assert not all(
+        torch.equal(p, q) for p, q in zip(saved.parameters(), module.parameters())
+    )  # it trained on
