@@ -7,7 +7,9 @@ and the last group take *trainable* parameters), so a backbone frozen then is in
 would silently keep their values. ``UnfrozenGuard`` checks, before the first batch of every epoch (after every
 epoch-start hook, the module's included) and at every epoch end, that each trainable parameter is in an
 optimizer, and otherwise stops with an error naming them and the fix: Lightning's ``BackboneFinetuning`` (or
-``BaseFinetuning.unfreeze_and_add_param_group``) unfreezes a module and adds it to an optimizer at once.
+``BaseFinetuning.unfreeze_and_add_param_group``) unfreezes a module and adds it to an optimizer at once. A
+parameter that did not exist when the optimizers were built (a submodule replaced in ``on_fit_start``) is in no
+optimizer either: the error tells it apart, by the parameters recorded then, and says where to build it instead.
 
 A strategy that builds its optimizers itself (FSDP, DeepSpeed) holds other parameter objects than the
 module's; the check is left out there.
@@ -15,6 +17,7 @@ module's; the check is left out there.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
@@ -39,25 +42,52 @@ def unheld(module: Any, optimizers: list[Any]) -> list[str]:
     return [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in held]
 
 
+def _shown(names: list[str]) -> str:
+    return listing(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+
+
 class UnfrozenGuard(MixinCallback):
     """Refuses a parameter made trainable after the optimizers were built (see the module docstring)."""
 
-    def __init__(self, owner: str) -> None:
+    def __init__(self, owner: str, module: Any) -> None:
         super().__init__()
         self.owner = owner
+        # the parameters the optimizers were built from, frozen ones included: only read to word an error, by
+        # weak reference (a replaced one may be freed and its id reused)
+        self.built_from = {id(p): weakref.ref(p) for p in module.parameters()}
+
+    def _existed(self, param: Any) -> bool:
+        ref = self.built_from.get(id(param))
+        return ref is not None and ref() is param
 
     def _check(self, trainer: Trainer, pl_module: LightningModule) -> None:
         names = unheld(pl_module, trainer.optimizers)
         if not names:
             return
-        shown = listing(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        params = dict(pl_module.named_parameters())
+        unfrozen = [name for name in names if self._existed(params[name])]
+        new = [name for name in names if not self._existed(params[name])]
+        reasons = []
+        if unfrozen:
+            reasons.append(
+                f"{_shown(unfrozen)} made trainable at epoch {trainer.current_epoch}, after the optimizers were "
+                "built from the parameters trainable when `fit` started: no optimizer holds them, so they would "
+                "keep their values. Unfreeze them with Lightning's `BackboneFinetuning` callback, or call "
+                "`BaseFinetuning.unfreeze_and_add_param_group(modules, optimizer)` where you unfreeze them: either "
+                "adds them to an optimizer as it unfreezes them"
+            )
+        if new:
+            reasons.append(
+                f"{_shown(new)}, which did not exist when the optimizers were built (`configure_optimizers`, as "
+                "`fit` started): a submodule replaced or added since (in a hook such as `on_fit_start` or "
+                f"`on_train_epoch_start`, by epoch {trainer.current_epoch}) has new parameters that no optimizer "
+                "holds, so they would keep their values. Build or replace submodules in `__init__`, `setup` or "
+                "`configure_model`, which `fit` calls before it builds the optimizers"
+            )
         raise ValueError(
-            f"{self.owner}: Expected every trainable parameter to be trained by an optimizer but got {shown} made "
-            f"trainable at epoch {trainer.current_epoch}, after the optimizers were built from the parameters "
-            "trainable when `fit` started: no optimizer holds them, so they would keep their values. Unfreeze "
-            "them with Lightning's `BackboneFinetuning` callback, or call "
-            "`BaseFinetuning.unfreeze_and_add_param_group(modules, optimizer)` where you unfreeze them: either "
-            "adds them to an optimizer as it unfreezes them."
+            f"{self.owner}: Expected every trainable parameter to be trained by an optimizer but got "
+            + "; and ".join(reasons)
+            + "."
         )
 
     @override
@@ -78,4 +108,4 @@ def install(owner: str, trainer: Trainer) -> None:
     """Check, at every epoch, that no parameter was unfrozen out of every optimizer (not on strategies that
     build their optimizers themselves)."""
     if type(trainer.strategy).setup_optimizers is Strategy.setup_optimizers:
-        callbacks.add(trainer, UnfrozenGuard(owner))
+        callbacks.add(trainer, UnfrozenGuard(owner, trainer.lightning_module))

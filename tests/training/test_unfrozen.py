@@ -97,3 +97,48 @@ def test_a_parameter_unfrozen_mid_epoch_is_refused_at_the_epoch_end() -> None:
 
     with pytest.raises(ValueError, match=r"got `head\.weight`, `head\.bias` made trainable at epoch 0"):
         fit(MidEpoch(), max_epochs=1)
+
+
+class ReplacedOnFitStart(FrozenFirst):
+    """Replaces ``model_gen.layer2`` in ``on_fit_start``, after the optimizers were built (new parameter tensors),
+    and with ``unfreeze`` also unfreezes the frozen ``model_gen.layer1`` there."""
+
+    unfreeze = False
+
+    def on_fit_start(self) -> None:
+        self.model_gen.layer2 = nn.Linear(16, 4)
+        if self.unfreeze:
+            self.model_gen.layer1.requires_grad_(True)
+
+
+def replaced(unfreeze: bool) -> ReplacedOnFitStart:
+    attributes = {"optimizer": OptimizerSpec("sgd", lr=0.1), "unfreeze": unfreeze}
+    return type("Declared", (ConfigurableOptimizersMixin, ReplacedOnFitStart), attributes)()
+
+
+def test_a_submodule_replaced_after_the_optimizers_were_built_is_not_told_it_was_unfrozen() -> None:
+    """Was: "`model_gen.layer2.weight`, ... made trainable at epoch 0 ... Unfreeze them with Lightning's
+    `BackboneFinetuning`", for parameters that never were frozen."""
+    module = replaced(unfreeze=False)
+    with pytest.raises(ValueError, match=re.escape("Declared: Expected every trainable parameter")) as err:
+        fit(module)
+    message = str(err.value)
+    assert (
+        "`model_gen.layer2.weight`, `model_gen.layer2.bias`, which did not exist when the optimizers were built"
+        in message
+    )
+    assert "Build or replace submodules in `__init__`, `setup` or `configure_model`" in message
+    assert "made trainable" not in message and "BackboneFinetuning" not in message
+    assert module.trainer.global_step == 0
+
+
+def test_replaced_and_unfrozen_parameters_are_told_apart() -> None:
+    with pytest.raises(ValueError) as err:
+        fit(replaced(unfreeze=True))
+    message = str(err.value)
+    assert "`model_gen.layer1.weight`, `model_gen.layer1.bias` made trainable at epoch 0" in message
+    assert "BaseFinetuning.unfreeze_and_add_param_group" in message
+    assert (
+        "`model_gen.layer2.weight`, `model_gen.layer2.bias`, which did not exist when the optimizers"
+        in message
+    )
