@@ -41,7 +41,7 @@ from typing import Any
 
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
 
-from lightning_optim.building.swa import swa_start
+from lightning_optim.building.swa import max_epochs, swa_start
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
@@ -143,8 +143,8 @@ def run_windows(trainer: Any) -> tuple[int, float]:
     (the run ends at the window where every optimizer's steps together reach ``max_steps``)."""
     windows = _windows(trainer)
     total = math.inf
-    if trainer.max_epochs not in (None, -1):
-        total = float(len(windows) * max(trainer.max_epochs, 1))
+    if (epochs := max_epochs(trainer)) not in (None, -1):
+        total = float(len(windows) * max(epochs, 1))
     if trainer.max_steps not in (None, -1):
         total = min(total, interleaved(windows, driven_everies(trainer) or (1,), trainer.max_steps)[1])
     return len(windows), total
@@ -233,7 +233,7 @@ def run_facts(trainer: Any) -> dict[str, Any]:
     batches = float(trainer.num_training_batches)
     return {
         BATCHES: int(batches) if batches.is_integer() else batches,
-        "`max_epochs`": trainer.max_epochs,
+        "`max_epochs`": max_epochs(trainer),
         "`max_steps`": trainer.max_steps,
         "`accumulate_grad_batches`": (
             f"GradientAccumulationScheduler({schedule.scheduling})"
@@ -337,11 +337,11 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
     steps, epoch = loop_position(trainer, scheduler)
     plain = everies is None and optimizers is None and accumulation_scheduler(trainer) is None
     if plain and (not steps or not math.isfinite(batches)):
-        estimated = float(trainer.estimated_stepping_batches)
+        estimated = float(_estimated_steps(trainer))
         return math.inf if estimated < 0 else estimated  # unsized data: Lightning gives `max_steps`, -1 unset
     total = math.inf
-    if trainer.max_epochs not in (None, -1) and math.isfinite(batches):
-        total = _epoch_steps_total(trainer, scheduler, max(trainer.max_epochs, 1))
+    if (last := max_epochs(trainer)) not in (None, -1) and math.isfinite(batches):
+        total = _epoch_steps_total(trainer, scheduler, max(last, 1))
         if steps:  # the steps left at this fit's rate, after the steps taken
             total += steps - _standing(trainer, scheduler, epoch)
     if trainer.max_steps not in (None, -1):
@@ -352,9 +352,20 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
     return total
 
 
+def _estimated_steps(trainer: Any) -> int | float:
+    """Lightning's ``estimated_stepping_batches`` of the run's own ``max_epochs`` (``swa.max_epochs``)."""
+    estimated: int | float = trainer.estimated_stepping_batches
+    epochs = max_epochs(trainer)
+    if epochs is None or epochs == trainer.max_epochs:
+        return estimated
+    batches, accumulate = trainer.num_training_batches, trainer.accumulate_grad_batches
+    return optimizer_steps(epochs, batches, accumulate, trainer.max_steps)
+
+
 def run_epochs(trainer: Any) -> float:
     """Epochs in the run: ``max_epochs``, or fewer when ``max_steps`` ends it first; ``inf`` when unknown."""
-    epochs = math.inf if trainer.max_epochs in (None, -1) else float(trainer.max_epochs)
+    last = max_epochs(trainer)
+    epochs = math.inf if last in (None, -1) else float(last)
     everies = driven_everies(trainer)
     if everies is not None and trainer.max_steps not in (None, -1):
         windows = _windows(trainer)

@@ -311,6 +311,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: CPU and CUDA",
     ),
     PrivateApi(
+        "StochasticWeightAveraging._max_epochs",
+        "the run's own `max_epochs` while SWA holds the epoch it adds to the fit loop for a model with BatchNorm "
+        "(`swa_batch_norm_epoch`: also `_model_contains_batch_norm`), which a derived length leaves out as the "
+        "hand-written `estimated_stepping_batches` in `configure_optimizers` does",
+        "error at fit with `StochasticWeightAveraging`",
+    ),
+    PrivateApi(
         "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `meta.sync.rank_zero_only`, "
         "`is_tensor`)",
         "a plateau's metric logged without `sync_dist` under several processes is compared across them, and "
@@ -471,6 +478,20 @@ def resumed_batches(processed: int, batches: float, *, batch_end: bool, last: bo
     if batch_end:
         return 0
     return processed if last else int(batches) - 1
+
+
+def swa_batch_norm_epoch(callback: Any, trainer: Any) -> bool:
+    """Whether Lightning's ``StochasticWeightAveraging`` ``callback`` holds the epoch it adds to the fit loop's
+    ``max_epochs`` for a model with BatchNorm, to update the averaged model's statistics: added in its
+    ``on_fit_start`` (which records the run's own ``max_epochs``), removed in its ``on_train_end``."""
+    if not hasattr(callback, "_model_contains_batch_norm"):
+        raise _missing(
+            "StochasticWeightAveraging._max_epochs", "tell the run's epochs from SWA's BatchNorm epoch"
+        )
+    own = getattr(callback, "_max_epochs", None)  # set in `on_fit_start`
+    return (
+        bool(callback._model_contains_batch_norm) and own not in (None, -1) and trainer.max_epochs == own + 1
+    )
 
 
 def epochs_done(trainer: Any) -> int:

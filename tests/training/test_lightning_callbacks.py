@@ -312,6 +312,86 @@ def test_stochastic_weight_averaging_one_cycle_needs_to_cover_only_the_steps_bef
         fit(one_cycle(4)(), max_epochs=5)
 
 
+class WithBatchNorm(Full):
+    """``Full`` with a BatchNorm: SWA adds an epoch to the fit loop's ``max_epochs`` to update its statistics."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 4))
+
+
+class CosineWithBatchNorm(ConfigurableOptimizersMixin, WithBatchNorm):
+    """A per-step cosine over the whole run (its length derived)."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, implementation="forloop", scheduler=SchedulerSpec("cosine", interval="step")
+    )
+
+
+class OneCycleWithBatchNorm(ConfigurableOptimizersMixin, WithBatchNorm):
+    """``OneCycleLR`` over the whole run (its length derived)."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        implementation="forloop",
+        scheduler=SchedulerSpec("onecycle", max_lr=0.1, interval="step"),
+    )
+
+
+class CosineWithBatchNormReference(WithBatchNorm):
+    """``CosineWithBatchNorm`` by hand: ``T_max`` from the Trainer in ``configure_optimizers``."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, foreach=False)
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self.trainer.estimated_stepping_batches
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+
+class OneCycleWithBatchNormReference(WithBatchNorm):
+    """``OneCycleWithBatchNorm`` by hand, as Lightning documents it."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, foreach=False)
+        one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=0.1, total_steps=self.trainer.estimated_stepping_batches
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": one_cycle, "interval": "step"}}
+
+
+@pytest.mark.parametrize(
+    ("make", "reference"),
+    [
+        (CosineWithBatchNorm, CosineWithBatchNormReference),
+        (OneCycleWithBatchNorm, OneCycleWithBatchNormReference),
+    ],
+    ids=["cosine", "onecycle"],
+)
+def test_stochastic_weight_averaging_with_batch_norm_derives_the_runs_own_length(
+    make: Callable[[], L.LightningModule], reference: Callable[[], L.LightningModule]
+) -> None:
+    """For a model with BatchNorm, SWA adds an epoch to the fit loop (its BatchNorm update) when the fit starts:
+    a derived length is the run's own 20 steps, as the hand-written module's from ``estimated_stepping_batches``
+    in ``configure_optimizers`` (before SWA adds it), not 24."""
+    declared, written = make(), reference()
+    ours = fit(declared, max_epochs=5, callbacks=swa())
+    theirs = fit(written, max_epochs=5, callbacks=swa())
+    assert len(ours.history) == 4 * 6  # 5 epochs, and SWA's BatchNorm epoch
+    assert ours.history == theirs.history
+    assert_same_weights(declared, written)
+
+
+@pytest.mark.parametrize("resume_after", [0, 1], ids=["first_epoch", "before_swa"])
+def test_stochastic_weight_averaging_with_batch_norm_resumes_exactly(
+    resume_after: int, tmp_path: Path
+) -> None:
+    """Resumed, the run's facts (its ``max_epochs`` without SWA's BatchNorm epoch) are the checkpoint's: the
+    same setup, the same derived length."""
+    resumes_exactly(OneCycleWithBatchNorm, swa, tmp_path, epochs=5, resume_after=resume_after)
+
+
 class ManualStep(Full):
     """The tiny classifier's training step written for manual optimization."""
 

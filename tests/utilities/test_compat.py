@@ -86,6 +86,14 @@ def _logged_metrics_keep_sync() -> bool:
     return found and hasattr(_trainer().fit_loop.epoch_loop.val_loop, "_results")
 
 
+def _swa_records_the_runs_epochs() -> bool:
+    """SWA records the run's ``max_epochs`` before it adds its BatchNorm epoch, and has the flag that says so."""
+    swa = L.pytorch.callbacks.StochasticWeightAveraging
+    source = inspect.getsource(swa.on_fit_start)
+    flag = vars(swa(swa_lrs=0.1)).get("_model_contains_batch_norm", False)
+    return "self._max_epochs = trainer.max_epochs" in source and "max_epochs += 1" in source and flag is None
+
+
 #: How to find each listed name in the installed versions.
 LOOKUPS = {
     "OptimizedModule._orig_mod": lambda: isinstance(
@@ -178,6 +186,7 @@ LOOKUPS = {
     "torch._inductor.cpp_builder.get_cpp_compiler": lambda: callable(
         _module_function("torch._inductor.cpp_builder.get_cpp_compiler")
     ),
+    "StochasticWeightAveraging._max_epochs": _swa_records_the_runs_epochs,
     "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `meta.sync.rank_zero_only`, "
     "`is_tensor`)": _logged_metrics_keep_sync,
     "torch.utils._foreach_utils._get_fused_kernels_supported_devices": lambda: callable(
