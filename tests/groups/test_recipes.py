@@ -333,6 +333,33 @@ def test_no_decay_splits_each_declared_group_in_two() -> None:
     )
 
 
+class PrunedVitLike(VitLike):
+    """``VitLike`` pruned by torch (as ``ModelPruning(make_pruning_permanent=False)`` leaves it, or a lottery
+    ticket's setup): each pruned ``weight``/``bias`` is the parameter ``weight_orig``/``bias_orig`` with a
+    ``<name>_mask`` buffer beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        for module in (*(block.fc for block in self.blocks), self.norm, self.head):
+            for name in ("weight", "bias"):
+                torch.nn.utils.prune.l1_unstructured(module, name, amount=0.5)
+
+
+def test_no_decay_judges_a_pruned_parameter_by_its_original_name() -> None:
+    """The ``"bias"`` kind spares ``head.bias_orig`` as the unpruned ``head.bias``; norm layers go by type."""
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=True, implementation="forloop")
+    pruned, unpruned = declared(spec, PrunedVitLike)(), declared(spec)()
+    groups = built_groups(pruned)
+    names = {id(p): n for n, p in pruned.named_parameters()}
+    assert [g["name"] for g in groups] == ["decay", "no_decay"]
+    assert "head.bias_orig" in [names[id(p)] for p in groups[1]["params"]]
+    original = {
+        frozenset(name.removesuffix("_orig") for name in names): values
+        for names, values in partition(pruned, groups).items()
+    }
+    assert original == partition(unpruned, built_groups(unpruned))
+
+
 # ---- layer-wise lr decay ---------------------------------------------------------------------------
 
 BEIT = OptimizerSpec(

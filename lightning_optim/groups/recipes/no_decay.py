@@ -82,6 +82,27 @@ def is_bias(name: str) -> bool:
     return name.endswith("bias")
 
 
+def unpruned_name(name: str, holder: nn.Module | None) -> str:
+    """The name a parameter had before torch's pruning reparametrization (``torch.nn.utils.prune``, which
+    Lightning's ``ModelPruning(make_pruning_permanent=False)`` leaves in place) renamed it ``<name>_orig`` and
+    put a ``<name>_mask`` buffer beside it on ``holder``, the module holding it; else ``name``. The rules by
+    name judge a pruned parameter as the unpruned one (the rules by type and shape see it unchanged).
+
+    Example:
+        >>> head = nn.Linear(2, 2)
+        >>> _ = torch.nn.utils.prune.l1_unstructured(head, "bias", amount=0.5)
+        >>> unpruned_name("head.bias_orig", head), unpruned_name("head.weight", head)
+        ('head.bias', 'head.weight')
+        >>> unpruned_name("head.bias_orig", nn.Linear(2, 2))  # no mask: a parameter so named by its author
+        'head.bias_orig'
+    """
+    stem = name.removesuffix("_orig")
+    if stem == name or holder is None:
+        return name
+    leaf = stem.rsplit(".", 1)[-1]
+    return stem if f"{leaf}_mask" in dict(holder.named_buffers(recurse=False)) else name
+
+
 def _check_no_decay(where: str, value: Any, optimizer: str, group_options: frozenset[str]) -> tuple[str, ...]:
     accepted = f"True, False, {listing(NO_DECAY_RULES)} or a non-empty tuple of {listing(NO_DECAY_KINDS)}"
     if value is False:
@@ -211,7 +232,7 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
     """The ids of the trainable parameters that get no weight decay, by the listed kinds and rules.
 
     ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer itself holds), ``"bias"`` by
-    name (``is_bias``), ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
+    name (``is_bias``; a pruned parameter by its name before pruning, ``unpruned_name``), ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
     """
     ids: set[int] = set()
     if "norm" in kinds or "embedding" in kinds:
@@ -220,12 +241,12 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
                 "embedding" in kinds and isinstance(module, EMBEDDING_LAYERS)
             ):
                 ids.update(id(p) for p in module.parameters(recurse=False))
-    modules: Mapping[str, nn.Module] = dict(named.modules) if "transformers" in kinds else {}
+    modules: Mapping[str, nn.Module] = dict(named.modules) if {"transformers", "bias"} & set(kinds) else {}
     listed = declared_no_weight_decay(where, named) if "timm" in kinds else []
     with prefixed(where):
         for name, param in named.items:
             if id(param) not in ids and (  # the rules by name and type first: they need no shape
-                ("bias" in kinds and is_bias(name))
+                ("bias" in kinds and is_bias(unpruned_name(name, modules.get(name.rpartition(".")[0]))))
                 or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
                 or ("timm" in kinds and timm_no_decay(name, param, listed))
                 or ("1d" in kinds and _ndim(name, param, "1d") <= 1)
