@@ -18,11 +18,18 @@ of such a metric the processes gather theirs (one ``all_gather`` of two numbers;
 metric of a ``strict`` plateau joins that gather before it refuses, so a metric logged on rank 0 only is named
 so on every process. One logged with ``rank_zero_only=True`` is refused without a gather: Lightning takes that
 flag to mean the other processes may not log it, and one that never joins would leave the others waiting.
+
+A metric logged in ``validation_step`` is missing until the fit's first validation, which the Trainer may
+schedule after the plateau's first update (``check_val_every_n_epoch=2``, ``val_check_interval=0.5`` under a
+per-step plateau). A strict plateau is refused there as Lightning refuses its own config, and the refusal says
+that validation has not run yet, with the setting that decides when it does, instead of suggesting the
+training twin of the metric (``train_loss`` for ``val_loss``), the only one logged so far.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -33,10 +40,63 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
+#: a metric name's stage: ``val_loss``, ``train/acc``
+_STAGED = re.compile(r"(train|training|val|valid|validation|test)([_/])(.+)")
 
-def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: str) -> str:
+
+def stage_twins(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` name one metric in two stages: not a near miss for each other.
+
+    Example:
+        >>> stage_twins("val_loss", "train_loss"), stage_twins("val/acc", "train/acc")
+        (True, True)
+        >>> stage_twins("val_los", "val_loss"), stage_twins("val_loss", "train_acc")
+        (False, False)
+    """
+    first, second = _STAGED.fullmatch(a), _STAGED.fullmatch(b)
+    return bool(first and second and first[1] != second[1] and first[3] == second[3])
+
+
+def not_validated(interval: str, epoch: int, every: int | None, check_interval: float, limit: float) -> str:
+    """The Trainer's setting by which validation has not run yet where a plateau updates: ``every``
+    (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``) and ``limit``
+    (``limit_val_batches``).
+
+    Example:
+        >>> not_validated("epoch", 0, 2, 1.0, 1.0)
+        '`check_val_every_n_epoch=2` skips epoch 0'
+        >>> not_validated("step", 0, 1, 0.5, 1.0)
+        '`val_check_interval=0.5`: its first run comes after a later training batch'
+        >>> not_validated("epoch", 0, 1, 1.0, 0)
+        '`limit_val_batches=0`'
+    """
+    if not limit:
+        return f"`limit_val_batches={limit}`"
+    if every is not None and (epoch + 1) % every:
+        return f"`check_val_every_n_epoch={every}` skips epoch {epoch}"
+    if interval == "step":
+        return f"`val_check_interval={check_interval}`: its first run comes after a later training batch"
+    return (
+        f"`check_val_every_n_epoch={every}`, `val_check_interval={check_interval}`, `limit_val_batches={limit}`; "
+        "or `fit` has no validation data"
+    )
+
+
+def validation_pending(trainer: Any, interval: str, epoch: int) -> str | None:
+    """``not_validated`` for ``trainer`` where its validation has not run yet in this fit, else ``None``."""
+    if compat.validation_ran(trainer):
+        return None
+    every = trainer.check_val_every_n_epoch
+    return not_validated(interval, epoch, every, trainer.val_check_interval, trainer.limit_val_batches)
+
+
+def missing_monitor(
+    scheduler: ResolvedScheduler, logged: Iterable[str], when: str, pending: str | None = None
+) -> str:
     """Why a plateau's ``monitor`` is not there, with the closest logged metric (``when``: ``by the end of
-    epoch 0``), and what to do for a ``strict`` scheduler.
+    epoch 0``), and what to do for a ``strict`` scheduler. Before the fit's validation has run (``pending``:
+    the setting by which, ``validation_pending``), a metric of another stage is no near miss, and without one the
+    message says that validation has not run yet.
 
     Example:
         >>> from lightning_optim.declaring.scheduler import resolve_scheduler
@@ -47,8 +107,25 @@ def missing_monitor(scheduler: ResolvedScheduler, logged: Iterable[str], when: s
     """
     names = sorted(logged)
     monitor = scheduler.spec.monitor or ""
+    near = did_you_mean(monitor, [n for n in names if pending is None or not stage_twins(monitor, n)])
+    if pending is not None and not near:
+        message = (
+            f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`, which was not logged {when}: "
+            f"validation has not run yet in this fit ({pending}). Logged metrics: {listing(names) or 'none'}."
+        )
+        if not scheduler.spec.strict:
+            return message + " Skipping this step because `strict=False`."
+        instead = (
+            "validation every epoch (`check_val_every_n_epoch=1`)"
+            if scheduler.interval == "epoch"
+            else "`interval='epoch'` (updated after the epoch's validation)"
+        )
+        return message + (
+            " A plateau on a validation metric wants `strict=False` (it skips its updates until validation logs "
+            f"the metric) or {instead}."
+        )
     message = (
-        f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`{did_you_mean(monitor, names)}, which was "
+        f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`{near}, which was "
         f"not logged {when}. Logged metrics: {listing(names) or 'none'}."
     )
     return message + (
@@ -191,7 +268,8 @@ class StrictMonitor:
         return f"by the end of epoch {epoch}"
 
     def __bool__(self) -> bool:
-        message = missing_monitor(self.scheduler, self.trainer.callback_metrics, self._when())
+        pending = validation_pending(self.trainer, self.scheduler.interval, self.trainer.current_epoch)
+        message = missing_monitor(self.scheduler, self.trainer.callback_metrics, self._when(), pending)
         if self.scheduler.spec.strict:
             check_missing_everywhere(self.scheduler, self.trainer)
             raise ValueError(message)

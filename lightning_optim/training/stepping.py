@@ -70,7 +70,12 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.outcomes import StepOutcomes, settle
-from lightning_optim.training.plateau import check_missing_everywhere, check_synced, missing_monitor
+from lightning_optim.training.plateau import (
+    check_missing_everywhere,
+    check_synced,
+    missing_monitor,
+    validation_pending,
+)
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.step_rule import steps_at
 
@@ -128,7 +133,8 @@ def _metric(
     )
     if not validation_due:
         return None  # no validation this epoch: wait until the metric exists
-    message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}")
+    pending = validation_pending(trainer, spec.interval, epoch)
+    message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}", pending)
     check_missing_everywhere(spec, trainer)
     if spec.spec.strict:
         raise ValueError(message)

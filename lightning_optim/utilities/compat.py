@@ -311,6 +311,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: CPU and CUDA",
     ),
     PrivateApi(
+        "_EvaluationLoop._has_run",
+        "a plateau's metric missing before the fit's validation has run (the sanity check aside) is refused saying "
+        "so, naming the Trainer's validation settings, instead of suggesting a training metric "
+        "(`validation_ran`)",
+        "fallback: validation is taken to have run (the refusal names the closest logged metric, as before)",
+    ),
+    PrivateApi(
         "StochasticWeightAveraging._max_epochs",
         "the run's own `max_epochs` while SWA holds the epoch it adds to the fit loop for a model with BatchNorm "
         "(`swa_batch_norm_epoch`: also `_model_contains_batch_norm`), which a derived length leaves out as the "
@@ -478,6 +485,14 @@ def resumed_batches(processed: int, batches: float, *, batch_end: bool, last: bo
     if batch_end:
         return 0
     return processed if last else int(batches) - 1
+
+
+def validation_ran(trainer: Any) -> bool:
+    """Whether the fit's validation loop has run in this fit (not counting the sanity check): Lightning's
+    ``_has_run``, set at the end of a validation batch outside the sanity check and cleared when a run starts,
+    so true between runs once one has run."""
+    loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
+    return bool(getattr(loop, "_has_run", True))
 
 
 def swa_batch_norm_epoch(callback: Any, trainer: Any) -> bool:

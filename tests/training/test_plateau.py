@@ -71,13 +71,63 @@ def test_automatic_optimization_raises_ours_where_lightning_raised_its_own(inter
     ours, *our_place = failure(plateau("val_los", interval)())
     assert type(ours) is ValueError
     assert our_place == their_place
-    when = "by the end of epoch 0" if interval == "epoch" else "by global step 1 (epoch 0)"
-    logged = "`train_loss`, `val_loss`" if interval == "epoch" else "`train_loss`"
-    hint = " (did you mean `val_loss`?)" if interval == "epoch" else ""
-    assert str(ours) == (
-        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los`{hint}, which was not logged {when}. "
-        f"Logged metrics: {logged}. Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to "
-        "skip such steps."
+    if interval == "epoch":
+        assert str(ours) == (
+            "Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los` (did you mean `val_loss`?), which "
+            "was not logged by the end of epoch 0. Logged metrics: `train_loss`, `val_loss`. Log it with "
+            "`self.log(...)`, correct `monitor`, or pass `strict=False` to skip such steps."
+        )
+    else:  # before the epoch's validation: no metric of it logged yet
+        assert str(ours).startswith(
+            "Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los`, which was not logged by global "
+            "step 1 (epoch 0): validation has not run yet in this fit (`val_check_interval=1.0`: its first run "
+            "comes after a later training batch). Logged metrics: `train_loss`."
+        )
+
+
+@pytest.mark.parametrize(
+    ("interval", "schedule", "when", "pending", "advice"),
+    [
+        (
+            "epoch",
+            {"check_val_every_n_epoch": 2},
+            "by the end of epoch 0",
+            "`check_val_every_n_epoch=2` skips epoch 0",
+            "or validation every epoch (`check_val_every_n_epoch=1`)",
+        ),
+        (
+            "step",
+            {"val_check_interval": 0.5, "limit_train_batches": 4},
+            "by global step 1 (epoch 0)",
+            "`val_check_interval=0.5`: its first run comes after a later training batch",
+            "or `interval='epoch'` (updated after the epoch's validation)",
+        ),
+    ],
+    ids=["every_2_epochs", "within_the_epoch"],
+)
+def test_a_validation_metric_missing_before_validation_ran_is_named_so(
+    interval: str, schedule: dict[str, Any], when: str, pending: str, advice: str
+) -> None:
+    """A strict plateau on ``val_loss`` stops where Lightning's hand-written config stops, saying that validation
+    has not run yet instead of suggesting ``train_loss``, the only metric logged so far."""
+
+    class Right(HandWritten):
+        monitor = "val_loss"
+
+    reference = type("Reference", (Right,), {"interval": interval})()
+    run = trainer(**schedule)
+    with pytest.raises(MisconfigurationException, match=r"metric val_loss which is not available") as theirs:
+        run.fit(reference, loader(), loader())
+    their_place = run.global_step, run.current_epoch
+    run = trainer(**schedule)
+    with pytest.raises(ValueError) as ours:
+        run.fit(plateau("val_loss", interval)(), loader(), loader())
+    assert (run.global_step, run.current_epoch) == their_place
+    assert "Available metrics are: ['train_loss']" in str(theirs.value)
+    assert str(ours.value) == (
+        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_loss`, which was not logged {when}: "
+        f"validation has not run yet in this fit ({pending}). Logged metrics: `train_loss`. A plateau on a "
+        f"validation metric wants `strict=False` (it skips its updates until validation logs the metric) {advice}."
     )
 
 
