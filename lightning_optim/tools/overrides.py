@@ -15,13 +15,16 @@ from typing import Any, SupportsIndex, TypeVar
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.tools.config import spec_from_dict, spec_to_dict
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 
 ModuleT = TypeVar("ModuleT", bound=type)
 
 
 def declarations(module_or_class: Any) -> dict[str, OptimizerSpec]:
-    """The ``OptimizerSpec``s a mixin module (or module class) declares, by attribute name, in order."""
+    """The ``OptimizerSpec``s a mixin module (or module class, or ``torch.compile`` of a module) declares, by
+    attribute name, in order."""
+    module_or_class = compat.compiled_original(module_or_class)
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
     return declared_specs(cls)
 

@@ -499,6 +499,13 @@ def test_override_trains_like_the_same_declaration_written_in_code() -> None:
     assert spec_to_dict(declarations(tuned())["optimizer"]) == spec_to_dict(InCode.optimizer)
 
 
+def test_declarations_of_a_compiled_module_are_the_module_s() -> None:
+    # `torch.compile(model)` wraps the module (Lightning's fit trains it so): its declarations, not none
+    model = Model()
+    assert list(declarations(torch.compile(model))) == ["optimizer"]
+    assert declarations(torch.compile(model)) == declarations(model) == declarations(Model)
+
+
 def test_no_change_returns_the_declared_class() -> None:
     assert with_declarations(Model) is Model
     assert with_declarations(Model, optimizer=spec_to_dict(Model.optimizer)) is Model
