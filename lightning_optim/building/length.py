@@ -219,7 +219,8 @@ def accumulation_scheduler(trainer: Any) -> GradientAccumulationScheduler | None
     """The Trainer's ``GradientAccumulationScheduler`` callback, if it has one (it sets the accumulation of
     each epoch when the epoch starts)."""
     callbacks = getattr(trainer, "callbacks", None) or ()
-    return next((c for c in callbacks if isinstance(c, GradientAccumulationScheduler)), None)
+    schedulers = compat.lightning_classes("callbacks.GradientAccumulationScheduler")
+    return next((c for c in callbacks if isinstance(c, schedulers)), None)
 
 
 #: the name of ``num_training_batches`` among ``run_facts``

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lightning.pytorch.callbacks import StochasticWeightAveraging
-
 from lightning_optim.utilities import compat
 
 
@@ -28,7 +26,7 @@ def swa_start(trainer: Any) -> int | None:
     Read once the fit has started: ``swa_epoch_start`` given as a fraction is converted in ``on_fit_start``.
     """
     for callback in getattr(trainer, "callbacks", None) or ():
-        if isinstance(callback, StochasticWeightAveraging):
+        if isinstance(callback, compat.lightning_classes("callbacks.StochasticWeightAveraging")):
             return int(callback.swa_start)
     return None
 
@@ -38,7 +36,8 @@ def max_epochs(trainer: Any) -> int | None:
     with BatchNorm while it holds it."""
     epochs: int | None = trainer.max_epochs
     for callback in getattr(trainer, "callbacks", None) or ():
-        if isinstance(callback, StochasticWeightAveraging) and compat.swa_batch_norm_epoch(callback, trainer):
+        swa = isinstance(callback, compat.lightning_classes("callbacks.StochasticWeightAveraging"))
+        if swa and compat.swa_batch_norm_epoch(callback, trainer):
             return epochs - 1 if epochs is not None else None
     return epochs
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-from lightning.pytorch import LightningModule
-
 from lightning_optim.declaring.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
 from lightning_optim.utilities import compat
@@ -460,7 +458,9 @@ LIVE_OPTIMIZER = "_lightning_optim_live_optimizer"
 
 def misdeclared(owner: type, name: str) -> TypeError | None:
     """An ``OptimizerSpec`` on a ``LightningModule`` without the mixin would never be used: the error, if so."""
-    if issubclass(owner, LightningModule) and not getattr(owner, DECLARES_OPTIMIZERS, False):
+    if issubclass(owner, compat.lightning_classes("LightningModule")) and not getattr(
+        owner, DECLARES_OPTIMIZERS, False
+    ):
         return TypeError(
             f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
             f"ConfigurableOptimizersMixin is never used. Declare the class as "

@@ -185,15 +185,11 @@ def _refuses_clipping_fused(plugin: Any) -> bool:
     ``clip_val > 0 and _optimizer_handles_unscaling(optimizer)``. ``Precision``, ``HalfPrecision``,
     ``DoublePrecision`` and ``FSDPPrecision`` inherit ``Precision.clip_gradients``, which does not check.
     """
-    from lightning.pytorch.plugins.precision import MixedPrecision
-
-    return isinstance(plugin, MixedPrecision)
+    return isinstance(plugin, compat.lightning_classes("plugins.precision.MixedPrecision"))
 
 
 def _steps_in_deepspeed(plugin: Any) -> bool:
-    from lightning.pytorch.plugins.precision import DeepSpeedPrecision
-
-    return isinstance(plugin, DeepSpeedPrecision)
+    return isinstance(plugin, compat.lightning_classes("plugins.precision.DeepSpeedPrecision"))
 
 
 def _clip_value(trainer: Any) -> float:
@@ -202,10 +198,8 @@ def _clip_value(trainer: Any) -> float:
 
 
 def _overrides_clipping_hook(module: torch.nn.Module) -> bool:
-    from lightning.pytorch import LightningModule
-
-    hook = getattr(type(module), "configure_gradient_clipping", None)
-    return isinstance(module, LightningModule) and hook is not LightningModule.configure_gradient_clipping
+    lightnings = compat.lightning_classes("LightningModule")
+    return isinstance(module, lightnings) and compat.is_overridden("configure_gradient_clipping", module)
 
 
 def _may_clip(trainer: Any, module: torch.nn.Module) -> str | None:

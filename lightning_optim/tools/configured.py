@@ -19,8 +19,8 @@ from itertools import chain
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningModule
-from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from lightning_optim.utilities import compat
 
 #: Lightning's hooks that build the layers in ``fit``, in the order ``fit`` calls them.
 BUILDING_HOOKS = ("configure_sharded_model", "configure_model")
@@ -71,4 +71,6 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
 
 
 def _overrides(module: Any, hook: str) -> bool:
-    return isinstance(module, LightningModule) and is_overridden(hook, module)
+    return isinstance(module, compat.lightning_classes("LightningModule")) and compat.is_overridden(
+        hook, module
+    )

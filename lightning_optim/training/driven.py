@@ -45,10 +45,8 @@ from types import MethodType
 from typing import Any
 
 import torch
-from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import GradientAccumulationScheduler
+from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
-from lightning.pytorch.utilities.model_helpers import is_overridden
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -86,9 +84,11 @@ UNHONOURED = {
 
 
 def overrider(cls: type, name: str, *own: Any) -> type | None:
-    """The class whose ``name`` ``cls`` uses, unless that is Lightning's own (or one of ``own``)."""
+    """The class whose ``name`` ``cls`` uses, unless that is Lightning's own (either namespace's, or one of
+    ``own``)."""
     definer = next((k for k in cls.__mro__ if name in vars(k)), None)
-    if definer is None or vars(definer)[name] in (getattr(LightningModule, name, None), *own):
+    lightnings = (getattr(base, name, None) for base in compat.lightning_classes("LightningModule"))
+    if definer is None or vars(definer)[name] in (*lightnings, *own):
         return None
     return definer
 
@@ -125,8 +125,9 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
             f"for all of them: declare `loss=` on {listing(without)} too, or remove it and write "
             "`training_step` yourself."
         )
-    writer = next((k for k in cls.__mro__ if "training_step" in vars(k)), LightningModule)
-    if writer is not LightningModule and vars(writer)["training_step"] is not training_step:
+    lightnings = compat.lightning_classes("LightningModule")
+    writer = next((k for k in cls.__mro__ if "training_step" in vars(k)), lightnings[0])
+    if writer not in lightnings and vars(writer)["training_step"] is not training_step:
         raise TypeError(
             f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
             f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
@@ -165,7 +166,7 @@ class Driver(MixinCallback):
         self.backwards = [0] * len(self.driven)  # backward passes in the current window, per optimizer
         self.before_zero_grad: list[Callable[[Any], Any]] = []
         clip = trainer.gradient_clip_val
-        if clip or is_overridden("configure_gradient_clipping", module):
+        if clip or compat.is_overridden("configure_gradient_clipping", module):
             for b in built:
                 _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
 
@@ -229,9 +230,10 @@ def _zero_grad_hooks(trainer: Trainer, module: LightningModule) -> list[Callable
     """The ``on_before_zero_grad`` hooks that do something, in the order automatic optimization calls them before
     each ``zero_grad()``: the callbacks' (those Lightning calls: callable), then the module's."""
     hooks: list[Callable[[Any], Any]] = []
+    empty = {base.on_before_zero_grad for base in compat.lightning_classes("Callback")}
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         hook = getattr(callback, "on_before_zero_grad", None)
-        if callable(hook) and getattr(hook, "__func__", None) is not Callback.on_before_zero_grad:
+        if callable(hook) and getattr(hook, "__func__", None) not in empty:
             hooks.append(partial(hook, trainer, module))
     if overrider(type(module), "on_before_zero_grad") is not None:
         hooks.append(module.on_before_zero_grad)
@@ -324,7 +326,7 @@ def write_training_step(cls: type, driven: bool) -> None:
         cls.training_step = training_step  # type: ignore[attr-defined]
         cls.automatic_optimization = DRIVEN_FLAG  # type: ignore[attr-defined]
     elif getattr(cls, "training_step", None) is training_step:
-        cls.training_step = LightningModule.training_step  # type: ignore[attr-defined]
+        cls.training_step = compat.lightning_base(cls).training_step  # type: ignore[attr-defined]
         cls.automatic_optimization = LIGHTNINGS_FLAG  # type: ignore[attr-defined]
 
 
@@ -345,7 +347,9 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
         except ValueError:  # no signature (a builtin): called as it is
             continue
     callbacks = getattr(trainer, "callbacks", None) or ()
-    if any(isinstance(c, GradientAccumulationScheduler) for c in callbacks):
+    if any(
+        isinstance(c, compat.lightning_classes("callbacks.GradientAccumulationScheduler")) for c in callbacks
+    ):
         raise ValueError(
             f"{type(module).__qualname__}: the mixin writes the training step from the declared `loss` methods, "
             "with the Trainer's fixed `accumulate_grad_batches`; Expected no `GradientAccumulationScheduler` "

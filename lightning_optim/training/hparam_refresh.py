@@ -21,7 +21,6 @@ from collections.abc import Mapping, MutableSequence, Sequence
 from typing import Any, cast
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.strategies import Strategy
 from typing_extensions import override
 
 from lightning_optim.building.build import Built, reset_groups
@@ -31,6 +30,7 @@ from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.utilities import compat
 
 
 def _same_stepping(a: ResolvedOptimizer, b: ResolvedOptimizer) -> bool:
@@ -83,7 +83,10 @@ class HParamRefresh(MixinCallback):
                 self.built[index] = built
             return
         strategy = trainer.strategy
-        if type(strategy).setup_optimizers is not Strategy.setup_optimizers:
+        if (
+            type(strategy).setup_optimizers
+            is not compat.lightning_base(type(strategy), "strategies.Strategy").setup_optimizers
+        ):
             warnings.warn(
                 f"{self.owner}: a hyperparameter the declarations read changed after the optimizers were built "
                 f"(in `on_fit_start`, e.g. by the LR finder), but `{type(strategy).__name__}` builds its "

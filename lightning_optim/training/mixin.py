@@ -153,7 +153,7 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             )
         seen[id(spec)] = name
     writer = next((k for k in cls.__mro__ if "configure_optimizers" in vars(k)), None)
-    if specs and writer is LightningModule:
+    if specs and writer in compat.lightning_classes("LightningModule"):
         raise TypeError(
             f"{cls.__qualname__}: lists `LightningModule` before `ConfigurableOptimizersMixin` in its bases, so "
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
@@ -403,7 +403,7 @@ class ConfigurableOptimizersMixin:
     def configure_optimizers(self) -> Any:
         """Build the declared optimizers and schedulers in Lightning's dict format (the two-list format when an
         optimizer declares a list of schedulers)."""
-        if not isinstance(self, LightningModule):
+        if not isinstance(self, compat.lightning_classes("LightningModule")):
             raise TypeError(
                 f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
@@ -526,14 +526,11 @@ def _refuse_uncalled_overrides(cls: type, reason: str, hooks: Sequence[str] = ("
     """Refuse overrides of ``hooks`` that manual optimization (``reason``) would skip silently, wherever they are
     in the MRO (the mixin's own ``lr_scheduler_step`` calls ``super()``, so a base listed after the mixin
     overrides it too). The mixin steps the declared schedulers itself there (``training/stepping.py``)."""
+    lightnings = compat.lightning_classes("LightningModule")
     for hook in hooks:
-        lightning = getattr(LightningModule, hook, None)
+        own = (None, *(getattr(base, hook, None) for base in lightnings))
         definer = next(
-            (
-                k
-                for k in cls.__mro__
-                if k is not ConfigurableOptimizersMixin and vars(k).get(hook) not in (None, lightning)
-            ),
+            (k for k in cls.__mro__ if k is not ConfigurableOptimizersMixin and vars(k).get(hook) not in own),
             None,
         )
         if definer is None:

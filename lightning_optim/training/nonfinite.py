@@ -45,7 +45,6 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.strategies import FSDPStrategy, ModelParallelStrategy
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -189,7 +188,11 @@ def install(trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, Ste
         return
     # each process holds a shard of the gradients (FSDP, model parallelism) rather than all of them
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    shared = distributed and isinstance(trainer.strategy, (FSDPStrategy, ModelParallelStrategy))
+    sharding = (
+        *compat.lightning_classes("strategies.FSDPStrategy"),
+        *compat.lightning_classes("strategies.ModelParallelStrategy"),
+    )
+    shared = distributed and isinstance(trainer.strategy, sharding)
     skippers = []
     for skips in skipping:
         skipper = SkipNonFinite(skips.optimizer, skips, shared)

@@ -21,11 +21,11 @@ import weakref
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
-from lightning.pytorch.strategies import Strategy
 from typing_extensions import override
 
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing
 
 
@@ -107,5 +107,6 @@ class UnfrozenGuard(MixinCallback):
 def install(owner: str, trainer: Trainer) -> None:
     """Check, at every epoch, that no parameter was unfrozen out of every optimizer (not on strategies that
     build their optimizers themselves)."""
-    if type(trainer.strategy).setup_optimizers is Strategy.setup_optimizers:
+    strategy = type(trainer.strategy)
+    if strategy.setup_optimizers is compat.lightning_base(strategy, "strategies.Strategy").setup_optimizers:
         callbacks.add(trainer, UnfrozenGuard(owner, trainer.lightning_module))

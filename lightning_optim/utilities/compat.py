@@ -1,5 +1,6 @@
-"""Every use of a private Lightning or torch API, every monkeypatch, and every difference between the supported
-versions, in one place.
+"""Every use of a private Lightning or torch API, every monkeypatch, every difference between the supported
+versions, and the lookups of Lightning's classes in either namespace (``lightning.pytorch``, ``pytorch_lightning``),
+in one place.
 
 Each function below wraps one private name and says what happens when it disappears: a documented
 fallback that changes nothing the user can see, or a ``RuntimeError`` at ``fit`` that names the API,
@@ -31,6 +32,7 @@ import sys
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Literal
 
 import torch
@@ -118,6 +120,65 @@ def torch_muon(where: str) -> type[torch.optim.Optimizer]:
     if muon is None:
         raise _too_old(MUON, where)
     return muon
+
+
+#: The standalone distribution ``pytorch-lightning``, which ``lightning`` 2.x installs: the code of
+#: ``lightning.pytorch`` under this name, with classes of its own (``pytorch_lightning.LightningModule`` is not
+#: ``lightning.pytorch.LightningModule``). A module, Trainer or callback comes from either namespace.
+STANDALONE = "pytorch_lightning"
+
+
+def lightning_namespaces() -> tuple[ModuleType, ...]:
+    """``lightning.pytorch``, and ``pytorch_lightning`` once it is imported.
+
+    Never imports ``pytorch_lightning``: until the user does, none of its objects can reach this package (and a
+    Lightning without it, or one whose ``pytorch_lightning`` is another version, costs nothing).
+    """
+    import lightning.pytorch
+
+    standalone = sys.modules.get(STANDALONE)
+    return (lightning.pytorch,) if standalone is None else (lightning.pytorch, standalone)
+
+
+@functools.cache
+def _classes(path: str, namespaces: tuple[ModuleType, ...]) -> tuple[type[Any], ...]:
+    module, _, name = path.rpartition(".")
+    return tuple(
+        getattr(importlib.import_module(".".join(filter(None, (namespace.__name__, module)))), name)
+        for namespace in namespaces
+    )
+
+
+def lightning_classes(path: str) -> tuple[type[Any], ...]:
+    """The class ``path`` (relative to ``lightning.pytorch``) of each namespace imported, for ``isinstance``.
+
+    Example:
+        >>> import lightning.pytorch
+        >>> lightning.pytorch.strategies.FSDPStrategy in lightning_classes("strategies.FSDPStrategy")
+        True
+    """
+    return _classes(path, lightning_namespaces())
+
+
+def lightning_base(cls: type, path: str = "LightningModule") -> type[Any]:
+    """The class ``path`` of the namespace ``cls`` derives from (``lightning.pytorch``'s if neither).
+
+    Example:
+        >>> import lightning.pytorch
+        >>> class Model(lightning.pytorch.LightningModule): ...
+        >>> lightning_base(Model) is lightning.pytorch.LightningModule, lightning_base(int, "Callback").__module__
+        (True, 'lightning.pytorch.callbacks.callback')
+    """
+    bases = lightning_classes(path)
+    return next((base for base in bases if issubclass(cls, base)), bases[0])
+
+
+def is_overridden(name: str, instance: Any, parent: str = "LightningModule") -> bool:
+    """Whether ``instance`` overrides the method ``name`` of its namespace's ``parent`` (Lightning's
+    ``is_overridden``, which finds the parent in its own namespace only)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden as lightnings
+
+    return lightnings(name, instance, lightning_base(type(instance), parent))
 
 
 @dataclass(frozen=True)
