@@ -463,6 +463,15 @@ class DeclarativeCLI(LightningCLI):
                 f"DeclarativeCLI: Expected `model_class` to be a ConfigurableOptimizersMixin module class "
                 f"but got {model_class!r}."
             )
+        base = compat.lightning_base(model_class)
+        if issubclass(model_class, base) and base is not lightning.pytorch.LightningModule:
+            raise TypeError(
+                "DeclarativeCLI: Expected `model_class` to be a `lightning.pytorch.LightningModule` but got "
+                f"`{model_class.__qualname__}`, a `{compat.STANDALONE}.LightningModule`: DeclarativeCLI is "
+                "`lightning.pytorch.cli.LightningCLI`, whose Trainer fits `lightning.pytorch` modules only. Base the "
+                "class on `lightning.pytorch.LightningModule` (`import lightning.pytorch as pl`: the mixin trains it "
+                f"the same), or fit it with a `{compat.STANDALONE}.Trainer` of your own."
+            )
         for option in ("subclass_mode_model", "auto_configure_optimizers"):
             if kwargs.get(option):
                 raise ValueError(

@@ -636,6 +636,21 @@ def test_cli_construction_errors(
         cli(model_class, **kwargs)
 
 
+def test_a_pytorch_lightning_module_is_refused_naming_the_namespace() -> None:
+    pytorch_lightning = pytest.importorskip("pytorch_lightning")
+
+    class Standalone(ConfigurableOptimizersMixin, pytorch_lightning.LightningModule):
+        optimizer = OptimizerSpec(Adam, lr=0.1)
+
+    # Lightning's own error says "provide ... a subclass of: Trainer, LightningModule, ..."
+    with pytest.raises(
+        TypeError,
+        match=r"^DeclarativeCLI: Expected `model_class` to be a `lightning.pytorch.LightningModule` but got "
+        r"`.*Standalone`, a `pytorch_lightning.LightningModule`: DeclarativeCLI is `lightning.pytorch.cli.LightningCLI`",
+    ):
+        cli(Standalone)
+
+
 # the example scripts, as real subprocesses
 
 RUN = [  # after --config: the command line is read in order
