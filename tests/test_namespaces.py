@@ -303,3 +303,14 @@ def test_hparam_and_preview() -> None:
     history = fit(module, pytorch_lightning)
     assert [step[0][0] for step in history] == pytest.approx(previewed["lr-optimizer"])
     assert history[2][0][0] == pytest.approx(0.03)
+
+
+def test_mixed_precision_with_clipping_as_under_lightning_pytorch() -> None:
+    # `implementation="auto"` keeps a fused AdamW from a `MixedPrecision` plugin that clips: Lightning refuses to
+    # clip an optimizer that unscales inside its step
+    auto = OptimizerSpec(AdamW, lr=1e-2, scheduler=SchedulerSpec("cosine", interval="step", warmup=2))
+    modules = both(optimizer=auto)
+    options = {"precision": "bf16-mixed", "gradient_clip_val": 0.5}
+    histories = {name: fit(modules[name], NAMESPACES[name], **options) for name in NAMESPACES}
+    assert histories["pytorch_lightning"] == histories["lightning.pytorch"]
+    assert_same_weights(modules["pytorch_lightning"], modules["lightning.pytorch"])
