@@ -314,3 +314,28 @@ def test_mixed_precision_with_clipping_as_under_lightning_pytorch() -> None:
     histories = {name: fit(modules[name], NAMESPACES[name], **options) for name in NAMESPACES}
     assert histories["pytorch_lightning"] == histories["lightning.pytorch"]
     assert_same_weights(modules["pytorch_lightning"], modules["lightning.pytorch"])
+
+
+@pytest.mark.parametrize(
+    "monitor", [LRMonitor, "LearningRateMonitor"], ids=["LRMonitor", "LearningRateMonitor"]
+)
+def test_lr_monitor_refuses_duplicate_group_names_in_the_trainers_namespace(
+    monitor: Any, tmp_path: Path
+) -> None:
+    from pytorch_lightning.callbacks import LearningRateMonitor
+    from pytorch_lightning.loggers import CSVLogger
+    from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+    class Named(nets(pytorch_lightning)):
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return self.gen_loss(batch, batch_idx) + self.dis_loss(batch, batch_idx)
+
+        def configure_optimizers(self) -> Any:
+            groups = [
+                {"params": net.parameters(), "name": "same"} for net in (self.model_gen, self.model_dis)
+            ]
+            return Adam(groups, lr=0.01)
+
+    callback = LearningRateMonitor() if monitor == "LearningRateMonitor" else monitor()
+    with pytest.raises(MisconfigurationException, match="duplicated parameter group names"):
+        fit(Named(), pytorch_lightning, callbacks=[callback], logger=CSVLogger(tmp_path))

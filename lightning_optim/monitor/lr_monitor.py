@@ -13,7 +13,6 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks.callback import Callback
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from torch import Tensor
 from torch.optim import Optimizer
@@ -482,6 +481,10 @@ class LRMonitor(Callback):
         """One block per scheduler config, then one per optimizer without scheduler (Lightning's order)."""
         optimizers = [_unwrap(optimizer) for optimizer in trainer.optimizers]
         prefixes = declared_prefixes(pl_module)
+        # raised as the Trainer's own `LearningRateMonitor` raises it (either namespace's)
+        misconfigured = compat.namespace_class(
+            type(trainer), "utilities.exceptions.MisconfigurationException", "Trainer"
+        )
         if prefixes is not None and len(prefixes) != len(optimizers):
             rank_zero_warn(
                 f"`LRMonitor`: the module declares {len(prefixes)} optimizer names for"
@@ -512,12 +515,12 @@ class LRMonitor(Callback):
             groups = optimizer.param_groups
             skip_key = None
             if prefixes is not None and index is not None:
-                lr_keys = self._declared_keys(prefixes[index], groups)
+                lr_keys = self._declared_keys(prefixes[index], groups, misconfigured)
                 if skipped_updates(optimizer) is not None:
                     skip_key = f"{prefixes[index]}-skipped"
             else:
                 name = explicit_name if explicit_name is not None else f"lr-{type(optimizer).__name__}"
-                lr_keys = self._lightning_keys(name, optimizer, groups, seen_types)
+                lr_keys = self._lightning_keys(name, optimizer, groups, seen_types, misconfigured)
             if self.log_key_prefix:
                 lr_keys = [self.log_key_prefix + key for key in lr_keys]
                 skip_key = None if skip_key is None else self.log_key_prefix + skip_key
@@ -531,11 +534,13 @@ class LRMonitor(Callback):
         return blocks
 
     @staticmethod
-    def _group_names(name: str, groups: Sequence[dict[str, Any]]) -> list[str]:
+    def _group_names(
+        name: str, groups: Sequence[dict[str, Any]], misconfigured: type[Exception]
+    ) -> list[str]:
         names = [group.get("name", f"pg{i}") for i, group in enumerate(groups, start=1)]
         duplicates = {n for n, count in Counter(names).items() if count > 1}
         if duplicates:
-            raise MisconfigurationException(
+            raise misconfigured(
                 "A single `Optimizer` cannot have multiple parameter groups with identical "
                 f"`name` values. {name} has duplicated parameter group names {duplicates}"
             )
@@ -547,9 +552,10 @@ class LRMonitor(Callback):
         optimizer: Optimizer,
         groups: Sequence[dict[str, Any]],
         seen_types: defaultdict[type[Optimizer], int],
+        misconfigured: type[Exception],
     ) -> list[str]:
         """Lightning's ``LearningRateMonitor`` naming, for modules without the mixin."""
-        names = self._group_names(name, groups)
+        names = self._group_names(name, groups, misconfigured)
         count = seen_types.get(type(optimizer), 0)
         if count > 1:
             name = f"{name}-{count - 1}"
@@ -557,9 +563,13 @@ class LRMonitor(Callback):
             return [f"{name}/{group_name}" for group_name in names]
         return [f"{name}/{groups[0]['name']}" if groups and groups[0].get("name") else name for _ in groups]
 
-    def _declared_keys(self, prefix: str, groups: Sequence[dict[str, Any]]) -> list[str]:
+    def _declared_keys(
+        self, prefix: str, groups: Sequence[dict[str, Any]], misconfigured: type[Exception]
+    ) -> list[str]:
         """Mixin naming: the declared prefix, and ``/<group name>`` only with several groups."""
-        self._group_names(prefix, groups)  # refuses duplicate group names, as Lightning's monitor does
+        self._group_names(
+            prefix, groups, misconfigured
+        )  # refuses duplicate group names, as Lightning's monitor does
         return group_keys(prefix, groups)
 
     def _remap_histories(self, token: str = "/pg1") -> None:

@@ -169,8 +169,20 @@ def lightning_base(cls: type, path: str = "LightningModule") -> type[Any]:
         >>> lightning_base(Model) is lightning.pytorch.LightningModule, lightning_base(int, "Callback").__module__
         (True, 'lightning.pytorch.callbacks.callback')
     """
-    bases = lightning_classes(path)
-    return next((base for base in bases if issubclass(cls, base)), bases[0])
+    return namespace_class(cls, path, path)
+
+
+def namespace_class(cls: type, path: str, base: str) -> type[Any]:
+    """The class ``path`` of the namespace whose class ``base`` ``cls`` derives from (``lightning.pytorch``'s if
+    neither), e.g. the ``MisconfigurationException`` a Trainer's own callbacks raise.
+
+    Example:
+        >>> import lightning.pytorch
+        >>> namespace_class(lightning.pytorch.Trainer, "utilities.exceptions.MisconfigurationException", "Trainer")
+        <class 'lightning.fabric.utilities.exceptions.MisconfigurationException'>
+    """
+    bases, classes = lightning_classes(base), lightning_classes(path)
+    return next((found for b, found in zip(bases, classes) if issubclass(cls, b)), classes[0])
 
 
 def is_overridden(name: str, instance: Any, parent: str = "LightningModule") -> bool:
