@@ -567,9 +567,8 @@ class LRMonitor(Callback):
         self, prefix: str, groups: Sequence[dict[str, Any]], misconfigured: type[Exception]
     ) -> list[str]:
         """Mixin naming: the declared prefix, and ``/<group name>`` only with several groups."""
-        self._group_names(
-            prefix, groups, misconfigured
-        )  # refuses duplicate group names, as Lightning's monitor does
+        # refuses duplicate group names, as Lightning's monitor does
+        self._group_names(prefix, groups, misconfigured)
         return group_keys(prefix, groups)
 
     def _remap_histories(self, token: str = "/pg1") -> None:

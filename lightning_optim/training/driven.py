@@ -326,8 +326,9 @@ def write_training_step(cls: type, driven: bool) -> None:
         cls.training_step = training_step  # type: ignore[attr-defined]
         cls.automatic_optimization = DRIVEN_FLAG  # type: ignore[attr-defined]
     elif getattr(cls, "training_step", None) is training_step:
-        cls.training_step = compat.lightning_base(cls).training_step  # type: ignore[attr-defined]
-        cls.automatic_optimization = LIGHTNINGS_FLAG  # type: ignore[attr-defined]
+        lightning = compat.lightning_base(cls)  # its namespace's: `lightning.pytorch` or `pytorch_lightning`
+        cls.training_step = lightning.training_step  # type: ignore[attr-defined]
+        cls.automatic_optimization = vars(lightning)["automatic_optimization"]  # type: ignore[attr-defined]
 
 
 def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
@@ -347,9 +348,8 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
         except ValueError:  # no signature (a builtin): called as it is
             continue
     callbacks = getattr(trainer, "callbacks", None) or ()
-    if any(
-        isinstance(c, compat.lightning_classes("callbacks.GradientAccumulationScheduler")) for c in callbacks
-    ):
+    schedulers = compat.lightning_classes("callbacks.GradientAccumulationScheduler")
+    if any(isinstance(c, schedulers) for c in callbacks):
         raise ValueError(
             f"{type(module).__qualname__}: the mixin writes the training step from the declared `loss` methods, "
             "with the Trainer's fixed `accumulate_grad_batches`; Expected no `GradientAccumulationScheduler` "
