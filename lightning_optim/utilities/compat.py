@@ -141,12 +141,17 @@ def lightning_namespaces() -> tuple[ModuleType, ...]:
 
 
 @functools.cache
-def _classes(path: str, namespaces: tuple[ModuleType, ...]) -> tuple[type[Any], ...]:
+def _class(namespace: ModuleType, path: str) -> type[Any] | None:
+    """The class ``path`` of ``namespace``; ``None`` where it has none (``lightning`` does not pin its
+    ``pytorch-lightning``, which may be another release)."""
     module, _, name = path.rpartition(".")
-    return tuple(
-        getattr(importlib.import_module(".".join(filter(None, (namespace.__name__, module)))), name)
-        for namespace in namespaces
-    )
+    try:
+        found = getattr(
+            importlib.import_module(".".join(filter(None, (namespace.__name__, module)))), name, None
+        )
+    except ImportError:
+        return None
+    return found if isinstance(found, type) else None
 
 
 def lightning_classes(path: str) -> tuple[type[Any], ...]:
@@ -157,7 +162,7 @@ def lightning_classes(path: str) -> tuple[type[Any], ...]:
         >>> lightning.pytorch.strategies.FSDPStrategy in lightning_classes("strategies.FSDPStrategy")
         True
     """
-    return _classes(path, lightning_namespaces())
+    return tuple(cls for cls in (_class(n, path) for n in lightning_namespaces()) if cls is not None)
 
 
 def lightning_base(cls: type, path: str = "LightningModule") -> type[Any]:
@@ -181,8 +186,11 @@ def namespace_class(cls: type, path: str, base: str) -> type[Any]:
         >>> namespace_class(lightning.pytorch.Trainer, "utilities.exceptions.MisconfigurationException", "Trainer")
         <class 'lightning.fabric.utilities.exceptions.MisconfigurationException'>
     """
-    bases, classes = lightning_classes(base), lightning_classes(path)
-    return next((found for b, found in zip(bases, classes) if issubclass(cls, b)), classes[0])
+    for namespace in lightning_namespaces():
+        owner, found = _class(namespace, base), _class(namespace, path)
+        if owner is not None and found is not None and issubclass(cls, owner):
+            return found
+    return lightning_classes(path)[0]
 
 
 def is_overridden(name: str, instance: Any, parent: str = "LightningModule") -> bool:

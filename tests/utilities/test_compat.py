@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import sys
+import types
 from pathlib import Path
 
 import lightning as L
@@ -299,3 +301,12 @@ def test_torch_at_least_reads_release_numbers() -> None:
     assert compat.torch_at_least("2.4") and compat.torch_at_least("2.4.0")
     assert not compat.torch_at_least("99.0")
     assert compat.release("2.10.0") > compat.release("2.9.1")  # numbers, not strings
+
+
+def test_a_pytorch_lightning_without_a_class_or_blocked_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `lightning` does not pin its `pytorch-lightning`: another release may lack a class `lightning.pytorch` has
+    monkeypatch.setitem(sys.modules, compat.STANDALONE, types.ModuleType(compat.STANDALONE))
+    assert compat.lightning_classes("LightningModule") == (L.LightningModule,)
+    assert compat.lightning_base(int) is L.LightningModule
+    monkeypatch.setitem(sys.modules, compat.STANDALONE, None)  # an import blocked
+    assert compat.lightning_namespaces() == (L.pytorch,)
