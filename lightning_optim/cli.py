@@ -26,6 +26,9 @@ read back with ``spec_from_dict`` (class paths must name optimizer / scheduler c
 ``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
 declarations, checked exactly as declarations in code are.
 
+A value a config cannot hold (a lambda, a local function, a partial, a tensor) is the code's only: it is written
+``{in_code: <where it is declared>}``, read back as the value in code, and a config that changes it is refused.
+
 Mistakes are reported as jsonargparse reports its own: the usage and one ``error:`` line, exit status 2, no
 Python traceback. An unknown key gets the closest accepted one (``--optim.optimzer.init_args.lr`` ->
 ``optim.optimizer``), and Lightning's ``--optimizer``/``--lr_scheduler`` (which a ``DeclarativeCLI`` does
@@ -44,7 +47,7 @@ import copyreg
 import inspect
 import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn
 
 import lightning.pytorch
@@ -58,7 +61,7 @@ from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.tools.config import CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
+from lightning_optim.tools.config import CALLABLE, CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
 from lightning_optim.tools.overrides import declared_callables, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
@@ -71,6 +74,10 @@ __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "override
 OPTIM_KEY = "optim"
 
 _SCHEDULER = "scheduler"
+
+#: The key a value a config cannot hold is written under (``{in_code: Model.optimizer.init_args.lr}``): the value
+#: in code, which only the code sets.
+IN_CODE = "in_code"
 
 #: The arguments the mixin passes itself (an optimizer's parameters, a scheduler's optimizer).
 _SUPPLIED = ("params", "optimizer")
@@ -161,6 +168,23 @@ def _add_spec_arguments(
         )
 
 
+def _declared_dicts(model_class: type) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``model_class``'s declarations as ``spec_to_dict`` dicts by attribute, and the values in them that a
+    config cannot hold (a lambda, a local function, a partial, a tensor) by where they are declared: each
+    written ``{in_code: <where>}``, read back as the value in code."""
+    in_code: dict[str, Any] = {}
+
+    def written(value: Any, where: str) -> dict[str, str]:
+        in_code[where] = value
+        return {IN_CODE: where}
+
+    dicts = {
+        name: spec_to_dict(spec, where=f"{model_class.__qualname__}.{name}", unwritable=written)
+        for name, spec in declared_specs(model_class).items()
+    }
+    return dicts, in_code
+
+
 def add_declaration_arguments(
     parser: LightningArgumentParser, model_class: type, key: str = OPTIM_KEY
 ) -> None:
@@ -169,9 +193,9 @@ def add_declaration_arguments(
     ``DeclarativeCLI`` calls it; call it yourself in ``add_arguments_to_parser`` of another ``LightningCLI``
     subclass and apply the values with ``overrides_from_config`` and ``with_declarations``.
     """
-    for name, spec in declared_specs(model_class).items():
+    for name, data in _declared_dicts(model_class)[0].items():
         where = f"{model_class.__qualname__}.{name}"
-        _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, spec_to_dict(spec, where=where), where)
+        _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, data, where)
 
 
 def _resolved(path: Any, kind: type) -> type | None:
@@ -287,21 +311,116 @@ def _spec_dict(
     return None
 
 
+def _fixed(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+    """The values of a declared section that only the code sets, with their paths in it.
+
+    Example:
+        >>> list(_fixed({"init_args": {"lr": 0.1}, "groups": [{"select": {"in_code": "M.o.groups[0].select"}}]}))
+        [(('groups', 0, 'select'), {'in_code': 'M.o.groups[0].select'})]
+    """
+    if isinstance(data, Mapping):
+        if IN_CODE in data:
+            yield path, data
+            return
+        for key, item in data.items():
+            yield from _fixed(item, (*path, key))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from _fixed(item, (*path, index))
+
+
+def _at(data: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at ``path`` in ``data``, or ``_MISSING``.
+
+    Example:
+        >>> _at({"groups": [{"select": "head"}]}, ("groups", 0, "select")), _at({}, ("init_args", "lr"))
+        ('head', <missing>)
+    """
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return data
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING = _Missing()
+
+
+def _check_fixed(values: Mapping[str, Any], declared: Mapping[str, Any], in_code: Mapping[str, Any]) -> None:
+    """Refuse a config or command line that changes a value only the code sets (``_fixed``)."""
+    for path, written in _fixed(declared):
+        given = _at(values, path)
+        if given == written:
+            continue
+        got = "it left out" if given is _MISSING else repr(given)
+        value = in_code[written[IN_CODE]]
+        raise ValueError(
+            f"{written[IN_CODE]}: Expected `{{{IN_CODE}: {written[IN_CODE]}}}` (the value in code, "
+            f"{_described(value)}) but got {got}: a config cannot hold a lambda, a local function, a partial "
+            "or a tensor, so this value can only be set in code (a module-level function can be named in a "
+            f"config: {{{CALLABLE}: pkg.module.function}})."
+        )
+
+
+def _described(value: Any) -> str:
+    """A function by its name, anything else by its repr.
+
+    Example:
+        >>> _described(lambda step: 1.0), _described(0.5)
+        ('`<lambda>`', '0.5')
+    """
+    name = getattr(value, "__qualname__", None)
+    return f"`{name.rsplit('.', 1)[-1]}`" if isinstance(name, str) else repr(value)
+
+
+def _put_back(data: Any, in_code: Mapping[str, Any]) -> Any:
+    """``data`` with each ``{in_code: <where>}`` replaced by the value in code.
+
+    Example:
+        >>> _put_back({"init_args": {"lr": {"in_code": "M.o.init_args.lr"}}}, {"M.o.init_args.lr": 0.5})
+        {'init_args': {'lr': 0.5}}
+    """
+    if isinstance(data, Mapping):
+        if IN_CODE in data:
+            where = data[IN_CODE]
+            if set(data) != {IN_CODE} or where not in in_code:
+                raise ValueError(
+                    f"Expected `{IN_CODE}` to name a value declared in code ({listing(sorted(in_code)) or 'none'}) "
+                    f"but got {dict(data)!r}{did_you_mean(str(where), in_code)}."
+                )
+            return in_code[where]
+        return {key: _put_back(item, in_code) for key, item in data.items()}
+    if isinstance(data, list):
+        return [_put_back(item, in_code) for item in data]
+    return data
+
+
 def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) -> dict[str, dict[str, Any]]:
-    """The ``<key>`` section of a parsed config as ``{attribute: spec dict}`` for ``with_declarations``."""
+    """The ``<key>`` section of a parsed config as ``{attribute: spec dict}`` for ``with_declarations``.
+
+    A value only the code sets (``{in_code: <where>}``) must be left as written, and is read back as the value
+    in code.
+    """
     section = config.get(key) if config is not None else None
     if section is None:
         return {}
     values = section.as_dict() if hasattr(section, "as_dict") else dict(section)
-    declared = declared_specs(model_class)
+    declared, in_code = _declared_dicts(model_class)
     overrides: dict[str, dict[str, Any]] = {}
     for name, spec_values in values.items():
         where = f"{model_class.__qualname__}.{name}"
-        spec = declared.get(name)
-        declared_dict = spec_to_dict(spec, where=where) if spec is not None else None
+        declared_dict = declared.get(name)
+        if declared_dict is not None:
+            _check_fixed(spec_values or {}, declared_dict, in_code)
         data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where, f"{key}.{name}")
         if data is not None:
-            overrides[name] = data
+            overrides[name] = _put_back(data, in_code)
     return overrides
 
 

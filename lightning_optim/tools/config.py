@@ -94,47 +94,66 @@ def function_path(function: Callable[..., Any], where: str) -> str:
     )
 
 
-def to_plain(value: Any, where: str) -> Any:
+#: What ``to_plain`` writes in place of a value a config cannot hold, from the value and where it is
+Unwritable = Callable[[Any, str], Any]
+
+
+def to_plain(value: Any, where: str, unwritable: Unwritable | None = None) -> Any:
     """A declared value as plain data: scalars, lists, str-keyed dicts, specs, ``{"callable": path}`` and
     ``{"hparam": name}``.
+
+    A value a config cannot hold (a lambda, a local function, a partial, a tensor) is an error, or, given
+    ``unwritable``, written as ``unwritable(value, where)``.
 
     Example:
         >>> to_plain(HParam("weight_decay", default=0.01), "Model.optimizer.weight_decay")
         {'hparam': 'weight_decay', 'default': 0.01}
+        >>> to_plain({"lr_lambda": lambda step: 1.0}, "Model.scheduler", lambda value, where: f"<{where}>")
+        {'lr_lambda': '<Model.scheduler.lr_lambda>'}
     """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (OptimizerSpec, SchedulerSpec, ParamGroup)):
-        return spec_to_dict(value, where=where)
+        return spec_to_dict(value, where=where, unwritable=unwritable)
     if isinstance(value, HParam):
         written = {HPARAM: value.name}
         if value.has_default:
-            written[DEFAULT] = to_plain(value.default, f"{where}.{DEFAULT}")
+            written[DEFAULT] = to_plain(value.default, f"{where}.{DEFAULT}", unwritable)
         return written
     if isinstance(value, (list, tuple)):
-        return [to_plain(item, f"{where}[{index}]") for index, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        plain: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{where}: Expected str keys to write a dict to a config but got {key!r}.")
-            plain[key] = to_plain(item, f"{where}.{key}")
-        return plain
-    if callable(value) and not inspect.isclass(value):
-        return {CALLABLE: function_path(value, where)}
-    raise TypeError(
-        f"{where}: Expected a value a config can hold (None, bool, int, float, str, a list or dict of these, "
-        f"a declaration or a module-level function) but got {value!r}."
-    )
+        return [to_plain(item, f"{where}[{index}]", unwritable) for index, item in enumerate(value)]
+    try:
+        if isinstance(value, Mapping):
+            plain: dict[str, Any] = {}
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(
+                        f"{where}: Expected str keys to write a dict to a config but got {key!r}."
+                    )
+                plain[key] = to_plain(item, f"{where}.{key}", unwritable)
+            return plain
+        if callable(value) and not inspect.isclass(value):
+            return {CALLABLE: function_path(value, where)}
+        raise TypeError(
+            f"{where}: Expected a value a config can hold (None, bool, int, float, str, a list or dict of "
+            f"these, a declaration or a module-level function) but got {value!r}."
+        )
+    except TypeError:
+        if unwritable is None:
+            raise
+        return unwritable(value, where)
 
 
-def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
+def spec_to_dict(
+    spec: Spec, *, where: str | None = None, unwritable: Unwritable | None = None
+) -> dict[str, Any]:
     """A declaration as a plain dict in LightningCLI's ``class_path``/``init_args`` shape.
 
     Options left at their default are omitted; a class given by name is written by its full import path.
 
     Raises:
-        TypeError: a value a config cannot hold, e.g. a lambda (the message names where it is).
+        TypeError: a value a config cannot hold, e.g. a lambda (the message names where it is), unless
+            ``unwritable`` writes it (``to_plain``).
 
     Example:
         >>> from torch.optim import Adam
@@ -152,20 +171,20 @@ def spec_to_dict(spec: Spec, *, where: str | None = None) -> dict[str, Any]:
     where = where or kind.__name__
     data: dict[str, Any]
     if isinstance(spec, ParamGroup):
-        data = {SELECT: to_plain(spec.select, f"{where}.select")}
-        data.update(to_plain(spec.options, where))
+        data = {SELECT: to_plain(spec.select, f"{where}.select", unwritable)}
+        data.update(to_plain(spec.options, where, unwritable))
     elif isinstance(spec, (OptimizerSpec, SchedulerSpec)):
         declared = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
         cls = resolve_class(declared, KINDS[kind], where=where)
         with prefixed(where):
             path = declared if _names_more_than_its_class(declared, cls) else class_path(cls)
-        data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}")}
+        data = {CLASS_PATH: path, INIT_ARGS: to_plain(spec.kwargs, f"{where}.{INIT_ARGS}", unwritable)}
     else:
         raise TypeError(f"Expected an OptimizerSpec, SchedulerSpec or ParamGroup but got {spec!r}.")
     for option, default in spec_options(kind).items():
         value = getattr(spec, option)
         if not _is_default(value, default):
-            data[option] = to_plain(value, f"{where}.{option}")
+            data[option] = to_plain(value, f"{where}.{option}", unwritable)
     return data
 
 

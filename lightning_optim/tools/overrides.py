@@ -211,6 +211,11 @@ def _same(spec: OptimizerSpec, declared: OptimizerSpec) -> bool:
     if spec == declared:
         return True
     try:
-        return spec_to_dict(spec) == spec_to_dict(declared)
+        # a value a config cannot hold (a lambda, a tensor) is the same only as itself
+        return spec_to_dict(spec, unwritable=_identity) == spec_to_dict(declared, unwritable=_identity)
     except (TypeError, ValueError):
         return False
+
+
+def _identity(value: Any, where: str) -> tuple[str, int]:
+    return ("the value itself", id(value))
