@@ -61,7 +61,15 @@ from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.groups.planning import plan_all
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.tools.config import CALLABLE, CLASS_PATH, INIT_ARGS, KINDS, spec_to_dict, to_plain
+from lightning_optim.tools.config import (
+    CALLABLE,
+    CLASS_PATH,
+    HPARAM,
+    INIT_ARGS,
+    KINDS,
+    spec_to_dict,
+    to_plain,
+)
 from lightning_optim.tools.overrides import declared_callables, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
@@ -312,14 +320,15 @@ def _spec_dict(
 
 
 def _fixed(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Any]]:
-    """The values of a declared section that only the code sets, with their paths in it.
+    """The values of a declared section that only the code (``{in_code: ...}``) or an hparam (``{hparam: ...}``)
+    sets, with their paths in it.
 
     Example:
-        >>> list(_fixed({"init_args": {"lr": 0.1}, "groups": [{"select": {"in_code": "M.o.groups[0].select"}}]}))
-        [(('groups', 0, 'select'), {'in_code': 'M.o.groups[0].select'})]
+        >>> list(_fixed({"init_args": {"lr": {"hparam": "lr"}}, "groups": [{"select": {"in_code": "M.o.s"}}]}))
+        [(('init_args', 'lr'), {'hparam': 'lr'}), (('groups', 0, 'select'), {'in_code': 'M.o.s'})]
     """
     if isinstance(data, Mapping):
-        if IN_CODE in data:
+        if IN_CODE in data or HPARAM in data:
             yield path, data
             return
         for key, item in data.items():
@@ -352,13 +361,33 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def _check_fixed(values: Mapping[str, Any], declared: Mapping[str, Any], in_code: Mapping[str, Any]) -> None:
-    """Refuse a config or command line that changes a value only the code sets (``_fixed``)."""
+def _check_fixed(
+    values: Mapping[str, Any],
+    declared: Mapping[str, Any],
+    in_code: Mapping[str, Any],
+    where: str,
+    config: Any,
+) -> None:
+    """Refuse a config or command line that changes a value only the code or an hparam sets (``_fixed``): an
+    hparam's value would train while ``hparams`` (loggers, the checkpoint) hold another."""
     for path, written in _fixed(declared):
         given = _at(values, path)
         if given == written:
             continue
         got = "it left out" if given is _MISSING else repr(given)
+        if HPARAM in written:
+            name = written[HPARAM]
+            section = _init_argument(config, name)
+            setting = (
+                f"`--{section}.{name}={given if isinstance(given, (int, float, str)) else '<value>'}`"
+                if section
+                else f"`{name}` of the module (an attribute or an hparam)"
+            )
+            shown = yaml.safe_dump(written, default_flow_style=True, sort_keys=False).strip()
+            raise ValueError(
+                f"{where}{_dotted(path)}: Expected `{shown}` as declared (the value is read from hparam `{name}` "
+                f"when fit starts) but got {got}; set the hparam instead: {setting}."
+            )
         value = in_code[written[IN_CODE]]
         raise ValueError(
             f"{written[IN_CODE]}: Expected `{{{IN_CODE}: {written[IN_CODE]}}}` (the value in code, "
@@ -366,6 +395,25 @@ def _check_fixed(values: Mapping[str, Any], declared: Mapping[str, Any], in_code
             "or a tensor, so this value can only be set in code (a module-level function can be named in a "
             f"config: {{{CALLABLE}: pkg.module.function}})."
         )
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    """``path`` as the end of a ``where``.
+
+    Example:
+        >>> _dotted(("groups", 0, "lr"))
+        '.groups[0].lr'
+    """
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+
+
+def _init_argument(config: Any, name: str) -> str | None:
+    """The section (``model``, ``data``) whose argument ``name`` the parsed ``config`` has, or ``None``."""
+    for section in ("model", "data"):
+        values: Any = config.get(section) if config is not None else None
+        if values is not None and name in values:
+            return section
+    return None
 
 
 def _described(value: Any) -> str:
@@ -404,8 +452,8 @@ def _put_back(data: Any, in_code: Mapping[str, Any]) -> Any:
 def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) -> dict[str, dict[str, Any]]:
     """The ``<key>`` section of a parsed config as ``{attribute: spec dict}`` for ``with_declarations``.
 
-    A value only the code sets (``{in_code: <where>}``) must be left as written, and is read back as the value
-    in code.
+    A value only the code sets (``{in_code: <where>}``) or an hparam (``{hparam: <name>}``) must be left as
+    written; one in code is read back as the value in code.
     """
     section = config.get(key) if config is not None else None
     if section is None:
@@ -417,7 +465,7 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
         where = f"{model_class.__qualname__}.{name}"
         declared_dict = declared.get(name)
         if declared_dict is not None:
-            _check_fixed(spec_values or {}, declared_dict, in_code)
+            _check_fixed(spec_values or {}, declared_dict, in_code, where, config)
         data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where, f"{key}.{name}")
         if data is not None:
             overrides[name] = _put_back(data, in_code)

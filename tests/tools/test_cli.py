@@ -28,6 +28,7 @@ from torch.optim import SGD, Adam
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
@@ -489,6 +490,67 @@ def test_a_value_only_the_code_sets_is_refused_as_an_override(
         f"{where}: Expected `{{in_code: {where}}}` (the value in code, {value}) but got "
     )
     assert "so this value can only be set in code" in message
+
+
+class FromHparams(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=HParam("lr"),
+        scheduler=SchedulerSpec("step", step_size=1, gamma=HParam("gamma", default=0.5), interval="step"),
+    )
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--model.lr=0.5", "--optim.optimizer.init_args.lr=0.03"],
+            "FromHparams.optimizer.init_args.lr: Expected `{hparam: lr}` as declared (the value is read from "
+            "hparam `lr` when fit starts) but got 0.03; set the hparam instead: `--model.lr=0.03`.",
+        ),
+        (
+            ["--optim.optimizer.init_args={momentum: 0.9}"],
+            "FromHparams.optimizer.init_args.lr: Expected `{hparam: lr}` as declared (the value is read from "
+            "hparam `lr` when fit starts) but got it left out; set the hparam instead: `--model.lr=<value>`.",
+        ),
+        (
+            ["--optim.optimizer.scheduler.init_args.gamma=0.1"],
+            "FromHparams.optimizer.scheduler.init_args.gamma: Expected `{hparam: gamma, default: 0.5}` as "
+            "declared (the value is read from hparam `gamma` when fit starts) but got 0.1; set the hparam instead: "
+            "`gamma` of the module (an attribute or an hparam).",
+        ),
+    ],
+    ids=["next to --model.lr", "init_args without it", "not an init argument"],
+)
+def test_an_override_of_a_value_read_from_an_hparam_is_refused_naming_the_hparam(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # it used to train at the override while `hparams` (loggers, the checkpoint) held the hparam's value
+    assert cli_error(capsys, FromHparams, *args) == expected
+
+
+def test_the_hparam_is_set_from_the_command_line_and_the_printed_config_reruns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = cli(FromHparams, "--model.lr=0.5").model
+    assert type(model) is FromHparams and model.hparams["lr"] == 0.5
+    trained = fit(model, max_epochs=1)
+    assert trained.history == fit(FromHparams(lr=0.5), max_epochs=1).history
+    assert trained.of(0, 0) == pytest.approx([0.5, 0.25, 0.125, 0.0625])
+    with pytest.raises(SystemExit) as done:
+        cli(FromHparams, "--model.lr=0.5", "--print_config")
+    assert done.value.code == 0
+    printed = capsys.readouterr().out
+    assert yaml.safe_load(printed)["optim"]["optimizer"]["init_args"] == {"lr": {"hparam": "lr"}}
+    config = tmp_path / "config.yaml"
+    config.write_text(printed)
+    rerun = cli(FromHparams, "--config", str(config)).model
+    assert type(rerun) is FromHparams and rerun.hparams["lr"] == 0.5
+    assert fit(rerun, max_epochs=1).history == trained.history
 
 
 @pytest.mark.parametrize(

@@ -184,9 +184,10 @@ def test_declarative_cli_model_init_args_next_to_optim_overrides(capsys: pytest.
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["model"] == {"lr": 0.1, "gamma": 0.5}
     assert printed["optim"]["optimizer"]["init_args"] == {"lr": {"hparam": "lr"}}
-    # the module's init arg feeds the HParam; an --optim override replaces a declared value
-    built = cli("--model.lr=0.4", "--optim.optimizer.scheduler.init_args.gamma=0.25")
+    # the module's init args feed the HParams (an --optim override of one is refused: test_cli.py)
+    built = cli("--model.lr=0.4", "--model.gamma=0.25")
     assert type(built.model).optimizer.kwargs["lr"] == HParam("lr")
+    assert built.model.hparams["gamma"] == 0.25
     recorded = fit(built.model, max_epochs=3)
     assert recorded.of() == pytest.approx([0.4] * 4 + [0.1] * 4 + [0.025] * 4)
     # without an --optim override the class is the declared one, its hparams from --model
