@@ -21,7 +21,8 @@ section in the ``spec_to_dict`` shape, whose defaults are the declarations::
 
 so ``--print_config`` shows the effective declarations, a YAML config overrides any key, and the command
 line sets single values: ``--optim.gen_opt.init_args.lr=0.1``, ``--optim.gen_opt.scheduler.interval=epoch``,
-``--optim.gen_opt.scheduler.class_path=null`` (no scheduler). Before anything is instantiated the values are
+``--optim.gen_opt.scheduler.class_path=null`` (no scheduler); a declared list of schedulers is set as a whole
+(jsonargparse would apply a dotted key into it to its last item only, so that is refused). Before anything is instantiated the values are
 read back with ``spec_from_dict`` (class paths must name optimizer / scheduler classes) and applied with
 ``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
 declarations, checked exactly as declarations in code are.
@@ -46,6 +47,7 @@ from __future__ import annotations
 import copyreg
 import inspect
 import re
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn
@@ -517,6 +519,37 @@ def _key_hint(
     return ""
 
 
+def _key_into_a_list(tokens: Iterable[str], lists: Mapping[str, list[Any]], where: Mapping[str, str]) -> str:
+    """The message for the first command-line key into a declared list of schedulers, or ``""``: jsonargparse
+    applies ``--<list>.interval=epoch`` to the list's last item only.
+
+    ``lists``: each declared list of schedulers by its key; ``where``: what to call it in messages.
+
+    Example:
+        >>> lists = {"optim.opt.scheduler": [{"class_path": "step", "init_args": {"step_size": 1}}]}
+        >>> message = _key_into_a_list(
+        ...     ["fit", "--optim.opt.scheduler.interval", "epoch"], lists, {"optim.opt.scheduler": "M.opt.scheduler"}
+        ... )
+        >>> message[:100]
+        'M.opt.scheduler: Expected the list of schedulers set as a whole but got `--optim.opt.scheduler.inter'
+        >>> _key_into_a_list(["--optim.opt.scheduler=[]", "--optim.opt.params=head"], lists, {})
+        ''
+    """
+    for token in tokens:
+        key = token.partition("=")[0].removeprefix("--")
+        for list_key, declared in lists.items():
+            if token.startswith("--") and key.startswith(f"{list_key}."):
+                flow = yaml.safe_dump(declared, default_flow_style=True, sort_keys=False, width=float("inf"))
+                section, _, option = list_key.rpartition(".")
+                return (
+                    f"{where[list_key]}: Expected the list of schedulers set as a whole but got `--{key}`, a key "
+                    "into it, which would change its last scheduler only. Set the whole list: on the command "
+                    f"line `--{list_key}='{flow.strip()}'` (changed where needed, after `--config`), in a config "
+                    f"file `{option}:` under `{section}` as a list of these (as `--print_config` writes it)."
+                )
+    return ""
+
+
 class DeclarativeArgumentParser(LightningArgumentParser):
     """``LightningArgumentParser`` whose messages about unknown keys say what to write instead."""
 
@@ -672,6 +705,24 @@ class DeclarativeCLI(LightningCLI):
             help="Path to a configuration file in json or yaml format.",
         )
         return parser
+
+    @override
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """LightningCLI's, after refusing a command-line key into a declared list of schedulers, which
+        jsonargparse would apply to its last scheduler only."""
+        tokens = sys.argv[1:] if args is None else args
+        if isinstance(tokens, (list, tuple)):
+            declared = _declared_dicts(self.declared_model_class)[0]
+            lists = {
+                f"{OPTIM_KEY}.{name}.{_SCHEDULER}": data[_SCHEDULER]
+                for name, data in declared.items()
+                if isinstance(data.get(_SCHEDULER), list)
+            }
+            where = {key: f"{self.declared_model_class.__qualname__}{key[len(OPTIM_KEY) :]}" for key in lists}
+            message = _key_into_a_list(tokens, lists, where)
+            if message:
+                parser.error(message)
+        super().parse_arguments(parser, args)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         super().add_core_arguments_to_parser(parser)

@@ -553,6 +553,69 @@ def test_the_hparam_is_set_from_the_command_line_and_the_printed_config_reruns(
     assert fit(rerun, max_epochs=1).history == trained.history
 
 
+class TwoSchedulers(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        scheduler=[
+            SchedulerSpec("step", step_size=1, gamma=0.5),
+            SchedulerSpec("exponential", gamma=0.9, interval="step"),
+        ],
+    )
+
+
+#: ``TwoSchedulers``'s list as the message shows it
+TWO_SCHEDULERS = (
+    "[{class_path: torch.optim.lr_scheduler.StepLR, init_args: {step_size: 1, gamma: 0.5}}, "
+    "{class_path: torch.optim.lr_scheduler.ExponentialLR, init_args: {gamma: 0.9}, interval: step}]"
+)
+
+
+@pytest.mark.parametrize(
+    "arg",
+    [
+        "--optim.optimizer.scheduler.interval=epoch",
+        "--optim.optimizer.scheduler.warmup=3",
+        "--optim.optimizer.scheduler.init_args.gamma=0.1",
+    ],
+)
+def test_a_dotted_override_into_a_declared_list_of_schedulers_is_refused(
+    arg: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # jsonargparse used to apply it to the last scheduler only (`init_args.gamma`: "go under init_args")
+    key = arg.partition("=")[0]
+    assert cli_error(capsys, TwoSchedulers, arg) == (
+        f"TwoSchedulers.optimizer.scheduler: Expected the list of schedulers set as a whole but got `{key}`, "
+        "a key into it, which would change its last scheduler only. Set the whole list: on the command line "
+        f"`--optim.optimizer.scheduler='{TWO_SCHEDULERS}'` (changed where needed, after `--config`), in a "
+        "config file `scheduler:` under `optim.optimizer` as a list of these (as `--print_config` writes it)."
+    )
+
+
+def test_a_declared_list_of_schedulers_set_as_a_whole_trains_as_declared_in_code(tmp_path: Path) -> None:
+    class EpochFirst(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            SGD,
+            lr=0.1,
+            scheduler=[
+                SchedulerSpec("step", step_size=1, gamma=0.5, interval="step"),
+                SchedulerSpec("exponential", gamma=0.9, interval="step", warmup=2),
+            ],
+        )
+
+    changed = TWO_SCHEDULERS.replace("gamma: 0.5}}", "gamma: 0.5}, interval: step}").replace(
+        "interval: step}]", "interval: step, warmup: 2}]"
+    )
+    expected = fit(EpochFirst(), max_epochs=1).history
+    from_command_line = cli(TwoSchedulers, f"--optim.optimizer.scheduler={changed}").model
+    assert spec_to_dict(type(from_command_line).optimizer) == spec_to_dict(EpochFirst.optimizer)
+    assert fit(from_command_line, max_epochs=1).history == expected
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"optim": {"optimizer": {"scheduler": yaml.safe_load(changed)}}}))
+    from_config = cli(TwoSchedulers, "--config", str(config)).model
+    assert fit(from_config, max_epochs=1).history == expected
+
+
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [
