@@ -5,7 +5,8 @@ Steps are optimizer steps. In automatic optimization that is Lightning's ``estim
 ``ceil(batches / accumulate_grad_batches)`` per epoch (the last, partial accumulation window of an epoch
 steps too), times the epochs, capped by ``max_steps``; ``limit_train_batches`` and the per-device share of
 the data under several devices are part of ``batches``. In manual optimization each declared optimizer is
-assumed to step once per training batch (the usual GAN loop); Lightning's ``max_steps`` counts the steps of
+counted to step once per training batch (the usual GAN loop; a loop of the module's own that steps otherwise
+is refused, ``training/stepping.py``); Lightning's ``max_steps`` counts the steps of
 all optimizers together there, so it caps each optimizer at ``ceil(max_steps / optimizers)`` steps.
 A per-step scheduler with ``frequency > 1`` is stepped by Lightning's rule in both modes, so its number of
 updates is counted by that rule too (``utilities/step_rule.py``).
@@ -325,6 +326,15 @@ def epoch_shift(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int
     return steps - int(_standing(trainer, scheduler, epoch))
 
 
+def counted_steps(trainer: Any, scheduler: ResolvedScheduler) -> int | None:
+    """The steps of ``scheduler``'s optimizer that the run's length counts where the loops stand, at this fit's
+    steps per epoch (``loop_position`` gives as many when the optimizer stepped as counted); ``None`` for data of
+    unknown length."""
+    if not math.isfinite(_batches_per_epoch(trainer)):
+        return None
+    return int(_standing(trainer, scheduler, compat.epochs_done(trainer)))
+
+
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the run; ``inf`` when unknown.
 
@@ -502,6 +512,44 @@ def _run_values(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int
     return updates_between(trainer, scheduler, start, end - 1) + 1 if end > first else 0
 
 
+def _measured(scheduler: ResolvedScheduler) -> list[tuple[str, str]]:
+    """What of ``scheduler``'s shape counts the run's updates, each with how to declare it without."""
+    spec = scheduler.spec
+    measured = []
+    if scheduler.derived_length is not None and (spec.end is None or not scheduler.windowed):
+        measured.append((f"`{scheduler.derived_length}`", f"give `{scheduler.derived_length}` explicitly"))
+    measured += [
+        (f"`{key}={value!r}`", "give `begin` and `end` as ints")
+        for key, value in (("begin", spec.begin), ("end", spec.end))
+        if isinstance(value, float)
+    ]
+    if isinstance(spec.warmup, float):
+        measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
+    return measured
+
+
+def counted_in_steps(scheduler: ResolvedScheduler) -> list[tuple[str, str]]:
+    """What of a per-step scheduler's shape counts its optimizer's steps in the run (a length left out, a warmup
+    fraction, a window's float bound or open end, ``unit="epoch"``'s steps per epoch), each with how to declare
+    it without; empty for a per-epoch one. In manual optimization these count one step of the optimizer per
+    training batch, which a loop of the module's own must then take.
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> def counted(**options):
+        ...     return counted_in_steps(resolve_scheduler("M.opt.scheduler", SchedulerSpec("cosine", **options)))
+        >>> counted(interval="step", warmup=0.1)
+        [('`T_max`', 'give `T_max` explicitly'), ('`warmup=0.1`', 'give `warmup` as an int')]
+        >>> counted(interval="step", T_max=100, warmup=10), counted(interval="epoch")
+        ([], [])
+    """
+    if scheduler.interval != "step":
+        return []
+    epochs = [("the steps per epoch", "declare the schedule in steps")] if scheduler.converts_epochs else []
+    return _measured(scheduler) + epochs
+
+
 def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0)) -> Shape:
     """The shape of ``scheduler`` in ``trainer``'s run, for a schedule that starts at ``start``.
 
@@ -521,16 +569,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         return Shape(warmup=int(spec.warmup or 0), start=start)
     check_every_steps(trainer)
     per_epoch = _steps_per_epoch(trainer, scheduler) if scheduler.converts_epochs else None
-    measured = []  # what needs the run's updates, each with how to declare it without
-    if scheduler.derived_length is not None and (spec.end is None or not scheduler.windowed):
-        measured.append((f"`{scheduler.derived_length}`", f"give `{scheduler.derived_length}` explicitly"))
-    measured += [
-        (f"`{key}={value!r}`", "give `begin` and `end` as ints")
-        for key, value in (("begin", spec.begin), ("end", spec.end))
-        if isinstance(value, float)
-    ]
-    if isinstance(spec.warmup, float):
-        measured.append((f"`warmup={spec.warmup!r}`", "give `warmup` as an int"))
+    measured = _measured(scheduler)
     if measured or spec.warmup:
         _check_steps_in_run(trainer, scheduler)
     updates = _run_values(trainer, scheduler, start) if measured else 0

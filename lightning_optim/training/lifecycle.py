@@ -30,7 +30,9 @@ groups keep the checkpoint's lrs, which ``SWALR`` anneals from.
 
 At every later epoch start the run-derived shapes are derived again and compared with those the run gave
 when training started: a change there (a train dataloader reloaded with another length) cannot be followed,
-since the schedule took steps of the old length, and stops training with an error naming what changed.
+since the schedule took steps of the old length, and stops training with an error naming what changed. A shape
+that differs while none of the run's facts did comes from the optimizer's steps so far (Lightning's
+``global_step``), which are not those the length counted: the error says so, and does not blame the run.
 
 A tuner's trial run steps the schedules before training starts, with its own callbacks in place of the
 Trainer's: a schedule stepped then only counts the step (``derive`` says the run is not known), and the
@@ -49,13 +51,17 @@ from typing_extensions import override
 from lightning_optim.building.build import Built, reset_groups
 from lightning_optim.building.length import (
     BATCHES,
+    counted_steps,
+    driven_everies,
     epoch_shift,
     loop_position,
+    manual_optimization,
     run_facts,
     run_shape,
     updates_between,
 )
 from lightning_optim.building.swa import displaced
+from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
@@ -214,13 +220,47 @@ class ScheduleLifecycle(MixinCallback):
                     if facts[key] != before
                 ]
                 fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
+                built = f"`{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}"
+                if not changes:
+                    raise ValueError(
+                        f"{scheduler.where}: {built}, {_not_as_counted(trainer, scheduler)} Fix: {fixes}."
+                    )
                 raise ValueError(
-                    f"{scheduler.where}: `{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}, "
-                    f"derived from the run when training started, but the run changed at epoch "
-                    f"{trainer.current_epoch}: {'; '.join(changes) or 'its length'}. The schedule has already "
-                    "taken steps of the old length, so it cannot follow: a length derived from the run needs a run "
-                    f"whose length is known when training starts. Fix: {fixes}."
+                    f"{scheduler.where}: {built}, derived from the run when training started, but the run changed at "
+                    f"epoch {trainer.current_epoch}: {'; '.join(changes)}. The schedule has already taken steps of "
+                    "the old length, so it cannot follow: a length derived from the run needs a run whose length is "
+                    f"known when training starts. Fix: {fixes}."
                 )
+
+
+def _not_as_counted(trainer: Trainer, scheduler: ResolvedScheduler) -> str:
+    """Why a shape derived again at an epoch start differs when none of the run's facts changed: the optimizer's
+    steps so far (Lightning's ``global_step``) are not those the derived length counted."""
+    steps, counted = loop_position(trainer, scheduler)[0], counted_steps(trainer, scheduler)
+    optimizers = len(declared_of(trainer.lightning_module))
+    manual = manual_optimization(trainer.lightning_module) and driven_everies(trainer) is None
+    shared = (
+        f" (every optimizer's steps together, shared out among {optimizers})"
+        if manual and optimizers > 1
+        else ""
+    )
+    stands = (
+        f"its optimizer stands at step {steps} by Lightning's `global_step`{shared} where that length counted "
+        f"{counted}"
+        if counted is not None and counted != steps
+        else "the run gives it another shape"
+    )
+    rule = (
+        "in manual optimization a length derived from the run counts one step of each optimizer per training "
+        "batch, a step a `GradScaler` or `skip_nonfinite` skipped included"
+        if manual
+        else "a length derived from the run counts the optimizer's steps as the Trainer's settings give them"
+    )
+    return (
+        f"derived from the run when training started, but at epoch {trainer.current_epoch} {stands}, though nothing "
+        f"in the run changed ({', '.join(run_facts(trainer))} as when training started): "
+        f"{rule}. The schedule has already taken steps of the counted length, so it cannot follow."
+    )
 
 
 def install(

@@ -36,7 +36,7 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   epoch's end, as Lightning steps it in automatic optimization and a hand-written manual module that steps
   ``self.lr_schedulers()`` does. (SWA itself refuses several optimizers when the fit starts.)
 
-Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``ValueError`` (the module's code is the bad input):
+Three mistakes would otherwise train silently wrong; each stops ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
 * Nothing stepped: at the end of the first training batch of a ``fit``, if ``training_step`` returned a
   loss (a tensor, or a dict with ``"loss"``) and yet no declared optimizer stepped and no backward ran
@@ -48,12 +48,18 @@ Two mistakes would otherwise train silently wrong; both stop ``fit`` with a ``Va
   scheduler's ``last_epoch`` after its own steps and compares it before each of its steps, at the end of
   the first batch, at every epoch's start and end and at the end of training: any other step is an error
   naming the scheduler (a per-step scheduler stepped after ``opt.step()`` is noticed at its next step).
+* Stepped other than once a batch: a per-step schedule that counts its optimizer's steps in the run (a
+  length left out, a warmup fraction, ``building/length.py``) counts one a batch. An optimizer stepped less
+  often (accumulating by hand, a generator every ``n_critic`` batches) would leave the schedule short of its
+  end, one stepped more often would end it early; at every batch end its steps so far are compared with the
+  batches (only for such an optimizer: one integer compare a batch), and the first difference is an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import partial
 from typing import Any
 
@@ -64,8 +70,10 @@ from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
+from lightning_optim.building.length import counted_in_steps
 from lightning_optim.building.swa import displaced, swa_start
 from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
@@ -197,13 +205,20 @@ class ManualSchedulerStepping(MixinCallback):
         self.saved_metrics: dict[int, float] = {}
         self.scheduled = scheduled
         self.batch_idx = 0
-        #: each declared optimizer's steps, read at the end of the first batch of the ``fit``
+        #: each declared optimizer's steps that ran in this ``fit`` (torch's post-step hook)
         self.optimizer_steps = [0] * len(built)
-        #: by optimizer, its first per-step schedule with lengths derived from the run (one step a batch assumed)
-        self.derived_per_step = [
-            next((s for _, s in b.scheduled() if s.interval == "step" and s.run_inputs()), None)
-            for b in built
+        #: by optimizer index, its first per-step schedule counted in the run's steps, one a batch; none where the
+        #: mixin writes the training step (``loss=``), whose steps the lengths count exactly (``every``, windows)
+        driven = declares_losses([b.declared for b in built])
+        self.counted = [
+            (index, scheduler)
+            for index, b in enumerate(built)
+            if (scheduler := next((s for _, s in b.scheduled() if counted_in_steps(s)), None)) is not None
+            and not driven
         ]
+        #: the training batches ended in this ``fit``, and Lightning's ``global_step`` when it started
+        self.batches = 0
+        self.global_start = 0
         self.backward_ran = False
         #: whether a ``StochasticWeightAveraging`` may put its ``SWALR`` in the place of the schedules
         self.swa = False
@@ -316,6 +331,7 @@ class ManualSchedulerStepping(MixinCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the first batch's steps, not a tuner's trial steps (`BatchSizeFinder`)
         self.optimizer_steps = [0] * len(self.optimizer_steps)
+        self.batches, self.global_start = 0, trainer.global_step
         self.swa = swa_start(trainer) is not None
         # A checkpoint written at an epoch's last batch, before its end (`every_n_train_steps`), resumes into the
         # next epoch without an epoch start: the ended epoch's update is caught up now, before its first batch.
@@ -332,8 +348,19 @@ class ManualSchedulerStepping(MixinCallback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """Only for the first batch of the ``fit``: then the per-batch hooks go (checks at steps and epochs)."""
-        self.disable_hook("on_train_batch_end")
+        """The first batch of the ``fit``: its checks (then the per-batch hooks go: checks at steps and epochs);
+        every batch where a schedule counts an optimizer's steps: those steps (``_check_steps_per_batch``)."""
+        self.batches += 1
+        if self.batches == 1:
+            self._first_batch_end(outputs, batch_idx)
+        for index, _ in self.counted:
+            if self.optimizer_steps[index] != self.batches:
+                self._check_steps_per_batch(trainer, batch_idx)
+                return
+
+    def _first_batch_end(self, outputs: Any, batch_idx: int) -> None:
+        if not self.counted:
+            self.disable_hook("on_train_batch_end")
         self.disable_hook("on_before_backward")
         returned_loss = isinstance(outputs, torch.Tensor) or (
             isinstance(outputs, Mapping) and outputs.get("loss") is not None
@@ -352,20 +379,47 @@ class ManualSchedulerStepping(MixinCallback):
                 + _manual_loop(self.attributes)
             )
         self._check(f"at the end of training batch {batch_idx}")
-        self._check_steps_per_batch(batch_idx)
 
-    def _check_steps_per_batch(self, batch_idx: int) -> None:
-        """A length derived from the run counts one step of each optimizer per batch; an optimizer stepped
-        more often in the first batch would end such a schedule early (a cosine then climbs back)."""
-        for attribute, steps, scheduler in zip(self.attributes, self.optimizer_steps, self.derived_per_step):
-            if steps > 1 and scheduler is not None:
-                fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
-                raise ValueError(
-                    f"{scheduler.where}: Expected `{attribute}` to step once per training batch, as the run's "
-                    f"length derived for `{scheduler.cls.__name__}` counts in manual optimization, but got {steps} "
-                    f"steps in training batch {batch_idx}: the schedule would end after 1/{steps} of the run. "
-                    f"{fixes[0].upper() + fixes[1:]}, for a loop that steps it {steps} times a batch."
+    def _check_steps_per_batch(self, trainer: Trainer, batch_idx: int) -> None:
+        """A length derived from the run counts one step of each optimizer per batch in manual optimization; an
+        optimizer stepped less often would leave such a schedule short of its end when the run ends (a cosine
+        never anneals), one stepped more often would end it early (a cosine then climbs back). Refused at the
+        first batch end where its steps so far differ from the batches.
+
+        A step asked for counts, applied or skipped (a ``GradScaler`` or ``skip_nonfinite``), as Lightning's
+        ``global_step`` counts it and the derived length with it. A skipped step does not run torch's step, so it
+        is not among the steps counted by the post-step hook: with several optimizers, the steps asked for
+        that did not run (``global_step`` says how many, not whose) may be any optimizer's, and an optimizer is
+        refused once they cannot make up its count."""
+        batches = self.batches
+        not_run = max(0, trainer.global_step - self.global_start - sum(self.optimizer_steps))
+        for index, scheduler in self.counted:
+            ran = self.optimizer_steps[index]
+            low = ran + not_run if len(self.optimizer_steps) == 1 else ran
+            if low <= batches <= ran + not_run:
+                continue
+            steps = low if low > batches else ran + not_run
+            if batches == 1:
+                where = f"training batch {batch_idx}"
+            else:
+                where = (
+                    f"the {batches} training batches of this fit up to batch {batch_idx} of epoch "
+                    f"{trainer.current_epoch}"
                 )
+            effect = (
+                f"would end after {Fraction(batches, steps)} of the run"
+                if steps > batches
+                else "would still be short of its end when the run ends"
+            )
+            fixes = " and ".join(dict.fromkeys(fix for _, fix in counted_in_steps(scheduler)))
+            raise ValueError(
+                f"{scheduler.where}: Expected `{self.attributes[index]}` to step once per training batch, as the "
+                f"run's length derived for `{scheduler.cls.__name__}` counts in manual optimization, but got "
+                f"{steps} step{'s' * (steps != 1)} in {where}: the schedule {effect}. "
+                f"{fixes[0].upper() + fixes[1:]}, or declare `loss=` on the optimizers, so the mixin steps them "
+                "and counts their steps (with `every=` or `Trainer(accumulate_grad_batches=...)`, see "
+                "docs/guides/several-optimizers.md)."
+            )
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.optim import SGD, Adam
 
@@ -229,6 +230,13 @@ def test_the_mixin_alone_is_not_refused() -> None:
 # -- an optimizer stepped more than once a batch, with a length derived from the run -------------------
 
 
+#: how the refusal of an optimizer stepped other than once a batch under a derived length ends
+LET_THE_MIXIN_STEP = (
+    "or declare `loss=` on the optimizers, so the mixin steps them and counts their steps (with `every=` or "
+    "`Trainer(accumulate_grad_batches=...)`, see docs/guides/several-optimizers.md)."
+)
+
+
 class Critic(_ManualBase):
     """Manual optimization stepping its optimizer ``steps`` times a batch (a critic's inner iterations)."""
 
@@ -253,7 +261,7 @@ def test_more_steps_a_batch_than_a_derived_length_counts_is_an_error() -> None:
     message = (
         "Critic.optimizer.scheduler: Expected `optimizer` to step once per training batch, as the run's length "
         "derived for `CosineAnnealingLR` counts in manual optimization, but got 2 steps in training batch 0: the "
-        "schedule would end after 1/2 of the run. Give `T_max` explicitly, for a loop that steps it 2 times a batch."
+        "schedule would end after 1/2 of the run. Give `T_max` explicitly, " + LET_THE_MIXIN_STEP
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(critic(SchedulerSpec("cosine", interval="step"))(), max_epochs=2)
@@ -271,6 +279,119 @@ def test_more_steps_a_batch_than_a_derived_length_counts_is_an_error() -> None:
 def test_what_the_steps_a_batch_check_leaves_alone(scheduler: SchedulerSpec, steps: int) -> None:
     lrs = fit(critic(scheduler, steps)(), max_epochs=2).of()
     assert len(lrs) == 8 and lrs[-1] < lrs[0]
+
+
+# -- an optimizer stepped other than once a batch, at any batch -------------------------------------------
+
+
+def test_accumulating_by_hand_under_a_derived_length_is_an_error_at_the_first_batch_without_a_step() -> None:
+    # was silent with max_epochs=1 (a `T_max` of 4 batches over 2 steps: the cosine never annealed), and with
+    # max_epochs=2 an error at epoch 1 saying that the run changed
+    message = (
+        "Manual.optimizer.scheduler: Expected `optimizer` to step once per training batch, as the run's length "
+        "derived for `CosineAnnealingLR` counts in manual optimization, but got 0 steps in training batch 0: "
+        "the schedule would still be short of its end when the run ends. Give `T_max` explicitly, "
+        + LET_THE_MIXIN_STEP
+    )
+    for epochs in (1, 2):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            fit(manual(SchedulerSpec("cosine", interval="step"), 2)(), max_epochs=epochs)
+
+
+def test_a_generator_stepped_every_second_batch_under_a_derived_length_is_an_error() -> None:
+    cosine = SchedulerSpec("cosine", interval="step", warmup=0.25)
+    cls = type(
+        "EveryOther", (Alternating,), {"gen_opt": OptimizerSpec(Adam, params="model_gen", scheduler=cosine)}
+    )
+    message = (
+        "EveryOther.gen_opt.scheduler: Expected `gen_opt` to step once per training batch, as the run's length "
+        "derived for `CosineAnnealingLR` counts in manual optimization, but got 0 steps in training batch 0: "
+        "the schedule would still be short of its end when the run ends. Give `T_max` explicitly and give "
+        "`warmup` as an int, " + LET_THE_MIXIN_STEP
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(cls(), max_epochs=2)
+
+
+class ExtraStep(Critic):
+    """Steps once a batch, twice at batch 2 (a second critic iteration now and then)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        self.steps = 2 if batch_idx == 2 else 1
+        super().training_step(batch, batch_idx)
+
+
+def test_an_extra_step_after_the_first_batch_under_a_derived_length_is_an_error() -> None:
+    cls = type(
+        "ExtraStep",
+        (ConfigurableOptimizersMixin, ExtraStep),
+        {"optimizer": OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("cosine", interval="step"))},
+    )
+    message = (
+        "ExtraStep.optimizer.scheduler: Expected `optimizer` to step once per training batch, as the run's "
+        "length derived for `CosineAnnealingLR` counts in manual optimization, but got 4 steps in the 3 "
+        "training batches of this fit up to batch 2 of epoch 0: the schedule would end after 3/4 of the run. "
+        "Give `T_max` explicitly, " + LET_THE_MIXIN_STEP
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(cls(), max_epochs=2)
+
+
+class OverflowingCritic(Alternating):
+    """The generator every 2nd batch, the discriminator every batch with a loss that always overflows: each
+    batch a step the ``GradScaler`` skips, which may be the generator's as far as the steps asked for tell."""
+
+    def loss(self, net: nn.Module, batch: Any) -> torch.Tensor:
+        loss = super().loss(net, batch)
+        return loss * float("inf") if net is self.model_dis else loss
+
+
+def test_steps_found_off_at_an_epoch_start_do_not_blame_the_run() -> None:
+    # was "the run changed at epoch 1: its length", though nothing in the run changed
+    cosine = SchedulerSpec("cosine", interval="step")
+    cls = type(
+        "Critic", (OverflowingCritic,), {"gen_opt": OptimizerSpec(SGD, params="model_gen", scheduler=cosine)}
+    )
+    scaler = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    message = (
+        "Critic.gen_opt.scheduler: `CosineAnnealingLR` was built with `T_max=8`, derived from the run when training "
+        "started, but at epoch 1 its optimizer stands at step 3 by Lightning's `global_step` (every optimizer's "
+        "steps together, shared out among 2) where that length counted 4, though nothing in the run changed "
+        "(training batches per epoch, `max_epochs`, `max_steps`, `accumulate_grad_batches` as when training "
+        "started): in manual optimization a length derived from the run counts one step of each optimizer per "
+        "training batch, a step a `GradScaler` or `skip_nonfinite` skipped included. The schedule has already "
+        "taken steps of the counted length, so it cannot follow. Fix: give `T_max` explicitly."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(cls(), max_epochs=2, plugins=[scaler])
+
+
+class HandWrittenAccumulating(_ManualBase):
+    """The reference: torch's cosine with the length given, stepped after each step of a loop accumulating
+    over 2 batches (the epoch's last batch steps too)."""
+
+    accumulate = 2
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=1.0)
+        self.cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=9)
+        return optimizer
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        stepped = (batch_idx + 1) % 2 == 0 or self.trainer.is_last_batch
+        super().training_step(batch, batch_idx)
+        if stepped:
+            self.cosine.step()
+
+
+def test_accumulating_by_hand_with_the_length_given_trains_as_the_hand_written_loop() -> None:
+    data = loader(n=8 * BATCHES)  # 5 batches: steps after batches 1, 3 and 4, 9 in 3 epochs
+    ours = manual(SchedulerSpec("cosine", interval="step", T_max=9), 2)()
+    reference = HandWrittenAccumulating()
+    mine = fit(ours, data=data, max_epochs=EPOCHS).of()
+    theirs = fit(reference, data=data, max_epochs=EPOCHS).of()
+    assert mine == theirs and len(set(mine)) == 9
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), reference.parameters()))
 
 
 # -- the module's own members ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ batch ``k`` must end with the same weights (``torch.equal``) and the same lr at 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,6 +124,30 @@ def test_manual_optimization(device_path: bool) -> None:
         ours.trainer.optimizers[0].param_groups[0]["lr"]
         == reference.trainer.optimizers[0].param_groups[0]["lr"]
     )
+
+
+def test_a_skipped_step_is_a_step_of_a_loop_stepping_once_a_batch(device_path: bool) -> None:
+    """A length derived from the run counts one step a batch in manual optimization, and a loop taking fewer is
+    refused; a skipped update was a step the loop took (as Lightning's ``global_step`` counts it): no refusal,
+    and the schedule waits."""
+    options = {
+        "lr": 0.05,
+        "skip_nonfinite": 1,
+        "implementation": "fused" if device_path else "forloop",  # skipped on the device, or never run
+        "scheduler": SchedulerSpec("cosine", interval="step"),
+    }
+    attributes = {
+        "k": 3,
+        "gen_opt": OptimizerSpec("adam", params="model_gen", **options),
+        "dis_opt": OptimizerSpec("adam", params="model_dis", **options),
+    }
+    ours = type("GAN", (ConfigurableOptimizersMixin, NaNGAN), attributes)()
+    fit(ours, data=rows(), max_epochs=2)
+    applied = 2 * BATCHES - 1  # of `T_max=16`
+    for optimizer in ours.trainer.optimizers:
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(
+            0.025 * (1 + math.cos(math.pi * applied / 16))
+        )
 
 
 @pytest.mark.parametrize("implementation", ["forloop", "fused"])

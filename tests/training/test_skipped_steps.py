@@ -9,6 +9,7 @@ it did not drop), and ``preview_schedule`` of the same declaration read at the c
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -271,6 +272,48 @@ def gan(implementation: str = "forloop") -> type[OverflowingGAN]:
         ),
     }
     return type("GAN", (ConfigurableOptimizersMixin, OverflowingGAN), attributes)
+
+
+class OverflowingManual(Classifier):
+    """One optimizer stepped by hand once a batch; the loss overflows at ``OVERFLOWS``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        opt: Any = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(overflowing(nn.functional.cross_entropy(self.model_gen(x), y), self, batch_idx))
+        opt.step()
+
+
+def cosine_at(step: int) -> float:
+    """torch's cosine from lr 1.0 over the run's ``EPOCHS * BATCHES`` steps (``T_max`` derived), at ``step``."""
+    return 0.5 * (1 + math.cos(math.pi * step / (EPOCHS * BATCHES)))
+
+
+@pytest.mark.parametrize("optimizers", [1, 2])
+def test_a_skipped_step_is_a_step_of_a_loop_stepping_once_a_batch(optimizers: int) -> None:
+    """A length derived from the run counts one step a batch in manual optimization, and a loop taking fewer is
+    refused; a step the scaler skipped was taken by the loop (Lightning's ``global_step`` counts it, and the
+    length with it): no refusal, and the schedule waits for the applied steps."""
+    cosine = SchedulerSpec("cosine", interval="step")
+    if optimizers == 1:
+        attributes = {"optimizer": OptimizerSpec("sgd", lr=1.0, scheduler=cosine)}
+        cls = type("Manual", (ConfigurableOptimizersMixin, OverflowingManual), attributes)
+    else:
+        attributes = {
+            "gen_opt": OptimizerSpec("sgd", params="model_gen", lr=1.0, scheduler=cosine),
+            "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=1.0, scheduler=cosine),
+        }
+        cls = type("GAN", (ConfigurableOptimizersMixin, OverflowingGAN), attributes)
+    recorder = fit(cls(), data=data(), max_epochs=EPOCHS, plugins=[scaler()])
+    run = range(EPOCHS * BATCHES)
+    assert recorder.of(0) == pytest.approx([cosine_at(applied_before(t)) for t in run], rel=1e-12)
+    if optimizers == 2:
+        assert recorder.of(1) == pytest.approx([cosine_at(t) for t in run], rel=1e-12)
 
 
 def test_manual_optimization_waits_too() -> None:
