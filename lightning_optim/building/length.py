@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from lightning.pytorch.callbacks import GradientAccumulationScheduler
+from lightning.pytorch.callbacks import GradientAccumulationScheduler, Timer
 
 from lightning_optim.building.swa import max_epochs, swa_start
 from lightning_optim.declaring.optimizer import declared_of
@@ -445,6 +445,36 @@ def _endless_updates_every(trainer: Any, scheduler: ResolvedScheduler) -> int:
     return frequency // math.gcd(stride, frequency)
 
 
+def why_unknown(trainer: Any, interval: str) -> str:
+    """What leaves ``trainer``'s run without a known length in ``interval``s, and the Trainer argument to set.
+
+    Unsized data (an ``IterableDataset`` without ``__len__``) gives epochs of unknown steps: only ``max_steps``
+    counts the steps, and only ``max_epochs`` the epochs. A run without either limit (``max_epochs=-1``, or only
+    ``max_time`` to end it) needs one.
+
+    Example:
+        >>> def run(max_epochs, max_steps, batches=8):
+        ...     return TrainerStandIn(max_epochs, max_steps, batches, 1, lightning_module=None)
+        >>> why_unknown(run(2, -1, batches=math.inf), "step")
+        'the train dataloader has no length, so the steps of an epoch are unknown: set `max_steps`'
+        >>> why_unknown(run(-1, 10, batches=math.inf), "epoch")
+        'the train dataloader has no length, so the epochs `max_steps` takes are unknown: set `max_epochs`'
+        >>> why_unknown(run(-1, -1), "step")
+        '`max_epochs=-1` and no `max_steps`: set `max_epochs` or `max_steps`'
+    """
+    unsized = not math.isfinite(_batches_per_epoch(trainer))
+    if unsized and interval == "step":
+        return "the train dataloader has no length, so the steps of an epoch are unknown: set `max_steps`"
+    if unsized and trainer.max_steps not in (None, -1):
+        return "the train dataloader has no length, so the epochs `max_steps` takes are unknown: set `max_epochs`"
+    # no epoch limit (per step, with sized data; per epoch, without either limit)
+    limits = f"`max_epochs={trainer.max_epochs}` and no `max_steps`"
+    settings = "`max_epochs`" if unsized else "`max_epochs` or `max_steps`"
+    if any(isinstance(c, Timer) for c in getattr(trainer, "callbacks", None) or ()):
+        return f"only `max_time` ends it ({limits}): set {settings}"
+    return f"{limits}: set {settings}"
+
+
 def _unknown(scheduler: ResolvedScheduler, what: str, fix: str) -> ValueError:
     return ValueError(f"{scheduler.where}: {what}, but {fix}.")
 
@@ -578,8 +608,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             scheduler,
             f"`{name}` is derived from the run's length in {scheduler.interval}s "
             f"({' and '.join(label for label, _ in measured)})",
-            "the Trainer's run has no known length (set `max_epochs`"
-            f"{' or `max_steps`' if scheduler.interval == 'step' else ''}), or "
+            f"the Trainer's run has no known length ({why_unknown(trainer, scheduler.interval)}), or "
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
     if scheduler.windowed:

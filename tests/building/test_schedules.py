@@ -8,6 +8,7 @@ hand-written ``configure_optimizers`` that wires the length by hand, run on the 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -158,16 +159,30 @@ def test_length_in_manual_optimization(trainer_kwargs: dict[str, Any], t_max: in
     assert history == torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=t_max), t_max)
 
 
+def unknown_length(interval: str, why: str) -> str:
+    """The refusal of a derived ``T_max`` in a run of no known length, as a regex matching it whole."""
+    return re.escape(
+        f"Declared.optimizer.scheduler: `CosineAnnealingLR` is derived from the run's length in {interval}s "
+        f"(`T_max`), but the Trainer's run has no known length ({why}), or give `T_max` explicitly."
+    )
+
+
 @pytest.mark.parametrize("interval", ["step", "epoch"])
-def test_unknown_run_length_is_a_clear_error(interval: str) -> None:
+@pytest.mark.parametrize(
+    ("trainer_kwargs", "why"),
+    [
+        ({"max_epochs": -1}, "`max_epochs=-1` and no `max_steps`: set `max_epochs` or `max_steps`"),
+        (
+            {"max_epochs": None, "max_time": {"minutes": 5}},
+            "only `max_time` ends it (`max_epochs=-1` and no `max_steps`): set `max_epochs` or `max_steps`",
+        ),
+    ],
+    ids=["endless", "max_time"],
+)
+def test_unknown_run_length_is_a_clear_error(interval: str, trainer_kwargs: dict[str, Any], why: str) -> None:
     module = declared(SchedulerSpec("cosine", interval=interval))()
-    with pytest.raises(
-        ValueError,
-        match=rf"Declared\.optimizer\.scheduler: `CosineAnnealingLR` is derived from the run's length in "
-        rf"{interval}s \(`T_max`\), but the Trainer's run has no known length \(set `max_epochs`.*\), "
-        r"or give `T_max` explicitly",
-    ):
-        fit(module, max_epochs=-1)
+    with pytest.raises(ValueError, match=f"^{unknown_length(interval, why)}$"):
+        fit(module, **trainer_kwargs)
 
 
 class _Batches(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
@@ -188,10 +203,21 @@ class _Batches(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
 )
 def test_unsized_data_without_max_steps_has_no_known_length(scheduler: SchedulerSpec, message: str) -> None:
     """Lightning's ``estimated_stepping_batches`` is ``max_steps`` for unsized data: -1 when unset, which was
-    taken as a run of -1 steps (a 1-step warmup for ``warmup=0.2``, ``T_max=-1`` refused as too short)."""
+    taken as a run of -1 steps (a 1-step warmup for ``warmup=0.2``, ``T_max=-1`` refused as too short). The
+    hint names `max_steps`, which this run lacks (it has `max_epochs`, which was named)."""
     data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
-    with pytest.raises(ValueError, match=message + r".*the Trainer's run has no known length"):
+    why = "the train dataloader has no length, so the steps of an epoch are unknown: set `max_steps`"
+    with pytest.raises(
+        ValueError, match=message + rf", but the Trainer's run has no known length \({why}\), or "
+    ):
         fit(declared(scheduler)(), data=data, max_epochs=2)
+
+
+def test_unsized_data_ended_by_max_steps_has_no_known_epochs() -> None:
+    data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
+    why = "the train dataloader has no length, so the epochs `max_steps` takes are unknown: set `max_epochs`"
+    with pytest.raises(ValueError, match=f"^{unknown_length('epoch', why)}$"):
+        fit(declared(SchedulerSpec("cosine", interval="epoch"))(), data=data, max_epochs=-1, max_steps=10)
 
 
 def test_unsized_data_trains_a_schedule_that_needs_no_length() -> None:
