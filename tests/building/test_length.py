@@ -83,6 +83,23 @@ def test_data_of_unknown_length_counts_the_updates_by_lightnings_rule(
     assert len(lrs) == 12 * accumulate
 
 
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_a_derived_length_counts_each_epochs_updates_by_lightnings_rule(accumulate: int) -> None:
+    """docs/guides/schedules.md's worked example: 8 batches an epoch, 2 epochs, ``frequency=3``. Each epoch
+    updates after the steps at batches 2 and 5 (with ``accumulate_grad_batches=3`` the windows end at 2, 5 and
+    7), since ``batch_idx`` restarts every epoch: 4 updates before the last step and the value it starts with,
+    ``T_max=5``, not the run's 16 batches divided by ``frequency`` and rounded up (6)."""
+    declared = SchedulerSpec("cosine", interval="step", frequency=3)
+    run = {"max_epochs": 2, "accumulate_grad_batches": accumulate, "data": helpers.loader(n=64)}
+    lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), **run).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=5)
+
+    assert lrs == fit(HandWritten(torch_scheduler, 3), **run).of()
+    assert len(set(lrs)) == 5 and len(lrs) == 16
+
+
 def phases(t_max: int | None = None) -> type[Any]:
     """The schedules guide's ``Phases`` recipe: a linear warmup to update 500, then a cosine from there (its
     ``T_max`` derived from the run when ``t_max`` is ``None``)."""
