@@ -43,7 +43,7 @@ from typing import Any
 from lightning.pytorch.callbacks import GradientAccumulationScheduler, Timer
 
 from lightning_optim.building.swa import max_epochs, swa_start
-from lightning_optim.declaring.optimizer import declared_of
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.shape import Shape
@@ -155,7 +155,10 @@ def check_every_steps(trainer: Any) -> None:
     """An ``every`` past the epoch's last window would never step its optimizer (``batch_idx`` restarts with
     every epoch): refused when training starts, by the first of the mixin's checks that meets it (a length
     derived from that optimizer's steps would otherwise be refused for its 0 steps). Not in Lightning's
-    ``fast_dev_run`` smoke run of a batch or a few, which runs a declaration meant for a long run as it is."""
+    ``fast_dev_run`` smoke run of a batch or a few, which runs a declaration meant for a long run as it is.
+
+    So is an ``every > 1`` that every window end matches under ``accumulate_grad_batches``: the rule counts
+    batches, not windows, so ``every=2`` with 2 batches a window steps as often as ``every=1`` would."""
     module, batches = trainer.lightning_module, _batches_per_epoch(trainer)
     if (
         driven_everies(trainer) is None
@@ -167,6 +170,7 @@ def check_every_steps(trainer: Any) -> None:
     ends = own_windows(int(batches), accumulate, 1)
     for d in declared_of(module):
         if any(steps_at(end, d.spec.every) for end in ends):
+            _check_every_selects(d, accumulate, ends)
             continue
         expected = (
             f"to be at most the {len(ends)} training batches of an epoch"
@@ -178,6 +182,19 @@ def check_every_steps(trainer: Any) -> None:
             f"`(batch_idx + 1) % every == 0` restarts with every epoch, so `{d.attribute}` would never step. "
             "Lower `every`, or train on more batches per epoch."
         )
+
+
+def _check_every_selects(declared: ResolvedOptimizer, accumulate: int, ends: list[int]) -> None:
+    """Refuse an ``every > 1`` that matches each window end of an epoch (``ends``), the partial last one too."""
+    every = declared.spec.every
+    if every == 1 or any(not steps_at(end, every) for end in ends):
+        return
+    raise ValueError(
+        f"{declared.where}: Expected `every={every}` to skip some accumulation windows but got "
+        f"`accumulate_grad_batches={accumulate}`: the rule `(batch_idx + 1) % every == 0` counts batches and "
+        f"every window of an epoch ends at one it matches, so `{declared.attribute}` would step at every window, "
+        f"as with `every=1` (did you mean `every={every * accumulate}`, one step every {every} windows?)"
+    )
 
 
 def _check_steps_in_run(trainer: Any, scheduler: ResolvedScheduler) -> None:

@@ -150,6 +150,7 @@ CASES: dict[str, dict[str, Any]] = {
     "every": {"every": 2},
     "accumulate": {"accumulate": 2},
     "accumulate+every": {"accumulate": 2, "every": 2},
+    "accumulate+every-2-windows": {"accumulate": 2, "every": 4},
     "clip-norm": {"clip": 0.05},
     "clip-value": {"clip": 0.01, "algorithm": "value"},
     "accumulate+clip": {"accumulate": 2, "clip": 0.05},
@@ -490,6 +491,24 @@ def test_an_every_that_never_steps_is_refused_when_fit_starts(
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
+
+
+@pytest.mark.parametrize(("every", "accumulate"), [(2, 2), (3, 3), (2, 4)])
+@pytest.mark.parametrize("length", ["given", "derived"])
+def test_an_every_that_every_window_end_matches_is_refused_when_fit_starts(
+    every: int, accumulate: int, length: str
+) -> None:
+    """6 batches: windows of 2 end at batches 1, 3 and 5, of 3 at 2 and 5, of 4 at 3 and 5 (a partial one), each
+    matched by the rule. Was a run in which the generator stepped at every window, as with ``every=1``."""
+    module = (declared if length == "given" else derived_cosine)(every)()
+    message = (
+        f"Declared.gen_opt: Expected `every={every}` to skip some accumulation windows but got "
+        f"`accumulate_grad_batches={accumulate}`: the rule `(batch_idx + 1) % every == 0` counts batches and every "
+        "window of an epoch ends at one it matches, so `gen_opt` would step at every window, as with `every=1` "
+        f"(did you mean `every={every * accumulate}`, one step every {every} windows?)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(module, data=data(6), max_epochs=1, accumulate_grad_batches=accumulate)
 
 
 def test_a_run_that_ends_before_an_optimizers_first_step_is_refused_for_a_derived_length() -> None:
