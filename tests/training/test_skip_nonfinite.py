@@ -450,41 +450,74 @@ def test_cuda_fused_skips_on_the_device_without_a_sync() -> None:
     assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
 
 
-def test_with_the_training_step_the_mixin_writes() -> None:
-    """``loss=`` and ``skip_nonfinite`` together, with clipping: the NaN batch is as if it were not there."""
+class Losses(L.LightningModule):
+    """Two optimizers whose training step the mixin writes; both losses NaN at batch ``nan``."""
 
-    class Losses(L.LightningModule):
-        nan = -1
+    nan = -1
 
-        def __init__(self) -> None:
-            super().__init__()
-            torch.manual_seed(0)
-            self.model_gen = Net()
-            self.model_dis = nn.Linear(8, 4)
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+        self.model_dis = nn.Linear(8, 4)
 
-        def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            x, y = batch
-            loss = nn.functional.cross_entropy(self.model_gen(x), y)
-            return loss * float("nan") if batch_idx == self.nan else loss
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.model_gen(x), y)
+        return loss * float("nan") if batch_idx == self.nan else loss
 
-        def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-            x, y = batch
-            loss = nn.functional.cross_entropy(self.model_dis(x), y)
-            return loss * float("nan") if batch_idx == self.nan else loss
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.model_dis(x), y)
+        return loss * float("nan") if batch_idx == self.nan else loss
 
+
+def losses(nan: int = -1) -> Losses:
     per_step = SchedulerSpec("exponential", gamma=0.9, interval="step")
     attributes = {
+        "nan": nan,
         "gen_opt": OptimizerSpec(
             "adam", params="model_gen", lr=0.05, loss="gen_loss", skip_nonfinite=1, scheduler=per_step
         ),
         "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.05, loss="dis_loss", skip_nonfinite=1),
     }
-    cls = type("Losses", (ConfigurableOptimizersMixin, Losses), attributes)
-    ours, reference = type("WithNaN", (cls,), {"nan": 3})(), cls()
+    return type("Losses", (ConfigurableOptimizersMixin, Losses), attributes)()  # type: ignore[return-value]
+
+
+def test_with_the_training_step_the_mixin_writes() -> None:
+    """``loss=`` and ``skip_nonfinite`` together, with clipping: the NaN batch is as if it were not there."""
+    ours, reference = losses(nan=3), losses()
     fit(ours, data=rows(), max_epochs=1, gradient_clip_val=0.1)
     fit(reference, data=rows({3}), max_epochs=1, gradient_clip_val=0.1)
     assert_same_weights(ours, reference)
     assert [outcomes_of(o).skipped for o in ours.trainer.optimizers] == [1, 1]  # type: ignore[union-attr]
+
+
+class HandWrittenNaNAt(NaNAt):
+    nan = frozenset({1})
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.Adam(self.parameters(), lr=0.05)
+        scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.9)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def test_a_skipped_update_counts_in_global_step_as_a_scalers_skip() -> None:
+    """A skipped update is a step of ``trainer.global_step`` and ``max_steps``, as Lightning counts a step its
+    ``GradScaler`` skipped (a hand-written module under a CPU scaler); the schedule counts applied updates."""
+    scaled = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
+    lightning = fit(HandWrittenNaNAt(), data=rows(), max_steps=3, plugins=[scaled])
+    ours = declared({1})
+    mine = fit(ours, data=rows(), max_steps=3)
+    assert len(mine.history) == len(lightning.history) == ours.trainer.global_step == 3
+    assert outcomes_of(ours.trainer.optimizers[0]).skipped == 1  # type: ignore[union-attr]
+    assert ours.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.05 * 0.9**2)
+    # with `loss=` each optimizer's skipped update counts too: 3 batches of 2 optimizers, as without the NaN
+    driven, reference = losses(nan=1), losses()
+    mine, theirs = fit(driven, data=rows(), max_steps=6), fit(reference, data=rows(), max_steps=6)
+    assert len(mine.history) == len(theirs.history) == 3
+    assert driven.trainer.global_step == reference.trainer.global_step == 6
+    assert [outcomes_of(o).skipped for o in driven.trainer.optimizers] == [1, 1]  # type: ignore[union-attr]
 
 
 def test_sharded_gradients_decide_together(tmp_path: Any) -> None:
