@@ -6,7 +6,8 @@ and documents the hook as idempotent: once it has built the layers, calling it a
 that builds its layers there has none before ``fit``, so ``describe_optimizers`` and ``preview_schedule`` would
 plan its optimizers over nothing.
 
-They call the hook on a copy of the module that shares its parameters and buffers (nothing is allocated twice).
+They call the hook on a copy of the module that shares its parameters and buffers (nothing is allocated twice),
+on a fork of torch's random state, so that a seeded ``fit`` after them builds the layers it would have built.
 Calling it on the user's module instead would build the layers outside the Trainer's contexts, and its own
 ``fit`` would then find them built and skip them (an idempotent hook returns early): a sharded model would be
 materialized whole on the CPU, a ``"16-true"`` one built in float32 first.
@@ -59,7 +60,8 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
             ) from err
     for hook in hooks:
         try:
-            getattr(module, hook)()
+            with torch.random.fork_rng(devices=[]):  # the layers `fit` builds draw from the seed, not these
+                getattr(module, hook)()
         except Exception as err:
             raise ValueError(
                 f"{tool}: Expected `{type(module).__qualname__}.{hook}` to build the module's layers without a "

@@ -96,7 +96,10 @@ def _instance(module_or_class: Any) -> Any:
                 f"`{module_or_class.__qualname__}`, which does not use the mixin."
             )
         try:
-            module = module_or_class()
+            with torch.random.fork_rng(
+                devices=[]
+            ):  # a seeded module made after the preview is the one made without
+                module = module_or_class()
         except TypeError as err:
             raise TypeError(
                 "preview_schedule: Expected a module instance or a class constructible without arguments "

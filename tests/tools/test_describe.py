@@ -116,6 +116,16 @@ def test_a_module_building_its_layers_in_configure_model_is_described_as_fit_bui
     ]
 
 
+def test_describing_a_configure_model_module_leaves_torchs_random_state_as_it_was() -> None:
+    """Was: the hook, run on a copy, drew from torch's global random state, so the layers a seeded `fit` then
+    built got other weights."""
+    module = declared(OptimizerSpec("sgd", lr=0.1), BuiltInConfigureModel)()
+    torch.manual_seed(7)  # not the state the hook's own seeding leaves
+    state = torch.get_rng_state()
+    describe_optimizers(module)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 class NoLayers(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return batch[0].sum()

@@ -341,6 +341,18 @@ def test_a_module_building_its_layers_in_configure_model_matches_a_real_fit(give
     assert preview == expected
 
 
+@pytest.mark.parametrize("given", ["instance", "class"])
+def test_torchs_random_state_is_left_as_it_was(given: str) -> None:
+    """Was: the hook (run on a copy) and the class's constructor drew from torch's global random state, so a
+    seeded module made, or a `configure_model` run by `fit`, after the preview got other weights."""
+    module_class = declared(two_groups(SchedulerSpec("cosine", interval="step")), BuiltInConfigureModel)
+    module = module_class()
+    torch.manual_seed(7)  # not the state the hook's own seeding leaves
+    state = torch.get_rng_state()
+    preview_schedule(module if given == "instance" else module_class, max_epochs=1, steps_per_epoch=BATCHES)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_a_compiled_module_previews_as_the_module_it_wraps() -> None:
     """Was: "Expected a ConfigurableOptimizersMixin module or class but got an instance of OptimizedModule",
     though `fit` trains the compiled module (compiling it wraps it; nothing compiles before its first call)."""
