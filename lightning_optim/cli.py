@@ -344,8 +344,8 @@ def _at(data: Any, path: tuple[str | int, ...]) -> Any:
     """The value at ``path`` in ``data``, or ``_MISSING``.
 
     Example:
-        >>> _at({"groups": [{"select": "head"}]}, ("groups", 0, "select")), _at({}, ("init_args", "lr"))
-        ('head', <missing>)
+        >>> _at({"groups": [{"select": "head"}]}, ("groups", 0, "select")), _at({}, ("init_args", "lr")) is _MISSING
+        ('head', True)
     """
     for part in path:
         try:
@@ -355,12 +355,7 @@ def _at(data: Any, path: tuple[str | int, ...]) -> Any:
     return data
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING = _Missing()
+_MISSING = object()
 
 
 def _check_fixed(

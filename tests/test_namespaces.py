@@ -128,24 +128,33 @@ def nets(pl: ModuleType) -> type[Any]:
     return TwoNets
 
 
-def gan(pl: ModuleType) -> Any:
-    """The README's GAN: manual optimization, each optimizer reached as ``self.<attribute>``."""
-
-    class GAN(ConfigurableOptimizersMixin, nets(pl)):
-        gen_opt = OptimizerSpec(
+def two_adams(gen: dict[str, Any], dis: dict[str, Any]) -> tuple[OptimizerSpec, OptimizerSpec]:
+    """The generator's and the discriminator's Adam, each with a per-step exponential decay, plus ``gen``/``dis``."""
+    return (
+        OptimizerSpec(
             Adam,
             params="model_gen",
             lr=0.01,
             implementation="forloop",
             scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
-        )
-        dis_opt = OptimizerSpec(
+            **gen,
+        ),
+        OptimizerSpec(
             Adam,
             params="model_dis",
             lr=0.02,
             implementation="forloop",
             scheduler=SchedulerSpec("exponential", gamma=0.8, interval="step"),
-        )
+            **dis,
+        ),
+    )
+
+
+def gan(pl: ModuleType) -> Any:
+    """The README's GAN: manual optimization, each optimizer reached as ``self.<attribute>``."""
+
+    class GAN(ConfigurableOptimizersMixin, nets(pl)):
+        gen_opt, dis_opt = two_adams({}, {})
 
         def training_step(self, batch: Any, batch_idx: int) -> None:
             for opt, loss in ((self.gen_opt, self.gen_loss), (self.dis_opt, self.dis_loss)):
@@ -221,23 +230,7 @@ def driven(pl: ModuleType) -> Any:
     """Automatic optimization of two optimizers (``loss=``), the discriminator at every second batch."""
 
     class Driven(ConfigurableOptimizersMixin, nets(pl)):
-        gen_opt = OptimizerSpec(
-            Adam,
-            params="model_gen",
-            lr=0.01,
-            loss="gen_loss",
-            implementation="forloop",
-            scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
-        )
-        dis_opt = OptimizerSpec(
-            Adam,
-            params="model_dis",
-            lr=0.02,
-            loss="dis_loss",
-            every=2,
-            implementation="forloop",
-            scheduler=SchedulerSpec("exponential", gamma=0.8, interval="step"),
-        )
+        gen_opt, dis_opt = two_adams({"loss": "gen_loss"}, {"loss": "dis_loss", "every": 2})
 
     return Driven()
 
