@@ -69,16 +69,19 @@ def loop_position(trainer: Any, scheduler: ResolvedScheduler | None = None) -> S
 
 def loop_steps(trainer: Any, index: int | None = None) -> int:
     """The steps of the optimizer declared at ``index`` that the Trainer's loops have done, by the module's
-    configuration now: Lightning's ``global_step``, shared out among the optimizers (each optimizer's steps are
-    assumed equal in manual optimization; by their ``every`` when the mixin writes the training step). Steps
-    asked for, applied or skipped."""
+    configuration now: Lightning's ``global_step`` (steps asked for, applied or skipped); when the mixin writes the
+    training step, the steps its ``every`` takes of them. In manual optimization ``global_step`` counts every
+    optimizer's steps together, which tells no one optimizer's: with several, the training batches done, by the
+    rule a derived length counts with (one step of each optimizer per batch, which ``stepping.py`` holds an
+    optimizer whose schedule counts them to), so an optimizer stepped at another rate (a GAN's generator every
+    ``n_critic`` batches) leaves the others' counts as they are."""
     steps = int(getattr(trainer, "global_step", 0) or 0)
-    everies = driven_everies(trainer)
+    everies, optimizers = driven_everies(trainer), _manual_optimizers(trainer) or 1
     if everies is not None and index is not None:
-        steps = interleaved(_windows(trainer), everies, steps)[0][index]
-    elif optimizers := _manual_optimizers(trainer):
-        steps //= optimizers  # Lightning counts every optimizer's steps in `global_step`
-    return steps
+        return interleaved(_windows(trainer), everies, steps)[0][index]
+    if everies is None and optimizers > 1:
+        return compat.batches_trained(trainer)
+    return steps // optimizers
 
 
 def windows_reaching(trainer: Any, every: int, steps: int) -> int:

@@ -78,6 +78,7 @@ from lightning_optim.training.resume import (
     restart_added,
 )
 from lightning_optim.training.stepping import EPOCHS
+from lightning_optim.utilities import compat
 
 
 def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
@@ -125,6 +126,8 @@ class ScheduleLifecycle(MixinCallback):
         self.facts: dict[str, Any] = {}
         #: the shape the run gave each schedule (by ``id``) when training started, which later epochs must give
         self.derived: dict[int, Shape | None] = {}
+        #: the last epoch that ended before its last batch: ``(epoch, batches trained, batches per epoch)``
+        self.cut_short: tuple[int, int, int] | None = None
         for b in built:
             for schedule, scheduler in b.scheduled():
                 schedule.derive = partial(self._derive, trainer, scheduler)
@@ -223,7 +226,8 @@ class ScheduleLifecycle(MixinCallback):
                 built = f"`{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}"
                 if not changes:
                     raise ValueError(
-                        f"{scheduler.where}: {built}, {_not_as_counted(trainer, scheduler)} Fix: {fixes}."
+                        f"{scheduler.where}: {built}, {_not_as_counted(trainer, scheduler, self.cut_short)} "
+                        f"Fix: {fixes}."
                     )
                 raise ValueError(
                     f"{scheduler.where}: {built}, derived from the run when training started, but the run changed at "
@@ -232,30 +236,44 @@ class ScheduleLifecycle(MixinCallback):
                     f"known when training starts. Fix: {fixes}."
                 )
 
+    @override
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        batches, trained = trainer.num_training_batches, compat.batches_started(trainer)
+        if isinstance(batches, int) and trained < batches:
+            self.cut_short = (trainer.current_epoch, trained, batches)
 
-def _not_as_counted(trainer: Trainer, scheduler: ResolvedScheduler) -> str:
+
+def _not_as_counted(
+    trainer: Trainer, scheduler: ResolvedScheduler, cut_short: tuple[int, int, int] | None
+) -> str:
     """Why a shape derived again at an epoch start differs when none of the run's facts changed: the optimizer's
-    steps so far (Lightning's ``global_step``) are not those the derived length counted."""
+    steps so far are not those the derived length counted, as after an epoch that ended before its last batch
+    (``cut_short``)."""
     steps, counted = loop_position(trainer, scheduler)[0], counted_steps(trainer, scheduler)
-    optimizers = len(declared_of(trainer.lightning_module))
     manual = manual_optimization(trainer.lightning_module) and driven_everies(trainer) is None
-    shared = (
-        f" (every optimizer's steps together, shared out among {optimizers})"
-        if manual and optimizers > 1
-        else ""
-    )
+    several = manual and len(declared_of(trainer.lightning_module)) > 1
+    source = "the training batches done" if several else "Lightning's `global_step`"
     stands = (
-        f"its optimizer stands at step {steps} by Lightning's `global_step`{shared} where that length counted "
-        f"{counted}"
+        f"its optimizer stands at step {steps} by {source} where that length counted {counted}"
         if counted is not None and counted != steps
         else "the run gives it another shape"
     )
-    rule = (
-        "in manual optimization a length derived from the run counts one step of each optimizer per training "
-        "batch, a step a `GradScaler` or `skip_nonfinite` skipped included"
-        if manual
-        else "a length derived from the run counts the optimizer's steps as the Trainer's settings give them"
-    )
+    if cut_short is not None:
+        epoch, trained, batches = cut_short
+        rule = (
+            f"epoch {epoch} ended after {trained} of its {batches} training batches (an `on_train_batch_start` "
+            "hook returned -1, or the train dataloader ran out), where a length derived from the run counts every "
+            "batch of every epoch"
+        )
+    elif manual:
+        rule = (
+            "in manual optimization a length derived from the run counts one step of each optimizer per training "
+            "batch, a step a `GradScaler` or `skip_nonfinite` skipped included"
+        )
+    else:
+        rule = (
+            "a length derived from the run counts the optimizer's steps as the Trainer's settings give them"
+        )
     return (
         f"derived from the run when training started, but at epoch {trainer.current_epoch} {stands}, though nothing "
         f"in the run changed ({', '.join(run_facts(trainer))} as when training started): "

@@ -45,12 +45,12 @@ which miss those skipped with ``strict=False`` while the metric was not logged.
 Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
 is compared): its applied steps and the updates it skipped in all and in a row, by attribute (``Positions``).
 Lightning's global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
-optimization it counts every optimizer's steps together (shared out by the count of optimizers *now*), and a
+optimization it counts every optimizer's steps together (with several, the batches stand in: ``loop_steps``), and a
 switch between automatic and manual optimization (the mixin switches with the optimizer count) reads the
 other mode's counter, 0. ``"continue"`` evaluates a schedule of an optimizer the record holds at its applied
 steps, as a plain resume does (a per-step schedule waits for an applied step, ``outcomes.py``); a schedule of
 an optimizer added since stands where the run's batches stand. A checkpoint without the record (written
-without the mixin, or by an older one) is continued at the global step's share, as before.
+without the mixin, or by an older one) is continued at ``loop_steps``, as before.
 
 A group added after the build (``BaseFinetuning.unfreeze_and_add_param_group``) is no declaration: the
 fingerprint leaves it out, and the callback that added it puts it back into the optimizer when the resumed fit

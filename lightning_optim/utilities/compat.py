@@ -252,7 +252,9 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "Trainer.fit_loop epoch and batch progress",
         "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
         "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.processed`), and "
-        "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`)",
+        "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`); the batches of "
+        "the run done (`batches_trained`: `batch_progress.total.processed`) and of an epoch that ended "
+        "(`batches_started`: `batch_progress.current.started`)",
         "error at fit",
     ),
     PrivateApi(
@@ -518,6 +520,20 @@ def logged_unsynced(trainer: Any, name: str) -> Literal["rank_zero_only", "unsyn
 def batches_that_stepped(trainer: Any) -> int:
     """Lightning's logging step: the batches whose optimizer step ran, in this fit."""
     return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def batches_trained(trainer: Any) -> int:
+    """The training batches of the run the loops have done, a restored checkpoint's run included: those processed,
+    as ``batches_into_epoch`` counts an epoch's (a batch counts from its ``on_train_batch_end`` on, and the batch
+    an ``OnExceptionCheckpoint`` saved unfinished does not); 0 for a stand-in."""
+    loop = getattr(trainer, "fit_loop", None)
+    return 0 if loop is None else int(loop.epoch_loop.batch_progress.total.processed)
+
+
+def batches_started(trainer: Any) -> int:
+    """The training batches of the epoch in progress whose training step started: at its end, those it trained on
+    (not the batch whose ``on_train_batch_start`` returned -1 to end it, which Lightning counts as processed)."""
+    return int(trainer.fit_loop.epoch_loop.batch_progress.current.started)
 
 
 def batches_into_epoch(trainer: Any) -> int:

@@ -4,16 +4,18 @@ one scheduler declaration gives one lr trajectory in automatic and manual optimi
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
-from tests.helpers import Classifier, TwoNets, fit, loader
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader
 
 # -- one declaration, one trajectory -----------------------------------------------------------------
 
@@ -338,32 +340,119 @@ def test_an_extra_step_after_the_first_batch_under_a_derived_length_is_an_error(
 
 
 class OverflowingCritic(Alternating):
-    """The generator every 2nd batch, the discriminator every batch with a loss that always overflows: each
-    batch a step the ``GradScaler`` skips, which may be the generator's as far as the steps asked for tell."""
+    """The generator every 2nd batch, the discriminator every batch with a loss that overflows in the run's first
+    two batches: steps the ``GradScaler`` skips, which may be the generator's as far as the steps asked for tell."""
 
     def loss(self, net: nn.Module, batch: Any) -> torch.Tensor:
         loss = super().loss(net, batch)
-        return loss * float("inf") if net is self.model_dis else loss
+        first = self.current_epoch == 0 and self.trainer.fit_loop.epoch_loop.batch_idx < 2
+        return loss * float("inf") if net is self.model_dis and first else loss
 
 
-def test_steps_found_off_at_an_epoch_start_do_not_blame_the_run() -> None:
-    # was "the run changed at epoch 1: its length", though nothing in the run changed
+def test_steps_skipped_by_the_scaler_make_up_no_more_than_their_count() -> None:
+    # the two skipped steps may be the generator's in the first 4 batches; at the 5th they cannot make up its 3
+    # missing steps. Was an error at epoch 1 start, by `global_step` shared out evenly between the optimizers
     cosine = SchedulerSpec("cosine", interval="step")
     cls = type(
         "Critic", (OverflowingCritic,), {"gen_opt": OptimizerSpec(SGD, params="model_gen", scheduler=cosine)}
     )
     scaler = MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))
     message = (
-        "Critic.gen_opt.scheduler: `CosineAnnealingLR` was built with `T_max=8`, derived from the run when training "
-        "started, but at epoch 1 its optimizer stands at step 3 by Lightning's `global_step` (every optimizer's "
-        "steps together, shared out among 2) where that length counted 4, though nothing in the run changed "
-        "(training batches per epoch, `max_epochs`, `max_steps`, `accumulate_grad_batches` as when training "
-        "started): in manual optimization a length derived from the run counts one step of each optimizer per "
-        "training batch, a step a `GradScaler` or `skip_nonfinite` skipped included. The schedule has already "
-        "taken steps of the counted length, so it cannot follow. Fix: give `T_max` explicitly."
+        "Critic.gen_opt.scheduler: Expected `gen_opt` to step once per training batch, as the run's length "
+        "derived for `CosineAnnealingLR` counts in manual optimization, but got 4 steps in the 5 training "
+        "batches of this fit up to batch 0 of epoch 1: the schedule would still be short of its end when the run "
+        "ends. Give `T_max` explicitly, " + LET_THE_MIXIN_STEP
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(cls(), max_epochs=2, plugins=[scaler])
+
+
+def n_critic() -> type[Any]:
+    """The discriminator stepped every batch under a cosine whose length the run gives, the generator every 2nd
+    batch without a schedule (a WGAN's ``n_critic=2``)."""
+    cosine = SchedulerSpec("cosine", interval="step")
+    return type(
+        "NCritic",
+        (Alternating,),
+        {
+            "gen_opt": OptimizerSpec(Adam, params="model_gen", lr=0.01),
+            "dis_opt": OptimizerSpec(Adam, params="model_dis", lr=0.02, scheduler=cosine),
+        },
+    )
+
+
+def cosine_lrs(lr: float, steps: int) -> list[float]:
+    """torch's ``CosineAnnealingLR(T_max=steps)``: the lr of each of its optimizer's ``steps`` steps."""
+    optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+def test_an_optimizer_stepped_every_batch_beside_one_stepped_every_second_follows_its_derived_length() -> (
+    None
+):
+    # was an error at epoch 1: its steps were Lightning's `global_step` (4 + 2 an epoch) shared out evenly, 3
+    lrs = fit(n_critic()(), max_epochs=3)
+    assert lrs.of(1) == pytest.approx(cosine_lrs(0.02, 12), abs=1e-12)  # 4 batches x 3 epochs
+    assert lrs.of(0) == [0.01] * 12
+
+
+@pytest.mark.parametrize(
+    ("every_n_train_steps", "checkpoint"),
+    [(9, "epoch=1-step=9.ckpt"), (None, "epoch=0-step=6.ckpt")],  # after batch 1 of epoch 1; epoch 0's end
+    ids=["mid-epoch", "epoch-end"],
+)
+# Lightning warns that the mid-epoch checkpoint's dataloader is not resumable; the test resumes it on purpose
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+def test_such_a_run_resumed_goes_on_as_the_uninterrupted_one(
+    every_n_train_steps: int | None, checkpoint: str, tmp_path: Path
+) -> None:
+    # Lightning replays a plain DataLoader from its start after a mid-epoch resume: every batch is the same here,
+    # so the weights can be compared too
+    x, y = next(iter(loader(n=8)))
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x.repeat(4, 1), y.repeat(4)), batch_size=8
+    )
+    whole = n_critic()()
+    saving = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=every_n_train_steps, save_top_k=-1)
+    uninterrupted = fit(whole, data=data, max_epochs=3, callbacks=[saving], enable_checkpointing=True)
+    resumed_module = n_critic()()
+    resumed = fit_resumed(resumed_module, str(tmp_path / checkpoint), data=data, max_epochs=3)
+    assert 0 < len(resumed.history) < len(uninterrupted.history)
+    assert uninterrupted.history[-len(resumed.history) :] == resumed.history
+    assert_same_weights(whole, resumed_module)
+
+
+def end_epoch_0_after_2_batches(self: Any, batch: Any, batch_idx: int) -> int | None:
+    """An ``on_train_batch_start`` ending epoch 0 after its first 2 batches, as Lightning allows (-1)."""
+    return -1 if self.current_epoch == 0 and batch_idx == 2 else None
+
+
+@pytest.mark.parametrize("base", [_ManualBase, Classifier], ids=["manual", "automatic"])
+def test_an_epoch_cut_short_is_named_at_the_next_epoch_start(base: type[Any]) -> None:
+    # the error blamed a `GradScaler` or `skip_nonfinite` the run does not have
+    cosine = SchedulerSpec("cosine", interval="step")
+    attributes = {
+        "optimizer": OptimizerSpec(SGD, lr=0.1, scheduler=cosine),
+        "on_train_batch_start": end_epoch_0_after_2_batches,
+    }
+    cls = type("CutShort", (ConfigurableOptimizersMixin, base), attributes)
+    message = (
+        "CutShort.optimizer.scheduler: `CosineAnnealingLR` was built with `T_max=8`, derived from the run when "
+        "training started, but at epoch 1 its optimizer stands at step 2 by Lightning's `global_step` where that "
+        "length counted 4, though nothing in the run changed (training batches per epoch, `max_epochs`, "
+        "`max_steps`, `accumulate_grad_batches` as when training started): epoch 0 ended after 2 of its 4 "
+        "training batches (an `on_train_batch_start` hook returned -1, or the train dataloader ran out), where a "
+        "length derived from the run counts every batch of every epoch. The schedule has already taken steps of "
+        "the counted length, so it cannot follow. Fix: give `T_max` explicitly."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(cls(), max_epochs=2)
 
 
 class HandWrittenAccumulating(_ManualBase):
