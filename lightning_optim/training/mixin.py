@@ -473,14 +473,18 @@ def _scheduler_configs(built: Built, *, manual: bool, trainer: Any = None) -> li
 
     A plateau's ``strict`` is a ``StrictMonitor`` while a Trainer is attached: Lightning reads it only when the
     monitored metric is missing, and this package's error (with a near miss) replaces Lightning's there.
+
+    Each config's ``name`` is unique, as Lightning's ``LearningRateMonitor`` needs to log each once: the
+    optimizer's prefix, with ``-1``, ``-2`` for the later schedulers of a list (Lightning's suffix for a
+    hand-written module's ``lr-SGD-1``); ``LRMonitor`` logs each optimizer once by its prefix.
     """
     configs = []
-    for schedule, scheduler in built.scheduled():
+    for position, (schedule, scheduler) in enumerate(built.scheduled()):
         lr_scheduler: dict[str, Any] = {
             "scheduler": schedule,
             "interval": scheduler.interval,
             "frequency": scheduler.spec.frequency,
-            "name": built.prefix,
+            "name": f"{built.prefix}-{position}" if position else built.prefix,
         }
         if not manual and scheduler.spec.monitor is not None:
             # explicit: the plateau scheduler is inside a ``Schedule``, and Lightning must still pass it the metric

@@ -105,6 +105,24 @@ def test_list_matches_a_hand_written_two_list_configure_optimizers(tmp_path: Pat
     assert rest[8:] == pytest.approx([0.01] * 8)
 
 
+@pytest.mark.parametrize("logging_interval", ["step", None])
+def test_lightnings_own_monitor_logs_a_list_as_a_hand_written_module(
+    logging_interval: str | None, tmp_path: Path
+) -> None:
+    # every scheduler config was named `lr-optimizer`, so Lightning's monitor logged each value twice under one
+    # key (two points per step); the second is `lr-optimizer-1`, as Lightning names a hand-written `lr-SGD-1`
+    mine = _monitored_fit(Declared(), LearningRateMonitor(logging_interval), tmp_path / "a")
+    lightning = _monitored_fit(HandWritten(), LearningRateMonitor(logging_interval), tmp_path / "b")
+    renamed = {key.replace("lr-SGD", "lr-optimizer"): list(lrs) for key, lrs in lightning.lrs.items()}
+    assert {key: list(lrs) for key, lrs in mine.lrs.items()} == renamed
+    assert list(renamed) == [
+        "lr-optimizer/model_gen.layer1",
+        "lr-optimizer/rest",
+        "lr-optimizer-1/model_gen.layer1",
+        "lr-optimizer-1/rest",
+    ]
+
+
 class DeclaredWarmup(ConfigurableOptimizersMixin, Classifier):
     """A per-step warmup of 6 steps on a constant ``StepLR`` next to a per-epoch decay at epoch 1, inside it."""
 
@@ -157,7 +175,7 @@ def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> 
             ]
 
     fit(Declared(), max_epochs=1, limit_train_batches=1, callbacks=[Probe()])
-    assert seen["configs"] == [(LinearLR, "step", "lr-optimizer"), (MultiStepLR, "epoch", "lr-optimizer")]
+    assert seen["configs"] == [(LinearLR, "step", "lr-optimizer"), (MultiStepLR, "epoch", "lr-optimizer-1")]
 
 
 def test_monitor_logs_an_optimizer_with_mixed_intervals_once_per_step(tmp_path: Path) -> None:
