@@ -300,10 +300,12 @@ def _choose_optimization(module: Any, declared: tuple[ResolvedOptimizer, ...]) -
 _INITIALIZED = "_lightning_optim_initialized"
 
 
-def _refuse_hidden_submodules(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> None:
-    """A declaration's attribute that ``__init__`` also assigns a submodule to hides it: ``self.<name>`` is the
-    optimizer (the class attribute wins over ``nn.Module``'s submodules; a parameter or buffer of that name is
-    refused by torch itself)."""
+def _refuse_shadowed_names(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> None:
+    """A declaration's attribute that the instance also holds hides one of the two: a submodule (in ``_modules``)
+    is hidden by the declaration (``self.<name>`` is the optimizer: the class attribute wins over ``nn.Module``'s
+    submodules; a parameter or buffer of that name is refused by torch itself); any other value (in ``__dict__``:
+    a hand-written ``SGD(...)`` left over, an ``__init__`` argument stored under the name) hides the declaration,
+    so ``self.<name>`` in a ``training_step`` is that value while the mixin trains the declared optimizer."""
     for declared in declared_all:
         name = declared.attribute
         if name in vars(module).get("_modules", {}):
@@ -312,6 +314,30 @@ def _refuse_hidden_submodules(module: Any, declared_all: Sequence[ResolvedOptimi
                 f"assigns a submodule to `self.{name}`, which the declaration hides (`self.{name}` is the "
                 f"optimizer, so the submodule cannot be called). Rename the optimizer, e.g. `{name}_opt`."
             )
+        if name in vars(module):
+            value = vars(module)[name]
+            raise ValueError(
+                f"{declared.where}: Expected `{name}` to name only the declared optimizer but the instance also "
+                f"holds `self.{name} = {_shown_value(value)}` (assigned in `__init__` or a hook), which hides the "
+                f"declaration: `self.{name}` would be that value, not the live optimizer the mixin trains. Remove "
+                f"the assignment (the declaration builds the optimizer), or store the value under another name, "
+                f"e.g. `self.{name}_name`, and take declared values from `__init__` arguments with `HParam`."
+            )
+
+
+def _shown_value(value: object) -> str:
+    """A short description of an instance value, for a message.
+
+    Example:
+        >>> _shown_value("adam")
+        "'adam'"
+        >>> _shown_value(object())
+        '<object object>'
+    """
+    text = repr(value)
+    if len(text) <= 40 and "\n" not in text and not text.startswith("<"):
+        return text
+    return f"<{type(value).__name__} object>"
 
 
 class ConfigurableOptimizersMixin:
@@ -415,7 +441,7 @@ class ConfigurableOptimizersMixin:
                 f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
                 "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
             )
-        _refuse_hidden_submodules(module, declared_all)
+        _refuse_shadowed_names(module, declared_all)
         driven = declares_losses(declared_all)
         manual = driven or not module.automatic_optimization
         if len(declared_all) > 1 and not manual and not vars(module).get(_INITIALIZED, False):

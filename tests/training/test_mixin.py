@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from typing import Any
 
 import lightning as L
@@ -20,7 +21,7 @@ from lightning_optim import (
     preview_schedule,
     with_declarations,
 )
-from tests.helpers import FAST, Classifier, Net, loader
+from tests.helpers import FAST, Classifier, Net, TwoNetsByName, loader
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -126,6 +127,71 @@ def test_a_spec_assigned_to_the_instance_is_refused_with_the_supported_ways() ->
         preview_schedule(Model(lr=0.5), max_epochs=1, steps_per_epoch=3)
     with pytest.raises(TypeError, match=expected):
         describe_optimizers(Model(lr=0.5))
+
+
+class LeftOver(ConfigurableOptimizersMixin, Classifier):
+    """A hand-written optimizer left in ``__init__`` under the declared name."""
+
+    optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.optimizer = SGD(self.parameters(), lr=0.5)  # type: ignore[assignment]
+
+
+class ByNameStoredArgument(ConfigurableOptimizersMixin, TwoNetsByName):
+    """An ``__init__`` argument stored under a declared name that the manual ``training_step`` reaches."""
+
+    gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1)
+    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1)
+
+    def __init__(self, gen_opt: str = "sgd") -> None:
+        super().__init__()
+        self.gen_opt = gen_opt  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "shown"),
+    [(LeftOver, "optimizer", "<SGD object>"), (ByNameStoredArgument, "gen_opt", "'sgd'")],
+)
+def test_a_value_the_instance_holds_under_a_declared_name_is_refused_when_fit_starts(
+    module: type[L.LightningModule], name: str, shown: str
+) -> None:
+    """It hid the declaration: the mixin trained the declared optimizer at its lr while ``self.optimizer`` was
+    the user's ``SGD(lr=0.5)``, and a manual ``self.gen_opt.step()`` failed in the user's code with
+    ``'str' object has no attribute 'step'``. A submodule under the name is refused the same way."""
+    expected = (
+        f"{module.__qualname__}.{name}: Expected `{name}` to name only the declared optimizer but the instance "
+        f"also holds `self.{name} = {shown}`"
+    )
+    with pytest.raises(ValueError, match=re.escape(expected) + r".*not the live optimizer"):
+        trained(module())
+
+
+def test_an_init_argument_named_like_the_optimizer_kept_in_hparams_trains_as_declared(tmp_path: Any) -> None:
+    """``save_hyperparameters`` keeps arguments in ``hparams``, not as attributes: nothing hides the declaration,
+    fitted, saved and loaded back, as the hand-written module."""
+
+    class Named(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+        def __init__(self, optimizer: str = "sgd") -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            return SGD(self.parameters(), lr=0.1)
+
+    ours, reference = Named(optimizer="adam"), HandWritten()
+    trainer = trained(ours, default_root_dir=tmp_path)
+    trained(reference)
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), reference.parameters()))
+    path = tmp_path / "named.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = Named.load_from_checkpoint(path)
+    assert loaded.hparams["optimizer"] == "adam" and "optimizer" not in vars(loaded)
+    assert isinstance(trained(loaded, max_steps=4).optimizers[0], SGD)
 
 
 def test_an_unchanged_class_trains_as_declared() -> None:
