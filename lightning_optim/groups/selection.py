@@ -54,7 +54,8 @@ class NamedParameters:
     first name ``named_parameters()`` gives it; ``aliases`` keeps its other names, which select it too. A
     submodule registered under several paths (``self.dec = self.enc``) is listed once in ``modules``, under
     its first path; ``module_aliases`` maps each other path to that first one, and every path is a selectable
-    submodule (``submodules``), as its parameters' other names are aliases.
+    submodule (``submodules``), as its parameters' other names are aliases. ``frozen`` holds the parameters with
+    ``requires_grad=False``, which no selector takes: only read to word an error.
     """
 
     items: Sequence[tuple[str, torch.nn.Parameter]]
@@ -62,6 +63,7 @@ class NamedParameters:
     modules: Sequence[tuple[str, torch.nn.Module]] = ()
     aliases: Mapping[int, Sequence[str]] = field(default_factory=dict)
     module_aliases: Mapping[str, str] = field(default_factory=dict)
+    frozen: Sequence[tuple[str, torch.nn.Parameter]] = ()
 
     @classmethod
     def of(cls, module: torch.nn.Module) -> NamedParameters:
@@ -80,7 +82,8 @@ class NamedParameters:
             if user_name(name) not in paths
         }
         submodules = frozenset(name for name in (*paths, *module_aliases) if name)
-        return cls(items, submodules, modules, aliases, module_aliases)
+        frozen = [(user_name(name), p) for name, p in module.named_parameters() if not p.requires_grad]
+        return cls(items, submodules, modules, aliases, module_aliases, frozen)
 
 
 def _callable_name(function: Any) -> str:
@@ -212,24 +215,108 @@ def check_items(named: NamedParameters, selector: Selector, *, where: str, optio
         return
     for item in selector:
         if not select_or_none(named, item, where=where, option=option):
-            hint = (
-                did_you_mean(item, [*named.submodules, *(n for n, _ in named.items)])
-                if isinstance(item, str)
-                else ""
-            )
+            frozen = _frozen_matches(named, item, where, option)
+            if frozen:
+                raise ValueError(
+                    f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
+                    f"item {item!r} matches only frozen parameters (`requires_grad=False`): {_shown(frozen)}. "
+                    f"{_FROZEN_ADVICE}"
+                )
             raise ValueError(
                 f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
-                f"item {item!r} matches none{hint}. Correct it or remove it from the list."
+                f"item {item!r} matches none{_hint(named, item)}. Correct it or remove it from the list."
             )
+
+
+#: What to do about a selector that takes only frozen parameters (docs/guides/several-optimizers.md).
+_FROZEN_ADVICE = (
+    "The optimizers are built from the parameters trainable when `fit` starts (after the callbacks' `setup`, "
+    "where `BackboneFinetuning` freezes its backbone), so these would be trained by none. Unfreeze them before `fit` to train them from the start; to unfreeze them later, leave them out of "
+    "the declarations and unfreeze them with Lightning's `BackboneFinetuning` (or "
+    "`BaseFinetuning.unfreeze_and_add_param_group`), which adds them to an optimizer as it unfreezes them."
+)
+
+
+def _frozen_matches(named: NamedParameters, selector: Selector, where: str, option: str) -> list[str]:
+    """The frozen parameters ``selector`` would take, if it takes no trainable one of the module."""
+    if not named.frozen or select_or_none(named, selector, where=where, option=option):
+        return []
+    try:
+        frozen = select_or_none(named, selector, where=where, option=option, among=named.frozen)
+    except Exception:  # a callable selector that fails on a frozen parameter: wording an error, not selecting
+        return []
+    return [name for name, _ in frozen]
+
+
+def _shown(names: Sequence[str], limit: int = 4) -> str:
+    """The first few of ``names``, in backticks.
+
+    Example:
+        >>> _shown(["a.weight", "a.bias"])
+        '`a.weight`, `a.bias`'
+        >>> _shown(["p0", "p1", "p2"], limit=2)
+        '`p0`, `p1` and 1 more'
+    """
+    shown = ", ".join(f"`{name}`" for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _holding_paths(names: Sequence[str]) -> list[str]:
+    """The submodule paths that hold one of the parameters ``names``, parents first: the submodules worth
+    suggesting (a parameterless ``nn.Tanh`` or a frozen submodule selects nothing).
+
+    Example:
+        >>> _holding_paths(["backbone.0.weight", "backbone.0.bias", "head.weight"])
+        ['backbone', 'backbone.0', 'head']
+    """
+    paths: dict[str, None] = {}
+    for name in names:
+        parts = name.split(".")[:-1]
+        for end in range(1, len(parts) + 1):
+            paths[".".join(parts[:end])] = None
+    return list(paths)
+
+
+def _parametrized(named: NamedParameters, selector: str) -> str | None:
+    """The glob over the parametrized names of the tensor ``selector`` names on a module ``torch.nn.utils.
+    parametrize`` registered it on (``enc.weight`` under ``weight_norm`` is ``enc.parametrizations.weight.
+    original0``/``original1``), else ``None``."""
+    path, _, tensor = selector.rpartition(".")
+    module = dict(named.modules).get(path)
+    parametrizations = getattr(module, "parametrizations", None)
+    if not isinstance(parametrizations, torch.nn.ModuleDict):
+        return None
+    prefix = f"{path}." if path else ""
+    for parametrized in parametrizations:
+        if tensor == parametrized or tensor.startswith(parametrized + "_"):  # `weight_g`: the old weight_norm
+            return f"{prefix}parametrizations.{parametrized}.*"
+    return None
+
+
+def _hint(named: NamedParameters, selector: Selector) -> str:
+    """The ``did you mean`` of a string selector that takes nothing: a trainable parameter's name, a submodule
+    holding one, or the parametrized names of a tensor ``parametrize`` replaced."""
+    if not isinstance(selector, str):
+        return ""
+    parametrized = _parametrized(named, selector)
+    if parametrized is not None:
+        return f" (did you mean `{parametrized}`?)"
+    trainable = [name for name, _ in named.items]
+    trainable += [alias for name_list in named.aliases.values() for alias in name_list]
+    return did_you_mean(selector, [*_holding_paths(trainable), *trainable])
 
 
 def _no_match_message(
     named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
 ) -> str:
+    frozen = _frozen_matches(named, selector, where, option)
+    if frozen:
+        return (
+            f"{where}: `{option}={selector!r}` matches only frozen parameters (`requires_grad=False`): "
+            f"{_shown(frozen)}. {_FROZEN_ADVICE}"
+        )
     scope = "this optimizer's trainable parameters" if restricted else "the module's trainable parameters"
-    hint = ""
-    if isinstance(selector, str):
-        hint = did_you_mean(selector, [*named.submodules, *(name for name, _ in named.items)])
+    hint = _hint(named, selector)
     shown = ", ".join(name for name, _ in named.items[:8]) + (", ..." if len(named.items) > 8 else "")
     return (
         f"{where}: `{option}={selector!r}` matches none of {scope}{hint}. "

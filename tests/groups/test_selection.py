@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torch.optim import SGD
 
@@ -292,3 +294,110 @@ def test_a_submodule_registered_twice_is_an_optimizers_params_by_its_second_path
     assert not {id(module.enc.weight), id(module.enc.bias)} & {
         id(p) for p in rest.optimizer.param_groups[0]["params"]
     }
+
+
+class FrozenBackbone(L.LightningModule):
+    """A backbone (a ``Linear`` then a parameterless ``Tanh``) and a head; the backbone frozen unless
+    ``BackboneFinetuning`` freezes it."""
+
+    def __init__(self, freeze: bool = True) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.backbone = nn.Sequential(nn.Linear(8, 16), nn.Tanh())
+        self.head = nn.Linear(16, 4)
+        if freeze:
+            self.backbone.requires_grad_(False)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.backbone(x)), y)
+
+
+FROZEN = (
+    "matches only frozen parameters (`requires_grad=False`): `backbone.0.weight`, `backbone.0.bias`. The "
+    "optimizers are built from the parameters trainable when `fit` starts"
+)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "start"),
+    [
+        (
+            {"optimizer": OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("backbone", lr=0.01)])},
+            "Model.optimizer.groups[0]: `select='backbone'` ",
+        ),
+        (
+            {
+                "backbone_opt": OptimizerSpec(SGD, params="backbone", lr=0.01),
+                "head_opt": OptimizerSpec(SGD, params="head", lr=0.1),
+            },
+            "Model.backbone_opt: `params='backbone'` ",
+        ),
+        (
+            {"optimizer": OptimizerSpec(SGD, params=["head", "backbone.0"], lr=0.1)},
+            "Model.optimizer: Expected every item of `params=['head', 'backbone.0']` to match a trainable parameter "
+            "but the item 'backbone.0' ",
+        ),
+    ],
+)
+@pytest.mark.parametrize("freezer", ["module", "BackboneFinetuning"])
+def test_a_selector_of_only_frozen_parameters_says_so_and_how_to_train_them(
+    attributes: dict[str, Any], start: str, freezer: str
+) -> None:
+    """It said "matches none of the module's trainable parameters (did you mean `backbone.1`?)", a parameterless
+    ``Tanh`` (or another optimizer's submodule): the frozen parameters are named, with the ways to train them."""
+    module = type("Model", (ConfigurableOptimizersMixin, FrozenBackbone), attributes)(
+        freeze=freezer == "module"
+    )
+    callbacks = [BackboneFinetuning(unfreeze_backbone_at_epoch=1)] if freezer == "BackboneFinetuning" else []
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_epochs=1, callbacks=callbacks)
+    message = str(raised.value)
+    assert message.startswith(start + FROZEN), message
+    assert "BackboneFinetuning" in message and "did you mean" not in message
+
+
+def test_a_misspelt_selector_suggests_a_submodule_holding_trainable_parameters() -> None:
+    class Model(ConfigurableOptimizersMixin, FrozenBackbone):
+        optimizer = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("backbone.2", lr=0.01)])
+
+    with pytest.raises(
+        ValueError,
+        match=r"matches none of this optimizer's trainable parameters \(did you mean `backbone\.0`\?\)",
+    ):
+        fit(Model(freeze=False), max_epochs=1)
+
+
+class WeightNormed(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.enc = nn.utils.parametrizations.weight_norm(nn.Linear(8, 16))
+        self.head = nn.Linear(16, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.enc(x)), y)
+
+
+@pytest.mark.parametrize("selector", ["enc.weight", "enc.weight_g"])
+def test_a_parametrized_tensor_suggests_its_parametrized_names(selector: str) -> None:
+    """``weight_norm`` registers ``enc.weight`` as ``enc.parametrizations.weight.original0``/``original1``: the
+    suggestion was `head.weight`. The suggested glob selects them, as a hand-written group of them does."""
+
+    def model(select: str) -> Any:
+        spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(select, lr=0.01)])
+        return type("Model", (ConfigurableOptimizersMixin, WeightNormed), {"optimizer": spec})()
+
+    with pytest.raises(ValueError, match=re.escape("(did you mean `enc.parametrizations.weight.*`?)")):
+        fit(model(selector), max_epochs=1)
+
+    class HandWritten(WeightNormed):
+        def configure_optimizers(self) -> Any:
+            weight = [self.enc.parametrizations.weight.original0, self.enc.parametrizations.weight.original1]
+            rest = [self.enc.bias, *self.head.parameters()]
+            return SGD([{"params": weight, "lr": 0.01}, {"params": rest}], lr=0.1)
+
+    ours, reference = model("enc.parametrizations.weight.*"), HandWritten()
+    assert fit(ours, max_epochs=1).history == fit(reference, max_epochs=1).history
+    assert_same_weights(ours, reference)
