@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from lightning_optim.declaring.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import near_miss
 
 if TYPE_CHECKING:
     from lightning.pytorch.core.optimizer import LightningOptimizer
@@ -103,6 +104,25 @@ class _NoSelect:
 _NO_SELECT: Any = _NoSelect()
 
 
+def _selector_miss(options: Mapping[str, Any]) -> str:
+    """The keyword among a ``ParamGroup``'s options that was meant as its selector, if one looks like it: a
+    misspelt ``select``, or ``params`` (a torch param-group dict's key).
+
+    Example:
+        >>> _selector_miss({"selct": "head", "lr": 0.5})
+        ' (`selct`: did you mean `select`?)'
+        >>> _selector_miss({"params": "head"})
+        ' (`params`: a torch param-group key; a `ParamGroup` takes its selector first, or as `select=`)'
+        >>> _selector_miss({"lr": 0.5})
+        ''
+    """
+    if "params" in options:
+        return (
+            " (`params`: a torch param-group key; a `ParamGroup` takes its selector first, or as `select=`)"
+        )
+    return near_miss(options, "select")
+
+
 @dataclass(frozen=True, init=False, repr=False)
 class ParamGroup(_FrozenValue):
     """One param group of an ``OptimizerSpec``: the parameters ``select`` takes, with their own options.
@@ -144,7 +164,7 @@ class ParamGroup(_FrozenValue):
         if select is _NO_SELECT:
             raise TypeError(
                 "ParamGroup: Expected a selector, the parameters the group takes (a submodule path, a parameter "
-                "name, a glob or a callable (name, param) -> bool), but got none; "
+                f"name, a glob or a callable (name, param) -> bool), but got none{_selector_miss(options)}; "
                 'e.g. `ParamGroup("head", lr=0.1)`.'
             )
         object.__setattr__(self, "select", select)

@@ -32,7 +32,7 @@ from lightning_optim.registry.external import named_optimizer
 from lightning_optim.registry.lookup import Kind, import_dotted, resolve_class
 from lightning_optim.registry.schedulers import declared_info, is_scheduler_class, scheduler_info
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
+from lightning_optim.utilities.errors import did_you_mean, listing, near_miss, prefixed
 
 CLASS_PATH = "class_path"
 INIT_ARGS = "init_args"
@@ -272,20 +272,6 @@ def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] 
     return value
 
 
-def _near_miss(data: Mapping[str, Any], key: str) -> str:
-    """A "did you mean" for the first key of ``data`` close to the missing ``key``.
-
-    Example:
-        >>> _near_miss({"selct": "head", "lr": 0.5}, "select")
-        ' (`selct`: did you mean `select`?)'
-    """
-    for given in data:
-        hint = did_you_mean(str(given), [key])
-        if hint:
-            return f" (`{given}`: {hint.removeprefix(' (')}"
-    return ""
-
-
 def _check_keys(where: str, kind: type, data: Mapping[str, Any], accepted: list[str], hint: str) -> None:
     for key in data:
         if key not in accepted:
@@ -346,7 +332,7 @@ def _from_dict(
         if SELECT not in data:
             raise ValueError(
                 f"{where}: Expected a `{SELECT}` key (the parameters the group takes) but got {dict(data)!r}"
-                f"{_near_miss(data, SELECT)}."
+                f"{near_miss(data, SELECT)}."
             )
         rest = {
             key: from_plain(value, f"{where}.{key}", allowed) for key, value in data.items() if key != SELECT
@@ -362,7 +348,7 @@ def _from_dict(
     if CLASS_PATH not in data:
         raise ValueError(
             f"{where}: Expected a `{CLASS_PATH}` key (the {name} class) but got {dict(data)!r}"
-            f"{_near_miss(data, CLASS_PATH)}."
+            f"{near_miss(data, CLASS_PATH)}."
         )
     path = data[CLASS_PATH]
     cls = resolve_class(path, name, where=where)

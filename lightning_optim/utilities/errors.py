@@ -49,6 +49,22 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     return f" (did you mean `{matches[0]}`?)" if matches else ""
 
 
+def near_miss(given: Iterable[str], key: str) -> str:
+    """A "did you mean" for the first of the ``given`` keys close to the missing ``key``, naming that key.
+
+    Example:
+        >>> near_miss({"selct": "head", "lr": 0.5}, "select")
+        ' (`selct`: did you mean `select`?)'
+        >>> near_miss(["lr"], "select")
+        ''
+    """
+    for name in given:
+        hint = did_you_mean(str(name), [key])
+        if hint:
+            return f" (`{name}`: {hint.removeprefix(' (')}"
+    return ""
+
+
 def listing(names: Iterable[str]) -> str:
     """``a, b, c`` with each name in backticks, in the given order."""
     return ", ".join(f"`{name}`" for name in names)

@@ -79,3 +79,38 @@ def test_specs_among_saved_hyperparameters_survive_a_checkpoint(tmp_path: Path) 
     assert loaded.hparams["scheduler"] == SchedulerSpec("step", step_size=1, gamma=0.5)
     assert loaded.hparams["head"] == ParamGroup("model_gen.layer2", lr=0.25)
     assert dict(loaded.hparams) == dict(module.hparams)
+
+
+@pytest.mark.parametrize(
+    ("keywords", "hint"),
+    [
+        ({"selct": "model_gen.layer1"}, "(`selct`: did you mean `select`?)"),
+        (
+            {"params": "model_gen.layer1"},
+            "(`params`: a torch param-group key; a `ParamGroup` takes its selector first",
+        ),
+    ],
+)
+def test_a_param_group_given_its_selector_under_another_keyword_names_it(
+    keywords: dict[str, Any], hint: str
+) -> None:
+    """It said "Expected a selector ... but got none" without naming the keyword the user wrote it under; the
+    optimizer's and the scheduler's own misspelt keywords already got a "did you mean"."""
+    expected = (
+        "ParamGroup: Expected a selector, the parameters the group takes (a submodule path, a parameter name, a glob "
+        f"or a callable (name, param) -> bool), but got none {hint}"
+    )
+    with pytest.raises(TypeError) as raised:
+        ParamGroup(**keywords, lr=0.5)
+    assert str(raised.value).startswith(expected)
+    with pytest.raises(TypeError, match=r"got an unexpected argument `parms` \(did you mean `params`\?\)"):
+        type(
+            "Model",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"optimizer": OptimizerSpec("sgd", lr=0.1, parms="x")},
+        )
+    with pytest.raises(
+        TypeError, match=r"got an unexpected argument `intervl` \(did you mean `interval`\?\)"
+    ):
+        spec = OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("step", step_size=1, intervl="step"))
+        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
