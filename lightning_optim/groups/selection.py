@@ -91,10 +91,37 @@ def _callable_name(function: Any) -> str:
     return f"`{name}`" if isinstance(name, str) else repr(function)
 
 
+def _module_given(selector: Any) -> str | None:
+    """How to name ``selector`` in an error if it is an ``nn.Module`` or an ``nn.Module`` class, else ``None``.
+
+    Example:
+        >>> _module_given(torch.nn.Tanh())
+        'an `nn.Module`, `Tanh()`'
+        >>> _module_given(torch.nn.Sequential(torch.nn.Tanh()))
+        'an `nn.Module`, a `Sequential`'
+        >>> _module_given(torch.nn.Linear)
+        'the `nn.Module` class `Linear`'
+        >>> _module_given(lambda name, param: True) is None
+        True
+    """
+    if isinstance(selector, type) and issubclass(selector, torch.nn.Module):
+        return f"the `nn.Module` class `{selector.__name__}`"
+    if not isinstance(selector, torch.nn.Module):
+        return None
+    shown = repr(selector)
+    return (
+        f"an `nn.Module`, `{shown}`"
+        if "\n" not in shown
+        else f"an `nn.Module`, a `{type(selector).__name__}`"
+    )
+
+
 def check_callable_selector(where: str, option: str, function: Callable[..., Any]) -> None:
     """A callable selector must accept ``(name, param)``; a signature that cannot is an error now.
 
-    Callables whose signature Python cannot read (some builtins) are accepted as they are.
+    Callables whose signature Python cannot read (some builtins) are accepted as they are. An ``nn.Module`` (or
+    its class) is callable too, but as a selector it would be called with each parameter and fail at ``fit``:
+    it is refused, asking for its attribute path.
 
     Example:
         >>> check_callable_selector("Model.optimizer.groups[0]", "select", lambda name, param: True)
@@ -102,7 +129,19 @@ def check_callable_selector(where: str, option: str, function: Callable[..., Any
         Traceback (most recent call last):
         ...
         TypeError: Model.optimizer.groups[0]: Expected the `select` callable to take (name, param) -> bool but `<lambda>` has the signature (name); ...
+        >>> check_callable_selector("Model.optimizer", "params", torch.nn.Linear(1, 1))
+        Traceback (most recent call last):
+        ...
+        TypeError: Model.optimizer: Expected `params` to be a submodule path (a string), ... but got an `nn.Module`, `Linear(in_features=1, out_features=1, bias=True)`; ...
     """
+    module = _module_given(function)
+    if module is not None:
+        raise TypeError(
+            f"{where}: Expected `{option}` to be a submodule path (a string), a parameter name, a glob or a "
+            f"callable (name, param) -> bool but got {module}; a selector names the module's parameters, so give "
+            f'the submodule\'s attribute path as a string, e.g. `{option}="encoder"` for `self.encoder` '
+            f'(`"encoder.layers.0"` for a nested one).'
+        )
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):

@@ -401,3 +401,40 @@ def test_a_parametrized_tensor_suggests_its_parametrized_names(selector: str) ->
     ours, reference = model("enc.parametrizations.weight.*"), HandWritten()
     assert fit(ours, max_epochs=1).history == fit(reference, max_epochs=1).history
     assert_same_weights(ours, reference)
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "option", "got"),
+    [
+        (
+            OptimizerSpec(SGD, params=nn.Linear(8, 16), lr=0.1),
+            "Model.optimizer",
+            "params",
+            "an `nn.Module`, `Linear(in_features=8, out_features=16, bias=True)`",
+        ),
+        (
+            OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(nn.Linear, lr=0.5)]),
+            "Model.optimizer.groups[0]",
+            "select",
+            "the `nn.Module` class `Linear`",
+        ),
+        (
+            OptimizerSpec(SGD, params=["model_gen", nn.Sequential(nn.Linear(8, 16))], lr=0.1),
+            "Model.optimizer",
+            "params",
+            "an `nn.Module`, a `Sequential`",
+        ),
+    ],
+)
+def test_a_module_as_selector_is_refused_at_class_definition(
+    spec: Any, where: str, option: str, got: str
+) -> None:
+    """It was accepted, and ``fit`` failed with "the `params` callable Linear(...) raised TypeError:
+    Linear.forward() takes 2 positional arguments but 3 were given"."""
+    with pytest.raises(TypeError) as raised:
+        type("Model", (ConfigurableOptimizersMixin, TwoNets), {"optimizer": spec})
+    assert str(raised.value).startswith(
+        f"{where}: Expected `{option}` to be a submodule path (a string), a parameter name, a glob or a callable "
+        f"(name, param) -> bool but got {got}; a selector names the module's parameters, so give the submodule's "
+        f'attribute path as a string, e.g. `{option}="encoder"`'
+    )
