@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.optim import SGD, AdamW, Rprop
 
-from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
 from lightning_optim.building.build import build_optimizer
 from lightning_optim.groups.planning import apply_scales, as_torch_groups
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
@@ -368,6 +368,62 @@ def test_layer_decay_timm_equals_param_groups_layer_decay(min_scale: float) -> N
     assert scale["norm.weight"] == scale["norm_pre.weight"] == scale["blocks.2.mlp.fc2.weight"] == DECAY
     assert scale["fc_norm.weight"] == scale["head.weight"] == 1.0
     assert scale["cls_token"] == pytest.approx(max(min_scale, DECAY**4))
+
+
+class HeadlessVit(TimmVit):
+    """timm's ``VisionTransformer(num_classes=0, global_pool="token")``: nothing is trained after the final norm."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc_norm = nn.Identity()
+        self.head = nn.Identity()
+
+
+class VitAndHead(L.LightningModule):
+    """A headless ViT backbone and a head, each trained by its own optimizer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = HeadlessVit()
+        self.head = nn.Linear(WIDTH, 4)
+        self.automatic_optimization = False
+
+
+def test_layer_decay_timm_without_a_head_gives_the_last_block_the_full_lr() -> None:
+    # timm's ``layer_max`` is the highest layer id present: with nothing after the blocks, the last block and
+    # the final norm get the full lr and everything below one factor of decay less than with a head
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY, layer_decay_blocks="blocks",
+        layer_decay_rule="timm",
+    )  # fmt: skip
+    module = declared(spec, HeadlessVit)
+    expected = settings_of(module, timm_param_groups_layer_decay(module, WD, module.no_weight_decay(), DECAY))
+    assert ours(module) == approx(expected)
+    scale = {name: lr / LR for name, (lr, _) in expected.items()}
+    assert scale["norm.weight"] == scale["blocks.2.mlp.fc2.weight"] == 1.0
+    assert scale["cls_token"] == pytest.approx(DECAY**3)
+
+
+def test_layer_decay_timm_on_a_backbone_whose_head_another_optimizer_trains() -> None:
+    class Module(ConfigurableOptimizersMixin, VitAndHead):
+        backbone_opt = OptimizerSpec(
+            AdamW, params="backbone", lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY,
+            layer_decay_blocks="backbone.blocks", layer_decay_rule="timm",
+        )  # fmt: skip
+        head_opt = OptimizerSpec(AdamW, params="head", lr=LR, weight_decay=WD)
+
+    module = Module()
+    backbone = module.backbone
+    reference = timm_param_groups_layer_decay(backbone, WD, backbone.no_weight_decay(), DECAY)
+    expected = {f"backbone.{name}": value for name, value in settings_of(backbone, reference).items()}
+    (declared_backbone, groups), (_, head_groups) = helpers.planned(module)
+    optimizer = build_optimizer(declared_backbone, as_torch_groups(groups))
+    apply_scales(optimizer, groups)
+    names = {id(p): name for name, p in module.named_parameters()}
+    got = {names[id(p)]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    assert got == approx(expected)
+    assert got["backbone.norm.weight"][0] == LR
+    assert [p for g in head_groups for _, p in g.parameters] == list(module.head.parameters())
 
 
 def test_layer_decay_rules_differ_on_the_final_norm_only() -> None:

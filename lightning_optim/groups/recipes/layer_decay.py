@@ -1,7 +1,7 @@
 """``layer_decay``: layer-wise lr decay for stacked blocks, the BEiT/ViT fine-tuning recipe, BEiT's or timm's way.
 
-Each parameter gets a layer id and its group's ``lr`` the scale ``max(min_scale, decay ** (L + 1 - id))``
-for ``L`` blocks. Both rules give block ``i`` (0-based) the id ``i + 1`` and the parameters registered
+Each parameter gets a layer id and its group's ``lr`` the scale ``max(min_scale, decay ** (top - id))``,
+``top`` the id that gets the full ``lr`` (``L + 1`` for ``L`` blocks, but see ``"timm"``). Both rules give block ``i`` (0-based) the id ``i + 1`` and the parameters registered
 before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
 
 - ``"beit"`` (BEiT's ``get_num_layer_for_vit``, microsoft/unilm beit/optim_factory.py): everything after the
@@ -12,8 +12,11 @@ before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
   ``blocks=[(r'^blocks\\.(\\d+)', None), (r'^norm', (99999,))]``, huggingface/pytorch-image-models at
   aa4b5850c154): the parameters whose name, next to the blocks, starts with ``norm`` (the final ``norm``; ViT's
   ``norm_pre`` too) join the last block (``MATCH_PREV_GROUP``), id ``L``, so they get ``lr * decay``; the
-  rest after the blocks (``fc_norm``, ``head``) gets ``L + 1``. ``min_scale`` is timm's
-  ``layer_decay_min_scale``.
+  rest after the blocks (``fc_norm``, ``head``) gets ``L + 1``. timm's full lr goes to the highest id present
+  (``layer_max``), not always ``L + 1``: with nothing after the blocks among the optimizer's parameters (a
+  headless backbone, ``num_classes=0``, or a head another optimizer trains), the last block and the final
+  norm get the full ``lr`` and each layer below one factor ``decay`` more than with a head.
+  ``min_scale`` is timm's ``layer_decay_min_scale``.
 
 Several stacks (``layer_decay_blocks=("visual.blocks", "text.blocks")``) are scaled each over its own depth,
 as EVA-CLIP does for its two towers (baaivision/EVA EVA-CLIP/rei/training/optim.py, ``get_assigner``: one
@@ -63,11 +66,12 @@ class LayerDecaySettings:
 
 @dataclass(frozen=True)
 class Layer:
-    """Where a parameter sits: its tower (``None`` outside every tower), its layer id and its tower's depth."""
+    """Where a parameter sits: its tower (``None`` outside every tower), its layer id and its tower's top id,
+    the one that gets the full ``lr``."""
 
     tower: int | None
     id: int
-    num_blocks: int
+    top: int
 
 
 def _check_layer_decay(where: str, values: Mapping[str, Any]) -> LayerDecaySettings | None:
@@ -178,6 +182,7 @@ def layer_ids(
         parent = path.rpartition(".")[0]
         count = len(blocks)
         after = False
+        found: dict[int, int] = {}
         for name, param in parameters:
             if not _under(name, scope):
                 continue
@@ -191,27 +196,31 @@ def layer_ids(
                 layer_id = count  # timm's ``(r'^norm', (99999,))``: with the last block
             else:
                 layer_id = count + 1 if after else 0
-            layers[id(param)] = Layer(tower, layer_id, count)
+            found[id(param)] = layer_id
         if not after:
             raise ValueError(
                 f"{where}: `layer_decay_blocks={path!r}` holds none of this optimizer's trainable "
                 "parameters; name the blocks this optimizer trains."
             )
+        # timm's ``layer_max`` is the highest id present: with nothing after the blocks (a headless backbone,
+        # or a head another optimizer trains), the last block gets the full lr; BEiT's is always ``L + 1``
+        top = max(found.values()) if settings.rule == "timm" else count + 1
+        layers.update((key, Layer(tower, layer_id, top)) for key, layer_id in found.items())
     for _, param in parameters:
         layers.setdefault(id(param), Layer(None, 0, 0))
     return layers
 
 
-def layer_scale(decay: float, layer_id: int, num_blocks: int, min_scale: float = 0.0) -> float:
-    """BEiT's and timm's scale: ``max(min_scale, decay ** (num_blocks + 1 - layer_id))``.
+def layer_scale(decay: float, layer_id: int, top: int, min_scale: float = 0.0) -> float:
+    """BEiT's and timm's scale: ``max(min_scale, decay ** (top - layer_id))``, ``top`` the id given the full lr.
 
     Example:
-        >>> [layer_scale(0.5, layer_id, num_blocks=2) for layer_id in range(4)]
+        >>> [layer_scale(0.5, layer_id, top=3) for layer_id in range(4)]
         [0.125, 0.25, 0.5, 1.0]
-        >>> layer_scale(0.5, 0, num_blocks=2, min_scale=0.2)
+        >>> layer_scale(0.5, 0, top=3, min_scale=0.2)
         0.2
     """
-    return max(min_scale, decay ** (num_blocks + 1 - layer_id))
+    return max(min_scale, decay ** (top - layer_id))
 
 
 def split_by_layer(parameters: Parameters, layers: Mapping[int, Layer]) -> list[tuple[Layer, list[Any]]]:
@@ -257,7 +266,7 @@ class LayerDecay:
                     split.append(replace(group, name=joined_name(group.name, "other"), parameters=chosen))
                     continue
                 tower = (scopes[layer.tower] or settings.blocks[layer.tower]) if several else None
-                scale = layer_scale(settings.decay, layer.id, layer.num_blocks, settings.min_scale)
+                scale = layer_scale(settings.decay, layer.id, layer.top, settings.min_scale)
                 split.append(
                     replace(
                         group,
