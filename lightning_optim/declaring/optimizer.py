@@ -304,7 +304,13 @@ def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str
     if name is not None and (not isinstance(name, str) or not name):
         raise TypeError(f"{where}: Expected `name` to be a non-empty str but got {name!r}.")
     options = {k: v for k, v in group.options.items() if k != "name" and k not in MULTIPLIERS}
-    return DeclaredGroup(group.select, name, MappingProxyType(options), MappingProxyType(scales))
+    return DeclaredGroup(
+        group.select,
+        name,
+        MappingProxyType(options),
+        MappingProxyType(scales),
+        explicit_name="name" in group.options,
+    )
 
 
 def _check_running_state(where: str, group: ParamGroup, cls: type) -> None:

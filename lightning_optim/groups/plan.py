@@ -33,6 +33,8 @@ class DeclaredGroup:
     options: Mapping[str, Any]
     #: ``lr_mult``/``decay_mult`` as factors of the built group's ``lr``/``weight_decay``
     scales: Mapping[str, float] = field(default_factory=dict)
+    #: the name was given as ``name=`` (not taken from the selector)
+    explicit_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class GroupPlan:
     scales: Mapping[str, float] = field(default_factory=dict)
     #: the index of the declared ``ParamGroup`` it comes from (``None``: the leftover group), for messages
     declared: int | None = None
+    #: its name comes from a ``ParamGroup(name=...)``, so the torch group carries it even alone
+    explicit_name: bool = False
 
     def scaled(self, key: str, factor: float) -> Mapping[str, float]:
         """``scales`` with ``key`` multiplied by ``factor`` (factors compose).
@@ -61,8 +65,16 @@ class GroupPlan:
         return replace(self, name=name, parameters=parameters, options={**self.options, **options})
 
     def as_torch_group(self, named: bool) -> dict[str, Any]:
+        """The torch param group; it carries ``"name"`` when ``named`` or when the user gave the name.
+
+        Example:
+            >>> GroupPlan("head", [], {}).as_torch_group(named=False)
+            {'params': []}
+            >>> GroupPlan("head", [], {}, explicit_name=True).as_torch_group(named=False)
+            {'params': [], 'name': 'head'}
+        """
         group: dict[str, Any] = {"params": [p for _, p in self.parameters], **self.options}
-        if named and self.name is not None:
+        if (named or self.explicit_name) and self.name is not None:
             group["name"] = self.name
         return group
 

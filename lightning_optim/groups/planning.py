@@ -219,7 +219,12 @@ def _declared_groups(
         first_index.update((id(p), index) for _, p in chosen)
         groups.append(
             GroupPlan(
-                name=name, parameters=chosen, options=group.options, scales=group.scales, declared=index
+                name=name,
+                parameters=chosen,
+                options=group.options,
+                scales=group.scales,
+                declared=index,
+                explicit_name=group.explicit_name,
             )
         )
     leftover = [(n, p) for n, p in parameters if id(p) not in owner]
@@ -296,7 +301,8 @@ def _raise_if_elsewhere(
 
 
 def as_torch_groups(groups: Sequence[GroupPlan]) -> list[dict[str, Any]]:
-    """The torch param groups of ``groups``; each carries its ``"name"`` when there are several."""
+    """The torch param groups of ``groups``; each carries its ``"name"`` when there are several, and a group
+    named by ``ParamGroup(name=...)`` also alone (Lightning's monitor keys a single named group by its name)."""
     return [g.as_torch_group(named=len(groups) > 1) for g in groups]
 
 

@@ -196,7 +196,8 @@ class LRMonitor(Callback):
 
     For a module using the mixin, the optimizer part of a key is the attribute it was declared as (or its
     scheduler's explicit name): ``lr-gen_opt``, ``lr-optimizer/backbone``; a single param group gets no
-    suffix.
+    suffix unless declared with ``ParamGroup(name=...)`` (``lr-optimizer/head``, as Lightning's monitor keys a
+    single named group).
 
     With ``log_key_prefix``, as in Lightning's newest monitor, every key above starts with it, momentum and
     weight-decay keys included: ``log_key_prefix="optim/"`` logs ``optim/lr-Adam`` and

@@ -26,13 +26,16 @@ def default_prefix(attribute_name: str) -> str:
 
 
 def group_keys(prefix: str, groups: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The ``LRMonitor`` keys of a mixin optimizer's torch param groups: the prefix alone for one group,
-    else ``<prefix>/<group name>``, a group without ``"name"`` being ``pg1``, ``pg2``, ... by position.
+    """The ``LRMonitor`` keys of a mixin optimizer's torch param groups: ``<prefix>/<group name>``, a group
+    without ``"name"`` being ``pg1``, ``pg2``, ... by position; a single group without ``"name"`` is the prefix
+    alone (a single named group, one declared with ``ParamGroup(name=...)``, keeps its name, as in Lightning's).
 
     Example:
         >>> group_keys("lr-optimizer", [{"name": "backbone"}, {}])
         ['lr-optimizer/backbone', 'lr-optimizer/pg2']
+        >>> group_keys("lr-optimizer", [{}]), group_keys("lr-optimizer", [{"name": "head"}])
+        (['lr-optimizer'], ['lr-optimizer/head'])
     """
-    if len(groups) == 1:
+    if len(groups) == 1 and not groups[0].get("name"):
         return [prefix]
     return [f"{prefix}/{group.get('name', f'pg{i}')}" for i, group in enumerate(groups, start=1)]

@@ -84,6 +84,18 @@ def test_no_rest_group_when_the_groups_take_everything() -> None:
     assert [g["name"] for g in live_groups(declared(spec)())] == ["model_gen.layer1", "model_gen.layer2"]
 
 
+@pytest.mark.parametrize(
+    ("group", "name"),
+    [(ParamGroup("*", lr=0.5, name="everything"), "everything"), (ParamGroup("*", lr=0.5), None)],
+    ids=["named", "unnamed"],
+)
+def test_an_only_group_carries_its_name_when_given_one(group: ParamGroup, name: str | None) -> None:
+    # a hand-written {"params": ..., "name": "everything"} keeps its name alone; a selector's default name does not
+    (built,) = live_groups(declared(OptimizerSpec(SGD, lr=0.1, groups=[group]))())
+    assert built.get("name") == name
+    assert built["lr"] == 0.5
+
+
 def test_group_names_are_the_logged_metric_keys(tmp_path: Any) -> None:
     # Lightning's own LearningRateMonitor reads the torch group's "name" key and the scheduler's name.
     spec = OptimizerSpec(

@@ -362,8 +362,9 @@ def test_csv_logger_output_matches_lightning_monitor(case: str, tmp_path: Path) 
 
 
 def test_mixin_module_keys_use_declared_names() -> None:
-    """The optimizer part of a key is the declared prefix; one group gets no suffix even if named."""
-    module = Net(optimizer="adam", n_optimizers=2, named=True, prefixes=["lr-gen_opt", "lr-dis_opt"])
+    """The optimizer part of a key is the declared prefix; one group gets no suffix unless it has a name (the
+    mixin names a lone group only when declared with ``ParamGroup(name=...)``), as in Lightning's monitor."""
+    module = Net(optimizer="adam", n_optimizers=2, prefixes=["lr-gen_opt", "lr-dis_opt"])
     ours = LRMonitor(log_momentum=True)
     logger = RecordingLogger()
     make_trainer([ours], logger, epochs=1).fit(module)
@@ -374,6 +375,11 @@ def test_mixin_module_keys_use_declared_names() -> None:
         "lr-dis_opt",
         "lr-dis_opt-momentum",
     }
+
+    named = Net(optimizer="adam", n_optimizers=2, named=True, prefixes=["lr-gen_opt", "lr-dis_opt"])
+    ours = LRMonitor()
+    make_trainer([ours], RecordingLogger(), epochs=1).fit(named)
+    assert list(ours.lrs) == ["lr-gen_opt/body", "lr-dis_opt/body"]
 
     grouped = Net(groups=2, named=True, scheduler="epoch", prefixes=["lr-optimizer"])
     ours = LRMonitor()
