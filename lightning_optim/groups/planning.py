@@ -17,7 +17,14 @@ import torch
 
 from lightning_optim.groups.plan import LEFTOVER_GROUP, DeclaredGroup, GroupPlan
 from lightning_optim.groups.recipes import Recipe, RecipeContext
-from lightning_optim.groups.selection import NamedParameters, Selector, check_items, select, select_or_none
+from lightning_optim.groups.selection import (
+    NamedParameters,
+    Selector,
+    check_items,
+    names_matched,
+    select,
+    select_or_none,
+)
 from lightning_optim.utilities.errors import listing
 from lightning_optim.utilities.lazy import ShapeUnknownError, is_uninitialized
 
@@ -90,7 +97,7 @@ def assign_parameters(
     than a warning: it would silently stay at its initial value. Freeze it (``requires_grad_(False)``) or
     select it.
     """
-    owner: dict[int, str] = {}
+    owner: dict[int, Grouping] = {}
     assigned: dict[str, list[tuple[str, torch.nn.Parameter]]] = {}
     for declared in declared_all:
         if declared.params is None:
@@ -100,11 +107,8 @@ def assign_parameters(
         for name, param in chosen:
             other = owner.get(id(param))
             if other is not None:
-                raise ValueError(
-                    f"{declared.where}: parameter `{name}` is selected by both `{other}` and `{declared.attribute}`; "
-                    "each parameter must be trained by exactly one optimizer. Narrow one of the `params` selectors."
-                )
-            owner[id(param)] = declared.attribute
+                raise ValueError(_selected_twice(named, name, param, other, declared))
+            owner[id(param)] = declared
         assigned[declared.attribute] = chosen
     rest = [(name, p) for name, p in named.items if id(p) not in owner]
     catch_all = [declared for declared in declared_all if declared.params is None]
@@ -127,6 +131,25 @@ def assign_parameters(
             "or freeze them with `requires_grad_(False)`."
         )
     return assigned
+
+
+def _selected_twice(
+    named: NamedParameters, name: str, param: torch.nn.Parameter, first: Grouping, second: Grouping
+) -> str:
+    """Two optimizers select one parameter; for a tied one, under which of its names each reached it."""
+    rule = "each parameter must be trained by exactly one optimizer. Narrow one of the `params` selectors."
+
+    def reached(declared: Grouping) -> list[str]:
+        if declared.params is None:  # never here: `params=None` takes only the parameters left
+            return [name]
+        return names_matched(named, declared.params, name, param, where=declared.where, option="params")
+
+    pairs = [(first, reached(first)), (second, reached(second))]
+    if all(names == [name] for _, names in pairs):
+        return f"{second.where}: parameter `{name}` is selected by both `{first.attribute}` and `{second.attribute}`; {rule}"
+    both = " and ".join(f"`{d.attribute}` (as {listing(names)})" for d, names in pairs)
+    tied = " and ".join(f"`{n}`" for n in dict.fromkeys(n for _, names in pairs for n in names))
+    return f"{second.where}: parameter `{name}` is selected by both {both}: {tied} are one tied Parameter, and {rule}"
 
 
 def _none_trainable(named: NamedParameters) -> str:

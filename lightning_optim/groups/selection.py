@@ -239,6 +239,28 @@ def select_or_none(
     ]
 
 
+def names_matched(
+    named: NamedParameters,
+    selector: Selector,
+    name: str,
+    param: torch.nn.Parameter,
+    *,
+    where: str,
+    option: str,
+) -> list[str]:
+    """Under which of its names (``name``, then its tied ``aliases``) ``selector`` takes ``param``.
+
+    Example:
+        >>> module = torch.nn.ModuleDict({"embed": torch.nn.Embedding(4, 2), "head": torch.nn.Linear(2, 4)})
+        >>> module.head.weight = module.embed.weight
+        >>> named = NamedParameters.of(module)
+        >>> names_matched(named, "head", "embed.weight", module.embed.weight, where="Model.opt", option="params")
+        ['head.weight']
+    """
+    matches = _matcher(selector, named, where, option)
+    return [n for n in (name, *named.aliases.get(id(param), ())) if matches(n, param)]
+
+
 def check_items(named: NamedParameters, selector: Selector, *, where: str, option: str) -> None:
     """Each item of a list selector must take a trainable parameter of the module: a dead item (a misspelt
     name) would leave what it meant to another group or optimizer without a word.

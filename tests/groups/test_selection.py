@@ -181,6 +181,23 @@ def test_a_tied_parameter_is_selected_by_its_other_names_too(selector: str, opti
         assert all(p is not module.embed.weight for g in rest.optimizer.param_groups for p in g["params"])
 
 
+def test_a_tied_parameter_two_optimizers_select_is_named_as_each_reached_it() -> None:
+    # was "parameter `embed.weight` is selected by both `emb` and `rest`", where `rest` names only `lm_head`
+    attributes = {
+        "emb": OptimizerSpec(SGD, params="embed", lr=0.1),
+        "rest": OptimizerSpec(SGD, params=["model_gen", "model_dis", "lm_head"], lr=0.1),
+    }
+    module = type("Model", (ConfigurableOptimizersMixin, TiedHead), attributes)()
+    with pytest.raises(ValueError) as raised:
+        build_all(module, module._lightning_optim_declared, None)
+    message = (
+        "Model.rest: parameter `embed.weight` is selected by both `emb` (as `embed.weight`) and `rest` (as "
+        "`lm_head.weight`): `embed.weight` and `lm_head.weight` are one tied Parameter, and each parameter must "
+        "be trained by exactly one optimizer. Narrow one of the `params` selectors."
+    )
+    assert str(raised.value) == message
+
+
 def _name_only(name: str) -> bool:
     return name.startswith("model_gen")
 
