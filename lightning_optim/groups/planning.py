@@ -22,6 +22,7 @@ from lightning_optim.groups.selection import (
     Selector,
     check_items,
     names_matched,
+    no_match_message,
     select,
     select_or_none,
 )
@@ -220,21 +221,20 @@ def _declared_groups(
         where = f"{declared.where}.groups[{index}]"
         remaining = [(n, p) for n, p in parameters if id(p) not in owner]
         check_items(named, group.select, where=where, option="select")
-        try:
-            chosen = select(named, group.select, where=where, option="select", among=remaining)
-        except ShapeUnknownError:
-            raise
-        except ValueError:
+        # not select(): its no-match error would be caught here with a callable's own, which the retry
+        # below would raise a second time while handling the first
+        chosen = select_or_none(named, group.select, where=where, option="select", among=remaining)
+        if not chosen:
             taken = select_or_none(named, group.select, where=where, option="select", among=parameters)
             if not taken:
                 _raise_if_elsewhere(named, declared, group.select, where, trained_by)
-                raise
+                raise ValueError(no_match_message(named, group.select, where, "select", restricted=True))
             earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
             raise ValueError(
                 f"{where}: `select={group.select!r}` matches only parameters already taken by the "
                 f"earlier group(s) {earlier}; a parameter goes to the first group that selects it. "
                 "Reorder the groups or narrow the earlier selector."
-            ) from None
+            )
         name = group.name or f"pg{index + 1}"
         if overlaps is not None and index:
             overlaps.extend(_overlaps(named, declared, parameters, index, first_index, where))

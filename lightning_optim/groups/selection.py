@@ -216,7 +216,7 @@ def select(
     """
     chosen = select_or_none(named, selector, where=where, option=option, among=among)
     if not chosen:
-        raise ValueError(_no_match_message(named, selector, where, option, restricted=among is not None))
+        raise ValueError(no_match_message(named, selector, where, option, restricted=among is not None))
     return chosen
 
 
@@ -292,7 +292,8 @@ def check_items(named: NamedParameters, selector: Selector, *, where: str, optio
 #: What to do about a selector that takes only frozen parameters (docs/guides/several-optimizers.md).
 _FROZEN_ADVICE = (
     "The optimizers are built from the parameters trainable when `fit` starts (after the callbacks' `setup`, "
-    "where `BackboneFinetuning` freezes its backbone), so these would be trained by none. Unfreeze them before `fit` to train them from the start; to unfreeze them later, leave them out of "
+    "where `BackboneFinetuning` freezes its backbone), so these would be trained by none. Unfreeze them "
+    "before `fit` to train them from the start; to unfreeze them later, leave them out of "
     "the declarations and unfreeze them with Lightning's `BackboneFinetuning` (or "
     "`BaseFinetuning.unfreeze_and_add_param_group`), which adds them to an optimizer as it unfreezes them."
 )
@@ -367,9 +368,11 @@ def _hint(named: NamedParameters, selector: Selector) -> str:
     return did_you_mean(selector, [*_holding_paths(trainable), *trainable])
 
 
-def _no_match_message(
+def no_match_message(
     named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
 ) -> str:
+    """Why ``selector`` takes nothing: the trainable parameters (``restricted``: one optimizer's) it missed, or
+    the frozen ones it takes."""
     frozen = _frozen_matches(named, selector, where, option)
     if frozen:
         return (

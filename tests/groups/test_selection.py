@@ -224,14 +224,24 @@ def test_a_callable_selector_with_the_wrong_signature_is_refused_at_class_defini
     )
 
 
-def test_a_callable_selector_that_raises_is_named() -> None:
+@pytest.mark.parametrize("option", ["params", "select"])
+def test_a_callable_selector_that_raises_is_named_once(option: str) -> None:
+    spec = (
+        OptimizerSpec(SGD, params=_raises, lr=0.1)
+        if option == "params"
+        else OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(_raises, lr=0.5)])
+    )
+    where = "Model.optimizer" if option == "params" else "Model.optimizer.groups[0]"
     with pytest.raises(ValueError) as raised:
-        built_names(optimizer=OptimizerSpec(SGD, params=_raises, lr=0.1))
+        built_names(optimizer=spec)
     assert str(raised.value).startswith(
-        "Model.optimizer: the `params` callable `_raises` raised KeyError: 'model_gen.layer1.weight' for "
+        f"{where}: the `{option}` callable `_raises` raised KeyError: 'model_gen.layer1.weight' for "
         "('model_gen.layer1.weight', param);"
     )
-    assert isinstance(raised.value.__cause__, KeyError)
+    cause = raised.value.__cause__
+    # one error: a group's selector used to be called again while the first error was handled, which showed
+    # the message twice ("During handling of the above exception, another exception occurred")
+    assert isinstance(cause, KeyError) and cause.__context__ is None
 
 
 def test_a_group_selecting_another_optimizers_parameters_names_that_optimizer() -> None:
