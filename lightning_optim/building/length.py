@@ -636,6 +636,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         _check_window_in_run(trainer, scheduler, window[0], start)
         smoke = bool(getattr(trainer, "fast_dev_run", False))
         shape = _window_shape(scheduler, window, updates, per_epoch, start, smoke)
+        _check_peak_in_run(trainer, scheduler, shape)
         return _within_limit(trainer, scheduler, shape)
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
@@ -674,9 +675,31 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 f"that leaves {length}; shorten the warmup or lengthen the run",
             )
         length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}")
-    return _within_limit(
-        trainer, scheduler, Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
-    )
+    shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
+    _check_peak_in_run(trainer, scheduler, shape)
+    return _within_limit(trainer, scheduler, shape)
+
+
+def _check_peak_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> None:
+    """A schedule that would never train at its peak, the declared lr, in the values the run gives it (after the
+    package's warmup, within its window): refused (``SchedulerInfo.peak_missed``: a transformers warmup that
+    outlasts the run), as the package's own ``warmup`` is. Not in Lightning's ``fast_dev_run`` smoke run."""
+    missed = scheduler.info.peak_missed
+    if missed is None or getattr(trainer, "fast_dev_run", False):
+        return
+    values = _run_values(trainer, scheduler, shape.start)
+    if values is None:
+        return
+    if shape.window is not None:
+        first, last = shape.window
+        values = (values if last is None else min(values, last)) - first
+    kwargs = dict(scheduler.kwargs)
+    if scheduler.derived_length is not None:
+        kwargs[scheduler.derived_length] = shape.length
+    derived = scheduler.derived_length is not None
+    message = missed(kwargs, values - shape.warmup, derived, f"{scheduler.interval} updates")
+    if message is not None:
+        raise ValueError(f"{scheduler.where}: {message}")
 
 
 def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:

@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 from torch.optim import lr_scheduler
 
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
-from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES
+from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES, resolve_warmup_steps
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
@@ -100,6 +100,61 @@ def one_cycle_steps(kwargs: Mapping[str, Any]) -> tuple[str, int] | None:
     if epochs is None or per_epoch is None:
         return None
     return f"`epochs={epochs!r}` x `steps_per_epoch={per_epoch!r}`", int(epochs) * int(per_epoch)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+
+
+def transformers_peak_missed(
+    name: str, kwargs: Mapping[str, Any], values: int, derived: bool, unit: str = "updates"
+) -> str | None:
+    """Why transformers' schedule ``name`` with these arguments (its length filled in; ``derived``: from the
+    run) never trains at its peak, the declared lr, in a run that trains it with ``values`` values (counted in
+    ``unit``); ``None`` when it does, or when the arguments are not numbers yet (an ``HParam``) or are refused
+    by the class itself.
+
+    Its warmup must end before the run does (transformers accepts any warmup, the lr then rises the whole run);
+    and a ``warmup_stable_decay`` whose stable phase is what a length derived from the run leaves must not get a
+    negative one (the decay would start before the peak). A length given shorter or longer than the run is
+    transformers' own choice (the lr is 0 after a linear decay's end), left as it is.
+
+    Example:
+        >>> transformers_peak_missed("linear", {"num_warmup_steps": 7, "num_training_steps": 8}, 8, True) is None
+        True
+        >>> message = transformers_peak_missed("linear", {"num_warmup_steps": 0.5, "num_training_steps": 100}, 8, False)
+        >>> message[: message.index(":")]
+        'Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=0.5` (50 steps) in a run of 8 updates'
+    """
+    cls = TRANSFORMERS_SCHEDULES[name].__name__
+    warmup, length = kwargs.get("num_warmup_steps", 0), kwargs.get("num_training_steps")
+    number = isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup >= 0
+    if not number or (length is None and 0 < warmup < 1) or (length is not None and not _whole(length)):
+        return None
+    steps = resolve_warmup_steps(warmup, None if length is None else int(length))
+    # the warmup ends where the lr first reaches 1: at `num_warmup_steps`, a step earlier for the shifted one
+    peak = steps - 1 if name == "cosine_warmup_with_min_lr" else steps
+    if steps and peak >= values:
+        return (
+            f"Expected the warmup of `{cls}` to end within the run but got `num_warmup_steps={warmup!r}` ({steps} "
+            f"steps) in a run of {values} {unit}: the lr would stay in its warmup for the whole run and never "
+            "reach its declared value. Shorten the warmup (a float such as `num_warmup_steps=0.1` is a fraction "
+            "of `num_training_steps`) or lengthen the run."
+        )
+    decay, stable = kwargs.get("num_decay_steps"), kwargs.get("num_stable_steps")
+    wsd = name == "warmup_stable_decay" and derived and stable is None and length is not None
+    if not wsd or not _whole(decay):
+        return None
+    total, decay = int(length or 0), int(decay or 0)
+    if steps + decay > total:
+        return (
+            f"Expected `num_warmup_steps` and `num_decay_steps` of `{cls}` to fit in `num_training_steps`, "
+            f"derived as the run's {total} {unit}, but got {steps} + {decay} = {steps + decay}: the stable phase "
+            f"would be {total - steps - decay} steps long, so the decay would start {steps + decay - total} steps "
+            "in and the lr never reach its declared value. Shorten the warmup or the decay, give "
+            "`num_stable_steps`, or lengthen the run."
+        )
+    return None
 
 
 class LowerBound(NamedTuple):
@@ -249,6 +304,10 @@ class SchedulerInfo:
     #: the steps it can take after its construction, from the declared arguments, for a scheduler that raises
     #: when stepped past its length (``OneCycleLR``): a given length must then cover the run
     steps_limit: Callable[[Mapping[str, Any]], tuple[str, int] | None] | None = None
+    #: why it never trains at its peak (the declared lr) in a run that trains it with so many values (in the
+    #: unit given last), from the arguments (its length filled in) and whether that length was derived, as the
+    #: message that refuses it; ``None`` when it does
+    peak_missed: Callable[[Mapping[str, Any], int, bool, str], str | None] | None = None
 
     #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
     #: (so a declared optimizer or group ``lr`` has no effect)
@@ -475,6 +534,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             else None,
             floor_bounds=_TRANSFORMERS_FLOORS.get(name, {}),
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
+            peak_missed=functools.partial(transformers_peak_missed, name),
         )
         for name, cls in TRANSFORMERS_SCHEDULES.items()
     ),

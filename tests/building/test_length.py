@@ -130,3 +130,69 @@ def test_a_window_past_a_smoke_run_trains_with_a_derived_length(fast_dev_run: bo
     derived = fit(phases()(), fast_dev_run=fast_dev_run).of()
     assert derived == fit(phases(t_max=1000)(), fast_dev_run=fast_dev_run).of()
     assert len(derived) == fast_dev_run
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        (
+            "transformers/linear",
+            {"num_warmup_steps": 100},
+            "Declared.optimizer.scheduler: Expected the warmup of `LinearWithWarmupLR` to end within the run but "
+            "got `num_warmup_steps=100` (100 steps) in a run of 8 step updates: the lr would stay in its warmup for the "
+            "whole run and never reach its declared value. Shorten the warmup (a float such as "
+            "`num_warmup_steps=0.1` is a fraction of `num_training_steps`) or lengthen the run.",
+        ),
+        (
+            "transformers/cosine",
+            {"num_warmup_steps": 8, "num_training_steps": 1000},
+            "Declared.optimizer.scheduler: Expected the warmup of `CosineWithWarmupLR` to end within the run but "
+            "got `num_warmup_steps=8` (8 steps) in a run of 8 step updates",
+        ),
+        (
+            "transformers/warmup_stable_decay",
+            {"num_warmup_steps": 4, "num_decay_steps": 6},
+            "Declared.optimizer.scheduler: Expected `num_warmup_steps` and `num_decay_steps` of "
+            "`WarmupStableDecayLR` to fit in `num_training_steps`, derived as the run's 8 step updates, but got "
+            "4 + 6 = 10: the stable phase would be -2 steps long, so the decay would start 2 steps in and the lr "
+            "never reach its declared value. Shorten the warmup or the decay, give `num_stable_steps`, or "
+            "lengthen the run.",
+        ),
+    ],
+)
+def test_a_transformers_warmup_that_never_ends_within_the_run_is_refused(
+    name: str, arguments: dict[str, Any], message: str
+) -> None:
+    """A transformers schedule whose warmup (or, for ``warmup_stable_decay``, warmup and decay) does not fit in
+    the run never reaches the declared lr: the run trained with lrs rising from 0 to a twelfth of it (or peaking
+    at 3/4 of it), with only the class's ``UserWarning``, while the package's own ``warmup=100`` is refused."""
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(name, **arguments)))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(cls(), max_epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "factory"),
+    [
+        ("linear", {"num_warmup_steps": 3, "num_training_steps": 5}, "get_linear_schedule_with_warmup"),
+        ("linear", {"num_warmup_steps": 3, "num_training_steps": 20}, "get_linear_schedule_with_warmup"),
+        ("cosine", {"num_warmup_steps": 7, "num_training_steps": 8}, "get_cosine_schedule_with_warmup"),
+        ("warmup_stable_decay", {"num_warmup_steps": 2, "num_decay_steps": 6}, "get_wsd_schedule"),
+    ],
+)
+def test_a_transformers_schedule_whose_warmup_ends_within_the_run_trains_as_transformers(
+    name: str, arguments: dict[str, Any], factory: str
+) -> None:
+    """What the check above leaves alone: a length given shorter (lr 0 after it) or longer than the run, and a
+    warmup ending at the run's last step, train exactly as transformers' own function with the same arguments."""
+    transformers = helpers.transformers_with_torch()
+    make = getattr(transformers.optimization, factory)
+    declared = SchedulerSpec(f"transformers/{name}", **arguments)
+    lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), max_epochs=2).of()
+    reference = {"num_training_steps": 8, **arguments}
+
+    def torch_scheduler(o: Any) -> Any:
+        return make(o, **reference)
+
+    assert lrs == fit(HandWritten(torch_scheduler, 1), max_epochs=2).of()
+    assert len(lrs) == 8
