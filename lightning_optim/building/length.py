@@ -636,7 +636,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         _check_window_in_run(trainer, scheduler, window[0], start)
         smoke = bool(getattr(trainer, "fast_dev_run", False))
         shape = _window_shape(scheduler, window, updates, per_epoch, start, smoke)
-        _check_peak_in_run(trainer, scheduler, shape)
+        _check_acts_in_run(trainer, scheduler, shape)
         return _within_limit(trainer, scheduler, shape)
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
@@ -676,30 +676,52 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             )
         length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}")
     shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
-    _check_peak_in_run(trainer, scheduler, shape)
+    _check_acts_in_run(trainer, scheduler, shape)
     return _within_limit(trainer, scheduler, shape)
 
 
-def _check_peak_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> None:
-    """A schedule that would never train at its peak, the declared lr, in the values the run gives it (after the
-    package's warmup, within its window): refused (``SchedulerInfo.peak_missed``: a transformers warmup that
-    outlasts the run), as the package's own ``warmup`` is. Not in Lightning's ``fast_dev_run`` smoke run."""
-    missed = scheduler.info.peak_missed
-    if missed is None or getattr(trainer, "fast_dev_run", False):
-        return
-    values = _run_values(trainer, scheduler, shape.start)
+def _own_values(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> int | None:
+    """The values the run trains ``scheduler`` itself with (after the package's warmup, within its window);
+    ``None`` when the run has no known length, and in Lightning's ``fast_dev_run`` smoke run, which runs a
+    declaration meant for a long run as it is."""
+    values = None if getattr(trainer, "fast_dev_run", False) else _run_values(trainer, scheduler, shape.start)
     if values is None:
-        return
+        return None
     if shape.window is not None:
         first, last = shape.window
         values = (values if last is None else min(values, last)) - first
-    kwargs = dict(scheduler.kwargs)
-    if scheduler.derived_length is not None:
-        kwargs[scheduler.derived_length] = shape.length
-    derived = scheduler.derived_length is not None
-    message = missed(kwargs, values - shape.warmup, derived, f"{scheduler.interval} updates")
-    if message is not None:
-        raise ValueError(f"{scheduler.where}: {message}")
+    return values - shape.warmup
+
+
+def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> None:
+    """What of a schedule the run would never reach, refused as the package's own ``warmup`` and a window
+    beginning past the run are: a shape that never trains at its peak, the declared lr
+    (``SchedulerInfo.peak_missed``: a transformers warmup that outlasts the run), and a scheduler of a
+    ``SequentialLR`` whose milestone is at or past the run's end."""
+    missed, milestones = scheduler.info.peak_missed, scheduler.kwargs.get("milestones")
+    milestones = milestones if scheduler.info.composite and isinstance(milestones, (list, tuple)) else ()
+    composite = bool(milestones)
+    if (missed is None and not composite) or (values := _own_values(trainer, scheduler, shape)) is None:
+        return
+    if missed is not None:
+        kwargs = dict(scheduler.kwargs)
+        if scheduler.derived_length is not None:
+            kwargs[scheduler.derived_length] = shape.length
+        derived = scheduler.derived_length is not None
+        if (message := missed(kwargs, values, derived, f"{scheduler.interval} updates")) is not None:
+            raise ValueError(f"{scheduler.where}: {message}")
+    if not composite:
+        return
+    for i, milestone in enumerate(milestones):
+        if isinstance(milestone, int) and milestone >= values:
+            inner = scheduler.kwargs["schedulers"][i + 1]
+            raise _unknown(
+                scheduler,
+                f"`schedulers[{i + 1}]` (`{inner.cls.__name__}`) of `{scheduler.cls.__name__}` takes over at its "
+                f"milestone {milestone}",
+                f"the run has only {values} {scheduler.interval} updates, so it would never act; move "
+                f"`milestones[{i}]` into the run or lengthen the run",
+            )
 
 
 def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:

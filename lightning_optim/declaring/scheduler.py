@@ -12,6 +12,7 @@ import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -207,6 +208,24 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
             )
 
 
+def _check_milestones(where: str, cls: type, milestones: Any) -> None:
+    """A ``SequentialLR``'s ``milestones`` increase: torch accepts any order, but finds the scheduler in use by
+    bisecting them (``bisect_right``), so out of order or repeated they leave a scheduler that never acts
+    (``[4, 2]`` runs ``schedulers[2]`` from update 2 on and never ``schedulers[1]``). An ``HParam`` or a value torch
+    refuses itself is left to fit."""
+    if not isinstance(milestones, (list, tuple)) or not all(isinstance(m, numbers.Real) for m in milestones):
+        return
+    if all(a < b for a, b in pairwise(milestones)):
+        return
+    ordered = sorted(set(milestones))
+    hint = f" (did you mean {ordered!r}?)" if len(ordered) == len(milestones) else ""
+    raise ValueError(
+        f"{where}: Expected `milestones` of `{cls.__name__}` to be increasing (`schedulers[i + 1]` takes over at "
+        f"`milestones[i]`) but got {list(milestones)!r}: torch finds the scheduler in use by bisecting them, which "
+        f"takes them as sorted, so out of order or repeated they leave a scheduler that never acts{hint}."
+    )
+
+
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
@@ -248,6 +267,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         kwargs["schedulers"] = tuple(
             resolve_scheduler(f"{where}.schedulers[{i}]", s, nested=True) for i, s in enumerate(inner)
         )
+        _check_milestones(where, cls, kwargs.get("milestones"))
         derived = [s.where for s in kwargs["schedulers"] if s.derived_length]
         if derived:
             raise TypeError(

@@ -196,3 +196,39 @@ def test_a_transformers_schedule_whose_warmup_ends_within_the_run_trains_as_tran
 
     assert lrs == fit(HandWritten(torch_scheduler, 1), max_epochs=2).of()
     assert len(lrs) == 8
+
+
+def cosine_after(milestone: int) -> SchedulerSpec:
+    """A linear warmup of 2 updates, then from ``milestone`` a cosine of 6, as one ``SequentialLR``."""
+    inner = [SchedulerSpec("linear", start_factor=0.1, total_iters=2), SchedulerSpec("cosine", T_max=6)]
+    return SchedulerSpec("sequential", interval="step", milestones=[milestone], schedulers=inner)
+
+
+@pytest.mark.parametrize("milestone", [8, 100])
+def test_a_composites_milestone_past_the_run_is_refused(milestone: int) -> None:
+    """A scheduler of a ``SequentialLR`` that takes over at or after the run's end never acts, as a window that
+    begins there (``begin=100``, refused): the run trained the warmup's lr to its end, with no error."""
+    message = (
+        f"Declared.optimizer.scheduler: `schedulers[1]` (`CosineAnnealingLR`) of `SequentialLR` takes over at its "
+        f"milestone {milestone}, but the run has only 8 step updates, so it would never act; move "
+        "`milestones[0]` into the run or lengthen the run."
+    )
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=cosine_after(milestone)))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(cls(), max_epochs=2)
+
+
+def test_a_composites_milestone_within_the_run_trains_as_torch() -> None:
+    """A milestone at the run's last update is left alone: the cosine acts there, as torch's ``SequentialLR``."""
+    declared = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=cosine_after(7)))
+    lrs = fit(declared(), max_epochs=2).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        schedulers = [
+            torch.optim.lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=2),
+            torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=6),
+        ]
+        return torch.optim.lr_scheduler.SequentialLR(o, schedulers, milestones=[7])
+
+    assert lrs == fit(HandWritten(torch_scheduler, 1), max_epochs=2).of()
+    assert len(lrs) == 8

@@ -23,6 +23,14 @@ def define(**attributes: Any) -> type:
     return type("Model", (ConfigurableOptimizersMixin, Classifier), attributes)
 
 
+def sequential(milestones: list[int]) -> SchedulerSpec:
+    """A ``SequentialLR`` of three schedulers switching at ``milestones``."""
+    inner = [SchedulerSpec("constant", factor=0.5, total_iters=100), SchedulerSpec("exponential", gamma=0.9)]
+    return SchedulerSpec(
+        "sequential", milestones=milestones, schedulers=[*inner, SchedulerSpec("constant", factor=0.1)]
+    )
+
+
 def test_reprs_read_like_the_declaration() -> None:
     spec = OptimizerSpec(
         Adam, params="model_gen", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.99, interval="step")
@@ -223,6 +231,20 @@ def test_dotted_paths_resolve() -> None:
             OptimizerSpec(SGD, groups=[ParamGroup("a"), ParamGroup("b", name="a")]),
             ValueError,
             "param group names must be unique",
+        ),
+        (
+            OptimizerSpec(SGD, scheduler=sequential(milestones=[4, 2])),
+            ValueError,
+            "Model.optimizer.scheduler: Expected `milestones` of `SequentialLR` to be increasing (`schedulers[i + 1]` "
+            "takes over at `milestones[i]`) but got [4, 2]: torch finds the scheduler in use by bisecting them, which "
+            "takes them as sorted, so out of order or repeated they leave a scheduler that never acts (did you mean "
+            "[2, 4]?).",
+        ),
+        (
+            OptimizerSpec(SGD, scheduler=sequential(milestones=[2, 2])),
+            ValueError,
+            "Expected `milestones` of `SequentialLR` to be increasing (`schedulers[i + 1]` takes over at "
+            "`milestones[i]`) but got [2, 2]",
         ),
     ],
 )
