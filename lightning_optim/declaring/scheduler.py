@@ -226,6 +226,23 @@ def _check_milestones(where: str, cls: type, milestones: Any) -> None:
     )
 
 
+def _check_inner_lengths(where: str, cls: type, inner: Sequence[ResolvedScheduler]) -> None:
+    """Every scheduler inside a composite gives its length: the package derives a length left out from the run,
+    but a composite gives each of its schedulers only part of the run (a ``SequentialLR``'s phase between two
+    milestones), which it does not count. A list of schedulers derives each one's length, from its window."""
+    missing = [f"`{s.derived_length}` of `{s.cls.__name__}` ({s.where})" for s in inner if s.derived_length]
+    if not missing:
+        return
+    lengths = listing(dict.fromkeys(s.derived_length for s in inner if s.derived_length))
+    raise TypeError(
+        f"{where}: Expected every length inside `{cls.__name__}` to be given but got none for "
+        f"{', '.join(missing)}: a length left out is derived from the run, but a scheduler inside a composite runs "
+        f"only the part of it the composite gives it. Give {lengths}, or declare the schedulers as a list, "
+        "`scheduler=[SchedulerSpec(...), ...]`, whose schedulers each derive their length: from their window for a "
+        "`SequentialLR`'s phases (`begin=` at the milestone before, `end=` at the one after)."
+    )
+
+
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
@@ -268,11 +285,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
             resolve_scheduler(f"{where}.schedulers[{i}]", s, nested=True) for i, s in enumerate(inner)
         )
         _check_milestones(where, cls, kwargs.get("milestones"))
-        derived = [s.where for s in kwargs["schedulers"] if s.derived_length]
-        if derived:
-            raise TypeError(
-                f"{where}: inside a composite scheduler every length must be given; missing in {listing(derived)}."
-            )
+        _check_inner_lengths(where, cls, kwargs["schedulers"])
     if (
         not nested
     ):  # the bounds are the lr's, or torch's (`every_param`); a composite's schedulers drive its param

@@ -241,6 +241,26 @@ def test_dotted_paths_resolve() -> None:
             "[2, 4]?).",
         ),
         (
+            OptimizerSpec(
+                SGD,
+                scheduler=SchedulerSpec(
+                    "sequential",
+                    milestones=[2],
+                    schedulers=[
+                        SchedulerSpec("linear", start_factor=0.1, total_iters=2),
+                        SchedulerSpec("cosine"),
+                    ],
+                ),
+            ),
+            TypeError,
+            "Model.optimizer.scheduler: Expected every length inside `SequentialLR` to be given but got none for "
+            "`T_max` of `CosineAnnealingLR` (Model.optimizer.scheduler.schedulers[1]): a length left out is derived "
+            "from the run, but a scheduler inside a composite runs only the part of it the composite gives it. "
+            "Give `T_max`, or declare the schedulers as a list, `scheduler=[SchedulerSpec(...), ...]`, whose "
+            "schedulers each derive their length: from their window for a `SequentialLR`'s phases (`begin=` at the "
+            "milestone before, `end=` at the one after).",
+        ),
+        (
             OptimizerSpec(SGD, scheduler=sequential(milestones=[2, 2])),
             ValueError,
             "Expected `milestones` of `SequentialLR` to be increasing (`schedulers[i + 1]` takes over at "
