@@ -661,7 +661,9 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 "`warmup=0.1` is a fraction of the run) or lengthen the run."
             )
     length = None
-    if scheduler.derived_length is not None:
+    if scheduler.derived_length is not None and scheduler.derived_length == scheduler.info.per_epoch_argument:
+        length = _updates_per_epoch(trainer, scheduler)
+    elif scheduler.derived_length is not None:
         length = updates - warmup
         if getattr(trainer, "fast_dev_run", False):
             length = max(
@@ -724,6 +726,22 @@ def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape)
             )
 
 
+def _updates_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
+    """The scheduler's updates in an epoch of the run (the first's): the steps per epoch of a length given in
+    epochs (``OneCycleLR``'s ``steps_per_epoch`` beside its ``epochs``), 1 for a scheduler stepped per epoch."""
+    if scheduler.interval == "epoch":
+        return 1
+    steps = epoch_steps(trainer, 0, scheduler)
+    if not math.isfinite(steps) or steps < 1:
+        raise _unknown(
+            scheduler,
+            f"`{scheduler.derived_length}` of `{scheduler.cls.__name__}` is derived as the run's updates per epoch",
+            "the number of steps per epoch is unknown (the train dataloader has no length); give "
+            f"`{scheduler.derived_length}`, or leave `epochs` out to derive the whole length from the run",
+        )
+    return max(updates_between(trainer, scheduler, (0, 0), int(steps)), 1)
+
+
 def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:
     """The scheduler's updates from ``start`` to the run's end, or to the epoch where
     ``StochasticWeightAveraging`` puts its ``SWALR`` in the scheduler's place (``swa.py``) when that comes first:
@@ -741,13 +759,16 @@ def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int 
 def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> Shape:
     """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
     past it (``OneCycleLR``); a derived length covers it by construction."""
-    steps_limit = scheduler.info.steps_limit
-    if steps_limit is None or scheduler.derived_length is not None:
+    steps_limit, per_epoch_argument = scheduler.info.steps_limit, scheduler.info.per_epoch_argument
+    derived = scheduler.derived_length
+    if steps_limit is None or derived not in (None, per_epoch_argument):
         return shape
     per_epoch = shape.steps_per_epoch
     kwargs = (
         scheduler.kwargs if per_epoch is None else scheduler.info.epochs_to_steps(scheduler.kwargs, per_epoch)
     )
+    if derived is not None:  # `steps_per_epoch` from the run: `epochs` may still be shorter than it
+        kwargs = {**kwargs, derived: shape.length}
     limit, updates = steps_limit(kwargs), _until_swa(trainer, scheduler, shape.start)
     if limit is None or updates is None:
         return shape
@@ -758,11 +779,19 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
         left = f" from {scheduler.interval} {first} (where this fit starts)" if first else ""
         if swa_start(trainer) is not None:
             left += f" until `StochasticWeightAveraging` displaces it at epoch {swa_start(trainer)}"
+        fix = "Leave the length out to derive it from the run, or lengthen it, or shorten the run."
+        if derived is not None:
+            steps_note = f"{steps} steps; `{derived}` derived from the run's updates per epoch"
+            fix = (
+                f"Leave `{'`, `'.join(scheduler.info.length_given_by)}` out to derive the whole length from the run, "
+                f"or raise `{scheduler.info.length_given_by[0]}`, or shorten the run."
+            )
+        else:
+            steps_note = f"{steps} steps"
         raise ValueError(
             f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the {needed} steps the "
-            f"run takes it{left} but got {given} ({steps} steps); torch raises when it is stepped past its "
-            f"length, which would stop training at its step {steps + 1}. Leave the length out to derive it from "
-            "the run, or lengthen it, or shorten the run."
+            f"run takes it{left} but got {given} ({steps_note}); torch raises when it is stepped past its "
+            f"length, which would stop training at its step {steps + 1}. {fix}"
         )
     return shape
 

@@ -258,6 +258,10 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     length = info.window_length if windowed else info.length
     described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
     derived_length = None if length is None or described else length
+    per_epoch = info.per_epoch_argument
+    if not windowed and per_epoch is not None and length not in spec.kwargs and per_epoch not in spec.kwargs:
+        # a length given in epochs (`epochs`) counts the run's updates per epoch
+        derived_length = per_epoch if described else derived_length
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")

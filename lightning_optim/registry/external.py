@@ -102,6 +102,7 @@ def _check_record(name: str, info: SchedulerInfo) -> None:
         "length": [info.length] if info.length else [],
         "window_argument": [info.window_argument] if info.window_argument else [],
         "length_given_by": list(info.length_given_by),
+        "per_epoch_argument": [info.per_epoch_argument] if info.per_epoch_argument else [],
         "epoch_arguments": list(info.epoch_arguments),
         "per_group_arguments": sorted(info.per_group_arguments),
     }

@@ -286,6 +286,9 @@ class SchedulerInfo:
     length: str | None = None
     #: arguments that, when given, describe the length instead (``OneCycleLR``'s ``epochs``)
     length_given_by: tuple[str, ...] = ()
+    #: the argument giving the steps per epoch of a length described in epochs (``OneCycleLR``'s
+    #: ``steps_per_epoch``, beside its ``epochs``): left out, ``fit`` derives it as the run's updates per epoch
+    per_epoch_argument: str | None = None
     #: the derived length from the scheduler's updates after the warmup, and the declared arguments
     derive_length: Callable[[int, Mapping[str, Any]], int] = whole_run
     #: the arguments that count epochs, each with its conversion to optimizer steps
@@ -483,6 +486,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         default_interval="step",
         length="total_steps",
         length_given_by=("epochs",),
+        per_epoch_argument="steps_per_epoch",
         epoch_arguments={"total_steps": scale},
         steps_limit=one_cycle_steps,
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),

@@ -232,3 +232,33 @@ def test_a_composites_milestone_within_the_run_trains_as_torch() -> None:
 
     assert lrs == fit(HandWritten(torch_scheduler, 1), max_epochs=2).of()
     assert len(lrs) == 8
+
+
+@pytest.mark.parametrize("max_epochs", [1, 2])
+def test_a_onecycle_given_its_epochs_derives_its_steps_per_epoch(max_epochs: int) -> None:
+    """``OneCycleLR(max_lr=0.1, epochs=2)`` failed inside torch ("You must define either total_steps OR (epochs AND
+    steps_per_epoch)") while ``steps_per_epoch=4`` alone derived the length: ``steps_per_epoch`` is now the run's
+    updates per epoch, as torch's with both given, also in a run shorter than the cycle."""
+    declared = SchedulerSpec("onecycle", max_lr=0.1, epochs=2)
+    with helpers.lr_replaced(False):
+        mixin = helpers.declared(OptimizerSpec("sgd", scheduler=declared))()
+    lrs = fit(mixin, max_epochs=max_epochs).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=2, steps_per_epoch=4)
+
+    assert lrs == fit(HandWritten(torch_scheduler, 1), max_epochs=max_epochs).of()
+    assert len(lrs) == 4 * max_epochs
+
+
+def test_a_onecycle_given_fewer_epochs_than_the_run_is_refused() -> None:
+    """With ``steps_per_epoch`` derived, ``epochs=2`` in a run of 3 would stop training inside torch at step 9."""
+    declared = SchedulerSpec("onecycle", max_lr=0.1, epochs=2)
+    message = (
+        "Declared.optimizer.scheduler: Expected the length of `OneCycleLR` to cover the 12 steps the run takes it "
+        "but got `epochs=2` x `steps_per_epoch=4` (8 steps; `steps_per_epoch` derived from the run's updates per "
+        "epoch); torch raises when it is stepped past its length, which would stop training at its step 9. Leave "
+        "`epochs` out to derive the whole length from the run, or raise `epochs`, or shorten the run."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(helpers.declared(OptimizerSpec("sgd", scheduler=declared))(), max_epochs=3)
