@@ -322,6 +322,36 @@ def _sparse_parameter_names(module: torch.nn.Module) -> dict[int, str]:
     }
 
 
+def check_sparse_support(
+    where: str, cls: type, groups: Sequence[Mapping[str, Any]], module: torch.nn.Module
+) -> None:
+    """Raise if an optimizer whose step refuses sparse gradients (its record's ``sparse_gradients`` is ``False``:
+    ``Adam``, ``AdamW``, ``RMSprop``, ...) is given parameters of a module with ``sparse=True``: torch raises a
+    ``RuntimeError`` at the first step, naming neither the parameter nor, for ``AdamW``, the optimizer.
+
+    Example:
+        >>> from torch import nn
+        >>> from torch.optim import SGD, AdamW
+        >>> net = nn.Embedding(4, 2, sparse=True)
+        >>> check_sparse_support("M.opt", SGD, [{"params": [net.weight]}], net)
+        >>> check_sparse_support("M.opt", AdamW, [{"params": [net.weight]}], net)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected parameters with dense gradients for `AdamW` but got `weight` of a module with `sparse=True`: ...
+    """
+    if optimizer_info(cls).sparse_gradients is not False:
+        return
+    names = _sparse_parameter_names(module)
+    sparse = [names[id(p)] for group in groups for p in group["params"] if id(p) in names]
+    if sparse:
+        raise ValueError(
+            f"{where}: Expected parameters with dense gradients for `{cls.__name__}` but got {listing(sparse)} of "
+            f"a module with `sparse=True`: torch's `{cls.__name__}` does not take sparse gradients. Give them an "
+            "optimizer of their own that does (`OptimizerSpec('sparseadam', params=...)` beside this one on the "
+            "other parameters, or 'sgd', 'adagrad'), or build the module with `sparse=False`."
+        )
+
+
 def check_sparse_conflict(
     where: str,
     cls: type,
@@ -551,6 +581,7 @@ def choose(
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module, fused_by_name)
+    check_sparse_support(where, cls, groups, module)
     check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
     check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
     if implementation == "compiled":

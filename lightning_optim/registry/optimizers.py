@@ -231,6 +231,10 @@ class OptimizerInfo:
     needs: compat.TorchFeature | None = None
     #: where ``implementation="auto"`` compiles the step, from measurements (``CompiledGain``)
     compiled_gains: tuple[CompiledGain, ...] = ()
+    #: whether its step takes sparse gradients (``nn.Embedding(..., sparse=True)``): ``False`` refuses the
+    #: parameters of a module with ``sparse=True`` when ``fit`` starts, as its step would refuse their gradients;
+    #: ``None`` (an optimizer from elsewhere): not known, not checked
+    sparse_gradients: bool | None = None
 
     def auto_rule(self, device: str, groups: Sequence[Mapping[str, Any]]) -> AutoRule | None:
         """The first of ``auto_rules`` for ``device`` that applies to every group's options, or ``None``."""
@@ -310,34 +314,57 @@ def _h200(optimizer: str, foreach_ms: float, compiled_ms: float, compile_s: floa
 
 # CPU: fused is fastest or tied at 1M-50M parameters for each of these. CUDA: torch documents fused as its
 # fastest implementation, measured so on an H200 except for plain SGD (its `AutoRule`). torch's fused Adagrad
-# has no CUDA kernel.
+# has no CUDA kernel. Sparse gradients: SGD, Adagrad and SparseAdam step them, LBFGS makes them dense, every other
+# torch optimizer raises in its step (checked against each one's step by tests/registry/test_implementation.py).
 _RECORDS: tuple[OptimizerInfo, ...] = (
-    OptimizerInfo(Adam, fused_fastest_on=frozenset({"cpu", "cuda"})),
-    OptimizerInfo(AdamW, fused_fastest_on=frozenset({"cpu", "cuda"})),
-    OptimizerInfo(SGD, fused_fastest_on=frozenset({"cpu", "cuda"}), auto_rules=(SGD_NO_MOMENTUM_ON_CUDA,)),
+    OptimizerInfo(Adam, fused_fastest_on=frozenset({"cpu", "cuda"}), sparse_gradients=False),
+    OptimizerInfo(AdamW, fused_fastest_on=frozenset({"cpu", "cuda"}), sparse_gradients=False),
     OptimizerInfo(
-        Adagrad, fused_fastest_on=frozenset({"cpu"}), compiled_gains=(_h200("Adagrad", 1.62, 0.71, 11),)
+        SGD,
+        fused_fastest_on=frozenset({"cpu", "cuda"}),
+        auto_rules=(SGD_NO_MOMENTUM_ON_CUDA,),
+        sparse_gradients=True,
     ),
-    OptimizerInfo(torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),)),
-    OptimizerInfo(torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),)),
+    OptimizerInfo(
+        Adagrad,
+        fused_fastest_on=frozenset({"cpu"}),
+        compiled_gains=(_h200("Adagrad", 1.62, 0.71, 11),),
+        sparse_gradients=True,
+    ),
+    OptimizerInfo(torch.optim.SparseAdam, sparse_gradients=True),
+    OptimizerInfo(
+        torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),), sparse_gradients=False
+    ),
+    OptimizerInfo(
+        torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),), sparse_gradients=False
+    ),
     OptimizerInfo(
         torch.optim.LBFGS,
         minimums={"history_size": 1},
+        sparse_gradients=True,  # its step makes them dense
         # its last `history_size` steps, and the scratch of its two-loop recursion, as long
         sized_state={
             **dict.fromkeys(("old_dirs", "old_stps", "ro"), SizedState("history_size", "recent")),
             "al": SizedState("history_size", "nothing"),
         },
     ),
-    OptimizerInfo(MuonWithAdamW, ("muon_adamw",), needs=compat.MUON, group_options=MUON_ADAMW_GROUP_OPTIONS),
-    OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size),
+    OptimizerInfo(
+        MuonWithAdamW,
+        ("muon_adamw",),
+        needs=compat.MUON,
+        group_options=MUON_ADAMW_GROUP_OPTIONS,
+        sparse_gradients=False,
+    ),
+    OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size, sparse_gradients=False),
 )
 
 #: Every known optimizer class -> its record.
 OPTIMIZER_INFO: Mapping[type, OptimizerInfo] = MappingProxyType(
     {
         **{
-            cls: OptimizerInfo(cls) for _, cls in sorted(vars(torch.optim).items()) if is_optimizer_class(cls)
+            cls: OptimizerInfo(cls, sparse_gradients=False)
+            for _, cls in sorted(vars(torch.optim).items())
+            if is_optimizer_class(cls)
         },
         **{record.cls: record for record in _RECORDS},
     }

@@ -19,6 +19,7 @@ from lightning.pytorch.plugins import MixedPrecision
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim.registry.optimizers import OPTIMIZER_INFO, optimizer_info
 from tests.helpers import (
     FAST,
     Classifier,
@@ -168,6 +169,49 @@ def test_sparse_gradients_keep_torch_default(declaration: dict[str, Any]) -> Non
     assert implementation_of(ours) == (None, None)
 
 
+@pytest.mark.parametrize(("name", "cls"), [("adam", "Adam"), ("adamw", "AdamW"), ("rmsprop", "RMSprop")])
+def test_an_optimizer_refusing_sparse_gradients_is_refused_for_a_sparse_module_when_fit_starts(
+    name: str, cls: str
+) -> None:
+    # torch raised "Adam does not support sparse gradients" (for AdamW too) from inside the first step
+    module = declared(OptimizerSpec(name, lr=0.01), base=SparseEmbedding)()
+    with pytest.raises(
+        ValueError,
+        match=rf"^Declared\.optimizer: Expected parameters with dense gradients for `{cls}` but got "
+        rf"`embedding\.weight` of a module with `sparse=True`: torch's `{cls}` does not take sparse gradients\. "
+        r"Give them an optimizer of their own that does \(`OptimizerSpec\('sparseadam', params=\.\.\.\)` beside "
+        r"this one on the other parameters, or 'sgd', 'adagrad'\), or build the module with `sparse=False`\.$",
+    ):
+        fit(module, max_epochs=1, limit_train_batches=1)
+    assert module.trainer.global_step == 0
+
+
+TORCH_OPTIMIZERS = sorted(
+    (cls for cls in OPTIMIZER_INFO if cls.__module__.startswith("torch.optim.")), key=lambda c: c.__name__
+)
+
+
+@pytest.mark.parametrize("cls", TORCH_OPTIMIZERS, ids=lambda cls: cls.__name__)
+def test_the_record_says_whether_the_step_takes_sparse_gradients(cls: type) -> None:
+    embedding = torch.nn.Embedding(4, 2, sparse=True)
+    optimizer = cls(embedding.parameters())
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = embedding(torch.tensor([1, 2])).sum()
+        loss.backward()
+        return loss
+
+    try:
+        optimizer.step(closure)
+    except RuntimeError as error:
+        assert "sparse" in str(error)
+        stepped = False
+    else:
+        stepped = True
+    assert optimizer_info(cls).sparse_gradients is stepped
+
+
 @pytest.mark.parametrize(
     ("optimizer", "declaration", "match"),
     [
@@ -259,7 +303,6 @@ def test_plain_sgd_on_cuda_prefers_foreach(
 ) -> None:
     # the decision for a device type, checked here without one: the record's rule on the groups' options
     from lightning_optim.registry.implementation import group_options
-    from lightning_optim.registry.optimizers import optimizer_info
 
     groups = [{"params": []} if m is None else {"params": [], "momentum": m} for m in group_momenta]
     rule = optimizer_info(SGD).auto_rule(device, group_options(SGD, declared_options, groups))
