@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from lightning_optim.utilities.errors import did_you_mean
-from lightning_optim.utilities.lazy import ShapeUnknownError
+from lightning_optim.utilities.lazy import ShapeUnknownError, call_refusing_shape
 
 #: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
 #: parameter name, a glob over ``named_parameters()`` names (``"*.bias"``), a callable
@@ -173,7 +173,13 @@ def _matcher(
 
         def call(name: str, param: torch.nn.Parameter) -> bool:
             try:
-                result = function(name, param)
+                result = call_refusing_shape(
+                    function,
+                    name,
+                    param,
+                    f"the `{option}` callable {_callable_name(function)}",
+                    "select it by name (a parameter name, a glob such as `'*.bias'` or a submodule path)",
+                )
             except ShapeUnknownError as err:  # a shape rule (`is_matrix`) met a lazy module's parameter
                 raise ShapeUnknownError(f"{where}: {err}") from None
             except Exception as err:

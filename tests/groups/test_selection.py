@@ -465,3 +465,77 @@ def test_a_module_as_selector_is_refused_at_class_definition(
         f"(name, param) -> bool but got {got}; a selector names the module's parameters, so give the submodule's "
         f'attribute path as a string, e.g. `{option}="encoder"`'
     )
+
+
+class LazyHead(L.LightningModule):
+    """A ``LazyLinear`` (no shape before its first forward) feeding a head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.lazy = nn.LazyLinear(8)
+        self.head = nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        if nn.parameter.is_lazy(self.lazy.weight):  # the same weights whatever ran before the first forward
+            torch.manual_seed(1)
+        return nn.functional.cross_entropy(self.head(torch.relu(self.lazy(x))), y)
+
+
+class LazyNanoGPT(ConfigurableOptimizersMixin, LazyHead):
+    """nanoGPT's rule by hand: no weight decay for what has fewer than 2 dimensions."""
+
+    optimizer = OptimizerSpec(
+        "adamw", lr=0.01, weight_decay=0.1, groups=[ParamGroup(lambda n, p: p.ndim < 2, weight_decay=0.0)]
+    )
+
+
+def test_a_callable_selector_reading_a_lazy_parameters_shape_is_refused_when_fit_starts() -> None:
+    # `UninitializedParameter.ndim` reads 1 whatever the layer becomes, so the LazyLinear's weight (8 x 8 after
+    # the first forward) silently trained without weight decay
+    module = LazyNanoGPT()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        "LazyNanoGPT.optimizer.groups[0]: Expected `lazy.weight` to have a shape for the `select` callable "
+        "`LazyNanoGPT.<lambda>`, which reads `ndim`, but it is uninitialized: a lazy module's parameter gets its shape at the "
+        "module's first forward, after the optimizers are built. Run a forward pass on a sample batch in "
+        "`__init__`, build the layer with its sizes in `configure_model`, or select it by name (a parameter "
+        "name, a glob such as `'*.bias'` or a submodule path)."
+    )
+    assert module.trainer.global_step == 0
+    assert type(module.lazy.weight) is nn.parameter.UninitializedParameter
+
+
+def test_a_callable_selector_by_name_trains_a_lazy_module_like_the_hand_written_groups() -> None:
+    def by_name(name: str, param: nn.Parameter) -> bool:
+        return name.endswith("bias")
+
+    class Model(ConfigurableOptimizersMixin, LazyHead):
+        optimizer = OptimizerSpec(
+            "adamw",
+            lr=0.01,
+            weight_decay=0.1,
+            implementation="forloop",
+            groups=[ParamGroup(by_name, weight_decay=0.0)],
+        )
+
+    class HandWritten(LazyHead):
+        def configure_optimizers(self) -> Any:
+            biases = [self.lazy.bias, self.head.bias]
+            weights = [self.lazy.weight, self.head.weight]
+            groups = [{"params": biases, "weight_decay": 0.0}, {"params": weights}]
+            return torch.optim.AdamW(groups, lr=0.01, weight_decay=0.1, foreach=False)
+
+    ours, theirs = Model(), HandWritten()
+    fit(ours, max_epochs=2)
+    fit(theirs, max_epochs=2)
+    names = {id(p): n for n, p in ours.named_parameters()}
+    groups = ours.trainer.optimizers[0].param_groups
+    assert [([names[id(p)] for p in g["params"]], g["weight_decay"]) for g in groups] == [
+        (["lazy.bias", "head.bias"], 0.0),
+        (["lazy.weight", "head.weight"], 0.1),
+    ]
+    assert ours.lazy.weight.shape == (8, 8)
+    assert_same_weights(ours, theirs)
