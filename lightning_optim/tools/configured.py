@@ -11,6 +11,10 @@ on a fork of torch's random state, so that a seeded ``fit`` after them builds th
 Calling it on the user's module instead would build the layers outside the Trainer's contexts, and its own
 ``fit`` would then find them built and skip them (an idempotent hook returns early): a sharded model would be
 materialized whole on the CPU, a ``"16-true"`` one built in float32 first.
+
+``setup`` is not called: Lightning calls it inside ``fit`` with a Trainer attached and a stage, which the tools
+do not have, and it is not documented as idempotent. A module left without any parameter that overrides it is
+told so (``check_built``), instead of the message ``fit`` gives a module that builds no layers.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
     """
     hooks = [hook for hook in BUILDING_HOOKS if _overrides(module, hook)]
     if not hooks:
+        check_built(tool, module)
         return module
     if not owned:
         # the tensors map to themselves: the copy's existing parameters and buffers are the module's
@@ -69,7 +74,35 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
                 f"{err}. Build the layers in `__init__`, or call `{tool}` on a module whose layers are built "
                 "(the hook must then return early, as Lightning requires it to be idempotent)."
             ) from err
+    check_built(tool, module)
     return module
+
+
+def check_built(tool: str, module: torch.nn.Module) -> None:
+    """Raise if ``module`` has no parameters and overrides ``setup``: its layers are built there, in ``fit``,
+    which ``tool`` does not call.
+
+    Example:
+        >>> import lightning as L
+        >>> from torch import nn
+        >>> class Model(L.LightningModule):
+        ...     def setup(self, stage):
+        ...         self.net = nn.Linear(2, 1)
+        >>> check_built("describe_optimizers", Model())
+        Traceback (most recent call last):
+        ...
+        ValueError: describe_optimizers: Expected the layers `fit` plans the optimizers over but `Model` has no parameters yet: ...
+    """
+    if next(module.parameters(), None) is not None or not _overrides(module, "setup"):
+        return
+    name = type(module).__qualname__
+    raise ValueError(
+        f"{tool}: Expected the layers `fit` plans the optimizers over but `{name}` has no parameters yet: it "
+        f"overrides `setup`, which `{tool}` does not call (Lightning calls it inside `fit`, with the Trainer "
+        f"attached and a stage). Build the layers in `__init__` or in `configure_model` (which `{tool}` calls "
+        f"as `fit` does), or call `{tool}` once they are built: after `trainer.fit`, or after "
+        "`model.setup('fit')` where `setup` builds them only once."
+    )
 
 
 def _overrides(module: Any, hook: str) -> bool:

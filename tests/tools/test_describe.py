@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec, describe_optimizers
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec, describe_optimizers, preview_schedule
 from tests.helpers import FAST, declared, fit, loader, lr_replaced
 
 
@@ -124,6 +124,50 @@ def test_describing_a_configure_model_module_leaves_torchs_random_state_as_it_wa
     state = torch.get_rng_state()
     describe_optimizers(module)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class BuiltInSetup(L.LightningModule):
+    """Builds its layers in Lightning's ``setup`` hook, which ``fit`` calls with a stage and the Trainer attached."""
+
+    def setup(self, stage: str) -> None:
+        if hasattr(self, "body"):
+            return
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(8, 16), nn.Linear(16, 4)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+
+@pytest.mark.parametrize("tool", ["describe_optimizers", "preview_schedule"])
+def test_a_module_building_its_layers_in_setup_is_told_the_tools_do_not_call_it(tool: str) -> None:
+    """Was: "the module has no parameters yet. Build its layers in `__init__`, `setup` or `configure_model`",
+    for a module whose layers `setup` builds (and `fit` trains)."""
+    module = declared(OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("head", lr=0.5)]), BuiltInSetup)()
+    call = {
+        "describe_optimizers": lambda: describe_optimizers(module),
+        "preview_schedule": lambda: preview_schedule(module, max_epochs=1, steps_per_epoch=2),
+    }[tool]
+    with pytest.raises(ValueError) as raised:
+        call()
+    assert str(raised.value) == (
+        f"{tool}: Expected the layers `fit` plans the optimizers over but `Declared` has no parameters yet: it "
+        f"overrides `setup`, which `{tool}` does not call (Lightning calls it inside `fit`, with the Trainer "
+        f"attached and a stage). Build the layers in `__init__` or in `configure_model` (which `{tool}` calls "
+        f"as `fit` does), or call `{tool}` once they are built: after `trainer.fit`, or after "
+        "`model.setup('fit')` where `setup` builds them only once."
+    )
+    module.setup("fit")  # as the message says; `fit` then finds them built
+    lines = describe_optimizers(module).splitlines()
+    trainer = L.Trainer(max_epochs=1, **FAST)
+    trainer.fit(module, loader())
+    names = {id(p): name for name, p in module.named_parameters()}
+    built = [
+        f"  {g['name']}: {', '.join(names[id(p)] for p in g['params'])}"
+        for g in trainer.optimizers[0].param_groups
+    ]
+    assert lines[-2:] == built == ["  head: head.weight, head.bias", "  rest: body.weight, body.bias"]
 
 
 class NoLayers(L.LightningModule):
