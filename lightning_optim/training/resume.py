@@ -657,6 +657,8 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
         settings = [{key: value for key, value in g.items() if key != "params"} for g in added]
         _RESTORED_ADDED[built.optimizer] = settings
         groups = list(state_dict.get("param_groups", ()))
+        if len(groups) > len(optimizer.param_groups):
+            raise _added_not_back(built.declared.where, groups, len(optimizer.param_groups))
         if not added or len(groups) != declared:
             return None  # nothing added, or the checkpoint's own state, which holds them
         state = dict(state_dict["state"])
@@ -675,6 +677,36 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
         return {**state_dict, "state": state, "param_groups": groups}
 
     loading_optimizer(built.optimizer).register_load_state_dict_pre_hook(hook, prepend=True)
+
+
+def _added_not_back(where: str, groups: Sequence[Mapping[str, Any]], held: int) -> ValueError:
+    """The refusal of a checkpoint whose optimizer state holds groups beyond the ``held`` ones the optimizer has
+    when it loads: groups added during training (``unfreeze_and_add_param_group`` in the module's own hook) that
+    nothing put back, where torch would say only "loaded state dict has a different number of parameter groups".
+
+    Example:
+        >>> state = [{"params": [0, 1]}, {"params": [2, 3], "name": "backbone"}]
+        >>> str(_added_not_back("M.opt", state, 1)).split(" to be back")[0]
+        'M.opt: Expected the param group added to the optimizer during training that the checkpoint holds (group 1: `backbone`, 2 parameter tensors)'
+    """
+    missing = [
+        f"group {index}: "
+        + (f"`{group['name']}`, " if group.get("name") else "")
+        + f"{len(group.get('params', ()))} parameter tensors"
+        for index, group in enumerate(groups)
+        if index >= held
+    ]
+    one = len(missing) == 1
+    return ValueError(
+        f"{where}: Expected the param group{'' if one else 's'} added to the optimizer during training that the "
+        f"checkpoint holds ({'; '.join(missing)}) to be back in it before Lightning loads its state, but nothing "
+        f"put {'it' if one else 'them'} back: the optimizer has {held} param group{'' if held == 1 else 's'}, the "
+        f"checkpoint {len(groups)}. A group added by `BaseFinetuning.unfreeze_and_add_param_group` in the "
+        "module's own hook is not added again by a resumed run: add it again in the module's `on_fit_start`, "
+        "which runs before the state loads (`on_load_checkpoint` runs earlier and can tell from the checkpoint "
+        "whether it holds the group, e.g. by its `epoch`), or unfreeze with Lightning's `BackboneFinetuning` "
+        "callback, which puts back the groups it added."
+    )
 
 
 def restart_added(built: Built) -> None:

@@ -74,7 +74,9 @@ class UnfrozenGuard(MixinCallback):
                 "built from the parameters trainable when `fit` started: no optimizer holds them, so they would "
                 "keep their values. Unfreeze them with Lightning's `BackboneFinetuning` callback, or call "
                 "`BaseFinetuning.unfreeze_and_add_param_group(modules, optimizer)` where you unfreeze them: either "
-                "adds them to an optimizer as it unfreezes them"
+                "adds them to an optimizer as it unfreezes them (the callback also puts its group back in a "
+                "resumed run; a group your own hook adds must be added again there, in `on_fit_start`, before "
+                "Lightning loads the optimizer state)"
             )
         if new:
             reasons.append(

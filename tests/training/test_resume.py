@@ -553,6 +553,74 @@ def test_resume_takes_a_list_and_a_tuple_of_the_same_values_as_the_same_setup(
     assert_same_weights(full, resumed)
 
 
+# -- a group the module added itself, resumed --------------------------------------------------------------
+
+
+class AddsItsGroup(ConfigurableOptimizersMixin, Classifier):
+    """``model_gen.layer1`` frozen until epoch 1 starts, where the module adds it to its optimizer itself (the
+    ``UnfrozenGuard``'s advice); with ``readds`` it puts the group back when a resumed run starts."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+    )
+    readds = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen.layer1.requires_grad_(False)
+        self.resumed_epoch = -1
+
+    def add_layer1(self) -> None:
+        BaseFinetuning.unfreeze_and_add_param_group(
+            self.model_gen.layer1, self.optimizers().optimizer, lr=0.05
+        )
+
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch == 1:
+            self.add_layer1()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.resumed_epoch = checkpoint["epoch"]
+
+    def on_fit_start(self) -> None:  # before Lightning loads the optimizer state
+        if self.readds and self.resumed_epoch >= 1:
+            self.add_layer1()
+
+
+def test_a_group_the_module_added_itself_and_did_not_put_back_is_refused_before_the_state_loads(
+    tmp_path: Path,
+) -> None:
+    """Was: torch's "loaded state dict has a different number of parameter groups" from Lightning's
+    `restore_optimizers`, naming neither the group nor the fix."""
+    run(AddsItsGroup(), tmp_path, max_epochs=2, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    with pytest.raises(ValueError) as raised:
+        run(AddsItsGroup(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert str(raised.value) == (
+        "AddsItsGroup.optimizer: Expected the param group added to the optimizer during training that the "
+        "checkpoint holds (group 1: 2 parameter tensors) to be back in it before Lightning "
+        "loads its state, but nothing put it back: the optimizer has 1 param group, the checkpoint 2. A group "
+        "added by `BaseFinetuning.unfreeze_and_add_param_group` in the module's own hook is not added again by a "
+        "resumed run: add it again in the module's `on_fit_start`, which runs before the state loads "
+        "(`on_load_checkpoint` runs earlier and can tell from the checkpoint whether it holds the group, e.g. by "
+        "its `epoch`), or unfreeze with Lightning's `BackboneFinetuning` callback, which puts back the groups it "
+        "added."
+    )
+
+
+def test_a_group_the_module_puts_back_in_on_fit_start_resumes_as_the_run_went_on(tmp_path: Path) -> None:
+    full = type("AddsItsGroup", (AddsItsGroup,), {"readds": True})()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = type("AddsItsGroup", (AddsItsGroup,), {"readds": True})()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert rest.history == whole.history[8:]
+    assert [len(step[0]) for step in whole.history] == [1] * 4 + [2] * 12
+    assert_same_weights(full, resumed)
+
+
 # -- a group BaseFinetuning added, resumed as a changed setup ------------------------------------------------
 
 
