@@ -210,6 +210,19 @@ class LrRecorder(L.Callback):
         return [step[optimizer][group] for step in self.history]
 
 
+class DestroyProcessGroup(L.Callback):
+    """Destroys the process group at the end of a multi-process fit, in each process. Lightning destroys only
+    an NCCL group (at exit) and leaves a gloo one alive, and a process exiting with one may abort after its fit
+    ended ("terminate called without an active exception", SIGABRT): a gloo worker thread that takes the GIL
+    while the interpreter finalizes is ended by it, unwinding through C++ that may not throw. Every CPU test
+    of ``devices=2`` passes it to its Trainer. Only after a fit that succeeded (``teardown`` is not called
+    after an exception): a failed rank's peers may still wait in a collective."""
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
 def fit(module: L.LightningModule, *, data: DataLoader | None = None, **trainer_kwargs: Any) -> LrRecorder:
     """Train ``module`` with a real Trainer on tiny data; return the recorded lr history."""
     return fit_resumed(module, None, data=data, **trainer_kwargs)

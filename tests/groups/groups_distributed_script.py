@@ -59,7 +59,7 @@ class Report(L.Callback):
 
 
 def main(out: Path, strategy: str) -> None:
-    from tests.helpers import Classifier, loader
+    from tests.helpers import Classifier, DestroyProcessGroup, loader
 
     class Model(ConfigurableOptimizersMixin, Classifier):
         optimizer = OptimizerSpec(
@@ -91,7 +91,7 @@ def main(out: Path, strategy: str) -> None:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[Report(out)],
+        callbacks=[Report(out), DestroyProcessGroup()],
         **options,
     )
     trainer.fit(Model(), loader())

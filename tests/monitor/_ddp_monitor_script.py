@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import LRMonitor
+from tests.helpers import DestroyProcessGroup
 
 BATCHES_PER_RANK = 4
 EPOCHS = 2
@@ -84,7 +85,7 @@ def main(out: Path) -> None:
         limit_train_batches=BATCHES_PER_RANK,
         log_every_n_steps=1,
         logger=[CSVLogger(out, name="ddp", version=0), counter],
-        callbacks=[monitor, stopper],
+        callbacks=[monitor, stopper, DestroyProcessGroup()],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
@@ -94,6 +95,7 @@ def main(out: Path) -> None:
         "lrs": {key: list(values) for key, values in monitor.lrs.items()},
         "callback_metrics": {key: float(value) for key, value in trainer.callback_metrics.items()},
         "logger_calls": counter.calls,
+        "process_group": torch.distributed.is_initialized(),
     }
     Path(out, f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
 

@@ -42,6 +42,7 @@ def test_ddp_logs_each_step_once_from_rank_zero(tmp_path: Path) -> None:
 
     reports = [json.loads(Path(tmp_path, f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert [report["logger_calls"] for report in reports] == [STEPS, 0]
+    assert [report["process_group"] for report in reports] == [False, False], "destroyed before exit"
     for report in reports:
         assert report["lrs"]["lr-SGD/body"] == pytest.approx([0.1 * 0.5**s for s in range(STEPS)])
         assert report["callback_metrics"]["lr-SGD/body"] == pytest.approx(0.1 * 0.5 ** (STEPS - 1))

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.cli import DeclarativeCLI
+from tests.helpers import DestroyProcessGroup
 
 SAMPLES, BATCH_SIZE, BATCHES = 64, 8, 3
 
@@ -68,6 +69,12 @@ if __name__ == "__main__":
         f"--trainer.default_root_dir={out}",
         *sys.argv[2:],
     ]
-    cli = DeclarativeCLI(Declared, Data, args=args, save_config_kwargs={"overwrite": True})
+    cli = DeclarativeCLI(
+        Declared,
+        Data,
+        args=args,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"callbacks": [DestroyProcessGroup()]},
+    )
     weights = {name: value.tolist() for name, value in cli.model.state_dict().items()}
     (out / "weights.json").write_text(json.dumps(weights))

@@ -1080,16 +1080,7 @@ def test_ddp_spawn_pickles_the_cli_and_trains_the_declared_optimizer(args: list[
     """``ddp_spawn`` pickles the trainer with the CLI's ``SaveConfigCallback``, which holds the parser."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     command = [sys.executable, str(SPAWN_SCRIPT), str(tmp_path), *args]
-    for _ in range(2):
-        result = subprocess.run(
-            command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=240
-        )
-        # a worker can abort in gloo's teardown after the fit ended ("terminate called without an active
-        # exception", SIGABRT), on a loaded CPU: that is the process group's exit, not this test's subject
-        if not (
-            "max_epochs=1` reached" in result.stderr and "terminated with signal SIGABRT" in result.stderr
-        ):
-            break
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     trained = json.loads((tmp_path / "weights.json").read_text())
     expected = spawn_reference(0.1 if args else 0.5)

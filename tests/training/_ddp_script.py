@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import LrRecorder
+from tests.helpers import DestroyProcessGroup, LrRecorder
 
 BATCHES_PER_RANK = 4
 EPOCHS = 2
@@ -255,14 +255,19 @@ def main(case: str, out: Path) -> None:
         limit_train_batches=BATCHES_PER_RANK,
         log_every_n_steps=1,
         logger=CSVLogger(out, name="ddp", version=0),
-        callbacks=[LRMonitor(logging_interval="step"), history, Errors(out)],
+        callbacks=[LRMonitor(logging_interval="step"), history, Errors(out), DestroyProcessGroup()],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
     trainer.fit(module)
     weights = {name: p.detach().flatten().tolist() for name, p in module.named_parameters()}
-    report = {"history": history.history, "global_step": trainer.global_step, "weights": weights}
+    report = {
+        "history": history.history,
+        "global_step": trainer.global_step,
+        "weights": weights,
+        "process_group": torch.distributed.is_initialized(),
+    }
     Path(out, f"rank{trainer.global_rank}.json").write_text(json.dumps(report))
 
 

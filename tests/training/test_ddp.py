@@ -74,6 +74,7 @@ def test_schedules_step_identically_on_both_ranks_and_log_once(case: str, tmp_pa
     ranks = [json.loads(Path(tmp_path, f"rank{rank}.json").read_text()) for rank in (0, 1)]
     for report in ranks:
         assert flat(report["history"]) == pytest.approx(flat(GOLDEN[case]))
+        assert not report["process_group"], "each rank exits without its gloo group (tests.helpers)"
     assert ranks[0]["history"] == ranks[1]["history"]
     assert ranks[0]["weights"] == ranks[1]["weights"], "DDP keeps the replicas identical"
 

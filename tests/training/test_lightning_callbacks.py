@@ -33,6 +33,7 @@ from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpe
 from tests.helpers import (
     FAST,
     Classifier,
+    DestroyProcessGroup,
     Net,
     TwoNetsByName,
     assert_same_weights,
@@ -600,7 +601,7 @@ def test_ddp_spawn_on_two_cpu_processes(tmp_path: Path) -> None:
         strategy="ddp_spawn",
         max_epochs=2,
         limit_train_batches=2,
-        callbacks=[monitor],
+        callbacks=[monitor, DestroyProcessGroup()],
     )
     trainer.fit(model, loader())
     # rank zero's metrics come back: the lr of the second epoch, after one StepLR step
