@@ -427,7 +427,7 @@ def schedulable_params(optimizer: torch.optim.Optimizer, group: Mapping[str, Any
         if not key.startswith("initial_")
         and key not in running
         and not isinstance(value, bool)
-        and (isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1))
+        and (isinstance(value, numbers.Real) or (isinstance(value, torch.Tensor) and value.numel() == 1))
     }
     betas = group.get("betas")
     if isinstance(betas, (tuple, list)) and len(betas) == 2:

@@ -8,12 +8,13 @@ first step) is this package's ``ValueError`` naming it.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def check_schedule_free_momentum(group: Mapping[str, Any]) -> None:

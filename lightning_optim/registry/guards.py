@@ -22,6 +22,7 @@ force a device sync on every step.
 from __future__ import annotations
 
 import math
+import numbers
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -44,7 +45,7 @@ def number_in(value: Any) -> float | None:
     """
     if isinstance(value, torch.Tensor):
         return float(value.item()) if value.ndim == 0 and value.device.type == "cpu" else None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else None
 
 
 def shown(value: Any) -> float:

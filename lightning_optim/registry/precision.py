@@ -61,6 +61,7 @@ through such values by design, and the run's largest lr is checked when ``fit`` 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -151,7 +152,7 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
 
 
 def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

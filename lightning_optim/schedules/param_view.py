@@ -15,6 +15,7 @@ the real optimizer's options.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
@@ -157,7 +158,7 @@ class ProxyOptimizer(torch.optim.Optimizer):
             value = group.get(key)
             if element is not None and isinstance(value, (tuple, list)) and len(value) > element:
                 value = value[element]
-            if isinstance(value, bool) or not isinstance(value, (int, float, torch.Tensor)):
+            if isinstance(value, bool) or not isinstance(value, (numbers.Real, torch.Tensor)):
                 raise ValueError(
                     f"ProxyOptimizer: Expected param group {index} to have a numeric `{param}` but got {value!r}."
                 )

@@ -4,12 +4,18 @@ Torch validates some values when an optimizer or scheduler is built, but a wrong
 later, deep inside a step (``ExponentialLR(gamma="0.9")`` builds, then breaks at its first ``step()``).
 Annotations such as ``float``, ``int``, ``bool``, ``str``, ``Literal[...]``, ``list[float]``,
 ``tuple[float, float]``, ``Callable`` and unions of these are checked; anything else is left to torch.
+
+A value is refused only where torch would go wrong with it: numbers by ``numbers.Real``/``numbers.Integral``, as
+torch computes with them (numpy's scalars, from a sweep's grid, register there), and an ``Iterable[...]`` argument
+as any collection of fitting items (a ``range``, a ``set``, a numpy array), as torch iterates it. A ``list[...]``
+argument stays a list or a tuple: torch tells a list from one value by ``isinstance(x, (list, tuple))``.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import inspect
+import numbers
 import sys
 import types
 import typing
@@ -44,9 +50,9 @@ def _matches(value: Any, annotation: Any) -> Any:
     if annotation is Any:
         return True
     if annotation is float:
-        return isinstance(value, (int, float, torch.Tensor)) and not isinstance(value, bool)
+        return isinstance(value, (numbers.Real, torch.Tensor)) and not isinstance(value, bool)
     if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
     if annotation in (bool, str):
         return isinstance(value, annotation)
     if annotation is type(None):
@@ -65,7 +71,7 @@ def _matches(value: Any, annotation: Any) -> Any:
     if origin is collections.abc.Callable or annotation is collections.abc.Callable:
         return callable(value)
     if origin in (list, collections.abc.Sequence, collections.abc.Iterable) and len(arguments) == 1:
-        if not isinstance(value, (list, tuple)):
+        if not (is_collection(value) if origin is collections.abc.Iterable else isinstance(value, (list, tuple))):
             return False
         results = [_matches(v, arguments[0]) for v in value]
         return _UNKNOWN if any(r is _UNKNOWN for r in results) else all(results)
@@ -75,6 +81,17 @@ def _matches(value: Any, annotation: Any) -> Any:
         results = [_matches(v, a) for v, a in zip(value, arguments)]
         return _UNKNOWN if any(r is _UNKNOWN for r in results) else all(results)
     return _UNKNOWN
+
+
+def is_collection(value: Any) -> bool:
+    """Whether torch can iterate ``value`` as the items of an ``Iterable[...]`` argument, more than once (a
+    generator would be used up by the first build) and not as characters.
+
+    Example:
+        >>> [is_collection(v) for v in ([1, 2], range(3), {1, 2}, "12", iter([1, 2]))]
+        [True, True, True, False, False]
+    """
+    return isinstance(value, collections.abc.Collection) and not isinstance(value, (str, bytes))
 
 
 def check_type(where: str, cls: type, name: str, value: Any) -> None:
