@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from lightning_optim.utilities.errors import did_you_mean, listing
+
 _UNKNOWN = object()
 
 
@@ -71,7 +73,9 @@ def _matches(value: Any, annotation: Any) -> Any:
     if origin is collections.abc.Callable or annotation is collections.abc.Callable:
         return callable(value)
     if origin in (list, collections.abc.Sequence, collections.abc.Iterable) and len(arguments) == 1:
-        if not (is_collection(value) if origin is collections.abc.Iterable else isinstance(value, (list, tuple))):
+        if not (
+            is_collection(value) if origin is collections.abc.Iterable else isinstance(value, (list, tuple))
+        ):
             return False
         results = [_matches(v, arguments[0]) for v in value]
         return _UNKNOWN if any(r is _UNKNOWN for r in results) else all(results)
@@ -94,11 +98,48 @@ def is_collection(value: Any) -> bool:
     return isinstance(value, collections.abc.Collection) and not isinstance(value, (str, bytes))
 
 
+def literal_choices(annotation: Any) -> tuple[Any, ...]:
+    """The choices of a ``Literal[...]`` annotation, also inside a union (``Literal["a", "b"] | None``).
+
+    Example:
+        >>> literal_choices(typing.Literal["min", "max"]), literal_choices(typing.Optional[typing.Literal["a"]])
+        (('min', 'max'), ('a',))
+        >>> literal_choices(int)
+        ()
+    """
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(c for a in typing.get_args(annotation) for c in literal_choices(a))
+    return ()
+
+
 def check_type(where: str, cls: type, name: str, value: Any) -> None:
-    """Raise a ``TypeError`` naming ``where`` when ``value`` does not fit ``cls``'s annotation for ``name``."""
+    """Raise a ``TypeError`` naming ``where`` when ``value`` does not fit ``cls``'s annotation for ``name``.
+
+    A value of the type of a ``Literal``'s choices that is none of them (``mode="minn"``) is a ``ValueError``
+    listing the choices, with the nearest one: a misspelt choice, as torch reports it, not a wrong type.
+    """
     expected = type_mismatch(cls, name, value)
-    if expected is not None:
-        raise TypeError(f"{where}: Expected `{name}` of `{cls.__name__}` to be {expected} but got {value!r}.")
+    if expected is None:
+        return
+    annotation = annotations_of(cls)[name]
+    choices = literal_choices(annotation)
+    if any(type(choice) is type(value) for choice in choices):
+        union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        others = [
+            a for a in typing.get_args(annotation) if union and typing.get_origin(a) is not typing.Literal
+        ]
+        other = "".join(f" or {_readable(a)}" for a in others)
+        hint = (
+            did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
+        )
+        raise ValueError(
+            f"{where}: Expected `{name}` of `{cls.__name__}` to be one of {listing(map(str, choices))}{other} "
+            f"but got {value!r}{hint}."
+        )
+    raise TypeError(f"{where}: Expected `{name}` of `{cls.__name__}` to be {expected} but got {value!r}.")
 
 
 def type_mismatch(cls: type, name: str, value: Any) -> str | None:
@@ -106,6 +147,13 @@ def type_mismatch(cls: type, name: str, value: Any) -> str | None:
     annotation = annotations_of(cls).get(name)
     if annotation is None or _matches(value, annotation) is not False:
         return None
+    return _readable(annotation)
+
+
+def _readable(annotation: Any) -> str:
+    """An annotation as a user reads it: ``float | Tensor``, ``Literal['min', 'max']``, ``None``."""
+    if annotation is type(None):
+        return "None"
     if isinstance(annotation, type) and typing.get_origin(annotation) is None:
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "").replace("torch.", "")

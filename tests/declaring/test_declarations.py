@@ -204,8 +204,9 @@ def test_dotted_paths_resolve() -> None:
         ),
         (
             OptimizerSpec(Adam, scheduler=SchedulerSpec("plateau", monitor="v", mode="minimum")),
-            TypeError,
-            "Expected `mode` of `ReduceLROnPlateau` to be Literal['min', 'max'] but got 'minimum'",
+            ValueError,
+            "Model.optimizer.scheduler: Expected `mode` of `ReduceLROnPlateau` to be one of `min`, `max` but got "
+            "'minimum' (did you mean `min`?).",
         ),
         (
             OptimizerSpec(SGD, groups=[ParamGroup("layer1", lr="high")]),

@@ -17,7 +17,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
-from torch.optim.lr_scheduler import LRScheduler, MultiStepLR, StepLR
+from torch.optim.lr_scheduler import CyclicLR, LRScheduler, MultiStepLR, ReduceLROnPlateau, StepLR
 
 from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, describe_optimizers, preview_schedule
 from tests.helpers import (
@@ -144,3 +144,47 @@ def test_values_torch_would_misread_are_still_refused(
 ) -> None:
     with pytest.raises(TypeError, match=re.escape(f"Declared.optimizer.scheduler: {message}")):
         declared(OptimizerSpec(SGD, lr=0.1, scheduler=scheduler()))
+
+
+MISSPELT_CHOICES = [
+    (
+        SchedulerSpec(ReduceLROnPlateau, monitor="train_loss", mode="minn"),
+        "Expected `mode` of `ReduceLROnPlateau` to be one of `min`, `max` but got 'minn' (did you mean `min`?).",
+    ),
+    (
+        SchedulerSpec(ReduceLROnPlateau, monitor="train_loss", threshold_mode="rell"),
+        "Expected `threshold_mode` of `ReduceLROnPlateau` to be one of `rel`, `abs` but got 'rell' "
+        "(did you mean `rel`?).",
+    ),
+    (
+        SchedulerSpec(CyclicLR, base_lr=0.01, max_lr=0.1, mode="triangle"),
+        "Expected `mode` of `CyclicLR` to be one of `triangular`, `triangular2`, `exp_range` but got 'triangle' "
+        "(did you mean `triangular`?).",
+    ),
+]
+
+
+@pytest.mark.parametrize(("scheduler", "message"), MISSPELT_CHOICES)
+def test_a_misspelt_choice_is_a_value_error_naming_the_choices(
+    scheduler: SchedulerSpec, message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"Declared.optimizer.scheduler: {message}")):
+        declared(OptimizerSpec(SGD, lr=0.1, scheduler=scheduler))
+
+
+class Tuned(Classifier):
+    """Takes its plateau's mode from a hyperparameter."""
+
+    def __init__(self, mode: str = "min") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_a_misspelt_choice_from_an_hparam_is_refused_when_fit_starts() -> None:
+    spec = OptimizerSpec(
+        SGD, lr=0.1, scheduler=SchedulerSpec(ReduceLROnPlateau, monitor="train_loss", mode=HParam("mode"))
+    )
+    with pytest.raises(
+        ValueError, match=re.escape("one of `min`, `max` but got 'minn' (did you mean `min`?)")
+    ):
+        fit(declared(spec, base=Tuned)(mode="minn"))
