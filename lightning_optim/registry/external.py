@@ -17,6 +17,7 @@ Declaration checks work from each class's real signature, as for torch's own.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -43,7 +44,7 @@ from lightning_optim.registry.schedulers import (
     is_scheduler_class,
 )
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, prefixed
+from lightning_optim.utilities.errors import check_keywords, did_you_mean, prefixed
 
 
 def _check_name(name: Any, builtin: Mapping[str, type], kind: str) -> None:
@@ -70,6 +71,11 @@ def register_optimizer(name: str, cls: type, *, fused_fastest_on: frozenset[str]
     _check_name(name, OPTIMIZERS, "optimizer")
     if not is_optimizer_class(cls):
         raise TypeError(f"register_optimizer: Expected a torch.optim.Optimizer subclass but got {cls!r}.")
+    if isinstance(fused_fastest_on, str) or not all(isinstance(d, str) for d in fused_fastest_on):
+        raise TypeError(
+            "register_optimizer: Expected `fused_fastest_on` to be a set of device types (`{'cuda'}`) but got "
+            f"{fused_fastest_on!r}."
+        )
     REGISTERED_OPTIMIZERS[name] = OptimizerInfo(cls, (name,), fused_fastest_on=frozenset(fused_fastest_on))
 
 
@@ -81,10 +87,9 @@ def register_scheduler(name: str, cls: type, **record: Any) -> None:
         raise TypeError(
             f"register_scheduler: Expected an LRScheduler subclass or ReduceLROnPlateau but got {cls!r}."
         )
-    try:
-        info = SchedulerInfo(cls, (name,), **record)
-    except TypeError as error:
-        raise TypeError(f"register_scheduler: {error}") from None
+    fields = [f.name for f in dataclasses.fields(SchedulerInfo) if f.name not in ("cls", "names")]
+    check_keywords("register_scheduler", record, fields)
+    info = SchedulerInfo(cls, (name,), **record)
     _check_record(name, info)
     REGISTERED_SCHEDULERS[name] = info
 

@@ -21,6 +21,7 @@ from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.tools.state_size import state_bytes
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import check_count
 from lightning_optim.utilities.lazy import is_uninitialized
 
 
@@ -46,8 +47,8 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
         max_names: list at most this many parameter names per group (``None``: all of them).
 
     Raises:
-        TypeError: ``module`` declares no optimizers.
-        ValueError: what ``fit`` would raise for this module's parameters (a selector matching nothing, ...).
+        TypeError: ``module`` declares no optimizers, or ``max_names`` is neither an int nor ``None``.
+        ValueError: ``max_names`` is below 1; what ``fit`` would raise for this module's parameters (a selector matching nothing, ...).
 
     Example:
         >>> import lightning as L
@@ -66,6 +67,9 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
+    check_count(
+        "describe_optimizers", "max_names", max_names, minimum=1, unlimited=(None, "None (all of them)")
+    )
     module = compat.compiled_original(module)  # `fit` trains the module `torch.compile` wrapped
     declared_all: Sequence[ResolvedOptimizer] = current_declarations(module)
     if not isinstance(module, torch.nn.Module) or not declared_all:

@@ -35,7 +35,6 @@ from lightning_optim.building import length as _length
 from lightning_optim.building.build import Built, build_over_stand_ins
 from lightning_optim.building.hparam_values import MissingHParamError, values_resolved
 from lightning_optim.building.length import TrainerStandIn, run_shape
-from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
@@ -45,7 +44,7 @@ from lightning_optim.schedules.param_view import target_of
 from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import check_count, did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
 from lightning_optim.utilities.step_rule import stepping_batches, steps_at
 
@@ -73,16 +72,6 @@ class Preview:
 
     lrs: dict[str, list[float]]
     run: PreviewRun
-
-
-def _check_count(name: str, value: Any, *, minimum: int, allow_unlimited: bool = False) -> None:
-    integer = is_int(value)
-    if integer and (value >= minimum or (allow_unlimited and value == -1)):
-        return
-    accepted = f"an int >= {minimum}" + (" or -1 (no limit)" if allow_unlimited else "")
-    raise (ValueError if integer else TypeError)(
-        f"preview_schedule: Expected `{name}` to be {accepted} but got {value!r}."
-    )
 
 
 def _instance(module_or_class: Any) -> Any:
@@ -300,11 +289,12 @@ def preview(
     Every run argument is required (the defaults are those of ``preview_schedule``, ``plot_schedule`` and
     the command line); ``params``, the options recorded, defaults to the lr.
     """
-    _check_count("max_epochs", max_epochs, minimum=1, allow_unlimited=True)
-    _check_count("steps_per_epoch", steps_per_epoch, minimum=1)
-    _check_count("accumulate_grad_batches", accumulate_grad_batches, minimum=1)
-    _check_count("max_steps", max_steps, minimum=1, allow_unlimited=True)
-    _check_count("devices", devices, minimum=1)
+    no_limit = (-1, "-1 (no limit)")
+    check_count("preview_schedule", "max_epochs", max_epochs, minimum=1, unlimited=no_limit)
+    check_count("preview_schedule", "steps_per_epoch", steps_per_epoch, minimum=1)
+    check_count("preview_schedule", "accumulate_grad_batches", accumulate_grad_batches, minimum=1)
+    check_count("preview_schedule", "max_steps", max_steps, minimum=1, unlimited=no_limit)
+    check_count("preview_schedule", "devices", devices, minimum=1)
     if max_epochs == -1 and max_steps == -1:
         raise ValueError(
             "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "

@@ -79,6 +79,47 @@ def check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) 
         )
 
 
+def check_count(
+    where: str, name: str, value: Any, *, minimum: int, unlimited: tuple[Any, str] | None = None
+) -> None:
+    """Raise unless ``value`` is an int >= ``minimum`` or the value ``unlimited`` gives with its meaning: a
+    ``ValueError`` for an int out of range, a ``TypeError`` for anything else.
+
+    Example:
+        >>> check_count("f", "max_names", 0, minimum=1, unlimited=(None, "None (all of them)"))
+        Traceback (most recent call last):
+        ...
+        ValueError: f: Expected `max_names` to be an int >= 1 or None (all of them) but got 0.
+        >>> check_count("f", "max_epochs", -1, minimum=1, unlimited=(-1, "-1 (no limit)"))
+    """
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    if integer and value >= minimum:
+        return
+    if unlimited is not None and type(value) is type(unlimited[0]) and value == unlimited[0]:
+        return
+    accepted = f"an int >= {minimum}" + (f" or {unlimited[1]}" if unlimited is not None else "")
+    raise (ValueError if integer else TypeError)(
+        f"{where}: Expected `{name}` to be {accepted} but got {value!r}."
+    )
+
+
+def check_keywords(where: str, given: Iterable[str], accepted: Iterable[str]) -> None:
+    """Raise a ``TypeError`` for the first keyword of ``given`` that is not ``accepted``, naming them all.
+
+    Example:
+        >>> check_keywords("register_scheduler", ["lenght"], ["length", "default_interval"])
+        Traceback (most recent call last):
+        ...
+        TypeError: register_scheduler: Expected keywords among `length`, `default_interval` but got `lenght` (did you mean `length`?).
+    """
+    accepted = list(accepted)
+    for key in given:
+        if key not in accepted:
+            raise TypeError(
+                f"{where}: Expected keywords among {listing(accepted)} but got `{key}`{did_you_mean(key, accepted)}."
+            )
+
+
 @contextmanager
 def prefixed(where: str) -> Iterator[None]:
     """Re-raise a ``TypeError`` or ``ValueError`` with ``where: `` in front of its message."""

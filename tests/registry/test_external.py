@@ -99,7 +99,17 @@ def test_a_name_registered_for_a_class_with_a_record_of_its_own_keeps_its_record
         (lambda: register_optimizer("a.b", MySGD), ValueError, "an import path"),
         (lambda: register_optimizer("x", Halving), TypeError, "Optimizer subclass"),
         (lambda: register_scheduler("pytorch_optimizer/x", Halving), ValueError, "built-in scheduler name"),
-        (lambda: register_scheduler("h", Halving, lenght="total"), TypeError, "lenght"),
+        (
+            lambda: register_scheduler("h", Halving, lenght="total"),
+            TypeError,
+            r"^register_scheduler: Expected keywords among `default_interval`, `length`, .* but got `lenght` "
+            r"\(did you mean `length`\?\)\.$",
+        ),
+        (
+            lambda: register_optimizer("x", MySGD, fused_fastest_on="cuda"),  # type: ignore[arg-type]
+            TypeError,
+            r"^register_optimizer: Expected `fused_fastest_on` to be a set of device types",
+        ),
         (
             lambda: register_scheduler("h", Halving, default_interval="stp"),
             ValueError,

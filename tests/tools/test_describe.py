@@ -55,6 +55,27 @@ def test_the_declared_lr_is_shown_under_any_other_scheduler() -> None:
     assert text.splitlines()[2].split()[-1] == "0.5"
 
 
+def test_max_names_lists_that_many_names_per_group() -> None:
+    module = declared(OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("model_gen.layer1", lr=0.5)]))()
+    lines = describe_optimizers(module, max_names=1).splitlines()[-2:]
+    assert lines == [
+        "  model_gen.layer1: model_gen.layer1.weight, ... (1 more)",
+        "  rest: model_gen.layer2.weight, ... (1 more)",
+    ]
+    assert describe_optimizers(module, max_names=None).splitlines()[-1].endswith("model_gen.layer2.bias")
+
+
+@pytest.mark.parametrize(
+    ("max_names", "error"),
+    [("3", TypeError), (2.5, TypeError), (True, TypeError), (0, ValueError), (-1, ValueError)],
+)
+def test_a_max_names_that_is_no_count_of_names_is_refused(max_names: Any, error: type[Exception]) -> None:
+    module = declared(OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("model_gen.layer1", lr=0.5)]))()
+    message = f"describe_optimizers: Expected `max_names` to be an int >= 1 or None (all of them) but got {max_names!r}."
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        describe_optimizers(module, max_names=max_names)
+
+
 class Scaled(torch.optim.SGD):
     """An optimizer with a constructor argument that is no param-group option."""
 
