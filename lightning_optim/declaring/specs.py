@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from lightning_optim.declaring.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
@@ -278,6 +278,27 @@ TRAJECTORY_NEUTRAL_OPTIONS = frozenset({"strict", "name"})
 _SEQUENCE_OPTIONS = frozenset({"groups", "scheduler", "no_decay", "layer_decay_blocks"})
 
 
+def _positional_options(optimizer: Any, values: tuple[Any, ...]) -> str:
+    """The error for options given to ``OptimizerSpec`` by position, naming each with the keyword it takes (from
+    the optimizer class's signature; ``lr``, torch's second argument, for a name).
+
+    Example:
+        >>> import torch
+        >>> print(_positional_options(torch.optim.SGD, (0.1, 0.9)))
+        OptimizerSpec: Expected the options of `SGD` by keyword but got 0.1, 0.9 by position; write `OptimizerSpec(SGD, lr=0.1, momentum=0.9)`.
+    """
+    names = list(inspect.signature(optimizer).parameters)[1:] if isinstance(optimizer, type) else ["lr"]
+    shown = optimizer.__name__ if isinstance(optimizer, type) else repr(optimizer)
+    given = ", ".join(map(repr, values))
+    if len(names) < len(values):
+        return f"OptimizerSpec: Expected the options of `{shown}` by keyword but got {given} by position."
+    keywords = ", ".join(f"{name}={value!r}" for name, value in zip(names, values))
+    return (
+        f"OptimizerSpec: Expected the options of `{shown}` by keyword but got {given} by position; write "
+        f"`OptimizerSpec({shown}, {keywords})`."
+    )
+
+
 @dataclass(frozen=True, init=False, repr=False)
 class OptimizerSpec(_FrozenValue):
     """One optimizer: which parameters it trains, its param groups, its options and its scheduler.
@@ -371,7 +392,7 @@ class OptimizerSpec(_FrozenValue):
         self,
         optimizer: type | str,
         /,
-        *,
+        *positional: NoReturn,  # refused: torch's `Adam(params, 0.01)` habit, named with its keyword below
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
         scheduler: SchedulerSpec | Sequence[SchedulerSpec] | None = None,
@@ -386,6 +407,8 @@ class OptimizerSpec(_FrozenValue):
         every: int = 1,
         **kwargs: Any,
     ) -> None:
+        if positional:
+            raise TypeError(_positional_options(optimizer, positional))
         values = locals()
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))

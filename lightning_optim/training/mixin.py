@@ -140,8 +140,15 @@ def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, An
 def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     for name in specs:
         if hasattr(LightningModule, name) or hasattr(ConfigurableOptimizersMixin, name):
+            member = (
+                "a LightningModule member"
+                if hasattr(LightningModule, name)
+                else "ConfigurableOptimizersMixin's own option (what a resume does with a changed setup)"
+                if name == _RESUME_ATTRIBUTE
+                else "a ConfigurableOptimizersMixin member"
+            )
             raise ValueError(
-                f"{cls.__qualname__}.{name}: the attribute name `{name}` is a LightningModule member and would be "
+                f"{cls.__qualname__}.{name}: the attribute name `{name}` is {member} and would be "
                 "shadowed by the declaration; choose another name (e.g. `optimizer`, `gen_opt`)."
             )
     seen: dict[int, str] = {}

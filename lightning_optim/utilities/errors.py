@@ -25,9 +25,12 @@ KNOWN_CONFUSIONS: dict[str, str] = {
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close.
 
-    A candidate equal to ``value`` is never suggested; one that differs only in case is (``"nanoGPT"`` for
-    ``"nanogpt"``), and a known synonym (``"batch"`` for ``"step"``, see ``KNOWN_CONFUSIONS``) is suggested
-    when no candidate is spelled close to ``value``.
+    A candidate equal to ``value`` is never suggested; one that differs only in case is, before any other
+    (``"nanoGPT"`` for ``"nanogpt"``, ``"AdamW"`` for ``"adamw"``). Otherwise the candidate fewest edits away
+    wins, a swap of two neighbouring letters counting as one edit (``"adma"`` is one edit from ``adam``, two from
+    ``adamax``), among those that ``difflib`` finds close or that are at most a third of ``value``'s length in
+    edits away. A known synonym (``"batch"`` for ``"step"``, see ``KNOWN_CONFUSIONS``) is suggested when no
+    candidate is spelled close to ``value``.
 
     Example:
         >>> did_you_mean("stpe", ["step", "epoch"])
@@ -38,13 +41,22 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
         ''
         >>> did_you_mean("nanoGPT", ["transformers", "timm", "nanogpt"])
         ' (did you mean `nanogpt`?)'
+        >>> did_you_mean("adma", ["adamax", "adam", "nadam"]), did_you_mean("adamw", ["Adam", "AdamW"])
+        (' (did you mean `adam`?)', ' (did you mean `AdamW`?)')
     """
     options = [c for c in dict.fromkeys(candidates) if c != value]
-    matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
-    if not matches and isinstance(value, str):
-        matches = [c for c in options if isinstance(c, str) and c.lower() == value.lower()][:1]
+    if not isinstance(value, str):
+        matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+        return f" (did you mean `{matches[0]}`?)" if matches else ""
+    spelled = [c for c in options if isinstance(c, str)]
+    matches = [c for c in spelled if c.lower() == value.lower()][:1]
     if not matches:
-        synonym = KNOWN_CONFUSIONS.get(value.lower()) if isinstance(value, str) else None
+        close = difflib.get_close_matches(value, spelled, n=max(1, len(spelled)), cutoff=0.6)
+        edits = {c: edit_distance(value.lower(), c.lower()) for c in spelled}
+        near = [*close, *(c for c in spelled if c not in close and edits[c] <= len(value) // 3)]
+        matches = sorted(near, key=lambda c: edits[c])[:1]  # stable: difflib's order among equals
+    if not matches:
+        synonym = KNOWN_CONFUSIONS.get(value.lower())
         matches = [synonym] if synonym is not None and synonym in options else []
     return f" (did you mean `{matches[0]}`?)" if matches else ""
 
@@ -63,6 +75,25 @@ def near_miss(given: Iterable[str], key: str) -> str:
         if hint:
             return f" (`{name}`: {hint.removeprefix(' (')}"
     return ""
+
+
+def edit_distance(a: str, b: str) -> int:
+    """The fewest insertions, deletions, substitutions and swaps of two neighbouring characters turning ``a``
+    into ``b`` (the optimal string alignment distance).
+
+    Example:
+        >>> edit_distance("adma", "adam"), edit_distance("adma", "adamax"), edit_distance("lenght", "length")
+        (1, 2, 1)
+    """
+    previous, current = None, list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        before, previous, current = previous, current, [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if before is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+    return current[len(b)]
 
 
 def listing(names: Iterable[str]) -> str:

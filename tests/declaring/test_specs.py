@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pytest
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import FAST, Classifier, loader
@@ -114,3 +116,20 @@ def test_a_param_group_given_its_selector_under_another_keyword_names_it(
     ):
         spec = OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("step", step_size=1, intervl="step"))
         type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+    ("make", "message"),
+    [
+        (lambda: OptimizerSpec(Adam, 0.01), "write `OptimizerSpec(Adam, lr=0.01)`."),
+        (
+            lambda: OptimizerSpec(SGD, 0.1, 0.9),
+            "0.1, 0.9 by position; write `OptimizerSpec(SGD, lr=0.1, momentum=0.9)`.",
+        ),
+        (lambda: OptimizerSpec("adam", 0.01), "write `OptimizerSpec('adam', lr=0.01)`."),
+    ],
+)
+def test_options_given_by_position_are_refused_naming_their_keywords(make: Any, message: str) -> None:
+    # torch's `Adam(params, 0.01)` takes the lr by position; a declaration names it
+    with pytest.raises(
+        TypeError,
+        match=f"^OptimizerSpec: Expected the options of .* by keyword but got .*{re.escape(message)}$",
+    ):
+        make()

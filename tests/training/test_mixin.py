@@ -291,3 +291,16 @@ def test_declarations_of_several_bases_are_ordered_from_the_far_end_of_the_mro()
     assert [d.attribute for d in GAN._lightning_optim_declared] == ["dis_opt", "gen_opt"]
     assert module.losses == ["dis_opt", "gen_opt"]  # the stepping order
     assert [o.param_groups[0]["lr"] for o in trainer.optimizers] == [0.2, 0.1]
+
+
+def test_an_optimizer_named_as_the_mixins_own_option_is_refused_as_that_option() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^Model\.resume_changed_setup: the attribute name `resume_changed_setup` is "
+        r"ConfigurableOptimizersMixin's own option \(what a resume does with a changed setup\) and would be shadowed",
+    ):
+        type(
+            "Model",
+            (ConfigurableOptimizersMixin, Classifier),
+            {"resume_changed_setup": OptimizerSpec(SGD, lr=0.1)},
+        )
