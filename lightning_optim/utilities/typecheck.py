@@ -89,13 +89,16 @@ def _matches(value: Any, annotation: Any) -> Any:
 
 def is_collection(value: Any) -> bool:
     """Whether torch can iterate ``value`` as the items of an ``Iterable[...]`` argument, more than once (a
-    generator would be used up by the first build) and not as characters.
+    generator would be used up by the first build), not as characters, and not as a mapping (``MultiStepLR``'s
+    ``Counter`` of a dict counts its values).
 
     Example:
-        >>> [is_collection(v) for v in ([1, 2], range(3), {1, 2}, "12", iter([1, 2]))]
-        [True, True, True, False, False]
+        >>> [is_collection(v) for v in ([1, 2], range(3), {1, 2}, "12", iter([1, 2]), {1: 1})]
+        [True, True, True, False, False, False]
     """
-    return isinstance(value, collections.abc.Collection) and not isinstance(value, (str, bytes))
+    return isinstance(value, collections.abc.Collection) and not isinstance(
+        value, (str, bytes, collections.abc.Mapping)
+    )
 
 
 def literal_choices(annotation: Any) -> tuple[Any, ...]:

@@ -126,6 +126,11 @@ REFUSED: list[tuple[Callable[[], SchedulerSpec], str]] = [
         lambda: SchedulerSpec(MultiStepLR, milestones=torch.tensor([1, 2])),
         "Expected `milestones` of `MultiStepLR`",
     ),
+    # a dict's Counter counts its values: {1: 2} would be milestone 1 twice
+    (
+        lambda: SchedulerSpec(MultiStepLR, milestones={1: 2}),
+        "Expected `milestones` of `MultiStepLR` to be Iterable[int] but got {1: 2}.",
+    ),
     (
         lambda: SchedulerSpec(MultiStepLR, milestones=np.array([1.5, 2.0])),
         "Expected `milestones` of `MultiStepLR`",
