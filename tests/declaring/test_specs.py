@@ -116,6 +116,9 @@ def test_a_param_group_given_its_selector_under_another_keyword_names_it(
     ):
         spec = OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("step", step_size=1, intervl="step"))
         type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+
+
+@pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda: OptimizerSpec(Adam, 0.01), "write `OptimizerSpec(Adam, lr=0.01)`."),
