@@ -35,11 +35,13 @@ Python traceback. An unknown key gets the closest accepted one (``--optim.optimz
 ``optim.optimizer``), and Lightning's ``--optimizer``/``--lr_scheduler`` (which a ``DeclarativeCLI`` does
 not have) the ``--optim.<attribute>...`` spelling of the same value.
 
-A value given in a config file replaces that key as a whole (as for any dict in jsonargparse): a config's
-``init_args: {lr: 0.1}`` drops the other declared ``init_args`` (with a ``UserWarning`` naming them), while
-``--optim.gen_opt.init_args.lr=0.1`` changes only ``lr``. Changing only ``class_path`` keeps the ``init_args``
-already set, which belong to the old class: when the new class does not take them, the error says to replace
-``init_args`` too. Write ``--print_config`` to a file and edit it to keep everything explicit.
+A config file's ``init_args`` merge key by key into those set before it (declared, an earlier config, the
+command line), as jsonargparse's ``class_path``/``init_args`` do (it would replace a plain dict as a whole):
+``init_args: {lr: 0.1}`` changes only ``lr``, as ``--optim.gen_opt.init_args.lr=0.1`` does. A config file
+naming another ``class_path`` starts from that class's defaults. On the command line, ``init_args`` given as
+a whole (``--optim.gen_opt.init_args={lr: 0.1}``) replace them, so leaving declared ones out for the declared
+class is refused; changing only ``class_path`` keeps the ``init_args`` already set, which belong to the old
+class: when the new class does not take them, the error says to replace ``init_args`` too.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ import copyreg
 import inspect
 import re
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 import lightning.pytorch
@@ -139,6 +141,145 @@ if get_registered_type(_ConfigValue) is None:
     register_type(_ConfigValue, serializer=_kept, deserializer=_config_value, type_check=_given)
 
 
+class _Earlier(dict[str, Any]):
+    """Marks the ``init_args`` set before a config file is read: still of this class after it when the file
+    left them (only the class tells: jsonargparse's copies of the namespace do not keep its items)."""
+
+
+class _EarlierPath(str):
+    """Marks the ``class_path`` set before a config file is read: still of this class after it when the file
+    left it."""
+
+    __slots__ = ()
+
+
+#: A value a config file left as it was (``_merged``).
+_LEFT = object()
+
+
+def _merged(earlier_args: Any, earlier_path: Any, args: Any, path: Any, kind: type) -> Any:
+    """The ``init_args`` after a config file: its own merged key by key into those set before, as the command
+    line and jsonargparse's ``class_path``/``init_args`` do; a file naming another class starts from that
+    class's defaults (the earlier ones belong to the old class).
+
+    ``args``/``path``: the file's, ``_LEFT`` where it sets none.
+
+    Example:
+        >>> _merged({"lr": 0.1, "weight_decay": 0.05}, "adamw", {"lr": 0.01}, _LEFT, OptimizerSpec)
+        {'lr': 0.01, 'weight_decay': 0.05}
+        >>> _merged({"lr": 0.1}, "adamw", {"lr": 0.01}, "torch.optim.AdamW", OptimizerSpec)
+        {'lr': 0.01}
+        >>> _merged({"lr": 0.1, "betas": [0.9, 0.95]}, "adamw", _LEFT, "sgd", OptimizerSpec)
+        {}
+        >>> _merged({"lr": 0.1}, "adamw", {"momentum": 0.9}, "torch.optim.SGD", OptimizerSpec)
+        {'momentum': 0.9}
+    """
+    if (
+        path is not _LEFT
+        and path != earlier_path
+        and _resolved(path, kind) is not _resolved(earlier_path, kind)
+    ):
+        return {} if args is _LEFT else args
+    if args is _LEFT:
+        return earlier_args
+    if isinstance(args, Mapping) and isinstance(earlier_args, Mapping):
+        return {**earlier_args, **args}
+    return args
+
+
+class _ConfigFile(ActionConfigFile):
+    """``--config``, whose ``init_args`` merge key by key into those set before (declared, an earlier config,
+    the command line), as jsonargparse does for ``class_path``/``init_args`` (a plain ``dict`` argument it
+    replaces as a whole); a file naming another class starts from that class's defaults."""
+
+    def __call__(self, parser: Any, cfg: Any, values: Any, option_string: str | None = None) -> None:
+        # A config given before the subcommand (`--config c.yaml fit`, its values under `fit:`) is read before
+        # the subcommand's defaults, the declarations: what it leaves out of a section is the declared value.
+        declared = getattr(parser, "declared_sections", {})
+        earlier: dict[str, tuple[Any, Any]] = {}
+        for section, _ in _spec_sections(cfg):
+            path, args = declared.get(_unprefixed(section), (None, {}))
+            args, path = cfg.get(f"{section}.{INIT_ARGS}", args), cfg.get(f"{section}.{CLASS_PATH}", path)
+            earlier[section] = (args, path)
+            if f"{section}.{INIT_ARGS}" in cfg:
+                cfg[f"{section}.{INIT_ARGS}"] = _Earlier()
+            if isinstance(cfg.get(f"{section}.{CLASS_PATH}"), str):
+                cfg[f"{section}.{CLASS_PATH}"] = _EarlierPath(path)
+        try:
+            super().__call__(parser, cfg, values, option_string)
+        finally:
+            for section, kind in _spec_sections(cfg):
+                if section not in earlier and _unprefixed(section) not in declared:
+                    continue
+                earlier_path, earlier_args = declared.get(_unprefixed(section), (None, {}))
+                earlier_args, earlier_path = earlier.get(section, (earlier_args, earlier_path))
+                args = cfg.get(f"{section}.{INIT_ARGS}", _LEFT)
+                path = cfg.get(f"{section}.{CLASS_PATH}", _LEFT)
+                args = _LEFT if isinstance(args, _Earlier) else args
+                if isinstance(path, _EarlierPath):
+                    cfg[f"{section}.{CLASS_PATH}"] = str(path)
+                    path = _LEFT
+                if args is not _LEFT or path is not _LEFT or f"{section}.{INIT_ARGS}" in cfg:
+                    cfg[f"{section}.{INIT_ARGS}"] = _merged(earlier_args, earlier_path, args, path, kind)
+
+
+def _unprefixed(section: str) -> str:
+    """``section`` without the subcommand it is under.
+
+    Example:
+        >>> _unprefixed("fit.optim.opt"), _unprefixed("optim.opt.scheduler")
+        ('optim.opt', 'optim.opt.scheduler')
+    """
+    return section if section.startswith(f"{OPTIM_KEY}.") else section.partition(".")[2]
+
+
+def _declared_sections(declared: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The keys of the sections holding ``class_path``/``init_args`` for the declared dicts:
+    ``optim.<attribute>``, and ``optim.<attribute>.scheduler`` for a declared single scheduler.
+
+    Example:
+        >>> _declared_sections({"opt": {"class_path": "sgd", "scheduler": {"class_path": "step"}}, "b": {}})
+        ['optim.opt', 'optim.opt.scheduler', 'optim.b']
+    """
+    sections = []
+    for name, data in declared.items():
+        sections.append(f"{OPTIM_KEY}.{name}")
+        if isinstance(data.get(_SCHEDULER), Mapping):
+            sections.append(f"{OPTIM_KEY}.{name}.{_SCHEDULER}")
+    return sections
+
+
+def _declared_values(model_class: type) -> dict[str, tuple[Any, Any]]:
+    """The declared ``(class_path, init_args)`` of each section of ``model_class``'s declarations, by key."""
+    declared = _declared_dicts(model_class)[0]
+    values = {}
+    for section in _declared_sections(declared):
+        _, name, *scheduler = section.split(".")
+        data = declared[name][_SCHEDULER] if scheduler else declared[name]
+        values[section] = (data.get(CLASS_PATH), data.get(INIT_ARGS) or {})
+    return values
+
+
+def _spec_sections(cfg: Any) -> list[tuple[str, type]]:
+    """The declared sections (``optim.<attribute>`` and its ``.scheduler``, or those under a subcommand:
+    ``fit.optim.<attribute>``) a parsed ``cfg`` sets, with their kind.
+
+    Example:
+        >>> from jsonargparse import Namespace
+        >>> _spec_sections(Namespace({"optim.o.class_path": "sgd", "fit.optim.o.scheduler.init_args": {}}))
+        [('optim.o', <class '...OptimizerSpec'>), ('fit.optim.o.scheduler', <class '...SchedulerSpec'>)]
+    """
+    sections: dict[str, type] = {}
+    for key in cfg.keys():  # noqa: SIM118 (a jsonargparse Namespace: its keys, flattened)
+        section, _, leaf = key.rpartition(".")
+        parts = _unprefixed(section).split(".")
+        if leaf in (INIT_ARGS, CLASS_PATH) and parts[0] == OPTIM_KEY and len(parts) in (2, 3):
+            scheduler = len(parts) == 3 and parts[2] == _SCHEDULER
+            if len(parts) == 2 or scheduler:
+                sections[section] = SchedulerSpec if scheduler else OptimizerSpec
+    return list(sections.items())
+
+
 def _add_spec_arguments(
     parser: LightningArgumentParser, key: str, kind: type, data: Mapping[str, Any], title: str
 ) -> None:
@@ -219,12 +360,13 @@ def _resolved(path: Any, kind: type) -> type | None:
 def _check_init_args(
     data: Mapping[str, Any], kind: type, declared: Mapping[str, Any] | None, where: str, key: str
 ) -> None:
-    """Explain ``init_args`` the class does not take, and warn about declared ones a config dropped.
+    """Explain ``init_args`` the class does not take.
 
-    A changed ``class_path`` keeps the ``init_args`` already there (declared, or from an earlier config), which
-    belong to the old class; a config's ``init_args`` replace the declared ones as a whole. A name the new
-    class does not take is left over from the old class when it has the declared value or the old class takes
-    it; any other is a mistake of its own (a misspelling in ``init_args`` given together with the new class).
+    A ``class_path`` changed on the command line keeps the ``init_args`` already there (declared, or from a
+    config), which belong to the old class (a config file naming another class starts from its defaults). A
+    name the new class does not take is left over from the old class when it has the declared value or the old
+    class takes it; any other is a mistake of its own (a misspelling in ``init_args`` given together with the
+    new class).
     """
     cls = _resolved(data[CLASS_PATH], kind)
     init_args = data[INIT_ARGS]
@@ -261,19 +403,6 @@ def _check_init_args(
                 takes = [p.name for p in parameters if p.name not in _SUPPLIED]
                 message += f" `{cls.__name__}` takes {listing(takes)}."
             raise TypeError(message)
-    if before is None or cls is not before or not declared:
-        return
-    dropped = [name for name in declared.get(INIT_ARGS) or {} if name not in init_args]
-    if dropped:
-        values = ", ".join(f"{name}={declared[INIT_ARGS][name]!r}" for name in dropped)
-        warnings.warn(
-            f"{where}: the configured `{INIT_ARGS}` replace the declared ones as a whole and leave out "
-            f"{listing(dropped)} (declared {values}), which fall back to `{cls.__name__}`'s defaults. Add them to "
-            f"the config's `{INIT_ARGS}` to keep them, or change single values with "
-            f"`--{key}.{INIT_ARGS}.<name>=<value>`.",
-            UserWarning,
-            stacklevel=2,
-        )
 
 
 def _spec_dict(
@@ -545,12 +674,51 @@ def _key_into_a_list(tokens: Iterable[str], lists: Mapping[str, list[Any]], wher
     return ""
 
 
+def _given_whole(tokens: Iterable[str], sections: Iterable[str]) -> list[str]:
+    """The ``sections`` whose ``init_args`` the command line gives whole: ``--<section>.init_args=<dict>``.
+
+    Example:
+        >>> _given_whole(["--optim.opt.init_args={lr: 0.1}", "--optim.opt.init_args.lr=0.1"], ["optim.opt"])
+        ['optim.opt']
+        >>> _given_whole(["fit", "--optim.o.scheduler.init_args", "{gamma: 1}"], ["optim.o", "optim.o.scheduler"])
+        ['optim.o.scheduler']
+    """
+    given = {str(token).partition("=")[0] for token in tokens}
+    return [section for section in sections if f"--{section}.{INIT_ARGS}" in given]
+
+
+def _check_whole(config: Any, section: str, declared: Mapping[str, Any], kind: type, where: str) -> None:
+    """Refuse ``init_args`` given as a whole on the command line for the declared class that leave declared
+    ones out: jsonargparse replaces such a dict, so those would train at the class's defaults. A config file's
+    merge key by key (``_ConfigFile``)."""
+    path, given = config.get(f"{section}.{CLASS_PATH}"), config.get(f"{section}.{INIT_ARGS}")
+    cls = _resolved(path, kind)
+    if cls is None or cls is not _resolved(declared.get(CLASS_PATH), kind) or not isinstance(given, Mapping):
+        return
+    declared_args = declared.get(INIT_ARGS) or {}
+    dropped = [name for name in declared_args if name not in given]
+    if not dropped:
+        return
+    flow = yaml.safe_dump(to_plain(dict(given), where), default_flow_style=True, width=float("inf")).strip()
+    single = " ".join(f"`--{section}.{INIT_ARGS}.{name}={value}`" for name, value in given.items())
+    values = ", ".join(f"{name}={declared_args[name]!r}" for name in dropped)
+    single = single or f"`--{section}.{INIT_ARGS}.<name>=<value>`"
+    raise ValueError(
+        f"{where}: Expected `--{section}.{INIT_ARGS}` to keep the declared {listing(dropped)} ({values}) "
+        f"but got `{flow}`, which replaces the declared `{INIT_ARGS}` as a whole, so they would train at "
+        f"`{cls.__name__}`'s defaults; add them to it to set them (did you mean {single}, which changes only "
+        "these?)."
+    )
+
+
 class DeclarativeArgumentParser(LightningArgumentParser):
     """``LightningArgumentParser`` whose messages about unknown keys say what to write instead."""
 
     #: the declared attributes, set on each parser by ``DeclarativeCLI.init_parser`` (an instance attribute, so
     #: that the class stays the module-level one that pickle finds)
     declared_attributes: tuple[str, ...] = ()
+    #: the declared ``(class_path, init_args)`` by section (``_declared_values``), set there too
+    declared_sections: Mapping[str, tuple[Any, Any]] = MappingProxyType({})
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """jsonargparse's ``error``, with a near miss for each unknown key."""
@@ -646,6 +814,9 @@ class DeclarativeCLI(LightningCLI):
         # python train.py fit --config config.yaml --optim.optimizer.init_args.lr=0.01
     """
 
+    #: the sections whose ``init_args`` the command line gives as a whole, set by ``parse_arguments``
+    _given_whole: tuple[str, ...] = ()
+
     def __init__(
         self,
         model_class: type,
@@ -693,10 +864,11 @@ class DeclarativeCLI(LightningCLI):
         kwargs.setdefault("dump_header", [f"lightning.pytorch=={lightning.pytorch.__version__}"])
         parser = self.declarative_parser_class(**kwargs)
         parser.declared_attributes = tuple(declared_specs(self.declared_model_class))
+        parser.declared_sections = _declared_values(self.declared_model_class)
         parser.add_argument(
             "-c",
             "--config",
-            action=ActionConfigFile,
+            action=_ConfigFile,
             help="Path to a configuration file in json or yaml format.",
         )
         return parser
@@ -706,8 +878,10 @@ class DeclarativeCLI(LightningCLI):
         """LightningCLI's, after refusing a command-line key into a declared list of schedulers, which
         jsonargparse would apply to its last scheduler only."""
         tokens = sys.argv[1:] if args is None else args
+        self._given_whole = ()
         if isinstance(tokens, (list, tuple)):
             declared = _declared_dicts(self.declared_model_class)[0]
+            self._given_whole = tuple(_given_whole(tokens, _declared_sections(declared)))
             lists = {
                 f"{OPTIM_KEY}.{name}.{_SCHEDULER}": data[_SCHEDULER]
                 for name, data in declared.items()
@@ -727,6 +901,16 @@ class DeclarativeCLI(LightningCLI):
         """The model class with the configured declarations (the declared class when nothing changes)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         overrides = overrides_from_config(config, self.declared_model_class)
+        declared = _declared_dicts(self.declared_model_class)[0]
+        for section in self._given_whole:
+            name, _, scheduler = section.removeprefix(f"{OPTIM_KEY}.").partition(".")
+            where = f"{self.declared_model_class.__qualname__}.{name}"
+            if scheduler:
+                _check_whole(
+                    config, section, declared[name][_SCHEDULER], SchedulerSpec, f"{where}.{_SCHEDULER}"
+                )
+            else:
+                _check_whole(config, section, declared[name], OptimizerSpec, where)
         return with_declarations(self.declared_model_class, allow_callables=self.allow_callables, **overrides)
 
     def instantiate_classes(self) -> None:

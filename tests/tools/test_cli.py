@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 import yaml
@@ -976,24 +977,11 @@ def test_example_two_optimizers(examples: dict[str, subprocess.CompletedProcess[
     ]
 
 
-class Decayed(ConfigurableOptimizersMixin, Classifier):
-    optimizer = OptimizerSpec(
-        "adamw", lr=0.1, weight_decay=0.05, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5)
-    )
-
-
-@pytest.mark.parametrize("source", ["command line", "config file"])
-def test_changing_only_class_path_says_to_replace_init_args(
-    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_changing_only_class_path_on_the_command_line_says_to_replace_init_args(
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # it used to fail with "`ExponentialLR` got an unexpected argument `step_size`" and no way out
-    config = tmp_path / "config.yaml"
-    config.write_text("optim:\n  optimizer:\n    scheduler:\n      class_path: exponential\n")
-    args = (
-        ["--optim.optimizer.scheduler.class_path=exponential"]
-        if source == "command line"
-        else ["--config", str(config)]
-    )
+    args = ["--optim.optimizer.scheduler.class_path=exponential"]
     CREATED.clear()
     assert cli_error(capsys, Model, *args) == (
         "Model.optimizer.scheduler: `ExponentialLR` does not take `step_size`, found in `init_args`. Changing only "
@@ -1010,26 +998,163 @@ def test_changing_only_class_path_says_to_replace_init_args(
     }
 
 
-def test_a_config_that_drops_declared_init_args_is_warned_about(tmp_path: Path) -> None:
-    config = tmp_path / "config.yaml"
-    config.write_text("optim:\n  optimizer:\n    init_args: {lr: 0.01}\n")
-    with pytest.warns(UserWarning) as caught:
-        model = cli(Decayed, "--config", str(config)).model
-    (warning,) = [w for w in caught if "replace the declared ones" in str(w.message)]
-    assert str(warning.message) == (
-        "Decayed.optimizer: the configured `init_args` replace the declared ones as a whole and leave out "
-        "`weight_decay` (declared weight_decay=0.05), which fall back to `AdamW`'s defaults. Add them to the "
-        "config's `init_args` to keep them, or change single values with `--optim.optimizer.init_args.<name>=<value>`."
+STEP = functools.partial(SchedulerSpec, "step", step_size=2, gamma=0.5)
+
+
+class Decayed(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec("adamw", lr=0.003, weight_decay=0.05, betas=(0.9, 0.95), scheduler=STEP())
+
+
+def trained_with(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The optimizer's first param group and the scheduler's settings after a fit of ``model``."""
+    fit(model, max_epochs=1)
+    (optimizer,), (config,) = model.trainer.optimizers, model.trainer.lr_scheduler_configs
+    group = {key: optimizer.param_groups[0][key] for key in optimizer.defaults if key != "params"}
+    group["class"] = type(optimizer).__name__
+    scheduler = config.scheduler
+    return group, {
+        "class": type(scheduler).__name__,
+        **{key: getattr(scheduler, key) for key in ("step_size", "gamma") if hasattr(scheduler, key)},
+    }
+
+
+@pytest.mark.parametrize(
+    ("configs", "args", "optimizer"),
+    [
+        pytest.param(
+            ["init_args: {lr: 0.01}\n    scheduler:\n      init_args: {gamma: 0.1}"],
+            [],
+            OptimizerSpec("adamw", lr=0.01, weight_decay=0.05, betas=(0.9, 0.95), scheduler=STEP(gamma=0.1)),
+            id="yaml",
+        ),
+        pytest.param(
+            ["init_args: {lr: 0.01}"],
+            [
+                "--optim.optimizer.init_args.weight_decay=0.1",
+                "--optim.optimizer.scheduler.init_args.gamma=0.1",
+            ],
+            OptimizerSpec("adamw", lr=0.01, weight_decay=0.1, betas=(0.9, 0.95), scheduler=STEP(gamma=0.1)),
+            id="yaml then command line",
+        ),
+        pytest.param(
+            ["init_args: {lr: 0.01}"],
+            ["--optim.optimizer.init_args.lr=0.02", "--optim.optimizer.init_args.weight_decay=0.1", "CONFIG"],
+            OptimizerSpec("adamw", lr=0.01, weight_decay=0.1, betas=(0.9, 0.95), scheduler=STEP()),
+            id="command line then yaml",
+        ),
+        pytest.param(
+            ["init_args: {lr: 0.01, weight_decay: 0.1}", "init_args: {lr: 0.02}"],
+            [],
+            OptimizerSpec("adamw", lr=0.02, weight_decay=0.1, betas=(0.9, 0.95), scheduler=STEP()),
+            id="two yamls",
+        ),
+        pytest.param(
+            ["class_path: torch.optim.AdamW\n    init_args: {lr: 0.01}"],
+            [],
+            OptimizerSpec("adamw", lr=0.01, weight_decay=0.05, betas=(0.9, 0.95), scheduler=STEP()),
+            id="same class_path",
+        ),
+        pytest.param(
+            [
+                "class_path: sgd\n    init_args: {momentum: 0.9}\n    scheduler:\n      class_path: exponential\n"
+                "      init_args: {gamma: 0.9}"
+            ],
+            [],
+            OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec("exponential", gamma=0.9)),
+            id="other class_path",
+        ),
+        pytest.param(
+            ["class_path: sgd", "init_args: {lr: 0.02}"],
+            [],
+            OptimizerSpec("sgd", lr=0.02, scheduler=STEP()),
+            id="other class_path then its init_args",
+        ),
+    ],
+)
+def test_a_config_changes_the_init_args_it_names_and_keeps_the_others(
+    configs: list[str],
+    args: list[str],
+    optimizer: OptimizerSpec,
+    tmp_path: Path,
+) -> None:
+    # a config's `init_args` used to replace the declared ones as a whole (with a UserWarning): AdamW trained
+    # with its default weight_decay and betas where the command line kept the declared ones
+    paths = []
+    for number, text in enumerate(configs):
+        path = tmp_path / f"config{number}.yaml"
+        path.write_text(f"optim:\n  optimizer:\n    {text}\n")
+        paths.append(str(path))
+    config_args = [arg for path in paths for arg in ("--config", path)]
+    if "CONFIG" in args:
+        args = [arg for given in args for arg in (config_args if given == "CONFIG" else [given])]
+    else:
+        args = [*config_args, *args]
+    with warnings.catch_warnings(record=True) as recorded:
+        warnings.simplefilter("always")
+        model = cli(Decayed, *args).model
+
+    in_code = type("InCode", (ConfigurableOptimizersMixin, Classifier), {"optimizer": optimizer})
+    assert trained_with(model) == trained_with(in_code())
+    assert not [w for w in recorded if "init_args" in str(w.message) and "sys.argv" not in str(w.message)]
+
+
+class Data(L.LightningDataModule):
+    def train_dataloader(self) -> Any:
+        return loader()
+
+
+@pytest.mark.parametrize("where", ["before the subcommand", "after the subcommand"])
+def test_configs_of_a_subcommand_merge_init_args_as_well(where: str, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    section = "fit:\n  " if where == "before the subcommand" else ""
+    indent = "  " if section else ""
+    first.write_text(
+        f"{section}optim:\n{indent}  optimizer:\n{indent}    init_args: {{lr: 0.01, weight_decay: 0.1}}\n"
     )
-    assert type(model).optimizer.kwargs == {"lr": 0.01}  # the config is applied as written
-    # a config mentioning every declared argument, or the command line changing one, replaces nothing silently
-    config.write_text("optim:\n  optimizer:\n    init_args: {lr: 0.01, weight_decay: 0.05}\n")
-    for args in (["--config", str(config)], ["--optim.optimizer.init_args.lr=0.01"]):
-        with warnings.catch_warnings(record=True) as recorded:
-            warnings.simplefilter("always")
-            model = cli(Decayed, *args).model
-        assert not [w for w in recorded if "replace the declared ones" in str(w.message)]
-        assert type(model).optimizer.kwargs == {"lr": 0.01, "weight_decay": 0.05}
+    second.write_text(f"{section}optim:\n{indent}  optimizer:\n{indent}    init_args: {{lr: 0.02}}\n")
+    configs = ["--config", str(first), "--config", str(second)]
+    args = [*configs, "fit"] if section else ["fit", *configs]
+    done = DeclarativeCLI(
+        Decayed,
+        Data,
+        args=[*args, "--trainer.max_epochs=1"],
+        trainer_defaults=FAST,
+        save_config_callback=None,
+    )
+    (optimizer,) = done.trainer.optimizers
+    in_code = type(
+        "InCode",
+        (ConfigurableOptimizersMixin, Classifier),
+        {"optimizer": OptimizerSpec("adamw", lr=0.02, weight_decay=0.1, betas=(0.9, 0.95), scheduler=STEP())},
+    )
+    assert trained_with(in_code())[0] == {
+        key: optimizer.param_groups[0][key] for key in optimizer.defaults if key != "params"
+    } | {"class": "AdamW"}
+
+
+def test_init_args_given_whole_on_the_command_line_that_leave_declared_ones_out_are_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # they used to train at AdamW's default weight_decay and betas, with a UserWarning
+    CREATED.clear()
+    assert cli_error(capsys, Decayed, "--optim.optimizer.init_args={lr: 0.01}") == (
+        "Decayed.optimizer: Expected `--optim.optimizer.init_args` to keep the declared `weight_decay`, `betas` "
+        "(weight_decay=0.05, betas=[0.9, 0.95]) but got `{lr: 0.01}`, which replaces the declared `init_args` as a "
+        "whole, so they would train at `AdamW`'s defaults; add them to it to set them (did you mean "
+        "`--optim.optimizer.init_args.lr=0.01`, which changes only these?)."
+    )
+    assert cli_error(capsys, Decayed, "--optim.optimizer.scheduler.init_args", "{gamma: 0.1}").startswith(
+        "Decayed.optimizer.scheduler: Expected `--optim.optimizer.scheduler.init_args` to keep the declared "
+        "`step_size` (step_size=2) but got `{gamma: 0.1}`"
+    )
+    assert CREATED == []
+    # every declared argument given, or another class, is what was asked for
+    whole = cli(
+        Decayed, "--optim.optimizer.init_args={lr: 0.01, weight_decay: 0.0, betas: [0.9, 0.999]}"
+    ).model
+    assert type(whole).optimizer.kwargs == {"lr": 0.01, "weight_decay": 0.0, "betas": [0.9, 0.999]}
+    other = cli(Decayed, "--optim.optimizer.class_path=sgd", "--optim.optimizer.init_args={lr: 0.01}").model
+    assert type(other).optimizer.kwargs == {"lr": 0.01}
 
 
 def test_the_readme_lr_override_changes_the_run() -> None:
