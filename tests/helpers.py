@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -296,3 +297,16 @@ def as_written_by(checkpoint: Any, path: Any, **flags: Any) -> str:
         group.update(flags)
     torch.save(saved, path)
     return str(path)
+
+
+def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float = 0.1) -> list[float]:
+    """The lr a scheduler gives before each of ``steps`` steps, computed with torch alone (``make`` builds it on
+    an ``SGD`` of one parameter at ``lr``): the reference a declared schedule is compared with."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = make(optimizer)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -36,7 +35,7 @@ from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from tests import helpers
-from tests.helpers import FAST, Classifier, TwoNets
+from tests.helpers import FAST, Classifier, TwoNets, torch_lrs
 
 
 class Sized(Classifier):
@@ -90,18 +89,6 @@ class EstimateAtStart(L.Callback):
         self.values.append(trainer.estimated_stepping_batches)
 
 
-def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float = 0.1) -> list[float]:
-    """The lr torch's scheduler gives each of ``steps`` optimizer steps (and the lr after the last)."""
-    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = make(optimizer)
-    lrs = []
-    for _ in range(steps + 1):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return lrs
-
-
 def trainer(tmp_path: Any, *callbacks: L.Callback, **kwargs: Any) -> L.Trainer:
     options = {**FAST, "max_epochs": 3, "default_root_dir": str(tmp_path), **kwargs}
     return L.Trainer(callbacks=list(callbacks), **options)
@@ -122,8 +109,9 @@ def test_batch_size_finder_changes_the_length(tmp_path: Any) -> None:
     fitted = trainer(tmp_path, recorder, finder)
     fitted.fit(model)
     assert finder.optimal_batch_size == 4 and model.batch_size == 4
-    # 32 samples / 4 = 8 batches per epoch, 3 epochs: 24 steps (configure_optimizers saw 4 batches: 12)
-    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24, eta_min=0.01), 24)
+    # 32 samples / 4 = 8 batches per epoch, 3 epochs: 24 steps (configure_optimizers saw 4 batches: 12); the
+    # reference's lrs of the 24 steps and the lr after the last
+    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24, eta_min=0.01), 24 + 1)
     assert recorder.lrs[0] == pytest.approx(expected[:-1], rel=1e-12)
     assert final_lr(fitted) == 0.01  # eta_min, reached exactly at the last step
 
@@ -172,8 +160,8 @@ def test_batch_size_finder_in_manual_optimization(tmp_path: Any) -> None:
     fitted = trainer(tmp_path, recorder, BatchSizeFinder(mode="power", max_trials=helpers.POWER_TRIALS))
     fitted.fit(TwoSized())
     # batch size 4: 8 batches per epoch, each optimizer steps once per batch, 3 epochs: 24 steps each
-    gen = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24, eta_min=0.01), 24)
-    dis = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24), 24, lr=0.2)
+    gen = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24, eta_min=0.01), 24 + 1)
+    dis = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=24), 24 + 1, lr=0.2)
     assert recorder.lrs[0] == pytest.approx(gen[:-1], rel=1e-12)
     assert recorder.lrs[1] == pytest.approx(dis[:-1], rel=1e-12, abs=1e-15)
     assert (final_lr(fitted, 0), final_lr(fitted, 1)) == (0.01, 0.0)
@@ -237,7 +225,7 @@ def test_gradient_accumulation_scheduler_counts_each_epochs_steps(tmp_path: Any)
     # training starts (4 steps in each of the 4 epochs), the last epoch's 2 once the callback set it
     assert estimates.values == [16]
     assert fitted.estimated_stepping_batches == 8
-    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01), 12)
+    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01), 12 + 1)
     assert recorder.lrs[0] == pytest.approx(expected[:-1], rel=1e-12)
     assert final_lr(fitted) == 0.01
 
@@ -275,14 +263,14 @@ def test_second_fit_with_more_epochs(tmp_path: Any) -> None:
     recorder = StepLrs()
     fitted = trainer(tmp_path, recorder, max_epochs=2)
     fitted.fit(model)
-    first = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
+    first = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8 + 1)
     assert recorder.lrs[0] == pytest.approx(first[:-1], rel=1e-12)
 
     recorder.lrs.clear()
     fitted.fit_loop.max_epochs = 4
     fitted.fit(model)
     assert fitted.global_step == 16 and fitted.estimated_stepping_batches == 16
-    second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
+    second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8 + 1)
     assert recorder.lrs[0] == pytest.approx(second[:-1], rel=1e-12)
     assert final_lr(fitted) == 0.01
 
@@ -307,8 +295,8 @@ def test_second_fit_in_manual_optimization_starts_its_epoch_schedules_anew(tmp_p
     it. The mixin used to step them through the first fit's epochs before the first batch (the cosine over
     the new fit's 2 epochs started at its end), and torch warned that they stepped before their optimizer."""
     # per epoch, over the 2 epochs of each fit, each lr used by the 2 batches of the epoch
-    cosine = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2, eta_min=0.01), 2)[:2]
-    halving = torch_lrs(lambda o: lr_scheduler.StepLR(o, step_size=1, gamma=0.5), 2, lr=0.2)[:2]
+    cosine = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=2, eta_min=0.01), 2 + 1)[:2]
+    halving = torch_lrs(lambda o: lr_scheduler.StepLR(o, step_size=1, gamma=0.5), 2 + 1, lr=0.2)[:2]
     expected = {0: [lr for lr in cosine for _ in range(2)], 1: [lr for lr in halving for _ in range(2)]}
     recorder = ManualStepLrs()
     fitted = trainer(tmp_path, recorder, max_epochs=2)
@@ -362,7 +350,7 @@ def test_reloaded_dataloader_of_the_same_length_trains(tmp_path: Any) -> None:
     recorder = StepLrs()
     fitted = trainer(tmp_path, recorder, reload_dataloaders_every_n_epochs=1)
     fitted.fit(model)
-    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01), 12)
+    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=12, eta_min=0.01), 12 + 1)
     assert recorder.lrs[0] == pytest.approx(expected[:-1], rel=1e-12)
 
 
@@ -381,7 +369,7 @@ def test_resuming_a_second_fits_checkpoint_continues_its_schedule(tmp_path: Any)
     resumed = trainer(tmp_path, recorder, max_epochs=4)
     resumed.fit(model, ckpt_path=str(tmp_path / "epoch=2-step=12.ckpt"))
     # the second fit's schedule (T_max = 8 from step 8) at its steps 4 to 7 (global steps 12 to 15)
-    second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8)
+    second = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8, eta_min=0.01), 8 + 1)
     assert recorder.lrs[0] == pytest.approx(second[4:8], rel=1e-12)
     assert final_lr(resumed) == 0.01
 

@@ -18,7 +18,7 @@ from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, torch_lrs
 
 
 def declared(scheduler: SchedulerSpec) -> type[Classifier]:
@@ -33,18 +33,6 @@ def handwritten(make: Callable[[torch.optim.Optimizer], Any], interval: str) -> 
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": make(optimizer), "interval": interval}}
 
     return type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})
-
-
-def torch_lrs(make: Callable[[torch.optim.Optimizer], Any], steps: int, lr: float = 0.1) -> list[float]:
-    """The lr a scheduler gives before each of ``steps`` steps, computed with torch alone."""
-    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = make(optimizer)
-    lrs = []
-    for _ in range(steps):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return lrs
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, fit_resumed, loader, torch_lrs
 
 # -- one declaration, one trajectory -----------------------------------------------------------------
 
@@ -381,24 +381,13 @@ def n_critic() -> type[Any]:
     )
 
 
-def cosine_lrs(lr: float, steps: int) -> list[float]:
-    """torch's ``CosineAnnealingLR(T_max=steps)``: the lr of each of its optimizer's ``steps`` steps."""
-    optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    lrs = []
-    for _ in range(steps):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return lrs
-
-
 def test_an_optimizer_stepped_every_batch_beside_one_stepped_every_second_follows_its_derived_length() -> (
     None
 ):
     # was an error at epoch 1: its steps were Lightning's `global_step` (4 + 2 an epoch) shared out evenly, 3
     lrs = fit(n_critic()(), max_epochs=3)
-    assert lrs.of(1) == pytest.approx(cosine_lrs(0.02, 12), abs=1e-12)  # 4 batches x 3 epochs
+    cosine = torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=12), 12, lr=0.02)
+    assert lrs.of(1) == pytest.approx(cosine, abs=1e-12)  # 4 batches x 3 epochs
     assert lrs.of(0) == [0.01] * 12
 
 

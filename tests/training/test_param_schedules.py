@@ -39,7 +39,7 @@ from lightning_optim import (
     preview_schedule,
 )
 from lightning_optim.tools.config import spec_from_dict, spec_to_dict
-from tests.helpers import FAST, Classifier, assert_same_weights, fit_resumed, loader
+from tests.helpers import FAST, Classifier, assert_same_weights, fit_resumed, loader, torch_lrs
 from tests.training.test_resume import Resumable
 
 EPOCHS, BATCHES = 3, 4  # ``loader()``: 32 samples in batches of 8
@@ -200,18 +200,6 @@ def test_resume_refuses_a_changed_param(tmp_path: Path) -> None:
         fit_resumed(changed(), str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt"), **options)
 
 
-def _twin(start: float, make: Any, steps: int) -> list[float]:
-    """What torch's scheduler ``make`` does to an lr of ``start``: the reference for ``param=``."""
-    opt = SGD([nn.Parameter(torch.zeros(1))], lr=start)
-    scheduler = make(opt)
-    values = []
-    for _ in range(steps):
-        values.append(opt.param_groups[0]["lr"])
-        opt.step()
-        scheduler.step()
-    return values
-
-
 class Momentum(ConfigurableOptimizersMixin, Classifier):
     optimizer = OptimizerSpec(
         SGD,
@@ -240,7 +228,7 @@ class Beta1(Momentum):
 
 
 def test_momentum_schedule_on_sgd_and_beta1_on_adam() -> None:
-    expected = _twin(0.9, lambda o: LinearLR(o, start_factor=0.5, total_iters=6), STEPS)
+    expected = torch_lrs(lambda o: LinearLR(o, start_factor=0.5, total_iters=6), STEPS, 0.9)
     sgd, adam = Momentum(), Beta1()
     fit_resumed(sgd, None, max_epochs=EPOCHS)
     fit_resumed(adam, None, max_epochs=EPOCHS)

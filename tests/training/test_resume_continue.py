@@ -35,6 +35,7 @@ from tests.helpers import (
     assert_same_weights,
     fit_resumed,
     loader,
+    torch_lrs,
 )
 
 
@@ -1148,18 +1149,6 @@ class Validated(Classifier):
 VALIDATING = {"limit_val_batches": 1, "num_sanity_val_steps": 0}
 
 
-def torch_cosine(t_max: int) -> list[float]:
-    """The lr before each of the ``t_max`` steps of a plain torch ``CosineAnnealingLR`` over them (lr 0.01)."""
-    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max)
-    lrs = []
-    for _ in range(t_max):
-        lrs.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    return lrs
-
-
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
 # Lightning's own warnings for a first fit with `OnExceptionCheckpoint`, which it resumes from "last"
 @pytest.mark.filterwarnings("ignore:`.fit\\(ckpt_path=None\\)` was called without a model")
@@ -1230,8 +1219,12 @@ def test_a_derived_length_follows_lightnings_batch_count_of_the_resumed_epoch(
     resumed = {"max_epochs": 3, **validating, **after}
     rest = train(derived(choice, base=base)(), tmp_path, str(path), **resumed).of(0)
     assert len(rest) == taken  # the steps the resumed fit took, one a batch
+
     # the schedule reaches its end exactly at the run's last step, as a torch scheduler over the run's steps does
-    expected = torch_cosine(done + taken)[done:] if choice == "continue" else torch_cosine(taken)
+    def cosine(t_max: int) -> list[float]:
+        return torch_lrs(lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=t_max), t_max, lr=0.01)
+
+    expected = cosine(done + taken)[done:] if choice == "continue" else cosine(taken)
     assert rest == pytest.approx(expected, rel=1e-9)
 
 
