@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -223,6 +224,8 @@ def _declare(cls: type) -> None:
     check_metric_keys(cls.__qualname__, declared)
     _check_resume_choice(cls)
     driven = _driven.check_class(cls, declared)
+    if not driven:
+        _refuse_optimizer_idx(cls, declared)
     _driven.write_training_step(cls, driven)
     if driven:
         _refuse_uncalled_overrides(cls, "`loss` on its optimizers")
@@ -421,6 +424,7 @@ class ConfigurableOptimizersMixin:
         trainer = compat.attached_trainer(self)
         if trainer is not None and trainer.state.fn == "fit":
             declared = current_declarations(self)
+            _check_training_step_written(self, declared)
             if not trainer.lightning_module.automatic_optimization:
                 check_manual_trainer_settings(type(self).__qualname__, declared, trainer)
         return super().configure_callbacks()  # type: ignore[misc]  # a LightningModule follows in the MRO
@@ -557,6 +561,44 @@ _MANUAL_UNCALLED = {
     "in your `training_step`, before `opt.step()` (or declare `loss=` on every optimizer: the step the mixin "
     "writes calls this hook)",
 }
+
+
+def _refuse_optimizer_idx(cls: type, declared: Sequence[ResolvedOptimizer]) -> None:
+    """A ``training_step(self, batch, batch_idx, optimizer_idx)`` is Lightning 1.x's loop over the optimizers,
+    which Lightning 2 no longer runs: its error when ``fit`` starts advises ``automatic_optimization = False``,
+    which the mixin has already set for several optimizers. Refused now, naming the mixin's way to that loop."""
+    try:
+        parameters = inspect.signature(cls.training_step).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return
+    if "optimizer_idx" not in parameters:
+        return
+    way = (
+        'declare `loss="<method>"` on every optimizer: the mixin runs that loop (each optimizer\'s loss method, '
+        "backward, step and schedules, in declaration order; docs/guides/several-optimizers.md), or write it "
+        f"yourself, stepping {listing(f'self.{d.attribute}' for d in declared)} in a `training_step(self, batch, "
+        "batch_idx)`"
+        if len(declared) > 1
+        else "remove `optimizer_idx`: one declared optimizer trains in automatic optimization"
+    )
+    raise TypeError(
+        f"{cls.__qualname__}.training_step: Expected `training_step(self, batch, batch_idx)` but got one taking "
+        "`optimizer_idx`, Lightning 1.x's call once per optimizer, which Lightning 2 no longer makes (it refuses "
+        f"the argument when `fit` starts). Instead, {way}."
+    )
+
+
+def _check_training_step_written(module: Any, declared: Sequence[ResolvedOptimizer]) -> None:
+    """Several optimizers need a ``training_step`` stepping each, or ``loss=`` on every one (the mixin writes
+    it); without either, Lightning's error when ``fit`` starts speaks of ``configure_optimizers`` only."""
+    if len(declared) < 2 or declares_losses(declared) or compat.is_overridden("training_step", module):
+        return
+    raise ValueError(
+        f"{type(module).__qualname__}.training_step: Expected a `training_step` stepping each of the "
+        f'{len(declared)} declared optimizers ({listing(d.attribute for d in declared)}), or `loss="<method>"` '
+        "on every one of them (the mixin then writes the step: docs/guides/several-optimizers.md), but got "
+        "neither, so nothing would train."
+    )
 
 
 def _refuse_uncalled_overrides(cls: type, reason: str, hooks: Sequence[str] = ("lr_scheduler_step",)) -> None:

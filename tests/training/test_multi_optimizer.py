@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,68 @@ def test_validate_with_a_clipping_trainer_is_not_refused() -> None:
     module = gan()
     module.validation_step = lambda batch, batch_idx: None  # type: ignore[method-assign]
     L.Trainer(**{**FAST, "gradient_clip_val": 1.0}).validate(module, loader())
+
+
+# -- a Lightning 1.x step, or none ------------------------------------------------------------------------
+
+
+class OneXStep(L.LightningModule):
+    """Lightning 1.x's GAN step: called once per optimizer with its index."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen, self.model_dis = nn.Linear(8, 4), nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int, optimizer_idx: int) -> torch.Tensor:
+        x, y = batch
+        net = self.model_gen if optimizer_idx == 0 else self.model_dis
+        return nn.functional.cross_entropy(net(x), y)
+
+
+def test_a_lightning_1x_step_taking_optimizer_idx_is_refused_at_class_definition() -> None:
+    # was Lightning's error when fit started, advising `automatic_optimization = False`, which the mixin had set
+    with pytest.raises(TypeError) as two:
+        type(
+            "Gan",
+            (ConfigurableOptimizersMixin, OneXStep),
+            {
+                "gen_opt": OptimizerSpec(SGD, params="model_gen"),
+                "dis_opt": OptimizerSpec(SGD, params="model_dis"),
+            },
+        )
+    assert str(two.value) == (
+        "Gan.training_step: Expected `training_step(self, batch, batch_idx)` but got one taking `optimizer_idx`, "
+        "Lightning 1.x's call once per optimizer, which Lightning 2 no longer makes (it refuses the argument when "
+        '`fit` starts). Instead, declare `loss="<method>"` on every optimizer: the mixin runs that loop (each '
+        "optimizer's loss method, backward, step and schedules, in declaration order; "
+        "docs/guides/several-optimizers.md), or write it yourself, stepping `self.gen_opt`, `self.dis_opt` in a "
+        "`training_step(self, batch, batch_idx)`."
+    )
+    with pytest.raises(
+        TypeError, match=r"Instead, remove `optimizer_idx`: one declared optimizer trains in "
+    ):
+        type("One", (ConfigurableOptimizersMixin, OneXStep), {"optimizer": OptimizerSpec(SGD, lr=0.1)})
+
+
+class TwoLinears(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen, self.model_dis = nn.Linear(8, 4), nn.Linear(8, 4)
+
+
+class Unstepped(ConfigurableOptimizersMixin, TwoLinears):
+    """Two optimizers, no ``training_step`` and no ``loss=``."""
+
+    gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1)
+    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1)
+
+
+def test_several_optimizers_without_a_training_step_or_loss_are_refused_when_fit_starts() -> None:
+    # was Lightning's "No `training_step()` method defined ... expects ... `configure_optimizers()`"
+    message = (
+        "Unstepped.training_step: Expected a `training_step` stepping each of the 2 declared optimizers "
+        '(`gen_opt`, `dis_opt`), or `loss="<method>"` on every one of them (the mixin then writes the step: '
+        "docs/guides/several-optimizers.md), but got neither, so nothing would train."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(Unstepped(), max_epochs=1)
