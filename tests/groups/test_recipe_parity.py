@@ -404,6 +404,27 @@ def test_layer_decay_timm_without_a_head_gives_the_last_block_the_full_lr() -> N
     assert scale["cls_token"] == pytest.approx(DECAY**3)
 
 
+def test_layer_decay_timm_with_a_frozen_head_keeps_the_head_at_the_top() -> None:
+    # timm's ``layer_max`` counts frozen parameters (it skips them only after): with the head frozen (fine-tuning
+    # with a linear-probed head), the last block stays one factor of decay below the full lr. Was 2x timm's lr
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY, layer_decay_blocks="blocks",
+        layer_decay_rule="timm",
+    )  # fmt: skip
+    module = declared(spec, TimmVit)
+    module.fc_norm.requires_grad_(False)
+    module.head.requires_grad_(False)
+    names = {id(p): name for name, p in module.named_parameters()}
+    reference = timm_param_groups_layer_decay(module, WD, module.no_weight_decay(), DECAY)
+    expected = {names[id(p)]: (g["lr"], g["weight_decay"]) for g in reference for p in g["params"]}
+    ((declared_optimizer, groups),) = helpers.planned(module)
+    optimizer = build_optimizer(declared_optimizer, as_torch_groups(groups))
+    apply_scales(optimizer, groups)
+    got = {names[id(p)]: (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    assert got == approx(expected)
+    assert got["norm.weight"][0] == pytest.approx(LR * DECAY)
+
+
 def test_layer_decay_timm_on_a_backbone_whose_head_another_optimizer_trains() -> None:
     class Module(ConfigurableOptimizersMixin, VitAndHead):
         backbone_opt = OptimizerSpec(

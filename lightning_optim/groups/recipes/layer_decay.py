@@ -170,6 +170,20 @@ def _relative(name: str, path: str) -> str:
     return name[len(path) + 1 :] if path else name
 
 
+def _timm_layer(name: str, path: str, index: dict[str, int], named: NamedParameters) -> int:
+    """timm's layer id of a frozen parameter of the tower whose blocks (``index``: each child's position) are at
+    ``path``: a block's, the final norm's (the last block's), or, by where its module is registered, the stem's
+    (0) or after the blocks (``count + 1``)."""
+    count = len(index)
+    if _under(name, path):
+        return index[_relative(name, path).split(".", 1)[0]] + 1
+    parent = path.rpartition(".")[0]
+    if _under(name, parent) and _relative(name, parent).startswith("norm"):
+        return count
+    order = {module: index for index, (module, _) in enumerate(named.modules)}
+    return count + 1 if order.get(name.rpartition(".")[0], -1) > order.get(path, -1) else 0
+
+
 def layer_ids(
     where: str, named: NamedParameters, settings: LayerDecaySettings, parameters: Parameters
 ) -> dict[int, Layer]:
@@ -202,9 +216,14 @@ def layer_ids(
                 f"{where}: `layer_decay_blocks={path!r}` holds none of this optimizer's trainable "
                 "parameters; name the blocks this optimizer trains."
             )
-        # timm's ``layer_max`` is the highest id present: with nothing after the blocks (a headless backbone,
-        # or a head another optimizer trains), the last block gets the full lr; BEiT's is always ``L + 1``
-        top = max(found.values()) if settings.rule == "timm" else count + 1
+        # BEiT's top is always ``L + 1``; timm's ``layer_max`` is the highest id among the parameters of the
+        # model it is given, frozen ones included (a frozen head keeps the top): only a backbone with nothing
+        # trained or frozen after its blocks (a headless ViT, or one whose head another optimizer trains, as
+        # timm given the backbone alone) gives its last block the full lr
+        top = count + 1
+        if settings.rule == "timm":
+            frozen = [name for name, _ in named.frozen if _under(name, scope)]
+            top = max(*found.values(), *(_timm_layer(name, path, index, named) for name in frozen))
         layers.update((key, Layer(tower, layer_id, top)) for key, layer_id in found.items())
     for _, param in parameters:
         layers.setdefault(id(param), Layer(None, 0, 0))
