@@ -323,25 +323,51 @@ def _sparse_parameter_names(module: torch.nn.Module) -> dict[int, str]:
 
 
 def check_sparse_support(
-    where: str, cls: type, groups: Sequence[Mapping[str, Any]], module: torch.nn.Module
+    where: str,
+    cls: type,
+    kwargs: Mapping[str, Any],
+    groups: Sequence[Mapping[str, Any]],
+    module: torch.nn.Module,
 ) -> None:
     """Raise if an optimizer whose step refuses sparse gradients (its record's ``sparse_gradients`` is ``False``:
     ``Adam``, ``AdamW``, ``RMSprop``, ...) is given parameters of a module with ``sparse=True``: torch raises a
-    ``RuntimeError`` at the first step, naming neither the parameter nor, for ``AdamW``, the optimizer.
+    ``RuntimeError`` at the first step, naming neither the parameter nor, for ``AdamW``, the optimizer; or if
+    one that takes them (``SGD``, ``Adagrad``) decays them, which torch refuses at the first step too.
 
     Example:
         >>> from torch import nn
         >>> from torch.optim import SGD, AdamW
         >>> net = nn.Embedding(4, 2, sparse=True)
-        >>> check_sparse_support("M.opt", SGD, [{"params": [net.weight]}], net)
-        >>> check_sparse_support("M.opt", AdamW, [{"params": [net.weight]}], net)
+        >>> check_sparse_support("M.opt", SGD, {}, [{"params": [net.weight]}], net)
+        >>> check_sparse_support("M.opt", SGD, {"weight_decay": 0.01}, [{"params": [net.weight]}], net)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected `weight_decay=0` for the parameters of a module with `sparse=True` but got `weight` (`weight_decay=0.01`): ...
+        >>> check_sparse_support("M.opt", AdamW, {}, [{"params": [net.weight]}], net)
         Traceback (most recent call last):
         ...
         ValueError: M.opt: Expected parameters with dense gradients for `AdamW` but got `weight` of a module with `sparse=True`: ...
     """
-    if optimizer_info(cls).sparse_gradients is not False:
+    names, takes = _sparse_parameter_names(module), optimizer_info(cls).sparse_gradients
+    if takes is None:
+        return  # an optimizer from elsewhere: its step is not known
+    if takes:
+        decayed = [
+            (names[id(p)], decay)
+            for group in groups
+            if (decay := group.get("weight_decay", kwargs.get("weight_decay", 0))) not in (0, None)
+            for p in group["params"]
+            if id(p) in names
+        ]
+        if decayed:
+            shown = ", ".join(f"`{name}` (`weight_decay={decay!r}`)" for name, decay in decayed)
+            raise ValueError(
+                f"{where}: Expected `weight_decay=0` for the parameters of a module with `sparse=True` but got "
+                f"{shown}: torch's `{cls.__name__}` adds the decay to their sparse gradients, which it cannot. "
+                "Give them a group with `weight_decay=0` (`ParamGroup(..., weight_decay=0.0)`), or build the "
+                "module with `sparse=False`."
+            )
         return
-    names = _sparse_parameter_names(module)
     sparse = [names[id(p)] for group in groups for p in group["params"] if id(p) in names]
     if sparse:
         raise ValueError(
@@ -581,7 +607,7 @@ def choose(
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module, fused_by_name)
-    check_sparse_support(where, cls, groups, module)
+    check_sparse_support(where, cls, kwargs, groups, module)
     check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
     check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
     if implementation == "compiled":

@@ -186,6 +186,28 @@ def test_an_optimizer_refusing_sparse_gradients_is_refused_for_a_sparse_module_w
     assert module.trainer.global_step == 0
 
 
+@pytest.mark.parametrize(
+    ("name", "cls", "error"),
+    [
+        ("sgd", "SGD", "add(sparse, dense) is not supported"),
+        ("adagrad", "Adagrad", "weight_decay option is not compatible with sparse gradients"),
+    ],
+)
+def test_weight_decay_on_a_sparse_module_is_refused_when_fit_starts(name: str, cls: str, error: str) -> None:
+    # torch raised `error` from inside the first step; a group with weight_decay=0 for the sparse ones trains
+    module = declared(OptimizerSpec(name, lr=0.01, weight_decay=0.01), base=SparseEmbedding)()
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected `weight_decay=0` for the parameters of a module with `sparse=True` "
+        rf"but got `embedding\.weight` \(`weight_decay=0\.01`\): torch's `{cls}` adds the decay to their sparse "
+        r"gradients, which it cannot\.",
+    ):
+        fit(module, max_epochs=1, limit_train_batches=1)
+    assert module.trainer.global_step == 0
+    kept = OptimizerSpec(name, lr=0.01, weight_decay=0.01, groups=[ParamGroup("embedding", weight_decay=0.0)])
+    fit(declared(kept, base=SparseEmbedding)(), max_epochs=1, limit_train_batches=2)
+
+
 TORCH_OPTIMIZERS = sorted(
     (cls for cls in OPTIMIZER_INFO if cls.__module__.startswith("torch.optim.")), key=lambda c: c.__name__
 )
