@@ -355,6 +355,21 @@ def counted_steps(trainer: Any, scheduler: ResolvedScheduler) -> int | None:
     return int(_standing(trainer, scheduler, compat.epochs_done(trainer)))
 
 
+def max_steps_ends_run(trainer: Any) -> bool:
+    """Whether ``max_steps`` ends a run of several optimizers in manual optimization (a training step of the
+    module's own) before ``max_epochs`` does, by the count a derived length makes there: ``global_step`` counts
+    every optimizer's steps together, one step of each per training batch."""
+    optimizers = _manual_optimizers(trainer)
+    if not optimizers or optimizers < 2 or driven_everies(trainer) is not None:
+        return False
+    if trainer.max_steps in (None, -1):
+        return False
+    batches, last = _batches_per_epoch(trainer), max_epochs(trainer)
+    if last in (None, -1) or not math.isfinite(batches):
+        return True
+    return math.ceil(trainer.max_steps / optimizers) < _epoch_steps_total(trainer, None, max(last, 1))
+
+
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
     """Optimizer steps in the run; ``inf`` when unknown.
 

@@ -57,6 +57,7 @@ Three mistakes would otherwise train silently wrong; each stops ``fit`` with a `
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -70,7 +71,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
-from lightning_optim.building.length import counted_in_steps
+from lightning_optim.building.length import counted_in_steps, max_steps_ends_run
 from lightning_optim.building.swa import displaced, swa_start
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
@@ -222,6 +223,8 @@ class ManualSchedulerStepping(MixinCallback):
         self.backward_ran = False
         #: whether a ``StochasticWeightAveraging`` may put its ``SWALR`` in the place of the schedules
         self.swa = False
+        #: whether ``max_steps`` ends the run that a derived length counts (``_check_steps_to_max_steps``)
+        self.limited = False
         #: ``last_epoch`` of each schedule after the mixin's last step; empty until training starts
         self.expected: dict[int, int] = {}
         # Lightning's per-batch hook dispatch is the mixin's main cost: the batch start is only needed by a
@@ -333,6 +336,7 @@ class ManualSchedulerStepping(MixinCallback):
         self.optimizer_steps = [0] * len(self.optimizer_steps)
         self.batches, self.global_start = 0, trainer.global_step
         self.swa = swa_start(trainer) is not None
+        self.limited = bool(self.counted) and max_steps_ends_run(trainer)
         # A checkpoint written at an epoch's last batch, before its end (`every_n_train_steps`), resumes into the
         # next epoch without an epoch start: the ended epoch's update is caught up now, before its first batch.
         self._catch_up(trainer)
@@ -356,7 +360,12 @@ class ManualSchedulerStepping(MixinCallback):
         for index, _ in self.counted:
             if self.optimizer_steps[index] != self.batches:
                 self._check_steps_per_batch(trainer, batch_idx)
-                return
+                break
+        if (
+            self.limited
+            and trainer.global_step - self.global_start != len(self.optimizer_steps) * self.batches
+        ):
+            self._check_steps_to_max_steps(trainer, batch_idx)
 
     def _first_batch_end(self, outputs: Any, batch_idx: int) -> None:
         if not self.counted:
@@ -420,6 +429,27 @@ class ManualSchedulerStepping(MixinCallback):
                 "and counts their steps (with `every=` or `Trainer(accumulate_grad_batches=...)`, see "
                 "docs/guides/several-optimizers.md)."
             )
+
+    def _check_steps_to_max_steps(self, trainer: Trainer, batch_idx: int) -> None:
+        """A length derived under ``max_steps`` counts the run's batches as ``max_steps`` shared out among the
+        optimizers (``global_step`` counts them together), one step of each per batch: an optimizer stepped less
+        often (a generator every ``n_critic`` batches) makes the run longer, and a schedule counted in the
+        others' steps would pass its end (a cosine climbs back). Refused at the first batch end where the steps
+        of all the optimizers fall short of one each per batch."""
+        _, scheduler = self.counted[0]
+        optimizers, steps = len(self.optimizer_steps), trainer.global_step - self.global_start
+        fixes = " and ".join(dict.fromkeys(fix for _, fix in counted_in_steps(scheduler)))
+        raise ValueError(
+            f"{scheduler.where}: Expected each of the {optimizers} declared optimizers "
+            f"({', '.join(f'`{a}`' for a in self.attributes)}) to step once per training batch, as the run's length "
+            f"derived for `{scheduler.cls.__name__}` counts under `max_steps={trainer.max_steps}` (Lightning's "
+            f"`global_step` counts every optimizer's steps together, so the run ends after "
+            f"{math.ceil(trainer.max_steps / optimizers)} batches by that count), but got {steps} "
+            f"step{'s' * (steps != 1)} of them all in the {self.batches} training batches of this fit up to batch {batch_idx} of epoch "
+            f"{trainer.current_epoch}: the run would go on past the schedule's end. "
+            f"{fixes[0].upper() + fixes[1:]}, or end the run with `max_epochs`, or declare `loss=` and `every=` on "
+            "the optimizers, so the mixin counts each one's steps (docs/guides/several-optimizers.md)."
+        )
 
     def _finish_epoch(self, trainer: Trainer, scheduled: Scheduled, epoch: int, *, catch_up: bool) -> None:
         setattr(scheduled.scheduler, EPOCHS, epoch + 1)

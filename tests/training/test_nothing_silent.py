@@ -417,6 +417,24 @@ def test_such_a_run_resumed_goes_on_as_the_uninterrupted_one(
     assert_same_weights(whole, resumed_module)
 
 
+def test_such_a_run_under_max_steps_is_an_error_at_the_first_batch_short_of_its_steps() -> None:
+    # was silent: `T_max` counted max_steps=12 shared out as 6 batches, but with the generator every 2nd batch
+    # the run takes 8, and the discriminator's cosine passed its end and climbed back
+    message = (
+        "NCritic.dis_opt.scheduler: Expected each of the 2 declared optimizers (`gen_opt`, `dis_opt`) to step once "
+        "per training batch, as the run's length derived for `CosineAnnealingLR` counts under `max_steps=12` "
+        "(Lightning's `global_step` counts every optimizer's steps together, so the run ends after 6 batches by "
+        "that count), but got 1 step of them all in the 1 training batches of this fit up to batch 0 of epoch 0: "
+        "the run would go on past the schedule's end. Give `T_max` explicitly, or end the run with `max_epochs`, "
+        "or declare `loss=` and `every=` on the optimizers, so the mixin counts each one's steps "
+        "(docs/guides/several-optimizers.md)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(n_critic()(), max_epochs=5, max_steps=12)
+    # `max_epochs` ending the run first: the derived length counts the batches, and it trains
+    assert len(fit(n_critic()(), max_epochs=2, max_steps=100).of(1)) == 8
+
+
 def end_epoch_0_after_2_batches(self: Any, batch: Any, batch_idx: int) -> int | None:
     """An ``on_train_batch_start`` ending epoch 0 after its first 2 batches, as Lightning allows (-1)."""
     return -1 if self.current_epoch == 0 and batch_idx == 2 else None
