@@ -703,11 +703,16 @@ def _check_whole(config: Any, section: str, declared: Mapping[str, Any], kind: t
     single = " ".join(f"`--{section}.{INIT_ARGS}.{name}={value}`" for name, value in given.items())
     values = ", ".join(f"{name}={declared_args[name]!r}" for name in dropped)
     single = single or f"`--{section}.{INIT_ARGS}.<name>=<value>`"
+    parameters = inspect.signature(cls).parameters
+    required = [n for n in dropped if n in parameters and parameters[n].default is inspect.Parameter.empty]
+    defaulted = [name for name in dropped if name not in required]
+    effects = ([f"{listing(defaulted)} would train at `{cls.__name__}`'s defaults"] if defaulted else []) + (
+        [f"{listing(required)} would be missing (`{cls.__name__}` has no default)"] if required else []
+    )
     raise ValueError(
         f"{where}: Expected `--{section}.{INIT_ARGS}` to keep the declared {listing(dropped)} ({values}) "
-        f"but got `{flow}`, which replaces the declared `{INIT_ARGS}` as a whole, so they would train at "
-        f"`{cls.__name__}`'s defaults; add them to it to set them (did you mean {single}, which changes only "
-        "these?)."
+        f"but got `{flow}`, which replaces the declared `{INIT_ARGS}` as a whole, so {' and '.join(effects)}; add "
+        f"them to it to set them (did you mean {single}, which changes only these?)."
     )
 
 

@@ -1140,12 +1140,13 @@ def test_init_args_given_whole_on_the_command_line_that_leave_declared_ones_out_
     assert cli_error(capsys, Decayed, "--optim.optimizer.init_args={lr: 0.01}") == (
         "Decayed.optimizer: Expected `--optim.optimizer.init_args` to keep the declared `weight_decay`, `betas` "
         "(weight_decay=0.05, betas=[0.9, 0.95]) but got `{lr: 0.01}`, which replaces the declared `init_args` as a "
-        "whole, so they would train at `AdamW`'s defaults; add them to it to set them (did you mean "
+        "whole, so `weight_decay`, `betas` would train at `AdamW`'s defaults; add them to it to set them (did you mean "
         "`--optim.optimizer.init_args.lr=0.01`, which changes only these?)."
     )
     assert cli_error(capsys, Decayed, "--optim.optimizer.scheduler.init_args", "{gamma: 0.1}").startswith(
         "Decayed.optimizer.scheduler: Expected `--optim.optimizer.scheduler.init_args` to keep the declared "
-        "`step_size` (step_size=2) but got `{gamma: 0.1}`"
+        "`step_size` (step_size=2) but got `{gamma: 0.1}`, which replaces the declared `init_args` as a whole, so "
+        "`step_size` would be missing (`StepLR` has no default); add them"
     )
     assert CREATED == []
     # every declared argument given, or another class, is what was asked for
