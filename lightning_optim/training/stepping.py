@@ -445,8 +445,8 @@ class ManualSchedulerStepping(MixinCallback):
             f"derived for `{scheduler.cls.__name__}` counts under `max_steps={trainer.max_steps}` (Lightning's "
             f"`global_step` counts every optimizer's steps together, so the run ends after "
             f"{math.ceil(trainer.max_steps / optimizers)} batches by that count), but got {steps} "
-            f"step{'s' * (steps != 1)} of them all in the {self.batches} training batches of this fit up to batch {batch_idx} of epoch "
-            f"{trainer.current_epoch}: the run would go on past the schedule's end. "
+            f"step{'s' * (steps != 1)} of them all in the {self.batches} training batches of this fit up to batch "
+            f"{batch_idx} of epoch {trainer.current_epoch}: the run would go on past the schedule's end. "
             f"{fixes[0].upper() + fixes[1:]}, or end the run with `max_epochs`, or declare `loss=` and `every=` on "
             "the optimizers, so the mixin counts each one's steps (docs/guides/several-optimizers.md)."
         )
