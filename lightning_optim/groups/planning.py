@@ -63,9 +63,7 @@ class Overlap:
     missed: Mapping[str, str]
 
     def message(self) -> str:
-        names = listing(self.parameters[:4]) + (
-            f" and {len(self.parameters) - 4} more" if len(self.parameters) > 4 else ""
-        )
+        names = listing(self.parameters, limit=4)
         kept = ", ".join(self.kept.values()) or "none: the optimizer's own"
         return (
             f"{self.where}: `select={self.select!r}` also matches {names}, which `{self.earlier}` "
@@ -125,7 +123,7 @@ def assign_parameters(
         assigned[declared.attribute] = rest
     elif rest:
         names = [name for name, _ in rest]
-        shown = listing(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        shown = listing(names, limit=10)
         raise ValueError(
             f"{declared_all[0].where.rsplit('.', 1)[0]}: trainable parameter(s) {shown} are trained by no declared "
             "optimizer. Select them in an optimizer's `params`, declare one optimizer with `params=None`, "

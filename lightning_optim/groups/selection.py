@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.lazy import ShapeUnknownError, call_refusing_shape
 
 #: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
@@ -286,7 +286,7 @@ def check_items(named: NamedParameters, selector: Selector, *, where: str, optio
             if frozen:
                 raise ValueError(
                     f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
-                    f"item {item!r} matches only frozen parameters (`requires_grad=False`): {_shown(frozen)}. "
+                    f"item {item!r} matches only frozen parameters (`requires_grad=False`): {listing(frozen, limit=4)}. "
                     f"{_FROZEN_ADVICE}"
                 )
             raise ValueError(
@@ -314,19 +314,6 @@ def _frozen_matches(named: NamedParameters, selector: Selector, where: str, opti
     except Exception:  # a callable selector that fails on a frozen parameter: wording an error, not selecting
         return []
     return [name for name, _ in frozen]
-
-
-def _shown(names: Sequence[str], limit: int = 4) -> str:
-    """The first few of ``names``, in backticks.
-
-    Example:
-        >>> _shown(["a.weight", "a.bias"])
-        '`a.weight`, `a.bias`'
-        >>> _shown(["p0", "p1", "p2"], limit=2)
-        '`p0`, `p1` and 1 more'
-    """
-    shown = ", ".join(f"`{name}`" for name in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _holding_paths(names: Sequence[str]) -> list[str]:
@@ -383,7 +370,7 @@ def no_match_message(
     if frozen:
         return (
             f"{where}: `{option}={selector!r}` matches only frozen parameters (`requires_grad=False`): "
-            f"{_shown(frozen)}. {_FROZEN_ADVICE}"
+            f"{listing(frozen, limit=4)}. {_FROZEN_ADVICE}"
         )
     scope = "this optimizer's trainable parameters" if restricted else "the module's trainable parameters"
     hint = _hint(named, selector)

@@ -86,6 +86,7 @@ from lightning_optim.training.plateau import (
     validation_pending,
 )
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.errors import listing
 from lightning_optim.utilities.step_rule import steps_at
 
 EPOCHS = "_lightning_optim_epochs"
@@ -169,6 +170,12 @@ def _manual_loop(attributes: Sequence[str]) -> str:
         "        self.manual_backward(loss)\n"
         f"        opt.step(){others}"
     )
+
+
+def _fixes(scheduler: ResolvedScheduler) -> str:
+    """How to declare ``scheduler`` without counting its optimizer's steps in the run, as a sentence's start."""
+    fixes = " and ".join(dict.fromkeys(fix for _, fix in counted_in_steps(scheduler)))
+    return fixes[0].upper() + fixes[1:]
 
 
 class ManualSchedulerStepping(MixinCallback):
@@ -382,7 +389,7 @@ class ManualSchedulerStepping(MixinCallback):
         ):
             raise ValueError(
                 f"{self.owner}.training_step: returned a loss, but in the first training batch no declared "
-                f"optimizer ({', '.join(f'`{a}`' for a in self.attributes)}) stepped and no backward ran, so "
+                f"optimizer ({listing(self.attributes)}) stepped and no backward ran, so "
                 f"nothing would train. {self.manual_because}, where Lightning does not use the returned loss: "
                 "`training_step` must run the backward and step each optimizer itself, e.g.\n"
                 + _manual_loop(self.attributes)
@@ -420,12 +427,11 @@ class ManualSchedulerStepping(MixinCallback):
                 if steps > batches
                 else "would still be short of its end when the run ends"
             )
-            fixes = " and ".join(dict.fromkeys(fix for _, fix in counted_in_steps(scheduler)))
             raise ValueError(
                 f"{scheduler.where}: Expected `{self.attributes[index]}` to step once per training batch, as the "
                 f"run's length derived for `{scheduler.cls.__name__}` counts in manual optimization, but got "
                 f"{steps} step{'s' * (steps != 1)} in {where}: the schedule {effect}. "
-                f"{fixes[0].upper() + fixes[1:]}, or declare `loss=` on the optimizers, so the mixin steps them "
+                f"{_fixes(scheduler)}, or declare `loss=` on the optimizers, so the mixin steps them "
                 "and counts their steps (with `every=` or `Trainer(accumulate_grad_batches=...)`, see "
                 "docs/guides/several-optimizers.md)."
             )
@@ -438,16 +444,15 @@ class ManualSchedulerStepping(MixinCallback):
         of all the optimizers fall short of one each per batch."""
         _, scheduler = self.counted[0]
         optimizers, steps = len(self.optimizer_steps), trainer.global_step - self.global_start
-        fixes = " and ".join(dict.fromkeys(fix for _, fix in counted_in_steps(scheduler)))
         raise ValueError(
             f"{scheduler.where}: Expected each of the {optimizers} declared optimizers "
-            f"({', '.join(f'`{a}`' for a in self.attributes)}) to step once per training batch, as the run's length "
+            f"({listing(self.attributes)}) to step once per training batch, as the run's length "
             f"derived for `{scheduler.cls.__name__}` counts under `max_steps={trainer.max_steps}` (Lightning's "
             f"`global_step` counts every optimizer's steps together, so the run ends after "
             f"{math.ceil(trainer.max_steps / optimizers)} batches by that count), but got {steps} "
             f"step{'s' * (steps != 1)} of them all in the {self.batches} training batches of this fit up to batch "
             f"{batch_idx} of epoch {trainer.current_epoch}: the run would go on past the schedule's end. "
-            f"{fixes[0].upper() + fixes[1:]}, or end the run with `max_epochs`, or declare `loss=` and `every=` on "
+            f"{_fixes(scheduler)}, or end the run with `max_epochs`, or declare `loss=` and `every=` on "
             "the optimizers, so the mixin counts each one's steps (docs/guides/several-optimizers.md)."
         )
 

@@ -42,10 +42,6 @@ def unheld(module: Any, optimizers: list[Any]) -> list[str]:
     return [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in held]
 
 
-def _shown(names: list[str]) -> str:
-    return listing(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-
-
 class UnfrozenGuard(MixinCallback):
     """Refuses a parameter made trainable after the optimizers were built (see the module docstring)."""
 
@@ -70,7 +66,7 @@ class UnfrozenGuard(MixinCallback):
         reasons = []
         if unfrozen:
             reasons.append(
-                f"{_shown(unfrozen)} made trainable at epoch {trainer.current_epoch}, after the optimizers were "
+                f"{listing(unfrozen, limit=6)} made trainable at epoch {trainer.current_epoch}, after the optimizers were "
                 "built from the parameters trainable when `fit` started: no optimizer holds them, so they would "
                 "keep their values. Unfreeze them with Lightning's `BackboneFinetuning` callback, or call "
                 "`BaseFinetuning.unfreeze_and_add_param_group(modules, optimizer)` where you unfreeze them: either "
@@ -80,7 +76,7 @@ class UnfrozenGuard(MixinCallback):
             )
         if new:
             reasons.append(
-                f"{_shown(new)}, which did not exist when the optimizers were built (`configure_optimizers`, as "
+                f"{listing(new, limit=6)}, which did not exist when the optimizers were built (`configure_optimizers`, as "
                 "`fit` started): a submodule replaced or added since (in a hook such as `on_fit_start` or "
                 f"`on_train_epoch_start`, by epoch {trainer.current_epoch}) has new parameters that no optimizer "
                 "holds, so they would keep their values. Build or replace submodules in `__init__`, `setup` or "

@@ -96,9 +96,17 @@ def edit_distance(a: str, b: str) -> int:
     return current[len(b)]
 
 
-def listing(names: Iterable[str]) -> str:
-    """``a, b, c`` with each name in backticks, in the given order."""
-    return ", ".join(f"`{name}`" for name in names)
+def listing(names: Iterable[str], limit: int | None = None) -> str:
+    """``a, b, c`` with each name in backticks, in the given order; past ``limit`` names, the count of the others.
+
+    Example:
+        >>> listing(["a", "b"]), listing(["p0", "p1", "p2"], limit=2)
+        ('`a`, `b`', '`p0`, `p1` and 1 more')
+    """
+    names = list(names)
+    more = 0 if limit is None else max(0, len(names) - limit)
+    shown = ", ".join(f"`{name}`" for name in names[: len(names) - more])
+    return shown + (f" and {more} more" if more else "")
 
 
 def check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
