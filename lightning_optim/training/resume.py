@@ -24,7 +24,10 @@ option that changed shapes starts afresh (``OptimizerInfo.shaping_options``: ``D
 one whose kept state has another precision than its state options now give it (``OptimizerInfo.state_misfit``:
 bitsandbytes' ``optim_bits``, which the group does not hold). A
 ``ReduceLROnPlateau`` has no value at a step: it continues from its group's lr (its reductions so far applied to
-the lr now declared), with its counters anew.
+the lr now declared), with its counters anew. An optimizer declared under another attribute is the checkpoint's
+when its class, options and groups are, one to one (``renames``): its records in the checkpoint are written under
+its name now (``_record_renamed``), so ``"continue"`` keeps its state and ``Positions`` its place, and the refusal
+says it looks renamed.
 
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
@@ -320,6 +323,92 @@ def _alike(value: Any) -> Any:
             spelled.pop()  # a one-element tuple's comma
         spelled.append(text)
     return " ".join(spelled)
+
+
+#: What makes a fingerprint's optimizer the same one under another attribute: its class, options and groups.
+_IDENTITY = ("class", "options")
+_GROUP_IDENTITY = ("name", "parameters", "elements", "parameter names (digest)")
+
+
+def _identity(optimizer: Mapping[str, Any]) -> Any:
+    groups = optimizer.get("groups")
+    return (
+        *(_alike(optimizer.get(key)) for key in _IDENTITY),
+        tuple(tuple(g.get(key) for key in _GROUP_IDENTITY) for g in groups if isinstance(g, Mapping))
+        if isinstance(groups, list)
+        else None,
+    )
+
+
+def renames(
+    saved: Mapping[str, Any], current: Mapping[str, Any]
+) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The optimizers of ``current`` whose attribute ``saved`` lacks that are, one to one, an optimizer of ``saved``
+    whose attribute ``current`` lacks, with the same class, options and groups (names, parameter and element
+    counts, the digest of the parameter names): renamed, ``{attribute now: attribute in the checkpoint}``; and
+    those alike several (or one alike with another): not guessed, ``{attribute now: those it is alike}``.
+
+    Example:
+        >>> adam = {"class": "Adam", "options": "lr=0.1", "groups": [{"name": None, "parameters": 2}]}
+        >>> saved = {"optimizers": [{"attribute": "gen_opt", **adam}, {"attribute": "dis_opt", **adam, "class": "SGD"}]}
+        >>> now = {"optimizers": [{"attribute": "generator_opt", **adam}, {"attribute": "dis_opt", **adam}]}
+        >>> renames(saved, now)
+        ({'generator_opt': 'gen_opt'}, {})
+        >>> twins = {"optimizers": [{"attribute": "a", **adam}, {"attribute": "b", **adam}, saved["optimizers"][1]]}
+        >>> renames(twins, now)
+        ({}, {'generator_opt': ['a', 'b']})
+    """
+    old, new = (
+        {str(o.get("attribute")): o for o in f.get("optimizers", ()) if isinstance(o, Mapping)}
+        for f in (saved, current)
+    )
+    alike = {
+        attribute: [a for a, o in old.items() if a not in new and _identity(o) == _identity(optimizer)]
+        for attribute, optimizer in new.items()
+        if attribute not in old
+    }
+    taken = [a for candidates in alike.values() for a in candidates]
+    one_to_one = {a: c[0] for a, c in alike.items() if len(c) == 1 and taken.count(c[0]) == 1}
+    return one_to_one, {a: c for a, c in alike.items() if c and a not in one_to_one}
+
+
+def _rename_hints(
+    renamed: Mapping[str, str], ambiguous: Mapping[str, list[str]], now: Sequence[str]
+) -> list[str]:
+    """One line for each optimizer ``renames`` found (``now``: the attributes in their order now).
+
+    Example:
+        >>> for line in _rename_hints({"opt": "optimizer"}, {"g": ["a", "b"]}, ["g", "opt"]):
+        ...     print(line)
+        optimizers[0 'g']: alike 'a' and 'b' of the checkpoint (the same class, options and param groups), not one to one: taken for no rename (`resume_changed_setup = 'continue'` starts it afresh)
+        optimizers[1 'opt']: 'optimizer' of the checkpoint renamed? (the same class, options and param groups; `resume_changed_setup = 'continue'` keeps its optimizer state and where it stands)
+    """
+    same = "the same class, options and param groups"
+    return [
+        f"optimizers[{now.index(a)} {a!r}]: {renamed[a]!r} of the checkpoint renamed? ({same}; "
+        "`resume_changed_setup = 'continue'` keeps its optimizer state and where it stands)"
+        if a in renamed
+        else f"optimizers[{now.index(a)} {a!r}]: alike {' and '.join(map(repr, ambiguous[a]))} of the checkpoint "
+        f"({same}), not one to one: taken for no rename (`resume_changed_setup = 'continue'` starts it afresh)"
+        for a in now
+        if a in renamed or a in ambiguous
+    ]
+
+
+def _record_renamed(checkpoint: dict[str, Any], renamed: Mapping[str, str]) -> Mapping[str, Any]:
+    """Write the checkpoint's records of the ``renamed`` optimizers (``renames``) under their attributes now: its
+    fingerprint, which ``"continue"`` keeps their state by (``_kept_state``), and where they stand
+    (``POSITIONS_KEY``, ``Positions``); the fingerprint."""
+    back = {old: new for new, old in renamed.items()}
+    saved = checkpoint[CHECKPOINT_KEY]
+    optimizers = [
+        {**o, "attribute": back.get(o.get("attribute"), o.get("attribute"))} for o in saved["optimizers"]
+    ]
+    checkpoint[CHECKPOINT_KEY] = {**saved, "optimizers": optimizers}
+    positions = checkpoint.get(POSITIONS_KEY)
+    if isinstance(positions, Mapping):
+        checkpoint[POSITIONS_KEY] = {back.get(key, key): entry for key, entry in positions.items()}
+    return checkpoint[CHECKPOINT_KEY]
 
 
 def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
@@ -735,8 +824,12 @@ def check_resume(
     for state, b in zip([*states, *[None] * len(built)], built):
         _added_groups(b, state, continues=choice == "continue")
     by_position = False  # the groups correspond by position (a checkpoint without a fingerprint)
+    renamed: dict[str, str] = {}
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
-        changes = differences(saved, fingerprint(built))
+        current = fingerprint(built)
+        changes = differences(saved, current)
+        renamed, ambiguous = renames(saved, current)
+        changes = [*_rename_hints(renamed, ambiguous, _attributes(current)), *changes] if changes else []
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
         # then what the optimizer states tell (options, the lr, parameter shapes)
         if choice == "error" and saved is None and "optimizer_states" not in checkpoint:
@@ -755,6 +848,8 @@ def check_resume(
         return
     if choice == "error":
         raise refusal(owner, changes)
+    if renamed:
+        saved = _record_renamed(checkpoint, renamed)
     continues = choice == "continue"
     checkpoint["optimizer_states"] = [
         b.optimizer.state_dict()

@@ -949,3 +949,72 @@ def test_a_weights_only_checkpoint_resumes_with_fresh_optimizer_state(choice: st
     assert not all(
         torch.equal(p, q) for p, q in zip(saved.parameters(), module.parameters())
     )  # it trained on
+
+
+class NaNAtBatch1(Classifier):
+    """The loss is NaN at batch 1 of epoch 0: with ``skip_nonfinite`` the update is skipped, so the optimizer has
+    applied one step fewer than the batches ran (its schedule, per step, waits for it)."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().training_step(batch, batch_idx)
+        return loss * float("nan") if self.current_epoch == 0 and batch_idx == 1 else loss
+
+
+def adam(**options: Any) -> OptimizerSpec:
+    per_step = SchedulerSpec("exponential", gamma=0.9, interval="step")
+    return OptimizerSpec("adam", lr=0.01, implementation="forloop", scheduler=per_step, **options)
+
+
+#: Each module as saved, and resumed with one optimizer's attribute renamed, its declaration unchanged.
+RENAMED: dict[str, tuple[type[L.LightningModule], dict[str, OptimizerSpec], dict[str, str]]] = {
+    "one_optimizer": (NaNAtBatch1, {"optimizer": adam(skip_nonfinite=1)}, {"optimizer": "opt"}),
+    "gan": (
+        TwoNets,
+        {"gen_opt": adam(params="model_gen"), "dis_opt": adam(params="model_dis")},
+        {"gen_opt": "generator_opt"},
+    ),
+}
+
+
+def renamed(kind: str, rename: bool, choice: str = "error") -> L.LightningModule:
+    base, specs, names = RENAMED[kind]
+    declarations = {names.get(a, a) if rename else a: s for a, s in specs.items()}
+    return type(
+        "Renamed", (ConfigurableOptimizersMixin, base), {**declarations, "resume_changed_setup": choice}
+    )()
+
+
+def saved_run(kind: str, tmp_path: Path) -> tuple[L.LightningModule, Any, str]:
+    """The module of ``kind`` as saved, trained for 3 epochs; its lrs; its checkpoint after epoch 0."""
+    full = renamed(kind, rename=False)
+    whole = run(full, tmp_path, max_epochs=3, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    (saved,) = (tmp_path / "ckpt").glob("epoch=0-*.ckpt")
+    return full, whole, str(saved)
+
+
+@pytest.mark.parametrize("kind", sorted(RENAMED))
+def test_a_renamed_optimizer_is_told_in_the_refusal(kind: str, tmp_path: Path) -> None:
+    """Was: the old attribute 'declared' in the checkpoint, absent now, and the new one absent in the checkpoint,
+    with no hint that it is the same optimizer, which ``"continue"`` keeps."""
+    _, _, saved = saved_run(kind, tmp_path)
+    old, new = next(iter(RENAMED[kind][2].items()))
+    with pytest.raises(ValueError, match=r"Renamed: Expected the checkpoint being resumed") as err:
+        run(renamed(kind, rename=True), tmp_path, ckpt_path=saved, max_epochs=3)
+    message = str(err.value)
+    assert (
+        f"optimizers[0 {new!r}]: {old!r} of the checkpoint renamed? (the same class, options and param groups; "
+        "`resume_changed_setup = 'continue'` keeps its optimizer state and where it stands)"
+    ) in message
+    assert f"optimizers[0 {old!r}]: 'declared' in the checkpoint, absent now" in message
+
+
+@pytest.mark.parametrize("kind", sorted(RENAMED))
+def test_a_renamed_optimizer_continues_as_the_run_went_on(kind: str, tmp_path: Path) -> None:
+    """Was: ``"continue"`` started the renamed optimizer's Adam state empty (a hand-written module, resuming by
+    position, kept it) and its per-step schedule where the batches stand, past the update skipped before."""
+    full, whole, saved = saved_run(kind, tmp_path)
+    resumed = renamed(kind, rename=True, choice="continue")
+    rest = run(resumed, tmp_path, ckpt_path=saved, max_epochs=3)
+    assert rest.history == whole.history[4:]
+    assert len(set(map(str, rest.history))) > 4, "the schedule must move after the checkpoint"
+    assert_same_weights(full, resumed)
