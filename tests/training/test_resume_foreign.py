@@ -20,7 +20,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, ReduceLROnPlateau, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
@@ -100,6 +100,49 @@ def test_ported_module_continues_a_hand_written_checkpoint_exactly(
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history))) > 2, "the schedule must move for the test to mean anything"
     assert_same_weights(full, resumed)
+
+
+def halving(epoch: int) -> float:
+    return 0.5**epoch
+
+
+#: ``SCHEDULERS`` and a ``LambdaLR``, whose state torch reads by a key of its own (``lr_lambdas``)
+LEFT = {**SCHEDULERS, "lambda_per_epoch": (LambdaLR, "epoch", {"lr_lambda": halving})}
+
+
+def leaving(module: type[Classifier]) -> type[Classifier]:
+    """``module`` resuming a checkpoint the mixin wrote as docs/guides/resume.md's "Leaving the mixin" shows."""
+
+    def on_load_checkpoint(self: Classifier, checkpoint: dict[str, Any]) -> None:
+        if "lightning_optim" in checkpoint:
+            checkpoint["lr_schedulers"] = [state["inner"] for state in checkpoint["lr_schedulers"]]
+
+    return type("LeftTheMixin", (module,), {"on_load_checkpoint": on_load_checkpoint})
+
+
+@pytest.mark.parametrize("save_point", sorted(SAVE_POINTS))
+@pytest.mark.parametrize("name", sorted(LEFT))
+def test_a_mixin_checkpoint_resumes_in_the_hand_written_module_given_the_torch_scheduler_states(
+    name: str, save_point: str, tmp_path: Path
+) -> None:
+    """Leaving the mixin: the README said checkpoints work unchanged, and the hand-written module resuming one
+    failed in torch (``KeyError: 'lr_lambdas'``) or took the schedule's attributes (``inner``, ``shape``) as the
+    scheduler's; each schedule's ``"inner"`` state is the torch scheduler's own, and resumes it exactly."""
+    cls, interval, kwargs = LEFT[name]
+    whole, full, path = written(tmp_path, ported(cls, interval, **kwargs), save_point)
+    resumed = leaving(hand_written(cls, interval, **kwargs))()
+    rest = run(resumed, tmp_path, ckpt_path=path)
+    done = SAVE_POINTS[save_point][2]
+    assert rest.history == whole.history[done:]
+    assert len(set(map(str, whole.history))) > 2, "the schedule must move for the test to mean anything"
+    assert_same_weights(full, resumed)
+
+
+def test_a_mixin_checkpoint_holds_the_schedule_s_state_around_the_torch_scheduler_s(tmp_path: Path) -> None:
+    """What the docs say the way back is for: the state Lightning gives the hand-written scheduler as it is."""
+    _, _, path = written(tmp_path, ported(LambdaLR, "epoch", lr_lambda=halving))
+    with pytest.raises(KeyError, match="lr_lambdas"):
+        run(hand_written(LambdaLR, "epoch", lr_lambda=halving)(), tmp_path, ckpt_path=path)
 
 
 class HandWrittenProdigy(Classifier):
