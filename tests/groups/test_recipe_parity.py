@@ -5,12 +5,15 @@ here: its functions are transcribed below from huggingface/pytorch-image-models 
 aa4b5850c1543fa488abf260f18390eda46cf85d (timm/optim/_param_groups.py, timm/models/_manipulate.py,
 timm/models/vision_transformer.py), and EVA-CLIP's from baaivision/EVA at 46b041482a9f1fa4658254d035618f0e2a6b24d4
 (EVA-CLIP/rei/training/optim.py). Every comparison maps each parameter name to its ``(lr, weight_decay)``
-in the built optimizer on both sides.
+in the built optimizer on both sides. MAE's fine-tuning recipe, its layer decay under its own schedule, is
+trained next to MAE's functions transcribed from facebookresearch/mae at be47fef7a727943547afb0c670cf1b26034c3c89
+(util/lr_decay.py, util/lr_sched.py), comparing every parameter's ``(lr, weight_decay)`` before every step.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections import defaultdict
 from collections.abc import Collection
@@ -22,8 +25,15 @@ import pytest
 import torch
 from torch import nn
 from torch.optim import SGD, AdamW, Rprop
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    preview_schedule,
+)
 from lightning_optim.building.build import build_optimizer
 from lightning_optim.groups.planning import apply_scales, as_torch_groups
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
@@ -655,6 +665,195 @@ def test_decay_mult_scales_muon_with_adamws_own_weight_decay() -> None:
     )
     settings = ours(declared(spec, VitLike))
     assert settings["head.weight"] == pytest.approx((1e-3 * 0.1, 0.2 * 0.5))
+
+
+# ---- MAE fine-tuning: layer decay under MAE's own schedule -------------------------------------------
+
+MAE_LR, MAE_MIN_LR, MAE_EPOCHS, MAE_WARMUP_EPOCHS = 1e-3, 1e-4, 4, 1
+
+
+def mae_get_layer_id_for_vit(name: str, num_layers: int) -> int:
+    """MAE util/lr_decay.py ``get_layer_id_for_vit``, transcribed."""
+    if name in ["cls_token", "pos_embed"] or name.startswith("patch_embed"):
+        return 0
+    elif name.startswith("blocks"):
+        return int(name.split(".")[1]) + 1
+    else:
+        return num_layers
+
+
+def mae_param_groups_lrd(
+    model: Any, weight_decay: float, no_weight_decay_list: Collection[str], layer_decay: float
+) -> list[dict[str, Any]]:
+    """MAE util/lr_decay.py ``param_groups_lrd`` (without its list of names), transcribed."""
+    param_groups: dict[str, dict[str, Any]] = {}
+    num_layers = len(model.blocks) + 1
+    layer_scales = list(layer_decay ** (num_layers - i) for i in range(num_layers + 1))
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim == 1 or n in no_weight_decay_list:
+            g_decay, this_decay = "no_decay", 0.0
+        else:
+            g_decay, this_decay = "decay", weight_decay
+        layer_id = mae_get_layer_id_for_vit(n, num_layers)
+        group_name = f"layer_{layer_id}_{g_decay}"
+        if group_name not in param_groups:
+            param_groups[group_name] = {
+                "lr_scale": layer_scales[layer_id],
+                "weight_decay": this_decay,
+                "params": [],
+            }
+        param_groups[group_name]["params"].append(p)
+    return list(param_groups.values())
+
+
+def mae_adjust_learning_rate(optimizer: torch.optim.Optimizer, epoch: float) -> float:
+    """MAE util/lr_sched.py ``adjust_learning_rate``, transcribed (``args`` as the constants above)."""
+    if epoch < MAE_WARMUP_EPOCHS:
+        lr = MAE_LR * epoch / MAE_WARMUP_EPOCHS
+    else:
+        lr = MAE_MIN_LR + (MAE_LR - MAE_MIN_LR) * 0.5 * (
+            1.0 + math.cos(math.pi * (epoch - MAE_WARMUP_EPOCHS) / (MAE_EPOCHS - MAE_WARMUP_EPOCHS))
+        )
+    for param_group in optimizer.param_groups:
+        if "lr_scale" in param_group:
+            param_group["lr"] = lr * param_group["lr_scale"]
+        else:
+            param_group["lr"] = lr
+    return lr
+
+
+class LinearPatchEmbed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(2, WIDTH)
+
+
+class MaeVit(L.LightningModule):
+    """MAE's fine-tuned ``models_vit.VisionTransformer`` (timm's, ``global_pool=True``) in miniature: the
+    tokens, ``patch_embed``, the blocks, ``fc_norm`` on the mean of the patch tokens and ``head``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.patch_embed = LinearPatchEmbed()
+        self.cls_token = nn.Parameter(torch.randn(1, 1, WIDTH) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, 5, WIDTH) * 0.02)
+        self.blocks = nn.ModuleList(VitBlock() for _ in range(3))
+        self.fc_norm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 4)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token", "dist_token"}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.patch_embed.proj(x.view(-1, 4, 2))  # 8 features as 4 patches of 2
+        h = torch.cat([self.cls_token.expand(len(x), -1, -1), h], 1) + self.pos_embed
+        for block in self.blocks:
+            h = h + block.attn.proj(block.attn.qkv(block.norm1(h))[..., :WIDTH])
+            h = h + block.mlp.fc2(nn.functional.gelu(block.mlp.fc1(block.norm2(h))))
+        return self.head(self.fc_norm(h[:, 1:].mean(1)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+
+class HandWrittenMae(MaeVit):
+    """MAE's main_finetune.py: AdamW on ``param_groups_lrd``; engine_finetune.py sets every group's lr before
+    each step with ``adjust_learning_rate(optimizer, data_iter_step / len(data_loader) + epoch, args)``."""
+
+    def configure_optimizers(self) -> Any:
+        groups = mae_param_groups_lrd(self, WD, self.no_weight_decay(), DECAY)
+        return AdamW(groups, lr=MAE_LR, foreach=False)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        epoch = batch_idx / self.trainer.num_training_batches + self.current_epoch
+        mae_adjust_learning_rate(self.trainer.optimizers[0], epoch)
+
+
+class SettingsRecorder(L.Callback):
+    """Each parameter's ``(lr, weight_decay)`` before every optimizer step."""
+
+    def __init__(self) -> None:
+        self.steps: list[Settings] = []
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, module: Any, optimizer: Any) -> None:
+        self.steps.append(settings_of(module, optimizer.param_groups))
+
+
+def trained_settings(module: L.LightningModule) -> list[Settings]:
+    recorder = SettingsRecorder()
+    fit(module, max_epochs=MAE_EPOCHS, callbacks=[recorder])
+    return recorder.steps
+
+
+#: the MAE recipe of the README and docs/guides/groups.md: MAE's floor is ``min_lr * lr_scale``, a ratio of
+#: each group's lr, which ``min_lr_rate`` is (torch's ``eta_min`` would be one floor for every group)
+MAE = OptimizerSpec(
+    "adamw",
+    lr=MAE_LR,
+    weight_decay=WD,
+    no_decay="timm",
+    layer_decay=DECAY,
+    layer_decay_blocks="blocks",
+    scheduler=SchedulerSpec(
+        "transformers/cosine_with_min_lr",
+        num_warmup_steps=MAE_WARMUP_EPOCHS / MAE_EPOCHS,
+        min_lr_rate=MAE_MIN_LR / MAE_LR,
+    ),
+    implementation="forloop",
+)
+
+
+def test_the_mae_recipe_trains_as_maes_adjust_learning_rate_with_a_min_lr() -> None:
+    ours, theirs = declared(MAE, MaeVit), HandWrittenMae()
+    got, expected = trained_settings(ours), trained_settings(theirs)
+    assert len(got) == len(expected) == MAE_EPOCHS * 4  # loader(): 4 batches an epoch
+    assert got == [approx(step) for step in expected]
+    helpers.assert_same_weights(ours, theirs)
+    # MAE's floor is min_lr times each group's scale: the stem ends below min_lr, where torch's eta_min=min_lr
+    # would have held it (the head ends above it, as the run stops one step before the floor)
+    assert expected[-1]["cls_token"][0] < MAE_MIN_LR < expected[-1]["head.weight"][0]
+
+
+class VitL(VitLike):
+    def __init__(self) -> None:
+        super().__init__(num_blocks=24)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "last"),
+    [
+        (SchedulerSpec("cosine", interval="step", eta_min=1e-6), pytest.approx(1e-6, rel=1e-4)),
+        (
+            SchedulerSpec("transformers/cosine_with_min_lr", min_lr_rate=1e-6 / 1e-3),
+            pytest.approx(1e-6 * 0.75**25, rel=2e-2),
+        ),
+        (  # transformers' min_lr is measured against the optimizer's lr: a ratio too
+            SchedulerSpec("transformers/cosine_with_min_lr", min_lr=1e-6),
+            pytest.approx(1e-6 * 0.75**25, rel=2e-2),
+        ),
+    ],
+    ids=["eta_min", "min_lr_rate", "min_lr"],
+)
+def test_an_eta_min_is_one_floor_for_every_group_and_min_lr_rate_scales_with_each(
+    scheduler: Any, last: Any
+) -> None:
+    # docs/guides/groups.md, at MAE's ViT-L settings: the stem's lr 7.5e-7 climbs to eta_min=1e-6, as in a
+    # hand-written torch module; with min_lr_rate it ends near 1e-6 * 0.75 ** 25, where MAE ends it
+    spec = OptimizerSpec(AdamW, lr=1e-3, layer_decay=0.75, layer_decay_blocks="blocks", scheduler=scheduler)
+    stem = preview_schedule(helpers.declared(spec, base=VitL), max_epochs=50, steps_per_epoch=10)[
+        "lr-optimizer/layer_0"
+    ]
+    assert stem[0] == pytest.approx(1e-3 * 0.75**25) == pytest.approx(7.525e-7, rel=1e-4)
+    assert stem[-1] == last
+    if scheduler.scheduler == "cosine":
+        hand_written = helpers.torch_lrs(
+            lambda o: CosineAnnealingLR(o, T_max=500, eta_min=1e-6), 500, lr=stem[0]
+        )
+        assert stem == pytest.approx(hand_written, rel=1e-12)
 
 
 # ---- mistakes ----------------------------------------------------------------------------------------
