@@ -10,7 +10,8 @@ len(data_loader))`` in main_dino.py, applied as ``param_group["weight_decay"] = 
     schedule = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * iters / len(iters)))
 
 The declared run uses torch's ``CosineAnnealingLR`` (its recursive form) on the weight decay, so values
-agree with the formula to float rounding, not bit for bit.
+agree with the formula to float rounding, not bit for bit. The DINO of docs/guides/schedules.md schedules the lr
+too, with DINO's linspace warmup and ``min_lr`` (``lr_schedule`` from the same ``cosine_scheduler``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -175,6 +177,114 @@ def test_a_weight_decay_schedule_leaves_the_no_decay_groups_at_zero(tmp_path: Pa
         DinoNoDecay, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("weight_decay",)
     )
     assert preview["lr-optimizer/no_decay-weight_decay"] == [0.0] * STEPS
+
+
+DINO_LR, DINO_MIN_LR, DINO_WARMUP_EPOCHS = 1e-3, 1e-5, 1
+
+
+def dino_cosine_scheduler_with_warmup(
+    base_value: float,
+    final_value: float,
+    epochs: int,
+    niter_per_ep: int,
+    warmup_epochs: int = 0,
+    start_warmup_value: float = 0,
+) -> list[float]:
+    """facebookresearch/dino utils.py ``cosine_scheduler`` (at 144f70567a6ff853b9ea44503ba37fdcf8ca41fb), transcribed:
+    ``main_dino.py`` builds ``lr_schedule = utils.cosine_scheduler(lr, args.min_lr, args.epochs, len(data_loader),
+    warmup_epochs=args.warmup_epochs)``."""
+    warmup_schedule = np.array([])
+    warmup_iters = warmup_epochs * niter_per_ep
+    if warmup_epochs > 0:
+        warmup_schedule = np.linspace(start_warmup_value, base_value, warmup_iters)
+    iters = np.arange(epochs * niter_per_ep - warmup_iters)
+    schedule = final_value + 0.5 * (base_value - final_value) * (1 + np.cos(np.pi * iters / len(iters)))
+    schedule = np.concatenate((warmup_schedule, schedule))
+    return [float(value) for value in schedule]
+
+
+def bolts_closed_form_lr(
+    base_lr: float, step: int, warmup_epochs: int, max_epochs: int, eta_min: float
+) -> float:
+    """pl_bolts/optimizers/lr_scheduler.py ``LinearWarmupCosineAnnealingLR._get_closed_form_lr`` (lightning-bolts
+    at 011f209f534b1b61d93a1c68cd4de389d5c8c97c, ``warmup_start_lr=0``), transcribed."""
+    if step < warmup_epochs:
+        return step * base_lr / (warmup_epochs - 1)
+    progress = (step - warmup_epochs) / (max_epochs - warmup_epochs)
+    return eta_min + 0.5 * (base_lr - eta_min) * (1 + math.cos(math.pi * progress))
+
+
+DINO_LRS = dino_cosine_scheduler_with_warmup(DINO_LR, DINO_MIN_LR, EPOCHS, BATCHES, DINO_WARMUP_EPOCHS)
+
+
+class RecordingGroups(Recording):
+    """Records every group's lr and weight decay."""
+
+    def record(self) -> None:
+        groups = self.optimizers().param_groups
+        self.seen.append(tuple((group["lr"], group["weight_decay"]) for group in groups))  # type: ignore[arg-type]
+
+
+class FaithfulDino(ConfigurableOptimizersMixin, RecordingGroups):
+    """docs/guides/schedules.md's DINO, at this test's size."""
+
+    optimizer = OptimizerSpec(
+        AdamW,
+        lr=DINO_LR,
+        weight_decay=0.04,
+        no_decay=("bias", "1d"),
+        implementation="forloop",
+        scheduler=[
+            SchedulerSpec(
+                "linear", start_factor=1e-12, end=DINO_WARMUP_EPOCHS, interval="step", unit="epoch"
+            ),
+            SchedulerSpec(
+                "cosine", begin=DINO_WARMUP_EPOCHS, eta_min=DINO_MIN_LR, interval="step", unit="epoch"
+            ),
+            SchedulerSpec("cosine", param="weight_decay", eta_min=0.4, interval="step"),
+        ],
+    )
+
+
+class HandWrittenFaithfulDino(RecordingGroups):
+    """main_dino.py's ``train_dino``: ``AdamW`` on ``utils.get_params_groups`` (biases and 1-d parameters
+    unregularized); ``train_one_epoch`` sets every group's lr and the first group's weight decay before each
+    step, from the precomputed schedules."""
+
+    def configure_optimizers(self) -> Any:
+        regularized, not_regularized = [], []
+        for name, param in self.named_parameters():
+            if name.endswith(".bias") or len(param.shape) == 1:
+                not_regularized.append(param)
+            else:
+                regularized.append(param)
+        groups = [{"params": regularized}, {"params": not_regularized, "weight_decay": 0.0}]
+        return AdamW(groups, foreach=False)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        for i, group in enumerate(self.optimizers().param_groups):
+            group["lr"] = DINO_LRS[self.global_step]
+            if i == 0:
+                group["weight_decay"] = DINO_WD[self.global_step]
+
+
+def test_the_documented_dino_trains_with_dinos_lr_and_weight_decay_schedules() -> None:
+    ours, theirs = FaithfulDino(), HandWrittenFaithfulDino()
+    fit_resumed(ours, None, max_epochs=EPOCHS)
+    fit_resumed(theirs, None, max_epochs=EPOCHS)
+    expected = [((lr, wd), (lr, 0.0)) for lr, wd in zip(DINO_LRS, DINO_WD)]
+    assert theirs.seen == expected
+    # start_factor=1e-12 stands for DINO's 0, which torch's LinearLR refuses: at most 1e-12 of the peak lr apart
+    assert ours.seen == [
+        tuple(pytest.approx(setting, rel=1e-12, abs=1.01e-12 * DINO_LR) for setting in step)
+        for step in expected
+    ]
+    # np.linspace reaches the lr at the warmup's last step, and the cosine starts from it again
+    assert DINO_LRS[BATCHES - 1] == DINO_LRS[BATCHES] == DINO_LR
+    # pl_bolts' LinearWarmupCosineAnnealingLR (SimCLR's), stepped per step, gives the same lrs
+    bolts = [bolts_closed_form_lr(DINO_LR, step, BATCHES, STEPS, DINO_MIN_LR) for step in range(STEPS)]
+    assert bolts == pytest.approx(DINO_LRS, rel=1e-12)
+    _assert_close_weights(ours, theirs)
 
 
 def test_dino_resumes_mid_run_exactly(tmp_path: Path) -> None:
