@@ -178,6 +178,41 @@ def first_state(cls: type, options: Mapping[str, Any]) -> dict[str, bool] | None
         >>> first_state(torch.optim.SGD, {"lr": 0.1, "momentum": 0.9})
         {'momentum_buffer': False}
     """
+    first = _first_values(cls, options)
+    if first is None:
+        return None
+    return {
+        key: isinstance(value, torch.Tensor) and tuple(value.shape) == _STAND_IN_SHAPE and not value.any()
+        for key, value in first.items()
+    }
+
+
+def shaped_state(cls: type, options: Mapping[str, Any]) -> frozenset[str] | None:
+    """The keys of the per-parameter state a fresh ``cls`` with a param group of ``options`` holds in the shape of
+    the parameter after its first step; ``None`` where ``first_state`` tells nothing.
+
+    A state of a checkpoint written without the mixin tells its parameter's shape by these keys: another shape
+    there is another parameter at that position (groups declared in another order).
+
+    Example:
+        >>> sorted(shaped_state(torch.optim.Adam, {"lr": 0.1}))
+        ['exp_avg', 'exp_avg_sq']
+        >>> shaped_state(torch.optim.SGD, {"lr": 0.1, "momentum": 0.9})
+        frozenset({'momentum_buffer'})
+    """
+    first = _first_values(cls, options)
+    if first is None:
+        return None
+    return frozenset(
+        key
+        for key, value in first.items()
+        if isinstance(value, torch.Tensor) and tuple(value.shape) == _STAND_IN_SHAPE
+    )
+
+
+def _first_values(cls: type, options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first value of each key of the per-parameter state of a fresh ``cls`` stepped once over a stand-in of
+    ``_STAND_IN_SHAPE`` with a param group of ``options`` (``None``: see ``first_state``)."""
     if not _torchs_own(cls):
         return None
     stand_in = torch.nn.Parameter(torch.ones(_STAND_IN_SHAPE))
@@ -195,10 +230,7 @@ def first_state(cls: type, options: Mapping[str, Any]) -> dict[str, bool] | None
         _unit_step(optimizer)
     except Exception:
         return None  # the options were checked when the class was defined; the resume goes on as before
-    return {
-        key: isinstance(value, torch.Tensor) and tuple(value.shape) == _STAND_IN_SHAPE and not value.any()
-        for key, value in state.first.items()
-    }
+    return state.first
 
 
 def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:

@@ -68,8 +68,9 @@ run, take it from where it stands (``Schedule.advance``), as in the run it joine
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure: the number of
 optimizers and schedulers and the parameter count of every group; then for what its optimizer states tell,
 group by group in order (``_hand_written``): the options (another optimizer class has other keys; an option a
-declared schedule drives is not compared), the lr the group started from, and the parameters' shapes where
-their state tells them. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
+declared schedule drives is not compared), the lr the group started from (under a plateau, which scales every
+group's lr alike, the lrs' ratios), and the parameters' shapes where their state tells them (the state a fresh
+optimizer holds in the parameter's shape, ``trial.shaped_state``, of any dimensions). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
 state of a group of the same class and shapes at its position). The torch scheduler states of a hand-written
 module's checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
 (``foreign.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own test for
@@ -83,6 +84,7 @@ import hashlib
 import inspect
 import io
 import logging
+import math
 import re
 import tokenize
 import weakref
@@ -107,7 +109,7 @@ from lightning_optim.building.length import (
 )
 from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
-from lightning_optim.declaring.trial import first_state
+from lightning_optim.declaring.trial import first_state, shaped_state
 from lightning_optim.groups.plan import GroupPlan
 from lightning_optim.registry.deque_state import rebound, recent
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
@@ -448,34 +450,121 @@ def _alike_values(a: Any, b: Any) -> bool:
 
 
 def _shapes_told(
-    group: Mapping[str, Any], state: Mapping[Any, Any], shapes: Sequence[tuple[int, ...]]
+    group: Mapping[str, Any],
+    state: Mapping[Any, Any],
+    shapes: Sequence[tuple[int, ...]],
+    shaped: frozenset[str] | None,
 ) -> str:
-    """The shape of each parameter of a saved ``group`` as its per-parameter ``state`` tells (a tensor of as
-    many dimensions as the parameter now at its position, ``shapes``, of another shape), else the shape now."""
+    """The shape of each parameter of a saved ``group`` as its per-parameter ``state`` tells, else the shape now
+    (``shapes``: of the parameters now at its positions). The state held in the parameter's shape (``shaped``,
+    ``trial.shaped_state``: Adam's moments, a momentum buffer) tells it whatever its dimensions (a weight's state
+    at a bias's position); without such keys (another library's optimizer), a tensor of as many dimensions as
+    the parameter now of another shape does (not one of fewer, as a factored second moment is). A parameter
+    without state (never stepped) tells nothing.
+
+    Example:
+        >>> weight = {0: {"step": torch.tensor(8.0), "exp_avg": torch.zeros(16, 8)}}
+        >>> _shapes_told({"params": [0]}, weight, [(16,)], frozenset({"exp_avg"}))
+        '[(16, 8)]'
+        >>> _shapes_told({"params": [0]}, weight, [(16,)], None)  # fewer dimensions than the state's
+        '[(16,)]'
+        >>> _shapes_told({"params": [0, 1]}, weight, [(16, 8), (4,)], frozenset({"exp_avg"}))
+        '[(16, 8), (4,)]'
+    """
     told = []
     for index, shape in zip(group["params"], shapes):
-        held = [
-            v
-            for v in (state.get(index) or {}).values()
-            if isinstance(v, torch.Tensor) and v.dim() == len(shape)
-        ]
-        told.append(tuple(held[0].shape) if held and all(tuple(v.shape) != shape for v in held) else shape)
+        saved = state.get(index) or {}
+        held = [v for k, v in saved.items() if k in (shaped or ()) and isinstance(v, torch.Tensor)]
+        other = next((tuple(v.shape) for v in held if tuple(v.shape) != shape), None)
+        if not held:
+            held = [v for v in saved.values() if isinstance(v, torch.Tensor) and v.dim() == len(shape)]
+            other = tuple(held[0].shape) if held and all(tuple(v.shape) != shape for v in held) else None
+        told.append(shape if other is None else other)
     return str(told)
+
+
+def _relative_lrs(
+    saved: Sequence[float], declared: Sequence[float], factor: float, min_lrs: Sequence[float], eps: float
+) -> tuple[int | None, dict[int, tuple[str, str]]]:
+    """Each group's lr relative to a reference group's, in the checkpoint (``saved``) and now (``declared``), where
+    a ``ReduceLROnPlateau`` (``factor``, ``min_lrs``, ``eps``) moved the checkpoint's: it scales the lrs of all
+    groups alike, so they keep their ratios, except those it no longer moves (at their ``min_lr``, or closer to it
+    than ``eps``), which are left out. The reference is the first group it moves (``None``: none); a ratio the same
+    in both, up to rounding, is written alike.
+
+    Example:
+        >>> _relative_lrs([0.025, 0.05], [0.05, 0.1], 0.5, [0, 0], 1e-8)  # halved once
+        (0, {1: ('2', '2')})
+        >>> _relative_lrs([0.025, 0.05], [0.1, 0.05], 0.5, [0, 0], 1e-8)  # the groups in the other order
+        (0, {1: ('2', '0.5')})
+        >>> _relative_lrs([0.01, 0.05, 0.025], [0.1, 0.1, 0.05], 0.5, [0.01, 0, 0], 1e-8)  # group 0 at its min_lr
+        (1, {2: ('0.5', '0.5')})
+    """
+    moving = [
+        index
+        for index, (lr, now, floor) in enumerate(zip(saved, declared, min_lrs))
+        if now > 0 and lr - max(lr * factor, floor) > eps
+    ]
+    if not moving:
+        return None, {}
+    first, *others = moving
+    told = {}
+    for index in others:
+        was, now = saved[index] / saved[first], declared[index] / declared[first]
+        told[index] = (f"{was:.10g}", f"{was if math.isclose(was, now, rel_tol=1e-9) else now:.10g}")
+    return first, told
+
+
+def _plateau_lrs(
+    built: Built, saved_groups: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The entries of ``_relative_lrs`` for each group of the checkpoint and of ``built``, where a declared
+    ``ReduceLROnPlateau`` alone drives the lr (it tells nothing of where a group's lr started, but the lrs of the
+    groups in another order have other ratios)."""
+    none: list[dict[str, str]] = [{} for _ in saved_groups]
+    lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
+    if len(lr_schedules) != 1 or not lr_schedules[0].is_plateau:
+        return none, none
+    defaults = {key: p.default for key, p in inspect.signature(ReduceLROnPlateau).parameters.items()}
+    arguments = {**defaults, **lr_schedules[0].kwargs}
+    min_lr = arguments["min_lr"]
+    min_lrs = min_lr if isinstance(min_lr, (list, tuple)) else [min_lr] * len(saved_groups)
+    try:
+        reference, told = _relative_lrs(
+            [float(g["lr"]) for g in saved_groups],
+            [float(g["lr"]) for g in built.optimizer.param_groups],
+            float(arguments["factor"]),
+            [float(m) for m in min_lrs],
+            float(arguments["eps"]),
+        )
+    except (TypeError, ValueError):  # a value only `fit` gives (an HParam): nothing compared
+        return none, none
+    if reference is None:
+        return none, none
+    key = f"lr (relative to {built.group_names[reference]!r})"
+    return (
+        [{key: told[i][0]} if i in told else {} for i in range(len(saved_groups))],
+        [{key: told[i][1]} if i in told else {} for i in range(len(saved_groups))],
+    )
 
 
 def _hand_written(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
     """What differs between the optimizer states of a checkpoint written without the mixin (``states``, of
     the same structure) and ``built``, as ``differences`` between two fingerprint-like records: per group the
     lr it started from (a torch scheduler's ``initial_lr``; not when a declared plateau or ``OneCycleLR``
-    moves it), its options (another optimizer class has other keys; one the checkpoint lacks, from an older
-    torch, loads as torch's default) and its parameters' shapes where their state tells them."""
+    moves it; under a plateau alone, its lr relative to the other groups', ``_plateau_lrs``), its options
+    (another optimizer class has other keys; one the checkpoint lacks, from an older torch, loads as torch's
+    default) and its parameters' shapes where their state tells them (``_shapes_told``)."""
     records: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
     for state, b in zip(states, built):
         lr_schedules = [s for s in b.declared.schedulers if s.spec.param == "lr"]
         lr_told = not any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
         defaults = inspect.signature(b.declared.cls).parameters
         groups: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-        for old, new, name in zip(state["param_groups"], b.optimizer.param_groups, b.group_names):
+        relative = _plateau_lrs(b, state["param_groups"])
+        for index, (old, new, name) in enumerate(
+            zip(state["param_groups"], b.optimizer.param_groups, b.group_names)
+        ):
             shapes = [tuple(p.shape) for p in new["params"]]
             options = (
                 _compared_options(b, old),
@@ -485,12 +574,14 @@ def _hand_written(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -
                     if key in old or (key in defaults and not _alike_values(defaults[key].default, new[key]))
                 },
             )
-            told = (_shapes_told(old, state["state"], shapes), str(shapes))
-            for side, group, keys, shape in zip(groups, (old, new), options, told):
+            shaped = shaped_state(b.declared.cls, new)
+            told = (_shapes_told(old, state["state"], shapes, shaped), str(shapes))
+            for side, group, keys, shape, lr in zip(groups, (old, new), options, told, relative):
                 side.append(
                     {
                         "attribute": name,  # names the group in each line
                         **({"lr": stable_repr(group.get("initial_lr", group["lr"]))} if lr_told else {}),
+                        **lr[index],
                         "options": {key: stable_repr(group[key]) for key in sorted(keys)},
                         "parameter shapes": shape,
                     }
@@ -724,7 +815,8 @@ def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dic
     for group, old, new, name in named:
         shapes = [tuple(p.shape) for p in new["params"]]
         same_class = _compared_options(built, old) <= set(new)
-        if same_class and _shapes_told(old, state["state"], shapes) == str(shapes):
+        shaped = shaped_state(built.declared.cls, group) if same_class else None
+        if same_class and _shapes_told(old, state["state"], shapes, shaped) == str(shapes):
             _take_over(fresh, group, old, state, built, new, where, name)
     return fresh
 

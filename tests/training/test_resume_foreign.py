@@ -404,6 +404,127 @@ def test_a_hand_written_plateau_resumes_as_the_hand_written_module_resumes_it(
     assert len(set(map(str, rest.history))) > 1
 
 
+def weights_then_biases(cls: type, **options: Any) -> type[Logged]:
+    """A hand-written module with its weights and its biases in groups of their own, in this order, at lrs 0.05
+    and 0.1, and a ``ReduceLROnPlateau`` (which moves the lrs: they tell nothing of the order)."""
+
+    def configure_optimizers(self: Classifier) -> Any:
+        named = list(self.named_parameters())
+        weights, biases = ([p for n, p in named if n.endswith(end)] for end in ("weight", "bias"))
+        optimizer = cls([{"params": weights, "lr": 0.05}, {"params": biases, "lr": 0.1}], **options)
+        plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "metric"}}
+
+    return type("HandWritten", (Logged,), {"configure_optimizers": configure_optimizers})
+
+
+def split_ported(cls: type, first: str, choice: str = "error", **options: Any) -> type[Any]:
+    """``weights_then_biases`` ported: the ``first`` parameters (``"weight"``, ``"bias"``) declared in a group,
+    the rest after it, each at its lr; as many parameters in each group (2) as the hand-written module's."""
+    lrs = {"weight": 0.05, "bias": 0.1}
+    (rest,) = set(lrs) - {first}
+    plateau = SchedulerSpec(ReduceLROnPlateau, monitor="metric", patience=0, factor=0.5)
+    spec = OptimizerSpec(
+        cls,
+        lr=lrs[rest],
+        groups=[ParamGroup(f"*.{first}", lr=lrs[first])],
+        scheduler=plateau,
+        implementation="forloop",
+        **options,
+    )
+    module = helpers.declared(spec, base=Logged, name="Ported")
+    module.resume_changed_setup = choice
+    return module
+
+
+#: optimizers without state (SGD: the lrs tell the order) and with a state that tells each parameter's shape
+SPLIT = {"sgd": (SGD, {}), "sgd_momentum": (SGD, {"momentum": 0.9}), "adamw": (torch.optim.AdamW, {})}
+
+
+@pytest.mark.parametrize("optimizer", sorted(SPLIT))
+def test_hand_written_weights_and_biases_declared_the_other_way_round_are_refused(
+    optimizer: str, tmp_path: Path
+) -> None:
+    """SGD resumed silently with each group's lr in the other group (biases at 0.05, weights at 0.1), as did SGD
+    with momentum with the weights' momentum buffers at the biases' positions, and AdamW failed its first step in
+    torch (``The size of tensor a (8) must match the size of tensor b (16)``). The states of 2-D weights now at
+    the positions of 1-D biases tell other shapes, and the lrs, which a plateau scales alike, other ratios."""
+    cls, options = SPLIT[optimizer]
+    _, _, path = written(tmp_path, weights_then_biases(cls, **options))
+    module = split_ported(cls, "bias", **options)()
+    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed") as err:
+        run(module, tmp_path, ckpt_path=path)
+    message = str(err.value)
+    assert "groups[1 'rest'].lr (relative to '*.bias'): '2' in the checkpoint, '0.5' now" in message, message
+    if optimizer != "sgd":
+        assert (
+            "groups[0 '*.bias'].parameter shapes: '[(16, 8), (4, 16)]' in the checkpoint, '[(16,), (4,)]' now"
+            in message
+        ), message
+        assert "groups[1 'rest'].parameter shapes: '[(16,), (4,)]' in the checkpoint" in message, message
+    restored = torch.load(path, weights_only=False)["state_dict"]
+    assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+@pytest.mark.parametrize("optimizer", sorted(SPLIT))
+def test_hand_written_groups_of_other_shapes_continue_with_their_state_anew(
+    optimizer: str, tmp_path: Path
+) -> None:
+    """``"continue"`` keeps no group's state (none has the shapes at its position): the run trains as ``"fresh"``
+    does, at the declared lrs (biases at 0.1, weights at 0.05)."""
+    cls, options = SPLIT[optimizer]
+    _, _, path = written(tmp_path, weights_then_biases(cls, **options))
+    kept, continued = Groups(), split_ported(cls, "bias", "continue", **options)()
+    rest = run(continued, tmp_path, ckpt_path=path, callbacks=[kept])
+    assert [count for _, count in kept.seen] == [0, 0]
+    fresh = split_ported(cls, "bias", "fresh", **options)()
+    assert rest.history == run(fresh, tmp_path, ckpt_path=path).history
+    assert rest.history[0] == [[0.1, 0.05]]
+    assert_same_weights(continued, fresh)
+
+
+@pytest.mark.parametrize("optimizer", sorted(SPLIT))
+def test_hand_written_groups_a_plateau_reduced_resume_in_their_order(optimizer: str, tmp_path: Path) -> None:
+    """The same groups in the same order, from a checkpoint after the plateau halved both lrs (at the end of
+    epoch 1): no changed setup, the run goes on as the hand-written module resuming its own checkpoint."""
+    cls, options = SPLIT[optimizer]
+    hand = weights_then_biases(cls, **options)
+    written(tmp_path, hand)
+    path = str(tmp_path / "ckpt" / "epoch=2-step=12.ckpt")
+    assert [g["lr"] for g in torch.load(path, weights_only=False)["optimizer_states"][0]["param_groups"]] == [
+        0.025,
+        0.05,
+    ]
+    own, resumed = hand(), split_ported(cls, "weight", **options)()
+    expected = run(own, tmp_path, ckpt_path=path).history
+    assert run(resumed, tmp_path, ckpt_path=path).history == expected
+    assert_same_weights(own, resumed)
+
+
+class Unused(Classifier):
+    """A parameter that takes no part in the loss: it has no gradient, and no optimizer state in the checkpoint."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(3, 2))
+
+
+class HandWrittenUnused(Unused):
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW([{"params": self.model_gen.parameters()}, {"params": [self.unused]}], lr=LR)
+
+
+def test_a_parameter_without_state_in_a_hand_written_checkpoint_tells_no_shape(tmp_path: Path) -> None:
+    """The unused parameter has no state in the checkpoint, so the state tells no shape of it: resumed exactly."""
+    whole, full, path = written(tmp_path, HandWrittenUnused)
+    groups = [ParamGroup("model_gen"), ParamGroup("unused")]
+    spec = OptimizerSpec(torch.optim.AdamW, lr=LR, groups=groups, implementation="forloop")
+    resumed = helpers.declared(spec, base=Unused, name="Ported")()
+    rest = run(resumed, tmp_path, ckpt_path=path)
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
+
+
 class HandWrittenPair(TwoNets):
     """Two optimizers in manual optimization, written before the mixin: the module steps its schedulers."""
 
