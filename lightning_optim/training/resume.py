@@ -71,7 +71,7 @@ group by group in order (``_hand_written``): the options (another optimizer clas
 declared schedule drives is not compared), the lr the group started from (under a plateau, which scales every
 group's lr alike, the lrs' ratios), and the parameters' shapes where their state tells them (the state a fresh
 optimizer holds in the parameter's shape, ``trial.shaped_state``, of any dimensions). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
-state of a group of the same class and shapes at its position). The torch scheduler states of a hand-written
+state of a group of the same class and shapes at its position, also when the schedulers changed). The torch scheduler states of a hand-written
 module's checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
 (``foreign.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own test for
 ``save_weights_only=True``) is no changed setup: ``"error"`` refuses it as holding no state to resume, and
@@ -932,8 +932,9 @@ def check_resume(
             _structure(saved_groups, len(checkpoint.get("lr_schedulers", []))),
             _structure(built_groups, sum(len(b.schedules) for b in built)),
         )
-        by_position = not changes
-        changes = changes or _hand_written(states, built)
+        # the groups correspond by position whatever changed in the schedulers
+        by_position = saved_groups == built_groups
+        changes = [*changes, *(_hand_written(states, built) if by_position else [])]
         if not changes:
             set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:

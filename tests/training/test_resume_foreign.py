@@ -24,7 +24,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR,
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed
+from tests.helpers import Classifier, TwoNets, assert_same_weights, fit_resumed, torch_lrs
 from tests.training.test_resume import Resumable
 
 LR = 0.1
@@ -371,6 +371,58 @@ def test_a_hand_written_checkpoint_of_another_scheduler_resumes_on_request(
         # the declared cosine from its start at the resumed epoch, the optimizer anew
         assert rest.history == reference.history[:8]
         assert state.kept == 0
+
+
+class HandWrittenAdamW(Classifier):
+    """AdamW without a scheduler, written before the mixin."""
+
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.parameters(), lr=0.01)
+
+
+def adamw_ported(choice: str = "error", scheduler: SchedulerSpec | None = None) -> type[Any]:
+    """``HandWrittenAdamW`` ported, with ``scheduler`` added."""
+    spec = OptimizerSpec(
+        torch.optim.AdamW,
+        lr=0.01,
+        implementation="forloop",
+        **({"scheduler": scheduler} if scheduler else {}),
+    )
+    module = helpers.declared(spec, name="Ported")
+    module.resume_changed_setup = choice
+    return module
+
+
+class States(L.Callback):
+    """Records, when training starts, the per-parameter state of the optimizer."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        state = trainer.optimizers[0].state_dict()["state"]
+        self.state = {i: {key: value.clone() for key, value in s.items()} for i, s in state.items()}
+
+
+def test_a_scheduler_added_to_a_hand_written_optimizer_continues_its_state(tmp_path: Path) -> None:
+    """``"continue"`` keeps the state of each group whose class and shapes match at its position, whatever changed
+    in the schedulers: AdamW's moments go on under the cosine added, evaluated at the resumed step (8 of 16), as
+    from the ported module's own checkpoint. All of them were dropped, as the structure (0 schedulers, 1 now) was
+    taken for another order of the groups."""
+    whole, full, path = written(tmp_path, HandWrittenAdamW)
+    cosine = SchedulerSpec("cosine", interval="step")
+    states, resumed = States(), adamw_ported("continue", cosine)()
+    rest = run(resumed, tmp_path, ckpt_path=path, callbacks=[states])
+    saved = torch.load(path, weights_only=False)["optimizer_states"][0]["state"]
+    assert saved.keys() == states.state.keys() and len(saved) == 4
+    for index, kept in states.state.items():
+        assert kept.keys() == saved[index].keys()
+        assert all(torch.equal(kept[key], saved[index][key]) for key in kept), index
+    assert rest.of(0) == torch_lrs(lambda o: CosineAnnealingLR(o, T_max=16), 16, lr=0.01)[8:]
+    # the ported module's own checkpoint of the same run, continued alike
+    own_whole, own_full, own_path = written(tmp_path / "own", adamw_ported())
+    assert own_whole.history == whole.history
+    assert_same_weights(full, own_full)
+    from_own = adamw_ported("continue", cosine)()
+    assert run(from_own, tmp_path / "own", ckpt_path=own_path).history == rest.history
+    assert_same_weights(resumed, from_own)
 
 
 class Logged(Classifier):
