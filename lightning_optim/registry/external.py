@@ -5,7 +5,8 @@ add a name (the scheduler with its record, as the built-in ones in ``schedulers.
 are reached under a prefix, imported on first use:
 
 - ``"pytorch_optimizer/<name>"``: every optimizer of the ``pytorch_optimizer`` package
-  (``pytorch_optimizer.get_supported_optimizers()``), e.g. ``"pytorch_optimizer/lion"``;
+  (``pytorch_optimizer.get_supported_optimizers()``), e.g. ``"pytorch_optimizer/lion"``, but those taking the
+  model instead of param groups (``LOMO``, ``AdaLOMO``, ``AdamMini``), which ``resolve_class`` refuses;
 - ``"schedulefree/<name>"``: the ``schedulefree`` package's optimizers by lower-case class name
   (``"schedulefree/adamwschedulefree"``) or short name (``"schedulefree/adamw"``, ``"sgd"``, ``"radam"``);
 - ``"bnb/<name>"``: bitsandbytes' optimizers (``bnb.py``); ``"torchao/<name>"``: torchao's (``torchao.py``);

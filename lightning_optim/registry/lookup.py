@@ -15,6 +15,7 @@ from lightning_optim.registry.optimizers import (
     REGISTERED_OPTIMIZERS,
     is_optimizer_class,
     optimizer_info,
+    takes_model,
 )
 from lightning_optim.registry.schedulers import REGISTERED_SCHEDULERS, SCHEDULERS, is_scheduler_class
 from lightning_optim.schedules.transformers import UNPORTED_SCHEDULES
@@ -77,6 +78,13 @@ def resolve_class(value: Any, kind: Kind, *, where: str) -> type:
     table = KINDS[kind]
     with prefixed(where):
         cls = resolve(value, kind=kind, registry=table.registry, accepts=table.accepts)
+    if kind == "optimizer" and takes_model(cls):
+        named = f", which `{value}` names," if isinstance(value, str) and value != cls.__name__ else ""
+        raise ValueError(
+            f"{where}: Expected an optimizer built from param groups but got `{cls.__name__}`{named} whose first "
+            "argument is the model: it builds its own groups from the model's parameters, so it cannot be "
+            f"declared. Use its class directly: `{cls.__name__}(self, ...)` in a `configure_optimizers` of your own."
+        )
     needs = optimizer_info(cls).needs if kind == "optimizer" else None
     if needs is not None:
         compat.requires_torch(needs, where)

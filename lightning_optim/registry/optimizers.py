@@ -49,6 +49,24 @@ def accepts_argument(cls: type, argument: str) -> bool:
         return False
 
 
+def takes_model(cls: type) -> bool:
+    """Whether the constructor of ``cls`` takes the model instead of param groups (its first argument is
+    ``model``): pytorch_optimizer's ``LOMO``, ``AdaLOMO`` and ``AdamMini`` build their own groups from it.
+
+    Example:
+        >>> class FromModel(torch.optim.SGD):
+        ...     def __init__(self, model, lr=0.1):
+        ...         super().__init__(model.parameters(), lr=lr)
+        >>> takes_model(FromModel), takes_model(Adam)
+        (True, False)
+    """
+    try:
+        first = next(iter(inspect.signature(cls).parameters), None)
+    except (TypeError, ValueError):
+        return False
+    return first == "model"
+
+
 @functools.cache
 def tensor_options(cls: type) -> frozenset[str]:
     """The constructor options of ``cls`` that its signature types as taking a ``Tensor`` (``lr``; ``betas`` of

@@ -21,6 +21,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.registry.external import unregister
+from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declaring import test_fuzz as fuzz
 from tests.helpers import FAST, Classifier, assert_same_weights, declared, loader, needs_muon
@@ -326,8 +327,6 @@ EXTERNAL_SAMPLE = [
 
 @st.composite
 def external_declarations(draw: st.DrawFn) -> Any:
-    from lightning_optim.registry.lookup import resolve_class
-
     name = draw(st.sampled_from(EXTERNAL_SAMPLE))
     cls = resolve_class(name, "optimizer", where="sample")
     kwargs = draw(fuzz.kwargs_for(cls, extra=(), wild=False))
@@ -336,6 +335,52 @@ def external_declarations(draw: st.DrawFn) -> Any:
     )  # a schedule-free warmup next to a drawn scheduler is refused (tested above)
     scheduler = draw(st.one_of(st.none(), fuzz.scheduler_specs(wild=False)))
     return OptimizerSpec(name, scheduler=scheduler, **kwargs)
+
+
+#: pytorch_optimizer's optimizers built from the model (their first argument), not from param groups
+TAKES_MODEL = ["lomo", "adalomo", "adammini"]
+
+
+@pytest.mark.parametrize("name", TAKES_MODEL)
+def test_a_pytorch_optimizer_optimizer_taking_the_model_is_refused_at_class_definition(name: str) -> None:
+    """``LOMO``, ``AdaLOMO`` and ``AdamMini`` read the model's (named) parameters to build their own groups:
+    declared by name or by class they are refused saying so, instead of the trial build's ``'list' object has
+    no attribute 'parameters'``. Built from the model by hand, as the message advises, they train."""
+    cls = pytorch_optimizer.load_optimizer(name)
+    for declaration in (f"pytorch_optimizer/{name}", cls):
+        with pytest.raises(
+            ValueError,
+            match=rf"Declared\.optimizer: Expected an optimizer built from param groups but got `{cls.__name__}`"
+            rf"(, which `pytorch_optimizer/{name}` names,)? whose first argument is the model: .*"
+            rf"`{cls.__name__}\(self, \.\.\.\)` in a `configure_optimizers` of your own",
+        ):
+            declared(OptimizerSpec(declaration, lr=1e-3))
+    with pytest.raises(AttributeError, match="parameters"):  # what the mixin would give it
+        cls([torch.nn.Parameter(torch.zeros(2, 2))], lr=1e-3)
+
+    class ByHand(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self, lr=1e-3)
+
+    module = ByHand()
+    if name != "adammini":  # LOMO and AdaLOMO step inside a backward of their own (`fused_backward`)
+        module.configure_optimizers()
+        return
+    before = module.model_gen.layer1.weight.detach().clone()
+    fit(module, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    assert not torch.equal(before, module.model_gen.layer1.weight)
+
+
+def test_the_refused_pytorch_optimizer_optimizers_are_those_taking_the_model() -> None:
+    """Every other name of ``get_supported_optimizers()`` resolves (docs/guides/optimizers.md names these)."""
+    refused = []
+    for name in pytorch_optimizer.get_supported_optimizers():
+        try:
+            resolve_class(f"pytorch_optimizer/{name}", "optimizer", where="test")
+        except ValueError as error:
+            assert "first argument is the model" in str(error), (name, error)
+            refused.append(name)
+    assert sorted(refused) == sorted(TAKES_MODEL)
 
 
 @settings(max_examples=25, deadline=None)
