@@ -2,13 +2,17 @@
 
 The mixin fills one argument itself (an optimizer's parameters, a scheduler's ``optimizer``); every other
 declared keyword must be one the class accepts. A class taking ``**kwargs`` (many in ``pytorch_optimizer``)
-silently drops what it does not read, so such a keyword must at least be named in its source.
+silently drops what it does not read, so such a keyword must at least be named in its source; the names its
+constructor reads from its ``**kwargs`` (``kwargs.get('use_palm')``) are listed and suggested with the
+signature's, so that a misspelling of one is told the name meant.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import inspect
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,20 +104,70 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
     source = _class_sources(cls)
     for key in unknown:
         if f"'{key}'" not in source and f'"{key}"' not in source:
+            read = [name for method, name in keyword_reads(source) if method == "__init__"]
+            accepted = [*names, *dict.fromkeys(name for name in read if name not in names)]
             raise TypeError(
-                f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, names)} "
-                f"(it takes `**kwargs` but never reads `{key}`). Accepted arguments: {listing(names)}."
+                f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)} "
+                f"(it takes `**kwargs` but never reads `{key}`). Accepted arguments: {listing(accepted)}."
             )
 
 
+def keyword_reads(source: str) -> list[tuple[str, str]]:
+    """(function, key) for each key a function of ``source`` reads from its own ``**kwargs`` by name
+    (``kwargs.get('key')``, ``.pop``, ``.setdefault``, ``kwargs['key']``, ``'key' in kwargs``), in order.
+
+    Example:
+        >>> keyword_reads('''
+        ... def __init__(self, params, **kwargs):
+        ...     defaults = {"use_palm": kwargs.get("use_palm", False), **kwargs}
+        ... def init_group(self, group, **options):
+        ...     beta1 = options["beta1"]
+        ... ''')
+        [('__init__', 'use_palm'), ('init_group', 'beta1')]
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a source inspect could not cut out whole
+        return []
+    reads = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.args.kwarg is None:
+            continue
+        kwargs = function.args.kwarg.arg
+        for node in ast.walk(function):
+            key = _key_read(node, kwargs)
+            if key is not None:
+                reads.append((function.name, key))
+    return reads
+
+
+def _key_read(node: ast.AST, kwargs: str) -> str | None:
+    """The key ``node`` reads by name from the mapping called ``kwargs``, if it reads one."""
+
+    def is_kwargs(value: ast.AST) -> bool:
+        return isinstance(value, ast.Name) and value.id == kwargs
+
+    key: ast.AST | None = None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+        if is_kwargs(node.func.value) and node.func.attr in ("get", "pop", "setdefault"):
+            key = node.args[0]
+    elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
+        key = node.slice
+    elif isinstance(node, ast.Compare) and any(is_kwargs(c) for c in node.comparators):
+        key = node.left
+    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+
+
+@functools.cache
 def _class_sources(cls: type) -> str:
-    """The source of ``cls`` and of its bases up to torch's ``Optimizer`` (empty where unavailable)."""
+    """The source of ``cls`` and of its bases up to torch's ``Optimizer`` (empty where unavailable), one
+    class's source after another, each dedented (a class defined in a function is indented)."""
     sources = []
     for klass in cls.__mro__:
         if klass in (torch.optim.Optimizer, object):
             break
         try:
-            sources.append(inspect.getsource(klass))
+            sources.append(textwrap.dedent(inspect.getsource(klass)))
         except (OSError, TypeError):
             continue
     return "\n".join(sources)
