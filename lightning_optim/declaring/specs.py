@@ -332,7 +332,8 @@ class OptimizerSpec(_FrozenValue):
             gets ``lr * layer_decay ** (L - i)``, parameters registered before the blocks (embeddings) get
             ``lr * layer_decay ** (L + 1)`` and those after them (final norm, head) the full ``lr``
             (``layer_decay_rule`` says where the final norm goes). The scale multiplies each built group's
-            ``lr``, so it is relative to the group's own lr and any scheduler keeps the ratios.
+            ``lr``, so it is relative to the group's own lr and a multiplicative schedule keeps the ratios;
+            an absolute floor (``eta_min``) is the same for every group (docs/guides/groups.md).
         layer_decay_blocks: with ``layer_decay``, the submodule path of the blocks (a ``ModuleList`` or
             ``Sequential``), e.g. ``"blocks"`` or ``"encoder.layers"``; or a tuple of paths for several
             stacks (``("visual.blocks", "text.blocks")``), each scaled over its own depth.

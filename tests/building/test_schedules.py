@@ -424,6 +424,57 @@ def test_lr_arguments_keep_the_group_scales(scheduler: SchedulerSpec, make: Call
     assert_same_weights(mixin, reference)
 
 
+@pytest.mark.parametrize(
+    ("scheduler", "make", "ratio_kept"),
+    [
+        (
+            SchedulerSpec("exponential", gamma=0.7, interval="step"),
+            lambda o: lr_scheduler.ExponentialLR(o, gamma=0.7),
+            True,
+        ),
+        (
+            SchedulerSpec("cosine", T_max=9, eta_min=0.02, interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=9, eta_min=0.02),
+            False,
+        ),
+        (
+            SchedulerSpec("cosine_restarts", T_0=4, eta_min=0.02, interval="step"),
+            lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=4, eta_min=0.02),
+            False,
+        ),
+    ],
+    ids=["exponential", "cosine eta_min", "cosine_restarts eta_min"],
+)
+def test_a_multiplicative_schedule_keeps_the_group_scales_an_absolute_floor_is_every_groups(
+    scheduler: SchedulerSpec, make: Callable[..., Any], ratio_kept: bool
+) -> None:
+    """What docs/guides/groups.md says of scales under a schedule: ``lr_mult`` (as ``layer_decay``) keeps its
+    ratio under a multiplicative schedule; ``eta_min`` is one lr for every group, as in the hand-written module
+    given the scaled lrs, so the ratio shrinks towards it."""
+    spec = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        groups=[ParamGroup("model_gen.layer1", lr_mult=0.25)],
+        scheduler=scheduler,
+        implementation="forloop",
+    )
+    mixin = helpers.declared(spec)()
+
+    def configure_optimizers(self: Any) -> Any:
+        layer1, layer2 = self.model_gen.layer1, self.model_gen.layer2
+        groups = [{"params": list(layer1.parameters()), "lr": 0.025}, {"params": list(layer2.parameters())}]
+        optimizer = SGD(groups, lr=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": make(optimizer), "interval": "step"}}
+
+    reference = type("HandWritten", (Classifier,), {"configure_optimizers": configure_optimizers})()
+    declared_lrs, reference_lrs = fit(mixin, limit_train_batches=3), fit(reference, limit_train_batches=3)
+    for group in (0, 1):
+        assert declared_lrs.of(0, group) == pytest.approx(reference_lrs.of(0, group), rel=1e-12)
+    ratios = [a / b for a, b in zip(declared_lrs.of(0, 0), declared_lrs.of(0, 1))]
+    assert (ratios == pytest.approx([0.25] * len(ratios), rel=1e-9)) is ratio_kept
+    assert_same_weights(mixin, reference)
+
+
 def test_a_layer_decay_keeps_its_ratios_under_onecycle() -> None:
     """Each layer's lr is the OneCycle value times its layer-decay scale at every step (the scales read from
     the same declaration built with a constant lr of 1)."""

@@ -31,9 +31,11 @@ them (layer 0). That is right for tokens and position embeddings, but a bare pro
 module (``nn.Linear``) to have it after the blocks.
 
 The scale is recorded in each group's ``scales`` and multiplied into the built group's ``lr``, so it is
-relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_lr``) and any scheduler keeps
-the ratios. Each group is split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with
-several stacks, ``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs.
+relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_lr``) and a multiplicative
+schedule keeps the ratios; an absolute floor (``eta_min``) is the same for every group, as in a hand-written
+module (``timm/`` schedules scale theirs by the group's scale, as timm's ``lr_scale`` does). Each group is
+split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with several stacks,
+``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs.
 """
 
 from __future__ import annotations
