@@ -2,9 +2,11 @@
 
 The mixin fills one argument itself (an optimizer's parameters, a scheduler's ``optimizer``); every other
 declared keyword must be one the class accepts. A class taking ``**kwargs`` (many in ``pytorch_optimizer``)
-silently drops what it does not read, so such a keyword must at least be named in its source; the names its
-constructor reads from its ``**kwargs`` (``kwargs.get('use_palm')``) are listed and suggested with the
-signature's, so that a misspelling of one is told the name meant.
+silently drops what it does not read, so such a keyword must at least be named in its source, and not only as
+an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group, beta1=...)``): the
+declared value would sit unread in the param groups. The names its constructor reads from its ``**kwargs``
+(``kwargs.get('use_palm')``) are listed and suggested with the signature's, so that a misspelling of one is
+told the name meant.
 """
 
 from __future__ import annotations
@@ -102,28 +104,42 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
     if not var_keyword or not unknown:
         return
     source = _class_sources(cls)
+    reads = key_reads(source)
     for key in unknown:
-        if f"'{key}'" not in source and f'"{key}"' not in source:
-            read = [name for method, name in keyword_reads(source) if method == "__init__"]
-            accepted = [*names, *dict.fromkeys(name for name in read if name not in names)]
-            raise TypeError(
-                f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)} "
-                f"(it takes `**kwargs` but never reads `{key}`). Accepted arguments: {listing(accepted)}."
-            )
+        uses = [(function, own) for function, name, own in reads if name == key]
+        # read only from the `**kwargs` of a method other than the constructor (`init_group`, which the step
+        # calls with values of its own): the declared value lands in the param groups and nothing reads it
+        helper_only = bool(uses) and all(own and function != "__init__" for function, own in uses)
+        if not helper_only and (f"'{key}'" in source or f'"{key}"' in source):
+            continue
+        init_reads = [name for function, name, own in reads if own and function == "__init__"]
+        accepted = [*names, *dict.fromkeys(name for name in init_reads if name not in names)]
+        why = (
+            f"reads `{key}` only as an argument of its own `{uses[0][0]}`, never from the declaration"
+            if helper_only
+            else f"never reads `{key}`"
+        )
+        raise TypeError(
+            f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)} "
+            f"(it takes `**kwargs` but {why}). Accepted arguments: {listing(accepted)}."
+        )
 
 
-def keyword_reads(source: str) -> list[tuple[str, str]]:
-    """(function, key) for each key a function of ``source`` reads from its own ``**kwargs`` by name
-    (``kwargs.get('key')``, ``.pop``, ``.setdefault``, ``kwargs['key']``, ``'key' in kwargs``), in order.
+def key_reads(source: str) -> list[tuple[str, str, bool]]:
+    """(function, key, whether from the function's own ``**kwargs``) for each key a function of ``source`` reads
+    from a mapping by name (``group['key']``, ``kwargs.get('key')``, ``.pop``, ``.setdefault``, ``'key' in
+    kwargs``) or writes in a dict literal (``{'key': ...}``).
 
     Example:
-        >>> keyword_reads('''
+        >>> source = '''
         ... def __init__(self, params, **kwargs):
-        ...     defaults = {"use_palm": kwargs.get("use_palm", False), **kwargs}
+        ...     defaults = {"use_palm": kwargs.get("use_palm", False)}
         ... def init_group(self, group, **options):
-        ...     beta1 = options["beta1"]
-        ... ''')
-        [('__init__', 'use_palm'), ('init_group', 'beta1')]
+        ...     beta1 = options["beta1"] if "step" in group else 0.9
+        ... '''
+        >>> sorted(key_reads(source))
+        [('__init__', 'use_palm', False), ('__init__', 'use_palm', True), ('init_group', 'beta1', True),
+         ('init_group', 'step', False)]
     """
     try:
         tree = ast.parse(textwrap.dedent(source))
@@ -131,31 +147,29 @@ def keyword_reads(source: str) -> list[tuple[str, str]]:
         return []
     reads = []
     for function in ast.walk(tree):
-        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.args.kwarg is None:
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        kwargs = function.args.kwarg.arg
+        kwargs = function.args.kwarg.arg if function.args.kwarg is not None else None
         for node in ast.walk(function):
-            key = _key_read(node, kwargs)
-            if key is not None:
-                reads.append((function.name, key))
+            for mapping, key in _keys(node):
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    own = isinstance(mapping, ast.Name) and mapping.id == kwargs
+                    reads.append((function.name, key.value, own))
     return reads
 
 
-def _key_read(node: ast.AST, kwargs: str) -> str | None:
-    """The key ``node`` reads by name from the mapping called ``kwargs``, if it reads one."""
-
-    def is_kwargs(value: ast.AST) -> bool:
-        return isinstance(value, ast.Name) and value.id == kwargs
-
-    key: ast.AST | None = None
+def _keys(node: ast.AST) -> list[tuple[ast.AST | None, ast.AST | None]]:
+    """(mapping, key) for each key ``node`` reads from a mapping or writes in a dict literal (mapping ``None``)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
-        if is_kwargs(node.func.value) and node.func.attr in ("get", "pop", "setdefault"):
-            key = node.args[0]
-    elif isinstance(node, ast.Subscript) and is_kwargs(node.value):
-        key = node.slice
-    elif isinstance(node, ast.Compare) and any(is_kwargs(c) for c in node.comparators):
-        key = node.left
-    return key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+        if node.func.attr in ("get", "pop", "setdefault"):
+            return [(node.func.value, node.args[0])]
+    elif isinstance(node, ast.Subscript):
+        return [(node.value, node.slice)]
+    elif isinstance(node, ast.Compare) and isinstance(node.ops[0], ast.In | ast.NotIn):
+        return [(node.comparators[0], node.left)]
+    elif isinstance(node, ast.Dict):
+        return [(None, key) for key in node.keys]
+    return []
 
 
 @functools.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from lightning_optim import OptimizerSpec
 from tests.helpers import declared
@@ -23,3 +24,38 @@ def test_a_misspelt_option_the_constructor_reads_from_its_kwargs_gets_it_suggest
     module = declared(OptimizerSpec("pytorch_optimizer/schedulefreeadamw", lr=1e-2, use_palm=True))()
     (group,) = module.configure_optimizers()["optimizer"].param_groups
     assert group["use_palm"] is True
+
+
+def _trained(cls: type, **options: float) -> torch.Tensor:
+    """A matrix after three steps of ``cls`` with ``options``, by hand."""
+    torch.manual_seed(0)
+    weight = torch.nn.Parameter(torch.randn(4, 4))
+    optimizer = cls([weight], lr=1e-2, **options)
+    for _ in range(3):
+        optimizer.zero_grad()
+        ((weight @ weight - 1) ** 2).sum().backward()
+        optimizer.step()
+    return weight.detach()
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "meant"),
+    [
+        ("adafactor", "beta1", " \\(did you mean `betas`\\?\\)"),
+        ("adan", "clip_global_grad_norm", " \\(did you mean `max_grad_norm`\\?\\)"),
+    ],
+)
+def test_an_argument_read_only_from_a_step_helpers_kwargs_is_refused(name: str, key: str, meant: str) -> None:
+    """``AdaFactor`` reads ``beta1`` and ``Adan`` ``clip_global_grad_norm`` only from the ``**kwargs`` of their
+    ``init_group``, which their step calls with its own value (``betas[0]``, the norm it computes): declared,
+    the value goes into the param groups and nothing reads it (trained by hand, the weights are those of the
+    optimizer without it). Refused naming where it is read, instead of training at the default silently."""
+    cls = pytorch_optimizer.load_optimizer(name)
+    assert torch.equal(_trained(cls, **{key: 0.5}), _trained(cls))
+    with pytest.raises(
+        TypeError,
+        match=rf"Declared\.optimizer: `{cls.__name__}` got an unexpected argument `{key}`{meant} \(it takes "
+        rf"`\*\*kwargs` but reads `{key}` only as an argument of its own `init_group`, never from the "
+        r"declaration\)\. Accepted arguments: `lr`, ",
+    ):
+        declared(OptimizerSpec(f"pytorch_optimizer/{name}", lr=1e-2, **{key: 0.5}))
