@@ -79,9 +79,16 @@ def loop_steps(trainer: Any, index: int | None = None) -> int:
     everies, optimizers = driven_everies(trainer), _manual_optimizers(trainer) or 1
     if everies is not None and index is not None:
         return interleaved(_windows(trainer), everies, steps)[0][index]
-    if everies is None and optimizers > 1:
+    if batches_stand_in(trainer):
         return compat.batches_trained(trainer)
     return steps // optimizers
+
+
+def batches_stand_in(trainer: Any) -> bool:
+    """Whether ``loop_steps`` counts the training batches for every optimizer, as the loops keep no count of
+    each one's steps: manual optimization with several optimizers, the module's own training step (no
+    ``loss=``). Where each optimizer stands in the run is then counted apart (``resume.Positions``)."""
+    return driven_everies(trainer) is None and (_manual_optimizers(trainer) or 1) > 1
 
 
 def windows_reaching(trainer: Any, every: int, steps: int) -> int:

@@ -488,10 +488,9 @@ class ConfigurableOptimizersMixin:
             _nonfinite.install(trainer, built, outcomes)
             if driven:
                 _driven.install(module, trainer, built)  # after `skip_nonfinite`: clipping comes first
-            if manual:
-                _stepping.install(owner, trainer, built, outcomes)
+            stepping = _stepping.install(owner, trainer, built, outcomes) if manual else None
             _unfrozen.install(owner, trainer)
-            positions = _resume.install(owner, trainer, built, choice)
+            positions = _resume.install(owner, trainer, built, choice, stepping)
             _lifecycle.install(owner, trainer, built, choice, positions)  # first: before any reader
             _hparams.install(owner, trainer, module, values, built)
         return lightning_configs(built, manual=manual, trainer=trainer)

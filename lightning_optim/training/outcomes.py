@@ -112,6 +112,9 @@ class StepOutcomes:
         #: updates skipped in all, and in a row
         self.skipped = 0
         self.consecutive = 0
+        #: of the skipped, those whose step ran and changed nothing (a fused kernel given ``found_inf``): the
+        #: post-step hook saw them, unlike a skip on the host or a ``GradScaler``'s, which never run the step
+        self.ran_skipped = 0
         optimizer.register_step_pre_hook(self._before_step)
         optimizer.register_step_post_hook(self._after_step)
         _OUTCOMES[optimizer] = self
@@ -134,6 +137,7 @@ class StepOutcomes:
         if found_inf.device.type == "cpu" and not self.defer_on_cpu:
             if found_inf.item():  # free on the CPU
                 self.latest = _SKIPPED
+                self.ran_skipped += 1
                 self._count_skip(position or self.position())
             else:
                 self.latest = None
@@ -199,6 +203,7 @@ class StepOutcomes:
             if pending is self.latest:
                 self.latest = _SKIPPED if skipped else None
             if skipped:
+                self.ran_skipped += 1
                 self._count_skip(pending.position)
                 continue
             self.consecutive = 0

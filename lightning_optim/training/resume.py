@@ -50,10 +50,12 @@ is compared): its applied steps and the updates it skipped in all and in a row, 
 Lightning's global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
 optimization it counts every optimizer's steps together (with several, the batches stand in: ``loop_steps``), and a
 switch between automatic and manual optimization (the mixin switches with the optimizer count) reads the
-other mode's counter, 0. ``"continue"`` evaluates a schedule of an optimizer the record holds at its applied
-steps, as a plain resume does (a per-step schedule waits for an applied step, ``outcomes.py``); a schedule of
-an optimizer added since stands where the run's batches stand. A checkpoint without the record (written
-without the mixin, or by an older one) is continued at ``loop_steps``, as before.
+other mode's counter, 0. Where the batches stand in, the record counts each optimizer's steps that ran (the
+stepping callback's count, which its post-step hook takes anyway), as a GAN's generator stepped every
+``n_critic`` batches takes fewer than the batches. ``"continue"`` evaluates a schedule of an optimizer the
+record holds at its applied steps, as a plain resume does (a per-step schedule waits for an applied step,
+``outcomes.py``); a schedule of an optimizer added since stands where the run's batches stand. A checkpoint
+without the record (written without the mixin, or by an older one) is continued at ``loop_steps``, as before.
 
 A group added after the build (``BaseFinetuning.unfreeze_and_add_param_group``) is no declaration: the
 fingerprint leaves it out, and the callback that added it puts it back into the optimizer when the resumed fit
@@ -100,6 +102,7 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import (
+    batches_stand_in,
     driven_everies,
     loop_steps,
     manual_optimization,
@@ -972,7 +975,10 @@ class Positions:
     The applied steps are the loops' steps of the optimizer (``loop_steps``, by this fit's configuration) since
     this fit's training started, added to where it stood then, less the updates skipped since
     (``StepOutcomes.skipped``); it stood then where the resumed checkpoint's record says, or (no record) at
-    ``loop_steps``. An optimizer the record lacks (added since) stands where the run's batches stand, as if
+    ``loop_steps``. Where the batches stand in for every optimizer's loop steps (``batches_stand_in``: several
+    optimizers in the module's own manual loop), its steps since are those that ran (``stepping``'s count, from
+    the post-step hook: a step a ``GradScaler`` or ``skip_nonfinite`` skipped on the host never ran) less those
+    that ran and changed nothing (``StepOutcomes.ran_skipped``). An optimizer the record lacks (added since) stands where the run's batches stand, as if
     declared from the start: as ``loop_steps`` assumes, every optimizer steps once per stepping batch, so it
     has taken as many steps (applied and skipped) as the recorded ones; when the mixin writes the training step,
     the steps its ``every`` takes in the accumulation windows the recorded optimizers went through (each by
@@ -983,8 +989,10 @@ class Positions:
     resumed run of the same setup keeps the shapes it was saved with (``same_run``).
     """
 
-    def __init__(self, built: Sequence[Built]) -> None:
+    def __init__(self, built: Sequence[Built], stepping: ManualSchedulerStepping | None = None) -> None:
         self.built = built
+        #: manual optimization's stepping callback, which counts each optimizer's steps that ran in this fit
+        self.stepping = stepping
         #: the resumed checkpoint's record; ``None`` without one
         self.saved: dict[str, Any] | None = None
         #: the ``every`` of each optimizer of the resumed checkpoint's fingerprint, by attribute (1 if absent)
@@ -1059,11 +1067,19 @@ class Positions:
         if len(self.began) != len(self.built):
             self.begin(trainer)
         record = {}
+        ran = (
+            self.stepping.optimizer_steps if self.stepping is not None and batches_stand_in(trainer) else None
+        )
         for index, (b, (applied, loop, skipped)) in enumerate(zip(self.built, self.began)):
             outcomes = outcomes_of(b.optimizer)
             now = outcomes.skipped if outcomes is not None else 0
+            since = (
+                loop_steps(trainer, index) - loop - now
+                if ran is None
+                else ran[index] - (outcomes.ran_skipped if outcomes is not None else 0)
+            )
             record[b.declared.attribute] = {
-                "steps": applied + loop_steps(trainer, index) - loop - now,
+                "steps": applied + since,
                 "skipped": skipped + now,
                 "consecutive": outcomes.consecutive if outcomes is not None else 0,
             }
@@ -1119,7 +1135,13 @@ class ResumeGuard(MixinCallback):
     """Writes the fingerprint, the optimizers' positions and the plateau metrics into checkpoints; checks on
     strategies that load late."""
 
-    def __init__(self, owner: str, built: Sequence[Built], choice: ResumeChoice) -> None:
+    def __init__(
+        self,
+        owner: str,
+        built: Sequence[Built],
+        choice: ResumeChoice,
+        stepping: ManualSchedulerStepping | None = None,
+    ) -> None:
         super().__init__()
         self.owner = owner
         self.built = built
@@ -1137,7 +1159,7 @@ class ResumeGuard(MixinCallback):
         #: the epoch of this fit cut short, and the one of the checkpoint being resumed
         self.cut: int | None = None
         self.loaded_cut: int | None = None
-        self.positions = Positions(built)
+        self.positions = Positions(built, stepping)
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
@@ -1253,11 +1275,17 @@ class ResumeGuard(MixinCallback):
                         stepping.saved_metrics[id(scheduled.scheduler)] = saved
 
 
-def install(owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice) -> Positions:
+def install(
+    owner: str,
+    trainer: Trainer,
+    built: Sequence[Built],
+    choice: ResumeChoice,
+    stepping: ManualSchedulerStepping | None = None,
+) -> Positions:
     """Check an already loaded checkpoint now, and put a fresh ``ResumeGuard`` in the callbacks; its
-    ``Positions``."""
+    ``Positions`` (which count each optimizer's steps by ``stepping``, manual optimization's)."""
     checkpoint = compat.loaded_checkpoint(trainer)
-    guard = ResumeGuard(owner, built, choice)
+    guard = ResumeGuard(owner, built, choice, stepping)
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))
     guard.take_checkpoint(checkpoint)
     callbacks.add(trainer, guard)

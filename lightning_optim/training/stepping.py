@@ -573,8 +573,8 @@ class _AfterOptimizerStep:
 
 def install(
     owner: str, trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes] | None = None
-) -> None:
-    """Hook every declared optimizer to a fresh stepping callback, and put that callback first.
+) -> ManualSchedulerStepping:
+    """Hook every declared optimizer to a fresh stepping callback, put that callback first, and return it.
 
     Several schedulers of one optimizer step in the declared order: its post-step hook and the epoch
     stepper walk them in that order (as Lightning steps its scheduler configs). ``outcomes``: the
@@ -590,3 +590,4 @@ def install(
         waits = (outcomes or {}).get(id(b.optimizer))
         b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits, index))
     callbacks.add(trainer, stepping)
+    return stepping

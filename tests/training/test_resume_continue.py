@@ -20,12 +20,14 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, OnExceptionCheckpoint
+from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.deque_state import DEQUE_KEY
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info, takes_model
+from lightning_optim.training.outcomes import StepOutcomes
 from tests.helpers import (
     FAST,
     Classifier,
@@ -558,6 +560,82 @@ def test_skips_before_a_plain_resume_count_when_a_later_resume_continues(tmp_pat
     assert rest.of() == pytest.approx(
         [0.01 * (1 + math.cos(math.pi * s / 80)) / 2 for s in range(29, 45)], rel=1e-9
     )
+
+
+class Critic(TwoNetsByName):
+    """A WGAN's manual loop: ``dis_opt`` steps every batch, ``gen_opt`` every 2nd (``n_critic=2``). ``gen_opt``'s
+    update of batch 5 of epoch 0 fails: its loss is NaN (``skip_nonfinite`` skips it on the host, or the fused
+    kernel given ``found_inf`` on the device path) or inf under a ``GradScaler`` (which does not step)."""
+
+    fails = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for net, opt in ((self.model_dis, self.dis_opt), (self.model_gen, self.gen_opt)):
+            if opt is self.gen_opt and batch_idx % 2 == 0:
+                continue
+            loss = nn.functional.cross_entropy(net(x), y)
+            if self.fails and opt is self.gen_opt and (self.current_epoch, batch_idx) == (0, 5):
+                loss = loss * float("nan" if self.fails == "nan" else "inf")
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+
+
+#: how ``gen_opt``'s update fails: the options it declares and ``Critic.fails``
+FAILURES: dict[str, tuple[dict[str, Any], str | bool]] = {
+    "none": ({}, False),
+    "host": ({"skip_nonfinite": 1}, "nan"),
+    "device": ({"skip_nonfinite": 1, "implementation": "fused"}, "nan"),
+    "scaler": ({}, "inf"),
+}
+
+
+def critic(dis_t_max: int, failure: str, choice: str = "error") -> type[L.LightningModule]:
+    options, fails = FAILURES[failure]
+    attributes: dict[str, Any] = {
+        "gen_opt": OptimizerSpec("sgd", params="model_gen", lr=0.1, scheduler=cosine(30), **options),
+        "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=0.1, scheduler=cosine(dis_t_max)),
+        "resume_changed_setup": choice,
+        "fails": fails,
+    }
+    return type("Critic", (ConfigurableOptimizersMixin, Critic), attributes)
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("written_by", ["uninterrupted", "resumed"])
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+def test_a_continued_schedule_goes_on_from_its_optimizers_own_steps_when_they_step_at_other_rates(
+    failure: str, written_by: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint after 24 batches (batch 8 of epoch 1) holds 24 steps of ``dis_opt`` and 12 of ``gen_opt``
+    (11 applied when one failed), 36 global steps. Continued into another ``dis_opt`` cosine, ``gen_opt``'s
+    unchanged cosine goes on at the lrs of the uninterrupted run; it went on at 24 (the batches), as if
+    ``gen_opt`` had stepped every batch. The checkpoint is the uninterrupted run's, or that of a run resumed
+    unchanged from batch 8 of epoch 0, which goes on as the uninterrupted run too."""
+    monkeypatch.setattr(StepOutcomes, "defer_on_cpu", failure == "device")
+    kwargs: dict[str, Any] = {"max_epochs": 3}
+    if failure == "scaler":
+        kwargs["plugins"] = [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))]
+    saving = ModelCheckpoint(dirpath=tmp_path / "whole", save_top_k=-1, every_n_train_steps=12)
+    whole = train(critic(60, failure, "continue")(), tmp_path, callbacks=[saving], **kwargs)
+    path = str(tmp_path / "whole" / "epoch=1-step=36.ckpt")
+    if written_by == "resumed":  # the same setup resumed from batch 8 of epoch 0: a plain resume
+        saving = ModelCheckpoint(dirpath=tmp_path / "resumed", save_top_k=-1, every_n_train_steps=12)
+        first = str(tmp_path / "whole" / "epoch=0-step=12.ckpt")
+        again = train(critic(60, failure, "continue")(), tmp_path, first, callbacks=[saving], **kwargs)
+        assert again.history == whole.history[8:]
+        path = str(tmp_path / "resumed" / "epoch=1-step=36.ckpt")
+
+    # saving as the uninterrupted run does: on the device path a checkpoint reads the outcome an lr read at a
+    # batch start still waits for (outcomes.py)
+    saving = ModelCheckpoint(dirpath=tmp_path / "rest", save_top_k=-1, every_n_train_steps=12)
+    rest = train(critic(80, failure, "continue")(), tmp_path, path, callbacks=[saving], **kwargs)
+    assert rest.of(0) == pytest.approx(whole.of(0)[24:], rel=1e-12)
+    applied = 11 if failure != "none" else 12
+    assert rest.of(0)[0] == pytest.approx(0.1 * (1 + math.cos(math.pi * applied / 30)) / 2, rel=1e-12)
+    expected = [0.1 * (1 + math.cos(math.pi * s / 80)) / 2 for s in range(24, 48)]
+    assert rest.of(1) == pytest.approx(expected, rel=1e-9)
 
 
 # -- the run's steps per epoch changed: its length counts the steps taken and those left at the new rate --------
