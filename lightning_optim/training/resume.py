@@ -65,7 +65,13 @@ it each added group that is back: ``"fresh"`` with the settings it was restored 
 state, ``"continue"`` with the checkpoint's settings and state. The hook also records those restored settings,
 where ``"fresh"`` starts an added group again when a changed run shape restarts the schedules
 (``restart_added``); ``"continue"`` keeps its settings and state, and the schedules, re-evaluated for the whole
-run, take it from where it stands (``Schedule.advance``), as in the run it joined.
+run, take it from where it stands (``Schedule.advance``), as in the run it joined. A group the module's own hook
+added (``add_param_group`` in ``on_train_epoch_start``) is put back by nothing unless the module adds it again in
+``on_fit_start``: a checkpoint holding one that is not back is refused as its state loads, under every choice
+(a rewritten state holds the declared groups only, and would leave its parameters untrained silently), unless
+a declaration now selects as many parameters (its parameters in a ``ParamGroup``, ``_left_out``). It is not
+restored from the checkpoint: its state tells the group's settings and its parameters' positions, not which of
+the module's parameters they are, nor would a restored group train parameters the module froze again.
 
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure: the number of
 optimizers and schedulers and the parameter count of every group; then for what its optimizer states tell,
@@ -824,11 +830,20 @@ def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dic
     return fresh
 
 
-def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool) -> None:
+def _added_groups(
+    built: Built,
+    saved: Mapping[str, Any] | None,
+    continues: bool,
+    written: tuple[list[Any], int] | None = None,
+) -> None:
     """When the checkpoint is loaded into ``built``'s optimizer, record the settings of the groups added after
     the build that are back in it (``_RESTORED_ADDED``), and give a rewritten state (the declared groups only)
     an entry for each: ``continues``, the checkpoint's group at that position (``saved``: its optimizer state)
-    with its per-parameter state, else the settings it was restored with and no state."""
+    with its per-parameter state, else the settings it was restored with and no state.
+
+    A checkpoint holding a group added after the build that is not back is refused: its state as written, or
+    rewritten (``written``: the groups of the optimizer's state in the checkpoint, and how many of them its
+    fingerprint declared), which holds the declared groups only and would leave it out silently."""
     # the checkpoint's load only, which releases `saved` (the hook cannot remove itself while torch runs it)
     pending = [saved if continues else None]
 
@@ -841,8 +856,15 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
         settings = [{key: value for key, value in g.items() if key != "params"} for g in added]
         _RESTORED_ADDED[built.optimizer] = settings
         groups = list(state_dict.get("param_groups", ()))
-        if len(groups) > len(optimizer.param_groups):
-            raise _added_not_back(built.declared.where, groups, len(optimizer.param_groups))
+        held = len(optimizer.param_groups)
+        if len(groups) > held:
+            raise _added_not_back(built.declared.where, groups, held=held)
+        if (
+            len(groups) == declared
+            and written is not None
+            and _left_out(written, optimizer.param_groups, len(added))
+        ):
+            raise _added_not_back(built.declared.where, *written, held=held, back=len(added))
         if not added or len(groups) != declared:
             return None  # nothing added, or the checkpoint's own state, which holds them
         state = dict(state_dict["state"])
@@ -863,32 +885,85 @@ def _added_groups(built: Built, saved: Mapping[str, Any] | None, continues: bool
     loading_optimizer(built.optimizer).register_load_state_dict_pre_hook(hook, prepend=True)
 
 
-def _added_not_back(where: str, groups: Sequence[Mapping[str, Any]], held: int) -> ValueError:
-    """The refusal of a checkpoint whose optimizer state holds groups beyond the ``held`` ones the optimizer has
-    when it loads: groups added during training (``unfreeze_and_add_param_group`` in the module's own hook) that
-    nothing put back, where torch would say only "loaded state dict has a different number of parameter groups".
+def _written_groups(saved: Any, states: Sequence[Any], built: Built) -> tuple[list[Any], int] | None:
+    """The param groups of the optimizer state the checkpoint holds for ``built``'s optimizer (its namesake in
+    the fingerprint ``saved``), and how many of them the fingerprint declares (the others were added after the
+    build); ``None`` without a fingerprint of this version or a state of that optimizer.
+
+    Example:
+        >>> saved = {"version": FINGERPRINT_VERSION, "optimizers": [{"attribute": "opt", "groups": [{}]}]}
+        >>> built = type("B", (), {"declared": type("D", (), {"attribute": "opt"})})()
+        >>> _written_groups(saved, [{"param_groups": [{"params": [0]}, {"params": [1]}]}], built)
+        ([{'params': [0]}, {'params': [1]}], 1)
+    """
+    entries = (
+        saved.get("optimizers")
+        if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION
+        else None
+    )
+    for index, entry in enumerate(entries if isinstance(entries, list) else ()):
+        ours = isinstance(entry, Mapping) and entry.get("attribute") == built.declared.attribute
+        if ours and index < len(states) and isinstance(states[index], Mapping):
+            return list(states[index].get("param_groups", ())), len(entry.get("groups", ()))
+    return None
+
+
+def _left_out(
+    written: tuple[Sequence[Mapping[str, Any]], int], groups: Sequence[Mapping[str, Any]], back: int
+) -> bool:
+    """Whether a state rewritten from the declarations (``"fresh"``, ``"continue"``) into an optimizer of
+    ``groups`` (``back`` of them added after the build) leaves out groups the checkpoint's optimizer had added
+    (``written``: its groups, and how many of them were declared): fewer are back, and the optimizer holds fewer
+    parameter tensors than the checkpoint's. Their parameters cannot be told apart by name (the state holds
+    positions), but a declaration that now selects them (a ``ParamGroup``) holds as many.
+
+    Example:
+        >>> written = ([{"params": [0, 1]}, {"params": [2, 3]}], 1)
+        >>> _left_out(written, [{"params": ["w", "b"]}], 0), _left_out(written, [{"params": ["w", "b", "v", "c"]}], 0)
+        (True, False)
+    """
+    saved, declared = written
+    tensors = sum(len(g["params"]) for g in groups)
+    return len(saved) - declared > back and tensors < sum(len(g.get("params", ())) for g in saved)
+
+
+def _added_not_back(
+    where: str, groups: Sequence[Mapping[str, Any]], declared: int | None = None, *, held: int, back: int = 0
+) -> ValueError:
+    """The refusal of a checkpoint whose optimizer state holds groups (``groups``, the first ``declared`` of
+    them declared; by default those the optimizer holds) that are not back in the optimizer of ``held`` groups
+    when it loads: groups added during training (``add_param_group``, ``unfreeze_and_add_param_group`` in the
+    module's own hook) that nothing put back (``back`` of them are), where torch would say only "loaded state
+    dict has a different number of parameter groups", or a state rewritten from the declarations
+    (``resume_changed_setup``) would leave them out, untrained.
 
     Example:
         >>> state = [{"params": [0, 1]}, {"params": [2, 3], "name": "backbone"}]
-        >>> str(_added_not_back("M.opt", state, 1)).split(" to be back")[0]
+        >>> str(_added_not_back("M.opt", state, held=1)).split(" to be back")[0]
         'M.opt: Expected the param group added to the optimizer during training that the checkpoint holds (group 1: `backbone`, 2 parameter tensors)'
+        >>> str(_added_not_back("M.opt", [*state, {"params": [4]}], 1, held=2, back=1)).split(" to be")[0]
+        'M.opt: Expected the param group added to the optimizer during training that the checkpoint holds (group 2: 1 parameter tensors)'
     """
+    first = held if declared is None else declared + back
     missing = [
         f"group {index}: "
         + (f"`{group['name']}`, " if group.get("name") else "")
         + f"{len(group.get('params', ()))} parameter tensors"
         for index, group in enumerate(groups)
-        if index >= held
+        if index >= first
     ]
     one = len(missing) == 1
     return ValueError(
         f"{where}: Expected the param group{'' if one else 's'} added to the optimizer during training that the "
         f"checkpoint holds ({'; '.join(missing)}) to be back in it before Lightning loads its state, but nothing "
         f"put {'it' if one else 'them'} back: the optimizer has {held} param group{'' if held == 1 else 's'}, the "
-        f"checkpoint {len(groups)}. A group added by `BaseFinetuning.unfreeze_and_add_param_group` in the "
-        "module's own hook is not added again by a resumed run: add it again in the module's `on_fit_start`, "
+        f"checkpoint {len(groups)}. A group added in the module's own hook (`optimizer.add_param_group`, "
+        "`BaseFinetuning.unfreeze_and_add_param_group`) is no declaration: a resumed run does not add it again, "
+        "and `resume_changed_setup` 'fresh' or 'continue' rewrites the optimizer state from the declarations. "
+        "Add it again in the module's `on_fit_start`, "
         "which runs before the state loads (`on_load_checkpoint` runs earlier and can tell from the checkpoint "
-        "whether it holds the group, e.g. by its `epoch`), or unfreeze with Lightning's `BackboneFinetuning` "
+        "whether it holds the group, e.g. by its `epoch`), or declare its parameters in a `ParamGroup` (a changed "
+        "setup, which 'fresh' and 'continue' resume), or unfreeze with Lightning's `BackboneFinetuning` "
         "callback, which puts back the groups it added."
     )
 
@@ -917,7 +992,7 @@ def check_resume(
     saved = checkpoint.get(CHECKPOINT_KEY)
     states = checkpoint.get("optimizer_states", [])
     for state, b in zip([*states, *[None] * len(built)], built):
-        _added_groups(b, state, continues=choice == "continue")
+        _added_groups(b, state, continues=choice == "continue", written=_written_groups(saved, states, b))
     by_position = False  # the groups correspond by position (a checkpoint without a fingerprint)
     renamed: dict[str, str] = {}
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:

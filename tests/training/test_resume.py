@@ -558,7 +558,8 @@ def test_resume_takes_a_list_and_a_tuple_of_the_same_values_as_the_same_setup(
 
 class AddsItsGroup(ConfigurableOptimizersMixin, Classifier):
     """``model_gen.layer1`` frozen until epoch 1 starts, where the module adds it to its optimizer itself (the
-    ``UnfrozenGuard``'s advice); with ``readds`` it puts the group back when a resumed run starts."""
+    ``UnfrozenGuard``'s advice; with ``plain``, unfrozen by hand and given to ``add_param_group``); with
+    ``readds`` it puts the group back when a resumed run starts."""
 
     optimizer = OptimizerSpec(
         "sgd",
@@ -568,6 +569,7 @@ class AddsItsGroup(ConfigurableOptimizersMixin, Classifier):
         scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
     )
     readds = False
+    plain = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -575,9 +577,12 @@ class AddsItsGroup(ConfigurableOptimizersMixin, Classifier):
         self.resumed_epoch = -1
 
     def add_layer1(self) -> None:
-        BaseFinetuning.unfreeze_and_add_param_group(
-            self.model_gen.layer1, self.optimizers().optimizer, lr=0.05
-        )
+        optimizer = self.optimizers().optimizer
+        if self.plain:
+            self.model_gen.layer1.requires_grad_(True)
+            optimizer.add_param_group({"params": list(self.model_gen.layer1.parameters()), "lr": 0.05})
+        else:
+            BaseFinetuning.unfreeze_and_add_param_group(self.model_gen.layer1, optimizer, lr=0.05)
 
     def on_train_epoch_start(self) -> None:
         if self.current_epoch == 1:
@@ -591,6 +596,20 @@ class AddsItsGroup(ConfigurableOptimizersMixin, Classifier):
             self.add_layer1()
 
 
+ADDED_NOT_BACK = (
+    "AddsItsGroup.optimizer: Expected the param group added to the optimizer during training that the "
+    "checkpoint holds (group 1: 2 parameter tensors) to be back in it before Lightning loads its state, but "
+    "nothing put it back: the optimizer has 1 param group, the checkpoint 2. A group added in the module's "
+    "own hook (`optimizer.add_param_group`, `BaseFinetuning.unfreeze_and_add_param_group`) is no "
+    "declaration: a resumed run does not add it again, and `resume_changed_setup` 'fresh' or 'continue' "
+    "rewrites the optimizer state from the declarations. Add it again in the module's `on_fit_start`, which "
+    "runs before the state loads (`on_load_checkpoint` runs earlier and can tell from the checkpoint whether "
+    "it holds the group, e.g. by its `epoch`), or declare its parameters in a `ParamGroup` (a changed setup, "
+    "which 'fresh' and 'continue' resume), or unfreeze with Lightning's `BackboneFinetuning` callback, which "
+    "puts back the groups it added."
+)
+
+
 def test_a_group_the_module_added_itself_and_did_not_put_back_is_refused_before_the_state_loads(
     tmp_path: Path,
 ) -> None:
@@ -599,16 +618,7 @@ def test_a_group_the_module_added_itself_and_did_not_put_back_is_refused_before_
     run(AddsItsGroup(), tmp_path, max_epochs=2, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
     with pytest.raises(ValueError) as raised:
         run(AddsItsGroup(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
-    assert str(raised.value) == (
-        "AddsItsGroup.optimizer: Expected the param group added to the optimizer during training that the "
-        "checkpoint holds (group 1: 2 parameter tensors) to be back in it before Lightning "
-        "loads its state, but nothing put it back: the optimizer has 1 param group, the checkpoint 2. A group "
-        "added by `BaseFinetuning.unfreeze_and_add_param_group` in the module's own hook is not added again by a "
-        "resumed run: add it again in the module's `on_fit_start`, which runs before the state loads "
-        "(`on_load_checkpoint` runs earlier and can tell from the checkpoint whether it holds the group, e.g. by "
-        "its `epoch`), or unfreeze with Lightning's `BackboneFinetuning` callback, which puts back the groups it "
-        "added."
-    )
+    assert str(raised.value) == ADDED_NOT_BACK
 
 
 def test_a_group_the_module_puts_back_in_on_fit_start_resumes_as_the_run_went_on(tmp_path: Path) -> None:
@@ -619,6 +629,106 @@ def test_a_group_the_module_puts_back_in_on_fit_start_resumes_as_the_run_went_on
     assert rest.history == whole.history[8:]
     assert [len(step[0]) for step in whole.history] == [1] * 4 + [2] * 12
     assert_same_weights(full, resumed)
+
+
+def changed_adds_its_group(choice: str, **attributes: Any) -> type[AddsItsGroup]:
+    """``AddsItsGroup`` with another declared lr (a changed setup) resumed under ``choice``."""
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.2,
+        momentum=0.9,
+        implementation="forloop",
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+    )
+    return type(
+        "AddsItsGroup",
+        (AddsItsGroup,),
+        {"optimizer": optimizer, "resume_changed_setup": choice, **attributes},
+    )
+
+
+@pytest.mark.parametrize("adds", ["add_param_group", "unfreeze_and_add_param_group"])
+@pytest.mark.parametrize("choice", ["fresh", "continue"])
+def test_a_changed_setup_resumed_without_the_group_the_module_added_itself_is_refused(
+    choice: str, adds: str, tmp_path: Path
+) -> None:
+    """Was silent: "fresh" and "continue" rewrite the optimizer state from the declarations, which hold no such
+    group, so the resumed run trained without it (``layer1`` kept its checkpoint values) and nothing said so."""
+    plain = adds == "add_param_group"
+    writer = type("AddsItsGroup", (AddsItsGroup,), {"plain": plain})()
+    run(writer, tmp_path, max_epochs=2, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    with pytest.raises(ValueError) as raised:
+        run(
+            changed_adds_its_group(choice, plain=plain)(),
+            tmp_path,
+            ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"),
+        )
+    assert str(raised.value) == ADDED_NOT_BACK
+
+
+@pytest.mark.parametrize("choice", ["fresh", "continue"])
+def test_a_changed_setup_resumes_with_the_group_the_module_puts_back_in_on_fit_start(
+    choice: str, tmp_path: Path
+) -> None:
+    """The way out the refusal names: put back in ``on_fit_start``, the group resumes as ``BaseFinetuning``'s do.
+    Its lr joined at 0.05 at step 4 (epoch 1) and decays with the declared ``ExponentialLR``: "continue" goes
+    on from the checkpoint's (``0.05 * 0.9**(s - 4)``) beside the new declared lr at its step (``0.2 * 0.9**s``);
+    "fresh" starts both again at the resumed step 8, the added group as it was added."""
+    writer = type("AddsItsGroup", (AddsItsGroup,), {"readds": True})()
+    run(writer, tmp_path, max_epochs=2, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = tmp_path / "ckpt" / "epoch=1-step=8.ckpt"
+    module = changed_adds_its_group(choice, readds=True)()
+    rest = run(module, tmp_path, ckpt_path=str(path))
+    if choice == "continue":
+        expected = [[[0.2 * 0.9**s, 0.05 * 0.9 ** (s - 4)]] for s in range(8, 16)]
+    else:
+        expected = [[[0.2 * 0.9 ** (s - 8), 0.05 * 0.9 ** (s - 8)]] for s in range(8, 16)]
+    assert [lr for step in rest.history for lr in step[0]] == pytest.approx(
+        [lr for step in expected for lr in step[0]], rel=1e-12
+    )
+    saved = torch.load(path, weights_only=False)["state_dict"]
+    assert all(
+        not torch.equal(p, saved[f"model_gen.layer1.{k}"])
+        for k, p in module.model_gen.layer1.named_parameters()
+    )
+
+
+class DeclaresLayer1(AddsItsGroup):
+    """``AddsItsGroup`` with ``model_gen.layer1`` trainable from the start, in a declared ``ParamGroup``."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        implementation="forloop",
+        groups=[ParamGroup("model_gen.layer1", lr=0.05)],
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen.layer1.requires_grad_(True)
+
+
+@pytest.mark.parametrize("choice", ["fresh", "continue"])
+def test_a_changed_setup_declaring_the_parameters_of_the_group_the_module_added_resumes(
+    choice: str, tmp_path: Path
+) -> None:
+    """The refusal's other way out: ``layer1``, which the module added itself, declared in a ``ParamGroup`` is a
+    changed setup, which "fresh" and "continue" resume with ``layer1`` trained in its declared group (the
+    optimizer holds as many parameter tensors as the checkpoint's)."""
+    run(AddsItsGroup(), tmp_path, max_epochs=2, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = tmp_path / "ckpt" / "epoch=1-step=8.ckpt"
+    module = type("DeclaresLayer1", (DeclaresLayer1,), {"resume_changed_setup": choice})()
+    rest = run(module, tmp_path, ckpt_path=str(path))
+    done = 8 if choice == "continue" else 0
+    expected = [lr * 0.9 ** (s - 8 + done) for s in range(8, 16) for lr in (0.05, 0.1)]
+    assert [lr for step in rest.history for lr in step[0]] == pytest.approx(expected, rel=1e-12)
+    saved = torch.load(path, weights_only=False)["state_dict"]
+    assert all(
+        not torch.equal(p, saved[f"model_gen.layer1.{k}"])
+        for k, p in module.model_gen.layer1.named_parameters()
+    )
 
 
 # -- a group BaseFinetuning added, resumed as a changed setup ------------------------------------------------
