@@ -111,6 +111,7 @@ def _check_record(name: str, info: SchedulerInfo) -> None:
         "per_epoch_argument": [info.per_epoch_argument] if info.per_epoch_argument else [],
         "epoch_arguments": list(info.epoch_arguments),
         "per_group_arguments": sorted(info.per_group_arguments),
+        "kept_elsewhere": list(info.kept_elsewhere),
     }
     for field_name, arguments in named.items():
         for argument in arguments:

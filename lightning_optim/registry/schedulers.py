@@ -6,7 +6,8 @@ converts to optimizer steps for ``unit="epoch"`` with ``interval="step"``), the 
 value per param group, whether it holds other schedulers, the lower bounds of the arguments that torch
 does not check and that turn the lr negative or undefined only late in the run, and how it can drive the
 value it schedules to 0 (which an option the optimizer divides by must never reach: schedule-free's
-``eval()`` divides by its momentum at every validation). Adding a scheduler, or changing a default,
+``eval()`` divides by its momentum at every validation), and where torch keeps the arguments it does not keep
+under their own name in its state (a hand-written module's checkpoint restores them). Adding a scheduler, or changing a default,
 is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -100,6 +101,95 @@ def one_cycle_steps(kwargs: Mapping[str, Any]) -> tuple[str, int] | None:
     if epochs is None or per_epoch is None:
         return None
     return f"`epochs={epochs!r}` x `steps_per_epoch={per_epoch!r}`", int(epochs) * int(per_epoch)
+
+
+#: Reads an argument a scheduler keeps elsewhere than under its own name back from its state and its optimizer's
+#: param groups (a value per group where it keeps one per group).
+ArgumentReader = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], Any]
+
+
+def in_state(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
+    """An argument the scheduler's state keeps under another name (``CyclicLR``'s ``max_lr`` as ``max_lrs``).
+
+    Example:
+        >>> in_state("min_lrs", {"min_lrs": [0.0, 0.1]}, [])
+        [0.0, 0.1]
+    """
+    return state.get(key)
+
+
+def sequence_in_state(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
+    """A sequence argument the scheduler's state keeps under another name (``SequentialLR``'s ``milestones`` as
+    ``_milestones``), as a tuple: one value, not one per group.
+
+    Example:
+        >>> sequence_in_state("_milestones", {"_milestones": [3]}, [{}])
+        (3,)
+    """
+    value = state.get(key)
+    return None if value is None else tuple(value)
+
+
+def in_groups(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """An argument the scheduler keeps in each param group (``OneCycleLR``'s ``max_lr``), group by group.
+
+    Example:
+        >>> in_groups("max_lr", {}, [{"max_lr": 0.1}, {}])
+        [0.1, None]
+    """
+    return [group.get(key) for group in groups]
+
+
+def groups_ratio(
+    numerator: str, denominator: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """An argument the scheduler keeps in each param group as the ratio of two values (``OneCycleLR``'s
+    ``div_factor``: ``max_lr / initial_lr``), group by group.
+
+    Example:
+        >>> groups_ratio("max_lr", "initial_lr", {}, [{"max_lr": 0.1, "initial_lr": 0.01}, {"max_lr": 0.1}])
+        [10.0, None]
+    """
+    return [
+        group[numerator] / group[denominator] if numerator in group and denominator in group else None
+        for group in groups
+    ]
+
+
+def one_cycle_pct_start(state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
+    """``OneCycleLR``'s ``pct_start``, from the end of its first phase (``pct_start * total_steps - 1``).
+
+    Example:
+        >>> one_cycle_pct_start({"total_steps": 20, "_schedule_phases": [{"end_step": 4.0}, {}]}, [])
+        0.25
+    """
+    phases, total = state.get("_schedule_phases"), state.get("total_steps")
+    return (phases[0]["end_step"] + 1) / total if phases and total else None
+
+
+def one_cycle_three_phase(state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
+    """``OneCycleLR``'s ``three_phase``: whether it has three phases.
+
+    Example:
+        >>> one_cycle_three_phase({"_schedule_phases": [{}, {}]}, [])
+        False
+    """
+    phases = state.get("_schedule_phases")
+    return None if phases is None else len(phases) == 3
+
+
+def cyclic_steps(up: bool, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
+    """``CyclicLR``'s ``step_size_up`` (``up``) or ``step_size_down``, from its cycle's size and the part of it
+    spent going up.
+
+    Example:
+        >>> cyclic_steps(True, {"total_size": 10.0, "step_ratio": 0.4}, []), cyclic_steps(False, {"total_size": 10.0, "step_ratio": 0.4}, [])
+        (4.0, 6.0)
+    """
+    size, ratio = state.get("total_size"), state.get("step_ratio")
+    if size is None or ratio is None:
+        return None
+    return size * ratio if up else size - size * ratio
 
 
 def _whole(value: Any) -> bool:
@@ -304,6 +394,12 @@ class SchedulerInfo:
     window_argument: str | None = None
     window_offset: int = 0
 
+    #: the arguments torch keeps elsewhere than under their own name in the scheduler's state (in each param
+    #: group: ``OneCycleLR``'s ``max_lr``, its ``div_factor`` as the groups' ``initial_lr``; under another name:
+    #: ``CyclicLR``'s ``max_lrs``), each with its reader: a hand-written module's checkpoint restores them over
+    #: the declared ones, so they are compared with the declaration's (``training/foreign.py``)
+    kept_elsewhere: Mapping[str, ArgumentReader] = field(default_factory=dict)
+
     #: the steps it can take after its construction, from the declared arguments, for a scheduler that raises
     #: when stepped past its length (``OneCycleLR``): a given length must then cover the run
     steps_limit: Callable[[Mapping[str, Any]], tuple[str, int] | None] | None = None
@@ -492,6 +588,16 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`max_lr / div_factor`",
         lr_arguments=("max_lr",),
+        kept_elsewhere={
+            "max_lr": functools.partial(in_groups, "max_lr"),
+            "div_factor": functools.partial(groups_ratio, "max_lr", "initial_lr"),
+            "final_div_factor": functools.partial(groups_ratio, "initial_lr", "min_lr"),
+            "max_momentum": functools.partial(in_groups, "max_momentum"),
+            "base_momentum": functools.partial(in_groups, "base_momentum"),
+            "pct_start": one_cycle_pct_start,
+            "three_phase": one_cycle_three_phase,
+            "anneal_strategy": functools.partial(in_state, "_anneal_func_type"),
+        },
         lower_bounds={
             "final_div_factor": LowerBound(
                 0, strict=True, meaning="the last lr is `max_lr / div_factor / final_div_factor`"
@@ -506,6 +612,14 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         per_group_arguments=frozenset({"base_lr", "max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`base_lr`",
         lr_arguments=("base_lr", "max_lr"),
+        kept_elsewhere={
+            "base_lr": functools.partial(in_state, "base_lrs"),
+            "max_lr": functools.partial(in_state, "max_lrs"),
+            "base_momentum": functools.partial(in_state, "base_momentums"),
+            "max_momentum": functools.partial(in_state, "max_momentums"),
+            "step_size_up": functools.partial(cyclic_steps, True),
+            "step_size_down": functools.partial(cyclic_steps, False),
+        },
     ),
     SchedulerInfo(
         lr_scheduler.ExponentialLR,
@@ -523,9 +637,17 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         lr_scheduler.MultiplicativeLR, ("multiplicative",), per_group_arguments=frozenset({"lr_lambda"})
     ),
     SchedulerInfo(
-        PLATEAU, ("plateau", "transformers/reduce_lr_on_plateau"), per_group_arguments=frozenset({"min_lr"})
+        PLATEAU,
+        ("plateau", "transformers/reduce_lr_on_plateau"),
+        per_group_arguments=frozenset({"min_lr"}),
+        kept_elsewhere={"min_lr": functools.partial(in_state, "min_lrs")},
     ),
-    SchedulerInfo(lr_scheduler.SequentialLR, ("sequential",), composite=True),
+    SchedulerInfo(
+        lr_scheduler.SequentialLR,
+        ("sequential",),
+        composite=True,
+        kept_elsewhere={"milestones": functools.partial(sequence_in_state, "_milestones")},
+    ),
     SchedulerInfo(lr_scheduler.ChainedScheduler, ("chained",), composite=True),
     # transformers' ``get_scheduler`` schedules, stepped once per optimizer step as in its ``Trainer``
     *(

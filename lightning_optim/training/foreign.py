@@ -12,7 +12,11 @@ It does so only when
 * the saved state is one of the declared class: torch's state has no class name and loads into any class, so
   the state's attributes must be the declared scheduler's;
 * every argument torch keeps under its own name (``step_size``, ``T_max``, a ``T_max`` left to the run) is
-  the declared one: torch restores them, so a different one would silently replace the declaration;
+  the declared one: torch restores them, so a different one would silently replace the declaration; and so
+  is every argument it keeps elsewhere (``SchedulerInfo.kept_elsewhere``): in the param groups, which the
+  optimizer state restores (``OneCycleLR``'s ``max_lr``, its ``div_factor`` as ``initial_lr``, its momentum
+  bounds), or under another name (``CyclicLR``'s ``max_lrs``), compared with what the declared scheduler's
+  construction writes; and those of the schedulers a composite holds, each in its own state;
 * the saved scheduler took as many updates as the declared ``interval`` and ``frequency`` take by the resumed
   step (a ``ReduceLROnPlateau`` may be one behind: Lightning takes its step after the checkpoint is written,
   and a checkpoint written without the mixin holds no metric to take it with on resume).
@@ -33,7 +37,8 @@ from lightning.pytorch import Trainer
 
 from lightning_optim.building.length import loop_position, run_shape, updates_between
 from lightning_optim.declaring.scheduler import ResolvedScheduler
-from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.registry.schedulers import SchedulerInfo, scheduler_info
+from lightning_optim.schedules.schedule import Schedule, restore_groups, snapshot_groups
 from lightning_optim.training.stepping import EPOCHS
 
 #: The attribute of a ``Schedule`` restored from a checkpoint written without the mixin: the torch state.
@@ -75,6 +80,66 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def shown(value: Any) -> str:
+    """An argument read back from a scheduler's state or groups, for a message: floats to 12 significant digits
+    (a ``div_factor`` read back as a ratio), and one value per group (a list) as one value where they are all the
+    same; a tuple is one value.
+
+    Example:
+        >>> shown([25.000000000000004, 25.0]), shown([0.1, 0.2]), shown((2,)), shown("cos")
+        ('25.0', '[0.1, 0.2]', '[2]', "'cos'")
+    """
+    if isinstance(value, (list, tuple)):
+        values = [shown(v) for v in value]
+        one = isinstance(value, list) and values and all(v == values[0] for v in values)
+        return values[0] if one else f"[{', '.join(values)}]"
+    return repr(float(f"{value:.12g}") if isinstance(value, float) else value)
+
+
+def _changed_arguments(
+    named: str,
+    inner: Any,
+    saved: Mapping[str, Any],
+    declared: Mapping[str, Any],
+    groups: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    info: SchedulerInfo,
+) -> list[str]:
+    """A line for each argument of the torch scheduler ``inner`` (``named``) whose value in the checkpoint's state
+    (``saved``, with the checkpoint's param groups) is not the declared one (``declared``, with the groups as its
+    construction wrote them; ``info``: its record): those torch keeps under their own name, those it keeps
+    elsewhere (``SchedulerInfo.kept_elsewhere``), and those of the schedulers a composite holds, each in its own state."""
+    arguments = set(inspect.signature(type(inner)).parameters) - _NOT_ARGUMENTS
+    changed = [
+        f"{named}'s `{key}`: {saved[key]!r} in the checkpoint, {declared[key]!r} now"
+        for key in sorted(arguments & set(declared))
+        if not _same(saved[key], declared[key])
+    ]
+    # those torch keeps in the groups or under another name (`OneCycleLR`'s `max_lr`, `CyclicLR`'s `max_lrs`)
+    elsewhere = [
+        (key, read(saved, groups[0]), read(declared, groups[1])) for key, read in info.kept_elsewhere.items()
+    ]
+    changed += [
+        f"{named}'s `{key}`: {shown(before)} in the checkpoint, {shown(now)} now"
+        for key, before, now in elsewhere
+        if not _same(before, now)
+    ]
+    composed = zip(
+        getattr(inner, "_schedulers", None) or [],
+        saved.get("_schedulers") or [],
+        declared.get("_schedulers") or [],
+    )
+    for index, (child, before, now) in enumerate(composed):
+        changed += _changed_arguments(
+            f"{named}'s `schedulers[{index}]` (`{type(child).__name__}`)",
+            child,
+            before,
+            now,
+            groups,
+            scheduler_info(type(child)),
+        )
+    return changed
+
+
 def _declaration_mismatch(scheduler: ResolvedScheduler) -> str | None:
     """Why the declared schedule is more than the torch scheduler a hand-written module stepped, if it is."""
     spec = scheduler.spec
@@ -98,7 +163,11 @@ def adopt(
     why = _declaration_mismatch(scheduler)
     if why is not None:
         return [f"{where}: `{name}` {why}, which a scheduler written without lightning_optim did not take"]
-    schedule.fix(run_shape(trainer, scheduler, (0, 0)), keep_groups=True)
+    groups = schedule.optimizer.param_groups
+    restored = snapshot_groups(groups)  # the checkpoint's settings, kept as a restore keeps them
+    schedule.fix(run_shape(trainer, scheduler, (0, 0)))
+    written = snapshot_groups(groups)  # with the arguments the declared scheduler's construction wrote
+    restore_groups(groups, restored)
     inner = schedule.inner
     declared = inner.state_dict()
     if _attributes(saved) != _attributes(declared):
@@ -106,12 +175,9 @@ def adopt(
         return [
             f"{where}: Expected the state of a `{name}` but got the state of another scheduler class ({keys})"
         ]
-    arguments = set(inspect.signature(type(inner)).parameters) - _NOT_ARGUMENTS
-    changed = [
-        f"{where}: `{name}`'s `{key}`: {saved[key]!r} in the checkpoint, {declared[key]!r} now"
-        for key in sorted(arguments & set(declared))
-        if not _same(saved[key], declared[key])
-    ]
+    changed = _changed_arguments(
+        f"{where}: `{name}`", inner, saved, declared, (restored, written), scheduler.info
+    )
     if changed:
         return changed
     position = loop_position(trainer, scheduler)

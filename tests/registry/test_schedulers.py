@@ -12,6 +12,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim.registry.schedulers import SCHEDULER_INFO, scheduler_info
 from tests.helpers import FAST, Classifier, declared, loader
 
 #: (scheduler, the arguments it needs, the bounded argument, a value past the bound, how the message states it)
@@ -394,3 +395,88 @@ def test_beta1_of_adamw_schedule_free_is_refused_alike() -> None:
     )
     with pytest.raises(ValueError, match=message):
         declared(OptimizerSpec("schedulefree/adamw", scheduler=scheduler), name="Model")
+
+
+#: torch schedulers built with arguments other than their defaults, one value per group where they take one
+#: (two groups): those torch keeps elsewhere than under their own name in the scheduler's state
+KEPT_ELSEWHERE_CASES: dict[type, dict[str, Any]] = {
+    lr_scheduler.OneCycleLR: {
+        "max_lr": [0.1, 0.2],
+        "total_steps": 10,
+        "pct_start": 0.4,
+        "anneal_strategy": "linear",
+        "base_momentum": [0.7, 0.75],
+        "max_momentum": 0.9,
+        "div_factor": 10.0,
+        "final_div_factor": 50.0,
+        "three_phase": True,
+    },
+    lr_scheduler.CyclicLR: {
+        "base_lr": [0.01, 0.02],
+        "max_lr": 0.1,
+        "step_size_up": 4,
+        "step_size_down": 2,
+        "base_momentum": 0.7,
+        "max_momentum": [0.9, 0.95],
+    },
+    lr_scheduler.ReduceLROnPlateau: {"min_lr": [0.001, 0.002]},
+    lr_scheduler.SequentialLR: {"milestones": [3]},
+}
+#: arguments no torch scheduler state keeps: functions (a ``LambdaLR``'s is taken from the declaration), the
+#: length given in epochs (kept as ``total_steps``), the schedulers a composite holds (each its own state)
+NOT_KEPT = {
+    "optimizer",
+    "last_epoch",
+    "verbose",
+    "lr_lambda",
+    "scale_fn",
+    "epochs",
+    "steps_per_epoch",
+    "schedulers",
+}
+
+
+def _constant(epoch: int) -> float:
+    return 1.0
+
+
+#: the arguments the other torch schedulers need
+NEEDED_BY_CLASS: dict[type, dict[str, Any]] = {
+    lr_scheduler.StepLR: {"step_size": 2},
+    lr_scheduler.MultiStepLR: {"milestones": [2]},
+    lr_scheduler.ExponentialLR: {"gamma": 0.9},
+    lr_scheduler.CosineAnnealingLR: {"T_max": 5},
+    lr_scheduler.CosineAnnealingWarmRestarts: {"T_0": 3},
+    lr_scheduler.LambdaLR: {"lr_lambda": _constant},
+    lr_scheduler.MultiplicativeLR: {"lr_lambda": _constant},
+}
+
+
+def _built(cls: type, kwargs: dict[str, Any]) -> Any:
+    params = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:]}], lr=0.1, momentum=0.9)
+    if scheduler_info(cls).composite:
+        inner = [lr_scheduler.ConstantLR(optimizer), lr_scheduler.ExponentialLR(optimizer, 0.9)]
+        return optimizer, cls(optimizer=optimizer, schedulers=inner, **kwargs)
+    return optimizer, cls(optimizer, **kwargs)
+
+
+TORCH_SCHEDULERS = [cls for cls in SCHEDULER_INFO if cls.__module__ == lr_scheduler.__name__]
+
+
+@pytest.mark.parametrize("cls", TORCH_SCHEDULERS, ids=lambda c: c.__name__)
+def test_the_arguments_torch_keeps_elsewhere_are_read_back_from_the_state_and_groups(cls: type) -> None:
+    """A hand-written module's checkpoint is compared with the declaration by its scheduler's arguments
+    (``training/foreign.py``): every argument of a torch scheduler is kept under its own name in its state, or
+    read back from its state and groups as built (per group where it is per group), or kept nowhere."""
+    kwargs = KEPT_ELSEWHERE_CASES.get(cls, NEEDED_BY_CLASS.get(cls, {}))
+    optimizer, scheduler = _built(cls, kwargs)
+    state, kept = scheduler.state_dict(), scheduler_info(cls).kept_elsewhere
+    for key, read in kept.items():
+        value = read(state, optimizer.param_groups)
+        expected = (
+            kwargs[key] if isinstance(kwargs[key], list) or not isinstance(value, list) else [kwargs[key]] * 2
+        )
+        assert value == pytest.approx(expected), key
+    arguments = set(inspect.signature(cls).parameters) - NOT_KEPT
+    assert arguments - set(state) - set(kept) == set()

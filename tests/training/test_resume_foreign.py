@@ -20,7 +20,17 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import (
+    ConstantLR,
+    CosineAnnealingLR,
+    CyclicLR,
+    ExponentialLR,
+    LambdaLR,
+    OneCycleLR,
+    ReduceLROnPlateau,
+    SequentialLR,
+    StepLR,
+)
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
@@ -49,7 +59,8 @@ def ported(
         SGD,
         implementation="forloop",  # as the hand-written SGD steps on the CPU
         scheduler=SchedulerSpec(cls, interval=interval, **kwargs),
-        **{"lr": LR, "momentum": 0.9, **(optimizer or {})},
+        # `OneCycleLR` and `CyclicLR` set the lr from their arguments: a declared one would have no effect
+        **{**({} if cls in (OneCycleLR, CyclicLR) else {"lr": LR}), "momentum": 0.9, **(optimizer or {})},
     )
     module = helpers.declared(spec, name="Ported")
     module.resume_changed_setup = choice
@@ -68,6 +79,9 @@ SCHEDULERS = {
     "step_per_step": (StepLR, "step", {"step_size": 3, "gamma": 0.5}),
     "cosine_per_epoch": (CosineAnnealingLR, "epoch", {"T_max": 4}),
     "cosine_per_step": (CosineAnnealingLR, "step", {"T_max": 16, "eta_min": 0.01}),
+    # arguments torch keeps in the param groups (and its state under other names), compared with the declared
+    "onecycle_per_step": (OneCycleLR, "step", {"max_lr": 0.1, "total_steps": 16}),
+    "cyclic_per_step": (CyclicLR, "step", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3}),
 }
 
 
@@ -223,6 +237,112 @@ def test_a_hand_written_checkpoint_of_another_scheduler_is_refused(mismatch: str
     # nothing was trained after the restore of the weights: the error comes before any step
     restored = torch.load(path, weights_only=False)["state_dict"]
     assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
+
+
+#: ``SCHEDULERS``' hand-written ``OneCycleLR`` and ``CyclicLR`` per step, a ported declaration changing arguments
+#: torch keeps in the param groups or under another name in its state, and the lines of the refusal
+KEPT_ELSEWHERE = {
+    "onecycle_max_lr": ("onecycle_per_step", {"max_lr": 0.2}, ["`max_lr`: 0.1 in the checkpoint, 0.2 now"]),
+    "onecycle_div_factor": (
+        "onecycle_per_step",
+        {"div_factor": 10.0},
+        ["`div_factor`: 25.0 in the checkpoint, 10.0 now"],
+    ),
+    "onecycle_final_div_factor": (
+        "onecycle_per_step",
+        {"final_div_factor": 100.0},
+        ["`final_div_factor`: 10000.0 in the checkpoint, 100.0 now"],
+    ),
+    "onecycle_momentum": (
+        "onecycle_per_step",
+        {"max_momentum": 0.8, "base_momentum": 0.7},
+        [
+            "`max_momentum`: 0.95 in the checkpoint, 0.8 now",
+            "`base_momentum`: 0.85 in the checkpoint, 0.7 now",
+        ],
+    ),
+    "onecycle_pct_start": (
+        "onecycle_per_step",
+        {"pct_start": 0.5},
+        ["`pct_start`: 0.3 in the checkpoint, 0.5 now"],
+    ),
+    "onecycle_anneal_strategy": (
+        "onecycle_per_step",
+        {"anneal_strategy": "linear"},
+        ["`anneal_strategy`: 'cos' in the checkpoint, 'linear' now"],
+    ),
+    "onecycle_three_phase": (
+        "onecycle_per_step",
+        {"three_phase": True},
+        ["`three_phase`: False in the checkpoint, True now"],
+    ),
+    "cyclic_base_lr": ("cyclic_per_step", {"base_lr": 0.02}, ["`base_lr`: 0.01 in the checkpoint, 0.02 now"]),
+    "cyclic_max_lr": ("cyclic_per_step", {"max_lr": 0.2}, ["`max_lr`: 0.1 in the checkpoint, 0.2 now"]),
+    "cyclic_step_size_up": (
+        "cyclic_per_step",
+        {"step_size_up": 2},
+        [
+            "`step_size_up`: 3.0 in the checkpoint, 2.0 now",
+            "`step_size_down`: 3.0 in the checkpoint, 2.0 now",
+        ],
+    ),
+    "cyclic_momentum": (
+        "cyclic_per_step",
+        {"max_momentum": 0.95},
+        ["`max_momentum`: 0.9 in the checkpoint, 0.95 now"],
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def cycles_written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The mid-epoch checkpoints of the hand-written ``OneCycleLR`` and ``CyclicLR``, by ``SCHEDULERS`` name."""
+    paths = {}
+    for name in ("onecycle_per_step", "cyclic_per_step"):
+        cls, interval, kwargs = SCHEDULERS[name]
+        paths[name] = written(
+            tmp_path_factory.mktemp(name), hand_written(cls, interval, **kwargs), "mid_epoch"
+        )[2]
+    return paths
+
+
+@pytest.mark.parametrize("change", sorted(KEPT_ELSEWHERE))
+def test_a_hand_written_checkpoint_of_other_arguments_torch_keeps_in_the_groups_is_refused(
+    change: str, cycles_written: dict[str, str], tmp_path: Path
+) -> None:
+    """torch restores them from the checkpoint's param groups (``OneCycleLR``'s ``max_lr``, ``initial_lr`` and
+    ``min_lr``, its momentum bounds) or its state under another name (``CyclicLR``'s ``max_lrs``, ``total_size``):
+    the run went on at the hand-written values, ignoring the declared ones."""
+    name, kwargs, lines = KEPT_ELSEWHERE[change]
+    cls, interval, written_kwargs = SCHEDULERS[name]
+    module = ported(cls, interval, **{**written_kwargs, **kwargs})()
+    with pytest.raises(
+        ValueError, match=r"^Ported: Expected the scheduler states of a checkpoint written"
+    ) as err:
+        run(module, tmp_path, ckpt_path=cycles_written[name])
+    message = str(err.value)
+    named = [line.split("\n")[0] for line in message.split("\n  ")[1:]]
+    assert named == [f"Ported.optimizer.scheduler: `{cls.__name__}`'s {line}" for line in lines], message
+
+
+@pytest.mark.parametrize("choice", ["continue", "fresh"])
+def test_a_changed_one_cycle_resumes_on_request_at_the_declared_arguments(
+    choice: str, cycles_written: dict[str, str], tmp_path: Path
+) -> None:
+    """``"continue"`` evaluates the declared ``OneCycleLR`` at the resumed step (its lr and momentum as a run of
+    the declaration from the start has them), ``"fresh"`` starts it anew there."""
+    declared = {"max_lr": 0.2, "total_steps": 16, "final_div_factor": 100.0, "max_momentum": 0.8}
+    reference_module = ported(OneCycleLR, "step", **declared)()
+    reference = run(reference_module, tmp_path / "reference")
+    resumed = ported(OneCycleLR, "step", choice, **declared)()
+    rest = run(resumed, tmp_path, ckpt_path=cycles_written["onecycle_per_step"])
+    group = resumed.trainer.optimizers[0].param_groups[0]
+    assert (group["max_lr"], group["max_momentum"]) == (0.2, 0.8)
+    if choice == "continue":
+        assert rest.history == reference.history[6:]
+        assert group["momentum"] == reference_module.trainer.optimizers[0].param_groups[0]["momentum"]
+    else:
+        assert rest.history == reference.history[:10]
 
 
 class HandWrittenGroups(Classifier):
@@ -575,6 +695,73 @@ def test_a_parameter_without_state_in_a_hand_written_checkpoint_tells_no_shape(t
     rest = run(resumed, tmp_path, ckpt_path=path)
     assert rest.history == whole.history[8:]
     assert_same_weights(full, resumed)
+
+
+def _hand_written_sequential(self: Classifier) -> Any:
+    optimizer = SGD(self.parameters(), lr=LR, momentum=0.9)
+    phases = [ConstantLR(optimizer, factor=0.5, total_iters=2), ExponentialLR(optimizer, gamma=0.9)]
+    scheduler = SequentialLR(optimizer, phases, milestones=[2])
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+def _hand_written_plateau(self: Classifier) -> Any:
+    optimizer = SGD(self.parameters(), lr=LR, momentum=0.9)
+    plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5, min_lr=0.01)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": plateau, "monitor": "metric"}}
+
+
+def _sequential(milestone: int = 2, gamma: float = 0.9) -> SchedulerSpec:
+    phases = [SchedulerSpec(ConstantLR, factor=0.5, total_iters=2), SchedulerSpec(ExponentialLR, gamma=gamma)]
+    return SchedulerSpec(SequentialLR, interval="epoch", schedulers=phases, milestones=[milestone])
+
+
+#: a hand-written scheduler keeping an argument under another name in its state, its ported declaration
+#: (the same, or that argument changed), and the line refusing the changed one
+UNDER_OTHER_NAMES = {
+    "sequential_milestones": (
+        _hand_written_sequential,
+        _sequential,
+        (2, 3),
+        "`SequentialLR`'s `milestones`: [2] in the checkpoint, [3] now",
+    ),
+    # a composite's schedulers keep theirs in its state, each in its own
+    "sequential_inner_gamma": (
+        _hand_written_sequential,
+        lambda gamma: _sequential(gamma=gamma),
+        (0.9, 0.5),
+        "`SequentialLR`'s `schedulers[1]` (`ExponentialLR`)'s `gamma`: 0.9 in the checkpoint, 0.5 now",
+    ),
+    "plateau_min_lr": (
+        _hand_written_plateau,
+        lambda min_lr: SchedulerSpec(
+            ReduceLROnPlateau, monitor="metric", patience=0, factor=0.5, min_lr=min_lr
+        ),
+        (0.01, 0.02),
+        "`ReduceLROnPlateau`'s `min_lr`: 0.01 in the checkpoint, 0.02 now",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNDER_OTHER_NAMES))
+def test_a_hand_written_checkpoint_of_another_argument_kept_under_another_name_is_refused(
+    case: str, tmp_path: Path
+) -> None:
+    """torch restores ``SequentialLR``'s ``_milestones`` (and its schedulers' states) and ``ReduceLROnPlateau``'s
+    ``min_lrs`` from the checkpoint: the declaration that is the hand-written one resumes as the hand-written module resumes it,
+    another is refused."""
+    configure, scheduler, (same, changed), line = UNDER_OTHER_NAMES[case]
+    hand = type("HandWritten", (Logged,), {"configure_optimizers": configure})
+    _, _, path = written(tmp_path, hand)
+    own = run(hand(), tmp_path / "own", ckpt_path=path)  # a plateau does not take its update again
+    for value in (same, changed):
+        spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, implementation="forloop", scheduler=scheduler(value))
+        module = helpers.declared(spec, base=Logged, name="Ported")()
+        if value == same:
+            assert run(module, tmp_path / "same", ckpt_path=path).history == own.history
+            continue
+        with pytest.raises(ValueError, match=r"^Ported: Expected the scheduler states") as err:
+            run(module, tmp_path, ckpt_path=path)
+        assert f"\n  Ported.optimizer.scheduler: {line}\n" in str(err.value), str(err.value)
 
 
 class HandWrittenPair(TwoNets):
