@@ -71,6 +71,7 @@ from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
 from lightning_optim.training.resume import (
     CONTINUES,
+    GIVEN_LENGTH,
     Positions,
     ResumeChoice,
     refusal,
@@ -148,6 +149,8 @@ class ScheduleLifecycle(MixinCallback):
             steps = self.positions.resumed_steps(trainer, index)
             changed = False
             for schedule, scheduler in b.scheduled():
+                # its length was given in the checkpoint and is left to the run now: the run must derive it
+                given = schedule.__dict__.pop(GIVEN_LENGTH, False)
                 if displaced(trainer, schedule):
                     continue  # resumed during SWA: `SWALR` acts on the groups, this schedule never again
                 saved = schedule.__dict__.pop(SET_ASIDE, None)  # a hand-written module's scheduler state
@@ -160,10 +163,14 @@ class ScheduleLifecycle(MixinCallback):
                     _fix(trainer, schedule, scheduler, steps)
                     continue
                 now = derived[id(schedule)] = run_shape(trainer, scheduler, schedule.shape.start)
-                changes = [] if same_run else schedule.shape.changes(now, scheduler.derived_length)
+                changes = (
+                    [] if same_run and not given else schedule.shape.changes(now, scheduler.derived_length)
+                )
                 changed = changed or bool(changes)
+                label = "derived now, given in the checkpoint" if given else "derived"
                 refused += [
-                    f"{scheduler.where}.{what} (derived): {old!r} in the checkpoint, {new!r} now"
+                    f"{scheduler.where}.{what} ({label if what == scheduler.derived_length else 'derived'}): "
+                    f"{old!r} in the checkpoint, {new!r} now"
                     for what, old, new in changes
                 ]
             if not changed or self.choice == "error":

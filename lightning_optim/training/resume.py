@@ -8,7 +8,9 @@ before Lightning restores any optimizer or scheduler state. The fingerprint hold
 attribute, class and options; its groups (name, options, scales, parameter count, element count and a digest of the
 parameter names); its scheduler (class, arguments, interval, frequency, monitor, warmup, unit, window, param),
 or a list of those for a declared list. What a schedule derived from the run is in its own state (its
-``Shape``), and the run it resumes into is checked against it when training starts (``lifecycle.py``).
+``Shape``), and the run it resumes into is checked against it when training starts (``lifecycle.py``). A length
+left to the run and the same length written out at the value it came to are one schedule, either way round: the
+arguments are compared as declared now, with the saved schedule's shape made the one it has so (``_written_out``).
 
 ``resume_changed_setup`` says what a changed setup does: ``"error"`` refuses it, naming what changed;
 ``"fresh"`` keeps the weights and the loop's progress and starts every optimizer and schedule anew;
@@ -88,6 +90,7 @@ module's checkpoint are set aside, and taken over when training starts if they a
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import io
@@ -152,6 +155,9 @@ log = logging.getLogger("lightning_optim")
 
 #: Marks a schedule to be built for the whole run and advanced to where the run stands (``"continue"``).
 CONTINUES = "_lightning_optim_continues"
+#: Marks a schedule whose length the checkpoint's declaration gave and the declaration now leaves to the run:
+#: the run must derive the value it was given, also where the run is the checkpoint's (``_written_out``).
+GIVEN_LENGTH = "_lightning_optim_given_length"
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -420,6 +426,78 @@ def _record_renamed(checkpoint: dict[str, Any], renamed: Mapping[str, str]) -> M
     if isinstance(positions, Mapping):
         checkpoint[POSITIONS_KEY] = {back.get(key, key): entry for key, entry in positions.items()}
     return checkpoint[CHECKPOINT_KEY]
+
+
+#: A checkpoint's schedule that is not one declared now but for where its length comes from.
+_OTHER = object()
+
+
+def _length_as_declared(scheduler: ResolvedScheduler, arguments: Any, state: Mapping[str, Any]) -> Any:
+    """The length a checkpoint's schedule (its ``state``, declared with ``arguments``) has as ``scheduler`` now
+    declares it, where its declaration is ``scheduler``'s but for that length, left to the run on one side and
+    written out on the other at the value it came to: ``None`` when it is written out now (the derived one
+    was that), the value written out when it is left to the run now; ``_OTHER`` for any other declaration."""
+    shape = state.get("shape")
+    if not isinstance(shape, Mapping):
+        return _OTHER
+    name = scheduler.derived_length
+    if name is None:  # written out now: the checkpoint's was derived, at this value
+        info = scheduler.info
+        for key in dict.fromkeys(k for k in (info.length, info.window_length, info.per_epoch_argument) if k):
+            rest = {k: v for k, v in scheduler.kwargs.items() if k != key}
+            if (
+                key in scheduler.kwargs
+                and _alike(_options(rest)) == _alike(arguments)
+                and shape.get("length") is not None
+                and _alike_values(scheduler.kwargs[key], shape["length"])
+            ):
+                return None
+        return _OTHER
+    # left to the run now: the checkpoint's was written out, at the value its torch scheduler holds
+    value = (state.get("inner") or {}).get(name)
+    if (
+        shape.get("length") is None
+        and value is not None
+        and _alike(_options({**scheduler.kwargs, name: value})) == _alike(arguments)
+    ):
+        return value
+    return _OTHER
+
+
+def _written_out(
+    saved: Mapping[str, Any], checkpoint: dict[str, Any], built: Sequence[Built]
+) -> Mapping[str, Any]:
+    """The fingerprint ``saved`` with the arguments of each scheduler whose length was left to the run and is now
+    written out at the value it came to, or the other way round, as declared now: one schedule, not a changed
+    setup. The checkpoint's state of such a schedule gets the shape it has as declared now (its length derived
+    or not, ``_length_as_declared``); a length it was given and that is now left to the run is marked
+    (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``)."""
+    entries = copy.deepcopy(saved.get("optimizers"))
+    states = checkpoint.get("lr_schedulers", [])
+    if not isinstance(entries, list) or not all(isinstance(e, Mapping) and "attribute" in e for e in entries):
+        return saved
+    for b in built:
+        index = next((i for i, e in enumerate(entries) if e["attribute"] == b.declared.attribute), None)
+        if index is None:
+            continue
+        for (record, state), scheduler in zip(_old_schedules(entries, index, states), b.declared.schedulers):
+            now = _scheduler(scheduler)
+            if (
+                not isinstance(record, dict)
+                or not isinstance(state, dict)
+                or record.get("class") != now["class"]
+            ):
+                continue
+            if _alike(record.get("arguments")) == _alike(now["arguments"]):
+                continue
+            length = _length_as_declared(scheduler, record.get("arguments"), state)
+            if length is _OTHER:
+                continue
+            record["arguments"] = now["arguments"]
+            state["shape"] = {**state["shape"], "length": length}
+            if length is not None:
+                state[GIVEN_LENGTH] = True
+    return {**saved, "optimizers": entries}
 
 
 def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
@@ -997,7 +1075,7 @@ def check_resume(
     renamed: dict[str, str] = {}
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         current = fingerprint(built)
-        changes = differences(saved, current)
+        changes = differences(_written_out(saved, checkpoint, built), current)
         renamed, ambiguous = renames(saved, current)
         changes = [*_rename_hints(renamed, ambiguous, _attributes(current)), *changes] if changes else []
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,

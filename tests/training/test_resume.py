@@ -1128,3 +1128,47 @@ def test_a_renamed_optimizer_continues_as_the_run_went_on(kind: str, tmp_path: P
     assert rest.history == whole.history[4:]
     assert len(set(map(str, rest.history))) > 4, "the schedule must move after the checkpoint"
     assert_same_weights(full, resumed)
+
+
+def cosine(**kwargs: Any) -> type[Logged]:
+    """A cosine per step: over the run's 16 steps, unless ``kwargs`` give ``T_max``."""
+    return declared(SchedulerSpec("cosine", interval="step", **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("saved", "now"), [({}, {"T_max": 16}), ({"T_max": 16}, {})], ids=["written_out", "left_to_the_run"]
+)
+def test_a_length_left_to_the_run_and_written_out_at_its_value_are_the_same_setup(
+    saved: dict[str, Any], now: dict[str, Any], tmp_path: Path
+) -> None:
+    """``T_max`` left to the run (16 steps) and ``T_max=16`` are one schedule, in either direction: the resumed run
+    continues the checkpoint's exactly (was: refused, "scheduler.arguments: '' in the checkpoint, 'T_max=16'
+    now")."""
+    full = cosine(**saved)()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = cosine(**now)()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert rest.history == whole.history[8:]
+    assert len(set(map(str, whole.history[8:]))) > 2
+    assert_same_weights(full, resumed)
+
+
+@pytest.mark.parametrize(
+    ("saved", "now", "changed"),
+    [
+        ({}, {"T_max": 20}, "scheduler.arguments: '' in the checkpoint, 'T_max=20' now"),
+        (
+            {"T_max": 20},
+            {},
+            "scheduler.T_max (derived now, given in the checkpoint): 20 in the checkpoint, 16 now",
+        ),
+    ],
+    ids=["written_out", "left_to_the_run"],
+)
+def test_a_length_left_to_the_run_and_written_out_at_another_value_are_a_changed_setup(
+    saved: dict[str, Any], now: dict[str, Any], changed: str, tmp_path: Path
+) -> None:
+    run(cosine(**saved)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    with pytest.raises(ValueError, match=r"^Declared: Expected the checkpoint being resumed") as err:
+        run(cosine(**now)(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert changed in str(err.value), str(err.value)
