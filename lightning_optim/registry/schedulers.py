@@ -22,7 +22,7 @@ from typing import Any, Literal, NamedTuple
 
 from torch.optim import lr_scheduler
 
-from lightning_optim.schedules.timm_cosine import TimmCosineLR
+from lightning_optim.schedules.timm_cosine import PER_GROUP, TimmCosineLR
 from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES, resolve_warmup_steps
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
@@ -671,6 +671,10 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         length="t_initial",
         derive_length=_timm_cycle,
         epoch_arguments={"t_initial": scale, "warmup_t": scale},
+        # timm scales every lr its scheduler sets by the group's lr_scale (``Scheduler.update_groups``), the
+        # floor and the warmup start too; this package's groups start from their scaled lr instead
+        per_group_arguments=frozenset(PER_GROUP),
+        lr_arguments=PER_GROUP,
         check_stepping=_check_timm_stepping,
         floor_bounds={"lr_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
         zero_when=(

@@ -25,7 +25,7 @@ import contextlib
 import functools
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -91,6 +91,32 @@ def _check_options(where: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The options among ``arguments`` (a caller's ``locals()``) checked and normalised (ints as ``int``,
     reals as ``float``), keyed by their names."""
     return {name: check(where, name, arguments[name]) for name, check in _OPTIONS.items()}
+
+
+#: the lrs of the schedule besides the groups' own (its floor, its warmup's start): one value, or one per group
+PER_GROUP = ("lr_min", "warmup_lr_init")
+
+
+def _check_per_group(where: str, name: str, value: Any, groups: int) -> float | list[float]:
+    """One of ``PER_GROUP`` checked as ``_OPTIONS`` checks it: one value, or a list or tuple of one per group.
+
+    Example:
+        >>> _check_per_group("TimmCosineLR", "lr_min", (1, 0.5), groups=2)
+        [1.0, 0.5]
+        >>> _check_per_group("TimmCosineLR", "lr_min", [0.1], groups=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: TimmCosineLR: Expected `lr_min` to be a float or one per param group (2) but got 1: [0.1].
+    """
+    check = _OPTIONS[name]
+    if not isinstance(value, (list, tuple)):
+        return float(check(where, name, value))
+    if len(value) != groups:
+        raise ValueError(
+            f"{where}: Expected `{name}` to be a float or one per param group ({groups}) but got "
+            f"{len(value)}: {value!r}."
+        )
+    return [float(check(where, f"{name}[{i}]", v)) for i, v in enumerate(value)]
 
 
 def _lr(
@@ -249,7 +275,10 @@ class TimmCosineLR(LRScheduler):
 
     Each group's lr is *set* (not multiplied) to :func:`timm_cosine_lr` of ``last_epoch`` and the group's
     initial lr (``initial_lr``, which timm calls ``base_values``), times the group's ``lr_scale`` when it
-    has one (as timm's ``Scheduler.update_groups`` does for layer-wise lr decay groups). The sequence is
+    has one (as timm's ``Scheduler.update_groups`` does for layer-wise lr decay groups). ``lr_min`` and
+    ``warmup_lr_init`` may hold one value per group: a group given its lr already scaled (this package's
+    ``layer_decay`` and ``lr_mult`` groups) and its ``lr_min`` and ``warmup_lr_init`` scaled alike gets timm's
+    lrs for a group at the base lr with that ``lr_scale``. The sequence is
     that of ``timm.scheduler.CosineLRScheduler`` (``timm/scheduler/cosine_lr.py`` at commit
     ``aa4b5850c1543fa488abf260f18390eda46cf85d``) stepped with ``step(t)`` / ``step_update(t)`` for
     ``t = 1, 2, ...``, bit for bit, the value at construction (``t = 0``) included.
@@ -268,12 +297,13 @@ class TimmCosineLR(LRScheduler):
     Args:
         optimizer: the optimizer whose groups' lrs are set.
         t_initial: the length of the first cycle, in units of ``t`` (epochs or updates).
-        lr_min: the lr at the end of every cycle and after the last one.
+        lr_min: the lr at the end of every cycle and after the last one; a float, or a list or tuple of one
+            per param group.
         cycle_mul: each cycle is this many times longer than the one before (``> 0``).
         cycle_decay: each cycle's peak is this many times the one before.
         cycle_limit: the number of cycles; ``lr_min`` afterwards.
         warmup_t: the length of the linear warmup, in units of ``t``.
-        warmup_lr_init: the lr of every group at ``t = 0`` when there is a warmup.
+        warmup_lr_init: the lr at ``t = 0`` when there is a warmup; a float, or one per param group.
         warmup_prefix: whether the cycles start after the warmup (``True``) or at ``t = 0`` (``False``).
         t_in_epochs: whether ``t`` counts epochs (``True``, timm's default) or optimizer updates; only
             recorded, for whoever decides the stepping interval.
@@ -283,7 +313,8 @@ class TimmCosineLR(LRScheduler):
     Raises:
         TypeError, ValueError: for an option outside what timm accepts (``t_initial >= 1``, ``lr_min >= 0``,
             ``cycle_mul > 0``, ``cycle_decay >= 0``, ``cycle_limit >= 1``, ``warmup_t >= 0``,
-            ``warmup_lr_init >= 0``, ``k_decay > 0``).
+            ``warmup_lr_init >= 0``, ``k_decay > 0``), or a per-group ``lr_min``/``warmup_lr_init`` of
+            another length than the groups.
 
     Example:
         >>> import torch
@@ -305,26 +336,28 @@ class TimmCosineLR(LRScheduler):
         self,
         optimizer: torch.optim.Optimizer,
         t_initial: int,
-        lr_min: float = 0.0,
+        lr_min: float | Sequence[float] = 0.0,
         cycle_mul: float = 1.0,
         cycle_decay: float = 1.0,
         cycle_limit: int = 1,
         warmup_t: int = 0,
-        warmup_lr_init: float = 0.0,
+        warmup_lr_init: float | Sequence[float] = 0.0,
         warmup_prefix: bool = False,
         t_in_epochs: bool = True,
         k_decay: float = 1.0,
         last_epoch: int = -1,
     ) -> None:
-        where = type(self).__name__
-        options = _check_options(where, locals())
+        where, arguments = type(self).__name__, dict(locals())
+        options = _check_options(where, {**arguments, **dict.fromkeys(PER_GROUP, 0.0)})
+        groups = len(optimizer.param_groups)
+        per_group = {name: _check_per_group(where, name, arguments[name], groups) for name in PER_GROUP}
         self.t_initial: int = options["t_initial"]
-        self.lr_min: float = options["lr_min"]
+        self.lr_min: float | list[float] = per_group["lr_min"]
         self.cycle_mul: float = options["cycle_mul"]
         self.cycle_decay: float = options["cycle_decay"]
         self.cycle_limit: int = options["cycle_limit"]
         self.warmup_t: int = options["warmup_t"]
-        self.warmup_lr_init: float = options["warmup_lr_init"]
+        self.warmup_lr_init: float | list[float] = per_group["warmup_lr_init"]
         self.warmup_prefix: bool = options["warmup_prefix"]
         self.k_decay: float = options["k_decay"]
         self.t_in_epochs: bool = _check_bool(where, "t_in_epochs", t_in_epochs)
@@ -334,8 +367,10 @@ class TimmCosineLR(LRScheduler):
     def _get_closed_form_lr(self) -> list[float]:
         """Each group's lr at ``last_epoch``, computed from the count alone (no dependence on the past)."""
         options = {name: getattr(self, name) for name in _OPTIONS}
+        per_group = [name for name in PER_GROUP if isinstance(options[name], list)]
         lrs = []
-        for base, group in zip(self.base_lrs, self.optimizer.param_groups):
+        for i, (base, group) in enumerate(zip(self.base_lrs, self.optimizer.param_groups)):
+            options.update((name, getattr(self, name)[i]) for name in per_group)
             lr = _lr(self.last_epoch, float(base), **options)
             # timm's Scheduler.update_groups: value * param_group['lr_scale'] when the group has one
             lrs.append(lr * group["lr_scale"] if "lr_scale" in group else lr)

@@ -17,6 +17,7 @@ import torch
 from torch.optim import SGD, lr_scheduler
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, torch_lrs
 
@@ -360,6 +361,18 @@ def _two_groups(optimizer_of: Callable[[list[dict[str, Any]]], torch.optim.Optim
     return optimizer_of([{"params": list(layer1.parameters())}, {"params": list(layer2.parameters())}])
 
 
+#: timm's cosine over the 9 steps with a floor and a warmup from above 0
+TIMM_COSINE = {"t_initial": 9, "lr_min": 4e-4, "warmup_t": 2, "warmup_lr_init": 2e-4}
+
+
+def _timm_lr_scale(optimizer: torch.optim.Optimizer) -> TimmCosineLR:
+    """timm's way of a scaled group: the group at the base lr with an ``lr_scale``, by which its scheduler
+    multiplies every lr it sets (timm/scheduler/scheduler.py ``update_groups``; ``TimmCosineLR`` does it as
+    timm, tests/schedules/test_timm_cosine.py)."""
+    optimizer.param_groups[0]["lr_scale"] = 0.25
+    return TimmCosineLR(optimizer, t_in_epochs=False, **TIMM_COSINE)
+
+
 @pytest.mark.parametrize(
     ("scheduler", "make"),
     [
@@ -398,8 +411,10 @@ def _two_groups(optimizer_of: Callable[[list[dict[str, Any]]], torch.optim.Optim
                 milestones=[2],
             ),
         ),
+        # timm's lr_scale scales the floor and the warmup start too: lr_min and warmup_lr_init per group
+        (SchedulerSpec("timm/cosine", t_in_epochs=False, **TIMM_COSINE), _timm_lr_scale),
     ],
-    ids=["onecycle", "onecycle by group", "cyclic", "inside sequential"],
+    ids=["onecycle", "onecycle by group", "cyclic", "inside sequential", "timm"],
 )
 def test_lr_arguments_keep_the_group_scales(scheduler: SchedulerSpec, make: Callable[..., Any]) -> None:
     """A scheduler that sets every group's lr from its own arguments (``max_lr``, ``base_lr``) keeps the

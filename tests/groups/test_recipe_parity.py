@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.optim import SGD, AdamW, Rprop
 from torch.optim.lr_scheduler import CosineAnnealingLR
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
@@ -38,7 +39,8 @@ from lightning_optim.building.build import build_optimizer
 from lightning_optim.groups.planning import apply_scales, as_torch_groups
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from tests import helpers
-from tests.helpers import VitLike, fit
+from tests.helpers import VitLike, assert_same_weights, fit
+from tests.schedules.test_timm_cosine import TimmCosineReference
 
 LR, WD, DECAY, WIDTH = 1e-3, 0.05, 0.75, 8
 
@@ -334,7 +336,10 @@ def timm_param_groups_layer_decay(
 ) -> list[dict[str, Any]]:
     """timm/optim/_param_groups.py ``param_groups_layer_decay`` (no fallback, no ``no_opt_scale``), transcribed.
 
-    timm's schedulers then set each group's ``lr`` to ``lr * lr_scale``; here that is done at once.
+    timm leaves each group at the base lr and its schedulers set the group's ``lr`` to ``value * lr_scale``
+    (timm/scheduler/scheduler.py ``update_groups``): the whole schedule is scaled, its floor and warmup start
+    too. Each group's ``lr`` here is ``lr * lr_scale``, the scheduler's peak value;
+    ``test_layer_decay_timm_under_timm_cosine_equals_timms_scheduler_on_its_groups`` runs the scheduler.
     """
     layer_map = timm_group_with_matcher([n for n, _ in model.named_parameters()], VIT_GROUP_MATCHER)
     num_layers = max(layer_map.values()) + 1
@@ -378,6 +383,84 @@ def test_layer_decay_timm_equals_param_groups_layer_decay(min_scale: float) -> N
     assert scale["norm.weight"] == scale["norm_pre.weight"] == scale["blocks.2.mlp.fc2.weight"] == DECAY
     assert scale["fc_norm.weight"] == scale["head.weight"] == 1.0
     assert scale["cls_token"] == pytest.approx(max(min_scale, DECAY**4))
+
+
+class TrainedVit(TimmVit):
+    """``TimmVit`` trained on 3x4x4 images (4 patches and the class token), attention reduced to ``qkv``'s values."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        super().__init__()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images, y = batch
+        h = self.patch_embed.proj(images).flatten(2).transpose(1, 2)
+        h = self.norm_pre(torch.cat([self.cls_token.expand(len(h), -1, -1), h], dim=1) + self.pos_embed)
+        for block in self.blocks:
+            h = h + block.attn.proj(block.attn.qkv(block.norm1(h))[..., :WIDTH])
+            h = h + block.mlp.fc2(nn.functional.gelu(block.mlp.fc1(block.norm2(h))))
+        return nn.functional.cross_entropy(self.head(self.fc_norm(self.norm(h)[:, 0])), y)
+
+
+def images(n: int = 16, batch_size: int = 4) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    data = TensorDataset(
+        torch.randn(n, 3, 4, 4, generator=generator), torch.randint(0, 4, (n,), generator=generator)
+    )
+    return DataLoader(data, batch_size=batch_size)
+
+
+class LrsByName(L.Callback):
+    """Each parameter's lr before every training batch, by name (the two sides order their groups differently)."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, module: L.LightningModule, *args: Any) -> None:
+        names = {id(p): name for name, p in module.named_parameters()}
+        groups = trainer.optimizers[0].param_groups
+        self.history.append({names[id(p)]: g["lr"] for g in groups for p in g["params"]})
+
+
+#: timm's ``CosineLRScheduler`` options of a fine-tune: a warmup from a small lr and a floor above 0
+TIMM_COSINE = {"warmup_t": 3, "warmup_lr_init": 1e-4, "lr_min": 2e-5}
+
+
+class TimmFineTune(TrainedVit):
+    """timm's ``train.py`` for ``--layer-decay 0.5 --sched cosine``, by hand: ``param_groups_layer_decay``'s groups,
+    each at the base lr with its ``lr_scale``, and ``CosineLRScheduler(t_in_epochs=False)`` over the run's 12
+    updates (``create_scheduler_v2``), given ``step_update(num_updates)`` after each update."""
+
+    def configure_optimizers(self) -> Any:
+        reference = timm_param_groups_layer_decay(self, WD, self.no_weight_decay(), 0.5)
+        groups = [{key: value for key, value in g.items() if key != "lr"} for g in reference]
+        optimizer = AdamW(groups, lr=LR, weight_decay=WD, foreach=False)
+        self.timm_scheduler = TimmCosineReference(optimizer, t_initial=12, t_in_epochs=False, **TIMM_COSINE)
+        return optimizer
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.timm_scheduler.step_update(num_updates=self.trainer.global_step)
+
+
+def test_layer_decay_timm_under_timm_cosine_equals_timms_scheduler_on_its_groups() -> None:
+    # timm scales the lr its scheduler sets by each group's lr_scale, so the warmup starts at
+    # warmup_lr_init * lr_scale and the cosine ends at lr_min * lr_scale (timm/scheduler/scheduler.py
+    # update_groups); both were one absolute value for every layer (the lowest layers' lr rose to lr_min)
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=0.5, layer_decay_blocks="blocks",
+        layer_decay_rule="timm", implementation="forloop",
+        scheduler=SchedulerSpec("timm/cosine", t_in_epochs=False, **TIMM_COSINE),
+    )  # fmt: skip
+    module, reference = declared(spec, TrainedVit), TimmFineTune()
+    ours_lrs, timm_lrs = LrsByName(), LrsByName()
+    fit(module, data=images(), callbacks=[ours_lrs])
+    fit(reference, data=images(), callbacks=[timm_lrs])
+    assert len(timm_lrs.history) == 12
+    assert ours_lrs.history == timm_lrs.history  # layer decay 0.5 scales exactly: the same bits
+    first, last = timm_lrs.history[0], timm_lrs.history[-1]
+    assert first["cls_token"] == pytest.approx(1e-4 * 0.5**4) and first["head.weight"] == pytest.approx(1e-4)
+    assert last["cls_token"] < 2e-5 < last["head.weight"]  # each layer's cosine ends at its own floor
+    assert_same_weights(module, reference)
 
 
 class HeadlessVit(TimmVit):

@@ -255,6 +255,38 @@ def test_lr_scale_is_applied_like_timm_update_groups() -> None:
     assert ours_optimizer.param_groups[0]["initial_lr"] == 0.1
 
 
+def test_one_floor_and_warmup_start_per_group_equal_timms_lr_scale() -> None:
+    # the package passes groups it scaled (layer_decay, lr_mult) at their scaled lr, with lr_min and
+    # warmup_lr_init scaled alike: timm's lr_scale (update_groups scales every value it sets). Scales of 2**-k
+    # scale every float operation exactly, so the bits agree
+    options: dict[str, Any] = {
+        "t_initial": 4,
+        "warmup_t": 2,
+        "cycle_limit": 2,
+        "cycle_decay": 0.5,
+        "k_decay": 1.5,
+    }
+    scales = (0.25, 0.5, 1.0)
+    optimizer = optimizer_with_groups((0.1,) * 3)
+    for group, scale in zip(optimizer.param_groups, scales):
+        group["lr_scale"] = scale
+    timm = TimmCosineReference(optimizer, t_in_epochs=False, lr_min=0.01, warmup_lr_init=0.02, **options)
+    expected = []
+    for t in range(12):
+        if t > 0:
+            timm.step_update(t)
+        expected.append([group["lr"] for group in optimizer.param_groups])
+    got = our_sequence(
+        12,
+        lrs=tuple(0.1 * s for s in scales),
+        lr_min=[0.01 * s for s in scales],
+        warmup_lr_init=tuple(0.02 * s for s in scales),
+        **options,
+    )
+    assert got == expected
+    assert expected[0] == [0.005, 0.01, 0.02] and expected[-1] == [0.0025, 0.005, 0.01]
+
+
 def test_golden_values_computed_by_hand() -> None:
     # base lr 1.0, t_initial=4, cycle_limit=2, cycle_decay=0.5, lr_min=0, warmup_t=2 from 0.1, prefixed.
     #   t=0, 1: warmup 0.1 + t * (1.0 - 0.1) / 2             -> 0.1, 0.55
@@ -373,6 +405,16 @@ def test_last_epoch_resumes_from_initial_lr() -> None:
             {"lr_min": "1e-5"},
             TypeError,
             "TimmCosineLR: Expected `lr_min` to be a float >= 0 but got '1e-5' (did you mean `1e-05`?).",
+        ),
+        (
+            {"lr_min": [0.1, 0.2]},
+            ValueError,
+            "TimmCosineLR: Expected `lr_min` to be a float or one per param group (3) but got 2: [0.1, 0.2].",
+        ),
+        (
+            {"warmup_lr_init": (0.0, -1.0, 0.0)},
+            ValueError,
+            "TimmCosineLR: Expected `warmup_lr_init[1]` to be a finite float >= 0 but got -1.0.",
         ),
         (
             {"cycle_mul": 0},
