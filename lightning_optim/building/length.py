@@ -698,7 +698,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 f"updates{left} minus the warmup's {warmup}",
                 f"that leaves {length}; shorten the warmup or lengthen the run",
             )
-        length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}")
+        length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}", per_epoch)
     shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
     _check_acts_in_run(trainer, scheduler, shape)
     return _within_limit(trainer, scheduler, shape)
@@ -852,7 +852,8 @@ def _window_shape(
         span = (updates if last is None else last) - first
         if smoke:
             span = max(span, 1)
-        length = _derived(scheduler, span, f"its window of {span} updates", scheduler.info.window_offset)
+        source = f"its window of {span} updates"
+        length = _derived(scheduler, span, source, per_epoch, scheduler.info.window_offset)
     return Shape(length=length, steps_per_epoch=per_epoch, window=window, start=start)
 
 
@@ -870,10 +871,17 @@ def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, first: int,
         )
 
 
-def _derived(scheduler: ResolvedScheduler, updates: int, source: str, offset: int = 0) -> int:
-    """The length argument from ``updates`` by the scheduler's record (timm's cycles, windows' offsets)."""
+def _derived(
+    scheduler: ResolvedScheduler, updates: int, source: str, per_epoch: int | None, offset: int = 0
+) -> int:
+    """The length argument from ``updates`` by the scheduler's record (timm's cycles, windows' offsets). The
+    record reads the arguments in the unit of ``updates``: with ``unit="epoch"`` (``per_epoch`` steps an epoch)
+    its epoch-valued ones in steps, as the scheduler is built (timm's prefix ``warmup_t``)."""
+    kwargs = scheduler.kwargs
+    if per_epoch is not None:
+        kwargs = scheduler.info.epochs_to_steps(kwargs, per_epoch)
     with prefixed(scheduler.where):
-        length = scheduler.info.derive_length(updates, scheduler.kwargs) + offset
+        length = scheduler.info.derive_length(updates, kwargs) + offset
     if length < 1:
         raise _unknown(
             scheduler,

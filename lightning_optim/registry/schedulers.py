@@ -379,7 +379,8 @@ class SchedulerInfo:
     #: the argument giving the steps per epoch of a length described in epochs (``OneCycleLR``'s
     #: ``steps_per_epoch``, beside its ``epochs``): left out, ``fit`` derives it as the run's updates per epoch
     per_epoch_argument: str | None = None
-    #: the derived length from the scheduler's updates after the warmup, and the declared arguments
+    #: the derived length from the scheduler's updates after the warmup, and the declared arguments (those of
+    #: ``epoch_arguments`` in steps, as the updates are, for ``unit="epoch"`` updated per step)
     derive_length: Callable[[int, Mapping[str, Any]], int] = whole_run
     #: the arguments that count epochs, each with its conversion to optimizer steps
     epoch_arguments: Mapping[str, Converter] = field(default_factory=dict)

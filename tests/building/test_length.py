@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from math import cos, pi
 from typing import Any
 
 import pytest
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_optim import OptimizerSpec, SchedulerSpec
+from lightning_optim import OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from tests import helpers
-from tests.helpers import Classifier, fit
+from tests.helpers import Classifier, fit, torch_lrs
 
 
 class Stream(IterableDataset):  # type: ignore[type-arg]
@@ -262,3 +264,39 @@ def test_a_onecycle_given_fewer_epochs_than_the_run_is_refused() -> None:
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         fit(helpers.declared(OptimizerSpec("sgd", scheduler=declared))(), max_epochs=3)
+
+
+#: timm's cosine declared in epochs, with a warmup of 1 epoch in front of its cycle, updated every step
+TIMM_IN_EPOCHS = {"warmup_t": 1, "warmup_prefix": True, "warmup_lr_init": 1e-3, "lr_min": 1e-3}
+
+
+def timm_in_steps(t_initial: int) -> Any:
+    """The hand-written ``TimmCosineLR`` in steps: the warmup's epoch is the run's 4 steps per epoch, as timm's
+    ``create_scheduler_v2(step_on_epochs=False)`` multiplies ``warmup_t`` by the updates per epoch."""
+    options = {**TIMM_IN_EPOCHS, "warmup_t": 4}
+    return lambda o: TimmCosineLR(o, t_initial=t_initial, t_in_epochs=False, **options)
+
+
+def test_a_timm_cosine_in_epochs_derives_t_initial_after_its_prefix_warmup_in_steps() -> None:
+    """4 epochs of 4 steps, the warmup's epoch in front: ``t_initial`` is the 16 - 4 = 12 steps after it (the
+    run split into cycles after a prefix warmup). Was 16 - 1, the warmup's epochs taken for steps: the cosine
+    ended 3 steps after the run, above its ``lr_min``."""
+    declared = SchedulerSpec("timm/cosine", unit="epoch", interval="step", **TIMM_IN_EPOCHS)
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))
+    lrs = fit(mixin(), max_epochs=4).of()
+    assert lrs == fit(HandWritten(timm_in_steps(12), 1), max_epochs=4).of()
+    assert lrs == preview_schedule(mixin, max_epochs=4, steps_per_epoch=4)["lr-optimizer"]
+    assert (
+        len(lrs) == 16
+        and lrs[4] == 0.1
+        and lrs[-1] == pytest.approx(1e-3 + 0.5 * (0.1 - 1e-3) * (1 + cos(pi * 11 / 12)))
+    )
+
+
+def test_a_timm_cosine_in_epochs_derives_t_initial_from_its_window_in_steps() -> None:
+    """A window from epoch 1 to the run's end is 12 steps; after the warmup's 4, ``t_initial`` is 8 (was 11)."""
+    declared = SchedulerSpec("timm/cosine", begin=1, unit="epoch", interval="step", **TIMM_IN_EPOCHS)
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))
+    lrs = fit(mixin(), max_epochs=4).of()
+    assert lrs == [0.1] * 4 + torch_lrs(timm_in_steps(8), 12)
+    assert lrs == preview_schedule(mixin, max_epochs=4, steps_per_epoch=4)["lr-optimizer"]
