@@ -488,6 +488,12 @@ def _check_timm_stepping(kwargs: Mapping[str, Any], interval: str, unit: str) ->
             "`t_in_epochs=False` counts `t_initial` and `warmup_t` in optimizer updates, but the schedule is "
             "stepped once per epoch; use `interval='step'` or `t_in_epochs=True`."
         )
+    if not in_epochs and unit == "epoch":
+        raise ValueError(
+            "Expected `unit='epoch'` with `t_in_epochs` left out or True (both count `t_initial` and `warmup_t` in "
+            "epochs) but got `t_in_epochs=False`, which counts them in optimizer updates; leave `unit` out to count "
+            "in updates, or `t_in_epochs` out to count in epochs, updated every step."
+        )
 
 
 def _timm_cycle(updates: int, kwargs: Mapping[str, Any]) -> int:

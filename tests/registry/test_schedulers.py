@@ -480,3 +480,37 @@ def test_the_arguments_torch_keeps_elsewhere_are_read_back_from_the_state_and_gr
         assert value == pytest.approx(expected), key
     arguments = set(inspect.signature(cls).parameters) - NOT_KEPT
     assert arguments - set(state) - set(kept) == set()
+
+
+@pytest.mark.parametrize(
+    ("stepping", "message"),
+    [
+        (
+            {"t_in_epochs": False, "unit": "epoch"},
+            "Expected `unit='epoch'` with `t_in_epochs` left out or True (both count `t_initial` and `warmup_t` in "
+            "epochs) but got `t_in_epochs=False`, which counts them in optimizer updates; leave `unit` out to count "
+            "in updates, or `t_in_epochs` out to count in epochs, updated every step.",
+        ),
+        (
+            {"t_in_epochs": False, "interval": "step", "unit": "epoch"},
+            "but got `t_in_epochs=False`, which counts them in optimizer updates",
+        ),
+        (
+            {"interval": "step"},
+            "`t_in_epochs=True` counts `t_initial` and `warmup_t` in epochs, but the schedule",
+        ),
+        (
+            {"t_in_epochs": False, "interval": "epoch"},
+            "`t_in_epochs=False` counts `t_initial` and `warmup_t` in",
+        ),
+    ],
+    ids=["unit-epoch", "unit-epoch-per-step", "per-step", "per-epoch"],
+)
+@pytest.mark.filterwarnings("ignore:.*is meant to be stepped after every optimizer step:UserWarning")
+def test_timm_cosines_t_in_epochs_contradicting_the_stepping_is_refused_at_class_definition(
+    stepping: dict[str, Any], message: str
+) -> None:
+    # `t_in_epochs=False` beside `unit="epoch"` was accepted and counted `t_initial=2` as 2 epochs
+    scheduler = SchedulerSpec("timm/cosine", t_initial=2, **stepping)
+    with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler: .*" + re.escape(message)):
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), name="Model")
