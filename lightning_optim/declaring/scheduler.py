@@ -24,7 +24,13 @@ from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
-from lightning_optim.registry.schedulers import SCHEDULER_INFO, LowerBound, SchedulerInfo, declared_info
+from lightning_optim.registry.schedulers import (
+    SCHEDULER_INFO,
+    LowerBound,
+    SchedulerInfo,
+    declared_info,
+    group_values,
+)
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
 
 INTERVALS = ("step", "epoch")
@@ -328,11 +334,17 @@ def _check_lower_bounds(
     ``floor_bounds`` of one the optimizer divides by (``check_positive_floor``)."""
     for key, bound in bounds.items():
         value = kwargs.get(key)
-        if isinstance(value, numbers.Real) and not isinstance(value, bool) and not bound.admits(float(value)):
-            raise ValueError(
-                f"{where}: Expected `{key}` of `{info.cls.__name__}` to be {bound} ({bound.meaning}) but got "
-                f"{value!r}{why}."
-            )
+        for number in group_values(value):  # one per group: each
+            if (
+                isinstance(number, numbers.Real)
+                and not isinstance(number, bool)
+                and not bound.admits(float(number))
+            ):
+                got = repr(number) if number is value else f"{number!r} in {value!r}"
+                raise ValueError(
+                    f"{where}: Expected `{key}` of `{info.cls.__name__}` to be {bound} ({bound.meaning}) but got "
+                    f"{got}{why}."
+                )
 
 
 def check_positive_floor(scheduler: ResolvedScheduler, cls: type) -> None:

@@ -294,18 +294,34 @@ def given_positive(key: str, kwargs: Mapping[str, Any]) -> bool:
     return _positive(kwargs.get(key))
 
 
+def group_values(value: Any) -> list[Any]:
+    """The values of an argument that may hold one per param group (a dict by group name, a list or tuple), or
+    the one value.
+
+    Example:
+        >>> group_values({"head": 0.1, "rest": 0.0}), group_values((0.1, 0.2)), group_values(0.5)
+        ([0.1, 0.0], [0.1, 0.2], [0.5])
+    """
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def warmup_from(steps: str, start: str, kwargs: Mapping[str, Any]) -> bool:
-    """Whether a warmup of ``steps`` (> 0) starts at a ``start`` that is a number <= 0.
+    """Whether a warmup of ``steps`` (> 0) starts at a ``start`` that is a number <= 0 (for any group).
 
     Example:
         >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 3, "warmup_lr_init": 0.0})
         True
+        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 3, "warmup_lr_init": [0.1, 0.0]})
+        True
         >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 0, "warmup_lr_init": 0.0})
         False
     """
-    value = kwargs.get(start)
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return given_positive(steps, kwargs) and number and not _positive(value)
+    starts = [
+        v for v in group_values(kwargs.get(start)) if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    return given_positive(steps, kwargs) and any(not _positive(v) for v in starts)
 
 
 class ZeroWhen(NamedTuple):

@@ -341,6 +341,21 @@ _DIVIDES = r" \(a schedule of `{param}`, which `{cls}` divides by, must keep it 
             r"`warmup_lr_init` \(0 by default\); give `warmup_lr_init > 0`\.$",
             id="timm-warmup-from-0",
         ),
+        # one value per group (layer_decay and lr_mult groups get them scaled): each is checked
+        pytest.param(
+            "timm/cosine",
+            {"t_initial": 8, "lr_min": {"rest": 0.0}},
+            r"^Model\.optimizer\.scheduler: Expected `lr_min` of `TimmCosineLR` to be > 0 \(the value each cycle "
+            r"anneals to\) but got 0\.0 in \{'rest': 0\.0\} \(a schedule of `momentum`",
+            id="timm-floor-per-group",
+        ),
+        pytest.param(
+            "timm/cosine",
+            {"t_initial": 8, "lr_min": 0.5, "warmup_t": 2, "warmup_lr_init": [0.0]},
+            r"^Model\.optimizer\.scheduler: .* but got `TimmCosineLR`, which starts its `warmup_t` warmup at "
+            r"`warmup_lr_init`",
+            id="timm-warmup-from-0-per-group",
+        ),
         pytest.param(
             "constant",
             {"factor": 1.0, "warmup": 2, "warmup_start_factor": 0.0},
