@@ -51,10 +51,12 @@ from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed
 from lightning_optim.utilities.step_rule import (
     interleaved,
-    own_windows,
     stepping_batches,
     steps_at,
+    steps_in,
     updates_in,
+    windows_ending_before,
+    windows_in,
 )
 
 #: Where a schedule starts in the run: ``(optimizer steps, epochs)`` behind it (each optimizer's steps).
@@ -78,7 +80,7 @@ def loop_steps(trainer: Any, index: int | None = None) -> int:
     steps = int(getattr(trainer, "global_step", 0) or 0)
     everies, optimizers = driven_everies(trainer), _manual_optimizers(trainer) or 1
     if everies is not None and index is not None:
-        return interleaved(_windows(trainer), everies, steps)[0][index]
+        return interleaved(*_epoch(trainer), everies, steps)[0][index]
     if batches_stand_in(trainer):
         return compat.batches_trained(trainer)
     return steps // optimizers
@@ -100,7 +102,7 @@ def windows_reaching(trainer: Any, every: int, steps: int) -> int:
         >>> windows_reaching(run, every=1, steps=24), windows_reaching(run, every=2, steps=12)  # 8 + 4 steps
         (24, 24)
     """
-    return interleaved(_windows(trainer), (every,), steps)[1]
+    return interleaved(*_epoch(trainer), (every,), steps)[1]
 
 
 def steps_within(trainer: Any, every: int, windows: int) -> int:
@@ -111,9 +113,9 @@ def steps_within(trainer: Any, every: int, windows: int) -> int:
         >>> steps_within(run, every=2, windows=24), steps_within(run, every=3, windows=24)  # 8 + 4, 5 + 2
         (12, 7)
     """
-    stepping = [steps_at(b, every) for b in _windows(trainer)]
-    full, partial = divmod(windows, len(stepping))
-    return full * sum(stepping) + sum(stepping[:partial])
+    batches, accumulate = _epoch(trainer)
+    full, partial = divmod(windows, windows_in(batches, accumulate))
+    return full * steps_in(batches, accumulate, every) + steps_in(batches, accumulate, every, partial)
 
 
 def manual_optimization(module: Any) -> bool:
@@ -140,25 +142,25 @@ def _index(trainer: Any, scheduler: ResolvedScheduler) -> int:
     return next((i for i, d in enumerate(declared) if scheduler.where.startswith(f"{d.where}.")), 0)
 
 
-def _windows(trainer: Any) -> list[int]:
-    """The last batches of the accumulation windows of an epoch; for data of unknown length, the windows over
-    which the optimizers' ``every`` repeat."""
+def _epoch(trainer: Any) -> tuple[int, int]:
+    """The batches of an epoch and their accumulation, whose windows ``utilities/step_rule.py`` counts; for data
+    of unknown length, the batches of the windows over which the optimizers' ``every`` repeat."""
     batches, accumulate = _batches_per_epoch(trainer), accumulation(trainer, 0)
     if math.isfinite(batches):
-        return list(stepping_batches(int(batches), accumulate))
-    return [m * accumulate - 1 for m in range(1, math.lcm(*(driven_everies(trainer) or (1,))) + 1)]
+        return int(batches), accumulate
+    return math.lcm(*(driven_everies(trainer) or (1,))) * accumulate, accumulate
 
 
 def run_windows(trainer: Any) -> tuple[int, float]:
     """The accumulation windows per epoch and in the run, for a module whose training step the mixin writes
     (the run ends at the window where every optimizer's steps together reach ``max_steps``)."""
-    windows = _windows(trainer)
-    total = math.inf
+    shape = _epoch(trainer)
+    windows, total = windows_in(*shape), math.inf
     if (epochs := max_epochs(trainer)) not in (None, -1):
-        total = float(len(windows) * max(epochs, 1))
+        total = float(windows * max(epochs, 1))
     if trainer.max_steps not in (None, -1):
-        total = min(total, interleaved(windows, driven_everies(trainer) or (1,), trainer.max_steps)[1])
-    return len(windows), total
+        total = min(total, interleaved(*shape, driven_everies(trainer) or (1,), trainer.max_steps)[1])
+    return windows, total
 
 
 def check_every_steps(trainer: Any) -> None:
@@ -177,15 +179,15 @@ def check_every_steps(trainer: Any) -> None:
     ):
         return
     accumulate = accumulation(trainer, 0)
-    ends = own_windows(int(batches), accumulate, 1)
     for d in declared_of(module):
-        if any(steps_at(end, d.spec.every) for end in ends):
-            _check_every_selects(d, accumulate, ends)
+        if steps_in(int(batches), accumulate, d.spec.every):
+            _check_every_selects(d, int(batches), accumulate)
             continue
         expected = (
-            f"to be at most the {len(ends)} training batches of an epoch"
+            f"to be at most the {int(batches)} training batches of an epoch"
             if accumulate == 1
-            else f"to divide `batch_idx + 1` at an accumulation window's end (`batch_idx` {ends})"
+            else f"to divide `batch_idx + 1` at an accumulation window's end "
+            f"(`batch_idx` {list(stepping_batches(int(batches), accumulate))})"
         )
         raise ValueError(
             f"{d.where}: Expected `every` {expected} but got `every={d.spec.every}`: the rule "
@@ -194,10 +196,10 @@ def check_every_steps(trainer: Any) -> None:
         )
 
 
-def _check_every_selects(declared: ResolvedOptimizer, accumulate: int, ends: list[int]) -> None:
-    """Refuse an ``every > 1`` that matches each window end of an epoch (``ends``), the partial last one too."""
+def _check_every_selects(declared: ResolvedOptimizer, batches: int, accumulate: int) -> None:
+    """Refuse an ``every > 1`` that matches each window end of an epoch, the partial last one too."""
     every = declared.spec.every
-    if every == 1 or any(not steps_at(end, every) for end in ends):
+    if every == 1 or steps_in(batches, accumulate, every) < windows_in(batches, accumulate):
         return
     raise ValueError(
         f"{declared.where}: Expected `every={every}` to skip some accumulation windows but got "
@@ -216,7 +218,7 @@ def _check_steps_in_run(trainer: Any, scheduler: ResolvedScheduler) -> None:
     if not math.isfinite(total := run_steps(trainer, scheduler)) or total > 0:
         return
     attribute = declared_of(trainer.lightning_module)[_index(trainer, scheduler)].attribute
-    first = next(b for b in _windows(trainer) if steps_at(b, every))
+    first = next(b for b in stepping_batches(*_epoch(trainer)) if steps_at(b, every))
     raise ValueError(
         f"{scheduler.where}: Expected the run to reach a step of `{attribute}` (with `every={every}` its first "
         f"step comes after `batch_idx` {first}) but got a run that ends after {int(run_windows(trainer)[1])} "
@@ -283,7 +285,7 @@ def epoch_steps(trainer: Any, epoch: int, scheduler: ResolvedScheduler | None = 
     batches = _batches_per_epoch(trainer)
     every = _every(trainer, scheduler)
     if every is not None and math.isfinite(batches):
-        return float(len(own_windows(int(batches), accumulation(trainer, epoch), every)))
+        return float(steps_in(int(batches), accumulation(trainer, epoch), every))
     if _manual_optimizers(trainer) is not None or not math.isfinite(batches):
         return batches
     return float(math.ceil(batches / accumulation(trainer, epoch)))
@@ -322,8 +324,8 @@ def _steps_into_epoch(trainer: Any, scheduler: ResolvedScheduler | None, epoch: 
         return batches
     total, accumulate = int(_batches_per_epoch(trainer)), accumulation(trainer, epoch)
     every = _every(trainer, scheduler)
-    ends = stepping_batches(total, accumulate) if every is None else own_windows(total, accumulate, every)
-    return sum(1 for end in ends if end < batches)
+    windows = windows_ending_before(total, accumulate, batches)
+    return windows if every is None else steps_in(total, accumulate, every, windows)
 
 
 def _standing(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int) -> float:
@@ -400,7 +402,7 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
     if trainer.max_steps not in (None, -1):
         cap = math.ceil(trainer.max_steps / (optimizers or 1))
         if everies is not None and scheduler is not None:
-            cap = interleaved(_windows(trainer), everies, trainer.max_steps)[0][_index(trainer, scheduler)]
+            cap = interleaved(*_epoch(trainer), everies, trainer.max_steps)[0][_index(trainer, scheduler)]
         total = min(total, cap)
     return total
 
@@ -421,10 +423,10 @@ def run_epochs(trainer: Any) -> float:
     epochs = math.inf if last in (None, -1) else float(last)
     everies = driven_everies(trainer)
     if everies is not None and trainer.max_steps not in (None, -1):
-        windows = _windows(trainer)
-        taken = interleaved(windows, everies, trainer.max_steps)[1]
+        shape = _epoch(trainer)
+        taken = interleaved(*shape, everies, trainer.max_steps)[1]
         if math.isfinite(_batches_per_epoch(trainer)):
-            epochs = min(epochs, float(math.ceil(taken / len(windows))) if taken else math.inf)
+            epochs = min(epochs, float(math.ceil(taken / windows_in(*shape))) if taken else math.inf)
         return epochs
     if trainer.max_steps not in (None, -1):
         # `max_steps` counts Lightning's global steps: every optimizer's, in manual optimization

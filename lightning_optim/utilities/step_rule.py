@@ -5,10 +5,16 @@ optimizer step taken during training batch ``batch_idx`` when ``(batch_idx + 1) 
 frequency counts batches within the epoch, and only the batches that step the optimizer are looked at (every
 ``accumulate_grad_batches``-th, and the epoch's last). The mixin steps the schedulers of manual optimization
 by the same rule, the length derivation counts a run's updates with it, and the preview replays it.
+
+The counts over an epoch are taken from where its windows end (batch ``m * accumulate - 1``, and the last),
+not by going through them: they run when training and every epoch start, and an epoch of streamed data under
+``max_steps`` can have millions of batches.
 """
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
 
@@ -37,6 +43,47 @@ def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
         yield batches - 1
 
 
+def windows_in(batches: int, accumulate: int) -> int:
+    """The accumulation windows of an epoch of ``batches``: as many as ``stepping_batches`` gives.
+
+    Example:
+        >>> windows_in(10, 4), len(list(stepping_batches(10, 4)))
+        (3, 3)
+    """
+    return -(-batches // accumulate)
+
+
+def steps_in(batches: int, accumulate: int, every: int, windows: int | None = None) -> int:
+    """How many of the first ``windows`` window ends ``b`` of an epoch (all by default) step an optimizer with
+    ``OptimizerSpec(every=...)``: ``steps_at(b, every)``, counted without going through them.
+
+    Window ``m`` (from 1) ends at batch ``m * accumulate - 1``, which every ``every / gcd(every, accumulate)``-th
+    window's end matches; the partial last window ends at the epoch's last batch.
+
+    Example:
+        >>> steps_in(10, 1, 5), steps_in(10, 2, 3), steps_in(10, 4, 5), steps_in(10, 4, 5, windows=2)
+        (2, 1, 1, 0)
+    """
+    total = windows_in(batches, accumulate)
+    windows = total if windows is None else max(0, min(windows, total))
+    full = min(windows, batches // accumulate)
+    steps = full // (every // math.gcd(every, accumulate))
+    if windows > full:  # the partial last window
+        steps += steps_at(batches - 1, every)
+    return steps
+
+
+def windows_ending_before(batches: int, accumulate: int, batch_idx: int) -> int:
+    """The windows of an epoch of ``batches`` whose last batch comes before ``batch_idx``.
+
+    Example:
+        >>> windows_ending_before(10, 4, 8), windows_ending_before(10, 4, 10)  # windows end at 3, 7, 9
+        (2, 3)
+    """
+    full = min(max(batch_idx, 0) // accumulate, batches // accumulate)
+    return full + (batches % accumulate != 0 and batch_idx >= batches)
+
+
 def updates_in(batches: int, accumulate: int, frequency: int, steps: int, every: int = 1) -> int:
     """Updates of a per-step scheduler in the first ``steps`` optimizer steps of a run of such epochs.
 
@@ -49,47 +96,47 @@ def updates_in(batches: int, accumulate: int, frequency: int, steps: int, every:
         >>> updates_in(batches=8, accumulate=1, frequency=2, steps=4, every=2)  # steps at 1, 3, 5, 7
         4
     """
-    stepping = [steps_at(b, frequency) for b in stepping_batches(batches, accumulate) if steps_at(b, every)]
-    full, partial = divmod(steps, len(stepping)) if stepping else (0, 0)
-    return full * sum(stepping) + sum(stepping[:partial])
+    per_epoch = steps_in(batches, accumulate, every)
+    if not per_epoch:
+        return 0
+    full, partial = divmod(steps, per_epoch)
+    both = math.lcm(every, frequency)  # the window ends where the optimizer steps and the scheduler with it
+    # the optimizer's `partial`-th step of an epoch (not its last) ends window `partial * stride`
+    stride = every // math.gcd(every, accumulate)
+    return full * steps_in(batches, accumulate, both) + steps_in(batches, accumulate, both, partial * stride)
 
 
-def own_windows(batches: int, accumulate: int, every: int) -> list[int]:
-    """The batches of an epoch at which an optimizer with ``OptimizerSpec(every=...)`` steps: the window ends
-    ``b`` (``stepping_batches``) with ``(b + 1) % every == 0``.
-
-    Example:
-        >>> own_windows(10, 1, 5), own_windows(10, 2, 3)
-        ([4, 9], [5])
-    """
-    return [b for b in stepping_batches(batches, accumulate) if steps_at(b, every)]
-
-
-def interleaved(windows: Sequence[int], everies: Sequence[int], global_steps: int) -> tuple[list[int], int]:
+def interleaved(
+    batches: int, accumulate: int, everies: Sequence[int], global_steps: int
+) -> tuple[list[int], int]:
     """Each optimizer's steps, and the windows taken, when Lightning's ``global_step`` (every optimizer's steps
-    together, in manual optimization) first reaches ``global_steps``, in epochs whose window ends are ``windows``
-    and where optimizer ``i`` steps at the window ends ``b`` with ``steps_at(b, everies[i])``.
+    together, in manual optimization) first reaches ``global_steps``, in epochs of ``batches`` accumulated by
+    ``accumulate`` where optimizer ``i`` steps at the window ends ``b`` with ``steps_at(b, everies[i])``.
+
+    Counted, not walked: whole epochs, then the first window of the last one where the steps reach it (a
+    search over the window counts, as the steps grow with them), so an epoch of millions of batches (streamed
+    data under ``max_steps``) costs no more than one of ten.
 
     Example:
-        >>> interleaved([0, 1, 2, 3], [1, 2], 5)  # global steps 1, 3, 4, 6 after each batch: 4 batches
+        >>> interleaved(4, 1, [1, 2], 5)  # global steps 1, 3, 4, 6 after each batch: 4 batches
         ([4, 2], 4)
-        >>> interleaved([0, 1, 2, 3], [1, 2], 12)  # two epochs of 6
+        >>> interleaved(4, 1, [1, 2], 12)  # two epochs of 6
         ([8, 4], 8)
     """
-    pattern = [[steps_at(b, every) for every in everies] for b in windows]
-    per_epoch = sum(map(sum, pattern))
+
+    def together(windows: int) -> int:
+        return sum(steps_in(batches, accumulate, every, windows) for every in everies)
+
+    windows = windows_in(batches, accumulate)
+    per_epoch = together(windows)
     if not per_epoch:
         return [0] * len(everies), 0
-    full, _ = divmod(global_steps, per_epoch)
+    full = global_steps // per_epoch
     if full and full * per_epoch >= global_steps:
         full -= 1  # end inside the last epoch, at the window that reaches it
-    steps = [full * sum(row[i] for row in pattern) for i in range(len(everies))]
-    done, taken = full * per_epoch, full * len(windows)
-    for row in pattern * 2:
-        if done >= global_steps:
-            break
-        done += sum(row)
-        taken += 1
-        for i, stepped in enumerate(row):
-            steps[i] += stepped
-    return steps, taken
+    last = bisect_left(range(windows + 1), global_steps - full * per_epoch, key=together)
+    steps = [
+        full * steps_in(batches, accumulate, every) + steps_in(batches, accumulate, every, last)
+        for every in everies
+    ]
+    return steps, full * windows + last

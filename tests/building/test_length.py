@@ -8,12 +8,16 @@ from collections.abc import Iterator
 from math import cos, pi
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
-from torch.utils.data import DataLoader, IterableDataset
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from lightning_optim import OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
+from lightning_optim.utilities import step_rule
 from tests import helpers
 from tests.helpers import Classifier, fit, torch_lrs
 
@@ -300,3 +304,89 @@ def test_a_timm_cosine_in_epochs_derives_t_initial_from_its_window_in_steps() ->
     lrs = fit(mixin(), max_epochs=4).of()
     assert lrs == [0.1] * 4 + torch_lrs(timm_in_steps(8), 12)
     assert lrs == preview_schedule(mixin, max_epochs=4, steps_per_epoch=4)["lr-optimizer"]
+
+
+class Batches(Dataset):  # type: ignore[type-arg]
+    """``batches`` batches of 8 made when asked for (streamed data with a length)."""
+
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return self.batches * 8
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = torch.Generator().manual_seed(index)
+        return torch.randn(8, generator=generator), torch.randint(0, 4, (), generator=generator)
+
+
+class DrivenGan(ConfigurableOptimizersMixin, L.LightningModule):
+    """Two optimizers the mixin steps (``loss=``), the critic every other batch, each with a derived cosine."""
+
+    gen_opt = OptimizerSpec(
+        "sgd", params="model_gen", lr=0.1, loss="gen_loss", scheduler=SchedulerSpec("cosine", interval="step")
+    )
+    dis_opt = OptimizerSpec(
+        "sgd",
+        params="model_dis",
+        lr=0.1,
+        loss="dis_loss",
+        every=2,
+        scheduler=SchedulerSpec("cosine", interval="step"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen, self.model_dis = helpers.Net(), helpers.Net()
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+class HandGan(helpers.TwoNets):
+    """``DrivenGan`` written by hand: the critic steps after batches 1, 3, 5; ``max_steps=8`` ends the run
+    after batch 5 (global steps 1, 3, 4, 6, 7, 9), the generator's sixth step and the critic's third."""
+
+    def configure_optimizers(self) -> Any:
+        gen = torch.optim.SGD(self.model_gen.parameters(), lr=0.1)
+        dis = torch.optim.SGD(self.model_dis.parameters(), lr=0.1)
+        self.cosines = [CosineAnnealingLR(gen, T_max=6), CosineAnnealingLR(dis, T_max=3)]
+        return [gen, dis]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        for index, (net, opt) in enumerate(zip((self.model_gen, self.model_dis), self.optimizers())):
+            if index == 1 and (batch_idx + 1) % 2:
+                continue
+            opt.zero_grad()
+            self.manual_backward(nn.functional.cross_entropy(net(x), y))
+            opt.step()
+            self.cosines[index].step()
+
+
+def test_a_loss_driven_run_of_ten_million_batches_an_epoch_counts_its_length_without_going_through_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``loss=``, training and every epoch start counted each optimizer's steps under ``max_steps`` by
+    going through every accumulation window of the epoch: 35 s of CPU at a million batches (streamed data under
+    ``max_steps``, as LLM pretraining runs), ten minutes at ten million. They are counted, not walked: the rule
+    is asked of a few batches, and the run trains as the hand-written module."""
+    asked = []
+
+    def counted(batch_idx: int, frequency: int) -> bool:
+        asked.append(batch_idx)
+        if len(asked) > 10_000:
+            raise RuntimeError("went through the epoch's windows one by one")
+        return (batch_idx + 1) % frequency == 0
+
+    monkeypatch.setattr(step_rule, "steps_at", counted)
+    data = DataLoader(Batches(10**7), batch_size=8)
+    driven = fit(DrivenGan(), data=data, max_steps=8)
+    assert driven.history == fit(HandGan(), data=data, max_steps=8).history
+    assert len(driven.history) == 6 and len(asked) < 1_000
