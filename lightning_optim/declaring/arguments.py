@@ -6,7 +6,8 @@ silently drops what it does not read, so such a keyword must at least be named i
 an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group, beta1=...)``): the
 declared value would sit unread in the param groups. The names its constructor reads from its ``**kwargs``
 (``kwargs.get('use_palm')``) are listed and suggested with the signature's, so that a misspelling of one is
-told the name meant.
+told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
+method of a user's own) may read any name there: every name is accepted, as nothing here can tell which.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
     if not var_keyword or not unknown:
         return
     source = _class_sources(cls)
+    if forwards_kwargs(source):
+        return  # whatever it is handed to may read any name
     reads = key_reads(source)
     for key in unknown:
         uses = [(function, own) for function, name, own in reads if name == key]
@@ -123,6 +126,41 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
             f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)} "
             f"(it takes `**kwargs` but {why}). Accepted arguments: {listing(accepted)}."
         )
+
+
+def forwards_kwargs(source: str) -> bool:
+    """Whether a constructor of ``source`` hands its ``**kwargs`` on to a call, unpacked or whole (into
+    ``dict(...)`` only, it lands in the param groups as a dict literal's ``**kwargs`` does: not handed on).
+
+    Example:
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    self._configure(**kwargs)")
+        True
+        >>> forwards_kwargs("def __init__(self, params, **kw):\\n    self.inner = load(AdamW, params, kw)")
+        True
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    super().__init__(params, {'lr': 1, **kwargs})")
+        False
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    defaults = dict(lr=1, **kwargs)")
+        False
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a source inspect could not cut out whole
+        return False
+    for function in ast.walk(tree):
+        if (
+            not isinstance(function, ast.FunctionDef)
+            or function.name != "__init__"
+            or function.args.kwarg is None
+        ):
+            continue
+        kwargs = function.args.kwarg.arg
+        for node in ast.walk(function):
+            if not isinstance(node, ast.Call) or (isinstance(node.func, ast.Name) and node.func.id == "dict"):
+                continue
+            values = [*node.args, *(keyword.value for keyword in node.keywords)]
+            if any(isinstance(value, ast.Name) and value.id == kwargs for value in values):
+                return True
+    return False
 
 
 def key_reads(source: str) -> list[tuple[str, str, bool]]:

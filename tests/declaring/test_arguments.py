@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
 from lightning_optim import OptimizerSpec
-from tests.helpers import declared
+from tests.helpers import Classifier, assert_same_weights, declared, fit
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 
@@ -59,3 +61,54 @@ def test_an_argument_read_only_from_a_step_helpers_kwargs_is_refused(name: str, 
         r"declaration\)\. Accepted arguments: `lr`, ",
     ):
         declared(OptimizerSpec(f"pytorch_optimizer/{name}", lr=1e-2, **{key: 0.5}))
+
+
+class ScaledSGD(torch.optim.Optimizer):
+    """A user's optimizer whose constructor hands its ``**kwargs`` to a helper method of its own."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(params, {"lr": lr})
+        self._configure(**kwargs)
+
+    def _configure(self, **options: Any) -> None:
+        self.scale = options.get("scale", 1.0)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["lr"] * self.scale)
+        return loss
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (ScaledSGD, {"scale": 0.5}),
+        (pytorch_optimizer.load_optimizer("magma"), {"weight_decay": 0.01, "betas": (0.8, 0.99)}),
+    ],
+    ids=["helper-method", "magma-inner-adamw"],
+)
+def test_an_argument_the_constructor_hands_on_with_its_kwargs_is_accepted(cls: type, options: Any) -> None:
+    """A constructor handing its ``**kwargs`` on to a call (``ScaledSGD``'s ``self._configure(**kwargs)``,
+    ``Magma``'s inner ``AdamW``) may read any name there: accepted, and trained as the hand-written module
+    constructing the optimizer with it, instead of refused as never read or read only by a helper."""
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.1, **options)
+
+    def trained(module: Any) -> Any:
+        torch.manual_seed(1)  # Magma masks its updates at random
+        fit(module, max_epochs=2)
+        return module
+
+    ours = trained(declared(OptimizerSpec(cls, lr=0.1, **options))())
+    assert_same_weights(ours, trained(HandWritten()))
+    unscaled = trained(declared(OptimizerSpec(cls, lr=0.1))())
+    assert not torch.equal(unscaled.model_gen.layer1.weight, ours.model_gen.layer1.weight)
