@@ -207,7 +207,8 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         optimizer, group_options = None, frozenset(argument_names) | {"name"}
     else:
         optimizer = trial_optimizer(where, cls, kwargs, [{}])
-        group_options = frozenset(optimizer.defaults) | {"name"}
+        # None: it needs a process group, which `fit` starts; the group options are the arguments
+        group_options = frozenset(optimizer.defaults if optimizer is not None else argument_names) | {"name"}
     group_options |= optimizer_info(cls).state_options | optimizer_info(cls).group_options
     check_swallowed(where, cls, kwargs)
     groups = [

@@ -31,7 +31,8 @@ from lightning_optim.utilities.errors import prefixed, torch_rejects
 def trial_optimizer(
     where: str, cls: type, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
 ) -> Any:
-    """Build the optimizer once over stand-in parameters so torch validates every value now."""
+    """Build the optimizer once over stand-in parameters so torch validates every value now; ``None`` where it
+    needs a process group that does not exist yet (``awaits_process_group``): it is built when ``fit`` starts."""
 
     def source(index: int) -> str:  # the last stand-in group holds the optimizer's own options
         return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
@@ -48,7 +49,12 @@ def trial_optimizer(
     stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in filled]
     with torch_rejects(where, cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        optimizer = cls(stand_ins, **kwargs)
+        try:
+            optimizer = cls(stand_ins, **kwargs)
+        except Exception as err:
+            if awaits_process_group(err):
+                return None
+            raise
     bad = bad_learning_rate(optimizer)
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
@@ -74,6 +80,23 @@ def trial_optimizer(
                 warnings.simplefilter("ignore")
                 cls([alone], **{**kwargs, **options})
     return optimizer
+
+
+def awaits_process_group(err: BaseException) -> bool:
+    """Whether building an optimizer failed for want of torch's default process group, before one exists.
+
+    ``pytorch_optimizer``'s ``DistributedMuon`` asks for the world size when built, and under DDP a module's class
+    is defined before Lightning starts the process group: the trial waits for ``fit``, where the optimizer is
+    built in it (without one, it is refused there with torch's own words).
+
+    Example:
+        >>> awaits_process_group(ValueError("Default process group has not been initialized, please make sure"))
+        True
+        >>> awaits_process_group(ValueError("Invalid learning rate: -1"))
+        False
+    """
+    available = torch.distributed.is_available() and not torch.distributed.is_initialized()
+    return available and "process group has not been initialized" in str(err)
 
 
 def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
