@@ -80,7 +80,8 @@ optimizers and schedulers and the parameter count of every group; then for what 
 group by group in order (``_hand_written``): the options (another optimizer class has other keys; an option a
 declared schedule drives is not compared), the lr the group started from (under a plateau, which scales every
 group's lr alike, the lrs' ratios), and the parameters' shapes where their state tells them (the state a fresh
-optimizer holds in the parameter's shape, ``trial.shaped_state``, of any dimensions). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
+optimizer holds in the parameter's shape, ``trial.shaped_state``, of any dimensions; none where it holds none,
+as ``Adafactor`` and ``LBFGS``). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the
 state of a group of the same class and shapes at its position, also when the schedulers changed). The torch scheduler states of a hand-written
 module's checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
 (``foreign.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own test for
@@ -99,7 +100,7 @@ import math
 import re
 import tokenize
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -541,33 +542,48 @@ def _shapes_told(
     state: Mapping[Any, Any],
     shapes: Sequence[tuple[int, ...]],
     shaped: frozenset[str] | None,
+    known: Collection[tuple[int, ...]],
 ) -> str:
     """The shape of each parameter of a saved ``group`` as its per-parameter ``state`` tells, else the shape now
     (``shapes``: of the parameters now at its positions). The state held in the parameter's shape (``shaped``,
     ``trial.shaped_state``: Adam's moments, a momentum buffer) tells it whatever its dimensions (a weight's state
-    at a bias's position); without such keys (another library's optimizer), a tensor of as many dimensions as
-    the parameter now of another shape does (not one of fewer, as a factored second moment is). A parameter
-    without state (never stepped) tells nothing.
+    at a bias's position); where the trial step finds none (Adafactor's factored moments, LBFGS's flat vectors on
+    the first parameter), no state tells it. Only where no trial is made (``shaped`` is ``None``: another
+    library's optimizer) does a tensor of as many dimensions as the parameter now, of another shape, tell it, and
+    only the shape of a parameter of the optimizer now (``known``): a factored or flattened state is of no
+    parameter's shape. A parameter without state (never stepped) tells nothing.
 
     Example:
         >>> weight = {0: {"step": torch.tensor(8.0), "exp_avg": torch.zeros(16, 8)}}
-        >>> _shapes_told({"params": [0]}, weight, [(16,)], frozenset({"exp_avg"}))
+        >>> _shapes_told({"params": [0]}, weight, [(16,)], frozenset({"exp_avg"}), [(16,), (16, 8)])
         '[(16, 8)]'
-        >>> _shapes_told({"params": [0]}, weight, [(16,)], None)  # fewer dimensions than the state's
+        >>> _shapes_told({"params": [0]}, weight, [(16,)], None, [(16,), (16, 8)])  # fewer dimensions
         '[(16,)]'
-        >>> _shapes_told({"params": [0, 1]}, weight, [(16, 8), (4,)], frozenset({"exp_avg"}))
+        >>> _shapes_told({"params": [0]}, weight, [(8, 16)], None, [(8, 16), (16, 8)])
+        '[(16, 8)]'
+        >>> _shapes_told({"params": [0, 1]}, weight, [(16, 8), (4,)], frozenset({"exp_avg"}), [(16, 8), (4,)])
         '[(16, 8), (4,)]'
+        >>> factored = {0: {"row_var": torch.zeros(16, 1), "col_var": torch.zeros(1, 8)}}
+        >>> _shapes_told({"params": [0]}, factored, [(16, 8)], frozenset(), [(16, 8)])
+        '[(16, 8)]'
+        >>> _shapes_told({"params": [0]}, factored, [(16, 8)], None, [(16, 8)])
+        '[(16, 8)]'
     """
     told = []
     for index, shape in zip(group["params"], shapes):
-        saved = state.get(index) or {}
-        held = [v for k, v in saved.items() if k in (shaped or ()) and isinstance(v, torch.Tensor)]
-        other = next((tuple(v.shape) for v in held if tuple(v.shape) != shape), None)
-        if not held:
-            held = [v for v in saved.values() if isinstance(v, torch.Tensor) and v.dim() == len(shape)]
-            other = tuple(held[0].shape) if held and all(tuple(v.shape) != shape for v in held) else None
+        values = (state.get(index) or {}).items()
+        saved = {k: tuple(v.shape) for k, v in values if isinstance(v, torch.Tensor)}
+        if shaped is not None:
+            other = next((s for k, s in saved.items() if k in shaped and s != shape), None)
+        else:
+            held = [s for s in saved.values() if len(s) == len(shape)]
+            other = None if shape in held else next((s for s in held if s in known), None)
         told.append(shape if other is None else other)
     return str(told)
+
+
+def _parameter_shapes(optimizer: Any) -> set[tuple[int, ...]]:
+    return {tuple(p.shape) for group in optimizer.param_groups for p in group["params"]}
 
 
 def _relative_lrs(
@@ -649,6 +665,7 @@ def _hand_written(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -
         defaults = inspect.signature(b.declared.cls).parameters
         groups: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
         relative = _plateau_lrs(b, state["param_groups"])
+        known = _parameter_shapes(b.optimizer)
         for index, (old, new, name) in enumerate(
             zip(state["param_groups"], b.optimizer.param_groups, b.group_names)
         ):
@@ -662,7 +679,7 @@ def _hand_written(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -
                 },
             )
             shaped = shaped_state(b.declared.cls, new)
-            told = (_shapes_told(old, state["state"], shapes, shaped), str(shapes))
+            told = (_shapes_told(old, state["state"], shapes, shaped, known), str(shapes))
             for side, group, keys, shape, lr in zip(groups, (old, new), options, told, relative):
                 side.append(
                     {
@@ -899,11 +916,12 @@ def _kept_by_position(state: Mapping[str, Any], built: Built, where: str) -> dic
     are the checkpoint's, and whose options are all ``built``'s (none of another optimizer class)."""
     fresh = built.optimizer.state_dict()
     named = zip(fresh["param_groups"], state["param_groups"], built.optimizer.param_groups, built.group_names)
+    known = _parameter_shapes(built.optimizer)
     for group, old, new, name in named:
         shapes = [tuple(p.shape) for p in new["params"]]
         same_class = _compared_options(built, old) <= set(new)
         shaped = shaped_state(built.declared.cls, group) if same_class else None
-        if same_class and _shapes_told(old, state["state"], shapes, shaped) == str(shapes):
+        if same_class and _shapes_told(old, state["state"], shapes, shaped, known) == str(shapes):
             _take_over(fresh, group, old, state, built, new, where, name)
     return fresh
 

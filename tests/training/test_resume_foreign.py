@@ -764,6 +764,57 @@ def test_a_hand_written_checkpoint_of_another_argument_kept_under_another_name_i
         assert f"\n  Ported.optimizer.scheduler: {line}\n" in str(err.value), str(err.value)
 
 
+class NormFirst(Classifier):
+    """A ``LayerNorm`` before the net: the first parameter is 1-D (8,), where ``LBFGS`` keeps its flat state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model_gen = torch.nn.Sequential(torch.nn.LayerNorm(8), self.model_gen)
+
+
+class LibraryAdafactor(torch.optim.Adafactor):
+    """Adafactor as another library's: no trial step tells which of its state is in the parameter's shape."""
+
+
+class LibraryLBFGS(torch.optim.LBFGS):
+    """LBFGS as another library's."""
+
+
+#: optimizers whose state tells no parameter's shape: Adafactor's factored second moment of a (16, 8) weight is
+#: (16, 1) and (1, 8); LBFGS keeps flat vectors of all the parameters on the first, here (8,)
+UNSHAPED = {
+    "adafactor": (Classifier, torch.optim.Adafactor, {"lr": 0.01}),
+    "lbfgs": (NormFirst, torch.optim.LBFGS, {"lr": 0.1, "max_iter": 2}),
+    "library_adafactor": (Classifier, LibraryAdafactor, {"lr": 0.01}),
+    "library_lbfgs": (NormFirst, LibraryLBFGS, {"lr": 0.1, "max_iter": 2}),
+}
+
+
+@pytest.mark.parametrize("choice", ["error", "continue"])
+@pytest.mark.parametrize("optimizer", sorted(UNSHAPED))
+def test_a_hand_written_state_of_no_parameter_shape_resumes_exactly(
+    optimizer: str, choice: str, tmp_path: Path
+) -> None:
+    """Adafactor's hand-written checkpoint was refused ("parameter shapes: '[(16, 1), (16,), (4, 1), (4,)]' in the
+    checkpoint"), as was LBFGS's ('[(228,), (8,), ...]'), and ``"continue"`` started every state afresh: a state
+    of as many dimensions as the parameter was taken for its shape, where the trial step finds none in its shape.
+    Another library's (no trial step) takes only the shape of a parameter of the optimizer for it."""
+    base, cls, options = UNSHAPED[optimizer]
+
+    def configure_optimizers(self: Classifier) -> Any:
+        return cls(self.parameters(), **options)
+
+    hand = type("HandWritten", (base,), {"configure_optimizers": configure_optimizers})
+    whole, full, path = written(tmp_path, hand)
+    module = helpers.declared(OptimizerSpec(cls, **options), base=base, name="Ported")
+    module.resume_changed_setup = choice
+    kept, resumed = Groups(), module()
+    rest = run(resumed, tmp_path, ckpt_path=path, callbacks=[kept])
+    assert kept.seen[0][1] > 0  # the state is kept
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
+
+
 class HandWrittenPair(TwoNets):
     """Two optimizers in manual optimization, written before the mixin: the module steps its schedulers."""
 
