@@ -248,24 +248,33 @@ def fingerprint(built: Sequence[Built]) -> dict[str, Any]:
     return {"version": FINGERPRINT_VERSION, "optimizers": optimizers}
 
 
-def _flatten(value: Any, path: str, into: dict[str, Any]) -> dict[str, Any]:
+def _flatten(
+    value: Any, path: str, into: dict[str, Any], at: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """``value``'s entries by path into ``into``; an optimizer named in ``at`` at the position given there."""
     if isinstance(value, Mapping):
         if path:
             into[path] = "declared"
         for key, item in value.items():
-            _flatten(item, f"{path}.{key}" if path else str(key), into)
+            _flatten(item, f"{path}.{key}" if path else str(key), into, at)
     elif isinstance(value, (list, tuple)) and path.endswith(("groups", "optimizers", "schedulers")):
         into[f"{path} (count)"] = len(value)
         for index, item in enumerate(value):
             name = item.get("attribute") if isinstance(item, Mapping) else None  # groups: by position
-            _flatten(item, f"{path}[{index}{' ' + repr(name) if name else ''}]", into)
+            position = (
+                (at or {}).get(name, index) if path == "optimizers" and isinstance(name, str) else index
+            )
+            _flatten(item, f"{path}[{position}{' ' + repr(name) if name else ''}]", into)
     else:
         into[path] = value
     return into
 
 
-def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """What changed between two fingerprints, one readable line per changed entry.
+def differences(
+    saved: Mapping[str, Any], current: Mapping[str, Any], renamed: Mapping[str, str] | None = None
+) -> list[str]:
+    """What changed between two fingerprints, one readable line per changed entry; ``renamed``: the optimizers
+    ``renames`` found, ``{attribute now: attribute in the checkpoint}``.
 
     Example:
         >>> a = {"optimizers": [{"attribute": "optimizer", "options": "lr=0.1"}]}
@@ -273,19 +282,30 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
         >>> differences(a, b)
         ["optimizers[0 'optimizer'].options: 'lr=0.1' in the checkpoint, 'lr=0.2' now"]
 
-        The same optimizers in another order are one line (each is then compared with its namesake):
+        An optimizer declared in both is compared with its namesake wherever it stands; the same optimizers in
+        another order (Lightning restores their states by position) are one line:
 
         >>> swapped = {"optimizers": [{"attribute": "gen"}, {"attribute": "dis"}]}
         >>> differences(swapped, {"optimizers": [{"attribute": "dis"}, {"attribute": "gen"}]})
         ["optimizers (order): ['gen', 'dis'] in the checkpoint, ['dis', 'gen'] now"]
+        >>> differences(swapped, {"optimizers": [{"attribute": "dis"}, {"attribute": "g"}]}, {"g": "gen"})[0]
+        "optimizers (order): ['gen', 'dis'] in the checkpoint, ['dis', 'g'] now"
+        >>> for line in differences({"optimizers": [{"attribute": "a"}, *swapped["optimizers"]]}, swapped):
+        ...     print(line)
+        optimizers (count): 3 in the checkpoint, 2 now
+        optimizers[0 'a']: 'declared' in the checkpoint, absent now
     """
     lines = []
     order = _attributes(saved), _attributes(current)
-    if order[0] != order[1] and sorted(order[0]) == sorted(order[1]):  # reordered: compare each by its name
-        lines.append(f"optimizers (order): {order[0]} in the checkpoint, {order[1]} now")
-        by_name = {o["attribute"]: o for o in current["optimizers"]}
-        current = {**current, "optimizers": [by_name[name] for name in order[0]]}
-    old, new = _flatten(saved, "", {}), _flatten(current, "", {})
+    at: dict[str, int] = {}
+    if all(len(set(names)) == len(names) for names in order):  # named optimizers
+        # the attributes now as the checkpoint's, renamed ones by their name there
+        in_checkpoint = [(renamed or {}).get(a, a) for a in order[1]]
+        kept = [a for a in order[0] if a in in_checkpoint]
+        if kept != [a for a in in_checkpoint if a in order[0]]:
+            lines.append(f"optimizers (order): {order[0]} in the checkpoint, {order[1]} now")
+        at = {a: order[1].index(a) for a in order[0] if a in order[1]}
+    old, new = _flatten(saved, "", {}, at), _flatten(current, "", {})
     missing = object()
     changed = [
         k
@@ -1093,8 +1113,8 @@ def check_resume(
     renamed: dict[str, str] = {}
     if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         current = fingerprint(built)
-        changes = differences(_written_out(saved, checkpoint, built), current)
         renamed, ambiguous = renames(saved, current)
+        changes = differences(_written_out(saved, checkpoint, built), current, renamed)
         changes = [*_rename_hints(renamed, ambiguous, _attributes(current)), *changes] if changes else []
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
         # then what the optimizer states tell (options, the lr, parameter shapes)
