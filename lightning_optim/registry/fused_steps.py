@@ -159,7 +159,7 @@ class FusedSparseGradients:
 
     torch's fused kernels refuse sparse gradients with a ``RuntimeError`` from inside the step. A module with
     ``sparse=True`` is seen when the optimizer is built (``"auto"`` keeps torch's default for it, a declared
-    fused kernel is refused: ``check_sparse_conflict``), but ``F.embedding(..., sparse=True)`` on a plain
+    fused kernel is refused: ``implementation.check_sparse``), but ``F.embedding(..., sparse=True)`` on a plain
     parameter only shows in the gradient. Where ``"auto"`` chose the kernel (``fallback``), the optimizer then
     takes torch's default (``fused=None``, the constructor's default) from that step on, as ``"auto"`` would
     have chosen had it known, with one INFO line; a declared fused kernel is refused, naming the parameter.

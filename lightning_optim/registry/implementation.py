@@ -322,35 +322,43 @@ def _sparse_parameter_names(module: torch.nn.Module) -> dict[int, str]:
     }
 
 
-def check_sparse_support(
+def check_sparse(
     where: str,
     cls: type,
+    implementation: str,
     kwargs: Mapping[str, Any],
     groups: Sequence[Mapping[str, Any]],
     module: torch.nn.Module,
 ) -> None:
-    """Raise if an optimizer whose step refuses sparse gradients (its record's ``sparse_gradients`` is ``False``:
-    ``Adam``, ``AdamW``, ``RMSprop``, ...) is given parameters of a module with ``sparse=True``: torch raises a
-    ``RuntimeError`` at the first step, naming neither the parameter nor, for ``AdamW``, the optimizer; or if
-    one that takes them (``SGD``, ``Adagrad``) decays them, which torch refuses at the first step too.
+    """Raise if parameters of a module with ``sparse=True`` (``nn.Embedding``, ``nn.EmbeddingBag``) go where torch
+    refuses their sparse gradients only at the first step, with a ``RuntimeError`` naming neither the parameter
+    nor, for ``AdamW``, the optimizer: an optimizer whose step refuses them (its record's ``sparse_gradients`` is
+    ``False``: ``Adam``, ``AdamW``, ``RMSprop``, ...), a decay of them by one that takes them (``SGD``,
+    ``Adagrad``), or a declared fused kernel. Sparse gradients no module announces are caught at the step
+    (``registry/fused_steps.py``).
 
     Example:
         >>> from torch import nn
         >>> from torch.optim import SGD, AdamW
         >>> net = nn.Embedding(4, 2, sparse=True)
-        >>> check_sparse_support("M.opt", SGD, {}, [{"params": [net.weight]}], net)
-        >>> check_sparse_support("M.opt", SGD, {"weight_decay": 0.01}, [{"params": [net.weight]}], net)
+        >>> check_sparse("M.opt", SGD, "auto", {}, [{"params": [net.weight]}], net)
+        >>> check_sparse("M.opt", SGD, "auto", {"weight_decay": 0.01}, [{"params": [net.weight]}], net)
         Traceback (most recent call last):
         ...
         ValueError: M.opt: Expected `weight_decay=0` for the parameters of a module with `sparse=True` but got `weight` (`weight_decay=0.01`): ...
-        >>> check_sparse_support("M.opt", AdamW, {}, [{"params": [net.weight]}], net)
+        >>> check_sparse("M.opt", AdamW, "auto", {}, [{"params": [net.weight]}], net)
         Traceback (most recent call last):
         ...
         ValueError: M.opt: Expected parameters with dense gradients for `AdamW` but got `weight` of a module with `sparse=True`: ...
+        >>> check_sparse("M.opt", SGD, "fused", {}, [{"params": [net.weight]}], net)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected parameters with dense gradients for `implementation='fused'` but got `weight` of a module with `sparse=True`: ...
     """
-    names, takes = _sparse_parameter_names(module), optimizer_info(cls).sparse_gradients
-    if takes is None:
-        return  # an optimizer from elsewhere: its step is not known
+    names = _sparse_parameter_names(module)
+    if not names:
+        return
+    takes = optimizer_info(cls).sparse_gradients
     if takes:
         decayed = [
             (names[id(p)], decay)
@@ -367,44 +375,20 @@ def check_sparse_support(
                 "Give them a group with `weight_decay=0` (`ParamGroup(..., weight_decay=0.0)`), or build the "
                 "module with `sparse=False`."
             )
-        return
-    sparse = [names[id(p)] for group in groups for p in group["params"] if id(p) in names]
-    if sparse:
-        raise ValueError(
-            f"{where}: Expected parameters with dense gradients for `{cls.__name__}` but got {listing(sparse)} of "
-            f"a module with `sparse=True`: torch's `{cls.__name__}` does not take sparse gradients. Give them an "
-            "optimizer of their own that does (`OptimizerSpec('sparseadam', params=...)` beside this one on the "
-            "other parameters, or 'sgd', 'adagrad'), or build the module with `sparse=False`."
-        )
-
-
-def check_sparse_conflict(
-    where: str,
-    cls: type,
-    implementation: str,
-    kwargs: Mapping[str, Any],
-    groups: Sequence[Mapping[str, Any]],
-    module: torch.nn.Module,
-) -> None:
-    """Raise if a declared fused kernel is given parameters of a module with ``sparse=True``: torch's fused
-    kernels refuse sparse gradients, with a ``RuntimeError`` from deep inside the first step. Sparse gradients
-    no module announces are caught at the step (``registry/fused_steps.py``).
-
-    Example:
-        >>> from torch import nn
-        >>> from torch.optim import SGD
-        >>> net = nn.Embedding(4, 2, sparse=True)
-        >>> check_sparse_conflict("M.opt", SGD, "fused", {}, [{"params": [net.weight]}], net)
-        Traceback (most recent call last):
-        ...
-        ValueError: M.opt: Expected parameters with dense gradients for `implementation='fused'` but got `weight` of a module with `sparse=True`: ...
-    """
+    elif takes is False:  # None: an optimizer from elsewhere, whose step is not known
+        sparse = [names[id(p)] for group in groups for p in group["params"] if id(p) in names]
+        if sparse:
+            raise ValueError(
+                f"{where}: Expected parameters with dense gradients for `{cls.__name__}` but got {listing(sparse)} "
+                f"of a module with `sparse=True`: torch's `{cls.__name__}` does not take sparse gradients. Give "
+                "them an optimizer of their own that does (`OptimizerSpec('sparseadam', params=...)` beside this "
+                "one on the other parameters, or 'sgd', 'adagrad'), or build the module with `sparse=False`."
+            )
     declared, params = _fused_by_declaration(implementation, kwargs, groups)
-    names = _sparse_parameter_names(module) if params else {}
-    sparse = [names[id(p)] for p in params if id(p) in names]
-    if sparse:
+    fused = [names[id(p)] for p in params if id(p) in names]
+    if fused:
         raise ValueError(
-            f"{where}: Expected parameters with dense gradients for `{declared}` but got {listing(sparse)} of a "
+            f"{where}: Expected parameters with dense gradients for `{declared}` but got {listing(fused)} of a "
             f"module with `sparse=True`: torch's fused `{cls.__name__}` does not take sparse gradients. Use "
             "`implementation='auto'` (torch's default for sparse gradients) or 'foreach'."
         )
@@ -607,8 +591,7 @@ def choose(
     differentiable = bool(kwargs.get("differentiable")) or any(g.get("differentiable") for g in groups)
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module, fused_by_name)
-    check_sparse_support(where, cls, kwargs, groups, module)
-    check_sparse_conflict(where, cls, implementation, kwargs, groups, module)
+    check_sparse(where, cls, implementation, kwargs, groups, module)
     check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
     if implementation == "compiled":
         blocker = _compiled_blocker(params, module, trainer)
