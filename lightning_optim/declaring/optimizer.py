@@ -26,6 +26,7 @@ from lightning_optim.declaring.arguments import (
     check_minimums,
     check_swallowed,
 )
+from lightning_optim.declaring.chained import check_chained
 from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
 from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
@@ -328,8 +329,9 @@ def _check_running_state(where: str, group: ParamGroup, cls: type) -> None:
 
 def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[ResolvedScheduler, ...]:
     """Check an optimizer's ``scheduler=``: ``None``, one ``SchedulerSpec`` or a list of them (trial-built
-    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``;
-    ``optimizer`` is ``None`` when a required argument of the optimizer waits for an ``HParam``)."""
+    in order on the stand-in ``optimizer``, so each acts on the lr the previous ones left, as at ``fit``, and
+    none that sets an option outright where another drives it: ``chained.py``; ``optimizer`` is ``None`` when
+    a required argument of the optimizer waits for an ``HParam``)."""
     if declared is None:
         return ()
     listed = isinstance(declared, (list, tuple))
@@ -349,6 +351,8 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
             f"learning rates are logged once, under one prefix) but got {named[0].spec.name!r} in "
             f"`{named[0].where}` and {other.spec.name!r} in `{other.where}`; keep one `name=`."
         )
+    if optimizer is not None and len(resolved) > 1:
+        check_chained(f"{where}.scheduler", resolved, optimizer)
     return tuple(resolved)
 
 

@@ -315,7 +315,11 @@ class OptimizerSpec(_FrozenValue):
         groups: ``ParamGroup`` declarations, matched in order.
         scheduler: an optional ``SchedulerSpec``, or a list of them: all act on this optimizer in the declared
             order, each with its own ``interval``, ``frequency`` and ``warmup`` (each update applies to the lr
-            the others left, as Lightning steps several schedulers returned for one optimizer).
+            the others left, as Lightning steps several schedulers returned for one optimizer). A scheduler
+            that sets the lr outright from its own start at every update (``lambda``, ``cosine_restarts``,
+            ``onecycle``, ``cyclic``, ``transformers/*``, ``timm/cosine``) would discard the others' factors:
+            one acting beside another on the same ``param`` (the whole run, overlapping windows) is refused;
+            give it a ``warmup=`` or disjoint windows (docs/guides/schedules.md).
         no_decay: which parameters get ``weight_decay=0.0``: a library's rule, ``"transformers"`` (the
             ``Trainer``'s: names containing ``bias``, ``layernorm``, ``rmsnorm`` or a ``norm`` segment, and
             every ``nn.LayerNorm`` parameter), ``"timm"`` (``param_groups_weight_decay``'s: ``ndim <= 1``,

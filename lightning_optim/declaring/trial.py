@@ -11,6 +11,7 @@ torch starts a parameter's state only when it is empty, so a state kept from oth
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -23,7 +24,9 @@ from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
-from lightning_optim.schedules.schedule import Schedule, restore_groups, snapshot_groups
+from lightning_optim.registry.schedulers import group_values
+from lightning_optim.schedules.param_view import set_value
+from lightning_optim.schedules.schedule import Schedule, numbers_in, restore_groups, snapshot_groups
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import prefixed, torch_rejects
 
@@ -296,6 +299,49 @@ def _trial_update(scheduler: ResolvedScheduler, optimizer: Any, schedule: Schedu
             f"{scheduler.where}: Expected the lr `{name}` sets to be a finite number >= 0 but got {lr!r} "
             f"(param group {index}) at its first update, with the declared arguments ({declared})."
         )
+
+
+def sets_outright(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
+    """Whether ``scheduler`` sets the option it drives outright at its updates, from its own starting values
+    (``LambdaLR``, ``OneCycleLR``, ``CyclicLR``, ``CosineAnnealingWarmRestarts``, transformers' and timm's
+    schedules), rather than scaling the value it finds (``LinearLR``, ``StepLR``, ``ExponentialLR``, the
+    recursive ``CosineAnnealingLR``): in a list, the former discards the factor the others left.
+
+    Told by a trial rather than by a record, so that a scheduler of one's own is told too: built twice on the
+    trial ``optimizer`` (the groups put back after), its first update finds the value as built once and another
+    value the second time; the same result both times is a value set outright. ``ReduceLROnPlateau`` multiplies
+    the value it finds (its updates need the metric); ``None`` where the trial cannot tell (an argument waits
+    for an ``HParam``, or the update fails: refused by ``trial_scheduler`` already).
+    """
+    if scheduler.is_plateau:
+        return False
+    if _waits_for_hparams(scheduler):
+        return None
+    # one value per group: the first stands for all (the stand-in groups are not the model's)
+    kwargs = {
+        key: group_values(value)[0] if key in scheduler.info.per_group_arguments else value
+        for key, value in scheduler.kwargs.items()
+    }
+    standing = dataclasses.replace(scheduler, kwargs=kwargs)
+    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    kept = snapshot_groups(optimizer.param_groups)
+    results = []
+    try:
+        for moved in (False, True):
+            restore_groups(optimizer.param_groups, kept)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                schedule = new_schedule(standing, optimizer, None, shape=Shape(length=length))
+                if moved:
+                    for group, value in zip(schedule.target.param_groups, numbers_in(schedule.values())):
+                        set_value(group, "lr", value / 2 if value else 1.0)
+                schedule.step()
+            results.append(numbers_in(schedule.values()))
+    except Exception:
+        return None
+    finally:
+        restore_groups(optimizer.param_groups, kept)
+    return results[0] == results[1]
 
 
 #: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.

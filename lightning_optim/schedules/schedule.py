@@ -14,7 +14,8 @@ Around the torch scheduler it owns what timm's and mmengine's schedulers own:
   ignored during the warmup);
 * a **window** ``[begin, end)`` of its updates (mmengine's ``begin``/``end``): construction counts as update
   0, the scheduler is built at ``begin`` (its construction is its first update, applied to the lr the other
-  schedules left) and acts only inside the window;
+  schedules left by one that scales the lr it finds; one that sets it outright, such as ``LambdaLR``, starts
+  from its own starting lr, ``declaring/chained.py``) and acts only inside the window;
 * the **option it drives**: the lr, or another numeric option through a view of the param groups where that
   option is the lr (``param_view.py``).
 
@@ -319,7 +320,10 @@ class Schedule(LRScheduler):
 
         Another schedule of a list may have changed a value since the last update: its target changes by the
         same ratio, so the warmup multiplies the value the others left, as torch's chainable ``LinearLR`` does
-        (from a first factor of 0 there is no ratio to take, and the target stays).
+        (from a first factor of 0 there is no ratio to take, and the target stays). The scheduler it warms up
+        is not stepped meanwhile; after it, one that sets the value outright (``LambdaLR``) sets it from its own
+        start, discarding the others' factors, which is why a list refuses such a scheduler beside another one
+        (``declaring/chained.py``).
         """
         steps = self.shape.warmup  # type: ignore[union-attr]
         start = default_start_factor(steps) if self.warmup_start_factor is None else self.warmup_start_factor

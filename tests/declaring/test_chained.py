@@ -1,0 +1,152 @@
+"""A list of schedulers on one option: one that sets the option outright beside another is refused where they act
+together (it discards the other's factor at every update, as torch and Lightning do with a hand-written list);
+lists whose schedulers scale the value they find, disjoint windows and another option train as declared."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch.optim import SGD
+from torch.optim.lr_scheduler import LRScheduler
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, fit, loader
+
+WARMUP = SchedulerSpec("linear", start_factor=0.1, total_iters=6, interval="step")
+
+
+def halving(epoch: int) -> float:
+    return float(0.5**epoch)
+
+
+class HalvingFromBase(LRScheduler):
+    """A scheduler of one's own that computes the lr from its base lrs, as ``LambdaLR`` does."""
+
+    def get_lr(self) -> list[float]:
+        return [base * 0.5**self.last_epoch for base in self.base_lrs]
+
+
+def _declare(scheduler: Any) -> type:
+    optimizer = OptimizerSpec(SGD, lr=1.0, momentum=0.9, scheduler=scheduler)
+    return type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": optimizer})
+
+
+def test_a_lambda_beside_a_warmup_is_refused_when_the_class_is_defined() -> None:
+    """The hunter's list: it trained at [1.0, 2.5, 0.5, 0.6875, ...] (no warmup at step 0, 2.5x the lr at step 1),
+    as a hand-written module returning the two schedulers does, while the docs read it as warmup x lambda."""
+    with pytest.raises(ValueError) as refused:
+        _declare([WARMUP, SchedulerSpec("lambda", lr_lambda=halving)])
+    assert str(refused.value) == (
+        "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
+        "they act together but got `scheduler[1]` (`LambdaLR`), which sets `lr` outright from its own starting "
+        "value at every update, beside `scheduler[0]` (`LinearLR`) over the whole run: it discards the factor "
+        "`scheduler[0]` leaves at every update (as torch and Lightning do with a hand-written list), so `lr` would "
+        "not follow the product the list declares. Give `scheduler[1]` a `warmup=` in place of a warmup scheduler "
+        "beside it, or give the two disjoint windows (`end=` on the earlier, `begin=` at that update on the later)."
+    )
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        SchedulerSpec("lambda", lr_lambda=[halving]),
+        SchedulerSpec("cosine_restarts", T_0=3),
+        SchedulerSpec("onecycle", max_lr=1.0),
+        SchedulerSpec("cyclic", base_lr=0.1, max_lr=1.0),
+        SchedulerSpec("transformers/linear", num_warmup_steps=2),
+        SchedulerSpec("transformers/cosine"),
+        SchedulerSpec("timm/cosine", lr_min=0.01),
+        SchedulerSpec(HalvingFromBase),
+    ],
+    ids=lambda spec: str(spec.scheduler).rsplit(".", 1)[-1].strip("'>"),
+)
+@pytest.mark.parametrize("first", [True, False], ids=["setting-first", "setting-last"])
+def test_every_scheduler_that_sets_the_lr_outright_is_refused_beside_another(
+    setting: SchedulerSpec, first: bool
+) -> None:
+    decay = SchedulerSpec("step", step_size=1, gamma=0.5)
+    schedulers, index = ([setting, decay], 0) if first else ([decay, setting], 1)
+    with pytest.raises(ValueError, match=rf"got `scheduler\[{index}\]` \(`\w+`\), which sets `lr` outright"):
+        _declare(schedulers)
+
+
+def test_overlapping_windows_are_refused_with_both_windows() -> None:
+    schedulers = [
+        SchedulerSpec("linear", start_factor=0.1, end=6, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=3, interval="step"),
+    ]
+    with pytest.raises(ValueError, match=r"in windows that overlap \(steps \[0, 6\) and steps \[3, end\)\)"):
+        _declare(schedulers)
+    # a window in epochs converted to steps, beside the whole run of a per-epoch scheduler
+    epochs = [SchedulerSpec("multistep", milestones=[2]), SchedulerSpec("lambda", lr_lambda=halving, begin=1)]
+    with pytest.raises(ValueError, match=r"in windows that overlap \(the whole run and epochs \[1, end\)\)"):
+        _declare(epochs)
+
+
+@pytest.mark.parametrize(
+    "schedulers",
+    [
+        # every scheduler scales the lr it finds (a plateau's reductions too)
+        [WARMUP, SchedulerSpec("multistep", milestones=[2], gamma=0.1), SchedulerSpec("cosine", T_max=9)],
+        [WARMUP, SchedulerSpec("plateau", monitor="train_loss")],
+        # disjoint windows: the warmup, then the lambda from its own start
+        [
+            SchedulerSpec("linear", start_factor=0.1, end=4, interval="step"),
+            SchedulerSpec("lambda", lr_lambda=halving, begin=4, interval="step"),
+        ],
+        # another option
+        [
+            SchedulerSpec("lambda", lr_lambda=halving),
+            SchedulerSpec("linear", param="momentum", end_factor=0.5),
+        ],
+        # the warmup the lambda's own
+        [SchedulerSpec("lambda", lr_lambda=halving, warmup=3), SchedulerSpec("linear", param="momentum")],
+    ],
+    ids=["chainable", "plateau", "disjoint-windows", "other-param", "own-warmup"],
+)
+def test_lists_whose_schedulers_do_not_discard_each_other_are_accepted(schedulers: list[Any]) -> None:
+    _declare(schedulers)
+
+
+def _lrs_and_momenta(scheduler: Any) -> tuple[list[float], list[float]]:
+    momenta: list[float] = []
+
+    class Recorded(_declare(scheduler)):  # type: ignore[misc]
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+            momenta.append(float(self.trainer.optimizers[0].param_groups[0]["momentum"]))
+
+    recorder = fit(Recorded(), data=loader(n=16, batch_size=2), max_epochs=1)
+    return recorder.of(), momenta
+
+
+def test_disjoint_windows_and_another_option_train_as_declared() -> None:
+    """The warmup over steps [0, 4) (`total_iters = end - begin - 1`), then the lambda from its own start at step
+    4, each update a function of the steps since; the momentum's linear decay acts throughout."""
+    lrs, momenta = _lrs_and_momenta(
+        [
+            SchedulerSpec("linear", start_factor=0.1, end=4, interval="step"),
+            SchedulerSpec("lambda", lr_lambda=halving, begin=4, interval="step"),
+            SchedulerSpec("linear", param="momentum", start_factor=0.5, total_iters=4, interval="step"),
+        ]
+    )
+    assert lrs == pytest.approx([0.1, 0.4, 0.7, 1.0, 1.0, 0.5, 0.25, 0.125])
+    assert momenta == pytest.approx([0.45, 0.5625, 0.675, 0.7875, 0.9, 0.9, 0.9, 0.9])
+
+
+def test_a_warmup_on_the_lambda_itself_trains_as_the_hand_written_warmup_then_lambda() -> None:
+    """What the refusal says to write instead of a warmup beside a lambda: the lambda's own `warmup=`, after which
+    it starts from its own start, as torch's `SequentialLR([LinearLR, LambdaLR])` does."""
+    lrs, _ = _lrs_and_momenta(SchedulerSpec("lambda", lr_lambda=halving, warmup=3, interval="step"))
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=3)
+    lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
+    reference = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, lam], milestones=[3])
+    expected = []
+    for _ in range(8):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert lrs == pytest.approx(expected)
+    assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.5, 0.25, 0.125, 0.0625])
