@@ -31,6 +31,7 @@ from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_h
 from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
     check_param,
+    check_start_factor_applies,
     compiled_schedule_refusal,
     cycles_momentum,
     resolve_scheduler,
@@ -177,14 +178,22 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
 
     A declaration holding ``HParam``s is checked with their defaults (those without one are left out of the
     checks that need their value); the result records them, and ``fit`` resolves the declaration again with
-    the values it reads (``building/hparam_values.py``).
+    the values it reads (``building/hparam_values.py``). What only the declaration as written tells is
+    checked on it: a ``warmup_start_factor`` beside a literal ``warmup`` of 0 is refused, beside one read from
+    an ``HParam`` (0 in one run of a sweep, 5 in another) it is not.
     """
     where = f"{owner}.{attribute}"
     hparams = find_hparams(where, spec)
     if not hparams:
-        return check_optimizer(owner, attribute, spec)
-    resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
-    return dataclasses.replace(resolved, declaration=spec, hparams=hparams)
+        resolved = check_optimizer(owner, attribute, spec)
+    else:
+        resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
+        resolved = dataclasses.replace(resolved, declaration=spec, hparams=hparams)
+    written = spec.scheduler if isinstance(spec.scheduler, tuple) else (spec.scheduler,)
+    for scheduler, declared in zip(resolved.schedulers, written):
+        if declared is not None:
+            check_start_factor_applies(scheduler.where, declared)
+    return resolved
 
 
 def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:

@@ -146,7 +146,11 @@ def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
 
 
 def _check_warmup(where: str, spec: SchedulerSpec) -> None:
-    """``warmup``: None, an int >= 0 or a fraction in (0, 1); ``warmup_start_factor``: with a warmup, in [0, 1)."""
+    """``warmup``: None, an int >= 0 or a fraction in (0, 1); ``warmup_start_factor``: in [0, 1).
+
+    Whether the factor has a warmup to apply to is the declaration's check (``check_start_factor_applies``): a
+    ``warmup`` read from an ``HParam`` may come to 0 in one run and not in another.
+    """
     warmup, start = spec.warmup, spec.warmup_start_factor
     if not (warmup is None or isinstance(warmup, HParam) or _count_or_fraction(warmup, 0, closed=False)):
         raise ValueError(
@@ -155,15 +159,32 @@ def _check_warmup(where: str, spec: SchedulerSpec) -> None:
         )
     if start is None:
         return
-    if not warmup:
-        raise ValueError(
-            f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
-            "give `warmup=` or remove `warmup_start_factor`."
-        )
     number = isinstance(start, (int, float)) and not isinstance(start, bool)
     if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
         raise ValueError(
             f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
+        )
+
+
+def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
+    """A ``warmup_start_factor`` declared beside a literal ``warmup`` of None or 0, which it can never apply to.
+
+    ``declared`` is the declaration as written, its ``HParam``s unread. A ``warmup`` read from an ``HParam`` is
+    not known until ``fit``, and 0 is one value of a sweep over it (torchvision's ``--lr-warmup-epochs 0``
+    beside its ``--lr-warmup-decay``): that run trains without a warmup and the factor goes unused.
+
+    Example:
+        >>> check_start_factor_applies("M.opt.scheduler", SchedulerSpec("cosine", warmup=HParam("w"), warmup_start_factor=0.1))
+        >>> check_start_factor_applies("M.opt.scheduler", SchedulerSpec("cosine", warmup=0, warmup_start_factor=0.1))
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt.scheduler: `warmup_start_factor` only applies with a `warmup`, but `warmup` is 0; give `warmup=` or remove `warmup_start_factor`.
+    """
+    warmup = declared.warmup
+    if declared.warmup_start_factor is not None and (warmup is None or (is_int(warmup) and warmup == 0)):
+        raise ValueError(
+            f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
+            "give `warmup=` or remove `warmup_start_factor`."
         )
 
 

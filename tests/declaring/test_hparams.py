@@ -13,6 +13,7 @@ import lightning as L
 import pytest
 import torch
 from torch.optim import SGD
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 import lightning_optim
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
@@ -499,3 +500,87 @@ def test_a_class_without_hparams_is_resolved_once() -> None:
     fit(module, max_epochs=1)
     assert module.trainer.optimizers[0].param_groups[0]["lr"] == 0.1
     assert torch.is_tensor(next(module.parameters()))
+
+
+# a warmup read at fit that comes to 0: a sweep's no-warmup run
+
+
+def cosine(**warmup: Any) -> OptimizerSpec:
+    return OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("cosine", **warmup))
+
+
+#: torchvision's references/classification/train.py, ported: `--lr-warmup-epochs 0 --lr-warmup-decay 0.01` by
+#: default, no warmup (the decay then unused); a sweep runs 0, 1, 5 warmup epochs
+TORCHVISION = cosine(warmup=HParam("lr_warmup_epochs"), warmup_start_factor=HParam("lr_warmup_decay"))
+
+
+class PlainCosine(Classifier):
+    """What torchvision's script builds with `--lr-warmup-epochs 0` for a run of 4 epochs."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.5)
+        return [optimizer], [CosineAnnealingLR(optimizer, T_max=4)]
+
+
+@pytest.mark.parametrize(
+    ("spec", "hparams"),
+    [
+        pytest.param(
+            TORCHVISION, {"lr_warmup_epochs": 0, "lr_warmup_decay": 0.01}, id="torchvision-defaults"
+        ),
+        pytest.param(
+            cosine(warmup=HParam("warmup"), warmup_start_factor=0.01), {"warmup": 0}, id="literal-factor"
+        ),
+        pytest.param(
+            cosine(warmup=HParam("warmup", default=0), warmup_start_factor=0.01), {}, id="default-0"
+        ),
+        pytest.param(cosine(warmup=HParam("warmup"), warmup_start_factor=0.01), {"warmup": None}, id="none"),
+    ],
+)
+def test_a_warmup_read_as_0_with_a_start_factor_trains_as_without_a_warmup(
+    spec: OptimizerSpec, hparams: dict[str, Any]
+) -> None:
+    ours, without, hand = declare(spec)(**hparams), literal(cosine())(), PlainCosine()
+    lrs = fit(ours, max_epochs=4).history
+    assert lrs == fit(without, max_epochs=4).history == fit(hand, max_epochs=4).history
+    assert_same_weights(ours, hand)
+
+
+@pytest.mark.parametrize(
+    ("warmup", "same"),
+    [
+        pytest.param(0, cosine(), id="0-no-warmup"),
+        pytest.param(1, cosine(warmup=1, warmup_start_factor=0.01), id="1"),
+        pytest.param(2, cosine(warmup=2, warmup_start_factor=0.01), id="2"),
+        # a fraction of the run under one update is one update: the start factor applies
+        pytest.param(0.01, cosine(warmup=1, warmup_start_factor=0.01), id="fraction-under-one-update"),
+    ],
+)
+def test_a_sweep_over_the_warmup_trains_each_value_as_the_literal_declaration(
+    warmup: float, same: OptimizerSpec
+) -> None:
+    ours = declare(TORCHVISION)(lr_warmup_epochs=warmup, lr_warmup_decay=0.01)
+    reference = literal(same)()
+    assert fit(ours, max_epochs=4).history == fit(reference, max_epochs=4).history
+    assert_same_weights(ours, reference)
+
+
+def test_a_start_factor_read_beside_a_warmup_read_as_0_is_still_checked() -> None:
+    module = declare(TORCHVISION)(lr_warmup_epochs=0, lr_warmup_decay=1.5)
+    message = (
+        "Declared.optimizer.scheduler: `warmup_start_factor` from hparam `lr_warmup_decay` = 1.5: "
+        "Expected `warmup_start_factor` to be a float in [0, 1) but got 1.5."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        trainer().fit(module, loader())
+
+
+@pytest.mark.parametrize("start", [0.01, HParam("lr_warmup_decay"), HParam("lr_warmup_decay", default=0.01)])
+def test_a_start_factor_beside_a_literal_warmup_of_0_is_refused_at_class_definition(start: Any) -> None:
+    # the warmup is known to be 0 when the class is defined: no value of the factor can ever apply
+    message = (
+        "Declared.optimizer.scheduler: `warmup_start_factor` only applies with a `warmup`, but `warmup` is 0; "
+        "give `warmup=` or remove `warmup_start_factor`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        literal(cosine(warmup=0, warmup_start_factor=start))
