@@ -23,7 +23,7 @@ A metric logged in ``validation_step`` is missing until the fit's first validati
 schedule after the plateau's first update (``check_val_every_n_epoch=2``, ``val_check_interval=0.5`` under a
 per-step plateau). A strict plateau is refused there as Lightning refuses its own config, and the refusal says
 that validation has not run yet, with the setting that decides when it does, instead of suggesting the
-training twin of the metric (``train_loss`` for ``val_loss``), the only one logged so far.
+training twin of the metric (``train_loss``, or a bare ``loss``, for ``val_loss``), the only one logged so far.
 """
 
 from __future__ import annotations
@@ -42,6 +42,15 @@ from lightning_optim.utilities.errors import did_you_mean, listing
 
 #: a metric name's stage: ``val_loss``, ``train/acc``
 _STAGED = re.compile(r"(train|training|val|valid|validation|test)([_/])(.+)")
+#: the spellings of one stage: ``training_loss`` and ``train_loss`` are one stage's
+_SYNONYMS = {"training": "train", "valid": "val", "validation": "val"}
+
+
+def _staged(name: str) -> tuple[str, str]:
+    """``name``'s stage and the metric it names there; a name without a stage (``loss``, as Lightning's examples
+    log it in ``training_step``) is the training stage's."""
+    staged = _STAGED.fullmatch(name)
+    return (_SYNONYMS.get(staged[1], staged[1]), staged[3]) if staged else ("train", name)
 
 
 def stage_twins(a: str, b: str) -> bool:
@@ -50,11 +59,15 @@ def stage_twins(a: str, b: str) -> bool:
     Example:
         >>> stage_twins("val_loss", "train_loss"), stage_twins("val/acc", "train/acc")
         (True, True)
+        >>> stage_twins("val_loss", "loss"), stage_twins("val_acc", "acc"), stage_twins("valid_loss", "loss")
+        (True, True, True)
         >>> stage_twins("val_los", "val_loss"), stage_twins("val_loss", "train_acc")
         (False, False)
+        >>> stage_twins("loss", "train_loss"), stage_twins("training_loss", "train_loss")
+        (False, False)
     """
-    first, second = _STAGED.fullmatch(a), _STAGED.fullmatch(b)
-    return bool(first and second and first[1] != second[1] and first[3] == second[3])
+    (stage, metric), (other_stage, other_metric) = _staged(a), _staged(b)
+    return stage != other_stage and metric == other_metric
 
 
 def not_validated(interval: str, epoch: int, every: int | None, check_interval: float, limit: float) -> str:

@@ -131,6 +131,67 @@ def test_a_validation_metric_missing_before_validation_ran_is_named_so(
     )
 
 
+def staged(train_metric: str, val_metric: str, manual: bool = False) -> type[Classifier]:
+    """A classifier logging its loss as ``train_metric`` in ``training_step`` and ``val_metric`` in validation,
+    stepping its optimizer itself where ``manual``."""
+
+    class Staged(Classifier):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = not manual
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.model_gen(x), y)
+            if manual:
+                self.optimizers().zero_grad()
+                self.manual_backward(loss)
+                self.optimizers().step()
+            self.log(train_metric, loss)
+            return None if manual else loss
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, y = batch
+            self.log(val_metric, nn.functional.cross_entropy(self.model_gen(x), y))
+
+    return Staged
+
+
+def not_run_yet(monitor: str, logged: str) -> str:
+    """The refusal of a strict per-epoch plateau on ``monitor`` under ``check_val_every_n_epoch=2`` at the end of
+    epoch 0, where ``training_step`` logged ``logged``."""
+    return (
+        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `{monitor}`, which was not logged by the end of "
+        "epoch 0: validation has not run yet in this fit (`check_val_every_n_epoch=2` skips epoch 0). Logged "
+        f"metrics: `{logged}`. A plateau on a validation metric wants `strict=False` (it skips its updates until "
+        "validation logs the metric) or validation every epoch (`check_val_every_n_epoch=1`)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("logged", "monitor"), [("loss", "val_loss"), ("acc", "val_acc"), ("loss", "val/loss")]
+)
+def test_a_bare_training_metric_is_no_near_miss_before_validation_ran(logged: str, monitor: str) -> None:
+    """``loss`` logged in ``training_step`` is the training twin of ``val_loss``, as ``train_loss`` is: where
+    Lightning refuses its own config for want of validation, the refusal says that validation has not run yet
+    instead of 'did you mean `loss`?'."""
+    written = {"configure_optimizers": HandWritten.configure_optimizers, "interval": "epoch", "strict": True}
+    reference = type("Reference", (staged(logged, monitor),), {**written, "monitor": monitor})()
+    run = trainer(check_val_every_n_epoch=2)
+    with pytest.raises(MisconfigurationException, match=rf"Available metrics are: \['{logged}'\]"):
+        run.fit(reference, loader(), loader())
+    their_place = run.global_step, run.current_epoch
+    run = trainer(check_val_every_n_epoch=2)
+    module = declared(
+        OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("plateau", monitor=monitor)),
+        staged(logged, monitor),
+    )
+    with pytest.raises(ValueError) as ours:
+        run.fit(module(), loader(), loader())
+    assert (run.global_step, run.current_epoch) == their_place
+    assert str(ours.value) == not_run_yet(monitor, logged)
+
+
 def test_automatic_not_strict_warns_once_with_the_near_miss_and_trains_as_lightning() -> None:
     reference = type("Reference", (HandWritten,), {"strict": False})()
     module = plateau("val_los", strict=False)()
