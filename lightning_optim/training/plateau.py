@@ -21,9 +21,11 @@ flag to mean the other processes may not log it, and one that never joins would 
 
 A metric logged in ``validation_step`` is missing until the fit's first validation, which the Trainer may
 schedule after the plateau's first update (``check_val_every_n_epoch=2``, ``val_check_interval=0.5`` under a
-per-step plateau). A strict plateau is refused there as Lightning refuses its own config, and the refusal says
-that validation has not run yet, with the setting that decides when it does, instead of suggesting the
-training twin of the metric (``train_loss``, or a bare ``loss``, for ``val_loss``), the only one logged so far.
+per-step plateau). A strict plateau is refused there as Lightning refuses its own config (in manual
+optimization too, where the mixin steps it; a manual per-step one waits for its metric until an epoch whose
+validation ran, ``training/stepping.py``), and the refusal says that validation has not run yet, with the
+setting that decides when it does, instead of suggesting the training twin of the metric (``train_loss``, or a
+bare ``loss``, for ``val_loss``), the only one logged so far.
 """
 
 from __future__ import annotations

@@ -116,6 +116,13 @@ class Scheduled:
         return [cls(b.optimizer, live, spec) for b in built for live, spec in b.scheduled()]
 
 
+def _validates_after(trainer: Trainer, epoch: int) -> bool:
+    """Whether validation may have logged a metric by the end of epoch ``epoch``: it runs at that epoch's end,
+    runs by batches counted across epochs, or there is none (a metric missing then is missing for good)."""
+    every = trainer.check_val_every_n_epoch
+    return every is None or not trainer.num_val_batches or (epoch + 1) % every == 0
+
+
 def _metric(
     trainer: Trainer,
     spec: ResolvedScheduler,
@@ -126,7 +133,9 @@ def _metric(
 ) -> float | None:
     """The monitored value for a plateau scheduler, ``None`` to skip this time (``epoch``: the epoch that
     ended, by default the current one; ``saved``: the value a resumed checkpoint saved, for a metric not
-    logged again since)."""
+    logged again since). At an epoch's end a metric still missing is refused (``strict``) as Lightning refuses
+    it in automatic optimization, also before the first validation, or skipped (``strict=False``: with a
+    warning after an epoch that validates, quietly before)."""
     value = trainer.callback_metrics.get(spec.spec.monitor or "")
     if value is not None:
         check_synced(spec, trainer)
@@ -136,12 +145,7 @@ def _metric(
     if not epoch_end:
         return None  # not logged yet: wait until the metric exists
     epoch = trainer.current_epoch if epoch is None else epoch
-    validation_due = (
-        trainer.check_val_every_n_epoch is None
-        or not trainer.num_val_batches
-        or (epoch + 1) % trainer.check_val_every_n_epoch == 0
-    )
-    if not validation_due:
+    if not spec.spec.strict and not _validates_after(trainer, epoch):
         return None  # no validation this epoch: wait until the metric exists
     pending = validation_pending(trainer, spec.interval, epoch)
     message = missing_monitor(spec, trainer.callback_metrics, f"by the end of epoch {epoch}", pending)
@@ -476,6 +480,8 @@ class ManualSchedulerStepping(MixinCallback):
         epoch, self.ended_epoch = self.ended_epoch, None
         if epoch is not None:
             missed, self.missed = self.missed, set()
+            if not _validates_after(trainer, epoch):
+                return  # waits, strict or not, until an epoch whose validation ran
             # only where an update was due (its optimizer stepped) and found no metric: an optimizer idle all
             # epoch, or a run resumed after its last step, owes nothing
             for scheduled in self.per_step_plateaus:

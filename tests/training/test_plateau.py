@@ -16,7 +16,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import FAST, Classifier, TwoNetsByName, declared, loader
+from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, declared, loader
 
 
 class Validated(Classifier):
@@ -190,6 +190,41 @@ def test_a_bare_training_metric_is_no_near_miss_before_validation_ran(logged: st
         run.fit(module(), loader(), loader())
     assert (run.global_step, run.current_epoch) == their_place
     assert str(ours.value) == not_run_yet(monitor, logged)
+
+
+@pytest.mark.parametrize("logged", ["train_loss", "loss"])
+def test_manual_strict_plateau_is_refused_before_validation_ran_as_in_automatic(logged: str) -> None:
+    """A strict per-epoch plateau on ``val_loss`` under ``check_val_every_n_epoch=2`` stepped by the mixin in
+    manual optimization is refused with automatic optimization's message, for the update of epoch 0 (taken at
+    the start of epoch 1, after the epoch-end hooks), instead of waiting for validation and training on."""
+    spec = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("plateau", monitor="val_loss"))
+    places = []
+    for manual in (False, True):
+        run = trainer(check_val_every_n_epoch=2, max_epochs=4)
+        with pytest.raises(ValueError) as caught:
+            run.fit(declared(spec, staged(logged, "val_loss", manual))(), loader(), loader())
+        assert str(caught.value) == not_run_yet("val_loss", logged)
+        places.append((run.global_step, run.current_epoch))
+    assert places == [(2, 0), (2, 1)]  # manual: before any batch of epoch 1
+
+
+def test_manual_not_strict_plateau_waits_for_validation_as_in_automatic() -> None:
+    """``strict=False``: the updates before the first validation are skipped in both modes, the same lrs."""
+    scheduler = SchedulerSpec("plateau", monitor="val_loss", strict=False, patience=0)
+    lrs = {}
+    for manual in (False, True):
+        recorder = LrRecorder()
+        module = declared(
+            OptimizerSpec(SGD, lr=0.1, scheduler=scheduler), staged("loss", "val_loss", manual)
+        )()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer(check_val_every_n_epoch=2, max_epochs=6, callbacks=[recorder]).fit(
+                module, loader(), loader()
+            )
+        lrs[manual] = recorder.of()
+    assert lrs[True] == lrs[False]
+    assert len(set(lrs[False])) > 1  # the plateau stepped once validation ran
 
 
 def test_automatic_not_strict_warns_once_with_the_near_miss_and_trains_as_lightning() -> None:
