@@ -8,6 +8,10 @@ timm/models/vision_transformer.py), and EVA-CLIP's from baaivision/EVA at 46b041
 in the built optimizer on both sides. MAE's fine-tuning recipe, its layer decay under its own schedule, is
 trained next to MAE's functions transcribed from facebookresearch/mae at be47fef7a727943547afb0c670cf1b26034c3c89
 (util/lr_decay.py, util/lr_sched.py), comparing every parameter's ``(lr, weight_decay)`` before every step.
+
+The training scripts of docs/guides/recipes.md are trained next to their optimizer code, transcribed, comparing
+every parameter's ``(lr, momentum, weight_decay)`` before every step: transformers' run_glue_no_trainer.py
+(its groups, with the installed ``get_scheduler``).
 """
 
 from __future__ import annotations
@@ -990,3 +994,147 @@ def test_a_bad_no_weight_decay_is_named() -> None:
         TypeError, match=re.escape("Expected `Declared.no_weight_decay()` to return a collection")
     ):
         ours(module)
+
+
+# ---- training scripts ported: transformers' no_trainer examples, torchvision's and ultralytics' loops -----
+
+
+def regression(n: int = 40, batch_size: int = 4) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    return DataLoader(
+        TensorDataset(torch.randn(n, 4, generator=generator), torch.randn(n, 1, generator=generator)),
+        batch_size=batch_size,
+    )
+
+
+#: regression()'s batches in an epoch
+BATCHES = 10
+
+Options = dict[str, tuple[float, float, float]]
+
+
+class OptionsRecorder(L.Callback):
+    """Each parameter's ``(lr, momentum, weight_decay)`` before every optimizer step (momentum 0.0 for Adam)."""
+
+    def __init__(self) -> None:
+        self.steps: list[Options] = []
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, module: Any, optimizer: Any) -> None:
+        names = {id(p): name for name, p in module.named_parameters()}
+        self.steps.append(
+            {
+                names[id(p)]: (float(g["lr"]), float(g.get("momentum", 0.0)), float(g["weight_decay"]))
+                for g in optimizer.param_groups
+                for p in g["params"]
+            }
+        )
+
+
+def close(steps: list[Options]) -> list[Any]:
+    """``steps`` up to float rounding (torch's chainable schedulers multiply each step's factor in)."""
+    return [
+        {name: pytest.approx(value, rel=1e-12, abs=0.0) for name, value in step.items()} for step in steps
+    ]
+
+
+def trained_options(module: L.LightningModule, **trainer_kwargs: Any) -> list[Options]:
+    recorder = OptionsRecorder()
+    fit(module, data=regression(), callbacks=[recorder], **trainer_kwargs)
+    return recorder.steps
+
+
+class Regressor(L.LightningModule):
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.mse_loss(self.net(x), y)
+
+
+class Gpt2Names(nn.Module):
+    """GPT-2 names its norms ``ln_1``, ``ln_2``, ``ln_f``; BERT names them ``LayerNorm``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, WIDTH)
+        self.ln_1 = nn.LayerNorm(WIDTH)
+        self.LayerNorm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.LayerNorm(self.ln_1(self.fc(x))))
+
+
+class NoTrainerModel(Regressor):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = Gpt2Names()
+
+
+NO_TRAINER_EPOCHS, NO_TRAINER_ACCUMULATE, NO_TRAINER_WARMUP = 3, 3, 2
+
+
+class NoTrainerScript(NoTrainerModel):
+    """transformers' examples/pytorch/text-classification/run_glue_no_trainer.py: AdamW on two groups split by
+    name substring, ``get_scheduler`` over ``num_train_epochs * ceil(len(train_dataloader) / accumulation)``
+    steps, stepped after every optimizer step."""
+
+    scheduler_type = "linear"
+
+    def configure_optimizers(self) -> Any:
+        from transformers import get_scheduler
+
+        no_decay = ["bias", "LayerNorm.weight"]
+        optimizer_grouped_parameters = [
+            {
+                "params": [p for n, p in self.named_parameters() if not any(nd in n for nd in no_decay)],
+                "weight_decay": WD,
+            },
+            {
+                "params": [p for n, p in self.named_parameters() if any(nd in n for nd in no_decay)],
+                "weight_decay": 0.0,
+            },
+        ]
+        optimizer = AdamW(optimizer_grouped_parameters, lr=LR, foreach=False)
+        num_update_steps_per_epoch = math.ceil(BATCHES / NO_TRAINER_ACCUMULATE)
+        max_train_steps = NO_TRAINER_EPOCHS * num_update_steps_per_epoch
+        lr_scheduler = get_scheduler(
+            name=self.scheduler_type,
+            optimizer=optimizer,
+            num_warmup_steps=NO_TRAINER_WARMUP,
+            num_training_steps=max_train_steps,
+        )
+        return [optimizer], [{"scheduler": lr_scheduler, "interval": "step"}]
+
+
+#: the script's ``no_decay`` list, matched as substrings of the parameter names
+NO_DECAY = ["bias", "LayerNorm.weight"]
+
+
+def no_trainer_spec(scheduler_type: str) -> OptimizerSpec:
+    """The recipe of docs/guides/recipes.md and groups.md: a callable group, not ``no_decay="transformers"``,
+    which spares every ``nn.LayerNorm`` (GPT-2's ``ln_1.weight`` too, which the script decays)."""
+    return OptimizerSpec(
+        "adamw",
+        lr=LR,
+        weight_decay=WD,
+        groups=[
+            ParamGroup(lambda name, p: any(nd in name for nd in NO_DECAY), weight_decay=0.0, name="no_decay")
+        ],
+        scheduler=SchedulerSpec(f"transformers/{scheduler_type}", num_warmup_steps=NO_TRAINER_WARMUP),
+        implementation="forloop",
+    )
+
+
+@pytest.mark.parametrize("scheduler_type", ["linear", "cosine"])
+def test_the_no_trainer_recipe_trains_as_run_glue_no_trainer(scheduler_type: str) -> None:
+    helpers.transformers_with_torch()
+    script = type("Script", (NoTrainerScript,), {"scheduler_type": scheduler_type})()
+    ours = declared(no_trainer_spec(scheduler_type), NoTrainerModel)
+    run = {"max_epochs": NO_TRAINER_EPOCHS, "accumulate_grad_batches": NO_TRAINER_ACCUMULATE}
+    got, expected = trained_options(ours, **run), trained_options(script, **run)
+    assert len(expected) == NO_TRAINER_EPOCHS * 4  # 10 batches in windows of 3: the last window is partial
+    assert got == expected
+    assert_same_weights(ours, script)
+    # the substring "LayerNorm.weight" leaves GPT-2's ln_1 decayed; "bias" spares every bias
+    assert expected[0]["net.ln_1.weight"][2] == WD and expected[0]["net.LayerNorm.weight"][2] == 0.0
+    assert expected[0]["net.ln_1.bias"][2] == 0.0
