@@ -11,7 +11,8 @@ trained next to MAE's functions transcribed from facebookresearch/mae at be47fef
 
 The training scripts of docs/guides/recipes.md are trained next to their optimizer code, transcribed, comparing
 every parameter's ``(lr, momentum, weight_decay)`` before every step: transformers' run_glue_no_trainer.py
-(its groups, with the installed ``get_scheduler``).
+(its groups, with the installed ``get_scheduler``) and torchvision's references/classification/train.py and
+utils.py ``set_weight_decay`` (v0.16 to v0.20).
 """
 
 from __future__ import annotations
@@ -1138,3 +1139,198 @@ def test_the_no_trainer_recipe_trains_as_run_glue_no_trainer(scheduler_type: str
     # the substring "LayerNorm.weight" leaves GPT-2's ln_1 decayed; "bias" spares every bias
     assert expected[0]["net.ln_1.weight"][2] == WD and expected[0]["net.LayerNorm.weight"][2] == 0.0
     assert expected[0]["net.ln_1.bias"][2] == 0.0
+
+
+def torchvision_set_weight_decay(
+    model: nn.Module,
+    weight_decay: float,
+    norm_weight_decay: float | None = None,
+    custom_keys_weight_decay: list[tuple[str, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """torchvision references/classification/utils.py ``set_weight_decay`` (v0.16 to v0.20), transcribed."""
+    norm_classes = (
+        nn.modules.batchnorm._BatchNorm,
+        nn.LayerNorm,
+        nn.GroupNorm,
+        nn.modules.instancenorm._InstanceNorm,
+        nn.LocalResponseNorm,
+    )
+    params: dict[str, list[nn.Parameter]] = {"other": [], "norm": []}
+    params_weight_decay = {"other": weight_decay, "norm": norm_weight_decay}
+    custom_keys = []
+    if custom_keys_weight_decay is not None:
+        for key, weight_decay in custom_keys_weight_decay:
+            params[key] = []
+            params_weight_decay[key] = weight_decay
+            custom_keys.append(key)
+
+    def _add_params(module: nn.Module, prefix: str = "") -> None:
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            is_custom_key = False
+            for key in custom_keys:
+                target_name = f"{prefix}.{name}" if prefix != "" and "." in key else name
+                if key == target_name:
+                    params[key].append(p)
+                    is_custom_key = True
+                    break
+            if not is_custom_key:
+                if norm_weight_decay is not None and isinstance(module, norm_classes):
+                    params["norm"].append(p)
+                else:
+                    params["other"].append(p)
+        for child_name, child_module in module.named_children():
+            child_prefix = f"{prefix}.{child_name}" if prefix != "" else child_name
+            _add_params(child_module, prefix=child_prefix)
+
+    _add_params(model)
+    return [
+        {"params": params[k], "weight_decay": params_weight_decay[k]} for k in params if len(params[k]) > 0
+    ]
+
+
+class SwinParts(nn.Module):
+    """A Swin/ViT's kinds of parameters: norms, attention (``in_proj_bias``), the tokens train.py names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, WIDTH)
+        self.norm = nn.LayerNorm(WIDTH)
+        self.bn = nn.BatchNorm1d(WIDTH)
+        self.attn = nn.MultiheadAttention(WIDTH, 2, batch_first=True)
+        self.relative_position_bias_table = nn.Parameter(torch.randn(3, 2) * 0.02)
+        self.class_token = nn.Parameter(torch.randn(1, WIDTH) * 0.02)
+        self.head = nn.Linear(WIDTH, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.bn(self.norm(self.fc(x))) + self.class_token + self.relative_position_bias_table.sum()
+        h, _ = self.attn(h[:, None], h[:, None], h[:, None])
+        return self.head(h[:, 0])
+
+
+class TorchvisionModel(Regressor):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = SwinParts()
+
+
+#: train.py's keys for ``--bias-weight-decay`` and ``--transformer-embedding-decay``, each compared with a
+#: parameter's own name (``in_proj_bias`` is not ``bias``; ViT's ``pos_embedding`` is not ``position_embedding``)
+TV_KEYS = ("bias", "class_token", "position_embedding", "relative_position_bias_table")
+
+#: train.py --norm-weight-decay 0.0 --bias-weight-decay 0.0 --transformer-embedding-decay 0.0 (Swin's recipe)
+TV_SWIN: dict[str, Any] = {
+    "norm_weight_decay": 0.0,
+    "custom_keys_weight_decay": [(key, 0.0) for key in TV_KEYS],
+}
+
+
+def torchvision_groups_spec(tv_kwargs: dict[str, Any], **options: Any) -> OptimizerSpec:
+    """The recipe of docs/guides/groups.md for these train.py options."""
+    if "custom_keys_weight_decay" not in tv_kwargs:
+        return OptimizerSpec("adamw", lr=LR, weight_decay=WD, no_decay=("norm",), **options)
+    return OptimizerSpec(
+        "adamw",
+        lr=LR,
+        weight_decay=WD,
+        **options,
+        no_decay=("norm",),  # not "bias", which takes every name ending in bias (in_proj_bias too)
+        groups=[
+            ParamGroup(lambda name, p: name.rsplit(".", 1)[-1] in TV_KEYS, weight_decay=0.0, name="keys")
+        ],
+    )
+
+
+@pytest.mark.parametrize("tv_kwargs", [{"norm_weight_decay": 0.0}, TV_SWIN], ids=["norm", "swin"])
+def test_the_torchvision_recipe_equals_set_weight_decay(tv_kwargs: dict[str, Any]) -> None:
+    module = declared(torchvision_groups_spec(tv_kwargs), TorchvisionModel)
+    groups = torchvision_set_weight_decay(module, WD, **tv_kwargs)
+    assert ours(module) == settings_of(module, [{"lr": LR, **g} for g in groups])
+    spared = {name for name, (_, wd) in ours(module).items() if wd == 0.0}
+    assert "net.attn.in_proj_bias" not in spared and "net.norm.weight" in spared
+
+
+TV_EPOCHS, TV_WARMUP_EPOCHS, TV_WARMUP_DECAY, TV_LR_MIN, TV_STEP_SIZE, TV_GAMMA = 9, 3, 0.01, 1e-4, 2, 0.5
+
+
+class TorchvisionScript(TorchvisionModel):
+    """torchvision references/classification/train.py (v0.16 to v0.20) with ``--opt adamw`` and the Swin
+    recipe's weight decay options: its main scheduler after a warmup, joined by ``SequentialLR``, stepped
+    once per epoch."""
+
+    lr_scheduler, lr_warmup_method = "cosineannealinglr", "linear"
+
+    def configure_optimizers(self) -> Any:
+        parameters = torchvision_set_weight_decay(self, WD, **TV_SWIN)
+        optimizer = AdamW(parameters, lr=LR, weight_decay=WD, foreach=False)
+        if self.lr_scheduler == "steplr":
+            main_lr_scheduler: Any = torch.optim.lr_scheduler.StepLR(
+                optimizer, step_size=TV_STEP_SIZE, gamma=TV_GAMMA
+            )
+        elif self.lr_scheduler == "cosineannealinglr":
+            main_lr_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+                optimizer, T_max=TV_EPOCHS - TV_WARMUP_EPOCHS, eta_min=TV_LR_MIN
+            )
+        else:
+            main_lr_scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=TV_GAMMA)
+        if self.lr_warmup_method == "linear":
+            warmup_lr_scheduler: Any = torch.optim.lr_scheduler.LinearLR(
+                optimizer, start_factor=TV_WARMUP_DECAY, total_iters=TV_WARMUP_EPOCHS
+            )
+        else:
+            warmup_lr_scheduler = torch.optim.lr_scheduler.ConstantLR(
+                optimizer, factor=TV_WARMUP_DECAY, total_iters=TV_WARMUP_EPOCHS
+            )
+        lr_scheduler = torch.optim.lr_scheduler.SequentialLR(
+            optimizer, schedulers=[warmup_lr_scheduler, main_lr_scheduler], milestones=[TV_WARMUP_EPOCHS]
+        )
+        return [optimizer], [lr_scheduler]
+
+
+def torchvision_schedule(lr_scheduler: str, lr_warmup_method: str) -> list[SchedulerSpec]:
+    """The recipe of docs/guides/recipes.md for ``--lr-scheduler`` and ``--lr-warmup-method``."""
+
+    def main(**options: Any) -> SchedulerSpec:
+        if lr_scheduler == "steplr":
+            return SchedulerSpec("step", step_size=TV_STEP_SIZE, gamma=TV_GAMMA, **options)
+        if lr_scheduler == "cosineannealinglr":
+            return SchedulerSpec("cosine", eta_min=TV_LR_MIN, **options)
+        return SchedulerSpec("exponential", gamma=TV_GAMMA, **options)
+
+    if lr_warmup_method == "linear":
+        return [main(warmup=TV_WARMUP_EPOCHS, warmup_start_factor=TV_WARMUP_DECAY)]
+    # the window takes one update more than the warmup: ConstantLR's own return to the lr, at update
+    # total_iters, which the main schedule's first update then applies to
+    return [
+        SchedulerSpec(
+            "constant", factor=TV_WARMUP_DECAY, total_iters=TV_WARMUP_EPOCHS, end=TV_WARMUP_EPOCHS + 1
+        ),
+        main(begin=TV_WARMUP_EPOCHS),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lr_scheduler", "lr_warmup_method"),
+    [
+        ("cosineannealinglr", "linear"),
+        ("cosineannealinglr", "constant"),
+        ("steplr", "constant"),
+        ("exponentiallr", "linear"),
+    ],
+)
+def test_the_torchvision_recipe_trains_as_train_py(lr_scheduler: str, lr_warmup_method: str) -> None:
+    script = type(
+        "Script", (TorchvisionScript,), {"lr_scheduler": lr_scheduler, "lr_warmup_method": lr_warmup_method}
+    )()
+    schedule = torchvision_schedule(lr_scheduler, lr_warmup_method)
+    ours = declared(
+        torchvision_groups_spec(TV_SWIN, scheduler=schedule, implementation="forloop"), TorchvisionModel
+    )
+    got = trained_options(ours, max_epochs=TV_EPOCHS, limit_train_batches=2)
+    expected = trained_options(script, max_epochs=TV_EPOCHS, limit_train_batches=2)
+    assert len(expected) == TV_EPOCHS * 2
+    assert got == close(expected)
+    assert_same_weights(ours, script)
+    assert expected[0]["net.fc.weight"][0] == pytest.approx(LR * TV_WARMUP_DECAY)
