@@ -11,8 +11,8 @@ trained next to MAE's functions transcribed from facebookresearch/mae at be47fef
 
 The training scripts of docs/guides/recipes.md are trained next to their optimizer code, transcribed, comparing
 every parameter's ``(lr, momentum, weight_decay)`` before every step: transformers' run_glue_no_trainer.py
-(its groups, with the installed ``get_scheduler``) and torchvision's references/classification/train.py and
-utils.py ``set_weight_decay`` (v0.16 to v0.20).
+(its groups, with the installed ``get_scheduler``), torchvision's references/classification/train.py and
+utils.py ``set_weight_decay`` (v0.16 to v0.20) and ultralytics 8.0's engine/trainer.py warmup.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import fnmatch
 import math
 import re
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from itertools import chain
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -1334,3 +1335,131 @@ def test_the_torchvision_recipe_trains_as_train_py(lr_scheduler: str, lr_warmup_
     assert got == close(expected)
     assert_same_weights(ours, script)
     assert expected[0]["net.fc.weight"][0] == pytest.approx(LR * TV_WARMUP_DECAY)
+
+
+#: ultralytics' cfg/default.yaml: lr0, lrf, momentum, weight_decay, warmup_epochs, warmup_momentum, warmup_bias_lr
+YOLO_LR0, YOLO_LRF, YOLO_MOMENTUM, YOLO_WD = 0.01, 0.01, 0.937, 5e-4
+YOLO_WARMUP_EPOCHS, YOLO_WARMUP_MOMENTUM, YOLO_WARMUP_BIAS_LR = 3.0, 0.8, 0.1
+YOLO_EPOCHS = 11
+#: trainer.py's warmup iterations: at least 100, so 10 of the 11 epochs here
+YOLO_NW = max(round(YOLO_WARMUP_EPOCHS * BATCHES), 100)
+
+
+def yolo_lf(epoch: float) -> float:
+    """trainer.py's linear ``self.lf`` (``cos_lr=False``)."""
+    return (1 - epoch / YOLO_EPOCHS) * (1.0 - YOLO_LRF) + YOLO_LRF
+
+
+class YoloNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Linear(4, WIDTH)
+        self.bn = nn.BatchNorm1d(WIDTH)
+        self.head = nn.Linear(WIDTH, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.relu(self.bn(self.conv(x))))
+
+
+class YoloModel(Regressor):
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = YoloNet()
+
+
+class YoloScript(YoloModel):
+    """ultralytics 8.0 engine/trainer.py with the batch size at ``nbs`` (no accumulation, no weight decay
+    scaling): ``build_optimizer``'s three groups, a per-epoch ``LambdaLR(lf)``, and the warmup that
+    ``_do_train`` writes into every group before each of the first ``nw`` iterations."""
+
+    def configure_optimizers(self) -> Any:
+        g: tuple[list[nn.Parameter], ...] = [], [], []
+        bn = tuple(v for k, v in nn.__dict__.items() if "Norm" in k)
+        for module_name, module in self.named_modules():
+            for param_name, param in module.named_parameters(recurse=False):
+                fullname = f"{module_name}.{param_name}" if module_name else param_name
+                if "bias" in fullname:
+                    g[2].append(param)
+                elif isinstance(module, bn):
+                    g[1].append(param)
+                else:
+                    g[0].append(param)
+        optimizer = SGD(g[2], lr=YOLO_LR0, momentum=YOLO_MOMENTUM, nesterov=True, foreach=False)
+        optimizer.add_param_group({"params": g[0], "weight_decay": YOLO_WD})
+        optimizer.add_param_group({"params": g[1], "weight_decay": 0.0})
+        return [optimizer], [torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=yolo_lf)]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        ni = batch_idx + BATCHES * self.current_epoch
+        if ni <= YOLO_NW:
+            xi = [0, YOLO_NW]
+            for j, x in enumerate(self.trainer.optimizers[0].param_groups):
+                # bias lr falls from 0.1 to lr0, all other lrs rise from 0.0 to lr0
+                x["lr"] = np.interp(
+                    ni,
+                    xi,
+                    [YOLO_WARMUP_BIAS_LR if j == 0 else 0.0, x["initial_lr"] * yolo_lf(self.current_epoch)],
+                )
+                if "momentum" in x:
+                    x["momentum"] = np.interp(ni, xi, [YOLO_WARMUP_MOMENTUM, YOLO_MOMENTUM])
+
+
+def yolo_lr(start: float) -> Callable[[int], float]:
+    """The recipe's factor of lr0 for a group whose warmup starts at ``start``: trainer.py's
+    ``np.interp(ni, [0, nw], [start, lr0 * lf(epoch)])`` over the first ``nw`` iterations, then ``lf(epoch)``."""
+
+    def factor(ni: int) -> float:
+        epoch = ni // BATCHES
+        if ni <= YOLO_NW:
+            return float(np.interp(ni, [0, YOLO_NW], [start, YOLO_LR0 * yolo_lf(epoch)])) / YOLO_LR0
+        return yolo_lf(epoch)
+
+    return factor
+
+
+#: the recipe of docs/guides/recipes.md: one per-step lambda per group (the biases' warmup starts above lr0,
+#: the others' at 0), and momentum's warmup a linear schedule of its own
+YOLO = OptimizerSpec(
+    "sgd",
+    lr=YOLO_LR0,
+    momentum=YOLO_MOMENTUM,
+    nesterov=True,
+    weight_decay=YOLO_WD,
+    groups=[
+        ParamGroup(lambda name, p: "bias" in name, name="bias", weight_decay=0.0),
+        ParamGroup("*.bn.weight", name="bn", weight_decay=0.0),
+    ],
+    scheduler=[
+        SchedulerSpec(
+            "lambda",
+            lr_lambda={"bias": yolo_lr(YOLO_WARMUP_BIAS_LR), "bn": yolo_lr(0.0), "rest": yolo_lr(0.0)},
+            interval="step",
+        ),
+        SchedulerSpec(
+            "linear",
+            param="momentum",
+            start_factor=YOLO_WARMUP_MOMENTUM / YOLO_MOMENTUM,
+            end=YOLO_NW + 1,
+            interval="step",
+        ),
+    ],
+    implementation="forloop",
+)
+
+
+def test_the_yolo_recipe_trains_as_ultralytics_warmup() -> None:
+    ours, script = declared(YOLO, YoloModel), YoloScript()
+    got, expected = (
+        trained_options(ours, max_epochs=YOLO_EPOCHS),
+        trained_options(script, max_epochs=YOLO_EPOCHS),
+    )
+    assert len(expected) == YOLO_EPOCHS * BATCHES
+    assert got == close(expected)
+    assert_same_weights(ours, script)
+    # the biases fall from warmup_bias_lr while the weights rise from 0; momentum rises from 0.8
+    assert expected[0]["net.conv.bias"][:2] == (YOLO_WARMUP_BIAS_LR, YOLO_WARMUP_MOMENTUM)
+    assert expected[0]["net.conv.weight"][0] == 0.0 and expected[0]["net.bn.weight"][2] == 0.0
+    assert expected[-1]["net.conv.weight"] == pytest.approx(
+        (YOLO_LR0 * yolo_lf(YOLO_EPOCHS - 1), YOLO_MOMENTUM, YOLO_WD)
+    )
