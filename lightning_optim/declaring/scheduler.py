@@ -189,8 +189,9 @@ def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:
-    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1]."""
-    begin, end = spec.begin, spec.end
+    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1].
+    An ``HParam`` without default (``begin``, ``end`` or ``warmup``) is checked when ``fit`` reads its value."""
+    begin, end = (None if isinstance(value, HParam) else value for value in (spec.begin, spec.end))
     if begin is not None and not _count_or_fraction(begin, 0, closed=False):
         raise ValueError(
             f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
@@ -204,7 +205,7 @@ def _check_window(where: str, spec: SchedulerSpec) -> None:
     same_kind = isinstance(begin, float) == isinstance(end, float)
     if begin is not None and end is not None and same_kind and end <= begin:
         raise ValueError(f"{where}: Expected `end` to be after `begin` but got begin={begin!r}, end={end!r}.")
-    if (begin is not None or end is not None) and spec.warmup:
+    if (begin is not None or end is not None) and spec.warmup and not isinstance(spec.warmup, HParam):
         raise ValueError(
             f"{where}: `warmup` cannot be combined with a window (`begin`/`end`); declare the warmup as its own "
             "windowed scheduler, e.g. `SchedulerSpec('linear', start_factor=0.01, end=500, interval='step')`."

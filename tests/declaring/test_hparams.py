@@ -13,10 +13,18 @@ import lightning as L
 import pytest
 import torch
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
 
 import lightning_optim
-from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    HParam,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    describe_optimizers,
+    preview_schedule,
+)
 from tests.helpers import (
     FAST,
     Classifier,
@@ -92,6 +100,10 @@ BAD_DEFAULTS = [
     pytest.param({}, {"frequency": 0}, id="frequency"),
     pytest.param({}, {"warmup": 2, "warmup_start_factor": 1.0}, id="warmup-start-factor"),
     pytest.param({"layer_decay": 2.0, "layer_decay_blocks": "blocks"}, {}, id="layer-decay"),
+    pytest.param({}, {"begin": -1}, id="begin"),
+    pytest.param({}, {"end": 0}, id="end"),
+    pytest.param({}, {"begin": 3, "end": 2}, id="empty-window"),
+    pytest.param({}, {"begin": 1, "warmup": 2}, id="window-and-warmup"),
 ]
 
 
@@ -209,9 +221,9 @@ def test_values_without_a_default_wait_for_fit() -> None:
             "unit",
         ),
         (
-            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, begin=HParam("b"))),
+            OptimizerSpec("sgd", scheduler=SchedulerSpec("step", step_size=1, param=HParam("p"))),  # type: ignore[arg-type]
             "Declared.optimizer.scheduler",
-            "begin",
+            "param",
         ),
         (
             OptimizerSpec("sgd", scheduler=SchedulerSpec("plateau", monitor=HParam("m"))),
@@ -357,6 +369,42 @@ CASES = [
         id="derived-length",
     ),
     pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=0.25, end=HParam("ramp"), interval="step"),
+                SchedulerSpec(
+                    "cosine", eta_min=0.1, begin=HParam("ramp"), end=HParam("end", default=7), interval="step"
+                ),
+            ],
+        ),
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec("linear", start_factor=0.25, end=3, interval="step"),
+                SchedulerSpec("cosine", eta_min=0.1, begin=3, end=7, interval="step"),
+            ],
+        ),
+        {"ramp": 3},
+        Classifier,
+        id="window",
+    ),
+    pytest.param(
+        OptimizerSpec(
+            "sgd",
+            lr=1.0,
+            scheduler=SchedulerSpec("linear", start_factor=0.5, end=HParam("end"), interval="step"),
+        ),
+        OptimizerSpec(
+            "sgd", lr=1.0, scheduler=SchedulerSpec("linear", start_factor=0.5, end=0.5, interval="step")
+        ),
+        {"end": 0.5},
+        Classifier,
+        id="window-fraction-of-the-run",
+    ),
+    pytest.param(
         OptimizerSpec("sgd", lr=0.4, layer_decay=HParam("layer_decay"), layer_decay_blocks="blocks"),
         OptimizerSpec("sgd", lr=0.4, layer_decay=0.5, layer_decay_blocks="blocks"),
         {"layer_decay": 0.5},
@@ -377,6 +425,45 @@ def test_fit_trains_exactly_like_the_literal_declaration(
     assert [{k: v for k, v in g.items() if k != "params"} for g in mine] == [
         {k: v for k, v in g.items() if k != "params"} for g in theirs
     ]
+
+
+class WindowHandWritten(Classifier):
+    """``ExponentialLR(gamma=0.5)`` in the window [2, 5) of its per-step updates, by hand: built at update 2
+    (its first update, at the lr left), acting at updates 3 and 4, and no more from update 5."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=1.0)
+        window = LambdaLR(optimizer, lambda update: 0.5 ** min(max(update - 2, 0), 2))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": window, "interval": "step"}}
+
+
+def test_a_window_read_at_fit_equals_the_hand_written_module() -> None:
+    spec = OptimizerSpec(
+        "sgd",
+        lr=1.0,
+        scheduler=SchedulerSpec(
+            "exponential", gamma=0.5, begin=HParam("begin", default=0), end=HParam("end"), interval="step"
+        ),
+    )
+    ours, reference = declare(spec)(begin=2, end=5), WindowHandWritten()
+    mine, theirs = fit(ours, max_epochs=2), fit(reference, max_epochs=2)
+    assert mine.of() == theirs.of() == [1.0, 1.0, 1.0, 0.5, 0.25, 0.25, 0.25, 0.25]
+    assert_same_weights(ours, reference)
+    previewed = preview_schedule(declare(spec)(begin=2, end=5), max_epochs=2, steps_per_epoch=4)
+    assert previewed == {"lr-optimizer": mine.of()}
+    assert "window [2, 5)" in describe_optimizers(declare(spec)(begin=2, end=5))
+
+
+def test_a_window_and_a_warmup_wait_for_the_value_without_default() -> None:
+    # a window and a warmup are refused together; with one an HParam without default, when `fit` reads it
+    window = SchedulerSpec("step", step_size=1, warmup=HParam("warmup"), begin=1)
+    module = declare(OptimizerSpec("sgd", lr=0.1, scheduler=window))(warmup=None)
+    fit(module, max_epochs=2)
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer\.scheduler: `warmup` from hparam `warmup` = 2: `warmup` cannot be combined",
+    ):
+        trainer().fit(declare(OptimizerSpec("sgd", lr=0.1, scheduler=window))(warmup=2), loader())
 
 
 class FromDataModule(L.LightningDataModule):
@@ -435,6 +522,8 @@ BAD_VALUES = [
     pytest.param({"warmup": 2}, {"warmup": 1.5}, "scheduler.warmup", id="warmup"),
     pytest.param({"frequency": 1}, {"frequency": 0}, "scheduler.frequency", id="frequency"),
     pytest.param({"head_lr": 0.5}, {"head_lr": -0.5}, "groups[0].lr", id="group-option"),
+    pytest.param({"begin": 1}, {"begin": 1.5}, "scheduler.begin", id="begin"),
+    pytest.param({"end": 2}, {"end": 0}, "scheduler.end", id="end"),
 ]
 
 
@@ -450,6 +539,8 @@ def test_a_value_read_at_fit_is_checked_like_the_same_literal(
             "warmup": None,
             "frequency": 1,
             "head_lr": 0.5,
+            "begin": None,
+            "end": None,
             **value,
         }
         return OptimizerSpec(
@@ -462,6 +553,8 @@ def test_a_value_read_at_fit_is_checked_like_the_same_literal(
                 gamma=values["gamma"],
                 warmup=values["warmup"],
                 frequency=values["frequency"],
+                begin=values["begin"],
+                end=values["end"],
             ),
         )
 
