@@ -1,5 +1,5 @@
 """The checks of the ``OptimizerSpec`` options that change the training step: ``skip_nonfinite``, ``loss`` and
-``every``, made when the class is defined.
+``every``, made when the class is defined (an ``HParam`` without default: when ``fit`` reads its value).
 
 Checked per declaration here; what needs the whole class (``loss`` on all the optimizers or none, the method
 exists, no ``training_step`` of the module's own next to it) is checked by the mixin
@@ -14,10 +14,11 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.arguments import is_int
+from lightning_optim.declaring.hparam import HParam
 
 
 def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:
-    if is_int(value) and value >= minimum:
+    if (is_int(value) and value >= minimum) or isinstance(value, HParam):  # an HParam: checked when read
         return
     error = ValueError if is_int(value) else TypeError
     raise error(f"{where}: Expected `{option}` to be an int >= {minimum} ({meaning}) but got {value!r}.")
@@ -34,7 +35,11 @@ def check_training_step(where: str, cls: type, spec: Any) -> None:
         ValueError: Model.optimizer: `every=2` steps the optimizer in the training step the mixin writes from `loss`; ...
     """
     _count(where, "skip_nonfinite", spec.skip_nonfinite, 0, "consecutive non-finite updates skipped; 0: off")
-    if spec.skip_nonfinite and issubclass(cls, torch.optim.LBFGS):
+    if (
+        spec.skip_nonfinite
+        and not isinstance(spec.skip_nonfinite, HParam)
+        and issubclass(cls, torch.optim.LBFGS)
+    ):
         raise ValueError(
             f"{where}: Expected an optimizer whose step uses the gradients once for `skip_nonfinite` but got "
             "`LBFGS`, which evaluates its closure again inside the step; remove `skip_nonfinite`."

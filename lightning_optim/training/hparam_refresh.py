@@ -34,12 +34,14 @@ from lightning_optim.utilities import compat
 
 
 def _same_stepping(a: ResolvedOptimizer, b: ResolvedOptimizer) -> bool:
-    """Whether two resolutions build the same optimizer and step the same schedulers (values aside)."""
+    """Whether two resolutions build the same optimizer, step it alike (``skip_nonfinite``: read by the
+    callbacks ``fit`` installs) and step the same schedulers (values aside)."""
     stepping = [
         [(s.cls, s.interval, s.spec.frequency, s.spec.monitor, s.spec.param) for s in d.schedulers]
         for d in (a, b)
     ]
-    return a.cls is b.cls and a.spec.implementation == b.spec.implementation and stepping[0] == stepping[1]
+    options = [(d.spec.implementation, d.spec.skip_nonfinite) for d in (a, b)]
+    return a.cls is b.cls and options[0] == options[1] and stepping[0] == stepping[1]
 
 
 def _layout(groups: Sequence[GroupPlan]) -> list[tuple[str | None, list[int]]]:

@@ -34,6 +34,8 @@ from tests.helpers import (
     loader,
     steplr_gamma_is_annotated,
 )
+from tests.training.test_skip_nonfinite import declared as nan_at
+from tests.training.test_skip_nonfinite import rows as nan_rows
 
 
 def declare(spec: OptimizerSpec, base: type[L.LightningModule] = Classifier) -> type[Any]:
@@ -100,6 +102,8 @@ BAD_DEFAULTS = [
     pytest.param({}, {"frequency": 0}, id="frequency"),
     pytest.param({}, {"warmup": 2, "warmup_start_factor": 1.0}, id="warmup-start-factor"),
     pytest.param({"layer_decay": 2.0, "layer_decay_blocks": "blocks"}, {}, id="layer-decay"),
+    pytest.param({"skip_nonfinite": -1}, {}, id="skip-nonfinite"),
+    pytest.param({"skip_nonfinite": 2.0}, {}, id="skip-nonfinite-type"),
     pytest.param({}, {"begin": -1}, id="begin"),
     pytest.param({}, {"end": 0}, id="end"),
     pytest.param({}, {"begin": 3, "end": 2}, id="empty-window"),
@@ -466,6 +470,23 @@ def test_a_window_and_a_warmup_wait_for_the_value_without_default() -> None:
         trainer().fit(declare(OptimizerSpec("sgd", lr=0.1, scheduler=window))(warmup=2), loader())
 
 
+def test_skip_nonfinite_read_at_fit_skips_as_the_literal() -> None:
+    # a NaN loss at batch 3, skipped: the same weights as the literal, and as the run without that batch
+    ours, same, without = nan_at({3}, limit=HParam("limit")), nan_at({3}, limit=3), nan_at(limit=3)
+    ours.limit = 3
+    runs = [fit(ours, data=nan_rows(), max_epochs=1), fit(same, data=nan_rows(), max_epochs=1)]
+    fit(without, data=nan_rows({3}), max_epochs=1)
+    assert runs[0].history == runs[1].history
+    assert_same_weights(ours, same)
+    assert_same_weights(ours, without)
+    # the value read is the limit: 3 NaN batches in a row stop training at 2, not at the default's 3
+    fit(nan_at({2, 3, 4}, limit=HParam("limit", default=3)), data=nan_rows(), max_epochs=1)
+    stopped = nan_at({2, 3, 4}, limit=HParam("limit", default=3))
+    stopped.limit = 2
+    with pytest.raises(ValueError, match=r"^Declared\.optimizer: Expected at most 2 consecutive updates"):
+        fit(stopped, data=nan_rows(), max_epochs=1)
+
+
 class FromDataModule(L.LightningDataModule):
     def __init__(self, lr: float) -> None:
         super().__init__()
@@ -522,6 +543,7 @@ BAD_VALUES = [
     pytest.param({"warmup": 2}, {"warmup": 1.5}, "scheduler.warmup", id="warmup"),
     pytest.param({"frequency": 1}, {"frequency": 0}, "scheduler.frequency", id="frequency"),
     pytest.param({"head_lr": 0.5}, {"head_lr": -0.5}, "groups[0].lr", id="group-option"),
+    pytest.param({"skip_nonfinite": 1}, {"skip_nonfinite": -1}, "skip_nonfinite", id="skip-nonfinite"),
     pytest.param({"begin": 1}, {"begin": 1.5}, "scheduler.begin", id="begin"),
     pytest.param({"end": 2}, {"end": 0}, "scheduler.end", id="end"),
 ]
@@ -541,11 +563,13 @@ def test_a_value_read_at_fit_is_checked_like_the_same_literal(
             "head_lr": 0.5,
             "begin": None,
             "end": None,
+            "skip_nonfinite": 0,
             **value,
         }
         return OptimizerSpec(
             SGD,
             lr=values["lr"],
+            skip_nonfinite=values["skip_nonfinite"],
             groups=[ParamGroup("model_gen.layer1", lr=values["head_lr"])],
             scheduler=SchedulerSpec(
                 "step",

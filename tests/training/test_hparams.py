@@ -32,6 +32,8 @@ from tests.helpers import (
     loader,
     needs_lr_finder_fix,
 )
+from tests.training.test_skip_nonfinite import declared as nan_at
+from tests.training.test_skip_nonfinite import rows as nan_rows
 
 
 class FineTune(ConfigurableOptimizersMixin, Classifier):
@@ -234,3 +236,20 @@ def test_a_module_without_hparams_leaves_no_refresh_behind() -> None:
     assert sum(isinstance(c, HParamRefresh) for c in trainer.callbacks) == 1
     trainer.fit(Literal(), loader())
     assert not any(isinstance(c, HParamRefresh) for c in trainer.callbacks)
+
+
+class SetsInFitStart(L.Callback):
+    """Writes hyperparameters in ``on_fit_start``, after the optimizers were built (as the LR finder does)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.values = values
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        for name, value in self.values.items():
+            setattr(pl_module, name, value)
+
+
+def test_skip_nonfinite_changed_in_on_fit_start_is_the_limit_the_fit_keeps() -> None:
+    module = nan_at({2, 3, 4}, limit=HParam("limit", default=3))
+    with pytest.raises(ValueError, match=r"^Declared\.optimizer: Expected at most 2 consecutive updates"):
+        fit(module, data=nan_rows(), max_epochs=1, callbacks=[SetsInFitStart(limit=2)])
