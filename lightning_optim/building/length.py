@@ -128,12 +128,20 @@ def manual_optimization(module: Any) -> bool:
     )
 
 
+#: The attribute of a module where ``configure_optimizers`` keeps each declared optimizer's ``every`` as this
+#: ``fit`` read it (an ``HParam``'s value; the class's resolution holds its default)
+EVERIES_ATTRIBUTE = "_lightning_optim_everies"
+
+
 def driven_everies(trainer: Any) -> tuple[int, ...] | None:
     """Each declared optimizer's ``every`` when the mixin writes the module's training step (``loss``), else
-    ``None``."""
+    ``None``: as ``fit`` read them (a preview's stand-in carries those it read), else as declared."""
     module = getattr(trainer, "lightning_module", None)
     declared = declared_of(module) if module is not None else ()
-    return tuple(d.spec.every for d in declared) if declares_losses(declared) else None
+    if not declares_losses(declared):
+        return None
+    read = getattr(trainer, "declared_everies", None) or getattr(module, EVERIES_ATTRIBUTE, None)
+    return tuple(read) if read is not None else tuple(d.spec.every for d in declared)
 
 
 def _index(trainer: Any, scheduler: ResolvedScheduler) -> int:
@@ -178,10 +186,10 @@ def check_every_steps(trainer: Any) -> None:
         or getattr(trainer, "fast_dev_run", False)
     ):
         return
-    accumulate = accumulation(trainer, 0)
-    for d in declared_of(module):
-        if steps_in(int(batches), accumulate, d.spec.every):
-            _check_every_selects(d, int(batches), accumulate)
+    accumulate, everies = accumulation(trainer, 0), driven_everies(trainer) or ()
+    for d, every in zip(declared_of(module), everies):
+        if steps_in(int(batches), accumulate, every):
+            _check_every_selects(d, every, int(batches), accumulate)
             continue
         expected = (
             f"to be at most the {int(batches)} training batches of an epoch"
@@ -190,15 +198,14 @@ def check_every_steps(trainer: Any) -> None:
             f"(`batch_idx` {list(stepping_batches(int(batches), accumulate))})"
         )
         raise ValueError(
-            f"{d.where}: Expected `every` {expected} but got `every={d.spec.every}`: the rule "
+            f"{d.where}: Expected `every` {expected} but got `every={every}`: the rule "
             f"`(batch_idx + 1) % every == 0` restarts with every epoch, so `{d.attribute}` would never step. "
             "Lower `every`, or train on more batches per epoch."
         )
 
 
-def _check_every_selects(declared: ResolvedOptimizer, batches: int, accumulate: int) -> None:
+def _check_every_selects(declared: ResolvedOptimizer, every: int, batches: int, accumulate: int) -> None:
     """Refuse an ``every > 1`` that matches each window end of an epoch, the partial last one too."""
-    every = declared.spec.every
     if every == 1 or steps_in(batches, accumulate, every) < windows_in(batches, accumulate):
         return
     raise ValueError(
@@ -933,6 +940,8 @@ class TrainerStandIn:
     num_training_batches: int | float
     accumulate_grad_batches: int
     lightning_module: Any
+    #: each declared optimizer's ``every`` as read from the module (``driven_everies``); ``None``: as declared
+    declared_everies: tuple[int, ...] | None = None
 
     @property
     def estimated_stepping_batches(self) -> int | float:

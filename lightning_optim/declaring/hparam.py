@@ -8,7 +8,7 @@ starts, so every tool that writes there works with no extra code.
 Where an ``HParam`` may stand: any argument of the optimizer or of a scheduler (nested ``SchedulerSpec``s of
 a composite scheduler included), any option of a ``ParamGroup`` but its ``name``, and the numeric options of
 the declarations (``NUMERIC_OPTIONS``: ``layer_decay``, ``layer_decay_min_scale``, ``skip_nonfinite``,
-``warmup``, ``warmup_start_factor``, ``frequency``, the window's ``begin`` and ``end``),
+``every``, ``warmup``, ``warmup_start_factor``, ``frequency``, the window's ``begin`` and ``end``),
 also inside a list, tuple or dict value (``betas=(HParam("beta1"), 0.999)``). Everything that decides which
 parameters train, how they are named or when Lightning steps a scheduler (``params``, ``select``, ``name``,
 ``interval``, ``unit``, ``monitor``, ``param``, ``no_decay``, ``implementation``, ...) stays literal: those shape the
@@ -44,7 +44,7 @@ NO_DEFAULT: Final = _NoDefault()
 
 #: The declaration options (besides the optimizers' and schedulers' own arguments) that may be an ``HParam``.
 NUMERIC_OPTIONS: Mapping[type, tuple[str, ...]] = {
-    OptimizerSpec: ("layer_decay", "layer_decay_min_scale", "skip_nonfinite"),
+    OptimizerSpec: ("layer_decay", "layer_decay_min_scale", "skip_nonfinite", "every"),
     SchedulerSpec: ("frequency", "warmup", "warmup_start_factor", "begin", "end"),
 }
 

@@ -56,7 +56,7 @@ def check_training_step(where: str, cls: type, spec: Any) -> None:
             f"{where}: Expected `loss` to name a method other than `training_step` (the mixin writes the "
             "training step from the declared losses) but got 'training_step'."
         )
-    if spec.every != 1 and loss is None:
+    if spec.every != 1 and not isinstance(spec.every, HParam) and loss is None:
         raise ValueError(
             f"{where}: `every={spec.every}` steps the optimizer in the training step the mixin writes from "
             f'`loss`; declare the method that computes its loss too (`loss="<method>"`), or step it yourself '

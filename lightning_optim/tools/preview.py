@@ -336,7 +336,15 @@ def preview(
         )
     # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
     batches = math.ceil(steps_per_epoch / devices)
-    length = TrainerStandIn(max_epochs, max_steps, batches, accumulate_grad_batches, lightning_module=module)
+    everies = tuple(d.spec.every for d in declared_all)  # as read from the module, as `fit` reads them
+    length = TrainerStandIn(
+        max_epochs,
+        max_steps,
+        batches,
+        accumulate_grad_batches,
+        lightning_module=module,
+        declared_everies=everies,
+    )
     # each optimizer's steps per epoch and in the run, as `fit` derives lengths from them; when the mixin writes
     # the training step, an entry is an accumulation window (Lightning's logging step)
     if driven:

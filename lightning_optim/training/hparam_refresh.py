@@ -8,7 +8,8 @@ among the callbacks: in ``on_fit_start`` (after every other callback's) it reads
 one changed it resolves the declarations with them. Where only values changed (an lr, a weight decay, a
 schedule's arguments), the live param groups get the options the new declaration gives them and the
 schedules their new recipe: they are built when training starts anyway. Where the groups themselves change
-(a ``layer_decay`` or ``no_decay`` value, another class or implementation, another stepping of a scheduler),
+(a ``layer_decay`` or ``no_decay`` value, another class or implementation, another stepping of a scheduler,
+another ``every`` or ``skip_nonfinite``: the mixin's training step and skip count are installed with the build),
 the strategy builds the optimizers again (running the mixin's ``configure_optimizers``). Nothing has trained
 yet, and a checkpoint being resumed is restored after ``on_fit_start``.
 """
@@ -34,13 +35,13 @@ from lightning_optim.utilities import compat
 
 
 def _same_stepping(a: ResolvedOptimizer, b: ResolvedOptimizer) -> bool:
-    """Whether two resolutions build the same optimizer, step it alike (``skip_nonfinite``: read by the
-    callbacks ``fit`` installs) and step the same schedulers (values aside)."""
+    """Whether two resolutions build the same optimizer, step it alike (``every``, ``skip_nonfinite``: read by
+    the callbacks ``fit`` installs) and step the same schedulers (values aside)."""
     stepping = [
         [(s.cls, s.interval, s.spec.frequency, s.spec.monitor, s.spec.param) for s in d.schedulers]
         for d in (a, b)
     ]
-    options = [(d.spec.implementation, d.spec.skip_nonfinite) for d in (a, b)]
+    options = [(d.spec.implementation, d.spec.every, d.spec.skip_nonfinite) for d in (a, b)]
     return a.cls is b.cls and options[0] == options[1] and stepping[0] == stepping[1]
 
 

@@ -12,7 +12,7 @@ from lightning.pytorch import LightningModule
 
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
-from lightning_optim.building.length import run_shape
+from lightning_optim.building.length import EVERIES_ATTRIBUTE, run_shape
 from lightning_optim.declaring.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declaring.metric_keys import check_metric_keys
 from lightning_optim.declaring.optimizer import (
@@ -476,6 +476,7 @@ class ConfigurableOptimizersMixin:
             declared_all = values_resolved(module, declared_all)
         built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
+        setattr(self, EVERIES_ATTRIBUTE, tuple(d.spec.every for d in declared_all))
         owner, choice = type(self).__qualname__, self.resume_changed_setup
         if trainer is None:
             for b in built:  # no run to wait for: shapes from the declarations alone

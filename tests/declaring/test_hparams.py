@@ -34,6 +34,10 @@ from tests.helpers import (
     loader,
     steplr_gamma_is_annotated,
 )
+from tests.training.test_losses import BATCHES as GAN_BATCHES
+from tests.training.test_losses import HandWritten as HandWrittenGan
+from tests.training.test_losses import data as gan_data
+from tests.training.test_losses import declared as gan
 from tests.training.test_skip_nonfinite import declared as nan_at
 from tests.training.test_skip_nonfinite import rows as nan_rows
 
@@ -104,6 +108,8 @@ BAD_DEFAULTS = [
     pytest.param({"layer_decay": 2.0, "layer_decay_blocks": "blocks"}, {}, id="layer-decay"),
     pytest.param({"skip_nonfinite": -1}, {}, id="skip-nonfinite"),
     pytest.param({"skip_nonfinite": 2.0}, {}, id="skip-nonfinite-type"),
+    pytest.param({"every": 0}, {}, id="every"),
+    pytest.param({"every": 2}, {}, id="every-without-loss"),
     pytest.param({}, {"begin": -1}, id="begin"),
     pytest.param({}, {"end": 0}, id="end"),
     pytest.param({}, {"begin": 3, "end": 2}, id="empty-window"),
@@ -487,6 +493,25 @@ def test_skip_nonfinite_read_at_fit_skips_as_the_literal() -> None:
         fit(stopped, data=nan_rows(), max_epochs=1)
 
 
+def test_every_read_at_fit_steps_as_the_literal_and_the_hand_written_loop() -> None:
+    # a GAN's generator every `n_critic` batches: the mixin's training step, its lengths and its preview
+    ours, same, hand_written = gan(every=HParam("n_critic"))(), gan(every=2)(), HandWrittenGan(every=2)
+    ours.n_critic = 2
+    runs = [fit(module, data=gan_data(), max_epochs=2) for module in (ours, same, hand_written)]
+    assert runs[0].history == runs[1].history == runs[2].history
+    assert_same_weights(ours, hand_written)
+    with_default = gan(every=HParam("n_critic", default=1))()
+    with_default.n_critic = 2
+    options = {"max_epochs": 3, "steps_per_epoch": GAN_BATCHES, "max_steps": 7}
+    assert preview_schedule(with_default, **options) == preview_schedule(gan(every=2), **options)
+    assert preview_schedule(with_default, **options) != preview_schedule(gan(every=1), **options)
+    # the run's check of the value read, in the literal's words
+    too_rare = gan(every=HParam("n_critic"))()
+    too_rare.n_critic = GAN_BATCHES + 1
+    expected = error_of(lambda: trainer().fit(gan(every=GAN_BATCHES + 1)(), gan_data()))
+    assert str(error_of(lambda: trainer().fit(too_rare, gan_data()))) == str(expected)
+
+
 class FromDataModule(L.LightningDataModule):
     def __init__(self, lr: float) -> None:
         super().__init__()
@@ -544,6 +569,8 @@ BAD_VALUES = [
     pytest.param({"frequency": 1}, {"frequency": 0}, "scheduler.frequency", id="frequency"),
     pytest.param({"head_lr": 0.5}, {"head_lr": -0.5}, "groups[0].lr", id="group-option"),
     pytest.param({"skip_nonfinite": 1}, {"skip_nonfinite": -1}, "skip_nonfinite", id="skip-nonfinite"),
+    pytest.param({"every": 1}, {"every": 0}, "every", id="every"),
+    pytest.param({"every": 1}, {"every": 2}, "every", id="every-without-loss"),
     pytest.param({"begin": 1}, {"begin": 1.5}, "scheduler.begin", id="begin"),
     pytest.param({"end": 2}, {"end": 0}, "scheduler.end", id="end"),
 ]
@@ -564,12 +591,14 @@ def test_a_value_read_at_fit_is_checked_like_the_same_literal(
             "begin": None,
             "end": None,
             "skip_nonfinite": 0,
+            "every": 1,
             **value,
         }
         return OptimizerSpec(
             SGD,
             lr=values["lr"],
             skip_nonfinite=values["skip_nonfinite"],
+            every=values["every"],
             groups=[ParamGroup("model_gen.layer1", lr=values["head_lr"])],
             scheduler=SchedulerSpec(
                 "step",

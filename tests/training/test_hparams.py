@@ -32,6 +32,8 @@ from tests.helpers import (
     loader,
     needs_lr_finder_fix,
 )
+from tests.training.test_losses import data as gan_data
+from tests.training.test_losses import declared as gan
 from tests.training.test_skip_nonfinite import declared as nan_at
 from tests.training.test_skip_nonfinite import rows as nan_rows
 
@@ -247,6 +249,14 @@ class SetsInFitStart(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         for name, value in self.values.items():
             setattr(pl_module, name, value)
+
+
+def test_every_changed_in_on_fit_start_is_what_the_fit_steps_with() -> None:
+    # `every` decides the mixin's training step and the lengths: a change rebuilds, as another scheduler would
+    ours, same = gan(every=HParam("n_critic", default=1))(), gan(every=2)()
+    mine = fit(ours, data=gan_data(), max_epochs=2, callbacks=[SetsInFitStart(n_critic=2)])
+    assert mine.history == fit(same, data=gan_data(), max_epochs=2).history
+    assert_same_weights(ours, same)
 
 
 def test_skip_nonfinite_changed_in_on_fit_start_is_the_limit_the_fit_keeps() -> None:
