@@ -18,7 +18,7 @@ from typing import Any
 
 from lightning.pytorch.utilities.parsing import lightning_getattr
 
-from lightning_optim.declaring.hparam import Occurrence, contains_hparam, substitute
+from lightning_optim.declaring.hparam import HParam, Occurrence, contains_hparam, substitute
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, check_optimizer
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
@@ -36,11 +36,18 @@ _MISSING = object()
 
 
 def read_hparam(module: Any, name: str) -> Any:
-    """``lightning_getattr(module, name)``, or a private marker when the module has no such value."""
+    """``lightning_getattr(module, name)``, or a private marker when the module has no such value.
+
+    An ``HParam`` the class holds under the name (``lr = HParam("lr")`` in the class body, used in a
+    declaration as ``lr=lr``) is what the lookup finds wherever the hparams hold no ``lr``: no value either.
+    """
     try:
-        return lightning_getattr(module, name)
+        value = lightning_getattr(module, name)
     except AttributeError:
         return _MISSING
+    if isinstance(value, HParam) and name not in vars(module) and getattr(type(module), name, None) is value:
+        return _MISSING
+    return value
 
 
 def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:

@@ -13,6 +13,7 @@ from lightning.pytorch import LightningModule
 from lightning_optim.building.build import Built, build_all
 from lightning_optim.building.hparam_values import hparam_values, values_resolved
 from lightning_optim.building.length import EVERIES_ATTRIBUTE, run_shape
+from lightning_optim.declaring.hparam import HParam
 from lightning_optim.declaring.live import LIVE_CACHE, LiveOptimizers
 from lightning_optim.declaring.metric_keys import check_metric_keys
 from lightning_optim.declaring.optimizer import (
@@ -124,6 +125,53 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             )
 
 
+def _refuse_stray_hparams(
+    cls: type, specs: dict[str, OptimizerSpec], declared: Sequence[ResolvedOptimizer]
+) -> None:
+    """An ``HParam`` among ``cls``'s own attributes (or inherited as ``_inherited`` says) that no declaration
+    holds declares nothing, silently; under the name of a hyperparameter a declaration reads it is also what
+    Lightning's lookup finds for that name wherever the module's hparams hold none. Using it in a declaration
+    (``lr = HParam("lr")`` then ``OptimizerSpec(..., lr=lr)``) is fine.
+
+    Example:
+        >>> class Module:
+        ...     warm = HParam("warm")
+        >>> _refuse_stray_hparams(Module, {"optimizer": OptimizerSpec("sgd", lr=0.1)}, ())
+        Traceback (most recent call last):
+        TypeError: Module.warm: Expected every `HParam` to be a value in a declaration but got one as a class attribute, which declares nothing. Use it as an argument or option of a declaration (`OptimizerSpec(..., <argument>=warm)`), or remove it.
+    """
+    if not specs:
+        return
+    used = {id(o.hparam) for d in declared for o in d.hparams}
+    for name, value, holder in [*((n, v, cls) for n, v in vars(cls).items()), *_inherited(cls, specs)]:
+        items = (
+            value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        )
+        stray = next((v for v in (value, *items) if isinstance(v, HParam) and id(v) not in used), None)
+        if stray is None:
+            continue
+        got = "one as a class attribute" if stray is value else f"one in a {type(value).__name__}"
+        use = name if holder is cls else f"{holder.__name__}.{name}"
+        if holder is not cls:
+            got += f" of the base class `{holder.__qualname__}`"
+        reader = next((o for d in declared for o in d.hparams if o.name == name), None)
+        shadows, fix = (
+            "",
+            f"as an argument or option of a declaration (`OptimizerSpec(..., <argument>={use})`)",
+        )
+        if reader is not None:
+            shadows = (
+                f", under the name of the hyperparameter `{name}` that {reader.where} reads for `{reader.key}` "
+                f"({reader.hparam!r}): Lightning's lookup (`lightning_getattr`) finds this attribute for `{name}` "
+                "wherever the module's hparams hold none, and it is no value"
+            )
+            fix = f"in {reader.where} (`{reader.key}={use}`)"
+        raise TypeError(
+            f"{cls.__qualname__}.{name}: Expected every `HParam` to be a value in a declaration but got {got}, "
+            f"which declares nothing{shadows}. Use it {fix}, or remove it."
+        )
+
+
 def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, Any, type]]:
     """``(name, value, base)`` for each attribute ``cls`` inherits from a base, when ``cls`` is the first class
     of its line to declare an optimizer (a base that declares one checked its attributes when defined)."""
@@ -220,6 +268,7 @@ def _declare(cls: type) -> None:
     _refuse_strays(cls, specs)
     _check_names(cls, specs)
     declared = tuple(resolve_optimizer(cls.__qualname__, name, spec) for name, spec in specs.items())
+    _refuse_stray_hparams(cls, specs, declared)
     type.__setattr__(cls, DECLARED_ATTRIBUTE, declared)
     check_metric_keys(cls.__qualname__, declared)
     _check_resume_choice(cls)

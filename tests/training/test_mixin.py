@@ -11,9 +11,11 @@ import pytest
 import torch
 from torch import nn
 from torch.optim import SGD, Adam
+from torch.optim.lr_scheduler import StepLR
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
@@ -21,7 +23,7 @@ from lightning_optim import (
     preview_schedule,
     with_declarations,
 )
-from tests.helpers import FAST, Classifier, Net, TwoNetsByName, loader
+from tests.helpers import FAST, Classifier, Net, TwoNetsByName, fit, loader
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -304,3 +306,114 @@ def test_an_optimizer_named_as_the_mixins_own_option_is_refused_as_that_option()
             (ConfigurableOptimizersMixin, Classifier),
             {"resume_changed_setup": OptimizerSpec(SGD, lr=0.1)},
         )
+
+
+# Each trained without a word (the attribute read by nothing), or failed only when `fit` started: Lightning's
+# lookup found the attribute for `lr` ("Expected the hyperparameter `lr` for `lr` to be a value but got
+# HParam('lr', default=0.3)").
+@pytest.mark.parametrize(
+    ("attributes", "expected"),
+    [
+        (
+            {"warm": HParam("warm"), "optimizer": OptimizerSpec(SGD, lr=0.1)},
+            "M.warm: Expected every `HParam` to be a value in a declaration but got one as a class attribute, "
+            "which declares nothing. Use it as an argument or option of a declaration "
+            "(`OptimizerSpec(..., <argument>=warm)`), or remove it.",
+        ),
+        (
+            {"lr": HParam("lr", default=0.3), "optimizer": OptimizerSpec(SGD, lr=HParam("lr", default=0.1))},
+            "M.lr: Expected every `HParam` to be a value in a declaration but got one as a class attribute, "
+            "which declares nothing, under the name of the hyperparameter `lr` that M.optimizer reads for `lr` "
+            "(HParam('lr', default=0.1)): Lightning's lookup (`lightning_getattr`) finds this attribute for `lr` "
+            "wherever the module's hparams hold none, and it is no value. Use it in M.optimizer (`lr=lr`), or "
+            "remove it.",
+        ),
+        (
+            {
+                "betas": (HParam("beta1"), 0.999),
+                "optimizer": OptimizerSpec(Adam, scheduler=SchedulerSpec("step", step_size=HParam("betas"))),
+            },
+            "M.betas: Expected every `HParam` to be a value in a declaration but got one in a tuple, which "
+            "declares nothing, under the name of the hyperparameter `betas` that M.optimizer.scheduler reads "
+            "for `step_size` (HParam('betas'))",
+        ),
+    ],
+    ids=["unread", "shadowing", "in_a_tuple"],
+)
+def test_an_hparam_as_a_class_attribute_that_no_declaration_holds_is_refused(
+    attributes: dict[str, Any], expected: str
+) -> None:
+    with pytest.raises(TypeError) as error:
+        type("M", (ConfigurableOptimizersMixin, Classifier), attributes)
+    assert str(error.value).startswith(expected)
+
+
+def test_an_hparam_inherited_from_a_base_that_declares_nothing_is_refused_unless_used() -> None:
+    class Base(ConfigurableOptimizersMixin, Classifier):
+        lr = HParam("lr", default=0.3)
+
+    with pytest.raises(
+        TypeError,
+        match=r"^[\w.<>]*Model.lr: Expected every `HParam` to be a value in a declaration but got one as a class "
+        r"attribute of the base class `[\w.<>]*Base`, which declares nothing, under the name of the hyperparameter "
+        r"`lr` that [\w.<>]*Model.optimizer reads .* no value. Use it in [\w.<>]*Model.optimizer \(`lr=Base.lr`\), or "
+        r"remove it.$",
+    ):
+
+        class Model(Base):
+            optimizer = OptimizerSpec(SGD, lr=HParam("lr", default=0.1))
+
+    class Uses(Base):
+        optimizer = OptimizerSpec(SGD, lr=Base.lr)
+
+    assert fit(Uses(), max_epochs=1).of() == [0.3] * 4  # the base's default: nothing saved
+
+
+class NamedHParam(ConfigurableOptimizersMixin, Classifier):
+    """``lr`` named once in the class body and used by the declaration: the attribute is what Lightning's lookup
+    finds for ``lr`` where the hparams hold none."""
+
+    lr = HParam("lr", default=0.3)
+    optimizer = OptimizerSpec(SGD, lr=lr, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5))
+
+
+class NamedHParamSaved(NamedHParam):
+    def __init__(self, lr: float = 0.2) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class NamedHParamNoDefault(ConfigurableOptimizersMixin, Classifier):
+    lr = HParam("lr")
+    optimizer = OptimizerSpec(SGD, lr=lr)
+
+
+class HandWrittenStepLR(Classifier):
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.initial_lr = lr
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=self.initial_lr)
+        return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, step_size=1, gamma=0.5)}
+
+
+@pytest.mark.parametrize(("module", "lr"), [(NamedHParam, 0.3), (NamedHParamSaved, 0.2)])
+def test_an_hparam_class_attribute_a_declaration_uses_trains_with_the_saved_value_or_its_default(
+    module: type[L.LightningModule], lr: float
+) -> None:
+    """With the value saved it trained; without, `fit` failed: the lookup read the attribute, the HParam itself,
+    as the value (`Expected the hyperparameter `lr` for `lr` to be a value but got HParam('lr', default=0.3)`)."""
+    ours, reference = module(), HandWrittenStepLR(lr)
+    lrs = fit(ours, limit_train_batches=2).of()
+    assert lrs == fit(reference, limit_train_batches=2).of() == [lr, lr, lr / 2, lr / 2, lr / 4, lr / 4]
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), reference.parameters()))
+
+
+def test_an_hparam_class_attribute_without_default_and_no_value_is_a_missing_hparam() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^NamedHParamNoDefault.optimizer: Expected the module to have the hyperparameter `lr` for `lr` "
+        r"\(declared as HParam\('lr'\), without default\) but `NamedHParamNoDefault` has none",
+    ):
+        trained(NamedHParamNoDefault())
