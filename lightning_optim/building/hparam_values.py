@@ -50,19 +50,36 @@ def read_hparam(module: Any, name: str) -> Any:
     return value
 
 
-def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
-    name = occurrence.name
+def missing_hint(module: Any, name: str) -> str:
+    """The "did you mean" for a hyperparameter ``name`` the module lacks, among those it has (its hparams and
+    the datamodule's)."""
     trainer = compat.attached_trainer(module)
     datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
-    # the hyperparameter names the module has, for a "did you mean"
     known = [*(getattr(module, "hparams", {}) or {}), *(getattr(datamodule, "hparams", {}) or {})]
+    return did_you_mean(name, known)
+
+
+def missing_fix(name: str) -> str:
+    """The ways to give a module the hyperparameter ``name``.
+
+    Example:
+        >>> missing_fix("lr")
+        "Save it with `self.save_hyperparameters()` in `__init__`, set `self.lr`, or give HParam('lr', default=...)."
+    """
+    return (
+        f"Save it with `self.save_hyperparameters()` in `__init__`, set `self.{name}`, or give "
+        f"HParam({name!r}, default=...)."
+    )
+
+
+def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
+    name = occurrence.name
     return MissingHParamError(
         f"{occurrence.where}: Expected the module to have the hyperparameter `{name}` for `{occurrence.key}` "
         f"(declared as HParam({name!r}), without default) but `{type(module).__qualname__}` has none"
-        f"{did_you_mean(name, known)}: Lightning's lookup (`lightning_getattr`) finds no "
+        f"{missing_hint(module, name)}: Lightning's lookup (`lightning_getattr`) finds no "
         f"attribute `{name}` of the module, no `{name}` in `module.hparams` and none in the datamodule's "
-        f"hparams. Save it with `self.save_hyperparameters()` in `__init__`, set `self.{name}`, or give "
-        f"HParam({name!r}, default=...).",
+        f"hparams. {missing_fix(name)}",
         occurrence,
     )
 

@@ -20,6 +20,7 @@ Between two scheduler steps the lrs are constant, so a segment is recorded once 
 from __future__ import annotations
 
 import heapq
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -33,7 +34,12 @@ import torch
 
 from lightning_optim.building import length as _length
 from lightning_optim.building.build import Built, build_over_stand_ins
-from lightning_optim.building.hparam_values import MissingHParamError, values_resolved
+from lightning_optim.building.hparam_values import (
+    MissingHParamError,
+    missing_fix,
+    missing_hint,
+    values_resolved,
+)
 from lightning_optim.building.length import TrainerStandIn, run_shape
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
@@ -72,6 +78,27 @@ class Preview:
 
     lrs: dict[str, list[float]]
     run: PreviewRun
+
+
+def takes_argument(cls: type, name: str) -> bool:
+    """Whether ``cls(name=...)`` is a call its signature takes (an argument of that name, or ``**kwargs``).
+
+    Example:
+        >>> class Module:
+        ...     def __init__(self, lr=0.1, **hparams): ...
+        >>> class Fixed:
+        ...     def __init__(self, lr=0.1, *, step_size=2): ...
+        >>> takes_argument(Module, "lrr"), takes_argument(Fixed, "step_size"), takes_argument(Fixed, "lrr")
+        (True, True, False)
+    """
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):  # no signature to read: suggest no call
+        return False
+    keywords = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return any(
+        p.kind is inspect.Parameter.VAR_KEYWORD or (p.name == name and p.kind in keywords) for p in parameters
+    )
 
 
 def _instance(module_or_class: Any) -> Any:
@@ -320,11 +347,15 @@ def preview(
         if not isinstance(module_or_class, type):
             raise
         name, cls = err.occurrence.name, module_or_class.__qualname__
+        fix = (
+            f". Pass an instance: `preview_schedule({cls}({name}=...), ...)`."
+            if takes_argument(module_or_class, name)
+            else f", and `{cls}.__init__` takes no `{name}` either. {missing_fix(name)}"
+        )
         raise ValueError(
             f"preview_schedule: Expected a module instance to read the hyperparameter `{name}` from but got "
-            f"the class `{cls}`, and `{cls}()` has no `{name}` ({err.occurrence.where} declares "
-            f"`{err.occurrence.key}` as HParam({name!r}) without default). Pass an instance: "
-            f"`preview_schedule({cls}({name}=...), ...)`."
+            f"the class `{cls}`, and `{cls}()` has no `{name}`{missing_hint(module, name)}: "
+            f"{err.occurrence.where} declares `{err.occurrence.key}` as HParam({name!r}) without default{fix}"
         ) from err
     _check_metrics(declared_all, metrics)
     manual, driven = _length.manual_optimization(module), declares_losses(declared_all)

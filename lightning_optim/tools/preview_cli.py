@@ -16,7 +16,7 @@ from typing import Any
 
 from lightning_optim.building.hparam_values import MissingHParamError
 from lightning_optim.tools.describe import schedule_lines
-from lightning_optim.tools.preview import Preview, preview
+from lightning_optim.tools.preview import Preview, preview, takes_argument
 from lightning_optim.tools.table import format_table
 from lightning_optim.utilities.errors import did_you_mean
 
@@ -148,6 +148,8 @@ def run_preview(args: argparse.Namespace) -> tuple[Any, Preview]:
         )
     except MissingHParamError as err:
         name = err.occurrence.name
+        if not takes_argument(cls, name):  # only a call `__init__` takes
+            raise UsageError(str(err)) from err
         raise UsageError(f"{err} Or pass it to the module: --init-args '{{\"{name}\": ...}}'.") from err
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from err

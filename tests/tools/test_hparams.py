@@ -75,8 +75,8 @@ def test_preview_reads_the_instance_and_equals_fit() -> None:
 def test_preview_of_a_class_without_the_value_asks_for_an_instance() -> None:
     message = (
         "preview_schedule: Expected a module instance to read the hyperparameter `lr` from but got the class "
-        "`NoDefault`, and `NoDefault()` has no `lr` (NoDefault.optimizer declares `lr` as HParam('lr') without "
-        "default). Pass an instance: `preview_schedule(NoDefault(lr=...), ...)`."
+        "`NoDefault`, and `NoDefault()` has no `lr`: NoDefault.optimizer declares `lr` as HParam('lr') without "
+        "default. Pass an instance: `preview_schedule(NoDefault(lr=...), ...)`."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         preview_schedule(NoDefault, max_epochs=1, steps_per_epoch=2)
@@ -87,6 +87,48 @@ def test_preview_of_a_class_without_the_value_asks_for_an_instance() -> None:
         ValueError, match=r"^NoDefault\.optimizer: Expected the module to have the hyperparameter"
     ):
         preview_schedule(NoDefault(), max_epochs=1, steps_per_epoch=2)
+
+
+class Misspelt(ConfigurableOptimizersMixin, Classifier):
+    """Reads `lrr` and `stepsize`, which `__init__` neither takes nor saves (it saves `lr` and `step_size`)."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=HParam("lrr"), scheduler=SchedulerSpec("step", step_size=HParam("stepsize"))
+    )
+
+    def __init__(self, lr: float = 0.1, step_size: int = 2) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class TakesIt(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec("sgd", lr=HParam("lrr"))
+
+    def __init__(self, lrr: float | None = None) -> None:
+        super().__init__()
+        if lrr is not None:
+            self.save_hyperparameters()
+
+
+def test_preview_of_a_class_suggests_only_an_init_argument_it_takes_and_fits_near_miss() -> None:
+    """It said `Pass an instance: `preview_schedule(Misspelt(lrr=...), ...)``, a call that raises TypeError
+    (`__init__` takes no `lrr`), with none of fit's "(did you mean `lr`?)"."""
+    with pytest.raises(ValueError, match=r"has none \(did you mean `lr`\?\)"):
+        fit(Misspelt(), max_epochs=1)
+    message = (
+        "preview_schedule: Expected a module instance to read the hyperparameter `lrr` from but got the class "
+        "`Misspelt`, and `Misspelt()` has no `lrr` (did you mean `lr`?): Misspelt.optimizer declares `lr` as "
+        "HParam('lrr') without default, and `Misspelt.__init__` takes no `lrr` either. Save it with "
+        "`self.save_hyperparameters()` in `__init__`, set `self.lrr`, or give HParam('lrr', default=...)."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        preview_schedule(Misspelt, max_epochs=1, steps_per_epoch=2)
+    with pytest.raises(
+        ValueError,
+        match=r"^preview_schedule: .* Pass an instance: `preview_schedule\(TakesIt\(lrr=\.\.\.\), \.\.\.\)`\.$",
+    ):
+        preview_schedule(TakesIt, max_epochs=1, steps_per_epoch=2)
+    assert preview_schedule(TakesIt(lrr=0.3), max_epochs=1, steps_per_epoch=2) == {"lr-optimizer": [0.3, 0.3]}
 
 
 def test_describe_reads_the_instance() -> None:
@@ -120,6 +162,11 @@ def test_preview_command_line_reads_init_args(capsys: pytest.CaptureFixture[str]
         "python -m lightning_optim preview: error: NoDefault.optimizer: Expected the module"
     )
     assert error.rstrip().endswith("""Or pass it to the module: --init-args '{"lr": ...}'.""")
+    # no --init-args that `__init__` does not take (it failed: "got an unexpected keyword argument 'lrr'")
+    with pytest.raises(SystemExit):
+        main(["preview", "tests.tools.test_hparams:Misspelt", "--max-epochs", "1", "--steps-per-epoch", "3"])
+    error = capsys.readouterr().err
+    assert "has none (did you mean `lr`?)" in error and "--init-args" not in error
 
 
 def test_config_round_trip() -> None:
