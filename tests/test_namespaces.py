@@ -99,7 +99,12 @@ def test_class_definition_checks_know_a_pytorch_lightning_module() -> None:
             optimizer = OptimizerSpec(Adam)
 
     # raised at class definition from Python 3.12 on, before by the instance (tests/declaring)
-    with pytest.raises(TypeError, match="does not inherit ConfigurableOptimizersMixin is never used"):
+    # the class line suggested in the namespace the module imported (it said `L.LightningModule`)
+    with pytest.raises(
+        TypeError,
+        match=r"does not inherit ConfigurableOptimizersMixin is never used. Declare the class as "
+        r"`class Forgot\(ConfigurableOptimizersMixin, pytorch_lightning.LightningModule\)`.$",
+    ):
 
         class Forgot(pytorch_lightning.LightningModule):
             optimizer = OptimizerSpec(Adam)

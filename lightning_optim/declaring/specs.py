@@ -11,7 +11,7 @@ import inspect
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
 
 from lightning_optim.declaring.live import LIVE_CACHE
@@ -509,12 +509,42 @@ def misdeclared(owner: type, name: str) -> TypeError | None:
     if issubclass(owner, compat.lightning_classes("LightningModule")) and not getattr(
         owner, DECLARES_OPTIMIZERS, False
     ):
+        names = vars(sys.modules[owner.__module__]) if owner.__module__ in sys.modules else {}
+        bases = ", ".join(written_name(base, names) for base in owner.__bases__)
         return TypeError(
             f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
             f"ConfigurableOptimizersMixin is never used. Declare the class as "
-            f"`class {owner.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
+            f"`class {owner.__name__}(ConfigurableOptimizersMixin, {bases})`."
         )
     return None
+
+
+def written_name(cls: type, names: Mapping[str, Any]) -> str:
+    """How a module whose globals are ``names`` writes ``cls``, for a class line to suggest: a name bound to it,
+    else ``alias.Name`` through a module it imported (``L.LightningModule``, ``pl.LightningModule``), else
+    ``cls.__name__`` (Lightning's ``LightningModule`` as its namespace is usually imported).
+
+    Example:
+        >>> import lightning as L
+        >>> class Base(L.LightningModule): ...
+        >>> written_name(Base, {"Base": Base}), written_name(L.LightningModule, {"L": L}), written_name(Base, {})
+        ('Base', 'L.LightningModule', 'Base')
+        >>> written_name(L.LightningModule, {})
+        'L.LightningModule'
+    """
+    bound = [name for name, value in names.items() if value is cls]
+    if bound:
+        return bound[0]
+    through = [
+        name
+        for name, value in names.items()
+        if isinstance(value, ModuleType) and getattr(value, cls.__name__, None) is cls
+    ]
+    if through:
+        return f"{through[0]}.{cls.__name__}"
+    if cls in compat.lightning_classes("LightningModule"):
+        return f"{'pl' if cls.__module__.startswith(compat.STANDALONE) else 'L'}.{cls.__name__}"
+    return cls.__name__
 
 
 #: The class attribute holding the errors that refuse instances of a class (see ``_refuse_instances``).

@@ -5,12 +5,16 @@ from __future__ import annotations
 import copy
 import pickle
 import re
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pytest
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
 from torch.optim import SGD, Adam
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
@@ -136,3 +140,46 @@ def test_options_given_by_position_are_refused_naming_their_keywords(make: Any, 
         match=f"^OptimizerSpec: Expected the options of .* by keyword but got .*{re.escape(message)}$",
     ):
         make()
+
+
+def refused(define: Callable[[], type]) -> TypeError:
+    """The refusal of a class ``define`` defines: raised by the class statement from Python 3.12 on, before by
+    the class's first instance."""
+    with pytest.raises(TypeError) as raised:
+        if sys.version_info >= (3, 12):
+            define()
+        else:
+            define()()
+    return raised.value
+
+
+class Logged(nn.Module):
+    """A second base of the user's own."""
+
+
+def test_a_declaration_without_the_mixin_suggests_the_class_line_with_the_classes_own_bases() -> None:
+    """It suggested `class Mine(ConfigurableOptimizersMixin, L.LightningModule)`, dropping `Classifier`, where
+    `training_step` lives; the class line suggested now trains as the hand-written module."""
+
+    def define() -> type:
+        class Mine(Classifier, Logged):
+            optimizer = OptimizerSpec(SGD, lr=0.1)
+
+        return Mine
+
+    assert str(refused(define)).endswith(
+        ".Mine.optimizer: an OptimizerSpec on a LightningModule that does not inherit ConfigurableOptimizersMixin "
+        "is never used. Declare the class as `class Mine(ConfigurableOptimizersMixin, Classifier, Logged)`."
+    )
+
+    class Mine(ConfigurableOptimizersMixin, Classifier, Logged):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    class HandWritten(Classifier, Logged):
+        def configure_optimizers(self) -> Any:
+            return SGD(self.parameters(), lr=0.1)
+
+    ours, reference = Mine(), HandWritten()
+    for module in (ours, reference):
+        L.Trainer(**FAST, max_steps=3).fit(module, loader())
+    assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), reference.parameters()))
