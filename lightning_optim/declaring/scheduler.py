@@ -45,6 +45,7 @@ class ResolvedScheduler:
     """A checked ``SchedulerSpec`` and what its check derived; ``kwargs`` holds a composite's inner ones."""
 
     where: str
+    #: the declaration, a ``warmup`` or ``begin`` of 0.0 written as the count 0 it is
     spec: SchedulerSpec
     cls: type
     #: what the package knows about ``cls``
@@ -139,14 +140,44 @@ def _check_stepping(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> str
 
 
 def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
-    """An int >= ``minimum`` (a count), or a float in (0, 1), or (0, 1] with ``closed`` (a fraction of the run)."""
+    """An int >= ``minimum`` (a count), or a fraction of the run: a float below 1, or up to 1 with ``closed``,
+    above 0, or from 0.0 where the count 0 is accepted (0.0 of the run is the count 0: no warmup, its start).
+
+    Example:
+        >>> _count_or_fraction(0.0, 0, closed=False), _count_or_fraction(0.0, 1, closed=True)
+        (True, False)
+        >>> _count_or_fraction(1.0, 0, closed=False), _count_or_fraction(1.0, 1, closed=True)
+        (False, True)
+    """
     if is_int(value):
         return value >= minimum
-    return isinstance(value, float) and (0.0 < value <= 1.0 if closed else 0.0 < value < 1.0)
+    if not isinstance(value, float):
+        return False
+    above = value >= 0.0 if minimum == 0 else value > 0.0
+    return above and (value <= 1.0 if closed else value < 1.0)
+
+
+def _zero_fractions_as_counts(spec: SchedulerSpec) -> SchedulerSpec:
+    """``spec`` with a ``warmup`` or ``begin`` of 0.0 written as the count 0.
+
+    A float is a fraction the run is measured for (a fractional warmup is at least one update, and needs a run
+    of known length); 0.0 of the run is no warmup, or its start, without measuring anything: Hugging Face's
+    ``warmup_ratio`` default. Written as 0 it trains, resumes and is described exactly as ``warmup=0``.
+
+    Example:
+        >>> _zero_fractions_as_counts(SchedulerSpec("cosine", warmup=0.0, begin=0.0, end=0.5))
+        SchedulerSpec('cosine', warmup=0, begin=0, end=0.5)
+    """
+    fractions = {"warmup": spec.warmup, "begin": spec.begin}
+    zeros = {option: 0 for option, value in fractions.items() if isinstance(value, float) and value == 0}
+    if not zeros:
+        return spec
+    options = {option: getattr(spec, option) for option in spec_options(SchedulerSpec)}
+    return SchedulerSpec(spec.scheduler, **{**options, **zeros}, **spec.kwargs)
 
 
 def _check_warmup(where: str, spec: SchedulerSpec) -> None:
-    """``warmup``: None, an int >= 0 or a fraction in (0, 1); ``warmup_start_factor``: in [0, 1).
+    """``warmup``: None, an int >= 0 or a fraction in [0, 1); ``warmup_start_factor``: in [0, 1).
 
     Whether the factor has a warmup to apply to is the declaration's check (``check_start_factor_applies``): a
     ``warmup`` read from an ``HParam`` may come to 0 in one run and not in another.
@@ -154,8 +185,8 @@ def _check_warmup(where: str, spec: SchedulerSpec) -> None:
     warmup, start = spec.warmup, spec.warmup_start_factor
     if not (warmup is None or isinstance(warmup, HParam) or _count_or_fraction(warmup, 0, closed=False)):
         raise ValueError(
-            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in (0, 1) "
-            f"(fraction of the run) but got {warmup!r}."
+            f"{where}: Expected `warmup` to be None, an int >= 0 (intervals) or a float in [0, 1) "
+            f"(fraction of the run; 0.0 is none) but got {warmup!r}."
         )
     if start is None:
         return
@@ -167,7 +198,7 @@ def _check_warmup(where: str, spec: SchedulerSpec) -> None:
 
 
 def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
-    """A ``warmup_start_factor`` declared beside a literal ``warmup`` of None or 0, which it can never apply to.
+    """A ``warmup_start_factor`` declared beside a literal ``warmup`` of None, 0 or 0.0, which it can never apply to.
 
     ``declared`` is the declaration as written, its ``HParam``s unread. A ``warmup`` read from an ``HParam`` is
     not known until ``fit``, and 0 is one value of a sweep over it (torchvision's ``--lr-warmup-epochs 0``
@@ -181,7 +212,8 @@ def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
         ValueError: M.opt.scheduler: `warmup_start_factor` only applies with a `warmup`, but `warmup` is 0; give `warmup=` or remove `warmup_start_factor`.
     """
     warmup = declared.warmup
-    if declared.warmup_start_factor is not None and (warmup is None or (is_int(warmup) and warmup == 0)):
+    literal = is_int(warmup) or isinstance(warmup, float)
+    if declared.warmup_start_factor is not None and (warmup is None or (literal and warmup == 0)):
         raise ValueError(
             f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
             "give `warmup=` or remove `warmup_start_factor`."
@@ -189,13 +221,13 @@ def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:
-    """``begin``: None, an int >= 0 or a fraction in (0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1].
+    """``begin``: None, an int >= 0 or a fraction in [0, 1); ``end``: None, an int >= 1 or a fraction in (0, 1].
     An ``HParam`` without default (``begin``, ``end`` or ``warmup``) is checked when ``fit`` reads its value."""
     begin, end = (None if isinstance(value, HParam) else value for value in (spec.begin, spec.end))
     if begin is not None and not _count_or_fraction(begin, 0, closed=False):
         raise ValueError(
-            f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in (0, 1) "
-            f"(fraction of the run) but got {begin!r}."
+            f"{where}: Expected `begin` to be None, an int >= 0 (the scheduler's updates) or a float in [0, 1) "
+            f"(fraction of the run; 0.0 is its start) but got {begin!r}."
         )
     if end is not None and not _count_or_fraction(end, 1, closed=True):
         raise ValueError(
@@ -331,7 +363,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     _check_param_kind(where, spec, cls, info)
     return ResolvedScheduler(
         where=where,
-        spec=spec,
+        spec=_zero_fractions_as_counts(spec),
         cls=cls,
         info=info,
         kwargs=MappingProxyType(kwargs),

@@ -196,8 +196,8 @@ class SchedulerSpec(_FrozenValue):
             warn and skip).
         name: the metric prefix this optimizer's learning rates are logged under (default ``lr-<attribute>``).
         warmup: a linear warmup to the declared lr before the schedule: an int counts the scheduler's own
-            updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in (0, 1) is a
-            fraction of the run's updates.
+            updates (intervals when ``frequency=1``; epochs with ``unit="epoch"``), a float in [0, 1) is a
+            fraction of the run's updates (0.0, as 0 and ``None``, is none: Hugging Face's ``warmup_ratio``).
         warmup_start_factor: the fraction of the lr used during the warmup's first interval, in ``[0, 1)``;
             default ``1 / (warmup + 1)`` (equal increments, no interval at lr 0).
         unit: what the scheduler's own arguments count (``step_size``, ``milestones``, ``T_max``, ...):
@@ -205,7 +205,8 @@ class SchedulerSpec(_FrozenValue):
             optimizer step with the same shape. ``None`` means ``interval``.
         begin: the first of the scheduler's updates it acts at (mmengine's ``begin``): before it the lr is
             left to the optimizer's other schedulers. An int counts the scheduler's updates (its intervals, or
-            epochs with ``unit="epoch"``); a float in (0, 1) is a fraction of the run's updates. ``None``: 0.
+            epochs with ``unit="epoch"``); a float in [0, 1) is a fraction of the run's updates (0.0 is 0).
+            ``None``: 0.
         end: the update it stops acting at (not included; mmengine's ``end``), an int or a float in (0, 1];
             ``None``: the end of the run. With ``begin`` or ``end``, a length argument left out is derived from
             the window, as mmengine does (``T_max = end - begin``; ``total_iters = end - begin - 1``, so a

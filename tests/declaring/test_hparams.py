@@ -730,3 +730,67 @@ def test_a_start_factor_beside_a_literal_warmup_of_0_is_refused_at_class_definit
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         literal(cosine(warmup=0, warmup_start_factor=start))
+
+
+# Hugging Face's `TrainingArguments.warmup_ratio`, 0.0 by default: a fraction of the run that is no warmup
+
+
+def step_cosine(**warmup: Any) -> OptimizerSpec:
+    return OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("cosine", interval="step", **warmup))
+
+
+class StepCosine(Classifier):
+    """What a Hugging Face port trains with `warmup_ratio=0.0` for a run of 4 epochs of 4 steps."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.5)
+        scheduler = {"scheduler": CosineAnnealingLR(optimizer, T_max=16), "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+@pytest.mark.parametrize(
+    ("spec", "hparams"),
+    [
+        pytest.param(step_cosine(warmup=HParam("warmup_ratio")), {"warmup_ratio": 0.0}, id="hf-default"),
+        pytest.param(step_cosine(warmup=HParam("warmup_ratio", default=0.0)), {}, id="default-0.0"),
+        pytest.param(
+            step_cosine(warmup=HParam("warmup_ratio"), warmup_start_factor=0.01),
+            {"warmup_ratio": 0.0},
+            id="start-factor",
+        ),
+    ],
+)
+def test_a_warmup_ratio_read_as_0_0_trains_as_without_a_warmup(
+    spec: OptimizerSpec, hparams: dict[str, Any]
+) -> None:
+    ours, without, hand = declare(spec)(**hparams), literal(step_cosine(warmup=0))(), StepCosine()
+    lrs = fit(ours, max_epochs=4).history
+    assert lrs == fit(without, max_epochs=4).history == fit(hand, max_epochs=4).history
+    assert_same_weights(ours, hand)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "same"),
+    [
+        pytest.param(0.0, step_cosine(warmup=0), id="0.0-no-warmup"),
+        pytest.param(0.25, step_cosine(warmup=0.25), id="0.25"),
+    ],
+)
+def test_a_sweep_over_the_warmup_ratio_trains_each_value_as_the_literal_declaration(
+    ratio: float, same: OptimizerSpec
+) -> None:
+    ours = declare(step_cosine(warmup=HParam("warmup_ratio")))(warmup_ratio=ratio)
+    reference = literal(same)()
+    assert fit(ours, max_epochs=4).history == fit(reference, max_epochs=4).history
+    assert_same_weights(ours, reference)
+
+
+@pytest.mark.parametrize("start", [0.01, HParam("lr_warmup_decay")])
+def test_a_start_factor_beside_a_literal_warmup_of_0_0_is_refused_at_class_definition(start: Any) -> None:
+    # a literal 0.0 is known to be no warmup, as a literal 0 is
+    message = (
+        "Declared.optimizer.scheduler: `warmup_start_factor` only applies with a `warmup`, but `warmup` is 0.0; "
+        "give `warmup=` or remove `warmup_start_factor`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        literal(step_cosine(warmup=0.0, warmup_start_factor=start))

@@ -67,6 +67,17 @@ def test_fractional_warmup_and_start_factor() -> None:
     assert history == pytest.approx(expected, rel=1e-12)
 
 
+def test_a_warmup_of_0_0_trains_as_no_warmup() -> None:
+    # a fraction 0.0 of the run (Hugging Face's `warmup_ratio` default) is no warmup, as `warmup=0` and none
+    ours, *same = (
+        fit(declared(SchedulerSpec("cosine", interval="step", warmup=warmup))(), max_epochs=4).of()
+        for warmup in (0.0, 0, None)
+    )
+    assert ours == same[0] == same[1]
+    expected = [lrs[0] for lrs in torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, 16), 16)]
+    assert ours == pytest.approx(expected, rel=1e-12)
+
+
 class Plateau(Classifier):
     """Logs a constant ``val_loss`` every step, so a plateau scheduler reduces after each ``patience``."""
 
@@ -163,13 +174,29 @@ def test_warmup_state_dict_round_trips() -> None:
             {"warmup": 2, "warmup_start_factor": 1.0},
             r"Expected `warmup_start_factor` to be a float in \[0, 1\) but got 1\.0",
         ),
-        ({"warmup": 1.5}, r"Expected `warmup` to be None, an int >= 0 \(intervals\) or a float in \(0, 1\)"),
+        (
+            {"warmup": 0.0, "warmup_start_factor": 0.1},
+            r"`warmup_start_factor` only applies with a `warmup`, but `warmup` is 0\.0",
+        ),
+        (
+            {"warmup": 1.5},
+            r"Expected `warmup` to be None, an int >= 0 \(intervals\) or a float in \[0, 1\) \(fraction of the "
+            r"run; 0\.0 is none\) but got 1\.5\.$",
+        ),
+        ({"warmup": -0.1}, r"Expected `warmup` to be None, .* a float in \[0, 1\) .* but got -0\.1\.$"),
         (
             {"warmup": 2, "warmup_strat_factor": 0.1},
             r"unexpected argument `warmup_strat_factor` \(did you mean `warmup_start_factor`\?\)",
         ),
     ],
-    ids=["without_warmup", "start_factor_range", "warmup_range", "typo"],
+    ids=[
+        "without_warmup",
+        "start_factor_range",
+        "without_warmup_0.0",
+        "warmup_range",
+        "warmup_negative",
+        "typo",
+    ],
 )
 def test_warmup_errors(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=r"Declared\.optimizer\.scheduler: .*" + message):

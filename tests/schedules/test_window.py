@@ -140,6 +140,19 @@ def test_lengths_left_out_are_derived_from_the_window(tmp_path: Path) -> None:
     assert fitted_lrs(declared(fractions), 5, tmp_path) == pytest.approx(expected, rel=1e-12, abs=0.0)
 
 
+def test_a_window_beginning_at_0_0_begins_at_the_first_update(tmp_path: Path) -> None:
+    # a fraction 0.0 of the run is its first update, as `begin=0`
+    build, _ = WARMUP_COSINE
+    expected = mmengine_lrs(build, 5)
+    fractions = [
+        SchedulerSpec("linear", start_factor=0.1, begin=0.0, end=0.25, interval="step"),
+        SchedulerSpec("cosine", begin=0.25, end=1.0, interval="step"),
+    ]
+    assert fitted_lrs(declared(fractions), 5, tmp_path) == pytest.approx(expected, rel=1e-12, abs=0.0)
+    counted = [SchedulerSpec("linear", start_factor=0.1, begin=0, end=0.25, interval="step"), fractions[1]]
+    assert fitted_lrs(declared(fractions), 5, tmp_path) == fitted_lrs(declared(counted), 5, tmp_path)
+
+
 def test_window_resumes_before_and_inside_its_window(tmp_path: Path) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -200,6 +213,16 @@ def test_window_wrapper_equals_mmengine_by_hand() -> None:
     ("options", "message"),
     [
         ({"begin": -1}, r"Expected `begin` to be None, an int >= 0 .* but got -1"),
+        (
+            {"begin": 1.0},
+            r"Expected `begin` to be None, an int >= 0 \(the scheduler's updates\) or a float in \[0, 1\) "
+            r"\(fraction of the run; 0\.0 is its start\) but got 1\.0\.$",
+        ),
+        # a window ending at 0.0 of the run would be empty: `end` stays > 0
+        (
+            {"end": 0.0},
+            r"Expected `end` to be None \(the end of the run\), .* float in \(0, 1\] .* but got 0\.0",
+        ),
         ({"end": 1.5}, r"Expected `end` to be None \(the end of the run\), an int >= 1 .* but got 1\.5"),
         ({"begin": 5, "end": 5}, r"Expected `end` to be after `begin` but got begin=5, end=5"),
         ({"end": 5, "warmup": 2}, r"`warmup` cannot be combined with a window"),
