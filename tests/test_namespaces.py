@@ -93,10 +93,14 @@ def test_adamw_with_a_per_step_cosine_after_warmup() -> None:
 
 
 def test_class_definition_checks_know_a_pytorch_lightning_module() -> None:
-    with pytest.raises(TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"):
+    with pytest.raises(
+        TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"
+    ) as err:
 
         class Order(pytorch_lightning.LightningModule, ConfigurableOptimizersMixin):
             optimizer = OptimizerSpec(Adam)
+
+    assert "`class Order(ConfigurableOptimizersMixin, pytorch_lightning.LightningModule)`" in str(err.value)
 
     # raised at class definition from Python 3.12 on, before by the instance (tests/declaring)
     # the class line suggested in the namespace the module imported (it said `L.LightningModule`)

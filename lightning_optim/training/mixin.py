@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import sys
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,7 +23,7 @@ from lightning_optim.declaring.optimizer import (
     declared_of,
     resolve_optimizer,
 )
-from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, written_name
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
@@ -186,6 +187,14 @@ def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, An
     return list(found.values())
 
 
+def _other_bases(cls: type) -> str:
+    """``cls``'s bases but the mixin, as its module writes them: the rest of the class line to suggest."""
+    names = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+    return ", ".join(
+        written_name(base, names) for base in cls.__bases__ if base is not ConfigurableOptimizersMixin
+    )
+
+
 def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     for name in specs:
         if hasattr(LightningModule, name) or hasattr(ConfigurableOptimizersMixin, name):
@@ -213,7 +222,7 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
         raise TypeError(
             f"{cls.__qualname__}: lists `LightningModule` before `ConfigurableOptimizersMixin` in its bases, so "
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
-            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, L.LightningModule)`."
+            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, {_other_bases(cls)})`."
         )
     if specs and writer is not None and writer is not ConfigurableOptimizersMixin and _calls_super(writer):
         raise TypeError(

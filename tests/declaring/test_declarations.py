@@ -524,10 +524,26 @@ def test_an_lr_that_the_schedule_replaces_is_warned_about(scheduler: SchedulerSp
 
 
 def test_the_mixin_after_lightning_module_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"):
+    with pytest.raises(
+        TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"
+    ) as err:
 
         class Order(L.LightningModule, ConfigurableOptimizersMixin):
             optimizer = OptimizerSpec(Adam)
+
+    assert "`class Order(ConfigurableOptimizersMixin, L.LightningModule)`" in str(err.value)
+
+
+def test_the_mixin_after_ones_own_module_suggests_the_class_line_that_keeps_it() -> None:
+    # the suggested line keeps `Classifier`, where `training_step` lives, and any other base
+    with pytest.raises(
+        TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"
+    ) as err:
+
+        class Order(Classifier, ConfigurableOptimizersMixin):
+            optimizer = OptimizerSpec(Adam)
+
+    assert "Put the mixin first: `class Order(ConfigurableOptimizersMixin, Classifier)`." in str(err.value)
 
 
 def test_declarations_on_a_plain_class_are_allowed() -> None:
