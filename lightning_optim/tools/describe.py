@@ -30,8 +30,9 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
 
     For each optimizer: its groups in order, with their names (the metric key suffix; ``all`` for an
     optimizer with a single, unnamed group), how many tensors and scalar parameters each holds, the bytes of
-    optimizer state each will hold (``state bytes``: measured by one step on zero gradients, the parameters
-    put back afterwards, see ``state_size.py``; ``?`` where that step fails), the options torch will use for
+    optimizer state each will hold (``state bytes``: measured by one step on zero gradients, over a stand-in
+    per distinct parameter shape where the optimizer keeps its state per parameter, see ``state_size.py``;
+    ``?`` where that step fails), the options torch will use for
     them (every option declared anywhere in the ``OptimizerSpec``, read back from a real optimizer over the
     module's parameters, so recipe scales and ``weight_decay=0.0`` halves show; bitsandbytes' ``optim_bits``,
     kept outside the groups, as the group's parameters get it), and which parameters each

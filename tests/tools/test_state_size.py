@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 
-from lightning_optim import OptimizerSpec, describe_optimizers
+from lightning_optim import OptimizerSpec, ParamGroup, describe_optimizers
 from lightning_optim.tools.state_size import state_bytes, tensor_bytes
-from tests.helpers import SparseEmbedding, declared, fit, needs_muon
+from tests.helpers import Classifier, SparseEmbedding, declared, fit, needs_muon
 
 
 def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
@@ -61,3 +64,79 @@ def test_an_optimizer_that_cannot_step_here_is_unknown_and_untouched() -> None:
     text = describe_optimizers(module)
     assert text.splitlines()[0].endswith(", state size unknown")
     assert text.splitlines()[2].split()[3] == "?"
+
+
+class Stack(Classifier):
+    """Eight hidden layers of one shape, as a transformer's blocks, beside the classifier's two."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(*(nn.Linear(64, 64) for _ in range(8)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        hidden = self.blocks(nn.functional.pad(x, (0, 56)))
+        return nn.functional.cross_entropy(self.model_gen(hidden[:, :8]), y)
+
+
+def allocated_bytes(run: Any) -> int:
+    """The bytes torch allocates on the CPU while ``run()`` runs, freed or not."""
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
+        run()
+    return sum(
+        e.cpu_memory_usage for e in profiler.events() if e.cpu_parent is None and e.cpu_memory_usage > 0
+    )
+
+
+@pytest.mark.parametrize("name", ["adamw", "schedulefree/adamw"])
+def test_describe_of_a_per_parameter_optimizer_steps_stand_ins_not_the_parameters(name: str) -> None:
+    """Was: one step over a copy of every parameter, its gradient and its state, up to 4x the parameters'
+    memory while describing (an out-of-memory where the run itself fits); the real parameters were stepped and
+    copied back. Now one zero stand-in per distinct shape of a group is stepped, alone, and the parameters are
+    not touched: describing allocates less than the parameters hold, and says the bytes the run holds."""
+    spec = OptimizerSpec(name, lr=1e-3, groups=[ParamGroup("blocks", weight_decay=0.0)])
+    module = declared(spec, base=Stack)()
+    versions = {n: p._version for n, p in module.named_parameters()}
+    parameter_bytes = sum(p.numel() * p.element_size() for p in module.parameters())
+    lines: list[str] = []
+    allocated = allocated_bytes(lambda: lines.extend(describe_optimizers(module).splitlines()))
+    assert allocated < parameter_bytes, (allocated, parameter_bytes)  # was 4x
+    for n, p in module.named_parameters():
+        assert p._version == versions[n] and p.grad is None, n  # never written, not even put back
+    fit(module, max_steps=2)
+    held = trained_bytes(module.trainer.optimizers[0])
+    assert lines[0].endswith(f", {sum(held)} bytes of state")
+    assert [int(line.split()[3]) for line in lines[2:4]] == held
+
+
+class FlatMomentum(torch.optim.Optimizer):
+    """One momentum over all parameters at once, kept under the first (as LBFGS keeps its flat state)."""
+
+    def __init__(self, params: Any, lr: float = 0.1) -> None:
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        if closure is not None:
+            with torch.enable_grad():
+                closure()
+        params = [p for g in self.param_groups for p in g["params"]]
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        state = self.state[params[0]]
+        state["momentum"] = flat if "momentum" not in state else state["momentum"].mul_(0.9).add_(flat)
+        for param, update in zip(params, state["momentum"].split([p.numel() for p in params])):
+            param.sub_(update.view_as(param), alpha=self.param_groups[0]["lr"])
+
+
+def test_an_optimizer_not_known_to_keep_state_per_parameter_is_measured_over_the_parameters() -> None:
+    """A state not kept per parameter (one flat buffer under the first, as LBFGS) cannot be told from stand-ins:
+    such an optimizer is stepped over the real parameters, put back afterwards, and says what the run holds."""
+    module = declared(OptimizerSpec(FlatMomentum, lr=0.1), base=Stack)()
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    header = describe_optimizers(module).splitlines()[0]
+    for n, p in module.named_parameters():
+        assert torch.equal(p, before[n]) and p.grad is None, n
+    fit(module, max_steps=2)
+    (held,) = trained_bytes(module.trainer.optimizers[0])
+    assert held == sum(p.numel() for p in module.parameters()) * 4
+    assert header.endswith(f", {held} bytes of state")
