@@ -130,16 +130,20 @@ def _refuse_stray_hparams(
     cls: type, specs: dict[str, OptimizerSpec], declared: Sequence[ResolvedOptimizer]
 ) -> None:
     """An ``HParam`` among ``cls``'s own attributes (or inherited as ``_inherited`` says) that no declaration
-    holds declares nothing, silently; under the name of a hyperparameter a declaration reads it is also what
-    Lightning's lookup finds for that name wherever the module's hparams hold none. Using it in a declaration
-    (``lr = HParam("lr")`` then ``OptimizerSpec(..., lr=lr)``) is fine.
+    holds, under the name of a hyperparameter a declaration reads: a second, dead ``HParam`` for that value
+    (``lr = HParam("lr", default=0.3)`` beside ``OptimizerSpec(lr=HParam("lr", default=0.1))`` trains at 0.1).
+    One under another name may be kept for subclasses to use (``WARMUP = HParam("warmup", default=0)``), and
+    using it in a declaration (``lr = HParam("lr")`` then ``OptimizerSpec(..., lr=lr)``) is fine.
 
     Example:
         >>> class Module:
-        ...     warm = HParam("warm")
+        ...     lr = HParam("lr", default=0.3)
+        ...     kept = HParam("warmup", default=0)
         >>> _refuse_stray_hparams(Module, {"optimizer": OptimizerSpec("sgd", lr=0.1)}, ())
+        >>> declared = resolve_optimizer("Module", "optimizer", OptimizerSpec("sgd", lr=HParam("lr", default=0.1)))
+        >>> _refuse_stray_hparams(Module, {"optimizer": declared.spec}, (declared,))
         Traceback (most recent call last):
-        TypeError: Module.warm: Expected every `HParam` to be a value in a declaration but got one as a class attribute, which declares nothing. Use it as an argument or option of a declaration (`OptimizerSpec(..., <argument>=warm)`), or remove it.
+        TypeError: Module.lr: Expected every `HParam` to be a value in a declaration but got one as a class attribute, which declares nothing, under the name of the hyperparameter `lr` that Module.optimizer reads for `lr` (HParam('lr', default=0.1)): Lightning's lookup (`lightning_getattr`) finds this attribute for `lr` wherever the module's hparams hold none, and it is no value. Use it in Module.optimizer (`lr=lr`), or remove it.
     """
     if not specs:
         return
@@ -149,27 +153,19 @@ def _refuse_stray_hparams(
             value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
         )
         stray = next((v for v in (value, *items) if isinstance(v, HParam) and id(v) not in used), None)
-        if stray is None:
+        reader = next((o for d in declared for o in d.hparams if o.name == name), None)
+        if stray is None or reader is None:
             continue
         got = "one as a class attribute" if stray is value else f"one in a {type(value).__name__}"
         use = name if holder is cls else f"{holder.__name__}.{name}"
         if holder is not cls:
             got += f" of the base class `{holder.__qualname__}`"
-        reader = next((o for d in declared for o in d.hparams if o.name == name), None)
-        shadows, fix = (
-            "",
-            f"as an argument or option of a declaration (`OptimizerSpec(..., <argument>={use})`)",
-        )
-        if reader is not None:
-            shadows = (
-                f", under the name of the hyperparameter `{name}` that {reader.where} reads for `{reader.key}` "
-                f"({reader.hparam!r}): Lightning's lookup (`lightning_getattr`) finds this attribute for `{name}` "
-                "wherever the module's hparams hold none, and it is no value"
-            )
-            fix = f"in {reader.where} (`{reader.key}={use}`)"
         raise TypeError(
             f"{cls.__qualname__}.{name}: Expected every `HParam` to be a value in a declaration but got {got}, "
-            f"which declares nothing{shadows}. Use it {fix}, or remove it."
+            f"which declares nothing, under the name of the hyperparameter `{name}` that {reader.where} reads for "
+            f"`{reader.key}` ({reader.hparam!r}): Lightning's lookup (`lightning_getattr`) finds this attribute "
+            f"for `{name}` wherever the module's hparams hold none, and it is no value. Use it in {reader.where} "
+            f"(`{reader.key}={use}`), or remove it."
         )
 
 

@@ -315,12 +315,6 @@ def test_an_optimizer_named_as_the_mixins_own_option_is_refused_as_that_option()
     ("attributes", "expected"),
     [
         (
-            {"warm": HParam("warm"), "optimizer": OptimizerSpec(SGD, lr=0.1)},
-            "M.warm: Expected every `HParam` to be a value in a declaration but got one as a class attribute, "
-            "which declares nothing. Use it as an argument or option of a declaration "
-            "(`OptimizerSpec(..., <argument>=warm)`), or remove it.",
-        ),
-        (
             {"lr": HParam("lr", default=0.3), "optimizer": OptimizerSpec(SGD, lr=HParam("lr", default=0.1))},
             "M.lr: Expected every `HParam` to be a value in a declaration but got one as a class attribute, "
             "which declares nothing, under the name of the hyperparameter `lr` that M.optimizer reads for `lr` "
@@ -338,14 +332,36 @@ def test_an_optimizer_named_as_the_mixins_own_option_is_refused_as_that_option()
             "for `step_size` (HParam('betas'))",
         ),
     ],
-    ids=["unread", "shadowing", "in_a_tuple"],
+    ids=["shadowing", "in_a_tuple"],
 )
-def test_an_hparam_as_a_class_attribute_that_no_declaration_holds_is_refused(
+def test_an_hparam_as_a_class_attribute_beside_a_declaration_reading_its_name_is_refused(
     attributes: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(TypeError) as error:
         type("M", (ConfigurableOptimizersMixin, Classifier), attributes)
     assert str(error.value).startswith(expected)
+
+
+def test_an_hparam_kept_on_a_class_for_its_subclasses_is_accepted() -> None:
+    """An `HParam` under a name no declaration of the class reads is kept for subclasses (a catalogue of
+    defaults), also on a class that declares an optimizer of its own; it was refused there ("declares nothing")."""
+
+    class Catalogue(ConfigurableOptimizersMixin, Classifier):
+        WARMUP = HParam("warmup", default=0)
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    class Warmed(Catalogue):
+        optimizer = OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("cosine", T_max=8, warmup=Catalogue.WARMUP, interval="step")
+        )
+
+        def __init__(self, warmup: int = 2) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    lrs = fit(Warmed(), max_epochs=1).of()
+    assert lrs[:3] == pytest.approx([0.1 / 3, 0.2 / 3, 0.1])  # the warmup read from the subclass's hparams
+    assert fit(Catalogue(), max_epochs=1).of() == [0.1] * 4
 
 
 def test_an_hparam_inherited_from_a_base_that_declares_nothing_is_refused_unless_used() -> None:
