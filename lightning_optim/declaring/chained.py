@@ -9,6 +9,10 @@ trains without its warmup. A list declares a product (API.md: each update applie
 so a scheduler that sets the option outright beside another one on the same option, over the whole run or in
 windows that overlap, is refused when the class is defined. Windows whose overlap depends on the run (float
 bounds, windows counted in steps beside windows counted in epochs) are left as declared.
+
+Composites too: torch's ``ChainedScheduler`` steps its schedulers together at every update (a list of its own,
+over the whole run), and ``SequentialLR``, whose schedulers run in disjoint phases, starts the next one from its
+own start at each milestone (``step(0)``), which discards another scheduler's factor as a ``LambdaLR`` does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import math
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
+
+from torch.optim.lr_scheduler import SequentialLR
 
 from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.scheduler import ResolvedScheduler
@@ -98,27 +104,133 @@ def _window(s: Span | None) -> str:
     return f"{unit}s [{int(begin)}, {'end' if end == math.inf else int(end)})"
 
 
-def check_chained(where: str, schedulers: Sequence[ResolvedScheduler], optimizer: Any) -> None:
+#: Where a scheduler sets the option outright: how, and the span in which it does.
+Part = tuple[str, "Span | None"]
+
+_EVERY_UPDATE = "from its own starting value at every update"
+
+
+def _every(scheduler: ResolvedScheduler) -> Any:
+    return 1 if scheduler.converts_epochs else scheduler.spec.frequency
+
+
+def outright_parts(scheduler: ResolvedScheduler, optimizer: Any) -> list[Part]:
+    """Where ``scheduler`` sets the option it drives outright, each with how: over its span, for one that does at
+    every update (a ``ChainedScheduler`` holding one too); for a ``SequentialLR``, over the phase of each of its
+    schedulers that does, and at each other milestone where the next one restarts from its own start (``step(0)``:
+    torch's with a closed form). A milestone the run decides (an ``HParam``, a window the run places) is placed by the run."""
+    whole = span(scheduler)
+    if not issubclass(scheduler.cls, SequentialLR):
+        return [(_EVERY_UPDATE, whole)] if sets_outright(scheduler, optimizer) else []
+    inner = scheduler.kwargs["schedulers"]
+    milestones = scheduler.kwargs.get("milestones")
+    if not isinstance(milestones, (list, tuple)):  # an HParam: the run places the phases
+        milestones = [None] * (len(inner) - 1)
+    bounds = [0, *milestones, math.inf]
+    parts: list[Part] = []
+    for k, phase in enumerate(inner):
+        named = f"its `schedulers[{k}]` (`{phase.cls.__name__}`)"
+        lo, hi = bounds[k], bounds[k + 1] if k + 1 < len(bounds) else math.inf
+        if sets_outright(phase, optimizer):
+            how, at = f"{_EVERY_UPDATE} of {named}", phase_span(whole, _every(scheduler), lo, hi)
+        elif k > 0 and sets_outright(phase, optimizer, restarted=True):
+            milestone = phase_span(whole, _every(scheduler), lo, None if lo is None else lo + 1)
+            how, at = f"from the start of {named} at its milestone {lo}", milestone
+        else:
+            continue
+        if at is None or at[1] < at[2]:  # not a phase its window ends before
+            parts.append((how, at))
+    return parts
+
+
+def phase_span(whole: Span | None, every: Any, lo: Any, hi: Any) -> Span | None:
+    """The span of a composite's updates ``[lo, hi)`` inside its span ``whole`` (one update every ``every``);
+    empty (``start == end``) where the window ends before; ``None`` where the run places them.
+
+    Example:
+        >>> phase_span(("step", 2, math.inf), 1, 4, math.inf), phase_span(("epoch", 0, math.inf), 2, 3, 4)
+        (('step', 6, inf), ('epoch', 6, 8))
+        >>> phase_span(("step", 0, 5), 1, 6, 7), phase_span(None, 1, 0, 3) is None
+        (('step', 5, 5), True)
+    """
+    if whole is None or not all(is_int(v) or v == math.inf for v in (every, lo, hi)):
+        return None
+    unit, begin, end = whole
+    start, stop = begin + lo * every, min(end, begin + hi * every)
+    return (unit, min(start, stop), stop)
+
+
+def check_composites(schedulers: Sequence[ResolvedScheduler], optimizer: Any) -> None:
+    """Refuse a ``ChainedScheduler`` (in ``schedulers`` or nested in a composite) one of whose schedulers sets
+    the option outright beside another: it steps them all together at every update. A ``SequentialLR``'s act
+    in disjoint phases."""
+    for scheduler in schedulers:
+        if not scheduler.info.composite:
+            continue
+        inner = scheduler.kwargs["schedulers"]
+        check_composites(inner, optimizer)
+        if not issubclass(scheduler.cls, SequentialLR):
+            check_chained(
+                scheduler.where, inner, optimizer, param=scheduler.spec.param, holder=scheduler.cls.__name__
+            )
+
+
+def check_chained(
+    where: str,
+    schedulers: Sequence[ResolvedScheduler],
+    optimizer: Any,
+    *,
+    param: str | None = None,
+    holder: str | None = None,
+) -> None:
     """Refuse a scheduler of ``where``'s list that sets the option it drives outright where another scheduler
-    drives the same option (``optimizer``: the trial optimizer the list was built on)."""
-    outright: dict[int, bool | None] = {}
+    drives the same option (``optimizer``: the trial optimizer the list was built on); ``holder``: the composite
+    whose ``schedulers`` they are (all driving its ``param``), which steps them together."""
+    parts: dict[int, list[Part]] = {}
+    label = "scheduler" if holder is None else "schedulers"
     for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
-        param = first.spec.param
-        if param != second.spec.param or not overlap(span(first), span(second)):
+        driven = param or first.spec.param
+        if first.spec.param != second.spec.param or not overlap(span(first), span(second)):
             continue
         for index, scheduler in ((i, first), (j, second)):
-            if index not in outright:
-                outright[index] = sets_outright(scheduler, optimizer)
-        if not (outright[i] or outright[j]):
+            if index not in parts:
+                parts[index] = outright_parts(scheduler, optimizer)
+        for k, other in ((j, i), (i, j)):
+            kept = span(schedulers[other])
+            how, part = next(((h, p) for h, p in parts[k] if overlap(p, kept)), ("", None))
+            if how:
+                break
+        else:
             continue
-        k, other = (j, i) if outright[j] else (i, j)
-        setter, kept = schedulers[k], schedulers[other]
+        setter, left = schedulers[k], schedulers[other]
+        where_together = together(part, kept) if k < other else together(kept, part)
+        if holder is None:
+            among, acting, declares = (
+                "in the list",
+                "as torch and Lightning do with a hand-written list",
+                "the list",
+            )
+        else:
+            among, acting, declares = f"in `{holder}`", f"as torch's `{holder}` does", f"the `{holder}`"
+        if holder is not None:
+            ways = (
+                "Declare them as a list, `scheduler=[SchedulerSpec(...), ...]`, with "
+                f"`{label}[{k}]`'s `warmup=` in place of a warmup scheduler beside it, or the two in disjoint windows"
+            )
+        elif issubclass(setter.cls, SequentialLR):
+            ways = (
+                f"Declare the phases of `{label}[{k}]` as schedulers of the list, each in its window (`begin=` at "
+                "the milestone before, `end=` at the one after), or give the two disjoint windows"
+            )
+        else:
+            ways = (
+                f"Give `{label}[{k}]` a `warmup=` in place of a warmup scheduler beside it, or give the two "
+                "disjoint windows"
+            )
         raise ValueError(
-            f"{where}: Expected the schedulers of `{param}` in the list to scale the value they find where they act "
-            f"together but got `scheduler[{k}]` (`{setter.cls.__name__}`), which sets `{param}` outright from its own "
-            f"starting value at every update, beside `scheduler[{other}]` (`{kept.cls.__name__}`) "
-            f"{together(span(first), span(second))}: it discards the factor `scheduler[{other}]` leaves at every "
-            f"update (as torch and Lightning do with a hand-written list), so `{param}` would not follow the "
-            f"product the list declares. Give `scheduler[{k}]` a `warmup=` in place of a warmup scheduler beside it, "
-            f"or give the two disjoint windows (`end=` on the earlier, `begin=` at that update on the later)."
+            f"{where}: Expected the schedulers of `{driven}` {among} to scale the value they find where they act "
+            f"together but got `{label}[{k}]` (`{setter.cls.__name__}`), which sets `{driven}` outright {how}, "
+            f"beside `{label}[{other}]` (`{left.cls.__name__}`) {where_together}: it discards the factor "
+            f"`{label}[{other}]` leaves at every update ({acting}), so `{driven}` would not follow the product "
+            f"{declares} declares. {ways} (`end=` on the earlier, `begin=` at that update on the later)."
         )

@@ -301,7 +301,7 @@ def _trial_update(scheduler: ResolvedScheduler, optimizer: Any, schedule: Schedu
         )
 
 
-def sets_outright(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
+def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bool = False) -> bool | None:
     """Whether ``scheduler`` sets the option it drives outright at its updates, from its own starting values
     (``LambdaLR``, ``OneCycleLR``, ``CyclicLR``, ``CosineAnnealingWarmRestarts``, transformers' and timm's
     schedules), rather than scaling the value it finds (``LinearLR``, ``StepLR``, ``ExponentialLR``, the
@@ -311,7 +311,9 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
     trial ``optimizer`` (the groups put back after), its first update finds the value as built once and another
     value the second time; the same result both times is a value set outright. ``ReduceLROnPlateau`` multiplies
     the value it finds (its updates need the metric); ``None`` where the trial cannot tell (an argument waits
-    for an ``HParam``, or the update fails: refused by ``trial_scheduler`` already).
+    for an ``HParam``, or the update fails: refused by ``trial_scheduler`` already). ``restarted``: whether it sets
+    it outright when started again from its update 0 (``step(0)``), as ``SequentialLR`` starts it at its milestone:
+    torch's schedulers with a closed form do, ``MultiplicativeLR`` does not.
     """
     if scheduler.is_plateau:
         return False
@@ -335,7 +337,10 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
                 if moved:
                     for group, value in zip(schedule.target.param_groups, numbers_in(schedule.values())):
                         set_value(group, "lr", value / 2 if value else 1.0)
-                schedule.step()
+                if restarted:  # how `SequentialLR` starts it at its milestone
+                    schedule.inner.step(0)
+                else:
+                    schedule.step()
             results.append(numbers_in(schedule.values()))
     except Exception:
         return None

@@ -150,3 +150,172 @@ def test_a_warmup_on_the_lambda_itself_trains_as_the_hand_written_warmup_then_la
         reference.step()
     assert lrs == pytest.approx(expected)
     assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.5, 0.25, 0.125, 0.0625])
+
+
+def test_a_chained_scheduler_of_a_warmup_and_a_lambda_is_refused_when_the_class_is_defined() -> None:
+    """torch's `ChainedScheduler` steps its schedulers together at every update: the lambda discards the warmup's
+    factor, so it trained at the lambda's lrs alone ([1.0, 0.5, 0.25, ...], no warmup) while it reads as
+    warmup x lambda ([0.1, 0.125, 0.1, ...])."""
+    chained = SchedulerSpec(
+        "chained",
+        schedulers=[
+            SchedulerSpec("linear", start_factor=0.1, total_iters=6),
+            SchedulerSpec("lambda", lr_lambda=halving),
+        ],
+        interval="step",
+    )
+    with pytest.raises(ValueError) as refused:
+        _declare(chained)
+    assert str(refused.value) == (
+        "Model.optimizer.scheduler: Expected the schedulers of `lr` in `ChainedScheduler` to scale the value they "
+        "find where they act together but got `schedulers[1]` (`LambdaLR`), which sets `lr` outright from its own "
+        "starting value at every update, beside `schedulers[0]` (`LinearLR`) over the whole run: it discards the "
+        "factor `schedulers[0]` leaves at every update (as torch's `ChainedScheduler` does), so `lr` would not "
+        "follow the product the `ChainedScheduler` declares. Declare them as a list, `scheduler=[SchedulerSpec(...), "
+        "...]`, with `schedulers[1]`'s `warmup=` in place of a warmup scheduler beside it, or the two in disjoint "
+        "windows (`end=` on the earlier, `begin=` at that update on the later)."
+    )
+    # inside a SequentialLR's phase, and in a list beside another scheduler (the lambda acts with the chained)
+    inner = SchedulerSpec("chained", schedulers=chained.kwargs["schedulers"])
+    with pytest.raises(
+        ValueError, match=r"^Model\.optimizer\.scheduler\.schedulers\[1\]: .* in `ChainedScheduler`"
+    ):
+        _declare(
+            SchedulerSpec(
+                "sequential", schedulers=[SchedulerSpec("constant", total_iters=2), inner], milestones=[2]
+            )
+        )
+    with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler\[1\]: .* in `ChainedScheduler`"):
+        _declare([SchedulerSpec("step", step_size=1), chained])
+
+
+def test_a_sequential_scheduler_beside_another_is_refused_where_it_sets_the_lr_outright() -> None:
+    """At each milestone torch's `SequentialLR` starts the next scheduler from its own start (`step(0)`), which
+    discards the factor another scheduler of the list left: beside a step decay (x0.1 every 2 steps) it trained at
+    [0.25, 0.5, 0.075, 1.0, 0.05, ...] (10x the declared product 0.1 from step 3 on)."""
+    sequential = SchedulerSpec(
+        "sequential",
+        schedulers=[
+            SchedulerSpec("linear", start_factor=0.25, total_iters=3),
+            SchedulerSpec("exponential", gamma=0.5),
+        ],
+        milestones=[3],
+        interval="step",
+    )
+    decay = SchedulerSpec("step", step_size=2, gamma=0.1, interval="step")
+    with pytest.raises(ValueError) as refused:
+        _declare([sequential, decay])
+    assert str(refused.value) == (
+        "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
+        "they act together but got `scheduler[0]` (`SequentialLR`), which sets `lr` outright from the start of its "
+        "`schedulers[1]` (`ExponentialLR`) at its milestone 3, beside `scheduler[1]` (`StepLR`) in windows that "
+        "overlap (steps [3, 4) and the whole run): it discards the factor `scheduler[1]` leaves at every update (as "
+        "torch and Lightning do with a hand-written list), so `lr` would not follow the product the list declares. "
+        "Declare the phases of `scheduler[0]` as schedulers of the list, each in its window (`begin=` at the "
+        "milestone before, `end=` at the one after), or give the two disjoint windows (`end=` on the earlier, "
+        "`begin=` at that update on the later)."
+    )
+    # a phase that sets the lr outright at every update, in windows
+    lambda_phase = SchedulerSpec(
+        "sequential",
+        schedulers=[SchedulerSpec("exponential", gamma=0.5), SchedulerSpec("lambda", lr_lambda=halving)],
+        milestones=[4],
+        interval="step",
+        begin=2,
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"at every update of its `schedulers\[1\]` \(`LambdaLR`\), beside `scheduler\[1\]` \(`StepLR`\) in windows that overlap \(steps \[6, end\) and steps \[0, 7\)\)",
+    ):
+        _declare([lambda_phase, SchedulerSpec("step", step_size=2, interval="step", end=7)])
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        # a SequentialLR's schedulers act in disjoint phases
+        SchedulerSpec(
+            "sequential",
+            schedulers=[
+                SchedulerSpec("linear", start_factor=0.1, total_iters=3),
+                SchedulerSpec("lambda", lr_lambda=halving),
+            ],
+            milestones=[3],
+        ),
+        # a ChainedScheduler of schedulers that scale the lr they find
+        SchedulerSpec(
+            "chained",
+            schedulers=[
+                SchedulerSpec("linear", start_factor=0.1, total_iters=3),
+                SchedulerSpec("exponential", gamma=0.9),
+            ],
+        ),
+        # beside a scheduler whose window ends before the SequentialLR's milestone
+        [
+            SchedulerSpec("linear", start_factor=0.1, end=3, interval="step"),
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("constant", factor=0.5, total_iters=2),
+                    SchedulerSpec("exponential", gamma=0.9),
+                ],
+                milestones=[2],
+                begin=3,
+                interval="step",
+            ),
+        ],
+        # beside a scheduler of another option
+        [
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("linear", start_factor=0.1, total_iters=3),
+                    SchedulerSpec("lambda", lr_lambda=halving),
+                ],
+                milestones=[3],
+            ),
+            SchedulerSpec("linear", param="momentum", end_factor=0.5),
+        ],
+        # beside another: a next scheduler that scales the lr it finds at its milestone (no closed form to restart)
+        [
+            SchedulerSpec(
+                "sequential",
+                schedulers=[
+                    SchedulerSpec("linear", start_factor=0.25, total_iters=3),
+                    SchedulerSpec("multiplicative", lr_lambda=halving),
+                ],
+                milestones=[3],
+                interval="step",
+            ),
+            SchedulerSpec("step", step_size=2, gamma=0.1, interval="step"),
+        ],
+    ],
+    ids=["sequential-phases", "chained-scaling", "disjoint-windows", "other-param", "multiplicative-phase"],
+)
+def test_composites_whose_schedulers_do_not_discard_each_other_are_accepted(scheduler: Any) -> None:
+    _declare(scheduler)
+
+
+def test_a_sequential_warmup_then_lambda_trains_as_torchs() -> None:
+    """The accepted composite trains as its hand-written twin: the warmup, then the lambda from its own start."""
+    lrs, _ = _lrs_and_momenta(
+        SchedulerSpec(
+            "sequential",
+            schedulers=[
+                SchedulerSpec("linear", start_factor=0.25, total_iters=3),
+                SchedulerSpec("lambda", lr_lambda=halving),
+            ],
+            milestones=[3],
+            interval="step",
+        )
+    )
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=3)
+    lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
+    reference = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, lam], milestones=[3])
+    expected = []
+    for _ in range(8):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert lrs == pytest.approx(expected)
