@@ -25,7 +25,8 @@ from typing import Any
 from torch.optim.lr_scheduler import SequentialLR
 
 from lightning_optim.declaring.arguments import is_int
-from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.declaring.hparam import contains_hparam
+from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.trial import sets_outright
 
 #: A scheduler's window as far as the declaration tells: ``(unit, begin, end)`` in optimizer steps or epochs.
@@ -234,3 +235,56 @@ def check_chained(
             f"`{label}[{other}]` leaves at every update ({acting}), so `{driven}` would not follow the product "
             f"{declares} declares. {ways} (`end=` on the earlier, `begin=` at that update on the later)."
         )
+
+
+#: The options a ``SchedulerSpec(param=...)`` names for what torch's cycles write as the momentum (``betas[0]``)
+MOMENTUM_OPTIONS = ("momentum", "beta1")
+
+
+def cycled_momentum(scheduler: ResolvedScheduler) -> str | None:
+    """How ``scheduler`` cycles the momentum beside the lr (``OneCycleLR``, ``CyclicLR`` with
+    ``cycle_momentum=True``, their default; a composite holding one), in words, or ``None`` (an ``HParam`` waits
+    for its value).
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> def cycled(spec):
+        ...     return cycled_momentum(resolve_scheduler("M.opt.scheduler", spec))
+        >>> cycled(SchedulerSpec("onecycle", max_lr=1.0)), cycled(SchedulerSpec("cyclic", base_lr=0.1, max_lr=1.0))
+        ('`cycle_momentum=True`, its default', '`cycle_momentum=True`, its default')
+        >>> cycled(SchedulerSpec("onecycle", max_lr=1.0, cycle_momentum=False)) is None
+        True
+    """
+    if scheduler.info.composite:
+        return next(filter(None, map(cycled_momentum, scheduler.kwargs["schedulers"])), None)
+    declared = scheduler.spec.kwargs.get("cycle_momentum")
+    if contains_hparam(declared) or not cycles_momentum(scheduler.cls, scheduler.spec.kwargs):
+        return None
+    return (
+        "`cycle_momentum=True`"
+        if "cycle_momentum" in scheduler.spec.kwargs
+        else "`cycle_momentum=True`, its default"
+    )
+
+
+def check_cycled_momentum(where: str, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Refuse a scheduler of ``where``'s list that cycles the momentum beside the lr where another scheduler of the
+    list drives the momentum: the cycle sets it outright at every update, as a ``LambdaLR`` the lr."""
+    for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
+        for k, other in ((i, j), (j, i)):
+            cycler, driver = schedulers[k], schedulers[other]
+            how = cycled_momentum(cycler) if cycler.spec.param == "lr" else None
+            param = driver.spec.param
+            if how is None or param not in MOMENTUM_OPTIONS or not overlap(span(first), span(second)):
+                continue
+            raise ValueError(
+                f"{where}: Expected the schedulers of `{param}` in the list to scale the value they find where they "
+                f"act together but got `scheduler[{k}]` (`{cycler.cls.__name__}`), which also cycles `{param}` "
+                f"({how}), setting it outright from its own `base_momentum` and `max_momentum` at every update, "
+                f"beside `scheduler[{other}]` (`{driver.cls.__name__}`) {together(span(first), span(second))}: it "
+                f"discards the factor `scheduler[{other}]` leaves at every update (as torch and Lightning do with a "
+                f"hand-written list), so `{param}` would not follow the product the list declares. Pass "
+                f"`cycle_momentum=False` to `scheduler[{k}]` (its lr keeps its cycle), or give the two disjoint "
+                "windows (`end=` on the earlier, `begin=` at that update on the later)."
+            )

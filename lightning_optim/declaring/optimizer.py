@@ -26,7 +26,7 @@ from lightning_optim.declaring.arguments import (
     check_minimums,
     check_swallowed,
 )
-from lightning_optim.declaring.chained import check_chained, check_composites
+from lightning_optim.declaring.chained import check_chained, check_composites, check_cycled_momentum
 from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
 from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
@@ -360,6 +360,7 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
             f"learning rates are logged once, under one prefix) but got {named[0].spec.name!r} in "
             f"`{named[0].where}` and {other.spec.name!r} in `{other.where}`; keep one `name=`."
         )
+    check_cycled_momentum(f"{where}.scheduler", resolved)
     if optimizer is not None:
         check_composites(resolved, optimizer)
         check_chained(f"{where}.scheduler", resolved, optimizer)

@@ -319,3 +319,86 @@ def test_a_sequential_warmup_then_lambda_trains_as_torchs() -> None:
         optimizer.step()
         reference.step()
     assert lrs == pytest.approx(expected)
+
+
+ONECYCLE = SchedulerSpec("onecycle", max_lr=1.0, total_steps=8, interval="step")
+MOMENTUM_DECAY = SchedulerSpec("linear", param="momentum", start_factor=0.5, total_iters=4, interval="step")
+
+
+def test_a_cycle_of_the_momentum_beside_a_schedule_of_the_momentum_is_refused_when_the_class_is_defined() -> (
+    None
+):
+    """`OneCycleLR` cycles the momentum too (`cycle_momentum=True`, its default), setting it outright at every
+    update: beside a linear momentum schedule it trained at momenta [0.475, 1.086, 1.023, ...] (above 1), neither
+    the cycle's [0.95, 0.869, ...] nor the declared product."""
+    with pytest.raises(ValueError) as refused:
+        _declare([ONECYCLE, MOMENTUM_DECAY])
+    assert str(refused.value) == (
+        "Model.optimizer.scheduler: Expected the schedulers of `momentum` in the list to scale the value they find "
+        "where they act together but got `scheduler[0]` (`OneCycleLR`), which also cycles `momentum` "
+        "(`cycle_momentum=True`, its default), setting it outright from its own `base_momentum` and `max_momentum` "
+        "at every update, beside `scheduler[1]` (`LinearLR`) over the whole run: it discards the factor "
+        "`scheduler[1]` leaves at every update (as torch and Lightning do with a hand-written list), so `momentum` "
+        "would not follow the product the list declares. Pass `cycle_momentum=False` to `scheduler[0]` (its lr "
+        "keeps its cycle), or give the two disjoint windows (`end=` on the earlier, `begin=` at that update on the "
+        "later)."
+    )
+    # either order, a cyclic lr declared to cycle it, inside a composite, and Adam's betas[0] as `beta1`
+    cyclic = SchedulerSpec("cyclic", base_lr=0.1, max_lr=1.0, cycle_momentum=True, interval="step")
+    with pytest.raises(
+        ValueError,
+        match=r"got `scheduler\[1\]` \(`CyclicLR`\), which also cycles `momentum` \(`cycle_momentum=True`\),",
+    ):
+        _declare([MOMENTUM_DECAY, cyclic])
+    chained = SchedulerSpec(
+        "chained", schedulers=[SchedulerSpec("onecycle", max_lr=1.0, total_steps=8)], interval="step"
+    )
+    with pytest.raises(
+        ValueError, match=r"got `scheduler\[0\]` \(`ChainedScheduler`\), which also cycles `momentum`"
+    ):
+        _declare([chained, MOMENTUM_DECAY])
+    adam = OptimizerSpec(
+        "adam", lr=1.0, scheduler=[ONECYCLE, SchedulerSpec("cosine", param="beta1", T_max=8)]
+    )
+    with pytest.raises(ValueError, match=r"which also cycles `beta1` \(`cycle_momentum=True`, its default\)"):
+        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": adam})
+
+
+@pytest.mark.parametrize(
+    "schedulers",
+    [
+        [
+            SchedulerSpec("onecycle", max_lr=1.0, total_steps=8, interval="step", cycle_momentum=False),
+            MOMENTUM_DECAY,
+        ],
+        [ONECYCLE, SchedulerSpec("linear", param="weight_decay", start_factor=0.5)],
+        [
+            SchedulerSpec("onecycle", max_lr=1.0, end=4, interval="step"),
+            SchedulerSpec("linear", param="momentum", start_factor=0.5, begin=4, interval="step"),
+        ],
+    ],
+    ids=["cycle_momentum-false", "other-param", "disjoint-windows"],
+)
+def test_a_cycle_of_the_lr_alone_beside_a_schedule_of_the_momentum_is_accepted(schedulers: list[Any]) -> None:
+    _declare(schedulers)
+
+
+def test_cycle_momentum_false_beside_a_momentum_schedule_trains_both_as_declared() -> None:
+    """The way out the refusal names: the lr follows torch's `OneCycleLR` and the momentum the linear schedule."""
+    lrs, momenta = _lrs_and_momenta(
+        [
+            SchedulerSpec("onecycle", max_lr=1.0, total_steps=8, interval="step", cycle_momentum=False),
+            MOMENTUM_DECAY,
+        ]
+    )
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=1.0, total_steps=8, cycle_momentum=False
+    )
+    expected = []
+    for _ in range(8):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert lrs == pytest.approx(expected)
+    assert momenta == pytest.approx([0.45, 0.5625, 0.675, 0.7875, 0.9, 0.9, 0.9, 0.9])
