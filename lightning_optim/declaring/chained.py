@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
 
-from torch.optim.lr_scheduler import SequentialLR
+from torch.optim.lr_scheduler import ConstantLR, LinearLR, PolynomialLR, SequentialLR
 
 from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.hparam import contains_hparam
@@ -49,16 +49,43 @@ def span(scheduler: ResolvedScheduler) -> Span | None:
         (('epoch', 0, inf), ('step', 0, 8), ('epoch', 3, inf))
         >>> spanned(begin=0.5) is None
         True
+        >>> span(resolve_scheduler("M.opt.scheduler", SchedulerSpec("linear", total_iters=5, interval="step")))
+        ('step', 0, 6)
     """
     spec = scheduler.spec
     if not scheduler.windowed:
-        return (scheduler.interval, 0, math.inf)
+        return (scheduler.interval, 0, _last_update(scheduler))
     every = 1 if scheduler.converts_epochs else spec.frequency
     bounds = (spec.begin or 0, math.inf if spec.end is None else spec.end)
     if not is_int(every) or not all(is_int(b) or b == math.inf for b in bounds):
         return None
     unit = "epoch" if scheduler.converts_epochs else scheduler.interval
     return (unit, bounds[0] * every, bounds[1] * every)
+
+
+#: Schedulers that change nothing after their update ``total_iters`` (a warmup's ``LinearLR``, ``ConstantLR``)
+_STOP_AFTER_TOTAL_ITERS = (LinearLR, ConstantLR, PolynomialLR)
+
+
+def _last_update(scheduler: ResolvedScheduler) -> float:
+    """The end of the span of a scheduler without a window: after its update ``total_iters`` for one that changes
+    nothing after it, given as an int, with no ``warmup`` before it; else the run's end."""
+    total: Any = scheduler.kwargs.get("total_iters")
+    if not issubclass(scheduler.cls, _STOP_AFTER_TOTAL_ITERS) or not is_int(total) or scheduler.spec.warmup:
+        return math.inf
+    every = 1 if scheduler.converts_epochs else scheduler.spec.frequency
+    return (total + 1) * every if is_int(every) else math.inf
+
+
+def driven_option(param: str) -> str:
+    """The option a ``SchedulerSpec(param=...)`` drives: ``"momentum"`` and ``"beta1"`` name one (``betas[0]``
+    where the optimizer has no ``momentum``).
+
+    Example:
+        >>> driven_option("beta1"), driven_option("weight_decay")
+        ('momentum', 'weight_decay')
+    """
+    return "momentum" if param in MOMENTUM_OPTIONS else param
 
 
 def _whole(s: Span | None) -> bool:
@@ -189,15 +216,21 @@ def check_chained(
     whose ``schedulers`` they are (all driving its ``param``), which steps them together."""
     parts: dict[int, list[Part]] = {}
     label = "scheduler" if holder is None else "schedulers"
+
+    def spanned(scheduler: ResolvedScheduler) -> Span | None:
+        # a composite starts all its schedulers at its first update: each acts beside every other one there
+        return span(scheduler) if holder is None else (scheduler.interval, 0, math.inf)
+
     for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
         driven = param or first.spec.param
-        if first.spec.param != second.spec.param or not overlap(span(first), span(second)):
+        same = driven_option(first.spec.param) == driven_option(second.spec.param)
+        if not same or not overlap(spanned(first), spanned(second)):
             continue
         for index, scheduler in ((i, first), (j, second)):
             if index not in parts:
                 parts[index] = outright_parts(scheduler, optimizer)
         for k, other in ((j, i), (i, j)):
-            kept = span(schedulers[other])
+            kept = spanned(schedulers[other])
             how, part = next(((h, p) for h, p in parts[k] if overlap(p, kept)), ("", None))
             if how:
                 break

@@ -41,7 +41,8 @@ def test_a_lambda_beside_a_warmup_is_refused_when_the_class_is_defined() -> None
     assert str(refused.value) == (
         "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
         "they act together but got `scheduler[1]` (`LambdaLR`), which sets `lr` outright from its own starting "
-        "value at every update, beside `scheduler[0]` (`LinearLR`) over the whole run: it discards the factor "
+        "value at every update, beside `scheduler[0]` (`LinearLR`) in windows that overlap (steps [0, 7) and the "
+        "whole run): it discards the factor "
         "`scheduler[0]` leaves at every update (as torch and Lightning do with a hand-written list), so `lr` would "
         "not follow the product the list declares. Give `scheduler[1]` a `warmup=` in place of a warmup scheduler "
         "beside it, or give the two disjoint windows (`end=` on the earlier, `begin=` at that update on the later)."
@@ -337,7 +338,8 @@ def test_a_cycle_of_the_momentum_beside_a_schedule_of_the_momentum_is_refused_wh
         "Model.optimizer.scheduler: Expected the schedulers of `momentum` in the list to scale the value they find "
         "where they act together but got `scheduler[0]` (`OneCycleLR`), which also cycles `momentum` "
         "(`cycle_momentum=True`, its default), setting it outright from its own `base_momentum` and `max_momentum` "
-        "at every update, beside `scheduler[1]` (`LinearLR`) over the whole run: it discards the factor "
+        "at every update, beside `scheduler[1]` (`LinearLR`) in windows that overlap (the whole run and steps [0, 5)): "
+        "it discards the factor "
         "`scheduler[1]` leaves at every update (as torch and Lightning do with a hand-written list), so `momentum` "
         "would not follow the product the list declares. Pass `cycle_momentum=False` to `scheduler[0]` (its lr "
         "keeps its cycle), or give the two disjoint windows (`end=` on the earlier, `begin=` at that update on the "
@@ -402,3 +404,34 @@ def test_cycle_momentum_false_beside_a_momentum_schedule_trains_both_as_declared
         reference.step()
     assert lrs == pytest.approx(expected)
     assert momenta == pytest.approx([0.45, 0.5625, 0.675, 0.7875, 0.9, 0.9, 0.9, 0.9])
+
+
+def test_a_warmup_ended_by_its_total_iters_before_a_lambda_begins_trains_as_its_window() -> None:
+    """A `LinearLR` changes nothing after its update `total_iters`: written in torch's style, without `end=`, it
+    meets a lambda beginning after it as the windowed form does (it was refused as acting over the whole run)."""
+    by_total = [
+        SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=6, interval="step"),
+    ]
+    by_window = [
+        SchedulerSpec("linear", start_factor=0.1, total_iters=5, end=6, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=6, interval="step"),
+    ]
+    lrs = _lrs_and_momenta(by_total)[0]
+    assert lrs == _lrs_and_momenta(by_window)[0]
+    assert lrs == pytest.approx([0.1, 0.28, 0.46, 0.64, 0.82, 1.0, 1.0, 0.5])
+    # still acting when the lambda begins: refused
+    with pytest.raises(ValueError, match=r"in windows that overlap \(steps \[0, 6\) and steps \[5, end\)\)"):
+        _declare([by_total[0], SchedulerSpec("lambda", lr_lambda=halving, begin=5, interval="step")])
+
+
+def test_momentum_and_beta1_are_one_option() -> None:
+    """Adam's `betas[0]` driven as `momentum` by one scheduler and as `beta1` by another: one option, whose
+    StepLR factor the lambda discarded at every step ([0.9, 0.9, 0.45, 0.9, 0.45, ...]) while they were accepted."""
+    schedulers = [
+        SchedulerSpec("lambda", param="momentum", lr_lambda=halving, interval="step"),
+        SchedulerSpec("step", param="beta1", step_size=2, gamma=0.5, interval="step"),
+    ]
+    optimizer = OptimizerSpec("adam", lr=0.1, scheduler=schedulers)
+    with pytest.raises(ValueError, match=r"Expected the schedulers of `momentum` in the list to scale"):
+        type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": optimizer})
