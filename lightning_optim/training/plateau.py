@@ -25,7 +25,10 @@ per-step plateau). A strict plateau is refused there as Lightning refuses its ow
 optimization too, where the mixin steps it; a manual per-step one waits for its metric until an epoch whose
 validation ran, ``training/stepping.py``), and the refusal says that validation has not run yet, with the
 setting that decides when it does, instead of suggesting the training twin of the metric (``train_loss``, or a
-bare ``loss``, for ``val_loss``), the only one logged so far.
+bare ``loss``, for ``val_loss``), the only one logged so far. Where validation never runs in the fit
+(``limit_val_batches=0``, no validation data, no ``validation_step``), waiting for it is no way out: the
+refusal says so, with what would run it, and the training twin is the near miss; a ``strict=False`` plateau
+skips its updates as Lightning's does, with a warning that does not promise validation.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
@@ -72,9 +75,52 @@ def stage_twins(a: str, b: str) -> bool:
     return stage != other_stage and metric == other_metric
 
 
+class Pending(NamedTuple):
+    """Why validation has not logged a plateau's metric in this fit: the Trainer's ``setting`` by which it has
+    not run yet and, where it never runs in this fit, what would run it (``enable``; ``None``: it runs later)."""
+
+    setting: str
+    enable: str | None = None
+
+
+def never_validated(
+    limit: float, has_step: bool, has_data: bool, batches: Sequence[float] | None
+) -> Pending | None:
+    """Why validation never runs in this fit, or ``None`` where it may: ``limit`` (``limit_val_batches``),
+    whether the module has a ``validation_step`` and the fit validation data, and the validation batches per
+    dataloader once the data is loaded for good (``num_val_batches``; ``None`` before, or where it is reloaded).
+    Lightning skips its val loop for each of them.
+
+    Example:
+        >>> never_validated(0, True, True, None)
+        Pending(setting='`limit_val_batches=0`', enable='Run validation (a `limit_val_batches` above 0)')
+        >>> never_validated(1.0, False, True, None).setting, never_validated(1.0, True, False, None).setting
+        ('the module has no `validation_step`', '`fit` has no validation data')
+        >>> never_validated(1.0, True, True, [0]).setting
+        'its validation data has no batches (`num_val_batches=[0]`)'
+        >>> never_validated(1.0, True, True, None), never_validated(1.0, True, True, [4])
+        (None, None)
+    """
+    if not limit:
+        return Pending(f"`limit_val_batches={limit}`", "Run validation (a `limit_val_batches` above 0)")
+    if not has_step:
+        return Pending("the module has no `validation_step`", "Log it in a `validation_step`")
+    if not has_data:
+        return Pending(
+            "`fit` has no validation data",
+            "Give `fit` validation data (`val_dataloaders`, or a `val_dataloader` of the module or datamodule)",
+        )
+    if batches is not None and not sum(batches):
+        return Pending(
+            f"its validation data has no batches (`num_val_batches={list(batches)}`)",
+            "Give `fit` validation data with batches",
+        )
+    return None
+
+
 def not_validated(interval: str, epoch: int, every: int | None, check_interval: float, limit: float) -> str:
-    """The Trainer's setting by which validation has not run yet where a plateau updates: ``every``
-    (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``) and ``limit``
+    """The Trainer's setting by which validation, which runs in this fit, has not run yet where a plateau
+    updates: ``every`` (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``) and ``limit``
     (``limit_val_batches``).
 
     Example:
@@ -82,11 +128,7 @@ def not_validated(interval: str, epoch: int, every: int | None, check_interval: 
         '`check_val_every_n_epoch=2` skips epoch 0'
         >>> not_validated("step", 0, 1, 0.5, 1.0)
         '`val_check_interval=0.5`: its first run comes after a later training batch'
-        >>> not_validated("epoch", 0, 1, 1.0, 0)
-        '`limit_val_batches=0`'
     """
-    if not limit:
-        return f"`limit_val_batches={limit}`"
     if every is not None and (epoch + 1) % every:
         return f"`check_val_every_n_epoch={every}` skips epoch {epoch}"
     if interval == "step":
@@ -97,21 +139,34 @@ def not_validated(interval: str, epoch: int, every: int | None, check_interval: 
     )
 
 
-def validation_pending(trainer: Any, interval: str, epoch: int) -> str | None:
-    """``not_validated`` for ``trainer`` where its validation has not run yet in this fit, else ``None``."""
+def validation_pending(trainer: Any, interval: str, epoch: int) -> Pending | None:
+    """Why ``trainer``'s validation has not run yet in this fit (``never_validated``, else ``not_validated``),
+    or ``None`` where it has."""
     if compat.validation_ran(trainer):
         return None
+    loaded = trainer.val_dataloaders is not None and not trainer.reload_dataloaders_every_n_epochs
+    never = never_validated(
+        trainer.limit_val_batches,
+        compat.is_overridden("validation_step", trainer.lightning_module),
+        compat.has_validation_data(trainer),
+        trainer.num_val_batches if loaded else None,
+    )
+    if never is not None:
+        return never
     every = trainer.check_val_every_n_epoch
-    return not_validated(interval, epoch, every, trainer.val_check_interval, trainer.limit_val_batches)
+    return Pending(
+        not_validated(interval, epoch, every, trainer.val_check_interval, trainer.limit_val_batches)
+    )
 
 
 def missing_monitor(
-    scheduler: ResolvedScheduler, logged: Iterable[str], when: str, pending: str | None = None
+    scheduler: ResolvedScheduler, logged: Iterable[str], when: str, pending: Pending | None = None
 ) -> str:
     """Why a plateau's ``monitor`` is not there, with the closest logged metric (``when``: ``by the end of
     epoch 0``), and what to do for a ``strict`` scheduler. Before the fit's validation has run (``pending``:
     the setting by which, ``validation_pending``), a metric of another stage is no near miss, and without one the
-    message says that validation has not run yet.
+    message says that validation has not run yet; where it never runs in this fit, the message says so and the
+    metric's training twin (``loss`` for ``val_loss``) is the near miss.
 
     Example:
         >>> from lightning_optim.declaring.scheduler import resolve_scheduler
@@ -119,14 +174,32 @@ def missing_monitor(
         >>> spec = SchedulerSpec("plateau", monitor="val_los")
         >>> print(missing_monitor(resolve_scheduler("M.optimizer.scheduler", spec), ["val_loss"], "by epoch 0"))
         M.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_los` (did you mean `val_loss`?), which was not logged by epoch 0. Logged metrics: `val_loss`. Log it with `self.log(...)`, correct `monitor`, or pass `strict=False` to skip such steps.
+        >>> spec = SchedulerSpec("plateau", monitor="val_loss")
+        >>> never = never_validated(0, True, True, None)
+        >>> print(missing_monitor(resolve_scheduler("M.optimizer.scheduler", spec), ["loss"], "by epoch 0", never))
+        M.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_loss` (did you mean `loss`?), which was not logged by epoch 0: validation never runs in this fit (`limit_val_batches=0`). Logged metrics: `loss`. Run validation (a `limit_val_batches` above 0), or monitor a metric the training step logs.
     """
     names = sorted(logged)
     monitor = scheduler.spec.monitor or ""
+    if pending is not None and pending.enable is not None:
+        twins = [n for n in names if stage_twins(monitor, n)]  # the metric as the training step logs it
+        near = did_you_mean(monitor, twins) or (
+            f" (did you mean `{twins[0]}`?)" if twins else did_you_mean(monitor, names)
+        )
+        message = (
+            f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`{near}, which was not logged {when}: "
+            f"validation never runs in this fit ({pending.setting}). Logged metrics: {listing(names) or 'none'}."
+        )
+        return message + (
+            f" {pending.enable}, or monitor a metric the training step logs."
+            if scheduler.spec.strict
+            else " Skipping this step because `strict=False`."
+        )
     near = did_you_mean(monitor, [n for n in names if pending is None or not stage_twins(monitor, n)])
     if pending is not None and not near:
         message = (
             f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`, which was not logged {when}: "
-            f"validation has not run yet in this fit ({pending}). Logged metrics: {listing(names) or 'none'}."
+            f"validation has not run yet in this fit ({pending.setting}). Logged metrics: {listing(names) or 'none'}."
         )
         if not scheduler.spec.strict:
             return message + " Skipping this step because `strict=False`."
@@ -282,19 +355,22 @@ class StrictMonitor:
             return f"by global step {self.trainer.global_step} (epoch {epoch})"
         return f"by the end of epoch {epoch}"
 
-    def __bool__(self) -> bool:
+    def _message(self) -> str:
         pending = validation_pending(self.trainer, self.scheduler.interval, self.trainer.current_epoch)
-        message = missing_monitor(self.scheduler, self.trainer.callback_metrics, self._when(), pending)
+        return missing_monitor(self.scheduler, self.trainer.callback_metrics, self._when(), pending)
+
+    def __bool__(self) -> bool:
         if self.scheduler.spec.strict:
+            message = self._message()
             check_missing_everywhere(self.scheduler, self.trainer)
             raise ValueError(message)
         if (
             self.scheduler.interval == "epoch"
         ):  # once an epoch: a per-step gather would tax every waiting step
             check_missing_everywhere(self.scheduler, self.trainer)
-        if not self.warned:
+        if not self.warned:  # the message only once: a per-step plateau waiting comes here at every step
             self.warned = True
-            rank_zero_warn(message, category=RuntimeWarning)
+            rank_zero_warn(self._message(), category=RuntimeWarning)
         return False
 
     def __repr__(self) -> str:

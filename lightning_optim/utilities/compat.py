@@ -401,6 +401,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: validation is taken to have run (the refusal names the closest logged metric, as before)",
     ),
     PrivateApi(
+        "_EvaluationLoop._data_source",
+        "a plateau's metric missing in a fit without validation data (none given to `fit`, no `val_dataloader`) "
+        "is refused saying that validation never runs, as Lightning's own check reads it to skip the val loop "
+        "(`has_validation_data`)",
+        "fallback: the fit is taken to have validation data (the refusal says validation has not run yet)",
+    ),
+    PrivateApi(
         "StochasticWeightAveraging._max_epochs",
         "the run's own `max_epochs` while SWA holds the epoch it adds to the fit loop for a model with BatchNorm "
         "(`swa_batch_norm_epoch`: also `_model_contains_batch_norm`), which a derived length leaves out as the "
@@ -590,6 +597,15 @@ def validation_ran(trainer: Any) -> bool:
     so true between runs once one has run."""
     loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
     return bool(getattr(loop, "_has_run", True))
+
+
+def has_validation_data(trainer: Any) -> bool:
+    """Whether the fit has validation data: dataloaders given to ``fit`` or a ``val_dataloader`` of the module or
+    datamodule (the fit's validation loop's ``_data_source.is_defined()``, which Lightning's configuration check
+    reads to skip the val loop)."""
+    loop = getattr(getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None), "val_loop", None)
+    source = getattr(loop, "_data_source", None)
+    return source is None or bool(source.is_defined())
 
 
 def swa_batch_norm_epoch(callback: Any, trainer: Any) -> bool:

@@ -227,6 +227,141 @@ def test_manual_not_strict_plateau_waits_for_validation_as_in_automatic() -> Non
     assert len(set(lrs[False])) > 1  # the plateau stepped once validation ran
 
 
+#: the ways a fit never validates: (id, Trainer arguments, the validation samples given to fit (``None``: no
+#: validation data), validation_step defined, the setting the refusal names, what would run validation)
+NEVER_VALIDATED = [
+    (
+        "limit_val_batches_0",
+        {"limit_val_batches": 0},
+        32,
+        True,
+        "`limit_val_batches=0`",
+        "Run validation (a `limit_val_batches` above 0)",
+    ),
+    (
+        "no_val_dataloaders",
+        {},
+        None,
+        True,
+        "`fit` has no validation data",
+        "Give `fit` validation data (`val_dataloaders`, or a `val_dataloader` of the module or datamodule)",
+    ),
+    (
+        "no_validation_step",
+        {},
+        32,
+        False,
+        "the module has no `validation_step`",
+        "Log it in a `validation_step`",
+    ),
+    (
+        "no_validation_batches",
+        {},
+        0,
+        True,
+        "its validation data has no batches (`num_val_batches=[0]`)",
+        "Give `fit` validation data with batches",
+    ),
+]
+
+
+def unvalidated(logged: str, has_step: bool, manual: bool = False) -> type[Classifier]:
+    """``staged(logged, "val_loss", manual)``, without its ``validation_step`` unless ``has_step``."""
+    base = staged(logged, "val_loss", manual)
+    return (
+        base
+        if has_step
+        else type("NoValidationStep", (base,), {"validation_step": L.LightningModule.validation_step})
+    )
+
+
+def validation(batches: int | None) -> Any:
+    """Validation data of ``batches`` samples, or ``None``."""
+    return None if batches is None else loader(n=batches)
+
+
+def never_runs(logged: str, setting: str, enable: str) -> str:
+    """The refusal of a strict per-epoch plateau on ``val_loss`` at the end of epoch 0 of a fit whose validation
+    never runs (``setting``), where ``training_step`` logged ``logged``."""
+    return (
+        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_loss` (did you mean `{logged}`?), which "
+        f"was not logged by the end of epoch 0: validation never runs in this fit ({setting}). Logged metrics: "
+        f"`{logged}`. {enable}, or monitor a metric the training step logs."
+    )
+
+
+@pytest.mark.parametrize("logged", ["train_loss", "loss"])
+@pytest.mark.parametrize(
+    ("settings", "data", "has_step", "setting", "enable"),
+    [case[1:] for case in NEVER_VALIDATED],
+    ids=[case[0] for case in NEVER_VALIDATED],
+)
+def test_a_validation_metric_in_a_fit_that_never_validates_is_refused_saying_so(
+    settings: dict[str, Any], data: int | None, has_step: bool, setting: str, enable: str, logged: str
+) -> None:
+    """Where validation cannot run in the fit at all, a strict plateau on ``val_loss`` stops where Lightning's
+    hand-written config stops (listing the metrics logged), in both modes, saying that validation never runs and
+    naming the training twin, instead of that it has not run yet with ``strict=False`` (which would never
+    update the lr) or ``check_val_every_n_epoch=1`` (already so) as the ways out."""
+    written = {"configure_optimizers": HandWritten.configure_optimizers, "interval": "epoch", "strict": True}
+    reference = type("Reference", (unvalidated(logged, has_step),), {**written, "monitor": "val_loss"})()
+    run = trainer(**settings)
+    with pytest.raises(MisconfigurationException, match=rf"Available metrics are: \['{logged}'\]"):
+        run.fit(reference, loader(), validation(data))
+    assert (run.global_step, run.current_epoch) == (2, 0)
+    spec = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("plateau", monitor="val_loss"))
+    places = []
+    for manual in (False, True):
+        run = trainer(**settings)
+        with pytest.raises(ValueError) as caught:
+            run.fit(
+                declared(spec, unvalidated(logged, has_step, manual))(),
+                loader(),
+                validation(data),
+            )
+        assert str(caught.value) == never_runs(logged, setting, enable)
+        places.append((run.global_step, run.current_epoch))
+    assert places == [(2, 0), (2, 1)]  # manual: the epoch-0 update, taken at the start of epoch 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "data", "has_step", "setting"),
+    [case[1:5] for case in NEVER_VALIDATED],
+    ids=[case[0] for case in NEVER_VALIDATED],
+)
+def test_not_strict_plateau_in_a_fit_that_never_validates_warns_without_promising_validation(
+    settings: dict[str, Any], data: int | None, has_step: bool, setting: str
+) -> None:
+    """``strict=False`` where validation never runs: the updates are skipped in both modes, the lrs of Lightning's
+    hand-written config, and the warning says that validation never runs, not that it will log the metric."""
+    written = {"configure_optimizers": HandWritten.configure_optimizers, "interval": "epoch", "strict": False}
+    reference = type("Reference", (unvalidated("loss", has_step),), {**written, "monitor": "val_loss"})()
+    recorder = LrRecorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer(max_epochs=3, callbacks=[recorder], **settings).fit(reference, loader(), validation(data))
+    expected = recorder.of()
+    scheduler = SchedulerSpec("plateau", monitor="val_loss", strict=False, patience=0)
+    for manual in (False, True):
+        recorder = LrRecorder()
+        module = declared(
+            OptimizerSpec(SGD, lr=0.1, scheduler=scheduler), unvalidated("loss", has_step, manual)
+        )()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer(max_epochs=3, callbacks=[recorder], **settings).fit(module, loader(), validation(data))
+        assert recorder.of() == expected == [0.1] * 6
+        # automatic: once; manual: at each epoch's update
+        ours = {
+            re.sub(r"epoch \d", "epoch N", str(w.message)) for w in caught if "Declared." in str(w.message)
+        }
+        assert ours == {
+            "Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_loss` (did you mean `loss`?), which "
+            f"was not logged by the end of epoch N: validation never runs in this fit ({setting}). Logged "
+            "metrics: `loss`. Skipping this step because `strict=False`."
+        }
+
+
 def test_automatic_not_strict_warns_once_with_the_near_miss_and_trains_as_lightning() -> None:
     reference = type("Reference", (HandWritten,), {"strict": False})()
     module = plateau("val_los", strict=False)()

@@ -189,6 +189,7 @@ LOOKUPS = {
         _module_function("torch._inductor.cpp_builder.get_cpp_compiler")
     ),
     "_EvaluationLoop._has_run": lambda: _trainer().fit_loop.epoch_loop.val_loop._has_run is False,
+    "_EvaluationLoop._data_source": lambda: _trainer().fit_loop.epoch_loop.val_loop._data_source.is_defined(),
     "StochasticWeightAveraging._max_epochs": _swa_records_the_runs_epochs,
     "_ResultCollection of the fit loops (`_results`: `meta.sync.should`, `meta.sync.rank_zero_only`, "
     "`is_tensor`)": _logged_metrics_keep_sync,
