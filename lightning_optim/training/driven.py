@@ -313,10 +313,23 @@ def _automatic_optimization(self: LightningModule) -> bool:
     return not manual(self) and bool(LIGHTNINGS_FLAG.fget(self))  # type: ignore[misc]
 
 
+def _set_automatic_optimization(self: LightningModule, value: bool) -> None:
+    # Lightning's own `__init__` writes the flag's field directly: this is the user's `self.automatic_optimization =`
+    self.__dict__[_WRITTEN_AUTOMATIC] = bool(value)
+    LIGHTNINGS_FLAG.fset(self, value)  # type: ignore[misc]
+
+
+def written_automatic(module: LightningModule) -> bool:
+    """Whether the module's own code set ``automatic_optimization = True`` (last), which the flag of a class whose
+    training step the mixin writes cannot tell from Lightning's default: ``fit`` refuses it."""
+    return bool(vars(module).get(_WRITTEN_AUTOMATIC, False))
+
+
+_WRITTEN_AUTOMATIC = "_lightning_optim_written_automatic"
 LIGHTNINGS_FLAG: property = LightningModule.automatic_optimization  # type: ignore[assignment]
 #: ``automatic_optimization`` of a class whose training step the mixin writes: ``False`` from
 #: ``configure_optimizers`` on (``manual``)
-DRIVEN_FLAG = property(_automatic_optimization, LIGHTNINGS_FLAG.fset, doc=LIGHTNINGS_FLAG.__doc__)
+DRIVEN_FLAG = property(_automatic_optimization, _set_automatic_optimization, doc=LIGHTNINGS_FLAG.__doc__)
 
 
 def write_training_step(cls: type, driven: bool) -> None:

@@ -278,6 +278,7 @@ def _declare(cls: type) -> None:
     check_metric_keys(cls.__qualname__, declared)
     _check_resume_choice(cls)
     driven = _driven.check_class(cls, declared)
+    _refuse_automatic_class_attribute(cls, declared, driven)
     if not driven:
         _refuse_optimizer_idx(cls, declared)
     _driven.write_training_step(cls, driven)
@@ -292,6 +293,44 @@ def _declare(cls: type) -> None:
         raise ValueError(
             f"{cls.__qualname__}: {', '.join(catch_alls)} all use `params=None` (every parameter no other "
             "optimizer takes); at most one optimizer can. Give the others a `params` selector."
+        )
+
+
+def _automatic_refused(
+    owner: str, declared: Sequence[ResolvedOptimizer], driven: bool, holder: str = ""
+) -> ValueError:
+    """The error for ``automatic_optimization = True`` (in ``__init__``, or a class attribute of ``holder``) on a
+    module the mixin trains in manual optimization: several optimizers, or a training step it writes (``loss``).
+
+    Example:
+        >>> one = resolve_optimizer("GAN", "optimizer", OptimizerSpec("sgd", lr=0.1, loss="gen_loss"))
+        >>> print(_automatic_refused("GAN", (one,), driven=True, holder="Base"))
+        GAN: declares `loss` on its optimizer (optimizer) but sets `automatic_optimization = True` (in `Base`); the mixin writes its training step in manual optimization. Remove that line: the mixin switches to manual optimization and steps the schedulers.
+    """
+    names = ", ".join(d.attribute for d in declared)
+    where = f" (in `{holder}`)" if holder else ""
+    if len(declared) > 1:
+        what = f"declares {len(declared)} optimizers ({names})"
+        why = "Lightning's automatic optimization supports one optimizer"
+    else:
+        what = f"declares `loss` on its optimizer ({names})"
+        why = "the mixin writes its training step in manual optimization"
+    return ValueError(
+        f"{owner}: {what} but sets `automatic_optimization = True`{where}; {why}. Remove that line: the mixin "
+        "switches to manual optimization and steps the schedulers."
+    )
+
+
+def _refuse_automatic_class_attribute(cls: type, declared: Sequence[ResolvedOptimizer], driven: bool) -> None:
+    """``automatic_optimization = True`` as a class attribute (``cls``'s own or a base's), which Lightning honours as
+    it does the assignment in ``__init__``, on a class the mixin trains in manual optimization: the mixin's
+    ``__init__`` (several optimizers) or ``write_training_step`` (``loss``) would replace it without a word."""
+    if not driven and len(declared) < 2:
+        return
+    holder = next((k for k in cls.__mro__ if "automatic_optimization" in vars(k)), None)
+    if holder is not None and vars(holder)["automatic_optimization"] is True:
+        raise _automatic_refused(
+            cls.__qualname__, declared, driven, "" if holder is cls else holder.__qualname__
         )
 
 
@@ -515,12 +554,8 @@ class ConfigurableOptimizersMixin:
                 "(does `__init__` call `L.LightningModule.__init__(self)` directly?); it turns automatic "
                 f"optimization off for the {len(declared_all)} declared optimizers. Call `super().__init__()`."
             )
-        if len(declared_all) > 1 and not manual:
-            raise ValueError(
-                f"{type(self).__qualname__}: declares {len(declared_all)} optimizers ({', '.join(p.attribute for p in declared_all)}) "
-                "but sets `automatic_optimization = True`; Lightning's automatic optimization supports one "
-                "optimizer. Remove that line: the mixin switches to manual optimization and steps the schedulers."
-            )
+        if (len(declared_all) > 1 and not manual) or (driven and _driven.written_automatic(module)):
+            raise _automatic_refused(type(self).__qualname__, declared_all, driven)
         if manual:
             _refuse_uncalled_overrides(type(self), "`automatic_optimization = False`")
         trainer = compat.attached_trainer(module)

@@ -18,6 +18,7 @@ from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, Schedule
 from tests.helpers import (
     FAST,
     Classifier,
+    Net,
     TwoNets,
     TwoNetsByName,
     assert_same_weights,
@@ -295,6 +296,141 @@ def test_explicit_automatic_optimization_with_two_optimizers_is_an_error() -> No
         match=r"declares 2 optimizers \(gen_opt, dis_opt\) but sets `automatic_optimization = True`",
     ):
         fit(Automatic(), max_epochs=1)
+
+
+#: The message for `automatic_optimization = True` on a module the mixin trains in manual optimization.
+AUTOMATIC_REFUSED = r"declares 2 optimizers \(gen_opt, dis_opt\) but sets `automatic_optimization = True`"
+
+
+class Losses(L.LightningModule):
+    """``TwoNets``' networks with a loss method each and no training step (for ``loss=``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+        self.model_dis = Net()
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+LOSSES = {
+    "gen_opt": OptimizerSpec(SGD, params="model_gen", lr=0.1, loss="gen_loss"),
+    "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.1, loss="dis_loss"),
+}
+
+
+class AutomaticBase(TwoNetsByName):
+    automatic_optimization = True
+
+
+@pytest.mark.parametrize(
+    ("bases", "attributes", "message"),
+    [
+        ((GAN,), {"automatic_optimization": True}, r"Custom: " + AUTOMATIC_REFUSED),
+        (
+            (ConfigurableOptimizersMixin, AutomaticBase),
+            {"gen_opt": GAN.gen_opt, "dis_opt": GAN.dis_opt},
+            r"Custom: " + AUTOMATIC_REFUSED + r" \(in `AutomaticBase`\)",
+        ),
+        (
+            (ConfigurableOptimizersMixin, Losses),
+            {**LOSSES, "automatic_optimization": True},
+            r"Custom: " + AUTOMATIC_REFUSED,
+        ),
+        (
+            (ConfigurableOptimizersMixin, Losses),
+            {"optimizer": OptimizerSpec(SGD, lr=0.1, loss="gen_loss"), "automatic_optimization": True},
+            r"Custom: declares `loss` on its optimizer \(optimizer\) but sets `automatic_optimization = True`; "
+            r"the mixin writes its training step in manual optimization",
+        ),
+    ],
+    ids=["own", "a-base's", "loss", "one-loss"],
+)
+def test_automatic_optimization_true_as_a_class_attribute_is_refused_when_the_class_is_defined(
+    bases: tuple[type, ...], attributes: dict[str, Any], message: str
+) -> None:
+    """Lightning honours the class attribute as it does the assignment in ``__init__``: it was hidden by the
+    mixin's own (``self.automatic_optimization = False``), and the module trained in manual optimization."""
+    with pytest.raises(ValueError, match=message):
+        type("Custom", bases, attributes)
+
+
+def test_automatic_optimization_true_in_init_with_loss_is_an_error() -> None:
+    """As for a training step of the module's own (above): the mixin's training step trained in manual
+    optimization without a word."""
+
+    class Driven(ConfigurableOptimizersMixin, Losses):
+        gen_opt = LOSSES["gen_opt"]
+        dis_opt = LOSSES["dis_opt"]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = True
+
+    with pytest.raises(ValueError, match=r"Driven: " + AUTOMATIC_REFUSED):
+        fit(Driven(), max_epochs=1)
+
+    class Toggled(Driven):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False  # the last word: manual optimization, as the mixin trains
+
+    module = Toggled()
+    fit(module, max_epochs=1)
+    assert module.trainer.global_step == 8  # 4 batches, both optimizers in each
+
+
+def test_automatic_optimization_as_a_class_attribute_is_honoured_where_it_can_be() -> None:
+    """``True`` beside one optimizer is automatic optimization, as without the mixin; ``False`` (in a base that
+    does not write it in ``__init__``) beside two is the manual optimization the mixin chooses."""
+
+    class Single(ConfigurableOptimizersMixin, Classifier):
+        automatic_optimization = True
+        optimizer = OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+        )
+
+    class HandWritten(Classifier):
+        automatic_optimization = True
+
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, 0.5)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    class SingleAgain(Single):  # a subclass keeps it
+        pass
+
+    for ours in (Single(), SingleAgain()):
+        theirs = HandWritten()
+        assert fit(ours, max_epochs=1).history == fit(theirs, max_epochs=1).history
+        assert ours.automatic_optimization is True
+        assert_same_weights(ours, theirs)
+
+    class ManualBase(TwoNetsByName):
+        automatic_optimization = False
+
+        def __init__(self) -> None:
+            L.LightningModule.__init__(self)
+            torch.manual_seed(0)
+            self.model_gen = Net()
+            self.model_dis = Net()
+
+    pair = type(
+        "Pair", (ConfigurableOptimizersMixin, ManualBase), {"gen_opt": GAN.gen_opt, "dis_opt": GAN.dis_opt}
+    )()
+    reference = (
+        GAN()
+    )  # trained as the hand-written manual loop (test_matches_a_hand_written_manual_reference)
+    assert fit(pair, max_epochs=2).history == fit(reference, max_epochs=2).history
+    assert_same_weights(pair, reference)
 
 
 @pytest.mark.parametrize(
