@@ -9,18 +9,20 @@ are never touched: one zero stand-in per distinct (group, shape, dtype, device) 
 its group, its state measured and dropped, and counted once per parameter it stands for. That takes, at its
 peak, about the memory of the largest parameter, its gradient and its state, whatever the model's size.
 
-Any other optimizer (``LBFGS``, whose one flat state couples every parameter; bitsandbytes', whose state
-precision is set per parameter outside its groups and whose quantization maps are shared; another library's
-class or a subclass, whose step may couple parameters), and one whose stand-in step fails or leaves state
-keyed by anything but the stand-in, is stepped over the real parameters, which are put back bit for bit
-afterwards (values and gradients), and the optimizer is thrown away. That counts exactly what the run will
-hold, for any optimizer: bitsandbytes' 8-bit codes and block scales, the parameters a
-``ParamGroup(optim_bits=32)`` or transformers' embedding rule keeps in 32 bits, each storage counted once, in
-the first group that holds it (bitsandbytes shares its quantization maps).
+Any other optimizer (bitsandbytes', whose state precision is set per parameter outside its groups and whose
+quantization maps are shared; another library's class or a subclass, whose step may couple parameters), and one
+whose stand-in step fails or leaves state keyed by anything but the stand-in, is stepped over the real
+parameters, which are put back bit for bit afterwards (values and gradients), and the optimizer is thrown away.
+That counts exactly what the run will hold, for any such optimizer: bitsandbytes' 8-bit codes and block
+scales, the parameters a ``ParamGroup(optim_bits=32)`` or transformers' embedding rule keeps in 32 bits, each
+storage counted once, in the first group that holds it (bitsandbytes shares its quantization maps).
 It needs memory for a copy of the parameters, their gradients and the whole state while it runs.
 
-Tensor subclasses (torchao's ``OptimState8bit``) are counted by their inner tensors. State that grows over the
-run (``LBFGS``'s history) is counted as it is after that first step.
+Tensor subclasses (torchao's ``OptimState8bit``) are counted by their inner tensors.
+
+``LBFGS``'s size is unknown (``None``): on zero gradients its step returns before it keeps anything, and a real
+first step keeps a pair of flat vectors for each of its ``max_iter`` inner iterations that the loss lets run and
+that passes its curvature test, up to ``history_size`` pairs, which no step without the run's loss can tell.
 """
 
 from __future__ import annotations
@@ -152,8 +154,8 @@ def _real_bytes(optimizer: torch.optim.Optimizer, params: list[torch.Tensor]) ->
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
-    """The state bytes of each param group after one step on zero gradients; ``None`` if that step fails
-    or a parameter is uninitialized (``nn.LazyLinear`` before its first forward).
+    """The state bytes of each param group after one step on zero gradients; ``None`` if that step fails,
+    a parameter is uninitialized (``nn.LazyLinear`` before its first forward) or ``optimizer`` is an ``LBFGS``.
 
     Example:
         >>> net = torch.nn.Linear(4, 2)
@@ -164,6 +166,8 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> Sequence[int] | None:
         >>> torch.equal(net.weight, before), net.weight.grad is None, len(optimizer.state)
         (True, True, 0)
     """
+    if isinstance(optimizer, torch.optim.LBFGS):
+        return None  # its state depends on the run's loss (the module docstring)
     params = list({id(p): p for g in optimizer.param_groups for p in g["params"]}.values())
     if any(is_uninitialized(p) for p in params):
         return None  # a lazy module's parameters have no shape before its first forward

@@ -24,7 +24,7 @@ def trained_bytes(optimizer: torch.optim.Optimizer) -> list[int]:
 )  # the test model has no 2-D hidden group
 @pytest.mark.parametrize(
     "name",
-    # not LBFGS: its history fills over the run, after the first step
+    # not LBFGS: its size is unknown (test_lbfgs_state_size_is_unknown_not_the_zero_of_a_step_on_zero_gradients)
     [
         *["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam", "adamax", "schedulefree/adamw"],
         pytest.param("muon_adamw", marks=needs_muon),
@@ -64,6 +64,25 @@ def test_an_optimizer_that_cannot_step_here_is_unknown_and_untouched() -> None:
     text = describe_optimizers(module)
     assert text.splitlines()[0].endswith(", state size unknown")
     assert text.splitlines()[2].split()[3] == "?"
+
+
+def test_lbfgs_state_size_is_unknown_not_the_zero_of_a_step_on_zero_gradients() -> None:
+    """Was "0 bytes of state": on zero gradients LBFGS's step returns before it keeps anything, while the run's
+    first step keeps flat vectors whose number depends on how many of its `max_iter` inner iterations the loss
+    lets run and keep a curvature pair, up to `history_size` pairs; no step without the run's loss tells it.
+    describe_optimizers says the size is unknown, and the state is what docs/guides/memory.md says it holds."""
+    module = declared(OptimizerSpec("lbfgs", lr=1.0, history_size=3))()
+    before = {n: p.detach().clone() for n, p in module.named_parameters()}
+    lines = describe_optimizers(module).splitlines()
+    assert lines[0].endswith(", state size unknown")
+    assert lines[2].split()[3] == "?"
+    for n, p in module.named_parameters():
+        assert torch.equal(p, before[n]) and p.grad is None, n
+    fit(module, max_steps=2)
+    (held,) = trained_bytes(module.trainer.optimizers[0])
+    flat = sum(p.numel() * p.element_size() for p in module.parameters())
+    # 3 pairs of flat vectors, the direction and the last gradient; ro and al per pair and H_diag, 0-dim
+    assert held == (2 * 3 + 2) * flat + (2 * 3 + 1) * 4
 
 
 class Stack(Classifier):
