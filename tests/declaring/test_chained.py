@@ -136,20 +136,26 @@ def test_disjoint_windows_and_another_option_train_as_declared() -> None:
     assert momenta == pytest.approx([0.45, 0.5625, 0.675, 0.7875, 0.9, 0.9, 0.9, 0.9])
 
 
-def test_a_warmup_on_the_lambda_itself_trains_as_the_hand_written_warmup_then_lambda() -> None:
-    """What the refusal says to write instead of a warmup beside a lambda: the lambda's own `warmup=`, after which
-    it starts from its own start, as torch's `SequentialLR([LinearLR, LambdaLR])` does."""
-    lrs, _ = _lrs_and_momenta(SchedulerSpec("lambda", lr_lambda=halving, warmup=3, interval="step"))
+def _warmup_then_halving() -> list[float]:
+    """torch's `SequentialLR([LinearLR(start_factor=0.25, total_iters=3), LambdaLR(halving)], milestones=[3])`,
+    stepped by hand: the lr of each of 8 steps."""
     optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=3)
     lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
     reference = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, lam], milestones=[3])
-    expected = []
+    lrs = []
     for _ in range(8):
-        expected.append(optimizer.param_groups[0]["lr"])
+        lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         reference.step()
-    assert lrs == pytest.approx(expected)
+    return lrs
+
+
+def test_a_warmup_on_the_lambda_itself_trains_as_the_hand_written_warmup_then_lambda() -> None:
+    """What the refusal says to write instead of a warmup beside a lambda: the lambda's own `warmup=`, after which
+    it starts from its own start, as torch's `SequentialLR([LinearLR, LambdaLR])` does."""
+    lrs, _ = _lrs_and_momenta(SchedulerSpec("lambda", lr_lambda=halving, warmup=3, interval="step"))
+    assert lrs == pytest.approx(_warmup_then_halving())
     assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.5, 0.25, 0.125, 0.0625])
 
 
@@ -310,16 +316,7 @@ def test_a_sequential_warmup_then_lambda_trains_as_torchs() -> None:
             interval="step",
         )
     )
-    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=3)
-    lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
-    reference = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, lam], milestones=[3])
-    expected = []
-    for _ in range(8):
-        expected.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        reference.step()
-    assert lrs == pytest.approx(expected)
+    assert lrs == pytest.approx(_warmup_then_halving())
 
 
 ONECYCLE = SchedulerSpec("onecycle", max_lr=1.0, total_steps=8, interval="step")
