@@ -94,7 +94,7 @@ def test_adamw_with_a_per_step_cosine_after_warmup() -> None:
 
 def test_class_definition_checks_know_a_pytorch_lightning_module() -> None:
     with pytest.raises(
-        TypeError, match=r"lists `LightningModule` before `ConfigurableOptimizersMixin`"
+        TypeError, match=r"lists `pytorch_lightning\.LightningModule` before `ConfigurableOptimizersMixin`"
     ) as err:
 
         class Order(pytorch_lightning.LightningModule, ConfigurableOptimizersMixin):

@@ -214,9 +214,13 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
             )
         seen[id(spec)] = name
     writer = next((k for k in cls.__mro__ if "configure_optimizers" in vars(k)), None)
-    if specs and writer in compat.lightning_classes("LightningModule"):
+    modules = compat.lightning_classes("LightningModule")
+    if specs and writer in modules:
+        names = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+        first = next(b for b in cls.__bases__ if issubclass(b, modules))
+        listed = f"`{written_name(first, names)}`" + ("" if first in modules else " (a `LightningModule`)")
         raise TypeError(
-            f"{cls.__qualname__}: lists `LightningModule` before `ConfigurableOptimizersMixin` in its bases, so "
+            f"{cls.__qualname__}: lists {listed} before `ConfigurableOptimizersMixin` in its bases, so "
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
             f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, {_other_bases(cls)})`."
         )
