@@ -125,7 +125,7 @@ def _describe(
     state = "state size unknown" if sizes is None else f"{sum(sizes)} bytes of state"
     header = (
         f"{declared.where}: {declared.cls.__name__}({kwargs}), {len(groups)} group{'s' * (len(groups) != 1)}, "
-        f"{tensors} tensors, {total} parameters, {state}"
+        f"{tensors} tensor{'s' * (tensors != 1)}, {total} parameters, {state}"
     )
     listed = [f"  {name}: {_names(group, max_names)}" for name, group in zip(names, groups)]
     schedulers = [

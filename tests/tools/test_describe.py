@@ -50,6 +50,20 @@ def test_a_lazy_module_before_its_first_forward_has_unknown_sizes() -> None:
     ]
 
 
+class OneTensor(L.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(3))
+
+
+def test_one_tensor_is_counted_in_the_singular() -> None:
+    text = describe_optimizers(declared(OptimizerSpec("sgd", lr=0.1), OneTensor)())
+    assert (
+        text.splitlines()[0]
+        == "Declared.optimizer: SGD(lr=0.1), 1 group, 1 tensor, 3 parameters, 0 bytes of state"
+    )
+
+
 def test_the_declared_lr_is_shown_under_any_other_scheduler() -> None:
     text = describe_optimizers(declared(OptimizerSpec("sgd", lr=0.5, scheduler=SchedulerSpec("cosine")))())
     assert text.splitlines()[2].split()[-1] == "0.5"
