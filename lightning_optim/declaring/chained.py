@@ -33,6 +33,11 @@ from lightning_optim.declaring.trial import sets_outright
 Span = tuple[str, float, float]
 
 
+def _every(scheduler: ResolvedScheduler) -> Any:
+    """How many steps or epochs one update of ``scheduler`` counts (epochs with ``unit="epoch"``)."""
+    return 1 if scheduler.converts_epochs else scheduler.spec.frequency
+
+
 def span(scheduler: ResolvedScheduler) -> Span | None:
     """Where ``scheduler`` acts in the run, in optimizer steps or epochs (``end`` ``inf``: to the run's end);
     ``None`` where the run decides it (a fraction of the run, a ``frequency`` given as an ``HParam``).
@@ -55,7 +60,7 @@ def span(scheduler: ResolvedScheduler) -> Span | None:
     spec = scheduler.spec
     if not scheduler.windowed:
         return (scheduler.interval, 0, _last_update(scheduler))
-    every = 1 if scheduler.converts_epochs else spec.frequency
+    every = _every(scheduler)
     bounds = (spec.begin or 0, math.inf if spec.end is None else spec.end)
     if not is_int(every) or not all(is_int(b) or b == math.inf for b in bounds):
         return None
@@ -73,7 +78,7 @@ def _last_update(scheduler: ResolvedScheduler) -> float:
     total: Any = scheduler.kwargs.get("total_iters")
     if not issubclass(scheduler.cls, _STOP_AFTER_TOTAL_ITERS) or not is_int(total) or scheduler.spec.warmup:
         return math.inf
-    every = 1 if scheduler.converts_epochs else scheduler.spec.frequency
+    every = _every(scheduler)
     return (total + 1) * every if is_int(every) else math.inf
 
 
@@ -136,10 +141,6 @@ def _window(s: Span | None) -> str:
 Part = tuple[str, "Span | None"]
 
 _EVERY_UPDATE = "from its own starting value at every update"
-
-
-def _every(scheduler: ResolvedScheduler) -> Any:
-    return 1 if scheduler.converts_epochs else scheduler.spec.frequency
 
 
 def outright_parts(scheduler: ResolvedScheduler, optimizer: Any) -> list[Part]:

@@ -510,8 +510,7 @@ def misdeclared(owner: type, name: str) -> TypeError | None:
     if issubclass(owner, compat.lightning_classes("LightningModule")) and not getattr(
         owner, DECLARES_OPTIMIZERS, False
     ):
-        names = vars(sys.modules[owner.__module__]) if owner.__module__ in sys.modules else {}
-        bases = ", ".join(written_name(base, names) for base in owner.__bases__)
+        bases = ", ".join(written_in(owner, owner.__bases__))
         return TypeError(
             f"{owner.__qualname__}.{name}: an OptimizerSpec on a LightningModule that does not inherit "
             f"ConfigurableOptimizersMixin is never used. Declare the class as "
@@ -546,6 +545,12 @@ def written_name(cls: type, names: Mapping[str, Any]) -> str:
     if cls in compat.lightning_classes("LightningModule"):
         return f"{'pl' if cls.__module__.startswith(compat.STANDALONE) else 'L'}.{cls.__name__}"
     return cls.__name__
+
+
+def written_in(owner: type, classes: Iterable[type]) -> list[str]:
+    """How the module that defines ``owner`` writes each of ``classes`` (``written_name``)."""
+    names = vars(sys.modules[owner.__module__]) if owner.__module__ in sys.modules else {}
+    return [written_name(cls, names) for cls in classes]
 
 
 #: The class attribute holding the errors that refuse instances of a class (see ``_refuse_instances``).

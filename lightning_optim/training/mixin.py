@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import sys
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -23,7 +22,7 @@ from lightning_optim.declaring.optimizer import (
     declared_of,
     resolve_optimizer,
 )
-from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, written_name
+from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, written_in
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.training import driven as _driven
 from lightning_optim.training import hparam_refresh as _hparams
@@ -185,9 +184,8 @@ def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, An
 
 def _other_bases(cls: type) -> str:
     """``cls``'s bases but the mixin, as its module writes them: the rest of the class line to suggest."""
-    names = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
     return ", ".join(
-        written_name(base, names) for base in cls.__bases__ if base is not ConfigurableOptimizersMixin
+        written_in(cls, [base for base in cls.__bases__ if base is not ConfigurableOptimizersMixin])
     )
 
 
@@ -216,9 +214,8 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     writer = next((k for k in cls.__mro__ if "configure_optimizers" in vars(k)), None)
     modules = compat.lightning_classes("LightningModule")
     if specs and writer in modules:
-        names = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
         first = next(b for b in cls.__bases__ if issubclass(b, modules))
-        listed = f"`{written_name(first, names)}`" + ("" if first in modules else " (a `LightningModule`)")
+        listed = f"`{written_in(cls, [first])[0]}`" + ("" if first in modules else " (a `LightningModule`)")
         raise TypeError(
             f"{cls.__qualname__}: lists {listed} before `ConfigurableOptimizersMixin` in its bases, so "
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
