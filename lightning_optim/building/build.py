@@ -153,12 +153,11 @@ def build_over_stand_ins(declared: ResolvedOptimizer, groups: Sequence[GroupPlan
     return Built(declared, optimizer, schedules_of(declared, optimizer, groups), groups)
 
 
-def reset_groups(built: Built, declared: ResolvedOptimizer | None = None) -> None:
-    """Give the live groups of ``built`` the options a fresh build of ``declared`` (default: its own) gives
-    them, keeping the implementation chosen (``fused``/``foreach``): a fresh start, or new ``HParam`` values.
-    Groups added after the build (``BaseFinetuning.unfreeze_and_add_param_group``) were never declared: they
-    are left as they are."""
-    fresh = build_over_stand_ins(declared or built.declared, built.groups).optimizer
+def reset_groups(built: Built) -> None:
+    """Give the live groups of ``built`` the options a fresh build of its declaration gives them, keeping the
+    implementation chosen (``fused``/``foreach``): a fresh start, or new ``HParam`` values. Groups added after
+    the build (``BaseFinetuning.unfreeze_and_add_param_group``) were never declared: they are left as they are."""
+    fresh = build_over_stand_ins(built.declared, built.groups).optimizer
     declared_groups = built.optimizer.param_groups[: len(built.groups)]
     for group, options in zip(declared_groups, fresh.param_groups, strict=True):
         kept = {key: group[key] for key in ("params", *IMPLEMENTATION_ARGUMENTS) if key in group}

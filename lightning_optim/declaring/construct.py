@@ -6,7 +6,7 @@ mixin when ``fit`` starts (``Schedule`` then builds it once its shape is fixed),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -133,7 +133,6 @@ def new_schedule(
     *,
     lr_scales: Sequence[float] | None = None,
     shape: Shape | None = None,
-    derive: Callable[[], Shape | None] | None = None,
 ) -> Schedule:
     """The ``Schedule`` of a resolved scheduler on ``optimizer`` (built now with ``shape``, or later)."""
     with torch_rejects(scheduler.where, scheduler.cls):
@@ -143,6 +142,5 @@ def new_schedule(
             param=scheduler.spec.param,
             warmup_start_factor=scheduler.spec.warmup_start_factor,
             shape=shape,
-            derive=derive,
             where=scheduler.where,
         )

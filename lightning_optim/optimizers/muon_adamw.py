@@ -98,7 +98,7 @@ ADAMW_OPTIONS = (
 #: Every option a param group may set: its half's options and ``use_muon`` (``defaults`` lists the Muon ones).
 GROUP_OPTIONS = frozenset((*MUON_OPTIONS, *ADAMW_OPTIONS, "use_muon"))
 #: The constructor argument that sets each AdamW option's default, when it is not the option's own name.
-_ADAMW_ARGUMENTS: Mapping[str, str] = {
+ADAMW_ARGUMENTS: Mapping[str, str] = {
     "lr": "adamw_lr",
     "betas": "adamw_betas",
     "eps": "adamw_eps",
@@ -441,9 +441,9 @@ class MuonWithAdamW(Optimizer):
         }
         _check_values(muon_defaults, "MuonWithAdamW")
         _check_values(
-            {k: v for k, v in adamw_defaults.items() if k in _ADAMW_ARGUMENTS},
+            {k: v for k, v in adamw_defaults.items() if k in ADAMW_ARGUMENTS},
             "MuonWithAdamW",
-            _ADAMW_ARGUMENTS,
+            ADAMW_ARGUMENTS,
         )
         #: the options a Muon group takes when it does not set them
         self.muon_defaults = muon_defaults

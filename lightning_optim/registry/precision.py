@@ -68,7 +68,7 @@ from typing import Any, TypeGuard
 
 import torch
 
-from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.optimizers.muon_adamw import ADAMW_ARGUMENTS, MuonWithAdamW
 from lightning_optim.registry.optimizers import OPTIMIZER_INFO
 from lightning_optim.utilities import compat
 
@@ -112,12 +112,7 @@ _MUON_ADAMW_HALF = Arithmetic(
     decays=("betas",),
     scales=("lr", "weight_decay"),
     decoupled=True,
-    arguments={
-        "lr": "adamw_lr",
-        "betas": "adamw_betas",
-        "eps": "adamw_eps",
-        "weight_decay": "adamw_weight_decay",
-    },
+    arguments=ADAMW_ARGUMENTS,
     fused_floors=True,
 )
 

@@ -68,9 +68,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
           layer1: layer1.weight, layer1.bias
           rest: layer2.weight, layer2.bias
     """
-    check_count(
-        "describe_optimizers", "max_names", max_names, minimum=1, unlimited=(None, "None (all of them)")
-    )
+    check_count("describe_optimizers", "max_names", max_names, unlimited=(None, "None (all of them)"))
     module = compat.compiled_original(module)  # `fit` trains the module `torch.compile` wrapped
     declared_all: Sequence[ResolvedOptimizer] = current_declarations(module)
     if not isinstance(module, torch.nn.Module) or not declared_all:

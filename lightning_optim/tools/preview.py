@@ -317,11 +317,11 @@ def preview(
     the command line); ``params``, the options recorded, defaults to the lr.
     """
     no_limit = (-1, "-1 (no limit)")
-    check_count("preview_schedule", "max_epochs", max_epochs, minimum=1, unlimited=no_limit)
-    check_count("preview_schedule", "steps_per_epoch", steps_per_epoch, minimum=1)
-    check_count("preview_schedule", "accumulate_grad_batches", accumulate_grad_batches, minimum=1)
-    check_count("preview_schedule", "max_steps", max_steps, minimum=1, unlimited=no_limit)
-    check_count("preview_schedule", "devices", devices, minimum=1)
+    check_count("preview_schedule", "max_epochs", max_epochs, unlimited=no_limit)
+    check_count("preview_schedule", "steps_per_epoch", steps_per_epoch)
+    check_count("preview_schedule", "accumulate_grad_batches", accumulate_grad_batches)
+    check_count("preview_schedule", "max_steps", max_steps, unlimited=no_limit)
+    check_count("preview_schedule", "devices", devices)
     if max_epochs == -1 and max_steps == -1:
         raise ValueError(
             "preview_schedule: Expected a run of known length but got `max_epochs=-1` and `max_steps=-1`; "

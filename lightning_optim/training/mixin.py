@@ -182,13 +182,6 @@ def _inherited(cls: type, specs: dict[str, OptimizerSpec]) -> list[tuple[str, An
     return list(found.values())
 
 
-def _other_bases(cls: type) -> str:
-    """``cls``'s bases but the mixin, as its module writes them: the rest of the class line to suggest."""
-    return ", ".join(
-        written_in(cls, [base for base in cls.__bases__ if base is not ConfigurableOptimizersMixin])
-    )
-
-
 def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     for name in specs:
         if hasattr(LightningModule, name) or hasattr(ConfigurableOptimizersMixin, name):
@@ -216,10 +209,11 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     if specs and writer in modules:
         first = next(b for b in cls.__bases__ if issubclass(b, modules))
         listed = f"`{written_in(cls, [first])[0]}`" + ("" if first in modules else " (a `LightningModule`)")
+        others = written_in(cls, [base for base in cls.__bases__ if base is not ConfigurableOptimizersMixin])
         raise TypeError(
             f"{cls.__qualname__}: lists {listed} before `ConfigurableOptimizersMixin` in its bases, so "
             f"Lightning's `configure_optimizers` would ignore the declarations ({', '.join(specs)}). Put the mixin "
-            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, {_other_bases(cls)})`."
+            f"first: `class {cls.__name__}(ConfigurableOptimizersMixin, {', '.join(others)})`."
         )
     if specs and writer is not None and writer is not ConfigurableOptimizersMixin and _calls_super(writer):
         raise TypeError(
@@ -335,22 +329,17 @@ def _refuse_automatic_class_attribute(cls: type, declared: Sequence[ResolvedOpti
         )
 
 
-def _changed_after_definition(cls: type) -> list[str]:
-    """The declarations assigned, replaced or removed on ``cls`` after its body (``Model.optimizer = ...``)."""
+def _refuse_changes_after_definition(cls: type) -> None:
+    """Declarations are checked and resolved when the class is defined; one assigned, replaced or removed later
+    (``Model.optimizer = ...``) would not be what trains everywhere (a pickled module or a spawned worker imports
+    the class as defined, a ``with_declarations`` class records its overrides), so it is refused."""
+    if DECLARED_ATTRIBUTE not in vars(cls):
+        return
     resolved = {d.attribute: d.declaration for d in vars(cls)[DECLARED_ATTRIBUTE]}
     now = declared_specs(cls)
-    return [
-        name
-        for name in [*resolved, *(n for n in now if n not in resolved)]
-        if resolved.get(name) is not now.get(name)
+    changed = [
+        n for n in [*resolved, *(n for n in now if n not in resolved)] if resolved.get(n) is not now.get(n)
     ]
-
-
-def _refuse_changes_after_definition(cls: type) -> None:
-    """Declarations are checked and resolved when the class is defined; one assigned later would not be what
-    trains everywhere (a pickled module or a spawned worker imports the class as defined, a
-    ``with_declarations`` class records its overrides), so it is refused."""
-    changed = _changed_after_definition(cls) if DECLARED_ATTRIBUTE in vars(cls) else []
     if changed:
         name = changed[0]
         raise TypeError(

@@ -193,12 +193,12 @@ def namespace_class(cls: type, path: str, base: str) -> type[Any]:
     return lightning_classes(path)[0]
 
 
-def is_overridden(name: str, instance: Any, parent: str = "LightningModule") -> bool:
-    """Whether ``instance`` overrides the method ``name`` of its namespace's ``parent`` (Lightning's
+def is_overridden(name: str, instance: Any) -> bool:
+    """Whether ``instance`` overrides the method ``name`` of its namespace's ``LightningModule`` (Lightning's
     ``is_overridden``, which finds the parent in its own namespace only)."""
     from lightning.pytorch.utilities.model_helpers import is_overridden as lightnings
 
-    return lightnings(name, instance, lightning_base(type(instance), parent))
+    return lightnings(name, instance, lightning_base(type(instance), "LightningModule"))
 
 
 @dataclass(frozen=True)
@@ -352,11 +352,6 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "`step` (`Optimizer.profile_hook_step`, which runs the step hooks) and its grad-mode decorator wrap, "
         "so that the hooks and the grad mode stay outside the compiled graph",
         "error at fit for `implementation='compiled'`",
-    ),
-    PrivateApi(
-        "torch._dynamo.utils.counters",
-        "tests of `implementation='compiled'` count Dynamo's graphs to prove that no schedule recompiles the step",
-        "the tests fail (nothing in the package reads it)",
     ),
     PrivateApi(
         "torch._dynamo.is_dynamo_supported",
@@ -1010,13 +1005,6 @@ def class_update(cls: type[torch.optim.Optimizer]) -> Callable[..., Any]:
     if getattr(step, "hooked", False) and not hasattr(step, "__wrapped__"):
         raise _missing("Optimizer.step.__wrapped__", "compile an optimizer's update without its step hooks")
     return inspect.unwrap(step)
-
-
-def dynamo_graph_count() -> int:
-    """How many graphs Dynamo has compiled in this process (its ``unique_graphs`` counter)."""
-    from torch._dynamo.utils import counters
-
-    return int(counters["stats"]["unique_graphs"])
 
 
 def compile_unavailable(device_type: str) -> str | None:

@@ -118,25 +118,23 @@ def check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) 
         )
 
 
-def check_count(
-    where: str, name: str, value: Any, *, minimum: int, unlimited: tuple[Any, str] | None = None
-) -> None:
-    """Raise unless ``value`` is an int >= ``minimum`` or the value ``unlimited`` gives with its meaning: a
-    ``ValueError`` for an int out of range, a ``TypeError`` for anything else.
+def check_count(where: str, name: str, value: Any, *, unlimited: tuple[Any, str] | None = None) -> None:
+    """Raise unless ``value`` is an int >= 1 or the value ``unlimited`` gives with its meaning: a ``ValueError``
+    for an int out of range, a ``TypeError`` for anything else.
 
     Example:
-        >>> check_count("f", "max_names", 0, minimum=1, unlimited=(None, "None (all of them)"))
+        >>> check_count("f", "max_names", 0, unlimited=(None, "None (all of them)"))
         Traceback (most recent call last):
         ...
         ValueError: f: Expected `max_names` to be an int >= 1 or None (all of them) but got 0.
-        >>> check_count("f", "max_epochs", -1, minimum=1, unlimited=(-1, "-1 (no limit)"))
+        >>> check_count("f", "max_epochs", -1, unlimited=(-1, "-1 (no limit)"))
     """
     integer = isinstance(value, int) and not isinstance(value, bool)
-    if integer and value >= minimum:
+    if integer and value >= 1:
         return
     if unlimited is not None and type(value) is type(unlimited[0]) and value == unlimited[0]:
         return
-    accepted = f"an int >= {minimum}" + (f" or {unlimited[1]}" if unlimited is not None else "")
+    accepted = "an int >= 1" + (f" or {unlimited[1]}" if unlimited is not None else "")
     raise (ValueError if integer else TypeError)(
         f"{where}: Expected `{name}` to be {accepted} but got {value!r}."
     )

@@ -6,7 +6,7 @@ step holds the lr and betas as float32 tensors (the eager one as Python floats, 
 reorders the update's arithmetic, so after 8-16 steps the weights agree to rtol 1e-5 / atol 2e-5 (Adam-family
 updates move each weight by about the lr, up to 0.5 at OneCycle's peak here; measured differences reach 1e-5),
 and the lrs to float32's rtol 1e-6; not bit for bit. Dynamo's graph
-counter (``compat.dynamo_graph_count``) proves that each optimizer compiled exactly once.
+counter (``dynamo_graph_count``) proves that each optimizer compiled exactly once.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ TENSOR_BETAS = "betas" in tensor_options(torch.optim.AdamW)
 COMPILABLE = sorted(cls.__name__ for cls, info in OPTIMIZER_INFO.items() if info.compilable)
 
 
+def dynamo_graph_count() -> int:
+    """How many graphs Dynamo has compiled in this process (its ``unique_graphs`` counter)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 class GraphCounter(L.Callback):
     """Dynamo's graph count after each training batch."""
 
@@ -51,10 +58,10 @@ class GraphCounter(L.Callback):
         self.counts: list[int] = []
 
     def on_train_start(self, *args: Any) -> None:
-        self.start = compat.dynamo_graph_count()
+        self.start = dynamo_graph_count()
 
     def on_train_batch_end(self, *args: Any) -> None:
-        self.counts.append(compat.dynamo_graph_count())
+        self.counts.append(dynamo_graph_count())
 
     def assert_no_recompilation(self, optimizers: int = 1) -> None:
         """Each optimizer compiled at most twice (its first step, which creates the state of some, and the
@@ -346,7 +353,7 @@ def test_each_optimizer_compiles_its_own_copy_of_the_update() -> None:
     # `Adam.step` code, the ninth Adam of a process would silently run eagerly
     from lightning_optim.building.compiled import install_compiled_step
 
-    before = compat.dynamo_graph_count()
+    before = dynamo_graph_count()
     for _ in range(10):
         param = torch.nn.Parameter(torch.ones(4))
         optimizer = torch.optim.Adam([param], lr=0.1)
@@ -354,7 +361,7 @@ def test_each_optimizer_compiles_its_own_copy_of_the_update() -> None:
         param.grad = torch.ones(4)
         optimizer.step()
         assert param.detach().lt(1).all()
-    assert compat.dynamo_graph_count() - before == 10
+    assert dynamo_graph_count() - before == 10
 
 
 # -- refused: at class definition, or when fit starts ---------------------------------------------------------

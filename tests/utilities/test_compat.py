@@ -179,9 +179,6 @@ LOOKUPS = {
         and getattr(torch.optim.Adam.step, "hooked", False)
         and hasattr(torch.optim.Adam.step, "__wrapped__")
     ),
-    "torch._dynamo.utils.counters": lambda: isinstance(
-        _module_function("torch._dynamo.utils.counters"), dict
-    ),
     "torch._dynamo.is_dynamo_supported": lambda: callable(
         _module_function("torch._dynamo.is_dynamo_supported")
     ),
