@@ -317,7 +317,7 @@ def epochs_for_steps(trainer: Any, steps: float) -> float:
     return float(last + math.ceil((steps - before[-1]) / per_epoch))
 
 
-def _epoch_steps_total(trainer: Any, scheduler: ResolvedScheduler | None, epochs: int) -> float:
+def epoch_steps_total(trainer: Any, scheduler: ResolvedScheduler | None, epochs: int) -> float:
     """Optimizer steps in the first ``epochs`` epochs, at this fit's steps per epoch (alike from the
     accumulation's last change on)."""
     changing = min(epochs, _last_change(trainer))
@@ -339,7 +339,7 @@ def _standing(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int) -> 
     """The steps this fit's rate would have taken where the loops stand (``epoch``, and the batches of it done):
     a resumed fit's steps taken differ from it when the checkpoint's steps per epoch were others."""
     into = _steps_into_epoch(trainer, scheduler, epoch, compat.batches_into_epoch(trainer))
-    return _epoch_steps_total(trainer, scheduler, epoch) + into
+    return epoch_steps_total(trainer, scheduler, epoch) + into
 
 
 def epoch_shift(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int:
@@ -383,7 +383,7 @@ def max_steps_ends_run(trainer: Any) -> bool:
     batches, last = _batches_per_epoch(trainer), max_epochs(trainer)
     if last in (None, -1) or not math.isfinite(batches):
         return True
-    return math.ceil(trainer.max_steps / optimizers) < _epoch_steps_total(trainer, None, max(last, 1))
+    return math.ceil(trainer.max_steps / optimizers) < epoch_steps_total(trainer, None, max(last, 1))
 
 
 def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float:
@@ -403,7 +403,7 @@ def run_steps(trainer: Any, scheduler: ResolvedScheduler | None = None) -> float
         return math.inf if estimated < 0 else estimated  # unsized data: Lightning gives `max_steps`, -1 unset
     total = math.inf
     if (last := max_epochs(trainer)) not in (None, -1) and math.isfinite(batches):
-        total = _epoch_steps_total(trainer, scheduler, max(last, 1))
+        total = epoch_steps_total(trainer, scheduler, max(last, 1))
         if steps:  # the steps left at this fit's rate, after the steps taken
             total += steps - _standing(trainer, scheduler, epoch)
     if trainer.max_steps not in (None, -1):
@@ -780,7 +780,7 @@ def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int 
     updates, epoch = _run_updates(trainer, scheduler, start), swa_start(trainer)
     if updates is None or epoch is None:
         return updates
-    end = _epoch_steps_total(trainer, scheduler, epoch) if scheduler.interval == "step" else epoch
+    end = epoch_steps_total(trainer, scheduler, epoch) if scheduler.interval == "step" else epoch
     first = start[0] if scheduler.interval == "step" else start[1]
     if not math.isfinite(end):
         return updates

@@ -8,7 +8,12 @@ schedules), which discards the factor another one left: a per-step ``LinearLR`` 
 trains without its warmup. A list declares a product (API.md: each update applies to the lr the others left),
 so a scheduler that sets the option outright beside another one on the same option, over the whole run or in
 windows that overlap, is refused when the class is defined. Windows whose overlap depends on the run (float
-bounds, windows counted in steps beside windows counted in epochs) are left as declared.
+bounds, a ``frequency`` given as an ``HParam``, windows counted in steps beside windows counted in epochs) are
+checked by the same rule when ``fit`` starts, and by ``preview_schedule``, placed in the run's optimizer steps
+(``building/placed.py``): a per-epoch scheduler's update ``k`` sets the value of epoch ``k``'s steps, so a per-epoch
+``LinearLR`` warmup beside a per-step ``LambdaLR`` beginning inside its last warmup epoch would multiply the
+``LambdaLR``'s value by the warmup's factor at that epoch's end. Windows counted alike get the verdict they got
+when the class was defined: the steps keep their order.
 
 Composites too: torch's ``ChainedScheduler`` steps its schedulers together at every update (a list of its own,
 over the whole run), and ``SequentialLR``, whose schedulers run in disjoint phases, starts the next one from its
@@ -18,7 +23,7 @@ own start at each milestone (``step(0)``), which discards another scheduler's fa
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import combinations
 from typing import Any
 
@@ -31,6 +36,15 @@ from lightning_optim.declaring.trial import sets_outright
 
 #: A scheduler's window as far as the declaration tells: ``(unit, begin, end)`` in optimizer steps or epochs.
 Span = tuple[str, float, float]
+
+#: Where a scheduler acts (``span``: as the declaration tells), and how spans are put in one unit to compare them
+Placed = Callable[[ResolvedScheduler], "Span | None"]
+Counted = Callable[["Span | None"], "Span | None"]
+
+
+def as_declared(s: Span | None) -> Span | None:
+    """A span in the unit it was declared in: how the class-definition check compares them."""
+    return s
 
 
 def _every(scheduler: ResolvedScheduler) -> Any:
@@ -143,12 +157,13 @@ Part = tuple[str, "Span | None"]
 _EVERY_UPDATE = "from its own starting value at every update"
 
 
-def outright_parts(scheduler: ResolvedScheduler, optimizer: Any) -> list[Part]:
+def outright_parts(scheduler: ResolvedScheduler, optimizer: Any, placed: Placed = span) -> list[Part]:
     """Where ``scheduler`` sets the option it drives outright, each with how: over its span, for one that does at
     every update (a ``ChainedScheduler`` holding one too); for a ``SequentialLR``, over the phase of each of its
     schedulers that does, and at each other milestone where the next one restarts from its own start (``step(0)``:
-    torch's with a closed form). A milestone the run decides (an ``HParam``, a window the run places) is placed by the run."""
-    whole = span(scheduler)
+    torch's with a closed form). A milestone the run decides (an ``HParam``, a window the run places) is placed by the run;
+    ``placed`` places ``scheduler``'s span."""
+    whole = placed(scheduler)
     if not issubclass(scheduler.cls, SequentialLR):
         return [(_EVERY_UPDATE, whole)] if sets_outright(scheduler, optimizer) else []
     inner = scheduler.kwargs["schedulers"]
@@ -211,16 +226,20 @@ def check_chained(
     *,
     param: str | None = None,
     holder: str | None = None,
+    placed: Placed = span,
+    counted: Counted = as_declared,
 ) -> None:
     """Refuse a scheduler of ``where``'s list that sets the option it drives outright where another scheduler
     drives the same option (``optimizer``: the trial optimizer the list was built on); ``holder``: the composite
-    whose ``schedulers`` they are (all driving its ``param``), which steps them together."""
+    whose ``schedulers`` they are (all driving its ``param``), which steps them together. ``placed`` and
+    ``counted``: where each scheduler acts and in which unit spans are compared, as declared when the class is
+    defined, in the run's optimizer steps when ``fit`` starts (``building/placed.py``)."""
     parts: dict[int, list[Part]] = {}
     label = "scheduler" if holder is None else "schedulers"
 
     def spanned(scheduler: ResolvedScheduler) -> Span | None:
         # a composite starts all its schedulers at its first update: each acts beside every other one there
-        return span(scheduler) if holder is None else (scheduler.interval, 0, math.inf)
+        return counted(placed(scheduler)) if holder is None else (scheduler.interval, 0, math.inf)
 
     for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
         driven = param or first.spec.param
@@ -229,7 +248,7 @@ def check_chained(
             continue
         for index, scheduler in ((i, first), (j, second)):
             if index not in parts:
-                parts[index] = outright_parts(scheduler, optimizer)
+                parts[index] = [(how, counted(p)) for how, p in outright_parts(scheduler, optimizer, placed)]
         for k, other in ((j, i), (i, j)):
             kept = spanned(schedulers[other])
             how, part = next(((h, p) for h, p in parts[k] if overlap(p, kept)), ("", None))

@@ -41,6 +41,7 @@ from lightning_optim.building.hparam_values import (
     values_resolved,
 )
 from lightning_optim.building.length import TrainerStandIn, run_shape
+from lightning_optim.building.placed import check_placed
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
@@ -392,6 +393,7 @@ def preview(
             built.append(build_over_stand_ins(declared, groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
+            check_placed(length, built[-1])
     _check_params(params, built)
     lrs: dict[str, list[float]] = {}
     for b in sorted(built, key=lambda b: not b.schedules):  # ``LRMonitor``'s order: with a scheduler first

@@ -60,6 +60,7 @@ from lightning_optim.building.length import (
     run_shape,
     updates_between,
 )
+from lightning_optim.building.placed import check_placed
 from lightning_optim.building.swa import displaced
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
@@ -188,6 +189,8 @@ class ScheduleLifecycle(MixinCallback):
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
             raise refusal(self.owner, refused + self._run_changes(trainer))
+        for b in self.built:
+            check_placed(trainer, b)  # windows whose overlap the run decides, now placed
         for b in self.built:
             for schedule in b.schedules:
                 # restarted: its epochs start at this one, which a mid-epoch resume enters without an epoch

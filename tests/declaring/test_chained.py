@@ -11,7 +11,9 @@ import torch
 from torch.optim import SGD
 from torch.optim.lr_scheduler import LRScheduler
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim.building.placed import check_in_run
+from lightning_optim.declaring.scheduler import resolve_scheduler
 from tests.helpers import Classifier, fit, loader
 
 WARMUP = SchedulerSpec("linear", start_factor=0.1, total_iters=6, interval="step")
@@ -432,3 +434,200 @@ def test_momentum_and_beta1_are_one_option() -> None:
     optimizer = OptimizerSpec("adam", lr=0.1, scheduler=schedulers)
     with pytest.raises(ValueError, match=r"Expected the schedulers of `momentum` in the list to scale"):
         type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": optimizer})
+
+
+class _Recorded(Classifier):
+    """Records the lr of every optimizer step, and whether one was taken."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stepped: list[float] = []
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        self.stepped.append(float(optimizer.param_groups[0]["lr"]))
+
+
+def _declare_sgd(scheduler: Any) -> type:
+    optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=scheduler)
+    return type("Model", (ConfigurableOptimizersMixin, _Recorded), {"optimizer": optimizer})
+
+
+#: a warmup over epoch 0 (per epoch), then a per-step lambda from the first step of epoch 1 (4 batches an epoch)
+EPOCH_WARMUP = SchedulerSpec("linear", start_factor=0.25, total_iters=1)
+IN_ITS_LAST_EPOCH = [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=4, interval="step")]
+
+
+def test_an_epoch_warmup_beside_a_step_lambda_beginning_inside_it_is_refused_when_fit_starts() -> None:
+    """The hunter's list: at the end of epoch 0 the lambda set the lr to 0.1 and the per-epoch `LinearLR` multiplied
+    it by 4, so it trained at [0.025] * 4 + [0.4, 0.05, 0.025, 0.0125] (4x the declared lr), accepted when the class
+    was defined (steps beside epochs) and when fit started. Refused before the first optimizer step, placing the
+    warmup's epochs [0, 2) at the run's steps [0, 8), with the class-definition message; so does the preview."""
+    model = _declare_sgd(IN_ITS_LAST_EPOCH)()  # accepted when the class is defined: the run decides
+    message = (
+        "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
+        "they act together but got `scheduler[1]` (`LambdaLR`), which sets `lr` outright from its own starting "
+        "value at every update, beside `scheduler[0]` (`LinearLR`) in windows that overlap (steps [0, 8) and "
+        "steps [4, end)): it discards the factor `scheduler[0]` leaves at every update (as torch and Lightning do "
+        "with a hand-written list), so `lr` would not follow the product the list declares. Give `scheduler[1]` "
+        "a `warmup=` in place of a warmup scheduler beside it, or give the two disjoint windows (`end=` on the "
+        "earlier, `begin=` at that update on the later)."
+    )
+    with pytest.raises(ValueError) as refused:
+        fit(model, data=loader(n=16, batch_size=4), max_epochs=2)
+    assert str(refused.value) == message
+    assert model.stepped == []
+    with pytest.raises(ValueError) as previewed:
+        preview_schedule(type(model), max_epochs=2, steps_per_epoch=4)
+    assert str(previewed.value) == message
+
+
+def _warmup_epoch_then_halving(epochs: int, steps_per_epoch: int, begin: int) -> list[float]:
+    """A hand-written torch loop: a per-epoch `LinearLR(start_factor=0.25, total_iters=1)` stepped at each epoch's
+    end, and from step `begin` on a `LambdaLR(halving)` built there (from the lr the optimizer was declared with,
+    its `initial_lr`) and stepped at each step after: the lr of each step."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.25, total_iters=1)
+    lam = None
+    lrs = []
+    for step in range(epochs * steps_per_epoch):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if step + 1 == begin:
+            lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
+        elif lam is not None:
+            lam.step()
+        if (step + 1) % steps_per_epoch == 0:
+            warmup.step()
+    return lrs
+
+
+def test_an_epoch_warmup_beside_a_step_lambda_beginning_after_it_trains_as_a_hand_written_loop() -> None:
+    """Steps beside epochs in disjoint windows in the run: the warmup's last update (epoch 1's lr) and the lambda's
+    first (step 8, the first of epoch 2) never meet."""
+    schedulers = [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=8, interval="step")]
+    model = _declare_sgd(schedulers)()
+    lrs = fit(model, data=loader(n=16, batch_size=4), max_epochs=3).of()
+    assert lrs == pytest.approx(_warmup_epoch_then_halving(epochs=3, steps_per_epoch=4, begin=8))
+    assert lrs == pytest.approx([0.025] * 4 + [0.1] * 4 + [0.1, 0.05, 0.025, 0.0125])
+    assert model.stepped == pytest.approx(lrs)
+    previewed = preview_schedule(type(model), max_epochs=3, steps_per_epoch=4)["lr-optimizer"]
+    assert previewed == pytest.approx(lrs)
+
+
+def test_windows_of_fractions_of_the_run_are_refused_where_they_overlap_in_it() -> None:
+    """Float bounds place the windows in the run's 12 steps: a warmup over its first half beside a lambda from its
+    quarter, accepted when the class is defined, is refused when fit starts; from its half, they train in turn."""
+    overlapping = [
+        SchedulerSpec("linear", start_factor=0.25, end=0.5, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=0.25, interval="step"),
+    ]
+    model = _declare_sgd(overlapping)()
+    with pytest.raises(ValueError, match=r"in windows that overlap \(steps \[0, 6\) and steps \[3, end\)\)"):
+        fit(model, data=loader(n=16, batch_size=4), max_epochs=3)
+    assert model.stepped == []
+    disjoint = [overlapping[0], SchedulerSpec("lambda", lr_lambda=halving, begin=0.5, interval="step")]
+    lrs = fit(_declare_sgd(disjoint)(), data=loader(n=16, batch_size=4), max_epochs=3).of()
+    assert lrs == pytest.approx(
+        [0.025, 0.04, 0.055, 0.07, 0.085, 0.1, 0.1, 0.05, 0.025, 0.0125, 0.00625, 0.003125]
+    )
+
+
+#: lists counted in one unit: the verdict when the class is defined is the verdict in any run
+ONE_UNIT = {
+    "steps-overlap": [
+        SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=5, interval="step"),
+    ],
+    "steps-after-total-iters": [
+        SchedulerSpec("linear", start_factor=0.1, total_iters=5, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=6, interval="step"),
+    ],
+    "steps-windows-meet": [
+        SchedulerSpec("linear", start_factor=0.1, end=4, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=4, interval="step"),
+    ],
+    "steps-frequency": [
+        SchedulerSpec("linear", start_factor=0.1, end=2, interval="step", frequency=2),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=3, interval="step"),
+    ],
+    "steps-frequency-after": [
+        SchedulerSpec("linear", start_factor=0.1, end=2, interval="step", frequency=2),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=4, interval="step"),
+    ],
+    "epochs-overlap": [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=1)],
+    "epochs-after": [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=2)],
+    "epochs-whole-run": [
+        SchedulerSpec("multistep", milestones=[2]),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=3),
+    ],
+    "epochs-lambda-first": [
+        SchedulerSpec("lambda", lr_lambda=halving, end=2),
+        SchedulerSpec("step", step_size=1, begin=2),
+    ],
+    "epochs-lambda-first-overlap": [
+        SchedulerSpec("lambda", lr_lambda=halving, end=3),
+        SchedulerSpec("step", step_size=1, begin=2),
+    ],
+    "epochs-converted-to-steps": [
+        SchedulerSpec("linear", start_factor=0.1, end=1, interval="step", unit="epoch"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=1, interval="step", unit="epoch"),
+    ],
+    "epochs-converted-overlap": [
+        SchedulerSpec("linear", start_factor=0.1, end=2, interval="step", unit="epoch"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=1, interval="step", unit="epoch"),
+    ],
+    "epochs-converted-beside-epochs": [
+        SchedulerSpec("linear", start_factor=0.1, end=1, interval="step", unit="epoch"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=1),
+    ],
+    "epochs-converted-beside-epochs-overlap": [
+        SchedulerSpec("linear", start_factor=0.1, end=2, interval="step", unit="epoch"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=1),
+    ],
+    "sequential-epochs": [
+        SchedulerSpec("step", step_size=1, end=3),
+        SchedulerSpec(
+            "sequential",
+            schedulers=[SchedulerSpec("constant", total_iters=1), SchedulerSpec("lambda", lr_lambda=halving)],
+            milestones=[1],
+            begin=1,
+        ),
+    ],
+    "sequential-epochs-after": [
+        SchedulerSpec("step", step_size=1, end=2),
+        SchedulerSpec(
+            "sequential",
+            schedulers=[SchedulerSpec("constant", total_iters=1), SchedulerSpec("lambda", lr_lambda=halving)],
+            milestones=[1],
+            begin=0,
+            end=1,
+        ),
+    ],
+}
+
+
+@pytest.mark.parametrize("steps_per_epoch", [1, 3])
+@pytest.mark.parametrize("schedulers", ONE_UNIT.values(), ids=ONE_UNIT.keys())
+def test_lists_in_one_unit_get_the_same_verdict_when_fit_starts(
+    schedulers: list[Any], steps_per_epoch: int
+) -> None:
+    """The fit-time check on such a list (placed in a run of `steps_per_epoch` steps an epoch) refuses it exactly
+    where the class-definition check does."""
+    where = "Model.optimizer.scheduler"
+    resolved = [resolve_scheduler(f"{where}[{i}]", spec) for i, spec in enumerate(schedulers)]
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1, 1))], lr=1.0, momentum=0.9)
+    try:
+        _declare(schedulers)
+    except ValueError as err:
+        defined: str | None = str(err)
+    else:
+        defined = None
+    try:
+        check_in_run(where, resolved, optimizer, [None] * len(resolved), lambda k: k * steps_per_epoch)
+    except ValueError as err:
+        at_fit: str | None = str(err)
+    else:
+        at_fit = None
+    assert (defined is None) == (at_fit is None), (defined, at_fit)
+    if defined is not None and at_fit is not None:  # the same message but for the windows, counted in steps
+        assert defined.split(" in windows that overlap")[0] == at_fit.split(" in windows that overlap")[0]
