@@ -17,7 +17,12 @@ module whose optimizers all declare ``loss`` gets a ``training_step`` from the m
    precision plugin's unscaling and skipping), with the Trainer's ``gradient_clip_val`` and
    ``gradient_clip_algorithm`` applied as automatic optimization does: by the module's
    ``configure_gradient_clipping`` hook, after the ``on_before_optimizer_step`` hooks and right before the
-   update; then the optimizer's per-step schedules (``stepping.py``).
+   update; then the optimizer's per-step schedules (``stepping.py``). A window whose every loss was ``None``
+   steps too, without gradients, as 1.x's ``None`` did (torch's optimizers leave a parameter without a
+   gradient as it is): ``global_step``, ``max_steps``, the lengths derived from the run and ``preview_schedule``
+   count every window, and the schedules step after it. Under ``16-mixed`` that step runs without the
+   ``GradScaler``, whose ``step`` refuses an optimizer without gradients; automatic optimization leaves the
+   scaler out for a ``None`` too.
 
 Accumulation (Lightning refuses ``accumulate_grad_batches`` in manual optimization; here it means what it meant
 in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_grad_batches`` batches and the
@@ -219,8 +224,12 @@ class Driver(MixinCallback):
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
                     self.backwards[d.index] += 1
-                if batch_idx == end and self.backwards[d.index]:
-                    optimizer.step()
+                if batch_idx == end:
+                    if self.backwards[d.index]:
+                        optimizer.step()
+                    else:  # every loss of the window was None: a step with nothing to apply (Lightning 1.x's)
+                        with compat.without_scaler(trainer):
+                            optimizer.step()
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)

@@ -315,6 +315,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: the model is instantiated directly (its config is not saved as hparams)",
     ),
     PrivateApi(
+        "MixedPrecision.optimizer_step steps as plain precision without a scaler",
+        "a `loss=` window whose every loss was `None` steps without gradients under `16-mixed` (`without_scaler`: "
+        "`scaler` set to `None` for that step, as for `bf16-mixed`), where `GradScaler.step` refuses an optimizer "
+        "without gradients",
+        "error at fit: the scaler's own error at the first such step (the test fails first)",
+    ),
+    PrivateApi(
         "Trainer.save_checkpoint",
         "monkeypatch: wrapped on the Trainer instance while a schedule-free optimizer trains "
         "(training/schedule_free.py), so checkpoints hold the evaluation weights",
@@ -463,6 +470,36 @@ def compiled_original(module: Any) -> Any:
         return module
     original = vars(module).get("_modules", {}).get("_orig_mod")
     return original if isinstance(original, torch.nn.Module) else module
+
+
+@contextlib.contextmanager
+def without_scaler(trainer: Any) -> Iterator[None]:
+    """Lightning's precision plugin steps without its enabled gradient scaler (``16-mixed``) meanwhile:
+    ``MixedPrecision`` and ``FSDPPrecision`` step as plain precision when their ``scaler`` is ``None``.
+
+    For a step without gradients, which ``GradScaler.step`` refuses ("No inf checks were recorded for this
+    optimizer") and which automatic optimization takes without the scaler (no ``unscale_``, ``step`` or
+    ``update``) after a ``training_step`` that returned ``None``. A disabled scaler steps as it is.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> trainer = SimpleNamespace(precision_plugin=SimpleNamespace(scaler=torch.amp.GradScaler("cpu")))
+        >>> with without_scaler(trainer):
+        ...     print(trainer.precision_plugin.scaler)
+        None
+        >>> trainer.precision_plugin.scaler is not None
+        True
+    """
+    plugin = trainer.precision_plugin
+    scaler = getattr(plugin, "scaler", None)
+    if scaler is None or not scaler.is_enabled():
+        yield
+        return
+    plugin.scaler = None
+    try:
+        yield
+    finally:
+        plugin.scaler = scaler
 
 
 def attached_trainer(module: Any) -> Any | None:

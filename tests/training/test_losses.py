@@ -21,7 +21,7 @@ from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.nn import functional as F
 from torch.optim import SGD, Adam
-from torch.optim.lr_scheduler import ExponentialLR, StepLR
+from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, ExponentialLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import (
@@ -31,6 +31,7 @@ from lightning_optim import (
     SchedulerSpec,
     preview_schedule,
 )
+from lightning_optim.training.nonfinite import skipped_updates
 from tests.helpers import assert_same_weights, fit, fit_resumed
 
 # these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
@@ -127,7 +128,9 @@ class HandWritten(Gan):
             self.toggle_optimizer(opt)
             if batch_idx % k == 0:
                 opt.zero_grad()
-            self.manual_backward(loss_of(batch, batch_idx) / k)
+            loss = loss_of(batch, batch_idx)
+            if loss is not None:  # Lightning 1.x's None: no backward; the window's step runs all the same
+                self.manual_backward(loss / k)
             if batch_idx == end:
                 if self.clip:
                     self.clip_gradients(
@@ -250,16 +253,212 @@ def test_losses_are_logged_like_a_training_steps() -> None:
     )
 
 
-def test_none_skips_an_optimizer_for_a_batch_and_a_dict_gives_its_loss() -> None:
+def test_a_none_loss_steps_the_schedules_and_a_dict_gives_its_loss() -> None:
     class Skipping(declared()):  # type: ignore[misc]
         def generator_loss(self, batch: Any, batch_idx: int) -> Any:
             return None if batch_idx % 2 else {"loss": super().generator_loss(batch, batch_idx), "extra": 1}
 
     module = Skipping()
     recorder = fit(module, data=data(), max_epochs=1)
-    # the generator's per-step schedule stepped after batches 0, 2 and 4 only
-    assert recorder.of(1)[-1] == pytest.approx(0.05 * 0.9**2)
-    assert module.trainer.global_step == BATCHES + 3
+    # a batch without the generator's loss is still its step (with nothing to apply): its schedule steps after
+    # every batch, as in Lightning 1.x's loop and in automatic optimization
+    assert recorder.of(1)[-1] == pytest.approx(0.05 * 0.9 ** (BATCHES - 1))
+    assert module.trainer.global_step == 2 * BATCHES
+
+
+class Skips(L.LightningModule):
+    """One linear layer whose loss is ``None`` at the batches in ``none`` (of every epoch)."""
+
+    none: frozenset[int] = frozenset()
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Linear(8, 1)
+
+    def loss(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        if batch_idx in self.none:
+            return None
+        (x,) = batch
+        return self.net(x).pow(2).mean()
+
+
+COSINE = SchedulerSpec("cosine", interval="step")
+
+
+def skipping(none: set[int], **options: Any) -> type[Skips]:
+    """``Skips`` with its optimizer declared with ``loss=``: the mixin writes the training step."""
+    spec = OptimizerSpec(Adam, lr=0.1, loss="loss", implementation="forloop", scheduler=COSINE, **options)
+    return type(
+        "Declared", (ConfigurableOptimizersMixin, Skips), {"optimizer": spec, "none": frozenset(none)}
+    )
+
+
+class HandSkips(Skips):
+    """The manual loop of Lightning 1.x's ``None``: no backward for that batch, and at the window's end the
+    optimizer steps (without gradients if no backward ran in the window) and its scheduler steps."""
+
+    def __init__(self, none: set[int], accumulate: int = 1, max_epochs: int = 2) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.none, self.accumulate, self.max_epochs = frozenset(none), accumulate, max_epochs
+
+    def configure_optimizers(self) -> Any:
+        optimizer = Adam(self.parameters(), lr=0.1, foreach=False)
+        windows = -(-BATCHES // self.accumulate)
+        return [optimizer], [CosineAnnealingLR(optimizer, T_max=windows * self.max_epochs)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        k = self.accumulate
+        end = min((batch_idx // k + 1) * k - 1, self.trainer.num_training_batches - 1)
+        opt, sch = self.optimizers(), self.lr_schedulers()
+        if batch_idx % k == 0:
+            opt.zero_grad()
+        loss = self.loss(batch, batch_idx)
+        if loss is not None:
+            self.manual_backward(loss / k)
+        if batch_idx == end:
+            opt.step()
+            sch.step()
+
+
+@pytest.mark.parametrize(
+    ("accumulate", "none"),
+    [(1, {0}), (1, {2, 3}), (2, {0, 1}), (2, {1}), (2, {4}), (2, {2, 3, 4})],
+    ids=["first", "two-in-a-row", "whole-window", "part-of-a-window", "last-window", "two-windows"],
+)
+def test_a_none_loss_is_a_step_with_nothing_to_apply(accumulate: int, none: set[int]) -> None:
+    """A window whose every loss was ``None`` steps the optimizer without gradients and its schedules, as
+    Lightning 1.x's loop did: the lrs are the preview's, the derived cosine ends at 0, the weights are the
+    hand-written loop's and the global step counts every window."""
+    cls = skipping(none)
+    ours, theirs = cls(), HandSkips(none, accumulate)
+    mine = fit(ours, data=data(), max_epochs=2, accumulate_grad_batches=accumulate)
+    reference = fit(theirs, data=data(), max_epochs=2)
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+    windows = 2 * -(-BATCHES // accumulate)
+    assert ours.trainer.global_step == theirs.trainer.global_step == windows
+    assert ours.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    previewed = preview_schedule(
+        cls, max_epochs=2, steps_per_epoch=BATCHES, accumulate_grad_batches=accumulate
+    )
+    starts = [e * BATCHES + b for e in range(2) for b in range(0, BATCHES, accumulate)]
+    assert [mine.of(0)[i] for i in starts] == pytest.approx(previewed["lr-optimizer"], rel=1e-12)
+
+
+class Automatic(Skips):
+    """Automatic optimization's ``None`` from ``training_step``, the documented meaning."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = Adam(self.parameters(), lr=0.1, foreach=False)
+        schedule = CosineAnnealingLR(optimizer, T_max=2 * BATCHES)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        return self.loss(batch, batch_idx)
+
+
+class Untouched(L.Callback):
+    """The weights and the optimizer's state before and after each batch in ``none``."""
+
+    def __init__(self, none: set[int]) -> None:
+        self.none = none
+        self.seen: list[tuple[Any, Any]] = []
+
+    def snapshot(self, trainer: L.Trainer) -> tuple[Any, Any]:
+        optimizer = trainer.optimizers[0]
+        state = [
+            {k: v.clone() for k, v in optimizer.state[p].items()}
+            for p in trainer.lightning_module.parameters()
+        ]
+        return [p.detach().clone() for p in trainer.lightning_module.parameters()], state
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if batch_idx in self.none:
+            self.before = self.snapshot(trainer)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if batch_idx in self.none:
+            self.seen.append((self.before, self.snapshot(trainer)))
+
+
+def scaler() -> MixedPrecision:
+    """A CPU ``GradScaler`` that starts at a scale without overflows here (no skipped step to tell apart)."""
+    return MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=2.0**8))
+
+
+@pytest.mark.filterwarnings("ignore:`training_step` returned `None`")
+@pytest.mark.parametrize("precision", ["32-true", "16-mixed"])
+def test_a_none_loss_leaves_the_weights_and_state_and_is_no_skip(precision: str) -> None:
+    """The step of a ``None`` batch changes no weight and no optimizer state (Adam's ``step`` included), is not
+    a skip of ``skip_nonfinite`` (two in a row under a limit of 1), and trains as automatic optimization's
+    ``None``, under a ``GradScaler`` too (whose ``step`` refuses an optimizer without gradients)."""
+    none = {2, 3}
+    plugins = {"plugins": [scaler()]} if precision == "16-mixed" else {}
+    ours, theirs = skipping(none, skip_nonfinite=1)(), type("Auto", (Automatic,), {"none": frozenset(none)})()
+    untouched = Untouched(none)
+    mine = fit(ours, data=data(), max_epochs=2, callbacks=[untouched], **plugins)
+    reference = fit(theirs, data=data(), max_epochs=2, **plugins)
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.global_step == theirs.trainer.global_step == 2 * BATCHES
+    assert len(untouched.seen) == 4
+    for (weights_before, state_before), (weights_after, state_after) in untouched.seen:
+        assert all(torch.equal(a, b) for a, b in zip(weights_before, weights_after))
+        for a, b in zip(state_before, state_after, strict=True):
+            assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    assert skipped_updates(ours.trainer.optimizers[0]) == 0
+
+
+def test_two_optimizers_one_of_them_none_at_a_batch_follows_the_preview() -> None:
+    """The generator's loss is ``None`` at every epoch's first batch: its derived cosine still takes a step per
+    batch, as the preview and the hand-written loop say, and ends at 0."""
+    attributes = {
+        "dis_opt": OptimizerSpec(
+            Adam,
+            params="discriminator",
+            lr=0.01,
+            loss="discriminator_loss",
+            implementation="forloop",
+            scheduler=COSINE,
+        ),
+        "gen_opt": OptimizerSpec(
+            SGD,
+            params="generator",
+            lr=0.05,
+            momentum=0.9,
+            loss="generator_loss",
+            implementation="forloop",
+            scheduler=COSINE,
+        ),
+    }
+
+    def none_first(self: Any, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        return None if batch_idx == 0 else Gan.generator_loss(self, batch, batch_idx)
+
+    cls = type("Cosines", (ConfigurableOptimizersMixin, Gan), {**attributes, "generator_loss": none_first})
+
+    class Hand(HandWritten):
+        generator_loss = none_first
+
+        def configure_optimizers(self) -> Any:
+            dis = Adam(self.discriminator.parameters(), lr=0.01, foreach=False)
+            gen = SGD(self.generator.parameters(), lr=0.05, momentum=0.9, foreach=False)
+            schedulers = [CosineAnnealingLR(dis, 2 * BATCHES), CosineAnnealingLR(gen, 2 * BATCHES)]
+            return [dis, gen], [*schedulers, ConstantLR(gen, factor=1.0, total_iters=0)]  # no epoch schedule
+
+    ours, theirs = cls(), Hand()
+    mine = fit(ours, data=data(), max_epochs=2)
+    reference = fit(theirs, data=data(), max_epochs=2)
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.global_step == 4 * BATCHES
+    previewed = preview_schedule(cls, max_epochs=2, steps_per_epoch=BATCHES)
+    assert mine.of(1) == pytest.approx(previewed["lr-gen_opt"], rel=1e-12)
+    assert ours.trainer.optimizers[1].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")

@@ -158,28 +158,19 @@ def test_a_per_epoch_scheduler_skips_an_epoch_cut_short_as_lightning_does(
     assert got == expected
 
 
-class IdleFirstEpoch(Driven):
-    """The generator trains from epoch 1 on (``None`` skips it), a per-step plateau on its logged loss."""
+class IdleFirstEpochByHand(Pair):
+    """The generator trains from epoch 1 on (a hand-written loop that skips ``gen_opt.step()`` in epoch 0), a
+    per-step plateau on its logged loss. (A ``loss=`` method returning ``None`` is a step with nothing to apply,
+    after which the plateau's update is due: no way to leave an optimizer idle for an epoch.)"""
 
     gen_opt = OptimizerSpec(
         SGD,
         params="model_gen",
         lr=1.0,
-        loss="gen_loss",
         scheduler=SchedulerSpec(
             "plateau", monitor="loss/gen_opt", interval="step", mode="max", patience=0, factor=0.5
         ),
     )
-    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1, loss="dis_loss")
-
-    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
-        return None if self.current_epoch == 0 else super().gen_loss(batch, batch_idx)
-
-
-class IdleFirstEpochByHand(Pair):
-    """The same, with a hand-written loop that skips ``gen_opt.step()`` in epoch 0."""
-
-    gen_opt = OptimizerSpec(SGD, params="model_gen", lr=1.0, scheduler=IdleFirstEpoch.gen_opt.scheduler)
     dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
@@ -203,12 +194,11 @@ class LoggedLosses(L.Callback):
             self.losses.append(float(trainer.callback_metrics["loss/gen_opt"]))
 
 
-@pytest.mark.parametrize("cls", [IdleFirstEpoch, IdleFirstEpochByHand])
-def test_a_per_step_plateau_of_an_optimizer_idle_for_an_epoch_owes_no_metric(cls: type) -> None:
+def test_a_per_step_plateau_of_an_optimizer_idle_for_an_epoch_owes_no_metric() -> None:
     """No update of the plateau was due in epoch 0, so its metric missing then is no error; from epoch 1 on it
     takes one update per step with the loss logged, as torch's ``ReduceLROnPlateau`` fed those losses does."""
     logged = LoggedLosses()
-    recorder = fit_resumed(cls(), None, max_epochs=3, callbacks=[logged])
+    recorder = fit_resumed(IdleFirstEpochByHand(), None, max_epochs=3, callbacks=[logged])
     optimizer = SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     reference = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", patience=0, factor=0.5)
     expected = [1.0] * 4

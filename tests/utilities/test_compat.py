@@ -149,6 +149,13 @@ LOOKUPS = {
     "lightning.pytorch.cli._InstantiatorFn": lambda: hasattr(
         importlib.import_module("lightning.pytorch.cli"), "_InstantiatorFn"
     ),
+    "MixedPrecision.optimizer_step steps as plain precision without a scaler": lambda: all(
+        "if self.scaler is None:" in inspect.getsource(plugin.optimizer_step)
+        for plugin in (
+            *compat.lightning_classes("plugins.MixedPrecision"),
+            *compat.lightning_classes("plugins.FSDPPrecision"),
+        )
+    ),
     "Trainer.save_checkpoint": lambda: inspect.isfunction(L.Trainer.save_checkpoint),
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
