@@ -759,7 +759,14 @@ def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape)
 
 def _updates_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
     """The scheduler's updates in an epoch of the run (the first's): the steps per epoch of a length given in
-    epochs (``OneCycleLR``'s ``steps_per_epoch`` beside its ``epochs``), 1 for a scheduler stepped per epoch."""
+    epochs (``OneCycleLR``'s ``steps_per_epoch`` beside its ``epochs``), 1 for a scheduler stepped per epoch
+    (``frequency > 1`` is refused at class definition).
+
+    ``epochs * steps_per_epoch`` counts the values the run trains with only where an update follows each epoch's
+    last step: ``frequency=2`` over 3 steps an epoch updates after the second step of each, and the third trains
+    with the value the next epoch starts with, so 3 epochs train with 4 values, and a cycle of 3 would swing back
+    up at the last step. That is refused, but in Lightning's ``fast_dev_run`` smoke run of a batch or a few,
+    which runs a declaration meant for a long run as it is."""
     if scheduler.interval == "epoch":
         return 1
     steps = epoch_steps(trainer, 0, scheduler)
@@ -770,7 +777,22 @@ def _updates_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
             "the number of steps per epoch is unknown (the train dataloader has no length); give "
             f"`{scheduler.derived_length}`, or leave `epochs` out to derive the whole length from the run",
         )
-    return max(updates_between(trainer, scheduler, (0, 0), int(steps)), 1)
+    updates = updates_between(trainer, scheduler, (0, 0), int(steps))
+    last = updates - updates_between(trainer, scheduler, (0, 0), int(steps) - 1)
+    if not last and not getattr(trainer, "fast_dev_run", False):
+        given = next(key for key in scheduler.info.length_given_by if key in scheduler.kwargs)
+        per_epoch, length = scheduler.derived_length, scheduler.info.length
+        raise ValueError(
+            f"{scheduler.where}: Expected an update of `{scheduler.cls.__name__}` after the last step of every "
+            f"epoch beside `{given}={scheduler.kwargs[given]!r}` but got `frequency={scheduler.spec.frequency}` "
+            f"with {int(steps)} optimizer steps per epoch: `{per_epoch}` is derived as the updates per epoch, "
+            f"which Lightning makes when `(batch_idx + 1) % frequency == 0` ({updates} per epoch, none after its "
+            "last step), so an epoch's last step trains with the value the next epoch starts with and "
+            f"`{given}` x `{per_epoch}` falls short of the values the run trains with. Leave `{given}` out to "
+            f"derive `{length}` from the run, or give `{length}`, or make the batches per epoch a multiple of "
+            "`frequency`."
+        )
+    return max(updates, 1)
 
 
 def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:

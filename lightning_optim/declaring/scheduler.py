@@ -8,6 +8,7 @@ It holds the declaration itself and what the check derived from it: the class an
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
@@ -303,6 +304,27 @@ def _check_inner_lengths(where: str, cls: type, inner: Sequence[ResolvedSchedule
     )
 
 
+def _check_updates_per_epoch(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> None:
+    """A length given in epochs (``OneCycleLR``'s ``epochs``) with its steps per epoch derived from the run, on a
+    scheduler updated every ``frequency > 1`` epochs: the updates per epoch are ``1 / frequency``, and no int
+    ``steps_per_epoch`` makes ``epochs * steps_per_epoch`` the values the run trains with (the run's length in
+    updates is ``ceil(epochs / frequency)``). An ``HParam`` ``frequency`` is checked with the value ``fit``
+    reads (this runs again then)."""
+    frequency = spec.frequency
+    if isinstance(frequency, HParam) or frequency == 1:
+        return
+    given = next(key for key in info.length_given_by if key in spec.kwargs)
+    epochs, length = spec.kwargs[given], info.length
+    total = f" ({math.ceil(epochs / frequency)} updates in {epochs} epochs)" if is_int(epochs) else ""
+    raise ValueError(
+        f"{where}: Expected `frequency=1` beside `{given}={epochs!r}` with `interval='epoch'` but got "
+        f"`frequency={frequency!r}`: `{info.per_epoch_argument}` is derived as the updates per epoch, and one "
+        f"update every {frequency} epochs is 1/{frequency} of an update per epoch, which no "
+        f"`{info.per_epoch_argument}` (an int) gives. Leave `{given}` out to derive `{length}` from the run, or "
+        f"give `{length}`{total}."
+    )
+
+
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
@@ -337,6 +359,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         interval = "epoch"
     else:
         interval = _check_stepping(where, spec, info)
+        if derived_length is not None and derived_length == per_epoch and interval == "epoch":
+            _check_updates_per_epoch(where, spec, info)
     kwargs = dict(spec.kwargs)
     if info.composite:
         inner = kwargs.get("schedulers")

@@ -15,7 +15,13 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import DataLoader, Dataset, IterableDataset
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    HParam,
+    OptimizerSpec,
+    SchedulerSpec,
+    preview_schedule,
+)
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from lightning_optim.utilities import step_rule
 from tests import helpers
@@ -268,6 +274,78 @@ def test_a_onecycle_given_fewer_epochs_than_the_run_is_refused() -> None:
     )
     with pytest.raises(ValueError, match=re.escape(message)):
         fit(helpers.declared(OptimizerSpec("sgd", scheduler=declared))(), max_epochs=3)
+
+
+def one_cycle(**options: Any) -> type[Any]:
+    """A mixin module declaring ``OneCycleLR(max_lr=0.1, ...)`` on SGD."""
+    declared = SchedulerSpec("onecycle", max_lr=0.1, **options)
+    return helpers.declared(OptimizerSpec("sgd", scheduler=declared))
+
+
+@pytest.mark.parametrize(
+    ("accumulate", "frequency", "per_epoch"),
+    [
+        (1, 2, 2),  # 4 batches: updates after batches 1 and 3
+        (1, 4, 1),  # after batch 3, the epoch's last
+        (2, 2, 2),  # windows end at batches 1 and 3, both updating: every step
+    ],
+)
+def test_a_onecycle_given_its_epochs_counts_the_updates_its_frequency_makes(
+    accumulate: int, frequency: int, per_epoch: int
+) -> None:
+    """``steps_per_epoch`` derived beside ``epochs`` is the scheduler's updates per epoch by Lightning's rule
+    (``frequency`` and the accumulation counted), so the cycle ends with the run, as torch's with both given."""
+    mixin = one_cycle(epochs=3, frequency=frequency)
+    run = {"max_epochs": 3, "accumulate_grad_batches": accumulate}
+    lrs = fit(mixin(), **run).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=3, steps_per_epoch=per_epoch)
+
+    assert lrs == fit(HandWritten(torch_scheduler, frequency), **run).of()
+    preview = preview_schedule(mixin, max_epochs=3, steps_per_epoch=4, accumulate_grad_batches=accumulate)
+    assert lrs[::accumulate] == preview["lr-optimizer"]  # one lr per batch, one per step
+    assert len(set(lrs)) == 3 * per_epoch and len(lrs) == 12
+
+
+def test_a_onecycle_given_its_epochs_refuses_a_frequency_missing_an_epochs_last_step() -> None:
+    """With 3 batches an epoch and ``frequency=2`` Lightning updates after batch 1 of each epoch only: each
+    epoch's last step trains with the value the next one starts with, so 3 epochs train with 4 values. The
+    derived ``steps_per_epoch=1`` gave ``total_steps=3``, and the run's last step trained past the cycle's
+    end, its lr swung from 0 back up to 0.046. Refused when ``fit`` starts, and by the preview."""
+    mixin = one_cycle(epochs=3, frequency=2)
+    message = (
+        "Declared.optimizer.scheduler: Expected an update of `OneCycleLR` after the last step of every epoch "
+        "beside `epochs=3` but got `frequency=2` with 3 optimizer steps per epoch: `steps_per_epoch` is derived "
+        "as the updates per epoch, which Lightning makes when `(batch_idx + 1) % frequency == 0` (1 per epoch, "
+        "none after its last step), so an epoch's last step trains with the value the next epoch starts with and "
+        "`epochs` x `steps_per_epoch` falls short of the values the run trains with. Leave `epochs` out to derive "
+        "`total_steps` from the run, or give `total_steps`, or make the batches per epoch a multiple of "
+        "`frequency`."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(mixin(), max_epochs=3, data=helpers.loader(n=24))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preview_schedule(mixin, max_epochs=3, steps_per_epoch=3)
+
+
+@pytest.mark.filterwarnings("ignore:.*meant to be stepped after every optimizer step:UserWarning")
+def test_a_onecycle_given_its_epochs_per_epoch_refuses_a_frequency_at_class_definition() -> None:
+    """Updated every 2 epochs, ``OneCycleLR(epochs=4)`` has half an update per epoch, but the derived
+    ``steps_per_epoch`` was 1: ``total_steps=4`` over the run's 2 values, which ended near the peak and never
+    annealed."""
+    message = (
+        "Declared.optimizer.scheduler: Expected `frequency=1` beside `epochs=4` with `interval='epoch'` but got "
+        "`frequency=2`: `steps_per_epoch` is derived as the updates per epoch, and one update every 2 epochs is "
+        "1/2 of an update per epoch, which no `steps_per_epoch` (an int) gives. Leave `epochs` out to derive "
+        "`total_steps` from the run, or give `total_steps` (2 updates in 4 epochs)."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        one_cycle(epochs=4, interval="epoch", frequency=2)
+    module = one_cycle(epochs=4, interval="epoch", frequency=HParam("frequency"))()
+    module.frequency = 2  # read when `fit` starts
+    with pytest.raises(ValueError, match=re.escape(message.removeprefix("Declared.optimizer.scheduler: "))):
+        fit(module, max_epochs=4)
 
 
 #: timm's cosine declared in epochs, with a warmup of 1 epoch in front of its cycle, updated every step
