@@ -325,6 +325,24 @@ def _check_updates_per_epoch(where: str, spec: SchedulerSpec, info: SchedulerInf
     )
 
 
+def _refuse_epochs_in_window(where: str, spec: SchedulerSpec, info: SchedulerInfo) -> None:
+    """A length given in epochs (``OneCycleLR``'s ``epochs``) without its steps per epoch, in a window: outside
+    one they are derived from the run, but a window counts the scheduler's updates and derives a length left out
+    from its span, so epochs there would be a second length that the window need not match. Refused, before
+    torch's "You must define either total_steps OR (epochs AND steps_per_epoch)"; with both given the
+    scheduler takes them as declared."""
+    per_epoch, length = info.per_epoch_argument, info.window_length
+    given = next(key for key in info.length_given_by if key in spec.kwargs)
+    offset = f" + {info.window_offset}".replace("+ -", "- ") if info.window_offset else ""
+    raise ValueError(
+        f"{where}: Expected the length of `{info.cls.__name__}` in a window (`begin`/`end`) to be `{length}` or "
+        f"left out but got `{given}={spec.kwargs[given]!r}` without `{per_epoch}`: a window counts the "
+        f"scheduler's updates, and a length left out is its span (`{length} = end - begin{offset}`), not a count "
+        f"of epochs. Leave `{given}` out (the length then spans the window), or give `{length}`, or `{per_epoch}` "
+        f"beside `{given}`."
+    )
+
+
 def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> ResolvedScheduler:
     """Check one ``SchedulerSpec`` (``nested``: inside a SequentialLR/ChainedScheduler)."""
     if not isinstance(spec, SchedulerSpec):
@@ -341,6 +359,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
     derived_length = None if length is None or described else length
     per_epoch = info.per_epoch_argument
+    if windowed and per_epoch is not None and described and not {length, per_epoch} & spec.kwargs.keys():
+        _refuse_epochs_in_window(where, spec, info)
     if not windowed and per_epoch is not None and length not in spec.kwargs and per_epoch not in spec.kwargs:
         # a length given in epochs (`epochs`) counts the run's updates per epoch
         derived_length = per_epoch if described else derived_length

@@ -348,6 +348,34 @@ def test_a_onecycle_given_its_epochs_per_epoch_refuses_a_frequency_at_class_defi
         fit(module, max_epochs=4)
 
 
+@pytest.mark.parametrize("window", [{"end": 4}, {"begin": 1}, {"begin": 0.25, "end": None}])
+def test_a_onecycle_given_its_epochs_in_a_window_is_refused_at_class_definition(
+    window: dict[str, Any],
+) -> None:
+    """In a window ``steps_per_epoch`` was not derived: torch's "You must define either total_steps OR (epochs
+    AND steps_per_epoch)" came through, though the guide says it is derived."""
+    message = (
+        "Declared.optimizer.scheduler: Expected the length of `OneCycleLR` in a window (`begin`/`end`) to be "
+        "`total_steps` or left out but got `epochs=3` without `steps_per_epoch`: a window counts the scheduler's "
+        "updates, and a length left out is its span (`total_steps = end - begin`), not a count of epochs. Leave "
+        "`epochs` out (the length then spans the window), or give `total_steps`, or `steps_per_epoch` beside `epochs`."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        one_cycle(epochs=3, **window)
+
+
+def test_a_onecycle_given_its_epochs_and_steps_per_epoch_in_a_window_trains_as_torch() -> None:
+    """Both given, a window takes them as declared: ``OneCycleLR(epochs=2, steps_per_epoch=3)`` from update 2,
+    after two steps at SGD's default lr."""
+    mixin = one_cycle(epochs=2, steps_per_epoch=3, begin=2)
+    lrs = fit(mixin(), max_epochs=2).of()
+    cycle = torch_lrs(
+        lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=2, steps_per_epoch=3), 6
+    )
+    assert lrs == [1e-3, 1e-3, *cycle]
+    assert lrs == preview_schedule(mixin, max_epochs=2, steps_per_epoch=4)["lr-optimizer"]
+
+
 #: timm's cosine declared in epochs, with a warmup of 1 epoch in front of its cycle, updated every step
 TIMM_IN_EPOCHS = {"warmup_t": 1, "warmup_prefix": True, "warmup_lr_init": 1e-3, "lr_min": 1e-3}
 
