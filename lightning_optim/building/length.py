@@ -765,8 +765,9 @@ def _updates_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
     ``epochs * steps_per_epoch`` counts the values the run trains with only where an update follows each epoch's
     last step: ``frequency=2`` over 3 steps an epoch updates after the second step of each, and the third trains
     with the value the next epoch starts with, so 3 epochs train with 4 values, and a cycle of 3 would swing back
-    up at the last step. That is refused, but in Lightning's ``fast_dev_run`` smoke run of a batch or a few,
-    which runs a declaration meant for a long run as it is."""
+    up at the last step. So are updates per epoch that a ``GradientAccumulationScheduler`` changes (epoch 0's
+    would make the cycle longer or shorter than the run's epochs); neither is refused in Lightning's
+    ``fast_dev_run`` smoke run of a batch or a few, which runs a declaration meant for a long run as it is."""
     if scheduler.interval == "epoch":
         return 1
     steps = epoch_steps(trainer, 0, scheduler)
@@ -778,21 +779,41 @@ def _updates_per_epoch(trainer: Any, scheduler: ResolvedScheduler) -> int:
             f"`{scheduler.derived_length}`, or leave `epochs` out to derive the whole length from the run",
         )
     updates = updates_between(trainer, scheduler, (0, 0), int(steps))
-    last = updates - updates_between(trainer, scheduler, (0, 0), int(steps) - 1)
-    if not last and not getattr(trainer, "fast_dev_run", False):
-        given = next(key for key in scheduler.info.length_given_by if key in scheduler.kwargs)
-        per_epoch, length = scheduler.derived_length, scheduler.info.length
+    if getattr(trainer, "fast_dev_run", False):
+        return max(updates, 1)
+    given = next(key for key in scheduler.info.length_given_by if key in scheduler.kwargs)
+    per_epoch, length = scheduler.derived_length, scheduler.info.length
+    described = f"beside `{given}={scheduler.kwargs[given]!r}`"
+    fix = f"Leave `{given}` out to derive `{length}` from the run, or give `{length}`"
+    schedule = accumulation_scheduler(trainer)
+    if schedule is not None and _manual_optimizers(trainer) is None:
+        changes = [e for e in sorted(schedule.epochs) if 0 < e < run_epochs(trainer)]
+        counts = [(0, updates), *((e, _epoch_updates(trainer, scheduler, e)) for e in changes)]
+        if len({count for _, count in counts}) > 1:
+            shown = ", ".join(f"{count} from epoch {epoch}" for epoch, count in counts)
+            raise ValueError(
+                f"{scheduler.where}: Expected the same updates of `{scheduler.cls.__name__}` in every epoch "
+                f"{described} but got {shown}: `{per_epoch}` is derived as the updates per epoch, and the "
+                f"`GradientAccumulationScheduler` changes them, so no `{per_epoch}` fits. {fix}."
+            )
+    # every epoch ends at its last batch, which steps whatever the accumulation: as epoch 0 ends, all do
+    if updates == updates_between(trainer, scheduler, (0, 0), int(steps) - 1):
         raise ValueError(
             f"{scheduler.where}: Expected an update of `{scheduler.cls.__name__}` after the last step of every "
-            f"epoch beside `{given}={scheduler.kwargs[given]!r}` but got `frequency={scheduler.spec.frequency}` "
-            f"with {int(steps)} optimizer steps per epoch: `{per_epoch}` is derived as the updates per epoch, "
-            f"which Lightning makes when `(batch_idx + 1) % frequency == 0` ({updates} per epoch, none after its "
-            "last step), so an epoch's last step trains with the value the next epoch starts with and "
-            f"`{given}` x `{per_epoch}` falls short of the values the run trains with. Leave `{given}` out to "
-            f"derive `{length}` from the run, or give `{length}`, or make the batches per epoch a multiple of "
+            f"epoch {described} but got `frequency={scheduler.spec.frequency}` with {int(steps)} optimizer steps "
+            f"per epoch: `{per_epoch}` is derived as the updates per epoch, which Lightning makes when "
+            f"`(batch_idx + 1) % frequency == 0` ({updates} per epoch, none after its last step), so an epoch's "
+            f"last step trains with the value the next epoch starts with and `{given}` x `{per_epoch}` falls "
+            f"short of the values the run trains with. {fix}, or make the batches per epoch a multiple of "
             "`frequency`."
         )
     return max(updates, 1)
+
+
+def _epoch_updates(trainer: Any, scheduler: ResolvedScheduler, epoch: int) -> int:
+    """The updates of a per-step scheduler in ``epoch`` of the run."""
+    first, end = (int(epoch_steps_total(trainer, scheduler, e)) for e in (epoch, epoch + 1))
+    return updates_between(trainer, scheduler, (first, epoch), end)
 
 
 def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int | None:

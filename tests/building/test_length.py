@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import GradientAccumulationScheduler
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from torch.utils.data import DataLoader, Dataset, IterableDataset
@@ -327,6 +328,19 @@ def test_a_onecycle_given_its_epochs_refuses_a_frequency_missing_an_epochs_last_
         fit(mixin(), max_epochs=3, data=helpers.loader(n=24))
     with pytest.raises(ValueError, match=re.escape(message)):
         preview_schedule(mixin, max_epochs=3, steps_per_epoch=3)
+
+
+def test_a_onecycle_given_its_epochs_refuses_updates_per_epoch_that_vary() -> None:
+    """A ``GradientAccumulationScheduler`` halving the steps from epoch 1: the derived ``steps_per_epoch`` was
+    epoch 0's 4, ``total_steps=12`` over the run's 8 steps, and the cycle ended at 0.046, never annealed."""
+    message = (
+        "Declared.optimizer.scheduler: Expected the same updates of `OneCycleLR` in every epoch beside `epochs=3` "
+        "but got 4 from epoch 0, 2 from epoch 1: `steps_per_epoch` is derived as the updates per epoch, and the "
+        "`GradientAccumulationScheduler` changes them, so no `steps_per_epoch` fits. Leave `epochs` out to derive "
+        "`total_steps` from the run, or give `total_steps`."
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(one_cycle(epochs=3)(), max_epochs=3, callbacks=[GradientAccumulationScheduler({1: 2})])
 
 
 @pytest.mark.filterwarnings("ignore:.*meant to be stepped after every optimizer step:UserWarning")
