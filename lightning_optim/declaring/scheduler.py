@@ -364,6 +364,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     if not windowed and per_epoch is not None and length not in spec.kwargs and per_epoch not in spec.kwargs:
         # a length given in epochs (`epochs`) counts the run's updates per epoch
         derived_length = per_epoch if described else derived_length
+    derived_length = info.derived_length(spec.kwargs, windowed=windowed)
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")

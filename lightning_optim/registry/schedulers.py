@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -453,6 +453,30 @@ class SchedulerInfo:
             ('total_iters', 'T_max')
         """
         return self.window_argument or self.length
+
+    def derived_length(self, given: Collection[str], *, windowed: bool) -> str | None:
+        """The length argument a declaration giving the arguments ``given`` (their names) leaves to the run, if
+        any: the length (a window's, ``windowed``) unless it or what gives it is declared, or the updates per
+        epoch (``per_epoch_argument``) where only the epochs are.
+
+        Example:
+            >>> from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+            >>> SCHEDULER_INFO[CosineAnnealingLR].derived_length(["eta_min"], windowed=False)
+            'T_max'
+            >>> SCHEDULER_INFO[CosineAnnealingLR].derived_length(["T_max"], windowed=False) is None
+            True
+            >>> onecycle = SCHEDULER_INFO[OneCycleLR]
+            >>> onecycle.derived_length(["max_lr"], windowed=False), onecycle.derived_length(["epochs"], windowed=False)
+            ('total_steps', 'steps_per_epoch')
+        """
+        length = self.window_length if windowed else self.length
+        described = length in given or any(key in given for key in self.length_given_by)
+        derived = None if length is None or described else length
+        per_epoch = self.per_epoch_argument
+        if not windowed and per_epoch is not None and length not in given and per_epoch not in given:
+            # a length given in epochs (`epochs`) counts the run's updates per epoch
+            derived = per_epoch if described else derived
+        return derived
 
     @property
     def is_plateau(self) -> bool:

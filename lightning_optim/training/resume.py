@@ -492,7 +492,9 @@ def _written_out(
     written out at the value it came to, or the other way round, as declared now: one schedule, not a changed
     setup. The checkpoint's state of such a schedule gets the shape it has as declared now (its length derived
     or not, ``_length_as_declared``); a length it was given and that is now left to the run is marked
-    (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``)."""
+    (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``). A length left to the run
+    that the declaration now writes out at another value (or where it now leaves another length to the run) is
+    written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``)."""
     entries = copy.deepcopy(saved.get("optimizers"))
     states = checkpoint.get("lr_schedulers", [])
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) and "attribute" in e for e in entries):
@@ -513,12 +515,56 @@ def _written_out(
                 continue
             length = _length_as_declared(scheduler, record.get("arguments"), state)
             if length is _OTHER:
+                record["arguments"] = _told_derived(record, state, scheduler)
                 continue
             record["arguments"] = now["arguments"]
             state["shape"] = {**state["shape"], "length": length}
             if length is not None:
                 state[GIVEN_LENGTH] = True
     return {**saved, "optimizers": entries}
+
+
+def _told_derived(record: Mapping[str, Any], state: Mapping[str, Any], scheduler: ResolvedScheduler) -> Any:
+    """The arguments of a checkpoint's schedule (its fingerprint ``record`` and ``state``, of ``scheduler``'s
+    class) with the length its declaration left to the run at the value it came to, marked so, where
+    ``scheduler`` does not leave that length to the run: what the checkpoint trained with, not an argument
+    missing from it. Other arguments, and one length left to the run on both sides, as recorded."""
+    arguments, shape = record.get("arguments"), state.get("shape")
+    value = shape.get("length") if isinstance(shape, Mapping) else None
+    if not isinstance(arguments, str) or value is None:
+        return arguments
+    entries = _entries(arguments)
+    windowed = any(option in record for option in ("begin", "end"))  # recorded only when set
+    name = scheduler.info.derived_length([e.partition("=")[0] for e in entries], windowed=windowed)
+    if name is None or name == scheduler.derived_length:
+        return arguments
+    told = [*entries, f"{name}={value!r} (derived from the run)"]
+    return ", ".join(sorted(told, key=lambda entry: entry.partition("=")[0]))
+
+
+def _entries(arguments: str) -> list[str]:
+    """The ``key=value`` entries of a fingerprint's arguments (``_options``), split at the commas between them.
+
+    Example:
+        >>> _entries("milestones=[1, 2], name='a, b', gamma=0.5")
+        ['milestones=[1, 2]', "name='a, b'", 'gamma=0.5']
+        >>> _entries("")
+        []
+    """
+    entries, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(arguments):
+        if quote:
+            quote = "" if char == quote and arguments[index - 1] != "\\" else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif depth == 0 and arguments.startswith(", ", index):
+            entries.append(arguments[start:index])
+            start = index + 2
+    return [*entries, arguments[start:]] if arguments else []
 
 
 def _structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:

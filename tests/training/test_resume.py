@@ -1156,18 +1156,30 @@ def test_a_length_left_to_the_run_and_written_out_at_its_value_are_the_same_setu
 @pytest.mark.parametrize(
     ("saved", "now", "changed"),
     [
-        ({}, {"T_max": 20}, "scheduler.arguments: '' in the checkpoint, 'T_max=20' now"),
+        (
+            {},
+            {"T_max": 20},
+            "scheduler.arguments: 'T_max=16 (derived from the run)' in the checkpoint, 'T_max=20' now",
+        ),
+        (
+            {"warmup": 2, "eta_min": 0.01},
+            {"warmup": 2, "eta_min": 0.01, "T_max": 20},
+            "scheduler.arguments: 'T_max=14 (derived from the run), eta_min=0.01' in the checkpoint, "
+            "'T_max=20, eta_min=0.01' now",
+        ),
         (
             {"T_max": 20},
             {},
             "scheduler.T_max (derived now, given in the checkpoint): 20 in the checkpoint, 16 now",
         ),
     ],
-    ids=["written_out", "left_to_the_run"],
+    ids=["written_out", "written_out_after_a_warmup", "left_to_the_run"],
 )
 def test_a_length_left_to_the_run_and_written_out_at_another_value_are_a_changed_setup(
     saved: dict[str, Any], now: dict[str, Any], changed: str, tmp_path: Path
 ) -> None:
+    """The checkpoint's length left to the run is told at the value it came to (was: "scheduler.arguments: '' in
+    the checkpoint, 'T_max=20' now", as if the checkpoint's cosine had no ``T_max``)."""
     run(cosine(**saved)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
     with pytest.raises(ValueError, match=r"^Declared: Expected the checkpoint being resumed") as err:
         run(cosine(**now)(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
