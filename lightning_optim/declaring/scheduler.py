@@ -264,8 +264,8 @@ def _check_unit(where: str, spec: SchedulerSpec, info: SchedulerInfo, interval: 
             )
         if spec.frequency != 1 and not isinstance(spec.frequency, HParam):
             raise ValueError(
-                f"{where}: `unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
-                f"Expected `frequency` to be 1 but got {spec.frequency!r}."
+                f"{where}: Expected `frequency` to be 1 with `unit='epoch'` and `interval='step'` but got "
+                f"{spec.frequency!r}: such a schedule updates the lr after every optimizer step."
             )
 
 
@@ -492,8 +492,8 @@ def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: Schedule
         return
     if info.is_plateau:
         raise ValueError(
-            f"{where}: `ReduceLROnPlateau` only schedules the lr; Expected `param` to be 'lr' with it but got "
-            f"{param!r}. Schedule `{param}` with a scheduler of its own."
+            f"{where}: Expected `param` to be 'lr' with `ReduceLROnPlateau` but got {param!r}: `ReduceLROnPlateau` "
+            f"only schedules the lr. Schedule `{param}` with a scheduler of its own."
         )
     if cycles_momentum(cls, spec.kwargs):
         raise ValueError(

@@ -361,9 +361,11 @@ def _from_dict(
         )
     misplaced = [key for key in init_args if key in options]
     if misplaced:
+        one = len(misplaced) == 1
         raise ValueError(
-            f"{where}: {listing(misplaced)} is an option of the {kind.__name__}, not an argument of "
-            f"`{cls.__name__}`; Expected it next to `{CLASS_PATH}` but got it under `{INIT_ARGS}`."
+            f"{where}: Expected {listing(misplaced)} next to `{CLASS_PATH}` but got {'it' if one else 'them'} under "
+            f"`{INIT_ARGS}`: {'it is an option' if one else 'they are options'} of the {kind.__name__}, not "
+            f"{'an argument' if one else 'arguments'} of `{cls.__name__}`."
         )
     kwargs = from_plain(init_args, f"{where}.{INIT_ARGS}", allowed)
     if kind is SchedulerSpec and isinstance(kwargs.get("schedulers"), list):

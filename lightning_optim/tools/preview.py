@@ -362,9 +362,9 @@ def preview(
     manual, driven = _length.manual_optimization(module), declares_losses(declared_all)
     if manual and not driven and accumulate_grad_batches != 1:  # the mixin's training step accumulates as 1.x
         raise ValueError(
-            f"preview_schedule: `{type(module).__qualname__}` uses manual optimization, where Lightning "
-            "refuses gradient accumulation; Expected `accumulate_grad_batches` to be 1 but got "
-            f"{accumulate_grad_batches}."
+            f"preview_schedule: Expected `accumulate_grad_batches` to be 1 but got {accumulate_grad_batches}: "
+            f"`{type(module).__qualname__}` uses manual optimization, where Lightning refuses gradient "
+            "accumulation."
         )
     # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
     batches = math.ceil(steps_per_epoch / devices)

@@ -373,9 +373,9 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
     schedulers = compat.lightning_classes("callbacks.GradientAccumulationScheduler")
     if any(isinstance(c, schedulers) for c in callbacks):
         raise ValueError(
-            f"{type(module).__qualname__}: the mixin writes the training step from the declared `loss` methods, "
-            "with the Trainer's fixed `accumulate_grad_batches`; Expected no `GradientAccumulationScheduler` "
-            "(an accumulation that changes from epoch to epoch) but got one. Remove it and set "
+            f"{type(module).__qualname__}: Expected no `GradientAccumulationScheduler` (an accumulation that "
+            "changes from epoch to epoch) but got one: the mixin writes the training step from the declared "
+            "`loss` methods, with the Trainer's fixed `accumulate_grad_batches`. Remove it and set "
             "`Trainer(accumulate_grad_batches=...)`."
         )
     driver = Driver(module, trainer, built)

@@ -57,8 +57,9 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
             elif name in specs:
                 if value is not None:
                     raise TypeError(
-                        f"{klass.__qualname__}.{name}: a base class declares `{name}` as an OptimizerSpec; "
-                        f"Expected an OptimizerSpec (to replace it) or None (to remove it) but got {value!r}."
+                        f"{klass.__qualname__}.{name}: Expected an OptimizerSpec (to replace the base class's) or "
+                        f"None (to remove it) but got {value!r}: a base class declares `{name}` as an "
+                        "OptimizerSpec."
                     )
                 del specs[name]
             elif value is None and not any(name in vars(base) for base in klass.__mro__[1:]):

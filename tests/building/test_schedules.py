@@ -322,8 +322,8 @@ def test_epoch_unit_rates_reach_each_epoch_value_at_its_start(
         ),
         (
             {"scheduler": "step", "step_size": 1, "interval": "step", "unit": "epoch", "frequency": 2},
-            r"`unit='epoch'` with `interval='step'` updates the lr after every optimizer step; "
-            r"Expected `frequency` to be 1 but got 2",
+            r"Expected `frequency` to be 1 with `unit='epoch'` and `interval='step'` "
+            r"but got 2: such a schedule updates the lr after every optimizer step\.$",
         ),
         (
             {"scheduler": "step", "step_size": 1, "interval": "epoch", "unit": "step"},

@@ -373,7 +373,11 @@ def test_inheritance_replaces_in_place_and_none_removes() -> None:
 
     assert [p.attribute for p in Child._lightning_optim_declared] == ["first", "third"]
     assert Child._lightning_optim_declared[0].cls is SGD
-    with pytest.raises(TypeError, match=r"Bad\.first: a base class declares `first` as an OptimizerSpec"):
+    with pytest.raises(
+        TypeError,
+        match=r"^Bad\.first: Expected an OptimizerSpec \(to replace the base class's\) or None \(to remove it\) but "
+        r"got 3: a base class declares `first` as an OptimizerSpec\.$",
+    ):
         type("Bad", (Base,), {"first": 3})
     # a misspelt removal removed nothing: `second` trained on
     with pytest.raises(TypeError) as raised:

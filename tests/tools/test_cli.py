@@ -649,8 +649,8 @@ def test_a_declared_list_of_schedulers_set_as_a_whole_trains_as_declared_in_code
         (
             ["--optim.optimizer.scheduler.init_args.interval=step"],
             ValueError,
-            r"`interval` is an option of the SchedulerSpec, not an argument of `StepLR`; "
-            r"Expected it next to `class_path`",
+            r"^Model\.optimizer\.scheduler: Expected `interval` next to `class_path` but got it under "
+            r"`init_args`: it is an option of the SchedulerSpec, not an argument of `StepLR`\.$",
         ),
         (
             ["--optim.optimizer.scheduler.interval=stp"],

@@ -396,8 +396,8 @@ def test_to_dict_names_the_declaring_attribute() -> None:
             {"class_path": "step", "init_args": {"step_size": 2, "interval": "step"}},
             SchedulerSpec,
             ValueError,
-            r"`interval` is an option of the SchedulerSpec, not an argument of `StepLR`; "
-            r"Expected it next to `class_path` but got it under `init_args`",
+            r": Expected `interval` next to `class_path` but got it under `init_args`: it is an option of the "
+            r"SchedulerSpec, not an argument of `StepLR`\.$",
         ),
         (
             {"class_path": "adam", "groups": {"select": "layer1"}},

@@ -470,7 +470,8 @@ STEP = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("plateau", 
             GAN,
             {"accumulate_grad_batches": 2},
             ValueError,
-            r"`GAN` uses manual optimization.*Expected `accumulate_grad_batches` to be 1 but got 2",
+            r"^preview_schedule: Expected `accumulate_grad_batches` to be 1 but got 2: `GAN` uses manual "
+            r"optimization, where Lightning refuses gradient accumulation\.$",
         ),
     ],
 )

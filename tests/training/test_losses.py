@@ -655,7 +655,11 @@ def test_a_loss_that_cannot_train_its_optimizer_is_named(base: type, error: type
 
 
 def test_an_accumulation_scheduler_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"^Declared: .* Expected no `GradientAccumulationScheduler`"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared: Expected no `GradientAccumulationScheduler` \(.*\) but got one: the mixin writes the "
+        r"training step from the declared `loss` methods, with the Trainer's fixed `accumulate_grad_batches`\. ",
+    ):
         fit(declared()(), data=data(), max_epochs=1, callbacks=[GradientAccumulationScheduler({1: 2})])
 
 

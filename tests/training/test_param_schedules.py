@@ -504,7 +504,11 @@ def test_bad_param_declarations_are_refused_at_class_definition() -> None:
         _declare(SchedulerSpec("cosine", param="beta1"), optimizer=SGD)
     with pytest.raises(TypeError, match=r"Expected `param` to be the name of a param-group option"):
         _declare(SchedulerSpec("cosine", param=3))
-    with pytest.raises(ValueError, match=r"`ReduceLROnPlateau` only schedules the lr"):
+    with pytest.raises(
+        ValueError,
+        match=r": Expected `param` to be 'lr' with `ReduceLROnPlateau` but got 'weight_decay': "
+        r"`ReduceLROnPlateau` only schedules the lr\. Schedule `weight_decay` with a scheduler of its own\.$",
+    ):
         _declare(SchedulerSpec("plateau", param="weight_decay", monitor="loss"))
     with pytest.raises(ValueError, match=r"cycles the momentum"):
         _declare(SchedulerSpec("onecycle", param="weight_decay", max_lr=0.1, total_steps=10))
