@@ -47,6 +47,12 @@ left the batch: ``compat.batch_left_unfinished``; inside an epoch, before its en
 ``compat.epoch_left_unfinished``) and the scheduler's frequency, not by the updates the scheduler has taken,
 which miss those skipped with ``strict=False`` while the metric was not logged.
 
+Lightning calls no ``on_train_epoch_start`` for the epoch a fit resumes in from a checkpoint written inside it (or
+at the last batch of the one before), where a ``GradientAccumulationScheduler`` sets its factor: that epoch would
+train at the Trainer's own factor. The first batch of a resumed fit checks the factor in force against the
+callback's for the epoch, and a fit at another one is refused (``_accumulation_not_set``); a callback's
+``on_train_start`` that sets the factor comes before that batch.
+
 Each checkpoint also records where each optimizer stands (``POSITIONS_KEY``, apart from the fingerprint, which
 is compared): its applied steps and the updates it skipped in all and in a row, by attribute (``Positions``).
 Lightning's global step cannot tell that after a change: it counts the steps asked for, skipped ones included; in manual
@@ -112,6 +118,7 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import (
+    accumulation_scheduler,
     batches_stand_in,
     driven_everies,
     loop_steps,
@@ -1397,11 +1404,16 @@ class ResumeGuard(MixinCallback):
         self.cut: int | None = None
         self.loaded_cut: int | None = None
         self.positions = Positions(built, stepping)
+        #: whether this fit resumes a checkpoint; then the ``GradientAccumulationScheduler`` whose factor its first
+        #: batch checks (``_accumulation_not_set``)
+        self.resumed = False
+        self.accumulation: Any = None
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
         """Take the plateau metrics and the optimizers' positions of the checkpoint being resumed."""
         self.positions.take(checkpoint)
+        self.resumed = bool(checkpoint)
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         cut = checkpoint.get(CUT_KEY)
@@ -1418,6 +1430,9 @@ class ResumeGuard(MixinCallback):
         self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int
     ) -> None:
         self.disable_hook("on_train_batch_start")
+        accumulation, self.accumulation = self.accumulation, None
+        if accumulation is not None and (refused := _accumulation_not_set(self.owner, trainer, accumulation)):
+            raise refused
         if not self.pending_step_metrics:
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
@@ -1473,6 +1488,12 @@ class ResumeGuard(MixinCallback):
         if self.loaded_cut is not None and trainer.current_epoch > self.loaded_cut:
             # Lightning starts past the epoch cut short, whose update it never takes: there is nothing to replay
             self.pending_metrics = {}
+        self.accumulation = (
+            accumulation_scheduler(trainer) if self.resumed and pl_module.automatic_optimization else None
+        )
+        if self.accumulation is not None:
+            # checked at the first batch: a callback's `on_train_start` (after this one's) may still set the factor
+            self.enable_hook("on_train_batch_start")
 
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -1510,6 +1531,32 @@ class ResumeGuard(MixinCallback):
                     saved = self.pending_metrics.pop(key, None)
                     if saved is not None and stepping is not None:
                         stepping.saved_metrics[id(scheduled.scheduler)] = saved
+
+
+def _accumulation_not_set(owner: str, trainer: Trainer, callback: Any) -> ValueError | None:
+    """The refusal of a resumed fit's first batch, at an ``accumulate_grad_batches`` other than the one the
+    ``GradientAccumulationScheduler`` ``callback`` gives the epoch; ``None`` at that one.
+
+    The callback sets the factor in ``on_train_epoch_start``, which Lightning does not call for the epoch a fit
+    resumes in from a checkpoint written inside it, or at the last batch of the epoch before (2.6.6: its fit loop
+    restarts mid-epoch then), so that epoch would train at the Trainer's own factor, 1, where the uninterrupted run
+    trained at the scheduled one, the optimizer steps and the schedules counting other steps. Lightning does so
+    for a hand-written module too, without a word; setting the factor for it is the callback's part (its
+    documentation says nothing of a resume), so the fit is refused with the ways out."""
+    epoch, running = trainer.current_epoch, trainer.accumulate_grad_batches
+    scheduled = callback.get_accumulate_grad_batches(epoch)
+    if running == scheduled:
+        return None
+    return ValueError(
+        f"{owner}: Expected `trainer.accumulate_grad_batches` to be {scheduled} in epoch {epoch}, as "
+        f"`{type(callback).__name__}({callback.scheduling})` schedules it, but got {running}: Lightning does not "
+        "call the callback's `on_train_epoch_start`, which sets the factor, for the epoch a fit resumes in from a "
+        f"checkpoint written inside it or at the last batch of the one before, so this fit would train epoch {epoch} "
+        f"at {running} batch(es) per optimizer step instead of {scheduled}, unlike the same run uninterrupted. Resume "
+        "from a checkpoint written at an epoch's end (`ModelCheckpoint(every_n_epochs=...)`), or have the callback "
+        "set its factor when the fit starts: a subclass of `GradientAccumulationScheduler` whose `on_train_start` "
+        "calls `super().on_train_start(trainer, pl_module)` and then `self.on_train_epoch_start(trainer, pl_module)`."
+    )
 
 
 def install(

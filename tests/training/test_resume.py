@@ -16,7 +16,12 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint, OnExceptionCheckpoint
+from lightning.pytorch.callbacks import (
+    BaseFinetuning,
+    GradientAccumulationScheduler,
+    ModelCheckpoint,
+    OnExceptionCheckpoint,
+)
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
@@ -1223,3 +1228,90 @@ def test_an_optimizer_declared_at_another_position_is_compared_with_its_namesake
     assert "'dis_opt']: absent in the checkpoint" not in message, message
     moved = "optimizers (order): ['gen_opt', 'dis_opt'] in the checkpoint, ['dis_opt', 'generator_opt'] now"
     assert (moved in message) == (kind == "renamed"), message
+
+
+class ResumesAccumulation(GradientAccumulationScheduler):
+    """Sets its factor when a fit starts too: a fit resumed inside an epoch (or at its last batch) gets no
+    ``on_train_epoch_start`` from Lightning for the epoch it resumes in (the way out the refusal gives)."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self.on_train_epoch_start(trainer, pl_module)
+
+
+def accumulated(tmp_path: Path, data: Resumable | None) -> tuple[L.LightningModule, Any]:
+    """A per-step linear warmup over the run's 12 steps (4, 4, 2 and 2 a epoch: 1 batch a step, then 2 from epoch
+    2), run uninterrupted on ``data`` with a checkpoint at every step and at every epoch's end."""
+    module = declared(SchedulerSpec("linear", start_factor=0.5, interval="step"))()
+    callbacks = [
+        GradientAccumulationScheduler({0: 1, 2: 2}),
+        checkpoints(tmp_path / "steps", every_n_train_steps=1),
+        checkpoints(tmp_path / "epochs", every_n_epochs=1),
+    ]
+    return module, run(module, tmp_path, data=data, callbacks=callbacks)
+
+
+#: checkpoints written inside epoch 2 (after its first step) and at epoch 1's last batch: the resumed fit trains
+#: epoch 2 without Lightning's `on_train_epoch_start`, where the callback sets the factor
+INSIDE = {"mid_epoch": "steps/epoch=2-step=9.ckpt", "last_batch": "steps/epoch=1-step=8.ckpt"}
+
+
+def resumed_data(checkpoint: str) -> Resumable | None:
+    """The loader a fit resumed from ``checkpoint``, and the run that wrote it, need for the resumed fit to see the
+    uninterrupted run's batches: one that resumes inside an epoch; after an epoch's last batch, a plain one (the
+    resumed fit starts the next epoch, which a resumed ``Resumable`` would start as done)."""
+    return Resumable() if checkpoint == INSIDE["mid_epoch"] else None
+
+
+@pytest.mark.parametrize("checkpoint", sorted(INSIDE))
+def test_a_resumed_fit_whose_accumulation_lightning_does_not_set_again_is_refused(
+    checkpoint: str, tmp_path: Path
+) -> None:
+    """Was: resumed inside epoch 2, the epoch's rest trained at 1 batch a step without a word (as a hand-written
+    module does); resumed at epoch 1's last batch, the whole epoch 2 did, and epoch 3 was refused saying that nothing
+    in the run changed ("... `accumulate_grad_batches` as when training started") and to give `total_iters`
+    explicitly, which trained on at the wrong accumulation."""
+    accumulated(tmp_path, resumed_data(INSIDE[checkpoint]))
+    with pytest.raises(ValueError) as err:
+        run(
+            declared(SchedulerSpec("linear", start_factor=0.5, interval="step"))(),
+            tmp_path,
+            data=resumed_data(INSIDE[checkpoint]),
+            ckpt_path=str(tmp_path / INSIDE[checkpoint]),
+            callbacks=[GradientAccumulationScheduler({0: 1, 2: 2})],
+        )
+    message = str(err.value)
+    assert message.startswith(
+        "Declared: Expected `trainer.accumulate_grad_batches` to be 2 in epoch 2, as "
+        "`GradientAccumulationScheduler({0: 1, 2: 2})` schedules it, but got 1: Lightning does not call the "
+        "callback's `on_train_epoch_start`, which sets the factor, for the epoch a fit resumes in from a checkpoint "
+        "written inside it or at the last batch of the one before"
+    ), message
+    assert "Resume from a checkpoint written at an epoch's end" in message, message
+    assert "`super().on_train_start(trainer, pl_module)` and then `self.on_train_epoch_start(" in message, (
+        message
+    )
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "batches", "callback"),
+    [
+        (INSIDE["mid_epoch"], 10, ResumesAccumulation),
+        (INSIDE["last_batch"], 8, ResumesAccumulation),
+        ("epochs/epoch=1-step=8.ckpt", 8, GradientAccumulationScheduler),
+    ],
+    ids=["mid_epoch_callback_sets_it", "last_batch_callback_sets_it", "epoch_end"],
+)
+def test_a_resumed_fit_at_the_scheduled_accumulation_continues_exactly(
+    checkpoint: str, batches: int, callback: type[GradientAccumulationScheduler], tmp_path: Path
+) -> None:
+    """The ways out the refusal gives train as the uninterrupted run did."""
+    full, whole = accumulated(tmp_path, resumed_data(checkpoint))
+    resumed = declared(SchedulerSpec("linear", start_factor=0.5, interval="step"))()
+    callbacks = [callback({0: 1, 2: 2})]
+    data = resumed_data(checkpoint)
+    rest = run(resumed, tmp_path, data=data, ckpt_path=str(tmp_path / checkpoint), callbacks=callbacks)
+    assert len(whole.history) == 16
+    assert rest.history == whole.history[batches:]
+    assert len(set(map(str, whole.history[batches:]))) > 2
+    assert_same_weights(full, resumed)
