@@ -16,7 +16,8 @@ import ast
 import functools
 import inspect
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -65,21 +66,51 @@ def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:
             )
 
 
+#: Other optimizers' names for an argument, with how an optimizer taking the other one writes it: Adam's
+#: family keeps its momentum as ``betas[0]``, SGD's family as ``momentum``. Suggested by meaning, where no
+#: spelling is close.
+OTHER_OPTIMIZERS_NAMES: Mapping[str, str] = MappingProxyType(
+    {"momentum": "betas=(<momentum>, <beta2>)", "betas": "momentum=<betas[0]>"}
+)
+
+
+def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str:
+    """The ``" (did you mean ...?)"`` for an unexpected argument: its ``known_as`` entry (another library's or
+    optimizer's name for an argument of this class) where that argument is ``accepted``, else the closest
+    spelling.
+
+    Example:
+        >>> accepted = ["num_warmup_steps", "num_training_steps", "warmup"]
+        >>> meant("warmup_ratio", accepted, {"warmup_ratio": "num_warmup_steps=<fraction>"})
+        ' (did you mean `num_warmup_steps=<fraction>`?)'
+        >>> meant("momentum", ["lr", "betas"], OTHER_OPTIMIZERS_NAMES), meant("momentum", ["lr"], OTHER_OPTIMIZERS_NAMES)
+        (' (did you mean `betas=(<momentum>, <beta2>)`?)', '')
+        >>> meant("warmpu", accepted, {})
+        ' (did you mean `warmup`?)'
+    """
+    known = known_as.get(key) or OTHER_OPTIMIZERS_NAMES.get(key)
+    if known is not None and known.split("=")[0] in accepted:
+        return f" (did you mean `{known}`?)"
+    return did_you_mean(key, accepted)
+
+
 def check_arguments(
     where: str,
     cls: type,
     kwargs: Mapping[str, Any],
     extra: tuple[str, ...],
     per_group: frozenset[str] = frozenset(),
+    known_as: Mapping[str, str] = MappingProxyType({}),
 ) -> list[str]:
-    """Reject unknown keyword arguments; return the required ones that are missing."""
+    """Reject unknown keyword arguments (suggesting the argument meant, see ``meant``); return the required ones
+    that are missing."""
     names, required, var_keyword = accepted_arguments(cls)
     if not var_keyword:
         accepted = [*names, *extra]
         for key in kwargs:
             if key not in names:
                 raise TypeError(
-                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{did_you_mean(key, accepted)}. "
+                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{meant(key, accepted, known_as)}. "
                     f"Accepted arguments: {listing(accepted)}."
                 )
     for key, value in kwargs.items():

@@ -353,7 +353,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     cls = resolve_class(spec.scheduler, "scheduler", where=where)
     info = declared_info(spec.scheduler, cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
-    missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments)
+    missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments, info.known_as)
     windowed = not nested and (spec.begin is not None or spec.end is not None)
     length = info.window_length if windowed else info.length
     described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)

@@ -343,6 +343,12 @@ _TRANSFORMERS_WARMUP_FROM_ZERO = ZeroWhen(
 )
 _TRANSFORMERS_DECAY_TO_ZERO = "use `transformers/cosine_with_min_lr` with `min_lr_rate > 0`"
 
+#: ``transformers.TrainingArguments``' names for the warmup, as a transformers schedule here takes it (a
+#: ``warmup_ratio`` is a fraction of ``num_training_steps``, see ``resolve_warmup_steps``)
+_TRANSFORMERS_ARGUMENTS = MappingProxyType(
+    {"warmup_ratio": "num_warmup_steps=<fraction>", "warmup_steps": "num_warmup_steps"}
+)
+
 #: transformers' schedules by name: how each reaches 0 (the warmup from 0 of those that have one)
 _TRANSFORMERS_ZERO: Mapping[str, tuple[ZeroWhen, ...]] = {
     "linear": (ZeroWhen("decays it to 0 at `num_training_steps`", _TRANSFORMERS_DECAY_TO_ZERO),),
@@ -385,6 +391,9 @@ class SchedulerInfo:
     cls: type
     #: names besides the lower-case class name (``"cosine"`` for ``CosineAnnealingLR``)
     names: tuple[str, ...] = ()
+    #: another library's names for its arguments, each with how to write it here: suggested for that name
+    #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
+    known_as: Mapping[str, str] = field(default_factory=dict)
     #: the ``interval`` used when the declaration gives none; a function of the declared arguments when it
     #: depends on them
     default_interval: Interval | Callable[[Mapping[str, Any]], Interval] = "epoch"
@@ -708,6 +717,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             floor_bounds=_TRANSFORMERS_FLOORS.get(name, {}),
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
             peak_missed=functools.partial(transformers_peak_missed, name),
+            known_as=_TRANSFORMERS_ARGUMENTS,
         )
         for name, cls in TRANSFORMERS_SCHEDULES.items()
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -112,3 +113,21 @@ def test_an_argument_the_constructor_hands_on_with_its_kwargs_is_accepted(cls: t
     assert_same_weights(ours, trained(HandWritten()))
     unscaled = trained(declared(OptimizerSpec(cls, lr=0.1))())
     assert not torch.equal(unscaled.model_gen.layer1.weight, ours.model_gen.layer1.weight)
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "meant"),
+    [
+        ("adam", "momentum", "betas=(<momentum>, <beta2>)"),
+        ("adamw", "momentum", "betas=(<momentum>, <beta2>)"),
+        ("sgd", "betas", "momentum=<betas[0]>"),
+    ],
+)
+def test_another_optimizers_name_for_the_momentum_is_told_this_ones(name: str, key: str, meant: str) -> None:
+    """``Adam(momentum=0.9)`` was refused with no hint (no argument is spelled close to ``momentum``): Adam's
+    momentum is ``betas[0]``; SGD's, given ``betas``, is ``momentum``."""
+    with pytest.raises(
+        TypeError,
+        match=rf"^Declared\.optimizer: `\w+` got an unexpected argument `{key}` \(did you mean `{re.escape(meant)}`\?\)\. ",
+    ):
+        declared(OptimizerSpec(name, lr=0.1, **{key: 0.9}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from typing import Any
 
@@ -13,7 +14,7 @@ from torch.optim import lr_scheduler
 
 from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, scheduler_info
-from tests.helpers import FAST, Classifier, declared, loader
+from tests.helpers import FAST, Classifier, declared, fit, loader, torch_lrs, transformers_with_torch
 
 #: (scheduler, the arguments it needs, the bounded argument, a value past the bound, how the message states it)
 LOWER_BOUNDS = [
@@ -529,3 +530,33 @@ def test_timm_cosines_t_in_epochs_contradicting_the_stepping_is_refused_at_class
     scheduler = SchedulerSpec("timm/cosine", t_initial=2, **stepping)
     with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler: .*" + re.escape(message)):
         declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler), name="Model")
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"), [("warmup_ratio", "num_warmup_steps=<fraction>"), ("warmup_steps", "num_warmup_steps")]
+)
+def test_transformers_training_arguments_names_for_the_warmup_are_told_the_argument_here(
+    key: str, meant: str
+) -> None:
+    """``warmup_ratio=0.06`` (``transformers.TrainingArguments``' name) on a transformers schedule was told
+    "did you mean `warmup`?", the spelling closest: ``warmup=0.06`` warms up from 0.25 of the lr
+    ([0.25, 0.5, ...]) where transformers warms up from 0. It is told ``num_warmup_steps=<fraction>``, which
+    trains as transformers' ``get_linear_schedule_with_warmup`` with ``ceil(0.06 * steps)`` warmup steps."""
+    transformers = transformers_with_torch()
+    with pytest.raises(
+        TypeError,
+        match=rf"^Declared\.optimizer\.scheduler: `LinearWithWarmupLR` got an unexpected argument `{key}` "
+        rf"\(did you mean `{re.escape(meant)}`\?\)\. Accepted arguments: `num_warmup_steps`, ",
+    ):
+        declared(OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("transformers/linear", **{key: 0.06})))
+    module = declared(
+        OptimizerSpec("sgd", lr=1.0, scheduler=SchedulerSpec("transformers/linear", num_warmup_steps=0.06))
+    )()
+    steps = 50
+    recorder = fit(module, data=loader(n=steps, batch_size=1), max_epochs=1)
+    expected = torch_lrs(
+        lambda opt: transformers.get_linear_schedule_with_warmup(opt, math.ceil(0.06 * steps), steps),
+        steps,
+        lr=1.0,
+    )
+    assert recorder.of() == expected
