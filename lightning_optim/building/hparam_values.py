@@ -19,7 +19,7 @@ from typing import Any
 from lightning.pytorch.utilities.parsing import lightning_getattr
 
 from lightning_optim.declaring.hparam import HParam, Occurrence, contains_hparam, substitute
-from lightning_optim.declaring.optimizer import ResolvedOptimizer, check_optimizer
+from lightning_optim.declaring.optimizer import ResolvedOptimizer, check_decay_left_out, check_optimizer
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 
@@ -150,6 +150,10 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     try:
         resolved = check_optimizer(_owner(declared), declared.attribute, spec)
     except (TypeError, ValueError) as err:
+        raise _blamed(err, declared, values) from None
+    try:
+        check_decay_left_out(resolved)
+    except ValueError as err:
         raise _blamed(err, declared, values) from None
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute
     return dataclasses.replace(resolved, declaration=declared.declaration, hparams=declared.hparams)

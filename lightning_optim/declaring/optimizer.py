@@ -44,6 +44,7 @@ from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.plan import DeclaredGroup
 from lightning_optim.groups.planning import Grouping
 from lightning_optim.groups.recipes import RECIPES, Recipe
+from lightning_optim.groups.recipes.no_decay import decay_left_out
 from lightning_optim.groups.selection import check_callable_selector
 from lightning_optim.registry.external import name_arguments
 from lightning_optim.registry.implementation import check_implementation
@@ -189,11 +190,38 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     else:
         resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
         resolved = dataclasses.replace(resolved, declaration=spec, hparams=hparams)
+    if not _decay_read_at_fit(spec):
+        check_decay_left_out(resolved)
     written = spec.scheduler if isinstance(spec.scheduler, tuple) else (spec.scheduler,)
     for scheduler, declared in zip(resolved.schedulers, written):
         if declared is not None:
             check_start_factor_applies(scheduler.where, declared)
     return resolved
+
+
+def _decay_read_at_fit(spec: OptimizerSpec) -> bool:
+    """Whether an ``HParam`` may decide the weight decay (the optimizer's, a group's, or ``no_decay``)."""
+    group_decays = [g.options.get(k) for g in spec.groups for k in ("weight_decay", "decay_mult")]
+    return contains_hparam([spec.kwargs.get("weight_decay"), spec.no_decay, *group_decays])
+
+
+def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
+    """Refuse ``no_decay`` on an optimizer none of whose groups decays (``decay_left_out``): at class definition
+    for a declaration that decides it alone, when ``fit`` starts for one whose ``HParam`` values decide it."""
+    if not any(recipe.options[0] == "no_decay" for recipe, _ in resolved.recipes):
+        return
+    if "weight_decay" not in resolved.defaults:
+        return  # not built (it needs a process group), or its groups take the option its defaults lack
+    message = decay_left_out(
+        resolved.where,
+        resolved.spec.no_decay,
+        resolved.cls.__name__,
+        resolved.defaults["weight_decay"],
+        "weight_decay" in resolved.kwargs,
+        [group.options.get("weight_decay", 0) for group in resolved.groups],
+    )
+    if message is not None:
+        raise ValueError(message)
 
 
 def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:

@@ -20,6 +20,7 @@ from torch.optim import SGD, AdamW, Rprop, lr_scheduler
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
@@ -514,6 +515,84 @@ def test_no_decay_needs_an_optimizer_with_weight_decay() -> None:
         ValueError, match=re.escape("`no_decay` sets `weight_decay=0.0` on some groups, but `Rprop` has no")
     ):
         declared(OptimizerSpec(Rprop, no_decay=True))
+
+
+#: The refusal of a ``no_decay`` that leaves out no decay (after ``where: ``), ``{given}`` filled in.
+NO_DECAY_WITHOUT_DECAY = (
+    "Expected a weight decay for `no_decay=True` to leave out but got `weight_decay={value}` ({given}) and no group "
+    "giving one: `no_decay` changes nothing and every parameter trains without weight decay. Give the decay the "
+    "other parameters get (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `no_decay`."
+)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "value", "given"),
+    [
+        ({}, 0, "`SGD`'s default"),
+        ({"weight_decay": 0.0}, 0.0, "declared"),
+        ({"groups": [ParamGroup("head", lr=0.5)]}, 0, "`SGD`'s default"),
+    ],
+)
+def test_no_decay_without_any_weight_decay_is_refused_at_class_definition(
+    kwargs: dict[str, Any], value: Any, given: str
+) -> None:
+    """``OptimizerSpec("sgd", lr=0.1, no_decay=True)`` (a forgotten ``weight_decay=5e-4``: ``SGD``'s default is
+    0) built a ``decay`` group with ``weight_decay`` 0 without a word, and trained with no decay at all."""
+    with pytest.raises(
+        ValueError,
+        match="^Declared\\.optimizer: "
+        + re.escape(NO_DECAY_WITHOUT_DECAY.format(value=value, given=given))
+        + "$",
+    ):
+        declared(OptimizerSpec(SGD, lr=0.1, no_decay=True, **kwargs))
+
+
+def test_no_decay_beside_a_group_that_decays_trains_as_the_hand_written_groups() -> None:
+    """A group that gives a decay of its own is what ``no_decay`` leaves out in it: accepted, and trained as the
+    hand-written param groups (the head's biases without decay)."""
+    spec = OptimizerSpec(SGD, lr=0.1, no_decay=("bias",), groups=[ParamGroup("head", weight_decay=WD)])
+    module = declared(spec)()
+
+    def groups(self: Any) -> list[dict[str, Any]]:
+        head = dict(self.head.named_parameters())
+        rest = [(n, p) for n, p in self.named_parameters() if not n.startswith("head.")]
+        return [
+            {"params": [head["weight"]], "lr": 0.1, "weight_decay": WD},
+            {"params": [head["bias"]], "lr": 0.1, "weight_decay": 0.0},
+            {"params": [p for n, p in rest if not n.endswith("bias")], "lr": 0.1, "weight_decay": 0.0},
+            {"params": [p for n, p in rest if n.endswith("bias")], "lr": 0.1, "weight_decay": 0.0},
+        ]
+
+    reference = type(
+        "HandWritten", (VitLike,), {"configure_optimizers": lambda self: SGD(groups(self), lr=0.1)}
+    )()
+    assert partition(module, built_groups(module)) == partition(reference, groups(reference))
+    module, reference = declared(spec)(), reference.__class__()
+    fit(module, max_steps=3)
+    fit(reference, max_steps=3)
+    assert_same_weights(module, reference)
+
+
+def test_no_decay_whose_weight_decay_an_hparam_reads_as_zero_is_refused_when_fit_starts() -> None:
+    """An ``HParam`` may decide the decay (0.0 in one run of a sweep): accepted at class definition, refused
+    when ``fit`` reads 0, trained when it reads a decay."""
+
+    class Swept(ConfigurableOptimizersMixin, VitLike):
+        optimizer = OptimizerSpec(SGD, lr=0.1, weight_decay=HParam("wd", default=0.0), no_decay=True)
+
+        def __init__(self, wd: float = 0.0) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    with pytest.raises(
+        ValueError,
+        match=r"\.Swept\.optimizer: "
+        + re.escape(NO_DECAY_WITHOUT_DECAY.format(value=0.0, given="declared"))
+        + re.escape(" (values read when `fit` started: `weight_decay` from hparam `wd` = 0.0)"),
+    ):
+        fit(Swept(), max_steps=1)
+    decays = {g["weight_decay"] for g in built_groups(Swept(wd=WD))}
+    assert decays == {WD, 0.0}
 
 
 @pytest.mark.parametrize(
