@@ -176,14 +176,42 @@ def _holds(value: Any, kinds: tuple[type, ...] = (HParam, SchedulerSpec)) -> boo
     return False
 
 
-def _refuse(where: str, option: str, value: Any, kind: type) -> None:
+def _refuse(where: str, option: str | None, value: Any, kind: type) -> None:
+    """Refuse an ``HParam`` in ``option`` of a ``kind`` (``None``: its first argument, the class or name)."""
     if contains_hparam(value):
         numeric = listing(option for options in NUMERIC_OPTIONS.values() for option in options)
-        raise TypeError(
-            f"{where}: Expected `{option}` of the {kind.__name__} to be a literal value but got {value!r}; "
-            "an HParam may stand for an argument of the optimizer or of a scheduler, a ParamGroup option "
-            f"other than `name`, and the numeric options {numeric}."
+        chooses = option is None or (kind is OptimizerSpec and option == "scheduler")
+        named = (
+            f"the first argument of the {kind.__name__}"
+            if option is None
+            else f"`{option}` of the {kind.__name__}"
         )
+        raise TypeError(
+            f"{where}: Expected {named} to be a literal value but got {value!r}; "
+            "an HParam may stand for an argument of the optimizer or of a scheduler, a ParamGroup option "
+            f"other than `name`, and the numeric options {numeric}.{chosen_per_class(where) if chooses else ''}"
+        )
+
+
+def chosen_per_class(where: str) -> str:
+    """How a sweep or a config chooses the optimizer or a scheduler of the declaration at ``where``: a
+    declaration belongs to its class, so another one is another class (an ``__init__`` argument holding a
+    spec is recorded in ``hparams`` but declares nothing).
+
+    Example:
+        >>> print(chosen_per_class("Model.optimizer.scheduler").strip())
+        A declaration is chosen per class, not per instance: `with_declarations(Model, optimizer=OptimizerSpec(...))` returns the subclass declaring it, and `DeclarativeCLI` reads it from the config or command line (`--optim.optimizer.scheduler.class_path=...`, `--optim.optimizer.class_path=...`).
+    """
+    names = where.split(".")
+    # the attribute is the name before the scheduler part (`Model.optimizer.scheduler[0]`), else the last one
+    at = next((i for i in range(2, len(names)) if names[i].startswith("scheduler")), len(names))
+    owner, attribute = names[at - 2], names[at - 1]
+    return (
+        " A declaration is chosen per class, not per instance: "
+        f"`with_declarations({owner}, {attribute}=OptimizerSpec(...))` returns the subclass declaring it, and "
+        "`DeclarativeCLI` reads it from the config or command line "
+        f"(`--optim.{attribute}.scheduler.class_path=...`, `--optim.{attribute}.class_path=...`)."
+    )
 
 
 def _options(spec: Any, kind: type, where: str, value_of: ValueOf) -> dict[str, Any]:
@@ -200,7 +228,7 @@ def _options(spec: Any, kind: type, where: str, value_of: ValueOf) -> dict[str, 
 
 
 def _scheduler(spec: SchedulerSpec, where: str, value_of: ValueOf) -> SchedulerSpec:
-    _refuse(where, "scheduler", spec.scheduler, SchedulerSpec)
+    _refuse(where, None, spec.scheduler, SchedulerSpec)
     kwargs = {key: _value(value, where, key, value_of) for key, value in spec.kwargs.items()}
     options = _options(spec, SchedulerSpec, where, value_of)
     return SchedulerSpec(spec.scheduler, **options, **kwargs)
@@ -225,7 +253,7 @@ def substitute(where: str, spec: OptimizerSpec, value_of: ValueOf) -> OptimizerS
         >>> substitute("Model.optimizer", spec, lambda o: 0.5)
         OptimizerSpec('sgd', lr=0.5, momentum=0.9)
     """
-    _refuse(where, "optimizer", spec.optimizer, OptimizerSpec)
+    _refuse(where, None, spec.optimizer, OptimizerSpec)
     kwargs = {key: _value(value, where, key, value_of) for key, value in spec.kwargs.items()}
     options = _options(spec, OptimizerSpec, where, value_of)
     groups = spec.groups

@@ -33,6 +33,7 @@ from tests.helpers import (
     fit,
     loader,
     steplr_gamma_is_annotated,
+    torch_lrs,
 )
 from tests.training.test_losses import BATCHES as GAN_BATCHES
 from tests.training.test_losses import HandWritten as HandWrittenGan
@@ -213,7 +214,6 @@ def test_values_without_a_default_wait_for_fit() -> None:
             "Declared.optimizer",
             "layer_decay_blocks",
         ),
-        (OptimizerSpec(HParam("o")), "Declared.optimizer", "optimizer"),  # type: ignore[arg-type]
         (OptimizerSpec("sgd", groups=[ParamGroup(HParam("s"))]), r"Declared.optimizer.groups\[0\]", "select"),  # type: ignore[arg-type]
         (
             OptimizerSpec("sgd", groups=[ParamGroup("model_gen", name=HParam("n"))]),
@@ -247,6 +247,59 @@ def test_an_hparam_only_stands_for_a_value(spec: OptimizerSpec, where: str, opti
         TypeError, match=rf"^{where}: Expected `{option}` of the \w+ to be a literal value but got HParam"
     ):
         literal(spec)
+
+
+#: What the refusal of an HParam standing for a spec, or a spec's class, adds: the ways to choose one.
+CHOSEN_PER_CLASS = (
+    " A declaration is chosen per class, not per instance: `with_declarations(Declared, optimizer=OptimizerSpec(...))` "
+    "returns the subclass declaring it, and `DeclarativeCLI` reads it from the config or command line "
+    "(`--optim.optimizer.scheduler.class_path=...`, `--optim.optimizer.class_path=...`)."
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "named"),
+    [
+        (
+            OptimizerSpec(HParam("o", default="adam")),
+            "Declared.optimizer",
+            "the first argument of the OptimizerSpec",
+        ),  # type: ignore[arg-type]
+        (
+            OptimizerSpec("sgd", scheduler=SchedulerSpec(HParam("s", default="cosine"))),  # type: ignore[arg-type]
+            "Declared.optimizer.scheduler",
+            "the first argument of the SchedulerSpec",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=[SchedulerSpec(HParam("s", default="cosine"))]),  # type: ignore[arg-type]
+            "Declared.optimizer.scheduler[0]",
+            "the first argument of the SchedulerSpec",
+        ),
+        (
+            OptimizerSpec("sgd", scheduler=HParam("schedule")),
+            "Declared.optimizer",
+            "`scheduler` of the OptimizerSpec",
+        ),  # type: ignore[arg-type]
+    ],
+)
+def test_an_hparam_choosing_the_optimizer_or_scheduler_is_told_how_a_declaration_is_chosen(
+    spec: OptimizerSpec, where: str, named: str
+) -> None:
+    """``OptimizerSpec(HParam("opt_name"))`` was told "Expected `optimizer` of the OptimizerSpec", a name the
+    user never wrote (the first argument is ``cls_or_name``), and ``scheduler=HParam("schedule")``, the wiring
+    of a spec ``__init__`` argument, got no pointer to the way that works. Both name what was written and give
+    it; following it, the declaration the subclass holds trains as torch's scheduler by hand."""
+    error = error_of(lambda: literal(spec))
+    assert isinstance(error, TypeError)
+    assert str(error).startswith(f"{where}: Expected {named} to be a literal value but got HParam(")
+    assert str(error).endswith(CHOSEN_PER_CLASS)
+    chosen = lightning_optim.with_declarations(
+        literal(OptimizerSpec("sgd", lr=0.1)),
+        optimizer=OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5)),
+    )
+    recorder = fit(chosen(), max_epochs=3, limit_train_batches=2)
+    expected = torch_lrs(lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.5), 3)
+    assert recorder.of()[::2] == expected
 
 
 # at fit
