@@ -23,7 +23,7 @@ from lightning_optim.declaring.arguments import check_arguments, is_int
 from lightning_optim.declaring.hparam import HParam, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
-from lightning_optim.registry.lookup import resolve_class
+from lightning_optim.registry.lookup import built_instance, is_built, resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.registry.schedulers import (
     SCHEDULER_INFO,
@@ -348,6 +348,8 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     if not isinstance(spec, SchedulerSpec):
         # `None` means "no scheduler" for `scheduler=` itself; an entry of a list is one scheduler
         accepted = "a SchedulerSpec" if where.endswith("]") else "a SchedulerSpec, a list of them, or None"
+        if is_built(spec):
+            raise TypeError(f"{where}: Expected {accepted} but got {built_instance(spec, 'scheduler')}")
         hint = " (remove the entry: a list holds schedulers)" if spec is None else ""
         raise TypeError(f"{where}: Expected {accepted} but got {spec!r}{hint}.")
     cls = resolve_class(spec.scheduler, "scheduler", where=where)

@@ -18,7 +18,7 @@ from lightning_optim.registry.optimizers import (
     takes_model,
 )
 from lightning_optim.registry.schedulers import REGISTERED_SCHEDULERS, SCHEDULERS, is_scheduler_class
-from lightning_optim.schedules.transformers import UNPORTED_SCHEDULES
+from lightning_optim.schedules.transformers import TRANSFORMERS_FUNCTIONS, UNPORTED_SCHEDULES
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, prefixed
 
@@ -124,7 +124,11 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
         if "." not in value and ":" not in value:
             # a class name (`CosineAnealingLR`) is compared with the class names, a short name with the names
             class_names = [c.__name__ for c in registry.values()] if value != key else []
-            hint = did_you_mean(value, class_names) or did_you_mean(key, [*registry, *_registered(kind)])
+            hint = (
+                _meant_instead(value, registry)
+                or did_you_mean(value, class_names)
+                or did_you_mean(key, [*registry, *_registered(kind)])
+            )
             prefix, slash, rest = key.partition("/")
             if slash and kind == "optimizer" and not hint:  # a misspelt collection: `bnbb/adamw8bit`
                 hint = did_you_mean(prefix, COLLECTIONS).replace("`?)", f"/{rest}`?)")
@@ -136,8 +140,66 @@ def resolve(value: Any, *, kind: Kind, registry: Mapping[str, type], accepts: Ca
             )
         value_from_path = import_dotted(value)
         if not accepts(value_from_path):
-            raise TypeError(f"Expected `{value}` to resolve to {expected} but got {value_from_path!r}")
+            raise TypeError(
+                f"Expected `{value}` to resolve to {expected} but got {value_from_path!r}"
+                f"{_meant_instead(value_from_path, registry)}"
+            )
         return value_from_path
     if not accepts(value):
-        raise TypeError(f"Expected {expected}, a name or a dotted import path but got {value!r}")
+        if is_built(value):
+            # a built optimizer or scheduler: its repr lists every param group (or is the default object one)
+            raise TypeError(
+                f"Expected {expected}, a name or a dotted import path but got {built_instance(value, kind)}"
+            )
+        raise TypeError(
+            f"Expected {expected}, a name or a dotted import path but got {value!r}{_meant_instead(value, registry)}"
+        )
     return value
+
+
+def is_built(value: Any) -> bool:
+    """Whether ``value`` is an optimizer or a scheduler instance (not its class)."""
+    return any(table.accepts(type(value)) for table in KINDS.values())
+
+
+def built_instance(value: Any, kind: Kind) -> str:
+    """The refusal's end for an optimizer or scheduler instance: its class, and the declaration of the class.
+
+    Example:
+        >>> import torch
+        >>> print(built_instance(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1), "optimizer"))
+        an instance of `SGD`, built already; pass the class and its arguments: `OptimizerSpec(torch.optim.SGD, lr=...)`.
+    """
+    cls = type(value)
+    spec = "OptimizerSpec" if KINDS["optimizer"].accepts(cls) else "SchedulerSpec"
+    namespace = "torch.optim" if spec == "OptimizerSpec" else "torch.optim.lr_scheduler"
+    public = namespace if getattr(import_dotted(namespace), cls.__name__, None) is cls else None
+    path = f"{public}.{cls.__name__}" if public else cls.__name__
+    arguments = "lr=..." if spec == "OptimizerSpec" else "..."
+    where = (
+        "" if (spec == "OptimizerSpec") == (kind == "optimizer") else f" (a {kind.lower()} was expected here)"
+    )
+    return (
+        f"an instance of `{cls.__name__}`, built already{where}; pass the class and its arguments: "
+        f"`{spec}({path}, {arguments})`."
+    )
+
+
+def _meant_instead(value: Any, registry: Mapping[str, type]) -> str:
+    """A ``" (did you mean ...?)"`` for transformers' schedule function, by name (``get_linear_schedule_with_warmup``,
+    also as ``transformers/<name>``) or the function itself: its registry name, ``transformers/<type>``.
+
+    Example:
+        >>> from lightning_optim.registry.schedulers import SCHEDULERS
+        >>> _meant_instead("transformers/get_linear_schedule_with_warmup", SCHEDULERS)
+        ' (did you mean `transformers/linear`?)'
+        >>> _meant_instead("get_constant_schedule_with_warmup", SCHEDULERS), _meant_instead("cosine", SCHEDULERS)
+        (' (did you mean `transformers/constant_with_warmup`?)', '')
+    """
+    name = (
+        value.rpartition("/")[2].rpartition(".")[2]
+        if isinstance(value, str)
+        else getattr(value, "__name__", "")
+    )
+    meant = f"transformers/{TRANSFORMERS_FUNCTIONS.get(name)}"
+    return f" (did you mean `{meant}`?)" if meant in registry else ""

@@ -1004,3 +1004,23 @@ UNPORTED_SCHEDULES: Mapping[str, str] = MappingProxyType(
         ),
     }
 )
+
+#: ``transformers``' schedule functions by name -> their ``SchedulerType`` value (the name here is
+#: ``transformers/<value>``): ``transformers.optimization.TYPE_TO_SCHEDULER_FUNCTION`` (transformers 5.24) read the
+#: other way, for a declaration naming the function (``SchedulerSpec(get_linear_schedule_with_warmup)``).
+TRANSFORMERS_FUNCTIONS: Mapping[str, str] = MappingProxyType(
+    {
+        "get_linear_schedule_with_warmup": "linear",
+        "get_cosine_schedule_with_warmup": "cosine",
+        "get_cosine_with_hard_restarts_schedule_with_warmup": "cosine_with_restarts",
+        "get_polynomial_decay_schedule_with_warmup": "polynomial",
+        "get_constant_schedule": "constant",
+        "get_constant_schedule_with_warmup": "constant_with_warmup",
+        "get_inverse_sqrt_schedule": "inverse_sqrt",
+        "get_reduce_on_plateau_schedule": "reduce_lr_on_plateau",
+        "get_cosine_with_min_lr_schedule_with_warmup": "cosine_with_min_lr",
+        "get_cosine_with_min_lr_schedule_with_warmup_lr_rate": "cosine_warmup_with_min_lr",
+        "get_wsd_schedule": "warmup_stable_decay",
+        "get_greedy_schedule": "greedy",
+    }
+)
