@@ -115,6 +115,36 @@ def missing_method(cls: type, declared: ResolvedOptimizer) -> ValueError | None:
     )
 
 
+def based_training_step(owner: str, base: str, declared: Sequence[ResolvedOptimizer]) -> str:
+    """The refusal of ``loss`` on a class whose base (a library's module) defines ``training_step``: the mixin's
+    step would replace it without a word, and a base is not the user's to edit, so the way out is the step
+    written in the class itself, calling the declared loss methods (an override beside ``loss`` is refused too).
+
+    Example:
+        >>> from types import SimpleNamespace as Declared
+        >>> one = [Declared(attribute="optimizer", spec=Declared(loss="compute_loss"))]
+        >>> print(based_training_step("Tuned", "Library", one))
+        Tuned: Expected no `training_step` beside `loss` on the optimizers (`optimizer`) but got one in the base `Library`: the mixin's training step would replace it without a word. Remove `loss=` and write `training_step` in `Tuned`, calling the loss method: `return self.compute_loss(batch, batch_idx)`.
+    """
+    if len(declared) == 1:
+        how = f"calling the loss method: `return self.{declared[0].spec.loss}(batch, batch_idx)`"
+    else:
+        steps = [
+            f"`self.{d.attribute}.zero_grad(); self.manual_backward(self.{d.spec.loss}(batch, batch_idx)); "
+            f"self.{d.attribute}.step()`"
+            for d in declared
+        ]
+        how = (
+            "stepping each optimizer in turn (the mixin trains several in manual optimization): "
+            + ", then ".join(steps)
+        )
+    return (
+        f"{owner}: Expected no `training_step` beside `loss` on the optimizers ({listing(d.attribute for d in declared)}) "
+        f"but got one in the base `{base}`: the mixin's training step would replace it without a word. Remove "
+        f"`loss=` and write `training_step` in `{owner}`, {how}."
+    )
+
+
 def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     """The class-wide checks of ``loss``: on every optimizer or none, no ``training_step`` of the class's own,
     and no near miss for a method name (a name with no near miss may be a method a subclass defines: checked
@@ -133,10 +163,12 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     lightnings = compat.lightning_classes("LightningModule")
     writer = next((k for k in cls.__mro__ if "training_step" in vars(k)), lightnings[0])
     if writer not in lightnings and vars(writer)["training_step"] is not training_step:
-        raise TypeError(
-            f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
-            f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
-        )
+        if writer is cls:
+            raise TypeError(
+                f"{cls.__qualname__}: declares `loss` on its optimizers ({listing(with_loss)}), so the mixin writes "
+                f"the training step, but `{writer.__qualname__}` defines `training_step` too. Remove one of the two."
+            )
+        raise TypeError(based_training_step(cls.__qualname__, writer.__qualname__, declared))
     for hook, instead in UNHONOURED.items():
         definer = overrider(cls, hook)
         if definer is not None:

@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, Net, TwoNets, TwoNetsByName, fit
+from tests.helpers import Classifier, Net, TwoNets, TwoNetsByName, assert_same_weights, fit
 
 EXPONENTIAL = SchedulerSpec("exponential", gamma=0.5, interval="step")
 
@@ -234,3 +234,62 @@ def test_lr_scheduler_step_of_a_base_listed_after_the_mixin_is_refused_too() -> 
     }
     with pytest.raises(TypeError, match=r"Pair.lr_scheduler_step: .* got one in `.*ProjectBase`"):
         type("Pair", (ConfigurableOptimizersMixin, ProjectBase), pair)
+
+
+class LibraryModule(TwoNets):
+    """A library's module: its ``training_step`` (not the user's to edit) and its loss methods."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        raise RuntimeError("the library's own loop ran")
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+def test_loss_beside_a_training_step_of_a_base_is_told_the_step_to_write_which_trains_as_by_hand() -> None:
+    """``loss=`` on a subclass of a module whose base defines ``training_step`` was told "Remove one of the two",
+    which a user cannot do for a library's class. It names the base and the step to write in the subclass;
+    written as told, it trains as the hand-written loop (``TwoNets``: the generator, then the discriminator)."""
+    with pytest.raises(
+        TypeError,
+        match=r"^Tuned: Expected no `training_step` beside `loss` on the optimizers \(`gen_opt`, `dis_opt`\) but got "
+        r"one in the base `LibraryModule`: the mixin's training step would replace it without a word\. Remove "
+        r"`loss=` and write `training_step` in `Tuned`, stepping each optimizer in turn \(the mixin trains several "
+        r"in manual optimization\): `self\.gen_opt\.zero_grad\(\); self\.manual_backward\(self\.gen_loss\(batch, "
+        r"batch_idx\)\); self\.gen_opt\.step\(\)`, then `self\.dis_opt\.zero_grad\(\); "
+        r"self\.manual_backward\(self\.dis_loss\(batch, batch_idx\)\); self\.dis_opt\.step\(\)`\.$",
+    ):
+        type(
+            "Tuned",
+            (ConfigurableOptimizersMixin, LibraryModule),
+            {
+                "gen_opt": OptimizerSpec(SGD, params="model_gen", lr=0.1, loss="gen_loss"),
+                "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.2, loss="dis_loss"),
+            },
+        )
+
+    class Tuned(ConfigurableOptimizersMixin, LibraryModule):
+        gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1)
+        dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.2)
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            self.gen_opt.zero_grad()
+            self.manual_backward(self.gen_loss(batch, batch_idx))
+            self.gen_opt.step()
+            self.dis_opt.zero_grad()
+            self.manual_backward(self.dis_loss(batch, batch_idx))
+            self.dis_opt.step()
+
+    class HandWritten(TwoNets):
+        def configure_optimizers(self) -> Any:
+            return [SGD(self.model_gen.parameters(), lr=0.1), SGD(self.model_dis.parameters(), lr=0.2)]
+
+    tuned, reference = Tuned(), HandWritten()
+    fit(tuned, max_epochs=2)
+    fit(reference, max_epochs=2)
+    assert_same_weights(tuned, reference)
