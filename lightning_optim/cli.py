@@ -366,7 +366,8 @@ def _check_init_args(
     config), which belong to the old class (a config file naming another class starts from its defaults). A
     name the new class does not take is left over from the old class when it has the declared value or the old
     class takes it; any other is a mistake of its own (a misspelling in ``init_args`` given together with the
-    new class).
+    new class, or under the declared class's): told with only what ``init_args`` takes, and where the spec's own
+    options go, which ``init_args`` refuses (the declaration's check would list them with the class's arguments).
     """
     cls = _resolved(data[CLASS_PATH], kind)
     init_args = data[INIT_ARGS]
@@ -376,13 +377,16 @@ def _check_init_args(
     parameters = inspect.signature(cls).parameters.values()
     if not any(p.kind is p.VAR_KEYWORD for p in parameters):
         accepted = {p.name for p in parameters}
-        stale = [name for name in init_args if name not in accepted]
-        if stale and cls is not before:
+        # a spec's own option under `init_args` is told where it goes by `spec_from_dict`
+        stale = [name for name in init_args if name not in accepted and name not in spec_options(kind)]
+        if stale:
             declared_args = (declared or {}).get(INIT_ARGS) or {}
             old = set(inspect.signature(before).parameters) if before is not None else set()
             from_declaration = [n for n in stale if n in declared_args and declared_args[n] == init_args[n]]
-            left_over = [n for n in stale if n in from_declaration or n in old]
-            hint = did_you_mean(stale[0], accepted) if len(stale) == 1 else ""
+            left_over = [n for n in stale if n in from_declaration or n in old] if cls is not before else []
+            # a misspelt option of the spec (`lnterval`) is meant next to `class_path`, as the message says
+            near = did_you_mean(stale[0], accepted) or did_you_mean(stale[0], spec_options(kind))
+            hint = near if len(stale) == 1 else ""
             message = (
                 f"{where}: `{cls.__name__}` does not take {listing(stale)}{hint}, found in `{INIT_ARGS}`."
             )
@@ -401,7 +405,14 @@ def _check_init_args(
                 )
             else:
                 takes = [p.name for p in parameters if p.name not in _SUPPLIED]
-                message += f" `{cls.__name__}` takes {listing(takes)}."
+                options = list(spec_options(kind))
+                example = {SchedulerSpec: "interval=step", OptimizerSpec: "no_decay=true"}.get(
+                    kind, f"{options[0]}=..."
+                )
+                message += (
+                    f" `{cls.__name__}` takes {listing(takes)} under `{INIT_ARGS}`; the {kind.__name__}'s own options "
+                    f"({listing(options)}) go next to `{CLASS_PATH}` (`--{key}.{example}`)."
+                )
             raise TypeError(message)
 
 

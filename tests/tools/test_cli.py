@@ -59,6 +59,12 @@ EXPONENTIAL_ARGUMENTS = ", ".join(
     for name in inspect.signature(torch.optim.lr_scheduler.ExponentialLR).parameters
     if name != "optimizer"
 )
+#: What the refusal of a name a scheduler's `init_args` does not take says after its arguments.
+SCHEDULER_OPTIONS_GO = (
+    " under `init_args`; the SchedulerSpec's own options (`interval`, `frequency`, `monitor`, `strict`, `name`, "
+    "`warmup`, `warmup_start_factor`, `unit`, `begin`, `end`, `param`) go next to `class_path` "
+    "(`--optim.optimizer.scheduler.interval=step`)."
+)
 
 
 def head_only(name: str, param: torch.nn.Parameter) -> bool:
@@ -643,8 +649,9 @@ def test_a_declared_list_of_schedulers_set_as_a_whole_trains_as_declared_in_code
         (
             ["--optim.optimizer.scheduler.init_args.lnterval=step"],
             TypeError,
-            r"^Model\.optimizer\.scheduler: `StepLR` got an unexpected argument `lnterval` "
-            r"\(did you mean `interval`\?\)",
+            r"^Model\.optimizer\.scheduler: `StepLR` does not take `lnterval` \(did you mean `interval`\?\), found in "
+            r"`init_args`\. `StepLR` takes `step_size`, `gamma`, `last_epoch` under `init_args`; the SchedulerSpec's own "
+            r"options \(`interval`, ",
         ),
         (
             ["--optim.optimizer.scheduler.init_args.interval=step"],
@@ -754,7 +761,7 @@ def test_unknown_key_in_a_config_is_refused_by_the_parser(
                 "--optim.optimizer.scheduler.init_args={gama: 0.9}",
             ],
             "Model.optimizer.scheduler: `ExponentialLR` does not take `gama` (did you mean `gamma`?), found in "
-            f"`init_args`. `ExponentialLR` takes {EXPONENTIAL_ARGUMENTS}.",
+            f"`init_args`. `ExponentialLR` takes {EXPONENTIAL_ARGUMENTS}{SCHEDULER_OPTIONS_GO}",
         ),
     ],
     ids=["section", "option", "lightning-flags", "class-name", "class-path", "init-args-replaced"],
@@ -765,6 +772,39 @@ def test_mistakes_are_one_error_line_with_a_near_miss(
     CREATED.clear()
     assert cli_error(capsys, Model, *args).startswith(expected)
     assert CREATED == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--optim.optimizer.scheduler.init_args.gama=0.9"],
+            "Model.optimizer.scheduler: `StepLR` does not take `gama` (did you mean `gamma`?), found in `init_args`. "
+            "`StepLR` takes `step_size`, `gamma`, `last_epoch`" + SCHEDULER_OPTIONS_GO,
+        ),
+        (
+            ["--optim.optimizer.init_args.momentun=0.9"],
+            "Model.optimizer: `SGD` does not take `momentun` (did you mean `momentum`?), found in `init_args`. `SGD` "
+            "takes `lr`, `momentum`, `dampening`, `weight_decay`, `nesterov`, ",
+        ),
+    ],
+    ids=["scheduler", "optimizer"],
+)
+def test_a_name_the_declared_class_does_not_take_under_init_args_lists_only_what_init_args_takes(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelling under the declared class's ``init_args`` was told "Accepted arguments: ..., `interval`,
+    `frequency`, `warmup`, ...", the spec's options too, which are refused under ``init_args``: it lists only
+    the class's arguments and says where the spec's options go, and there they are taken."""
+    assert cli_error(capsys, Model, *args).startswith(expected)
+    if "scheduler" in args[0]:
+        assert cli_error(capsys, Model, *args).endswith(SCHEDULER_OPTIONS_GO)
+        scheduler = cli(Model, "--optim.optimizer.scheduler.interval=step").model.optimizer.scheduler
+        assert (scheduler.interval, scheduler.kwargs) == ("step", {"step_size": 1, "gamma": 0.5})
+    else:
+        assert cli_error(capsys, Model, *args).endswith(
+            "go next to `class_path` (`--optim.optimizer.no_decay=true`)."
+        )
 
 
 def test_a_config_file_gets_the_same_hints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -780,7 +820,7 @@ def test_a_config_file_gets_the_same_hints(tmp_path: Path, capsys: pytest.Captur
     )
     assert cli_error(capsys, Model, "--config", str(config)) == (
         "Model.optimizer.scheduler: `ExponentialLR` does not take `gama` (did you mean `gamma`?), found in "
-        f"`init_args`. `ExponentialLR` takes {EXPONENTIAL_ARGUMENTS}."
+        f"`init_args`. `ExponentialLR` takes {EXPONENTIAL_ARGUMENTS}{SCHEDULER_OPTIONS_GO}"
     )
 
 
