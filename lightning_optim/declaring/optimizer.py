@@ -30,6 +30,8 @@ from lightning_optim.declaring.chained import check_chained, check_composites, c
 from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
 from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
+    adds_warmup,
+    check_one_warmup,
     check_param,
     check_start_factor_applies,
     compiled_schedule_refusal,
@@ -39,7 +41,7 @@ from lightning_optim.declaring.scheduler import (
 )
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, Selector, spec_options
 from lightning_optim.declaring.training_step import check_training_step
-from lightning_optim.declaring.trial import trial_optimizer, trial_scheduler, trial_step
+from lightning_optim.declaring.trial import starts_at_zero, trial_optimizer, trial_scheduler, trial_step
 from lightning_optim.groups.multipliers import MULTIPLIERS, check_multipliers
 from lightning_optim.groups.plan import DeclaredGroup
 from lightning_optim.groups.planning import Grouping
@@ -376,9 +378,14 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
     resolved = []
     for index, spec in enumerate(specs):
         scheduler = resolve_scheduler(scheduler_where(where, index, listed), spec)
+        # told before its trial build, which leaves the values it starts at to the next scheduler of the list
+        from_zero = (
+            optimizer is not None and adds_warmup(scheduler.spec) and starts_at_zero(scheduler, optimizer)
+        )
         if optimizer is not None:
             check_param(scheduler, optimizer)
             trial_scheduler(scheduler, optimizer)
+        check_one_warmup(scheduler, bool(from_zero))
         resolved.append(scheduler)
     named = [s for s in resolved if s.spec.name]
     other = next((s for s in named if s.spec.name != named[0].spec.name), None)

@@ -30,6 +30,7 @@ from lightning_optim.registry.schedulers import (
     LowerBound,
     SchedulerInfo,
     declared_info,
+    given_positive,
     group_values,
 )
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
@@ -219,6 +220,62 @@ def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
             f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
             "give `warmup=` or remove `warmup_start_factor`."
         )
+
+
+def adds_warmup(spec: SchedulerSpec) -> bool:
+    """Whether ``spec`` declares a ``warmup`` of at least one update: a literal int or fraction above 0 (one
+    read from an ``HParam`` is known when ``fit`` reads it, and checked then).
+
+    Example:
+        >>> adds_warmup(SchedulerSpec("cosine", warmup=0.05)), adds_warmup(SchedulerSpec("cosine", warmup=0))
+        (True, False)
+    """
+    warmup = spec.warmup
+    return isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup > 0
+
+
+def check_one_warmup(scheduler: ResolvedScheduler, starts_at_zero: bool) -> None:
+    """A ``warmup`` on a scheduler that warms up itself: by the argument that counts its own warmup
+    (``SchedulerInfo.own_warmup``: transformers' ``num_warmup_steps``, timm's ``warmup_t``), or by starting the
+    value it drives at 0 (``starts_at_zero``, told by a trial build: a ``LambdaLR`` whose ``lr_lambda(0)`` is 0).
+
+    The package's warmup climbs to the value the scheduler starts at, then starts it (``Schedule``): from 0 it
+    trains at 0 for the whole warmup, and the scheduler then warms up again; from its own warmup's first value,
+    the value climbs twice. A schedule-free optimizer's own warmup beside a scheduler is refused likewise.
+
+    Example:
+        >>> linear = resolve_scheduler("M.opt.scheduler", SchedulerSpec("transformers/linear", num_warmup_steps=0, warmup=4))
+        >>> check_one_warmup(linear, starts_at_zero=False)
+        >>> timm = resolve_scheduler("M.opt.scheduler", SchedulerSpec("timm/cosine", warmup_t=2, warmup_lr_init=0.01, warmup=4))
+        >>> check_one_warmup(timm, starts_at_zero=False)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt.scheduler: Expected `warmup=4` on a scheduler that starts at the declared lr but got `TimmCosineLR`, which warms up itself (`warmup_t=2`): `warmup=` climbs to the lr the scheduler starts at, its own warmup's first lr, so the lr would warm up twice. Keep one warmup: leave `warmup` out and keep `warmup_t=2`, or leave `warmup_t` out and keep `warmup=4`.
+    """
+    spec = scheduler.spec
+    own = scheduler.info.own_warmup
+    warms_itself = own is not None and given_positive(own, scheduler.kwargs)
+    if not adds_warmup(spec) or not (warms_itself or starts_at_zero):
+        return
+    name, warmup = scheduler.cls.__name__, f"`warmup={spec.warmup!r}`"
+    driven = "lr" if spec.param == "lr" else f"`{spec.param}`"
+    if own is not None and warms_itself:
+        declared = f"`{own}={scheduler.kwargs[own]!r}`"
+        how = f"warms up itself{' from 0' if starts_at_zero else ''} ({declared})"
+        fixes = f"leave `warmup` out and keep {declared}, or leave `{own}` out and keep {warmup}"
+    else:
+        how = f"starts the {driven} at 0 when it is built"
+        fixes = f"leave `warmup` out (`{name}` rises from 0 itself), or declare a scheduler that starts at the declared {driven}"
+    if starts_at_zero:
+        then = f", then `{name}` would warm up again" if warms_itself else ""
+        consequence = f"0 here, so the {driven} would stay 0 for the whole warmup (training nothing){then}"
+    else:
+        consequence = f"its own warmup's first {driven}, so the {driven} would warm up twice"
+    raise ValueError(
+        f"{scheduler.where}: Expected {warmup} on a scheduler that starts at the declared {driven} but got "
+        f"`{name}`, which {how}: `warmup=` climbs to the {driven} the scheduler starts at, {consequence}. Keep "
+        f"one warmup: {fixes}."
+    )
 
 
 def _check_window(where: str, spec: SchedulerSpec) -> None:

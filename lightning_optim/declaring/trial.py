@@ -349,5 +349,48 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
     return results[0] == results[1]
 
 
+def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
+    """Whether ``scheduler``, built on the trial ``optimizer`` (the groups put back after), starts a value it drives
+    at 0 where the optimizer held another: the value a ``warmup=`` climbs to (``check_one_warmup``).
+
+    Told by a trial rather than by a record, so that a scheduler of one's own is told too (a ``LambdaLR`` whose
+    ``lr_lambda(0)`` is 0). Each value of a per-group argument stands for all groups in turn (the stand-in groups
+    are not the model's); ``None`` where the trial cannot tell (an argument waits for an ``HParam``, or the build
+    fails: refused by ``trial_scheduler`` already).
+    """
+    if scheduler.is_plateau:
+        return False
+    if _waits_for_hparams(scheduler):
+        return None
+    per_group = [key for key in scheduler.kwargs if key in scheduler.info.per_group_arguments]
+    count = max((len(group_values(scheduler.kwargs[key])) for key in per_group), default=1)
+    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    kept = snapshot_groups(optimizer.param_groups)
+    try:
+        for index in range(count):
+            kwargs = {
+                key: _entry(group_values(value), index) if key in per_group else value
+                for key, value in scheduler.kwargs.items()
+            }
+            restore_groups(optimizer.param_groups, kept)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                schedule = new_schedule(dataclasses.replace(scheduler, kwargs=kwargs), optimizer, None)
+                before = numbers_in(schedule.values())
+                schedule.fix(Shape(length=length))
+            if any(old != 0 and new == 0 for old, new in zip(before, numbers_in(schedule.values()))):
+                return True
+    except Exception:
+        return None
+    finally:
+        restore_groups(optimizer.param_groups, kept)
+    return False
+
+
+def _entry(values: list[Any], index: int) -> Any:
+    """The ``index``-th of a per-group argument's values, the last standing for those after it."""
+    return values[min(index, len(values) - 1)]
+
+
 #: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.
 _TRIAL_LENGTH = 10**9

@@ -112,6 +112,7 @@ def _check_record(name: str, info: SchedulerInfo) -> None:
         "epoch_arguments": list(info.epoch_arguments),
         "per_group_arguments": sorted(info.per_group_arguments),
         "kept_elsewhere": list(info.kept_elsewhere),
+        "own_warmup": [info.own_warmup] if info.own_warmup else [],
     }
     for field_name, arguments in named.items():
         for argument in arguments:

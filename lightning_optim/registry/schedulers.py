@@ -433,6 +433,9 @@ class SchedulerInfo:
     #: unit given last), from the arguments (its length filled in) and whether that length was derived, as the
     #: message that refuses it; ``None`` when it does
     peak_missed: Callable[[Mapping[str, Any], int, bool, str], str | None] | None = None
+    #: the argument that counts its own warmup (transformers' ``num_warmup_steps``, timm's ``warmup_t``): a
+    #: ``SchedulerSpec(warmup=)`` beside a positive one would warm up a second time, and is refused
+    own_warmup: str | None = None
 
     #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
     #: (so a declared optimizer or group ``lr`` has no effect)
@@ -718,6 +721,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
             peak_missed=functools.partial(transformers_peak_missed, name),
             known_as=_TRANSFORMERS_ARGUMENTS,
+            own_warmup="num_warmup_steps",
         )
         for name, cls in TRANSFORMERS_SCHEDULES.items()
     ),
@@ -733,6 +737,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         per_group_arguments=frozenset(PER_GROUP),
         lr_arguments=PER_GROUP,
         check_stepping=_check_timm_stepping,
+        own_warmup="warmup_t",
         floor_bounds={"lr_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
         zero_when=(
             ZeroWhen(
