@@ -46,6 +46,7 @@ from lightning_optim.building.swa import max_epochs, swa_start
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
+from lightning_optim.registry.schedulers import updates as _updates
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed
@@ -685,11 +686,12 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         if whole is not None and warmup >= whole:
             unit = f"{scheduler.interval}s" if spec.frequency == 1 else "scheduler updates"
             counted = unit if spec.warmup == warmup else f"{spec.warmup} epochs, {warmup} {unit}"
+            run = f"{whole} {unit.removesuffix('s') if whole == 1 else unit}"
+            fix = _shorter_warmup(whole)
             raise ValueError(
                 f"{scheduler.where}: Expected `warmup` to be shorter than the run but got "
-                f"`warmup={spec.warmup!r}` ({counted}) in a run of {whole} {unit}{left}: the whole run would "
-                f"train in warmup and `{name}` would never act. Shorten the warmup (a float such as "
-                "`warmup=0.1` is a fraction of the run) or lengthen the run."
+                f"`warmup={spec.warmup!r}` ({counted}) in a run of {run}{left}: the whole run would train in warmup "
+                f"and `{name}` would never act. {fix[0].upper()}{fix[1:]}."
             )
     length = None
     if scheduler.derived_length is not None and scheduler.derived_length == scheduler.info.per_epoch_argument:
@@ -704,13 +706,34 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             raise _unknown(
                 scheduler,
                 f"`{scheduler.derived_length}` of `{name}` is derived as the run's {updates} scheduler "
-                f"updates{left} minus the warmup's {warmup}",
-                f"that leaves {length}; shorten the warmup or lengthen the run",
+                f"update{'' if updates == 1 else 's'}{left} minus "
+                f"the {warmup} of `warmup={spec.warmup!r}`",
+                f"that leaves {length}; {_shorter_warmup(updates)}",
             )
         length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}", per_epoch)
     shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
     _check_acts_in_run(trainer, scheduler, shape)
     return _within_limit(trainer, scheduler, shape)
+
+
+def _shorter_warmup(updates: int) -> str:
+    """How to give a run of ``updates`` scheduler updates a ``warmup`` that leaves the scheduler some: a shorter
+    one, where one fits; none, in a run of one update (a fraction of the run is at least one update).
+
+    Example:
+        >>> _shorter_warmup(12)
+        'shorten the warmup (a float such as `warmup=0.1` is a fraction of the run) or lengthen the run'
+        >>> _shorter_warmup(1)
+        'the run is too short for a warmup (a fraction of the run is at least 1 update): leave `warmup` out or lengthen the run'
+    """
+    if updates > 1:
+        return (
+            "shorten the warmup (a float such as `warmup=0.1` is a fraction of the run) or lengthen the run"
+        )
+    return (
+        "the run is too short for a warmup (a fraction of the run is at least 1 update): leave `warmup` out or "
+        "lengthen the run"
+    )
 
 
 def _own_values(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> int | None:
@@ -724,6 +747,23 @@ def _own_values(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> int
         first, last = shape.window
         values = (values if last is None else min(values, last)) - first
     return values - shape.warmup
+
+
+def updates_in_words(values: int, interval: str, frequency: Any, taken: tuple[Any, int] | None = None) -> str:
+    """The ``values`` updates a run leaves a scheduler of ``interval`` and ``frequency``, in words: what one update
+    is, and the declared ``warmup`` that ``taken`` (as declared, its updates) says took the run's first ones.
+
+    Example:
+        >>> updates_in_words(1, "epoch", 1), updates_in_words(8, "step", 1)
+        ("the run's 1 update (one per epoch)", "the run's 8 updates (one per optimizer step)")
+        >>> updates_in_words(2, "step", 2, taken=(0.5, 2))
+        'the 2 updates (one every 2 optimizer steps) the run leaves after the 2 of `warmup=0.5`'
+    """
+    unit = "optimizer step" if interval == "step" else "epoch"
+    each = f"one per {unit}" if frequency == 1 else f"one every {frequency} {unit}s"
+    if taken is None:
+        return f"the run's {_updates(values)} ({each})"
+    return f"the {_updates(values)} ({each}) the run leaves after the {taken[1]} of `warmup={taken[0]!r}`"
 
 
 def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> None:
@@ -741,7 +781,9 @@ def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape)
         if scheduler.derived_length is not None:
             kwargs[scheduler.derived_length] = shape.length
         derived = scheduler.derived_length is not None
-        if (message := missed(kwargs, values, derived, f"{scheduler.interval} updates")) is not None:
+        taken = (scheduler.spec.warmup, shape.warmup) if shape.warmup else None
+        run = updates_in_words(values, scheduler.interval, scheduler.spec.frequency, taken)
+        if (message := missed(kwargs, values, derived, run)) is not None:
             raise ValueError(f"{scheduler.where}: {message}")
     if not composite:
         return

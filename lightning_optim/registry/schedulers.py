@@ -196,25 +196,39 @@ def _whole(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
 
 
+def updates(count: int) -> str:
+    """``count`` scheduler updates, in words.
+
+    Example:
+        >>> updates(1), updates(8)
+        ('1 update', '8 updates')
+    """
+    return f"{count} update{'' if count == 1 else 's'}"
+
+
 def transformers_peak_missed(
-    name: str, kwargs: Mapping[str, Any], values: int, derived: bool, unit: str = "updates"
+    name: str, kwargs: Mapping[str, Any], values: int, derived: bool, run: str = ""
 ) -> str | None:
     """Why transformers' schedule ``name`` with these arguments (its length filled in; ``derived``: from the
-    run) never trains at its peak, the declared lr, in a run that trains it with ``values`` values (counted in
-    ``unit``); ``None`` when it does, or when the arguments are not numbers yet (an ``HParam``) or are refused
-    by the class itself.
+    run) never trains at its peak, the declared lr, in a run that trains it with ``values`` values (``run``: those
+    values in words, what one update is and what took the rest of the run); ``None`` when it does, or when the
+    arguments are not numbers yet (an ``HParam``) or are refused by the class itself.
 
     Its warmup must end before the run does (transformers accepts any warmup, the lr then rises the whole run);
     and a ``warmup_stable_decay`` whose stable phase is what a length derived from the run leaves must not get a
     negative one (the decay would start before the peak). A length given shorter or longer than the run is
-    transformers' own choice (the lr is 0 after a linear decay's end), left as it is.
+    transformers' own choice (the lr is 0 after a linear decay's end), left as it is. Counts are the scheduler's
+    updates (transformers' steps): one per epoch with ``interval="epoch"``. The way out offered is one that fits:
+    a shorter warmup where one of at least an update does, else none (a fraction is at least one update).
 
     Example:
         >>> transformers_peak_missed("linear", {"num_warmup_steps": 7, "num_training_steps": 8}, 8, True) is None
         True
         >>> message = transformers_peak_missed("linear", {"num_warmup_steps": 0.5, "num_training_steps": 100}, 8, False)
-        >>> message[: message.index(":")]
-        'Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=0.5` (50 steps) in a run of 8 updates'
+        >>> print(message[: message.index(":")])
+        Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=0.5` (50 updates, rounded up from 0.5 of `num_training_steps`=100) in the run's 8 updates
+        >>> print(message[message.index(". ") + 2 :])
+        Shorten the warmup to at most 7 updates (`num_warmup_steps=7`; a fraction of `num_training_steps` is rounded up) or lengthen the run.
     """
     cls = TRANSFORMERS_SCHEDULES[name].__name__
     warmup, length = kwargs.get("num_warmup_steps", 0), kwargs.get("num_training_steps")
@@ -222,14 +236,28 @@ def transformers_peak_missed(
     if not number or (length is None and 0 < warmup < 1) or (length is not None and not _whole(length)):
         return None
     steps = resolve_warmup_steps(warmup, None if length is None else int(length))
+    run = run or f"the run's {updates(values)}"
     # the warmup ends where the lr first reaches 1: at `num_warmup_steps`, a step earlier for the shifted one
-    peak = steps - 1 if name == "cosine_warmup_with_min_lr" else steps
-    if steps and peak >= values:
+    shift = 1 if name == "cosine_warmup_with_min_lr" else 0
+    if steps and steps - shift >= values:
+        fraction = (
+            f", rounded up from {warmup!r} of `num_training_steps`={int(length or 0)}" if warmup < 1 else ""
+        )
+        fits = values - 1 + shift  # the longest warmup that ends within the run
+        if fits >= 1:
+            fix = (
+                f"Shorten the warmup to at most {updates(fits)} (`num_warmup_steps={fits}`; a fraction of "
+                "`num_training_steps` is rounded up) or lengthen the run."
+            )
+        else:
+            fix = (
+                "The run is too short for a warmup (a fraction of `num_training_steps` is at least 1 update): give "
+                "`num_warmup_steps=0` or lengthen the run."
+            )
         return (
-            f"Expected the warmup of `{cls}` to end within the run but got `num_warmup_steps={warmup!r}` ({steps} "
-            f"steps) in a run of {values} {unit}: the lr would stay in its warmup for the whole run and never "
-            "reach its declared value. Shorten the warmup (a float such as `num_warmup_steps=0.1` is a fraction "
-            "of `num_training_steps`) or lengthen the run."
+            f"Expected the warmup of `{cls}` to end within the run but got `num_warmup_steps={warmup!r}` "
+            f"({updates(steps)}{fraction}) in {run}: the lr would stay in its warmup for the whole run and never "
+            f"reach its declared value. {fix}"
         )
     decay, stable = kwargs.get("num_decay_steps"), kwargs.get("num_stable_steps")
     wsd = name == "warmup_stable_decay" and derived and stable is None and length is not None
@@ -239,10 +267,10 @@ def transformers_peak_missed(
     if steps + decay > total:
         return (
             f"Expected `num_warmup_steps` and `num_decay_steps` of `{cls}` to fit in `num_training_steps`, "
-            f"derived as the run's {total} {unit}, but got {steps} + {decay} = {steps + decay}: the stable phase "
-            f"would be {total - steps - decay} steps long, so the decay would start {steps + decay - total} steps "
-            "in and the lr never reach its declared value. Shorten the warmup or the decay, give "
-            "`num_stable_steps`, or lengthen the run."
+            f"derived as {run}, but got {steps} + {decay} = {steps + decay}: the stable phase would be "
+            f"{total - steps - decay} updates long, so the decay would start {updates(steps + decay - total)} in "
+            "and the lr never reach its declared value. Shorten the warmup or the decay, give `num_stable_steps`, "
+            "or lengthen the run."
         )
     return None
 
@@ -429,9 +457,9 @@ class SchedulerInfo:
     #: the steps it can take after its construction, from the declared arguments, for a scheduler that raises
     #: when stepped past its length (``OneCycleLR``): a given length must then cover the run
     steps_limit: Callable[[Mapping[str, Any]], tuple[str, int] | None] | None = None
-    #: why it never trains at its peak (the declared lr) in a run that trains it with so many values (in the
-    #: unit given last), from the arguments (its length filled in) and whether that length was derived, as the
-    #: message that refuses it; ``None`` when it does
+    #: why it never trains at its peak (the declared lr) in a run that trains it with so many values (in words
+    #: last: how many, what one update is, what took the rest of the run), from the arguments (its length filled
+    #: in) and whether that length was derived, as the message that refuses it; ``None`` when it does
     peak_missed: Callable[[Mapping[str, Any], int, bool, str], str | None] | None = None
     #: the argument that counts its own warmup (transformers' ``num_warmup_steps``, timm's ``warmup_t``): a
     #: ``SchedulerSpec(warmup=)`` beside a positive one would warm up a second time, and is refused

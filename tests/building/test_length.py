@@ -152,24 +152,24 @@ def test_a_window_past_a_smoke_run_trains_with_a_derived_length(fast_dev_run: bo
             "transformers/linear",
             {"num_warmup_steps": 100},
             "Declared.optimizer.scheduler: Expected the warmup of `LinearWithWarmupLR` to end within the run but "
-            "got `num_warmup_steps=100` (100 steps) in a run of 8 step updates: the lr would stay in its warmup for the "
-            "whole run and never reach its declared value. Shorten the warmup (a float such as "
-            "`num_warmup_steps=0.1` is a fraction of `num_training_steps`) or lengthen the run.",
+            "got `num_warmup_steps=100` (100 updates) in the run's 8 updates (one per optimizer step): the lr would "
+            "stay in its warmup for the whole run and never reach its declared value. Shorten the warmup to at most "
+            "7 updates (`num_warmup_steps=7`; a fraction of `num_training_steps` is rounded up) or lengthen the run.",
         ),
         (
             "transformers/cosine",
             {"num_warmup_steps": 8, "num_training_steps": 1000},
             "Declared.optimizer.scheduler: Expected the warmup of `CosineWithWarmupLR` to end within the run but "
-            "got `num_warmup_steps=8` (8 steps) in a run of 8 step updates",
+            "got `num_warmup_steps=8` (8 updates) in the run's 8 updates (one per optimizer step)",
         ),
         (
             "transformers/warmup_stable_decay",
             {"num_warmup_steps": 4, "num_decay_steps": 6},
             "Declared.optimizer.scheduler: Expected `num_warmup_steps` and `num_decay_steps` of "
-            "`WarmupStableDecayLR` to fit in `num_training_steps`, derived as the run's 8 step updates, but got "
-            "4 + 6 = 10: the stable phase would be -2 steps long, so the decay would start 2 steps in and the lr "
-            "never reach its declared value. Shorten the warmup or the decay, give `num_stable_steps`, or "
-            "lengthen the run.",
+            "`WarmupStableDecayLR` to fit in `num_training_steps`, derived as the run's 8 updates (one per optimizer "
+            "step), but got 4 + 6 = 10: the stable phase would be -2 updates long, so the decay would start 2 "
+            "updates in and the lr never reach its declared value. Shorten the warmup or the decay, give "
+            "`num_stable_steps`, or lengthen the run.",
         ),
     ],
 )
@@ -182,6 +182,89 @@ def test_a_transformers_warmup_that_never_ends_within_the_run_is_refused(
     cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(name, **arguments)))
     with pytest.raises(ValueError, match=re.escape(message)):
         fit(cls(), max_epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "max_epochs", "message"),
+    [
+        pytest.param(
+            {"num_warmup_steps": 0.06, "interval": "epoch"},
+            1,
+            "Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=0.06` (1 "
+            "update, rounded up from 0.06 of `num_training_steps`=1) in the run's 1 update (one per epoch): the lr "
+            "would stay in its warmup for the whole run and never reach its declared value. The run is too short for "
+            "a warmup (a fraction of `num_training_steps` is at least 1 update): give `num_warmup_steps=0` or "
+            "lengthen the run.",
+            id="no-warmup-fits",
+        ),
+        pytest.param(
+            {"num_warmup_steps": 4, "interval": "step", "frequency": 2},
+            2,
+            "Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=4` (4 "
+            "updates) in the run's 4 updates (one every 2 optimizer steps): the lr would stay in its warmup for the "
+            "whole run and never reach its declared value. Shorten the warmup to at most 3 updates "
+            "(`num_warmup_steps=3`; a fraction of `num_training_steps` is rounded up) or lengthen the run.",
+            id="every-2-steps",
+        ),
+        pytest.param(
+            {"num_warmup_steps": 0, "num_decay_steps": 6, "warmup": 4},
+            2,
+            "Expected `num_warmup_steps` and `num_decay_steps` of `WarmupStableDecayLR` to fit in "
+            "`num_training_steps`, derived as the 4 updates (one per optimizer step) the run leaves after the 4 of "
+            "`warmup=4`, but got 0 + 6 = 6: the stable phase would be -2 updates long, so the decay would start 2 "
+            "updates in and the lr never reach its declared value.",
+            id="after-the-packages-warmup",
+        ),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:.*is meant to be stepped after every optimizer step:UserWarning")
+def test_a_transformers_warmup_refusal_counts_the_schedulers_updates_and_offers_a_fix_that_fits(
+    arguments: dict[str, Any], max_epochs: int, message: str
+) -> None:
+    """Counts were in transformers' "steps" beside a run of "epoch updates" (``1 steps`` in a run of ``1 epoch
+    updates``), the run's length left out the updates a ``warmup=`` took, and the hint offered a fraction (``a float
+    such as num_warmup_steps=0.1``) where every fraction rounds up to the 1 update the run has."""
+    name = "transformers/warmup_stable_decay" if "num_decay_steps" in arguments else "transformers/linear"
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(name, **arguments)))
+    with pytest.raises(ValueError, match=re.escape(f"Declared.optimizer.scheduler: {message}")):
+        fit(cls(), max_epochs=max_epochs)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "message"),
+    [
+        pytest.param(
+            SchedulerSpec("transformers/linear", warmup=0.5, interval="epoch"),
+            "`num_training_steps` of `LinearWithWarmupLR` is derived as the run's 1 scheduler update minus the 1 of "
+            "`warmup=0.5`, but that leaves 0; the run is too short for a warmup (a fraction of the run is at least 1 "
+            "update): leave `warmup` out or lengthen the run.",
+            id="derived-length",
+        ),
+        pytest.param(
+            SchedulerSpec("cosine", T_max=10, warmup=1),
+            "Expected `warmup` to be shorter than the run but got `warmup=1` (epochs) in a run of 1 epoch: the whole "
+            "run would train in warmup and `CosineAnnealingLR` would never act. The run is too short for a warmup (a "
+            "fraction of the run is at least 1 update): leave `warmup` out or lengthen the run.",
+            id="given-length",
+        ),
+        pytest.param(
+            SchedulerSpec("transformers/linear", warmup=4, interval="step"),
+            "`num_training_steps` of `LinearWithWarmupLR` is derived as the run's 4 scheduler updates minus the 4 of "
+            "`warmup=4`, but that leaves 0; shorten the warmup (a float such as `warmup=0.1` is a fraction of the "
+            "run) or lengthen the run.",
+            id="a-shorter-one-fits",
+        ),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:.*is meant to be stepped after every optimizer step:UserWarning")
+def test_a_warmup_that_fills_the_run_before_a_scheduler_without_its_own_is_refused_with_a_fix_that_fits(
+    scheduler: SchedulerSpec, message: str
+) -> None:
+    """A run of one update has no room for a warmup: ``warmup=0.1``, which the message offered, is at least one
+    update too."""
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+    with pytest.raises(ValueError, match=f"^{re.escape(f'Declared.optimizer.scheduler: {message}')}$"):
+        fit(cls(), max_epochs=1)
 
 
 @pytest.mark.parametrize(
