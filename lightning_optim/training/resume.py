@@ -1349,6 +1349,15 @@ def _monitored(trainer: Trainer, plateaus: Plateaus) -> dict[str, float]:
     return {key: float(metrics[name]) for key, name in monitored if name in metrics}
 
 
+def _epoch_metric(trainer: Trainer, scheduled: Scheduled, saved: float | None) -> float | None:
+    """The value the update of the checkpoint's epoch takes, at the start of the resumed run's next epoch: the
+    one the resumed part of that epoch logged last (a mid-epoch checkpoint's later batches, its validation, its
+    end hooks), which is still in ``callback_metrics`` as the uninterrupted run's update read it; else the
+    ``saved`` one, where nothing logged the metric again since the checkpoint."""
+    logged = trainer.callback_metrics.get(scheduled.declared.spec.monitor or "")
+    return saved if logged is None else float(logged)
+
+
 def _replay_owed(pending: Mapping[str, float], plateaus: Plateaus) -> None:
     """Manual optimization: take the per-step plateau updates the mixin owed when the checkpoint was written
     (``stepping.OWED``) with the saved metrics; one whose metric was not logged then is skipped."""
@@ -1506,15 +1515,21 @@ class ResumeGuard(MixinCallback):
         # Lightning owed the update of the checkpoint's epoch, the one before this first epoch of the fit, if the
         # scheduler updates after it (the updates taken so far can't tell: they miss those skipped)
         epoch = self.unfinished_epoch
+        automatic = pl_module.automatic_optimization
         for key, scheduled in self.epoch_plateaus:
+            # in manual optimization the mixin took the update of an epoch the resumed run went on with itself
+            # (``on_train_epoch_end`` took its saved metric out of ``pending``)
+            value = (
+                _epoch_metric(trainer, scheduled, pending.get(key)) if automatic or key in pending else None
+            )
             if (
-                key in pending
+                value is not None
                 and epoch == trainer.current_epoch - 1
                 and steps_at(epoch, scheduled.declared.spec.frequency)
                 # not taken by Lightning itself, at the end of a cut epoch the resumed run went on with
                 and scheduled.scheduler.last_epoch == self.updates_at_start.get(key)
             ):
-                scheduled.scheduler.step(pending[key])
+                scheduled.scheduler.step(value)
 
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:

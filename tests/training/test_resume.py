@@ -1018,6 +1018,35 @@ def test_resume_at_the_validation_after_an_epoch_s_last_batch_takes_its_plateau_
     assert_same_weights(full, resumed)
 
 
+class RisingAtEpochEnd(Classifier):
+    """Logs ``metric`` 1, 1, 1, 10 in the batches of epoch 0 and 5 in every later one: the per-epoch plateau
+    (``patience=0``) takes 10 after epoch 0, so 5 improves after epoch 1 and reduces after epoch 2 only."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", (10.0 if batch_idx == 3 else 1.0) if self.current_epoch == 0 else 5.0)
+        return super().training_step(batch, batch_idx)
+
+
+@pytest.mark.parametrize("base", [RisingAtEpochEnd, manual(RisingAtEpochEnd)], ids=["automatic", "manual"])
+def test_resume_mid_epoch_takes_the_epoch_s_plateau_update_with_the_metric_logged_after_the_checkpoint(
+    base: type[Any], tmp_path: Path
+) -> None:
+    """A checkpoint after batch 1 of epoch 0: Lightning does not take the epoch's plateau update in the resumed
+    run, and the mixin took it with the value the checkpoint saved (1, logged at batch 1) instead of the one the
+    resumed epoch logged after it (10, at batch 3), as the uninterrupted run does: 5 then made no improvement
+    after epoch 1 and the lr halved an epoch early (0.05 in epoch 2, 0.025 in epoch 3)."""
+    plateau = SchedulerSpec("plateau", monitor="metric", patience=0, factor=0.5)
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=plateau), base=base)
+    full = cls()
+    save = checkpoints(tmp_path / "ckpt", every_n_train_steps=2)
+    whole = run(full, tmp_path, callbacks=[save], data=Resumable())
+    assert whole.of(0) == [0.1] * 12 + [0.05] * 4
+    resumed = cls()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=0-step=2.ckpt"), data=Resumable())
+    assert rest.history == whole.history[2:]
+    assert_same_weights(full, resumed)
+
+
 def cosine_per_step(choice: str = "error") -> type[Logged]:
     """The mixin's ``HandCosine``."""
     cls = declared(SchedulerSpec("cosine", interval="step"))
