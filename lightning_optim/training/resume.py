@@ -1358,9 +1358,17 @@ def _epoch_metric(trainer: Trainer, scheduled: Scheduled, saved: float | None) -
     return saved if logged is None else float(logged)
 
 
-def _replay_owed(pending: Mapping[str, float], plateaus: Plateaus) -> None:
+def _replay_owed(
+    pending: Mapping[str, float], plateaus: Plateaus, stepping: ManualSchedulerStepping | None
+) -> None:
     """Manual optimization: take the per-step plateau updates the mixin owed when the checkpoint was written
-    (``stepping.OWED``) with the saved metrics; one whose metric was not logged then is skipped."""
+    (``stepping.OWED``) with the saved metrics; one whose metric was not logged then is skipped. The later
+    updates take the saved metrics too until the resumed run logs them again (a metric logged on some batches
+    only): the uninterrupted run's take the last value logged, which ``callback_metrics`` holds."""
+    if stepping is not None:
+        stepping.saved_step_metrics.update(
+            {id(s.scheduler): pending[key] for key, s in plateaus if key in pending}
+        )
     for key, scheduled in plateaus:
         owed = getattr(scheduled.scheduler, OWED, 0)
         setattr(scheduled.scheduler, OWED, 0)
@@ -1446,7 +1454,7 @@ class ResumeGuard(MixinCallback):
             return
         pending, self.pending_step_metrics = self.pending_step_metrics, {}
         if not pl_module.automatic_optimization:
-            _replay_owed(pending, self.step_plateaus)
+            _replay_owed(pending, self.step_plateaus, self.positions.stepping)
             return
         # Lightning owed the update of the checkpoint's batch if the checkpoint was written at the batch's end
         # and the scheduler updates there (the updates taken so far can't tell: they miss those skipped)
@@ -1510,7 +1518,7 @@ class ResumeGuard(MixinCallback):
             # before the stepping callback records the schedules' states (its check of outside steps)
             self.disable_hook("on_train_batch_start")
             pending_steps, self.pending_step_metrics = self.pending_step_metrics, {}
-            _replay_owed(pending_steps, self.step_plateaus)
+            _replay_owed(pending_steps, self.step_plateaus, self.positions.stepping)
         pending, self.pending_metrics = self.pending_metrics, {}
         # Lightning owed the update of the checkpoint's epoch, the one before this first epoch of the fit, if the
         # scheduler updates after it (the updates taken so far can't tell: they miss those skipped)

@@ -215,6 +215,9 @@ class ManualSchedulerStepping(MixinCallback):
         #: by scheduler ``id``, the metric the resumed checkpoint saved for a per-epoch plateau whose update of
         #: the checkpoint's epoch is taken here (``ResumeGuard.on_train_epoch_end``)
         self.saved_metrics: dict[int, float] = {}
+        #: by scheduler ``id``, the metric the resumed checkpoint saved for a per-step plateau: its updates take it
+        #: until the resumed run logs the metric again, as the uninterrupted run's take the last value logged
+        self.saved_step_metrics: dict[int, float] = {}
         self.scheduled = scheduled
         self.batch_idx = 0
         #: each declared optimizer's steps that ran in this ``fit`` (torch's post-step hook)
@@ -320,7 +323,10 @@ class ManualSchedulerStepping(MixinCallback):
             owed = getattr(scheduled.scheduler, OWED, 0)
             if owed:
                 setattr(scheduled.scheduler, OWED, 0)
-                self._step(trainer, scheduled, epoch_end=False, where=where, times=owed)
+                saved = (
+                    self.saved_step_metrics.get(id(scheduled.scheduler)) if self.saved_step_metrics else None
+                )
+                self._step(trainer, scheduled, epoch_end=False, where=where, times=owed, saved=saved)
 
     def _take_owed_epochs(self, trainer: Trainer, where: str) -> None:
         """Take the per-epoch plateau updates of the epoch that ended, after its epoch-end hooks (where

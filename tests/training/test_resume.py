@@ -1047,6 +1047,51 @@ def test_resume_mid_epoch_takes_the_epoch_s_plateau_update_with_the_metric_logge
     assert_same_weights(full, resumed)
 
 
+class SparselyLogged(ConfigurableOptimizersMixin, L.LightningModule):
+    """Two optimizers with ``loss=`` (the mixin steps them and the per-step plateau): ``gen_loss``, run every
+    third batch (``every=3``), logs the constant ``metric`` the plateau on ``dis_opt`` watches."""
+
+    gen_opt = OptimizerSpec("sgd", params="model_gen", lr=0.1, loss="gen_loss", every=3)
+    dis_opt = OptimizerSpec(
+        "sgd",
+        params="model_dis",
+        lr=0.1,
+        loss="dis_loss",
+        scheduler=SchedulerSpec("plateau", monitor="metric", patience=0, factor=0.5, interval="step"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = helpers.Net()
+        self.model_dis = helpers.Net()
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        self.log("metric", 1.0)
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+def test_resume_steps_a_per_step_plateau_on_the_saved_metric_until_the_metric_is_logged_again(
+    tmp_path: Path,
+) -> None:
+    """The uninterrupted run updates the plateau after every batch with the last logged value (held in
+    ``callback_metrics``); the resumed run had none until ``gen_loss`` logged it again, and skipped the
+    updates in between without a word (``strict=True``): two updates behind from epoch 1's second batch on."""
+    full = SparselyLogged()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)], max_epochs=3)
+    resumed = SparselyLogged()
+    (checkpoint,) = (tmp_path / "ckpt").glob("epoch=0-*.ckpt")
+    rest = run(resumed, tmp_path, ckpt_path=str(checkpoint), max_epochs=3)
+    assert len(set(whole.of(1)[4:])) == 8, "the plateau must reduce at every batch after the checkpoint"
+    assert rest.history == whole.history[4:]
+    assert_same_weights(full, resumed)
+
+
 def cosine_per_step(choice: str = "error") -> type[Logged]:
     """The mixin's ``HandCosine``."""
     cls = declared(SchedulerSpec("cosine", interval="step"))
