@@ -135,7 +135,7 @@ from lightning_optim.registry.deque_state import rebound, recent
 from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, loading_optimizer
 from lightning_optim.registry.optimizers import SizedState, optimizer_info
 from lightning_optim.schedules.param_view import target_of
-from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.schedules.schedule import Schedule, in_window
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.foreign import set_aside
@@ -1358,6 +1358,17 @@ def _epoch_metric(trainer: Trainer, scheduled: Scheduled, saved: float | None) -
     return saved if logged is None else float(logged)
 
 
+def _reads_metric(schedule: Schedule) -> bool:
+    """Whether the next update of a plateau's ``schedule`` reads the metric: not a warmup's, nor one outside its
+    window or the one that starts it (``Schedule.step``)."""
+    shape, update = schedule.shape, schedule.last_epoch + 1
+    if shape is None:
+        return True
+    if shape.window is not None:
+        return schedule.inner is not None and in_window(update, *shape.window)
+    return update > shape.warmup
+
+
 def _replay_owed(
     pending: Mapping[str, float], plateaus: Plateaus, stepping: ManualSchedulerStepping | None
 ) -> None:
@@ -1416,6 +1427,9 @@ class ResumeGuard(MixinCallback):
         #: taken (``compat.epoch_left_unfinished``), and each plateau's updates when training started
         self.unfinished: int | None = None
         self.unfinished_epoch: int | None = None
+        #: the epoch at whose last batch's end the checkpoint was written (``compat.epoch_ended_at_last_batch``):
+        #: Lightning resumes into the next epoch and never takes its per-epoch plateau updates
+        self.ended_at_last_batch: int | None = None
         self.updates_at_start: dict[str, int] = {}
         #: the epoch of this fit cut short, and the one of the checkpoint being resumed
         self.cut: int | None = None
@@ -1439,6 +1453,7 @@ class ResumeGuard(MixinCallback):
         self.pending_step_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         self.unfinished = compat.batch_left_unfinished(checkpoint)
         self.unfinished_epoch = compat.epoch_left_unfinished(checkpoint)
+        self.ended_at_last_batch = compat.epoch_ended_at_last_batch(checkpoint)
         if self.pending_step_metrics:
             self.enable_hook("on_train_batch_start")  # the class's hook replays them at the next batch
 
@@ -1499,6 +1514,20 @@ class ResumeGuard(MixinCallback):
         for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
             rebound(b.optimizer)
         self.positions.begin(trainer)
+        ended = self.ended_at_last_batch
+        for _, scheduled in self.epoch_plateaus:
+            # Lightning resumes into the next epoch, without the ended one's end hooks and plateau updates (nor an
+            # epoch start): a warmup's update (or one outside a window) needs no metric, and is taken now
+            if (
+                ended is not None
+                and steps_at(ended, scheduled.declared.spec.frequency)
+                and not _reads_metric(scheduled.scheduler)
+            ):
+                scheduled.scheduler.step()
+        # Lightning restarts in that next epoch, and in automatic optimization skips its plateau updates too: taken
+        # at the epoch after, as the update of a mid-epoch checkpoint's epoch
+        if ended is not None and pl_module.automatic_optimization:
+            self.unfinished_epoch = ended + 1
         plateaus = (*self.step_plateaus, *self.epoch_plateaus)
         self.updates_at_start = {key: s.scheduler.last_epoch for key, s in plateaus}
         self.cut = None

@@ -764,6 +764,34 @@ def epoch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
     return None if last_batch_end and epochs.get("processed") == completed else completed
 
 
+def epoch_ended_at_last_batch(checkpoint: Mapping[str, Any]) -> int | None:
+    """The epoch at whose last batch's end (``on_train_batch_end``) ``checkpoint`` was written, which a run
+    resumed from it leaves without the epoch's validation and end hooks, where Lightning steps a per-epoch
+    ``ReduceLROnPlateau``; ``None`` for a checkpoint written anywhere else (``epoch_left_unfinished``'s cases).
+
+    Example:
+        >>> def written(batches, epochs, last=True):
+        ...     keys = ("ready", "started", "processed", "completed")
+        ...     progress = {"epoch_loop.batch_progress": {"current": dict(zip(keys, batches)), "is_last_batch": last},
+        ...                 "epoch_progress": {"current": dict(zip(keys, epochs))}}
+        ...     return epoch_ended_at_last_batch({"loops": {"fit_loop": progress}})
+        >>> written((4, 4, 4, 3), (2, 2, 1, 1)), written((4, 4, 4, 4), (2, 2, 1, 1))  # last batch, validation
+        (1, None)
+        >>> written((2, 2, 2, 1), (2, 2, 1, 1), last=False), written((4, 4, 4, 4), (2, 2, 2, 1))  # mid, end
+        (None, None)
+    """
+    saved = _saved_progress(checkpoint)
+    if saved is None:
+        return None
+    progress, batches, epochs = saved
+    completed = int(epochs.get("completed", 0))
+    last_batch_end = progress.get("is_last_batch") and int(batches.get("completed", 0)) < int(
+        batches.get("processed", 0)
+    )
+    unfinished = int(epochs.get("started", 0)) == completed + 1 == int(epochs.get("ready", 0))
+    return completed if last_batch_end and unfinished and epochs.get("processed") == completed else None
+
+
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;
 #: Lightning's ``global_step`` is the one of the mode it trains in
 _STEP_COUNTERS = {

@@ -152,3 +152,54 @@ def test_resume_at_an_epochs_last_batch_with_a_per_epoch_plateau(kind: str, tmp_
     assert first == [0.1] * 3 * BATCHES + [0.05] * BATCHES  # reduced after epoch 2
     assert rest.history == whole.history[2 * BATCHES :]
     assert_same_weights(full, resumed)
+
+
+class WarmedPlateau(ConfigurableOptimizersMixin, L.LightningModule):
+    """A per-epoch plateau after a warmup of one epoch, watching the constant ``metric`` logged in every
+    ``training_step``: 0.05 in epoch 0, 0.1 from the warmup's update on, halved after epoch 2 (1 makes no
+    improvement on the 1 of epoch 1)."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        scheduler=SchedulerSpec("plateau", monitor="metric", patience=0, factor=0.5, warmup=1),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        x, y = batch
+        self.log("metric", 1.0)
+        loss = nn.functional.cross_entropy(self.model_gen(x), y)
+        if self.automatic_optimization:
+            return loss
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        return None
+
+
+class ManualWarmedPlateau(WarmedPlateau):
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+
+@pytest.mark.parametrize("cls", [WarmedPlateau, ManualWarmedPlateau], ids=["automatic", "manual"])
+def test_resume_at_an_epochs_last_batch_takes_a_plateau_s_warmup_update(
+    cls: type[L.LightningModule], tmp_path: Path
+) -> None:
+    """The warmup's update after epoch 0 needs no metric, but was lost as a plateau's update is: the resumed
+    run trained epoch 1 at the warmup's 0.05, and its plateau went on one update behind (0.05 in epoch 2, 0.1
+    at the end, against 0.1 and 0.05)."""
+    full = cls()
+    whole = fit(full, None, tmp_path / "ckpt", every_n_train_steps=BATCHES)
+    assert [step[0][0] for step in whole.history] == [0.05] * BATCHES + [0.1] * 2 * BATCHES + [0.05] * BATCHES
+    resumed = cls()
+    rest = fit(resumed, at_last_batch(tmp_path / "ckpt", 0), tmp_path / "ckpt")
+    assert rest.history == whole.history[BATCHES:]
+    assert_same_weights(full, resumed)
