@@ -46,6 +46,14 @@ Whether Lightning owed it is told by the checkpoint's loop progress (written at 
 left the batch: ``compat.batch_left_unfinished``; inside an epoch, before its end was completed:
 ``compat.epoch_left_unfinished``) and the scheduler's frequency, not by the updates the scheduler has taken,
 which miss those skipped with ``strict=False`` while the metric was not logged.
+The saved value is what the update reads only where the resumed run has not logged the metric again: a
+mid-epoch checkpoint's epoch goes on in the resumed run, whose later batches, validation and end hooks log it
+as the uninterrupted run's did, and ``callback_metrics`` holds their value at the next epoch's start; a manual
+per-step plateau watching a metric logged on some batches only reads the saved value until it is logged again.
+A checkpoint of an epoch's last batch is resumed into the next epoch without the ended one's end hooks, so the
+update that needs no metric (a warmup's) is taken when training starts, and the one reading the metric is not
+(the value it would read is logged after the checkpoint); Lightning restarts in that next epoch and skips its
+plateau update too, which is taken as a mid-epoch checkpoint's epoch's is.
 
 Lightning calls no ``on_train_epoch_start`` for the epoch a fit resumes in from a checkpoint written inside it (or
 at the last batch of the one before), where a ``GradientAccumulationScheduler`` sets its factor: that epoch would
