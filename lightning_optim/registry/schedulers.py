@@ -419,9 +419,6 @@ class SchedulerInfo:
     cls: type
     #: names besides the lower-case class name (``"cosine"`` for ``CosineAnnealingLR``)
     names: tuple[str, ...] = ()
-    #: another library's names for its arguments, each with how to write it here: suggested for that name
-    #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
-    known_as: Mapping[str, str] = field(default_factory=dict)
     #: the ``interval`` used when the declaration gives none; a function of the declared arguments when it
     #: depends on them
     default_interval: Interval | Callable[[Mapping[str, Any]], Interval] = "epoch"
@@ -482,6 +479,9 @@ class SchedulerInfo:
     #: the ways its shape reaches 0 whatever the ``floor_bounds`` (a decay to 0, a warmup from 0), refused
     #: likewise on an option the optimizer divides by
     zero_when: tuple[ZeroWhen, ...] = ()
+    #: another library's names for its arguments, each with how to write it here: suggested for that name
+    #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
+    known_as: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def window_length(self) -> str | None:
