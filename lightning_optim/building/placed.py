@@ -4,10 +4,11 @@ again, once the run tells where each scheduler acts.
 When the class is defined, windows counted in steps beside windows counted in epochs, float bounds (fractions of
 the run) and a ``frequency`` given as an ``HParam`` leave the overlap of two windows to the run. Once every
 schedule has its shape (``fit``'s ``on_train_start``, ``preview_schedule``), each span is placed in the run's
-optimizer steps and the same rule, with the same message, decides: a per-epoch span ``[b, e)`` (its updates set the
-values of epochs ``b`` to ``e - 1``, each at the end of the epoch before) covers the steps of those epochs; a float
-bound is the update the run's shape gave it. Spans counted alike keep their order in steps, so they get the verdict
-they got when the class was defined. Once per ``fit``, before the first optimizer step; nothing per step.
+optimizer steps and the same rule, with the same message, decides: each span is the instants its updates happen
+at, a per-step update after its step, a per-epoch update at its epoch's end, after the per-step update of that
+epoch's last step (as Lightning takes them), so a warmup over the first epoch's steps ends before a per-epoch
+scheduler's first update at that epoch's end; a float bound is the update the run's shape gave it. Spans counted
+alike keep their order in steps, so they get the verdict they got when the class was defined. Once per ``fit``, before the first optimizer step; nothing per step.
 """
 
 from __future__ import annotations
@@ -42,19 +43,34 @@ def run_span(scheduler: ResolvedScheduler, shape: Shape | None) -> Span | None:
     return (scheduler.interval, first * every, math.inf if last is None else last * every)
 
 
+#: The unit of a per-step scheduler whose window counts epochs (``unit="epoch"``, ``interval="step"``): it acts at
+#: every step of its epochs, where a per-epoch scheduler acts at their ends.
+EPOCH_STEPS = "epoch of steps"
+
+
 def in_steps(s: Span | None, epoch_start: Callable[[int], float]) -> Span | None:
-    """``s`` in optimizer steps, ``epoch_start(k)`` being the step epoch ``k`` starts at.
+    """``s`` as the instants its updates happen at, in optimizer steps (``epoch_start(k)``: the step epoch ``k``
+    starts at), closed at its last update (``end - 0.5`` for a span of whole steps): a per-step update ``k``
+    happens at step ``k``; a per-epoch update ``k`` at the end of epoch ``k - 1``, after that step's per-step
+    update (Lightning steps per-step schedulers first), so at ``epoch_start(k) + 0.5``. Spans that share no
+    instant share no update, whatever the order in which Lightning takes updates of one instant.
 
     Example:
-        >>> in_steps(("epoch", 0, 2), lambda k: 4 * k), in_steps(("epoch", 1, math.inf), lambda k: 4 * k)
-        (('step', 0, 8), ('step', 4, inf))
-        >>> in_steps(("step", 3, 9), lambda k: 4 * k), in_steps(None, lambda k: 4 * k) is None
-        (('step', 3, 9), True)
+        >>> four = lambda k: 4 * k
+        >>> in_steps(("step", 0, 5), four), in_steps(("epoch", 1, math.inf), four)  # a warmup, then epochs
+        (('step', 0, 4.5), ('step', 4.5, inf))
+        >>> in_steps(("epoch", 0, 2), four), in_steps((EPOCH_STEPS, 1, 2), four), in_steps(None, four) is None
+        (('step', 0, 5), ('step', 4, 7.5), True)
     """
-    if s is None or s[0] != "epoch":
-        return s
-    _, begin, end = s
-    return ("step", epoch_start(int(begin)), math.inf if end == math.inf else epoch_start(int(end)))
+    if s is None:
+        return None
+    unit, begin, end = s
+    if unit == "step":
+        return ("step", begin, end - 0.5)
+    if unit == EPOCH_STEPS:
+        return ("step", epoch_start(int(begin)), end if end == math.inf else epoch_start(int(end)) - 0.5)
+    first = 0 if begin == 0 else epoch_start(int(begin)) + 0.5
+    return ("step", first, end if end == math.inf else epoch_start(int(end) - 1) + 1)
 
 
 def check_in_run(
@@ -70,7 +86,10 @@ def check_in_run(
     shaped = {id(scheduler): shape for scheduler, shape in zip(schedulers, shapes)}
 
     def placed(scheduler: ResolvedScheduler) -> Span | None:
-        return run_span(scheduler, shaped.get(id(scheduler)))
+        s = run_span(scheduler, shaped.get(id(scheduler)))
+        if s is not None and s[0] == "epoch" and scheduler.converts_epochs and epoch_start is not None:
+            return (EPOCH_STEPS, s[1], s[2])
+        return s
 
     def counted(s: Span | None) -> Span | None:
         return s if epoch_start is None else in_steps(s, epoch_start)

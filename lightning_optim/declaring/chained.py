@@ -10,9 +10,8 @@ so a scheduler that sets the option outright beside another one on the same opti
 windows that overlap, is refused when the class is defined. Windows whose overlap depends on the run (float
 bounds, a ``frequency`` given as an ``HParam``, windows counted in steps beside windows counted in epochs) are
 checked by the same rule when ``fit`` starts, and by ``preview_schedule``, placed in the run's optimizer steps
-(``building/placed.py``): a per-epoch scheduler's update ``k`` sets the value of epoch ``k``'s steps, so a per-epoch
-``LinearLR`` warmup beside a per-step ``LambdaLR`` beginning inside its last warmup epoch would multiply the
-``LambdaLR``'s value by the warmup's factor at that epoch's end. Windows counted alike get the verdict they got
+(``building/placed.py``), each update at its instant: a per-epoch ``LinearLR`` warmup's last update, at an
+epoch's end, would multiply the value of a per-step ``LambdaLR`` that began in that epoch. Windows counted alike get the verdict they got
 when the class was defined: the steps keep their order.
 
 Composites too: torch's ``ChainedScheduler`` steps its schedulers together at every update (a list of its own,
@@ -147,8 +146,8 @@ def _window(s: Span | None) -> str:
         return "a window the run places"
     if _whole(s):
         return "the whole run"
-    unit, begin, end = s
-    return f"{unit}s [{int(begin)}, {'end' if end == math.inf else int(end)})"
+    unit, begin, end = s  # a span placed in the run ends half a step after its last update (placed.in_steps)
+    return f"{unit}s [{math.ceil(begin)}, {'end' if end == math.inf else math.ceil(end)})"
 
 
 #: Where a scheduler sets the option outright: how, and the span in which it does.

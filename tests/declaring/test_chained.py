@@ -461,12 +461,13 @@ def test_an_epoch_warmup_beside_a_step_lambda_beginning_inside_it_is_refused_whe
     """The hunter's list: at the end of epoch 0 the lambda set the lr to 0.1 and the per-epoch `LinearLR` multiplied
     it by 4, so it trained at [0.025] * 4 + [0.4, 0.05, 0.025, 0.0125] (4x the declared lr), accepted when the class
     was defined (steps beside epochs) and when fit started. Refused before the first optimizer step, placing the
-    warmup's epochs [0, 2) at the run's steps [0, 8), with the class-definition message; so does the preview."""
+    warmup's updates (epochs [0, 2): at the start and at epoch 0's end, after step 4) in the run's steps, with the
+    class-definition message; so does the preview."""
     model = _declare_sgd(IN_ITS_LAST_EPOCH)()  # accepted when the class is defined: the run decides
     message = (
         "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
         "they act together but got `scheduler[1]` (`LambdaLR`), which sets `lr` outright from its own starting "
-        "value at every update, beside `scheduler[0]` (`LinearLR`) in windows that overlap (steps [0, 8) and "
+        "value at every update, beside `scheduler[0]` (`LinearLR`) in windows that overlap (steps [0, 5) and "
         "steps [4, end)): it discards the factor `scheduler[0]` leaves at every update (as torch and Lightning do "
         "with a hand-written list), so `lr` would not follow the product the list declares. Give `scheduler[1]` "
         "a `warmup=` in place of a warmup scheduler beside it, or give the two disjoint windows (`end=` on the "
@@ -501,17 +502,75 @@ def _warmup_epoch_then_halving(epochs: int, steps_per_epoch: int, begin: int) ->
     return lrs
 
 
-def test_an_epoch_warmup_beside_a_step_lambda_beginning_after_it_trains_as_a_hand_written_loop() -> None:
-    """Steps beside epochs in disjoint windows in the run: the warmup's last update (epoch 1's lr) and the lambda's
-    first (step 8, the first of epoch 2) never meet."""
-    schedulers = [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=8, interval="step")]
+@pytest.mark.parametrize("begin", [5, 8])
+def test_an_epoch_warmup_beside_a_step_lambda_beginning_after_it_trains_as_a_hand_written_loop(
+    begin: int,
+) -> None:
+    """Steps beside epochs in disjoint windows in the run: the warmup's last update (at epoch 0's end, after step
+    4) comes before the lambda's first (step 5, or step 8). A review found `begin=5` refused by the first version
+    of the fit-time check, which placed the warmup's epochs [0, 2) at all of their steps [0, 8)."""
+    schedulers = [EPOCH_WARMUP, SchedulerSpec("lambda", lr_lambda=halving, begin=begin, interval="step")]
     model = _declare_sgd(schedulers)()
     lrs = fit(model, data=loader(n=16, batch_size=4), max_epochs=3).of()
-    assert lrs == pytest.approx(_warmup_epoch_then_halving(epochs=3, steps_per_epoch=4, begin=8))
-    assert lrs == pytest.approx([0.025] * 4 + [0.1] * 4 + [0.1, 0.05, 0.025, 0.0125])
+    assert lrs == pytest.approx(_warmup_epoch_then_halving(epochs=3, steps_per_epoch=4, begin=begin))
+    if begin == 8:
+        assert lrs == pytest.approx([0.025] * 4 + [0.1] * 4 + [0.1, 0.05, 0.025, 0.0125])
     assert model.stepped == pytest.approx(lrs)
     previewed = preview_schedule(type(model), max_epochs=3, steps_per_epoch=4)["lr-optimizer"]
     assert previewed == pytest.approx(lrs)
+
+
+def _step_warmup_then_epoch_halving(
+    total_iters: int, begin: int, epochs: int, steps_per_epoch: int
+) -> list[float]:
+    """A hand-written Lightning-order loop: a per-step `LinearLR(start_factor=0.5, total_iters)` stepped after each
+    step, and from epoch `begin` a per-epoch `LambdaLR(halving)` built at the end of the epoch before (after that
+    step's warmup update) and stepped at each epoch's end after: the lr of each step."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.5, total_iters=total_iters)
+    lam = None
+    lrs = []
+    for step in range(epochs * steps_per_epoch):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        warmup.step()
+        if (step + 1) % steps_per_epoch == 0:
+            if lam is not None:
+                lam.step()
+            elif (step + 1) // steps_per_epoch == begin:
+                lam = torch.optim.lr_scheduler.LambdaLR(optimizer, halving)
+    return lrs
+
+
+@pytest.mark.parametrize(("total_iters", "begin"), [(4, 1), (8, 2)])
+def test_a_step_warmup_over_whole_epochs_beside_an_epoch_lambda_after_them_trains_as_a_hand_written_loop(
+    total_iters: int, begin: int
+) -> None:
+    """The common recipe a review found refused by the first version of the fit-time check: a per-step warmup over
+    exactly the first epoch(s), then a per-epoch lambda. Lightning takes the warmup's last update (after the
+    epoch's last step) before the lambda's first (at that epoch's end), so the lambda sets the lr after the warmup
+    is done, as a hand-written module does."""
+    schedulers = [
+        SchedulerSpec("linear", start_factor=0.5, total_iters=total_iters, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=begin),
+    ]
+    model = _declare_sgd(schedulers)()
+    lrs = fit(model, data=loader(n=16, batch_size=4), max_epochs=begin + 2).of()
+    hand = _step_warmup_then_epoch_halving(total_iters, begin, epochs=begin + 2, steps_per_epoch=4)
+    assert lrs == pytest.approx(hand[: len(lrs)])
+    if begin == 1:
+        assert lrs == pytest.approx([0.05, 0.0625, 0.075, 0.0875] + [0.1] * 4 + [0.05] * 4)
+
+
+def test_a_step_warmup_past_the_epoch_an_epoch_lambda_begins_after_is_refused_when_fit_starts() -> None:
+    """One warmup update more (step 5, after the lambda set the lr at epoch 0's end) would scale the lambda's
+    value: refused."""
+    schedulers = [
+        SchedulerSpec("linear", start_factor=0.5, total_iters=5, interval="step"),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=1),
+    ]
+    with pytest.raises(ValueError, match=r"in windows that overlap \(steps \[0, 6\) and steps \[5, end\)\)"):
+        fit(_declare_sgd(schedulers)(), data=loader(n=16, batch_size=4), max_epochs=3)
 
 
 def test_windows_of_fractions_of_the_run_are_refused_where_they_overlap_in_it() -> None:
@@ -607,12 +666,13 @@ ONE_UNIT = {
 
 
 @pytest.mark.parametrize("steps_per_epoch", [1, 3])
-@pytest.mark.parametrize("schedulers", ONE_UNIT.values(), ids=ONE_UNIT.keys())
+@pytest.mark.parametrize("where_kind", ONE_UNIT)
 def test_lists_in_one_unit_get_the_same_verdict_when_fit_starts(
-    schedulers: list[Any], steps_per_epoch: int
+    where_kind: str, steps_per_epoch: int
 ) -> None:
     """The fit-time check on such a list (placed in a run of `steps_per_epoch` steps an epoch) refuses it exactly
     where the class-definition check does."""
+    schedulers = ONE_UNIT[where_kind]
     where = "Model.optimizer.scheduler"
     resolved = [resolve_scheduler(f"{where}[{i}]", spec) for i, spec in enumerate(schedulers)]
     optimizer = SGD([torch.nn.Parameter(torch.zeros(1, 1))], lr=1.0, momentum=0.9)
@@ -628,6 +688,12 @@ def test_lists_in_one_unit_get_the_same_verdict_when_fit_starts(
         at_fit: str | None = str(err)
     else:
         at_fit = None
+    if "beside-epochs" in where_kind and defined is not None and at_fit is None:
+        # a per-step scheduler whose window counts epochs acts after each step of its epochs, a per-epoch one at
+        # their ends: counted alike in epochs when the class is defined (refused there, never reaching fit), the
+        # run may put their updates apart (one step an epoch: the per-step one's last comes before the other's first)
+        assert steps_per_epoch == 1
+        return
     assert (defined is None) == (at_fit is None), (defined, at_fit)
     if defined is not None and at_fit is not None:  # the same message but for the windows, counted in steps
         assert defined.split(" in windows that overlap")[0] == at_fit.split(" in windows that overlap")[0]
