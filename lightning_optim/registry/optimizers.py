@@ -253,6 +253,10 @@ class OptimizerInfo:
     #: parameters of a module with ``sparse=True`` when ``fit`` starts, as its step would refuse their gradients;
     #: ``None`` (an optimizer from elsewhere): not known, not checked
     sparse_gradients: bool | None = None
+    #: whether its step evaluates the closure itself, again at each point it tries (``LBFGS``'s line search):
+    #: the training step the mixin writes from ``loss`` passes it a closure that computes the loss and its
+    #: backward, as a hand-written one does, and refuses an accumulation (``training/driven.py``)
+    evaluates_closure: bool = False
 
     def auto_rule(self, device: str, groups: Sequence[Mapping[str, Any]]) -> AutoRule | None:
         """The first of ``auto_rules`` for ``device`` that applies to every group's options, or ``None``."""
@@ -360,6 +364,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
         torch.optim.LBFGS,
         minimums={"history_size": 1},
         sparse_gradients=True,  # its step makes them dense
+        evaluates_closure=True,
         # its last `history_size` steps, and the scratch of its two-loop recursion, as long
         sized_state={
             **dict.fromkeys(("old_dirs", "old_stps", "ro"), SizedState("history_size", "recent")),
@@ -614,6 +619,18 @@ def optimizer_info(cls: type) -> OptimizerInfo:
     return (_family_info(cls) if any(f.module in sys.modules for f in _FAMILIES) else None) or OptimizerInfo(
         cls
     )
+
+
+def evaluates_closure(cls: type) -> bool:
+    """Whether the step of ``cls``, or of a class it derives from, evaluates the closure itself
+    (``evaluates_closure``).
+
+    Example:
+        >>> class Tuned(torch.optim.LBFGS): ...
+        >>> evaluates_closure(torch.optim.LBFGS), evaluates_closure(Tuned), evaluates_closure(Adam)
+        (True, True, False)
+    """
+    return any(optimizer_info(k).evaluates_closure for k in cls.__mro__ if is_optimizer_class(k))
 
 
 def groups_with_required(

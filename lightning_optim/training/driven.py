@@ -36,6 +36,13 @@ The module is in automatic optimization until ``configure_optimizers`` runs, the
 that, and here the mixin applies them itself. ``trainer.global_step`` counts every optimizer's steps, as in any manual
 optimization; the logging step (``log_every_n_steps``) counts windows, as in automatic optimization.
 A ``GradientAccumulationScheduler`` is refused when ``fit`` starts.
+
+An optimizer whose step evaluates the closure itself (``LBFGS``; the registry's ``evaluates_closure``) would
+get no loss from ``optimizer.step()``, and a loss computed once before the step would be stale at every point
+its line search tries: it steps with a closure running steps 2 to 4, as a hand-written module and automatic
+optimization do (``Driver.closure_step``). Its loss is logged once, the first evaluation's. An accumulation
+beside it is refused when ``fit`` starts (each evaluation would add gradients it does not evaluate again), and
+a ``None`` loss at its batch (nothing to evaluate).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ from typing_extensions import override
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import check_every_steps
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
+from lightning_optim.registry.optimizers import evaluates_closure
 from lightning_optim.training import callbacks as mixin_callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat
@@ -73,6 +81,8 @@ class Driven:
     every: int
     #: its position in ``trainer.optimizers``
     index: int
+    #: its step evaluates the closure itself (``LBFGS``): it steps with one (``Driver.closure_step``)
+    closure: bool = False
 
     @property
     def log_key(self) -> str:
@@ -196,7 +206,13 @@ class Driver(MixinCallback):
         #: from ``configure_optimizers`` to the end of the ``fit``
         self.active = True
         self.driven = [
-            Driven(b.declared.attribute, b.declared.spec.loss or "", b.declared.spec.every, index)
+            Driven(
+                b.declared.attribute,
+                b.declared.spec.loss or "",
+                b.declared.spec.every,
+                index,
+                evaluates_closure(b.declared.cls),
+            )
             for index, b in enumerate(built)
         ]
         self.several = len(built) > 1
@@ -204,8 +220,8 @@ class Driver(MixinCallback):
         self.before_zero_grad: list[Callable[[Any], Any]] = []
         clip = trainer.gradient_clip_val
         if clip or compat.is_overridden("configure_gradient_clipping", module):
-            for b in built:
-                _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm)
+            for b, d in zip(built, self.driven, strict=True):
+                _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm, d.closure)
 
     def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         self.active = False
@@ -238,21 +254,14 @@ class Driver(MixinCallback):
             if self.several:
                 module.toggle_optimizer(optimizer)
             try:
+                if d.closure:  # no accumulation (`install`): every batch is a window of its own
+                    self.closure_step(optimizer, d, batch, batch_idx)
+                    continue
                 if first:
-                    for hook in self.before_zero_grad:
-                        hook(trainer.optimizers[d.index])
-                    optimizer.zero_grad()
+                    self.zero_grad(optimizer, d)
                     self.backwards[d.index] = 0
-                loss = getattr(module, d.method)(batch, batch_idx)
-                if loss is not None and not isinstance(loss, torch.Tensor):
-                    if not (isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor)):
-                        raise TypeError(
-                            f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
-                            f'tensor, a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
-                        )
-                    loss = loss["loss"]
+                loss = self.loss(d, batch, batch_idx)
                 if loss is not None:
-                    _check_loss(module, d, loss)
                     module.log(d.log_key, loss.detach(), prog_bar=True)
                     module.manual_backward(loss / accumulate if accumulate > 1 else loss)
                     self.backwards[d.index] += 1
@@ -265,6 +274,55 @@ class Driver(MixinCallback):
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)
+
+    def zero_grad(self, optimizer: Any, d: Driven) -> None:
+        for hook in self.before_zero_grad:
+            hook(self.trainer.optimizers[d.index])
+        optimizer.zero_grad()
+
+    def loss(self, d: Driven, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        """The loss ``d``'s method returns for the batch (a dict's ``"loss"``), checked."""
+        module = self.module
+        loss = getattr(module, d.method)(batch, batch_idx)
+        if loss is not None and not isinstance(loss, torch.Tensor):
+            if not (isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor)):
+                raise TypeError(
+                    f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
+                    f'tensor, a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
+                )
+            loss = loss["loss"]
+        if loss is not None:
+            _check_loss(module, d, loss)
+        return loss
+
+    def closure_step(self, optimizer: Any, d: Driven, batch: Any, batch_idx: int) -> None:
+        """The step of an optimizer that evaluates the closure itself (``LBFGS``), as a hand-written module
+        writes it: ``optimizer.step(closure=...)`` through Lightning (the precision plugin calls the
+        ``on_before_optimizer_step`` hooks and the clipping after each evaluation, as in automatic
+        optimization), the closure zeroing the gradients (after the ``on_before_zero_grad`` hooks, as automatic
+        optimization's closure does), computing the loss and its backward. The loss is logged once: the first
+        evaluation's, the batch's before the step."""
+        module = self.module
+        losses: list[torch.Tensor] = []
+
+        def closure() -> torch.Tensor:
+            self.zero_grad(optimizer, d)
+            loss = self.loss(d, batch, batch_idx)
+            if loss is None:
+                name = type(self.trainer.optimizers[d.index]).__name__
+                raise ValueError(
+                    f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor at "
+                    f"every batch of `{name}`, whose step evaluates the loss again (a closure), but got None at "
+                    f"batch {batch_idx}: such a step has no loss to evaluate. Return a loss at every batch, or "
+                    "leave the optimizer out of some batches with `every=n`."
+                )
+            module.manual_backward(loss)
+            losses.append(loss.detach())
+            return loss
+
+        optimizer.step(closure=closure)
+        if losses:
+            module.log(d.log_key, losses[0], prog_bar=True)
 
 
 def _zero_grad_hooks(trainer: Trainer, module: LightningModule) -> list[Callable[[Any], Any]]:
@@ -299,14 +357,26 @@ def _check_loss(module: LightningModule, driven: Any, loss: torch.Tensor) -> Non
 
 
 def _clip_before_step(
-    module: LightningModule, optimizer: torch.optim.Optimizer, clip: Any, algorithm: Any
+    module: LightningModule, optimizer: torch.optim.Optimizer, clip: Any, algorithm: Any, again: bool
 ) -> None:
     """Replace ``optimizer.step`` on the instance: Lightning's closure (the ``on_before_optimizer_step`` hooks),
     then the module's ``configure_gradient_clipping`` with the Trainer's settings, then the update: automatic
-    optimization's order, which manual optimization does not follow (Lightning skips its clipping there)."""
+    optimization's order, which manual optimization does not follow (Lightning skips its clipping there). An
+    optimizer that evaluates the closure ``again`` (``LBFGS``) gets a closure that clips after each evaluation,
+    as automatic optimization's does."""
     inner = optimizer.step
 
     def step(opt: Any, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if again and closure is not None:
+
+            def clipped() -> Any:
+                loss = closure()
+                module.configure_gradient_clipping(
+                    opt, gradient_clip_val=clip, gradient_clip_algorithm=algorithm
+                )
+                return loss
+
+            return inner(clipped, *args, **kwargs)
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -385,6 +455,23 @@ def write_training_step(cls: type, driven: bool) -> None:
         cls.automatic_optimization = vars(lightning)["automatic_optimization"]  # type: ignore[attr-defined]
 
 
+def closure_accumulation(where: str, optimizer: str, accumulate: int) -> str:
+    """The refusal of ``accumulate_grad_batches`` beside an optimizer that evaluates the closure itself: each
+    evaluation at the window's last batch would add that batch's gradients to the window's others, taken at
+    the weights before the step, so the line search would follow none of the losses.
+
+    Example:
+        >>> print(closure_accumulation("Model.optimizer", "LBFGS", 2))
+        Model.optimizer: Expected `accumulate_grad_batches=1` beside `LBFGS`, whose step evaluates the loss again (a closure), but got 2: each evaluation at a window's last batch would add that batch's gradients to the window's earlier ones, which the step does not evaluate again. Remove `accumulate_grad_batches`, or train on larger batches.
+    """
+    return (
+        f"{where}: Expected `accumulate_grad_batches=1` beside `{optimizer}`, whose step evaluates the loss again "
+        f"(a closure), but got {accumulate}: each evaluation at a window's last batch would add that batch's "
+        "gradients to the window's earlier ones, which the step does not evaluate again. Remove "
+        "`accumulate_grad_batches`, or train on larger batches."
+    )
+
+
 def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
     """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
     for d in (b.declared for b in built):  # every `loss` names a method taking `(batch, batch_idx)`
@@ -410,6 +497,10 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
             "`loss` methods, with the Trainer's fixed `accumulate_grad_batches`. Remove it and set "
             "`Trainer(accumulate_grad_batches=...)`."
         )
+    accumulate = trainer.accumulate_grad_batches
+    for d in (b.declared for b in built):
+        if accumulate > 1 and evaluates_closure(d.cls):
+            raise ValueError(closure_accumulation(d.where, d.cls.__name__, accumulate))
     driver = Driver(module, trainer, built)
     _DRIVERS[module] = driver
     mixin_callbacks.add(trainer, driver)

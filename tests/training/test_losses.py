@@ -20,7 +20,7 @@ from lightning.pytorch.callbacks import GradientAccumulationScheduler, ModelChec
 from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.nn import functional as F
-from torch.optim import SGD, Adam
+from torch.optim import LBFGS, SGD, Adam
 from torch.optim.lr_scheduler import ConstantLR, CosineAnnealingLR, ExponentialLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -749,3 +749,88 @@ def test_an_every_that_steps_once_an_epoch_trains(every: int, accumulate: int) -
     before = module.generator[0].weight.detach().clone()
     fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
     assert not torch.equal(before, module.generator[0].weight)
+
+
+def lbfgs(none: frozenset[int] = frozenset()) -> type[Skips]:
+    """``Skips`` trained by ``LBFGS`` declared with ``loss=``, a per-step schedule beside it."""
+    spec = OptimizerSpec(
+        "lbfgs",
+        lr=0.5,
+        max_iter=5,
+        loss="loss",
+        scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step"),
+    )
+    return type("Declared", (ConfigurableOptimizersMixin, Skips), {"optimizer": spec, "none": none})
+
+
+class HandLbfgs(Skips):
+    """The manual loop Lightning's docs write for ``LBFGS``: ``opt.step(closure=...)``, the closure zeroing the
+    gradients, computing the loss and its backward (clipped after it, as automatic optimization clips) and
+    returning the loss; the scheduler stepped after each step."""
+
+    def __init__(self, clip: float | None = None) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.clip = clip
+        self.losses: list[float] = []
+
+    def configure_optimizers(self) -> Any:
+        optimizer = LBFGS(self.parameters(), lr=0.5, max_iter=5)
+        return [optimizer], [ExponentialLR(optimizer, 0.5)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt, sch = self.optimizers(), self.lr_schedulers()
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad()
+            loss = self.loss(batch, batch_idx)
+            self.manual_backward(loss)
+            if self.clip:
+                self.clip_gradients(opt, gradient_clip_val=self.clip, gradient_clip_algorithm="norm")
+            return loss
+
+        self.losses.append(float(opt.step(closure=closure).detach()))  # the batch's loss, before the step
+        sch.step()
+
+
+class LoggedLoss(L.Callback):
+    """``loss/optimizer`` after each batch."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.values.append(float(trainer.callback_metrics["loss/optimizer"]))
+
+
+@pytest.mark.parametrize("clip", [None, 0.05], ids=["plain", "clip-norm"])
+def test_lbfgs_steps_with_a_closure_as_a_hand_written_module(clip: float | None) -> None:
+    """``LBFGS`` evaluates the loss again inside its step: the written step passes it a closure, as a
+    hand-written module does, instead of failing in torch (``float(None)``); its loss is logged once per batch,
+    the one before the step (the closure's first)."""
+    ours, theirs, logged = lbfgs()(), HandLbfgs(clip), LoggedLoss()
+    mine = fit(ours, data=data(), max_epochs=2, gradient_clip_val=clip, callbacks=[logged])
+    reference = fit(theirs, data=data(), max_epochs=2)
+    assert mine.history == reference.history
+    assert mine.of(0)[-1] == pytest.approx(0.5 * 0.5 ** (2 * BATCHES - 1))
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.global_step == theirs.trainer.global_step == 2 * BATCHES
+    assert logged.values == theirs.losses
+
+
+def test_lbfgs_with_accumulation_is_refused_when_fit_starts() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected `accumulate_grad_batches=1` beside `LBFGS`, whose step evaluates "
+        r"the loss again \(a closure\), but got 2: ",
+    ):
+        fit(lbfgs()(), data=data(), max_epochs=1, accumulate_grad_batches=2)
+
+
+def test_a_none_loss_of_lbfgs_is_refused() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.loss: Expected the loss of `optimizer` as a tensor at every batch of `LBFGS`, whose "
+        r"step evaluates the loss again \(a closure\), but got None at batch 1: ",
+    ):
+        fit(lbfgs(frozenset({1}))(), data=data(), max_epochs=1)
