@@ -7,8 +7,10 @@ schedule has its shape (``fit``'s ``on_train_start``, ``preview_schedule``), eac
 optimizer steps and the same rule, with the same message, decides: each span is the instants its updates happen
 at, a per-step update after its step, a per-epoch update at its epoch's end, after the per-step update of that
 epoch's last step (as Lightning takes them), so a warmup over the first epoch's steps ends before a per-epoch
-scheduler's first update at that epoch's end; a float bound is the update the run's shape gave it. Spans counted
-alike keep their order in steps, so they get the verdict they got when the class was defined. Once per ``fit``, before the first optimizer step; nothing per step.
+scheduler's first update at that epoch's end; a float bound is the update the run's shape gave it. The same for
+a ``OneCycleLR``/``CyclicLR`` cycling the momentum beside a schedule of the momentum (``check_cycled_momentum``).
+Spans counted alike keep their order in steps, so they get the verdict they got when the class was defined. Once
+per ``fit``, before the first optimizer step; nothing per step.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from lightning_optim.building.build import Built, build_over_stand_ins
 from lightning_optim.building.length import epoch_steps, epoch_steps_total
-from lightning_optim.declaring.chained import Span, check_chained, span
+from lightning_optim.declaring.chained import Span, check_chained, check_cycled_momentum, span
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.shape import Shape
 
@@ -80,9 +82,10 @@ def check_in_run(
     shapes: Sequence[Shape | None],
     epoch_start: Callable[[int], float] | None,
 ) -> None:
-    """``check_chained`` on ``where``'s list, each scheduler placed in a run: by its ``shapes``, its epochs starting
-    at the steps ``epoch_start`` gives (``None``: epochs beside steps left as declared). ``optimizer``: a trial
-    optimizer of the list's, as at class definition."""
+    """``check_cycled_momentum`` and ``check_chained`` on ``where``'s list, in the order of the class-definition
+    check, each scheduler placed in a run: by its ``shapes``, its epochs starting at the steps ``epoch_start`` gives
+    (``None``: epochs beside steps left as declared). ``optimizer``: a trial optimizer of the list's, as at class
+    definition."""
     shaped = {id(scheduler): shape for scheduler, shape in zip(schedulers, shapes)}
 
     def placed(scheduler: ResolvedScheduler) -> Span | None:
@@ -94,13 +97,15 @@ def check_in_run(
     def counted(s: Span | None) -> Span | None:
         return s if epoch_start is None else in_steps(s, epoch_start)
 
+    check_cycled_momentum(where, schedulers, placed=placed, counted=counted)
     check_chained(where, schedulers, optimizer, placed=placed, counted=counted)
 
 
 def check_placed(trainer: Any, built: Built) -> None:
-    """Refuse, as ``check_chained`` does when the class is defined, a scheduler of ``built``'s list that sets the
-    option it drives outright where another drives it, their spans placed in ``trainer``'s run (every schedule
-    shaped). Data of unknown length leaves epochs beside steps as declared: no step starts epoch 1."""
+    """Refuse, as ``check_chained`` and ``check_cycled_momentum`` do when the class is defined, a scheduler of
+    ``built``'s list that sets an option it drives (or the momentum it cycles) outright where another drives it,
+    their spans placed in ``trainer``'s run (every schedule shaped). Data of unknown length leaves epochs beside
+    steps as declared: no step starts epoch 1."""
     schedulers = built.declared.schedulers
     if len(schedulers) < 2:
         return

@@ -320,21 +320,29 @@ def cycled_momentum(scheduler: ResolvedScheduler) -> str | None:
     )
 
 
-def check_cycled_momentum(where: str, schedulers: Sequence[ResolvedScheduler]) -> None:
+def check_cycled_momentum(
+    where: str,
+    schedulers: Sequence[ResolvedScheduler],
+    *,
+    placed: Placed = span,
+    counted: Counted = as_declared,
+) -> None:
     """Refuse a scheduler of ``where``'s list that cycles the momentum beside the lr where another scheduler of the
-    list drives the momentum: the cycle sets it outright at every update, as a ``LambdaLR`` the lr."""
+    list drives the momentum: the cycle sets it outright at every update, as a ``LambdaLR`` the lr. ``placed`` and
+    ``counted`` as for ``check_chained``: as declared when the class is defined, in the run's steps at ``fit``."""
     for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
+        spans = counted(placed(first)), counted(placed(second))
         for k, other in ((i, j), (j, i)):
             cycler, driver = schedulers[k], schedulers[other]
             how = cycled_momentum(cycler) if cycler.spec.param == "lr" else None
             param = driver.spec.param
-            if how is None or param not in MOMENTUM_OPTIONS or not overlap(span(first), span(second)):
+            if how is None or param not in MOMENTUM_OPTIONS or not overlap(*spans):
                 continue
             raise ValueError(
                 f"{where}: Expected the schedulers of `{param}` in the list to scale the value they find where they "
                 f"act together but got `scheduler[{k}]` (`{cycler.cls.__name__}`), which also cycles `{param}` "
                 f"({how}), setting it outright from its own `base_momentum` and `max_momentum` at every update, "
-                f"beside `scheduler[{other}]` (`{driver.cls.__name__}`) {together(span(first), span(second))}: it "
+                f"beside `scheduler[{other}]` (`{driver.cls.__name__}`) {together(*spans)}: it "
                 f"discards the factor `scheduler[{other}]` leaves at every update (as torch and Lightning do with a "
                 f"hand-written list), so `{param}` would not follow the product the list declares. Pass "
                 f"`cycle_momentum=False` to `scheduler[{k}]` (its lr keeps its cycle), or give the two disjoint "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch.optim import SGD
@@ -405,6 +406,98 @@ def test_cycle_momentum_false_beside_a_momentum_schedule_trains_both_as_declared
     assert momenta == pytest.approx([0.45, 0.5625, 0.675, 0.7875, 0.9, 0.9, 0.9, 0.9])
 
 
+class _Momenta(L.Callback):
+    """Records, before every training batch, the momentum of the first param group."""
+
+    def __init__(self) -> None:
+        self.momenta: list[float] = []
+
+    def on_train_batch_start(self, trainer: Any, *args: Any) -> None:
+        self.momenta.append(float(trainer.optimizers[0].param_groups[0]["momentum"]))
+
+
+#: from epoch 1, a per-epoch linear schedule of the momentum: beside a per-step cycle over the run's first steps,
+#: counted in steps beside epochs, where the run places the epochs decides whether they overlap
+EPOCH_MOMENTUM = SchedulerSpec("linear", param="momentum", start_factor=0.5, total_iters=2, begin=1)
+
+
+def _cycle_beside_epoch_momentum(end: int) -> type:
+    return _declare([SchedulerSpec("onecycle", max_lr=1.0, end=end, interval="step"), EPOCH_MOMENTUM])
+
+
+def test_a_cycle_of_the_momentum_past_the_epoch_a_momentum_schedule_begins_after_is_refused_when_fit_starts() -> (
+    None
+):
+    """A per-step `OneCycleLR` over steps [0, 6) beside a per-epoch momentum schedule from epoch 1, 4 batches an
+    epoch: at epoch 0's end the momentum schedule halved the cycle's momentum and the cycle's last update (step 5)
+    set it again, after which the schedule multiplied the cycle's 0.95 on ([..., 0.468, 0.95, 0.95, 0.95, 1.425,
+    ...], above 1), accepted when the class was defined (steps beside epochs) and when fit started. Refused before
+    the first step, placing both in the run's steps, with the class-definition message; so does the preview."""
+    model = _cycle_beside_epoch_momentum(end=6)()  # accepted when the class is defined: the run decides
+    message = (
+        "Model.optimizer.scheduler: Expected the schedulers of `momentum` in the list to scale the value they find "
+        "where they act together but got `scheduler[0]` (`OneCycleLR`), which also cycles `momentum` "
+        "(`cycle_momentum=True`, its default), setting it outright from its own `base_momentum` and `max_momentum` "
+        "at every update, beside `scheduler[1]` (`LinearLR`) in windows that overlap (steps [0, 6) and steps "
+        "[5, end)): it discards the factor `scheduler[1]` leaves at every update (as torch and Lightning do with a "
+        "hand-written list), so `momentum` would not follow the product the list declares. Pass "
+        "`cycle_momentum=False` to `scheduler[0]` (its lr keeps its cycle), or give the two disjoint windows (`end=` "
+        "on the earlier, `begin=` at that update on the later)."
+    )
+    recorded = _Momenta()
+    with pytest.raises(ValueError) as refused:
+        fit(model, data=loader(n=16, batch_size=4), max_epochs=3, callbacks=[recorded])
+    assert str(refused.value) == message
+    assert recorded.momenta == []
+    with pytest.raises(ValueError) as previewed:
+        preview_schedule(type(model), max_epochs=3, steps_per_epoch=4)
+    assert str(previewed.value) == message
+
+
+def _cycle_then_epoch_momentum(epochs: int, steps_per_epoch: int) -> tuple[list[float], list[float]]:
+    """A hand-written Lightning-order loop: torch's `OneCycleLR(max_lr=1.0, total_steps=5)` stepped after each of
+    the first 4 steps (its 5 values), then at epoch 0's end (after that step's cycle update) a per-epoch
+    `LinearLR(start_factor=0.5, total_iters=2)` of the momentum, built there on a stand-in SGD whose lr is the
+    momentum (torch schedules the lr alone) and stepped at each epoch's end after, its value copied into the
+    optimizer: the lr and the momentum of each step."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0, momentum=0.9)
+    cycle = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1.0, total_steps=5)
+    group = optimizer.param_groups[0]
+    decay = None
+    lrs, momenta = [], []
+    for step in range(epochs * steps_per_epoch):
+        lrs.append(group["lr"])
+        momenta.append(group["momentum"])
+        optimizer.step()
+        if step < 4:
+            cycle.step()
+        if (step + 1) % steps_per_epoch == 0:
+            if decay is None:
+                shadow = SGD([torch.nn.Parameter(torch.zeros(1))], lr=group["momentum"])
+                decay = torch.optim.lr_scheduler.LinearLR(shadow, start_factor=0.5, total_iters=2)
+            else:
+                decay.optimizer.step()
+                decay.step()
+            group["momentum"] = decay.get_last_lr()[0]
+    return lrs, momenta
+
+
+def test_a_cycle_of_the_momentum_ending_before_an_epoch_schedule_of_it_trains_as_a_hand_written_loop() -> (
+    None
+):
+    """Disjoint in the run: the cycle's last update (step 4, after epoch 0's last step) comes before the momentum
+    schedule's first (at that epoch's end), which scales the momentum the cycle left."""
+    recorded = _Momenta()
+    model = _cycle_beside_epoch_momentum(end=5)()
+    lrs = fit(model, data=loader(n=16, batch_size=4), callbacks=[recorded]).of()
+    hand_lrs, hand_momenta = _cycle_then_epoch_momentum(epochs=3, steps_per_epoch=4)
+    assert lrs == pytest.approx(hand_lrs)
+    assert recorded.momenta == pytest.approx(hand_momenta)
+    assert hand_momenta[4:] == pytest.approx([0.475] * 4 + [0.7125] * 4)
+    previewed = preview_schedule(type(model), max_epochs=3, steps_per_epoch=4)
+    assert previewed["lr-optimizer"] == pytest.approx(lrs)
+
+
 def test_a_warmup_ended_by_its_total_iters_before_a_lambda_begins_trains_as_its_window() -> None:
     """A `LinearLR` changes nothing after its update `total_iters`: written in torch's style, without `end=`, it
     meets a lambda beginning after it as the windowed form does (it was refused as acting over the whole run)."""
@@ -642,6 +735,18 @@ ONE_UNIT = {
     "epochs-converted-beside-epochs-overlap": [
         SchedulerSpec("linear", start_factor=0.1, end=2, interval="step", unit="epoch"),
         SchedulerSpec("lambda", lr_lambda=halving, begin=1),
+    ],
+    "cycled-momentum-steps-overlap": [
+        SchedulerSpec("onecycle", max_lr=1.0, end=6, interval="step"),
+        SchedulerSpec("linear", param="momentum", start_factor=0.5, begin=5, interval="step"),
+    ],
+    "cycled-momentum-steps-after": [
+        SchedulerSpec("onecycle", max_lr=1.0, end=6, interval="step"),
+        SchedulerSpec("linear", param="momentum", start_factor=0.5, begin=6, interval="step"),
+    ],
+    "cycled-momentum-epochs-converted-overlap": [
+        SchedulerSpec("linear", param="momentum", start_factor=0.5, end=2, interval="step", unit="epoch"),
+        SchedulerSpec("cyclic", base_lr=0.1, max_lr=1.0, begin=1, interval="step", unit="epoch"),
     ],
     "sequential-epochs": [
         SchedulerSpec("step", step_size=1, end=3),
