@@ -265,10 +265,12 @@ def check_chained(
             )
         else:
             among, acting, declares = f"in `{holder}`", f"as torch's `{holder}` does", f"the `{holder}`"
+        own = warmup_argument(setter)
         if holder is not None:
             ways = (
                 "Declare them as a list, `scheduler=[SchedulerSpec(...), ...]`, with "
-                f"`{label}[{k}]`'s `warmup=` in place of a warmup scheduler beside it, or the two in disjoint windows"
+                f"`{label}[{k}]`'s {'' if own == 'warmup' else 'own '}`{own}=` in place of a warmup scheduler "
+                "beside it, or the two in disjoint windows"
             )
         elif issubclass(setter.cls, SequentialLR):
             ways = (
@@ -277,8 +279,8 @@ def check_chained(
             )
         else:
             ways = (
-                f"Give `{label}[{k}]` a `warmup=` in place of a warmup scheduler beside it, or give the two "
-                "disjoint windows"
+                f"Give `{label}[{k}]` {'a' if own == 'warmup' else 'its own'} `{own}=` in place of a warmup "
+                "scheduler beside it, or give the two disjoint windows"
             )
         raise ValueError(
             f"{where}: Expected the schedulers of `{driven}` {among} to scale the value they find where they act "
@@ -287,6 +289,22 @@ def check_chained(
             f"`{label}[{other}]` leaves at every update ({acting}), so `{driven}` would not follow the product "
             f"{declares} declares. {ways} (`end=` on the earlier, `begin=` at that update on the later)."
         )
+
+
+def warmup_argument(scheduler: ResolvedScheduler) -> str:
+    """The argument that gives ``scheduler`` a warmup in place of a warmup scheduler beside it: its own
+    (``SchedulerInfo.own_warmup``: transformers' ``num_warmup_steps``, timm's ``warmup_t``), beside a positive one
+    of which a ``warmup=`` is refused (it would warm up twice), else the package's ``warmup``.
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> def argument(name, **options):
+        ...     return warmup_argument(resolve_scheduler("M.opt.scheduler", SchedulerSpec(name, **options)))
+        >>> argument("lambda", lr_lambda=abs), argument("transformers/linear", num_warmup_steps=2)
+        ('warmup', 'num_warmup_steps')
+    """
+    return scheduler.info.own_warmup or "warmup"
 
 
 #: The options a ``SchedulerSpec(param=...)`` names for what torch's cycles write as the momentum (``betas[0]``)

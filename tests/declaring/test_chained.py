@@ -15,7 +15,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.building.placed import check_in_run
 from lightning_optim.declaring.scheduler import resolve_scheduler
-from tests.helpers import Classifier, fit, loader
+from tests.helpers import Classifier, fit, loader, torch_lrs, transformers_with_torch
 
 WARMUP = SchedulerSpec("linear", start_factor=0.1, total_iters=6, interval="step")
 
@@ -160,6 +160,51 @@ def test_a_warmup_on_the_lambda_itself_trains_as_the_hand_written_warmup_then_la
     lrs, _ = _lrs_and_momenta(SchedulerSpec("lambda", lr_lambda=halving, warmup=3, interval="step"))
     assert lrs == pytest.approx(_warmup_then_halving())
     assert lrs == pytest.approx([0.25, 0.5, 0.75, 1.0, 0.5, 0.25, 0.125, 0.0625])
+
+
+def test_a_scheduler_with_its_own_warmup_is_told_that_warmup_in_place_of_a_warmup_scheduler() -> None:
+    """A transformers schedule warming up itself beside a scheduler with `warmup=` was told to take a `warmup=`,
+    which is refused beside its `num_warmup_steps > 0` (it would warm up twice), and elsewhere warms up from
+    1 / (warmup + 1) where transformers' warmup rises from 0: it is told its own `num_warmup_steps=` (timm's
+    `warmup_t=`), and the schedule that follows it trains as transformers' `get_linear_schedule_with_warmup`."""
+    transformers = transformers_with_torch()
+    schedulers = [
+        SchedulerSpec("cosine", T_max=8, warmup=3, interval="step"),
+        SchedulerSpec("transformers/linear", num_warmup_steps=2),
+    ]
+    with pytest.raises(ValueError) as refused:
+        _declare(schedulers)
+    assert str(refused.value) == (
+        "Model.optimizer.scheduler: Expected the schedulers of `lr` in the list to scale the value they find where "
+        "they act together but got `scheduler[1]` (`LinearWithWarmupLR`), which sets `lr` outright from its own "
+        "starting value at every update, beside `scheduler[0]` (`CosineAnnealingLR`) over the whole run: it "
+        "discards the factor `scheduler[0]` leaves at every update (as torch and Lightning do with a hand-written "
+        "list), so `lr` would not follow the product the list declares. Give `scheduler[1]` its own "
+        "`num_warmup_steps=` in place of a warmup scheduler beside it, or give the two disjoint windows (`end=` on "
+        "the earlier, `begin=` at that update on the later)."
+    )
+    with pytest.raises(ValueError, match=r"which warms up itself from 0 \(`num_warmup_steps=2`\)"):
+        _declare(SchedulerSpec("transformers/linear", num_warmup_steps=2, warmup=3))  # what it was told
+    # timm's own warmup, and a composite's schedulers declared as a list
+    warmup = SchedulerSpec("linear", start_factor=0.1, total_iters=4)
+    timm = SchedulerSpec("timm/cosine", t_in_epochs=False)
+    own = r"its own `warmup_t=` in place of a warmup scheduler"
+    with pytest.raises(ValueError, match=own):
+        _declare([warmup, timm])
+    chained = SchedulerSpec(
+        "chained",
+        schedulers=[warmup, SchedulerSpec("transformers/linear", num_training_steps=8)],
+        interval="step",
+    )
+    with pytest.raises(
+        ValueError, match=r"with `schedulers\[1\]`'s own `num_warmup_steps=` in place of a warmup"
+    ):
+        _declare(chained)
+    # following it: the transformers schedule alone, with its own warmup
+    module = _declare(SchedulerSpec("transformers/linear", num_warmup_steps=4))()
+    lrs = fit(module, data=loader(n=16, batch_size=2)).of()
+    expected = torch_lrs(lambda opt: transformers.get_linear_schedule_with_warmup(opt, 4, 24), 24, lr=1.0)
+    assert lrs == pytest.approx(expected)
 
 
 def test_a_chained_scheduler_of_a_warmup_and_a_lambda_is_refused_when_the_class_is_defined() -> None:
