@@ -350,13 +350,16 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
 
 
 def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
-    """Whether ``scheduler``, built on the trial ``optimizer`` (the groups put back after), starts a value it drives
-    at 0 where the optimizer held another: the value a ``warmup=`` climbs to (``check_one_warmup``).
+    """Whether ``scheduler``, built on the trial ``optimizer`` (the groups put back after), starts the value it
+    drives at 0 in every group where the optimizer held another: the value a ``warmup=`` climbs to
+    (``check_one_warmup``), so that the warmup would train nothing.
 
     Told by a trial rather than by a record, so that a scheduler of one's own is told too (a ``LambdaLR`` whose
     ``lr_lambda(0)`` is 0). Each value of a per-group argument stands for all groups in turn (the stand-in groups
-    are not the model's); ``None`` where the trial cannot tell (an argument waits for an ``HParam``, or the build
-    fails: refused by ``trial_scheduler`` already).
+    are not the model's), and all of them must start at 0: one group held at 0 beside others that train (a
+    per-group ``LambdaLR`` freezing the backbone) is what the warmup climbs to, group by group. ``None`` where
+    the trial cannot tell (an argument waits for an ``HParam``, or the build fails: refused by
+    ``trial_scheduler`` already).
     """
     if scheduler.is_plateau:
         return False
@@ -378,13 +381,27 @@ def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
                 schedule = new_schedule(dataclasses.replace(scheduler, kwargs=kwargs), optimizer, None)
                 before = numbers_in(schedule.values())
                 schedule.fix(Shape(length=length))
-            if any(old != 0 and new == 0 for old, new in zip(before, numbers_in(schedule.values()))):
-                return True
+            if not zeroes(before, numbers_in(schedule.values())):
+                return False
     except Exception:
         return None
     finally:
         restore_groups(optimizer.param_groups, kept)
-    return False
+    return True
+
+
+def zeroes(before: Sequence[float], after: Sequence[float]) -> bool:
+    """Whether the groups' values went from ``before`` to 0 in every group that held another value, and in one
+    at least.
+
+    Example:
+        >>> zeroes([0.1, 0.1], [0.0, 0.0]), zeroes([0.1, 0.1], [0.0, 0.1]), zeroes([0.0, 0.1], [0.0, 0.0])
+        (True, False, True)
+        >>> zeroes([0.0], [0.0])
+        False
+    """
+    held = [new for old, new in zip(before, after) if old != 0]
+    return bool(held) and all(new == 0 for new in held)
 
 
 def _entry(values: list[Any], index: int) -> Any:

@@ -7,9 +7,10 @@ from typing import Any
 
 import lightning as L
 import pytest
+import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim import HParam, OptimizerSpec, SchedulerSpec
+from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
 from tests.helpers import Classifier, fit, torch_lrs
 
@@ -68,6 +69,59 @@ def test_a_warmup_on_a_scheduler_that_warms_up_itself_is_refused(
     trained at lr 0.0 for the whole ``warmup`` (``[0.0] * 5``, then the scheduler's own warmup), without a word."""
     with pytest.raises(ValueError, match=f"^{re.escape('Declared.optimizer.scheduler: ' + message)}$"):
         helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+
+
+def _frozen_then(step: int) -> float:
+    return 0.0 if step < 2 else 1.0
+
+
+def test_a_warmup_before_a_lambda_holding_one_group_at_0_trains_as_torch() -> None:
+    """Freezing the backbone: a per-group ``LambdaLR`` that holds one group at 0 for its first 2 updates, with a
+    ``warmup=2`` for the head. The warmup climbs each group to the value its lambda starts at (0 for the backbone,
+    0.1 for the head): the head trains, as a hand-written two-group ``LambdaLR`` (it was refused, as if the lr of
+    every group stayed 0 for the whole warmup)."""
+    groups = [ParamGroup("model_gen.layer1", name="backbone")]
+    declared = SchedulerSpec(
+        lr_scheduler.LambdaLR, lr_lambda=[_frozen_then, lambda step: 1.0], interval="step", warmup=2
+    )
+    lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, groups=groups, scheduler=declared))())
+    optimizer = torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(2)], lr=0.1)
+    reference = lr_scheduler.LambdaLR(
+        optimizer, [lambda step: 0.0 if step < 4 else 1.0, lambda step: min(1.0, (step + 1) / 3)]
+    )
+    expected = []
+    for _ in range(12):
+        expected.append([group["lr"] for group in optimizer.param_groups])
+        optimizer.step()
+        reference.step()
+    assert [step[0] for step in lrs.history] == [pytest.approx(e, rel=1e-12) for e in expected]
+
+
+@pytest.mark.parametrize(
+    "scheduler",
+    [
+        pytest.param(
+            SchedulerSpec(
+                lr_scheduler.LambdaLR, lr_lambda=[_frozen_then, lambda step: min(1.0, step / 4)], warmup=2
+            ),
+            id="lambda-each-group-from-0",
+        ),
+        pytest.param(
+            SchedulerSpec(
+                lr_scheduler.CyclicLR, base_lr=0.0, max_lr=0.1, step_size_up=2, interval="step", warmup=2
+            ),
+            id="cyclic-from-0",
+        ),
+    ],
+)
+def test_a_warmup_before_a_scheduler_starting_every_group_at_0_is_refused(scheduler: SchedulerSpec) -> None:
+    """Where every group starts at 0, the warmup trains nothing: still refused, beside declared groups too."""
+    groups = [ParamGroup("model_gen.layer1", name="backbone")]
+    name = getattr(scheduler.scheduler, "__name__", "")
+    with pytest.raises(
+        ValueError, match=re.escape(f"got `{name}`, which starts the lr at 0 when it is built")
+    ):
+        helpers.declared(OptimizerSpec("sgd", lr=0.1, groups=groups, scheduler=scheduler))
 
 
 class Warmups(Classifier):
