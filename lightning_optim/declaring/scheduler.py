@@ -240,7 +240,8 @@ def check_one_warmup(scheduler: ResolvedScheduler, starts_at_zero: bool) -> None
     value it drives at 0 (``starts_at_zero``, told by a trial build: a ``LambdaLR`` whose ``lr_lambda(0)`` is 0).
 
     The package's warmup climbs to the value the scheduler starts at, then starts it (``Schedule``): from 0 it
-    trains at 0 for the whole warmup, and the scheduler then warms up again; from its own warmup's first value,
+    trains at lr 0 for the whole warmup (a weight decay or momentum is held at 0, which still trains), and the
+    scheduler then warms up again; from its own warmup's first value,
     the value climbs twice. A schedule-free optimizer's own warmup beside a scheduler is refused likewise.
 
     Example:
@@ -266,7 +267,9 @@ def check_one_warmup(scheduler: ResolvedScheduler, starts_at_zero: bool) -> None
     else:
         how = f"starts the {driven} at 0 when it is built"
         fixes = f"leave `warmup` out (`{name}` rises from 0 itself), or declare a scheduler that starts at the declared {driven}"
-    if starts_at_zero:
+    if starts_at_zero and spec.param != "lr":  # a weight decay or momentum at 0 still trains
+        consequence = f"0 here, so it would hold the {driven} at 0 for the whole warmup, then `{name}` would ramp it again"
+    elif starts_at_zero:
         then = f", then `{name}` would warm up again" if warms_itself else ""
         consequence = f"0 here, so the {driven} would stay 0 for the whole warmup (training nothing){then}"
     else:

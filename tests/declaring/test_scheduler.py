@@ -124,6 +124,22 @@ def test_a_warmup_before_a_scheduler_starting_every_group_at_0_is_refused(schedu
         helpers.declared(OptimizerSpec("sgd", lr=0.1, groups=groups, scheduler=scheduler))
 
 
+@pytest.mark.parametrize(("param", "declared"), [("weight_decay", 0.01), ("momentum", 0.9)])
+def test_a_warmup_before_an_option_schedule_from_0_says_what_it_would_do(param: str, declared: float) -> None:
+    """A weight decay or momentum at 0 still trains: the warmup would hold the option at 0, then the scheduler
+    ramp it again (it said 'training nothing', as for the lr)."""
+    scheduler = SchedulerSpec("lambda", lr_lambda=lambda step: min(1.0, step / 4), param=param, warmup=2)
+    message = (
+        f"Expected `warmup=2` on a scheduler that starts at the declared `{param}` but got `LambdaLR`, which starts "
+        f"the `{param}` at 0 when it is built: `warmup=` climbs to the `{param}` the scheduler starts at, 0 here, so "
+        f"it would hold the `{param}` at 0 for the whole warmup, then `LambdaLR` would ramp it again. Keep one "
+        f"warmup: leave `warmup` out (`LambdaLR` rises from 0 itself), or declare a scheduler that starts at the "
+        f"declared `{param}`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape('Declared.optimizer.scheduler: ' + message)}$"):
+        helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler, **{param: declared}))
+
+
 class Warmups(Classifier):
     """A classifier whose hyperparameters give a scheduler's warmups."""
 
