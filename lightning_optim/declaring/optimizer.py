@@ -50,8 +50,10 @@ from lightning_optim.groups.recipes.no_decay import decay_left_out
 from lightning_optim.groups.selection import check_callable_selector
 from lightning_optim.registry.external import name_arguments
 from lightning_optim.registry.implementation import check_implementation
+from lightning_optim.registry.implementation import group_options as options_given
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
+from lightning_optim.registry.precision import option_arguments
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.typecheck import check_type
 
@@ -192,7 +194,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     else:
         resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
         resolved = dataclasses.replace(resolved, declaration=spec, hparams=hparams)
-    if not _decay_read_at_fit(spec):
+    if not _decay_read_at_fit(resolved.cls, spec):
         check_decay_left_out(resolved)
     written = spec.scheduler if isinstance(spec.scheduler, tuple) else (spec.scheduler,)
     for scheduler, declared in zip(resolved.schedulers, written):
@@ -201,25 +203,31 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     return resolved
 
 
-def _decay_read_at_fit(spec: OptimizerSpec) -> bool:
-    """Whether an ``HParam`` may decide the weight decay (the optimizer's, a group's, or ``no_decay``)."""
+def _decay_read_at_fit(cls: type, spec: OptimizerSpec) -> bool:
+    """Whether an ``HParam`` may decide the weight decay (an argument giving one, a group's, or ``no_decay``)."""
     group_decays = [g.options.get(k) for g in spec.groups for k in ("weight_decay", "decay_mult")]
-    return contains_hparam([spec.kwargs.get("weight_decay"), spec.no_decay, *group_decays])
+    arguments = [spec.kwargs.get(name) for name in option_arguments(cls, "weight_decay")]
+    return contains_hparam([*arguments, spec.no_decay, *group_decays])
 
 
 def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
     """Refuse ``no_decay`` on an optimizer none of whose groups decays (``decay_left_out``): at class definition
-    for a declaration that decides it alone, when ``fit`` starts for one whose ``HParam`` values decide it."""
+    for a declaration that decides it alone, when ``fit`` starts for one whose ``HParam`` values decide it. Every
+    argument a group may take its decay from counts (``MuonWithAdamW``'s AdamW groups: ``adamw_weight_decay``)."""
     if not any(recipe.options[0] == "no_decay" for recipe, _ in resolved.recipes):
         return
     if "weight_decay" not in resolved.defaults:
         return  # not built (it needs a process group), or its groups take the option its defaults lack
+    arguments = options_given(resolved.cls, resolved.kwargs, [{}])[0]
+    decays = [
+        (name, resolved.defaults["weight_decay"] if name == "weight_decay" else arguments.get(name, 0))
+        for name in option_arguments(resolved.cls, "weight_decay")
+    ]
     message = decay_left_out(
         resolved.where,
         resolved.spec.no_decay,
         resolved.cls.__name__,
-        resolved.defaults["weight_decay"],
-        "weight_decay" in resolved.kwargs,
+        [(name, value, name in resolved.kwargs) for name, value in decays],
         [group.options.get("weight_decay", 0) for group in resolved.groups],
     )
     if message is not None:

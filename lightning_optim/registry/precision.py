@@ -145,6 +145,25 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
 }
 
+#: The arithmetic of each half of an optimizer whose groups differ (a function of the group in ``ARITHMETIC``).
+_HALVES: Mapping[type, tuple[Arithmetic, ...]] = {MuonWithAdamW: (_MUON, _MUON_ADAMW_HALF)}
+
+
+def option_arguments(cls: type, option: str) -> tuple[str, ...]:
+    """The constructor arguments that may set ``option`` in a group of ``cls``: the option's own name, and the one
+    each half of an optimizer whose groups differ names for it (``MuonWithAdamW``'s AdamW groups take
+    ``weight_decay`` from ``adamw_weight_decay``), so that a check reads what every group may be given.
+
+    Example:
+        >>> option_arguments(MuonWithAdamW, "weight_decay")
+        ('weight_decay', 'adamw_weight_decay')
+        >>> option_arguments(torch.optim.SGD, "weight_decay")
+        ('weight_decay',)
+    """
+    return tuple(
+        dict.fromkeys([option, *(half.arguments.get(option, option) for half in _HALVES.get(cls, ()))])
+    )
+
 
 def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -573,6 +573,70 @@ def test_no_decay_beside_a_group_that_decays_trains_as_the_hand_written_groups()
     assert_same_weights(module, reference)
 
 
+@helpers.needs_muon
+def test_no_decay_on_muon_adamw_reads_the_decay_of_its_adamw_groups() -> None:
+    """``MuonWithAdamW``'s AdamW groups decay by ``adamw_weight_decay``, not by ``weight_decay`` (the Muon
+    groups'): ``weight_decay=0.0`` beside ``adamw_weight_decay=0.05`` was refused as leaving out no decay. It trains
+    as the hand-written groups: the head's weight at 0.05, the biases, norms and embedding at 0."""
+    from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+
+    spec = OptimizerSpec(
+        MuonWithAdamW,
+        lr=0.02,
+        weight_decay=0.0,
+        adamw_weight_decay=WD,
+        use_muon=False,
+        no_decay=True,
+        groups=[ParamGroup("blocks.*.fc.weight", use_muon=True)],
+    )
+
+    def groups(self: Any) -> list[dict[str, Any]]:
+        named = dict(self.named_parameters())
+        muon = [n for n in named if n.startswith("blocks.") and n.endswith("fc.weight")]
+        spared = [n for n in named if n not in muon and (n.endswith("bias") or "norm" in n or "embed" in n)]
+        rest = [n for n in named if n not in muon and n not in spared]
+        return [
+            {"params": [named[n] for n in muon], "use_muon": True},
+            {"params": [named[n] for n in rest], "use_muon": False},
+            {"params": [named[n] for n in spared], "use_muon": False, "weight_decay": 0.0},
+        ]
+
+    def configure_optimizers(self: Any) -> Any:
+        return MuonWithAdamW(groups(self), lr=0.02, weight_decay=0.0, adamw_weight_decay=WD)
+
+    reference = type("HandWritten", (VitLike,), {"configure_optimizers": configure_optimizers})
+    module = declared(spec)()
+    built = built_groups(module)
+    assert {g["weight_decay"] for g in built} == {0.0, WD}
+    twin = reference()
+    assert partition(module, built) == partition(twin, built_groups(twin))
+    module, twin = declared(spec)(), reference()
+    fit(module, max_steps=3)
+    fit(twin, max_steps=3)
+    assert_same_weights(module, twin)
+
+
+@helpers.needs_muon
+def test_no_decay_on_muon_adamw_without_any_decay_names_both_halves() -> None:
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Expected a weight decay for `no_decay=True` to leave out but got `weight_decay=0.0` (declared), "
+            "`adamw_weight_decay=0.0` (declared) and no group giving one"
+        ),
+    ):
+        declared(
+            OptimizerSpec(
+                "lightning_optim.optimizers.muon_adamw.MuonWithAdamW",
+                lr=0.02,
+                weight_decay=0.0,
+                adamw_weight_decay=0.0,
+                no_decay=True,
+                groups=[ParamGroup("blocks.*.fc.weight", use_muon=True)],
+            )
+        )
+
+
 def test_no_decay_whose_weight_decay_an_hparam_reads_as_zero_is_refused_when_fit_starts() -> None:
     """An ``HParam`` may decide the decay (0.0 in one run of a sweep): accepted at class definition, refused
     when ``fit`` reads 0, trained when it reads a decay."""

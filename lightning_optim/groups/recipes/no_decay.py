@@ -295,25 +295,35 @@ class NoDecay:
 
 
 def decay_left_out(
-    where: str, no_decay: Any, optimizer: str, weight_decay: Any, declared: bool, group_decays: Sequence[Any]
+    where: str,
+    no_decay: Any,
+    optimizer: str,
+    decays: Sequence[tuple[str, Any, bool]],
+    group_decays: Sequence[Any],
 ) -> str | None:
-    """Why ``no_decay`` changes nothing, as the message refusing it, where every group's weight decay is 0 (the
-    optimizer's ``weight_decay``, declared or its default, and each group's own): a split that leaves out a decay
-    no parameter has. Most often a forgotten ``weight_decay=`` (``SGD``'s default is 0): the run would train with
-    no weight decay at all while it reads as decaying the weights. ``None`` where some group decays.
+    """Why ``no_decay`` changes nothing, as the message refusing it, where every group's weight decay is 0: each
+    argument a group may take its decay from (``decays``: its name, its value, whether it was declared rather than
+    the optimizer's default; ``MuonWithAdamW``'s AdamW groups take ``adamw_weight_decay``), and each group's own.
+    A split that leaves out a decay no parameter has is most often a forgotten ``weight_decay=`` (``SGD``'s default
+    is 0): the run would train with no weight decay at all while it reads as decaying the weights. ``None`` where
+    some group decays.
 
     Example:
-        >>> print(decay_left_out("M.optimizer", True, "SGD", 0, False, []))
+        >>> print(decay_left_out("M.optimizer", True, "SGD", [("weight_decay", 0, False)], []))
         M.optimizer: Expected a weight decay for `no_decay=True` to leave out but got `weight_decay=0` (`SGD`'s default) and no group giving one: `no_decay` changes nothing and every parameter trains without weight decay. Give the decay the other parameters get (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `no_decay`.
-        >>> decay_left_out("M.optimizer", True, "SGD", 0, False, [0.1]) is None
+        >>> decay_left_out("M.optimizer", True, "SGD", [("weight_decay", 0, False)], [0.1]) is None
+        True
+        >>> decay_left_out("M.optimizer", True, "MuonWithAdamW", [("weight_decay", 0.0, True), ("adamw_weight_decay", 0.01, False)], []) is None
         True
     """
-    if weight_decay != 0 or any(decay != 0 for decay in group_decays):
+    if any(value != 0 for _, value, _ in decays) or any(decay != 0 for decay in group_decays):
         return None
-    given = "declared" if declared else f"`{optimizer}`'s default"
+    default = f"`{optimizer}`'s default"
+    given = ", ".join(
+        f"`{name}={value!r}` ({'declared' if declared else default})" for name, value, declared in decays
+    )
     return (
-        f"{where}: Expected a weight decay for `no_decay={no_decay!r}` to leave out but got "
-        f"`weight_decay={weight_decay!r}` ({given}) and no group giving one: `no_decay` changes nothing and every "
-        "parameter trains without weight decay. Give the decay the other parameters get (`weight_decay=...`, e.g. "
-        "`weight_decay=5e-4`), or remove `no_decay`."
+        f"{where}: Expected a weight decay for `no_decay={no_decay!r}` to leave out but got {given} and no group "
+        "giving one: `no_decay` changes nothing and every parameter trains without weight decay. Give the decay "
+        "the other parameters get (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `no_decay`."
     )
