@@ -213,7 +213,8 @@ def _decay_read_at_fit(cls: type, spec: OptimizerSpec) -> bool:
 def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
     """Refuse ``no_decay`` on an optimizer none of whose groups decays (``decay_left_out``): at class definition
     for a declaration that decides it alone, when ``fit`` starts for one whose ``HParam`` values decide it. Every
-    argument a group may take its decay from counts (``MuonWithAdamW``'s AdamW groups: ``adamw_weight_decay``)."""
+    argument a group may take its decay from counts (``MuonWithAdamW``'s AdamW groups: ``adamw_weight_decay``);
+    beside a schedule driving ``weight_decay`` the refusal says that the schedule would decay every group."""
     if not any(recipe.options[0] == "no_decay" for recipe, _ in resolved.recipes):
         return
     if "weight_decay" not in resolved.defaults:
@@ -229,6 +230,7 @@ def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
         resolved.cls.__name__,
         [(name, value, name in resolved.kwargs) for name, value in decays],
         [group.options.get("weight_decay", 0) for group in resolved.groups],
+        next((s.cls.__name__ for s in resolved.schedulers if s.spec.param == "weight_decay"), None),
     )
     if message is not None:
         raise ValueError(message)

@@ -637,6 +637,69 @@ def test_no_decay_on_muon_adamw_without_any_decay_names_both_halves() -> None:
         )
 
 
+def _cyclic_decay(weight_decay: float) -> OptimizerSpec:
+    """SGD with ``no_decay`` and a cyclic weight decay (0 -> 0.04 -> 0 over 4 steps) that sets it outright."""
+    return OptimizerSpec(
+        SGD,
+        lr=0.1,
+        weight_decay=weight_decay,
+        no_decay=True,
+        scheduler=SchedulerSpec(
+            "cyclic",
+            base_lr=0.0,
+            max_lr=0.04,
+            step_size_up=2,
+            cycle_momentum=False,
+            param="weight_decay",
+            interval="step",
+        ),
+    )
+
+
+def test_no_decay_beside_a_weight_decay_schedule_from_zero_is_refused_naming_the_schedule() -> None:
+    """``weight_decay=0.0`` beside a schedule driving it (0.02, 0.04, ...): no group tells the ones ``no_decay``
+    leaves out from the others, so the schedule decayed them too; the refusal said no parameter decays."""
+    with pytest.raises(
+        ValueError,
+        match="^Declared\\.optimizer: "
+        + re.escape(
+            "Expected a weight decay for `no_decay=True` to leave out but got `weight_decay=0.0` (declared) and no "
+            "group giving one, beside `CyclicLR` driving `param='weight_decay'`: every group holds 0, so the "
+            "schedule cannot tell the groups `no_decay` leaves out from the others and would decay them too. Give "
+            "the optimizer a decay (`weight_decay=...`, e.g. `weight_decay=5e-4`; the schedule drives it) and the "
+            "groups `no_decay` leaves out stay at 0, or remove `no_decay`."
+        )
+        + "$",
+    ):
+        declared(_cyclic_decay(0.0))
+
+
+def test_no_decay_beside_a_weight_decay_schedule_keeps_its_groups_at_zero() -> None:
+    """With a declared decay the schedule sets the decayed groups outright (torch's ``CyclicLR`` values) and
+    leaves the groups ``no_decay`` made at 0."""
+    seen: list[list[float]] = []
+
+    class Recorded(ConfigurableOptimizersMixin, VitLike):
+        optimizer = _cyclic_decay(5e-4)
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            seen.append([g["weight_decay"] for g in self.trainer.optimizers[0].param_groups])
+            return super().training_step(batch, batch_idx)
+
+    module = Recorded()
+    fit(module, max_steps=4)
+    reference = SGD([nn.Parameter(torch.zeros(1))], lr=0.0)
+    cyclic = lr_scheduler.CyclicLR(reference, base_lr=0.0, max_lr=0.04, step_size_up=2, cycle_momentum=False)
+    expected = []
+    for _ in range(4):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        cyclic.step()
+    names = [g["name"] for g in module.trainer.optimizers[0].param_groups]
+    assert names == ["decay", "no_decay"]
+    assert seen == [[pytest.approx(value), 0.0] for value in expected]
+
+
 def test_no_decay_whose_weight_decay_an_hparam_reads_as_zero_is_refused_when_fit_starts() -> None:
     """An ``HParam`` may decide the decay (0.0 in one run of a sweep): accepted at class definition, refused
     when ``fit`` reads 0, trained when it reads a decay."""

@@ -300,13 +300,15 @@ def decay_left_out(
     optimizer: str,
     decays: Sequence[tuple[str, Any, bool]],
     group_decays: Sequence[Any],
+    schedule: str | None = None,
 ) -> str | None:
     """Why ``no_decay`` changes nothing, as the message refusing it, where every group's weight decay is 0: each
     argument a group may take its decay from (``decays``: its name, its value, whether it was declared rather than
     the optimizer's default; ``MuonWithAdamW``'s AdamW groups take ``adamw_weight_decay``), and each group's own.
     A split that leaves out a decay no parameter has is most often a forgotten ``weight_decay=`` (``SGD``'s default
     is 0): the run would train with no weight decay at all while it reads as decaying the weights. ``None`` where
-    some group decays.
+    some group decays. ``schedule`` names a scheduler driving ``weight_decay`` (``CyclicLR``): the run decays, but
+    the schedule drives every group, as none holds a decay that tells the groups ``no_decay`` leaves out.
 
     Example:
         >>> print(decay_left_out("M.optimizer", True, "SGD", [("weight_decay", 0, False)], []))
@@ -322,6 +324,14 @@ def decay_left_out(
     given = ", ".join(
         f"`{name}={value!r}` ({'declared' if declared else default})" for name, value, declared in decays
     )
+    if schedule is not None:
+        return (
+            f"{where}: Expected a weight decay for `no_decay={no_decay!r}` to leave out but got {given} and no "
+            f"group giving one, beside `{schedule}` driving `param='weight_decay'`: every group holds 0, so the "
+            "schedule cannot tell the groups `no_decay` leaves out from the others and would decay them too. Give "
+            "the optimizer a decay (`weight_decay=...`, e.g. `weight_decay=5e-4`; the schedule drives it) and the "
+            "groups `no_decay` leaves out stay at 0, or remove `no_decay`."
+        )
     return (
         f"{where}: Expected a weight decay for `no_decay={no_decay!r}` to leave out but got {given} and no group "
         "giving one: `no_decay` changes nothing and every parameter trains without weight decay. Give the decay "
