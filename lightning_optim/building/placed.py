@@ -21,7 +21,7 @@ from typing import Any
 
 from lightning_optim.building.build import Built, build_over_stand_ins
 from lightning_optim.building.length import epoch_steps, epoch_steps_total
-from lightning_optim.declaring.chained import Span, check_chained, check_cycled_momentum, span
+from lightning_optim.declaring.chained import Span, check_chained, check_cycled_momentum, span, updates_every
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.shape import Shape
 
@@ -40,7 +40,7 @@ def run_span(scheduler: ResolvedScheduler, shape: Shape | None) -> Span | None:
     declared = span(scheduler)
     if declared is not None or shape is None or shape.window is None:
         return declared
-    every = 1 if scheduler.converts_epochs else scheduler.spec.frequency
+    every = updates_every(scheduler)
     first, last = shape.window
     return (scheduler.interval, first * every, math.inf if last is None else last * every)
 

@@ -46,7 +46,7 @@ def as_declared(s: Span | None) -> Span | None:
     return s
 
 
-def _every(scheduler: ResolvedScheduler) -> Any:
+def updates_every(scheduler: ResolvedScheduler) -> Any:
     """How many steps or epochs one update of ``scheduler`` counts (epochs with ``unit="epoch"``)."""
     return 1 if scheduler.converts_epochs else scheduler.spec.frequency
 
@@ -73,7 +73,7 @@ def span(scheduler: ResolvedScheduler) -> Span | None:
     spec = scheduler.spec
     if not scheduler.windowed:
         return (scheduler.interval, 0, _last_update(scheduler))
-    every = _every(scheduler)
+    every = updates_every(scheduler)
     bounds = (spec.begin or 0, math.inf if spec.end is None else spec.end)
     if not is_int(every) or not all(is_int(b) or b == math.inf for b in bounds):
         return None
@@ -91,7 +91,7 @@ def _last_update(scheduler: ResolvedScheduler) -> float:
     total: Any = scheduler.kwargs.get("total_iters")
     if not issubclass(scheduler.cls, _STOP_AFTER_TOTAL_ITERS) or not is_int(total) or scheduler.spec.warmup:
         return math.inf
-    every = _every(scheduler)
+    every = updates_every(scheduler)
     return (total + 1) * every if is_int(every) else math.inf
 
 
@@ -175,9 +175,9 @@ def outright_parts(scheduler: ResolvedScheduler, optimizer: Any, placed: Placed 
         named = f"its `schedulers[{k}]` (`{phase.cls.__name__}`)"
         lo, hi = bounds[k], bounds[k + 1] if k + 1 < len(bounds) else math.inf
         if sets_outright(phase, optimizer):
-            how, at = f"{_EVERY_UPDATE} of {named}", phase_span(whole, _every(scheduler), lo, hi)
+            how, at = f"{_EVERY_UPDATE} of {named}", phase_span(whole, updates_every(scheduler), lo, hi)
         elif k > 0 and sets_outright(phase, optimizer, restarted=True):
-            milestone = phase_span(whole, _every(scheduler), lo, None if lo is None else lo + 1)
+            milestone = phase_span(whole, updates_every(scheduler), lo, None if lo is None else lo + 1)
             how, at = f"from the start of {named} at its milestone {lo}", milestone
         else:
             continue

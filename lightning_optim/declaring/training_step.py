@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-
 from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.hparam import HParam
+from lightning_optim.registry.optimizers import evaluates_closure
 
 
 def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:
@@ -28,6 +27,7 @@ def check_training_step(where: str, cls: type, spec: Any) -> None:
     """Check ``skip_nonfinite``, ``loss`` and ``every`` of the ``OptimizerSpec`` ``spec`` of class ``cls``.
 
     Example:
+        >>> import torch
         >>> from lightning_optim import OptimizerSpec
         >>> check_training_step("Model.optimizer", torch.optim.SGD, OptimizerSpec("sgd", every=2))
         Traceback (most recent call last):
@@ -35,14 +35,10 @@ def check_training_step(where: str, cls: type, spec: Any) -> None:
         ValueError: Model.optimizer: `every=2` steps the optimizer in the training step the mixin writes from `loss`; ...
     """
     _count(where, "skip_nonfinite", spec.skip_nonfinite, 0, "consecutive non-finite updates skipped; 0: off")
-    if (
-        spec.skip_nonfinite
-        and not isinstance(spec.skip_nonfinite, HParam)
-        and issubclass(cls, torch.optim.LBFGS)
-    ):
+    if spec.skip_nonfinite and not isinstance(spec.skip_nonfinite, HParam) and evaluates_closure(cls):
         raise ValueError(
             f"{where}: Expected an optimizer whose step uses the gradients once for `skip_nonfinite` but got "
-            "`LBFGS`, which evaluates its closure again inside the step; remove `skip_nonfinite`."
+            f"`{cls.__name__}`, which evaluates its closure again inside the step; remove `skip_nonfinite`."
         )
     _count(where, "every", spec.every, 1, "step on the batches where (batch_idx + 1) % every == 0")
     loss = spec.loss

@@ -124,6 +124,10 @@ def _on_this_torch(name: str, arithmetic: Arithmetic) -> dict[type, Arithmetic]:
 
 
 #: Each optimizer class's arithmetic, or a function of the param group for one whose groups differ.
+#: The arithmetic of each half of an optimizer whose groups differ, ``ARITHMETIC`` choosing one by the group:
+#: ``MuonWithAdamW``'s Muon groups (``use_muon``), then its AdamW groups.
+_HALVES: Mapping[type, tuple[Arithmetic, ...]] = {MuonWithAdamW: (_MUON, _MUON_ADAMW_HALF)}
+
 ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]] = {
     torch.optim.Adam: _ADAM,
     torch.optim.AdamW: _ADAMW,
@@ -142,11 +146,8 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     torch.optim.LBFGS: Arithmetic(factors=("lr",)),
     **_on_this_torch("Adafactor", Arithmetic(scales=("lr",), decoupled=True)),
     **_on_this_torch("Muon", _MUON),
-    MuonWithAdamW: lambda group: _MUON if group.get("use_muon") else _MUON_ADAMW_HALF,
+    MuonWithAdamW: lambda group: _HALVES[MuonWithAdamW][0 if group.get("use_muon") else 1],
 }
-
-#: The arithmetic of each half of an optimizer whose groups differ (a function of the group in ``ARITHMETIC``).
-_HALVES: Mapping[type, tuple[Arithmetic, ...]] = {MuonWithAdamW: (_MUON, _MUON_ADAMW_HALF)}
 
 
 def option_arguments(cls: type, option: str) -> tuple[str, ...]:

@@ -751,17 +751,8 @@ def epoch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:
         >>> written((0, 0, 0, 0), (2, 1, 1, 1)), written((4, 4, 4, 4), (2, 2, 2, 2), True)  # epoch start, between
         (None, None)
     """
-    saved = _saved_progress(checkpoint)
-    if saved is None:
-        return None
-    progress, batches, epochs = saved
-    started, completed = int(epochs.get("started", 0)), int(epochs.get("completed", 0))
-    if int(epochs.get("ready", 0)) != started or completed != started - 1:
-        return None
-    last_batch_end = progress.get("is_last_batch") and int(batches.get("completed", 0)) < int(
-        batches.get("processed", 0)
-    )
-    return None if last_batch_end and epochs.get("processed") == completed else completed
+    state = _epoch_in_progress(checkpoint)
+    return None if state is None or state[1] else state[0]
 
 
 def epoch_ended_at_last_batch(checkpoint: Mapping[str, Any]) -> int | None:
@@ -780,16 +771,24 @@ def epoch_ended_at_last_batch(checkpoint: Mapping[str, Any]) -> int | None:
         >>> written((2, 2, 2, 1), (2, 2, 1, 1), last=False), written((4, 4, 4, 4), (2, 2, 2, 1))  # mid, end
         (None, None)
     """
+    state = _epoch_in_progress(checkpoint)
+    return state[0] if state is not None and state[1] else None
+
+
+def _epoch_in_progress(checkpoint: Mapping[str, Any]) -> tuple[int, bool] | None:
+    """The epoch ``checkpoint`` was written in (started, not completed) and whether at its last batch's end, before
+    its validation and end hooks (the batch processed, not completed, and the epoch not processed); ``None``
+    between epochs or without the loop state."""
     saved = _saved_progress(checkpoint)
     if saved is None:
         return None
     progress, batches, epochs = saved
-    completed = int(epochs.get("completed", 0))
-    last_batch_end = progress.get("is_last_batch") and int(batches.get("completed", 0)) < int(
-        batches.get("processed", 0)
-    )
-    unfinished = int(epochs.get("started", 0)) == completed + 1 == int(epochs.get("ready", 0))
-    return completed if last_batch_end and unfinished and epochs.get("processed") == completed else None
+    started, completed = int(epochs.get("started", 0)), int(epochs.get("completed", 0))
+    if int(epochs.get("ready", 0)) != started or completed != started - 1:
+        return None
+    processed = int(batches.get("processed", 0))
+    last_batch_end = bool(progress.get("is_last_batch")) and int(batches.get("completed", 0)) < processed
+    return completed, last_batch_end and epochs.get("processed") == completed
 
 
 #: Where a checkpoint's fit loop state keeps the optimizer step counters of automatic and of manual optimization;
