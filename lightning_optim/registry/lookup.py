@@ -188,6 +188,7 @@ def built_instance(value: Any, kind: Kind) -> str:
 def _meant_instead(value: Any, registry: Mapping[str, type]) -> str:
     """A ``" (did you mean ...?)"`` for transformers' schedule function, by name (``get_linear_schedule_with_warmup``,
     also as ``transformers/<name>``) or the function itself: its registry name, ``transformers/<type>``.
+    ``get_scheduler`` takes that type as its first argument, so it is told the names.
 
     Example:
         >>> from lightning_optim.registry.schedulers import SCHEDULERS
@@ -195,11 +196,15 @@ def _meant_instead(value: Any, registry: Mapping[str, type]) -> str:
         ' (did you mean `transformers/linear`?)'
         >>> _meant_instead("get_constant_schedule_with_warmup", SCHEDULERS), _meant_instead("cosine", SCHEDULERS)
         (' (did you mean `transformers/constant_with_warmup`?)', '')
+        >>> _meant_instead("get_scheduler", SCHEDULERS)
+        ' (did you mean `transformers/<name>` with the name `get_scheduler` takes, e.g. `transformers/linear`?)'
     """
     name = (
         value.rpartition("/")[2].rpartition(".")[2]
         if isinstance(value, str)
         else getattr(value, "__name__", "")
     )
+    if name == "get_scheduler" and "transformers/linear" in registry:
+        return " (did you mean `transformers/<name>` with the name `get_scheduler` takes, e.g. `transformers/linear`?)"
     meant = f"transformers/{TRANSFORMERS_FUNCTIONS.get(name)}"
     return f" (did you mean `{meant}`?)" if meant in registry else ""

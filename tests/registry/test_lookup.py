@@ -73,6 +73,16 @@ def test_transformers_schedule_function_names_are_told_the_name_here(name: str, 
         declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(name)))
 
 
+@pytest.mark.parametrize("as_function", [False, True])
+def test_transformers_get_scheduler_is_told_the_names_it_takes(as_function: bool) -> None:
+    """``SchedulerSpec(transformers.get_scheduler)`` was told nothing, and ``"get_scheduler"`` "did you mean
+    `chainedscheduler`?": both are told that the name ``get_scheduler`` takes is the declaration here."""
+    value = transformers_with_torch().get_scheduler if as_function else "get_scheduler"
+    hint = "(did you mean `transformers/<name>` with the name `get_scheduler` takes, e.g. `transformers/linear`?)"
+    with pytest.raises(TypeError if as_function else ValueError, match=re.escape(hint)):
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(value)))
+
+
 def test_transformers_schedule_function_is_told_the_name_that_trains_as_it() -> None:
     """``SchedulerSpec(transformers.get_linear_schedule_with_warmup)`` (the function, not a class) got no pointer;
     it is told ``transformers/linear``, which trains as the function by hand."""
