@@ -267,9 +267,20 @@ def names_matched(
     return [n for n in (name, *named.aliases.get(id(param), ())) if matches(n, param)]
 
 
+def list_items(selector: Selector) -> Sequence[Any]:
+    """The items of a list selector; a string or a callable is no list.
+
+    Example:
+        >>> list_items(["*.bias", "head"]), list_items("head")
+        (['*.bias', 'head'], ())
+    """
+    return () if isinstance(selector, str) or callable(selector) else selector
+
+
 def check_items(named: NamedParameters, selector: Selector, *, where: str, option: str) -> None:
     """Each item of a list selector must take a trainable parameter of the module: a dead item (a misspelt
-    name) would leave what it meant to another group or optimizer without a word.
+    name) would leave what it meant to another group or optimizer without a word. (A param group's items must
+    also take a parameter left to the group, which ``planning`` checks: it knows the groups and optimizers.)
 
     Example:
         >>> named = NamedParameters.of(torch.nn.Linear(2, 2))
@@ -278,21 +289,27 @@ def check_items(named: NamedParameters, selector: Selector, *, where: str, optio
         ...
         ValueError: Model.optimizer: Expected every item of `params=['bias', 'wieght']` to match a trainable parameter but the item 'wieght' matches none (did you mean `weight`?). ...
     """
-    if isinstance(selector, str) or callable(selector):
-        return
-    for item in selector:
+    for item in list_items(selector):
         if not select_or_none(named, item, where=where, option=option):
-            frozen = _frozen_matches(named, item, where, option)
-            if frozen:
-                raise ValueError(
-                    f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
-                    f"item {item!r} matches only frozen parameters (`requires_grad=False`): {listing(frozen, limit=4)}. "
-                    f"{_FROZEN_ADVICE}"
-                )
-            raise ValueError(
-                f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
-                f"item {item!r} matches none{_hint(named, item)}. Correct it or remove it from the list."
-            )
+            raise ValueError(item_no_match_message(named, selector, item, where, option))
+
+
+def item_no_match_message(
+    named: NamedParameters, selector: Selector, item: Any, where: str, option: str
+) -> str:
+    """Why ``item`` of the list ``selector`` takes no trainable parameter of the module: it matches none, or
+    only frozen ones."""
+    frozen = _frozen_matches(named, item, where, option)
+    if frozen:
+        return (
+            f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
+            f"item {item!r} matches only frozen parameters (`requires_grad=False`): {listing(frozen, limit=4)}. "
+            f"{_FROZEN_ADVICE}"
+        )
+    return (
+        f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
+        f"item {item!r} matches none{_hint(named, item)}. Correct it or remove it from the list."
+    )
 
 
 #: What to do about a selector that takes only frozen parameters (docs/guides/several-optimizers.md).

@@ -14,7 +14,7 @@ from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
 from lightning_optim.building.build import build_all
-from tests.helpers import Classifier, TwoNets, assert_same_weights, fit
+from tests.helpers import Classifier, TwoNets, assert_same_weights, declared, fit
 
 
 def built_names(**attributes: Any) -> dict[str, list[str]]:
@@ -271,6 +271,79 @@ def test_no_match_suggests_a_near_miss() -> None:
         r"matches none of this optimizer's trainable parameters \(did you mean `model_gen\.layer[12]`\?\)",
         str(raised.value),
     )
+
+
+def test_a_list_item_selecting_only_another_optimizers_parameters_is_refused() -> None:
+    # the item was dropped without a word: `model_dis.layer1.bias` trained in `dis` at its lr 0.1, not at the
+    # group's 0.5, while the same selector alone (`ParamGroup("model_dis.layer1.bias")`) is refused
+    group = ParamGroup(["model_gen.layer1.bias", "model_dis.layer1.bias"], lr=0.5, name="biases")
+    attributes = {
+        "gen": OptimizerSpec(SGD, params="model_gen", lr=0.1, groups=[group]),
+        "dis": OptimizerSpec(SGD, lr=0.1),
+    }
+    module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        "Model.gen.groups[0]: Expected every item of `select=['model_gen.layer1.bias', 'model_dis.layer1.bias']` "
+        "to select a parameter this group can take but the item 'model_dis.layer1.bias' matches only parameters "
+        "trained by optimizer `dis` (`model_dis.layer1.bias`), not by `gen` (`params='model_gen'`); a param group "
+        "splits its own optimizer's parameters. Move the item to a group in the `groups` of `dis`, or move the "
+        "parameters to `gen` by changing the `params` selectors."
+    )
+    assert module.trainer.global_step == 0
+
+
+@pytest.mark.parametrize("earlier", [{"lr": 0.5}, {"weight_decay": 0.0}], ids=["same-option", "other-option"])
+def test_a_list_item_selecting_only_parameters_an_earlier_group_took_is_refused(
+    earlier: dict[str, Any],
+) -> None:
+    # `model_gen.layer2.bias` stayed in `*.bias` without a word where that group sets the lr too (the overlap
+    # warning is for options the earlier group does not set), while the same selector alone is refused
+    groups = [
+        ParamGroup("*.bias", **earlier),
+        ParamGroup(["model_gen.layer1.weight", "model_gen.layer2.bias"], lr=0.01, name="x"),
+    ]
+    module = declared(OptimizerSpec(SGD, lr=0.1, groups=groups))()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        "Declared.optimizer.groups[1]: Expected every item of `select=['model_gen.layer1.weight', "
+        "'model_gen.layer2.bias']` to select a parameter this group can take but the item 'model_gen.layer2.bias' "
+        "matches only parameters already taken by the earlier group(s) `*.bias`; a parameter goes to the first "
+        "group that selects it. Reorder the groups, narrow the earlier selector or remove the item from the list."
+    )
+    assert module.trainer.global_step == 0
+
+
+def test_list_items_that_each_take_a_parameter_left_train_as_the_hand_written_groups() -> None:
+    """Only an item that takes nothing is refused: ``"*.bias"`` also matches ``model_gen.layer1.bias``, which
+    ``groups[0]`` took, and ``"model_gen.layer2.bias"`` is inside ``"model_gen.layer2"``; each takes a parameter
+    still left."""
+    items = ["*.bias", "model_gen.layer2", "model_gen.layer2.bias"]
+    groups = [ParamGroup("model_gen.layer1.bias", lr=0.5), ParamGroup(items, lr=0.01, name="x")]
+    ours = declared(OptimizerSpec(SGD, lr=0.1, groups=groups))()
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            net = self.model_gen
+            return SGD(
+                [
+                    {"params": [net.layer1.bias], "lr": 0.5},
+                    {"params": [net.layer2.weight, net.layer2.bias], "lr": 0.01},
+                    {"params": [net.layer1.weight]},
+                ],
+                lr=0.1,
+            )
+
+    reference = HandWritten()
+    assert fit(ours, max_epochs=2).history == fit(reference, max_epochs=2).history
+    assert [g["name"] for g in ours.trainer.optimizers[0].param_groups] == [
+        "model_gen.layer1.bias",
+        "x",
+        "rest",
+    ]
+    assert_same_weights(ours, reference)
 
 
 class SharedEncoder(Classifier):
