@@ -342,8 +342,14 @@ def _refuse_taking_nothing(
         named, declared, selector, where, trained_by, subject=subject, item=listed is not None
     )
     if listed is None:
-        raise ValueError(no_match_message(named, selector, where, "select", restricted=True))
-    raise ValueError(item_no_match_message(named, listed, selector, where, "select"))
+        raise ValueError(
+            no_match_message(named, selector, where, "select", among=parameters, trained_by=trained_by)
+        )
+    raise ValueError(
+        item_no_match_message(
+            named, listed, selector, where, "select", among=parameters, trained_by=trained_by
+        )
+    )
 
 
 def _raise_if_elsewhere(

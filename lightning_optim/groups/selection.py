@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import closest, did_you_mean, listing
 from lightning_optim.utilities.lazy import ShapeUnknownError, call_refusing_shape
 
 #: What ``params`` and ``ParamGroup.select`` accept: a submodule path (``"encoder.layers.0"``), an exact
@@ -222,7 +222,7 @@ def select(
     """
     chosen = select_or_none(named, selector, where=where, option=option, among=among)
     if not chosen:
-        raise ValueError(no_match_message(named, selector, where, option, restricted=among is not None))
+        raise ValueError(no_match_message(named, selector, where, option, among=among))
     return chosen
 
 
@@ -295,10 +295,17 @@ def check_items(named: NamedParameters, selector: Selector, *, where: str, optio
 
 
 def item_no_match_message(
-    named: NamedParameters, selector: Selector, item: Any, where: str, option: str
+    named: NamedParameters,
+    selector: Selector,
+    item: Any,
+    where: str,
+    option: str,
+    *,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
+    trained_by: Mapping[int, str] | None = None,
 ) -> str:
     """Why ``item`` of the list ``selector`` takes no trainable parameter of the module: it matches none, or
-    only frozen ones."""
+    only frozen ones (``among``, ``trained_by``: see ``no_match_message``)."""
     frozen = _frozen_matches(named, item, where, option)
     if frozen:
         return (
@@ -308,7 +315,7 @@ def item_no_match_message(
         )
     return (
         f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
-        f"item {item!r} matches none{_hint(named, item)}. Correct it or remove it from the list."
+        f"item {item!r} matches none{_hint(named, item, among, trained_by)}. Correct it or remove it from the list."
     )
 
 
@@ -365,35 +372,75 @@ def _parametrized(named: NamedParameters, selector: str) -> str | None:
     return None
 
 
-def _hint(named: NamedParameters, selector: Selector) -> str:
+def _names(named: NamedParameters, pairs: Sequence[tuple[str, torch.nn.Parameter]]) -> list[str]:
+    """The names of the parameters ``pairs``, then their tied ``aliases``."""
+    aliases = [alias for _, p in pairs for alias in named.aliases.get(id(p), ())]
+    return [*(name for name, _ in pairs), *aliases]
+
+
+def _hint(
+    named: NamedParameters,
+    selector: Selector,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
+    trained_by: Mapping[int, str] | None = None,
+) -> str:
     """The ``did you mean`` of a string selector that takes nothing: a trainable parameter's name, a submodule
-    holding one, or the parametrized names of a tensor ``parametrize`` replaced."""
+    holding one, or the parametrized names of a tensor ``parametrize`` replaced.
+
+    With ``among`` (a param group's: its optimizer's parameters) a near miss that selects none of them is not
+    suggested, since the group would be refused again: it is said to be another optimizer's (``trained_by``),
+    or the nearest of ``among`` is suggested.
+    """
     if not isinstance(selector, str):
         return ""
-    parametrized = _parametrized(named, selector)
-    if parametrized is not None:
-        return f" (did you mean `{parametrized}`?)"
-    trainable = [name for name, _ in named.items]
-    trainable += [alias for name_list in named.aliases.values() for alias in name_list]
-    return did_you_mean(selector, [*_holding_paths(trainable), *trainable])
+    near = _parametrized(named, selector)
+    if near is None:
+        trainable = _names(named, named.items)
+        near = closest(selector, [*_holding_paths(trainable), *trainable])
+    if near is None:
+        return ""
+    if among is None or select_or_none(named, near, where="", option="select", among=among):
+        return f" (did you mean `{near}`?)"
+    trained_by = trained_by or {}
+    theirs = select_or_none(named, near, where="", option="select")
+    owners = list(dict.fromkeys(trained_by[id(p)] for _, p in theirs if id(p) in trained_by))
+    if owners:
+        optimizers = "optimizer " + listing(owners) if len(owners) == 1 else "optimizers " + listing(owners)
+        return f" (`{near}` is trained by {optimizers})"
+    own = _names(named, among)
+    return did_you_mean(selector, [*_holding_paths(own), *own])
 
 
 def no_match_message(
-    named: NamedParameters, selector: Selector, where: str, option: str, *, restricted: bool
+    named: NamedParameters,
+    selector: Selector,
+    where: str,
+    option: str,
+    *,
+    among: Sequence[tuple[str, torch.nn.Parameter]] | None = None,
+    trained_by: Mapping[int, str] | None = None,
 ) -> str:
-    """Why ``selector`` takes nothing: the trainable parameters (``restricted``: one optimizer's) it missed, or
-    the frozen ones it takes."""
+    """Why ``selector`` takes nothing: the trainable parameters it missed, or the frozen ones it takes.
+
+    ``among`` restricts the near miss and the parameters listed to one optimizer's (a param group's);
+    ``trained_by`` (``id(param)`` to the attribute of the optimizer that trains it) names the optimizer of a
+    near miss outside them.
+    """
     frozen = _frozen_matches(named, selector, where, option)
     if frozen:
         return (
             f"{where}: `{option}={selector!r}` matches only frozen parameters (`requires_grad=False`): "
             f"{listing(frozen, limit=4)}. {_FROZEN_ADVICE}"
         )
-    scope = "this optimizer's trainable parameters" if restricted else "the module's trainable parameters"
-    hint = _hint(named, selector)
-    shown = ", ".join(name for name, _ in named.items[:8]) + (", ..." if len(named.items) > 8 else "")
+    scope = (
+        "this optimizer's trainable parameters" if among is not None else "the module's trainable parameters"
+    )
+    hint = _hint(named, selector, among, trained_by)
+    candidates = named.items if among is None else among
+    shown = ", ".join(name for name, _ in candidates[:8]) + (", ..." if len(candidates) > 8 else "")
+    listed = "this optimizer's trainable parameters" if among is not None else "trainable parameters"
     return (
         f"{where}: `{option}={selector!r}` matches none of {scope}{hint}. "
         f"A selector is a submodule path, a parameter name, a glob over parameter names or a callable; "
-        f"trainable parameters include: {shown or '(none)'}."
+        f"{listed} include: {shown or '(none)'}."
     )

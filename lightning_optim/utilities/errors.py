@@ -23,14 +23,8 @@ KNOWN_CONFUSIONS: dict[str, str] = {
 
 
 def did_you_mean(value: str, candidates: Iterable[str]) -> str:
-    """A ``" (did you mean `x`?)"`` suffix for the closest candidate, or ``""`` when none is close.
-
-    A candidate equal to ``value`` is never suggested; one that differs only in case is, before any other
-    (``"nanoGPT"`` for ``"nanogpt"``, ``"AdamW"`` for ``"adamw"``). Otherwise the candidate fewest edits away
-    wins, a swap of two neighbouring letters counting as one edit (``"adma"`` is one edit from ``adam``, two from
-    ``adamax``), among those that ``difflib`` finds close or that are at most a third of ``value``'s length in
-    edits away. A known synonym (``"batch"`` for ``"step"``, see ``KNOWN_CONFUSIONS``) is suggested when no
-    candidate is spelled close to ``value``.
+    """A ``" (did you mean `x`?)"`` suffix for the closest candidate (see ``closest``), or ``""`` when none is
+    close.
 
     Example:
         >>> did_you_mean("stpe", ["step", "epoch"])
@@ -44,10 +38,28 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
         >>> did_you_mean("adma", ["adamax", "adam", "nadam"]), did_you_mean("adamw", ["Adam", "AdamW"])
         (' (did you mean `adam`?)', ' (did you mean `AdamW`?)')
     """
+    match = closest(value, candidates)
+    return f" (did you mean `{match}`?)" if match is not None else ""
+
+
+def closest(value: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``value``, or ``None`` when none is close: what ``did_you_mean`` suggests.
+
+    A candidate equal to ``value`` is never suggested; one that differs only in case is, before any other
+    (``"nanoGPT"`` for ``"nanogpt"``, ``"AdamW"`` for ``"adamw"``). Otherwise the candidate fewest edits away
+    wins, a swap of two neighbouring letters counting as one edit (``"adma"`` is one edit from ``adam``, two from
+    ``adamax``), among those that ``difflib`` finds close or that are at most a third of ``value``'s length in
+    edits away. A known synonym (``"batch"`` for ``"step"``, see ``KNOWN_CONFUSIONS``) is suggested when no
+    candidate is spelled close to ``value``.
+
+    Example:
+        >>> closest("dec.bais", ["enc.bias", "dec.bias"]), closest("head", ["body"])
+        ('dec.bias', None)
+    """
     options = [c for c in dict.fromkeys(candidates) if c != value]
     if not isinstance(value, str):
         matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
-        return f" (did you mean `{matches[0]}`?)" if matches else ""
+        return matches[0] if matches else None
     spelled = [c for c in options if isinstance(c, str)]
     matches = [c for c in spelled if c.lower() == value.lower()][:1]
     if not matches:
@@ -58,7 +70,7 @@ def did_you_mean(value: str, candidates: Iterable[str]) -> str:
     if not matches:
         synonym = KNOWN_CONFUSIONS.get(value.lower())
         matches = [synonym] if synonym is not None and synonym in options else []
-    return f" (did you mean `{matches[0]}`?)" if matches else ""
+    return matches[0] if matches else None
 
 
 def near_miss(given: Iterable[str], key: str) -> str:

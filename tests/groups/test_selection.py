@@ -346,6 +346,51 @@ def test_list_items_that_each_take_a_parameter_left_train_as_the_hand_written_gr
     assert_same_weights(ours, reference)
 
 
+def test_a_near_miss_of_another_optimizers_parameter_says_which_optimizer_trains_it() -> None:
+    # it said "(did you mean `model_dis.layer1.bias`?)", which `dis` trains (following it led to another
+    # refusal), and listed `dis`'s parameters after "this optimizer's"
+    attributes = {
+        "gen": OptimizerSpec(
+            SGD, params="model_gen", lr=0.1, groups=[ParamGroup("model_dis.layer1.bais", lr=0.5)]
+        ),
+        "dis": OptimizerSpec(SGD, lr=0.1),
+    }
+    module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        "Model.gen.groups[0]: `select='model_dis.layer1.bais'` matches none of this optimizer's trainable "
+        "parameters (`model_dis.layer1.bias` is trained by optimizer `dis`). A selector is a submodule path, a "
+        "parameter name, a glob over parameter names or a callable; this optimizer's trainable parameters "
+        "include: model_gen.layer1.weight, model_gen.layer1.bias, model_gen.layer2.weight, model_gen.layer2.bias."
+    )
+
+
+@pytest.mark.parametrize(
+    ("select", "hint"),
+    [
+        ("model_gen.layer1.bais", "(did you mean `model_gen.layer1.bias`?)"),
+        (["model_gen.layer2", "model_dis.layr1"], "(`model_dis.layer1` is trained by optimizer `dis`)"),
+    ],
+    ids=["own", "item"],
+)
+def test_a_groups_near_miss_is_among_its_optimizers_parameters(select: Any, hint: str) -> None:
+    attributes = {
+        "gen": OptimizerSpec(SGD, params="model_gen", lr=0.1, groups=[ParamGroup(select, lr=0.5)]),
+        "dis": OptimizerSpec(SGD, lr=0.1),
+    }
+    module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    message = str(raised.value)
+    assert hint in message, message
+    if isinstance(select, str):
+        assert message.endswith(
+            "this optimizer's trainable parameters include: model_gen.layer1.weight, model_gen.layer1.bias, "
+            "model_gen.layer2.weight, model_gen.layer2.bias."
+        )
+
+
 class SharedEncoder(Classifier):
     """One submodule registered under two paths (``self.dec = self.enc``), as a weight-shared autoencoder is."""
 
