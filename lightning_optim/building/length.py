@@ -663,10 +663,10 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
             f"the Trainer's run has no known length ({why_unknown(trainer, scheduler.interval)}), or "
             + " or ".join(dict.fromkeys(fix for _, fix in measured)),
         )
+    smoke = bool(getattr(trainer, "fast_dev_run", False))
     if scheduler.windowed:
-        window = _window(scheduler, updates, per_epoch)
+        window = _window(scheduler, updates, per_epoch, smoke)
         _check_window_in_run(trainer, scheduler, window[0], start)
-        smoke = bool(getattr(trainer, "fast_dev_run", False))
         shape = _window_shape(scheduler, window, updates, per_epoch, start, smoke)
         _check_acts_in_run(trainer, scheduler, shape)
         return _within_limit(trainer, scheduler, shape)
@@ -676,7 +676,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         warmup = max(1, int(spec.warmup * updates))
     else:
         warmup = int(spec.warmup or 0) * (per_epoch or 1)
-    if warmup and getattr(trainer, "fast_dev_run", False):
+    if warmup and smoke:
         # Lightning's smoke run of a batch or a few: the warmup leaves the schedule one update, so it runs
         whole = _run_updates(trainer, scheduler, start)
         warmup = warmup if whole is None else min(warmup, max(whole - 1, 0))
@@ -698,7 +698,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         length = _updates_per_epoch(trainer, scheduler)
     elif scheduler.derived_length is not None:
         length = updates - warmup
-        if getattr(trainer, "fast_dev_run", False):
+        if smoke:
             length = max(
                 length, 1
             )  # a smoke run in which the optimizer does not step: the schedule never acts
@@ -710,7 +710,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
                 f"the {warmup} of `warmup={spec.warmup!r}`",
                 f"that leaves {length}; {_shorter_warmup(updates)}",
             )
-        length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}", per_epoch)
+        length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}", per_epoch, smoke)
     shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
     _check_acts_in_run(trainer, scheduler, shape)
     return _within_limit(trainer, scheduler, shape)
@@ -912,15 +912,19 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
     return shape
 
 
-def _window(scheduler: ResolvedScheduler, updates: int, per_epoch: int | None) -> tuple[int, int | None]:
-    """The window ``[begin, end)`` in scheduler updates, refused when empty."""
+def _window(
+    scheduler: ResolvedScheduler, updates: int, per_epoch: int | None, smoke: bool
+) -> tuple[int, int | None]:
+    """The window ``[begin, end)`` in scheduler updates, refused when empty; not in Lightning's ``fast_dev_run``
+    smoke run of a batch or a few, where fractions of a long run's window may round to no update: it is left idle
+    (``schedules/schedule.py`` acts at no update of an empty window), as a window past the run is."""
 
     def bound(value: int | float) -> int:
         return int(value * updates) if isinstance(value, float) else int(value) * (per_epoch or 1)
 
     end = scheduler.spec.end
     first, last = bound(scheduler.spec.begin or 0), None if end is None else bound(end)
-    if last is not None and last <= first:
+    if last is not None and last <= first and not smoke:
         raise _unknown(
             scheduler,
             f"the window of `{scheduler.cls.__name__}` is [{first}, {last}) in scheduler updates",
@@ -938,8 +942,8 @@ def _window_shape(
     smoke: bool,
 ) -> Shape:
     """The shape of a window in the run, its length derived from its span when left out. In Lightning's
-    ``fast_dev_run`` smoke run an open window may begin past the run's end (``_check_window_in_run``): it never
-    acts, and gets a span of 1 to be built with."""
+    ``fast_dev_run`` smoke run an open window may begin past the run's end (``_check_window_in_run``), and one in
+    fractions of the run may be empty (``_window``): it never acts, and gets a span of 1 to be built with."""
     first, last = window
     length = None
     if scheduler.derived_length is not None:
@@ -947,7 +951,7 @@ def _window_shape(
         if smoke:
             span = max(span, 1)
         source = f"its window of {span} updates"
-        length = _derived(scheduler, span, source, per_epoch, scheduler.info.window_offset)
+        length = _derived(scheduler, span, source, per_epoch, smoke, scheduler.info.window_offset)
     return Shape(length=length, steps_per_epoch=per_epoch, window=window, start=start)
 
 
@@ -966,16 +970,27 @@ def _check_window_in_run(trainer: Any, scheduler: ResolvedScheduler, first: int,
 
 
 def _derived(
-    scheduler: ResolvedScheduler, updates: int, source: str, per_epoch: int | None, offset: int = 0
+    scheduler: ResolvedScheduler,
+    updates: int,
+    source: str,
+    per_epoch: int | None,
+    smoke: bool,
+    offset: int = 0,
 ) -> int:
     """The length argument from ``updates`` by the scheduler's record (timm's cycles, windows' offsets). The
     record reads the arguments in the unit of ``updates``: with ``unit="epoch"`` (``per_epoch`` steps an epoch)
-    its epoch-valued ones in steps, as the scheduler is built (timm's prefix ``warmup_t``)."""
+    its epoch-valued ones in steps, as the scheduler is built (timm's prefix ``warmup_t``).
+
+    A length below 1 is refused, except in Lightning's ``fast_dev_run`` smoke run of a batch or a few, where it is
+    1, the shortest schedule there is: a long run's timm prefix ``warmup_t`` outlasts the smoke run, which trains
+    in it, and ``LinearLR``'s ``total_iters`` of a window of one update (``end - begin - 1``) would be 0."""
     kwargs = scheduler.kwargs
     if per_epoch is not None:
         kwargs = scheduler.info.epochs_to_steps(kwargs, per_epoch)
     with prefixed(scheduler.where):
         length = scheduler.info.derive_length(updates, kwargs) + offset
+    if smoke:
+        return max(length, 1)
     if length < 1:
         raise _unknown(
             scheduler,

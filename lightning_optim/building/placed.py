@@ -63,9 +63,11 @@ def in_steps(s: Span | None, epoch_start: Callable[[int], float]) -> Span | None
         (('step', 0, 4.5), ('step', 4.5, inf))
         >>> in_steps(("epoch", 0, 2), four), in_steps((EPOCH_STEPS, 1, 2), four), in_steps(None, four) is None
         (('step', 0, 5), ('step', 4, 7.5), True)
+        >>> in_steps(("epoch", 0, 0), four)  # a window of no update, left idle in a smoke run: none
+        ('epoch', 0, 0)
     """
-    if s is None:
-        return None
+    if s is None or s[1] >= s[2]:
+        return s
     unit, begin, end = s
     if unit == "step":
         return ("step", begin, end - 0.5)

@@ -112,14 +112,19 @@ def _whole(s: Span | None) -> bool:
 
 def overlap(a: Span | None, b: Span | None) -> bool:
     """Whether two spans share a step or an epoch, as far as the declaration tells: the whole run shares one with
-    any window; windows counted alike, when they intersect; the rest is the run's to decide (``False``).
+    any window; windows counted alike, when they intersect; the rest is the run's to decide (``False``). A window
+    of no update (one that Lightning's ``fast_dev_run`` leaves idle, ``building/length.py``) shares none.
 
     Example:
         >>> overlap(("step", 0, math.inf), None), overlap(("step", 0, 6), ("step", 6, math.inf))
         (True, False)
         >>> overlap(("step", 0, 6), ("step", 3, 9)), overlap(("step", 0, 6), ("epoch", 3, 9))
         (True, False)
+        >>> overlap(("step", 0, 0), ("step", 0, math.inf))
+        False
     """
+    if any(s is not None and s[1] >= s[2] for s in (a, b)):
+        return False
     if _whole(a) or _whole(b):
         return True
     if a is None or b is None or a[0] != b[0]:

@@ -298,8 +298,8 @@ class Schedule(LRScheduler):
         if shape.window is not None:
             for group in self.target.param_groups:
                 group.setdefault("initial_lr", _copy_option(group["lr"]))  # as torch and mmengine do
-        if shape.window is not None and shape.window[0] > 0:
-            self._build_aside()  # checks the arguments now rather than at ``begin``
+        if shape.window is not None and not in_window(0, *shape.window):
+            self._build_aside()  # checks the arguments now rather than at ``begin`` (or never, an empty window)
         else:
             self.inner = self.make(self.target, shape)
             if shape.warmup:

@@ -43,17 +43,17 @@ def stream() -> DataLoader:
 
 
 class HandWritten(Classifier):
-    """``torch_scheduler(optimizer)`` stepped per step with ``frequency``."""
+    """``torch_scheduler(optimizer)`` stepped per step (or per ``interval``) with ``frequency``."""
 
-    def __init__(self, torch_scheduler: Any, frequency: int) -> None:
+    def __init__(self, torch_scheduler: Any, frequency: int, interval: str = "step") -> None:
         super().__init__()
-        self.torch_scheduler, self.frequency = torch_scheduler, frequency
+        self.torch_scheduler, self.frequency, self.interval = torch_scheduler, frequency, interval
 
     def configure_optimizers(self) -> Any:
         optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
         scheduler = {
             "scheduler": self.torch_scheduler(optimizer),
-            "interval": "step",
+            "interval": self.interval,
             "frequency": self.frequency,
         }
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
@@ -143,6 +143,155 @@ def test_a_window_past_a_smoke_run_trains_with_a_derived_length(fast_dev_run: bo
     derived = fit(phases()(), fast_dev_run=fast_dev_run).of()
     assert derived == fit(phases(t_max=1000)(), fast_dev_run=fast_dev_run).of()
     assert len(derived) == fast_dev_run
+
+
+#: the ``Phases`` recipe in fractions of the run (a linear warmup over its first half, then the cosine), and a
+#: warmup window alone: a long run's declarations, which train in a run of a step or two
+FRACTION_PHASES = [
+    SchedulerSpec("linear", start_factor=0.1, end=0.5, interval="step"),
+    SchedulerSpec("cosine", begin=0.5, interval="step"),
+]
+FRACTION_WARMUP = [SchedulerSpec("linear", start_factor=0.01, end=0.1, interval="step")]
+#: timm's cosine behind a prefix warmup of 3 optimizer steps (``t_initial`` derived after it), and of 2 epochs
+TIMM_PREFIX = SchedulerSpec("timm/cosine", warmup_t=3, warmup_prefix=True, t_in_epochs=False)
+TIMM_PREFIX_EPOCHS = SchedulerSpec("timm/cosine", warmup_t=2, warmup_prefix=True)
+
+
+def mmengine_lrs(build: Any, steps: int) -> list[float]:
+    """The lr of each of ``steps`` iterations under mmengine's per-iteration schedulers ``build(mm, optimizer)``
+    (mmengine, the reference for windows: tests/schedules/test_window.py)."""
+    mm = pytest.importorskip("mmengine.optim.scheduler")
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedulers, lrs = build(mm, optimizer), []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        for scheduler in schedulers:
+            scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "fast_dev_run", "reference", "lrs"),
+    [
+        # 1 update: the warmup's window [0, int(0.5 * 1)) is empty and left idle; the cosine's is the run
+        (
+            FRACTION_PHASES,
+            True,
+            lambda mm, o: [mm.CosineAnnealingLR(o, T_max=1, begin=0, end=1, by_epoch=False)],
+            [0.1],
+        ),
+        # 3 updates: the warmup's window is [0, 1), whose `total_iters` (end - begin - 1 = 0) is 1; its one
+        # update is its construction, then the cosine's [1, 3) goes on from the lr it left
+        (
+            FRACTION_PHASES,
+            3,
+            lambda mm, o: [
+                mm.LinearLR(o, start_factor=0.1, begin=0, end=1, by_epoch=False),
+                mm.CosineAnnealingLR(o, T_max=2, begin=1, end=3, by_epoch=False),
+            ],
+            [0.01, 0.01, 0.005],
+        ),
+        # [0, int(0.1 * 1)) and [0, int(0.1 * 3)) are empty: the lr stays as declared
+        (FRACTION_WARMUP, True, lambda mm, o: [], [0.1]),
+        (FRACTION_WARMUP, 3, lambda mm, o: [], [0.1] * 3),
+    ],
+    ids=["phases-1", "phases-3", "warmup-1", "warmup-3"],
+)
+def test_a_smoke_run_trains_windows_in_fractions_that_round_to_no_update(
+    scheduler: list[SchedulerSpec], fast_dev_run: bool | int, reference: Any, lrs: list[float]
+) -> None:
+    """Lightning's ``fast_dev_run`` runs a declaration meant for a long run as it is; a window in fractions of the
+    run that rounds to no update was refused there ("empty for this run; widen it or lengthen the run"), and one
+    of a single update for the 0 ``total_iters`` derived from it, where the smoke run sets the length."""
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+    fitted = fit(cls(), fast_dev_run=fast_dev_run).of()
+    assert fitted == pytest.approx(mmengine_lrs(reference, int(fast_dev_run)), rel=1e-12, abs=0.0)
+    assert fitted == pytest.approx(lrs, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "fast_dev_run", "lrs"),
+    [
+        # timm's warmup from `warmup_lr_init=0` over 3 steps: a smoke run of 1 or 3 steps trains inside it
+        (TIMM_PREFIX, True, [0.0]),
+        (TIMM_PREFIX, 3, [0.0, 0.1 / 3, 0.2 / 3]),
+        # per epoch: the smoke run is epoch 0, at the warmup's first lr
+        (TIMM_PREFIX_EPOCHS, True, [0.0]),
+        (TIMM_PREFIX_EPOCHS, 3, [0.0] * 3),
+    ],
+    ids=["steps-1", "steps-3", "epochs-1", "epochs-3"],
+)
+def test_a_smoke_run_trains_a_timm_cosine_whose_prefix_warmup_outlasts_it(
+    scheduler: SchedulerSpec, fast_dev_run: bool | int, lrs: list[float]
+) -> None:
+    """``t_initial`` derived after a prefix ``warmup_t`` longer than the smoke run was refused there ("that gives
+    -2; lengthen the run or give `t_initial`"): it is 1, and the run trains in timm's warmup as declared."""
+    options = {k: scheduler.kwargs[k] for k in ("warmup_t", "warmup_prefix")}
+    per_step = scheduler.kwargs.get("t_in_epochs") is False
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+    fitted = fit(mixin(), fast_dev_run=fast_dev_run).of()
+
+    def timm(o: Any) -> Any:
+        return TimmCosineLR(o, t_initial=1, t_in_epochs=not per_step, **options)
+
+    hand_written = HandWritten(timm, 1, "step" if per_step else "epoch")
+    assert fitted == fit(hand_written, fast_dev_run=fast_dev_run).of()
+    assert fitted == pytest.approx(lrs, rel=1e-12, abs=0.0)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "steps", "message"),
+    [
+        (
+            FRACTION_PHASES,
+            1,
+            "Declared.optimizer.scheduler[0]: the window of `LinearLR` is [0, 0) in scheduler updates, but it is "
+            "empty for this run; widen it or lengthen the run.",
+        ),
+        (
+            FRACTION_PHASES,
+            3,
+            "Declared.optimizer.scheduler[0]: `total_iters` of `LinearLR` is derived from its window of 1 updates, "
+            "but that gives 0; lengthen the run or give `total_iters`.",
+        ),
+        (
+            FRACTION_WARMUP,
+            3,
+            "Declared.optimizer.scheduler[0]: the window of `LinearLR` is [0, 0) in scheduler updates, but it is "
+            "empty for this run; widen it or lengthen the run.",
+        ),
+        (
+            TIMM_PREFIX,
+            1,
+            "Declared.optimizer.scheduler: `t_initial` of `TimmCosineLR` is derived from the run's 1 scheduler "
+            "updates, but that gives -2; lengthen the run or give `t_initial`.",
+        ),
+        (
+            TIMM_PREFIX,
+            3,
+            "Declared.optimizer.scheduler: `t_initial` of `TimmCosineLR` is derived from the run's 3 scheduler "
+            "updates, but that gives 0; lengthen the run or give `t_initial`.",
+        ),
+        (
+            TIMM_PREFIX_EPOCHS,
+            3,
+            "Declared.optimizer.scheduler: `t_initial` of `TimmCosineLR` is derived from the run's 1 scheduler "
+            "updates, but that gives -1; lengthen the run or give `t_initial`.",
+        ),
+    ],
+    ids=["phases-1", "phases-3", "warmup-3", "timm-steps-1", "timm-steps-3", "timm-epochs"],
+)
+def test_the_declarations_a_smoke_run_trains_are_refused_in_a_real_run_of_its_length(
+    scheduler: Any, steps: int, message: str
+) -> None:
+    """Outside ``fast_dev_run`` the same run (one epoch of ``steps`` batches) is refused, when training starts
+    and by the preview: a window of no update never acts, a length of 0 is no schedule."""
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(cls(), max_epochs=1, limit_train_batches=steps)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        preview_schedule(cls, max_epochs=1, steps_per_epoch=steps)
 
 
 @pytest.mark.parametrize(

@@ -729,6 +729,42 @@ def test_windows_of_fractions_of_the_run_are_refused_where_they_overlap_in_it() 
     )
 
 
+@pytest.mark.parametrize(
+    ("interval", "fast_dev_run", "counted", "lrs"),
+    [
+        # 1 step: the warmup's window [0, int(0.5 * 1)) is empty, left idle; the lambda's is the whole run
+        ("step", True, [SchedulerSpec("lambda", lr_lambda=halving, interval="step")], [0.1]),
+        # 3 steps: the warmup's window is [0, 1), the lambda's [1, end)
+        (
+            "step",
+            3,
+            [
+                SchedulerSpec("linear", start_factor=0.25, end=1, total_iters=1, interval="step"),
+                SchedulerSpec("lambda", lr_lambda=halving, begin=1, interval="step"),
+            ],
+            [0.025, 0.1, 0.05],
+        ),
+        # per epoch, the smoke run is epoch 0: the warmup's window [0, int(0.5 * 1)) is empty, placed at no step
+        ("epoch", 3, [SchedulerSpec("lambda", lr_lambda=halving)], [0.1] * 3),
+    ],
+)
+def test_a_window_of_fractions_that_a_smoke_run_leaves_empty_overlaps_no_other(
+    interval: str, fast_dev_run: bool | int, counted: list[SchedulerSpec], lrs: list[float]
+) -> None:
+    """Lightning's ``fast_dev_run`` leaves a window that rounds to no update idle (``building/length.py``): it
+    acts nowhere, so it shares no update with the lambda that sets the lr outright over the whole run. Such an
+    empty window was taken as one overlapping the whole run, and the list refused as acting together."""
+    disjoint = [
+        SchedulerSpec("linear", start_factor=0.25, end=0.5, interval=interval),
+        SchedulerSpec("lambda", lr_lambda=halving, begin=0.5, interval=interval),
+    ]
+    smoke = fit(_declare_sgd(disjoint)(), data=loader(n=16, batch_size=4), fast_dev_run=fast_dev_run).of()
+    assert (
+        smoke == fit(_declare_sgd(counted)(), data=loader(n=16, batch_size=4), fast_dev_run=fast_dev_run).of()
+    )
+    assert smoke == pytest.approx(lrs, rel=1e-12, abs=0.0)
+
+
 #: lists counted in one unit: the verdict when the class is defined is the verdict in any run
 ONE_UNIT = {
     "steps-overlap": [

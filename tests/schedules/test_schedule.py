@@ -15,7 +15,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import SGD
-from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.lr_scheduler import LambdaLR, LinearLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.schedule import Schedule
@@ -170,3 +170,19 @@ def test_a_group_added_mid_run_that_the_scheduler_cannot_take_is_refused(
     with pytest.raises(ValueError, match=re.escape(message) + r"(.|\n)*ParamGroup") as raised:
         fit(Declared(), max_epochs=3, callbacks=[UnfreezeAtEpochOne()])
     assert "BaseFinetuning.unfreeze_and_add_param_group" in str(raised.value)
+
+
+def test_an_empty_window_leaves_the_lr_alone() -> None:
+    """A window ``[0, 0)`` (fractions of a smoke run that round to no update, ``building/length.py``) acts at no
+    update, its construction (update 0) included, as mmengine's rule ``begin <= update < end`` says: it is built
+    aside, as a window beginning after the run is. It was built in place and set the lr to its start factor."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    linear = Schedule(
+        optimizer, lambda o, _: LinearLR(o, start_factor=0.1, total_iters=1), shape=Shape(window=(0, 0))
+    )
+    lrs = []
+    for _ in range(3):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        linear.step()
+    assert lrs == [0.1, 0.1, 0.1]
