@@ -25,7 +25,10 @@ per-step plateau). A strict plateau is refused there as Lightning refuses its ow
 optimization too, where the mixin steps it; a manual per-step one waits for its metric until an epoch whose
 validation ran, ``training/stepping.py``), and the refusal says that validation has not run yet, with the
 setting that decides when it does, instead of suggesting the training twin of the metric (``train_loss``, or a
-bare ``loss``, for ``val_loss``), the only one logged so far. Where validation never runs in the fit
+bare ``loss``, for ``val_loss``), the only one logged so far. Its way out is one the run's settings take: a
+``val_check_interval`` counted across epochs (``check_val_every_n_epoch=None``) beyond an epoch's batches wants
+one that fits an epoch, which Lightning also requires beside ``check_val_every_n_epoch=1``; a per-step plateau
+wants ``interval='epoch'`` and validation in that epoch. Where validation never runs in the fit
 (``limit_val_batches=0``, no validation data, no ``validation_step``), waiting for it is no way out: the
 refusal says so, with what would run it, and the training twin is the near miss; a ``strict=False`` plateau
 skips its updates as Lightning's does, with a warning that does not promise validation.
@@ -77,10 +80,13 @@ def stage_twins(a: str, b: str) -> bool:
 
 class Pending(NamedTuple):
     """Why validation has not logged a plateau's metric in this fit: the Trainer's ``setting`` by which it has
-    not run yet and, where it never runs in this fit, what would run it (``enable``; ``None``: it runs later)."""
+    not run yet and, where it never runs in this fit, what would run it (``enable``; ``None``: it runs later);
+    where it runs later, what would run it before the plateau's updates (``sooner``; empty where nothing the
+    Trainer's settings say would)."""
 
     setting: str
     enable: str | None = None
+    sooner: str = ""
 
 
 def never_validated(
@@ -93,7 +99,7 @@ def never_validated(
 
     Example:
         >>> never_validated(0, True, True, None)
-        Pending(setting='`limit_val_batches=0`', enable='Run validation (a `limit_val_batches` above 0)')
+        Pending(setting='`limit_val_batches=0`', enable='Run validation (a `limit_val_batches` above 0)', sooner='')
         >>> never_validated(1.0, False, True, None).setting, never_validated(1.0, True, False, None).setting
         ('the module has no `validation_step`', '`fit` has no validation data')
         >>> never_validated(1.0, True, True, [0]).setting
@@ -118,25 +124,70 @@ def never_validated(
     return None
 
 
-def not_validated(interval: str, epoch: int, every: int | None, check_interval: float, limit: float) -> str:
+def _across_epochs(every: int | None, check_interval: float, batches: float) -> bool:
+    """Whether validation counts its ``check_interval`` training batches across epochs, more than an epoch has
+    (``batches``): with ``check_val_every_n_epoch=None``, the only setting where Lightning allows that."""
+    return every is None and isinstance(check_interval, int) and check_interval > batches
+
+
+def not_validated(
+    interval: str, epoch: int, every: int | None, check_interval: float, limit: float, batches: float
+) -> str:
     """The Trainer's setting by which validation, which runs in this fit, has not run yet where a plateau
-    updates: ``every`` (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``) and ``limit``
-    (``limit_val_batches``).
+    updates: ``every`` (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``), ``limit``
+    (``limit_val_batches``) and ``batches``, the training batches of an epoch.
 
     Example:
-        >>> not_validated("epoch", 0, 2, 1.0, 1.0)
+        >>> not_validated("epoch", 0, 2, 1.0, 1.0, 4)
         '`check_val_every_n_epoch=2` skips epoch 0'
-        >>> not_validated("step", 0, 1, 0.5, 1.0)
+        >>> not_validated("step", 0, 1, 0.5, 1.0, 4)
         '`val_check_interval=0.5`: its first run comes after a later training batch'
+        >>> not_validated("epoch", 0, None, 6, 1.0, 4)
+        '`val_check_interval=6` with `check_val_every_n_epoch=None`: its first run comes after 6 training batches, and an epoch has 4'
     """
     if every is not None and (epoch + 1) % every:
         return f"`check_val_every_n_epoch={every}` skips epoch {epoch}"
+    if _across_epochs(every, check_interval, batches):
+        return (
+            f"`val_check_interval={check_interval}` with `check_val_every_n_epoch=None`: its first run comes after "
+            f"{check_interval} training batches, and an epoch has {batches}"
+        )
     if interval == "step":
         return f"`val_check_interval={check_interval}`: its first run comes after a later training batch"
-    return (
-        f"`check_val_every_n_epoch={every}`, `val_check_interval={check_interval}`, `limit_val_batches={limit}`; "
-        "or `fit` has no validation data"
-    )
+    return f"`check_val_every_n_epoch={every}`, `val_check_interval={check_interval}`, `limit_val_batches={limit}`"
+
+
+def sooner(interval: str, epoch: int, every: int | None, check_interval: float, batches: float) -> str:
+    """What makes validation, which runs in this fit but not yet (``not_validated``, same arguments but
+    ``limit``), run before a strict plateau's updates: validation in each epoch and, per step, an update after
+    it (``interval='epoch'``); for a per-epoch plateau, empty where these settings already validate each epoch
+    (something else holds validation back).
+
+    Example:
+        >>> sooner("epoch", 0, 2, 1.0, 4)
+        'validation every epoch (`check_val_every_n_epoch=1`)'
+        >>> sooner("step", 0, 1, 0.5, 4)
+        "`interval='epoch'` (updated after the epoch's validation)"
+        >>> sooner("step", 0, 2, 0.5, 4)
+        "`interval='epoch'` (updated after the epoch's validation) with validation every epoch (`check_val_every_n_epoch=1`)"
+        >>> sooner("epoch", 0, None, 6, 4)
+        'validation in each epoch: a `val_check_interval` of at most 4, the training batches of an epoch (counted across epochs as now, or within each with `check_val_every_n_epoch=1`)'
+        >>> sooner("epoch", 0, 1, 1.0, 4)
+        ''
+    """
+    if _across_epochs(every, check_interval, batches):
+        each = (
+            f"validation in each epoch: a `val_check_interval` of at most {batches}, the training batches of an "
+            "epoch (counted across epochs as now, or within each with `check_val_every_n_epoch=1`)"
+        )
+    elif every is not None and (epoch + 1) % every:
+        each = "validation every epoch (`check_val_every_n_epoch=1`)"
+    else:
+        each = ""
+    if interval == "epoch":
+        return each
+    after = "`interval='epoch'` (updated after the epoch's validation)"
+    return f"{after} with {each}" if each else after
 
 
 def validation_pending(trainer: Any, interval: str, epoch: int) -> Pending | None:
@@ -153,9 +204,14 @@ def validation_pending(trainer: Any, interval: str, epoch: int) -> Pending | Non
     )
     if never is not None:
         return never
-    every = trainer.check_val_every_n_epoch
+    every, check_interval, batches = (
+        trainer.check_val_every_n_epoch,
+        trainer.val_check_interval,
+        trainer.num_training_batches,
+    )
     return Pending(
-        not_validated(interval, epoch, every, trainer.val_check_interval, trainer.limit_val_batches)
+        not_validated(interval, epoch, every, check_interval, trainer.limit_val_batches, batches),
+        sooner=sooner(interval, epoch, every, check_interval, batches),
     )
 
 
@@ -203,14 +259,9 @@ def missing_monitor(
         )
         if not scheduler.spec.strict:
             return message + " Skipping this step because `strict=False`."
-        instead = (
-            "validation every epoch (`check_val_every_n_epoch=1`)"
-            if scheduler.interval == "epoch"
-            else "`interval='epoch'` (updated after the epoch's validation)"
-        )
         return message + (
             " A plateau on a validation metric wants `strict=False` (it skips its updates until validation logs "
-            f"the metric) or {instead}."
+            f"the metric){f' or {pending.sooner}' if pending.sooner else ''}."
         )
     message = (
         f"{scheduler.where}: `ReduceLROnPlateau` monitors `{monitor}`{near}, which was "

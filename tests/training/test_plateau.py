@@ -85,6 +85,19 @@ def test_automatic_optimization_raises_ours_where_lightning_raised_its_own(inter
         )
 
 
+#: validation every 6 training batches counted across epochs of 4
+ACROSS_EPOCHS = {"val_check_interval": 6, "check_val_every_n_epoch": None, "limit_train_batches": 4}
+AFTER_6_BATCHES = (
+    "`val_check_interval=6` with `check_val_every_n_epoch=None`: its first run comes after 6 training batches, "
+    "and an epoch has 4"
+)
+EVERY_EPOCH = "validation every epoch (`check_val_every_n_epoch=1`)"
+EACH_EPOCH = (
+    "validation in each epoch: a `val_check_interval` of at most 4, the training batches of an epoch (counted "
+    "across epochs as now, or within each with `check_val_every_n_epoch=1`)"
+)
+
+
 @pytest.mark.parametrize(
     ("interval", "schedule", "when", "pending", "advice"),
     [
@@ -102,8 +115,35 @@ def test_automatic_optimization_raises_ours_where_lightning_raised_its_own(inter
             "`val_check_interval=0.5`: its first run comes after a later training batch",
             "or `interval='epoch'` (updated after the epoch's validation)",
         ),
+        (
+            "step",
+            {"check_val_every_n_epoch": 2},
+            "by global step 1 (epoch 0)",
+            "`check_val_every_n_epoch=2` skips epoch 0",
+            f"or `interval='epoch'` (updated after the epoch's validation) with {EVERY_EPOCH}",
+        ),
+        (
+            "epoch",
+            ACROSS_EPOCHS,
+            "by the end of epoch 0",
+            AFTER_6_BATCHES,
+            f"or {EACH_EPOCH}",
+        ),
+        (
+            "step",
+            ACROSS_EPOCHS,
+            "by global step 1 (epoch 0)",
+            AFTER_6_BATCHES,
+            f"or `interval='epoch'` (updated after the epoch's validation) with {EACH_EPOCH}",
+        ),
     ],
-    ids=["every_2_epochs", "within_the_epoch"],
+    ids=[
+        "every_2_epochs",
+        "within_the_epoch",
+        "every_2_epochs_per_step",
+        "across_epochs",
+        "across_epochs_per_step",
+    ],
 )
 def test_a_validation_metric_missing_before_validation_ran_is_named_so(
     interval: str, schedule: dict[str, Any], when: str, pending: str, advice: str
@@ -129,6 +169,101 @@ def test_a_validation_metric_missing_before_validation_ran_is_named_so(
         f"validation has not run yet in this fit ({pending}). Logged metrics: `train_loss`. A plateau on a "
         f"validation metric wants `strict=False` (it skips its updates until validation logs the metric) {advice}."
     )
+
+
+#: the ways out the refusals above offer, applied: (id, the plateau's interval and Trainer settings refused,
+#: what the refusal offers, the interval and Trainer settings of that way out, its ``strict``)
+WAYS_OUT = [
+    (
+        "every_2_epochs",
+        "epoch",
+        {"check_val_every_n_epoch": 2},
+        f"or {EVERY_EPOCH}.",
+        "epoch",
+        {"check_val_every_n_epoch": 1},
+        True,
+    ),
+    (
+        "every_2_epochs_per_step",
+        "step",
+        {"check_val_every_n_epoch": 2},
+        f"or `interval='epoch'` (updated after the epoch's validation) with {EVERY_EPOCH}.",
+        "epoch",
+        {"check_val_every_n_epoch": 1},
+        True,
+    ),
+    (
+        "across_epochs_at_most_4",
+        "epoch",
+        ACROSS_EPOCHS,
+        f"or {EACH_EPOCH}.",
+        "epoch",
+        {**ACROSS_EPOCHS, "val_check_interval": 4},
+        True,
+    ),
+    (
+        "across_epochs_within_each",
+        "epoch",
+        ACROSS_EPOCHS,
+        f"or {EACH_EPOCH}.",
+        "epoch",
+        {**ACROSS_EPOCHS, "val_check_interval": 4, "check_val_every_n_epoch": 1},
+        True,
+    ),
+    (
+        "across_epochs_per_step",
+        "step",
+        ACROSS_EPOCHS,
+        f"or `interval='epoch'` (updated after the epoch's validation) with {EACH_EPOCH}.",
+        "epoch",
+        {**ACROSS_EPOCHS, "val_check_interval": 3},
+        True,
+    ),
+    (
+        "across_epochs_not_strict",
+        "epoch",
+        ACROSS_EPOCHS,
+        "wants `strict=False` (it skips its updates until validation logs the metric)",
+        "epoch",
+        ACROSS_EPOCHS,
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("interval", "settings", "offered", "way_interval", "way", "strict"),
+    [case[1:] for case in WAYS_OUT],
+    ids=[case[0] for case in WAYS_OUT],
+)
+def test_each_way_out_of_a_validation_not_run_yet_trains_as_lightning(
+    interval: str,
+    settings: dict[str, Any],
+    offered: str,
+    way_interval: str,
+    way: dict[str, Any],
+    strict: bool,
+) -> None:
+    """Each way out the refusal offers trains, with the lrs of Lightning's hand-written config under it, instead
+    of being refused by the package again or by Lightning (``check_val_every_n_epoch=1`` beside
+    ``val_check_interval=6`` in epochs of 4 batches)."""
+    with pytest.raises(ValueError, match="validation has not run yet") as refused:
+        trainer(**settings).fit(plateau("val_loss", interval)(), loader(), loader())
+    assert offered in str(refused.value)
+
+    class Right(HandWritten):
+        monitor = "val_loss"
+
+    reference = type("Reference", (Right,), {"interval": way_interval, "strict": strict})()
+    lrs = []
+    for module in (reference, plateau("val_loss", way_interval, strict)()):
+        recorder = LrRecorder()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # strict=False: the skipped update's warning
+            trainer(max_epochs=3, callbacks=[recorder], **way).fit(module, loader(), loader())
+        lrs.append(recorder.of())
+    assert lrs[0] == lrs[1]
+    assert len(lrs[1]) == 3 * way.get("limit_train_batches", 2)
 
 
 def staged(train_metric: str, val_metric: str, manual: bool = False) -> type[Classifier]:
