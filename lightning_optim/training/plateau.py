@@ -27,8 +27,9 @@ validation ran, ``training/stepping.py``), and the refusal says that validation 
 setting that decides when it does, instead of suggesting the training twin of the metric (``train_loss``, or a
 bare ``loss``, for ``val_loss``), the only one logged so far. Its way out is one the run's settings take: a
 ``val_check_interval`` counted across epochs (``check_val_every_n_epoch=None``) beyond an epoch's batches wants
-one that fits an epoch, which Lightning also requires beside ``check_val_every_n_epoch=1``; a per-step plateau
-wants ``interval='epoch'`` and validation in that epoch. Where validation never runs in the fit
+one that fits an epoch, which Lightning also requires beside ``check_val_every_n_epoch=1``; one of a time
+(Lightning 2.6's ``val_check_interval="00:00:10:00"``, for which the Trainer keeps no ``val_check_interval``)
+wants validation at each epoch's end; a per-step plateau wants ``interval='epoch'`` and validation in that epoch. Where validation never runs in the fit
 (``limit_val_batches=0``, no validation data, no ``validation_step``), waiting for it is no way out: the
 refusal says so, with what would run it, and the training twin is the near miss; a ``strict=False`` plateau
 skips its updates as Lightning's does, with a warning that does not promise validation.
@@ -124,18 +125,19 @@ def never_validated(
     return None
 
 
-def _across_epochs(every: int | None, check_interval: float, batches: float) -> bool:
+def _across_epochs(every: int | None, check_interval: float | None, batches: float) -> bool:
     """Whether validation counts its ``check_interval`` training batches across epochs, more than an epoch has
     (``batches``): with ``check_val_every_n_epoch=None``, the only setting where Lightning allows that."""
     return every is None and isinstance(check_interval, int) and check_interval > batches
 
 
 def not_validated(
-    interval: str, epoch: int, every: int | None, check_interval: float, limit: float, batches: float
+    interval: str, epoch: int, every: int | None, check_interval: float | None, limit: float, batches: float
 ) -> str:
     """The Trainer's setting by which validation, which runs in this fit, has not run yet where a plateau
     updates: ``every`` (``check_val_every_n_epoch``), ``check_interval`` (``val_check_interval``), ``limit``
-    (``limit_val_batches``) and ``batches``, the training batches of an epoch.
+    (``limit_val_batches``; ``None``: a time, Lightning 2.6's string or ``timedelta``) and ``batches``, the
+    training batches of an epoch.
 
     Example:
         >>> not_validated("epoch", 0, 2, 1.0, 1.0, 4)
@@ -144,9 +146,13 @@ def not_validated(
         '`val_check_interval=0.5`: its first run comes after a later training batch'
         >>> not_validated("epoch", 0, None, 6, 1.0, 4)
         '`val_check_interval=6` with `check_val_every_n_epoch=None`: its first run comes after 6 training batches, and an epoch has 4'
+        >>> not_validated("epoch", 0, 1, None, 1.0, 4)
+        'a `val_check_interval` of a time: its first run comes once that time has passed'
     """
     if every is not None and (epoch + 1) % every:
         return f"`check_val_every_n_epoch={every}` skips epoch {epoch}"
+    if check_interval is None:
+        return "a `val_check_interval` of a time: its first run comes once that time has passed"
     if _across_epochs(every, check_interval, batches):
         return (
             f"`val_check_interval={check_interval}` with `check_val_every_n_epoch=None`: its first run comes after "
@@ -157,7 +163,7 @@ def not_validated(
     return f"`check_val_every_n_epoch={every}`, `val_check_interval={check_interval}`, `limit_val_batches={limit}`"
 
 
-def sooner(interval: str, epoch: int, every: int | None, check_interval: float, batches: float) -> str:
+def sooner(interval: str, epoch: int, every: int | None, check_interval: float | None, batches: float) -> str:
     """What makes validation, which runs in this fit but not yet (``not_validated``, same arguments but
     ``limit``), run before a strict plateau's updates: validation in each epoch and, per step, an update after
     it (``interval='epoch'``); for a per-epoch plateau, empty where these settings already validate each epoch
@@ -172,10 +178,17 @@ def sooner(interval: str, epoch: int, every: int | None, check_interval: float, 
         "`interval='epoch'` (updated after the epoch's validation) with validation every epoch (`check_val_every_n_epoch=1`)"
         >>> sooner("epoch", 0, None, 6, 4)
         'validation in each epoch: a `val_check_interval` of at most 4, the training batches of an epoch (counted across epochs as now, or within each with `check_val_every_n_epoch=1`)'
+        >>> sooner("epoch", 0, 2, None, 4)
+        "validation at each epoch's end (`val_check_interval=1.0`, the default, with `check_val_every_n_epoch=1`, instead of a time)"
         >>> sooner("epoch", 0, 1, 1.0, 4)
         ''
     """
-    if _across_epochs(every, check_interval, batches):
+    if check_interval is None:  # a time: Lightning validates by batches only without one
+        each = (
+            "validation at each epoch's end (`val_check_interval=1.0`, the default, with `check_val_every_n_epoch=1`, "
+            "instead of a time)"
+        )
+    elif _across_epochs(every, check_interval, batches):
         each = (
             f"validation in each epoch: a `val_check_interval` of at most {batches}, the training batches of an "
             "epoch (counted across epochs as now, or within each with `check_val_every_n_epoch=1`)"
@@ -206,7 +219,7 @@ def validation_pending(trainer: Any, interval: str, epoch: int) -> Pending | Non
         return never
     every, check_interval, batches = (
         trainer.check_val_every_n_epoch,
-        trainer.val_check_interval,
+        getattr(trainer, "val_check_interval", None),  # not set for a time (Lightning keeps its seconds)
         trainer.num_training_batches,
     )
     return Pending(

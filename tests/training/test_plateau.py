@@ -16,6 +16,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from lightning_optim.utilities import compat
 from tests.helpers import FAST, Classifier, LrRecorder, TwoNetsByName, declared, loader
 
 
@@ -264,6 +265,89 @@ def test_each_way_out_of_a_validation_not_run_yet_trains_as_lightning(
         lrs.append(recorder.of())
     assert lrs[0] == lrs[1]
     assert len(lrs[1]) == 3 * way.get("limit_train_batches", 2)
+
+
+#: validation once a minute has passed (Lightning 2.6's time-based ``val_check_interval``), which no epoch of
+#: these tests lasts
+BY_TIME = {"val_check_interval": "00:00:01:00"}
+AT_EPOCH_END = (
+    "validation at each epoch's end (`val_check_interval=1.0`, the default, with `check_val_every_n_epoch=1`, "
+    "instead of a time)"
+)
+
+
+@pytest.mark.skipif(
+    compat.release(L.__version__) < (2, 6), reason="a time-based `val_check_interval` needs Lightning 2.6"
+)
+@pytest.mark.parametrize(
+    ("interval", "every", "when", "pending", "advice"),
+    [
+        (
+            "epoch",
+            1,
+            "by the end of epoch 0",
+            "a `val_check_interval` of a time: its first run comes once that time has passed",
+            f"or {AT_EPOCH_END}",
+        ),
+        (
+            "step",
+            None,
+            "by global step 1 (epoch 0)",
+            "a `val_check_interval` of a time: its first run comes once that time has passed",
+            f"or `interval='epoch'` (updated after the epoch's validation) with {AT_EPOCH_END}",
+        ),
+        (
+            "epoch",
+            2,
+            "by the end of epoch 0",
+            "`check_val_every_n_epoch=2` skips epoch 0",
+            f"or {AT_EPOCH_END}",
+        ),
+    ],
+    ids=["per_epoch", "per_step_across_epochs", "every_2_epochs"],
+)
+def test_a_time_based_validation_not_run_yet_is_named_so_with_a_way_out_that_trains(
+    interval: str, every: int | None, when: str, pending: str, advice: str
+) -> None:
+    """A time-based ``val_check_interval`` (a string): the refusal of a strict plateau before its first
+    validation names it and a way out that trains, instead of an ``AttributeError`` (Lightning keeps no
+    ``Trainer.val_check_interval`` for it)."""
+    run = trainer(**BY_TIME, check_val_every_n_epoch=every)
+    with pytest.raises(ValueError) as ours:
+        run.fit(plateau("val_loss", interval)(), loader(), loader())
+    assert str(ours.value) == (
+        f"Declared.optimizer.scheduler: `ReduceLROnPlateau` monitors `val_loss`, which was not logged {when}: "
+        f"validation has not run yet in this fit ({pending}). Logged metrics: `train_loss`. A plateau on a "
+        f"validation metric wants `strict=False` (it skips its updates until validation logs the metric) {advice}."
+    )
+    recorder = LrRecorder()
+    trainer(max_epochs=3, callbacks=[recorder], val_check_interval=1.0, check_val_every_n_epoch=1).fit(
+        plateau("val_loss", "epoch")(), loader(), loader()
+    )
+    assert recorder.of() == [0.1] * 6
+
+
+@pytest.mark.skipif(
+    compat.release(L.__version__) < (2, 6), reason="a time-based `val_check_interval` needs Lightning 2.6"
+)
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+def test_a_not_strict_plateau_waiting_for_a_time_based_validation_trains_as_lightning(interval: str) -> None:
+    """``strict=False`` beside a time-based ``val_check_interval``: the updates before the first validation are
+    skipped with a warning, the lrs of Lightning's hand-written config, instead of an ``AttributeError`` at the
+    first update."""
+
+    class Right(HandWritten):
+        monitor = "val_loss"
+
+    reference = type("Reference", (Right,), {"interval": interval, "strict": False})()
+    lrs = []
+    for module in (reference, plateau("val_loss", interval, strict=False)()):
+        recorder = LrRecorder()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer(max_epochs=3, callbacks=[recorder], **BY_TIME).fit(module, loader(), loader())
+        lrs.append(recorder.of())
+    assert lrs[0] == lrs[1] == [0.1] * 6
 
 
 def staged(train_metric: str, val_metric: str, manual: bool = False) -> type[Classifier]:
