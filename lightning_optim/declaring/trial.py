@@ -24,6 +24,7 @@ from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
+from lightning_optim.registry.precision import zero_floor
 from lightning_optim.registry.schedulers import group_values
 from lightning_optim.schedules.param_view import set_value
 from lightning_optim.schedules.schedule import Schedule, numbers_in, restore_groups, snapshot_groups
@@ -62,6 +63,12 @@ def trial_optimizer(
     if bad is not None:  # some optimizers (SGD) accept a NaN or infinite lr and train on NaN weights
         index, lr = bad
         raise ValueError(f"{source(index)}: Expected `lr` to be a finite number >= 0 but got {lr!r}.")
+    # the optimizer's own group first: a group that does not set the floor takes the optimizer's
+    for index in reversed(range(len(optimizer.param_groups))):
+        last = index == len(groups) - 1
+        refusal = zero_floor(cls, optimizer.param_groups[index], filled[index], kwargs if last else None)
+        if refusal is not None:
+            raise ValueError(f"{source(index)}: {refusal}")
     check_group = optimizer_info(cls).check_group
     for index, group in enumerate(optimizer.param_groups):
         if check_group is not None:

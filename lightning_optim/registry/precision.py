@@ -48,6 +48,11 @@ package's, a subclass of a torch optimizer that may keep float32 master weights)
 arithmetic is not known here. Values near a limit that survive still lose precision (a ``beta2`` of 0.998
 survives bfloat16 as 0.996); only values that are certainly lost are refused.
 
+A floor declared 0 makes the same 0/0 in any precision: it is refused when the class is defined, and when
+``fit`` reads an ``HParam`` giving it (``zero_floor``, which the trial build asks of every group), where the
+optimizer's arithmetic here says the step adds it to a denominator. Adagrad's is refused only where
+``initial_accumulator_value`` is 0 too: its denominator starts at that value's square root.
+
 When: the declared values (and the defaults) when ``fit`` starts (``check_low_precision``); each value a
 ``SchedulerSpec(param=...)`` schedule writes before the step that would use it (``Rounding``, which the guard
 of ``registry/guards.py`` reads), the float16/bfloat16 groups decided once at ``fit`` start, so a
@@ -61,8 +66,9 @@ through such values by design, and the run's largest lr is checked when ``fit`` 
 
 from __future__ import annotations
 
+import inspect
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -91,6 +97,9 @@ class Arithmetic:
     arguments: Mapping[str, str] = field(default_factory=dict)
     #: torch's fused kernel (``fused=True``) adds the ``floors`` in float32, so that the dtype cannot lose them
     fused_floors: bool = False
+    #: the option that starts the state a floor is added to (Adagrad's ``initial_accumulator_value``): a floor of
+    #: 0 divides 0 by 0 only where that is 0 too
+    floor_state: str | None = None
 
     def decouples(self, group: Mapping[str, Any]) -> bool:
         return self.decoupled if isinstance(self.decoupled, bool) else bool(group.get(self.decoupled))
@@ -136,7 +145,9 @@ ARITHMETIC: Mapping[type, Arithmetic | Callable[[Mapping[str, Any]], Arithmetic]
     torch.optim.Adamax: Arithmetic(floors=("eps",), decays=("betas",), scales=("lr", "weight_decay")),
     torch.optim.SparseAdam: Arithmetic(floors=("eps",), decays=("betas",), scales=("lr",)),
     torch.optim.Adadelta: Arithmetic(floors=("eps",), decays=("rho",), scales=("lr", "weight_decay")),
-    torch.optim.Adagrad: Arithmetic(floors=("eps",), scales=("lr", "weight_decay")),
+    torch.optim.Adagrad: Arithmetic(
+        floors=("eps",), scales=("lr", "weight_decay"), floor_state="initial_accumulator_value"
+    ),
     torch.optim.RMSprop: Arithmetic(
         floors=("eps",), decays=("alpha", "momentum"), scales=("lr", "weight_decay")
     ),
@@ -168,6 +179,70 @@ def option_arguments(cls: type, option: str) -> tuple[str, ...]:
 
 def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def zero_floor(
+    cls: type, group: Mapping[str, Any], own: Collection[str], arguments: Mapping[str, Any] | None = None
+) -> str | None:
+    """Why a floor (``eps``) of 0 in the param group ``group`` of a ``cls`` makes NaN weights in any precision,
+    naming the option as declared (``own``: the options the group sets itself), else ``None``; ``arguments``:
+    the optimizer's arguments, for its own group, where each half of an optimizer whose groups differ is
+    checked, as a stand-in group shows one half only (``MuonWithAdamW``'s ``adamw_eps``).
+
+    The floor is what keeps the denominator from 0 where a parameter's gradient has been 0 (an unused
+    embedding row, a frozen branch): with 0 the update is 0 / 0. Measured for every optimizer with ``floors``
+    (tests/registry/test_precision.py): NaN at the first step, RAdam's once it rectifies (its sixth), Adagrad's
+    only with ``initial_accumulator_value=0``; torch refuses SparseAdam's ``eps=0`` itself.
+
+    Example:
+        >>> zero_floor(torch.optim.Adam, {"eps": 1e-8}, ()) is None
+        True
+        >>> zero_floor(torch.optim.Adagrad, {"eps": 0.0, "initial_accumulator_value": 0.1}, ()) is None
+        True
+        >>> zero_floor(torch.optim.Adam, {"eps": 0.0}, ())[:62]
+        'Expected `eps` of `Adam` to be > 0 but got 0.0: it is added to'
+    """
+    entry = ARITHMETIC.get(cls)
+    if entry is None:
+        return None
+    arithmetic = entry(group) if callable(entry) else entry
+    found = [
+        (option if option in own else arithmetic.arguments.get(option, option), group.get(option), arithmetic)
+        for option in arithmetic.floors
+    ]
+    if arguments is not None:
+        others = [half for half in _HALVES.get(cls, ()) if half is not arithmetic]
+        named = [(half.arguments.get(option, option), half) for half in others for option in half.floors]
+        found += [(argument, arguments.get(argument), half) for argument, half in named]
+    for argument, value, half in found:
+        if not _number(value) or value != 0:
+            continue
+        if half.floor_state is not None and group.get(half.floor_state):
+            continue  # the state starts above 0: the denominator never is 0
+        default = _default_of(cls, argument)
+        state = "" if half.floor_state is None else f", or give `{half.floor_state}` > 0"
+        return (
+            f"Expected `{argument}` of `{cls.__name__}` to be > 0 but got {value!r}: it is added to a denominator "
+            "that stays 0 where a parameter's gradient has been 0 (an unused embedding row, a frozen branch), so "
+            f"the update divides 0 by 0 and makes those weights NaN. Declare a small `{argument}` > 0"
+            + ("" if default is None else f", such as `{cls.__name__}`'s default {default!r}")
+            + f"{state}."
+        )
+    return None
+
+
+def _default_of(cls: type, argument: str) -> Any:
+    """The default of ``cls``'s constructor argument ``argument``, or ``None``.
+
+    Example:
+        >>> _default_of(torch.optim.Adam, "eps"), _default_of(torch.optim.Adam, "nothing")
+        (1e-08, None)
+    """
+    try:
+        parameter = inspect.signature(cls).parameters.get(argument)
+    except (TypeError, ValueError):
+        return None
+    return None if parameter is None or parameter.default is parameter.empty else parameter.default
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from torch.optim import ASGD, LBFGS, SGD, Adagrad, Adam, AdamW, Rprop
 
 from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
+from lightning_optim.registry.optimizers import OPTIMIZERS
 from lightning_optim.registry.precision import (
     ARITHMETIC,
     Arithmetic,
@@ -595,4 +596,97 @@ def test_a_schedule_driving_eps_to_what_float16_makes_zero_stops_with_the_same_a
     assert (
         "or implementation='fused' or 'compiled', which add it in float32. The `param='eps'` schedule"
         in message
+    )
+
+
+class WithUnused(Classifier):
+    """A classifier with a parameter whose gradient is always 0 (an unused embedding row, a frozen branch)."""
+
+    def __init__(self, **hparams: Any) -> None:
+        super().__init__()
+        self.save_hyperparameters(hparams)
+        self.unused = torch.nn.Parameter(torch.zeros(3))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return super().training_step(batch, batch_idx) + 0.0 * self.unused.sum()
+
+
+#: Each torch optimizer that adds an ``eps`` to a denominator (``ARITHMETIC``'s ``floors``), by name.
+ZERO_EPS = ["adam", "adamw", "nadam", "radam", "adamax", "adagrad", "adadelta", "rmsprop"]
+
+
+@pytest.mark.parametrize("name", ZERO_EPS)
+def test_an_eps_of_zero_is_refused_at_class_definition_where_torch_turns_the_unused_weights_nan(
+    name: str,
+) -> None:
+    """In float32 (and any precision): torch's step divides 0 by 0 where a gradient has been 0 (RAdam's once it
+    rectifies, at its sixth step)."""
+    cls = OPTIMIZERS[name]
+    reference = type(
+        "HandWritten",
+        (WithUnused,),
+        {"configure_optimizers": lambda self: cls(self.parameters(), eps=0.0)},
+    )()
+    fit(reference, "32-true", max_epochs=4)  # 8 steps
+    assert torch.isnan(reference.unused).all()
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec(name, eps=0.0), base=WithUnused, name="Model")
+    default = inspect.signature(cls).parameters["eps"].default
+    assert str(caught.value) == (
+        f"Model.optimizer: Expected `eps` of `{cls.__name__}` to be > 0 but got 0.0: it is added to a denominator "
+        "that stays 0 where a parameter's gradient has been 0 (an unused embedding row, a frozen branch), so the "
+        f"update divides 0 by 0 and makes those weights NaN. Declare a small `eps` > 0, such as `{cls.__name__}`'s "
+        f"default {default!r}" + (", or give `initial_accumulator_value` > 0." if cls is Adagrad else ".")
+    )
+
+
+def test_an_eps_of_zero_is_refused_under_16_true_as_in_float32() -> None:
+    """Under ``precision="16-true"`` ``eps=1e-8`` was refused (float16 makes it 0) and ``eps=0.0`` trained to NaN."""
+    with pytest.raises(
+        ValueError, match=r"^Model.optimizer: Expected `eps` of `Adam` to be > 0 but got 0\.0: "
+    ):
+        declared(OptimizerSpec("adam", eps=0.0, implementation="forloop"), base=WithUnused, name="Model")
+
+
+def test_an_eps_of_zero_in_a_param_group_is_refused_naming_the_group() -> None:
+    spec = OptimizerSpec("adam", groups=[ParamGroup("model_gen.layer1", eps=0.0)])
+    with pytest.raises(
+        ValueError, match=r"^Model.optimizer.groups\[0\]: Expected `eps` of `Adam` to be > 0 but got 0\.0: "
+    ):
+        declared(spec, base=WithUnused, name="Model")
+
+
+def test_an_eps_of_zero_read_from_an_hparam_is_refused_when_fit_starts() -> None:
+    module = declared(OptimizerSpec("rmsprop", eps=HParam("eps")), base=WithUnused)(eps=0.0)
+    with pytest.raises(ValueError, match=r"Expected `eps` of `RMSprop` to be > 0 but got 0\.0: it is added"):
+        fit(module, "32-true")
+    assert not torch.isnan(module.unused).any()
+
+
+def test_adagrad_with_a_zero_eps_above_a_positive_initial_accumulator_trains_as_hand_written() -> None:
+    """Its denominator starts at sqrt(initial_accumulator_value): an eps of 0 never divides by 0 there."""
+    options = {"lr": 0.1, "eps": 0.0, "initial_accumulator_value": 0.1}
+    module = declared(OptimizerSpec("adagrad", implementation="forloop", **options), base=WithUnused)()
+    reference = type(
+        "HandWritten",
+        (WithUnused,),
+        {"configure_optimizers": lambda self: Adagrad(self.parameters(), foreach=False, **options)},
+    )()
+    fit(module, "32-true")
+    fit(reference, "32-true")
+    assert not torch.isnan(reference.unused).any()
+    assert_same(module, reference)
+
+
+@needs_muon
+def test_muon_with_adamws_adamw_eps_of_zero_is_refused() -> None:
+    """The stand-in group of the class-definition trial is a Muon group: the AdamW half's eps is read from the
+    argument that gives it."""
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec("muon_adamw", adamw_eps=0.0), name="Model")
+    assert str(caught.value).startswith(
+        "Model.optimizer: Expected `adamw_eps` of `MuonWithAdamW` to be > 0 but got 0.0: it is added to a "
+    )
+    assert str(caught.value).endswith(
+        "Declare a small `adamw_eps` > 0, such as `MuonWithAdamW`'s default 1e-08."
     )
