@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
@@ -320,6 +320,84 @@ def check_asgd_step_size(group: Mapping[str, Any]) -> None:
         step *= 2
 
 
+def _number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_rmsprop_alpha(group: Mapping[str, Any]) -> None:
+    """``RMSprop``'s ``alpha`` must be in [0, 1): torch checks only that it is >= 0.
+
+    It weighs the running average of the squared gradients, ``v = alpha * v + (1 - alpha) * grad**2``: above 1
+    the average turns negative and its square root NaN; at 1 it stays 0, so each update is ``lr * grad / eps``.
+
+    Example:
+        >>> check_rmsprop_alpha({"alpha": 0.0})
+        >>> check_rmsprop_alpha({"alpha": 1.0})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `alpha` of `RMSprop` to be in [0, 1) but got 1.0: ...
+    """
+    alpha = group.get("alpha")
+    if _number(alpha) and not 0 <= alpha < 1:
+        raise ValueError(
+            f"Expected `alpha` of `RMSprop` to be in [0, 1) but got {alpha!r}: it weighs the running average of the "
+            "squared gradients (v = alpha * v + (1 - alpha) * grad**2), which above 1 turns negative (NaN weights) "
+            "and at 1 stays 0 (each update is then lr * grad / eps). Declare a value such as `RMSprop`'s default "
+            "0.99."
+        )
+
+
+def check_sgd_dampening(group: Mapping[str, Any]) -> None:
+    """``SGD``'s ``dampening`` must be in [0, 1): torch does not check it.
+
+    The momentum buffer takes ``1 - dampening`` of each gradient (``buf = momentum * buf + (1 - dampening) *
+    grad``): at 1 it ignores every gradient after the first, above 1 it steps against them, below 0 it
+    multiplies them.
+
+    Example:
+        >>> check_sgd_dampening({"dampening": 0.5})
+        >>> check_sgd_dampening({"dampening": 2.0})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `dampening` of `SGD` to be in [0, 1) but got 2.0: ...
+    """
+    dampening = group.get("dampening")
+    if _number(dampening) and not 0 <= dampening < 1:
+        raise ValueError(
+            f"Expected `dampening` of `SGD` to be in [0, 1) but got {dampening!r}: the momentum buffer takes "
+            "1 - dampening of each gradient (buf = momentum * buf + (1 - dampening) * grad), which at 1 ignores "
+            "every gradient after the first, above 1 steps against them and below 0 multiplies them. Declare a "
+            "value such as `SGD`'s default 0."
+        )
+
+
+def check_rprop_step_sizes(group: Mapping[str, Any]) -> None:
+    """``Rprop``'s ``step_sizes`` (the smallest and the largest step size) must hold 0 < smallest <= largest:
+    torch does not check them.
+
+    Each parameter's step size is clamped to them at every step: a smallest above the largest makes every step
+    size the largest; a smallest of 0 lets a step size reach 0, where it stays (it grows by multiplying).
+
+    Example:
+        >>> check_rprop_step_sizes({"step_sizes": (1e-6, 50)})
+        >>> check_rprop_step_sizes({"step_sizes": (1.0, 0.1)})
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `step_sizes` of `Rprop` to be (smallest, largest) with 0 < smallest <= largest but got (1.0, 0.1): ...
+    """
+    sizes = group.get("step_sizes")
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != 2 or not all(map(_number, sizes)):
+        return
+    smallest, largest = sizes
+    if not 0 < smallest <= largest:
+        raise ValueError(
+            f"Expected `step_sizes` of `Rprop` to be (smallest, largest) with 0 < smallest <= largest but got "
+            f"{sizes!r}: each step size is clamped to them at every step, so a smallest above the largest makes "
+            "every step size the largest, and a smallest of 0 or less lets a step size reach 0, where it stays (it "
+            "grows by multiplying). Declare values such as `Rprop`'s default (1e-06, 50)."
+        )
+
+
 def _h200(optimizer: str, foreach_ms: float, compiled_ms: float, compile_s: float) -> CompiledGain:
     """A row of issue 23's H200 measurement (torch 2.11+cu130, 100M float32 params in 50 tensors,
     ``benchmarks/bench_compiled_step.py --device cuda``)."""
@@ -345,6 +423,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
         SGD,
         fused_fastest_on=frozenset({"cpu", "cuda"}),
         auto_rules=(SGD_NO_MOMENTUM_ON_CUDA,),
+        check_group=check_sgd_dampening,
         sparse_gradients=True,
     ),
     OptimizerInfo(
@@ -355,14 +434,18 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
     ),
     OptimizerInfo(torch.optim.SparseAdam, sparse_gradients=True),
     OptimizerInfo(
-        torch.optim.RMSprop, compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),), sparse_gradients=False
+        torch.optim.RMSprop,
+        compiled_gains=(_h200("RMSprop", 1.60, 0.70, 6),),
+        check_group=check_rmsprop_alpha,
+        sparse_gradients=False,
     ),
     OptimizerInfo(
         torch.optim.NAdam, compiled_gains=(_h200("NAdam", 2.61, 1.12, 15),), sparse_gradients=False
     ),
     OptimizerInfo(
         torch.optim.LBFGS,
-        minimums={"history_size": 1},
+        # max_iter=0: its step evaluates the closure and updates nothing
+        minimums={"history_size": 1, "max_iter": 1},
         sparse_gradients=True,  # its step makes them dense
         evaluates_closure=True,
         # its last `history_size` steps, and the scratch of its two-loop recursion, as long
@@ -379,6 +462,7 @@ _RECORDS: tuple[OptimizerInfo, ...] = (
         sparse_gradients=False,
     ),
     OptimizerInfo(torch.optim.ASGD, check_group=check_asgd_step_size, sparse_gradients=False),
+    OptimizerInfo(torch.optim.Rprop, check_group=check_rprop_step_sizes, sparse_gradients=False),
 )
 
 #: Every known optimizer class -> its record.

@@ -1,6 +1,7 @@
 """The optimizer records: the param-group keys an optimizer keeps as its own running state (schedule-free's
 step counter, D-Adaptation's and Prodigy's learned step size ``d``), checked against what every
-pytorch_optimizer optimizer writes into its groups as it steps."""
+pytorch_optimizer optimizer writes into its groups as it steps; the ranges of torch's options that its
+constructors do not check, against what torch's step makes of a value out of them."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
-from tests.helpers import declared
+from tests.helpers import FAST, Classifier, declared, fit, loader, weights
 
 pytest.importorskip("schedulefree")
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
@@ -174,3 +176,130 @@ def test_a_schedule_does_not_drive_the_running_state(name: str, key: str) -> Non
         ValueError, match=rf"Expected `param` to be a numeric per-group option .* but got '{key}'"
     ):
         declared(OptimizerSpec(name, lr=0.01, scheduler=scheduler))
+
+
+def hand_written(make: Callable[[Any], torch.optim.Optimizer]) -> L.LightningModule:
+    """The module with a hand-written ``configure_optimizers`` returning ``make(parameters)``."""
+    return type(
+        "HandWritten", (Classifier,), {"configure_optimizers": lambda self: make(self.parameters())}
+    )()
+
+
+def _loss(module: L.LightningModule) -> float:
+    x, y = next(iter(loader(n=32, batch_size=32)))
+    with torch.no_grad():
+        return float(torch.nn.functional.cross_entropy(module.model_gen(x), y))
+
+
+def _nan(module: L.LightningModule, untrained: L.LightningModule) -> bool:
+    return any(torch.isnan(w).any() for w in weights(module).values())
+
+
+def _worse_than_untrained(module: L.LightningModule, untrained: L.LightningModule) -> bool:
+    return _loss(module) > _loss(untrained)
+
+
+def _unchanged(module: L.LightningModule, untrained: L.LightningModule) -> bool:
+    return all(torch.equal(a, b) for a, b in zip(weights(module).values(), weights(untrained).values()))
+
+
+def _clamped_to_the_largest(module: L.LightningModule, untrained: L.LightningModule) -> bool:
+    state = module.trainer.optimizers[0].state.values()
+    return all(bool((s["step_size"] == 0.1).all()) for s in state)
+
+
+#: Values torch's constructors accept and its step trains wrongly with: what a hand-written module makes of each.
+OUT_OF_RANGE = [
+    pytest.param(
+        "rmsprop",
+        {"lr": 0.01, "alpha": 1.5},
+        _nan,
+        "Expected `alpha` of `RMSprop` to be in [0, 1) but got 1.5: it weighs the running average of the squared "
+        "gradients (v = alpha * v + (1 - alpha) * grad**2), which above 1 turns negative (NaN weights) and at 1 "
+        "stays 0 (each update is then lr * grad / eps). Declare a value such as `RMSprop`'s default 0.99.",
+        id="rmsprop-alpha-above-1",
+    ),
+    pytest.param(
+        "rmsprop",
+        {"lr": 0.01, "alpha": 1.0},
+        _nan,  # steps of lr * grad / 1e-8, to inf
+        "Expected `alpha` of `RMSprop` to be in [0, 1) but got 1.0: ",
+        id="rmsprop-alpha-1",
+    ),
+    pytest.param(
+        "sgd",
+        {"lr": 0.1, "momentum": 0.9, "dampening": 2.0},
+        _worse_than_untrained,  # 2.80 after 3 epochs from 1.37 (1.02 with dampening=0)
+        "Expected `dampening` of `SGD` to be in [0, 1) but got 2.0: the momentum buffer takes 1 - dampening of "
+        "each gradient (buf = momentum * buf + (1 - dampening) * grad), which at 1 ignores every gradient after "
+        "the first, above 1 steps against them and below 0 multiplies them. Declare a value such as `SGD`'s "
+        "default 0.",
+        id="sgd-dampening-above-1",
+    ),
+    pytest.param(
+        "lbfgs",
+        {"lr": 0.5, "max_iter": 0},
+        _unchanged,
+        "Expected `max_iter` of `LBFGS` to be an int >= 1 but got 0.",
+        id="lbfgs-max-iter-0",
+    ),
+    pytest.param(
+        "rprop",
+        {"lr": 0.01, "step_sizes": (1.0, 0.1)},
+        _clamped_to_the_largest,
+        "Expected `step_sizes` of `Rprop` to be (smallest, largest) with 0 < smallest <= largest but got (1.0, "
+        "0.1): each step size is clamped to them at every step, so a smallest above the largest makes every step "
+        "size the largest, and a smallest of 0 or less lets a step size reach 0, where it stays (it grows by "
+        "multiplying). Declare values such as `Rprop`'s default (1e-06, 50).",
+        id="rprop-step-sizes-reversed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "options", "broken", "message"), OUT_OF_RANGE)
+def test_an_option_out_of_the_range_torch_does_not_check_is_refused_at_class_definition(
+    name: str, options: dict[str, Any], broken: Callable[..., bool], message: str
+) -> None:
+    cls = resolve_class(name, "optimizer", where="test")
+    reference = hand_written(lambda params: cls(params, **options))
+    L.Trainer(**{**FAST, "max_epochs": 3}).fit(reference, loader())
+    assert broken(reference, hand_written(lambda params: cls(params, **options)))
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec(name, **options), name="Model")
+    assert str(caught.value).startswith(f"Model.optimizer: {message}")
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "value"),
+    [("rmsprop", "alpha", 1.5), ("sgd", "dampening", -1.0), ("rprop", "step_sizes", (0.0, 50.0))],
+)
+def test_an_option_out_of_range_in_a_param_group_is_refused_naming_the_group(
+    name: str, option: str, value: Any
+) -> None:
+    spec = OptimizerSpec(name, lr=0.01, groups=[ParamGroup("model_gen.layer2", **{option: value})])
+    with pytest.raises(
+        ValueError, match=rf"^Model\.optimizer\.groups\[0\]: Expected `{option}` of `\w+` to be "
+    ):
+        declared(spec, name="Model")
+
+
+@pytest.mark.parametrize(
+    ("cls", "options"),
+    [
+        (torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.0}),
+        (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}),
+        (torch.optim.Rprop, {"lr": 0.01, "step_sizes": (0.01, 0.01)}),
+        (torch.optim.LBFGS, {"lr": 0.5, "max_iter": 1}),
+    ],
+    ids=["rmsprop-alpha-0", "sgd-dampening-0.5", "rprop-one-step-size", "lbfgs-max-iter-1"],
+)
+def test_the_edges_of_the_checked_ranges_train_as_hand_written(cls: type, options: dict[str, Any]) -> None:
+    loops = {} if cls is torch.optim.LBFGS else {"foreach": False}
+    implementation = {} if cls is torch.optim.LBFGS else {"implementation": "forloop"}
+    module = declared(OptimizerSpec(cls, **implementation, **options))()
+    reference = hand_written(lambda params: cls(params, **loops, **options))
+    fit(module, max_epochs=2)
+    fit(reference, max_epochs=2)
+    assert _loss(module) < _loss(hand_written(lambda params: cls(params, **options)))
+    for name, weight in weights(reference).items():
+        assert torch.equal(weights(module)[name], weight), name
