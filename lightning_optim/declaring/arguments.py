@@ -23,9 +23,10 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.hparam import contains_hparam
-from lightning_optim.registry.optimizers import optimizer_info
+from lightning_optim.registry.optimizers import is_optimizer_class, optimizer_info
+from lightning_optim.registry.precision import option_arguments
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
-from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
+from lightning_optim.utilities.errors import did_you_mean, listing, option_meant, prefixed
 from lightning_optim.utilities.typecheck import check_type
 
 
@@ -74,10 +75,20 @@ OTHER_OPTIMIZERS_NAMES: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: Options whose name every user knows, with what to tell where an optimizer takes none: suggesting a name
+#: spelled close to it would be another option (``layer_decay`` for ``weight_decay``).
+NOT_TAKEN: Mapping[str, str] = MappingProxyType(
+    {
+        "weight_decay": "takes no weight decay: leave it out, or declare an optimizer that takes `weight_decay`, "
+        "such as `adamw` or `sgd`"
+    }
+)
+
+
 def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str:
     """The ``" (did you mean ...?)"`` for an unexpected argument: its ``known_as`` entry (another library's or
     optimizer's name for an argument of this class) where that argument is ``accepted``, else the closest
-    spelling.
+    spelling that adds no word to it (``option_meant``).
 
     Example:
         >>> accepted = ["num_warmup_steps", "num_training_steps", "warmup"]
@@ -85,13 +96,27 @@ def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str
         ' (did you mean `num_warmup_steps=<fraction>`?)'
         >>> meant("momentum", ["lr", "betas"], OTHER_OPTIMIZERS_NAMES), meant("momentum", ["lr"], OTHER_OPTIMIZERS_NAMES)
         (' (did you mean `betas=(<momentum>, <beta2>)`?)', '')
-        >>> meant("warmpu", accepted, {})
-        ' (did you mean `warmup`?)'
+        >>> meant("warmpu", accepted, {}), meant("lr_decay", ["weight_decay", "no_decay"], {})
+        (' (did you mean `warmup`?)', '')
     """
     known = known_as.get(key) or OTHER_OPTIMIZERS_NAMES.get(key)
     if known is not None and known.split("=")[0] in accepted:
         return f" (did you mean `{known}`?)"
-    return did_you_mean(key, accepted)
+    return option_meant(key, accepted)
+
+
+def _optimizer_meant(cls: type, key: str, accepted: Sequence[str]) -> str | None:
+    """The hint for an argument ``key`` an optimizer ``cls`` does not take, where the registry knows better than a
+    spelling: the argument that gives that option to a half of ``cls`` (``MuonWithAdamW``'s ``adamw_betas`` for
+    ``betas``), or that it takes no such option (``NOT_TAKEN``); else ``None``."""
+    if not is_optimizer_class(cls):
+        return None
+    halves = [argument for argument in option_arguments(cls, key) if argument != key and argument in accepted]
+    if halves:
+        return f" (did you mean `{halves[0]}`?)"
+    if key in NOT_TAKEN:
+        return f" (`{cls.__name__}` {NOT_TAKEN[key]})"
+    return None
 
 
 def check_arguments(
@@ -109,8 +134,11 @@ def check_arguments(
         accepted = [*names, *extra]
         for key in kwargs:
             if key not in names:
+                hint = _optimizer_meant(cls, key, accepted)
+                if hint is None:
+                    hint = meant(key, accepted, known_as)
                 raise TypeError(
-                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{meant(key, accepted, known_as)}. "
+                    f"{where}: `{cls.__name__}` got an unexpected argument `{key}`{hint}. "
                     f"Accepted arguments: {listing(accepted)}."
                 )
     for key, value in kwargs.items():

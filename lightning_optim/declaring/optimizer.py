@@ -54,7 +54,7 @@ from lightning_optim.registry.implementation import group_options as options_giv
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.registry.precision import option_arguments
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import listing, option_meant
 from lightning_optim.utilities.typecheck import check_type
 
 #: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
@@ -344,7 +344,7 @@ def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str
         if key not in accepted:
             raise ValueError(
                 f"{where}: `{key}` is not a per-group option of `{cls.__name__}`"
-                f"{did_you_mean(key, accepted)}. Accepted: {listing(sorted(accepted))}."
+                f"{option_meant(key, accepted)}. Accepted: {listing(sorted(accepted))}."
             )
         if key not in MULTIPLIERS and not contains_hparam(value):
             check_type(where, cls, key, value)

@@ -73,6 +73,39 @@ def closest(value: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def adds_no_word(value: str, candidate: str) -> bool:
+    """Whether ``candidate`` says no more than ``value``: each of its words (``_``-separated) is one of
+    ``value``'s, a few edits from one, or part of ``value`` without its underscores. A name that adds or replaces
+    a word is another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay``,
+    ``no_decay`` for ``lr_decay`` or ``decay``.
+
+    Example:
+        >>> adds_no_word("no_decays", "no_decay"), adds_no_word("for_each", "foreach"), adds_no_word("wd_rate", "wd")
+        (True, True, True)
+        >>> adds_no_word("weight_decay", "layer_decay"), adds_no_word("lr_decay", "no_decay")
+        (False, False)
+        >>> adds_no_word("decay", "no_decay"), adds_no_word("lr_decay", "weight_decay")
+        (False, False)
+    """
+    words = value.lower().split("_")
+    joined = "".join(words)
+
+    def said(word: str) -> bool:
+        return word in joined or any(edit_distance(word, w) <= max(1, len(word) // 3) for w in words)
+
+    return all(said(word) for word in candidate.lower().split("_") if word)
+
+
+def option_meant(value: str, candidates: Iterable[str]) -> str:
+    """``did_you_mean`` for an option's name, among the ``candidates`` that add no word to it (``adds_no_word``).
+
+    Example:
+        >>> option_meant("weight_decay", ["lr", "layer_decay"]), option_meant("no_decays", ["no_decay"])
+        ('', ' (did you mean `no_decay`?)')
+    """
+    return did_you_mean(value, [c for c in candidates if not isinstance(c, str) or adds_no_word(value, c)])
+
+
 def near_miss(given: Iterable[str], key: str) -> str:
     """A "did you mean" for the first of the ``given`` keys close to the missing ``key``, naming that key.
 

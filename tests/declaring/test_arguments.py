@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_optim import OptimizerSpec
-from tests.helpers import Classifier, assert_same_weights, declared, fit
+from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim.registry.lookup import resolve_class
+from tests.helpers import Classifier, assert_same_weights, declared, fit, needs_muon
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 
@@ -131,3 +132,51 @@ def test_another_optimizers_name_for_the_momentum_is_told_this_ones(name: str, k
         match=rf"^Declared\.optimizer: `\w+` got an unexpected argument `{key}` \(did you mean `{re.escape(meant)}`\?\)\. ",
     ):
         declared(OptimizerSpec(name, lr=0.1, **{key: 0.9}))
+
+
+@pytest.mark.parametrize("name", ["rprop", "lbfgs"])
+def test_weight_decay_on_an_optimizer_without_one_is_told_so(name: str) -> None:
+    """It was told "did you mean `layer_decay`?", the layer-wise lr decay: following it set the group lrs to
+    1e-22, 1e-14 and 1e-06 instead of a weight decay."""
+    cls = resolve_class(name, "optimizer", where="test")
+    with pytest.raises(TypeError) as caught:
+        declared(OptimizerSpec(name, lr=0.01, weight_decay=1e-4), name="Model")
+    assert str(caught.value).startswith(
+        f"Model.optimizer: `{cls.__name__}` got an unexpected argument `weight_decay` (`{cls.__name__}` takes no "
+        "weight decay: leave it out, or declare an optimizer that takes `weight_decay`, such as `adamw` or `sgd`). "
+        "Accepted arguments: "
+    )
+
+
+@pytest.mark.parametrize("key", ["lr_decay", "decay"])
+def test_a_decay_an_optimizer_does_not_take_is_not_told_another_kind_of_decay(key: str) -> None:
+    """``Adam(lr_decay=...)`` (Adagrad's lr decay) and ``decay`` were told "did you mean `no_decay`?", the recipe
+    that leaves biases and norms out of the weight decay; a group's were told `weight_decay` and `decay_mult`."""
+    with pytest.raises(TypeError) as caught:
+        declared(OptimizerSpec("adam", lr=0.01, **{key: 0.1}), name="Model")
+    assert str(caught.value).startswith(
+        f"Model.optimizer: `Adam` got an unexpected argument `{key}`. Accepted arguments: `lr`, "
+    )
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec("adam", groups=[ParamGroup("model_gen.layer1", **{key: 0.1})]), name="Model")
+    assert str(caught.value).startswith(
+        f"Model.optimizer.groups[0]: `{key}` is not a per-group option of `Adam`. Accepted: `amsgrad`, "
+    )
+
+
+def test_a_misspelt_option_of_the_declaration_is_still_told_it() -> None:
+    with pytest.raises(
+        TypeError, match=r"got an unexpected argument `no_decays` \(did you mean `no_decay`\?\)\. "
+    ):
+        declared(OptimizerSpec("adam", lr=0.01, no_decays=True), name="Model")
+
+
+@needs_muon
+def test_betas_on_muon_with_adamw_is_told_the_adamw_halfs_argument() -> None:
+    """It was told "did you mean `momentum=<betas[0]>`?", the Muon groups' momentum."""
+    with pytest.raises(TypeError) as caught:
+        declared(OptimizerSpec("muon_adamw", betas=(0.9, 0.95)), name="Model")
+    assert str(caught.value).startswith(
+        "Model.optimizer: `MuonWithAdamW` got an unexpected argument `betas` (did you mean `adamw_betas`?). "
+        "Accepted arguments: "
+    )
