@@ -88,7 +88,7 @@ NOT_TAKEN: Mapping[str, str] = MappingProxyType(
 def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str:
     """The ``" (did you mean ...?)"`` for an unexpected argument: its ``known_as`` entry (another library's or
     optimizer's name for an argument of this class) where that argument is ``accepted``, else the closest
-    spelling that adds no word to it (``option_meant``).
+    spelling that may be the option meant (``option_meant``).
 
     Example:
         >>> accepted = ["num_warmup_steps", "num_training_steps", "warmup"]

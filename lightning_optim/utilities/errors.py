@@ -73,37 +73,46 @@ def closest(value: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def adds_no_word(value: str, candidate: str) -> bool:
-    """Whether ``candidate`` says no more than ``value``: each of its words (``_``-separated) is one of
-    ``value``'s, a few edits from one, or part of ``value`` without its underscores. A name that adds or replaces
-    a word is another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay``,
-    ``no_decay`` for ``lr_decay`` or ``decay``.
+#: Words that, added to an option's name, make another kind of option: ``no_decay`` leaves the decay out,
+#: ``layer_decay`` decays the lr layer by layer, ``decay_mult`` scales a decay.
+_OTHER_KIND = ("no", "not", "layer", "mult")
+
+
+def same_option(value: str, candidate: str) -> bool:
+    """Whether ``candidate`` may be the option ``value`` misspells: it neither puts another word in place of one of
+    ``value``'s (``_``-separated; a word counts as kept when it is a few edits from one or part of the other name
+    without its underscores) nor adds a word that makes another kind of option (``_OTHER_KIND``). Such a name is
+    another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay`` or ``decay``,
+    ``no_decay`` for ``lr_decay`` or ``decay``. A name that only adds another word (``step_size`` for ``step``)
+    may be meant.
 
     Example:
-        >>> adds_no_word("no_decays", "no_decay"), adds_no_word("for_each", "foreach"), adds_no_word("wd_rate", "wd")
+        >>> same_option("no_decays", "no_decay"), same_option("for_each", "foreach"), same_option("step", "step_size")
         (True, True, True)
-        >>> adds_no_word("weight_decay", "layer_decay"), adds_no_word("lr_decay", "no_decay")
+        >>> same_option("weight_decay", "layer_decay"), same_option("lr_decay", "no_decay")
         (False, False)
-        >>> adds_no_word("decay", "no_decay"), adds_no_word("lr_decay", "weight_decay")
-        (False, False)
+        >>> same_option("decay", "no_decay"), same_option("decay", "layer_decay"), same_option("lr_decay", "weight_decay")
+        (False, False, False)
     """
-    words = value.lower().split("_")
-    joined = "".join(words)
 
-    def said(word: str) -> bool:
-        return word in joined or any(edit_distance(word, w) <= max(1, len(word) // 3) for w in words)
+    def kept(word: str, name: str) -> bool:
+        words = name.lower().split("_")
+        return word in "".join(words) or any(edit_distance(word, w) <= max(1, len(word) // 3) for w in words)
 
-    return all(said(word) for word in candidate.lower().split("_") if word)
+    added = [word for word in candidate.lower().split("_") if word and not kept(word, value)]
+    dropped = [word for word in value.lower().split("_") if word and not kept(word, candidate)]
+    return not (added and dropped) and not any(word in _OTHER_KIND for word in added)
 
 
 def option_meant(value: str, candidates: Iterable[str]) -> str:
-    """``did_you_mean`` for an option's name, among the ``candidates`` that add no word to it (``adds_no_word``).
+    """``did_you_mean`` for an option's name, among the ``candidates`` that may be what it misspells
+    (``same_option``).
 
     Example:
         >>> option_meant("weight_decay", ["lr", "layer_decay"]), option_meant("no_decays", ["no_decay"])
         ('', ' (did you mean `no_decay`?)')
     """
-    return did_you_mean(value, [c for c in candidates if not isinstance(c, str) or adds_no_word(value, c)])
+    return did_you_mean(value, [c for c in candidates if not isinstance(c, str) or same_option(value, c)])
 
 
 def near_miss(given: Iterable[str], key: str) -> str:
