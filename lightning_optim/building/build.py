@@ -8,7 +8,7 @@ fixed yet: the run is known only when training starts (``training/lifecycle.py``
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.building.compiled import install_compiled_step
-from lightning_optim.declaring.construct import new_schedule, per_group_value, scaled_lrs
+from lightning_optim.declaring.construct import driven_scales, new_schedule, per_group_value, scaled_lrs
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.multipliers import MULTIPLIERS
@@ -54,8 +54,9 @@ class Built:
         return [g.name or LEFTOVER_GROUP for g in self.groups]
 
     @property
-    def lr_scales(self) -> list[float]:
-        return lr_scales(self.groups)
+    def scales(self) -> list[Mapping[str, float]]:
+        """Each group's scales (``GroupPlan.scales``), which a scheduler's arguments are multiplied by."""
+        return [g.scales for g in self.groups]
 
     def scheduled(self) -> list[tuple[Schedule, ResolvedScheduler]]:
         """Each schedule with its declaration, in the declared order."""
@@ -81,15 +82,10 @@ def schedules_of(
     declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]
 ) -> tuple[Schedule, ...]:
     """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet."""
-    names, scales = [g.name or LEFTOVER_GROUP for g in groups], lr_scales(groups)
+    names, scales = [g.name or LEFTOVER_GROUP for g in groups], [g.scales for g in groups]
     return tuple(
-        new_schedule(scheduler, optimizer, names, lr_scales=scales) for scheduler in declared.schedulers
+        new_schedule(scheduler, optimizer, names, scales=scales) for scheduler in declared.schedulers
     )
-
-
-def lr_scales(groups: Sequence[GroupPlan]) -> list[float]:
-    """Each group's lr scale (``layer_decay``, ``lr_mult``), which a scheduler's lr arguments are multiplied by."""
-    return [g.scales.get("lr", 1.0) for g in groups]
 
 
 def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLrs | None:
@@ -100,7 +96,8 @@ def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLr
         value = setter.kwargs.get("max_lr")
         if value is None:
             continue
-        peaks = scaled_lrs(per_group_value(setter.where, "max_lr", value, names), lr_scales(groups))
+        scales = driven_scales("lr", [g.scales for g in groups])
+        peaks = scaled_lrs(per_group_value(setter.where, "max_lr", value, names), scales)
         if all(isinstance(v, (int, float)) for v in peaks):
             return PeakLrs(peaks, setter.cls.__name__, "max_lr")
     return None

@@ -24,26 +24,41 @@ def instantiate_scheduler(
     scheduler: ResolvedScheduler,
     optimizer: Any,
     extra: Mapping[str, Any],
-    lr_scales: Sequence[float] | None = None,
+    factors: Sequence[float] | None = None,
 ) -> Any:
-    """Build a resolved scheduler (and any nested ones, their lr arguments times ``lr_scales``) on
-    ``optimizer``, with ``extra`` arguments."""
+    """Build a resolved scheduler (and any nested ones, their lr arguments times ``factors``, the groups'
+    scales of the option it drives) on ``optimizer``, with ``extra`` arguments."""
     kwargs = {**scheduler.kwargs, **extra}
     if scheduler.info.composite:
         kwargs["schedulers"] = [
-            instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, lr_scales), lr_scales)
+            instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, factors), factors)
             for inner in kwargs["schedulers"]
         ]
     return scheduler.cls(**kwargs, optimizer=optimizer)
 
 
 def _scaled(
-    scheduler: ResolvedScheduler, values: Mapping[str, Any], lr_scales: Sequence[float] | None
+    scheduler: ResolvedScheduler, values: Mapping[str, Any], factors: Sequence[float] | None
 ) -> dict[str, Any]:
-    """``scheduler``'s lr arguments among ``values`` times the groups' lr scales (none when all are 1)."""
-    if lr_scales is None or all(s == 1 for s in lr_scales):
+    """``scheduler``'s lr arguments among ``values`` times ``factors`` (none when all are 1)."""
+    if factors is None or all(s == 1 for s in factors):
         return {}
-    return {key: scaled_lrs(values[key], lr_scales) for key in scheduler.info.lr_arguments if key in values}
+    return {key: scaled_lrs(values[key], factors) for key in scheduler.info.lr_arguments if key in values}
+
+
+def driven_scales(param: str, scales: Sequence[Mapping[str, float]]) -> list[float]:
+    """Each group's scale of the option a scheduler drives (``param``), from the groups' scales
+    (``GroupPlan.scales``): ``lr``'s (``layer_decay``, ``lr_mult``), ``weight_decay``'s (``decay_mult``), 1 for
+    an option no factor scales (``momentum``). A scheduler that sets the option from its own arguments
+    (``CyclicLR``'s ``max_lr``) gets them times these, as a hand-written module passes one value per group.
+
+    Example:
+        >>> driven_scales("weight_decay", [{"lr": 0.25}, {"lr": 0.5, "weight_decay": 0.5}, {}])
+        [1.0, 0.5, 1.0]
+        >>> driven_scales("momentum", [{"lr": 0.25}])
+        [1.0]
+    """
+    return [group.get(param, 1.0) for group in scales]
 
 
 def per_group_value(where: str, key: str, value: Any, names: Sequence[str]) -> Any:
@@ -85,11 +100,11 @@ def shaped_arguments(
     scheduler: ResolvedScheduler,
     shape: Shape,
     group_names: Sequence[str] | None,
-    lr_scales: Sequence[float] | None = None,
+    factors: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """The arguments ``shape`` adds or changes: per-group values in group order (``group_names``; ``None``
-    leaves them as declared), lr arguments times the groups' lr scales (``lr_scales``), epoch-valued
-    arguments in steps, and the derived length."""
+    leaves them as declared), lr arguments times the groups' scales of the option it drives (``factors``,
+    ``driven_scales``), epoch-valued arguments in steps, and the derived length."""
     extra: dict[str, Any] = {}
     if group_names is not None:
         extra = {
@@ -97,8 +112,7 @@ def shaped_arguments(
             for key, value in scheduler.kwargs.items()
             if key in scheduler.info.per_group_arguments
         }
-    if scheduler.spec.param == "lr":
-        extra.update(_scaled(scheduler, {**scheduler.kwargs, **extra}, lr_scales))
+    extra.update(_scaled(scheduler, {**scheduler.kwargs, **extra}, factors))
     if shape.steps_per_epoch is not None:
         extra = scheduler.info.epochs_to_steps({**scheduler.kwargs, **extra}, shape.steps_per_epoch)
     if scheduler.derived_length is not None:
@@ -109,21 +123,24 @@ def shaped_arguments(
 def _make(
     scheduler: ResolvedScheduler,
     group_names: Sequence[str] | None,
-    lr_scales: Sequence[float] | None,
+    scales: Sequence[Mapping[str, float]] | None,
     optimizer: torch.optim.Optimizer,
     shape: Shape,
 ) -> Any:
-    extra = shaped_arguments(scheduler, shape, group_names, lr_scales)
-    nested_scales = lr_scales if scheduler.spec.param == "lr" else None
+    factors = None if scales is None else driven_scales(scheduler.spec.param, scales)
+    extra = shaped_arguments(scheduler, shape, group_names, factors)
     with torch_rejects(scheduler.where, scheduler.cls):
-        return instantiate_scheduler(scheduler, optimizer, extra, nested_scales)
+        return instantiate_scheduler(scheduler, optimizer, extra, factors)
 
 
 def recipe(
-    scheduler: ResolvedScheduler, group_names: Sequence[str] | None, lr_scales: Sequence[float] | None = None
+    scheduler: ResolvedScheduler,
+    group_names: Sequence[str] | None,
+    scales: Sequence[Mapping[str, float]] | None = None,
 ) -> Make:
-    """How a ``Schedule`` builds ``scheduler`` on an optimizer for a shape."""
-    return partial(_make, scheduler, group_names, lr_scales)
+    """How a ``Schedule`` builds ``scheduler`` on an optimizer for a shape (``scales``: each group's
+    ``GroupPlan.scales``)."""
+    return partial(_make, scheduler, group_names, scales)
 
 
 def new_schedule(
@@ -131,14 +148,15 @@ def new_schedule(
     optimizer: torch.optim.Optimizer,
     group_names: Sequence[str] | None,
     *,
-    lr_scales: Sequence[float] | None = None,
+    scales: Sequence[Mapping[str, float]] | None = None,
     shape: Shape | None = None,
 ) -> Schedule:
-    """The ``Schedule`` of a resolved scheduler on ``optimizer`` (built now with ``shape``, or later)."""
+    """The ``Schedule`` of a resolved scheduler on ``optimizer`` (built now with ``shape``, or later;
+    ``scales``: each group's ``GroupPlan.scales``)."""
     with torch_rejects(scheduler.where, scheduler.cls):
         return Schedule(
             optimizer,
-            recipe(scheduler, group_names, lr_scales),
+            recipe(scheduler, group_names, scales),
             param=scheduler.spec.param,
             warmup_start_factor=scheduler.spec.warmup_start_factor,
             shape=shape,

@@ -465,8 +465,9 @@ class SchedulerInfo:
     #: where the lr it starts from comes from, for a scheduler that sets every group's lr when it is built
     #: (so a declared optimizer or group ``lr`` has no effect)
     sets_lr_from: str | None = None
-    #: its per-group lr arguments: multiplied by each group's lr scale (``layer_decay``, ``lr_mult``), as a
-    #: scheduler that scales the lrs it starts from keeps those ratios
+    #: its per-group lr arguments: multiplied by each group's scale of the option it drives (the lr's
+    #: ``layer_decay`` and ``lr_mult``, the weight decay's ``decay_mult``), as a scheduler that scales the
+    #: values it starts from keeps those ratios
     lr_arguments: tuple[str, ...] = ()
 
     #: arguments a value below whose bound makes the lr negative or undefined only late in the run (torch

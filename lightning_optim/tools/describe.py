@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.building.build import build_optimizer, lr_scales
+from lightning_optim.building.build import build_optimizer
 from lightning_optim.building.hparam_values import values_resolved
 from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
@@ -95,7 +95,7 @@ def _describe(
         if scheduler.info.sets_lr_from is not None and scheduler.spec.param == "lr":
             group_names = [g.name or LEFTOVER_GROUP for g in groups]
             new_schedule(
-                scheduler, optimizer, group_names, lr_scales=lr_scales(groups), shape=Shape(length=100)
+                scheduler, optimizer, group_names, scales=[g.scales for g in groups], shape=Shape(length=100)
             )
     state_values = optimizer_info(type(optimizer)).state_values  # bitsandbytes' `optim_bits`: kept outside
     live = [

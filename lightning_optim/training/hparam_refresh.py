@@ -81,7 +81,7 @@ class HParamRefresh(MixinCallback):
                 reset_groups(built)
                 names = built.group_names
                 for schedule, scheduler in built.scheduled():
-                    schedule.make = recipe(scheduler, names, built.lr_scales)
+                    schedule.make = recipe(scheduler, names, built.scales)
                     schedule.warmup_start_factor = scheduler.spec.warmup_start_factor
                 self.built[index] = built
             return

@@ -12,11 +12,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import lightning as L
 import pytest
 import torch
 from torch.optim import SGD, lr_scheduler
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    preview_schedule,
+)
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from tests import helpers
 from tests.helpers import Classifier, TwoNets, assert_same_weights, fit, torch_lrs
@@ -437,6 +444,83 @@ def test_lr_arguments_keep_the_group_scales(scheduler: SchedulerSpec, make: Call
         assert declared_lrs.of(0, group) == pytest.approx(reference_lrs.of(0, group), rel=1e-12)
     assert declared_lrs.of(0, 0) != pytest.approx(declared_lrs.of(0, 1))  # the scale made a difference
     assert_same_weights(mixin, reference)
+
+
+class _WeightDecays(L.Callback):
+    """Records, before every optimizer step, the weight decay of every param group it steps with."""
+
+    def __init__(self) -> None:
+        self.history: list[list[float]] = []
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, module: Any, optimizer: Any) -> None:
+        self.history.append([float(g["weight_decay"]) for g in optimizer.param_groups])
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "make"),
+    [
+        # 3 batches, 3 epochs: 9 steps; the hand-written module gives torch's scheduler one value per group,
+        # layer1's half the rest's
+        (
+            SchedulerSpec(
+                "cyclic", param="weight_decay", base_lr=0.0, max_lr=0.04, step_size_up=2, cycle_momentum=False
+            ),
+            lambda o: lr_scheduler.CyclicLR(
+                o, [0.0, 0.0], [0.02, 0.04], step_size_up=2, cycle_momentum=False
+            ),
+        ),
+        (
+            SchedulerSpec("onecycle", param="weight_decay", max_lr=0.04, cycle_momentum=False),
+            lambda o: lr_scheduler.OneCycleLR(o, [0.02, 0.04], total_steps=9, cycle_momentum=False),
+        ),
+    ],
+    ids=["cyclic", "onecycle"],
+)
+def test_weight_decay_arguments_keep_the_group_decay_scales(
+    scheduler: SchedulerSpec, make: Callable[..., Any]
+) -> None:
+    """A scheduler that sets every group's weight decay from its own arguments (``param="weight_decay"``)
+    gets them times each group's ``decay_mult``, as its lr arguments are times ``lr_mult`` (above): the
+    hand-written module sets each group's weight decay from torch's scheduler given one value per group. Was:
+    ``decay_mult=0.5`` was dropped, both groups cycled 0 -> 0.04."""
+    spec = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        weight_decay=0.04,
+        groups=[ParamGroup("model_gen.layer1", decay_mult=0.5)],
+        scheduler=scheduler,
+        implementation="forloop",
+    )
+    mixin = helpers.declared(spec)()
+    shadow = SGD([{"params": [torch.nn.Parameter(torch.zeros(1))]} for _ in range(2)], lr=0.1)
+    stepped = make(shadow)
+    expected = []
+    for _ in range(9):
+        expected.append([g["lr"] for g in shadow.param_groups])
+        shadow.step()
+        stepped.step()
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            layer1, layer2 = self.model_gen.layer1, self.model_gen.layer2
+            return SGD([{"params": list(layer1.parameters())}, {"params": list(layer2.parameters())}], lr=0.1)
+
+        def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+            for group, value in zip(self.optimizers().param_groups, expected[self.global_step]):
+                group["weight_decay"] = value
+
+    declared_decays, reference_decays = _WeightDecays(), _WeightDecays()
+    reference = HandWritten()
+    fit(mixin, limit_train_batches=3, callbacks=[declared_decays])
+    fit(reference, limit_train_batches=3, callbacks=[reference_decays])
+    assert reference_decays.history == expected
+    assert declared_decays.history == [pytest.approx(values, rel=1e-12) for values in expected]
+    assert max(body for body, _ in expected) > 0  # layer1 decays, at half the rest's
+    assert [body for body, _ in expected] == pytest.approx([rest / 2 for _, rest in expected], rel=1e-12)
+    torch.testing.assert_close(dict(mixin.named_parameters()), dict(reference.named_parameters()))
+    # and the preview says the same
+    previewed = preview_schedule(type(mixin), max_epochs=3, steps_per_epoch=3, params=("weight_decay",))
+    assert list(zip(*previewed.values())) == [pytest.approx(values, rel=1e-12) for values in expected]
 
 
 @pytest.mark.parametrize(
