@@ -546,6 +546,61 @@ def test_layer_decay_timm_on_a_backbone_whose_head_another_optimizer_trains() ->
     assert [p for g in head_groups for _, p in g.parameters] == list(module.head.parameters())
 
 
+class ActivatedVit(L.LightningModule):
+    """timm's ViT names over blocks written as one ``nn.Sequential`` of layers and parameterless activations
+    (``blocks.1``, ``blocks.3``), with ``frozen`` (a block's position) frozen."""
+
+    def __init__(self, frozen: int | None = None) -> None:
+        torch.manual_seed(0)
+        super().__init__()
+        self.patch_embed = PatchEmbed()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, WIDTH))
+        self.blocks = nn.Sequential(*(nn.Linear(WIDTH, WIDTH) if i % 2 == 0 else nn.GELU() for i in range(5)))
+        self.norm = nn.LayerNorm(WIDTH)
+        self.head = nn.Linear(WIDTH, 4)
+        if frozen is not None:
+            self.blocks[frozen].requires_grad_(False)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"cls_token"}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images, y = batch
+        h = self.patch_embed.proj(images).flatten(2).transpose(1, 2)
+        h = self.blocks(torch.cat([self.cls_token.expand(len(h), -1, -1), h], dim=1))
+        return nn.functional.cross_entropy(self.head(self.norm(h)[:, 0]), y)
+
+
+class TimmActivatedVit(ActivatedVit):
+    """timm's ``param_groups_layer_decay`` groups of ``ActivatedVit``, by hand."""
+
+    def configure_optimizers(self) -> Any:
+        groups = timm_param_groups_layer_decay(self, WD, self.no_weight_decay(), 0.5)
+        return AdamW(groups, lr=LR, weight_decay=WD, foreach=False)
+
+
+@pytest.mark.parametrize("frozen", [None, 2], ids=["trained", "middle block frozen"])
+def test_layer_decay_timm_numbers_only_the_blocks_that_hold_parameters(frozen: int | None) -> None:
+    """timm's ``group_with_matcher`` (timm/models/_manipulate.py) numbers the layers consecutively over the
+    ordinals its matcher gives the names of ``named_parameters()``: an activation, which has none, takes no layer
+    (``blocks.0``, ``blocks.2``, ``blocks.4`` are layers 1, 2, 3), and a frozen block, whose parameters are named
+    there too, keeps its layer. Was: the activations counted, ``blocks.0`` at ``lr * 0.5 ** 5`` instead of
+    ``lr * 0.5 ** 3``."""
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=0.5, layer_decay_blocks="blocks",
+        layer_decay_rule="timm", implementation="forloop",
+    )  # fmt: skip
+    module, reference = helpers.declared(spec, ActivatedVit)(frozen), TimmActivatedVit(frozen)
+    ours_lrs, timm_lrs = LrsByName(), LrsByName()
+    fit(module, data=images(), max_epochs=1, callbacks=[ours_lrs])
+    fit(reference, data=images(), max_epochs=1, callbacks=[timm_lrs])
+    assert ours_lrs.history == [pytest.approx(lrs, rel=1e-12) for lrs in timm_lrs.history]
+    first = timm_lrs.history[0]
+    assert first["blocks.0.weight"] == pytest.approx(LR * 0.5**3) and first["head.weight"] == LR
+    assert first["norm.weight"] == first["blocks.4.weight"] == pytest.approx(LR * 0.5)  # with the last block
+    assert_same_weights(module, reference)
+
+
 def test_layer_decay_rules_differ_on_the_final_norm_only() -> None:
     def scales(rule: str) -> dict[str, float]:
         spec = OptimizerSpec(

@@ -1,8 +1,9 @@
 """``layer_decay``: layer-wise lr decay for stacked blocks, the BEiT/ViT fine-tuning recipe, BEiT's or timm's way.
 
 Each parameter gets a layer id and its group's ``lr`` the scale ``max(min_scale, decay ** (top - id))``,
-``top`` the id that gets the full ``lr`` (``L + 1`` for ``L`` blocks, but see ``"timm"``). Both rules give block ``i`` (0-based) the id ``i + 1`` and the parameters registered
-before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
+``top`` the id that gets the full ``lr`` (``L + 1`` for ``L`` blocks, but see ``"timm"``). Both rules give
+block ``i`` (0-based; timm counts only the blocks that hold parameters, see below) the id ``i + 1`` and the
+parameters registered before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
 
 - ``"beit"`` (BEiT's ``get_num_layer_for_vit``, microsoft/unilm beit/optim_factory.py): everything after the
   blocks (final norm, head) gets ``L + 1``, the full ``lr``.
@@ -17,6 +18,13 @@ before the blocks (embeddings, tokens) the id 0; they differ after the blocks:
   headless backbone, ``num_classes=0``, or a head another optimizer trains), the last block and the final
   norm get the full ``lr`` and each layer below one factor ``decay`` more than with a head.
   ``min_scale`` is timm's ``layer_decay_min_scale``.
+
+A block is a child of the blocks' ``ModuleList``/``Sequential``, in order. BEiT's ``int(name.split('.')[1]) + 1``
+counts every child, so a child without parameters (an activation in a ``Sequential``) takes a layer, and
+``L`` is the number of children. timm's ``group_with_matcher`` (timm/models/_manipulate.py) numbers the
+ordinals that the names of ``named_parameters()`` match consecutively (its ``lid``), so there a child without
+parameters takes no layer and ``L`` counts the others; a frozen block keeps its layer, as its parameters are
+among those names.
 
 Several stacks (``layer_decay_blocks=("visual.blocks", "text.blocks")``) are scaled each over its own depth,
 as EVA-CLIP does for its two towers (baaivision/EVA EVA-CLIP/rei/training/optim.py, ``get_assigner``: one
@@ -41,7 +49,7 @@ split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -172,6 +180,18 @@ def _relative(name: str, path: str) -> str:
     return name[len(path) + 1 :] if path else name
 
 
+def timm_blocks(children: Sequence[str], path: str, names: Iterable[str]) -> list[str]:
+    """The children of the blocks at ``path`` that timm numbers as layers: those holding one of the parameters
+    ``names`` (see the module docstring).
+
+    Example:
+        >>> timm_blocks(["0", "1", "2", "3"], "blocks", ["embed.weight", "blocks.0.weight", "blocks.2.bias"])
+        ['0', '2']
+    """
+    held = {_relative(name, path).split(".", 1)[0] for name in names if _under(name, path)}
+    return [child for child in children if child in held]
+
+
 def _timm_layer(name: str, path: str, index: dict[str, int], named: NamedParameters) -> int:
     """timm's layer id of a frozen parameter of the tower whose blocks (``index``: each child's position) are at
     ``path``: a block's, the final norm's (the last block's), or, by where its module is registered, the stem's
@@ -194,9 +214,13 @@ def layer_ids(
     scopes = towers(settings.blocks)
     for tower, (path, scope) in enumerate(zip(settings.blocks, scopes)):
         blocks = _blocks(where, named, path)
-        index = {name: i for i, (name, _) in enumerate(blocks.named_children())}
-        parent = path.rpartition(".")[0]
+        children = [name for name, _ in blocks.named_children()]
         count = len(blocks)
+        if settings.rule == "timm":
+            children = timm_blocks(children, path, (name for name, _ in (*parameters, *named.frozen)))
+            count = len(children)
+        index = {name: i for i, name in enumerate(children)}
+        parent = path.rpartition(".")[0]
         after = False
         found: dict[int, int] = {}
         for name, param in parameters:
