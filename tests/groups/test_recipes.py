@@ -760,6 +760,75 @@ def test_layer_decay_blocks_by_a_second_path_of_a_shared_submodule_name_the_firs
     )
 
 
+class EarlierBlocks(L.LightningModule):
+    """``VitLike``'s network with its first ``earlier`` blocks registered before ``blocks`` under names of their own
+    (``block0``, ...): their parameters are first named there, ``blocks.<i>.*`` is their second name."""
+
+    def __init__(self, earlier: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(10, 8)
+        blocks = [helpers.Block() for _ in range(3)]
+        for i in range(earlier):
+            setattr(self, f"block{i}", blocks[i])
+        self.pos = nn.Parameter(torch.zeros(8))  # registered between them and the blocks: before the blocks
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.BatchNorm1d(8)
+        self.head = nn.Linear(8, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        h = self.embed((x.abs() * 3).long().clamp(max=9)).mean(1) + self.pos
+        for block in self.blocks:
+            h = block(h)
+        return nn.functional.cross_entropy(self.head(self.norm(h)), y)
+
+
+class HandWrittenEarlierBlocks(EarlierBlocks):
+    """BEiT's layer decay by hand: block ``i`` of 3 at ``lr * DECAY ** (3 - i)``."""
+
+    def configure_optimizers(self) -> Any:
+        groups = [
+            {"params": [self.embed.weight, self.pos], "lr": LR * DECAY**4},
+            *(
+                {"params": list(b.parameters()), "lr": LR * DECAY ** (3 - i)}
+                for i, b in enumerate(self.blocks)
+            ),
+            {"params": [*self.norm.parameters(), *self.head.parameters()], "lr": LR},
+        ]
+        return AdamW(groups, lr=LR, weight_decay=WD, foreach=False)
+
+
+@pytest.mark.parametrize("earlier", [1, 3], ids=["first block", "every block"])
+def test_layer_decay_places_a_block_registered_earlier_under_another_name_as_its_block(earlier: int) -> None:
+    """A parameter is placed by any of its names, as a selector takes it: ``blocks[0]``, registered first as
+    ``block0``, is block 0 of 3 (``lr * DECAY ** 3``), as the hand-written groups give it. Was: placed by its first
+    name only, before the blocks at the embedding's ``lr * DECAY ** 4``, and with every block registered earlier
+    refused as holding none of the optimizer's parameters."""
+    spec = OptimizerSpec(
+        AdamW,
+        lr=LR,
+        weight_decay=WD,
+        layer_decay=DECAY,
+        layer_decay_blocks="blocks",
+        implementation="forloop",
+    )
+    module, reference = declared(spec, EarlierBlocks)(earlier), HandWrittenEarlierBlocks(earlier)
+    fit(module, max_epochs=1)
+    fit(reference, max_epochs=1)
+
+    def lrs(trained: L.LightningModule) -> dict[str, float]:
+        names = {id(p): name for name, p in trained.named_parameters()}
+        return {
+            names[id(p)]: g["lr"] for g in trained.trainer.optimizers[0].param_groups for p in g["params"]
+        }
+
+    assert lrs(module) == pytest.approx(lrs(reference), rel=1e-12)
+    assert lrs(module)["block0.fc.weight"] == pytest.approx(LR * DECAY**3)
+    assert lrs(module)["pos"] == pytest.approx(LR * DECAY**4)
+    assert_same_weights(module, reference)
+
+
 def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
     spec = OptimizerSpec(AdamW, params="head", lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks")
     module = type(

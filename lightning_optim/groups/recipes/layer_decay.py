@@ -36,7 +36,11 @@ keep the full ``lr``. With one stack the whole module is its tower.
 parameters before its submodules: a bare ``nn.Parameter`` held next to the blocks counts as registered before
 them (layer 0). That is right for tokens and position embeddings, but a bare projection after the blocks
 (open_clip's ``proj``/``text_projection``) also lands in layer 0, where BEiT/EVA-CLIP name it a head; make it a
-module (``nn.Linear``) to have it after the blocks.
+module (``nn.Linear``) to have it after the blocks. A parameter is placed by any of its names, as a selector
+takes it: a block also registered earlier under an attribute of its own (``self.first = nn.Linear(...)``, then
+``self.blocks = nn.ModuleList([self.first, ...])``), whose parameters ``named_parameters()`` names ``first.*``,
+is still its block, and the rest is before or after the blocks by where its module is registered. BEiT's and
+timm's functions read the first names only, which would give such a block the head's full ``lr``.
 
 The scale is recorded in each group's ``scales`` and multiplied into the built group's ``lr``, so it is
 relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_lr``) and a multiplicative
@@ -192,17 +196,25 @@ def timm_blocks(children: Sequence[str], path: str, names: Iterable[str]) -> lis
     return [child for child in children if child in held]
 
 
-def _timm_layer(name: str, path: str, index: dict[str, int], named: NamedParameters) -> int:
-    """timm's layer id of a frozen parameter of the tower whose blocks (``index``: each child's position) are at
-    ``path``: a block's, the final norm's (the last block's), or, by where its module is registered, the stem's
-    (0) or after the blocks (``count + 1``)."""
-    count = len(index)
-    if _under(name, path):
-        return index[_relative(name, path).split(".", 1)[0]] + 1
-    parent = path.rpartition(".")[0]
-    if _under(name, parent) and _relative(name, parent).startswith("norm"):
-        return count
-    order = {module: index for index, (module, _) in enumerate(named.modules)}
+def _layer_id(
+    names: Sequence[str],
+    path: str,
+    index: Mapping[str, int],
+    count: int,
+    timm: bool,
+    order: Mapping[str, int],
+) -> int:
+    """The layer id of a parameter by its names (its first, then its others) in the tower whose ``count`` blocks
+    (``index``: each numbered child's position) are at ``path``: the block of any of its names, as a selector
+    takes a parameter by any of them; timm's final norm with the last block; else by where the module holding it
+    is registered (``order``: each module's position in ``named_modules()``), before the blocks 0 and after
+    them ``count + 1``."""
+    block = next((name for name in names if _under(name, path)), None)
+    if block is not None:
+        return index[_relative(block, path).split(".", 1)[0]] + 1
+    name, parent = names[0], path.rpartition(".")[0]
+    if timm and _under(name, parent) and _relative(name, parent).startswith("norm"):
+        return count  # timm's ``(r'^norm', (99999,))``: with the last block
     return count + 1 if order.get(name.rpartition(".")[0], -1) > order.get(path, -1) else 0
 
 
@@ -212,32 +224,28 @@ def layer_ids(
     """The ``Layer`` of each parameter (by id), by ``settings.rule`` (see the module docstring)."""
     layers: dict[int, Layer] = {}
     scopes = towers(settings.blocks)
+    timm = settings.rule == "timm"
+    order = {module: position for position, (module, _) in enumerate(named.modules)}
+    names_of = {id(p): (name, *named.aliases.get(id(p), ())) for name, p in parameters}
     for tower, (path, scope) in enumerate(zip(settings.blocks, scopes)):
         blocks = _blocks(where, named, path)
         children = [name for name, _ in blocks.named_children()]
         count = len(blocks)
-        if settings.rule == "timm":
-            children = timm_blocks(children, path, (name for name, _ in (*parameters, *named.frozen)))
+        if timm:
+            held_names = [*(n for names in names_of.values() for n in names), *(n for n, _ in named.frozen)]
+            children = timm_blocks(children, path, held_names)
             count = len(children)
         index = {name: i for i, name in enumerate(children)}
-        parent = path.rpartition(".")[0]
-        after = False
+        placed = False
         found: dict[int, int] = {}
         for name, param in parameters:
-            if not _under(name, scope):
+            names = names_of[id(param)]
+            in_blocks = any(_under(n, path) for n in names)
+            if not in_blocks and not _under(name, scope):
                 continue
-            if _under(name, path):
-                layer_id, after = index[_relative(name, path).split(".", 1)[0]] + 1, True
-            elif (
-                settings.rule == "timm"
-                and _under(name, parent)
-                and _relative(name, parent).startswith("norm")
-            ):
-                layer_id = count  # timm's ``(r'^norm', (99999,))``: with the last block
-            else:
-                layer_id = count + 1 if after else 0
-            found[id(param)] = layer_id
-        if not after:
+            found[id(param)] = _layer_id(names, path, index, count, timm, order)
+            placed = placed or in_blocks
+        if not placed:
             raise ValueError(
                 f"{where}: `layer_decay_blocks={path!r}` holds none of this optimizer's trainable "
                 "parameters; name the blocks this optimizer trains."
@@ -247,9 +255,9 @@ def layer_ids(
         # trained or frozen after its blocks (a headless ViT, or one whose head another optimizer trains, as
         # timm given the backbone alone) gives its last block the full lr
         top = count + 1
-        if settings.rule == "timm":
-            frozen = [name for name, _ in named.frozen if _under(name, scope)]
-            top = max(*found.values(), *(_timm_layer(name, path, index, named) for name in frozen))
+        if timm:
+            frozen = [(name,) for name, _ in named.frozen if _under(name, scope)]
+            top = max(*found.values(), *(_layer_id(n, path, index, count, timm, order) for n in frozen))
         layers.update((key, Layer(tower, layer_id, top)) for key, layer_id in found.items())
     for _, param in parameters:
         layers.setdefault(id(param), Layer(None, 0, 0))
