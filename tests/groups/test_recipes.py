@@ -829,6 +829,29 @@ def test_layer_decay_places_a_block_registered_earlier_under_another_name_as_its
     assert_same_weights(module, reference)
 
 
+class OneWeightBlocks(L.LightningModule):
+    """One block holding one weight, and nothing else: the whole model is its top layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(8, 4, bias=False)])
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return nn.functional.cross_entropy(self.blocks[0](batch[0]), batch[1])
+
+
+@pytest.mark.parametrize(("rule", "scale"), [("beit", DECAY), ("timm", 1.0)])
+def test_layer_decay_over_a_single_weight_trains_it_at_its_rules_lr(rule: str, scale: float) -> None:
+    """A model of one block with one weight: BEiT's top is always ``L + 1`` (the head's layer, here absent), so
+    the block's weight gets ``lr * decay``; timm's ``layer_max`` is the highest layer id among the parameters, the
+    block's own, so it trains at the full lr. Was (timm): its top taken as ``max(<one id>)``, a
+    ``TypeError: 'int' object is not iterable`` when fit started."""
+    spec = OptimizerSpec(SGD, lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks", layer_decay_rule=rule)
+    module = declared(spec, OneWeightBlocks)()
+    fit(module, max_epochs=1)
+    assert [g["lr"] for g in module.trainer.optimizers[0].param_groups] == [pytest.approx(LR * scale)]
+
+
 def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
     spec = OptimizerSpec(AdamW, params="head", lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks")
     module = type(

@@ -257,7 +257,7 @@ def layer_ids(
         top = count + 1
         if timm:
             frozen = [(name,) for name, _ in named.frozen if _under(name, scope)]
-            top = max(*found.values(), *(_layer_id(n, path, index, count, timm, order) for n in frozen))
+            top = max([*found.values(), *(_layer_id(n, path, index, count, timm, order) for n in frozen)])
         layers.update((key, Layer(tower, layer_id, top)) for key, layer_id in found.items())
     for _, param in parameters:
         layers.setdefault(id(param), Layer(None, 0, 0))
