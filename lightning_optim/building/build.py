@@ -17,6 +17,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.building.compiled import install_compiled_step
 from lightning_optim.declaring.construct import driven_scales, new_schedule, per_group_value, scaled_lrs
+from lightning_optim.declaring.arguments import own_values
+from lightning_optim.declaring.construct import new_schedule, per_group_value, scaled_lrs
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.multipliers import MULTIPLIERS
@@ -66,7 +68,8 @@ class Built:
 def build_optimizer(
     declared: ResolvedOptimizer, torch_groups: list[dict[str, Any]], **arguments: Any
 ) -> torch.optim.Optimizer:
-    """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation)."""
+    """The declared optimizer over ``torch_groups`` (``arguments``: the chosen implementation), holding its own
+    copies of the declared tensors (``own_values``): a scheduler writing one in place changes this fit only."""
     labels = [
         "the parameters no ParamGroup selects"
         if g.get("name", LEFTOVER_GROUP) == LEFTOVER_GROUP
@@ -75,7 +78,7 @@ def build_optimizer(
     ]
     torch_groups = groups_with_required(declared.where, declared.cls, declared.kwargs, torch_groups, labels)
     with torch_rejects(declared.where, declared.cls):
-        return declared.cls(torch_groups, **declared.kwargs, **arguments)
+        return declared.cls(list(map(own_values, torch_groups)), **own_values(declared.kwargs), **arguments)
 
 
 def schedules_of(

@@ -8,6 +8,10 @@ declared value would sit unread in the param groups. The names its constructor r
 (``kwargs.get('use_palm')``) are listed and suggested with the signature's, so that a misspelling of one is
 told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
 method of a user's own) may read any name there: every name is accepted, as nothing here can tell which.
+
+The values are handed to each optimizer built as its own copies (``own_values``): torch's schedulers write a
+tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and a
+declaration is a class attribute every fit of the class builds from.
 """
 
 from __future__ import annotations
@@ -51,6 +55,27 @@ def accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], boo
     )
     var_keyword = any(p.kind is p.VAR_KEYWORD for p in parameters)
     return names, required, var_keyword
+
+
+def own_values(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with each tensor among its values cloned (also inside a tuple or list: ``betas``), on its
+    device and of its dtype; a param group's ``"params"`` stay the parameters.
+
+    Example:
+        >>> lr = torch.tensor(0.1)
+        >>> options = own_values({"lr": lr, "betas": (torch.tensor(0.9), 0.999)})
+        >>> _ = options["lr"].fill_(0.5); lr, options["betas"]
+        (tensor(0.1000), (tensor(0.9000), 0.999))
+    """
+    return {key: value if key == "params" else _own(value) for key, value in options.items()}
+
+
+def _own(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if type(value) in (tuple, list):
+        return type(value)(_own(v) for v in value)
+    return value
 
 
 def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:

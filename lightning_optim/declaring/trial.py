@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declaring.arguments import accepted_arguments
+from lightning_optim.declaring.arguments import accepted_arguments, own_values
 from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
@@ -42,7 +42,7 @@ def trial_optimizer(
         return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
 
     # HParams without default are left out: their values are checked when `fit` reads them
-    kwargs = without_hparams(kwargs)
+    kwargs = own_values(without_hparams(kwargs))  # the trial schedulers write a tensor lr in place
     # an option required in every group (`use_muon`) as the build passes it, else a stand-in value: the last
     # stand-in group may not exist at `fit`, and a declared group without it was refused before this trial
     required = optimizer_info(cls).required_in_groups
@@ -50,7 +50,7 @@ def trial_optimizer(
         where, cls, {**required, **kwargs}, [without_hparams(g) for g in groups], [where] * len(groups)
     )
     # 2-D stand-ins: some optimizers (Muon) only accept matrices; shape-dependent checks are redone at `fit`
-    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **g} for g in filled]
+    stand_ins = [{"params": [torch.nn.Parameter(torch.zeros(1, 1))], **own_values(g)} for g in filled]
     with torch_rejects(where, cls), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

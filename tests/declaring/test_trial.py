@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import torch
+from torch.optim import Adam
+from torch.optim.lr_scheduler import LambdaLR
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests.helpers import Classifier, assert_same_weights, fit
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
@@ -52,3 +54,31 @@ def test_an_optimizer_needing_a_process_group_is_built_when_fit_starts(tmp_path:
         assert_same_weights(ours, theirs)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _halving(epoch: int) -> float:
+    return 0.5 ** (epoch + 1)
+
+
+def test_the_trial_build_leaves_a_declared_tensor_lr_as_it_is() -> None:
+    """The trial build at class definition schedules a copy of a tensor lr: a ``LambdaLR`` whose first factor is
+    0.5 wrote 0.005 into the declared tensor (torch writes a tensor lr in place), and the fit then started at
+    0.0025 instead of the hand-written module's 0.005."""
+    lr = torch.tensor(0.01)
+
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            "adam", lr=lr, scheduler=SchedulerSpec("lambda", lr_lambda=_halving), implementation="forloop"
+        )
+
+    assert torch.equal(lr, torch.tensor(0.01))
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = Adam(self.parameters(), lr=torch.tensor(0.01), foreach=False)
+            return {"optimizer": optimizer, "lr_scheduler": LambdaLR(optimizer, _halving)}
+
+    ours, theirs = Declared(), HandWritten()
+    assert fit(ours, max_epochs=3).history == fit(theirs, max_epochs=3).history
+    assert_same_weights(ours, theirs)
+    assert torch.equal(lr, torch.tensor(0.01))
