@@ -87,20 +87,31 @@ def tensor_options(cls: type) -> frozenset[str]:
     )
 
 
-#: torch optimizers whose step cannot be compiled, and why.
+#: torch optimizers whose step cannot be compiled, and why. ``Adafactor``'s (both its loops, torch 2.13) reads
+#: numbers with ``.item()`` in its loop over the parameters: Dynamo skips the whole step and runs it eagerly.
 NOT_COMPILABLE: Mapping[str, str] = MappingProxyType(
-    {"LBFGS": "it re-evaluates the closure inside its step", "SparseAdam": "it takes sparse gradients only"}
+    {
+        "LBFGS": "it re-evaluates the closure inside its step",
+        "SparseAdam": "it takes sparse gradients only",
+        "Adafactor": (
+            "its step reads the step count and the norms of each parameter and update as Python numbers "
+            "with `.item()`, where torch.compile breaks the graph and runs the whole step eagerly"
+        ),
+    }
 )
 
 
 def compiled_refusal(cls: type) -> str | None:
     """Why ``implementation="compiled"`` cannot compile the step of ``cls``, or ``None`` if it can.
 
+    torch's own are those of ``torch.optim`` and its modules: ``Adafactor`` and ``Muon`` say ``torch.optim``
+    itself, the others ``torch.optim.<file>``.
+
     Example:
         >>> compiled_refusal(Adam) is None, compiled_refusal(torch.optim.LBFGS)
         (True, 'it re-evaluates the closure inside its step')
     """
-    if not cls.__module__.startswith("torch.optim."):
+    if cls.__module__.split(".")[:2] != ["torch", "optim"]:
         return "only torch's own optimizers are compiled: another class's step is not known to compile"
     if cls.__name__ in NOT_COMPILABLE:
         return NOT_COMPILABLE[cls.__name__]

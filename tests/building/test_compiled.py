@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.precision import MixedPrecision
 
 from lightning_optim import ConfigurableOptimizersMixin, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.building.compiled import install_compiled_step
 from lightning_optim.registry.optimizers import OPTIMIZER_INFO, tensor_options
 from lightning_optim.utilities import compat
 from tests import helpers
@@ -410,24 +411,58 @@ def _define(spec_: OptimizerSpec) -> None:
             "only torch's own optimizers are compiled",
         ),
         (
+            OptimizerSpec("adafactor", implementation="compiled"),
+            "Model.optimizer: Expected `implementation` to be one of `auto`, `foreach`, `forloop` for `Adafactor` "
+            "(its step reads the step count and the norms of each parameter and update as Python numbers "
+            "with `.item()`, where torch.compile breaks the graph and runs the whole step eagerly) but got 'compiled'.",
+        ),
+        (
+            OptimizerSpec("muon", implementation="compiled"),
+            "Model.optimizer: Expected `implementation` to be one of `auto` for `Muon` (its `lr` cannot be a "
+            "tensor, so every new lr would compile the step again) but got 'compiled'.",
+        ),
+        (
             OptimizerSpec("adam", implementation="compiled", fused=True),
             "Model.optimizer: Expected either `implementation` or `fused=` but got both",
         ),
     ],
-    ids=["cycle-momentum", "weight-decay-schedule", "lbfgs", "not-torch", "fused-too"],
+    ids=["cycle-momentum", "weight-decay-schedule", "lbfgs", "not-torch", "adafactor", "muon", "fused-too"],
 )
 def test_refused_at_class_definition(declaration: OptimizerSpec, message: str) -> None:
     if not OPTIMIZER_INFO[torch.optim.SGD].compilable and "`SGD`" in message:
         pytest.skip(
             "this torch's SGD does not type its lr as a tensor (2.4): compiled SGD is refused outright"
         )
-    if declaration.optimizer == "muon_adamw" and not compat.torch_at_least("2.9"):
-        pytest.skip("MuonWithAdamW needs torch >= 2.9")
+    if declaration.optimizer in ("muon_adamw", "muon") and not compat.torch_at_least("2.9"):
+        pytest.skip("Muon and MuonWithAdamW need torch >= 2.9")
+    if declaration.optimizer == "adafactor" and compat.torch_optimizer_class("Adafactor") is None:
+        pytest.skip("torch.optim.Adafactor needs torch >= 2.5")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError) as raised:
             _define(declaration)
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("foreach", [False, True], ids=["forloop", "foreach"])
+def test_torchs_adafactor_step_does_not_compile(foreach: bool) -> None:
+    """Why ``implementation="compiled"`` refuses torch's ``Adafactor``: under ``torch.compile`` its step (either
+    loop) compiles no graph at all (``.item()`` inside its loop over the parameters), so it would run eagerly
+    while ``"compiled"`` was asked for. Should a torch compile it, this fails: accept it then."""
+    adafactor = compat.torch_optimizer_class("Adafactor")
+    if adafactor is None:
+        pytest.skip("torch.optim.Adafactor needs torch >= 2.5")
+    params = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+    optimizer = adafactor(params, lr=torch.tensor(0.01), foreach=foreach)
+    install_compiled_step(optimizer)
+    start = dynamo_graph_count()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(2):
+            for param in params:
+                param.grad = torch.ones_like(param)
+            optimizer.step()
+    assert dynamo_graph_count() == start
 
 
 def test_refused_when_fit_starts_without_a_cpp_compiler(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,9 @@ from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
 from tests.helpers import FAST, Classifier, declared, fit, loader, weights
+from lightning_optim.registry.optimizers import compiled_refusal, optimizer_info
+from lightning_optim.utilities import compat
+from tests.helpers import declared
 
 pytest.importorskip("schedulefree")
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
@@ -303,3 +306,24 @@ def test_the_edges_of_the_checked_ranges_train_as_hand_written(cls: type, option
     assert _loss(module) < _loss(hand_written(lambda params: cls(params, **options)))
     for name, weight in weights(reference).items():
         assert torch.equal(weights(module)[name], weight), name
+@pytest.mark.parametrize(
+    ("name", "refusal"),
+    [
+        (
+            "Adafactor",
+            "its step reads the step count and the norms of each parameter and update as Python numbers",
+        ),
+        ("Muon", "its `lr` cannot be a tensor, so every new lr would compile the step again"),
+    ],
+    ids=["Adafactor", "Muon"],
+)
+def test_torchs_optimizers_exported_by_torch_optim_itself_are_torchs_own(name: str, refusal: str) -> None:
+    """torch's ``Adafactor`` and ``Muon`` say ``__module__ == "torch.optim"`` (the others
+    ``"torch.optim.<file>"``): ``implementation="compiled"`` refuses them for what their step does
+    (``tests/building/test_compiled.py`` shows Adafactor's does not compile; Muon's lr cannot be a tensor), as
+    torch's other optimizers, instead of as another library's, whose step is not known to compile."""
+    cls = compat.torch_optimizer_class(name)
+    if cls is None:
+        pytest.skip(f"torch {torch.__version__} has no torch.optim.{name}")
+    assert cls.__module__ == "torch.optim"
+    assert (compiled_refusal(cls) or "").startswith(refusal)
