@@ -16,9 +16,8 @@ import torch
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lightning_optim.building.compiled import install_compiled_step
-from lightning_optim.declaring.construct import driven_scales, new_schedule, per_group_value, scaled_lrs
 from lightning_optim.declaring.arguments import own_values
-from lightning_optim.declaring.construct import new_schedule, per_group_value, scaled_lrs
+from lightning_optim.declaring.construct import driven_scales, new_schedule, per_group_value, scaled_lrs
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.multipliers import MULTIPLIERS
