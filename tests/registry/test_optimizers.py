@@ -16,11 +16,9 @@ import torch
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
-from lightning_optim.registry.optimizers import optimizer_info
-from tests.helpers import FAST, Classifier, declared, fit, loader, weights
 from lightning_optim.registry.optimizers import compiled_refusal, optimizer_info
 from lightning_optim.utilities import compat
-from tests.helpers import declared
+from tests.helpers import FAST, Classifier, declared, fit, loader, weights
 
 pytest.importorskip("schedulefree")
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
@@ -306,6 +304,8 @@ def test_the_edges_of_the_checked_ranges_train_as_hand_written(cls: type, option
     assert _loss(module) < _loss(hand_written(lambda params: cls(params, **options)))
     for name, weight in weights(reference).items():
         assert torch.equal(weights(module)[name], weight), name
+
+
 @pytest.mark.parametrize(
     ("name", "refusal"),
     [
