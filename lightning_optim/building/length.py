@@ -669,7 +669,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         _check_window_in_run(trainer, scheduler, window[0], start)
         shape = _window_shape(scheduler, window, updates, per_epoch, start, smoke)
         _check_acts_in_run(trainer, scheduler, shape)
-        return _within_limit(trainer, scheduler, shape)
+        return within_limit(trainer, scheduler, shape)
     first = start[0] if scheduler.interval == "step" else start[1]
     left = f" left from {scheduler.interval} {first} (where this fit starts)" if first else ""
     if isinstance(spec.warmup, float):
@@ -713,7 +713,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
         length = _derived(scheduler, length, f"the run's {updates} scheduler updates{left}", per_epoch, smoke)
     shape = Shape(warmup=warmup, length=length, steps_per_epoch=per_epoch, start=start)
     _check_acts_in_run(trainer, scheduler, shape)
-    return _within_limit(trainer, scheduler, shape)
+    return within_limit(trainer, scheduler, shape)
 
 
 def _shorter_warmup(updates: int) -> str:
@@ -872,9 +872,13 @@ def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int 
     return min(updates, updates_between(trainer, scheduler, start, int(end)) if end > first else 0)
 
 
-def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> Shape:
+def within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, changed: str = "") -> Shape:
     """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
-    past it (``OneCycleLR``); a derived length covers it by construction."""
+    past it (``OneCycleLR``); a derived length covers it by construction.
+
+    Checked again at every epoch start, where the run may have grown since training started (a reloaded train
+    dataloader): ``changed`` then says how, and the refusal does not offer a length left to the run, which
+    cannot follow a change either."""
     steps_limit, per_epoch_argument = scheduler.info.steps_limit, scheduler.info.per_epoch_argument
     derived = scheduler.derived_length
     if steps_limit is None or derived not in (None, per_epoch_argument):
@@ -896,14 +900,19 @@ def _within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> S
         if swa_start(trainer) is not None:
             left += f" until `StochasticWeightAveraging` displaces it at epoch {swa_start(trainer)}"
         fix = "Leave the length out to derive it from the run, or lengthen it, or shorten the run."
+        steps_note = f"{steps} steps"
         if derived is not None:
-            steps_note = f"{steps} steps; `{derived}` derived from the run's updates per epoch"
+            steps_note += f"; `{derived}` derived from the run's updates per epoch"
             fix = (
                 f"Leave `{'`, `'.join(scheduler.info.length_given_by)}` out to derive the whole length from the run, "
                 f"or raise `{scheduler.info.length_given_by[0]}`, or shorten the run."
             )
-        else:
-            steps_note = f"{steps} steps"
+        if changed:
+            fix = (
+                f"The run changed at epoch {trainer.current_epoch}: {changed}, after the length was checked when "
+                "training started. Give a length that covers the run as it changes (a length left to the run "
+                "cannot follow a change), or shorten the run."
+            )
         raise ValueError(
             f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the {needed} steps the "
             f"run takes it{left} but got {given} ({steps_note}); torch raises when it is stepped past its "

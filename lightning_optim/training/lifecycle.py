@@ -32,7 +32,10 @@ At every later epoch start the run-derived shapes are derived again and compared
 when training started: a change there (a train dataloader reloaded with another length) cannot be followed,
 since the schedule took steps of the old length, and stops training with an error naming what changed. A shape
 that differs while none of the run's facts did comes from the optimizer's steps so far (Lightning's
-``global_step``), which are not those the length counted: the error says so, and does not blame the run.
+``global_step``), which are not those the length counted: the error says so, and does not blame the run. A
+length given to a scheduler that raises when stepped past it (``OneCycleLR``) is checked there again against the
+run as it then stands (``length.within_limit``), as when training started: a reload may have made the run longer,
+and torch would stop training mid-epoch with its own error.
 
 A tuner's trial run steps the schedules before training starts, with its own callbacks in place of the
 Trainer's: a schedule stepped then only counts the step (``derive`` says the run is not known), and the
@@ -59,6 +62,7 @@ from lightning_optim.building.length import (
     run_facts,
     run_shape,
     updates_between,
+    within_limit,
 )
 from lightning_optim.building.placed import check_placed
 from lightning_optim.building.swa import displaced
@@ -210,28 +214,34 @@ class ScheduleLifecycle(MixinCallback):
             if key in saved and saved[key] != new
         ]
 
+    def _changes(self, trainer: Trainer) -> list[str]:
+        """The facts of the run that differ from those when training started, each with what changed it."""
+        facts, reload = run_facts(trainer), getattr(trainer, "reload_dataloaders_every_n_epochs", 0)
+        return [
+            f"{key} {before!r} -> {facts[key]!r}"
+            + (
+                f" (`reload_dataloaders_every_n_epochs={reload}` reloaded the train dataloader)"
+                if key == BATCHES and reload
+                else ""
+            )
+            for key, before in self.facts.items()
+            if facts[key] != before
+        ]
+
     @override
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for b in self.built:
             for schedule, scheduler in b.scheduled():
                 shape = schedule.shape
-                if (
-                    shape is None
-                    or not scheduler.run_inputs()
-                    or run_shape(trainer, scheduler, shape.start) == self.derived.get(id(schedule), shape)
-                ):
+                if shape is None:
                     continue
-                facts, reload = run_facts(trainer), getattr(trainer, "reload_dataloaders_every_n_epochs", 0)
-                changes = [
-                    f"{key} {before!r} -> {facts[key]!r}"
-                    + (
-                        f" (`reload_dataloaders_every_n_epochs={reload}` reloaded the train dataloader)"
-                        if key == BATCHES and reload
-                        else ""
-                    )
-                    for key, before in self.facts.items()
-                    if facts[key] != before
-                ]
+                if not scheduler.run_inputs():
+                    # a given length the run may have outgrown since it was checked (a reloaded train dataloader)
+                    within_limit(trainer, scheduler, shape, "; ".join(self._changes(trainer)))
+                    continue
+                if run_shape(trainer, scheduler, shape.start) == self.derived.get(id(schedule), shape):
+                    continue
+                changes = self._changes(trainer)
                 fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
                 built = f"`{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}"
                 if not changes:
