@@ -35,7 +35,11 @@ that differs while none of the run's facts did comes from the optimizer's steps 
 ``global_step``), which are not those the length counted: the error says so, and does not blame the run. A
 length given to a scheduler that raises when stepped past it (``OneCycleLR``) is checked there again against the
 run as it then stands (``length.within_limit``), as when training started: a reload may have made the run longer,
-and torch would stop training mid-epoch with its own error.
+and torch would stop training mid-epoch with its own error. The run's last epoch has no epoch start after it: when
+it ended before its last batch (its data ran out, an ``on_train_batch_start`` returned -1), the shapes are derived
+again when training ends, and one the run fell short of is refused as at an epoch start. A run stopped on purpose
+(``trainer.should_stop``: ``EarlyStopping``, ``max_time``) is not, as Lightning would not have started another
+epoch either; nor one ended by ``max_steps``, which every length derived from the run counts.
 
 A tuner's trial run steps the schedules before training starts, with its own callbacks in place of the
 Trainer's: a schedule stepped then only counts the step (``derive`` says the run is not known), and the
@@ -119,7 +123,8 @@ def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, ste
 
 
 class ScheduleLifecycle(MixinCallback):
-    """Fixes the shape of every declared schedule when training starts; checks it at every epoch start."""
+    """Fixes the shape of every declared schedule when training starts; checks it at every epoch start, and when
+    training ends after a last epoch that ended before its last batch."""
 
     def __init__(
         self, owner: str, trainer: Trainer, built: Sequence[Built], choice: ResumeChoice, positions: Positions
@@ -134,6 +139,8 @@ class ScheduleLifecycle(MixinCallback):
         self.derived: dict[int, Shape | None] = {}
         #: the last epoch that ended before its last batch: ``(epoch, batches trained, batches per epoch)``
         self.cut_short: tuple[int, int, int] | None = None
+        #: whether the epoch that ended last ended before its last batch: no epoch start checks the run's last one
+        self.ended_short = False
         for b in built:
             for schedule, scheduler in b.scheduled():
                 schedule.derive = partial(self._derive, trainer, scheduler)
@@ -232,21 +239,29 @@ class ScheduleLifecycle(MixinCallback):
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         for b in self.built:
             for schedule, scheduler in b.scheduled():
-                shape = schedule.shape
-                if shape is None:
-                    continue
-                if not scheduler.run_inputs():
+                if schedule.shape is not None and not scheduler.run_inputs():
                     # a given length the run may have outgrown since it was checked (a reloaded train dataloader)
-                    within_limit(trainer, scheduler, shape, "; ".join(self._changes(trainer)))
-                    continue
-                if run_shape(trainer, scheduler, shape.start) == self.derived.get(id(schedule), shape):
+                    within_limit(trainer, scheduler, schedule.shape, "; ".join(self._changes(trainer)))
+        self._check_derived(trainer)
+
+    def _check_derived(self, trainer: Trainer, ended: bool = False) -> None:
+        """Derive the run-derived shapes again where the run stands (an epoch start, or its end when it ``ended``)
+        and refuse one that differs from those the run gave when training started."""
+        for b in self.built:
+            for schedule, scheduler in b.scheduled():
+                shape = schedule.shape
+                if (
+                    shape is None
+                    or not scheduler.run_inputs()
+                    or run_shape(trainer, scheduler, shape.start) == self.derived.get(id(schedule), shape)
+                ):
                     continue
                 changes = self._changes(trainer)
                 fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
                 built = f"`{scheduler.cls.__name__}` was built with {_built_with(scheduler, shape)}"
                 if not changes:
                     raise ValueError(
-                        f"{scheduler.where}: {built}, {_not_as_counted(trainer, scheduler, self.cut_short)} "
+                        f"{scheduler.where}: {built}, {_not_as_counted(trainer, scheduler, self.cut_short, ended)} "
                         f"Fix: {fixes}."
                     )
                 raise ValueError(
@@ -259,25 +274,45 @@ class ScheduleLifecycle(MixinCallback):
     @override
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         batches, trained = trainer.num_training_batches, compat.batches_started(trainer)
+        self.ended_short = False
         if isinstance(batches, int) and trained < batches:
-            self.cut_short = (trainer.current_epoch, trained, batches)
+            self.cut_short, self.ended_short = (trainer.current_epoch, trained, batches), True
+
+    @override
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # the run's last epoch ended before its last batch, and no epoch start follows to check it; not when the
+        # run was stopped on purpose (`EarlyStopping`, `max_time`: `trainer.should_stop`), where Lightning would not
+        # have started another epoch either, nor by `max_steps`, which every length derived from the run counts
+        if self.ended_short and not trainer.should_stop:
+            self._check_derived(trainer, ended=True)
 
 
 def _not_as_counted(
-    trainer: Trainer, scheduler: ResolvedScheduler, cut_short: tuple[int, int, int] | None
+    trainer: Trainer,
+    scheduler: ResolvedScheduler,
+    cut_short: tuple[int, int, int] | None,
+    ended: bool = False,
 ) -> str:
-    """Why a shape derived again at an epoch start differs when none of the run's facts changed: the optimizer's
-    steps so far are not those the derived length counted, as after an epoch that ended before its last batch
-    (``cut_short``)."""
+    """Why a shape derived again at an epoch start (or when the run ``ended``) differs when none of the run's facts
+    changed: the optimizer's steps so far are not those the derived length counted, as after an epoch that ended
+    before its last batch (``cut_short``)."""
     steps, counted = loop_position(trainer, scheduler)[0], counted_steps(trainer, scheduler)
     manual = manual_optimization(trainer.lightning_module) and driven_everies(trainer) is None
     several = manual and len(declared_of(trainer.lightning_module)) > 1
     source = "the training batches done" if several else "Lightning's `global_step`"
-    stands = (
-        f"its optimizer stands at step {steps} by {source} where that length counted {counted}"
-        if counted is not None and counted != steps
-        else "the run gives it another shape"
-    )
+    if counted is None or counted == steps:
+        stands = (
+            "the run as it ended gives it another shape"
+            if ended
+            else f"at epoch {trainer.current_epoch} the run gives it another shape"
+        )
+    else:
+        position = f"step {steps} by {source} where that length counted {counted}"
+        stands = (
+            f"the run ended with its optimizer at {position}"
+            if ended
+            else f"at epoch {trainer.current_epoch} its optimizer stands at {position}"
+        )
     if cut_short is not None:
         epoch, trained, batches = cut_short
         rule = (
@@ -294,10 +329,14 @@ def _not_as_counted(
         rule = (
             "a length derived from the run counts the optimizer's steps as the Trainer's settings give them"
         )
+    outcome = (
+        "The run ended after fewer steps than the schedule was derived from, so it stopped short of its end."
+        if ended
+        else "The schedule has already taken steps of the counted length, so it cannot follow."
+    )
     return (
-        f"derived from the run when training started, but at epoch {trainer.current_epoch} {stands}, though nothing "
-        f"in the run changed ({', '.join(run_facts(trainer))} as when training started): "
-        f"{rule}. The schedule has already taken steps of the counted length, so it cannot follow."
+        f"derived from the run when training started, but {stands}, though nothing in the run changed "
+        f"({', '.join(run_facts(trainer))} as when training started): {rule}. {outcome}"
     )
 
 

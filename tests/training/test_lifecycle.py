@@ -1,23 +1,31 @@
-"""The checks ``ScheduleLifecycle`` makes after training started, at every epoch start.
+"""The checks ``ScheduleLifecycle`` makes after training started: at every epoch start, and when the run ends.
 
-A schedule fixed when training started takes steps of that run; a run that turns out longer (a reloaded train
-dataloader of another length) is refused with this package's message at the epoch start where the change shows,
-instead of training past a given ``OneCycleLR`` length into torch's own error. Each case is compared with the
-hand-written module or torch's scheduler it stands for.
+A schedule fixed when training started takes steps of that run; a run that turns out another (a reloaded train
+dataloader of another length, a last epoch ending before its last batch) is refused with this package's message
+where the change shows, instead of training past a given ``OneCycleLR`` length into torch's own error, or ending
+short of a length derived from the run without a word. A run stopped on purpose (``trainer.should_stop``,
+``EarlyStopping``, ``max_time``, ``max_steps``) is not refused. Each case is compared with the hand-written module
+or torch's scheduler it stands for.
 """
 
 from __future__ import annotations
 
+import datetime
+import itertools
 import re
+import time
 from typing import Any
 
 import lightning as L
 import pytest
+from lightning.pytorch.callbacks import EarlyStopping
+from torch import nn
 from torch.optim import SGD, lr_scheduler
+from torch.utils.data import DataLoader, IterableDataset
 
-from lightning_optim import OptimizerSpec, SchedulerSpec
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from tests import helpers
-from tests.helpers import FAST, Classifier, LrRecorder, loader, torch_lrs
+from tests.helpers import FAST, Classifier, LrRecorder, fit, loader, torch_lrs
 
 # -- a given length the run outgrows ----------------------------------------------------------------------
 
@@ -76,3 +84,116 @@ def test_a_given_length_that_covers_the_reloaded_run_trains_as_torch() -> None:
     reloading(recorder).fit(onecycle(18)())
     expected = torch_lrs(lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=18), 18)
     assert recorder.of() == pytest.approx(expected, rel=1e-12)
+
+
+# -- a last epoch ending before its last batch ------------------------------------------------------------
+
+
+class TwoBatches(IterableDataset):  # type: ignore[type-arg]
+    """The first 2 batches of ``loader()``, without a length: Lightning plans the ``limit_train_batches`` it is
+    given, 3."""
+
+    def __iter__(self) -> Any:
+        return itertools.islice(iter(loader()), 2)
+
+
+def end_last_epoch_after_2_batches(self: Any, batch: Any, batch_idx: int) -> int | None:
+    """An ``on_train_batch_start`` ending the run's last epoch after its first 2 batches (Lightning's -1)."""
+    return -1 if self.current_epoch == self.trainer.max_epochs - 1 and batch_idx == 2 else None
+
+
+class _Manual(Classifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        opt: Any = self.optimizers()
+        self.manual_backward(nn.functional.cross_entropy(self.model_gen(x), y))
+        opt.step()
+        opt.zero_grad()
+
+
+COSINE = SchedulerSpec("cosine", interval="step")
+
+
+def cosine(base: type[Any] = Classifier, **attributes: Any) -> type[Any]:
+    attributes["optimizer"] = OptimizerSpec(SGD, lr=0.1, scheduler=COSINE)
+    return type("CutShort", (ConfigurableOptimizersMixin, base), attributes)
+
+
+def refusal(length: int, steps: int, epoch: int, trained: int, batches: int) -> str:
+    return (
+        f"CutShort.optimizer.scheduler: `CosineAnnealingLR` was built with `T_max={length}`, derived from the run "
+        f"when training started, but the run ended with its optimizer at step {steps} by Lightning's "
+        f"`global_step` where that length counted {length}, though nothing in the run changed (training batches "
+        "per epoch, `max_epochs`, `max_steps`, `accumulate_grad_batches` as when training started): epoch "
+        f"{epoch} ended after {trained} of its {batches} training batches (an `on_train_batch_start` hook "
+        "returned -1, or the train dataloader ran out), where a length derived from the run counts every batch "
+        "of every epoch. The run ended after fewer steps than the schedule was derived from, so it stopped short "
+        "of its end. Fix: give `T_max` explicitly."
+    )
+
+
+def test_a_data_stream_shorter_than_its_planned_last_epoch_is_refused_when_the_run_ends() -> None:
+    # was silent: T_max=3 counted the 3 planned batches, the stream gave 2, and the cosine stopped at half its
+    # amplitude ([0.1, 0.075]); with more epochs the same shortfall was refused at the next epoch start
+    data = DataLoader(TwoBatches(), batch_size=None)
+    expected = refusal(length=3, steps=2, epoch=0, trained=2, batches=3)
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        fit(cosine()(), data=data, max_epochs=1, limit_train_batches=3)
+
+
+@pytest.mark.parametrize("base", [_Manual, Classifier], ids=["manual", "automatic"])
+def test_a_last_epoch_ended_by_its_batch_start_hook_is_refused_when_the_run_ends(base: type[Any]) -> None:
+    expected = refusal(length=8, steps=6, epoch=1, trained=2, batches=4)
+    module = cosine(base, on_train_batch_start=end_last_epoch_after_2_batches)()
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        fit(module, max_epochs=2)
+
+
+class Validated(Classifier):
+    def val_dataloader(self) -> Any:
+        return loader()
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.model_gen(x), y))
+
+
+def stop_after_batch_1(self: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+    if batch_idx == 1:
+        self.trainer.should_stop = True
+
+
+def slow_batch_1(self: Any, batch: Any, batch_idx: int) -> None:
+    if batch_idx == 1:
+        time.sleep(0.3)  # past `max_time` by the end of the batch (or earlier, on a slow machine)
+
+
+#: runs of one epoch of 4 batches stopped after its first 2 on purpose, and the `T_max` derived for them
+STOPPED: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
+    "should_stop": ({"on_train_batch_end": stop_after_batch_1}, {}, 4),
+    "EarlyStopping": (
+        {},
+        {
+            "callbacks": [EarlyStopping(monitor="val_loss", stopping_threshold=float("inf"))],
+            "val_check_interval": 2,
+            "limit_val_batches": 1,
+            "num_sanity_val_steps": 0,
+        },
+        4,
+    ),
+    "max_time": ({"on_train_batch_start": slow_batch_1}, {"max_time": datetime.timedelta(seconds=0.2)}, 4),
+    "max_steps": ({}, {"max_steps": 2}, 2),
+}
+
+
+@pytest.mark.parametrize("how", sorted(STOPPED))
+def test_a_run_stopped_on_purpose_before_its_last_batch_is_not_refused(how: str) -> None:
+    attributes, trainer_kwargs, length = STOPPED[how]
+    lrs = fit(cosine(Validated, **attributes)(), data=loader(), max_epochs=1, **trainer_kwargs).of()
+    expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=length), 4)
+    assert lrs == pytest.approx(expected[: len(lrs)], rel=1e-12)
+    assert 1 <= len(lrs) <= 2
