@@ -179,15 +179,17 @@ def check_every_steps(trainer: Any) -> None:
     ``fast_dev_run`` smoke run of a batch or a few, which runs a declaration meant for a long run as it is.
 
     So is an ``every > 1`` that every window end matches under ``accumulate_grad_batches``: the rule counts
-    batches, not windows, so ``every=2`` with 2 batches a window steps as often as ``every=1`` would."""
+    batches, not windows, so ``every=2`` with 2 batches a window steps as often as ``every=1`` would. And an
+    ``every > 1`` beside accumulation on data of unknown length (``unknown_length``)."""
     module, batches = trainer.lightning_module, _batches_per_epoch(trainer)
-    if (
-        driven_everies(trainer) is None
-        or not math.isfinite(batches)
-        or getattr(trainer, "fast_dev_run", False)
-    ):
+    if driven_everies(trainer) is None or getattr(trainer, "fast_dev_run", False):
         return
     accumulate, everies = accumulation(trainer, 0), driven_everies(trainer) or ()
+    if not math.isfinite(batches):
+        for d, every in zip(declared_of(module), everies):
+            if every > 1 and accumulate > 1:
+                raise ValueError(unknown_length(d.where, d.attribute, every, accumulate))
+        return
     for d, every in zip(declared_of(module), everies):
         if steps_in(int(batches), accumulate, every):
             _check_every_selects(d, every, int(batches), accumulate)
@@ -203,6 +205,26 @@ def check_every_steps(trainer: Any) -> None:
             f"`(batch_idx + 1) % every == 0` restarts with every epoch, so `{d.attribute}` would never step. "
             "Lower `every`, or train on more batches per epoch."
         )
+
+
+def unknown_length(where: str, attribute: str, every: int, accumulate: int) -> str:
+    """The refusal of ``every > 1`` beside accumulation on data of unknown length: Lightning knows that a batch is
+    the epoch's last only at that batch (its data fetcher looks one batch ahead), so where the data ends inside a
+    window, the window's end, and whether ``every`` selects it, comes too late for its earlier batches, which
+    ran the optimizer's loss and backward for a step that never comes, or left them out of one that does.
+
+    Example:
+        >>> print(unknown_length("Gan.gen_opt", "gen_opt", 5, 3))
+        Gan.gen_opt: Expected a training dataloader of known length beside `every=5` and `accumulate_grad_batches=3` but got one without a length (an `IterableDataset` without `__len__`): where an epoch ends inside an accumulation window, whether `every` selects the window is known only at its last batch, after its earlier batches ran the loss and backward of `gen_opt` or left them out. Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or remove `every` or `accumulate_grad_batches`.
+    """
+    return (
+        f"{where}: Expected a training dataloader of known length beside `every={every}` and "
+        f"`accumulate_grad_batches={accumulate}` but got one without a length (an `IterableDataset` without "
+        "`__len__`): where an epoch ends inside an accumulation window, whether `every` selects the window is known "
+        f"only at its last batch, after its earlier batches ran the loss and backward of `{attribute}` or left them "
+        "out. Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or remove "
+        "`every` or `accumulate_grad_batches`."
+    )
 
 
 def _check_every_selects(declared: ResolvedOptimizer, every: int, batches: int, accumulate: int) -> None:

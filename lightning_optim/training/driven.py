@@ -29,7 +29,10 @@ in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_
 epoch's last (a partial window steps too). ``every=n`` steps an optimizer at the window ends ``e`` with
 ``(e + 1) % n == 0`` (Lightning's rule for a scheduler's ``frequency``; ``utilities/step_rule.py``), and its loss
 and backward run on every batch of those windows only. Without accumulation that is WGAN's ``n_critic``: the
-generator with ``every=5`` steps on batches 4, 9, 14, ... and computes its loss only there.
+generator with ``every=5`` steps on batches 4, 9, 14, ... and computes its loss only there. On data of unknown
+length an epoch's partial last window is known only at its last batch (Lightning looks one batch ahead), too late
+to decide ``every`` for its earlier batches: ``every > 1`` beside accumulation is refused there when ``fit``
+starts (``building/length.py``).
 
 The module is in automatic optimization until ``configure_optimizers`` runs, then in manual optimization
 (``manual``): Lightning checks the Trainer's clipping and accumulation against manual optimization before

@@ -751,6 +751,50 @@ def test_an_every_that_steps_once_an_epoch_trains(every: int, accumulate: int) -
     assert not torch.equal(before, module.generator[0].weight)
 
 
+class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
+    """``data()``'s samples, streamed: a dataloader of unknown length (no ``__len__``)."""
+
+    def __iter__(self) -> Any:
+        return iter(data().dataset)
+
+
+def stream() -> DataLoader:
+    return DataLoader(Stream(), batch_size=8)
+
+
+@pytest.mark.parametrize("every", [3, 5])
+def test_every_beside_accumulation_on_data_of_unknown_length_is_refused(every: int) -> None:
+    """5 batches in windows of 3 ([0, 1, 2], [3, 4]): that the epoch ends at batch 4 is known only there, after
+    batch 3 ran the generator's loss for the step ``every=3`` selects at the window's full end (batch 5, which
+    never comes) or left it out for the one ``every=5`` selects at batch 4. Was a run unlike the same data with a
+    length: with ``every=5`` the generator stepped on batch 4's gradients alone."""
+    message = (
+        f"Declared.gen_opt: Expected a training dataloader of known length beside `every={every}` and "
+        "`accumulate_grad_batches=3` but got one without a length (an `IterableDataset` without `__len__`): where an "
+        "epoch ends inside an accumulation window, whether `every` selects the window is known only at its last "
+        "batch, after its earlier batches ran the loss and backward of `gen_opt` or left them out. Give the "
+        "dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or remove `every` or "
+        "`accumulate_grad_batches`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(declared(every)(), data=stream(), max_epochs=1, accumulate_grad_batches=3)
+
+
+@pytest.mark.parametrize(("every", "limit"), [(5, 5), (1, None)], ids=["every+limit", "every=1"])
+def test_accumulation_on_data_of_unknown_length_trains_as_the_data_with_a_length(
+    every: int, limit: int | None
+) -> None:
+    """The refusal's way out, ``limit_train_batches``, and ``every=1`` (each window steps, the partial one at
+    the batch where the data ends): the weights and lrs of the same data with a length."""
+    sized, streamed = declared(every)(), declared(every)()
+    options: dict[str, Any] = {"max_epochs": 2, "accumulate_grad_batches": 3}
+    reference = fit(sized, data=data(), **options)
+    mine = fit(streamed, data=stream(), limit_train_batches=limit, **options)
+    assert mine.history == reference.history
+    assert_same_weights(streamed, sized)
+    assert streamed.trainer.global_step == sized.trainer.global_step
+
+
 def lbfgs(none: frozenset[int] = frozenset()) -> type[Skips]:
     """``Skips`` trained by ``LBFGS`` declared with ``loss=``, a per-step schedule beside it."""
     spec = OptimizerSpec(
