@@ -22,7 +22,9 @@ module whose optimizers all declare ``loss`` gets a ``training_step`` from the m
    gradient as it is): ``global_step``, ``max_steps``, the lengths derived from the run and ``preview_schedule``
    count every window, and the schedules step after it. Under ``16-mixed`` that step runs without the
    ``GradScaler``, whose ``step`` refuses an optimizer without gradients; automatic optimization leaves the
-   scaler out for a ``None`` too.
+   scaler out for a ``None`` too. Nor is it clipped: there is nothing to clip, and torch's
+   ``clip_grad_value_`` fails on no gradients (automatic optimization's ``None`` fails there), so
+   ``configure_gradient_clipping`` is not called for it.
 
 Accumulation (Lightning refuses ``accumulate_grad_batches`` in manual optimization; here it means what it meant
 in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_grad_batches`` batches and the
@@ -220,11 +222,18 @@ class Driver(MixinCallback):
         ]
         self.several = len(built) > 1
         self.backwards = [0] * len(self.driven)  # backward passes in the current window, per optimizer
+        #: during the step of a window whose every loss was None: nothing to clip
+        self.without_gradients = False
         self.before_zero_grad: list[Callable[[Any], Any]] = []
         clip = trainer.gradient_clip_val
         if clip or compat.is_overridden("configure_gradient_clipping", module):
             for b, d in zip(built, self.driven, strict=True):
-                _clip_before_step(module, b.optimizer, clip, trainer.gradient_clip_algorithm, d.closure)
+                _clip_before_step(
+                    module, b.optimizer, clip, trainer.gradient_clip_algorithm, d.closure, self.has_gradients
+                )
+
+    def has_gradients(self) -> bool:
+        return not self.without_gradients
 
     def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         self.active = False
@@ -272,8 +281,12 @@ class Driver(MixinCallback):
                     if self.backwards[d.index]:
                         optimizer.step()
                     else:  # every loss of the window was None: a step with nothing to apply (Lightning 1.x's)
-                        with compat.without_scaler(trainer):
-                            optimizer.step()
+                        self.without_gradients = True
+                        try:
+                            with compat.without_scaler(trainer):
+                                optimizer.step()
+                        finally:
+                            self.without_gradients = False
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)
@@ -360,13 +373,19 @@ def _check_loss(module: LightningModule, driven: Any, loss: torch.Tensor) -> Non
 
 
 def _clip_before_step(
-    module: LightningModule, optimizer: torch.optim.Optimizer, clip: Any, algorithm: Any, again: bool
+    module: LightningModule,
+    optimizer: torch.optim.Optimizer,
+    clip: Any,
+    algorithm: Any,
+    again: bool,
+    has_gradients: Callable[[], bool],
 ) -> None:
     """Replace ``optimizer.step`` on the instance: Lightning's closure (the ``on_before_optimizer_step`` hooks),
     then the module's ``configure_gradient_clipping`` with the Trainer's settings, then the update: automatic
     optimization's order, which manual optimization does not follow (Lightning skips its clipping there). An
     optimizer that evaluates the closure ``again`` (``LBFGS``) gets a closure that clips after each evaluation,
-    as automatic optimization's does."""
+    as automatic optimization's does. A step without gradients (``has_gradients()`` false: a window whose every
+    loss was ``None``) is not clipped."""
     inner = optimizer.step
 
     def step(opt: Any, closure: Any = None, *args: Any, **kwargs: Any) -> Any:
@@ -384,7 +403,8 @@ def _clip_before_step(
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        module.configure_gradient_clipping(opt, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
+        if has_gradients():
+            module.configure_gradient_clipping(opt, gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
         result = inner(*args, **kwargs)
         return loss if closure is not None else result
 

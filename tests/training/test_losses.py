@@ -347,6 +347,42 @@ def test_a_none_loss_is_a_step_with_nothing_to_apply(accumulate: int, none: set[
     assert [mine.of(0)[i] for i in starts] == pytest.approx(previewed["lr-optimizer"], rel=1e-12)
 
 
+class HandSkipsClipped(HandSkips):
+    """``HandSkips`` clipping each window's gradients before its step, where its backward left some."""
+
+    def __init__(self, none: set[int], accumulate: int, algorithm: str) -> None:
+        super().__init__(none, accumulate)
+        self.algorithm = algorithm
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        if any(p.grad is not None for p in self.parameters()):
+            self.clip_gradients(optimizer, gradient_clip_val=0.01, gradient_clip_algorithm=self.algorithm)
+
+
+@pytest.mark.parametrize("algorithm", ["value", "norm"])
+def test_a_window_without_gradients_is_not_clipped(algorithm: str) -> None:
+    """Windows of 4 in 5 batches, the loss ``None`` at batch 4: the last window steps without gradients, the
+    weights as they were and the schedule stepping, as the hand-written loop. With clipping by value its step
+    failed in torch's ``clip_grad_value_`` ("Expected !nested_tensorlist[0].empty() to be true"); the module's
+    ``configure_gradient_clipping`` is called at the windows with gradients only, nothing to clip elsewhere."""
+    calls: list[int] = []
+
+    class Clipped(skipping({4})):  # type: ignore[misc]
+        def configure_gradient_clipping(self, optimizer: Any, **options: Any) -> None:
+            calls.append(self.trainer.global_step)
+            super().configure_gradient_clipping(optimizer, **options)
+
+    ours, theirs = Clipped(), HandSkipsClipped({4}, accumulate=4, algorithm=algorithm)
+    options: dict[str, Any] = {"gradient_clip_val": 0.01, "gradient_clip_algorithm": algorithm}
+    mine = fit(ours, data=data(), max_epochs=2, accumulate_grad_batches=4, **options)
+    reference = fit(theirs, data=data(), max_epochs=2)
+    assert mine.history == reference.history
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.global_step == theirs.trainer.global_step == 4
+    assert calls == [0, 2]
+    assert ours.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
 class Automatic(Skips):
     """Automatic optimization's ``None`` from ``training_step``, the documented meaning."""
 
