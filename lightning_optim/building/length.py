@@ -235,7 +235,39 @@ def _check_every_selects(declared: ResolvedOptimizer, every: int, batches: int, 
         f"{declared.where}: Expected `every={every}` to skip some accumulation windows but got "
         f"`accumulate_grad_batches={accumulate}`: the rule `(batch_idx + 1) % every == 0` counts batches and "
         f"every window of an epoch ends at one it matches, so `{declared.attribute}` would step at every window, "
-        f"as with `every=1` (did you mean `every={every * accumulate}`, one step every {every} windows?)"
+        f"as with `every=1`{skipping_every(batches, accumulate, every)}"
+    )
+
+
+def skipping_every(batches: int, accumulate: int, every: int) -> str:
+    """The end of the refusal of an ``every`` that each window end of an epoch of ``batches`` matches: an
+    ``every`` that steps at some of its windows and not all (``every * accumulate``, one step every ``every``
+    windows, or fewer windows where the epoch has fewer), or that none does (an epoch of one window).
+
+    Example:
+        >>> skipping_every(8, 4, 2), skipping_every(6, 3, 3)
+        (' (did you mean `every=8`, one step every 2 windows?)', ' (did you mean `every=6`, one step every 2 windows, as many as an epoch of 6 batches has?)')
+        >>> skipping_every(6, 4, 2)  # windows end at batches 3 and 5: `every=4` steps at 3 only
+        ': an epoch of 6 batches is one accumulation window and a partial one (did you mean `every=4`, which leaves out the partial one?)'
+        >>> skipping_every(2, 4, 2)
+        ': an epoch of 2 batches is one accumulation window, which no `every` skips. Remove `every`, or train on more batches per epoch.'
+        >>> [0 < steps_in(b, a, int(h.split("every=")[1].split("`")[0])) < windows_in(b, a)
+        ...  for b, a, e in [(8, 4, 2), (6, 3, 3), (12, 4, 4), (6, 4, 2)] if (h := skipping_every(b, a, e))]
+        [True, True, True, True]
+    """
+    full = batches // accumulate
+    windows = min(every, full)  # one step every `windows` windows: the `windows`-th of an epoch is a full one
+    if windows >= 2:
+        fewer = "" if windows == every else f", as many as an epoch of {batches} batches has"
+        return f" (did you mean `every={windows * accumulate}`, one step every {windows} windows{fewer}?)"
+    if windows_in(batches, accumulate) == 2:  # a full window and a partial one
+        return (
+            f": an epoch of {batches} batches is one accumulation window and a partial one (did you mean "
+            f"`every={accumulate}`, which leaves out the partial one?)"
+        )
+    return (
+        f": an epoch of {batches} batches is one accumulation window, which no `every` skips. Remove `every`, "
+        "or train on more batches per epoch."
     )
 
 

@@ -732,22 +732,69 @@ def test_an_every_that_never_steps_is_refused_when_fit_starts(
         fit(module, data=data(), max_epochs=1, accumulate_grad_batches=accumulate)
 
 
-@pytest.mark.parametrize(("every", "accumulate"), [(2, 2), (3, 3), (2, 4)])
+@pytest.mark.parametrize(
+    ("batches", "every", "accumulate", "hint"),
+    [
+        (6, 2, 2, " (did you mean `every=4`, one step every 2 windows?)"),
+        (
+            12,
+            4,
+            4,
+            " (did you mean `every=12`, one step every 3 windows, as many as an epoch of 12 batches has?)",
+        ),
+        (
+            6,
+            3,
+            3,
+            " (did you mean `every=6`, one step every 2 windows, as many as an epoch of 6 batches has?)",
+        ),
+        (
+            6,
+            2,
+            4,
+            ": an epoch of 6 batches is one accumulation window and a partial one (did you mean `every=4`, which "
+            "leaves out the partial one?)",
+        ),
+        (
+            2,
+            2,
+            4,
+            ": an epoch of 2 batches is one accumulation window, which no `every` skips. Remove `every`, or train "
+            "on more batches per epoch.",
+        ),
+        (
+            3,
+            3,
+            3,
+            ": an epoch of 3 batches is one accumulation window, which no `every` skips. Remove `every`, or train "
+            "on more batches per epoch.",
+        ),
+    ],
+    ids=["windows-of-2", "3-windows", "2-windows", "full-and-partial", "one-partial", "one-full"],
+)
 @pytest.mark.parametrize("length", ["given", "derived"])
 def test_an_every_that_every_window_end_matches_is_refused_when_fit_starts(
-    every: int, accumulate: int, length: str
+    batches: int, every: int, accumulate: int, hint: str, length: str
 ) -> None:
     """6 batches: windows of 2 end at batches 1, 3 and 5, of 3 at 2 and 5, of 4 at 3 and 5 (a partial one), each
-    matched by the rule. Was a run in which the generator stepped at every window, as with ``every=1``."""
+    matched by the rule. Was a run in which the generator stepped at every window, as with ``every=1``. The
+    ``every`` suggested trains, stepping at some windows; it was ``every * accumulate`` without a look at the
+    epoch's windows, itself refused (``every=9`` for windows ending at batches 2 and 5, ``every=8`` for an epoch
+    of one window)."""
     module = (declared if length == "given" else derived_cosine)(every)()
     message = (
         f"Declared.gen_opt: Expected `every={every}` to skip some accumulation windows but got "
         f"`accumulate_grad_batches={accumulate}`: the rule `(batch_idx + 1) % every == 0` counts batches and every "
-        "window of an epoch ends at one it matches, so `gen_opt` would step at every window, as with `every=1` "
-        f"(did you mean `every={every * accumulate}`, one step every {every} windows?)"
+        f"window of an epoch ends at one it matches, so `gen_opt` would step at every window, as with `every=1`{hint}"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        fit(module, data=data(6), max_epochs=1, accumulate_grad_batches=accumulate)
+        fit(module, data=data(batches), max_epochs=1, accumulate_grad_batches=accumulate)
+    suggested = re.search(r"`every=(\d+)`, (one step|which)", hint)
+    if suggested is not None:
+        module = (declared if length == "given" else derived_cosine)(int(suggested.group(1)))()
+        before = module.generator[0].weight.detach().clone()
+        fit(module, data=data(batches), max_epochs=1, accumulate_grad_batches=accumulate)
+        assert not torch.equal(before, module.generator[0].weight)
 
 
 def test_a_run_that_ends_before_an_optimizers_first_step_is_refused_for_a_derived_length() -> None:
