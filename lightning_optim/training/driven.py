@@ -39,7 +39,9 @@ starts (``building/length.py``).
 The module is in automatic optimization until ``configure_optimizers`` runs, then in manual optimization
 (``manual``): Lightning checks the Trainer's clipping and accumulation against manual optimization before
 that, and here the mixin applies them itself. ``trainer.global_step`` counts every optimizer's steps, as in any manual
-optimization; the logging step (``log_every_n_steps``) counts windows, as in automatic optimization.
+optimization; the logging step (``log_every_n_steps``) counts windows, and the loggers get what a window logged
+(``loss/<attribute>`` and the loss methods' own ``self.log``) once, at its last batch, as in automatic
+optimization (``compat.log_at_window_ends``).
 A ``GradientAccumulationScheduler`` is refused when ``fit`` starts.
 
 An optimizer whose step evaluates the closure itself (``LBFGS``; the registry's ``evaluates_closure``) would
@@ -224,6 +226,10 @@ class Driver(MixinCallback):
         self.backwards = [0] * len(self.driven)  # backward passes in the current window, per optimizer
         #: during the step of a window whose every loss was None: nothing to clip
         self.without_gradients = False
+        #: the loggers get a window's logged values at its last batch, as in automatic optimization
+        self.logging_restored = (
+            compat.log_at_window_ends(trainer) if trainer.accumulate_grad_batches > 1 else None
+        )
         self.before_zero_grad: list[Callable[[Any], Any]] = []
         clip = trainer.gradient_clip_val
         if clip or compat.is_overridden("configure_gradient_clipping", module):
@@ -237,6 +243,9 @@ class Driver(MixinCallback):
 
     def _finish(self, *hook_args: Any, **hook_kwargs: Any) -> None:
         self.active = False
+        if self.logging_restored is not None:
+            self.logging_restored()
+            self.logging_restored = None
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

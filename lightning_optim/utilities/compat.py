@@ -249,6 +249,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "fallback: that update is not taken on resume (Lightning's own behaviour)",
     ),
     PrivateApi(
+        "Trainer._logger_connector.update_train_step_metrics",
+        "monkeypatch: wrapped on the Trainer's connector while a `loss=` module accumulates, to write the "
+        "logged values at each window's last batch only (`log_at_window_ends`: also `_FitLoop._should_accumulate`), "
+        "as Lightning does in automatic optimization",
+        "fallback: a row per batch of a window (Lightning's own behaviour in manual optimization)",
+    ),
+    PrivateApi(
         "Trainer.fit_loop epoch and batch progress",
         "where a resumed fit stands inside an epoch, to count the steps left at a changed rate "
         "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.processed`), and "
@@ -559,6 +566,31 @@ def logged_unsynced(trainer: Any, name: str) -> Literal["rank_zero_only", "unsyn
 def batches_that_stepped(trainer: Any) -> int:
     """Lightning's logging step: the batches whose optimizer step ran, in this fit."""
     return int(trainer.fit_loop.epoch_loop._batches_that_stepped)
+
+
+def log_at_window_ends(trainer: Any) -> Callable[[], None]:
+    """Write a training step's logged values to the loggers at each accumulation window's last batch only, as
+    Lightning does in automatic optimization (``_LoggerConnector.update_train_step_metrics`` returns while
+    ``fit_loop._should_accumulate()``), for a module in manual optimization that accumulates as automatic
+    optimization does (``loss=``, ``training/driven.py``): that method is wrapped on the Trainer's connector,
+    the rest of its rule (``log_every_n_steps``, ``fast_dev_run``) kept. Returns what undoes it; without those
+    names, nothing is wrapped (a row per batch, Lightning's own behaviour in manual optimization)."""
+    connector: Any = getattr(trainer, "_logger_connector", None)
+    write = getattr(connector, "update_train_step_metrics", None)
+    if write is None or not callable(getattr(trainer.fit_loop, "_should_accumulate", None)):
+        return lambda: None
+
+    def at_window_ends() -> None:
+        if not trainer.fit_loop._should_accumulate():
+            write()
+
+    connector.update_train_step_metrics = at_window_ends
+
+    def undo() -> None:
+        if vars(connector).get("update_train_step_metrics") is at_window_ends:
+            del connector.update_train_step_metrics
+
+    return undo
 
 
 def batches_trained(trainer: Any) -> int:

@@ -17,6 +17,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import GradientAccumulationScheduler, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins import MixedPrecision
 from torch import nn
 from torch.nn import functional as F
@@ -393,6 +394,73 @@ class Automatic(Skips):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
         return self.loss(batch, batch_idx)
+
+
+class Rows(Logger):
+    """Keeps the rows written to the loggers: the step and the logged losses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[int | None, dict[str, float]]] = []
+
+    @property
+    def name(self) -> str:
+        return "rows"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self.rows.append((step, {k: float(v) for k, v in metrics.items() if k.startswith("loss")}))
+
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class LogsItsOwn(Skips):
+    """A loss method that logs a value of its own, as a ``training_step`` may."""
+
+    def loss(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        loss = super().loss(batch, batch_idx)
+        self.log("loss/own", float(batch_idx))
+        return loss
+
+
+class AutomaticLogging(LogsItsOwn, Automatic):
+    """Automatic optimization logging the loss as ``loss/optimizer``, its cosine over windows of 2 batches."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = Adam(self.parameters(), lr=0.1, foreach=False)
+        schedule = CosineAnnealingLR(optimizer, T_max=2 * -(-BATCHES // 2))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor | None:
+        loss = self.loss(batch, batch_idx)
+        self.log("loss/optimizer", loss, prog_bar=True)  # type: ignore[arg-type]
+        return loss
+
+
+def test_the_loss_is_written_once_per_window_as_in_automatic_optimization() -> None:
+    """Windows of 2 batches: the loggers get one row per window (its last batch's ``loss/optimizer`` and the
+    method's own ``loss/own``), at the logging step counting windows, as automatic optimization writes them.
+    Each row was written at every batch of its window, under the same step."""
+    ours, theirs = type("Ours", (LogsItsOwn, skipping(set())), {})(), AutomaticLogging()
+    mine, reference = Rows(), Rows()
+    options: dict[str, Any] = {"max_epochs": 2, "accumulate_grad_batches": 2, "log_every_n_steps": 1}
+    fit(ours, data=data(), logger=mine, **options)
+    fit(theirs, data=data(), logger=reference, **options)
+    assert_same_weights(ours, theirs)
+    written = [(step, row) for step, row in mine.rows if row]
+    assert written == [(step, row) for step, row in reference.rows if row]
+    assert [(step, row["loss/own"]) for step, row in written] == [
+        (0, 1.0),
+        (1, 3.0),
+        (2, 4.0),
+        (3, 1.0),
+        (4, 3.0),
+        (5, 4.0),
+    ]
 
 
 class Untouched(L.Callback):

@@ -128,6 +128,11 @@ LOOKUPS = {
     "_TrainingEpochLoop._num_ready_batches_reached": lambda: isinstance(
         _trainer().fit_loop.epoch_loop._num_ready_batches_reached(), bool
     ),
+    "Trainer._logger_connector.update_train_step_metrics": lambda: (
+        "_should_accumulate()"
+        in inspect.getsource(type(_trainer()._logger_connector).update_train_step_metrics)
+        and callable(_trainer().fit_loop._should_accumulate)
+    ),
     "Lightning skips callback hooks that are not callable": lambda: (
         "if callable(fn):"
         in inspect.getsource(importlib.import_module("lightning.pytorch.trainer.call")._call_callback_hooks)
