@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NoReturn
 
 import torch
@@ -221,25 +220,29 @@ def _declared_groups(
     for index, group in enumerate(declared.groups):
         where = f"{declared.where}.groups[{index}]"
         remaining = [(n, p) for n, p in parameters if id(p) not in owner]
-        refuse = partial(
-            _refuse_taking_nothing,
-            named,
-            declared,
-            where=where,
-            parameters=parameters,
-            owner=owner,
-            trained_by=trained_by,
-        )
-        # an item of a list that takes nothing left would be dropped without a word, while the same selector
-        # alone is refused: each must take a parameter this group can take
+        # an item of a list must match a trainable parameter (a misspelt one would be dropped without a word);
+        # one whose parameters an earlier group or another optimizer holds is not refused: a list shared by two
+        # optimizers' groups (no-decay patterns), or general after a specific group, is meant as it is
         for item in list_items(group.select):
-            if not select_or_none(named, item, where=where, option="select", among=remaining):
-                refuse(item, listed=group.select)
+            if not select_or_none(named, item, where=where, option="select"):
+                raise ValueError(
+                    item_no_match_message(
+                        named, group.select, item, where, "select", among=parameters, trained_by=trained_by
+                    )
+                )
         # not select(): its no-match error would be caught here with a callable's own, which the retry
         # below would raise a second time while handling the first
         chosen = select_or_none(named, group.select, where=where, option="select", among=remaining)
         if not chosen:
-            refuse(group.select)
+            _refuse_taking_nothing(
+                named,
+                declared,
+                group.select,
+                where=where,
+                parameters=parameters,
+                owner=owner,
+                trained_by=trained_by,
+            )
         name = group.name or f"pg{index + 1}"
         if overlaps is not None and index:
             overlaps.extend(_overlaps(named, declared, parameters, index, first_index, where))
@@ -313,42 +316,21 @@ def _refuse_taking_nothing(
     parameters: Sequence[tuple[str, torch.nn.Parameter]],
     owner: Mapping[int, str],
     trained_by: Mapping[int, str],
-    listed: Selector | None = None,
 ) -> NoReturn:
     """Why ``selector`` takes no parameter left to its group: an earlier group (in ``owner``) took what it
     matches of the optimizer's ``parameters``, another optimizer trains it, or it matches none (or only frozen
-    ones). With ``listed``, ``selector`` is an item of that list selector: the other items take something, so
-    the item alone would be dropped without a word, leaving what it meant where it was."""
-    if listed is None:
-        subject = f"{where}: `select={selector!r}`"
-    else:
-        subject = (
-            f"{where}: Expected every item of `select={listed!r}` to select a parameter this group can take "
-            f"but the item {selector!r}"
-        )
+    ones)."""
     taken = select_or_none(named, selector, where=where, option="select", among=parameters)
     if taken:
         earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
-        fix = (
-            "Reorder the groups or narrow the earlier selector."
-            if listed is None
-            else "Reorder the groups, narrow the earlier selector or remove the item from the list."
-        )
         raise ValueError(
-            f"{subject} matches only parameters already taken by the earlier group(s) {earlier}; a parameter "
-            f"goes to the first group that selects it. {fix}"
+            f"{where}: `select={selector!r}` matches only parameters already taken by the earlier group(s) "
+            f"{earlier}; a parameter goes to the first group that selects it. Reorder the groups or narrow the "
+            "earlier selector."
         )
-    _raise_if_elsewhere(
-        named, declared, selector, where, trained_by, subject=subject, item=listed is not None
-    )
-    if listed is None:
-        raise ValueError(
-            no_match_message(named, selector, where, "select", among=parameters, trained_by=trained_by)
-        )
+    _raise_if_elsewhere(named, declared, selector, where, trained_by)
     raise ValueError(
-        item_no_match_message(
-            named, listed, selector, where, "select", among=parameters, trained_by=trained_by
-        )
+        no_match_message(named, selector, where, "select", among=parameters, trained_by=trained_by)
     )
 
 
@@ -358,12 +340,8 @@ def _raise_if_elsewhere(
     selector: Any,
     where: str,
     trained_by: Mapping[int, str],
-    *,
-    subject: str,
-    item: bool,
 ) -> None:
-    """A group (an ``item`` of its list) that selects only parameters another optimizer trains: name that
-    optimizer and the fix."""
+    """A group that selects only parameters another optimizer trains: name that optimizer and the fix."""
     elsewhere = select_or_none(named, selector, where=where, option="select")
     owners = list(dict.fromkeys(trained_by[id(p)] for _, p in elsewhere if id(p) in trained_by))
     if not owners:
@@ -372,10 +350,9 @@ def _raise_if_elsewhere(
     shown = listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
     theirs = "optimizer " + listing(owners) if len(owners) == 1 else "optimizers " + listing(owners)
     params = "" if declared.params is None else f" (`params={declared.params!r}`)"
-    declare = "Move the item to a group" if item else "Declare the group"
     raise ValueError(
-        f"{subject} matches only parameters trained by {theirs} ({shown}), not by "
-        f"`{declared.attribute}`{params}; a param group splits its own optimizer's parameters. {declare} in "
+        f"{where}: `select={selector!r}` matches only parameters trained by {theirs} ({shown}), not by "
+        f"`{declared.attribute}`{params}; a param group splits its own optimizer's parameters. Declare the group in "
         f"the `groups` of {listing(owners)}, or move the parameters to `{declared.attribute}` by changing the "
         "`params` selectors."
     ) from None
