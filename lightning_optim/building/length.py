@@ -1006,10 +1006,19 @@ def _window_shape(
 ) -> Shape:
     """The shape of a window in the run, its length derived from its span when left out. In Lightning's
     ``fast_dev_run`` smoke run an open window may begin past the run's end (``_check_window_in_run``), and one in
-    fractions of the run may be empty (``_window``): it never acts, and gets a span of 1 to be built with."""
+    fractions of the run may be empty (``_window``): it never acts, and gets a span of 1 to be built with. A
+    window whose span the run does not decide (``begin``/``end`` in updates) is refused there as in any run."""
     first, last = window
     length = None
     if scheduler.derived_length is not None:
+        spec = scheduler.spec
+        run_decides = (
+            last is None
+            or per_epoch is not None
+            or isinstance(spec.begin, float)
+            or isinstance(spec.end, float)
+        )
+        smoke = smoke and run_decides
         span = (updates if last is None else last) - first
         if smoke:
             span = max(span, 1)

@@ -295,6 +295,26 @@ def test_the_declarations_a_smoke_run_trains_are_refused_in_a_real_run_of_its_le
 
 
 @pytest.mark.parametrize(
+    "scheduler",
+    [
+        [SchedulerSpec("linear", start_factor=0.1, end=1, interval="step"), SchedulerSpec("cosine", begin=1, interval="step")],
+        [SchedulerSpec("cosine", end=3, interval="step"), SchedulerSpec("linear", start_factor=0.1, begin=3, end=4, interval="step")],
+    ],
+    ids=["end-1", "begin-3-end-4"],
+)  # fmt: skip
+def test_a_smoke_run_refuses_a_window_in_updates_every_run_refuses(scheduler: Any) -> None:
+    """A window whose ``begin``/``end`` are updates has the same span in every run: a ``LinearLR`` over one update
+    (``total_iters`` 0) is refused by ``fast_dev_run`` as by the real run, so the smoke run catches it. Was
+    (found by review): the smoke run's 1 for a length below 1 applied to it too, training it at ``[0.01, 0.01]``."""
+    cls = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=scheduler))
+    message = "`total_iters` of `LinearLR` is derived from its window of 1 updates, but that gives 0"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(cls(), max_epochs=3)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(cls(), fast_dev_run=2)
+
+
+@pytest.mark.parametrize(
     ("name", "arguments", "message"),
     [
         (
