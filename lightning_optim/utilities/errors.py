@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 #: Words users write for one of this package's choices that are not spelled like it (Lightning's and other
@@ -76,6 +77,12 @@ def closest(value: str, candidates: Iterable[str]) -> str | None:
 #: Words that, added to an option's name, make another kind of option: ``no_decay`` leaves the decay out,
 #: ``layer_decay`` decays the lr layer by layer, ``decay_mult`` scales a decay.
 _OTHER_KIND = ("no", "not", "layer", "mult")
+#: Words that, left out of an option's name, make another kind of option (``weight_decay`` for timm's
+#: ``no_weight_decay``).
+_NEGATIONS = ("no", "not")
+#: Abbreviations read as the words they stand for (``no_wd`` is ``no_decay``'s, ``decoupled_wd`` is
+#: ``decoupled_weight_decay``'s).
+_ABBREVIATIONS = MappingProxyType({"wd": "weight_decay"})
 
 
 def same_option(value: str, candidate: str) -> bool:
@@ -83,8 +90,8 @@ def same_option(value: str, candidate: str) -> bool:
     ``value``'s (``_``-separated; a word counts as kept when it is a few edits from one or part of the other name
     without its underscores) nor adds a word that makes another kind of option (``_OTHER_KIND``). Such a name is
     another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay`` or ``decay``,
-    ``no_decay`` for ``lr_decay`` or ``decay``. A name that only adds another word (``step_size`` for ``step``)
-    may be meant.
+    ``no_decay`` for ``lr_decay`` or ``decay``, ``weight_decay`` for ``no_weight_decay``. A name that only adds
+    another word (``step_size`` for ``step``) may be meant; ``wd`` reads as ``weight_decay``.
 
     Example:
         >>> same_option("no_decays", "no_decay"), same_option("for_each", "foreach"), same_option("step", "step_size")
@@ -93,15 +100,29 @@ def same_option(value: str, candidate: str) -> bool:
         (False, False)
         >>> same_option("decay", "no_decay"), same_option("decay", "layer_decay"), same_option("lr_decay", "weight_decay")
         (False, False, False)
+        >>> same_option("no_wd", "no_decay"), same_option("decoupled_wd", "decoupled_weight_decay")
+        (True, True)
+        >>> same_option("no_weight_decay", "weight_decay")
+        False
     """
 
-    def kept(word: str, name: str) -> bool:
-        words = name.lower().split("_")
-        return word in "".join(words) or any(edit_distance(word, w) <= max(1, len(word) // 3) for w in words)
+    def words(name: str) -> list[str]:
+        return [
+            w for word in name.lower().split("_") if word for w in _ABBREVIATIONS.get(word, word).split("_")
+        ]
 
-    added = [word for word in candidate.lower().split("_") if word and not kept(word, value)]
-    dropped = [word for word in value.lower().split("_") if word and not kept(word, candidate)]
-    return not (added and dropped) and not any(word in _OTHER_KIND for word in added)
+    def kept(word: str, name: str) -> bool:
+        return word in "".join(words(name)) or any(
+            edit_distance(word, w) <= max(1, len(word) // 3) for w in words(name)
+        )
+
+    added = [word for word in words(candidate) if not kept(word, value)]
+    dropped = [word for word in words(value) if not kept(word, candidate)]
+    return (
+        not (added and dropped)
+        and not any(word in _OTHER_KIND for word in added)
+        and not any(word in _NEGATIONS for word in dropped)
+    )
 
 
 def option_meant(value: str, candidates: Iterable[str]) -> str:

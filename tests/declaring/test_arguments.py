@@ -164,6 +164,25 @@ def test_a_decay_an_optimizer_does_not_take_is_not_told_another_kind_of_decay(ke
     )
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "key", "meant"),
+    [
+        ("adamw", "no_wd", "no_decay"),
+        ("adam", "decoupled_wd", "decoupled_weight_decay"),
+        ("adamw", "no_weight_decay", "no_decay"),  # timm's name; was told `weight_decay`, its opposite
+    ],
+)
+def test_an_abbreviated_or_another_librarys_option_is_told_the_option_it_means(
+    optimizer: str, key: str, meant: str
+) -> None:
+    """``wd`` reads as ``weight_decay``, and a name that drops ``no`` is another option (review: the hints for
+    ``no_wd`` and ``decoupled_wd`` were lost by the rule leaving out names with another word)."""
+    with pytest.raises(
+        TypeError, match=rf"got an unexpected argument `{key}` \(did you mean `{meant}`\?\)\. "
+    ):
+        declared(OptimizerSpec(optimizer, lr=0.01, **{key: True}), name="Model")
+
+
 def test_a_misspelt_option_of_the_declaration_is_still_told_it() -> None:
     with pytest.raises(
         TypeError, match=r"got an unexpected argument `no_decays` \(did you mean `no_decay`\?\)\. "

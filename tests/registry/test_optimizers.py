@@ -277,7 +277,10 @@ def test_an_option_out_of_the_range_torch_does_not_check_is_refused_at_class_def
 def test_an_option_out_of_range_in_a_param_group_is_refused_naming_the_group(
     name: str, option: str, value: Any
 ) -> None:
-    spec = OptimizerSpec(name, lr=0.01, groups=[ParamGroup("model_gen.layer2", **{option: value})])
+    momentum = {"momentum": 0.9} if name == "sgd" else {}  # no dampening is read without a momentum
+    spec = OptimizerSpec(
+        name, lr=0.01, **momentum, groups=[ParamGroup("model_gen.layer2", **{option: value})]
+    )
     with pytest.raises(
         ValueError, match=rf"^Model\.optimizer\.groups\[0\]: Expected `{option}` of `\w+` to be "
     ):
@@ -289,10 +292,17 @@ def test_an_option_out_of_range_in_a_param_group_is_refused_naming_the_group(
     [
         (torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.0}),
         (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9, "dampening": 0.5}),
+        (torch.optim.SGD, {"lr": 0.1, "dampening": 1.0}),  # no momentum: torch reads no dampening (review)
         (torch.optim.Rprop, {"lr": 0.01, "step_sizes": (0.01, 0.01)}),
         (torch.optim.LBFGS, {"lr": 0.5, "max_iter": 1}),
     ],
-    ids=["rmsprop-alpha-0", "sgd-dampening-0.5", "rprop-one-step-size", "lbfgs-max-iter-1"],
+    ids=[
+        "rmsprop-alpha-0",
+        "sgd-dampening-0.5",
+        "sgd-dampening-without-momentum",
+        "rprop-one-step-size",
+        "lbfgs-max-iter-1",
+    ],
 )
 def test_the_edges_of_the_checked_ranges_train_as_hand_written(cls: type, options: dict[str, Any]) -> None:
     loops = {} if cls is torch.optim.LBFGS else {"foreach": False}
