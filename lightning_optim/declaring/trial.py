@@ -42,6 +42,7 @@ def trial_optimizer(
         return where if index == len(groups) - 1 else f"{where}.groups[{index}]"
 
     # HParams without default are left out: their values are checked when `fit` reads them
+    waiting = [{k for k, v in {**kwargs, **g}.items() if contains_hparam(v)} for g in groups]
     kwargs = own_values(without_hparams(kwargs))  # the trial schedulers write a tensor lr in place
     # an option required in every group (`use_muon`) as the build passes it, else a stand-in value: the last
     # stand-in group may not exist at `fit`, and a declared group without it was refused before this trial
@@ -66,7 +67,8 @@ def trial_optimizer(
     # the optimizer's own group first: a group that does not set the floor takes the optimizer's
     for index in reversed(range(len(optimizer.param_groups))):
         last = index == len(groups) - 1
-        refusal = zero_floor(cls, optimizer.param_groups[index], filled[index], kwargs if last else None)
+        group = optimizer.param_groups[index]
+        refusal = zero_floor(cls, group, filled[index], kwargs if last else None, waiting=waiting[index])
         if refusal is not None:
             raise ValueError(f"{source(index)}: {refusal}")
     check_group = optimizer_info(cls).check_group

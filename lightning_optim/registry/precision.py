@@ -182,12 +182,18 @@ def _number(value: Any) -> TypeGuard[float]:
 
 
 def zero_floor(
-    cls: type, group: Mapping[str, Any], own: Collection[str], arguments: Mapping[str, Any] | None = None
+    cls: type,
+    group: Mapping[str, Any],
+    own: Collection[str],
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    waiting: Collection[str] = (),
 ) -> str | None:
     """Why a floor (``eps``) of 0 in the param group ``group`` of a ``cls`` makes NaN weights in any precision,
     naming the option as declared (``own``: the options the group sets itself), else ``None``; ``arguments``:
     the optimizer's arguments, for its own group, where each half of an optimizer whose groups differ is
-    checked, as a stand-in group shows one half only (``MuonWithAdamW``'s ``adamw_eps``).
+    checked, as a stand-in group shows one half only (``MuonWithAdamW``'s ``adamw_eps``); ``waiting``: the
+    options an ``HParam`` gives, unknown until ``fit`` reads it (Adagrad's ``initial_accumulator_value``).
 
     The floor is what keeps the denominator from 0 where a parameter's gradient has been 0 (an unused
     embedding row, a frozen branch): with 0 the update is 0 / 0. Measured for every optimizer with ``floors``
@@ -217,8 +223,8 @@ def zero_floor(
     for argument, value, half in found:
         if not _number(value) or value != 0:
             continue
-        if half.floor_state is not None and group.get(half.floor_state):
-            continue  # the state starts above 0: the denominator never is 0
+        if half.floor_state is not None and (group.get(half.floor_state) or half.floor_state in waiting):
+            continue  # the state starts above 0 (the denominator never is 0), or fit reads it
         default = _default_of(cls, argument)
         state = "" if half.floor_state is None else f", or give `{half.floor_state}` > 0"
         return (

@@ -102,8 +102,8 @@ def same_option(value: str, candidate: str) -> bool:
         (False, False, False)
         >>> same_option("no_wd", "no_decay"), same_option("decoupled_wd", "decoupled_weight_decay")
         (True, True)
-        >>> same_option("no_weight_decay", "weight_decay")
-        False
+        >>> same_option("no_weight_decay", "weight_decay"), same_option("alfa", "alpha"), same_option("scale_func", "scale_fn")
+        (False, True, True)
     """
 
     def words(name: str) -> list[str]:
@@ -111,9 +111,11 @@ def same_option(value: str, candidate: str) -> bool:
             w for word in name.lower().split("_") if word for w in _ABBREVIATIONS.get(word, word).split("_")
         ]
 
-    def kept(word: str, name: str) -> bool:
+    def kept(word: str, name: str) -> bool:  # a word of ``name``, misspelt as ``did_you_mean`` reads one
         return word in "".join(words(name)) or any(
-            edit_distance(word, w) <= max(1, len(word) // 3) for w in words(name)
+            edit_distance(word, w) <= max(1, len(word) // 3)
+            or difflib.SequenceMatcher(None, word, w).ratio() >= 0.6
+            for w in words(name)
         )
 
     added = [word for word in words(candidate) if not kept(word, value)]

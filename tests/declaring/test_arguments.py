@@ -170,6 +170,8 @@ def test_a_decay_an_optimizer_does_not_take_is_not_told_another_kind_of_decay(ke
         ("adamw", "no_wd", "no_decay"),
         ("adam", "decoupled_wd", "decoupled_weight_decay"),
         ("adamw", "no_weight_decay", "no_decay"),  # timm's name; was told `weight_decay`, its opposite
+        ("rmsprop", "alfa", "alpha"),  # a one-word misspelling two edits away (review: its hint was lost)
+        ("asgd", "lamda", "lambd"),
     ],
 )
 def test_an_abbreviated_or_another_librarys_option_is_told_the_option_it_means(

@@ -852,6 +852,40 @@ def test_layer_decay_over_a_single_weight_trains_it_at_its_rules_lr(rule: str, s
     assert [g["lr"] for g in module.trainer.optimizers[0].param_groups] == [pytest.approx(LR * scale)]
 
 
+class TwoOptimizerVit(VitLike):
+    """``VitLike`` in manual optimization, for two optimizers that share its blocks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x), y)
+        optimizers = self.optimizers()
+        for optimizer in optimizers:
+            optimizer.zero_grad()
+        self.manual_backward(loss)
+        for optimizer in optimizers:
+            optimizer.step()
+
+
+def test_layer_decay_timm_numbers_the_blocks_another_optimizer_trains() -> None:
+    """timm's ``param_groups_layer_decay`` numbers the layers over the whole model's ``named_parameters()``:
+    blocks 0 and 1, which another optimizer trains, keep their layers, so the embedding is at ``lr * d ** 4`` and
+    block 2 at ``lr * d``. Was (found by review): only this optimizer's blocks were numbered, the embedding at
+    ``lr * d ** 2``, four times timm's lr."""
+    spec = OptimizerSpec(SGD, lr=LR, layer_decay=0.5, layer_decay_blocks="blocks", layer_decay_rule="timm")
+    low = OptimizerSpec(SGD, lr=LR, params=["blocks.0", "blocks.1"])
+    module = type("Model", (ConfigurableOptimizersMixin, TwoOptimizerVit), {"low": low, "optimizer": spec})()
+    fit(module, max_epochs=1)
+    names = {id(p): n for n, p in module.named_parameters()}
+    lrs = {names[id(p)]: g["lr"] for g in module.trainer.optimizers[1].param_groups for p in g["params"]}
+    assert lrs["embed.weight"] == pytest.approx(LR * 0.5**4)
+    assert lrs["blocks.2.fc.weight"] == lrs["norm.weight"] == pytest.approx(LR * 0.5)
+    assert lrs["head.weight"] == LR
+
+
 def test_layer_decay_blocks_outside_the_optimizer_are_an_error() -> None:
     spec = OptimizerSpec(AdamW, params="head", lr=LR, layer_decay=DECAY, layer_decay_blocks="blocks")
     module = type(

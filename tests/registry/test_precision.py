@@ -663,10 +663,18 @@ def test_an_eps_of_zero_read_from_an_hparam_is_refused_when_fit_starts() -> None
     assert not torch.isnan(module.unused).any()
 
 
-def test_adagrad_with_a_zero_eps_above_a_positive_initial_accumulator_trains_as_hand_written() -> None:
-    """Its denominator starts at sqrt(initial_accumulator_value): an eps of 0 never divides by 0 there."""
+@pytest.mark.parametrize("from_hparam", [False, True], ids=["declared", "hparam"])
+def test_adagrad_with_a_zero_eps_above_a_positive_initial_accumulator_trains_as_hand_written(
+    from_hparam: bool,
+) -> None:
+    """Its denominator starts at sqrt(initial_accumulator_value): an eps of 0 never divides by 0 there. An
+    ``HParam`` giving it is read when ``fit`` starts (review: it was refused at class definition, as 0)."""
     options = {"lr": 0.1, "eps": 0.0, "initial_accumulator_value": 0.1}
-    module = declared(OptimizerSpec("adagrad", implementation="forloop", **options), base=WithUnused)()
+    declared_options = {**options, "initial_accumulator_value": HParam("iav")} if from_hparam else options
+    values = {"iav": 0.1} if from_hparam else {}
+    module = declared(
+        OptimizerSpec("adagrad", implementation="forloop", **declared_options), base=WithUnused
+    )(**values)
     reference = type(
         "HandWritten",
         (WithUnused,),

@@ -232,7 +232,12 @@ def layer_ids(
         children = [name for name, _ in blocks.named_children()]
         count = len(blocks)
         if timm:
-            held_names = [*(n for names in names_of.values() for n in names), *(n for n, _ in named.frozen)]
+            # timm numbers over the whole model's parameters: another optimizer's and frozen ones count too
+            held_names = [
+                *(n for n, _ in named.items),
+                *(n for names in named.aliases.values() for n in names),
+                *(n for n, _ in named.frozen),
+            ]
             children = timm_blocks(children, path, held_names)
             count = len(children)
         index = {name: i for i, name in enumerate(children)}
