@@ -174,12 +174,16 @@ class ProxyOptimizer(torch.optim.Optimizer):
     @property
     def param_groups(self) -> list[ParamGroupView]:  # type: ignore[override]
         """Views of the real groups; renewed when the real optimizer replaces its group dicts (as its
-        ``load_state_dict`` does), keeping what the scheduler wrote into each view."""
+        ``load_state_dict`` does), keeping what the scheduler wrote into each view and whether it holds its
+        group (read from the decay a group is built with: a restored one may hold a 0 the schedule set)."""
         groups = self.real.param_groups
         if len(groups) != len(self._views) or any(v.group is not g for v, g in zip(self._views, groups)):
             views = [ParamGroupView(group, self.param, self._held(group)) for group in groups]
+            same_groups = len(views) == len(self._views)
             for view, old in zip(views, self._views):
                 view.own = old.own
+                if same_groups:
+                    view.held = old.held
             self._views = views
         return self._views
 

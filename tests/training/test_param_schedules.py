@@ -297,6 +297,46 @@ def test_dino_resumes_mid_run_exactly(tmp_path: Path) -> None:
     assert_same_weights(full, resumed)
 
 
+def _decay_from_step_3(step: int) -> float:
+    return 0.0 if step < 3 else 1.0
+
+
+class DecayLater(Classifier):
+    """Weight decay off for the first 3 steps, then on: a lambda driving ``weight_decay``."""
+
+    optimizer = OptimizerSpec(
+        AdamW,
+        lr=0.01,
+        weight_decay=0.05,
+        scheduler=SchedulerSpec(
+            "lambda", lr_lambda=_decay_from_step_3, param="weight_decay", interval="step"
+        ),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decays: list[float] = []
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.decays.append(self.trainer.optimizers[0].param_groups[0]["weight_decay"])
+
+
+@pytest.mark.parametrize("step", [2, 3])
+def test_a_weight_decay_the_schedule_holds_at_0_resumes_exactly(tmp_path: Path, step: int) -> None:
+    """A checkpoint taken while the schedule holds the decay at 0: the restored group's 0 was taken for a no-decay
+    group's, whose decay no schedule drives, and the decay stayed 0 for the rest of the run (found resuming
+    checkpoints across versions). The group keeps what it was built with."""
+    module = type("Model", (ConfigurableOptimizersMixin, DecayLater), {})
+    options = {"max_epochs": 2, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    full, resumed = module(), module()
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=1, save_top_k=-1)
+    fit_resumed(full, None, data=Resumable(), callbacks=[saver], **options)
+    assert full.decays == [0.0, 0.0, 0.0] + [0.05] * 5
+    fit_resumed(resumed, str(tmp_path / "ckpt" / f"epoch=0-step={step}.ckpt"), data=Resumable(), **options)
+    assert resumed.decays == full.decays[step:]
+    assert_same_weights(full, resumed)
+
+
 def test_resume_refuses_a_changed_param(tmp_path: Path) -> None:
     options = {"max_epochs": 2, "enable_checkpointing": True, "default_root_dir": tmp_path}
     saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_epochs=1, save_top_k=-1)
