@@ -279,8 +279,9 @@ def list_items(selector: Selector) -> Sequence[Any]:
 
 def check_items(named: NamedParameters, selector: Selector, *, where: str, option: str) -> None:
     """Each item of a list selector must take a trainable parameter of the module: a dead item (a misspelt
-    name) would leave what it meant to another group or optimizer without a word. (A param group's items must
-    also take a parameter left to the group, which ``planning`` checks: it knows the groups and optimizers.)
+    name) would leave what it meant to another group or optimizer without a word. (An item whose parameters an
+    earlier group or another optimizer holds is not refused: a shared no-decay list, a general list after a
+    specific group.)
 
     Example:
         >>> named = NamedParameters.of(torch.nn.Linear(2, 2))

@@ -359,29 +359,28 @@ def check_rmsprop_alpha(group: Mapping[str, Any]) -> None:
 
 
 def check_sgd_dampening(group: Mapping[str, Any]) -> None:
-    """``SGD``'s ``dampening`` must be in [0, 1) beside a momentum: torch does not check it.
+    """``SGD``'s ``dampening`` must be in [0, 1): torch does not check it. Without a momentum torch does not read
+    it, but a schedule cycling the momentum (``OneCycleLR``, ``CyclicLR``) gives one.
 
     The momentum buffer takes ``1 - dampening`` of each gradient (``buf = momentum * buf + (1 - dampening) *
     grad``): at 1 it ignores every gradient after the first, above 1 it steps against them, below 0 it
     multiplies them.
 
     Example:
-        >>> check_sgd_dampening({"dampening": 0.5, "momentum": 0.9}), check_sgd_dampening({"dampening": 2.0})
-        (None, None)
-        >>> check_sgd_dampening({"dampening": 2.0, "momentum": 0.9})
+        >>> check_sgd_dampening({"dampening": 0.5, "momentum": 0.9})
+        >>> check_sgd_dampening({"dampening": 2.0, "momentum": 0.0})
         Traceback (most recent call last):
         ...
         ValueError: Expected `dampening` of `SGD` to be in [0, 1) but got 2.0: ...
     """
-    dampening, momentum = group.get("dampening"), group.get("momentum", 0)
-    if _number(momentum) and momentum == 0:
-        return  # no momentum buffer: torch leaves the dampening unread
+    dampening = group.get("dampening")
     if _number(dampening) and not 0 <= dampening < 1:
         raise ValueError(
             f"Expected `dampening` of `SGD` to be in [0, 1) but got {dampening!r}: the momentum buffer takes "
             "1 - dampening of each gradient (buf = momentum * buf + (1 - dampening) * grad), which at 1 ignores "
-            "every gradient after the first, above 1 steps against them and below 0 multiplies them. Declare a "
-            "value such as `SGD`'s default 0."
+            "every gradient after the first, above 1 steps against them and below 0 multiplies them (without a "
+            "momentum it is unread, until a schedule cycling the momentum gives one). Declare a value such as "
+            "`SGD`'s default 0, or leave it out."
         )
 
 

@@ -104,6 +104,8 @@ def same_option(value: str, candidate: str) -> bool:
         (True, True)
         >>> same_option("no_weight_decay", "weight_decay"), same_option("alfa", "alpha"), same_option("scale_func", "scale_fn")
         (False, True, True)
+        >>> same_option("interval", "nesterov"), same_option("eps", "epochs"), same_option("epochs", "eps")
+        (False, False, False)
     """
 
     def words(name: str) -> list[str]:
@@ -111,12 +113,11 @@ def same_option(value: str, candidate: str) -> bool:
             w for word in name.lower().split("_") if word for w in _ABBREVIATIONS.get(word, word).split("_")
         ]
 
-    def kept(word: str, name: str) -> bool:  # a word of ``name``, misspelt as ``did_you_mean`` reads one
-        return word in "".join(words(name)) or any(
-            edit_distance(word, w) <= max(1, len(word) // 3)
-            or difflib.SequenceMatcher(None, word, w).ratio() >= 0.6
-            for w in words(name)
-        )
+    def kept(
+        word: str, name: str
+    ) -> bool:  # a word of ``name``, or it misspelt (two edits from four letters on)
+        edits = max(1 if len(word) < 4 else 2, len(word) // 3)
+        return word in "".join(words(name)) or any(edit_distance(word, w) <= edits for w in words(name))
 
     added = [word for word in words(candidate) if not kept(word, value)]
     dropped = [word for word in words(value) if not kept(word, candidate)]

@@ -185,6 +185,15 @@ def test_an_abbreviated_or_another_librarys_option_is_told_the_option_it_means(
         declared(OptimizerSpec(optimizer, lr=0.01, **{key: True}), name="Model")
 
 
+@pytest.mark.parametrize(("optimizer", "key"), [("sgd", "interval"), ("adamw", "epochs")])
+def test_a_schedulers_option_given_to_the_optimizer_is_not_told_an_optimizer_option(
+    optimizer: str, key: str
+) -> None:
+    """``interval`` was told `nesterov` and ``epochs`` `eps` (review): other words, not misspellings."""
+    with pytest.raises(TypeError, match=rf"got an unexpected argument `{key}`\. Accepted arguments: "):
+        declared(OptimizerSpec(optimizer, lr=0.01, **{key: 1}), name="Model")
+
+
 def test_a_misspelt_option_of_the_declaration_is_still_told_it() -> None:
     with pytest.raises(
         TypeError, match=r"got an unexpected argument `no_decays` \(did you mean `no_decay`\?\)\. "
