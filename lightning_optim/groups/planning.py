@@ -385,7 +385,41 @@ def plan_all(
     named = NamedParameters.of(module)
     assigned = assign_parameters(named, declared_all)
     trained_by = {id(p): attribute for attribute, pairs in assigned.items() for _, p in pairs}
-    return [
+    plans = [
         plan_groups(named, declared, assigned[declared.attribute], trained_by, overlaps)
         for declared in declared_all
     ]
+    _check_items_left_to_others(named, declared_all, plans, trained_by)
+    return plans
+
+
+def _check_items_left_to_others(
+    named: NamedParameters,
+    declared_all: Sequence[Grouping],
+    plans: Sequence[Sequence[GroupPlan]],
+    trained_by: Mapping[int, str],
+) -> None:
+    """An item of a group's list that matches only another optimizer's parameters is left to that optimizer: a
+    list shared by both optimizers' groups (no-decay names) means it so. Where none of that optimizer's declared
+    groups takes them, they would train at its own options, not at the group's, without a word: refused."""
+    in_groups = {id(p) for plan in plans for g in plan if g.declared is not None for _, p in g.parameters}
+    for declared in declared_all:
+        for index, group in enumerate(declared.groups):
+            where = f"{declared.where}.groups[{index}]"
+            for item in list_items(group.select):
+                matched = select_or_none(named, item, where=where, option="select")
+                owners = {trained_by.get(id(p)) for _, p in matched}
+                if not matched or declared.attribute in owners or None in owners:
+                    continue
+                if any(id(p) in in_groups for _, p in matched):
+                    continue
+                names = [name for name, _ in matched]
+                shown = listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+                theirs = listing(sorted(str(owner) for owner in owners))
+                raise ValueError(
+                    f"{where}: Expected every item of `select={group.select!r}` to select a parameter of "
+                    f"`{declared.attribute}` or one a group of another optimizer takes but the item {item!r} matches "
+                    f"only parameters trained by optimizer {theirs} ({shown}), which none of its groups selects: "
+                    f"they would train at its own options, not at this group's. Move the item to a group in the "
+                    f"`groups` of {theirs}, or remove it from the list."
+                )

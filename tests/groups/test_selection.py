@@ -298,6 +298,28 @@ def test_a_list_shared_by_two_optimizers_groups_trains_as_the_hand_written_group
     assert_same_weights(ours, reference)
 
 
+def test_a_list_item_left_to_an_optimizer_that_groups_it_nowhere_is_refused() -> None:
+    """``model_dis.layer1.bias`` in ``gen``'s list is ``dis``'s, and no group of ``dis`` selects it: it would train
+    at ``dis``'s lr 0.1, not at the group's 0.5, without a word (as in 398decc). Beside a group of ``dis`` that
+    selects it (a shared list) it is left to that group, as above."""
+    group = ParamGroup(["model_gen.layer1.bias", "model_dis.layer1.bias"], lr=0.5, name="biases")
+    attributes = {
+        "gen": OptimizerSpec(SGD, params="model_gen", lr=0.1, groups=[group]),
+        "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
+    }
+    module = type("Model", (ConfigurableOptimizersMixin, TwoNets), attributes)()
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_steps=1)
+    assert str(raised.value) == (
+        "Model.gen.groups[0]: Expected every item of `select=['model_gen.layer1.bias', 'model_dis.layer1.bias']` "
+        "to select a parameter of `gen` or one a group of another optimizer takes but the item "
+        "'model_dis.layer1.bias' matches only parameters trained by optimizer `dis` (`model_dis.layer1.bias`), "
+        "which none of its groups selects: they would train at its own options, not at this group's. Move the "
+        "item to a group in the `groups` of `dis`, or remove it from the list."
+    )
+    assert module.trainer.global_step == 0
+
+
 @pytest.mark.parametrize(
     ("specific", "general"),
     [("*.bias", ["*.bias", "*.weight"]), ("model_gen.layer1", ["model_gen.layer1", "model_gen.layer2"])],
