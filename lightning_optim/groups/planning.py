@@ -346,8 +346,7 @@ def _raise_if_elsewhere(
     owners = list(dict.fromkeys(trained_by[id(p)] for _, p in elsewhere if id(p) in trained_by))
     if not owners:
         return
-    names = [name for name, _ in elsewhere]
-    shown = listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    shown = _first_names(elsewhere)
     theirs = "optimizer " + listing(owners) if len(owners) == 1 else "optimizers " + listing(owners)
     params = "" if declared.params is None else f" (`params={declared.params!r}`)"
     raise ValueError(
@@ -413,8 +412,7 @@ def _check_items_left_to_others(
                     continue
                 if any(id(p) in in_groups for _, p in matched):
                     continue
-                names = [name for name, _ in matched]
-                shown = listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+                shown = _first_names(matched)
                 theirs = listing(sorted(str(owner) for owner in owners))
                 raise ValueError(
                     f"{where}: Expected every item of `select={group.select!r}` to select a parameter of "
@@ -423,3 +421,14 @@ def _check_items_left_to_others(
                     f"they would train at its own options, not at this group's. Move the item to a group in the "
                     f"`groups` of {theirs}, or remove it from the list."
                 )
+
+
+def _first_names(parameters: Sequence[tuple[str, torch.nn.Parameter]]) -> str:
+    """The first four parameters' names, and how many more.
+
+    Example:
+        >>> _first_names([(f"p{i}", torch.nn.Parameter(torch.zeros(1))) for i in range(6)])
+        '`p0`, `p1`, `p2`, `p3` and 2 more'
+    """
+    names = [name for name, _ in parameters]
+    return listing(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")

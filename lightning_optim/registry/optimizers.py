@@ -335,6 +335,16 @@ def _number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _check_fraction(group: Mapping[str, Any], option: str, optimizer: str, why: str, fix: str) -> None:
+    """Refuse a ``group``'s number ``option`` outside [0, 1) (``why``: what torch's step makes of it)."""
+    value = group.get(option)
+    if _number(value) and not 0 <= value < 1:
+        raise ValueError(
+            f"Expected `{option}` of `{optimizer}` to be in [0, 1) but got {value!r}: {why}. Declare a value such as "
+            f"`{optimizer}`'s default {fix}."
+        )
+
+
 def check_rmsprop_alpha(group: Mapping[str, Any]) -> None:
     """``RMSprop``'s ``alpha`` must be in [0, 1): torch checks only that it is >= 0.
 
@@ -348,14 +358,11 @@ def check_rmsprop_alpha(group: Mapping[str, Any]) -> None:
         ...
         ValueError: Expected `alpha` of `RMSprop` to be in [0, 1) but got 1.0: ...
     """
-    alpha = group.get("alpha")
-    if _number(alpha) and not 0 <= alpha < 1:
-        raise ValueError(
-            f"Expected `alpha` of `RMSprop` to be in [0, 1) but got {alpha!r}: it weighs the running average of the "
-            "squared gradients (v = alpha * v + (1 - alpha) * grad**2), which above 1 turns negative (NaN weights) "
-            "and at 1 stays 0 (each update is then lr * grad / eps). Declare a value such as `RMSprop`'s default "
-            "0.99."
-        )
+    why = (
+        "it weighs the running average of the squared gradients (v = alpha * v + (1 - alpha) * grad**2), which "
+        "above 1 turns negative (NaN weights) and at 1 stays 0 (each update is then lr * grad / eps)"
+    )
+    _check_fraction(group, "alpha", "RMSprop", why, "0.99")
 
 
 def check_sgd_dampening(group: Mapping[str, Any]) -> None:
@@ -373,15 +380,12 @@ def check_sgd_dampening(group: Mapping[str, Any]) -> None:
         ...
         ValueError: Expected `dampening` of `SGD` to be in [0, 1) but got 2.0: ...
     """
-    dampening = group.get("dampening")
-    if _number(dampening) and not 0 <= dampening < 1:
-        raise ValueError(
-            f"Expected `dampening` of `SGD` to be in [0, 1) but got {dampening!r}: the momentum buffer takes "
-            "1 - dampening of each gradient (buf = momentum * buf + (1 - dampening) * grad), which at 1 ignores "
-            "every gradient after the first, above 1 steps against them and below 0 multiplies them (without a "
-            "momentum it is unread, until a schedule cycling the momentum gives one). Declare a value such as "
-            "`SGD`'s default 0, or leave it out."
-        )
+    why = (
+        "the momentum buffer takes 1 - dampening of each gradient (buf = momentum * buf + (1 - dampening) * grad), "
+        "which at 1 ignores every gradient after the first, above 1 steps against them and below 0 multiplies them "
+        "(without a momentum it is unread, until a schedule cycling the momentum gives one)"
+    )
+    _check_fraction(group, "dampening", "SGD", why, "0, or leave it out")
 
 
 def check_rprop_step_sizes(group: Mapping[str, Any]) -> None:
