@@ -152,7 +152,7 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
     except (TypeError, ValueError) as err:
         raise _blamed(err, declared, values) from None
     try:
-        check_decay_left_out(resolved)
+        check_decay_left_out(resolved, declared.declaration)
     except ValueError as err:
         raise _blamed(err, declared, values) from None
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute

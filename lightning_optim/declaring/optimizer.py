@@ -210,11 +210,12 @@ def _decay_read_at_fit(cls: type, spec: OptimizerSpec) -> bool:
     return contains_hparam([*arguments, spec.no_decay, *group_decays])
 
 
-def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
+def check_decay_left_out(resolved: ResolvedOptimizer, declaration: OptimizerSpec | None = None) -> None:
     """Refuse ``no_decay`` on an optimizer none of whose groups decays (``decay_left_out``): at class definition
-    for a declaration that decides it alone, when ``fit`` starts for one whose ``HParam`` values decide it. Every
-    argument a group may take its decay from counts (``MuonWithAdamW``'s AdamW groups: ``adamw_weight_decay``);
-    beside a schedule driving ``weight_decay`` the refusal says that the schedule would decay every group."""
+    for a declaration that decides it alone; when ``fit`` starts (``declaration``: the one holding the ``HParam``s)
+    a decay its ``HParam`` values read as 0 is a sweep's no-decay run, refused only beside a schedule driving
+    ``weight_decay``. Every argument a group may take its decay from counts (``MuonWithAdamW``'s AdamW groups:
+    ``adamw_weight_decay``); beside such a schedule the refusal says that the schedule would decay every group."""
     if not any(recipe.options[0] == "no_decay" for recipe, _ in resolved.recipes):
         return
     if "weight_decay" not in resolved.defaults:
@@ -231,6 +232,7 @@ def check_decay_left_out(resolved: ResolvedOptimizer) -> None:
         [(name, value, name in resolved.kwargs) for name, value in decays],
         [group.options.get("weight_decay", 0) for group in resolved.groups],
         next((s.cls.__name__ for s in resolved.schedulers if s.spec.param == "weight_decay"), None),
+        read_at_fit=declaration is not None and _decay_read_at_fit(resolved.cls, declaration),
     )
     if message is not None:
         raise ValueError(message)

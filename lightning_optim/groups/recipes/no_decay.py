@@ -301,6 +301,7 @@ def decay_left_out(
     decays: Sequence[tuple[str, Any, bool]],
     group_decays: Sequence[Any],
     schedule: str | None = None,
+    read_at_fit: bool = False,
 ) -> str | None:
     """Why ``no_decay`` changes nothing, as the message refusing it, where every group's weight decay is 0: each
     argument a group may take its decay from (``decays``: its name, its value, whether it was declared rather than
@@ -309,6 +310,9 @@ def decay_left_out(
     is 0): the run would train with no weight decay at all while it reads as decaying the weights. ``None`` where
     some group decays. ``schedule`` names a scheduler driving ``weight_decay`` (``CyclicLR``): the run decays, but
     the schedule drives every group, as none holds a decay that tells the groups ``no_decay`` leaves out.
+    ``read_at_fit``: an ``HParam`` read when ``fit`` started decided the decays, so a 0 is the no-decay run of a
+    sweep (one class for every point), which trains as its hand-written groups do; only the schedule's refusal,
+    where the run would go wrong, stands.
 
     Example:
         >>> print(decay_left_out("M.optimizer", True, "SGD", [("weight_decay", 0, False)], []))
@@ -317,8 +321,12 @@ def decay_left_out(
         True
         >>> decay_left_out("M.optimizer", True, "MuonWithAdamW", [("weight_decay", 0.0, True), ("adamw_weight_decay", 0.01, False)], []) is None
         True
+        >>> decay_left_out("M.optimizer", True, "AdamW", [("weight_decay", 0.0, True)], [], read_at_fit=True) is None
+        True
     """
     if any(value != 0 for _, value, _ in decays) or any(decay != 0 for decay in group_decays):
+        return None
+    if read_at_fit and schedule is None:
         return None
     default = f"`{optimizer}`'s default"
     given = ", ".join(
