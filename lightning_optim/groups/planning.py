@@ -21,6 +21,7 @@ from lightning_optim.groups.selection import (
     NamedParameters,
     Selector,
     check_items,
+    is_pattern,
     item_no_match_message,
     list_items,
     names_matched,
@@ -399,13 +400,17 @@ def _check_items_left_to_others(
     trained_by: Mapping[int, str],
 ) -> None:
     """An item of a group's list that matches only another optimizer's parameters is left to that optimizer: a
-    list shared by both optimizers' groups (no-decay names) means it so. Where none of that optimizer's declared
-    groups takes them, they would train at its own options, not at the group's, without a word: refused."""
+    list shared by both optimizers' groups (no-decay names) means it so, and a glob (``is_pattern``: a generic
+    list's ``"*norm.weight"`` beside a critic with the only norm) is a rule over names, which takes what it
+    meets. An item naming the parameters exactly where none of that optimizer's declared groups takes them meant
+    them for this group: they would train at that optimizer's own options, without a word: refused."""
     in_groups = {id(p) for plan in plans for g in plan if g.declared is not None for _, p in g.parameters}
     for declared in declared_all:
         for index, group in enumerate(declared.groups):
             where = f"{declared.where}.groups[{index}]"
             for item in list_items(group.select):
+                if is_pattern(item):
+                    continue
                 matched = select_or_none(named, item, where=where, option="select")
                 owners = {trained_by.get(id(p)) for _, p in matched}
                 if not matched or declared.attribute in owners or None in owners:

@@ -277,6 +277,17 @@ def list_items(selector: Selector) -> Sequence[Any]:
     return () if isinstance(selector, str) or callable(selector) else selector
 
 
+def is_pattern(item: Any) -> bool:
+    """Whether a selector item is a glob over names (``"*.bias"``): a rule over whatever names it meets, where a
+    name (``"dec.0.bias"``) or a submodule path (``"dec"``) means the parameters it names.
+
+    Example:
+        >>> is_pattern("*norm.weight"), is_pattern("blocks.?.fc"), is_pattern("dec.0.bias"), is_pattern("dec")
+        (True, True, False, False)
+    """
+    return isinstance(item, str) and _GLOB_CHARACTERS.search(item) is not None
+
+
 def check_items(named: NamedParameters, selector: Selector, *, where: str, option: str) -> None:
     """Each item of a list selector must take a trainable parameter of the module: a dead item (a misspelt
     name) would leave what it meant to another group or optimizer without a word. (An item whose parameters an

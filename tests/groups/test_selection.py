@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from typing import Any
 
 import lightning as L
@@ -318,6 +319,46 @@ def test_a_list_item_left_to_an_optimizer_that_groups_it_nowhere_is_refused() ->
         "item to a group in the `groups` of `dis`, or remove it from the list."
     )
     assert module.trainer.global_step == 0
+
+
+class NormedCritic(TwoNets):
+    """``TwoNets`` whose critic has a ``LayerNorm`` (``model_dis.norm``) and the generator none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers = {"fc": nn.Linear(8, 16), "norm": nn.LayerNorm(16), "act": nn.ReLU(), "out": nn.Linear(16, 4)}
+        self.model_dis = nn.Sequential(OrderedDict(layers))
+
+
+def test_a_glob_of_a_generic_list_matching_only_another_optimizers_parameters_trains_as_the_hand_written_groups() -> (
+    None
+):
+    """A generic no-decay list (``["*.bias", "*norm.weight"]``) on the generator's optimizer alone, beside a critic
+    that has a norm and no groups: its ``*norm.weight`` matches only the critic's norm. It was refused as an item
+    left to an optimizer that groups it nowhere; a pattern is a rule over names, not a parameter named for this
+    group, so it trains as the hand-written groups (the critic's norm at the critic's own options). An item naming
+    a parameter exactly stays refused (``test_a_list_item_left_to_an_optimizer_that_groups_it_nowhere_is_refused``)."""
+    no_decay = ParamGroup(["*.bias", "*norm.weight"], weight_decay=0.0)
+    attributes = {
+        "gen": OptimizerSpec(SGD, params="model_gen", lr=0.1, weight_decay=0.01, groups=[no_decay]),
+        "dis": OptimizerSpec(SGD, params="model_dis", lr=0.1),
+    }
+    ours = type("Model", (ConfigurableOptimizersMixin, NormedCritic), attributes)()
+
+    class HandWritten(NormedCritic):
+        def configure_optimizers(self) -> Any:
+            gen = self.model_gen
+            groups = [
+                {"params": [gen.layer1.bias, gen.layer2.bias], "weight_decay": 0.0},
+                {"params": [gen.layer1.weight, gen.layer2.weight]},
+            ]
+            return [SGD(groups, lr=0.1, weight_decay=0.01), SGD(self.model_dis.parameters(), lr=0.1)]
+
+    reference = HandWritten()
+    fit(ours, max_epochs=1)
+    fit(reference, max_epochs=1)
+    assert [[len(g["params"]) for g in o.param_groups] for o in ours.trainer.optimizers] == [[2, 2], [6]]
+    assert_same_weights(ours, reference)
 
 
 @pytest.mark.parametrize(
