@@ -341,6 +341,21 @@ _FROZEN_ADVICE = (
 )
 
 
+def frozen_only(named: NamedParameters, selector: Selector, *, where: str, option: str) -> bool:
+    """Whether ``selector`` takes no trainable parameter of the module but some frozen one: a param group of a
+    backbone frozen in ``__init__`` (a ``freeze_backbone`` hyperparameter), which is left out as frozen parameters
+    are everywhere, where a selector matching nothing at all is a mistake.
+
+    Example:
+        >>> module = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
+        >>> _ = module.backbone.requires_grad_(False)
+        >>> named = NamedParameters.of(module)
+        >>> [frozen_only(named, s, where="M.optimizer", option="select") for s in ("backbone", "head", "bakbone")]
+        [True, False, False]
+    """
+    return bool(_frozen_matches(named, selector, where, option))
+
+
 def _frozen_matches(named: NamedParameters, selector: Selector, where: str, option: str) -> list[str]:
     """The frozen parameters ``selector`` would take, if it takes no trainable one of the module."""
     if not named.frozen or select_or_none(named, selector, where=where, option=option):
