@@ -7,6 +7,7 @@ sequences and weights with a hand-written ``configure_optimizers`` using the ref
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn.utils import parametrizations, parametrize
 from torch.optim import SGD, AdamW, Rprop, lr_scheduler
 
 from lightning_optim import (
@@ -359,6 +361,141 @@ def test_no_decay_judges_a_pruned_parameter_by_its_original_name() -> None:
         for names, values in partition(pruned, groups).items()
     }
     assert original == partition(unpruned, built_groups(unpruned))
+
+
+def _positive(module: nn.Module, name: str) -> Any:
+    return parametrize.register_parametrization(module, name, Positive())
+
+
+class Positive(nn.Module):
+    """A parametrization of one's own: the tensor's absolute value."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.abs()
+
+
+#: torch's ways of computing a layer's tensor from others, each renaming the parameter the optimizer gets:
+#: ``parametrizations.<name>.original`` (``original0``/``original1`` for weight_norm's g and v), the old API's
+#: ``<name>_orig`` beside ``<name>_u``/``<name>_v`` buffers, and its ``<name>_g``/``<name>_v``
+REPARAMETRIZATIONS: dict[str, Callable[[nn.Module, str], Any]] = {
+    "spectral_norm": lambda module, name: parametrizations.spectral_norm(module, name),
+    "weight_norm": lambda module, name: parametrizations.weight_norm(module, name),
+    "weight_norm over the whole tensor": lambda module, name: parametrizations.weight_norm(
+        module, name, dim=None
+    ),
+    "register_parametrization": _positive,
+    "old spectral_norm": lambda module, name: torch.nn.utils.spectral_norm(module, name),
+    "old weight_norm": lambda module, name: torch.nn.utils.weight_norm(module, name),
+}
+
+
+def reparametrized(how: str) -> type[VitLike]:
+    """``VitLike`` with the Embedding's weight, a LayerNorm's, the BatchNorm's and a Linear's weight and bias,
+    and the head's bias reparametrized ``how`` (spectral norm on the embedding: a projection discriminator's)."""
+
+    def __init__(self: VitLike) -> None:
+        VitLike.__init__(self)
+        block = self.blocks[0]
+        nn.init.constant_(block.norm.bias, 0.1)  # a norm of the zeros it starts at would train NaN
+        for module, name in [
+            (self.embed, "weight"),
+            (block.norm, "weight"),
+            (block.norm, "bias"),
+            (self.blocks[1].fc, "weight"),
+            (self.blocks[1].fc, "bias"),
+            (self.norm, "weight"),
+            (self.head, "bias"),
+        ]:
+            REPARAMETRIZATIONS[how](module, name)
+
+    with warnings.catch_warnings():  # torch.nn.utils.weight_norm is deprecated, not removed
+        warnings.simplefilter("ignore", FutureWarning)
+        return type(f"Reparametrized_{how.replace(' ', '_')}", (VitLike,), {"__init__": __init__})
+
+
+def layer_name(name: str) -> str:
+    """The name a parameter had before its reparametrization (``head.bias`` for ``head.bias_orig``)."""
+    name = re.sub(r"parametrizations\.(\w+)\.original\d*$", r"\1", name)
+    return re.sub(r"_(?:orig|g|v)$", "", name)
+
+
+def planned(module: nn.Module, spec: OptimizerSpec) -> dict[frozenset[str], tuple[Any, ...]]:
+    """The groups ``spec`` plans for ``module``, each by the names its parameters had before reparametrizing."""
+    named = NamedParameters.of(module)
+    grouping = declared(spec, type(module))._lightning_optim_declared[0].grouping
+    return {
+        frozenset(layer_name(name) for name, _ in group.parameters): (
+            group.name,
+            group.options.get("weight_decay"),
+            dict(group.scales),
+        )
+        for group in plan_groups(named, grouping, named.items)
+    }
+
+
+@pytest.mark.parametrize("how", list(REPARAMETRIZATIONS))
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        {"no_decay": True},
+        {"no_decay": ("bias",)},
+        {"no_decay": ("norm",)},
+        {"no_decay": ("embedding",)},
+        {"no_decay": ("1d",)},
+        {"no_decay": "nanogpt"},
+        {"no_decay": "timm"},
+        {"no_decay": "transformers"},
+        {"no_decay": True, "layer_decay": DECAY, "layer_decay_blocks": "blocks"},
+        {
+            "no_decay": "timm",
+            "layer_decay": DECAY,
+            "layer_decay_blocks": "blocks",
+            "layer_decay_rule": "timm",
+        },
+    ],
+    ids=[
+        *("True", "bias", "norm", "embedding", "1d", "nanogpt", "timm", "transformers"),
+        "beit",
+        "timm-timm",
+    ],
+)
+def test_a_reparametrized_layer_is_grouped_as_the_layer_it_computes(how: str, recipe: dict[str, Any]) -> None:
+    """Every rule groups a reparametrized tensor as the layer's own: spectral_norm or a parametrization on an
+    Embedding, a LayerNorm's weight, a bias."""
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, **recipe)
+    assert planned(reparametrized(how)(), spec) == planned(VitLike(), spec)
+
+
+def parametrized_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """The hand-made groups: the blocks' and the head's Linear weights decay, the embedding, the norms and the
+    biases do not, however torch renamed them."""
+    decay = {"head.weight", *(f"blocks.{i}.fc.weight" for i in range(3))}
+    named = [(layer_name(name), p) for name, p in model.named_parameters()]
+    return [
+        {"params": [p for name, p in named if name in decay], "weight_decay": WD},
+        {"params": [p for name, p in named if name not in decay], "weight_decay": 0.0},
+    ]
+
+
+@pytest.mark.parametrize("how", list(REPARAMETRIZATIONS))
+def test_no_decay_trains_a_reparametrized_model_as_the_hand_made_groups(how: str) -> None:
+    """``no_decay=True`` spares a spectral-normed Embedding, a parametrized LayerNorm weight and bias as it
+    spares the plain ones, in the optimizer ``fit`` builds."""
+    model = reparametrized(how)
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=True, implementation="forloop")
+    ours = declared(spec, model)()
+    theirs = type(
+        "HandWritten",
+        (model,),
+        {"configure_optimizers": lambda self: AdamW(parametrized_groups(self), lr=LR)},
+    )()
+    fit(ours, max_epochs=1)
+    fit(theirs, max_epochs=1)
+    assert partition(ours, ours.trainer.optimizers[0].param_groups) == partition(
+        theirs, parametrized_groups(theirs)
+    )
+    assert all(p.isfinite().all() for p in ours.parameters())
+    assert_same_weights(ours, theirs)
 
 
 # ---- layer-wise lr decay ---------------------------------------------------------------------------

@@ -6,6 +6,12 @@ each transcribed from its source (see ``transformers_no_decay``, ``timm_no_decay
 ``True`` and the tuples of kinds are this package's own rules. Each group is split
 in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets ``weight_decay=0.0``; a half left empty is
 dropped. Linear in the number of parameter tensors.
+
+Every rule judges a reparametrized tensor as the layer's tensor it computes: torch's parametrizations
+(``spectral_norm``, a GAN discriminator's, on an ``Embedding`` is ``embed.parametrizations.weight.original``),
+pruning and the old ``spectral_norm``/``weight_norm`` rename the parameter the optimizer gets, which would
+otherwise leave a norm layer's or an embedding's weight, or a bias, decaying under one torch API and not under
+another (see ``layer_name`` and ``layer_parameters``).
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
@@ -57,6 +64,10 @@ _NORM_CLASS_NAME = re.compile(r"Norm(?:[123]d)?$")
 
 EMBEDDING_LAYERS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
 
+#: ``torch.nn.utils.parametrize``'s name for a parametrized tensor's original(s): ``original``, or
+#: ``original0``, ``original1``, ... where ``right_inverse`` returns several (``weight_norm``'s g and v).
+_PARAMETRIZED = re.compile(r"(?:(?P<path>.*)\.)?parametrizations\.(?P<attribute>[^.]+)\.original\d*")
+
 
 def is_norm_layer(module: nn.Module) -> bool:
     """A torch normalization layer, or a module whose class name ends in ``Norm`` (e.g. ``T5LayerNorm``).
@@ -82,25 +93,64 @@ def is_bias(name: str) -> bool:
     return name.endswith("bias")
 
 
-def unpruned_name(name: str, holder: nn.Module | None) -> str:
-    """The name a parameter had before torch's pruning reparametrization (``torch.nn.utils.prune``, which
-    Lightning's ``ModelPruning(make_pruning_permanent=False)`` leaves in place) renamed it ``<name>_orig`` and
-    put a ``<name>_mask`` buffer beside it on ``holder``, the module holding it; else ``name``. The rules by
-    name judge a pruned parameter as the unpruned one (the rules by type and shape see it unchanged).
+def layer_name(name: str, modules: Mapping[str, nn.Module]) -> str:
+    """The name of the layer's tensor that the parameter ``name`` is computed into, by the modules' paths
+    (``modules``); else ``name``. torch's reparametrizations keep the layer's attribute (``head.bias``) and hand
+    the optimizer a parameter of another name:
+
+    - ``torch.nn.utils.parametrize`` (``parametrizations.spectral_norm``, ``weight_norm``, ``orthogonal``,
+      ``register_parametrization``): ``head.parametrizations.bias.original``, or ``original0``/``original1``
+      where it keeps several (``weight_norm``'s g and v, both standing for the tensor);
+    - pruning (``torch.nn.utils.prune``, which Lightning's ``ModelPruning(make_pruning_permanent=False)`` leaves
+      in place): ``head.bias_orig`` beside a ``bias_mask`` buffer; the old ``torch.nn.utils.spectral_norm``:
+      ``head.bias_orig`` beside ``bias_u``/``bias_v`` buffers;
+    - the old ``torch.nn.utils.weight_norm``: ``head.bias_g`` and ``head.bias_v``, ``bias`` no longer a parameter.
 
     Example:
         >>> head = nn.Linear(2, 2)
         >>> _ = torch.nn.utils.prune.l1_unstructured(head, "bias", amount=0.5)
-        >>> unpruned_name("head.bias_orig", head), unpruned_name("head.weight", head)
-        ('head.bias', 'head.weight')
-        >>> unpruned_name("head.bias_orig", nn.Linear(2, 2))  # no mask: a parameter so named by its author
+        >>> _ = torch.nn.utils.parametrizations.weight_norm(head, "weight")
+        >>> [layer_name(n, {"head": head}) for n in ("head.bias_orig", "head.parametrizations.weight.original0")]
+        ['head.bias', 'head.weight']
+        >>> layer_name("head.bias_orig", {"head": nn.Linear(2, 2)})  # no mask: a parameter so named by its author
         'head.bias_orig'
     """
-    stem = name.removesuffix("_orig")
-    if stem == name or holder is None:
+    match = _PARAMETRIZED.fullmatch(name)
+    if match is not None:
+        path, attribute = match["path"] or "", match["attribute"]
+        holder = modules.get(path)
+        if holder is not None and parametrize.is_parametrized(holder, attribute):
+            return f"{path}.{attribute}" if path else attribute
         return name
-    leaf = stem.rsplit(".", 1)[-1]
-    return stem if f"{leaf}_mask" in dict(holder.named_buffers(recurse=False)) else name
+    path, _, leaf = name.rpartition(".")
+    holder = modules.get(path)
+    if holder is None:
+        return name
+    stem = leaf.removesuffix("_orig")
+    if stem == leaf:
+        stem = leaf[:-2] if leaf.endswith(("_g", "_v")) else leaf
+        parameters = dict(holder.named_parameters(recurse=False))
+        renamed = stem != leaf and {f"{stem}_g", f"{stem}_v"} <= parameters.keys() and stem not in parameters
+    else:
+        renamed = bool({f"{stem}_mask", f"{stem}_u"} & dict(holder.named_buffers(recurse=False)).keys())
+    return (f"{path}.{stem}" if path else stem) if renamed else name
+
+
+def layer_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters ``module`` computes its own tensors from: those it holds, and the originals of its
+    parametrized tensors (held by its ``parametrizations``, not by the layer itself; not the parameters of
+    a parametrization module).
+
+    Example:
+        >>> embed = torch.nn.utils.parametrizations.spectral_norm(nn.Embedding(5, 4))
+        >>> [tuple(p.shape) for p in layer_parameters(embed)], list(embed.parameters(recurse=False))
+        ([(5, 4)], [])
+    """
+    held = list(module.parameters(recurse=False))
+    if parametrize.is_parametrized(module):
+        parametrizations = cast(nn.ModuleDict, module.parametrizations)
+        held += [p for originals in parametrizations.values() for p in originals.parameters(recurse=False)]
+    return held
 
 
 def _check_no_decay(where: str, value: Any, optimizer: str, group_options: frozenset[str]) -> tuple[str, ...]:
@@ -157,7 +207,7 @@ def transformers_no_decay(name: str, holders: Sequence[nn.Module]) -> bool:
     )
 
 
-def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]) -> bool:
+def timm_no_decay(name: str, ndim: int, no_weight_decay: Sequence[str]) -> bool:
     """timm's rule: ``ndim <= 1``, a name ending in ``.bias``, or a name matching ``no_weight_decay``.
 
     timm (huggingface/pytorch-image-models at aa4b5850c154), timm/optim/_param_groups.py,
@@ -166,19 +216,17 @@ def timm_no_decay(name: str, param: torch.Tensor, no_weight_decay: Sequence[str]
     ``create_optimizer_v2`` (timm/optim/_optim_factory.py) passes the model's ``no_weight_decay()``.
 
     Example:
-        >>> timm_no_decay("pos_embed", torch.zeros(1, 4, 8), ["pos_embed", "cls_token"])
-        True
-        >>> timm_no_decay("blocks.0.fc.weight", torch.zeros(4, 4), ["pos_embed"])
-        False
+        >>> timm_no_decay("pos_embed", 3, ["pos_embed", "cls_token"]), timm_no_decay("blocks.0.fc.weight", 2, [])
+        (True, False)
     """
     return (
         name.endswith(".bias")
         or any(fnmatch.fnmatchcase(name, pattern) for pattern in no_weight_decay)
-        or _ndim(name, param, "timm") <= 1
+        or ndim <= 1
     )
 
 
-def nanogpt_no_decay(name: str, param: torch.Tensor) -> bool:
+def nanogpt_no_decay(ndim: int) -> bool:
     """nanoGPT's rule: no decay for a tensor of fewer than 2 dimensions (biases, norm weights).
 
     karpathy/nanoGPT, model.py, ``GPT.configure_optimizers``: every trainable parameter of
@@ -187,10 +235,10 @@ def nanogpt_no_decay(name: str, param: torch.Tensor) -> bool:
     parameters as the ``"1d"`` kind; named for the port.
 
     Example:
-        >>> nanogpt_no_decay("ln.weight", torch.zeros(8)), nanogpt_no_decay("fc.weight", torch.zeros(32, 8))
+        >>> nanogpt_no_decay(torch.zeros(8).ndim), nanogpt_no_decay(torch.zeros(32, 8).ndim)
         (True, False)
     """
-    return _ndim(name, param, "nanogpt") < 2
+    return ndim < 2
 
 
 def _ndim(name: str, param: torch.Tensor, rule: str) -> int:
@@ -231,8 +279,11 @@ def declared_no_weight_decay(where: str, named: NamedParameters) -> list[str]:
 def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_decay") -> set[int]:
     """The ids of the trainable parameters that get no weight decay, by the listed kinds and rules.
 
-    ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer itself holds), ``"bias"`` by
-    name (``is_bias``; a pruned parameter by its name before pruning, ``unpruned_name``), ``"1d"`` by shape; ``"transformers"``, ``"timm"`` and ``"nanogpt"`` are those sources' rules.
+    ``"norm"`` and ``"embedding"`` go by module type (every parameter the layer computes its tensors from,
+    ``layer_parameters``), ``"bias"`` by name (``is_bias``), ``"1d"`` by shape; ``"transformers"``, ``"timm"``
+    and ``"nanogpt"`` are those sources' rules. The rules by name read the layer's name of a reparametrized
+    parameter (``layer_name``) and the rules by shape the layer's tensor's ``ndim``: the largest of the
+    parameters it is computed from (``weight_norm`` over the whole tensor keeps a 0-dim g beside a v of its shape).
     """
     ids: set[int] = set()
     if "norm" in kinds or "embedding" in kinds:
@@ -240,17 +291,26 @@ def no_decay_ids(named: NamedParameters, kinds: Sequence[str], where: str = "no_
             if ("norm" in kinds and is_norm_layer(module)) or (
                 "embedding" in kinds and isinstance(module, EMBEDDING_LAYERS)
             ):
-                ids.update(id(p) for p in module.parameters(recurse=False))
-    modules: Mapping[str, nn.Module] = dict(named.modules) if {"transformers", "bias"} & set(kinds) else {}
+                ids.update(id(p) for p in layer_parameters(module))
+    modules: Mapping[str, nn.Module] = dict(named.modules)
+    layers = {name: layer_name(name, modules) for name, _ in named.items}
+    computed_from: dict[str, list[tuple[str, torch.Tensor]]] = {}
+    for name, param in named.items:
+        computed_from.setdefault(layers[name], []).append((name, param))
+
+    def ndim(name: str, rule: str) -> int:
+        return max(_ndim(n, p, rule) for n, p in computed_from[layers[name]])
+
     listed = declared_no_weight_decay(where, named) if "timm" in kinds else []
     with prefixed(where):
         for name, param in named.items:
+            layer = layers[name]
             if id(param) not in ids and (  # the rules by name and type first: they need no shape
-                ("bias" in kinds and is_bias(unpruned_name(name, modules.get(name.rpartition(".")[0]))))
-                or ("transformers" in kinds and transformers_no_decay(name, _holders(name, modules)))
-                or ("timm" in kinds and timm_no_decay(name, param, listed))
-                or ("1d" in kinds and _ndim(name, param, "1d") <= 1)
-                or ("nanogpt" in kinds and nanogpt_no_decay(name, param))
+                ("bias" in kinds and is_bias(layer))
+                or ("transformers" in kinds and transformers_no_decay(layer, _holders(layer, modules)))
+                or ("timm" in kinds and timm_no_decay(layer, ndim(name, "timm"), listed))
+                or ("1d" in kinds and ndim(name, "1d") <= 1)
+                or ("nanogpt" in kinds and nanogpt_no_decay(ndim(name, "nanogpt")))
             ):
                 ids.add(id(param))
     return ids
