@@ -402,6 +402,31 @@ def plan_all(
     return plans
 
 
+def frozen_selections(
+    module: torch.nn.Module, declared_all: Sequence[Grouping]
+) -> list[tuple[str, Any, list[str]]]:
+    """Each declared group's item that takes only frozen parameters (``frozen_only``), left out of its optimizer:
+    ``(where, item, the parameters' names)``, for a fit whose callback unfreezes them later (``BaseFinetuning``).
+
+    Example:
+        >>> module = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
+        >>> _ = module.backbone.requires_grad_(False)
+        >>> grouping = Grouping("opt", "M.opt", None, [DeclaredGroup("backbone", None, {})], (), {})
+        >>> frozen_selections(module, [grouping])
+        [('M.opt.groups[0]', 'backbone', ['backbone.weight', 'backbone.bias'])]
+    """
+    named = NamedParameters.of(module)
+    found = []
+    for declared in declared_all:
+        for index, group in enumerate(declared.groups):
+            where = f"{declared.where}.groups[{index}]"
+            for item in list_items(group.select) or (group.select,):
+                frozen = frozen_only(named, item, where=where, option="select")
+                if frozen:
+                    found.append((where, item, frozen))
+    return found
+
+
 def _check_items_left_to_others(
     named: NamedParameters,
     declared_all: Sequence[Grouping],

@@ -602,6 +602,25 @@ def test_a_group_of_only_frozen_parameters_is_left_out_as_the_hand_written_optim
     assert [g["name"] for g in unfrozen.trainer.optimizers[0].param_groups] == ["backbone", "rest"]
 
 
+@pytest.mark.parametrize(
+    "select", ["backbone", ["backbone.0.weight", "backbone.0.bias"]], ids=["path", "list"]
+)
+def test_a_group_of_parameters_backbone_finetuning_freezes_is_refused_naming_the_callback(
+    select: Any,
+) -> None:
+    """Left out as frozen, the declared group's lr would never apply: ``BackboneFinetuning`` adds the backbone to
+    the optimizer in a group of its own, at the callback's lr, when it unfreezes it. Refused when ``fit`` starts,
+    naming the group and the way that trains (leave the backbone to the callback), as before groups of only frozen
+    parameters were left out."""
+    spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(select, lr=0.01, name="backbone")])
+    module = type("Model", (ConfigurableOptimizersMixin, FrozenBackbone), {"optimizer": spec})(freeze=False)
+    with pytest.raises(ValueError) as raised:
+        fit(module, max_epochs=1, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1)])
+    message = str(raised.value)
+    assert message.startswith("Model.optimizer.groups[0]: Expected"), message
+    assert "`BackboneFinetuning`" in message and "frozen" in message
+
+
 def test_a_misspelt_selector_suggests_a_submodule_holding_trainable_parameters() -> None:
     class Model(ConfigurableOptimizersMixin, FrozenBackbone):
         optimizer = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("backbone.2", lr=0.01)])
