@@ -31,6 +31,7 @@ from lightning_optim.registry.optimizers import is_optimizer_class, optimizer_in
 from lightning_optim.registry.precision import option_arguments
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
 from lightning_optim.utilities.errors import did_you_mean, listing, option_meant, prefixed
+from lightning_optim.utilities.numeric import is_int
 from lightning_optim.utilities.typecheck import check_type
 
 
@@ -175,10 +176,6 @@ def check_arguments(
             value = list(value.values())  # one value per group by name: checked like a list
         check_type(where, cls, key, value)
     return [name for name in required if name not in kwargs]
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:

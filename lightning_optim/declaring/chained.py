@@ -28,10 +28,10 @@ from typing import Any
 
 from torch.optim.lr_scheduler import ConstantLR, LinearLR, PolynomialLR, SequentialLR
 
-from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.hparam import contains_hparam
 from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.trial import sets_outright
+from lightning_optim.utilities.numeric import is_int
 
 #: A scheduler's window as far as the declaration tells: ``(unit, begin, end)`` in optimizer steps or epochs.
 Span = tuple[str, float, float]

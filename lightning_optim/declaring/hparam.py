@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.utilities.errors import listing
+from lightning_optim.utilities.numeric import python_number
 
 
 class _NoDefault:
@@ -225,6 +226,26 @@ def _options(spec: Any, kind: type, where: str, value_of: ValueOf) -> dict[str, 
             _refuse(where, option, value, kind)
         values[option] = value
     return values
+
+
+def python_numbers(spec: OptimizerSpec | SchedulerSpec) -> Any:
+    """``spec`` with the ``NUMERIC_OPTIONS`` given as numpy scalars (a sweep's grid) written as the Python
+    numbers they are, once, where the declaration is checked: what reads them later tells a count from a
+    fraction by ``isinstance(value, float)``, and a checkpoint records them as the same literal would be. The
+    optimizer's and schedulers' own arguments stay as given, for torch.
+
+    Example:
+        >>> import numpy as np
+        >>> python_numbers(SchedulerSpec("cosine", warmup=np.float32(0.25), frequency=np.int64(2), T_max=np.int64(4)))
+        SchedulerSpec('cosine', T_max=np.int64(4), frequency=2, warmup=0.25)
+    """
+    kind = type(spec)
+    numbers = {option: python_number(getattr(spec, option)) for option in NUMERIC_OPTIONS[kind]}
+    if all(numbers[option] is getattr(spec, option) for option in numbers):
+        return spec
+    options = {option: getattr(spec, option) for option in spec_options(kind)}
+    first = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
+    return kind(first, **{**options, **numbers}, **spec.kwargs)
 
 
 def _scheduler(spec: SchedulerSpec, where: str, value_of: ValueOf) -> SchedulerSpec:

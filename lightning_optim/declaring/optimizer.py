@@ -27,7 +27,13 @@ from lightning_optim.declaring.arguments import (
     check_swallowed,
 )
 from lightning_optim.declaring.chained import check_chained, check_composites, check_cycled_momentum
-from lightning_optim.declaring.hparam import Occurrence, contains_hparam, find_hparams, with_defaults
+from lightning_optim.declaring.hparam import (
+    Occurrence,
+    contains_hparam,
+    find_hparams,
+    python_numbers,
+    with_defaults,
+)
 from lightning_optim.declaring.scheduler import (
     ResolvedScheduler,
     adds_warmup,
@@ -242,6 +248,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
+    checked = python_numbers(spec)
     # a collection name may stand for arguments too (`"transformers/adamw_torch_fused"`); the declared ones win
     kwargs = {**name_arguments(spec.optimizer, spec.implementation), **spec.kwargs}
     missing = check_arguments(where, cls, kwargs, _OPTIMIZER_OPTIONS)
@@ -302,7 +309,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         attribute=attribute,
         where=where,
         declaration=spec,
-        spec=spec,
+        spec=checked,
         cls=cls,
         kwargs=MappingProxyType(kwargs),
         groups=tuple(groups),

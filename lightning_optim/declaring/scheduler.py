@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declaring.arguments import check_arguments, is_int
-from lightning_optim.declaring.hparam import HParam, without_hparams
+from lightning_optim.declaring.arguments import check_arguments
+from lightning_optim.declaring.hparam import HParam, python_numbers, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import built_instance, is_built, resolve_class
@@ -34,6 +34,7 @@ from lightning_optim.registry.schedulers import (
     group_values,
 )
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
+from lightning_optim.utilities.numeric import is_float, is_int, is_real
 
 INTERVALS = ("step", "epoch")
 
@@ -47,7 +48,8 @@ class ResolvedScheduler:
     """A checked ``SchedulerSpec`` and what its check derived; ``kwargs`` holds a composite's inner ones."""
 
     where: str
-    #: the declaration, a ``warmup`` or ``begin`` of 0.0 written as the count 0 it is
+    #: the declaration, a ``warmup`` or ``begin`` of 0.0 written as the count 0 it is, its numbers given as numpy
+    #: scalars as the Python numbers they are
     spec: SchedulerSpec
     cls: type
     #: what the package knows about ``cls``
@@ -153,7 +155,7 @@ def _count_or_fraction(value: Any, minimum: int, *, closed: bool) -> bool:
     """
     if is_int(value):
         return value >= minimum
-    if not isinstance(value, float):
+    if not is_float(value):
         return False
     above = value >= 0.0 if minimum == 0 else value > 0.0
     return above and (value <= 1.0 if closed else value < 1.0)
@@ -192,8 +194,7 @@ def _check_warmup(where: str, spec: SchedulerSpec) -> None:
         )
     if start is None:
         return
-    number = isinstance(start, (int, float)) and not isinstance(start, bool)
-    if not isinstance(start, HParam) and (not number or not 0.0 <= start < 1.0):
+    if not isinstance(start, HParam) and (not is_real(start) or not 0.0 <= start < 1.0):
         raise ValueError(
             f"{where}: Expected `warmup_start_factor` to be a float in [0, 1) but got {start!r}."
         )
@@ -214,7 +215,7 @@ def check_start_factor_applies(where: str, declared: SchedulerSpec) -> None:
         ValueError: M.opt.scheduler: `warmup_start_factor` only applies with a `warmup`, but `warmup` is 0; give `warmup=` or remove `warmup_start_factor`.
     """
     warmup = declared.warmup
-    literal = is_int(warmup) or isinstance(warmup, float)
+    literal = is_real(warmup)
     if declared.warmup_start_factor is not None and (warmup is None or (literal and warmup == 0)):
         raise ValueError(
             f"{where}: `warmup_start_factor` only applies with a `warmup`, but `warmup` is {warmup!r}; "
@@ -231,7 +232,7 @@ def adds_warmup(spec: SchedulerSpec) -> bool:
         (True, False)
     """
     warmup = spec.warmup
-    return isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup > 0
+    return is_real(warmup) and warmup > 0
 
 
 def check_one_warmup(scheduler: ResolvedScheduler, starts_at_zero: bool) -> None:
@@ -295,7 +296,7 @@ def _check_window(where: str, spec: SchedulerSpec) -> None:
             f"{where}: Expected `end` to be None (the end of the run), an int >= 1 (the scheduler's updates) or a "
             f"float in (0, 1] (fraction of the run) but got {end!r}."
         )
-    same_kind = isinstance(begin, float) == isinstance(end, float)
+    same_kind = is_float(begin) == is_float(end)
     if begin is not None and end is not None and same_kind and end <= begin:
         raise ValueError(f"{where}: Expected `end` to be after `begin` but got begin={begin!r}, end={end!r}.")
     if (begin is not None or end is not None) and spec.warmup and not isinstance(spec.warmup, HParam):
@@ -470,7 +471,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     _check_param_kind(where, spec, cls, info)
     return ResolvedScheduler(
         where=where,
-        spec=_zero_fractions_as_counts(spec),
+        spec=_zero_fractions_as_counts(python_numbers(spec)),
         cls=cls,
         info=info,
         kwargs=MappingProxyType(kwargs),

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from lightning_optim.declaring.arguments import is_int
 from lightning_optim.declaring.hparam import HParam
 from lightning_optim.registry.optimizers import evaluates_closure
+from lightning_optim.utilities.numeric import is_int
 
 
 def _count(where: str, option: str, value: Any, minimum: int, meaning: str) -> None:

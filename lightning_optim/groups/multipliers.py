@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lightning_optim.utilities.errors import listing
+from lightning_optim.utilities.numeric import is_real
 
 #: Each multiplier option and the optimizer option it scales.
 MULTIPLIERS: Mapping[str, str] = {"lr_mult": "lr", "decay_mult": "weight_decay"}
@@ -35,8 +36,7 @@ def check_multipliers(
         if option not in options:
             continue
         value = options[option]
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or not math.isfinite(value) or value < 0:
+        if not is_real(value) or not math.isfinite(value) or value < 0:
             raise ValueError(f"{where}: Expected `{option}` to be a finite number >= 0 but got {value!r}.")
         if key not in group_options:
             raise ValueError(

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
+from lightning_optim.utilities.numeric import is_int
+
 #: Words users write for one of this package's choices that are not spelled like it (Lightning's and other
 #: libraries' vocabulary): suggested when the choice is among the candidates and no spelling is closer.
 KNOWN_CONFUSIONS: dict[str, str] = {
@@ -207,7 +209,7 @@ def check_count(where: str, name: str, value: Any, *, unlimited: tuple[Any, str]
         ValueError: f: Expected `max_names` to be an int >= 1 or None (all of them) but got 0.
         >>> check_count("f", "max_epochs", -1, unlimited=(-1, "-1 (no limit)"))
     """
-    integer = isinstance(value, int) and not isinstance(value, bool)
+    integer = is_int(value)
     if integer and value >= 1:
         return
     if unlimited is not None and type(value) is type(unlimited[0]) and value == unlimited[0]:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch.optim import lr_scheduler
@@ -241,3 +242,78 @@ def test_a_warmup_before_a_cosine_trains_as_torch() -> None:
     lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()).of()
     assert lrs[:4] == pytest.approx([0.1 * k / 5 for k in range(1, 5)], rel=1e-12)
     assert lrs[4:] == torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=8), 8)
+
+
+def _numpy_declared(option: str, value: Any) -> SchedulerSpec:
+    """A scheduler whose ``option`` is ``value``, over the 12 steps of ``fit``'s default run."""
+    if option == "frequency":
+        return SchedulerSpec("step", step_size=1, gamma=0.5, interval="step", frequency=value)
+    if option == "begin":
+        return SchedulerSpec("linear", start_factor=0.5, total_iters=2, interval="step", begin=value)
+    if option == "end":
+        return SchedulerSpec("cosine", interval="step", end=value)
+    if option == "warmup_start_factor":
+        return SchedulerSpec("cosine", interval="step", warmup=2, warmup_start_factor=value)
+    return SchedulerSpec("cosine", interval="step", warmup=value)
+
+
+_NUMPY_OPTIONS = [
+    pytest.param(option, value, kind, id=f"{option}={kind.__name__}({value})")
+    for option, value, kinds in [
+        ("warmup", 2, (np.int64, np.int32)),
+        ("warmup", 0.25, (np.float32, np.float64)),
+        ("frequency", 2, (np.int64, np.int32)),
+        ("begin", 1, (np.int64, np.int32)),
+        ("end", 0.5, (np.float32, np.float64)),
+        ("warmup_start_factor", 0.5, (np.float32, np.float64)),
+    ]
+    for kind in kinds
+]
+
+
+@pytest.mark.parametrize(("option", "value", "kind"), _NUMPY_OPTIONS)
+def test_a_numpy_scheduler_option_trains_as_the_python_number(option: str, value: Any, kind: Any) -> None:
+    """A sweep's grid gives its values as numpy scalars (``np.random.choice([2, 4])`` is an ``np.int64``): as
+    a literal and read from an ``HParam`` at ``fit``, each trains the lrs and weights of the Python number (a
+    count stays a count, a fraction a fraction), instead of being refused as no int or float."""
+    reference_module = helpers.declared(
+        OptimizerSpec("sgd", lr=0.1, scheduler=_numpy_declared(option, value))
+    )()
+    reference = fit(reference_module).of()
+    literal_module = helpers.declared(
+        OptimizerSpec("sgd", lr=0.1, scheduler=_numpy_declared(option, kind(value)))
+    )()
+    assert fit(literal_module).of() == reference
+    helpers.assert_same_weights(literal_module, reference_module)
+
+    class Swept(
+        helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=_numpy_declared(option, HParam("v"))))
+    ):
+        def __init__(self, v: Any) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    swept = Swept(kind(value))
+    assert fit(swept).of() == reference
+    helpers.assert_same_weights(swept, reference_module)
+
+
+def test_a_numpy_scheduler_option_is_checked_by_the_python_numbers_range() -> None:
+    """A numpy value out of range is refused as the same Python number is, quoting it as given."""
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `warmup` to be None, an int >= 0") + ".*np.int64\\(-1\\)"
+    ):
+        helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", warmup=np.int64(-1))))
+    with pytest.raises(
+        ValueError, match=re.escape("Expected `frequency` to be a positive int but got np.int64(0).")
+    ):
+        helpers.declared(
+            OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", frequency=np.int64(0)))
+        )
+    with pytest.raises(
+        ValueError,
+        match=re.escape("a float in [0, 1) (fraction of the run; 0.0 is none) but got np.float32(1.5)."),
+    ):
+        helpers.declared(
+            OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", warmup=np.float32(1.5)))
+        )

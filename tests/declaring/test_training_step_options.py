@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from lightning_optim import OptimizerSpec
@@ -33,6 +34,19 @@ def test_bad_values_are_refused_at_class_definition(
 ) -> None:
     with pytest.raises(error, match=rf"^Declared\.optimizer: {message}"):
         declared(OptimizerSpec("sgd", lr=0.1, **options))
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.int32])
+def test_numpy_counts_are_accepted_and_checked_as_ints(kind: Any) -> None:
+    """A sweep's ``skip_nonfinite``/``every`` as a numpy int is the count the Python int is: accepted in range,
+    refused out of it, instead of refused as no int."""
+    declared(OptimizerSpec("sgd", lr=0.1, skip_nonfinite=kind(2)))
+    with pytest.raises(
+        ValueError, match=r"Expected `skip_nonfinite` to be an int >= 0 .* but got np.int(64|32)\(-1\)"
+    ):
+        declared(OptimizerSpec("sgd", lr=0.1, skip_nonfinite=kind(-1)))
+    with pytest.raises(ValueError, match=r"Expected `every` to be an int >= 1 .* but got np.int(64|32)\(0\)"):
+        declared(OptimizerSpec("sgd", lr=0.1, every=kind(0), loss="x"))
 
 
 def test_lbfgs_cannot_skip() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -576,6 +577,26 @@ def test_layer_decay_multiplies_a_declared_groups_own_lr() -> None:
         ("rest/layer_3", 0.1 * 0.5),
         ("rest/layer_4", 0.1),
     ]
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64])
+def test_numpy_layer_decay_and_multipliers_build_the_python_numbers_groups(kind: Any) -> None:
+    """``layer_decay``, ``layer_decay_min_scale`` and a group's ``lr_mult``/``decay_mult`` from a sweep's grid
+    (numpy scalars) build the groups the Python numbers build, instead of being refused as no float."""
+
+    def spec(number: Any) -> OptimizerSpec:
+        return OptimizerSpec(
+            SGD,
+            lr=0.1,
+            weight_decay=0.01,
+            layer_decay=number(0.5),
+            layer_decay_blocks="blocks",
+            layer_decay_min_scale=number(0.25),
+            groups=[ParamGroup("head.*", lr_mult=number(2.0), decay_mult=number(0.5))],
+        )
+
+    expected = [(g["name"], g["lr"], g["weight_decay"]) for g in built_groups(declared(spec(float))())]
+    assert [(g["name"], g["lr"], g["weight_decay"]) for g in built_groups(declared(spec(kind))())] == expected
 
 
 # ---- recipe validation -----------------------------------------------------------------------------

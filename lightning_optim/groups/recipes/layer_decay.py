@@ -63,6 +63,7 @@ from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
 from lightning_optim.groups.selection import NamedParameters
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing
+from lightning_optim.utilities.numeric import is_real
 
 #: ``layer_decay_rule`` values: whose layer ids (see the module docstring).
 LAYER_DECAY_RULES = ("beit", "timm")
@@ -130,8 +131,7 @@ def _check_layer_decay(where: str, values: Mapping[str, Any]) -> LayerDecaySetti
 
 
 def _is_fraction(value: Any) -> bool:
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return number and math.isfinite(value) and 0.0 <= value <= 1.0
+    return is_real(value) and math.isfinite(value) and 0.0 <= value <= 1.0
 
 
 def towers(stacks: Sequence[str]) -> list[str]:
