@@ -40,6 +40,7 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import listing, torch_rejects
 from lightning_optim.utilities.keys import default_prefix
+from lightning_optim.utilities.numeric import is_real
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLr
             continue
         scales = driven_scales("lr", [g.scales for g in groups])
         peaks = scaled_lrs(per_group_value(setter.where, "max_lr", value, names), scales)
-        if all(isinstance(v, (int, float)) for v in peaks):
+        if all(is_real(v) for v in peaks):
             return PeakLrs(peaks, setter.cls.__name__, "max_lr")
     return None
 

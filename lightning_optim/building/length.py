@@ -50,6 +50,7 @@ from lightning_optim.registry.schedulers import updates as _updates
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed
+from lightning_optim.utilities.numeric import is_int
 from lightning_optim.utilities.step_rule import (
     interleaved,
     stepping_batches,
@@ -842,7 +843,7 @@ def _check_acts_in_run(trainer: Any, scheduler: ResolvedScheduler, shape: Shape)
     if not composite:
         return
     for i, milestone in enumerate(milestones):
-        if isinstance(milestone, int) and milestone >= values:
+        if is_int(milestone) and milestone >= values:
             inner = scheduler.kwargs["schedulers"][i + 1]
             raise _unknown(
                 scheduler,

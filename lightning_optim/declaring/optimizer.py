@@ -61,6 +61,7 @@ from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.registry.precision import option_arguments
 from lightning_optim.utilities.errors import listing, option_meant
+from lightning_optim.utilities.numeric import is_int
 from lightning_optim.utilities.typecheck import check_type
 
 #: ``OptimizerSpec``'s own options (``params``, ``groups``, ``scheduler``, ...).
@@ -117,7 +118,7 @@ def _check_own_warmup(where: str, cls: type, defaults: Mapping[str, Any]) -> Non
     a declared scheduler would warm up a second time (the two ramps multiply) and a decay would be ignored
     by its iterate averaging, which follows the largest lr seen."""
     warmup_steps = defaults.get("warmup_steps")
-    if "train_mode" in defaults and isinstance(warmup_steps, int) and warmup_steps > 0:
+    if "train_mode" in defaults and is_int(warmup_steps) and warmup_steps > 0:
         raise ValueError(
             f"{where}: `{cls.__name__}` warms up itself (`warmup_steps={warmup_steps}`) and schedules nothing "
             "else, but a `scheduler` is declared too: its lr changes would multiply with the built-in warmup. "

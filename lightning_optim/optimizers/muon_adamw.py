@@ -61,6 +61,7 @@ from torch.optim import AdamW, Optimizer
 
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.lazy import is_uninitialized, refuse_unknown_shape
+from lightning_optim.utilities.numeric import is_int, is_real
 
 __all__ = ["MuonWithAdamW", "is_matrix"]
 
@@ -129,7 +130,7 @@ def is_matrix(name: str, param: torch.Tensor) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return is_real(value) and math.isfinite(value)
 
 
 def _non_negative(value: Any) -> bool:
@@ -155,7 +156,7 @@ _CHECKS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
         "three finite numbers (a, b, c)",
     ),
     "ns_steps": (
-        lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v < 100,
+        lambda v: is_int(v) and 1 <= v < 100,
         "an int in [1, 100)",
     ),
     "adjust_lr_fn": (lambda v: v in _ADJUST_LR_FNS, "one of None, 'original', 'match_rms_adamw'"),

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from lightning_optim.registry.named import NamedOptimizer
+from lightning_optim.utilities.numeric import is_int, is_real
 
 #: the per-parameter options a ``ParamGroup`` of a bitsandbytes optimizer may set, and their checks' words
 STATE_OPTIONS: Mapping[str, str] = {
@@ -58,7 +59,7 @@ def uses_override_config(cls: type) -> bool:
 
 
 def _valid(option: str, value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         return False
     return value in (8, 32) if option == "optim_bits" else value >= 0
 
@@ -101,7 +102,7 @@ def check_arguments(cls: type, arguments: Mapping[str, Any]) -> None:
         return
     declared = "momentum" in arguments
     momentum = arguments["momentum"] if declared else inspect.signature(cls).parameters["momentum"].default
-    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) and momentum == 0:
+    if is_real(momentum) and momentum == 0:
         raise ValueError(
             f"Expected `momentum` of `{cls.__name__}` to be > 0 (bitsandbytes' SGD and LARS have no momentum-free "
             f"form) but got {momentum!r}{'' if declared else ' (its default)'}."

@@ -8,13 +8,10 @@ first step) is this package's ``ValueError`` naming it.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+from lightning_optim.utilities.numeric import is_real
 
 
 def check_schedule_free_momentum(group: Mapping[str, Any]) -> None:
@@ -36,7 +33,7 @@ def check_schedule_free_momentum(group: Mapping[str, Any]) -> None:
         name, value = "momentum", group["momentum"]
     else:
         return
-    if _number(value) and value <= 0:
+    if is_real(value) and value <= 0:
         raise ValueError(
             f"Expected `{name}` to be > 0 for a schedule-free optimizer (its eval() interpolates by "
             f"1 - 1 / {name}) but got {value!r}."

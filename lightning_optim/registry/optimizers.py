@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, TypeGuard
+from typing import Any, Literal
 
 import torch
 from torch.optim import SGD, Adagrad, Adam, AdamW
@@ -27,6 +27,7 @@ from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry import bnb, torchao
 from lightning_optim.registry.group_checks import check_adafactor_step_size, check_schedule_free_momentum
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.numeric import is_real
 
 
 def is_optimizer_class(cls: Any) -> bool:
@@ -306,9 +307,7 @@ def check_asgd_step_size(group: Mapping[str, Any]) -> None:
         ValueError: Expected `ASGD`'s step size lr / (1 + lambd * lr * step) ** alpha to stay a finite real number but with lr=0.01, lambd=0.0001, alpha=177446034.0 it raises OverflowError at step 4; ...
     """
     lr, lambd, alpha = group.get("lr"), group.get("lambd"), group.get("alpha")
-    if not (
-        isinstance(lr, (int, float)) and isinstance(lambd, (int, float)) and isinstance(alpha, (int, float))
-    ):
+    if not (is_real(lr) and is_real(lambd) and is_real(alpha)):
         return  # a tensor lr: tensor arithmetic, nothing raises
     if group.get("capturable"):
         return  # tensor arithmetic on the device: nothing raises
@@ -331,14 +330,10 @@ def check_asgd_step_size(group: Mapping[str, Any]) -> None:
         step *= 2
 
 
-def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_fraction(group: Mapping[str, Any], option: str, optimizer: str, why: str, fix: str) -> None:
     """Refuse a ``group``'s number ``option`` outside [0, 1) (``why``: what torch's step makes of it)."""
     value = group.get(option)
-    if _number(value) and not 0 <= value < 1:
+    if is_real(value) and not 0 <= value < 1:
         raise ValueError(
             f"Expected `{option}` of `{optimizer}` to be in [0, 1) but got {value!r}: {why}. Declare a value such as "
             f"`{optimizer}`'s default {fix}."
@@ -403,7 +398,7 @@ def check_rprop_step_sizes(group: Mapping[str, Any]) -> None:
         ValueError: Expected `step_sizes` of `Rprop` to be (smallest, largest) with 0 < smallest <= largest but got (1.0, 0.1): ...
     """
     sizes = group.get("step_sizes")
-    if not isinstance(sizes, (tuple, list)) or len(sizes) != 2 or not all(map(_number, sizes)):
+    if not isinstance(sizes, (tuple, list)) or len(sizes) != 2 or not all(map(is_real, sizes)):
         return
     smallest, largest = sizes
     if not 0 < smallest <= largest:

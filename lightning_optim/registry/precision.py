@@ -67,16 +67,16 @@ through such values by design, and the run's largest lr is checked when ``fit`` 
 from __future__ import annotations
 
 import inspect
-import numbers
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeGuard
+from typing import Any
 
 import torch
 
 from lightning_optim.optimizers.muon_adamw import ADAMW_ARGUMENTS, MuonWithAdamW
 from lightning_optim.registry.optimizers import OPTIMIZER_INFO
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.numeric import is_real
 
 #: The dtypes whose parameters are checked, by how Lightning's precision flag names them.
 LOW_PRECISION = {torch.float16: "16-true", torch.bfloat16: "bf16-true"}
@@ -177,10 +177,6 @@ def option_arguments(cls: type, option: str) -> tuple[str, ...]:
     )
 
 
-def _number(value: Any) -> TypeGuard[float]:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def zero_floor(
     cls: type,
     group: Mapping[str, Any],
@@ -221,7 +217,7 @@ def zero_floor(
         named = [(half.arguments.get(option, option), half) for half in others for option in half.floors]
         found += [(argument, arguments.get(argument), half) for argument, half in named]
     for argument, value, half in found:
-        if not _number(value) or value != 0:
+        if not is_real(value) or value != 0:
             continue
         if half.floor_state is not None and (group.get(half.floor_state) or half.floor_state in waiting):
             continue  # the state starts above 0 (the denominator never is 0), or fit reads it
@@ -269,7 +265,7 @@ def _shown(name: str, value: Any, hparam: str | None, default_of: str | None, sc
         >>> _shown("lr", 1e-8, None, "Adam", (1e-5, "`lr_mult=1e-05`"))
         "`lr=1e-08` (`Adam`'s default `lr=0.001` times the group's `lr_mult=1e-05`)"
     """
-    if scale is None or not scale[0] or not _number(value):
+    if scale is None or not scale[0] or not is_real(value):
         if hparam is not None:
             return f"`{name}` from hparam `{hparam}` = {value!r}"
         return f"`{name}={value!r}`" + (f" (`{default_of}`'s default)" if default_of else "")
@@ -295,7 +291,7 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def _lost_to_inf(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
     """What ``dtype`` makes of a ``value`` it makes inf, and what it keeps, else ``None``."""
-    if _number(value) and abs(_in(dtype, value)) == float("inf"):
+    if is_real(value) and abs(_in(dtype, value)) == float("inf"):
         name = _dtype_name(dtype)
         return f"{name} makes it inf", f"the largest value {name} keeps is {torch.finfo(dtype).max:g}"
     return None
@@ -315,7 +311,7 @@ def _lost_to_zero(
     ``survives``: the advice that ends it, where not the smallest value ``dtype`` keeps."""
     if (inf := _lost_to_inf(dtype, value)) is not None:
         return inf
-    if _number(value) and value > 0 and _in(dtype, value) == 0:
+    if is_real(value) and value > 0 and _in(dtype, value) == 0:
         name = _dtype_name(dtype)
         smallest, power = _smallest(dtype)
         survives = survives or f"the smallest value {name} keeps above 0 is {smallest:.3g} (2**{power})"
@@ -325,7 +321,7 @@ def _lost_to_zero(
 
 def _lost_to_one(dtype: torch.dtype, value: Any) -> tuple[str, str] | None:
     """What ``dtype`` makes of a moving average's factor in [0, 1) it makes 1.0, and why that matters."""
-    if _number(value) and 0 <= value < 1 and _in(dtype, value) == 1.0:
+    if is_real(value) and 0 <= value < 1 and _in(dtype, value) == 1.0:
         name = _dtype_name(dtype)
         return (
             f"{name} makes it 1.0",
@@ -440,7 +436,7 @@ def _losses(
         for index, item in _items(group.get(option)):
             add(option, index, item, _lost_to_one(dtype, item))
     weight_decay = group.get("weight_decay")
-    if decoupled and _number(lr) and _number(weight_decay) and lr * weight_decay > 0:
+    if decoupled and is_real(lr) and is_real(weight_decay) and lr * weight_decay > 0:
         factor = 1 - lr * weight_decay
         if _in(dtype, factor) == 1.0:
             threshold = info.eps / 4  # the factor stays 1.0 up to 1 - eps/4 (a tie rounds to 1.0)

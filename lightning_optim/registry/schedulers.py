@@ -24,6 +24,7 @@ from torch.optim import lr_scheduler
 
 from lightning_optim.schedules.timm_cosine import PER_GROUP, TimmCosineLR
 from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES, resolve_warmup_steps
+from lightning_optim.utilities.numeric import is_real
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
@@ -193,7 +194,7 @@ def cyclic_steps(up: bool, state: Mapping[str, Any], groups: Sequence[Mapping[st
 
 
 def _whole(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+    return is_real(value) and float(value).is_integer()
 
 
 def updates(count: int) -> str:
@@ -232,7 +233,7 @@ def transformers_peak_missed(
     """
     cls = TRANSFORMERS_SCHEDULES[name].__name__
     warmup, length = kwargs.get("num_warmup_steps", 0), kwargs.get("num_training_steps")
-    number = isinstance(warmup, (int, float)) and not isinstance(warmup, bool) and warmup >= 0
+    number = is_real(warmup) and warmup >= 0
     if not number or (length is None and 0 < warmup < 1) or (length is not None and not _whole(length)):
         return None
     steps = resolve_warmup_steps(warmup, None if length is None else int(length))
@@ -299,7 +300,7 @@ class LowerBound(NamedTuple):
 
 
 def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    return is_real(value) and value > 0
 
 
 def always(kwargs: Mapping[str, Any]) -> bool:
@@ -346,9 +347,7 @@ def warmup_from(steps: str, start: str, kwargs: Mapping[str, Any]) -> bool:
         >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 0, "warmup_lr_init": 0.0})
         False
     """
-    starts = [
-        v for v in group_values(kwargs.get(start)) if isinstance(v, (int, float)) and not isinstance(v, bool)
-    ]
+    starts = [v for v in group_values(kwargs.get(start)) if is_real(v)]
     return given_positive(steps, kwargs) and any(not _positive(v) for v in starts)
 
 

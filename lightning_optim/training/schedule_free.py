@@ -70,6 +70,7 @@ from lightning_optim.registry.guards import option_values
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.utilities.numeric import is_real
 
 _ABSENT = object()  # "no instance attribute `save_checkpoint` before we wrapped it"
 
@@ -167,7 +168,7 @@ def nonpositive_option(
     """
     groups = list(groups)
     for index, _, where, value in option_values(groups, sorted(options)):
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+        if is_real(value) and value <= 0:
             return index, groups[index], where, value
     return None
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
-import numbers
 import sys
 import types
 import typing
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 
 from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.numeric import is_int, is_real
 
 _UNKNOWN = object()
 
@@ -52,9 +52,9 @@ def _matches(value: Any, annotation: Any) -> Any:
     if annotation is Any:
         return True
     if annotation is float:
-        return isinstance(value, (numbers.Real, torch.Tensor)) and not isinstance(value, bool)
+        return is_real(value) or isinstance(value, torch.Tensor)
     if annotation is int:
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        return is_int(value)
     if annotation in (bool, str):
         return isinstance(value, annotation)
     if annotation is type(None):

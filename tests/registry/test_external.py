@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
@@ -272,6 +273,17 @@ def test_schedulefree_by_name_switches_modes() -> None:
     # among the mixin's callbacks (first in `trainer.callbacks`), which sleep while the Trainer runs another module
     assert any(isinstance(part, ScheduleFreeModes) for part in trainer.callbacks[0].parts)
     assert trainer.optimizers[0].param_groups[0]["train_mode"] is False  # eval weights after fit
+
+
+@pytest.mark.parametrize("kind", [np.int64, np.int32])
+def test_schedulefree_own_warmup_from_a_sweep_grid_and_a_scheduler_is_an_error(kind: Any) -> None:
+    """A numpy ``warmup_steps`` warms up as the int does: refused beside a scheduler, instead of warming up twice."""
+    with pytest.raises(ValueError, match=r"warms up itself \(`warmup_steps=5`\).*Remove `scheduler`"):
+        declared(
+            OptimizerSpec(
+                "schedulefree/adamw", lr=1e-2, warmup_steps=kind(5), scheduler=SchedulerSpec("cosine")
+            )
+        )
 
 
 def test_schedulefree_own_warmup_and_a_scheduler_is_an_error() -> None:

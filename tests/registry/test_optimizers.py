@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 
-from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import compiled_refusal, optimizer_info
 from lightning_optim.utilities import compat
@@ -268,6 +269,44 @@ def test_an_option_out_of_the_range_torch_does_not_check_is_refused_at_class_def
     with pytest.raises(ValueError) as caught:
         declared(OptimizerSpec(name, **options), name="Model")
     assert str(caught.value).startswith(f"Model.optimizer: {message}")
+
+
+def _as_numpy(value: Any, integer: type, real: type) -> Any:
+    """``value`` as a sweep's grid gives it: its ints as ``integer``, its floats as ``real``, item by item."""
+    if isinstance(value, tuple):
+        return tuple(_as_numpy(v, integer, real) for v in value)
+    return integer(value) if isinstance(value, int) else real(value)
+
+
+@pytest.mark.parametrize(("integer", "real"), [(np.int64, np.float32), (np.int32, np.float64)])
+@pytest.mark.parametrize(("name", "options", "broken", "message"), OUT_OF_RANGE)
+def test_a_numpy_option_out_of_range_is_refused_as_the_python_number(
+    name: str, options: dict[str, Any], broken: Callable[..., bool], message: str, integer: type, real: type
+) -> None:
+    """The same values from a sweep's grid (numpy scalars) train as wrongly in a hand-written module, and are
+    refused as the Python numbers are, as literals when the class is defined and read from an ``HParam`` when
+    ``fit`` starts, instead of passing the range checks unchecked."""
+    options = {
+        key: value if key == "lr" else _as_numpy(value, integer, real) for key, value in options.items()
+    }
+    cls = resolve_class(name, "optimizer", where="test")
+    reference = hand_written(lambda params: cls(params, **options))
+    L.Trainer(**{**FAST, "max_epochs": 3}).fit(reference, loader())
+    assert broken(reference, hand_written(lambda params: cls(params, **options)))
+    (key, value), expected = list(options.items())[-1], message.split(" but got ")[0]
+    with pytest.raises(ValueError) as caught:
+        declared(OptimizerSpec(name, **options), name="Model")
+    assert str(caught.value).startswith(f"Model.optimizer: {expected} but got {value!r}")
+
+    swept_spec = OptimizerSpec(name, **{**options, key: HParam("swept")})
+
+    class Swept(declared(swept_spec, name="Swept")):
+        def __init__(self, swept: Any) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+
+    with pytest.raises(ValueError, match=re.escape(f"{expected} but got {value!r}")):
+        fit(Swept(value), max_epochs=1)
 
 
 @pytest.mark.parametrize(
