@@ -111,10 +111,23 @@ NOT_TAKEN: Mapping[str, str] = MappingProxyType(
 )
 
 
+#: Options that are declared elsewhere than where they were given, with the argument that tells where they were
+#: given and what to tell there: a name spelled close to them would be another quantity (``T_max``, a length, for
+#: ``eta_max``).
+DECLARED_ELSEWHERE: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "eta_max": (
+            "eta_min",
+            "is not an option: the schedule's peak is the optimizer's `lr`, declared in the `OptimizerSpec`",
+        ),
+    }
+)
+
+
 def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str:
     """The ``" (did you mean ...?)"`` for an unexpected argument: its ``known_as`` entry (another library's or
     optimizer's name for an argument of this class) where that argument is ``accepted``, else the closest
-    spelling that may be the option meant (``option_meant``).
+    spelling that may be the option meant (``option_meant``), else where it is declared (``DECLARED_ELSEWHERE``).
 
     Example:
         >>> accepted = ["num_warmup_steps", "num_training_steps", "warmup"]
@@ -124,11 +137,15 @@ def meant(key: str, accepted: Sequence[str], known_as: Mapping[str, str]) -> str
         (' (did you mean `betas=(<momentum>, <beta2>)`?)', '')
         >>> meant("warmpu", accepted, {}), meant("lr_decay", ["weight_decay", "no_decay"], {})
         (' (did you mean `warmup`?)', '')
+        >>> meant("eta_max", ["T_max", "eta_min"], {})
+        " (`eta_max` is not an option: the schedule's peak is the optimizer's `lr`, declared in the `OptimizerSpec`)"
     """
     known = known_as.get(key) or OTHER_OPTIMIZERS_NAMES.get(key)
     if known is not None and known.split("=")[0] in accepted:
         return f" (did you mean `{known}`?)"
-    return option_meant(key, accepted)
+    hint = option_meant(key, accepted)
+    beside, elsewhere = DECLARED_ELSEWHERE.get(key, ("", ""))
+    return f" (`{key}` {elsewhere})" if not hint and beside in accepted else hint
 
 
 def _optimizer_meant(cls: type, key: str, accepted: Sequence[str]) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
@@ -76,12 +76,15 @@ def closest(value: str, candidates: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-#: Words that, added to an option's name, make another kind of option: ``no_decay`` leaves the decay out,
-#: ``layer_decay`` decays the lr layer by layer, ``decay_mult`` scales a decay.
-_OTHER_KIND = ("no", "not", "layer", "mult")
-#: Words that, left out of an option's name, make another kind of option (``weight_decay`` for timm's
-#: ``no_weight_decay``).
-_NEGATIONS = ("no", "not")
+#: Words that, added to an option's name or left out of it, make another kind of option: ``no_decay`` leaves the
+#: decay out (``weight_decay`` for timm's ``no_weight_decay`` is its opposite), ``layer_decay`` decays the lr layer
+#: by layer, ``decay_mult`` scales a decay (``weight_decay`` for ``weight_decay_mult`` is an absolute value, not a
+#: factor), ``last_epoch`` is where a schedule resumes (not a number of ``epochs``).
+_OTHER_KIND = ("no", "not", "layer", "mult", "last")
+#: Words naming a rate (an lr, a factor of one) and words naming a length (of a schedule, in steps or epochs): a
+#: name with one of each kind that the other lacks is another quantity (``T_max`` for ``eta_max``).
+_RATES = ("lr", "eta", "rate", "gamma", "factor", "momentum", "decay", "mult", "scale")
+_LENGTHS = ("t", "steps", "iters", "epochs", "size", "total", "milestones", "patience", "cooldown")
 #: Abbreviations read as the words they stand for (``no_wd`` is ``no_decay``'s, ``decoupled_wd`` is
 #: ``decoupled_weight_decay``'s).
 _ABBREVIATIONS = MappingProxyType({"wd": "weight_decay"})
@@ -90,10 +93,12 @@ _ABBREVIATIONS = MappingProxyType({"wd": "weight_decay"})
 def same_option(value: str, candidate: str) -> bool:
     """Whether ``candidate`` may be the option ``value`` misspells: it neither puts another word in place of one of
     ``value``'s (``_``-separated; a word counts as kept when it is a few edits from one or part of the other name
-    without its underscores) nor adds a word that makes another kind of option (``_OTHER_KIND``). Such a name is
-    another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay`` or ``decay``,
-    ``no_decay`` for ``lr_decay`` or ``decay``, ``weight_decay`` for ``no_weight_decay``. A name that only adds
-    another word (``step_size`` for ``step``) may be meant; ``wd`` reads as ``weight_decay``.
+    without its underscores), nor adds or leaves out a word that makes another kind of option (``_OTHER_KIND``),
+    nor names a length where ``value`` names a rate or the other way round (``_RATES``, ``_LENGTHS``). Such a name
+    is another option, not a misspelling: ``layer_decay`` (layer-wise lr decay) for ``weight_decay`` or ``decay``,
+    ``no_decay`` for ``lr_decay`` or ``decay``, ``weight_decay`` for ``no_weight_decay`` or ``weight_decay_mult``,
+    ``last_epoch`` for ``epochs``, ``T_max`` for ``eta_max``. A name that only adds another word (``step_size`` for
+    ``step``) may be meant; ``wd`` reads as ``weight_decay``.
 
     Example:
         >>> same_option("no_decays", "no_decay"), same_option("for_each", "foreach"), same_option("step", "step_size")
@@ -108,6 +113,8 @@ def same_option(value: str, candidate: str) -> bool:
         (False, True, True)
         >>> same_option("interval", "nesterov"), same_option("eps", "epochs"), same_option("epochs", "eps")
         (False, False, False)
+        >>> same_option("weight_decay_mult", "weight_decay"), same_option("epochs", "last_epoch"), same_option("eta_max", "T_max")
+        (False, False, False)
     """
 
     def words(name: str) -> list[str]:
@@ -121,23 +128,46 @@ def same_option(value: str, candidate: str) -> bool:
         edits = max(1 if len(word) < 4 else 2, len(word) // 3)
         return word in "".join(words(name)) or any(edit_distance(word, w) <= edits for w in words(name))
 
+    def other_quantity(one: list[str], other: list[str]) -> bool:
+        rate = any(word in _RATES and word not in other for word in one)  # a rate ``other`` does not name
+        return rate and any(word in _LENGTHS and word not in one for word in other)
+
     added = [word for word in words(candidate) if not kept(word, value)]
     dropped = [word for word in words(value) if not kept(word, candidate)]
     return (
         not (added and dropped)
-        and not any(word in _OTHER_KIND for word in added)
-        and not any(word in _NEGATIONS for word in dropped)
+        and not any(word in _OTHER_KIND for word in [*added, *dropped])
+        and not other_quantity(words(value), words(candidate))
+        and not other_quantity(words(candidate), words(value))
     )
 
 
+#: Other libraries' names for an option, each with the option of this package or torch it means and any options
+#: that must be accepted beside it for that option to be the one meant. Their spelling is no guide: ``warmup_pct``
+#: is spelled like ``warmup``, a warmup before OneCycleLR's own, and ``layer_decay_rate`` like ``layer_decay_rule``.
+OPTION_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "weight_decay_mult": ("decay_mult",),  # a factor of the decay, as mmengine's decay_mult
+        "layer_decay_rate": ("layer_decay",),  # mmseg's LayerDecayOptimizerConstructor
+        "warmup_pct": ("pct_start",),
+    }
+)
+
+
 def option_meant(value: str, candidates: Iterable[str]) -> str:
-    """``did_you_mean`` for an option's name, among the ``candidates`` that may be what it misspells
-    (``same_option``).
+    """``did_you_mean`` for an option's name: the option its ``OPTION_SYNONYMS`` entry means where the
+    ``candidates`` hold it, else the closest of the ``candidates`` that may be what it misspells (``same_option``).
 
     Example:
         >>> option_meant("weight_decay", ["lr", "layer_decay"]), option_meant("no_decays", ["no_decay"])
         ('', ' (did you mean `no_decay`?)')
+        >>> option_meant("warmup_pct", ["pct_start", "warmup"]), option_meant("warmup_pct", ["warmup"])
+        (' (did you mean `pct_start`?)', ' (did you mean `warmup`?)')
     """
+    candidates = list(candidates)
+    synonym = OPTION_SYNONYMS.get(value, ())
+    if synonym and all(option in candidates for option in synonym):
+        return f" (did you mean `{synonym[0]}`?)"
     return did_you_mean(value, [c for c in candidates if not isinstance(c, str) or same_option(value, c)])
 
 

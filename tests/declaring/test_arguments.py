@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from tests.helpers import Classifier, assert_same_weights, declared, fit, needs_muon
 
@@ -209,4 +209,15 @@ def test_betas_on_muon_with_adamw_is_told_the_adamw_halfs_argument() -> None:
     assert str(caught.value).startswith(
         "Model.optimizer: `MuonWithAdamW` got an unexpected argument `betas` (did you mean `adamw_betas`?). "
         "Accepted arguments: "
+    )
+
+
+def test_eta_max_is_told_the_peak_is_the_optimizers_lr() -> None:
+    """``CosineAnnealingLR(eta_max=...)`` was told "did you mean `T_max`?", a length: following it with 0.001 was
+    refused as not an int."""
+    with pytest.raises(TypeError) as caught:
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", eta_max=0.001)), name="Model")
+    assert str(caught.value).startswith(
+        "Model.optimizer.scheduler: `CosineAnnealingLR` got an unexpected argument `eta_max` (`eta_max` is not an "
+        "option: the schedule's peak is the optimizer's `lr`, declared in the `OptimizerSpec`). Accepted arguments: "
     )

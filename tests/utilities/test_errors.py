@@ -5,12 +5,14 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+from torch.optim import lr_scheduler
 
 import lightning_optim
-from lightning_optim import OptimizerSpec
-from tests.helpers import declared
+from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
+from tests.helpers import declared, fit, torch_lrs
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,229 @@ def test_no_message_glues_its_expected_sentence_after_a_semicolon() -> None:
         if "; Expected" in text
     ]
     assert glued == []
+
+
+#: Required arguments of the schedulers the option hints below are declared on.
+_SCHEDULER_ARGUMENTS: dict[str, dict[str, Any]] = {
+    "step": {"step_size": 2},
+    "multistep": {"milestones": [2]},
+    "cosine": {"T_max": 4},
+    "exponential": {"gamma": 0.9},
+    "onecycle": {"max_lr": 0.1, "total_steps": 8, "interval": "step"},
+    "plateau": {"monitor": "train_loss"},
+    "cyclic": {"base_lr": 0.01, "max_lr": 0.1, "interval": "step"},
+    "linear": {},
+    "cosine_restarts": {"T_0": 2},
+}
+
+
+def _with_option(where: str, key: str, value: Any) -> OptimizerSpec:
+    """A declaration giving ``key=value`` to ``where``: a scheduler's name, ``"group"`` (a ParamGroup of SGD) or an
+    optimizer's name."""
+    if where == "group":
+        return OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("model_gen.layer1", **{key: value})])
+    if where in _SCHEDULER_ARGUMENTS:
+        scheduler = SchedulerSpec(where, **_SCHEDULER_ARGUMENTS[where], **{key: value})
+        return OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler)
+    return OptimizerSpec(where, lr=0.01, **{key: value})
+
+
+def _refusal(spec: OptimizerSpec) -> str:
+    """What declaring ``spec`` is refused with, up to the list of what is accepted."""
+    with pytest.raises((TypeError, ValueError)) as caught:
+        declared(spec, name="Model")
+    return str(caught.value).split(" Accepted")[0]
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "meant"),
+    [
+        ("adam", "lrr", "lr"),
+        ("adam", "lr_", "lr"),
+        ("adam", "Lr", "lr"),
+        ("adam", "betass", "betas"),
+        ("adam", "beta", "betas"),
+        ("adam", "beta1", "betas"),
+        ("adam", "beta_2", "betas"),
+        ("adam", "betas1", "betas"),
+        ("adam", "epsilon", "eps"),
+        ("adam", "esp", "eps"),
+        ("adam", "eps_", "eps"),
+        ("adam", "weight_deacy", "weight_decay"),
+        ("adam", "weightdecay", "weight_decay"),
+        ("adam", "weight_decays", "weight_decay"),
+        ("adam", "wdecay", "weight_decay"),
+        ("adam", "amsgrads", "amsgrad"),
+        ("adam", "ams_grad", "amsgrad"),
+        ("adam", "amsgard", "amsgrad"),
+        ("adam", "maximise", "maximize"),
+        ("adam", "for_each", "foreach"),
+        ("adam", "capturable_", "capturable"),
+        ("adam", "differentiable_", "differentiable"),
+        ("adam", "no_decays", "no_decay"),
+        ("adam", "decoupled_wd", "decoupled_weight_decay"),
+        ("adam", "lr_decay", ""),
+        ("adam", "decay", ""),
+        ("adam", "momentum", "betas=(<momentum>, <beta2>)"),
+        ("adam", "nesterov", ""),
+        ("adam", "implementaton", "implementation"),
+        ("adam", "layer_decy", "layer_decay"),
+        ("adam", "layer_decay_rul", "layer_decay_rule"),
+        ("adam", "layer_decay_block", "layer_decay_blocks"),
+        ("adam", "layer_decay_min_scal", "layer_decay_min_scale"),
+        ("adam", "skip_nonfinte", "skip_nonfinite"),
+        ("adam", "skip_non_finite", "skip_nonfinite"),
+        ("adam", "schedular", "scheduler"),
+        ("adam", "group", "groups"),
+        ("adam", "param", "params"),
+        ("adam", "loss_fn", "loss"),
+        ("adamw", "no_wd", "no_decay"),
+        ("adamw", "no_weight_decay", "no_decay"),
+        ("adamw", "weight_decay_rate", "weight_decay"),
+        ("adamw", "epochs", ""),
+        ("sgd", "momentun", "momentum"),
+        ("sgd", "momemtum", "momentum"),
+        ("sgd", "mometum", "momentum"),
+        ("sgd", "nestrov", "nesterov"),
+        ("sgd", "dampning", "dampening"),
+        ("sgd", "dampenning", "dampening"),
+        ("sgd", "betas", "momentum=<betas[0]>"),
+        ("sgd", "interval", ""),
+        ("rmsprop", "alfa", "alpha"),
+        ("rmsprop", "alph", "alpha"),
+        ("rmsprop", "centred", "centered"),
+        ("asgd", "lamda", "lambd"),
+        ("asgd", "t_0", "t0"),
+        ("adagrad", "initial_accumulator", "initial_accumulator_value"),
+        ("adagrad", "initial_accumulator_val", "initial_accumulator_value"),
+        ("adadelta", "rhoo", "rho"),
+        ("adadelta", "roh", "rho"),
+        ("step", "gama", "gamma"),
+        ("step", "step_sizes", "step_size"),
+        ("step", "stepsize", "step_size"),
+        ("step", "step", "step_size"),
+        ("step", "steps", "step_size"),
+        ("step", "size", "step_size"),
+        ("step", "last_epcoh", "last_epoch"),
+        ("step", "intervl", "interval"),
+        ("step", "lnterval", "interval"),
+        ("step", "frequncy", "frequency"),
+        ("step", "warmpu", "warmup"),
+        ("step", "warm_up", "warmup"),
+        ("step", "monitr", "monitor"),
+        ("multistep", "milestone", "milestones"),
+        ("multistep", "mile_stones", "milestones"),
+        ("cosine", "t_max", "T_max"),
+        ("cosine", "tmax", "T_max"),
+        ("cosine", "Tmax", "T_max"),
+        ("cosine", "T_Max", "T_max"),
+        ("cosine", "etamin", "eta_min"),
+        ("cosine", "eta", "eta_min"),
+        ("cosine", "min", "eta_min"),
+        ("cosine", "eta_mim", "eta_min"),
+        ("cosine", "warmup_steps", "warmup"),
+        ("cosine", "warmup_epochs", "warmup"),
+        ("cosine", "warmup_ratio", "warmup"),
+        ("exponential", "gamme", "gamma"),
+        ("onecycle", "max_lrs", "max_lr"),
+        ("onecycle", "maxlr", "max_lr"),
+        ("onecycle", "total_step", "total_steps"),
+        ("onecycle", "pct_starts", "pct_start"),
+        ("onecycle", "anneal_stratergy", "anneal_strategy"),
+        ("onecycle", "three_phse", "three_phase"),
+        ("onecycle", "div_factr", "div_factor"),
+        ("onecycle", "final_div", "final_div_factor"),
+        ("onecycle", "cycle_momentun", "cycle_momentum"),
+        ("onecycle", "base_momentm", "base_momentum"),
+        ("onecycle", "max_momentun", "max_momentum"),
+        ("plateau", "patient", "patience"),
+        ("plateau", "patiance", "patience"),
+        ("plateau", "factr", "factor"),
+        ("plateau", "threshhold", "threshold"),
+        ("plateau", "cooldwon", "cooldown"),
+        ("plateau", "min_lrs", "min_lr"),
+        ("cyclic", "base_lrs", "base_lr"),
+        ("cyclic", "step_size_upp", "step_size_up"),
+        ("cyclic", "scale_func", "scale_fn"),
+        ("cyclic", "scale_mod", "scale_mode"),
+        ("linear", "start_factr", "start_factor"),
+        ("linear", "end_factr", "end_factor"),
+        ("linear", "total_iter", "total_iters"),
+        ("cosine_restarts", "T0", "T_0"),
+        ("cosine_restarts", "T_mul", "T_mult"),
+        ("cosine_restarts", "t_mult", "T_mult"),
+        ("group", "lrr", "lr"),
+        ("group", "lr_multiplier", "lr_mult"),
+        ("group", "wd_mult", "decay_mult"),
+        ("group", "weight_decy", "weight_decay"),
+        ("group", "weightdecay", "weight_decay"),
+        ("group", "momentun", "momentum"),
+        ("group", "nam", "name"),
+        ("group", "decay_mul", "decay_mult"),
+        ("group", "lr_mul", "lr_mult"),
+    ],
+)
+def test_a_misspelt_option_is_told_the_option_it_misspells(where: str, key: str, meant: str) -> None:
+    """The hints of realistic misspellings and abbreviations, as they were before other libraries' names were
+    told the option they mean (``""``: no hint, no name spelled close is the option meant)."""
+    hint = f" (did you mean `{meant}`?)" if meant else ""
+    refused = rf"`{key}`( is not a per-group option of `SGD`)?{re.escape(hint)}\."
+    assert re.search(rf"(got an unexpected argument |: ){refused}$", _refusal(_with_option(where, key, 0.5)))
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "message"),
+    [
+        # was told `warmup`, which trains a second warmup before OneCycleLR's own
+        (
+            "onecycle",
+            "warmup_pct",
+            "`OneCycleLR` got an unexpected argument `warmup_pct` (did you mean `pct_start`?).",
+        ),
+        # mmseg's decay rate; was told `layer_decay_rule`, itself refused without a `layer_decay`
+        (
+            "adamw",
+            "layer_decay_rate",
+            "`AdamW` got an unexpected argument `layer_decay_rate` (did you mean `layer_decay`?).",
+        ),
+        # a factor of the optimizer's decay; was told `weight_decay`, which sets the group's decay to the factor
+        (
+            "group",
+            "weight_decay_mult",
+            "`weight_decay_mult` is not a per-group option of `SGD` (did you mean `decay_mult`?).",
+        ),
+        ("sgd", "weight_decay_mult", "`SGD` got an unexpected argument `weight_decay_mult`."),
+        # was told `last_epoch`, where a schedule resumes (torch then asks for an `initial_lr`)
+        ("step", "epochs", "`StepLR` got an unexpected argument `epochs`."),
+    ],
+)
+def test_a_name_spelled_like_another_quantity_is_not_told_it(where: str, key: str, message: str) -> None:
+    assert _refusal(_with_option(where, key, 0.3)).endswith(message)
+
+
+def test_following_the_hint_for_warmup_pct_trains_as_torchs_onecycle() -> None:
+    """``warmup_pct=0.3`` was told `warmup`: followed, it trained [0.0013, 0.0027, 0.004] and then the cycle from
+    its peak, instead of the cycle of ``pct_start=0.3``."""
+    scheduler = {"max_lr": 0.1, "interval": "step", "cycle_momentum": False}
+    hint = re.search(r"did you mean `(\w+)`", _refusal(_with_option("onecycle", "warmup_pct", 0.3)))
+    assert hint is not None
+    spec = OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", **scheduler, **{hint[1]: 0.3}))
+    recorder = fit(declared(spec)(), max_epochs=2, limit_train_batches=4)
+    torch_cycle = torch_lrs(
+        lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=8, pct_start=0.3, cycle_momentum=False),
+        8,
+    )
+    assert recorder.of() == pytest.approx(torch_cycle)
+
+
+def test_following_the_hint_for_weight_decay_mult_scales_the_groups_decay() -> None:
+    """``ParamGroup(weight_decay_mult=0.1)`` was told `weight_decay`: followed, the group trained at a decay of 0.1,
+    twice the optimizer's 0.05, instead of a tenth of it."""
+    hint = re.search(r"did you mean `(\w+)`", _refusal(_with_option("group", "weight_decay_mult", 0.1)))
+    assert hint is not None
+    group = ParamGroup("model_gen.layer1", **{hint[1]: 0.1})
+    module = declared(OptimizerSpec("sgd", lr=0.1, weight_decay=0.05, groups=[group]))()
+    fit(module, max_epochs=1, limit_train_batches=2)
+    assert [g["weight_decay"] for g in module.trainer.optimizers[0].param_groups] == pytest.approx(
+        [0.005, 0.05]
+    )
