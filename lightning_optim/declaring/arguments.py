@@ -112,10 +112,20 @@ NOT_TAKEN: Mapping[str, str] = MappingProxyType(
 
 
 #: Options that are declared elsewhere than where they were given, with the argument that tells where they were
-#: given and what to tell there: a name spelled close to them would be another quantity (``T_max``, a length, for
-#: ``eta_max``).
+#: given and what to tell there: no name spelled close to them is what they mean (``T_max``, a length, for
+#: ``eta_max``; an optimizer takes no multiplier, a group of its does).
 DECLARED_ELSEWHERE: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
+        "lr_mult": (
+            "groups",
+            "is a `ParamGroup` option scaling the optimizer's `lr` for the parameters it selects: "
+            "declare it in `groups=[ParamGroup(<select>, lr_mult=...)]`",
+        ),
+        "decay_mult": (
+            "groups",
+            "is a `ParamGroup` option scaling the optimizer's `weight_decay` for the parameters "
+            "it selects: declare it in `groups=[ParamGroup(<select>, decay_mult=...)]`",
+        ),
         "eta_max": (
             "eta_min",
             "is not an option: the schedule's peak is the optimizer's `lr`, declared in the `OptimizerSpec`",

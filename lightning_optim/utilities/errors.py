@@ -143,13 +143,22 @@ def same_option(value: str, candidate: str) -> bool:
 
 
 #: Other libraries' names for an option, each with the option of this package or torch it means and any options
-#: that must be accepted beside it for that option to be the one meant. Their spelling is no guide: ``warmup_pct``
-#: is spelled like ``warmup``, a warmup before OneCycleLR's own, and ``layer_decay_rate`` like ``layer_decay_rule``.
+#: that must be accepted beside it for that option to be the one meant (keras' ``rho`` is RMSprop's ``alpha``, not
+#: ASGD's). Their spelling is no guide: ``warmup_pct`` is spelled like ``warmup``, a warmup before OneCycleLR's
+#: own, ``layer_decay_rate`` like ``layer_decay_rule``, and ``learning_rate`` like no option at all.
 OPTION_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
+        "learning_rate": ("lr",),  # keras' and transformers'
+        "lr_scale": ("lr_mult",),  # timm's param groups
         "weight_decay_mult": ("decay_mult",),  # a factor of the decay, as mmengine's decay_mult
         "layer_decay_rate": ("layer_decay",),  # mmseg's LayerDecayOptimizerConstructor
+        "min_scale": ("layer_decay_min_scale",),  # timm's param_groups_layer_decay
+        "min_lr": ("eta_min",),  # timm's and mmengine's cosine
+        "lr_min": ("eta_min",),  # timm's CosineLRScheduler
         "warmup_pct": ("pct_start",),
+        "rho": ("alpha", "centered"),  # keras' RMSprop
+        "skip_nan": ("skip_nonfinite",),
+        "skip_nans": ("skip_nonfinite",),
     }
 )
 
@@ -163,6 +172,8 @@ def option_meant(value: str, candidates: Iterable[str]) -> str:
         ('', ' (did you mean `no_decay`?)')
         >>> option_meant("warmup_pct", ["pct_start", "warmup"]), option_meant("warmup_pct", ["warmup"])
         (' (did you mean `pct_start`?)', ' (did you mean `warmup`?)')
+        >>> option_meant("rho", ["alpha", "centered"]), option_meant("rho", ["alpha", "lambd"])
+        (' (did you mean `alpha`?)', '')
     """
     candidates = list(candidates)
     synonym = OPTION_SYNONYMS.get(value, ())

@@ -212,6 +212,22 @@ def test_betas_on_muon_with_adamw_is_told_the_adamw_halfs_argument() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("key", "option"),
+    [("lr_mult", "scaling the optimizer's `lr`"), ("decay_mult", "scaling the optimizer's `weight_decay`")],
+)
+def test_a_group_multiplier_given_to_the_optimizer_is_told_it_is_a_param_group_option(
+    key: str, option: str
+) -> None:
+    """``OptimizerSpec(lr_mult=...)`` was refused without a word of where a multiplier is declared."""
+    with pytest.raises(TypeError) as caught:
+        declared(OptimizerSpec("adam", lr=0.01, **{key: 2.0}), name="Model")
+    assert str(caught.value).startswith(
+        f"Model.optimizer: `Adam` got an unexpected argument `{key}` (`{key}` is a `ParamGroup` option {option} for "
+        f"the parameters it selects: declare it in `groups=[ParamGroup(<select>, {key}=...)]`). Accepted arguments: "
+    )
+
+
 def test_eta_max_is_told_the_peak_is_the_optimizers_lr() -> None:
     """``CosineAnnealingLR(eta_max=...)`` was told "did you mean `T_max`?", a length: following it with 0.001 was
     refused as not an int."""

@@ -254,6 +254,38 @@ def test_a_name_spelled_like_another_quantity_is_not_told_it(where: str, key: st
     assert _refusal(_with_option(where, key, 0.3)).endswith(message)
 
 
+@pytest.mark.parametrize(
+    ("where", "key", "meant"),
+    [
+        ("cosine", "min_lr", "eta_min"),  # timm's and mmengine's name
+        ("cosine_restarts", "min_lr", "eta_min"),
+        ("cosine", "lr_min", "eta_min"),  # timm's CosineLRScheduler
+        ("rmsprop", "rho", "alpha"),  # keras' RMSprop
+        ("adam", "learning_rate", "lr"),  # keras' and transformers' name
+        ("group", "learning_rate", "lr"),
+        ("group", "lr_scale", "lr_mult"),  # timm's param groups
+        ("adamw", "min_scale", "layer_decay_min_scale"),  # timm's param_groups_layer_decay
+        ("sgd", "skip_nan", "skip_nonfinite"),
+        ("sgd", "skip_nans", "skip_nonfinite"),
+    ],
+)
+def test_another_librarys_name_for_an_option_is_told_the_option_it_means(
+    where: str, key: str, meant: str
+) -> None:
+    """These were refused without a hint: no option is spelled like them."""
+    refused = _refusal(_with_option(where, key, 0.1))
+    assert refused.endswith(
+        (f"argument `{key}` (did you mean `{meant}`?).", f"of `SGD` (did you mean `{meant}`?).")
+    )
+
+
+@pytest.mark.parametrize(("where", "key"), [("asgd", "rho"), ("plateau", "lr_min")])
+def test_another_librarys_name_is_not_told_an_option_of_another_meaning(where: str, key: str) -> None:
+    """ASGD's ``alpha`` is the power of its averaging, not keras' ``rho`` (RMSprop's ``alpha``); a scheduler
+    without an ``eta_min`` is not told it."""
+    assert _refusal(_with_option(where, key, 0.1)).endswith(f"got an unexpected argument `{key}`.")
+
+
 def test_following_the_hint_for_warmup_pct_trains_as_torchs_onecycle() -> None:
     """``warmup_pct=0.3`` was told `warmup`: followed, it trained [0.0013, 0.0027, 0.004] and then the cycle from
     its peak, instead of the cycle of ``pct_start=0.3``."""
