@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.arguments import check_arguments
-from lightning_optim.declaring.hparam import HParam, python_numbers, without_hparams
+from lightning_optim.declaring.hparam import HParam, contains_hparam, python_numbers, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import built_instance, is_built, resolve_class
@@ -431,6 +431,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
+    _check_unread(where, info, spec.kwargs)
     if nested:
         set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
         if set_options:
@@ -479,6 +480,26 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         unit=spec.unit or interval,
         derived_length=derived_length,
     )
+
+
+def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) -> None:
+    """No declared argument is one the scheduler builds without reading (``info.unread``): torch's ``CyclicLR``
+    takes ``gamma`` beside ``mode="triangular"`` and trains as without it. Only the declared arguments count,
+    never torch's defaults nor the length ``fit`` derives; an ``HParam`` deciding it is checked with the value
+    ``fit`` reads (this runs again then)."""
+    for unread in info.unread:
+        given = [key for key in unread.arguments if key in kwargs]
+        if not given or any(contains_hparam(kwargs.get(key)) for key in unread.decided_by):
+            continue
+        by = unread.unread_by(kwargs)
+        if by is None:
+            continue
+        got = ", ".join(f"`{key}={kwargs[key]!r}`" for key in given)
+        it = "it" if len(given) == 1 else "them"
+        raise ValueError(
+            f"{where}: Expected {listing(given)} of `{info.cls.__name__}` only {unread.read_with} but got {got} "
+            f"with {by}: `{info.cls.__name__}` never reads {it} there; {unread.instead.format(it=it)}."
+        )
 
 
 def _check_lower_bounds(

@@ -7,7 +7,9 @@ value per param group, whether it holds other schedulers, the lower bounds of th
 does not check and that turn the lr negative or undefined only late in the run, and how it can drive the
 value it schedules to 0 (which an option the optimizer divides by must never reach: schedule-free's
 ``eval()`` divides by its momentum at every validation), and where torch keeps the arguments it does not keep
-under their own name in its state (a hand-written module's checkpoint restores them). Adding a scheduler, or changing a default,
+under their own name in its state (a hand-written module's checkpoint restores them), and the arguments it
+builds without reading because of others (``CyclicLR``'s ``gamma`` outside ``mode="exp_range"``: nothing declared
+is silently ignored). Adding a scheduler, or changing a default,
 is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
 """
 
@@ -361,6 +363,111 @@ class ZeroWhen(NamedTuple):
     when: Callable[[Mapping[str, Any]], bool] = always
 
 
+class Unread(NamedTuple):
+    """Declared arguments that a scheduler builds without reading, because of another declared argument (or its
+    default): torch's ``CyclicLR`` reads ``gamma`` only for ``mode="exp_range"``, its ``OneCycleLR`` reads
+    ``epochs`` only without ``total_steps``. Such a declaration would train as if the argument were left out, so it
+    is refused. ``unread_by`` says, from the declared arguments, what leaves ``arguments`` unread (a phrase after
+    "with"), or ``None`` when they are read; ``read_with`` says when they are, ``instead`` the way out (``{it}``
+    stands for "it" or "them", as many as were declared). It is
+    decided only once the arguments of ``decided_by`` are known (an ``HParam`` is checked with the value ``fit``
+    reads)."""
+
+    arguments: tuple[str, ...]
+    read_with: str
+    unread_by: Callable[[Mapping[str, Any]], str | None]
+    instead: str
+    decided_by: tuple[str, ...]
+
+
+def _absent(key: str, kwargs: Mapping[str, Any]) -> bool:
+    return kwargs.get(key) is None
+
+
+def scale_fn_given(kwargs: Mapping[str, Any]) -> str | None:
+    """``CyclicLR`` reads neither ``mode`` nor ``gamma`` when it has a ``scale_fn`` (its ``_init_scale_fn``).
+
+    Example:
+        >>> scale_fn_given({"scale_fn": abs}), scale_fn_given({"scale_fn": None})
+        ('a `scale_fn` (which shapes the cycles in their place)', None)
+    """
+    return None if _absent("scale_fn", kwargs) else "a `scale_fn` (which shapes the cycles in their place)"
+
+
+def mode_without_gamma(kwargs: Mapping[str, Any]) -> str | None:
+    """``CyclicLR`` reads ``gamma`` only for ``mode="exp_range"`` (without a ``scale_fn``, which reads neither).
+
+    Example:
+        >>> mode_without_gamma({}), mode_without_gamma({"mode": "triangular2"})
+        ("`mode` left out (its default 'triangular')", "`mode='triangular2'`")
+        >>> mode_without_gamma({"mode": "exp_range"}), mode_without_gamma({"scale_fn": abs})
+        (None, None)
+    """
+    mode = kwargs.get("mode", "triangular")
+    if mode == "exp_range" or not _absent("scale_fn", kwargs):
+        return None
+    return f"`mode={mode!r}`" if "mode" in kwargs else f"`mode` left out (its default {mode!r})"
+
+
+def no_scale_fn(kwargs: Mapping[str, Any]) -> str | None:
+    """``CyclicLR`` reads ``scale_mode`` only for a ``scale_fn``: each ``mode`` sets its own.
+
+    Example:
+        >>> no_scale_fn({}), no_scale_fn({"scale_fn": abs})
+        ("no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')", None)
+    """
+    if not _absent("scale_fn", kwargs):
+        return None
+    return "no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')"
+
+
+def momentum_not_cycled(kwargs: Mapping[str, Any]) -> str | None:
+    """``CyclicLR`` and ``OneCycleLR`` read ``base_momentum`` and ``max_momentum`` only when they cycle it.
+
+    Example:
+        >>> momentum_not_cycled({"cycle_momentum": False}), momentum_not_cycled({})
+        ('`cycle_momentum=False`', None)
+    """
+    cycle = kwargs.get("cycle_momentum", True)
+    return None if cycle else f"`cycle_momentum={cycle!r}`"
+
+
+def total_steps_given(kwargs: Mapping[str, Any]) -> str | None:
+    """``OneCycleLR`` reads ``epochs`` and ``steps_per_epoch`` only without ``total_steps``.
+
+    Example:
+        >>> total_steps_given({"total_steps": 10}), total_steps_given({"epochs": 5})
+        ('`total_steps=10` (the length torch takes)', None)
+    """
+    return (
+        None
+        if _absent("total_steps", kwargs)
+        else f"`total_steps={kwargs['total_steps']!r}` (the length torch takes)"
+    )
+
+
+def steps_per_epoch_alone(kwargs: Mapping[str, Any]) -> str | None:
+    """``OneCycleLR``'s ``steps_per_epoch`` counts only beside ``epochs``: without both (or ``total_steps``) the
+    length ``total_steps`` is derived from the run.
+
+    Example:
+        >>> steps_per_epoch_alone({}), steps_per_epoch_alone({"epochs": 2}), steps_per_epoch_alone({"total_steps": 8})
+        ('neither `epochs` nor `total_steps` (`total_steps` is then derived from the run)', None, None)
+    """
+    if not (_absent("epochs", kwargs) and _absent("total_steps", kwargs)):
+        return None
+    return "neither `epochs` nor `total_steps` (`total_steps` is then derived from the run)"
+
+
+_UNREAD_MOMENTUM = Unread(
+    ("base_momentum", "max_momentum"),
+    "with `cycle_momentum=True` (its default)",
+    momentum_not_cycled,
+    "remove {it} (the optimizer's own momentum then holds), or remove `cycle_momentum=False` to cycle the momentum",
+    ("cycle_momentum",),
+)
+
+
 #: transformers' warmups rise linearly from 0 (``_get_linear_schedule_with_warmup_lr_lambda``: ``step /
 #: num_warmup_steps``), while the package's own ``warmup=`` starts at ``1 / (warmup + 1)``
 _TRANSFORMERS_WARMUP_FROM_ZERO = ZeroWhen(
@@ -479,6 +586,9 @@ class SchedulerInfo:
     #: the ways its shape reaches 0 whatever the ``floor_bounds`` (a decay to 0, a warmup from 0), refused
     #: likewise on an option the optimizer divides by
     zero_when: tuple[ZeroWhen, ...] = ()
+    #: declared arguments it builds without reading because of others (``CyclicLR``'s ``gamma`` outside
+    #: ``mode="exp_range"``): refused when the class is defined, or when ``fit`` reads an ``HParam`` deciding them
+    unread: tuple[Unread, ...] = ()
     #: another library's names for its arguments, each with how to write it here: suggested for that name
     #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
     known_as: Mapping[str, str] = field(default_factory=dict)
@@ -690,6 +800,23 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
                 0, strict=True, meaning="the last lr is `max_lr / div_factor / final_div_factor`"
             )
         },
+        unread=(
+            Unread(
+                ("epochs", "steps_per_epoch"),
+                "without `total_steps`",
+                total_steps_given,
+                "remove {it}, or remove `total_steps` to give the length as `epochs * steps_per_epoch`",
+                ("total_steps",),
+            ),
+            Unread(
+                ("steps_per_epoch",),
+                "with `epochs`",
+                steps_per_epoch_alone,
+                "remove {it}, or give `epochs` beside it (the length is then `epochs * steps_per_epoch`)",
+                ("epochs", "total_steps"),
+            ),
+            _UNREAD_MOMENTUM,
+        ),
     ),
     SchedulerInfo(
         lr_scheduler.CyclicLR,
@@ -707,6 +834,30 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             "step_size_up": functools.partial(cyclic_steps, True),
             "step_size_down": functools.partial(cyclic_steps, False),
         },
+        unread=(
+            Unread(
+                ("mode", "gamma"),
+                "without a `scale_fn`",
+                scale_fn_given,
+                "remove {it}, or remove `scale_fn` to shape the cycles by `mode`",
+                ("scale_fn",),
+            ),
+            Unread(
+                ("gamma",),
+                "with `mode='exp_range'` (which scales the cycles by `gamma ** iterations`)",
+                mode_without_gamma,
+                "remove {it}, or declare `mode='exp_range'`",
+                ("mode", "scale_fn"),
+            ),
+            Unread(
+                ("scale_mode",),
+                "with a `scale_fn`",
+                no_scale_fn,
+                "remove {it}, or give the `scale_fn` it is for",
+                ("scale_fn",),
+            ),
+            _UNREAD_MOMENTUM,
+        ),
     ),
     SchedulerInfo(
         lr_scheduler.ExponentialLR,

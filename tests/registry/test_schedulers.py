@@ -560,3 +560,178 @@ def test_transformers_training_arguments_names_for_the_warmup_are_told_the_argum
         lr=1.0,
     )
     assert recorder.of() == expected
+
+
+# --- the arguments a scheduler builds without reading, because of another declared argument ---
+
+
+def _triangular2(cycle: float) -> float:
+    return 1 / (2.0 ** (cycle - 1))
+
+
+#: the cycle of the CyclicLR cases, 2 updates up and 2 down
+_CYCLIC = {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2}
+
+#: (scheduler, the arguments that train, the ones torch builds without reading beside them, what leaves them
+#: unread as the message says, the arguments torch's own scheduler takes for the same run of 8 updates)
+UNREAD = [
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "mode": "triangular"},
+        {"gamma": 0.5},
+        "with `mode='exp_range'` (which scales the cycles by `gamma ** iterations`) but got `gamma=0.5` with "
+        "`mode='triangular'`: `CyclicLR` never reads it there; remove it, or declare `mode='exp_range'`.",
+        {**_CYCLIC, "mode": "triangular"},
+        id="cyclic-gamma-triangular",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "mode": "triangular2"},
+        {"gamma": 0.5},
+        "but got `gamma=0.5` with `mode='triangular2'`: `CyclicLR` never reads it there;",
+        {**_CYCLIC, "mode": "triangular2"},
+        id="cyclic-gamma-triangular2",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        _CYCLIC,
+        {"gamma": 0.5},
+        "but got `gamma=0.5` with `mode` left out (its default 'triangular'): `CyclicLR` never reads it there;",
+        _CYCLIC,
+        id="cyclic-gamma-default-mode",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "scale_fn": _triangular2},
+        {"mode": "exp_range", "gamma": 0.5},
+        "Expected `mode`, `gamma` of `CyclicLR` only without a `scale_fn` but got `mode='exp_range'`, "
+        "`gamma=0.5` with a `scale_fn` (which shapes the cycles in their place): `CyclicLR` never reads them "
+        "there; remove them, or remove `scale_fn` to shape the cycles by `mode`.",
+        {**_CYCLIC, "scale_fn": _triangular2},
+        id="cyclic-scale_fn-mode",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
+        {"scale_mode": "cycle"},
+        "Expected `scale_mode` of `CyclicLR` only with a `scale_fn` but got `scale_mode='cycle'` with no "
+        "`scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range'): "
+        "`CyclicLR` never reads it there; remove it, or give the `scale_fn` it is for.",
+        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
+        id="cyclic-scale_mode",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "cycle_momentum": False},
+        {"base_momentum": 0.7, "max_momentum": 0.8},
+        "Expected `base_momentum`, `max_momentum` of `CyclicLR` only with `cycle_momentum=True` (its default) "
+        "but got `base_momentum=0.7`, `max_momentum=0.8` with `cycle_momentum=False`: `CyclicLR` never reads "
+        "them there; remove them (the optimizer's own momentum then holds), or remove `cycle_momentum=False` to "
+        "cycle the momentum.",
+        {**_CYCLIC, "cycle_momentum": False},
+        id="cyclic-momentum",
+    ),
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1, "total_steps": 10},
+        {"epochs": 5, "steps_per_epoch": 4},
+        "Expected `epochs`, `steps_per_epoch` of `OneCycleLR` only without `total_steps` but got `epochs=5`, "
+        "`steps_per_epoch=4` with `total_steps=10` (the length torch takes): `OneCycleLR` never reads them "
+        "there; remove them, or remove `total_steps` to give the length as `epochs * steps_per_epoch`.",
+        {"max_lr": 0.1, "total_steps": 10},
+        id="onecycle-total_steps-epochs",
+    ),
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1},
+        {"steps_per_epoch": 100},
+        "Expected `steps_per_epoch` of `OneCycleLR` only with `epochs` but got `steps_per_epoch=100` with "
+        "neither `epochs` nor `total_steps` (`total_steps` is then derived from the run): `OneCycleLR` never "
+        "reads it there; remove it, or give `epochs` beside it (the length is then `epochs * steps_per_epoch`).",
+        {"max_lr": 0.1, "total_steps": 8},  # the length derived from the run of 8 updates
+        id="onecycle-steps_per_epoch-alone",
+    ),
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
+        {"max_momentum": 0.95},
+        "but got `max_momentum=0.95` with `cycle_momentum=False`: `OneCycleLR` never reads it there; remove it "
+        "(the optimizer's own momentum then holds), or remove `cycle_momentum=False` to cycle the momentum.",
+        {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
+        id="onecycle-max_momentum",
+    ),
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
+        {"base_momentum": 0.8},
+        "but got `base_momentum=0.8` with `cycle_momentum=False`: `OneCycleLR` never reads it there;",
+        {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
+        id="onecycle-base_momentum",
+    ),
+]
+
+
+def test_the_unread_table_is_the_cases_tested_here() -> None:
+    table = {(cls, key) for cls, info in SCHEDULER_INFO.items() for u in info.unread for key in u.arguments}
+    assert table == {(case.values[0], key) for case in UNREAD for key in case.values[2]}
+
+
+def _torch_run(cls: type, kwargs: dict[str, Any], updates: int = 8) -> tuple[list[float], list[float]]:
+    """The lrs and momenta torch's ``cls`` gives an SGD with momentum before each of ``updates`` updates."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    scheduler = cls(optimizer, **kwargs)
+    lrs, momenta = [], []
+    for _ in range(updates):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        momenta.append(optimizer.param_groups[0]["momentum"])
+        optimizer.step()
+        scheduler.step()
+    return lrs, momenta
+
+
+@pytest.mark.parametrize(("cls", "trained", "unread", "stated", "reference"), UNREAD)
+def test_torch_builds_the_unread_arguments_and_trains_as_without_them(
+    cls: type, trained: dict[str, Any], unread: dict[str, Any], stated: str, reference: dict[str, Any]
+) -> None:
+    """Why the table exists: torch takes each of them without a word, and its schedule (lr and momentum) is the
+    one it gives without them, so a declaration of them would train as if they were left out."""
+    assert _torch_run(cls, {**reference, **unread}) == _torch_run(cls, reference)
+
+
+@pytest.mark.parametrize(("cls", "trained", "unread", "stated", "reference"), UNREAD)
+def test_an_argument_the_scheduler_never_reads_is_refused_at_class_definition(
+    cls: type, trained: dict[str, Any], unread: dict[str, Any], stated: str, reference: dict[str, Any]
+) -> None:
+    # was accepted, and trained as the declaration without it
+    with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler: .*" + re.escape(stated)):
+        declared(
+            OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec(cls, **trained, **unread)),
+            name="Model",
+        )
+    nested = SchedulerSpec("sequential", schedulers=[SchedulerSpec(cls, **trained, **unread)], milestones=[])
+    with pytest.raises(
+        ValueError, match=r"^Model\.optimizer\.scheduler\.schedulers\[0\]: .*" + re.escape(stated)
+    ):
+        declared(OptimizerSpec("sgd", momentum=0.9, scheduler=nested), name="Model")
+    # the same declaration without them trains as torch's scheduler
+    module = declared(OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec(cls, **trained)))()
+    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
+    assert recorder.of() == pytest.approx(_torch_run(cls, reference)[0])
+
+
+class WithMode(Classifier):
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_an_hparam_deciding_whether_an_argument_is_read_is_checked_when_fit_reads_it() -> None:
+    """``mode=HParam("mode")`` beside ``gamma``: read by an ``"exp_range"`` run of a sweep, unread by a
+    ``"triangular"`` one, which is refused when ``fit`` starts."""
+    cyclic = SchedulerSpec("cyclic", **_CYCLIC, mode=HParam("mode"), gamma=0.5)
+    model = declared(OptimizerSpec("sgd", momentum=0.9, scheduler=cyclic), base=WithMode, name="Model")
+    with pytest.raises(ValueError, match=r"Expected `gamma` of `CyclicLR` only with `mode='exp_range'`"):
+        L.Trainer(**FAST, max_epochs=1).fit(model("triangular"), loader())
+    recorder = fit(model("exp_range"), data=loader(n=32, batch_size=8), max_epochs=2)
+    expected = _torch_run(lr_scheduler.CyclicLR, {**_CYCLIC, "mode": "exp_range", "gamma": 0.5})[0]
+    assert recorder.of() == pytest.approx(expected)
