@@ -18,11 +18,13 @@ utils.py ``set_weight_decay`` (v0.16 to v0.20) and ultralytics 8.0's engine/trai
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import math
 import re
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -763,13 +765,15 @@ class Detector(L.LightningModule):
         self.head = nn.Linear(4, 2)
 
 
-def mmengine_settings(module: nn.Module, custom_keys: dict[str, dict[str, float]]) -> Settings:
-    """mmengine 0.10.7 ``DefaultOptimWrapperConstructor`` with ``paramwise_cfg=dict(custom_keys=...)``."""
+def mmengine_settings(
+    module: nn.Module, custom_keys: dict[str, dict[str, float]], **paramwise: float
+) -> Settings:
+    """mmengine 0.10.7 ``DefaultOptimWrapperConstructor`` with ``paramwise_cfg=dict(custom_keys=..., **paramwise)``."""
     DefaultOptimWrapperConstructor = pytest.importorskip("mmengine.optim").DefaultOptimWrapperConstructor
 
     constructor = DefaultOptimWrapperConstructor(
         dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=LR, weight_decay=WD)),
-        paramwise_cfg=dict(custom_keys=custom_keys),
+        paramwise_cfg=dict(custom_keys=custom_keys, **paramwise),
     )
     return settings_of(module, constructor(module).optimizer.param_groups)
 
@@ -795,6 +799,61 @@ def test_lr_mult_and_decay_mult_equal_mmengines_custom_keys() -> None:
     expected = mmengine_settings(module, custom_keys)
     assert ours(module) == approx(expected)
     assert len(set(expected.values())) == 4  # backbone, backbone.1, head.bias and the rest differ
+
+
+class Attended(L.LightningModule):
+    """A bias and norms that mmengine's ``bias_decay_mult``/``norm_decay_mult`` and ``no_decay``'s kinds define
+    apart: ``in_proj_bias`` (not named ``bias``) and an ``RMSNorm`` (not one of mmengine's norm classes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+        self.attn = nn.MultiheadAttention(4, 2)
+        self.norm = nn.LayerNorm(4)
+        self.rms = nn.RMSNorm(4)
+
+
+def _guide_table(heading: str) -> dict[str, tuple[float, float]]:
+    """The rows of the table under ``heading`` in docs/guides/groups.md: each parameter named in a row's first
+    cell with the row's two numbers (a bold one marks a difference)."""
+    lines = (Path(__file__).parents[2] / "docs" / "guides" / "groups.md").read_text().splitlines()
+    start = lines.index(heading) + 2
+    rows: dict[str, tuple[float, float]] = {}
+    for line in itertools.takewhile(lambda line: line.startswith("|"), lines[start:]):
+        first, *values = [cell.strip().strip("*") for cell in line.strip("|").split("|")]
+        for name in re.findall(r"`([\w.]+\.[\w.]+)`", first):
+            rows[name] = (float(values[0]), float(values[1]))
+    return rows
+
+
+def test_the_groups_guides_table_is_mmengines_bias_and_norm_decay_against_no_decay() -> None:
+    """docs/guides/groups.md said that ``lr_mult``/``decay_mult`` are mmengine's ``paramwise_cfg`` without saying
+    that its ``bias_decay_mult``/``norm_decay_mult`` are not ported; its table of the closest declaration,
+    ``no_decay=("bias", "norm")``, is each parameter's weight decay in mmengine's optimizer and in ours."""
+    module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay=("bias", "norm")), Attended)
+    table = _guide_table('| parameter | mmengine\'s weight decay | `no_decay=("bias", "norm")` |')
+    theirs = mmengine_settings(module, {}, norm_decay_mult=0.0, bias_decay_mult=0.0)
+    assert sorted(table) == sorted(theirs)
+    assert {name: theirs[name][1] for name in table} == {name: table[name][0] for name in table}
+    assert {name: decay for name, (_, decay) in ours(module).items()} == {
+        name: table[name][1] for name in table
+    }
+
+
+def test_the_groups_guides_custom_key_and_bias_lr_mult_differences_are_mmengines() -> None:
+    """What the guide says besides its table: a ``custom_keys`` match skips mmengine's bias and norm rules (its
+    bias keeps the decay beside ``bias_decay_mult=0``), where ``no_decay`` splits the declared group; and
+    ``bias_lr_mult`` leaves a norm layer's bias at the base lr."""
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay=("bias",), groups=[ParamGroup("attn.out_proj", lr_mult=0.1)]
+    )
+    module = declared(spec, Attended)
+    theirs = mmengine_settings(
+        module, {"attn.out_proj": dict(lr_mult=0.1)}, bias_decay_mult=0.0, bias_lr_mult=2.0
+    )
+    assert theirs["attn.out_proj.bias"] == pytest.approx((LR * 0.1, WD))
+    assert ours(module)["attn.out_proj.bias"] == pytest.approx((LR * 0.1, 0.0))
+    assert (theirs["norm.bias"][0], theirs["proj.bias"][0]) == pytest.approx((LR, LR * 2.0))
 
 
 @helpers.needs_muon
