@@ -33,7 +33,12 @@ from lightning_optim.registry.deque_state import keep_deques
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.fused_steps import install_fused_step_hooks
 from lightning_optim.registry.guards import LearningRateGuard, SparseGradientGuard
-from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS, choose, keep_implementation
+from lightning_optim.registry.implementation import (
+    IMPLEMENTATION_ARGUMENTS,
+    choose,
+    keep_implementation,
+    scaled_groups,
+)
 from lightning_optim.registry.optimizers import groups_with_required
 from lightning_optim.registry.precision import Origins, PeakLrs, check_low_precision, roundings
 from lightning_optim.schedules.schedule import Schedule
@@ -208,7 +213,7 @@ def build_all(
             declared.cls,
             declared.spec.implementation,
             declared.kwargs,
-            torch_groups,
+            scaled_groups(declared.cls, declared.kwargs, torch_groups, [g.scales for g in groups]),
             module,
             trainer,
             compilable_schedules=compiled_schedule_refusal(declared.cls, declared.schedulers) is None,

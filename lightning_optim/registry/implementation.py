@@ -506,6 +506,30 @@ def group_options(
     return [{**defaults, **kwargs, **{k: v for k, v in group.items() if k != "params"}} for group in groups]
 
 
+def scaled_groups(
+    cls: type,
+    kwargs: Mapping[str, Any],
+    groups: Sequence[Mapping[str, Any]],
+    scales: Sequence[Mapping[str, float]],
+) -> list[dict[str, Any]]:
+    """``groups`` with each option a group's ``scales`` multiply (``lr_mult``, ``decay_mult``, layer decay) at the
+    value the built optimizer holds once ``planning.apply_scales`` ran, as ``choose`` must read them: it runs
+    before the optimizer is built, since it chooses the arguments that build it.
+
+    Example:
+        >>> from torch.optim import SGD
+        >>> groups = [{"params": []}, {"params": [], "lr": 0.2}]
+        >>> held = scaled_groups(SGD, {"lr": 0.1, "weight_decay": 0.01}, groups, [{"weight_decay": 0.5}, {"lr": 0.5}])
+        >>> [{key: value for key, value in group.items() if key != "params"} for group in held]
+        [{'weight_decay': 0.005}, {'lr': 0.1}]
+    """
+    held = group_options(cls, kwargs, groups)
+    return [
+        {**group, **{key: options[key] * factor for key, factor in scale.items() if key in options}}
+        for group, options, scale in zip(groups, held, scales, strict=True)
+    ]
+
+
 @functools.cache
 def _signature_parameters(cls: type) -> Mapping[str, inspect.Parameter]:
     try:

@@ -25,6 +25,7 @@ from tests.helpers import (
     Classifier,
     SparseEmbedding,
     as_written_by,
+    assert_same_weights,
     declared,
     fit,
     fit_resumed,
@@ -206,6 +207,32 @@ def test_weight_decay_on_a_sparse_module_is_refused_when_fit_starts(name: str, c
     assert module.trainer.global_step == 0
     kept = OptimizerSpec(name, lr=0.01, weight_decay=0.01, groups=[ParamGroup("embedding", weight_decay=0.0)])
     fit(declared(kept, base=SparseEmbedding)(), max_epochs=1, limit_train_batches=2)
+
+
+class HandWrittenSparseGroups(SparseEmbedding):
+    def configure_optimizers(self) -> Any:
+        groups = [
+            {"params": self.embedding.parameters(), "weight_decay": 0.0},
+            {"params": self.model_gen.parameters()},
+        ]
+        return SGD(groups, lr=0.1, weight_decay=0.01)
+
+
+def test_a_sparse_module_decayed_by_a_decay_mult_is_checked_at_the_decay_its_group_gets() -> None:
+    # decay_mult=0.0 gives the embedding's group weight_decay=0, which torch's SGD trains: it was refused,
+    # quoting the optimizer's 0.01, because the check read the groups before their scales were applied
+    spec = OptimizerSpec("sgd", lr=0.1, weight_decay=0.01, groups=[ParamGroup("embedding", decay_mult=0.0)])
+    ours, theirs = declared(spec, base=SparseEmbedding)(), HandWrittenSparseGroups()
+    fit(ours, max_epochs=1, limit_train_batches=2), fit(theirs, max_epochs=1, limit_train_batches=2)
+    assert [g["weight_decay"] for g in ours.trainer.optimizers[0].param_groups] == [0.0, 0.01]
+    assert_same_weights(ours, theirs)
+    halved = OptimizerSpec("sgd", lr=0.1, weight_decay=0.01, groups=[ParamGroup("embedding", decay_mult=0.5)])
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected `weight_decay=0` for the parameters of a module with `sparse=True` "
+        r"but got `embedding\.weight` \(`weight_decay=0\.005`\): torch's `SGD` adds the decay",
+    ):
+        fit(declared(halved, base=SparseEmbedding)(), max_epochs=1, limit_train_batches=1)
 
 
 TORCH_OPTIMIZERS = sorted(
