@@ -38,6 +38,7 @@ from lightning_optim.registry.implementation import (
     choose,
     keep_implementation,
     scaled_groups,
+    tied_to_dense,
 )
 from lightning_optim.registry.optimizers import groups_with_required
 from lightning_optim.registry.precision import Origins, PeakLrs, check_low_precision, roundings
@@ -265,7 +266,10 @@ def build_all(
         optimizer.register_step_pre_hook(guard)
         if isinstance(optimizer, torch.optim.SparseAdam):
             SparseGradientGuard.install(
-                declared.where, optimizer, [pair for g in groups for pair in g.parameters]
+                declared.where,
+                optimizer,
+                [pair for g in groups for pair in g.parameters],
+                tied_to_dense(module),
             )
         built.append(Built(declared, optimizer, schedules_of(declared, optimizer, groups), groups))
     return built

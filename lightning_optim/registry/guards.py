@@ -253,21 +253,37 @@ class SparseGradientGuard:
     optimizer is gone, so a parameter later trained by another optimizer is not affected.
     """
 
-    def __init__(self, where: str, optimizer: Any, name: str) -> None:
+    def __init__(self, where: str, optimizer: Any, name: str, tied: tuple[str, str] | None = None) -> None:
         self.where = where
         self.optimizer = weakref.ref(optimizer)
         self.name = name
+        #: its names in a module with ``sparse=True`` and in one without that holds it too
+        #: (``implementation.tied_to_dense``)
+        self.tied = tied
 
     @classmethod
-    def install(cls, where: str, optimizer: Any, named: Sequence[tuple[str, Any]]) -> None:
+    def install(
+        cls, where: str, optimizer: Any, named: Sequence[tuple[str, Any]], tied: Mapping[int, tuple[str, str]]
+    ) -> None:
         for name, param in named:
-            param.register_post_accumulate_grad_hook(cls(where, optimizer, name))
+            param.register_post_accumulate_grad_hook(cls(where, optimizer, name, tied.get(id(param))))
 
     def __call__(self, param: Any) -> None:
         optimizer = self.optimizer()
-        if optimizer is not None and param.grad is not None and not param.grad.is_sparse:
+        if optimizer is None or param.grad is None or param.grad.is_sparse:
+            return
+        expected = (
+            f"{self.where}: Expected sparse gradients for `{type(optimizer).__name__}` but parameter "
+            f"`{self.name}` got a dense one"
+        )
+        if self.tied is not None:
+            sparse, dense = self.tied
             raise ValueError(
-                f"{self.where}: Expected sparse gradients for `{type(optimizer).__name__}` but parameter "
-                f"`{self.name}` got a dense one. Select only parameters of `nn.Embedding(..., sparse=True)` "
-                "for it, or use another optimizer (e.g. `adam`)."
+                f"{expected}: it is `{sparse}` of a module with `sparse=True` and `{dense}` of one without, and "
+                "torch sums their gradients into a dense one. Give it an optimizer that takes dense gradients (e.g. "
+                "`adam`), or untie them."
             )
+        raise ValueError(
+            f"{expected}. Select only parameters of `nn.Embedding(..., sparse=True)` for it, or use another "
+            "optimizer (e.g. `adam`)."
+        )

@@ -312,13 +312,41 @@ def _fused_by_declaration(
     return "fused=True", [p for group in fused for p in group["params"]]
 
 
+def _has_sparse_gradients(module: torch.nn.Module) -> bool:
+    return getattr(module, "sparse", False) is True
+
+
+def tied_to_dense(module: torch.nn.Module) -> dict[int, tuple[str, str]]:
+    """The parameters of modules with ``sparse=True`` that a module without it holds too (an embedding tied to a
+    dense head, ``head.weight = embedding.weight``), by id, with their name in each: torch sums the sparse gradient
+    and the dense one into a dense gradient.
+
+    Example:
+        >>> from torch import nn
+        >>> net = nn.ModuleDict({"emb": nn.Embedding(4, 2, sparse=True), "head": nn.Linear(2, 4, bias=False)})
+        >>> net["head"].weight = net["emb"].weight
+        >>> list(tied_to_dense(net).values()), _sparse_parameter_names(net)
+        ([('emb.weight', 'head.weight')], {})
+    """
+    sparse: dict[int, str] = {}
+    dense: dict[int, str] = {}
+    for prefix, m in module.named_modules():
+        names = sparse if _has_sparse_gradients(m) else dense
+        for name, p in m.named_parameters(recurse=False):
+            names.setdefault(id(p), f"{prefix}.{name}" if prefix else name)
+    return {key: (name, dense[key]) for key, name in sparse.items() if key in dense}
+
+
 def _sparse_parameter_names(module: torch.nn.Module) -> dict[int, str]:
-    """The parameters of modules with ``sparse=True`` (``nn.Embedding``, ``nn.EmbeddingBag``), by id."""
+    """The parameters of modules with ``sparse=True`` (``nn.Embedding``, ``nn.EmbeddingBag``) that get sparse
+    gradients (none ``tied_to_dense``), by id."""
+    tied = tied_to_dense(module)
     return {
         id(p): f"{prefix}.{name}" if prefix else name
         for prefix, m in module.named_modules()
-        if getattr(m, "sparse", False) is True
+        if _has_sparse_gradients(m)
         for name, p in m.named_parameters(recurse=False)
+        if id(p) not in tied
     }
 
 

@@ -235,6 +235,48 @@ def test_a_sparse_module_decayed_by_a_decay_mult_is_checked_at_the_decay_its_gro
         fit(declared(halved, base=SparseEmbedding)(), max_epochs=1, limit_train_batches=1)
 
 
+class TiedSparseEmbedding(L.LightningModule):
+    """A sparse embedding whose weight a dense head shares (tied input and output embeddings): torch sums the two
+    gradients into a dense one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embedding = torch.nn.Embedding(10, 8, sparse=True)
+        self.head = torch.nn.Linear(8, 10, bias=False)
+        self.head.weight = self.embedding.weight
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        tokens = (x.abs() * 10).long().clamp(max=9)
+        return torch.nn.functional.cross_entropy(self.head(self.embedding(tokens).mean(1)), y)
+
+
+def test_a_sparse_module_weight_tied_to_a_dense_one_gets_dense_gradients() -> None:
+    # it was refused as sparse ("Give them an optimizer of their own that does (`OptimizerSpec('sparseadam', ...")
+    # and SparseAdam then refused its dense gradient ("or use another optimizer (e.g. `adam`)")
+    ours = declared(OptimizerSpec("adam", lr=0.01), base=TiedSparseEmbedding)()
+    theirs = type(
+        "HandWritten",
+        (TiedSparseEmbedding,),
+        {"configure_optimizers": lambda self: Adam(self.parameters(), lr=0.01, fused=True)},
+    )()
+    initial = weights(theirs)
+    fit(ours, max_epochs=1, limit_train_batches=2), fit(theirs, max_epochs=1, limit_train_batches=2)
+    assert implementation_of(ours) == (True, None)
+    assert not torch.equal(weights(theirs)["embedding.weight"], initial["embedding.weight"])
+    assert_same_weights(ours, theirs)
+    sparse_adam = declared(OptimizerSpec("sparseadam", lr=0.01), base=TiedSparseEmbedding)()
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected sparse gradients for `SparseAdam` but parameter `embedding\.weight` got "
+        r"a dense one: it is `embedding\.weight` of a module with `sparse=True` and `head\.weight` of one without, and "
+        r"torch sums their gradients into a dense one\. Give it an optimizer that takes dense gradients \(e\.g\. "
+        r"`adam`\), or untie them\.$",
+    ):
+        fit(sparse_adam, max_epochs=1, limit_train_batches=1)
+
+
 TORCH_OPTIMIZERS = sorted(
     (cls for cls in OPTIMIZER_INFO if cls.__module__.startswith("torch.optim.")), key=lambda c: c.__name__
 )
