@@ -422,22 +422,56 @@ def check_sparse(
         )
 
 
+def _fused_kernel_takes(param: torch.Tensor) -> bool:
+    """Whether torch's fused kernels take ``param``'s dtype: floating point only (its constructor or first step
+    raises "`fused=True` requires all the params to be floating point Tensors" for a complex one).
+
+    Example:
+        >>> _fused_kernel_takes(torch.zeros(2)), _fused_kernel_takes(torch.zeros(2, dtype=torch.cfloat))
+        (True, False)
+    """
+    return torch.is_floating_point(param)
+
+
 def check_fused_kernel_updates(
-    where: str, cls: type, implementation: str, kwargs: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
+    where: str,
+    cls: type,
+    implementation: str,
+    kwargs: Mapping[str, Any],
+    groups: Sequence[Mapping[str, Any]],
+    module: torch.nn.Module,
 ) -> None:
-    """Raise if a declared fused kernel on CPU fails ``_fused_kernel_updates`` for a parameter dtype: torch
-    2.13's fused CPU ``SGD`` leaves bf16/fp16 weights unchanged, so a ``bf16-true`` run would not train, silently.
+    """Raise if a declared fused kernel does not take a parameter's dtype (``_fused_kernel_takes``: a complex
+    one), or on CPU fails ``_fused_kernel_updates`` for it: torch 2.13's fused CPU ``SGD`` leaves bf16/fp16
+    weights unchanged, so a ``bf16-true`` run would not train, silently.
 
     Example:
         >>> from torch.optim import SGD
-        >>> param = torch.nn.Parameter(torch.zeros(2, dtype=torch.bfloat16))
-        >>> check_fused_kernel_updates("M.opt", SGD, "fused", {}, [{"params": [param]}])
+        >>> net = torch.nn.Linear(2, 2).to(torch.bfloat16)
+        >>> check_fused_kernel_updates("M.opt", SGD, "fused", {}, [{"params": list(net.parameters())}], net)
         Traceback (most recent call last):
         ...
         ValueError: M.opt: Expected a fused kernel that updates the parameters for `implementation='fused'` but torch's fused `SGD` on `cpu` leaves `bfloat16` parameters unchanged ...
+        >>> net = torch.nn.ParameterDict({"phase": torch.nn.Parameter(torch.zeros(2, dtype=torch.cfloat))})
+        >>> check_fused_kernel_updates("M.opt", SGD, "fused", {}, [{"params": list(net.parameters())}], net)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected floating-point parameters for `implementation='fused'` but got `phase` (`complex64`): ...
     """
     declared, params = _fused_by_declaration(implementation, kwargs, groups)
-    dtypes = {p.dtype for p in params if p.device.type == "cpu" and torch.is_floating_point(p)}
+    refused = {id(p): p.dtype for p in params if not _fused_kernel_takes(p)}
+    if refused:
+        shown = ", ".join(
+            f"`{name}` (`{str(refused[id(p)]).removeprefix('torch.')}`)"
+            for name, p in module.named_parameters()
+            if id(p) in refused
+        )
+        raise ValueError(
+            f"{where}: Expected floating-point parameters for `{declared}` but got {shown}: torch's fused "
+            f"`{cls.__name__}` takes floating-point tensors only. Use `implementation='auto'` (torch's default "
+            "for them) or 'foreach'."
+        )
+    dtypes = {p.dtype for p in params if p.device.type == "cpu"}
     broken = sorted((dtype for dtype in dtypes if not _fused_kernel_updates(cls, dtype)), key=str)
     if broken:
         names = listing([str(dtype).removeprefix("torch.") for dtype in broken])
@@ -499,7 +533,7 @@ def _fused_blocker(
     supported = devices & compat.fused_kernel_devices()
     if len(kinds) != 1 or not kinds <= supported:
         return f"parameters on {listing(sorted(kinds))}; fused is picked on {listing(sorted(supported))} only"
-    if not all(type(p) in (torch.Tensor, torch.nn.Parameter) and torch.is_floating_point(p) for p in params):
+    if not all(type(p) in (torch.Tensor, torch.nn.Parameter) and _fused_kernel_takes(p) for p in params):
         return "not every parameter is a plain floating-point tensor"
     if kinds == {"cpu"}:  # a probe on CUDA would synchronise with the device
         broken = sorted({p.dtype for p in params if not _fused_kernel_updates(cls, p.dtype)}, key=str)
@@ -644,7 +678,7 @@ def choose(
     explicit = explicit_arguments(kwargs, groups)
     check_trainer_conflict(where, cls, implementation, kwargs, trainer, module, fused_by_name)
     check_sparse(where, cls, implementation, kwargs, groups, module)
-    check_fused_kernel_updates(where, cls, implementation, kwargs, groups)
+    check_fused_kernel_updates(where, cls, implementation, kwargs, groups, module)
     if implementation == "compiled":
         blocker = _compiled_blocker(params, module, trainer)
         if blocker is not None:
