@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.registry.precision import MIXED, Rounding
+from lightning_optim.registry.precision import Rounding, way_out
 from lightning_optim.schedules.param_view import target_of
 
 
@@ -226,7 +226,8 @@ class LearningRateGuard:
                 param,
                 value,
                 f"a value {dtype} parameters keep",
-                f"{why}. The `param={param!r}` schedule produced it; check the scheduler's arguments, or {MIXED}.",
+                f"{why}. The `param={param!r}` schedule produced it; check the scheduler's arguments, or "
+                f"{way_out(getattr(self.trainer, 'precision', None), [dtype])}.",
             )
 
     def _refuse(self, index: int, option: str, value: float, accepted: str, cause: str) -> None:

@@ -557,12 +557,36 @@ def check_low_precision(
     listed = f" {losses[0]}. " if len(losses) == 1 else ":" + "".join(f"\n- {loss}" for loss in losses) + "\n"
     raise ValueError(
         f"{where}: Expected options that {' and '.join(dtypes)} parameters{flag} keep but got{listed}Declare "
-        f"values that survive, or {MIXED}."
+        f"values that survive, or {way_out(precision, dtypes)}."
     )
 
 
-#: The way out of every refusal here.
+#: The way out of a refusal where the Trainer made the parameters float16 or bfloat16.
 MIXED = "train with precision='16-mixed' or 'bf16-mixed', which keep the weights and the optimizer state in float32"
+
+#: The Trainer precisions that make the parameters float16 or bfloat16 (Lightning's ``HalfPrecision``).
+LOW_PRECISION_RUNS = ("16-true", "bf16-true")
+
+
+def way_out(precision: str | None, dtypes: Sequence[str]) -> str:
+    """The way out of a refusal (after "Declare values that survive, or"): mixed precision where the Trainer's
+    ``precision`` made the parameters ``dtypes`` (or no Trainer is known); where another precision left them so,
+    the module was cast by hand, which no precision converts back (Lightning's mixed precision included, so
+    advising it would bring the same refusal back): removing the cast.
+
+    Example:
+        >>> way_out("bf16-true", ["bfloat16"]) == MIXED
+        True
+        >>> way_out("32-true", ["float16"])
+        "remove the cast that made the parameters float16 (`self.half()`, `.bfloat16()`, `.to(dtype)`): precision='32-true' does not, ..."
+    """
+    if precision is None or precision in LOW_PRECISION_RUNS:
+        return MIXED
+    return (
+        f"remove the cast that made the parameters {' and '.join(dtypes)} (`self.half()`, `.bfloat16()`, "
+        f"`.to(dtype)`): precision={precision!r} does not, and no precision converts them back. With float32 "
+        "parameters, precision='16-mixed' or 'bf16-mixed' keep the weights and the optimizer state in float32"
+    )
 
 
 @dataclass(frozen=True)

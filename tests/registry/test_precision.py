@@ -152,6 +152,67 @@ def test_mixed_precision_keeps_float32_parameters_and_is_not_refused() -> None:
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in module.parameters())
 
 
+class CastByHand(Classifier):
+    """A classifier its ``__init__`` makes float16 (``self.half()``), which no Trainer precision converts back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.half()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.cross_entropy(self.model_gen(x.half()).float(), y)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_a_module_cast_by_hand_is_told_to_remove_the_cast_not_to_train_in_mixed_precision(
+    precision: str,
+) -> None:
+    # the refusal advised precision='16-mixed' or 'bf16-mixed', under which the module cast by hand stays float16
+    # and the same refusal came back
+    spec = OptimizerSpec("adam", lr=1e-3, implementation="forloop")
+    with pytest.raises(ValueError) as caught:
+        fit(declared(spec, base=CastByHand)(), precision)
+    assert str(caught.value).startswith(
+        f"Declared.optimizer: Expected options that float16 parameters (precision={precision!r}) keep but got "
+        "`eps=1e-08` (`Adam`'s default): float16 makes it 0.0;"
+    )
+    assert str(caught.value).endswith(
+        "Declare values that survive, or remove the cast that made the parameters float16 (`self.half()`, "
+        f"`.bfloat16()`, `.to(dtype)`): precision={precision!r} does not, and no precision converts them back. "
+        "With float32 parameters, precision='16-mixed' or 'bf16-mixed' keep the weights and the optimizer state "
+        "in float32."
+    )
+    # following it: without the cast, mixed precision trains the same declaration
+    module = declared(spec)()
+    fit(module, "bf16-mixed")
+    assert module.trainer.global_step == 2
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_a_schedule_a_module_cast_by_hand_loses_is_told_to_remove_the_cast() -> None:
+    # a cosine of beta2 to 0.99999, which float16 makes 1.0 before the run's end: the refusal at that step gave
+    # the same mixed-precision advice, which does not convert the module back
+    spec = OptimizerSpec(
+        "adam",
+        lr=1e-3,
+        betas=(0.9, 0.99),
+        eps=1e-3,
+        implementation="forloop",
+        scheduler=SchedulerSpec("cosine", param="beta2", eta_min=0.99999, interval="step"),
+    )
+    module = declared(spec, base=CastByHand)()
+    with pytest.raises(ValueError, match=r"float16 makes it 1\.0") as caught:
+        fit(module, "32-true", max_epochs=6)
+    assert str(caught.value).endswith(
+        "The `param='beta2'` schedule produced it; check the scheduler's arguments, or remove the cast that made "
+        "the parameters float16 (`self.half()`, `.bfloat16()`, `.to(dtype)`): precision='32-true' does not, and "
+        "no precision converts them back. With float32 parameters, precision='16-mixed' or 'bf16-mixed' keep the "
+        "weights and the optimizer state in float32."
+    )
+    assert 0 < module.trainer.global_step < 12
+
+
 def test_each_loss_once_with_the_groups_it_is_in_and_the_declared_spelling() -> None:
     groups = [
         ParamGroup("model_gen.layer1", eps=1e-9, name="head"),
