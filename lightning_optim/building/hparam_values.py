@@ -19,7 +19,12 @@ from typing import Any
 from lightning.pytorch.utilities.parsing import lightning_getattr
 
 from lightning_optim.declaring.hparam import HParam, Occurrence, contains_hparam, substitute
-from lightning_optim.declaring.optimizer import ResolvedOptimizer, check_decay_left_out, check_optimizer
+from lightning_optim.declaring.optimizer import (
+    ResolvedOptimizer,
+    check_decay_left_out,
+    check_optimizer,
+    check_zero_driven,
+)
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 
@@ -155,6 +160,8 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
         check_decay_left_out(resolved, declared.declaration)
     except ValueError as err:
         raise _blamed(err, declared, values) from None
+    # the HParams it reads are those of the declaration: one that gives the driven option is accepted at 0
+    check_zero_driven(dataclasses.replace(resolved, hparams=declared.hparams))
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute
     return dataclasses.replace(resolved, declaration=declared.declaration, hparams=declared.hparams)
 

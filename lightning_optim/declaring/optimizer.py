@@ -26,7 +26,12 @@ from lightning_optim.declaring.arguments import (
     check_minimums,
     check_swallowed,
 )
-from lightning_optim.declaring.chained import check_chained, check_composites, check_cycled_momentum
+from lightning_optim.declaring.chained import (
+    check_chained,
+    check_composites,
+    check_cycled_momentum,
+    driven_option,
+)
 from lightning_optim.declaring.hparam import (
     Occurrence,
     contains_hparam,
@@ -42,6 +47,7 @@ from lightning_optim.declaring.scheduler import (
     check_start_factor_applies,
     compiled_schedule_refusal,
     cycles_momentum,
+    keeps_zero,
     resolve_scheduler,
     scheduler_where,
 )
@@ -60,6 +66,7 @@ from lightning_optim.registry.implementation import group_options as options_giv
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.registry.precision import option_arguments
+from lightning_optim.schedules.param_view import BETA_ALIASES, ParamGroupView
 from lightning_optim.utilities.errors import listing, option_meant
 from lightning_optim.utilities.numeric import is_int
 from lightning_optim.utilities.typecheck import check_type
@@ -203,6 +210,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
         resolved = dataclasses.replace(resolved, declaration=spec, hparams=hparams)
     if not _decay_read_at_fit(resolved.cls, spec):
         check_decay_left_out(resolved)
+    check_zero_driven(resolved)
     written = spec.scheduler if isinstance(spec.scheduler, tuple) else (spec.scheduler,)
     for scheduler, declared in zip(resolved.schedulers, written):
         if declared is not None:
@@ -243,6 +251,92 @@ def check_decay_left_out(resolved: ResolvedOptimizer, declaration: OptimizerSpec
     )
     if message is not None:
         raise ValueError(message)
+
+
+def zero_driven(where: str, schedulers: Sequence[str], param: str, option: str, given: str) -> str:
+    """The message refusing the schedules ``schedulers`` of ``param``, each of which keeps a 0 (``keeps_zero``),
+    over an ``option`` (as the groups hold it: ``betas[0]`` for ``param="beta1"``) that is 0 in every group, where
+    ``given`` says where that 0 comes from.
+
+    Example:
+        >>> print(zero_driven("M.optimizer.scheduler", ["LinearLR"], "weight_decay", "weight_decay", "`weight_decay=0` (`SGD`'s default)"))
+        M.optimizer.scheduler: Expected a nonzero `weight_decay` for `LinearLR` (`param='weight_decay'`) to schedule but got `weight_decay=0` (`SGD`'s default) in every param group it drives: `LinearLR` scales the value each group starts from, so the `weight_decay` stays 0 at every update and the schedule changes nothing. Declare a nonzero `weight_decay` for it to start from, or remove the schedule.
+    """
+    names = listing(schedulers)
+    verb = "scales" if len(schedulers) == 1 else "scale"
+    return (
+        f"{where}: Expected a nonzero `{option}` for {names} (`param={param!r}`) to schedule but got {given} in "
+        f"every param group it drives: {names} {verb} the value each group starts from, so the `{option}` stays 0 "
+        f"at every update and the schedule changes nothing. Declare a nonzero `{option}` for it to start from, "
+        "or remove the schedule."
+    )
+
+
+def check_zero_driven(resolved: ResolvedOptimizer) -> None:
+    """Refuse the schedules of an option other than the lr (``param="weight_decay"``, ``"momentum"``) that all keep
+    a 0 (``keeps_zero``: ``LinearLR``, a cosine to ``eta_min=0``) where the option is 0 in every group they drive
+    (SGD's default weight decay and momentum): the run would train without it while it reads as scheduling it.
+    Not a schedule that sets values of its own (a cosine to ``eta_min=0.4``, ``CyclicLR``), nor one beside it
+    on the same option. Checked on the trial optimizer's groups, one per declared group and the optimizer's
+    own, at class definition, or when ``fit`` starts for a declaration whose trial waits for an ``HParam``; a
+    value an ``HParam`` may give (a sweep's 0 point) is accepted, as for ``warmup``."""
+    driving: dict[str, list[ResolvedScheduler]] = {}
+    for scheduler in resolved.schedulers:
+        if scheduler.spec.param != "lr":
+            driving.setdefault(driven_option(scheduler.spec.param), []).append(scheduler)
+    candidates = [
+        schedulers
+        for schedulers in driving.values()
+        if all(keeps_zero(s) for s in schedulers) and not _read_at_fit(resolved, schedulers)
+    ]
+    groups = _trial_groups(resolved) if candidates else None
+    if groups is None:
+        return
+    for schedulers in candidates:
+        param = schedulers[0].spec.param
+        views = [ParamGroupView(group, param) for group in groups]
+        scales = [g.scales.get(param, 1.0) for g in resolved.groups] + [1.0]
+        if any(float(view["lr"]) * scale for view, scale in zip(views, scales)):
+            continue
+        own = views[-1]  # the optimizer's own group: its arguments
+        option = own.key if own.index is None else f"{own.key}[{own.index}]"
+        declared = own.key in resolved.kwargs or any(own.key in g.options for g in resolved.groups)
+        source = "declared" if declared else f"`{resolved.cls.__name__}`'s default"
+        given = f"`{option}={float(own['lr'])!r}` ({source})"
+        names = [s.cls.__name__ for s in schedulers]
+        raise ValueError(zero_driven(schedulers[0].where, names, param, option, given))
+
+
+def _read_at_fit(resolved: ResolvedOptimizer, schedulers: Sequence[ResolvedScheduler]) -> bool:
+    """Whether an ``HParam`` of the declaration may decide the option ``schedulers`` drive, or how they drive it:
+    an argument or group option giving it (``betas`` for ``beta1``, ``decay_mult`` for the weight decay), or an
+    argument of theirs."""
+    keys = {s.spec.param for s in schedulers}
+    if keys & {"momentum", *BETA_ALIASES}:
+        keys |= {"momentum", "betas", *BETA_ALIASES}
+    if "weight_decay" in keys:
+        keys.add("decay_mult")
+    arguments = {name for key in keys for name in option_arguments(resolved.cls, key)}
+    options = (resolved.where, *(f"{resolved.where}.groups[{i}]" for i in range(len(resolved.groups))))
+    for occurrence in resolved.hparams:
+        if occurrence.where in options and occurrence.key.partition("[")[0] in arguments:
+            return True
+        if any(occurrence.where == s.where or occurrence.where.startswith(f"{s.where}.") for s in schedulers):
+            return True
+    return False
+
+
+def _trial_groups(resolved: ResolvedOptimizer) -> list[dict[str, Any]] | None:
+    """The param groups of the trial optimizer of ``resolved``: one per declared group (its options without the
+    multipliers), then the optimizer's own; ``None`` where none is built yet (a required argument waits for an
+    ``HParam``, or it needs a process group)."""
+    cls: type = resolved.cls
+    required = accepted_arguments(cls)[1]
+    if any(contains_hparam(resolved.kwargs.get(name)) for name in required):
+        return None
+    groups = [dict(g.options) for g in resolved.groups] + [{}]
+    optimizer = trial_optimizer(resolved.where, resolved.cls, resolved.kwargs, groups)
+    return None if optimizer is None else optimizer.param_groups
 
 
 def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> ResolvedOptimizer:

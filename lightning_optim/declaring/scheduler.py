@@ -563,6 +563,34 @@ def check_positive_floor(scheduler: ResolvedScheduler, cls: type) -> None:
                 )
 
 
+def keeps_zero(scheduler: ResolvedScheduler) -> bool:
+    """Whether ``scheduler`` keeps a group whose value it drives starts at 0 at 0 at every update, by its record
+    (``SchedulerInfo.keeps_zero``: a value times a factor, as ``LambdaLR`` and ``LinearLR`` set; a cosine to
+    ``eta_min=0``), and a composite's schedulers all of them; not one that sets values of its own (``OneCycleLR``,
+    a cosine to ``eta_min=0.4``), nor one whose record says nothing (a scheduler from elsewhere). A ``warmup``
+    climbs to the value the scheduler starts at, a window leaves the value as it is outside: neither moves a 0.
+
+    Example:
+        >>> def declared(*args, **kwargs):
+        ...     return resolve_scheduler("M.opt.scheduler", SchedulerSpec(*args, param="momentum", **kwargs))
+        >>> keeps_zero(declared("linear", start_factor=0.5, warmup=2)), keeps_zero(declared("cosine", T_max=4))
+        (True, True)
+        >>> keeps_zero(declared("cosine", T_max=4, eta_min=0.4)), keeps_zero(declared("cyclic", base_lr=0.1, max_lr=0.2, cycle_momentum=False))
+        (False, False)
+    """
+    if scheduler.info.composite:
+        return all(keeps_zero(inner) for inner in scheduler.kwargs["schedulers"])
+    condition = scheduler.info.keeps_zero
+    if condition is None:
+        return False
+    defaults = {
+        key: p.default
+        for key, p in inspect.signature(scheduler.cls).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    return condition({**defaults, **scheduler.kwargs})
+
+
 def _check_param_kind(where: str, spec: SchedulerSpec, cls: type, info: SchedulerInfo) -> None:
     """``param`` is a non-empty str, and a scheduler driving something else than the lr is one that only
     reads and writes ``group["lr"]`` (not a plateau, nor a cycle that also cycles momentum)."""

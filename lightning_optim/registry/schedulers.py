@@ -301,8 +301,13 @@ class LowerBound(NamedTuple):
         return f"{'>' if self.strict else '>='} {self.bound}"
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _positive(value: Any) -> bool:
     return is_real(value) and value > 0
+    return _number(value) and value > 0
 
 
 def always(kwargs: Mapping[str, Any]) -> bool:
@@ -351,6 +356,20 @@ def warmup_from(steps: str, start: str, kwargs: Mapping[str, Any]) -> bool:
     """
     starts = [v for v in group_values(kwargs.get(start)) if is_real(v)]
     return given_positive(steps, kwargs) and any(not _positive(v) for v in starts)
+
+
+def all_zero(keys: Sequence[str], kwargs: Mapping[str, Any]) -> bool:
+    """Whether each of ``keys`` is 0 in ``kwargs``, in every group where it holds one value per group (an
+    ``HParam``, or a key missing, is not 0): a :attr:`SchedulerInfo.keeps_zero` condition for a schedule that
+    anneals to a value of its own.
+
+    Example:
+        >>> all_zero(("eta_min",), {"eta_min": 0.0}), all_zero(("lr_min",), {"lr_min": [0.0, 1e-5]})
+        (True, False)
+    """
+    return all(
+        key in kwargs and all(_number(v) and v == 0 for v in group_values(kwargs[key])) for key in keys
+    )
 
 
 class ZeroWhen(NamedTuple):
@@ -589,6 +608,13 @@ class SchedulerInfo:
     #: declared arguments it builds without reading because of others (``CyclicLR``'s ``gamma`` outside
     #: ``mode="exp_range"``): refused when the class is defined, or when ``fit`` reads an ``HParam`` deciding them
     unread: tuple[Unread, ...] = ()
+    #: whether, with these arguments (the declared ones, its defaults for the rest), every value it sets is the
+    #: value the group starts from times a factor (``LambdaLR``, ``StepLR``, ``LinearLR``, transformers'
+    #: schedules; a cosine to ``eta_min=0``), so that a group starting at 0 stays at 0 at every update; ``None``
+    #: where nothing says so (one that sets values of its own: ``OneCycleLR``, ``CyclicLR``; one from
+    #: elsewhere). A schedule of an option that is 0 in every group it drives then changes nothing, and is
+    #: refused (``declaring/optimizer.py``)
+    keeps_zero: Callable[[Mapping[str, Any]], bool] | None = None
     #: another library's names for its arguments, each with how to write it here: suggested for that name
     #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
     known_as: Mapping[str, str] = field(default_factory=dict)
@@ -704,12 +730,19 @@ _PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_moment
 _GAMMA = {"gamma": LowerBound(0, strict=True, meaning="the factor of each decay")}
 
 _RECORDS: tuple[SchedulerInfo, ...] = (
-    SchedulerInfo(lr_scheduler.StepLR, ("step",), epoch_arguments={"step_size": scale}, floor_bounds=_GAMMA),
+    SchedulerInfo(
+        lr_scheduler.StepLR,
+        ("step",),
+        epoch_arguments={"step_size": scale},
+        floor_bounds=_GAMMA,
+        keeps_zero=always,
+    ),
     SchedulerInfo(
         lr_scheduler.MultiStepLR,
         ("multistep",),
         epoch_arguments={"milestones": scale_each},
         floor_bounds=_GAMMA,
+        keeps_zero=always,
     ),
     # in a window, mmengine's ConstantLR, LinearLR and PolyLR take ``total_iters = end - begin - 1``
     # (mmengine/optim/scheduler/param_scheduler.py); its CosineAnnealingLR and OneCycleLR the whole window
@@ -731,6 +764,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         floor_bounds={
             "factor": LowerBound(0, strict=True, meaning="the factor it holds until `total_iters`")
         },
+        keeps_zero=always,
     ),
     SchedulerInfo(
         lr_scheduler.LinearLR,
@@ -741,6 +775,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         floor_bounds={
             "end_factor": LowerBound(0, strict=True, meaning="the factor of the declared value it ends at")
         },
+        keeps_zero=always,
     ),
     SchedulerInfo(
         lr_scheduler.PolynomialLR,
@@ -757,6 +792,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
                 functools.partial(given_positive, "power"),
             ),
         ),
+        keeps_zero=always,
     ),
     SchedulerInfo(
         lr_scheduler.CosineAnnealingLR,
@@ -765,6 +801,8 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         epoch_arguments={"T_max": scale},
         lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr it anneals to")},
         floor_bounds={"eta_min": LowerBound(0, strict=True, meaning="the value it anneals to")},
+        # from 0 it anneals towards `eta_min`
+        keeps_zero=functools.partial(all_zero, ("eta_min",)),
     ),
     SchedulerInfo(
         lr_scheduler.CosineAnnealingWarmRestarts,
@@ -772,6 +810,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         epoch_arguments={"T_0": scale},
         lower_bounds={"eta_min": LowerBound(0, strict=False, meaning="the lr each cycle anneals to")},
         floor_bounds={"eta_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
+        keeps_zero=functools.partial(all_zero, ("eta_min",)),
     ),
     SchedulerInfo(
         lr_scheduler.OneCycleLR,
@@ -864,21 +903,28 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         ("exponential",),
         epoch_arguments={"gamma": per_step_rate},
         floor_bounds={"gamma": LowerBound(0, strict=True, meaning="the factor of each update")},
+        keeps_zero=always,
     ),
     SchedulerInfo(
         lr_scheduler.LambdaLR,
         ("lambda",),
         epoch_arguments={"lr_lambda": fractional_epochs},
         per_group_arguments=frozenset({"lr_lambda"}),
+        keeps_zero=always,
     ),
     SchedulerInfo(
-        lr_scheduler.MultiplicativeLR, ("multiplicative",), per_group_arguments=frozenset({"lr_lambda"})
+        lr_scheduler.MultiplicativeLR,
+        ("multiplicative",),
+        per_group_arguments=frozenset({"lr_lambda"}),
+        keeps_zero=always,
     ),
     SchedulerInfo(
         PLATEAU,
         ("plateau", "transformers/reduce_lr_on_plateau"),
         per_group_arguments=frozenset({"min_lr"}),
         kept_elsewhere={"min_lr": functools.partial(in_state, "min_lrs")},
+        # it only lowers a value (to `min_lr` at the least): a 0 stays
+        keeps_zero=always,
     ),
     SchedulerInfo(
         lr_scheduler.SequentialLR,
@@ -901,6 +947,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             peak_missed=functools.partial(transformers_peak_missed, name),
             known_as=_TRANSFORMERS_ARGUMENTS,
             own_warmup="num_warmup_steps",
+            keeps_zero=always,  # `base_lr * factor(step)`, as `LambdaLR`
         )
         for name, cls in TRANSFORMERS_SCHEDULES.items()
     ),
@@ -925,6 +972,8 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
                 functools.partial(warmup_from, "warmup_t", "warmup_lr_init"),
             ),
         ),
+        # its warmup starts at `warmup_lr_init`, its cycles anneal to `lr_min`
+        keeps_zero=functools.partial(all_zero, ("lr_min", "warmup_lr_init")),
     ),
 )
 

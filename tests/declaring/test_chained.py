@@ -418,7 +418,8 @@ def test_a_cycle_of_the_momentum_beside_a_schedule_of_the_momentum_is_refused_wh
             SchedulerSpec("onecycle", max_lr=1.0, total_steps=8, interval="step", cycle_momentum=False),
             MOMENTUM_DECAY,
         ],
-        [ONECYCLE, SchedulerSpec("linear", param="weight_decay", start_factor=0.5)],
+        # from SGD's weight decay of 0 to `eta_min` (a `LinearLR` of that 0 changes nothing, and is refused)
+        [ONECYCLE, SchedulerSpec("cosine", param="weight_decay", eta_min=0.01)],
         [
             SchedulerSpec("onecycle", max_lr=1.0, end=4, interval="step"),
             SchedulerSpec("linear", param="momentum", start_factor=0.5, begin=4, interval="step"),

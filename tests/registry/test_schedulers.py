@@ -735,3 +735,124 @@ def test_an_hparam_deciding_whether_an_argument_is_read_is_checked_when_fit_read
     recorder = fit(model("exp_range"), data=loader(n=32, batch_size=8), max_epochs=2)
     expected = _torch_run(lr_scheduler.CyclicLR, {**_CYCLIC, "mode": "exp_range", "gamma": 0.5})[0]
     assert recorder.of() == pytest.approx(expected)
+
+
+def _halving(step: int) -> float:
+    return 0.5**step
+
+
+#: Each registry scheduler with arguments, and whether it keeps a value that starts at 0 at 0 (a value times a
+#: factor: ``SchedulerInfo.keeps_zero``), as measured below; a composite as its schedulers.
+KEEPS_ZERO = [
+    ("step", {"step_size": 1, "gamma": 0.5}, True),
+    ("multistep", {"milestones": [1, 3], "gamma": 0.5}, True),
+    ("constant", {"factor": 0.5, "total_iters": 2}, True),
+    ("linear", {"start_factor": 0.5, "total_iters": 2}, True),
+    ("polynomial", {"total_iters": 4}, True),
+    ("exponential", {"gamma": 0.5}, True),
+    ("lambda", {"lr_lambda": _halving}, True),
+    ("multiplicative", {"lr_lambda": _halving}, True),
+    ("plateau", {"min_lr": 0.1, "patience": 0}, True),  # it only lowers a value, to `min_lr` at the least
+    ("cosine", {"T_max": 4}, True),
+    ("cosine", {"T_max": 4, "eta_min": 0.1}, False),  # anneals 0 -> 0.1
+    ("cosine_restarts", {"T_0": 2}, True),
+    ("cosine_restarts", {"T_0": 2, "eta_min": 0.1}, False),
+    ("onecycle", {"max_lr": 0.1, "total_steps": 8, "cycle_momentum": False}, False),  # from max_lr / 25
+    ("cyclic", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "cycle_momentum": False}, False),
+    ("sequential", {"schedulers": [("constant", {"total_iters": 2}), ("exponential", {"gamma": 0.5})]}, True),
+    (
+        "sequential",
+        {"schedulers": [("constant", {"total_iters": 2}), ("cosine", {"T_max": 4, "eta_min": 0.1})]},
+        False,
+    ),
+    ("chained", {"schedulers": [("exponential", {"gamma": 0.5}), ("linear", {"total_iters": 2})]}, True),
+    (
+        "chained",
+        {"schedulers": [("exponential", {"gamma": 0.5}), ("cosine_restarts", {"T_0": 2, "eta_min": 0.1})]},
+        False,
+    ),
+    ("transformers/constant", {}, True),
+    ("transformers/constant_with_warmup", {"num_warmup_steps": 2}, True),
+    ("transformers/linear", {"num_warmup_steps": 2, "num_training_steps": 8}, True),
+    ("transformers/cosine", {"num_warmup_steps": 2, "num_training_steps": 8}, True),
+    (
+        "transformers/cosine_with_restarts",
+        {"num_warmup_steps": 2, "num_training_steps": 8, "num_cycles": 2},
+        True,
+    ),
+    ("transformers/inverse_sqrt", {"num_warmup_steps": 2}, True),
+    (
+        "transformers/cosine_with_min_lr",
+        {"num_warmup_steps": 2, "num_training_steps": 8, "min_lr_rate": 0.1},
+        True,
+    ),
+    (
+        "transformers/cosine_warmup_with_min_lr",
+        {"num_warmup_steps": 2, "num_training_steps": 8, "min_lr_rate": 0.1},
+        True,
+    ),
+    (
+        "transformers/warmup_stable_decay",
+        {"num_warmup_steps": 2, "num_decay_steps": 2, "num_training_steps": 8, "min_lr_ratio": 0.1},
+        True,
+    ),
+    ("timm/cosine", {"t_initial": 4, "warmup_t": 2, "cycle_limit": 2, "t_in_epochs": False}, True),
+    ("timm/cosine", {"t_initial": 4, "lr_min": 0.1, "t_in_epochs": False}, False),
+    ("timm/cosine", {"t_initial": 4, "warmup_t": 2, "warmup_lr_init": 0.1, "t_in_epochs": False}, False),
+]
+
+#: built on a 0 they refuse it themselves: their absolute floor `lr_end` is measured against `optimizer.defaults["lr"]`
+NOT_BUILT_ON_ZERO = {"transformers/polynomial": {"num_training_steps": 8, "lr_end": 0.0}}
+
+
+def _spec(name: str, kwargs: dict[str, Any]) -> SchedulerSpec:
+    inner = kwargs.get("schedulers")
+    if inner is None:
+        return SchedulerSpec(name, **kwargs, **({"monitor": "loss"} if name == "plateau" else {}))
+    others = {key: value for key, value in kwargs.items() if key != "schedulers"}
+    milestones = {"milestones": [2]} if name == "sequential" else {}
+    return SchedulerSpec(name, schedulers=[SchedulerSpec(n, **k) for n, k in inner], **milestones, **others)
+
+
+def _values_from_zero(name: str, kwargs: dict[str, Any]) -> list[float]:
+    """The lr ``name`` sets at its first 8 updates, built with ``kwargs`` on an ``SGD`` at lr 0 (a schedule of
+    another option acts on it through a view whose ``"lr"`` is that option)."""
+    from lightning_optim.declaring.construct import instantiate_scheduler
+    from lightning_optim.declaring.scheduler import resolve_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0)
+    scheduler = instantiate_scheduler(
+        resolve_scheduler("M.optimizer.scheduler", _spec(name, kwargs)), optimizer, {}
+    )
+    values = []
+    for _ in range(8):
+        optimizer.step()
+        scheduler.step(1.0) if isinstance(scheduler, lr_scheduler.ReduceLROnPlateau) else scheduler.step()
+        values.append(optimizer.param_groups[0]["lr"])
+    return values
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize(("name", "kwargs", "keeps"), KEEPS_ZERO)
+def test_keeps_zero_says_what_each_scheduler_does_from_a_zero(
+    name: str, kwargs: dict[str, Any], keeps: bool
+) -> None:
+    """What the record says (a schedule of an option that is 0 in every group is refused on it) is what torch
+    does: built on a 0, a scheduler that keeps zero sets 0 at every update, one that does not leaves it."""
+    from lightning_optim.declaring.scheduler import keeps_zero, resolve_scheduler
+
+    values = _values_from_zero(name, kwargs)
+    assert (values == [0.0] * len(values)) is keeps, values
+    assert keeps_zero(resolve_scheduler("M.optimizer.scheduler", _spec(name, kwargs))) is keeps
+
+
+def test_every_registry_scheduler_is_in_the_keeps_zero_table() -> None:
+    from lightning_optim.registry.schedulers import SCHEDULERS
+
+    listed = {SCHEDULERS[name] for name, _, _ in KEEPS_ZERO} | {
+        SCHEDULERS[name] for name in NOT_BUILT_ON_ZERO
+    }
+    assert set(SCHEDULER_INFO) <= listed
+    for name, kwargs in NOT_BUILT_ON_ZERO.items():
+        with pytest.raises(ValueError, match=r"`lr_end` against\) to be a positive number but got 0\.0"):
+            _values_from_zero(name, kwargs)

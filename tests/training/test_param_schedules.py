@@ -35,8 +35,10 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     LRMonitor,
     OptimizerSpec,
+    ParamGroup,
     SchedulerSpec,
     preview_schedule,
 )
@@ -597,3 +599,218 @@ def test_a_param_schedule_driving_an_option_out_of_what_torch_accepts_stops(
     )
     with pytest.raises(ValueError, match=r"Driven\.optimizer: " + message + r".*The `param='"):
         L.Trainer(**{**FAST, "max_epochs": EPOCHS}).fit(module(), loader())
+
+
+ZERO_DRIVEN = (
+    "Model.optimizer.scheduler{at}: Expected a nonzero `{option}` for {names} (`param={param!r}`) to schedule but "
+    "got `{option}={value}` ({source}) in every param group it drives: {names} {verb} the value each group starts "
+    "from, so the `{option}` stays 0 at every update and the schedule changes nothing. Declare a nonzero "
+    "`{option}` for it to start from, or remove the schedule."
+)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "scheduler", "message"),
+    [
+        (
+            ("sgd", {}),
+            SchedulerSpec("linear", start_factor=0.5, total_iters=2, param="weight_decay", interval="step"),
+            {
+                "option": "weight_decay",
+                "names": "`LinearLR`",
+                "param": "weight_decay",
+                "source": "`SGD`'s default",
+            },
+        ),
+        (
+            ("sgd", {}),
+            SchedulerSpec("cosine", T_max=4, param="momentum", interval="step"),
+            {
+                "option": "momentum",
+                "names": "`CosineAnnealingLR`",
+                "param": "momentum",
+                "source": "`SGD`'s default",
+            },
+        ),
+        (
+            ("adamw", {"weight_decay": 0.0, "groups": [ParamGroup("model_gen.layer1", lr=0.5)]}),
+            SchedulerSpec("transformers/cosine", num_training_steps=8, param="weight_decay"),
+            {
+                "option": "weight_decay",
+                "names": "`CosineWithWarmupLR`",
+                "param": "weight_decay",
+                "source": "declared",
+            },
+        ),
+        (
+            ("adam", {"betas": (0.0, 0.999)}),
+            SchedulerSpec("step", step_size=1, gamma=0.5, param="beta1", warmup=2),
+            {"option": "betas[0]", "names": "`StepLR`", "param": "beta1", "source": "declared"},
+        ),
+        (
+            ("sgd", {}),
+            [
+                SchedulerSpec("cosine"),
+                SchedulerSpec("exponential", gamma=0.9, param="weight_decay"),
+                SchedulerSpec(
+                    "chained",
+                    schedulers=[
+                        SchedulerSpec("constant", total_iters=2),
+                        SchedulerSpec("polynomial", total_iters=2),
+                    ],
+                    param="weight_decay",
+                ),
+            ],
+            {
+                "at": "[1]",
+                "option": "weight_decay",
+                "names": "`ExponentialLR`, `ChainedScheduler`",
+                "param": "weight_decay",
+                "source": "`SGD`'s default",
+                "verb": "scale",
+            },
+        ),
+    ],
+    ids=["linear-weight_decay", "cosine-momentum", "declared-zero", "beta1-warmup", "list"],
+)
+def test_a_schedule_of_an_option_that_is_0_in_every_group_is_refused_at_class_definition(
+    optimizer: tuple[str, dict[str, Any]], scheduler: Any, message: dict[str, str]
+) -> None:
+    """Each scheduler scales the value a group starts from (``LinearLR``, a cosine to ``eta_min=0``): from 0 the
+    option stayed 0 at every step while the declaration read as scheduling it (SGD's weight decay stayed [0.0]
+    under the linear schedule, its momentum 0 under the cosine; found by the hunt for silent declarations)."""
+    expected = ZERO_DRIVEN.format(**{"at": "", "value": "0.0", "verb": "scales", **message})
+    with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+        _declare_named(OptimizerSpec(optimizer[0], lr=0.1, scheduler=scheduler, **optimizer[1]))
+
+
+def _declare_named(spec: OptimizerSpec) -> type:
+    return type("Model", (ConfigurableOptimizersMixin, Classifier), {"optimizer": spec})
+
+
+class _Driven(L.Callback):
+    """Records, before every training batch, ``option`` of every param group of the first optimizer."""
+
+    def __init__(self, option: str) -> None:
+        self.option = option
+        self.history: list[list[float]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.history.append([float(g[self.option]) for g in trainer.optimizers[0].param_groups])
+
+
+def _driven_by_torch(make: Any, start: list[float], steps: int) -> list[list[float]]:
+    """The values a torch scheduler gives an option starting at ``start`` (one per group) before each step: the
+    scheduler built on an ``SGD`` whose lrs are those values, as a hand-written module's view of the option."""
+    optimizer = SGD([{"params": [nn.Parameter(torch.zeros(1))], "lr": value} for value in start])
+    scheduler = make(optimizer)
+    values = []
+    for _ in range(steps):
+        values.append([g["lr"] for g in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return values
+
+
+@pytest.mark.parametrize(
+    ("spec", "option", "make", "start"),
+    [
+        (  # from 0 to eta_min: torch's own arguments set the values
+            OptimizerSpec(
+                SGD,
+                lr=0.1,
+                scheduler=SchedulerSpec("cosine", param="weight_decay", eta_min=0.4, interval="step"),
+            ),
+            "weight_decay",
+            lambda o: CosineAnnealingLR(o, T_max=STEPS, eta_min=0.4),
+            [0.0],
+        ),
+        (  # a LinearLR scales what the cosine beside it sets on the same option
+            OptimizerSpec(
+                SGD,
+                lr=0.1,
+                momentum=0.0,
+                scheduler=[
+                    SchedulerSpec("cosine", param="momentum", eta_min=0.9, interval="step"),
+                    SchedulerSpec(
+                        "linear", param="momentum", start_factor=0.5, total_iters=4, interval="step"
+                    ),
+                ],
+            ),
+            "momentum",
+            lambda o: torch.optim.lr_scheduler.ChainedScheduler(
+                [CosineAnnealingLR(o, T_max=STEPS, eta_min=0.9), LinearLR(o, start_factor=0.5, total_iters=4)]
+            ),
+            [0.0],
+        ),
+        (  # one group decays: the schedule drives it (the other stays 0, as torch's LinearLR keeps it)
+            OptimizerSpec(
+                SGD,
+                lr=0.1,
+                groups=[ParamGroup("model_gen.layer1", weight_decay=0.1)],
+                scheduler=SchedulerSpec(
+                    "linear", param="weight_decay", start_factor=0.5, total_iters=4, interval="step"
+                ),
+            ),
+            "weight_decay",
+            lambda o: LinearLR(o, start_factor=0.5, total_iters=4),
+            [0.1, 0.0],
+        ),
+    ],
+    ids=["cosine-to-eta_min", "linear-beside-a-cosine", "one-group-decays"],
+)
+def test_a_schedule_that_moves_a_0_or_drives_a_nonzero_group_trains_as_torch(
+    spec: OptimizerSpec, option: str, make: Any, start: list[float]
+) -> None:
+    driven = _Driven(option)
+    fit_resumed(_declare_named(spec)(), None, max_epochs=EPOCHS, callbacks=[driven])
+    expected = _driven_by_torch(make, start, STEPS)
+    assert driven.history == [pytest.approx(values, rel=1e-12, abs=1e-15) for values in expected]
+    assert any(any(values) for values in expected)
+
+
+class SweptDecay(Classifier):
+    """A sweep's 0 point: the weight decay read from the hparams when ``fit`` starts."""
+
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        weight_decay=HParam("weight_decay"),
+        scheduler=SchedulerSpec(
+            "linear", param="weight_decay", start_factor=0.5, total_iters=4, interval="step"
+        ),
+    )
+
+    def __init__(self, weight_decay: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class HandWrittenSweptDecay(Classifier):
+    """torch's ``LinearLR(start_factor=0.5, total_iters=4)`` on the weight decay, written out."""
+
+    def __init__(self, weight_decay: float) -> None:
+        super().__init__()
+        self.weight_decay = weight_decay
+
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1, weight_decay=self.weight_decay * 0.5)
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        factor = 0.5 + 0.5 * min(self.global_step, 4) / 4
+        for group in self.optimizers().param_groups:
+            group["weight_decay"] = self.weight_decay * factor
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_a_weight_decay_read_from_an_hparam_is_accepted_at_0_and_trains_as_written(
+    weight_decay: float,
+) -> None:
+    """As ``warmup=HParam(...)`` at 0.0: the 0 run of a sweep over the weight decay trains without it."""
+    module = type("Swept", (ConfigurableOptimizersMixin, SweptDecay), {})
+    ours, theirs = _Driven("weight_decay"), _Driven("weight_decay")
+    declared, reference = module(weight_decay), HandWrittenSweptDecay(weight_decay)
+    fit_resumed(declared, None, max_epochs=EPOCHS, callbacks=[ours])
+    fit_resumed(reference, None, max_epochs=EPOCHS, callbacks=[theirs])
+    assert ours.history == [pytest.approx(values, rel=1e-12) for values in theirs.history]
+    assert_same_weights(declared, reference)
