@@ -22,8 +22,10 @@ from lightning_optim.declaring.hparam import HParam, Occurrence, contains_hparam
 from lightning_optim.declaring.optimizer import (
     ResolvedOptimizer,
     check_decay_left_out,
+    check_decay_mult_scales,
     check_optimizer,
     check_zero_driven,
+    decay_read_at_fit,
 )
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
@@ -160,6 +162,8 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
         check_decay_left_out(resolved, declared.declaration)
     except ValueError as err:
         raise _blamed(err, declared, values) from None
+    if not decay_read_at_fit(resolved.cls, declared.declaration):  # a decay read at 0 is a sweep's point
+        check_decay_mult_scales(resolved)
     # the HParams it reads are those of the declaration: one that gives the driven option is accepted at 0
     check_zero_driven(dataclasses.replace(resolved, hparams=declared.hparams))
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute

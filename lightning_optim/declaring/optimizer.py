@@ -208,8 +208,9 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     else:
         resolved = check_optimizer(owner, attribute, with_defaults(where, spec))
         resolved = dataclasses.replace(resolved, declaration=spec, hparams=hparams)
-    if not _decay_read_at_fit(resolved.cls, spec):
+    if not decay_read_at_fit(resolved.cls, spec):
         check_decay_left_out(resolved)
+        check_decay_mult_scales(resolved)
     check_zero_driven(resolved)
     written = spec.scheduler if isinstance(spec.scheduler, tuple) else (spec.scheduler,)
     for scheduler, declared in zip(resolved.schedulers, written):
@@ -218,7 +219,7 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     return resolved
 
 
-def _decay_read_at_fit(cls: type, spec: OptimizerSpec) -> bool:
+def decay_read_at_fit(cls: type, spec: OptimizerSpec) -> bool:
     """Whether an ``HParam`` may decide the weight decay (an argument giving one, a group's, or ``no_decay``)."""
     group_decays = [g.options.get(k) for g in spec.groups for k in ("weight_decay", "decay_mult")]
     arguments = [spec.kwargs.get(name) for name in option_arguments(cls, "weight_decay")]
@@ -247,7 +248,7 @@ def check_decay_left_out(resolved: ResolvedOptimizer, declaration: OptimizerSpec
         [(name, value, name in resolved.kwargs) for name, value in decays],
         [group.options.get("weight_decay", 0) for group in resolved.groups],
         next((s.cls.__name__ for s in resolved.schedulers if s.spec.param == "weight_decay"), None),
-        read_at_fit=declaration is not None and _decay_read_at_fit(resolved.cls, declaration),
+        read_at_fit=declaration is not None and decay_read_at_fit(resolved.cls, declaration),
     )
     if message is not None:
         raise ValueError(message)
@@ -305,6 +306,59 @@ def check_zero_driven(resolved: ResolvedOptimizer) -> None:
         given = f"`{option}={float(own['lr'])!r}` ({source})"
         names = [s.cls.__name__ for s in schedulers]
         raise ValueError(zero_driven(schedulers[0].where, names, param, option, given))
+
+
+def decay_mult_of_zero(where: str, mult: float, given: str, argument: str) -> str:
+    """The message refusing ``decay_mult=mult`` on a group whose weight decay is 0 (``given``: the ``argument``
+    it comes from, and its value).
+
+    Example:
+        >>> print(decay_mult_of_zero("M.optimizer.groups[0]", 2.0, "`weight_decay=0.0` (`SGD`'s default)", "weight_decay"))
+        M.optimizer.groups[0]: Expected a weight decay for `decay_mult=2.0` to scale but got `weight_decay=0.0` (`SGD`'s default) for this group: `decay_mult` multiplies it, so the group trains without weight decay whatever the factor and `decay_mult` changes nothing. Declare the weight decay it scales (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `decay_mult`.
+    """
+    return (
+        f"{where}: Expected a weight decay for `decay_mult={mult!r}` to scale but got {given} for this group: "
+        "`decay_mult` multiplies it, so the group trains without weight decay whatever the factor and `decay_mult` "
+        f"changes nothing. Declare the weight decay it scales (`{argument}=...`, e.g. `{argument}=5e-4`), or remove "
+        "`decay_mult`."
+    )
+
+
+def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
+    """Refuse a group's ``decay_mult`` where the weight decay it multiplies, the one the optimizer gives the group
+    (``weight_decay``, or ``adamw_weight_decay`` for ``MuonWithAdamW``'s AdamW groups), is 0: the group trains
+    without weight decay whatever the factor. Not beside a schedule driving the weight decay from arguments of its
+    own that the factor scales (``CyclicLR``'s bounds, ``construct.py``). Checked on the trial optimizer's groups,
+    for a declaration whose weight decay no ``HParam`` gives (a sweep's 0 point is accepted)."""
+    scaled = [index for index, group in enumerate(resolved.groups) if "weight_decay" in group.scales]
+    if not scaled or any(
+        s.spec.param == "weight_decay" and _scales_arguments(s) for s in resolved.schedulers
+    ):
+        return
+    groups = _trial_groups(resolved)
+    if groups is None:
+        return
+    arguments = options_given(resolved.cls, resolved.kwargs, [{}])[0]
+    decays = {  # as `check_decay_left_out` reads them: each argument a group may take its decay from
+        name: resolved.defaults.get(name, 0.0) if name == "weight_decay" else arguments.get(name, 0.0)
+        for name in option_arguments(resolved.cls, "weight_decay")
+    }
+    for index in scaled:
+        if float(groups[index].get("weight_decay", 0.0)):
+            continue
+        # the argument at 0 that the group takes its decay from (the last: `MuonWithAdamW`'s AdamW half's)
+        name = next((name for name, value in reversed(decays.items()) if not float(value)), "weight_decay")
+        source = "declared" if name in resolved.kwargs else f"`{resolved.cls.__name__}`'s default"
+        given = f"`{name}={float(decays[name])!r}` ({source})"
+        where = f"{resolved.where}.groups[{index}]"
+        mult = resolved.spec.groups[index].options["decay_mult"]
+        raise ValueError(decay_mult_of_zero(where, mult, given, name))
+
+
+def _scales_arguments(scheduler: ResolvedScheduler) -> bool:
+    """Whether ``scheduler`` (or one inside it) takes arguments times each group's scale of the option it drives."""
+    inner = scheduler.kwargs["schedulers"] if scheduler.info.composite else ()
+    return bool(scheduler.info.lr_arguments) or any(_scales_arguments(s) for s in inner)
 
 
 def _read_at_fit(resolved: ResolvedOptimizer, schedulers: Sequence[ResolvedScheduler]) -> bool:

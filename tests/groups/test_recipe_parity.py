@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
@@ -868,6 +869,113 @@ def test_decay_mult_scales_muon_with_adamws_own_weight_decay() -> None:
     )
     settings = ours(declared(spec, VitLike))
     assert settings["head.weight"] == pytest.approx((1e-3 * 0.1, 0.2 * 0.5))
+
+
+DECAY_MULT_OF_ZERO = (
+    "Declared.optimizer.groups[0]: Expected a weight decay for `decay_mult=2.0` to scale but got {given} for this "
+    "group: `decay_mult` multiplies it, so the group trains without weight decay whatever the factor and "
+    "`decay_mult` changes nothing. Declare the weight decay it scales (`{argument}=...`, e.g. `{argument}=5e-4`), "
+    "or remove `decay_mult`."
+)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "given", "argument"),
+    [
+        (("sgd", {}), "`weight_decay=0.0` (`SGD`'s default)", "weight_decay"),
+        (("adamw", {"weight_decay": 0.0}), "`weight_decay=0.0` (declared)", "weight_decay"),
+    ],
+    ids=["sgd-default", "adamw-declared-zero"],
+)
+def test_decay_mult_on_a_group_without_weight_decay_is_refused_at_class_definition(
+    optimizer: tuple[str, dict[str, Any]], given: str, argument: str
+) -> None:
+    """``decay_mult=2.0`` on SGD (weight decay 0 by default) or ``AdamW(weight_decay=0.0)`` trained the group at
+    weight decay 0, without a word (found by the hunt for silent declarations)."""
+    spec = OptimizerSpec(
+        optimizer[0], lr=0.1, groups=[ParamGroup("model_gen.layer1", decay_mult=2.0)], **optimizer[1]
+    )
+    message = DECAY_MULT_OF_ZERO.format(given=given, argument=argument)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        helpers.declared(spec)
+
+
+@helpers.needs_muon
+def test_decay_mult_on_an_adamw_group_of_muon_with_adamw_without_its_weight_decay_is_refused() -> None:
+    spec = OptimizerSpec(
+        MuonWithAdamW,
+        weight_decay=0.1,
+        adamw_weight_decay=0.0,
+        groups=[
+            ParamGroup("head", use_muon=False, decay_mult=2.0),
+            ParamGroup("blocks.*.fc.weight", use_muon=True),
+        ],
+    )
+    with pytest.raises(
+        ValueError, match=re.escape("but got `adamw_weight_decay=0.0` (declared) for this group")
+    ):
+        declared(spec, VitLike)
+
+
+class _WeightDecays(L.Callback):
+    def __init__(self) -> None:
+        self.history: list[list[float]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.history.append([float(g["weight_decay"]) for g in trainer.optimizers[0].param_groups])
+
+
+class SweptDecayMult(helpers.Classifier):
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        weight_decay=HParam("weight_decay"),
+        groups=[ParamGroup("model_gen.layer1", decay_mult=2.0)],
+    )
+
+    def __init__(self, weight_decay: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class HandWrittenDecayMult(helpers.Classifier):
+    def __init__(self, weight_decay: float) -> None:
+        super().__init__()
+        self.weight_decay = weight_decay
+
+    def configure_optimizers(self) -> Any:
+        layer1, layer2 = self.model_gen.layer1, self.model_gen.layer2
+        groups = [
+            {"params": list(layer1.parameters()), "weight_decay": self.weight_decay * 2.0},
+            {"params": list(layer2.parameters())},
+        ]
+        return SGD(groups, lr=0.1, weight_decay=self.weight_decay)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_decay_mult_over_a_weight_decay_read_from_an_hparam_is_accepted_at_0(weight_decay: float) -> None:
+    """The 0 point of a sweep over the weight decay trains without it, as the hand-written module does."""
+    module = type("Swept", (ConfigurableOptimizersMixin, SweptDecayMult), {})
+    ours_decays, theirs_decays = _WeightDecays(), _WeightDecays()
+    mixin, reference = module(weight_decay), HandWrittenDecayMult(weight_decay)
+    fit(mixin, max_epochs=1, limit_train_batches=3, callbacks=[ours_decays])
+    fit(reference, max_epochs=1, limit_train_batches=3, callbacks=[theirs_decays])
+    assert ours_decays.history == theirs_decays.history == [[weight_decay * 2.0, weight_decay]] * 3
+    assert_same_weights(mixin, reference)
+
+
+def test_decay_mult_scaling_a_weight_decay_schedules_own_arguments_is_accepted_at_0() -> None:
+    """A ``CyclicLR`` driving the weight decay sets it from its own bounds, times each group's ``decay_mult``
+    (tests/building/test_schedules.py): from a weight decay of 0 the factor still halves the group's cycle."""
+    cyclic = SchedulerSpec(
+        "cyclic", param="weight_decay", base_lr=0.0, max_lr=0.04, step_size_up=2, cycle_momentum=False
+    )
+    spec = OptimizerSpec(
+        SGD, lr=0.1, groups=[ParamGroup("model_gen.layer1", decay_mult=0.5)], scheduler=cyclic
+    )
+    decays = _WeightDecays()
+    fit(helpers.declared(spec)(), max_epochs=1, limit_train_batches=3, callbacks=[decays])
+    assert decays.history == [[0.0, 0.0], [0.01, 0.02], [0.02, 0.04]]
 
 
 # ---- MAE fine-tuning: layer decay under MAE's own schedule -------------------------------------------
