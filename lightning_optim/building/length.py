@@ -318,6 +318,8 @@ def accumulation_scheduler(trainer: Any) -> GradientAccumulationScheduler | None
 
 #: the name of ``num_training_batches`` among ``run_facts``
 BATCHES = "training batches per epoch"
+#: the name of the accumulation among ``run_facts``: with ``BATCHES``, what sets the steps per epoch
+ACCUMULATION = "`accumulate_grad_batches`"
 
 
 def run_facts(trainer: Any) -> dict[str, Any]:
@@ -329,7 +331,7 @@ def run_facts(trainer: Any) -> dict[str, Any]:
         BATCHES: int(batches) if batches.is_integer() else batches,
         "`max_epochs`": max_epochs(trainer),
         "`max_steps`": trainer.max_steps,
-        "`accumulate_grad_batches`": (
+        ACCUMULATION: (
             f"GradientAccumulationScheduler({schedule.scheduling})"
             if schedule is not None
             else trainer.accumulate_grad_batches
@@ -398,6 +400,11 @@ def _standing(trainer: Any, scheduler: ResolvedScheduler | None, epoch: int) -> 
     return epoch_steps_total(trainer, scheduler, epoch) + into
 
 
+#: The attribute of a module where training's start keeps each ``epoch_shift`` of this fit (by the scheduler's
+#: ``where``): the loops' position then, which a later epoch ended short does not move
+SHIFTS_ATTRIBUTE = "_lightning_optim_epoch_shifts"
+
+
 def epoch_shift(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int:
     """The steps taken minus those this fit's steps per epoch would have taken where the loops stand, for a
     schedule declared in epochs (``unit="epoch"``, updated per step) and built for the whole run (``start`` at
@@ -409,9 +416,21 @@ def epoch_shift(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int
     updates from where this fit's rate stands (``_standing``), not from the steps taken: each later epoch's
     value is reached at that epoch's first step, as in a run of this rate from the start, whatever the
     converter (milestones, lengths, a rate per step, fractional epochs), warmup or window.
+
+    Only a change of rate shifts the schedule, and only where the fit starts: an epoch ended before its last
+    batch (by ``max_steps``, ``trainer.should_stop``, an ``on_train_batch_start`` returning -1) also leaves the
+    loops at fewer steps than the epochs done count, but the schedule takes the steps that were taken. So once
+    training started, the shift is the one it started with (``SHIFTS_ATTRIBUTE``: ``lifecycle.py`` keeps it then,
+    0 where the checkpoint was written at this fit's steps per epoch).
     """
-    if start != (0, 0) or not scheduler.converts_epochs:
+    if start != (0, 0) or not scheduler.converts_epochs or not loop_position(trainer, scheduler)[0]:
         return 0
+    kept = getattr(trainer.lightning_module, SHIFTS_ATTRIBUTE, None)
+    return loop_shift(trainer, scheduler) if kept is None else int(kept.get(scheduler.where, 0))
+
+
+def loop_shift(trainer: Any, scheduler: ResolvedScheduler) -> int:
+    """The steps taken minus those this fit's steps per epoch would have taken where the loops stand now."""
     steps, epoch = loop_position(trainer, scheduler)
     if not steps or not math.isfinite(_batches_per_epoch(trainer)):
         return 0

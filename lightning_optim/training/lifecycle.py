@@ -58,10 +58,12 @@ from typing_extensions import override
 from lightning_optim.building.build import Built, reset_groups
 from lightning_optim.building.length import (
     BATCHES,
+    SHIFTS_ATTRIBUTE,
     counted_steps,
     driven_everies,
     epoch_shift,
     loop_position,
+    loop_shift,
     manual_optimization,
     run_facts,
     run_shape,
@@ -152,6 +154,7 @@ class ScheduleLifecycle(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self._keep_shifts(trainer, pl_module)
         refused, foreign, derived = [], [], {}
         # the same Trainer settings and data as the checkpoint's run: a shape derived now can only differ from the
         # saved one by where the run was interrupted (a fit stopped mid-epoch counts the epoch as done), and the
@@ -210,6 +213,21 @@ class ScheduleLifecycle(MixinCallback):
                     setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = run_facts(trainer)
         self.derived = {id(s): derived.get(id(s), s.shape) for b in self.built for s, _ in b.scheduled()}
+
+    def _keep_shifts(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Keep the shift of each schedule declared in epochs where this fit starts (``length.epoch_shift``), for
+        every shape derived in it: the loops' steps less those of the epochs done at this fit's steps per epoch
+        after a checkpoint of others; 0 after one of these, whose epoch ended by ``max_steps`` would otherwise
+        count as a change of them (Lightning resumes it in the next epoch)."""
+        vars(pl_module).pop(SHIFTS_ATTRIBUTE, None)  # the loops as they stand now
+        same_rate = self.positions.same_rate(trainer)
+        shifts = {
+            scheduler.where: 0 if same_rate else loop_shift(trainer, scheduler)
+            for b in self.built
+            for _, scheduler in b.scheduled()
+            if scheduler.converts_epochs
+        }
+        setattr(pl_module, SHIFTS_ATTRIBUTE, shifts)
 
     def _run_changes(self, trainer: Trainer) -> list[str]:
         """The facts of the run a derived shape comes from (batches per epoch, ``max_epochs``, ...) that differ from
@@ -283,8 +301,13 @@ class ScheduleLifecycle(MixinCallback):
         # the run's last epoch ended before its last batch, and no epoch start follows to check it; not when the
         # run was stopped on purpose (`EarlyStopping`, `max_time`: `trainer.should_stop`), where Lightning would not
         # have started another epoch either, nor by `max_steps`, which every length derived from the run counts
-        if self.ended_short and not trainer.should_stop:
+        if self.ended_short and not trainer.should_stop and not max_steps_reached(trainer):
             self._check_derived(trainer, ended=True)
+
+
+def max_steps_reached(trainer: Trainer) -> bool:
+    """Whether ``max_steps`` ended the run: Lightning's own test, every optimizer's steps together."""
+    return trainer.max_steps not in (None, -1) and trainer.global_step >= trainer.max_steps
 
 
 def _not_as_counted(

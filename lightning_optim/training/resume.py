@@ -126,6 +126,8 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import (
+    ACCUMULATION,
+    BATCHES,
     accumulation_scheduler,
     batches_stand_in,
     driven_everies,
@@ -1271,6 +1273,18 @@ class Positions:
         """Whether the resumed checkpoint was written in a run of these Trainer settings and data (its record
         says so)."""
         return self.run is not None and self.run == run_facts(trainer)
+
+    def same_rate(self, trainer: Any) -> bool:
+        """Whether the resumed checkpoint was written at this fit's steps per epoch: its record of its run has
+        these training batches per epoch and this accumulation, and its fingerprint this ``every`` of each
+        optimizer where the mixin writes the training step (not known without a record)."""
+        if self.run is None:
+            return False
+        facts = run_facts(trainer)
+        if any(self.run.get(key) != facts[key] for key in (BATCHES, ACCUMULATION)):
+            return False
+        everies = driven_everies(trainer) or ()
+        return all(self.saved_everies.get(b.declared.attribute, 1) == e for b, e in zip(self.built, everies))
 
     def _entry(self, index: int) -> Mapping[str, Any] | None:
         entry = (self.saved or {}).get(self.built[index].declared.attribute)

@@ -197,3 +197,129 @@ def test_a_run_stopped_on_purpose_before_its_last_batch_is_not_refused(how: str)
     expected = torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=length), 4)
     assert lrs == pytest.approx(expected[: len(lrs)], rel=1e-12)
     assert 1 <= len(lrs) <= 2
+
+
+# -- a schedule declared in epochs (`unit="epoch"`) in a run whose epoch ended short ------------------------
+
+#: per-step schedules declared in epochs whose length is derived from the run, and that length by torch
+IN_EPOCHS: dict[str, tuple[SchedulerSpec, Any]] = {
+    "linear": (
+        SchedulerSpec(lr_scheduler.LinearLR, start_factor=0.1, end_factor=0.5),
+        lambda steps: lambda o: lr_scheduler.LinearLR(o, start_factor=0.1, end_factor=0.5, total_iters=steps),
+    ),
+    "cosine": (
+        SchedulerSpec("cosine"),
+        lambda steps: lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=steps),
+    ),
+}
+
+
+def in_epochs(
+    name: str, base: type[Any] = Classifier, warmup: float | None = None, **attributes: Any
+) -> type[Any]:
+    spec = IN_EPOCHS[name][0]
+    scheduler = SchedulerSpec(spec.scheduler, interval="step", unit="epoch", warmup=warmup, **spec.kwargs)
+    attributes["optimizer"] = OptimizerSpec(SGD, lr=0.1, scheduler=scheduler)
+    return type("InEpochs", (ConfigurableOptimizersMixin, base), attributes)
+
+
+def in_steps(name: str, steps: int) -> list[float]:
+    """The lrs of ``IN_EPOCHS[name]`` over a run of ``steps`` steps, by torch."""
+    return torch_lrs(IN_EPOCHS[name][1](steps), steps)
+
+
+@pytest.mark.parametrize("max_steps", [2, 6], ids=["in_epoch_0", "in_epoch_1"])
+@pytest.mark.parametrize("base", [_Manual, Classifier], ids=["manual", "automatic"])
+@pytest.mark.parametrize("name", list(IN_EPOCHS))
+def test_a_schedule_in_epochs_of_a_run_max_steps_ends_mid_epoch_trains_to_its_end(
+    name: str, base: type[Any], max_steps: int
+) -> None:
+    # was: refused when training ended, after every step trained, as if the epoch `max_steps` cut were a change
+    # of the steps per epoch ("the run ended with its optimizer at step 2 ... where that length counted 4")
+    lrs = fit(in_epochs(name, base)(), max_epochs=3, max_steps=max_steps).of()
+    assert lrs == pytest.approx(in_steps(name, max_steps), rel=1e-12)
+
+
+@pytest.mark.parametrize("max_steps", [2, 6], ids=["in_epoch_0", "in_epoch_1"])
+def test_a_fractional_warmup_in_epochs_of_a_run_max_steps_ends_mid_epoch_trains_every_step(
+    max_steps: int,
+) -> None:
+    # was: refused when training ended ("was built with a warmup of 1 updates and 4 steps per epoch ...")
+    lrs = fit(in_epochs("cosine", warmup=0.3)(), max_epochs=3, max_steps=max_steps).of()
+    assert len(lrs) == max_steps
+
+
+def test_a_schedule_in_epochs_of_two_optimizers_max_steps_ends_mid_epoch_trains_to_its_end() -> None:
+    """Manual optimization of two optimizers: ``max_steps=12`` counts both, 6 batches, 2 of them in epoch 1."""
+    gen = OptimizerSpec(
+        SGD, lr=0.1, params="model_gen", scheduler=SchedulerSpec("cosine", interval="step", unit="epoch")
+    )
+    dis = OptimizerSpec(
+        SGD, lr=0.1, params="model_dis", scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+    )
+    module = type("TwoInEpochs", (ConfigurableOptimizersMixin, helpers.TwoNets), {"gen": gen, "dis": dis})()
+    recorder = fit(module, max_epochs=3, max_steps=12)
+    assert recorder.of(0) == pytest.approx(torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=6), 6))
+    assert recorder.of(1) == pytest.approx(torch_lrs(lambda o: lr_scheduler.ExponentialLR(o, gamma=0.5), 6))
+
+
+def test_a_second_fit_with_a_raised_max_steps_goes_on_after_an_epoch_max_steps_ended() -> None:
+    recorder = LrRecorder()
+    trainer = L.Trainer(callbacks=[recorder], **FAST, max_epochs=3, max_steps=2)
+    module = in_epochs("cosine")()
+    trainer.fit(module, loader())
+    trainer.fit_loop.epoch_loop.max_steps = 6
+    trainer.fit(module, loader())  # a fresh schedule over the 4 steps of this fit
+    cosine = [torch_lrs(lambda o, n=n: lr_scheduler.CosineAnnealingLR(o, T_max=n), n) for n in (2, 4)]
+    assert recorder.of() == pytest.approx(cosine[0] + cosine[1], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["linear", "cosine"])
+def test_a_schedule_in_epochs_resumed_after_an_epoch_max_steps_ended_goes_on_at_its_step(
+    name: str, tmp_path: Any
+) -> None:
+    """Resumed with a raised ``max_steps`` at the steps per epoch it was written with: the run of 6 steps from
+    the start. The epoch ``max_steps`` ended was taken for a change of the steps per epoch: "continue" built the
+    schedule for 10 steps and went on at its step 6, "error" said the length was 10 now."""
+    trainer = L.Trainer(**FAST, max_epochs=3, max_steps=2)
+    trainer.fit(in_epochs(name)(), loader())
+    trainer.save_checkpoint(tmp_path / "stopped.ckpt")
+
+    resumed = in_epochs(name, resume_changed_setup="continue")()
+    rest = helpers.fit_resumed(resumed, str(tmp_path / "stopped.ckpt"), max_steps=6).of()
+    assert rest == pytest.approx(in_steps(name, 6)[2:], rel=1e-12)
+
+    derived = "total_iters" if name == "linear" else "T_max"
+    with pytest.raises(ValueError, match=re.escape(f"{derived} (derived): 2 in the checkpoint, 6 now")):
+        helpers.fit_resumed(in_epochs(name)(), str(tmp_path / "stopped.ckpt"), max_steps=6)
+
+
+def end_epoch_0_after_2_batches(self: Any, batch: Any, batch_idx: int) -> int | None:
+    return -1 if self.current_epoch == 0 and batch_idx == 2 else None
+
+
+@pytest.mark.parametrize(
+    ("hook", "where"),
+    [
+        (end_epoch_0_after_2_batches, "at epoch 1 its optimizer stands"),
+        (end_last_epoch_after_2_batches, "the run ended with its optimizer"),
+    ],
+    ids=["epoch_0", "last_epoch"],
+)
+@pytest.mark.parametrize("base", [_Manual, Classifier], ids=["manual", "automatic"])
+def test_a_schedule_in_epochs_of_a_run_whose_epoch_ended_short_is_refused_as_one_in_steps(
+    base: type[Any], hook: Any, where: str
+) -> None:
+    # was silent: the 2 batches the hook left out were taken for a change of the steps per epoch, and the cosine
+    # of T_max=8 stopped at its step 6, short of its end, where the same cosine in steps was refused
+    module = in_epochs("cosine", base, on_train_batch_start=hook)()
+    epoch = 0 if hook is end_epoch_0_after_2_batches else 1
+    expected = (
+        "InEpochs.optimizer.scheduler: `CosineAnnealingLR` was built with `T_max=8` and 4 steps per epoch, derived "
+        f"from the run when training started, but {where} at step {2 if epoch == 0 else 6} by Lightning's "
+        f"`global_step` where that length counted {4 if epoch == 0 else 8}"
+    )
+    with pytest.raises(
+        ValueError, match=f"^{re.escape(expected)}.* epoch {epoch} ended after 2 of its 4 training"
+    ):
+        fit(module, max_epochs=2)
