@@ -129,8 +129,32 @@ def _make(
 ) -> Any:
     factors = None if scales is None else driven_scales(scheduler.spec.param, scales)
     extra = shaped_arguments(scheduler, shape, group_names, factors)
+    _check_phases(scheduler, shape, {**scheduler.kwargs, **extra})
     with torch_rejects(scheduler.where, scheduler.cls):
         return instantiate_scheduler(scheduler, optimizer, extra, factors)
+
+
+def _check_phases(scheduler: ResolvedScheduler, shape: Shape, kwargs: Mapping[str, Any]) -> None:
+    """Refuse arguments that leave a phase of the scheduler empty (``SchedulerInfo.empty_phase``), where its length
+    is known: at class definition for a declared one, when ``fit`` starts for one derived from the run."""
+    check = scheduler.info.empty_phase
+    if check is None or (why := check(kwargs)) is None:
+        return
+    derived, name = scheduler.derived_length, scheduler.cls.__name__
+    origin = "as declared"
+    if derived is not None and derived == scheduler.info.per_epoch_argument:
+        origin = f"`{derived}={shape.length}` derived as the run's updates per epoch"
+    elif derived is not None:
+        updates = (shape.length or 0) + shape.warmup
+        origin = f"derived from the run: its {updates} updates"
+        if shape.warmup:
+            origin += f" less the {shape.warmup} of `warmup={scheduler.spec.warmup!r}`"
+    raise ValueError(
+        f"{scheduler.where}: Expected `{name}`'s phases each to span a step but got {why} ({origin}); torch "
+        f"divides by the span of each phase and would fail with a division by zero. Give `pct_start` another "
+        "value (one whose `pct_start * total_steps` is neither 1 nor, with `three_phase`, "
+        "`(total_steps + 1) / 2`, and below 1 without it), or another length."
+    )
 
 
 def recipe(

@@ -159,6 +159,43 @@ def groups_ratio(
     ]
 
 
+def one_cycle_empty_phase(kwargs: Mapping[str, Any]) -> str | None:
+    """The phase of a ``OneCycleLR`` of these arguments (its length filled in) that ends where it starts, in
+    words; ``None`` where each spans a step. Torch divides by each phase's span when it computes an lr in it
+    (``ZeroDivisionError``): its phases end at ``pct_start * total_steps - 1`` and ``total_steps - 1`` (with
+    ``three_phase``: ``pct_start * total_steps - 1``, ``2 * pct_start * total_steps - 2``, ``total_steps - 1``), so
+    the first is empty where ``pct_start * total_steps`` is 1 (torch fails building it), and the last where
+    ``pct_start`` is 1 (``three_phase``: ``2 * pct_start * total_steps`` is ``total_steps + 1``), which torch
+    computes at its step ``total_steps``, after the run's last step.
+
+    Example:
+        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.2})
+        '`pct_start=0.2` x `total_steps=5` = 1 step: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts'
+        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 1.0})
+        '`pct_start=1.0` x `total_steps=5` = 5 steps: its last phase ends at `total_steps - 1` = 4, where it starts (`pct_start * total_steps - 1`)'
+        >>> one_cycle_empty_phase({"total_steps": 6, "pct_start": 0.2}), one_cycle_empty_phase({"epochs": 2})
+        (None, None)
+    """
+    limit = one_cycle_steps(kwargs)
+    pct = kwargs.get("pct_start", 0.3)
+    if limit is None or not isinstance(pct, (int, float)):
+        return None  # torch refuses the arguments itself
+    given, total = limit
+    three = bool(kwargs.get("three_phase", False))
+    first_end = float(pct * total) - 1
+    steps = f"`pct_start={pct!r}` x {given} = {pct * total:g} step{'' if pct * total == 1 else 's'}"
+    if first_end == 0:
+        return f"{steps}: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts"
+    last_start, formula = first_end, "pct_start * total_steps - 1"
+    if three:
+        last_start, formula = float(2 * pct * total) - 2, "2 * pct_start * total_steps - 2"
+    if total - 1 == last_start:
+        return (
+            f"{steps}: its last phase ends at `total_steps - 1` = {total - 1}, where it starts (`{formula}`)"
+        )
+    return None
+
+
 def one_cycle_pct_start(state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
     """``OneCycleLR``'s ``pct_start``, from the end of its first phase (``pct_start * total_steps - 1``).
 
@@ -583,6 +620,9 @@ class SchedulerInfo:
     #: last: how many, what one update is, what took the rest of the run), from the arguments (its length filled
     #: in) and whether that length was derived, as the message that refuses it; ``None`` when it does
     peak_missed: Callable[[Mapping[str, Any], int, bool, str], str | None] | None = None
+    #: what of the arguments (its length filled in) makes torch divide by zero, in words (``OneCycleLR``'s phase
+    #: that ends where it starts); ``None`` when nothing does: refused where the length is known
+    empty_phase: Callable[[Mapping[str, Any]], str | None] | None = None
     #: the argument that counts its own warmup (transformers' ``num_warmup_steps``, timm's ``warmup_t``): a
     #: ``SchedulerSpec(warmup=)`` beside a positive one would warm up a second time, and is refused
     own_warmup: str | None = None
@@ -821,6 +861,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         per_epoch_argument="steps_per_epoch",
         epoch_arguments={"total_steps": scale},
         steps_limit=one_cycle_steps,
+        empty_phase=one_cycle_empty_phase,
         per_group_arguments=frozenset({"max_lr", "base_momentum", "max_momentum"}),
         sets_lr_from="`max_lr / div_factor`",
         lr_arguments=("max_lr",),

@@ -302,7 +302,7 @@ def torch_rejects(where: str, cls: type) -> Iterator[None]:
     try:
         yield
     except Exception as err:
-        if str(err).startswith(f"{where}: `{cls.__name__}` rejected"):
+        if str(err).startswith(f"{where}: "):  # this package's own, or an inner `torch_rejects`
             raise
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err

@@ -856,3 +856,84 @@ def test_every_registry_scheduler_is_in_the_keeps_zero_table() -> None:
     for name, kwargs in NOT_BUILT_ON_ZERO.items():
         with pytest.raises(ValueError, match=r"`lr_end` against\) to be a positive number but got 0\.0"):
             _values_from_zero(name, kwargs)
+
+
+# -- a OneCycleLR with an empty phase ---------------------------------------------------------------------
+
+
+def test_what_torch_does_with_a_one_cycle_whose_first_phase_is_empty() -> None:
+    with pytest.raises(ZeroDivisionError, match="float division by zero"):
+        torch_lrs(lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.2, pct_start=0.2, total_steps=5), 5)
+
+
+def test_a_one_cycle_whose_first_phase_is_empty_is_refused_at_class_definition() -> None:
+    # was: "`OneCycleLR` rejected the declared options: float division by zero"
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Declared.optimizer.scheduler: Expected `OneCycleLR`'s phases each to span a step but got "
+            "`pct_start=0.2` x `total_steps=5` = 1 step: its first phase ends at "
+            "`pct_start * total_steps - 1` = 0, where it starts (as declared); torch divides by the span of each "
+            "phase and would fail with a division by zero."
+        ),
+    ):
+        declared(
+            OptimizerSpec(
+                "sgd", scheduler=SchedulerSpec("onecycle", max_lr=0.2, pct_start=0.2, total_steps=5)
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "trainer_kwargs", "origin"),
+    [
+        (
+            {"warmup": 0.25},
+            {"limit_train_batches": 6, "max_epochs": 1},
+            "derived from the run: its 6 updates less the 1 of `warmup=0.25`",
+        ),
+        ({}, {"limit_train_batches": 5, "max_epochs": 1}, "derived from the run: its 5 updates"),
+    ],
+    ids=["warmup", "run"],
+)
+def test_a_one_cycle_whose_derived_first_phase_is_empty_is_refused_when_fit_starts(
+    options: dict[str, Any], trainer_kwargs: dict[str, Any], origin: str
+) -> None:
+    module = declared(
+        OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", max_lr=0.2, pct_start=0.2, **options))
+    )()
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"= 1 step: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts ({origin})"
+        ),
+    ):
+        fit(module, data=loader(n=64), **trainer_kwargs)
+
+
+@pytest.mark.parametrize(("pct_start", "three_phase"), [(1.0, False), (0.6, True)])
+def test_a_one_cycle_whose_last_phase_is_empty_is_refused_instead_of_failing_after_the_last_step(
+    pct_start: float, three_phase: bool
+) -> None:
+    def make(o: Any) -> Any:
+        return lr_scheduler.OneCycleLR(
+            o, max_lr=0.2, pct_start=pct_start, total_steps=5, three_phase=three_phase
+        )
+
+    with pytest.raises(ZeroDivisionError):  # torch, at its step 5
+        torch_lrs(make, 5)
+    scheduler = SchedulerSpec(
+        "onecycle", max_lr=0.2, pct_start=pct_start, three_phase=three_phase, total_steps=5
+    )
+    with pytest.raises(
+        ValueError, match=re.escape("its last phase ends at `total_steps - 1` = 4, where it starts")
+    ):
+        declared(OptimizerSpec("sgd", scheduler=scheduler))
+
+
+def test_a_one_cycle_whose_phases_each_span_a_step_trains_as_torch() -> None:
+    module = declared(OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", max_lr=0.2, pct_start=0.2)))()
+    lrs = fit(module, data=loader(n=64), limit_train_batches=6, max_epochs=1).of()
+    assert lrs == pytest.approx(
+        torch_lrs(lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.2, pct_start=0.2, total_steps=6), 6)
+    )
