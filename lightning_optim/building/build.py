@@ -22,13 +22,7 @@ from lightning_optim.declaring.optimizer import ResolvedOptimizer, lr_setters
 from lightning_optim.declaring.scheduler import ResolvedScheduler, compiled_schedule_refusal
 from lightning_optim.groups.multipliers import MULTIPLIERS
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
-from lightning_optim.groups.planning import (
-    Overlap,
-    apply_scales,
-    as_torch_groups,
-    frozen_selections,
-    plan_all,
-)
+from lightning_optim.groups.planning import Overlap, apply_scales, as_torch_groups, plan_all
 from lightning_optim.registry.deque_state import keep_deques
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.fused_steps import install_fused_step_hooks
@@ -177,26 +171,6 @@ def reset_groups(built: Built) -> None:
         group.update({**options, **kept})
 
 
-def _check_frozen_left_to_finetuning(
-    module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], trainer: Any
-) -> None:
-    """A declared group of only frozen parameters is left out of its optimizer; beside a ``BaseFinetuning``
-    callback (``BackboneFinetuning``), which adds them to the optimizer in a group of its own at its own lr when it
-    unfreezes them, the group's options would never apply to them: refused."""
-    finetuning = compat.lightning_classes("callbacks.BaseFinetuning")
-    callback = next((c for c in getattr(trainer, "callbacks", ()) if isinstance(c, finetuning)), None)
-    if callback is None:
-        return
-    for where, item, frozen in frozen_selections(module, [declared.grouping for declared in declared_all]):
-        raise ValueError(
-            f"{where}: Expected the parameters of a declared group to be trainable when `fit` starts but the item "
-            f"{item!r} takes only parameters frozen then: {listing(frozen, limit=4)}. `{type(callback).__name__}` "
-            "adds them to the optimizer in a group of its own, at its own lr, when it unfreezes them, so this "
-            "group's options would never apply to them. Leave them out of the declarations and set their lr "
-            "through the callback, or unfreeze them before `fit` to train them in this group from the start."
-        )
-
-
 def build_all(
     module: torch.nn.Module, declared_all: Sequence[ResolvedOptimizer], trainer: Any
 ) -> list[Built]:
@@ -204,7 +178,6 @@ def build_all(
     built = []
     overlaps: list[Overlap] = []
     plans = plan_all(module, [declared.grouping for declared in declared_all], overlaps)
-    _check_frozen_left_to_finetuning(module, declared_all, trainer)
     for overlap in overlaps:
         rank_zero_warn(overlap.message(), category=UserWarning)
     for declared, groups in zip(declared_all, plans):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, MutableSequence, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import torch
@@ -21,7 +21,6 @@ from lightning_optim.groups.selection import (
     NamedParameters,
     Selector,
     check_items,
-    frozen_only,
     is_pattern,
     item_no_match_message,
     list_items,
@@ -219,7 +218,6 @@ def _declared_groups(
     owner: dict[int, str] = {}
     first_index: dict[int, int] = {}
     groups: list[GroupPlan] = []
-    left_out = False
     for index, group in enumerate(declared.groups):
         where = f"{declared.where}.groups[{index}]"
         remaining = [(n, p) for n, p in parameters if id(p) not in owner]
@@ -227,9 +225,7 @@ def _declared_groups(
         # one whose parameters an earlier group or another optimizer holds is not refused: a list shared by two
         # optimizers' groups (no-decay patterns), or general after a specific group, is meant as it is
         for item in list_items(group.select):
-            if not select_or_none(named, item, where=where, option="select") and not frozen_only(
-                named, item, where=where, option="select"
-            ):
+            if not select_or_none(named, item, where=where, option="select"):
                 raise ValueError(
                     item_no_match_message(
                         named, group.select, item, where, "select", among=parameters, trained_by=trained_by
@@ -238,9 +234,6 @@ def _declared_groups(
         # not select(): its no-match error would be caught here with a callable's own, which the retry
         # below would raise a second time while handling the first
         chosen = select_or_none(named, group.select, where=where, option="select", among=remaining)
-        if not chosen and frozen_only(named, group.select, where=where, option="select"):
-            left_out = True  # frozen parameters are skipped: the group of a frozen backbone is left out
-            continue
         if not chosen:
             _refuse_taking_nothing(
                 named,
@@ -269,8 +262,6 @@ def _declared_groups(
     leftover = [(n, p) for n, p in parameters if id(p) not in owner]
     if leftover:
         groups.append(GroupPlan(name=LEFTOVER_GROUP, parameters=leftover, options={}))
-    if left_out:  # the groups keep the names they have beside it (`rest` too, were it left alone)
-        groups = [replace(g, explicit_name=True) for g in groups]
     return groups
 
 
@@ -328,8 +319,8 @@ def _refuse_taking_nothing(
     trained_by: Mapping[int, str],
 ) -> NoReturn:
     """Why ``selector`` takes no parameter left to its group: an earlier group (in ``owner``) took what it
-    matches of the optimizer's ``parameters``, another optimizer trains it, or it matches none (one matching
-    only frozen ones is left out, ``frozen_only``)."""
+    matches of the optimizer's ``parameters``, another optimizer trains it, or it matches none (or only frozen
+    ones)."""
     taken = select_or_none(named, selector, where=where, option="select", among=parameters)
     if taken:
         earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
@@ -400,31 +391,6 @@ def plan_all(
     ]
     _check_items_left_to_others(named, declared_all, plans, trained_by)
     return plans
-
-
-def frozen_selections(
-    module: torch.nn.Module, declared_all: Sequence[Grouping]
-) -> list[tuple[str, Any, list[str]]]:
-    """Each declared group's item that takes only frozen parameters (``frozen_only``), left out of its optimizer:
-    ``(where, item, the parameters' names)``, for a fit whose callback unfreezes them later (``BaseFinetuning``).
-
-    Example:
-        >>> module = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
-        >>> _ = module.backbone.requires_grad_(False)
-        >>> grouping = Grouping("opt", "M.opt", None, [DeclaredGroup("backbone", None, {})], (), {})
-        >>> frozen_selections(module, [grouping])
-        [('M.opt.groups[0]', 'backbone', ['backbone.weight', 'backbone.bias'])]
-    """
-    named = NamedParameters.of(module)
-    found = []
-    for declared in declared_all:
-        for index, group in enumerate(declared.groups):
-            where = f"{declared.where}.groups[{index}]"
-            for item in list_items(group.select) or (group.select,):
-                frozen = frozen_only(named, item, where=where, option="select")
-                if frozen:
-                    found.append((where, item, frozen))
-    return found
 
 
 def _check_items_left_to_others(

@@ -318,7 +318,7 @@ def item_no_match_message(
 ) -> str:
     """Why ``item`` of the list ``selector`` takes no trainable parameter of the module: it matches none, or
     only frozen ones (``among``, ``trained_by``: see ``no_match_message``)."""
-    frozen = frozen_only(named, item, where=where, option=option)
+    frozen = _frozen_matches(named, item, where, option)
     if frozen:
         return (
             f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
@@ -341,18 +341,8 @@ _FROZEN_ADVICE = (
 )
 
 
-def frozen_only(named: NamedParameters, selector: Selector, *, where: str, option: str) -> list[str]:
-    """The frozen parameters ``selector`` takes where it takes no trainable parameter of the module (else none): a
-    param group of a backbone frozen in ``__init__`` (a ``freeze_backbone`` hyperparameter), which is left out as
-    frozen parameters are everywhere, where a selector matching nothing at all is a mistake.
-
-    Example:
-        >>> module = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
-        >>> _ = module.backbone.requires_grad_(False)
-        >>> named = NamedParameters.of(module)
-        >>> [frozen_only(named, s, where="M.optimizer", option="select") for s in ("backbone", "head", "bakbone")]
-        [['backbone.weight', 'backbone.bias'], [], []]
-    """
+def _frozen_matches(named: NamedParameters, selector: Selector, where: str, option: str) -> list[str]:
+    """The frozen parameters ``selector`` would take, if it takes no trainable one of the module."""
     if not named.frozen or select_or_none(named, selector, where=where, option=option):
         return []
     try:
@@ -448,7 +438,7 @@ def no_match_message(
     ``trained_by`` (``id(param)`` to the attribute of the optimizer that trains it) names the optimizer of a
     near miss outside them.
     """
-    frozen = frozen_only(named, selector, where=where, option=option)
+    frozen = _frozen_matches(named, selector, where, option)
     if frozen:
         return (
             f"{where}: `{option}={selector!r}` matches only frozen parameters (`requires_grad=False`): "

@@ -541,6 +541,10 @@ FROZEN = (
     ("attributes", "start"),
     [
         (
+            {"optimizer": OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("backbone", lr=0.01)])},
+            "Model.optimizer.groups[0]: `select='backbone'` ",
+        ),
+        (
             {
                 "backbone_opt": OptimizerSpec(SGD, params="backbone", lr=0.01),
                 "head_opt": OptimizerSpec(SGD, params="head", lr=0.1),
@@ -569,56 +573,6 @@ def test_a_selector_of_only_frozen_parameters_says_so_and_how_to_train_them(
     message = str(raised.value)
     assert message.startswith(start + FROZEN), message
     assert "BackboneFinetuning" in message and "did you mean" not in message
-
-
-@pytest.mark.parametrize(
-    "select", ["backbone", ["backbone.0.weight", "backbone.0.bias"]], ids=["path", "list"]
-)
-def test_a_group_of_only_frozen_parameters_is_left_out_as_the_hand_written_optimizer_trains(
-    select: Any,
-) -> None:
-    """A module freezing its backbone in ``__init__`` (a ``freeze_backbone`` hyperparameter) beside a backbone group:
-    it was refused ("matches only frozen parameters ... Unfreeze them before `fit`"), though the same class trains
-    unfrozen and the hand-written optimizer over the same two groups trains (its backbone unchanged). Frozen
-    parameters are skipped, so the group is left out; the other groups keep their names (the leftover stays
-    ``rest``, as beside the backbone group), so ``LRMonitor``'s keys are those of the unfrozen run."""
-    spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(select, lr=0.01, name="backbone")])
-    model = type("Model", (ConfigurableOptimizersMixin, FrozenBackbone), {"optimizer": spec})
-
-    class HandWritten(FrozenBackbone):
-        def configure_optimizers(self) -> Any:
-            groups = [{"params": self.backbone.parameters(), "lr": 0.01}, {"params": self.head.parameters()}]
-            return SGD(groups, lr=0.1)
-
-    ours, reference, unfrozen = model(freeze=True), HandWritten(freeze=True), model(freeze=False)
-    before = ours.backbone[0].weight.detach().clone()
-    fit(ours, max_epochs=1)
-    fit(reference, max_epochs=1)
-    fit(unfrozen, max_epochs=1)
-    assert_same_weights(ours, reference)
-    assert torch.equal(ours.backbone[0].weight, before)
-    kept = [(g["name"], g["lr"], g["params"]) for g in ours.trainer.optimizers[0].param_groups]
-    assert kept == [("rest", 0.1, [ours.head.weight, ours.head.bias])]
-    assert [g["name"] for g in unfrozen.trainer.optimizers[0].param_groups] == ["backbone", "rest"]
-
-
-@pytest.mark.parametrize(
-    "select", ["backbone", ["backbone.0.weight", "backbone.0.bias"]], ids=["path", "list"]
-)
-def test_a_group_of_parameters_backbone_finetuning_freezes_is_refused_naming_the_callback(
-    select: Any,
-) -> None:
-    """Left out as frozen, the declared group's lr would never apply: ``BackboneFinetuning`` adds the backbone to
-    the optimizer in a group of its own, at the callback's lr, when it unfreezes it. Refused when ``fit`` starts,
-    naming the group and the way that trains (leave the backbone to the callback), as before groups of only frozen
-    parameters were left out."""
-    spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(select, lr=0.01, name="backbone")])
-    module = type("Model", (ConfigurableOptimizersMixin, FrozenBackbone), {"optimizer": spec})(freeze=False)
-    with pytest.raises(ValueError) as raised:
-        fit(module, max_epochs=1, callbacks=[BackboneFinetuning(unfreeze_backbone_at_epoch=1)])
-    message = str(raised.value)
-    assert message.startswith("Model.optimizer.groups[0]: Expected"), message
-    assert "`BackboneFinetuning`" in message and "frozen" in message
 
 
 def test_a_misspelt_selector_suggests_a_submodule_holding_trainable_parameters() -> None:
