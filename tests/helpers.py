@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.groups.planning import plan_all
+from lightning_optim.registry.optimizers import tensor_options
 from lightning_optim.utilities import compat
 
 #: for tests of ``MuonWithAdamW`` and torch's ``Muon``, which need torch 2.9 (``compat.MUON``)
@@ -54,6 +55,16 @@ steplr_gamma_is_annotated = pytest.mark.skipif(
     inspect.signature(torch.optim.lr_scheduler.StepLR).parameters["gamma"].annotation
     is inspect.Parameter.empty,
     reason=f"torch {torch.__version__}'s StepLR leaves `gamma` unannotated (torch 2.4): nothing to check it against",
+)
+
+
+#: torch 2.4 types SGD's ``lr`` and Adam's ``betas`` as Python numbers (later ``Union[float, Tensor]``), so
+#: ``implementation="compiled"`` refuses SGD, RMSprop and a schedule of Adam's ``betas`` there
+#: (``registry.optimizers.tensor_options``)
+compiled_holds_sgd_lr_and_adam_betas = pytest.mark.skipif(
+    "lr" not in tensor_options(torch.optim.SGD) or "betas" not in tensor_options(torch.optim.Adam),
+    reason=f"torch {torch.__version__} types SGD's lr and Adam's betas as Python numbers (torch 2.4): "
+    "implementation='compiled' refuses them there",
 )
 
 

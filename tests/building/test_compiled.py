@@ -569,6 +569,7 @@ class SideHead(Classifier):
         return loss
 
 
+@helpers.compiled_holds_sgd_lr_and_adam_betas
 def test_a_changing_set_of_parameters_with_gradients_is_reported_once() -> None:
     # Dynamo guards on which gradients are None: every new pattern compiles the step again, and after its
     # recompile limit (8) the step runs eagerly. No exact way around it, so the user is told, once.

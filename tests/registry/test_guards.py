@@ -10,7 +10,14 @@ import torch
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.utilities import compat
-from tests.helpers import Classifier, LrRecorder, TwoNets, declared, fit
+from tests.helpers import (
+    Classifier,
+    LrRecorder,
+    TwoNets,
+    compiled_holds_sgd_lr_and_adam_betas,
+    declared,
+    fit,
+)
 
 NAN, INF = float("nan"), float("inf")
 
@@ -140,11 +147,12 @@ def cosine_beta1_at(step: int, total: int = 4, start: float = 0.9, end: float = 
         # 0.1 * (1 - k): 0.1, 0.0, then -0.1 before the third step
         (SchedulerSpec("lambda", lr_lambda=one_minus, interval="step"), "lr", "a finite number >= 0", -0.1),
         # a cosine from 0.9 to 1.5 over the run's 4 steps: 1.2 before the third step
-        (
+        pytest.param(
             SchedulerSpec("cosine", param="beta1", eta_min=1.5, interval="step"),
             "beta1",
             r"a number in \[0, 1\)",
             cosine_beta1_at(2),
+            marks=compiled_holds_sgd_lr_and_adam_betas,
         ),
     ],
     ids=["negative-lr", "beta1-above-1"],
