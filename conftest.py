@@ -1,5 +1,5 @@
 """Doctests of features a torch may lack are skipped there, as their tests are (``compat.TORCH_FEATURES``), and so
-are doctests whose output an older torch words otherwise."""
+are doctests whose output an older torch words otherwise or a peer that does not import there cannot show."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def _tensor_options_skipped() -> str | None:
     return f"torch {torch.__version__} types SGD's lr and Adam's betas as Python numbers (torch 2.4)"
 
 
+def _torchao_skipped() -> str | None:
+    try:
+        import torchao.optim  # noqa: F401
+    except Exception as error:  # missing, or built for another torch (it needs torch.int1 from 2.5 on)
+        return f"torchao does not import here: {error}"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         feature = _DOCTESTS_NEEDING.get(item.name)
@@ -38,5 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         reason = None
         if item.name in _DOCTESTS_OF_TENSOR_OPTIONS:
             reason = _tensor_options_skipped()
+        elif item.name.startswith("lightning_optim.registry.torchao."):
+            reason = _torchao_skipped()
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))
