@@ -36,7 +36,7 @@ from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.optimizers.muon_adamw import MuonWithAdamW
 from lightning_optim.registry.lookup import OPTIMIZERS, SCHEDULERS
 from lightning_optim.utilities import compat
-from tests.helpers import FAST, Classifier, declared, loader
+from tests.helpers import FAST, Classifier, declared, loader, subnormals_representable
 
 #: the optimizers the fuzz declares: every registered one, without ``MuonWithAdamW`` on a torch before 2.9
 #: (it needs ``torch.optim.Muon``; ``tests/utilities/test_compat.py`` checks its refusal there)
@@ -365,11 +365,13 @@ def check(spec: Any, *, train: bool) -> None:
     event("trained as declared")
 
 
+@subnormals_representable
 @given(declarations(wild=True))
 def test_any_declaration_is_accepted_or_rejected_clearly(spec: Any) -> None:
     check(spec, train=False)
 
 
+@subnormals_representable
 @settings(max_examples=max(10, settings.default.max_examples // 5))
 @given(st.one_of(*[declarations(wild=False)] * 3, declarations(wild=True)))
 def test_accepted_declarations_train_as_declared(spec: Any) -> None:

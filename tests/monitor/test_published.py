@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from torch import Tensor
 
 from lightning_optim.monitor.published import PublishedScalars
+from tests.helpers import subnormals_representable
 
 CPU = torch.device("cpu")
 KEYS = ["lr-a", "lr-b", "lr-c"]
@@ -139,6 +140,7 @@ ACTIONS = st.lists(
 )
 
 
+@subnormals_representable
 @given(ACTIONS)
 def test_any_sequence_of_events_reads_as_fresh_tensors(actions: list[tuple[str, Any]]) -> None:
     """Random publishing, keeping and releasing: every kept value and the dict read as Lightning's would."""

@@ -25,7 +25,15 @@ from lightning_optim.registry.external import unregister
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.training.schedule_free import ScheduleFreeModes
 from tests.declaring import test_fuzz as fuzz
-from tests.helpers import FAST, Classifier, assert_same_weights, declared, loader, needs_muon
+from tests.helpers import (
+    FAST,
+    Classifier,
+    assert_same_weights,
+    declared,
+    loader,
+    needs_muon,
+    subnormals_representable,
+)
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 schedulefree = pytest.importorskip("schedulefree")
@@ -395,6 +403,7 @@ def test_the_refused_pytorch_optimizer_optimizers_are_those_taking_the_model() -
     assert sorted(refused) == sorted(TAKES_MODEL)
 
 
+@subnormals_representable
 @settings(max_examples=25, deadline=None)
 @given(external_declarations())
 def test_external_declarations_train_or_fail_clearly(spec: Any) -> None:
