@@ -67,6 +67,12 @@ compiled_holds_sgd_lr_and_adam_betas = pytest.mark.skipif(
     "implementation='compiled' refuses them there",
 )
 
+#: torch 2.4's ``Adam`` has no ``decoupled_weight_decay``, the option a hint names
+adam_has_decoupled_weight_decay = pytest.mark.skipif(
+    "decoupled_weight_decay" not in inspect.signature(torch.optim.Adam).parameters,
+    reason=f"torch {torch.__version__}'s Adam has no decoupled_weight_decay (torch 2.4)",
+)
+
 #: torch 2.4's inductor compiles its CPU kernels with -ffast-math, whose library turns on flush-to-zero in the
 #: whole process once a compiled step ran there: Hypothesis then refuses to draw floats (2.0**-1073 is 0).
 #: A string condition, so it is read when each test starts, after what ran before it in the worker
