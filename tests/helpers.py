@@ -83,6 +83,24 @@ subnormals_representable = pytest.mark.skipif(
 )
 
 
+#: torch 2.4's ``SequentialLR`` reads ``last_epoch`` of each scheduler it holds, which its ``ChainedScheduler``
+#: lacks: a ChainedScheduler in a SequentialLR's phase is refused by torch itself there
+def _sequential_takes_chained() -> bool:
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    chained = torch.optim.lr_scheduler.ChainedScheduler([torch.optim.lr_scheduler.ConstantLR(optimizer)])
+    try:
+        torch.optim.lr_scheduler.SequentialLR(optimizer, [chained], milestones=[])
+    except AttributeError:
+        return False
+    return True
+
+
+sequential_takes_chained = pytest.mark.skipif(
+    not _sequential_takes_chained(),
+    reason=f"torch {torch.__version__}'s SequentialLR cannot hold a ChainedScheduler (torch 2.4: no last_epoch)",
+)
+
+
 def transformers_with_torch(module_level: bool = False) -> Any:
     """The installed ``transformers``, skipping the test (or the module) where there is none, it refuses this
     torch, or its optimizers do not import with it (transformers imports an installed torchao, whose newest

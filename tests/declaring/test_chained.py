@@ -15,7 +15,14 @@ from torch.optim.lr_scheduler import LRScheduler
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.building.placed import check_in_run
 from lightning_optim.declaring.scheduler import resolve_scheduler
-from tests.helpers import Classifier, fit, loader, torch_lrs, transformers_with_torch
+from tests.helpers import (
+    Classifier,
+    fit,
+    loader,
+    sequential_takes_chained,
+    torch_lrs,
+    transformers_with_torch,
+)
 
 WARMUP = SchedulerSpec("linear", start_factor=0.1, total_iters=6, interval="step")
 
@@ -207,18 +214,18 @@ def test_a_scheduler_with_its_own_warmup_is_told_that_warmup_in_place_of_a_warmu
     assert lrs == pytest.approx(expected)
 
 
+def _warmup_and_lambda() -> list[SchedulerSpec]:
+    return [
+        SchedulerSpec("linear", start_factor=0.1, total_iters=6),
+        SchedulerSpec("lambda", lr_lambda=halving),
+    ]
+
+
 def test_a_chained_scheduler_of_a_warmup_and_a_lambda_is_refused_when_the_class_is_defined() -> None:
     """torch's `ChainedScheduler` steps its schedulers together at every update: the lambda discards the warmup's
     factor, so it trained at the lambda's lrs alone ([1.0, 0.5, 0.25, ...], no warmup) while it reads as
     warmup x lambda ([0.1, 0.125, 0.1, ...])."""
-    chained = SchedulerSpec(
-        "chained",
-        schedulers=[
-            SchedulerSpec("linear", start_factor=0.1, total_iters=6),
-            SchedulerSpec("lambda", lr_lambda=halving),
-        ],
-        interval="step",
-    )
+    chained = SchedulerSpec("chained", schedulers=_warmup_and_lambda(), interval="step")
     with pytest.raises(ValueError) as refused:
         _declare(chained)
     assert str(refused.value) == (
@@ -230,8 +237,14 @@ def test_a_chained_scheduler_of_a_warmup_and_a_lambda_is_refused_when_the_class_
         "...]`, with `schedulers[1]`'s `warmup=` in place of a warmup scheduler beside it, or the two in disjoint "
         "windows (`end=` on the earlier, `begin=` at that update on the later)."
     )
-    # inside a SequentialLR's phase, and in a list beside another scheduler (the lambda acts with the chained)
-    inner = SchedulerSpec("chained", schedulers=chained.kwargs["schedulers"])
+    # in a list beside another scheduler (the lambda acts with the chained)
+    with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler\[1\]: .* in `ChainedScheduler`"):
+        _declare([SchedulerSpec("step", step_size=1), chained])
+
+
+@sequential_takes_chained
+def test_a_chained_scheduler_of_a_warmup_and_a_lambda_in_a_sequential_phase_is_refused() -> None:
+    inner = SchedulerSpec("chained", schedulers=_warmup_and_lambda())
     with pytest.raises(
         ValueError, match=r"^Model\.optimizer\.scheduler\.schedulers\[1\]: .* in `ChainedScheduler`"
     ):
@@ -240,8 +253,6 @@ def test_a_chained_scheduler_of_a_warmup_and_a_lambda_is_refused_when_the_class_
                 "sequential", schedulers=[SchedulerSpec("constant", total_iters=2), inner], milestones=[2]
             )
         )
-    with pytest.raises(ValueError, match=r"^Model\.optimizer\.scheduler\[1\]: .* in `ChainedScheduler`"):
-        _declare([SchedulerSpec("step", step_size=1), chained])
 
 
 def test_a_sequential_scheduler_beside_another_is_refused_where_it_sets_the_lr_outright() -> None:
