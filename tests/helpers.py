@@ -100,6 +100,14 @@ sequential_takes_chained = pytest.mark.skipif(
     reason=f"torch {torch.__version__}'s SequentialLR cannot hold a ChainedScheduler (torch 2.4: no last_epoch)",
 )
 
+#: torch 2.4's ``all_gather`` into a parameter that requires grad raises "a leaf Variable that requires grad is
+#: being used in an in-place operation", which pytorch_optimizer's ``DistributedMuon`` does in every step
+distributed_muon_steps = pytest.mark.skipif(
+    not compat.torch_at_least("2.5"),
+    reason=f"pytorch_optimizer's DistributedMuon cannot step under torch {torch.__version__} (torch 2.4: its "
+    "all_gather into the parameters is an in-place operation on a leaf that requires grad)",
+)
+
 
 def transformers_with_torch(module_level: bool = False) -> Any:
     """The installed ``transformers``, skipping the test (or the module) where there is none, it refuses this

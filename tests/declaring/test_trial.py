@@ -11,11 +11,12 @@ from torch.optim import Adam
 from torch.optim.lr_scheduler import LambdaLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import Classifier, assert_same_weights, fit
+from tests.helpers import Classifier, assert_same_weights, distributed_muon_steps, fit
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
 
 
+@distributed_muon_steps
 def test_an_optimizer_needing_a_process_group_is_built_when_fit_starts(tmp_path: Path) -> None:
     """``DistributedMuon`` asks for the world size when built, and under DDP a module's class is defined before
     Lightning starts the process group: the class definition is accepted (was: "Default process group has not
