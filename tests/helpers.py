@@ -73,6 +73,12 @@ adam_has_decoupled_weight_decay = pytest.mark.skipif(
     reason=f"torch {torch.__version__}'s Adam has no decoupled_weight_decay (torch 2.4)",
 )
 
+#: ``Trainer.fit(weights_only=...)`` is a later Lightning's (2.5.0 has none), where the tests choose the load
+fit_takes_weights_only = pytest.mark.skipif(
+    "weights_only" not in inspect.signature(L.Trainer.fit).parameters,
+    reason=f"Lightning {L.__version__}'s Trainer.fit takes no weights_only (Lightning 2.5)",
+)
+
 #: torch 2.4's inductor compiles its CPU kernels with -ffast-math, whose library turns on flush-to-zero in the
 #: whole process once a compiled step ran there: Hypothesis then refuses to draw floats (2.0**-1073 is 0).
 #: A string condition, so it is read when each test starts, after what ran before it in the worker

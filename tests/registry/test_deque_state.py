@@ -18,7 +18,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.registry.implementation import loading_optimizer
 from lightning_optim.registry.lookup import resolve_class
-from tests.helpers import FAST, Classifier, LrRecorder, assert_same_weights, loader
+from tests.helpers import FAST, Classifier, LrRecorder, assert_same_weights, fit_takes_weights_only, loader
 from tests.registry.test_optimizers import NOT_STEPPED, lora_optimizer
 
 pytorch_optimizer = pytest.importorskip("pytorch_optimizer")
@@ -67,6 +67,7 @@ def assert_same_state(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")
+@fit_takes_weights_only
 @pytest.mark.parametrize("weights_only", [None, False], ids=["default", "weights_only=False"])
 @pytest.mark.parametrize("name", sorted(DEQUE_STATE))
 def test_a_resumed_run_trains_as_the_uninterrupted_one(
