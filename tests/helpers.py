@@ -114,6 +114,10 @@ distributed_muon_steps = pytest.mark.skipif(
     "all_gather into the parameters is an in-place operation on a leaf that requires grad)",
 )
 
+#: private torch names this package falls back from, absent from the oldest supported torch: their lookup
+#: test is skipped there (``compat.PRIVATE_APIS`` says what replaces each)
+PRIVATE_APIS_ADDED_LATER = {"torch._inductor.cpp_builder.get_cpp_compiler": "2.5"}
+
 
 def transformers_with_torch(module_level: bool = False) -> Any:
     """The installed ``transformers``, skipping the test (or the module) where there is none, it refuses this

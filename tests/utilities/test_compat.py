@@ -11,6 +11,7 @@ import inspect
 import sys
 import types
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import pytest
@@ -18,6 +19,7 @@ import torch
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec
 from lightning_optim.utilities import compat
+from tests.helpers import PRIVATE_APIS_ADDED_LATER
 
 
 def _trainer() -> L.Trainer:
@@ -212,7 +214,17 @@ def test_every_listed_api_has_a_lookup() -> None:
     assert {api.name for api in compat.PRIVATE_APIS} == set(LOOKUPS)
 
 
-@pytest.mark.parametrize("api", compat.PRIVATE_APIS, ids=lambda api: api.name)
+def _added_later(api: compat.PrivateApi) -> Any:
+    """``api`` as a test parameter, skipped on a torch older than the release that added it."""
+    added = PRIVATE_APIS_ADDED_LATER.get(api.name)
+    newer = pytest.mark.skipif(
+        added is not None and not compat.torch_at_least(added),
+        reason=f"torch {torch.__version__} has no {api.name} (added in torch {added}); {api.when_missing}",
+    )
+    return pytest.param(api, marks=newer)
+
+
+@pytest.mark.parametrize("api", [_added_later(api) for api in compat.PRIVATE_APIS], ids=lambda api: api.name)
 def test_private_api_still_exists(api: compat.PrivateApi) -> None:
     assert LOOKUPS[api.name](), f"{api.name} is gone; when missing: {api.when_missing}"
 
