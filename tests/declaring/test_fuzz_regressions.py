@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -13,6 +14,11 @@ from torch.optim.lr_scheduler import ChainedScheduler, ExponentialLR, Sequential
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.registry.lookup import OPTIMIZERS
 from tests.helpers import Classifier, SparseEmbedding, assert_same_weights, declared, fit, needs_muon
+
+#: Python's words for an int modulo by zero, which a refusal quotes (3.10: "integer division or modulo by zero")
+MODULO_BY_ZERO = (
+    "integer modulo by zero" if sys.version_info >= (3, 11) else "integer division or modulo by zero"
+)
 
 
 def _sequential(optimizer: torch.optim.Optimizer) -> Any:
@@ -250,11 +256,12 @@ def test_a_first_step_failure_is_refused_at_class_definition() -> None:
 @pytest.mark.parametrize(
     ("scheduler", "message"),
     [
-        # torch builds it, then its first update divides by `step_size` ("integer modulo by zero")
+        # torch builds it, then its first update divides by `step_size` ("integer modulo by zero"), in the words
+        # of this Python (3.10: "integer division or modulo by zero")
         (
             SchedulerSpec("step", step_size=0),
             "Model.optimizer.scheduler: `StepLR` fails its first update with the declared arguments (step_size=0): "
-            "ZeroDivisionError: integer modulo by zero. Check these values against `StepLR`'s documentation.",
+            f"ZeroDivisionError: {MODULO_BY_ZERO}. Check these values against `StepLR`'s documentation.",
         ),
         # torch builds it, then the lr is -0.05 from the first update on: stopped by the step guard mid-run
         (
