@@ -486,9 +486,12 @@ def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) ->
     """No declared argument is one the scheduler builds without reading (``info.unread``): torch's ``CyclicLR``
     takes ``gamma`` beside ``mode="triangular"`` and trains as without it. Only the declared arguments count,
     never torch's defaults nor the length ``fit`` derives; an ``HParam`` deciding it is checked with the value
-    ``fit`` reads (this runs again then)."""
+    ``fit`` reads (this runs again then). An argument spelled out at the scheduler's own default (``epochs=None``,
+    ``gamma=1.0``, as a config dump writes every argument) is not declared: it trains as left out."""
     for unread in info.unread:
-        given = [key for key in unread.arguments if key in kwargs]
+        given = [
+            key for key in unread.arguments if key in kwargs and not _is_default(info.cls, key, kwargs[key])
+        ]
         if not given or any(contains_hparam(kwargs.get(key)) for key in unread.decided_by):
             continue
         by = unread.unread_by(kwargs)
@@ -500,6 +503,25 @@ def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) ->
             f"{where}: Expected {listing(given)} of `{info.cls.__name__}` only {unread.read_with} but got {got} "
             f"with {by}: `{info.cls.__name__}` never reads {it} there; {unread.instead.format(it=it)}."
         )
+
+
+def _is_default(cls: type, key: str, value: Any) -> bool:
+    """Whether ``value`` is what ``cls`` takes for ``key`` when it is left out (its signature's default).
+
+    Example:
+        >>> from torch.optim.lr_scheduler import CyclicLR
+        >>> [_is_default(CyclicLR, k, v) for k, v in (("gamma", 1), ("gamma", 0.5), ("scale_fn", None))]
+        [True, False, True]
+        >>> _is_default(CyclicLR, "mode", "triangular"), _is_default(CyclicLR, "mode", "exp_range")
+        (True, False)
+    """
+    parameter = inspect.signature(cls).parameters.get(key)
+    default = inspect.Parameter.empty if parameter is None else parameter.default
+    if default is None or value is None or isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    if is_real(value) and is_real(default):
+        return float(value) == float(default)
+    return isinstance(value, str) and value == default
 
 
 def _check_lower_bounds(

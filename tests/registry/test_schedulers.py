@@ -14,6 +14,7 @@ from torch.optim import lr_scheduler
 
 from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, preview_schedule
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, scheduler_info
+from lightning_optim.tools.config import spec_from_dict
 from tests.helpers import FAST, Classifier, declared, fit, loader, torch_lrs, transformers_with_torch
 
 #: (scheduler, the arguments it needs, the bounded argument, a value past the bound, how the message states it)
@@ -612,12 +613,12 @@ UNREAD = [
     ),
     pytest.param(
         lr_scheduler.CyclicLR,
-        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
-        {"scale_mode": "cycle"},
-        "Expected `scale_mode` of `CyclicLR` only with a `scale_fn` but got `scale_mode='cycle'` with no "
+        {**_CYCLIC, "mode": "triangular2"},
+        {"scale_mode": "iterations"},
+        "Expected `scale_mode` of `CyclicLR` only with a `scale_fn` but got `scale_mode='iterations'` with no "
         "`scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range'): "
         "`CyclicLR` never reads it there; remove it, or give the `scale_fn` it is for.",
-        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
+        {**_CYCLIC, "mode": "triangular2"},
         id="cyclic-scale_mode",
     ),
     pytest.param(
@@ -654,8 +655,8 @@ UNREAD = [
     pytest.param(
         lr_scheduler.OneCycleLR,
         {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
-        {"max_momentum": 0.95},
-        "but got `max_momentum=0.95` with `cycle_momentum=False`: `OneCycleLR` never reads it there; remove it "
+        {"max_momentum": 0.9},
+        "but got `max_momentum=0.9` with `cycle_momentum=False`: `OneCycleLR` never reads it there; remove it "
         "(the optimizer's own momentum then holds), or remove `cycle_momentum=False` to cycle the momentum.",
         {"max_lr": 0.1, "total_steps": 10, "cycle_momentum": False},
         id="onecycle-max_momentum",
@@ -717,6 +718,62 @@ def test_an_argument_the_scheduler_never_reads_is_refused_at_class_definition(
     module = declared(OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec(cls, **trained)))()
     recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
     assert recorder.of() == pytest.approx(_torch_run(cls, reference)[0])
+
+
+#: (scheduler, arguments spelled out at torch's own defaults beside the ones that train) for 8 updates
+SPELLED_OUT_DEFAULTS = [
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1, "total_steps": 8, "epochs": None, "steps_per_epoch": None},
+        id="onecycle-epochs-None",
+    ),
+    pytest.param(lr_scheduler.CyclicLR, {**_CYCLIC, "mode": "triangular", "gamma": 1.0}, id="cyclic-gamma-1"),
+    pytest.param(
+        lr_scheduler.CyclicLR, {**_CYCLIC, "scale_fn": None, "scale_mode": "cycle"}, id="cyclic-scale_mode"
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "scale_fn": _triangular2, "mode": "triangular"},
+        id="cyclic-fn-mode",
+    ),
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {
+            "max_lr": 0.1,
+            "total_steps": 8,
+            "cycle_momentum": False,
+            "base_momentum": 0.85,
+            "max_momentum": 0.95,
+        },
+        id="onecycle-momenta",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cls", "arguments"), SPELLED_OUT_DEFAULTS)
+def test_arguments_spelled_out_at_torchs_defaults_train_as_torch(
+    cls: type, arguments: dict[str, Any]
+) -> None:
+    # was refused as arguments the scheduler never reads, though torch trains them as left out
+    module = declared(OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec(cls, **arguments)))()
+    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
+    assert recorder.of() == pytest.approx(_torch_run(cls, arguments)[0])
+
+
+def test_a_config_dump_with_every_argument_of_onecycle_trains_as_torch() -> None:
+    """A LightningCLI config dump writes every init_arg, torch's defaults included (``epochs: null`` beside
+    ``total_steps``, the momenta beside ``cycle_momentum``)."""
+    defaults = {k: p.default for k, p in inspect.signature(lr_scheduler.OneCycleLR).parameters.items()}
+    arguments = {k: v for k, v in defaults.items() if k not in ("optimizer", "last_epoch", "verbose")}
+    arguments.update(max_lr=0.1, total_steps=8)
+    dumped = {
+        "class_path": "torch.optim.SGD",
+        "init_args": {"momentum": 0.9},
+        "scheduler": {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": arguments},
+    }
+    module = declared(spec_from_dict(dumped))()
+    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
+    assert recorder.of() == pytest.approx(_torch_run(lr_scheduler.OneCycleLR, arguments)[0])
 
 
 class WithMode(Classifier):
