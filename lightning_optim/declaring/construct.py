@@ -134,26 +134,39 @@ def _make(
         return instantiate_scheduler(scheduler, optimizer, extra, factors)
 
 
+#: The derived length a trial build uses (``declaring/trial.py``): longer than any declared warmup, so none is
+#: refused for it; a stand-in, never quoted.
+TRIAL_LENGTH = 10**9
+
+
 def _check_phases(scheduler: ResolvedScheduler, shape: Shape, kwargs: Mapping[str, Any]) -> None:
     """Refuse arguments that leave a phase of the scheduler empty (``SchedulerInfo.empty_phase``), where its length
-    is known: at class definition for a declared one, when ``fit`` starts for one derived from the run."""
+    is known: at class definition for a declared one, when ``fit`` starts for one derived from the run (a trial
+    build's stand-in ``TRIAL_LENGTH`` is never quoted), and at once for a phase empty whatever the length."""
     check = scheduler.info.empty_phase
-    if check is None or (why := check(kwargs)) is None:
+    if check is None or (empty := check(kwargs)) is None:
         return
     derived, name = scheduler.derived_length, scheduler.cls.__name__
-    origin = "as declared"
-    if derived is not None and derived == scheduler.info.per_epoch_argument:
-        origin = f"`{derived}={shape.length}` derived as the run's updates per epoch"
+    origin, other = "", "value (one whose `pct_start * total_steps` is neither 1 nor, with `three_phase`, "
+    other += "`(total_steps + 1) / 2`, and below 1 without it), or another length"
+    if empty.any_length:
+        other = "value below 1"
+    elif derived is not None and shape.length == TRIAL_LENGTH:
+        return  # judged when `fit` knows the length
+    elif derived is not None and derived == scheduler.info.per_epoch_argument:
+        origin = f" (`{derived}={shape.length}` derived as the run's updates per epoch)"
     elif derived is not None:
         updates = (shape.length or 0) + shape.warmup
-        origin = f"derived from the run: its {updates} updates"
+        origin = f" (derived from the run: its {updates} updates"
         if shape.warmup:
             origin += f" less the {shape.warmup} of `warmup={scheduler.spec.warmup!r}`"
+        origin += ")"
+    else:
+        origin = " (as declared)"
     raise ValueError(
-        f"{scheduler.where}: Expected `{name}`'s phases each to span a step but got {why} ({origin}); torch "
+        f"{scheduler.where}: Expected `{name}`'s phases each to span a step but got {empty.why}{origin}; torch "
         f"divides by the span of each phase and would fail with a division by zero. Give `pct_start` another "
-        "value (one whose `pct_start * total_steps` is neither 1 nor, with `three_phase`, "
-        "`(total_steps + 1) / 2`, and below 1 without it), or another length."
+        f"{other}."
     )
 
 

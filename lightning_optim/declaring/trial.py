@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.arguments import accepted_arguments, own_values
-from lightning_optim.declaring.construct import new_schedule
+from lightning_optim.declaring.construct import TRIAL_LENGTH, new_schedule
 from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
@@ -269,7 +269,7 @@ def _first_values(cls: type, options: Mapping[str, Any]) -> dict[str, Any] | Non
 
 
 def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
-    """Build ``scheduler`` on the trial optimizer (a derived length at ``_TRIAL_LENGTH``)."""
+    """Build ``scheduler`` on the trial optimizer (a derived length at ``TRIAL_LENGTH``)."""
     if _waits_for_hparams(scheduler):
         return  # built with the values `fit` reads
     if any(
@@ -277,7 +277,7 @@ def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
         for key, v in scheduler.kwargs.items()
     ):
         return  # one value per group: checked when the model's groups are known
-    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    length = TRIAL_LENGTH if scheduler.derived_length else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schedule = new_schedule(scheduler, optimizer, None, shape=Shape(length=length))
@@ -334,7 +334,7 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
         for key, value in scheduler.kwargs.items()
     }
     standing = dataclasses.replace(scheduler, kwargs=kwargs)
-    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    length = TRIAL_LENGTH if scheduler.derived_length else None
     kept = snapshot_groups(optimizer.param_groups)
     results = []
     try:
@@ -376,7 +376,7 @@ def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
         return None
     per_group = [key for key in scheduler.kwargs if key in scheduler.info.per_group_arguments]
     count = max((len(group_values(scheduler.kwargs[key])) for key in per_group), default=1)
-    length = _TRIAL_LENGTH if scheduler.derived_length else None
+    length = TRIAL_LENGTH if scheduler.derived_length else None
     kept = snapshot_groups(optimizer.param_groups)
     try:
         for index in range(count):
@@ -416,7 +416,3 @@ def zeroes(before: Sequence[float], after: Sequence[float]) -> bool:
 def _entry(values: list[Any], index: int) -> Any:
     """The ``index``-th of a per-group argument's values, the last standing for those after it."""
     return values[min(index, len(values) - 1)]
-
-
-#: The derived length a trial build uses: longer than any declared warmup, so none is refused for it.
-_TRIAL_LENGTH = 10**9

@@ -159,38 +159,57 @@ def groups_ratio(
     ]
 
 
-def one_cycle_empty_phase(kwargs: Mapping[str, Any]) -> str | None:
-    """The phase of a ``OneCycleLR`` of these arguments (its length filled in) that ends where it starts, in
-    words; ``None`` where each spans a step. Torch divides by each phase's span when it computes an lr in it
+class EmptyPhase(NamedTuple):
+    """A phase of a scheduler that ends where it starts (``SchedulerInfo.empty_phase``): ``why``, in words, and
+    whether it does so whatever the length (``any_length``: then ``why`` names none, and it is refused even where
+    the length is not known yet)."""
+
+    why: str
+    any_length: bool = False
+
+
+def one_cycle_empty_phase(kwargs: Mapping[str, Any]) -> EmptyPhase | None:
+    """The phase of a ``OneCycleLR`` of these arguments (its length filled in) that ends where it starts;
+    ``None`` where each spans a step. Torch divides by each phase's span when it computes an lr in it
     (``ZeroDivisionError``): its phases end at ``pct_start * total_steps - 1`` and ``total_steps - 1`` (with
     ``three_phase``: ``pct_start * total_steps - 1``, ``2 * pct_start * total_steps - 2``, ``total_steps - 1``), so
     the first is empty where ``pct_start * total_steps`` is 1 (torch fails building it), and the last where
-    ``pct_start`` is 1 (``three_phase``: ``2 * pct_start * total_steps`` is ``total_steps + 1``), which torch
-    computes at its step ``total_steps``, after the run's last step.
+    ``pct_start`` is 1 (whatever the length; ``three_phase``: where ``2 * pct_start * total_steps`` is
+    ``total_steps + 1``), which torch computes at its step ``total_steps``, after the run's last step.
 
     Example:
-        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.2})
+        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.2}).why
         '`pct_start=0.2` x `total_steps=5` = 1 step: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts'
         >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 1.0})
-        '`pct_start=1.0` x `total_steps=5` = 5 steps: its last phase ends at `total_steps - 1` = 4, where it starts (`pct_start * total_steps - 1`)'
+        EmptyPhase(why='`pct_start=1.0`: its last phase ends at `total_steps - 1`, where it starts (`pct_start * total_steps - 1`), for any `total_steps`', any_length=True)
+        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.6, "three_phase": True}).why
+        '`pct_start=0.6` x `total_steps=5` = 3 steps: its last phase ends at `total_steps - 1` = 4, where it starts (`2 * pct_start * total_steps - 2`)'
         >>> one_cycle_empty_phase({"total_steps": 6, "pct_start": 0.2}), one_cycle_empty_phase({"epochs": 2})
         (None, None)
     """
     limit = one_cycle_steps(kwargs)
     pct = kwargs.get("pct_start", 0.3)
-    if limit is None or not isinstance(pct, (int, float)):
+    if limit is None or not is_real(pct):
         return None  # torch refuses the arguments itself
     given, total = limit
     three = bool(kwargs.get("three_phase", False))
+    if not three and pct == 1:
+        return EmptyPhase(
+            f"`pct_start={pct!r}`: its last phase ends at `total_steps - 1`, where it starts "
+            "(`pct_start * total_steps - 1`), for any `total_steps`",
+            any_length=True,
+        )
     first_end = float(pct * total) - 1
     steps = f"`pct_start={pct!r}` x {given} = {pct * total:g} step{'' if pct * total == 1 else 's'}"
     if first_end == 0:
-        return f"{steps}: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts"
+        return EmptyPhase(
+            f"{steps}: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts"
+        )
     last_start, formula = first_end, "pct_start * total_steps - 1"
     if three:
         last_start, formula = float(2 * pct * total) - 2, "2 * pct_start * total_steps - 2"
     if total - 1 == last_start:
-        return (
+        return EmptyPhase(
             f"{steps}: its last phase ends at `total_steps - 1` = {total - 1}, where it starts (`{formula}`)"
         )
     return None
@@ -621,8 +640,9 @@ class SchedulerInfo:
     #: in) and whether that length was derived, as the message that refuses it; ``None`` when it does
     peak_missed: Callable[[Mapping[str, Any], int, bool, str], str | None] | None = None
     #: what of the arguments (its length filled in) makes torch divide by zero, in words (``OneCycleLR``'s phase
-    #: that ends where it starts); ``None`` when nothing does: refused where the length is known
-    empty_phase: Callable[[Mapping[str, Any]], str | None] | None = None
+    #: that ends where it starts); ``None`` when nothing does: refused where the length is known, or at once where
+    #: the phase is empty whatever the length
+    empty_phase: Callable[[Mapping[str, Any]], EmptyPhase | None] | None = None
     #: the argument that counts its own warmup (transformers' ``num_warmup_steps``, timm's ``warmup_t``): a
     #: ``SchedulerSpec(warmup=)`` beside a positive one would warm up a second time, and is refused
     own_warmup: str | None = None

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from torch.optim import lr_scheduler
@@ -982,8 +983,67 @@ def test_a_one_cycle_whose_last_phase_is_empty_is_refused_instead_of_failing_aft
     scheduler = SchedulerSpec(
         "onecycle", max_lr=0.2, pct_start=pct_start, three_phase=three_phase, total_steps=5
     )
+    stated = (
+        "`pct_start=1.0`: its last phase ends at `total_steps - 1`, where it starts (`pct_start * total_steps - 1`), "
+        "for any `total_steps`; torch divides by the span of each phase and would fail with a division by zero. "
+        "Give `pct_start` another value below 1."
+        if pct_start == 1.0
+        else "= 3 steps: its last phase ends at `total_steps - 1` = 4, where it starts "
+        "(`2 * pct_start * total_steps - 2`) (as declared)"
+    )
+    with pytest.raises(ValueError, match=re.escape(stated)):
+        declared(OptimizerSpec("sgd", scheduler=scheduler))
+
+
+_ANY_LENGTH = (
+    "Expected `OneCycleLR`'s phases each to span a step but got `pct_start=1.0`: its last phase ends at "
+    "`total_steps - 1`, where it starts (`pct_start * total_steps - 1`), for any `total_steps`; torch divides by "
+    "the span of each phase and would fail with a division by zero. Give `pct_start` another value below 1."
+)
+
+
+@pytest.mark.parametrize("options", [{}, {"epochs": 1}], ids=["total_steps", "steps_per_epoch"])
+def test_a_one_cycle_whose_last_phase_is_empty_for_any_derived_length_is_refused_naming_no_length(
+    options: dict[str, Any],
+) -> None:
+    # was: "`pct_start=1.0` x `total_steps=1000000000` ... (derived from the run: its 1000000000 updates)" and
+    # "`epochs=1` x `steps_per_epoch=1000000000` ...", the stand-in length of the trial build
+    scheduler = SchedulerSpec("onecycle", max_lr=0.2, pct_start=1.0, **options)
+    with pytest.raises(ValueError, match=r"^Declared\.optimizer\.scheduler: " + re.escape(_ANY_LENGTH) + "$"):
+        declared(OptimizerSpec("sgd", scheduler=scheduler))
+
+
+class WithPct(Classifier):
+    def __init__(self, pct: float) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_an_empty_phase_read_from_an_hparam_is_refused_at_fit_naming_the_run_s_length() -> None:
+    # was: "... x `total_steps=1000000000` ... (derived from the run: its 1000000000 updates)" for a 4-step run
+    spec = OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", max_lr=0.2, pct_start=HParam("pct")))
+    model = declared(spec, base=WithPct)
+    with pytest.raises(ValueError, match=re.escape(_ANY_LENGTH)):
+        fit(model(1.0), data=loader(n=64), limit_train_batches=4, max_epochs=1)
     with pytest.raises(
-        ValueError, match=re.escape("its last phase ends at `total_steps - 1` = 4, where it starts")
+        ValueError,
+        match=re.escape(
+            "`pct_start=0.25` x `total_steps=4` = 1 step: its first phase ends at `pct_start * total_steps - 1` = "
+            "0, where it starts (derived from the run: its 4 updates)"
+        ),
+    ):
+        fit(model(0.25), data=loader(n=64), limit_train_batches=4, max_epochs=1)
+
+
+def test_a_numpy_pct_start_leaving_a_phase_empty_is_refused_as_the_python_number() -> None:
+    # was: "`OneCycleLR` rejected the declared options: float division by zero"
+    scheduler = SchedulerSpec("onecycle", max_lr=0.2, pct_start=np.float32(0.2), total_steps=5)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "got `pct_start=np.float32(0.2)` x `total_steps=5` = 1 step: its first phase ends at "
+            "`pct_start * total_steps - 1` = 0, where it starts (as declared)"
+        ),
     ):
         declared(OptimizerSpec("sgd", scheduler=scheduler))
 
