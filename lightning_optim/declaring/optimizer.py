@@ -308,19 +308,29 @@ def check_zero_driven(resolved: ResolvedOptimizer) -> None:
         raise ValueError(zero_driven(schedulers[0].where, names, param, option, given))
 
 
-def decay_mult_of_zero(where: str, mult: float, given: str, argument: str) -> str:
+def decay_mult_of_zero(
+    where: str, mult: float, given: str, argument: str, schedule: str | None = None
+) -> str:
     """The message refusing ``decay_mult=mult`` on a group whose weight decay is 0 (``given``: the ``argument``
-    it comes from, and its value).
+    it comes from, and its value), beside the ``schedule`` of the weight decay that sets it from arguments of its
+    own, if any.
 
     Example:
         >>> print(decay_mult_of_zero("M.optimizer.groups[0]", 2.0, "`weight_decay=0.0` (`SGD`'s default)", "weight_decay"))
         M.optimizer.groups[0]: Expected a weight decay for `decay_mult=2.0` to scale but got `weight_decay=0.0` (`SGD`'s default) for this group: `decay_mult` multiplies it, so the group trains without weight decay whatever the factor and `decay_mult` changes nothing. Declare the weight decay it scales (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `decay_mult`.
+        >>> print(decay_mult_of_zero("M.optimizer.groups[0]", 2.0, "`weight_decay=0.0` (`SGD`'s default)", "weight_decay", "`CosineAnnealingLR` (M.optimizer.scheduler)"))
+        M.optimizer.groups[0]: Expected a weight decay for `decay_mult=2.0` to scale but got `weight_decay=0.0` (`SGD`'s default) for this group: `decay_mult` multiplies it, and the schedule of `weight_decay`, `CosineAnnealingLR` (M.optimizer.scheduler), sets the group's weight decay from its own arguments, which `decay_mult` does not scale, so `decay_mult` changes nothing. Declare the weight decay it scales (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `decay_mult`.
     """
+    why = "so the group trains without weight decay whatever the factor and"
+    if schedule is not None:
+        why = (
+            f"and the schedule of `weight_decay`, {schedule}, sets the group's weight decay from its own arguments, "
+            "which `decay_mult` does not scale, so"
+        )
     return (
         f"{where}: Expected a weight decay for `decay_mult={mult!r}` to scale but got {given} for this group: "
-        "`decay_mult` multiplies it, so the group trains without weight decay whatever the factor and `decay_mult` "
-        f"changes nothing. Declare the weight decay it scales (`{argument}=...`, e.g. `{argument}=5e-4`), or remove "
-        "`decay_mult`."
+        f"`decay_mult` multiplies it, {why} `decay_mult` changes nothing. Declare the weight decay it scales "
+        f"(`{argument}=...`, e.g. `{argument}=5e-4`), or remove `decay_mult`."
     )
 
 
@@ -329,8 +339,13 @@ def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
     (``weight_decay``, or ``adamw_weight_decay`` for ``MuonWithAdamW``'s AdamW groups), is 0: the group trains
     without weight decay whatever the factor. Not beside a schedule driving the weight decay from arguments of its
     own that the factor scales (``CyclicLR``'s bounds, ``construct.py``). Checked on the trial optimizer's groups,
-    for a declaration whose weight decay no ``HParam`` gives (a sweep's 0 point is accepted)."""
-    scaled = [index for index, group in enumerate(resolved.groups) if "weight_decay" in group.scales]
+    for a declaration whose weight decay no ``HParam`` gives (a sweep's 0 point is accepted). ``decay_mult=0.0``
+    asks for no weight decay, which such a group gets: accepted."""
+    scaled = [
+        index
+        for index, group in enumerate(resolved.groups)
+        if "weight_decay" in group.scales and group.scales["weight_decay"] != 0
+    ]
     if not scaled or any(
         s.spec.param == "weight_decay" and _scales_arguments(s) for s in resolved.schedulers
     ):
@@ -352,7 +367,9 @@ def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
         given = f"`{name}={float(decays[name])!r}` ({source})"
         where = f"{resolved.where}.groups[{index}]"
         mult = resolved.spec.groups[index].options["decay_mult"]
-        raise ValueError(decay_mult_of_zero(where, mult, given, name))
+        setting = [s for s in resolved.schedulers if s.spec.param == "weight_decay" and not keeps_zero(s)]
+        schedule = f"`{setting[0].cls.__name__}` ({setting[0].where})" if setting else None
+        raise ValueError(decay_mult_of_zero(where, mult, given, name, schedule))
 
 
 def _scales_arguments(scheduler: ResolvedScheduler) -> bool:

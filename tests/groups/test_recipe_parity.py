@@ -978,6 +978,51 @@ def test_decay_mult_scaling_a_weight_decay_schedules_own_arguments_is_accepted_a
     assert decays.history == [[0.0, 0.0], [0.01, 0.02], [0.02, 0.04]]
 
 
+class HandWrittenNoDecay(helpers.Classifier):
+    def configure_optimizers(self) -> Any:
+        layer1, layer2 = self.model_gen.layer1, self.model_gen.layer2
+        groups = [
+            {"params": list(layer1.parameters()), "weight_decay": 0.0},
+            {"params": list(layer2.parameters())},
+        ]
+        return SGD(groups, lr=0.1)
+
+
+def test_decay_mult_of_zero_over_a_weight_decay_of_zero_trains_as_the_hand_written_groups() -> None:
+    # was refused: "Expected a weight decay for `decay_mult=0.0` to scale", though 0.0 asks for no decay
+    spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("model_gen.layer1", decay_mult=0.0)])
+    ours_decays, theirs_decays = _WeightDecays(), _WeightDecays()
+    mixin, reference = helpers.declared(spec)(), HandWrittenNoDecay()
+    fit(mixin, max_epochs=1, limit_train_batches=3, callbacks=[ours_decays])
+    fit(reference, max_epochs=1, limit_train_batches=3, callbacks=[theirs_decays])
+    assert ours_decays.history == theirs_decays.history == [[0.0, 0.0]] * 3
+    assert_same_weights(mixin, reference)
+
+
+def test_decay_mult_beside_a_weight_decay_schedule_of_its_own_values_is_refused_saying_the_schedule_sets_it() -> (
+    None
+):
+    """The cosine raises the weight decay from 0 to ``eta_min=0.01`` in every group: ``decay_mult`` scales the 0,
+    not ``eta_min``, so the group trains as without it (not "without weight decay", as the message said)."""
+    cosine = SchedulerSpec("cosine", T_max=4, eta_min=0.01, param="weight_decay", interval="step")
+    spec = OptimizerSpec(
+        SGD, lr=0.1, groups=[ParamGroup("model_gen.layer1", decay_mult=2.0)], scheduler=cosine
+    )
+    message = (
+        "Declared.optimizer.groups[0]: Expected a weight decay for `decay_mult=2.0` to scale but got "
+        "`weight_decay=0.0` (`SGD`'s default) for this group: `decay_mult` multiplies it, and the schedule of "
+        "`weight_decay`, `CosineAnnealingLR` (Declared.optimizer.scheduler), sets the group's weight decay from its "
+        "own arguments, which `decay_mult` does not scale, so `decay_mult` changes nothing. Declare the weight decay "
+        "it scales (`weight_decay=...`, e.g. `weight_decay=5e-4`), or remove `decay_mult`."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        helpers.declared(spec)
+    decays = _WeightDecays()  # what it trained as: the run without decay_mult, which the message says
+    without = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup("model_gen.layer1")], scheduler=cosine)
+    fit(helpers.declared(without)(), max_epochs=1, limit_train_batches=3, callbacks=[decays])
+    assert decays.history[1] == pytest.approx([0.01 * (1 - math.cos(math.pi / 4)) / 2] * 2)
+
+
 # ---- MAE fine-tuning: layer decay under MAE's own schedule -------------------------------------------
 
 MAE_LR, MAE_MIN_LR, MAE_EPOCHS, MAE_WARMUP_EPOCHS = 1e-3, 1e-4, 4, 1
