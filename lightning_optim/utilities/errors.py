@@ -145,7 +145,8 @@ def same_option(value: str, candidate: str) -> bool:
 #: Other libraries' names for an option, each with the option of this package or torch it means and any options
 #: that must be accepted beside it for that option to be the one meant (keras' ``rho`` is RMSprop's ``alpha``, not
 #: ASGD's). Their spelling is no guide: ``warmup_pct`` is spelled like ``warmup``, a warmup before OneCycleLR's
-#: own, ``layer_decay_rate`` like ``layer_decay_rule``, and ``learning_rate`` like no option at all.
+#: own, ``layer_decay_rate`` like ``layer_decay_rule``, and ``learning_rate`` like no option at all. An option
+#: told with its value (``pct_start=<...>``) says how that value is made from the one given.
 OPTION_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         "learning_rate": ("lr",),  # keras' and transformers'
@@ -156,6 +157,10 @@ OPTION_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "min_lr": ("eta_min",),  # timm's and mmengine's cosine
         "lr_min": ("eta_min",),  # timm's CosineLRScheduler
         "warmup_pct": ("pct_start",),
+        # a count of OneCycleLR's rising phase: its `pct_start` is that phase's fraction of the cycle (`warmup`
+        # trains a warmup of its own before the cycle)
+        "warmup_steps": ("pct_start=<warmup_steps / total_steps>",),
+        "warmup_epochs": ("pct_start=<warmup_epochs / epochs>",),
         "rho": ("alpha", "centered"),  # keras' RMSprop
         "skip_nan": ("skip_nonfinite",),
         "skip_nans": ("skip_nonfinite",),
@@ -174,10 +179,12 @@ def option_meant(value: str, candidates: Iterable[str]) -> str:
         (' (did you mean `pct_start`?)', ' (did you mean `warmup`?)')
         >>> option_meant("rho", ["alpha", "centered"]), option_meant("rho", ["alpha", "lambd"])
         (' (did you mean `alpha`?)', '')
+        >>> option_meant("warmup_steps", ["pct_start", "warmup"]), option_meant("warmup_steps", ["warmup"])
+        (' (did you mean `pct_start=<warmup_steps / total_steps>`?)', ' (did you mean `warmup`?)')
     """
     candidates = list(candidates)
     synonym = OPTION_SYNONYMS.get(value, ())
-    if synonym and all(option in candidates for option in synonym):
+    if synonym and all(option.split("=")[0] in candidates for option in synonym):
         return f" (did you mean `{synonym[0]}`?)"
     return did_you_mean(value, [c for c in candidates if not isinstance(c, str) or same_option(value, c)])
 

@@ -301,6 +301,42 @@ def test_following_the_hint_for_warmup_pct_trains_as_torchs_onecycle() -> None:
     assert recorder.of() == pytest.approx(torch_cycle)
 
 
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("warmup_steps", "pct_start=<warmup_steps / total_steps>"),
+        ("warmup_epochs", "pct_start=<warmup_epochs / epochs>"),
+    ],
+)
+def test_a_count_of_onecycles_rising_phase_is_told_pct_start_as_a_fraction_of_the_cycle(
+    key: str, meant: str
+) -> None:
+    # was told `warmup`, which trains a second warmup before OneCycleLR's own rising phase
+    assert _refusal(_with_option("onecycle", key, 2)).endswith(
+        f"`OneCycleLR` got an unexpected argument `{key}` (did you mean `{meant}`?)."
+    )
+
+
+def test_following_the_hint_for_warmup_steps_trains_as_torchs_onecycle() -> None:
+    """``warmup_steps=2`` of an 8-step cycle was told `warmup`: followed, it trained 2 steps up to ``max_lr / 25``
+    and then the whole cycle from there; told ``pct_start=<warmup_steps / total_steps>``, it trains torch's cycle
+    rising for 2 steps."""
+    scheduler = {"max_lr": 0.1, "interval": "step", "cycle_momentum": False}
+    hint = re.search(
+        r"did you mean `(\w+)=<warmup_steps / total_steps>`",
+        _refusal(_with_option("onecycle", "warmup_steps", 2)),
+    )
+    assert hint is not None
+    spec = OptimizerSpec("sgd", scheduler=SchedulerSpec("onecycle", **scheduler, **{hint[1]: 2 / 8}))
+    recorder = fit(declared(spec)(), max_epochs=2, limit_train_batches=4)
+    torch_cycle = torch_lrs(
+        lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=8, pct_start=0.25, cycle_momentum=False),
+        8,
+    )
+    assert recorder.of() == pytest.approx(torch_cycle)
+    assert recorder.of().index(max(recorder.of())) == 1  # its rising phase: the 2 steps of warmup_steps=2
+
+
 def test_following_the_hint_for_weight_decay_mult_scales_the_groups_decay() -> None:
     """``ParamGroup(weight_decay_mult=0.1)`` was told `weight_decay`: followed, the group trained at a decay of 0.1,
     twice the optimizer's 0.05, instead of a tenth of it."""
