@@ -26,6 +26,13 @@ needs_muon = pytest.mark.skipif(
 )
 
 
+#: for tests of torch's ``Adafactor``, added in torch 2.5 (``compat.torch_optimizer_class("Adafactor")``)
+needs_adafactor = pytest.mark.skipif(
+    compat.torch_optimizer_class("Adafactor") is None,
+    reason=f"torch.optim.Adafactor needs torch >= 2.5, not {torch.__version__}",
+)
+
+
 def _lightning_at_least(minimum: str) -> bool:
     return compat.release(L.__version__) >= compat.release(minimum)
 
