@@ -59,6 +59,12 @@ EXPONENTIAL_ARGUMENTS = ", ".join(
     for name in inspect.signature(torch.optim.lr_scheduler.ExponentialLR).parameters
     if name != "optimizer"
 )
+#: ``StepLR``'s arguments as the message lists them (torch < 2.7 also takes the deprecated ``verbose``)
+STEPLR_TAKES = ", ".join(
+    f"`{name}`"
+    for name in inspect.signature(torch.optim.lr_scheduler.StepLR).parameters
+    if name != "optimizer"
+)
 #: What the refusal of a name a scheduler's `init_args` does not take says after its arguments.
 SCHEDULER_OPTIONS_GO = (
     " under `init_args`; the SchedulerSpec's own options (`interval`, `frequency`, `monitor`, `strict`, `name`, "
@@ -650,8 +656,10 @@ def test_a_declared_list_of_schedulers_set_as_a_whole_trains_as_declared_in_code
             ["--optim.optimizer.scheduler.init_args.lnterval=step"],
             TypeError,
             r"^Model\.optimizer\.scheduler: `StepLR` does not take `lnterval` \(did you mean `interval`\?\), found in "
-            r"`init_args`\. `StepLR` takes `step_size`, `gamma`, `last_epoch` under `init_args`; the SchedulerSpec's own "
-            r"options \(`interval`, ",
+            r"`init_args`\. `StepLR` takes "
+            + re.escape(STEPLR_TAKES)
+            + r" under `init_args`; the SchedulerSpec's "
+            r"own options \(`interval`, ",
         ),
         (
             ["--optim.optimizer.scheduler.init_args.interval=step"],
@@ -780,7 +788,7 @@ def test_mistakes_are_one_error_line_with_a_near_miss(
         (
             ["--optim.optimizer.scheduler.init_args.gama=0.9"],
             "Model.optimizer.scheduler: `StepLR` does not take `gama` (did you mean `gamma`?), found in `init_args`. "
-            "`StepLR` takes `step_size`, `gamma`, `last_epoch`" + SCHEDULER_OPTIONS_GO,
+            f"`StepLR` takes {STEPLR_TAKES}" + SCHEDULER_OPTIONS_GO,
         ),
         (
             ["--optim.optimizer.init_args.momentun=0.9"],
