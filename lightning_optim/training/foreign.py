@@ -46,8 +46,9 @@ SET_ASIDE = "_lightning_optim_foreign_state"
 
 #: Arguments of every torch scheduler that are its progress or wiring, not its declaration.
 _NOT_ARGUMENTS = frozenset({"optimizer", "last_epoch", "verbose"})
-#: Attributes of every torch scheduler, left out when naming a state's class by its attributes.
-_COMMON = frozenset({"base_lrs", "last_epoch"})
+#: Attributes of every torch scheduler, left out when naming a state's class by its attributes (``verbose``:
+#: torch < 2.7 keeps the deprecated argument in every scheduler's state).
+_COMMON = frozenset({"base_lrs", "last_epoch", "verbose"})
 
 
 def is_schedule_state(state: Any) -> bool:
