@@ -314,16 +314,18 @@ def test_golden_values_computed_by_hand() -> None:
     assert got == pytest.approx(golden, abs=1e-12)
 
 
+# no subnormal draws: hypothesis refuses them where the process flushes them to zero, as it does on torch 2.4
+# once a test compiled a CPU kernel (inductor built it with -ffast-math)
 @given(
     t_initial=st.integers(1, 30),
     cycle_mul=st.sampled_from([1.0, 0.5, 0.8, 1.5, 2.0, 3.0, 10.0]),
-    cycle_decay=st.floats(0.0, 1.0),
+    cycle_decay=st.floats(0.0, 1.0, allow_subnormal=False),
     cycle_limit=st.integers(1, 6),
     warmup_t=st.integers(0, 10),
-    warmup_lr_init=st.floats(0.0, 1e-2),
+    warmup_lr_init=st.floats(0.0, 1e-2, allow_subnormal=False),
     warmup_prefix=st.booleans(),
     k_decay=st.floats(0.25, 4.0),
-    lr_min=st.floats(0.0, 1e-3),
+    lr_min=st.floats(0.0, 1e-3, allow_subnormal=False),
     base_lr=st.floats(1e-4, 10.0),
     t=st.integers(0, 3000),
 )
