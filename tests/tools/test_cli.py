@@ -1058,11 +1058,22 @@ class Decayed(ConfigurableOptimizersMixin, Classifier):
     optimizer = OptimizerSpec("adamw", lr=0.003, weight_decay=0.05, betas=(0.9, 0.95), scheduler=STEP())
 
 
+def first_group(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The settings of ``optimizer``'s first param group, a list as the tuple it is to torch: torch 2.4's
+    ``AdamW`` keeps the ``betas`` a config gives as a list, later ones make every ``betas`` a tuple."""
+    group = optimizer.param_groups[0]
+    return {
+        key: tuple(group[key]) if isinstance(group[key], list) else group[key]
+        for key in optimizer.defaults
+        if key != "params"
+    }
+
+
 def trained_with(model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """The optimizer's first param group and the scheduler's settings after a fit of ``model``."""
     fit(model, max_epochs=1)
     (optimizer,), (config,) = model.trainer.optimizers, model.trainer.lr_scheduler_configs
-    group = {key: optimizer.param_groups[0][key] for key in optimizer.defaults if key != "params"}
+    group = first_group(optimizer)
     group["class"] = type(optimizer).__name__
     scheduler = config.scheduler
     return group, {
@@ -1180,9 +1191,7 @@ def test_configs_of_a_subcommand_merge_init_args_as_well(where: str, tmp_path: P
         (ConfigurableOptimizersMixin, Classifier),
         {"optimizer": OptimizerSpec("adamw", lr=0.02, weight_decay=0.1, betas=(0.9, 0.95), scheduler=STEP())},
     )
-    assert trained_with(in_code())[0] == {
-        key: optimizer.param_groups[0][key] for key in optimizer.defaults if key != "params"
-    } | {"class": "AdamW"}
+    assert trained_with(in_code())[0] == first_group(optimizer) | {"class": "AdamW"}
 
 
 def test_init_args_given_whole_on_the_command_line_that_leave_declared_ones_out_are_refused(
