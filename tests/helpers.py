@@ -50,6 +50,11 @@ needs_lr_finder_fix = pytest.mark.skipif(
 POWER_TRIALS = 2 if _lightning_at_least("2.6") else 1
 
 
+#: whether Lightning steps the per-step schedulers after a batch whose ``on_train_batch_start`` returns -1 (ending
+#: the epoch): from Lightning 2.6 on (Lightning #21307); before, the epoch ends before they step
+CUT_BATCH_STEPS_SCHEDULERS = _lightning_at_least("2.6")
+
+
 #: torch 2.4 annotates Adam's ``betas`` as ``typing.Tuple[float, float]`` (later: ``tuple[...]``), which the
 #: declaration errors quote
 adam_betas_is_builtin_tuple = pytest.mark.skipif(
