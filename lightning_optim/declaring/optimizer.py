@@ -340,11 +340,13 @@ def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
     without weight decay whatever the factor. Not beside a schedule driving the weight decay from arguments of its
     own that the factor scales (``CyclicLR``'s bounds, ``construct.py``). Checked on the trial optimizer's groups,
     for a declaration whose weight decay no ``HParam`` gives (a sweep's 0 point is accepted). ``decay_mult=0.0``
-    asks for no weight decay, which such a group gets: accepted."""
+    asks for no weight decay, which such a group gets (accepted), unless a schedule sets the decay from values of
+    its own, which it does not scale."""
+    setting = [s for s in resolved.schedulers if s.spec.param == "weight_decay" and not keeps_zero(s)]
     scaled = [
         index
         for index, group in enumerate(resolved.groups)
-        if "weight_decay" in group.scales and group.scales["weight_decay"] != 0
+        if "weight_decay" in group.scales and (group.scales["weight_decay"] != 0 or setting)
     ]
     if not scaled or any(
         s.spec.param == "weight_decay" and _scales_arguments(s) for s in resolved.schedulers
@@ -367,7 +369,6 @@ def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
         given = f"`{name}={float(decays[name])!r}` ({source})"
         where = f"{resolved.where}.groups[{index}]"
         mult = resolved.spec.groups[index].options["decay_mult"]
-        setting = [s for s in resolved.schedulers if s.spec.param == "weight_decay" and not keeps_zero(s)]
         schedule = f"`{setting[0].cls.__name__}` ({setting[0].where})" if setting else None
         raise ValueError(decay_mult_of_zero(where, mult, given, name, schedule))
 

@@ -1023,6 +1023,30 @@ def test_decay_mult_beside_a_weight_decay_schedule_of_its_own_values_is_refused_
     assert decays.history[1] == pytest.approx([0.01 * (1 - math.cos(math.pi / 4)) / 2] * 2)
 
 
+def test_decay_mult_of_zero_beside_a_weight_decay_schedule_of_its_own_values_is_refused() -> None:
+    """``decay_mult=0.0`` asks its group for no weight decay; over a decay of 0 beside a cosine to ``eta_min=0.01``
+    the group's decay rose to 0.01 as every group's (the factor scales the 0, not ``eta_min``), without a word.
+    Refused as ``decay_mult=2.0`` is there; declaring the decay it scales keeps the group at 0."""
+    cosine = SchedulerSpec("cosine", T_max=4, eta_min=0.01, param="weight_decay", interval="step")
+    spec = OptimizerSpec(
+        SGD, lr=0.1, groups=[ParamGroup("model_gen.layer1", decay_mult=0.0)], scheduler=cosine
+    )
+    with pytest.raises(
+        ValueError, match=r"^Declared\.optimizer\.groups\[0\]: Expected a weight decay for `decay_mult=0\.0`"
+    ):
+        helpers.declared(spec)
+    decays = _WeightDecays()
+    declared_decay = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        weight_decay=5e-4,
+        groups=[ParamGroup("model_gen.layer1", decay_mult=0.0)],
+        scheduler=cosine,
+    )
+    fit(helpers.declared(declared_decay)(), max_epochs=1, limit_train_batches=3, callbacks=[decays])
+    assert [step[0] for step in decays.history] == [0.0, 0.0, 0.0]
+
+
 # ---- MAE fine-tuning: layer decay under MAE's own schedule -------------------------------------------
 
 MAE_LR, MAE_MIN_LR, MAE_EPOCHS, MAE_WARMUP_EPOCHS = 1e-3, 1e-4, 4, 1
