@@ -490,7 +490,9 @@ def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) ->
     ``gamma=1.0``, as a config dump writes every argument) is not declared: it trains as left out."""
     for unread in info.unread:
         given = [
-            key for key in unread.arguments if key in kwargs and not _is_default(info.cls, key, kwargs[key])
+            key
+            for key in unread.arguments
+            if key in kwargs and not (unread.default_is_left_out and _is_default(info.cls, key, kwargs[key]))
         ]
         if not given or any(contains_hparam(kwargs.get(key)) for key in unread.decided_by):
             continue

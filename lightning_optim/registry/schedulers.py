@@ -453,6 +453,9 @@ class Unread(NamedTuple):
     unread_by: Callable[[Mapping[str, Any]], str | None]
     instead: str
     decided_by: tuple[str, ...]
+    #: an argument spelled out at the signature's default is taken as left out (a config dump writes every
+    #: argument); ``False`` where that default is not what the scheduler uses (``unread_by`` then decides alone)
+    default_is_left_out: bool = True
 
 
 def _absent(key: str, kwargs: Mapping[str, Any]) -> bool:
@@ -485,13 +488,20 @@ def mode_without_gamma(kwargs: Mapping[str, Any]) -> str | None:
 
 
 def no_scale_fn(kwargs: Mapping[str, Any]) -> str | None:
-    """``CyclicLR`` reads ``scale_mode`` only for a ``scale_fn``: each ``mode`` sets its own.
+    """``CyclicLR`` reads ``scale_mode`` only for a ``scale_fn``: each ``mode`` sets its own (its
+    ``_init_scale_fn``), so a ``scale_mode`` other than the one its ``mode`` uses is not what it trains with; the
+    one it uses (a config dump's) trains as left out.
 
     Example:
-        >>> no_scale_fn({}), no_scale_fn({"scale_fn": abs})
+        >>> no_scale_fn({"scale_mode": "iterations"}), no_scale_fn({"scale_fn": abs, "scale_mode": "iterations"})
         ("no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')", None)
+        >>> no_scale_fn({"mode": "exp_range", "scale_mode": "iterations"}) is None
+        True
+        >>> no_scale_fn({"mode": "exp_range", "scale_mode": "cycle"}) is None
+        False
     """
-    if not _absent("scale_fn", kwargs):
+    own = "iterations" if kwargs.get("mode", "triangular") == "exp_range" else "cycle"
+    if not _absent("scale_fn", kwargs) or kwargs.get("scale_mode", own) == own:
         return None
     return "no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')"
 
@@ -954,7 +964,8 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
                 "with a `scale_fn`",
                 no_scale_fn,
                 "remove {it}, or give the `scale_fn` it is for",
-                ("scale_fn",),
+                ("scale_fn", "mode"),
+                default_is_left_out=False,
             ),
             _UNREAD_MOMENTUM,
         ),

@@ -622,6 +622,16 @@ UNREAD = [
         {**_CYCLIC, "mode": "triangular2"},
         id="cyclic-scale_mode",
     ),
+    pytest.param(  # 'cycle' is the signature's default, but exp_range scales by iterations whatever is given
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
+        {"scale_mode": "cycle"},
+        "Expected `scale_mode` of `CyclicLR` only with a `scale_fn` but got `scale_mode='cycle'` with no "
+        "`scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range'): "
+        "`CyclicLR` never reads it there; remove it, or give the `scale_fn` it is for.",
+        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5},
+        id="cyclic-exp_range-scale_mode-cycle",
+    ),
     pytest.param(
         lr_scheduler.CyclicLR,
         {**_CYCLIC, "cycle_momentum": False},
@@ -731,6 +741,11 @@ SPELLED_OUT_DEFAULTS = [
     pytest.param(lr_scheduler.CyclicLR, {**_CYCLIC, "mode": "triangular", "gamma": 1.0}, id="cyclic-gamma-1"),
     pytest.param(
         lr_scheduler.CyclicLR, {**_CYCLIC, "scale_fn": None, "scale_mode": "cycle"}, id="cyclic-scale_mode"
+    ),
+    pytest.param(  # exp_range's own scale_mode, though not the signature's default
+        lr_scheduler.CyclicLR,
+        {**_CYCLIC, "mode": "exp_range", "gamma": 0.5, "scale_mode": "iterations"},
+        id="cyclic-exp_range-scale_mode-iterations",
     ),
     pytest.param(
         lr_scheduler.CyclicLR,
