@@ -157,10 +157,13 @@ OPTION_SYNONYMS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "min_lr": ("eta_min",),  # timm's and mmengine's cosine
         "lr_min": ("eta_min",),  # timm's CosineLRScheduler
         "warmup_pct": ("pct_start",),
+        "warmup_ratio": ("pct_start",),  # transformers' TrainingArguments
         # a count of OneCycleLR's rising phase: its `pct_start` is that phase's fraction of the cycle (`warmup`
         # trains a warmup of its own before the cycle)
         "warmup_steps": ("pct_start=<warmup_steps / total_steps>",),
         "warmup_epochs": ("pct_start=<warmup_epochs / epochs>",),
+        "warmup_iters": ("pct_start=<warmup_iters / total_steps>",),  # mmengine's and detectron2's
+        "warmup_t": ("pct_start=<warmup_t / total_steps>",),  # timm's
         "rho": ("alpha", "centered"),  # keras' RMSprop
         "skip_nan": ("skip_nonfinite",),
         "skip_nans": ("skip_nonfinite",),

@@ -306,6 +306,9 @@ def test_following_the_hint_for_warmup_pct_trains_as_torchs_onecycle() -> None:
     [
         ("warmup_steps", "pct_start=<warmup_steps / total_steps>"),
         ("warmup_epochs", "pct_start=<warmup_epochs / epochs>"),
+        ("warmup_iters", "pct_start=<warmup_iters / total_steps>"),  # mmengine's, detectron2's
+        ("warmup_t", "pct_start=<warmup_t / total_steps>"),  # timm's
+        ("warmup_ratio", "pct_start"),  # transformers': the fraction pct_start is
     ],
 )
 def test_a_count_of_onecycles_rising_phase_is_told_pct_start_as_a_fraction_of_the_cycle(
