@@ -25,7 +25,8 @@ lr each group has (``StepLR``, ``ExponentialLR``, ``CosineAnnealingLR``) goes on
 module's does; one that holds a value per group it was built on (``OneCycleLR``'s ``max_lr``, ``LambdaLR``'s
 ``lr_lambda``s, ``CosineAnnealingWarmRestarts``'s ``base_lrs``) fails inside torch at its next step, and that
 failure becomes this package's error naming the declaration, the scheduler and the added groups
-(``added_groups_refusal``).
+(``added_groups_refusal``); torch 2.4's ``LambdaLR`` and ``CosineAnnealingWarmRestarts`` do not fail (they zip
+the groups with their values loosely) and leave the added group at its lr, as a hand-written module's.
 """
 
 from __future__ import annotations
