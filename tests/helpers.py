@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -60,7 +61,11 @@ def _scheduler_refuses_an_added_group() -> bool:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5)
     optimizer.add_param_group({"params": [nn.Parameter(torch.zeros(1))], "lr": 0.01})
     try:
-        scheduler.step()
+        with (
+            warnings.catch_warnings()
+        ):  # torch's "lr_scheduler.step() before optimizer.step()": no step is taken
+            warnings.simplefilter("ignore")
+            scheduler.step()
     except ValueError:
         return True
     return False
@@ -128,7 +133,11 @@ def _sequential_takes_chained() -> bool:
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
     chained = torch.optim.lr_scheduler.ChainedScheduler([torch.optim.lr_scheduler.ConstantLR(optimizer)])
     try:
-        torch.optim.lr_scheduler.SequentialLR(optimizer, [chained], milestones=[])
+        with (
+            warnings.catch_warnings()
+        ):  # torch's "lr_scheduler.step() before optimizer.step()": no step is taken
+            warnings.simplefilter("ignore")
+            torch.optim.lr_scheduler.SequentialLR(optimizer, [chained], milestones=[])
     except AttributeError:
         return False
     return True
