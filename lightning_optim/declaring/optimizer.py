@@ -236,22 +236,27 @@ def check_decay_left_out(resolved: ResolvedOptimizer, declaration: OptimizerSpec
         return
     if "weight_decay" not in resolved.defaults:
         return  # not built (it needs a process group), or its groups take the option its defaults lack
-    arguments = options_given(resolved.cls, resolved.kwargs, [{}])[0]
-    decays = [
-        (name, resolved.defaults["weight_decay"] if name == "weight_decay" else arguments.get(name, 0))
-        for name in option_arguments(resolved.cls, "weight_decay")
-    ]
     message = decay_left_out(
         resolved.where,
         resolved.spec.no_decay,
         resolved.cls.__name__,
-        [(name, value, name in resolved.kwargs) for name, value in decays],
+        [(name, value, name in resolved.kwargs) for name, value in _decay_arguments(resolved).items()],
         [group.options.get("weight_decay", 0) for group in resolved.groups],
         next((s.cls.__name__ for s in resolved.schedulers if s.spec.param == "weight_decay"), None),
         read_at_fit=declaration is not None and decay_read_at_fit(resolved.cls, declaration),
     )
     if message is not None:
         raise ValueError(message)
+
+
+def _decay_arguments(resolved: ResolvedOptimizer) -> dict[str, Any]:
+    """Each argument a group of ``resolved`` may take its weight decay from (``MuonWithAdamW``'s AdamW groups:
+    ``adamw_weight_decay``), with the value the optimizer gives it (its default where not declared)."""
+    arguments = options_given(resolved.cls, resolved.kwargs, [{}])[0]
+    return {
+        name: resolved.defaults.get(name, 0) if name == "weight_decay" else arguments.get(name, 0)
+        for name in option_arguments(resolved.cls, "weight_decay")
+    }
 
 
 def zero_driven(where: str, schedulers: Sequence[str], param: str, option: str, given: str) -> str:
@@ -355,11 +360,7 @@ def check_decay_mult_scales(resolved: ResolvedOptimizer) -> None:
     groups = _trial_groups(resolved)
     if groups is None:
         return
-    arguments = options_given(resolved.cls, resolved.kwargs, [{}])[0]
-    decays = {  # as `check_decay_left_out` reads them: each argument a group may take its decay from
-        name: resolved.defaults.get(name, 0.0) if name == "weight_decay" else arguments.get(name, 0.0)
-        for name in option_arguments(resolved.cls, "weight_decay")
-    }
+    decays = _decay_arguments(resolved)
     for index in scaled:
         if float(groups[index].get("weight_decay", 0.0)):
             continue
