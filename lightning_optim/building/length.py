@@ -91,7 +91,7 @@ def loop_steps(trainer: Any, index: int | None = None) -> int:
 def batches_stand_in(trainer: Any) -> bool:
     """Whether ``loop_steps`` counts the training batches for every optimizer, as the loops keep no count of
     each one's steps: manual optimization with several optimizers, the module's own training step (no
-    ``loss=``). Where each optimizer stands in the run is then counted apart (``resume.Positions``)."""
+    ``loss=``). Where each optimizer stands in the run is then counted apart (``positions.Positions``)."""
     return driven_everies(trainer) is None and (_manual_optimizers(trainer) or 1) > 1
 
 

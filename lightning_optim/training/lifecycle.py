@@ -16,7 +16,7 @@ new schedule at the resumed step. A checkpoint written in a run of the same Trai
 the run was interrupted (a fit stopped mid-epoch counts the epoch as done, and the resumed run is shorter than
 planned), and a hand-written module's scheduler keeps its arguments there too. A schedule marked to
 continue (a changed setup resumed with ``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
-by the checkpoint's record, ``resume.Positions``), so it goes on as if it had been declared so from the
+by the checkpoint's record, ``positions.Positions``), so it goes on as if it had been declared so from the
 start, without a second warmup; one declared in epochs after a change of the steps per epoch, to where this
 fit's steps per epoch stand (``length.epoch_shift``), so each later epoch starts at its value.
 
@@ -78,18 +78,13 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.training.fingerprint import GIVEN_LENGTH, refusal
 from lightning_optim.training.foreign import SET_ASIDE, adopt
 from lightning_optim.training.foreign import refusal as foreign_refusal
-from lightning_optim.training.resume import (
-    CONTINUES,
-    GIVEN_LENGTH,
-    Positions,
-    ResumeChoice,
-    refusal,
-    restart,
-    restart_added,
-)
+from lightning_optim.training.positions import Positions
+from lightning_optim.training.resume import ResumeChoice
 from lightning_optim.training.stepping import EPOCHS
+from lightning_optim.training.takeover import CONTINUES, restart, restart_added
 from lightning_optim.utilities import compat
 
 

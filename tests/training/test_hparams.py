@@ -18,8 +18,8 @@ from torch.optim import Adam, AdamW
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
+from lightning_optim.training.fingerprint import CHECKPOINT_KEY
 from lightning_optim.training.hparam_refresh import HParamRefresh
-from lightning_optim.training.resume import CHECKPOINT_KEY
 from tests.helpers import (
     FAST,
     Classifier,
