@@ -69,12 +69,13 @@ from lightning_optim.tools.config import (
     CALLABLE,
     CLASS_PATH,
     HPARAM,
+    IN_CODE,
     INIT_ARGS,
     KINDS,
-    spec_to_dict,
+    resolve_in_code,
     to_plain,
 )
-from lightning_optim.tools.overrides import declared_callables, with_declarations
+from lightning_optim.tools.overrides import declared_callables, declared_dicts, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
@@ -86,10 +87,6 @@ __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "override
 OPTIM_KEY = "optim"
 
 _SCHEDULER = "scheduler"
-
-#: The key a value a config cannot hold is written under (``{in_code: Model.optimizer.init_args.lr}``): the value
-#: in code, which only the code sets.
-IN_CODE = "in_code"
 
 #: The arguments the mixin passes itself (an optimizer's parameters, a scheduler's optimizer).
 _SUPPLIED = ("params", "optimizer")
@@ -251,7 +248,7 @@ def _declared_sections(declared: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def _declared_values(model_class: type) -> dict[str, tuple[Any, Any]]:
     """The declared ``(class_path, init_args)`` of each section of ``model_class``'s declarations, by key."""
-    declared = _declared_dicts(model_class)[0]
+    declared = declared_dicts(model_class)[0]
     values = {}
     for section in _declared_sections(declared):
         _, name, *scheduler = section.split(".")
@@ -319,23 +316,6 @@ def _add_spec_arguments(
         )
 
 
-def _declared_dicts(model_class: type) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """``model_class``'s declarations as ``spec_to_dict`` dicts by attribute, and the values in them that a
-    config cannot hold (a lambda, a local function, a partial, a tensor) by where they are declared: each
-    written ``{in_code: <where>}``, read back as the value in code."""
-    in_code: dict[str, Any] = {}
-
-    def written(value: Any, where: str) -> dict[str, str]:
-        in_code[where] = value
-        return {IN_CODE: where}
-
-    dicts = {
-        name: spec_to_dict(spec, where=f"{model_class.__qualname__}.{name}", unwritable=written)
-        for name, spec in declared_specs(model_class).items()
-    }
-    return dicts, in_code
-
-
 def add_declaration_arguments(
     parser: LightningArgumentParser, model_class: type, key: str = OPTIM_KEY
 ) -> None:
@@ -344,7 +324,7 @@ def add_declaration_arguments(
     ``DeclarativeCLI`` calls it; call it yourself in ``add_arguments_to_parser`` of another ``LightningCLI``
     subclass and apply the values with ``overrides_from_config`` and ``with_declarations``.
     """
-    for name, data in _declared_dicts(model_class)[0].items():
+    for name, data in declared_dicts(model_class)[0].items():
         where = f"{model_class.__qualname__}.{name}"
         _add_spec_arguments(parser, f"{key}.{name}", OptimizerSpec, data, where)
 
@@ -564,28 +544,6 @@ def _described(value: Any) -> str:
     return f"`{name.rsplit('.', 1)[-1]}`" if isinstance(name, str) else repr(value)
 
 
-def _put_back(data: Any, in_code: Mapping[str, Any]) -> Any:
-    """``data`` with each ``{in_code: <where>}`` replaced by the value in code.
-
-    Example:
-        >>> _put_back({"init_args": {"lr": {"in_code": "M.o.init_args.lr"}}}, {"M.o.init_args.lr": 0.5})
-        {'init_args': {'lr': 0.5}}
-    """
-    if isinstance(data, Mapping):
-        if IN_CODE in data:
-            where = data[IN_CODE]
-            if set(data) != {IN_CODE} or where not in in_code:
-                raise ValueError(
-                    f"Expected `{IN_CODE}` to name a value declared in code ({listing(sorted(in_code)) or 'none'}) "
-                    f"but got {dict(data)!r}{did_you_mean(str(where), in_code)}."
-                )
-            return in_code[where]
-        return {key: _put_back(item, in_code) for key, item in data.items()}
-    if isinstance(data, list):
-        return [_put_back(item, in_code) for item in data]
-    return data
-
-
 def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) -> dict[str, dict[str, Any]]:
     """The ``<key>`` section of a parsed config as ``{attribute: spec dict}`` for ``with_declarations``.
 
@@ -596,7 +554,7 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
     if section is None:
         return {}
     values = section.as_dict() if hasattr(section, "as_dict") else dict(section)
-    declared, in_code = _declared_dicts(model_class)
+    declared, in_code = declared_dicts(model_class)
     overrides: dict[str, dict[str, Any]] = {}
     for name, spec_values in values.items():
         where = f"{model_class.__qualname__}.{name}"
@@ -605,7 +563,7 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
             _check_fixed(spec_values or {}, declared_dict, in_code, where, config)
         data = _spec_dict(spec_values or {}, OptimizerSpec, declared_dict, where, f"{key}.{name}")
         if data is not None:
-            overrides[name] = _put_back(data, in_code)
+            overrides[name] = resolve_in_code(data, lambda: in_code, where)
     return overrides
 
 
@@ -896,7 +854,7 @@ class DeclarativeCLI(LightningCLI):
         tokens = sys.argv[1:] if args is None else args
         self._given_whole = ()
         if isinstance(tokens, (list, tuple)):
-            declared = _declared_dicts(self.declared_model_class)[0]
+            declared = declared_dicts(self.declared_model_class)[0]
             self._given_whole = tuple(_given_whole(tokens, _declared_sections(declared)))
             lists = {
                 f"{OPTIM_KEY}.{name}.{_SCHEDULER}": data[_SCHEDULER]
@@ -917,7 +875,7 @@ class DeclarativeCLI(LightningCLI):
         """The model class with the configured declarations (the declared class when nothing changes)."""
         config = self.config[self.subcommand] if self.subcommand else self.config
         overrides = overrides_from_config(config, self.declared_model_class)
-        declared = _declared_dicts(self.declared_model_class)[0]
+        declared = declared_dicts(self.declared_model_class)[0]
         for section in self._given_whole:
             name, _, scheduler = section.removeprefix(f"{OPTIM_KEY}.").partition(".")
             where = f"{self.declared_model_class.__qualname__}.{name}"

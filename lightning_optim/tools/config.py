@@ -10,6 +10,9 @@ An ``HParam`` is written as ``{"hparam": "lr"}`` (``{"hparam": "lr", "default": 
 A function (a callable selector, a ``LambdaLR`` ``lr_lambda``) is written as ``{"callable": "pkg.mod.fn"}``;
 only module-level functions have such a path, so a lambda is an error. Reading one back imports and calls
 code named by the config, so ``spec_from_dict`` only accepts functions it is explicitly allowed to.
+A value of a module class's declarations that a config cannot hold (a lambda, a tensor) is written by
+``DeclarativeCLI`` as ``{"in_code": <where it is declared>}``; ``with_declarations`` reads it back as the value
+in that class's code (``resolve_in_code``).
 
 Once ``jsonargparse`` is imported (``LightningCLI``), the three specs are registered with it as types in this
 shape (``register_jsonargparse_types``), so a spec annotated as a module's ``__init__`` argument is read from a
@@ -40,6 +43,10 @@ CALLABLE = "callable"
 HPARAM = "hparam"
 DEFAULT = "default"
 SELECT = "select"
+
+#: The key a value a config cannot hold is written under (``{in_code: Model.optimizer.init_args.lr}``): the value
+#: in the declared class's code, which only the code sets.
+IN_CODE = "in_code"
 
 Spec = Union[OptimizerSpec, SchedulerSpec, ParamGroup]  # noqa: UP007 (a runtime alias, Python 3.10)
 SpecT = TypeVar("SpecT", OptimizerSpec, SchedulerSpec, ParamGroup)
@@ -244,10 +251,48 @@ def _function_from_path(path: Any, where: str, allowed: Mapping[str, Callable[..
     return function
 
 
+def resolve_in_code(data: Any, in_code: Callable[[], Mapping[str, Any]], where: str) -> Any:
+    """``data`` with each ``{in_code: <where it is declared>}`` replaced by that value in code.
+
+    ``in_code()`` gives the values in code by where they are declared; it is called only when ``data`` holds
+    such a reference (making it writes every declaration of the class to a dict).
+
+    Raises:
+        ValueError: a reference to no value declared in code (with a "did you mean").
+
+    Example:
+        >>> values = {"M.opt.init_args.lr": 0.5}
+        >>> resolve_in_code({"init_args": {"lr": {"in_code": "M.opt.init_args.lr"}}}, lambda: values, "M.opt")
+        {'init_args': {'lr': 0.5}}
+        >>> resolve_in_code({"lr": {"in_code": "M.opt.init_args.Lr"}}, lambda: values, "M.opt.init_args")
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt.init_args.lr: Expected `in_code` to name a value declared in code (`M.opt.init_args.lr`) ...
+    """
+    if isinstance(data, Mapping):
+        if IN_CODE not in data:
+            return {key: resolve_in_code(item, in_code, f"{where}.{key}") for key, item in data.items()}
+        values, declared = in_code(), data[IN_CODE]
+        if set(data) != {IN_CODE} or not isinstance(declared, str) or declared not in values:
+            raise ValueError(
+                f"{where}: Expected `{IN_CODE}` to name a value declared in code "
+                f"({listing(sorted(values)) or 'none'}) but got {dict(data)!r}{did_you_mean(str(declared), values)}."
+            )
+        return values[declared]
+    if isinstance(data, list):
+        return [resolve_in_code(item, in_code, f"{where}[{index}]") for index, item in enumerate(data)]
+    return data
+
+
 def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] | None]) -> Any:
     """Undo ``to_plain`` for values: ``{"callable": path}`` becomes the allowed function, ``{"hparam": name}``
     an ``HParam``."""
     if isinstance(value, Mapping):
+        if IN_CODE in value:
+            raise ValueError(
+                f"{where}: Expected a value but got {dict(value)!r}, which stands for a value in a module "
+                f"class's code: read it with `with_declarations(<the module class>, ...)`, which puts it back."
+            )
         if set(value) == {CALLABLE}:
             return _function_from_path(value[CALLABLE], where, allowed)
         if HPARAM in value and not set(value) <= {HPARAM, DEFAULT}:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
 
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec
-from lightning_optim.tools.config import spec_from_dict, spec_to_dict
+from lightning_optim.tools.config import IN_CODE, resolve_in_code, spec_from_dict, spec_to_dict
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
@@ -27,6 +27,23 @@ def declarations(module_or_class: Any) -> dict[str, OptimizerSpec]:
     module_or_class = compat.compiled_original(module_or_class)
     cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
     return declared_specs(cls)
+
+
+def declared_dicts(cls: type) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """``cls``'s declarations as ``spec_to_dict`` dicts by attribute, and the values in them that a config
+    cannot hold (a lambda, a local function, a partial, a tensor) by where they are declared: each written
+    ``{in_code: <where>}``, read back as the value in code (``with_declarations``)."""
+    in_code: dict[str, Any] = {}
+
+    def written(value: Any, where: str) -> dict[str, str]:
+        in_code[where] = value
+        return {IN_CODE: where}
+
+    dicts = {
+        name: spec_to_dict(spec, where=f"{cls.__qualname__}.{name}", unwritable=written)
+        for name, spec in declared_specs(cls).items()
+    }
+    return dicts, in_code
 
 
 def declared_callables(cls: type) -> list[Callable[..., Any]]:
@@ -74,8 +91,9 @@ def with_declarations(
     """``cls`` with some declarations replaced: a checked subclass of the same name (``cls`` if none changes).
 
     Each override is an ``OptimizerSpec`` or a dict in the ``spec_to_dict`` shape (as read from a config) for
-    an attribute ``cls`` declares. The subclass is checked like any declaration, so a mistake fails here with
-    a message naming ``Cls.attribute``.
+    an attribute ``cls`` declares. In a dict, ``{in_code: <where it is declared>}`` (how ``DeclarativeCLI``
+    saves a value a config cannot hold, such as a lambda) is read as that value in ``cls``'s code. The subclass
+    is checked like any declaration, so a mistake fails here with a message naming ``Cls.attribute``.
 
     Args:
         cls: a ``ConfigurableOptimizersMixin`` module class.
@@ -112,6 +130,7 @@ def with_declarations(
                 f"{did_you_mean(name, declared)}."
             )
         if isinstance(override, Mapping):
+            override = resolve_in_code(override, lambda: declared_dicts(cls)[1], where)
             spec = spec_from_dict(override, OptimizerSpec, allow_callables=allowed, where=where)
         elif isinstance(override, OptimizerSpec):
             spec = override

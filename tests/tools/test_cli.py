@@ -23,6 +23,7 @@ import lightning as L
 import pytest
 import torch
 import yaml
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning_utilities.core.imports import RequirementCache
 from torch.optim import SGD, Adam
@@ -39,7 +40,17 @@ from lightning_optim import (
 )
 from lightning_optim.cli import DeclarativeCLI
 from lightning_optim.training.mixin import declared_specs
-from tests.helpers import FAST, Classifier, TwoNets, fit, loader, transformers_with_torch
+from tests.helpers import (
+    FAST,
+    Classifier,
+    LrRecorder,
+    TwoNets,
+    assert_same_weights,
+    fit,
+    fit_resumed,
+    loader,
+    transformers_with_torch,
+)
 
 pytestmark = [
     pytest.mark.skipif(
@@ -508,6 +519,38 @@ def test_a_value_only_the_code_sets_is_refused_as_an_override(
         f"{where}: Expected `{{in_code: {where}}}` (the value in code, {value}) but got "
     )
     assert "so this value can only be set in code" in message
+
+
+def test_a_run_holding_values_in_code_resumes_outside_the_cli_as_cli_md_says(tmp_path: Path) -> None:
+    # cli.md's recipe (`yaml.safe_load` the saved config.yaml, `with_declarations`, `load_from_checkpoint`) used
+    # to fail on the lambdas the CLI saved as `{in_code: TwoRates.optimizer.scheduler.init_args.lr_lambda[0]}`:
+    # "Expected `lr_lambda` of `LambdaLR` to be Callable[[int], float] | ... but got [{'in_code': ...}, ...]"
+    recorder = LrRecorder()
+    done = DeclarativeCLI(
+        TwoRates,
+        Data,
+        args=["fit", "--optim.optimizer.init_args.lr=0.2", "--trainer.max_epochs=4"],
+        trainer_defaults={
+            **FAST,
+            "default_root_dir": str(tmp_path),
+            "enable_checkpointing": True,
+            "callbacks": [recorder, ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1)],
+        },
+    )
+    with open(tmp_path / "config.yaml") as file:
+        optim = yaml.safe_load(file)["optim"]
+    assert optim["optimizer"]["scheduler"]["init_args"]["lr_lambda"][1] == {
+        "in_code": "TwoRates.optimizer.scheduler.init_args.lr_lambda[1]"
+    }
+    trained = with_declarations(TwoRates, **optim)
+    assert trained.optimizer == type(done.model).optimizer  # the lambdas themselves, at lr 0.2
+    path = str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt")
+    resumed = trained.load_from_checkpoint(path)
+    rest = fit_resumed(resumed, path, max_epochs=4)
+    assert len(recorder.history) == 16
+    assert rest.history == recorder.history[8:]
+    assert len(set(map(str, recorder.history))) > 1, "the schedule must move for the test to mean anything"
+    assert_same_weights(done.model, resumed)
 
 
 class FromHparams(ConfigurableOptimizersMixin, Classifier):

@@ -543,6 +543,67 @@ def test_override_of_an_undeclared_attribute() -> None:
         with_declarations(Classifier, optimizer={"class_path": "adam"})
 
 
+class LambdaRates(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        groups=[ParamGroup("model_gen.layer1", lr=0.5)],
+        scheduler=SchedulerSpec("lambda", lr_lambda=[lambda e: 0.9**e, lambda e: 0.95**e], interval="step"),
+    )
+
+
+#: How DeclarativeCLI saves LambdaRates' lambdas (to its config.yaml, with `--print_config`)
+LAMBDAS = "LambdaRates.optimizer.scheduler.init_args.lr_lambda"
+
+
+def saved_with_lambdas(*references: str) -> dict[str, Any]:
+    return {
+        "class_path": "sgd",
+        "init_args": {"lr": 0.2},
+        "groups": [{"select": "model_gen.layer1", "lr": 0.5}],
+        "scheduler": {
+            "class_path": "lambda",
+            "init_args": {"lr_lambda": [{"in_code": where} for where in references]},
+            "interval": "step",
+        },
+    }
+
+
+def test_a_value_in_code_reads_back_as_the_declared_class_s_own() -> None:
+    # `{in_code: ...}` used to reach the class check as a dict: "Expected `lr_lambda` of `LambdaLR` to be
+    # Callable[[int], float] | list[Callable[[int], float]] but got [{'in_code': ...}, ...]"
+    tuned = with_declarations(LambdaRates, optimizer=saved_with_lambdas(f"{LAMBDAS}[0]", f"{LAMBDAS}[1]"))
+    assert (
+        tuned.optimizer.scheduler.kwargs["lr_lambda"] == LambdaRates.optimizer.scheduler.kwargs["lr_lambda"]
+    )
+    assert spec_to_dict(tuned.optimizer, unwritable=kept) == {
+        **spec_to_dict(LambdaRates.optimizer, unwritable=kept),
+        "init_args": {"lr": 0.2},
+    }
+
+
+def kept(value: Any, where: str) -> Any:
+    return value
+
+
+def test_a_value_in_code_the_class_does_not_declare_is_refused() -> None:
+    where = "LambdaRates.optimizer.scheduler.init_args.lr_lambda[1]"
+    with pytest.raises(
+        ValueError,
+        match=rf"^{re.escape(where)}: Expected `in_code` to name a value declared in code \(`{re.escape(LAMBDAS)}"
+        rf"\[0\]`, `{re.escape(LAMBDAS)}\[1\]`\) but got \{{'in_code': '{re.escape(LAMBDAS)}\[2\]'\}} "
+        rf"\(did you mean `{re.escape(LAMBDAS)}\[.\]`\?\)\.$",
+    ):
+        with_declarations(LambdaRates, optimizer=saved_with_lambdas(f"{LAMBDAS}[0]", f"{LAMBDAS}[2]"))
+    # without the class, `spec_from_dict` cannot read it, and says what can
+    with pytest.raises(
+        ValueError,
+        match=r"^OptimizerSpec\.scheduler\.init_args\.lr_lambda\[0\]: Expected a value but got \{'in_code': .*\}, "
+        r"which stands for a value in a module class's code: read it with `with_declarations\(<the module class>",
+    ):
+        spec_from_dict(saved_with_lambdas(f"{LAMBDAS}[0]"))
+
+
 @pytest.mark.parametrize("kind", [OptimizerSpec, SchedulerSpec, ParamGroup], ids=lambda k: k.__name__)
 def test_every_spec_field_is_a_keyword_option_the_conversion_carries(kind: type) -> None:
     # The conversion reads a spec's options from its signature; a field added any other way would be lost.
