@@ -72,6 +72,7 @@ from lightning_optim.tools.config import (
     IN_CODE,
     INIT_ARGS,
     KINDS,
+    read_number,
     resolve_in_code,
     to_plain,
 )
@@ -90,9 +91,6 @@ _SCHEDULER = "scheduler"
 
 #: The arguments the mixin passes itself (an optimizer's parameters, a scheduler's optimizer).
 _SUPPLIED = ("params", "optimizer")
-
-#: A number PyYAML's YAML 1.1 reads as a string (``1e-3``), which jsonargparse reads as a number.
-_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class _ConfigValue:
@@ -116,8 +114,8 @@ def _config_value(value: str) -> Any:
         {'class_path': 'linear', 'init_args': {'total_iters': 2}}
     """
     text = value.strip()
-    if _NUMBER.fullmatch(text):
-        return float(text)
+    if isinstance(number := read_number(text), float):
+        return number
     try:
         loaded = yaml.safe_load(text) if text else value
     except yaml.YAMLError:

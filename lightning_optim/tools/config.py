@@ -14,6 +14,9 @@ A value of a module class's declarations that a config cannot hold (a lambda, a 
 ``DeclarativeCLI`` as ``{"in_code": <where it is declared>}``; ``with_declarations`` reads it back as the value
 in that class's code (``resolve_in_code``).
 
+A string YAML 1.1 leaves unread as a number (``lr: 1e-3``, which PyYAML's ``safe_load`` reads as ``"1e-3"``)
+is read as the number, as YAML 1.2, ``jsonargparse`` and so ``DeclarativeCLI`` read it (``read_number``).
+
 Once ``jsonargparse`` is imported (``LightningCLI``), the three specs are registered with it as types in this
 shape (``register_jsonargparse_types``), so a spec annotated as a module's ``__init__`` argument is read from a
 config or the command line and written back by ``--print_config`` like any value.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
@@ -47,6 +51,10 @@ SELECT = "select"
 #: The key a value a config cannot hold is written under (``{in_code: Model.optimizer.init_args.lr}``): the value
 #: in the declared class's code, which only the code sets.
 IN_CODE = "in_code"
+
+#: A number PyYAML's YAML 1.1 reads as a string (``1e-3``: no dot in its mantissa), which YAML 1.2 and
+#: jsonargparse read as a number.
+_YAML11_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 Spec = Union[OptimizerSpec, SchedulerSpec, ParamGroup]  # noqa: UP007 (a runtime alias, Python 3.10)
 SpecT = TypeVar("SpecT", OptimizerSpec, SchedulerSpec, ParamGroup)
@@ -251,6 +259,19 @@ def _function_from_path(path: Any, where: str, allowed: Mapping[str, Callable[..
     return function
 
 
+def read_number(value: Any) -> Any:
+    """``value``, or the number it spells when it is a string that YAML 1.1 leaves unread as one (PyYAML's
+    ``safe_load`` reads ``lr: 1e-3`` as ``"1e-3"``), read as YAML 1.2 and ``jsonargparse`` read it.
+
+    Example:
+        >>> read_number("1e-3"), read_number("-2E+5"), read_number("1e"), read_number("cosine"), read_number(3)
+        (0.001, -200000.0, '1e', 'cosine', 3)
+    """
+    if isinstance(value, str) and _YAML11_NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
+
+
 def resolve_in_code(data: Any, in_code: Callable[[], Mapping[str, Any]], where: str) -> Any:
     """``data`` with each ``{in_code: <where it is declared>}`` replaced by that value in code.
 
@@ -286,7 +307,7 @@ def resolve_in_code(data: Any, in_code: Callable[[], Mapping[str, Any]], where: 
 
 def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] | None]) -> Any:
     """Undo ``to_plain`` for values: ``{"callable": path}`` becomes the allowed function, ``{"hparam": name}``
-    an ``HParam``."""
+    an ``HParam``, a number YAML 1.1 left a string (``"1e-3"``) the number."""
     if isinstance(value, Mapping):
         if IN_CODE in value:
             raise ValueError(
@@ -314,7 +335,7 @@ def from_plain(value: Any, where: str, allowed: Mapping[str, Callable[..., Any] 
         return {key: from_plain(item, f"{where}.{key}", allowed) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [from_plain(item, f"{where}[{index}]", allowed) for index, item in enumerate(value)]
-    return value
+    return read_number(value)
 
 
 def _check_keys(where: str, kind: type, data: Mapping[str, Any], accepted: list[str], hint: str) -> None:
@@ -341,8 +362,10 @@ def spec_from_dict(
     A name is read back as its class, except a name standing for more than its class (transformers'
     ``"transformers/adafactor"`` stands for arguments, ``"transformers/adamw_bnb_8bit"`` also for 32-bit state
     for embeddings): that one is kept, as ``spec_to_dict`` writes it, so that it builds what was declared.
-    ``scheduler: {"class_path": None, ...}`` means no scheduler (``DeclarativeCLI`` saves a removed scheduler so,
-    with the values it had); ``spec_to_dict`` leaves ``scheduler`` out.
+    A string YAML 1.1 leaves unread as a number (``lr: 1e-3`` after ``yaml.safe_load``) is read as the number,
+    as ``DeclarativeCLI`` reads it. ``scheduler: {"class_path": None, ...}`` means no scheduler
+    (``DeclarativeCLI`` saves a removed scheduler so, with the values it had); ``spec_to_dict`` leaves
+    ``scheduler`` out.
     The values themselves are checked, as for any declaration, when the spec is assigned to a module class.
 
     Args:

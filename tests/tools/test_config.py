@@ -16,6 +16,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+import yaml
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from torch.optim import SGD, Adam, AdamW, lr_scheduler
 
@@ -469,6 +470,31 @@ def test_allowed_callables_by_object_or_by_path() -> None:
     data = {"class_path": "adam", "params": {"callable": "tests.tools.test_config.is_bias"}}
     assert spec_from_dict(data, allow_callables=[is_bias]).params is is_bias
     assert spec_from_dict(data, allow_callables=["tests.tools.test_config.is_bias"]).params is is_bias
+
+
+def test_a_number_yaml_1_1_reads_as_a_string_trains_as_the_cli_reads_it() -> None:
+    # PyYAML's `safe_load` (YAML 1.1; cli.md's recipe for a saved config.yaml) reads `lr: 1e-3` as '1e-3', which
+    # DeclarativeCLI reads as 0.001. `spec_from_dict` used to keep the string, and `with_declarations` refused it
+    # with no hint at the cause: "Expected `lr` of `AdamW` to be float | Tensor but got '1e-3'"
+    data = yaml.safe_load(
+        "class_path: adamw\n"
+        "init_args: {lr: 1e-3, eps: 1e-8, weight_decay: 5E-2}\n"
+        "groups: [{select: model_gen.layer1, lr: 2e-3}]\n"
+        "scheduler: {class_path: cosine, init_args: {eta_min: 1e-4}, interval: step}\n"
+    )
+    assert data["init_args"]["lr"] == "1e-3"
+    in_code = OptimizerSpec(
+        AdamW,
+        lr=0.001,
+        eps=1e-8,
+        weight_decay=0.05,
+        groups=[ParamGroup("model_gen.layer1", lr=0.002)],
+        scheduler=SchedulerSpec(lr_scheduler.CosineAnnealingLR, eta_min=1e-4, interval="step"),
+    )
+    assert spec_to_dict(spec_from_dict(data)) == spec_to_dict(in_code)
+    tuned, reference = with_declarations(Model, optimizer=data)(), declared(in_code, name="Model")()
+    assert fit(tuned, max_epochs=2).history == fit(reference, max_epochs=2).history
+    assert_same_weights(tuned, reference)
 
 
 # with_declarations: a checked subclass carrying the overrides
