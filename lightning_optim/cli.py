@@ -32,8 +32,10 @@ A value a config cannot hold (a lambda, a local function, a partial, a tensor) i
 
 Mistakes are reported as jsonargparse reports its own: the usage and one ``error:`` line, exit status 2, no
 Python traceback. An unknown key gets the closest accepted one (``--optim.optimzer.init_args.lr`` ->
-``optim.optimizer``), and Lightning's ``--optimizer``/``--lr_scheduler`` (which a ``DeclarativeCLI`` does
-not have) the ``--optim.<attribute>...`` spelling of the same value.
+``optim.optimizer``), an argument of the section's class written next to ``class_path``
+(``--optim.optimizer.weight_decay``, as LightningCLI takes ``--optimizer.weight_decay``) its ``init_args``
+spelling, and Lightning's ``--optimizer``/``--lr_scheduler`` (which a ``DeclarativeCLI`` does not have) the
+``--optim.<attribute>...`` spelling of the same value.
 
 A config file's ``init_args`` merge key by key into those set before it (declared, an earlier config, the
 command line), as jsonargparse's ``class_path``/``init_args`` do (it would replace a plain dict as a whole):
@@ -61,6 +63,7 @@ from jsonargparse.typing import get_registered_type, register_type
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
+from lightning_optim.declaring.arguments import accepted_arguments
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.specs import OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.groups.planning import plan_all
@@ -79,7 +82,7 @@ from lightning_optim.tools.config import (
 from lightning_optim.tools.overrides import declared_callables, declared_dicts, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import did_you_mean, listing, option_meant
 from lightning_optim.utilities.lazy import is_uninitialized
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
@@ -214,6 +217,9 @@ class _ConfigFile(ActionConfigFile):
                 if isinstance(path, _EarlierPath):
                     cfg[f"{section}.{CLASS_PATH}"] = str(path)
                     path = _LEFT
+                given = getattr(parser, "given_class_paths", None)
+                if isinstance(given, dict) and isinstance(path, str):
+                    given.setdefault(_unprefixed(section), []).append(path)
                 if args is not _LEFT or path is not _LEFT or f"{section}.{INIT_ARGS}" in cfg:
                     cfg[f"{section}.{INIT_ARGS}"] = _merged(earlier_args, earlier_path, args, path, kind)
 
@@ -571,12 +577,65 @@ _LIGHTNING_OPTIONS = {"optimizer": "", "lr_scheduler": f".{_SCHEDULER}"}
 _UNRECOGNIZED = re.compile(r"^unrecognized arguments: (?P<keys>.+)$", re.DOTALL)
 
 
+def _class_arguments(paths: Mapping[str, Iterable[Any]]) -> dict[str, dict[str, str]]:
+    """The arguments of the classes each section's ``class_path``s name (declared, then given), by section: each
+    argument with the name of the last of those classes that takes it; a path that names no class is skipped.
+
+    Example:
+        >>> arguments = _class_arguments({"optim.o": ["sgd", "adamw"], "optim.o.scheduler": ["linear", "nothing"]})
+        >>> arguments["optim.o"]["momentum"], arguments["optim.o"]["betas"], arguments["optim.o.scheduler"]["start_factor"]
+        ('SGD', 'AdamW', 'LinearLR')
+        >>> "params" in arguments["optim.o"], "optimizer" in arguments["optim.o.scheduler"]
+        (False, False)
+    """
+    arguments: dict[str, dict[str, str]] = {}
+    for section, section_paths in paths.items():
+        kind = SchedulerSpec if section.endswith(f".{_SCHEDULER}") else OptimizerSpec
+        for path in section_paths:
+            cls = _resolved(path, kind) if isinstance(path, str) else None
+            if cls is not None:
+                names = accepted_arguments(cls)[0]
+                arguments.setdefault(section, {}).update(dict.fromkeys(names, cls.__name__))
+    return arguments
+
+
+def _given_class_paths(tokens: Iterable[str]) -> dict[str, list[str]]:
+    """The ``class_path`` each section gets on the command line, by section, in order.
+
+    Example:
+        >>> _given_class_paths(["fit", "--optim.o.class_path=sgd", "--optim.o.scheduler.class_path", "linear"])
+        {'optim.o': ['sgd'], 'optim.o.scheduler': ['linear']}
+    """
+    tokens = list(tokens)
+    given: dict[str, list[str]] = {}
+    for position, token in enumerate(tokens):
+        key, equals, value = str(token).partition("=")
+        section, _, leaf = key.removeprefix("--").rpartition(".")
+        if not (token.startswith(f"--{OPTIM_KEY}.") and leaf == CLASS_PATH):
+            continue
+        if not equals and position + 1 < len(tokens):
+            value = tokens[position + 1]
+        given.setdefault(section, []).append(value)
+    return given
+
+
 def _key_hint(
-    key: str, known: Iterable[str], attributes: Iterable[str], value: str | None, dashes: str
+    key: str,
+    known: Iterable[str],
+    attributes: Iterable[str],
+    value: str | None,
+    dashes: str,
+    arguments: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
 ) -> str:
     """What to write instead of the unknown ``key`` (``dashes``: ``"--"`` on the command line, ``""`` in a
     config): Lightning's ``optimizer``/``lr_scheduler`` in this CLI's spelling, or the closest accepted key,
     one dotted part at a time.
+
+    In a section (``optim.<attribute>`` or its ``.scheduler``), an argument of its class (``arguments``: by
+    section, with the class's name) given next to ``class_path``, as LightningCLI takes ``--optimizer.lr``, is
+    told its ``init_args`` spelling; a misspelt name there is told the closest option or class argument that it
+    may misspell (``option_meant``), never an option merely spelled close to an argument (``layer_decay`` for
+    ``weight_decay``).
 
     Example:
         >>> known = ["optim.optimizer.class_path", "optim.optimizer.init_args", "optim.optimizer.scheduler.interval"]
@@ -584,6 +643,12 @@ def _key_hint(
         'did you mean `--optim.optimizer.init_args.lr`?'
         >>> _key_hint("optimizer.lr", known, ["optimizer"], "0.1", "--")
         "`--optimizer.lr` is LightningCLI's, for an optimizer without declarations: here `--optim.optimizer.init_args.lr=0.1`"
+        >>> known += ["optim.optimizer.layer_decay"]
+        >>> arguments = {"optim.optimizer": {"lr": "AdamW", "weight_decay": "AdamW"}}
+        >>> _key_hint("optim.optimizer.weight_decay", known, ["optimizer"], "0.1", "--", arguments)
+        '`weight_decay` is an argument of `AdamW`, which goes under `init_args`: did you mean `--optim.optimizer.init_args.weight_decay=0.1`?'
+        >>> _key_hint("optim.optimizer.weight_decy", known, ["optimizer"], None, "", arguments)
+        'did you mean `optim.optimizer.init_args.weight_decay`?'
     """
     head, _, rest = key.partition(".")
     if head in _LIGHTNING_OPTIONS:
@@ -602,10 +667,19 @@ def _key_hint(
             return ""  # a dict's own key (`init_args.lr`): not the parser's to know
         children = [k[depth] for k in level if len(k) > depth]
         if part not in children:
-            hint = did_you_mean(part, children)
+            section = ".".join(parts[:depth])
+            taken = arguments.get(_unprefixed(section), {}) if depth == len(parts) - 1 else {}
+            if part in taken:
+                spelled = f"{dashes}{section}.{INIT_ARGS}.{part}" + (f"={value}" if value and dashes else "")
+                return (
+                    f"`{part}` is an argument of `{taken[part]}`, which goes under `{INIT_ARGS}`: did you mean "
+                    f"`{spelled}`?"
+                )
+            hint = option_meant(part, [*children, *taken]) if taken else did_you_mean(part, children)
             if not hint:
                 return ""
             closest = hint[len(" (did you mean `") : -len("`?)")]
+            closest = closest if closest in children else f"{INIT_ARGS}.{closest}"
             return f"did you mean `{dashes}{'.'.join([*parts[:depth], closest, *parts[depth + 1 :]])}`?"
     return ""
 
@@ -691,11 +765,18 @@ class DeclarativeArgumentParser(LightningArgumentParser):
     declared_attributes: tuple[str, ...] = ()
     #: the declared ``(class_path, init_args)`` by section (``_declared_values``), set there too
     declared_sections: Mapping[str, tuple[Any, Any]] = MappingProxyType({})
+    #: the class paths the command line and the config files name, by section (``_given_class_paths``): one
+    #: dict shared by the parsers of a ``DeclarativeCLI``, set there too
+    given_class_paths: Mapping[str, list[str]] = MappingProxyType({})
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """jsonargparse's ``error``, with a near miss for each unknown key."""
         parser = getattr(ex, "subcommand_parser", None) or self
-        super().error(message + _unknown_keys_hint(message, parser, self.declared_attributes), ex)
+        paths = {section: [path] for section, (path, _) in self.declared_sections.items()}
+        for section, given in self.given_class_paths.items():
+            paths[section] = [*paths.get(section, []), *given]
+        hint = _unknown_keys_hint(message, parser, self.declared_attributes, _class_arguments(paths))
+        super().error(message + hint, ex)
 
 
 class _MixedParserType(type):
@@ -736,8 +817,13 @@ def declarative_parser_class(parser_class: type) -> type[DeclarativeArgumentPars
     return _MIXED_PARSERS[parser_class]
 
 
-def _unknown_keys_hint(message: str, parser: Any, attributes: tuple[str, ...]) -> str:
-    """`` (hint; hint)`` for the unknown keys a jsonargparse message names, or ``""``."""
+def _unknown_keys_hint(
+    message: str, parser: Any, attributes: tuple[str, ...], arguments: Mapping[str, Mapping[str, str]]
+) -> str:
+    """`` (hint; hint)`` for the unknown keys a jsonargparse message names, or ``""``.
+
+    ``arguments``: the arguments of each section's class (``_class_arguments``).
+    """
     match = _UNRECOGNIZED.match(message)
     in_config = compat.unknown_config_key(message)
     if match is not None:
@@ -759,7 +845,7 @@ def _unknown_keys_hint(message: str, parser: Any, attributes: tuple[str, ...]) -
         following = tokens[position + 1] if position + 1 < len(tokens) else ""
         if from_command_line and not value and following and not following.startswith("-"):
             value = following
-        hint = _key_hint(key, known, attributes, value or None, "--" if from_command_line else "")
+        hint = _key_hint(key, known, attributes, value or None, "--" if from_command_line else "", arguments)
         if hint:
             hints.append(hint)
     return f" ({'; '.join(hints)})" if hints else ""
@@ -826,6 +912,7 @@ class DeclarativeCLI(LightningCLI):
             kwargs.pop("parser_class", LightningArgumentParser)
         )
         self.declared_model_class = model_class
+        self.given_class_paths: dict[str, list[str]] = {}
         self.allow_callables = (*declared_callables(model_class), *allow_callables)
         self._load_from_checkpoint_support = kwargs.get("load_from_checkpoint_support", True)
         super().__init__(model_class, *args, **kwargs)  # type: ignore[arg-type]
@@ -837,6 +924,7 @@ class DeclarativeCLI(LightningCLI):
         parser = self.declarative_parser_class(**kwargs)
         parser.declared_attributes = tuple(declared_specs(self.declared_model_class))
         parser.declared_sections = _declared_values(self.declared_model_class)
+        parser.given_class_paths = self.given_class_paths
         parser.add_argument(
             "-c",
             "--config",
@@ -853,6 +941,8 @@ class DeclarativeCLI(LightningCLI):
         self._given_whole = ()
         if isinstance(tokens, (list, tuple)):
             declared = declared_dicts(self.declared_model_class)[0]
+            for section, paths in _given_class_paths(tokens).items():
+                self.given_class_paths.setdefault(section, []).extend(paths)
             self._given_whole = tuple(_given_whole(tokens, _declared_sections(declared)))
             lists = {
                 f"{OPTIM_KEY}.{name}.{_SCHEDULER}": data[_SCHEDULER]

@@ -26,7 +26,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
 from lightning_utilities.core.imports import RequirementCache
-from torch.optim import SGD, Adam
+from torch.optim import SGD, Adam, lr_scheduler
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
@@ -45,6 +45,7 @@ from tests.helpers import (
     Classifier,
     LrRecorder,
     TwoNets,
+    VitLike,
     assert_same_weights,
     fit,
     fit_resumed,
@@ -919,6 +920,131 @@ def test_a_subcommand_config_file_gets_the_same_hints(
     err = capsys.readouterr().err
     assert done.value.code == 2 and "Traceback" not in err
     assert err.splitlines()[-1].endswith(expected)
+
+
+def _arguments_of(cls: type) -> list[str]:
+    """What a declaration of ``cls`` may set under ``init_args``: its arguments but the one the mixin fills."""
+    return [name for name in inspect.signature(cls).parameters if name not in ("params", "optimizer")]
+
+
+#: optimizer and scheduler pairs whose every argument is written next to `class_path`, as LightningCLI takes
+#: `--optimizer.weight_decay`; a scheduler's own arguments as declared (the ones it needs)
+NEXT_TO_CLASS_PATH = [
+    (torch.optim.AdamW, SchedulerSpec(lr_scheduler.LinearLR, total_iters=4, interval="step")),
+    (torch.optim.SGD, SchedulerSpec(lr_scheduler.OneCycleLR, max_lr=0.1, interval="step")),
+]
+
+
+@pytest.mark.parametrize(
+    ("optimizer_class", "scheduler"), NEXT_TO_CLASS_PATH, ids=[o.__name__ for o, _ in NEXT_TO_CLASS_PATH]
+)
+def test_a_class_argument_next_to_class_path_is_told_its_init_args_spelling(
+    optimizer_class: type, scheduler: SchedulerSpec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every argument of the section's class written without `init_args.` is told the `init_args` spelling, on
+    the command line and in a config file. It used to be told an option of the package merely spelled close to
+    it (`weight_decay` -> `layer_decay`, `start_factor` -> `warmup_start_factor`, `last_epoch` -> `class_path`),
+    which trains something else, or nothing (`lr`, `eta_min`)."""
+
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(optimizer_class, lr=0.01, scheduler=scheduler)
+
+    config = tmp_path / "config.yaml"
+    for section, cls in (
+        ("optim.optimizer", optimizer_class),
+        ("optim.optimizer.scheduler", scheduler.scheduler),
+    ):
+        for name in _arguments_of(cls):
+            why = f"`{name}` is an argument of `{cls.__name__}`, which goes under `init_args`: did you mean"
+            assert cli_error(capsys, Declared, f"--{section}.{name}=1") == (
+                f"unrecognized arguments: --{section}.{name}=1 ({why} `--{section}.init_args.{name}=1`?)"
+            )
+            nested: dict[str, Any] = {name: 1}
+            for part in reversed(section.split(".")):
+                nested = {part: nested}
+            config.write_text(yaml.safe_dump(nested))
+            assert cli_error(capsys, Declared, "--config", str(config)) == (
+                f"Option '{section}.{name}' is not accepted ({why} `{section}.init_args.{name}`?)"
+            )
+
+
+class LayerDecayed(ConfigurableOptimizersMixin, VitLike):  # the hunter's fine-tuning module
+    optimizer = OptimizerSpec(
+        "adamw",
+        lr=0.01,
+        weight_decay=0.05,
+        layer_decay=0.75,
+        layer_decay_blocks="blocks",
+        scheduler=SchedulerSpec("cosine", interval="step"),
+    )
+
+
+class LayerDecayedMore(LayerDecayed):
+    optimizer = OptimizerSpec(
+        "adamw",
+        lr=0.01,
+        weight_decay=0.1,
+        layer_decay=0.75,
+        layer_decay_blocks="blocks",
+        scheduler=SchedulerSpec("cosine", interval="step"),
+    )
+
+
+def test_following_the_hint_for_weight_decay_next_to_class_path_trains_that_weight_decay(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--optim.optimizer.weight_decay=0.1` was told `--optim.optimizer.layer_decay`, which the parser takes and
+    trains with the earlier blocks at a far lower lr and the weight decay unchanged: the hint is now the
+    `init_args` spelling, and following it trains as the weight decay declared in code."""
+    message = cli_error(capsys, LayerDecayed, "--optim.optimizer.weight_decay=0.1")
+    assert "layer_decay" not in message
+    hinted = re.search(r"did you mean `(?P<arg>[^`]+)`\?\)$", message)
+    assert hinted is not None and hinted["arg"] == "--optim.optimizer.init_args.weight_decay=0.1"
+    followed = cli(LayerDecayed, hinted["arg"]).model
+    assert spec_to_dict(type(followed).optimizer) == spec_to_dict(LayerDecayedMore.optimizer)
+    expected = LayerDecayedMore()
+    assert fit(followed, max_epochs=1).history == fit(expected, max_epochs=1).history
+    assert_same_weights(followed, expected)
+
+
+def test_the_hint_reads_the_arguments_of_the_class_path_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `class_path` given on the command line or in a config file, not the declared one, tells which arguments
+    go under `init_args`; a misspelt argument is told the closest one, never an option merely spelled close."""
+    why = "`momentum` is an argument of `SGD`, which goes under `init_args`: did you mean"
+    assert cli_error(
+        capsys, LayerDecayed, "--optim.optimizer.class_path", "sgd", "--optim.optimizer.momentum=0.9"
+    ) == (
+        f"unrecognized arguments: --optim.optimizer.momentum=0.9 ({why} `--optim.optimizer.init_args.momentum=0.9`?)"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text("optim:\n  optimizer:\n    class_path: sgd\n    momentum: 0.9\n")
+    assert cli_error(capsys, LayerDecayed, "--config", str(config)).endswith(
+        f"({why} `optim.optimizer.init_args.momentum`?)"
+    )
+    config.write_text(
+        "optim:\n  optimizer:\n    scheduler:\n      class_path: linear\n      start_factr: 0.5\n"
+    )
+    assert cli_error(capsys, LayerDecayed, "--config", str(config)).endswith(
+        "'optim.optimizer.scheduler.start_factr' is not accepted (did you mean "
+        "`optim.optimizer.scheduler.init_args.start_factor`?)"
+    )
+    assert cli_error(capsys, LayerDecayed, "--optim.optimizer.weight_decy=0.1").endswith(
+        "(did you mean `--optim.optimizer.init_args.weight_decay`?)"
+    )
+    with pytest.raises(SystemExit):
+        DeclarativeCLI(
+            LayerDecayed, args=["fit", "--optim.optimizer.scheduler.eta_min=0"], trainer_defaults=FAST
+        )
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(
+            "(`eta_min` is an argument of `CosineAnnealingLR`, which goes under `init_args`: did you mean "
+            "`--optim.optimizer.scheduler.init_args.eta_min=0`?)"
+        )
+    )
 
 
 @pytest.mark.parametrize(
