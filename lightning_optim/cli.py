@@ -22,9 +22,11 @@ section in the ``spec_to_dict`` shape, whose defaults are the declarations::
 so ``--print_config`` shows the effective declarations, a YAML config overrides any key, and the command
 line sets single values: ``--optim.gen_opt.init_args.lr=0.1``, ``--optim.gen_opt.scheduler.interval=epoch``,
 ``--optim.gen_opt.scheduler.class_path=null`` (no scheduler); a declared list of schedulers is set as a whole
-(jsonargparse would apply a dotted key into it to its last item only, so that is refused). Before anything is instantiated the values are
-read back with ``spec_from_dict`` (class paths must name optimizer / scheduler classes) and applied with
-``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
+(jsonargparse would apply a dotted key into it to its last item only, so that is refused), and may be replaced
+by one scheduler or null; a declared scheduler may be given whole on the command line too
+(``--optim.gen_opt.scheduler='[...]'`` or ``=null``, read as a config file's). Before anything is
+instantiated the values are read back with ``spec_from_dict`` (class paths must name optimizer / scheduler
+classes) and applied with ``with_declarations``: the model is an instance of a subclass of the same name carrying the overridden
 declarations, checked exactly as declarations in code are.
 
 A value a config cannot hold (a lambda, a local function, a partial, a tensor) is the code's only: it is written
@@ -52,6 +54,7 @@ import copyreg
 import inspect
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NoReturn
@@ -299,12 +302,14 @@ def _add_spec_arguments(
     )
     for option, default in spec_options(kind).items():
         if option == _SCHEDULER and isinstance(data.get(option), list):
-            # a declared list of schedulers is set as a whole: a list of scheduler dicts (or null)
+            # a declared list of schedulers is set as a whole: a list of scheduler dicts, one, or null
+            # (`spec_from_dict` reads each shape; one with `class_path: null` is none)
             parser.add_argument(
                 f"--{key}.{option}",
-                type=list[dict[str, _ConfigValue]] | None,
+                type=list[dict[str, _ConfigValue]] | dict[str, _ConfigValue] | None,
                 default=data[option],
-                help=f"{title}: the list of schedulers (class_path/init_args dicts), or null for none.",
+                help=f"{title}: the list of schedulers (class_path/init_args dicts), one such dict, or null for "
+                "none.",
             )
             continue
         if option == _SCHEDULER:
@@ -415,6 +420,8 @@ def _spec_dict(
         elif option == _SCHEDULER:
             scheduler = values.get(option)
             declared_scheduler = (declared or {}).get(option)
+            # a declared list replaced by one scheduler: no declared values of that one to compare with
+            declared_scheduler = declared_scheduler if isinstance(declared_scheduler, Mapping) else None
             data[option] = (
                 _spec_dict(
                     scheduler, SchedulerSpec, declared_scheduler, f"{where}.{option}", f"{key}.{option}"
@@ -715,6 +722,54 @@ def _key_into_a_list(tokens: Iterable[str], lists: Mapping[str, list[Any]], wher
     return ""
 
 
+def _scheduler_as_config(
+    tokens: list[str], sections: Iterable[str], where: Mapping[str, str]
+) -> tuple[list[str], str]:
+    """``tokens`` with each scheduler section that the parser holds key by key (a declared scheduler, or none)
+    given whole, ``--optim.<attribute>.scheduler=<a list, one scheduler or null>``, passed as the config it
+    stands for (``--config={optim: {<attribute>: {scheduler: ...}}}``, read as a config file's ``scheduler:``);
+    argparse would take it for an abbreviation of ``.scheduler.class_path`` and its siblings ("ambiguous
+    option"). Another value gets the message saying how to write it (with ``tokens`` unchanged).
+
+    ``sections``: those scheduler sections; ``where``: what to call each in messages.
+
+    Example:
+        >>> _scheduler_as_config(["fit", "--optim.o.scheduler=null", "--optim.o.params=head"], ["optim.o.scheduler"], {})
+        (['fit', '--config={optim: {o: {scheduler: null}}}', '--optim.o.params=head'], '')
+        >>> _scheduler_as_config(["--optim.o.scheduler", "[{class_path: step}]"], ["optim.o.scheduler"], {})[0]
+        ['--config={optim: {o: {scheduler: [{class_path: step}]}}}']
+        >>> _scheduler_as_config(["--optim.o.scheduler=cosine"], ["optim.o.scheduler"], {"optim.o.scheduler": "M.o"})[1]
+        "M.o: Expected `--optim.o.scheduler` to be a list of schedulers ...
+    """
+    sections = set(sections)
+    rewritten: list[str] = []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        key, equals, value = str(token).partition("=")
+        section = key.removeprefix("--")
+        position += 1
+        if not (key.startswith("--") and section in sections and (equals or position < len(tokens))):
+            rewritten.append(token)
+            continue
+        if not equals:
+            value, position = tokens[position], position + 1
+        given = _config_value(value)
+        if given is not None and not isinstance(given, (list, Mapping)):
+            return tokens, (
+                f"{where.get(section, section)}: Expected `--{section}` to be a list of schedulers "
+                f"(`[{{{CLASS_PATH}: ..., {INIT_ARGS}: {{...}}}}, ...]`), one scheduler "
+                f"(`{{{CLASS_PATH}: ..., {INIT_ARGS}: {{...}}}}`) or null but got {given!r} (did you mean "
+                f"`--{section}.{CLASS_PATH}={value}`?)."
+            )
+        nested: Any = given
+        for part in reversed(section.split(".")):
+            nested = {part: nested}
+        flow = yaml.safe_dump(nested, default_flow_style=True, sort_keys=False, width=float("inf")).strip()
+        rewritten.append(f"--config={flow}")
+    return rewritten, ""
+
+
 def _given_whole(tokens: Iterable[str], sections: Iterable[str]) -> list[str]:
     """The ``sections`` whose ``init_args`` the command line gives whole: ``--<section>.init_args=<dict>``.
 
@@ -949,10 +1004,23 @@ class DeclarativeCLI(LightningCLI):
                 for name, data in declared.items()
                 if isinstance(data.get(_SCHEDULER), list)
             }
-            where = {key: f"{self.declared_model_class.__qualname__}{key[len(OPTIM_KEY) :]}" for key in lists}
+            where = {
+                f"{OPTIM_KEY}.{name}.{_SCHEDULER}": f"{self.declared_model_class.__qualname__}.{name}.{_SCHEDULER}"
+                for name in declared
+            }
             message = _key_into_a_list(tokens, lists, where)
             if message:
                 parser.error(message)
+            keyed = [section for section in where if section not in lists]
+            rewritten, message = _scheduler_as_config(list(tokens), keyed, where)
+            if message:
+                parser.error(message)
+            if rewritten != list(tokens):
+                with warnings.catch_warnings():
+                    if args is None:  # the command line passed on rewritten, not args given besides it
+                        warnings.filterwarnings("ignore", "LightningCLI's args parameter is intended")
+                    super().parse_arguments(parser, rewritten)
+                return
         super().parse_arguments(parser, args)
 
     def add_core_arguments_to_parser(self, parser: LightningArgumentParser) -> None:

@@ -678,6 +678,89 @@ def test_a_declared_list_of_schedulers_set_as_a_whole_trains_as_declared_in_code
     assert fit(from_config, max_epochs=1).history == expected
 
 
+class NoScheduler(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1)
+
+
+class OneExponential(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step"))
+
+
+#: ``OneExponential``'s scheduler, and no scheduler, as a config writes them
+ONE_EXPONENTIAL = "{class_path: exponential, init_args: {gamma: 0.5}, interval: step}"
+NONE = "{class_path: null}"
+
+
+def printed_and_rerun(
+    capsys: pytest.CaptureFixture[str], model_class: type, tmp_path: Path, *args: str
+) -> dict[str, Any]:
+    """The declaration the CLI trains for ``args``, after checking that its ``--print_config`` reruns to it."""
+    trained = spec_to_dict(type(cli(model_class, *args).model).optimizer)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        cli(model_class, *args, "--print_config")
+    assert done.value.code == 0
+    printed = tmp_path / "printed.yaml"
+    printed.write_text(capsys.readouterr().out)
+    assert spec_to_dict(type(cli(model_class, "--config", str(printed)).model).optimizer) == trained
+    return trained
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected"), [(NONE, NoScheduler), (ONE_EXPONENTIAL, OneExponential)], ids=["none", "one"]
+)
+def test_a_declared_list_of_schedulers_is_replaced_by_one_or_none(
+    scheduler: str, expected: type, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scheduler: {class_path: null}` (the guide's way to remove one) and a single scheduler dict, which
+    `with_declarations` reads for a module declaring a list, were refused by the parser with jsonargparse's
+    "Does not validate against any of the Union subtypes": from a config file and the command line they now
+    train as declared in code, and the printed config reruns to the same declaration."""
+    reference = fit(expected(), max_epochs=1).history
+    config = tmp_path / "config.yaml"
+    config.write_text(f"optim:\n  optimizer:\n    scheduler: {scheduler}\n")
+    for args in (["--config", str(config)], [f"--optim.optimizer.scheduler={scheduler}"]):
+        trained = printed_and_rerun(capsys, TwoSchedulers, tmp_path, *args)
+        assert trained == spec_to_dict(expected.optimizer)
+        assert fit(cli(TwoSchedulers, *args).model, max_epochs=1).history == reference
+    assert spec_to_dict(
+        with_declarations(TwoSchedulers, optimizer=spec_to_dict(expected.optimizer)).optimizer
+    ) == (spec_to_dict(expected.optimizer))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(TWO_SCHEDULERS, TwoSchedulers), ("null", NoScheduler), (ONE_EXPONENTIAL, OneExponential)],
+    ids=["list", "null", "one"],
+)
+def test_a_declared_scheduler_is_set_whole_on_the_command_line(
+    value: str, expected: type, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--optim.optimizer.scheduler='[...]'` (the guide's spelling of a list) and `=null` on a module declaring
+    one scheduler got argparse's "ambiguous option: ... could match --optim.optimizer.scheduler.class_path, ...":
+    they are read as a config file's `scheduler:`, and train as declared in code, under a subcommand too."""
+    reference = fit(expected(), max_epochs=1).history
+    for args in ([f"--optim.optimizer.scheduler={value}"], ["--optim.optimizer.scheduler", value]):
+        assert printed_and_rerun(capsys, Model, tmp_path, *args) == spec_to_dict(expected.optimizer)
+        assert fit(cli(Model, *args).model, max_epochs=1).history == reference
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        DeclarativeCLI(Model, args=["fit", f"--optim.optimizer.scheduler={value}", "--print_config"])
+    assert done.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)["optim"]["optimizer"]
+    assert spec_to_dict(spec_from_dict(printed)) == spec_to_dict(expected.optimizer)
+
+
+def test_a_scheduler_given_whole_as_another_value_is_one_error_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli_error(capsys, Model, "--optim.optimizer.scheduler=cosine") == (
+        "Model.optimizer.scheduler: Expected `--optim.optimizer.scheduler` to be a list of schedulers "
+        "(`[{class_path: ..., init_args: {...}}, ...]`), one scheduler (`{class_path: ..., init_args: {...}}`) or "
+        "null but got 'cosine' (did you mean `--optim.optimizer.scheduler.class_path=cosine`?)."
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [
@@ -947,7 +1030,7 @@ def test_a_class_argument_next_to_class_path_is_told_its_init_args_spelling(
     which trains something else, or nothing (`lr`, `eta_min`)."""
 
     class Declared(ConfigurableOptimizersMixin, Classifier):
-        optimizer = OptimizerSpec(optimizer_class, lr=0.01, scheduler=scheduler)
+        optimizer = OptimizerSpec(optimizer_class, scheduler=scheduler)
 
     config = tmp_path / "config.yaml"
     for section, cls in (
