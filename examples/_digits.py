@@ -7,7 +7,9 @@ from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 
 
-def digits_loaders(batch_size: int = 64, seed: int = 0) -> tuple[DataLoader, DataLoader]:
+def digits_loaders(
+    batch_size: int = 64, seed: int = 0
+) -> tuple[DataLoader[tuple[torch.Tensor, ...]], DataLoader[tuple[torch.Tensor, ...]]]:
     """Train/validation loaders of digits scaled to [0, 1], split 80/20 with a fixed seed."""
     images, labels = load_digits(return_X_y=True)
     x = torch.tensor(images, dtype=torch.float32) / 16.0

@@ -30,6 +30,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.cli import DeclarativeCLI
+from lightning_optim.schedules import Schedule
 
 
 class DigitsData(L.LightningDataModule):
@@ -48,10 +49,10 @@ class DigitsData(L.LightningDataModule):
         self.train_set = TensorDataset(inputs[order[:split]], targets[order[:split]])
         self.val_set = TensorDataset(inputs[order[split:]], targets[order[split:]])
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, ...]]:
         return DataLoader(self.val_set, batch_size=256)
 
 
@@ -65,7 +66,8 @@ class DigitsModule(L.LightningModule):
         self.head = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        out: torch.Tensor = self.head(self.body(x))
+        return out
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The declarations the run used, readable without this code: torch.load(path)["declarations"].
@@ -132,6 +134,7 @@ def effective(cli: DeclarativeCLI) -> dict[str, Any]:
         "schedulers": [
             {"class": type(c.scheduler.inner).__name__, "interval": c.interval, "frequency": c.frequency}
             for c in cli.trainer.lr_scheduler_configs
+            if isinstance(c.scheduler, Schedule)  # the mixin's wrapper around each declared scheduler
         ],
     }
 

@@ -40,7 +40,8 @@ class Digits(L.LightningModule):
         self.model_dis = nn.Sequential(nn.Linear(64, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
 
     def fake(self, real: torch.Tensor) -> torch.Tensor:
-        return self.model_gen(torch.randn(len(real), LATENT))
+        out: torch.Tensor = self.model_gen(torch.randn(len(real), LATENT))
+        return out
 
     def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
         real, _ = batch

@@ -24,7 +24,8 @@ class Net(L.LightningModule):
         self.head = nn.Linear(32, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x))
+        out: torch.Tensor = self.head(self.backbone(x))
+        return out
 
 
 class WarmupCosine(ConfigurableOptimizersMixin, Net):

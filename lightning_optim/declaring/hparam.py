@@ -21,6 +21,7 @@ a module when ``fit`` starts.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,12 +43,6 @@ class _NoDefault:
 
 #: The ``default`` of an ``HParam`` declared without one.
 NO_DEFAULT: Final = _NoDefault()
-
-#: The declaration options (besides the optimizers' and schedulers' own arguments) that may be an ``HParam``.
-NUMERIC_OPTIONS: Mapping[type, tuple[str, ...]] = {
-    OptimizerSpec: ("layer_decay", "layer_decay_min_scale", "skip_nonfinite", "every"),
-    SchedulerSpec: ("frequency", "warmup", "warmup_start_factor", "begin", "end"),
-}
 
 
 @dataclass(frozen=True, repr=False)
@@ -102,6 +97,28 @@ class HParam:
         if not self.has_default:
             return f"HParam({self.name!r})"
         return f"HParam({self.name!r}, default={self.default!r})"
+
+
+def _hparam_options(kind: type) -> tuple[str, ...]:
+    """The options of the spec class ``kind`` whose annotation admits an ``HParam``: its signature is the one
+    list, so what a type checker accepts is what ``fit`` reads.
+
+    Example:
+        >>> _hparam_options(OptimizerSpec)
+        ('layer_decay', 'layer_decay_min_scale', 'skip_nonfinite', 'every')
+    """
+    parameters = inspect.signature(kind).parameters.values()
+    return tuple(
+        p.name
+        for p in parameters
+        if p.kind is p.KEYWORD_ONLY and HParam.__name__ in str(p.annotation).replace(" ", "").split("|")
+    )
+
+
+#: The declaration options (besides the optimizers' and schedulers' own arguments) that may be an ``HParam``.
+NUMERIC_OPTIONS: Mapping[type, tuple[str, ...]] = {
+    kind: _hparam_options(kind) for kind in (OptimizerSpec, SchedulerSpec)
+}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,15 @@ from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import near_miss
 
 if TYPE_CHECKING:
+    import pytorch_lightning
+    from lightning.pytorch import LightningModule
     from lightning.pytorch.core.optimizer import LightningOptimizer
+    from pytorch_lightning.core.optimizer import LightningOptimizer as StandaloneLightningOptimizer
+    from torch.optim import Optimizer
+
+    # hparam.py imports this module; its annotations here are what a type checker reads
+    from lightning_optim.declaring.hparam import HParam
+    from lightning_optim.groups.recipes.layer_decay import LayerDecayRule
 
 Interval = Literal["step", "epoch"]
 
@@ -227,6 +235,8 @@ class SchedulerSpec(_FrozenValue):
         SchedulerSpec('exponential', gamma=0.99, interval='step')
     """
 
+    # the fields' types are those of a declaration checked and resolved for `fit`; `__init__`'s admit an `HParam`
+    # in the numeric options (`NUMERIC_OPTIONS`, hparam.py), which `fit` replaces by the value it reads
     scheduler: type | str
     kwargs: Mapping[str, Any]
     interval: Interval | None
@@ -249,15 +259,15 @@ class SchedulerSpec(_FrozenValue):
         /,
         *,
         interval: Interval | None = None,
-        frequency: int = 1,
+        frequency: int | HParam = 1,
         monitor: str | None = None,
         strict: bool = True,
         name: str | None = None,
-        warmup: int | float | None = None,
-        warmup_start_factor: float | None = None,
+        warmup: int | float | HParam | None = None,
+        warmup_start_factor: float | HParam | None = None,
         unit: Interval | None = None,
-        begin: int | float | None = None,
-        end: int | float | None = None,
+        begin: int | float | HParam | None = None,
+        end: int | float | HParam | None = None,
         param: str = "lr",
         **kwargs: Any,
     ) -> None:
@@ -377,7 +387,8 @@ class OptimizerSpec(_FrozenValue):
         OptimizerSpec(AdamW, lr=0.001, layer_decay=0.75, layer_decay_blocks='blocks')
     """
 
-    optimizer: type | str
+    # as `SchedulerSpec`'s: `__init__` also takes an `HParam` for the `NUMERIC_OPTIONS`
+    optimizer: type[Optimizer] | str
     params: Selector | None
     groups: tuple[ParamGroup, ...]
     scheduler: SchedulerSpec | tuple[SchedulerSpec, ...] | None
@@ -385,7 +396,7 @@ class OptimizerSpec(_FrozenValue):
     no_decay: bool | Sequence[str]
     layer_decay: float | None
     layer_decay_blocks: str | Sequence[str] | None
-    layer_decay_rule: str
+    layer_decay_rule: LayerDecayRule
     layer_decay_min_scale: float
     implementation: Implementation
     skip_nonfinite: int
@@ -396,21 +407,21 @@ class OptimizerSpec(_FrozenValue):
 
     def __init__(
         self,
-        optimizer: type | str,
+        optimizer: type[Optimizer] | str,
         /,
         *positional: NoReturn,  # refused: torch's `Adam(params, 0.01)` habit, named with its keyword below
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
         scheduler: SchedulerSpec | Sequence[SchedulerSpec] | None = None,
         no_decay: bool | Sequence[str] = False,
-        layer_decay: float | None = None,
+        layer_decay: float | HParam | None = None,
         layer_decay_blocks: str | Sequence[str] | None = None,
-        layer_decay_rule: str = "beit",
-        layer_decay_min_scale: float = 0.0,
+        layer_decay_rule: LayerDecayRule = "beit",
+        layer_decay_min_scale: float | HParam = 0.0,
         implementation: Implementation = "auto",
-        skip_nonfinite: int = 0,
+        skip_nonfinite: int | HParam = 0,
         loss: str | None = None,
-        every: int = 1,
+        every: int | HParam = 1,
         **kwargs: Any,
     ) -> None:
         if positional:
@@ -458,27 +469,46 @@ class OptimizerSpec(_FrozenValue):
         # is refused when it is instantiated instead, with this error itself.
         _refuse_instances(owner, error)
 
-    def __getattr__(self, name: str) -> Any:
-        # only reached for names the declaration lacks: `self.optimizer.step()` outside a run
-        if not name.startswith("__") and name in _optimizer_members():
-            declared = self.__dict__.get("_declared_as", type(self).__name__)
-            raise AttributeError(
-                f"{declared}: `{name}` belongs to the live optimizer, but outside a run `{declared}` is the "
-                f"declaration ({self!r}). The live optimizer exists while `trainer.fit` runs: use "
-                f"`self.{declared.rsplit('.', 1)[-1]}.{name}` inside `training_step` (or another hook called "
-                "during fit), or `self.optimizers()`.",
-                name=name,
-                obj=self,
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self)
+    # a `__getattr__` a type checker saw would make every attribute `Any`, typos included
+    if not TYPE_CHECKING:
 
+        def __getattr__(self, name: str) -> Any:
+            # only reached for names the declaration lacks: `self.optimizer.step()` outside a run
+            if not name.startswith("__") and name in _optimizer_members():
+                declared = self.__dict__.get("_declared_as", type(self).__name__)
+                raise AttributeError(
+                    f"{declared}: `{name}` belongs to the live optimizer, but outside a run `{declared}` is the "
+                    f"declaration ({self!r}). The live optimizer exists while `trainer.fit` runs: use "
+                    f"`self.{declared.rsplit('.', 1)[-1]}.{name}` inside `training_step` (or another hook called "
+                    "during fit), or `self.optimizers()`.",
+                    name=name,
+                    obj=self,
+                )
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+            )
+
+    # The types of `self.<attribute>` where a module uses it, in the hooks `fit` calls: the live optimizer, of
+    # the module's own Lightning namespace (two unrelated classes); `Model.<attribute>` is the declaration.
     @overload
     def __get__(self, instance: None, owner: type) -> OptimizerSpec: ...
 
     @overload
-    def __get__(self, instance: object, owner: type) -> OptimizerSpec | LightningOptimizer: ...
+    def __get__(
+        self, instance: pytorch_lightning.LightningModule, owner: type
+    ) -> StandaloneLightningOptimizer: ...
 
-    def __get__(self, instance: object | None, owner: type) -> OptimizerSpec | LightningOptimizer:
+    @overload
+    def __get__(self, instance: LightningModule, owner: type) -> LightningOptimizer: ...
+
+    @overload
+    def __get__(
+        self, instance: object, owner: type
+    ) -> OptimizerSpec | LightningOptimizer | StandaloneLightningOptimizer: ...
+
+    def __get__(
+        self, instance: object | None, owner: type
+    ) -> OptimizerSpec | LightningOptimizer | StandaloneLightningOptimizer:
         # the mixin answers with the live optimizer while its module trains; anything else gets the declaration
         # ``self.gen_opt`` runs several times a training step: the module's valid cache answers first, without
         # a call into the mixin (declarations/live.py); the mixin's method is looked up on the class (no bound

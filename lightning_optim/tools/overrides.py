@@ -208,7 +208,7 @@ class _DeclaredClass:
 
 
 def _overridden_class(base: type, specs: dict[str, OptimizerSpec]) -> Any:
-    return with_declarations(base, **specs)
+    return with_declarations(base, allow_callables=(), **specs)
 
 
 def _declared_class(base: type, specs: dict[str, OptimizerSpec]) -> _DeclaredClass:

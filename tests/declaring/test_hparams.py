@@ -847,3 +847,15 @@ def test_a_start_factor_beside_a_literal_warmup_of_0_0_is_refused_at_class_defin
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         literal(step_cosine(warmup=0.0, warmup_start_factor=start))
+
+
+def test_the_numeric_options_are_the_documented_ones_read_from_the_signatures() -> None:
+    """`NUMERIC_OPTIONS` is read from the annotations that admit an `HParam` (what type checkers accept), so
+    this pins the list docs/guides/hparams.md and API.md give to the signatures."""
+    from lightning_optim.declaring.hparam import NUMERIC_OPTIONS
+
+    documented = {
+        OptimizerSpec: ("layer_decay", "layer_decay_min_scale", "skip_nonfinite", "every"),
+        SchedulerSpec: ("frequency", "warmup", "warmup_start_factor", "begin", "end"),
+    }
+    assert dict(NUMERIC_OPTIONS) == documented

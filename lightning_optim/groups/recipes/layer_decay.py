@@ -55,7 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal, get_args
 
 from torch import nn
 
@@ -66,7 +66,8 @@ from lightning_optim.utilities.errors import check_choice, did_you_mean, listing
 from lightning_optim.utilities.numeric import is_real
 
 #: ``layer_decay_rule`` values: whose layer ids (see the module docstring).
-LAYER_DECAY_RULES = ("beit", "timm")
+LayerDecayRule = Literal["beit", "timm"]
+LAYER_DECAY_RULES: tuple[str, ...] = get_args(LayerDecayRule)
 
 
 @dataclass(frozen=True)
