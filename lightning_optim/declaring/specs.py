@@ -44,6 +44,33 @@ def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
     return [f"{key}={value!r}" for key, value in kwargs.items()]
 
 
+def _own_arguments(kind: str, field: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a spec holds in its mapping ``field`` (an optimizer's or a scheduler's ``kwargs``, a
+    group's ``options``): ``given``, with ``field`` itself given by name (as ``dataclasses.replace`` and
+    ``copy.replace`` pass every field of the spec) taken as that mapping, under the arguments given beside it.
+
+    Example:
+        >>> _own_arguments("OptimizerSpec", "kwargs", {"kwargs": {"lr": 0.1, "momentum": 0.9}, "lr": 0.5})
+        {'lr': 0.5, 'momentum': 0.9}
+        >>> _own_arguments("OptimizerSpec", "kwargs", {"lr": 0.5})
+        {'lr': 0.5}
+        >>> _own_arguments("ParamGroup", "options", {"options": None})
+        Traceback (most recent call last):
+        ...
+        TypeError: ParamGroup: Expected `options` (the mapping of the spec's own arguments, as `dataclasses.replace` takes it) to be a mapping but got None; e.g. `dataclasses.replace(spec, options={...})`, or give the arguments by keyword.
+    """
+    if field not in given:
+        return given
+    held = given.pop(field)
+    if not isinstance(held, Mapping):
+        raise TypeError(
+            f"{kind}: Expected `{field}` (the mapping of the spec's own arguments, as `dataclasses.replace` takes "
+            f"it) to be a mapping but got {held!r}; e.g. `dataclasses.replace(spec, {field}={{...}})`, or give the "
+            "arguments by keyword."
+        )
+    return {**held, **given}
+
+
 @functools.cache
 def _spec_options(kind: type) -> tuple[tuple[str, Any], ...]:
     parameters = inspect.signature(kind).parameters.values()
@@ -169,6 +196,7 @@ class ParamGroup(_FrozenValue):
                     f"`select={options['select']!r}`; write `ParamGroup({select!r}, ...)`."
                 )
             select = options.pop("select")
+        options = _own_arguments("ParamGroup", "options", options)
         if select is _NO_SELECT:
             raise TypeError(
                 "ParamGroup: Expected a selector, the parameters the group takes (a submodule path, a parameter "
@@ -255,8 +283,7 @@ class SchedulerSpec(_FrozenValue):
 
     def __init__(
         self,
-        scheduler: type | str,
-        /,
+        scheduler: type | str,  # also by keyword: `dataclasses.replace` gives every field by name
         *,
         interval: Interval | None = None,
         frequency: int | HParam = 1,
@@ -273,7 +300,9 @@ class SchedulerSpec(_FrozenValue):
     ) -> None:
         values = locals()
         object.__setattr__(self, "scheduler", scheduler)
-        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        object.__setattr__(
+            self, "kwargs", MappingProxyType(_own_arguments("SchedulerSpec", "kwargs", kwargs))
+        )
         for option in spec_options(SchedulerSpec):  # the signature is the one list of options
             object.__setattr__(self, option, values[option])
 
@@ -317,6 +346,10 @@ class OptimizerSpec(_FrozenValue):
     Assign it to a class attribute of a ``ConfigurableOptimizersMixin`` module; the attribute name is the
     optimizer's name. During training the attribute gives the live (Lightning-wrapped) optimizer, so a
     manual ``training_step`` can write ``self.gen_opt.step()``; outside a run it gives the declaration.
+
+    The three specs are frozen dataclasses: ``dataclasses.replace(spec, scheduler=...)`` (``copy.replace`` on
+    Python 3.13) gives a spec with those fields changed; ``kwargs=`` (``options=`` for a ``ParamGroup``) replaces
+    the whole mapping of the class's own arguments, and one of them given by name (``lr=0.01``) changes it alone.
 
     Args:
         optimizer: a ``torch.optim.Optimizer`` subclass, a lower-case ``torch.optim`` class name (``"adamw"``)
@@ -407,8 +440,7 @@ class OptimizerSpec(_FrozenValue):
 
     def __init__(
         self,
-        optimizer: type[Optimizer] | str,
-        /,
+        optimizer: type[Optimizer] | str,  # also by keyword, as for `SchedulerSpec`
         *positional: NoReturn,  # refused: torch's `Adam(params, 0.01)` habit, named with its keyword below
         params: Selector | None = None,
         groups: Sequence[ParamGroup] = (),
@@ -428,7 +460,9 @@ class OptimizerSpec(_FrozenValue):
             raise TypeError(_positional_options(optimizer, positional))
         values = locals()
         object.__setattr__(self, "optimizer", optimizer)
-        object.__setattr__(self, "kwargs", MappingProxyType(dict(kwargs)))
+        object.__setattr__(
+            self, "kwargs", MappingProxyType(_own_arguments("OptimizerSpec", "kwargs", kwargs))
+        )
         for option in spec_options(OptimizerSpec):  # the signature is the one list of options
             value = values[option]
             if option in _SEQUENCE_OPTIONS and isinstance(value, (list, tuple)):

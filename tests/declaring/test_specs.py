@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import re
 import sys
@@ -56,6 +57,90 @@ def test_unequal_specs_differ() -> None:
     assert SchedulerSpec("step", step_size=1) != SchedulerSpec("step", step_size=2)
     assert OptimizerSpec("sgd", lr=0.1) != OptimizerSpec("sgd", lr=0.2)
     assert ParamGroup("head", lr=0.1) != ParamGroup("head", lr=0.1, name="h")
+
+
+@pytest.mark.parametrize(
+    ("spec", "changes", "expected"),
+    [
+        (
+            OptimizerSpec(Adam, lr=0.1, scheduler=SchedulerSpec("cosine")),
+            {"scheduler": SchedulerSpec("step", step_size=1)},
+            OptimizerSpec(Adam, lr=0.1, scheduler=SchedulerSpec("step", step_size=1)),
+        ),
+        (
+            OptimizerSpec(Adam, lr=0.1),
+            {"optimizer": SGD, "params": "head"},
+            OptimizerSpec(SGD, params="head", lr=0.1),
+        ),
+        (OptimizerSpec(Adam, lr=0.1, betas=(0.8, 0.9)), {"kwargs": {"lr": 0.2}}, OptimizerSpec(Adam, lr=0.2)),
+        # not a field: an optimizer argument, as a sweep varies it (the types of `dataclasses.replace` refuse it)
+        (
+            OptimizerSpec(Adam, lr=0.1, betas=(0.8, 0.9)),
+            {"lr": 0.2},
+            OptimizerSpec(Adam, lr=0.2, betas=(0.8, 0.9)),
+        ),
+        (
+            SchedulerSpec("cosine", T_max=4),
+            {"interval": "step"},
+            SchedulerSpec("cosine", T_max=4, interval="step"),
+        ),
+        (
+            SchedulerSpec("cosine", T_max=4, warmup=2),
+            {"kwargs": {"T_max": 8}},
+            SchedulerSpec("cosine", T_max=8, warmup=2),
+        ),
+        (ParamGroup("body", lr=0.1), {"select": "head"}, ParamGroup("head", lr=0.1)),
+        (ParamGroup("body", lr=0.1, name="b"), {"options": {"lr": 0.2}}, ParamGroup("body", lr=0.2)),
+    ],
+)
+def test_dataclasses_replace_gives_the_spec_with_the_changed_fields(
+    spec: Any, changes: dict[str, Any], expected: Any
+) -> None:
+    """The specs are frozen dataclasses, so a sweep varies one with `dataclasses.replace` (`copy.replace` on
+    Python 3.13), which passes every field by name: it crashed for `OptimizerSpec`/`SchedulerSpec` (the first
+    argument was positional-only) and took a `ParamGroup`'s `options` as one option named `options`."""
+    replaced = dataclasses.replace(spec, **changes)
+    assert replaced == expected and repr(replaced) == repr(expected) and hash(replaced) == hash(expected)
+    assert dataclasses.replace(spec) == spec
+    if sys.version_info >= (3, 13):
+        assert copy.replace(spec, **changes) == expected
+
+
+@pytest.mark.parametrize("spec", specs(), ids=["ParamGroup", "SchedulerSpec", "OptimizerSpec"])
+def test_replacing_the_mapping_of_a_specs_arguments_with_no_mapping_is_refused(spec: Any) -> None:
+    field = "options" if isinstance(spec, ParamGroup) else "kwargs"
+    message = (
+        f"{type(spec).__name__}: Expected `{field}` (the mapping of the spec's own arguments, as `dataclasses.replace` "
+        f"takes it) to be a mapping but got None; e.g. `dataclasses.replace(spec, {field}={{...}})`, or give the "
+        "arguments by keyword."
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):
+        dataclasses.replace(spec, **{field: None})
+
+
+def test_a_group_varied_by_dataclasses_replace_trains_as_the_group_written_out() -> None:
+    """Against a hand-written `configure_optimizers`: the replaced group takes `layer2` at its own lr."""
+    varied = dataclasses.replace(ParamGroup("model_gen.layer1", lr=0.5), select="model_gen.layer2")
+
+    class Declared(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, groups=[varied], implementation="forloop")
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            net = self.model_gen
+            groups = [
+                {"params": list(net.layer2.parameters()), "lr": 0.5},
+                {"params": list(net.layer1.parameters())},
+            ]
+            return SGD(groups, lr=0.1)
+
+    weights = []
+    for module in (Declared(), HandWritten()):
+        trainer = L.Trainer(max_epochs=1, **FAST)
+        trainer.fit(module, loader())
+        assert [group["lr"] for group in trainer.optimizers[0].param_groups] == [0.5, 0.1]
+        weights.append([p.detach().clone() for p in module.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
 
 
 #: ``__init__`` defaults (what ``save_hyperparameters()`` saves when the caller passes none)
