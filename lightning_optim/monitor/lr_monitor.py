@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, MutableSequence, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import repeat
-from operator import itemgetter, methodcaller
+from operator import delitem, itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,8 +75,8 @@ class _Event:
         self.skip_blocks = [block for block in blocks if block.skip_key is not None]
         self.keys += [block.skip_key for block in self.skip_blocks if block.skip_key is not None]
         # aligned with ``lr_keys``; bound by ``LRMonitor._bind_histories``
-        self.histories: list[MutableSequence[Any]] = []
-        self.step_histories: list[MutableSequence[int]] = []
+        self.histories: list[list[Any]] = []
+        self.step_histories: list[list[int]] = []
         self.published = PublishedScalars(self.keys)
 
 
@@ -167,6 +167,20 @@ def _consume(iterator: Iterable[Any]) -> None:
     deque(iterator, maxlen=0)
 
 
+def _keep_last(count: int, *histories: Iterable[list[Any]]) -> None:
+    """Delete the entries before the last ``count`` of each list (a list held twice is trimmed once).
+
+    Example:
+        >>> lrs, steps = [0.1, 0.2, 0.3], [0, 1, 2]
+        >>> _keep_last(2, [lrs], [steps, steps])
+        >>> lrs, steps
+        ([0.2, 0.3], [1, 2])
+    """
+    before_last = repeat(slice(None, -count))
+    for lists in histories:
+        _consume(map(delitem, lists, before_last))
+
+
 class LRMonitor(Callback):
     r"""Log the learning rate (and optionally momentum and weight decay) of every optimizer during training.
 
@@ -233,7 +247,10 @@ class LRMonitor(Callback):
         log_weight_decay: also log weight decay.
         log_key_prefix: a string put in front of every logged key (``"optim/"`` groups them in TensorBoard);
             ``""`` (default) or ``None`` for none.
-        max_history: keep at most this many entries per key in ``lrs`` (a ``deque``), ``None`` for all.
+        max_history: keep the last this many entries per key in ``lrs`` (lists, as Lightning's), ``None`` for
+            all. While training, a history is trimmed back to them whenever it reaches twice as many (which
+            keeps a logging event cheap: removing a list's oldest entry moves all the others), and at the end of
+            training; ``lrs[key][-n:]`` reads the last ``n`` at any time.
         prog_bar: also show the learning rates in the progress bar.
 
     Raises:
@@ -317,16 +334,17 @@ class LRMonitor(Callback):
         self.log_momentum = log_momentum
         self.log_weight_decay = log_weight_decay
         # as Lightning's: ``None`` is stored as ``""``
-        self.log_key_prefix = log_key_prefix or ""
+        self.log_key_prefix: str = log_key_prefix or ""
         self.max_history = max_history
         self.prog_bar = prog_bar
 
-        self.lrs: dict[str, MutableSequence[float]] = {}
+        # lists, as Lightning's (``max_history`` trims their oldest entries: ``_keep_last``)
+        self.lrs: dict[str, list[float]] = {}
         self.last_momentum_values: dict[str, float | None] = {}
         self.last_weight_decay_values: dict[str, float | None] = {}
         # the global step of each entry of ``lrs``, for plotting; keys logged at the same events share one
         # list (copy an entry before changing it)
-        self.lr_steps: dict[str, MutableSequence[int]] = {}
+        self.lr_steps: dict[str, list[int]] = {}
 
         self._events: dict[str, _Event] = {}
         self._layout: tuple[Any, ...] = ()
@@ -377,11 +395,17 @@ class LRMonitor(Callback):
             )
         self._update_layout(trainer, pl_module)
         keys = [key for block in self._events["any"].blocks for key in block.lr_keys]
-        self.lrs = {key: self._new_history() for key in keys}
-        self.lr_steps = {key: self._new_history() for key in keys}
+        self.lrs = {key: [] for key in keys}
+        self.lr_steps = {key: [] for key in keys}
         self.last_momentum_values = {f"{key}-momentum": None for key in keys}
         self.last_weight_decay_values = {f"{key}-weight_decay": None for key in keys}
         self._bind_histories()
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Trim each history to its last ``max_history`` entries (while training it may hold up to twice as many)."""
+        if self.max_history is not None:
+            _keep_last(self.max_history, self.lrs.values(), self.lr_steps.values())
 
     @override
     def on_train_batch_start(
@@ -415,9 +439,12 @@ class LRMonitor(Callback):
         n = len(event.lr_keys)
         lr_values = values if len(values) == n else values[:n]
         # ``map`` over unbound ``append`` keeps the per-key loop in C
-        append: Callable[[Any, Any], None] = list.append if self.max_history is None else deque.append
-        _consume(map(append, event.histories, lr_values))
-        _consume(map(append, event.step_histories, repeat(step)))
+        _consume(map(list.append, event.histories, lr_values))
+        _consume(map(list.append, event.step_histories, repeat(step)))
+        bound = self.max_history
+        # trimmed in batches: deleting a list's first entry moves all the others
+        if bound is not None and max(map(len, event.histories), default=0) >= 2 * bound:
+            _keep_last(bound, event.histories, event.step_histories)
         if self.log_momentum:
             self.last_momentum_values.update(zip(event.keys[n : 2 * n], values[n : 2 * n]))
         if self.log_weight_decay:
@@ -462,9 +489,6 @@ class LRMonitor(Callback):
         return values
 
     # ------------------------------------------------------------------ layout
-
-    def _new_history(self) -> MutableSequence[Any]:
-        return [] if self.max_history is None else deque(maxlen=self.max_history)
 
     def _update_layout(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         blocks = self._blocks(trainer, pl_module)
@@ -578,10 +602,10 @@ class LRMonitor(Callback):
             old_key = key.replace(token, "")
             if token in key and old_key in self.lrs:
                 self.lrs[key] = self.lrs.pop(old_key)
-                self.lr_steps[key] = self.lr_steps.pop(old_key, self._new_history())
+                self.lr_steps[key] = self.lr_steps.pop(old_key, [])
             elif key not in self.lrs:
-                self.lrs[key] = self._new_history()
-                self.lr_steps[key] = self._new_history()
+                self.lrs[key] = []
+                self.lr_steps[key] = []
         self._bind_histories()
 
     def _bind_histories(self) -> None:
@@ -600,7 +624,7 @@ class LRMonitor(Callback):
         as keys may then join or leave an event.
         """
         events = {key: frozenset(i for i, p in self._events.items() if key in p.lr_keys) for key in self.lrs}
-        by_events: defaultdict[frozenset[str], list[MutableSequence[int]]] = defaultdict(list)
+        by_events: defaultdict[frozenset[str], list[list[int]]] = defaultdict(list)
         for key, steps in self.lr_steps.items():
             candidates = by_events[events.get(key, frozenset())]
             shared = next((candidate for candidate in candidates if candidate == steps), None)

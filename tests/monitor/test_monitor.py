@@ -8,7 +8,6 @@ import pickle
 import sys
 import warnings
 import weakref
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -482,14 +481,32 @@ def test_callback_metrics_hold_lightnings_values_as_float32() -> None:
     }
 
 
-def test_max_history_keeps_the_last_entries() -> None:
-    bounded, unbounded = LRMonitor(max_history=3), LRMonitor()
-    make_trainer([bounded, unbounded], RecordingLogger()).fit(Net(scheduler="step", groups=2))
-    for key, values in unbounded.lrs.items():
-        assert isinstance(bounded.lrs[key], deque)
-        assert list(bounded.lrs[key]) == list(values)[-3:]
-        assert list(bounded.lr_steps[key]) == list(unbounded.lr_steps[key])[-3:]
-    assert len(unbounded.lrs["lr-SGD/pg1"]) > 3
+def last_three(lrs: dict[str, list[float]]) -> dict[str, list[float]]:
+    """Code typed for ``LearningRateMonitor.lrs``."""
+    return {key: values[-3:] for key, values in lrs.items()}
+
+
+@pytest.mark.parametrize("max_history", [None, 3, 1])
+def test_lrs_are_lightnings_lists_also_bounded_by_max_history(max_history: int | None) -> None:
+    """``lrs`` holds lists, as ``LearningRateMonitor.lrs`` (``dict[str, list[float]]``), with or without
+    ``max_history``, which keeps each one's last entries (after the fit exactly, while training up to twice as
+    many): a slice of a bounded history (``lrs[key][-3:]``) was a ``TypeError``, as it was a deque."""
+    theirs, ours = LearningRateMonitor(), LRMonitor(max_history=max_history)
+    longest: list[int] = []
+
+    class Lengths(Callback):
+        def on_train_batch_start(self, *args: Any) -> None:
+            longest.append(max(map(len, [*ours.lrs.values(), *ours.lr_steps.values()])))
+
+    make_trainer([theirs, ours, Lengths()], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    assert len(theirs.lrs["lr-SGD/pg1"]) == 8  # 2 epochs of 4 steps, each logged
+    keep = slice(None) if max_history is None else slice(-max_history, None)
+    assert last_three(ours.lrs) == {key: values[-3:][keep] for key, values in theirs.lrs.items()}
+    assert ours.lrs == {key: values[keep] for key, values in theirs.lrs.items()}
+    assert all(type(values) is list for values in [*ours.lrs.values(), *ours.lr_steps.values()])
+    assert ours.lr_steps == {key: list(range(8))[keep] for key in theirs.lrs}
+    # while training, trimmed back to the last `max_history` whenever one reaches twice as many
+    assert longest == {None: [1, 2, 3, 4, 5, 6, 7, 8], 3: [1, 2, 3, 4, 5, 3, 4, 5], 1: [1] * 8}[max_history]
 
 
 def test_prog_bar_shows_current_lr() -> None:
