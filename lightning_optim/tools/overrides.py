@@ -86,20 +86,21 @@ def with_declarations(
     /,
     *,
     allow_callables: Iterable[Callable[..., Any] | str] = (),
-    **overrides: OptimizerSpec | Mapping[str, Any],
+    **overrides: OptimizerSpec | Mapping[str, Any] | None,
 ) -> ModuleT:
     """``cls`` with some declarations replaced: a checked subclass of the same name (``cls`` if none changes).
 
     Each override is an ``OptimizerSpec`` or a dict in the ``spec_to_dict`` shape (as read from a config) for
-    an attribute ``cls`` declares. In a dict, ``{in_code: <where it is declared>}`` (how ``DeclarativeCLI``
-    saves a value a config cannot hold, such as a lambda) is read as that value in ``cls``'s code. The subclass
-    is checked like any declaration, so a mistake fails here with a message naming ``Cls.attribute``.
+    an attribute ``cls`` declares, or ``None`` to remove that declaration (as a subclass assigning ``None``
+    does). In a dict, ``{in_code: <where it is declared>}`` (how ``DeclarativeCLI`` saves a value a config
+    cannot hold, such as a lambda) is read as that value in ``cls``'s code. The subclass is checked like any
+    declaration, so a mistake fails here with a message naming ``Cls.attribute``.
 
     Args:
         cls: a ``ConfigurableOptimizersMixin`` module class.
         allow_callables: functions a dict may name by ``{"callable": path}``, besides those ``cls``'s own
             declarations already use.
-        **overrides: the new declarations, by attribute name.
+        **overrides: the new declarations, by attribute name (``None`` removes one).
 
     Example:
         >>> import lightning as L
@@ -109,6 +110,11 @@ def with_declarations(
         >>> Tuned = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.1}})
         >>> Tuned.__name__, Tuned.optimizer, issubclass(Tuned, Model)
         ('Model', OptimizerSpec(Adam, lr=0.1), True)
+        >>> class GAN(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     gen_opt = OptimizerSpec("adam", params="gen", lr=0.01)
+        ...     dis_opt = OptimizerSpec("adam", params="dis", lr=0.02)
+        >>> list(declarations(with_declarations(GAN, dis_opt=None)))
+        ['gen_opt']
         >>> with_declarations(Model, optimizer={"class_path": "torch.optim.Adam", "init_args": {"lr": -1}})
         Traceback (most recent call last):
         ...
@@ -117,26 +123,30 @@ def with_declarations(
     if not (isinstance(cls, type) and issubclass(cls, ConfigurableOptimizersMixin)):
         raise TypeError(f"Expected a ConfigurableOptimizersMixin module class but got {cls!r}.")
     allowed = [*declared_callables(cls), *allow_callables]
+    declared = declared_specs(cls)
+    for name in overrides:
+        if name not in declared:  # of ``cls`` itself: an override may have removed one its base declares
+            raise ValueError(
+                f"{cls.__qualname__}.{name}: Expected the name of a declared optimizer ({listing(declared)}) but "
+                f"got {name!r}{did_you_mean(name, declared)}."
+            )
     if _OVERRIDES in vars(cls):  # overriding an override: one subclass of the declared class, as if at once
         base, earlier = vars(cls)[_OVERRIDES]
         return with_declarations(base, allow_callables=allowed, **{**earlier, **overrides})
-    declared = declared_specs(cls)
-    replaced: dict[str, OptimizerSpec] = {}
+    replaced: dict[str, OptimizerSpec | None] = {}
     for name, override in overrides.items():
         where = f"{cls.__qualname__}.{name}"
-        if name not in declared:
-            raise ValueError(
-                f"{where}: Expected the name of a declared optimizer ({listing(declared)}) but got {name!r}"
-                f"{did_you_mean(name, declared)}."
-            )
+        spec: OptimizerSpec | None
         if isinstance(override, Mapping):
             override = resolve_in_code(override, lambda: declared_dicts(cls)[1], where)
             spec = spec_from_dict(override, OptimizerSpec, allow_callables=allowed, where=where)
-        elif isinstance(override, OptimizerSpec):
+        elif isinstance(override, OptimizerSpec) or override is None:
             spec = override
         else:
-            raise TypeError(f"{where}: Expected an OptimizerSpec or a dict but got {override!r}.")
-        if _same(spec, declared[name]):
+            raise TypeError(
+                f"{where}: Expected an OptimizerSpec, a dict or None (to remove it) but got {override!r}."
+            )
+        if spec is not None and _same(spec, declared[name]):
             continue
         replaced[name] = spec
     if not replaced:
@@ -164,9 +174,10 @@ def with_declarations(
 _SUBCLASSES: dict[tuple[type, str], type] = {}
 
 
-def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec]) -> tuple[type, str] | None:
+def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec | None]) -> tuple[type, str] | None:
     try:
-        return cls, json.dumps({name: spec_to_dict(spec) for name, spec in replaced.items()}, sort_keys=True)
+        written = {name: None if spec is None else spec_to_dict(spec) for name, spec in replaced.items()}
+        return cls, json.dumps(written, sort_keys=True)
     except (TypeError, ValueError):
         return None  # e.g. a lambda: not written as a dict, so never made again from one
 
@@ -207,11 +218,12 @@ class _DeclaredClass:
         return _declared_class, vars(self.cls)[_OVERRIDES]
 
 
-def _overridden_class(base: type, specs: dict[str, OptimizerSpec]) -> Any:
+def _overridden_class(base: type, specs: dict[str, OptimizerSpec | None]) -> Any:
+    # ``allow_callables`` given, so that mypy does not take a spec or ``None`` in ``specs`` for it
     return with_declarations(base, allow_callables=(), **specs)
 
 
-def _declared_class(base: type, specs: dict[str, OptimizerSpec]) -> _DeclaredClass:
+def _declared_class(base: type, specs: dict[str, OptimizerSpec | None]) -> _DeclaredClass:
     return _DeclaredClass(_overridden_class(base, specs))
 
 

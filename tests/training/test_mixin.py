@@ -19,11 +19,12 @@ from lightning_optim import (
     OptimizerSpec,
     ParamGroup,
     SchedulerSpec,
+    declarations,
     describe_optimizers,
     preview_schedule,
     with_declarations,
 )
-from tests.helpers import FAST, Classifier, Net, TwoNetsByName, fit, loader
+from tests.helpers import FAST, Classifier, Net, TwoNetsByName, assert_same_weights, fit, loader
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -88,6 +89,58 @@ def test_with_declarations_is_the_way_to_replace_a_declaration() -> None:
     assert isinstance(optimizer, Adam) and optimizer.param_groups[0]["lr"] == 0.5
     (optimizer,) = trained(Model()).optimizers
     assert isinstance(optimizer, SGD) and optimizer.param_groups[0]["lr"] == 0.1
+
+
+class GAN(ConfigurableOptimizersMixin, Classifier):
+    """Two optimizers on the two layers of one network (``gen_opt`` takes what ``dis_opt`` leaves)."""
+
+    gen_opt = OptimizerSpec(
+        "adam", lr=0.01, scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step")
+    )
+    dis_opt = OptimizerSpec("sgd", params="model_gen.layer2", lr=0.1)
+
+
+def test_with_declarations_none_removes_a_declaration_as_a_subclass_assigning_none() -> None:
+    """``with_declarations(GAN, dis_opt=None)`` was refused ("Expected an OptimizerSpec or a dict but got None")
+    while the docs and the mixin's messages said ``None`` removes one: it is now the subclass assigning ``None``,
+    which trains the same (automatic optimization, the same lrs and weights) under a real Trainer."""
+
+    class OnlyGen(GAN):
+        dis_opt = None  # type: ignore[assignment]
+
+    removed = with_declarations(GAN, dis_opt=None)
+    assert removed is not GAN and issubclass(removed, GAN) and removed.__qualname__ == "GAN"
+    assert list(declarations(removed)) == list(declarations(OnlyGen)) == ["gen_opt"]
+    assert with_declarations(GAN, dis_opt=None) is removed
+    assert type(pickle.loads(pickle.dumps(removed()))) is removed
+
+    runs = []
+    for cls in (removed, OnlyGen):
+        module = cls()
+        runs.append((module, fit(module, max_epochs=2).of()))
+    (ours, lrs), (reference, reference_lrs) = runs
+    assert ours.automatic_optimization and reference.automatic_optimization
+    assert lrs == reference_lrs == pytest.approx([0.01 * 0.5**step for step in range(8)])
+    assert_same_weights(ours, reference)
+
+
+def test_with_declarations_none_is_checked_as_any_override() -> None:
+    removed = with_declarations(GAN, dis_opt=None)
+    # overriding the override: one subclass of GAN, as if at once; the removed name is no longer declared
+    both = with_declarations(removed, gen_opt=OptimizerSpec("adam", lr=0.2))
+    assert both.__mro__[1] is GAN and list(declarations(both)) == ["gen_opt"]
+    assert both.gen_opt.kwargs == {"lr": 0.2}
+    with pytest.raises(
+        ValueError,
+        match=r"GAN.dis_opt: Expected the name of a declared optimizer \(`gen_opt`\) but got 'dis_opt'",
+    ):
+        with_declarations(removed, dis_opt=OptimizerSpec("sgd", lr=0.1))
+    with pytest.raises(ValueError, match=r"GAN.dis_op: .* but got 'dis_op' \(did you mean `dis_opt`\?\)"):
+        with_declarations(GAN, dis_op=None)
+    with pytest.raises(
+        TypeError, match=r"GAN.dis_opt: Expected an OptimizerSpec, a dict or None \(to remove it\)"
+    ):
+        with_declarations(GAN, dis_opt=0.1)  # type: ignore[arg-type]
 
 
 def test_a_declaration_whose_class_skipped_the_mixins_init_subclass_is_checked_and_used() -> None:
