@@ -963,12 +963,15 @@ class DeclarativeCLI(LightningCLI):
                 )
         kwargs["auto_configure_optimizers"] = False
         # our parser through `init_parser`: LightningCLI takes `parser_class` only from Lightning 2.5.1 on
-        self.declarative_parser_class = declarative_parser_class(
+        self.declarative_parser_class: type[DeclarativeArgumentParser] = declarative_parser_class(
             kwargs.pop("parser_class", LightningArgumentParser)
         )
         self.declared_model_class = model_class
         self.given_class_paths: dict[str, list[str]] = {}
-        self.allow_callables = (*declared_callables(model_class), *allow_callables)
+        self.allow_callables: tuple[Callable[..., Any] | str, ...] = (
+            *declared_callables(model_class),
+            *allow_callables,
+        )
         self._load_from_checkpoint_support = kwargs.get("load_from_checkpoint_support", True)
         super().__init__(model_class, *args, **kwargs)  # type: ignore[arg-type]
 

@@ -391,6 +391,9 @@ class MuonWithAdamW(Optimizer):
         >>> optimizer.zero_grad()
     """
 
+    #: the per-group options and their defaults (see above)
+    defaults: dict[str, Any]
+
     def __init__(
         self,
         params: Iterable[Any],

@@ -61,13 +61,21 @@ def _check_name(name: Any, builtin: Mapping[str, type], kind: str) -> None:
 def register_optimizer(name: str, cls: type, *, fused_fastest_on: frozenset[str] = frozenset()) -> None:
     """Make ``OptimizerSpec(name, ...)`` mean ``cls``.
 
+    A name stays registered for the rest of the process (registering it again replaces its class).
+
     Example:
+        >>> import lightning as L
         >>> import torch
+        >>> from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, describe_optimizers
         >>> class MySGD(torch.optim.SGD): ...
         >>> register_optimizer("my_sgd", MySGD)
-        >>> lookup_optimizer("my_sgd") is MySGD
-        True
-        >>> unregister("my_sgd")
+        >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
+        ...     optimizer = OptimizerSpec("my_sgd", lr=0.1)  # checked against MySGD's arguments
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layer = torch.nn.Linear(2, 1)
+        >>> print(describe_optimizers(Model()).splitlines()[0])
+        Model.optimizer: MySGD(lr=0.1), 1 group, 2 tensors, 3 parameters, 0 bytes of state
     """
     _check_name(name, OPTIMIZERS, "optimizer")
     if not is_optimizer_class(cls):

@@ -242,7 +242,7 @@ class Schedule(LRScheduler):
         self.optimizer = optimizer
         self.where = where
         #: the number of param groups it was made for; a group added later may be one torch cannot schedule
-        self.made_for = len(optimizer.param_groups)
+        self.made_for: int = len(optimizer.param_groups)
         self.make = make
         self.param = param
         self.warmup_start_factor = warmup_start_factor
@@ -251,7 +251,7 @@ class Schedule(LRScheduler):
         self.shape: Shape | None = None
         self.inner: Any = None
         #: updates taken (construction is 0)
-        self.last_epoch = 0
+        self.last_epoch: int = 0
         #: the values the warmup climbs to: the scheduler's starting values, moved by the other schedules of a list
         self.warmup_targets: list[Any] = []
         #: the values the warmup's last update left (empty before its first)

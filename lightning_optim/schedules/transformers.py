@@ -36,7 +36,7 @@ import numbers
 import warnings
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -47,6 +47,9 @@ WSD_SHAPES: tuple[str, ...] = ("linear", "cosine", "1-sqrt")
 # --------------------------------------------------------------------------------------------------------
 # The multipliers: pure functions of the step, each the arithmetic of the transformers lambda it cites.
 # --------------------------------------------------------------------------------------------------------
+
+#: A multiplier: ``(step, **arguments) -> factor`` of each group's initial lr.
+Multiplier: TypeAlias = Callable[..., float]
 
 
 def constant(step: int) -> float:
@@ -408,7 +411,7 @@ class TransformersScheduleLR(LRScheduler):
     """
 
     #: The multiplier of this schedule; its keyword arguments are read from the attributes of the same names.
-    multiplier: ClassVar[Callable[..., float]] = staticmethod(constant)
+    multiplier: ClassVar[Multiplier] = staticmethod(constant)
     _arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -442,7 +445,7 @@ class TransformersScheduleLR(LRScheduler):
                 f"{where}: `num_warmup_steps` {warmup!r} is a fraction of `num_training_steps`, so expected "
                 "`num_training_steps` to be a whole number of steps but got None."
             )
-        self.num_warmup_steps = resolve_warmup_steps(warmup, length)
+        self.num_warmup_steps: int = resolve_warmup_steps(warmup, length)
         if required and self.num_warmup_steps > length:
             warnings.warn(
                 f"{where}: `num_warmup_steps` ({self.num_warmup_steps}) is longer than `num_training_steps` "
@@ -524,7 +527,7 @@ class ConstantWithWarmupLR(TransformersScheduleLR):
         [0.0, 0.5, 1.0, 1.0]
     """
 
-    multiplier = staticmethod(constant_with_warmup)
+    multiplier: ClassVar[Multiplier] = staticmethod(constant_with_warmup)
 
     def __init__(
         self,
@@ -562,7 +565,7 @@ class LinearWithWarmupLR(TransformersScheduleLR):
         [0.0, 1.0, 0.5, 0.0]
     """
 
-    multiplier = staticmethod(linear_with_warmup)
+    multiplier: ClassVar[Multiplier] = staticmethod(linear_with_warmup)
 
     def __init__(
         self,
@@ -601,7 +604,7 @@ class CosineWithWarmupLR(TransformersScheduleLR):
         [1.0, 0.5, 0.0]
     """
 
-    multiplier = staticmethod(cosine_with_warmup)
+    multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_warmup)
 
     def __init__(
         self,
@@ -612,7 +615,7 @@ class CosineWithWarmupLR(TransformersScheduleLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
-        self.num_cycles = _positive(where, "num_cycles", num_cycles)
+        self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -642,7 +645,7 @@ class CosineWithHardRestartsLR(TransformersScheduleLR):
         [1.0, 0.5, 1.0, 0.5, 0.0]
     """
 
-    multiplier = staticmethod(cosine_with_hard_restarts)
+    multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_hard_restarts)
 
     def __init__(
         self,
@@ -653,7 +656,7 @@ class CosineWithHardRestartsLR(TransformersScheduleLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
-        self.num_cycles = _positive(where, "num_cycles", num_cycles)
+        self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -687,7 +690,7 @@ class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
         [1.0, 0.75, 0.5, 0.5]
     """
 
-    multiplier = staticmethod(polynomial_decay_with_warmup)
+    multiplier: ClassVar[Multiplier] = staticmethod(polynomial_decay_with_warmup)
 
     def __init__(
         self,
@@ -708,8 +711,8 @@ class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
                 f"({self.num_training_steps}): the polynomial decay divides by their difference, "
                 f"but got {given}."
             )
-        self.lr_init = _default_lr(where, optimizer, "lr_end")
-        self.lr_end = _check_number(
+        self.lr_init: float = _default_lr(where, optimizer, "lr_end")
+        self.lr_end: float = _check_number(
             where, "lr_end", lr_end, f"a number >= 0 below the optimizer's lr {self.lr_init!r}", low=0.0
         )
         if not self.lr_init > self.lr_end:
@@ -717,7 +720,7 @@ class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
                 f"{where}: Expected `lr_end` to be a number >= 0 below the optimizer's lr {self.lr_init!r} "
                 f"(`optimizer.defaults['lr']`, where the decay starts) but got {lr_end!r}."
             )
-        self.power = _positive(where, "power", power)
+        self.power: float = _positive(where, "power", power)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -749,7 +752,7 @@ class InverseSqrtLR(TransformersScheduleLR):
         [0.0, 1.0, 0.7071067811865475, 0.5773502691896258, 0.5]
     """
 
-    multiplier = staticmethod(inverse_sqrt)
+    multiplier: ClassVar[Multiplier] = staticmethod(inverse_sqrt)
 
     def __init__(
         self,
@@ -763,7 +766,7 @@ class InverseSqrtLR(TransformersScheduleLR):
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         if timescale is None:
             timescale = self.num_warmup_steps or 10_000
-        self.timescale = _check_steps(where, "timescale", timescale, minimum=1)
+        self.timescale: int = _check_steps(where, "timescale", timescale, minimum=1)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -820,7 +823,7 @@ class CosineWithMinLR(TransformersScheduleLR):
         [1.0, 0.75, 0.5]
     """
 
-    multiplier = staticmethod(cosine_with_min_lr)
+    multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_min_lr)
 
     def __init__(
         self,
@@ -833,9 +836,9 @@ class CosineWithMinLR(TransformersScheduleLR):
         min_lr_rate: float | None = None,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
-        self.num_cycles = _positive(where, "num_cycles", num_cycles)
+        self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
-        self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
+        self.min_lr_rate: float = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -870,7 +873,7 @@ class CosineWarmupWithMinLR(TransformersScheduleLR):
         [0.5, 1.0, 0.5, 0.0]
     """
 
-    multiplier = staticmethod(cosine_warmup_with_min_lr)
+    multiplier: ClassVar[Multiplier] = staticmethod(cosine_warmup_with_min_lr)
 
     def __init__(
         self,
@@ -884,9 +887,9 @@ class CosineWarmupWithMinLR(TransformersScheduleLR):
         warmup_lr_rate: float | None = None,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
-        self.num_cycles = _positive(where, "num_cycles", num_cycles)
+        self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
-        self.min_lr_rate = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
+        self.min_lr_rate: float = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
         if warmup_lr_rate is not None:
             _check_number(
                 where, "warmup_lr_rate", warmup_lr_rate, "a number in [0, 1] or None", low=0.0, high=1.0
@@ -932,7 +935,7 @@ class WarmupStableDecayLR(TransformersScheduleLR):
         [0.0, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
 
-    multiplier = staticmethod(warmup_stable_decay)
+    multiplier: ClassVar[Multiplier] = staticmethod(warmup_stable_decay)
 
     def __init__(
         self,
@@ -948,9 +951,9 @@ class WarmupStableDecayLR(TransformersScheduleLR):
         last_epoch: int = -1,
     ) -> None:
         where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
-        self.num_decay_steps = _check_steps(where, "num_decay_steps", num_decay_steps, minimum=0)
+        self.num_decay_steps: int = _check_steps(where, "num_decay_steps", num_decay_steps, minimum=0)
         if num_stable_steps is not None:
-            self.num_stable_steps = _check_steps(where, "num_stable_steps", num_stable_steps, minimum=0)
+            self.num_stable_steps: int = _check_steps(where, "num_stable_steps", num_stable_steps, minimum=0)
         elif self.num_training_steps is None:
             raise TypeError(
                 f"{where}: Expected `num_training_steps` or `num_stable_steps` to be a whole number of steps "
@@ -967,10 +970,10 @@ class WarmupStableDecayLR(TransformersScheduleLR):
                     UserWarning,
                     stacklevel=2,
                 )
-        self.warmup_type = _check_choice(where, "warmup_type", warmup_type, WSD_SHAPES)
-        self.decay_type = _check_choice(where, "decay_type", decay_type, WSD_SHAPES)
-        self.min_lr_ratio = _fraction(where, "min_lr_ratio", min_lr_ratio)
-        self.num_cycles = _positive(where, "num_cycles", num_cycles)
+        self.warmup_type: str = _check_choice(where, "warmup_type", warmup_type, WSD_SHAPES)
+        self.decay_type: str = _check_choice(where, "decay_type", decay_type, WSD_SHAPES)
+        self.min_lr_ratio: float = _fraction(where, "min_lr_ratio", min_lr_ratio)
+        self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
