@@ -185,12 +185,31 @@ def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec | None]) -> tuple
 _OVERRIDES = "_lightning_optim_overrides"
 
 
+def _made(cls: type) -> bool:
+    """Whether ``with_declarations`` made ``cls`` itself: a subclass of such a class (a user's, importable by
+    its own name) inherits its metaclass and ``__reduce_ex__``, not this reduction.
+
+    >>> import lightning as L
+    >>> class Model(ConfigurableOptimizersMixin, L.LightningModule):
+    ...     optimizer = OptimizerSpec("sgd", lr=0.1)
+    >>> Tuned = with_declarations(Model, optimizer=OptimizerSpec("sgd", lr=0.2))
+    >>> class Experiment(Tuned): ...
+    >>> _made(Tuned), _made(Experiment), _made(Model)
+    (True, False, False)
+    """
+    return _OVERRIDES in vars(cls)
+
+
 def _reduce_ex(self: Any, protocol: SupportsIndex) -> Any:
     # The subclass is not importable by its name (that is the declared class), so an instance is reduced with
     # its class as a `_DeclaredClass`: itself to `copy.deepcopy`, and pickled as the `with_declarations` call
     # that makes it.
+    cls = type(self)
+    if not _made(cls):  # a subclass of a made class: reduced as if the made class defined no __reduce_ex__
+        made: type[Any] = next(base for base in cls.__mro__ if _made(base))
+        return super(made, self).__reduce_ex__(protocol)
     reduced: Any = object.__reduce_ex__(self, protocol)
-    return (_new_overridden, (_DeclaredClass(type(self)),), *reduced[2:])
+    return (_new_overridden, (_DeclaredClass(cls),), *reduced[2:])
 
 
 class _OverriddenType(type):
@@ -198,6 +217,8 @@ class _OverriddenType(type):
 
     ``ddp_spawn`` pickles the class too (``DeclarativeCLI`` holds it), and pickle finds a class by its name,
     which here is the declared class's: the subclass is pickled as the ``with_declarations`` call that makes it.
+    A class derived from it in code inherits this metaclass but has a name of its own, so it is pickled by that
+    name, as any class.
     """
 
 
@@ -232,6 +253,8 @@ def _new_overridden(declared: _DeclaredClass) -> Any:
 
 
 def _reduce_class(cls: Any) -> Any:
+    if not _made(cls):
+        return cls.__qualname__  # pickled by reference, as pickle writes any class
     return _overridden_class, vars(cls)[_OVERRIDES]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import io
 import json
 import pickle
 import re
@@ -35,7 +36,17 @@ from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import OPTIMIZERS, REGISTERED_OPTIMIZERS
 from lightning_optim.tools.config import spec_options
 from lightning_optim.tools.overrides import _SUBCLASSES
-from tests.helpers import Classifier, assert_same_weights, declared, fit, transformers_with_torch
+from tests.helpers import (
+    FAST,
+    Classifier,
+    DestroyProcessGroup,
+    assert_same_weights,
+    declared,
+    fit,
+    loader,
+    transformers_with_torch,
+    weights,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -663,6 +674,76 @@ def test_overridden_module_pickles_and_copies() -> None:
     assert type(loaded) is not tuned and type(loaded).__qualname__ == "Model" and isinstance(loaded, Model)
     assert spec_to_dict(type(loaded).optimizer) == spec_to_dict(tuned.optimizer)
     assert all(torch.equal(a, b) for a, b in zip(module.parameters(), loaded.parameters()))
+
+
+#: A sweep point as a config gives it, and a project's own subclass of it, defined in code at module level
+#: (importable by its own name): Lightning and pickle treat it as any module class.
+TUNED = OptimizerSpec(SGD, lr=0.4, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5))
+Tuned = with_declarations(Model, optimizer=spec_to_dict(TUNED))
+
+
+class Experiment(Tuned):  # type: ignore[misc,valid-type]
+    def on_train_epoch_end(self) -> None:
+        pass
+
+
+class HandExperiment(Model):
+    """``Experiment`` written by hand: the sweep point declared in the class body."""
+
+    optimizer = TUNED
+
+    def on_train_epoch_end(self) -> None:
+        pass
+
+
+def round_trip(obj: Any, how: str) -> Any:
+    if how == "torch.save":
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        buffer.seek(0)
+        return torch.load(buffer, weights_only=False)
+    return pickle.loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL if how == "highest" else None))
+
+
+@pytest.mark.parametrize("how", ["pickle", "highest", "torch.save"])
+def test_a_subclass_of_an_overridden_class_pickles_by_its_own_name(how: str) -> None:
+    """It was pickled as the ``with_declarations`` call of its base, which it is not: ``KeyError:
+    '_lightning_optim_overrides'`` from ``torch.save(model)``, ``pickle`` and ``ddp_spawn``."""
+    assert round_trip(Experiment, how) is Experiment
+    module = Experiment()
+    loaded = round_trip(module, how)
+    assert type(loaded) is Experiment and type(copy.deepcopy(module)) is Experiment
+    assert_same_weights(loaded, module)
+    ours, reference = fit(loaded, max_epochs=2), fit(HandExperiment(), max_epochs=2)
+    assert ours.of() == reference.of() == pytest.approx([0.4] * 4 + [0.2] * 4)
+    # and overriding it again: made from the user's subclass, in another process too
+    again = with_declarations(Experiment, optimizer=OptimizerSpec(SGD, lr=0.3))
+    assert again.__mro__[1] is Experiment and round_trip(again, how) is again
+    data = pickle.dumps(again())
+    _SUBCLASSES.clear()  # as in another process: the subclass is made again from the pickled overrides
+    remade = type(pickle.loads(data))
+    assert remade is not again and remade.__mro__[1] is Experiment and remade.optimizer.kwargs == {"lr": 0.3}
+
+
+@pytest.mark.slow  # spawning two processes that import torch and Lightning: 50 s on a shared 2-core CPU
+@pytest.mark.xdist_group("ddp")
+def test_a_subclass_of_an_overridden_class_trains_under_ddp_spawn() -> None:
+    """``ddp_spawn`` pickles the module into each process (it crashed with the ``KeyError`` above). Both CPU
+    processes read the same batches (no distributed sampler), so their averaged gradients are each one's: the
+    weights that come back are those of the hand-written class trained in one process."""
+    model, reference = Experiment(), HandExperiment()
+    trainer = L.Trainer(
+        **{**FAST, "devices": 2},
+        strategy="ddp_spawn",
+        use_distributed_sampler=False,
+        max_epochs=2,
+        limit_train_batches=2,
+        callbacks=[DestroyProcessGroup()],
+    )
+    trainer.fit(model, loader())
+    fit(reference, max_epochs=2, limit_train_batches=2)
+    assert_same_weights(model, reference)
+    assert any(not torch.equal(a, b) for a, b in zip(weights(model).values(), weights(Experiment()).values()))
 
 
 def decay(epoch: int, rate: float) -> float:
