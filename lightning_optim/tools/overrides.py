@@ -8,6 +8,7 @@ so a bad value from a config fails before anything is instantiated, with the sam
 from __future__ import annotations
 
 import copyreg
+import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
@@ -96,6 +97,13 @@ def with_declarations(
     cannot hold, such as a lambda) is read as that value in ``cls``'s code. The subclass is checked like any
     declaration, so a mistake fails here with a message naming ``Cls.attribute``.
 
+    Defining the subclass runs the bases' ``__init_subclass__`` as for any subclass, under ``cls``'s name and
+    without class keywords (Python keeps no record of those ``cls`` was defined with). A registry a base fills
+    by ``cls.__name__`` gets the subclass under that name: skip a subclass of the class already registered
+    under its name (docs/guides/hparams.md). A class whose bases' ``__init_subclass__`` take class keywords
+    (``class Model(Task, task="classification")``) is refused with a ``TypeError``, as each would silently take
+    its default: declare that subclass by hand, with the keywords.
+
     Args:
         cls: a ``ConfigurableOptimizersMixin`` module class.
         allow_callables: functions a dict may name by ``{"callable": path}``, besides those ``cls``'s own
@@ -151,6 +159,7 @@ def with_declarations(
         replaced[name] = spec
     if not replaced:
         return cls
+    _refuse_class_keywords(cls, next(iter(replaced)))
     key = _cache_key(cls, replaced)
     if key is not None and key in _SUBCLASSES:
         return _SUBCLASSES[key]  # type: ignore[return-value]
@@ -167,6 +176,50 @@ def with_declarations(
     if key is not None:
         _SUBCLASSES[key] = subclass
     return subclass
+
+
+def _class_keywords(cls: type) -> tuple[type, list[str]] | None:
+    """The first class of ``cls``'s MRO whose own ``__init_subclass__`` takes named class keywords, and their
+    names (``*args``/``**kwargs`` only pass keywords on).
+
+    >>> class Task:
+    ...     def __init_subclass__(cls, *, task="regression", **kwargs): ...
+    >>> class Model(Task, task="classification"): ...
+    >>> class Passes:
+    ...     def __init_subclass__(cls, **kwargs): ...
+    >>> _class_keywords(Model), _class_keywords(Passes)
+    ((<class '...Task'>, ['task']), None)
+    """
+    for base in cls.__mro__[:-1]:  # object's takes none
+        hook = vars(base).get("__init_subclass__")
+        if hook is None:
+            continue
+        try:
+            parameters = list(inspect.signature(getattr(hook, "__func__", hook)).parameters.values())[1:]
+        except (TypeError, ValueError):  # one without a Python signature
+            continue
+        named = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if named:
+            return base, named
+    return None
+
+
+def _refuse_class_keywords(cls: type, attribute: str) -> None:
+    # Python keeps no record of the keywords a class was defined with, and the subclass made here is defined
+    # without any: each would take its default (a required one fails with the user's own TypeError).
+    found = _class_keywords(cls)
+    if found is None:
+        return
+    base, named = found
+    raise TypeError(
+        f"{cls.__qualname__}: Expected a class whose `__init_subclass__` methods take no class keywords, as "
+        "`with_declarations` defines its subclass without any (Python keeps no record of the keywords a class "
+        f"was defined with), but got `{base.__qualname__}.__init_subclass__` taking {listing(named)}: "
+        f"{'it' if len(named) == 1 else 'each'} would get its default instead (or fail, if required). Declare the "
+        f"subclass by hand, with the keywords `{cls.__name__}` is defined with: "
+        f"`class Tuned({cls.__name__}, {named[0]}=...): "
+        f"{attribute} = OptimizerSpec(...)`."
+    )
 
 
 #: The subclasses made so far, by declared class and overrides written as dicts: the same overrides give the

@@ -746,6 +746,65 @@ def test_a_subclass_of_an_overridden_class_trains_under_ddp_spawn() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(weights(model).values(), weights(Experiment()).values()))
 
 
+class Task(ConfigurableOptimizersMixin, Classifier):
+    def __init_subclass__(cls, *, task: str = "regression", **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.task = task
+
+
+class Required(ConfigurableOptimizersMixin, Classifier):
+    def __init_subclass__(cls, *, task: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.task = task
+
+
+class Classify(Task, task="classification"):
+    optimizer = OptimizerSpec(SGD, lr=0.1)
+
+
+class ClassifyRequired(Required, task="classification"):
+    optimizer = OptimizerSpec(SGD, lr=0.1)
+
+
+@pytest.mark.parametrize("declared", [Classify, ClassifyRequired], ids=["default", "required"])
+def test_a_class_defined_with_class_keywords_is_refused_naming_the_way_out(declared: type) -> None:
+    """The subclass is defined without the keywords (Python keeps no record of them): ``task`` silently went back
+    to its default ("regression"), or a required one failed with the user's own ``TypeError``."""
+    base = declared.__mro__[1].__qualname__
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            f"{declared.__qualname__}: Expected a class whose `__init_subclass__` methods take no class keywords, "
+            "as `with_declarations` defines its subclass without any (Python keeps no record of the keywords a "
+            f"class was defined with), but got `{base}.__init_subclass__` taking `task`: it would get its default "
+            "instead (or fail, if required). Declare the subclass by hand, with the keywords "
+            f"`{declared.__name__}` is defined with: `class Tuned({declared.__name__}, task=...): optimizer = "
+            "OptimizerSpec(...)`."
+        ),
+    ):
+        with_declarations(declared, optimizer={"class_path": "sgd", "init_args": {"lr": 0.3}})
+    assert with_declarations(declared, optimizer=spec_to_dict(declared.optimizer)) is declared  # nothing made
+
+    class Tuned(declared, task="classification"):  # type: ignore[misc,valid-type,call-arg]
+        optimizer = OptimizerSpec(SGD, lr=0.3)
+
+    assert Tuned.task == declared.task == "classification"
+    assert fit(Tuned(), max_epochs=1).of() == [0.3] * 4
+
+
+def test_init_subclass_passing_keywords_on_is_accepted() -> None:
+    # `**kwargs` (and Generic's `*args, **kwargs`) only pass keywords on: nothing is lost
+    class Passes(ConfigurableOptimizersMixin, Classifier):
+        def __init_subclass__(cls, *args: Any, **kwargs: Any) -> None:
+            super().__init_subclass__(*args, **kwargs)
+
+    class Declared(Passes):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    tuned = with_declarations(Declared, optimizer=OptimizerSpec(SGD, lr=0.3))
+    assert issubclass(tuned, Declared) and tuned.optimizer.kwargs == {"lr": 0.3}
+
+
 def decay(epoch: int, rate: float) -> float:
     return rate**epoch
 
