@@ -57,7 +57,7 @@ from __future__ import annotations
 import inspect
 import math
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import MethodType
@@ -71,6 +71,7 @@ from typing_extensions import override
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import check_every_steps
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
+from lightning_optim.declaring.specs import DECLARES_OPTIMIZERS
 from lightning_optim.registry.optimizers import evaluates_closure
 from lightning_optim.training import callbacks as mixin_callbacks
 from lightning_optim.training.callbacks import MixinCallback
@@ -115,20 +116,50 @@ def overrider(cls: type, name: str, *own: Any) -> type | None:
     return definer
 
 
-def _methods(cls: type) -> list[str]:
-    return [name for name in dir(cls) if not name.startswith("__") and callable(getattr(cls, name, None))]
+def _methods(cls: type, losses: Collection[str | None] = ()) -> list[str]:
+    """The methods a ``loss`` may have meant: those the user's classes in ``cls``'s MRO define, not Lightning's
+    hooks, ``nn.Module``'s or the mixin's (a name close to ``predict_step`` is not a misspelt hook: the hook is
+    no loss), nor another optimizer's ``loss`` method (``losses``).
+
+    Example:
+        >>> import lightning as L
+        >>> class Base(L.LightningModule):
+        ...     def shared_step(self, batch, batch_idx): ...
+        ...     def dis_loss(self, batch, batch_idx): ...
+        >>> class Model(Base):
+        ...     def helper(self): ...
+        >>> _methods(Model), _methods(Model, ["dis_loss"])
+        (['dis_loss', 'helper', 'shared_step'], ['helper', 'shared_step'])
+    """
+    theirs = {k for base in compat.lightning_classes("LightningModule") for k in base.__mro__}
+    names = {
+        name
+        for k in cls.__mro__
+        if k not in theirs and DECLARES_OPTIMIZERS not in vars(k)
+        for name, value in vars(k).items()
+        if not name.startswith("__") and value is not training_step
+    }
+    return sorted(n for n in names if n not in losses and callable(getattr(cls, n, None)))
 
 
-def missing_method(cls: type, declared: ResolvedOptimizer) -> ValueError | None:
-    """The error for a ``loss`` naming no method of ``cls`` (``None`` if it names one)."""
+def missing_method(
+    cls: type, declared: ResolvedOptimizer, losses: Collection[str | None], *, defining: bool = False
+) -> ValueError | None:
+    """The error for a ``loss`` naming no method of ``cls`` (``None`` if it names one), ``losses`` being every
+    declared optimizer's. While ``cls`` is being defined (``defining``) only a near miss of a method of the
+    user's classes is an error: a name with none may be a method a subclass defines, checked when ``fit``
+    starts."""
     method = declared.spec.loss
     if method is None or callable(getattr(cls, method, None)):
         return None
-    hint = did_you_mean(method, _methods(cls))
+    hint = did_you_mean(method, _methods(cls, losses))
+    if defining and not hint:
+        return None
     found = "" if getattr(cls, method, None) is None else f" (`{method}` is {getattr(cls, method)!r})"
+    define = "" if hint else f" Define `{method}(self, batch, batch_idx)` in `{cls.__qualname__}` or a base."
     return ValueError(
         f"{declared.where}: Expected `loss` to name a method of `{cls.__qualname__}`, "
-        f"`{method}(batch, batch_idx) -> loss`, but got {method!r}{hint}{found}."
+        f"`{method}(batch, batch_idx) -> loss`, but got {method!r}{hint}{found}.{define}"
     )
 
 
@@ -164,8 +195,9 @@ def based_training_step(owner: str, base: str, declared: Sequence[ResolvedOptimi
 
 def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
     """The class-wide checks of ``loss``: on every optimizer or none, no ``training_step`` of the class's own,
-    and no near miss for a method name (a name with no near miss may be a method a subclass defines: checked
-    when ``fit`` starts). Whether the mixin writes the training step."""
+    and no near miss of a method of the user's classes for a method name (``missing_method``; a name with no
+    near miss may be a method a subclass defines: checked when ``fit`` starts). Whether the mixin writes the
+    training step."""
     with_loss = [d.attribute for d in declared if d.spec.loss is not None]
     if not with_loss:
         return False
@@ -195,9 +227,10 @@ def check_class(cls: type, declared: Sequence[ResolvedOptimizer]) -> bool:
                 "training step and steps and zeroes each optimizer itself, so Lightning would never call it. "
                 f"Remove it and use {instead} instead."
             )
+    losses = [d.spec.loss for d in declared]
     for d in declared:
-        error = missing_method(cls, d)
-        if error is not None and did_you_mean(d.spec.loss or "", _methods(cls)):
+        error = missing_method(cls, d, losses, defining=True)
+        if error is not None:
             raise error
     return True
 
@@ -506,8 +539,9 @@ def closure_accumulation(where: str, optimizer: str, accumulate: int) -> str:
 
 def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -> None:
     """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
+    losses = [b.declared.spec.loss for b in built]
     for d in (b.declared for b in built):  # every `loss` names a method taking `(batch, batch_idx)`
-        error = missing_method(type(module), d)
+        error = missing_method(type(module), d, losses)
         if error is not None:
             raise error
         method = getattr(module, d.spec.loss or "")

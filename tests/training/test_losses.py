@@ -700,6 +700,65 @@ def test_a_missing_method_fails_when_fit_starts() -> None:
     fit(concrete(), data=data(), max_epochs=1)
 
 
+class Networks(L.LightningModule):
+    """``Gan``'s networks, without its loss methods."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.generator = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 8))
+        self.discriminator = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    fake = Gan.fake
+
+
+def test_a_base_naming_a_method_its_subclasses_define_is_defined() -> None:
+    """A base declaring ``loss`` for a method each subclass writes was refused when the base was defined, with a
+    Lightning hook (``shared_step`` -> ``predict_step``) or another optimizer's loss (``gen_loss`` ->
+    ``dis_loss``) as the near miss: only the methods of the user's own classes, other than the declared losses,
+    are near misses. Each subclass trains as the hand-written loop, and a subclass without the method is told
+    so when ``fit`` starts, with no hook suggested."""
+    attributes = {  # `declared()`'s, with other method names
+        "dis_opt": OptimizerSpec(
+            Adam,
+            params="discriminator",
+            lr=0.01,
+            loss="dis_loss",
+            scheduler=PER_STEP,
+            implementation="forloop",
+        ),
+        "gen_opt": OptimizerSpec(
+            SGD,
+            params="generator",
+            lr=0.05,
+            momentum=0.9,
+            loss="gen_loss",
+            scheduler=[PER_STEP, PER_EPOCH],
+            implementation="forloop",
+        ),
+    }
+    base = type(
+        "GanBase", (ConfigurableOptimizersMixin, Networks), {**attributes, "dis_loss": Gan.discriminator_loss}
+    )
+    concrete = type("Concrete", (base,), {"gen_loss": Gan.generator_loss})
+    ours, theirs = concrete(), HandWritten()
+    assert fit(ours, data=data(), max_epochs=2).history == fit(theirs, data=data(), max_epochs=2).history
+    assert_same_weights(ours, theirs)
+    with pytest.raises(ValueError) as raised:
+        fit(base(), data=data(), max_epochs=1)
+    assert str(raised.value) == (
+        "GanBase.gen_opt: Expected `loss` to name a method of `GanBase`, `gen_loss(batch, batch_idx) -> loss`, "
+        "but got 'gen_loss'. Define `gen_loss(self, batch, batch_idx)` in `GanBase` or a base."
+    )
+    for method in ("shared_step", "train_step", "model_step", "training_loss", "forward_loss", "step"):
+        spec = OptimizerSpec(Adam, loss=method)
+        shared = type(f"Shared_{method}", (ConfigurableOptimizersMixin, Networks), {"optimizer": spec})
+        with pytest.raises(
+            ValueError, match=rf"but got '{method}'\. Define `{method}\(self, batch, batch_idx\)`"
+        ):
+            fit(type("Forgot", (shared,), {})(), data=data(), max_epochs=1)
+
+
 def test_a_method_with_the_wrong_signature() -> None:
     cls = type(
         "OneArgument",
