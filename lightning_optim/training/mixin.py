@@ -83,18 +83,45 @@ _PLACES: dict[type, tuple[str, str]] = {
 }
 
 
+def _items(value: object) -> tuple[object, ...]:
+    """What a list, tuple or dict holds (nothing for another value).
+
+    Example:
+        >>> _items({"a": 1}), _items([1, 2]), _items("ab")
+        ((1,), (1, 2), ())
+    """
+    if isinstance(value, dict):
+        return tuple(value.values())
+    return tuple(value) if isinstance(value, (list, tuple)) else ()
+
+
+def _nested(value: object) -> tuple[object, ...]:
+    """``value`` and what it holds, at any depth: the items of a list, tuple or dict, the arguments of a
+    ``SchedulerSpec`` (a composite's ``schedulers``).
+
+    Example:
+        >>> warmup = SchedulerSpec("linear", total_iters=2)
+        >>> warmup in _nested(SchedulerSpec("sequential", schedulers=[warmup, SchedulerSpec("cosine")], milestones=[2]))
+        True
+    """
+    inner = value.kwargs.values() if isinstance(value, SchedulerSpec) else _items(value)
+    return (value, *(part for item in inner for part in _nested(item)))
+
+
 def _parts(spec: OptimizerSpec) -> tuple[object, ...]:
-    """``spec``'s schedulers and groups (as declared: malformed ones are for the declaration checks)."""
-    schedulers = spec.scheduler if isinstance(spec.scheduler, (list, tuple)) else (spec.scheduler,)
-    return (*schedulers, *(spec.groups if isinstance(spec.groups, (list, tuple)) else ()))
+    """``spec``'s schedulers (with those inside a composite's arguments) and groups (as declared: malformed ones
+    are for the declaration checks)."""
+    groups = spec.groups if isinstance(spec.groups, (list, tuple)) else ()
+    return (*_nested(spec.scheduler), *groups)
 
 
 def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     """A spec among ``cls``'s own attributes that no declaration uses would declare nothing, silently: a
     ``SchedulerSpec`` or ``ParamGroup`` as a class attribute of its own (declaring it there and passing it to
-    an ``OptimizerSpec`` is fine), or ``OptimizerSpec``s in a list, tuple or dict. A class declaring no
-    optimizer may hold specs for its subclasses: the first of them to declare one must use them (or set the
-    attribute to ``None``), as if it held them itself (``_inherited``).
+    an ``OptimizerSpec``, or to a composite scheduler such as ``"sequential"``'s ``schedulers``, is fine), or
+    ``OptimizerSpec``s in a list, tuple or dict. A class declaring no optimizer may hold specs for its
+    subclasses: the first of them to declare one must use them (or set the attribute to ``None``), as if it held
+    them itself (``_inherited``).
 
     Example:
         >>> class Module:
@@ -105,10 +132,7 @@ def _refuse_strays(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     """
     used = {id(part) for spec in specs.values() for part in (spec, *_parts(spec))}
     for name, value, holder in [*((n, v, cls) for n, v in vars(cls).items()), *_inherited(cls, specs)]:
-        items = (
-            value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-        )
-        for stray in (value, *items):  # an OptimizerSpec attribute is a declaration: among `used`
+        for stray in (value, *_items(value)):  # an OptimizerSpec attribute is a declaration: among `used`
             kind = next((k for k in _PLACES if isinstance(stray, k)), None)
             if kind is None or id(stray) in used or (kind is not OptimizerSpec and not specs):
                 continue
@@ -149,10 +173,9 @@ def _refuse_stray_hparams(
         return
     used = {id(o.hparam) for d in declared for o in d.hparams}
     for name, value, holder in [*((n, v, cls) for n, v in vars(cls).items()), *_inherited(cls, specs)]:
-        items = (
-            value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+        stray = next(
+            (v for v in (value, *_items(value)) if isinstance(v, HParam) and id(v) not in used), None
         )
-        stray = next((v for v in (value, *items) if isinstance(v, HParam) and id(v) not in used), None)
         reader = next((o for d in declared for o in d.hparams if o.name == name), None)
         if stray is None or reader is None:
             continue

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 from torch.optim import SGD, Adam
-from torch.optim.lr_scheduler import StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR, StepLR
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
@@ -297,6 +297,55 @@ def test_a_spec_inherited_from_a_base_that_declares_nothing_is_refused_unless_us
     assert [group["lr"] for group in optimizer.param_groups] == [0.0, 0.1 * 0.1**2]
     assert [d.attribute for d in Drops._lightning_optim_declared] == ["optimizer"]
     assert Replaced._lightning_optim_declared[0].schedulers == ()
+
+
+class HandSequential(Classifier):
+    """A linear warmup then a cosine, per step, in torch's ``SequentialLR``."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1, foreach=False)
+        parts = [LinearLR(optimizer, start_factor=0.1, total_iters=2), CosineAnnealingLR(optimizer, T_max=6)]
+        scheduler = SequentialLR(optimizer, parts, milestones=[2])
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def test_a_scheduler_spec_attribute_used_in_a_composite_scheduler_is_no_stray() -> None:
+    """The parts of a ``"sequential"`` (or ``"chained"``) scheduler held as class attributes, of the class or of
+    a base that declares nothing, were refused as strays "which declare nothing" (the composite's arguments were
+    not looked into); they train as the hand-written ``SequentialLR``."""
+
+    def sequential(*parts: SchedulerSpec) -> OptimizerSpec:
+        composite = SchedulerSpec("sequential", schedulers=list(parts), milestones=[2], interval="step")
+        return OptimizerSpec("sgd", lr=0.1, implementation="forloop", scheduler=composite)
+
+    class Own(ConfigurableOptimizersMixin, Classifier):
+        warmup = SchedulerSpec("linear", start_factor=0.1, total_iters=2)
+        cosine = SchedulerSpec("cosine", T_max=6)
+        optimizer = sequential(warmup, cosine)
+
+    class WarmBase(ConfigurableOptimizersMixin, Classifier):  # declares nothing: a part for its subclasses
+        WARMUP = SchedulerSpec("linear", start_factor=0.1, total_iters=2)
+
+    class Fine(WarmBase):
+        optimizer = sequential(WarmBase.WARMUP, SchedulerSpec("cosine", T_max=6))
+
+    class Chained(ConfigurableOptimizersMixin, Classifier):
+        decay = SchedulerSpec("exponential", gamma=0.5)
+        optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("chained", schedulers=(decay,)))
+
+    reference = HandSequential()
+    expected = fit(reference, max_epochs=2).history
+    for cls in (Own, Fine):
+        module = cls()
+        assert fit(module, max_epochs=2).history == expected
+        assert_same_weights(module, reference)
+    assert [d.attribute for d in Chained._lightning_optim_declared] == ["optimizer"]
+    with pytest.raises(TypeError, match=r"^[\w.<>]*Unused.cosine: Expected every `SchedulerSpec` to be an"):
+
+        class Unused(ConfigurableOptimizersMixin, Classifier):  # still refused: no declaration uses it
+            warmup = SchedulerSpec("linear", start_factor=0.1, total_iters=2)
+            cosine = SchedulerSpec("cosine", T_max=6)
+            optimizer = sequential(warmup, SchedulerSpec("cosine", T_max=6))
 
 
 def test_a_configure_optimizers_calling_super_is_refused_for_the_true_reason() -> None:
