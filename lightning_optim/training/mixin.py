@@ -255,8 +255,33 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
         raise TypeError(
             f"{cls.__qualname__}: declares optimizers ({', '.join(specs)}) and also defines "
             f"`configure_optimizers` in `{writer.__qualname__}`; the declarations would be ignored. "
-            "Remove one of the two."
+            f"{_ways_out(cls, writer, specs)}."
         )
+
+
+def _ways_out(cls: type, writer: type, specs: dict[str, OptimizerSpec]) -> str:
+    """The fixes of declarations beside ``writer``'s ``configure_optimizers``, with those that need no edit of a
+    base the user may not own: the bases reordered when ``writer`` is a base listed before the one bringing the
+    mixin; ``None`` for each declaration when all are inherited."""
+    ways = []
+    bases = cls.__bases__
+    via = next((b for b in bases if issubclass(b, ConfigurableOptimizersMixin)), None)
+    before = next((b for b in bases if issubclass(b, writer)), None)
+    if via is not None and before is not None and bases.index(before) < bases.index(via):
+        listed = written_in(cls, [via, *(b for b in bases if b is not via)])
+        ways.append(f"put `{listed[0]}` first: `class {cls.__name__}({', '.join(listed)})`")
+    if any(name in vars(cls) for name in specs):
+        ways.append("remove one of the two")
+    else:
+        if writer is cls:
+            ways.append(f"remove `configure_optimizers` from `{cls.__name__}` (the declarations then train)")
+        removals = "; ".join(f"{name} = None" for name in specs)
+        ways.append(
+            f"to train with `{writer.__qualname__}.configure_optimizers`, remove the inherited declarations in "
+            f"`{cls.__name__}`: `{removals}`"
+        )
+    text = ", or ".join(ways)
+    return text[0].upper() + text[1:]
 
 
 def _calls_super(writer: type) -> bool:

@@ -297,6 +297,59 @@ def test_declaring_and_writing_configure_optimizers_is_rejected() -> None:
         define(optimizer=OptimizerSpec(Adam), configure_optimizers=lambda self: None)
 
 
+class OwnOptimizerMixin:
+    """A project's shared mixin writing ``configure_optimizers`` (before the declarations')."""
+
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.05)  # type: ignore[attr-defined]
+
+
+class ByHand(Classifier):
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.3)
+
+
+def test_configure_optimizers_beside_declarations_it_cannot_edit_names_the_way_out() -> None:
+    """A ``configure_optimizers`` beside declarations of a base (a library's module), or a mixin writing one listed
+    before the declarations' mixin, was told "Remove one of the two", which a base is not the user's to do: the
+    message names ``<attr> = None`` in the subclass, and the reordered bases; each trains as it says."""
+
+    class Library(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.3)
+
+    with pytest.raises(TypeError) as raised:
+
+        class Mine(Library):
+            configure_optimizers = OwnOptimizerMixin.configure_optimizers
+
+    assert str(raised.value).endswith(
+        "the declarations would be ignored. Remove `configure_optimizers` from `Mine` (the declarations then train), "
+        "or to train with `test_configure_optimizers_beside_declarations_it_cannot_edit_names_the_way_out.<locals>."
+        "Mine.configure_optimizers`, remove the inherited declarations in `Mine`: `optimizer = None`."
+    )
+
+    class Removed(Library):
+        optimizer = None
+        configure_optimizers = OwnOptimizerMixin.configure_optimizers
+
+    assert set(fit(Removed(), max_steps=2).of()) == {0.05}
+    with pytest.raises(TypeError) as raised:
+
+        class Model(OwnOptimizerMixin, ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec("sgd", lr=0.3)
+
+    assert str(raised.value).endswith(
+        "also defines `configure_optimizers` in `OwnOptimizerMixin`; the declarations would be ignored. Put "
+        "`ConfigurableOptimizersMixin` first: `class Model(ConfigurableOptimizersMixin, OwnOptimizerMixin, "
+        "Classifier)`, or remove one of the two."
+    )
+
+    class Reordered(ConfigurableOptimizersMixin, OwnOptimizerMixin, Classifier):
+        optimizer = OptimizerSpec("sgd", lr=0.3)
+
+    assert fit(Reordered(), max_steps=2).history == fit(ByHand(), max_steps=2).history == [[[0.3]], [[0.3]]]
+
+
 def test_two_catch_all_optimizers_are_rejected() -> None:
     with pytest.raises(ValueError, match="a, b all use `params=None`"):
         define(a=OptimizerSpec(Adam), b=OptimizerSpec(Adam))
