@@ -492,7 +492,11 @@ class OptimizerSpec(_FrozenValue):
         return f"OptimizerSpec({', '.join(parts)})"
 
     def __set_name__(self, owner: type, name: str) -> None:
-        object.__setattr__(self, "_declared_as", f"{owner.__qualname__}.{name}")
+        declared = f"{owner.__qualname__}.{name}"
+        earlier = self.__dict__.get("_declared_as", declared)
+        if earlier != declared and earlier.rsplit(".", 1)[-1] == name:
+            declared = name  # one spec in several classes (a project's constant): not one class's
+        object.__setattr__(self, "_declared_as", declared)
         error = misdeclared(owner, name)
         if error is None:
             return

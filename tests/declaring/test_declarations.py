@@ -541,6 +541,22 @@ def test_optimizer_methods_on_the_declaration_outside_a_run_explain_themselves()
     assert copy.copy(spec) == spec and spec == OptimizerSpec(SGD, lr=0.1)
 
 
+def test_a_spec_shared_by_two_classes_names_no_other_class_outside_a_run() -> None:
+    """One ``OptimizerSpec`` assigned in two classes (a project's constant): the message outside a run for the
+    first class named the second's declaration (``B.optimizer``); it names what both share."""
+    shared = OptimizerSpec(SGD, lr=0.1)
+    classifier, _ = (
+        type(name, (ConfigurableOptimizersMixin, Classifier), {"optimizer": shared}) for name in "AB"
+    )
+    with pytest.raises(AttributeError) as raised:
+        classifier().optimizer.zero_grad()
+    assert str(raised.value).startswith(
+        "optimizer: `zero_grad` belongs to the live optimizer, but outside a run `optimizer` is the declaration "
+        "(OptimizerSpec(SGD, lr=0.1)). The live optimizer exists while `trainer.fit` runs: use "
+        "`self.optimizer.zero_grad` inside"
+    )
+
+
 def test_select_may_be_given_by_keyword() -> None:
     assert ParamGroup(select="head", lr=0.1) == ParamGroup("head", lr=0.1)
     assert repr(ParamGroup(select="head", lr=0.1)) == "ParamGroup('head', lr=0.1)"
