@@ -323,7 +323,7 @@ def item_no_match_message(
         return (
             f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
             f"item {item!r} matches only frozen parameters (`requires_grad=False`): {listing(frozen, limit=4)}. "
-            f"{_FROZEN_ADVICE}"
+            f"{_frozen_advice(where)}"
         )
     return (
         f"{where}: Expected every item of `{option}={selector!r}` to match a trainable parameter but the "
@@ -339,6 +339,29 @@ _FROZEN_ADVICE = (
     "the declarations and unfreeze them with Lightning's `BackboneFinetuning` (or "
     "`BaseFinetuning.unfreeze_and_add_param_group`), which adds them to an optimizer as it unfreezes them."
 )
+
+
+def _frozen_advice(where: str) -> str:
+    """``_FROZEN_ADVICE``, with the way to fit a stage that trains without the frozen parameters (a linear probe
+    of a module whose declarations train them in another stage): a class declaring without them.
+
+    Example:
+        >>> _frozen_advice("Model.optimizer.groups[0]").endswith(
+        ...     "`Probe = with_declarations(Model, optimizer=OptimizerSpec(...))` declaring `optimizer` without "
+        ...     "them, its weights loaded with `Probe().load_state_dict(model.state_dict())`."
+        ... )
+        True
+    """
+    head = where.split(".groups[")[0]
+    if "." not in head:
+        return _FROZEN_ADVICE
+    owner, attribute = head.rsplit(".", 1)
+    name = owner.rsplit(".", 1)[-1]
+    return (
+        f"{_FROZEN_ADVICE} For a stage of training with them frozen (a linear probe), fit a module of "
+        f"`Probe = with_declarations({name}, {attribute}=OptimizerSpec(...))` declaring `{attribute}` without "
+        "them, its weights loaded with `Probe().load_state_dict(model.state_dict())`."
+    )
 
 
 def _frozen_matches(named: NamedParameters, selector: Selector, where: str, option: str) -> list[str]:
@@ -442,7 +465,7 @@ def no_match_message(
     if frozen:
         return (
             f"{where}: `{option}={selector!r}` matches only frozen parameters (`requires_grad=False`): "
-            f"{listing(frozen, limit=4)}. {_FROZEN_ADVICE}"
+            f"{listing(frozen, limit=4)}. {_frozen_advice(where)}"
         )
     scope = (
         "this optimizer's trainable parameters" if among is not None else "the module's trainable parameters"

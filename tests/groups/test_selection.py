@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning
 from torch import nn
 from torch.optim import SGD
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, ParamGroup, with_declarations
 from lightning_optim.building.build import build_all
 from tests.helpers import Classifier, TwoNets, assert_same_weights, declared, fit
 
@@ -573,6 +573,36 @@ def test_a_selector_of_only_frozen_parameters_says_so_and_how_to_train_them(
     message = str(raised.value)
     assert message.startswith(start + FROZEN), message
     assert "BackboneFinetuning" in message and "did you mean" not in message
+
+
+class ProbedByHand(FrozenBackbone):
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1, foreach=False)
+
+
+def test_a_stage_with_a_declared_group_frozen_names_the_class_that_trains_it() -> None:
+    """Staged training of one module (fine-tune, then a linear probe with the backbone frozen) is refused for the
+    group of the frozen backbone; the refusal now names the class to fit that stage with, which trains as the
+    hand-written module (whose frozen parameters get no gradient)."""
+    spec = OptimizerSpec(SGD, lr=0.1, implementation="forloop", groups=[ParamGroup("backbone", lr=0.01)])
+    model = type("Model", (ConfigurableOptimizersMixin, FrozenBackbone), {"optimizer": spec})(freeze=False)
+    fit(model, max_epochs=1)
+    model.backbone.requires_grad_(False)
+    with pytest.raises(ValueError) as raised:
+        fit(model, max_epochs=1)
+    assert str(raised.value).endswith(
+        "For a stage of training with them frozen (a linear probe), fit a module of `Probe = with_declarations("
+        "Model, optimizer=OptimizerSpec(...))` declaring `optimizer` without them, its weights loaded with "
+        "`Probe().load_state_dict(model.state_dict())`."
+    )
+    probe_class = with_declarations(
+        type(model), optimizer=OptimizerSpec(SGD, lr=0.1, implementation="forloop")
+    )
+    probe, hand = probe_class(freeze=True), ProbedByHand(freeze=True)
+    probe.load_state_dict(model.state_dict())
+    hand.load_state_dict(model.state_dict())
+    assert fit(probe, max_epochs=1).history == fit(hand, max_epochs=1).history
+    assert_same_weights(probe, hand)
 
 
 def test_a_misspelt_selector_suggests_a_submodule_holding_trainable_parameters() -> None:
