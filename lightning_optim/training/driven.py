@@ -44,6 +44,11 @@ optimization; the logging step (``log_every_n_steps``) counts windows, and the l
 optimization (``compat.log_at_window_ends``).
 A ``GradientAccumulationScheduler`` is refused when ``fit`` starts.
 
+Under ``fit(torch.compile(module))`` Lightning compiles the module's ``training_step`` as well as its ``forward``:
+the written step runs outside dynamo, which cannot trace its ``self.log``, and the ``forward`` the loss methods
+call stays compiled (``compat.training_step_outside_compile``, at ``install``; an uncompiled module's step is
+left as it is).
+
 An optimizer whose step evaluates the closure itself (``LBFGS``; the registry's ``evaluates_closure``) would
 get no loss from ``optimizer.step()``, and a loss computed once before the step would be stale at every point
 its line search tries: it steps with a closure running steps 2 to 4, as a hand-written module and automatic
@@ -567,6 +572,7 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
     for d in (b.declared for b in built):
         if accumulate > 1 and evaluates_closure(d.cls):
             raise ValueError(closure_accumulation(d.where, d.cls.__name__, accumulate))
+    compat.training_step_outside_compile(module)
     driver = Driver(module, trainer, built)
     _DRIVERS[module] = driver
     mixin_callbacks.add(trainer, driver)

@@ -220,6 +220,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "compiling it)",
     ),
     PrivateApi(
+        "LightningModule._compiler_ctx",
+        "under `Trainer.fit(torch.compile(module))` the training step the mixin writes from `loss=` runs outside "
+        "dynamo (`training_step_outside_compile`: Lightning compiles the module's `training_step` too, and dynamo "
+        "cannot trace the step's `self.log`); its `forward` stays compiled",
+        "fallback: the written step is compiled as Lightning compiles it (dynamo's own error in the first step)",
+    ),
+    PrivateApi(
         "LightningModule._trainer",
         "the Trainer a module is attached to, without the `trainer` property's error when there is none",
         "error at fit",
@@ -477,6 +484,21 @@ def compiled_original(module: Any) -> Any:
         return module
     original = vars(module).get("_modules", {}).get("_orig_mod")
     return original if isinstance(original, torch.nn.Module) else module
+
+
+def training_step_outside_compile(module: Any) -> None:
+    """Run ``module``'s ``training_step`` outside dynamo when ``fit`` was given ``torch.compile(module)``.
+
+    Lightning's ``fit`` then compiles the module's ``training_step`` as well as its ``forward``
+    (``lightning.pytorch.utilities.compile.from_compiled``, keeping the originals in ``_compiler_ctx``). The step
+    the mixin writes from ``loss=`` logs (``self.log``, which dynamo cannot trace under Lightning) and steps the
+    optimizers: it runs eagerly, and the ``forward`` the loss methods call stays compiled. A module that was not
+    compiled is left as it is (nothing is added to its steps).
+    """
+    context = getattr(module, "_compiler_ctx", None)
+    original = context.get("original_training_step") if isinstance(context, dict) else None
+    if original is not None:
+        module.training_step = torch.compiler.disable(original)
 
 
 @contextlib.contextmanager

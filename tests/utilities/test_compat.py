@@ -103,6 +103,11 @@ LOOKUPS = {
     "OptimizedModule._orig_mod": lambda: isinstance(
         torch.compile(torch.nn.Linear(1, 1))._orig_mod, torch.nn.Linear
     ),
+    "LightningModule._compiler_ctx": lambda: callable(
+        _module_function("lightning.pytorch.utilities.compile.from_compiled")(
+            torch.compile(L.LightningModule())
+        )._compiler_ctx["original_training_step"]
+    ),
     "LightningModule._trainer": lambda: L.LightningModule()._trainer is None,
     "Strategy._lightning_optimizers": lambda: _trainer().strategy._lightning_optimizers == [],
     "Trainer._checkpoint_connector._loaded_checkpoint": lambda: hasattr(
