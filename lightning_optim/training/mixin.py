@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -328,6 +329,7 @@ def _declare(cls: type) -> None:
     if not driven:
         _refuse_optimizer_idx(cls, declared)
     _driven.write_training_step(cls, driven)
+    _check_fit_start_first(cls)
     if driven:
         _refuse_uncalled_overrides(cls, "`loss` on its optimizers")
     elif len(declared) > 1:
@@ -484,6 +486,45 @@ def _shown_value(value: object) -> str:
     return f"<{type(value).__name__} object>"
 
 
+def _check_fit_start(module: Any) -> None:
+    """The mixin's checks when ``fit`` starts, before Lightning checks the Trainer: it refuses the Trainer settings
+    manual optimization cannot honour in its own words (Lightning's check would advise switching to automatic
+    optimization, which several optimizers cannot), and several optimizers without a training step."""
+    trainer = compat.attached_trainer(module)
+    if trainer is not None and trainer.state.fn == "fit":
+        declared = current_declarations(module)
+        _check_training_step_written(module, declared)
+        if not trainer.lightning_module.automatic_optimization:
+            check_manual_trainer_settings(type(module).__qualname__, declared, trainer)
+
+
+#: Marks a ``configure_callbacks`` that runs ``_check_fit_start`` (``_checking_fit_start``).
+_CHECKS_FIT_START = "_lightning_optim_checks_fit_start"
+
+
+def _checking_fit_start(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``hook``, a ``configure_callbacks``, running ``_check_fit_start`` first when it is the module's own (the
+    hook Lightning calls), so the checks run once however many overrides call ``super()``."""
+
+    @functools.wraps(hook)
+    def configure_callbacks(self: Any) -> Any:
+        if type(self).configure_callbacks is configure_callbacks:
+            _check_fit_start(self)
+        return hook(self)
+
+    setattr(configure_callbacks, _CHECKS_FIT_START, True)
+    return configure_callbacks
+
+
+def _check_fit_start_first(cls: type) -> None:
+    """Give ``cls`` a ``configure_callbacks`` that runs the mixin's checks (``_checking_fit_start``) if the one it
+    uses would not: Lightning's docs override the hook without ``super()`` (``LightningModule``'s returns
+    ``[]``), which would skip the mixin's and leave Lightning's advice to switch to automatic optimization."""
+    hook = getattr(cls, "configure_callbacks", None)
+    if inspect.isfunction(hook) and not getattr(hook, _CHECKS_FIT_START, False):
+        type.__setattr__(cls, "configure_callbacks", _checking_fit_start(hook))
+
+
 class ConfigurableOptimizersMixin:
     """Supplies ``configure_optimizers`` from ``OptimizerSpec`` class attributes.
 
@@ -551,17 +592,12 @@ class ConfigurableOptimizersMixin:
             self.__dict__[LIVE_CACHE] = cached
         return cached.by_spec.get(id(spec), spec)
 
-    def configure_callbacks(self) -> Any:
-        """Lightning's own callbacks hook, which runs before Lightning checks the Trainer: the mixin refuses there
-        the Trainer settings manual optimization cannot honour, in its own words (Lightning's check would advise
-        switching to automatic optimization, which several optimizers cannot)."""
-        trainer = compat.attached_trainer(self)
-        if trainer is not None and trainer.state.fn == "fit":
-            declared = current_declarations(self)
-            _check_training_step_written(self, declared)
-            if not trainer.lightning_module.automatic_optimization:
-                check_manual_trainer_settings(type(self).__qualname__, declared, trainer)
+    def _lightnings_callbacks(self) -> Any:
         return super().configure_callbacks()  # type: ignore[misc]  # a LightningModule follows in the MRO
+
+    #: Lightning's own callbacks hook, which runs before Lightning checks the Trainer: the mixin's checks run
+    #: first there (``_check_fit_start``), also in a class that overrides it without ``super()``.
+    configure_callbacks = _checking_fit_start(_lightnings_callbacks)
 
     def __getstate__(self) -> dict[str, Any]:
         # the cache holds Lightning's optimizer wrappers, which cannot be pickled, and the Trainer (dropped by

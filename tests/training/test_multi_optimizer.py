@@ -456,6 +456,47 @@ def test_trainer_settings_manual_optimization_cannot_honour_are_refused_in_the_m
         fit(gan(), max_epochs=1, **setting)
 
 
+class Started(L.Callback):
+    """A callback a module returns from ``configure_callbacks``; counts the fits it saw start."""
+
+    def __init__(self) -> None:
+        self.fits = 0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fits += 1
+
+
+def own_callbacks(base: type, calls_super: bool) -> type:
+    """``base`` with ``configure_callbacks`` overridden as Lightning's docs write it (no ``super()``: Lightning's
+    returns ``[]``), or extending the mixin's."""
+
+    def configure_callbacks(self: Any) -> list[L.Callback]:
+        extra = super(subclass, self).configure_callbacks() if calls_super else []
+        self.started = Started()
+        return [*extra, self.started]
+
+    subclass = type("Custom", (base,), {"configure_callbacks": configure_callbacks})
+    return subclass
+
+
+@pytest.mark.parametrize("calls_super", [False, True], ids=["own", "super"])
+@pytest.mark.parametrize(
+    "setting", [{"gradient_clip_val": 1.0}, {"accumulate_grad_batches": 2}], ids=["clip", "accumulate"]
+)
+def test_the_mixins_checks_run_beside_a_configure_callbacks_of_the_modules_own(
+    setting: dict[str, Any], calls_super: bool
+) -> None:
+    """An override without ``super()`` switched the mixin's checks off: Lightning's "switch to automatic
+    optimization" came instead, which the mixin refuses for two optimizers. The callbacks returned still run."""
+    cls = own_callbacks(GAN, calls_super)
+    with pytest.raises(ValueError, match=r"^Custom: Expected .*Declare `loss=` on each optimizer"):
+        fit(cls(), max_epochs=1, **setting)
+    ours, theirs = cls(), GAN()
+    assert fit(ours, max_epochs=2).history == fit(theirs, max_epochs=2).history
+    assert ours.started.fits == 1
+    assert_same_weights(ours, theirs)
+
+
 def test_validate_with_a_clipping_trainer_is_not_refused() -> None:
     """Lightning checks clipping and accumulation only when fitting; so does the mixin."""
     module = gan()
@@ -526,3 +567,5 @@ def test_several_optimizers_without_a_training_step_or_loss_are_refused_when_fit
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(Unstepped(), max_epochs=1)
+    with pytest.raises(ValueError, match=f"^{re.escape(message.replace('Unstepped', 'Custom'))}$"):
+        fit(own_callbacks(Unstepped, calls_super=False)(), max_epochs=1)
