@@ -382,26 +382,95 @@ def _refuse_automatic_class_attribute(cls: type, declared: Sequence[ResolvedOpti
         )
 
 
+def _changed_declarations(cls: type) -> list[str]:
+    """The declarations of ``cls`` assigned, replaced or removed since the mixin declared it (``_declare``)."""
+    if DECLARED_ATTRIBUTE not in vars(cls):
+        return []
+    resolved = {d.attribute: d.declaration for d in vars(cls)[DECLARED_ATTRIBUTE]}
+    now = declared_specs(cls)
+    return [
+        n for n in [*resolved, *(n for n in now if n not in resolved)] if resolved.get(n) is not now.get(n)
+    ]
+
+
 def _refuse_changes_after_definition(cls: type) -> None:
     """Declarations are checked and resolved when the class is defined; one assigned, replaced or removed later
     (``Model.optimizer = ...``) would not be what trains everywhere (a pickled module or a spawned worker imports
-    the class as defined, a ``with_declarations`` class records its overrides), so it is refused."""
-    if DECLARED_ATTRIBUTE not in vars(cls):
-        return
-    resolved = {d.attribute: d.declaration for d in vars(cls)[DECLARED_ATTRIBUTE]}
-    now = declared_specs(cls)
-    changed = [
-        n for n in [*resolved, *(n for n in now if n not in resolved)] if resolved.get(n) is not now.get(n)
-    ]
+    the class as defined, a ``with_declarations`` class records its overrides), so it is refused. One an
+    ``__init_subclass__`` assigns after calling ``super().__init_subclass__()`` is part of the class statement
+    (``_declaring_after``), except in an ``__init_subclass__`` of a class without the mixin listed before it,
+    which the mixin does not see until its first subclass: the message names the way that works there."""
+    changed = _changed_declarations(cls)
     if changed:
         name = changed[0]
+        hook = _unseen_init_subclass(cls)
+        there = (
+            f"; in `{hook.__qualname__}.__init_subclass__`, assign it before calling `super().__init_subclass__()`"
+            if hook is not None
+            else ""
+        )
         raise TypeError(
             f"{cls.__qualname__}.{name}: Expected the declarations to stay as the class defines them but got "
             f"{listing(changed)} assigned after the class body (`{cls.__name__}.{name} = ...`): "
             "the mixin checks and resolves declarations when the class is defined, and a module pickled for "
             "spawned workers or a checkpoint reads the class as defined. Declare a subclass instead, e.g. for a "
-            f"sweep `with_declarations({cls.__name__}, {name}=OptimizerSpec(...))` (`None` removes one)."
+            f"sweep `with_declarations({cls.__name__}, {name}=OptimizerSpec(...))` (`None` removes one){there}."
         )
+
+
+#: Marks an ``__init_subclass__`` that declares the class again when it changed a declaration (``_declaring_after``).
+_DECLARES_AFTER = "_lightning_optim_declares_after"
+
+
+def _init_subclass_before_mixin(classes: Sequence[type]) -> type | None:
+    """The first of ``classes`` (an MRO) defining ``__init_subclass__``, if it comes before the mixin: the one that
+    runs around the mixin's."""
+    for klass in classes:
+        if klass is ConfigurableOptimizersMixin:
+            return None
+        if "__init_subclass__" in vars(klass):
+            return klass
+    return None
+
+
+def _unseen_init_subclass(cls: type) -> type | None:
+    """The class whose ``__init_subclass__`` created ``cls`` around the mixin's without declaring it again after
+    (``_declaring_after``): one without the mixin, listed before it, whose code after ``super()`` the mixin cannot
+    follow when the first of its subclasses with the mixin is created."""
+    definer = _init_subclass_before_mixin(cls.__mro__[1:])
+    hook = vars(definer)["__init_subclass__"] if definer is not None else None
+    return definer if not getattr(getattr(hook, "__func__", None), _DECLARES_AFTER, False) else None
+
+
+def _declare_after_init_subclass(cls: type) -> None:
+    """Make the ``__init_subclass__`` that runs for ``cls``'s subclasses around the mixin's (``cls``'s own, or one
+    of a base listed before the mixin) declare the subclass again if it changed a declaration after calling
+    ``super().__init_subclass__()``: still the class statement, which a worker importing the class runs too.
+
+    Example:
+        >>> class Auto(ConfigurableOptimizersMixin, LightningModule):
+        ...     def __init_subclass__(cls, lr=0.1, **kwargs):
+        ...         super().__init_subclass__(**kwargs)
+        ...         cls.optimizer = OptimizerSpec("sgd", lr=lr)
+        >>> class Model(Auto, lr=0.3):
+        ...     pass
+        >>> [d.declaration for d in current_declarations(Model)]
+        [OptimizerSpec('sgd', lr=0.3)]
+    """
+    definer = _init_subclass_before_mixin(cls.__mro__)
+    hook = vars(definer)["__init_subclass__"] if definer is not None else None
+    if not isinstance(hook, classmethod) or getattr(hook.__func__, _DECLARES_AFTER, False):
+        return
+    own = hook.__func__
+
+    @functools.wraps(own)
+    def __init_subclass__(subclass: type, **kwargs: Any) -> None:
+        own(subclass, **kwargs)
+        if _changed_declarations(subclass):
+            _declare(subclass)
+
+    setattr(__init_subclass__, _DECLARES_AFTER, True)
+    type.__setattr__(cls, "__init_subclass__", classmethod(__init_subclass__))
 
 
 def _refuse_instance_specs(module: object) -> None:
@@ -570,6 +639,7 @@ class ConfigurableOptimizersMixin:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _declare(cls)
+        _declare_after_init_subclass(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

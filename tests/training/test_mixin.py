@@ -163,6 +163,71 @@ def test_a_declaration_whose_class_skipped_the_mixins_init_subclass_is_checked_a
         trained(Broken())
 
 
+class HandAuto(Classifier):
+    """Hand-written: an ``lr`` class keyword, set after ``super().__init_subclass__()``, read when fitting."""
+
+    lr = 0.1
+
+    def __init_subclass__(cls, lr: float = 0.1, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.lr = lr
+
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=self.lr)
+
+
+def test_a_declaration_an_init_subclass_assigns_after_calling_super_is_the_class_statements() -> None:
+    """Refused when fit started, as "assigned after the class body", though a worker importing the class runs
+    the same ``__init_subclass__``; it trains at the keyword's lr as the hand-written keyword does."""
+
+    class Auto(ConfigurableOptimizersMixin, Classifier):
+        def __init_subclass__(cls, lr: float = 0.1, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            cls.optimizer = OptimizerSpec("sgd", lr=lr)
+
+    class Model(Auto, lr=0.3):
+        pass
+
+    class Deeper(Model, lr=0.2):  # the keyword again, one class further
+        pass
+
+    for ours, lr in ((Model(), 0.3), (Deeper(), 0.2)):
+        theirs = type("Hand", (HandAuto,), {}, lr=lr)()
+        assert fit(ours, max_steps=3).history == fit(theirs, max_steps=3).history == [[[lr]]] * 3
+        assert_same_weights(ours, theirs)
+    Model.optimizer = OptimizerSpec("sgd", lr=0.5)  # type: ignore[assignment]
+    with pytest.raises(
+        TypeError,
+        match=CHANGED.format(name="optimizer", names="`optimizer`") + r"` \(`None` removes one\)\.$",
+    ):
+        Model()  # a change after the class statement is refused as before
+
+
+def test_a_declaration_an_init_subclass_without_the_mixin_assigns_after_super_names_the_way() -> None:
+    """A class without the mixin listed before it: its ``__init_subclass__`` runs around the mixin's for the
+    first class, which the mixin cannot follow; the message names the order that works."""
+
+    class AutoLr:
+        def __init_subclass__(cls, lr: float = 0.1, **kwargs: Any) -> None:
+            super().__init_subclass__(**kwargs)
+            cls.optimizer = OptimizerSpec("sgd", lr=lr)
+
+    class Model(AutoLr, ConfigurableOptimizersMixin, Classifier, lr=0.3):
+        pass
+
+    with pytest.raises(
+        TypeError,
+        match=CHANGED.format(name="optimizer", names="`optimizer`")
+        + r"` \(`None` removes one\); in `.*AutoLr.__init_subclass__`, assign it before calling `super\(\).__init_subclass__\(\)`\.$",
+    ):
+        Model()
+
+    class Again(Model, lr=0.2):  # its subclasses are declared after it
+        pass
+
+    assert fit(Again(), max_steps=1).history == [[[0.2]]]
+
+
 def test_a_spec_assigned_to_the_instance_is_refused_with_the_supported_ways() -> None:
     class Model(ConfigurableOptimizersMixin, Classifier):
         optimizer = OptimizerSpec("sgd", lr=0.1)
