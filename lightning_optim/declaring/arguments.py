@@ -32,7 +32,7 @@ from lightning_optim.registry.precision import option_arguments
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
 from lightning_optim.utilities.errors import did_you_mean, listing, option_meant, prefixed
 from lightning_optim.utilities.numeric import is_int
-from lightning_optim.utilities.typecheck import check_type
+from lightning_optim.utilities.typecheck import check_type, type_mismatch
 
 
 @functools.cache
@@ -201,8 +201,22 @@ def check_arguments(
             continue  # an HParam without default: its value is checked when `fit` reads it
         if key in per_group and isinstance(value, Mapping):
             value = list(value.values())  # one value per group by name: checked like a list
+        if key in per_group and isinstance(value, (list, tuple)) and _each_fits(cls, key, value):
+            continue
         check_type(where, cls, key, value)
     return [name for name in required if name not in kwargs]
+
+
+def _each_fits(cls: type, key: str, values: Sequence[Any]) -> bool:
+    """Whether each of a per-group argument's values fits ``cls``'s annotation for ``key``: torch's ``CyclicLR``
+    takes one momentum per group, as the other per-group arguments, though its signature annotates one ``float``.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import CyclicLR
+        >>> _each_fits(CyclicLR, "base_momentum", [0.8, 0.85]), _each_fits(CyclicLR, "base_momentum", [0.8, "a"])
+        (True, False)
+    """
+    return all(type_mismatch(cls, key, value) is None for value in values)
 
 
 def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:

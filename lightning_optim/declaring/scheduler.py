@@ -483,12 +483,13 @@ def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) ->
     takes ``gamma`` beside ``mode="triangular"`` and trains as without it. Only the declared arguments count,
     never torch's defaults nor the length ``fit`` derives; an ``HParam`` deciding it is checked with the value
     ``fit`` reads (this runs again then). An argument spelled out at the scheduler's own default (``epochs=None``,
-    ``gamma=1.0``, as a config dump writes every argument) is not declared: it trains as left out."""
+    ``gamma=1.0``, as a config dump writes every argument; a per-group one with each group's value at it,
+    ``base_momentum=[0.85, 0.85]``) is not declared: it trains as left out."""
     for unread in info.unread:
         given = [
             key
             for key in unread.arguments
-            if key in kwargs and not (unread.default_is_left_out and _is_default(info.cls, key, kwargs[key]))
+            if key in kwargs and not (unread.default_is_left_out and _at_default(info, key, kwargs[key]))
         ]
         if not given or any(contains_hparam(kwargs.get(key)) for key in unread.decided_by):
             continue
@@ -516,6 +517,21 @@ def declared_arguments(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {
         key: value for key, value in kwargs.items() if not (value is None and _is_default(cls, key, value))
     }
+
+
+def _at_default(info: SchedulerInfo, key: str, value: Any) -> bool:
+    """Whether ``value`` is ``key``'s default (``_is_default``): each group's value of a per-group argument.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import OneCycleLR
+        >>> onecycle = SCHEDULER_INFO[OneCycleLR]
+        >>> _at_default(onecycle, "base_momentum", [0.85, 0.85]), _at_default(onecycle, "base_momentum", [0.85, 0.8])
+        (True, False)
+        >>> _at_default(onecycle, "max_momentum", {"head": 0.95}), _at_default(onecycle, "max_momentum", [])
+        (True, False)
+    """
+    values = group_values(value) if key in info.per_group_arguments else [value]
+    return bool(values) and all(_is_default(info.cls, key, v) for v in values)
 
 
 def _is_default(cls: type, key: str, value: Any) -> bool:

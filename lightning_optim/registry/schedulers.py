@@ -453,8 +453,9 @@ class Unread(NamedTuple):
     unread_by: Callable[[Mapping[str, Any]], str | None]
     instead: str
     decided_by: tuple[str, ...]
-    #: an argument spelled out at the signature's default is taken as left out (a config dump writes every
-    #: argument); ``False`` where that default is not what the scheduler uses (``unread_by`` then decides alone)
+    #: an argument spelled out at the signature's default (a per-group one: in every group) is taken as left out
+    #: (a config dump writes every argument); ``False`` where that default is not what the scheduler uses
+    #: (``unread_by`` then decides alone)
     default_is_left_out: bool = True
 
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, preview_schedule
+from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, scheduler_info
 from lightning_optim.tools.config import spec_from_dict
 from tests.helpers import FAST, Classifier, declared, fit, loader, torch_lrs, transformers_with_torch
@@ -774,6 +774,89 @@ def test_arguments_spelled_out_at_torchs_defaults_train_as_torch(
     module = declared(OptimizerSpec("sgd", momentum=0.9, scheduler=SchedulerSpec(cls, **arguments)))()
     recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
     assert recorder.of() == pytest.approx(_torch_run(cls, arguments)[0])
+
+
+#: (scheduler, the arguments that train with `cycle_momentum=False`, torch's default momenta one per group)
+_MOMENTA_PER_GROUP = [
+    pytest.param(
+        lr_scheduler.OneCycleLR,
+        {"max_lr": 0.1, "total_steps": 8},
+        {"base_momentum": [0.85, 0.85], "max_momentum": [0.95, 0.95]},
+        id="onecycle",
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR, _CYCLIC, {"base_momentum": [0.8, 0.8], "max_momentum": [0.9, 0.9]}, id="cyclic"
+    ),
+    pytest.param(
+        lr_scheduler.CyclicLR,
+        _CYCLIC,
+        {"base_momentum": {"layer1": 0.8, "rest": 0.8}},
+        id="cyclic-by-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cls", "trained", "momenta"), _MOMENTA_PER_GROUP)
+def test_momenta_per_group_at_torchs_defaults_train_as_left_out(
+    cls: type, trained: dict[str, Any], momenta: dict[str, Any]
+) -> None:
+    # was refused as arguments the scheduler never reads, though the same scalars were accepted
+    scheduler = SchedulerSpec(cls, **trained, cycle_momentum=False, **momenta)
+    groups = [ParamGroup("model_gen.layer1", name="layer1")]
+    module = declared(OptimizerSpec("sgd", momentum=0.9, groups=groups, scheduler=scheduler))()
+    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
+    reference = _torch_run(cls, {**trained, "cycle_momentum": False})[0]
+    assert [recorder.of(group=0), recorder.of(group=1)] == [pytest.approx(reference)] * 2
+
+
+class _Momenta(L.Callback):
+    """The momentum of every param group before each training batch."""
+
+    def __init__(self) -> None:
+        self.history: list[list[float]] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.history.append([g["momentum"] for g in trainer.optimizers[0].param_groups])
+
+
+def test_cyclic_momenta_per_group_cycle_as_a_hand_written_module() -> None:
+    # was: "Expected `base_momentum` of `CyclicLR` to be float but got [0.7, 0.8]" (torch annotates one float
+    # but takes one per group, as the record says)
+    momenta = {"base_momentum": [0.7, 0.8], "max_momentum": [0.9, 0.95]}
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            layer1 = list(self.model_gen.layer1.parameters())
+            rest = list(self.model_gen.layer2.parameters())
+            optimizer = torch.optim.SGD([{"params": layer1}, {"params": rest}], lr=0.1, momentum=0.9)
+            scheduler = lr_scheduler.CyclicLR(optimizer, **_CYCLIC, **momenta)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    scheduler = SchedulerSpec("cyclic", **_CYCLIC, **momenta)
+    groups = [ParamGroup("model_gen.layer1", name="layer1")]
+    runs = []
+    for module in (
+        HandWritten(),
+        declared(OptimizerSpec("sgd", momentum=0.9, groups=groups, scheduler=scheduler))(),
+    ):
+        recorded = _Momenta()
+        lrs = fit(module, data=loader(n=32, batch_size=8), max_epochs=2, callbacks=[recorded])
+        runs.append((lrs.history, recorded.history))
+    assert runs[1] == runs[0]
+    assert runs[0][1][1] != runs[0][1][0]  # the momenta cycle, each group's its own
+
+
+def test_momenta_per_group_with_another_value_are_refused_as_unread() -> None:
+    scheduler = SchedulerSpec("onecycle", max_lr=0.1, cycle_momentum=False, base_momentum=[0.85, 0.8])
+    groups = [ParamGroup("model_gen.layer1", name="layer1")]
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Model.optimizer.scheduler: Expected `base_momentum` of `OneCycleLR` only with `cycle_momentum=True` "
+            "(its default) but got `base_momentum=[0.85, 0.8]` with `cycle_momentum=False`"
+        ),
+    ):
+        declared(OptimizerSpec("sgd", momentum=0.9, groups=groups, scheduler=scheduler), name="Model")
 
 
 def test_a_config_dump_with_every_argument_of_onecycle_trains_as_torch() -> None:
