@@ -9,9 +9,11 @@ declared value would sit unread in the param groups. The names its constructor r
 told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
 method of a user's own) may read any name there: every name is accepted, as nothing here can tell which.
 
-The values are handed to each optimizer built as its own copies (``own_values``): torch's schedulers write a
-tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and a
-declaration is a class attribute every fit of the class builds from.
+The values are handed to each optimizer and scheduler built as its own copies (``own_values``): torch's schedulers
+write a tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and
+a declaration is a class attribute every fit of the class builds from. A numpy number among them (a sweep's grid)
+is handed over as the Python number it stands for, which the checks here take it as: torch type-checks some
+(``OneCycleLR``'s ``total_steps`` and ``pct_start``, ``Adam``'s ``betas``) and would refuse it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from lightning_optim.registry.optimizers import is_optimizer_class, optimizer_in
 from lightning_optim.registry.precision import option_arguments
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
 from lightning_optim.utilities.errors import did_you_mean, listing, option_meant, prefixed
-from lightning_optim.utilities.numeric import is_int
+from lightning_optim.utilities.numeric import is_int, python_number
 from lightning_optim.utilities.typecheck import check_type, type_mismatch
 
 
@@ -60,13 +62,17 @@ def accepted_arguments(cls: type) -> tuple[tuple[str, ...], tuple[str, ...], boo
 
 def own_values(options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` with each tensor among its values cloned (also inside a tuple or list: ``betas``), on its
-    device and of its dtype; a param group's ``"params"`` stay the parameters.
+    device and of its dtype, and each numpy number as the Python number it stands for; a param group's
+    ``"params"`` stay the parameters.
 
     Example:
+        >>> import numpy as np
         >>> lr = torch.tensor(0.1)
         >>> options = own_values({"lr": lr, "betas": (torch.tensor(0.9), 0.999)})
         >>> _ = options["lr"].fill_(0.5); lr, options["betas"]
         (tensor(0.1000), (tensor(0.9000), 0.999))
+        >>> own_values({"total_steps": np.int64(8), "betas": (np.float32(0.5), np.float64(0.25))})
+        {'total_steps': 8, 'betas': (0.5, 0.25)}
     """
     return {key: value if key == "params" else _own(value) for key, value in options.items()}
 
@@ -76,7 +82,7 @@ def _own(value: Any) -> Any:
         return value.clone()
     if type(value) in (tuple, list):
         return type(value)(_own(v) for v in value)
-    return value
+    return python_number(value)
 
 
 def check_minimums(where: str, cls: type, options: Mapping[str, Any]) -> None:

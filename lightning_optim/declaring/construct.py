@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from lightning_optim.declaring.arguments import own_values
 from lightning_optim.schedules.schedule import Make, Schedule
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities.errors import listing, torch_rejects
@@ -27,8 +28,9 @@ def instantiate_scheduler(
     factors: Sequence[float] | None = None,
 ) -> Any:
     """Build a resolved scheduler (and any nested ones, their lr arguments times ``factors``, the groups'
-    scales of the option it drives) on ``optimizer``, with ``extra`` arguments."""
-    kwargs = {**scheduler.kwargs, **extra}
+    scales of the option it drives) on ``optimizer``, with ``extra`` arguments, each its own copy
+    (``own_values``: numpy numbers as Python numbers)."""
+    kwargs = own_values({**scheduler.kwargs, **extra})
     if scheduler.info.composite:
         kwargs["schedulers"] = [
             instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, factors), factors)

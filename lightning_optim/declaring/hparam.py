@@ -249,7 +249,8 @@ def python_numbers(spec: OptimizerSpec | SchedulerSpec) -> Any:
     """``spec`` with the ``NUMERIC_OPTIONS`` given as numpy scalars (a sweep's grid) written as the Python
     numbers they are, once, where the declaration is checked: what reads them later tells a count from a
     fraction by ``isinstance(value, float)``, and a checkpoint records them as the same literal would be. The
-    optimizer's and schedulers' own arguments stay as given, for torch.
+    optimizer's and schedulers' own arguments stay as given; torch gets them as Python numbers too, when they
+    are built (``own_values``).
 
     Example:
         >>> import numpy as np

@@ -19,6 +19,7 @@ from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import compiled_refusal, optimizer_info
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.numeric import python_number
 from tests.helpers import FAST, Classifier, declared, fit, loader, weights
 
 pytest.importorskip("schedulefree")
@@ -278,14 +279,18 @@ def _as_numpy(value: Any, integer: type, real: type) -> Any:
     return integer(value) if isinstance(value, int) else real(value)
 
 
+def _as_python(value: Any) -> Any:
+    return tuple(map(python_number, value)) if isinstance(value, tuple) else python_number(value)
+
+
 @pytest.mark.parametrize(("integer", "real"), [(np.int64, np.float32), (np.int32, np.float64)])
 @pytest.mark.parametrize(("name", "options", "broken", "message"), OUT_OF_RANGE)
 def test_a_numpy_option_out_of_range_is_refused_as_the_python_number(
     name: str, options: dict[str, Any], broken: Callable[..., bool], message: str, integer: type, real: type
 ) -> None:
     """The same values from a sweep's grid (numpy scalars) train as wrongly in a hand-written module, and are
-    refused as the Python numbers are, as literals when the class is defined and read from an ``HParam`` when
-    ``fit`` starts, instead of passing the range checks unchecked."""
+    refused as the Python numbers are (named as them), as literals when the class is defined and read from an
+    ``HParam`` when ``fit`` starts, instead of passing the range checks unchecked."""
     options = {
         key: value if key == "lr" else _as_numpy(value, integer, real) for key, value in options.items()
     }
@@ -296,7 +301,9 @@ def test_a_numpy_option_out_of_range_is_refused_as_the_python_number(
     (key, value), expected = list(options.items())[-1], message.split(" but got ")[0]
     with pytest.raises(ValueError) as caught:
         declared(OptimizerSpec(name, **options), name="Model")
-    assert str(caught.value).startswith(f"Model.optimizer: {expected} but got {value!r}")
+    # named as declared, or as the Python number torch got (the checks of a built optimizer's groups)
+    got = [repr(value), repr(_as_python(value))]
+    assert str(caught.value).startswith(tuple(f"Model.optimizer: {expected} but got {g}" for g in got))
 
     swept_spec = OptimizerSpec(name, **{**options, key: HParam("swept")})
 
@@ -305,7 +312,7 @@ def test_a_numpy_option_out_of_range_is_refused_as_the_python_number(
             super().__init__()
             self.save_hyperparameters()
 
-    with pytest.raises(ValueError, match=re.escape(f"{expected} but got {value!r}")):
+    with pytest.raises(ValueError, match=f"{re.escape(expected)} but got ({'|'.join(map(re.escape, got))})"):
         fit(Swept(value), max_epochs=1)
 
 

@@ -20,6 +20,7 @@ from torch.optim import SGD
 from torch.optim.lr_scheduler import CyclicLR, LRScheduler, MultiStepLR, ReduceLROnPlateau, StepLR
 
 from lightning_optim import HParam, OptimizerSpec, SchedulerSpec, describe_optimizers, preview_schedule
+from lightning_optim.utilities.numeric import python_number
 from tests.helpers import (
     FAST,
     Classifier,
@@ -56,11 +57,17 @@ def hand_written(
     return HandWritten()
 
 
+def _python(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: python_number(value) for key, value in values.items()}
+
+
 @pytest.mark.parametrize("case", sorted(TAKEN))
 def test_values_torch_takes_train_as_the_hand_written_module(case: str) -> None:
+    """A numpy number trains as the Python number it stands for (``np.float32(0.5)`` as ``float(...)``, not in
+    float32 arithmetic), as the checks read it."""
     options, scheduler, arguments = TAKEN[case]
     module = declared(OptimizerSpec(SGD, **options, scheduler=SchedulerSpec(scheduler, **arguments)))()
-    reference = hand_written(options, scheduler, arguments)
+    reference = hand_written(_python(options), scheduler, _python(arguments))
     lrs, expected = fit(module), fit(reference)
     assert lrs.history == expected.history
     assert len(set(lrs.of())) > 1, "the schedule must move for the test to mean anything"
