@@ -25,6 +25,7 @@ from lightning_optim.training.outcomes import settle
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean
 from lightning_optim.utilities.keys import declared_prefixes, group_keys
+from lightning_optim.utilities.numeric import is_int, python_number
 
 _Interval = Literal["step", "epoch", "any"]
 _INTERVALS: tuple[_Interval, ...] = ("step", "epoch", "any")
@@ -250,7 +251,8 @@ class LRMonitor(Callback):
         max_history: keep the last this many entries per key in ``lrs`` (lists, as Lightning's), ``None`` for
             all. While training, a history is trimmed back to them whenever it reaches twice as many (which
             keeps a logging event cheap: removing a list's oldest entry moves all the others), and at the end of
-            training; ``lrs[key][-n:]`` reads the last ``n`` at any time.
+            training; ``lrs[key][-n:]`` reads the last ``n`` at any time. A numpy int is taken as the Python int
+            it stands for.
         prog_bar: also show the learning rates in the progress bar.
 
     Raises:
@@ -325,7 +327,7 @@ class LRMonitor(Callback):
                 f"{type(log_key_prefix).__name__}"
             )
         if max_history is not None:
-            if isinstance(max_history, bool) or not isinstance(max_history, int):
+            if not is_int(max_history):  # a numpy int too (a sweep's grid), as the declarations take it
                 raise TypeError(f"Expected `max_history` to be an int or None but got {max_history!r}")
             if max_history < 1:
                 raise ValueError(f"Expected `max_history` to be a positive int or None but got {max_history}")
@@ -335,7 +337,7 @@ class LRMonitor(Callback):
         self.log_weight_decay = log_weight_decay
         # as Lightning's: ``None`` is stored as ``""``
         self.log_key_prefix: str = log_key_prefix or ""
-        self.max_history = max_history
+        self.max_history = python_number(max_history)
         self.prog_bar = prog_bar
 
         # lists, as Lightning's (``max_history`` trims their oldest entries: ``_keep_last``)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -509,6 +510,17 @@ def test_lrs_are_lightnings_lists_also_bounded_by_max_history(max_history: int |
     assert longest == {None: [1, 2, 3, 4, 5, 6, 7, 8], 3: [1, 2, 3, 4, 5, 3, 4, 5], 1: [1] * 8}[max_history]
 
 
+@pytest.mark.parametrize("integer", [np.int64, np.int32])
+def test_a_numpy_max_history_keeps_the_last_entries_as_the_python_int(integer: type) -> None:
+    # was: "TypeError: Expected `max_history` to be an int or None but got np.int64(3)"
+    numpy_bounded, bounded = LRMonitor(max_history=integer(3)), LRMonitor(max_history=3)
+    make_trainer([numpy_bounded, bounded], RecordingLogger()).fit(Net(scheduler="step", groups=2))
+    assert numpy_bounded.lrs == bounded.lrs
+    assert numpy_bounded.lr_steps == bounded.lr_steps
+    assert type(numpy_bounded.max_history) is int
+    assert len(bounded.lrs["lr-SGD/pg1"]) == 3
+
+
 def test_prog_bar_shows_current_lr() -> None:
     ours = LRMonitor(prog_bar=True)
     trainer = make_trainer([ours], RecordingLogger())
@@ -673,6 +685,9 @@ def test_duplicate_group_names_raise_as_lightning() -> None:
         ({"max_history": 0}, ValueError, "positive"),
         ({"max_history": 2.5}, TypeError, "int or None"),
         ({"max_history": True}, TypeError, "int or None"),
+        ({"max_history": np.int64(0)}, ValueError, "positive int or None but got 0"),
+        ({"max_history": np.float32(2.0)}, TypeError, "int or None"),
+        ({"max_history": np.bool_(True)}, TypeError, "int or None"),
         ({"log_key_prefix": 1}, TypeError, "`log_key_prefix` to be a str or None but got 1 of type int"),
     ],
 )
