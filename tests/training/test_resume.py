@@ -1265,6 +1265,121 @@ def test_a_length_left_to_the_run_and_written_out_at_another_value_are_a_changed
     assert changed in str(err.value), str(err.value)
 
 
+#: what a LightningCLI config dump writes for the arguments of a ``CyclicLR`` left out at their default of ``None``
+CYCLIC_NONES = {"scale_fn": None, "step_size_down": None}
+
+
+def cyclic(**nones: Any) -> type[Logged]:
+    with helpers.lr_replaced():
+        return declared(
+            SchedulerSpec("cyclic", base_lr=0.01, max_lr=0.1, step_size_up=3, interval="step", **nones)
+        )
+
+
+def as_the_previous_release_recorded(path: Path, scheduler: SchedulerSpec) -> None:
+    """Rewrite the scheduler's fingerprint of the checkpoint at ``path`` as the release before the ``None``s at a
+    default of ``None`` counted as left out (up to commit c7d5c7d) recorded it: every argument as declared
+    (``_options(scheduler.kwargs)``, its ``kwargs`` the declaration's own), the ``None``s included."""
+    checkpoint = torch.load(path, weights_only=False)
+    record = checkpoint["lightning_optim"]["optimizers"][0]["scheduler"]
+    previous = ", ".join(f"{key}={value!r}" for key, value in sorted(scheduler.kwargs.items()))
+    assert record["arguments"] != previous, "the new record must differ for the test to mean anything"
+    record["arguments"] = previous
+    torch.save(checkpoint, path)
+
+
+@pytest.mark.parametrize("now", [CYCLIC_NONES, {}], ids=["spelled_out", "left_out"])
+def test_a_checkpoint_of_the_previous_release_spelling_out_nones_at_their_default_resumes_unchanged(
+    now: dict[str, Any], tmp_path: Path
+) -> None:
+    """A checkpoint of ``CyclicLR(..., scale_fn=None, step_size_down=None)`` (a config dump) written by the
+    previous release recorded the ``None``s; resumed by this one, the run goes on as the uninterrupted one, the
+    ``None``s spelled out again or left out (was: refused as a changed setup, "scheduler.arguments: 'base_lr=0.01,
+    max_lr=0.1, scale_fn=None, step_size_down=None, step_size_up=3' in the checkpoint, 'base_lr=0.01, max_lr=0.1,
+    step_size_up=3' now")."""
+    saving = cyclic(**CYCLIC_NONES)
+    full = saving()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = tmp_path / "ckpt" / "epoch=1-step=8.ckpt"
+    as_the_previous_release_recorded(path, saving.optimizer.scheduler)
+    resumed = cyclic(**now)()
+    rest = run(resumed, tmp_path, ckpt_path=str(path))
+    assert rest.history == whole.history[8:]
+    assert len(set(map(str, whole.history[8:]))) > 2
+    assert_same_weights(full, resumed)
+
+
+#: schedules whose length is spelled out as ``None`` (derived from the run), with their lrs over a run of
+#: ``steps`` computed by torch (``OneCycleLR``) or by hand (transformers' linear schedule after a 2-step warmup)
+DERIVED_NONES: dict[str, tuple[dict[str, Any], dict[str, Any], Callable[[int], list[float]]]] = {
+    "onecycle": (
+        {"scheduler": "onecycle", "max_lr": 0.5},
+        {"total_steps": None, "epochs": None, "steps_per_epoch": None},
+        lambda steps: helpers.torch_lrs(
+            lambda o: torch.optim.lr_scheduler.OneCycleLR(
+                o, max_lr=0.5, total_steps=steps, cycle_momentum=False
+            ),
+            steps,
+        ),
+    ),
+    "transformers/linear": (
+        {"scheduler": "transformers/linear", "num_warmup_steps": 2},
+        {"num_training_steps": None},
+        lambda steps: [0.1 * (s / 2 if s < 2 else (steps - s) / (steps - 2)) for s in range(steps)],
+    ),
+}
+
+
+def derived_nones(name: str, spelled_out: bool, choice: str = "error") -> type[Logged]:
+    options, nones, _ = DERIVED_NONES[name]
+    kwargs = {**options, **(nones if spelled_out else {})}
+    spec = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        momentum=0.9,
+        scheduler=SchedulerSpec(kwargs.pop("scheduler"), interval="step", **kwargs),
+    )
+    with helpers.lr_replaced(name == "onecycle"):
+        return type(
+            "Declared",
+            (ConfigurableOptimizersMixin, Logged),
+            {"optimizer": spec, "resume_changed_setup": choice},
+        )
+
+
+@pytest.mark.parametrize(
+    ("saved", "now"),
+    [(True, True), (True, False), (False, True)],
+    ids=["spelled_out", "left_out_now", "then"],
+)
+@pytest.mark.parametrize("name", sorted(DERIVED_NONES))
+def test_a_derived_length_spelled_out_as_none_resumes_as_the_run_went_on(
+    name: str, saved: bool, now: bool, tmp_path: Path
+) -> None:
+    """``total_steps=None`` (``num_training_steps=None``) is the length left to the run: a checkpoint of either
+    spelling resumes with either one as the uninterrupted run goes on, along torch's schedule."""
+    full = derived_nones(name, saved)()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = derived_nones(name, now)()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert whole.of() == pytest.approx(DERIVED_NONES[name][2](16), rel=1e-12)
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
+
+
+@pytest.mark.parametrize("name", sorted(DERIVED_NONES))
+def test_a_derived_length_spelled_out_as_none_in_a_longer_run(name: str, tmp_path: Path) -> None:
+    """Resumed in a 6-epoch run (24 steps), the checkpoint's 16 derived steps are refused under ``"error"``,
+    naming the length; under ``"continue"`` the schedule is the longer run's, at the resumed step."""
+    run(derived_nones(name, True)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt")
+    length = "total_steps" if name == "onecycle" else "num_training_steps"
+    with pytest.raises(ValueError, match=rf"scheduler\.{length} \(derived\): 16 in the checkpoint, 24 now"):
+        run(derived_nones(name, True)(), tmp_path, ckpt_path=path, max_epochs=6)
+    rest = run(derived_nones(name, True, "continue")(), tmp_path, ckpt_path=path, max_epochs=6)
+    assert rest.of() == pytest.approx(DERIVED_NONES[name][2](24)[8:], rel=1e-12)
+
+
 #: the GAN's optimizers declared again in another order, ``dis_opt`` unchanged: one renamed, or one declared anew
 #: with the generator's parameters and the other under a new name
 MOVED = {
