@@ -6,8 +6,7 @@ interval, frequency, monitor, warmup, unit, window, param), or a list of those f
 schedule derived from the run is in its own state (its ``Shape``), and the run it resumes into is checked
 against it when training starts (``lifecycle.py``). A length left to the run and the same length written out
 at the value it came to are one schedule, either way round: the arguments are compared as declared now, with
-the saved schedule's shape made the one it has so (``lengths_as_declared``); an argument spelled out as ``None``
-at the scheduler's default of ``None`` is one left out (``_nones_left_out``).
+the saved schedule's shape made the one it has so (``lengths_as_declared``).
 
 An optimizer declared under another attribute is the checkpoint's when its class, options and groups are, one
 to one (``renames``): its records in the checkpoint are written under its name now (``record_renamed``), so
@@ -45,7 +44,7 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim.building.build import Built
-from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum, declared_arguments
+from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
 from lightning_optim.declaring.trial import shaped_state
 from lightning_optim.groups.plan import GroupPlan
@@ -402,9 +401,7 @@ def lengths_as_declared(
     or not, ``_length_as_declared``); a length it was given and that is now left to the run is marked
     (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``). A length left to the run
     that the declaration now writes out at another value (or where it now leaves another length to the run) is
-    written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``). The
-    arguments are read without the ``None``s at a default of ``None`` that an earlier release recorded
-    (``_nones_left_out``)."""
+    written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``)."""
     entries = copy.deepcopy(saved.get("optimizers"))
     states = checkpoint.get("lr_schedulers", [])
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) and "attribute" in e for e in entries):
@@ -421,7 +418,6 @@ def lengths_as_declared(
                 or record.get("class") != now["class"]
             ):
                 continue
-            record["arguments"] = _nones_left_out(scheduler.cls, record.get("arguments"))
             if _alike(record.get("arguments")) == _alike(now["arguments"]):
                 continue
             length = _length_as_declared(scheduler, record.get("arguments"), state)
@@ -433,28 +429,6 @@ def lengths_as_declared(
             if length is not None:
                 state[GIVEN_LENGTH] = True
     return {**saved, "optimizers": entries}
-
-
-def _nones_left_out(cls: type, arguments: Any) -> Any:
-    """A checkpoint's scheduler ``arguments`` (its fingerprint's, of class ``cls``) without the entries spelled out
-    as ``None`` at ``cls``'s default of ``None``, which a declaration now leaves out (``declared_arguments``) and
-    the fingerprint records so: ``scale_fn=None`` and ``scale_fn`` left out are one schedule. A checkpoint written
-    before that (up to commit c7d5c7d) recorded them as declared, and resumes as the same setup.
-
-    Example:
-        >>> from torch.optim.lr_scheduler import CyclicLR
-        >>> _nones_left_out(CyclicLR, "base_lr=0.01, max_lr=0.1, scale_fn=None, step_size_down=None, step_size_up=2")
-        'base_lr=0.01, max_lr=0.1, step_size_up=2'
-        >>> _nones_left_out(CyclicLR, "base_lr=0.01, max_lr=0.1, mode=None")  # not its default: as recorded
-        'base_lr=0.01, max_lr=0.1, mode=None'
-    """
-    if not isinstance(arguments, str):
-        return arguments
-    return ", ".join(
-        entry
-        for entry in _entries(arguments)
-        if (name := entry.removesuffix("=None")) == entry or name in declared_arguments(cls, {name: None})
-    )
 
 
 def _told_derived(record: Mapping[str, Any], state: Mapping[str, Any], scheduler: ResolvedScheduler) -> Any:
