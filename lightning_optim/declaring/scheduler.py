@@ -417,13 +417,17 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     info = declared_info(spec.scheduler, cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments, info.known_as)
-    declared = declared_arguments(cls, spec.kwargs)
     windowed = not nested and (spec.begin is not None or spec.end is not None)
-    derived_length = info.derived_length(declared, windowed=windowed)
+    length = info.window_length if windowed else info.length
+    described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
+    derived_length = None if length is None or described else length
     per_epoch = info.per_epoch_argument
-    length_declared = {info.window_length, per_epoch} & declared.keys()
-    if windowed and per_epoch is not None and derived_length is None and not length_declared:
+    if windowed and per_epoch is not None and described and not {length, per_epoch} & spec.kwargs.keys():
         _refuse_epochs_in_window(where, spec, info)
+    if not windowed and per_epoch is not None and length not in spec.kwargs and per_epoch not in spec.kwargs:
+        # a length given in epochs (`epochs`) counts the run's updates per epoch
+        derived_length = per_epoch if described else derived_length
+    derived_length = info.derived_length(spec.kwargs, windowed=windowed)
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
@@ -442,7 +446,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         interval = _check_stepping(where, spec, info)
         if derived_length is not None and derived_length == per_epoch and interval == "epoch":
             _check_updates_per_epoch(where, spec, info)
-    kwargs = declared
+    kwargs = dict(spec.kwargs)
     if info.composite:
         inner = kwargs.get("schedulers")
         if not isinstance(inner, (list, tuple)) or not inner:
@@ -502,21 +506,6 @@ def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) ->
             f"{where}: Expected {listing(given)} of `{info.cls.__name__}` only {unread.read_with} but got {got} "
             f"with {by}: `{info.cls.__name__}` never reads {it} there; {unread.instead.format(it=it)}."
         )
-
-
-def declared_arguments(cls: type, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """``kwargs`` without the arguments spelled out as ``None`` where ``cls``'s signature's default is ``None``: torch
-    builds them as left out, and so does the package, which derives a length left out from the run. A config dump
-    writes every argument (LightningCLI's ``--print_config``: ``total_steps: null`` beside ``epochs: null``).
-
-    Example:
-        >>> from torch.optim.lr_scheduler import OneCycleLR
-        >>> declared_arguments(OneCycleLR, {"max_lr": 0.1, "total_steps": None, "epochs": 2, "steps_per_epoch": None})
-        {'max_lr': 0.1, 'epochs': 2}
-    """
-    return {
-        key: value for key, value in kwargs.items() if not (value is None and _is_default(cls, key, value))
-    }
 
 
 def _at_default(info: SchedulerInfo, key: str, value: Any) -> bool:

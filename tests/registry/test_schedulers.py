@@ -875,69 +875,6 @@ def test_a_config_dump_with_every_argument_of_onecycle_trains_as_torch() -> None
     assert recorder.of() == pytest.approx(_torch_run(lr_scheduler.OneCycleLR, arguments)[0])
 
 
-#: (name, arguments spelled out at the signature's default of None beside the length left to the run, torch's
-#: scheduler for the same run of 8 updates of 4 per epoch)
-LENGTH_SPELLED_OUT_AS_NONE = [
-    pytest.param(
-        "onecycle",
-        {"max_lr": 0.1, "total_steps": None, "epochs": None, "steps_per_epoch": None},
-        lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=8),
-        id="onecycle-total_steps",
-    ),
-    pytest.param(
-        "onecycle",
-        {"max_lr": 0.1, "total_steps": None, "epochs": 2, "steps_per_epoch": None},
-        lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, epochs=2, steps_per_epoch=4),
-        id="onecycle-steps_per_epoch",
-    ),
-    pytest.param(
-        "onecycle",
-        {"max_lr": 0.1, "total_steps": None, "epochs": None, "steps_per_epoch": None, "begin": 0, "end": 8},
-        lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=8),
-        id="onecycle-window",
-    ),
-    pytest.param(
-        "transformers/linear",
-        {"num_warmup_steps": 2, "num_training_steps": None},
-        lambda o: transformers_with_torch().get_linear_schedule_with_warmup(o, 2, 8),
-        id="transformers-linear",
-    ),
-]
-
-
-@pytest.mark.parametrize(("name", "arguments", "reference"), LENGTH_SPELLED_OUT_AS_NONE)
-def test_a_length_spelled_out_at_its_default_none_is_derived_from_the_run(
-    name: str, arguments: dict[str, Any], reference: Any
-) -> None:
-    """What a LightningCLI ``--print_config`` dump writes for a length left out (``total_steps: null`` beside
-    ``epochs: null``) trains as left out: derived from the run."""
-    # was: "`OneCycleLR` rejected the declared options: You must define either total_steps OR (epochs AND
-    # steps_per_epoch)" (the transformers schedule: "num_training_steps" None in its lambda)
-    module = declared(
-        OptimizerSpec(
-            "sgd", lr=0.1, momentum=0.9, scheduler=SchedulerSpec(name, interval="step", **arguments)
-        )
-    )()
-    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
-    assert recorder.of() == pytest.approx(torch_lrs(reference, 8))
-
-
-def test_a_config_dump_of_onecycle_leaving_its_length_to_the_run_trains_as_torch() -> None:
-    defaults = {k: p.default for k, p in inspect.signature(lr_scheduler.OneCycleLR).parameters.items()}
-    arguments = {k: v for k, v in defaults.items() if k not in ("optimizer", "last_epoch", "verbose")}
-    arguments.update(max_lr=0.1)
-    dumped = {
-        "class_path": "torch.optim.SGD",
-        "init_args": {"momentum": 0.9},
-        "scheduler": {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": arguments},
-    }
-    module = declared(spec_from_dict(dumped))()
-    recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
-    assert recorder.of() == pytest.approx(
-        _torch_run(lr_scheduler.OneCycleLR, {**arguments, "total_steps": 8})[0]
-    )
-
-
 class WithMode(Classifier):
     def __init__(self, mode: str) -> None:
         super().__init__()
