@@ -36,7 +36,7 @@ from lightning_optim.training import stepping as _stepping
 from lightning_optim.training import unfrozen as _unfrozen
 from lightning_optim.training.plateau import StrictMonitor, check_stepped_synced
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing, typed_slip
+from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -48,9 +48,7 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
 
     A subclass replaces a base declaration by assigning the same name (it keeps its position) and removes
     it by assigning ``None``; any other value for a declared name is an error, and so is ``None`` for a new
-    name that is a declared one's typed with a slip (``dis_op`` for ``dis_opt``, see ``typed_slip``: the
-    removal meant would not happen). ``None`` for any other name (``gen_out`` beside ``gen_opt``) is the
-    class's own attribute.
+    name that is a near miss of a declared one (the removal meant would not happen).
     """
     specs: dict[str, OptimizerSpec] = {}
     for klass in reversed(cls.__mro__):
@@ -66,11 +64,11 @@ def declared_specs(cls: type) -> dict[str, OptimizerSpec]:
                     )
                 del specs[name]
             elif value is None and not any(name in vars(base) for base in klass.__mro__[1:]):
-                meant = next((declared for declared in specs if typed_slip(name, declared)), None)
-                if meant is not None:
+                close = difflib.get_close_matches(name, specs, n=1, cutoff=0.8)
+                if close:
                     raise TypeError(
                         f"{klass.__qualname__}.{name}: Expected `None` to remove a declared optimizer but no base "
-                        f"class declares `{name}` (did you mean `{meant}`?); `{meant}` stays declared."
+                        f"class declares `{name}` (did you mean `{close[0]}`?); `{close[0]}` stays declared."
                     )
     return specs
 

@@ -227,27 +227,6 @@ def edit_distance(a: str, b: str) -> int:
     return current[len(b)]
 
 
-def typed_slip(value: str, name: str) -> bool:
-    """Whether ``value`` is ``name`` typed with one slip that keeps its letters in order: one dropped, one
-    doubled, or two neighbours swapped. A letter replaced or added makes another word as often as a slip
-    (``gen_out``, ``gen_opts``, ``dis_optim`` beside ``gen_opt``/``dis_opt``), so it is not one.
-
-    Example:
-        >>> typed_slip("dis_op", "dis_opt"), typed_slip("secnd", "second"), typed_slip("dis_otp", "dis_opt")
-        (True, True, True)
-        >>> typed_slip("gen_optt", "gen_opt"), typed_slip("gen_opt", "gen_opt")
-        (True, False)
-        >>> typed_slip("gen_out", "gen_opt"), typed_slip("gen_opts", "gen_opt"), typed_slip("dis_optim", "dis_opt")
-        (False, False, False)
-    """
-    if len(value) == len(name) - 1:
-        return any(name[:i] + name[i + 1 :] == value for i in range(len(name)))
-    if len(value) == len(name) + 1:
-        return any(value[i] == value[i + 1] and value[:i] + value[i + 1 :] == name for i in range(len(name)))
-    swaps = (name[:i] + name[i + 1] + name[i] + name[i + 2 :] for i in range(len(name) - 1))
-    return value != name and len(value) == len(name) and value in swaps
-
-
 def listing(names: Iterable[str], limit: int | None = None) -> str:
     """``a, b, c`` with each name in backticks, in the given order; past ``limit`` names, the count of the others.
 

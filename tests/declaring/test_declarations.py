@@ -443,25 +443,6 @@ def test_inheritance_replaces_in_place_and_none_removes() -> None:
     type("Unrelated", (Base,), {"example_input_array": None, "logger": None})
 
 
-@pytest.mark.parametrize("name", ["gen_out", "dis_out", "dis_optim", "gen_opts"])
-def test_none_for_another_word_beside_a_declared_name_is_the_class_own(name: str) -> None:
-    """A placeholder spelled close to a declared optimizer (``gen_out = None`` beside ``gen_opt``) was refused as
-    a misspelt removal; only a slip of the declared name (a letter dropped, doubled or swapped) is one."""
-
-    class Gan(ConfigurableOptimizersMixin, L.LightningModule):
-        gen_opt = OptimizerSpec(Adam, params="gen")
-        dis_opt = OptimizerSpec(Adam, params="dis")
-
-    sub = type("Sub", (Gan,), {name: None})
-    assert [d.attribute for d in sub._lightning_optim_declared] == ["gen_opt", "dis_opt"]
-    assert vars(sub)[name] is None
-    for slip, meant in (("dis_op", "dis_opt"), ("dis_otp", "dis_opt"), ("gen_optt", "gen_opt")):
-        with pytest.raises(
-            TypeError, match=rf"^Typo\.{slip}: .*\(did you mean `{meant}`\?\); `{meant}` stays"
-        ):
-            type("Typo", (Gan,), {slip: None})
-
-
 def test_no_declaration_is_an_error_when_fit_starts() -> None:
     with pytest.raises(ValueError, match="Model: no optimizer is declared"):
         fit(define()(), max_epochs=1)
