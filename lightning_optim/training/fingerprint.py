@@ -2,11 +2,14 @@
 
 The fingerprint holds, per optimizer: its attribute, class and options; its groups (name, options, scales,
 parameter count, element count and a digest of the parameter names); its scheduler (class, arguments,
-interval, frequency, monitor, warmup, unit, window, param), or a list of those for a declared list. What a
+interval, frequency, monitor, warmup, unit, window, param; a composite's schedulers each as such a record of
+its own), or a list of those for a declared list. What a
 schedule derived from the run is in its own state (its ``Shape``), and the run it resumes into is checked
 against it when training starts (``lifecycle.py``). A length left to the run and the same length written out
 at the value it came to are one schedule, either way round: the arguments are compared as declared now, with
-the saved schedule's shape made the one it has so (``lengths_as_declared``).
+the saved schedule's shape made the one it has so (``lengths_as_declared``). A composite's record that an
+earlier release wrote, its schedulers in its arguments by their repr, is read as that record
+(``_previous_composite``).
 
 An optimizer declared under another attribute is the checkpoint's when its class, options and groups are, one
 to one (``renames``): its records in the checkpoint are written under its name now (``record_renamed``), so
@@ -95,17 +98,24 @@ _RECORDED_WHEN_SET: Mapping[str, Any] = MappingProxyType({"begin": None, "end": 
 
 
 def _scheduler(scheduler: ResolvedScheduler) -> dict[str, Any]:
+    """The record of a resolved scheduler; a composite's schedulers each as a record of their own, not by their
+    repr, which holds what the package knows of their class (``SchedulerInfo``, with sets whose order changes
+    with the process's hash seed)."""
     spec = scheduler.spec
     resolved = {"interval": scheduler.interval, "unit": scheduler.unit}
+    inner = scheduler.kwargs["schedulers"] if scheduler.info.composite else ()
     return {
         "class": stable_repr(scheduler.cls),
-        "arguments": _options(scheduler.kwargs),
+        "arguments": _options(
+            {k: v for k, v in scheduler.kwargs.items() if not (inner and k == "schedulers")}
+        ),
         **{
             option: _plain(resolved.get(option, getattr(spec, option)))
             for option in spec_options(SchedulerSpec)
             if option not in TRAJECTORY_NEUTRAL_OPTIONS
             and not (option in _RECORDED_WHEN_SET and getattr(spec, option) == _RECORDED_WHEN_SET[option])
         },
+        **({"schedulers": [_scheduler(s) for s in inner]} if inner else {}),
     }
 
 
@@ -401,7 +411,9 @@ def lengths_as_declared(
     or not, ``_length_as_declared``); a length it was given and that is now left to the run is marked
     (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``). A length left to the run
     that the declaration now writes out at another value (or where it now leaves another length to the run) is
-    written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``)."""
+    written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``). A
+    composite's record of the same schedulers that an earlier release wrote is read as the record now
+    (``_previous_composite``)."""
     entries = copy.deepcopy(saved.get("optimizers"))
     states = checkpoint.get("lr_schedulers", [])
     if not isinstance(entries, list) or not all(isinstance(e, Mapping) and "attribute" in e for e in entries):
@@ -418,6 +430,8 @@ def lengths_as_declared(
                 or record.get("class") != now["class"]
             ):
                 continue
+            if _previous_composite(record, scheduler):
+                record.update(arguments=now["arguments"], schedulers=now["schedulers"])
             if _alike(record.get("arguments")) == _alike(now["arguments"]):
                 continue
             length = _length_as_declared(scheduler, record.get("arguments"), state)
@@ -429,6 +443,34 @@ def lengths_as_declared(
             if length is not None:
                 state[GIVEN_LENGTH] = True
     return {**saved, "optimizers": entries}
+
+
+def _previous_composite(record: Mapping[str, Any], scheduler: ResolvedScheduler) -> bool:
+    """Whether a checkpoint's ``record`` of a composite scheduler is of ``scheduler`` as the release before (up to
+    commit c7d5c7d) recorded it: its inner schedulers in its arguments by the repr of their resolved schedulers,
+    not each in a record of its own (``_scheduler``). Their sets are compared sorted (``_sets_sorted``), so such a
+    checkpoint resumes in any process, as long as what the package knows of their classes is as it was."""
+    arguments = record.get("arguments")
+    return (
+        scheduler.info.composite
+        and "schedulers" not in record
+        and isinstance(arguments, str)
+        and _alike(_sets_sorted(arguments)) == _alike(_sets_sorted(_options(scheduler.kwargs)))
+    )
+
+
+_SET = re.compile(r"frozenset\(\{([^{}]*)\}\)")
+
+
+def _sets_sorted(text: str) -> str:
+    """``text`` with the elements of each ``frozenset`` written in it sorted: a set's repr has them in an order
+    that changes with the process's hash seed.
+
+    Example:
+        >>> _sets_sorted("a=frozenset({'max_lr', 'base_lr'}), b=frozenset()")
+        "a=frozenset({'base_lr', 'max_lr'}), b=frozenset()"
+    """
+    return _SET.sub(lambda m: f"frozenset({{{', '.join(sorted(_entries(m[1])))}}})", text)
 
 
 def _told_derived(record: Mapping[str, Any], state: Mapping[str, Any], scheduler: ResolvedScheduler) -> Any:

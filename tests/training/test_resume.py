@@ -7,7 +7,10 @@ learning rates and the final weights exactly.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1389,3 +1392,111 @@ def test_a_resumed_fit_at_the_scheduled_accumulation_continues_exactly(
     assert rest.history == whole.history[batches:]
     assert len(set(map(str, whole.history[batches:]))) > 2
     assert_same_weights(full, resumed)
+
+
+SEEDED = Path(__file__).with_name("_seeded_resume_script.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def in_a_process(mode: str, directory: Path, hash_seed: int) -> dict[str, Any]:
+    """What ``_seeded_resume_script.py`` recorded of its run in ``mode``, in a process of that ``hash_seed``."""
+    env = {
+        **os.environ,
+        "PYTHONHASHSEED": str(hash_seed),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(
+        [sys.executable, str(SEEDED), mode, str(directory)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    recorded: dict[str, Any] = torch.load(directory / f"{mode}.pt", weights_only=False)
+    return recorded
+
+
+@pytest.fixture(scope="module")
+def sequential_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    directory = tmp_path_factory.mktemp("seeded")
+    return directory, in_a_process("full", directory, hash_seed=1)
+
+
+@pytest.mark.parametrize("record", ["now", "previous"])
+def test_a_composite_scheduler_resumes_in_a_process_of_another_hash_seed(
+    record: str, sequential_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """A checkpoint of a ``SequentialLR`` holding a ``CyclicLR``, written in one process, resumes in another (with
+    another hash seed, as every real resume) as the run went on; also one whose record the release before wrote
+    (was: refused as a changed setup, "scheduler.arguments: 'milestones=[2], schedulers=(ResolvedScheduler(...
+    per_group_arguments=frozenset({'max_lr', 'base_lr', ...})...' in the checkpoint, '...' now", the set in another
+    order)."""
+    directory, full = sequential_run
+    torch_sequential = helpers.torch_lrs(
+        lambda o: torch.optim.lr_scheduler.SequentialLR(
+            o,
+            [
+                torch.optim.lr_scheduler.LinearLR(o, start_factor=0.5, total_iters=2),
+                torch.optim.lr_scheduler.CyclicLR(
+                    o, base_lr=0.01, max_lr=0.1, step_size_up=3, cycle_momentum=False
+                ),
+            ],
+            milestones=[2],
+        ),
+        16,
+    )
+    assert [step[0][0] for step in full["lrs"]] == torch_sequential
+    rest = in_a_process(record, directory, hash_seed=2)
+    assert rest["lrs"] == full["lrs"][8:]
+    assert rest["weights"].keys() == full["weights"].keys()
+    for name, weight in full["weights"].items():
+        assert torch.equal(rest["weights"][name], weight), name
+
+
+def sequential(linear: SchedulerSpec, cyclic_steps: int = 3, milestone: int = 2) -> type[Logged]:
+    cyclic = SchedulerSpec(
+        "cyclic", base_lr=0.01, max_lr=0.1, step_size_up=cyclic_steps, cycle_momentum=False
+    )
+    return declared(
+        SchedulerSpec("sequential", schedulers=[linear, cyclic], milestones=[milestone], interval="step")
+    )
+
+
+LINEAR = SchedulerSpec("linear", start_factor=0.5, total_iters=2)
+AT = "optimizers[0 'optimizer'].scheduler"
+
+
+@pytest.mark.parametrize(
+    ("changed", "line"),
+    [
+        (
+            {"cyclic_steps": 4},
+            f"{AT}.schedulers[1].arguments: 'base_lr=0.01, cycle_momentum=False, max_lr=0.1, step_size_up=3' in "
+            "the checkpoint, 'base_lr=0.01, cycle_momentum=False, max_lr=0.1, step_size_up=4' now",
+        ),
+        (
+            {"linear": SchedulerSpec("constant", factor=0.5, total_iters=2)},
+            f"{AT}.schedulers[0].class: 'torch.optim.lr_scheduler.LinearLR' in the checkpoint, "
+            "'torch.optim.lr_scheduler.ConstantLR' now",
+        ),
+        ({"milestone": 3}, f"{AT}.arguments: 'milestones=[2]' in the checkpoint, 'milestones=[3]' now"),
+    ],
+    ids=["inner_argument", "inner_class", "milestone"],
+)
+def test_a_changed_scheduler_inside_a_composite_is_refused_naming_it(
+    changed: dict[str, Any], line: str, tmp_path: Path
+) -> None:
+    """Each inner scheduler of a composite is recorded as its own class and arguments: the refusal names the
+    one that changed and how (was: one line holding the reprs of all of them)."""
+    run(sequential(LINEAR)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    with pytest.raises(ValueError, match=r"^Declared: Expected the checkpoint being resumed") as err:
+        run(
+            sequential(**{"linear": LINEAR, **changed})(),
+            tmp_path,
+            ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"),
+        )
+    assert line in str(err.value), str(err.value)
+    assert "ResolvedScheduler" not in str(err.value), str(err.value)
