@@ -12,7 +12,7 @@ from torch.optim import lr_scheduler
 
 import lightning_optim
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec
-from tests.helpers import declared, fit, torch_lrs
+from tests.helpers import adam_has_decoupled_weight_decay, declared, fit, torch_lrs
 
 
 @pytest.mark.parametrize(
@@ -114,7 +114,7 @@ def _refusal(spec: OptimizerSpec) -> str:
         ("adam", "capturable_", "capturable"),
         ("adam", "differentiable_", "differentiable"),
         ("adam", "no_decays", "no_decay"),
-        ("adam", "decoupled_wd", "decoupled_weight_decay"),
+        pytest.param("adam", "decoupled_wd", "decoupled_weight_decay", marks=adam_has_decoupled_weight_decay),
         ("adam", "lr_decay", ""),
         ("adam", "decay", ""),
         ("adam", "momentum", "betas=(<momentum>, <beta2>)"),
