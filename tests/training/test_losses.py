@@ -73,14 +73,18 @@ PER_STEP = SchedulerSpec("exponential", gamma=0.9, interval="step")
 PER_EPOCH = SchedulerSpec("step", step_size=1, gamma=0.5)
 
 
-def declared(every: int = 1, name: str = "Declared", **options: Any) -> type[Gan]:
-    """The discriminator first (so the generator's loss sees it updated), the generator every ``every``."""
-    attributes = {
+def gan_specs(
+    every: int = 1, losses: tuple[str, str] = ("discriminator_loss", "generator_loss"), **options: Any
+) -> dict[str, OptimizerSpec]:
+    """The discriminator first (so the generator's loss sees it updated), the generator every ``every``; their
+    ``loss`` methods are ``losses``."""
+    dis_loss, gen_loss = losses
+    return {
         "dis_opt": OptimizerSpec(
             Adam,
             params="discriminator",
             lr=0.01,
-            loss="discriminator_loss",
+            loss=dis_loss,
             scheduler=PER_STEP,
             implementation="forloop",
             **options,
@@ -90,13 +94,17 @@ def declared(every: int = 1, name: str = "Declared", **options: Any) -> type[Gan
             params="generator",
             lr=0.05,
             momentum=0.9,
-            loss="generator_loss",
+            loss=gen_loss,
             every=every,
             scheduler=[PER_STEP, PER_EPOCH],
             implementation="forloop",
         ),
     }
-    return type(name, (ConfigurableOptimizersMixin, Gan), attributes)
+
+
+def declared(every: int = 1, name: str = "Declared", **options: Any) -> type[Gan]:
+    """``gan_specs`` declared on ``Gan``."""
+    return type(name, (ConfigurableOptimizersMixin, Gan), gan_specs(every, **options))
 
 
 class HandWritten(Gan):
@@ -718,25 +726,7 @@ def test_a_base_naming_a_method_its_subclasses_define_is_defined() -> None:
     ``dis_loss``) as the near miss: only the methods of the user's own classes, other than the declared losses,
     are near misses. Each subclass trains as the hand-written loop, and a subclass without the method is told
     so when ``fit`` starts, with no hook suggested."""
-    attributes = {  # `declared()`'s, with other method names
-        "dis_opt": OptimizerSpec(
-            Adam,
-            params="discriminator",
-            lr=0.01,
-            loss="dis_loss",
-            scheduler=PER_STEP,
-            implementation="forloop",
-        ),
-        "gen_opt": OptimizerSpec(
-            SGD,
-            params="generator",
-            lr=0.05,
-            momentum=0.9,
-            loss="gen_loss",
-            scheduler=[PER_STEP, PER_EPOCH],
-            implementation="forloop",
-        ),
-    }
+    attributes = gan_specs(losses=("dis_loss", "gen_loss"))
     base = type(
         "GanBase", (ConfigurableOptimizersMixin, Networks), {**attributes, "dis_loss": Gan.discriminator_loss}
     )
