@@ -138,7 +138,7 @@ def with_declarations(
                 f"{cls.__qualname__}.{name}: Expected the name of a declared optimizer ({listing(declared)}) but "
                 f"got {name!r}{did_you_mean(name, declared)}."
             )
-    if _OVERRIDES in vars(cls):  # overriding an override: one subclass of the declared class, as if at once
+    if _made(cls):  # overriding an override: one subclass of the declared class, as if at once
         base, earlier = vars(cls)[_OVERRIDES]
         return with_declarations(base, allow_callables=allowed, **{**earlier, **overrides})
     replaced: dict[str, OptimizerSpec | None] = {}
