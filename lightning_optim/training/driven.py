@@ -61,7 +61,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import weakref
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -83,6 +82,7 @@ from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
 from lightning_optim.utilities.step_rule import steps_at
+from lightning_optim.utilities.weak import WeakLinks
 
 
 @dataclass(frozen=True)
@@ -458,8 +458,9 @@ def _clip_before_step(
     optimizer.step = MethodType(step, optimizer)  # type: ignore[method-assign]
 
 
-#: The driver of each module while it trains (weakly: a copied module does not share it).
-_DRIVERS: weakref.WeakKeyDictionary[LightningModule, Driver] = weakref.WeakKeyDictionary()
+#: The driver of each module while it trains (weakly: a copied module does not share it), kept by the ``Trainer``'s
+#: callbacks (weakly both ways: the driver refers to the module and the ``Trainer``).
+_DRIVERS: WeakLinks[LightningModule, Driver] = WeakLinks()
 
 
 def training_step(self: LightningModule, batch: Any, batch_idx: int) -> None:

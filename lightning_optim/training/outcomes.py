@@ -33,7 +33,6 @@ after an *applied* step, as transformers, DeepSpeed and Megatron do, in automati
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -44,11 +43,13 @@ from typing_extensions import override
 from lightning_optim.building.build import Built
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
+from lightning_optim.utilities.weak import WeakLinks
 
-#: The live ``StepOutcomes`` of each optimizer the mixin built, for readers that only have the optimizer.
-_OUTCOMES: weakref.WeakKeyDictionary[torch.optim.Optimizer, StepOutcomes] = weakref.WeakKeyDictionary()
-#: Each schedule of such an optimizer with its outcomes and whether it is a per-step one (which waits).
-_GATES: weakref.WeakKeyDictionary[Any, tuple[StepOutcomes, bool]] = weakref.WeakKeyDictionary()
+#: The live ``StepOutcomes`` of each optimizer the mixin built, for readers that only have the optimizer. Weakly
+#: both ways (the outcomes refer to the optimizer and the ``Trainer``): the optimizer's hooks keep its outcomes.
+_OUTCOMES: WeakLinks[torch.optim.Optimizer, StepOutcomes] = WeakLinks()
+#: Each schedule of such an optimizer with its outcomes (``StepOutcomes.waiting``: whether it is a per-step one).
+_GATES: WeakLinks[Any, StepOutcomes] = WeakLinks()
 
 Action = Callable[[], None]
 
@@ -115,6 +116,8 @@ class StepOutcomes:
         #: of the skipped, those whose step ran and changed nothing (a fused kernel given ``found_inf``): the
         #: post-step hook saw them, unlike a skip on the host or a ``GradScaler``'s, which never run the step
         self.ran_skipped = 0
+        #: the per-step schedules of the optimizer, which wait for an applied step (``scheduler_step``)
+        self.waiting: list[Any] = []
         optimizer.register_step_pre_hook(self._before_step)
         optimizer.register_step_post_hook(self._after_step)
         _OUTCOMES[optimizer] = self
@@ -316,12 +319,11 @@ def scheduler_step(scheduler: Any, step: Action) -> None:
     """Take a Lightning scheduler step (automatic optimization) of ``scheduler`` as the mixin does: a per-step
     schedule only after an applied optimizer step of the current batch, held while the outcome is on the
     device; any other schedule of such an optimizer after the held steps are taken."""
-    gate = _GATES.get(scheduler)
-    if gate is None:
+    outcomes = _GATES.get(scheduler)
+    if outcomes is None:
         step()
         return
-    outcomes, per_step = gate
-    if not per_step:
+    if not any(scheduler is schedule for schedule in outcomes.waiting):
         outcomes.settle()
         step()
     elif outcomes.ran_in_this_batch():
@@ -343,7 +345,9 @@ def install(trainer: Trainer, built: Sequence[Built], *, manual: bool) -> dict[i
             outcomes = StepOutcomes(b.declared.where, b.optimizer, trainer, limit=limit, tags=not manual)
             found[id(b.optimizer)] = outcomes
             for schedule, scheduler in b.scheduled():
-                _GATES[schedule] = (outcomes, scheduler.interval == "step")
+                _GATES[schedule] = outcomes
+                if scheduler.interval == "step":
+                    outcomes.waiting.append(schedule)
     if found:
         callbacks.add(trainer, SettleOutcomes(list(found.values())))
     return found

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import pickle
 import re
+import warnings
+import weakref
 from typing import Any
 
 import lightning as L
@@ -24,7 +27,7 @@ from lightning_optim import (
     preview_schedule,
     with_declarations,
 )
-from tests.helpers import FAST, Classifier, Net, TwoNetsByName, assert_same_weights, fit, loader
+from tests.helpers import FAST, Classifier, Net, TwoNetsByName, assert_same_weights, declared, fit, loader
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -600,3 +603,174 @@ def test_an_hparam_class_attribute_without_default_and_no_value_is_a_missing_hpa
         r"\(declared as HParam\('lr'\), without default\) but `NamedHParamNoDefault` has none",
     ):
         trained(NamedHParamNoDefault())
+
+
+# -- a fit keeps nothing alive --------------------------------------------------------------------------------
+#
+# A sweep or a notebook fits one module after another: once the user drops a module and its Trainer, the
+# module, the Trainer (with its dataloaders) and the optimizers (with their state) must go, as they go with a
+# hand-written `configure_optimizers`. Each case is a mixin module beside the hand-written one it stands for.
+
+
+class HandStepScheduled(Classifier):
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": StepLR(optimizer, 1, 0.5), "interval": "step"},
+        }
+
+
+class HandEpochScheduled(Classifier):
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, 1, 0.5)}
+
+
+class HandSGD(Classifier):
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1)
+
+
+class TwoLosses(L.LightningModule):
+    """Two networks, a loss method for each: what `loss=` drives, and what a hand-written loop calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen, self.model_dis = Net(), Net()
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
+class LossDriven(ConfigurableOptimizersMixin, TwoLosses):
+    gen_opt = OptimizerSpec(SGD, params="model_gen", lr=0.1, loss="gen_loss")
+    dis_opt = OptimizerSpec(SGD, params="model_dis", lr=0.1, loss="dis_loss", every=2)
+
+
+class HandTwoLosses(TwoLosses):
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> Any:
+        return [SGD(self.model_gen.parameters(), lr=0.1), SGD(self.model_dis.parameters(), lr=0.1)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        gen, dis = self.optimizers()  # type: ignore[misc]
+        for optimizer, loss in ((gen, self.gen_loss), (dis, self.dis_loss)):
+            if optimizer is dis and (batch_idx + 1) % 2:
+                continue
+            optimizer.zero_grad()
+            self.manual_backward(loss(batch, batch_idx))
+            optimizer.step()
+
+
+class ManualScheduled(ConfigurableOptimizersMixin, TwoNetsByName):
+    gen_opt = OptimizerSpec(
+        SGD,
+        params="model_gen",
+        lr=0.1,
+        scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5, interval="step"),
+    )
+    dis_opt = OptimizerSpec(
+        SGD, params="model_dis", lr=0.1, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5)
+    )
+
+
+class HandManualScheduled(TwoNetsByName):
+    def configure_optimizers(self) -> Any:
+        gen, dis = SGD(self.model_gen.parameters(), lr=0.1), SGD(self.model_dis.parameters(), lr=0.1)
+        return [gen, dis], [{"scheduler": StepLR(gen, 1, 0.5), "interval": "step"}, StepLR(dis, 1, 0.5)]
+
+    @property
+    def gen_opt(self) -> Any:
+        return self.optimizers()[0]  # type: ignore[index]
+
+    @property
+    def dis_opt(self) -> Any:
+        return self.optimizers()[1]  # type: ignore[index]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        super().training_step(batch, batch_idx)
+        gen, dis = self.lr_schedulers()  # type: ignore[misc]
+        gen.step()
+        if self.trainer.is_last_batch:
+            dis.step()
+
+
+StepScheduled = declared(
+    OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5, interval="step"))
+)
+EpochScheduled = declared(OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5)))
+SkipNonfinite = declared(OptimizerSpec(SGD, lr=0.1, skip_nonfinite=1))
+
+
+class SubclassRedeclared(StepScheduled):  # type: ignore[misc, valid-type]
+    optimizer = OptimizerSpec(
+        Adam, lr=0.01, scheduler=SchedulerSpec(CosineAnnealingLR, interval="step", warmup=2)
+    )
+
+
+def lr_monitor(cls: type) -> Any:
+    """An lr monitor for a module of ``cls``: this package's beside a mixin module, Lightning's beside a
+    hand-written one."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from lightning_optim import LRMonitor
+
+    return LRMonitor() if issubclass(cls, ConfigurableOptimizersMixin) else LearningRateMonitor()
+
+
+#: name: (the mixin module, the hand-written one it stands for, whether an lr monitor is attached, whether it resumes)
+RELEASED = {
+    "per-step scheduler": (StepScheduled, HandStepScheduled, False, False),
+    "per-epoch scheduler": (EpochScheduled, HandEpochScheduled, False, False),
+    "skip_nonfinite": (SkipNonfinite, HandSGD, False, False),
+    "loss= with two optimizers": (LossDriven, HandTwoLosses, False, False),
+    "manual optimization with schedulers": (ManualScheduled, HandManualScheduled, False, False),
+    "LRMonitor attached": (StepScheduled, HandStepScheduled, True, False),
+    "resumed from a checkpoint": (StepScheduled, HandStepScheduled, False, True),
+    "subclass redeclaring the optimizer": (SubclassRedeclared, HandStepScheduled, False, False),
+}
+
+
+def fitted_and_dropped(cls: type, monitored: bool, checkpoint: Any) -> list[Any]:
+    """Weak references to a module of ``cls``, its Trainer, optimizers and train data after a fit (resumed from
+    ``checkpoint`` once it exists, else writing it), the strong ones gone. Lightning's ``LearningRateMonitor``
+    holds the module's ``log`` method, so a ``monitored`` fit's monitor goes with its Trainer."""
+    module, data = cls(), loader()
+    logger = L.pytorch.loggers.CSVLogger(checkpoint.parent) if monitored else False
+    callbacks = [lr_monitor(cls)] if monitored else []
+    trainer = L.Trainer(**{**FAST, "max_epochs": 2, "logger": logger, "callbacks": callbacks})
+    trainer.fit(module, data, ckpt_path=checkpoint if checkpoint.exists() else None)
+    if not checkpoint.exists():
+        trainer.save_checkpoint(checkpoint)
+    return [weakref.ref(obj) for obj in (module, trainer, data, *trainer.optimizers)]
+
+
+@pytest.mark.parametrize("kind", ["mixin", "hand-written"])
+@pytest.mark.parametrize("case", list(RELEASED))
+def test_a_fit_keeps_nothing_alive_once_the_module_and_trainer_are_dropped(
+    case: str, kind: str, tmp_path: Any
+) -> None:
+    """Each fit of a mixin module with a per-step schedule, `skip_nonfinite` or `loss=` was kept alive for the
+    rest of the process, with its Trainer, data and optimizers: module-level weak dicts held values that referred
+    back to their keys (an optimizer's step outcomes, a schedule's gate, a module's training-step driver)."""
+    mixin, hand, monitored, resumes = RELEASED[case]
+    cls = mixin if kind == "mixin" else hand
+    checkpoint = tmp_path / "last.ckpt"
+    refs = []
+    for _ in range(2 if resumes else 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the resumed fit's "mid-epoch" notes and the like
+            refs += fitted_and_dropped(cls, monitored, checkpoint)
+    gc.collect()
+    alive = [type(ref()).__name__ for ref in refs if ref() is not None]
+    assert not alive, f"{case}: still alive after the fit: {alive}"
