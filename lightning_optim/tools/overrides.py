@@ -161,8 +161,9 @@ def with_declarations(
         return cls
     _refuse_class_keywords(cls, next(iter(replaced)))
     key = _cache_key(cls, replaced)
-    if key is not None and key in _SUBCLASSES:
-        return _SUBCLASSES[key]  # type: ignore[return-value]
+    made = _made_for(key)
+    if made is not None:
+        return made  # type: ignore[return-value]
     namespace = {
         "__module__": cls.__module__,
         "__qualname__": cls.__qualname__,
@@ -233,6 +234,19 @@ def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec | None]) -> tuple
         return cls, json.dumps(written, sort_keys=True)
     except (TypeError, ValueError):
         return None  # e.g. a lambda: not written as a dict, so never made again from one
+
+
+def _made_for(key: tuple[type, str] | None) -> type | None:
+    """The subclass made for ``key``, if its overrides still write as ``key``.
+
+    A dict names a function or class by its import path, and only the object now at that path is written so
+    (``function_path``, ``class_path``): once a notebook cell or ``importlib.reload`` defines it again, the
+    class made with the old object writes otherwise (or not at all) and a new class is made with the new one.
+    """
+    made = None if key is None else _SUBCLASSES.get(key)
+    if made is None or _cache_key(*vars(made)[_OVERRIDES]) != key:
+        return None
+    return made
 
 
 _OVERRIDES = "_lightning_optim_overrides"

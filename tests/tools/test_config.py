@@ -11,6 +11,8 @@ import pickle
 import re
 import subprocess
 import sys
+import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -868,3 +870,149 @@ def test_overriding_an_override_is_one_subclass_of_the_declared_class() -> None:
     second = with_declarations(first, optimizer={"class_path": "adam", "init_args": {"lr": 0.2}})
     assert second.__mro__[1] is Model and second.optimizer.kwargs == {"lr": 0.2}
     assert type(pickle.loads(pickle.dumps(second()))) is second
+
+
+# with_declarations made again: a function or class defined anew under its import path
+
+
+@pytest.fixture
+def notebook(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], types.ModuleType]:
+    """Runs a notebook cell: its source in one importable module (as ``__main__`` is), each run defining its
+    names again as new objects under the same import path, as a cell run again or ``importlib.reload`` does."""
+    module = types.ModuleType("notebook_cell")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+
+    def run(source: str) -> types.ModuleType:
+        exec(source, vars(module))
+        return module
+
+    return run
+
+
+def made_again(
+    notebook: Callable[[str], types.ModuleType],
+    cell: str,
+    values: tuple[object, object],
+    override: Callable[[types.ModuleType], OptimizerSpec],
+) -> tuple[type[Any], types.ModuleType]:
+    """``with_declarations(Model, optimizer=override(cell))`` after the cell ran with each of ``values`` in
+    turn: the class made the second time, and the cell's module."""
+    with_declarations(Model, optimizer=override(notebook(cell.format(values[0]))))
+    module = notebook(cell.format(values[1]))
+    again = with_declarations(Model, optimizer=override(module))
+    assert with_declarations(Model, optimizer=override(module)) is again  # the same overrides: the same class
+    return again, module
+
+
+LR_FN_CELL = "def lr_fn(step):\n    return {}**step"
+
+
+def lambda_on_sgd(lr_lambda: Callable[[int], float]) -> OptimizerSpec:
+    return OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=lr_lambda, interval="step"))
+
+
+class HandLambda(Classifier):
+    """``lambda_on_sgd`` written by hand."""
+
+    def __init__(self, lr_lambda: Callable[[int], float]) -> None:
+        super().__init__()
+        self.lr_lambda = lr_lambda
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        scheduler = lr_scheduler.LambdaLR(optimizer, self.lr_lambda)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def test_a_function_defined_again_trains_as_defined_again(
+    notebook: Callable[[str], types.ModuleType],
+) -> None:
+    """A dict names a function by its import path, and the cache was keyed by dicts: the class made with the
+    first function was returned and trained ``0.5**step`` instead of ``0.9**step``."""
+    again, cell = made_again(notebook, LR_FN_CELL, (0.5, 0.9), lambda cell: lambda_on_sgd(cell.lr_fn))
+    ours, reference = again(), HandLambda(cell.lr_fn)
+    lrs = fit(ours, max_epochs=1).of()
+    assert lrs == fit(reference, max_epochs=1).of() == pytest.approx([0.1, 0.09, 0.081, 0.0729])
+    assert_same_weights(ours, reference)
+
+
+SGD_CELL = """
+import torch
+
+
+class CellSGD(torch.optim.SGD):
+    def __init__(self, params, lr=0.1, momentum={}):
+        super().__init__(params, lr=lr, momentum=momentum)
+"""
+
+
+class HandMomentum(Classifier):
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+
+def test_an_optimizer_class_defined_again_trains_as_defined_again(
+    notebook: Callable[[str], types.ModuleType],
+) -> None:
+    """The class made with the first ``CellSGD`` (momentum 0.0) was returned and built it."""
+    again, cell = made_again(notebook, SGD_CELL, (0.0, 0.9), lambda cell: OptimizerSpec(cell.CellSGD))
+    ours, reference = again(), HandMomentum()
+    fit(ours, max_epochs=2), fit(reference, max_epochs=2)
+    optimizer = ours.trainer.optimizers[0]
+    assert type(optimizer) is cell.CellSGD and optimizer.param_groups[0]["momentum"] == 0.9
+    assert_same_weights(ours, reference)
+
+
+PICK_CELL = "def pick(name, param):\n    return name.startswith('model_gen.{}.')"
+
+
+class HandLayer2(Classifier):
+    def configure_optimizers(self) -> Any:
+        layer2 = list(self.model_gen.layer2.parameters())
+        rest = [p for p in self.parameters() if all(p is not q for q in layer2)]
+        return SGD([{"params": layer2, "lr": 0.5}, {"params": rest}], lr=0.1)
+
+
+def test_a_selector_defined_again_selects_as_defined_again(
+    notebook: Callable[[str], types.ModuleType],
+) -> None:
+    """The class made with the first ``pick`` (``layer1``) was returned: ``layer1`` trained at 0.5 instead of
+    ``layer2``."""
+    again, _ = made_again(
+        notebook,
+        PICK_CELL,
+        ("layer1", "layer2"),
+        lambda cell: OptimizerSpec(
+            SGD, lr=0.1, groups=[ParamGroup(cell.pick, lr=0.5)], implementation="forloop"
+        ),
+    )
+    ours, reference = again(), HandLayer2()
+    fit(ours, max_epochs=2), fit(reference, max_epochs=2)
+    group = ours.trainer.optimizers[0].param_groups[0]
+    names = {id(param): name for name, param in ours.named_parameters()}
+    assert group["lr"] == 0.5
+    assert [names[id(param)] for param in group["params"]] == [
+        "model_gen.layer2.weight",
+        "model_gen.layer2.bias",
+    ]
+    assert_same_weights(ours, reference)
+
+
+def test_a_class_made_again_pickles_as_itself(notebook: Callable[[str], types.ModuleType]) -> None:
+    """The class returned after the function was defined again was the first one, whose function pickle refuses
+    (not the object at its import path any more): neither the class nor its instances pickled."""
+    first = with_declarations(Model, optimizer=lambda_on_sgd(notebook(LR_FN_CELL.format(0.5)).lr_fn))
+    older = first()
+    again = with_declarations(Model, optimizer=lambda_on_sgd(notebook(LR_FN_CELL.format(0.9)).lr_fn))
+    assert round_trip(again, "pickle") is again
+    loaded = round_trip(again(), "pickle")
+    assert type(loaded) is again and fit(loaded, max_epochs=1).of() == pytest.approx(
+        [0.1, 0.09, 0.081, 0.0729]
+    )
+    # the older instance keeps its class and function, as an instance of a class defined again in a notebook
+    copied = copy.deepcopy(older)
+    assert type(copied) is first and fit(copied, max_epochs=1).of() == pytest.approx(
+        [0.1, 0.05, 0.025, 0.0125]
+    )
+    with pytest.raises(pickle.PicklingError, match=re.escape("not the same object as notebook_cell.lr_fn")):
+        pickle.dumps(older)  # pickle's own refusal of that function, as for any object holding it
