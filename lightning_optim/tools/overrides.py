@@ -10,6 +10,7 @@ from __future__ import annotations
 import copyreg
 import inspect
 import json
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, SupportsIndex, TypeVar
 
@@ -95,7 +96,9 @@ def with_declarations(
     an attribute ``cls`` declares, or ``None`` to remove that declaration (as a subclass assigning ``None``
     does). In a dict, ``{in_code: <where it is declared>}`` (how ``DeclarativeCLI`` saves a value a config
     cannot hold, such as a lambda) is read as that value in ``cls``'s code. The subclass is checked like any
-    declaration, so a mistake fails here with a message naming ``Cls.attribute``.
+    declaration, so a mistake fails here with a message naming ``Cls.attribute``. The same overrides give the same
+    class while it (or an instance of it) is in use; a function or class in them defined again under its name (a
+    notebook cell run again, ``importlib.reload``) gives a new class, holding the new one.
 
     Defining the subclass runs the bases' ``__init_subclass__`` as for any subclass, under ``cls``'s name and
     without class keywords (Python keeps no record of those ``cls`` was defined with). A registry a base fills
@@ -223,9 +226,11 @@ def _refuse_class_keywords(cls: type, attribute: str) -> None:
     )
 
 
-#: The subclasses made so far, by declared class and overrides written as dicts: the same overrides give the
-#: same class (so a pickled instance keeps its class within a process; a deep copy always does).
-_SUBCLASSES: dict[tuple[type, str], type] = {}
+#: The subclasses made and still in use (by an instance, or held by name), by declared class and overrides
+#: written as dicts: the same overrides give the same class, so a pickled instance or class loads as its own
+#: class within a process (a deep copy always does). Weak, so that a sweep's classes (and a notebook class
+#: defined again, with what its body holds) are freed once nothing uses them.
+_SUBCLASSES: weakref.WeakValueDictionary[tuple[type, str], type] = weakref.WeakValueDictionary()
 
 
 def _cache_key(cls: type, replaced: Mapping[str, OptimizerSpec | None]) -> tuple[type, str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import gc
 import io
 import json
 import pickle
@@ -12,6 +13,7 @@ import re
 import subprocess
 import sys
 import types
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -872,7 +874,7 @@ def test_overriding_an_override_is_one_subclass_of_the_declared_class() -> None:
     assert type(pickle.loads(pickle.dumps(second()))) is second
 
 
-# with_declarations made again: a function or class defined anew under its import path
+# with_declarations made again: a function or class defined anew under its import path, and classes freed
 
 
 @pytest.fixture
@@ -1016,3 +1018,32 @@ def test_a_class_made_again_pickles_as_itself(notebook: Callable[[str], types.Mo
     )
     with pytest.raises(pickle.PicklingError, match=re.escape("not the same object as notebook_cell.lr_fn")):
         pickle.dumps(older)  # pickle's own refusal of that function, as for any object holding it
+
+
+def collect() -> None:
+    gc.collect()
+    # the first collection frees an unused made class; the cache's entry for it, which held the declared class,
+    # goes with it, and the second collection frees that
+    gc.collect()
+
+
+def test_a_made_class_is_freed_once_nothing_uses_it() -> None:
+    """The cache held every class made, and the class each was made from, for the life of the process: a
+    sweep's classes piled up, and a notebook class defined again stayed alive with what its body holds."""
+
+    class Cell(ConfigurableOptimizersMixin, Classifier):  # a notebook cell's class, about to be defined again
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    made = with_declarations(Cell, optimizer=OptimizerSpec(SGD, lr=0.2))
+    alive = [weakref.ref(Cell), weakref.ref(made)]
+    del Cell, made
+    collect()
+    assert [ref() for ref in alive] == [None, None]
+
+
+def test_a_made_class_in_use_by_an_instance_pickles_as_itself() -> None:
+    module = with_declarations(Model, optimizer=OptimizerSpec(SGD, lr=0.2))()
+    collect()  # no name holds the class: its instance keeps it, and its cache entry
+    for how in ("pickle", "torch.save"):
+        assert type(round_trip(module, how)) is type(module)
+    assert with_declarations(Model, optimizer=OptimizerSpec(SGD, lr=0.2)) is type(module)
