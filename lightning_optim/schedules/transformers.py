@@ -412,21 +412,36 @@ class TransformersScheduleLR(LRScheduler):
 
     #: The multiplier of this schedule; its keyword arguments are read from the attributes of the same names.
     multiplier: ClassVar[Multiplier] = staticmethod(constant)
+    #: whether the schedule cannot do without ``num_training_steps`` (it decays to its end); the others take
+    #: ``None`` for "no length" and need it only for a fractional warmup
+    needs_length: ClassVar[bool] = False
     _arguments: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._arguments = tuple(inspect.signature(cls.multiplier).parameters)[1:]
 
-    def _init_lengths(self, optimizer: Any, warmup: Any, length: Any, *, required: bool = False) -> str:
+    @classmethod
+    def runs_without_length(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the schedule built with the arguments ``kwargs`` takes ``num_training_steps=None`` as "no
+        length" (an unbounded run) rather than refusing it (:attr:`needs_length`).
+
+        Example:
+            >>> InverseSqrtLR.runs_without_length({}), LinearWithWarmupLR.runs_without_length({})
+            (True, False)
+        """
+        return not cls.needs_length
+
+    def _init_lengths(self, optimizer: Any, warmup: Any, length: Any) -> str:
         """Check ``optimizer``, set ``num_warmup_steps`` (whole, or a fraction in (0, 1) of the length) and
         ``num_training_steps``, and return the name errors start with.
 
-        ``required``: the schedule cannot do without ``num_training_steps``, which has the default ``None``
-        only because it comes after ``num_warmup_steps`` (as in transformers, so positional calls carry over),
-        which defaults to 0: leaving it out is refused with a ``TypeError``, and a longer warmup is accepted,
-        as in transformers, with a ``UserWarning``. Otherwise only a fractional warmup needs the length.
+        Where the schedule :attr:`needs_length`, ``num_training_steps`` has the default ``None`` only because it
+        comes after ``num_warmup_steps`` (as in transformers, so positional calls carry over), which defaults to
+        0: leaving it out is refused with a ``TypeError``, and a longer warmup is accepted, as in transformers,
+        with a ``UserWarning``. Otherwise only a fractional warmup needs the length.
         """
+        required = type(self).needs_length
         where = type(self).__name__
         _check_optimizer(where, optimizer)
         if required or length is not None:
@@ -566,6 +581,7 @@ class LinearWithWarmupLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(linear_with_warmup)
+    needs_length = True
 
     def __init__(
         self,
@@ -574,7 +590,7 @@ class LinearWithWarmupLR(TransformersScheduleLR):
         num_training_steps: int | None = None,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
 
@@ -605,6 +621,7 @@ class CosineWithWarmupLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_warmup)
+    needs_length = True
 
     def __init__(
         self,
@@ -614,7 +631,7 @@ class CosineWithWarmupLR(TransformersScheduleLR):
         num_cycles: float = 0.5,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
@@ -646,6 +663,7 @@ class CosineWithHardRestartsLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_hard_restarts)
+    needs_length = True
 
     def __init__(
         self,
@@ -655,7 +673,7 @@ class CosineWithHardRestartsLR(TransformersScheduleLR):
         num_cycles: int | float = 1,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         super().__init__(optimizer, _check_last_epoch(where, last_epoch))
 
@@ -691,6 +709,7 @@ class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(polynomial_decay_with_warmup)
+    needs_length = True
 
     def __init__(
         self,
@@ -701,7 +720,7 @@ class PolynomialDecayWithWarmupLR(TransformersScheduleLR):
         power: float = 1.0,
         last_epoch: int = -1,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         if self.num_warmup_steps == self.num_training_steps:
             given = f"{num_warmup_steps!r}"
             if given != str(self.num_warmup_steps):
@@ -824,6 +843,7 @@ class CosineWithMinLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(cosine_with_min_lr)
+    needs_length = True
 
     def __init__(
         self,
@@ -835,7 +855,7 @@ class CosineWithMinLR(TransformersScheduleLR):
         min_lr: float | None = None,
         min_lr_rate: float | None = None,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate: float = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
@@ -874,6 +894,7 @@ class CosineWarmupWithMinLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(cosine_warmup_with_min_lr)
+    needs_length = True
 
     def __init__(
         self,
@@ -886,7 +907,7 @@ class CosineWarmupWithMinLR(TransformersScheduleLR):
         min_lr_rate: float | None = None,
         warmup_lr_rate: float | None = None,
     ) -> None:
-        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps, required=True)
+        where = self._init_lengths(optimizer, num_warmup_steps, num_training_steps)
         self.num_cycles: float = _positive(where, "num_cycles", num_cycles)
         self.min_lr = min_lr
         self.min_lr_rate: float = _min_lr_rate(where, optimizer, min_lr, min_lr_rate)
@@ -936,6 +957,16 @@ class WarmupStableDecayLR(TransformersScheduleLR):
     """
 
     multiplier: ClassVar[Multiplier] = staticmethod(warmup_stable_decay)
+
+    @classmethod
+    def runs_without_length(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Only with ``num_stable_steps``, which then sets where the decay starts.
+
+        Example:
+            >>> WarmupStableDecayLR.runs_without_length({"num_stable_steps": 4}), WarmupStableDecayLR.runs_without_length({})
+            (True, False)
+        """
+        return kwargs.get("num_stable_steps") is not None
 
     def __init__(
         self,
