@@ -416,22 +416,19 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     cls = resolve_class(spec.scheduler, "scheduler", where=where)
     info = declared_info(spec.scheduler, cls)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
-    missing = check_arguments(where, cls, spec.kwargs, extra, info.per_group_arguments, info.known_as)
     windowed = not nested and (spec.begin is not None or spec.end is not None)
-    length = info.window_length if windowed else info.length
-    described = length in spec.kwargs or any(key in spec.kwargs for key in info.length_given_by)
-    derived_length = None if length is None or described else length
+    # a required length written as `None` (a config dump's) is left out, here and in all that follows
+    declared = info.declared_lengths(spec.kwargs, windowed=windowed)
+    missing = check_arguments(where, cls, declared, extra, info.per_group_arguments, info.known_as)
+    derived_length = info.derived_length(declared, windowed=windowed)
     per_epoch = info.per_epoch_argument
-    if windowed and per_epoch is not None and described and not {length, per_epoch} & spec.kwargs.keys():
+    length_declared = {info.window_length, per_epoch} & declared.keys()
+    if windowed and per_epoch is not None and derived_length is None and not length_declared:
         _refuse_epochs_in_window(where, spec, info)
-    if not windowed and per_epoch is not None and length not in spec.kwargs and per_epoch not in spec.kwargs:
-        # a length given in epochs (`epochs`) counts the run's updates per epoch
-        derived_length = per_epoch if described else derived_length
-    derived_length = info.derived_length(spec.kwargs, windowed=windowed)
     missing = [m for m in missing if m != derived_length]
     if missing:
         raise TypeError(f"{where}: `{cls.__name__}` needs the argument(s) {listing(missing)}.")
-    _check_unread(where, info, spec.kwargs)
+    _check_unread(where, info, declared)
     if nested:
         set_options = [o for o, default in _STEPPING_DEFAULTS.items() if getattr(spec, o) != default]
         if set_options:
@@ -446,7 +443,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         interval = _check_stepping(where, spec, info)
         if derived_length is not None and derived_length == per_epoch and interval == "epoch":
             _check_updates_per_epoch(where, spec, info)
-    kwargs = dict(spec.kwargs)
+    kwargs = dict(declared)
     if info.composite:
         inner = kwargs.get("schedulers")
         if not isinstance(inner, (list, tuple)) or not inner:
@@ -464,7 +461,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
     ):  # the bounds are the lr's, or torch's (`every_param`); a composite's schedulers drive its param
         inner = kwargs["schedulers"] if info.composite else ()
         for at, checked, arguments in (
-            (where, info, spec.kwargs),
+            (where, info, declared),
             *((s.where, s.info, s.kwargs) for s in inner),
         ):
             bounds = {k: b for k, b in checked.lower_bounds.items() if spec.param == "lr" or b.every_param}

@@ -1,7 +1,8 @@
 """One record per scheduler: everything this package knows about it, in one place.
 
 A ``SchedulerInfo`` holds a scheduler's short names, its default ``interval``, the length argument that
-``fit`` derives from the run when it is left out (and how), the arguments that count epochs (and how each
+``fit`` derives from the run when it is left out (and how; written as ``None``, a length the scheduler cannot run
+without counts as left out), the arguments that count epochs (and how each
 converts to optimizer steps for ``unit="epoch"`` with ``interval="step"``), the arguments that may hold one
 value per param group, whether it holds other schedulers, the lower bounds of the arguments that torch
 does not check and that turn the lr negative or undefined only late in the run, and how it can drive the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
@@ -621,6 +622,13 @@ class SchedulerInfo:
     #: the argument giving the steps per epoch of a length described in epochs (``OneCycleLR``'s
     #: ``steps_per_epoch``, beside its ``epochs``): left out, ``fit`` derives it as the run's updates per epoch
     per_epoch_argument: str | None = None
+    #: whether the scheduler runs without its length, taking it written as ``None`` for "no length" (an unbounded
+    #: run: transformers' ``inverse_sqrt``); a function of the declared arguments where it depends on them
+    #: (``warmup_stable_decay`` given ``num_stable_steps``). Where it does not, the length is required: written as
+    #: ``None`` (as a config dump writes an argument left out), it and what describes it count as left out
+    #: (``declared_lengths``). ``None`` (the default): as the signature says, optional only where the length's
+    #: default is ``None`` (torch's ``T_max`` has none, ``total_iters`` defaults to 5: required)
+    length_optional: bool | Callable[[Mapping[str, Any]], bool] | None = None
     #: the derived length from the scheduler's updates after the warmup, and the declared arguments (those of
     #: ``epoch_arguments`` in steps, as the updates are, for ``unit="epoch"`` updated per step)
     derive_length: Callable[[int, Mapping[str, Any]], int] = whole_run
@@ -701,21 +709,66 @@ class SchedulerInfo:
         """
         return self.window_argument or self.length
 
-    def derived_length(self, given: Collection[str], *, windowed: bool) -> str | None:
-        """The length argument a declaration giving the arguments ``given`` (their names) leaves to the run, if
-        any: the length (a window's, ``windowed``) unless it or what gives it is declared, or the updates per
-        epoch (``per_epoch_argument``) where only the epochs are.
+    def optional_length(self, kwargs: Mapping[str, Any]) -> bool:
+        """Whether a declaration with the arguments ``kwargs`` runs without its length (``length_optional``).
 
         Example:
             >>> from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
-            >>> SCHEDULER_INFO[CosineAnnealingLR].derived_length(["eta_min"], windowed=False)
+            >>> SCHEDULER_INFO[CosineAnnealingLR].optional_length({}), SCHEDULER_INFO[OneCycleLR].optional_length({})
+            (False, False)
+            >>> wsd = scheduler_info(TRANSFORMERS_SCHEDULES["warmup_stable_decay"])
+            >>> wsd.optional_length({"num_decay_steps": 2}), wsd.optional_length({"num_stable_steps": 4})
+            (False, True)
+        """
+        optional = self.length_optional
+        if callable(optional):
+            return bool(optional(kwargs))
+        if optional is not None:
+            return optional
+        parameter = inspect.signature(self.cls).parameters.get(self.length or self.window_argument or "")
+        return parameter is not None and parameter.default is None
+
+    def declared_lengths(self, kwargs: Mapping[str, Any], *, windowed: bool) -> dict[str, Any]:
+        """``kwargs`` without the length (a window's, ``windowed``) and what describes it (``length_given_by``,
+        ``per_epoch_argument``) written as ``None`` where the length is required (``optional_length``): a config
+        dump writes every argument, one left out as ``None``, and so it counts as left out (derived from the run).
+        A ``None`` of an optional length is "no length", as declared.
+
+        Example:
+            >>> from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+            >>> SCHEDULER_INFO[CosineAnnealingLR].declared_lengths({"T_max": None, "eta_min": None}, windowed=False)
+            {'eta_min': None}
+            >>> onecycle = {"max_lr": 0.1, "total_steps": None, "epochs": 2, "steps_per_epoch": None}
+            >>> SCHEDULER_INFO[OneCycleLR].declared_lengths(onecycle, windowed=False)
+            {'max_lr': 0.1, 'epochs': 2}
+            >>> inverse_sqrt = scheduler_info(TRANSFORMERS_SCHEDULES["inverse_sqrt"])
+            >>> inverse_sqrt.declared_lengths({"num_training_steps": None}, windowed=False)
+            {'num_training_steps': None}
+        """
+        length = self.window_length if windowed else self.length
+        if length is None or self.optional_length(kwargs):
+            return dict(kwargs)
+        lengths = {length, *self.length_given_by, self.per_epoch_argument}
+        return {key: value for key, value in kwargs.items() if not (value is None and key in lengths)}
+
+    def derived_length(self, kwargs: Mapping[str, Any], *, windowed: bool) -> str | None:
+        """The length argument a declaration with the arguments ``kwargs`` leaves to the run, if any: the length
+        (a window's, ``windowed``) unless it or what gives it is declared, or the updates per epoch
+        (``per_epoch_argument``) where only the epochs are. A required length written as ``None`` is left out
+        (``declared_lengths``).
+
+        Example:
+            >>> from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
+            >>> SCHEDULER_INFO[CosineAnnealingLR].derived_length({"eta_min": 0.0}, windowed=False)
             'T_max'
-            >>> SCHEDULER_INFO[CosineAnnealingLR].derived_length(["T_max"], windowed=False) is None
-            True
+            >>> cosine = SCHEDULER_INFO[CosineAnnealingLR]
+            >>> cosine.derived_length({"T_max": 4}, windowed=False), cosine.derived_length({"T_max": None}, windowed=False)
+            (None, 'T_max')
             >>> onecycle = SCHEDULER_INFO[OneCycleLR]
-            >>> onecycle.derived_length(["max_lr"], windowed=False), onecycle.derived_length(["epochs"], windowed=False)
+            >>> onecycle.derived_length({"max_lr": 0.1}, windowed=False), onecycle.derived_length({"epochs": 2}, windowed=False)
             ('total_steps', 'steps_per_epoch')
         """
+        given = self.declared_lengths(kwargs, windowed=windowed)
         length = self.window_length if windowed else self.length
         described = length in given or any(key in given for key in self.length_given_by)
         derived = None if length is None or described else length
@@ -888,6 +941,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
         ("onecycle",),
         default_interval="step",
         length="total_steps",
+        length_optional=False,  # its default `None` stands for `epochs` x `steps_per_epoch`
         length_given_by=("epochs",),
         per_epoch_argument="steps_per_epoch",
         epoch_arguments={"total_steps": scale},
@@ -1015,6 +1069,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             length="num_training_steps"
             if "num_training_steps" in inspect.signature(cls).parameters
             else None,
+            length_optional=cls.runs_without_length,
             floor_bounds=_TRANSFORMERS_FLOORS.get(name, {}),
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
             peak_missed=functools.partial(transformers_peak_missed, name),

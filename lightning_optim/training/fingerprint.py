@@ -7,7 +7,9 @@ its own), or a list of those for a declared list. What a
 schedule derived from the run is in its own state (its ``Shape``), and the run it resumes into is checked
 against it when training starts (``lifecycle.py``). A length left to the run and the same length written out
 at the value it came to are one schedule, either way round: the arguments are compared as declared now, with
-the saved schedule's shape made the one it has so (``lengths_as_declared``). A composite's record that an
+the saved schedule's shape made the one it has so (``lengths_as_declared``); a required length written as
+``None`` is one left out, also in a checkpoint of an earlier release, which recorded it
+(``_none_lengths_left_out``). A composite's record that an
 earlier release wrote, its schedulers in its arguments by their repr, is read as that record
 (``_previous_composite``).
 
@@ -412,6 +414,7 @@ def lengths_as_declared(
     (``GIVEN_LENGTH``): the run must derive it when training starts (``lifecycle.py``). A length left to the run
     that the declaration now writes out at another value (or where it now leaves another length to the run) is
     written into the arguments at the value it came to, so that the refusal tells it (``_told_derived``). A
+    required length that an earlier release recorded as ``None`` is read as left out (``_none_lengths_left_out``). A
     composite's record of the same schedulers that an earlier release wrote is read as the record now
     (``_previous_composite``)."""
     entries = copy.deepcopy(saved.get("optimizers"))
@@ -432,6 +435,8 @@ def lengths_as_declared(
                 continue
             if _previous_composite(record, scheduler):
                 record.update(arguments=now["arguments"], schedulers=now["schedulers"])
+            if "arguments" in record:
+                record["arguments"] = _none_lengths_left_out(record, scheduler)
             if _alike(record.get("arguments")) == _alike(now["arguments"]):
                 continue
             length = _length_as_declared(scheduler, record.get("arguments"), state)
@@ -483,12 +488,47 @@ def _told_derived(record: Mapping[str, Any], state: Mapping[str, Any], scheduler
     if not isinstance(arguments, str) or value is None:
         return arguments
     entries = _entries(arguments)
-    windowed = any(option in record for option in ("begin", "end"))  # recorded only when set
-    name = scheduler.info.derived_length([e.partition("=")[0] for e in entries], windowed=windowed)
+    name = scheduler.info.derived_length(_recorded(arguments), windowed=_windowed(record))
     if name is None or name == scheduler.derived_length:
         return arguments
     told = [*entries, f"{name}={value!r} (derived from the run)"]
     return ", ".join(sorted(told, key=lambda entry: entry.partition("=")[0]))
+
+
+def _windowed(record: Mapping[str, Any]) -> bool:
+    return any(option in record for option in ("begin", "end"))  # recorded only when set
+
+
+def _recorded(arguments: str) -> dict[str, Any]:
+    """A fingerprint's arguments (``_options``) by name, each as its recorded text, or ``None`` where that is
+    ``None``.
+
+    Example:
+        >>> _recorded("epochs=None, max_lr=0.1")
+        {'epochs': None, 'max_lr': '0.1'}
+    """
+    parts = (entry.partition("=") for entry in _entries(arguments))
+    return {key: None if value == "None" else value for key, _, value in parts}
+
+
+def _none_lengths_left_out(record: Mapping[str, Any], scheduler: ResolvedScheduler) -> Any:
+    """A checkpoint's scheduler ``record``'s arguments without a required length, or what describes it, recorded
+    as ``None``, which a declaration now leaves out (``SchedulerInfo.declared_lengths``) and the fingerprint
+    records so: an earlier release recorded ``OneCycleLR(total_steps=12, epochs=None, steps_per_epoch=None)``
+    with its ``None``s, and such a checkpoint resumes as the same setup.
+
+    Example:
+        >>> from lightning_optim import SchedulerSpec
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> onecycle = resolve_scheduler("M.opt.scheduler", SchedulerSpec("onecycle", max_lr=0.1, total_steps=12))
+        >>> _none_lengths_left_out({"arguments": "epochs=None, max_lr=0.1, steps_per_epoch=None, total_steps=12"}, onecycle)
+        'max_lr=0.1, total_steps=12'
+    """
+    arguments = record.get("arguments")
+    if not isinstance(arguments, str):
+        return arguments
+    kept = scheduler.info.declared_lengths(_recorded(arguments), windowed=_windowed(record))
+    return ", ".join(entry for entry in _entries(arguments) if entry.partition("=")[0] in kept)
 
 
 def _entries(arguments: str) -> list[str]:

@@ -13,10 +13,28 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from lightning_optim import HParam, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
+from lightning_optim import (
+    HParam,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    describe_optimizers,
+    preview_schedule,
+)
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, scheduler_info
+from lightning_optim.schedules.timm_cosine import TimmCosineLR
+from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES
 from lightning_optim.tools.config import spec_from_dict
-from tests.helpers import FAST, Classifier, declared, fit, loader, torch_lrs, transformers_with_torch
+from tests.helpers import (
+    FAST,
+    Classifier,
+    declared,
+    fit,
+    loader,
+    lr_replaced,
+    torch_lrs,
+    transformers_with_torch,
+)
 
 #: (scheduler, the arguments it needs, the bounded argument, a value past the bound, how the message states it)
 LOWER_BOUNDS = [
@@ -873,6 +891,182 @@ def test_a_config_dump_with_every_argument_of_onecycle_trains_as_torch() -> None
     module = declared(spec_from_dict(dumped))()
     recorder = fit(module, data=loader(n=32, batch_size=8), max_epochs=2)
     assert recorder.of() == pytest.approx(_torch_run(lr_scheduler.OneCycleLR, arguments)[0])
+
+
+#: what each scheduler with a length takes beside it here (``OneCycleLR``'s ``epochs`` and ``steps_per_epoch``,
+#: which describe its length, are written as ``None`` with it, as a config dump writes them)
+BESIDE_A_LENGTH: dict[type, dict[str, Any]] = {
+    lr_scheduler.OneCycleLR: {"max_lr": 0.1},
+    TRANSFORMERS_SCHEDULES["cosine_with_min_lr"]: {"min_lr_rate": 0.1},
+    TRANSFORMERS_SCHEDULES["cosine_warmup_with_min_lr"]: {"min_lr_rate": 0.1},
+    TRANSFORMERS_SCHEDULES["warmup_stable_decay"]: {"num_decay_steps": 2},
+    TimmCosineLR: {"t_in_epochs": False},
+}
+
+
+#: the schedulers that run without their length (an unbounded run), with what they take beside it:
+#: transformers' schedules that do not decay to an end, and ``warmup_stable_decay`` given ``num_stable_steps``
+WITHOUT_A_LENGTH = [
+    (TRANSFORMERS_SCHEDULES["constant_with_warmup"], {}),
+    (TRANSFORMERS_SCHEDULES["inverse_sqrt"], {}),
+    (TRANSFORMERS_SCHEDULES["warmup_stable_decay"], {"num_decay_steps": 2, "num_stable_steps": 4}),
+]
+
+
+def _case(cls: type, beside: dict[str, Any], windowed: bool) -> Any:
+    stable = "-stable" * ("num_stable_steps" in beside)
+    return pytest.param(cls, beside, windowed, id=f"{cls.__name__}{stable}{'-window' * windowed}")
+
+
+#: every registry scheduler with a length that it needs, outside a window and in one
+REQUIRED_LENGTHS = [
+    _case(cls, BESIDE_A_LENGTH.get(cls, {}), windowed)
+    for cls, info in SCHEDULER_INFO.items()
+    for windowed in (False, True)
+    if (info.window_length if windowed else info.length) is not None
+    and (cls, BESIDE_A_LENGTH.get(cls, {})) not in WITHOUT_A_LENGTH
+]
+
+
+def test_the_record_tells_the_lengths_a_scheduler_runs_without() -> None:
+    required = {(case.values[0], str(case.values[1])) for case in REQUIRED_LENGTHS}
+    for cls, beside in [*((case.values[0], case.values[1]) for case in REQUIRED_LENGTHS), *WITHOUT_A_LENGTH]:
+        optional = SCHEDULER_INFO[cls].optional_length(beside)
+        assert optional != ((cls, str(beside)) in required), (cls, beside)
+
+
+def _written_length_run(cls: type, beside: dict[str, Any], windowed: bool, **length: Any) -> list[float]:
+    window = {"begin": 0, "end": 8} if windowed else {}
+    spec = SchedulerSpec(cls, interval="step", **window, **beside, **length)
+    with lr_replaced(cls is lr_scheduler.OneCycleLR):
+        module = declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=spec))()
+    return fit(module, data=loader(n=32, batch_size=8), max_epochs=2).of()
+
+
+@pytest.mark.parametrize(("cls", "beside", "windowed"), REQUIRED_LENGTHS)
+def test_a_required_length_written_as_none_is_derived_from_the_run_as_when_left_out(
+    cls: type, beside: dict[str, Any], windowed: bool
+) -> None:
+    """``T_max=None``, ``total_iters=None``, ``total_steps=None`` beside ``epochs=None`` and
+    ``steps_per_epoch=None``, a decaying transformers schedule's ``num_training_steps=None``: what a config dump
+    writes for a length left out trains as left out, along the scheduler built with the run's length (8 updates;
+    a window's by its offset). Was: refused ("Expected `T_max` of `CosineAnnealingLR` to be int but got None"),
+    or failed in the scheduler ("You must define either total_steps OR (epochs AND steps_per_epoch)",
+    "Expected `num_training_steps` to be a whole number of steps >= 1 but got None")."""
+    info = SCHEDULER_INFO[cls]
+    length = info.window_length if windowed else info.length
+    assert length is not None
+    nones = dict.fromkeys(k for k in (length, *info.length_given_by, info.per_epoch_argument) if k)
+    written = _written_length_run(cls, beside, windowed, **nones)
+    assert written == _written_length_run(cls, beside, windowed)
+    spelled_out = 8 + info.window_offset if windowed else 8
+    assert written == pytest.approx(
+        torch_lrs(lambda o: cls(o, **beside, **{length: spelled_out}), 8), rel=1e-12
+    )
+
+
+#: (name, what it takes beside its length, the length and what describes it written as ``None``, what the
+#: description says of them)
+DESCRIBED_NONES = [
+    (
+        "onecycle",
+        {"max_lr": 0.1},
+        {"total_steps": None, "epochs": None, "steps_per_epoch": None},
+        "`total_steps` derived",
+    ),
+    (
+        "transformers/linear",
+        {"num_warmup_steps": 2},
+        {"num_training_steps": None},
+        "`num_training_steps` derived",
+    ),
+    (
+        "transformers/inverse_sqrt",
+        {"num_warmup_steps": 2},
+        {"num_training_steps": None},
+        "num_training_steps=None)",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "beside", "nones", "told"), DESCRIBED_NONES, ids=[c[0] for c in DESCRIBED_NONES]
+)
+def test_the_preview_and_the_description_of_a_length_written_as_none(
+    name: str, beside: dict[str, Any], nones: dict[str, Any], told: str
+) -> None:
+    """``preview_schedule`` and ``describe_optimizers`` tell a required length written as ``None`` as left out (derived
+    from the run), and an optional one as declared (no length)."""
+
+    def declare(**length: Any) -> type[Any]:
+        with lr_replaced(name == "onecycle"):
+            spec = SchedulerSpec(name, interval="step", **beside, **length)
+            return declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=spec))
+
+    written, left_out = declare(**nones), declare()
+    assert told in describe_optimizers(written())
+    run = {"max_epochs": 2, "steps_per_epoch": 4}
+    if "derived" in told:
+        assert describe_optimizers(written()) == describe_optimizers(left_out())
+        assert preview_schedule(written, **run) == preview_schedule(left_out, **run)
+    else:
+        assert preview_schedule(written, **run)["lr-optimizer"] == pytest.approx(
+            torch_lrs(
+                lambda o: TRANSFORMERS_SCHEDULES["inverse_sqrt"](o, num_training_steps=None, **beside), 8
+            )
+        )
+
+
+class CosineFromHparams(Classifier):
+    def __init__(self, t_max: int | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+def test_a_required_length_read_as_none_from_an_hparam_is_derived_from_the_run() -> None:
+    """``T_max=HParam("t_max", default=None)``: a sweep's run leaving it at ``None`` derives it from the run, as
+    ``T_max`` left out, and one setting it trains with it (was: refused, "Expected `T_max` of
+    `CosineAnnealingLR` to be int but got None")."""
+    spec = SchedulerSpec("cosine", interval="step", T_max=HParam("t_max", default=None))
+    module = declared(OptimizerSpec("sgd", lr=0.1, scheduler=spec), base=CosineFromHparams)
+    left_out = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", interval="step")))
+    run = {"data": loader(n=32, batch_size=8), "max_epochs": 2}
+    assert fit(module(), **run).of() == fit(left_out(), **run).of()
+    assert fit(module(t_max=4), **run).of() == pytest.approx(
+        torch_lrs(lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=4), 8), rel=1e-12
+    )
+
+
+class StopAfter(L.Callback):
+    """Stops a run of no known length (``max_epochs=-1``) after ``batches`` batches."""
+
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self.batches -= 1
+        trainer.should_stop = self.batches <= 0
+
+
+@pytest.mark.parametrize(
+    ("cls", "beside"), WITHOUT_A_LENGTH, ids=["constant_with_warmup", "inverse_sqrt", "wsd-stable"]
+)
+def test_an_optional_length_written_as_none_is_no_length(cls: type, beside: dict[str, Any]) -> None:
+    """transformers' ``inverse_sqrt``, ``constant_with_warmup`` and ``warmup_stable_decay`` given
+    ``num_stable_steps`` run without a length: ``num_training_steps=None`` is that, as declared, so a run of no
+    known length trains along the scheduler built so, where the length left out is derived and refused there."""
+    beside = {**beside, "num_warmup_steps": 2}
+    spec = SchedulerSpec(cls, interval="step", num_training_steps=None, **beside)
+    module = declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=spec))()
+    lrs = fit(module, data=loader(n=32, batch_size=8), max_epochs=-1, callbacks=[StopAfter(10)]).of()
+    assert lrs == pytest.approx(torch_lrs(lambda o: cls(o, num_training_steps=None, **beside), 10), rel=1e-12)
+    left_out = declared(
+        OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(cls, interval="step", **beside))
+    )()
+    with pytest.raises(
+        ValueError, match=r"derived from the run's length .*`num_training_steps`.*no known length"
+    ):
+        fit(left_out, data=loader(n=32, batch_size=8), max_epochs=-1, callbacks=[StopAfter(10)])
 
 
 class WithMode(Classifier):

@@ -192,6 +192,48 @@ def test_no_override_keeps_the_declared_class() -> None:
     assert type(cli(Model).model) is Model
 
 
+def test_a_config_dump_writing_a_length_as_null_trains_as_left_out(tmp_path: Path) -> None:
+    """LightningCLI's ``--print_config`` writes every init_arg of a scheduler class at its default, a length left
+    out as ``null`` (``OneCycleLR``'s ``total_steps: null`` beside ``epochs: null`` and ``steps_per_epoch:
+    null``): from a config file it trains as the declaration in code leaving the length to the run, along
+    torch's scheduler of the run's length (was: "You must define either total_steps OR (epochs AND
+    steps_per_epoch)")."""
+    skipped = ("optimizer", "last_epoch", "verbose")
+    parameters = inspect.signature(lr_scheduler.OneCycleLR).parameters.items()
+    dumped = {name: p.default for name, p in parameters if name not in skipped}
+    assert dumped["total_steps"] is dumped["epochs"] is dumped["steps_per_epoch"] is None
+    config = tmp_path / "config.yaml"
+    scheduler = {
+        "class_path": "torch.optim.lr_scheduler.OneCycleLR",
+        "init_args": {**dumped, "max_lr": 0.5},
+        "interval": "step",
+    }
+    optimizer = {
+        "class_path": "torch.optim.SGD",
+        "init_args": {"lr": 0.1, "momentum": 0.9},
+        "scheduler": scheduler,
+    }
+    config.write_text(yaml.safe_dump({"optim": {"optimizer": optimizer}}))
+    with pytest.warns(UserWarning, match="no effect: `OneCycleLR`"):
+        model = cli(Model, "--config", str(config)).model
+
+        class InCode(ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec(
+                SGD, lr=0.1, momentum=0.9, scheduler=SchedulerSpec("onecycle", max_lr=0.5, interval="step")
+            )
+
+    ours, reference = fit(model, max_epochs=2), fit(InCode(), max_epochs=2)
+    assert ours.history == reference.history
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    torch_scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=0.5, total_steps=8)
+    expected = []
+    for _ in range(8):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        torch_scheduler.step()
+    assert ours.of() == pytest.approx(expected, rel=1e-12)
+
+
 def test_yaml_and_command_line_overrides_train_like_the_declaration_in_code(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(

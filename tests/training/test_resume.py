@@ -1268,6 +1268,136 @@ def test_a_length_left_to_the_run_and_written_out_at_another_value_are_a_changed
     assert changed in str(err.value), str(err.value)
 
 
+#: schedules with a length written as ``None`` (a config dump's), beside the options they take, with their lrs
+#: over a run of ``steps`` computed by torch (``OneCycleLR``) or by hand (transformers' linear schedule after a
+#: 2-step warmup), or none for a length the schedule runs without (``inverse_sqrt``: ``None`` is no length)
+WRITTEN_NONES: dict[str, tuple[dict[str, Any], dict[str, Any], Callable[[int], list[float]]]] = {
+    "onecycle": (
+        {"scheduler": "onecycle", "max_lr": 0.5},
+        {"total_steps": None, "epochs": None, "steps_per_epoch": None},
+        lambda steps: helpers.torch_lrs(
+            lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.5, total_steps=steps), steps
+        ),
+    ),
+    "transformers/linear": (
+        {"scheduler": "transformers/linear", "num_warmup_steps": 2},
+        {"num_training_steps": None},
+        lambda steps: [0.1 * (s / 2 if s < 2 else (steps - s) / (steps - 2)) for s in range(steps)],
+    ),
+    "transformers/inverse_sqrt": (
+        {"scheduler": "transformers/inverse_sqrt", "num_warmup_steps": 2},
+        {"num_training_steps": None},
+        lambda steps: [0.1 * ((s / 2) if s < 2 else (2 / s) ** 0.5) for s in range(steps)],
+    ),
+}
+DERIVED_NONES = ["onecycle", "transformers/linear"]
+
+
+def written_nones(name: str, written: bool, choice: str = "error") -> type[Logged]:
+    options, nones, _ = WRITTEN_NONES[name]
+    kwargs = {**options, **(nones if written else {})}
+    scheduler = SchedulerSpec(kwargs.pop("scheduler"), interval="step", **kwargs)
+    with helpers.lr_replaced(name == "onecycle"):
+        return type(
+            "Declared",
+            (ConfigurableOptimizersMixin, Logged),
+            {
+                "optimizer": OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=scheduler),
+                "resume_changed_setup": choice,
+            },
+        )
+
+
+@pytest.mark.parametrize(
+    ("saved", "now"), [(True, True), (True, False), (False, True)], ids=["written", "left_out_now", "then"]
+)
+@pytest.mark.parametrize("name", DERIVED_NONES)
+def test_a_required_length_written_as_none_resumes_as_left_out(
+    name: str, saved: bool, now: bool, tmp_path: Path
+) -> None:
+    """``total_steps=None`` (``num_training_steps=None`` of a decaying schedule) is the length left to the run: a
+    checkpoint of either writing resumes with either one as the uninterrupted run goes on, along torch's schedule
+    (was: refused when the class was defined)."""
+    full = written_nones(name, saved)()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    resumed = written_nones(name, now)()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"))
+    assert whole.of() == pytest.approx(WRITTEN_NONES[name][2](16), rel=1e-12)
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
+
+
+@pytest.mark.parametrize("name", DERIVED_NONES)
+def test_a_required_length_written_as_none_in_a_longer_run(name: str, tmp_path: Path) -> None:
+    """Resumed in a 6-epoch run (24 steps), the checkpoint's 16 derived steps are refused under ``"error"``,
+    naming the length; under ``"continue"`` the schedule is the longer run's, at the resumed step."""
+    run(written_nones(name, True)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt")
+    length = "total_steps" if name == "onecycle" else "num_training_steps"
+    with pytest.raises(ValueError, match=rf"scheduler\.{length} \(derived\): 16 in the checkpoint, 24 now"):
+        run(written_nones(name, True)(), tmp_path, ckpt_path=path, max_epochs=6)
+    rest = run(written_nones(name, True, "continue")(), tmp_path, ckpt_path=path, max_epochs=6)
+    assert rest.of() == pytest.approx(WRITTEN_NONES[name][2](24)[8:], rel=1e-12)
+
+
+def test_an_optional_length_written_as_none_resumes_into_a_longer_run(tmp_path: Path) -> None:
+    """``inverse_sqrt`` runs without a length: its ``num_training_steps=None`` is no length, not one derived
+    from the run, so a checkpoint of a 4-epoch run resumes into a 6-epoch one under ``"error"`` and goes on along
+    the unbounded schedule."""
+    name = "transformers/inverse_sqrt"
+    run(written_nones(name, True)(), tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    rest = run(
+        written_nones(name, True)(),
+        tmp_path,
+        ckpt_path=str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt"),
+        max_epochs=6,
+    )
+    assert rest.of() == pytest.approx(WRITTEN_NONES[name][2](24)[8:], rel=1e-12)
+
+
+def as_recorded_before(path: Path, scheduler: SchedulerSpec) -> None:
+    """Rewrite the scheduler's fingerprint of the checkpoint at ``path`` as the release before a required length
+    written as ``None`` counted as left out recorded it: every argument as declared, the ``None``s included."""
+    checkpoint = torch.load(path, weights_only=False)
+    record = checkpoint["lightning_optim"]["optimizers"][0]["scheduler"]
+    previous = ", ".join(f"{key}={value!r}" for key, value in sorted(scheduler.kwargs.items()))
+    assert record["arguments"] != previous, "the new record must differ for the test to mean anything"
+    record["arguments"] = previous
+    torch.save(checkpoint, path)
+
+
+#: ``OneCycleLR`` declarations that trained before as now, writing ``None`` for what describes the length
+ONE_CYCLE_NONES = {
+    "total_steps": {"total_steps": 16, "epochs": None, "steps_per_epoch": None},
+    "epochs": {"total_steps": None, "epochs": 4, "steps_per_epoch": 4},
+}
+
+
+@pytest.mark.parametrize("written", [True, False], ids=["written", "left_out_now"])
+@pytest.mark.parametrize("given", sorted(ONE_CYCLE_NONES))
+def test_a_checkpoint_of_the_previous_release_recording_a_length_as_none_resumes(
+    given: str, written: bool, tmp_path: Path
+) -> None:
+    """A checkpoint of ``OneCycleLR(total_steps=16, epochs=None, steps_per_epoch=None)`` (or ``total_steps=None``
+    beside ``epochs`` and ``steps_per_epoch``) written by the previous release recorded the ``None``s; resumed by
+    this one, with them written again or left out, the run goes on as the uninterrupted one."""
+    arguments = ONE_CYCLE_NONES[given]
+
+    def declare(**kwargs: Any) -> type[Logged]:
+        with helpers.lr_replaced():
+            return declared(SchedulerSpec("onecycle", max_lr=0.5, interval="step", **kwargs))
+
+    saving = declare(**arguments)
+    full = saving()
+    whole = run(full, tmp_path, callbacks=[checkpoints(tmp_path / "ckpt", every_n_epochs=1)])
+    path = tmp_path / "ckpt" / "epoch=1-step=8.ckpt"
+    as_recorded_before(path, saving.optimizer.scheduler)
+    resumed = declare(**(arguments if written else {k: v for k, v in arguments.items() if v is not None}))()
+    rest = run(resumed, tmp_path, ckpt_path=str(path))
+    assert rest.history == whole.history[8:]
+    assert_same_weights(full, resumed)
+
+
 #: the GAN's optimizers declared again in another order, ``dis_opt`` unchanged: one renamed, or one declared anew
 #: with the generator's parameters and the other under a new name
 MOVED = {
