@@ -93,6 +93,22 @@ def test_every_subpackage_has_a_layer() -> None:
     assert subpackages == set(LAYERS)
 
 
+def test_the_scheduler_rules_never_import_the_records() -> None:
+    # the records (``registry/schedulers.py``) import their rules, one concept a module; never the other way,
+    # not even for type checking
+    rules = sorted((PACKAGE / "registry").glob("scheduler_*.py"))
+    assert rules, "no registry/scheduler_*.py"
+    records = "lightning_optim.registry.schedulers"
+    for path in rules:
+        named = [
+            f"{node.module}.{alias.name}" if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        ]
+        assert not [name for name in named if name == records or name.startswith(f"{records}.")], path
+
+
 def test_the_descriptor_finds_the_mixin_by_its_attributes() -> None:
     # ``OptimizerSpec`` knows the mixin only by these two attribute names (no import of the mixin module)
     assert getattr(ConfigurableOptimizersMixin, specs.DECLARES_OPTIMIZERS) is True

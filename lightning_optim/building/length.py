@@ -46,7 +46,7 @@ from lightning_optim.building.swa import max_epochs, swa_start
 from lightning_optim.declaring.optimizer import ResolvedOptimizer, declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
-from lightning_optim.registry.schedulers import updates as _updates
+from lightning_optim.registry.scheduler_lengths import updates as _updates
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import prefixed

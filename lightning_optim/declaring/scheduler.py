@@ -25,14 +25,8 @@ from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
 from lightning_optim.registry.lookup import built_instance, is_built, resolve_class
 from lightning_optim.registry.optimizers import optimizer_info
-from lightning_optim.registry.schedulers import (
-    SCHEDULER_INFO,
-    LowerBound,
-    SchedulerInfo,
-    declared_info,
-    given_positive,
-    group_values,
-)
+from lightning_optim.registry.scheduler_bounds import LowerBound, given_positive, group_values
+from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, declared_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
 from lightning_optim.utilities.numeric import is_float, is_int, is_real
 

@@ -25,7 +25,7 @@ from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
 from lightning_optim.registry.precision import zero_floor
-from lightning_optim.registry.schedulers import group_values
+from lightning_optim.registry.scheduler_bounds import group_values
 from lightning_optim.schedules.param_view import set_value
 from lightning_optim.schedules.schedule import Schedule, numbers_in, restore_groups, snapshot_groups
 from lightning_optim.schedules.shape import Shape

@@ -12,538 +12,74 @@ under their own name in its state (a hand-written module's checkpoint restores t
 builds without reading because of others (``CyclicLR``'s ``gamma`` outside ``mode="exp_range"``: nothing declared
 is silently ignored). Adding a scheduler, or changing a default,
 is one entry in ``_RECORDS``; every torch scheduler without an entry gets a plain record.
+
+The rules the records point to live beside this module, one concept each, and never import it: what a
+scheduler counts in and how epochs become steps (``scheduler_epochs.py``), its length against the run
+(``scheduler_lengths.py``), its arguments read back from its state (``scheduler_state.py``), the values its
+arguments may take and its ways to 0 (``scheduler_bounds.py``), and the arguments it builds without reading
+(``scheduler_unread.py``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any
 
 from torch.optim import lr_scheduler
 
+from lightning_optim.registry.scheduler_bounds import (
+    LowerBound,
+    ZeroWhen,
+    all_zero,
+    always,
+    given_positive,
+    warmup_from,
+)
+from lightning_optim.registry.scheduler_epochs import (
+    Converter,
+    Interval,
+    check_timm_stepping,
+    fractional_epochs,
+    per_step_rate,
+    scale,
+    scale_each,
+    timm_interval,
+)
+from lightning_optim.registry.scheduler_lengths import (
+    EmptyPhase,
+    one_cycle_empty_phase,
+    one_cycle_steps,
+    timm_cycle,
+    transformers_peak_missed,
+    whole_run,
+)
+from lightning_optim.registry.scheduler_state import (
+    ArgumentReader,
+    cyclic_steps,
+    groups_ratio,
+    in_groups,
+    in_state,
+    one_cycle_pct_start,
+    one_cycle_three_phase,
+    sequence_in_state,
+)
+from lightning_optim.registry.scheduler_unread import (
+    Unread,
+    mode_without_gamma,
+    momentum_not_cycled,
+    no_scale_fn,
+    scale_fn_given,
+    steps_per_epoch_alone,
+    total_steps_given,
+)
 from lightning_optim.schedules.timm_cosine import PER_GROUP, TimmCosineLR
-from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES, resolve_warmup_steps
-from lightning_optim.utilities.numeric import is_real
+from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
-
-Interval = Literal["step", "epoch"]
-
-#: Turns an epoch-valued argument into its value in optimizer steps, given the steps per epoch.
-Converter = Callable[[Any, int], Any]
-
-
-def scale(value: Any, steps_per_epoch: int) -> Any:
-    """A count of epochs in steps.
-
-    Example:
-        >>> scale(3, steps_per_epoch=4)
-        12
-    """
-    return value * steps_per_epoch
-
-
-def scale_each(values: Any, steps_per_epoch: int) -> list[Any]:
-    """A list of epochs in steps.
-
-    Example:
-        >>> scale_each([1, 3], steps_per_epoch=5)
-        [5, 15]
-    """
-    return [v * steps_per_epoch for v in values]
-
-
-def per_step_rate(gamma: float, steps_per_epoch: int) -> float:
-    """A factor per epoch as a factor per step: after ``steps_per_epoch`` steps, the same decay.
-
-    Example:
-        >>> per_step_rate(0.25, steps_per_epoch=2)
-        0.5
-    """
-    return float(gamma ** (1.0 / steps_per_epoch))
-
-
-def _in_epochs(function: Callable[[float], float], steps_per_epoch: int, step: int) -> float:
-    return function(step / steps_per_epoch)
-
-
-def fractional_epochs(function: Any, steps_per_epoch: int) -> Any:
-    """A function of the epoch (or a list of them) called with fractional epochs ``step / steps_per_epoch``.
-
-    A ``functools.partial``, not a closure: ``LambdaLR`` saves the ``__dict__`` of callable objects in its
-    state_dict, and a partial's is empty (the user's function, maybe a lambda, is not pickled).
-
-    Example:
-        >>> fractional_epochs(lambda epoch: 2 * epoch, steps_per_epoch=4)(2)
-        1.0
-    """
-    if isinstance(function, (list, tuple)):
-        return [fractional_epochs(f, steps_per_epoch) for f in function]
-    return functools.partial(_in_epochs, function, steps_per_epoch)
-
-
-def whole_run(updates: int, kwargs: Mapping[str, Any]) -> int:
-    """The default derived length: every update the scheduler gets after its warmup."""
-    return updates
-
-
-def one_cycle_steps(kwargs: Mapping[str, Any]) -> tuple[str, int] | None:
-    """The steps a ``OneCycleLR`` takes after its construction before torch refuses the next one, with the
-    arguments that gave them; ``None`` where torch refuses the arguments itself.
-
-    Example:
-        >>> one_cycle_steps({"total_steps": 12}), one_cycle_steps({"epochs": 3, "steps_per_epoch": 5})
-        (('`total_steps=12`', 12), ('`epochs=3` x `steps_per_epoch=5`', 15))
-    """
-    total, epochs, per_epoch = (kwargs.get(key) for key in ("total_steps", "epochs", "steps_per_epoch"))
-    if total is not None:
-        return f"`total_steps={total!r}`", int(total)
-    if epochs is None or per_epoch is None:
-        return None
-    return f"`epochs={epochs!r}` x `steps_per_epoch={per_epoch!r}`", int(epochs) * int(per_epoch)
-
-
-#: Reads an argument a scheduler keeps elsewhere than under its own name back from its state and its optimizer's
-#: param groups (a value per group where it keeps one per group).
-ArgumentReader = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], Any]
-
-
-def in_state(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
-    """An argument the scheduler's state keeps under another name (``CyclicLR``'s ``max_lr`` as ``max_lrs``).
-
-    Example:
-        >>> in_state("min_lrs", {"min_lrs": [0.0, 0.1]}, [])
-        [0.0, 0.1]
-    """
-    return state.get(key)
-
-
-def sequence_in_state(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
-    """A sequence argument the scheduler's state keeps under another name (``SequentialLR``'s ``milestones`` as
-    ``_milestones``), as a tuple: one value, not one per group.
-
-    Example:
-        >>> sequence_in_state("_milestones", {"_milestones": [3]}, [{}])
-        (3,)
-    """
-    value = state.get(key)
-    return None if value is None else tuple(value)
-
-
-def in_groups(key: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> list[Any]:
-    """An argument the scheduler keeps in each param group (``OneCycleLR``'s ``max_lr``), group by group.
-
-    Example:
-        >>> in_groups("max_lr", {}, [{"max_lr": 0.1}, {}])
-        [0.1, None]
-    """
-    return [group.get(key) for group in groups]
-
-
-def groups_ratio(
-    numerator: str, denominator: str, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]
-) -> list[Any]:
-    """An argument the scheduler keeps in each param group as the ratio of two values (``OneCycleLR``'s
-    ``div_factor``: ``max_lr / initial_lr``), group by group.
-
-    Example:
-        >>> groups_ratio("max_lr", "initial_lr", {}, [{"max_lr": 0.1, "initial_lr": 0.01}, {"max_lr": 0.1}])
-        [10.0, None]
-    """
-    return [
-        group[numerator] / group[denominator] if numerator in group and denominator in group else None
-        for group in groups
-    ]
-
-
-class EmptyPhase(NamedTuple):
-    """A phase of a scheduler that ends where it starts (``SchedulerInfo.empty_phase``): ``why``, in words, and
-    whether it does so whatever the length (``any_length``: then ``why`` names none, and it is refused even where
-    the length is not known yet)."""
-
-    why: str
-    any_length: bool = False
-
-
-def one_cycle_empty_phase(kwargs: Mapping[str, Any]) -> EmptyPhase | None:
-    """The phase of a ``OneCycleLR`` of these arguments (its length filled in) that ends where it starts;
-    ``None`` where each spans a step. Torch divides by each phase's span when it computes an lr in it
-    (``ZeroDivisionError``): its phases end at ``pct_start * total_steps - 1`` and ``total_steps - 1`` (with
-    ``three_phase``: ``pct_start * total_steps - 1``, ``2 * pct_start * total_steps - 2``, ``total_steps - 1``), so
-    the first is empty where ``pct_start * total_steps`` is 1 (torch fails building it), and the last where
-    ``pct_start`` is 1 (whatever the length; ``three_phase``: where ``2 * pct_start * total_steps`` is
-    ``total_steps + 1``), which torch computes at its step ``total_steps``, after the run's last step.
-
-    Example:
-        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.2}).why
-        '`pct_start=0.2` x `total_steps=5` = 1 step: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts'
-        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 1.0})
-        EmptyPhase(why='`pct_start=1.0`: its last phase ends at `total_steps - 1`, where it starts (`pct_start * total_steps - 1`), for any `total_steps`', any_length=True)
-        >>> one_cycle_empty_phase({"total_steps": 5, "pct_start": 0.6, "three_phase": True}).why
-        '`pct_start=0.6` x `total_steps=5` = 3 steps: its last phase ends at `total_steps - 1` = 4, where it starts (`2 * pct_start * total_steps - 2`)'
-        >>> one_cycle_empty_phase({"total_steps": 6, "pct_start": 0.2}), one_cycle_empty_phase({"epochs": 2})
-        (None, None)
-    """
-    limit = one_cycle_steps(kwargs)
-    pct = kwargs.get("pct_start", 0.3)
-    if limit is None or not is_real(pct):
-        return None  # torch refuses the arguments itself
-    given, total = limit
-    three = bool(kwargs.get("three_phase", False))
-    if not three and pct == 1:
-        return EmptyPhase(
-            f"`pct_start={pct!r}`: its last phase ends at `total_steps - 1`, where it starts "
-            "(`pct_start * total_steps - 1`), for any `total_steps`",
-            any_length=True,
-        )
-    first_end = float(pct * total) - 1
-    steps = f"`pct_start={pct!r}` x {given} = {pct * total:g} step{'' if pct * total == 1 else 's'}"
-    if first_end == 0:
-        return EmptyPhase(
-            f"{steps}: its first phase ends at `pct_start * total_steps - 1` = 0, where it starts"
-        )
-    last_start, formula = first_end, "pct_start * total_steps - 1"
-    if three:
-        last_start, formula = float(2 * pct * total) - 2, "2 * pct_start * total_steps - 2"
-    if total - 1 == last_start:
-        return EmptyPhase(
-            f"{steps}: its last phase ends at `total_steps - 1` = {total - 1}, where it starts (`{formula}`)"
-        )
-    return None
-
-
-def one_cycle_pct_start(state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
-    """``OneCycleLR``'s ``pct_start``, from the end of its first phase (``pct_start * total_steps - 1``).
-
-    Example:
-        >>> one_cycle_pct_start({"total_steps": 20, "_schedule_phases": [{"end_step": 4.0}, {}]}, [])
-        0.25
-    """
-    phases, total = state.get("_schedule_phases"), state.get("total_steps")
-    return (phases[0]["end_step"] + 1) / total if phases and total else None
-
-
-def one_cycle_three_phase(state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
-    """``OneCycleLR``'s ``three_phase``: whether it has three phases.
-
-    Example:
-        >>> one_cycle_three_phase({"_schedule_phases": [{}, {}]}, [])
-        False
-    """
-    phases = state.get("_schedule_phases")
-    return None if phases is None else len(phases) == 3
-
-
-def cyclic_steps(up: bool, state: Mapping[str, Any], groups: Sequence[Mapping[str, Any]]) -> Any:
-    """``CyclicLR``'s ``step_size_up`` (``up``) or ``step_size_down``, from its cycle's size and the part of it
-    spent going up.
-
-    Example:
-        >>> cyclic_steps(True, {"total_size": 10.0, "step_ratio": 0.4}, []), cyclic_steps(False, {"total_size": 10.0, "step_ratio": 0.4}, [])
-        (4.0, 6.0)
-    """
-    size, ratio = state.get("total_size"), state.get("step_ratio")
-    if size is None or ratio is None:
-        return None
-    return size * ratio if up else size - size * ratio
-
-
-def _whole(value: Any) -> bool:
-    return is_real(value) and float(value).is_integer()
-
-
-def updates(count: int) -> str:
-    """``count`` scheduler updates, in words.
-
-    Example:
-        >>> updates(1), updates(8)
-        ('1 update', '8 updates')
-    """
-    return f"{count} update{'' if count == 1 else 's'}"
-
-
-def transformers_peak_missed(
-    name: str, kwargs: Mapping[str, Any], values: int, derived: bool, run: str = ""
-) -> str | None:
-    """Why transformers' schedule ``name`` with these arguments (its length filled in; ``derived``: from the
-    run) never trains at its peak, the declared lr, in a run that trains it with ``values`` values (``run``: those
-    values in words, what one update is and what took the rest of the run); ``None`` when it does, or when the
-    arguments are not numbers yet (an ``HParam``) or are refused by the class itself.
-
-    Its warmup must end before the run does (transformers accepts any warmup, the lr then rises the whole run);
-    and a ``warmup_stable_decay`` whose stable phase is what a length derived from the run leaves must not get a
-    negative one (the decay would start before the peak). A length given shorter or longer than the run is
-    transformers' own choice (the lr is 0 after a linear decay's end), left as it is. Counts are the scheduler's
-    updates (transformers' steps): one per epoch with ``interval="epoch"``. The way out offered is one that fits:
-    a shorter warmup where one of at least an update does, else none (a fraction is at least one update).
-
-    Example:
-        >>> transformers_peak_missed("linear", {"num_warmup_steps": 7, "num_training_steps": 8}, 8, True) is None
-        True
-        >>> message = transformers_peak_missed("linear", {"num_warmup_steps": 0.5, "num_training_steps": 100}, 8, False)
-        >>> print(message[: message.index(":")])
-        Expected the warmup of `LinearWithWarmupLR` to end within the run but got `num_warmup_steps=0.5` (50 updates, rounded up from 0.5 of `num_training_steps`=100) in the run's 8 updates
-        >>> print(message[message.index(". ") + 2 :])
-        Shorten the warmup to at most 7 updates (`num_warmup_steps=7`; a fraction of `num_training_steps` is rounded up) or lengthen the run.
-    """
-    cls = TRANSFORMERS_SCHEDULES[name].__name__
-    warmup, length = kwargs.get("num_warmup_steps", 0), kwargs.get("num_training_steps")
-    number = is_real(warmup) and warmup >= 0
-    if not number or (length is None and 0 < warmup < 1) or (length is not None and not _whole(length)):
-        return None
-    steps = resolve_warmup_steps(warmup, None if length is None else int(length))
-    run = run or f"the run's {updates(values)}"
-    # the warmup ends where the lr first reaches 1: at `num_warmup_steps`, a step earlier for the shifted one
-    shift = 1 if name == "cosine_warmup_with_min_lr" else 0
-    if steps and steps - shift >= values:
-        fraction = (
-            f", rounded up from {warmup!r} of `num_training_steps`={int(length or 0)}" if warmup < 1 else ""
-        )
-        fits = values - 1 + shift  # the longest warmup that ends within the run
-        if fits >= 1:
-            fix = (
-                f"Shorten the warmup to at most {updates(fits)} (`num_warmup_steps={fits}`; a fraction of "
-                "`num_training_steps` is rounded up) or lengthen the run."
-            )
-        else:
-            fix = (
-                "The run is too short for a warmup (a fraction of `num_training_steps` is at least 1 update): give "
-                "`num_warmup_steps=0` or lengthen the run."
-            )
-        return (
-            f"Expected the warmup of `{cls}` to end within the run but got `num_warmup_steps={warmup!r}` "
-            f"({updates(steps)}{fraction}) in {run}: the lr would stay in its warmup for the whole run and never "
-            f"reach its declared value. {fix}"
-        )
-    decay, stable = kwargs.get("num_decay_steps"), kwargs.get("num_stable_steps")
-    wsd = name == "warmup_stable_decay" and derived and stable is None and length is not None
-    if not wsd or not _whole(decay):
-        return None
-    total, decay = int(length or 0), int(decay or 0)
-    if steps + decay > total:
-        return (
-            f"Expected `num_warmup_steps` and `num_decay_steps` of `{cls}` to fit in `num_training_steps`, "
-            f"derived as {run}, but got {steps} + {decay} = {steps + decay}: the stable phase would be "
-            f"{total - steps - decay} updates long, so the decay would start {updates(steps + decay - total)} in "
-            "and the lr never reach its declared value. Shorten the warmup or the decay, give `num_stable_steps`, "
-            "or lengthen the run."
-        )
-    return None
-
-
-class LowerBound(NamedTuple):
-    """The least value an argument may take (``strict``: not even that), and what the argument is, for the
-    message that refuses a value below it."""
-
-    bound: float
-    strict: bool
-    meaning: str
-    #: a bound of torch's scheduler itself (it fails below it), whatever option it drives; else the lr's
-    every_param: bool = False
-
-    def admits(self, value: float) -> bool:
-        """Whether ``value`` is above the bound (a NaN is not).
-
-        Example:
-            >>> LowerBound(0, strict=False, meaning="").admits(0.0), LowerBound(0, strict=True, meaning="").admits(0.0)
-            (True, False)
-        """
-        return value > self.bound if self.strict else value >= self.bound
-
-    def __str__(self) -> str:
-        return f"{'>' if self.strict else '>='} {self.bound}"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _positive(value: Any) -> bool:
-    return is_real(value) and value > 0
-    return _number(value) and value > 0
-
-
-def always(kwargs: Mapping[str, Any]) -> bool:
-    """A :class:`ZeroWhen` condition that holds for every argument.
-
-    Example:
-        >>> always({})
-        True
-    """
-    return True
-
-
-def given_positive(key: str, kwargs: Mapping[str, Any]) -> bool:
-    """Whether ``key`` is a number > 0 (an ``HParam`` is checked when ``fit`` reads it).
-
-    Example:
-        >>> given_positive("power", {"power": 1.0}), given_positive("power", {"power": 0.0})
-        (True, False)
-    """
-    return _positive(kwargs.get(key))
-
-
-def group_values(value: Any) -> list[Any]:
-    """The values of an argument that may hold one per param group (a dict by group name, a list or tuple), or
-    the one value.
-
-    Example:
-        >>> group_values({"head": 0.1, "rest": 0.0}), group_values((0.1, 0.2)), group_values(0.5)
-        ([0.1, 0.0], [0.1, 0.2], [0.5])
-    """
-    if isinstance(value, Mapping):
-        return list(value.values())
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def warmup_from(steps: str, start: str, kwargs: Mapping[str, Any]) -> bool:
-    """Whether a warmup of ``steps`` (> 0) starts at a ``start`` that is a number <= 0 (for any group).
-
-    Example:
-        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 3, "warmup_lr_init": 0.0})
-        True
-        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 3, "warmup_lr_init": [0.1, 0.0]})
-        True
-        >>> warmup_from("warmup_t", "warmup_lr_init", {"warmup_t": 0, "warmup_lr_init": 0.0})
-        False
-    """
-    starts = [v for v in group_values(kwargs.get(start)) if is_real(v)]
-    return given_positive(steps, kwargs) and any(not _positive(v) for v in starts)
-
-
-def all_zero(keys: Sequence[str], kwargs: Mapping[str, Any]) -> bool:
-    """Whether each of ``keys`` is 0 in ``kwargs``, in every group where it holds one value per group (an
-    ``HParam``, or a key missing, is not 0): a :attr:`SchedulerInfo.keeps_zero` condition for a schedule that
-    anneals to a value of its own.
-
-    Example:
-        >>> all_zero(("eta_min",), {"eta_min": 0.0}), all_zero(("lr_min",), {"lr_min": [0.0, 1e-5]})
-        (True, False)
-    """
-    return all(
-        key in kwargs and all(_number(v) and v == 0 for v in group_values(kwargs[key])) for key in keys
-    )
-
-
-class ZeroWhen(NamedTuple):
-    """A way a scheduler's shape drives the value it schedules to 0 whatever its ``floor_bounds``: when
-    ``when`` holds for its arguments (the declared ones, its defaults for the rest), it ``happens`` (a phrase
-    after "which"), and the message says what to declare ``instead``."""
-
-    happens: str
-    instead: str
-    when: Callable[[Mapping[str, Any]], bool] = always
-
-
-class Unread(NamedTuple):
-    """Declared arguments that a scheduler builds without reading, because of another declared argument (or its
-    default): torch's ``CyclicLR`` reads ``gamma`` only for ``mode="exp_range"``, its ``OneCycleLR`` reads
-    ``epochs`` only without ``total_steps``. Such a declaration would train as if the argument were left out, so it
-    is refused. ``unread_by`` says, from the declared arguments, what leaves ``arguments`` unread (a phrase after
-    "with"), or ``None`` when they are read; ``read_with`` says when they are, ``instead`` the way out (``{it}``
-    stands for "it" or "them", as many as were declared). It is
-    decided only once the arguments of ``decided_by`` are known (an ``HParam`` is checked with the value ``fit``
-    reads)."""
-
-    arguments: tuple[str, ...]
-    read_with: str
-    unread_by: Callable[[Mapping[str, Any]], str | None]
-    instead: str
-    decided_by: tuple[str, ...]
-    #: an argument spelled out at the signature's default (a per-group one: in every group) is taken as left out
-    #: (a config dump writes every argument); ``False`` where that default is not what the scheduler uses
-    #: (``unread_by`` then decides alone)
-    default_is_left_out: bool = True
-
-
-def _absent(key: str, kwargs: Mapping[str, Any]) -> bool:
-    return kwargs.get(key) is None
-
-
-def scale_fn_given(kwargs: Mapping[str, Any]) -> str | None:
-    """``CyclicLR`` reads neither ``mode`` nor ``gamma`` when it has a ``scale_fn`` (its ``_init_scale_fn``).
-
-    Example:
-        >>> scale_fn_given({"scale_fn": abs}), scale_fn_given({"scale_fn": None})
-        ('a `scale_fn` (which shapes the cycles in their place)', None)
-    """
-    return None if _absent("scale_fn", kwargs) else "a `scale_fn` (which shapes the cycles in their place)"
-
-
-def mode_without_gamma(kwargs: Mapping[str, Any]) -> str | None:
-    """``CyclicLR`` reads ``gamma`` only for ``mode="exp_range"`` (without a ``scale_fn``, which reads neither).
-
-    Example:
-        >>> mode_without_gamma({}), mode_without_gamma({"mode": "triangular2"})
-        ("`mode` left out (its default 'triangular')", "`mode='triangular2'`")
-        >>> mode_without_gamma({"mode": "exp_range"}), mode_without_gamma({"scale_fn": abs})
-        (None, None)
-    """
-    mode = kwargs.get("mode", "triangular")
-    if mode == "exp_range" or not _absent("scale_fn", kwargs):
-        return None
-    return f"`mode={mode!r}`" if "mode" in kwargs else f"`mode` left out (its default {mode!r})"
-
-
-def no_scale_fn(kwargs: Mapping[str, Any]) -> str | None:
-    """``CyclicLR`` reads ``scale_mode`` only for a ``scale_fn``: each ``mode`` sets its own (its
-    ``_init_scale_fn``), so a ``scale_mode`` other than the one its ``mode`` uses is not what it trains with; the
-    one it uses (a config dump's) trains as left out.
-
-    Example:
-        >>> no_scale_fn({"scale_mode": "iterations"}), no_scale_fn({"scale_fn": abs, "scale_mode": "iterations"})
-        ("no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')", None)
-        >>> no_scale_fn({"mode": "exp_range", "scale_mode": "iterations"}) is None
-        True
-        >>> no_scale_fn({"mode": "exp_range", "scale_mode": "cycle"}) is None
-        False
-    """
-    own = "iterations" if kwargs.get("mode", "triangular") == "exp_range" else "cycle"
-    if not _absent("scale_fn", kwargs) or kwargs.get("scale_mode", own) == own:
-        return None
-    return "no `scale_fn` (each `mode` sets what its scaling counts: 'cycle', 'iterations' for 'exp_range')"
-
-
-def momentum_not_cycled(kwargs: Mapping[str, Any]) -> str | None:
-    """``CyclicLR`` and ``OneCycleLR`` read ``base_momentum`` and ``max_momentum`` only when they cycle it.
-
-    Example:
-        >>> momentum_not_cycled({"cycle_momentum": False}), momentum_not_cycled({})
-        ('`cycle_momentum=False`', None)
-    """
-    cycle = kwargs.get("cycle_momentum", True)
-    return None if cycle else f"`cycle_momentum={cycle!r}`"
-
-
-def total_steps_given(kwargs: Mapping[str, Any]) -> str | None:
-    """``OneCycleLR`` reads ``epochs`` and ``steps_per_epoch`` only without ``total_steps``.
-
-    Example:
-        >>> total_steps_given({"total_steps": 10}), total_steps_given({"epochs": 5})
-        ('`total_steps=10` (the length torch takes)', None)
-    """
-    return (
-        None
-        if _absent("total_steps", kwargs)
-        else f"`total_steps={kwargs['total_steps']!r}` (the length torch takes)"
-    )
-
-
-def steps_per_epoch_alone(kwargs: Mapping[str, Any]) -> str | None:
-    """``OneCycleLR``'s ``steps_per_epoch`` counts only beside ``epochs``: without both (or ``total_steps``) the
-    length ``total_steps`` is derived from the run.
-
-    Example:
-        >>> steps_per_epoch_alone({}), steps_per_epoch_alone({"epochs": 2}), steps_per_epoch_alone({"total_steps": 8})
-        ('neither `epochs` nor `total_steps` (`total_steps` is then derived from the run)', None, None)
-    """
-    if not (_absent("epochs", kwargs) and _absent("total_steps", kwargs)):
-        return None
-    return "neither `epochs` nor `total_steps` (`total_steps` is then derived from the run)"
 
 
 _UNREAD_MOMENTUM = Unread(
@@ -810,45 +346,6 @@ class SchedulerInfo:
         return converted
 
 
-def _timm_interval(kwargs: Mapping[str, Any]) -> Interval:
-    """timm's ``t_in_epochs`` (default ``True``) steps per epoch; ``False`` per optimizer update."""
-    return "epoch" if kwargs.get("t_in_epochs", True) else "step"
-
-
-def _check_timm_stepping(kwargs: Mapping[str, Any], interval: str, unit: str) -> None:
-    in_epochs = kwargs.get("t_in_epochs", True)
-    if in_epochs and unit == "step":
-        raise ValueError(
-            "`t_in_epochs=True` counts `t_initial` and `warmup_t` in epochs, but the schedule is stepped "
-            "per optimizer step; pass `t_in_epochs=False` (counts in updates), or `unit='epoch'` (epochs, "
-            "updated every step), or `interval='epoch'`."
-        )
-    if not in_epochs and interval == "epoch":
-        raise ValueError(
-            "`t_in_epochs=False` counts `t_initial` and `warmup_t` in optimizer updates, but the schedule is "
-            "stepped once per epoch; use `interval='step'` or `t_in_epochs=True`."
-        )
-    if not in_epochs and unit == "epoch":
-        raise ValueError(
-            "Expected `unit='epoch'` with `t_in_epochs` left out or True (both count `t_initial` and `warmup_t` in "
-            "epochs) but got `t_in_epochs=False`, which counts them in optimizer updates; leave `unit` out to count "
-            "in updates, or `t_in_epochs` out to count in epochs, updated every step."
-        )
-
-
-def _timm_cycle(updates: int, kwargs: Mapping[str, Any]) -> int:
-    """timm's ``t_initial`` from the run: the updates after a prefix warmup, split into ``cycle_limit``
-    equal cycles (``create_scheduler_v2`` passes the epochs as ``t_initial`` for one cycle)."""
-    cycles = kwargs.get("cycle_limit", 1)
-    if kwargs.get("cycle_mul", 1.0) != 1.0 and cycles != 1:
-        raise ValueError(
-            "`t_initial` cannot be derived from the run for cycles of growing length (`cycle_mul` != 1 with "
-            "`cycle_limit` > 1); give `t_initial`, the first cycle's length."
-        )
-    prefix = kwargs.get("warmup_t", 0) if kwargs.get("warmup_prefix", False) else 0
-    return (updates - prefix) // cycles
-
-
 _PER_GROUP = frozenset({"lr_lambda", "max_lr", "base_lr", "min_lr", "base_momentum", "max_momentum"})
 
 _GAMMA = {"gamma": LowerBound(0, strict=True, meaning="the factor of each decay")}
@@ -1082,15 +579,15 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
     SchedulerInfo(
         TimmCosineLR,
         ("timm/cosine",),
-        default_interval=_timm_interval,
+        default_interval=timm_interval,
         length="t_initial",
-        derive_length=_timm_cycle,
+        derive_length=timm_cycle,
         epoch_arguments={"t_initial": scale, "warmup_t": scale},
         # timm scales every lr its scheduler sets by the group's lr_scale (``Scheduler.update_groups``), the
         # floor and the warmup start too; this package's groups start from their scaled lr instead
         per_group_arguments=frozenset(PER_GROUP),
         lr_arguments=PER_GROUP,
-        check_stepping=_check_timm_stepping,
+        check_stepping=check_timm_stepping,
         own_warmup="warmup_t",
         floor_bounds={"lr_min": LowerBound(0, strict=True, meaning="the value each cycle anneals to")},
         zero_when=(

@@ -305,7 +305,8 @@ def test_each_record_says_whether_its_schedule_reaches_zero(cls: type, kwargs: d
 
 
 def test_the_floor_cases_cover_the_registry() -> None:
-    from lightning_optim.registry.schedulers import SCHEDULER_INFO, always
+    from lightning_optim.registry.scheduler_bounds import always
+    from lightning_optim.registry.schedulers import SCHEDULER_INFO
 
     tested = {case.values[0] for case in _floor_cases()}
     assert tested | NOT_BY_ARGUMENTS == set(SCHEDULER_INFO)
