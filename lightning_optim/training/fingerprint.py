@@ -17,45 +17,27 @@ An optimizer declared under another attribute is the checkpoint's when its class
 to one (``renames``): its records in the checkpoint are written under its name now (``record_renamed``), so
 ``"continue"`` keeps its state and ``positions.Positions`` its place, and the refusal says it looks renamed.
 
-A checkpoint without a fingerprint (written without the mixin) is checked for its structure: the number of
-optimizers and schedulers and the parameter count of every group; then for what its optimizer states tell,
-group by group in order (``hand_written_differences``): the options (another optimizer class has other keys;
-an option a declared schedule drives is not compared), the lr the group started from (under a plateau, which
-scales every group's lr alike, the lrs' ratios), and the parameters' shapes where their state tells them (the
-state a fresh optimizer holds in the parameter's shape, ``trial.shaped_state``, of any dimensions; none where
-it holds none, as ``Adafactor`` and ``LBFGS``). A difference is a changed setup like a changed fingerprint
-(``"continue"`` keeps the state of a group of the same class and shapes at its position, also when the
-schedulers changed). The torch scheduler states of a hand-written module's checkpoint are set aside, and taken
-over when training starts if they are the declared schedulers' (``foreign.py``). A weights-only checkpoint (no
-``optimizer_states``: Lightning's own test for ``save_weights_only=True``) is no changed setup: ``"error"``
-refuses it as holding no state to resume, and ``"fresh"``/``"continue"`` go on from its step as from any other
-setup they rewrite.
+A checkpoint without a fingerprint (written without the mixin) is checked for its structure and for what its
+optimizer states tell (``hand_written.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own
+test for ``save_weights_only=True``) is no changed setup: ``"error"`` refuses it as holding no state to resume,
+and ``"fresh"``/``"continue"`` go on from its step as from any other setup they rewrite.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import inspect
 import io
-import math
 import re
 import tokenize
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
-
 from lightning_optim.building.build import Built
-from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
+from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.specs import TRAJECTORY_NEUTRAL_OPTIONS, SchedulerSpec, spec_options
-from lightning_optim.declaring.trial import shaped_state
 from lightning_optim.groups.plan import GroupPlan
-from lightning_optim.registry.implementation import IMPLEMENTATION_ARGUMENTS
-from lightning_optim.registry.optimizers import optimizer_info
-from lightning_optim.schedules.param_view import target_of
 
 CHECKPOINT_KEY = "lightning_optim"
 #: where each optimizer stands (``positions.Positions``), apart from the fingerprint; here because a renamed
@@ -270,6 +252,10 @@ def _alike(value: Any) -> Any:
             spelled.pop()  # a one-element tuple's comma
         spelled.append(text)
     return " ".join(spelled)
+
+
+def alike_values(a: Any, b: Any) -> bool:
+    return bool(_alike(stable_repr(a)) == _alike(stable_repr(b)))
 
 
 #: What makes a fingerprint's optimizer the same one under another attribute: its class, options and groups.
@@ -554,200 +540,6 @@ def _entries(arguments: str) -> list[str]:
             entries.append(arguments[start:index])
             start = index + 2
     return [*entries, arguments[start:]] if arguments else []
-
-
-def setup_structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
-    """What a setup without a fingerprint is compared by: the parameters of each optimizer's groups, the
-    number of schedulers."""
-    return {"optimizers": len(groups), "schedulers": schedulers, "parameters per group": groups}
-
-
-#: Group keys that are no option compared: the lr (by where it started), the declared name, what schedulers write
-#: (torch's ``initial_lr``, ``OneCycleLR``'s and ``CyclicLR``'s bounds).
-_NOT_OPTIONS = frozenset({"params", "lr", "name", "max_lr", "min_lr", "base_momentum", "max_momentum"})
-
-
-def compared_options(built: Built, group: Mapping[str, Any]) -> set[str]:
-    """The keys of ``group`` (one of ``built``'s, or its checkpoint's) that are ``built``'s options: not its
-    implementation (``keep_implementation`` keeps the built one), running state, or an option a declared
-    schedule drives."""
-    driven = {
-        target_of(param, group)[0]
-        for s in built.declared.schedulers
-        for param in [s.spec.param, *(["momentum"] if cycles_momentum(s.cls, s.kwargs) else [])]
-    }
-    running = optimizer_info(built.declared.cls).running_state
-    return {
-        key
-        for key in group
-        if not key.startswith("initial_")
-        and key not in _NOT_OPTIONS
-        and key not in IMPLEMENTATION_ARGUMENTS
-        and key not in running
-        and key not in driven
-    }
-
-
-def alike_values(a: Any, b: Any) -> bool:
-    return bool(_alike(stable_repr(a)) == _alike(stable_repr(b)))
-
-
-def shapes_told(
-    group: Mapping[str, Any],
-    state: Mapping[Any, Any],
-    shapes: Sequence[tuple[int, ...]],
-    shaped: frozenset[str] | None,
-    known: Collection[tuple[int, ...]],
-) -> str:
-    """The shape of each parameter of a saved ``group`` as its per-parameter ``state`` tells, else the shape now
-    (``shapes``: of the parameters now at its positions). The state held in the parameter's shape (``shaped``,
-    ``trial.shaped_state``: Adam's moments, a momentum buffer) tells it whatever its dimensions (a weight's state
-    at a bias's position); where the trial step finds none (Adafactor's factored moments, LBFGS's flat vectors on
-    the first parameter), no state tells it. Only where no trial is made (``shaped`` is ``None``: another
-    library's optimizer) does a tensor of as many dimensions as the parameter now, of another shape, tell it, and
-    only the shape of a parameter of the optimizer now (``known``): a factored or flattened state is of no
-    parameter's shape. A parameter without state (never stepped) tells nothing.
-
-    Example:
-        >>> weight = {0: {"step": torch.tensor(8.0), "exp_avg": torch.zeros(16, 8)}}
-        >>> shapes_told({"params": [0]}, weight, [(16,)], frozenset({"exp_avg"}), [(16,), (16, 8)])
-        '[(16, 8)]'
-        >>> shapes_told({"params": [0]}, weight, [(16,)], None, [(16,), (16, 8)])  # fewer dimensions
-        '[(16,)]'
-        >>> shapes_told({"params": [0]}, weight, [(8, 16)], None, [(8, 16), (16, 8)])
-        '[(16, 8)]'
-        >>> shapes_told({"params": [0, 1]}, weight, [(16, 8), (4,)], frozenset({"exp_avg"}), [(16, 8), (4,)])
-        '[(16, 8), (4,)]'
-        >>> factored = {0: {"row_var": torch.zeros(16, 1), "col_var": torch.zeros(1, 8)}}
-        >>> shapes_told({"params": [0]}, factored, [(16, 8)], frozenset(), [(16, 8)])
-        '[(16, 8)]'
-        >>> shapes_told({"params": [0]}, factored, [(16, 8)], None, [(16, 8)])
-        '[(16, 8)]'
-    """
-    told = []
-    for index, shape in zip(group["params"], shapes):
-        values = (state.get(index) or {}).items()
-        saved = {k: tuple(v.shape) for k, v in values if isinstance(v, torch.Tensor)}
-        if shaped is not None:
-            other = next((s for k, s in saved.items() if k in shaped and s != shape), None)
-        else:
-            held = [s for s in saved.values() if len(s) == len(shape)]
-            other = None if shape in held else next((s for s in held if s in known), None)
-        told.append(shape if other is None else other)
-    return str(told)
-
-
-def parameter_shapes(optimizer: Any) -> set[tuple[int, ...]]:
-    return {tuple(p.shape) for group in optimizer.param_groups for p in group["params"]}
-
-
-def _relative_lrs(
-    saved: Sequence[float], declared: Sequence[float], factor: float, min_lrs: Sequence[float], eps: float
-) -> tuple[int | None, dict[int, tuple[str, str]]]:
-    """Each group's lr relative to a reference group's, in the checkpoint (``saved``) and now (``declared``), where
-    a ``ReduceLROnPlateau`` (``factor``, ``min_lrs``, ``eps``) moved the checkpoint's: it scales the lrs of all
-    groups alike, so they keep their ratios, except those it no longer moves (at their ``min_lr``, or closer to it
-    than ``eps``), which are left out. The reference is the first group it moves (``None``: none); a ratio the same
-    in both, up to rounding, is written alike.
-
-    Example:
-        >>> _relative_lrs([0.025, 0.05], [0.05, 0.1], 0.5, [0, 0], 1e-8)  # halved once
-        (0, {1: ('2', '2')})
-        >>> _relative_lrs([0.025, 0.05], [0.1, 0.05], 0.5, [0, 0], 1e-8)  # the groups in the other order
-        (0, {1: ('2', '0.5')})
-        >>> _relative_lrs([0.01, 0.05, 0.025], [0.1, 0.1, 0.05], 0.5, [0.01, 0, 0], 1e-8)  # group 0 at its min_lr
-        (1, {2: ('0.5', '0.5')})
-    """
-    moving = [
-        index
-        for index, (lr, now, floor) in enumerate(zip(saved, declared, min_lrs))
-        if now > 0 and lr - max(lr * factor, floor) > eps
-    ]
-    if not moving:
-        return None, {}
-    first, *others = moving
-    told = {}
-    for index in others:
-        was, now = saved[index] / saved[first], declared[index] / declared[first]
-        told[index] = (f"{was:.10g}", f"{was if math.isclose(was, now, rel_tol=1e-9) else now:.10g}")
-    return first, told
-
-
-def _plateau_lrs(
-    built: Built, saved_groups: Sequence[Mapping[str, Any]]
-) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-    """The entries of ``_relative_lrs`` for each group of the checkpoint and of ``built``, where a declared
-    ``ReduceLROnPlateau`` alone drives the lr (it tells nothing of where a group's lr started, but the lrs of the
-    groups in another order have other ratios)."""
-    none: list[dict[str, str]] = [{} for _ in saved_groups]
-    lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
-    if len(lr_schedules) != 1 or not lr_schedules[0].is_plateau:
-        return none, none
-    defaults = {key: p.default for key, p in inspect.signature(ReduceLROnPlateau).parameters.items()}
-    arguments = {**defaults, **lr_schedules[0].kwargs}
-    min_lr = arguments["min_lr"]
-    min_lrs = min_lr if isinstance(min_lr, (list, tuple)) else [min_lr] * len(saved_groups)
-    try:
-        reference, told = _relative_lrs(
-            [float(g["lr"]) for g in saved_groups],
-            [float(g["lr"]) for g in built.optimizer.param_groups],
-            float(arguments["factor"]),
-            [float(m) for m in min_lrs],
-            float(arguments["eps"]),
-        )
-    except (TypeError, ValueError):  # a value only `fit` gives (an HParam): nothing compared
-        return none, none
-    if reference is None:
-        return none, none
-    key = f"lr (relative to {built.group_names[reference]!r})"
-    return (
-        [{key: told[i][0]} if i in told else {} for i in range(len(saved_groups))],
-        [{key: told[i][1]} if i in told else {} for i in range(len(saved_groups))],
-    )
-
-
-def hand_written_differences(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
-    """What differs between the optimizer states of a checkpoint written without the mixin (``states``, of
-    the same structure) and ``built``, as ``differences`` between two fingerprint-like records: per group the
-    lr it started from (a torch scheduler's ``initial_lr``; not when a declared plateau or ``OneCycleLR``
-    moves it; under a plateau alone, its lr relative to the other groups', ``_plateau_lrs``), its options
-    (another optimizer class has other keys; one the checkpoint lacks, from an older torch, loads as torch's
-    default) and its parameters' shapes where their state tells them (``shapes_told``)."""
-    records: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-    for state, b in zip(states, built):
-        lr_schedules = [s for s in b.declared.schedulers if s.spec.param == "lr"]
-        lr_told = not any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
-        defaults = inspect.signature(b.declared.cls).parameters
-        groups: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-        relative = _plateau_lrs(b, state["param_groups"])
-        known = parameter_shapes(b.optimizer)
-        for index, (old, new, name) in enumerate(
-            zip(state["param_groups"], b.optimizer.param_groups, b.group_names)
-        ):
-            shapes = [tuple(p.shape) for p in new["params"]]
-            options = (
-                compared_options(b, old),
-                {
-                    key
-                    for key in compared_options(b, new)
-                    if key in old or (key in defaults and not alike_values(defaults[key].default, new[key]))
-                },
-            )
-            shaped = shaped_state(b.declared.cls, new)
-            told = (shapes_told(old, state["state"], shapes, shaped, known), str(shapes))
-            for side, group, keys, shape, lr in zip(groups, (old, new), options, told, relative):
-                side.append(
-                    {
-                        "attribute": name,  # names the group in each line
-                        **({"lr": stable_repr(group.get("initial_lr", group["lr"]))} if lr_told else {}),
-                        **lr[index],
-                        "options": {key: stable_repr(group[key]) for key in sorted(keys)},
-                        "parameter shapes": shape,
-                    }
-                )
-        for record, side in zip(records, groups):
-            record.append({"attribute": b.declared.attribute, "groups": side})
-    return differences({"optimizers": records[0]}, {"optimizers": records[1]})
 
 
 def refusal(owner: str, changes: Sequence[str]) -> ValueError:

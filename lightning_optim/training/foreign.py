@@ -1,7 +1,7 @@
 """Checkpoints written without the mixin: a hand-written module's torch scheduler states, taken over exactly.
 
 A module ported to the mixin resumes the checkpoints its hand-written ``configure_optimizers`` wrote. They hold
-no fingerprint (``fingerprint.py`` checks their structure and what their optimizer states tell), and each scheduler's state is the torch
+no fingerprint (``hand_written.py`` checks their structure and what their optimizer states tell), and each scheduler's state is the torch
 scheduler's own, not a ``Schedule``'s. Before Lightning restores them, ``check_resume`` sets each such state
 aside (``set_aside``): the ``Schedule`` is restored without a shape, holding the torch state. When training
 starts (``lifecycle.py``), ``adopt`` builds the declared scheduler for the whole run, as the mixin would have

@@ -6,9 +6,9 @@ attribute), an Adam state is loaded into SGD's groups. Instead the mixin writes 
 declarations into every checkpoint (``checkpoint["lightning_optim"]``) and compares it when ``fit`` starts,
 before Lightning restores any optimizer or scheduler state.
 
-What the fingerprint holds and how a changed setup is told, also for a checkpoint written without the
-mixin, is ``fingerprint.py``; what ``"fresh"`` and ``"continue"`` (``resume_changed_setup``) keep of its
-states, ``takeover.py``; where each optimizer stands, ``positions.py``.
+What the fingerprint holds and how a changed setup is told is ``fingerprint.py``, and what a checkpoint
+written without the mixin tells of its setup ``hand_written.py``; what ``"fresh"`` and ``"continue"``
+(``resume_changed_setup``) keep of its states, ``takeover.py``; where each optimizer stands, ``positions.py``.
 
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
@@ -61,17 +61,16 @@ from lightning_optim.training.fingerprint import (
     POSITIONS_KEY,
     differences,
     fingerprint,
-    hand_written_differences,
     lengths_as_declared,
     optimizer_attributes,
     record_renamed,
     refusal,
     rename_hints,
     renames,
-    setup_structure,
     weights_only_refusal,
 )
 from lightning_optim.training.foreign import set_aside
+from lightning_optim.training.hand_written import hand_written_differences, setup_structure
 from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.training.takeover import (

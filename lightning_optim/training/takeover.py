@@ -54,13 +54,11 @@ from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.training.fingerprint import (
     FINGERPRINT_VERSION,
     alike_values,
-    compared_options,
     group_fingerprint,
-    parameter_shapes,
     saved_schedules,
-    shapes_told,
     stable_repr,
 )
+from lightning_optim.training.hand_written import compared_options, parameter_shapes, shapes_told
 from lightning_optim.training.stepping import EPOCHS
 
 log = logging.getLogger("lightning_optim")
