@@ -18,9 +18,15 @@ to one (``renames``): its records in the checkpoint are written under its name n
 ``"continue"`` keeps its state and ``positions.Positions`` its place, and the refusal says it looks renamed.
 
 A checkpoint without a fingerprint (written without the mixin) is checked for its structure and for what its
-optimizer states tell (``hand_written.py``). A weights-only checkpoint (no ``optimizer_states``: Lightning's own
-test for ``save_weights_only=True``) is no changed setup: ``"error"`` refuses it as holding no state to resume,
-and ``"fresh"``/``"continue"`` go on from its step as from any other setup they rewrite.
+optimizer states tell (``hand_written.py``).
+
+A checkpoint holding no optimizer or scheduler state (``holds_no_state``: a weights-only one, or one saved outside
+``fit``), with or without a fingerprint, is no changed setup. One saved outside ``fit`` (``trainer.save_checkpoint``
+after ``validate``, empty states) before its fit loop began has nothing to misplace and no position to go on
+from: it is resumed as a new run from its weights, as Lightning resumes it for a hand-written module. Otherwise
+``"error"`` refuses it as holding no state to resume (Lightning itself refuses a weights-only one; a fit that had
+begun had optimizer state), and ``"fresh"``/``"continue"`` go on from its step as from any other setup they
+rewrite.
 """
 
 from __future__ import annotations
@@ -556,13 +562,33 @@ def refusal(owner: str, changes: Sequence[str]) -> ValueError:
     )
 
 
+def holds_no_state(checkpoint: Mapping[str, Any]) -> bool:
+    """Whether ``checkpoint`` holds no optimizer or scheduler state: a weights-only one (no ``optimizer_states``,
+    Lightning's own test for ``save_weights_only=True``), or one saved outside ``fit`` (``trainer.save_checkpoint``
+    after ``validate``: empty ``optimizer_states`` and ``lr_schedulers``).
+
+    Example:
+        >>> holds_no_state({}), holds_no_state({"optimizer_states": [], "lr_schedulers": []})
+        (True, True)
+        >>> holds_no_state({"optimizer_states": [{"state": {}, "param_groups": []}], "lr_schedulers": []})
+        False
+    """
+    return not checkpoint.get("optimizer_states") and not checkpoint.get("lr_schedulers")
+
+
 def weights_only_refusal(owner: str, checkpoint: Mapping[str, Any]) -> ValueError:
-    """The error refusing to resume a checkpoint that holds no optimizer or scheduler state (Lightning's own test of
-    one written with ``weights_only=True``: no ``optimizer_states``), which is no changed setup."""
-    return ValueError(
-        f"{owner}: Expected a checkpoint holding the optimizer and scheduler states to resume from but got a "
+    """The error refusing to resume a checkpoint that holds no optimizer or scheduler state (``holds_no_state``),
+    which is no changed setup."""
+    kind = (
         "weights-only checkpoint (`ModelCheckpoint(save_weights_only=True)` or "
-        "`trainer.save_checkpoint(path, weights_only=True)`): it holds the weights and the loop's progress "
+        "`trainer.save_checkpoint(path, weights_only=True)`)"
+        if "optimizer_states" not in checkpoint
+        else "checkpoint with empty `optimizer_states` and `lr_schedulers` (saved outside `fit`, or with the states "
+        "taken out) of a fit that had begun"
+    )
+    return ValueError(
+        f"{owner}: Expected a checkpoint holding the optimizer and scheduler states to resume from but got a {kind}: "
+        "it holds the weights and the loop's progress "
         f"(global step {checkpoint.get('global_step', '?')}), no optimizer or scheduler state. To train from its "
         f"weights, `{owner}.load_from_checkpoint(path)` and `fit` without `ckpt_path`; to go on from its step, set "
         "`resume_changed_setup = 'fresh'` on the class (every optimizer and schedule starts afresh from the "

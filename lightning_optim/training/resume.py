@@ -61,6 +61,7 @@ from lightning_optim.training.fingerprint import (
     POSITIONS_KEY,
     differences,
     fingerprint,
+    holds_no_state,
     lengths_as_declared,
     optimizer_attributes,
     record_renamed,
@@ -101,7 +102,8 @@ def check_resume(
 
     Rewritten, the checkpoint's optimizer and scheduler states are those Lightning then restores: fresh
     ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue), and
-    its global step counted in this fit's optimization mode (``manual``).
+    its global step counted in this fit's optimization mode (``manual``). A checkpoint saved outside ``fit`` before
+    it began (``fingerprint.holds_no_state``, ``compat.fit_progressed``) is left as it is: a new run from its weights.
     """
     if not checkpoint:
         return
@@ -113,7 +115,13 @@ def check_resume(
         )
     by_position = False  # the groups correspond by position (a checkpoint without a fingerprint)
     renamed: dict[str, str] = {}
-    if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
+    if holds_no_state(checkpoint):
+        if "optimizer_states" in checkpoint and not compat.fit_progressed(checkpoint):
+            return  # saved outside `fit` before it began: a new run from its weights
+        if choice == "error":
+            raise weights_only_refusal(owner, checkpoint)
+        saved, changes = None, ["no optimizer or scheduler state"]  # rewritten with fresh states below
+    elif isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION:
         current = fingerprint(built)
         renamed, ambiguous = renames(saved, current)
         changes = differences(lengths_as_declared(saved, checkpoint, built), current, renamed)
@@ -122,8 +130,6 @@ def check_resume(
         )
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
         # then what the optimizer states tell (options, the lr, parameter shapes)
-        if choice == "error" and saved is None and "optimizer_states" not in checkpoint:
-            raise weights_only_refusal(owner, checkpoint)
         saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
         built_groups = [[len(g.parameters) for g in b.groups] for b in built]
         changes = differences(

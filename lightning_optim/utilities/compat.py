@@ -252,8 +252,10 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "whether a checkpoint was written at a batch's end before Lightning's per-step `ReduceLROnPlateau` update "
         "of that batch (`batch_left_unfinished`), or inside an epoch before its per-epoch one "
         "(`epoch_left_unfinished`: also `completed` and `is_last_batch`), which the resumed run then takes with "
-        "the saved metric",
-        "fallback: that update is not taken on resume (Lightning's own behaviour)",
+        "the saved metric; whether a checkpoint without optimizer state comes from a fit that had begun "
+        "(`fit_progressed`: `total` counts), which the mixin then refuses instead of resuming it as a new run",
+        "fallback: that update is not taken on resume (Lightning's own behaviour); `fit_progressed` reads the "
+        "checkpoint's `epoch` and `global_step` alone",
     ),
     PrivateApi(
         "Trainer._logger_connector.update_train_step_metrics",
@@ -750,6 +752,28 @@ def _saved_progress(
     if not isinstance(batches, dict) or not isinstance(epochs, dict):
         return None
     return progress, batches, epochs
+
+
+#: The fit loop progress counters whose ``total`` counts what a fit started
+_STARTED = ("epoch_progress", "epoch_loop.batch_progress")
+
+
+def fit_progressed(checkpoint: Mapping[str, Any]) -> bool:
+    """Whether the fit loop ``checkpoint`` saved had started an epoch or a batch, or taken an optimizer step: a fit
+    resumed from it goes on from there, not from a new run's start (``trainer.save_checkpoint`` after ``validate``
+    writes a fit loop that never ran).
+
+    Example:
+        >>> fit_progressed({"epoch": 0, "global_step": 0}), fit_progressed({"epoch": 1, "global_step": 0})
+        (False, True)
+        >>> batches = {"epoch_loop.batch_progress": {"total": {"started": 2}}}  # inside epoch 0, no step taken
+        >>> fit_progressed({"epoch": 0, "global_step": 0, "loops": {"fit_loop": batches}})
+        True
+    """
+    state = _fit_loop_state(checkpoint)
+    started = [(state.get(key) or {}).get("total", {}).get("started", 0) for key in _STARTED]
+    begun = any(int(count) for count in started)
+    return begun or bool(checkpoint.get("epoch") or checkpoint.get("global_step"))
 
 
 def batch_left_unfinished(checkpoint: Mapping[str, Any]) -> int | None:

@@ -1124,12 +1124,94 @@ def test_a_weights_only_checkpoint_is_refused_as_one_without_optimizer_state(tmp
     assert "changed setup" not in message and "0 in the checkpoint" not in message
 
 
+def emptied(module: L.LightningModule, tmp_path: Path) -> str:
+    """The checkpoint after epoch 0 of a 3-epoch run of ``module``, its ``optimizer_states`` and ``lr_schedulers``
+    emptied (as ``trainer.save_checkpoint`` writes them outside ``fit``, or a user strips them)."""
+    run(module, tmp_path, max_epochs=3, callbacks=[checkpoints(tmp_path / "ckpt")])
+    checkpoint = torch.load(tmp_path / "ckpt" / "epoch=0-step=4.ckpt", weights_only=False)
+    checkpoint.update(optimizer_states=[], lr_schedulers=[])
+    torch.save(checkpoint, tmp_path / "emptied.ckpt")
+    return str(tmp_path / "emptied.ckpt")
+
+
+#: The checkpoints after epoch 0 holding no optimizer or scheduler state, of a ``cosine_per_step`` module
+NO_STATE: dict[str, Callable[[Path], str]] = {
+    "weights_only": lambda tmp_path: weights_only(cosine_per_step()(), tmp_path),
+    "emptied": lambda tmp_path: emptied(cosine_per_step()(), tmp_path),
+    "emptied_hand_written": lambda tmp_path: emptied(HandCosine(), tmp_path),
+}
+
+
+@pytest.mark.parametrize("written", ["emptied", "emptied_hand_written"])
+def test_a_checkpoint_with_emptied_states_of_a_begun_fit_is_refused_as_one_without_optimizer_state(
+    written: str, tmp_path: Path
+) -> None:
+    """Was: resumed without a word with a fresh optimizer and the cosine started over at step 4 (with the mixin's
+    fingerprint), or refused as "a changed setup ... optimizers: 0 in the checkpoint, 1 now" (without it)."""
+    path = NO_STATE[written](tmp_path)
+    with pytest.raises(
+        ValueError, match=r"Cosine: Expected a checkpoint holding the optimizer and sch"
+    ) as err:
+        run(cosine_per_step()(), tmp_path, ckpt_path=path, max_epochs=3)
+    message = str(err.value)
+    assert "checkpoint with empty `optimizer_states` and `lr_schedulers` (saved outside `fit`" in message
+    assert "(global step 4), no optimizer or scheduler state" in message
+    assert "resume_changed_setup = 'fresh'" in message
+    assert "changed setup" not in message and "0 in the checkpoint" not in message
+
+
+def saved_outside_fit(cls: type[L.LightningModule], path: Path, how: str) -> str:
+    """A ``cls`` module's checkpoint as ``trainer.save_checkpoint`` writes it outside ``fit``, after ``validate``
+    (``how="validate"``) or with the module only connected; its weights moved off ``cls``'s initial ones."""
+    validated = type("Validated", (cls,), {"validation_step": lambda self, batch, batch_idx: None})
+    module = validated()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.5)
+    trainer = L.Trainer(**FAST)
+    if how == "validate":
+        trainer.validate(module, loader(), verbose=False)
+    else:
+        trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("how", ["validate", "connect"])
+def test_a_checkpoint_saved_outside_fit_resumes_as_a_new_run_like_the_hand_written_module(
+    how: str, tmp_path: Path
+) -> None:
+    """Was: refused as "a changed setup ... optimizers: 0 in the checkpoint, 1 now", advising to "resume with the
+    original declarations", the class unchanged. The checkpoint holds empty ``optimizer_states`` and
+    ``lr_schedulers`` and a fit loop that never ran: Lightning resumes a hand-written module from it as a new run
+    from its weights (a fresh optimizer, the schedule from its start), and the mixin does the same."""
+    hand, mixin = HandCosine(), cosine_per_step()()
+    hand_path = saved_outside_fit(HandCosine, tmp_path / "hand.ckpt", how)
+    path = saved_outside_fit(cosine_per_step(), tmp_path / "mixin.ckpt", how)
+    assert torch.load(path, weights_only=False)["optimizer_states"] == []
+    hand_lrs = run(hand, tmp_path, ckpt_path=hand_path, max_epochs=3).history
+    lrs = run(mixin, tmp_path, ckpt_path=path, max_epochs=3).history
+    assert lrs == hand_lrs
+    expected = [step[0][0] for step in torch_cosine([0.1], 12, 12)]
+    assert [step[0][0] for step in lrs] == pytest.approx(expected, rel=1e-12)
+    for p, q in zip(hand.parameters(), mixin.parameters()):  # torch's forloop SGD, the mixin's fused one
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-6)
+    new_run = cosine_per_step()()  # `load_from_checkpoint(path)` and `fit` without `ckpt_path`
+    new_run.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
+    assert run(new_run, tmp_path, max_epochs=3).history == lrs
+    assert_same_weights(new_run, mixin)
+
+
+@pytest.mark.parametrize("written", sorted(NO_STATE))
 @pytest.mark.parametrize("choice", ["fresh", "continue"])
-def test_a_weights_only_checkpoint_resumes_with_fresh_optimizer_state(choice: str, tmp_path: Path) -> None:
+def test_a_weights_only_checkpoint_resumes_with_fresh_optimizer_state(
+    choice: str, written: str, tmp_path: Path
+) -> None:
     """What the docs say: ``"fresh"`` starts the schedule anew at the checkpoint's step (a cosine over the 8 steps
     left), ``"continue"`` evaluates it there (step 4 of 12); the optimizer state starts empty in both, the
-    weights are the checkpoint's."""
-    path = weights_only(cosine_per_step()(), tmp_path)
+    weights are the checkpoint's. Alike for one with its states emptied (was, with the mixin's fingerprint: the
+    cosine started over at step 4)."""
+    path = NO_STATE[written](tmp_path)
     state = StateAtStart()
     module = cosine_per_step(choice)()
     lrs = run(module, tmp_path, ckpt_path=path, max_epochs=3, callbacks=[state]).of(0)
