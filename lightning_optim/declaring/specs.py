@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
@@ -109,21 +109,60 @@ def _hashable(value: Any) -> Any:
     return value
 
 
+class _ReadOnlyMapping(Mapping[str, Any]):
+    """The specs' option mappings (an optimizer's or a scheduler's ``kwargs``, a group's ``options``): read-only,
+    equal to the dict it holds and shown as it. Unlike a read-only view (``MappingProxyType``) it copies,
+    deep-copies and pickles (to an equal read-only mapping) and hashes, so ``dataclasses.asdict``/``astuple`` of a
+    spec, which deep-copy each field's value (as Lightning's loggers do with a dataclass hyperparameter), work.
+    Not a ``dict``: libraries that rebuild dicts in place (jsonargparse's defaults) keep it whole.
+
+    Example:
+        >>> import copy, pickle
+        >>> options = _ReadOnlyMapping({"lr": 0.1})
+        >>> options == {"lr": 0.1} == copy.deepcopy(options) == pickle.loads(pickle.dumps(options))
+        True
+        >>> hash(options) == hash(_ReadOnlyMapping({"lr": 0.1})), options
+        (True, {'lr': 0.1})
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __hash__(self) -> int:
+        return hash(_hashable(self))
+
+    def __reduce__(self) -> tuple[type[_ReadOnlyMapping], tuple[dict[str, Any]]]:
+        return type(self), (self._items,)
+
+
 class _FrozenValue:
-    """What the frozen specs share: their option mappings are read-only views (``MappingProxyType``), which
-    ``pickle``, ``copy.deepcopy`` and ``hash`` refuse, so a spec among ``save_hyperparameters()``'s values, or
-    in a set, would fail. The state holds them as plain dicts and each is made a read-only view again; the hash
-    is that of the fields' values (``_hashable``), so equal specs hash equal."""
+    """What the frozen specs share: a hash of the fields' values (``_hashable``), so equal specs hash equal, and a
+    pickled state holding the option mappings (``_ReadOnlyMapping``) as plain dicts, each made read-only again when
+    loaded: the state checkpoints have held since the mappings were read-only views, which pickled nothing."""
 
     def __getstate__(self) -> tuple[dict[str, Any], tuple[str, ...]]:
         state = vars(self)
-        viewed = tuple(key for key, value in state.items() if isinstance(value, MappingProxyType))
+        viewed = tuple(key for key, value in state.items() if isinstance(value, _ReadOnlyMapping))
         return {key: dict(value) if key in viewed else value for key, value in state.items()}, viewed
 
     def __setstate__(self, state: tuple[dict[str, Any], tuple[str, ...]]) -> None:
         values, viewed = state
         for key, value in values.items():
-            object.__setattr__(self, key, MappingProxyType(value) if key in viewed else value)
+            object.__setattr__(self, key, _ReadOnlyMapping(value) if key in viewed else value)
 
     def _hash(self) -> int:
         return hash((type(self).__name__, *(_hashable(getattr(self, f.name)) for f in fields(self))))  # type: ignore[arg-type]
@@ -204,7 +243,7 @@ class ParamGroup(_FrozenValue):
                 'e.g. `ParamGroup("head", lr=0.1)`.'
             )
         object.__setattr__(self, "select", select)
-        object.__setattr__(self, "options", MappingProxyType(dict(options)))
+        object.__setattr__(self, "options", _ReadOnlyMapping(options))
 
     @property
     def name(self) -> str | None:
@@ -301,7 +340,7 @@ class SchedulerSpec(_FrozenValue):
         values = locals()
         object.__setattr__(self, "scheduler", scheduler)
         object.__setattr__(
-            self, "kwargs", MappingProxyType(_own_arguments("SchedulerSpec", "kwargs", kwargs))
+            self, "kwargs", _ReadOnlyMapping(_own_arguments("SchedulerSpec", "kwargs", kwargs))
         )
         for option in spec_options(SchedulerSpec):  # the signature is the one list of options
             object.__setattr__(self, option, values[option])
@@ -461,7 +500,7 @@ class OptimizerSpec(_FrozenValue):
         values = locals()
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(
-            self, "kwargs", MappingProxyType(_own_arguments("OptimizerSpec", "kwargs", kwargs))
+            self, "kwargs", _ReadOnlyMapping(_own_arguments("OptimizerSpec", "kwargs", kwargs))
         )
         for option in spec_options(OptimizerSpec):  # the signature is the one list of options
             value = values[option]

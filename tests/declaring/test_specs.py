@@ -268,3 +268,143 @@ def test_a_declaration_without_the_mixin_suggests_the_class_line_with_the_classe
     for module in (ours, reference):
         L.Trainer(**FAST, max_steps=3).fit(module, loader())
     assert all(torch.equal(a, b) for a, b in zip(ours.parameters(), reference.parameters()))
+
+
+def nested_spec() -> OptimizerSpec:
+    """An optimizer declaring groups and schedulers, one of them a composite holding specs in its arguments."""
+    warmup = SchedulerSpec("linear", start_factor=0.5, total_iters=2)
+    composite = SchedulerSpec(
+        "sequential", schedulers=[warmup, SchedulerSpec("step", step_size=1)], milestones=[2]
+    )
+    return OptimizerSpec(
+        "sgd", lr=0.1, momentum=0.9, groups=[ParamGroup("model_gen.layer2", lr=0.5)], scheduler=[composite]
+    )
+
+
+HPARAM_SPECS = [
+    pytest.param(SchedulerSpec("step", step_size=1, gamma=0.5), id="SchedulerSpec"),
+    pytest.param(OptimizerSpec("sgd", lr=0.1, momentum=0.9), id="OptimizerSpec"),
+    pytest.param(ParamGroup("model_gen.layer2", lr=0.5), id="ParamGroup"),
+    pytest.param(nested_spec(), id="nested"),
+]
+
+
+@pytest.mark.parametrize("spec", HPARAM_SPECS)
+def test_a_spec_converts_with_dataclasses_asdict_and_astuple(spec: Any) -> None:
+    """`dataclasses.asdict` (what Lightning's loggers call on a dataclass hyperparameter) deep-copied each field's
+    value, and the read-only option mappings could not be copied: "cannot pickle 'mappingproxy' object". Now the
+    spec converts (a nested spec too), and its mapping copies and pickles to an equal, still read-only mapping."""
+    field = "options" if isinstance(spec, ParamGroup) else "kwargs"
+    mapping = getattr(spec, field)
+    converted = dataclasses.asdict(spec)
+    assert converted[field] == dict(mapping) and repr(converted[field]) == repr(dict(mapping))
+    assert dataclasses.astuple(spec)[[f.name for f in dataclasses.fields(spec)].index(field)] == dict(mapping)
+    if isinstance(spec, OptimizerSpec) and spec.groups:
+        assert converted["groups"] == ({"select": "model_gen.layer2", "options": {"lr": 0.5}},)
+        assert converted["scheduler"][0]["kwargs"] == spec.scheduler[0].kwargs  # type: ignore[index]
+    for copied in (copy.deepcopy(mapping), copy.copy(mapping), pickle.loads(pickle.dumps(mapping))):
+        assert copied == mapping and hash(copied) == hash(mapping) and repr(copied) == repr(dict(mapping))
+        with pytest.raises(TypeError):
+            copied["lr"] = 1.0
+
+
+def logged_arguments(spec: Any) -> dict[str, Any]:
+    """What a logger that flattens hyperparameters writes for ``spec`` kept as ``spec``: its fields, each under a
+    key of its own, its own arguments written as the dict they are."""
+    field = "options" if isinstance(spec, ParamGroup) else "kwargs"
+    head = dataclasses.fields(spec)[0].name
+    return {f"spec/{head}": getattr(spec, head), f"spec/{field}": repr(dict(getattr(spec, field)))}
+
+
+@pytest.mark.parametrize("spec", HPARAM_SPECS)
+def test_lightnings_flattening_of_hyperparameters_writes_the_specs_fields(spec: Any) -> None:
+    """What TensorBoard's, MLflow's, WandB's and Comet's loggers do with hyperparameters before writing them
+    (`_flatten_dict`, then `_sanitize_params`): it crashed on a spec; now each field is a key of its own."""
+    from lightning.fabric.utilities.logger import _flatten_dict, _sanitize_params
+
+    flat = _sanitize_params(_flatten_dict({"spec": spec}))
+    assert logged_arguments(spec).items() <= flat.items()
+    if isinstance(spec, OptimizerSpec) and spec.groups:
+        assert flat["spec/groups"] == "({'select': 'model_gen.layer2', 'options': {'lr': 0.5}},)"
+
+
+class KeepsASpec(ConfigurableOptimizersMixin, Classifier):
+    """A spec kept as a hyperparameter (docs/guides/hparams.md, "Specs as hyperparameters"): it declares nothing."""
+
+    optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec("step", step_size=1, gamma=0.5))
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class KeepsAPlainValue(Classifier):
+    """The hand-written twin: its hyperparameter is a plain frozen dataclass, its optimizer written out."""
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)]
+
+
+@dataclasses.dataclass(frozen=True)
+class PlainValue:
+    step_size: int = 1
+    gamma: float = 0.5
+
+
+class RecordsLr(L.Callback):
+    """The first group's lr at each training batch."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def tensorboard_hparams(log_dir: str) -> dict[str, Any]:
+    """The hyperparameters a TensorBoard event file in ``log_dir`` holds, as TensorBoard's HParams tab reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    events = EventAccumulator(log_dir)
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    values = HParamsPluginData.FromString(content).session_start_info.hparams
+    return {key: getattr(value, value.WhichOneof("kind")) for key, value in values.items()}
+
+
+@pytest.mark.parametrize("spec", HPARAM_SPECS)
+def test_a_spec_kept_as_a_hyperparameter_trains_under_the_tensorboard_logger(
+    spec: Any, tmp_path: Path
+) -> None:
+    """`TensorBoardLogger` is Lightning's default logger where tensorboard is installed: `fit` crashed when it
+    logged the hyperparameters ("cannot pickle 'mappingproxy' object", from `dataclasses.asdict`). Now the module
+    trains as the hand-written twin keeping a plain dataclass, TensorBoard holds the spec's fields each under a key
+    of its own, and the checkpoint gives back an equal spec."""
+    pytest.importorskip("tensorboard")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    runs = []
+    for module in (KeepsASpec(spec), KeepsAPlainValue(PlainValue())):
+        logger = TensorBoardLogger(tmp_path, name=type(module).__name__)
+        checkpoint = ModelCheckpoint(dirpath=tmp_path / type(module).__name__)
+        lrs = RecordsLr()
+        trainer = L.Trainer(
+            **{**FAST, "logger": logger, "enable_checkpointing": True},
+            max_epochs=2,
+            limit_train_batches=2,
+            callbacks=[checkpoint, lrs],
+        )
+        trainer.fit(module, loader())
+        runs.append(([p.detach().clone() for p in module.parameters()], lrs.seen, logger.log_dir, checkpoint))
+    (ours, our_lrs, log_dir, checkpoint), (reference, reference_lrs, _, _) = runs
+    assert our_lrs == reference_lrs == [0.1, 0.1, 0.05, 0.05]
+    assert all(torch.equal(a, b) for a, b in zip(ours, reference))
+    assert logged_arguments(spec).items() <= tensorboard_hparams(log_dir).items()
+    loaded = KeepsASpec.load_from_checkpoint(checkpoint.best_model_path, weights_only=False)
+    assert loaded.hparams["spec"] == spec and repr(loaded.hparams["spec"]) == repr(spec)
