@@ -32,7 +32,9 @@ _UNKNOWN = object()
 @cache
 def annotations_of(cls: type) -> dict[str, Any]:
     """The evaluable annotations of ``cls.__init__``'s parameters (one failure does not drop the rest)."""
-    namespace = {**vars(typing), **vars(collections.abc), **vars(sys.modules[cls.__module__]), "torch": torch}
+    # a class defined by `exec` (a docs page, a notebook tool) may name a module that is not imported
+    module = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+    namespace = {**vars(typing), **vars(collections.abc), **module, "torch": torch}
     hints = {}
     for parameter in inspect.signature(cls).parameters.values():
         annotation = parameter.annotation
