@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.hparam import contains_hparam
+from lightning_optim.declaring.specs import OPTION_MEANINGS, OptimizerSpec, SchedulerSpec, spec_options
 from lightning_optim.registry.optimizers import is_optimizer_class, optimizer_info
 from lightning_optim.registry.precision import option_arguments
 from lightning_optim.registry.schedulers import is_scheduler_class, scheduler_info
@@ -211,6 +212,41 @@ def check_arguments(
             continue
         check_type(where, cls, key, value)
     return [name for name in required if name not in kwargs]
+
+
+def check_option_clashes(where: str, cls: type, spec: OptimizerSpec | SchedulerSpec) -> None:
+    """Refuse an option of ``spec`` given by keyword (set to other than its default) whose name is also an
+    argument of the declared class ``cls`` that ``spec.kwargs`` does not give: ``SchedulerSpec(Cls, warmup=4)``
+    would add this package's warmup and leave the class's own ``warmup`` at its default, silently.
+    """
+    names = accepted_arguments(cls)[0]
+    given = {
+        option: getattr(spec, option)
+        for option, default in spec_options(type(spec)).items()
+        if option in names and option not in spec.kwargs and getattr(spec, option) != default
+    }
+    if given:
+        raise TypeError(option_clash(where, type(spec).__name__, cls.__name__, given))
+
+
+def option_clash(where: str, kind: str, name: str, given: Mapping[str, Any]) -> str:
+    """The message refusing the options ``given`` of a ``kind`` spec whose class ``name`` has arguments of the
+    same names: which one each keyword means cannot be told.
+
+    Example:
+        >>> print(option_clash("M.opt.scheduler", "SchedulerSpec", "CosineWarmup", {"warmup": 4}))
+        M.opt.scheduler: Expected `warmup=4` to name either an argument of `CosineWarmup` or an option of the SchedulerSpec but got a name that is both (`warmup`: a linear warmup this package adds before the schedule) (did you mean `kwargs={'warmup': 4}`? An argument in the mapping `kwargs=` always goes to `CosineWarmup`; to use the SchedulerSpec option too, give the argument beside it: `warmup=..., kwargs={'warmup': ...}`).
+    """
+    written = ", ".join(f"{key}={value!r}" for key, value in given.items())
+    meanings = "; ".join(f"`{key}`: {OPTION_MEANINGS[key]}" for key in given)
+    options = ", ".join(f"{key}=..." for key in given)
+    placeholders = "{" + ", ".join(f"{key!r}: ..." for key in given) + "}"
+    return (
+        f"{where}: Expected `{written}` to name either an argument of `{name}` or an option of the {kind} but got "
+        f"{'a name that is' if len(given) == 1 else 'names that are'} both ({meanings}) (did you mean "
+        f"`kwargs={dict(given)!r}`? An argument in the mapping `kwargs=` always goes to `{name}`; to use the "
+        f"{kind} option too, give the argument beside it: `{options}, kwargs={placeholders}`)."
+    )
 
 
 def _each_fits(cls: type, key: str, values: Sequence[Any]) -> bool:

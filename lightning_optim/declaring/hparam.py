@@ -21,6 +21,7 @@ a module when ``fit`` starts.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -261,16 +262,14 @@ def python_numbers(spec: OptimizerSpec | SchedulerSpec) -> Any:
     numbers = {option: python_number(getattr(spec, option)) for option in NUMERIC_OPTIONS[kind]}
     if all(numbers[option] is getattr(spec, option) for option in numbers):
         return spec
-    options = {option: getattr(spec, option) for option in spec_options(kind)}
-    first = spec.optimizer if isinstance(spec, OptimizerSpec) else spec.scheduler
-    return kind(first, **{**options, **numbers}, **spec.kwargs)
+    return dataclasses.replace(spec, **numbers)
 
 
 def _scheduler(spec: SchedulerSpec, where: str, value_of: ValueOf) -> SchedulerSpec:
     _refuse(where, None, spec.scheduler, SchedulerSpec)
     kwargs = {key: _value(value, where, key, value_of) for key, value in spec.kwargs.items()}
     options = _options(spec, SchedulerSpec, where, value_of)
-    return SchedulerSpec(spec.scheduler, **options, **kwargs)
+    return dataclasses.replace(spec, kwargs=kwargs, **options)
 
 
 def _group(group: ParamGroup, where: str, value_of: ValueOf) -> ParamGroup:
@@ -313,7 +312,7 @@ def substitute(where: str, spec: OptimizerSpec, value_of: ValueOf) -> OptimizerS
         )
     else:
         _refuse(where, "scheduler", scheduler, OptimizerSpec)
-    return OptimizerSpec(spec.optimizer, **options, **kwargs)
+    return dataclasses.replace(spec, kwargs=kwargs, **options)
 
 
 def find_hparams(where: str, spec: OptimizerSpec) -> tuple[Occurrence, ...]:

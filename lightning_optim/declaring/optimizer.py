@@ -24,6 +24,7 @@ from lightning_optim.declaring.arguments import (
     accepted_arguments,
     check_arguments,
     check_minimums,
+    check_option_clashes,
     check_swallowed,
 )
 from lightning_optim.declaring.chained import (
@@ -416,6 +417,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     """``resolve_optimizer`` for a declaration whose remaining ``HParam``s (if any) have no value yet."""
     where = f"{owner}.{attribute}"
     cls = resolve_class(spec.optimizer, "optimizer", where=where)
+    check_option_clashes(where, cls, spec)
     checked = python_numbers(spec)
     # a collection name may stand for arguments too (`"transformers/adamw_torch_fused"`); the declared ones win
     kwargs = {**name_arguments(spec.optimizer, spec.implementation), **spec.kwargs}

@@ -7,6 +7,7 @@ It holds the declaration itself and what the check derived from it: the class an
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import numbers
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from lightning_optim.declaring.arguments import check_arguments
+from lightning_optim.declaring.arguments import check_arguments, check_option_clashes
 from lightning_optim.declaring.hparam import HParam, contains_hparam, python_numbers, without_hparams
 from lightning_optim.declaring.specs import SchedulerSpec, spec_options
 from lightning_optim.registry.implementation import compiled_schedule_problem, held_as_tensors
@@ -167,11 +168,12 @@ def _zero_fractions_as_counts(spec: SchedulerSpec) -> SchedulerSpec:
         SchedulerSpec('cosine', warmup=0, begin=0, end=0.5)
     """
     fractions = {"warmup": spec.warmup, "begin": spec.begin}
-    zeros = {option: 0 for option, value in fractions.items() if isinstance(value, float) and value == 0}
+    zeros: dict[str, Any] = {
+        option: 0 for option, value in fractions.items() if isinstance(value, float) and value == 0
+    }
     if not zeros:
         return spec
-    options = {option: getattr(spec, option) for option in spec_options(SchedulerSpec)}
-    return SchedulerSpec(spec.scheduler, **{**options, **zeros}, **spec.kwargs)
+    return dataclasses.replace(spec, **zeros)
 
 
 def _check_warmup(where: str, spec: SchedulerSpec) -> None:
@@ -409,6 +411,7 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         raise TypeError(f"{where}: Expected {accepted} but got {spec!r}{hint}.")
     cls = resolve_class(spec.scheduler, "scheduler", where=where)
     info = declared_info(spec.scheduler, cls)
+    check_option_clashes(where, cls, spec)
     extra = () if nested else tuple(_STEPPING_DEFAULTS)
     windowed = not nested and (spec.begin is not None or spec.end is not None)
     # a required length written as `None` (a config dump's) is left out, here and in all that follows

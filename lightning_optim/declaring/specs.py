@@ -40,8 +40,17 @@ def _class_repr(value: Any) -> str:
     return value.__name__ if isinstance(value, type) else repr(value)
 
 
-def _kwargs_repr(kwargs: Mapping[str, Any]) -> list[str]:
-    return [f"{key}={value!r}" for key, value in kwargs.items()]
+def _kwargs_repr(kwargs: Mapping[str, Any], options: Iterable[str] = ()) -> list[str]:
+    """``key=value`` for each of a spec's own arguments; those named like one of the spec's ``options`` inside
+    ``kwargs={...}``, where a keyword would be that option, so that the repr builds the same spec.
+
+    Example:
+        >>> _kwargs_repr({"max_iters": 12, "warmup": 4}, ("warmup", "interval"))
+        ['max_iters=12', "kwargs={'warmup': 4}"]
+    """
+    clashing = {key: value for key, value in kwargs.items() if key in options}
+    parts = [f"{key}={value!r}" for key, value in kwargs.items() if key not in clashing]
+    return [*parts, f"kwargs={clashing!r}"] if clashing else parts
 
 
 def _own_arguments(kind: str, field: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +301,10 @@ class SchedulerSpec(_FrozenValue):
             each group's declared value: ``SchedulerSpec("cosine", param="weight_decay", eta_min=0.4)`` takes
             the weight decay from its declared value to 0.4. Declare it next to the lr schedule in a list. A
             group without weight decay in an optimizer that has one (``no_decay``, ``decay_mult=0``) keeps none.
-        **kwargs: the scheduler's own arguments (``optimizer`` excluded).
+        **kwargs: the scheduler's own arguments (``optimizer`` excluded). One named like an option above (a
+            class's own ``warmup``, ``name`` or ``end``) goes in the mapping ``kwargs={"warmup": 4}``: an argument
+            there always goes to the class. Given by keyword, a name that is both an option and an argument of
+            the class is refused as ambiguous.
 
     Example:
         >>> from torch.optim.lr_scheduler import StepLR
@@ -346,9 +358,40 @@ class SchedulerSpec(_FrozenValue):
             object.__setattr__(self, option, values[option])
 
     def __repr__(self) -> str:
-        parts = [_class_repr(self.scheduler), *_kwargs_repr(self.kwargs), *_options_repr(self, SchedulerSpec)]
+        arguments = _kwargs_repr(self.kwargs, spec_options(SchedulerSpec))
+        parts = [_class_repr(self.scheduler), *arguments, *_options_repr(self, SchedulerSpec)]
         return f"SchedulerSpec({', '.join(parts)})"
 
+
+#: What each option of ``SchedulerSpec`` and ``OptimizerSpec`` does, in a few words, for the message refusing one
+#: given by keyword where the declared class has an argument of the same name (``check_option_clashes``).
+OPTION_MEANINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "interval": "when Lightning steps the scheduler",
+        "frequency": "how many intervals between two scheduler steps",
+        "monitor": "the metric a `ReduceLROnPlateau` watches",
+        "strict": "whether a missing `monitor` metric stops training",
+        "name": "the prefix of the logged learning rates",
+        "warmup": "a linear warmup this package adds before the schedule",
+        "warmup_start_factor": "the lr fraction the added warmup starts at",
+        "unit": "what the scheduler's arguments count",
+        "begin": "the update the scheduler starts acting at",
+        "end": "the update the scheduler stops acting at",
+        "param": "the param-group option the scheduler drives",
+        "params": "the parameters the optimizer trains",
+        "groups": "the optimizer's param groups",
+        "scheduler": "the optimizer's schedulers",
+        "no_decay": "the parameters given no weight decay",
+        "layer_decay": "layer-wise lr decay",
+        "layer_decay_blocks": "the blocks of `layer_decay`",
+        "layer_decay_rule": "where `layer_decay` puts the final norm",
+        "layer_decay_min_scale": "the smallest scale of `layer_decay`",
+        "implementation": "how the optimizer's step is computed",
+        "skip_nonfinite": "how many non-finite updates in a row are skipped",
+        "loss": "the module method computing the optimizer's loss",
+        "every": "the batches the mixin steps the optimizer on",
+    }
+)
 
 #: ``SchedulerSpec`` options that do not change the learning rates (left out of the resume fingerprint).
 TRAJECTORY_NEUTRAL_OPTIONS = frozenset({"strict", "name"})
@@ -447,7 +490,8 @@ class OptimizerSpec(_FrozenValue):
             on none. See ``training/driven.py``.
         every: with ``loss``, step this optimizer on the batches where ``(batch_idx + 1) % every == 0``
             (WGAN's ``n_critic`` on the other optimizer); ``1`` (default): every batch.
-        **kwargs: the optimizer's own arguments (``params`` excluded).
+        **kwargs: the optimizer's own arguments (``params`` excluded); one named like an option above (a
+            class's own ``every``) goes in the mapping ``kwargs={"every": 2}``, as for ``SchedulerSpec``.
 
     Example:
         >>> from torch.optim import Adam, AdamW
@@ -514,7 +558,7 @@ class OptimizerSpec(_FrozenValue):
             parts.append(f"params={self.params!r}")
         if self.groups:
             parts.append(f"groups={list(self.groups)!r}")
-        parts += _kwargs_repr(self.kwargs)
+        parts += _kwargs_repr(self.kwargs, spec_options(OptimizerSpec))
         recipes = (
             "no_decay",
             "layer_decay",

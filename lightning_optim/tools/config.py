@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, Union
 
+from lightning_optim.declaring.arguments import accepted_arguments
 from lightning_optim.declaring.hparam import HParam
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, spec_options
 from lightning_optim.registry.external import named_optimizer
@@ -427,7 +428,8 @@ def _from_dict(
         raise TypeError(
             f"{where}: Expected `{INIT_ARGS}` to be a dict of {cls.__name__} arguments but got {init_args!r}."
         )
-    misplaced = [key for key in init_args if key in options]
+    # an argument named like an option is the class's when the class takes it (`kwargs=` in code)
+    misplaced = [key for key in init_args if key in options and key not in accepted_arguments(cls)[0]]
     if misplaced:
         one = len(misplaced) == 1
         raise ValueError(
@@ -472,7 +474,7 @@ def _from_dict(
     with prefixed(where):
         # a name standing for more than its class is kept, as `spec_to_dict` writes it
         declared = path if _names_more_than_its_class(path, cls) else cls
-    return kind(declared, **values, **kwargs)
+    return kind(declared, **values, kwargs=kwargs)
 
 
 def _converted_spec(value: Any) -> type | None:
