@@ -24,7 +24,7 @@ from lightning_optim import (
     with_declarations,
 )
 from lightning_optim.declaring.arguments import accepted_arguments
-from lightning_optim.declaring.specs import spec_options
+from lightning_optim.declaring.specs import OPTION_MEANINGS, spec_options
 from lightning_optim.registry.external import COLLECTIONS, collection_names, named_optimizer, unregister
 from lightning_optim.registry.optimizers import OPTIMIZERS
 from lightning_optim.registry.schedulers import SCHEDULERS
@@ -336,3 +336,8 @@ def test_no_known_class_has_an_argument_named_like_an_option(declared: Any, kind
         assert record is not None
         declared = record.cls
     assert not set(accepted_arguments(declared)[0]) & set(spec_options(kind))
+
+
+def test_every_option_has_a_meaning_for_the_message() -> None:
+    options = {*spec_options(SchedulerSpec), *spec_options(OptimizerSpec)}
+    assert set(OPTION_MEANINGS) == options
