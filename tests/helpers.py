@@ -11,6 +11,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
+from lightning_utilities.core.imports import RequirementCache
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -24,6 +25,15 @@ from lightning_optim.utilities import compat
 needs_muon = pytest.mark.skipif(
     not compat.torch_at_least(compat.MUON.minimum),
     reason=f"torch.optim.Muon needs torch >= {compat.MUON.minimum}",
+)
+
+
+#: the ``cli`` extra's requirement (``pyproject.toml``; ``tests/test_packaging.py`` checks that they agree)
+CLI_EXTRA = "jsonargparse[signatures]>=4.39"
+
+#: for tests of ``LightningCLI`` and ``DeclarativeCLI``, which need the ``cli`` extra
+needs_cli_extra = pytest.mark.skipif(
+    not RequirementCache(CLI_EXTRA), reason=f"LightningCLI needs the `cli` extra ({CLI_EXTRA})"
 )
 
 

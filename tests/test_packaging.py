@@ -8,12 +8,16 @@ fast part, run with every ``make test``.
 from __future__ import annotations
 
 import re
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 import lightning_optim
 from lightning_optim.utilities import compat
+from tests.helpers import CLI_EXTRA
 
 tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml (the checks do not vary)")
 
@@ -107,3 +111,29 @@ def test_lower_bounds_are_the_lowest_passing_row() -> None:
     assert PYPROJECT["project"]["requires-python"] == ">=" + ".".join(row["Python"].split(".")[:2])
     # and the lowest row ran the lowest patch release of each bound
     assert row["torch"].split("+")[0].endswith(".0") and row["Lightning"].endswith(".0")
+
+
+def lowest_admitted(requirement: Requirement) -> Version:
+    """The lowest version a requirement's ``>=`` bounds admit (``0`` without one)."""
+    bounds = [Version(spec.version) for spec in requirement.specifier if spec.operator == ">="]
+    return max(bounds, default=Version("0"))
+
+
+def test_the_cli_extra_admits_no_jsonargparse_the_installed_lightning_cli_crashes_with() -> None:
+    # `jsonargparse[signatures]>=4.27` let pip keep 4.27 to 4.38, with which Lightning 2.6's LightningCLI (and so
+    # DeclarativeCLI) crashes at start (4.38: "set_parsing_settings() got an unexpected keyword argument"); the
+    # installed Lightning's own extras give the jsonargparse its LightningCLI needs
+    (ours,) = [Requirement(req) for req in PYPROJECT["project"]["optional-dependencies"]["cli"]]
+    lightnings = [
+        Requirement(req)
+        for req in metadata.requires("lightning") or []
+        if Requirement(req).name == "jsonargparse"
+    ]
+    assert ours.name == "jsonargparse" and "signatures" in ours.extras
+    assert lightnings, "the installed Lightning names no jsonargparse in its extras"
+    needed = max(lowest_admitted(req) for req in lightnings)
+    assert lowest_admitted(ours) >= needed, (
+        f"the `cli` extra admits jsonargparse {lowest_admitted(ours)}, Lightning {metadata.version('lightning')} "
+        f"needs >= {needed}"
+    )
+    assert str(ours) == CLI_EXTRA  # the CLI tests skip below the same bound

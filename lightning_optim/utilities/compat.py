@@ -994,8 +994,9 @@ def lightning_cli_instantiator(cli: Any, key: str) -> Callable[..., Any] | None:
     return instantiate
 
 
-#: How jsonargparse says that no argument takes a key of a config, in each version of the supported range (the
-#: ``cli`` extra: jsonargparse >= 4.27). Under a subcommand the key is relative to its parser, which the error
+#: How jsonargparse says that no argument takes a key of a config, in each version Lightning's ``LightningCLI``
+#: runs with (the ``cli`` extra takes jsonargparse >= 4.39, which Lightning 2.6 needs; Lightning 2.5 also runs
+#: 4.27 to 4.38). Under a subcommand the key is relative to its parser, which the error
 #: carries as ``subcommand_parser`` from 4.44 on (before, the main parser, whose keys give no near miss)
 _UNKNOWN_CONFIG_KEY = (
     # 4.44 on

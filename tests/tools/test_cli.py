@@ -25,7 +25,6 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser
-from lightning_utilities.core.imports import RequirementCache
 from torch.optim import SGD, Adam, lr_scheduler
 
 from lightning_optim import (
@@ -50,14 +49,12 @@ from tests.helpers import (
     fit,
     fit_resumed,
     loader,
+    needs_cli_extra,
     transformers_with_torch,
 )
 
 pytestmark = [
-    pytest.mark.skipif(
-        not RequirementCache("jsonargparse[signatures]>=4.27.7"),
-        reason="LightningCLI needs the `cli` extra (jsonargparse[signatures])",
-    ),
+    needs_cli_extra,
     pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended"),
 ]
 

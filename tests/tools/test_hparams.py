@@ -12,7 +12,6 @@ from typing import Any
 import lightning as L
 import pytest
 import yaml
-from lightning_utilities.core.imports import RequirementCache
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
@@ -29,7 +28,7 @@ from lightning_optim import (
     spec_to_dict,
 )
 from lightning_optim.tools.preview_cli import main
-from tests.helpers import FAST, Classifier, fit, loader, no_logger
+from tests.helpers import FAST, Classifier, fit, loader, needs_cli_extra, no_logger
 
 
 class Warmed(ConfigurableOptimizersMixin, Classifier):
@@ -200,12 +199,6 @@ def test_config_round_trip() -> None:
         spec_from_dict({"class_path": "sgd", "init_args": {"lr": {"hparam": "a b"}}})
 
 
-cli_extra = pytest.mark.skipif(
-    not RequirementCache("jsonargparse[signatures]>=4.27.7"),
-    reason="LightningCLI needs the `cli` extra (jsonargparse[signatures])",
-)
-
-
 class Swept(ConfigurableOptimizersMixin, Classifier):
     optimizer = OptimizerSpec(
         "sgd",
@@ -218,7 +211,7 @@ class Swept(ConfigurableOptimizersMixin, Classifier):
         self.save_hyperparameters()
 
 
-@cli_extra
+@needs_cli_extra
 @pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended")
 def test_declarative_cli_model_init_args_next_to_optim_overrides(capsys: pytest.CaptureFixture[str]) -> None:
     from lightning_optim.cli import DeclarativeCLI
@@ -283,7 +276,7 @@ print(json.dumps({key: value for key, value in cli.model.hparams.items() if key 
 """
 
 
-@cli_extra
+@needs_cli_extra
 def test_specs_as_init_arguments_under_lightning_cli(tmp_path: Path) -> None:
     ran = subprocess.run(
         [sys.executable, "-c", SPEC_ARGUMENTS_CLI, str(tmp_path)],
