@@ -1,7 +1,7 @@
 """``DeclarativeCLI``: a ``LightningCLI`` whose config and command line can override every declaration.
 
-Importing this module imports ``lightning.pytorch.cli`` (and so ``jsonargparse``, the ``cli`` extra);
-``import lightning_optim`` does not.
+Importing this module imports ``lightning.pytorch.cli`` and ``jsonargparse`` (the ``cli`` extra; without it,
+a ``ModuleNotFoundError`` says to ``pip install lightning-optim[cli]``); ``import lightning_optim`` does not.
 
 For a module class that declares ``gen_opt = OptimizerSpec(...)``, the parser gets an ``optim.gen_opt``
 section in the ``spec_to_dict`` shape, whose defaults are the declarations::
@@ -61,9 +61,6 @@ from typing import Any, NoReturn
 
 import lightning.pytorch
 import yaml
-from jsonargparse import ActionConfigFile
-from jsonargparse.typing import get_registered_type, register_type
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from typing_extensions import override
 
 from lightning_optim.declaring.arguments import accepted_arguments
@@ -85,8 +82,18 @@ from lightning_optim.tools.config import (
 from lightning_optim.tools.overrides import declared_callables, declared_dicts, with_declarations
 from lightning_optim.training.mixin import ConfigurableOptimizersMixin, declared_specs
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing, option_meant
+from lightning_optim.utilities.errors import did_you_mean, listing, missing_extra, option_meant
 from lightning_optim.utilities.lazy import is_uninitialized
+
+try:
+    from jsonargparse import ActionConfigFile
+    from jsonargparse.typing import get_registered_type, register_type
+except ImportError as error:
+    raise missing_extra("`lightning_optim.cli` (`DeclarativeCLI`)", "jsonargparse", "cli") from error
+
+# after jsonargparse: where Lightning's metadata says it is installed but it does not import, this module's
+# message comes first
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 __all__ = ["OPTIM_KEY", "DeclarativeCLI", "add_declaration_arguments", "overrides_from_config"]
 

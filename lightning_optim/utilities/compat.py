@@ -936,8 +936,9 @@ def disable_hook(callback: Any, name: str) -> None:
 def when_imported(name: str, callback: Callable[[], None]) -> None:
     """Call ``callback`` once the top-level module ``name`` is imported: now if it already is, else right after
     its import (a one-shot finder on ``sys.meta_path``), so that an optional dependency is never imported for it.
+    A ``None`` in ``sys.modules`` (an import blocked) is not imported.
     """
-    if name in sys.modules:
+    if sys.modules.get(name) is not None:
         callback()
     else:
         sys.meta_path.insert(0, _AfterImport(name, callback))

@@ -240,6 +240,18 @@ def listing(names: Iterable[str], limit: int | None = None) -> str:
     return shown + (f" and {more} more" if more else "")
 
 
+def missing_extra(user: str, package: str, extra: str) -> ModuleNotFoundError:
+    """The error for an optional package that is not installed: who needs it and the extra that installs it.
+
+    Example:
+        >>> missing_extra("`plot_schedule`", "matplotlib", "plot")
+        ModuleNotFoundError('`plot_schedule` needs matplotlib; install it with `pip install lightning-optim[plot]`.')
+    """
+    return ModuleNotFoundError(
+        f"{user} needs {package}; install it with `pip install lightning-optim[{extra}]`.", name=package
+    )
+
+
 def check_choice(where: str, option: str, value: Any, choices: tuple[str, ...]) -> None:
     """Raise a ``ValueError`` naming ``where`` unless ``value`` is one of ``choices``."""
     if value not in choices:

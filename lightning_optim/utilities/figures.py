@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lightning_optim.utilities.errors import missing_extra
+
 
 def figure_class(user: str = "`plot_schedule`") -> Any:
     """matplotlib's ``Figure``, imported on first use, or a clear error when the ``plot`` extra is missing."""
     try:
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ModuleNotFoundError(
-            f"{user} needs matplotlib; install it with `pip install lightning-optim[plot]`."
-        ) from error
+        raise missing_extra(user, "matplotlib", "plot") from error
     return Figure
 
 

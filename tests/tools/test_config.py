@@ -664,6 +664,20 @@ def test_importing_the_package_does_not_import_the_cli() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_cli_without_jsonargparse_names_the_extra() -> None:
+    # it was a bare "ModuleNotFoundError: No module named 'jsonargparse'" from the module's first lines
+    code = (
+        "import sys; sys.modules['jsonargparse'] = None  # not installed\n"
+        "from lightning_optim.cli import DeclarativeCLI"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ModuleNotFoundError: `lightning_optim.cli` (`DeclarativeCLI`) needs jsonargparse; install it with "
+        "`pip install lightning-optim[cli]`."
+    )
+
+
 def test_overridden_module_pickles_and_copies() -> None:
     tuned = with_declarations(Model, optimizer={"class_path": "adam", "init_args": {"lr": 0.3}})
     assert (
