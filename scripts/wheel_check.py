@@ -6,8 +6,8 @@ has on disk), outside the repository, so the quickstart imports the installed pa
 tree. Checks, in order:
 
 1. ``python -m build`` makes a wheel and an sdist; ``twine check --strict`` passes on both;
-2. the wheel's version is ``lightning_optim.__version__``, it ships ``py.typed`` and no tests, and its
-   requirements are ``pyproject.toml``'s; the sdist has the tests and ``CHANGELOG.md``;
+2. the wheel's version is ``lightning_optim.__version__``, it ships ``py.typed``, the ``LICENSE`` and no tests,
+   and its requirements are ``pyproject.toml``'s; the sdist has the tests, ``CHANGELOG.md`` and the ``LICENSE``;
 3. in a fresh venv: ``pip install <wheel>`` and ``pip check``; the README's quickstart (the ``python`` block
    between ``[start:quickstart]`` and ``[end:quickstart]``, or the first one under ``## Quickstart``) must call
    ``fit`` and runs to the end; ``py.typed`` is installed.
@@ -71,6 +71,8 @@ def check_wheel(wheel: Path, expected: str) -> None:
         metadata = next(archive.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     if "lightning_optim/py.typed" not in names:
         raise SystemExit(f"{wheel.name} does not ship lightning_optim/py.typed")
+    if not any(name.endswith(".dist-info/licenses/LICENSE") for name in names):
+        raise SystemExit(f"{wheel.name} does not ship the LICENSE")
     if any(name.startswith("tests/") for name in names):
         raise SystemExit(f"{wheel.name} ships the tests")
     found = re.search(r"^Version: (.+)$", metadata, re.M)
@@ -84,7 +86,13 @@ def check_sdist(sdist: Path) -> None:
     with tarfile.open(sdist) as archive:
         names = archive.getnames()
     top = names[0].split("/")[0]
-    for needed in ("tests/conftest.py", "CHANGELOG.md", "lightning_optim/py.typed", "pyproject.toml"):
+    for needed in (
+        "tests/conftest.py",
+        "CHANGELOG.md",
+        "LICENSE",
+        "lightning_optim/py.typed",
+        "pyproject.toml",
+    ):
         if f"{top}/{needed}" not in names:
             raise SystemExit(f"{sdist.name} lacks {needed}")
     print(f"  {sdist.name}: {len(names)} files, with the tests and CHANGELOG.md")

@@ -75,6 +75,16 @@ def test_py_typed_ships() -> None:
     assert PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == ["lightning_optim"]
 
 
+def test_the_licence_ships() -> None:
+    # there was none: pyproject said Apache-2.0, whose section 4(a) asks to give recipients a copy, and hatchling
+    # ships the files `license-files` names (in the wheel's .dist-info/licenses/ and the sdist)
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"
+    assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert text.lstrip().startswith("Apache License\n                           Version 2.0, January 2004")
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
 def lowest_passing_row(table: str) -> dict[str, str]:
     """The row of ``docs/compat.md``'s table with the lowest versions among those that ran their tests (the
     whole suite or its ``core``) with nothing failed."""
