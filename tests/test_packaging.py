@@ -147,3 +147,16 @@ def test_the_cli_extra_admits_no_jsonargparse_the_installed_lightning_cli_crashe
         f"needs >= {needed}"
     )
     assert str(ours) == CLI_EXTRA  # the CLI tests skip below the same bound
+
+
+def test_the_sdist_has_what_its_tests_read() -> None:
+    # it shipped `tests/` without the root conftest.py, docs/ and examples/ they read, so `pytest` in an unpacked
+    # sdist failed (FileNotFoundError: .../docs/compat.md)
+    read = {
+        match.group(1).split("/")[0]
+        for path in (ROOT / "tests").rglob("*.py")
+        for match in re.finditer(r'(?:ROOT|parents\[\d\]) / "([^"]+)"', path.read_text())
+    }
+    include = PYPROJECT["tool"]["hatch"]["build"]["targets"]["sdist"]["include"]
+    assert {"docs", "examples", "README.md"} <= read
+    assert sorted((read | {"tests", "conftest.py"}) - set(include)) == []
