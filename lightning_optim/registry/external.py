@@ -150,6 +150,9 @@ class Collection:
     names: Callable[[Any], Mapping[str, Entry]]
     #: what to install for it, for the error when it is missing
     install: str
+    #: the torch release the versions ``install`` admits need ("": any supported torch), for the error when the
+    #: package is installed but does not import with an older torch
+    needs_torch: str = ""
 
 
 def _classes(classes: Mapping[str, type]) -> dict[str, Entry]:
@@ -194,11 +197,30 @@ COLLECTIONS: Mapping[str, Collection] = {
     "pytorch_optimizer": Collection("pytorch_optimizer", _pytorch_optimizer, "pytorch-optimizer"),
     "schedulefree": Collection("schedulefree", _schedulefree, "schedulefree"),
     "bnb": Collection("bitsandbytes.optim", bnb.names, "lightning-optim[bnb]"),
-    "torchao": Collection("torchao.optim", torchao.names, "lightning-optim[torchao]"),
+    # torchao 0.18, the extra's lowest, is built for torch 2.11 (its `__init__` says so; on torch 2.4 it fails
+    # to import: no `torch.int1`)
+    "torchao": Collection("torchao.optim", torchao.names, "lightning-optim[torchao]", needs_torch="2.11"),
     "transformers": Collection("transformers", transformers_optim.names, "transformers"),
 }
 
 _LOADED: dict[str, Mapping[str, Entry]] = {}
+
+
+def import_failure_hint(collection: Collection) -> str:
+    """What to do when ``collection``'s package is installed but does not import with the installed torch.
+
+    Example:
+        >>> import_failure_hint(Collection("warp", dict, "lightning-optim[warp]", needs_torch="99.0"))
+        "upgrade torch (pip install 'torch>=99.0'): the warp that `pip install lightning-optim[warp]` installs needs torch >= 99.0"
+        >>> import_failure_hint(Collection("warp", dict, "warp"))
+        'install a version of it built for this torch'
+    """
+    if collection.needs_torch and not compat.torch_at_least(collection.needs_torch):
+        return (
+            f"upgrade torch (pip install 'torch>={collection.needs_torch}'): the {collection.package.split('.')[0]} "
+            f"that `pip install {collection.install}` installs needs torch >= {collection.needs_torch}"
+        )
+    return "install a version of it built for this torch"
 
 
 def collection_names(prefix: str) -> Mapping[str, Entry]:
@@ -215,8 +237,8 @@ def collection_names(prefix: str) -> Mapping[str, Entry]:
         except Exception as error:  # installed, but built for another torch (torchao's `torch.int1` on 2.4)
             raise ValueError(
                 f"Expected the `{collection.package.split('.')[0]}` package for `{prefix}/...` optimizer names to "
-                f"import with torch {torch.__version__} but it failed ({type(error).__name__}: {error}); install "
-                "a version of it built for this torch."
+                f"import with torch {torch.__version__} but it failed ({type(error).__name__}: {error}); "
+                f"{import_failure_hint(collection)}."
             ) from None
         _LOADED[prefix] = collection.names(module)
     return _LOADED[prefix]

@@ -325,6 +325,35 @@ def test_unknown_collection_package_is_reported(monkeypatch: pytest.MonkeyPatch)
         declared(OptimizerSpec("schedulefree/adamw"))
 
 
+def test_torchao_too_new_for_this_torch_says_to_upgrade_torch(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # torchao 0.18 (the `torchao` extra's lowest) on torch 2.4 fails to import with "module 'torch' has no
+    # attribute 'int1'"; the message said "install a version of it built for this torch", which the extra's pin
+    # rules out: a torchao failing that way on a torch older than the extra's torchao needs, as on torch 2.4
+    import sys
+
+    from lightning_optim.registry import external
+    from lightning_optim.utilities import compat
+
+    for name in [m for m in sys.modules if m == "torchao" or m.startswith("torchao.")]:
+        monkeypatch.delitem(sys.modules, name)
+    (tmp_path / "torchao").mkdir()
+    (tmp_path / "torchao" / "__init__.py").write_text(
+        "raise AttributeError(\"module 'torch' has no attribute 'int1'\")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(external, "_LOADED", {})
+    monkeypatch.setattr(compat, "TORCH_VERSION", (2, 4, 0))
+    with pytest.raises(ValueError) as raised:
+        declared(OptimizerSpec("torchao/adamw8bit"))
+    assert str(raised.value).endswith(
+        "but it failed (AttributeError: module 'torch' has no attribute 'int1'); upgrade torch "
+        "(pip install 'torch>=2.11'): the torchao that `pip install lightning-optim[torchao]` installs needs "
+        "torch >= 2.11."
+    )
+
+
 # ---- fuzzing a sample of the collections with the declaration fuzzer's strategies and checks ----------------
 
 #: A sample across pytorch_optimizer's families (sign, adaptive, Lookahead-style, second-order-free) and schedulefree.
