@@ -163,10 +163,28 @@ def _classes(classes: Mapping[str, type]) -> dict[str, Entry]:
 _NEEDS_GRAPH = frozenset({"adahessian", "sophiah"})
 
 
+def _estimates_hessian(cls: type) -> bool:
+    """Whether ``cls`` is, or derives from, one of pytorch_optimizer's ``_NEEDS_GRAPH`` classes: keyed on the
+    class, so a declaration by class is checked as its name is.
+
+    Example:
+        >>> _estimates_hessian(torch.optim.Adam)
+        False
+    """
+    return any(
+        k.__module__.split(".")[0] == "pytorch_optimizer" and k.__name__.lower() in _NEEDS_GRAPH
+        for k in cls.__mro__
+    )
+
+
 def _needs_graph(optimizer: torch.optim.Optimizer, module: Any) -> None:
-    """Refuse automatic optimization, whose backward keeps no graph of the gradient, when ``fit`` builds it
-    (``describe_optimizers``, without a Trainer, shows it)."""
-    if getattr(module, "automatic_optimization", True) and compat.attached_trainer(module) is not None:
+    """Refuse automatic optimization for a ``_NEEDS_GRAPH`` optimizer, whose backward keeps no graph of the
+    gradient, when ``fit`` builds it (``describe_optimizers``, without a Trainer, shows it)."""
+    if (
+        _estimates_hessian(type(optimizer))
+        and getattr(module, "automatic_optimization", True)
+        and compat.attached_trainer(module) is not None
+    ):
         raise ValueError(
             f"`{type(optimizer).__name__}` estimates the Hessian from the gradient's graph: Expected manual "
             "optimization, with `self.manual_backward(loss, create_graph=True)`, but got automatic optimization, "
@@ -177,8 +195,7 @@ def _needs_graph(optimizer: torch.optim.Optimizer, module: Any) -> None:
 
 def _pytorch_optimizer(module: Any) -> Mapping[str, Entry]:
     def entry(name: str) -> NamedOptimizer:
-        prepare = _needs_graph if name.lower() in _NEEDS_GRAPH else None
-        return NamedOptimizer(module.load_optimizer(name), prepare=prepare)
+        return NamedOptimizer(module.load_optimizer(name))
 
     return {name: functools.partial(entry, name) for name in module.get_supported_optimizers()}
 
@@ -295,11 +312,13 @@ def name_arguments(declared: Any, implementation: str = "auto") -> Mapping[str, 
 
 
 def prepare_optimizer(where: str, declared: Any, optimizer: Any, module: Any) -> None:
-    """What the optimizer's record and its declared name do to a built optimizer before it trains."""
+    """What the optimizer's record and its declared name do to a built optimizer before it trains, and the
+    refusal of a ``_NEEDS_GRAPH`` optimizer in automatic optimization (declared by name or by class)."""
     with prefixed(where):
         prepare = optimizer_info(type(optimizer)).prepare
         if prepare is not None:
             prepare(optimizer)
+        _needs_graph(optimizer, module)
         record = named_optimizer(declared)
         if record is not None and record.prepare is not None:
             record.prepare(optimizer, module)

@@ -441,11 +441,15 @@ def test_external_declarations_train_or_fail_clearly(spec: Any) -> None:
 
 @pytest.mark.filterwarnings("ignore:Using backward.. with create_graph=True")
 @pytest.mark.parametrize("name", ["adahessian", "sophiah"])
-def test_hessian_optimizers_need_manual_optimization_with_the_gradients_graph(name: str) -> None:
+@pytest.mark.parametrize("by_class", [False, True], ids=["by name", "by class"])
+def test_hessian_optimizers_need_manual_optimization_with_the_gradients_graph(
+    name: str, by_class: bool
+) -> None:
     """They estimate the Hessian from the gradient's graph: automatic optimization (whose backward keeps no
-    graph) is refused when fit starts, before torch fails in the first step; a manual step with
-    ``create_graph=True`` trains."""
-    spec = OptimizerSpec(f"pytorch_optimizer/{name}", lr=0.1)
+    graph) is refused when fit starts, before torch fails in the first step, whether declared by name or by
+    class (which once crashed in torch); a manual step with ``create_graph=True`` trains."""
+    declared_as = pytorch_optimizer.load_optimizer(name) if by_class else f"pytorch_optimizer/{name}"
+    spec = OptimizerSpec(declared_as, lr=0.1)
     with pytest.raises(
         ValueError, match=r"Declared\.optimizer: `\w+` estimates the Hessian .* create_graph=True"
     ):
