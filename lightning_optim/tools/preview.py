@@ -226,9 +226,15 @@ def _reader(key: str, index: int | None) -> Callable[[Mapping[str, Any]], Any]:
 
 def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
     """Each of ``params`` is the lr or an option that some param group of a declared optimizer has, as a
-    ``SchedulerSpec(param=...)`` could drive it (``momentum`` of a group with ``betas`` is ``beta1``)."""
-    groups = [(b.optimizer, group) for b in built for group in b.optimizer.param_groups]
-    known = {"lr"}.union(*(schedulable_params(optimizer, group) for optimizer, group in groups))
+    ``SchedulerSpec(param=...)`` could drive it (``momentum`` of a group with ``betas`` is ``beta1``); the
+    default ``("lr",)`` too, for an optimizer whose step size is another option."""
+    known = {
+        param
+        for b in built
+        for group in b.optimizer.param_groups
+        # the lr of any value: transformers' Adafactor keeps `lr=None` for its relative step
+        for param in [*schedulable_params(b.optimizer, group), *({"lr"} & group.keys())]
+    }
     for param in params:
         if param not in known:
             raise ValueError(
@@ -453,7 +459,7 @@ def preview_schedule(
             ``<key>-weight_decay`` (``log_weight_decay=True``) and ``<key>-momentum`` (``log_momentum=True``:
             ``betas[0]`` on an optimizer with ``betas``); per optimizer, the lr keys first, then each option's.
             Each must be an option that some param group of a declared optimizer has (``beta1``, ``beta2`` and
-            ``momentum`` for a group with ``betas``).
+            ``momentum`` for a group with ``betas``), the default ``lr`` included.
 
     Returns:
         The history of every param group (lr, and the other ``params``), by ``LRMonitor`` key.

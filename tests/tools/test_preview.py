@@ -550,3 +550,37 @@ def test_optimizer_steps_is_lightnings_estimate(
         optimizer_steps(max_epochs, BATCHES, accumulate_grad_batches, max_steps)
         == RecordsStepEstimate.estimate
     )
+
+
+class EtaSGD(torch.optim.Optimizer):
+    """An optimizer whose step size is `eta`: its groups have no `lr`."""
+
+    def __init__(self, params: Any, eta: float = 0.05) -> None:
+        super().__init__(params, {"eta": eta})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        with torch.enable_grad():
+            loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-group["eta"])
+        return loss
+
+
+class EtaNet(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        EtaSGD,
+        eta=0.03,
+        scheduler=SchedulerSpec(lr_scheduler.StepLR, step_size=1, gamma=0.5, param="eta", interval="step"),
+    )
+
+
+def test_the_default_lr_of_an_optimizer_without_one_is_refused_naming_its_options() -> None:
+    """The default ``params=("lr",)`` was not checked as an explicit one: a bare ``KeyError: 'lr'``."""
+    with pytest.raises(ValueError, match=r"Expected each of `params` .* but got 'lr'\. Options: `eta`\.$"):
+        preview_schedule(EtaNet, max_epochs=1, steps_per_epoch=3)
+    assert preview_schedule(EtaNet, max_epochs=1, steps_per_epoch=3, params=("eta",)) == {
+        "lr-optimizer-eta": pytest.approx([0.03, 0.015, 0.0075], rel=1e-12)
+    }
