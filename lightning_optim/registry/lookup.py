@@ -188,7 +188,9 @@ def built_instance(value: Any, kind: Kind) -> str:
 def _meant_instead(value: Any, registry: Mapping[str, type]) -> str:
     """A ``" (did you mean ...?)"`` for transformers' schedule function, by name (``get_linear_schedule_with_warmup``,
     also as ``transformers/<name>``) or the function itself: its registry name, ``transformers/<type>``.
-    ``get_scheduler`` takes that type as its first argument, so it is told the names.
+    ``get_scheduler`` takes that type as its first argument, so it is told the names. A function of another
+    package is told nothing, whatever its name: pytorch_optimizer's ``get_wsd_schedule`` decays otherwise than
+    ``transformers/warmup_stable_decay``.
 
     Example:
         >>> from lightning_optim.registry.schedulers import SCHEDULERS
@@ -199,6 +201,8 @@ def _meant_instead(value: Any, registry: Mapping[str, type]) -> str:
         >>> _meant_instead("get_scheduler", SCHEDULERS)
         ' (did you mean `transformers/<name>` with the name `get_scheduler` takes, e.g. `transformers/linear`?)'
     """
+    if not isinstance(value, str) and str(getattr(value, "__module__", "")).split(".")[0] != "transformers":
+        return ""
     name = (
         value.rpartition("/")[2].rpartition(".")[2]
         if isinstance(value, str)

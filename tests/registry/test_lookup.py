@@ -73,6 +73,28 @@ def test_transformers_schedule_function_names_are_told_the_name_here(name: str, 
         declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(name)))
 
 
+def get_linear_schedule_with_warmup(optimizer: Any) -> Any:
+    """A function of this module named as one of transformers'."""
+
+
+@pytest.mark.parametrize("package", ["pytorch_optimizer", "tests"])
+def test_a_schedule_function_of_another_package_is_not_told_a_transformers_name(package: str) -> None:
+    """``SchedulerSpec(pytorch_optimizer.get_wsd_schedule)`` was told "did you mean
+    `transformers/warmup_stable_decay`?" (matched by ``__name__``), which decays otherwise (cosine, not its
+    1-sqrt cooldown): a function not from transformers gets the plain refusal."""
+    function = (
+        pytest.importorskip("pytorch_optimizer").get_wsd_schedule
+        if package == "pytorch_optimizer"
+        else get_linear_schedule_with_warmup
+    )
+    with pytest.raises(
+        TypeError,
+        match=rf"^Declared\.optimizer\.scheduler: Expected an LRScheduler subclass or ReduceLROnPlateau, a name or a "
+        rf"dotted import path but got {re.escape(repr(function))}$",
+    ):
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(function)))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("as_function", [False, True])
 def test_transformers_get_scheduler_is_told_the_names_it_takes(as_function: bool) -> None:
     """``SchedulerSpec(transformers.get_scheduler)`` was told nothing, and ``"get_scheduler"`` "did you mean
