@@ -132,6 +132,13 @@ class _ReadOnlyMapping(Mapping[str, Any]):
         True
         >>> hash(options) == hash(_ReadOnlyMapping({"lr": 0.1})), options
         (True, {'lr': 0.1})
+
+        What a read-only view offers besides, as plain dicts: ``copy()``, ``|`` on either side, ``reversed``.
+
+        >>> options.copy(), options | {"lr": 0.2, "momentum": 0.9}, {"momentum": 0.9} | options
+        ({'lr': 0.1}, {'lr': 0.2, 'momentum': 0.9}, {'momentum': 0.9, 'lr': 0.1})
+        >>> list(reversed(_ReadOnlyMapping({"lr": 0.1, "momentum": 0.9})))
+        ['momentum', 'lr']
     """
 
     __slots__ = ("_items",)
@@ -150,6 +157,18 @@ class _ReadOnlyMapping(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return repr(self._items)
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(self._items)
+
+    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return self._items | dict(other) if isinstance(other, Mapping) else NotImplemented
+
+    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(other) | self._items if isinstance(other, Mapping) else NotImplemented
+
+    def copy(self) -> dict[str, Any]:
+        return self._items.copy()
 
     def __hash__(self) -> int:
         return hash(_hashable(self))

@@ -7,6 +7,7 @@ import dataclasses
 import pickle
 import re
 import sys
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -287,6 +288,25 @@ HPARAM_SPECS = [
     pytest.param(ParamGroup("model_gen.layer2", lr=0.5), id="ParamGroup"),
     pytest.param(nested_spec(), id="nested"),
 ]
+
+
+DICT_LIKE = {
+    "copy()": lambda mapping: mapping.copy(),
+    "| dict": lambda mapping: mapping | {"lr": 0.2, "eps": 1e-8},
+    "dict |": lambda mapping: {"eps": 1e-8, "lr": 0.2} | mapping,
+    "reversed": lambda mapping: list(reversed(mapping)),
+}
+
+
+@pytest.mark.parametrize("operation", list(DICT_LIKE))
+@pytest.mark.parametrize("spec", HPARAM_SPECS)
+def test_a_specs_mapping_offers_what_a_read_only_view_of_its_dict_offers(spec: Any, operation: str) -> None:
+    """A variant built from a declared spec (``OptimizerSpec("adamw", **(spec.kwargs | {"lr": 0.2}))``, as a sweep
+    does) worked while the mappings were ``MappingProxyType`` views; the copyable mapping that replaced them
+    lacked ``copy()``, ``|`` and ``reversed`` (AttributeError/TypeError). Each gives what the view gives."""
+    mapping = spec.options if isinstance(spec, ParamGroup) else spec.kwargs
+    given, viewed = DICT_LIKE[operation](mapping), DICT_LIKE[operation](types.MappingProxyType(dict(mapping)))
+    assert given == viewed and type(given) is type(viewed)
 
 
 @pytest.mark.parametrize("spec", HPARAM_SPECS)
