@@ -312,6 +312,25 @@ class TwoNetsByName(TwoNets):
             opt.step()
 
 
+class TwoLosses(L.LightningModule):
+    """``TwoNets``' networks with a loss method each and no training step (what ``loss=`` drives, and what a
+    hand-written manual loop calls)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.model_gen = Net()
+        self.model_dis = Net()
+
+    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_gen(x), y)
+
+    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.model_dis(x), y)
+
+
 class LrRecorder(L.Callback):
     """Records, before every training batch, the lr of every param group of every optimizer."""
 

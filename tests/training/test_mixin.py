@@ -27,7 +27,17 @@ from lightning_optim import (
     preview_schedule,
     with_declarations,
 )
-from tests.helpers import FAST, Classifier, Net, TwoNetsByName, assert_same_weights, declared, fit, loader
+from tests.helpers import (
+    FAST,
+    Classifier,
+    Net,
+    TwoLosses,
+    TwoNetsByName,
+    assert_same_weights,
+    declared,
+    fit,
+    loader,
+)
 
 
 def trained(module: L.LightningModule, **trainer_kwargs: Any) -> L.Trainer:
@@ -630,23 +640,6 @@ class HandEpochScheduled(Classifier):
 class HandSGD(Classifier):
     def configure_optimizers(self) -> Any:
         return SGD(self.parameters(), lr=0.1)
-
-
-class TwoLosses(L.LightningModule):
-    """Two networks, a loss method for each: what `loss=` drives, and what a hand-written loop calls."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.model_gen, self.model_dis = Net(), Net()
-
-    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_gen(x), y)
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_dis(x), y)
 
 
 class LossDriven(ConfigurableOptimizersMixin, TwoLosses):

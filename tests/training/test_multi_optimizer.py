@@ -19,6 +19,7 @@ from tests.helpers import (
     FAST,
     Classifier,
     Net,
+    TwoLosses,
     TwoNets,
     TwoNetsByName,
     assert_same_weights,
@@ -302,24 +303,6 @@ def test_explicit_automatic_optimization_with_two_optimizers_is_an_error() -> No
 AUTOMATIC_REFUSED = r"declares 2 optimizers \(gen_opt, dis_opt\) but sets `automatic_optimization = True`"
 
 
-class Losses(L.LightningModule):
-    """``TwoNets``' networks with a loss method each and no training step (for ``loss=``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.model_gen = Net()
-        self.model_dis = Net()
-
-    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_gen(x), y)
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_dis(x), y)
-
-
 LOSSES = {
     "gen_opt": OptimizerSpec(SGD, params="model_gen", lr=0.1, loss="gen_loss"),
     "dis_opt": OptimizerSpec(SGD, params="model_dis", lr=0.1, loss="dis_loss"),
@@ -340,12 +323,12 @@ class AutomaticBase(TwoNetsByName):
             r"Custom: " + AUTOMATIC_REFUSED + r" \(in `AutomaticBase`\)",
         ),
         (
-            (ConfigurableOptimizersMixin, Losses),
+            (ConfigurableOptimizersMixin, TwoLosses),
             {**LOSSES, "automatic_optimization": True},
             r"Custom: " + AUTOMATIC_REFUSED,
         ),
         (
-            (ConfigurableOptimizersMixin, Losses),
+            (ConfigurableOptimizersMixin, TwoLosses),
             {"optimizer": OptimizerSpec(SGD, lr=0.1, loss="gen_loss"), "automatic_optimization": True},
             r"Custom: declares `loss` on its optimizer \(optimizer\) but sets `automatic_optimization = True`; "
             r"the mixin writes its training step in manual optimization",
@@ -366,7 +349,7 @@ def test_automatic_optimization_true_in_init_with_loss_is_an_error() -> None:
     """As for a training step of the module's own (above): the mixin's training step trained in manual
     optimization without a word."""
 
-    class Driven(ConfigurableOptimizersMixin, Losses):
+    class Driven(ConfigurableOptimizersMixin, TwoLosses):
         gen_opt = LOSSES["gen_opt"]
         dis_opt = LOSSES["dis_opt"]
 
