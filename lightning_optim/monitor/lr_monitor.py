@@ -99,6 +99,19 @@ def momentum_at(optimizer: Optimizer) -> list[tuple[str, int | None]]:
     return [rule if rule[0] in group else target_of("momentum", group) for group in optimizer.param_groups]
 
 
+def logs_lr(optimizer: Optimizer) -> bool:
+    """Whether ``LRMonitor`` logs ``optimizer``: only where every param group has an lr. transformers' ``Adafactor``
+    with ``relative_step=True`` keeps ``lr=None`` (it computes its step size itself), and an optimizer whose step
+    size is another option (``eta``) has none: nothing is logged for them.
+
+    Example:
+        >>> sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        >>> logs_lr(sgd), logs_lr(torch.optim.Optimizer([torch.nn.Parameter(torch.zeros(1))], {"eta": 0.1}))
+        (True, False)
+    """
+    return all(group.get("lr") is not None for group in optimizer.param_groups)
+
+
 def _all_have(key: str, optimizer: Optimizer) -> bool:
     return all(key in group for group in optimizer.param_groups)
 
@@ -531,7 +544,7 @@ class LRMonitor(Callback):
                 block.interval = finer_interval(block.interval, interval)
                 return
             seen.append(optimizer)
-            if any(group.get("lr") is None for group in optimizer.param_groups):
+            if not logs_lr(optimizer):
                 rank_zero_warn(
                     f"`LRMonitor`: `{type(optimizer).__name__}` has param groups with `lr=None` (transformers' "
                     "Adafactor with `relative_step=True` computes its step size itself): nothing is logged for it."

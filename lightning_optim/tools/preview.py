@@ -46,7 +46,7 @@ from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.groups.planning import plan_all
-from lightning_optim.monitor.lr_monitor import momentum_at
+from lightning_optim.monitor.lr_monitor import logs_lr, momentum_at
 from lightning_optim.schedules.param_view import target_of
 from lightning_optim.tools.configured import as_fit_builds
 from lightning_optim.training.mixin import current_declarations
@@ -224,22 +224,57 @@ def _reader(key: str, index: int | None) -> Callable[[Mapping[str, Any]], Any]:
     return lambda group: group[key][index] if key in group else 0
 
 
-def _check_params(params: Sequence[str], built: Sequence[Built]) -> None:
-    """Each of ``params`` is the lr or an option that some param group of a declared optimizer has, as a
-    ``SchedulerSpec(param=...)`` could drive it (``momentum`` of a group with ``betas`` is ``beta1``); the
-    default ``("lr",)`` too, for an optimizer whose step size is another option."""
-    known = {
-        param
-        for b in built
-        for group in b.optimizer.param_groups
-        # the lr of any value: transformers' Adafactor keeps `lr=None` for its relative step
-        for param in [*schedulable_params(b.optimizer, group), *({"lr"} & group.keys())]
-    }
+#: what ``LRMonitor`` logs of an optimizer whose lr it logs: ``0`` for a group without momentum or weight decay
+_MONITORED = frozenset({"lr", "momentum", "weight_decay"})
+
+
+def _options(optimizer: torch.optim.Optimizer) -> set[str]:
+    """The options of ``optimizer`` that a preview can record: those some param group has, as a
+    ``SchedulerSpec(param=...)`` could drive them (``momentum`` of a group with ``betas`` is ``beta1``), the lr
+    only where ``LRMonitor`` logs it (``logs_lr``)."""
+    options = {param for group in optimizer.param_groups for param in schedulable_params(optimizer, group)}
+    return (options | {"lr"}) if logs_lr(optimizer) else (options - {"lr"})
+
+
+def _recorded(params: Sequence[str], options: set[str]) -> list[str]:
+    """Which of ``params`` a preview records for an optimizer with these ``_options``: its own, and the momentum
+    and weight decay that ``LRMonitor`` logs (as ``0`` where its groups have none) beside an lr it logs.
+
+    Example:
+        >>> _recorded(["lr", "eta", "weight_decay"], {"lr", "beta1"}), _recorded(["lr", "weight_decay"], {"eta"})
+        (['lr', 'weight_decay'], [])
+    """
+    return [p for p in params if p in options or ("lr" in options and p in _MONITORED)]
+
+
+def _check_params(params: Sequence[str], built: Sequence[Built], options: Sequence[set[str]]) -> None:
+    """Each of ``params`` is an option that some declared optimizer has (``_options``, aligned with ``built``),
+    the default ``lr`` included. An optimizer left without a key although the lr is asked for has none (nor any
+    other of ``params``): it is named in a warning, as ``LRMonitor`` names one it logs nothing for."""
+    known = set().union(*options)
     for param in params:
         if param not in known:
+            without_lr = (
+                " Their groups hold no lr (or `lr=None`): `LRMonitor` logs none for them."
+                if param == "lr"
+                else ""
+            )
+            offered = "; ".join(
+                f"{listing(sorted(own)) or 'none'} of `{b.declared.where}` (`{type(b.optimizer).__name__}`)"
+                for b, own in zip(built, options)
+            )
             raise ValueError(
                 f"preview_schedule: Expected each of `params` to be a numeric param-group option of the declared "
-                f"optimizers but got {param!r}{did_you_mean(param, known)}. Options: {listing(sorted(known))}."
+                f"optimizers but got {param!r}{did_you_mean(param, known)}. Options: {offered}.{without_lr}"
+            )
+    for b, own in zip(built, options):
+        if "lr" in params and not _recorded(params, own):
+            warnings.warn(
+                f"preview_schedule: `{b.declared.where}` (`{type(b.optimizer).__name__}`) has param groups without "
+                "an lr, which `LRMonitor` logs nothing for: the preview holds no key for it. Its options, for "
+                f"`params=`: {listing(sorted(own)) or 'none'}.",
+                UserWarning,
+                stacklevel=4,
             )
 
 
@@ -400,12 +435,17 @@ def preview(
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
             check_placed(length, built[-1])
-    _check_params(params, built)
+    options = [_options(b.optimizer) for b in built]
+    _check_params(params, built, options)
     lrs: dict[str, list[float]] = {}
-    for b in sorted(built, key=lambda b: not b.schedules):  # ``LRMonitor``'s order: with a scheduler first
+    # ``LRMonitor``'s order: with a scheduler first
+    for b, own in sorted(zip(built, options), key=lambda pair: not pair[0].schedules):
+        recorded = _recorded(params, own)
+        if not recorded:
+            continue
         keys = group_keys(b.prefix, b.optimizer.param_groups)
-        named = [f"{key}{param_suffix(param)}" for param in params for key in keys]
-        lrs.update(zip(named, _simulate(b, run, metrics, params)))
+        named = [f"{key}{param_suffix(param)}" for param in recorded for key in keys]
+        lrs.update(zip(named, _simulate(b, run, metrics, recorded)))
     return Preview(lrs=lrs, run=run)
 
 
@@ -459,7 +499,11 @@ def preview_schedule(
             ``<key>-weight_decay`` (``log_weight_decay=True``) and ``<key>-momentum`` (``log_momentum=True``:
             ``betas[0]`` on an optimizer with ``betas``); per optimizer, the lr keys first, then each option's.
             Each must be an option that some param group of a declared optimizer has (``beta1``, ``beta2`` and
-            ``momentum`` for a group with ``betas``), the default ``lr`` included.
+            ``momentum`` for a group with ``betas``), the default ``lr`` included. An optimizer gets the keys of
+            the options its groups have, and the momentum and weight decay that ``LRMonitor`` logs beside its lr
+            (``0`` for groups without); one whose groups have no lr, or ``lr=None`` (transformers' ``Adafactor``
+            with ``relative_step=True``), gets no lr key, as ``LRMonitor`` logs nothing for it (with a warning
+            when it gets no key at all).
 
     Returns:
         The history of every param group (lr, and the other ``params``), by ``LRMonitor`` key.

@@ -9,13 +9,18 @@ optimizers (``TwoNets``), where ``max_steps`` counts both optimizers' steps.
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
 from torch.optim import lr_scheduler
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
@@ -34,7 +39,7 @@ from lightning_optim.registry.schedulers import SCHEDULER_INFO
 from lightning_optim.schedules import transformers as hf
 from lightning_optim.schedules.timm_cosine import TimmCosineLR
 from tests import helpers
-from tests.helpers import Classifier, TwoNets, fit, loader
+from tests.helpers import FAST, Classifier, TwoNets, TwoNetsByName, fit, loader, transformers_with_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no logger.*", "ignore:.*optimizer.step.*")
 
@@ -579,8 +584,137 @@ class EtaNet(ConfigurableOptimizersMixin, Classifier):
 
 def test_the_default_lr_of_an_optimizer_without_one_is_refused_naming_its_options() -> None:
     """The default ``params=("lr",)`` was not checked as an explicit one: a bare ``KeyError: 'lr'``."""
-    with pytest.raises(ValueError, match=r"Expected each of `params` .* but got 'lr'\. Options: `eta`\.$"):
+    message = (
+        r"Expected each of `params` .* but got 'lr'\. Options: `eta` of `EtaNet\.optimizer` \(`EtaSGD`\)\. "
+    )
+    with pytest.raises(ValueError, match=message):
         preview_schedule(EtaNet, max_epochs=1, steps_per_epoch=3)
     assert preview_schedule(EtaNet, max_epochs=1, steps_per_epoch=3, params=("eta",)) == {
         "lr-optimizer-eta": pytest.approx([0.03, 0.015, 0.0075], rel=1e-12)
     }
+
+
+ADAMW = OptimizerSpec(
+    "adamw",
+    params="model_gen",
+    lr=0.01,
+    weight_decay=0.1,
+    scheduler=SchedulerSpec("exponential", gamma=0.5, interval="step"),
+)
+ETA_SCHEDULED = OptimizerSpec(
+    EtaSGD,
+    params="model_dis",
+    eta=0.03,
+    scheduler=SchedulerSpec(lr_scheduler.StepLR, step_size=2, gamma=0.5, param="eta", interval="step"),
+)
+ETA_CONSTANT = OptimizerSpec(EtaSGD, params="model_dis", eta=0.03)
+
+
+def gan_with(first: str, gen_opt: OptimizerSpec, dis_opt: OptimizerSpec) -> type:
+    """A two-optimizer module (manual optimization) declaring ``first`` of ``gen_opt``, ``dis_opt`` first."""
+    declared = {"gen_opt": gen_opt, "dis_opt": dis_opt}
+    second = "dis_opt" if first == "gen_opt" else "gen_opt"
+    attributes = {first: declared[first], second: declared[second]}
+    return type("EtaGAN", (ConfigurableOptimizersMixin, TwoNetsByName), attributes)
+
+
+class StepSizes(Callback):
+    """Before every batch, the step size each optimizer trains with, by class: its lr, or its ``eta``."""
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        for optimizer in trainer.optimizers:
+            (group,) = optimizer.param_groups
+            size = group["lr"] if "lr" in group else group["eta"]
+            self.history.setdefault(type(optimizer).__name__, []).append(size)
+
+
+def csv_logged(path: Path) -> dict[str, list[float]]:
+    """Every key a real fit's ``CSVLogger`` wrote, with its values in order."""
+    with open(next(path.rglob("metrics.csv"))) as file:
+        rows = list(csv.DictReader(file))
+    return {
+        key: [float(r[key]) for r in rows if r.get(key)] for key in rows[0] if key not in ("step", "epoch")
+    }
+
+
+@pytest.mark.filterwarnings("ignore:You have set log_")  # LRMonitor's, for the EtaSGD it does not log
+@pytest.mark.parametrize("eta", [ETA_SCHEDULED, ETA_CONSTANT], ids=["eta_scheduled", "eta_constant"])
+@pytest.mark.parametrize("first", ["gen_opt", "dis_opt"])
+def test_an_optimizer_without_lr_beside_one_with_previews_what_lr_monitor_logs(
+    first: str, eta: OptimizerSpec, tmp_path: Path
+) -> None:
+    """Was a bare ``KeyError: 'lr'`` for the default ``params``, and ``0`` for every option that only the other
+    optimizer has (AdamW's ``eta``; EtaSGD's momentum and weight decay, which ``LRMonitor`` does not log)."""
+    module = gan_with(first, ADAMW, eta)
+    monitor = LRMonitor(logging_interval="step", log_momentum=True, log_weight_decay=True)
+    sizes = StepSizes()
+    options = {**FAST, "logger": CSVLogger(tmp_path), "max_epochs": 2, "log_every_n_steps": 1}
+    with pytest.warns(UserWarning, match=r"`LRMonitor`: `EtaSGD` .* nothing is logged for it"):
+        L.Trainer(callbacks=[monitor, sizes], **options).fit(module(), loader(40))
+    steps = 2 * BATCHES
+    adamw = [0.01 * 0.5**step for step in range(steps)]
+    etas = [0.03 * 0.5 ** (step // 2) for step in range(steps)] if eta.scheduler else [0.03] * steps
+    assert sizes.history == {
+        "AdamW": pytest.approx(adamw, rel=1e-12),
+        "EtaSGD": pytest.approx(etas, rel=1e-12),
+    }
+
+    told = r"`EtaGAN\.dis_opt` \(`EtaSGD`\) has param groups without an lr.* Its options, for `params=`: `eta`\.$"
+    with pytest.warns(UserWarning, match=told):
+        previewed = preview_schedule(module, max_epochs=2, steps_per_epoch=BATCHES)
+    assert previewed == monitor.lrs == {"lr-gen_opt": sizes.history["AdamW"]}
+
+    params = ("lr", "eta", "momentum", "weight_decay")
+    previewed = preview_schedule(module, max_epochs=2, steps_per_epoch=BATCHES, params=params)
+    logged = csv_logged(tmp_path)
+    assert set(logged) == {"lr-gen_opt", "lr-gen_opt-momentum", "lr-gen_opt-weight_decay"}
+    # what LRMonitor logs, and EtaSGD's own step size as it trained: the one option only it has
+    assert previewed == {**logged, "lr-dis_opt-eta": sizes.history["EtaSGD"]}
+
+
+def test_an_option_only_one_optimizer_has_is_previewed_for_that_one() -> None:
+    """``params=("eta",)`` gave AdamW a key of zeros, ``("weight_decay",)`` EtaSGD one."""
+    module = gan_with("gen_opt", ADAMW, ETA_SCHEDULED)
+    assert preview_schedule(module, max_epochs=1, steps_per_epoch=4, params=("eta",)) == {
+        "lr-dis_opt-eta": pytest.approx([0.03, 0.03, 0.015, 0.015], rel=1e-12)
+    }
+    assert preview_schedule(module, max_epochs=1, steps_per_epoch=4, params=("weight_decay",)) == {
+        "lr-gen_opt-weight_decay": [0.1] * 4
+    }
+
+
+def test_optimizers_without_lr_are_refused_the_lr_naming_each_and_its_options() -> None:
+    module = gan_with("gen_opt", OptimizerSpec(EtaSGD, params="model_gen", eta=0.05), ETA_CONSTANT)
+    message = (
+        "preview_schedule: Expected each of `params` to be a numeric param-group option of the declared optimizers "
+        "but got 'lr'. Options: `eta` of `EtaGAN.gen_opt` (`EtaSGD`); `eta` of `EtaGAN.dis_opt` (`EtaSGD`). Their "
+        "groups hold no lr (or `lr=None`): `LRMonitor` logs none for them."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        preview_schedule(module, max_epochs=1, steps_per_epoch=4)
+    assert preview_schedule(module, max_epochs=1, steps_per_epoch=2, params=("eta",)) == {
+        "lr-gen_opt-eta": [0.05] * 2,
+        "lr-dis_opt-eta": [0.03] * 2,
+    }
+
+
+def test_an_adafactor_with_lr_none_gets_no_lr_key_as_lr_monitor_logs_none() -> None:
+    """transformers' Adafactor computing its own step size (``lr=None``) was previewed as ``[None, None, ...]``."""
+    transformers_with_torch()
+    options = {"lr": None, "relative_step": True, "warmup_init": True}
+    module = gan_with(
+        "dis_opt", ADAMW, OptimizerSpec("transformers/adafactor", params="model_dis", **options)
+    )
+    monitor = LRMonitor(logging_interval="step")
+    with pytest.warns(UserWarning, match=r"`LRMonitor`: `Adafactor` has param groups with `lr=None`"):
+        L.Trainer(callbacks=[monitor], **FAST, max_epochs=1, log_every_n_steps=1).fit(module(), loader(16))
+    assert list(monitor.lrs) == ["lr-gen_opt"]
+    with pytest.warns(UserWarning, match=r"`EtaGAN\.dis_opt` \(`Adafactor`\) has param groups without an lr"):
+        assert preview_schedule(module, max_epochs=1, steps_per_epoch=2) == monitor.lrs
+    alone = declared(OptimizerSpec("transformers/adafactor", **options))
+    refused = r"but got 'lr'\. Options: .* of `\w+\.optimizer` \(`Adafactor`\)\. Their groups hold no lr \(or `lr=None`\)"
+    with pytest.raises(ValueError, match=refused):
+        preview_schedule(alone, max_epochs=1, steps_per_epoch=2)

@@ -458,7 +458,7 @@ def test_a_misspelt_option_to_preview_is_refused_with_the_near_miss(tmp_path: Pa
     message = (
         "preview_schedule: Expected each of `params` to be a numeric param-group option of the declared optimizers "
         "but got 'weight_decy' (did you mean `weight_decay`?). Options: `beta1`, `beta2`, `eps`, `lr`, `momentum`, "
-        "`weight_decay`."
+        "`weight_decay` of `Dino.optimizer` (`AdamW`)."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         preview_schedule(Dino, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("lr", "weight_decy"))
@@ -487,7 +487,7 @@ def test_an_option_the_optimizers_groups_lack_is_refused_naming_the_accepted_one
     """It was accepted (but for ``weight_decay``) and previewed as zeros, which no training logs as such."""
     message = (
         "preview_schedule: Expected each of `params` to be a numeric param-group option of the declared optimizers "
-        f"but got {param!r}. Options: `lr`."
+        f"but got {param!r}. Options: `lr` of `RpropNet.optimizer` (`Rprop`)."
     )
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         preview_schedule(RpropNet, max_epochs=1, steps_per_epoch=BATCHES, params=("lr", param))
