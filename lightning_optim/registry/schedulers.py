@@ -165,6 +165,11 @@ class SchedulerInfo:
     #: (``declared_lengths``). ``None`` (the default): as the signature says, optional only where the length's
     #: default is ``None`` (torch's ``T_max`` has none, ``total_iters`` defaults to 5: required)
     length_optional: bool | Callable[[Mapping[str, Any]], bool] | None = None
+    #: whether a declaration with these arguments reads its length, a function of them: one it does not read (a
+    #: value would change nothing it sets: transformers' ``inverse_sqrt`` beside a whole ``num_warmup_steps``)
+    #: is not derived from the run when left out, so neither a run of no known length nor a resume into a
+    #: longer run is refused for it. ``None`` (the default): read
+    length_read: Callable[[Mapping[str, Any]], bool] | None = None
     #: the derived length from the scheduler's updates after the warmup, and the declared arguments (those of
     #: ``epoch_arguments`` in steps, as the updates are, for ``unit="epoch"`` updated per step)
     derive_length: Callable[[int, Mapping[str, Any]], int] = whole_run
@@ -303,11 +308,19 @@ class SchedulerInfo:
             >>> onecycle = SCHEDULER_INFO[OneCycleLR]
             >>> onecycle.derived_length({"max_lr": 0.1}, windowed=False), onecycle.derived_length({"epochs": 2}, windowed=False)
             ('total_steps', 'steps_per_epoch')
+
+            A length the declaration does not read (``length_read``) is not derived:
+
+            >>> inverse_sqrt = scheduler_info(TRANSFORMERS_SCHEDULES["inverse_sqrt"])
+            >>> inverse_sqrt.derived_length({"num_warmup_steps": 3}, windowed=False)
+            >>> inverse_sqrt.derived_length({"num_warmup_steps": 0.1}, windowed=False)
+            'num_training_steps'
         """
         given = self.declared_lengths(kwargs, windowed=windowed)
         length = self.window_length if windowed else self.length
         described = length in given or any(key in given for key in self.length_given_by)
-        derived = None if length is None or described else length
+        unread = self.length_read is not None and not self.length_read(given)
+        derived = None if length is None or described or unread else length
         per_epoch = self.per_epoch_argument
         if not windowed and per_epoch is not None and length not in given and per_epoch not in given:
             # a length given in epochs (`epochs`) counts the run's updates per epoch
@@ -567,6 +580,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             if "num_training_steps" in inspect.signature(cls).parameters
             else None,
             length_optional=cls.runs_without_length,
+            length_read=cls.reads_length,
             floor_bounds=_TRANSFORMERS_FLOORS.get(name, {}),
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
             peak_missed=functools.partial(transformers_peak_missed, name),

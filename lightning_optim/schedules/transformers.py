@@ -432,6 +432,22 @@ class TransformersScheduleLR(LRScheduler):
         """
         return not cls.needs_length
 
+    @classmethod
+    def reads_length(cls, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the schedule built with the arguments ``kwargs`` reads ``num_training_steps``: where it does not
+        run without it (:meth:`runs_without_length`), and where ``num_warmup_steps`` is a fraction of it (or not
+        a number yet: an ``HParam``). Otherwise a length given changes no lr: transformers'
+        ``get_inverse_sqrt_schedule`` and ``get_constant_schedule_with_warmup`` take none.
+
+        Example:
+            >>> InverseSqrtLR.reads_length({"num_warmup_steps": 3}), InverseSqrtLR.reads_length({"num_warmup_steps": 0.1})
+            (False, True)
+            >>> LinearWithWarmupLR.reads_length({"num_warmup_steps": 3})
+            True
+        """
+        warmup = kwargs.get("num_warmup_steps", 0)
+        return not cls.runs_without_length(kwargs) or not (_is_number(warmup) and not 0 < warmup < 1)
+
     def _init_lengths(self, optimizer: Any, warmup: Any, length: Any) -> str:
         """Check ``optimizer``, set ``num_warmup_steps`` (whole, or a fraction in (0, 1) of the length) and
         ``num_training_steps``, and return the name errors start with.

@@ -1055,15 +1055,18 @@ class StopAfter(L.Callback):
 def test_an_optional_length_written_as_none_is_no_length(cls: type, beside: dict[str, Any]) -> None:
     """transformers' ``inverse_sqrt``, ``constant_with_warmup`` and ``warmup_stable_decay`` given
     ``num_stable_steps`` run without a length: ``num_training_steps=None`` is that, as declared, so a run of no
-    known length trains along the scheduler built so, where the length left out is derived and refused there."""
+    known length trains along the scheduler built so. Left out beside a whole warmup, the length is not read and
+    so not derived: the same run trains the same (was: refused, "derived from the run's length"); beside a
+    fractional warmup it is read, derived, and refused there."""
     beside = {**beside, "num_warmup_steps": 2}
-    spec = SchedulerSpec(cls, interval="step", num_training_steps=None, **beside)
-    module = declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=spec))()
-    lrs = fit(module, data=loader(n=32, batch_size=8), max_epochs=-1, callbacks=[StopAfter(10)]).of()
-    assert lrs == pytest.approx(torch_lrs(lambda o: cls(o, num_training_steps=None, **beside), 10), rel=1e-12)
-    left_out = declared(
-        OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec(cls, interval="step", **beside))
-    )()
+    expected = torch_lrs(lambda o: cls(o, num_training_steps=None, **beside), 10)
+    for length in ({"num_training_steps": None}, {}):
+        spec = SchedulerSpec(cls, interval="step", **length, **beside)
+        module = declared(OptimizerSpec("sgd", lr=0.1, momentum=0.9, scheduler=spec))()
+        lrs = fit(module, data=loader(n=32, batch_size=8), max_epochs=-1, callbacks=[StopAfter(10)]).of()
+        assert lrs == pytest.approx(expected, rel=1e-12)
+    fraction = SchedulerSpec(cls, interval="step", **{**beside, "num_warmup_steps": 0.25})
+    left_out = declared(OptimizerSpec("sgd", lr=0.1, scheduler=fraction))()
     with pytest.raises(
         ValueError, match=r"derived from the run's length .*`num_training_steps`.*no known length"
     ):

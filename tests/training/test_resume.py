@@ -1437,6 +1437,92 @@ def test_an_optional_length_written_as_none_resumes_into_a_longer_run(tmp_path: 
     assert rest.of() == pytest.approx(WRITTEN_NONES[name][2](24)[8:], rel=1e-12)
 
 
+#: schedules whose length, left out, changes nothing they set: each declaration with the hand-written scheduler
+#: it ports (transformers' ``get_*_schedule`` functions, which take no length or ignore it, and torch's), stepped
+#: per optimizer step
+UNREAD_LENGTHS: dict[str, tuple[SchedulerSpec, Callable[[torch.optim.Optimizer], Any]]] = {
+    "inverse_sqrt": (
+        SchedulerSpec("transformers/inverse_sqrt", num_warmup_steps=3, interval="step"),
+        lambda o: helpers.transformers_with_torch().get_inverse_sqrt_schedule(o, num_warmup_steps=3),
+    ),
+    "constant_with_warmup": (
+        SchedulerSpec("transformers/constant_with_warmup", num_warmup_steps=3, interval="step"),
+        lambda o: helpers.transformers_with_torch().get_constant_schedule_with_warmup(o, num_warmup_steps=3),
+    ),
+    "wsd-stable": (
+        SchedulerSpec(
+            "transformers/warmup_stable_decay",
+            num_warmup_steps=2,
+            num_decay_steps=4,
+            num_stable_steps=3,
+            interval="step",
+        ),
+        lambda o: helpers.transformers_with_torch().get_wsd_schedule(
+            o, num_warmup_steps=2, num_decay_steps=4, num_stable_steps=3
+        ),
+    ),
+    "constant": (
+        SchedulerSpec("constant", factor=0.5, total_iters=6, interval="step"),
+        lambda o: torch.optim.lr_scheduler.ConstantLR(o, factor=0.5, total_iters=6),
+    ),
+}
+
+
+def hand_written(make: Callable[[torch.optim.Optimizer], Any]) -> type[Logged]:
+    """The module a user writes without the mixin: SGD (torch's default for-loop) with the scheduler ``make``
+    builds, stepped per optimizer step."""
+
+    def configure_optimizers(self: Logged) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": make(optimizer), "interval": "step"}}
+
+    return type("HandWritten", (Logged,), {"configure_optimizers": configure_optimizers})
+
+
+def resumed_longer(cls: type[Logged], tmp_path: Path) -> tuple[Logged, list[float]]:
+    """A 1-epoch fit of ``cls`` (4 steps), then its checkpoint resumed in a 3-epoch one (8 steps more): the
+    resumed module and the lrs of the 12 steps."""
+    first = run(cls(), tmp_path, max_epochs=1, callbacks=[checkpoints(tmp_path / "ckpt")])
+    resumed = cls()
+    rest = run(resumed, tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt"), max_epochs=3)
+    return resumed, first.of() + rest.of()
+
+
+@pytest.mark.parametrize("name", sorted(UNREAD_LENGTHS))
+def test_a_schedule_that_reads_no_length_resumes_into_a_longer_run_as_the_hand_written_one(
+    name: str, tmp_path: Path
+) -> None:
+    """A schedule whose lr does not depend on the run's length (transformers' ``inverse_sqrt`` takes none; the
+    others ignore it beside a whole warmup) resumed from a 1-epoch run into a 3-epoch one goes on as the
+    hand-written module resumed the same way, lr and weights at every step (was: refused as a changed setup,
+    "scheduler.num_training_steps (derived): 4 in the checkpoint, 12 now", for a length it never read)."""
+    spec, make = UNREAD_LENGTHS[name]
+    mixin, lrs = resumed_longer(declared(spec, implementation="forloop"), tmp_path / "mixin")
+    hand, expected = resumed_longer(hand_written(make), tmp_path / "hand")  # skipped without transformers
+    assert len(expected) == 12 and len(set(expected)) > 1, (
+        "the schedule must move for the test to mean anything"
+    )
+    assert lrs == pytest.approx(expected, rel=1e-12)
+    assert_same_weights(mixin, hand)
+
+
+@pytest.mark.parametrize(
+    ("name", "warmup"), [("inverse_sqrt", 0.25), ("cosine", 2)], ids=["fractional_inverse_sqrt", "cosine"]
+)
+def test_a_schedule_reading_its_derived_length_resumed_into_a_longer_run_is_a_changed_setup(
+    name: str, warmup: float, tmp_path: Path
+) -> None:
+    """A schedule whose lr reads the length left out is still refused in a longer run: ``inverse_sqrt``'s
+    ``num_warmup_steps=0.25`` is a quarter of it, and transformers' cosine decays to its end."""
+    scheduler = SchedulerSpec(f"transformers/{name}", num_warmup_steps=warmup, interval="step")
+    cls = declared(scheduler)
+    run(cls(), tmp_path, max_epochs=1, callbacks=[checkpoints(tmp_path / "ckpt")])
+    with pytest.raises(
+        ValueError, match=r"scheduler\.num_training_steps \(derived\): 4 in the checkpoint, 12 now"
+    ):
+        run(cls(), tmp_path, ckpt_path=str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt"), max_epochs=3)
+
+
 def as_recorded_before(path: Path, scheduler: SchedulerSpec) -> None:
     """Rewrite the scheduler's fingerprint of the checkpoint at ``path`` as the release before a required length
     written as ``None`` counted as left out recorded it: every argument as declared, the ``None``s included."""
