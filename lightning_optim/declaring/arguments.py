@@ -2,11 +2,12 @@
 
 The mixin fills one argument itself (an optimizer's parameters, a scheduler's ``optimizer``); every other
 declared keyword must be one the class accepts. A class taking ``**kwargs`` (many in ``pytorch_optimizer``)
-silently drops what it does not read, so such a keyword must at least be named in its source, and not only as
-an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group, beta1=...)``): the
-declared value would sit unread in the param groups. The names its constructor reads from its ``**kwargs``
-(``kwargs.get('use_palm')``) are listed and suggested with the signature's, so that a misspelling of one is
-told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
+silently drops what it does not read, so such a keyword must at least be named in its source (quoted as a key,
+or as an identifier standing for one: a ``dict(...)`` keyword, a parameter filled from an unpacked mapping), and
+not only as an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group,
+beta1=...)``): the declared value would sit unread in the param groups. The names its constructor reads from its
+``**kwargs`` (``kwargs.get('use_palm')``) and those it names by identifier are listed and suggested with the
+signature's, so that a misspelling of one is told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
 method of a user's own) may read any name there: every name is accepted, as nothing here can tell which.
 
 The values are handed to each optimizer and scheduler built as its own copies (``own_values``): torch's schedulers
@@ -263,7 +264,10 @@ def _each_fits(cls: type, key: str, values: Sequence[Any]) -> bool:
 
 def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
     """An optimizer with ``**kwargs`` (many in ``pytorch_optimizer``) silently drops what it does not read:
-    refuse an argument that is not a named parameter and that its source never names as a string."""
+    refuse an argument that is not a named parameter and that its source never names, as a string or as an
+    identifier standing for a key (``identifier_reads``).
+
+    Landing in the param groups is no sign of a read: ``{'lr': lr, **kwargs}`` puts a misspelling there too."""
     names, _, var_keyword = accepted_arguments(cls)
     unknown = [key for key in kwargs if key not in names]
     if not var_keyword or not unknown:
@@ -272,15 +276,19 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
     if forwards_kwargs(source):
         return  # whatever it is handed to may read any name
     reads = key_reads(source)
+    by_identifier = identifier_reads(source)
     for key in unknown:
         uses = [(function, own) for function, name, own in reads if name == key]
         # read only from the `**kwargs` of a method other than the constructor (`init_group`, which the step
         # calls with values of its own): the declared value lands in the param groups and nothing reads it
         helper_only = bool(uses) and all(own and function != "__init__" for function, own in uses)
-        if not helper_only and (f"'{key}'" in source or f'"{key}"' in source):
+        if key in by_identifier or (not helper_only and (f"'{key}'" in source or f'"{key}"' in source)):
             continue
         init_reads = [name for function, name, own in reads if own and function == "__init__"]
-        accepted = [*names, *dict.fromkeys(name for name in init_reads if name not in names)]
+        accepted = [
+            *names,
+            *dict.fromkeys(name for name in [*init_reads, *by_identifier] if name not in names),
+        ]
         why = (
             f"reads `{key}` only as an argument of its own `{uses[0][0]}`, never from the declaration"
             if helper_only
@@ -325,6 +333,55 @@ def forwards_kwargs(source: str) -> bool:
             if any(isinstance(value, ast.Name) and value.id == kwargs for value in values):
                 return True
     return False
+
+
+def identifier_reads(source: str) -> list[str]:
+    """The keys ``source`` names by identifier: each keyword of a ``dict(...)`` (as a dict literal's quoted key),
+    and each parameter of a function of ``source`` that a call fills from a mapping it unpacks
+    (``self._update(p, state, **hyper)`` reads ``_update``'s parameters after ``p`` and ``state`` from ``hyper``
+    by name; after ``self`` too, unless it is a ``staticmethod``).
+
+    Example:
+        >>> source = '''
+        ... def __init__(self, params, lr=0.1, **kwargs):
+        ...     super().__init__(params, dict(lr=lr, momentum=0.0))
+        ... def step(self):
+        ...     for group in self.param_groups:
+        ...         self._update(group["params"], **group)
+        ... def _update(self, params, lr, dampening, *, nesterov=False):
+        ...     pass
+        ... '''
+        >>> identifier_reads(source)
+        ['lr', 'momentum', 'lr', 'dampening', 'nesterov']
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a source inspect could not cut out whole
+        return []
+    unpacking: dict[str, list[ast.Call]] = {}
+    reads = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        if isinstance(node.func, ast.Name) and node.func.id == "dict":
+            reads += [keyword.arg for keyword in node.keywords if keyword.arg is not None]
+        elif any(keyword.arg is None for keyword in node.keywords):
+            callee = (
+                node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            )
+            if callee is not None:
+                unpacking.setdefault(callee, []).append(node)
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef) or function.name not in unpacking:
+            continue
+        bound = not any(getattr(d, "id", None) == "staticmethod" for d in function.decorator_list)
+        positional = [a.arg for a in (*function.args.posonlyargs, *function.args.args)]
+        for call in unpacking[function.name]:
+            skipped = len(call.args) + (bound and isinstance(call.func, ast.Attribute))
+            given = {keyword.arg for keyword in call.keywords}
+            filled = [*positional[skipped:], *(a.arg for a in function.args.kwonlyargs)]
+            reads += [name for name in filled if name not in given]
+    return reads
 
 
 def key_reads(source: str) -> list[tuple[str, str, bool]]:

@@ -123,6 +123,83 @@ def test_an_argument_the_constructor_hands_on_with_its_kwargs_is_accepted(cls: t
     assert not torch.equal(unscaled.model_gen.layer1.weight, ours.model_gen.layer1.weight)
 
 
+class _FunctionalSGD(torch.optim.Optimizer):
+    """A user's SGD whose step hands each group's options to a functional update by keyword (``**hyper``)."""
+
+    @staticmethod
+    def _update(
+        p: torch.Tensor, state: dict[str, Any], lr: float, momentum: float = 0.0, dampening: float = 0.0
+    ) -> None:
+        buf = state.setdefault("buf", torch.zeros_like(p))
+        buf.mul_(momentum).add_(p.grad, alpha=1 - dampening)
+        p.add_(buf, alpha=-lr)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            hyper = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, self.state[p], **hyper)
+        return loss
+
+
+class KnownKeysSGD(_FunctionalSGD):
+    """Its defaults by ``dict(...)`` keywords, updated with the known keys of its ``**kwargs``."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        defaults = dict(lr=lr, momentum=0.0, dampening=0.0)
+        defaults.update((k, v) for k, v in kwargs.items() if k in defaults)  # known hyperparameters only
+        super().__init__(params, defaults)
+
+
+class CopiedKeysSGD(_FunctionalSGD):
+    """Its defaults by ``dict(...)`` keywords, each item of its ``**kwargs`` copied in by a loop."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        defaults = dict(lr=lr, momentum=0.0, dampening=0.0)
+        for k, v in kwargs.items():
+            defaults[k] = v
+        super().__init__(params, defaults)
+
+
+class UnpackedKeysSGD(_FunctionalSGD):
+    """Its ``**kwargs`` merged into its defaults: the options are named only by ``_update``'s parameters."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(params, {"lr": lr, **kwargs})
+
+
+@pytest.mark.parametrize("cls", [KnownKeysSGD, CopiedKeysSGD, UnpackedKeysSGD])
+def test_an_option_the_class_names_by_identifier_is_accepted_and_trains_as_hand_written(cls: type) -> None:
+    """``momentum`` named as a ``dict(...)`` keyword of the defaults, or as a parameter of a method the step calls
+    with a group's options unpacked (``self._update(p, state, **hyper)``), is read as surely as a quoted key:
+    it was refused ("never reads `momentum`") though the hand-written module trains with it. A misspelling,
+    which lands in the param groups unread, is still refused, told the option meant."""
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.1, momentum=0.9)
+
+    ours = declared(OptimizerSpec(cls, lr=0.1, momentum=0.9))()
+    fit(ours, max_epochs=2)
+    fit(theirs := HandWritten(), max_epochs=2)
+    assert_same_weights(ours, theirs)
+    without = declared(OptimizerSpec(cls, lr=0.1))()
+    fit(without, max_epochs=2)
+    assert not torch.equal(without.model_gen.layer1.weight, ours.model_gen.layer1.weight)
+    with pytest.raises(
+        TypeError,
+        match=rf"^Declared\.optimizer: `{cls.__name__}` got an unexpected argument `momentun` \(did you mean "
+        r"`momentum`\?\) \(it takes `\*\*kwargs` but never reads `momentun`\)\. Accepted arguments: `lr`, ",
+    ):
+        declared(OptimizerSpec(cls, lr=0.1, momentun=0.9))
+
+
 @pytest.mark.parametrize(
     ("name", "key", "meant"),
     [
