@@ -62,7 +62,7 @@ from lightning_optim.groups.recipes import RECIPES, Recipe
 from lightning_optim.groups.recipes.no_decay import decay_left_out
 from lightning_optim.groups.selection import check_callable_selector
 from lightning_optim.registry.external import name_arguments
-from lightning_optim.registry.implementation import check_implementation
+from lightning_optim.registry.implementation import check_implementation, check_passed_on
 from lightning_optim.registry.implementation import group_options as options_given
 from lightning_optim.registry.lookup import resolve_class
 from lightning_optim.registry.optimizers import groups_with_required, optimizer_info
@@ -462,6 +462,8 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
     if optimizer is not None and (groups or arguments):
         trial_kwargs = {**kwargs, **arguments}
         optimizer = trial_optimizer(where, cls, trial_kwargs, [dict(g.options) for g in groups] + [{}])
+        if optimizer is not None:
+            check_passed_on(where, cls, spec.implementation, optimizer.defaults)
     declared_options = dict(kwargs)
     for resolved in groups:
         declared_options.update((k, v) for k, v in resolved.options.items() if k not in kwargs)

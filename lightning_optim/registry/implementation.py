@@ -117,14 +117,68 @@ def check_implementation(
 def _supports(cls: type, implementation: str) -> bool:
     if implementation == "compiled":
         return optimizer_info(cls).compilable
-    return all(accepts_argument(cls, argument) for argument in _EXPLICIT[implementation])
+    return all(_takes(cls, argument) for argument in _EXPLICIT[implementation])
 
 
 def _unsupported_because(cls: type, implementation: str) -> str:
     if implementation == "compiled":
         return compiled_refusal(cls) or ""
-    missing = next(a for a in _EXPLICIT[implementation] if not accepts_argument(cls, a))
+    missing = next(a for a in _EXPLICIT[implementation] if not _takes(cls, a))
     return f"it has no `{missing}` option"
+
+
+def _takes(cls: type, argument: str) -> bool:
+    """Whether the constructor of ``cls`` takes ``argument``: by name, or through ``**kwargs`` it may hand on to a
+    base that takes it by name (``check_passed_on`` checks at the trial build that it does)."""
+    return accepts_argument(cls, argument) or _passed_on_to(cls, argument) is not None
+
+
+def _passed_on_to(cls: type, argument: str) -> type | None:
+    """The optimizer base class of ``cls`` taking ``argument`` by name, where ``cls``'s own constructor takes it only
+    through its ``**kwargs``; else ``None``.
+
+    Example:
+        >>> from torch.optim import AdamW
+        >>> class MyAdamW(AdamW):
+        ...     def __init__(self, params, lr=1e-3, extra=0.5, **kwargs):
+        ...         super().__init__(params, lr=lr, **kwargs)
+        >>> _passed_on_to(MyAdamW, "foreach"), _passed_on_to(AdamW, "foreach"), _passed_on_to(MyAdamW, "nesterov")
+        (<class 'torch.optim.adamw.AdamW'>, None, None)
+    """
+    parameters = _signature_parameters(cls).values()
+    if accepts_argument(cls, argument) or not any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    bases = [
+        base for base in cls.__mro__[1:] if isinstance(base, type) and issubclass(base, torch.optim.Optimizer)
+    ]
+    return next((base for base in bases if accepts_argument(base, argument)), None)
+
+
+def check_passed_on(where: str, cls: type, implementation: str, defaults: Mapping[str, Any]) -> None:
+    """Refuse ``implementation`` where ``cls`` takes its argument only through ``**kwargs`` and the optimizer built
+    with it (its ``defaults``) does not hold it: the constructor kept it from the base whose step reads it.
+
+    Example:
+        >>> from torch.optim import AdamW
+        >>> class KeepsOptions(AdamW):
+        ...     def __init__(self, params, lr=1e-3, **kwargs):
+        ...         self.options = kwargs
+        ...         super().__init__(params, lr=lr)
+        >>> built = KeepsOptions([torch.zeros(1, requires_grad=True)], foreach=False)
+        >>> check_passed_on("M.opt", KeepsOptions, "forloop", built.defaults)
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt: Expected `KeepsOptions` to hand `foreach=False` on to `AdamW` for `implementation='forloop'` but got ...
+    """
+    for argument, value in _EXPLICIT.get(implementation, {}).items():
+        base = _passed_on_to(cls, argument)
+        if base is not None and defaults.get(argument) != value:
+            raise ValueError(
+                f"{where}: Expected `{cls.__name__}` to hand `{argument}={value!r}` on to `{base.__name__}` for "
+                f"`implementation={implementation!r}` but got an optimizer holding `{argument}="
+                f"{defaults.get(argument)!r}`: its constructor takes `**kwargs` but does not pass `{argument}` on to "
+                f"`{base.__name__}.__init__`. Pass its `**kwargs` on there, or leave `implementation` at 'auto'."
+            )
 
 
 def held_as_tensors(cls: type) -> tuple[str, ...]:
@@ -484,7 +538,7 @@ def check_fused_kernel_updates(
 
 
 def _torch_default(cls: type, params: Sequence[torch.Tensor], differentiable: bool) -> str:
-    if not accepts_argument(cls, "foreach"):
+    if not _takes(cls, "foreach"):
         return "default"
     return "foreach" if compat.torch_default_is_foreach(params, differentiable) else "forloop"
 

@@ -103,6 +103,52 @@ def test_forloop_is_bitwise_torch_default() -> None:
     assert all(torch.equal(got[name], expected[name]) for name in expected)
 
 
+class ForwardingAdamW(AdamW):
+    """A user's AdamW with an option of its own, handing the rest of its ``**kwargs`` on to ``AdamW``."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, extra: float = 0.5, **kwargs: Any) -> None:
+        self.extra = extra
+        super().__init__(params, lr=lr, **kwargs)
+
+
+class KeepingAdamW(AdamW):
+    """A user's AdamW that keeps its ``**kwargs`` to itself: ``AdamW`` never sees ``foreach``/``fused``."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, **kwargs: Any) -> None:
+        self.options = kwargs
+        super().__init__(params, lr=lr)
+
+
+@pytest.mark.parametrize(
+    ("implementation", "arguments"),
+    [("forloop", {"foreach": False}), ("foreach", {"foreach": True}), ("fused", {"fused": True})],
+)
+def test_a_subclass_handing_its_kwargs_to_a_torch_optimizer_takes_the_implementation(
+    implementation: str, arguments: dict[str, bool]
+) -> None:
+    """``implementation="forloop"`` (what the README tells a port to declare) was refused for a subclass of
+    ``AdamW`` handing its ``**kwargs`` on ("it has no `foreach` option"), though ``foreach=False`` was accepted
+    and applied: it now trains bit for bit as the hand-written module passing the argument."""
+    ours = declared(OptimizerSpec(ForwardingAdamW, lr=0.01, implementation=implementation))()
+    theirs = handwritten(ForwardingAdamW, lr=0.01, **arguments)()
+    fit(ours, **SHORT), fit(theirs, **SHORT)
+    assert implementation_of(ours) == implementation_of(theirs)
+    assert_same_weights(ours, theirs)
+
+
+def test_a_subclass_keeping_its_kwargs_from_the_torch_optimizer_is_refused_the_implementation() -> None:
+    """Its constructor takes ``**kwargs`` but does not pass them on: the trial build shows ``AdamW`` never got
+    ``foreach=False``, so ``"forloop"`` would silently run torch's default."""
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: Expected `KeepingAdamW` to hand `foreach=False` on to `AdamW` for "
+        r"`implementation='forloop'` but got an optimizer holding `foreach=None`: its constructor takes "
+        r"`\*\*kwargs` but does not pass `foreach` on to `AdamW.__init__`\. Pass its `\*\*kwargs` on there, or "
+        r"leave `implementation` at 'auto'\.$",
+    ):
+        declared(OptimizerSpec(KeepingAdamW, lr=0.01, implementation="forloop"))
+
+
 def test_group_option_counts_as_declared(caplog: pytest.LogCaptureFixture) -> None:
     ours = declared(OptimizerSpec(Adam, lr=0.01, groups=[ParamGroup("model_gen.layer1", foreach=False)]))()
     with caplog.at_level(logging.INFO, logger="lightning_optim"):
