@@ -18,7 +18,7 @@ import torch
 from lightning.pytorch.plugins import MixedPrecision
 from torch.optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
-from lightning_optim import OptimizerSpec, ParamGroup
+from lightning_optim import HParam, OptimizerSpec, ParamGroup
 from lightning_optim.registry.optimizers import OPTIMIZER_INFO, optimizer_info
 from tests.helpers import (
     FAST,
@@ -147,6 +147,33 @@ def test_a_subclass_keeping_its_kwargs_from_the_torch_optimizer_is_refused_the_i
         r"leave `implementation` at 'auto'\.$",
     ):
         declared(OptimizerSpec(KeepingAdamW, lr=0.01, implementation="forloop"))
+
+
+class KeepingAdamWWithoutDefaultLr(KeepingAdamW):
+    """``KeepingAdamW`` whose ``lr`` is required: declared as an ``HParam``, no trial optimizer is built."""
+
+    def __init__(self, params: Any, lr: float, **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, **kwargs)
+
+
+def test_a_subclass_keeping_its_kwargs_and_waiting_for_an_hparam_is_refused_at_fit() -> None:
+    """A required argument waiting for its ``HParam`` leaves nothing built at class definition: the declaration
+    resolved again with the value when ``fit`` starts builds its trial optimizer then, and is refused there."""
+
+    class FromHparams(Classifier):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lr = 0.01
+
+    module = declared(
+        OptimizerSpec(KeepingAdamWWithoutDefaultLr, lr=HParam("lr"), implementation="forloop"),
+        base=FromHparams,
+    )()
+    with pytest.raises(
+        ValueError,
+        match=r"^Declared\.optimizer: `lr` from hparam `lr` = 0\.01: Expected `KeepingAdamWWithoutDefaultLr` to hand ",
+    ):
+        fit(module, max_epochs=1)
 
 
 def test_group_option_counts_as_declared(caplog: pytest.LogCaptureFixture) -> None:
