@@ -6,6 +6,8 @@ mixin when ``fit`` starts (``Schedule`` then builds it once its shape is fixed),
 
 from __future__ import annotations
 
+import copy
+import types
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -15,7 +17,7 @@ import torch
 from lightning_optim.declaring.arguments import own_values
 from lightning_optim.schedules.schedule import Make, Schedule
 from lightning_optim.schedules.shape import Shape
-from lightning_optim.utilities.errors import listing, torch_rejects
+from lightning_optim.utilities.errors import listing, prefixed, torch_rejects
 
 if TYPE_CHECKING:
     from lightning_optim.declaring.scheduler import ResolvedScheduler
@@ -29,14 +31,54 @@ def instantiate_scheduler(
 ) -> Any:
     """Build a resolved scheduler (and any nested ones, their lr arguments times ``factors``, the groups'
     scales of the option it drives) on ``optimizer``, with ``extra`` arguments, each its own copy
-    (``own_values``: numpy numbers as Python numbers)."""
+    (``own_values``: numpy numbers as Python numbers; ``own_callables``: a callable object's state)."""
     kwargs = own_values({**scheduler.kwargs, **extra})
+    with prefixed(scheduler.where):
+        kwargs = {key: own_callables(key, value) for key, value in kwargs.items()}
     if scheduler.info.composite:
         kwargs["schedulers"] = [
             instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, factors), factors)
             for inner in kwargs["schedulers"]
         ]
     return scheduler.cls(**kwargs, optimizer=optimizer)
+
+
+def own_callables(key: str, value: Any) -> Any:
+    """``value`` (also inside a list or tuple: one ``lr_lambda`` per group) with each callable object deep-copied:
+    its state starts as declared in every scheduler built from it. Functions, classes and builtins stay as they
+    are (a ``functools.partial`` of a function is copied, and keeps that function).
+
+    Torch's ``LambdaLR``, ``MultiplicativeLR`` and ``CyclicLR`` keep the ``__dict__`` of a callable object that
+    is not a function as part of their own state (saved in ``state_dict``, restored by ``load_state_dict``), and
+    call it when built. A declaration's object is shared by the trial build at class definition, every preview
+    and every fit of every instance of the class; each gets its own copy, so that a fit trains as a hand-written
+    ``LambdaLR(optimizer, Decay(0.9))`` built in ``configure_optimizers`` does, and a resumed one takes the
+    state from the checkpoint.
+
+    Example:
+        >>> class Decay:
+        ...     def __init__(self):
+        ...         self.calls = 0
+        ...     def __call__(self, epoch):
+        ...         self.calls += 1
+        ...         return 0.9**self.calls
+        >>> declared = Decay()
+        >>> copied = own_callables("lr_lambda", [declared, abs])
+        >>> copied[0](0), declared.calls, copied[0] is declared, copied[1] is abs
+        (0.9, 0, False, True)
+    """
+    if type(value) in (list, tuple):
+        return type(value)(own_callables(key, v) for v in value)
+    if not callable(value) or isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return value
+    try:
+        return copy.deepcopy(value)
+    except Exception as err:
+        raise TypeError(
+            f"Expected `{key}` to be a callable object that `copy.deepcopy` copies (each scheduler built from the "
+            f"declaration gets its own copy, its state as declared) but got {value!r}, which it refuses: {err}. "
+            f"Give its class a `__deepcopy__` (one returning `self` shares the object between fits)."
+        ) from err
 
 
 def _scaled(

@@ -1,0 +1,206 @@
+"""A callable object with state as a scheduler argument (``LambdaLR``'s ``lr_lambda``) trains as hand-written.
+
+Torch's ``LambdaLR`` and ``MultiplicativeLR`` keep such an object's ``__dict__`` as part of their state (saved and
+restored by ``state_dict``), and call it when built. The declared object is shared by the trial build at class
+definition, every preview and every fit of every instance; each builds from its own copy, so that a fit trains as
+a hand-written module building ``LambdaLR(optimizer, Decay(0.9))`` in ``configure_optimizers`` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lightning.pytorch.callbacks import ModelCheckpoint
+from torch.optim import SGD, lr_scheduler
+
+from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
+from tests.helpers import Classifier, assert_same_weights, declared, fit, fit_resumed, loader
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*no logger.*")
+
+
+class Decay:
+    """A factor that depends on how often it was called: ``0.9 ** calls`` (a callable caching or logging per update)."""
+
+    def __init__(self, gamma: float = 0.9) -> None:
+        self.gamma = gamma
+        self.calls = 0
+
+    def __call__(self, epoch: int) -> float:
+        self.calls += 1
+        return self.gamma**self.calls
+
+
+def _in_epochs(function: Any, step: int) -> float:
+    return float(function(step / 4))  # 4 batches per epoch
+
+
+def _first_half(epoch: int) -> float:
+    return 1.0
+
+
+# each case: the declaration of the scheduler, given fresh objects; the hand-written scheduler on an optimizer
+CASES: dict[str, Any] = {
+    "lambda": (
+        lambda fn: SchedulerSpec(lr_scheduler.LambdaLR, lr_lambda=fn(), interval="step"),
+        lambda o, fn: lr_scheduler.LambdaLR(o, fn()),
+    ),
+    "lambda_per_group": (
+        lambda fn: SchedulerSpec("lambda", lr_lambda=[fn(), fn(0.8)], interval="step"),
+        lambda o, fn: lr_scheduler.LambdaLR(o, [fn(), fn(0.8)]),
+    ),
+    # counted in epochs, updated every step: the package wraps the object in a partial of fractional epochs
+    "unit_epoch": (
+        lambda fn: SchedulerSpec("lambda", lr_lambda=fn(), interval="step", unit="epoch"),
+        lambda o, fn: lr_scheduler.LambdaLR(o, functools.partial(_in_epochs, fn())),
+    ),
+    "multiplicative": (
+        lambda fn: SchedulerSpec(lr_scheduler.MultiplicativeLR, lr_lambda=fn(0.99), interval="step"),
+        lambda o, fn: lr_scheduler.MultiplicativeLR(o, fn(0.99)),
+    ),
+    "sequential": (
+        lambda fn: SchedulerSpec(
+            "sequential",
+            schedulers=[
+                SchedulerSpec("lambda", lr_lambda=_first_half),
+                SchedulerSpec("lambda", lr_lambda=fn()),
+            ],
+            milestones=[3],
+            interval="step",
+        ),
+        lambda o, fn: lr_scheduler.SequentialLR(
+            o, [lr_scheduler.LambdaLR(o, _first_half), lr_scheduler.LambdaLR(o, fn())], milestones=[3]
+        ),
+    ),
+    # a list: a LambdaLR beside another scheduler is refused (it sets the lr outright), a MultiplicativeLR scales
+    "list": (
+        lambda fn: [
+            SchedulerSpec("exponential", gamma=0.95),
+            SchedulerSpec("multiplicative", lr_lambda=fn(0.99), interval="step"),
+        ],
+        lambda o, fn: [
+            (lr_scheduler.ExponentialLR(o, 0.95), "epoch"),
+            (lr_scheduler.MultiplicativeLR(o, fn(0.99)), "step"),
+        ],
+    ),
+}
+
+
+def _declared(case: str) -> type[Any]:
+    groups = [ParamGroup("model_gen.layer1", lr=0.05)] if case == "lambda_per_group" else ()
+    spec = OptimizerSpec(
+        "sgd", lr=0.1, groups=groups, implementation="forloop", scheduler=CASES[case][0](Decay)
+    )
+    return declared(spec)
+
+
+class HandWritten(Classifier):
+    """The reference: the case's torch scheduler built in ``configure_optimizers``, with a fresh object each time."""
+
+    case = "lambda"
+
+    def configure_optimizers(self) -> Any:
+        if self.case == "lambda_per_group":
+            layer1 = list(self.model_gen.layer1.parameters())
+            rest = [p for p in self.parameters() if all(p is not q for q in layer1)]
+            optimizer = SGD([{"params": layer1, "lr": 0.05}, {"params": rest}], lr=0.1, foreach=False)
+        else:
+            optimizer = SGD(self.parameters(), lr=0.1, foreach=False)
+        built = CASES[self.case][1](optimizer, Decay)
+        if isinstance(built, list):
+            return [optimizer], [{"scheduler": s, "interval": interval} for s, interval in built]
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": built, "interval": "step"}}
+
+
+def hand_written(case: str) -> HandWritten:
+    module = HandWritten()
+    module.case = case
+    return module
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fits_of_two_instances_train_as_hand_written(case: str) -> None:
+    # the class's trial build, a preview, then two instances fitted one after another in this process: each as
+    # the hand-written module with its own fresh object (before: 0.9**3 at the first step, and further on)
+    module = _declared(case)
+    preview_schedule(module, max_epochs=2, steps_per_epoch=4)
+    expected = fit(hand_written(case), max_epochs=2).history
+    for ours in (module(), module()):
+        got = fit(ours, max_epochs=2).history
+        assert got == expected
+    assert len({lr for step in expected for opt in step for lr in opt}) > 2  # the lambda really moved the lr
+
+
+def test_weights_equal_the_hand_written_module() -> None:
+    ours, theirs = _declared("lambda")(), hand_written("lambda")
+    fit(ours, max_epochs=2)
+    fit(theirs, max_epochs=2)
+    assert_same_weights(ours, theirs)
+
+
+def test_declared_object_is_left_as_declared() -> None:
+    decay = Decay()
+    module = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=decay)))
+    preview_schedule(module, max_epochs=2, steps_per_epoch=4)
+    fit(module(), max_epochs=2)
+    assert decay.calls == 0
+
+
+@pytest.mark.parametrize("case", ["lambda", "sequential", "list"])
+def test_preview_equals_lr_monitor(case: str) -> None:
+    module = _declared(case)
+    monitor = LRMonitor(logging_interval="step")
+    fit(module(), data=loader(40), max_epochs=2, callbacks=[monitor], log_every_n_steps=1)
+    preview = preview_schedule(module, max_epochs=2, steps_per_epoch=5)
+    assert preview == {key: values for key, values in monitor.lrs.items()}
+    assert len(set(preview["lr-optimizer"])) > 2
+
+
+@pytest.mark.parametrize("case", ["lambda", "multiplicative", "sequential"])
+def test_resume_continues_as_the_full_run(case: str, tmp_path: Path) -> None:
+    # the object's state comes from the checkpoint (torch's `LambdaLR.load_state_dict`), not from the
+    # declaration nor from the fits before in this process
+    module = _declared(case)
+    options = {"max_epochs": 3, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_last=False, every_n_epochs=1)
+    whole = fit_resumed(module(), None, callbacks=[saving], **options).history
+    rest = fit_resumed(module(), str(tmp_path / "ckpt" / "epoch=0-step=4.ckpt"), **options).history
+    assert rest == whole[4:]
+    assert whole == fit(hand_written(case), max_epochs=3).history
+
+
+class Locked(Decay):
+    """A callable object ``copy.deepcopy`` refuses (it holds a lock)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = threading.Lock()
+
+
+def test_uncopyable_object_is_refused_at_class_definition() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"^Declared.optimizer.scheduler: Expected `lr_lambda` to be a callable "
+        r"object that `copy.deepcopy` copies .* but got <.*Locked object at .*>, which it refuses: "
+        r".*Give its class a `__deepcopy__`",
+    ):
+        declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=Locked())))
+
+
+class SharedLocked(Locked):
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedLocked:
+        return self
+
+
+def test_deepcopy_returning_self_shares_the_object() -> None:
+    # the way out the error names: one object for every fit, as a hand-written module holding it as a class
+    # attribute has (each build calls it once more)
+    shared = SharedLocked()
+    module = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=shared)))
+    declared_calls = shared.calls  # the trial build's
+    fit(module(), max_epochs=1)
+    assert shared.calls > declared_calls > 0
