@@ -52,7 +52,6 @@ from __future__ import annotations
 
 import copyreg
 import inspect
-import re
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -587,8 +586,6 @@ def overrides_from_config(config: Any, model_class: type, key: str = OPTIM_KEY) 
 
 #: Lightning's own optimizer arguments, which a ``DeclarativeCLI`` does not add, with where each part goes
 _LIGHTNING_OPTIONS = {"optimizer": "", "lr_scheduler": f".{_SCHEDULER}"}
-#: argparse's message for unknown command-line arguments (jsonargparse's for a config's key: ``compat``)
-_UNRECOGNIZED = re.compile(r"^unrecognized arguments: (?P<keys>.+)$", re.DOTALL)
 
 
 def _class_arguments(paths: Mapping[str, Iterable[Any]]) -> dict[str, dict[str, str]]:
@@ -831,13 +828,21 @@ class DeclarativeArgumentParser(LightningArgumentParser):
     #: dict shared by the parsers of a ``DeclarativeCLI``, set there too
     given_class_paths: Mapping[str, list[str]] = MappingProxyType({})
 
+    #: the subcommands' parsers by name, set by ``add_subcommands``
+    subcommand_parsers: Mapping[str, Any] = MappingProxyType({})
+
+    def add_subcommands(self, *args: Any, **kwargs: Any) -> Any:
+        """jsonargparse's ``add_subcommands``, keeping its parsers by name (its action's ``choices``)."""
+        action = super().add_subcommands(*args, **kwargs)
+        self.subcommand_parsers = action.choices
+        return action
+
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         """jsonargparse's ``error``, with a near miss for each unknown key."""
-        parser = getattr(ex, "subcommand_parser", None) or self
         paths = {section: [path] for section, (path, _) in self.declared_sections.items()}
         for section, given in self.given_class_paths.items():
             paths[section] = [*paths.get(section, []), *given]
-        hint = _unknown_keys_hint(message, parser, self.declared_attributes, _class_arguments(paths))
+        hint = _unknown_keys_hint(message, self, ex, self.declared_attributes, _class_arguments(paths))
         super().error(message + hint, ex)
 
 
@@ -880,25 +885,36 @@ def declarative_parser_class(parser_class: type) -> type[DeclarativeArgumentPars
 
 
 def _unknown_keys_hint(
-    message: str, parser: Any, attributes: tuple[str, ...], arguments: Mapping[str, Mapping[str, str]]
+    message: str,
+    parser: DeclarativeArgumentParser,
+    ex: Exception | None,
+    attributes: tuple[str, ...],
+    arguments: Mapping[str, Mapping[str, str]],
 ) -> str:
     """`` (hint; hint)`` for the unknown keys a jsonargparse message names, or ``""``.
 
-    ``arguments``: the arguments of each section's class (``_class_arguments``).
+    ``parser``/``ex``: the parser reporting ``message`` and the error it reports; ``arguments``: the arguments of
+    each section's class (``_class_arguments``).
     """
-    match = _UNRECOGNIZED.match(message)
+    unrecognized = compat.unrecognized_arguments(message)
     in_config = compat.unknown_config_key(message)
-    if match is not None:
-        tokens = match["keys"].split()
+    if unrecognized is not None:
+        tokens = unrecognized.split()
     elif in_config is not None:
-        tokens = [in_config]  # under a subcommand, relative to its parser: `parser` here
+        key, subcommand = in_config
+        tokens = [key]
+        if subcommand is not None:
+            # the key is relative to the subcommand's parser, which jsonargparse's error carries from 4.44 on
+            parser = getattr(ex, "subcommand_parser", None) or parser.subcommand_parsers.get(
+                subcommand, parser
+            )
     else:
         return ""
     try:
         known = list(parser.get_defaults().keys())
     except Exception:
         known = []
-    from_command_line = match is not None
+    from_command_line = unrecognized is not None
     hints = []
     for position, token in enumerate(tokens):
         if from_command_line and not token.startswith("--"):

@@ -995,35 +995,60 @@ def lightning_cli_instantiator(cli: Any, key: str) -> Callable[..., Any] | None:
     return instantiate
 
 
-#: How jsonargparse says that no argument takes a key of a config, in each version Lightning's ``LightningCLI``
-#: runs with (the ``cli`` extra takes jsonargparse >= 4.39, which Lightning 2.6 needs; Lightning 2.5 also runs
-#: 4.27 to 4.38). Under a subcommand the key is relative to its parser, which the error
-#: carries as ``subcommand_parser`` from 4.44 on (before, the main parser, whose keys give no near miss)
+#: How jsonargparse says that no argument takes a key of a config, in each version of the ``cli`` extra's range
+#: (4.39, which Lightning 2.6's ``LightningCLI`` needs, on). Under a subcommand the key is relative to that
+#: subcommand's parser, named in the message (``subcommand``); the error carries the parser as
+#: ``subcommand_parser`` from 4.44 on.
 _UNKNOWN_CONFIG_KEY = (
     # 4.44 on
-    re.compile(r"^Subcommand '[^']+' does not accept option '(?P<key>[^']+)'"),
+    re.compile(r"^Subcommand '(?P<subcommand>[^']+)' does not accept option '(?P<key>[^']+)'"),
     re.compile(r"^Option '(?P<key>[^']+)' is not accepted"),
-    # 4.29 to 4.43
-    re.compile(r"^Subcommand '[^']+' does not accept nested key '(?P<key>[^']+)'"),
-    re.compile(r"^Key '(?P<key>[^']+)' is not expected"),
-    # 4.27 and 4.28
-    re.compile(r'^No action for key "(?P<key>[^"]+)" to check its value'),
+    # 4.39 to 4.43, after "Validation failed: "
+    re.compile(
+        r"^Validation failed: Subcommand '(?P<subcommand>[^']+)' does not accept nested key '(?P<key>[^']+)'"
+    ),
+    re.compile(r"^Validation failed: Key '(?P<key>[^']+)' is not expected"),
 )
 
+#: How jsonargparse says that no argument takes some command-line arguments: argparse's own wording from 4.48 on,
+#: capitalized from 4.39 to 4.47.
+_UNRECOGNIZED_ARGUMENTS = re.compile(r"^[uU]nrecognized arguments: (?P<arguments>.+)$", re.DOTALL)
 
-def unknown_config_key(message: str) -> str | None:
-    """The key of a config that a jsonargparse ``message`` says no argument takes; ``None`` for another message.
+
+def unknown_config_key(message: str) -> tuple[str, str | None] | None:
+    """The key of a config that a jsonargparse ``message`` says no argument takes, with the subcommand it is
+    relative to (``None``: the parser's own); ``None`` for another message.
 
     Example:
         >>> unknown_config_key("Subcommand 'fit' does not accept option 'optim.optimzer.init_args.lr'")
-        'optim.optimzer.init_args.lr'
+        ('optim.optimzer.init_args.lr', 'fit')
         >>> unknown_config_key("Option 'optimizer.class_path' is not accepted before subcommand 'fit'")
-        'optimizer.class_path'
-        >>> unknown_config_key("Key 'optm.optimizer' is not expected"), unknown_config_key("unrecognized arguments: --x")
+        ('optimizer.class_path', None)
+        >>> unknown_config_key("Validation failed: Subcommand 'fit' does not accept nested key 'optm.optimizer'")
+        ('optm.optimizer', 'fit')
+        >>> unknown_config_key("Validation failed: Key 'optm.optimizer' is not expected")
         ('optm.optimizer', None)
+        >>> unknown_config_key("unrecognized arguments: --x") is None
+        True
     """
     match = next((found for pattern in _UNKNOWN_CONFIG_KEY if (found := pattern.match(message))), None)
-    return match["key"] if match else None
+    if match is None:
+        return None
+    return match["key"], match.groupdict().get("subcommand")
+
+
+def unrecognized_arguments(message: str) -> str | None:
+    """The command-line arguments that a jsonargparse ``message`` says no argument takes, as it lists them;
+    ``None`` for another message.
+
+    Example:
+        >>> unrecognized_arguments("unrecognized arguments: --optim.optimzer.lr=0.1 --x 1")
+        '--optim.optimzer.lr=0.1 --x 1'
+        >>> unrecognized_arguments("Unrecognized arguments: --x"), unrecognized_arguments("Key 'x' is not expected")
+        ('--x', None)
+    """
+    match = _UNRECOGNIZED_ARGUMENTS.match(message)
+    return match["arguments"] if match else None
 
 
 def mark_stepped(optimizer: torch.optim.Optimizer, value: bool = True) -> None:
