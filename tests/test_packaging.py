@@ -149,6 +149,14 @@ def test_the_cli_extra_admits_no_jsonargparse_the_installed_lightning_cli_crashe
     assert str(ours) == CLI_EXTRA  # the CLI tests skip below the same bound
 
 
+def test_the_cli_extra_admits_only_jsonargparse_releases_whose_wording_the_cli_reads() -> None:
+    # The CLI's near misses read jsonargparse's error wording (`compat.unknown_config_key`,
+    # `compat.unrecognized_arguments`), verified from the extra's bound on: a lower bound needs that reading checked
+    # against the releases it admits (docs/compat.md, "jsonargparse")
+    (ours,) = [Requirement(req) for req in PYPROJECT["project"]["optional-dependencies"]["cli"]]
+    assert lowest_admitted(ours) == Version(compat.VERIFIED_ON["jsonargparse"].split(" to ")[0])
+
+
 def test_the_sdist_has_what_its_tests_read() -> None:
     # it shipped `tests/` without the root conftest.py, docs/ and examples/ they read, so `pytest` in an unpacked
     # sdist failed (FileNotFoundError: .../docs/compat.md)

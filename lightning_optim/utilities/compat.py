@@ -37,7 +37,9 @@ from typing import Any, Literal
 
 import torch
 
-VERIFIED_ON = {"torch": "2.4.0 to 2.13.0", "lightning": "2.5.0 to 2.6.6"}
+#: jsonargparse: the releases whose error wording ``unknown_config_key`` and ``unrecognized_arguments`` read, each
+#: run with the CLI tests (the lower end is the ``cli`` extra's bound, ``tests/test_packaging.py``)
+VERIFIED_ON = {"torch": "2.4.0 to 2.13.0", "lightning": "2.5.0 to 2.6.6", "jsonargparse": "4.39.0 to 4.53.0"}
 
 
 def release(version: str) -> tuple[int, ...]:
