@@ -31,13 +31,15 @@ the groups with their values loosely) and leave the added group at its lr, as a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from lightning_optim.schedules.param_view import ProxyOptimizer, set_value
+from lightning_optim.schedules.param_view import ProxyOptimizer, set_value, target_of
 from lightning_optim.schedules.shape import Shape
 from lightning_optim.utilities import compat
 
@@ -158,6 +160,13 @@ _NOT_STATE = frozenset(
 )
 
 
+#: The schedules made on each optimizer, where one whose warmup holds its option at 0 finds the others of a list
+#: (``Schedule._on_unwarmed``).
+_MADE_ON: weakref.WeakKeyDictionary[torch.optim.Optimizer, weakref.WeakSet[Schedule]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def added_groups(groups: list[dict[str, Any]], made_for: int) -> str:
     """The groups after the first ``made_for``, in words.
 
@@ -258,6 +267,7 @@ class Schedule(LRScheduler):
         self.warmup_written: list[Any] = []
         #: the driven values when the shape was fixed (what a plateau's reductions are measured from)
         self.start_values: list[Any] = []
+        _MADE_ON.setdefault(optimizer, weakref.WeakSet()).add(self)
         if shape is not None:
             self.fix(shape)
 
@@ -302,10 +312,12 @@ class Schedule(LRScheduler):
         if shape.window is not None and not in_window(0, *shape.window):
             self._build_aside()  # checks the arguments now rather than at ``begin`` (or never, an empty window)
         else:
-            self.inner = self.make(self.target, shape)
-            if shape.warmup:
-                self.warmup_targets = [numbers_in(v) for v in self.values()]
-                self._apply_warmup()
+            # a restore puts the groups back afterwards: the others' warmups keep the targets they restored
+            with contextlib.nullcontext() if keep_groups else self._on_unwarmed():
+                self.inner = self.make(self.target, shape)
+                if shape.warmup:
+                    self.warmup_targets = [numbers_in(v) for v in self.values()]
+                    self._apply_warmup()
         if kept is not None:
             restore_groups(self.optimizer.param_groups, kept)
 
@@ -316,19 +328,72 @@ class Schedule(LRScheduler):
         restore_groups(self.optimizer.param_groups, kept)
         return built
 
+    def _warmup_factor(self, step: int) -> float:
+        """The warmup's factor ``step`` updates in."""
+        steps = self.shape.warmup  # type: ignore[union-attr]
+        start = default_start_factor(steps) if self.warmup_start_factor is None else self.warmup_start_factor
+        return warmup_factor(step, steps, float(start))
+
+    def holds_zero(self) -> bool:
+        """Whether its warmup holds the values at 0 now: from ``warmup_start_factor=0``, until its first update."""
+        return (
+            bool(self.warmup_written)
+            and self.last_epoch < self.shape.warmup  # type: ignore[union-attr]
+            and self._warmup_factor(self.last_epoch) == 0
+        )
+
+    @contextlib.contextmanager
+    def _on_unwarmed(self) -> Iterator[None]:
+        """Let an update of this schedule act on the values another schedule's warmup holds at 0, not on the 0.
+
+        A factor applied to 0 leaves 0, so while a warmup from ``warmup_start_factor=0`` holds a value there,
+        the update of another schedule of its list (of the same option) could not be seen: the warmup would go
+        on from its old target and lose that factor for the whole run, but only when declared after it. So the
+        update acts on the warmup's target (the value without its factor), which becomes the new target, and
+        the value is the target times 0 again: the warmup's next factor multiplies what the others made of it,
+        as the product of the schedules, in either order.
+        """
+        groups = self.target.param_groups
+        option = target_of(self.param, self.optimizer.param_groups[0])
+        lenders = [
+            other
+            for other in _MADE_ON.get(self.optimizer, ())
+            if other is not self
+            and other.shape is not None
+            and target_of(other.param, self.optimizer.param_groups[0]) == option
+            and other.holds_zero()
+        ]
+        lent = [
+            (lender, index)
+            for lender in lenders
+            for index, (group, written) in enumerate(zip(groups, lender.warmup_written))
+            if numbers_in(group["lr"]) == written
+        ]
+        for lender, index in lent:
+            set_value(groups[index], "lr", lender.warmup_targets[index])
+        try:
+            yield
+        finally:
+            for lender, index in lent:
+                lender.warmup_targets[index] = numbers_in(groups[index]["lr"])
+                set_value(
+                    groups[index],
+                    "lr",
+                    lender.warmup_targets[index] * lender._warmup_factor(lender.last_epoch),
+                )
+                lender.warmup_written[index] = numbers_in(groups[index]["lr"])
+
     def _apply_warmup(self) -> None:
         """Set each group's value to its target times the warmup's factor now.
 
         Another schedule of a list may have changed a value since the last update: its target changes by the
-        same ratio, so the warmup multiplies the value the others left, as torch's chainable ``LinearLR`` does
-        (from a first factor of 0 there is no ratio to take, and the target stays). The scheduler it warms up
-        is not stepped meanwhile; after it, one that sets the value outright (``LambdaLR``) sets it from its own
-        start, discarding the others' factors, which is why a list refuses such a scheduler beside another one
-        (``declaring/chained.py``).
+        same ratio, so the warmup multiplies the value the others left, as torch's chainable ``LinearLR`` does.
+        From a first factor of 0 there is no ratio to take: the others' updates meanwhile acted on the target
+        itself (``_on_unwarmed``). The scheduler it warms up is not stepped meanwhile; after it, one that sets
+        the value outright (``LambdaLR``) sets it from its own start, discarding the others' factors, which is
+        why a list refuses such a scheduler beside another one (``declaring/chained.py``).
         """
-        steps = self.shape.warmup  # type: ignore[union-attr]
-        start = default_start_factor(steps) if self.warmup_start_factor is None else self.warmup_start_factor
-        before = warmup_factor(self.last_epoch - 1, steps, float(start))
+        before = self._warmup_factor(self.last_epoch - 1)
         if self.warmup_written and before > 0:
             self.warmup_targets = [
                 target if value == written else value / before
@@ -336,7 +401,7 @@ class Schedule(LRScheduler):
                     self.warmup_targets, map(numbers_in, self.values()), self.warmup_written
                 )
             ]
-        factor = warmup_factor(self.last_epoch, steps, float(start))
+        factor = self._warmup_factor(self.last_epoch)
         for group, target in zip(self.target.param_groups, self.warmup_targets):
             set_value(group, "lr", target * factor)
         self.warmup_written = [numbers_in(v) for v in self.values()]
@@ -364,9 +429,15 @@ class Schedule(LRScheduler):
             raise _epoch_refused(metrics)  # `step(epoch)`, the deprecated form given positionally
         self.last_epoch += 1
         shape = self.shape
+        if shape.window is not None and not in_window(self.last_epoch, *shape.window):  # type: ignore[union-attr]
+            return
+        with self._on_unwarmed():
+            self._update(metrics)
+
+    def _update(self, metrics: Any) -> None:
+        """The update ``step`` counted: the construction at a window's ``begin``, the warmup's or the scheduler's."""
+        shape = self.shape
         if shape.window is not None:  # type: ignore[union-attr]
-            if not in_window(self.last_epoch, *shape.window):  # type: ignore[union-attr]
-                return
             if self.inner is None:
                 self.inner = self.make(self.target, shape)  # type: ignore[arg-type]
                 return  # its construction is its first update

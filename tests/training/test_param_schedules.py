@@ -511,6 +511,53 @@ def test_warmup_in_front_of_a_weight_decay_schedule() -> None:
     assert wd[-1] > 0.3
 
 
+class DecayFromZero(ConfigurableOptimizersMixin, Recording):
+    """A per-step decay of the weight decay, then a warmup of it from 0 (0, 1/3, 2/3, then 1): in this order
+    the warmup lost the decay's first factor, and trained at twice the product from step 1 on."""
+
+    optimizer = OptimizerSpec(
+        SGD,
+        lr=0.1,
+        weight_decay=0.04,
+        implementation="forloop",
+        scheduler=[
+            SchedulerSpec("exponential", gamma=0.5, param="weight_decay", interval="step"),
+            SchedulerSpec(
+                "step",
+                step_size=1000,
+                param="weight_decay",
+                warmup=3,
+                warmup_start_factor=0.0,
+                interval="step",
+            ),
+        ],
+    )
+
+
+class HandWrittenDecayFromZero(Recording):
+    """The product, set by hand before every step."""
+
+    def configure_optimizers(self) -> Any:
+        return SGD(self.parameters(), lr=0.1, weight_decay=0.04, foreach=False)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        step = self.global_step
+        self.optimizers().param_groups[0]["weight_decay"] = 0.04 * (0.5**step * min(step / 3, 1.0))
+
+
+def test_a_weight_decay_warmup_from_0_multiplies_the_decay_before_it() -> None:
+    ours, theirs = DecayFromZero(), HandWrittenDecayFromZero()
+    for module in (ours, theirs):
+        fit_resumed(module, None, max_epochs=EPOCHS)
+    assert ours.seen == theirs.seen  # bit for bit: the factors are powers of 2
+    assert [wd for _, wd in ours.seen[:4]] == pytest.approx([0.0, 0.04 / 6, 0.04 / 6, 0.04 / 8])
+    assert_same_weights(ours, theirs)
+    preview = preview_schedule(
+        DecayFromZero, max_epochs=EPOCHS, steps_per_epoch=BATCHES, params=("weight_decay",)
+    )
+    assert preview["lr-optimizer-weight_decay"] == [wd for _, wd in ours.seen]
+
+
 def test_config_round_trip_keeps_param() -> None:
     spec = OptimizerSpec(AdamW, lr=1e-3, weight_decay=0.04, scheduler=DINO)
     data = spec_to_dict(spec)

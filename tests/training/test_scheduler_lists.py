@@ -19,7 +19,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.optim import SGD, Adam
-from torch.optim.lr_scheduler import ExponentialLR, LinearLR, MultiStepLR, StepLR
+from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LinearLR, MultiStepLR, StepLR
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
@@ -163,6 +163,78 @@ def test_a_warmup_in_a_list_multiplies_the_lr_the_others_left(tmp_path: Path) ->
     assert lrs == pytest.approx(
         [0.1 * k / 7 for k in (1, 2, 3, 4)] + [0.01 * k / 7 for k in (5, 6)] + [0.01] * 6
     )
+
+
+#: a warmup "from 0" (``0, 1/3, 2/3``, then 1) on a constant ``StepLR``, per epoch
+FROM_ZERO = SchedulerSpec("step", step_size=1000, warmup=3, warmup_start_factor=0.0)
+
+
+def from_zero(*scheduler: SchedulerSpec) -> type[Classifier]:
+    optimizer = OptimizerSpec(SGD, lr=0.1, implementation="forloop", scheduler=list(scheduler))
+    return type("FromZero", (ConfigurableOptimizersMixin, Classifier), {"optimizer": optimizer})
+
+
+class HandWrittenFromZero(Classifier):
+    """The product the list of an ``ExponentialLR(gamma=0.5)`` and the warmup from 0 trains at, as one
+    ``LambdaLR``: ``0.5 ** updates`` times the warmup's ``0, 1/3, 2/3``, then 1 (per epoch; 4 steps each)."""
+
+    interval = "epoch"
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1)
+        if self.interval == "step":
+            product = LambdaLR(optimizer, lambda step: 0.5**step * min(step // 4 / 3, 1.0))
+        else:
+            product = LambdaLR(optimizer, lambda epoch: 0.5**epoch * min(epoch / 3, 1.0))
+        return [optimizer], [{"scheduler": product, "interval": self.interval}]
+
+
+class HandWrittenFromZeroPerStep(HandWrittenFromZero):
+    interval = "step"
+
+
+@pytest.mark.parametrize("interval", ["epoch", "step"])
+@pytest.mark.parametrize("warmup_first", [False, True], ids=["decay-first", "warmup-first"])
+def test_a_warmup_from_0_multiplies_the_others_factors_in_either_order(
+    interval: str, warmup_first: bool
+) -> None:
+    """While the warmup held the lr at 0, the decay's factors multiplied that 0 and were not seen: the warmup
+    went on from its old target, and the run trained at 2x (one epoch decay lost) or 16x (a first epoch of step
+    decays lost) the product, depending on the order (found by a numerics hunt)."""
+    decay = SchedulerSpec("exponential", gamma=0.5, interval=interval)
+    ours = from_zero(*([FROM_ZERO, decay] if warmup_first else [decay, FROM_ZERO]))()
+    theirs = HandWrittenFromZeroPerStep() if interval == "step" else HandWrittenFromZero()
+    mine = fit(ours, max_epochs=5)
+    assert mine.history == fit(theirs, max_epochs=5).history  # bit for bit: the factors are powers of 2
+    assert_same_weights(ours, theirs)
+    assert preview_schedule(type(ours), max_epochs=5, steps_per_epoch=4) == {"lr-optimizer": mine.of()}
+    if interval == "epoch":
+        assert mine.of()[::4] == pytest.approx([0.0, 0.1 * 0.5 / 3, 0.1 * 0.25 * 2 / 3, 0.1 / 8, 0.1 / 16])
+
+
+def test_a_warmup_from_0_takes_the_start_of_a_scheduler_built_after_it() -> None:
+    """``LinearLR``'s construction multiplies the lr it finds by its ``start_factor``: built on the warmup's 0,
+    that factor was lost, and its later updates (ratios of its factors) took the lr to twice the product."""
+    ours = from_zero(FROM_ZERO, SchedulerSpec("linear", start_factor=0.5, total_iters=2))()
+    linear = [0.5, 0.75, 1.0, 1.0, 1.0]
+    warmup = [0.0, 1 / 3, 2 / 3, 1.0, 1.0]
+    assert fit(ours, max_epochs=5).of()[::4] == pytest.approx(
+        [0.1 * a * b for a, b in zip(linear, warmup)], rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(("checkpoint", "done"), [("epoch=0-step=2.ckpt", 2), ("epoch=1-step=6.ckpt", 6)])
+def test_a_warmup_from_0_resumes_exactly(checkpoint: str, done: int, tmp_path: Path) -> None:
+    """At step 2 the warmup holds the lr at 0 and has taken in two step decays; at step 6, at 1/3 of it."""
+    options = {"max_epochs": 4, "enable_checkpointing": True, "default_root_dir": tmp_path}
+    declared = from_zero(SchedulerSpec("exponential", gamma=0.5, interval="step"), FROM_ZERO)
+    full, resumed = declared(), declared()
+    saver = _checkpoints(tmp_path / "ckpt", every_n_train_steps=2)
+    whole = fit_resumed(full, None, data=Resumable(), callbacks=[saver], **options)
+    assert whole.history == fit(HandWrittenFromZeroPerStep(), data=Resumable(), max_epochs=4).history
+    rest = fit_resumed(resumed, str(tmp_path / "ckpt" / checkpoint), data=Resumable(), **options)
+    assert rest.history == whole.history[done:]
+    assert_same_weights(full, resumed)
 
 
 def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> None:
