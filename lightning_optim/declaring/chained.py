@@ -29,9 +29,9 @@ from typing import Any
 from torch.optim.lr_scheduler import ConstantLR, LinearLR, PolynomialLR, SequentialLR
 
 from lightning_optim.declaring.hparam import contains_hparam
-from lightning_optim.declaring.scheduler import ResolvedScheduler, cycles_momentum
+from lightning_optim.declaring.scheduler import ResolvedScheduler, adds_warmup, cycles_momentum
 from lightning_optim.declaring.trial import sets_outright
-from lightning_optim.utilities.numeric import is_int
+from lightning_optim.utilities.numeric import is_int, is_real
 
 #: A scheduler's window as far as the declaration tells: ``(unit, begin, end)`` in optimizer steps or epochs.
 Span = tuple[str, float, float]
@@ -294,6 +294,36 @@ def check_chained(
             f"`{label}[{other}]` leaves at every update ({acting}), so `{driven}` would not follow the product "
             f"{declares} declares. {ways} (`end=` on the earlier, `begin=` at that update on the later)."
         )
+
+
+def check_one_warmup_from_zero(where: str, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Refuse two warmups from ``warmup_start_factor=0`` on one option in ``where``'s list: each multiplies the 0
+    the other holds the value at, so it would stay 0 for the whole run (one is tracked: ``Schedule._on_unwarmed``).
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> zero = resolve_scheduler("M.opt.scheduler[0]", SchedulerSpec("step", step_size=9, warmup=2, warmup_start_factor=0.0))
+        >>> check_one_warmup_from_zero("M.opt.scheduler", [zero, zero])
+        Traceback (most recent call last):
+        ...
+        ValueError: M.opt.scheduler: Expected at most one warmup from `warmup_start_factor=0.0` among the schedulers of `lr` in the list but got `scheduler[0]` and `scheduler[1]`: each would multiply the 0 the other holds `lr` at, which would stay 0 for the whole run. Give one a `warmup_start_factor` above 0 (`1e-12` starts as near 0), leave it out (its warmup then starts at 1 / (warmup + 1)), or keep one warmup.
+    """
+    for (i, first), (j, second) in combinations(enumerate(schedulers), 2):
+        if driven_option(first.spec.param) != driven_option(second.spec.param):
+            continue
+        if all(
+            adds_warmup(s.spec) and is_real(s.spec.warmup_start_factor) and s.spec.warmup_start_factor == 0
+            for s in (first, second)
+        ):
+            param = first.spec.param
+            raise ValueError(
+                f"{where}: Expected at most one warmup from `warmup_start_factor=0.0` among the schedulers of "
+                f"`{param}` in the list but got `scheduler[{i}]` and `scheduler[{j}]`: each would multiply the 0 "
+                f"the other holds `{param}` at, which would stay 0 for the whole run. Give one a "
+                "`warmup_start_factor` above 0 (`1e-12` starts as near 0), leave it out (its warmup then starts "
+                "at 1 / (warmup + 1)), or keep one warmup."
+            )
 
 
 def warmup_argument(scheduler: ResolvedScheduler) -> str:

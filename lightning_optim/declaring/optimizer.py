@@ -31,6 +31,7 @@ from lightning_optim.declaring.chained import (
     check_chained,
     check_composites,
     check_cycled_momentum,
+    check_one_warmup_from_zero,
     driven_option,
 )
 from lightning_optim.declaring.hparam import (
@@ -587,6 +588,7 @@ def resolve_schedulers(where: str, declared: Any, optimizer: Any) -> tuple[Resol
             f"`{named[0].where}` and {other.spec.name!r} in `{other.where}`; keep one `name=`."
         )
     check_cycled_momentum(f"{where}.scheduler", resolved)
+    check_one_warmup_from_zero(f"{where}.scheduler", resolved)
     if optimizer is not None:
         check_composites(resolved, optimizer)
         check_chained(f"{where}.scheduler", resolved, optimizer)

@@ -23,6 +23,7 @@ from torch.optim.lr_scheduler import ExponentialLR, LambdaLR, LinearLR, MultiSte
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     LRMonitor,
     OptimizerSpec,
     ParamGroup,
@@ -235,6 +236,30 @@ def test_a_warmup_from_0_resumes_exactly(checkpoint: str, done: int, tmp_path: P
     rest = fit_resumed(resumed, str(tmp_path / "ckpt" / checkpoint), data=Resumable(), **options)
     assert rest.history == whole.history[done:]
     assert_same_weights(full, resumed)
+
+
+TWO_FROM_ZERO = (
+    r"FromZero\.optimizer\.scheduler: Expected at most one warmup from `warmup_start_factor=0\.0` among the "
+    r"schedulers of `lr` in the list but got `scheduler\[0\]` and `scheduler\[1\]`: each would multiply the 0 "
+)
+
+
+def test_two_warmups_from_0_of_one_option_are_refused_and_one_from_above_0_trains_at_the_product() -> None:
+    """Each multiplied the 0 the other held the lr at, and the run trained at lr 0 throughout."""
+    second = {"gamma": 1.0, "warmup": 2}
+    with pytest.raises(ValueError, match=TWO_FROM_ZERO):
+        from_zero(FROM_ZERO, SchedulerSpec("exponential", warmup_start_factor=0.0, **second))
+    read = from_zero(FROM_ZERO, SchedulerSpec("exponential", warmup_start_factor=HParam("start"), **second))
+    module = read()
+    module.start = 0.0
+    read_at_fit = (
+        r"`scheduler\[1\]\.warmup_start_factor` from hparam `start` = 0\.0: Expected at most one warmup"
+    )
+    with pytest.raises(ValueError, match=read_at_fit):
+        fit(module, max_epochs=4)
+    near = from_zero(FROM_ZERO, SchedulerSpec("exponential", warmup_start_factor=1e-12, **second))
+    warmups = [min(epoch / 3, 1.0) * min(epoch / 2 + 1e-12 * (1 - epoch / 2), 1.0) for epoch in range(4)]
+    assert fit(near(), max_epochs=4).of()[::4] == pytest.approx([0.1 * w for w in warmups], rel=1e-9)
 
 
 def test_lists_in_the_fit_configuration_are_flattened_in_declaration_order() -> None:
