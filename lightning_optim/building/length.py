@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -289,6 +290,79 @@ def _check_steps_in_run(trainer: Any, scheduler: ResolvedScheduler) -> None:
         f"`{attribute}` would never step and `{scheduler.cls.__name__}` would never act. Lengthen the run or "
         "lower `every`."
     )
+
+
+def _check_updated_in_run(trainer: Any, scheduler: ResolvedScheduler) -> None:
+    """A ``frequency`` that Lightning's rule matches nowhere in the run would leave the scheduler never updated:
+    refused when training starts, as an ``every`` that never steps its optimizer is (``check_every_steps``). Per
+    step, ``(batch_idx + 1) % frequency == 0`` restarts with every epoch, so a ``frequency`` that no batch stepping
+    the optimizer in an epoch matches never updates it, however long the run; per epoch, a run of fewer epochs
+    than ``frequency``. Counted over the whole run from its start (a resumed fit may have no update left), on data
+    of known length, and not in Lightning's ``fast_dev_run`` smoke run, which runs a declaration meant for a long
+    run as it is."""
+    frequency, name = scheduler.spec.frequency, scheduler.cls.__name__
+    if frequency == 1 or getattr(trainer, "fast_dev_run", False):
+        return
+    if scheduler.interval == "step" and not math.isfinite(_batches_per_epoch(trainer)):
+        return
+    if scheduler.interval == "epoch":
+        epochs = run_epochs(trainer)
+        if not math.isfinite(epochs) or epochs >= frequency:
+            return
+        raise ValueError(
+            f"{scheduler.where}: Expected a run of at least {frequency} epochs beside `interval='epoch'` and "
+            f"`frequency={frequency}` but got a run of {int(epochs)} epoch{'' if epochs == 1 else 's'}: Lightning "
+            f"updates a per-epoch scheduler after epoch `e` when `(e + 1) % frequency == 0`, so `{name}` would never "
+            "be updated. Lower `frequency`, or lengthen the run."
+        )
+    if not any(_epoch_updates(trainer, scheduler, e) for e in range(_last_change(trainer) + 1)):
+        batches, stepping = int(_batches_per_epoch(trainer)), _stepping_batches(trainer, scheduler)
+        expected = (
+            f"to be at most the {batches} training batches of an epoch"
+            if stepping is None
+            else "to divide `batch_idx + 1` at a batch that steps the optimizer "
+            f"(`batch_idx` {shown_indices(stepping)})"
+        )
+        raise ValueError(
+            f"{scheduler.where}: Expected `frequency` {expected} but got `frequency={frequency}`: Lightning updates "
+            "a per-step scheduler when `(batch_idx + 1) % frequency == 0`, which restarts with every epoch, so "
+            f"`{name}` would never be updated. Lower `frequency`, or train on more batches per epoch."
+        )
+    steps = run_steps(trainer, scheduler)
+    if math.isfinite(steps) and steps > 0 and not _run_updates(trainer, scheduler, (0, 0)):
+        stepping = _stepping_batches(trainer, scheduler)
+        each = range(int(_batches_per_epoch(trainer))) if stepping is None else stepping
+        first = next(b for b in each if steps_at(b, frequency))
+        raise ValueError(
+            f"{scheduler.where}: Expected the run to reach an update of `{name}` (with `frequency={frequency}` the "
+            f"first comes after the optimizer step at `batch_idx` {first}) but got a run of {int(steps)} optimizer "
+            f"step{'' if steps == 1 else 's'}, so `{name}` would never be updated. Lower `frequency`, or lengthen "
+            "the run."
+        )
+
+
+def _stepping_batches(trainer: Any, scheduler: ResolvedScheduler) -> list[int] | None:
+    """The batches of the run's first epoch after which ``scheduler``'s optimizer steps (each window's end, where
+    its ``every`` matches); ``None`` where it steps after each batch. Gone through: only for a refusal."""
+    every, accumulate = _every(trainer, scheduler) or 1, accumulation(trainer, 0)
+    own_loop = _every(trainer, scheduler) is None and _manual_optimizers(trainer) is not None
+    if own_loop or (every == 1 and accumulate == 1):
+        return None
+    batches = int(_batches_per_epoch(trainer))
+    return [b for b in stepping_batches(batches, accumulate) if steps_at(b, every)]
+
+
+def shown_indices(indices: Sequence[int], most: int = 6) -> str:
+    """``indices`` as a list in a message, its middle left out when it has more than ``most``.
+
+    Example:
+        >>> shown_indices([1, 3, 4]), shown_indices(range(1, 40, 2))
+        ('[1, 3, 4]', '[1, 3, 5, ..., 35, 37, 39]')
+    """
+    if len(indices) <= most:
+        return str(list(indices))
+    half = most // 2
+    return f"[{', '.join(map(str, indices[:half]))}, ..., {', '.join(map(str, indices[-half:]))}]"
 
 
 def _every(trainer: Any, scheduler: ResolvedScheduler | None) -> int | None:
@@ -728,6 +802,7 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     measured = _measured(scheduler)
     if measured or spec.warmup:
         _check_steps_in_run(trainer, scheduler)
+    _check_updated_in_run(trainer, scheduler)
     updates = _run_values(trainer, scheduler, start) if measured else 0
     if updates is None:
         raise _unknown(

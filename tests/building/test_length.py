@@ -762,3 +762,97 @@ def test_a_loss_driven_run_of_ten_million_batches_an_epoch_counts_its_length_wit
     driven = fit(DrivenGan(), data=data, max_steps=8)
     assert driven.history == fit(HandGan(), data=data, max_steps=8).history
     assert len(driven.history) == 6 and len(asked) < 1_000
+
+
+def constant_lr_by_hand(frequency: int, interval: str = "step", **run: Any) -> None:
+    """The hand-written module with ``frequency`` is never updated by Lightning in this run: its lr stays 0.1."""
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)
+
+    lrs = fit(HandWritten(torch_scheduler, frequency, interval), **run).of()
+    assert lrs and set(lrs) == {0.1}
+
+
+@pytest.mark.parametrize(
+    ("frequency", "accumulate", "expected"),
+    [
+        (5, 1, "to be at most the 4 training batches of an epoch"),
+        # windows of 2 end at batches 1 and 3: `batch_idx + 1` is 2 or 4, never a multiple of 3
+        (3, 2, "to divide `batch_idx + 1` at a batch that steps the optimizer (`batch_idx` [1, 3])"),
+    ],
+)
+@pytest.mark.parametrize("scheduler", ["onecycle", "cosine", "step"])
+def test_a_step_frequency_that_no_stepping_batch_matches_is_refused_when_fit_starts(
+    frequency: int, accumulate: int, expected: str, scheduler: str
+) -> None:
+    """Lightning's rule ``(batch_idx + 1) % frequency == 0`` restarts with every epoch, so a ``frequency`` that no
+    batch stepping the optimizer matches never updates the scheduler, however long the run (the hand-written
+    module's lr stays constant). Was accepted: a derived ``OneCycleLR`` got ``total_steps=1`` and trained the whole
+    run at its final lr (4e-07 for ``max_lr=0.1``), a derived cosine never annealed, a ``StepLR`` never stepped."""
+    options = {"onecycle": {"max_lr": 0.1}, "cosine": {}, "step": {"step_size": 1}}[scheduler]
+    declared = SchedulerSpec(scheduler, interval="step", frequency=frequency, **options)
+    run = {"max_epochs": 3, "accumulate_grad_batches": accumulate, "data": helpers.loader()}  # 4 batches
+    name = {"onecycle": "OneCycleLR", "cosine": "CosineAnnealingLR", "step": "StepLR"}[scheduler]
+    message = (
+        f"Declared.optimizer.scheduler: Expected `frequency` {expected} but got `frequency={frequency}`: Lightning "
+        "updates a per-step scheduler when `(batch_idx + 1) % frequency == 0`, which restarts with every epoch, so "
+        f"`{name}` would never be updated. Lower `frequency`, or train on more batches per epoch."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), **run)
+    constant_lr_by_hand(frequency, **run)
+
+
+def test_a_run_that_ends_before_a_step_schedulers_first_update_is_refused() -> None:
+    """``frequency=3`` updates after the step at ``batch_idx`` 2; ``max_steps=2`` ends the run before it."""
+    declared = SchedulerSpec("cosine", interval="step", frequency=3)
+    run = {"max_steps": 2, "data": helpers.loader()}
+    message = (
+        "Declared.optimizer.scheduler: Expected the run to reach an update of `CosineAnnealingLR` (with "
+        "`frequency=3` the first comes after the optimizer step at `batch_idx` 2) but got a run of 2 optimizer "
+        "steps, so `CosineAnnealingLR` would never be updated. Lower `frequency`, or lengthen the run."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), **run)
+    constant_lr_by_hand(3, **run)
+
+
+@pytest.mark.parametrize(("max_epochs", "max_steps"), [(2, -1), (5, 8)])  # 8 steps: 2 epochs of 4
+def test_a_run_of_fewer_epochs_than_an_epoch_schedulers_frequency_is_refused(
+    max_epochs: int, max_steps: int
+) -> None:
+    """Lightning updates a per-epoch scheduler after epoch ``e`` when ``(e + 1) % frequency == 0``: in 2 epochs,
+    ``frequency=3`` never. Was accepted: a ``StepLR`` never stepped, a derived cosine got ``T_max=1``."""
+    declared = SchedulerSpec("step", step_size=1, gamma=0.5, frequency=3)
+    run = {"max_epochs": max_epochs, "max_steps": max_steps, "data": helpers.loader()}
+    message = (
+        "Declared.optimizer.scheduler: Expected a run of at least 3 epochs beside `interval='epoch'` and "
+        "`frequency=3` but got a run of 2 epochs: Lightning updates a per-epoch scheduler after epoch `e` when "
+        "`(e + 1) % frequency == 0`, so `StepLR` would never be updated. Lower `frequency`, or lengthen the run."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), **run)
+    constant_lr_by_hand(3, "epoch", **run)
+
+
+@pytest.mark.parametrize("interval", ["step", "epoch"])
+def test_a_frequency_past_a_smoke_run_trains(interval: str) -> None:
+    """Lightning's ``fast_dev_run`` runs a declaration meant for a long run as it is, never updating it there."""
+    declared = SchedulerSpec("cosine", interval=interval, frequency=5)
+    lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), fast_dev_run=True).of()
+    assert lrs == [0.1]
+
+
+@pytest.mark.parametrize(("interval", "frequency"), [("step", 4), ("epoch", 2)])
+def test_a_frequency_the_run_just_reaches_trains_as_lightning(interval: str, frequency: int) -> None:
+    """Once per epoch at its last batch, or once after the run's last epoch: accepted, as the hand-written."""
+    declared = SchedulerSpec("step", step_size=1, gamma=0.5, interval=interval, frequency=frequency)
+    run = {"max_epochs": 2, "data": helpers.loader()}
+    lrs = fit(helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))(), **run).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5)
+
+    assert lrs == fit(HandWritten(torch_scheduler, frequency, interval), **run).of()
+    assert lrs == [0.1] * 4 + ([0.05] * 4 if interval == "step" else [0.1] * 4)

@@ -1272,6 +1272,7 @@ def examples(
             f"--trainer.default_root_dir={tmp_path_factory.mktemp('two')}",
             "--optim.head_opt.init_args.lr=0.005",
             "--optim.body_opt.scheduler.frequency=2",
+            "--trainer.max_epochs=2",  # a per-epoch `frequency=2` is updated after epoch 1: refused in 1 epoch
         ],
     }
     running = {
@@ -1333,7 +1334,7 @@ def test_example_one_optimizer(examples: dict[str, subprocess.CompletedProcess[s
 def test_example_two_optimizers(examples: dict[str, subprocess.CompletedProcess[str]]) -> None:
     run = effective(examples["two"])
     assert run["model_class"] == "TwoOptimizerClassifier"
-    assert run["global_step"] == 4  # 2 batches, each stepping both optimizers
+    assert run["global_step"] == 8  # 2 epochs of 2 batches, each stepping both optimizers
     assert run["declarations"]["head_opt"]["init_args"] == {"lr": 0.005}
     assert run["declarations"]["body_opt"]["scheduler"]["frequency"] == 2
     assert run["optimizers"] == [
