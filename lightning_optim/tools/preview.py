@@ -407,7 +407,8 @@ def preview(
             f"`{type(module).__qualname__}` uses manual optimization, where Lightning refuses gradient "
             "accumulation."
         )
-    # a DistributedSampler gives each of the ``devices`` processes ceil(batches / devices) batches
+    # a DistributedSampler gives each of the ``devices`` processes ceil(samples / devices) samples, which are
+    # ceil(batches / devices) batches where the last partial batch is kept (not with `drop_last=True`)
     batches = math.ceil(steps_per_epoch / devices)
     everies = tuple(d.spec.every for d in declared_all)  # as read from the module, as `fit` reads them
     length = TrainerStandIn(
@@ -485,11 +486,19 @@ def preview_schedule(
         module_or_class: a ``ConfigurableOptimizersMixin`` module (or that module compiled:
             ``torch.compile(module)``), or its class (built with no arguments).
         max_epochs: ``Trainer(max_epochs=...)``; ``-1`` for no epoch limit (then ``max_steps`` is needed).
-        steps_per_epoch: training batches per epoch (``len(train_dataloader)``).
+        steps_per_epoch: training batches per epoch (``len(train_dataloader)``; of the whole data, which
+            ``devices`` splits, or of one process with ``devices=1``).
         accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``.
         max_steps: ``Trainer(max_steps=...)``; ``-1`` for no step limit.
-        devices: the number of processes (devices times nodes) the batches are split over by a
-            ``DistributedSampler``: each process runs ``ceil(steps_per_epoch / devices)`` batches per epoch.
+        devices: the number of processes (devices times nodes) the samples are split over by the
+            ``DistributedSampler`` Lightning gives the train dataloader (``use_distributed_sampler=True``, the
+            default): each process runs ``ceil(steps_per_epoch / devices)`` batches per epoch, exact where the
+            dataloader keeps its last partial batch (``drop_last=False``, the default). With ``drop_last=True`` a
+            process runs ``ceil(samples / devices) // batch_size`` batches, fewer where the split leaves each
+            process a partial batch (44 samples in batches of 8 on 2 processes: 2, not ``ceil(5 / 2) = 3``);
+            there, and with a sampler of your own (``use_distributed_sampler=False``), pass one process's
+            batches (its ``len(train_dataloader)``, ``trainer.num_training_batches`` in the fit) as
+            ``steps_per_epoch`` with ``devices=1``.
         metrics: for a ``ReduceLROnPlateau``, by monitored name, the metric's values: a sequence, or a
             callable of the index, where the index is the epoch for ``interval="epoch"`` and the optimizer
             step for ``interval="step"``: the value the scheduler reads when it steps after that epoch or

@@ -52,7 +52,11 @@ def _parser() -> argparse.ArgumentParser:
         "--max-steps", type=int, default=-1, help="Trainer(max_steps=...); default -1: no limit"
     )
     command.add_argument(
-        "--devices", type=int, default=1, help="processes the batches are split over; default 1"
+        "--devices",
+        type=int,
+        default=1,
+        help="processes the batches are split over by a DistributedSampler; default 1. Exact without "
+        "drop_last=True: with it, give --steps-per-epoch as one process's batches and --devices 1",
     )
     command.add_argument(
         "--init-args", default=None, metavar="JSON", help="constructor arguments, e.g. '{\"k\": 1}'"

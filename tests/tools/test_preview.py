@@ -382,6 +382,24 @@ def test_devices_split_the_batches_like_a_distributed_sampler(
     assert len(lrs["lr-optimizer"]) == 2 * per_process
 
 
+@pytest.mark.parametrize(("samples", "batch_size", "devices"), [(44, 8, 2), (41, 8, 3), (100, 7, 4)])
+def test_with_drop_last_one_processs_batches_and_devices_1_preview_the_split(
+    samples: int, batch_size: int, devices: int
+) -> None:
+    """``devices=`` splits the whole data's batches, exact where the last partial batch is kept: with
+    ``drop_last=True`` each process runs ``ceil(samples / devices) // batch_size`` batches (the docstring's formula),
+    which ``devices`` does not give (44 samples, batches of 8, 2 processes: 2, not ``ceil(5 / 2) = 3``), and which
+    the preview takes as ``steps_per_epoch`` with ``devices=1``."""
+    dataset = TensorDataset(torch.zeros(samples))
+    sampler = DistributedSampler(dataset, num_replicas=devices, rank=0, shuffle=False)
+    per_process = len(DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True))
+    assert per_process == math.ceil(samples / devices) // batch_size
+    assert per_process < math.ceil(samples // batch_size / devices)  # what `devices` would give
+    module = declared(OptimizerSpec("sgd", lr=0.1))
+    lrs = preview_schedule(module, max_epochs=2, steps_per_epoch=per_process)
+    assert len(lrs["lr-optimizer"]) == 2 * per_process
+
+
 def test_tensor_learning_rates_are_read_as_floats() -> None:
     module = declared(
         OptimizerSpec("adam", lr=torch.tensor(0.01), scheduler=SchedulerSpec("exponential", gamma=0.5))
