@@ -630,6 +630,49 @@ def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, en
     return end // every - first // every
 
 
+def restarting_rules(trainer: Any, scheduler: ResolvedScheduler) -> tuple[int, list[str]]:
+    """What a per-step schedule's count of the run takes from one endless epoch on data of unknown length: the
+    rules ``(batch_idx + 1) % n == 0`` it counted by (its ``frequency``, the ``every`` of each optimizer the mixin
+    steps, which split ``max_steps`` between them), in words, and the batches an epoch must end at a multiple of
+    for them to go on as counted (``batch_idx`` restarts with every epoch); ``(1, [])`` where nothing it takes from
+    the run depends on them (``frequency=1`` and ``every=1`` count steps, wherever the epochs end)."""
+    if (
+        scheduler.interval != "step"
+        or not scheduler.run_inputs()
+        or math.isfinite(_batches_per_epoch(trainer))
+    ):
+        return 1, []
+    frequency, everies = scheduler.spec.frequency, driven_everies(trainer) or ()
+    rules = [f"`frequency={frequency}`"] if frequency > 1 else []
+    declared = declared_of(trainer.lightning_module)
+    rules += [f"`every={every}` of `{d.attribute}`" for d, every in zip(declared, everies) if every > 1]
+    return (math.lcm(accumulation(trainer, 0), frequency, *everies), rules) if rules else (1, [])
+
+
+def restart_refusal(
+    where: str, counted: str, fixes: str, rules: list[str], period: int, batches: int, epoch: int
+) -> str:
+    """The refusal of a schedule whose count of the run (``counted``, declared without it by ``fixes``) followed
+    ``rules`` through one endless epoch, at the start of an ``epoch`` of data of unknown length after ``batches``
+    training batches, no multiple of ``period`` (``restarting_rules``): from there on the run steps or updates where
+    the count did not. Epoch 0 went as counted, so no step trained past the count yet.
+
+    Example:
+        >>> print(restart_refusal("M.opt.scheduler", "`T_max` of `CosineAnnealingLR`", "give `T_max` explicitly",
+        ...                       ["`frequency=2`"], 2, 5, 1))
+        M.opt.scheduler: Expected the epochs of a train dataloader without a length (an `IterableDataset` without `__len__`) to end at a multiple of 2 training batches but got 5 batches before epoch 1: `T_max` of `CosineAnnealingLR` was counted as one endless epoch by `frequency=2` (`(batch_idx + 1) % n == 0`, which restarts with every epoch), so from epoch 1 on the run no longer goes as counted (a length that does not fit it; `OneCycleLR` would stop training inside torch). Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or give `T_max` explicitly.
+    """
+    return (
+        f"{where}: Expected the epochs of a train dataloader without a length (an `IterableDataset` without "
+        f"`__len__`) to end at a multiple of {period} training batches but got {batches} batches before epoch "
+        f"{epoch}: {counted} was counted as one endless epoch by {' and '.join(rules)} (`(batch_idx + 1) % n == 0`, "
+        "which restarts with every epoch), so from epoch "
+        f"{epoch} on the run no longer goes as counted (a length that does not fit it; `OneCycleLR` would stop "
+        "training inside torch). Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per "
+        f"epoch>)`, or {fixes}."
+    )
+
+
 def _endless_updates_every(trainer: Any, scheduler: ResolvedScheduler) -> int:
     """Every how many of its optimizer's steps a per-step scheduler is updated in one endless epoch (data of
     unknown length). The optimizer's ``k``-th step comes after batch ``k * stride - 1`` (``stride``: the

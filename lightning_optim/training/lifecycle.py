@@ -65,6 +65,8 @@ from lightning_optim.building.length import (
     loop_position,
     loop_shift,
     manual_optimization,
+    restart_refusal,
+    restarting_rules,
     run_facts,
     run_shape,
     updates_between,
@@ -255,7 +257,28 @@ class ScheduleLifecycle(MixinCallback):
                 if schedule.shape is not None and not scheduler.run_inputs():
                     # a given length the run may have outgrown since it was checked (a reloaded train dataloader)
                     within_limit(trainer, scheduler, schedule.shape, "; ".join(self._changes(trainer)))
+        self._check_restarts(trainer)
         self._check_derived(trainer)
+
+    def _check_restarts(self, trainer: Trainer) -> None:
+        """On data of unknown length a per-step count of the run follows its rules through one endless epoch
+        (``length.restarting_rules``), which every epoch that ends at a multiple of their batches keeps; refuse, at
+        the start of the first epoch after one that did not, the schedules that counted so."""
+        before = compat.batches_trained(trainer) - compat.batches_into_epoch(trainer)
+        for b in self.built:
+            for schedule, scheduler in b.scheduled():
+                if schedule.shape is None:
+                    continue
+                period, rules = restarting_rules(trainer, scheduler)
+                if not before % period:
+                    continue
+                inputs = scheduler.run_inputs()
+                counted = f"{' and '.join(label for label, _ in inputs)} of `{scheduler.cls.__name__}`"
+                fixes = " and ".join(fix for _, fix in inputs)
+                epoch = trainer.current_epoch
+                raise ValueError(
+                    restart_refusal(scheduler.where, counted, fixes, rules, period, before, epoch)
+                )
 
     def _check_derived(self, trainer: Trainer, ended: bool = False) -> None:
         """Derive the run-derived shapes again where the run stands (an epoch start, or its end when it ``ended``)

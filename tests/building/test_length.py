@@ -96,6 +96,71 @@ def test_data_of_unknown_length_counts_the_updates_by_lightnings_rule(
     assert len(lrs) == 12 * accumulate
 
 
+class Epochs(IterableDataset):  # type: ignore[type-arg]
+    """``helpers.loader``'s batches of 8, ``batches`` of them an epoch, without a length: epochs that end and restart
+    where Lightning does not know they will."""
+
+    def __init__(self, batches: int) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(helpers.loader(n=8 * self.batches))
+
+
+@pytest.mark.parametrize(
+    ("name", "frequency", "accumulate", "batches", "max_steps", "period"),
+    [
+        # updates after batches 1 and 3 of each epoch: steps 2, 4, 7, 9, 12, 14, not the 2, 4, 6, ... counted
+        ("cosine", 2, 1, 5, 15, 2),
+        # windows end at batches 3 and 5 (a partial one), the update after batch 5 of each epoch: one every 2 steps
+        ("onecycle", 3, 4, 6, 8, 12),
+    ],
+)
+def test_data_of_unknown_length_whose_epochs_restart_the_count_is_refused_at_the_next_epoch(
+    name: str, frequency: int, accumulate: int, batches: int, max_steps: int, period: int
+) -> None:
+    """A per-step schedule with ``frequency > 1`` on data of unknown length counts its updates as one endless epoch,
+    which is Lightning's rule only while the epochs end at a multiple of ``frequency`` (and of the accumulation):
+    ``batch_idx`` restarts with every epoch. Was a cosine one update too long, trained silently, and torch's
+    ``Tried to step 4 times. The specified number of total steps is 3`` from ``OneCycleLR`` mid-run; refused where
+    the run leaves the count, at the next epoch's start (epoch 0 went as counted)."""
+    kwargs = {"max_lr": 0.1} if name == "onecycle" else {}
+    declared = SchedulerSpec(name, interval="step", frequency=frequency, **kwargs)
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
+    length = "T_max` of `CosineAnnealingLR" if name == "cosine" else "total_steps` of `OneCycleLR"
+    message = (
+        "Declared.optimizer.scheduler: Expected the epochs of a train dataloader without a length (an "
+        f"`IterableDataset` without `__len__`) to end at a multiple of {period} training batches but got {batches} "
+        f"batches before epoch 1: `{length}` was counted as one endless epoch by `frequency={frequency}` "
+    )
+    data = DataLoader(Epochs(batches), batch_size=None)
+    run = {"max_steps": max_steps, "max_epochs": -1, "accumulate_grad_batches": accumulate}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        fit(mixin, data=data, **run)
+    # stopped as epoch 1 started: no batch of it trained
+    assert (
+        mixin.trainer.current_epoch == 1
+        and mixin.trainer.fit_loop.epoch_loop.batch_progress.total.started == batches
+    )
+
+
+def test_data_of_unknown_length_whose_epochs_keep_the_count_trains_as_the_data_with_a_length() -> None:
+    """Epochs of 6 batches, ``frequency=2``: each restarts where the endless count is at an update's start, so the
+    count is Lightning's, and the run is the hand-written module's on the same data with a length (15 steps over 3
+    epochs, updated after steps 2, 4, ..., 14: ``T_max=8``, the values the run trains with, as the same run derives on
+    data with a length)."""
+    declared = SchedulerSpec("cosine", interval="step", frequency=2)
+    run = {"max_steps": 15, "max_epochs": -1}
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
+    lrs = fit(mixin, data=DataLoader(Epochs(6), batch_size=None), **run).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=8)
+
+    assert lrs == fit(HandWritten(torch_scheduler, 2), data=helpers.loader(n=48), **run).of()
+    assert len(lrs) == 15 and len(set(lrs)) == 8
+
+
 @pytest.mark.parametrize("accumulate", [1, 3])
 def test_a_derived_length_counts_each_epochs_updates_by_lightnings_rule(accumulate: int) -> None:
     """docs/guides/schedules.md's worked example: 8 batches an epoch, 2 epochs, ``frequency=3``. Each epoch

@@ -952,14 +952,17 @@ def test_an_every_that_steps_once_an_epoch_trains(every: int, accumulate: int) -
 
 
 class Stream(torch.utils.data.IterableDataset):  # type: ignore[type-arg]
-    """``data()``'s samples, streamed: a dataloader of unknown length (no ``__len__``)."""
+    """``data(batches)``'s samples, streamed: a dataloader of unknown length (no ``__len__``)."""
+
+    def __init__(self, batches: int = BATCHES) -> None:
+        self.batches = batches
 
     def __iter__(self) -> Any:
-        return iter(data().dataset)
+        return iter(data(self.batches).dataset)
 
 
-def stream() -> DataLoader:
-    return DataLoader(Stream(), batch_size=8)
+def stream(batches: int = BATCHES) -> DataLoader:
+    return DataLoader(Stream(batches), batch_size=8)
 
 
 @pytest.mark.parametrize("every", [3, 5])
@@ -993,6 +996,53 @@ def test_accumulation_on_data_of_unknown_length_trains_as_the_data_with_a_length
     assert mine.history == reference.history
     assert_same_weights(streamed, sized)
     assert streamed.trainer.global_step == sized.trainer.global_step
+
+
+def cycle_and_cosine() -> type[Gan]:
+    """``declared(every=2)`` with lengths derived from the run: the discriminator's ``OneCycleLR``, the generator's
+    cosine."""
+    onecycle, cosine = SchedulerSpec("onecycle", max_lr=0.01), SchedulerSpec("cosine", interval="step")
+    specs = gan_specs(2)
+    specs["dis_opt"] = OptimizerSpec(
+        Adam, params="discriminator", loss="discriminator_loss", scheduler=onecycle
+    )
+    specs["gen_opt"] = OptimizerSpec(
+        SGD, params="generator", lr=0.05, loss="generator_loss", every=2, scheduler=cosine
+    )
+    return type("Declared", (ConfigurableOptimizersMixin, Gan), specs)
+
+
+def test_every_on_data_of_unknown_length_whose_epochs_restart_the_count_is_refused_at_the_next_epoch() -> (
+    None
+):
+    """Epochs of 5 batches without a length, ``max_steps=21``: the lengths were counted as one endless epoch, the
+    generator stepping at batches 1, 3, 5, 7, ... (the discriminator's ``total_steps=14``, the generator's
+    ``T_max=7``), but ``batch_idx`` restarts with every epoch, so it steps at 1 and 3 of each (15 and 6, as the same
+    data with a length derives). Was torch's ``Tried to step 15 times. The specified number of total steps is 14``
+    in epoch 2, the cosine short of its end; refused as epoch 1 starts (epoch 0 went as counted)."""
+    module = cycle_and_cosine()()
+    message = (
+        "Declared.dis_opt.scheduler: Expected the epochs of a train dataloader without a length (an `IterableDataset` "
+        "without `__len__`) to end at a multiple of 2 training batches but got 5 batches before epoch 1: "
+        "`total_steps` of `OneCycleLR` was counted as one endless epoch by `every=2` of `gen_opt` "
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        fit(module, data=stream(), max_epochs=-1, max_steps=21)
+    assert module.trainer.global_step == 7  # epoch 0: 5 steps of the discriminator, 2 of the generator
+
+
+def test_every_on_data_of_unknown_length_whose_epochs_keep_the_count_trains_as_the_data_with_a_length() -> (
+    None
+):
+    """Epochs of 6 batches: each restarts where the endless count of ``every=2`` is at a step's start, so the
+    lengths counted are the run's, and it trains as the same data with a length (3 epochs, both cycles ended)."""
+    sized, streamed = cycle_and_cosine()(), cycle_and_cosine()()
+    reference = fit(sized, data=data(6), max_epochs=-1, max_steps=21)
+    assert fit(streamed, data=stream(6), max_epochs=-1, max_steps=21).history == reference.history
+    assert_same_weights(streamed, sized)
+    for module in (sized, streamed):
+        dis, gen = (config.scheduler for config in module.trainer.lr_scheduler_configs)
+        assert (dis.inner.total_steps, gen.inner.T_max) == (14, 7)
 
 
 def lbfgs(none: frozenset[int] = frozenset()) -> type[Skips]:
