@@ -229,6 +229,30 @@ def unknown_length(where: str, attribute: str, every: int, accumulate: int) -> s
     )
 
 
+def _check_one_limit(trainer: Any, scheduler: ResolvedScheduler, measured: list[tuple[str, str]]) -> None:
+    """On data of unknown length a run of ``max_epochs`` and ``max_steps`` both ends at whichever comes first, which
+    its unknown steps per epoch leave unknown: a length counted from the one of its interval (Lightning's
+    ``estimated_stepping_batches`` is ``max_steps`` there) would not fit a run the other ends first, so it is
+    refused (not in Lightning's ``fast_dev_run`` smoke run, whose data has a length)."""
+    if math.isfinite(_batches_per_epoch(trainer)) or getattr(trainer, "fast_dev_run", False):
+        return
+    if max_epochs(trainer) in (None, -1) or trainer.max_steps in (None, -1):
+        return
+    counted, other = (
+        ("max_steps", "max_epochs") if scheduler.interval == "step" else ("max_epochs", "max_steps")
+    )
+    labels = " and ".join(label for label, _ in measured)
+    fixes = " or ".join(dict.fromkeys(fix for _, fix in measured))
+    raise ValueError(
+        f"{scheduler.where}: Expected one of `max_epochs` and `max_steps` to end a run on a train dataloader without "
+        f"a length (an `IterableDataset` without `__len__`) but got `max_epochs={trainer.max_epochs}` and "
+        f"`max_steps={trainer.max_steps}`: its steps per epoch are unknown, so which of them ends the run first is "
+        f"too, and {labels} of `{scheduler.cls.__name__}` would count `{counted}` where `{other}` may end the run "
+        f"sooner. Leave `{other}` out (`{other}=-1`), give the dataset a `__len__`, set "
+        f"`Trainer(limit_train_batches=<batches per epoch>)`, or {fixes}."
+    )
+
+
 def _check_every_selects(declared: ResolvedOptimizer, every: int, batches: int, accumulate: int) -> None:
     """Refuse an ``every > 1`` that matches each window end of an epoch, the partial last one too."""
     if every == 1 or steps_in(batches, accumulate, every) < windows_in(batches, accumulate):
@@ -845,6 +869,8 @@ def run_shape(trainer: Any, scheduler: ResolvedScheduler, start: Start = (0, 0))
     measured = _measured(scheduler)
     if measured or spec.warmup:
         _check_steps_in_run(trainer, scheduler)
+    if measured:
+        _check_one_limit(trainer, scheduler, measured)
     _check_updated_in_run(trainer, scheduler)
     updates = _run_values(trainer, scheduler, start) if measured else 0
     if updates is None:

@@ -88,7 +88,7 @@ def test_data_of_unknown_length_counts_the_updates_by_lightnings_rule(
         def torch_scheduler(o: Any) -> Any:
             return torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=updates)
 
-    run = {"max_steps": 12, "accumulate_grad_batches": accumulate, "data": stream()}
+    run = {"max_steps": 12, "max_epochs": -1, "accumulate_grad_batches": accumulate, "data": stream()}
     with helpers.lr_replaced(False):
         mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
     lrs = fit(mixin, **run).of()

@@ -216,6 +216,51 @@ def test_unsized_data_ended_by_max_steps_has_no_known_epochs() -> None:
         fit(declared(SchedulerSpec("cosine", interval="epoch"))(), data=data, max_epochs=-1, max_steps=10)
 
 
+@pytest.mark.parametrize(
+    ("scheduler", "limits", "counted", "fix"),
+    [
+        # 4 batches an epoch: `max_epochs` ends the run after 8 steps, where the cosine was derived over 20
+        (
+            SchedulerSpec("cosine", interval="step"),
+            (2, 20),
+            "`T_max` of `CosineAnnealingLR`",
+            "give `T_max` explicitly",
+        ),
+        (
+            SchedulerSpec("step", step_size=2, interval="step", warmup=0.2),
+            (2, 20),
+            "`warmup=0.2` of `StepLR`",
+            "give `warmup` as an int",
+        ),
+        # `max_steps` ends the run in epoch 1, where the cosine was derived over 3 epochs
+        (SchedulerSpec("cosine"), (3, 6), "`T_max` of `CosineAnnealingLR`", "give `T_max` explicitly"),
+    ],
+    ids=["steps", "warmup_fraction", "epochs"],
+)
+def test_unsized_data_with_max_epochs_and_max_steps_has_no_known_length(
+    scheduler: SchedulerSpec, limits: tuple[int, int], counted: str, fix: str
+) -> None:
+    """Which of ``max_epochs`` and ``max_steps`` ends a run on unsized data is unknown when ``fit`` starts.
+    Lightning's ``estimated_stepping_batches`` is ``max_steps`` there, and a run that ``max_epochs`` ended first
+    trained the schedule to its middle without an error (a cosine at 0.06 where it ends at 0); so did a per-epoch
+    length of ``max_epochs`` in a run ``max_steps`` ended. Refused when ``fit`` starts, naming both limits."""
+    data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
+    epochs, steps = limits
+    counts, other = (
+        ("max_steps", "max_epochs") if "interval='step'" in str(scheduler) else ("max_epochs", "max_steps")
+    )
+    message = (
+        "Declared.optimizer.scheduler: Expected one of `max_epochs` and `max_steps` to end a run on a train "
+        "dataloader without a length (an `IterableDataset` without `__len__`) but got "
+        f"`max_epochs={epochs}` and `max_steps={steps}`: its steps per epoch are unknown, so which of them ends the "
+        f"run first is too, and {counted} would count `{counts}` where `{other}` may end the run sooner. Leave "
+        f"`{other}` out (`{other}=-1`), give the dataset a `__len__`, set "
+        f"`Trainer(limit_train_batches=<batches per epoch>)`, or {fix}."
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(declared(scheduler)(), data=data, max_epochs=epochs, max_steps=steps)
+
+
 def test_unsized_data_trains_a_schedule_that_needs_no_length() -> None:
     """An int warmup and window need no run length: 8 steps of a 2-step warmup, then ``StepLR`` from step 3."""
     data = torch.utils.data.DataLoader(_Batches(), batch_size=None)
