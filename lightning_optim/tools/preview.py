@@ -12,21 +12,21 @@ windows ``b`` with ``(b + 1) % every == 0``, and an entry is a window.
 
 Several schedulers of one optimizer step at their own points; at a point shared by several, the
 ``interval="step"`` ones step first (Lightning steps them after the batch, the mixin inside the optimizer
-step), then the ``interval="epoch"`` ones (at the epoch's end), each in the declared order.
+step), then the ``interval="epoch"`` ones (at the epoch's end), each in the declared order
+(``step_rule.in_run_order``, which a resume with ``resume_changed_setup="continue"`` replays too).
 
 Between two scheduler steps the lrs are constant, so a segment is recorded once and repeated.
 """
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import chain, groupby, islice, pairwise, repeat, takewhile
+from itertools import chain, islice, pairwise, repeat, takewhile
 from operator import itemgetter, methodcaller
 from typing import Any
 
@@ -53,7 +53,7 @@ from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import check_count, did_you_mean, listing
 from lightning_optim.utilities.keys import group_keys
-from lightning_optim.utilities.step_rule import stepping_batches, steps_at
+from lightning_optim.utilities.step_rule import in_run_order, stepping_batches, steps_at
 
 #: What ``metrics`` maps a monitored name to: values by index, or a function of the index.
 Metric = Sequence[float] | Callable[[int], float]
@@ -160,7 +160,7 @@ def _grouped_events(
     """The scheduler updates at each entry where one happens, in the order ``fit`` takes them (module
     docstring); one scheduler (the common case) takes a path without merging, as this runs once per step."""
     streams = []
-    for order, (live, declared) in enumerate(built.scheduled()):
+    for live, declared in built.scheduled():
         monitor = declared.spec.monitor
         metric = metrics.get(monitor) if metrics is not None and monitor is not None else None
         if declared.is_plateau and metric is None:
@@ -169,26 +169,17 @@ def _grouped_events(
         if len(built.schedules) == 1 and metric is None:
             steps = (live.step,)
             return ((entry, steps) for entry, _ in positions)
-        kind = 0 if declared.interval == "step" else 1
-        streams.append(_stream(positions, kind, order, live, declared, metric))
-    # `(entry, kind, order)` differs between streams, so the merge never compares two steps
-    merged = heapq.merge(*streams)
-    return ((entry, [event[-1] for event in group]) for entry, group in groupby(merged, itemgetter(0)))
+        streams.append((declared.interval, _stream(positions, live, declared, metric)))
+    return in_run_order(streams)
 
 
 def _stream(
-    positions: Iterable[tuple[int, int]],
-    kind: int,
-    order: int,
-    live: Any,
-    scheduler: ResolvedScheduler,
-    metric: Metric | None,
-) -> Iterator[tuple[int, int, int, Callable[[], Any]]]:
-    """``(entry, kind, order, step)`` for every update of ``live``: ``step()``, or ``step(value)`` for a plateau
-    scheduler, with the metric's value for the index, read when it steps."""
+    positions: Iterable[tuple[int, int]], live: Any, scheduler: ResolvedScheduler, metric: Metric | None
+) -> Iterator[tuple[int, Callable[[], Any]]]:
+    """``(entry, step)`` for every update of ``live``: ``step()``, or ``step(value)`` for a plateau scheduler,
+    with the metric's value for the index, read when it steps."""
     for entry, index in positions:
-        step = live.step if metric is None else partial(_plateau_step, live, scheduler, metric, index)
-        yield entry, kind, order, step
+        yield entry, live.step if metric is None else partial(_plateau_step, live, scheduler, metric, index)
 
 
 def _plateau_step(live: Any, scheduler: ResolvedScheduler, metric: Metric, index: int) -> None:

@@ -4,7 +4,9 @@ Lightning (``_TrainingEpochLoop._update_learning_rates``) steps a scheduler of `
 optimizer step taken during training batch ``batch_idx`` when ``(batch_idx + 1) % frequency == 0``: the
 frequency counts batches within the epoch, and only the batches that step the optimizer are looked at (every
 ``accumulate_grad_batches``-th, and the epoch's last). The mixin steps the schedulers of manual optimization
-by the same rule, the length derivation counts a run's updates with it, and the preview replays it.
+by the same rule, the length derivation counts a run's updates with it, and the preview replays it. Several
+schedulers of one optimizer take their updates at one point in one order (``in_run_order``), which the preview
+and a resume with ``resume_changed_setup="continue"`` replay.
 
 The counts over an epoch are taken from where its windows end (batch ``m * accumulate - 1``, and the last),
 not by going through them: they run when training and every epoch start, and an epoch of streamed data under
@@ -13,9 +15,15 @@ not by going through them: they run when training and every epoch start, and an 
 
 from __future__ import annotations
 
+import heapq
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def steps_at(batch_idx: int, frequency: int) -> bool:
@@ -26,6 +34,34 @@ def steps_at(batch_idx: int, frequency: int) -> bool:
         [2, 5]
     """
     return (batch_idx + 1) % frequency == 0
+
+
+def in_run_order(
+    updates: Sequence[tuple[str, Iterable[tuple[Any, T]]]],
+) -> Iterator[tuple[Any, list[T]]]:
+    """The updates of several schedulers of one optimizer in the order a run takes them, and where.
+
+    ``updates`` holds, for each scheduler in the declared order, its ``interval`` and its ``(point, update)``
+    pairs, the points ascending (an entry, an optimizer step: any one timeline for all of them). At a point
+    shared by several, the ``interval="step"`` ones come first (Lightning steps them after the batch, the mixin
+    inside the optimizer step), then the ``interval="epoch"`` ones (at the epoch's end), each in the declared
+    order: each update acts on the values the others left, so the order decides what a chain gives.
+
+    Example:
+        >>> per_epoch = ("epoch", [(2, "e0"), (4, "e1")])  # after the 2nd and the 4th step
+        >>> per_step = ("step", [(1, "s1"), (2, "s2"), (3, "s3"), (4, "s4")])
+        >>> list(in_run_order([per_epoch, per_step]))
+        [(1, ['s1']), (2, ['s2', 'e0']), (3, ['s3']), (4, ['s4', 'e1'])]
+    """
+    # `(point, kind, order)` differs between streams, so the merge never compares two updates
+    streams = [_keyed(points, interval != "step", order) for order, (interval, points) in enumerate(updates)]
+    merged = heapq.merge(*streams)
+    return ((point, [keyed[-1] for keyed in group]) for point, group in groupby(merged, itemgetter(0)))
+
+
+def _keyed(points: Iterable[tuple[Any, T]], kind: bool, order: int) -> Iterator[tuple[Any, bool, int, T]]:
+    for point, update in points:
+        yield point, kind, order, update
 
 
 def stepping_batches(batches: int, accumulate: int) -> Iterator[int]:
