@@ -17,7 +17,9 @@ the run was interrupted (a fit stopped mid-epoch counts the epoch as done, and t
 planned), and a hand-written module's scheduler keeps its arguments there too. A schedule marked to
 continue (a changed setup resumed with ``"continue"``) is built for the whole run and advanced to where its optimizer stands (its applied steps
 by the checkpoint's record, ``positions.Positions``), so it goes on as if it had been declared so from the
-start, without a second warmup; one declared in epochs after a change of the steps per epoch, to where this
+start, without a second warmup (the schedules of one optimizer are built first, then their updates so far are
+taken together in the run's order, ``step_rule.in_run_order``, as each acts on the values the others left); one
+declared in epochs after a change of the steps per epoch, to where this
 fit's steps per epoch stand (``length.epoch_shift``), so each later epoch starts at its value.
 
 A schedule restored from a checkpoint written without the mixin holds the hand-written module's torch
@@ -48,8 +50,10 @@ tuner restores the state from before its trials.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from functools import partial
+from itertools import groupby, repeat
 from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
@@ -59,9 +63,11 @@ from lightning_optim.building.build import Built, reset_groups
 from lightning_optim.building.length import (
     BATCHES,
     SHIFTS_ATTRIBUTE,
+    Start,
     counted_steps,
     driven_everies,
     epoch_shift,
+    epoch_steps_total,
     loop_position,
     loop_shift,
     manual_optimization,
@@ -88,6 +94,7 @@ from lightning_optim.training.resume import ResumeChoice
 from lightning_optim.training.stepping import EPOCHS
 from lightning_optim.training.takeover import CONTINUES, restart, restart_added
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.step_rule import in_run_order
 
 
 def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
@@ -104,21 +111,57 @@ def _built_with(scheduler: ResolvedScheduler, shape: Shape) -> str:
     return " and ".join(parts) or "its run shape"
 
 
-def _fix(trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, steps: int | None) -> None:
+#: A continued schedule's updates so far: its interval and ``(point, schedule)`` for each (``_updates_so_far``)
+Updates = tuple[str, Iterator[tuple[float, Schedule]]]
+
+
+def _fix(
+    trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, steps: int | None
+) -> list[Updates]:
     """Fix ``schedule``'s shape from the run where it stands; one marked to continue is built for the whole
-    run and evaluated where the run stands: at its optimizer's applied ``steps`` (``Positions``) when the
-    checkpoint recorded them."""
+    run, and its updates until where the run stands are returned, for ``_catch_up``: until its optimizer's
+    applied ``steps`` (``Positions``) when the checkpoint recorded them."""
     position = loop_position(trainer, scheduler)  # its optimizer's steps
     continues = getattr(schedule, CONTINUES, False)
     schedule.fix(run_shape(trainer, scheduler, (0, 0) if continues else position))
-    if continues:
-        if steps is not None:
-            position = (steps, position[1])
-        done = position[0] if scheduler.interval == "step" else position[1]
-        if scheduler.interval == "step":  # a schedule in epochs counts at this fit's steps per epoch
-            done = max(0, done - epoch_shift(trainer, scheduler, (0, 0)))
-        schedule.advance(updates_between(trainer, scheduler, (0, 0), done))
-        setattr(schedule, CONTINUES, False)
+    if not continues:
+        return []
+    setattr(schedule, CONTINUES, False)
+    if steps is not None:
+        position = (steps, position[1])
+    return [(scheduler.interval, _updates_so_far(trainer, schedule, scheduler, position))]
+
+
+def _catch_up(updates: Sequence[Updates]) -> None:
+    """Take the updates of one optimizer's continued schedules (all built), interleaved in the order the run takes
+    them (``in_run_order``): each acts on the values the others left, so all of one schedule's updates, then all
+    of the next one's, would end elsewhere (an exponential's factors before a cosine's ``eta_min`` pull instead
+    of between them)."""
+    taken = (schedule for _, at_point in in_run_order(updates) for schedule in at_point)
+    for schedule, run in groupby(taken):  # one schedule's updates in a row taken at once
+        schedule.advance(sum(1 for _ in run))
+
+
+def _updates_so_far(
+    trainer: Trainer, schedule: Schedule, scheduler: ResolvedScheduler, position: Start
+) -> Iterator[tuple[float, Schedule]]:
+    """``(point, schedule)`` for each update of a schedule built for the whole run until ``position``, the point
+    being its optimizer's steps when it takes it; an epoch ends at this fit's steps per epoch."""
+    if scheduler.interval == "epoch":
+        frequency = scheduler.spec.frequency
+        for epoch in range(frequency - 1, position[1], frequency):  # the epochs it steps after
+            yield epoch_steps_total(trainer, scheduler, epoch + 1), schedule
+        return
+    # a schedule in epochs counts at this fit's steps per epoch
+    done = max(0, position[0] - epoch_shift(trainer, scheduler, (0, 0)))
+    if scheduler.spec.frequency == 1:  # after every step
+        yield from zip(range(1, done + 1), repeat(schedule))
+        return
+    updates = partial(updates_between, trainer, scheduler, (0, 0))
+    point = 0
+    for update in range(1, updates(done) + 1):
+        point = bisect_left(range(done + 1), update, lo=point, key=updates)  # the step that makes it due
+        yield point, schedule
 
 
 class ScheduleLifecycle(MixinCallback):
@@ -159,7 +202,7 @@ class ScheduleLifecycle(MixinCallback):
         same_run = self.positions.same_run(trainer)
         for index, b in enumerate(self.built):
             steps = self.positions.resumed_steps(trainer, index)
-            changed = False
+            changed, continued = False, []
             for schedule, scheduler in b.scheduled():
                 # its length was given in the checkpoint and is left to the run now: the run must derive it
                 given = schedule.__dict__.pop(GIVEN_LENGTH, False)
@@ -172,7 +215,7 @@ class ScheduleLifecycle(MixinCallback):
                     changed = changed or bool(reasons)
                     continue
                 if schedule.shape is None or getattr(schedule, CONTINUES, False):
-                    _fix(trainer, schedule, scheduler, steps)
+                    continued += _fix(trainer, schedule, scheduler, steps)
                     continue
                 now = derived[id(schedule)] = run_shape(trainer, scheduler, schedule.shape.start)
                 changes = (
@@ -185,6 +228,7 @@ class ScheduleLifecycle(MixinCallback):
                     f"{old!r} in the checkpoint, {new!r} now"
                     for what, old, new in changes
                 ]
+            _catch_up(continued)
             if not changed or self.choice == "error":
                 continue
             # every schedule of the optimizer starts again from its declared options (they act on the same groups)
@@ -192,10 +236,12 @@ class ScheduleLifecycle(MixinCallback):
             if self.choice == "fresh":
                 b.optimizer.state.clear()
                 restart_added(b)  # a group added after the build starts again as it was added
+            continued = []
             for schedule, scheduler in b.scheduled():
                 restart(schedule, continues=self.choice == "continue")
-                _fix(trainer, schedule, scheduler, steps)
+                continued += _fix(trainer, schedule, scheduler, steps)
                 derived.pop(id(schedule), None)
+            _catch_up(continued)
         if foreign and self.choice == "error":
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":

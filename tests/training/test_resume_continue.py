@@ -139,6 +139,80 @@ def test_a_changed_schedule_continues_at_the_resumed_step(
                 assert torch.equal(state[i][key], checkpoint["state"][i][key]), (i, key)
 
 
+def chain() -> list[SchedulerSpec]:
+    """A list whose updates do not commute: the cosine's pull to ``eta_min`` acts on the lr the others left."""
+    return [
+        SchedulerSpec("exponential", gamma=0.97, frequency=2, interval="step"),
+        cosine_to_floor(),
+        SchedulerSpec("multistep", milestones=[1, 3], gamma=0.5),  # per epoch
+    ]
+
+
+def cosine_to_floor() -> SchedulerSpec:
+    return SchedulerSpec("cosine", eta_min=0.004, interval="step")  # `T_max` derived from the run
+
+
+def chained(lr: float, optimizers: int, choice: str = "error") -> type[L.LightningModule]:
+    if optimizers == 1:
+        attributes: dict[str, Any] = {"optimizer": OptimizerSpec("sgd", lr=lr, scheduler=chain())}
+        return type(
+            "Chained",
+            (ConfigurableOptimizersMixin, Classifier),
+            {**attributes, "resume_changed_setup": choice},
+        )
+    attributes = {
+        "gen_opt": OptimizerSpec("sgd", params="model_gen", lr=lr, scheduler=chain()),
+        "dis_opt": OptimizerSpec("sgd", params="model_dis", lr=lr / 2, scheduler=chain()),
+    }
+    return type(
+        "ChainedPair",
+        (ConfigurableOptimizersMixin, TwoNetsByName),
+        {**attributes, "resume_changed_setup": choice},
+    )
+
+
+def chained_by_hand(lr: float, steps: int = 80, per_epoch: int = 16) -> list[float]:
+    """``chain()``'s lrs computed with torch alone, stepped as Lightning steps them: the per-step schedulers
+    after the optimizer step (the exponential after every second batch of an epoch), then at an epoch's end
+    the per-epoch one."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    exponential = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.97)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=0.004)
+    multistep = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1, 3], gamma=0.5)
+    lrs = []
+    for step in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if (step % per_epoch + 1) % 2 == 0:
+            exponential.step()
+        cosine.step()
+        if (step + 1) % per_epoch == 0:
+            multistep.step()
+    return lrs
+
+
+@pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended")
+@pytest.mark.parametrize("save_point", ["epoch_end", "mid_epoch"])
+@pytest.mark.parametrize("optimizers", [1, 2], ids=["automatic", "manual"])
+def test_a_continued_list_takes_its_schedules_updates_interleaved_as_the_run_does(
+    optimizers: int, save_point: str, tmp_path: Path
+) -> None:
+    """Each update of a list acts on the lr the others left: a continued list replays them in the run's order,
+    not all of one schedule's and then the next one's (which resumed step 48 at 0.00149 for 0.00192, and
+    step 40 at 0.00372 for 0.00436)."""
+    save, done = SAVES[(optimizers, save_point)]
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, **save)
+    train(chained(0.01, optimizers)(), tmp_path, callbacks=[saving], max_epochs=3)
+    path = str(next(p for p in (tmp_path / "ckpt").iterdir() if f"step={done * optimizers}.ckpt" in p.name))
+
+    rest = train(chained(0.02, optimizers, "continue")(), tmp_path / "rest", path, max_epochs=5)
+    whole = train(chained(0.02, optimizers)(), tmp_path / "whole", max_epochs=5)
+    for index in range(optimizers):
+        expected = chained_by_hand(0.02 / (index + 1))
+        assert whole.of(index) == pytest.approx(expected, rel=1e-12)  # the new declaration, uninterrupted
+        assert rest.of(index) == pytest.approx(expected[done:], rel=1e-12)
+
+
 def test_a_new_group_starts_with_empty_state_and_matching_groups_keep_theirs(tmp_path: Path) -> None:
     saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, every_n_epochs=1)
     train(
