@@ -112,6 +112,21 @@ def logs_lr(optimizer: Optimizer) -> bool:
     return all(group.get("lr") is not None for group in optimizer.param_groups)
 
 
+def why_no_lr(optimizer: Optimizer) -> str:
+    """Why ``logs_lr(optimizer)`` is false, for ``LRMonitor``'s warning: no ``lr`` option, or ``lr=None``.
+
+    Example:
+        >>> why_no_lr(torch.optim.Optimizer([torch.nn.Parameter(torch.zeros(1))], {"eta": 0.1}))
+        'has param groups without an `lr` option'
+    """
+    if any("lr" not in group for group in optimizer.param_groups):
+        return "has param groups without an `lr` option"
+    return (
+        "has param groups with `lr=None` (transformers' Adafactor with `relative_step=True` computes its step size"
+        " itself)"
+    )
+
+
 def _all_have(key: str, optimizer: Optimizer) -> bool:
     return all(key in group for group in optimizer.param_groups)
 
@@ -401,7 +416,10 @@ class LRMonitor(Callback):
                 category=RuntimeWarning,
             )
         optimizers = [_unwrap(optimizer) for optimizer in trainer.optimizers]
-        without = {type(o).__name__: None for o in optimizers if not _all_have("weight_decay", o)}
+        # an optimizer without an lr is not logged at all: no 0 is logged for its weight decay
+        without = {
+            type(o).__name__: None for o in optimizers if logs_lr(o) and not _all_have("weight_decay", o)
+        }
         if self.log_weight_decay and without:
             rank_zero_warn(
                 "You have set log_weight_decay=True, but some optimizers do not have weight_decay"
@@ -546,8 +564,7 @@ class LRMonitor(Callback):
             seen.append(optimizer)
             if not logs_lr(optimizer):
                 rank_zero_warn(
-                    f"`LRMonitor`: `{type(optimizer).__name__}` has param groups with `lr=None` (transformers' "
-                    "Adafactor with `relative_step=True` computes its step size itself): nothing is logged for it."
+                    f"`LRMonitor`: `{type(optimizer).__name__}` {why_no_lr(optimizer)}: nothing is logged for it."
                 )
                 return
             if explicit_name is None:

@@ -736,3 +736,15 @@ def test_an_adafactor_with_lr_none_gets_no_lr_key_as_lr_monitor_logs_none() -> N
     refused = r"but got 'lr'\. Options: .* of `\w+\.optimizer` \(`Adafactor`\)\. Their groups hold no lr \(or `lr=None`\)"
     with pytest.raises(ValueError, match=refused):
         preview_schedule(alone, max_epochs=1, steps_per_epoch=2)
+
+
+def test_lr_monitor_says_what_it_does_for_an_optimizer_without_an_lr_option(tmp_path: Path) -> None:
+    """``EtaSGD``'s groups have no ``lr`` key: the warning blamed ``lr=None`` (Adafactor), and with
+    ``log_weight_decay=True`` another said a weight decay of 0 would be logged for it, though nothing is."""
+    monitor = LRMonitor(logging_interval="step", log_weight_decay=True)
+    options = {**FAST, "logger": CSVLogger(tmp_path), "max_epochs": 1, "log_every_n_steps": 1}
+    told = r"`LRMonitor`: `EtaSGD` has param groups without an `lr` option: nothing is logged for it\.$"
+    with pytest.warns(UserWarning, match=told) as record:
+        L.Trainer(callbacks=[monitor], **options).fit(EtaNet(), loader(40))
+    assert not [w for w in record if "log_weight_decay" in str(w.message)]
+    assert monitor.lrs == {}
