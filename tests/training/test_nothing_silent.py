@@ -62,7 +62,8 @@ def stepping_lrs(history: list[float], accumulate: int) -> list[float]:
 
 
 CASES = [
-    *[("exponential", f, a) for f in (1, 2, 3) for a in (1, 2)],
+    # frequency 3 with accumulate 2 matches no stepping batch (1, 3, 4): refused, below
+    *[("exponential", f, a) for f in (1, 2, 3) for a in (1, 2) if (f, a) != (3, 2)],
     # a derived length (T_max) counts scheduler updates by the same rule; manual assumes a step per batch
     *[("cosine", f, 1) for f in (1, 2, 3)],
 ]
@@ -85,6 +86,14 @@ def test_automatic_manual_and_preview_agree(scheduler: str, frequency: int, accu
         assert preview_schedule(manual(spec, 1), max_epochs=EPOCHS, steps_per_epoch=BATCHES) == {
             "lr-optimizer": hand
         }
+
+
+def test_a_frequency_matching_no_stepping_batch_is_refused_when_fit_starts() -> None:
+    # Lightning updates when `(batch_idx + 1) % 3 == 0`; with accumulation 2 of 5 batches the optimizer steps at
+    # batch_idx 1, 3 and 4, so it would never update the scheduler (the lr would stay 1.0 for the whole run)
+    spec = SchedulerSpec("exponential", gamma=0.5, interval="step", frequency=3)
+    with pytest.raises(ValueError, match=r"`ExponentialLR` would never be updated"):
+        fit(automatic(spec)(), data=loader(n=8 * BATCHES), max_epochs=EPOCHS, accumulate_grad_batches=2)
 
 
 # -- two optimizers, a loss returned, nothing stepped ------------------------------------------------
