@@ -667,11 +667,13 @@ class LRMonitor(Callback):
 
     @staticmethod
     def _some_without(key: str, trainer: pl.Trainer) -> bool:
+        """Whether an optimizer it logs lacks ``key`` (of the scheduled ones where there are schedulers, as
+        Lightning's monitor looks); one without an lr is not logged, so no 0 is logged for it either."""
         if trainer.lr_scheduler_configs:
-            return any(
-                key not in config.scheduler.optimizer.defaults for config in trainer.lr_scheduler_configs
-            )
-        return any(key not in _unwrap(optimizer).defaults for optimizer in trainer.optimizers)
+            optimizers = [config.scheduler.optimizer for config in trainer.lr_scheduler_configs]
+        else:
+            optimizers = [_unwrap(optimizer) for optimizer in trainer.optimizers]
+        return any(key not in optimizer.defaults for optimizer in optimizers if logs_lr(optimizer))
 
     # ------------------------------------------------------------------ plotting
 

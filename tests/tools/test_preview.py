@@ -740,11 +740,12 @@ def test_an_adafactor_with_lr_none_gets_no_lr_key_as_lr_monitor_logs_none() -> N
 
 def test_lr_monitor_says_what_it_does_for_an_optimizer_without_an_lr_option(tmp_path: Path) -> None:
     """``EtaSGD``'s groups have no ``lr`` key: the warning blamed ``lr=None`` (Adafactor), and with
-    ``log_weight_decay=True`` another said a weight decay of 0 would be logged for it, though nothing is."""
-    monitor = LRMonitor(logging_interval="step", log_weight_decay=True)
+    ``log_weight_decay=True`` (and ``log_momentum=True``) another said a weight decay (a momentum) of 0 would be
+    logged for it, though nothing is."""
+    monitor = LRMonitor(logging_interval="step", log_weight_decay=True, log_momentum=True)
     options = {**FAST, "logger": CSVLogger(tmp_path), "max_epochs": 1, "log_every_n_steps": 1}
     told = r"`LRMonitor`: `EtaSGD` has param groups without an `lr` option: nothing is logged for it\.$"
     with pytest.warns(UserWarning, match=told) as record:
         L.Trainer(callbacks=[monitor], **options).fit(EtaNet(), loader(40))
-    assert not [w for w in record if "log_weight_decay" in str(w.message)]
+    assert not [w for w in record if re.search("log_weight_decay|log_momentum", str(w.message))]
     assert monitor.lrs == {}
