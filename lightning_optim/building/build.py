@@ -90,11 +90,14 @@ def build_optimizer(
 def schedules_of(
     declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]
 ) -> tuple[Schedule, ...]:
-    """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet."""
+    """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet, each knowing the others."""
     names, scales = [g.name or LEFTOVER_GROUP for g in groups], [g.scales for g in groups]
-    return tuple(
+    schedules = tuple(
         new_schedule(scheduler, optimizer, names, scales=scales) for scheduler in declared.schedulers
     )
+    for schedule in schedules:
+        schedule.listed = schedules
+    return schedules
 
 
 def peak_lrs(declared: ResolvedOptimizer, groups: Sequence[GroupPlan]) -> PeakLrs | None:

@@ -32,7 +32,6 @@ the groups with their values loosely) and leave the added group at its lr, as a 
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -156,14 +155,8 @@ _NOT_STATE = frozenset(
         "warmup_start_factor",
         "where",
         "made_for",
+        "listed",
     }
-)
-
-
-#: The schedules made on each optimizer, where one whose warmup holds its option at 0 finds the others of a list
-#: (``Schedule._on_unwarmed``).
-_MADE_ON: weakref.WeakKeyDictionary[torch.optim.Optimizer, weakref.WeakSet[Schedule]] = (
-    weakref.WeakKeyDictionary()
 )
 
 
@@ -267,7 +260,9 @@ class Schedule(LRScheduler):
         self.warmup_written: list[Any] = []
         #: the driven values when the shape was fixed (what a plateau's reductions are measured from)
         self.start_values: list[Any] = []
-        _MADE_ON.setdefault(optimizer, weakref.WeakSet()).add(self)
+        #: the schedules of its list on the optimizer, itself among them (set by ``building/build.py:schedules_of``),
+        #: where one whose warmup holds its option at 0 finds the others (``_on_unwarmed``)
+        self.listed: tuple[Schedule, ...] = ()
         if shape is not None:
             self.fix(shape)
 
@@ -357,7 +352,7 @@ class Schedule(LRScheduler):
         option = target_of(self.param, self.optimizer.param_groups[0])
         lenders = [
             other
-            for other in _MADE_ON.get(self.optimizer, ())
+            for other in self.listed
             if other is not self
             and other.shape is not None
             and target_of(other.param, self.optimizer.param_groups[0]) == option
