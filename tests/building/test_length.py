@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from math import cos, pi
 from typing import Any
 
-import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import GradientAccumulationScheduler
@@ -757,7 +756,7 @@ class Batches(Dataset):  # type: ignore[type-arg]
         return torch.randn(8, generator=generator), torch.randint(0, 4, (), generator=generator)
 
 
-class DrivenGan(ConfigurableOptimizersMixin, L.LightningModule):
+class DrivenGan(ConfigurableOptimizersMixin, helpers.TwoLosses):
     """Two optimizers the mixin steps (``loss=``), the critic every other batch, each with a derived cosine."""
 
     gen_opt = OptimizerSpec(
@@ -771,19 +770,6 @@ class DrivenGan(ConfigurableOptimizersMixin, L.LightningModule):
         every=2,
         scheduler=SchedulerSpec("cosine", interval="step"),
     )
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.model_gen, self.model_dis = helpers.Net(), helpers.Net()
-
-    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_gen(x), y)
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_dis(x), y)
 
 
 class HandGan(helpers.TwoNets):

@@ -13,7 +13,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, Net, TwoNets, TwoNetsByName, assert_same_weights, fit
+from tests.helpers import Classifier, Net, TwoLosses, TwoNets, TwoNetsByName, assert_same_weights, fit
 
 EXPONENTIAL = SchedulerSpec("exponential", gamma=0.5, interval="step")
 
@@ -237,18 +237,13 @@ def test_lr_scheduler_step_of_a_base_listed_after_the_mixin_is_refused_too() -> 
 
 
 class LibraryModule(TwoNets):
-    """A library's module: its ``training_step`` (not the user's to edit) and its loss methods."""
+    """A library's module: its ``training_step`` (not the user's to edit) and its loss methods (``TwoLosses``')."""
+
+    gen_loss = TwoLosses.gen_loss
+    dis_loss = TwoLosses.dis_loss
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         raise RuntimeError("the library's own loop ran")
-
-    def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_gen(x), y)
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_dis(x), y)
 
 
 def test_loss_beside_a_training_step_of_a_base_is_told_the_step_to_write_which_trains_as_by_hand() -> None:

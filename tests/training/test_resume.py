@@ -1050,7 +1050,7 @@ def test_resume_mid_epoch_takes_the_epoch_s_plateau_update_with_the_metric_logge
     assert_same_weights(full, resumed)
 
 
-class SparselyLogged(ConfigurableOptimizersMixin, L.LightningModule):
+class SparselyLogged(ConfigurableOptimizersMixin, helpers.TwoLosses):
     """Two optimizers with ``loss=`` (the mixin steps them and the per-step plateau): ``gen_loss``, run every
     third batch (``every=3``), logs the constant ``metric`` the plateau on ``dis_opt`` watches."""
 
@@ -1063,20 +1063,9 @@ class SparselyLogged(ConfigurableOptimizersMixin, L.LightningModule):
         scheduler=SchedulerSpec("plateau", monitor="metric", patience=0, factor=0.5, interval="step"),
     )
 
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.model_gen = helpers.Net()
-        self.model_dis = helpers.Net()
-
     def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
         self.log("metric", 1.0)
-        x, y = batch
-        return torch.nn.functional.cross_entropy(self.model_gen(x), y)
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return torch.nn.functional.cross_entropy(self.model_dis(x), y)
+        return super().gen_loss(batch, batch_idx)
 
 
 def test_resume_steps_a_per_step_plateau_on_the_saved_metric_until_the_metric_is_logged_again(

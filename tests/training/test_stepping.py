@@ -14,7 +14,7 @@ from torch import nn
 from torch.optim import SGD
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, Net, TwoNetsByName, fit_resumed
+from tests.helpers import Classifier, TwoLosses, TwoNetsByName, fit_resumed
 
 STEP_LR = SchedulerSpec("step", step_size=1, gamma=0.5)
 #: the loss mostly falls: every update after the first halves the lr
@@ -70,22 +70,11 @@ class Pair(ConfigurableOptimizersMixin, TwoNetsByName):
         super().training_step(batch, batch_idx)
 
 
-class Driven(ConfigurableOptimizersMixin, L.LightningModule):
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.model_gen = Net()
-        self.model_dis = Net()
-
+class Driven(ConfigurableOptimizersMixin, TwoLosses):
     def gen_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = nn.functional.cross_entropy(self.model_gen(x), y)
-        self.log("train_loss", loss)
+        loss = super().gen_loss(batch, batch_idx)
+        self.log("train_loss", loss)  # as `Classifier` logs it
         return loss
-
-    def dis_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return nn.functional.cross_entropy(self.model_dis(x), y)
 
 
 def declared(kind: str, plateau: bool) -> L.LightningModule:
