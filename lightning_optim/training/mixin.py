@@ -243,7 +243,8 @@ def _check_names(cls: type, specs: dict[str, OptimizerSpec]) -> None:
     if specs and writer is not None and writer is not ConfigurableOptimizersMixin and _calls_super(writer):
         raise TypeError(
             f"{writer.__qualname__}.configure_optimizers: Expected no `configure_optimizers` of the module's own "
-            "but got one that calls `super().configure_optimizers()`: the mixin writes `configure_optimizers` from "
+            "but got one that calls the mixin's (`super().configure_optimizers()`): the mixin writes "
+            "`configure_optimizers` from "
             f"the declarations ({', '.join(specs)}) and an override of it is not supported (the mixin's stepping, "
             "resume and scheduler checks are set up with what it returns). Remove it and declare the change: "
             "another `OptimizerSpec` or `SchedulerSpec`, values from `__init__` with `HParam`, a subclass "
@@ -284,10 +285,19 @@ def _ways_out(cls: type, writer: type, specs: dict[str, OptimizerSpec]) -> str:
 
 
 def _calls_super(writer: type) -> bool:
-    """Whether ``writer``'s own ``configure_optimizers`` calls ``super().configure_optimizers()`` (to extend the
-    mixin's, which the declarations then do build)."""
-    code = getattr(vars(writer)["configure_optimizers"], "__code__", None)
-    return code is not None and {"super", "configure_optimizers"} <= set(code.co_names)
+    """Whether ``writer``'s own ``configure_optimizers`` calls the mixin's (to extend it, so the declarations do
+    get built): ``super().configure_optimizers()``, or through a class bringing the mixin
+    (``ConfigurableOptimizersMixin.configure_optimizers(self)``)."""
+    function = vars(writer)["configure_optimizers"]
+    code = getattr(function, "__code__", None)
+    if code is None or "configure_optimizers" not in code.co_names:
+        return False
+    named = getattr(function, "__globals__", {})
+    return any(
+        name == "super"
+        or (isinstance(named.get(name), type) and issubclass(named[name], ConfigurableOptimizersMixin))
+        for name in code.co_names
+    )
 
 
 def _check_resume_choice(cls: type) -> None:

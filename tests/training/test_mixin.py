@@ -426,22 +426,30 @@ def test_a_scheduler_spec_attribute_used_in_a_composite_scheduler_is_no_stray() 
             optimizer = sequential(warmup, SchedulerSpec("cosine", T_max=6))
 
 
-def test_a_configure_optimizers_calling_super_is_refused_for_the_true_reason() -> None:
+@pytest.mark.parametrize("through", ["super", "the mixin by name"])
+def test_a_configure_optimizers_calling_super_is_refused_for_the_true_reason(through: str) -> None:
     expected = (
         r"Extends.configure_optimizers: Expected no `configure_optimizers` of the module's own but got one that "
-        r"calls `super\(\).configure_optimizers\(\)`: the mixin writes `configure_optimizers` from the "
-        r"declarations \(optimizer\) and an override of it is not supported.*`HParam`.*`lr_scheduler_step`"
+        r"calls the mixin's \(`super\(\).configure_optimizers\(\)`\): the mixin writes `configure_optimizers` "
+        r"from the declarations \(optimizer\) and an override of it is not supported.*`HParam`.*`lr_scheduler_step`"
     )
     with pytest.raises(TypeError, match=expected) as raised:
 
         class Extends(ConfigurableOptimizersMixin, Classifier):
             optimizer = OptimizerSpec("sgd", lr=0.1)
 
-            def configure_optimizers(self) -> Any:
-                config = super().configure_optimizers()  # extend the declared setup
-                return config
+            if through == "super":
 
-    assert "would be ignored" not in str(raised.value)  # they would not: `super()` builds them
+                def configure_optimizers(self) -> Any:  # extend the declared setup
+                    return super().configure_optimizers()
+
+            else:
+
+                def configure_optimizers(self) -> Any:
+                    return ConfigurableOptimizersMixin.configure_optimizers(self)
+
+    # they would not: the override builds them (the explicit call was told so, and to "remove one of the two")
+    assert "would be ignored" not in str(raised.value)
 
 
 def test_declarations_of_several_bases_are_ordered_from_the_far_end_of_the_mro() -> None:
