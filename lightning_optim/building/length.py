@@ -1090,28 +1090,61 @@ def _until_swa(trainer: Any, scheduler: ResolvedScheduler, start: Start) -> int 
     return min(updates, updates_between(trainer, scheduler, start, int(end)) if end > first else 0)
 
 
-def within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, changed: str = "") -> Shape:
-    """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
-    past it (``OneCycleLR``); a derived length covers it by construction.
-
-    Checked again at every epoch start, where the run may have grown since training started (a reloaded train
-    dataloader): ``changed`` then says how, and the refusal does not offer a length left to the run, which
-    cannot follow a change either."""
+def length_limit(scheduler: ResolvedScheduler, shape: Shape) -> tuple[str, int] | None:
+    """The given length of a scheduler that raises when stepped past it (``OneCycleLR``), in words, and the steps
+    it allows after its construction; ``None`` for any other, and for a length derived from the run, which covers
+    it by construction."""
     steps_limit, per_epoch_argument = scheduler.info.steps_limit, scheduler.info.per_epoch_argument
     derived = scheduler.derived_length
     if steps_limit is None or derived not in (None, per_epoch_argument):
-        return shape
+        return None
     per_epoch = shape.steps_per_epoch
     kwargs = (
         scheduler.kwargs if per_epoch is None else scheduler.info.epochs_to_steps(scheduler.kwargs, per_epoch)
     )
     if derived is not None:  # `steps_per_epoch` from the run: `epochs` may still be shorter than it
         kwargs = {**kwargs, derived: shape.length}
-    limit, updates = steps_limit(kwargs), _until_swa(trainer, scheduler, shape.start)
-    if limit is None or updates is None:
+    return steps_limit(kwargs)
+
+
+def unchecked_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> int | None:
+    """The steps a given length allows (``length_limit``) where ``within_limit`` cannot tell when training starts
+    whether the run takes the scheduler past them; ``None`` where it can, or there is no such length.
+
+    A run of unknown length is not counted (only ``max_epochs`` on data without a length, whose epochs' steps are
+    unknown), and on data of unknown length a per-step count of ``max_steps`` takes it as one endless epoch, which
+    an epoch restarting ``batch_idx`` leaves under ``frequency > 1``, ``every > 1`` or accumulation: there a given
+    length is checked before each step of the scheduler instead (``within_limit`` with ``taken``), as torch would
+    refuse it, with this package's refusal."""
+    limit = length_limit(scheduler, shape)
+    if limit is None:
+        return None
+    known = math.isfinite(_batches_per_epoch(trainer))
+    return None if known and _until_swa(trainer, scheduler, shape.start) is not None else limit[1]
+
+
+def within_limit(
+    trainer: Any, scheduler: ResolvedScheduler, shape: Shape, changed: str = "", taken: int | None = None
+) -> Shape:
+    """``shape``, once a given length is checked to cover the run, for a scheduler that raises when stepped
+    past it (``OneCycleLR``); a derived length covers it by construction.
+
+    Checked again at every epoch start, where the run may have grown since training started (a reloaded train
+    dataloader): ``changed`` then says how, and the refusal does not offer a length left to the run, which
+    cannot follow a change either. Where the run's updates are not known in advance (``unchecked_limit``), checked
+    before each step of the scheduler, the schedule's updates ``taken`` with it: the run takes it at least so far."""
+    limit = length_limit(scheduler, shape)
+    if limit is None:
+        return shape
+    counted = _until_swa(trainer, scheduler, shape.start)
+    updates = counted if taken is None else max(counted or 0, taken)
+    if updates is None:
         return shape
     given, steps = limit
+    derived = scheduler.derived_length
     needed = shape.scheduler_steps(updates)
+    if needed > steps and taken is not None:
+        raise ValueError(_past_the_count(trainer, scheduler, given, steps, needed, counted))
     if needed > steps:
         first = shape.start[0] if scheduler.interval == "step" else shape.start[1]
         left = f" from {scheduler.interval} {first} (where this fit starts)" if first else ""
@@ -1137,6 +1170,37 @@ def within_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape, chang
             f"length, which would stop training at its step {steps + 1}. {fix}"
         )
     return shape
+
+
+def _past_the_count(
+    trainer: Any, scheduler: ResolvedScheduler, given: str, steps: int, needed: int, counted: int | None
+) -> str:
+    """The refusal of a given length that the run takes the scheduler past, met before the step past it where
+    the run's updates were not known in advance (``unchecked_limit``): ``counted`` as one endless epoch of data
+    of unknown length, or not at all (``None``).
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> cycle = resolve_scheduler("M.opt.scheduler", SchedulerSpec("onecycle", max_lr=0.1, total_steps=5))
+        >>> run = TrainerStandIn(3, -1, num_training_batches=math.inf, accumulate_grad_batches=1, lightning_module=None)
+        >>> print(_past_the_count(run, cycle, "`total_steps=5`", 5, 6, None))
+        M.opt.scheduler: Expected the length of `OneCycleLR` to cover the steps the run takes it but got `total_steps=5` (5 steps): the run takes it to a step 6, and torch raises when it is stepped past its length. The run's length was unknown when training started (the train dataloader has no length, so the steps of an epoch are unknown: set `max_steps`). Give a length that covers the run, or shorten the run.
+    """
+    if counted is None:
+        why = f"The run's length was unknown when training started ({why_unknown(trainer, scheduler.interval)})."
+    else:
+        why = (
+            f"Its {counted} updates were counted when training started as one endless epoch of the train dataloader "
+            "without a length (an `IterableDataset` without `__len__`), but `batch_idx` restarts with every epoch, "
+            "and with it Lightning's `(batch_idx + 1) % frequency == 0`, `every` and the accumulation windows. Give "
+            "the dataset a `__len__` or set `Trainer(limit_train_batches=<batches per epoch>)` to count them exactly."
+        )
+    return (
+        f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the steps the run takes it "
+        f"but got {given} ({steps} steps): the run takes it to a step {needed}, and torch raises when it is stepped "
+        f"past its length. {why} Give a length that covers the run, or shorten the run."
+    )
 
 
 def _window(

@@ -156,6 +156,7 @@ _NOT_STATE = frozenset(
         "where",
         "made_for",
         "listed",
+        "before_step",
     }
 )
 
@@ -249,6 +250,9 @@ class Schedule(LRScheduler):
         self.param = param
         self.warmup_start_factor = warmup_start_factor
         self.derive = derive
+        #: called with the updates taken (``last_epoch``) before each step of the torch scheduler: where the run's
+        #: length was not known in advance, the mixin's check of a length torch refuses to step past
+        self.before_step: Callable[[int], None] | None = None
         self.target: Any = optimizer if param == "lr" else ProxyOptimizer(optimizer, param)
         self.shape: Shape | None = None
         self.inner: Any = None
@@ -439,6 +443,8 @@ class Schedule(LRScheduler):
         elif self.last_epoch <= shape.warmup:  # type: ignore[union-attr]
             self._apply_warmup()
             return
+        if self.before_step is not None:
+            self.before_step(self.last_epoch)
         try:
             if metrics is None:
                 self.inner.step()

@@ -37,7 +37,9 @@ that differs while none of the run's facts did comes from the optimizer's steps 
 ``global_step``), which are not those the length counted: the error says so, and does not blame the run. A
 length given to a scheduler that raises when stepped past it (``OneCycleLR``) is checked there again against the
 run as it then stands (``length.within_limit``), as when training started: a reload may have made the run longer,
-and torch would stop training mid-epoch with its own error. The run's last epoch has no epoch start after it: when
+and torch would stop training mid-epoch with its own error. Where the run's updates are not known in advance (data of
+unknown length, ``length.unchecked_limit``), such a length is checked before each step of the scheduler instead
+(``Schedule.before_step``), and the step past it refused there. The run's last epoch has no epoch start after it: when
 it ended before its last batch (its data ran out, an ``on_train_batch_start`` returned -1), the shapes are derived
 again when training ends, and one the run fell short of is refused as at an epoch start. A run stopped on purpose
 (``trainer.should_stop``: ``EarlyStopping``, ``max_time``) is not, as Lightning would not have started another
@@ -75,6 +77,7 @@ from lightning_optim.building.length import (
     restarting_rules,
     run_facts,
     run_shape,
+    unchecked_limit,
     updates_between,
     within_limit,
 )
@@ -256,6 +259,13 @@ class ScheduleLifecycle(MixinCallback):
                     setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = run_facts(trainer)
         self.derived = {id(s): derived.get(id(s), s.shape) for b in self.built for s, _ in b.scheduled()}
+        for b in self.built:
+            for schedule, scheduler in b.scheduled():
+                steps = (
+                    None if schedule.shape is None else unchecked_limit(trainer, scheduler, schedule.shape)
+                )
+                if steps is not None:
+                    schedule.before_step = partial(_check_before_step, trainer, scheduler, schedule, steps)
 
     def _keep_shifts(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Keep the shift of each schedule declared in epochs where this fit starts (``length.epoch_shift``), for
@@ -367,6 +377,16 @@ class ScheduleLifecycle(MixinCallback):
         # have started another epoch either, nor by `max_steps`, which every length derived from the run counts
         if self.ended_short and not trainer.should_stop and not max_steps_reached(trainer):
             self._check_derived(trainer, ended=True)
+
+
+def _check_before_step(
+    trainer: Trainer, scheduler: ResolvedScheduler, schedule: Schedule, steps: int, taken: int
+) -> None:
+    """Refuse the step of ``schedule``'s torch scheduler, after ``taken`` updates of the schedule, that would pass
+    the ``steps`` its given length allows, where the run's updates were not known in advance
+    (``length.unchecked_limit``): this package's refusal, before torch's own error mid-run."""
+    if schedule.shape is not None and schedule.shape.scheduler_steps(taken) > steps:
+        within_limit(trainer, scheduler, schedule.shape, taken=taken)
 
 
 def max_steps_reached(trainer: Trainer) -> bool:
