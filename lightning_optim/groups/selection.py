@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
 from lightning_optim.utilities.errors import closest, did_you_mean, listing
 from lightning_optim.utilities.lazy import ShapeUnknownError, call_refusing_shape
@@ -28,6 +30,10 @@ from lightning_optim.utilities.lazy import ShapeUnknownError, call_refusing_shap
 Selector = str | Callable[[str, torch.nn.Parameter], bool] | Sequence[Any]
 
 _GLOB_CHARACTERS = re.compile(r"[*?\[]")
+
+#: ``torch.nn.utils.parametrize``'s name for a parametrized tensor's original(s): ``original``, or
+#: ``original0``, ``original1``, ... where ``right_inverse`` returns several (``weight_norm``'s g and v).
+_PARAMETRIZED = re.compile(r"(?:(?P<path>.*)\.)?parametrizations\.(?P<attribute>[^.]+)\.original\d*")
 
 #: Name segments inserted by wrappers that replace a submodule in place; never part of the user's names.
 WRAPPER_SEGMENTS = ("_fsdp_wrapped_module", "_checkpoint_wrapped_module", "_orig_mod")
@@ -391,20 +397,82 @@ def _holding_paths(names: Sequence[str]) -> list[str]:
     return list(paths)
 
 
-def _parametrized(named: NamedParameters, selector: str) -> str | None:
-    """The glob over the parametrized names of the tensor ``selector`` names on a module ``torch.nn.utils.
-    parametrize`` registered it on (``enc.weight`` under ``weight_norm`` is ``enc.parametrizations.weight.
-    original0``/``original1``), else ``None``."""
-    path, _, tensor = selector.rpartition(".")
-    module = dict(named.modules).get(path)
-    parametrizations = getattr(module, "parametrizations", None)
-    if not isinstance(parametrizations, torch.nn.ModuleDict):
-        return None
+def layer_name(name: str, modules: Mapping[str, nn.Module]) -> str:
+    """The name of the layer's tensor that the parameter ``name`` is computed into, by the modules' paths
+    (``modules``); else ``name``. torch's reparametrizations keep the layer's attribute (``head.bias``) and hand
+    the optimizer a parameter of another name:
+
+    - ``torch.nn.utils.parametrize`` (``parametrizations.spectral_norm``, ``weight_norm``, ``orthogonal``,
+      ``register_parametrization``): ``head.parametrizations.bias.original``, or ``original0``/``original1``
+      where it keeps several (``weight_norm``'s g and v, both standing for the tensor);
+    - pruning (``torch.nn.utils.prune``, which Lightning's ``ModelPruning(make_pruning_permanent=False)`` leaves
+      in place): ``head.bias_orig`` beside a ``bias_mask`` buffer; the old ``torch.nn.utils.spectral_norm``:
+      ``head.bias_orig`` beside ``bias_u``/``bias_v`` buffers;
+    - the old ``torch.nn.utils.weight_norm``: ``head.bias_g`` and ``head.bias_v``, ``bias`` no longer a parameter.
+
+    Example:
+        >>> head = nn.Linear(2, 2)
+        >>> _ = torch.nn.utils.prune.l1_unstructured(head, "bias", amount=0.5)
+        >>> _ = torch.nn.utils.parametrizations.weight_norm(head, "weight")
+        >>> [layer_name(n, {"head": head}) for n in ("head.bias_orig", "head.parametrizations.weight.original0")]
+        ['head.bias', 'head.weight']
+        >>> layer_name("head.bias_orig", {"head": nn.Linear(2, 2)})  # no mask: a parameter so named by its author
+        'head.bias_orig'
+    """
+    match = _PARAMETRIZED.fullmatch(name)
+    if match is not None:
+        path, attribute = match["path"] or "", match["attribute"]
+        holder = modules.get(path)
+        if holder is not None and parametrize.is_parametrized(holder, attribute):
+            return f"{path}.{attribute}" if path else attribute
+        return name
+    path, _, leaf = name.rpartition(".")
+    holder = modules.get(path)
+    if holder is None:
+        return name
+    stem = leaf.removesuffix("_orig")
+    if stem == leaf:
+        stem = leaf[:-2] if leaf.endswith(("_g", "_v")) else leaf
+        parameters = dict(holder.named_parameters(recurse=False))
+        renamed = stem != leaf and {f"{stem}_g", f"{stem}_v"} <= parameters.keys() and stem not in parameters
+    else:
+        renamed = bool({f"{stem}_mask", f"{stem}_u"} & dict(holder.named_buffers(recurse=False)).keys())
+    return (f"{path}.{stem}" if path else stem) if renamed else name
+
+
+def _reparametrized(named: NamedParameters, selector: str) -> str | None:
+    """The trainable parameters torch's reparametrizations made of the tensor ``selector`` names, as a selector
+    (their name, or a glob over their names), else ``None``: the tensor is the layer's (``layer_name``), where the
+    optimizer gets ``enc.parametrizations.weight.original0``/``original1`` (``torch.nn.utils.parametrize``'s
+    ``weight_norm``), ``enc.weight_orig`` (pruning, the old ``spectral_norm``) or ``enc.weight_g``/``enc.weight_v``
+    (the old ``weight_norm``). A selector with one of those suffixes (``enc.weight_g``) names the tensor too.
+
+    Example:
+        >>> head = nn.Linear(2, 2)
+        >>> _ = torch.nn.utils.prune.l1_unstructured(head, "weight", amount=0.5)
+        >>> _ = torch.nn.utils.parametrizations.weight_norm(head, "bias")
+        >>> named = NamedParameters.of(nn.ModuleDict({"head": head}))
+        >>> _reparametrized(named, "head.weight"), _reparametrized(named, "head.bias")
+        ('head.weight_orig', 'head.parametrizations.bias.*')
+    """
+    path, _, leaf = selector.rpartition(".")
+    stem = leaf.removesuffix("_orig")
+    stem = stem[:-2] if stem == leaf and leaf.endswith(("_g", "_v")) else stem
     prefix = f"{path}." if path else ""
-    for parametrized in parametrizations:
-        if tensor == parametrized or tensor.startswith(parametrized + "_"):  # `weight_g`: the old weight_norm
-            return f"{prefix}parametrizations.{parametrized}.*"
-    return None
+    tensors = {selector, f"{prefix}{stem}"}
+    modules = dict(named.modules)
+    found = [
+        name
+        for name in _names(named, named.items)
+        if name.startswith(prefix) and name not in tensors and layer_name(name, modules) in tensors
+    ]
+    if len(found) <= 1:
+        return found[0] if found else None
+    first, last = min(found), max(found)  # the common prefix of the extremes is every name's
+    shared = first[: next((i for i, (a, b) in enumerate(zip(first, last)) if a != b), len(first))]
+    glob = shared[: max(shared.rfind("."), shared.rfind("_")) + 1] + "*"
+    selected = _names(named, select_or_none(named, glob, where="", option="select"))
+    return glob if set(selected) == set(found) else None
 
 
 def _names(named: NamedParameters, pairs: Sequence[tuple[str, torch.nn.Parameter]]) -> list[str]:
@@ -420,7 +488,7 @@ def _hint(
     trained_by: Mapping[int, str] | None = None,
 ) -> str:
     """The ``did you mean`` of a string selector that takes nothing: a trainable parameter's name, a submodule
-    holding one, or the parametrized names of a tensor ``parametrize`` replaced.
+    holding one, or the parameters a reparametrization made of the tensor it names (``_reparametrized``).
 
     With ``among`` (a param group's: its optimizer's parameters) a near miss that selects none of them is not
     suggested, since the group would be refused again: it is said to be another optimizer's (``trained_by``),
@@ -428,7 +496,7 @@ def _hint(
     """
     if not isinstance(selector, str):
         return ""
-    near = _parametrized(named, selector)
+    near = _reparametrized(named, selector)
     if near is None:
         trainable = _names(named, named.items)
         near = closest(selector, [*_holding_paths(trainable), *trainable])

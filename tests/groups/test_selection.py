@@ -651,6 +651,55 @@ def test_a_parametrized_tensor_suggests_its_parametrized_names(selector: str) ->
     assert_same_weights(ours, reference)
 
 
+#: torch's older reparametrizations, which rename the parameter beside the layer's tensor: the name each gives
+#: ``head.weight`` and the suggestion of a group that selects ``head.weight``
+RENAMING = {
+    "prune": (lambda head: nn.utils.prune.l1_unstructured(head, "weight", amount=0.5), "head.weight_orig"),
+    "old spectral_norm": (lambda head: nn.utils.spectral_norm(head, "weight"), "head.weight_orig"),
+    "old weight_norm": (lambda head: nn.utils.weight_norm(head, "weight"), "head.weight_*"),
+}
+
+
+class Renamed(L.LightningModule):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body, self.head = nn.Linear(8, 16), nn.Linear(16, 4)
+        RENAMING[how][0](self.head)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+
+@pytest.mark.filterwarnings("ignore:.*torch.nn.utils.(weight|spectral)_norm` is deprecated")
+@pytest.mark.parametrize("how", list(RENAMING))
+def test_a_renamed_tensor_suggests_the_parameters_it_became(how: str) -> None:
+    """Pruning (``ModelPruning(make_pruning_permanent=False)``) and the old ``spectral_norm`` train ``head.weight``
+    as ``head.weight_orig``, the old ``weight_norm`` as ``head.weight_g`` and ``head.weight_v``: the suggestion was
+    another layer's `body.weight`, or `head.weight_v` alone (`head.weight_g` left to `rest`). The suggested
+    selector takes what a hand-written group of the renamed parameters holds."""
+    suggested = RENAMING[how][1]
+
+    def model(select: str) -> Any:
+        spec = OptimizerSpec(SGD, lr=0.1, groups=[ParamGroup(select, lr=0.01)])
+        return type("Model", (ConfigurableOptimizersMixin, Renamed), {"optimizer": spec})(how)
+
+    with pytest.raises(ValueError, match=re.escape(f"(did you mean `{suggested}`?)")):
+        fit(model("head.weight"), max_epochs=1)
+
+    class HandWritten(Renamed):
+        def configure_optimizers(self) -> Any:
+            weight = [p for name, p in self.head.named_parameters() if name.startswith("weight_")]
+            rest = [*self.body.parameters(), self.head.bias]
+            return SGD([{"params": weight, "lr": 0.01}, {"params": rest}], lr=0.1)
+
+    ours, reference = model(suggested), HandWritten(how)
+    assert fit(ours, max_epochs=1).history == fit(reference, max_epochs=1).history
+    assert_same_weights(ours, reference)
+    assert len(ours.trainer.optimizers[0].param_groups[0]["params"]) == (2 if how == "old weight_norm" else 1)
+
+
 @pytest.mark.parametrize(
     ("spec", "where", "option", "got"),
     [

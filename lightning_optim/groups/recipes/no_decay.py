@@ -28,7 +28,7 @@ from torch.nn.utils import parametrize
 
 from lightning_optim.groups.plan import GroupPlan, Parameters, joined_name
 from lightning_optim.groups.recipes.base import RecipeContext
-from lightning_optim.groups.selection import NamedParameters
+from lightning_optim.groups.selection import NamedParameters, layer_name
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing, prefixed
 from lightning_optim.utilities.lazy import refuse_unknown_shape
@@ -64,10 +64,6 @@ _NORM_CLASS_NAME = re.compile(r"Norm(?:[123]d)?$")
 
 EMBEDDING_LAYERS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.EmbeddingBag)
 
-#: ``torch.nn.utils.parametrize``'s name for a parametrized tensor's original(s): ``original``, or
-#: ``original0``, ``original1``, ... where ``right_inverse`` returns several (``weight_norm``'s g and v).
-_PARAMETRIZED = re.compile(r"(?:(?P<path>.*)\.)?parametrizations\.(?P<attribute>[^.]+)\.original\d*")
-
 
 def is_norm_layer(module: nn.Module) -> bool:
     """A torch normalization layer, or a module whose class name ends in ``Norm`` (e.g. ``T5LayerNorm``).
@@ -91,49 +87,6 @@ def is_bias(name: str) -> bool:
         (True, True, False)
     """
     return name.endswith("bias")
-
-
-def layer_name(name: str, modules: Mapping[str, nn.Module]) -> str:
-    """The name of the layer's tensor that the parameter ``name`` is computed into, by the modules' paths
-    (``modules``); else ``name``. torch's reparametrizations keep the layer's attribute (``head.bias``) and hand
-    the optimizer a parameter of another name:
-
-    - ``torch.nn.utils.parametrize`` (``parametrizations.spectral_norm``, ``weight_norm``, ``orthogonal``,
-      ``register_parametrization``): ``head.parametrizations.bias.original``, or ``original0``/``original1``
-      where it keeps several (``weight_norm``'s g and v, both standing for the tensor);
-    - pruning (``torch.nn.utils.prune``, which Lightning's ``ModelPruning(make_pruning_permanent=False)`` leaves
-      in place): ``head.bias_orig`` beside a ``bias_mask`` buffer; the old ``torch.nn.utils.spectral_norm``:
-      ``head.bias_orig`` beside ``bias_u``/``bias_v`` buffers;
-    - the old ``torch.nn.utils.weight_norm``: ``head.bias_g`` and ``head.bias_v``, ``bias`` no longer a parameter.
-
-    Example:
-        >>> head = nn.Linear(2, 2)
-        >>> _ = torch.nn.utils.prune.l1_unstructured(head, "bias", amount=0.5)
-        >>> _ = torch.nn.utils.parametrizations.weight_norm(head, "weight")
-        >>> [layer_name(n, {"head": head}) for n in ("head.bias_orig", "head.parametrizations.weight.original0")]
-        ['head.bias', 'head.weight']
-        >>> layer_name("head.bias_orig", {"head": nn.Linear(2, 2)})  # no mask: a parameter so named by its author
-        'head.bias_orig'
-    """
-    match = _PARAMETRIZED.fullmatch(name)
-    if match is not None:
-        path, attribute = match["path"] or "", match["attribute"]
-        holder = modules.get(path)
-        if holder is not None and parametrize.is_parametrized(holder, attribute):
-            return f"{path}.{attribute}" if path else attribute
-        return name
-    path, _, leaf = name.rpartition(".")
-    holder = modules.get(path)
-    if holder is None:
-        return name
-    stem = leaf.removesuffix("_orig")
-    if stem == leaf:
-        stem = leaf[:-2] if leaf.endswith(("_g", "_v")) else leaf
-        parameters = dict(holder.named_parameters(recurse=False))
-        renamed = stem != leaf and {f"{stem}_g", f"{stem}_v"} <= parameters.keys() and stem not in parameters
-    else:
-        renamed = bool({f"{stem}_mask", f"{stem}_u"} & dict(holder.named_buffers(recurse=False)).keys())
-    return (f"{path}.{stem}" if path else stem) if renamed else name
 
 
 def layer_parameters(module: nn.Module) -> list[nn.Parameter]:
