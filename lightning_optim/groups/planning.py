@@ -242,6 +242,7 @@ def _declared_groups(
                 where=where,
                 parameters=parameters,
                 owner=owner,
+                first_index=first_index,
                 trained_by=trained_by,
             )
         name = group.name or f"pg{index + 1}"
@@ -316,13 +317,22 @@ def _refuse_taking_nothing(
     where: str,
     parameters: Sequence[tuple[str, torch.nn.Parameter]],
     owner: Mapping[int, str],
+    first_index: Mapping[int, int],
     trained_by: Mapping[int, str],
 ) -> NoReturn:
-    """Why ``selector`` takes no parameter left to its group: an earlier group (in ``owner``) took what it
-    matches of the optimizer's ``parameters``, another optimizer trains it, or it matches none (or only frozen
-    ones)."""
+    """Why ``selector`` takes no parameter left to its group: an earlier group (in ``owner``, by its index in
+    ``first_index``) took what it matches of the optimizer's ``parameters``, under the same names or under
+    other names of tied Parameters, another optimizer trains it, or it matches none (or only frozen ones)."""
     taken = select_or_none(named, selector, where=where, option="select", among=parameters)
     if taken:
+        tied = _tied_to_earlier(named, declared, selector, where, taken, owner, first_index)
+        if tied:
+            more = f"; and {len(tied) - 3} more" if len(tied) > 3 else ""
+            raise ValueError(
+                f"{where}: `select={selector!r}` matches only parameters an earlier group took under another "
+                f"name: {'; '.join(tied[:3])}{more}. A tied Parameter is trained once, with one set of options: "
+                "select it in one group, under either name."
+            )
         earlier = listing(dict.fromkeys(owner[id(p)] for _, p in taken if id(p) in owner))
         raise ValueError(
             f"{where}: `select={selector!r}` matches only parameters already taken by the earlier group(s) "
@@ -333,6 +343,30 @@ def _refuse_taking_nothing(
     raise ValueError(
         no_match_message(named, selector, where, "select", among=parameters, trained_by=trained_by)
     )
+
+
+def _tied_to_earlier(
+    named: NamedParameters,
+    declared: Grouping,
+    selector: Selector,
+    where: str,
+    taken: Sequence[tuple[str, torch.nn.Parameter]],
+    owner: Mapping[int, str],
+    first_index: Mapping[int, int],
+) -> list[str]:
+    """For ``taken`` parameters that ``selector`` reaches only under other names than the earlier group that
+    took each (a tied ``head.weight`` of ``embed.weight``), which names are one tied Parameter and which group
+    took it; ``[]`` where it shares a name with that group, an ordinary overlap that reordering settles."""
+    tied = []
+    for name, param in taken:
+        earlier = declared.groups[first_index[id(param)]].select
+        ours = names_matched(named, selector, name, param, where=where, option="select")
+        theirs = names_matched(named, earlier, name, param, where=where, option="select")
+        if set(ours) & set(theirs):
+            return []
+        names = " and ".join(f"`{n}`" for n in dict.fromkeys([*theirs, *ours]))
+        tied.append(f"{names} are one tied Parameter, taken by the earlier group `{owner[id(param)]}`")
+    return tied
 
 
 def _raise_if_elsewhere(

@@ -199,6 +199,47 @@ def test_a_tied_parameter_two_optimizers_select_is_named_as_each_reached_it() ->
     assert str(raised.value) == message
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("embed.weight", "lm_head.weight"), ("lm_head.weight", "embed.weight"), ("embed", "lm_head")],
+)
+def test_two_groups_selecting_a_tied_parameter_by_its_two_names_are_told_it_is_one(
+    first: str, second: str
+) -> None:
+    # was "matches only parameters already taken by the earlier group(s) `embed.weight`; ... Reorder the groups or
+    # narrow the earlier selector", where reordering gave the mirrored error
+    groups = [ParamGroup(first, lr=0.5), ParamGroup(second, lr=0.01)]
+    module = type(
+        "Model",
+        (ConfigurableOptimizersMixin, TiedHead),
+        {"optimizer": OptimizerSpec(SGD, lr=0.1, groups=groups)},
+    )()
+    with pytest.raises(ValueError) as raised:
+        build_all(module, module._lightning_optim_declared, None)
+    names = [f"{first}.weight", f"{second}.weight"] if "." not in first else [first, second]
+    assert str(raised.value) == (
+        f"Model.optimizer.groups[1]: `select={second!r}` matches only parameters an earlier group took under another "
+        f"name: `{names[0]}` and `{names[1]}` are one tied Parameter, taken by the earlier group `{first}`. A tied "
+        "Parameter is trained once, with one set of options: select it in one group, under either name."
+    )
+
+
+def test_two_groups_selecting_a_tied_parameter_by_one_name_keep_the_overlap_message() -> None:
+    groups = [ParamGroup("lm_head.weight", lr=0.5), ParamGroup("lm_head", lr=0.01)]
+    module = type(
+        "Model",
+        (ConfigurableOptimizersMixin, TiedHead),
+        {"optimizer": OptimizerSpec(SGD, lr=0.1, groups=groups)},
+    )()
+    with pytest.raises(ValueError) as raised:
+        build_all(module, module._lightning_optim_declared, None)
+    assert str(raised.value) == (
+        "Model.optimizer.groups[1]: `select='lm_head'` matches only parameters already taken by the earlier group(s) "
+        "`lm_head.weight`; a parameter goes to the first group that selects it. Reorder the groups or narrow the "
+        "earlier selector."
+    )
+
+
 def _name_only(name: str) -> bool:
     return name.startswith("model_gen")
 
