@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
@@ -202,6 +202,16 @@ def _epoch_refused(epoch: Any) -> TypeError:
     )
 
 
+def _metric_missing(where: str, plateau: Any) -> TypeError:
+    name = type(plateau).__name__
+    return TypeError(
+        f"{where}: Expected the metric with each update of the declared `{name}` but got `scheduler.step()` "
+        "without one (a module's `lr_scheduler_step` override stepping every scheduler alike?): a plateau reduces "
+        "the lr on its `monitor` metric. Call `scheduler.step(metric)` for it, or let the mixin step it: remove the "
+        "override, or call `super().lr_scheduler_step(scheduler, metric)` in it."
+    )
+
+
 class Schedule(LRScheduler):
     """A torch scheduler built once from ``make`` when its ``Shape`` is fixed, with warmup, window and driven option.
 
@@ -269,6 +279,30 @@ class Schedule(LRScheduler):
         self.listed: tuple[Schedule, ...] = ()
         if shape is not None:
             self.fix(shape)
+
+    if not TYPE_CHECKING:  # mypy keeps checking the package's own reads of a schedule
+
+        def __getattr__(self, name: str) -> Any:
+            """A public attribute of the built torch scheduler that the schedule lacks (``gamma``, ``step_size``,
+            ``T_max``), read through: a module's ``lr_scheduler_step`` and ``self.lr_schedulers()`` get the
+            schedule, not the declared scheduler. Private names are not forwarded: torch and Lightning ask
+            ``hasattr`` of those (``_get_closed_form_lr``), and so do unpickling and ``deepcopy`` before ``inner``
+            is set."""
+            if name.startswith("_") or "inner" not in vars(self):
+                raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+            if self.inner is None:
+                raise AttributeError(
+                    f"{self.where}: Expected the declared scheduler to be built to read its `{name}` but it is "
+                    "not yet: the schedule builds it when training starts (a window's scheduler at its "
+                    "`begin`), and its attributes are read through the schedule from then on."
+                )
+            try:
+                return getattr(self.inner, name)
+            except AttributeError:
+                raise AttributeError(
+                    f"'{type(self).__name__}' object has no attribute '{name}', nor has the "
+                    f"`{type(self.inner).__name__}` it schedules"
+                ) from None
 
     def __repr__(self) -> str:
         inner = "not built yet" if self.inner is None else type(self.inner).__name__
@@ -445,6 +479,8 @@ class Schedule(LRScheduler):
             return
         if self.before_step is not None:
             self.before_step(self.last_epoch)
+        if metrics is None and isinstance(self.inner, ReduceLROnPlateau):
+            raise _metric_missing(self.where, self.inner)
         try:
             if metrics is None:
                 self.inner.step()

@@ -8,14 +8,16 @@ a checkpoint of it resumes under any implementation.
 
 from __future__ import annotations
 
+import pickle
 import re
+from copy import deepcopy
 from typing import Any
 
 import pytest
 import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import SGD
-from torch.optim.lr_scheduler import LambdaLR, LinearLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.schedule import Schedule
@@ -194,3 +196,94 @@ def test_an_empty_window_leaves_the_lr_alone() -> None:
         optimizer.step()
         linear.step()
     assert lrs == [0.1, 0.1, 0.1]
+
+
+def test_a_plateau_stepped_without_its_metric_names_the_declaration() -> None:
+    """An override stepping every scheduler alike (``scheduler.step()``) reached torch's bare ``TypeError:
+    ReduceLROnPlateau.step() missing 1 required positional argument: 'metrics'`` from inside the package."""
+
+    class StepsAlike(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("plateau", monitor="train_loss", patience=0, interval="step")
+        )
+
+        def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+            scheduler.step()
+
+    message = (
+        "StepsAlike.optimizer.scheduler: Expected the metric with each update of the declared `ReduceLROnPlateau` "
+        "but got `scheduler.step()` without one"
+    )
+    with pytest.raises(
+        TypeError, match=re.escape(message) + r".*`scheduler.step\(metric\)`.*call `super\(\)"
+    ):
+        fit(StepsAlike(), max_epochs=1)
+
+
+class ReadsItsScheduler(Classifier):
+    """Records the declared scheduler's settings as ``self.lr_schedulers()`` gives them, at every epoch's end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: list[tuple[Any, ...]] = []
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers()
+        self.read.append((scheduler.T_max, scheduler.eta_min, scheduler.base_lrs))  # type: ignore[union-attr]
+
+
+def test_the_declared_schedulers_attributes_are_read_through_its_schedule() -> None:
+    """``gamma``, ``T_max``... of the declared scheduler, as a hand-written module reads them from its own: the
+    schedule of a ``CosineAnnealingLR`` whose ``T_max`` is derived from the run gives the one derived."""
+
+    class Declared(ConfigurableOptimizersMixin, ReadsItsScheduler):
+        optimizer = OptimizerSpec(
+            SGD, lr=0.1, scheduler=SchedulerSpec("cosine", eta_min=0.01, interval="step")
+        )
+
+    class HandWritten(ReadsItsScheduler):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            cosine = CosineAnnealingLR(
+                optimizer, T_max=int(self.trainer.estimated_stepping_batches), eta_min=0.01
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+    declared, hand_written = Declared(), HandWritten()
+    fit(declared, max_epochs=2)
+    fit(hand_written, max_epochs=2)
+    assert declared.read == hand_written.read == [(8, 0.01, [0.1])] * 2
+
+
+def step_by_3(optimizer: Any, shape: Shape) -> StepLR:
+    return StepLR(optimizer, step_size=3, gamma=0.5)
+
+
+def test_reads_through_leave_private_names_state_and_copies_alone() -> None:
+    """Only public names are read through: torch and Lightning ask ``hasattr`` of private ones, and so do
+    ``pickle`` and ``deepcopy`` before the schedule's ``inner`` is set. Before the scheduler is built a read says
+    so."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    unbuilt = Schedule(optimizer, step_by_3, where="Model.optimizer.scheduler")
+    with pytest.raises(
+        AttributeError, match=r"Model.optimizer.scheduler: Expected the declared scheduler to be built"
+    ):
+        unbuilt.gamma  # noqa: B018
+    assert not hasattr(unbuilt, "gamma")
+    unbuilt.fix(Shape())
+    for copy in (unbuilt, deepcopy(unbuilt), pickle.loads(pickle.dumps(unbuilt))):
+        assert (copy.gamma, copy.step_size) == (0.5, 3)
+        assert hasattr(copy.inner, "_last_lr") and not hasattr(copy, "_last_lr")
+        assert not hasattr(copy, "_get_closed_form_lr")
+        assert set(copy.state_dict()) == {
+            "last_epoch",
+            "warmup_targets",
+            "warmup_written",
+            "start_values",
+            "shape",
+            "inner",
+        }
+    with pytest.raises(
+        AttributeError, match=r"'Schedule' object has no attribute 'T_max', nor has the `StepLR`"
+    ):
+        unbuilt.T_max  # noqa: B018
