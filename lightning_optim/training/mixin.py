@@ -23,6 +23,7 @@ from lightning_optim.declaring.optimizer import (
     declared_of,
     resolve_optimizer,
 )
+from lightning_optim.declaring.scheduler_hook import refuse_class_tests
 from lightning_optim.declaring.specs import OptimizerSpec, ParamGroup, SchedulerSpec, written_in
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.training import driven as _driven
@@ -344,6 +345,8 @@ def _declare(cls: type) -> None:
         _refuse_uncalled_overrides(
             cls, f"{len(declared)} optimizers", ("lr_scheduler_step", *_MANUAL_UNCALLED)
         )
+    else:
+        _refuse_scheduler_class_tests(cls, declared)
     catch_alls = [d.attribute for d in declared if d.params is None]
     if len(catch_alls) > 1:
         raise ValueError(
@@ -843,6 +846,21 @@ def _check_training_step_written(module: Any, declared: Sequence[ResolvedOptimiz
         "on every one of them (the mixin then writes the step: docs/guides/several-optimizers.md), but got "
         "neither, so nothing would train."
     )
+
+
+def _refuse_scheduler_class_tests(cls: type, declared: Sequence[ResolvedOptimizer]) -> None:
+    """Refuse an ``lr_scheduler_step`` override anywhere in ``cls``'s MRO that tests the class of the scheduler it
+    gets, which is the mixin's schedule of each declared scheduler (``declaring/scheduler_hook.py``)."""
+    schedulers = [scheduler for d in declared for scheduler in d.schedulers]
+    if not schedulers:
+        return
+    lightnings = [
+        getattr(base, "lr_scheduler_step", None) for base in compat.lightning_classes("LightningModule")
+    ]
+    for klass in cls.__mro__:
+        hook = vars(klass).get("lr_scheduler_step")
+        if klass is not ConfigurableOptimizersMixin and hook is not None and hook not in lightnings:
+            refuse_class_tests(cls.__qualname__, klass, hook, schedulers)
 
 
 def _refuse_uncalled_overrides(cls: type, reason: str, hooks: Sequence[str] = ("lr_scheduler_step",)) -> None:

@@ -1,0 +1,166 @@
+"""Tests of the scheduler's class in a module's ``lr_scheduler_step`` override, refused when the class is defined.
+
+Lightning hands the hook the scheduler of each config ``configure_optimizers`` returned, and the mixin returns the
+``Schedule`` of each declared scheduler (``schedules/schedule.py``), a torch ``LRScheduler`` that builds the declared
+one when the run is known, never an instance of the declared class. So an override that tests the class takes the
+branch for no declared scheduler: ``if isinstance(scheduler, StepLR): scheduler.step()`` never steps the declared
+``StepLR``, without a word, and the common dispatch ``if isinstance(scheduler, ReduceLROnPlateau):
+scheduler.step(metric) else: scheduler.step()`` steps a declared plateau without its metric. A test against a
+scheduler class that a ``Schedule`` is not an instance of has the same answer for every scheduler the hook gets,
+so refusing it is sound. The tested class is read from the override's source and resolved as its code would
+(its globals, closure and the modules it imports); where there is no source, or a name is not resolved, nothing
+is refused, as the package's other reads of source do.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import Any
+
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from lightning_optim.declaring.scheduler import ResolvedScheduler
+from lightning_optim.schedules.schedule import Schedule
+from lightning_optim.utilities.errors import listing
+
+#: The comparisons of ``type(scheduler)`` with a class, or with a collection of classes
+_COMPARISONS = (ast.Is, ast.IsNot, ast.Eq, ast.NotEq, ast.In, ast.NotIn)
+
+
+def never_a_schedule(value: Any) -> bool:
+    """Whether ``value`` is a scheduler class that the mixin's ``Schedule`` is not an instance of.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> never_a_schedule(StepLR), never_a_schedule(LRScheduler), never_a_schedule(int)
+        (True, False, False)
+    """
+    return (
+        isinstance(value, type)
+        and issubclass(value, (LRScheduler, ReduceLROnPlateau))
+        and not issubclass(Schedule, value)
+    )
+
+
+def class_tests(hook: Any) -> list[tuple[str, list[type]]]:
+    """(the test as written, the classes it names that a ``Schedule`` is not) for each test of the class of
+    ``hook``'s scheduler argument (its second): ``isinstance(scheduler, X)``, ``type(scheduler) is X`` (``==``,
+    ``in``, and their negations), ``X`` a class or a tuple of them.
+
+    Example:
+        >>> from torch.optim.lr_scheduler import StepLR
+        >>> def lr_scheduler_step(self, scheduler, metric):
+        ...     if isinstance(scheduler, (StepLR, LRScheduler)) or type(scheduler) is not ReduceLROnPlateau:
+        ...         scheduler.step()
+        >>> [(test, [c.__name__ for c in classes]) for test, classes in class_tests(lr_scheduler_step)]
+        [('isinstance(scheduler, (StepLR, LRScheduler))', ['StepLR']), ('type(scheduler) is not ReduceLROnPlateau', ['ReduceLROnPlateau'])]
+    """
+    hook = inspect.unwrap(hook)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(hook)))
+        names = inspect.getclosurevars(hook)
+    except (OSError, TypeError, SyntaxError, ValueError):  # no source (compiled), or not cut out whole
+        return []
+    definition = next(
+        (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None
+    )
+    if definition is None:  # a lambda
+        return []
+    positional = [*definition.args.posonlyargs, *definition.args.args]
+    if len(positional) < 2:
+        return []
+    scope = {**names.builtins, **hook.__globals__, **names.nonlocals, **_imported(definition)}
+    found = []
+    for node in ast.walk(definition):
+        tested = _tested(node, positional[1].arg)
+        classes = [value for expr in tested for value in _values(expr, scope) if never_a_schedule(value)]
+        if classes:
+            found.append((ast.unparse(node), classes))
+    return found
+
+
+def _tested(node: ast.AST, argument: str) -> list[ast.expr]:
+    """The expressions ``node`` tests the class of ``argument`` against (none if it tests no class of it)."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "isinstance"
+        and len(node.args) == 2
+        and _is_name(node.args[0], argument)
+    ):
+        return [node.args[1]]
+    if isinstance(node, ast.Compare) and all(isinstance(op, _COMPARISONS) for op in node.ops):
+        operands = [node.left, *node.comparators]
+        if any(_is_type_of(operand, argument) for operand in operands):
+            return [operand for operand in operands if not _is_type_of(operand, argument)]
+    return []
+
+
+def _is_name(node: ast.AST, name: str) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _is_type_of(node: ast.AST, argument: str) -> bool:
+    """Whether ``node`` is ``type(argument)``."""
+    return (
+        isinstance(node, ast.Call)
+        and _is_name(node.func, "type")
+        and len(node.args) == 1
+        and _is_name(node.args[0], argument)
+    )
+
+
+def _values(expr: ast.expr, scope: dict[str, Any]) -> list[Any]:
+    """What ``expr`` (a name, an attribute chain, a tuple or list of them) stands for in ``scope``, a tuple's
+    items each; nothing for what it cannot resolve without running code."""
+    if isinstance(expr, ast.Tuple | ast.List | ast.Set):
+        return [value for item in expr.elts for value in _values(item, scope)]
+    missing = object()
+    value: Any = missing
+    if isinstance(expr, ast.Name):
+        value = scope.get(expr.id, missing)
+    elif isinstance(expr, ast.Attribute):
+        owners = _values(expr.value, scope)
+        value = getattr(owners[0], expr.attr, missing) if len(owners) == 1 else missing
+    if value is missing:
+        return []
+    return list(value) if isinstance(value, tuple) else [value]
+
+
+def _imported(definition: ast.AST) -> dict[str, Any]:
+    """The names the imports inside ``definition`` bind, from modules imported already (nothing is imported)."""
+    names: dict[str, Any] = {}
+    for node in ast.walk(definition):
+        if isinstance(node, ast.ImportFrom) and node.module is not None and not node.level:
+            module = sys.modules.get(node.module)
+            for alias in node.names:
+                if module is not None and hasattr(module, alias.name):
+                    names[alias.asname or alias.name] = getattr(module, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                bound = alias.name if alias.asname else alias.name.partition(".")[0]
+                if bound in sys.modules:
+                    names[alias.asname or bound] = sys.modules[bound]
+    return names
+
+
+def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequence[ResolvedScheduler]) -> None:
+    """Refuse ``definer``'s ``lr_scheduler_step`` ``hook`` (used by the class ``owner``) if it tests the scheduler's
+    class against a scheduler class (``class_tests``) while the mixin hands it the ``schedulers``' schedules."""
+    tests = class_tests(hook)
+    if not tests:
+        return
+    test, classes = tests[0]
+    where = "" if definer.__qualname__ == owner else f" (in `{definer.__qualname__}`)"
+    declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in schedulers)
+    raise TypeError(
+        f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test}`{where}: the "
+        f"scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared scheduler "
+        f"(here {declared}), never an instance of {listing(c.__name__ for c in classes)}, so the test has the same "
+        "answer for every scheduler. The mixin steps each declared scheduler itself (a plateau with its `monitor` "
+        "metric): remove the override, or call `super().lr_scheduler_step(scheduler, metric)` in it."
+    )

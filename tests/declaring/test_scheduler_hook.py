@@ -1,0 +1,178 @@
+"""An ``lr_scheduler_step`` override that tests its scheduler's class (``declaring/scheduler_hook.py``) is refused
+when the class is defined: the hook receives the mixin's schedule of each declared scheduler, never the declared
+class, so ``if isinstance(scheduler, StepLR): scheduler.step()`` never stepped the declared ``StepLR`` (lr 0.1
+throughout, a hand-written module's halves every 2 steps) and the plateau dispatch stepped the plateau without its
+metric (torch's bare ``TypeError`` from inside the package). Overrides that test no class, a module training with
+its own ``configure_optimizers`` and overrides without source are left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch.optim import SGD
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau, StepLR
+
+from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
+from tests.helpers import Classifier, fit
+
+STEP = SchedulerSpec(StepLR, step_size=2, gamma=0.5, interval="step")
+PLATEAU = SchedulerSpec(ReduceLROnPlateau, monitor="train_loss", patience=0, factor=0.5, interval="step")
+PLATEAUS = (ReduceLROnPlateau,)
+
+
+class OnlyStepLR:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, StepLR):
+            scheduler.step()
+
+
+class PlateauDispatch:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(metric)
+        else:
+            scheduler.step()
+
+
+class ByAttributeChain:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, (torch.optim.lr_scheduler.ReduceLROnPlateau, int)):
+            scheduler.step(metric)
+
+
+class ByTypeIs:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler) is not StepLR:
+            return
+        scheduler.step()
+
+
+class ByTypeIn:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler) in PLATEAUS:
+            scheduler.step(metric)
+
+
+class ByLocalImport:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        from torch.optim.lr_scheduler import StepLR as Step
+
+        if isinstance(scheduler, Step):
+            scheduler.step()
+
+
+def _class_testing_overrides() -> list[Any]:
+    return [
+        pytest.param(OnlyStepLR, STEP, "isinstance(scheduler, StepLR)", "`StepLR`", id="isinstance"),
+        pytest.param(
+            PlateauDispatch,
+            PLATEAU,
+            "isinstance(scheduler, ReduceLROnPlateau)",
+            "`ReduceLROnPlateau`",
+            id="plateau-dispatch",
+        ),
+        pytest.param(
+            ByAttributeChain,
+            PLATEAU,
+            "isinstance(scheduler, (torch.optim.lr_scheduler.ReduceLROnPlateau, int))",
+            "`ReduceLROnPlateau`",
+            id="attribute-chain",
+        ),
+        pytest.param(ByTypeIs, STEP, "type(scheduler) is not StepLR", "`StepLR`", id="type-is-not"),
+        pytest.param(ByTypeIn, PLATEAU, "type(scheduler) in PLATEAUS", "`ReduceLROnPlateau`", id="type-in"),
+        pytest.param(ByLocalImport, STEP, "isinstance(scheduler, Step)", "`StepLR`", id="local-import"),
+    ]
+
+
+@pytest.mark.parametrize(("hooks", "scheduler", "test", "classes"), _class_testing_overrides())
+def test_a_test_of_the_schedulers_class_is_refused_at_class_definition(
+    hooks: type, scheduler: SchedulerSpec, test: str, classes: str
+) -> None:
+    declared = scheduler.scheduler.__name__  # type: ignore[union-attr]
+    message = (
+        f"Model.lr_scheduler_step: Expected no test of the scheduler's class but got `{test}` (in "
+        f"`{hooks.__qualname__}`): the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) "
+        f"of each declared scheduler (here `Model.optimizer.scheduler`'s `{declared}`), never an instance of "
+        f"{classes}"
+    )
+    with pytest.raises(TypeError) as raised:
+
+        class Model(hooks, ConfigurableOptimizersMixin, Classifier):  # type: ignore[misc, valid-type]
+            optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=scheduler)
+
+    text = str(raised.value).replace(
+        f"{test_a_test_of_the_schedulers_class_is_refused_at_class_definition.__name__}.<locals>.", ""
+    )
+    assert text.startswith(message), text
+    assert text.endswith("remove the override, or call `super().lr_scheduler_step(scheduler, metric)` in it.")
+
+
+def test_a_base_listed_after_the_mixin_is_checked_too() -> None:
+    """The mixin's own ``lr_scheduler_step`` calls ``super()``, which reaches a base listed after it."""
+    with pytest.raises(TypeError, match=r"Model.lr_scheduler_step: .* \(in `OnlyStepLR`\)"):
+
+        class Model(ConfigurableOptimizersMixin, OnlyStepLR, Classifier):
+            optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=STEP)
+
+
+def test_the_refused_override_steps_the_declared_class_in_a_hand_written_module() -> None:
+    """What the refusal prevents: beside a hand-written ``configure_optimizers`` the same override halves the lr
+    every 2 steps; the mixin's schedule, which it never stepped, held 0.1."""
+
+    class HandWritten(OnlyStepLR, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            scheduler = {"scheduler": StepLR(optimizer, 2, 0.5), "interval": "step"}
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    assert fit(HandWritten(), max_epochs=1).of() == [0.1, 0.1, 0.05, 0.05]
+
+
+class CallsSuper:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(metric, torch.Tensor) and not torch.isfinite(metric):
+            return
+        super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
+
+
+class StepsEach:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, LRScheduler) and metric is None:
+            scheduler.step()
+        else:
+            scheduler.step(metric)
+
+
+@pytest.mark.parametrize("hooks", [CallsSuper, StepsEach])
+def test_an_override_testing_no_scheduler_class_it_could_be_trains_as_declared(hooks: type) -> None:
+    """A test of the metric, or of torch's base ``LRScheduler`` (which the schedule is), is left alone."""
+
+    class Model(hooks, ConfigurableOptimizersMixin, Classifier):  # type: ignore[misc, valid-type]
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=STEP)
+
+    assert fit(Model(), max_epochs=1).of() == [0.1, 0.1, 0.05, 0.05]
+
+
+def test_an_override_without_source_or_scheduler_is_left_alone() -> None:
+    """No source to read (``exec``), as the package's other reads of source; no declared scheduler: the hook is
+    never called."""
+    namespace: dict[str, Any] = {"StepLR": StepLR}
+    exec(
+        "def lr_scheduler_step(self, scheduler, metric):\n"
+        "    if isinstance(scheduler, StepLR):\n"
+        "        scheduler.step()\n",
+        namespace,
+    )
+
+    class Unread(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=STEP)
+        lr_scheduler_step = namespace["lr_scheduler_step"]
+
+    class Unscheduled(OnlyStepLR, ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1)
+
+    assert Unread.lr_scheduler_step is namespace["lr_scheduler_step"]
+    assert fit(Unscheduled(), max_epochs=1).of() == [0.1] * 4
