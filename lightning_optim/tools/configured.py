@@ -6,8 +6,10 @@ and documents the hook as idempotent: once it has built the layers, calling it a
 that builds its layers there has none before ``fit``, so ``describe_optimizers`` and ``preview_schedule`` would
 plan its optimizers over nothing.
 
-They call the hook on a copy of the module that shares its parameters and buffers (nothing is allocated twice),
-on a fork of torch's random state, so that a seeded ``fit`` after them builds the layers it would have built.
+They call the hook on a copy of the module that shares its initialized parameters (the bulk of its memory is not
+allocated twice) and holds its own buffers and lazy parameters, which a forward run by the hook writes (a lazy
+layer materializes in place, a ``BatchNorm`` updates its running statistics), on a fork of torch's random state,
+so that the module is left as it was and a seeded ``fit`` after them builds the layers it would have built.
 Calling it on the user's module instead would build the layers outside the Trainer's contexts, and its own
 ``fit`` would then find them built and skip them (an idempotent hook returns early): a sharded model would be
 materialized whole on the CPU, a ``"16-true"`` one built in float32 first.
@@ -20,12 +22,12 @@ told so (``check_built``), instead of the message ``fit`` gives a module that bu
 from __future__ import annotations
 
 import copy
-from itertools import chain
 from typing import Any
 
 import torch
 
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.lazy import is_uninitialized
 
 #: Lightning's hooks that build the layers in ``fit``, in the order ``fit`` calls them.
 BUILDING_HOOKS = ("configure_sharded_model", "configure_model")
@@ -33,7 +35,8 @@ BUILDING_HOOKS = ("configure_sharded_model", "configure_model")
 
 def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) -> torch.nn.Module:
     """``module`` with the layers its overridden ``configure_model`` builds: ``module`` itself when it overrides
-    no building hook or when ``owned`` (the tool built it, from a class), else a copy sharing its tensors.
+    no building hook or when ``owned`` (the tool built it, from a class), else a copy sharing its initialized
+    parameters.
 
     Example:
         >>> import lightning as L
@@ -53,8 +56,8 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
         check_built(tool, module)
         return module
     if not owned:
-        # the tensors map to themselves: the copy's existing parameters and buffers are the module's
-        shared = {id(t): t for t in chain(module.parameters(), module.buffers())}
+        # the initialized parameters map to themselves: the copy's are the module's
+        shared = {id(p): p for p in module.parameters() if not is_uninitialized(p)}
         try:
             module = copy.deepcopy(module, shared)
         except Exception as err:

@@ -40,7 +40,7 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     (``scheduler[i]`` for a declared list).
 
     A module that builds its layers in Lightning's ``configure_model`` hook is described with them: the hook runs
-    on a copy sharing its tensors (``tools/configured.py``), and ``module`` is left for ``fit`` to build.
+    on a copy sharing its parameters (``tools/configured.py``), and ``module`` is left for ``fit`` to build.
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups), or

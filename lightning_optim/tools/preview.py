@@ -471,7 +471,7 @@ def preview_schedule(
 
     ``HParam`` values are read from the module as ``fit`` reads them (from ``Class()`` when given a class). A
     module that builds its layers in Lightning's ``configure_model`` hook is planned with them: the hook runs on
-    a copy sharing its tensors (``tools/configured.py``), and the module given is left for ``fit`` to build.
+    a copy sharing its parameters (``tools/configured.py``), and the module given is left for ``fit`` to build.
 
     Args:
         module_or_class: a ``ConfigurableOptimizersMixin`` module (or that module compiled:

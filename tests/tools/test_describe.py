@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from itertools import chain
 from typing import Any
 
 import lightning as L
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from lightning_optim import OptimizerSpec, ParamGroup, SchedulerSpec, describe_optimizers, preview_schedule
+from lightning_optim.utilities.lazy import is_uninitialized
 from tests.helpers import FAST, declared, fit, loader, lr_replaced
 
 
@@ -159,6 +161,78 @@ def test_describing_a_configure_model_module_leaves_torchs_random_state_as_it_wa
     state = torch.get_rng_state()
     describe_optimizers(module)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+class LazyInConfigureModel(L.LightningModule):
+    """Holds a lazy layer from ``__init__`` that ``configure_model`` materializes by a forward (a no-op once it is)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body, self.head = nn.LazyLinear(16), nn.Linear(16, 4)
+
+    def configure_model(self) -> None:
+        self.body(torch.zeros(1, 8))
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+
+class ProbedInConfigureModel(L.LightningModule):
+    """Runs a probing forward (in training mode) through a ``BatchNorm1d`` held since ``__init__`` while
+    ``configure_model`` builds the last layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm, self.body = nn.BatchNorm1d(8), nn.Linear(8, 4)
+
+    def configure_model(self) -> None:
+        if not hasattr(self, "head"):
+            self.head = nn.Linear(4, 4)
+            self.norm(torch.randn(4, 8) + 3)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(self.norm(x))), y)
+
+
+TOOLS = {
+    "describe_optimizers": describe_optimizers,
+    "preview_schedule": lambda module: preview_schedule(module, max_epochs=1, steps_per_epoch=2),
+}
+
+
+def assert_same_tensors(a: nn.Module, b: nn.Module) -> None:
+    """``a`` and ``b`` hold parameters and buffers of the same names, classes and values (lazy ones: no values)."""
+
+    def tensors(module: nn.Module) -> list[tuple[str, type, torch.Tensor | None]]:
+        named = chain(module.named_parameters(), module.named_buffers())
+        return [(name, type(t), None if is_uninitialized(t) else t.detach()) for name, t in named]
+
+    assert [(name, kind) for name, kind, _ in tensors(a)] == [(name, kind) for name, kind, _ in tensors(b)]
+    for (name, _, x), (_, _, y) in zip(tensors(a), tensors(b)):
+        assert (x is None and y is None) or torch.equal(x, y), name
+
+
+@pytest.mark.parametrize("base", [LazyInConfigureModel, ProbedInConfigureModel])
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_configure_model_forward_leaves_the_module_and_its_seeded_fit_as_they_were(
+    tool: str, base: type[L.LightningModule]
+) -> None:
+    """Was: the hook ran on a copy sharing every tensor of the module, so its forward materialized the module's
+    own lazy layer (a seeded `fit` after the tool then trained other weights) or moved its BatchNorm's running
+    statistics."""
+    module_class = declared(OptimizerSpec("sgd", lr=0.1), base)
+    torch.manual_seed(0)
+    module = module_class()
+    torch.manual_seed(0)
+    untouched = module_class()
+    TOOLS[tool](module)
+    assert_same_tensors(module, untouched)
+    for trained in (module, untouched):
+        torch.manual_seed(1)
+        fit(trained, max_epochs=1)
+    assert_same_tensors(module, untouched)
 
 
 class BuiltInSetup(L.LightningModule):
