@@ -16,16 +16,22 @@ materialized whole on the CPU, a ``"16-true"`` one built in float32 first.
 
 ``setup`` is not called: Lightning calls it inside ``fit`` with a Trainer attached and a stage, which the tools
 do not have, and it is not documented as idempotent. A module left without any parameter that overrides it is
-told so (``check_built``), instead of the message ``fit`` gives a module that builds no layers.
+told so (``check_built``), instead of the message ``fit`` gives a module that builds no layers. One that has
+parameters may build more there, or none (``setup`` often only prepares data): the tools cannot tell, nor whether
+it already ran, so they plan over the layers it has, and a refusal of the plan (a selector matching none, a
+lazy layer's unknown shape, a parameter no optimizer takes, ...) ends with ``setup_note``, which says so.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from lightning_optim.groups.plan import GroupPlan
+from lightning_optim.groups.planning import Grouping, plan_all
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.lazy import is_uninitialized
 
@@ -79,6 +85,44 @@ def as_fit_builds(tool: str, module: torch.nn.Module, *, owned: bool = False) ->
             ) from err
     check_built(tool, module)
     return module
+
+
+def fit_plans(
+    tool: str, module: torch.nn.Module, groupings: Sequence[Grouping], *, owned: bool = False
+) -> tuple[torch.nn.Module, list[list[GroupPlan]]]:
+    """``module`` as ``fit`` builds it (``as_fit_builds``) and each declared optimizer's group plan over it; a
+    refusal of the plan for a module that overrides ``setup`` ends with ``setup_note``."""
+    built = as_fit_builds(tool, module, owned=owned)
+    try:
+        return built, plan_all(built, groupings)
+    except ValueError as err:
+        note = setup_note(tool, built)
+        if note is not None:
+            err.args = (f"{err} {note}",)  # the same error (its class, cause and traceback), told of `setup`
+        raise
+
+
+def setup_note(tool: str, module: torch.nn.Module) -> str | None:
+    """The sentence telling that the layers ``module``'s overridden ``setup`` builds are not in ``tool``'s plan
+    (until it has run); ``None`` where ``module`` does not override ``setup``.
+
+    Example:
+        >>> import lightning as L
+        >>> class Model(L.LightningModule):
+        ...     def setup(self, stage):
+        ...         pass
+        >>> print(setup_note("describe_optimizers", Model()))
+        `Model` overrides `setup`, which `describe_optimizers` does not call: layers it builds are planned only once it has run (call ...
+        >>> setup_note("describe_optimizers", L.LightningModule()) is None
+        True
+    """
+    if not _overrides(module, "setup"):
+        return None
+    return (
+        f"`{type(module).__qualname__}` overrides `setup`, which `{tool}` does not call: layers it builds are "
+        f"planned only once it has run (call `{tool}` after `model.setup('fit')` or after `trainer.fit`, or build "
+        f"them in `configure_model`, which `{tool}` calls as `fit` does)."
+    )
 
 
 def check_built(tool: str, module: torch.nn.Module) -> None:

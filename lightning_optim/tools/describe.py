@@ -13,11 +13,11 @@ from lightning_optim.declaring.construct import new_schedule
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
-from lightning_optim.groups.planning import apply_scales, as_torch_groups, plan_all
+from lightning_optim.groups.planning import apply_scales, as_torch_groups
 from lightning_optim.registry.external import prepare_optimizer
 from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.schedules.shape import Shape
-from lightning_optim.tools.configured import as_fit_builds
+from lightning_optim.tools.configured import fit_plans, setup_note
 from lightning_optim.tools.state_size import state_bytes
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities import compat
@@ -40,7 +40,9 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
     (``scheduler[i]`` for a declared list).
 
     A module that builds its layers in Lightning's ``configure_model`` hook is described with them: the hook runs
-    on a copy sharing its parameters (``tools/configured.py``), and ``module`` is left for ``fit`` to build.
+    on a copy sharing its parameters (``tools/configured.py``), and ``module`` is left for ``fit`` to build. One
+    that overrides ``setup``, which Lightning calls inside ``fit`` and this does not, is described over the layers
+    built so far, under a first line saying so.
 
     Args:
         module: an instance of a ``ConfigurableOptimizersMixin`` module (its parameters decide the groups), or
@@ -77,11 +79,13 @@ def describe_optimizers(module: torch.nn.Module, *, max_names: int | None = 8) -
             f"optimizers but got {module!r:.80}."
         )
     declared_all = values_resolved(module, declared_all)  # the values of its HParams, as `fit` reads them
-    module = as_fit_builds("describe_optimizers", module)
-    return "\n".join(
-        _describe(module, declared, groups, max_names)
-        for declared, groups in zip(declared_all, plan_all(module, [d.grouping for d in declared_all]))
-    )
+    module, plans = fit_plans("describe_optimizers", module, [d.grouping for d in declared_all])
+    note = setup_note("describe_optimizers", module)
+    described = [
+        _describe(module, declared, groups, max_names) for declared, groups in zip(declared_all, plans)
+    ]
+    first = [] if note is None else [f"Planned over the layers built so far: {note}"]
+    return "\n".join([*first, *described])
 
 
 def _describe(

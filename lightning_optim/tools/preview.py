@@ -45,10 +45,9 @@ from lightning_optim.building.placed import check_placed
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
-from lightning_optim.groups.planning import plan_all
 from lightning_optim.monitor.lr_monitor import logs_lr, momentum_at
 from lightning_optim.schedules.param_view import target_of
-from lightning_optim.tools.configured import as_fit_builds
+from lightning_optim.tools.configured import fit_plans
 from lightning_optim.training.mixin import current_declarations
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import check_count, did_you_mean, listing
@@ -417,12 +416,17 @@ def preview(
     else:
         per_epoch, entries = int(_length.epoch_steps(length, 0)), _length.run_steps(length)
     run = PreviewRun(batches, accumulate_grad_batches, manual, per_epoch, int(entries))
-    planned = as_fit_builds("preview_schedule", module, owned=isinstance(module_or_class, type))
     built = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        _, plans = fit_plans(
+            "preview_schedule",
+            module,
+            [d.grouping for d in declared_all],
+            owned=isinstance(module_or_class, type),
+        )
         # over stand-in parameters (only the lrs matter), the schedules shaped by the run `fit` would have
-        for declared, groups in zip(declared_all, plan_all(planned, [d.grouping for d in declared_all])):
+        for declared, groups in zip(declared_all, plans):
             built.append(build_over_stand_ins(declared, groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))

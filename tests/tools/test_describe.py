@@ -249,17 +249,13 @@ class BuiltInSetup(L.LightningModule):
         return nn.functional.cross_entropy(self.head(self.body(x)), y)
 
 
-@pytest.mark.parametrize("tool", ["describe_optimizers", "preview_schedule"])
+@pytest.mark.parametrize("tool", TOOLS)
 def test_a_module_building_its_layers_in_setup_is_told_the_tools_do_not_call_it(tool: str) -> None:
     """Was: "the module has no parameters yet. Build its layers in `__init__`, `setup` or `configure_model`",
     for a module whose layers `setup` builds (and `fit` trains)."""
     module = declared(OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("head", lr=0.5)]), BuiltInSetup)()
-    call = {
-        "describe_optimizers": lambda: describe_optimizers(module),
-        "preview_schedule": lambda: preview_schedule(module, max_epochs=1, steps_per_epoch=2),
-    }[tool]
     with pytest.raises(ValueError) as raised:
-        call()
+        TOOLS[tool](module)
     assert str(raised.value) == (
         f"{tool}: Expected the layers `fit` plans the optimizers over but `Declared` has no parameters yet: it "
         f"overrides `setup`, which `{tool}` does not call (Lightning calls it inside `fit`, with the Trainer "
@@ -277,6 +273,83 @@ def test_a_module_building_its_layers_in_setup_is_told_the_tools_do_not_call_it(
         for g in trainer.optimizers[0].param_groups
     ]
     assert lines[-2:] == built == ["  head: head.weight, head.bias", "  rest: body.weight, body.bias"]
+
+
+class HeadInSetup(L.LightningModule):
+    """Builds its body in ``__init__`` and its head in ``setup`` (once), which ``fit`` calls before it builds the
+    optimizers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(8, 16)
+
+    def setup(self, stage: str) -> None:
+        if not hasattr(self, "head"):
+            self.head = nn.Linear(16, 4)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(self.body(x)), y)
+
+
+class LazyInSetup(LazyInConfigureModel):
+    """Materializes its lazy layer by a forward in ``setup``: its shape is known when ``fit`` builds the
+    optimizers."""
+
+    def configure_model(self) -> None:
+        pass
+
+    def setup(self, stage: str) -> None:
+        self.body(torch.zeros(1, 8))
+
+
+def setup_note(tool: str) -> str:
+    return (
+        f"`Declared` overrides `setup`, which `{tool}` does not call: layers it builds are planned only once it has "
+        f"run (call `{tool}` after `model.setup('fit')` or after `trainer.fit`, or build them in `configure_model`, "
+        f"which `{tool}` calls as `fit` does)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("base", "spec", "refusal"),
+    [
+        (
+            HeadInSetup,
+            OptimizerSpec("sgd", lr=0.1, groups=[ParamGroup("head", lr=0.5)]),
+            "Declared.optimizer.groups[0]: `select='head'` matches none of this optimizer's trainable parameters",
+        ),
+        (
+            LazyInSetup,
+            OptimizerSpec("adamw", lr=0.01, weight_decay=0.1, no_decay="nanogpt"),
+            "Declared.optimizer: Expected `body.weight` to have a shape for the `no_decay` rule 'nanogpt', which "
+            "reads `ndim`, but it is uninitialized",
+        ),
+    ],
+    ids=["head_in_setup", "lazy_forward_in_setup"],
+)
+@pytest.mark.parametrize("tool", TOOLS)
+def test_a_refused_plan_of_a_module_overriding_setup_says_the_tools_do_not_call_it(
+    tool: str, base: type[L.LightningModule], spec: OptimizerSpec, refusal: str
+) -> None:
+    """Was: "`select='head'` matches none ..." for a head `setup` builds, and "... gets its shape at the module's
+    first forward, after the optimizers are built" for a lazy layer `setup` runs a forward through, with no word
+    of `setup`, which `fit` calls before it builds the optimizers (and accepts both)."""
+    module = declared(spec, base)()
+    with pytest.raises(ValueError) as raised:
+        TOOLS[tool](module)
+    assert str(raised.value).startswith(refusal)
+    assert str(raised.value).endswith(f". {setup_note(tool)}")
+    module.setup("fit")  # as the message says
+    TOOLS[tool](module)
+
+
+def test_a_module_overriding_setup_is_described_over_the_layers_built_so_far() -> None:
+    """Was: "1 group, 2 tensors, 144 parameters" and the body's names only, for a module whose `fit` trains the
+    head `setup` builds too, with no word of `setup`."""
+    lines = describe_optimizers(declared(OptimizerSpec("sgd", lr=0.1), HeadInSetup)()).splitlines()
+    assert lines[0] == f"Planned over the layers built so far: {setup_note('describe_optimizers')}"
+    assert lines[1] == "Declared.optimizer: SGD(lr=0.1), 1 group, 2 tensors, 144 parameters, 0 bytes of state"
 
 
 class NoLayers(L.LightningModule):
