@@ -7,8 +7,10 @@ or as an identifier standing for one: a ``dict(...)`` keyword, a parameter fille
 not only as an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group,
 beta1=...)``): the declared value would sit unread in the param groups. The names its constructor reads from its
 ``**kwargs`` (``kwargs.get('use_palm')``) and those it names by identifier are listed and suggested with the
-signature's, so that a misspelling of one is told the name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper
-method of a user's own) may read any name there: every name is accepted, as nothing here can tell which.
+signature's, so that a misspelling of one is told the name meant. A constructor handing its ``**kwargs`` on to a
+call (``Magma``'s inner ``AdamW``, a helper method of a user's own) may read any name there: every name is
+accepted, as nothing here can tell which. Merged into a dict of its own (``defaults.update(kwargs)``), they are not
+handed on: they land in the param groups as ``{**kwargs}``.
 
 The values are handed to each optimizer and scheduler built as its own copies (``own_values``): torch's schedulers
 write a tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and
@@ -302,7 +304,8 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
 
 def forwards_kwargs(source: str) -> bool:
     """Whether a constructor of ``source`` hands its ``**kwargs`` on to a call, unpacked or whole (into
-    ``dict(...)`` only, it lands in the param groups as a dict literal's ``**kwargs`` does: not handed on).
+    ``dict(...)`` or a dict's ``.update(...)`` only, it lands in the param groups as a dict literal's ``**kwargs``
+    does: not handed on).
 
     Example:
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    self._configure(**kwargs)")
@@ -313,6 +316,10 @@ def forwards_kwargs(source: str) -> bool:
         False
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    defaults = dict(lr=1, **kwargs)")
         False
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    defaults = {'lr': 1}\\n    defaults.update(kwargs)")
+        False
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    self.update(**kwargs)")  # a method of its own
+        True
     """
     try:
         tree = ast.parse(textwrap.dedent(source))
@@ -326,13 +333,46 @@ def forwards_kwargs(source: str) -> bool:
         ):
             continue
         kwargs = function.args.kwarg.arg
+        dicts = _dict_names(function)
         for node in ast.walk(function):
-            if not isinstance(node, ast.Call) or (isinstance(node.func, ast.Name) and node.func.id == "dict"):
+            if not isinstance(node, ast.Call) or _fills_a_dict(node, dicts):
                 continue
             values = [*node.args, *(keyword.value for keyword in node.keywords)]
             if any(isinstance(value, ast.Name) and value.id == kwargs for value in values):
                 return True
     return False
+
+
+def _dict_names(function: ast.FunctionDef) -> set[str]:
+    """The names ``function`` binds to a dict it makes (``defaults = {...}``, ``= dict(...)``)."""
+    bound = [
+        (target, node.value)
+        for node in ast.walk(function)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    ]
+    return {
+        target.id
+        for target, value in bound
+        if isinstance(target, ast.Name)
+        and (isinstance(value, ast.Dict | ast.DictComp) or _is_dict_call(value))
+    }
+
+
+def _fills_a_dict(call: ast.Call, dicts: set[str]) -> bool:
+    """Whether ``call`` puts what it is given in a dict: ``dict(...)``, or ``.update(...)`` of one of ``dicts``."""
+    method = call.func
+    updates = (
+        isinstance(method, ast.Attribute)
+        and method.attr == "update"
+        and isinstance(method.value, ast.Name)
+        and method.value.id in dicts
+    )
+    return updates or _is_dict_call(call)
+
+
+def _is_dict_call(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict"
 
 
 def identifier_reads(source: str) -> list[str]:
@@ -363,7 +403,7 @@ def identifier_reads(source: str) -> list[str]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        if isinstance(node.func, ast.Name) and node.func.id == "dict":
+        if _is_dict_call(node):
             reads += [keyword.arg for keyword in node.keywords if keyword.arg is not None]
         elif any(keyword.arg is None for keyword in node.keywords):
             callee = (

@@ -174,12 +174,9 @@ class UnpackedKeysSGD(_FunctionalSGD):
         super().__init__(params, {"lr": lr, **kwargs})
 
 
-@pytest.mark.parametrize("cls", [KnownKeysSGD, CopiedKeysSGD, UnpackedKeysSGD])
-def test_an_option_the_class_names_by_identifier_is_accepted_and_trains_as_hand_written(cls: type) -> None:
-    """``momentum`` named as a ``dict(...)`` keyword of the defaults, or as a parameter of a method the step calls
-    with a group's options unpacked (``self._update(p, state, **hyper)``), is read as surely as a quoted key:
-    it was refused ("never reads `momentum`") though the hand-written module trains with it. A misspelling,
-    which lands in the param groups unread, is still refused, told the option meant."""
+def _trains_momentum_as_hand_written_and_refuses_a_misspelling(cls: type) -> None:
+    """``cls`` declared with ``momentum=0.9`` trains as the hand-written module constructing it so (and not as
+    without it), and a misspelt ``momentun`` is refused, told the option meant and listing it as accepted."""
 
     class HandWritten(Classifier):
         def configure_optimizers(self) -> Any:
@@ -195,9 +192,55 @@ def test_an_option_the_class_names_by_identifier_is_accepted_and_trains_as_hand_
     with pytest.raises(
         TypeError,
         match=rf"^Declared\.optimizer: `{cls.__name__}` got an unexpected argument `momentun` \(did you mean "
-        r"`momentum`\?\) \(it takes `\*\*kwargs` but never reads `momentun`\)\. Accepted arguments: `lr`, ",
+        r"`momentum`\?\) \(it takes `\*\*kwargs` but never reads `momentun`\)\. Accepted arguments: `lr`, .*`momentum`",
     ):
         declared(OptimizerSpec(cls, lr=0.1, momentun=0.9))
+
+
+@pytest.mark.parametrize("cls", [KnownKeysSGD, CopiedKeysSGD, UnpackedKeysSGD])
+def test_an_option_the_class_names_by_identifier_is_accepted_and_trains_as_hand_written(cls: type) -> None:
+    """``momentum`` named as a ``dict(...)`` keyword of the defaults, or as a parameter of a method the step calls
+    with a group's options unpacked (``self._update(p, state, **hyper)``), is read as surely as a quoted key:
+    it was refused ("never reads `momentum`") though the hand-written module trains with it. A misspelling,
+    which lands in the param groups unread, is still refused, told the option meant."""
+    _trains_momentum_as_hand_written_and_refuses_a_misspelling(cls)
+
+
+class _HeavyBallSGD(torch.optim.Optimizer):
+    """A user's SGD whose step reads each group's momentum by its quoted key (``group.get("momentum", 0.0)``)."""
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    buf = self.state[p].setdefault("buf", torch.zeros_like(p))
+                    buf.mul_(group.get("momentum", 0.0)).add_(p.grad)
+                    p.add_(buf, alpha=-group["lr"])
+        return loss
+
+
+class UpdatedSGD(_HeavyBallSGD):
+    """Its defaults by ``dict(...)`` keywords, updated with its whole ``**kwargs``."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        defaults = dict(lr=lr, momentum=0.0)
+        defaults.update(kwargs)
+        super().__init__(params, defaults)
+
+
+@pytest.mark.parametrize("cls", [UpdatedSGD])
+def test_a_misspelt_option_of_a_class_merging_its_kwargs_into_its_defaults_is_refused_told_the_option(
+    cls: type,
+) -> None:
+    """``defaults.update(kwargs)`` puts the declared keywords in the param groups as ``{**kwargs}`` does: a
+    misspelt ``momentun`` was accepted (taken for keywords handed on to a callee that may read any name) and
+    trained at ``momentum=0.0``. ``momentum`` itself trains as the hand-written module."""
+    _trains_momentum_as_hand_written_and_refuses_a_misspelling(cls)
 
 
 @pytest.mark.parametrize(
