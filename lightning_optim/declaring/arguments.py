@@ -5,12 +5,12 @@ declared keyword must be one the class accepts. A class taking ``**kwargs`` (man
 silently drops what it does not read, so such a keyword must at least be named in its source (quoted as a key,
 or as an identifier standing for one: a ``dict(...)`` keyword, a parameter filled from an unpacked mapping), and
 not only as an argument a method of its own takes from its step (``AdaFactor``'s ``init_group(group,
-beta1=...)``): the declared value would sit unread in the param groups. The names its constructor reads from its
-``**kwargs`` (``kwargs.get('use_palm')``) and those it names by identifier are listed and suggested with the
-signature's, so that a misspelling of one is told the name meant. A constructor handing its ``**kwargs`` on to a
-call (``Magma``'s inner ``AdamW``, a helper method of a user's own) may read any name there: every name is
-accepted, as nothing here can tell which. Merged into a dict of its own (``defaults.update(kwargs)``), they are not
-handed on: they land in the param groups as ``{**kwargs}``.
+beta1=...)``): the declared value would sit unread in the param groups. The keys that stand for its options (its
+defaults' quoted keys, those its constructor reads from its ``**kwargs`` or its step from a param group) and those
+it names by identifier are listed and suggested with the signature's, so that a misspelling of one is told the
+name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper method of a
+user's own) may read any name there: every name is accepted, as nothing here can tell which. Merged into a dict of
+its own (``defaults.update(kwargs)``), they are not handed on: they land in the param groups as ``{**kwargs}``.
 
 The values are handed to each optimizer and scheduler built as its own copies (``own_values``): torch's schedulers
 write a tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and
@@ -286,10 +286,9 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
         helper_only = bool(uses) and all(own and function != "__init__" for function, own in uses)
         if key in by_identifier or (not helper_only and (f"'{key}'" in source or f'"{key}"' in source)):
             continue
-        init_reads = [name for function, name, own in reads if own and function == "__init__"]
         accepted = [
             *names,
-            *dict.fromkeys(name for name in [*init_reads, *by_identifier] if name not in names),
+            *dict.fromkeys(name for name in [*option_keys(source), *by_identifier] if name not in names),
         ]
         why = (
             f"reads `{key}` only as an argument of its own `{uses[0][0]}`, never from the declaration"
@@ -449,12 +448,76 @@ def key_reads(source: str) -> list[tuple[str, str, bool]]:
         if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         kwargs = function.args.kwarg.arg if function.args.kwarg is not None else None
-        for node in ast.walk(function):
-            for mapping, key in _keys(node):
-                if isinstance(key, ast.Constant) and isinstance(key.value, str):
-                    own = isinstance(mapping, ast.Name) and mapping.id == kwargs
-                    reads.append((function.name, key.value, own))
+        reads += [(function.name, key, _is_name(mapping, kwargs)) for mapping, key in _quoted_keys(function)]
     return reads
+
+
+def option_keys(source: str) -> list[str]:
+    """The quoted keys of ``source`` that stand for options, listed and suggested with the signature's: those its
+    constructor writes in a dict literal (its defaults' ``{'nesterov': False}``) or reads from its ``**kwargs``
+    (``kwargs.get('use_palm')``), and those read from a param group (``group['nesterov']`` in a loop over
+    ``self.param_groups``); less those it writes itself, a state (``group['step'] += 1``, ``state['exp_avg'] =
+    ...``), and the ``params`` torch keeps in each group.
+
+    Example:
+        >>> source = '''
+        ... def __init__(self, params, lr=0.1, **kwargs):
+        ...     super().__init__(params, {"lr": lr, "nesterov": False, "step": 0, **kwargs})
+        ... def step(self):
+        ...     for group in self.param_groups:
+        ...         group["step"] += 1
+        ...         self.state[group["params"][0]]["buf"] = group.get("dampening", 0.0)
+        ... '''
+        >>> option_keys(source)
+        ['lr', 'nesterov', 'dampening']
+    """
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except SyntaxError:  # a source inspect could not cut out whole
+        return []
+    written = {
+        node.slice.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Subscript)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.slice, ast.Constant)
+    }
+    keys = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "__init__":
+            kwargs = node.args.kwarg.arg if node.args.kwarg is not None else None
+            keys += [
+                key for mapping, key in _quoted_keys(node) if mapping is None or _is_name(mapping, kwargs)
+            ]
+        elif (group := _param_group_name(node)) is not None:
+            keys += [key for mapping, key in _quoted_keys(node) if _is_name(mapping, group)]
+    return [key for key in dict.fromkeys(keys) if key not in written and key != "params"]
+
+
+def _param_group_name(node: ast.AST) -> str | None:
+    """The name of each param group in ``node`` where it is a loop over them (``for group in self.param_groups:``)."""
+    if (
+        isinstance(node, ast.For)
+        and isinstance(node.target, ast.Name)
+        and isinstance(node.iter, ast.Attribute)
+        and node.iter.attr == "param_groups"
+    ):
+        return node.target.id
+    return None
+
+
+def _is_name(node: ast.AST | None, name: str | None) -> bool:
+    return isinstance(node, ast.Name) and node.id == name
+
+
+def _quoted_keys(tree: ast.AST) -> list[tuple[ast.AST | None, str]]:
+    """(mapping, key) for each string key read or written in ``tree`` (see ``_keys``)."""
+    return [
+        (mapping, key.value)
+        for node in ast.walk(tree)
+        for mapping, key in _keys(node)
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    ]
 
 
 def _keys(node: ast.AST) -> list[tuple[ast.AST | None, ast.AST | None]]:

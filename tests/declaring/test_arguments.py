@@ -224,6 +224,20 @@ class _HeavyBallSGD(torch.optim.Optimizer):
         return loss
 
 
+class QuotedDefaultsSGD(_HeavyBallSGD):
+    """Its defaults a dict literal quoting ``momentum``, its ``**kwargs`` unpacked into it."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(params, {"lr": lr, "momentum": 0.0, **kwargs})
+
+
+class GroupReadSGD(_HeavyBallSGD):
+    """Its ``**kwargs`` merged into its defaults: ``momentum`` is quoted only where the step reads a group."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(params, dict(lr=lr, **kwargs))
+
+
 class UpdatedSGD(_HeavyBallSGD):
     """Its defaults by ``dict(...)`` keywords, updated with its whole ``**kwargs``."""
 
@@ -233,13 +247,24 @@ class UpdatedSGD(_HeavyBallSGD):
         super().__init__(params, defaults)
 
 
-@pytest.mark.parametrize("cls", [UpdatedSGD])
+class MergedSGD(_HeavyBallSGD):
+    """Its defaults a dict literal, merged with its whole ``**kwargs`` by ``|=``."""
+
+    def __init__(self, params: Any, lr: float = 0.1, **kwargs: Any) -> None:
+        defaults = {"lr": lr, "momentum": 0.0}
+        defaults |= kwargs
+        super().__init__(params, defaults)
+
+
+@pytest.mark.parametrize("cls", [QuotedDefaultsSGD, GroupReadSGD, UpdatedSGD, MergedSGD])
 def test_a_misspelt_option_of_a_class_merging_its_kwargs_into_its_defaults_is_refused_told_the_option(
     cls: type,
 ) -> None:
     """``defaults.update(kwargs)`` puts the declared keywords in the param groups as ``{**kwargs}`` does: a
     misspelt ``momentun`` was accepted (taken for keywords handed on to a callee that may read any name) and
-    trained at ``momentum=0.0``. ``momentum`` itself trains as the hand-written module."""
+    trained at ``momentum=0.0``. And where the class quotes ``momentum`` (its defaults ``{"momentum": 0.0}``,
+    its step's ``group.get("momentum")``), the refusal listed `lr` alone, with no near miss. ``momentum``
+    itself trains as the hand-written module."""
     _trains_momentum_as_hand_written_and_refuses_a_misspelling(cls)
 
 
