@@ -42,12 +42,12 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.processes import gathered
 
 #: a metric name's stage: ``val_loss``, ``train/acc``
 _STAGED = re.compile(r"(train|training|val|valid|validation|test)([_/])(.+)")
@@ -364,13 +364,8 @@ def _check_agreed(scheduler: ResolvedScheduler, trainer: Any, value: float | Non
     """Gather every process's value of the monitored metric (``value``: this one's, ``None`` where it was not
     logged) and refuse, on every process alike, values that differ. Every process must call it at the same
     plateau update."""
-    mine = torch.tensor(
-        [value is not None, 0.0 if value is None else value],
-        dtype=torch.float64,
-        device=trainer.strategy.root_device,
-    )
-    gathered = trainer.strategy.all_gather(mine).reshape(-1, 2).tolist()
-    values = [number if logged else None for logged, number in gathered]
+    everyone = gathered(trainer, [value is not None, 0.0 if value is None else value])
+    values = [number if logged else None for logged, number in everyone]
     message = disagreement(scheduler.where, scheduler.spec.monitor or "", values)
     if message is not None:
         raise ValueError(message)

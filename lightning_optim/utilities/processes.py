@@ -1,0 +1,28 @@
+"""Every process's numbers, gathered: how the processes of a multi-process run tell that they agree.
+
+Under DDP each process holds its own run (its own data, its own logged metrics), and a value it derives from
+that run may differ from the other processes' without any of them noticing: each would train with its own lr,
+and the replicas drift apart. Checking agreement takes the values of all, so every process sends its own in
+one ``all_gather`` of a fixed-size float64 tensor (the same size on every process, as the collective needs),
+and each gets the same table back to refuse from alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def gathered(trainer: Any, numbers: Sequence[float]) -> list[list[float]]:
+    """Every process's ``numbers``, by rank (each process must call it at the same point, with as many).
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> alone = SimpleNamespace(root_device=torch.device("cpu"), all_gather=lambda tensor: tensor)
+        >>> gathered(SimpleNamespace(strategy=alone), [1, 2.5])
+        [[1.0, 2.5]]
+    """
+    mine = torch.tensor(list(numbers), dtype=torch.float64, device=trainer.strategy.root_device)
+    return trainer.strategy.all_gather(mine).reshape(-1, len(numbers)).tolist()
