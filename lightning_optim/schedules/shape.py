@@ -9,7 +9,8 @@ no other record of it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,17 +73,54 @@ class Shape:
         begin, end = self.window
         return max(0, min(updates, updates if end is None else end - 1) - begin)
 
+    def labelled(self, length_name: str | None) -> dict[str, Any]:
+        """Each number by its name in a message (``length_name``: the length argument's)."""
+        return {
+            "warmup steps": self.warmup,
+            length_name or "length": self.length,
+            "steps per epoch": self.steps_per_epoch,
+            "window": self.window,
+            "start (step, epoch)": self.start,
+        }
+
     def changes(self, now: Shape, length_name: str | None) -> list[tuple[str, Any, Any]]:
         """``(what, before, now)`` for each number that differs from ``now``."""
-        names = {
-            "warmup": "warmup steps",
-            "length": length_name or "length",
-            "steps_per_epoch": "steps per epoch",
-            "window": "window",
-            "start": "start (step, epoch)",
-        }
+        theirs = now.labelled(length_name)
         return [
-            (label, getattr(self, key), getattr(now, key))
-            for key, label in names.items()
-            if getattr(self, key) != getattr(now, key)
+            (label, value, theirs[label])
+            for label, value in self.labelled(length_name).items()
+            if value != theirs[label]
         ]
+
+    def numbers(self) -> list[float]:
+        """The shape as ``NUMBERS`` floats (``nan`` for ``None``), as many for every shape, so that the processes
+        of a run can gather theirs in one tensor; ``from_numbers`` reads them back.
+
+        Example:
+            >>> shape = Shape(warmup=2, length=10, window=(3, None), start=(4, 1))
+            >>> shape.numbers()
+            [2.0, 10.0, nan, 3.0, nan, 4.0, 1.0]
+            >>> Shape.from_numbers(shape.numbers()) == shape, Shape.from_numbers(Shape().numbers()) == Shape()
+            (True, True)
+        """
+        begin, end = (None, None) if self.window is None else self.window
+        values = [self.warmup, self.length, self.steps_per_epoch, begin, end, *self.start]
+        return [math.nan if value is None else float(value) for value in values]
+
+    @classmethod
+    def from_numbers(cls, numbers: Sequence[float]) -> Shape:
+        """The shape ``numbers`` gave."""
+        warmup, length, per_epoch, begin, end, step, epoch = (
+            None if math.isnan(number) else int(number) for number in numbers
+        )
+        return cls(
+            warmup=warmup or 0,
+            length=length,
+            steps_per_epoch=per_epoch,
+            window=None if begin is None else (begin, end),
+            start=(step or 0, epoch or 0),
+        )
+
+
+#: how many numbers ``Shape.numbers`` gives
+NUMBERS = len(Shape().numbers())

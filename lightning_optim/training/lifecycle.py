@@ -26,6 +26,13 @@ A schedule restored from a checkpoint written without the mixin holds the hand-w
 scheduler state (``foreign.py``): it is built for the whole run and takes that state over when it is the
 declared scheduler's; otherwise ``resume_changed_setup`` decides as for a changed shape.
 
+Under several processes each derives the shapes from its own run, and per-rank data of different lengths
+(``use_distributed_sampler=False``) gives each its own batches per epoch, so its own length: the replicas would
+train with different lrs and drift apart without a word (a hand-written module's do, as a plateau stepped on a
+per-rank metric does, ``plateau.py``). So when training starts, before any refusal a process could reach alone,
+the processes gather every run-derived shape with their batches per epoch (one ``all_gather``; none on one
+process or where no shape is taken from the run, and none at the steps) and all refuse shapes that differ.
+
 A schedule that ``StochasticWeightAveraging`` displaced (a run resumed during SWA, ``building/swa.py``) got
 no state from the checkpoint and takes no more steps: it is neither built nor checked against the run, so the
 groups keep the checkpoint's lrs, which ``SWALR`` anneals from.
@@ -53,7 +60,7 @@ tuner restores the state from before its trials.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import partial
 from itertools import groupby, repeat
 from typing import Any
@@ -83,10 +90,11 @@ from lightning_optim.building.length import (
 )
 from lightning_optim.building.placed import check_placed
 from lightning_optim.building.swa import displaced
+from lightning_optim.declaring.hparam import without_hparams
 from lightning_optim.declaring.optimizer import declared_of
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
-from lightning_optim.schedules.shape import Shape
+from lightning_optim.schedules.shape import NUMBERS, Shape
 from lightning_optim.training import callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.training.fingerprint import GIVEN_LENGTH, refusal
@@ -97,6 +105,7 @@ from lightning_optim.training.resume import ResumeChoice
 from lightning_optim.training.stepping import EPOCHS
 from lightning_optim.training.takeover import CONTINUES, restart, restart_added
 from lightning_optim.utilities import compat
+from lightning_optim.utilities.processes import gathered
 from lightning_optim.utilities.step_rule import in_run_order
 
 
@@ -245,6 +254,16 @@ class ScheduleLifecycle(MixinCallback):
                 continued += _fix(trainer, schedule, scheduler, steps)
                 derived.pop(id(schedule), None)
             _catch_up(continued)
+        # before any refusal a process could reach alone: the others would wait in the gather
+        _check_same_on_every_process(
+            trainer,
+            [
+                (scheduler, derived.get(id(schedule), schedule.shape))
+                for b in self.built
+                for schedule, scheduler in b.scheduled()
+                if scheduler.run_inputs()
+            ],
+        )
         if foreign and self.choice == "error":
             raise foreign_refusal(self.owner, foreign)
         if refused and self.choice == "error":
@@ -377,6 +396,89 @@ class ScheduleLifecycle(MixinCallback):
         # have started another epoch either, nor by `max_steps`, which every length derived from the run counts
         if self.ended_short and not trainer.should_stop and not max_steps_reached(trainer):
             self._check_derived(trainer, ended=True)
+
+
+def _check_same_on_every_process(
+    trainer: Trainer, shapes: Sequence[tuple[ResolvedScheduler, Shape | None]]
+) -> None:
+    """Under several processes, refuse on every one alike a shape taken from the run (``shapes``: each schedule's
+    that takes one) that differs between them: each process derives it from its own run, and one whose data has
+    another length would train with its own lr. One gather of them all, with each process's batches per epoch,
+    when training starts; none on one process, or where no shape is taken from the run."""
+    derived = [(scheduler, shape) for scheduler, shape in shapes if shape is not None]
+    if trainer.world_size < 2 or not derived:
+        return
+    numbers = [number for _, shape in derived for number in shape.numbers()]
+    everyone = gathered(trainer, [float(trainer.num_training_batches), *numbers])
+    batches = [row[0] for row in everyone]
+    for index, (scheduler, _) in enumerate(derived):
+        first = 1 + index * NUMBERS
+        message = shapes_disagreement(
+            scheduler, [Shape.from_numbers(row[first : first + NUMBERS]) for row in everyone], batches
+        )
+        if message is not None:
+            raise ValueError(message)
+
+
+def shapes_disagreement(
+    scheduler: ResolvedScheduler, shapes: Sequence[Shape], batches: Sequence[float]
+) -> str | None:
+    """The refusal of the shapes each process (by rank) took from its run, with its training ``batches`` per epoch,
+    where the shapes differ.
+
+    Example:
+        >>> from lightning_optim.declaring.scheduler import resolve_scheduler
+        >>> from lightning_optim.declaring.specs import SchedulerSpec
+        >>> spec = SchedulerSpec("cosine", T_max=2, unit="epoch", interval="step")
+        >>> cosine = resolve_scheduler("M.optimizer.scheduler", spec)
+        >>> print(shapes_disagreement(cosine, [Shape(length=16, steps_per_epoch=8)] * 2, [8, 8]))
+        None
+        >>> print(shapes_disagreement(cosine, [Shape(steps_per_epoch=8), Shape(steps_per_epoch=6)], [8, 6]))
+        M.optimizer.scheduler: Expected the shape `CosineAnnealingLR` takes from the run to be the same on all 2 processes but got steps per epoch: 8 on rank 0, 6 on rank 1; `T_max`: 16 on rank 0, 12 on rank 1 (from `T_max=2` in epochs). Each process derives it from its own run, and theirs have different numbers of training batches per epoch (8 on rank 0, 6 on rank 1), as per-rank data of different lengths under `use_distributed_sampler=False` gives: each process would train with its own lr, and the replicas would drift apart. Fix: give every process the same number of batches per epoch (`limit_train_batches`), or declare the schedule in steps.
+    """
+    labelled = [shape.labelled(scheduler.derived_length) for shape in shapes]
+    differ = [
+        f"{label}: {_on_ranks(numbers[label] for numbers in labelled)}"
+        for label, value in labelled[0].items()
+        if any(numbers[label] != value for numbers in labelled)
+    ]
+    if not differ:
+        return None
+    differ += _epochs_in_steps(scheduler, [shape.steps_per_epoch for shape in shapes])
+    cause = "Each process derives it from its own run"
+    if len(set(batches)) > 1:
+        cause += (
+            f", and theirs have different numbers of training batches per epoch "
+            f"({_on_ranks(f'{count:g}' for count in batches)}), as per-rank data of different lengths under "
+            "`use_distributed_sampler=False` gives"
+        )
+    fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
+    return (
+        f"{scheduler.where}: Expected the shape `{scheduler.cls.__name__}` takes from the run to be the same on all "
+        f"{len(shapes)} processes but got {'; '.join(differ)}. {cause}: each process would train with its own lr, "
+        "and the replicas would drift apart. Fix: give every process the same number of batches per epoch "
+        f"(`limit_train_batches`), or {fixes}."
+    )
+
+
+def _epochs_in_steps(scheduler: ResolvedScheduler, per_epoch: Sequence[int | None]) -> list[str]:
+    """Each epoch-valued argument given, as each process converts it with its steps ``per_epoch``, where they
+    differ."""
+    counts = [count for count in per_epoch if count is not None]
+    if len(counts) < len(per_epoch) or len(set(counts)) < 2:
+        return []
+    epochs = scheduler.info.epoch_arguments
+    given = {key: value for key, value in without_hparams(scheduler.spec.kwargs).items() if key in epochs}
+    converted = [scheduler.info.epochs_to_steps(given, count) for count in counts]
+    return [
+        f"`{key}`: {_on_ranks(steps[key] for steps in converted)} (from `{key}={value!r}` in epochs)"
+        for key, value in given.items()
+    ]
+
+
+def _on_ranks(values: Iterable[Any]) -> str:
+    shown = (f"{value:.6g}" if isinstance(value, float) else value for value in values)
+    return ", ".join(f"{value} on rank {rank}" for rank, value in enumerate(shown))
 
 
 def _check_before_step(

@@ -13,6 +13,9 @@ a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
   loss logged without ``sync_dist`` but the same on every rank (``all_gather``'d, then averaged);
 - ``plateau_rank0`` / ``gan_rank0``: that loss logged on rank 0 only, the second with ``rank_zero_only=True``
   (a per-step plateau in automatic, a per-epoch one in manual optimization).
+- ``uneven``: a per-step cosine declared in epochs on per-rank data of different lengths
+  (``use_distributed_sampler=False``), which converts its epochs to each rank's own steps;
+  ``uneven_limited``: the same with ``limit_train_batches`` giving every rank as many batches.
 
 Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
 zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``. A rank whose fit fails
@@ -42,6 +45,7 @@ from tests.helpers import DestroyProcessGroup, LrRecorder
 BATCHES_PER_RANK = 4
 EPOCHS = 2
 FAILING_RANK, FAILING_BATCH = 1, 2
+UNEVEN_BATCHES = BATCHES_PER_RANK + 2
 
 
 class Net(LightningModule):
@@ -210,6 +214,23 @@ class GANRank0(GAN):
         super().training_step(batch, batch_idx)
 
 
+class Uneven(ConfigurableOptimizersMixin, Net):
+    """A per-step cosine over ``EPOCHS`` epochs on per-rank data of different lengths (the distributed sampler
+    off): ``UNEVEN_BATCHES`` per epoch on rank 0, ``BATCHES_PER_RANK`` on rank 1."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, scheduler=SchedulerSpec("cosine", T_max=EPOCHS, unit="epoch", interval="step")
+    )
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.global_rank)
+        n = 4 * (UNEVEN_BATCHES if self.global_rank == 0 else BATCHES_PER_RANK)
+        data = TensorDataset(torch.randn(n, 4, generator=generator), torch.randn(n, 1, generator=generator))
+        return DataLoader(data, batch_size=4)
+
+    training_step = Single.training_step
+
+
 class Errors(Callback):
     """Writes this rank's error; rank 0 waits (20 s at most) for the others' before Lightning ends them."""
 
@@ -241,6 +262,18 @@ CASES = {
     "plateau_rank0": PlateauRank0,
     "plateau_rank0_lenient": PlateauRank0Lenient,
     "gan_rank0": GANRank0,
+    "uneven": Uneven,
+    "uneven_limited": Uneven,
+}
+#: the Trainer's options of a case, beside those of every case: ``uneven`` trains every batch of each rank's data
+#: (``max_steps``: the steps of the shorter rank, which both take, so DDP never waits for a rank that stopped)
+OPTIONS: dict[str, dict[str, Any]] = {
+    "uneven": {
+        "use_distributed_sampler": False,
+        "limit_train_batches": None,
+        "max_steps": BATCHES_PER_RANK * EPOCHS,
+    },
+    "uneven_limited": {"use_distributed_sampler": False},
 }
 
 
@@ -251,14 +284,13 @@ def main(case: str, out: Path) -> None:
         accelerator="cpu",
         devices=2,
         strategy="ddp",
-        max_epochs=EPOCHS,
-        limit_train_batches=BATCHES_PER_RANK,
         log_every_n_steps=1,
         logger=CSVLogger(out, name="ddp", version=0),
         callbacks=[LRMonitor(logging_interval="step"), history, Errors(out), DestroyProcessGroup()],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        **{"max_epochs": EPOCHS, "limit_train_batches": BATCHES_PER_RANK, **OPTIONS.get(case, {})},
     )
     trainer.fit(module)
     weights = {name: p.detach().flatten().tolist() for name, p in module.named_parameters()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import subprocess
@@ -200,3 +201,37 @@ def test_a_per_epoch_lenient_plateau_metric_logged_on_rank_0_only_is_refused_ali
     first, second = errors(tmp_path)
     assert first == second, (first, second)
     assert "but got it logged on rank 0 only (" in first, first
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(2 * TIMEOUT + 30)
+def test_a_shape_derived_from_per_rank_data_of_different_lengths_is_refused_alike_on_every_rank(
+    tmp_path: Path,
+) -> None:
+    """With the distributed sampler off and per-rank data of different lengths (6 batches per epoch on rank 0,
+    4 on rank 1), a cosine over 2 epochs stepped per step converts them with each rank's own batches: `T_max` 12
+    steps on rank 0, 8 on rank 1, and the replicas would train apart (as a hand-written module's do). Every rank
+    refuses it when training starts, with each rank's numbers; with `limit_train_batches` giving every rank as
+    many batches, the ranks agree and train the cosine over 8 steps."""
+    result, _ = run("uneven", tmp_path / "uneven")
+    trained = list(Path(tmp_path, "uneven").glob("rank*.json"))
+    assert result.returncode != 0, f"trained without a word: {[p.read_text()[:300] for p in trained]}"
+    first, second = errors(tmp_path / "uneven")
+    assert first == second, (first, second)
+    assert first.startswith(
+        "ValueError: Uneven.optimizer.scheduler: Expected the shape `CosineAnnealingLR` takes from the run to be the "
+        "same on all 2 processes but got steps per epoch: 6 on rank 0, 4 on rank 1; `T_max`: 12 on rank 0, 8 on "
+        "rank 1 (from `T_max=2` in epochs). Each process derives it from its own run, and theirs have different numbers of training batches "
+        "per epoch (6 on rank 0, 4 on rank 1), as per-rank data of different lengths under "
+        "`use_distributed_sampler=False` gives"
+    ), first
+    assert "(`limit_train_batches`), or declare the schedule in steps." in first, first
+    assert not trained, "no rank took a step"
+
+    result, _ = run("uneven_limited", tmp_path / "limited")
+    assert result.returncode == 0, result.stderr[-4000:]
+    ranks = reports(tmp_path / "limited")
+    cosine = [[[0.1 * (1 + math.cos(math.pi * s / STEPS)) / 2]] for s in range(STEPS)]
+    for report in ranks:
+        assert flat(report["history"]) == pytest.approx(flat(cosine))
+    assert ranks[0]["weights"] == ranks[1]["weights"]
