@@ -166,8 +166,13 @@ def with_values(module: Any, declared: ResolvedOptimizer) -> ResolvedOptimizer:
         check_decay_mult_scales(resolved)
     # the HParams it reads are those of the declaration: one that gives the driven option is accepted at 0
     check_zero_driven(dataclasses.replace(resolved, hparams=declared.hparams))
+    # the values read are the instance's own: each scheduler built uses them as they are (`own_callables`)
+    instance_values = tuple(values.values())
+    schedulers = tuple(dataclasses.replace(s, instance_values=instance_values) for s in resolved.schedulers)
     # the declaration stays the declared one: it is how the live optimizer is found by its attribute
-    return dataclasses.replace(resolved, declaration=declared.declaration, hparams=declared.hparams)
+    return dataclasses.replace(
+        resolved, declaration=declared.declaration, hparams=declared.hparams, schedulers=schedulers
+    )
 
 
 def values_resolved(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> tuple[ResolvedOptimizer, ...]:

@@ -7,6 +7,7 @@ mixin when ``fit`` starts (``Schedule`` then builds it once its shape is fixed),
 from __future__ import annotations
 
 import copy
+import dataclasses
 import types
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -28,32 +29,51 @@ def instantiate_scheduler(
     optimizer: Any,
     extra: Mapping[str, Any],
     factors: Sequence[float] | None = None,
+    memo: dict[int, Any] | None = None,
 ) -> Any:
     """Build a resolved scheduler (and any nested ones, their lr arguments times ``factors``, the groups'
     scales of the option it drives) on ``optimizer``, with ``extra`` arguments, each its own copy
-    (``own_values``: numpy numbers as Python numbers; ``own_callables``: a callable object's state)."""
+    (``own_values``: numpy numbers as Python numbers; ``own_callables``: a callable object's state, with ``memo``,
+    one for the scheduler built and those nested in it)."""
     kwargs = own_values({**scheduler.kwargs, **extra})
+    memo = {} if memo is None else memo
     with prefixed(scheduler.where):
-        kwargs = {key: own_callables(key, value) for key, value in kwargs.items()}
+        kwargs = own_callables(kwargs, memo, kept=scheduler.instance_values)
     if scheduler.info.composite:
         kwargs["schedulers"] = [
-            instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, factors), factors)
+            instantiate_scheduler(inner, optimizer, _scaled(inner, inner.kwargs, factors), factors, memo)
             for inner in kwargs["schedulers"]
         ]
     return scheduler.cls(**kwargs, optimizer=optimizer)
 
 
-def own_callables(key: str, value: Any) -> Any:
-    """``value`` (also inside a list or tuple: one ``lr_lambda`` per group) with each callable object deep-copied:
-    its state starts as declared in every scheduler built from it. Functions, classes and builtins stay as they
-    are (a ``functools.partial`` of a function is copied, and keeps that function).
+def user_callable(value: Any) -> bool:
+    """Whether ``value`` is code of the user's that building or updating a scheduler calls: a function, lambda,
+    bound method or callable object (classes and builtins are torch's or Python's own).
+
+    Example:
+        >>> user_callable(lambda epoch: 0.9**epoch), user_callable(abs), user_callable(dict), user_callable(0.9)
+        (True, False, False, False)
+    """
+    return callable(value) and not isinstance(value, (type, types.BuiltinFunctionType))
+
+
+def own_callables(
+    kwargs: Mapping[str, Any], memo: dict[int, Any], kept: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """``kwargs`` with each callable object among them (also inside a list or tuple: one ``lr_lambda`` per
+    group) deep-copied with ``memo``, one for the scheduler built: its state starts as declared in every scheduler
+    built from the declaration, and one object given twice (``[decay] * 2``) is one copy, as torch shares it.
+    Functions, classes and builtins stay as they are (a ``functools.partial`` of a function is copied, and keeps
+    that function); so do bound methods (their state is their object's, which the user refers to elsewhere, as
+    a hand-written ``LambdaLR(optimizer, controller.factor)`` reads it) and the values ``kept``: those an
+    ``HParam`` read from the module instance, already its own.
 
     Torch's ``LambdaLR``, ``MultiplicativeLR`` and ``CyclicLR`` keep the ``__dict__`` of a callable object that
     is not a function as part of their own state (saved in ``state_dict``, restored by ``load_state_dict``), and
-    call it when built. A declaration's object is shared by the trial build at class definition, every preview
-    and every fit of every instance of the class; each gets its own copy, so that a fit trains as a hand-written
-    ``LambdaLR(optimizer, Decay(0.9))`` built in ``configure_optimizers`` does, and a resumed one takes the
-    state from the checkpoint.
+    call it when built. A declaration's object is shared by every preview and every fit of every instance of the
+    class; each gets its own copy, so that a fit trains as a hand-written ``LambdaLR(optimizer, Decay(0.9))``
+    built in ``configure_optimizers`` does, and a resumed one takes the state from the checkpoint.
 
     Example:
         >>> class Decay:
@@ -63,22 +83,80 @@ def own_callables(key: str, value: Any) -> Any:
         ...         self.calls += 1
         ...         return 0.9**self.calls
         >>> declared = Decay()
-        >>> copied = own_callables("lr_lambda", [declared, abs])
-        >>> copied[0](0), declared.calls, copied[0] is declared, copied[1] is abs
-        (0.9, 0, False, True)
+        >>> copied = own_callables({"lr_lambda": [declared, declared, abs]}, {})["lr_lambda"]
+        >>> copied[0](0), declared.calls, copied[0] is declared, copied[1] is copied[0], copied[2] is abs
+        (0.9, 0, False, True, True)
+        >>> own_callables({"lr_lambda": declared.__call__}, {})["lr_lambda"].__self__ is declared
+        True
     """
+    seeds = [v for value in kwargs.values() for v in _members(value) if isinstance(v, types.MethodType)]
+    memo.update((id(v), v) for v in [*seeds, *(v for value in kept for v in _members(value))])
+    return {key: _own(key, value, memo) for key, value in kwargs.items()}
+
+
+def _members(value: Any) -> list[Any]:
+    """``value`` and what it holds as a list, a tuple, a dict (per group name) or a ``functools.partial`` (at any
+    depth)."""
     if type(value) in (list, tuple):
-        return type(value)(own_callables(key, v) for v in value)
-    if not callable(value) or isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return [value, *(m for v in value for m in _members(v))]
+    if type(value) is dict:
+        return [value, *(m for v in value.values() for m in _members(v))]
+    if isinstance(value, partial):
+        inner = [value.func, *value.args, *value.keywords.values()]
+        return [value, *(m for v in inner for m in _members(v))]
+    return [value]
+
+
+def _own(key: str, value: Any, memo: dict[int, Any]) -> Any:
+    if type(value) in (list, tuple):
+        return type(value)(_own(key, v, memo) for v in value)
+    if not user_callable(value) or isinstance(value, (types.FunctionType, types.MethodType)):
         return value
     try:
-        return copy.deepcopy(value)
+        return copy.deepcopy(value, memo)
     except Exception as err:
         raise TypeError(
             f"Expected `{key}` to be a callable object that `copy.deepcopy` copies (each scheduler built from the "
             f"declaration gets its own copy, its state as declared) but got {value!r}, which it refuses: {err}. "
-            f"Give its class a `__deepcopy__` (one returning `self` shares the object between fits)."
+            f"Give its class a `__deepcopy__` (one returning `self` shares the object between fits), or declare "
+            f"a bound method of it or an `HParam` read from the module (used as they are)."
         ) from err
+
+
+def check_copies(scheduler: ResolvedScheduler) -> None:
+    """Refuse, when the class is defined, a callable object of the declaration that ``copy.deepcopy`` refuses:
+    each scheduler built from it gets its own copy (``own_callables``), and the trial build does not build one
+    that holds code of the user's (``declaring/trial.py``)."""
+    with prefixed(scheduler.where):
+        own_callables(scheduler.kwargs, {})
+    if scheduler.info.composite:
+        for inner in scheduler.kwargs["schedulers"]:
+            check_copies(inner)
+
+
+def detached(scheduler: ResolvedScheduler, memo: dict[int, Any] | None = None) -> ResolvedScheduler:
+    """``scheduler`` with copies of the user's objects among its arguments (one ``copy.deepcopy`` memo, nested
+    schedulers included): bound methods with their objects, and the values its ``HParam``s read from the module,
+    for a build that must leave them as it found them (the preview, the class-definition checks that update a
+    scheduler). An object ``copy.deepcopy`` refuses is used as it is, and a function stays the same function:
+    what it keeps outside itself (a global, an object its closure holds) is updated by such a build as by ``fit``.
+    """
+    memo = {} if memo is None else memo
+
+    def copied(value: Any) -> Any:
+        if type(value) in (list, tuple):
+            return type(value)(copied(v) for v in value)
+        if not user_callable(value):
+            return value
+        try:
+            return copy.deepcopy(value, memo)
+        except Exception:
+            return value
+
+    kwargs = {key: copied(value) for key, value in scheduler.kwargs.items()}
+    if scheduler.info.composite:
+        kwargs["schedulers"] = tuple(detached(inner, memo) for inner in scheduler.kwargs["schedulers"])
+    return dataclasses.replace(scheduler, kwargs=kwargs, instance_values=())
 
 
 def _scaled(

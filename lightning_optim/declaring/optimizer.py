@@ -34,6 +34,7 @@ from lightning_optim.declaring.chained import (
     check_one_warmup_from_zero,
     driven_option,
 )
+from lightning_optim.declaring.construct import check_copies
 from lightning_optim.declaring.hparam import (
     Occurrence,
     contains_hparam,
@@ -218,6 +219,8 @@ def resolve_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolv
     for scheduler, declared in zip(resolved.schedulers, written):
         if declared is not None:
             check_start_factor_applies(scheduler.where, declared)
+    for scheduler in resolved.schedulers:  # the class-level objects, each copied per scheduler built
+        check_copies(scheduler)
     return resolved
 
 

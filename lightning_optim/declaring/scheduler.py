@@ -57,6 +57,9 @@ class ResolvedScheduler:
     unit: str
     #: the length argument left out, derived from the run when training starts
     derived_length: str | None
+    #: the values its declaration's ``HParam``s read from the module when ``fit`` started (already per instance:
+    #: each scheduler built uses them as they are, ``construct.own_callables``); none when the class is defined
+    instance_values: tuple[Any, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
     @property
     def is_plateau(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from lightning_optim.declaring.arguments import accepted_arguments, own_values
-from lightning_optim.declaring.construct import TRIAL_LENGTH, new_schedule
+from lightning_optim.declaring.construct import TRIAL_LENGTH, detached, new_schedule, user_callable
 from lightning_optim.declaring.hparam import contains_hparam, without_hparams
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.registry.guards import bad_learning_rate
@@ -117,6 +117,16 @@ def _waits_for_hparams(scheduler: ResolvedScheduler) -> bool:
         _waits_for_hparams(v) if isinstance(v, ResolvedScheduler) else contains_hparam(v)
         for value in scheduler.kwargs.values()
         for v in (value if isinstance(value, tuple) else (value,))
+    )
+
+
+def _calls_user_code(scheduler: ResolvedScheduler) -> bool:
+    """Whether an argument of ``scheduler`` (or of a scheduler nested in it) is code of the user's
+    (``user_callable``: a function, lambda, bound method or callable object), which building it calls."""
+    return any(
+        _calls_user_code(v) if isinstance(v, ResolvedScheduler) else user_callable(v)
+        for value in scheduler.kwargs.values()
+        for v in (value if isinstance(value, (list, tuple)) else (value,))
     )
 
 
@@ -269,9 +279,16 @@ def _first_values(cls: type, options: Mapping[str, Any]) -> dict[str, Any] | Non
 
 
 def trial_scheduler(scheduler: ResolvedScheduler, optimizer: Any) -> None:
-    """Build ``scheduler`` on the trial optimizer (a derived length at ``TRIAL_LENGTH``)."""
-    if _waits_for_hparams(scheduler):
-        return  # built with the values `fit` reads
+    """Build ``scheduler`` on the trial optimizer (a derived length at ``TRIAL_LENGTH``) and update it once.
+
+    Not one that holds code of the user's (``_calls_user_code``): the class definition never calls it, since what a
+    function keeps outside itself (a global counter, an object its closure holds) would start the first fit where
+    the trial left it; its arguments are checked by torch when ``fit`` builds it, and a bad lr it sets is stopped
+    by the ``LearningRateGuard`` before the step that would use it. A callable object it holds is checked to copy
+    (``check_copies``).
+    """
+    if _waits_for_hparams(scheduler) or _calls_user_code(scheduler):
+        return  # built with the values `fit` reads, or when `fit` starts
     if any(
         key in scheduler.info.per_group_arguments and isinstance(v, (list, tuple, dict))
         for key, v in scheduler.kwargs.items()
@@ -322,7 +339,8 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
     the value it finds (its updates need the metric); ``None`` where the trial cannot tell (an argument waits
     for an ``HParam``, or the update fails: refused by ``trial_scheduler`` already). ``restarted``: whether it sets
     it outright when started again from its update 0 (``step(0)``), as ``SequentialLR`` starts it at its milestone:
-    torch's schedulers with a closed form do, ``MultiplicativeLR`` does not.
+    torch's schedulers with a closed form do, ``MultiplicativeLR`` does not. Each build holds copies of the user's
+    objects (``detached``), which a function's own state outside it (a global) is not.
     """
     if scheduler.is_plateau:
         return False
@@ -342,7 +360,7 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
             restore_groups(optimizer.param_groups, kept)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                schedule = new_schedule(standing, optimizer, None, shape=Shape(length=length))
+                schedule = new_schedule(detached(standing), optimizer, None, shape=Shape(length=length))
                 if moved:
                     for group, value in zip(schedule.target.param_groups, numbers_in(schedule.values())):
                         set_value(group, "lr", value / 2 if value else 1.0)
@@ -368,7 +386,7 @@ def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
     are not the model's), and all of them must start at 0: one group held at 0 beside others that train (a
     per-group ``LambdaLR`` freezing the backbone) is what the warmup climbs to, group by group. ``None`` where
     the trial cannot tell (an argument waits for an ``HParam``, or the build fails: refused by
-    ``trial_scheduler`` already).
+    ``trial_scheduler`` already). Each build holds copies of the user's objects (``detached``).
     """
     if scheduler.is_plateau:
         return False
@@ -387,7 +405,9 @@ def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
             restore_groups(optimizer.param_groups, kept)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                schedule = new_schedule(dataclasses.replace(scheduler, kwargs=kwargs), optimizer, None)
+                schedule = new_schedule(
+                    detached(dataclasses.replace(scheduler, kwargs=kwargs)), optimizer, None
+                )
                 before = numbers_in(schedule.values())
                 schedule.fix(Shape(length=length))
             if not zeroes(before, numbers_in(schedule.values())):

@@ -9,7 +9,7 @@ import torch
 
 from lightning_optim.building.build import build_optimizer
 from lightning_optim.building.hparam_values import values_resolved
-from lightning_optim.declaring.construct import new_schedule
+from lightning_optim.declaring.construct import detached, new_schedule
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, scheduler_where
 from lightning_optim.groups.plan import LEFTOVER_GROUP, GroupPlan
@@ -99,7 +99,11 @@ def _describe(
         if scheduler.info.sets_lr_from is not None and scheduler.spec.param == "lr":
             group_names = [g.name or LEFTOVER_GROUP for g in groups]
             new_schedule(
-                scheduler, optimizer, group_names, scales=[g.scales for g in groups], shape=Shape(length=100)
+                detached(scheduler),
+                optimizer,
+                group_names,
+                scales=[g.scales for g in groups],
+                shape=Shape(length=100),
             )
     state_values = optimizer_info(type(optimizer)).state_values  # bitsandbytes' `optim_bits`: kept outside
     live = [

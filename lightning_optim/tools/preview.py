@@ -20,6 +20,7 @@ Between two scheduler steps the lrs are constant, so a segment is recorded once 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import warnings
@@ -42,6 +43,7 @@ from lightning_optim.building.hparam_values import (
 )
 from lightning_optim.building.length import TrainerStandIn, run_shape
 from lightning_optim.building.placed import check_placed
+from lightning_optim.declaring.construct import detached
 from lightning_optim.declaring.optimizer import ResolvedOptimizer
 from lightning_optim.declaring.scheduler import ResolvedScheduler, schedulable_params
 from lightning_optim.declaring.training_step import declares_losses
@@ -427,7 +429,7 @@ def preview(
         )
         # over stand-in parameters (only the lrs matter), the schedules shaped by the run `fit` would have
         for declared, groups in zip(declared_all, plans):
-            built.append(build_over_stand_ins(declared, groups))
+            built.append(build_over_stand_ins(_detached(declared), groups))
             for schedule, scheduler in built[-1].scheduled():
                 schedule.fix(run_shape(length, scheduler))
             check_placed(length, built[-1])
@@ -443,6 +445,12 @@ def preview(
         named = [f"{key}{param_suffix(param)}" for param in recorded for key in keys]
         lrs.update(zip(named, _simulate(b, run, metrics, recorded)))
     return Preview(lrs=lrs, run=run)
+
+
+def _detached(declared: ResolvedOptimizer) -> ResolvedOptimizer:
+    """``declared`` with its schedulers holding copies of the user's objects (``construct.detached``): the
+    preview leaves them as it found them, for the ``fit`` after it."""
+    return dataclasses.replace(declared, schedulers=tuple(map(detached, declared.schedulers)))
 
 
 def preview_schedule(
@@ -472,6 +480,11 @@ def preview_schedule(
 
     A ``ReduceLROnPlateau`` only changes the lr in response to its metric, which a preview does not
     have: without ``metrics`` its lr stays constant.
+
+    The schedulers' callables (``lr_lambda``, ``scale_fn``) are called on copies: a callable object, a bound
+    method with its object and a value an ``HParam`` reads are copied (``copy.deepcopy``), so the ``fit`` after
+    the preview starts them as it would without it; one ``copy.deepcopy`` refuses is called as it is, as a
+    function is (what it keeps outside itself, a global counter, is advanced by the preview as by ``fit``).
 
     ``HParam`` values are read from the module as ``fit`` reads them (from ``Class()`` when given a class). A
     module that builds its layers in Lightning's ``configure_model`` hook is planned with them: the hook runs on

@@ -1,9 +1,12 @@
-"""A callable object with state as a scheduler argument (``LambdaLR``'s ``lr_lambda``) trains as hand-written.
+"""A callable with state as a scheduler argument (``LambdaLR``'s ``lr_lambda``) trains as hand-written.
 
-Torch's ``LambdaLR`` and ``MultiplicativeLR`` keep such an object's ``__dict__`` as part of their state (saved and
-restored by ``state_dict``), and call it when built. The declared object is shared by the trial build at class
-definition, every preview and every fit of every instance; each builds from its own copy, so that a fit trains as
-a hand-written module building ``LambdaLR(optimizer, Decay(0.9))`` in ``configure_optimizers`` does.
+Torch's ``LambdaLR`` and ``MultiplicativeLR`` keep a callable object's ``__dict__`` as part of their state (saved and
+restored by ``state_dict``), and call it when built. A callable object written in the declaration is shared by
+every preview and every fit of every instance; each builds from its own copy, so that a fit trains as a
+hand-written module building ``LambdaLR(optimizer, Decay(0.9))`` in ``configure_optimizers`` does. State that lives
+outside the declaration (a bound method's object, a value an ``HParam`` reads from the instance, what a function
+reads from outside itself) is the user's, used as it is as a hand-written module uses it; the class definition
+never calls it, and the preview calls copies.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from torch import nn
 from torch.optim import SGD, lr_scheduler
 
-from lightning_optim import LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
+from lightning_optim import HParam, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
 from tests.helpers import Classifier, assert_same_weights, declared, fit, fit_resumed, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no logger.*")
@@ -52,6 +57,11 @@ CASES: dict[str, Any] = {
     "lambda_per_group": (
         lambda fn: SchedulerSpec("lambda", lr_lambda=[fn(), fn(0.8)], interval="step"),
         lambda o, fn: lr_scheduler.LambdaLR(o, [fn(), fn(0.8)]),
+    ),
+    # one object for both groups: torch calls it for each group, so each group's factor is one call further
+    "lambda_shared_by_groups": (
+        lambda fn: SchedulerSpec("lambda", lr_lambda=[fn()] * 2, interval="step"),
+        lambda o, fn: lr_scheduler.LambdaLR(o, [fn()] * 2),
     ),
     # counted in epochs, updated every step: the package wraps the object in a partial of fractional epochs
     "unit_epoch": (
@@ -90,8 +100,11 @@ CASES: dict[str, Any] = {
 }
 
 
+_TWO_GROUPS = ("lambda_per_group", "lambda_shared_by_groups")
+
+
 def _declared(case: str) -> type[Any]:
-    groups = [ParamGroup("model_gen.layer1", lr=0.05)] if case == "lambda_per_group" else ()
+    groups = [ParamGroup("model_gen.layer1", lr=0.05)] if case in _TWO_GROUPS else ()
     spec = OptimizerSpec(
         "sgd", lr=0.1, groups=groups, implementation="forloop", scheduler=CASES[case][0](Decay)
     )
@@ -104,7 +117,7 @@ class HandWritten(Classifier):
     case = "lambda"
 
     def configure_optimizers(self) -> Any:
-        if self.case == "lambda_per_group":
+        if self.case in _TWO_GROUPS:
             layer1 = list(self.model_gen.layer1.parameters())
             rest = [p for p in self.parameters() if all(p is not q for q in layer1)]
             optimizer = SGD([{"params": layer1, "lr": 0.05}, {"params": rest}], lr=0.1, foreach=False)
@@ -198,9 +211,123 @@ class SharedLocked(Locked):
 
 def test_deepcopy_returning_self_shares_the_object() -> None:
     # the way out the error names: one object for every fit, as a hand-written module holding it as a class
-    # attribute has (each build calls it once more)
+    # attribute has (each fit calls it further)
     shared = SharedLocked()
     module = declared(OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=shared)))
-    declared_calls = shared.calls  # the trial build's
+    assert shared.calls == 0  # the class definition calls no code of the user's
     fit(module(), max_epochs=1)
-    assert shared.calls > declared_calls > 0
+    first = shared.calls
+    fit(module(), max_epochs=1)
+    assert shared.calls > first > 0
+
+
+class Knob:
+    """An lr factor the run changes from outside the scheduler, read by a bound method."""
+
+    def __init__(self, locked: bool = False) -> None:
+        self.scale = 1.0
+        if locked:  # an object `copy.deepcopy` refuses
+            self.lock = threading.Lock()
+
+    def factor(self, step: int) -> float:
+        return self.scale
+
+
+SHARED, LOCKED = Knob(), Knob(locked=True)  # module-level objects a declaration's bound method reads
+OUTSIDE = Decay()  # the state of a function declared as `lr_lambda`, outside it
+
+
+class Gate(nn.Module):
+    """A submodule whose buffer scales the lr (``ByGate``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(1.0))
+
+
+class ByGate(lr_scheduler.LRScheduler):
+    """A scheduler of one's own reading the lr factor from a submodule."""
+
+    def __init__(self, optimizer: Any, gate: Gate, last_epoch: int = -1) -> None:
+        self.gate = gate
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [base * float(self.gate.scale) for base in self.base_lrs]
+
+
+class Knobbed(Classifier):
+    """Halves its knobs after every batch: the module-level ones and its own (``gate``, read by ``factor``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = Gate()
+        self.lr_fn = self.factor  # the way to hand a method of the module itself to a declaration
+
+    def factor(self, step: int) -> float:
+        return float(self.gate.scale)
+
+    def on_train_batch_end(self, *args: Any) -> None:
+        SHARED.scale *= 0.5
+        LOCKED.scale *= 0.5
+        self.gate.scale.mul_(0.5)
+
+
+class KnobbedByHand(Knobbed):
+    """The reference: the case's scheduler built in ``configure_optimizers`` on the same objects."""
+
+    case = "bound_method"
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1, foreach=False)
+        scheduler = {
+            "bound_method": lambda: lr_scheduler.LambdaLR(optimizer, SHARED.factor),
+            "bound_method_uncopyable": lambda: lr_scheduler.LambdaLR(optimizer, LOCKED.factor),
+            "hparam_bound_method": lambda: lr_scheduler.LambdaLR(optimizer, self.factor),
+            "hparam_submodule": lambda: ByGate(optimizer, self.gate),
+            "function_with_outside_state": lambda: lr_scheduler.LambdaLR(optimizer, Decay()),
+        }[self.case]()
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+# each case: the declared scheduler, over the state the run (or the function) keeps outside the declaration
+OUTSIDE_CASES: dict[str, Any] = {
+    # before: the bound method's object was deep-copied with it, so the halving was ignored (0.1 at every step)
+    "bound_method": lambda: SchedulerSpec("lambda", lr_lambda=SHARED.factor, interval="step"),
+    # before: refused at class definition (`copy.deepcopy` refuses the lock of the method's object)
+    "bound_method_uncopyable": lambda: SchedulerSpec("lambda", lr_lambda=LOCKED.factor, interval="step"),
+    # before: a copy of the whole module was the scheduler's, so the module's halving was ignored
+    "hparam_bound_method": lambda: SchedulerSpec("lambda", lr_lambda=HParam("lr_fn"), interval="step"),
+    "hparam_submodule": lambda: SchedulerSpec(ByGate, gate=HParam("gate"), interval="step"),
+    # before: the class definition's trial build called it twice, so the fit started at 0.9 ** 3
+    "function_with_outside_state": lambda: SchedulerSpec(
+        "lambda", lr_lambda=lambda step: OUTSIDE(step), interval="step"
+    ),
+}
+
+
+def _knobs_reset() -> None:
+    SHARED.scale = LOCKED.scale = 1.0
+    OUTSIDE.calls = 0
+
+
+@pytest.mark.parametrize(
+    ("case", "previewed"),
+    [(case, False) for case in OUTSIDE_CASES]
+    # a preview calls copies; a function is called as it is (what it keeps outside itself is advanced)
+    + [(case, True) for case in OUTSIDE_CASES if case != "function_with_outside_state"],
+)
+def test_state_outside_the_declaration_trains_as_hand_written(case: str, previewed: bool) -> None:
+    hand = KnobbedByHand()
+    hand.case = case
+    _knobs_reset()
+    expected = fit(hand, max_epochs=1).history
+    _knobs_reset()
+    ours = declared(
+        OptimizerSpec("sgd", lr=0.1, implementation="forloop", scheduler=OUTSIDE_CASES[case]()), Knobbed
+    )()
+    assert OUTSIDE.calls == 0  # the class definition calls no code of the user's
+    if previewed:
+        preview_schedule(ours, max_epochs=1, steps_per_epoch=4)
+    assert fit(ours, max_epochs=1).history == expected
+    assert len({lr for step in expected for opt in step for lr in opt}) > 2  # the run really moved the lr
