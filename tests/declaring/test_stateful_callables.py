@@ -331,3 +331,25 @@ def test_state_outside_the_declaration_trains_as_hand_written(case: str, preview
         preview_schedule(ours, max_epochs=1, steps_per_epoch=4)
     assert fit(ours, max_epochs=1).history == expected
     assert len({lr for step in expected for opt in step for lr in opt}) > 2  # the run really moved the lr
+
+
+class WithDecay(Classifier):
+    """Holds a callable object of its own, for ``HParam("decay")``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decay = Decay()
+
+
+@pytest.mark.parametrize("read", ["bound_method", "hparam"])
+def test_preview_leaves_the_users_objects_as_it_found_them(read: str) -> None:
+    # used as they are by `fit`, so the preview before it (the documented workflow) calls copies
+    decay = Decay()
+    lr_lambda = decay.__call__ if read == "bound_method" else HParam("decay")
+    spec = OptimizerSpec(
+        "sgd", lr=0.1, scheduler=SchedulerSpec("lambda", lr_lambda=lr_lambda, interval="step")
+    )
+    module = declared(spec, WithDecay)()
+    preview = preview_schedule(module, max_epochs=1, steps_per_epoch=4)
+    assert decay.calls == module.decay.calls == 0
+    assert preview["lr-optimizer"] == pytest.approx([0.1 * 0.9**k for k in range(1, 5)])
