@@ -61,6 +61,13 @@ class ResolvedScheduler:
     #: each scheduler built uses them as they are, ``construct.own_callables``); none when the class is defined
     instance_values: tuple[Any, ...] = dataclasses.field(default=(), compare=False, repr=False)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (and deep-copied) with ``kwargs`` as a dict, which a ``mappingproxy`` cannot be: the schedule
+        built from it holds it, and a module keeping its schedule (``self.sched = self.lr_schedulers()``) is saved
+        whole by ``torch.save(model)`` as a hand-written one is."""
+        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        return _unpickled, (type(self), {**fields, "kwargs": dict(self.kwargs)})
+
     @property
     def is_plateau(self) -> bool:
         return self.info.is_plateau
@@ -477,6 +484,11 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         unit=spec.unit or interval,
         derived_length=derived_length,
     )
+
+
+def _unpickled(cls: type[ResolvedScheduler], fields: dict[str, Any]) -> ResolvedScheduler:
+    """``ResolvedScheduler.__reduce__``'s counterpart: ``kwargs`` read-only again."""
+    return cls(**{**fields, "kwargs": MappingProxyType(fields["kwargs"])})
 
 
 def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) -> None:

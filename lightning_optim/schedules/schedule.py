@@ -523,6 +523,13 @@ class Schedule(LRScheduler):
             "inner": None,
         }
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (``torch.save(model)`` of a module keeping its schedule, ``copy.deepcopy``) without its ties to
+        the run, as a hand-written scheduler holds only its optimizer: ``derive`` and ``before_step`` are bound to
+        the ``Trainer`` that fits it. A copy is not stepped by that run; one copied before its shape was fixed is
+        given one (``fix``, or ``load_state_dict``)."""
+        return {**vars(self), "derive": None, "before_step": None}
+
     def state_dict(self) -> dict[str, Any]:
         """The progress (and any attribute set on the schedule), the shape, and the torch scheduler's state
         (its lrs as Python numbers, also where the optimizer holds them as tensors: ``numbers_in``)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import gc
+import io
 import pickle
 import re
 import warnings
@@ -775,3 +777,26 @@ def test_a_fit_keeps_nothing_alive_once_the_module_and_trainer_are_dropped(
     gc.collect()
     alive = [type(ref()).__name__ for ref in refs if ref() is not None]
     assert not alive, f"{case}: still alive after the fit: {alive}"
+
+
+class KeepsItsSchedule(ConfigurableOptimizersMixin, Classifier):
+    """Keeps its schedule, as a manual loop written ``self.sched = self.lr_schedulers()`` does."""
+
+    optimizer = OptimizerSpec("sgd", lr=0.1, scheduler=SchedulerSpec("cosine", warmup=2, interval="step"))
+
+    def on_train_start(self) -> None:
+        self.sched = self.lr_schedulers()
+
+
+def test_a_module_keeping_its_schedule_is_saved_whole_and_copied_as_a_hand_written_one() -> None:
+    """``torch.save(model)`` and ``copy.deepcopy`` of it failed with ``cannot pickle 'mappingproxy' object``: the
+    schedule held its declaration's read-only arguments and, through the hook that fixes its shape when training
+    starts, the ``Trainer``. A hand-written scheduler holds only its optimizer."""
+    model = KeepsItsSchedule()
+    fit(model, max_epochs=2)
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    for again in (torch.load(buffer, weights_only=False), copy.deepcopy(model)):
+        assert again.sched.state_dict() == model.sched.state_dict()
+        assert (again.sched.T_max, again.sched.derive) == (model.sched.T_max, None)
