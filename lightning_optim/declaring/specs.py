@@ -445,8 +445,9 @@ class OptimizerSpec(_FrozenValue):
     """One optimizer: which parameters it trains, its param groups, its options and its scheduler.
 
     Assign it to a class attribute of a ``ConfigurableOptimizersMixin`` module; the attribute name is the
-    optimizer's name. During training the attribute gives the live (Lightning-wrapped) optimizer, so a
-    manual ``training_step`` can write ``self.gen_opt.step()``; outside a run it gives the declaration.
+    optimizer's name. Once ``fit`` has started the attribute gives the live (Lightning-wrapped) optimizer, so a
+    manual ``training_step`` can write ``self.gen_opt.step()`` (also after ``fit``, while Lightning keeps the
+    module attached to its Trainer); on the class, and before a fit, it gives the declaration.
 
     The three specs are frozen dataclasses: ``dataclasses.replace(spec, scheduler=...)`` (``copy.replace`` on
     Python 3.13) gives a spec with those fields changed; ``kwargs=`` (``options=`` for a ``ParamGroup``) replaces
@@ -613,12 +614,12 @@ class OptimizerSpec(_FrozenValue):
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            # only reached for names the declaration lacks: `self.optimizer.step()` outside a run
+            # only reached for names the declaration lacks: `self.optimizer.step()` before a fit
             if not name.startswith("__") and name in _optimizer_members():
                 declared = self.__dict__.get("_declared_as", type(self).__name__)
                 raise AttributeError(
-                    f"{declared}: `{name}` belongs to the live optimizer, but outside a run `{declared}` is the "
-                    f"declaration ({self!r}). The live optimizer exists while `trainer.fit` runs: use "
+                    f"{declared}: `{name}` belongs to the live optimizer, but before a fit `{declared}` is the "
+                    f"declaration ({self!r}). The live optimizer exists once `trainer.fit` has started: use "
                     f"`self.{declared.rsplit('.', 1)[-1]}.{name}` inside `training_step` (or another hook called "
                     "during fit), or `self.optimizers()`.",
                     name=name,

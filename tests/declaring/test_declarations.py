@@ -509,8 +509,8 @@ def test_optimizer_methods_on_the_declaration_outside_a_run_explain_themselves()
         with pytest.raises(AttributeError) as raised:
             getattr(model.optimizer, name)
         assert str(raised.value) == (
-            f"Model.optimizer: `{name}` belongs to the live optimizer, but outside a run `Model.optimizer` is the "
-            "declaration (OptimizerSpec(SGD, lr=0.1)). The live optimizer exists while `trainer.fit` runs: use "
+            f"Model.optimizer: `{name}` belongs to the live optimizer, but before a fit `Model.optimizer` is the "
+            "declaration (OptimizerSpec(SGD, lr=0.1)). The live optimizer exists once `trainer.fit` has started: use "
             f"`self.optimizer.{name}` inside `training_step` (or another hook called during fit), or "
             "`self.optimizers()`."
         )
@@ -523,7 +523,7 @@ def test_optimizer_methods_on_the_declaration_outside_a_run_explain_themselves()
 
 
 def test_a_spec_shared_by_two_classes_names_no_other_class_outside_a_run() -> None:
-    """One ``OptimizerSpec`` assigned in two classes (a project's constant): the message outside a run for the
+    """One ``OptimizerSpec`` assigned in two classes (a project's constant): the message before a fit for the
     first class named the second's declaration (``B.optimizer``); it names what both share."""
     shared = OptimizerSpec(SGD, lr=0.1)
     classifier, _ = (
@@ -532,8 +532,8 @@ def test_a_spec_shared_by_two_classes_names_no_other_class_outside_a_run() -> No
     with pytest.raises(AttributeError) as raised:
         classifier().optimizer.zero_grad()
     assert str(raised.value).startswith(
-        "optimizer: `zero_grad` belongs to the live optimizer, but outside a run `optimizer` is the declaration "
-        "(OptimizerSpec(SGD, lr=0.1)). The live optimizer exists while `trainer.fit` runs: use "
+        "optimizer: `zero_grad` belongs to the live optimizer, but before a fit `optimizer` is the declaration "
+        "(OptimizerSpec(SGD, lr=0.1)). The live optimizer exists once `trainer.fit` has started: use "
         "`self.optimizer.zero_grad` inside"
     )
 

@@ -120,7 +120,7 @@ def test_gan_two_optimizers_train_at_their_hparams() -> None:
     assert recorded.history == fit(theirs, max_epochs=2).history
     assert recorded.of(0)[0] == 0.05 and recorded.of(1)[0] == 0.03
     assert_same_weights(ours, theirs)
-    # outside a run the attribute is the declaration again; during it, the live optimizer was used
+    # on the class the attribute is the declaration; during the run, the live optimizer was used
     assert GAN.gen_opt.kwargs["lr"] == HParam("lr")
 
 

@@ -94,9 +94,12 @@ def test_live_optimizers_by_attribute_and_in_declaration_order() -> None:
             super().training_step(batch, batch_idx)
 
     module = Probe()
-    assert isinstance(Probe.gen_opt, OptimizerSpec)  # outside a run the attribute is the declaration
+    assert isinstance(Probe.gen_opt, OptimizerSpec)  # on the class the attribute is the declaration
+    assert isinstance(module.gen_opt, OptimizerSpec)  # and on an instance before a fit
     fit(module, max_epochs=1, limit_train_batches=1)
     assert seen["by_name"] == seen["ordered"]
+    # after fit, as `self.optimizers()`: Lightning keeps the module attached to its Trainer (docs/index.md)
+    assert (module.gen_opt, module.dis_opt) == tuple(module.optimizers())
     gen, dis = seen["by_name"]
     assert {id(p) for p in gen.optimizer.param_groups[0]["params"]} == {
         id(p) for p in module.model_gen.parameters()
