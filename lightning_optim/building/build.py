@@ -90,13 +90,16 @@ def build_optimizer(
 def schedules_of(
     declared: ResolvedOptimizer, optimizer: torch.optim.Optimizer, groups: Sequence[GroupPlan]
 ) -> tuple[Schedule, ...]:
-    """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet, each knowing the others."""
+    """A ``Schedule`` per declared scheduler on ``optimizer``, shapes not fixed yet, each knowing the others that
+    warm up from 0 (``Schedule._on_unwarmed``)."""
     names, scales = [g.name or LEFTOVER_GROUP for g in groups], [g.scales for g in groups]
     schedules = tuple(
         new_schedule(scheduler, optimizer, names, scales=scales) for scheduler in declared.schedulers
     )
     for schedule in schedules:
-        schedule.listed = schedules
+        schedule.beside_zero_warmups = tuple(
+            other for other in schedules if other is not schedule and other.warmup_start_factor == 0
+        )
     return schedules
 
 

@@ -155,7 +155,7 @@ _NOT_STATE = frozenset(
         "warmup_start_factor",
         "where",
         "made_for",
-        "listed",
+        "beside_zero_warmups",
         "before_step",
     }
 )
@@ -274,9 +274,9 @@ class Schedule(LRScheduler):
         self.warmup_written: list[Any] = []
         #: the driven values when the shape was fixed (what a plateau's reductions are measured from)
         self.start_values: list[Any] = []
-        #: the schedules of its list on the optimizer, itself among them (set by ``building/build.py:schedules_of``),
-        #: where one whose warmup holds its option at 0 finds the others (``_on_unwarmed``)
-        self.listed: tuple[Schedule, ...] = ()
+        #: the other schedules of its list on the optimizer that warm up from ``warmup_start_factor=0`` (set by
+        #: ``building/build.py:schedules_of``), the only warmups that hold a value at 0 (``_on_unwarmed``)
+        self.beside_zero_warmups: tuple[Schedule, ...] = ()
         if shape is not None:
             self.fix(shape)
 
@@ -390,9 +390,8 @@ class Schedule(LRScheduler):
         option = target_of(self.param, self.optimizer.param_groups[0])
         lenders = [
             other
-            for other in self.listed
-            if other is not self
-            and other.shape is not None
+            for other in self.beside_zero_warmups
+            if other.shape is not None
             and target_of(other.param, self.optimizer.param_groups[0]) == option
             and other.holds_zero()
         ]
@@ -463,6 +462,9 @@ class Schedule(LRScheduler):
         self.last_epoch += 1
         shape = self.shape
         if shape.window is not None and not in_window(self.last_epoch, *shape.window):  # type: ignore[union-attr]
+            return
+        if not self.beside_zero_warmups:  # as most are: entering `_on_unwarmed` costs as much as the update
+            self._update(metrics)
             return
         with self._on_unwarmed():
             self._update(metrics)
