@@ -10,7 +10,8 @@ defaults' quoted keys, those its constructor reads from its ``**kwargs`` or its 
 it names by identifier are listed and suggested with the signature's, so that a misspelling of one is told the
 name meant. A constructor handing its ``**kwargs`` on to a call (``Magma``'s inner ``AdamW``, a helper method of a
 user's own) may read any name there: every name is accepted, as nothing here can tell which. Merged into a dict of
-its own (``defaults.update(kwargs)``), they are not handed on: they land in the param groups as ``{**kwargs}``.
+its own (``defaults.update(kwargs)``), they are not handed on: they land in the param groups as ``{**kwargs}``,
+unless that dict is handed on in turn (``AdamW(params, **options)``).
 
 The values are handed to each optimizer and scheduler built as its own copies (``own_values``): torch's schedulers
 write a tensor option in place (a tensor ``lr``, ``betas``' first element under a ``param="beta1"`` schedule), and
@@ -304,7 +305,8 @@ def check_swallowed(where: str, cls: type, kwargs: Mapping[str, Any]) -> None:
 def forwards_kwargs(source: str) -> bool:
     """Whether a constructor of ``source`` hands its ``**kwargs`` on to a call, unpacked or whole (into
     ``dict(...)`` or a dict's ``.update(...)`` only, it lands in the param groups as a dict literal's ``**kwargs``
-    does: not handed on).
+    does: not handed on), or a dict it filled from them (``_kwargs_dicts``): unpacked into any call, or whole
+    into one other than its base's ``__init__`` (``super().__init__(params, defaults)``, the param groups).
 
     Example:
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    self._configure(**kwargs)")
@@ -318,6 +320,8 @@ def forwards_kwargs(source: str) -> bool:
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    defaults = {'lr': 1}\\n    defaults.update(kwargs)")
         False
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    self.update(**kwargs)")  # a method of its own
+        True
+        >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    options = {**kwargs}\\n    self.inner = AdamW(params, **options)")
         True
     """
     try:
@@ -333,13 +337,71 @@ def forwards_kwargs(source: str) -> bool:
             continue
         kwargs = function.args.kwarg.arg
         dicts = _dict_names(function)
+        filled = _kwargs_dicts(function, kwargs, dicts)
         for node in ast.walk(function):
             if not isinstance(node, ast.Call) or _fills_a_dict(node, dicts):
                 continue
-            values = [*node.args, *(keyword.value for keyword in node.keywords)]
-            if any(isinstance(value, ast.Name) and value.id == kwargs for value in values):
+            if any(_is_name(value, kwargs) for value in _arguments(node)):
+                return True
+            unpacked = [keyword.value for keyword in node.keywords if keyword.arg is None]
+            handed = unpacked if _is_base_init(node) else _arguments(node)
+            if any(isinstance(value, ast.Name) and value.id in filled for value in handed):
                 return True
     return False
+
+
+def _kwargs_dicts(function: ast.FunctionDef, kwargs: str, dicts: set[str]) -> set[str]:
+    """The names of the dicts ``function`` fills from its ``**kwargs``, named ``kwargs``: ``x = {**kwargs}``,
+    ``x = dict(lr=lr, **kwargs)``, ``x.update(kwargs)`` of one of its ``dicts``, ``x |= kwargs``.
+
+    Example:
+        >>> source = "def __init__(self, params, **kw):\\n    a = {**kw}\\n    b = {}\\n    b.update(kw)\\n    c = {}\\n    c |= kw"
+        >>> function = ast.parse(source).body[0]
+        >>> sorted(_kwargs_dicts(function, "kw", _dict_names(function)))
+        ['a', 'b', 'c']
+    """
+    filled = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign | ast.AnnAssign) and _holds(node.value, kwargs):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            filled |= {target.id for target in targets if isinstance(target, ast.Name)}
+        elif (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.op, ast.BitOr)
+            and isinstance(node.target, ast.Name)
+            and _is_name(node.value, kwargs)
+        ):
+            filled.add(node.target.id)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and isinstance(node.func.value, ast.Name)
+            and _fills_a_dict(node, dicts)
+            and any(_is_name(value, kwargs) for value in _arguments(node))
+        ):
+            filled.add(node.func.value.id)
+    return filled
+
+
+def _holds(value: ast.AST | None, kwargs: str) -> bool:
+    """Whether ``value`` makes a dict holding the mapping named ``kwargs``: ``{**kwargs}``, ``dict(**kwargs)``."""
+    if isinstance(value, ast.Dict):
+        return any(key is None and _is_name(item, kwargs) for key, item in zip(value.keys, value.values))
+    return (
+        isinstance(value, ast.Call)
+        and _is_dict_call(value)
+        and any(_is_name(v, kwargs) for v in _arguments(value))
+    )
+
+
+def _arguments(call: ast.Call) -> list[ast.expr]:
+    """What ``call`` is given: its positional arguments and its keywords' values, unpacked ones included."""
+    return [*call.args, *(keyword.value for keyword in call.keywords)]
+
+
+def _is_base_init(call: ast.Call) -> bool:
+    """Whether ``call`` is a base's ``__init__`` (``super().__init__(...)``, ``Optimizer.__init__(self, ...)``)."""
+    return isinstance(call.func, ast.Attribute) and call.func.attr == "__init__"
 
 
 def _dict_names(function: ast.FunctionDef) -> set[str]:

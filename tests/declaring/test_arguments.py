@@ -268,6 +268,76 @@ def test_a_misspelt_option_of_a_class_merging_its_kwargs_into_its_defaults_is_re
     _trains_momentum_as_hand_written_and_refuses_a_misspelling(cls)
 
 
+class _AdamWWrapper(torch.optim.Optimizer):
+    """A user's composition (Lookahead-style): it steps an inner ``AdamW``, sharing its param groups and state."""
+
+    def _wrap(self, inner: torch.optim.Optimizer) -> None:
+        super().__init__(inner.param_groups, inner.defaults)
+        inner.param_groups, inner.state = self.param_groups, self.state
+        self.inner = inner
+
+    def step(self, closure: Any = None) -> Any:
+        return self.inner.step(closure)
+
+
+class UpdatedWrapper(_AdamWWrapper):
+    """Its options a dict updated with its ``**kwargs``, handed to the inner ``AdamW`` unpacked."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, **kwargs: Any) -> None:
+        options = {"lr": lr}
+        options.update(kwargs)
+        self._wrap(torch.optim.AdamW(params, **options))
+
+
+class MergedWrapper(_AdamWWrapper):
+    """Its options a dict merged with its ``**kwargs`` by ``|=``, handed to the inner ``AdamW`` unpacked."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, **kwargs: Any) -> None:
+        options = dict(lr=lr)
+        options |= kwargs
+        self._wrap(torch.optim.AdamW(params, **options))
+
+
+class UnpackedWrapper(_AdamWWrapper):
+    """Its options a dict literal unpacking its ``**kwargs``, handed to the inner ``AdamW`` unpacked."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, **kwargs: Any) -> None:
+        options = {"lr": lr, **kwargs}
+        self._wrap(torch.optim.AdamW(params, **options))
+
+
+class HelperWrapper(_AdamWWrapper):
+    """Its options ``dict(lr=lr, **kwargs)``, handed whole to a method of its own building the inner ``AdamW``."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, **kwargs: Any) -> None:
+        options = dict(lr=lr, **kwargs)
+        self._wrap(self._build(params, options))
+
+    @staticmethod
+    def _build(params: Any, options: dict[str, Any]) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, **options)
+
+
+@pytest.mark.parametrize("cls", [UpdatedWrapper, MergedWrapper, UnpackedWrapper, HelperWrapper])
+def test_an_option_of_a_class_handing_on_a_dict_filled_from_its_kwargs_is_accepted_and_trains_as_hand_written(
+    cls: type,
+) -> None:
+    """A dict filled from the ``**kwargs`` (``options.update(kwargs)``, ``|=``, ``{**kwargs}``, ``dict(**kwargs)``)
+    and handed on in turn (``AdamW(params, **options)``, a method of its own) hands on the keywords, as
+    ``AdamW(params, **kwargs)`` does: the inner ``AdamW``'s ``amsgrad=True`` was refused ("never reads
+    `amsgrad`") though the hand-written module trains with it."""
+
+    class HandWritten(Classifier):
+        def configure_optimizers(self) -> Any:
+            return cls(self.parameters(), lr=0.1, amsgrad=True)
+
+    ours = declared(OptimizerSpec(cls, lr=0.1, amsgrad=True))()
+    fit(ours, max_epochs=2)
+    fit(theirs := HandWritten(), max_epochs=2)
+    assert_same_weights(ours, theirs)
+    assert ours.trainer.optimizers[0].inner.param_groups[0]["amsgrad"] is True
+
+
 @pytest.mark.parametrize(
     ("name", "key", "meant"),
     [
