@@ -3,13 +3,14 @@
 Lightning hands the hook the scheduler of each config ``configure_optimizers`` returned, and the mixin returns the
 ``Schedule`` of each declared scheduler (``schedules/schedule.py``), a torch ``LRScheduler`` that builds the declared
 one when the run is known, never an instance of the declared class. So an override that tests the class takes the
-branch for no declared scheduler: ``if isinstance(scheduler, StepLR): scheduler.step()`` never steps the declared
-``StepLR``, without a word, and the common dispatch ``if isinstance(scheduler, ReduceLROnPlateau):
-scheduler.step(metric) else: scheduler.step()`` steps a declared plateau without its metric. A test against a
-scheduler class that a ``Schedule`` is not an instance of has the same answer for every scheduler the hook gets,
-so refusing it is sound. The tested class is read from the override's source and resolved as its code would
-(its globals, closure and the modules it imports); where there is no source, or a name is not resolved, nothing
-is refused, as the package's other reads of source do.
+wrong branch for a declared scheduler the test would match in a hand-written module: ``if isinstance(scheduler,
+StepLR): scheduler.step()`` never steps the declared ``StepLR``, without a word, and the common dispatch ``if
+isinstance(scheduler, ReduceLROnPlateau): scheduler.step(metric) else: scheduler.step()`` steps a declared plateau
+without its metric. Only such a test is refused: one whose answer is right for every declared scheduler (the
+plateau dispatch of a shared base on a module declaring no plateau, a test of ``SWALR``, which Lightning's
+``StochasticWeightAveraging`` hands the hook) trains as it would hand-written. The tested class is read from the
+override's source and resolved as its code would (its globals, closure and the modules it imports); where there is
+no source, or a name is not resolved, nothing is refused, as the package's other reads of source do.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import inspect
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
@@ -46,18 +47,48 @@ def never_a_schedule(value: Any) -> bool:
     )
 
 
-def class_tests(hook: Any) -> list[tuple[str, list[type]]]:
-    """(the test as written, the classes it names that a ``Schedule`` is not) for each test of the class of
-    ``hook``'s scheduler argument (its second): ``isinstance(scheduler, X)``, ``type(scheduler) is X`` (``==``,
-    ``in``, and their negations), ``X`` a class or a tuple of them.
+class ClassTest(NamedTuple):
+    """A test of the class of the hook's scheduler argument."""
+
+    #: the test as written
+    text: str
+    #: the scheduler classes it tests against that a ``Schedule`` is not
+    classes: list[type]
+    #: whether it compares the class itself (``type(scheduler) is X``) rather than testing a subclass
+    exact: bool
+
+    def matched_by(self, declared: type) -> list[type]:
+        """The tested classes a scheduler of the ``declared`` class matches: where the mixin's schedule, which
+        matches none, gets the other answer than the declared scheduler in a hand-written module.
+
+        Example:
+            >>> from torch.optim.lr_scheduler import StepLR
+            >>> class MyStepLR(StepLR): ...
+            >>> ClassTest("isinstance(scheduler, StepLR)", [StepLR], exact=False).matched_by(MyStepLR)
+            [<class 'torch.optim.lr_scheduler.StepLR'>]
+            >>> ClassTest("type(scheduler) is StepLR", [StepLR], exact=True).matched_by(MyStepLR)
+            []
+        """
+        return [
+            tested
+            for tested in self.classes
+            if declared is tested or (not self.exact and issubclass(declared, tested))
+        ]
+
+
+def class_tests(hook: Any) -> list[ClassTest]:
+    """The tests of the class of ``hook``'s scheduler argument (its second) against scheduler classes a
+    ``Schedule`` is not: ``isinstance(scheduler, X)``, ``issubclass(type(scheduler), X)``, ``type(scheduler) is X``
+    (``==``, ``in``, and their negations), ``scheduler.__class__`` for ``type(scheduler)``, ``X`` a class or a
+    tuple of them.
 
     Example:
         >>> from torch.optim.lr_scheduler import StepLR
         >>> def lr_scheduler_step(self, scheduler, metric):
-        ...     if isinstance(scheduler, (StepLR, LRScheduler)) or type(scheduler) is not ReduceLROnPlateau:
+        ...     if isinstance(scheduler, (StepLR, LRScheduler)) or scheduler.__class__ is not ReduceLROnPlateau:
         ...         scheduler.step()
-        >>> [(test, [c.__name__ for c in classes]) for test, classes in class_tests(lr_scheduler_step)]
-        [('isinstance(scheduler, (StepLR, LRScheduler))', ['StepLR']), ('type(scheduler) is not ReduceLROnPlateau', ['ReduceLROnPlateau'])]
+        >>> [(t.text, [c.__name__ for c in t.classes], t.exact) for t in class_tests(lr_scheduler_step)]
+        [('isinstance(scheduler, (StepLR, LRScheduler))', ['StepLR'], False), ('scheduler.__class__ is not ReduceLROnPlateau', ['ReduceLROnPlateau'], True)]
     """
     hook = inspect.unwrap(hook)
     try:
@@ -76,36 +107,36 @@ def class_tests(hook: Any) -> list[tuple[str, list[type]]]:
     scope = {**names.builtins, **hook.__globals__, **names.nonlocals, **_imported(definition)}
     found = []
     for node in ast.walk(definition):
-        tested = _tested(node, positional[1].arg)
+        tested, exact = _tested(node, positional[1].arg)
         classes = [value for expr in tested for value in _values(expr, scope) if never_a_schedule(value)]
         if classes:
-            found.append((ast.unparse(node), classes))
+            found.append(ClassTest(ast.unparse(node), classes, exact))
     return found
 
 
-def _tested(node: ast.AST, argument: str) -> list[ast.expr]:
-    """The expressions ``node`` tests the class of ``argument`` against (none if it tests no class of it)."""
-    if (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id == "isinstance"
-        and len(node.args) == 2
-        and _is_name(node.args[0], argument)
-    ):
-        return [node.args[1]]
+def _tested(node: ast.AST, argument: str) -> tuple[list[ast.expr], bool]:
+    """The expressions ``node`` tests the class of ``argument`` against (none if it tests no class of it), and
+    whether it compares the class itself rather than testing a subclass."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 2:
+        if node.func.id == "isinstance" and _is_name(node.args[0], argument):
+            return [node.args[1]], False
+        if node.func.id == "issubclass" and _is_class_of(node.args[0], argument):
+            return [node.args[1]], False
     if isinstance(node, ast.Compare) and all(isinstance(op, _COMPARISONS) for op in node.ops):
         operands = [node.left, *node.comparators]
-        if any(_is_type_of(operand, argument) for operand in operands):
-            return [operand for operand in operands if not _is_type_of(operand, argument)]
-    return []
+        if any(_is_class_of(operand, argument) for operand in operands):
+            return [operand for operand in operands if not _is_class_of(operand, argument)], True
+    return [], False
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
     return isinstance(node, ast.Name) and node.id == name
 
 
-def _is_type_of(node: ast.AST, argument: str) -> bool:
-    """Whether ``node`` is ``type(argument)``."""
+def _is_class_of(node: ast.AST, argument: str) -> bool:
+    """Whether ``node`` is ``type(argument)`` or ``argument.__class__``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "__class__" and _is_name(node.value, argument)
     return (
         isinstance(node, ast.Call)
         and _is_name(node.func, "type")
@@ -150,17 +181,20 @@ def _imported(definition: ast.AST) -> dict[str, Any]:
 
 def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequence[ResolvedScheduler]) -> None:
     """Refuse ``definer``'s ``lr_scheduler_step`` ``hook`` (used by the class ``owner``) if it tests the scheduler's
-    class against a scheduler class (``class_tests``) while the mixin hands it the ``schedulers``' schedules."""
-    tests = class_tests(hook)
-    if not tests:
-        return
-    test, classes = tests[0]
-    where = "" if definer.__qualname__ == owner else f" (in `{definer.__qualname__}`)"
-    declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in schedulers)
-    raise TypeError(
-        f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test}`{where}: the "
-        f"scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared scheduler "
-        f"(here {declared}), never an instance of {listing(c.__name__ for c in classes)}, so the test has the same "
-        "answer for every scheduler. The mixin steps each declared scheduler itself (a plateau with its `monitor` "
-        "metric): remove the override, or call `super().lr_scheduler_step(scheduler, metric)` in it."
-    )
+    class (``class_tests``) against a class one of the declared ``schedulers`` matches, while the mixin hands it
+    their schedules, which match none."""
+    for test in class_tests(hook):
+        wrong_for = [s for s in schedulers if test.matched_by(s.cls)]
+        if not wrong_for:
+            continue
+        where = "" if definer.__qualname__ == owner else f" (in `{definer.__qualname__}`)"
+        declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in wrong_for)
+        classes = {tested for s in wrong_for for tested in test.matched_by(s.cls)}
+        raise TypeError(
+            f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test.text}`{where}: "
+            "the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared "
+            f"scheduler, never an instance of {listing(c.__name__ for c in test.classes if c in classes)}, so the "
+            f"test has the wrong answer for {declared}. The mixin steps each declared scheduler itself (a plateau "
+            "with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
+            "metric)` in it."
+        )

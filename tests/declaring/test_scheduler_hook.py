@@ -2,8 +2,10 @@
 when the class is defined: the hook receives the mixin's schedule of each declared scheduler, never the declared
 class, so ``if isinstance(scheduler, StepLR): scheduler.step()`` never stepped the declared ``StepLR`` (lr 0.1
 throughout, a hand-written module's halves every 2 steps) and the plateau dispatch stepped the plateau without its
-metric (torch's bare ``TypeError`` from inside the package). Overrides that test no class, a module training with
-its own ``configure_optimizers`` and overrides without source are left alone.
+metric (torch's bare ``TypeError`` from inside the package). A test whose answer is right for every declared
+scheduler (the plateau dispatch of a shared base on a module declaring no plateau, a test of ``SWALR``, which
+Lightning's ``StochasticWeightAveraging`` hands the hook), overrides that test no class, a module training with its
+own ``configure_optimizers`` and overrides without source are left alone.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import StochasticWeightAveraging
 from torch.optim import SGD
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau, StepLR
+from torch.optim.swa_utils import SWALR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from tests.helpers import Classifier, fit
@@ -64,6 +68,24 @@ class ByLocalImport:
             scheduler.step()
 
 
+class ByClassAttribute:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if scheduler.__class__ is StepLR:
+            scheduler.step()
+
+
+class ByIssubclassOfType:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if issubclass(type(scheduler), StepLR):
+            scheduler.step()
+
+
+class ByIssubclassOfClassAttribute:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if not issubclass(scheduler.__class__, ReduceLROnPlateau):
+            scheduler.step()
+
+
 def _class_testing_overrides() -> list[Any]:
     return [
         pytest.param(OnlyStepLR, STEP, "isinstance(scheduler, StepLR)", "`StepLR`", id="isinstance"),
@@ -84,6 +106,19 @@ def _class_testing_overrides() -> list[Any]:
         pytest.param(ByTypeIs, STEP, "type(scheduler) is not StepLR", "`StepLR`", id="type-is-not"),
         pytest.param(ByTypeIn, PLATEAU, "type(scheduler) in PLATEAUS", "`ReduceLROnPlateau`", id="type-in"),
         pytest.param(ByLocalImport, STEP, "isinstance(scheduler, Step)", "`StepLR`", id="local-import"),
+        pytest.param(
+            ByClassAttribute, STEP, "scheduler.__class__ is StepLR", "`StepLR`", id="class-attribute"
+        ),
+        pytest.param(
+            ByIssubclassOfType, STEP, "issubclass(type(scheduler), StepLR)", "`StepLR`", id="issubclass-type"
+        ),
+        pytest.param(
+            ByIssubclassOfClassAttribute,
+            PLATEAU,
+            "issubclass(scheduler.__class__, ReduceLROnPlateau)",
+            "`ReduceLROnPlateau`",
+            id="issubclass-class-attribute",
+        ),
     ]
 
 
@@ -95,8 +130,8 @@ def test_a_test_of_the_schedulers_class_is_refused_at_class_definition(
     message = (
         f"Model.lr_scheduler_step: Expected no test of the scheduler's class but got `{test}` (in "
         f"`{hooks.__qualname__}`): the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) "
-        f"of each declared scheduler (here `Model.optimizer.scheduler`'s `{declared}`), never an instance of "
-        f"{classes}"
+        f"of each declared scheduler, never an instance of {classes}, so the test has the wrong answer for "
+        f"`Model.optimizer.scheduler`'s `{declared}`."
     )
     with pytest.raises(TypeError) as raised:
 
@@ -129,6 +164,50 @@ def test_the_refused_override_steps_the_declared_class_in_a_hand_written_module(
             return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
     assert fit(HandWritten(), max_epochs=1).of() == [0.1, 0.1, 0.05, 0.05]
+
+
+def test_a_dispatch_right_for_every_declared_scheduler_trains_as_hand_written() -> None:
+    """A shared base's plateau dispatch on a module declaring only a ``StepLR``: ``isinstance(scheduler,
+    ReduceLROnPlateau)`` is False for it as for its schedule, so the module trains as the hand-written one."""
+
+    class HandWritten(PlateauDispatch, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            scheduler = {"scheduler": StepLR(optimizer, 2, 0.5), "interval": "step"}
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    class Model(PlateauDispatch, ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=STEP)
+
+    assert fit(Model(), max_epochs=1).of() == fit(HandWritten(), max_epochs=1).of() == [0.1, 0.1, 0.05, 0.05]
+
+
+class HoldsSwaLr:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, SWALR):
+            return
+        super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
+
+
+def test_a_test_of_swalr_which_lightning_hands_in_trains_as_hand_written() -> None:
+    """Lightning's ``StochasticWeightAveraging`` hands the hook its ``SWALR`` in place of the configured scheduler
+    from its start epoch on; no declared scheduler is one, so the test is right and the module trains as the
+    hand-written one, holding the lr the ``SWALR`` starts at."""
+
+    def swa() -> StochasticWeightAveraging:
+        return StochasticWeightAveraging(swa_lrs=0.01, swa_epoch_start=2, annealing_epochs=3)
+
+    class HandWritten(HoldsSwaLr, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, 1, 0.5)}
+
+    class Model(HoldsSwaLr, ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=SchedulerSpec(StepLR, step_size=1, gamma=0.5))
+
+    declared = fit(Model(), max_epochs=5, limit_train_batches=1, callbacks=[swa()]).of()
+    assert declared == fit(HandWritten(), max_epochs=5, limit_train_batches=1, callbacks=[swa()]).of()
+    assert declared == [0.1, 0.05, 0.05, 0.05, 0.05]  # held at its start; stepped, it anneals to 0.01
 
 
 class CallsSuper:
