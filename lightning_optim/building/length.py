@@ -660,17 +660,24 @@ def restarting_rules(trainer: Any, scheduler: ResolvedScheduler) -> tuple[int, l
     steps, which split ``max_steps`` between them), in words, and the batches an epoch must end at a multiple of
     for them to go on as counted (``batch_idx`` restarts with every epoch); ``(1, [])`` where nothing it takes from
     the run depends on them (``frequency=1`` and ``every=1`` count steps, wherever the epochs end)."""
-    if (
-        scheduler.interval != "step"
-        or not scheduler.run_inputs()
-        or math.isfinite(_batches_per_epoch(trainer))
-    ):
+    rules = _endless_epoch_rules(trainer, scheduler) if scheduler.run_inputs() else []
+    if not rules:
         return 1, []
+    return math.lcm(
+        accumulation(trainer, 0), scheduler.spec.frequency, *(driven_everies(trainer) or ())
+    ), rules
+
+
+def _endless_epoch_rules(trainer: Any, scheduler: ResolvedScheduler) -> list[str]:
+    """The rules ``(batch_idx + 1) % n == 0`` by which a per-step count of the run as one endless epoch of data of
+    unknown length places ``scheduler``'s updates, in words (``restarting_rules``); none where the count is exact:
+    for data with a length, a per-epoch scheduler, or ``frequency=1`` and ``every=1``, which count steps."""
+    if scheduler.interval != "step" or math.isfinite(_batches_per_epoch(trainer)):
+        return []
     frequency, everies = scheduler.spec.frequency, driven_everies(trainer) or ()
     rules = [f"`frequency={frequency}`"] if frequency > 1 else []
     declared = declared_of(trainer.lightning_module)
-    rules += [f"`every={every}` of `{d.attribute}`" for d, every in zip(declared, everies) if every > 1]
-    return (math.lcm(accumulation(trainer, 0), frequency, *everies), rules) if rules else (1, [])
+    return rules + [f"`every={every}` of `{d.attribute}`" for d, every in zip(declared, everies) if every > 1]
 
 
 def restart_refusal(
@@ -1113,14 +1120,21 @@ def unchecked_limit(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) ->
 
     A run of unknown length is not counted (only ``max_epochs`` on data without a length, whose epochs' steps are
     unknown), and on data of unknown length a per-step count of ``max_steps`` takes it as one endless epoch, which
-    an epoch restarting ``batch_idx`` leaves under ``frequency > 1``, ``every > 1`` or accumulation: there a given
-    length is checked before each step of the scheduler instead (``within_limit`` with ``taken``), as torch would
-    refuse it, with this package's refusal."""
+    an epoch restarting ``batch_idx`` leaves under ``frequency > 1`` or ``every > 1`` (``_exact_count``): there a
+    given length is not refused on a count when training starts but checked before each step of the scheduler
+    instead (``within_limit`` with ``taken``), as torch would refuse it, with this package's refusal."""
     limit = length_limit(scheduler, shape)
     if limit is None:
         return None
-    known = math.isfinite(_batches_per_epoch(trainer))
-    return None if known and _until_swa(trainer, scheduler, shape.start) is not None else limit[1]
+    return None if _exact_count(trainer, scheduler, shape) is not None else limit[1]
+
+
+def _exact_count(trainer: Any, scheduler: ResolvedScheduler, shape: Shape) -> int | None:
+    """The scheduler's updates the run takes from ``shape``'s start, where counted exactly when training starts;
+    ``None`` for a run of unknown length, and for a count of one endless epoch that epochs restarting ``batch_idx``
+    leave (``_endless_epoch_rules``): it may count too many as well as too few."""
+    counted = _until_swa(trainer, scheduler, shape.start)
+    return None if _endless_epoch_rules(trainer, scheduler) else counted
 
 
 def within_limit(
@@ -1131,19 +1145,19 @@ def within_limit(
 
     Checked again at every epoch start, where the run may have grown since training started (a reloaded train
     dataloader): ``changed`` then says how, and the refusal does not offer a length left to the run, which
-    cannot follow a change either. Where the run's updates are not known in advance (``unchecked_limit``), checked
-    before each step of the scheduler, the schedule's updates ``taken`` with it: the run takes it at least so far."""
+    cannot follow a change either. Where the run's updates are not known in advance (``unchecked_limit``), not
+    checked then, but before each step of the scheduler, against the schedule's updates ``taken`` so far."""
     limit = length_limit(scheduler, shape)
     if limit is None:
         return shape
-    counted = _until_swa(trainer, scheduler, shape.start)
-    updates = counted if taken is None else max(counted or 0, taken)
+    updates = _exact_count(trainer, scheduler, shape) if taken is None else taken
     if updates is None:
         return shape
     given, steps = limit
     derived = scheduler.derived_length
     needed = shape.scheduler_steps(updates)
     if needed > steps and taken is not None:
+        counted = _until_swa(trainer, scheduler, shape.start)
         raise ValueError(_past_the_count(trainer, scheduler, given, steps, needed, counted))
     if needed > steps:
         first = shape.start[0] if scheduler.interval == "step" else shape.start[1]
@@ -1191,10 +1205,11 @@ def _past_the_count(
         why = f"The run's length was unknown when training started ({why_unknown(trainer, scheduler.interval)})."
     else:
         why = (
-            f"Its {counted} updates were counted when training started as one endless epoch of the train dataloader "
-            "without a length (an `IterableDataset` without `__len__`), but `batch_idx` restarts with every epoch, "
-            "and with it Lightning's `(batch_idx + 1) % frequency == 0`, `every` and the accumulation windows. Give "
-            "the dataset a `__len__` or set `Trainer(limit_train_batches=<batches per epoch>)` to count them exactly."
+            f"When training started, one endless epoch of the train dataloader without a length (an `IterableDataset` "
+            f"without `__len__`) counted {counted} updates, which the run does not keep to: `batch_idx` restarts with "
+            "every epoch, and with it Lightning's `(batch_idx + 1) % frequency == 0`, `every` and the accumulation "
+            "windows. Give the dataset a `__len__` or set `Trainer(limit_train_batches=<batches per epoch>)` to "
+            "count them exactly."
         )
     return (
         f"{scheduler.where}: Expected the length of `{scheduler.cls.__name__}` to cover the steps the run takes it "

@@ -151,7 +151,19 @@ UNKNOWN: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any], int, in
         6,
         6,
     ),
+    # `max_steps=10` counted as one endless epoch: `frequency=2` updates after batches 1, 3, ..., 9: 5 updates,
+    # more than the run takes. Epochs of 3 batches update at their batch 1 only: 3 updates in 3 epochs and a batch
+    "epochs restarting max_steps, fewer updates": (
+        {"frequency": 2},
+        {},
+        {"max_steps": 10, "max_epochs": -1},
+        3,
+        3,
+    ),
 }
+
+#: the updates one endless epoch counts for the cases under `max_steps`, which their epochs do not keep to
+ENDLESS_COUNT = {"epochs restarting max_steps": 4, "epochs restarting max_steps, fewer updates": 5}
 
 
 def unknown_run(case: str, n: int) -> tuple[Any, Any, dict[str, Any]]:
@@ -194,11 +206,11 @@ def test_a_length_a_run_of_unknown_length_goes_past_is_refused_before_the_step_p
     this package's refusal, as for a length the run is known to outgrow, instead of torch's ``Tried to step``."""
     updates = UNKNOWN[case][-1]
     module, _, options = unknown_run(case, updates - 1)
-    counted = "restarting" in case
     why = (
-        "Its 4 updates were counted when training started as one endless epoch of the train dataloader without a "
-        "length (an `IterableDataset` without `__len__`), but `batch_idx` restarts with every epoch"
-        if counted
+        "When training started, one endless epoch of the train dataloader without a length (an `IterableDataset` "
+        f"without `__len__`) counted {ENDLESS_COUNT[case]} updates, which the run does not keep to: `batch_idx` "
+        "restarts with every epoch"
+        if case in ENDLESS_COUNT
         else "The run's length was unknown when training started (the train dataloader has no length, so the steps "
         "of an epoch are unknown: set `max_steps`)."
     )
@@ -220,4 +232,20 @@ def test_a_length_a_run_of_unknown_length_exactly_takes_trains_as_torch(case: st
     module, (reference, reference_options), options = unknown_run(case, updates)
     lrs = fit(module, **options).of()
     assert lrs == fit(reference, **reference_options).of()
-    assert len(set(lrs)) == updates
+    # the same value reached twice may differ in its last bits
+    assert len({round(lr, 12) for lr in lrs}) == updates
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_a_length_short_of_an_exact_count_of_max_steps_is_refused_when_fit_starts(accumulate: int) -> None:
+    """On data without a length, ``max_steps`` counts a ``frequency=1`` scheduler's updates exactly wherever the
+    epochs end (one after every optimizer step, a partial accumulation window's at an epoch's end included): a
+    length short of them is refused when ``fit`` starts, the weights untouched."""
+    module = declared(spec({"total_steps": 9}, 9))()
+    before = weights(module)
+    data = DataLoader(Epochs(3), batch_size=None)
+    with pytest.raises(
+        ValueError, match=re.escape("to cover the 10 steps the run takes it but got `total_steps=9`")
+    ):
+        fit(module, data=data, max_steps=10, max_epochs=-1, accumulate_grad_batches=accumulate)
+    assert all(torch.equal(before[k], v) for k, v in weights(module).items())
