@@ -161,6 +161,10 @@ _NOT_STATE = frozenset(
 )
 
 
+#: The attributes ``Schedule.__init__`` sets: its own, never written through to the torch scheduler.
+_OWN = _NOT_STATE | {"last_epoch", "warmup_targets", "warmup_written", "start_values"}
+
+
 def added_groups(groups: list[dict[str, Any]], made_for: int) -> str:
     """The groups after the first ``made_for``, in words.
 
@@ -304,6 +308,30 @@ class Schedule(LRScheduler):
                     f"`{type(self.inner).__name__}` it schedules"
                 ) from None
 
+        def __setattr__(self, name: str, value: Any) -> None:
+            """A public attribute of the built torch scheduler (``gamma``, ``base_lrs``) written through, as
+            ``__getattr__`` reads it: a module writing ``self.lr_schedulers().gamma = 0.5`` changes the declared
+            scheduler, as a hand-written module's write changes its own, rather than an attribute of the schedule
+            that nothing reads. The schedule's own attributes, private names and its methods stay its own; before
+            the scheduler is built, a write of another name is refused rather than kept where it is ignored."""
+            if name in self.__dict__ or name.startswith("_") or name in _OWN:
+                object.__setattr__(self, name, value)
+                return
+            if callable(getattr(Schedule, name, None)):  # a method replaced on the schedule
+                object.__setattr__(self, name, value)
+                return
+            inner = self.__dict__.get("inner")
+            if inner is None:
+                raise AttributeError(
+                    f"{self.where}: Expected the declared scheduler to be built to set its `{name}` but it is "
+                    "not yet: the schedule builds it when training starts (a window's scheduler at its "
+                    "`begin`), and its attributes are written through the schedule from then on."
+                )
+            if hasattr(inner, name):
+                setattr(inner, name, value)
+            else:  # a new attribute, kept (and saved) as a hand-written scheduler keeps one
+                object.__setattr__(self, name, value)
+
     def __repr__(self) -> str:
         inner = "not built yet" if self.inner is None else type(self.inner).__name__
         driven = "" if self.param == "lr" else f", param={self.param!r}"
@@ -315,7 +343,11 @@ class Schedule(LRScheduler):
 
     @property
     def base_lrs(self) -> list[Any]:  # type: ignore[override]
-        """Each group's starting value (torch's ``initial_lr``, set when the scheduler is built)."""
+        """The built scheduler's ``base_lrs`` (which a module may set through the schedule), else each group's
+        starting value (torch's ``initial_lr``, set when the scheduler is built)."""
+        built = getattr(self.inner, "base_lrs", None)
+        if built is not None:
+            return built
         return [group.get("initial_lr", group["lr"]) for group in self.target.param_groups]
 
     def get_last_lr(self) -> list[float]:  # type: ignore[override]
@@ -459,7 +491,7 @@ class Schedule(LRScheduler):
             self.fix(shape)
         if metrics is not None and self.inner is not None and not isinstance(self.inner, ReduceLROnPlateau):
             raise _epoch_refused(metrics)  # `step(epoch)`, the deprecated form given positionally
-        self.last_epoch += 1
+        self.__dict__["last_epoch"] += 1  # each step's write, at a dict's cost rather than `__setattr__`'s
         shape = self.shape
         if shape.window is not None and not in_window(self.last_epoch, *shape.window):  # type: ignore[union-attr]
             return

@@ -17,7 +17,7 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LinearLR, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.schedule import Schedule
@@ -287,3 +287,46 @@ def test_reads_through_leave_private_names_state_and_copies_alone() -> None:
         AttributeError, match=r"'Schedule' object has no attribute 'T_max', nor has the `StepLR`"
     ):
         unbuilt.T_max  # noqa: B018
+
+
+def test_the_declared_schedulers_attributes_are_written_through_its_schedule() -> None:
+    """A write of a public attribute the torch scheduler has (``gamma``, ``base_lrs``, as a hand-written
+    ``LambdaLR.base_lrs = [...]`` works) reaches it, and its ``state_dict``; the schedule's own attributes and a
+    name the scheduler lacks stay the schedule's. Before the scheduler is built a write of another name says so,
+    rather than being kept where nothing reads it."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    schedule = Schedule(optimizer, step_by_3, where="Model.optimizer.scheduler")
+    with pytest.raises(
+        AttributeError, match=r"Model.optimizer.scheduler: Expected the declared scheduler to be built to set"
+    ):
+        schedule.gamma = 0.25
+    schedule.fix(Shape())
+    schedule.gamma, schedule.base_lrs, schedule.last_epoch, schedule.note = 0.25, [0.2], 2, "mine"
+    assert (schedule.inner.gamma, schedule.inner.base_lrs, schedule.inner.last_epoch) == (0.25, [0.2], 0)
+    assert (schedule.gamma, schedule.base_lrs, schedule.last_epoch) == (0.25, [0.2], 2)
+    assert not hasattr(schedule.inner, "note") and schedule.state_dict()["note"] == "mine"
+    assert schedule.state_dict()["inner"]["gamma"] == 0.25 and "gamma" not in schedule.state_dict()
+
+
+class HalvesItsDecayAtTheSecondEpoch(Classifier):
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch == 1:
+            self.lr_schedulers().gamma = 0.5  # type: ignore[union-attr]
+
+
+def test_a_write_to_the_declared_scheduler_mid_run_changes_training_as_a_hand_written_ones() -> None:
+    """``self.lr_schedulers().gamma = 0.5`` landed on the schedule: the declared ``ExponentialLR`` went on
+    decaying by 0.9 while the hand-written one decays by 0.5."""
+
+    class Declared(ConfigurableOptimizersMixin, HalvesItsDecayAtTheSecondEpoch):
+        optimizer = OptimizerSpec(SGD, lr=1.0, scheduler=SchedulerSpec(ExponentialLR, gamma=0.9))
+
+    class HandWritten(HalvesItsDecayAtTheSecondEpoch):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=1.0)
+            return {"optimizer": optimizer, "lr_scheduler": ExponentialLR(optimizer, gamma=0.9)}
+
+    declared = fit(Declared(), max_epochs=4, limit_train_batches=1).of()
+    hand_written = fit(HandWritten(), max_epochs=4, limit_train_batches=1).of()
+    assert declared == pytest.approx(hand_written)
+    assert hand_written == pytest.approx([1.0, 0.9, 0.45, 0.225])
