@@ -56,6 +56,8 @@ class ClassTest(NamedTuple):
     classes: list[type]
     #: whether it compares the class itself (``type(scheduler) is X``) rather than testing a subclass
     exact: bool
+    #: the class names it compares the class's name with (``type(scheduler).__name__ == "StepLR"``)
+    names: tuple[str, ...] = ()
 
     def matched_by(self, declared: type) -> list[type]:
         """The tested classes a scheduler of the ``declared`` class matches: where the mixin's schedule, which
@@ -73,14 +75,14 @@ class ClassTest(NamedTuple):
             tested
             for tested in self.classes
             if declared is tested or (not self.exact and issubclass(declared, tested))
-        ]
+        ] + ([declared] if declared.__name__ in self.names else [])
 
 
 def class_tests(hook: Any) -> list[ClassTest]:
     """The tests of the class of ``hook``'s scheduler argument (its second) against scheduler classes a
     ``Schedule`` is not: ``isinstance(scheduler, X)``, ``issubclass(type(scheduler), X)``, ``type(scheduler) is X``
     (``==``, ``in``, and their negations), ``scheduler.__class__`` for ``type(scheduler)``, ``X`` a class or a
-    tuple of them.
+    tuple of them; and comparisons of the class's name (``type(scheduler).__name__ == "StepLR"``), exact.
 
     Example:
         >>> from torch.optim.lr_scheduler import StepLR
@@ -109,9 +111,32 @@ def class_tests(hook: Any) -> list[ClassTest]:
     for node in ast.walk(definition):
         tested, exact = _tested(node, positional[1].arg)
         classes = [value for expr in tested for value in _values(expr, scope) if never_a_schedule(value)]
-        if classes:
-            found.append(ClassTest(ast.unparse(node), classes, exact))
+        named = tuple(name for expr in _named(node, positional[1].arg) for name in _strings(expr))
+        if classes or named:
+            found.append(ClassTest(ast.unparse(node), classes, exact or bool(named), named))
     return found
+
+
+def _named(node: ast.AST, argument: str) -> list[ast.expr]:
+    """The expressions ``node`` compares the name of ``argument``'s class with (``type(scheduler).__name__ ==
+    "StepLR"``, ``scheduler.__class__.__name__ in (...)``), none if it compares no such name."""
+    if not isinstance(node, ast.Compare) or not all(isinstance(op, _COMPARISONS) for op in node.ops):
+        return []
+    operands = [node.left, *node.comparators]
+    is_name = [
+        isinstance(o, ast.Attribute)
+        and o.attr in ("__name__", "__qualname__")
+        and _is_class_of(o.value, argument)
+        for o in operands
+    ]
+    return [o for o, name in zip(operands, is_name) if not name] if any(is_name) else []
+
+
+def _strings(expr: ast.expr) -> list[str]:
+    """The string literals ``expr`` is or holds (a tuple, list or set of them)."""
+    if isinstance(expr, ast.Tuple | ast.List | ast.Set):
+        return [text for item in expr.elts for text in _strings(item)]
+    return [expr.value] if isinstance(expr, ast.Constant) and isinstance(expr.value, str) else []
 
 
 def _tested(node: ast.AST, argument: str) -> tuple[list[ast.expr], bool]:
@@ -193,7 +218,7 @@ def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequenc
         raise TypeError(
             f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test.text}`{where}: "
             "the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared "
-            f"scheduler, never an instance of {listing(c.__name__ for c in test.classes if c in classes)}, so the "
+            f"scheduler, never an instance of {listing(sorted({c.__name__ for c in classes}))}, so the "
             f"test has the wrong answer for {declared}. The mixin steps each declared scheduler itself (a plateau "
             "with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
             "metric)` in it."

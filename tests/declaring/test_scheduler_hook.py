@@ -86,6 +86,20 @@ class ByIssubclassOfClassAttribute:
             scheduler.step()
 
 
+class ByClassName:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler).__name__ == "StepLR":
+            scheduler.step()
+
+
+class ByClassNameIn:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if scheduler.__class__.__name__ in ("ReduceLROnPlateau", "ExponentialLR"):
+            scheduler.step(metric)
+        else:
+            scheduler.step()
+
+
 def _class_testing_overrides() -> list[Any]:
     return [
         pytest.param(OnlyStepLR, STEP, "isinstance(scheduler, StepLR)", "`StepLR`", id="isinstance"),
@@ -118,6 +132,14 @@ def _class_testing_overrides() -> list[Any]:
             "issubclass(scheduler.__class__, ReduceLROnPlateau)",
             "`ReduceLROnPlateau`",
             id="issubclass-class-attribute",
+        ),
+        pytest.param(ByClassName, STEP, "type(scheduler).__name__ == 'StepLR'", "`StepLR`", id="class-name"),
+        pytest.param(
+            ByClassNameIn,
+            PLATEAU,
+            "scheduler.__class__.__name__ in ('ReduceLROnPlateau', 'ExponentialLR')",
+            "`ReduceLROnPlateau`",
+            id="class-name-in",
         ),
     ]
 
@@ -225,9 +247,18 @@ class StepsEach:
             scheduler.step(metric)
 
 
-@pytest.mark.parametrize("hooks", [CallsSuper, StepsEach])
+class NamesAnUndeclaredClass:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler).__name__ == "ReduceLROnPlateau":
+            scheduler.step(metric)
+        else:
+            scheduler.step()
+
+
+@pytest.mark.parametrize("hooks", [CallsSuper, StepsEach, NamesAnUndeclaredClass])
 def test_an_override_testing_no_scheduler_class_it_could_be_trains_as_declared(hooks: type) -> None:
-    """A test of the metric, or of torch's base ``LRScheduler`` (which the schedule is), is left alone."""
+    """A test of the metric, of torch's base ``LRScheduler`` (which the schedule is), or of the name of a class no
+    declared scheduler has (right for every one of them), is left alone."""
 
     class Model(hooks, ConfigurableOptimizersMixin, Classifier):  # type: ignore[misc, valid-type]
         optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=STEP)
