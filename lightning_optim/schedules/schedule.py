@@ -216,6 +216,16 @@ def _metric_missing(where: str, plateau: Any) -> TypeError:
     )
 
 
+def _not_built(where: str, access: str, name: str) -> AttributeError:
+    """The error for an ``access`` (``"read"``, ``"set"``) of the declared scheduler's ``name`` before it is built."""
+    through = "read" if access == "read" else "written"
+    return AttributeError(
+        f"{where}: Expected the declared scheduler to be built to {access} its `{name}` but it is not yet: the "
+        "schedule builds it when training starts (a window's scheduler at its `begin`), and its attributes are "
+        f"{through} through the schedule from then on."
+    )
+
+
 class Schedule(LRScheduler):
     """A torch scheduler built once from ``make`` when its ``Shape`` is fixed, with warmup, window and driven option.
 
@@ -295,11 +305,7 @@ class Schedule(LRScheduler):
             if name.startswith("_") or "inner" not in vars(self):
                 raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
             if self.inner is None:
-                raise AttributeError(
-                    f"{self.where}: Expected the declared scheduler to be built to read its `{name}` but it is "
-                    "not yet: the schedule builds it when training starts (a window's scheduler at its "
-                    "`begin`), and its attributes are read through the schedule from then on."
-                )
+                raise _not_built(self.where, "read", name)
             try:
                 return getattr(self.inner, name)
             except AttributeError:
@@ -322,11 +328,7 @@ class Schedule(LRScheduler):
                 return
             inner = self.__dict__.get("inner")
             if inner is None:
-                raise AttributeError(
-                    f"{self.where}: Expected the declared scheduler to be built to set its `{name}` but it is "
-                    "not yet: the schedule builds it when training starts (a window's scheduler at its "
-                    "`begin`), and its attributes are written through the schedule from then on."
-                )
+                raise _not_built(self.where, "set", name)
             if hasattr(inner, name):
                 setattr(inner, name, value)
             else:  # a new attribute, kept (and saved) as a hand-written scheduler keeps one

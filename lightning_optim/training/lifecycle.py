@@ -60,7 +60,7 @@ tuner restores the state from before its trials.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from itertools import groupby, repeat
 from typing import Any
@@ -105,7 +105,7 @@ from lightning_optim.training.resume import ResumeChoice
 from lightning_optim.training.stepping import EPOCHS
 from lightning_optim.training.takeover import CONTINUES, restart, restart_added
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.processes import gathered
+from lightning_optim.utilities.processes import gathered, on_ranks
 from lightning_optim.utilities.step_rule import in_run_order
 
 
@@ -438,7 +438,7 @@ def shapes_disagreement(
     """
     labelled = [shape.labelled(scheduler.derived_length) for shape in shapes]
     differ = [
-        f"{label}: {_on_ranks(numbers[label] for numbers in labelled)}"
+        f"{label}: {on_ranks(list(enumerate(numbers[label] for numbers in labelled)))}"
         for label, value in labelled[0].items()
         if any(numbers[label] != value for numbers in labelled)
     ]
@@ -449,7 +449,7 @@ def shapes_disagreement(
     if len(set(batches)) > 1:
         cause += (
             f", and theirs have different numbers of training batches per epoch "
-            f"({_on_ranks(f'{count:g}' for count in batches)}), as per-rank data of different lengths under "
+            f"({on_ranks(list(enumerate(batches)))}), as per-rank data of different lengths under "
             "`use_distributed_sampler=False` gives"
         )
     fixes = " and ".join(fix for _, fix in scheduler.run_inputs())
@@ -471,14 +471,9 @@ def _epochs_in_steps(scheduler: ResolvedScheduler, per_epoch: Sequence[int | Non
     given = {key: value for key, value in without_hparams(scheduler.spec.kwargs).items() if key in epochs}
     converted = [scheduler.info.epochs_to_steps(given, count) for count in counts]
     return [
-        f"`{key}`: {_on_ranks(steps[key] for steps in converted)} (from `{key}={value!r}` in epochs)"
+        f"`{key}`: {on_ranks(list(enumerate(steps[key] for steps in converted)))} (from `{key}={value!r}` in epochs)"
         for key, value in given.items()
     ]
-
-
-def _on_ranks(values: Iterable[Any]) -> str:
-    shown = (f"{value:.6g}" if isinstance(value, float) else value for value in values)
-    return ", ".join(f"{value} on rank {rank}" for rank, value in enumerate(shown))
 
 
 def _check_before_step(

@@ -47,7 +47,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import did_you_mean, listing
-from lightning_optim.utilities.processes import gathered
+from lightning_optim.utilities.processes import gathered, on_ranks
 
 #: a metric name's stage: ``val_loss``, ``train/acc``
 _STAGED = re.compile(r"(train|training|val|valid|validation|test)([_/])(.+)")
@@ -285,21 +285,6 @@ def missing_monitor(
         if scheduler.spec.strict
         else " Skipping this step because `strict=False`."
     )
-
-
-def on_ranks(values: Sequence[tuple[int, float]]) -> str:
-    """Each ``(rank, value)``, as short as still tells the values apart.
-
-    Example:
-        >>> on_ranks([(0, 0.3100000023841858), (1, 0.27)])
-        '0.31 on rank 0, 0.27 on rank 1'
-        >>> on_ranks([(0, 1.0000001), (1, 1.0)])
-        '1.0000001 on rank 0, 1.0 on rank 1'
-    """
-    short = [f"{value:.6g}" for _, value in values]
-    if len(set(short)) < len({value for _, value in values}):
-        short = [repr(value) for _, value in values]
-    return ", ".join(f"{text} on rank {rank}" for (rank, _), text in zip(values, short))
 
 
 def _expected(where: str, monitor: str, processes: int) -> str:

@@ -26,3 +26,20 @@ def gathered(trainer: Any, numbers: Sequence[float]) -> list[list[float]]:
     """
     mine = torch.tensor(list(numbers), dtype=torch.float64, device=trainer.strategy.root_device)
     return trainer.strategy.all_gather(mine).reshape(-1, len(numbers)).tolist()
+
+
+def on_ranks(values: Sequence[tuple[int, Any]]) -> str:
+    """Each ``(rank, value)`` in words, a float as short as still tells the values apart.
+
+    Example:
+        >>> on_ranks([(0, 0.3100000023841858), (1, 0.27)])
+        '0.31 on rank 0, 0.27 on rank 1'
+        >>> on_ranks([(0, 1.0000001), (1, 1.0)])
+        '1.0000001 on rank 0, 1.0 on rank 1'
+        >>> on_ranks([(0, 16), (1, None)])
+        '16 on rank 0, None on rank 1'
+    """
+    short = [f"{value:.6g}" if isinstance(value, float) else str(value) for _, value in values]
+    if len(set(short)) < len({value for _, value in values}):
+        short = [repr(value) for _, value in values]
+    return ", ".join(f"{text} on rank {rank}" for (rank, _), text in zip(values, short))
