@@ -324,9 +324,8 @@ def forwards_kwargs(source: str) -> bool:
         >>> forwards_kwargs("def __init__(self, params, **kwargs):\\n    options = {**kwargs}\\n    self.inner = AdamW(params, **options)")
         True
     """
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:  # a source inspect could not cut out whole
+    tree = _parsed(source)
+    if tree is None:
         return False
     for function in ast.walk(tree):
         if (
@@ -455,9 +454,8 @@ def identifier_reads(source: str) -> list[str]:
         >>> identifier_reads(source)
         ['lr', 'momentum', 'lr', 'dampening', 'nesterov']
     """
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:  # a source inspect could not cut out whole
+    tree = _parsed(source)
+    if tree is None:
         return []
     unpacking: dict[str, list[ast.Call]] = {}
     reads = []
@@ -501,9 +499,8 @@ def key_reads(source: str) -> list[tuple[str, str, bool]]:
         [('__init__', 'use_palm', False), ('__init__', 'use_palm', True), ('init_group', 'beta1', True),
          ('init_group', 'step', False)]
     """
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:  # a source inspect could not cut out whole
+    tree = _parsed(source)
+    if tree is None:
         return []
     reads = []
     for function in ast.walk(tree):
@@ -533,9 +530,8 @@ def option_keys(source: str) -> list[str]:
         >>> option_keys(source)
         ['lr', 'nesterov', 'dampening']
     """
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:  # a source inspect could not cut out whole
+    tree = _parsed(source)
+    if tree is None:
         return []
     written = {
         node.slice.value
@@ -594,6 +590,15 @@ def _keys(node: ast.AST) -> list[tuple[ast.AST | None, ast.AST | None]]:
     elif isinstance(node, ast.Dict):
         return [(None, key) for key in node.keys]
     return []
+
+
+def _parsed(source: str) -> ast.Module | None:
+    """``source`` (dedented: a class defined in a function is indented) parsed, ``None`` where it does not parse (a
+    source ``inspect`` could not cut out whole)."""
+    try:
+        return ast.parse(textwrap.dedent(source))
+    except SyntaxError:
+        return None
 
 
 @functools.cache

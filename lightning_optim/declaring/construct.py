@@ -91,7 +91,7 @@ def own_callables(
     """
     seeds = [v for value in kwargs.values() for v in _members(value) if isinstance(v, types.MethodType)]
     memo.update((id(v), v) for v in [*seeds, *(v for value in kept for v in _members(value))])
-    return {key: _own(key, value, memo) for key, value in kwargs.items()}
+    return {key: _copies(key, value, memo, strict=True) for key, value in kwargs.items()}
 
 
 def _members(value: Any) -> list[Any]:
@@ -107,14 +107,20 @@ def _members(value: Any) -> list[Any]:
     return [value]
 
 
-def _own(key: str, value: Any, memo: dict[int, Any]) -> Any:
+def _copies(key: str, value: Any, memo: dict[int, Any], *, strict: bool) -> Any:
+    """``value`` with each callable object in it (also inside a list or tuple) deep-copied with ``memo`` (what
+    ``memo`` maps to itself stays as it is: ``own_callables``' bound methods and ``HParam`` values); a function is
+    its own copy. One ``copy.deepcopy`` refuses is refused (``strict``: a declaration's, copied for each scheduler
+    built) or used as it is (a build that only has to leave the user's objects as it found them, ``detached``)."""
     if type(value) in (list, tuple):
-        return type(value)(_own(key, v, memo) for v in value)
-    if not user_callable(value) or isinstance(value, (types.FunctionType, types.MethodType)):
+        return type(value)(_copies(key, v, memo, strict=strict) for v in value)
+    if not user_callable(value) or isinstance(value, types.FunctionType):
         return value
     try:
         return copy.deepcopy(value, memo)
     except Exception as err:
+        if not strict:
+            return value
         raise TypeError(
             f"Expected `{key}` to be a callable object that `copy.deepcopy` copies (each scheduler built from the "
             f"declaration gets its own copy, its state as declared) but got {value!r}, which it refuses: {err}. "
@@ -142,18 +148,7 @@ def detached(scheduler: ResolvedScheduler, memo: dict[int, Any] | None = None) -
     what it keeps outside itself (a global, an object its closure holds) is updated by such a build as by ``fit``.
     """
     memo = {} if memo is None else memo
-
-    def copied(value: Any) -> Any:
-        if type(value) in (list, tuple):
-            return type(value)(copied(v) for v in value)
-        if not user_callable(value):
-            return value
-        try:
-            return copy.deepcopy(value, memo)
-        except Exception:
-            return value
-
-    kwargs = {key: copied(value) for key, value in scheduler.kwargs.items()}
+    kwargs = {key: _copies(key, value, memo, strict=False) for key, value in scheduler.kwargs.items()}
     if scheduler.info.composite:
         kwargs["schedulers"] = tuple(detached(inner, memo) for inner in scheduler.kwargs["schedulers"])
     return dataclasses.replace(scheduler, kwargs=kwargs, instance_values=())
