@@ -650,22 +650,63 @@ def updates_between(trainer: Any, scheduler: ResolvedScheduler, start: Start, en
     if math.isfinite(_batches_per_epoch(trainer)):
         updates = _lightning_updates(trainer, frequency, end, scheduler)
         return updates - _lightning_updates(trainer, frequency, first, scheduler)
-    every = _endless_updates_every(trainer, scheduler)
+    every = _endless_updates_every(trainer, scheduler, start[1])
     return end // every - first // every
 
 
-def restarting_rules(trainer: Any, scheduler: ResolvedScheduler) -> tuple[int, list[str]]:
-    """What a per-step schedule's count of the run takes from one endless epoch on data of unknown length: the
-    rules ``(batch_idx + 1) % n == 0`` it counted by (its ``frequency``, the ``every`` of each optimizer the mixin
-    steps, which split ``max_steps`` between them), in words, and the batches an epoch must end at a multiple of
-    for them to go on as counted (``batch_idx`` restarts with every epoch); ``(1, [])`` where nothing it takes from
-    the run depends on them (``frequency=1`` and ``every=1`` count steps, wherever the epochs end)."""
+def restarting_rules(
+    trainer: Any, scheduler: ResolvedScheduler, counted_from: int, epoch: int
+) -> tuple[int, list[str]]:
+    """What a per-step schedule's count of the run from epoch ``counted_from`` takes from one endless epoch on data
+    of unknown length: the rules ``(batch_idx + 1) % n == 0`` it counted by (its ``frequency``, the ``every`` of
+    each optimizer the mixin steps, which split ``max_steps`` between them), in words, and the batches before
+    ``epoch`` must be a multiple of for them to go on as counted (``batch_idx`` restarts with every epoch): of the
+    rules and of every accumulation a ``GradientAccumulationScheduler`` sets from ``counted_from`` to ``epoch``
+    included (``restart_break``); ``(1, [])`` where nothing it takes from the run depends on them (``frequency=1``
+    and ``every=1`` count steps, wherever the epochs end)."""
     rules = _endless_epoch_rules(trainer, scheduler) if scheduler.run_inputs() else []
     if not rules:
         return 1, []
-    return math.lcm(
-        accumulation(trainer, 0), scheduler.spec.frequency, *(driven_everies(trainer) or ())
-    ), rules
+    schedule = accumulation_scheduler(trainer)
+    changes = [e for e in schedule.epochs if counted_from < e <= epoch] if schedule is not None else []
+    accumulations = {accumulation(trainer, e) for e in [counted_from, *changes]}
+    return math.lcm(*accumulations, scheduler.spec.frequency, *(driven_everies(trainer) or ())), rules
+
+
+def restart_break(
+    trainer: Any, scheduler: ResolvedScheduler, period: int, batches: int, counted_from: int, epoch: int
+) -> str | None:
+    """Where the run on data of unknown length left a count of it as one endless epoch from epoch
+    ``counted_from`` (``restarting_rules``, with its ``period`` up to ``epoch``), as ``epoch`` finds it when it
+    starts after ``batches`` training batches, in words (``Expected ... but got ...``); ``None`` while it goes as
+    counted. Before ``epoch`` it left the count where an epoch ended elsewhere than at a multiple of ``period``:
+    every epoch start checks the batches so far, with the period of the accumulations so far and of the one
+    starting, so each epoch ended at a multiple of its own accumulation's period (and the epochs before a change at
+    one of the new accumulation's as well: stricter than needed where they differ, but one running count of
+    batches stays sound). From ``epoch`` on it leaves it where a ``GradientAccumulationScheduler`` changes every
+    how many steps the scheduler is updated (at ``frequency=2`` every other step with ``accumulate_grad_batches=1``,
+    every step with 2), which a count over epochs of unknown length cannot place.
+
+    Example:
+        >>> run = TrainerStandIn(-1, 16, math.inf, accumulate_grad_batches=1, lightning_module=None)
+        >>> print(restart_break(run, None, 2, 5, 0, 1))
+        the epochs of a train dataloader without a length (an `IterableDataset` without `__len__`) to end at a multiple of 2 training batches but got 5 batches before epoch 1
+    """
+    unsized = "a train dataloader without a length (an `IterableDataset` without `__len__`)"
+    if batches % period:
+        return (
+            f"the epochs of {unsized} to end at a multiple of {period} training batches but got {batches} batches "
+            f"before epoch {epoch}"
+        )
+    counted, now = (_endless_updates_every(trainer, scheduler, e) for e in (counted_from, epoch))
+    if counted == now:
+        return None
+    return (
+        f"the `GradientAccumulationScheduler` on {unsized} to keep updating the scheduler every {counted} "
+        f"optimizer steps, as `accumulate_grad_batches={accumulation(trainer, counted_from)}` of epoch "
+        f"{counted_from} does, but got `accumulate_grad_batches={accumulation(trainer, epoch)}` from epoch {epoch}, "
+        f"which updates it every {now}"
+    )
 
 
 def _endless_epoch_rules(trainer: Any, scheduler: ResolvedScheduler) -> list[str]:
@@ -680,38 +721,35 @@ def _endless_epoch_rules(trainer: Any, scheduler: ResolvedScheduler) -> list[str
     return rules + [f"`every={every}` of `{d.attribute}`" for d, every in zip(declared, everies) if every > 1]
 
 
-def restart_refusal(
-    where: str, counted: str, fixes: str, rules: list[str], period: int, batches: int, epoch: int
-) -> str:
+def restart_refusal(where: str, counted: str, fixes: str, rules: list[str], broken: str, epoch: int) -> str:
     """The refusal of a schedule whose count of the run (``counted``, declared without it by ``fixes``) followed
-    ``rules`` through one endless epoch, at the start of an ``epoch`` of data of unknown length after ``batches``
-    training batches, no multiple of ``period`` (``restarting_rules``): from there on the run steps or updates where
-    the count did not. Epoch 0 went as counted, so no step trained past the count yet.
+    ``rules`` through one endless epoch, at the start of an ``epoch`` of data of unknown length where the run left
+    the count (``broken``, from ``restart_break``): from there on the run steps or updates where the count did not.
+    The epochs before went as counted, so no step trained past the count yet.
 
     Example:
+        >>> broken = "the epochs to end at a multiple of 2 training batches but got 5 batches before epoch 1"
         >>> print(restart_refusal("M.opt.scheduler", "`T_max` of `CosineAnnealingLR`", "give `T_max` explicitly",
-        ...                       ["`frequency=2`"], 2, 5, 1))
-        M.opt.scheduler: Expected the epochs of a train dataloader without a length (an `IterableDataset` without `__len__`) to end at a multiple of 2 training batches but got 5 batches before epoch 1: `T_max` of `CosineAnnealingLR` was counted as one endless epoch by `frequency=2` (`(batch_idx + 1) % n == 0`, which restarts with every epoch), so from epoch 1 on the run no longer goes as counted (a length that does not fit it; `OneCycleLR` would stop training inside torch). Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or give `T_max` explicitly.
+        ...                       ["`frequency=2`"], broken, 1))
+        M.opt.scheduler: Expected the epochs to end at a multiple of 2 training batches but got 5 batches before epoch 1: `T_max` of `CosineAnnealingLR` was counted as one endless epoch by `frequency=2` (`(batch_idx + 1) % n == 0`, which restarts with every epoch), so from epoch 1 on the run no longer goes as counted (a length that does not fit it; `OneCycleLR` would stop training inside torch). Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or give `T_max` explicitly.
     """
     return (
-        f"{where}: Expected the epochs of a train dataloader without a length (an `IterableDataset` without "
-        f"`__len__`) to end at a multiple of {period} training batches but got {batches} batches before epoch "
-        f"{epoch}: {counted} was counted as one endless epoch by {' and '.join(rules)} (`(batch_idx + 1) % n == 0`, "
-        "which restarts with every epoch), so from epoch "
-        f"{epoch} on the run no longer goes as counted (a length that does not fit it; `OneCycleLR` would stop "
-        "training inside torch). Give the dataset a `__len__`, set `Trainer(limit_train_batches=<batches per "
-        f"epoch>)`, or {fixes}."
+        f"{where}: Expected {broken}: {counted} was counted as one endless epoch by {' and '.join(rules)} "
+        f"(`(batch_idx + 1) % n == 0`, which restarts with every epoch), so from epoch {epoch} on the run no longer "
+        "goes as counted (a length that does not fit it; `OneCycleLR` would stop training inside torch). Give the "
+        f"dataset a `__len__`, set `Trainer(limit_train_batches=<batches per epoch>)`, or {fixes}."
     )
 
 
-def _endless_updates_every(trainer: Any, scheduler: ResolvedScheduler) -> int:
+def _endless_updates_every(trainer: Any, scheduler: ResolvedScheduler, epoch: int) -> int:
     """Every how many of its optimizer's steps a per-step scheduler is updated in one endless epoch (data of
-    unknown length). The optimizer's ``k``-th step comes after batch ``k * stride - 1`` (``stride``: the
-    accumulation, its ``lcm`` with ``every`` when the mixin writes the training step, 1 in manual
+    unknown length) from ``epoch``, where the count starts. The optimizer's ``k``-th step comes after batch
+    ``k * stride - 1`` (``stride``: ``epoch``'s accumulation, which the later epochs keep or are refused
+    (``restart_break``), its ``lcm`` with ``every`` when the mixin writes the training step, 1 in manual
     optimization), and Lightning's rule updates there when ``(batch_idx + 1) % frequency == 0``: with
     ``accumulate_grad_batches=2, frequency=2`` at every step."""
     every, frequency = _every(trainer, scheduler), scheduler.spec.frequency
-    stride = accumulation(trainer, 0)
+    stride = accumulation(trainer, epoch)
     if every is not None:
         stride = math.lcm(stride, every)
     elif _manual_optimizers(trainer) is not None:

@@ -80,6 +80,7 @@ from lightning_optim.building.length import (
     loop_position,
     loop_shift,
     manual_optimization,
+    restart_break,
     restart_refusal,
     restarting_rules,
     run_facts,
@@ -337,23 +338,27 @@ class ScheduleLifecycle(MixinCallback):
 
     def _check_restarts(self, trainer: Trainer) -> None:
         """On data of unknown length a per-step count of the run follows its rules through one endless epoch
-        (``length.restarting_rules``), which every epoch that ends at a multiple of their batches keeps; refuse, at
-        the start of the first epoch after one that did not, the schedules that counted so."""
+        (``length.restarting_rules``), which every epoch that ends at a multiple of their batches and updates at the
+        rate the count started with keeps; refuse, at the start of the first epoch after one that did not, or of the
+        first with another rate (a ``GradientAccumulationScheduler``'s), the schedules that counted so
+        (``length.restart_break``)."""
         before = compat.batches_trained(trainer) - compat.batches_into_epoch(trainer)
+        epoch = trainer.current_epoch
         for b in self.built:
             for schedule, scheduler in b.scheduled():
                 if schedule.shape is None:
                     continue
-                period, rules = restarting_rules(trainer, scheduler)
-                if not before % period:
+                counted_from = schedule.shape.start[1]
+                period, rules = restarting_rules(trainer, scheduler, counted_from, epoch)
+                broken = (
+                    restart_break(trainer, scheduler, period, before, counted_from, epoch) if rules else None
+                )
+                if broken is None:
                     continue
                 inputs = scheduler.run_inputs()
                 counted = f"{' and '.join(label for label, _ in inputs)} of `{scheduler.cls.__name__}`"
                 fixes = " and ".join(fix for _, fix in inputs)
-                epoch = trainer.current_epoch
-                raise ValueError(
-                    restart_refusal(scheduler.where, counted, fixes, rules, period, before, epoch)
-                )
+                raise ValueError(restart_refusal(scheduler.where, counted, fixes, rules, broken, epoch))
 
     def _check_derived(self, trainer: Trainer, ended: bool = False) -> None:
         """Derive the run-derived shapes again where the run stands (an epoch start, or its end when it ``ended``)

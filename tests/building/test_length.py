@@ -160,6 +160,102 @@ def test_data_of_unknown_length_whose_epochs_keep_the_count_trains_as_the_data_w
     assert len(lrs) == 15 and len(set(lrs)) == 8
 
 
+GAS_REFUSED = (
+    "Declared.optimizer.scheduler: Expected the `GradientAccumulationScheduler` on a train dataloader without a "
+    "length (an `IterableDataset` without `__len__`) to keep updating the scheduler every {counted} optimizer steps, "
+    "as `accumulate_grad_batches={first}` of epoch 0 does, but got `accumulate_grad_batches={then}` from epoch 1, "
+    "which updates it every {now}: `{length}` was counted as one endless epoch by `frequency=2` "
+)
+PERIOD_REFUSED = (
+    "Declared.optimizer.scheduler: Expected the epochs of a train dataloader without a length (an `IterableDataset` "
+    "without `__len__`) to end at a multiple of 6 training batches but got 16 batches before epoch 2: `{length}` was "
+    "counted as one endless epoch by `frequency=2` "
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "scheduling", "max_steps", "refused", "epoch"),
+    [
+        # epoch 0 updates every other step, epochs 1 on (windows end at batches 1, 3, 5, 7) every step: 4 + 4 + 3
+        # updates before the 16th step, T_max=12 by hand, counted 8: the cosine reached 0 and climbed back
+        (
+            "cosine",
+            {0: 1, 1: 2},
+            16,
+            GAS_REFUSED.format(counted=2, first=1, then=2, now=1, length="{length}"),
+            1,
+        ),
+        # the same count of 8: torch's `Tried to step 9 times. The specified number of total steps is 8` at step 13
+        (
+            "onecycle",
+            {0: 1, 1: 2},
+            16,
+            GAS_REFUSED.format(counted=2, first=1, then=2, now=1, length="{length}"),
+            1,
+        ),
+        # the other way: 4 + 3 updates before the 12th step by hand, counted 11: the cosine ended at 0.025, not 0
+        (
+            "cosine",
+            {0: 2, 1: 1},
+            12,
+            GAS_REFUSED.format(counted=1, first=2, then=1, now=2, length="{length}"),
+            1,
+        ),
+        # the same update every other step with accumulate 3, but its windows end at batches 2, 5 and 7 of 8 (an
+        # update after 5 and 7): 4 + 4 + 2 + 1 updates before the 22nd step by hand, counted 10
+        ("cosine", {0: 1, 2: 3}, 22, PERIOD_REFUSED, 2),
+    ],
+)
+def test_data_of_unknown_length_whose_accumulation_scheduler_changes_the_count_is_refused_at_that_epoch(
+    name: str, scheduling: dict[int, int], max_steps: int, refused: str, epoch: int
+) -> None:
+    """A ``GradientAccumulationScheduler`` on data of unknown length (epochs of 8 batches), ``frequency=2``: the
+    count of the run as one endless epoch took epoch 0's accumulation for every epoch, so a later accumulation that
+    updates the scheduler at another rate, or whose windows end elsewhere in the epochs, trained a silently wrong
+    cosine and stopped ``OneCycleLR`` inside torch. Refused as the epoch that leaves the count starts, before any
+    step of it (the epochs before went as counted)."""
+    kwargs = {"max_lr": 0.1} if name == "onecycle" else {}
+    declared = SchedulerSpec(name, interval="step", frequency=2, **kwargs)
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
+    length = "T_max` of `CosineAnnealingLR" if name == "cosine" else "total_steps` of `OneCycleLR"
+    run = {"max_steps": max_steps, "max_epochs": -1, "callbacks": [GradientAccumulationScheduler(scheduling)]}
+    with pytest.raises(ValueError, match=f"^{re.escape(refused.format(length=length))}"):
+        fit(mixin, data=DataLoader(Epochs(8), batch_size=None), **run)
+    assert (
+        mixin.trainer.current_epoch == epoch
+        and mixin.trainer.fit_loop.epoch_loop.batch_progress.total.started == 8 * epoch
+    )
+
+
+@pytest.mark.parametrize(
+    ("scheduling", "frequency", "max_steps", "t_max"),
+    [
+        ({0: 1, 3: 2}, 2, 16, 8),  # the change falls after the run's 2 epochs: an update every other step
+        ({0: 2, 1: 4}, 2, 12, 12),  # windows end at odd batches at either accumulation: an update every step
+        ({0: 1, 1: 2}, 1, 12, 12),  # `frequency=1` counts steps, whatever the accumulation
+    ],
+)
+def test_data_of_unknown_length_whose_accumulation_scheduler_keeps_the_count_trains_as_the_hand_written_module(
+    scheduling: dict[int, int], frequency: int, max_steps: int, t_max: int
+) -> None:
+    """A ``GradientAccumulationScheduler`` on data of unknown length that leaves the count of the run as one
+    endless epoch as it is trains: the lrs of the hand-written module with the true ``T_max`` on the same run."""
+    declared = SchedulerSpec("cosine", interval="step", frequency=frequency)
+    mixin = helpers.declared(OptimizerSpec("sgd", lr=0.1, scheduler=declared))()
+
+    def run(module: Any) -> list[float]:
+        callbacks = [GradientAccumulationScheduler(scheduling)]
+        data = DataLoader(Epochs(8), batch_size=None)
+        return fit(module, data=data, max_steps=max_steps, max_epochs=-1, callbacks=callbacks).of()
+
+    def torch_scheduler(o: Any) -> Any:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=t_max)
+
+    lrs = run(mixin)
+    assert lrs == run(HandWritten(torch_scheduler, frequency))
+    assert len(set(lrs)) == t_max
+
+
 @pytest.mark.parametrize("accumulate", [1, 3])
 def test_a_derived_length_counts_each_epochs_updates_by_lightnings_rule(accumulate: int) -> None:
     """docs/guides/schedules.md's worked example: 8 batches an epoch, 2 epochs, ``frequency=3``. Each epoch
