@@ -679,34 +679,28 @@ def restart_break(
     """Where the run on data of unknown length left a count of it as one endless epoch from epoch
     ``counted_from`` (``restarting_rules``, with its ``period`` up to ``epoch``), as ``epoch`` finds it when it
     starts after ``batches`` training batches, in words (``Expected ... but got ...``); ``None`` while it goes as
-    counted. Before ``epoch`` it left the count where an epoch ended elsewhere than at a multiple of ``period``:
-    every epoch start checks the batches so far, with the period of the accumulations so far and of the one
-    starting, so each epoch ended at a multiple of its own accumulation's period (and the epochs before a change at
-    one of the new accumulation's as well: stricter than needed where they differ, but one running count of
-    batches stays sound). From ``epoch`` on it leaves it where a ``GradientAccumulationScheduler`` changes every
-    how many steps the scheduler is updated (at ``frequency=2`` every other step with ``accumulate_grad_batches=1``,
-    every step with 2), which a count over epochs of unknown length cannot place.
-
-    Example:
-        >>> run = TrainerStandIn(-1, 16, math.inf, accumulate_grad_batches=1, lightning_module=None)
-        >>> print(restart_break(run, None, 2, 5, 0, 1))
-        the epochs of a train dataloader without a length (an `IterableDataset` without `__len__`) to end at a multiple of 2 training batches but got 5 batches before epoch 1
-    """
+    counted. From ``epoch`` on it leaves it where a ``GradientAccumulationScheduler`` changes every how many steps
+    the scheduler is updated (at ``frequency=2`` every other step with ``accumulate_grad_batches=1``, every step
+    with 2), which a count over epochs of unknown length cannot place. Before ``epoch`` it left it where an epoch
+    ended elsewhere than at a multiple of ``period``: every epoch start checks the batches so far, with the period
+    of the accumulations so far and of the one starting, so each epoch ended at a multiple of its own
+    accumulation's period (and the epochs before a change at one of the new accumulation's as well: stricter than
+    needed where they differ, but one running count of batches stays sound)."""
     unsized = "a train dataloader without a length (an `IterableDataset` without `__len__`)"
+    counted, now = (_endless_updates_every(trainer, scheduler, e) for e in (counted_from, epoch))
+    if counted != now:
+        return (
+            f"the `GradientAccumulationScheduler` on {unsized} to keep updating the scheduler every {counted} "
+            f"optimizer steps, as `accumulate_grad_batches={accumulation(trainer, counted_from)}` of epoch "
+            f"{counted_from} does, but got `accumulate_grad_batches={accumulation(trainer, epoch)}` from epoch "
+            f"{epoch}, which updates it every {now}"
+        )
     if batches % period:
         return (
             f"the epochs of {unsized} to end at a multiple of {period} training batches but got {batches} batches "
             f"before epoch {epoch}"
         )
-    counted, now = (_endless_updates_every(trainer, scheduler, e) for e in (counted_from, epoch))
-    if counted == now:
-        return None
-    return (
-        f"the `GradientAccumulationScheduler` on {unsized} to keep updating the scheduler every {counted} "
-        f"optimizer steps, as `accumulate_grad_batches={accumulation(trainer, counted_from)}` of epoch "
-        f"{counted_from} does, but got `accumulate_grad_batches={accumulation(trainer, epoch)}` from epoch {epoch}, "
-        f"which updates it every {now}"
-    )
+    return None
 
 
 def _endless_epoch_rules(trainer: Any, scheduler: ResolvedScheduler) -> list[str]:
