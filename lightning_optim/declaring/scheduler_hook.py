@@ -6,45 +6,49 @@ one when the run is known, never an instance of the declared class. So an overri
 wrong branch for a declared scheduler the test would match in a hand-written module: ``if isinstance(scheduler,
 StepLR): scheduler.step()`` never steps the declared ``StepLR``, without a word, and the common dispatch ``if
 isinstance(scheduler, ReduceLROnPlateau): scheduler.step(metric) else: scheduler.step()`` steps a declared plateau
-without its metric. Only such a test is refused: one whose answer is right for every declared scheduler (the
-plateau dispatch of a shared base on a module declaring no plateau, a test of ``SWALR``, which Lightning's
-``StochasticWeightAveraging`` hands the hook) trains as it would hand-written. The tested class is read from the
-override's source and resolved as its code would (its globals, closure and the modules it imports); where there is
-no source, or a name is not resolved, nothing is refused, as the package's other reads of source do.
+without its metric. Only a test whose answer for the schedule differs from its answer for the scheduler a
+hand-written module holds (the declared class) is refused: one answered alike (the plateau dispatch of a shared base
+on a module declaring no plateau, a test of ``SWALR``, which Lightning's ``StochasticWeightAveraging`` hands the hook,
+``isinstance(scheduler, (LRScheduler, ReduceLROnPlateau))``, which the schedule passes as an ``LRScheduler``) trains
+as it would hand-written.
+So each test is answered by running it with each class in place of the scheduler's. The tested classes are read
+from the override's source and resolved as its code would (its globals, closure and the modules it imports); where
+there is no source, or a name is not resolved, nothing is refused, as the package's other reads of source do.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
+import operator
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
-
-from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.utilities.errors import listing
 
-#: The comparisons of ``type(scheduler)`` with a class, or with a collection of classes
-_COMPARISONS = (ast.Is, ast.IsNot, ast.Eq, ast.NotEq, ast.In, ast.NotIn)
+#: The comparisons a test of ``type(scheduler)`` (or of its name) may make, each as it compares
+_COMPARISONS: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.In: lambda item, collection: item in collection,
+    ast.NotIn: lambda item, collection: item not in collection,
+}
 
+#: The string methods a test may call on the class's name before comparing it (``.__name__.lower()``)
+_NAME_METHODS = ("lower", "upper", "casefold")
 
-def never_a_schedule(value: Any) -> bool:
-    """Whether ``value`` is a scheduler class that the mixin's ``Schedule`` is not an instance of.
+#: What stands for an expression that cannot be resolved without running code
+_UNRESOLVED = object()
 
-    Example:
-        >>> from torch.optim.lr_scheduler import StepLR
-        >>> never_a_schedule(StepLR), never_a_schedule(LRScheduler), never_a_schedule(int)
-        (True, False, False)
-    """
-    return (
-        isinstance(value, type)
-        and issubclass(value, (LRScheduler, ReduceLROnPlateau))
-        and not issubclass(Schedule, value)
-    )
+#: A test's answer for a scheduler of the given class
+Answer = Callable[[type], bool]
 
 
 class ClassTest(NamedTuple):
@@ -52,106 +56,130 @@ class ClassTest(NamedTuple):
 
     #: the test as written
     text: str
-    #: the scheduler classes it tests against that a ``Schedule`` is not
-    classes: list[type]
-    #: whether it compares the class itself (``type(scheduler) is X``) rather than testing a subclass
-    exact: bool
-    #: the class names it compares the class's name with (``type(scheduler).__name__ == "StepLR"``)
-    names: tuple[str, ...] = ()
+    #: its answer for a scheduler of the given class (``None`` where running it with that class raises)
+    answer_for: Callable[[type], bool | None]
 
-    def matched_by(self, declared: type) -> list[type]:
-        """The tested classes a scheduler of the ``declared`` class matches: where the mixin's schedule, which
-        matches none, gets the other answer than the declared scheduler in a hand-written module.
+    def misjudged(self, held: type) -> bool:
+        """Whether the test answers otherwise for the mixin's schedule than for a scheduler of the class ``held``.
 
         Example:
-            >>> from torch.optim.lr_scheduler import StepLR
-            >>> class MyStepLR(StepLR): ...
-            >>> ClassTest("isinstance(scheduler, StepLR)", [StepLR], exact=False).matched_by(MyStepLR)
-            [<class 'torch.optim.lr_scheduler.StepLR'>]
-            >>> ClassTest("type(scheduler) is StepLR", [StepLR], exact=True).matched_by(MyStepLR)
-            []
+            >>> from torch.optim.lr_scheduler import LRScheduler, StepLR
+            >>> def lr_scheduler_step(self, scheduler, metric):
+            ...     return isinstance(scheduler, StepLR), isinstance(scheduler, (StepLR, LRScheduler))
+            >>> [test.misjudged(StepLR) for test in class_tests(lr_scheduler_step)]
+            [True, False]
         """
-        return [
-            tested
-            for tested in self.classes
-            if declared is tested or (not self.exact and issubclass(declared, tested))
-        ] + ([declared] if declared.__name__ in self.names else [])
+        schedule, hand_written = self.answer_for(Schedule), self.answer_for(held)
+        return schedule is not None and hand_written is not None and schedule != hand_written
 
 
 def class_tests(hook: Any) -> list[ClassTest]:
-    """The tests of the class of ``hook``'s scheduler argument (its second) against scheduler classes a
-    ``Schedule`` is not: ``isinstance(scheduler, X)``, ``issubclass(type(scheduler), X)``, ``type(scheduler) is X``
-    (``==``, ``in``, and their negations), ``scheduler.__class__`` for ``type(scheduler)``, ``X`` a class or a
-    tuple of them; and comparisons of the class's name (``type(scheduler).__name__ == "StepLR"``), exact.
+    """The tests of the class of ``hook``'s scheduler argument (its second), each resolved enough to be answered
+    for any class: ``isinstance(scheduler, X)``, ``issubclass(type(scheduler), X)``, ``type(scheduler) is X``
+    (``==``, ``in``, and their negations), ``scheduler.__class__`` for ``type(scheduler)``, ``X`` a class, a tuple of
+    them or a collection for ``in``; and comparisons of the class's name (``type(scheduler).__name__ == "StepLR"``,
+    ``.__name__.lower()``).
 
     Example:
         >>> from torch.optim.lr_scheduler import StepLR
         >>> def lr_scheduler_step(self, scheduler, metric):
-        ...     if isinstance(scheduler, (StepLR, LRScheduler)) or scheduler.__class__ is not ReduceLROnPlateau:
+        ...     if scheduler.__class__ is not StepLR or type(scheduler).__name__.lower() in ("steplr",):
         ...         scheduler.step()
-        >>> [(t.text, [c.__name__ for c in t.classes], t.exact) for t in class_tests(lr_scheduler_step)]
-        [('isinstance(scheduler, (StepLR, LRScheduler))', ['StepLR'], False), ('scheduler.__class__ is not ReduceLROnPlateau', ['ReduceLROnPlateau'], True)]
+        >>> [(t.text, t.answer_for(StepLR), t.answer_for(Schedule)) for t in class_tests(lr_scheduler_step)]
+        [('scheduler.__class__ is not StepLR', False, True), ("type(scheduler).__name__.lower() in ('steplr',)", True, False)]
     """
+    read = _read(hook)
+    if read is None:
+        return []
+    definition, argument, scope = read
+    found = []
+    for node in ast.walk(definition):
+        answer = _answer(node, argument, scope)
+        if answer is not None:
+            found.append(ClassTest(ast.unparse(node), _unless_raising(answer)))
+    return found
+
+
+def _read(hook: Any) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, dict[str, Any]] | None:
+    """``hook``'s definition, the name of its scheduler argument and the names its code sees; ``None`` where it has
+    no source (compiled, ``exec``), is a lambda or takes no scheduler."""
     hook = inspect.unwrap(hook)
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(hook)))
         names = inspect.getclosurevars(hook)
     except (OSError, TypeError, SyntaxError, ValueError):  # no source (compiled), or not cut out whole
-        return []
+        return None
     definition = next(
         (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None
     )
     if definition is None:  # a lambda
-        return []
+        return None
     positional = [*definition.args.posonlyargs, *definition.args.args]
     if len(positional) < 2:
-        return []
+        return None
     scope = {**names.builtins, **hook.__globals__, **names.nonlocals, **_imported(definition)}
-    found = []
-    for node in ast.walk(definition):
-        tested, exact = _tested(node, positional[1].arg)
-        classes = [value for expr in tested for value in _values(expr, scope) if never_a_schedule(value)]
-        named = tuple(name for expr in _named(node, positional[1].arg) for name in _strings(expr))
-        if classes or named:
-            found.append(ClassTest(ast.unparse(node), classes, exact or bool(named), named))
-    return found
+    return definition, positional[1].arg, scope
 
 
-def _named(node: ast.AST, argument: str) -> list[ast.expr]:
-    """The expressions ``node`` compares the name of ``argument``'s class with (``type(scheduler).__name__ ==
-    "StepLR"``, ``scheduler.__class__.__name__ in (...)``), none if it compares no such name."""
-    if not isinstance(node, ast.Compare) or not all(isinstance(op, _COMPARISONS) for op in node.ops):
-        return []
-    operands = [node.left, *node.comparators]
-    is_name = [
-        isinstance(o, ast.Attribute)
-        and o.attr in ("__name__", "__qualname__")
-        and _is_class_of(o.value, argument)
-        for o in operands
-    ]
-    return [o for o, name in zip(operands, is_name) if not name] if any(is_name) else []
+def _unless_raising(answer: Answer) -> Callable[[type], bool | None]:
+    """``answer``, ``None`` where it raises (``isinstance`` of a list, an ``==`` of an object that refuses)."""
+
+    def answered(cls: type) -> bool | None:
+        try:
+            return bool(answer(cls))
+        except Exception:
+            return None
+
+    return answered
 
 
-def _strings(expr: ast.expr) -> list[str]:
-    """The string literals ``expr`` is or holds (a tuple, list or set of them)."""
-    if isinstance(expr, ast.Tuple | ast.List | ast.Set):
-        return [text for item in expr.elts for text in _strings(item)]
-    return [expr.value] if isinstance(expr, ast.Constant) and isinstance(expr.value, str) else []
-
-
-def _tested(node: ast.AST, argument: str) -> tuple[list[ast.expr], bool]:
-    """The expressions ``node`` tests the class of ``argument`` against (none if it tests no class of it), and
-    whether it compares the class itself rather than testing a subclass."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 2:
-        if node.func.id == "isinstance" and _is_name(node.args[0], argument):
-            return [node.args[1]], False
-        if node.func.id == "issubclass" and _is_class_of(node.args[0], argument):
-            return [node.args[1]], False
-    if isinstance(node, ast.Compare) and all(isinstance(op, _COMPARISONS) for op in node.ops):
+def _answer(node: ast.AST, argument: str, scope: dict[str, Any]) -> Answer | None:
+    """The answer of ``node`` for a scheduler of a given class, if it tests the class of ``argument`` against
+    values resolved in ``scope``; ``None`` otherwise."""
+    if isinstance(node, ast.Call) and _is_name(node.func, "isinstance") and len(node.args) == 2:
+        tested = _value(node.args[1], scope)
+        if _is_name(node.args[0], argument) and tested is not _UNRESOLVED:
+            return lambda cls: issubclass(cls, tested)
+    if isinstance(node, ast.Call) and _is_name(node.func, "issubclass") and len(node.args) == 2:
+        tested = _value(node.args[1], scope)
+        if _is_class_of(node.args[0], argument) and tested is not _UNRESOLVED:
+            return lambda cls: issubclass(cls, tested)
+    if isinstance(node, ast.Compare) and all(type(op) in _COMPARISONS for op in node.ops):
         operands = [node.left, *node.comparators]
-        if any(_is_class_of(operand, argument) for operand in operands):
-            return [operand for operand in operands if not _is_class_of(operand, argument)], True
-    return [], False
+        readings = [_of_class(operand, argument) for operand in operands]
+        values = [_value(operand, scope) for operand in operands]
+        if any(readings) and all(r is not None or v is not _UNRESOLVED for r, v in zip(readings, values)):
+            compares = [_COMPARISONS[type(op)] for op in node.ops]
+
+            def answer(cls: type) -> bool:
+                sides = [v if r is None else r(cls) for r, v in zip(readings, values)]
+                return all(compare(a, b) for compare, a, b in zip(compares, sides, sides[1:]))
+
+            return answer
+    return None
+
+
+def _of_class(node: ast.AST, argument: str) -> Callable[[type], Any] | None:
+    """How ``node`` reads the class of ``argument`` (``type(argument)``, ``argument.__class__``), its name
+    (``.__name__``, ``.__qualname__``) or its name changed by a string method (``.lower()``); ``None`` if it reads
+    none of them."""
+    steps: list[Callable[[Any], Any]] = []  # from the outermost in
+    while not _is_class_of(node, argument):
+        if isinstance(node, ast.Attribute) and node.attr in ("__name__", "__qualname__"):
+            steps.append(operator.attrgetter(node.attr))
+            node = node.value
+        elif (
+            isinstance(node, ast.Call)
+            and not node.args
+            and not node.keywords
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in _NAME_METHODS
+        ):
+            steps.append(operator.methodcaller(node.func.attr))
+            node = node.func.value
+        else:
+            return None
+    return lambda cls: functools.reduce(lambda value, step: step(value), reversed(steps), cls)
 
 
 def _is_name(node: ast.AST, name: str) -> bool:
@@ -170,21 +198,22 @@ def _is_class_of(node: ast.AST, argument: str) -> bool:
     )
 
 
-def _values(expr: ast.expr, scope: dict[str, Any]) -> list[Any]:
-    """What ``expr`` (a name, an attribute chain, a tuple or list of them) stands for in ``scope``, a tuple's
-    items each; nothing for what it cannot resolve without running code."""
+def _value(expr: ast.expr, scope: dict[str, Any]) -> Any:
+    """What ``expr`` (a name, an attribute chain, a constant, a tuple, list or set of them) stands for in
+    ``scope``; ``_UNRESOLVED`` for what it cannot resolve without running code."""
     if isinstance(expr, ast.Tuple | ast.List | ast.Set):
-        return [value for item in expr.elts for value in _values(item, scope)]
-    missing = object()
-    value: Any = missing
+        items = [_value(item, scope) for item in expr.elts]
+        if any(item is _UNRESOLVED for item in items):
+            return _UNRESOLVED
+        return tuple(items) if isinstance(expr, ast.Tuple) else items  # a set's items compare as a list's
+    if isinstance(expr, ast.Constant):
+        return expr.value
     if isinstance(expr, ast.Name):
-        value = scope.get(expr.id, missing)
-    elif isinstance(expr, ast.Attribute):
-        owners = _values(expr.value, scope)
-        value = getattr(owners[0], expr.attr, missing) if len(owners) == 1 else missing
-    if value is missing:
-        return []
-    return list(value) if isinstance(value, tuple) else [value]
+        return scope.get(expr.id, _UNRESOLVED)
+    if isinstance(expr, ast.Attribute):
+        owner = _value(expr.value, scope)
+        return _UNRESOLVED if owner is _UNRESOLVED else getattr(owner, expr.attr, _UNRESOLVED)
+    return _UNRESOLVED
 
 
 def _imported(definition: ast.AST) -> dict[str, Any]:
@@ -206,20 +235,21 @@ def _imported(definition: ast.AST) -> dict[str, Any]:
 
 def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequence[ResolvedScheduler]) -> None:
     """Refuse ``definer``'s ``lr_scheduler_step`` ``hook`` (used by the class ``owner``) if it tests the scheduler's
-    class (``class_tests``) against a class one of the declared ``schedulers`` matches, while the mixin hands it
-    their schedules, which match none."""
+    class (``class_tests``) with another answer for the mixin's schedule than for the scheduler one of the declared
+    ``schedulers`` is in a hand-written module."""
     for test in class_tests(hook):
-        wrong_for = [s for s in schedulers if test.matched_by(s.cls)]
+        wrong_for = [s for s in schedulers if test.misjudged(s.cls)]
         if not wrong_for:
             continue
         where = "" if definer.__qualname__ == owner else f" (in `{definer.__qualname__}`)"
         declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in wrong_for)
-        classes = {tested for s in wrong_for for tested in test.matched_by(s.cls)}
+        held = {s.cls.__name__ for s in wrong_for}
+        answer = test.answer_for(Schedule)
         raise TypeError(
             f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test.text}`{where}: "
             "the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared "
-            f"scheduler, never an instance of {listing(sorted({c.__name__ for c in classes}))}, so the "
-            f"test has the wrong answer for {declared}. The mixin steps each declared scheduler itself (a plateau "
-            "with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
+            f"scheduler, so the test is {answer} for the schedule of {declared} but {not answer} for the "
+            f"{listing(sorted(held))} a hand-written module holds. The mixin steps each declared scheduler itself "
+            "(a plateau with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
             "metric)` in it."
         )

@@ -2,10 +2,11 @@
 when the class is defined: the hook receives the mixin's schedule of each declared scheduler, never the declared
 class, so ``if isinstance(scheduler, StepLR): scheduler.step()`` never stepped the declared ``StepLR`` (lr 0.1
 throughout, a hand-written module's halves every 2 steps) and the plateau dispatch stepped the plateau without its
-metric (torch's bare ``TypeError`` from inside the package). A test whose answer is right for every declared
-scheduler (the plateau dispatch of a shared base on a module declaring no plateau, a test of ``SWALR``, which
-Lightning's ``StochasticWeightAveraging`` hands the hook), overrides that test no class, a module training with its
-own ``configure_optimizers`` and overrides without source are left alone.
+metric (torch's bare ``TypeError`` from inside the package). A test answered for the schedule as for the scheduler
+a hand-written module holds (the plateau dispatch of a shared base on a module declaring no plateau, a test of
+``SWALR``, which Lightning's ``StochasticWeightAveraging`` hands the hook, a tuple holding ``LRScheduler``), overrides
+that test no class, a module training with its own ``configure_optimizers`` and overrides without source are left
+alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from torch.optim import SGD
-from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import (
+    ExponentialLR,
+    LRScheduler,
+    MultiStepLR,
+    ReduceLROnPlateau,
+    StepLR,
+)
 from torch.optim.swa_utils import SWALR
 
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
@@ -100,60 +107,90 @@ class ByClassNameIn:
             scheduler.step()
 
 
+EPOCH_SCHEDULERS = [StepLR, MultiStepLR]
+STEPPED_BY_HAND = {ExponentialLR, StepLR}
+
+
+class ByTypeInList:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler) in EPOCH_SCHEDULERS:
+            scheduler.step()
+
+
+class ByTypeInSet:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if scheduler.__class__ not in STEPPED_BY_HAND:
+            return
+        scheduler.step()
+
+
+class ByLowerCaseName:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if type(scheduler).__name__.lower() == "steplr":
+            scheduler.step()
+
+
 def _class_testing_overrides() -> list[Any]:
     return [
-        pytest.param(OnlyStepLR, STEP, "isinstance(scheduler, StepLR)", "`StepLR`", id="isinstance"),
+        pytest.param(OnlyStepLR, STEP, "isinstance(scheduler, StepLR)", False, id="isinstance"),
         pytest.param(
             PlateauDispatch,
             PLATEAU,
             "isinstance(scheduler, ReduceLROnPlateau)",
-            "`ReduceLROnPlateau`",
+            False,
             id="plateau-dispatch",
         ),
         pytest.param(
             ByAttributeChain,
             PLATEAU,
             "isinstance(scheduler, (torch.optim.lr_scheduler.ReduceLROnPlateau, int))",
-            "`ReduceLROnPlateau`",
+            False,
             id="attribute-chain",
         ),
-        pytest.param(ByTypeIs, STEP, "type(scheduler) is not StepLR", "`StepLR`", id="type-is-not"),
-        pytest.param(ByTypeIn, PLATEAU, "type(scheduler) in PLATEAUS", "`ReduceLROnPlateau`", id="type-in"),
-        pytest.param(ByLocalImport, STEP, "isinstance(scheduler, Step)", "`StepLR`", id="local-import"),
+        pytest.param(ByTypeIs, STEP, "type(scheduler) is not StepLR", True, id="type-is-not"),
+        pytest.param(ByTypeIn, PLATEAU, "type(scheduler) in PLATEAUS", False, id="type-in"),
+        pytest.param(ByTypeInList, STEP, "type(scheduler) in EPOCH_SCHEDULERS", False, id="type-in-list"),
+        pytest.param(ByTypeInSet, STEP, "scheduler.__class__ not in STEPPED_BY_HAND", True, id="type-in-set"),
+        pytest.param(ByLocalImport, STEP, "isinstance(scheduler, Step)", False, id="local-import"),
+        pytest.param(ByClassAttribute, STEP, "scheduler.__class__ is StepLR", False, id="class-attribute"),
         pytest.param(
-            ByClassAttribute, STEP, "scheduler.__class__ is StepLR", "`StepLR`", id="class-attribute"
-        ),
-        pytest.param(
-            ByIssubclassOfType, STEP, "issubclass(type(scheduler), StepLR)", "`StepLR`", id="issubclass-type"
+            ByIssubclassOfType, STEP, "issubclass(type(scheduler), StepLR)", False, id="issubclass-type"
         ),
         pytest.param(
             ByIssubclassOfClassAttribute,
             PLATEAU,
             "issubclass(scheduler.__class__, ReduceLROnPlateau)",
-            "`ReduceLROnPlateau`",
+            False,
             id="issubclass-class-attribute",
         ),
-        pytest.param(ByClassName, STEP, "type(scheduler).__name__ == 'StepLR'", "`StepLR`", id="class-name"),
+        pytest.param(ByClassName, STEP, "type(scheduler).__name__ == 'StepLR'", False, id="class-name"),
+        pytest.param(
+            ByLowerCaseName,
+            STEP,
+            "type(scheduler).__name__.lower() == 'steplr'",
+            False,
+            id="class-name-lower",
+        ),
         pytest.param(
             ByClassNameIn,
             PLATEAU,
             "scheduler.__class__.__name__ in ('ReduceLROnPlateau', 'ExponentialLR')",
-            "`ReduceLROnPlateau`",
+            False,
             id="class-name-in",
         ),
     ]
 
 
-@pytest.mark.parametrize(("hooks", "scheduler", "test", "classes"), _class_testing_overrides())
+@pytest.mark.parametrize(("hooks", "scheduler", "test", "answer"), _class_testing_overrides())
 def test_a_test_of_the_schedulers_class_is_refused_at_class_definition(
-    hooks: type, scheduler: SchedulerSpec, test: str, classes: str
+    hooks: type, scheduler: SchedulerSpec, test: str, answer: bool
 ) -> None:
     declared = scheduler.scheduler.__name__  # type: ignore[union-attr]
     message = (
         f"Model.lr_scheduler_step: Expected no test of the scheduler's class but got `{test}` (in "
         f"`{hooks.__qualname__}`): the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) "
-        f"of each declared scheduler, never an instance of {classes}, so the test has the wrong answer for "
-        f"`Model.optimizer.scheduler`'s `{declared}`."
+        f"of each declared scheduler, so the test is {answer} for the schedule of `Model.optimizer.scheduler`'s "
+        f"`{declared}` but {not answer} for the `{declared}` a hand-written module holds."
     )
     with pytest.raises(TypeError) as raised:
 
@@ -286,3 +323,28 @@ def test_an_override_without_source_or_scheduler_is_left_alone() -> None:
 
     assert Unread.lr_scheduler_step is namespace["lr_scheduler_step"]
     assert fit(Unscheduled(), max_epochs=1).of() == [0.1] * 4
+
+
+class StepsAnyTorchScheduler:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
+            scheduler.step(metric) if metric is not None else scheduler.step()
+        else:
+            raise TypeError("not a torch scheduler")
+
+
+def test_a_tuple_test_true_for_the_schedule_too_trains_as_hand_written() -> None:
+    """``isinstance(scheduler, (LRScheduler, ReduceLROnPlateau))`` is True for a hand-written plateau and for its
+    schedule, an ``LRScheduler``: judged as a whole, not by the classes the schedule is not."""
+
+    class HandWritten(StepsAnyTorchScheduler, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+            scheduler = {"scheduler": plateau, "monitor": "train_loss", "interval": "step"}
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    class Model(StepsAnyTorchScheduler, ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=PLATEAU)
+
+    assert fit(Model(), max_epochs=2).of() == fit(HandWritten(), max_epochs=2).of()
