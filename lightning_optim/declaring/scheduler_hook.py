@@ -7,13 +7,13 @@ wrong branch for a declared scheduler the test would match in a hand-written mod
 StepLR): scheduler.step()`` never steps the declared ``StepLR``, without a word, and the common dispatch ``if
 isinstance(scheduler, ReduceLROnPlateau): scheduler.step(metric) else: scheduler.step()`` steps a declared plateau
 without its metric. Only a test whose answer for the schedule differs from its answer for the scheduler a
-hand-written module holds (the declared class) is refused: one answered alike (the plateau dispatch of a shared base
-on a module declaring no plateau, a test of ``SWALR``, which Lightning's ``StochasticWeightAveraging`` hands the hook,
-``isinstance(scheduler, (LRScheduler, ReduceLROnPlateau))``, which the schedule passes as an ``LRScheduler``) trains
-as it would hand-written.
-So each test is answered by running it with each class in place of the scheduler's. The tested classes are read
-from the override's source and resolved as its code would (its globals, closure and the modules it imports); where
-there is no source, or a name is not resolved, nothing is refused, as the package's other reads of source do.
+hand-written module holds (the declared class, or the class its library builds: transformers' functions return a
+``LambdaLR``) is refused: one answered alike (the plateau dispatch of a shared base on a module declaring no plateau,
+a test of ``SWALR``, which Lightning's ``StochasticWeightAveraging`` hands the hook, ``isinstance(scheduler,
+(LRScheduler, ReduceLROnPlateau))``, which the schedule passes as an ``LRScheduler``) trains as it would
+hand-written. So each test is answered by running it with each class in place of the scheduler's. The tested classes
+are read from the override's source and resolved as its code would (its globals, closure and the modules it imports);
+where there is no source, or a name is not resolved, nothing is refused, as the package's other reads of source do.
 """
 
 from __future__ import annotations
@@ -236,14 +236,14 @@ def _imported(definition: ast.AST) -> dict[str, Any]:
 def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequence[ResolvedScheduler]) -> None:
     """Refuse ``definer``'s ``lr_scheduler_step`` ``hook`` (used by the class ``owner``) if it tests the scheduler's
     class (``class_tests``) with another answer for the mixin's schedule than for the scheduler one of the declared
-    ``schedulers`` is in a hand-written module."""
+    ``schedulers`` is in a hand-written module (``hand_written``)."""
     for test in class_tests(hook):
-        wrong_for = [s for s in schedulers if test.misjudged(s.cls)]
+        wrong_for = [s for s in schedulers if any(test.misjudged(held) for held in hand_written(s))]
         if not wrong_for:
             continue
         where = "" if definer.__qualname__ == owner else f" (in `{definer.__qualname__}`)"
         declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in wrong_for)
-        held = {s.cls.__name__ for s in wrong_for}
+        held = {cls.__name__ for s in wrong_for for cls in hand_written(s) if test.misjudged(cls)}
         answer = test.answer_for(Schedule)
         raise TypeError(
             f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test.text}`{where}: "
@@ -253,3 +253,10 @@ def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequenc
             "(a plateau with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
             "metric)` in it."
         )
+
+
+def hand_written(scheduler: ResolvedScheduler) -> tuple[type, ...]:
+    """The classes a hand-written module's scheduler for the declared ``scheduler`` is: the declared class, and the
+    class its library builds where the package's class ports it (``SchedulerInfo.hand_written_class``)."""
+    library = scheduler.info.hand_written_class
+    return (scheduler.cls,) if library is None else (scheduler.cls, library)

@@ -238,6 +238,10 @@ class SchedulerInfo:
     #: another library's names for its arguments, each with how to write it here: suggested for that name
     #: before any spelling is (transformers' ``warmup_ratio`` is spelled like ``warmup``, a count of updates)
     known_as: Mapping[str, str] = field(default_factory=dict)
+    #: the class its library builds for a hand-written module where this package's class ports it (transformers'
+    #: ``get_*_schedule*`` functions return a ``LambdaLR``): an ``lr_scheduler_step`` override's test of the
+    #: scheduler's class is judged against it too (``declaring/scheduler_hook.py``)
+    hand_written_class: type | None = None
 
     @property
     def window_length(self) -> str | None:
@@ -585,6 +589,7 @@ _RECORDS: tuple[SchedulerInfo, ...] = (
             zero_when=_TRANSFORMERS_ZERO.get(name, ()),
             peak_missed=functools.partial(transformers_peak_missed, name),
             known_as=_TRANSFORMERS_ARGUMENTS,
+            hand_written_class=lr_scheduler.LambdaLR,
             own_warmup="num_warmup_steps",
             keeps_zero=always,  # `base_lr * factor(step)`, as `LambdaLR`
         )

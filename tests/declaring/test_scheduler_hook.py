@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import StochasticWeightAveraging
 from torch.optim import SGD
 from torch.optim.lr_scheduler import (
     ExponentialLR,
+    LambdaLR,
     LRScheduler,
     MultiStepLR,
     ReduceLROnPlateau,
@@ -348,3 +349,32 @@ def test_a_tuple_test_true_for_the_schedule_too_trains_as_hand_written() -> None
         optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=PLATEAU)
 
     assert fit(Model(), max_epochs=2).of() == fit(HandWritten(), max_epochs=2).of()
+
+
+class StepsLambdaLR:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, LambdaLR):
+            scheduler.step()
+
+
+def test_a_test_of_the_class_transformers_builds_is_refused_beside_its_port() -> None:
+    """transformers' ``get_cosine_schedule_with_warmup`` returns a ``LambdaLR``, which the hand-written module's test
+    steps; the declared ``"transformers/cosine"``'s schedule is no ``LambdaLR``, and was never stepped (lr 0)."""
+    transformers = pytest.importorskip("transformers")
+
+    class HandWritten(StepsLambdaLR, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            cosine = transformers.get_cosine_schedule_with_warmup(optimizer, 2, 4)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+    assert fit(HandWritten(), max_epochs=1).of() == pytest.approx([0.0, 0.05, 0.1, 0.05])
+    cosine = SchedulerSpec("transformers/cosine", num_warmup_steps=2, num_training_steps=4)
+    with pytest.raises(TypeError) as raised:
+
+        class Model(StepsLambdaLR, ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=cosine)
+
+    assert (
+        ".Model.optimizer.scheduler`'s `CosineWithWarmupLR` but True for the `LambdaLR` a hand-written module holds."
+    ) in str(raised.value)
