@@ -100,6 +100,26 @@ def class_tests(hook: Any) -> list[ClassTest]:
     return found
 
 
+def calls_super(hook: Any) -> bool:
+    """Whether ``hook`` calls ``super().lr_scheduler_step(...)`` (so the mixin steps the declared schedulers).
+
+    Example:
+        >>> def lr_scheduler_step(self, scheduler, metric):
+        ...     super().lr_scheduler_step(scheduler, metric)
+        >>> calls_super(lr_scheduler_step), calls_super(lambda self, scheduler, metric: None)
+        (True, False)
+    """
+    read = _read(hook)
+    return read is not None and any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "lr_scheduler_step"
+        and isinstance(node.func.value, ast.Call)
+        and _is_name(node.func.value.func, "super")
+        for node in ast.walk(read[0])
+    )
+
+
 def _read(hook: Any) -> tuple[ast.FunctionDef | ast.AsyncFunctionDef, str, dict[str, Any]] | None:
     """``hook``'s definition, the name of its scheduler argument and the names its code sees; ``None`` where it has
     no source (compiled, ``exec``), is a lambda or takes no scheduler."""
@@ -245,13 +265,18 @@ def refuse_class_tests(owner: str, definer: type, hook: Any, schedulers: Sequenc
         declared = ", ".join(f"`{s.where}`'s `{s.cls.__name__}`" for s in wrong_for)
         held = {cls.__name__ for s in wrong_for for cls in hand_written(s) if test.misjudged(cls)}
         answer = test.answer_for(Schedule)
+        advice = (
+            ", and this override calls `super().lr_scheduler_step(scheduler, metric)` already: remove the test (the "
+            "schedule passes reads of the declared scheduler's attributes through to it)."
+            if calls_super(hook)
+            else ": remove the override, or call `super().lr_scheduler_step(scheduler, metric)` in it."
+        )
         raise TypeError(
             f"{owner}.lr_scheduler_step: Expected no test of the scheduler's class but got `{test.text}`{where}: "
             "the scheduler this hook receives is the mixin's schedule (a torch `LRScheduler`) of each declared "
             f"scheduler, so the test is {answer} for the schedule of {declared} but {not answer} for the "
             f"{listing(sorted(held))} a hand-written module holds. The mixin steps each declared scheduler itself "
-            "(a plateau with its `monitor` metric): remove the override, or call `super().lr_scheduler_step(scheduler, "
-            "metric)` in it."
+            f"(a plateau with its `monitor` metric){advice}"
         )
 
 

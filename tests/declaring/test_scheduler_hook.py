@@ -378,3 +378,45 @@ def test_a_test_of_the_class_transformers_builds_is_refused_beside_its_port() ->
     assert (
         ".Model.optimizer.scheduler`'s `CosineWithWarmupLR` but True for the `LambdaLR` a hand-written module holds."
     ) in str(raised.value)
+
+
+class LogsPlateau:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
+        if isinstance(scheduler, ReduceLROnPlateau):
+            self.bad = [*getattr(self, "bad", []), scheduler.num_bad_epochs]
+
+
+class LogsWithoutTest:
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        super().lr_scheduler_step(scheduler, metric)  # type: ignore[misc]
+        self.bad = [*getattr(self, "bad", []), scheduler.num_bad_epochs]
+
+
+def test_an_override_calling_super_is_told_to_remove_the_test_and_then_trains_as_hand_written() -> None:
+    """An override that steps through ``super()`` already and tests the class only to log is told to remove the
+    test (it was told to call ``super()``); without it, it trains and logs as the hand-written module."""
+    with pytest.raises(TypeError) as raised:
+
+        class Refused(LogsPlateau, ConfigurableOptimizersMixin, Classifier):
+            optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=PLATEAU)
+
+    assert str(raised.value).endswith(
+        "(a plateau with its `monitor` metric), and this override calls `super().lr_scheduler_step(scheduler, "
+        "metric)` already: remove the test (the schedule passes reads of the declared scheduler's attributes "
+        "through to it)."
+    )
+
+    class HandWritten(LogsPlateau, Classifier):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            plateau = ReduceLROnPlateau(optimizer, patience=0, factor=0.5)
+            scheduler = {"scheduler": plateau, "monitor": "train_loss", "interval": "step"}
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    class Model(LogsWithoutTest, ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=PLATEAU)
+
+    hand_written, declared = HandWritten(), Model()
+    assert fit(declared, max_epochs=2).of() == fit(hand_written, max_epochs=2).of()
+    assert declared.bad == hand_written.bad
