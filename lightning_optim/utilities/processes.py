@@ -29,7 +29,8 @@ def gathered(trainer: Any, numbers: Sequence[float]) -> list[list[float]]:
 
 
 def on_ranks(values: Sequence[tuple[int, Any]]) -> str:
-    """Each ``(rank, value)`` in words, a float as short as still tells the values apart.
+    """Each ``(rank, value)`` in words, a float as short as still tells the values apart (the values compared by
+    their full ``repr``, as they may be lists: an epoch-valued argument's milestones).
 
     Example:
         >>> on_ranks([(0, 0.3100000023841858), (1, 0.27)])
@@ -38,8 +39,10 @@ def on_ranks(values: Sequence[tuple[int, Any]]) -> str:
         '1.0000001 on rank 0, 1.0 on rank 1'
         >>> on_ranks([(0, 16), (1, None)])
         '16 on rank 0, None on rank 1'
+        >>> on_ranks([(0, [8, 24]), (1, [6, 18])])
+        '[8, 24] on rank 0, [6, 18] on rank 1'
     """
     short = [f"{value:.6g}" if isinstance(value, float) else str(value) for _, value in values]
-    if len(set(short)) < len({value for _, value in values}):
+    if len(set(short)) < len({repr(value) for _, value in values}):
         short = [repr(value) for _, value in values]
     return ", ".join(f"{text} on rank {rank}" for (rank, _), text in zip(values, short))

@@ -15,7 +15,8 @@ a test. Usage: ``python _ddp_script.py CASE OUTPUT_DIR`` with CASE one of
   (a per-step plateau in automatic, a per-epoch one in manual optimization).
 - ``uneven``: a per-step cosine declared in epochs on per-rank data of different lengths
   (``use_distributed_sampler=False``), which converts its epochs to each rank's own steps;
-  ``uneven_limited``: the same with ``limit_train_batches`` giving every rank as many batches.
+  ``uneven_limited``: the same with ``limit_train_batches`` giving every rank as many batches;
+  ``uneven_milestones``: a per-step ``MultiStepLR`` with its milestones (a list) declared in epochs on that data.
 
 Each rank writes ``rank<N>.json`` with the lr of every group of every optimizer before every batch; rank
 zero's ``CSVLogger`` (fed by ``LRMonitor``) writes ``ddp/version_0/metrics.csv``. A rank whose fit fails
@@ -231,6 +232,14 @@ class Uneven(ConfigurableOptimizersMixin, Net):
     training_step = Single.training_step
 
 
+class UnevenMilestones(Uneven):
+    """``Uneven`` with a per-step ``MultiStepLR`` whose milestones, a list, are declared in epochs."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, scheduler=SchedulerSpec("multistep", milestones=[1], unit="epoch", interval="step")
+    )
+
+
 class Errors(Callback):
     """Writes this rank's error; rank 0 waits (20 s at most) for the others' before Lightning ends them."""
 
@@ -264,6 +273,7 @@ CASES = {
     "gan_rank0": GANRank0,
     "uneven": Uneven,
     "uneven_limited": Uneven,
+    "uneven_milestones": UnevenMilestones,
 }
 #: the Trainer's options of a case, beside those of every case: ``uneven`` trains every batch of each rank's data
 #: (``max_steps``: the steps of the shorter rank, which both take, so DDP never waits for a rank that stopped)
@@ -275,6 +285,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     },
     "uneven_limited": {"use_distributed_sampler": False},
 }
+OPTIONS["uneven_milestones"] = OPTIONS["uneven"]
 
 
 def main(case: str, out: Path) -> None:

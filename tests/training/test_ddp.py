@@ -235,3 +235,23 @@ def test_a_shape_derived_from_per_rank_data_of_different_lengths_is_refused_alik
     for report in ranks:
         assert flat(report["history"]) == pytest.approx(flat(cosine))
     assert ranks[0]["weights"] == ranks[1]["weights"]
+
+
+@pytest.mark.xdist_group("ddp")
+@pytest.mark.timeout(TIMEOUT + 30)
+def test_epoch_valued_milestones_derived_from_per_rank_data_of_different_lengths_are_refused_with_each_rank_s(
+    tmp_path: Path,
+) -> None:
+    """MultiStepLR's milestones, a list, declared in epochs and stepped per step on per-rank data of different
+    lengths: every rank refuses it with each rank's milestones in steps (the values of the refusal are lists,
+    told apart without hashing them)."""
+    result, _ = run("uneven_milestones", tmp_path)
+    assert result.returncode != 0, "trained without a word"
+    first, second = errors(tmp_path)
+    assert first == second, (first, second)
+    assert first.startswith(
+        "ValueError: UnevenMilestones.optimizer.scheduler: Expected the shape `MultiStepLR` takes from the run to be "
+        "the same on all 2 processes but got steps per epoch: 6 on rank 0, 4 on rank 1; `milestones`: [6] on rank 0, "
+        "[4] on rank 1 (from `milestones=[1]` in epochs)."
+    ), first
+    assert not list(tmp_path.glob("rank*.json")), "no rank took a step"
