@@ -32,6 +32,7 @@ the groups with their values loosely) and leave the added group at its lr, as a 
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -142,9 +143,11 @@ def restore_groups(groups: list[dict[str, Any]], saved: list[dict[str, Any]]) ->
         group.update({key: _written_back(current.get(key), value) for key, value in settings.items()})
 
 
-#: Attributes that are the schedule's wiring or declaration, not its progress (left out of ``state_dict``).
+#: Attributes that are the schedule's wiring or declaration, not its progress, and the run's bookkeeping of it
+#: (left out of ``state_dict``).
 _NOT_STATE = frozenset(
     {
+        "moved_by_writes",
         "optimizer",
         "make",
         "derive",
@@ -216,6 +219,22 @@ def _metric_missing(where: str, plateau: Any) -> TypeError:
     )
 
 
+def _not_movable(where: str, scheduler: Any, shape: Shape, now: int, updates: Any) -> ValueError:
+    """The error for a write of ``last_epoch = updates`` (the schedule at update ``now``) that the torch
+    ``scheduler`` cannot follow: in the warmup or outside the window, where it is not stepped."""
+    name = type(scheduler).__name__
+    begin, end = (shape.warmup, None) if shape.window is None else shape.window
+    span = f"{begin} or later" if end is None else f"from {begin} to {end - 1}"
+    before = "its warmup" if shape.window is None else "its window"
+    return ValueError(
+        f"{where}: Expected `last_epoch` written through the schedule to move it between updates at which the "
+        f"declared `{name}` counts along (updates {span}) but got {updates!r} at update {now}: the schedule counts "
+        f"{before} as well, where `{name}` is not stepped, so there it cannot follow the write as a hand-written "
+        f"scheduler does. Write it within updates {span}, or declare `{name}` without "
+        f"{'a warmup' if shape.window is None else 'a window'}."
+    )
+
+
 def _not_built(where: str, access: str, name: str) -> AttributeError:
     """The error for an ``access`` (``"read"``, ``"set"``) of the declared scheduler's ``name`` before it is built."""
     through = "read" if access == "read" else "written"
@@ -282,6 +301,8 @@ class Schedule(LRScheduler):
         self.inner: Any = None
         #: updates taken (construction is 0)
         self.last_epoch: int = 0
+        #: how far writes of ``last_epoch`` moved it in this run: not updates taken (``training/stepping.py``)
+        self.moved_by_writes: int = 0
         #: the values the warmup climbs to: the scheduler's starting values, moved by the other schedules of a list
         self.warmup_targets: list[Any] = []
         #: the values the warmup's last update left (empty before its first)
@@ -319,7 +340,11 @@ class Schedule(LRScheduler):
             ``__getattr__`` reads it: a module writing ``self.lr_schedulers().gamma = 0.5`` changes the declared
             scheduler, as a hand-written module's write changes its own, rather than an attribute of the schedule
             that nothing reads. The schedule's own attributes, private names and its methods stay its own; before
-            the scheduler is built, a write of another name is refused rather than kept where it is ignored."""
+            the scheduler is built, a write of another name is refused rather than kept where it is ignored.
+            ``last_epoch`` once it is built moves both counts (``_move_to``)."""
+            if name == "last_epoch" and self.__dict__.get("inner") is not None:
+                self._move_to(value)
+                return
             if name in self.__dict__ or name.startswith("_") or name in _OWN:
                 object.__setattr__(self, name, value)
                 return
@@ -333,6 +358,20 @@ class Schedule(LRScheduler):
                 setattr(inner, name, value)
             else:  # a new attribute, kept (and saved) as a hand-written scheduler keeps one
                 object.__setattr__(self, name, value)
+
+    def _move_to(self, updates: Any) -> None:
+        """``last_epoch = updates`` written once the scheduler is built: the schedule's count and the torch
+        scheduler's (``Shape.own_count``) moved together, as a hand-written scheduler's write moves its own, where
+        the two count one for one; refused in the warmup or outside the window, where the torch scheduler would
+        ignore it."""
+        now = self.last_epoch
+        count = operator.index(updates) if hasattr(type(updates), "__index__") else None  # a NumPy int too
+        own = None if count is None else self.shape.own_count(count)  # type: ignore[union-attr]
+        if own is None or self.shape.own_count(now) is None:  # type: ignore[union-attr]
+            raise _not_movable(self.where, self.inner, self.shape, now, updates)  # type: ignore[arg-type]
+        self.inner.last_epoch = own
+        self.__dict__["last_epoch"] = count
+        self.__dict__["moved_by_writes"] += count - now  # type: ignore[operator]
 
     def __repr__(self) -> str:
         inner = "not built yet" if self.inner is None else type(self.inner).__name__
@@ -536,7 +575,7 @@ class Schedule(LRScheduler):
         the schedule takes it from where it stands at its next one, as in the run it joined.
         """
         if isinstance(self.inner, ReduceLROnPlateau):
-            self.last_epoch += updates
+            self.__dict__["last_epoch"] += updates  # counted, not a write that moves the plateau's own count
             return
         added = self.optimizer.param_groups[self.made_for :]
         kept = snapshot_groups(added)

@@ -73,6 +73,22 @@ class Shape:
         begin, end = self.window
         return max(0, min(updates, updates if end is None else end - 1) - begin)
 
+    def own_count(self, updates: int) -> int | None:
+        """The torch scheduler's own count (its ``last_epoch``) at update ``updates`` of the schedule, where the
+        two move one for one: from the warmup's end, or inside the window, from ``begin`` (where it is built);
+        ``None`` in the warmup and outside the window, where the scheduler is not stepped.
+
+        Example:
+            >>> Shape().own_count(4), Shape(warmup=2).own_count(4), Shape(warmup=2).own_count(1)
+            (4, 2, None)
+            >>> Shape(window=(3, 8)).own_count(5), Shape(window=(3, 8)).own_count(8), Shape().own_count(-1)
+            (2, None, None)
+        """
+        begin, end = (self.warmup, None) if self.window is None else self.window
+        if updates < begin or (end is not None and updates >= end):
+            return None
+        return updates - begin
+
     def labelled(self, length_name: str | None) -> dict[str, Any]:
         """Each number by its name in a message (``length_name``: the length argument's)."""
         return {

@@ -45,7 +45,8 @@ Three mistakes would otherwise train silently wrong; each stops ``fit`` with a `
   accumulates gradients before its first step, has run a backward and is left alone.
 * Stepped twice: the mixin steps every declared scheduler; user code that also calls ``sch.step()`` (or
   ``self.lr_schedulers().step()``) would run the schedule at twice its speed. The mixin records each
-  scheduler's ``last_epoch`` after its own steps and compares it before each of its steps, at the end of
+  scheduler's ``last_epoch`` (less what the module's writes of it moved it by, which are no steps) after its
+  own steps and compares it before each of its steps, at the end of
   the first batch, at every epoch's start and end and at the end of training: any other step is an error
   naming the scheduler (a per-step scheduler stepped after ``opt.step()`` is noticed at its next step).
 * Stepped other than once a batch: a per-step schedule that counts its optimizer's steps in the run (a
@@ -114,6 +115,11 @@ class Scheduled:
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
         return [cls(b.optimizer, live, spec) for b in built for live, spec in b.scheduled()]
+
+
+def _stepped(schedule: Schedule) -> int:
+    """The updates ``schedule`` took: its ``last_epoch`` less what writes of it moved it by."""
+    return schedule.last_epoch - schedule.moved_by_writes
 
 
 def _validates_after(trainer: Trainer, epoch: int) -> bool:
@@ -258,8 +264,8 @@ class ManualSchedulerStepping(MixinCallback):
 
     def _check_one(self, where: str, s: Scheduled) -> None:
         expected = self.expected.get(id(s.scheduler))
-        if expected is not None and s.scheduler.last_epoch != expected:
-            stepped = s.scheduler.last_epoch - expected
+        if expected is not None and _stepped(s.scheduler) != expected:
+            stepped = _stepped(s.scheduler) - expected
             attribute = self.owners[id(s.scheduler)]
             rule = (
                 f"after every `{attribute}` step on a batch with (batch_idx + 1) % {s.declared.spec.frequency} == 0"
@@ -299,7 +305,7 @@ class ManualSchedulerStepping(MixinCallback):
         else:
             scheduled.scheduler.step()
         if self.expected:
-            self.expected[id(scheduled.scheduler)] = scheduled.scheduler.last_epoch
+            self.expected[id(scheduled.scheduler)] = _stepped(scheduled.scheduler)
 
     def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled], batch_idx: int) -> None:
         """Step the per-step schedulers of an optimizer whose step during batch ``batch_idx`` was applied,
@@ -501,7 +507,7 @@ class ManualSchedulerStepping(MixinCallback):
         if self.expected:
             self._check("at the start of an epoch")
         else:  # the first epoch of this fit: states are restored (and replayed) by now
-            self.expected = {id(s.scheduler): s.scheduler.last_epoch for s in self.scheduled}
+            self.expected = {id(s.scheduler): _stepped(s.scheduler) for s in self.scheduled}
         self._catch_up(trainer)
 
     def _catch_up(self, trainer: Trainer) -> None:

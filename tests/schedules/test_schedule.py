@@ -22,7 +22,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR,
 from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
 from lightning_optim.schedules.schedule import Schedule
 from lightning_optim.schedules.shape import Shape
-from tests.helpers import Classifier, fit, scheduler_refuses_an_added_group
+from tests.helpers import Classifier, fit, fit_resumed, scheduler_refuses_an_added_group
 
 
 def decay(step: int) -> float:
@@ -291,9 +291,10 @@ def test_reads_through_leave_private_names_state_and_copies_alone() -> None:
 
 def test_the_declared_schedulers_attributes_are_written_through_its_schedule() -> None:
     """A write of a public attribute the torch scheduler has (``gamma``, ``base_lrs``, as a hand-written
-    ``LambdaLR.base_lrs = [...]`` works) reaches it, and its ``state_dict``; the schedule's own attributes and a
-    name the scheduler lacks stay the schedule's. Before the scheduler is built a write of another name says so,
-    rather than being kept where nothing reads it."""
+    ``LambdaLR.base_lrs = [...]`` works) reaches it, and its ``state_dict``; ``last_epoch`` moves the schedule's
+    count and the scheduler's (the two are one here, without a warmup or window); a name the scheduler lacks
+    stays the schedule's. Before the scheduler is built a write of another name says so, rather than being kept
+    where nothing reads it."""
     optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     schedule = Schedule(optimizer, step_by_3, where="Model.optimizer.scheduler")
     with pytest.raises(
@@ -302,10 +303,46 @@ def test_the_declared_schedulers_attributes_are_written_through_its_schedule() -
         schedule.gamma = 0.25
     schedule.fix(Shape())
     schedule.gamma, schedule.base_lrs, schedule.last_epoch, schedule.note = 0.25, [0.2], 2, "mine"
-    assert (schedule.inner.gamma, schedule.inner.base_lrs, schedule.inner.last_epoch) == (0.25, [0.2], 0)
+    assert (schedule.inner.gamma, schedule.inner.base_lrs, schedule.inner.last_epoch) == (0.25, [0.2], 2)
     assert (schedule.gamma, schedule.base_lrs, schedule.last_epoch) == (0.25, [0.2], 2)
     assert not hasattr(schedule.inner, "note") and schedule.state_dict()["note"] == "mine"
     assert schedule.state_dict()["inner"]["gamma"] == 0.25 and "gamma" not in schedule.state_dict()
+    assert schedule.state_dict()["last_epoch"] == schedule.state_dict()["inner"]["last_epoch"] == 2
+
+
+def test_a_last_epoch_write_moves_the_scheduler_where_it_counts_along_with_the_schedule_and_is_refused_elsewhere() -> (
+    None
+):
+    """After a warmup of 2 updates the schedule's update ``n`` is the ``StepLR``'s ``n - 2``, in a window
+    ``[1, 4)`` its ``n - 1``: a write there moves both. In the warmup and outside the window the ``StepLR`` is
+    not stepped, and a write that starts or lands there is refused, leaving both counts as they were."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    warm = Schedule(optimizer, step_by_3, shape=Shape(warmup=2), where="Model.optimizer.scheduler")
+    refused = (
+        r"Model.optimizer.scheduler: Expected `last_epoch` written through the schedule to move it between updates "
+        r"at which the declared `StepLR` counts along \(updates 2 or later\) but got {} at update {}: the "
+        r"schedule counts its warmup as well, where `StepLR` is not stepped, .* or declare `StepLR` without a warmup."
+    )
+    with pytest.raises(ValueError, match=refused.format(4, 0)):
+        warm.last_epoch = 4
+    for _ in range(3):
+        warm.step()
+    warm.last_epoch = 5
+    assert (warm.last_epoch, warm.inner.last_epoch) == (5, 3)
+    with pytest.raises(ValueError, match=refused.format(1, 5)):
+        warm.last_epoch = 1
+    with pytest.raises(ValueError, match=refused.format(r"2\.0", 5)):
+        warm.last_epoch = 2.0  # type: ignore[assignment]
+    assert (warm.last_epoch, warm.inner.last_epoch) == (5, 3)
+
+    window = Schedule(optimizer, step_by_3, shape=Shape(window=(1, 4)), where="Model.optimizer.scheduler")
+    window.step()  # built at update 1
+    window.last_epoch = 3
+    assert (window.last_epoch, window.inner.last_epoch) == (3, 2)
+    with pytest.raises(
+        ValueError, match=r"\(updates from 1 to 3\) but got 4 at update 3: the schedule counts its "
+    ):
+        window.last_epoch = 4
 
 
 class HalvesItsDecayAtTheSecondEpoch(Classifier):
@@ -330,3 +367,57 @@ def test_a_write_to_the_declared_scheduler_mid_run_changes_training_as_a_hand_wr
     hand_written = fit(HandWritten(), max_epochs=4, limit_train_batches=1).of()
     assert declared == pytest.approx(hand_written)
     assert hand_written == pytest.approx([1.0, 0.9, 0.45, 0.225])
+
+
+class MovesItsDecayPoints(Classifier):
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch == 1 and not self.trainer.ckpt_path:
+            self.lr_schedulers().last_epoch = 2  # type: ignore[union-attr]
+
+
+class ManualMovesItsDecayPoints(MovesItsDecayPoints):
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        optimizer = self.optimizers()
+        optimizer.zero_grad()  # type: ignore[union-attr]
+        self.manual_backward(super().training_step(batch, batch_idx))
+        optimizer.step()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "base", [MovesItsDecayPoints, ManualMovesItsDecayPoints], ids=["automatic", "manual"]
+)
+def test_a_last_epoch_write_mid_run_moves_the_declared_schedulers_decay_points_as_a_hand_written_ones(
+    base: type[Any], tmp_path: Any
+) -> None:
+    """``self.lr_schedulers().last_epoch = 2`` at the second epoch was kept on the schedule: the declared
+    ``StepLR(step_size=3)`` decayed at its own third step while the hand-written one decays at the next. In
+    manual optimization the write is not taken for a step outside the mixin, and a resume from after it goes
+    on as the uninterrupted run."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Declared(ConfigurableOptimizersMixin, base):  # type: ignore[misc, valid-type]
+        optimizer = OptimizerSpec(SGD, lr=1.0, scheduler=SchedulerSpec(StepLR, step_size=3, gamma=0.1))
+
+    class HandWritten(base):  # type: ignore[misc, valid-type]
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=1.0)
+            return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, step_size=3, gamma=0.1)}
+
+        def on_train_epoch_end(self) -> None:
+            if not self.automatic_optimization:
+                self.lr_schedulers().step()  # type: ignore[union-attr]
+
+    options = {"max_epochs": 6, "limit_train_batches": 1}
+    hand_written = fit(HandWritten(), **options).of()
+    save = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1, every_n_epochs=1)
+    declared = fit(
+        Declared(), callbacks=[save], enable_checkpointing=True, default_root_dir=tmp_path, **options
+    )
+    assert declared.of() == pytest.approx(hand_written)
+    assert hand_written == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.1, 0.01])
+    resumed = fit_resumed(Declared(), str(tmp_path / "epoch=2-step=3.ckpt"), **options)
+    assert resumed.of() == pytest.approx(hand_written[3:])
