@@ -392,7 +392,14 @@ class Schedule(LRScheduler):
         return [group.get("initial_lr", group["lr"]) for group in self.target.param_groups]
 
     def get_last_lr(self) -> list[float]:  # type: ignore[override]
-        return [float(v) for v in self.values()]
+        """The values this schedule's last update left, as a hand-written scheduler's: in a list, before the
+        schedules after it changed them. The warmup's while it lasts, then the torch scheduler's own; the groups'
+        values now before the scheduler is built (a window not begun yet)."""
+        shape, inner = self.shape, self.inner
+        if self.warmup_written and self.last_epoch <= shape.warmup:  # type: ignore[union-attr]
+            return [float(v) for v in self.warmup_written]
+        own = getattr(inner, "get_last_lr", None)
+        return [float(v) for v in (self.values() if own is None else own())]
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         return self.get_last_lr()

@@ -421,3 +421,20 @@ def test_a_last_epoch_write_mid_run_moves_the_declared_schedulers_decay_points_a
     assert hand_written == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.1, 0.01])
     resumed = fit_resumed(Declared(), str(tmp_path / "epoch=2-step=3.ckpt"), **options)
     assert resumed.of() == pytest.approx(hand_written[3:])
+
+
+def test_get_last_lr_in_a_warmup_is_what_the_warmup_left_as_a_hand_written_linear_lrs() -> None:
+    """A warmup of 2 updates before a ``StepLR(1, 0.1)`` of its list reads what its own update left, as a
+    hand-written chainable ``LinearLR`` does, not the lr after the ``StepLR``'s update."""
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    warm = Schedule(optimizer, lambda o, _: ExponentialLR(o, gamma=0.5), shape=Shape(warmup=2))
+    then = Schedule(optimizer, lambda o, _: StepLR(o, step_size=1, gamma=0.1), shape=Shape())
+    by_hand = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    linear = LinearLR(by_hand, start_factor=1 / 3, total_iters=2)
+    hand_then = StepLR(by_hand, step_size=1, gamma=0.1)
+    for _ in range(3):
+        assert warm.get_last_lr() == pytest.approx(linear.get_last_lr())
+        assert then.get_last_lr() == pytest.approx(hand_then.get_last_lr())
+        for schedule in (warm, then, linear, hand_then):
+            schedule.optimizer.step()
+            schedule.step()

@@ -494,3 +494,56 @@ def test_cli_sets_a_declared_list_from_a_config(tmp_path: Path) -> None:
         {**changed[0], "class_path": "torch.optim.lr_scheduler.LinearLR"},
         {**changed[1], "class_path": "torch.optim.lr_scheduler.StepLR"},
     ]
+
+
+class ReadsEachLastLr(Classifier):
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.read = [*getattr(self, "read", []), [s.get_last_lr() for s in self.lr_schedulers()]]  # type: ignore[union-attr]
+
+
+def test_get_last_lr_of_each_scheduler_of_a_list_is_its_own_as_a_hand_written_modules() -> None:
+    """``get_last_lr()`` of the first scheduler of a list gave the lr after every scheduler of the list had stepped
+    (0.05 after ExponentialLR(0.5) then StepLR(1, 0.1)), where a hand-written one gives the lr its own step left
+    (0.5); the same for a per-step warmup beside a per-epoch decay (``MIXED``)."""
+
+    class DecaysThenSteps(ConfigurableOptimizersMixin, ReadsEachLastLr):
+        optimizer = OptimizerSpec(
+            SGD,
+            lr=1.0,
+            scheduler=[
+                SchedulerSpec(ExponentialLR, gamma=0.5),
+                SchedulerSpec(StepLR, step_size=1, gamma=0.1),
+            ],
+        )
+
+    class HandDecaysThenSteps(ReadsEachLastLr):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=1.0)
+            return [optimizer], [
+                ExponentialLR(optimizer, gamma=0.5),
+                StepLR(optimizer, step_size=1, gamma=0.1),
+            ]
+
+    class Mixed(ConfigurableOptimizersMixin, ReadsEachLastLr):
+        optimizer = OptimizerSpec(SGD, lr=0.1, scheduler=MIXED)
+
+    class HandMixed(ReadsEachLastLr):
+        def configure_optimizers(self) -> Any:
+            optimizer = SGD(self.parameters(), lr=0.1)
+            warmup = LinearLR(optimizer, start_factor=0.1, total_iters=5)
+            decay = MultiStepLR(optimizer, milestones=[2], gamma=0.1)
+            return [optimizer], [
+                {"scheduler": warmup, "interval": "step"},
+                {"scheduler": decay, "interval": "epoch"},
+            ]
+
+    for declared, hand_written, options in (
+        (DecaysThenSteps(), HandDecaysThenSteps(), {"max_epochs": 3, "limit_train_batches": 1}),
+        (Mixed(), HandMixed(), {"max_epochs": 4}),
+    ):
+        fit(declared, **options)
+        fit(hand_written, **options)
+        flat = [[lr for lrs in read for lr in lrs] for read in hand_written.read]
+        assert [[lr for lrs in read for lr in lrs] for read in declared.read] == [
+            pytest.approx(f) for f in flat
+        ]
