@@ -196,7 +196,9 @@ def adopt(
             "resumed step"
         ]
     inner.load_state_dict(dict(saved))
-    schedule.last_epoch = int(taken)
+    schedule.__dict__["last_epoch"] = int(
+        taken
+    )  # the count loaded beside its scheduler's, not a user's write
     # manual optimization: the epochs the saved scheduler finished (a mid-epoch resume has no epoch start)
     setattr(schedule, EPOCHS, trainer.current_epoch)
     return []
