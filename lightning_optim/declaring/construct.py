@@ -110,10 +110,15 @@ def _members(value: Any) -> list[Any]:
 def _copies(key: str, value: Any, memo: dict[int, Any], *, strict: bool) -> Any:
     """``value`` with each callable object in it (also inside a list or tuple) deep-copied with ``memo`` (what
     ``memo`` maps to itself stays as it is: ``own_callables``' bound methods and ``HParam`` values); a function is
-    its own copy. One ``copy.deepcopy`` refuses is refused (``strict``: a declaration's, copied for each scheduler
-    built) or used as it is (a build that only has to leave the user's objects as it found them, ``detached``)."""
+    its own copy, and a ``staticmethod`` (callable since Python 3.10: ``lr_lambda=halve`` in the class body that
+    declares ``halve`` one) one of a copy of what it wraps (itself for a function). One ``copy.deepcopy`` refuses
+    is refused (``strict``: a declaration's, copied for each scheduler built) or used as it is (a build that only
+    has to leave the user's objects as it found them, ``detached``)."""
     if type(value) in (list, tuple):
         return type(value)(_copies(key, v, memo, strict=strict) for v in value)
+    if isinstance(value, staticmethod):  # no state of its own: what it wraps is copied or kept
+        inner = _copies(key, value.__func__, memo, strict=strict)
+        return value if inner is value.__func__ else staticmethod(inner)
     if not user_callable(value) or isinstance(value, types.FunctionType):
         return value
     try:

@@ -22,7 +22,15 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.optim import SGD, lr_scheduler
 
-from lightning_optim import HParam, LRMonitor, OptimizerSpec, ParamGroup, SchedulerSpec, preview_schedule
+from lightning_optim import (
+    ConfigurableOptimizersMixin,
+    HParam,
+    LRMonitor,
+    OptimizerSpec,
+    ParamGroup,
+    SchedulerSpec,
+    preview_schedule,
+)
 from tests.helpers import Classifier, assert_same_weights, declared, fit, fit_resumed, loader
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no logger.*")
@@ -353,3 +361,44 @@ def test_preview_leaves_the_users_objects_as_it_found_them(read: str) -> None:
     preview = preview_schedule(module, max_epochs=1, steps_per_epoch=4)
     assert decay.calls == module.decay.calls == 0
     assert preview["lr-optimizer"] == pytest.approx([0.1 * 0.9**k for k in range(1, 5)])
+
+
+class HalvedByHand(Classifier):
+    """The reference for a ``staticmethod`` in the class body: torch's ``LambdaLR`` takes the object as it is."""
+
+    @staticmethod
+    def halve(step: int) -> float:
+        return 0.5**step
+
+    wrapped: Any = None  # the staticmethod object each test hands it
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=0.1, foreach=False)
+        scheduler = lr_scheduler.LambdaLR(optimizer, self.wrapped)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+@pytest.mark.parametrize("wrapped", ["function", "callable_object"])
+def test_staticmethod_in_the_class_body_trains_as_hand_written(wrapped: str) -> None:
+    # `lr_lambda=halve` below `@staticmethod def halve` hands over the `staticmethod` object (callable since Python
+    # 3.10), which `copy.deepcopy` refuses; before: refused at class definition, told to give it a `__deepcopy__`
+    def make() -> Any:
+        return staticmethod(HalvedByHand.halve) if wrapped == "function" else staticmethod(Decay(0.5))
+
+    hand = HalvedByHand()
+    hand.wrapped = make()
+    expected = fit(hand, max_epochs=1).history
+    declaration = make()
+
+    class Halved(ConfigurableOptimizersMixin, Classifier):
+        optimizer = OptimizerSpec(
+            "sgd",
+            lr=0.1,
+            implementation="forloop",
+            scheduler=SchedulerSpec("lambda", lr_lambda=declaration, interval="step"),
+        )
+
+    assert fit(Halved(), max_epochs=1).history == expected
+    assert len({lr for step in expected for opt in step for lr in opt}) > 2
+    if wrapped == "callable_object":
+        assert declaration.__func__.calls == 0  # the fit called a copy
