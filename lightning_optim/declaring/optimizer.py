@@ -15,7 +15,6 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -71,6 +70,7 @@ from lightning_optim.registry.optimizers import groups_with_required, optimizer_
 from lightning_optim.registry.precision import option_arguments
 from lightning_optim.schedules.param_view import BETA_ALIASES, ParamGroupView
 from lightning_optim.utilities.errors import listing, option_meant
+from lightning_optim.utilities.frozen import ReadOnlyMapping
 from lightning_optim.utilities.numeric import is_int
 from lightning_optim.utilities.typecheck import check_type
 
@@ -460,7 +460,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
             f"{where}: param group names must be unique and `rest` is reserved for the leftover group; "
             f"got {listing(duplicates)} more than once or reserved. Give each group a distinct `name=`."
         )
-    defaults = MappingProxyType(dict(optimizer.defaults) if optimizer is not None else {})
+    defaults = ReadOnlyMapping(dict(optimizer.defaults) if optimizer is not None else {})
     recipes = _check_recipes(where, spec, cls.__name__, group_options)
     arguments = check_implementation(where, cls, spec.implementation, kwargs, [g.options for g in groups])
     if optimizer is not None and (groups or arguments):
@@ -487,7 +487,7 @@ def check_optimizer(owner: str, attribute: str, spec: OptimizerSpec) -> Resolved
         declaration=spec,
         spec=checked,
         cls=cls,
-        kwargs=MappingProxyType(kwargs),
+        kwargs=ReadOnlyMapping(kwargs),
         groups=tuple(groups),
         schedulers=schedulers,
         defaults=defaults,
@@ -543,8 +543,8 @@ def _check_group(where: str, group: Any, cls: type, group_options: frozenset[str
     return DeclaredGroup(
         group.select,
         name,
-        MappingProxyType(options),
-        MappingProxyType(scales),
+        ReadOnlyMapping(options),
+        ReadOnlyMapping(scales),
         explicit_name="name" in group.options,
     )
 

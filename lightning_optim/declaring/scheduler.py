@@ -29,6 +29,7 @@ from lightning_optim.registry.optimizers import optimizer_info
 from lightning_optim.registry.scheduler_bounds import LowerBound, given_positive, group_values
 from lightning_optim.registry.schedulers import SCHEDULER_INFO, SchedulerInfo, declared_info
 from lightning_optim.utilities.errors import check_choice, did_you_mean, listing, prefixed
+from lightning_optim.utilities.frozen import ReadOnlyMapping
 from lightning_optim.utilities.numeric import is_float, is_int, is_real
 
 INTERVALS = ("step", "epoch")
@@ -60,13 +61,6 @@ class ResolvedScheduler:
     #: the values its declaration's ``HParam``s read from the module when ``fit`` started (already per instance:
     #: each scheduler built uses them as they are, ``construct.own_callables``); none when the class is defined
     instance_values: tuple[Any, ...] = dataclasses.field(default=(), compare=False, repr=False)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled (and deep-copied) with ``kwargs`` as a dict, which a ``mappingproxy`` cannot be: the schedule
-        built from it holds it, and a module keeping its schedule (``self.sched = self.lr_schedulers()``) is saved
-        whole by ``torch.save(model)`` as a hand-written one is."""
-        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
-        return _unpickled, (type(self), {**fields, "kwargs": dict(self.kwargs)})
 
     @property
     def is_plateau(self) -> bool:
@@ -479,16 +473,11 @@ def resolve_scheduler(where: str, spec: Any, *, nested: bool = False) -> Resolve
         spec=_zero_fractions_as_counts(python_numbers(spec)),
         cls=cls,
         info=info,
-        kwargs=MappingProxyType(kwargs),
+        kwargs=ReadOnlyMapping(kwargs),
         interval=interval,
         unit=spec.unit or interval,
         derived_length=derived_length,
     )
-
-
-def _unpickled(cls: type[ResolvedScheduler], fields: dict[str, Any]) -> ResolvedScheduler:
-    """``ResolvedScheduler.__reduce__``'s counterpart: ``kwargs`` read-only again."""
-    return cls(**{**fields, "kwargs": MappingProxyType(fields["kwargs"])})
 
 
 def _check_unread(where: str, info: SchedulerInfo, kwargs: Mapping[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from types import MappingProxyType, ModuleType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, overload
@@ -18,6 +18,7 @@ from lightning_optim.declaring.live import LIVE_CACHE
 from lightning_optim.groups.selection import Selector
 from lightning_optim.utilities import compat
 from lightning_optim.utilities.errors import near_miss
+from lightning_optim.utilities.frozen import ReadOnlyMapping, hashable
 
 if TYPE_CHECKING:
     import pytorch_lightning
@@ -104,96 +105,23 @@ def _options_repr(spec: Any, kind: type, options: Iterable[str] | None = None) -
     return [f"{key}={getattr(spec, key)!r}" for key in names if getattr(spec, key) != defaults[key]]
 
 
-def _hashable(value: Any) -> Any:
-    """``value`` as a hashable value that equal values share: mappings (in any order) and lists and tuples item
-    by item; an unhashable leaf counts by its type alone (equal values still hash equal)."""
-    if isinstance(value, Mapping):
-        return frozenset((key, _hashable(item)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return tuple(map(_hashable, value))
-    try:
-        hash(value)
-    except TypeError:
-        return type(value)
-    return value
-
-
-class _ReadOnlyMapping(Mapping[str, Any]):
-    """The specs' option mappings (an optimizer's or a scheduler's ``kwargs``, a group's ``options``): read-only,
-    equal to the dict it holds and shown as it. Unlike a read-only view (``MappingProxyType``) it copies,
-    deep-copies and pickles (to an equal read-only mapping) and hashes, so ``dataclasses.asdict``/``astuple`` of a
-    spec, which deep-copy each field's value (as Lightning's loggers do with a dataclass hyperparameter), work.
-    Not a ``dict``: libraries that rebuild dicts in place (jsonargparse's defaults) keep it whole.
-
-    Example:
-        >>> import copy, pickle
-        >>> options = _ReadOnlyMapping({"lr": 0.1})
-        >>> options == {"lr": 0.1} == copy.deepcopy(options) == pickle.loads(pickle.dumps(options))
-        True
-        >>> hash(options) == hash(_ReadOnlyMapping({"lr": 0.1})), options
-        (True, {'lr': 0.1})
-
-        What a read-only view offers besides, as plain dicts: ``copy()``, ``|`` on either side, ``reversed``.
-
-        >>> options.copy(), options | {"lr": 0.2, "momentum": 0.9}, {"momentum": 0.9} | options
-        ({'lr': 0.1}, {'lr': 0.2, 'momentum': 0.9}, {'momentum': 0.9, 'lr': 0.1})
-        >>> list(reversed(_ReadOnlyMapping({"lr": 0.1, "momentum": 0.9})))
-        ['momentum', 'lr']
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, Any]) -> None:
-        self._items = dict(items)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return repr(self._items)
-
-    def __reversed__(self) -> Iterator[str]:
-        return reversed(self._items)
-
-    def __or__(self, other: Mapping[str, Any]) -> dict[str, Any]:
-        return self._items | dict(other) if isinstance(other, Mapping) else NotImplemented
-
-    def __ror__(self, other: Mapping[str, Any]) -> dict[str, Any]:
-        return dict(other) | self._items if isinstance(other, Mapping) else NotImplemented
-
-    def copy(self) -> dict[str, Any]:
-        return self._items.copy()
-
-    def __hash__(self) -> int:
-        return hash(_hashable(self))
-
-    def __reduce__(self) -> tuple[type[_ReadOnlyMapping], tuple[dict[str, Any]]]:
-        return type(self), (self._items,)
-
-
 class _FrozenValue:
-    """What the frozen specs share: a hash of the fields' values (``_hashable``), so equal specs hash equal, and a
-    pickled state holding the option mappings (``_ReadOnlyMapping``) as plain dicts, each made read-only again when
+    """What the frozen specs share: a hash of the fields' values (``hashable``), so equal specs hash equal, and a
+    pickled state holding the option mappings (``ReadOnlyMapping``) as plain dicts, each made read-only again when
     loaded: the state checkpoints have held since the mappings were read-only views, which pickled nothing."""
 
     def __getstate__(self) -> tuple[dict[str, Any], tuple[str, ...]]:
         state = vars(self)
-        viewed = tuple(key for key, value in state.items() if isinstance(value, _ReadOnlyMapping))
+        viewed = tuple(key for key, value in state.items() if isinstance(value, ReadOnlyMapping))
         return {key: dict(value) if key in viewed else value for key, value in state.items()}, viewed
 
     def __setstate__(self, state: tuple[dict[str, Any], tuple[str, ...]]) -> None:
         values, viewed = state
         for key, value in values.items():
-            object.__setattr__(self, key, _ReadOnlyMapping(value) if key in viewed else value)
+            object.__setattr__(self, key, ReadOnlyMapping(value) if key in viewed else value)
 
     def _hash(self) -> int:
-        return hash((type(self).__name__, *(_hashable(getattr(self, f.name)) for f in fields(self))))  # type: ignore[arg-type]
+        return hash((type(self).__name__, *(hashable(getattr(self, f.name)) for f in fields(self))))  # type: ignore[arg-type]
 
 
 class _NoSelect:
@@ -271,7 +199,7 @@ class ParamGroup(_FrozenValue):
                 'e.g. `ParamGroup("head", lr=0.1)`.'
             )
         object.__setattr__(self, "select", select)
-        object.__setattr__(self, "options", _ReadOnlyMapping(options))
+        object.__setattr__(self, "options", ReadOnlyMapping(options))
 
     @property
     def name(self) -> str | None:
@@ -370,9 +298,7 @@ class SchedulerSpec(_FrozenValue):
     ) -> None:
         values = locals()
         object.__setattr__(self, "scheduler", scheduler)
-        object.__setattr__(
-            self, "kwargs", _ReadOnlyMapping(_own_arguments("SchedulerSpec", "kwargs", kwargs))
-        )
+        object.__setattr__(self, "kwargs", ReadOnlyMapping(_own_arguments("SchedulerSpec", "kwargs", kwargs)))
         for option in spec_options(SchedulerSpec):  # the signature is the one list of options
             object.__setattr__(self, option, values[option])
 
@@ -563,9 +489,7 @@ class OptimizerSpec(_FrozenValue):
             raise TypeError(_positional_options(optimizer, positional))
         values = locals()
         object.__setattr__(self, "optimizer", optimizer)
-        object.__setattr__(
-            self, "kwargs", _ReadOnlyMapping(_own_arguments("OptimizerSpec", "kwargs", kwargs))
-        )
+        object.__setattr__(self, "kwargs", ReadOnlyMapping(_own_arguments("OptimizerSpec", "kwargs", kwargs)))
         for option in spec_options(OptimizerSpec):  # the signature is the one list of options
             value = values[option]
             if option in _SEQUENCE_OPTIONS and isinstance(value, (list, tuple)):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import torch
+
+from lightning_optim.utilities.frozen import ReadOnlyMapping
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class NamedOptimizer:
 
     cls: type[torch.optim.Optimizer]
     #: constructor arguments the name stands for; the declaration's own arguments win
-    arguments: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    arguments: Mapping[str, Any] = field(default_factory=lambda: ReadOnlyMapping({}))
     #: called with the built optimizer and the module it trains, after the class's own ``prepare``
     prepare: Callable[[torch.optim.Optimizer, torch.nn.Module], None] | None = None
     #: what the name means in words, for the README table and messages (``"bitsandbytes' AdamW8bit"``)

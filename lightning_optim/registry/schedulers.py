@@ -78,6 +78,7 @@ from lightning_optim.registry.scheduler_unread import (
 )
 from lightning_optim.schedules.timm_cosine import PER_GROUP, TimmCosineLR
 from lightning_optim.schedules.transformers import TRANSFORMERS_SCHEDULES
+from lightning_optim.utilities.frozen import ReadOnlyMapping
 
 PLATEAU = lr_scheduler.ReduceLROnPlateau
 
@@ -102,7 +103,7 @@ _TRANSFORMERS_DECAY_TO_ZERO = "use `transformers/cosine_with_min_lr` with `min_l
 
 #: ``transformers.TrainingArguments``' names for the warmup, as a transformers schedule here takes it (a
 #: ``warmup_ratio`` is a fraction of ``num_training_steps``, see ``resolve_warmup_steps``)
-_TRANSFORMERS_ARGUMENTS = MappingProxyType(
+_TRANSFORMERS_ARGUMENTS = ReadOnlyMapping(
     {"warmup_ratio": "num_warmup_steps=<fraction>", "warmup_steps": "num_warmup_steps"}
 )
 

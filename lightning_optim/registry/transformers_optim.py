@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import inspect
 from collections.abc import Callable
-from types import MappingProxyType, SimpleNamespace
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ import torch
 from lightning_optim.registry import bnb
 from lightning_optim.registry.named import NamedOptimizer
 from lightning_optim.registry.optimizers import accepts_argument, is_optimizer_class
+from lightning_optim.utilities.frozen import ReadOnlyMapping
 
 #: what ``get_optimizer_cls_and_kwargs`` returns for optimizers that replace the param groups or the model
 _OWN_GROUPS = ("params", "model", "optimizer_dict")
@@ -99,7 +100,7 @@ def record(name: str) -> NamedOptimizer:
     public = cls.__module__.rsplit(".", 1)[0]  # `torch.optim.adamw` -> `torch.optim`
     return NamedOptimizer(
         cls,
-        MappingProxyType(arguments),
+        ReadOnlyMapping(arguments),
         prepare=_embeddings_32bit if eight_bit else None,
         meaning=f"`{public}.{cls.__name__}` with transformers' arguments",
     )

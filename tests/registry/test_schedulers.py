@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
+import pickle
 import re
 from typing import Any
 
@@ -1350,3 +1352,12 @@ def test_a_one_cycle_whose_phases_each_span_a_step_trains_as_torch() -> None:
     assert lrs == pytest.approx(
         torch_lrs(lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.2, pct_start=0.2, total_steps=6), 6)
     )
+
+
+@pytest.mark.parametrize("cls", list(SCHEDULER_INFO), ids=lambda cls: cls.__name__)
+def test_every_record_copies_and_pickles(cls: type) -> None:
+    # a fit's schedule holds its record: a module keeping its schedule is saved whole (`torch.save(model)`) and
+    # deep-copied (`StochasticWeightAveraging`); before: `cannot pickle 'mappingproxy' object` for every
+    # transformers schedule (its names of transformers' arguments)
+    info = SCHEDULER_INFO[cls]
+    assert copy.deepcopy(info).known_as == pickle.loads(pickle.dumps(info)).known_as == info.known_as

@@ -788,15 +788,41 @@ class KeepsItsSchedule(ConfigurableOptimizersMixin, Classifier):
         self.sched = self.lr_schedulers()
 
 
-def test_a_module_keeping_its_schedule_is_saved_whole_and_copied_as_a_hand_written_one() -> None:
+class KeepsItsGroupsSchedule(KeepsItsSchedule):
+    """Its schedule holds the scales of its optimizer's groups."""
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=0.1,
+        groups=[ParamGroup("model_gen.layer1", lr_mult=0.1)],
+        scheduler=SchedulerSpec("cosine", interval="step"),
+    )
+
+
+class KeepsItsTransformersSchedule(KeepsItsSchedule):
+    """Its schedule holds a transformers schedule's record (its names of transformers' arguments)."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, scheduler=SchedulerSpec("transformers/cosine", num_warmup_steps=2, interval="step")
+    )
+
+
+@pytest.mark.parametrize("keeps", [KeepsItsSchedule, KeepsItsGroupsSchedule, KeepsItsTransformersSchedule])
+def test_a_module_keeping_its_schedule_is_saved_whole_and_copied_as_a_hand_written_one(
+    keeps: type[KeepsItsSchedule],
+) -> None:
     """``torch.save(model)`` and ``copy.deepcopy`` of it failed with ``cannot pickle 'mappingproxy' object``: the
     schedule held its declaration's read-only arguments and, through the hook that fixes its shape when training
-    starts, the ``Trainer``. A hand-written scheduler holds only its optimizer."""
-    model = KeepsItsSchedule()
+    starts, the ``Trainer``; then, with a ``ParamGroup`` declared, its groups' scales, and for a
+    ``"transformers/..."`` schedule, its record's names of transformers' arguments. A hand-written scheduler holds
+    only its optimizer."""
+    model = keeps()
     fit(model, max_epochs=2)
     buffer = io.BytesIO()
     torch.save(model, buffer)
     buffer.seek(0)
     for again in (torch.load(buffer, weights_only=False), copy.deepcopy(model)):
         assert again.sched.state_dict() == model.sched.state_dict()
-        assert (again.sched.T_max, again.sched.derive) == (model.sched.T_max, None)
+        assert again.sched.derive is None
+        again.sched.step()
+        assert again.sched.get_last_lr() != model.sched.get_last_lr()  # its own optimizer's, stepped alone
