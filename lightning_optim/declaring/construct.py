@@ -91,7 +91,7 @@ def own_callables(
     """
     seeds = [v for value in kwargs.values() for v in _members(value) if isinstance(v, types.MethodType)]
     memo.update((id(v), v) for v in [*seeds, *(v for value in kept for v in _members(value))])
-    return {key: _copies(key, value, memo, strict=True) for key, value in kwargs.items()}
+    return {key: _copies(key, value, memo, _PER_SCHEDULER) for key, value in kwargs.items()}
 
 
 def _members(value: Any) -> list[Any]:
@@ -107,30 +107,42 @@ def _members(value: Any) -> list[Any]:
     return [value]
 
 
-def _copies(key: str, value: Any, memo: dict[int, Any], *, strict: bool) -> Any:
+#: Why a callable object is copied, and the way out where ``copy.deepcopy`` refuses one: for each scheduler built
+#: from a declaration (``own_callables``), and for a build outside ``fit`` that must leave the user's objects as it
+#: found them (``detached``)
+Copied = tuple[str, str]
+_PER_SCHEDULER: Copied = (
+    "each scheduler built from the declaration gets its own copy, its state as declared",
+    "Give its class a `__deepcopy__` (one returning `self` shares the object between fits), or declare a bound "
+    "method of it or an `HParam` read from the module (used as they are).",
+)
+_OUTSIDE_FIT: Copied = (
+    "`preview_schedule` and `describe_optimizers` call copies of the user's objects, a bound method's object "
+    "included, so that the fit after them starts as without them",
+    "Give the class of the object it refuses a `__deepcopy__` that copies the state the schedule reads.",
+)
+
+
+def _copies(key: str, value: Any, memo: dict[int, Any], copied: Copied) -> Any:
     """``value`` with each callable object in it (also inside a list or tuple) deep-copied with ``memo`` (what
     ``memo`` maps to itself stays as it is: ``own_callables``' bound methods and ``HParam`` values); a function is
     its own copy, and a ``staticmethod`` (callable since Python 3.10: ``lr_lambda=halve`` in the class body that
     declares ``halve`` one) one of a copy of what it wraps (itself for a function). One ``copy.deepcopy`` refuses
-    is refused (``strict``: a declaration's, copied for each scheduler built) or used as it is (a build that only
-    has to leave the user's objects as it found them, ``detached``)."""
+    is refused, saying why it is ``copied`` and the way out: a build that used it as it is would change it."""
     if type(value) in (list, tuple):
-        return type(value)(_copies(key, v, memo, strict=strict) for v in value)
+        return type(value)(_copies(key, v, memo, copied) for v in value)
     if isinstance(value, staticmethod):  # no state of its own: what it wraps is copied or kept
-        inner = _copies(key, value.__func__, memo, strict=strict)
+        inner = _copies(key, value.__func__, memo, copied)
         return value if inner is value.__func__ else staticmethod(inner)
     if not user_callable(value) or isinstance(value, types.FunctionType):
         return value
     try:
         return copy.deepcopy(value, memo)
     except Exception as err:
-        if not strict:
-            return value
+        why, way_out = copied
         raise TypeError(
-            f"Expected `{key}` to be a callable object that `copy.deepcopy` copies (each scheduler built from the "
-            f"declaration gets its own copy, its state as declared) but got {value!r}, which it refuses: {err}. "
-            f"Give its class a `__deepcopy__` (one returning `self` shares the object between fits), or declare "
-            f"a bound method of it or an `HParam` read from the module (used as they are)."
+            f"Expected `{key}` to be a callable object that `copy.deepcopy` copies ({why}) but got {value!r}, "
+            f"which it refuses: {err}. {way_out}"
         ) from err
 
 
@@ -148,12 +160,14 @@ def check_copies(scheduler: ResolvedScheduler) -> None:
 def detached(scheduler: ResolvedScheduler, memo: dict[int, Any] | None = None) -> ResolvedScheduler:
     """``scheduler`` with copies of the user's objects among its arguments (one ``copy.deepcopy`` memo, nested
     schedulers included): bound methods with their objects, and the values its ``HParam``s read from the module,
-    for a build that must leave them as it found them (the preview, the class-definition checks that update a
-    scheduler). An object ``copy.deepcopy`` refuses is used as it is, and a function stays the same function:
-    what it keeps outside itself (a global, an object its closure holds) is updated by such a build as by ``fit``.
+    for a build that must leave them as it found them (the preview, ``describe_optimizers``, the class-definition
+    checks that update a scheduler, which tell nothing where this refuses). An object ``copy.deepcopy`` refuses is
+    refused: the build would change the object the fit after it uses. A function stays the same function: what it
+    keeps outside itself (a global, an object its closure holds) is updated by such a build as by ``fit``.
     """
     memo = {} if memo is None else memo
-    kwargs = {key: _copies(key, value, memo, strict=False) for key, value in scheduler.kwargs.items()}
+    with prefixed(scheduler.where):
+        kwargs = {key: _copies(key, value, memo, _OUTSIDE_FIT) for key, value in scheduler.kwargs.items()}
     if scheduler.info.composite:
         kwargs["schedulers"] = tuple(detached(inner, memo) for inner in scheduler.kwargs["schedulers"])
     return dataclasses.replace(scheduler, kwargs=kwargs, instance_values=())

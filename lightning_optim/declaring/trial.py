@@ -340,7 +340,8 @@ def sets_outright(scheduler: ResolvedScheduler, optimizer: Any, *, restarted: bo
     for an ``HParam``, or the update fails: refused by ``trial_scheduler`` already). ``restarted``: whether it sets
     it outright when started again from its update 0 (``step(0)``), as ``SequentialLR`` starts it at its milestone:
     torch's schedulers with a closed form do, ``MultiplicativeLR`` does not. Each build holds copies of the user's
-    objects (``detached``), which a function's own state outside it (a global) is not.
+    objects (``detached``), which a function's own state outside it (a global) is not; where ``copy.deepcopy``
+    refuses one, the trial cannot tell.
     """
     if scheduler.is_plateau:
         return False
@@ -386,7 +387,8 @@ def starts_at_zero(scheduler: ResolvedScheduler, optimizer: Any) -> bool | None:
     are not the model's), and all of them must start at 0: one group held at 0 beside others that train (a
     per-group ``LambdaLR`` freezing the backbone) is what the warmup climbs to, group by group. ``None`` where
     the trial cannot tell (an argument waits for an ``HParam``, or the build fails: refused by
-    ``trial_scheduler`` already). Each build holds copies of the user's objects (``detached``).
+    ``trial_scheduler`` already). Each build holds copies of the user's objects (``detached``); where
+    ``copy.deepcopy`` refuses one, the trial cannot tell.
     """
     if scheduler.is_plateau:
         return False
