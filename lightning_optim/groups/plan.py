@@ -87,3 +87,19 @@ def joined_name(*parts: str | None) -> str:
         ('encoder/no_decay', 'layer_2')
     """
     return "/".join(p for p in parts if p)
+
+
+def in_first_parameter_order(parts: Sequence[GroupPlan], groups: Sequence[GroupPlan]) -> list[GroupPlan]:
+    """``parts``, the splits of ``groups``, by the group each comes from, then by where its first parameter is in
+    that group: the order of a source that fills a dict of groups as it meets the parameters (timm's
+    ``param_groups_layer_decay``, keyed by layer and decay).
+
+    Example:
+        >>> a, b, c = (torch.nn.Parameter(torch.zeros(1)) for _ in range(3))
+        >>> group = GroupPlan("g", [("a", a), ("b", b), ("c", c)], {})
+        >>> parts = [group.split("1", [("b", b)]), group.split("0", [("a", a), ("c", c)])]
+        >>> [part.name for part in in_first_parameter_order(parts, [group])]
+        ['0', '1']
+    """
+    position = {id(p): (g, i) for g, group in enumerate(groups) for i, (_, p) in enumerate(group.parameters)}
+    return sorted(parts, key=lambda part: position[id(part.parameters[0][1])])

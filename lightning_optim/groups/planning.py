@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from lightning_optim.groups.plan import LEFTOVER_GROUP, DeclaredGroup, GroupPlan
+from lightning_optim.groups.plan import LEFTOVER_GROUP, DeclaredGroup, GroupPlan, in_first_parameter_order
 from lightning_optim.groups.recipes import Recipe, RecipeContext
 from lightning_optim.groups.selection import (
     NamedParameters,
@@ -183,18 +183,22 @@ def plan_groups(
     the last group, ``rest``, with the optimizer's own options. ``trained_by`` (``id(param)`` to the attribute
     of the optimizer that trains it) lets a group that selects another optimizer's parameters say so. The recipes then split every group: by
     block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
-    (``no_decay``, ``<group>`` and ``<group>/no_decay``); halves left empty are dropped.
+    (``no_decay``, ``<group>`` and ``<group>/no_decay``; ``no_decay="timm"`` puts the ``no_decay`` half first);
+    halves left empty are dropped. With ``layer_decay_rule="timm"`` the splits of each group come in the order
+    their first parameters have in it, as timm's ``param_groups_layer_decay`` builds them.
 
     ``overlaps``, when given, receives every ``Overlap``: parameters a later group also selects but an earlier
     group took, missing an option the later group sets (what ``fit`` warns about). An earlier group setting
     every option of the later one is the deliberate "specific first, general after" order (the Muon recipe's
     embeddings before ``is_matrix``) and is not reported.
     """
-    groups = _declared_groups(named, declared, parameters, trained_by or {}, overlaps)
+    planned = groups = _declared_groups(named, declared, parameters, trained_by or {}, overlaps)
     root = named.modules[0][1] if named.modules else None
     context = RecipeContext(declared.where, named, declared.defaults, root, parameters)
     for recipe, settings in declared.recipes:
         groups = recipe.apply(settings, context, groups)
+    if any(recipe.in_first_parameter_order(settings) for recipe, settings in declared.recipes):
+        groups = in_first_parameter_order(groups, planned)
     names = [g.name for g in groups]
     duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
     if duplicates:

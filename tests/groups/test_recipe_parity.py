@@ -62,10 +62,22 @@ def declared(spec: OptimizerSpec, base: type[L.LightningModule]) -> Any:
 
 def ours(module: Any) -> Settings:
     """Each parameter's ``(lr, weight_decay)`` in the optimizer the declaration builds (one optimizer)."""
+    return settings_of(module, built_groups(module))
+
+
+def built_groups(module: Any) -> list[dict[str, Any]]:
+    """The param groups of the optimizer the declaration builds (one optimizer), with their scales applied."""
     ((declared, groups),) = helpers.planned(module)
     optimizer = build_optimizer(declared, as_torch_groups(groups))
     apply_scales(optimizer, groups)
-    return settings_of(module, optimizer.param_groups)
+    return optimizer.param_groups
+
+
+def names_by_group(module: nn.Module, groups: list[dict[str, Any]]) -> list[list[str]]:
+    """Each group's parameter names, group by group in order: what ``clip_grad_norm_`` sums its norms along (the
+    optimizer's parameter order), so two orders round the total norm differently and clipped weights drift."""
+    names = {id(p): name for name, p in module.named_parameters()}
+    return [[names[id(p)] for p in g["params"]] for g in groups]
 
 
 def settings_of(module: nn.Module, groups: list[dict[str, Any]]) -> Settings:
@@ -274,8 +286,11 @@ def timm_create_optimizer_groups(model: nn.Module) -> list[dict[str, Any]]:
 
 def test_no_decay_timm_equals_param_groups_weight_decay_with_no_weight_decay() -> None:
     module = declared(OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="timm"), TimmVit)
-    expected = settings_of(module, timm_create_optimizer_groups(module))
+    reference = timm_create_optimizer_groups(module)
+    expected = settings_of(module, reference)
     assert ours(module) == expected
+    # timm's groups are [no_decay, decay]: the no-decay half first (was decay first)
+    assert names_by_group(module, built_groups(module)) == names_by_group(module, reference)
     # the 3-d tokens are spared only because no_weight_decay() names them
     assert expected["cls_token"] == expected["pos_embed"] == (LR, 0.0)
     assert expected["blocks.0.attn.qkv.weight"] == (LR, WD)
@@ -387,6 +402,11 @@ def test_layer_decay_timm_equals_param_groups_layer_decay(min_scale: float) -> N
     reference = timm_param_groups_layer_decay(module, WD, module.no_weight_decay(), DECAY, min_scale)
     expected = settings_of(module, reference)
     assert ours(module) == approx(expected)
+    # timm's groups come as named_parameters() first meets each (layer, decay): cls_token's no-decay group
+    # first, then norm_pre's (it joins the last block) before block 0's (was by layer, decay first)
+    order = names_by_group(module, built_groups(module))
+    assert order == names_by_group(module, reference)
+    assert [names[0] for names in order[:3]] == ["cls_token", "patch_embed.proj.weight", "norm_pre.weight"]
     scale = {name: lr / LR for name, (lr, _) in expected.items()}
     # the final norm (and ViT's norm_pre, by its name) sit with the last block; fc_norm and head get the full lr
     assert scale["norm.weight"] == scale["norm_pre.weight"] == scale["blocks.2.mlp.fc2.weight"] == DECAY
@@ -451,10 +471,13 @@ class TimmFineTune(TrainedVit):
         self.timm_scheduler.step_update(num_updates=self.trainer.global_step)
 
 
-def test_layer_decay_timm_under_timm_cosine_equals_timms_scheduler_on_its_groups() -> None:
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_layer_decay_timm_under_timm_cosine_equals_timms_scheduler_on_its_groups(clip: float | None) -> None:
     # timm scales the lr its scheduler sets by each group's lr_scale, so the warmup starts at
     # warmup_lr_init * lr_scale and the cosine ends at lr_min * lr_scale (timm/scheduler/scheduler.py
-    # update_groups); both were one absolute value for every layer (the lowest layers' lr rose to lr_min)
+    # update_groups); both were one absolute value for every layer (the lowest layers' lr rose to lr_min).
+    # Clipped (timm's --clip-grad), the weights are the same bits only with timm's group order: clip_grad_norm_
+    # sums the norms in the optimizer's order (was 2e-7 apart, each layer's groups decay first)
     spec = OptimizerSpec(
         AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=0.5, layer_decay_blocks="blocks",
         layer_decay_rule="timm", implementation="forloop",
@@ -462,14 +485,40 @@ def test_layer_decay_timm_under_timm_cosine_equals_timms_scheduler_on_its_groups
     )  # fmt: skip
     module, reference = declared(spec, TrainedVit), TimmFineTune()
     ours_lrs, timm_lrs = LrsByName(), LrsByName()
-    fit(module, data=images(), callbacks=[ours_lrs])
-    fit(reference, data=images(), callbacks=[timm_lrs])
+    fit(module, data=images(), callbacks=[ours_lrs], gradient_clip_val=clip)
+    fit(reference, data=images(), callbacks=[timm_lrs], gradient_clip_val=clip)
     assert len(timm_lrs.history) == 12
     assert ours_lrs.history == timm_lrs.history  # layer decay 0.5 scales exactly: the same bits
     first, last = timm_lrs.history[0], timm_lrs.history[-1]
     assert first["cls_token"] == pytest.approx(1e-4 * 0.5**4) and first["head.weight"] == pytest.approx(1e-4)
     assert last["cls_token"] < 2e-5 < last["head.weight"]  # each layer's cosine ends at its own floor
     assert_same_weights(module, reference)
+    module_order = names_by_group(module, module.trainer.optimizers[0].param_groups)
+    assert module_order == names_by_group(reference, reference.trainer.optimizers[0].param_groups)
+
+
+class TimmWeightDecay(TrainedVit):
+    """timm's ``create_optimizer_v2(model, "adamw", lr, weight_decay)`` without layer decay, by hand: the groups of
+    ``param_groups_weight_decay`` with the model's ``no_weight_decay()``, ``[no_decay, decay]``."""
+
+    def configure_optimizers(self) -> Any:
+        return AdamW(timm_create_optimizer_groups(self), lr=LR, foreach=False)
+
+
+def test_no_decay_timm_clipped_trains_as_timms_groups() -> None:
+    # clip_grad_norm_ sums the norms in the optimizer's parameter order: with the decayed half first the clipped
+    # weights were 1e-7 apart from timm's after 12 steps, the same lrs and decays in another group order
+    spec = OptimizerSpec(AdamW, lr=LR, weight_decay=WD, no_decay="timm", implementation="forloop")
+    module, reference = declared(spec, TrainedVit), TimmWeightDecay()
+    fit(module, data=images(), gradient_clip_val=0.05)
+    fit(reference, data=images(), gradient_clip_val=0.05)
+    assert_same_weights(module, reference)
+    groups, timm_groups = (
+        module.trainer.optimizers[0].param_groups,
+        reference.trainer.optimizers[0].param_groups,
+    )
+    assert names_by_group(module, groups) == names_by_group(reference, timm_groups)
+    assert [g["weight_decay"] for g in groups] == [0.0, WD]
 
 
 class HeadlessVit(TimmVit):
@@ -624,17 +673,17 @@ def test_layer_decay_group_names() -> None:
     )  # fmt: skip
     module = declared(spec, TimmVit)
     ((_, groups),) = helpers.planned(module)
-    assert [g.name for g in groups] == [
-        "layer_0",  # patch_embed.proj.weight
+    assert [g.name for g in groups] == [  # as named_parameters() first meets each, timm's order
         "layer_0/no_decay",  # cls_token, pos_embed (no_weight_decay()), patch_embed.proj.bias
-        "layer_1",
+        "layer_0",  # patch_embed.proj.weight
+        "layer_3/no_decay",  # with blocks.2: norm_pre (registered before the blocks) and norm
         "layer_1/no_decay",
-        "layer_2",
+        "layer_1",
         "layer_2/no_decay",
+        "layer_2",
         "layer_3",
-        "layer_3/no_decay",  # with blocks.2: norm_pre and norm
-        "layer_4",
         "layer_4/no_decay",  # fc_norm, head.bias
+        "layer_4",  # head.weight
     ]
 
 
@@ -709,7 +758,10 @@ def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
     assert expected["text.token_embedding.weight"][0] == pytest.approx(LR * DECAY**4)  # 3 text blocks
     ((_, groups),) = helpers.planned(module)
     names = [g.name for g in groups]
-    assert names[:2] == ["visual/layer_0", "visual/layer_0/no_decay"]
+    assert names[:2] == [
+        "visual/layer_0/no_decay",
+        "visual/layer_0",
+    ]  # no_decay="timm": timm's no-decay half first
     assert "text/layer_4" in names and names[-1] == "other/no_decay"  # logit_scale
 
 

@@ -141,11 +141,11 @@ def test_a_module_building_its_layers_in_configure_model_is_described_as_fit_bui
     assert lines[0].startswith(
         "Declared.optimizer: AdamW(lr=0.1, weight_decay=0.1), 4 groups, 4 tensors, 212"
     )
-    assert lines[6:] == [
-        "  head: head.weight",
+    assert lines[6:] == [  # no_decay="timm": timm's no-decay half first
         "  head/no_decay: head.bias",
-        "  rest: body.weight",
+        "  head: head.weight",
         "  rest/no_decay: body.bias",
+        "  rest: body.weight",
     ]
     assert [f"  {name}: {', '.join(params)}" for name, _, params in built] == lines[6:]
     assert [(name, lr) for name, lr, _ in built] == [

@@ -6,7 +6,8 @@ A recipe owns one or more keyword options of ``OptimizerSpec`` (``no_decay``; ``
 multiplies the value the built optimizer gives the group, so it is relative to that group's own base. When the declaring class is defined, ``check`` validates them and returns the
 recipe's settings (``None``: the recipe is off). When ``fit`` starts, ``apply`` splits each planned group of
 that optimizer, after the declared ``ParamGroup``s are matched. Recipes run in the order of ``RECIPES``
-(``groups/recipes/__init__.py``), each on the groups the previous one produced.
+(``groups/recipes/__init__.py``), each on the groups the previous one produced; a recipe porting a source that
+numbers its groups as it meets the parameters (timm's layer decay) has them put in that order at the end.
 """
 
 from __future__ import annotations
@@ -51,4 +52,9 @@ class Recipe(Protocol):
 
     def apply(self, settings: Any, context: RecipeContext, groups: Sequence[GroupPlan]) -> list[GroupPlan]:
         """Split ``groups`` (in order); names stay unique and no parameter is lost."""
+        ...
+
+    def in_first_parameter_order(self, settings: Any) -> bool:
+        """Whether the source these settings port orders its groups, once every recipe has split them, as it
+        first meets their parameters (``plan.in_first_parameter_order``), rather than as the recipes split."""
         ...

@@ -47,7 +47,10 @@ relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_
 schedule keeps the ratios; an absolute floor (``eta_min``) is the same for every group, as in a hand-written
 module (``timm/`` schedules scale theirs by the group's scale, as timm's ``lr_scale`` does). Each group is
 split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with several stacks,
-``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs.
+``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs. The layers come
+shallowest first; with ``"timm"`` every group, once ``no_decay`` has split it too, comes where
+``named_parameters()`` first meets one of its parameters, the order of timm's dict of groups (see the
+``no_decay`` module on why the order matters).
 """
 
 from __future__ import annotations
@@ -335,3 +338,9 @@ class LayerDecay:
                     )
                 )
         return split
+
+    def in_first_parameter_order(self, settings: LayerDecaySettings) -> bool:
+        # timm's ``param_groups_layer_decay`` fills a dict keyed ``layer_<id>_<decay>`` along
+        # ``named_parameters()`` (timm/optim/_param_groups.py): ``cls_token``'s no-decay group first, ``norm_pre``
+        # (with the last block) before block 0
+        return settings.rule == "timm"

@@ -5,7 +5,11 @@ timm's ``param_groups_weight_decay`` rule and ``no_decay="nanogpt"`` nanoGPT's `
 each transcribed from its source (see ``transformers_no_decay``, ``timm_no_decay`` and ``nanogpt_no_decay``);
 ``True`` and the tuples of kinds are this package's own rules. Each group is split
 in two: ``<group>`` keeps its decay, ``<group>/no_decay`` gets ``weight_decay=0.0``; a half left empty is
-dropped. Linear in the number of parameter tensors.
+dropped. The decayed half comes first, as nanoGPT's and transformers' groups do, but with ``"timm"`` the
+``no_decay`` half, as timm's ``param_groups_weight_decay`` returns ``[no_decay, decay]``: ``clip_grad_norm_``
+sums the norms in the optimizer's order, so a port clipping its gradients is bit-identical to its source only
+in the source's order (and a hand-written module's checkpoint, matched group by group, resumes only then).
+Linear in the number of parameter tensors.
 
 Every rule judges a reparametrized tensor as the layer's tensor it computes: torch's parametrizations
 (``spectral_norm``, a GAN discriminator's, on an ``Embedding`` is ``embed.parametrizations.weight.original``),
@@ -300,11 +304,17 @@ class NoDecay:
         split = []
         for group in groups:
             decay, no_decay = split_no_decay(group.parameters, excluded)
-            if decay:
-                split.append(group.split(group.name or "decay", decay))
-            if no_decay:
-                split.append(group.split(joined_name(group.name, "no_decay"), no_decay, weight_decay=0.0))
+            halves = [
+                group.split(group.name or "decay", decay),
+                group.split(joined_name(group.name, "no_decay"), no_decay, weight_decay=0.0),
+            ]
+            if "timm" in settings:  # timm's ``param_groups_weight_decay`` returns ``[no_decay, decay]``
+                halves.reverse()
+            split += [half for half in halves if half.parameters]
         return split
+
+    def in_first_parameter_order(self, settings: tuple[str, ...]) -> bool:
+        return False
 
 
 def decay_left_out(
