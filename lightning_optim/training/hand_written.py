@@ -4,11 +4,11 @@ A checkpoint without a fingerprint (``fingerprint.py``; written without the mixi
 the number of optimizers and schedulers and the parameter count of every group (``setup_structure``); then for
 what its optimizer states tell, group by group in order (``hand_written_differences``): the options (another
 optimizer class has other keys; an option a declared schedule drives is not compared), the lr the group started
-from (under a plateau, which scales every group's lr alike, the lrs' ratios), and the parameters' shapes where
-their state tells them (the state a fresh optimizer holds in the parameter's shape, ``trial.shaped_state``, of
-any dimensions; none where it holds none, as ``Adafactor`` and ``LBFGS``). A difference is a changed setup like a
-changed fingerprint (``"continue"`` keeps the state of a group of the same class and shapes at its position, also
-when the schedulers changed, with ``compared_options`` and ``shapes_told``, ``takeover.py``). The torch scheduler
+from (under a plateau, which scales every group's lr alike, the lrs' ratios; none during SWA, whose ``swa_lrs``
+overwrote it), and the parameters' shapes where their state tells them (the state a fresh optimizer holds in the
+parameter's shape, ``trial.shaped_state``, of any dimensions; none where it holds none, as ``Adafactor`` and
+``LBFGS``). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the state of a group
+of the same class and shapes at its position, also when the schedulers changed, with ``compared_options`` and ``shapes_told``, ``takeover.py``). The torch scheduler
 states of a hand-written module's checkpoint are set aside, and taken over when training starts if they are the
 declared schedulers' (``foreign.py``).
 """
@@ -38,9 +38,15 @@ def setup_structure(groups: list[list[int]], schedulers: int) -> dict[str, Any]:
     return {"optimizers": len(groups), "schedulers": schedulers, "parameters per group": groups}
 
 
+#: The group key ``SWALR`` writes (Lightning's ``StochasticWeightAveraging`` swaps it in for the schedulers): a
+#: group holding it was written during SWA, whose ``swa_lrs`` overwrote the ``initial_lr`` the group started from.
+SWA_LR = "swa_lr"
+
 #: Group keys that are no option compared: the lr (by where it started), the declared name, what schedulers write
-#: (torch's ``initial_lr``, ``OneCycleLR``'s and ``CyclicLR``'s bounds).
-_NOT_OPTIONS = frozenset({"params", "lr", "name", "max_lr", "min_lr", "base_momentum", "max_momentum"})
+#: (torch's ``initial_lr``, ``OneCycleLR``'s and ``CyclicLR``'s bounds, ``SWALR``'s ``swa_lr``).
+_NOT_OPTIONS = frozenset(
+    {"params", "lr", "name", "max_lr", "min_lr", "base_momentum", "max_momentum", SWA_LR}
+)
 
 
 def compared_options(built: Built, group: Mapping[str, Any]) -> set[str]:
@@ -178,17 +184,27 @@ def _plateau_lrs(
     )
 
 
+def _lr_told(built: Built, groups: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the checkpoint's ``groups`` tell the lr each started from (a torch scheduler's ``initial_lr``, else
+    its lr): not where a declared plateau or ``OneCycleLR`` moves it, nor where they were written during SWA
+    (they hold ``SWA_LR``): Lightning's ``StochasticWeightAveraging`` wrote its ``swa_lrs`` into ``initial_lr``,
+    and its ``SWALR`` anneals from the lrs the groups have, which the resume keeps, as in the mixin's own resume
+    during SWA (the displaced schedule takes no more steps, ``building/swa.py``)."""
+    lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
+    moved = any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
+    return not moved and not any(SWA_LR in group for group in groups)
+
+
 def hand_written_differences(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
     """What differs between the optimizer states of a checkpoint written without the mixin (``states``, of
     the same structure) and ``built``, as ``differences`` between two fingerprint-like records: per group the
     lr it started from (a torch scheduler's ``initial_lr``; not when a declared plateau or ``OneCycleLR``
-    moves it; under a plateau alone, its lr relative to the other groups', ``_plateau_lrs``), its options
-    (another optimizer class has other keys; one the checkpoint lacks, from an older torch, loads as torch's
-    default) and its parameters' shapes where their state tells them (``shapes_told``)."""
+    moves it, nor during SWA, ``_lr_told``; under a plateau alone, its lr relative to the other groups',
+    ``_plateau_lrs``), its options (another optimizer class has other keys; one the checkpoint lacks, from an
+    older torch, loads as torch's default) and its parameters' shapes where their state tells them (``shapes_told``)."""
     records: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
     for state, b in zip(states, built):
-        lr_schedules = [s for s in b.declared.schedulers if s.spec.param == "lr"]
-        lr_told = not any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
+        lr_told = _lr_told(b, state["param_groups"])
         defaults = inspect.signature(b.declared.cls).parameters
         groups: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
         relative = _plateau_lrs(b, state["param_groups"])

@@ -18,7 +18,7 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, StochasticWeightAveraging
 from torch.optim import SGD
 from torch.optim.lr_scheduler import (
     ConstantLR,
@@ -879,3 +879,28 @@ def test_a_hand_written_manual_optimization_checkpoint_continues_exactly(
     assert rest.history == whole.history[done:]
     assert len(set(map(str, whole.history))) > 2
     assert_same_weights(full, resumed)
+
+
+def averaging() -> list[L.Callback]:
+    """SWA from epoch 1 (``swa_epoch_start=2``, 1-based), whose ``SWALR`` displaces the scheduler."""
+    return [StochasticWeightAveraging(swa_lrs=0.01, swa_epoch_start=2, annealing_epochs=2)]
+
+
+@pytest.mark.parametrize("choice", ["error", "continue"])
+def test_a_hand_written_checkpoint_written_during_swa_resumes_as_the_hand_written_module(
+    choice: str, tmp_path: Path
+) -> None:
+    """``StochasticWeightAveraging`` wrote its ``swa_lrs`` into the groups' ``initial_lr`` and ``SWALR`` its
+    ``swa_lr``: neither tells a changed setup (the checkpoint was refused, ``lr: '0.01' in the checkpoint, '0.1'
+    now``, and ``"continue"`` trained at the declared lr where ``SWALR`` anneals from the checkpoint's). The port
+    keeps the checkpoint's lrs, as it does resuming its own checkpoint during SWA."""
+    hand = hand_written(StepLR, "epoch", step_size=1, gamma=0.5)
+    saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_top_k=-1, save_last=False, every_n_epochs=1)
+    run(hand(), tmp_path, callbacks=[saver, *averaging()])
+    path = str(tmp_path / "ckpt" / "epoch=1-step=8.ckpt")
+    assert "swa_lr" in torch.load(path, weights_only=False)["optimizer_states"][0]["param_groups"][0]
+    own, resumed = hand(), ported(StepLR, "epoch", choice, step_size=1, gamma=0.5)()
+    expected = run(own, tmp_path, ckpt_path=path, callbacks=averaging()).history
+    assert run(resumed, tmp_path, ckpt_path=path, callbacks=averaging()).history == expected
+    assert len(set(map(str, expected))) > 1, "SWALR must anneal for the test to mean anything"
+    assert_same_weights(own, resumed)
