@@ -7,10 +7,14 @@ optimizer class has other keys; an option a declared schedule drives is not comp
 from (under a plateau, which scales every group's lr alike, the lrs' ratios; none during SWA, whose ``swa_lrs``
 overwrote it), and the parameters' shapes where their state tells them (the state a fresh optimizer holds in the
 parameter's shape, ``trial.shaped_state``, of any dimensions; none where it holds none, as ``Adafactor`` and
-``LBFGS``). A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the state of a group
-of the same class and shapes at its position, also when the schedulers changed, with ``compared_options`` and ``shapes_told``, ``takeover.py``). The torch scheduler
-states of a hand-written module's checkpoint are set aside, and taken over when training starts if they are the
-declared schedulers' (``foreign.py``).
+``LBFGS``). Groups that are the declared ones in another order (a hand-written ``[no_decay, decay]`` where a
+recipe declares the decayed half first), each told apart by its parameter count, lr and options, are taken in
+the declared order (``in_declared_order``): their order is no declaration, and a resume by position would give
+each group's state to another. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps
+the state of a group of the same class and shapes at its position, also when the schedulers changed, with
+``compared_options`` and ``shapes_told``, ``takeover.py``). The torch scheduler states of a hand-written module's
+checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
+(``foreign.py``).
 """
 
 from __future__ import annotations
@@ -193,6 +197,33 @@ def _lr_told(built: Built, groups: Sequence[Mapping[str, Any]]) -> bool:
     lr_schedules = [s for s in built.declared.schedulers if s.spec.param == "lr"]
     moved = any(s.is_plateau or s.info.sets_lr_from is not None for s in lr_schedules)
     return not moved and not any(SWA_LR in group for group in groups)
+
+
+def _told(built: Built, group: Mapping[str, Any], lr_told: bool) -> str:
+    """What tells a group of ``built`` or of its checkpoint from the others: its parameter count, the lr it
+    started from (where ``lr_told``), its options (``compared_options``)."""
+    options = {key: stable_repr(group[key]) for key in sorted(compared_options(built, group))}
+    started = stable_repr(group.get("initial_lr", group["lr"])) if lr_told else None
+    return stable_repr((len(group["params"]), started, options))
+
+
+def in_declared_order(state: Mapping[str, Any], built: Built) -> Mapping[str, Any]:
+    """The optimizer ``state`` of a checkpoint written without the mixin with its groups in the order of
+    ``built``'s, where they are ``built``'s groups in another order (a hand-written module's
+    ``[no_decay, decay]``): each of ``built``'s told apart from the others by its parameter count, lr and options
+    (``_told``), and the reordered groups without ``hand_written_differences`` (their parameters' shapes). torch
+    loads a state's per-parameter entries by the positions its groups list, so they follow their group; each
+    group's parameters are taken in their order. Else ``state`` as it is (compared by position)."""
+    groups = state.get("param_groups") if isinstance(state, Mapping) else None
+    if not isinstance(groups, list) or len(groups) != len(built.optimizer.param_groups):
+        return state
+    lr_told = _lr_told(built, groups)
+    saved = [_told(built, group, lr_told) for group in groups]
+    declared = [_told(built, group, lr_told) for group in built.optimizer.param_groups]
+    if saved == declared or sorted(saved) != sorted(declared) or len(set(declared)) != len(declared):
+        return state
+    reordered = {**state, "param_groups": [groups[saved.index(told)] for told in declared]}
+    return reordered if not hand_written_differences([reordered], [built]) else state
 
 
 def hand_written_differences(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:

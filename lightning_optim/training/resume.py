@@ -71,7 +71,7 @@ from lightning_optim.training.fingerprint import (
     weights_only_refusal,
 )
 from lightning_optim.training.foreign import set_aside
-from lightning_optim.training.hand_written import hand_written_differences, setup_structure
+from lightning_optim.training.hand_written import hand_written_differences, in_declared_order, setup_structure
 from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.training.takeover import (
@@ -129,7 +129,11 @@ def check_resume(
             [*rename_hints(renamed, ambiguous, optimizer_attributes(current)), *changes] if changes else []
         )
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
-        # then what the optimizer states tell (options, the lr, parameter shapes)
+        # then what the optimizer states tell (options, the lr, parameter shapes); its groups in the declared
+        # order where they are the declared ones in another
+        states = [*(in_declared_order(s, b) for s, b in zip(states, built)), *states[len(built) :]]
+        if states:
+            checkpoint["optimizer_states"] = states
         saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
         built_groups = [[len(g.parameters) for g in b.groups] for b in built]
         changes = differences(

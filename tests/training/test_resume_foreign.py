@@ -424,18 +424,49 @@ def test_a_hand_written_checkpoint_of_another_optimizer_setup_is_refused(
     assert all(torch.equal(restored[n], p) for n, p in module.named_parameters())
 
 
-def test_hand_written_groups_declared_in_another_order_are_refused(tmp_path: Path) -> None:
+def test_hand_written_groups_declared_in_another_order_resume_in_the_declared_order(tmp_path: Path) -> None:
+    """The checkpoint's groups are the declared ones in another order, told apart by their lrs: each takes its
+    own group's state (torch keys the per-parameter state by position), and the run goes on as the hand-written
+    module resuming its own checkpoint (it was refused as a changed setup, whose ``"continue"`` kept the momentum
+    buffers by position, here none)."""
     _, _, path = written(tmp_path, HandWrittenGroups)
     reordered = ported_groups(
         groups=[ParamGroup("model_gen.layer2"), ParamGroup("model_gen.layer1", lr=0.05)]
-    )
-    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed") as err:
-        run(reordered(), tmp_path, ckpt_path=path)
-    message = str(err.value)
-    assert "groups[0 'model_gen.layer2'].lr: '0.05' in the checkpoint, '0.1' now" in message, message
-    assert "groups[0 'model_gen.layer2'].parameter shapes: '[(16, 8), (16,)]' in the checkpoint" in message, (
-        message
-    )
+    )()
+    own = HandWrittenGroups()
+    expected = run(own, tmp_path, ckpt_path=path).history
+    assert [
+        [lrs[::-1] for lrs in step] for step in run(reordered, tmp_path, ckpt_path=path).history
+    ] == expected
+    assert_same_weights(own, reordered)
+
+
+class NoDecayFirst(Classifier):
+    """AdamW with the parameters that do not decay (the biases) in the first group, as timm's
+    ``param_groups_weight_decay`` orders them; the ported ``no_decay=True`` declares the decayed ones first."""
+
+    def configure_optimizers(self) -> Any:
+        named = list(self.named_parameters())
+        biases, weights = ([p for n, p in named if n.endswith("bias") == bias] for bias in (True, False))
+        groups = [{"params": biases, "weight_decay": 0.0}, {"params": weights, "weight_decay": 0.05}]
+        return torch.optim.AdamW(groups, lr=LR)
+
+
+@pytest.mark.parametrize("choice", ["error", "continue"])
+def test_hand_written_groups_of_other_options_in_another_order_keep_their_moments(
+    choice: str, tmp_path: Path
+) -> None:
+    """Groups of as many parameters told apart by their options: the port resumes with each group's Adam moments
+    (``"continue"``, whose groups all match, too), as the hand-written module resumes its own checkpoint."""
+    _, _, path = written(tmp_path, NoDecayFirst)
+    spec = OptimizerSpec("adamw", lr=LR, weight_decay=0.05, no_decay=True, implementation="forloop")
+    ported = helpers.declared(spec, name="Ported")
+    ported.resume_changed_setup = choice
+    own, resumed = NoDecayFirst(), ported()
+    run(own, tmp_path, ckpt_path=path)
+    run(resumed, tmp_path, ckpt_path=path)
+    assert [g["weight_decay"] for g in resumed.trainer.optimizers[0].param_groups] == [0.05, 0.0]
+    assert_same_weights(own, resumed)
 
 
 class Groups(L.Callback):
