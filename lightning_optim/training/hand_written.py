@@ -9,12 +9,12 @@ overwrote it), and the parameters' shapes where their state tells them (the stat
 parameter's shape, ``trial.shaped_state``, of any dimensions; none where it holds none, as ``Adafactor`` and
 ``LBFGS``). Groups that are the declared ones in another order (a hand-written ``[no_decay, decay]`` where a
 recipe declares the decayed half first), each told apart by its parameter count, lr and options, are taken in
-the declared order (``in_declared_order``): their order is no declaration, and a resume by position would give
-each group's state to another. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps
-the state of a group of the same class and shapes at its position, also when the schedulers changed, with
-``compared_options`` and ``shapes_told``, ``takeover.py``). The torch scheduler states of a hand-written module's
-checkpoint are set aside, and taken over when training starts if they are the declared schedulers'
-(``foreign.py``).
+the declared order (``in_declared_order``; not with a scheduler state, which holds values per group in the
+checkpoint's order): their order is no declaration, and a resume by position would give each group's state to
+another. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the state of a group of
+the same class and shapes at its position, also when the schedulers changed, with ``compared_options`` and
+``shapes_told``, ``takeover.py``). The torch scheduler states of a hand-written module's checkpoint are set aside,
+and taken over when training starts if they are the declared schedulers' (``foreign.py``).
 """
 
 from __future__ import annotations
@@ -207,23 +207,79 @@ def _told(built: Built, group: Mapping[str, Any], lr_told: bool) -> str:
     return stable_repr((len(group["params"]), started, options))
 
 
-def in_declared_order(state: Mapping[str, Any], built: Built) -> Mapping[str, Any]:
-    """The optimizer ``state`` of a checkpoint written without the mixin with its groups in the order of
-    ``built``'s, where they are ``built``'s groups in another order (a hand-written module's
-    ``[no_decay, decay]``): each of ``built``'s told apart from the others by its parameter count, lr and options
-    (``_told``), and the reordered groups without ``hand_written_differences`` (their parameters' shapes). torch
-    loads a state's per-parameter entries by the positions its groups list, so they follow their group; each
-    group's parameters are taken in their order. Else ``state`` as it is (compared by position)."""
+def _orders(state: Mapping[str, Any], built: Built) -> tuple[list[str], list[str]] | None:
+    """What tells each group of the checkpoint's optimizer ``state`` and each of ``built``'s apart (``_told``), in
+    their orders; ``None`` where they hold other numbers of groups."""
     groups = state.get("param_groups") if isinstance(state, Mapping) else None
     if not isinstance(groups, list) or len(groups) != len(built.optimizer.param_groups):
-        return state
+        return None
     lr_told = _lr_told(built, groups)
-    saved = [_told(built, group, lr_told) for group in groups]
-    declared = [_told(built, group, lr_told) for group in built.optimizer.param_groups]
+    return (
+        [_told(built, group, lr_told) for group in groups],
+        [_told(built, group, lr_told) for group in built.optimizer.param_groups],
+    )
+
+
+def _declared_order(state: Mapping[str, Any], built: Built) -> list[int] | None:
+    """The positions of the checkpoint's groups (optimizer ``state``) in the order of ``built``'s, where they are
+    ``built``'s in another order: each of ``built``'s told apart from the others by its parameter count, lr and
+    options (``_told``), and the groups so ordered without ``hand_written_differences`` (their parameters'
+    shapes); else ``None``."""
+    orders = _orders(state, built)
+    if orders is None:
+        return None
+    saved, declared = orders
     if saved == declared or sorted(saved) != sorted(declared) or len(set(declared)) != len(declared):
-        return state
-    reordered = {**state, "param_groups": [groups[saved.index(told)] for told in declared]}
-    return reordered if not hand_written_differences([reordered], [built]) else state
+        return None
+    order = [saved.index(told) for told in declared]
+    return order if not hand_written_differences([_reordered(state, order)], [built]) else None
+
+
+def _reordered(state: Mapping[str, Any], order: Sequence[int]) -> dict[str, Any]:
+    return {**state, "param_groups": [state["param_groups"][position] for position in order]}
+
+
+def in_declared_order(
+    states: Sequence[Any], built: Sequence[Built], *, scheduled: bool
+) -> tuple[list[Any], list[str]]:
+    """The optimizer ``states`` of a checkpoint written without the mixin, each with its groups in the order of
+    ``built``'s where they are ``built``'s in another order (``_declared_order``: a hand-written
+    ``[no_decay, decay]``). torch loads a state's per-parameter entries by the positions its groups list, so they
+    follow their group (each group's parameters are taken in their order). Not where the checkpoint holds scheduler
+    states (``scheduled``): a torch scheduler keeps values per group in its state, in the checkpoint's order
+    (``base_lrs``, ``CyclicLR``'s ``max_lrs``), which no rule tells from other lists; a line for each such
+    optimizer says how to declare its groups instead."""
+    kept, lines = list(states), []
+    for index, (state, b) in enumerate(zip(states, built)):
+        order = _declared_order(state, b)
+        if order is not None and not scheduled:
+            kept[index] = _reordered(state, order)
+        elif order is not None:
+            lines.append(
+                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's are the declared ones in "
+                f"another order (its groups {', '.join(map(str, order))}, in turn), and its scheduler states "
+                "hold their values per group in that order; declare the groups in the hand-written module's order "
+                "(a `ParamGroup` each, in that order)"
+            )
+    return kept, lines
+
+
+def untold_orders(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
+    """A line for each optimizer whose checkpoint groups (``states``, compared by position) differ from
+    ``built``'s but are as many alike in parameter count, lr and options (``_told``): they may be the declared
+    ones in another order, which ``in_declared_order`` cannot tell (groups alike in all three)."""
+    lines = []
+    for index, (state, b) in enumerate(zip(states, built)):
+        orders = _orders(state, b)
+        if orders is None or sorted(orders[0]) != sorted(orders[1]) or len(set(orders[1])) == len(orders[1]):
+            continue
+        if hand_written_differences([state], [b]):
+            lines.append(
+                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's may be the declared ones in "
+                "another order, which their parameter counts, lrs and options do not tell apart; declare them in "
+                "the hand-written module's order (a `ParamGroup` each, in that order) to resume each with its state"
+            )
+    return lines
 
 
 def hand_written_differences(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:

@@ -71,7 +71,12 @@ from lightning_optim.training.fingerprint import (
     weights_only_refusal,
 )
 from lightning_optim.training.foreign import set_aside
-from lightning_optim.training.hand_written import hand_written_differences, in_declared_order, setup_structure
+from lightning_optim.training.hand_written import (
+    hand_written_differences,
+    in_declared_order,
+    setup_structure,
+    untold_orders,
+)
 from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.training.takeover import (
@@ -131,7 +136,7 @@ def check_resume(
     else:  # no fingerprint of this version (written without the mixin, or by an older one): the structure,
         # then what the optimizer states tell (options, the lr, parameter shapes); its groups in the declared
         # order where they are the declared ones in another
-        states = [*(in_declared_order(s, b) for s, b in zip(states, built)), *states[len(built) :]]
+        states, misordered = in_declared_order(states, built, scheduled=bool(checkpoint.get("lr_schedulers")))
         if states:
             checkpoint["optimizer_states"] = states
         saved_groups = [[len(g.get("params", [])) for g in s.get("param_groups", [])] for s in states]
@@ -142,7 +147,9 @@ def check_resume(
         )
         # the groups correspond by position whatever changed in the schedulers
         by_position = saved_groups == built_groups
-        changes = [*changes, *(hand_written_differences(states, built) if by_position else [])]
+        changes = [*changes, *misordered]
+        if by_position:
+            changes = [*changes, *hand_written_differences(states, built), *untold_orders(states, built)]
         if not changes:
             set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:

@@ -441,6 +441,37 @@ def test_hand_written_groups_declared_in_another_order_resume_in_the_declared_or
     assert_same_weights(own, reordered)
 
 
+class ScheduledGroups(HandWrittenGroups):
+    """``HandWrittenGroups`` with a ``LambdaLR`` per epoch, whose state holds each group's ``base_lrs``."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = super().configure_optimizers()
+        return {"optimizer": optimizer, "lr_scheduler": LambdaLR(optimizer, halving)}
+
+
+def test_hand_written_groups_in_another_order_with_a_scheduler_state_are_refused(tmp_path: Path) -> None:
+    """The scheduler's state holds values per group in the checkpoint's order (``base_lrs``): taken over into the
+    declared groups in theirs, the resumed run gave layer1 layer2's lr from its second epoch (and the weights
+    differed), so the refusal says the order differs and how to declare it."""
+    _, _, path = written(tmp_path, ScheduledGroups)
+    groups = [ParamGroup("model_gen.layer2"), ParamGroup("model_gen.layer1", lr=0.05)]
+    spec = OptimizerSpec(
+        SGD,
+        lr=LR,
+        momentum=0.9,
+        groups=groups,
+        scheduler=SchedulerSpec(LambdaLR, lr_lambda=halving),
+        implementation="forloop",
+    )
+    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed") as err:
+        run(helpers.declared(spec, name="Ported")(), tmp_path, ckpt_path=path)
+    assert (
+        "optimizers[0 'optimizer'].groups: the checkpoint's are the declared ones in another order (its groups "
+        "1, 0, in turn), and its scheduler states hold their values per group in that order; declare the groups "
+        "in the hand-written module's order"
+    ) in str(err.value), str(err.value)
+
+
 class NoDecayFirst(Classifier):
     """AdamW with the parameters that do not decay (the biases) in the first group, as timm's
     ``param_groups_weight_decay`` orders them; the ported ``no_decay=True`` declares the decayed ones first."""
@@ -660,6 +691,12 @@ def test_hand_written_weights_and_biases_declared_the_other_way_round_are_refuse
         run(module, tmp_path, ckpt_path=path)
     message = str(err.value)
     assert "groups[1 'rest'].lr (relative to '*.bias'): '2' in the checkpoint, '0.5' now" in message, message
+    # nothing the checkpoint holds tells its groups apart (as many parameters, the same options, the lrs moved)
+    assert (
+        "optimizers[0 'optimizer'].groups: the checkpoint's may be the declared ones in another order, which their "
+        "parameter counts, lrs and options do not tell apart; declare them in the hand-written module's order"
+        in message
+    ), message
     if optimizer != "sgd":
         assert (
             "groups[0 '*.bias'].parameter shapes: '[(16, 8), (4, 16)]' in the checkpoint, '[(16,), (4,)]' now"
