@@ -224,9 +224,12 @@ def _declared_order(state: Mapping[str, Any], built: Built) -> list[int] | None:
     """The positions of the checkpoint's groups (optimizer ``state``) in the order of ``built``'s, where they are
     ``built``'s in another order: each of ``built``'s told apart from the others by its parameter count, lr and
     options (``_told``), and the groups so ordered without ``hand_written_differences`` (their parameters'
-    shapes); else ``None``."""
+    shapes); else ``None``. Only groups whose parameters' shapes tell them apart are reordered: two alike in shapes
+    that differ only in lr or options may be a changed setup (lrs swapped between two alike towers), which a
+    resume by position refuses, rather than a reorder that would give one tower's state to the other."""
     orders = _orders(state, built)
-    if orders is None:
+    shapes = [tuple(tuple(p.shape) for p in group["params"]) for group in built.optimizer.param_groups]
+    if orders is None or len(set(shapes)) != len(shapes):
         return None
     saved, declared = orders
     if saved == declared or sorted(saved) != sorted(declared) or len(set(declared)) != len(declared):

@@ -972,3 +972,40 @@ def test_a_hand_written_checkpoint_written_during_swa_resumes_as_the_hand_writte
     assert run(resumed, tmp_path, ckpt_path=path, callbacks=averaging()).history == expected
     assert len(set(map(str, expected))) > 1, "SWALR must anneal for the test to mean anything"
     assert_same_weights(own, resumed)
+
+
+class Twins(Classifier):
+    """``Classifier`` with two towers of the same shapes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.twin_a, self.twin_b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        twins = self.twin_b(self.twin_a(torch.ones(1, 4))).sum()
+        return super().training_step(batch, batch_idx) + 1e-3 * twins
+
+
+class TwinGroups(Twins):
+    """``Twins`` with a group for each tower, at lrs 0.05 and 0.02, written before the mixin."""
+
+    def configure_optimizers(self) -> Any:
+        twin_a, twin_b = self.twin_a.parameters(), self.twin_b.parameters()
+        groups = [
+            {"params": self.model_gen.parameters()},
+            {"params": twin_a, "lr": 0.05},
+            {"params": twin_b, "lr": 0.02},
+        ]
+        return SGD(groups, lr=LR, momentum=0.9)
+
+
+def test_hand_written_twin_groups_whose_lrs_were_swapped_are_refused(tmp_path: Path) -> None:
+    """Groups alike in their parameters' shapes, told apart only by their lrs, are no reorder: lrs swapped between
+    the towers are a changed setup, refused as by position (a reorder by lr would give each tower the other's
+    momentum buffers)."""
+    _, _, path = written(tmp_path, TwinGroups)
+    groups = [ParamGroup("twin_a", lr=0.02), ParamGroup("twin_b", lr=0.05)]
+    spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, groups=groups, implementation="forloop")
+    swapped = helpers.declared(spec, base=Twins, name="Ported")()
+    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed to come from"):
+        run(swapped, tmp_path, ckpt_path=path)
