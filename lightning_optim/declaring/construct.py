@@ -127,13 +127,13 @@ def _copies(key: str, value: Any, memo: dict[int, Any], copied: Copied) -> Any:
     """``value`` with each callable object in it (also inside a list or tuple) deep-copied with ``memo`` (what
     ``memo`` maps to itself stays as it is: ``own_callables``' bound methods and ``HParam`` values); a function is
     its own copy, and a ``staticmethod`` (callable since Python 3.10: ``lr_lambda=halve`` in the class body that
-    declares ``halve`` one) one of a copy of what it wraps (itself for a function). One ``copy.deepcopy`` refuses
+    declares ``halve`` one) is what it wraps, copied so (a scheduler saving a callable object's ``__dict__``, as
+    ``LambdaLR`` does, saves the object's, not the wrapper's). One ``copy.deepcopy`` refuses
     is refused, saying why it is ``copied`` and the way out: a build that used it as it is would change it."""
     if type(value) in (list, tuple):
         return type(value)(_copies(key, v, memo, copied) for v in value)
     if isinstance(value, staticmethod):  # no state of its own: what it wraps is copied or kept
-        inner = _copies(key, value.__func__, memo, copied)
-        return value if inner is value.__func__ else staticmethod(inner)
+        return _copies(key, value.__func__, memo, copied)
     if not user_callable(value) or isinstance(value, types.FunctionType):
         return value
     try:

@@ -435,7 +435,8 @@ class HalvedByHand(Classifier):
 
     def configure_optimizers(self) -> Any:
         optimizer = SGD(self.parameters(), lr=0.1, foreach=False)
-        scheduler = lr_scheduler.LambdaLR(optimizer, self.wrapped)
+        # `self.decay` of a class-level `decay = staticmethod(...)` reads what it wraps
+        scheduler = lr_scheduler.LambdaLR(optimizer, self.wrapped.__func__)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
@@ -459,7 +460,13 @@ def test_staticmethod_in_the_class_body_trains_as_hand_written(wrapped: str) -> 
             scheduler=SchedulerSpec("lambda", lr_lambda=declaration, interval="step"),
         )
 
-    assert fit(Halved(), max_epochs=1).history == expected
+    module = Halved()
+    assert fit(module, max_epochs=1).history == expected
     assert len({lr for step in expected for opt in step for lr in opt}) > 2
+    # what a checkpoint keeps: `LambdaLR` saves the `__dict__` of a callable object (its state, resumed), nothing of
+    # a function; before: the wrapper's (`{'__module__': ..., '__doc__': None}`), so a resume lost the object's state
+    saved = [module.trainer.lr_scheduler_configs[0].scheduler, hand.trainer.lr_scheduler_configs[0].scheduler]
+    assert saved[0].inner.state_dict()["lr_lambdas"] == saved[1].state_dict()["lr_lambdas"]
     if wrapped == "callable_object":
         assert declaration.__func__.calls == 0  # the fit called a copy
+        assert saved[1].state_dict()["lr_lambdas"] == [{"gamma": 0.5, "calls": 5}]  # construction and 4 steps
