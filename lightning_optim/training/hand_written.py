@@ -10,7 +10,7 @@ parameter's shape, ``trial.shaped_state``, of any dimensions; none where it hold
 ``LBFGS``). Groups that are the declared ones in another order (a hand-written ``[no_decay, decay]`` where a
 recipe declares the decayed half first), each told apart by its parameter count, lr and options, are taken in
 the declared order (``in_declared_order``; not with a scheduler state, which holds values per group in the
-checkpoint's order): their order is no declaration, and a resume by position would give each group's state to
+checkpoint's order, nor where groups alike in their parameters' shapes would change places, ``alike_swapped``): their order is no declaration, and a resume by position would give each group's state to
 another. A difference is a changed setup like a changed fingerprint (``"continue"`` keeps the state of a group of
 the same class and shapes at its position, also when the schedulers changed, with ``compared_options`` and
 ``shapes_told``, ``takeover.py``). The torch scheduler states of a hand-written module's checkpoint are set aside,
@@ -224,18 +224,35 @@ def _declared_order(state: Mapping[str, Any], built: Built) -> list[int] | None:
     """The positions of the checkpoint's groups (optimizer ``state``) in the order of ``built``'s, where they are
     ``built``'s in another order: each of ``built``'s told apart from the others by its parameter count, lr and
     options (``_told``), and the groups so ordered without ``hand_written_differences`` (their parameters'
-    shapes); else ``None``. Only groups whose parameters' shapes tell them apart are reordered: two alike in shapes
-    that differ only in lr or options may be a changed setup (lrs swapped between two alike towers), which a
-    resume by position refuses, rather than a reorder that would give one tower's state to the other."""
+    shapes); else ``None``."""
     orders = _orders(state, built)
-    shapes = [tuple(tuple(p.shape) for p in group["params"]) for group in built.optimizer.param_groups]
-    if orders is None or len(set(shapes)) != len(shapes):
+    if orders is None:
         return None
     saved, declared = orders
     if saved == declared or sorted(saved) != sorted(declared) or len(set(declared)) != len(declared):
         return None
     order = [saved.index(told) for told in declared]
     return order if not hand_written_differences([_reordered(state, order)], [built]) else None
+
+
+def alike_swapped(order: Sequence[int], shapes: Sequence[Any]) -> bool:
+    """Whether ``order`` (the checkpoint's position of each declared group) puts two declared groups alike in their
+    parameters' ``shapes`` in another order than the checkpoint's: told apart only by lr or options, they may be a
+    changed setup (lrs swapped between two alike towers), which a reorder would resume with each tower's state
+    given to the other; a resume by position refuses it.
+
+    Example:
+        >>> alike_swapped([1, 2, 0], ["twin", "twin", "body"]), alike_swapped([2, 1, 0], ["twin", "twin", "body"])
+        (False, True)
+    """
+    positions: dict[Any, list[int]] = {}
+    for position, shape in zip(order, shapes):
+        positions.setdefault(shape, []).append(position)
+    return any(taken != sorted(taken) for taken in positions.values())
+
+
+def _shapes(built: Built) -> list[tuple[tuple[int, ...], ...]]:
+    return [tuple(tuple(p.shape) for p in group["params"]) for group in built.optimizer.param_groups]
 
 
 def _reordered(state: Mapping[str, Any], order: Sequence[int]) -> dict[str, Any]:
@@ -255,7 +272,14 @@ def in_declared_order(
     kept, lines = list(states), []
     for index, (state, b) in enumerate(zip(states, built)):
         order = _declared_order(state, b)
-        if order is not None and not scheduled:
+        if order is not None and alike_swapped(order, _shapes(b)):
+            lines.append(
+                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's may be the declared ones in "
+                "another order, but groups alike in their parameters' shapes would change places, which their lrs "
+                "or options alone do not tell from a changed setup; declare them in the hand-written module's order "
+                "(a `ParamGroup` each, in that order)"
+            )
+        elif order is not None and not scheduled:
             kept[index] = _reordered(state, order)
         elif order is not None:
             lines.append(

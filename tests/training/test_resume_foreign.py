@@ -1007,5 +1007,24 @@ def test_hand_written_twin_groups_whose_lrs_were_swapped_are_refused(tmp_path: P
     groups = [ParamGroup("twin_a", lr=0.02), ParamGroup("twin_b", lr=0.05)]
     spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, groups=groups, implementation="forloop")
     swapped = helpers.declared(spec, base=Twins, name="Ported")()
-    with pytest.raises(ValueError, match=r"^Ported: Expected the checkpoint being resumed to come from"):
+    with pytest.raises(
+        ValueError, match=r"^Ported: Expected the checkpoint being resumed to come from"
+    ) as err:
         run(swapped, tmp_path, ckpt_path=path)
+    assert "groups alike in their parameters' shapes would change places" in str(err.value)
+
+
+def test_hand_written_twin_groups_in_another_order_keeping_theirs_resume_in_the_declared_order(
+    tmp_path: Path,
+) -> None:
+    """The twins come before the rest in the port, after it in the checkpoint, but in their own order in both:
+    each told apart by its lr, no twin takes the other's place, so the groups are taken in the declared order."""
+    _, _, path = written(tmp_path, TwinGroups)
+    groups = [ParamGroup("twin_a", lr=0.05), ParamGroup("twin_b", lr=0.02)]
+    spec = OptimizerSpec(SGD, lr=LR, momentum=0.9, groups=groups, implementation="forloop")
+    reordered, own = helpers.declared(spec, base=Twins, name="Ported")(), TwinGroups()
+    expected = run(own, tmp_path, ckpt_path=path).history
+    assert [
+        [[*lrs[2:], *lrs[:2]] for lrs in step] for step in run(reordered, tmp_path, ckpt_path=path).history
+    ] == expected
+    assert_same_weights(own, reordered)
