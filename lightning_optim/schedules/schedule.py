@@ -219,19 +219,52 @@ def _metric_missing(where: str, plateau: Any) -> TypeError:
     )
 
 
-def _not_movable(where: str, scheduler: Any, shape: Shape, now: int, updates: Any) -> ValueError:
-    """The error for a write of ``last_epoch = updates`` (the schedule at update ``now``) that the torch
-    ``scheduler`` cannot follow: in the warmup or outside the window, where it is not stepped."""
-    name = type(scheduler).__name__
-    begin, end = (shape.warmup, None) if shape.window is None else shape.window
-    span = f"{begin} or later" if end is None else f"from {begin} to {end - 1}"
-    before = "its warmup" if shape.window is None else "its window"
+def _count_of(value: Any) -> int | None:
+    """``value`` as a count of updates: an int (a NumPy int too), or a float with an integral value, which torch's
+    schedulers count with as with the int; ``None`` for anything else.
+
+    Example:
+        >>> _count_of(2), _count_of(2.0), _count_of(2.5), _count_of("2")
+        (2, 2, None, None)
+    """
+    if hasattr(type(value), "__index__"):
+        return operator.index(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _not_a_count(where: str, updates: Any) -> ValueError | TypeError:
+    """The error for a write of ``last_epoch = updates`` that is no count of updates, or one below 0."""
+    if _count_of(updates) is None:
+        return TypeError(
+            f"{where}: Expected `last_epoch` written through the schedule to be an int (the updates it took) but "
+            f"got {updates!r}."
+        )
     return ValueError(
-        f"{where}: Expected `last_epoch` written through the schedule to move it between updates at which the "
-        f"declared `{name}` counts along (updates {span}) but got {updates!r} at update {now}: the schedule counts "
-        f"{before} as well, where `{name}` is not stepped, so there it cannot follow the write as a hand-written "
-        f"scheduler does. Write it within updates {span}, or declare `{name}` without "
-        f"{'a warmup' if shape.window is None else 'a window'}."
+        f"{where}: Expected `last_epoch` written through the schedule to be 0 or more (the updates it took, 0 at "
+        f"its start) but got {updates!r}: torch's `-1` marks a scheduler not constructed yet, which the declared "
+        "one never is. Write 0 to count from its start."
+    )
+
+
+def _not_movable(where: str, scheduler: Any, shape: Shape, now: int, updates: int) -> ValueError:
+    """The error for a write of ``last_epoch = updates`` (the schedule at update ``now``) that the torch
+    ``scheduler`` (``None``: not built yet, before its window) cannot follow: in the warmup or outside the window,
+    where it is not stepped."""
+    declared = "the declared scheduler" if scheduler is None else f"the declared `{type(scheduler).__name__}`"
+    if shape.window is None:
+        span, apart, way = f"{shape.warmup} or later", "in its warmup", "without a warmup"
+    else:
+        begin, end = shape.window
+        span = f"{begin} or later" if end is None else f"from {begin} to {end - 1}"
+        built = "; before `begin` it is not built yet" if scheduler is None else ""
+        apart, way = f"outside its window (`begin={begin}`, `end={end}`{built})", "without a window"
+    return ValueError(
+        f"{where}: Expected `last_epoch` written through the schedule to move it between updates at which "
+        f"{declared} counts along (updates {span}) but got {updates!r} at update {now}: {apart} it is not stepped, "
+        "so there it cannot follow the write as a hand-written scheduler does. Write it within updates "
+        f"{span}, or declare it {way}."
     )
 
 
@@ -341,8 +374,8 @@ class Schedule(LRScheduler):
             scheduler, as a hand-written module's write changes its own, rather than an attribute of the schedule
             that nothing reads. The schedule's own attributes, private names and its methods stay its own; before
             the scheduler is built, a write of another name is refused rather than kept where it is ignored.
-            ``last_epoch`` once it is built moves both counts (``_move_to``)."""
-            if name == "last_epoch" and self.__dict__.get("inner") is not None:
+            ``last_epoch`` once the shape is fixed moves both counts (``_move_to``)."""
+            if name == "last_epoch" and self.__dict__.get("shape") is not None:
                 self._move_to(value)
                 return
             if name in self.__dict__ or name.startswith("_") or name in _OWN:
@@ -360,18 +393,21 @@ class Schedule(LRScheduler):
                 object.__setattr__(self, name, value)
 
     def _move_to(self, updates: Any) -> None:
-        """``last_epoch = updates`` written once the scheduler is built: the schedule's count and the torch
+        """``last_epoch = updates`` written once the shape is fixed: the schedule's count and the torch
         scheduler's (``Shape.own_count``) moved together, as a hand-written scheduler's write moves its own, where
-        the two count one for one; refused in the warmup or outside the window, where the torch scheduler would
-        ignore it."""
-        now = self.last_epoch
-        count = operator.index(updates) if hasattr(type(updates), "__index__") else None  # a NumPy int too
-        own = None if count is None else self.shape.own_count(count)  # type: ignore[union-attr]
-        if own is None or self.shape.own_count(now) is None:  # type: ignore[union-attr]
-            raise _not_movable(self.where, self.inner, self.shape, now, updates)  # type: ignore[arg-type]
+        the two count one for one; refused in the warmup or outside the window (before it, the scheduler is not
+        built yet), where the torch scheduler would ignore it. A write of the count it has moves nothing."""
+        now, count = self.last_epoch, _count_of(updates)
+        if count is None or count < 0:
+            raise _not_a_count(self.where, updates)
+        if count == now:
+            return
+        own = self.shape.own_count(count)  # type: ignore[union-attr]
+        if self.inner is None or own is None or self.shape.own_count(now) is None:  # type: ignore[union-attr]
+            raise _not_movable(self.where, self.inner, self.shape, now, count)  # type: ignore[arg-type]
         self.inner.last_epoch = own
         self.__dict__["last_epoch"] = count
-        self.__dict__["moved_by_writes"] += count - now  # type: ignore[operator]
+        self.__dict__["moved_by_writes"] += count - now
 
     def __repr__(self) -> str:
         inner = "not built yet" if self.inner is None else type(self.inner).__name__
@@ -534,7 +570,7 @@ class Schedule(LRScheduler):
                 raise RuntimeError("Schedule: stepped before its shape is fixed; give `shape=` or `derive=`.")
             shape = self.derive()
             if shape is None:  # a trial run before the run is known; its state is restored afterwards
-                self.last_epoch += 1
+                self.__dict__["last_epoch"] += 1
                 return
             self.fix(shape)
         if metrics is not None and self.inner is not None and not isinstance(self.inner, ReduceLROnPlateau):
