@@ -257,9 +257,10 @@ def _each_fits(cls: type, key: str, values: Sequence[Any]) -> bool:
     """Whether each of a per-group argument's values fits ``cls``'s annotation for ``key``: torch's ``CyclicLR``
     takes one momentum per group, as the other per-group arguments, though its signature annotates one ``float``.
 
-    Example:
-        >>> from torch.optim.lr_scheduler import CyclicLR
-        >>> _each_fits(CyclicLR, "base_momentum", [0.8, 0.85]), _each_fits(CyclicLR, "base_momentum", [0.8, "a"])
+    Example (torch 2.4 leaves ``CyclicLR``'s momentum unannotated, so a class of the same signature stands for it):
+        >>> class Cyclic:
+        ...     def __init__(self, optimizer: object, base_momentum: float = 0.8) -> None: ...
+        >>> _each_fits(Cyclic, "base_momentum", [0.8, 0.85]), _each_fits(Cyclic, "base_momentum", [0.8, "a"])
         (True, False)
     """
     return all(type_mismatch(cls, key, value) is None for value in values)
