@@ -89,10 +89,14 @@ def joined_name(*parts: str | None) -> str:
     return "/".join(p for p in parts if p)
 
 
-def in_first_parameter_order(parts: Sequence[GroupPlan], groups: Sequence[GroupPlan]) -> list[GroupPlan]:
-    """``parts``, the splits of ``groups``, by the group each comes from, then by where its first parameter is in
-    that group: the order of a source that fills a dict of groups as it meets the parameters (timm's
-    ``param_groups_layer_decay``, keyed by layer and decay).
+def in_first_parameter_order(
+    parts: Sequence[GroupPlan], groups: Sequence[GroupPlan], scopes: Mapping[int, int] | None = None
+) -> list[GroupPlan]:
+    """``parts``, the splits of ``groups``, by the group each comes from, then by the scope of its first parameter
+    (``scopes``: ``id(param)`` to its scope's rank, 0 where absent), then by where its first parameter is in that
+    group: the order of a source that fills a dict of groups as it meets the parameters (timm's
+    ``param_groups_layer_decay``, BEiT's ``get_parameter_groups``, keyed by layer and decay), one dict per scope
+    (EVA-CLIP's towers).
 
     Example:
         >>> a, b, c = (torch.nn.Parameter(torch.zeros(1)) for _ in range(3))
@@ -100,6 +104,14 @@ def in_first_parameter_order(parts: Sequence[GroupPlan], groups: Sequence[GroupP
         >>> parts = [group.split("1", [("b", b)]), group.split("0", [("a", a), ("c", c)])]
         >>> [part.name for part in in_first_parameter_order(parts, [group])]
         ['0', '1']
+        >>> [part.name for part in in_first_parameter_order(parts, [group], {id(a): 1})]
+        ['1', '0']
     """
     position = {id(p): (g, i) for g, group in enumerate(groups) for i, (_, p) in enumerate(group.parameters)}
-    return sorted(parts, key=lambda part: position[id(part.parameters[0][1])])
+    scopes = scopes or {}
+
+    def first(part: GroupPlan) -> tuple[int, int, int]:
+        group, index = position[id(part.parameters[0][1])]
+        return group, scopes.get(id(part.parameters[0][1]), 0), index
+
+    return sorted(parts, key=first)

@@ -184,8 +184,9 @@ def plan_groups(
     of the optimizer that trains it) lets a group that selects another optimizer's parameters say so. The recipes then split every group: by
     block depth (``layer_decay``, names ``<group>/layer_<depth>``) and into decayed and not decayed halves
     (``no_decay``, ``<group>`` and ``<group>/no_decay``; ``no_decay="timm"`` puts the ``no_decay`` half first);
-    halves left empty are dropped. With ``layer_decay_rule="timm"`` the splits of each group come in the order
-    their first parameters have in it, as timm's ``param_groups_layer_decay`` builds them.
+    halves left empty are dropped. With ``layer_decay`` the splits of each group come in the order their first
+    parameters have in it, as timm's ``param_groups_layer_decay`` and BEiT's ``get_parameter_groups`` build them
+    (with several stacks tower by tower, EVA-CLIP's ``get_all_parameters``).
 
     ``overlaps``, when given, receives every ``Overlap``: parameters a later group also selects but an earlier
     group took, missing an option the later group sets (what ``fit`` warns about). An earlier group setting
@@ -197,8 +198,9 @@ def plan_groups(
     context = RecipeContext(declared.where, named, declared.defaults, root, parameters)
     for recipe, settings in declared.recipes:
         groups = recipe.apply(settings, context, groups)
-    if any(recipe.in_first_parameter_order(settings) for recipe, settings in declared.recipes):
-        groups = in_first_parameter_order(groups, planned)
+    orders = [recipe.first_parameter_order(settings, context) for recipe, settings in declared.recipes]
+    if any(scopes is not None for scopes in orders):
+        groups = in_first_parameter_order(groups, planned, {k: v for s in orders if s for k, v in s.items()})
     names = [g.name for g in groups]
     duplicates = sorted(n for n, count in Counter(names).items() if n is not None and count > 1)
     if duplicates:

@@ -7,7 +7,11 @@ timm/models/vision_transformer.py), and EVA-CLIP's from baaivision/EVA at 46b041
 (EVA-CLIP/rei/training/optim.py). Every comparison maps each parameter name to its ``(lr, weight_decay)``
 in the built optimizer on both sides. MAE's fine-tuning recipe, its layer decay under its own schedule, is
 trained next to MAE's functions transcribed from facebookresearch/mae at be47fef7a727943547afb0c670cf1b26034c3c89
-(util/lr_decay.py, util/lr_sched.py), comparing every parameter's ``(lr, weight_decay)`` before every step.
+(util/lr_decay.py, util/lr_sched.py), comparing every parameter's ``(lr, weight_decay)`` before every step, and
+BEiT's ``get_parameter_groups`` is transcribed from microsoft/unilm at 768a3c873f598bb9b4d4dfb9267b099e35f8fe56
+(beit/optim_factory.py). Each source fills its groups as ``named_parameters()`` meets them, and their order is
+compared too: ``clip_grad_norm_`` sums the norms in the optimizer's order, so clipped runs are bit-identical only
+in the source's order.
 
 The training scripts of docs/guides/recipes.md are trained next to their optimizer code, transcribed, comparing
 every parameter's ``(lr, momentum, weight_decay)`` before every step: transformers' run_glue_no_trainer.py
@@ -157,12 +161,24 @@ class Visual(nn.Module):
         return {"pos_embed", "cls_token"}
 
 
+class TextBlock(nn.Module):
+    """transformers' ``CLIPEncoderLayer`` layout (EVA-CLIP's text towers may be transformers models):
+    ``self_attn``, ``layer_norm1``, ``mlp``, ``layer_norm2``, so a block's first parameter is a decayed weight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.self_attn = Attention()
+        self.layer_norm1 = nn.LayerNorm(WIDTH)
+        self.mlp = Mlp()
+        self.layer_norm2 = nn.LayerNorm(WIDTH)
+
+
 class Text(nn.Module):
     def __init__(self, depth: int) -> None:
         super().__init__()
         self.token_embedding = nn.Embedding(10, WIDTH)
         self.positional_embedding = nn.Parameter(torch.zeros(6, WIDTH))
-        self.blocks = nn.ModuleList(VitBlock() for _ in range(depth))
+        self.blocks = nn.ModuleList(TextBlock() for _ in range(depth))
         self.ln_final = nn.LayerNorm(WIDTH)
         # a module, not a bare ``nn.Parameter``: torch lists a module's own parameters before its submodules,
         # so a bare projection would count as registered before the blocks (layer 0)
@@ -715,13 +731,15 @@ def eva_get_num_layer_for_transformer(param_name: str, num_max_layer: int) -> in
     return num_max_layer - 1
 
 
-def eva_clip_settings(model: ClipLike, ld: float) -> Settings:
-    """EVA-CLIP's ``get_all_parameters``: ``get_assigner`` per tower, then ``get_parameters`` per tower.
+def eva_get_all_parameters(model: ClipLike, ld: float) -> list[dict[str, Any]]:
+    """EVA-CLIP's ``get_all_parameters``: ``get_assigner``, then ``get_parameters`` for ``visual``, ``text`` and
+    ``other``, transcribed: each tower's groups in a dict keyed ``<tower>_layer_<id>_<decay>`` (``other``:
+    ``<decay>``) as its ``named_parameters()`` meet them, the towers one after the other.
 
     Each tower's scales are ``ld ** (num_layers + 1 - i)`` over its own ``num_layers``; ``other`` gets 1. A
-    parameter's lr is ``lr * lr_scale`` (EVA-CLIP's scheduler multiplies), with one lr and weight decay.
+    group's ``lr`` is ``lr * lr_scale`` (EVA-CLIP's scheduler multiplies), with one lr and weight decay.
     """
-    result: Settings = {}
+    parameters: list[dict[str, Any]] = []
     for tower in ("visual", "text", "other"):
         if tower == "other":
             filtered = [
@@ -735,11 +753,24 @@ def eva_clip_settings(model: ClipLike, ld: float) -> Settings:
             skip = [f"{tower}." + n for n in getattr(sub, "no_weight_decay", lambda: set())()]
             num_layers = len(sub.blocks)  # the towers' get_num_layers()
             values = [ld ** (num_layers + 1 - i) for i in range(num_layers + 2)]
+        groups: dict[str, dict[str, Any]] = {}
         for name, param in filtered:
-            no_decay = param.ndim <= 1 or name.endswith(".bias") or name in skip
-            scale = 1.0 if values is None else values[eva_get_num_layer_for_transformer(name, len(values))]
-            result[name] = (LR * scale, 0.0 if no_decay else WD)
-    return result
+            if not param.requires_grad:
+                continue
+            if param.ndim <= 1 or name.endswith(".bias") or name in skip:
+                group_name, this_weight_decay = "no_decay", 0.0
+            else:
+                group_name, this_weight_decay = "decay", WD
+            scale = 1.0
+            if values is not None:
+                layer_id = eva_get_num_layer_for_transformer(name, len(values))
+                group_name, scale = f"{tower}_layer_{layer_id}_{group_name}", values[layer_id]
+            group = groups.setdefault(
+                group_name, {"weight_decay": this_weight_decay, "params": [], "lr": LR * scale}
+            )
+            group["params"].append(param)
+        parameters.extend(groups.values())
+    return parameters
 
 
 def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
@@ -752,17 +783,68 @@ def test_two_towers_are_each_scaled_over_their_own_depth_as_eva_clip() -> None:
         layer_decay_blocks=("visual.blocks", "text.blocks"),
     )
     module = declared(spec, ClipLike)
-    expected = eva_clip_settings(module, DECAY)
+    reference = eva_get_all_parameters(module, DECAY)
+    expected = settings_of(module, reference)
     assert ours(module) == approx(expected)
     assert expected["visual.cls_token"][0] == pytest.approx(LR * DECAY**3)  # 2 visual blocks
     assert expected["text.token_embedding.weight"][0] == pytest.approx(LR * DECAY**4)  # 3 text blocks
+    # EVA-CLIP's order: tower by tower, each as its named_parameters() first meet the groups (was by layer)
+    assert names_by_group(module, built_groups(module)) == names_by_group(module, reference)
     ((_, groups),) = helpers.planned(module)
-    names = [g.name for g in groups]
-    assert names[:2] == [
+    assert [g.name for g in groups][:3] == [
         "visual/layer_0/no_decay",
         "visual/layer_0",
-    ]  # no_decay="timm": timm's no-decay half first
-    assert "text/layer_4" in names and names[-1] == "other/no_decay"  # logit_scale
+        "visual/layer_1/no_decay",
+    ]
+    assert groups[-1].name == "other/no_decay"  # logit_scale
+
+
+class TrainedClip(ClipLike):
+    """``ClipLike`` trained on 3x4x4 images and 6 tokens made of the label: the visual tower as ``TrainedVit``, the
+    text tower's blocks likewise, both towers' logits added and scaled by ``logit_scale``."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        super().__init__()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        images, y = batch
+        visual, text = self.visual, self.text
+        h = visual.patch_embed.proj(images).flatten(2).transpose(1, 2)
+        h = torch.cat([visual.cls_token.expand(len(h), -1, -1), h], dim=1) + visual.pos_embed
+        for block in visual.blocks:
+            h = h + block.attn.proj(block.attn.qkv(block.norm1(h))[..., :WIDTH])
+            h = h + block.mlp.fc2(nn.functional.gelu(block.mlp.fc1(block.norm2(h))))
+        image_logits = visual.head(visual.norm(h)[:, 0])
+        t = text.token_embedding((y[:, None] + torch.arange(6)) % 10) + text.positional_embedding
+        for layer in text.blocks:
+            t = t + layer.self_attn.proj(layer.self_attn.qkv(layer.layer_norm1(t))[..., :WIDTH])
+            t = t + layer.mlp.fc2(nn.functional.gelu(layer.mlp.fc1(layer.layer_norm2(t))))
+        text_logits = text.text_projection(text.ln_final(t)[:, -1])
+        return nn.functional.cross_entropy((image_logits + text_logits) * self.logit_scale, y)
+
+
+class HandWrittenEvaClip(TrainedClip):
+    """EVA-CLIP's ``create_optimizer``: AdamW on ``get_all_parameters``' groups, each at ``lr * lr_scale``."""
+
+    def configure_optimizers(self) -> Any:
+        return AdamW(eva_get_all_parameters(self, DECAY), lr=LR, foreach=False)
+
+
+def test_two_towers_clipped_train_as_eva_clips_groups() -> None:
+    # clip_grad_norm_ sums the norms in the optimizer's order: with the groups by layer (decayed half first) the
+    # clipped weights drifted from EVA-CLIP's by rounding, the same lrs and decays in another group order
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY,
+        layer_decay_blocks=("visual.blocks", "text.blocks"), implementation="forloop",
+    )  # fmt: skip
+    module, reference = declared(spec, TrainedClip), HandWrittenEvaClip()
+    fit(module, data=images(), gradient_clip_val=0.05)
+    fit(reference, data=images(), gradient_clip_val=0.05)
+    assert names_by_group(module, module.trainer.optimizers[0].param_groups) == names_by_group(
+        reference, reference.trainer.optimizers[0].param_groups
+    )
+    assert_same_weights(module, reference)
 
 
 # ---- scales are relative to each group's own base lr ------------------------------------------------
@@ -1162,9 +1244,9 @@ class LinearPatchEmbed(nn.Module):
         self.proj = nn.Linear(2, WIDTH)
 
 
-class MaeVit(L.LightningModule):
-    """MAE's fine-tuned ``models_vit.VisionTransformer`` (timm's, ``global_pool=True``) in miniature: the
-    tokens, ``patch_embed``, the blocks, ``fc_norm`` on the mean of the patch tokens and ``head``."""
+class BeitVit(L.LightningModule):
+    """BEiT's fine-tuned ``VisionTransformer`` (beit/modeling_finetune.py, ``use_mean_pooling``) in miniature: the
+    tokens, ``patch_embed``, the blocks, ``fc_norm`` on the mean of the patch tokens, then ``head``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -1177,7 +1259,7 @@ class MaeVit(L.LightningModule):
         self.head = nn.Linear(WIDTH, 4)
 
     def no_weight_decay(self) -> set[str]:
-        return {"pos_embed", "cls_token", "dist_token"}
+        return {"pos_embed", "cls_token"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.patch_embed.proj(x.view(-1, 4, 2))  # 8 features as 4 patches of 2
@@ -1190,6 +1272,94 @@ class MaeVit(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
         return nn.functional.cross_entropy(self(x), y)
+
+
+class MaeVit(BeitVit):
+    """MAE's fine-tuned ``models_vit.VisionTransformer`` (timm's, ``global_pool=True``) in miniature: timm's
+    ``__init__`` registers ``head``, then MAE's adds ``fc_norm`` (and deletes ``norm``), so ``named_parameters()``
+    meets ``head`` before ``fc_norm``, unlike BEiT's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        fc_norm = self.fc_norm
+        del self.fc_norm
+        self.fc_norm = fc_norm
+
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token", "dist_token"}
+
+
+def beit_get_num_layer_for_vit(var_name: str, num_max_layer: int) -> int:
+    """microsoft/unilm beit/optim_factory.py ``get_num_layer_for_vit``, transcribed."""
+    if var_name in ("cls_token", "mask_token", "pos_embed") or var_name.startswith("patch_embed"):
+        return 0
+    elif var_name.startswith("rel_pos_bias"):
+        return num_max_layer - 1
+    elif var_name.startswith("blocks"):
+        return int(var_name.split(".")[1]) + 1
+    else:
+        return num_max_layer - 1
+
+
+def beit_get_parameter_groups(
+    model: Any, weight_decay: float, skip_list: Collection[str], layer_decay: float
+) -> list[dict[str, Any]]:
+    """microsoft/unilm beit/optim_factory.py ``get_parameter_groups`` with run_class_finetuning.py's
+    ``LayerDecayValueAssigner(layer_decay ** (num_layers + 1 - i))``, transcribed: a dict of groups keyed
+    ``layer_<id>_<decay>`` as ``named_parameters()`` meets them."""
+    num_layers = len(model.blocks)  # get_num_layers()
+    values = [layer_decay ** (num_layers + 1 - i) for i in range(num_layers + 2)]
+    parameter_group_vars: dict[str, dict[str, Any]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if len(param.shape) == 1 or name.endswith(".bias") or name in skip_list:
+            group_name, this_weight_decay = "no_decay", 0.0
+        else:
+            group_name, this_weight_decay = "decay", weight_decay
+        layer_id = beit_get_num_layer_for_vit(name, len(values))
+        group_name = f"layer_{layer_id}_{group_name}"
+        if group_name not in parameter_group_vars:
+            scale = values[layer_id]
+            parameter_group_vars[group_name] = {
+                "weight_decay": this_weight_decay,
+                "params": [],
+                "lr_scale": scale,
+            }
+        parameter_group_vars[group_name]["params"].append(param)
+    return list(parameter_group_vars.values())
+
+
+def beit_create_optimizer(model: Any) -> AdamW:
+    """BEiT's run_class_finetuning.py: ``create_optimizer`` on ``get_parameter_groups``' groups (the optimizer's own
+    ``weight_decay`` 0), each at the lr BEiT's engine_for_finetuning.py sets, ``lr * lr_scale``."""
+    groups = beit_get_parameter_groups(model, WD, model.no_weight_decay(), DECAY)
+    return AdamW([{**g, "lr": LR * g["lr_scale"]} for g in groups], lr=LR, weight_decay=0.0, foreach=False)
+
+
+@pytest.mark.parametrize("clip", [None, 0.05])
+@pytest.mark.parametrize("model", [BeitVit, MaeVit])
+def test_the_beit_recipe_gives_beits_groups_in_beits_order(model: type[BeitVit], clip: float | None) -> None:
+    # BEiT's get_parameter_groups fills a dict along named_parameters(): cls_token's no-decay group first, and
+    # on MAE's ViT (head registered before fc_norm) the last layer's decayed half first (was no-decay half first,
+    # as on BEiT's). Clipped (BEiT's --clip_grad), the weights are the same bits only in that order:
+    # clip_grad_norm_ sums the norms in the optimizer's order
+    spec = OptimizerSpec(
+        AdamW, lr=LR, weight_decay=WD, no_decay="timm", layer_decay=DECAY, layer_decay_blocks="blocks",
+        implementation="forloop",
+    )  # fmt: skip
+    module = declared(spec, model)
+    reference = type("HandWrittenBeit", (model,), {"configure_optimizers": beit_create_optimizer})()
+    groups = reference.configure_optimizers().param_groups
+    assert ours(module) == approx(settings_of(reference, groups))
+    assert names_by_group(module, built_groups(module)) == names_by_group(reference, groups)
+    assert [names[0] for names in names_by_group(reference, groups)][:2] == [
+        "cls_token",
+        "patch_embed.proj.weight",
+    ]
+    fit(module, gradient_clip_val=clip)
+    fit(reference, gradient_clip_val=clip)
+    assert_same_weights(module, reference)
 
 
 class HandWrittenMae(MaeVit):
@@ -1215,9 +1385,9 @@ class SettingsRecorder(L.Callback):
         self.steps.append(settings_of(module, optimizer.param_groups))
 
 
-def trained_settings(module: L.LightningModule) -> list[Settings]:
+def trained_settings(module: L.LightningModule, clip: float | None = None) -> list[Settings]:
     recorder = SettingsRecorder()
-    fit(module, max_epochs=MAE_EPOCHS, callbacks=[recorder])
+    fit(module, max_epochs=MAE_EPOCHS, callbacks=[recorder], gradient_clip_val=clip)
     return recorder.steps
 
 
@@ -1239,11 +1409,17 @@ MAE = OptimizerSpec(
 )
 
 
-def test_the_mae_recipe_trains_as_maes_adjust_learning_rate_with_a_min_lr() -> None:
+@pytest.mark.parametrize("clip", [None, 0.05])
+def test_the_mae_recipe_trains_as_maes_adjust_learning_rate_with_a_min_lr(clip: float | None) -> None:
     ours, theirs = declared(MAE, MaeVit), HandWrittenMae()
-    got, expected = trained_settings(ours), trained_settings(theirs)
+    got, expected = trained_settings(ours, clip), trained_settings(theirs, clip)
     assert len(got) == len(expected) == MAE_EPOCHS * 4  # loader(): 4 batches an epoch
     assert got == [approx(step) for step in expected]
+    # param_groups_lrd's dict, as named_parameters() meets the groups: head before fc_norm, so the last layer's
+    # decayed half first. Clipped (MAE's --clip_grad), the weights are the same bits only in that order
+    order = names_by_group(ours, ours.trainer.optimizers[0].param_groups)
+    assert order == names_by_group(theirs, theirs.trainer.optimizers[0].param_groups)
+    assert order[-2:] == [["head.weight"], ["head.bias", "fc_norm.weight", "fc_norm.bias"]]
     helpers.assert_same_weights(ours, theirs)
     # MAE's floor is min_lr times each group's scale: the stem ends below min_lr, where torch's eta_min=min_lr
     # would have held it (the head ends above it, as the run stops one step before the floor)

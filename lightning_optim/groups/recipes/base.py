@@ -7,7 +7,7 @@ multiplies the value the built optimizer gives the group, so it is relative to t
 recipe's settings (``None``: the recipe is off). When ``fit`` starts, ``apply`` splits each planned group of
 that optimizer, after the declared ``ParamGroup``s are matched. Recipes run in the order of ``RECIPES``
 (``groups/recipes/__init__.py``), each on the groups the previous one produced; a recipe porting a source that
-numbers its groups as it meets the parameters (timm's layer decay) has them put in that order at the end.
+numbers its groups as it meets the parameters (BEiT's and timm's layer decay) has them put in that order at the end.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class Recipe(Protocol):
         """Split ``groups`` (in order); names stay unique and no parameter is lost."""
         ...
 
-    def in_first_parameter_order(self, settings: Any) -> bool:
-        """Whether the source these settings port orders its groups, once every recipe has split them, as it
-        first meets their parameters (``plan.in_first_parameter_order``), rather than as the recipes split."""
+    def first_parameter_order(self, settings: Any, context: RecipeContext) -> Mapping[int, int] | None:
+        """``None`` where the groups stay in the order the recipes split them; else the source these settings
+        port orders its groups, once every recipe has split them, as it first meets their parameters
+        (``plan.in_first_parameter_order``), within scopes: ``id(param)`` to its scope's rank (``{}``: one)."""
         ...

@@ -47,9 +47,10 @@ relative to that group's own base lr (``MuonWithAdamW``'s AdamW groups: ``adamw_
 schedule keeps the ratios; an absolute floor (``eta_min``) is the same for every group, as in a hand-written
 module (``timm/`` schedules scale theirs by the group's scale, as timm's ``lr_scale`` does). Each group is
 split by layer into ``<group>/layer_<id>`` (``<group>/<tower>/layer_<id>`` with several stacks,
-``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs. The layers come
-shallowest first; with ``"timm"`` every group, once ``no_decay`` has split it too, comes where
-``named_parameters()`` first meets one of its parameters, the order of timm's dict of groups (see the
+``<group>/other`` outside them); the ids are BEiT's and timm's, so the names match theirs. Every group, once
+``no_decay`` has split it too, comes where ``named_parameters()`` first meets one of its parameters, the order
+of the dict of groups BEiT, MAE and timm fill; with several stacks (``"beit"``) tower by tower in the order of
+``layer_decay_blocks``, the parameters outside them last, as EVA-CLIP concatenates one dict per tower (see the
 ``no_decay`` module on why the order matters).
 """
 
@@ -286,7 +287,8 @@ def layer_scale(decay: float, layer_id: int, top: int, min_scale: float = 0.0) -
 
 
 def split_by_layer(parameters: Parameters, layers: Mapping[int, Layer]) -> list[tuple[Layer, list[Any]]]:
-    """``(layer, parameters)`` for each layer present, tower by tower (outside ones last), shallowest first."""
+    """``(layer, parameters)`` for each layer present, tower by tower (outside ones last), shallowest first (the
+    planning puts them in the source's order, ``first_parameter_order``)."""
     by_layer: dict[Layer, list[Any]] = {}
     for name, param in parameters:
         by_layer.setdefault(layers[id(param)], []).append((name, param))
@@ -339,8 +341,18 @@ class LayerDecay:
                 )
         return split
 
-    def in_first_parameter_order(self, settings: LayerDecaySettings) -> bool:
+    def first_parameter_order(
+        self, settings: LayerDecaySettings, context: RecipeContext
+    ) -> Mapping[int, int]:
         # timm's ``param_groups_layer_decay`` fills a dict keyed ``layer_<id>_<decay>`` along
         # ``named_parameters()`` (timm/optim/_param_groups.py): ``cls_token``'s no-decay group first, ``norm_pre``
-        # (with the last block) before block 0
-        return settings.rule == "timm"
+        # (with the last block) before block 0. BEiT's ``get_parameter_groups`` (microsoft/unilm
+        # beit/optim_factory.py) and MAE's ``param_groups_lrd`` (facebookresearch/mae util/lr_decay.py) fill the
+        # same dict (MAE's ``fc_norm``, registered after ``head``, puts the last layer's decayed half first);
+        # EVA-CLIP's ``get_all_parameters`` (baaivision/EVA EVA-CLIP/rei/training/optim.py) one per tower, the
+        # towers in turn (``visual``, ``text``), the parameters outside them last
+        if settings.rule == "timm":
+            return {}
+        layers = layer_ids(context.where, context.named, settings, context.parameters)
+        outside = len(settings.blocks)
+        return {key: outside if layer.tower is None else layer.tower for key, layer in layers.items()}

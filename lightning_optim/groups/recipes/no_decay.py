@@ -313,8 +313,8 @@ class NoDecay:
             split += [half for half in halves if half.parameters]
         return split
 
-    def in_first_parameter_order(self, settings: tuple[str, ...]) -> bool:
-        return False
+    def first_parameter_order(self, settings: tuple[str, ...], context: RecipeContext) -> None:
+        return None
 
 
 def decay_left_out(
