@@ -80,7 +80,7 @@ from lightning_optim.registry.optimizers import evaluates_closure
 from lightning_optim.training import callbacks as mixin_callbacks
 from lightning_optim.training.callbacks import MixinCallback
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import did_you_mean, listing, user_class
 from lightning_optim.utilities.step_rule import steps_at
 from lightning_optim.utilities.weak import WeakLinks
 
@@ -350,7 +350,7 @@ class Driver(MixinCallback):
         if loss is not None and not isinstance(loss, torch.Tensor):
             if not (isinstance(loss, Mapping) and isinstance(loss.get("loss"), torch.Tensor)):
                 raise TypeError(
-                    f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
+                    f"{user_class(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a "
                     f'tensor, a dict with a "loss" tensor or None (skip this batch) but got {loss!r}.'
                 )
             loss = loss["loss"]
@@ -374,7 +374,7 @@ class Driver(MixinCallback):
             if loss is None:
                 name = type(self.trainer.optimizers[d.index]).__name__
                 raise ValueError(
-                    f"{type(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor at "
+                    f"{user_class(module).__qualname__}.{d.method}: Expected the loss of `{d.attribute}` as a tensor at "
                     f"every batch of `{name}`, whose step evaluates the loss again (a closure), but got None at "
                     f"batch {batch_idx}: such a step has no loss to evaluate. Return a loss at every batch, or "
                     "leave the optimizer out of some batches with `every=n`."
@@ -397,14 +397,14 @@ def _zero_grad_hooks(trainer: Trainer, module: LightningModule) -> list[Callable
         hook = getattr(callback, "on_before_zero_grad", None)
         if callable(hook) and getattr(hook, "__func__", None) not in empty:
             hooks.append(partial(hook, trainer, module))
-    if overrider(type(module), "on_before_zero_grad") is not None:
+    if overrider(user_class(module), "on_before_zero_grad") is not None:
         hooks.append(module.on_before_zero_grad)
     return hooks
 
 
 def _check_loss(module: LightningModule, driven: Any, loss: torch.Tensor) -> None:
     """The loss a ``loss=`` method returned must be a scalar that depends on its optimizer's parameters."""
-    where = f"{type(module).__qualname__}.{driven.method}"
+    where = f"{user_class(module).__qualname__}.{driven.method}"
     if loss.numel() != 1:
         raise TypeError(
             f"{where}: Expected the loss of `{driven.attribute}` to be a scalar tensor but got one of shape "
@@ -468,7 +468,7 @@ def training_step(self: LightningModule, batch: Any, batch_idx: int) -> None:
     driver = _DRIVERS.get(self)
     if driver is None:
         raise RuntimeError(
-            f"{type(self).__qualname__}.training_step: written by the mixin from the declared `loss` methods; it runs "
+            f"{user_class(self).__qualname__}.training_step: written by the mixin from the declared `loss` methods; it runs "
             "inside `trainer.fit` (after `configure_optimizers`)."
         )
     driver.step(batch, batch_idx)
@@ -547,7 +547,7 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
     """Drive the module's training step for this ``fit``: it is in manual optimization from now on."""
     losses = [b.declared.spec.loss for b in built]
     for d in (b.declared for b in built):  # every `loss` names a method taking `(batch, batch_idx)`
-        error = missing_method(type(module), d, losses)
+        error = missing_method(user_class(module), d, losses)
         if error is not None:
             raise error
         method = getattr(module, d.spec.loss or "")
@@ -564,7 +564,7 @@ def install(module: LightningModule, trainer: Trainer, built: Sequence[Built]) -
     schedulers = compat.lightning_classes("callbacks.GradientAccumulationScheduler")
     if any(isinstance(c, schedulers) for c in callbacks):
         raise ValueError(
-            f"{type(module).__qualname__}: Expected no `GradientAccumulationScheduler` (an accumulation that "
+            f"{user_class(module).__qualname__}: Expected no `GradientAccumulationScheduler` (an accumulation that "
             "changes from epoch to epoch) but got one: the mixin writes the training step from the declared "
             "`loss` methods, with the Trainer's fixed `accumulate_grad_batches`. Remove it and set "
             "`Trainer(accumulate_grad_batches=...)`."

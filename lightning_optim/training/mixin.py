@@ -37,7 +37,7 @@ from lightning_optim.training import stepping as _stepping
 from lightning_optim.training import unfrozen as _unfrozen
 from lightning_optim.training.plateau import StrictMonitor, check_stepped_synced
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean, listing
+from lightning_optim.utilities.errors import did_you_mean, listing, user_class
 from lightning_optim.utilities.keys import PREFIXES_ATTRIBUTE
 
 if TYPE_CHECKING:
@@ -489,12 +489,12 @@ def _refuse_instance_specs(module: object) -> None:
     the declarations are the class's."""
     for name, value in getattr(module, "__dict__", {}).items():
         if isinstance(value, (OptimizerSpec, SchedulerSpec, ParamGroup)):
-            owner = type(module).__qualname__
+            owner = user_class(module).__qualname__
             raise TypeError(
                 f"{owner}.{name}: Expected the declaration to be a class attribute but got "
                 f"`{type(value).__name__}(...)` assigned to the instance (`self.{name} = ...`), which the mixin never "
                 "reads: the declarations are the class's. Declare it on the class (or a subclass, or "
-                f"`with_declarations({type(module).__name__}, {name}=...)`), and take values from `__init__` "
+                f"`with_declarations({user_class(module).__name__}, {name}=...)`), and take values from `__init__` "
                 f"arguments with `HParam` (`OptimizerSpec('adam', lr=HParam('lr'))`; docs/guides/hparams.md)."
             )
 
@@ -575,7 +575,7 @@ def _check_fit_start(module: Any) -> None:
         declared = current_declarations(module)
         _check_training_step_written(module, declared)
         if not trainer.lightning_module.automatic_optimization:
-            check_manual_trainer_settings(type(module).__qualname__, declared, trainer)
+            check_manual_trainer_settings(user_class(module).__qualname__, declared, trainer)
 
 
 #: Marks a ``configure_callbacks`` that runs ``_check_fit_start`` (``_checking_fit_start``).
@@ -685,7 +685,9 @@ class ConfigurableOptimizersMixin:
         # Lightning's own ``__getstate__``)
         state: dict[str, Any] = super().__getstate__()  # type: ignore[assignment]
         state.pop(LIVE_CACHE, None)
-        _refuse_changes_after_definition(type(self))  # a spawned worker would import the class as defined
+        _refuse_changes_after_definition(
+            user_class(self)
+        )  # a spawned worker would import the class as defined
         return state
 
     def configure_optimizers(self) -> Any:
@@ -693,14 +695,14 @@ class ConfigurableOptimizersMixin:
         optimizer declares a list of schedulers)."""
         if not isinstance(self, compat.lightning_classes("LightningModule")):
             raise TypeError(
-                f"{type(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
+                f"{user_class(self).__qualname__}: ConfigurableOptimizersMixin must be mixed into a LightningModule "
                 "(class Model(ConfigurableOptimizersMixin, L.LightningModule))."
             )
         module: LightningModule = self
         declared_all = current_declarations(module)
         if not declared_all:
             raise ValueError(
-                f"{type(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
+                f"{user_class(self).__qualname__}: no optimizer is declared. Assign an OptimizerSpec to a class "
                 "attribute, e.g. `optimizer = OptimizerSpec('adam', lr=1e-3)`."
             )
         _refuse_shadowed_names(module, declared_all)
@@ -708,14 +710,14 @@ class ConfigurableOptimizersMixin:
         manual = driven or not module.automatic_optimization
         if len(declared_all) > 1 and not manual and not vars(module).get(_INITIALIZED, False):
             raise TypeError(
-                f"{type(self).__qualname__}: Expected `ConfigurableOptimizersMixin.__init__` to run but it did not "
+                f"{user_class(self).__qualname__}: Expected `ConfigurableOptimizersMixin.__init__` to run but it did not "
                 "(does `__init__` call `L.LightningModule.__init__(self)` directly?); it turns automatic "
                 f"optimization off for the {len(declared_all)} declared optimizers. Call `super().__init__()`."
             )
         if (len(declared_all) > 1 and not manual) or (driven and _driven.written_automatic(module)):
-            raise _automatic_refused(type(self).__qualname__, declared_all, driven)
+            raise _automatic_refused(user_class(self).__qualname__, declared_all, driven)
         if manual:
-            _refuse_uncalled_overrides(type(self), "`automatic_optimization = False`")
+            _refuse_uncalled_overrides(user_class(self), "`automatic_optimization = False`")
         trainer = compat.attached_trainer(module)
         # declarations reading HParams are resolved again with the module's values (building/hparam_values.py)
         values = hparam_values(module, declared_all) if any(d.hparams for d in declared_all) else None
@@ -724,7 +726,7 @@ class ConfigurableOptimizersMixin:
         built = build_all(module, declared_all, trainer)
         setattr(self, PREFIXES_ATTRIBUTE, [b.prefix for b in built])
         setattr(self, EVERIES_ATTRIBUTE, tuple(d.spec.every for d in declared_all))
-        owner, choice = type(self).__qualname__, self.resume_changed_setup
+        owner, choice = user_class(self).__qualname__, self.resume_changed_setup
         if trainer is None:
             for b in built:  # no run to wait for: shapes from the declarations alone
                 for schedule, scheduler in b.scheduled():
@@ -841,7 +843,7 @@ def _check_training_step_written(module: Any, declared: Sequence[ResolvedOptimiz
     if len(declared) < 2 or declares_losses(declared) or compat.is_overridden("training_step", module):
         return
     raise ValueError(
-        f"{type(module).__qualname__}.training_step: Expected a `training_step` stepping each of the "
+        f"{user_class(module).__qualname__}.training_step: Expected a `training_step` stepping each of the "
         f'{len(declared)} declared optimizers ({listing(d.attribute for d in declared)}), or `loss="<method>"` '
         "on every one of them (the mixin then writes the step: docs/guides/several-optimizers.md), but got "
         "neither, so nothing would train."

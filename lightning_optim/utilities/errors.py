@@ -328,3 +328,23 @@ def torch_rejects(where: str, cls: type) -> Iterator[None]:
             raise
         error = TypeError if isinstance(err, TypeError) else ValueError
         raise error(f"{where}: `{cls.__name__}` rejected the declared options: {err}") from err
+
+
+def user_class(module: object) -> type:
+    """The class the user wrote of ``module``, the one messages name: torch's ``fully_shard`` (FSDP2) and
+    ``replicate`` swap a module's class for a generated subclass, ``FSDP<Name>(FSDPModule, <Name>)``, whose name
+    the user never wrote.
+
+    Example:
+        >>> class Net: ...
+        >>> user_class(Net()).__qualname__
+        'Net'
+    """
+    cls = type(module)
+    while (
+        len(cls.__bases__) == 2
+        and cls.__bases__[0].__module__.startswith("torch.distributed.")
+        and cls.__name__.endswith(cls.__bases__[1].__name__)
+    ):
+        cls = cls.__bases__[1]
+    return cls
