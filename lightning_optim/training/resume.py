@@ -13,7 +13,9 @@ written without the mixin tells of its setup ``hand_written.py``; what ``"fresh"
 Both checks run from places a user cannot switch off by overriding a hook without ``super()``: the
 checkpoint is already loaded when ``configure_optimizers`` runs (Lightning restores the module first), and a
 callback the mixin inserts writes the fingerprint (``on_save_checkpoint``) and checks again for strategies
-that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoint``).
+that load the checkpoint only after ``configure_optimizers`` (``on_load_checkpoint``). A strategy that also loads
+the optimizer states itself has done so by then: the guard puts a rewrite into the optimizers itself
+(``strategy_loaded.py``).
 
 Lightning steps a ``ReduceLROnPlateau`` of ``interval="epoch"`` after the epoch-end checkpoint is written and
 does not replay that step on resume (the metric is not in the checkpoint). The callback therefore also saves
@@ -79,6 +81,14 @@ from lightning_optim.training.hand_written import (
 )
 from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
+from lightning_optim.training.strategy_loaded import (
+    built_states,
+    leave_names_out_while,
+    loads_optimizers_itself,
+    not_rewritable,
+    reset,
+    rewritable,
+)
 from lightning_optim.training.takeover import (
     kept_by_position,
     kept_state,
@@ -101,17 +111,26 @@ ResumeChoice = Literal["error", "fresh", "continue"]
 
 
 def check_resume(
-    owner: str, checkpoint: dict[str, Any], built: Sequence[Built], choice: ResumeChoice, *, manual: bool
-) -> None:
-    """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup.
+    owner: str,
+    checkpoint: dict[str, Any],
+    built: Sequence[Built],
+    choice: ResumeChoice,
+    *,
+    manual: bool,
+    built_states: Sequence[Mapping[str, Any]] | None = None,
+) -> bool:
+    """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup; whether
+    it was rewritten.
 
     Rewritten, the checkpoint's optimizer and scheduler states are those Lightning then restores: fresh
     ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue), and
     its global step counted in this fit's optimization mode (``manual``). A checkpoint saved outside ``fit`` before
     it began (``fingerprint.holds_no_state``, ``compat.fit_progressed``) is left as it is: a new run from its weights.
+    Where the strategy already loaded the checkpoint's states into the optimizers, they are first put back to
+    ``built_states``, their states as built (``strategy_loaded.py``).
     """
     if not checkpoint:
-        return
+        return False
     saved = checkpoint.get(CHECKPOINT_KEY)
     states = checkpoint.get("optimizer_states", [])
     for state, b in zip([*states, *[None] * len(built)], built):
@@ -122,7 +141,7 @@ def check_resume(
     renamed: dict[str, str] = {}
     if holds_no_state(checkpoint):
         if "optimizer_states" in checkpoint and not compat.fit_progressed(checkpoint):
-            return  # saved outside `fit` before it began: a new run from its weights
+            return False  # saved outside `fit` before it began: a new run from its weights
         if choice == "error":
             raise weights_only_refusal(owner, checkpoint)
         saved, changes = None, ["no optimizer or scheduler state"]  # rewritten with fresh states below
@@ -153,9 +172,11 @@ def check_resume(
         if not changes:
             set_aside(checkpoint)  # a hand-written module's scheduler states: taken over when training starts
     if not changes:
-        return
+        return False
     if choice == "error":
         raise refusal(owner, changes)
+    for b, built_state in zip(built, built_states or ()):
+        reset(b.optimizer, built_state)
     if renamed:
         saved = record_renamed(checkpoint, renamed)
     continues = choice == "continue"
@@ -176,6 +197,7 @@ def check_resume(
     checkpoint.pop(METRICS_KEY, None)
     checkpoint.pop(STEP_METRICS_KEY, None)
     checkpoint.pop(CUT_KEY, None)
+    return True
 
 
 Plateaus = list[tuple[str, Scheduled]]
@@ -287,6 +309,11 @@ class ResumeGuard(MixinCallback):
         #: batch checks (``_accumulation_not_set``)
         self.resumed = False
         self.accumulation: Any = None
+        #: the optimizers' states as built, where the strategy loads the checkpoint's into them itself and the
+        #: mixin can rewrite them (``strategy_loaded.py``), until the checkpoint is taken; and whether the strategy
+        #: is loading it now (``on_fit_start``), when their ``state_dict`` leaves the group names out
+        self.built_states: list[dict[str, Any]] | None = None
+        self.strategy_loading = False
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
@@ -354,11 +381,34 @@ class ResumeGuard(MixinCallback):
         # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
         if not trainer.strategy.restore_checkpoint_after_setup:
             return
-        check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual_optimization(pl_module))
+        self.strategy_loading = False
+        manual = manual_optimization(pl_module)
+        if not loads_optimizers_itself(trainer):
+            check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual)
+        elif self.built_states is None:
+            if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual):
+                raise not_rewritable(self.owner, trainer, self.choice)
+        else:
+            # what the strategy loaded is the checkpoint's states, by position as Lightning restores them
+            loaded = [b.optimizer.state_dict() for b in self.built]
+            if checkpoint.get("optimizer_states", loaded):
+                checkpoint["optimizer_states"] = loaded
+            if check_resume(
+                self.owner, checkpoint, self.built, self.choice, manual=manual, built_states=self.built_states
+            ):
+                for b, state in zip(self.built, checkpoint["optimizer_states"]):
+                    b.optimizer.load_state_dict(state)  # as Lightning would, after this hook
+        self.built_states = None
         self.take_checkpoint(checkpoint)
 
     @override
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # the strategy loads the checkpoint between this hook and `on_load_checkpoint` (or `on_train_start`)
+        self.strategy_loading = self.built_states is not None
+
+    @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.strategy_loading, self.built_states = False, None
         for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
             rebound(b.optimizer)
         self.positions.begin(trainer)
@@ -470,6 +520,10 @@ def install(
     ``Positions`` (which count each optimizer's steps by ``stepping``, manual optimization's)."""
     checkpoint = compat.loaded_checkpoint(trainer)
     guard = ResumeGuard(owner, built, choice, stepping)
+    if loads_optimizers_itself(trainer) and rewritable(trainer):
+        guard.built_states = built_states(built)
+        for b in built:
+            leave_names_out_while(b.optimizer, lambda: guard.strategy_loading)
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))
     guard.take_checkpoint(checkpoint)
     callbacks.add(trainer, guard)

@@ -1,21 +1,27 @@
-"""Under ``ModelParallelStrategy`` (FSDP2 ``fully_shard`` in ``configure_model``, two CPU processes) messages name
-the user's class, not the one ``fully_shard`` swapped in."""
+"""Resuming under ``ModelParallelStrategy`` (FSDP2 ``fully_shard`` in ``configure_model``, two CPU processes),
+which loads the optimizer states itself before the mixin sees the checkpoint: ``"fresh"`` and ``"continue"`` do
+what they do where Lightning restores them, a hand-written module's distributed checkpoint resumes exactly, and
+messages name the user's class, not the one ``fully_shard`` swapped in."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
 # one multi-process test at a time: the process groups of two would meet on Lightning's default port
 pytestmark = [pytest.mark.xdist_group("ddp"), pytest.mark.slow, pytest.mark.timeout(900)]
 
 SCRIPT = Path(__file__).with_name("_model_parallel_script.py")
 ROOT = SCRIPT.parents[2]
+FORMATS = ["distributed", "file"]
 
 
 def run(names: list[str], form: str, out: Path) -> None:
@@ -35,7 +41,56 @@ def run(names: list[str], form: str, out: Path) -> None:
         assert result.returncode == 0, result.stderr[-4000:]
 
 
+def report(out: Path, name: str) -> dict[str, Any]:
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def flat(history: list[list[list[float]]]) -> list[float]:
+    return [lr for step in history for groups in step for lr in groups]
+
+
+def step_lr(lrs: list[float], steps: int, start: int = 0) -> list[list[list[float]]]:
+    """The groups' lrs before each of ``steps`` steps from ``start`` of a torch ``StepLR(2, 0.5)`` from ``lrs``."""
+    params = [torch.nn.Parameter(torch.zeros(1)) for _ in lrs]
+    optimizer = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, lrs)])
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 2, 0.5)
+    history = []
+    for _ in range(start + steps):
+        history.append([[g["lr"] for g in optimizer.param_groups]])
+        optimizer.step()
+        scheduler.step()
+    return history[start:]
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_changed_setup_resumes_fresh_or_continues_as_where_lightning_restores_the_states(
+    form: str, tmp_path: Path
+) -> None:
+    run(["mixin_first", "fresh", "continue"], form, tmp_path)
+    declared = [0.02, 0.02, 0.1, 0.1]  # group `a` (and its no_decay half) now at 0.02, the rest at 0.1
+
+    fresh = report(tmp_path, "fresh")
+    # every optimizer and schedule anew: the schedule from its start, Adam's moments from the resumed step
+    assert flat(fresh["lrs"]) == pytest.approx(flat(step_lr(declared, 4)))
+    assert fresh["steps"] == [4.0] * 4
+
+    kept = report(tmp_path, "continue")
+    # the moments kept, the schedule as now declared evaluated at the resumed step
+    assert flat(kept["lrs"]) == pytest.approx(flat(step_lr(declared, 4, start=4)))
+    assert kept["steps"] == [8.0] * 4
+
+
 def test_refusal_names_the_users_class_not_the_one_fully_shard_swapped_in(tmp_path: Path) -> None:
     run(["mixin_first", "error"], "distributed", tmp_path)
     message = (tmp_path / "error.txt").read_text()
     assert message.startswith("Changed: Expected the checkpoint being resumed to come from the same"), message
+
+
+def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> None:
+    # torch's distributed checkpoint asks for every key of the live optimizer's state: the group names too
+    run(["hand_full", "hand_first", "mixin_resumed"], "distributed", tmp_path)
+    uninterrupted, first = report(tmp_path, "hand_full"), report(tmp_path, "hand_first")
+    resumed = report(tmp_path, "mixin_resumed")
+
+    assert first["lrs"] + resumed["lrs"] == uninterrupted["lrs"]
+    assert resumed["weights"] == uninterrupted["weights"]

@@ -1,0 +1,86 @@
+"""Resuming under a strategy that loads the optimizer states itself (``ModelParallelStrategy``).
+
+Lightning restores the optimizer states (``optimizer.load_state_dict``) after the callbacks' ``on_load_checkpoint``,
+where the resume guard may have rewritten them for a changed setup (``"fresh"``, ``"continue"``). A strategy whose
+``lightning_restore_optimizer`` is ``False`` loads them itself, inside its ``load_checkpoint``, before that hook:
+the rewrite would reach no optimizer, and the resumed run would silently keep the checkpoint's options and moments.
+Under ``ModelParallelStrategy`` (torch's ``set_optimizer_state_dict``, by parameter name) the guard therefore takes
+what the strategy loaded as the checkpoint's states (the form Lightning restores, by position), puts the optimizers
+back to their states as built before rewriting them (``reset``, with the ``built_states`` taken when they were
+built), and loads the rewritten states itself, as Lightning would. The other such strategies (``FSDPStrategy``,
+``DeepSpeedStrategy``) hold the optimizer states in forms this package does not rewrite: under them a changed setup
+is refused with ``"fresh"`` and ``"continue"`` too (``not_rewritable``).
+
+torch's distributed checkpoint loads an optimizer's state by the keys of the live optimizer's ``state_dict`` and
+fails on one the checkpoint lacks: the declared group ``name``, in a checkpoint a hand-written
+``configure_optimizers`` wrote. While the strategy loads, the optimizers' ``state_dict`` leaves the names out
+(``leave_names_out_while``); the load keeps the declared names (``registry/implementation.py:keep_implementation``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import Trainer
+
+from lightning_optim.building.build import Built
+from lightning_optim.utilities import compat
+
+
+def loads_optimizers_itself(trainer: Trainer) -> bool:
+    """Whether ``trainer``'s strategy loads the optimizer states itself, before the callbacks'
+    ``on_load_checkpoint``, instead of Lightning after it."""
+    return not trainer.strategy.lightning_restore_optimizer
+
+
+def rewritable(trainer: Trainer) -> bool:
+    """Whether the mixin can put rewritten states into the optimizers ``trainer``'s strategy loaded itself: plain
+    torch optimizers over the module's (sharded) parameters, ``ModelParallelStrategy``'s."""
+    return isinstance(trainer.strategy, compat.lightning_classes("strategies.ModelParallelStrategy"))
+
+
+def built_states(built: Sequence[Built]) -> list[dict[str, Any]]:
+    """Each optimizer's state as built (before any checkpoint is loaded into it), for ``reset``."""
+    return [copy.deepcopy(b.optimizer.state_dict()) for b in built]
+
+
+def reset(optimizer: torch.optim.Optimizer, built_state: Mapping[str, Any]) -> None:
+    """Put ``optimizer`` back to its state as built (``built_state``): no per-parameter state, and each declared
+    group's options as built (a group added after the build keeps its own)."""
+    optimizer.state.clear()
+    for group, built_group in zip(optimizer.param_groups, built_state["param_groups"]):
+        params = group["params"]
+        group.clear()
+        group.update(
+            {**copy.deepcopy({k: v for k, v in built_group.items() if k != "params"}), "params": params}
+        )
+
+
+def leave_names_out_while(optimizer: torch.optim.Optimizer, loading: Callable[[], bool]) -> None:
+    """Leave the groups' ``name`` out of ``optimizer.state_dict()`` while ``loading()``: the keys torch's distributed
+    checkpoint asks a checkpoint for, which one a hand-written module wrote does not hold."""
+
+    def hook(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any] | None:
+        if not loading():
+            return None
+        groups = state_dict["param_groups"]
+        state_dict["param_groups"] = [{k: v for k, v in g.items() if k != "name"} for g in groups]
+        return state_dict
+
+    optimizer.register_state_dict_post_hook(hook)
+
+
+def not_rewritable(owner: str, trainer: Trainer, choice: str) -> ValueError:
+    """The refusal of a changed setup resumed with ``"fresh"``/``"continue"`` (``choice``) under a strategy that
+    loads the optimizer states itself in a form the mixin does not rewrite."""
+    strategy = type(trainer.strategy).__name__
+    return ValueError(
+        f"{owner}.resume_changed_setup: Expected a strategy whose optimizer states the mixin can replace to resume a "
+        f"changed setup with {choice!r} but got `{strategy}`, which loads the checkpoint's optimizer states itself "
+        "before the mixin sees the checkpoint, so the resumed run would silently keep the old options and states. "
+        "Resume with the declarations the checkpoint was written with, or load only its weights into the module "
+        "(`Module.load_from_checkpoint`, or `load_state_dict`) and fit without `ckpt_path`."
+    )
