@@ -434,20 +434,25 @@ class MovesItsDecayPoints(Classifier):
             self.lr_schedulers().last_epoch = 2  # type: ignore[union-attr]
 
 
-class ManualMovesItsDecayPoints(MovesItsDecayPoints):
-    def __init__(self) -> None:
-        super().__init__()
-        self.automatic_optimization = False
+def in_manual_optimization(base: type[Any]) -> type[Any]:
+    """``base`` trained in manual optimization: one step of its optimizer per batch."""
 
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        optimizer = self.optimizers()
-        optimizer.zero_grad()  # type: ignore[union-attr]
-        self.manual_backward(super().training_step(batch, batch_idx))
-        optimizer.step()  # type: ignore[union-attr]
+    class Manual(base):  # type: ignore[valid-type,misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch: Any, batch_idx: int) -> None:
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(super().training_step(batch, batch_idx))
+            optimizer.step()
+
+    return Manual
 
 
 @pytest.mark.parametrize(
-    "base", [MovesItsDecayPoints, ManualMovesItsDecayPoints], ids=["automatic", "manual"]
+    "base", [MovesItsDecayPoints, in_manual_optimization(MovesItsDecayPoints)], ids=["automatic", "manual"]
 )
 def test_a_last_epoch_write_mid_run_moves_the_declared_schedulers_decay_points_as_a_hand_written_ones(
     base: type[Any], tmp_path: Any
@@ -505,20 +510,10 @@ class WritesBeforeItsWindow(Classifier):
             self.lr_schedulers().last_epoch = 2  # type: ignore[union-attr]
 
 
-class ManualWritesBeforeItsWindow(WritesBeforeItsWindow):
-    def __init__(self) -> None:
-        super().__init__()
-        self.automatic_optimization = False
-
-    def training_step(self, batch: Any, batch_idx: int) -> None:
-        optimizer = self.optimizers()
-        optimizer.zero_grad()  # type: ignore[union-attr]
-        self.manual_backward(super().training_step(batch, batch_idx))
-        optimizer.step()  # type: ignore[union-attr]
-
-
 @pytest.mark.parametrize(
-    "base", [WritesBeforeItsWindow, ManualWritesBeforeItsWindow], ids=["automatic", "manual"]
+    "base",
+    [WritesBeforeItsWindow, in_manual_optimization(WritesBeforeItsWindow)],
+    ids=["automatic", "manual"],
 )
 def test_a_last_epoch_write_before_the_window_begins_is_refused_alike_in_automatic_and_manual_optimization(
     base: type[Any],
