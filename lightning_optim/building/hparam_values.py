@@ -28,7 +28,7 @@ from lightning_optim.declaring.optimizer import (
     decay_read_at_fit,
 )
 from lightning_optim.utilities import compat
-from lightning_optim.utilities.errors import did_you_mean
+from lightning_optim.utilities.errors import did_you_mean, user_class
 
 
 class MissingHParamError(ValueError):
@@ -83,7 +83,7 @@ def _missing(module: Any, occurrence: Occurrence) -> MissingHParamError:
     name = occurrence.name
     return MissingHParamError(
         f"{occurrence.where}: Expected the module to have the hyperparameter `{name}` for `{occurrence.key}` "
-        f"(declared as HParam({name!r}), without default) but `{type(module).__qualname__}` has none"
+        f"(declared as HParam({name!r}), without default) but `{user_class(module).__qualname__}` has none"
         f"{missing_hint(module, name)}: Lightning's lookup (`lightning_getattr`) finds no "
         f"attribute `{name}` of the module, no `{name}` in `module.hparams` and none in the datamodule's "
         f"hparams. {missing_fix(name)}",

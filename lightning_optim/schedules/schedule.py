@@ -32,6 +32,8 @@ the groups with their values loosely) and leave the added group at its lr, as a 
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import operator
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -224,13 +226,15 @@ def _count_of(value: Any) -> int | None:
     schedulers count with as with the int; ``None`` for anything else.
 
     Example:
-        >>> _count_of(2), _count_of(2.0), _count_of(2.5), _count_of("2")
-        (2, 2, None, None)
+        >>> _count_of(2), _count_of(2.0), _count_of(2.5), _count_of("2"), _count_of(torch.tensor(2.0))
+        (2, 2, None, None, 2)
     """
+    if isinstance(value, torch.Tensor):  # every tensor has `__index__`, which a float one refuses
+        value = value.item() if value.numel() == 1 else None
     if hasattr(type(value), "__index__"):
         return operator.index(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(float(value))  # a NumPy float too
     return None
 
 

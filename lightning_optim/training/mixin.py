@@ -504,7 +504,7 @@ def current_declarations(module_or_class: Any) -> tuple[ResolvedOptimizer, ...]:
     (not for every step: ``declared_of``). A class whose own ``__init_subclass__`` skipped the mixin's (a base's
     override without ``super()``) is declared now, with the checks of class definition; a declaration changed on
     the class after its body, or a spec assigned to the instance, is refused."""
-    cls = module_or_class if isinstance(module_or_class, type) else type(module_or_class)
+    cls = module_or_class if isinstance(module_or_class, type) else user_class(module_or_class)
     if not isinstance(module_or_class, type):
         _refuse_instance_specs(module_or_class)
     if issubclass(cls, ConfigurableOptimizersMixin):

@@ -13,6 +13,7 @@ import re
 from copy import deepcopy
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch.callbacks import BaseFinetuning
@@ -377,6 +378,26 @@ def test_a_last_epoch_write_of_no_count_or_below_0_is_refused_as_such_and_an_int
     assert (
         optimizer.param_groups[0]["lr"] == by_hand.param_groups[0]["lr"] == 0.5
     )  # decays at its next update
+
+
+@pytest.mark.parametrize(
+    "written", [np.float32(2.0), np.int64(2), torch.tensor(2.0), torch.tensor(2)], ids=repr
+)
+def test_a_last_epoch_write_of_a_whole_number_of_another_numeric_type_moves_as_torchs(written: Any) -> None:
+    # a NumPy float was refused as "not an int" (a Python float was not) and a float tensor failed in torch's
+    # `__index__` ("only integer tensors of a single element can be converted to an index"); torch's own
+    # scheduler counts with each as with 2
+    optimizer = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = Schedule(optimizer, step_by_3, shape=Shape(), where="Model.optimizer.scheduler")
+    schedule.last_epoch = written
+    assert (schedule.last_epoch, schedule.inner.last_epoch) == (2, 2)
+    assert type(schedule.last_epoch) is int
+    by_hand = SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    hand_written = step_by_3(by_hand, Shape())
+    hand_written.last_epoch = written
+    for stepped in (optimizer, schedule, by_hand, hand_written):
+        stepped.step()
+    assert optimizer.param_groups[0]["lr"] == by_hand.param_groups[0]["lr"] == 0.5
 
 
 def test_a_last_epoch_write_before_a_window_begins_is_refused_unless_it_writes_the_count_it_has() -> None:

@@ -94,3 +94,34 @@ def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> 
 
     assert first["lrs"] + resumed["lrs"] == uninterrupted["lrs"]
     assert resumed["weights"] == uninterrupted["weights"]
+
+
+def one_process(run: str) -> dict[str, Any]:
+    """``_model_parallel_one_process.py``'s ``run`` in a process of its own, on a free port."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("_model_parallel_one_process.py")), run],
+        cwd=ROOT,
+        env={**os.environ, "MASTER_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_fit_without_a_checkpoint_or_a_batch_keeps_the_group_names_in_the_saved_state() -> None:
+    # the names are left out of `state_dict()` only while the strategy loads a checkpoint; before, every fit set
+    # that on, and one that never reached `on_train_start` (no batch to train) left it on: saved names [None, None]
+    names = one_process("names")
+    assert names["live"] == names["state_dict"] == names["checkpoint"] == ["a", "rest"]
+
+
+def test_a_refusal_when_fit_starts_names_the_users_class() -> None:
+    # `fully_shard(self)` swaps the module's class for `FSDPSelectsNothing`; the declarations are read from the
+    # user's class, and messages name it
+    message = one_process("refusal")["message"]
+    assert message is not None and message.startswith("SelectsNothing.optimizer.groups[0]"), message
