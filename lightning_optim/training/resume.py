@@ -403,13 +403,13 @@ class ResumeGuard(MixinCallback):
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        # the strategy loads the checkpoint between this hook and `on_load_checkpoint` (or `on_train_start`); a fit
-        # without one loads none, and may never reach `on_train_start` (no batches to train)
-        self.strategy_loading = self.built_states is not None and trainer.ckpt_path is not None
+        # the strategy loads the checkpoint between this hook and `on_load_checkpoint` (or `on_train_start`)
+        self.strategy_loading = self.built_states is not None
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        # a fit that ended before `on_train_start` (an error in the load, the sanity check): the names come back
+        # a fit that ended before `on_train_start` (no batch to train, an error in the load or the sanity check):
+        # the names come back into the optimizers' `state_dict()`
         self.strategy_loading = False
 
     @override
