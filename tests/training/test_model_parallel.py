@@ -24,21 +24,28 @@ ROOT = SCRIPT.parents[2]
 FORMATS = ["distributed", "file"]
 
 
+def launch(args: list[str]) -> str:
+    """Run the Python script ``args`` (its path, then its arguments) in processes of its own, on a free port; its
+    standard output."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env={**os.environ, "MASTER_PORT": str(port)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stdout
+
+
 def run(names: list[str], form: str, out: Path) -> None:
     """Run each of ``names`` (``_model_parallel_script.RUNS``) in its own processes, on a free port."""
     for name in names:
-        with socket.socket() as free:
-            free.bind(("127.0.0.1", 0))
-            port = free.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, str(SCRIPT), name, form, str(out)],
-            cwd=ROOT,
-            env={**os.environ, "MASTER_PORT": str(port)},
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
+        launch([str(SCRIPT), name, form, str(out)])
 
 
 def report(out: Path, name: str) -> dict[str, Any]:
@@ -98,19 +105,8 @@ def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> 
 
 def one_process(run: str) -> dict[str, Any]:
     """``_model_parallel_one_process.py``'s ``run`` in a process of its own, on a free port."""
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT.with_name("_model_parallel_one_process.py")), run],
-        cwd=ROOT,
-        env={**os.environ, "MASTER_PORT": str(port)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stdout = launch([str(SCRIPT.with_name("_model_parallel_one_process.py")), run])
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_a_fit_without_a_checkpoint_or_a_batch_keeps_the_group_names_in_the_saved_state() -> None:
