@@ -82,7 +82,7 @@ from lightning_optim.training.hand_written import (
 from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.training.strategy_loaded import (
-    built_states,
+    built_options,
     leave_names_out_while,
     loads_optimizers_itself,
     not_rewritable,
@@ -117,7 +117,7 @@ def check_resume(
     choice: ResumeChoice,
     *,
     manual: bool,
-    built_states: Sequence[Mapping[str, Any]] | None = None,
+    built_options: Sequence[Sequence[Mapping[str, Any]]] | None = None,
 ) -> bool:
     """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup; whether
     it was rewritten.
@@ -126,8 +126,8 @@ def check_resume(
     ones (``"continue"``: with the kept per-parameter states, and every schedule marked to continue), and
     its global step counted in this fit's optimization mode (``manual``). A checkpoint saved outside ``fit`` before
     it began (``fingerprint.holds_no_state``, ``compat.fit_progressed``) is left as it is: a new run from its weights.
-    Where the strategy already loaded the checkpoint's states into the optimizers, they are first put back to
-    ``built_states``, their states as built (``strategy_loaded.py``).
+    Where the strategy already loaded the checkpoint's states into the optimizers, they are first put back to their
+    states as built, with ``built_options``, each group's options as built (``strategy_loaded.py``).
     """
     if not checkpoint:
         return False
@@ -175,8 +175,8 @@ def check_resume(
         return False
     if choice == "error":
         raise refusal(owner, changes)
-    for b, built_state in zip(built, built_states or ()):
-        reset(b.optimizer, built_state)
+    for b, options in zip(built, built_options or ()):
+        reset(b.optimizer, options)
     if renamed:
         saved = record_renamed(checkpoint, renamed)
     continues = choice == "continue"
@@ -309,10 +309,10 @@ class ResumeGuard(MixinCallback):
         #: batch checks (``_accumulation_not_set``)
         self.resumed = False
         self.accumulation: Any = None
-        #: the optimizers' states as built, where the strategy loads the checkpoint's into them itself and the
-        #: mixin can rewrite them (``strategy_loaded.py``), until the checkpoint is taken; and whether the strategy
-        #: is loading it now (``on_fit_start``), when their ``state_dict`` leaves the group names out
-        self.built_states: list[dict[str, Any]] | None = None
+        #: the optimizers' groups' options as built, where the strategy loads the checkpoint's states into them
+        #: itself and the mixin can rewrite them (``strategy_loaded.py``), until the checkpoint is taken; and whether
+        #: the strategy is loading it now (``on_fit_start``), when their ``state_dict`` leaves the group names out
+        self.built_options: list[list[dict[str, Any]]] | None = None
         self.strategy_loading = False
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
@@ -385,7 +385,7 @@ class ResumeGuard(MixinCallback):
         manual = manual_optimization(pl_module)
         if not loads_optimizers_itself(trainer):
             check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual)
-        elif self.built_states is None:
+        elif self.built_options is None:
             if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual):
                 raise not_rewritable(self.owner, trainer, self.choice)
         else:
@@ -394,17 +394,22 @@ class ResumeGuard(MixinCallback):
             if checkpoint.get("optimizer_states", loaded):
                 checkpoint["optimizer_states"] = loaded
             if check_resume(
-                self.owner, checkpoint, self.built, self.choice, manual=manual, built_states=self.built_states
+                self.owner,
+                checkpoint,
+                self.built,
+                self.choice,
+                manual=manual,
+                built_options=self.built_options,
             ):
                 for b, state in zip(self.built, checkpoint["optimizer_states"]):
                     b.optimizer.load_state_dict(state)  # as Lightning would, after this hook
-        self.built_states = None
+        self.built_options = None
         self.take_checkpoint(checkpoint)
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the strategy loads the checkpoint between this hook and `on_load_checkpoint` (or `on_train_start`)
-        self.strategy_loading = self.built_states is not None
+        self.strategy_loading = self.built_options is not None
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
@@ -414,7 +419,7 @@ class ResumeGuard(MixinCallback):
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.strategy_loading, self.built_states = False, None
+        self.strategy_loading, self.built_options = False, None
         for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
             rebound(b.optimizer)
         self.positions.begin(trainer)
@@ -527,7 +532,7 @@ def install(
     checkpoint = compat.loaded_checkpoint(trainer)
     guard = ResumeGuard(owner, built, choice, stepping)
     if loads_optimizers_itself(trainer) and rewritable(trainer):
-        guard.built_states = built_states(built)
+        guard.built_options = built_options(built)
         for b in built:
             leave_names_out_while(b.optimizer, lambda: guard.strategy_loading)
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))

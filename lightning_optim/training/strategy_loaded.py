@@ -6,7 +6,7 @@ where the resume guard may have rewritten them for a changed setup (``"fresh"``,
 the rewrite would reach no optimizer, and the resumed run would silently keep the checkpoint's options and moments.
 Under ``ModelParallelStrategy`` (torch's ``set_optimizer_state_dict``, by parameter name) the guard therefore takes
 what the strategy loaded as the checkpoint's states (the form Lightning restores, by position), puts the optimizers
-back to their states as built before rewriting them (``reset``, with the ``built_states`` taken when they were
+back to their states as built before rewriting them (``reset``, with the ``built_options`` taken when they were
 built), and loads the rewritten states itself, as Lightning would. The other such strategies (``FSDPStrategy``,
 ``DeepSpeedStrategy``) hold the optimizer states in forms this package does not rewrite: under them a changed setup
 is refused with ``"fresh"`` and ``"continue"`` too (``not_rewritable``).
@@ -42,21 +42,36 @@ def rewritable(trainer: Trainer) -> bool:
     return isinstance(trainer.strategy, compat.lightning_classes("strategies.ModelParallelStrategy"))
 
 
-def built_states(built: Sequence[Built]) -> list[dict[str, Any]]:
-    """Each optimizer's state as built (before any checkpoint is loaded into it), for ``reset``."""
-    return [copy.deepcopy(b.optimizer.state_dict()) for b in built]
+def built_options(built: Sequence[Built]) -> list[list[dict[str, Any]]]:
+    """Each optimizer's groups' options as built (before any checkpoint is loaded into it), without their
+    ``params``: all ``reset`` puts back, as it clears the per-parameter state."""
+    return [
+        [
+            copy.deepcopy({k: v for k, v in group.items() if k != "params"})
+            for group in b.optimizer.param_groups
+        ]
+        for b in built
+    ]
 
 
-def reset(optimizer: torch.optim.Optimizer, built_state: Mapping[str, Any]) -> None:
-    """Put ``optimizer`` back to its state as built (``built_state``): no per-parameter state, and each declared
-    group's options as built (a group added after the build keeps its own)."""
+def reset(optimizer: torch.optim.Optimizer, built_options: Sequence[Mapping[str, Any]]) -> None:
+    """Put ``optimizer`` back to its state as built: no per-parameter state, and each declared group's options as
+    built (``built_options``; a group added after the build keeps its own).
+
+    Example:
+        >>> weight = torch.nn.Parameter(torch.ones(1))
+        >>> adam = torch.optim.Adam([weight], lr=0.1)
+        >>> options = [{k: v for k, v in g.items() if k != "params"} for g in adam.param_groups]
+        >>> weight.grad = torch.ones(1); adam.step(); adam.param_groups[0]["lr"] = 0.5
+        >>> reset(adam, options)
+        >>> dict(adam.state), adam.param_groups[0]["lr"], adam.param_groups[0]["params"][0] is weight
+        ({}, 0.1, True)
+    """
     optimizer.state.clear()
-    for group, built_group in zip(optimizer.param_groups, built_state["param_groups"]):
+    for group, options in zip(optimizer.param_groups, built_options):
         params = group["params"]
         group.clear()
-        group.update(
-            {**copy.deepcopy({k: v for k, v in built_group.items() if k != "params"}), "params": params}
-        )
+        group.update({**copy.deepcopy(options), "params": params})
 
 
 def leave_names_out_while(optimizer: torch.optim.Optimizer, loading: Callable[[], bool]) -> None:
