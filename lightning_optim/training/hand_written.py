@@ -207,32 +207,50 @@ def _told(built: Built, group: Mapping[str, Any], lr_told: bool) -> str:
     return stable_repr((len(group["params"]), started, options))
 
 
-def _orders(state: Mapping[str, Any], built: Built) -> tuple[list[str], list[str]] | None:
-    """What tells each group of the checkpoint's optimizer ``state`` and each of ``built``'s apart (``_told``), in
-    their orders; ``None`` where they hold other numbers of groups."""
+#: Why the checkpoint's groups are not taken in the declared order (``_declared_order``), as the line saying how to
+#: declare them instead (``{order}``: the checkpoint's position of each declared group)
+_NOT_REORDERED = {
+    "untold": "the checkpoint's may be the declared ones in another order, which their parameter counts, lrs and "
+    "options do not tell apart; declare them in the hand-written module's order (a `ParamGroup` each, in that "
+    "order) to resume each with its state",
+    "alike_swapped": "the checkpoint's may be the declared ones in another order, but groups alike in their "
+    "parameters' shapes would change places, which their lrs or options alone do not tell from a changed setup; "
+    "declare them in the hand-written module's order (a `ParamGroup` each, in that order)",
+    "scheduled": "the checkpoint's are the declared ones in another order (its groups {order}, in turn), and its "
+    "scheduler states hold their values per group in that order; declare the groups in the hand-written module's "
+    "order (a `ParamGroup` each, in that order)",
+}
+
+
+def _declared_order(
+    state: Mapping[str, Any], built: Built, *, scheduled: bool = False
+) -> tuple[list[int], str | None]:
+    """The checkpoint's position of each of ``built``'s groups where the checkpoint's (optimizer ``state``) may be
+    ``built``'s in another order, with ``None`` (taken in that order) or why not (a key of ``_NOT_REORDERED``;
+    ``"untold"``: alike in ``_told``, which tells no positions; ``"scheduled"``: scheduler states in the checkpoint);
+    no positions and no reason where they are in ``built``'s order or are not its groups in another (other
+    ``_told``, or so ordered, ``hand_written_differences`` in their parameters' shapes)."""
     groups = state.get("param_groups") if isinstance(state, Mapping) else None
     if not isinstance(groups, list) or len(groups) != len(built.optimizer.param_groups):
-        return None
+        return [], None
     lr_told = _lr_told(built, groups)
-    return (
-        [_told(built, group, lr_told) for group in groups],
-        [_told(built, group, lr_told) for group in built.optimizer.param_groups],
-    )
-
-
-def _declared_order(state: Mapping[str, Any], built: Built) -> list[int] | None:
-    """The positions of the checkpoint's groups (optimizer ``state``) in the order of ``built``'s, where they are
-    ``built``'s in another order: each of ``built``'s told apart from the others by its parameter count, lr and
-    options (``_told``), and the groups so ordered without ``hand_written_differences`` (their parameters'
-    shapes); else ``None``."""
-    orders = _orders(state, built)
-    if orders is None:
-        return None
-    saved, declared = orders
-    if saved == declared or sorted(saved) != sorted(declared) or len(set(declared)) != len(declared):
-        return None
+    saved = [_told(built, group, lr_told) for group in groups]
+    declared = [_told(built, group, lr_told) for group in built.optimizer.param_groups]
+    if sorted(saved) != sorted(declared):
+        return [], None
+    if len(set(declared)) != len(declared):
+        return [], "untold"
     order = [saved.index(told) for told in declared]
-    return order if not hand_written_differences([_reordered(state, order)], [built]) else None
+    if saved == declared or hand_written_differences([_reordered(state, order)], [built]):
+        return [], None
+    if alike_swapped(order, _shapes(built)):
+        return order, "alike_swapped"
+    return order, "scheduled" if scheduled else None
+
+
+def _not_reordered(index: int, built: Built, order: Sequence[int], reason: str) -> str:
+    where = f"optimizers[{index} {built.declared.attribute!r}].groups: "
+    return where + _NOT_REORDERED[reason].format(order=", ".join(map(str, order)))
 
 
 def alike_swapped(order: Sequence[int], shapes: Sequence[Any]) -> bool:
@@ -271,42 +289,23 @@ def in_declared_order(
     optimizer says how to declare its groups instead."""
     kept, lines = list(states), []
     for index, (state, b) in enumerate(zip(states, built)):
-        order = _declared_order(state, b)
-        if order is not None and alike_swapped(order, _shapes(b)):
-            lines.append(
-                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's may be the declared ones in "
-                "another order, but groups alike in their parameters' shapes would change places, which their lrs "
-                "or options alone do not tell from a changed setup; declare them in the hand-written module's order "
-                "(a `ParamGroup` each, in that order)"
-            )
-        elif order is not None and not scheduled:
+        order, reason = _declared_order(state, b, scheduled=scheduled)
+        if order and reason is None:
             kept[index] = _reordered(state, order)
-        elif order is not None:
-            lines.append(
-                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's are the declared ones in "
-                f"another order (its groups {', '.join(map(str, order))}, in turn), and its scheduler states "
-                "hold their values per group in that order; declare the groups in the hand-written module's order "
-                "(a `ParamGroup` each, in that order)"
-            )
+        elif reason in ("alike_swapped", "scheduled"):  # "untold" is said by position: `untold_orders`
+            lines.append(_not_reordered(index, b, order, reason))
     return kept, lines
 
 
 def untold_orders(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
     """A line for each optimizer whose checkpoint groups (``states``, compared by position) differ from
     ``built``'s but are as many alike in parameter count, lr and options (``_told``): they may be the declared
-    ones in another order, which ``in_declared_order`` cannot tell (groups alike in all three)."""
-    lines = []
-    for index, (state, b) in enumerate(zip(states, built)):
-        orders = _orders(state, b)
-        if orders is None or sorted(orders[0]) != sorted(orders[1]) or len(set(orders[1])) == len(orders[1]):
-            continue
-        if hand_written_differences([state], [b]):
-            lines.append(
-                f"optimizers[{index} {b.declared.attribute!r}].groups: the checkpoint's may be the declared ones in "
-                "another order, which their parameter counts, lrs and options do not tell apart; declare them in "
-                "the hand-written module's order (a `ParamGroup` each, in that order) to resume each with its state"
-            )
-    return lines
+    ones in another order, which ``in_declared_order`` cannot tell (``_declared_order``'s ``"untold"``)."""
+    return [
+        _not_reordered(index, b, [], "untold")
+        for index, (state, b) in enumerate(zip(states, built))
+        if _declared_order(state, b) == ([], "untold") and hand_written_differences([state], [b])
+    ]
 
 
 def hand_written_differences(states: Sequence[Mapping[str, Any]], built: Sequence[Built]) -> list[str]:
