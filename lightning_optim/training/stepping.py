@@ -31,10 +31,15 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   checkpoint written in between holds the state before the update, as in automatic optimization, and the
   ``ResumeGuard`` takes it with the saved metric: a per-step plateau's count of owed updates is on the
   scheduler (``OWED``), a per-epoch one's follows from the epoch counter.
-* ``StochasticWeightAveraging`` puts its ``SWALR`` in the place of the declared schedule at ``swa_epoch_start``
-  (``building/swa.py``): from then on the displaced schedule is not stepped, and ``SWALR`` steps at every
-  epoch's end, as Lightning steps it in automatic optimization and a hand-written manual module that steps
-  ``self.lr_schedulers()`` does. (SWA itself refuses several optimizers when the fit starts.)
+* A scheduler that another party puts in the trainer's scheduler configs in the place of the declared ones is a
+  *stand-in* (``stand_ins``), stepped by Lightning's automatic rule for its interval, as Lightning steps it in
+  automatic optimization and a hand-written manual module that steps ``self.lr_schedulers()`` does; the
+  declared schedules it displaced are not stepped meanwhile. ``StochasticWeightAveraging`` puts its ``SWALR``
+  there at ``swa_epoch_start`` (``building/swa.py``), per epoch: it steps at every epoch's end. (SWA itself
+  refuses several optimizers when the fit starts.) The LR finder (``Tuner.lr_find``, ``LearningRateFinder``)
+  replaces the configs with its sweep's, per step, for its trial run, where the mixin's callbacks are not
+  called: the sweep steps after each applied step of its optimizer, from the post-step hook, which notices the
+  replaced configs by the list's identity (``ManualSchedulerStepping.follow``: one compare a step).
 
 Three mistakes would otherwise train silently wrong; each stops ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
@@ -59,7 +64,7 @@ Three mistakes would otherwise train silently wrong; each stops ``fit`` with a `
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -73,7 +78,7 @@ from typing_extensions import override
 
 from lightning_optim.building.build import Built
 from lightning_optim.building.length import counted_in_steps, max_steps_ends_run
-from lightning_optim.building.swa import displaced, swa_start
+from lightning_optim.building.swa import swa_start
 from lightning_optim.declaring.scheduler import ResolvedScheduler
 from lightning_optim.declaring.training_step import declares_losses
 from lightning_optim.schedules.schedule import Schedule
@@ -115,6 +120,26 @@ class Scheduled:
     @classmethod
     def all_of(cls, built: Sequence[Built]) -> list[Scheduled]:
         return [cls(b.optimizer, live, spec) for b in built for live, spec in b.scheduled()]
+
+
+def stand_ins(configs: Sequence[Any], ours: Collection[int], interval: str) -> list[Any]:
+    """The scheduler configs of ``interval`` among ``configs`` (the trainer's) whose scheduler is not one of ``ours``
+    (by ``id``) and steps without a metric: stand-ins put there in the place of the declared schedules
+    (``StochasticWeightAveraging``'s ``SWALR``, per epoch; the LR finder's sweep, per step), which Lightning steps
+    in automatic optimization and nothing else steps in manual optimization."""
+    return [
+        config
+        for config in configs
+        if id(config.scheduler) not in ours
+        and config.interval == interval
+        and not config.reduce_on_plateau
+        and isinstance(config.scheduler, LRScheduler)
+    ]
+
+
+def displaced_from(configs: Sequence[Any], schedule: Schedule) -> bool:
+    """Whether ``schedule`` is missing from the scheduler configs ``configs`` (the trainer's)."""
+    return all(config.scheduler is not schedule for config in configs)
 
 
 def _stepped(schedule: Schedule) -> int:
@@ -225,6 +250,15 @@ class ManualSchedulerStepping(MixinCallback):
         #: until the resumed run logs the metric again, as the uninterrupted run's take the last value logged
         self.saved_step_metrics: dict[int, float] = {}
         self.scheduled = scheduled
+        self.ours = frozenset(id(s.scheduler) for s in scheduled)
+        self.optimizers = [b.optimizer for b in built]
+        #: the trainer's scheduler configs the fields below were read from (``follow``), the mixin's own until
+        #: the LR finder replaces the list with its sweep's for its trial run (and puts the mixin's back after)
+        self.configs: list[Any] | None = None
+        #: by optimizer index, the per-step stand-ins on that optimizer in ``configs``
+        self.step_stand_ins: list[list[Any]] = [[] for _ in built]
+        #: whether ``configs`` hold a scheduler that is not the mixin's: the declared ones not there are displaced
+        self.stood_in = False
         self.batch_idx = 0
         #: each declared optimizer's steps that ran in this ``fit`` (torch's post-step hook)
         self.optimizer_steps = [0] * len(built)
@@ -292,8 +326,8 @@ class ManualSchedulerStepping(MixinCallback):
         saved: float | None = None,
     ) -> None:
         self._check_one(where, scheduled)
-        if self.swa and displaced(trainer, scheduled.scheduler):
-            return  # SWA's `SWALR` stands in its place (`_step_stand_ins`), as in automatic optimization
+        if (self.swa or self.stood_in) and displaced_from(trainer.lr_scheduler_configs, scheduled.scheduler):
+            return  # a stand-in (SWA's `SWALR`, the LR finder's sweep) steps in its place, as in automatic optimization
         if scheduled.is_plateau:
             value = _metric(trainer, scheduled.declared, epoch_end=epoch_end, epoch=epoch, saved=saved)
             if value is None:
@@ -307,10 +341,19 @@ class ManualSchedulerStepping(MixinCallback):
         if self.expected:
             self.expected[id(scheduled.scheduler)] = _stepped(scheduled.scheduler)
 
-    def after_optimizer_step(self, trainer: Trainer, per_step: Sequence[Scheduled], batch_idx: int) -> None:
+    def follow(self, configs: list[Any]) -> None:
+        """Read the per-step stand-ins of each optimizer from the trainer's scheduler configs ``configs``."""
+        self.configs = configs
+        self.stood_in = any(id(config.scheduler) not in self.ours for config in configs)
+        per_step = stand_ins(configs, self.ours, "step")
+        self.step_stand_ins = [[c for c in per_step if c.scheduler.optimizer is o] for o in self.optimizers]
+
+    def after_optimizer_step(
+        self, trainer: Trainer, per_step: Sequence[Scheduled], batch_idx: int, stand_ins: Sequence[Any] = ()
+    ) -> None:
         """Step the per-step schedulers of an optimizer whose step during batch ``batch_idx`` was applied,
         in the declared order, as the batch index says (a plateau's update is owed until the batch's
-        metrics are logged)."""
+        metrics are logged), then its stand-ins."""
         for scheduled in per_step:
             if not steps_at(batch_idx, scheduled.frequency):
                 continue
@@ -318,6 +361,9 @@ class ManualSchedulerStepping(MixinCallback):
                 setattr(scheduled.scheduler, OWED, getattr(scheduled.scheduler, OWED, 0) + 1)
             else:
                 self._step(trainer, scheduled, epoch_end=False, where="before the mixin's own step")
+        for config in stand_ins:
+            if steps_at(batch_idx, config.frequency):
+                config.scheduler.step()
 
     def _take_owed(self, trainer: Trainer, where: str) -> None:
         """Take the per-step plateau updates owed by the last batch, with the metrics as they are now (after
@@ -542,18 +588,12 @@ class ManualSchedulerStepping(MixinCallback):
             self.ended_epoch = trainer.current_epoch
 
     def _step_stand_ins(self, trainer: Trainer) -> None:
-        """Step the schedulers ``StochasticWeightAveraging`` put in the trainer's configs (its ``SWALR``, per
-        epoch) at the end of the epochs Lightning steps them in automatic optimization: nothing else steps
-        them in manual optimization, and the displaced schedule is not stepped any more (``_step``)."""
-        if not self.swa:
-            return
-        ours = {id(s.scheduler) for s in self.scheduled}
-        for config in trainer.lr_scheduler_configs:
-            stand_in = config.scheduler
-            if id(stand_in) in ours or config.interval != "epoch" or not isinstance(stand_in, LRScheduler):
-                continue
+        """Step the per-epoch stand-ins in the trainer's configs (``StochasticWeightAveraging``'s ``SWALR``) at
+        the end of the epochs Lightning steps them in automatic optimization: nothing else steps them in manual
+        optimization, and the displaced schedule is not stepped any more (``_step``)."""
+        for config in stand_ins(trainer.lr_scheduler_configs, self.ours, "epoch"):
             if steps_at(trainer.current_epoch, config.frequency):
-                stand_in.step()
+                config.scheduler.step()
 
     @override
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -574,9 +614,20 @@ class _AfterOptimizerStep:
     per_step: Sequence[Scheduled]
     outcomes: StepOutcomes | None
     index: int
+    strategy: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.strategy = self.trainer.strategy
 
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         stepping = self.stepping
+        configs = self.strategy.lr_scheduler_configs
+        if configs is not stepping.configs:  # the LR finder's for its trial run, or the mixin's back after it
+            stepping.follow(configs)
+        stand_ins = stepping.step_stand_ins[self.index]
+        if stand_ins:
+            self._step_stood_in(stand_ins)
+            return
         stepping.optimizer_steps[self.index] += 1
         if not self.per_step:
             return
@@ -587,6 +638,23 @@ class _AfterOptimizerStep:
             self.outcomes.when_applied(
                 partial(stepping.after_optimizer_step, self.trainer, self.per_step, stepping.batch_idx)
             )
+
+    def _step_stood_in(self, stand_ins: Sequence[Any]) -> None:
+        """A step while per-step stand-ins are in the trainer's configs: the LR finder's trial run, which none of
+        the mixin's callbacks see (they keep ``batch_idx``) and whose state the finder restores after, so the step
+        is not one of the fit's; the stand-ins step after it, and the declared schedules they displaced do not."""
+        stepping = self.stepping
+        step = partial(
+            stepping.after_optimizer_step,
+            self.trainer,
+            self.per_step,
+            self.trainer.fit_loop.epoch_loop.batch_idx,
+            stand_ins,
+        )
+        if self.outcomes is None or self.outcomes.latest is None:
+            step()
+        else:
+            self.outcomes.when_applied(step)
 
 
 def install(

@@ -9,12 +9,24 @@ from typing import Any
 import lightning as L
 import pytest
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateFinder, ModelCheckpoint
+from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.optim import SGD
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR
 
-from lightning_optim import ConfigurableOptimizersMixin, OptimizerSpec, SchedulerSpec
-from tests.helpers import Classifier, TwoLosses, TwoNetsByName, fit_resumed
+from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, SchedulerSpec
+from tests.helpers import (
+    FAST,
+    Classifier,
+    LrRecorder,
+    TwoLosses,
+    TwoNetsByName,
+    assert_same_weights,
+    fit_resumed,
+    loader,
+    needs_lr_finder_fix,
+)
 
 STEP_LR = SchedulerSpec("step", step_size=1, gamma=0.5)
 #: the loss mostly falls: every update after the first halves the lr
@@ -196,3 +208,123 @@ def test_a_per_step_plateau_of_an_optimizer_idle_for_an_epoch_owes_no_metric() -
         reference.step(loss)
     assert len(logged.losses) == 8
     assert recorder.of(0) == expected
+
+
+class ManualTunable(Classifier):
+    """One optimizer in manual optimization, its ``lr`` in ``hparams`` (where the LR finder writes), returning
+    its loss (which the LR finder reads)."""
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters()
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = Classifier.training_step(self, batch, batch_idx)
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(loss)
+        opt.step()
+        self.after_step()
+        return loss
+
+    def after_step(self) -> None:
+        pass
+
+
+#: the schedules of the LR finder tests: Lightning's docs' per-step decay, and a cosine over the run
+#: (``T_max`` counted from the run's steps, which the trial run's steps must not add to)
+FINDER_SCHEDULES = {
+    "exponential": (
+        SchedulerSpec("exponential", gamma=0.9, interval="step"),
+        lambda opt, trainer: ExponentialLR(opt, gamma=0.9),
+    ),
+    "cosine": (
+        SchedulerSpec("cosine", interval="step"),
+        lambda opt, trainer: CosineAnnealingLR(opt, T_max=int(trainer.estimated_stepping_batches)),
+    ),
+}
+
+
+def finder_modules(schedule: str) -> tuple[ManualTunable, ManualTunable]:
+    """The mixin module declaring ``schedule`` and its hand-written manual twin, which steps its scheduler
+    through ``self.lr_schedulers()`` after ``opt.step()`` as Lightning's docs tell a manual module to."""
+    spec, make = FINDER_SCHEDULES[schedule]
+
+    class Hand(ManualTunable):
+        def configure_optimizers(self) -> Any:
+            opt = SGD(self.parameters(), lr=self.hparams.lr, foreach=False)
+            return {
+                "optimizer": opt,
+                "lr_scheduler": {"scheduler": make(opt, self.trainer), "interval": "step"},
+            }
+
+        def after_step(self) -> None:
+            self.lr_schedulers().step()
+
+    optimizer = OptimizerSpec("sgd", lr=HParam("lr"), implementation="forloop", scheduler=spec)
+    return type("Declared", (ConfigurableOptimizersMixin, ManualTunable), {"optimizer": optimizer})(), Hand()
+
+
+class FinderAtEpochs(LearningRateFinder):
+    """Lightning's docs' ``FineTuneLearningRateFinder``: the finder at the start of the epochs ``milestones``."""
+
+    def __init__(self, milestones: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.milestones = milestones
+
+    def on_fit_start(self, *args: Any, **kwargs: Any) -> None:
+        return
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch in self.milestones:
+            self.lr_find(trainer, pl_module)
+
+
+def find_and_fit(module: ManualTunable, form: str, tmp_path: Path) -> tuple[Any, LrRecorder]:
+    """The LR finder (``form``: ``Tuner.lr_find`` before the fit, the ``LearningRateFinder`` callback, or that
+    callback at the start of epoch 1), writing its suggestion, and the fit; the finder and the fit's lrs."""
+    recorder = LrRecorder()
+    options: dict[str, Any] = {"num_training_steps": 20, "early_stop_threshold": None, "update_attr": True}
+    finder = {"callback": LearningRateFinder(**options), "at-epoch-1": FinderAtEpochs((1,), **options)}.get(
+        form
+    )
+    callbacks = [recorder] if finder is None else [recorder, finder]
+    # at epoch 1 of 2 the trial run takes no step (its loop is done at `max_epochs`): the finder records nothing
+    epochs = 3 if form == "at-epoch-1" else 2
+    trainer = L.Trainer(**{**FAST, "max_epochs": epochs}, default_root_dir=tmp_path, callbacks=callbacks)
+    data = loader(n=160)
+    if finder is None:
+        found = Tuner(trainer).lr_find(
+            module, train_dataloaders=data, num_training=20, early_stop_threshold=None, update_attr=True
+        )
+    trainer.fit(module, data)
+    return (found if finder is None else finder.optimal_lr), recorder
+
+
+@pytest.mark.parametrize("schedule", FINDER_SCHEDULES)
+@pytest.mark.parametrize(
+    "form",
+    [
+        "tuner",
+        pytest.param("callback", marks=needs_lr_finder_fix),
+        pytest.param("at-epoch-1", marks=needs_lr_finder_fix),
+    ],
+)
+def test_the_lr_finder_sweeps_a_manual_module_as_a_hand_written_one(
+    form: str, schedule: str, tmp_path: Path
+) -> None:
+    """The LR finder puts its sweep in the place of the module's schedulers for its trial run, where Lightning
+    steps no scheduler in manual optimization: the mixin steps it after each optimizer step, as the hand-written
+    module's ``self.lr_schedulers().step()`` does, and not the declared schedule it displaced. The sweep, the
+    losses, the suggestion and the fit that trains with it are the hand-written module's."""
+    ours, theirs = finder_modules(schedule)
+    mine, my_lrs = find_and_fit(ours, form, tmp_path / "mixin")
+    reference, reference_lrs = find_and_fit(theirs, form, tmp_path / "hand")
+    assert len(reference.results["lr"]) == 20 and reference.results["lr"][0] == pytest.approx(1e-8)
+    assert mine.results["lr"] == reference.results["lr"]
+    assert mine.results["loss"] == reference.results["loss"]
+    assert mine.suggestion() == reference.suggestion() != 1e-8
+    assert ours.hparams.lr == theirs.hparams.lr == reference.suggestion()
+    assert my_lrs.history == reference_lrs.history
+    assert_same_weights(ours, theirs)
