@@ -26,6 +26,11 @@ module whose optimizers all declare ``loss`` gets a ``training_step`` from the m
    ``clip_grad_value_`` fails on no gradients (automatic optimization's ``None`` fails there), so
    ``configure_gradient_clipping`` is not called for it.
 
+The written step returns the losses as they were backpropagated, which Lightning hands ``on_train_batch_end``
+as ``outputs`` (and the LR finder records): one optimizer's loss (``outputs["loss"]``, as automatic optimization
+hands it); with several, a dict of each one's by its attribute, those whose method returned one at the batch
+(there is no one loss of the batch); ``None`` when none did.
+
 Accumulation (Lightning refuses ``accumulate_grad_batches`` in manual optimization; here it means what it meant
 in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_grad_batches`` batches and the
 epoch's last (a partial window steps too). ``every=n`` steps an optimizer at the window ends ``e`` with
@@ -293,7 +298,8 @@ class Driver(MixinCallback):
 
     teardown = on_exception = _finish
 
-    def step(self, batch: Any, batch_idx: int) -> None:
+    def step(self, batch: Any, batch_idx: int) -> torch.Tensor | dict[str, torch.Tensor] | None:
+        """Train the declared optimizers on ``batch``; what the training step returns (``training_step``)."""
         module, trainer = self.module, self.trainer
         accumulate = trainer.accumulate_grad_batches
         # the last batch of the accumulation window ``batch_idx`` is in (automatic optimization's windows)
@@ -306,6 +312,7 @@ class Driver(MixinCallback):
         first = batch_idx % accumulate == 0
         optimizers = module.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        losses: dict[str, torch.Tensor] = {}
         for d in self.driven:
             if not steps_at(end, d.every):
                 continue
@@ -314,7 +321,8 @@ class Driver(MixinCallback):
                 module.toggle_optimizer(optimizer)
             try:
                 if d.closure:  # no accumulation (`install`): every batch is a window of its own
-                    self.closure_step(optimizer, d, batch, batch_idx)
+                    if (evaluated := self.closure_step(optimizer, d, batch, batch_idx)) is not None:
+                        losses[d.attribute] = evaluated
                     continue
                 if first:
                     self.zero_grad(optimizer, d)
@@ -322,7 +330,9 @@ class Driver(MixinCallback):
                 loss = self.loss(d, batch, batch_idx)
                 if loss is not None:
                     module.log(d.log_key, loss.detach(), prog_bar=True)
-                    module.manual_backward(loss / accumulate if accumulate > 1 else loss)
+                    loss = loss / accumulate if accumulate > 1 else loss
+                    module.manual_backward(loss)
+                    losses[d.attribute] = loss.detach()
                     self.backwards[d.index] += 1
                 if batch_idx == end:
                     if self.backwards[d.index]:
@@ -337,6 +347,9 @@ class Driver(MixinCallback):
             finally:
                 if self.several:
                     module.untoggle_optimizer(optimizer)
+        if self.several:
+            return losses or None
+        return losses.popitem()[1] if losses else None
 
     def zero_grad(self, optimizer: Any, d: Driven) -> None:
         for hook in self.before_zero_grad:
@@ -358,13 +371,13 @@ class Driver(MixinCallback):
             _check_loss(module, d, loss)
         return loss
 
-    def closure_step(self, optimizer: Any, d: Driven, batch: Any, batch_idx: int) -> None:
+    def closure_step(self, optimizer: Any, d: Driven, batch: Any, batch_idx: int) -> torch.Tensor | None:
         """The step of an optimizer that evaluates the closure itself (``LBFGS``), as a hand-written module
         writes it: ``optimizer.step(closure=...)`` through Lightning (the precision plugin calls the
         ``on_before_optimizer_step`` hooks and the clipping after each evaluation, as in automatic
         optimization), the closure zeroing the gradients (after the ``on_before_zero_grad`` hooks, as automatic
         optimization's closure does), computing the loss and its backward. The loss is logged once: the first
-        evaluation's, the batch's before the step."""
+        evaluation's, the batch's before the step, which it returns (as ``optimizer.step`` does)."""
         module = self.module
         losses: list[torch.Tensor] = []
 
@@ -384,8 +397,10 @@ class Driver(MixinCallback):
             return loss
 
         optimizer.step(closure=closure)
-        if losses:
-            module.log(d.log_key, losses[0], prog_bar=True)
+        if not losses:
+            return None
+        module.log(d.log_key, losses[0], prog_bar=True)
+        return losses[0]
 
 
 def _zero_grad_hooks(trainer: Trainer, module: LightningModule) -> list[Callable[[Any], Any]]:
@@ -463,15 +478,18 @@ def _clip_before_step(
 _DRIVERS: WeakLinks[LightningModule, Driver] = WeakLinks()
 
 
-def training_step(self: LightningModule, batch: Any, batch_idx: int) -> None:
-    """The training step the mixin writes from the optimizers' declared ``loss`` methods (``training/driven.py``)."""
+def training_step(
+    self: LightningModule, batch: Any, batch_idx: int
+) -> torch.Tensor | dict[str, torch.Tensor] | None:
+    """The training step the mixin writes from the optimizers' declared ``loss`` methods (``training/driven.py``):
+    returns the batch's loss (``Driver.step``)."""
     driver = _DRIVERS.get(self)
     if driver is None:
         raise RuntimeError(
             f"{user_class(self).__qualname__}.training_step: written by the mixin from the declared `loss` methods; it runs "
             "inside `trainer.fit` (after `configure_optimizers`)."
         )
-    driver.step(batch, batch_idx)
+    return driver.step(batch, batch_idx)
 
 
 def manual(module: LightningModule) -> bool:

@@ -9,6 +9,7 @@ weights (``torch.equal``) and the lr before every batch must be equal, with accu
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import GradientAccumulationScheduler, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins import MixedPrecision
+from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.nn import functional as F
 from torch.optim import LBFGS, SGD, Adam
@@ -27,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim import (
     ConfigurableOptimizersMixin,
+    HParam,
     LRMonitor,
     OptimizerSpec,
     SchedulerSpec,
@@ -34,7 +37,7 @@ from lightning_optim import (
 )
 from lightning_optim.training.nonfinite import skipped_updates
 from lightning_optim.utilities import compat
-from tests.helpers import assert_same_weights, fit, fit_resumed
+from tests.helpers import FAST, LrRecorder, assert_same_weights, fit, fit_resumed
 
 # these tests run LRMonitor without a logger on purpose (its values are read from `lrs`)
 pytestmark = pytest.mark.filterwarnings("ignore:`LRMonitor` is used with a `Trainer` that has no logger")
@@ -470,6 +473,136 @@ def test_the_loss_is_written_once_per_window_as_in_automatic_optimization() -> N
         (4, 3.0),
         (5, 4.0),
     ]
+
+
+class Outputs(L.Callback):
+    """What ``training_step`` returned at each batch, as Lightning hands it to ``on_train_batch_end``."""
+
+    def __init__(self) -> None:
+        self.outputs: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self.outputs.append(outputs)
+
+
+def assert_same_outputs(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Tensor]]) -> None:
+    assert len(a) == len(b)
+    for mine, theirs in zip(a, b):
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[key], theirs[key]) for key in mine)
+
+
+def test_the_written_step_returns_the_loss_automatic_optimization_hands_the_callbacks() -> None:
+    """One optimizer: the loss of the batch, divided by the accumulation as it is backpropagated, which
+    Lightning hands ``on_train_batch_end`` as ``outputs["loss"]`` (what the LR finder reads), as automatic
+    optimization does for the module returning its loss."""
+    ours, theirs = type("Ours", (LogsItsOwn, skipping(set())), {})(), AutomaticLogging()
+    mine, reference = Outputs(), Outputs()
+    options: dict[str, Any] = {"max_epochs": 2, "accumulate_grad_batches": 2}
+    fit(ours, data=data(), callbacks=[mine], **options)
+    fit(theirs, data=data(), callbacks=[reference], **options)
+    assert_same_weights(ours, theirs)
+    assert [set(outputs) for outputs in mine.outputs] == [{"loss"}] * 2 * BATCHES
+    assert_same_outputs(mine.outputs, reference.outputs)
+
+
+class LossesReturned(declared(every=4)):  # type: ignore[misc]
+    """The GAN declared with ``every=4`` on the generator, keeping what each loss method returned."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returned: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self.returned.append({})
+
+    def discriminator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().discriminator_loss(batch, batch_idx)
+        self.returned[-1]["dis_opt"] = loss.detach()
+        return loss
+
+    def generator_loss(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = super().generator_loss(batch, batch_idx)
+        self.returned[-1]["gen_opt"] = loss.detach()
+        return loss
+
+
+def test_the_written_step_returns_each_optimizers_loss_by_its_attribute() -> None:
+    """Several optimizers have no one loss of the batch: the written step returns each one's loss (divided by the
+    accumulation) by its attribute, for those whose method ran at the batch (the generator's every other
+    window), and Lightning hands that dict to ``on_train_batch_end``."""
+    module, outputs = LossesReturned(), Outputs()
+    fit(module, data=data(), max_epochs=1, accumulate_grad_batches=2, callbacks=[outputs])
+    assert [set(batch) for batch in outputs.outputs] == [
+        {"dis_opt"},
+        {"dis_opt"},
+        {"dis_opt", "gen_opt"},
+        {"dis_opt", "gen_opt"},
+        {"dis_opt"},
+    ]
+    halved = [{key: loss / 2 for key, loss in batch.items()} for batch in module.returned]
+    assert_same_outputs(outputs.outputs, halved)
+
+
+class Tunable(Skips):
+    """``Skips`` with its ``lr`` in ``hparams``, where the LR finder writes its suggestion."""
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+class HandTunable(Tunable):
+    """The hand-written manual module the LR finder works with: it steps its scheduler (the finder's sweep while
+    the finder runs) after ``opt.step()`` and returns its loss, which the finder records."""
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__(lr)
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> Any:
+        optimizer = Adam(self.parameters(), lr=self.hparams.lr, foreach=False)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": ExponentialLR(optimizer, 0.9), "interval": "step"},
+        }
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        opt = self.optimizers()
+        opt.zero_grad()
+        loss = self.loss(batch, batch_idx)
+        self.manual_backward(loss)
+        opt.step()
+        self.lr_schedulers().step()
+        return loss
+
+
+def test_the_lr_finder_records_the_loss_the_written_step_returns(tmp_path: Path) -> None:
+    """``Tuner.lr_find`` records the loss each step of its sweep returns: the written step's, as the hand-written
+    module's (before, every recorded loss was nan and no suggestion came)."""
+    spec = OptimizerSpec(Adam, lr=HParam("lr"), loss="loss", implementation="forloop", scheduler=PER_STEP)
+    ours = type("Declared", (ConfigurableOptimizersMixin, Tunable), {"optimizer": spec})()
+    theirs = HandTunable()
+    found, recorders = [], []
+    for module in (ours, theirs):
+        recorders.append(LrRecorder())
+        root = tmp_path / type(module).__name__
+        trainer = L.Trainer(**{**FAST, "max_epochs": 1}, default_root_dir=root, callbacks=recorders[-1:])
+        tuner = Tuner(trainer)
+        found.append(
+            tuner.lr_find(module, data(20), num_training=20, early_stop_threshold=None, update_attr=True)
+        )
+        trainer.fit(module, data(20))
+    mine, reference = found
+    assert len(reference.results["loss"]) == 20 and not any(math.isnan(x) for x in reference.results["loss"])
+    assert mine.results == reference.results
+    assert mine.suggestion() == reference.suggestion() is not None
+    # the fit after it trains from the suggestion, as the hand-written module does
+    assert recorders[0].history == recorders[1].history
+    assert recorders[0].of()[0] == reference.suggestion()
+    assert_same_weights(ours, theirs)
 
 
 class Untouched(L.Callback):
