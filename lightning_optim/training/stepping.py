@@ -590,7 +590,10 @@ class ManualSchedulerStepping(MixinCallback):
     def _step_stand_ins(self, trainer: Trainer) -> None:
         """Step the per-epoch stand-ins in the trainer's configs (``StochasticWeightAveraging``'s ``SWALR``) at
         the end of the epochs Lightning steps them in automatic optimization: nothing else steps them in manual
-        optimization, and the displaced schedule is not stepped any more (``_step``)."""
+        optimization, and the displaced schedule is not stepped any more (``_step``). Only under SWA: a scheduler
+        anything else put there is not the mixin's to step."""
+        if not self.swa:
+            return
         for config in stand_ins(trainer.lr_scheduler_configs, self.ours, "epoch"):
             if steps_at(trainer.current_epoch, config.frequency):
                 config.scheduler.step()
