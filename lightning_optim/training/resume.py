@@ -45,7 +45,9 @@ callback's for the epoch, and a fit at another one is refused (``_accumulation_n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from pathlib import Path
 from typing import Any, Literal
 
 from lightning.pytorch import LightningModule, Trainer
@@ -83,6 +85,7 @@ from lightning_optim.training.positions import RUN_KEY, Positions
 from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepping, Scheduled
 from lightning_optim.training.strategy_loaded import (
     built_options,
+    holds_optimizer_states,
     leave_names_out_while,
     loads_optimizers_itself,
     not_rewritable,
@@ -314,6 +317,10 @@ class ResumeGuard(MixinCallback):
         #: the strategy is loading it now (``on_fit_start``), when their ``state_dict`` leaves the group names out
         self.built_options: list[list[dict[str, Any]]] | None = None
         self.strategy_loading = False
+        #: what undoes the wrapper of the strategy's ``load_checkpoint`` while it may load (``_strategy_load``), and
+        #: whether that load took a checkpoint without optimizer states, which ``on_load_checkpoint`` then leaves
+        self.unwrap_load: Callable[[], None] = lambda: None
+        self.taken_without_states = False
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
@@ -379,7 +386,7 @@ class ResumeGuard(MixinCallback):
     ) -> None:
         # Otherwise Lightning loads the checkpoint before ``configure_optimizers``, which checks it then:
         # the guard here would still be the one of an earlier ``fit`` of this Trainer, with its setup.
-        if not trainer.strategy.restore_checkpoint_after_setup:
+        if not trainer.strategy.restore_checkpoint_after_setup or self.taken_without_states:
             return
         self.strategy_loading = False
         manual = manual_optimization(pl_module)
@@ -393,33 +400,62 @@ class ResumeGuard(MixinCallback):
             loaded = [b.optimizer.state_dict() for b in self.built]
             if checkpoint.get("optimizer_states", loaded):
                 checkpoint["optimizer_states"] = loaded
-            if check_resume(
-                self.owner,
-                checkpoint,
-                self.built,
-                self.choice,
-                manual=manual,
-                built_options=self.built_options,
-            ):
-                for b, state in zip(self.built, checkpoint["optimizer_states"]):
-                    b.optimizer.load_state_dict(state)  # as Lightning would, after this hook
+            self._check_rewritable(checkpoint, manual)
         self.built_options = None
         self.take_checkpoint(checkpoint)
+
+    def _check_rewritable(self, checkpoint: dict[str, Any], manual: bool) -> None:
+        """``check_resume`` where the strategy loads the optimizer states itself and the mixin rewrites them: a
+        rewrite is loaded into the optimizers here, as Lightning would after ``on_load_checkpoint``."""
+        if check_resume(
+            self.owner, checkpoint, self.built, self.choice, manual=manual, built_options=self.built_options
+        ):
+            for b, state in zip(self.built, checkpoint["optimizer_states"]):
+                b.optimizer.load_state_dict(state)
+
+    def _strategy_load(
+        self, trainer: Trainer, load: Callable[[], dict[str, Any]], path: Any, weights_only: bool | None
+    ) -> dict[str, Any]:
+        """The strategy's load of the checkpoint at ``path`` (``load``); one without optimizer states is loaded
+        without the optimizers, which the strategy would ask it for, and checked here (``strategy_loaded.py``)."""
+        strategy = trainer.strategy
+        if not strategy.optimizers or holds_optimizer_states(Path(strategy.broadcast(path)), weights_only):
+            return load()
+        optimizers, strategy.optimizers = strategy.optimizers, []
+        try:
+            checkpoint = load()
+        finally:
+            strategy.optimizers = optimizers
+        self.strategy_loading = False
+        self._check_rewritable(checkpoint, manual_optimization(trainer.lightning_module))
+        self.built_options, self.taken_without_states = None, True
+        self.take_checkpoint(checkpoint)
+        return checkpoint
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         # the strategy loads the checkpoint between this hook and `on_load_checkpoint` (or `on_train_start`)
         self.strategy_loading = self.built_options is not None
+        if self.strategy_loading:
+            self.unwrap_load = compat.around_checkpoint_load(
+                trainer.strategy, partial(self._strategy_load, trainer)
+            )
 
     @override
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         # a fit that ended before `on_train_start` (no batch to train, an error in the load or the sanity check):
         # the names come back into the optimizers' `state_dict()`
         self.strategy_loading = False
+        self.unwrap_load()
+
+    @override
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self.unwrap_load()
 
     @override
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.strategy_loading, self.built_options = False, None
+        self.unwrap_load()
         for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
             rebound(b.optimizer)
         self.positions.begin(trainer)

@@ -11,6 +11,14 @@ built), and loads the rewritten states itself, as Lightning would. The other suc
 ``DeepSpeedStrategy``) hold the optimizer states in forms this package does not rewrite: under them a changed setup
 is refused with ``"fresh"`` and ``"continue"`` too (``not_rewritable``).
 
+A checkpoint without optimizer states (weights-only: ``ModelCheckpoint(save_weights_only=True)``) fails in the
+strategy's load, which asks it for them (``KeyError: 'optimizer_states'`` from one file, torch's ``Missing key in
+checkpoint state_dict: optimizer_0...`` from a distributed checkpoint), and Lightning calls no callback's
+``on_load_checkpoint`` for a checkpoint without callback states, which a weights-only one is. So the guard wraps the
+strategy's ``load_checkpoint`` while it may load (``compat.around_checkpoint_load``): a checkpoint that
+``holds_optimizer_states`` says has none is loaded without the optimizers and checked there, as where Lightning
+restores the states (refused under ``"error"``, resumed with fresh states under ``"fresh"`` and ``"continue"``).
+
 torch's distributed checkpoint loads an optimizer's state by the keys of the live optimizer's ``state_dict`` and
 fails on one the checkpoint lacks: the declared group ``name``, in a checkpoint a hand-written
 ``configure_optimizers`` wrote. While the strategy loads, the optimizers' ``state_dict`` leaves the names out
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,6 +49,21 @@ def rewritable(trainer: Trainer) -> bool:
     """Whether the mixin can put rewritten states into the optimizers ``trainer``'s strategy loaded itself: plain
     torch optimizers over the module's (sharded) parameters, ``ModelParallelStrategy``'s."""
     return isinstance(trainer.strategy, compat.lightning_classes("strategies.ModelParallelStrategy"))
+
+
+def holds_optimizer_states(path: Path, weights_only: bool | None) -> bool:
+    """Whether the checkpoint at ``path`` holds optimizer states, read as ``ModelParallelStrategy`` loads it: a
+    distributed checkpoint (a directory) by its entries ``optimizer_<index>``, one file by its ``optimizer_states``
+    (loaded as the strategy loads it, memory-mapped). Anything else is the strategy's to refuse: taken to hold them."""
+    if (path / ".metadata").is_file():
+        from torch.distributed.checkpoint import FileSystemReader
+
+        entries = FileSystemReader(path).read_metadata().state_dict_metadata
+        return any(key.startswith("optimizer_") for key in entries)
+    if not path.is_file():
+        return True
+    checkpoint = torch.load(path, mmap=True, map_location="cpu", weights_only=weights_only)
+    return bool(checkpoint.get("optimizer_states"))
 
 
 def built_options(built: Sequence[Built]) -> list[list[dict[str, Any]]]:

@@ -340,6 +340,13 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error at fit: the scaler's own error at the first such step (the test fails first)",
     ),
     PrivateApi(
+        "Strategy.load_checkpoint",
+        "monkeypatch: wrapped on a `ModelParallelStrategy` instance between `on_fit_start` and `on_train_start` "
+        "(`around_checkpoint_load`), so that a checkpoint without optimizer states (weights-only) loads without "
+        "them and meets the resume guard, which Lightning does not call for it",
+        "error at fit: the wrapper would not run",
+    ),
+    PrivateApi(
         "Trainer.save_checkpoint",
         "monkeypatch: wrapped on the Trainer instance while a schedule-free optimizer trains "
         "(training/schedule_free.py), so checkpoints hold the evaluation weights",
@@ -556,6 +563,31 @@ def lightning_optimizers(trainer: Any) -> list[Any]:
 #: per-access check of ``self.<attribute>``, after ``attached_trainer`` and ``lightning_optimizers`` found both
 module_trainer: Callable[[Any], Any] = operator.attrgetter("_trainer")
 strategy_wrappers: Callable[[Any], list[Any]] = operator.attrgetter("_lightning_optimizers")
+
+
+def around_checkpoint_load(
+    strategy: Any, around: Callable[[Callable[[], dict[str, Any]], Any, bool | None], dict[str, Any]]
+) -> Callable[[], None]:
+    """Route ``strategy.load_checkpoint(path, weights_only)`` through ``around(load, path, weights_only)``, ``load``
+    the strategy's own call; on the instance, until what it returns undoes it. A wrapper left by an earlier fit is
+    replaced, not wrapped again."""
+    if hasattr(vars(strategy).get("load_checkpoint"), "around"):
+        del strategy.load_checkpoint
+    original = strategy.load_checkpoint
+
+    def load_checkpoint(checkpoint_path: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        # Lightning before 2.5.1 passes no `weights_only`
+        weights_only = kwargs.get("weights_only", args[0] if args else None)
+        return around(lambda: original(checkpoint_path, *args, **kwargs), checkpoint_path, weights_only)
+
+    load_checkpoint.around = around  # type: ignore[attr-defined]
+    strategy.load_checkpoint = load_checkpoint
+
+    def undo() -> None:
+        if vars(strategy).get("load_checkpoint") is load_checkpoint:
+            del strategy.load_checkpoint
+
+    return undo
 
 
 def loaded_checkpoint(trainer: Any) -> dict[str, Any]:

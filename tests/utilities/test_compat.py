@@ -169,6 +169,11 @@ LOOKUPS = {
         )
     ),
     "Trainer.save_checkpoint": lambda: inspect.isfunction(L.Trainer.save_checkpoint),
+    # the strategy loads with the optimizers it holds, which `around_checkpoint_load`'s caller empties meanwhile
+    "Strategy.load_checkpoint": lambda: (
+        "enumerate(self.optimizers)"
+        in inspect.getsource(compat.lightning_classes("strategies.ModelParallelStrategy")[0].load_checkpoint)
+    ),
     "type.__new__ of a declaring class": lambda: L.LightningModule.__new__ is object.__new__,
     # torch sets it for `fused=True` (and only then); Lightning's refusal to clip reads it
     "Optimizer._step_supports_amp_scaling": _fused_optimizers_handle_unscaling,
