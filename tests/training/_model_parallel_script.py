@@ -9,7 +9,11 @@ directory, the strategy's default) or ``file`` (``save_distributed_checkpoint=Fa
   is checkpointed; ``fresh``, ``continue``, ``error``: ``Changed`` (group ``a`` at lr 0.02) resumes it to step 8
   with that ``resume_changed_setup`` (its error message recorded in ``error.txt``);
 - ``hand_full``, ``hand_first``: a hand-written ``configure_optimizers`` module with the same groups trains 8
-  steps, or 4 steps and is checkpointed; ``mixin_resumed``: the mixin module resumes that checkpoint to step 8.
+  steps, or 4 steps and is checkpointed; ``mixin_resumed``: the mixin module resumes that checkpoint to step 8;
+- ``weights_first``: the mixin module trains 4 steps and is checkpointed weights-only
+  (``ModelCheckpoint(save_weights_only=True)``); ``weights_error``, ``weights_fresh``, ``weights_continue``: it
+  resumes that checkpoint to step 8 with that ``resume_changed_setup``; ``hand_weights``: the hand-written module,
+  given the weights ``weights_first`` ended with (``load_state_dict``), trains 4 steps without ``ckpt_path``.
 
 Rank 0 writes ``<run>.json``: the lr of every group before every batch, the Adam ``step`` of every
 parameter at the end, and the full weights.
@@ -84,6 +88,14 @@ class Continue(Changed):
     resume_changed_setup = "continue"
 
 
+class WeightsFresh(Mixin):
+    resume_changed_setup = "fresh"
+
+
+class WeightsContinue(Mixin):
+    resume_changed_setup = "continue"
+
+
 class Hand(Net):
     """``Mixin`` written by hand."""
 
@@ -125,15 +137,25 @@ def run(out: Path, name: str, module: LightningModule, steps: int, form: str, ck
     recorder = LrRecorder()
     callbacks = [recorder, Report(out / f"{name}.json", recorder), DestroyProcessGroup()]
     if name.endswith("first"):
-        callbacks.append(ModelCheckpoint(dirpath=out, filename=name, every_n_train_steps=steps))
+        weights_only = name.startswith("weights")
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=out, filename=name, every_n_train_steps=steps, save_weights_only=weights_only
+            )
+        )
     strategy = ModelParallelStrategy(
         data_parallel_size=2, tensor_parallel_size=1, save_distributed_checkpoint=form == "distributed"
     )
+    # the weights-only runs train on the same 4 batches every epoch: resumed at step 4, the next epoch trains on
+    # those a new run starts with
+    same_batches = "weights" in name
     trainer = Trainer(
         accelerator="cpu",
         devices=2,
         strategy=strategy,
         max_steps=steps,
+        use_distributed_sampler=not same_batches,
+        limit_train_batches=4 if same_batches else None,
         logger=False,
         enable_checkpointing=name.endswith("first"),
         enable_progress_bar=False,
@@ -153,14 +175,23 @@ RUNS: dict[str, tuple[type[LightningModule], int, str | None]] = {
     "hand_full": (Hand, 8, None),
     "hand_first": (Hand, 4, None),
     "mixin_resumed": (Mixin, 8, "hand_first"),
+    "weights_first": (Mixin, 4, None),
+    "weights_error": (Mixin, 8, "weights_first"),
+    "weights_fresh": (WeightsFresh, 8, "weights_first"),
+    "weights_continue": (WeightsContinue, 8, "weights_first"),
+    "hand_weights": (Hand, 4, None),
 }
 
 
 def main(name: str, form: str, out: Path) -> None:
     cls, steps, resumed = RUNS[name]
     checkpoint = None if resumed is None else str(out / f"{resumed}.ckpt")
+    module = cls()
+    if name == "hand_weights":  # the weights loaded into the module before `fit`, which then starts a new run
+        saved = json.loads((out / "weights_first.json").read_text())["weights"]
+        module.load_state_dict({key: torch.tensor(value) for key, value in saved.items()})
     try:
-        run(out, name, cls(), steps, form, ckpt_path=checkpoint)
+        run(out, name, module, steps, form, ckpt_path=checkpoint)
     except ValueError as error:  # Lightning then ends the other rank
         (out / f"{name}.txt").write_text(str(error))
 

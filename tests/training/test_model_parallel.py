@@ -1,7 +1,8 @@
 """Resuming under ``ModelParallelStrategy`` (FSDP2 ``fully_shard`` in ``configure_model``, two CPU processes),
 which loads the optimizer states itself before the mixin sees the checkpoint: ``"fresh"`` and ``"continue"`` do
-what they do where Lightning restores them, a hand-written module's distributed checkpoint resumes exactly, and
-messages name the user's class, not the one ``fully_shard`` swapped in."""
+what they do where Lightning restores them, a hand-written module's distributed checkpoint resumes exactly, a
+weights-only checkpoint is refused or resumed as under DDP, and messages name the user's class, not the one
+``fully_shard`` swapped in."""
 
 from __future__ import annotations
 
@@ -101,6 +102,40 @@ def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> 
 
     assert first["lrs"] + resumed["lrs"] == uninterrupted["lrs"]
     assert resumed["weights"] == uninterrupted["weights"]
+
+
+@pytest.mark.parametrize("form", FORMATS)
+def test_a_weights_only_checkpoint_is_refused_or_resumed_with_fresh_optimizers_as_under_ddp(
+    form: str, tmp_path: Path
+) -> None:
+    """Was: the strategy's load asked the checkpoint for the optimizer states it does not hold (Lightning's
+    `KeyError: 'optimizer_states'` from one file, torch's "Missing key in checkpoint state_dict: optimizer_0..."
+    from a distributed checkpoint) under every `resume_changed_setup`, and Lightning calls no callback's
+    `on_load_checkpoint` for a weights-only checkpoint."""
+    run(
+        ["weights_first", "weights_error", "weights_fresh", "weights_continue", "hand_weights"],
+        form,
+        tmp_path,
+    )
+    message = (tmp_path / "weights_error.txt").read_text()
+    assert message.startswith(
+        "Mixin: Expected a checkpoint holding the optimizer and scheduler states to resume from but got a "
+        "weights-only checkpoint"
+    ), message
+    declared = [0.05, 0.05, 0.1, 0.1]
+
+    # every optimizer and schedule anew from the checkpoint's weights: the hand-written module given those weights
+    # before a new fit
+    fresh, hand = report(tmp_path, "weights_fresh"), report(tmp_path, "hand_weights")
+    assert flat(fresh["lrs"]) == pytest.approx(flat(step_lr(declared, 4)))
+    assert fresh["steps"] == hand["steps"] == [4.0] * 4
+    assert fresh["lrs"] == hand["lrs"]
+    assert fresh["weights"] == hand["weights"]
+
+    # the optimizers anew (no state to keep), the schedule evaluated at the checkpoint's step
+    kept = report(tmp_path, "weights_continue")
+    assert flat(kept["lrs"]) == pytest.approx(flat(step_lr(declared, 4, start=4)))
+    assert kept["steps"] == [4.0] * 4
 
 
 def one_process(run: str) -> dict[str, Any]:
