@@ -44,6 +44,22 @@ needs_adafactor = pytest.mark.skipif(
 )
 
 
+def _public_fully_shard() -> bool:
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+#: for the ``ModelParallelStrategy`` tests (FSDP2 on two CPU processes): torch's public ``fully_shard`` came in
+#: torch 2.6; torch 2.4's (``torch.distributed._composable.fsdp``) makes CUDA streams and does not run on CPU
+needs_fsdp2_on_cpu = pytest.mark.skipif(
+    not _public_fully_shard(),
+    reason=f"FSDP2 on CPU needs torch's public fully_shard (torch >= 2.6), not {torch.__version__}",
+)
+
+
 def _lightning_at_least(minimum: str) -> bool:
     return compat.release(L.__version__) >= compat.release(minimum)
 

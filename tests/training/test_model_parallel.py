@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 import torch
 
+from tests.helpers import needs_fsdp2_on_cpu
+
 # one multi-process test at a time: the process groups of two would meet on Lightning's default port
-pytestmark = [pytest.mark.xdist_group("ddp"), pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.xdist_group("ddp"), pytest.mark.slow, pytest.mark.timeout(900), needs_fsdp2_on_cpu]
 
 SCRIPT = Path(__file__).with_name("_model_parallel_script.py")
 ROOT = SCRIPT.parents[2]
