@@ -41,7 +41,7 @@ The rule is Lightning's automatic one, so one declaration gives one trajectory i
   called: the sweep steps after each applied step of its optimizer, from the post-step hook, which notices the
   replaced configs by the list's identity (``ManualSchedulerStepping.follow``: one compare a step).
 
-Three mistakes would otherwise train silently wrong; each stops ``fit`` with a ``ValueError`` (the module's code is the bad input):
+Four mistakes would otherwise train silently wrong; each stops ``fit`` with a ``ValueError`` (the module's code is the bad input):
 
 * Nothing stepped: at the end of the first training batch of a ``fit``, if ``training_step`` returned a
   loss (a tensor, or a dict with ``"loss"``) and yet no declared optimizer stepped and no backward ran
@@ -59,11 +59,18 @@ Three mistakes would otherwise train silently wrong; each stops ``fit`` with a `
   often (accumulating by hand, a generator every ``n_critic`` batches) would leave the schedule short of its
   end, one stepped more often would end it early; at every batch end its steps so far are compared with the
   batches (only for such an optimizer: one integer compare a batch), and the first difference is an error.
+* An optimizer of an earlier fit: a reference kept from ``self.optimizers()`` of an earlier ``fit`` of the module
+  and stepped in a later one would train with that fit's state and lr, while this fit's optimizer never steps
+  (and the earlier fit's hook would step that fit's schedules). When a fit ends (``teardown``, or
+  ``on_exception``), its post-step hooks give way to a pre-step hook that refuses a step taken while the module
+  fits again, before it touches the weights, and leaves alone a step outside any fit (a plain torch loop after
+  ``fit``). The hooks of the fit that runs are not touched: its steps cost nothing more.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -72,8 +79,10 @@ from typing import Any
 
 import torch
 from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.trainer.states import TrainerFn, TrainerStatus
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim.lr_scheduler import LRScheduler
+from torch.utils.hooks import RemovableHandle
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
@@ -271,6 +280,8 @@ class ManualSchedulerStepping(MixinCallback):
             if (scheduler := next((s for _, s in b.scheduled() if counted_in_steps(s)), None)) is not None
             and not driven
         ]
+        #: each declared optimizer's post-step hook of this ``fit``, with the optimizer and its attribute
+        self.hooked: list[tuple[Any, RemovableHandle, str]] = []
         #: the training batches ended in this ``fit``, and Lightning's ``global_step`` when it started
         self.batches = 0
         self.global_start = 0
@@ -605,6 +616,21 @@ class ManualSchedulerStepping(MixinCallback):
         self._check_waiting_monitors(trainer)
         self._check("at the end of training")
 
+    @override
+    def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """The fit is over: its optimizers' post-step hooks give way to ``_StepAfterItsFit``, so a plain torch
+        loop after it steps them untouched, and a reference to one stepped in a later fit of the module is
+        refused."""
+        hooked, self.hooked = self.hooked, []
+        module = weakref.ref(pl_module)
+        for optimizer, handle, attribute in hooked:
+            handle.remove()
+            optimizer.register_step_pre_hook(_StepAfterItsFit(module, self.owner, attribute))
+
+    @override
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self.teardown(trainer, pl_module, "fit")  # Lightning calls no ``teardown`` after a failed run
+
 
 @dataclass(eq=False)
 class _AfterOptimizerStep:
@@ -660,6 +686,42 @@ class _AfterOptimizerStep:
             self.outcomes.when_applied(step)
 
 
+def _fitting(module: LightningModule | None) -> bool:
+    """Whether ``module`` is in a ``fit`` now (its Trainer's state; ``None``: a module that is gone)."""
+    state = getattr(compat.attached_trainer(module), "state", None)
+    return state is not None and state.fn == TrainerFn.FITTING and state.status == TrainerStatus.RUNNING
+
+
+def stale_optimizer(owner: str, attribute: str) -> str:
+    """The refusal of a step of the optimizer ``attribute`` that an earlier fit of ``owner`` built.
+
+    Example:
+        >>> print(stale_optimizer("GAN", "gen_opt"))
+        GAN: Expected the optimizers stepped in this fit to be the ones it built, but got a step of `gen_opt` as an earlier fit built it (a reference kept from `self.gen_opt` or `self.optimizers()` of that fit): it would train with that fit's state and lr while this fit's `gen_opt` never steps. Take `self.gen_opt` (or `self.optimizers()`) in each `training_step` rather than keeping it across fits.
+    """
+    return (
+        f"{owner}: Expected the optimizers stepped in this fit to be the ones it built, but got a step of "
+        f"`{attribute}` as an earlier fit built it (a reference kept from `self.{attribute}` or "
+        f"`self.optimizers()` of that fit): it would train with that fit's state and lr while this fit's "
+        f"`{attribute}` never steps. Take `self.{attribute}` (or `self.optimizers()`) in each `training_step` "
+        "rather than keeping it across fits."
+    )
+
+
+@dataclass(eq=False)
+class _StepAfterItsFit:
+    """A torch pre-step hook on a declared optimizer whose fit is over, in place of its ``_AfterOptimizerStep``:
+    a step outside any fit is the user's own; one while the module fits again is refused before it applies."""
+
+    module: weakref.ref[LightningModule]
+    owner: str
+    attribute: str
+
+    def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if _fitting(self.module()):
+            raise ValueError(stale_optimizer(self.owner, self.attribute))
+
+
 def install(
     owner: str, trainer: Trainer, built: Sequence[Built], outcomes: Mapping[int, StepOutcomes] | None = None
 ) -> ManualSchedulerStepping:
@@ -677,6 +739,7 @@ def install(
     for index, b in enumerate(built):
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         waits = (outcomes or {}).get(id(b.optimizer))
-        b.optimizer.register_step_post_hook(_AfterOptimizerStep(trainer, stepping, per_step, waits, index))
+        hook = _AfterOptimizerStep(trainer, stepping, per_step, waits, index)
+        stepping.hooked.append((b.optimizer, b.optimizer.register_step_post_hook(hook), b.declared.attribute))
     callbacks.add(trainer, stepping)
     return stepping

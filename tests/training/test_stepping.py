@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import LearningRateFinder, ModelCheckpoint
 from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.optim import SGD
-from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, OneCycleLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, SchedulerSpec
 from tests.helpers import (
@@ -26,6 +26,7 @@ from tests.helpers import (
     fit_resumed,
     loader,
     needs_lr_finder_fix,
+    weights,
 )
 
 STEP_LR = SchedulerSpec("step", step_size=1, gamma=0.5)
@@ -328,3 +329,116 @@ def test_the_lr_finder_sweeps_a_manual_module_as_a_hand_written_one(
     assert ours.hparams.lr == theirs.hparams.lr == reference.suggestion()
     assert my_lrs.history == reference_lrs.history
     assert_same_weights(ours, theirs)
+
+
+# -- an optimizer of an earlier fit --------------------------------------------------------------------
+
+#: per step, so an optimizer step taken where its fit's hook still hung would step the schedule with it
+PER_STEP_LR = SchedulerSpec(StepLR, step_size=1, gamma=0.5, interval="step")
+#: torch's CPU default kernel, so the weights compare by ``torch.equal`` with the hand-written module's
+SGD_AS_HAND_WRITTEN = {"momentum": 0.9, "implementation": "forloop"}
+STALE_OPTIMIZERS = {
+    "explicit length": OptimizerSpec(SGD, lr=1.0, scheduler=STEP_LR, **SGD_AS_HAND_WRITTEN),
+    "per step": OptimizerSpec(SGD, lr=1.0, scheduler=PER_STEP_LR, **SGD_AS_HAND_WRITTEN),
+    "derived length": OptimizerSpec(
+        SGD, scheduler=SchedulerSpec(OneCycleLR, max_lr=1.0, interval="step"), **SGD_AS_HAND_WRITTEN
+    ),
+}
+
+
+class Kept(ConfigurableOptimizersMixin, Classifier):
+    """Keeps the optimizer of its first ``training_step`` and steps it in every later one, across fits too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.kept: Any = None
+        self.fail_at: int | None = None
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        if self.kept is None:
+            self.kept = self.optimizer
+        if batch_idx == self.fail_at:
+            raise RuntimeError("a bug, fixed before the next fit (a notebook's cell run again)")
+        self.kept.zero_grad()
+        self.manual_backward(Classifier.training_step(self, batch, batch_idx))
+        self.kept.step()
+
+
+def first_fits(how: str, module: Kept) -> L.Trainer:
+    """The earlier fit of ``module``, ended as ``how`` says, and the Trainer of its later fit."""
+    trainer = L.Trainer(**{**FAST, "max_epochs": 1})
+    if how == "after a failed fit":
+        module.fail_at = 2
+    if how == "after a failed fit":
+        with pytest.raises(RuntimeError, match="a bug"):
+            trainer.fit(module, loader())
+    else:
+        trainer.fit(module, loader())
+    module.fail_at = None
+    if how == "by the same Trainer":
+        trainer.fit_loop.max_epochs = 2
+        return trainer
+    return L.Trainer(**{**FAST, "max_epochs": 1})
+
+
+@pytest.mark.parametrize("how", ["by a new Trainer", "by the same Trainer", "after a failed fit"])
+@pytest.mark.parametrize("spec", list(STALE_OPTIMIZERS.values()), ids=list(STALE_OPTIMIZERS))
+def test_an_optimizer_kept_from_an_earlier_fit_is_refused_at_its_first_step_in_a_later_one(
+    spec: OptimizerSpec, how: str
+) -> None:
+    """It would train with the earlier fit's state and lr while this fit's optimizer never steps (its schedule
+    advancing without it), or step the earlier fit's finished schedule past its end: refused before it steps."""
+    module = type("Model", (Kept,), {"optimizer": spec})()
+    later = first_fits(how, module)
+    before = weights(module)
+    with pytest.raises(ValueError, match=r"^Model: Expected .* `optimizer` .* earlier fit") as refused:
+        later.fit(module, loader())
+    assert "self.optimizers()" in str(refused.value)
+    assert_equal(weights(module), before)  # refused before the step
+
+
+class HandKept(Classifier):
+    """The hand-written manual module of ``Kept`` with a per-step ``StepLR``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=1.0, momentum=0.9)
+        scheduler = StepLR(optimizer, step_size=1, gamma=0.5)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        optimizer: Any = self.optimizers()
+        optimizer.zero_grad()
+        self.manual_backward(Classifier.training_step(self, batch, batch_idx))
+        optimizer.step()
+        self.lr_schedulers().step()  # type: ignore[union-attr]
+
+
+def fine_tuned(module: L.LightningModule) -> tuple[dict[str, torch.Tensor], float]:
+    """Fit ``module``, then train it on with its optimizer in a plain torch loop; the weights and lr it ends with."""
+    trainer = L.Trainer(**{**FAST, "max_epochs": 1})
+    trainer.fit(module, loader())
+    optimizer = trainer.optimizers[0]
+    for x, y in loader(seed=1):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(module.model_gen(x), y).backward()
+        optimizer.step()
+    return weights(module), optimizer.param_groups[0]["lr"]
+
+
+def test_an_optimizer_of_a_finished_fit_steps_in_plain_torch_as_a_hand_written_ones_does() -> None:
+    """Outside any fit the step is the user's own: no schedule of the fit steps with it, nothing is refused."""
+    mixin = type("Model", (Kept,), {"optimizer": STALE_OPTIMIZERS["per step"]})
+    got, expected = fine_tuned(mixin()), fine_tuned(HandKept())
+    assert got[1] == expected[1]
+    assert_equal(got[0], expected[0])
+
+
+def assert_equal(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name
