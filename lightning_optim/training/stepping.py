@@ -64,7 +64,9 @@ Four mistakes would otherwise train silently wrong; each stops ``fit`` with a ``
   (and the earlier fit's hook would step that fit's schedules). When a fit ends (``teardown``, or
   ``on_exception``), its post-step hooks give way to a pre-step hook that refuses a step taken while the module
   fits again, before it touches the weights, and leaves alone a step outside any fit (a plain torch loop after
-  ``fit``). The hooks of the fit that runs are not touched: its steps cost nothing more.
+  ``fit``). Its schedules' ``before_step`` likewise refuses a step of a kept ``self.lr_schedulers()`` in a later
+  fit (at its first update past a warmup or before a window: those move only the earlier fit's optimizer). The
+  hooks and schedules of the fit that runs are not touched: its steps cost nothing more.
 """
 
 from __future__ import annotations
@@ -620,12 +622,17 @@ class ManualSchedulerStepping(MixinCallback):
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """The fit is over: its optimizers' post-step hooks give way to ``_StepAfterItsFit``, so a plain torch
         loop after it steps them untouched, and a reference to one stepped in a later fit of the module is
-        refused."""
+        refused; so is one to its schedules (``_ScheduleAfterItsFit``)."""
+        if not self.hooked:
+            return  # retired already (a `validate` of the module after the fit tears the parts down again)
         hooked, self.hooked = self.hooked, []
         module = weakref.ref(pl_module)
         for optimizer, handle, attribute in hooked:
             handle.remove()
             optimizer.register_step_pre_hook(_StepAfterItsFit(module, self.owner, attribute))
+        for scheduled in self.scheduled:
+            schedule = scheduled.scheduler
+            schedule.before_step = _ScheduleAfterItsFit(module, scheduled.declared, schedule.before_step)
 
     @override
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
@@ -720,6 +727,37 @@ class _StepAfterItsFit:
     def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         if _fitting(self.module()):
             raise ValueError(stale_optimizer(self.owner, self.attribute))
+
+
+def stale_schedule(where: str, name: str) -> str:
+    """The refusal of a step of the schedule declared at ``where`` (a ``name``) that an earlier fit built.
+
+    Example:
+        >>> print(stale_schedule("GAN.gen_opt.scheduler", "StepLR"))
+        GAN.gen_opt.scheduler: Expected the schedules stepped in this fit to be the ones it built, but got a step of `StepLR` as an earlier fit built it (a reference kept from `self.lr_schedulers()` of that fit): it schedules that fit's optimizer, which this fit does not step. In manual optimization the mixin steps every declared scheduler itself; remove the call.
+    """
+    return (
+        f"{where}: Expected the schedules stepped in this fit to be the ones it built, but got a step of "
+        f"`{name}` as an earlier fit built it (a reference kept from `self.lr_schedulers()` of that fit): it "
+        "schedules that fit's optimizer, which this fit does not step. In manual optimization the mixin steps "
+        "every declared scheduler itself; remove the call."
+    )
+
+
+@dataclass(eq=False)
+class _ScheduleAfterItsFit:
+    """A schedule's ``before_step`` once its fit is over: a step of its torch scheduler while the module fits again
+    is refused; outside any fit, the check the fit left there (``lifecycle.py``) runs as before."""
+
+    module: weakref.ref[LightningModule]
+    declared: ResolvedScheduler
+    previous: Any
+
+    def __call__(self, taken: int) -> None:
+        if _fitting(self.module()):
+            raise ValueError(stale_schedule(self.declared.where, self.declared.cls.__name__))
+        if self.previous is not None:
+            self.previous(taken)
 
 
 def install(

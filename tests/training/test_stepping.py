@@ -442,3 +442,40 @@ def assert_equal(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]
     assert got.keys() == expected.keys()
     for name, value in expected.items():
         assert torch.equal(got[name], value), name
+
+
+class KeptSchedule(ConfigurableOptimizersMixin, Classifier):
+    """Keeps the schedule of its first ``training_step``; steps it when ``step_kept`` is set (between fits, as a
+    notebook's cell is edited and run again)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.kept: Any = None
+        self.step_kept = False
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        optimizer: Any = self.optimizers()
+        if self.kept is None:
+            self.kept = self.lr_schedulers()
+        optimizer.zero_grad()
+        self.manual_backward(Classifier.training_step(self, batch, batch_idx))
+        optimizer.step()
+        if self.step_kept:
+            self.kept.step()
+
+
+@pytest.mark.parametrize("spec", list(STALE_OPTIMIZERS.values()), ids=list(STALE_OPTIMIZERS))
+def test_a_schedule_kept_from_an_earlier_fit_is_refused_at_its_first_step_in_a_later_one(
+    spec: OptimizerSpec,
+) -> None:
+    """It schedules the earlier fit's optimizer, which this fit does not step (a no-op, or torch's error past a
+    derived length), where the mixin steps this fit's schedule itself."""
+    module = type("Model", (KeptSchedule,), {"optimizer": spec})()
+    L.Trainer(**{**FAST, "max_epochs": 1}).fit(module, loader())
+    module.step_kept = True
+    expected = (
+        r"^Model\.optimizer\.scheduler: Expected the schedules stepped in this fit to be the ones it built"
+    )
+    with pytest.raises(ValueError, match=expected):
+        L.Trainer(**{**FAST, "max_epochs": 2}).fit(module, loader())
