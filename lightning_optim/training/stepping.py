@@ -678,12 +678,15 @@ class _AfterOptimizerStep:
     def _step_stood_in(self, stand_ins: Sequence[Any]) -> None:
         """A step while per-step stand-ins are in the trainer's configs: the LR finder's trial run, which none of
         the mixin's callbacks see (they keep ``batch_idx``) and whose state the finder restores after, so the step
-        is not one of the fit's; the stand-ins step after it, and the declared schedules they displaced do not."""
+        is not one of the fit's; the stand-ins step after it, and the declared schedules they displaced do not
+        (nor does a displaced plateau count the step as an update owed: the finder's restore keeps that count)."""
         stepping = self.stepping
+        configs = stepping.configs or ()
+        kept = [s for s in self.per_step if not displaced_from(configs, s.scheduler)]
         step = partial(
             stepping.after_optimizer_step,
             self.trainer,
-            self.per_step,
+            kept,
             self.trainer.fit_loop.epoch_loop.batch_idx,
             stand_ins,
         )

@@ -479,3 +479,42 @@ def test_a_schedule_kept_from_an_earlier_fit_is_refused_at_its_first_step_in_a_l
     )
     with pytest.raises(ValueError, match=expected):
         L.Trainer(**{**FAST, "max_epochs": 2}).fit(module, loader())
+
+
+@needs_lr_finder_fix
+def test_the_lr_finder_leaves_a_per_step_plateau_no_updates_owed(tmp_path: Path) -> None:
+    """A declared per-step plateau displaced by the LR finder's sweep takes no update in the trial run: the
+    trial's steps are not owed to it after, and the fit trains at the suggestion as in automatic
+    optimization (the same declaration, whose trial run Lightning steps)."""
+    spec = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        implementation="forloop",
+        scheduler=SchedulerSpec("plateau", monitor="train_loss", interval="step", patience=2, factor=0.5),
+    )
+
+    class Automatic(ManualTunable):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = True
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            return Classifier.training_step(self, batch, batch_idx)
+
+    fits = []
+    for base in (ManualTunable, Automatic):
+        module = type("Declared", (ConfigurableOptimizersMixin, base), {"optimizer": spec})()
+        finder = LearningRateFinder(num_training_steps=20, early_stop_threshold=None, update_attr=True)
+        recorder = LrRecorder()
+        trainer = L.Trainer(
+            **{**FAST, "max_epochs": 1},
+            max_steps=8,
+            default_root_dir=tmp_path / base.__name__,
+            callbacks=[finder, recorder],
+        )
+        trainer.fit(module, loader(n=160))
+        fits.append((finder.optimal_lr.suggestion(), recorder.of()))
+    (manual_suggestion, manual_lrs), (automatic_suggestion, automatic_lrs) = fits
+    assert manual_suggestion == automatic_suggestion != 1e-8
+    assert manual_lrs[0] == pytest.approx(manual_suggestion)
+    assert manual_lrs == automatic_lrs
