@@ -28,8 +28,10 @@ module whose optimizers all declare ``loss`` gets a ``training_step`` from the m
 
 The written step returns the losses as they were backpropagated, which Lightning hands ``on_train_batch_end``
 as ``outputs`` (and the LR finder records): one optimizer's loss (``outputs["loss"]``, as automatic optimization
-hands it); with several, a dict of each one's by its attribute, those whose method returned one at the batch
-(there is no one loss of the batch); ``None`` when none did.
+hands it; for an optimizer whose step evaluates the closure, such as LBFGS, the first evaluation's, before the
+step, as a hand-written manual module's ``opt.step(closure)`` returns it, where automatic optimization hands the
+last evaluation's); with several, a dict of each one's by its attribute, those whose method returned one at the
+batch (there is no one loss of the batch); ``None`` when none did.
 
 Accumulation (Lightning refuses ``accumulate_grad_batches`` in manual optimization; here it means what it meant
 in Lightning 1.x): the windows are automatic optimization's, every ``accumulate_grad_batches`` batches and the
