@@ -679,21 +679,21 @@ class _AfterOptimizerStep:
         """A step while per-step stand-ins are in the trainer's configs: the LR finder's trial run, which none of
         the mixin's callbacks see (they keep ``batch_idx``) and whose state the finder restores after, so the step
         is not one of the fit's; the stand-ins step after it, and the declared schedules they displaced do not
-        (nor does a displaced plateau count the step as an update owed: the finder's restore keeps that count)."""
+        (nor does a displaced plateau count the step as an update owed: the finder's restore keeps that count).
+        The stand-ins step now, whatever the step's outcome, as Lightning steps the finder's sweep in automatic
+        optimization and a hand-written manual module's ``self.lr_schedulers().step()`` does: the finder reads
+        the lr before the next step, so a sweep held for an outcome on the device would be recorded a step late."""
         stepping = self.stepping
+        batch_idx = self.trainer.fit_loop.epoch_loop.batch_idx
         configs = stepping.configs or ()
         kept = [s for s in self.per_step if not displaced_from(configs, s.scheduler)]
-        step = partial(
-            stepping.after_optimizer_step,
-            self.trainer,
-            kept,
-            self.trainer.fit_loop.epoch_loop.batch_idx,
-            stand_ins,
-        )
-        if self.outcomes is None or self.outcomes.latest is None:
-            step()
-        else:
-            self.outcomes.when_applied(step)
+        if kept:
+            step = partial(stepping.after_optimizer_step, self.trainer, kept, batch_idx)
+            if self.outcomes is None or self.outcomes.latest is None:
+                step()
+            else:
+                self.outcomes.when_applied(step)
+        stepping.after_optimizer_step(self.trainer, (), batch_idx, stand_ins)
 
 
 def _fitting(module: LightningModule | None) -> bool:

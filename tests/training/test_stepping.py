@@ -10,12 +10,14 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import LearningRateFinder, ModelCheckpoint
+from lightning.pytorch.plugins import MixedPrecision
 from lightning.pytorch.tuner import Tuner
 from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, OneCycleLR, StepLR
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, SchedulerSpec
+from lightning_optim.training.outcomes import StepOutcomes
 from tests.helpers import (
     FAST,
     Classifier,
@@ -518,3 +520,49 @@ def test_the_lr_finder_leaves_a_per_step_plateau_no_updates_owed(tmp_path: Path)
     assert manual_suggestion == automatic_suggestion != 1e-8
     assert manual_lrs[0] == pytest.approx(manual_suggestion)
     assert manual_lrs == automatic_lrs
+
+
+def test_the_lr_finder_sweep_does_not_wait_for_a_fused_steps_outcome(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A fused step under a ``GradScaler`` is decided on the device (tested on CPU with ``defer_on_cpu``), where
+    the declared schedules wait for its outcome: the LR finder's sweep does not, as the hand-written manual
+    module's ``self.lr_schedulers().step()`` does not. It records each loss with the lr that step trained at,
+    not the one before."""
+    monkeypatch.setattr(StepOutcomes, "defer_on_cpu", True)
+
+    class Hand(ManualTunable):
+        def configure_optimizers(self) -> Any:
+            opt = SGD(self.parameters(), lr=self.hparams.lr, fused=True)
+            return {
+                "optimizer": opt,
+                "lr_scheduler": {"scheduler": ExponentialLR(opt, 0.9), "interval": "step"},
+            }
+
+        def after_step(self) -> None:
+            self.lr_schedulers().step()
+
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        implementation="fused",
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+    )
+    declared = type("Declared", (ConfigurableOptimizersMixin, ManualTunable), {"optimizer": optimizer})
+    found = []
+    for module in (declared(), Hand()):
+        trainer = L.Trainer(
+            **{**FAST, "max_epochs": 1},
+            plugins=[MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))],
+            default_root_dir=tmp_path / type(module).__name__,
+        )
+        found.append(
+            Tuner(trainer).lr_find(
+                module, train_dataloaders=loader(n=160), num_training=20, early_stop_threshold=None
+            )
+        )
+    mine, reference = found
+    assert len(reference.results["lr"]) == 20 and reference.results["lr"][1] > reference.results["lr"][0]
+    assert mine.results["lr"] == reference.results["lr"]
+    assert mine.results["loss"] == reference.results["loss"]
+    assert mine.suggestion() == reference.suggestion()
