@@ -41,6 +41,10 @@ at the last batch of the one before), where a ``GradientAccumulationScheduler`` 
 train at the Trainer's own factor. The first batch of a resumed fit checks the factor in force against the
 callback's for the epoch, and a fit at another one is refused (``_accumulation_not_set``); a callback's
 ``on_train_start`` that sets the factor comes before that batch.
+
+A tuner callback (``LearningRateFinder``, ``BatchSizeFinder``) restores its own checkpoint in ``on_fit_start``, after
+the mixin checked the one being resumed and before Lightning restores its training state, which that ends: the loops'
+batch progress when training starts is then not the checkpoint's, and the fit is refused (``_not_restored``).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
@@ -321,12 +325,20 @@ class ResumeGuard(MixinCallback):
         #: whether that load took a checkpoint without optimizer states, which ``on_load_checkpoint`` then leaves
         self.unwrap_load: Callable[[], None] = lambda: None
         self.taken_without_states = False
+        #: the path of the checkpoint being resumed and the batch progress restoring its training state sets the
+        #: loop's to (``None``: nothing to restore), checked when training starts (``_not_restored``)
+        self.path: Any = None
+        self.saved_progress: dict[str, Any] | None = None
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
-    def take_checkpoint(self, checkpoint: Mapping[str, Any]) -> None:
-        """Take the plateau metrics and the optimizers' positions of the checkpoint being resumed."""
+    def take_checkpoint(self, checkpoint: Mapping[str, Any], path: Any = None) -> None:
+        """Take the plateau metrics and the optimizers' positions of the checkpoint being resumed (from ``path``)."""
         self.positions.take(checkpoint)
         self.resumed = bool(checkpoint)
+        self.path = path
+        self.saved_progress = (
+            compat.saved_batch_progress(checkpoint) if compat.fit_progressed(checkpoint) else None
+        )
         saved = checkpoint.get(METRICS_KEY)
         self.pending_metrics = dict(saved) if isinstance(saved, Mapping) else {}
         cut = checkpoint.get(CUT_KEY)
@@ -402,7 +414,7 @@ class ResumeGuard(MixinCallback):
                 checkpoint["optimizer_states"] = loaded
             self._check_rewritable(checkpoint, manual)
         self.built_options = None
-        self.take_checkpoint(checkpoint)
+        self.take_checkpoint(checkpoint, trainer.ckpt_path)
 
     def _check_rewritable(self, checkpoint: dict[str, Any], manual: bool) -> None:
         """``check_resume`` where the strategy loads the optimizer states itself and the mixin rewrites them: a
@@ -456,6 +468,9 @@ class ResumeGuard(MixinCallback):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.strategy_loading, self.built_options = False, None
         self.unwrap_load()
+        saved, self.saved_progress = self.saved_progress, None
+        if saved is not None and compat.batch_progress(trainer) != saved:
+            raise _not_restored(self.owner, trainer, self.path)
         for b in self.built:  # after Lightning moved the loaded state to the device, which unbounds a deque
             rebound(b.optimizer)
         self.positions.begin(trainer)
@@ -556,6 +571,37 @@ def _accumulation_not_set(owner: str, trainer: Trainer, callback: Any) -> ValueE
     )
 
 
+def _not_restored(owner: str, trainer: Trainer, path: Any) -> ValueError:
+    """The refusal of a resumed fit whose checkpoint (from ``path``) the mixin checked but whose training state was
+    never restored: the loops do not stand where it saved them when training starts.
+
+    Lightning restores a checkpoint's training state (optimizers, schedulers, loops) after ``on_fit_start``, where
+    ``LearningRateFinder`` and ``BatchSizeFinder`` run their trials and then restore the checkpoint they saved
+    before them through the Trainer's checkpoint connector, which ends the pending restore of ``ckpt_path``: the
+    fit would go on from the checkpoint's weights with fresh optimizers and schedules from step 0, and a
+    hand-written module's does so without a word."""
+    finders = compat.lightning_classes("callbacks.LearningRateFinder") + compat.lightning_classes(
+        "callbacks.BatchSizeFinder"
+    )
+    callbacks: list[Any] = cast(Any, trainer).callbacks
+    found = list(dict.fromkeys(type(c).__name__ for c in callbacks if isinstance(c, finders)))
+    restored = trainer.ckpt_path
+    other = f" (`{restored}`)" if restored is not None and restored != path else ""
+    who = (
+        f"the {' and the '.join(f'`{name}`' for name in found)} callback{'s' if len(found) > 1 else ''} "
+        f"restored {'their' if len(found) > 1 else 'its'} own checkpoint{other} in its place in `on_fit_start`"
+        if found
+        else f"another checkpoint{other} was restored in its place before training started (in `on_fit_start`)"
+    )
+    return ValueError(
+        f"{owner}: Expected the training state of the checkpoint being resumed (`ckpt_path={path!r}`: its optimizer "
+        "and scheduler states and the loops' progress) to be restored when training starts but got none of it "
+        f"restored: {who}, which ends Lightning's pending restore of `ckpt_path`. This fit would train from the "
+        "checkpoint's weights with fresh optimizers and schedules from step 0, unlike the run it resumes. Run the "
+        "finder in a fit without `ckpt_path`, or remove it from the callbacks of the resumed fit."
+    )
+
+
 def install(
     owner: str,
     trainer: Trainer,
@@ -572,6 +618,6 @@ def install(
         for b in built:
             leave_names_out_while(b.optimizer, lambda: guard.strategy_loading)
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))
-    guard.take_checkpoint(checkpoint)
+    guard.take_checkpoint(checkpoint, trainer.ckpt_path)
     callbacks.add(trainer, guard)
     return guard.positions

@@ -255,7 +255,8 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "of that batch (`batch_left_unfinished`), or inside an epoch before its per-epoch one "
         "(`epoch_left_unfinished`: also `completed` and `is_last_batch`), which the resumed run then takes with "
         "the saved metric; whether a checkpoint without optimizer state comes from a fit that had begun "
-        "(`fit_progressed`: `total` counts), which the mixin then refuses instead of resuming it as a new run",
+        "(`fit_progressed`: `total` counts), which the mixin then refuses instead of resuming it as a new run; the "
+        "batch progress restoring it sets the loop's to (`saved_batch_progress`)",
         "fallback: that update is not taken on resume (Lightning's own behaviour); `fit_progressed` reads the "
         "checkpoint's `epoch` and `global_step` alone",
     ),
@@ -272,7 +273,8 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "(`batches_into_epoch`: `epoch_progress.current`, `epoch_loop.batch_progress.current.processed`), and "
         "whether it restarts at an epoch's end (`restarted_on_epoch_end`: `fit_loop.restarting`); the batches of "
         "the run done (`batches_trained`: `batch_progress.total.processed`) and of an epoch that ended "
-        "(`batches_started`: `batch_progress.current.started`)",
+        "(`batches_started`: `batch_progress.current.started`); whether a resumed checkpoint's training state was "
+        "restored, which a tuner's own restore in `on_fit_start` ends (`batch_progress`: its `state_dict()`)",
         "error at fit",
     ),
     PrivateApi(
@@ -790,6 +792,20 @@ def _saved_progress(
 
 #: The fit loop progress counters whose ``total`` counts what a fit started
 _STARTED = ("epoch_progress", "epoch_loop.batch_progress")
+
+
+def saved_batch_progress(checkpoint: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The batch progress of the fit loop ``checkpoint`` saved (``None`` without one): what restoring its training
+    state sets the loop's to (``batch_progress``)."""
+    progress = _fit_loop_state(checkpoint).get("epoch_loop.batch_progress")
+    return progress if isinstance(progress, dict) else None
+
+
+def batch_progress(trainer: Any) -> dict[str, Any]:
+    """The batch progress of the fit loop as it stands: until the first epoch starts, the one a restored
+    checkpoint saved (``saved_batch_progress``); nothing in Lightning touches it between the restore and
+    ``on_train_start``."""
+    return dict(trainer.fit_loop.epoch_loop.batch_progress.state_dict())
 
 
 def fit_progressed(checkpoint: Mapping[str, Any]) -> bool:

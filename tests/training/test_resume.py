@@ -21,14 +21,25 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import (
     BaseFinetuning,
+    BatchSizeFinder,
     GradientAccumulationScheduler,
+    LearningRateFinder,
     ModelCheckpoint,
     OnExceptionCheckpoint,
 )
 
 from lightning_optim import ConfigurableOptimizersMixin, HParam, OptimizerSpec, ParamGroup, SchedulerSpec
 from tests import helpers
-from tests.helpers import FAST, Classifier, LrRecorder, TwoNets, assert_same_weights, fit_resumed, loader
+from tests.helpers import (
+    FAST,
+    POWER_TRIALS,
+    Classifier,
+    LrRecorder,
+    TwoNets,
+    assert_same_weights,
+    fit_resumed,
+    loader,
+)
 
 
 class Logged(Classifier):
@@ -1787,3 +1798,56 @@ def test_a_changed_scheduler_inside_a_composite_is_refused_naming_it(
         )
     assert line in str(err.value), str(err.value)
     assert "ResolvedScheduler" not in str(err.value), str(err.value)
+
+
+class Tuned(ConfigurableOptimizersMixin, Classifier):
+    """Its own data at ``batch_size``, which ``BatchSizeFinder`` tunes."""
+
+    optimizer = OptimizerSpec(
+        "sgd", lr=0.1, momentum=0.9, scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step")
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_size = 8
+
+    def train_dataloader(self) -> Any:
+        return loader(batch_size=self.batch_size)
+
+
+FINDERS = {
+    "LearningRateFinder": lambda: LearningRateFinder(
+        num_training_steps=5, update_attr=False, early_stop_threshold=None
+    ),
+    "BatchSizeFinder": lambda: BatchSizeFinder(mode="power", max_trials=POWER_TRIALS),
+}
+
+
+@pytest.mark.parametrize("finder", list(FINDERS))
+def test_a_resumed_fit_whose_checkpoint_a_finder_restored_its_own_in_place_of_is_refused_before_training(
+    finder: str, tmp_path: Path
+) -> None:
+    # Lightning restores the training state after `on_fit_start`, where the finder restores the checkpoint it saved
+    # before its trials: that ends the restore of `ckpt_path`, and a hand-written module trains on from step 0
+    saving = ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0)
+    options = {**FAST, "default_root_dir": str(tmp_path)}
+    first = L.Trainer(
+        **{**options, "enable_checkpointing": True}, max_epochs=1, callbacks=[FINDERS[finder](), saving]
+    )
+    first.fit(Tuned())  # a finder in a fit without `ckpt_path`: as ever
+    last = str(tmp_path / "last.ckpt")
+    recorder = LrRecorder()
+    trainer = L.Trainer(**options, max_epochs=2, callbacks=[recorder, FINDERS[finder]()])
+    with pytest.raises(
+        ValueError,
+        match=rf"^Tuned: Expected the training state of the checkpoint being resumed \(`ckpt_path='{re.escape(last)}'`"
+        rf".* but got none of it restored: the `{finder}` callback restored its own checkpoint \(`.*\.ckpt`\) in its "
+        r"place in `on_fit_start`.* Run the finder in a fit without `ckpt_path`, or remove it from the callbacks",
+    ):
+        trainer.fit(Tuned(), ckpt_path=last)
+    assert recorder.history == []  # refused before the first step
+    # without the finder the same checkpoint resumes: the second epoch, its schedule going on
+    resumed = L.Trainer(**options, max_epochs=2, callbacks=[recorder])
+    resumed.fit(Tuned(), ckpt_path=last)
+    assert resumed.global_step == first.global_step + 4
+    assert recorder.of() == pytest.approx([0.1 * 0.9 ** (first.global_step + i) for i in range(4)])

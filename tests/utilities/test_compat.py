@@ -122,6 +122,7 @@ LOOKUPS = {
         {"started", "processed", "completed"} <= vars(_trainer().fit_loop.epoch_progress.current).keys()
         and isinstance(_trainer().fit_loop.epoch_loop.batch_progress.current.processed, int)
         and isinstance(_trainer().fit_loop.restarting, bool)
+        and {"total", "current"} <= compat.batch_progress(_trainer()).keys()
     ),
     "_TrainingEpochLoop.reset's count of a restored epoch": lambda: (
         "if self.batch_progress.current.completed >= self.trainer.num_training_batches:"
