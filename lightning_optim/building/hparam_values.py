@@ -180,6 +180,13 @@ def values_resolved(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> t
     return tuple(with_values(module, declared) for declared in declared_all)
 
 
+def value_used(module: Any, hparam: HParam) -> Any:
+    """The value a build from ``module`` uses for ``hparam``: the module's, else its default (``NO_DEFAULT`` if
+    none)."""
+    value = read_hparam(module, hparam.name)
+    return hparam.default if value is _MISSING else value
+
+
 def hparam_values(module: Any, declared_all: Sequence[ResolvedOptimizer]) -> dict[str, Any]:
     """Every ``HParam`` name the declared_all use with the value the module has now (a marker when it has none)."""
     return {o.name: read_hparam(module, o.name) for declared in declared_all for o in declared.hparams}

@@ -548,14 +548,52 @@ def _entries(arguments: str) -> list[str]:
     return [*entries, arguments[start:]] if arguments else []
 
 
-def refusal(owner: str, changes: Sequence[str]) -> ValueError:
-    """The error refusing to resume a checkpoint of a changed setup, naming what changed."""
-    shown = [*changes[:12], *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else [])]
+#: An ``HParam`` the declarations read whose value differs from the checkpoint's ``hyper_parameters``: its name,
+#: where it stands (``optimizer.lr``), its value in the checkpoint and now
+ChangedHParam = tuple[str, Sequence[str], Any, Any]
+
+
+def _hparam_lines(owner: str, hparams: Sequence[ChangedHParam]) -> tuple[list[str], str]:
+    """The lines naming each changed hyperparameter, and the fix that resumes the run with the checkpoint's values.
+
+    Example:
+        >>> lines, fix = _hparam_lines("Model", [("lr", ["optimizer.lr"], 0.0015, 0.1)])
+        >>> print(lines[0])
+        hparam `lr` (`optimizer.lr`): 0.0015 in the checkpoint (its `hyper_parameters`), 0.1 now; `fit(ckpt_path=...)` restores no hyperparameters
+        >>> print(fix)
+        Build the module with the checkpoint's hyperparameters, `Model(lr=0.0015)`, or `Model.load_from_checkpoint(path)` to resume the run, or
+    """
+    if not hparams:
+        return [], ""
+    lines = [
+        f"hparam `{name}` ({', '.join(f'`{path}`' for path in paths)}): {saved!r} in the checkpoint (its "
+        f"`hyper_parameters`), {now!r} now; `fit(ckpt_path=...)` restores no hyperparameters"
+        for name, paths, saved, now in hparams
+    ]
+    arguments = ", ".join(f"{name}={saved!r}" for name, _, saved, _ in hparams)
+    fix = (
+        f"Build the module with the checkpoint's hyperparameters, `{owner}({arguments})`, or "
+        f"`{owner}.load_from_checkpoint(path)` to resume the run, or"
+    )
+    return lines, fix
+
+
+def refusal(owner: str, changes: Sequence[str], hparams: Sequence[ChangedHParam] = ()) -> ValueError:
+    """The error refusing to resume a checkpoint of a changed setup, naming what changed; a value the declarations
+    read from a hyperparameter that differs from the checkpoint's (``hparams``) is named with the fix that resumes
+    the run."""
+    hparam_lines, hparam_fix = _hparam_lines(owner, hparams)
+    shown = [
+        *changes[:12],
+        *([f"... and {len(changes) - 12} more"] if len(changes) > 12 else []),
+        *hparam_lines,
+    ]
+    resume = f"{hparam_fix} resume" if hparam_fix else "Resume"
     return ValueError(
         f"{owner}: Expected the checkpoint being resumed to come from the same optimizer and scheduler "
         "declarations, in a run of the same shape (the Trainer settings a derived length or the steps per epoch "
         "come from), but got a changed setup; Lightning would restore the saved states by position into the "
-        "new ones. Changed:\n  " + "\n  ".join(shown) + "\nResume with the original declarations and "
+        "new ones. Changed:\n  " + "\n  ".join(shown) + f"\n{resume} with the original declarations and "
         "Trainer settings, or set `resume_changed_setup = 'fresh'` on the class to keep the weights and the "
         "loop's progress but start every optimizer and schedule afresh, or `resume_changed_setup = 'continue'` "
         "to also keep the optimizer state of unchanged groups and evaluate the new schedules at the resumed step."

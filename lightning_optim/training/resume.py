@@ -58,6 +58,7 @@ from lightning.pytorch import LightningModule, Trainer
 from typing_extensions import override
 
 from lightning_optim.building.build import Built
+from lightning_optim.building.hparam_values import value_used
 from lightning_optim.building.length import accumulation_scheduler, manual_optimization, run_facts
 from lightning_optim.registry.deque_state import rebound
 from lightning_optim.schedules.schedule import Schedule, in_window
@@ -67,6 +68,8 @@ from lightning_optim.training.fingerprint import (
     CHECKPOINT_KEY,
     FINGERPRINT_VERSION,
     POSITIONS_KEY,
+    ChangedHParam,
+    alike_values,
     differences,
     fingerprint,
     holds_no_state,
@@ -125,6 +128,7 @@ def check_resume(
     *,
     manual: bool,
     built_options: Sequence[Sequence[Mapping[str, Any]]] | None = None,
+    module: LightningModule | None = None,
 ) -> bool:
     """Refuse, or with ``"fresh"``/``"continue"`` rewrite, the restore of a checkpoint from another setup; whether
     it was rewritten.
@@ -134,7 +138,8 @@ def check_resume(
     its global step counted in this fit's optimization mode (``manual``). A checkpoint saved outside ``fit`` before
     it began (``fingerprint.holds_no_state``, ``compat.fit_progressed``) is left as it is: a new run from its weights.
     Where the strategy already loaded the checkpoint's states into the optimizers, they are first put back to their
-    states as built, with ``built_options``, each group's options as built (``strategy_loaded.py``).
+    states as built, with ``built_options``, each group's options as built (``strategy_loaded.py``). The refusal
+    names each ``HParam`` whose value in ``module`` is not the checkpoint's (``_changed_hparams``).
     """
     if not checkpoint:
         return False
@@ -181,7 +186,7 @@ def check_resume(
     if not changes:
         return False
     if choice == "error":
-        raise refusal(owner, changes)
+        raise refusal(owner, changes, _changed_hparams(checkpoint, built, module))
     for b, options in zip(built, built_options or ()):
         reset(b.optimizer, options)
     if renamed:
@@ -205,6 +210,30 @@ def check_resume(
     checkpoint.pop(STEP_METRICS_KEY, None)
     checkpoint.pop(CUT_KEY, None)
     return True
+
+
+def _changed_hparams(
+    checkpoint: Mapping[str, Any], built: Sequence[Built], module: LightningModule | None
+) -> list[ChangedHParam]:
+    """Each ``HParam`` the declarations read whose value in ``module`` is not the one the checkpoint's
+    ``hyper_parameters`` hold (the module's ``hparams`` when it was written, which ``fit(ckpt_path=...)`` does not
+    restore: an LR finder's suggestion written there, a value given to the module's ``__init__``), with where it
+    stands, by the declarations' order."""
+    saved = checkpoint.get("hyper_parameters")
+    if module is None or not isinstance(saved, Mapping):
+        return []
+    where: dict[str, list[str]] = {}
+    used: dict[str, Any] = {}
+    for b in built:
+        owner = b.declared.where.rpartition(".")[0]
+        for occurrence in b.declared.hparams:
+            where.setdefault(occurrence.name, []).append(occurrence.path(owner))
+            used.setdefault(occurrence.name, value_used(module, occurrence.hparam))
+    return [
+        (name, paths, saved[name], used[name])
+        for name, paths in where.items()
+        if name in saved and not alike_values(saved[name], used[name])
+    ]
 
 
 Plateaus = list[tuple[str, Scheduled]]
@@ -403,24 +432,30 @@ class ResumeGuard(MixinCallback):
         self.strategy_loading = False
         manual = manual_optimization(pl_module)
         if not loads_optimizers_itself(trainer):
-            check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual)
+            check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual, module=pl_module)
         elif self.built_options is None:
-            if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual):
+            if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual, module=pl_module):
                 raise not_rewritable(self.owner, trainer, self.choice)
         else:
             # what the strategy loaded is the checkpoint's states, by position as Lightning restores them
             loaded = [b.optimizer.state_dict() for b in self.built]
             if checkpoint.get("optimizer_states", loaded):
                 checkpoint["optimizer_states"] = loaded
-            self._check_rewritable(checkpoint, manual)
+            self._check_rewritable(checkpoint, manual, pl_module)
         self.built_options = None
         self.take_checkpoint(checkpoint, trainer.ckpt_path)
 
-    def _check_rewritable(self, checkpoint: dict[str, Any], manual: bool) -> None:
+    def _check_rewritable(self, checkpoint: dict[str, Any], manual: bool, module: LightningModule) -> None:
         """``check_resume`` where the strategy loads the optimizer states itself and the mixin rewrites them: a
         rewrite is loaded into the optimizers here, as Lightning would after ``on_load_checkpoint``."""
         if check_resume(
-            self.owner, checkpoint, self.built, self.choice, manual=manual, built_options=self.built_options
+            self.owner,
+            checkpoint,
+            self.built,
+            self.choice,
+            manual=manual,
+            built_options=self.built_options,
+            module=module,
         ):
             for b, state in zip(self.built, checkpoint["optimizer_states"]):
                 b.optimizer.load_state_dict(state)
@@ -439,9 +474,10 @@ class ResumeGuard(MixinCallback):
         finally:
             strategy.optimizers = optimizers
         self.strategy_loading = False
-        self._check_rewritable(checkpoint, manual_optimization(trainer.lightning_module))
+        module = trainer.lightning_module
+        self._check_rewritable(checkpoint, manual_optimization(module), module)
         self.built_options, self.taken_without_states = None, True
-        self.take_checkpoint(checkpoint)
+        self.take_checkpoint(checkpoint, path)
         return checkpoint
 
     @override
@@ -617,7 +653,8 @@ def install(
         guard.built_options = built_options(built)
         for b in built:
             leave_names_out_while(b.optimizer, lambda: guard.strategy_loading)
-    check_resume(owner, checkpoint, built, choice, manual=manual_optimization(trainer.lightning_module))
+    module = trainer.lightning_module
+    check_resume(owner, checkpoint, built, choice, manual=manual_optimization(module), module=module)
     guard.take_checkpoint(checkpoint, trainer.ckpt_path)
     callbacks.add(trainer, guard)
     return guard.positions

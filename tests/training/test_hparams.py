@@ -138,14 +138,22 @@ def test_resume_fingerprint_records_the_values(tmp_path: Path) -> None:
     # the same values resume exactly
     rest = fit_resumed(FineTune(lr=0.1, step_size=1), str(saved), max_epochs=3)
     assert rest.history == whole.history[8:]
-    # another value is a changed setup, named by value
+    # another value is a changed setup, named by value, and by the hparam it was read from, with the fix
     with pytest.raises(ValueError, match=r"options: 'lr=0\.1, weight_decay=0\.01' in the checkpoint, "
-                                         r"'lr=0\.2, weight_decay=0\.01' now"):  # fmt: skip
+                                         r"'lr=0\.2, weight_decay=0\.01' now") as err:  # fmt: skip
         fit_resumed(FineTune(lr=0.2, step_size=1), str(saved), max_epochs=3)
+    assert (
+        "\n  hparam `lr` (`optimizer.lr`): 0.1 in the checkpoint (its `hyper_parameters`), 0.2 now; "
+        "`fit(ckpt_path=...)` restores no hyperparameters\nBuild the module with the checkpoint's hyperparameters, "
+        "`FineTune(lr=0.1)`, or `FineTune.load_from_checkpoint(path)` to resume the run, or resume with the original "
+        "declarations"
+    ) in str(err.value), str(err.value)
     with pytest.raises(
         ValueError, match=r"scheduler\.arguments: 'gamma=0\.5, step_size=1' in the checkpoint"
-    ):
+    ) as err:
         fit_resumed(FineTune(lr=0.1, step_size=2), str(saved), max_epochs=3)
+    assert "hparam `step_size` (`optimizer.scheduler.step_size`): 1 in the checkpoint" in str(err.value)
+    assert "hparam `lr`" not in str(err.value)  # the same value
 
 
 # Lightning's LR finder
@@ -263,3 +271,48 @@ def test_skip_nonfinite_changed_in_on_fit_start_is_the_limit_the_fit_keeps() -> 
     module = nan_at({2, 3, 4}, limit=HParam("limit", default=3))
     with pytest.raises(ValueError, match=r"^Declared\.optimizer: Expected at most 2 consecutive updates"):
         fit(module, data=nan_rows(), max_epochs=1, callbacks=[SetsInFitStart(limit=2)])
+
+
+class Found(ConfigurableOptimizersMixin, Classifier):
+    optimizer = OptimizerSpec(
+        "sgd",
+        lr=HParam("lr"),
+        momentum=0.9,
+        scheduler=SchedulerSpec("exponential", gamma=0.9, interval="step"),
+    )
+
+    def __init__(self, lr: float = 0.1) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+
+
+@needs_lr_finder_fix
+def test_resuming_a_learning_rate_finder_s_run_names_the_hparam_it_wrote_and_resumes_with_it(
+    tmp_path: Path,
+) -> None:
+    # the finder writes its suggestion into `hparams`, which the checkpoints hold and `fit(ckpt_path=...)` does not
+    # restore: the module built anew has its default
+    finder = LearningRateFinder(num_training_steps=20, update_attr=True)
+    saving = ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True, save_top_k=0)
+    first = finder_trainer(tmp_path, finder, saving, enable_checkpointing=True, max_epochs=1)
+    data = loader(n=160)
+    first.fit(Found(), data)
+    suggestion = finder.optimal_lr.suggestion()
+    assert suggestion is not None and suggestion != 0.1
+    last = str(tmp_path / "ckpt" / "last.ckpt")
+    with pytest.raises(
+        ValueError, match=rf"options: 'lr={suggestion!r}, momentum=0\.9' in the checkpoint"
+    ) as err:
+        fit_resumed(Found(), last, data=data, max_epochs=2)
+    assert (
+        f"hparam `lr` (`optimizer.lr`): {suggestion!r} in the checkpoint (its `hyper_parameters`), 0.1 now"
+        in str(err.value)
+    ), str(err.value)
+    assert f"`Found(lr={suggestion!r})`, or `Found.load_from_checkpoint(path)` to resume the run" in str(
+        err.value
+    )
+    # either fix resumes the run: its second epoch, the schedule going on from the suggestion
+    steps = first.global_step
+    expected = pytest.approx([suggestion * 0.9 ** (steps + i) for i in range(20)])
+    assert fit_resumed(Found(lr=suggestion), last, data=data, max_epochs=2).of() == expected
+    assert fit_resumed(Found.load_from_checkpoint(last), last, data=data, max_epochs=2).of() == expected
