@@ -93,11 +93,14 @@ from lightning_optim.training.stepping import EPOCHS, OWED, ManualSchedulerStepp
 from lightning_optim.training.strategy_loaded import (
     built_options,
     holds_optimizer_states,
+    in_saved_order,
     leave_names_out_while,
     loads_optimizers_itself,
     not_rewritable,
     reset,
     rewritable,
+    saved_groups_only_while,
+    saved_param_groups,
 )
 from lightning_optim.training.takeover import (
     kept_by_position,
@@ -358,6 +361,8 @@ class ResumeGuard(MixinCallback):
         #: loop's to (``None``: nothing to restore), checked when training starts (``_not_restored``)
         self.path: Any = None
         self.saved_progress: dict[str, Any] | None = None
+        #: the param groups of each optimizer's state in the distributed checkpoint the strategy loads, as read
+        self.read_groups: dict[int, list[dict[str, Any]] | None] = {}
         self.disable_hook("on_train_batch_start")  # until a checkpoint brings per-step metrics
 
     def take_checkpoint(self, checkpoint: Mapping[str, Any], path: Any = None) -> None:
@@ -437,8 +442,9 @@ class ResumeGuard(MixinCallback):
             if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual, module=pl_module):
                 raise not_rewritable(self.owner, trainer, self.choice)
         else:
+            saved = checkpoint.get(CHECKPOINT_KEY)
             # what the strategy loaded is the checkpoint's states, by position as Lightning restores them
-            loaded = [b.optimizer.state_dict() for b in self.built]
+            loaded = [in_saved_order(b.optimizer.state_dict(), saved, b) for b in self.built]
             if checkpoint.get("optimizer_states", loaded):
                 checkpoint["optimizer_states"] = loaded
             self._check_rewritable(checkpoint, manual, pl_module)
@@ -479,6 +485,13 @@ class ResumeGuard(MixinCallback):
         self.built_options, self.taken_without_states = None, True
         self.take_checkpoint(checkpoint, path)
         return checkpoint
+
+    def saved_groups(self, trainer: Trainer, index: int) -> list[dict[str, Any]] | None:
+        """The param groups of the ``index``-th optimizer's state in the distributed checkpoint the strategy loads
+        (``saved_param_groups``), read once."""
+        if index not in self.read_groups:
+            self.read_groups[index] = saved_param_groups(trainer.ckpt_path, index)
+        return self.read_groups[index]
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -651,8 +664,11 @@ def install(
     guard = ResumeGuard(owner, built, choice, stepping)
     if loads_optimizers_itself(trainer) and rewritable(trainer):
         guard.built_options = built_options(built)
-        for b in built:
+        for index, b in enumerate(built):
             leave_names_out_while(b.optimizer, lambda: guard.strategy_loading)
+            saved_groups_only_while(
+                b.optimizer, lambda: guard.strategy_loading, partial(guard.saved_groups, trainer, index)
+            )
     module = trainer.lightning_module
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(module), module=module)
     guard.take_checkpoint(checkpoint, trainer.ckpt_path)

@@ -23,11 +23,16 @@ torch's distributed checkpoint loads an optimizer's state by the keys of the liv
 fails on one the checkpoint lacks: the declared group ``name``, in a checkpoint a hand-written
 ``configure_optimizers`` wrote. While the strategy loads, the optimizers' ``state_dict`` leaves the names out
 (``leave_names_out_while``); the load keeps the declared names (``registry/implementation.py:keep_implementation``).
+Likewise a param group declared since the checkpoint was written: its options are not in the checkpoint, and while
+the strategy loads the optimizers' ``state_dict`` holds only as many groups as the checkpoint's state
+(``saved_groups_only_while``, ``saved_param_groups``), the guard telling the changed setup after the load, with the loaded groups in the checkpoint's order
+(``in_saved_order``).
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ import torch
 from lightning.pytorch import Trainer
 
 from lightning_optim.building.build import Built
+from lightning_optim.training.fingerprint import FINGERPRINT_VERSION, group_fingerprint
+from lightning_optim.training.takeover import MATCHED_BY
 from lightning_optim.utilities import compat
 
 
@@ -110,6 +117,71 @@ def leave_names_out_while(optimizer: torch.optim.Optimizer, loading: Callable[[]
         return state_dict
 
     optimizer.register_state_dict_post_hook(hook)
+
+
+def saved_groups_only_while(
+    optimizer: torch.optim.Optimizer, loading: Callable[[], bool], saved: Callable[[], Sequence[Any] | None]
+) -> None:
+    """Leave the groups past those of the checkpoint's state (``saved()``, ``None`` where it does not tell) out of
+    ``optimizer.state_dict()`` while ``loading()``: torch's distributed checkpoint asks a checkpoint for the options
+    of every group the live optimizer holds, and one written before a group was declared lacks them. The
+    parameters' state stays, asked for by name."""
+
+    def hook(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any] | None:
+        groups = saved() if loading() else None
+        if groups is None or len(groups) >= len(state_dict["param_groups"]):
+            return None
+        state_dict["param_groups"] = state_dict["param_groups"][: len(groups)]
+        return state_dict
+
+    optimizer.register_state_dict_post_hook(hook)
+
+
+def saved_param_groups(path: str | os.PathLike[str] | None, index: int) -> list[dict[str, Any]] | None:
+    """The param groups of the ``index``-th optimizer's state in torch's distributed checkpoint at ``path``
+    (``ModelParallelStrategy``'s default form, a directory), each with its ``params`` (the parameters' names) and
+    its ``name`` where it has one; ``None`` for another checkpoint (a file, which the strategy loads whole)."""
+    if path is None or not (Path(path) / ".metadata").is_file():
+        return None
+    from torch.distributed import checkpoint
+
+    reader = checkpoint.FileSystemReader(path)
+    keys = reader.read_metadata().state_dict_metadata
+    prefix = f"optimizer_{index}.param_groups."
+    count = 1 + max((int(k[len(prefix) :].split(".")[0]) for k in keys if k.startswith(prefix)), default=-1)
+    groups: list[dict[str, Any]] = [
+        {"params": [], **({"name": None} if f"{prefix}{i}.name" in keys else {})} for i in range(count)
+    ]
+    if groups:  # read by this process alone: the ranks may read it at different points of the load
+        checkpoint.load({f"optimizer_{index}": {"param_groups": groups}}, storage_reader=reader, no_dist=True)
+    return groups
+
+
+def in_saved_order(state: dict[str, Any], saved: Any, built: Built) -> dict[str, Any]:
+    """``state``, what the strategy loaded into ``built``'s optimizer (by parameter name, in the live groups), with
+    its declared groups in the order of the checkpoint's, as its fingerprint ``saved`` records them: each where the
+    checkpoint's group of its name and parameters stood (``takeover.MATCHED_BY``, the group ``"continue"`` keeps),
+    and no parameters where none is (a group changed, or no longer declared); the groups added after the build
+    follow. Without a fingerprint of this version holding the optimizer, ``state`` as it is."""
+    entries = (
+        saved.get("optimizers")
+        if isinstance(saved, Mapping) and saved.get("version") == FINGERPRINT_VERSION
+        else None
+    )
+    entry = next(
+        (
+            e
+            for e in entries or ()
+            if isinstance(e, Mapping) and e.get("attribute") == built.declared.attribute
+        ),
+        None,
+    )
+    if entry is None:
+        return state
+    groups = state["param_groups"]
+    live = {tuple(group_fingerprint(plan)[k] for k in MATCHED_BY): g for plan, g in zip(built.groups, groups)}
+    ordered = [live.get(tuple(g.get(k) for k in MATCHED_BY), {"params": []}) for g in entry.get("groups", ())]
+    return {**state, "param_groups": [*ordered, *groups[len(built.groups) :]]}
 
 
 def not_rewritable(owner: str, trainer: Trainer, choice: str) -> ValueError:

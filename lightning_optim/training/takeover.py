@@ -91,6 +91,10 @@ def _plateau_starts(schedules: Sequence[Any], groups: int) -> list[Any]:
     return [None] * groups
 
 
+#: What of a group's fingerprint tells that ``"continue"`` keeps its state: it is the checkpoint's group.
+MATCHED_BY = ("name", "elements", "parameter names (digest)")
+
+
 def kept_state(
     saved: Mapping[str, Any], states: Sequence[Any], built: Built, schedules: Sequence[Any], where: str
 ) -> dict[str, Any]:
@@ -112,7 +116,7 @@ def kept_state(
     if index >= len(states) or entry["class"] != stable_repr(built.declared.cls):
         return fresh  # no state of it saved, or of another class
     state = states[index]
-    keys = ("name", "elements", "parameter names (digest)")
+    keys = MATCHED_BY
     starts = _plateau_starts(saved_schedules(entries or (), index, schedules), len(state["param_groups"]))
     old_groups = {
         tuple(g[k] for k in keys): (old, start)

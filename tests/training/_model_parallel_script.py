@@ -8,6 +8,9 @@ directory, the strategy's default) or ``file`` (``save_distributed_checkpoint=Fa
 - ``mixin_first``: a mixin module (AdamW, group ``a`` at lr 0.05, ``StepLR(2, 0.5)`` per step) trains 4 steps and
   is checkpointed; ``fresh``, ``continue``, ``error``: ``Changed`` (group ``a`` at lr 0.02) resumes it to step 8
   with that ``resume_changed_setup`` (its error message recorded in ``error.txt``);
+- ``fewer_first``: ``Fewer`` (AdamW, group ``a`` at lr 0.05, the rest in one group, ``StepLR(2, 0.5)`` per step) trains 4
+  steps and is checkpointed; ``added_fresh``, ``added_continue``, ``added_error``: ``Added`` (a group of ``b.bias``
+  declared before ``a``: one group more) resumes it to step 8 (its error message recorded in ``added_error.txt``);
 - ``hand_full``, ``hand_first``: a hand-written ``configure_optimizers`` module with the same groups trains 8
   steps, or 4 steps and is checkpointed; ``mixin_resumed``: the mixin module resumes that checkpoint to step 8;
 - ``weights_first``: the mixin module trains 4 steps and is checkpointed weights-only
@@ -96,6 +99,33 @@ class WeightsContinue(Mixin):
     resume_changed_setup = "continue"
 
 
+def fewer_or_added(*groups: ParamGroup) -> OptimizerSpec:
+    return OptimizerSpec(
+        torch.optim.AdamW,
+        lr=0.1,
+        weight_decay=0.01,
+        implementation="forloop",
+        groups=[*groups, ParamGroup("a", lr=0.05, name="a")],
+        scheduler=SchedulerSpec("step", step_size=2, gamma=0.5, interval="step"),
+    )
+
+
+class Fewer(ConfigurableOptimizersMixin, Net):
+    optimizer = fewer_or_added()
+
+
+class Added(Fewer):
+    optimizer = fewer_or_added(ParamGroup("b.bias", lr=0.02, name="b_bias"))
+
+
+class AddedFresh(Added):
+    resume_changed_setup = "fresh"
+
+
+class AddedContinue(Added):
+    resume_changed_setup = "continue"
+
+
 class Hand(Net):
     """``Mixin`` written by hand."""
 
@@ -172,6 +202,10 @@ RUNS: dict[str, tuple[type[LightningModule], int, str | None]] = {
     "fresh": (Fresh, 8, "mixin_first"),
     "continue": (Continue, 8, "mixin_first"),
     "error": (Changed, 8, "mixin_first"),
+    "fewer_first": (Fewer, 4, None),
+    "added_fresh": (AddedFresh, 8, "fewer_first"),
+    "added_continue": (AddedContinue, 8, "fewer_first"),
+    "added_error": (Added, 8, "fewer_first"),
     "hand_full": (Hand, 8, None),
     "hand_first": (Hand, 4, None),
     "mixin_resumed": (Mixin, 8, "hand_first"),

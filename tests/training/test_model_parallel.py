@@ -96,6 +96,29 @@ def test_refusal_names_the_users_class_not_the_one_fully_shard_swapped_in(tmp_pa
     assert message.startswith("Changed: Expected the checkpoint being resumed to come from the same"), message
 
 
+def test_a_group_declared_since_the_distributed_checkpoint_resumes_as_where_lightning_restores_the_states(
+    tmp_path: Path,
+) -> None:
+    # torch's distributed checkpoint asks for the options of every live group: the added one's are not in it
+    run(["fewer_first", "added_error", "added_fresh", "added_continue"], "distributed", tmp_path)
+    message = (tmp_path / "added_error.txt").read_text()
+    assert message.startswith("Added: Expected the checkpoint being resumed to come from the same"), message
+    declared = [
+        0.02,
+        0.05,
+        0.1,
+    ]  # `b.bias` in a group of its own, declared before `a`; the rest is `b.weight`
+
+    fresh = report(tmp_path, "added_fresh")
+    assert flat(fresh["lrs"]) == pytest.approx(flat(step_lr(declared, 4)))
+    assert fresh["steps"] == [4.0] * 4
+
+    kept = report(tmp_path, "added_continue")
+    assert flat(kept["lrs"]) == pytest.approx(flat(step_lr(declared, 4, start=4)))
+    # group `a` (now the second) keeps its moments; `b`'s parameters are in changed groups and start afresh
+    assert sorted(kept["steps"]) == [4.0, 4.0, 8.0, 8.0]
+
+
 def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> None:
     # torch's distributed checkpoint asks for every key of the live optimizer's state: the group names too
     run(["hand_full", "hand_first", "mixin_resumed"], "distributed", tmp_path)
