@@ -103,6 +103,7 @@ from lightning_optim.training.strategy_loaded import (
     saved_param_groups,
 )
 from lightning_optim.training.takeover import (
+    added_not_back,
     kept_by_position,
     kept_state,
     register_added_groups_hook,
@@ -442,7 +443,12 @@ class ResumeGuard(MixinCallback):
             if check_resume(self.owner, checkpoint, self.built, self.choice, manual=manual, module=pl_module):
                 raise not_rewritable(self.owner, trainer, self.choice)
         else:
+            # the strategy loaded the checkpoint's states by the live groups: one it holds beyond them is refused
             saved = checkpoint.get(CHECKPOINT_KEY)
+            written = checkpoint.get("optimizer_states") or self.saved_states(trainer, saved)
+            for b in self.built:
+                if refused := added_not_back(b, written_groups(saved, written, b)):
+                    raise refused
             # what the strategy loaded is the checkpoint's states, by position as Lightning restores them
             loaded = [in_saved_order(b.optimizer.state_dict(), saved, b) for b in self.built]
             if checkpoint.get("optimizer_states", loaded):
@@ -492,6 +498,13 @@ class ResumeGuard(MixinCallback):
         if index not in self.read_groups:
             self.read_groups[index] = saved_param_groups(trainer.ckpt_path, index)
         return self.read_groups[index]
+
+    def saved_states(self, trainer: Trainer, saved: Any) -> list[dict[str, Any]]:
+        """The optimizer states of the distributed checkpoint the strategy loads, with their param groups only,
+        one for each optimizer its fingerprint ``saved`` holds."""
+        entries = saved.get("optimizers") if isinstance(saved, Mapping) else None
+        count = len(entries) if isinstance(entries, list) else 0
+        return [{"param_groups": self.saved_groups(trainer, i) or []} for i in range(count)]
 
     @override
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:

@@ -26,7 +26,8 @@ fails on one the checkpoint lacks: the declared group ``name``, in a checkpoint 
 Likewise a param group declared since the checkpoint was written: its options are not in the checkpoint, and while
 the strategy loads the optimizers' ``state_dict`` holds only as many groups as the checkpoint's state
 (``saved_groups_only_while``, ``saved_param_groups``), the guard telling the changed setup after the load, with the loaded groups in the checkpoint's order
-(``in_saved_order``).
+(``in_saved_order``). Groups the checkpoint holds beyond the live ones (added during training, ``takeover.py``)
+are never asked for: the guard reads them from the checkpoint itself (``saved_param_groups``).
 """
 
 from __future__ import annotations

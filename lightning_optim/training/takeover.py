@@ -348,6 +348,17 @@ def written_groups(saved: Any, states: Sequence[Any], built: Built) -> tuple[lis
     return None
 
 
+def added_not_back(built: Built, written: tuple[list[Any], int] | None) -> ValueError | None:
+    """The refusal of a checkpoint holding groups added during training (``written``, as ``written_groups`` gives
+    it) that are not back in ``built``'s optimizer (``_left_out``), where a strategy loaded the checkpoint's state
+    into it by its live groups and left them out (``strategy_loaded.py``); ``None`` where nothing is left out."""
+    groups = built.optimizer.param_groups
+    back = len(groups) - len(built.groups)
+    if written is None or not _left_out(written, groups, back):
+        return None
+    return _added_not_back(built.declared.where, *written, held=len(groups), back=back)
+
+
 def _left_out(
     written: tuple[Sequence[Mapping[str, Any]], int], groups: Sequence[Mapping[str, Any]], back: int
 ) -> bool:

@@ -11,6 +11,9 @@ directory, the strategy's default) or ``file`` (``save_distributed_checkpoint=Fa
 - ``fewer_first``: ``Fewer`` (AdamW, group ``a`` at lr 0.05, the rest in one group, ``StepLR(2, 0.5)`` per step) trains 4
   steps and is checkpointed; ``added_fresh``, ``added_continue``, ``added_error``: ``Added`` (a group of ``b.bias``
   declared before ``a``: one group more) resumes it to step 8 (its error message recorded in ``added_error.txt``);
+- ``unfreezes_first``: ``Unfreezes`` trains ``a`` and adds ``b`` in a group of its own when epoch 1 starts
+  (``BaseFinetuning.unfreeze_and_add_param_group``), checkpointed at step 6; ``unfreezes_resumed`` resumes it without
+  that group (its error message recorded in ``unfreezes_resumed.txt``);
 - ``hand_full``, ``hand_first``: a hand-written ``configure_optimizers`` module with the same groups trains 8
   steps, or 4 steps and is checkpointed; ``mixin_resumed``: the mixin module resumes that checkpoint to step 8;
 - ``weights_first``: the mixin module trains 4 steps and is checkpointed weights-only
@@ -34,7 +37,7 @@ if __name__ == "__main__":
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import BaseFinetuning, ModelCheckpoint
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -126,6 +129,18 @@ class AddedContinue(Added):
     resume_changed_setup = "continue"
 
 
+class Unfreezes(ConfigurableOptimizersMixin, Net):
+    optimizer = OptimizerSpec(torch.optim.Adam, lr=0.01, implementation="forloop")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.b.requires_grad_(False)
+
+    def on_train_epoch_start(self) -> None:
+        if self.current_epoch == 1:
+            BaseFinetuning.unfreeze_and_add_param_group(self.b, self.trainer.optimizers[0], lr=0.005)
+
+
 class Hand(Net):
     """``Mixin`` written by hand."""
 
@@ -206,6 +221,8 @@ RUNS: dict[str, tuple[type[LightningModule], int, str | None]] = {
     "added_fresh": (AddedFresh, 8, "fewer_first"),
     "added_continue": (AddedContinue, 8, "fewer_first"),
     "added_error": (Added, 8, "fewer_first"),
+    "unfreezes_first": (Unfreezes, 6, None),
+    "unfreezes_resumed": (Unfreezes, 8, "unfreezes_first"),
     "hand_full": (Hand, 8, None),
     "hand_first": (Hand, 4, None),
     "mixin_resumed": (Mixin, 8, "hand_first"),

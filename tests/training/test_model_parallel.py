@@ -119,6 +119,16 @@ def test_a_group_declared_since_the_distributed_checkpoint_resumes_as_where_ligh
     assert sorted(kept["steps"]) == [4.0, 4.0, 8.0, 8.0]
 
 
+def test_a_group_added_during_training_that_is_not_back_is_refused(tmp_path: Path) -> None:
+    # the strategy loads the state by the live groups and would leave the added one out, `b` untrained
+    run(["unfreezes_first", "unfreezes_resumed"], "distributed", tmp_path)
+    message = (tmp_path / "unfreezes_resumed.txt").read_text()
+    assert message.startswith(
+        "Unfreezes.optimizer: Expected the param group added to the optimizer during training that the checkpoint "
+        "holds (group 1: 2 parameter tensors) to be back in it"
+    ), message
+
+
 def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> None:
     # torch's distributed checkpoint asks for every key of the live optimizer's state: the group names too
     run(["hand_full", "hand_first", "mixin_resumed"], "distributed", tmp_path)
