@@ -94,9 +94,13 @@ from lightning_optim.training.strategy_loaded import (
     built_options,
     holds_optimizer_states,
     in_saved_order,
+    keyed_by_position,
+    keyed_by_position_refusal,
     leave_names_out_while,
     loads_optimizers_itself,
+    misplaced_parameters,
     not_rewritable,
+    refuse_while,
     reset,
     rewritable,
     saved_groups_only_while,
@@ -499,6 +503,18 @@ class ResumeGuard(MixinCallback):
             self.read_groups[index] = saved_param_groups(trainer.ckpt_path, index)
         return self.read_groups[index]
 
+    def misplaced(self, trainer: Trainer, built: Built) -> ValueError | None:
+        """The refusal of a checkpoint file keyed by position whose positions the strategy maps to other parameters
+        of ``built``'s optimizer (``misplaced_parameters``), as it loads it."""
+        module = trainer.lightning_module
+        misplaced = misplaced_parameters(built.optimizer, module)
+        if not misplaced or not keyed_by_position(trainer.ckpt_path):
+            return None
+        names = {id(p): name for name, p in module.named_parameters()}
+        return keyed_by_position_refusal(
+            built.declared.where, trainer.ckpt_path, [names[id(p)] for p in misplaced]
+        )
+
     def saved_states(self, trainer: Trainer, saved: Any) -> list[dict[str, Any]]:
         """The optimizer states of the distributed checkpoint the strategy loads, with their param groups only,
         one for each optimizer its fingerprint ``saved`` holds."""
@@ -682,6 +698,7 @@ def install(
             saved_groups_only_while(
                 b.optimizer, lambda: guard.strategy_loading, partial(guard.saved_groups, trainer, index)
             )
+            refuse_while(b.optimizer, lambda: guard.strategy_loading, partial(guard.misplaced, trainer, b))
     module = trainer.lightning_module
     check_resume(owner, checkpoint, built, choice, manual=manual_optimization(module), module=module)
     guard.take_checkpoint(checkpoint, trainer.ckpt_path)

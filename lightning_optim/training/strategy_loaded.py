@@ -185,6 +185,57 @@ def in_saved_order(state: dict[str, Any], saved: Any, built: Built) -> dict[str,
     return {**state, "param_groups": [*ordered, *groups[len(built.groups) :]]}
 
 
+def misplaced_parameters(
+    optimizer: torch.optim.Optimizer, module: torch.nn.Module
+) -> list[torch.nn.Parameter]:
+    """The parameters of ``optimizer`` (in its groups' order) from the first that is not at its place in
+    ``module.parameters()``: where Lightning maps the positions of a checkpoint's optimizer state to the module's
+    parameters (``ModelParallelStrategy``, a checkpoint a DDP or single-device run wrote), their state goes to
+    others. Empty where the orders agree."""
+    ordered = [p for group in optimizer.param_groups for p in group["params"]]
+    in_module = list(module.parameters())
+    first = next((i for i, p in enumerate(ordered) if i >= len(in_module) or p is not in_module[i]), None)
+    return [] if first is None else ordered[first:]
+
+
+def keyed_by_position(path: str | os.PathLike[str] | None) -> bool:
+    """Whether the checkpoint file at ``path`` holds optimizer states keyed by position (one a DDP or single-device
+    run wrote), not by parameter name (``ModelParallelStrategy``'s own)."""
+    if path is None or not Path(path).is_file():
+        return False
+    checkpoint = torch.load(path, mmap=True, map_location="cpu", weights_only=False)
+    states = checkpoint.get("optimizer_states", ())
+    return any(isinstance(key, int) for state in states for key in state.get("state", {}))
+
+
+def refuse_while(
+    optimizer: torch.optim.Optimizer, loading: Callable[[], bool], refusal: Callable[[], Exception | None]
+) -> None:
+    """Raise ``refusal()``, where there is one, as ``optimizer.state_dict()`` is taken while ``loading()``: before the
+    strategy loads a checkpoint's state into it."""
+
+    def hook(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> None:
+        if loading() and (refused := refusal()) is not None:
+            raise refused
+
+    optimizer.register_state_dict_post_hook(hook)
+
+
+def keyed_by_position_refusal(where: str, path: Any, misplaced: Sequence[str]) -> ValueError:
+    """The refusal of the file ``path`` holding optimizer states keyed by position, which ``ModelParallelStrategy``
+    maps to the module's parameters by ``module.parameters()``, where the optimizer holds ``misplaced`` (their names)
+    elsewhere."""
+    return ValueError(
+        f"{where}: Expected a checkpoint whose optimizer state is keyed by parameter name to resume under "
+        f"`ModelParallelStrategy` but got `{path}`, keyed by position (written by a DDP or single-device run): Lightning "
+        "maps those positions to the module's parameters in the order of `module.parameters()`, and this optimizer "
+        f"holds its parameters in another order ({', '.join(misplaced[:3])}{', ...' if len(misplaced) > 3 else ''} "
+        "out of place), so their moments and their groups' options would load into other parameters, or fail on a "
+        "shape. Resume it under the strategy that wrote it and save a checkpoint under `ModelParallelStrategy`, or "
+        "load only its weights (`Module.load_from_checkpoint`) and fit without `ckpt_path`."
+    )
+
+
 def not_rewritable(owner: str, trainer: Trainer, choice: str) -> ValueError:
     """The refusal of a changed setup resumed with ``"fresh"``/``"continue"`` (``choice``) under a strategy that
     loads the optimizer states itself in a form the mixin does not rewrite."""

@@ -14,6 +14,9 @@ directory, the strategy's default) or ``file`` (``save_distributed_checkpoint=Fa
 - ``unfreezes_first``: ``Unfreezes`` trains ``a`` and adds ``b`` in a group of its own when epoch 1 starts
   (``BaseFinetuning.unfreeze_and_add_param_group``), checkpointed at step 6; ``unfreezes_resumed`` resumes it without
   that group (its error message recorded in ``unfreezes_resumed.txt``);
+- ``added_ddp_first``: ``Added`` trains 4 steps under DDP and is checkpointed (a file, its optimizer state keyed by
+  position); ``added_from_ddp`` resumes it under ``ModelParallelStrategy`` (its error message recorded in
+  ``added_from_ddp.txt``);
 - ``hand_full``, ``hand_first``: a hand-written ``configure_optimizers`` module with the same groups trains 8
   steps, or 4 steps and is checkpointed; ``mixin_resumed``: the mixin module resumes that checkpoint to step 8;
 - ``weights_first``: the mixin module trains 4 steps and is checkpointed weights-only
@@ -56,6 +59,8 @@ class Net(LightningModule):
     def configure_model(self) -> None:
         from torch.distributed.fsdp import fully_shard
 
+        if self.device_mesh is None:  # a DDP run's
+            return
         mesh = self.device_mesh["data_parallel"]
         fully_shard(self.a, mesh=mesh)
         fully_shard(self.b, mesh=mesh)
@@ -165,7 +170,8 @@ class Report(Callback):
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         state = trainer.optimizers[0].state.values()
-        weights = {k: v.full_tensor().tolist() for k, v in pl_module.state_dict().items()}
+        tensors = pl_module.state_dict().items()  # DTensors, or a DDP run's tensors
+        weights = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).tolist() for k, v in tensors}
         if trainer.global_rank == 0:
             steps = [float(s["step"]) for s in state]
             report = {"lrs": self.recorder.history, "steps": steps, "weights": weights}
@@ -188,9 +194,11 @@ def run(out: Path, name: str, module: LightningModule, steps: int, form: str, ck
                 dirpath=out, filename=name, every_n_train_steps=steps, save_weights_only=weights_only
             )
         )
-    strategy = ModelParallelStrategy(
+    strategy: Any = ModelParallelStrategy(
         data_parallel_size=2, tensor_parallel_size=1, save_distributed_checkpoint=form == "distributed"
     )
+    if name.endswith("ddp_first"):
+        strategy = "ddp"
     # the weights-only runs train on the same 4 batches every epoch: resumed at step 4, the next epoch trains on
     # those a new run starts with
     same_batches = "weights" in name
@@ -221,6 +229,8 @@ RUNS: dict[str, tuple[type[LightningModule], int, str | None]] = {
     "added_fresh": (AddedFresh, 8, "fewer_first"),
     "added_continue": (AddedContinue, 8, "fewer_first"),
     "added_error": (Added, 8, "fewer_first"),
+    "added_ddp_first": (Added, 4, None),
+    "added_from_ddp": (Added, 8, "added_ddp_first"),
     "unfreezes_first": (Unfreezes, 6, None),
     "unfreezes_resumed": (Unfreezes, 8, "unfreezes_first"),
     "hand_full": (Hand, 8, None),

@@ -129,6 +129,19 @@ def test_a_group_added_during_training_that_is_not_back_is_refused(tmp_path: Pat
     ), message
 
 
+def test_a_ddp_checkpoint_whose_optimizer_holds_the_parameters_in_another_order_is_refused(
+    tmp_path: Path,
+) -> None:
+    # Lightning maps its positions to the parameters by `module.parameters()`: `b.bias`'s moments would go to `a.weight`
+    run(["added_ddp_first", "added_from_ddp"], "file", tmp_path)
+    message = (tmp_path / "added_from_ddp.txt").read_text()
+    assert message.startswith(
+        "Added.optimizer: Expected a checkpoint whose optimizer state is keyed by parameter name to resume under "
+        "`ModelParallelStrategy`"
+    ), message
+    assert "(b.bias, a.weight, a.bias, ... out of place)" in message, message
+
+
 def test_hand_written_distributed_checkpoint_resumes_exactly(tmp_path: Path) -> None:
     # torch's distributed checkpoint asks for every key of the live optimizer's state: the group names too
     run(["hand_full", "hand_first", "mixin_resumed"], "distributed", tmp_path)
