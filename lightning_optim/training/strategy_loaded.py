@@ -24,10 +24,13 @@ fails on one the checkpoint lacks: the declared group ``name``, in a checkpoint 
 ``configure_optimizers`` wrote. While the strategy loads, the optimizers' ``state_dict`` leaves the names out
 (``leave_names_out_while``); the load keeps the declared names (``registry/implementation.py:keep_implementation``).
 Likewise a param group declared since the checkpoint was written: its options are not in the checkpoint, and while
-the strategy loads the optimizers' ``state_dict`` holds only as many groups as the checkpoint's state
-(``saved_groups_only_while``, ``saved_param_groups``), the guard telling the changed setup after the load, with the loaded groups in the checkpoint's order
-(``in_saved_order``). Groups the checkpoint holds beyond the live ones (added during training, ``takeover.py``)
-are never asked for: the guard reads them from the checkpoint itself (``saved_param_groups``).
+the strategy loads, the optimizers' ``state_dict`` holds only as many groups as the checkpoint's state
+(``saved_groups_only_while``, ``saved_param_groups``); the guard tells the changed setup after the load, with the
+loaded groups in the checkpoint's order (``in_saved_order``). Groups the checkpoint holds beyond the live ones (added
+during training, ``takeover.py``) are never asked for: the guard reads them from the checkpoint itself. A file a DDP
+or single-device run wrote holds the states by position, which Lightning maps to the parameters in the order of
+``module.parameters()``: it is refused as the strategy loads it where the optimizer holds them in another order
+(``misplaced_parameters``, ``keyed_by_position``).
 """
 
 from __future__ import annotations
@@ -153,7 +156,8 @@ def saved_param_groups(path: str | os.PathLike[str] | None, index: int) -> list[
     groups: list[dict[str, Any]] = [
         {"params": [], **({"name": None} if f"{prefix}{i}.name" in keys else {})} for i in range(count)
     ]
-    if groups:  # read by this process alone: the ranks may read it at different points of the load
+    # each process reads them alone (`no_dist`): a collective read would need every rank at this point
+    if groups:
         checkpoint.load({f"optimizer_{index}": {"param_groups": groups}}, storage_reader=reader, no_dist=True)
     return groups
 
