@@ -278,6 +278,14 @@ PRIVATE_APIS: tuple[PrivateApi, ...] = (
         "error at fit",
     ),
     PrivateApi(
+        "Trainer._logger_connector._first_loop_iter",
+        "whether the epoch in progress has begun its training batches (`batches_into_epoch`): set at a training "
+        "batch's start, cleared at each run's start and epoch's end; before, the epoch loop's counts are those "
+        "of the last epoch, or of a fit of the same Trainer that raised mid-epoch, which its `reset` zeroes",
+        "fallback: the counts of an epoch the fit loop started (a fit again after one that raised mid-epoch "
+        "counts the batches the raised fit trained as done)",
+    ),
+    PrivateApi(
         "_TrainingEpochLoop.reset's count of a restored epoch",
         "the batches of the resumed epoch a fit with other batches per epoch counts as done (`batches_into_epoch`, "
         "`resumed_batches`): Lightning's rule, read from `epoch_loop.restarting`, "
@@ -670,7 +678,8 @@ def batches_started(trainer: Any) -> int:
 def batches_into_epoch(trainer: Any) -> int:
     """The batches of an epoch in progress the loops have done (0 between epochs): when training starts, those a
     checkpoint written mid-epoch (or at an epoch's last batch) restored, as Lightning counts them on in this fit
-    (``resumed_batches``).
+    (``resumed_batches``); none after a fit of the same Trainer that raised mid-epoch, whose epoch Lightning
+    trains again from its first batch (``_training_batches_begun``).
 
     The batches *processed* (trained on): a checkpoint written in ``on_train_batch_end`` has processed its batch
     but not completed it (Lightning completes it on restart), and one written by ``OnExceptionCheckpoint`` holds
@@ -688,7 +697,24 @@ def batches_into_epoch(trainer: Any) -> int:
             last=bool(epoch_loop.batch_progress.is_last_batch),
         )
     epochs = loop.epoch_progress.current
-    return processed if epochs.started > epochs.completed else 0
+    if epochs.processed > epochs.completed:  # the epoch's end hooks: every batch of it done
+        return processed
+    return processed if epochs.started > epochs.completed and _training_batches_begun(trainer) else 0
+
+
+def _training_batches_begun(trainer: Any) -> bool:
+    """Whether the epoch in progress has begun its training batches, or runs its validation between them: only
+    then are the epoch loop's counts its own. Before, at training's start or an epoch's start, they are those of
+    the last epoch, or of a fit of this Trainer that raised mid-epoch (whose epoch Lightning counts as started
+    on), which the epoch loop's ``reset`` zeroes when the epoch begins (a restart is read before this).
+
+    Lightning's logger connector marks those batches: ``_first_loop_iter`` is set at a training batch's start
+    and cleared at each run's start and each epoch's end (the training epoch loop keeps it across its
+    validation runs, whose own batches set it while they run)."""
+    connector: Any = getattr(trainer, "_logger_connector", None)
+    if not hasattr(connector, "_first_loop_iter"):
+        return True  # Lightning's epoch progress alone: the counts of an epoch the fit loop started
+    return connector._first_loop_iter is not None or bool(getattr(trainer, "validating", False))
 
 
 def resumed_batches(processed: int, batches: float, *, batch_end: bool, last: bool) -> int:

@@ -400,3 +400,93 @@ def test_batch_size_finder_with_a_scheduler_list(tmp_path: Any) -> None:
     assert len(tuned.lrs[0]) == 24
     assert tuned.lrs[0] == known.lrs[0]
     assert final_lr(fitted) == 0.01
+
+
+class Interrupted(Exception):
+    """What ``InterruptOnce`` raises: a callback failing mid-run (a logger, a checkpoint callback)."""
+
+
+class InterruptOnce(L.Callback):
+    """Raises ``Interrupted`` once in epoch 0: at the end of its validation, after its last training batch
+    (``"validation_end"``), or at the end of its second training batch (``"batch_end"``)."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.raised = where, False
+
+    def _raise(self) -> None:
+        if not self.raised:
+            self.raised = True
+            raise Interrupted
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if self.where == "validation_end" and not trainer.sanity_checking:
+            self._raise()
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if self.where == "batch_end" and trainer.global_step == 2:
+            self._raise()
+
+
+class Validated(Sized):
+    """``Sized`` (4 batches an epoch) with a validation loop after each epoch."""
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        pass
+
+    def val_dataloader(self) -> Any:
+        return helpers.loader(n=8, batch_size=8)
+
+
+def _one_cycle(optimizer: Any, steps: int) -> Any:
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, total_steps=steps)
+
+
+def _cosine_with_warmup(optimizer: Any, steps: int) -> Any:
+    return helpers.transformers_with_torch().get_cosine_schedule_with_warmup(optimizer, 3, steps)
+
+
+#: each schedule declared, and built by hand from Lightning's count of the run's optimizer steps
+REFIT_SCHEDULES = {
+    "OneCycleLR": (SchedulerSpec(lr_scheduler.OneCycleLR, max_lr=0.1, interval="step"), _one_cycle),
+    "cosine with warmup": (SchedulerSpec("transformers/cosine", num_warmup_steps=3), _cosine_with_warmup),
+}
+
+
+@pytest.mark.parametrize("where", ["validation_end", "batch_end"])
+@pytest.mark.parametrize("schedule", list(REFIT_SCHEDULES))
+# the fit raised inside its validation, which left the module in eval mode (Lightning's warning, both modules)
+@pytest.mark.filterwarnings("ignore:Found .* in eval mode at the start of training")
+def test_a_fit_again_after_a_fit_that_raised_derives_the_steps_it_takes(
+    tmp_path: Any, where: str, schedule: str
+) -> None:
+    """A fit of epochs 0-1 (4 batches each) raises in epoch 0, and the same Trainer's ``fit`` runs again (a
+    notebook's cell run again): Lightning does not resume the interrupted epoch but trains it again from its
+    first batch, then epoch 1, 8 optimizer steps from the global step it stopped at. The derived length spans
+    them, as a hand-written ``configure_optimizers`` counts them (``estimated_stepping_batches``). It used to
+    count the interrupted epoch's batches from the fit that raised as done: a ``OneCycleLR`` over 4 steps
+    failed in torch after them, a cosine climbed back up, and after a mid-epoch raise both were refused at
+    epoch 1."""
+    spec, by_hand = REFIT_SCHEDULES[schedule]
+
+    class Declared(ConfigurableOptimizersMixin, Validated):
+        optimizer = OptimizerSpec("adam", implementation="forloop", scheduler=spec)
+
+    class Hand(Validated):
+        def configure_optimizers(self) -> Any:
+            optimizer = torch.optim.Adam(self.parameters(), foreach=False)
+            scheduler = by_hand(optimizer, self.trainer.estimated_stepping_batches)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    runs = []
+    for module in (Declared(), Hand()):
+        fitted = trainer(tmp_path, InterruptOnce(where), max_epochs=2)
+        with pytest.raises(Interrupted):
+            fitted.fit(module)
+        recorder = StepLrs()
+        fitted.callbacks.append(recorder)
+        fitted.fit(module)
+        assert fitted.current_epoch == 2 and len(recorder.lrs[0]) == 8
+        runs.append((recorder.lrs[0], torch.cat([p.detach().flatten() for p in module.parameters()])))
+    (declared_lrs, declared_weights), (hand_lrs, hand_weights) = runs
+    assert declared_lrs == hand_lrs
+    assert torch.equal(declared_weights, hand_weights)

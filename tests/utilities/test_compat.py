@@ -124,6 +124,11 @@ LOOKUPS = {
         and isinstance(_trainer().fit_loop.restarting, bool)
         and {"total", "current"} <= compat.batch_progress(_trainer()).keys()
     ),
+    "Trainer._logger_connector._first_loop_iter": lambda: (
+        _trainer()._logger_connector._first_loop_iter is None
+        and "self._first_loop_iter = None"
+        in inspect.getsource(type(_trainer()._logger_connector).epoch_end_reached)
+    ),
     "_TrainingEpochLoop.reset's count of a restored epoch": lambda: (
         "if self.batch_progress.current.completed >= self.trainer.num_training_batches:"
         in inspect.getsource(
