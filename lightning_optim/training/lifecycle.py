@@ -273,8 +273,9 @@ class ScheduleLifecycle(MixinCallback):
             check_placed(trainer, b)  # windows whose overlap the run decides, now placed
         for b in self.built:
             for schedule in b.schedules:
-                # restarted: its epochs start at this one, which a mid-epoch resume enters without an epoch
-                # start (manual optimization steps a per-epoch schedule at the end of each epoch it started)
+                # new or restarted: its epochs start at this one (after the loops' reset), which a mid-epoch
+                # resume enters without an epoch start (manual optimization steps a per-epoch schedule at the
+                # end of each epoch it started)
                 if getattr(schedule, EPOCHS, 0) is None:
                     setattr(schedule, EPOCHS, trainer.current_epoch)
         self.facts = run_facts(trainer)

@@ -773,10 +773,11 @@ def install(
     ``StepOutcomes`` of the optimizers whose per-step schedulers wait for an applied step, by ``id``.
     """
     stepping = ManualSchedulerStepping(owner, built)
-    # a schedule's epochs start at this fit's first (a second `fit` of one Trainer starts past epoch 0);
-    # a count restored from a checkpoint replaces this one
+    # a schedule's epochs start at this fit's first, set when training starts (``lifecycle.py``): a second `fit`
+    # of one Trainer starts past epoch 0, and after one that raised at an epoch's end only the fit loop's reset,
+    # after this, counts that epoch as done; a count restored from a checkpoint replaces this one
     for scheduled in stepping.per_epoch:
-        setattr(scheduled.scheduler, EPOCHS, trainer.current_epoch)
+        setattr(scheduled.scheduler, EPOCHS, None)
     for index, b in enumerate(built):
         per_step = [s for s in Scheduled.all_of([b]) if s.declared.interval == "step"]
         waits = (outcomes or {}).get(id(b.optimizer))

@@ -566,3 +566,74 @@ def test_the_lr_finder_sweep_does_not_wait_for_a_fused_steps_outcome(
     assert mine.results["lr"] == reference.results["lr"]
     assert mine.results["loss"] == reference.results["loss"]
     assert mine.suggestion() == reference.suggestion()
+
+
+class Interrupted(Exception):
+    """What ``InterruptAtFirstEpochEnd`` raises: a callback failing at an epoch's end (a logger, a checkpoint)."""
+
+
+class InterruptAtFirstEpochEnd(L.Callback):
+    def __init__(self) -> None:
+        self.raised = False
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.raised:
+            self.raised = True
+            raise Interrupted
+
+
+class BatchLrs(L.Callback):
+    """The lr of the first optimizer at the start of every training batch."""
+
+    def __init__(self) -> None:
+        self.lrs: list[float] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self.lrs.append(float(trainer.optimizers[0].param_groups[0]["lr"]))
+
+
+class ManualByHand(Classifier):
+    """A hand-written manual loop with a per-epoch ``StepLR``, stepped at each epoch's end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> Any:
+        optimizer = SGD(self.parameters(), lr=1.0)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, 1, 0.5)]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(Classifier.training_step(self, batch, batch_idx))
+        opt.step()
+
+    def on_train_epoch_end(self) -> None:
+        self.lr_schedulers().step()
+
+
+@pytest.mark.parametrize("kind", ["manual", "pair", "automatic"])
+def test_a_fit_again_after_a_fit_that_raised_at_an_epoch_end_starts_its_epoch_schedules_at_its_first_epoch(
+    kind: str,
+) -> None:
+    """A fit raises in ``on_train_epoch_end`` of epoch 0 (every batch trained), and the same Trainer's ``fit``
+    runs again: Lightning counts epoch 0 as done when training starts, and trains epochs 1 and 2 with the
+    optimizers and schedulers ``configure_optimizers`` built again. A hand-written manual loop starts them at
+    the declared lr, as automatic optimization does; manual optimization used to finish epoch 0 on the fresh
+    schedule before the fit's first batch (its epochs counted from ``configure_optimizers``, before the loops'
+    reset), a halving too many for the whole fit."""
+    runs = []
+    for module in (declared(kind, plateau=False), ManualByHand()):
+        fitted = L.Trainer(callbacks=[InterruptAtFirstEpochEnd()], max_epochs=3, **FAST)
+        with pytest.raises(Interrupted):
+            fitted.fit(module, loader())
+        recorder = BatchLrs()
+        fitted.callbacks.append(recorder)
+        fitted.fit(module, loader())
+        assert fitted.current_epoch == 3
+        runs.append((recorder.lrs, torch.cat([p.detach().flatten() for p in module.model_gen.parameters()])))
+    (declared_lrs, declared_weights), (hand_lrs, hand_weights) = runs
+    assert hand_lrs == [1.0] * 4 + [0.5] * 4
+    assert declared_lrs == hand_lrs
+    assert torch.equal(declared_weights, hand_weights)
