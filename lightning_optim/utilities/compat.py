@@ -697,9 +697,10 @@ def batches_into_epoch(trainer: Any) -> int:
             last=bool(epoch_loop.batch_progress.is_last_batch),
         )
     epochs = loop.epoch_progress.current
-    if epochs.processed > epochs.completed:  # the epoch's end hooks: every batch of it done
-        return processed
-    return processed if epochs.started > epochs.completed and _training_batches_begun(trainer) else 0
+    if epochs.started <= epochs.completed:
+        return 0
+    # at the epoch's end hooks every batch of it is done
+    return processed if epochs.processed > epochs.completed or _training_batches_begun(trainer) else 0
 
 
 def _training_batches_begun(trainer: Any) -> bool:
