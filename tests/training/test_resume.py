@@ -39,6 +39,7 @@ from tests.helpers import (
     assert_same_weights,
     fit_resumed,
     loader,
+    needs_lr_finder_fix,
 )
 
 
@@ -1823,7 +1824,11 @@ FINDERS = {
 }
 
 
-@pytest.mark.parametrize("finder", list(FINDERS))
+@pytest.mark.parametrize(
+    "finder",
+    # before Lightning 2.5.3 the fit after a LearningRateFinder ends its first epoch early (Lightning #21056)
+    [pytest.param("LearningRateFinder", marks=needs_lr_finder_fix), "BatchSizeFinder"],
+)
 def test_a_resumed_fit_whose_checkpoint_a_finder_restored_its_own_in_place_of_is_refused_before_training(
     finder: str, tmp_path: Path
 ) -> None:
